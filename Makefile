@@ -1,0 +1,48 @@
+# lvss — the two commands of the quick start are `make demo` and `make check`.
+# Both install what is missing (scripts/install-deps.sh), configure and build.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+MESON_TEST_ARGS ?=
+
+.PHONY: all deps build check check-asan check-valgrind demo bench install clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Every test: unit tests and the integration suite against a real lvssd.
+check: build
+	./scripts/run-tests.sh $(BUILD) $(MESON_TEST_ARGS)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+$(BUILD_ASAN)/build.ninja:
+	meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+check-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		./scripts/run-tests.sh $(BUILD_ASAN) $(MESON_TEST_ARGS)
+
+# The integration suite with every lvss process under valgrind.
+check-valgrind: build
+	LVSS_TEST_VALGRIND=1 ./scripts/run-tests.sh $(BUILD) --suite integration $(MESON_TEST_ARGS)
+
+demo: build
+	./scripts/demo.sh $(BUILD)
+
+bench: build
+	./bench/run.sh $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * lvss — documents: the Writer Metadata Document (built by a writer in
+ * on_identify, examined by the requester) and the writer components of the
+ * Backup Components Document (given to a writer's handlers).
+ *
+ * Both are XML close to the VSS schema (docs/documents.md). Ownership:
+ * - vss_create_writer_metadata and vss_writer_components are borrowed from
+ *   the library for the duration of the handler that receives them;
+ * - a vss_examine_writer_metadata from vss_get_writer_metadata() is borrowed
+ *   from its vss_backup_components; one from
+ *   vss_examine_writer_metadata_load_xml() is owned and released with
+ *   vss_examine_writer_metadata_release();
+ * - const char * results are borrowed from the object they came from;
+ *   char ** results are owned (free()).
+ */
+
+#include <stdint.h>
+
+#include <lvss/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vss_create_writer_metadata vss_create_writer_metadata;
+typedef struct vss_examine_writer_metadata vss_examine_writer_metadata;
+typedef struct vss_writer_components vss_writer_components;
+typedef struct vss_component vss_component;
+
+#define VSS_FSBT_FULL_BACKUP_REQUIRED           0x1
+#define VSS_FSBT_DIFFERENTIAL_BACKUP_REQUIRED   0x2
+#define VSS_FSBT_INCREMENTAL_BACKUP_REQUIRED    0x4
+#define VSS_FSBT_LOG_BACKUP_REQUIRED            0x8
+#define VSS_FSBT_FULL_SNAPSHOT_REQUIRED         0x100
+#define VSS_FSBT_DIFFERENTIAL_SNAPSHOT_REQUIRED 0x200
+#define VSS_FSBT_INCREMENTAL_SNAPSHOT_REQUIRED  0x400
+#define VSS_FSBT_LOG_SNAPSHOT_REQUIRED          0x800
+#define VSS_FSBT_CREATED_DURING_BACKUP          0x10000
+#define VSS_FSBT_ALL_BACKUP_REQUIRED            0xf
+#define VSS_FSBT_ALL_SNAPSHOT_REQUIRED          0xf00
+
+#define VSS_CF_BACKUP_RECOVERY       0x1
+#define VSS_CF_APP_ROLLBACK_RECOVERY 0x2
+#define VSS_CF_NOT_SYSTEM_STATE      0x4
+
+/* ---- writer side: IVssCreateWriterMetadata (in on_identify) ------------- */
+
+vss_hresult vss_create_writer_metadata_set_restore_method(vss_create_writer_metadata *md, vss_restoremethod method,
+                                                          const char *service, const char *user_procedure,
+                                                          vss_writerrestore writer_restore, bool reboot_required);
+vss_hresult vss_create_writer_metadata_add_component(vss_create_writer_metadata *md, vss_component_type type,
+                                                     const char *logical_path, const char *component_name,
+                                                     const char *caption, const uint8_t *icon, uint32_t icon_size,
+                                                     bool restore_metadata, bool notify_on_backup_complete,
+                                                     bool selectable, bool selectable_for_restore,
+                                                     uint32_t component_flags);
+vss_hresult vss_create_writer_metadata_add_files_to_file_group(vss_create_writer_metadata *md,
+                                                               const char *logical_path, const char *group_name,
+                                                               const char *path, const char *filespec,
+                                                               bool recursive, const char *alternate_location,
+                                                               uint32_t backup_type_mask);
+vss_hresult vss_create_writer_metadata_add_database_files(vss_create_writer_metadata *md, const char *logical_path,
+                                                          const char *database_name, const char *path,
+                                                          const char *filespec, uint32_t backup_type_mask);
+vss_hresult vss_create_writer_metadata_add_database_log_files(vss_create_writer_metadata *md,
+                                                              const char *logical_path, const char *database_name,
+                                                              const char *path, const char *filespec,
+                                                              uint32_t backup_type_mask);
+vss_hresult vss_create_writer_metadata_add_exclude_files(vss_create_writer_metadata *md, const char *path,
+                                                         const char *filespec, bool recursive);
+vss_hresult vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *md, uint32_t schema_mask);
+vss_hresult vss_create_writer_metadata_add_component_dependency(vss_create_writer_metadata *md,
+                                                                const char *for_logical_path,
+                                                                const char *for_component_name,
+                                                                const vss_id *on_writer_id,
+                                                                const char *on_logical_path,
+                                                                const char *on_component_name);
+
+/* ---- requester side: IVssExamineWriterMetadata -------------------------- */
+
+/** struct vss_file_desc - a file set (IVssWMFiledesc); strings borrowed from the document. */
+typedef struct vss_file_desc {
+        const char *path;
+        const char *filespec;
+        bool recursive;
+        const char *alternate_location; /* may be NULL */
+        uint32_t backup_type_mask;
+} vss_file_desc;
+
+/** struct vss_component_info - a component (VSS_COMPONENTINFO); borrowed from the document. */
+typedef struct vss_component_info {
+        vss_component_type type;
+        const char *logical_path; /* may be NULL */
+        const char *component_name;
+        const char *caption; /* may be NULL */
+        bool restore_metadata;
+        bool notify_on_backup_complete;
+        bool selectable;
+        bool selectable_for_restore;
+        uint32_t component_flags;
+        unsigned file_count;       /* file groups */
+        unsigned database_count;   /* database files */
+        unsigned log_file_count;   /* database log files */
+        unsigned dependency_count;
+        const vss_file_desc *files;
+        const vss_file_desc *databases;
+        const vss_file_desc *log_files;
+} vss_component_info;
+
+/** vss_examine_writer_metadata_load_xml() - parse a saved WMD; VSS_E_INVALID_XML_DOCUMENT when malformed. */
+vss_hresult vss_examine_writer_metadata_load_xml(const char *xml, vss_examine_writer_metadata **ret);
+/** vss_examine_writer_metadata_release() - frees one from _load_xml(); NULL-safe; returns NULL. */
+vss_examine_writer_metadata *vss_examine_writer_metadata_release(vss_examine_writer_metadata *md);
+/** vss_examine_writer_metadata_get_identity() - *@ret_writer_name borrowed; @ret_instance_name may be NULL. */
+vss_hresult vss_examine_writer_metadata_get_identity(vss_examine_writer_metadata *md, vss_id *ret_instance_id,
+                                                     vss_id *ret_writer_id, const char **ret_writer_name,
+                                                     const char **ret_instance_name, vss_usage_type *ret_usage,
+                                                     vss_source_type *ret_source);
+vss_hresult vss_examine_writer_metadata_get_file_counts(vss_examine_writer_metadata *md, unsigned *ret_include_files,
+                                                        unsigned *ret_exclude_files, unsigned *ret_components);
+/** vss_examine_writer_metadata_get_component() - @ret borrowed from @md. */
+vss_hresult vss_examine_writer_metadata_get_component(vss_examine_writer_metadata *md, unsigned index,
+                                                      const vss_component_info **ret);
+vss_hresult vss_examine_writer_metadata_get_restore_method(vss_examine_writer_metadata *md,
+                                                           vss_restoremethod *ret_method, const char **ret_service,
+                                                           const char **ret_user_procedure,
+                                                           vss_writerrestore *ret_writer_restore,
+                                                           bool *ret_reboot_required);
+vss_hresult vss_examine_writer_metadata_get_exclude_file(vss_examine_writer_metadata *md, unsigned index,
+                                                         const vss_file_desc **ret);
+vss_hresult vss_examine_writer_metadata_get_backup_schema(vss_examine_writer_metadata *md, uint32_t *ret);
+/** vss_examine_writer_metadata_save_as_xml() - @ret_xml owned: free(). */
+vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata *md, char **ret_xml);
+
+/* ---- writer components (IVssWriterComponents / IVssComponent) ----------- */
+
+vss_hresult vss_writer_components_get_count(vss_writer_components *c, unsigned *ret);
+/** vss_writer_components_get_component() - @ret borrowed from @c (the handler's lifetime). */
+vss_hresult vss_writer_components_get_component(vss_writer_components *c, unsigned index, vss_component **ret);
+
+const char *vss_component_get_logical_path(vss_component *c); /* may be NULL */
+const char *vss_component_get_name(vss_component *c);
+vss_component_type vss_component_get_type(vss_component *c);
+bool vss_component_is_selected(vss_component *c);
+bool vss_component_get_backup_succeeded(vss_component *c);
+vss_hresult vss_component_set_backup_metadata(vss_component *c, const char *metadata);
+const char *vss_component_get_backup_metadata(vss_component *c); /* NULL when none */
+vss_hresult vss_component_set_backup_stamp(vss_component *c, const char *stamp);
+const char *vss_component_get_backup_stamp(vss_component *c);
+const char *vss_component_get_previous_backup_stamp(vss_component *c);
+vss_hresult vss_component_set_restore_metadata(vss_component *c, const char *metadata);
+const char *vss_component_get_restore_metadata(vss_component *c);
+vss_hresult vss_component_set_pre_restore_failure_msg(vss_component *c, const char *message);
+vss_hresult vss_component_set_post_restore_failure_msg(vss_component *c, const char *message);
+vss_file_restore_status vss_component_get_file_restore_status(vss_component *c);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * lvss — the writer (CVssWriter).
+ *
+ * An application creates one vss_writer per writer instance, subscribes it,
+ * and lets the library deliver events, either from its own poll loop
+ * (vss_writer_get_fd() + vss_writer_process()) or on a dedicated thread
+ * (vss_writer_run()). Handlers run on that thread, one at a time.
+ *
+ * The deadman timer (WS-6) is part of the fd: when Thaw has not arrived
+ * within freeze_timeout_ms of Freeze, or as soon as the connection to lvssd
+ * drops while frozen, the library calls on_abort so the application thaws,
+ * and the late Thaw is answered with VSS_E_WRITERERROR_TIMEOUT.
+ */
+
+#include <stddef.h>
+
+#include <lvss/metadata.h>
+#include <lvss/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vss_writer vss_writer;
+
+typedef struct vss_writer_callbacks { /* NULL entries: default (return true) */
+        bool (*on_identify)(vss_writer *w, vss_create_writer_metadata *md, void *userdata);
+        bool (*on_prepare_backup)(vss_writer *w, vss_writer_components *c, void *userdata);
+        bool (*on_prepare_snapshot)(vss_writer *w, void *userdata);
+        bool (*on_freeze)(vss_writer *w, void *userdata);
+        bool (*on_thaw)(vss_writer *w, void *userdata);
+        bool (*on_post_snapshot)(vss_writer *w, vss_writer_components *c, void *userdata);
+        bool (*on_abort)(vss_writer *w, void *userdata);
+        bool (*on_backup_complete)(vss_writer *w, vss_writer_components *c, void *userdata);
+        bool (*on_backup_shutdown)(vss_writer *w, const vss_id *snapshot_set_id, void *userdata);
+        bool (*on_pre_restore)(vss_writer *w, vss_writer_components *c, void *userdata);
+        bool (*on_post_restore)(vss_writer *w, vss_writer_components *c, void *userdata);
+} vss_writer_callbacks;
+
+typedef struct vss_writer_options {
+        size_t size;                 /* sizeof(vss_writer_options) */
+        vss_id writer_id;            /* class id */
+        const char *writer_name;
+        const char *instance_name;   /* NULL: single instance */
+        vss_usage_type usage;
+        vss_source_type source;
+        vss_application_level level; /* 0: VSS_APP_FRONT_END */
+        uint32_t freeze_timeout_ms;  /* 0: 60000 */
+} vss_writer_options;
+
+/**
+ * vss_writer_initialize() - create a writer (not yet subscribed).
+ * @opts: options; strings are copied. @opts->size must be set.
+ * @cb: handlers; copied. NULL: every handler default.
+ * @userdata: passed to every handler.
+ * @ret: the writer; release with vss_writer_release().
+ *
+ * Return: VSS_S_OK, VSS_E_INVALIDARG (NULL @opts/@ret, bad size, empty name,
+ * null writer id), VSS_E_OUTOFMEMORY.
+ */
+vss_hresult vss_writer_initialize(const vss_writer_options *opts, const vss_writer_callbacks *cb, void *userdata,
+                                  vss_writer **ret);
+/** vss_writer_release() - unsubscribes (thawing first if frozen) and frees; NULL-safe; returns NULL. */
+vss_writer *vss_writer_release(vss_writer *w);
+/**
+ * vss_writer_subscribe() - connect to lvssd and register.
+ *
+ * Return: VSS_S_OK; VSS_E_WRITER_ALREADY_SUBSCRIBED the second time;
+ * VSS_E_WRITER_INFRASTRUCTURE when lvssd cannot be reached;
+ * VSS_E_ACCESSDENIED when refused (WS-14).
+ */
+vss_hresult vss_writer_subscribe(vss_writer *w);
+/** vss_writer_unsubscribe() - disconnect; a frozen application is thawed first (on_abort). */
+vss_hresult vss_writer_unsubscribe(vss_writer *w);
+/** vss_writer_get_fd() - one fd to poll for POLLIN (socket and timers); -1 when not subscribed. */
+int vss_writer_get_fd(vss_writer *w);
+/** vss_writer_process() - handle whatever is ready; never blocks waiting for input. */
+vss_hresult vss_writer_process(vss_writer *w);
+/** vss_writer_run() - loop until vss_writer_stop() or the connection ends. */
+vss_hresult vss_writer_run(vss_writer *w);
+/** vss_writer_stop() - make vss_writer_run() return; async-signal-safe. */
+void vss_writer_stop(vss_writer *w);
+
+/* Inside a handler, on the handler's thread. */
+
+/**
+ * vss_writer_set_failure() - record a failure for the current event (WS-4).
+ * @hr: one of the codes vss-reference.md §4.3 allows for SetWriterFailure.
+ *
+ * Return: VSS_S_OK; VSS_E_INVALIDARG for any other code;
+ * VSS_E_BAD_STATE outside a handler or in on_identify.
+ */
+vss_hresult vss_writer_set_failure(vss_writer *w, vss_hresult hr);
+/** vss_writer_set_failure_ex() - as above, plus PARTIAL_FAILURE and S_OK; the message is copied. */
+vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vss_hresult application_result,
+                                      const char *application_message);
+vss_hresult vss_writer_get_session_id(vss_writer *w, vss_id *ret);
+vss_hresult vss_writer_get_current_snapshot_set_id(vss_writer *w, vss_id *ret);
+unsigned vss_writer_get_current_volume_count(vss_writer *w);
+/** vss_writer_get_current_volume() - borrowed until the handler returns; NULL for a bad index. */
+const char *vss_writer_get_current_volume(vss_writer *w, unsigned index);
+vss_backup_type vss_writer_get_backup_type(vss_writer *w);
+vss_restore_type vss_writer_get_restore_type(vss_writer *w);
+bool vss_writer_are_components_selected(vss_writer *w);
+bool vss_writer_is_path_affected(vss_writer *w, const char *path);
+/** vss_writer_get_snapshot_path() - in PostSnapshot: where @volume's shadow copy is; *@ret borrowed until the handler returns. */
+vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *volume, const char **ret);
+
+typedef enum vss_writer_session_state {
+        VSS_SESSION_NONE,
+        VSS_SESSION_IN_PROGRESS,
+        VSS_SESSION_COMPLETED,
+        VSS_SESSION_ABORTED,
+} vss_writer_session_state;
+
+/** vss_writer_get_session_state() - the state of the latest session this writer took part in (WS-3). */
+vss_writer_session_state vss_writer_get_session_state(vss_writer *w);
+
+#ifdef __cplusplus
+}
+#endif

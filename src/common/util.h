@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small helpers shared by every part of lvss (internal, never exported). */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _public_ __attribute__((visibility("default")))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Take a pointer out of a cleanup-scoped variable. */
+#define TAKE_PTR(p)                                \
+        ({                                         \
+                __typeof__(p) _taken_ = (p);       \
+                (p) = NULL;                        \
+                _taken_;                           \
+        })
+
+#define TAKE_FD(fd)                                \
+        ({                                         \
+                int _taken_fd_ = (fd);             \
+                (fd) = -1;                         \
+                _taken_fd_;                        \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+static inline const char *strempty(const char *s) {
+        return s ? s : "";
+}
+
+static inline const char *strnull_if_empty(const char *s) {
+        return s && *s ? s : NULL;
+}
+
+static inline uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
+}
+
+#define USEC_PER_MSEC UINT64_C(1000)
+#define USEC_PER_SEC UINT64_C(1000000)
+
+/* Return-on-bad-argument for public entry points (the systemd assert_return habit). */
+#define check_arg(expr, hr)                        \
+        do {                                       \
+                if (!(expr))                       \
+                        return (hr);               \
+        } while (0)

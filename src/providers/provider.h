@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Providers make the snapshots (providers-and-writers.md).
+ *
+ * A provider is a table of synchronous functions. The coordinator calls
+ * begin_prepare / end_prepare / post_commit / abort / delete on its own
+ * thread; it runs pre_commit and commit in a forked child process so that the
+ * hold window can be enforced by killing the child (WS-6): commit must
+ * therefore only touch the file system (no shared state in memory), and write
+ * nothing the parent needs except on disk at the paths begin_prepare chose.
+ * All functions return 0 or a negative errno, and on failure set *ret_hr
+ * (when non-NULL) to the vss_hresult to report (VSS_E_PROVIDER_VETO,
+ * VSS_E_INSUFFICIENT_STORAGE, VSS_E_UNEXPECTED_PROVIDER_ERROR, ...).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lvss/types.h>
+
+typedef struct lvss_provider lvss_provider;
+
+/* One volume of a snapshot set, as the provider sees it. */
+typedef struct lvss_snapshot {
+        vss_id snapshot_id;
+        vss_id set_id;
+        char *volume;        /* absolute, canonical path (realpath) */
+        char *snapshot_path; /* chosen by begin_prepare; readable after post_commit */
+} lvss_snapshot;
+
+typedef struct lvss_provider_ops {
+        const char *name;    /* "copy" */
+        vss_id id;
+        const char *type;    /* "system", "software", "external" */
+        const char *version;
+
+        bool (*is_volume_supported)(lvss_provider *p, const char *volume);
+        /* Checks and reservations; sets every snapshot_path (malloc'd). */
+        int (*begin_prepare)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        int (*end_prepare)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* In the child: flush (syncfs). */
+        int (*pre_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* In the child, inside the hold window: make every snapshot of the set. */
+        int (*commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* After Thaw: make the snapshots readable (read-only) at their paths. */
+        int (*post_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* Undo whatever exists of the set (also after a killed commit). Idempotent. */
+        int (*abort)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
+        /* Delete one snapshot at @snapshot_path. Idempotent: a missing path is success. */
+        int (*delete_snapshot)(lvss_provider *p, const char *snapshot_path);
+        void (*free)(lvss_provider *p);
+} lvss_provider_ops;
+
+struct lvss_provider {
+        const lvss_provider_ops *ops;
+        void *data;
+};
+
+/*
+ * The copy provider: any directory. Snapshot paths live under
+ * @storage_dir/<set id>/<snapshot id>; commit clones each regular file with
+ * FICLONE where the file system allows, else copy_file_range; directories,
+ * symlinks, modes and mtimes are kept. post_commit makes the tree read-only.
+ */
+int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
+
+/* Call ops->free and free @p; NULL-safe; returns NULL. */
+lvss_provider *lvss_provider_free(lvss_provider *p);
+
+/* The copy provider's id: {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e01}. */
+extern const vss_id LVSS_PROVIDER_COPY_ID;
