@@ -1,1 +1,1480 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * vshadow — the requester tool (mirrors vshadow.exe), written on the public
+ * API only: it is also the worked example of a backup application.
+ *
+ * The default run is the whole backup sequence of writer-status.md, one
+ * numbered step per call, each with its duration, and the writer status
+ * gathered where the seed document says a requester should look (after
+ * PrepareForBackup, DoSnapshotSet and BackupComplete; the last gather is
+ * what marks the session completed, WS-3). A step that fails ends the run
+ * the way VSS asks: once PrepareForBackup has succeeded the backup is
+ * aborted (AbortBackup) before the object is released; before it, releasing
+ * is enough.
+ *
+ * Options follow vshadow.exe (-nw, -ws, -t=SECONDS, -exec=COMMAND, ...);
+ * the lvss ones are GNU-style (--socket, --json, --help, --version).
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lvss/vss.h>
+
+#include "common/util.h"
+#include "config.h"
+#include "output.h"
+
+#define BANNER "vshadow 0.1 - lvss shadow copy requester tool"
+
+#define EXIT_USAGE 2
+
+extern char **environ;
+
+static bool arg_json = false;
+static bool arg_no_writers = false;
+static bool arg_writer_status_only = false;
+static unsigned arg_writer_metadata = 0; /* -wm 1, -wm2 2, -wm3 3 */
+static bool arg_persistent = false;
+static unsigned arg_hold_sec = 0;
+static const char *arg_exec = NULL;
+static const char *arg_script = NULL;
+static char **arg_volumes = NULL; /* resolved absolute paths */
+static size_t arg_n_volumes = 0;
+
+/* What vshadow learned about one writer over the run, for the final summary. */
+typedef struct writer_record {
+        vss_id instance_id;
+        char *writer_name;
+        char *instance_name;
+        vss_writer_state state;
+        vss_hresult failure;
+        vss_writer_event last_event;
+        uint64_t last_event_usec;
+        bool seen[VSS_EVENT_COUNT];
+        uint64_t duration_usec[VSS_EVENT_COUNT];
+} writer_record;
+
+typedef struct vshadow {
+        vss_backup_components *bc;
+        json_writer json;
+        bool tty;
+
+        unsigned step_no;
+        const char *step_name;
+        char step_arg[PATH_MAX + 64];
+        uint64_t step_start;
+
+        bool prepared;      /* PrepareForBackup succeeded: a failure must AbortBackup */
+        bool backup_done;   /* BackupComplete succeeded: no abort */
+        bool have_metadata; /* writers identified: status gathers make sense */
+
+        vss_id session_id;
+        vss_id set_id;
+        vss_id *snapshot_ids;
+        vss_snapshot_prop *props;
+        size_t n_props;
+
+        writer_record *records;
+        size_t n_records;
+        uint64_t start_usec;
+} vshadow;
+
+static bool hr_ok(vss_hresult hr) {
+        return VSS_SUCCEEDED(hr) && hr != VSS_S_ASYNC_CANCELLED && hr != VSS_S_ASYNC_PENDING;
+}
+
+static const char *hr_name(vss_hresult hr) {
+        const char *n = vss_hresult_name(hr);
+        return n ? n : "unknown code";
+}
+
+/*
+ * Waits for an async operation started with result @hr and releases it.
+ * @a is passed by address: it is read only after the call that sets it
+ * (the order in which arguments are evaluated is unspecified in C).
+ */
+static vss_hresult wait_async(vss_hresult hr, vss_async **a) {
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_async_wait(*a, VSS_INFINITE);
+        *a = vss_async_release(*a);
+        return hr;
+}
+
+/* ---- the socket, for error messages only -------------------------------- */
+
+/* Where the library will connect: the same rule as liblvss (architecture.md). */
+static char *socket_path(void) {
+        const char *e = getenv("LVSS_SOCKET");
+        char *p = NULL;
+
+        if (e && *e)
+                return strdup(e);
+        if (geteuid() == 0)
+                return strdup("/run/lvss/lvssd.sock");
+        e = getenv("XDG_RUNTIME_DIR");
+        if (!e || *e != '/')
+                return NULL;
+        if (asprintf(&p, "%s/lvss/lvssd.sock", e) < 0)
+                return NULL;
+        return p;
+}
+
+/* Why the socket cannot be reached, in the words of connect(2). */
+static const char *socket_problem(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(closep) int fd = -1;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return strerror(ENAMETOOLONG);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return strerror(errno);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return strerror(errno);
+        return "the connection was refused by lvssd";
+}
+
+static void log_create_failure(vss_hresult hr) {
+        _cleanup_(freep) char *path = socket_path();
+
+        if (hr == VSS_E_WRITER_INFRASTRUCTURE) {
+                if (!path)
+                        fprintf(stderr, "vshadow: cannot find lvssd: $XDG_RUNTIME_DIR is not set "
+                                        "(use --socket or $LVSS_SOCKET)\n");
+                else
+                        fprintf(stderr, "vshadow: cannot reach lvssd at %s: %s\n", path, socket_problem(path));
+        } else if (hr == VSS_E_ACCESSDENIED)
+                fprintf(stderr, "vshadow: lvssd refused the session: %s (a requester must be root or in the "
+                                "backup group)\n",
+                        vss_hresult_text(hr));
+        else
+                fprintf(stderr, "vshadow: cannot open a session with lvssd: %s (%s)\n", vss_hresult_text(hr),
+                        hr_name(hr));
+}
+
+/* ---- steps ----------------------------------------------------------------- */
+
+static void step_begin(vshadow *v, const char *name, const char *arg) {
+        v->step_no++;
+        v->step_name = name;
+        snprintf(v->step_arg, sizeof v->step_arg, "%s", strempty(arg));
+        if (!arg_json && v->tty) {
+                printf("[%u] %s%s%s: ", v->step_no, name, arg ? " " : "", strempty(arg));
+                fflush(stdout);
+        }
+        v->step_start = now_usec(CLOCK_MONOTONIC);
+}
+
+/*
+ * Prints the outcome of the running step. In JSON the step's object is left
+ * open for step_info() and closed by step_done().
+ */
+static vss_hresult step_end(vshadow *v, vss_hresult hr) {
+        uint64_t d = now_usec(CLOCK_MONOTONIC) - v->step_start;
+        char dur[DURATION_MAX];
+        bool ok = hr_ok(hr);
+
+        if (arg_json) {
+                json_begin_object(&v->json);
+                json_key(&v->json, "step");
+                json_uint(&v->json, v->step_no);
+                json_key(&v->json, "name");
+                json_string(&v->json, v->step_name);
+                json_key(&v->json, "argument");
+                json_string(&v->json, strnull_if_empty(v->step_arg));
+                json_key(&v->json, "ok");
+                json_bool(&v->json, ok);
+                json_key(&v->json, "result");
+                json_hresult(&v->json, hr);
+                json_key(&v->json, "result_name");
+                json_string(&v->json, vss_hresult_name(hr));
+                json_key(&v->json, "result_text");
+                json_string(&v->json, vss_hresult_text(hr));
+                json_key(&v->json, "duration_usec");
+                json_uint(&v->json, d);
+                return hr;
+        }
+
+        if (!v->tty)
+                printf("[%u] %s%s%s: ", v->step_no, v->step_name, *v->step_arg ? " " : "", v->step_arg);
+        if (ok)
+                printf("%sok%s (%s)\n", ansi_highlight_green(), ansi_normal(), format_duration(dur, d));
+        else
+                printf("%sFAILED%s (%s): %s (0x%08" PRIX32 "): %s\n", ansi_highlight_red(), ansi_normal(),
+                       format_duration(dur, d), hr_name(hr), (uint32_t) hr, vss_hresult_text(hr));
+        return hr;
+}
+
+static void step_done(vshadow *v) {
+        if (arg_json)
+                json_end_object(&v->json);
+}
+
+static void step_info(vshadow *v, const char *key, const char *label, const char *value) {
+        if (arg_json) {
+                json_key(&v->json, key);
+                json_string(&v->json, value);
+        } else
+                printf("    %s: %s\n", label, strempty(value));
+}
+
+static void step_info_id(vshadow *v, const char *key, const char *label, const vss_id *id) {
+        char s[VSS_ID_STRING_MAX];
+
+        vss_id_format(id, s);
+        step_info(v, key, label, s);
+}
+
+/* A failed step: the one clear line on stderr. */
+static void log_step_failure(vshadow *v, vss_hresult hr) {
+        fprintf(stderr, "vshadow: %s failed: %s (%s, 0x%08" PRIX32 ")\n", v->step_name, vss_hresult_text(hr),
+                hr_name(hr), (uint32_t) hr);
+}
+
+/* ---- writer metadata ------------------------------------------------------- */
+
+static const char *usage_name(vss_usage_type u) {
+        static const char *const names[] = {
+                [VSS_UT_UNDEFINED] = "undefined",
+                [VSS_UT_BOOTABLESYSTEMSTATE] = "bootable system state",
+                [VSS_UT_SYSTEMSERVICE] = "system service",
+                [VSS_UT_USERDATA] = "user data",
+                [VSS_UT_OTHER] = "other",
+        };
+        return (unsigned) u < ELEMENTSOF(names) ? names[u] : "unknown";
+}
+
+static const char *source_name(vss_source_type s) {
+        static const char *const names[] = {
+                [VSS_ST_UNDEFINED] = "undefined",
+                [VSS_ST_TRANSACTEDDB] = "transacted database",
+                [VSS_ST_NONTRANSACTEDDB] = "non-transacted database",
+                [VSS_ST_OTHER] = "other",
+        };
+        return (unsigned) s < ELEMENTSOF(names) ? names[s] : "unknown";
+}
+
+static const char *component_type_name(vss_component_type t) {
+        switch (t) {
+        case VSS_CT_DATABASE:
+                return "database";
+        case VSS_CT_FILEGROUP:
+                return "file group";
+        default:
+                return "undefined";
+        }
+}
+
+static const char *restore_method_name(vss_restoremethod m) {
+        static const char *const names[] = {
+                [VSS_RME_UNDEFINED] = "undefined",
+                [VSS_RME_RESTORE_IF_NOT_THERE] = "restore if not there",
+                [VSS_RME_RESTORE_IF_CAN_REPLACE] = "restore if can replace",
+                [VSS_RME_STOP_RESTORE_START] = "stop, restore, start",
+                [VSS_RME_RESTORE_TO_ALTERNATE_LOCATION] = "restore to alternate location",
+                [VSS_RME_RESTORE_AT_REBOOT] = "restore at reboot",
+                [VSS_RME_RESTORE_AT_REBOOT_IF_CANNOT_REPLACE] = "restore at reboot if cannot replace",
+                [VSS_RME_CUSTOM] = "custom",
+                [VSS_RME_RESTORE_STOP_START] = "restore, stop, start",
+        };
+        return (unsigned) m < ELEMENTSOF(names) ? names[m] : "unknown";
+}
+
+static void print_file_descs(const char *label, const vss_file_desc *files, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                const vss_file_desc *f = &files[i];
+                const char *path = strempty(f->path);
+                size_t l = strlen(path);
+
+                printf("          %s: ", label);
+                fputs_sanitized(path, stdout);
+                if (l > 0 && path[l - 1] != '/')
+                        putchar('/');
+                fputs_sanitized(f->filespec, stdout);
+                if (f->recursive)
+                        fputs(" (recursive)", stdout);
+                if (f->alternate_location) {
+                        fputs(" -> ", stdout);
+                        fputs_sanitized(f->alternate_location, stdout);
+                }
+                putchar('\n');
+        }
+}
+
+static void json_file_descs(json_writer *j, const char *key, const vss_file_desc *files, unsigned n) {
+        json_key(j, key);
+        json_begin_array(j);
+        for (unsigned i = 0; i < n; i++) {
+                json_begin_object(j);
+                json_key(j, "path");
+                json_string(j, files[i].path);
+                json_key(j, "filespec");
+                json_string(j, files[i].filespec);
+                json_key(j, "recursive");
+                json_bool(j, files[i].recursive);
+                json_key(j, "alternate_location");
+                json_string(j, files[i].alternate_location);
+                json_key(j, "backup_type_mask");
+                json_uint(j, files[i].backup_type_mask);
+                json_end_object(j);
+        }
+        json_end_array(j);
+}
+
+/* One writer's metadata document, at the detail -wm / -wm2 / -wm3 asks (1 for the backup run). */
+static vss_hresult print_one_metadata(vshadow *v, unsigned index, unsigned detail) {
+        vss_examine_writer_metadata *md = NULL;
+        vss_id instance_id, writer_id, id_again;
+        const char *name = NULL, *instance_name = NULL;
+        vss_usage_type usage;
+        vss_source_type source;
+        unsigned n_include = 0, n_exclude = 0, n_components = 0;
+        char wid[VSS_ID_STRING_MAX], iid[VSS_ID_STRING_MAX];
+        vss_hresult hr;
+
+        hr = vss_get_writer_metadata(v->bc, index, &instance_id, &md);
+        if (VSS_FAILED(hr))
+                return hr;
+        hr = vss_examine_writer_metadata_get_identity(md, &id_again, &writer_id, &name, &instance_name, &usage,
+                                                      &source);
+        if (VSS_FAILED(hr))
+                return hr;
+        hr = vss_examine_writer_metadata_get_file_counts(md, &n_include, &n_exclude, &n_components);
+        if (VSS_FAILED(hr))
+                return hr;
+        vss_id_format(&writer_id, wid);
+        vss_id_format(&instance_id, iid);
+
+        if (arg_json) {
+                json_begin_object(&v->json);
+                json_key(&v->json, "writer_name");
+                json_string(&v->json, name);
+                json_key(&v->json, "writer_id");
+                json_id(&v->json, &writer_id);
+                json_key(&v->json, "instance_id");
+                json_id(&v->json, &instance_id);
+                json_key(&v->json, "instance_name");
+                json_string(&v->json, strnull_if_empty(instance_name));
+                json_key(&v->json, "usage");
+                json_uint(&v->json, (unsigned) usage);
+                json_key(&v->json, "source");
+                json_uint(&v->json, (unsigned) source);
+                json_key(&v->json, "components");
+                json_begin_array(&v->json);
+        } else {
+                fputs("    * Writer '", stdout);
+                fputs_sanitized(name, stdout);
+                putchar('\'');
+                if (instance_name && *instance_name) {
+                        fputs(" (instance '", stdout);
+                        fputs_sanitized(instance_name, stdout);
+                        fputs("')", stdout);
+                }
+                printf("\n       Writer Id: %s\n       Writer Instance Id: %s\n", wid, iid);
+                printf("       Usage: %s; source: %s; %u component%s\n", usage_name(usage), source_name(source),
+                       n_components, n_components == 1 ? "" : "s");
+        }
+
+        for (unsigned c = 0; c < n_components; c++) {
+                const vss_component_info *ci = NULL;
+
+                hr = vss_examine_writer_metadata_get_component(md, c, &ci);
+                if (VSS_FAILED(hr))
+                        return hr;
+                if (arg_json) {
+                        json_begin_object(&v->json);
+                        json_key(&v->json, "type");
+                        json_uint(&v->json, (unsigned) ci->type);
+                        json_key(&v->json, "logical_path");
+                        json_string(&v->json, ci->logical_path);
+                        json_key(&v->json, "name");
+                        json_string(&v->json, ci->component_name);
+                        json_key(&v->json, "caption");
+                        json_string(&v->json, ci->caption);
+                        json_key(&v->json, "selectable");
+                        json_bool(&v->json, ci->selectable);
+                        json_file_descs(&v->json, "files", ci->files, ci->file_count);
+                        json_file_descs(&v->json, "databases", ci->databases, ci->database_count);
+                        json_file_descs(&v->json, "log_files", ci->log_files, ci->log_file_count);
+                        json_end_object(&v->json);
+                        continue;
+                }
+                fputs("       Component '", stdout);
+                if (ci->logical_path && *ci->logical_path) {
+                        fputs_sanitized(ci->logical_path, stdout);
+                        putchar('\\');
+                }
+                fputs_sanitized(ci->component_name, stdout);
+                printf("' (%s)", component_type_name(ci->type));
+                if (ci->caption && *ci->caption) {
+                        fputs(", caption '", stdout);
+                        fputs_sanitized(ci->caption, stdout);
+                        putchar('\'');
+                }
+                putchar('\n');
+                print_file_descs("database file", ci->databases, ci->database_count);
+                print_file_descs("log file", ci->log_files, ci->log_file_count);
+                print_file_descs("file", ci->files, ci->file_count);
+                if (detail >= 2)
+                        printf("          selectable: %s, selectable for restore: %s, flags 0x%" PRIx32
+                               ", %u dependenc%s\n",
+                               ci->selectable ? "yes" : "no", ci->selectable_for_restore ? "yes" : "no",
+                               ci->component_flags, ci->dependency_count, ci->dependency_count == 1 ? "y" : "ies");
+        }
+
+        if (arg_json) {
+                json_end_array(&v->json);
+                if (detail >= 3) {
+                        _cleanup_(freep) char *xml = NULL;
+                        if (VSS_SUCCEEDED(vss_examine_writer_metadata_save_as_xml(md, &xml))) {
+                                json_key(&v->json, "xml");
+                                json_string(&v->json, xml);
+                        }
+                }
+                json_end_object(&v->json);
+                return VSS_S_OK;
+        }
+
+        if (detail >= 2) {
+                vss_restoremethod method;
+                const char *service = NULL, *user_procedure = NULL;
+                vss_writerrestore writer_restore;
+                bool reboot;
+                uint32_t schema = 0;
+
+                if (VSS_SUCCEEDED(vss_examine_writer_metadata_get_restore_method(md, &method, &service,
+                                                                                 &user_procedure, &writer_restore,
+                                                                                 &reboot)))
+                        printf("       Restore method: %s%s%s%s\n", restore_method_name(method),
+                               service && *service ? ", service " : "", service && *service ? service : "",
+                               reboot ? ", reboot required" : "");
+                if (VSS_SUCCEEDED(vss_examine_writer_metadata_get_backup_schema(md, &schema)))
+                        printf("       Backup schema: 0x%08" PRIx32 "\n", schema);
+                for (unsigned e = 0; e < n_exclude; e++) {
+                        const vss_file_desc *f = NULL;
+                        if (VSS_SUCCEEDED(vss_examine_writer_metadata_get_exclude_file(md, e, &f)))
+                                print_file_descs("excluded", f, 1);
+                }
+        }
+        if (detail >= 3) {
+                _cleanup_(freep) char *xml = NULL;
+                hr = vss_examine_writer_metadata_save_as_xml(md, &xml);
+                if (VSS_FAILED(hr))
+                        return hr;
+                printf("       Writer Metadata Document:\n%s\n", xml);
+        }
+        return VSS_S_OK;
+}
+
+static vss_hresult print_metadata(vshadow *v, unsigned detail) {
+        unsigned n = 0;
+        vss_hresult hr;
+
+        hr = vss_get_writer_metadata_count(v->bc, &n);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (arg_json) {
+                json_key(&v->json, "writers");
+                json_begin_array(&v->json);
+        } else
+                printf("    %u writer%s identified%s\n", n, n == 1 ? "" : "s", n > 0 ? ":" : "");
+        for (unsigned i = 0; i < n; i++) {
+                hr = print_one_metadata(v, i, detail);
+                if (VSS_FAILED(hr))
+                        break;
+        }
+        if (arg_json)
+                json_end_array(&v->json);
+        return hr;
+}
+
+/* ---- writer status ---------------------------------------------------------- */
+
+static writer_record *record_for(vshadow *v, const vss_writer_status *s) {
+        writer_record *r;
+
+        for (size_t i = 0; i < v->n_records; i++)
+                if (vss_id_equal(&v->records[i].instance_id, &s->instance_id))
+                        return &v->records[i];
+        r = realloc(v->records, (v->n_records + 1) * sizeof *r);
+        if (!r)
+                return NULL;
+        v->records = r;
+        r = &v->records[v->n_records];
+        *r = (writer_record) { .instance_id = s->instance_id };
+        r->writer_name = strdup(strempty(s->writer_name));
+        r->instance_name = s->instance_name ? strdup(s->instance_name) : NULL;
+        if (!r->writer_name)
+                return NULL;
+        v->n_records++;
+        return r;
+}
+
+static void record_status(vshadow *v, const vss_writer_status *s) {
+        writer_record *r = record_for(v, s);
+
+        if (!r)
+                return;
+        r->state = s->state;
+        r->failure = s->failure;
+        r->last_event = s->last_event;
+        r->last_event_usec = s->last_event_usec;
+        if ((unsigned) s->last_event < VSS_EVENT_COUNT && s->last_event != VSS_EVENT_NONE && !s->event_in_progress) {
+                r->seen[s->last_event] = true;
+                r->duration_usec[s->last_event] = s->last_event_duration_usec;
+        }
+}
+
+/*
+ * Gathers and prints this session's writer status (WS-2). @after names the
+ * step it follows. Only the status is printed in -ws mode (@bare).
+ */
+static vss_hresult gather_status(vshadow *v, const char *after, bool bare) {
+        vss_async *a = NULL;
+        unsigned n = 0;
+        vss_hresult hr;
+
+        if (!bare)
+                step_begin(v, "GatherWriterStatus", after);
+        hr = wait_async(vss_gather_writer_status(v->bc, &a), &a);
+        if (hr_ok(hr))
+                hr = vss_get_writer_status_count(v->bc, &n);
+        if (!bare) {
+                step_end(v, hr);
+                if (!hr_ok(hr)) {
+                        step_done(v);
+                        return hr;
+                }
+        } else if (!hr_ok(hr))
+                return hr;
+
+        if (arg_json) {
+                json_key(&v->json, "writers");
+                json_begin_array(&v->json);
+        } else if (!bare)
+                printf("    Writer status after %s: %u writer%s\n", after, n, n == 1 ? "" : "s");
+
+        for (unsigned i = 0; i < n; i++) {
+                output_writer w = {};
+
+                hr = vss_get_writer_status(v->bc, i, &w.status);
+                if (VSS_FAILED(hr)) {
+                        fprintf(stderr, "vshadow: cannot read writer status %u: %s (%s)\n", i, vss_hresult_text(hr),
+                                hr_name(hr));
+                        break;
+                }
+                record_status(v, &w.status);
+                if (arg_json) {
+                        json_begin_object(&v->json);
+                        json_writer_members(&v->json, &w);
+                        json_end_object(&v->json);
+                } else {
+                        if (!bare || i > 0)
+                                putchar('\n');
+                        output_writer_block(stdout, &w);
+                }
+        }
+        if (arg_json)
+                json_end_array(&v->json);
+        else if (!bare && n > 0)
+                putchar('\n');
+        vss_free_writer_status(v->bc);
+        if (!bare)
+                step_done(v);
+        return hr_ok(hr) ? VSS_S_OK : hr;
+}
+
+/* ---- -exec and -script ------------------------------------------------------ */
+
+static char *shell_quote(const char *s) {
+        size_t n = 2;
+        char *q, *p;
+
+        for (const char *c = s; *c; c++)
+                n += *c == '\'' ? 4 : 1;
+        q = malloc(n + 1);
+        if (!q)
+                return NULL;
+        p = q;
+        *p++ = '\'';
+        for (const char *c = s; *c; c++) {
+                if (*c == '\'') {
+                        memcpy(p, "'\\''", 4);
+                        p += 4;
+                } else
+                        *p++ = *c;
+        }
+        *p++ = '\'';
+        *p = 0;
+        return q;
+}
+
+static void strv_free(char **v) {
+        if (!v)
+                return;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+}
+
+static void strv_freep(char ***v) {
+        strv_free(*v);
+}
+
+/* The environment of the command: ours, minus stale LVSS_SHADOW_* and set id, plus this run's. */
+static char **build_exec_env(vshadow *v) {
+        size_t n_env = 0, k = 0;
+        char set_id[VSS_ID_STRING_MAX];
+        char **env;
+
+        for (char **e = environ; e && *e; e++)
+                n_env++;
+        env = calloc(n_env + v->n_props + 2, sizeof *env);
+        if (!env)
+                return NULL;
+        for (char **e = environ; e && *e; e++) {
+                if (strncmp(*e, "LVSS_SHADOW_", 12) == 0 || strncmp(*e, "LVSS_SNAPSHOT_SET_ID=", 21) == 0)
+                        continue;
+                env[k] = strdup(*e);
+                if (!env[k])
+                        goto fail;
+                k++;
+        }
+        for (size_t i = 0; i < v->n_props; i++) {
+                if (asprintf(&env[k], "LVSS_SHADOW_%zu=%s", i + 1, strempty(v->props[i].snapshot_path)) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        vss_id_format(&v->set_id, set_id);
+        if (asprintf(&env[k], "LVSS_SNAPSHOT_SET_ID=%s", set_id) < 0) {
+                env[k] = NULL;
+                goto fail;
+        }
+        return env;
+fail:
+        strv_free(env);
+        return NULL;
+}
+
+/* Runs -exec=COMMAND through /bin/sh -c; returns its exit status (128+N for signal N), or -errno. */
+static int run_command(vshadow *v, const char *command) {
+        _cleanup_(strv_freep) char **env = NULL;
+        posix_spawn_file_actions_t actions;
+        char *argv[] = { (char *) "sh", (char *) "-c", (char *) command, NULL };
+        pid_t pid;
+        int r, status;
+
+        env = build_exec_env(v);
+        if (!env)
+                return -ENOMEM;
+
+        fflush(stdout);
+        fflush(stderr);
+        r = posix_spawn_file_actions_init(&actions);
+        if (r != 0)
+                return -r;
+        /* Keep the JSON document on stdout clean: the command's output goes to stderr. */
+        if (arg_json) {
+                r = posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+                if (r != 0) {
+                        posix_spawn_file_actions_destroy(&actions);
+                        return -r;
+                }
+        }
+        r = posix_spawn(&pid, "/bin/sh", &actions, NULL, argv, env);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r != 0)
+                return -r;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return 1;
+}
+
+static int write_script(vshadow *v, const char *path) {
+        _cleanup_(freep) char *tmp = NULL;
+        char set_id[VSS_ID_STRING_MAX];
+        FILE *f;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        vss_id_format(&v->set_id, set_id);
+        fprintf(f, "# generated by vshadow: the shadow copies of snapshot set %s\n", set_id);
+        for (size_t i = 0; i < v->n_props; i++) {
+                _cleanup_(freep) char *q = shell_quote(strempty(v->props[i].snapshot_path));
+                _cleanup_(freep) char *o = shell_quote(strempty(v->props[i].original_volume));
+                char sid[VSS_ID_STRING_MAX];
+
+                if (!q || !o) {
+                        fclose(f);
+                        unlink(tmp);
+                        return -ENOMEM;
+                }
+                vss_id_format(&v->props[i].snapshot_id, sid);
+                fprintf(f, "# %s: snapshot %s\n", o, sid);
+                fprintf(f, "export LVSS_SHADOW_%zu=%s\n", i + 1, q);
+        }
+        fprintf(f, "export LVSS_SNAPSHOT_SET_ID='%s'\n", set_id);
+        if (fflush(f) != 0 || ferror(f)) {
+                int r = -errno;
+                fclose(f);
+                unlink(tmp);
+                return r ? r : -EIO;
+        }
+        if (fclose(f) != 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static void hold(unsigned seconds) {
+        struct timespec ts = { .tv_sec = seconds };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* ---- the runs --------------------------------------------------------------- */
+
+static vss_hresult open_session(vshadow *v) {
+        vss_hresult hr;
+
+        step_begin(v, "CreateBackupComponents", NULL);
+        hr = vss_create_backup_components(&v->bc);
+        if (hr_ok(hr))
+                hr = vss_get_session_id(v->bc, &v->session_id);
+        step_end(v, hr);
+        if (!hr_ok(hr)) {
+                step_done(v);
+                log_create_failure(hr);
+                return hr;
+        }
+        step_info_id(v, "session_id", "Session", &v->session_id);
+        step_done(v);
+
+        step_begin(v, "InitializeForBackup", NULL);
+        hr = step_end(v, vss_initialize_for_backup(v->bc, NULL));
+        step_done(v);
+        if (!hr_ok(hr))
+                log_step_failure(v, hr);
+        return hr;
+}
+
+static vss_hresult gather_metadata(vshadow *v, unsigned detail) {
+        vss_async *a = NULL;
+        vss_hresult hr;
+
+        step_begin(v, "GatherWriterMetadata", NULL);
+        hr = step_end(v, wait_async(vss_gather_writer_metadata(v->bc, &a), &a));
+        if (!hr_ok(hr)) {
+                step_done(v);
+                log_step_failure(v, hr);
+                return hr;
+        }
+        v->have_metadata = true;
+        hr = print_metadata(v, detail);
+        step_done(v);
+        if (VSS_FAILED(hr))
+                fprintf(stderr, "vshadow: cannot read the writer metadata: %s (%s)\n", vss_hresult_text(hr),
+                        hr_name(hr));
+        return hr;
+}
+
+/* -ws: the status of every writer, from a session of our own. */
+static int run_writer_status(vshadow *v) {
+        vss_async *a = NULL;
+        vss_hresult hr;
+
+        hr = vss_create_backup_components(&v->bc);
+        if (!hr_ok(hr)) {
+                log_create_failure(hr);
+                return EXIT_FAILURE;
+        }
+        hr = vss_initialize_for_backup(v->bc, NULL);
+        if (hr_ok(hr))
+                hr = wait_async(vss_gather_writer_metadata(v->bc, &a), &a);
+        if (!hr_ok(hr)) {
+                fprintf(stderr, "vshadow: cannot identify the writers: %s (%s)\n", vss_hresult_text(hr),
+                        hr_name(hr));
+                return EXIT_FAILURE;
+        }
+        if (arg_json)
+                json_begin_object(&v->json);
+        hr = gather_status(v, "GatherWriterMetadata", true);
+        if (arg_json) {
+                json_end_object(&v->json);
+                json_finish(&v->json);
+        }
+        if (!hr_ok(hr)) {
+                fprintf(stderr, "vshadow: cannot gather the writer status: %s (%s)\n", vss_hresult_text(hr),
+                        hr_name(hr));
+                return EXIT_FAILURE;
+        }
+        if (!arg_json && v->n_records == 0)
+                printf("No writers are subscribed.\n");
+        return EXIT_SUCCESS;
+}
+
+/* -wm, -wm2, -wm3: the writers' metadata. */
+static int run_writer_metadata(vshadow *v) {
+        vss_hresult hr;
+
+        if (arg_json) {
+                json_begin_object(&v->json);
+                json_key(&v->json, "steps");
+                json_begin_array(&v->json);
+        }
+        hr = open_session(v);
+        if (hr_ok(hr))
+                hr = gather_metadata(v, arg_writer_metadata);
+        if (arg_json) {
+                json_end_array(&v->json);
+                json_end_object(&v->json);
+                json_finish(&v->json);
+        }
+        return hr_ok(hr) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static void print_snapshot(vshadow *v, const vss_snapshot_prop *p) {
+        char id[VSS_ID_STRING_MAX], provider[VSS_ID_STRING_MAX], ts[TIMESTAMP_MAX];
+
+        vss_id_format(&p->snapshot_id, id);
+        vss_id_format(&p->provider_id, provider);
+        if (arg_json) {
+                json_key(&v->json, "snapshot");
+                json_begin_object(&v->json);
+                json_key(&v->json, "snapshot_id");
+                json_id(&v->json, &p->snapshot_id);
+                json_key(&v->json, "snapshot_set_id");
+                json_id(&v->json, &p->snapshot_set_id);
+                json_key(&v->json, "snapshots_count");
+                json_int(&v->json, p->snapshots_count);
+                json_key(&v->json, "original_volume");
+                json_string(&v->json, p->original_volume);
+                json_key(&v->json, "snapshot_path");
+                json_string(&v->json, p->snapshot_path);
+                json_key(&v->json, "provider_id");
+                json_id(&v->json, &p->provider_id);
+                json_key(&v->json, "creation_usec");
+                json_uint(&v->json, p->creation_usec);
+                json_key(&v->json, "creation_time");
+                json_string(&v->json, format_timestamp_iso(ts, p->creation_usec));
+                json_key(&v->json, "attributes");
+                json_uint(&v->json, p->attributes);
+                json_key(&v->json, "context");
+                json_int(&v->json, p->context);
+                json_end_object(&v->json);
+                return;
+        }
+        printf("    Snapshot Id: %s\n", id);
+        printf("       Original volume: %s\n", strempty(p->original_volume));
+        printf("       Snapshot path: %s\n", strempty(p->snapshot_path));
+        printf("       Provider Id: %s\n", provider);
+        printf("       Created: %s\n", format_timestamp(ts, p->creation_usec));
+        printf("       Attributes: 0x%08" PRIx32 " (%s), context 0x%08" PRIx32 "\n", p->attributes,
+               p->attributes & VSS_VOLSNAP_ATTR_PERSISTENT ? "persistent" : "auto-release", (uint32_t) p->context);
+}
+
+static void print_summary(vshadow *v, int exit_status) {
+        uint64_t total = now_usec(CLOCK_MONOTONIC) - v->start_usec;
+        char dur[DURATION_MAX], ts[TIMESTAMP_MAX];
+
+        if (arg_json) {
+                json_key(&v->json, "summary");
+                json_begin_array(&v->json);
+                for (size_t i = 0; i < v->n_records; i++) {
+                        writer_record *r = &v->records[i];
+
+                        json_begin_object(&v->json);
+                        json_key(&v->json, "writer_name");
+                        json_string(&v->json, r->writer_name);
+                        json_key(&v->json, "instance_name");
+                        json_string(&v->json, r->instance_name);
+                        json_key(&v->json, "instance_id");
+                        json_id(&v->json, &r->instance_id);
+                        json_key(&v->json, "state");
+                        json_uint(&v->json, (unsigned) r->state);
+                        json_key(&v->json, "state_name");
+                        json_string(&v->json, vss_writer_state_name(r->state));
+                        json_key(&v->json, "failure");
+                        json_hresult(&v->json, r->failure);
+                        json_key(&v->json, "failure_name");
+                        json_string(&v->json, vss_hresult_name(r->failure));
+                        json_key(&v->json, "last_event_name");
+                        json_string(&v->json, vss_writer_event_name(r->last_event));
+                        json_key(&v->json, "last_event_usec");
+                        json_uint(&v->json, r->last_event_usec);
+                        json_key(&v->json, "event_duration_usec");
+                        json_begin_object(&v->json);
+                        for (unsigned e = 0; e < VSS_EVENT_COUNT; e++)
+                                if (r->seen[e]) {
+                                        json_key(&v->json, vss_writer_event_name((vss_writer_event) e));
+                                        json_uint(&v->json, r->duration_usec[e]);
+                                }
+                        json_end_object(&v->json);
+                        json_end_object(&v->json);
+                }
+                json_end_array(&v->json);
+                json_key(&v->json, "snapshot_set_id");
+                json_id(&v->json, &v->set_id);
+                json_key(&v->json, "total_usec");
+                json_uint(&v->json, total);
+                json_key(&v->json, "exit_status");
+                json_int(&v->json, exit_status);
+                return;
+        }
+
+        printf("\nSummary:\n");
+        if (v->n_records == 0)
+                printf("  No writer took part%s.\n", arg_no_writers ? " (-nw)" : "");
+        for (size_t i = 0; i < v->n_records; i++) {
+                writer_record *r = &v->records[i];
+                const char *event = vss_writer_event_name(r->last_event);
+                bool first = true;
+
+                fputs("  Writer '", stdout);
+                fputs_sanitized(r->writer_name, stdout);
+                putchar('\'');
+                if (r->instance_name) {
+                        fputs(" (instance '", stdout);
+                        fputs_sanitized(r->instance_name, stdout);
+                        fputs("')", stdout);
+                }
+                printf(": %s[%u] %s%s, last error: %s\n",
+                       r->state == VSS_WS_STABLE || r->state == VSS_WS_WAITING_FOR_BACKUP_COMPLETE
+                               ? ansi_highlight_green()
+                               : ansi_highlight_red(),
+                       (unsigned) r->state, vss_writer_state_text(r->state), ansi_normal(),
+                       vss_hresult_text(r->failure));
+                if (event)
+                        printf("     last event: %s at %s\n", event, format_timestamp(ts, r->last_event_usec));
+                for (unsigned e = 0; e < VSS_EVENT_COUNT; e++) {
+                        if (!r->seen[e])
+                                continue;
+                        printf("%s%s %s", first ? "     time in events: " : ", ",
+                               vss_writer_event_name((vss_writer_event) e), format_duration(dur, r->duration_usec[e]));
+                        first = false;
+                }
+                if (!first)
+                        putchar('\n');
+        }
+        printf("  Shadow copies: %zu\n", v->n_props);
+        printf("  Result: %s%s%s (exit status %d), total %s\n",
+               exit_status == 0 ? ansi_highlight_green() : ansi_highlight_red(),
+               exit_status == 0 ? "success" : "failure", ansi_normal(), exit_status, format_duration(dur, total));
+}
+
+/*
+ * After a failed step: show the writers' status (that is how a requester
+ * learns which writer failed and why), abort when VSS says so, release.
+ */
+static void fail_backup(vshadow *v, const char *failed_step) {
+        vss_hresult hr;
+
+        if (v->have_metadata)
+                (void) gather_status(v, failed_step, false);
+        if (v->prepared && !v->backup_done) {
+                step_begin(v, "AbortBackup", NULL);
+                hr = step_end(v, vss_abort_backup(v->bc));
+                step_done(v);
+                if (!hr_ok(hr))
+                        fprintf(stderr, "vshadow: AbortBackup failed too: %s (%s)\n", vss_hresult_text(hr),
+                                hr_name(hr));
+        }
+}
+
+static int run_backup(vshadow *v) {
+        vss_async *a = NULL;
+        vss_hresult hr;
+        int exit_status = EXIT_FAILURE;
+        const char *failed = NULL;
+
+        if (arg_json) {
+                json_begin_object(&v->json);
+                json_key(&v->json, "volumes");
+                json_begin_array(&v->json);
+                for (size_t i = 0; i < arg_n_volumes; i++)
+                        json_string(&v->json, arg_volumes[i]);
+                json_end_array(&v->json);
+                json_key(&v->json, "steps");
+                json_begin_array(&v->json);
+        } else {
+                printf("%s\n", BANNER);
+                printf("Volumes:");
+                for (size_t i = 0; i < arg_n_volumes; i++)
+                        printf(" %s", arg_volumes[i]);
+                printf("%s\n\n", arg_no_writers ? " (no writers)" : "");
+        }
+
+        v->snapshot_ids = calloc(arg_n_volumes, sizeof *v->snapshot_ids);
+        v->props = calloc(arg_n_volumes, sizeof *v->props);
+        if (!v->snapshot_ids || !v->props) {
+                fprintf(stderr, "vshadow: out of memory\n");
+                goto finish;
+        }
+
+        hr = open_session(v);
+        if (!hr_ok(hr))
+                goto finish;
+
+        if (arg_no_writers || arg_persistent) {
+                int32_t context = arg_no_writers ? (arg_persistent ? VSS_CTX_NAS_ROLLBACK : VSS_CTX_FILE_SHARE_BACKUP)
+                                                 : VSS_CTX_APP_ROLLBACK;
+                char c[32];
+
+                snprintf(c, sizeof c, "0x%08" PRIx32, (uint32_t) context);
+                step_begin(v, "SetContext", c);
+                hr = step_end(v, vss_set_context(v->bc, context));
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "SetContext";
+                        goto fail;
+                }
+        }
+
+        step_begin(v, "SetBackupState", "full");
+        hr = step_end(v, vss_set_backup_state(v->bc, false, false, VSS_BT_FULL, false));
+        step_done(v);
+        if (!hr_ok(hr)) {
+                failed = "SetBackupState";
+                goto fail;
+        }
+
+        if (!arg_no_writers) {
+                hr = gather_metadata(v, 1);
+                if (!hr_ok(hr))
+                        goto finish_release; /* already reported */
+        }
+
+        step_begin(v, "StartSnapshotSet", NULL);
+        hr = step_end(v, vss_start_snapshot_set(v->bc, &v->set_id));
+        if (hr_ok(hr))
+                step_info_id(v, "snapshot_set_id", "Snapshot set", &v->set_id);
+        step_done(v);
+        if (!hr_ok(hr)) {
+                failed = "StartSnapshotSet";
+                goto fail;
+        }
+
+        for (size_t i = 0; i < arg_n_volumes; i++) {
+                step_begin(v, "AddToSnapshotSet", arg_volumes[i]);
+                hr = step_end(v, vss_add_to_snapshot_set(v->bc, arg_volumes[i], NULL, &v->snapshot_ids[i]));
+                if (hr_ok(hr))
+                        step_info_id(v, "snapshot_id", "Snapshot", &v->snapshot_ids[i]);
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "AddToSnapshotSet";
+                        goto fail;
+                }
+        }
+
+        if (!arg_no_writers) {
+                step_begin(v, "PrepareForBackup", NULL);
+                hr = step_end(v, wait_async(vss_prepare_for_backup(v->bc, &a), &a));
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "PrepareForBackup";
+                        goto fail;
+                }
+                v->prepared = true;
+                hr = gather_status(v, "PrepareForBackup", false);
+                if (!hr_ok(hr)) {
+                        failed = "GatherWriterStatus";
+                        goto fail;
+                }
+        }
+
+        step_begin(v, "DoSnapshotSet", NULL);
+        hr = step_end(v, wait_async(vss_do_snapshot_set(v->bc, &a), &a));
+        step_done(v);
+        if (!hr_ok(hr)) {
+                /* VSS: after a failed DoSnapshotSet, still AbortBackup (fail_backup does, once prepared). */
+                failed = "DoSnapshotSet";
+                goto fail;
+        }
+        if (!arg_no_writers) {
+                hr = gather_status(v, "DoSnapshotSet", false);
+                if (!hr_ok(hr)) {
+                        failed = "GatherWriterStatus";
+                        goto fail;
+                }
+        }
+
+        for (size_t i = 0; i < arg_n_volumes; i++) {
+                char sid[VSS_ID_STRING_MAX];
+
+                vss_id_format(&v->snapshot_ids[i], sid);
+                step_begin(v, "GetSnapshotProperties", sid);
+                hr = step_end(v, vss_get_snapshot_properties(v->bc, &v->snapshot_ids[i], &v->props[i]));
+                if (hr_ok(hr)) {
+                        v->n_props = i + 1;
+                        print_snapshot(v, &v->props[i]);
+                }
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "GetSnapshotProperties";
+                        goto fail;
+                }
+        }
+
+        if (arg_script) {
+                int r;
+
+                step_begin(v, "WriteScript", arg_script);
+                r = write_script(v, arg_script);
+                step_end(v, r < 0 ? VSS_E_UNEXPECTED : VSS_S_OK);
+                step_done(v);
+                if (r < 0) {
+                        fprintf(stderr, "vshadow: cannot write %s: %s\n", arg_script, strerror(-r));
+                        fail_backup(v, "WriteScript");
+                        goto finish_release;
+                }
+        }
+
+        if (arg_exec) {
+                int r;
+
+                step_begin(v, "Exec", arg_exec);
+                if (!arg_json && !v->tty)
+                        printf("[%u] Exec %s: running\n", v->step_no, arg_exec);
+                else if (!arg_json)
+                        printf("running\n");
+                r = run_command(v, arg_exec);
+                if (!arg_json && v->tty)
+                        printf("[%u] Exec %s: ", v->step_no, arg_exec);
+                step_end(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED);
+                if (arg_json) {
+                        json_key(&v->json, "exit_status");
+                        json_int(&v->json, r);
+                } else if (r > 0)
+                        printf("    The command exited with status %d\n", r);
+                step_done(v);
+                if (r < 0) {
+                        fprintf(stderr, "vshadow: cannot run '%s': %s\n", arg_exec, strerror(-r));
+                        fail_backup(v, "Exec");
+                        goto finish_release;
+                }
+                if (r > 0) {
+                        fprintf(stderr, "vshadow: the command '%s' failed with exit status %d\n", arg_exec, r);
+                        fail_backup(v, "Exec");
+                        exit_status = r;
+                        goto finish_release;
+                }
+        }
+
+        if (arg_hold_sec > 0) {
+                char s[32];
+
+                snprintf(s, sizeof s, "%u s", arg_hold_sec);
+                step_begin(v, "Hold", s);
+                hold(arg_hold_sec);
+                step_end(v, VSS_S_OK);
+                step_done(v);
+        }
+
+        if (!arg_no_writers) {
+                step_begin(v, "BackupComplete", NULL);
+                hr = step_end(v, wait_async(vss_backup_complete(v->bc, &a), &a));
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "BackupComplete";
+                        goto fail;
+                }
+                v->backup_done = true;
+                /* This gather marks the session completed (WS-3). */
+                hr = gather_status(v, "BackupComplete", false);
+                if (!hr_ok(hr)) {
+                        failed = "GatherWriterStatus";
+                        goto fail;
+                }
+        }
+
+        exit_status = EXIT_SUCCESS;
+        goto finish_release;
+
+fail:
+        log_step_failure(v, hr);
+        fail_backup(v, failed);
+
+finish_release:
+        if (v->bc) {
+                step_begin(v, "Release", "BackupShutdown");
+                v->bc = vss_backup_components_release(v->bc);
+                step_end(v, VSS_S_OK);
+                step_done(v);
+        }
+
+finish:
+        /* A run that succeeded although a writer failed (at Thaw or PostSnapshot, which do not veto) says so. */
+        for (size_t i = 0; exit_status == EXIT_SUCCESS && i < v->n_records; i++)
+                if (v->records[i].failure != 0 || (v->records[i].state >= VSS_WS_FAILED_AT_IDENTIFY &&
+                                                   v->records[i].state <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN)) {
+                        _cleanup_(freep) char *name = sanitize(v->records[i].writer_name);
+                        fprintf(stderr, "vshadow: warning: writer '%s' ended in state [%u] %s: %s\n",
+                                strempty(name), (unsigned) v->records[i].state,
+                                vss_writer_state_text(v->records[i].state),
+                                vss_hresult_text(v->records[i].failure));
+                }
+        if (arg_json) {
+                json_end_array(&v->json);
+                print_summary(v, exit_status);
+                json_end_object(&v->json);
+                json_finish(&v->json);
+        } else
+                print_summary(v, exit_status);
+        return exit_status;
+}
+
+/* ---- arguments --------------------------------------------------------------- */
+
+static void help(void) {
+        printf("%s\n\n"
+               "Usage: vshadow [OPTIONS] VOLUME...\n"
+               "       vshadow -ws | -wm | -wm2 | -wm3\n\n"
+               "Runs the whole backup sequence on the volumes (absolute paths or directories),\n"
+               "printing every step, its duration and the writer status after PrepareForBackup,\n"
+               "DoSnapshotSet and BackupComplete.\n\n"
+               "Options:\n"
+               "  -ws                 Writer status only (like 'vssadmin list writers')\n"
+               "  -wm, -wm2, -wm3     Writer metadata only: summary / all / with the XML\n"
+               "  -nw                 No writers (crash-consistent shadow copies)\n"
+               "  -p                  Persistent shadow copies (kept after exit)\n"
+               "  -t=SECONDS          Wait this long after DoSnapshotSet, before BackupComplete\n"
+               "  -exec=COMMAND       Run COMMAND with /bin/sh while the shadow copies exist;\n"
+               "                      $LVSS_SHADOW_1.. and $LVSS_SNAPSHOT_SET_ID are set;\n"
+               "                      its exit status becomes vshadow's\n"
+               "  -script=FILE        Write those variables to FILE as shell code\n"
+               "  --socket PATH       The lvssd socket (default: $LVSS_SOCKET, else the default)\n"
+               "  --json              Print one JSON document\n"
+               "  -h --help           Show this help\n"
+               "  --version           Show the version\n\n"
+               "See vshadow(8).\n",
+               BANNER);
+}
+
+/* "-t=5" / "-t" "5": the value of option @name in @arg, or NULL when @arg is not it. */
+static const char *option_value(const char *arg, const char *name) {
+        size_t l = strlen(name);
+
+        if (strncasecmp(arg, name, l) != 0)
+                return NULL;
+        if (arg[l] == '=')
+                return arg + l + 1;
+        return NULL;
+}
+
+static int add_volume(const char *arg) {
+        char *p, **n;
+
+        p = realpath(arg, NULL);
+        if (!p) {
+                fprintf(stderr, "vshadow: cannot use volume %s: %s\n", arg, strerror(errno));
+                return -errno;
+        }
+        n = realloc(arg_volumes, (arg_n_volumes + 1) * sizeof *n);
+        if (!n) {
+                free(p);
+                return -ENOMEM;
+        }
+        arg_volumes = n;
+        arg_volumes[arg_n_volumes++] = p;
+        return 0;
+}
+
+/* Returns 1 to run, 0 to exit successfully, -EINVAL for bad usage, another -errno for failure. */
+static int parse_argv(int argc, char *argv[]) {
+        bool only_volumes = false;
+        const char *val;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (only_volumes || a[0] != '-' || a[1] == 0) {
+                        r = add_volume(a);
+                        if (r < 0)
+                                return r == -EINVAL ? -EIO : r;
+                        continue;
+                }
+                if (strcmp(a, "--") == 0) {
+                        only_volumes = true;
+                        continue;
+                }
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "-?") == 0) {
+                        help();
+                        return 0;
+                }
+                if (strcmp(a, "--version") == 0) {
+                        printf("vshadow %s\n", PACKAGE_VERSION);
+                        return 0;
+                }
+                if (strcmp(a, "--json") == 0) {
+                        arg_json = true;
+                        continue;
+                }
+                if (strcmp(a, "--socket") == 0 || strncmp(a, "--socket=", 9) == 0) {
+                        const char *path = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+                        if (!path || !*path) {
+                                fprintf(stderr, "vshadow: --socket needs a path\n");
+                                return -EINVAL;
+                        }
+                        /* The public API takes the socket from the environment. */
+                        if (setenv("LVSS_SOCKET", path, 1) < 0)
+                                return -errno;
+                        continue;
+                }
+                if (strcasecmp(a, "-nw") == 0) {
+                        arg_no_writers = true;
+                        continue;
+                }
+                if (strcasecmp(a, "-ws") == 0) {
+                        arg_writer_status_only = true;
+                        continue;
+                }
+                if (strcasecmp(a, "-wm") == 0 || strcasecmp(a, "-wm2") == 0 || strcasecmp(a, "-wm3") == 0) {
+                        arg_writer_metadata = a[3] ? (unsigned) (a[3] - '0') : 1;
+                        continue;
+                }
+                if (strcasecmp(a, "-p") == 0) {
+                        arg_persistent = true;
+                        continue;
+                }
+                if ((val = option_value(a, "-t"))) {
+                        char *end = NULL;
+                        unsigned long s;
+
+                        errno = 0;
+                        s = strtoul(val, &end, 10);
+                        if (!*val || *end || errno != 0 || s > 86400 || *val == '-') {
+                                fprintf(stderr, "vshadow: -t needs a number of seconds (0 to 86400), not '%s'\n",
+                                        val);
+                                return -EINVAL;
+                        }
+                        arg_hold_sec = (unsigned) s;
+                        continue;
+                }
+                if ((val = option_value(a, "-exec"))) {
+                        if (!*val) {
+                                fprintf(stderr, "vshadow: -exec needs a command\n");
+                                return -EINVAL;
+                        }
+                        arg_exec = val;
+                        continue;
+                }
+                if ((val = option_value(a, "-script"))) {
+                        if (!*val) {
+                                fprintf(stderr, "vshadow: -script needs a file name\n");
+                                return -EINVAL;
+                        }
+                        arg_script = val;
+                        continue;
+                }
+                if (option_value(a, "-wi") || option_value(a, "-wx") || option_value(a, "-bc") ||
+                    option_value(a, "-r") || option_value(a, "-rs")) {
+                        const char *eq = strchr(a, '=');
+                        fprintf(stderr, "vshadow: option '%.*s' is not implemented yet\n", (int) (eq - a), a);
+                        return -EOPNOTSUPP;
+                }
+                fprintf(stderr, "vshadow: unknown option '%s' (see --help)\n", a);
+                return -EINVAL;
+        }
+
+        if (arg_writer_status_only || arg_writer_metadata > 0) {
+                if (arg_n_volumes > 0 || arg_exec || arg_script || arg_hold_sec || arg_no_writers) {
+                        fprintf(stderr, "vshadow: -ws and -wm take no volumes and no backup options\n");
+                        return -EINVAL;
+                }
+                if (arg_writer_status_only && arg_writer_metadata > 0) {
+                        fprintf(stderr, "vshadow: -ws and -wm cannot be combined\n");
+                        return -EINVAL;
+                }
+                return 1;
+        }
+        if (arg_n_volumes == 0) {
+                fprintf(stderr, "vshadow: no volume given (see --help)\n");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static void vshadow_done(vshadow *v) {
+        if (v->bc)
+                v->bc = vss_backup_components_release(v->bc);
+        if (v->props)
+                for (size_t i = 0; i < v->n_props; i++)
+                        vss_free_snapshot_properties(&v->props[i]);
+        free(v->props);
+        free(v->snapshot_ids);
+        for (size_t i = 0; i < v->n_records; i++) {
+                free(v->records[i].writer_name);
+                free(v->records[i].instance_name);
+        }
+        free(v->records);
+        for (size_t i = 0; i < arg_n_volumes; i++)
+                free(arg_volumes[i]);
+        free(arg_volumes);
+}
+
+int main(int argc, char *argv[]) {
+        vshadow v = {};
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r == -EINVAL) {
+                vshadow_done(&v);
+                return EXIT_USAGE;
+        }
+        if (r <= 0) {
+                vshadow_done(&v);
+                return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
+
+        /* Progress lines appear as they happen, also in a pipe. */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        /* A dead pipe reader must not kill us between Freeze and Thaw's cleanup. */
+        signal(SIGPIPE, SIG_IGN);
+        output_init_colors(stdout);
+        v.tty = isatty(STDOUT_FILENO);
+        v.start_usec = now_usec(CLOCK_MONOTONIC);
+        json_init(&v.json, stdout);
+
+        if (arg_writer_status_only)
+                r = run_writer_status(&v);
+        else if (arg_writer_metadata > 0)
+                r = run_writer_metadata(&v);
+        else
+                r = run_backup(&v);
+
+        vshadow_done(&v);
+        if (fflush(stdout) != 0 && r == EXIT_SUCCESS) {
+                fprintf(stderr, "vshadow: cannot write the output: %s\n", strerror(errno));
+                r = EXIT_FAILURE;
+        }
+        return r;
+}

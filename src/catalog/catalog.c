@@ -1,1 +1,673 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The catalog: one SQLite database that survives lvssd.
+ *
+ * Ordering rule. A snapshot row is written (state "creating") before the
+ * provider makes anything on disk, moves to "created" once the snapshot is
+ * complete, and is removed only after the provider deleted it. A crash at any
+ * point therefore leaves either nothing, or a row pointing at whatever
+ * exists; at start-up lvssd marks the sessions that were "active" as aborted
+ * (lvss_catalog_sessions_abort_active) and then deletes every orphan
+ * (lvss_catalog_foreach_orphan: auto-release snapshots of sessions that are
+ * gone, and "creating" leftovers) through the provider before removing its
+ * row. For that rule to hold, every write is durable when the call returns:
+ * one statement per call (its own implicit transaction), WAL with
+ * synchronous=FULL.
+ *
+ * Schema. Versioned by PRAGMA user_version: migrations[i] takes the database
+ * from version i to i + 1 and sets user_version itself, inside one
+ * BEGIN IMMEDIATE transaction, so two lvssd racing on a new file migrate it
+ * once. A database newer than this lvssd is refused, never downgraded.
+ *
+ * Values. Ids are stored as their braced lowercase text (vss_id_format); a
+ * null session id is stored as NULL (a snapshot or status that belongs to no
+ * session), so the foreign keys to sessions(id) hold. All SQL is constant
+ * text; values are always bound parameters.
+ *
+ * Errors. SQLite errors are logged to stderr ("lvssd: catalog: ...", with
+ * SQLite's message) and returned as -EIO, except a duplicate id (-EEXIST), a
+ * reference to an unknown session (-ENOENT) and out of memory (-ENOMEM).
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sqlite3.h>
+
+#include "catalog/catalog.h"
+#include "common/util.h"
+
+#define BUSY_TIMEOUT_MSEC 5000
+
+struct lvss_catalog {
+        sqlite3 *db;
+};
+
+/* Each entry takes the schema from version (index) to (index + 1) and sets
+ * PRAGMA user_version itself. Append only; never edit a released entry. */
+static const char *const migrations[] = {
+        /* 1: sessions, snapshots, writer-status history */
+        "CREATE TABLE sessions ("
+        "        id TEXT PRIMARY KEY NOT NULL,"
+        "        uid INTEGER NOT NULL,"
+        "        pid INTEGER NOT NULL,"
+        "        started_usec INTEGER NOT NULL,"
+        "        ended_usec INTEGER,"
+        "        state TEXT NOT NULL,"
+        "        reason TEXT"
+        ");"
+        "CREATE INDEX sessions_by_state ON sessions(state);"
+        "CREATE TABLE snapshots ("
+        "        id TEXT PRIMARY KEY NOT NULL,"
+        "        set_id TEXT NOT NULL,"
+        "        session_id TEXT REFERENCES sessions(id),"
+        "        provider_id TEXT NOT NULL,"
+        "        volume TEXT NOT NULL,"
+        "        snapshot_path TEXT,"
+        "        state TEXT NOT NULL,"
+        "        persistent INTEGER NOT NULL,"
+        "        context INTEGER NOT NULL,"
+        "        attributes INTEGER NOT NULL,"
+        "        created_usec INTEGER NOT NULL"
+        ");"
+        "CREATE INDEX snapshots_by_set ON snapshots(set_id);"
+        "CREATE INDEX snapshots_by_session ON snapshots(session_id);"
+        "CREATE TABLE writer_status ("
+        "        id INTEGER PRIMARY KEY," /* the rowid, kept stable by VACUUM */
+        "        session_id TEXT REFERENCES sessions(id),"
+        "        instance_id TEXT NOT NULL,"
+        "        writer_id TEXT NOT NULL,"
+        "        writer_name TEXT,"
+        "        instance_name TEXT,"
+        "        state INTEGER NOT NULL,"
+        "        failure INTEGER NOT NULL,"
+        "        application_result INTEGER NOT NULL,"
+        "        application_message TEXT,"
+        "        event INTEGER NOT NULL,"
+        "        ok INTEGER NOT NULL,"
+        "        sent_usec INTEGER NOT NULL,"
+        "        duration_usec INTEGER NOT NULL"
+        ");"
+        "CREATE INDEX writer_status_by_session ON writer_status(session_id);"
+        "PRAGMA user_version = 1;",
+};
+
+#define SNAPSHOT_COLUMNS                                                                               \
+        "s.id, s.set_id, s.session_id, s.provider_id, s.volume, s.snapshot_path, s.state, s.persistent, " \
+        "s.context, s.attributes, s.created_usec"
+
+static void finalizep(sqlite3_stmt **s) {
+        if (*s)
+                sqlite3_finalize(*s);
+        *s = NULL;
+}
+
+static int errno_from_sqlite(int rc) {
+        switch (rc) {
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+        case SQLITE_CONSTRAINT_UNIQUE:
+                return -EEXIST;
+        case SQLITE_CONSTRAINT_FOREIGNKEY:
+                return -ENOENT;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        default:
+                return -EIO;
+        }
+}
+
+/* Logs @what with SQLite's message for @rc and returns the errno for it. */
+static int log_sqlite(sqlite3 *db, int rc, const char *what) {
+        fprintf(stderr, "lvssd: catalog: %s: %s\n", what,
+                db && sqlite3_extended_errcode(db) == rc ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        return errno_from_sqlite(rc);
+}
+
+static bool session_state_valid_end(const char *state) {
+        return state && (strcmp(state, "completed") == 0 || strcmp(state, "aborted") == 0 ||
+                         strcmp(state, "ended") == 0);
+}
+
+static bool snapshot_state_valid(const char *state) {
+        return state && (strcmp(state, "creating") == 0 || strcmp(state, "created") == 0);
+}
+
+/*
+ * Binds the values after @types to the parameters of @stmt, in order:
+ *   'i' int64_t   't' const char * (NULL binds NULL)
+ *   'd' const vss_id * as braced text
+ *   's' const vss_id * as braced text, the null id (or NULL) as NULL
+ */
+static int bind_values(sqlite3_stmt *stmt, const char *types, va_list ap) {
+        int idx = 1, rc = SQLITE_OK;
+
+        for (const char *t = types; *t && rc == SQLITE_OK; t++, idx++) {
+                char id[VSS_ID_STRING_MAX];
+                const vss_id *v;
+
+                switch (*t) {
+                case 'i':
+                        rc = sqlite3_bind_int64(stmt, idx, va_arg(ap, int64_t));
+                        break;
+                case 't': {
+                        const char *s = va_arg(ap, const char *);
+                        rc = s ? sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(stmt, idx);
+                        break;
+                }
+                case 'd':
+                case 's':
+                        v = va_arg(ap, const vss_id *);
+                        if (*t == 's' && vss_id_is_null(v)) {
+                                rc = sqlite3_bind_null(stmt, idx);
+                                break;
+                        }
+                        vss_id_format(v, id);
+                        rc = sqlite3_bind_text(stmt, idx, id, -1, SQLITE_TRANSIENT);
+                        break;
+                default:
+                        rc = SQLITE_MISUSE;
+                }
+        }
+        return rc;
+}
+
+/* Prepares @sql and binds the values described by @types (see bind_values). */
+static int prepare(lvss_catalog *c, sqlite3_stmt **ret, const char *sql, const char *types, ...) {
+        sqlite3_stmt *stmt = NULL;
+        va_list ap;
+        int rc;
+
+        rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+        if (rc != SQLITE_OK)
+                return log_sqlite(c->db, rc, "prepare");
+
+        va_start(ap, types);
+        rc = bind_values(stmt, types, ap);
+        va_end(ap);
+        if (rc != SQLITE_OK) {
+                int r = log_sqlite(c->db, rc, "bind");
+                sqlite3_finalize(stmt);
+                return r;
+        }
+
+        *ret = stmt;
+        return 0;
+}
+
+/* Steps a statement that returns no rows; returns the number of rows changed. */
+static int step_done(lvss_catalog *c, sqlite3_stmt *stmt, const char *what) {
+        int rc = sqlite3_step(stmt);
+
+        if (rc != SQLITE_DONE)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), what);
+        return sqlite3_changes(c->db);
+}
+
+/* Runs constant SQL (pragmas, migrations); no values. */
+static int exec(lvss_catalog *c, const char *sql, const char *what) {
+        int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+        if (rc != SQLITE_OK)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), what);
+        return 0;
+}
+
+/* The first column of the first row of a constant query, as text (owned). */
+static int query_text(lvss_catalog *c, const char *sql, char **ret) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        const unsigned char *v;
+        char *s;
+        int r, rc;
+
+        r = prepare(c, &stmt, sql, "");
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW)
+                return log_sqlite(c->db, rc == SQLITE_DONE ? SQLITE_ERROR : sqlite3_extended_errcode(c->db), sql);
+        v = sqlite3_column_text(stmt, 0);
+        s = strdup(v ? (const char *) v : "");
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int user_version(lvss_catalog *c, int *ret) {
+        _cleanup_(freep) char *v = NULL;
+        int r;
+
+        r = query_text(c, "PRAGMA user_version", &v);
+        if (r < 0)
+                return r;
+        *ret = atoi(v);
+        return 0;
+}
+
+static int migrate(lvss_catalog *c) {
+        int r, version;
+
+        r = user_version(c, &version);
+        if (r < 0)
+                return r;
+        if (version == (int) ELEMENTSOF(migrations))
+                return 0; /* the common case: nothing to do, no write lock taken */
+
+        r = exec(c, "BEGIN IMMEDIATE", "begin migration");
+        if (r < 0)
+                return r;
+        /* Again, under the write lock: another lvssd may have migrated meanwhile. */
+        r = user_version(c, &version);
+        if (r < 0)
+                goto rollback;
+        if (version < 0 || version > (int) ELEMENTSOF(migrations)) {
+                fprintf(stderr, "lvssd: catalog: schema version %d is newer than this lvssd knows (%zu)\n", version,
+                        ELEMENTSOF(migrations));
+                r = -EPROTONOSUPPORT;
+                goto rollback;
+        }
+        for (size_t i = (size_t) version; i < ELEMENTSOF(migrations); i++) {
+                r = exec(c, migrations[i], "migration");
+                if (r < 0)
+                        goto rollback;
+        }
+        r = exec(c, "COMMIT", "commit migration");
+        if (r < 0)
+                goto rollback;
+        return 0;
+
+rollback:
+        (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+int lvss_catalog_open(const char *path, lvss_catalog **ret) {
+        _cleanup_(freep) char *mode = NULL, *fk = NULL;
+        lvss_catalog *c;
+        int r, rc;
+
+        if (!path || !ret)
+                return -EINVAL;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+
+        rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+        if (rc != SQLITE_OK) {
+                fprintf(stderr, "lvssd: catalog: cannot open %s: %s\n", path,
+                        c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+                r = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+                goto fail;
+        }
+        sqlite3_extended_result_codes(c->db, 1);
+        sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MSEC);
+        (void) sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+
+        r = query_text(c, "PRAGMA journal_mode = WAL", &mode);
+        if (r < 0)
+                goto fail;
+        if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+                fprintf(stderr, "lvssd: catalog: %s: cannot use WAL (journal mode is %s)\n", path, mode);
+                r = -EIO;
+                goto fail;
+        }
+        r = exec(c, "PRAGMA synchronous = FULL", "synchronous");
+        if (r < 0)
+                goto fail;
+        r = exec(c, "PRAGMA foreign_keys = ON", "foreign keys");
+        if (r < 0)
+                goto fail;
+        r = query_text(c, "PRAGMA foreign_keys", &fk);
+        if (r < 0)
+                goto fail;
+        if (strcmp(fk, "1") != 0) {
+                fprintf(stderr, "lvssd: catalog: this SQLite does not enforce foreign keys\n");
+                r = -EIO;
+                goto fail;
+        }
+
+        r = migrate(c);
+        if (r < 0)
+                goto fail;
+
+        *ret = c;
+        return 0;
+
+fail:
+        lvss_catalog_close(c);
+        return r;
+}
+
+lvss_catalog *lvss_catalog_close(lvss_catalog *c) {
+        if (!c)
+                return NULL;
+        if (c->db) {
+                int rc = sqlite3_close(c->db);
+                if (rc != SQLITE_OK)
+                        log_sqlite(c->db, rc, "close");
+        }
+        free(c);
+        return NULL;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+int lvss_catalog_session_begin(lvss_catalog *c, const vss_id *session_id, uid_t uid, pid_t pid, uint64_t usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !session_id || vss_id_is_null(session_id))
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "INSERT INTO sessions (id, uid, pid, started_usec, ended_usec, state, reason) "
+                    "VALUES (?, ?, ?, ?, NULL, 'active', NULL)",
+                    "diii", session_id, (int64_t) uid, (int64_t) pid, (int64_t) usec);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "session begin");
+        return r < 0 ? r : 0;
+}
+
+/* The first end wins: ending a session that already ended changes nothing
+ * and is not an error (a release after a dropped connection, say). */
+int lvss_catalog_session_end(lvss_catalog *c, const vss_id *session_id, const char *state, const char *reason,
+                             uint64_t usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !session_id || !session_state_valid_end(state))
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "UPDATE sessions SET state = ?, reason = ?, ended_usec = ? WHERE id = ? AND state = 'active'",
+                    "ttid", state, reason, (int64_t) usec, session_id);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "session end");
+        if (r != 0)
+                return r < 0 ? r : 0;
+
+        /* Nothing changed: unknown, or already ended. */
+        r = lvss_catalog_session_get(c, session_id, NULL, NULL);
+        return r < 0 ? r : 0;
+}
+
+int lvss_catalog_session_get(lvss_catalog *c, const vss_id *session_id, char **ret_state, char **ret_reason) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        _cleanup_(freep) char *state = NULL, *reason = NULL;
+        const unsigned char *v;
+        int r, rc;
+
+        if (!c || !session_id)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "SELECT state, reason FROM sessions WHERE id = ?", "d", session_id);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "session get");
+
+        if (ret_state) {
+                v = sqlite3_column_text(stmt, 0);
+                state = strdup(v ? (const char *) v : "");
+                if (!state)
+                        return -ENOMEM;
+        }
+        if (ret_reason) {
+                v = sqlite3_column_text(stmt, 1);
+                if (v) {
+                        reason = strdup((const char *) v);
+                        if (!reason)
+                                return -ENOMEM;
+                }
+        }
+
+        if (ret_state)
+                *ret_state = TAKE_PTR(state);
+        if (ret_reason)
+                *ret_reason = TAKE_PTR(reason);
+        return 0;
+}
+
+int lvss_catalog_sessions_abort_active(lvss_catalog *c, const char *reason, uint64_t usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "UPDATE sessions SET state = 'aborted', reason = ?, ended_usec = ? WHERE state = 'active'", "ti",
+                    reason, (int64_t) usec);
+        if (r < 0)
+                return r;
+        return step_done(c, stmt, "abort active sessions");
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+int lvss_catalog_snapshot_add(lvss_catalog *c, const lvss_catalog_snapshot *s) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !s || vss_id_is_null(&s->snapshot_id) || !s->volume || !snapshot_state_valid(s->state))
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "INSERT INTO snapshots (id, set_id, session_id, provider_id, volume, snapshot_path, state, "
+                    "persistent, context, attributes, created_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "ddsdtttiiii", &s->snapshot_id, &s->set_id, &s->session_id, &s->provider_id, s->volume,
+                    s->snapshot_path, s->state, (int64_t) s->persistent, (int64_t) s->context,
+                    (int64_t) s->attributes, (int64_t) s->created_usec);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "snapshot add");
+        return r < 0 ? r : 0;
+}
+
+int lvss_catalog_snapshot_set_state(lvss_catalog *c, const vss_id *snapshot_id, const char *state) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !snapshot_id || !snapshot_state_valid(state))
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "UPDATE snapshots SET state = ? WHERE id = ?", "td", state, snapshot_id);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "snapshot state");
+        if (r < 0)
+                return r;
+        return r == 0 ? -ENOENT : 0;
+}
+
+/* Removing a row that is not there is success: the removal is the last step
+ * of a deletion, and may be repeated after a crash. */
+int lvss_catalog_snapshot_remove(lvss_catalog *c, const vss_id *snapshot_id) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !snapshot_id)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "DELETE FROM snapshots WHERE id = ?", "d", snapshot_id);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "snapshot remove");
+        return r < 0 ? r : 0;
+}
+
+typedef struct snapshot_row {
+        lvss_catalog_snapshot s;
+        char *volume, *snapshot_path, *state;
+} snapshot_row;
+
+typedef struct snapshot_rows {
+        snapshot_row *rows;
+        size_t n;
+} snapshot_rows;
+
+static void snapshot_rows_done(snapshot_rows *r) {
+        for (size_t i = 0; i < r->n; i++) {
+                free(r->rows[i].volume);
+                free(r->rows[i].snapshot_path);
+                free(r->rows[i].state);
+        }
+        free(r->rows);
+        *r = (snapshot_rows) {};
+}
+
+static int column_id(lvss_catalog *c, sqlite3_stmt *stmt, int col, bool nullable, vss_id *ret) {
+        const unsigned char *v = sqlite3_column_text(stmt, col);
+
+        if (!v && nullable) {
+                *ret = (vss_id) {};
+                return 0;
+        }
+        if (!v || vss_id_parse((const char *) v, ret) != VSS_S_OK) {
+                fprintf(stderr, "lvssd: catalog: malformed id in column %s: %s\n", sqlite3_column_name(stmt, col),
+                        v ? (const char *) v : "NULL");
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+static int column_strdup(sqlite3_stmt *stmt, int col, char **ret) {
+        const unsigned char *v = sqlite3_column_text(stmt, col);
+
+        if (!v) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = strdup((const char *) v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Reads every row first, so the callbacks may write to the catalog (remove
+ * the row they were given) without a statement still reading the table. */
+static int foreach_query(lvss_catalog *c, const char *sql, lvss_catalog_snapshot_cb cb, void *userdata) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        _cleanup_(snapshot_rows_done) snapshot_rows rows = {};
+        size_t allocated = 0;
+        int r, rc;
+
+        if (!c || !cb)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, sql, "");
+        if (r < 0)
+                return r;
+
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                snapshot_row *row;
+
+                if (rows.n == allocated) {
+                        size_t k = allocated ? allocated * 2 : 16;
+                        snapshot_row *p = reallocarray(rows.rows, k, sizeof *p);
+                        if (!p)
+                                return -ENOMEM;
+                        rows.rows = p;
+                        allocated = k;
+                }
+                row = &rows.rows[rows.n];
+                *row = (snapshot_row) {};
+                rows.n++;
+
+                if ((r = column_id(c, stmt, 0, false, &row->s.snapshot_id)) < 0 ||
+                    (r = column_id(c, stmt, 1, false, &row->s.set_id)) < 0 ||
+                    (r = column_id(c, stmt, 2, true, &row->s.session_id)) < 0 ||
+                    (r = column_id(c, stmt, 3, false, &row->s.provider_id)) < 0 ||
+                    (r = column_strdup(stmt, 4, &row->volume)) < 0 ||
+                    (r = column_strdup(stmt, 5, &row->snapshot_path)) < 0 ||
+                    (r = column_strdup(stmt, 6, &row->state)) < 0)
+                        return r;
+                row->s.volume = row->volume;
+                row->s.snapshot_path = row->snapshot_path;
+                row->s.state = row->state;
+                row->s.persistent = sqlite3_column_int64(stmt, 7) != 0;
+                row->s.context = (int32_t) sqlite3_column_int64(stmt, 8);
+                row->s.attributes = (uint32_t) sqlite3_column_int64(stmt, 9);
+                row->s.created_usec = (uint64_t) sqlite3_column_int64(stmt, 10);
+        }
+        if (rc != SQLITE_DONE)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "snapshot query");
+        finalizep(&stmt);
+
+        for (size_t i = 0; i < rows.n; i++) {
+                r = cb(&rows.rows[i].s, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return (int) rows.n;
+}
+
+/* Orphans: auto-release snapshots whose session is not active (or that have
+ * no session), and "creating" snapshots whose session is not active. */
+int lvss_catalog_foreach_orphan(lvss_catalog *c, lvss_catalog_snapshot_cb cb, void *userdata) {
+        return foreach_query(c,
+                             "SELECT " SNAPSHOT_COLUMNS " FROM snapshots AS s "
+                             "LEFT JOIN sessions AS ss ON ss.id = s.session_id "
+                             "WHERE (ss.state IS NULL OR ss.state <> 'active') "
+                             "AND (s.persistent = 0 OR s.state = 'creating') "
+                             "ORDER BY s.created_usec, s.id",
+                             cb, userdata);
+}
+
+int lvss_catalog_foreach_snapshot(lvss_catalog *c, lvss_catalog_snapshot_cb cb, void *userdata) {
+        return foreach_query(c, "SELECT " SNAPSHOT_COLUMNS " FROM snapshots AS s ORDER BY s.created_usec, s.id", cb,
+                             userdata);
+}
+
+/* ---- writer status ------------------------------------------------------- */
+
+int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !s)
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "INSERT INTO writer_status (session_id, instance_id, writer_id, writer_name, instance_name, "
+                    "state, failure, application_result, application_message, event, ok, sent_usec, duration_usec) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "sddttiiitiiii", &s->session_id, &s->instance_id, &s->writer_id, s->writer_name,
+                    s->instance_name, (int64_t) s->state, (int64_t) s->failure, (int64_t) s->application_result,
+                    s->application_message, (int64_t) s->event, (int64_t) s->ok, (int64_t) s->sent_usec,
+                    (int64_t) s->duration_usec);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "status add");
+        return r < 0 ? r : 0;
+}
+
+/* ---- integrity ----------------------------------------------------------- */
+
+int lvss_catalog_check(lvss_catalog *c) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        bool ok = false;
+        int r, rc, rows = 0;
+
+        if (!c)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "PRAGMA integrity_check", "");
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                const unsigned char *v = sqlite3_column_text(stmt, 0);
+
+                if (rows++ == 0 && v && strcmp((const char *) v, "ok") == 0)
+                        ok = true;
+                else
+                        fprintf(stderr, "lvssd: catalog: integrity: %s\n", v ? (const char *) v : "?");
+        }
+        if (rc != SQLITE_DONE)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "integrity check");
+        return ok && rows == 1;
+}

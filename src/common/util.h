@@ -4,6 +4,7 @@
 /* Small helpers shared by every part of lvss (internal, never exported). */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,3 +66,9 @@ static inline uint64_t now_usec(clockid_t clock) {
                 if (!(expr))                       \
                         return (hr);               \
         } while (0)
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}

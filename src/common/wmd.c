@@ -1,1 +1,1671 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The Writer Metadata Document: built by a writer in on_identify
+ * (vss_create_writer_metadata_*), sent to the coordinator as XML, examined
+ * by the requester (vss_examine_writer_metadata_*).
+ *
+ * One in-memory form serves both sides: struct wmd, plain C arrays of
+ * components, file sets and dependencies. The builder validates each call;
+ * the loader turns every element into the same builder calls, so a document
+ * the loader accepts is exactly a document the builder can make, and
+ * load(save(x)) equals x field by field. The XML (docs/documents.md) is
+ * close to the VSS WRITER_METADATA schema:
+ *
+ *   <WRITER_METADATA version="1.0">
+ *     <IDENTIFICATION instanceId= writerId= friendlyName= [instanceName=] usage= dataSource=/>
+ *     <BACKUP_LOCATIONS>
+ *       <FILE_GROUP|DATABASE [logicalPath=] componentName= ...>
+ *         <FILE_LIST/> | <DATABASE_FILES/> <DATABASE_LOGFILES/>, <DEPENDENCY/>
+ *       </...>
+ *       <EXCLUDE_FILES/>
+ *     </BACKUP_LOCATIONS>
+ *     <RESTORE_METHOD .../> <BACKUP_SCHEMA value=/>
+ *   </WRITER_METADATA>
+ *
+ * The loader reads text from other processes, so it trusts nothing:
+ * - at most LVSS_WMD_XML_MAX bytes, parsed as UTF-8 whatever the declaration
+ *   says (XML_PARSE_IGNORE_ENC), no network (XML_PARSE_NONET), no DTD
+ *   loading, no entity substitution;
+ * - any DOCTYPE is refused: first by a byte scan, then by SAX hooks that stop
+ *   the parser the moment a DOCTYPE or an entity declaration is seen, so an
+ *   internal subset (billion laughs, external entities) is never processed;
+ * - unknown elements and attributes, namespaces, text content, CDATA and
+ *   entity references are refused; every attribute is checked (numbers in
+ *   range, known enum names, known flag bits, booleans, ids that parse,
+ *   strings of valid XML characters within LVSS_WMD_STRING_MAX);
+ * - counts are bounded (components, file sets, dependencies, excludes), and
+ *   duplicate components are found by sorting, not by a quadratic scan.
+ * Any failure is -EBADMSG (VSS_E_INVALID_XML_DOCUMENT), except running out
+ * of memory.
+ *
+ * libxml2 is initialised once (pthread_once), as old versions need;
+ * xmlCleanupParser() is never called since other users may share libxml2.
+ */
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include <lvss/metadata.h>
+
+#include "util.h"
+#include "wmd.h"
+
+#define FSBT_VALID_MASK                                                                            \
+        (VSS_FSBT_ALL_BACKUP_REQUIRED | VSS_FSBT_ALL_SNAPSHOT_REQUIRED | VSS_FSBT_CREATED_DURING_BACKUP)
+#define CF_VALID_MASK (VSS_CF_BACKUP_RECOVERY | VSS_CF_APP_ROLLBACK_RECOVERY | VSS_CF_NOT_SYSTEM_STATE)
+#define BS_VALID_MASK                                                                                  \
+        ((uint32_t) (VSS_BS_DIFFERENTIAL | VSS_BS_INCREMENTAL | VSS_BS_EXCLUSIVE_INCREMENTAL_DIFFERENTIAL | \
+                     VSS_BS_LOG | VSS_BS_COPY | VSS_BS_TIMESTAMPED | VSS_BS_LAST_MODIFY | VSS_BS_LSN |      \
+                     VSS_BS_WRITER_SUPPORTS_NEW_TARGET | VSS_BS_WRITER_SUPPORTS_RESTORE_WITH_MOVE |       \
+                     VSS_BS_INDEPENDENT_SYSTEM_STATE | VSS_BS_ROLLFORWARD_RESTORE |                        \
+                     VSS_BS_RESTORE_RENAME | VSS_BS_AUTHORITATIVE_RESTORE |                                \
+                     VSS_BS_WRITER_SUPPORTS_PARALLEL_RESTORES))
+
+#define WMD_VERSION "1.0"
+
+/* ---- the in-memory document --------------------------------------------- */
+
+typedef struct file_list {
+        vss_file_desc *v; /* strings owned (allocated), const only in the public view */
+        size_t n, alloc;
+} file_list;
+
+typedef enum file_kind {
+        FILE_KIND_FILE_GROUP,
+        FILE_KIND_DATABASE,
+        FILE_KIND_LOG,
+} file_kind;
+
+typedef struct wmd_component {
+        vss_component_info info; /* the public view: scalars live here, pointers set by component_view() */
+        char *logical_path;      /* NULL: the root ("" is stored as NULL) */
+        char *name;
+        char *caption;
+        uint8_t *icon;
+        uint32_t icon_size;
+        file_list files[3]; /* by file_kind */
+        lvss_wmd_dependency *deps; /* strings owned */
+        size_t n_deps, alloc_deps;
+} wmd_component;
+
+typedef struct wmd {
+        vss_id instance_id;
+        vss_id writer_id;
+        char *writer_name;
+        char *instance_name;
+        vss_usage_type usage;
+        vss_source_type source;
+
+        bool have_restore_method;
+        vss_restoremethod restore_method;
+        char *restore_service;
+        char *restore_user_procedure;
+        vss_writerrestore writer_restore;
+        bool reboot_required;
+
+        uint32_t backup_schema;
+
+        wmd_component *components;
+        size_t n_components, alloc_components;
+        file_list excludes;
+} wmd;
+
+struct vss_create_writer_metadata {
+        wmd d;
+};
+
+struct vss_examine_writer_metadata {
+        wmd d;
+};
+
+/* ---- enum names ---------------------------------------------------------- */
+
+static const char *const usage_names[] = {
+        [VSS_UT_UNDEFINED] = "UNDEFINED",
+        [VSS_UT_BOOTABLESYSTEMSTATE] = "BOOTABLE_SYSTEM_STATE",
+        [VSS_UT_SYSTEMSERVICE] = "SYSTEM_SERVICE",
+        [VSS_UT_USERDATA] = "USER_DATA",
+        [VSS_UT_OTHER] = "OTHER",
+};
+
+static const char *const source_names[] = {
+        [VSS_ST_UNDEFINED] = "UNDEFINED",
+        [VSS_ST_TRANSACTEDDB] = "TRANSACTED_DB",
+        [VSS_ST_NONTRANSACTEDDB] = "NONTRANSACTED_DB",
+        [VSS_ST_OTHER] = "OTHER",
+};
+
+static const char *const restore_method_names[] = {
+        [VSS_RME_UNDEFINED] = "UNDEFINED",
+        [VSS_RME_RESTORE_IF_NOT_THERE] = "RESTORE_IF_NOT_THERE",
+        [VSS_RME_RESTORE_IF_CAN_REPLACE] = "RESTORE_IF_CAN_REPLACE",
+        [VSS_RME_STOP_RESTORE_START] = "STOP_RESTORE_START",
+        [VSS_RME_RESTORE_TO_ALTERNATE_LOCATION] = "RESTORE_TO_ALTERNATE_LOCATION",
+        [VSS_RME_RESTORE_AT_REBOOT] = "RESTORE_AT_REBOOT",
+        [VSS_RME_RESTORE_AT_REBOOT_IF_CANNOT_REPLACE] = "RESTORE_AT_REBOOT_IF_CANNOT_REPLACE",
+        [VSS_RME_CUSTOM] = "CUSTOM",
+        [VSS_RME_RESTORE_STOP_START] = "RESTORE_STOP_START",
+};
+
+static const char *const writer_restore_names[] = {
+        [VSS_WRE_UNDEFINED] = "UNDEFINED",
+        [VSS_WRE_NEVER] = "NEVER",
+        [VSS_WRE_IF_REPLACE_FAILS] = "IF_REPLACE_FAILS",
+        [VSS_WRE_ALWAYS] = "ALWAYS",
+};
+
+static const char *const file_kind_elements[] = {
+        [FILE_KIND_FILE_GROUP] = "FILE_LIST",
+        [FILE_KIND_DATABASE] = "DATABASE_FILES",
+        [FILE_KIND_LOG] = "DATABASE_LOGFILES",
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init_once(void) {
+        xmlInitParser();
+}
+
+static void xml_init(void) {
+        (void) pthread_once(&xml_once, xml_init_once);
+}
+
+static vss_hresult hresult_from_errno(int r) {
+        /* the one place where this module's errno results become VSS codes */
+        if (r >= 0)
+                return VSS_S_OK;
+        switch (r) {
+        case -EINVAL:
+        case -EEXIST:
+        case -E2BIG:
+                return VSS_E_INVALIDARG;
+        case -ENOENT:
+                return VSS_E_OBJECT_NOT_FOUND;
+        case -ENOMEM:
+                return VSS_E_OUTOFMEMORY;
+        case -EBADMSG:
+                return VSS_E_INVALID_XML_DOCUMENT;
+        default:
+                return VSS_E_UNEXPECTED;
+        }
+}
+
+/* Make room for one more element; returns the (maybe moved) array or NULL, leaving @p untouched. */
+static void *grow(void *p, size_t *alloc, size_t n, size_t size) {
+        size_t a;
+        void *q;
+
+        if (n < *alloc)
+                return p;
+        a = *alloc ? *alloc * 2 : 4;
+        q = reallocarray(p, a, size);
+        if (!q)
+                return NULL;
+        *alloc = a;
+        return q;
+}
+
+/*
+ * True when @s is valid UTF-8 made only of XML 1.0 characters, at most @max
+ * bytes: anything else could not be written as an attribute and read back.
+ */
+static bool xml_string_valid(const char *s, size_t max) {
+        const uint8_t *p = (const uint8_t *) s;
+
+        if (strnlen(s, max + 1) > max)
+                return false;
+
+        while (*p) {
+                uint32_t c, min;
+                size_t len;
+
+                if (*p < 0x80) {
+                        c = *p;
+                        len = 1;
+                        min = 0;
+                } else if ((*p & 0xe0) == 0xc0) {
+                        c = *p & 0x1f;
+                        len = 2;
+                        min = 0x80;
+                } else if ((*p & 0xf0) == 0xe0) {
+                        c = *p & 0x0f;
+                        len = 3;
+                        min = 0x800;
+                } else if ((*p & 0xf8) == 0xf0) {
+                        c = *p & 0x07;
+                        len = 4;
+                        min = 0x10000;
+                } else
+                        return false;
+
+                for (size_t i = 1; i < len; i++) {
+                        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+                                return false;
+                        c = c << 6 | (p[i] & 0x3f);
+                }
+                if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                        return false;
+                if (!(c == 0x9 || c == 0xa || c == 0xd || (c >= 0x20 && c <= 0xfffd) || c >= 0x10000))
+                        return false;
+                p += len;
+        }
+        return true;
+}
+
+/* A required string: non-NULL, non-empty, valid. */
+static int check_required(const char *s) {
+        if (!s || !*s || !xml_string_valid(s, LVSS_WMD_STRING_MAX))
+                return -EINVAL;
+        return 0;
+}
+
+/* An optional string: NULL or "" (both mean none), or valid. */
+static int check_optional(const char *s) {
+        if (s && *s && !xml_string_valid(s, LVSS_WMD_STRING_MAX))
+                return -EINVAL;
+        return 0;
+}
+
+/* File sets name absolute paths; a filespec is a name pattern, never a path. */
+static int check_file_set(const char *path, const char *filespec, const char *alternate) {
+        if (check_required(path) < 0 || path[0] != '/')
+                return -EINVAL;
+        if (check_required(filespec) < 0 || strchr(filespec, '/'))
+                return -EINVAL;
+        if (check_optional(alternate) < 0 || (alternate && *alternate && alternate[0] != '/'))
+                return -EINVAL;
+        return 0;
+}
+
+/* strdup() of an optional string; "" becomes NULL. */
+static int dup_optional(const char *s, char **ret) {
+        char *c = NULL;
+
+        if (s && *s) {
+                c = strdup(s);
+                if (!c)
+                        return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* the 64 digits, then the padding at index 64 */
+static const char base64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+
+static char *base64_encode(const uint8_t *p, size_t n) {
+        char *s, *o;
+
+        s = malloc((n + 2) / 3 * 4 + 1);
+        if (!s)
+                return NULL;
+        o = s;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16;
+
+                if (i + 1 < n)
+                        v |= (uint32_t) p[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= p[i + 2];
+                *o++ = base64_chars[v >> 18 & 63];
+                *o++ = base64_chars[v >> 12 & 63];
+                *o++ = base64_chars[i + 1 < n ? (v >> 6 & 63) : 64];
+                *o++ = base64_chars[i + 2 < n ? (v & 63) : 64];
+        }
+        *o = 0;
+        return s;
+}
+
+static int base64_value(char c) {
+        const char *p;
+
+        if (c == 0 || c == '=')
+                return -1;
+        p = strchr(base64_chars, c);
+        return p ? (int) (p - base64_chars) : -1;
+}
+
+/* Strict: padded, no whitespace, at most @max bytes decoded. */
+static int base64_decode(const char *s, size_t max, uint8_t **ret, uint32_t *ret_size) {
+        _cleanup_(freep) uint8_t *buf = NULL;
+        size_t len, pad, n, k = 0;
+
+        len = strnlen(s, (max + 2) / 3 * 4 + 1);
+        if (len == 0 || len % 4 != 0)
+                return -EINVAL;
+        pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+        n = len / 4 * 3 - pad;
+        if (n > max)
+                return -E2BIG;
+
+        buf = malloc(n);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i += 4) {
+                uint32_t v = 0;
+
+                for (size_t j = 0; j < 4; j++) {
+                        int x = 0;
+
+                        if (i + j < len - pad) {
+                                x = base64_value(s[i + j]);
+                                if (x < 0)
+                                        return -EINVAL;
+                        }
+                        v = v << 6 | (uint32_t) x;
+                }
+                for (int shift = 16; shift >= 0 && k < n; shift -= 8)
+                        buf[k++] = (uint8_t) (v >> shift);
+        }
+
+        *ret = TAKE_PTR(buf);
+        *ret_size = (uint32_t) n;
+        return 0;
+}
+
+/* ---- freeing ------------------------------------------------------------- */
+
+static void file_list_done(file_list *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free((char *) l->v[i].path);
+                free((char *) l->v[i].filespec);
+                free((char *) l->v[i].alternate_location);
+        }
+        free(l->v);
+        *l = (file_list) {};
+}
+
+static void component_done(wmd_component *c) {
+        free(c->logical_path);
+        free(c->name);
+        free(c->caption);
+        free(c->icon);
+        for (size_t i = 0; i < ELEMENTSOF(c->files); i++)
+                file_list_done(&c->files[i]);
+        for (size_t i = 0; i < c->n_deps; i++) {
+                free((char *) c->deps[i].on_logical_path);
+                free((char *) c->deps[i].on_component_name);
+        }
+        free(c->deps);
+}
+
+static void wmd_done(wmd *d) {
+        free(d->writer_name);
+        free(d->instance_name);
+        free(d->restore_service);
+        free(d->restore_user_procedure);
+        for (size_t i = 0; i < d->n_components; i++)
+                component_done(&d->components[i]);
+        free(d->components);
+        file_list_done(&d->excludes);
+        *d = (wmd) {};
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+static int wmd_set_identity(wmd *d, const vss_id *instance_id, const vss_id *writer_id, const char *writer_name,
+                            const char *instance_name, vss_usage_type usage, vss_source_type source) {
+        _cleanup_(freep) char *n = NULL, *in = NULL;
+        int r;
+
+        if (!instance_id || !writer_id || check_required(writer_name) < 0 || check_optional(instance_name) < 0)
+                return -EINVAL;
+        if ((unsigned) usage >= ELEMENTSOF(usage_names) || (unsigned) source >= ELEMENTSOF(source_names))
+                return -EINVAL;
+
+        n = strdup(writer_name);
+        if (!n)
+                return -ENOMEM;
+        r = dup_optional(instance_name, &in);
+        if (r < 0)
+                return r;
+
+        free(d->writer_name);
+        free(d->instance_name);
+        d->instance_id = *instance_id;
+        d->writer_id = *writer_id;
+        d->writer_name = TAKE_PTR(n);
+        d->instance_name = TAKE_PTR(in);
+        d->usage = usage;
+        d->source = source;
+        return 0;
+}
+
+static int wmd_set_restore_method(wmd *d, vss_restoremethod method, const char *service, const char *user_procedure,
+                                  vss_writerrestore writer_restore, bool reboot_required) {
+        _cleanup_(freep) char *s = NULL, *u = NULL;
+        int r;
+
+        if ((unsigned) method >= ELEMENTSOF(restore_method_names) ||
+            (unsigned) writer_restore >= ELEMENTSOF(writer_restore_names))
+                return -EINVAL;
+        if (check_optional(service) < 0 || check_optional(user_procedure) < 0)
+                return -EINVAL;
+        /* VSS: these two methods stop and start a service, which must be named */
+        if ((method == VSS_RME_STOP_RESTORE_START || method == VSS_RME_RESTORE_STOP_START) && !strnull_if_empty(service))
+                return -EINVAL;
+
+        r = dup_optional(service, &s);
+        if (r < 0)
+                return r;
+        r = dup_optional(user_procedure, &u);
+        if (r < 0)
+                return r;
+
+        free(d->restore_service);
+        free(d->restore_user_procedure);
+        d->have_restore_method = true;
+        d->restore_method = method;
+        d->restore_service = TAKE_PTR(s);
+        d->restore_user_procedure = TAKE_PTR(u);
+        d->writer_restore = writer_restore;
+        d->reboot_required = reboot_required;
+        return 0;
+}
+
+static int wmd_set_backup_schema(wmd *d, uint32_t mask) {
+        if (mask & ~BS_VALID_MASK)
+                return -EINVAL;
+        d->backup_schema = mask;
+        return 0;
+}
+
+static wmd_component *wmd_find_component(wmd *d, const char *logical_path, const char *name) {
+        logical_path = strnull_if_empty(logical_path);
+        if (!name)
+                return NULL;
+
+        /* writers usually add a component, then its files: try the last one first */
+        for (size_t i = d->n_components; i > 0; i--) {
+                wmd_component *c = &d->components[i - 1];
+
+                if (streq_ptr(c->logical_path, logical_path) && streq_ptr(c->name, name))
+                        return c;
+        }
+        return NULL;
+}
+
+/*
+ * Adds a component; with @check_duplicate false the caller checks for
+ * duplicates itself (the loader, which sorts rather than scanning).
+ */
+static int wmd_add_component(wmd *d, bool check_duplicate, vss_component_type type, const char *logical_path,
+                             const char *name, const char *caption, const uint8_t *icon, uint32_t icon_size,
+                             bool restore_metadata, bool notify_on_backup_complete, bool selectable,
+                             bool selectable_for_restore, uint32_t flags, wmd_component **ret) {
+        _cleanup_(component_done) wmd_component c = {};
+        wmd_component *v;
+        int r;
+
+        if (type != VSS_CT_DATABASE && type != VSS_CT_FILEGROUP)
+                return -EINVAL;
+        if (check_optional(logical_path) < 0 || check_required(name) < 0 || check_optional(caption) < 0)
+                return -EINVAL;
+        if (!icon && icon_size > 0)
+                return -EINVAL;
+        if (icon_size > LVSS_WMD_ICON_MAX)
+                return -E2BIG;
+        if (flags & ~(uint32_t) CF_VALID_MASK)
+                return -EINVAL;
+        if (check_duplicate && wmd_find_component(d, logical_path, name))
+                return -EEXIST;
+        if (d->n_components >= LVSS_WMD_COMPONENTS_MAX)
+                return -E2BIG;
+
+        r = dup_optional(logical_path, &c.logical_path);
+        if (r < 0)
+                return r;
+        c.name = strdup(name);
+        if (!c.name)
+                return -ENOMEM;
+        r = dup_optional(caption, &c.caption);
+        if (r < 0)
+                return r;
+        if (icon && icon_size > 0) {
+                c.icon = malloc(icon_size);
+                if (!c.icon)
+                        return -ENOMEM;
+                memcpy(c.icon, icon, icon_size);
+                c.icon_size = icon_size;
+        }
+        c.info = (vss_component_info) {
+                .type = type,
+                .restore_metadata = restore_metadata,
+                .notify_on_backup_complete = notify_on_backup_complete,
+                .selectable = selectable,
+                .selectable_for_restore = selectable_for_restore,
+                .component_flags = flags,
+        };
+
+        v = grow(d->components, &d->alloc_components, d->n_components, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        d->components = v;
+        v[d->n_components] = c;
+        c = (wmd_component) {};
+        if (ret)
+                *ret = &v[d->n_components];
+        d->n_components++;
+        return 0;
+}
+
+static int file_list_add(file_list *l, const char *path, const char *filespec, bool recursive,
+                         const char *alternate, uint32_t mask) {
+        vss_file_desc f = { .recursive = recursive, .backup_type_mask = mask };
+        _cleanup_(freep) char *p = NULL, *s = NULL, *a = NULL;
+        vss_file_desc *v;
+        int r;
+
+        p = strdup(path);
+        s = strdup(filespec);
+        if (!p || !s)
+                return -ENOMEM;
+        r = dup_optional(alternate, &a);
+        if (r < 0)
+                return r;
+
+        v = grow(l->v, &l->alloc, l->n, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        l->v = v;
+        f.path = TAKE_PTR(p);
+        f.filespec = TAKE_PTR(s);
+        f.alternate_location = TAKE_PTR(a);
+        v[l->n++] = f;
+        return 0;
+}
+
+static int component_add_files(wmd_component *c, file_kind kind, const char *path, const char *filespec,
+                               bool recursive, const char *alternate, uint32_t mask) {
+        size_t total = 0;
+        int r;
+
+        /* database files have no recursion and no alternate location (VSS AddDatabaseFiles) */
+        if (kind != FILE_KIND_FILE_GROUP && (recursive || alternate))
+                return -EINVAL;
+        if ((kind == FILE_KIND_FILE_GROUP) != (c->info.type == VSS_CT_FILEGROUP))
+                return -ENOENT; /* no such file group / database: a component of the other type */
+        r = check_file_set(path, filespec, alternate);
+        if (r < 0)
+                return r;
+        if (mask & ~(uint32_t) FSBT_VALID_MASK)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(c->files); i++)
+                total += c->files[i].n;
+        if (total >= LVSS_WMD_FILES_MAX)
+                return -E2BIG;
+
+        return file_list_add(&c->files[kind], path, filespec, recursive, alternate, mask);
+}
+
+static int component_add_dependency(wmd_component *c, const vss_id *on_writer_id, const char *on_logical_path,
+                                    const char *on_component_name) {
+        _cleanup_(freep) char *p = NULL, *n = NULL;
+        lvss_wmd_dependency *v;
+        int r;
+
+        if (!on_writer_id || check_optional(on_logical_path) < 0 || check_required(on_component_name) < 0)
+                return -EINVAL;
+        if (c->n_deps >= LVSS_WMD_DEPENDENCIES_MAX)
+                return -E2BIG;
+
+        r = dup_optional(on_logical_path, &p);
+        if (r < 0)
+                return r;
+        n = strdup(on_component_name);
+        if (!n)
+                return -ENOMEM;
+        v = grow(c->deps, &c->alloc_deps, c->n_deps, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        c->deps = v;
+        v[c->n_deps++] = (lvss_wmd_dependency) {
+                .on_writer_id = *on_writer_id,
+                .on_logical_path = TAKE_PTR(p),
+                .on_component_name = TAKE_PTR(n),
+        };
+        return 0;
+}
+
+static int wmd_add_exclude(wmd *d, const char *path, const char *filespec, bool recursive) {
+        int r;
+
+        r = check_file_set(path, filespec, NULL);
+        if (r < 0)
+                return r;
+        if (d->excludes.n >= LVSS_WMD_EXCLUDES_MAX)
+                return -E2BIG;
+        return file_list_add(&d->excludes, path, filespec, recursive, NULL, 0);
+}
+
+/*
+ * Fills the public view of a component. Done once when a document is loaded
+ * (arrays move while building), so the getters only read and several threads
+ * may examine one document.
+ */
+static void component_view(wmd_component *c) {
+        c->info.logical_path = c->logical_path;
+        c->info.component_name = c->name;
+        c->info.caption = c->caption;
+        c->info.file_count = (unsigned) c->files[FILE_KIND_FILE_GROUP].n;
+        c->info.database_count = (unsigned) c->files[FILE_KIND_DATABASE].n;
+        c->info.log_file_count = (unsigned) c->files[FILE_KIND_LOG].n;
+        c->info.dependency_count = (unsigned) c->n_deps;
+        c->info.files = c->files[FILE_KIND_FILE_GROUP].v;
+        c->info.databases = c->files[FILE_KIND_DATABASE].v;
+        c->info.log_files = c->files[FILE_KIND_LOG].v;
+}
+
+/* ---- writing XML --------------------------------------------------------- */
+
+static int prop(xmlNode *n, const char *name, const char *value) {
+        if (!value)
+                return 0;
+        return xmlNewProp(n, BAD_CAST name, BAD_CAST value) ? 0 : -ENOMEM;
+}
+
+static int prop_bool(xmlNode *n, const char *name, bool b) {
+        return prop(n, name, b ? "true" : "false");
+}
+
+static int prop_mask(xmlNode *n, const char *name, uint32_t v) {
+        char buf[sizeof "0xffffffff"];
+
+        snprintf(buf, sizeof buf, "0x%" PRIx32, v);
+        return prop(n, name, buf);
+}
+
+static int prop_id(xmlNode *n, const char *name, const vss_id *id) {
+        char buf[VSS_ID_STRING_MAX];
+
+        vss_id_format(id, buf);
+        return prop(n, name, buf);
+}
+
+static int new_child(xmlNode *parent, const char *name, xmlNode **ret) {
+        *ret = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int write_file_set(xmlNode *parent, const char *element, const vss_file_desc *f, bool file_group,
+                          bool exclude) {
+        xmlNode *n;
+        int r;
+
+        r = new_child(parent, element, &n);
+        if (r < 0)
+                return r;
+        if ((r = prop(n, "path", f->path)) < 0 || (r = prop(n, "filespec", f->filespec)) < 0)
+                return r;
+        if (file_group || exclude) {
+                r = prop_bool(n, "recursive", f->recursive);
+                if (r < 0)
+                        return r;
+        }
+        if (file_group) {
+                r = prop(n, "alternatePath", f->alternate_location);
+                if (r < 0)
+                        return r;
+        }
+        if (!exclude) {
+                r = prop_mask(n, "filespecBackupType", f->backup_type_mask);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int write_component(xmlNode *parent, const wmd_component *c) {
+        _cleanup_(freep) char *icon = NULL;
+        xmlNode *n;
+        int r;
+
+        r = new_child(parent, c->info.type == VSS_CT_DATABASE ? "DATABASE" : "FILE_GROUP", &n);
+        if (r < 0)
+                return r;
+        if (c->icon) {
+                icon = base64_encode(c->icon, c->icon_size);
+                if (!icon)
+                        return -ENOMEM;
+        }
+        if ((r = prop(n, "logicalPath", c->logical_path)) < 0 || (r = prop(n, "componentName", c->name)) < 0 ||
+            (r = prop(n, "caption", c->caption)) < 0 || (r = prop(n, "icon", icon)) < 0 ||
+            (r = prop_bool(n, "restoreMetadata", c->info.restore_metadata)) < 0 ||
+            (r = prop_bool(n, "notifyOnBackupComplete", c->info.notify_on_backup_complete)) < 0 ||
+            (r = prop_bool(n, "selectable", c->info.selectable)) < 0 ||
+            (r = prop_bool(n, "selectableForRestore", c->info.selectable_for_restore)) < 0 ||
+            (r = prop_mask(n, "componentFlags", c->info.component_flags)) < 0)
+                return r;
+
+        for (size_t k = 0; k < ELEMENTSOF(c->files); k++)
+                for (size_t i = 0; i < c->files[k].n; i++) {
+                        r = write_file_set(n, file_kind_elements[k], &c->files[k].v[i], k == FILE_KIND_FILE_GROUP,
+                                           false);
+                        if (r < 0)
+                                return r;
+                }
+
+        for (size_t i = 0; i < c->n_deps; i++) {
+                xmlNode *dn;
+
+                r = new_child(n, "DEPENDENCY", &dn);
+                if (r < 0)
+                        return r;
+                if ((r = prop_id(dn, "onWriterId", &c->deps[i].on_writer_id)) < 0 ||
+                    (r = prop(dn, "onLogicalPath", c->deps[i].on_logical_path)) < 0 ||
+                    (r = prop(dn, "onComponentName", c->deps[i].on_component_name)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void xml_free_docp(xmlDoc **doc) {
+        if (*doc)
+                xmlFreeDoc(*doc);
+}
+
+static int wmd_to_xml(const wmd *d, char **ret, size_t *ret_len) {
+        _cleanup_(xml_free_docp) xmlDoc *doc = NULL;
+        xmlNode *root, *n, *locations;
+        xmlChar *mem = NULL;
+        char *s;
+        int len = 0, r;
+
+        xml_init();
+
+        doc = xmlNewDoc(BAD_CAST "1.0");
+        if (!doc)
+                return -ENOMEM;
+        root = xmlNewDocNode(doc, NULL, BAD_CAST "WRITER_METADATA", NULL);
+        if (!root)
+                return -ENOMEM;
+        xmlDocSetRootElement(doc, root);
+        r = prop(root, "version", WMD_VERSION);
+        if (r < 0)
+                return r;
+
+        r = new_child(root, "IDENTIFICATION", &n);
+        if (r < 0)
+                return r;
+        if ((r = prop_id(n, "instanceId", &d->instance_id)) < 0 || (r = prop_id(n, "writerId", &d->writer_id)) < 0 ||
+            (r = prop(n, "friendlyName", d->writer_name)) < 0 || (r = prop(n, "instanceName", d->instance_name)) < 0 ||
+            (r = prop(n, "usage", usage_names[d->usage])) < 0 ||
+            (r = prop(n, "dataSource", source_names[d->source])) < 0)
+                return r;
+
+        r = new_child(root, "BACKUP_LOCATIONS", &locations);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->n_components; i++) {
+                r = write_component(locations, &d->components[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < d->excludes.n; i++) {
+                r = write_file_set(locations, "EXCLUDE_FILES", &d->excludes.v[i], false, true);
+                if (r < 0)
+                        return r;
+        }
+
+        if (d->have_restore_method) {
+                r = new_child(root, "RESTORE_METHOD", &n);
+                if (r < 0)
+                        return r;
+                if ((r = prop(n, "method", restore_method_names[d->restore_method])) < 0 ||
+                    (r = prop(n, "service", d->restore_service)) < 0 ||
+                    (r = prop(n, "userProcedure", d->restore_user_procedure)) < 0 ||
+                    (r = prop(n, "writerRestore", writer_restore_names[d->writer_restore])) < 0 ||
+                    (r = prop_bool(n, "rebootRequired", d->reboot_required)) < 0)
+                        return r;
+        }
+
+        if (d->backup_schema != 0) {
+                r = new_child(root, "BACKUP_SCHEMA", &n);
+                if (r < 0)
+                        return r;
+                r = prop_mask(n, "value", d->backup_schema);
+                if (r < 0)
+                        return r;
+        }
+
+        xmlDocDumpFormatMemoryEnc(doc, &mem, &len, "UTF-8", 1);
+        if (!mem || len <= 0) {
+                if (mem)
+                        xmlFree(mem);
+                return -ENOMEM;
+        }
+        /* hand out memory for free(), whatever allocator libxml2 was set up with */
+        s = malloc((size_t) len + 1);
+        if (!s) {
+                xmlFree(mem);
+                return -ENOMEM;
+        }
+        memcpy(s, mem, (size_t) len);
+        s[len] = 0;
+        xmlFree(mem);
+
+        *ret = s;
+        if (ret_len)
+                *ret_len = (size_t) len;
+        return 0;
+}
+
+/* ---- reading XML --------------------------------------------------------- */
+
+#define ATTRS_MAX 12
+
+typedef struct attrs {
+        xmlChar *v[ATTRS_MAX]; /* by index in the element's name list; NULL when absent */
+} attrs;
+
+static void attrs_done(attrs *a) {
+        for (size_t i = 0; i < ATTRS_MAX; i++)
+                if (a->v[i])
+                        xmlFree(a->v[i]);
+}
+
+/* Collects the attributes of @node; any attribute not in @names (NULL-terminated) is an error. */
+static int attrs_collect(xmlNode *node, const char *const *names, attrs *a) {
+        for (xmlAttr *p = node->properties; p; p = p->next) {
+                size_t i;
+
+                if (p->ns)
+                        return -EBADMSG;
+                for (i = 0; names[i]; i++)
+                        if (xmlStrEqual(p->name, BAD_CAST names[i]))
+                                break;
+                if (!names[i] || a->v[i])
+                        return -EBADMSG;
+                for (xmlNode *t = p->children; t; t = t->next)
+                        if (t->type != XML_TEXT_NODE)
+                                return -EBADMSG;
+                a->v[i] = p->children ? xmlNodeListGetString(node->doc, p->children, 1) : xmlStrdup(BAD_CAST "");
+                if (!a->v[i])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static const char *attr_str(const attrs *a, size_t i) {
+        return (const char *) a->v[i];
+}
+
+static int parse_bool(const xmlChar *v, bool *ret) {
+        const char *s = (const char *) v;
+
+        if (!s)
+                return -EBADMSG;
+        if (streq_ptr(s, "true") || streq_ptr(s, "1"))
+                *ret = true;
+        else if (streq_ptr(s, "false") || streq_ptr(s, "0"))
+                *ret = false;
+        else
+                return -EBADMSG;
+        return 0;
+}
+
+/* Decimal, or hexadecimal after "0x"; no sign, no spaces; fits in 32 bits. */
+static int parse_u32(const xmlChar *v, uint32_t *ret) {
+        const char *s = (const char *) v;
+        unsigned base = 10;
+        uint64_t x = 0;
+
+        if (!s)
+                return -EBADMSG;
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+                base = 16;
+                s += 2;
+        }
+        if (!*s)
+                return -EBADMSG;
+        for (; *s; s++) {
+                unsigned d;
+
+                if (*s >= '0' && *s <= '9')
+                        d = (unsigned) (*s - '0');
+                else if (base == 16 && *s >= 'a' && *s <= 'f')
+                        d = (unsigned) (*s - 'a' + 10);
+                else if (base == 16 && *s >= 'A' && *s <= 'F')
+                        d = (unsigned) (*s - 'A' + 10);
+                else
+                        return -EBADMSG;
+                x = x * base + d;
+                if (x > UINT32_MAX)
+                        return -EBADMSG;
+        }
+        *ret = (uint32_t) x;
+        return 0;
+}
+
+/* A name from @names, or its number in decimal. */
+static int parse_enum(const xmlChar *v, const char *const *names, size_t n, int *ret) {
+        uint32_t x;
+
+        if (!v)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++)
+                if (xmlStrEqual(v, BAD_CAST names[i])) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X'))
+                return -EBADMSG;
+        if (parse_u32(v, &x) < 0 || x >= n)
+                return -EBADMSG;
+        *ret = (int) x;
+        return 0;
+}
+
+static int parse_id(const xmlChar *v, vss_id *ret) {
+        if (!v)
+                return -EBADMSG;
+        return VSS_SUCCEEDED(vss_id_parse((const char *) v, ret)) ? 0 : -EBADMSG;
+}
+
+/* 1: an element to look at; 0: a comment or blank text to skip; -EBADMSG: anything else. */
+static int node_kind(xmlNode *n) {
+        switch (n->type) {
+        case XML_ELEMENT_NODE:
+                return n->ns ? -EBADMSG : 1;
+        case XML_COMMENT_NODE:
+                return 0;
+        case XML_TEXT_NODE:
+                return xmlIsBlankNode(n) ? 0 : -EBADMSG;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static bool is(const xmlNode *n, const char *name) {
+        return xmlStrEqual(n->name, BAD_CAST name);
+}
+
+/* An element with no element children and no text. */
+static int check_leaf(xmlNode *node) {
+        for (xmlNode *n = node->children; n; n = n->next) {
+                int k = node_kind(n);
+
+                if (k != 0)
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+/* The builder's -EINVAL & co. mean a bad document here; only -ENOMEM passes through. */
+static int as_bad_document(int r) {
+        if (r >= 0 || r == -ENOMEM)
+                return r;
+        return -EBADMSG;
+}
+
+static int parse_identification(wmd *d, xmlNode *node) {
+        static const char *const names[] = {
+                "instanceId", "writerId", "friendlyName", "instanceName", "usage", "dataSource", NULL,
+        };
+        _cleanup_(attrs_done) attrs a = {};
+        vss_id instance_id, writer_id;
+        int usage, source, r;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        if (parse_id(a.v[0], &instance_id) < 0 || parse_id(a.v[1], &writer_id) < 0 || !a.v[2] ||
+            parse_enum(a.v[4], usage_names, ELEMENTSOF(usage_names), &usage) < 0 ||
+            parse_enum(a.v[5], source_names, ELEMENTSOF(source_names), &source) < 0)
+                return -EBADMSG;
+        r = check_leaf(node);
+        if (r < 0)
+                return r;
+        return as_bad_document(wmd_set_identity(d, &instance_id, &writer_id, attr_str(&a, 2), attr_str(&a, 3),
+                                                (vss_usage_type) usage, (vss_source_type) source));
+}
+
+static int parse_file_set(wmd *d, wmd_component *c, xmlNode *node, file_kind kind, bool exclude) {
+        static const char *const names[] = {
+                "path", "filespec", "recursive", "alternatePath", "filespecBackupType", NULL,
+        };
+        _cleanup_(attrs_done) attrs a = {};
+        bool recursive = false;
+        uint32_t mask = 0;
+        int r;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        r = check_leaf(node);
+        if (r < 0)
+                return r;
+        if (!a.v[0] || !a.v[1])
+                return -EBADMSG;
+
+        /* which attributes each element has: docs/documents.md */
+        if (exclude || kind == FILE_KIND_FILE_GROUP) {
+                if (parse_bool(a.v[2], &recursive) < 0)
+                        return -EBADMSG;
+        } else if (a.v[2])
+                return -EBADMSG;
+        if (!exclude && kind == FILE_KIND_FILE_GROUP) {
+                /* alternatePath optional */
+        } else if (a.v[3])
+                return -EBADMSG;
+        if (!exclude) {
+                if (parse_u32(a.v[4], &mask) < 0)
+                        return -EBADMSG;
+        } else if (a.v[4])
+                return -EBADMSG;
+
+        if (exclude)
+                return as_bad_document(wmd_add_exclude(d, attr_str(&a, 0), attr_str(&a, 1), recursive));
+        return as_bad_document(component_add_files(c, kind, attr_str(&a, 0), attr_str(&a, 1), recursive,
+                                                   attr_str(&a, 3), mask));
+}
+
+static int parse_dependency(wmd_component *c, xmlNode *node) {
+        static const char *const names[] = { "onWriterId", "onLogicalPath", "onComponentName", NULL };
+        _cleanup_(attrs_done) attrs a = {};
+        vss_id id;
+        int r;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        r = check_leaf(node);
+        if (r < 0)
+                return r;
+        if (parse_id(a.v[0], &id) < 0 || !a.v[2])
+                return -EBADMSG;
+        return as_bad_document(component_add_dependency(c, &id, attr_str(&a, 1), attr_str(&a, 2)));
+}
+
+static int parse_component(wmd *d, xmlNode *node, vss_component_type type) {
+        static const char *const names[] = {
+                "logicalPath",          "componentName", "caption",
+                "icon",                 "restoreMetadata", "notifyOnBackupComplete",
+                "selectable",           "selectableForRestore", "componentFlags",
+                NULL,
+        };
+        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(freep) uint8_t *icon = NULL;
+        bool restore_metadata, notify, selectable, selectable_for_restore;
+        uint32_t icon_size = 0, flags;
+        wmd_component *c;
+        int r;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        if (!a.v[1] || parse_bool(a.v[4], &restore_metadata) < 0 || parse_bool(a.v[5], &notify) < 0 ||
+            parse_bool(a.v[6], &selectable) < 0 || parse_bool(a.v[7], &selectable_for_restore) < 0 ||
+            parse_u32(a.v[8], &flags) < 0)
+                return -EBADMSG;
+        if (a.v[3]) {
+                r = base64_decode(attr_str(&a, 3), LVSS_WMD_ICON_MAX, &icon, &icon_size);
+                if (r < 0)
+                        return as_bad_document(r);
+        }
+
+        r = wmd_add_component(d, false, type, attr_str(&a, 0), attr_str(&a, 1), attr_str(&a, 2), icon, icon_size,
+                              restore_metadata, notify, selectable, selectable_for_restore, flags, &c);
+        if (r < 0)
+                return as_bad_document(r);
+
+        for (xmlNode *n = node->children; n; n = n->next) {
+                r = node_kind(n);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+
+                if (is(n, "DEPENDENCY"))
+                        r = parse_dependency(c, n);
+                else if (type == VSS_CT_FILEGROUP && is(n, "FILE_LIST"))
+                        r = parse_file_set(d, c, n, FILE_KIND_FILE_GROUP, false);
+                else if (type == VSS_CT_DATABASE && is(n, "DATABASE_FILES"))
+                        r = parse_file_set(d, c, n, FILE_KIND_DATABASE, false);
+                else if (type == VSS_CT_DATABASE && is(n, "DATABASE_LOGFILES"))
+                        r = parse_file_set(d, c, n, FILE_KIND_LOG, false);
+                else
+                        r = -EBADMSG;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_backup_locations(wmd *d, xmlNode *node) {
+        if (node->properties)
+                return -EBADMSG;
+
+        for (xmlNode *n = node->children; n; n = n->next) {
+                int r = node_kind(n);
+
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+
+                if (is(n, "FILE_GROUP"))
+                        r = parse_component(d, n, VSS_CT_FILEGROUP);
+                else if (is(n, "DATABASE"))
+                        r = parse_component(d, n, VSS_CT_DATABASE);
+                else if (is(n, "EXCLUDE_FILES"))
+                        r = parse_file_set(d, NULL, n, FILE_KIND_FILE_GROUP, true);
+                else
+                        r = -EBADMSG;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_restore_method(wmd *d, xmlNode *node) {
+        static const char *const names[] = {
+                "method", "service", "userProcedure", "writerRestore", "rebootRequired", NULL,
+        };
+        _cleanup_(attrs_done) attrs a = {};
+        int method, writer_restore, r;
+        bool reboot;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        r = check_leaf(node);
+        if (r < 0)
+                return r;
+        if (parse_enum(a.v[0], restore_method_names, ELEMENTSOF(restore_method_names), &method) < 0 ||
+            parse_enum(a.v[3], writer_restore_names, ELEMENTSOF(writer_restore_names), &writer_restore) < 0 ||
+            parse_bool(a.v[4], &reboot) < 0)
+                return -EBADMSG;
+        return as_bad_document(wmd_set_restore_method(d, (vss_restoremethod) method, attr_str(&a, 1),
+                                                      attr_str(&a, 2), (vss_writerrestore) writer_restore, reboot));
+}
+
+static int parse_backup_schema(wmd *d, xmlNode *node) {
+        static const char *const names[] = { "value", NULL };
+        _cleanup_(attrs_done) attrs a = {};
+        uint32_t mask;
+        int r;
+
+        r = attrs_collect(node, names, &a);
+        if (r < 0)
+                return r;
+        r = check_leaf(node);
+        if (r < 0)
+                return r;
+        if (parse_u32(a.v[0], &mask) < 0)
+                return -EBADMSG;
+        return as_bad_document(wmd_set_backup_schema(d, mask));
+}
+
+static int component_key_compare(const void *a, const void *b) {
+        const wmd_component *x = *(const wmd_component *const *) a, *y = *(const wmd_component *const *) b;
+        int k;
+
+        k = strcmp(strempty(x->logical_path), strempty(y->logical_path));
+        if (k != 0)
+                return k;
+        return strcmp(x->name, y->name);
+}
+
+/* Two components with the same logical path and name make a bad document. */
+static int check_unique_components(wmd *d) {
+        _cleanup_(freep) wmd_component **v = NULL;
+
+        if (d->n_components < 2)
+                return 0;
+        v = reallocarray(NULL, d->n_components, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_components; i++)
+                v[i] = &d->components[i];
+        qsort(v, d->n_components, sizeof *v, component_key_compare);
+        for (size_t i = 1; i < d->n_components; i++)
+                if (component_key_compare(&v[i - 1], &v[i]) == 0)
+                        return -EBADMSG;
+        return 0;
+}
+
+static int wmd_parse(wmd *d, xmlDoc *doc) {
+        static const char *const root_names[] = { "version", NULL };
+        _cleanup_(attrs_done) attrs a = {};
+        bool seen_identification = false, seen_locations = false, seen_restore = false, seen_schema = false;
+        xmlNode *root;
+        int r;
+
+        root = xmlDocGetRootElement(doc);
+        if (!root || root->ns || !is(root, "WRITER_METADATA"))
+                return -EBADMSG;
+        r = attrs_collect(root, root_names, &a);
+        if (r < 0)
+                return r;
+        if (!a.v[0] || !streq_ptr(attr_str(&a, 0), WMD_VERSION))
+                return -EBADMSG;
+
+        for (xmlNode *n = root->children; n; n = n->next) {
+                bool *seen;
+
+                r = node_kind(n);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+
+                if (is(n, "IDENTIFICATION"))
+                        seen = &seen_identification;
+                else if (is(n, "BACKUP_LOCATIONS"))
+                        seen = &seen_locations;
+                else if (is(n, "RESTORE_METHOD"))
+                        seen = &seen_restore;
+                else if (is(n, "BACKUP_SCHEMA"))
+                        seen = &seen_schema;
+                else
+                        return -EBADMSG;
+                if (*seen)
+                        return -EBADMSG;
+                *seen = true;
+
+                if (seen == &seen_identification)
+                        r = parse_identification(d, n);
+                else if (seen == &seen_locations)
+                        r = parse_backup_locations(d, n);
+                else if (seen == &seen_restore)
+                        r = parse_restore_method(d, n);
+                else
+                        r = parse_backup_schema(d, n);
+                if (r < 0)
+                        return r;
+        }
+        if (!seen_identification)
+                return -EBADMSG;
+
+        return check_unique_components(d);
+}
+
+/*
+ * SAX hooks: a DOCTYPE (internal subset) or an entity declaration stops the
+ * parser on the spot and marks the document bad, before any declaration in
+ * it is processed.
+ */
+static void sax_refuse(xmlParserCtxtPtr ctxt) {
+        xmlStopParser(ctxt);
+        ctxt->wellFormed = 0;
+}
+
+static void sax_refuse_subset(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id) {
+        sax_refuse(ctx);
+}
+
+static void sax_refuse_entity(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
+                              const xmlChar *system_id, xmlChar *content) {
+        sax_refuse(ctx);
+}
+
+static void xml_free_parser_ctxtp(xmlParserCtxtPtr *c) {
+        if (*c)
+                xmlFreeParserCtxt(*c);
+}
+
+static void wmd_freep(wmd **d) {
+        if (*d) {
+                wmd_done(*d);
+                free(*d);
+        }
+}
+
+int lvss_wmd_load(const char *xml, vss_examine_writer_metadata **ret) {
+        _cleanup_(xml_free_parser_ctxtp) xmlParserCtxtPtr ctxt = NULL;
+        _cleanup_(xml_free_docp) xmlDoc *doc = NULL;
+        _cleanup_(wmd_freep) wmd *d = NULL;
+        vss_examine_writer_metadata *md;
+        size_t len;
+        int r;
+
+        if (!xml || !ret)
+                return -EINVAL;
+
+        len = strnlen(xml, LVSS_WMD_XML_MAX + 1);
+        if (len == 0 || len > LVSS_WMD_XML_MAX)
+                return -EBADMSG;
+        /* cheap first line: no DTD of any kind (the SAX hooks below are the real guard) */
+        if (memmem(xml, len, "<!DOCTYPE", 9) || memmem(xml, len, "<!ENTITY", 8))
+                return -EBADMSG;
+
+        xml_init();
+        ctxt = xmlNewParserCtxt();
+        if (!ctxt || !ctxt->sax)
+                return -ENOMEM;
+        ctxt->sax->internalSubset = sax_refuse_subset;
+        ctxt->sax->externalSubset = sax_refuse_subset;
+        ctxt->sax->entityDecl = sax_refuse_entity;
+
+        /* no XML_PARSE_NOENT, XML_PARSE_DTDLOAD, XML_PARSE_HUGE or XML_PARSE_XINCLUDE, on purpose */
+        doc = xmlCtxtReadMemory(ctxt, xml, (int) len, NULL, "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC);
+        if (!doc)
+                return ctxt->errNo == XML_ERR_NO_MEMORY ? -ENOMEM : -EBADMSG;
+        if (!ctxt->wellFormed || !ctxt->nsWellFormed || doc->intSubset || doc->extSubset)
+                return -EBADMSG;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        r = wmd_parse(d, doc);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < d->n_components; i++)
+                component_view(&d->components[i]);
+
+        md = calloc(1, sizeof *md);
+        if (!md)
+                return -ENOMEM;
+        md->d = *d;
+        *d = (wmd) {};
+        *ret = md;
+        return 0;
+}
+
+/* ---- internal API -------------------------------------------------------- */
+
+int lvss_wmd_new(const vss_id *instance_id, const vss_id *writer_id, const char *writer_name,
+                 const char *instance_name, vss_usage_type usage, vss_source_type source,
+                 vss_create_writer_metadata **ret) {
+        vss_create_writer_metadata *md;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        md = calloc(1, sizeof *md);
+        if (!md)
+                return -ENOMEM;
+        r = wmd_set_identity(&md->d, instance_id, writer_id, writer_name, instance_name, usage, source);
+        if (r < 0) {
+                lvss_wmd_free(md);
+                return r;
+        }
+        *ret = md;
+        return 0;
+}
+
+vss_create_writer_metadata *lvss_wmd_free(vss_create_writer_metadata *md) {
+        if (md) {
+                wmd_done(&md->d);
+                free(md);
+        }
+        return NULL;
+}
+
+int lvss_wmd_to_xml(vss_create_writer_metadata *md, char **ret) {
+        _cleanup_(freep) char *s = NULL;
+        size_t len;
+        int r;
+
+        if (!md || !ret)
+                return -EINVAL;
+        r = wmd_to_xml(&md->d, &s, &len);
+        if (r < 0)
+                return r;
+        if (len > LVSS_WMD_XML_MAX)
+                return -E2BIG; /* every loader would refuse it */
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int lvss_wmd_examine_find_component(vss_examine_writer_metadata *md, const char *logical_path, const char *name,
+                                    const vss_component_info **ret) {
+        wmd_component *c;
+
+        if (!md || !name || !ret)
+                return -EINVAL;
+        c = wmd_find_component(&md->d, logical_path, name);
+        if (!c)
+                return -ENOENT;
+        *ret = &c->info;
+        return 0;
+}
+
+int lvss_wmd_examine_get_dependency(vss_examine_writer_metadata *md, unsigned component, unsigned index,
+                                    const lvss_wmd_dependency **ret) {
+        wmd_component *c;
+
+        if (!md || !ret)
+                return -EINVAL;
+        if (component >= md->d.n_components)
+                return -ENOENT;
+        c = &md->d.components[component];
+        if (index >= c->n_deps)
+                return -ENOENT;
+        *ret = &c->deps[index];
+        return 0;
+}
+
+int lvss_wmd_examine_get_icon(vss_examine_writer_metadata *md, unsigned component, const uint8_t **ret,
+                              uint32_t *ret_size) {
+        wmd_component *c;
+
+        if (!md || !ret || !ret_size)
+                return -EINVAL;
+        if (component >= md->d.n_components)
+                return -ENOENT;
+        c = &md->d.components[component];
+        *ret = c->icon;
+        *ret_size = c->icon_size;
+        return 0;
+}
+
+/* ---- public API: writer side --------------------------------------------- */
+
+_public_ vss_hresult vss_create_writer_metadata_set_restore_method(vss_create_writer_metadata *md,
+                                                                   vss_restoremethod method, const char *service,
+                                                                   const char *user_procedure,
+                                                                   vss_writerrestore writer_restore,
+                                                                   bool reboot_required) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(
+                wmd_set_restore_method(&md->d, method, service, user_procedure, writer_restore, reboot_required));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_component(vss_create_writer_metadata *md,
+                                                              vss_component_type type, const char *logical_path,
+                                                              const char *component_name, const char *caption,
+                                                              const uint8_t *icon, uint32_t icon_size,
+                                                              bool restore_metadata, bool notify_on_backup_complete,
+                                                              bool selectable, bool selectable_for_restore,
+                                                              uint32_t component_flags) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(wmd_add_component(&md->d, true, type, logical_path, component_name, caption, icon,
+                                                    icon_size, restore_metadata, notify_on_backup_complete,
+                                                    selectable, selectable_for_restore, component_flags, NULL));
+}
+
+static int add_files(vss_create_writer_metadata *md, file_kind kind, const char *logical_path, const char *name,
+                     const char *path, const char *filespec, bool recursive, const char *alternate, uint32_t mask) {
+        wmd_component *c;
+
+        if (check_optional(logical_path) < 0 || check_required(name) < 0)
+                return -EINVAL;
+        c = wmd_find_component(&md->d, logical_path, name);
+        if (!c)
+                return -ENOENT;
+        return component_add_files(c, kind, path, filespec, recursive, alternate, mask);
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_files_to_file_group(vss_create_writer_metadata *md,
+                                                                        const char *logical_path,
+                                                                        const char *group_name, const char *path,
+                                                                        const char *filespec, bool recursive,
+                                                                        const char *alternate_location,
+                                                                        uint32_t backup_type_mask) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(add_files(md, FILE_KIND_FILE_GROUP, logical_path, group_name, path, filespec,
+                                            recursive, strnull_if_empty(alternate_location), backup_type_mask));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_database_files(vss_create_writer_metadata *md,
+                                                                   const char *logical_path,
+                                                                   const char *database_name, const char *path,
+                                                                   const char *filespec, uint32_t backup_type_mask) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(add_files(md, FILE_KIND_DATABASE, logical_path, database_name, path, filespec,
+                                            false, NULL, backup_type_mask));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_database_log_files(vss_create_writer_metadata *md,
+                                                                       const char *logical_path,
+                                                                       const char *database_name, const char *path,
+                                                                       const char *filespec,
+                                                                       uint32_t backup_type_mask) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(add_files(md, FILE_KIND_LOG, logical_path, database_name, path, filespec, false,
+                                            NULL, backup_type_mask));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_exclude_files(vss_create_writer_metadata *md, const char *path,
+                                                                  const char *filespec, bool recursive) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(wmd_add_exclude(&md->d, path, filespec, recursive));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *md,
+                                                                  uint32_t schema_mask) {
+        check_arg(md, VSS_E_INVALIDARG);
+        return hresult_from_errno(wmd_set_backup_schema(&md->d, schema_mask));
+}
+
+_public_ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_create_writer_metadata *md,
+                                                                         const char *for_logical_path,
+                                                                         const char *for_component_name,
+                                                                         const vss_id *on_writer_id,
+                                                                         const char *on_logical_path,
+                                                                         const char *on_component_name) {
+        wmd_component *c;
+
+        check_arg(md, VSS_E_INVALIDARG);
+        check_arg(check_optional(for_logical_path) >= 0, VSS_E_INVALIDARG);
+        check_arg(check_required(for_component_name) >= 0, VSS_E_INVALIDARG);
+
+        c = wmd_find_component(&md->d, for_logical_path, for_component_name);
+        if (!c)
+                return VSS_E_OBJECT_NOT_FOUND;
+        return hresult_from_errno(component_add_dependency(c, on_writer_id, on_logical_path, on_component_name));
+}
+
+/* ---- public API: requester side ------------------------------------------ */
+
+_public_ vss_hresult vss_examine_writer_metadata_load_xml(const char *xml, vss_examine_writer_metadata **ret) {
+        check_arg(xml, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+        return hresult_from_errno(lvss_wmd_load(xml, ret));
+}
+
+_public_ vss_examine_writer_metadata *vss_examine_writer_metadata_release(vss_examine_writer_metadata *md) {
+        if (md) {
+                wmd_done(&md->d);
+                free(md);
+        }
+        return NULL;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_identity(vss_examine_writer_metadata *md,
+                                                              vss_id *ret_instance_id, vss_id *ret_writer_id,
+                                                              const char **ret_writer_name,
+                                                              const char **ret_instance_name,
+                                                              vss_usage_type *ret_usage,
+                                                              vss_source_type *ret_source) {
+        check_arg(md, VSS_E_INVALIDARG);
+
+        if (ret_instance_id)
+                *ret_instance_id = md->d.instance_id;
+        if (ret_writer_id)
+                *ret_writer_id = md->d.writer_id;
+        if (ret_writer_name)
+                *ret_writer_name = md->d.writer_name;
+        if (ret_instance_name)
+                *ret_instance_name = md->d.instance_name;
+        if (ret_usage)
+                *ret_usage = md->d.usage;
+        if (ret_source)
+                *ret_source = md->d.source;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_file_counts(vss_examine_writer_metadata *md,
+                                                                 unsigned *ret_include_files,
+                                                                 unsigned *ret_exclude_files,
+                                                                 unsigned *ret_components) {
+        check_arg(md, VSS_E_INVALIDARG);
+
+        if (ret_include_files)
+                *ret_include_files = 0; /* reserved in VSS: there are no include file sets */
+        if (ret_exclude_files)
+                *ret_exclude_files = (unsigned) md->d.excludes.n;
+        if (ret_components)
+                *ret_components = (unsigned) md->d.n_components;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_component(vss_examine_writer_metadata *md, unsigned index,
+                                                               const vss_component_info **ret) {
+        check_arg(md, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+
+        if (index >= md->d.n_components)
+                return VSS_E_OBJECT_NOT_FOUND;
+        *ret = &md->d.components[index].info;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_restore_method(vss_examine_writer_metadata *md,
+                                                                    vss_restoremethod *ret_method,
+                                                                    const char **ret_service,
+                                                                    const char **ret_user_procedure,
+                                                                    vss_writerrestore *ret_writer_restore,
+                                                                    bool *ret_reboot_required) {
+        check_arg(md, VSS_E_INVALIDARG);
+
+        /* unset: everything reads as undefined and the result is S_FALSE, as in VSS */
+        if (ret_method)
+                *ret_method = md->d.restore_method;
+        if (ret_service)
+                *ret_service = md->d.restore_service;
+        if (ret_user_procedure)
+                *ret_user_procedure = md->d.restore_user_procedure;
+        if (ret_writer_restore)
+                *ret_writer_restore = md->d.writer_restore;
+        if (ret_reboot_required)
+                *ret_reboot_required = md->d.reboot_required;
+        return md->d.have_restore_method ? VSS_S_OK : VSS_S_FALSE;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_exclude_file(vss_examine_writer_metadata *md, unsigned index,
+                                                                  const vss_file_desc **ret) {
+        check_arg(md, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+
+        if (index >= md->d.excludes.n)
+                return VSS_E_OBJECT_NOT_FOUND;
+        *ret = &md->d.excludes.v[index];
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_get_backup_schema(vss_examine_writer_metadata *md, uint32_t *ret) {
+        check_arg(md, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+
+        *ret = md->d.backup_schema;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata *md, char **ret_xml) {
+        check_arg(md, VSS_E_INVALIDARG);
+        check_arg(ret_xml, VSS_E_INVALIDARG);
+
+        return hresult_from_errno(wmd_to_xml(&md->d, ret_xml, NULL));
+}

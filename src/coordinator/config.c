@@ -1,1 +1,291 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Configuration: command-line options override the file
+ * (/etc/lvss/lvssd.conf or --config), which overrides the defaults
+ * (cli.md). The file is INI-like: "Key=Value" lines, '#' or ';' comments,
+ * an optional [Coordinator] section header; unknown keys are reported and
+ * ignored, malformed values are errors.
+ */
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+#define DEFAULT_CONFIG_FILE "/etc/lvss/lvssd.conf"
+
+/* Values given on the command line, so the file does not override them. */
+static struct {
+        bool identify, event, hold;
+} from_argv;
+
+static void help(void) {
+        printf("Usage: lvssd [OPTIONS]\n"
+               "\n"
+               "The lvss coordinator: keeps the writers, runs backup sequences for requesters,\n"
+               "keeps writer status per session, and calls snapshot providers.\n"
+               "\n"
+               "  --socket PATH           listen on PATH (default: $LVSS_SOCKET, /run/lvss/lvssd.sock\n"
+               "                          for root, $XDG_RUNTIME_DIR/lvss/lvssd.sock otherwise)\n"
+               "  --state-dir DIR         catalog and shadow storage (default /var/lib/lvss for root,\n"
+               "                          $XDG_STATE_HOME/lvss otherwise)\n"
+               "  --config FILE           configuration file (default " DEFAULT_CONFIG_FILE ")\n"
+               "  --foreground            stay in the foreground (lvssd always does; for scripts)\n"
+               "  --identify-timeout MS   Identify deadline (default 10000)\n"
+               "  --event-timeout MS      deadline of every other event but Freeze (default 60000)\n"
+               "  --hold-window MS        bound of the provider's flush and commit (default 10000)\n"
+               "  -h, --help              show this help\n"
+               "  --version               show the version\n");
+}
+
+static int parse_ms(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *end || v == 0 || v > 24ULL * 3600 * 1000 || s[0] == '-')
+                return -EINVAL;
+        *ret = v * USEC_PER_MSEC;
+        return 0;
+}
+
+static int set_string(char **dst, const char *v) {
+        char *n = strdup(v);
+        if (!n)
+                return -ENOMEM;
+        free(*dst);
+        *dst = n;
+        return 0;
+}
+
+int config_parse_argv(Config *c, int argc, char **argv) {
+        enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
+               ARG_VERSION };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "foreground", no_argument, NULL, ARG_FOREGROUND },
+                { "identify-timeout", required_argument, NULL, ARG_IDENTIFY },
+                { "event-timeout", required_argument, NULL, ARG_EVENT },
+                { "hold-window", required_argument, NULL, ARG_HOLD },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int o, r;
+
+        while ((o = getopt_long(argc, argv, "hf", options, NULL)) >= 0) {
+                switch (o) {
+                case ARG_SOCKET:
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "lvssd: --socket needs an absolute path\n");
+                                return -EINVAL;
+                        }
+                        r = set_string(&c->socket_path, optarg);
+                        break;
+                case ARG_STATE_DIR:
+                        r = set_string(&c->state_dir, optarg);
+                        break;
+                case ARG_CONFIG:
+                        r = set_string(&c->config_file, optarg);
+                        break;
+                case ARG_FOREGROUND:
+                case 'f':
+                        c->foreground = true;
+                        r = 0;
+                        break;
+                case ARG_IDENTIFY:
+                case ARG_EVENT:
+                case ARG_HOLD: {
+                        uint64_t *dst = o == ARG_IDENTIFY ? &c->identify_timeout_usec
+                                        : o == ARG_EVENT  ? &c->event_timeout_usec
+                                                          : &c->hold_window_usec;
+                        r = parse_ms(optarg, dst);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid duration in milliseconds: %s\n", optarg);
+                                return r;
+                        }
+                        if (o == ARG_IDENTIFY)
+                                from_argv.identify = true;
+                        else if (o == ARG_EVENT)
+                                from_argv.event = true;
+                        else
+                                from_argv.hold = true;
+                        break;
+                }
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("lvssd %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'lvssd --help'.\n");
+                        return -EINVAL;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "lvssd: unexpected argument: %s\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static char *strip(char *s) {
+        char *e;
+        while (*s == ' ' || *s == '\t')
+                s++;
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+                *--e = 0;
+        return s;
+}
+
+static int split_words(const char *v, char ***ret) {
+        _cleanup_(freep) char *copy = strdup(v);
+        char **list = NULL, *save = NULL;
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                char **l = reallocarray(list, n + 2, sizeof *l);
+                if (!l)
+                        goto oom;
+                list = l;
+                list[n] = strdup(w);
+                if (!list[n])
+                        goto oom;
+                list[++n] = NULL;
+        }
+        *ret = list;
+        return 0;
+oom:
+        for (size_t i = 0; list && i < n; i++)
+                free(list[i]);
+        free(list);
+        return -ENOMEM;
+}
+
+int config_load_file(Config *c) {
+        const char *path = c->config_file ? c->config_file : DEFAULT_CONFIG_FILE;
+        _cleanup_(freep) char *line = NULL;
+        size_t cap = 0;
+        unsigned lineno = 0;
+        FILE *f;
+        int r = 0;
+
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT && !c->config_file)
+                        return 0; /* no file: defaults */
+                fprintf(stderr, "lvssd: cannot read %s: %m\n", path);
+                return -errno;
+        }
+        while (getline(&line, &cap, f) >= 0) {
+                char *s = strip(line), *eq, *k, *v;
+                uint64_t usec;
+
+                lineno++;
+                if (!*s || *s == '#' || *s == ';' || *s == '[')
+                        continue;
+                eq = strchr(s, '=');
+                if (!eq) {
+                        fprintf(stderr, "lvssd: %s:%u: expected Key=Value\n", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
+                *eq = 0;
+                k = strip(s);
+                v = strip(eq + 1);
+                if (streq_ptr(k, "IdentifyTimeoutMS") || streq_ptr(k, "EventTimeoutMS") ||
+                    streq_ptr(k, "HoldWindowMS")) {
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (streq_ptr(k, "IdentifyTimeoutMS") && !from_argv.identify)
+                                c->identify_timeout_usec = usec;
+                        else if (streq_ptr(k, "EventTimeoutMS") && !from_argv.event)
+                                c->event_timeout_usec = usec;
+                        else if (streq_ptr(k, "HoldWindowMS") && !from_argv.hold)
+                                c->hold_window_usec = usec;
+                } else if (streq_ptr(k, "RequesterGroup"))
+                        r = set_string(&c->requester_group, v);
+                else if (streq_ptr(k, "WriterUsers"))
+                        r = split_words(v, &c->writer_users);
+                else if (streq_ptr(k, "StorageDir")) {
+                        if (v[0] != '/') {
+                                fprintf(stderr, "lvssd: %s:%u: StorageDir must be absolute\n", path, lineno);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!c->storage_dir)
+                                r = set_string(&c->storage_dir, v);
+                } else
+                        fprintf(stderr, "lvssd: %s:%u: unknown key %s, ignored\n", path, lineno, k);
+                if (r < 0)
+                        break;
+        }
+        fclose(f);
+        return r;
+}
+
+int config_finish(Config *c) {
+        int r;
+
+        if (!c->socket_path) {
+                r = lvss_socket_path(&c->socket_path);
+                if (r < 0) {
+                        fprintf(stderr, "lvssd: no socket path: set --socket, LVSS_SOCKET or XDG_RUNTIME_DIR\n");
+                        return r;
+                }
+        }
+        if (!c->state_dir) {
+                const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+                if (geteuid() == 0)
+                        r = set_string(&c->state_dir, "/var/lib/lvss");
+                else if (x && *x == '/')
+                        r = asprintf(&c->state_dir, "%s/lvss", x) < 0 ? -ENOMEM : 0;
+                else if (home && *home == '/')
+                        r = asprintf(&c->state_dir, "%s/.local/state/lvss", home) < 0 ? -ENOMEM : 0;
+                else
+                        r = -ENXIO;
+                if (r < 0) {
+                        fprintf(stderr, "lvssd: no state directory: set --state-dir\n");
+                        return r;
+                }
+        }
+        if (!c->storage_dir && asprintf(&c->storage_dir, "%s/shadows", c->state_dir) < 0)
+                return -ENOMEM;
+        if (!c->requester_group && set_string(&c->requester_group, "backup") < 0)
+                return -ENOMEM;
+        if (!c->identify_timeout_usec)
+                c->identify_timeout_usec = 10 * USEC_PER_SEC;
+        if (!c->event_timeout_usec)
+                c->event_timeout_usec = 60 * USEC_PER_SEC;
+        if (!c->hold_window_usec)
+                c->hold_window_usec = 10 * USEC_PER_SEC;
+        return 0;
+}
+
+void config_done(Config *c) {
+        free(c->socket_path);
+        free(c->state_dir);
+        free(c->config_file);
+        free(c->storage_dir);
+        free(c->requester_group);
+        for (char **u = c->writer_users; u && *u; u++)
+                free(*u);
+        free(c->writer_users);
+}

@@ -1,1 +1,287 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The fan-out: one event, many writers, all at once.
+ *
+ * Every target gets its own asynchronous Writer1.Event call whose sd-bus
+ * timeout is the event's deadline (Identify: --identify-timeout; Freeze: the
+ * writer's own freeze timeout; everything else: --event-timeout). Nothing
+ * waits on anything: each reply (or sd-bus's own "no reply" error when the
+ * deadline passes or the connection drops) lands in reply_handler, which
+ * records the outcome in the target. When the last target is in, the done
+ * callback runs from a defer source, so that callers never see it re-entered
+ * from inside fanout_start(). A hung writer therefore costs the step exactly
+ * its deadline and delays no other writer's event (WS-5).
+ */
+
+#include <stdlib.h>
+
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w) {
+        switch (e) {
+        case VSS_EVENT_IDENTIFY:
+                return m->cfg.identify_timeout_usec;
+        case VSS_EVENT_FREEZE:
+                return (uint64_t) (w && w->freeze_timeout_ms ? w->freeze_timeout_ms : 60000) * USEC_PER_MSEC;
+        default:
+                return m->cfg.event_timeout_usec;
+        }
+}
+
+static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
+        Fanout *f = userdata;
+
+        f->defer = sd_event_source_disable_unref(f->defer);
+        if (f->done)
+                f->done(f, f->userdata);
+        return 0;
+}
+
+static void fanout_maybe_done(Fanout *f) {
+        if (f->n_outstanding > 0 || f->defer)
+                return;
+        if (sd_event_add_defer(f->m->event, &f->defer, fanout_dispatch_done, f) < 0) {
+                /* Out of memory on the loop: finish synchronously rather than hang the step. */
+                if (f->done)
+                        f->done(f, f->userdata);
+        }
+}
+
+static void target_finish(Target *t, bool ok, vss_hresult failure) {
+        Fanout *f = t->f;
+
+        if (t->done)
+                return;
+        t->done = true;
+        t->ok = ok;
+        t->failure = ok ? VSS_S_OK : failure;
+        t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
+        t->slot = sd_bus_slot_unref(t->slot);
+        if (t->entry)
+                entry_apply(t->entry, f->event, t);
+        if (f->n_outstanding > 0)
+                f->n_outstanding--;
+}
+
+static int parse_reply(Target *t, sd_bus_message *reply) {
+        int ok = 0, r;
+        int32_t failure = 0, app_result = 0;
+        const char *app_message = NULL;
+
+        r = sd_bus_message_read(reply, "biis", &ok, &failure, &app_result, &app_message);
+        if (r < 0)
+                return r;
+        t->application_result = app_result;
+        free(t->application_message);
+        t->application_message = app_message && *app_message ? strdup(app_message) : NULL;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(reply, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq_ptr(key, "metadata")) {
+                        const char *xml;
+                        r = sd_bus_message_read(reply, "v", "s", &xml);
+                        if (r < 0)
+                                return r;
+                        free(t->metadata);
+                        t->metadata = strdup(xml);
+                        if (!t->metadata)
+                                return -ENOMEM;
+                } else if (streq_ptr(key, "components") && t->entry) {
+                        /* What the writer set on its components (backup metadata, stamps). */
+                        r = entry_read_out_components(t->entry, reply);
+                        if (r < 0)
+                                return r;
+                } else {
+                        r = sd_bus_message_skip(reply, "v");
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+
+        if (!ok && failure == 0)
+                failure = VSS_E_WRITERERROR_NONRETRYABLE;
+        if (ok)
+                failure = 0;
+        t->failure = failure;
+        return ok;
+}
+
+static int reply_handler(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Target *t = userdata;
+        Fanout *f = t->f;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        if (e) {
+                /* Deadline passed, connection dropped, or the writer's library
+                 * refused the call: all of them mean the writer did not answer. */
+                log_msg("%s: writer '%s' did not answer: %s", vss_writer_event_name(f->event),
+                        t->writer ? t->writer->name : "?", e->message ? e->message : e->name);
+                target_finish(t, false, VSS_E_WRITER_NOT_RESPONDING);
+        } else {
+                r = parse_reply(t, reply);
+                if (r < 0) {
+                        log_msg("%s: writer '%s' sent a malformed reply: %s", vss_writer_event_name(f->event),
+                                t->writer ? t->writer->name : "?", strerror(-r));
+                        target_finish(t, false, VSS_E_WRITER_NOT_RESPONDING);
+                } else
+                        target_finish(t, r > 0, t->failure);
+        }
+
+        fanout_maybe_done(f);
+        return 0;
+}
+
+static int target_send(Fanout *f, Target *t) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus *bus;
+        int r;
+
+        if (!t->writer || !t->writer->client || t->writer->client->disconnected)
+                return -ENOTCONN;
+        bus = t->writer->client->bus;
+
+        r = sd_bus_message_new_method_call(bus, &m, NULL, LVSS_WRITER_PATH, LVSS_WRITER_IFACE, "Event");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "u", (uint32_t) f->event);
+        if (r < 0)
+                return r;
+        r = lvss_bus_append_id(m, &f->session_id);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (f->context) {
+                r = f->context(f, t, m, f->userdata);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+
+        return sd_bus_call_async(bus, &t->slot, m, reply_handler, t, fanout_deadline_usec(f->m, f->event, t->writer));
+}
+
+int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, Entry **entries,
+                 size_t n, fanout_context_t context, fanout_done_t done, void *userdata, Fanout **ret) {
+        Fanout *f;
+
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        f->targets = calloc(n ? n : 1, sizeof *f->targets);
+        if (!f->targets) {
+                free(f);
+                return -ENOMEM;
+        }
+        f->m = m;
+        f->event = event;
+        f->session_id = session_id ? *session_id : (vss_id) {};
+        f->n_targets = n;
+        f->context = context;
+        f->done = done;
+        f->userdata = userdata;
+        *ret = f;
+
+        /* First mark every target as sent, so that the status shows the event
+         * in progress for all of them before any reply can arrive. */
+        uint64_t sent = now_usec(CLOCK_REALTIME), mono = now_usec(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < n; i++) {
+                Target *t = &f->targets[i];
+                t->f = f;
+                t->writer = writers ? writers[i] : (entries[i] ? entries[i]->writer : NULL);
+                t->entry = entries ? entries[i] : NULL;
+                t->sent_usec = sent;
+                t->sent_mono = mono;
+                if (t->entry)
+                        entry_begin(t->entry, event, sent);
+                f->n_outstanding++;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                Target *t = &f->targets[i];
+                int r = target_send(f, t);
+                if (r < 0) {
+                        log_msg("%s: cannot reach writer '%s': %s", vss_writer_event_name(event),
+                                t->writer ? t->writer->name : (t->entry ? t->entry->writer_name : "?"),
+                                strerror(-r));
+                        target_finish(t, false, VSS_E_WRITER_NOT_RESPONDING);
+                }
+        }
+
+        fanout_maybe_done(f);
+        return 0;
+}
+
+void target_forget_writer(Fanout *f, Writer *w) {
+        if (!f)
+                return;
+        for (size_t i = 0; i < f->n_targets; i++) {
+                Target *t = &f->targets[i];
+                if (t->writer != w)
+                        continue;
+                target_finish(t, false, VSS_E_WRITER_NOT_RESPONDING);
+                t->writer = NULL;
+        }
+        fanout_maybe_done(f);
+}
+
+Fanout *fanout_free(Fanout *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < f->n_targets; i++) {
+                Target *t = &f->targets[i];
+                sd_bus_slot_unref(t->slot);
+                free(t->application_message);
+                free(t->metadata);
+        }
+        sd_event_source_disable_unref(f->defer);
+        free(f->targets);
+        free(f);
+        return NULL;
+}
+
+Fanout *fanout_cancel(Fanout *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < f->n_targets; i++) {
+                Target *t = &f->targets[i];
+                if (t->done)
+                        continue;
+                t->done = true;
+                t->slot = sd_bus_slot_unref(t->slot);
+                t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
+                if (t->entry) {
+                        /* The outcome is unknown: the event is no longer in progress
+                         * as far as this session is concerned, its state stays. */
+                        t->entry->in_progress = false;
+                        t->entry->duration_usec = t->duration_usec;
+                        if (t->entry->writer)
+                                writer_note_status(t->entry->writer, t->entry);
+                }
+        }
+        return fanout_free(f);
+}

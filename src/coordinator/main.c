@@ -1,1 +1,188 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * lvssd: start-up, recovery, the event loop, and a clean stop.
+ *
+ * Start-up order: configuration, state directory, catalog, recovery of what
+ * a previous run left (sessions recorded as aborted, auto-release and
+ * unfinished shadow copies deleted), providers, then the socket, then
+ * READY=1. SIGTERM stops accepting, aborts every active session the way a
+ * vanished requester would (WS-13: Abort, BackupShutdown, auto-release copies
+ * deleted) and exits once they are done, or after a bound.
+ */
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "coordinator.h"
+
+void log_msg(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        fputs("lvssd: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+void log_session(const Session *s, const char *fmt, ...) {
+        char id[VSS_ID_STRING_MAX];
+        va_list ap;
+
+        vss_id_format(&s->id, id);
+        va_start(ap, fmt);
+        fprintf(stderr, "lvssd: session %s: ", id);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        log_msg("sessions did not end in time; exiting anyway");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_check_stopped(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        if (!m->sessions)
+                return sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int on_term(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        uint64_t bound;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        log_msg("stopping (signal %u): aborting active sessions", si->ssi_signo);
+        (void) sd_notify(0, "STOPPING=1");
+        m->listen_source = sd_event_source_disable_unref(m->listen_source);
+
+        for (Client *c = m->clients; c; c = c->next)
+                if (c->session) {
+                        Session *s = TAKE_PTR(c->session);
+                        session_requester_gone(s, "lvssd is stopping");
+                }
+
+        if (!m->sessions)
+                return sd_event_exit(m->event, 0);
+
+        /* Every teardown step is bounded by an event deadline; so is the stop. */
+        bound = 2 * m->cfg.event_timeout_usec + m->cfg.hold_window_usec;
+        (void) sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, bound, 0, on_stop_timeout, m);
+        (void) sd_event_add_post(m->event, NULL, on_check_stopped, m);
+        return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_(freep) char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++)
+                if (*s == '/') {
+                        *s = 0;
+                        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                                return -errno;
+                        *s = '/';
+                }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        Manager m = { .listen_fd = -1 };
+        _cleanup_(freep) char *catalog_path = NULL;
+        sigset_t mask;
+        int r;
+
+        r = config_parse_argv(&m.cfg, argc, argv);
+        if (r <= 0) {
+                config_done(&m.cfg);
+                return r == 0 ? 0 : 2;
+        }
+        r = config_load_file(&m.cfg);
+        if (r >= 0)
+                r = config_finish(&m.cfg);
+        if (r < 0) {
+                config_done(&m.cfg);
+                return 1;
+        }
+
+        /* Signals arrive through the loop; SIGCHLD too (the commit child). */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = mkdir_p(m.cfg.state_dir, 0700);
+        if (r < 0) {
+                log_msg("cannot create %s: %s", m.cfg.state_dir, strerror(-r));
+                goto finish;
+        }
+        r = mkdir_p(m.cfg.storage_dir, 0700);
+        if (r < 0) {
+                log_msg("cannot create %s: %s", m.cfg.storage_dir, strerror(-r));
+                goto finish;
+        }
+        if (asprintf(&catalog_path, "%s/catalog.db", m.cfg.state_dir) < 0) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = lvss_catalog_open(catalog_path, &m.catalog);
+        if (r < 0) {
+                log_msg("cannot open the catalog %s: %s", catalog_path, strerror(-r));
+                goto finish;
+        }
+        r = lvss_provider_copy_new(m.cfg.storage_dir, &m.copy_provider);
+        if (r < 0) {
+                log_msg("cannot set up the copy provider: %s", strerror(-r));
+                goto finish;
+        }
+        manager_recover(&m);
+
+        r = sd_event_default(&m.event);
+        if (r < 0)
+                goto finish;
+        r = sd_event_add_signal(m.event, NULL, SIGTERM, on_term, &m);
+        if (r >= 0)
+                r = sd_event_add_signal(m.event, NULL, SIGINT, on_term, &m);
+        if (r < 0)
+                goto finish;
+
+        r = server_listen(&m);
+        if (r < 0)
+                goto finish;
+
+        log_msg("ready on %s (state %s; deadlines: Identify %llu ms, events %llu ms, hold window %llu ms)",
+                m.cfg.socket_path, m.cfg.state_dir,
+                (unsigned long long) (m.cfg.identify_timeout_usec / USEC_PER_MSEC),
+                (unsigned long long) (m.cfg.event_timeout_usec / USEC_PER_MSEC),
+                (unsigned long long) (m.cfg.hold_window_usec / USEC_PER_MSEC));
+        (void) sd_notifyf(0, "READY=1\nSTATUS=Listening on %s", m.cfg.socket_path);
+
+        r = sd_event_loop(m.event);
+        log_msg("stopped");
+
+finish:
+        /* Anything still running when the loop ends is torn down here. */
+        while (m.sessions)
+                session_free(m.sessions);
+        server_done(&m);
+        m.copy_provider = lvss_provider_free(m.copy_provider);
+        m.catalog = lvss_catalog_close(m.catalog);
+        sd_event_unref(m.event);
+        config_done(&m.cfg);
+        return r < 0 ? 1 : 0;
+}

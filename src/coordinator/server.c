@@ -1,1 +1,656 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The socket and the D-Bus objects.
+ *
+ * Each accepted connection becomes its own sd-bus server connection attached
+ * to the one event loop. The peer's credentials come from the socket
+ * (SO_PEERCRED, SO_PEERGROUPS) and decide what it may do (WS-14). The
+ * vtables below only unpack arguments and call the domain code in
+ * session.c and registry.c; the interface is docs/dbus-interface.md.
+ */
+
+#include <grp.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-id128.h>
+
+#include "config.h"
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+/* ---- access (WS-14) ------------------------------------------------------- */
+
+static bool client_in_group(const Client *c, const char *group) {
+        struct group *g;
+
+        if (!group || !*group)
+                return false;
+        g = getgrnam(group);
+        if (!g)
+                return false;
+        if (c->gid == g->gr_gid)
+                return true;
+        for (int i = 0; i < c->n_groups; i++)
+                if (c->groups[i] == g->gr_gid)
+                        return true;
+        return false;
+}
+
+bool client_may_request(const Client *c) {
+        return c->uid == 0 || c->uid == geteuid() || client_in_group(c, c->m->cfg.requester_group);
+}
+
+bool client_may_write(const Client *c) {
+        if (client_may_request(c))
+                return true;
+        for (char **u = c->m->cfg.writer_users; u && *u; u++) {
+                struct passwd *pw = getpwnam(*u);
+                if (pw && pw->pw_uid == c->uid)
+                        return true;
+        }
+        return false;
+}
+
+static int access_denied(const Client *c, const char *role, sd_bus_error *error) {
+        log_msg("access denied: uid %u pid %d may not act as %s", (unsigned) c->uid, (int) c->pid, role);
+        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED, "uid %u may not act as %s", (unsigned) c->uid,
+                                          role);
+}
+
+/* ---- Coordinator1 ----------------------------------------------------------- */
+
+static int method_get_version(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return sd_bus_reply_method_return(m, "s", PACKAGE_VERSION);
+}
+
+static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        vss_id writer_id;
+        const char *name, *instance_name;
+        uint32_t usage, source, freeze_timeout_ms;
+        int32_t level;
+        vss_hresult hr = VSS_S_OK;
+        Writer *w;
+        int r;
+
+        if (!client_may_write(c))
+                return access_denied(c, "a writer", error);
+        r = lvss_bus_read_id(m, &writer_id);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "writer_id must be 16 bytes");
+        r = sd_bus_message_read(m, "ssuuiu", &name, &instance_name, &usage, &source, &level, &freeze_timeout_ms);
+        if (r < 0)
+                return r;
+        r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms,
+                               &hr, &w);
+        if (r < 0)
+                return lvss_bus_error_set_hresult(error, hr, "%s", vss_hresult_text(hr));
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &w->instance_id);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_unsubscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!c->writer)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "This connection is not a writer");
+        registry_unsubscribe(c->writer);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        Session *s;
+        int r;
+
+        if (!client_may_request(c))
+                return access_denied(c, "a requester", error);
+        if (c->role != ROLE_NONE)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE,
+                                                  "This connection already has a role (one session per connection)");
+        if (c->m->stopping)
+                return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+        r = session_new(c->m, c, &s);
+        if (r < 0)
+                return r;
+        c->role = ROLE_REQUESTER;
+        c->session = s;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &s->id);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_writers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        return registry_list_writers(c->m, m);
+}
+
+static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        vss_id id;
+        int r;
+
+        r = lvss_bus_read_id(m, &id);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "session id must be 16 bytes");
+        for (Session *s = c->m->sessions; s; s = s->next) {
+                if (!vss_id_equal(&s->id, &id))
+                        continue;
+                if (s->client != c) {
+                        /* WS-10: nobody but the session's own requester reads its status. */
+                        char sid[VSS_ID_STRING_MAX];
+                        vss_id_format(&id, sid);
+                        log_msg("access denied: uid %u pid %d asked for the status of session %s, not its own",
+                                (unsigned) c->uid, (int) c->pid, sid);
+                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
+                                                          "The session belongs to another requester");
+                }
+                return session_reply_status(s, m);
+        }
+        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+}
+
+static const sd_bus_vtable coordinator_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("GetVersion", "", , "s", SD_BUS_PARAM(version), method_get_version, 0),
+        SD_BUS_METHOD_WITH_NAMES("SubscribeWriter", "ayssuuiu",
+                                 SD_BUS_PARAM(writer_id) SD_BUS_PARAM(writer_name) SD_BUS_PARAM(instance_name)
+                                         SD_BUS_PARAM(usage) SD_BUS_PARAM(source) SD_BUS_PARAM(level)
+                                                 SD_BUS_PARAM(freeze_timeout_ms),
+                                 "ay", SD_BUS_PARAM(instance_id), method_subscribe_writer, 0),
+        SD_BUS_METHOD("UnsubscribeWriter", "", "", method_unsubscribe_writer, 0),
+        SD_BUS_METHOD_WITH_NAMES("OpenSession", "", , "ay", SD_BUS_PARAM(session_id), method_open_session, 0),
+        SD_BUS_METHOD_WITH_NAMES("ListWriters", "", , "a(" LVSS_ADMIN_STATUS_STRUCT ")", SD_BUS_PARAM(writers),
+                                 method_list_writers, 0),
+        SD_BUS_METHOD_WITH_NAMES("GatherSessionStatus", "ay", SD_BUS_PARAM(session_id),
+                                 "a(" LVSS_STATUS_STRUCT ")", SD_BUS_PARAM(writers), method_gather_session_status,
+                                 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- org.freedesktop.DBus.Hello -------------------------------------------------- */
+
+/* busctl --address=... connects as a bus client and says Hello first. There is
+ * no bus here, but answering with a unique name lets busctl (and any other
+ * bus-style client) introspect and call lvssd directly. */
+static int method_hello(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        static uint64_t counter;
+        char name[32];
+
+        snprintf(name, sizeof name, ":1.%" PRIu64, ++counter);
+        return sd_bus_reply_method_return(m, "s", name);
+}
+
+static const sd_bus_vtable hello_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Hello", "", "s", method_hello, 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- Session1 ----------------------------------------------------------------- */
+
+static int get_session(Client *c, Session **ret, sd_bus_error *error) {
+        if (!c->session)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE,
+                                                  "This connection has no session (call OpenSession first)");
+        *ret = c->session;
+        return 0;
+}
+
+#define SESSION_OR_RETURN(c, s, error)                      \
+        Session *s = NULL;                                  \
+        do {                                                \
+                int _r = get_session((c), &s, (error));     \
+                if (_r < 0)                                 \
+                        return _r;                          \
+        } while (0)
+
+static int reply_or(sd_bus_message *m, int r) {
+        return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *bcd;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = sd_bus_message_read(m, "s", &bcd);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_initialize(s, SESSION_BACKUP, bcd, error));
+}
+
+static int method_initialize_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *bcd;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = sd_bus_message_read(m, "s", &bcd);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_initialize(s, SESSION_RESTORE, bcd, error));
+}
+
+static int method_set_context(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        int32_t ctx;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = sd_bus_message_read(m, "i", &ctx);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_set_context(s, ctx, error));
+}
+
+static int method_set_backup_state(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        int select, bootable, partial;
+        uint32_t type;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = sd_bus_message_read(m, "bbub", &select, &bootable, &type, &partial);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_set_backup_state(s, select, bootable, type, partial, error));
+}
+
+static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_gather_metadata(s, m, error);
+}
+
+static int method_add_component(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id instance_id, writer_id;
+        uint32_t type;
+        const char *lp, *name;
+        SESSION_OR_RETURN(userdata, s, error);
+        if (lvss_bus_read_id(m, &instance_id) < 0 || lvss_bus_read_id(m, &writer_id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "ids must be 16 bytes");
+        int r = sd_bus_message_read(m, "uss", &type, &lp, &name);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_add_component(s, &instance_id, &writer_id, type, lp, name, error));
+}
+
+static int method_start_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id id;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = session_method_start_snapshot_set(s, &id, error);
+        if (r < 0)
+                return r;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &id);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id provider;
+        const char *volume;
+        bool ok;
+        SESSION_OR_RETURN(userdata, s, error);
+        if (lvss_bus_read_id(m, &provider) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
+        int r = sd_bus_message_read(m, "s", &volume);
+        if (r < 0)
+                return r;
+        r = session_method_is_volume_supported(s, &provider, volume, &ok, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "b", ok);
+}
+
+static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id provider, id;
+        const char *volume;
+        SESSION_OR_RETURN(userdata, s, error);
+        int r = sd_bus_message_read(m, "s", &volume);
+        if (r < 0)
+                return r;
+        if (lvss_bus_read_id(m, &provider) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
+        r = session_method_add_to_snapshot_set(s, volume, &provider, &id, error);
+        if (r < 0)
+                return r;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &id);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_prepare_for_backup(s, m, error);
+}
+
+static int method_do_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_do_snapshot_set(s, m, error);
+}
+
+static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id id;
+        SESSION_OR_RETURN(userdata, s, error);
+        if (lvss_bus_read_id(m, &id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "snapshot id must be 16 bytes");
+        return session_method_get_snapshot_properties(s, m, &id, error);
+}
+
+static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id instance_id, writer_id;
+        uint32_t type;
+        const char *lp, *name;
+        int ok;
+        SESSION_OR_RETURN(userdata, s, error);
+        if (lvss_bus_read_id(m, &instance_id) < 0 || lvss_bus_read_id(m, &writer_id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "ids must be 16 bytes");
+        int r = sd_bus_message_read(m, "ussb", &type, &lp, &name, &ok);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_set_backup_succeeded(s, &instance_id, &writer_id, type, lp, name, ok, error));
+}
+
+static int method_backup_complete(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_backup_complete(s, m, error);
+}
+
+static int method_abort_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_abort_backup(s, m, error);
+}
+
+static int method_gather_writer_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_gather_status(s, m, error);
+}
+
+static int method_save_as_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_save_as_xml(s, m, error);
+}
+
+static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return reply_or(m, session_method_cancel(s, error));
+}
+
+static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_release(s, m, error);
+}
+
+static int method_not_yet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        (void) s;
+        return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED, "Restore is not implemented yet");
+}
+
+static const sd_bus_vtable session_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("InitializeForBackup", "s", SD_BUS_PARAM(bcd), "", , method_initialize_for_backup, 0),
+        SD_BUS_METHOD_WITH_NAMES("InitializeForRestore", "s", SD_BUS_PARAM(bcd), "", , method_initialize_for_restore,
+                                 0),
+        SD_BUS_METHOD_WITH_NAMES("SetContext", "i", SD_BUS_PARAM(context), "", , method_set_context, 0),
+        SD_BUS_METHOD_WITH_NAMES("SetBackupState", "bbub",
+                                 SD_BUS_PARAM(select_components) SD_BUS_PARAM(bootable_system_state)
+                                         SD_BUS_PARAM(backup_type) SD_BUS_PARAM(partial_file_support),
+                                 "", , method_set_backup_state, 0),
+        SD_BUS_METHOD_WITH_NAMES("GatherWriterMetadata", "", , "a(ayaysss)", SD_BUS_PARAM(writers),
+                                 method_gather_writer_metadata, 0),
+        SD_BUS_METHOD_WITH_NAMES("AddComponent", "ayayuss",
+                                 SD_BUS_PARAM(instance_id) SD_BUS_PARAM(writer_id) SD_BUS_PARAM(type)
+                                         SD_BUS_PARAM(logical_path) SD_BUS_PARAM(name),
+                                 "", , method_add_component, 0),
+        SD_BUS_METHOD_WITH_NAMES("StartSnapshotSet", "", , "ay", SD_BUS_PARAM(set_id), method_start_snapshot_set, 0),
+        SD_BUS_METHOD_WITH_NAMES("IsVolumeSupported", "ays", SD_BUS_PARAM(provider_id) SD_BUS_PARAM(volume), "b",
+                                 SD_BUS_PARAM(supported), method_is_volume_supported, 0),
+        SD_BUS_METHOD_WITH_NAMES("AddToSnapshotSet", "say", SD_BUS_PARAM(volume) SD_BUS_PARAM(provider_id), "ay",
+                                 SD_BUS_PARAM(snapshot_id), method_add_to_snapshot_set, 0),
+        SD_BUS_METHOD("PrepareForBackup", "", "", method_prepare_for_backup, 0),
+        SD_BUS_METHOD("DoSnapshotSet", "", "", method_do_snapshot_set, 0),
+        SD_BUS_METHOD_WITH_NAMES("GetSnapshotProperties", "ay", SD_BUS_PARAM(snapshot_id), "ayayissaytui",
+                                 SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(set_id) SD_BUS_PARAM(snapshots_count)
+                                         SD_BUS_PARAM(snapshot_path) SD_BUS_PARAM(original_volume)
+                                                 SD_BUS_PARAM(provider_id) SD_BUS_PARAM(creation_usec)
+                                                         SD_BUS_PARAM(attributes) SD_BUS_PARAM(context),
+                                 method_get_snapshot_properties, 0),
+        SD_BUS_METHOD_WITH_NAMES("SetBackupSucceeded", "ayayussb",
+                                 SD_BUS_PARAM(instance_id) SD_BUS_PARAM(writer_id) SD_BUS_PARAM(type)
+                                         SD_BUS_PARAM(logical_path) SD_BUS_PARAM(name) SD_BUS_PARAM(succeeded),
+                                 "", , method_set_backup_succeeded, 0),
+        SD_BUS_METHOD("BackupComplete", "", "", method_backup_complete, 0),
+        SD_BUS_METHOD("AbortBackup", "", "", method_abort_backup, 0),
+        SD_BUS_METHOD_WITH_NAMES("GatherWriterStatus", "", , "a(" LVSS_STATUS_STRUCT ")", SD_BUS_PARAM(writers),
+                                 method_gather_writer_status, 0),
+        SD_BUS_METHOD_WITH_NAMES("SaveAsXml", "", , "s", SD_BUS_PARAM(bcd), method_save_as_xml, 0),
+        SD_BUS_METHOD("Cancel", "", "", method_cancel, 0),
+        SD_BUS_METHOD("Release", "", "", method_release, 0),
+        SD_BUS_METHOD("SetSelectedForRestore", "ayussb", "", method_not_yet, 0),
+        SD_BUS_METHOD("SetFileRestoreStatus", "ayussu", "", method_not_yet, 0),
+        SD_BUS_METHOD("PreRestore", "", "", method_not_yet, 0),
+        SD_BUS_METHOD("PostRestore", "", "", method_not_yet, 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- connections --------------------------------------------------------------- */
+
+static void client_unlink(Client *c) {
+        Manager *m = c->m;
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (m->clients == c)
+                m->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->next = c->prev = NULL;
+}
+
+static void client_free(Client *c) {
+        if (!c)
+                return;
+        client_unlink(c);
+        if (c->session) {
+                Session *s = TAKE_PTR(c->session);
+                session_requester_gone(s, "the requester's connection dropped");
+        }
+        if (c->writer)
+                c->writer = writer_free(c->writer);
+        c->free_source = sd_event_source_disable_unref(c->free_source);
+        if (c->bus) {
+                sd_bus_detach_event(c->bus);
+                c->bus = sd_bus_flush_close_unref(c->bus);
+        }
+        free(c->groups);
+        free(c);
+}
+
+static int on_client_free(sd_event_source *s, void *userdata) {
+        client_free(userdata);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (c->disconnected)
+                return 0;
+        c->disconnected = true;
+        /* Not from inside the bus's own dispatch: free it from a defer source. */
+        if (sd_event_add_defer(c->m->event, &c->free_source, on_client_free, c) < 0)
+                log_msg("cannot schedule the cleanup of a connection; it leaks");
+        return 0;
+}
+
+static void read_peer_groups(Client *c, int fd) {
+        socklen_t len = 64 * sizeof(gid_t);
+
+        for (int tries = 0; tries < 4; tries++) {
+                gid_t *g = malloc(len);
+                if (!g)
+                        return;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) >= 0) {
+                        c->groups = g;
+                        c->n_groups = (int) (len / sizeof(gid_t));
+                        return;
+                }
+                free(g);
+                if (errno != ERANGE)
+                        return;
+        }
+}
+
+static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(closep) int cfd = -1;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        sd_id128_t id;
+        Client *c;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_msg("accept failed: %m");
+                return 0;
+        }
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_msg("cannot read peer credentials: %m");
+                return 0;
+        }
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return 0;
+        c->m = m;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+        read_peer_groups(c, cfd);
+
+        r = sd_bus_new(&c->bus);
+        if (r >= 0)
+                r = sd_bus_set_fd(c->bus, cfd, cfd);
+        if (r >= 0) {
+                TAKE_FD(cfd);
+                r = sd_id128_randomize(&id);
+        }
+        if (r >= 0)
+                r = sd_bus_set_server(c->bus, 1, id);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(c->bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                             coordinator_vtable, c);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(c->bus, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, session_vtable, c);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(c->bus, NULL, "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                             hello_vtable, c);
+        if (r >= 0)
+                r = sd_bus_match_signal(c->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c);
+        if (r >= 0)
+                r = sd_bus_attach_event(c->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_start(c->bus);
+        if (r < 0) {
+                log_msg("cannot set up a connection from pid %d: %s", (int) c->pid, strerror(-r));
+                if (c->bus) {
+                        sd_bus_detach_event(c->bus);
+                        sd_bus_close_unref(c->bus);
+                }
+                free(c->groups);
+                free(c);
+                return 0;
+        }
+
+        c->next = m->clients;
+        if (m->clients)
+                m->clients->prev = c;
+        m->clients = c;
+        return 0;
+}
+
+static int make_parent(const char *path) {
+        _cleanup_(freep) char *dir = strdup(path);
+        char *slash;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = 0;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int server_listen(Manager *m) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int r, fd;
+
+        r = sd_listen_fds(1);
+        if (r == 1) {
+                /* socket activation (lvssd.socket) */
+                fd = SD_LISTEN_FDS_START;
+        } else {
+                if (strlen(m->cfg.socket_path) >= sizeof sa.sun_path) {
+                        log_msg("socket path too long: %s", m->cfg.socket_path);
+                        return -ENAMETOOLONG;
+                }
+                strcpy(sa.sun_path, m->cfg.socket_path);
+                r = make_parent(m->cfg.socket_path);
+                if (r < 0) {
+                        log_msg("cannot create the directory of %s: %s", m->cfg.socket_path, strerror(-r));
+                        return r;
+                }
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        return -errno;
+                (void) unlink(m->cfg.socket_path);
+                if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0) {
+                        r = -errno;
+                        log_msg("cannot listen on %s: %s", m->cfg.socket_path, strerror(-r));
+                        close(fd);
+                        return r;
+                }
+                /* Who may do what is decided per connection (WS-14), not by file mode. */
+                (void) chmod(m->cfg.socket_path, 0666);
+        }
+        m->listen_fd = fd;
+        r = sd_event_add_io(m->event, &m->listen_source, fd, EPOLLIN, on_accept, m);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+void server_done(Manager *m) {
+        while (m->clients)
+                client_free(m->clients);
+        m->listen_source = sd_event_source_disable_unref(m->listen_source);
+        if (m->listen_fd >= 0 && m->listen_fd != SD_LISTEN_FDS_START) {
+                close(m->listen_fd);
+                (void) unlink(m->cfg.socket_path);
+        }
+        m->listen_fd = -1;
+}

@@ -1,1 +1,1229 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Requester sessions.
+ *
+ * One session per requester connection (one vss_backup_components object).
+ * The session owns the writer status of its writers: one Entry per writer
+ * whose Identify succeeded in this session (WS-1), each starting at
+ * VSS_WS_STABLE with no failure whatever happened before (WS-8), each moving
+ * through the state table of common/state.c as events end (WS-4), each
+ * carrying its provenance: session id, last event, when, in progress, how
+ * long (WS-9).
+ *
+ * Steps that talk to writers are "deferred" calls: the D-Bus call is kept in
+ * step_call and answered when the step's fan-outs end. One step runs at a
+ * time; anything else but GatherWriterStatus and Cancel is refused with
+ * VSS_E_BAD_STATE meanwhile (WS-11). GatherWriterStatus reads the table as it
+ * is and never waits (WS-8).
+ *
+ * When the requester's connection drops, the session aborts itself (WS-13):
+ * whatever step runs is interrupted, Abort goes to the writers that got
+ * PrepareForBackup and have not finished PostSnapshot, BackupShutdown to
+ * all, auto-release shadow copies are deleted, and the catalog records the
+ * session as aborted with the reason.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/state.h"
+#include "common/wmd.h"
+#include <lvss/writer.h>
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+static int bad_state(sd_bus_error *error, const char *why) {
+        return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s", why);
+}
+
+static void session_end_catalog(Session *s, const char *state, const char *reason) {
+        if (s->m->catalog)
+                (void) lvss_catalog_session_end(s->m->catalog, &s->id, state, reason, now_usec(CLOCK_REALTIME));
+}
+
+int session_new(Manager *m, Client *c, Session **ret) {
+        Session *s;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->m = m;
+        s->client = c;
+        s->id = lvss_id_random();
+        s->uid = c->uid;
+        s->pid = c->pid;
+        s->kind = SESSION_NEW;
+        s->context = VSS_CTX_BACKUP;
+        s->commit_pipe = -1;
+
+        if (m->catalog) {
+                int r = lvss_catalog_session_begin(m->catalog, &s->id, c->uid, c->pid, now_usec(CLOCK_REALTIME));
+                if (r < 0) {
+                        free(s);
+                        return r;
+                }
+        }
+
+        s->next = m->sessions;
+        if (m->sessions)
+                m->sessions->prev = s;
+        m->sessions = s;
+        log_session(s, "opened by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
+        *ret = s;
+        return 0;
+}
+
+static Entry *entry_free(Entry *e) {
+        if (!e)
+                return NULL;
+        free(e->writer_name);
+        free(e->instance_name);
+        free(e->metadata);
+        free(e->application_message);
+        free(e);
+        return NULL;
+}
+
+Session *session_free(Session *s) {
+        Manager *m;
+
+        if (!s)
+                return NULL;
+        m = s->m;
+        snapshot_set_kill_commit(s);
+        s->fanout = fanout_cancel(s->fanout);
+        if (m->set_owner == s)
+                m->set_owner = NULL;
+        s->step_call = sd_bus_message_unref(s->step_call);
+
+        for (Writer *w = m->writers; w; w = w->next)
+                if (w->last.session == s) {
+                        w->last.session = NULL;
+                        w->last.session_state = session_state_text(s);
+                }
+        /* writers that unsubscribed but are still connected */
+        for (Client *c = m->clients; c; c = c->next)
+                if (c->writer && c->writer->last.session == s) {
+                        c->writer->last.session = NULL;
+                        c->writer->last.session_state = session_state_text(s);
+                }
+
+        for (size_t i = 0; i < s->n_entries; i++)
+                entry_free(s->entries[i]);
+        free(s->entries);
+        for (size_t i = 0; i < s->n_components; i++) {
+                free(s->components[i].logical_path);
+                free(s->components[i].name);
+                free(s->components[i].backup_metadata);
+                free(s->components[i].backup_stamp);
+        }
+        free(s->components);
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                snapshot_free(s->snapshots[i]);
+        free(s->snapshots);
+        free(s->work);
+        free(s->end_reason);
+
+        if (s->prev)
+                s->prev->next = s->next;
+        else if (m->sessions == s)
+                m->sessions = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        free(s);
+        return NULL;
+}
+
+void session_forget_writer(Session *s, Writer *w) {
+        for (size_t i = 0; i < s->n_entries; i++)
+                if (s->entries[i]->writer == w)
+                        s->entries[i]->writer = NULL;
+        target_forget_writer(s->fanout, w);
+}
+
+bool session_busy(const Session *s) {
+        return s->step != STEP_NONE;
+}
+
+/* ---- the status table ---------------------------------------------------- */
+
+void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec) {
+        e->last_event = event;
+        e->in_progress = true;
+        e->last_event_usec = sent_usec;
+        e->duration_usec = 0;
+        switch (event) {
+        case VSS_EVENT_PREPARE_BACKUP:
+                e->got_prepare_backup = true;
+                break;
+        case VSS_EVENT_PREPARE_SNAPSHOT:
+                e->got_prepare_snapshot = true;
+                break;
+        default:
+                break;
+        }
+        if (e->writer)
+                writer_note_status(e->writer, e);
+}
+
+void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
+        Session *s = e->session;
+
+        e->in_progress = false;
+        e->duration_usec = t->duration_usec;
+        e->state = lvss_state_after_event(e->state, event, t->ok);
+
+        if (!t->ok && event != VSS_EVENT_ABORT) {
+                /* WS-4: the failure code and what the writer said with it. */
+                e->failure = t->failure;
+                e->application_result = t->application_result;
+                free(e->application_message);
+                e->application_message = t->application_message ? strdup(t->application_message) : NULL;
+        }
+
+        switch (event) {
+        case VSS_EVENT_FREEZE:
+                e->frozen = t->ok;
+                break;
+        case VSS_EVENT_THAW:
+        case VSS_EVENT_ABORT:
+                e->frozen = false;
+                break;
+        case VSS_EVENT_POST_SNAPSHOT:
+                e->finished_post_snapshot = true;
+                break;
+        default:
+                break;
+        }
+
+        if (!t->ok)
+                log_session(s, "%s: writer '%s' failed: %s (%s)%s%s", vss_writer_event_name(event), e->writer_name,
+                            vss_hresult_name(t->failure) ?: "?", vss_hresult_text(t->failure),
+                            t->application_message ? ": " : "", strempty(t->application_message));
+
+        if (e->writer)
+                writer_note_status(e->writer, e);
+
+        if (s->m->catalog) {
+                lvss_catalog_status cs = {
+                        .session_id = s->id,
+                        .instance_id = e->instance_id,
+                        .writer_id = e->writer_id,
+                        .writer_name = e->writer_name,
+                        .instance_name = e->instance_name,
+                        .state = e->state,
+                        .failure = e->failure,
+                        .application_result = e->application_result,
+                        .application_message = e->application_message,
+                        .event = event,
+                        .ok = t->ok,
+                        .sent_usec = t->sent_usec,
+                        .duration_usec = t->duration_usec,
+                };
+                (void) lvss_catalog_status_add(s->m->catalog, &cs);
+        }
+}
+
+int append_status(sd_bus_message *m, const Entry *e) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', LVSS_STATUS_STRUCT);
+        if (r < 0)
+                return r;
+        r = lvss_bus_append_id(m, &e->instance_id);
+        if (r >= 0)
+                r = lvss_bus_append_id(m, &e->writer_id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ssuiis", e->writer_name, e->instance_name, (uint32_t) e->state,
+                                          e->failure, e->application_result, strempty(e->application_message));
+        if (r >= 0)
+                r = lvss_bus_append_id(m, &e->session->id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ubtt", (uint32_t) e->last_event, e->in_progress, e->last_event_usec,
+                                          e->duration_usec);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+/* ---- components ---------------------------------------------------------- */
+
+static Component *component_find(Session *s, const vss_id *instance_id, const char *logical_path,
+                                 const char *name) {
+        for (size_t i = 0; i < s->n_components; i++) {
+                Component *c = &s->components[i];
+                if (vss_id_equal(&c->instance_id, instance_id) && streq_ptr(c->logical_path, strempty(logical_path)) &&
+                    streq_ptr(c->name, name))
+                        return c;
+        }
+        return NULL;
+}
+
+static bool entry_participates(const Session *s, const Entry *e) {
+        if (!s->select_components)
+                return true;
+        for (size_t i = 0; i < s->n_components; i++)
+                if (vss_id_equal(&s->components[i].instance_id, &e->instance_id))
+                        return true;
+        return false;
+}
+
+static int append_sv_string(sd_bus_message *m, const char *key, const char *value) {
+        return sd_bus_message_append(m, "{sv}", key, "s", strempty(value));
+}
+
+int entry_append_components(Entry *e, sd_bus_message *m) {
+        Session *s = e->session;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", "components");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "aa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_components; i++) {
+                Component *c = &s->components[i];
+                if (!vss_id_equal(&c->instance_id, &e->instance_id))
+                        continue;
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(m, "{sv}", "type", "u", (uint32_t) c->type);
+                if (r >= 0)
+                        r = append_sv_string(m, "logical_path", c->logical_path);
+                if (r >= 0)
+                        r = append_sv_string(m, "name", c->name);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "{sv}", "selected", "b", true);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "{sv}", "backup_succeeded", "b", c->backup_succeeded);
+                if (r >= 0 && c->backup_metadata)
+                        r = append_sv_string(m, "backup_metadata", c->backup_metadata);
+                if (r >= 0 && c->backup_stamp)
+                        r = append_sv_string(m, "backup_stamp", c->backup_stamp);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+int entry_read_out_components(Entry *e, sd_bus_message *m) {
+        Session *s = e->session;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "aa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) > 0) {
+                const char *lp = NULL, *name = NULL, *meta = NULL, *stamp = NULL;
+
+                while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                        const char *key, **dst = NULL;
+
+                        r = sd_bus_message_read(m, "s", &key);
+                        if (r < 0)
+                                return r;
+                        if (streq_ptr(key, "logical_path"))
+                                dst = &lp;
+                        else if (streq_ptr(key, "name"))
+                                dst = &name;
+                        else if (streq_ptr(key, "backup_metadata"))
+                                dst = &meta;
+                        else if (streq_ptr(key, "backup_stamp"))
+                                dst = &stamp;
+                        if (dst) {
+                                r = sd_bus_message_read(m, "v", "s", dst);
+                                if (r < 0)
+                                        return r;
+                        } else {
+                                r = sd_bus_message_skip(m, "v");
+                                if (r < 0)
+                                        return r;
+                        }
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+
+                Component *c = name ? component_find(s, &e->instance_id, lp, name) : NULL;
+                if (c && meta && *meta) {
+                        free(c->backup_metadata);
+                        c->backup_metadata = strdup(meta);
+                }
+                if (c && stamp && *stamp) {
+                        free(c->backup_stamp);
+                        c->backup_stamp = strdup(stamp);
+                }
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* ---- fan-out with the session's context ---------------------------------- */
+
+static int session_context(Fanout *f, Target *t, sd_bus_message *m, void *userdata) {
+        Session *s = userdata;
+        int r;
+
+        r = sd_bus_message_append(m, "{sv}", "backup_type", "u", (uint32_t) s->backup_type);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "select_components", "b", s->select_components);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "bootable_system_state", "b", s->bootable_system_state);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "partial_file_support", "b", s->partial_file_support);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "context", "i", s->context);
+        if (r < 0)
+                return r;
+        if (s->set_started) {
+                r = context_append_set(s, m, f->event == VSS_EVENT_POST_SNAPSHOT ||
+                                                     f->event == VSS_EVENT_BACKUP_COMPLETE);
+                if (r < 0)
+                        return r;
+        }
+        if (t->entry && f->event != VSS_EVENT_IDENTIFY) {
+                r = entry_append_components(t->entry, m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done) {
+        log_session(s, "%s: sent to %zu writer%s", vss_writer_event_name(event), n, n == 1 ? "" : "s");
+        return fanout_start(s->m, event, &s->id, NULL, entries, n, session_context, done, s, &s->fanout);
+}
+
+static void session_log_fanout(Session *s, Fanout *f) {
+        size_t ok = 0;
+        for (size_t i = 0; i < f->n_targets; i++)
+                ok += f->targets[i].ok;
+        log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
+                    f->n_targets == 1 ? "" : "s");
+}
+
+/* Collect entries into s->work. */
+typedef bool (*entry_filter_t)(const Session *s, const Entry *e);
+
+static int collect(Session *s, entry_filter_t filter) {
+        free(s->work);
+        s->n_work = 0;
+        s->work = calloc(s->n_entries ? s->n_entries : 1, sizeof *s->work);
+        if (!s->work)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_entries; i++)
+                if (filter(s, s->entries[i]))
+                        s->work[s->n_work++] = s->entries[i];
+        return 0;
+}
+
+/* ---- step bookkeeping ---------------------------------------------------- */
+
+static void session_teardown_continue(Session *s);
+
+static int step_begin(Session *s, StepKind step, sd_bus_message *call) {
+        s->step = step;
+        s->step_hr = VSS_S_OK;
+        s->step_call = call ? sd_bus_message_ref(call) : NULL;
+        return 1;
+}
+
+void session_step_finish(Session *s, vss_hresult hr) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->step_call);
+        StepKind step = s->step;
+
+        s->step = STEP_NONE;
+        s->fanout = fanout_free(s->fanout);
+
+        if (call && s->client && !s->client->disconnected) {
+                if (VSS_FAILED(hr)) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                        lvss_bus_error_set_hresult(&e, hr, "%s", vss_hresult_text(hr));
+                        (void) sd_bus_reply_method_error(call, &e);
+                } else if (step != STEP_GATHER_METADATA)
+                        (void) sd_bus_reply_method_return(call, NULL);
+        }
+
+        if (!s->client)
+                session_teardown_continue(s);
+}
+
+/* ---- Session1 methods ---------------------------------------------------- */
+
+static int check_idle(Session *s, sd_bus_error *error) {
+        if (s->released || s->ended)
+                return bad_state(error, "The session has ended");
+        if (session_busy(s))
+                return bad_state(error, "Another step of this session is still running");
+        return 0;
+}
+
+static bool writer_context(const Session *s) {
+        return !(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS);
+}
+
+int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_NEW)
+                return bad_state(error, "The session is already initialized");
+        if (kind == SESSION_BACKUP && bcd && *bcd)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                  "Importing a Backup Components Document is not supported");
+        if (kind == SESSION_RESTORE)
+                return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED, "Restore is not implemented yet");
+        s->kind = kind;
+        log_session(s, "initialized for backup");
+        return 0;
+}
+
+int session_method_set_context(Session *s, int32_t context, sd_bus_error *error) {
+        static const int32_t valid[] = {
+                VSS_CTX_BACKUP,          VSS_CTX_FILE_SHARE_BACKUP, VSS_CTX_NAS_ROLLBACK,
+                VSS_CTX_APP_ROLLBACK,    VSS_CTX_CLIENT_ACCESSIBLE, VSS_CTX_CLIENT_ACCESSIBLE_WRITERS,
+        };
+        bool ok = false;
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP)
+                return bad_state(error, "SetContext needs InitializeForBackup first");
+        if (s->n_snapshots > 0 || s->prepared_for_backup)
+                return bad_state(error, "SetContext must come before volumes are added");
+        for (size_t i = 0; i < ELEMENTSOF(valid); i++)
+                ok = ok || valid[i] == context;
+        if (!ok)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown context 0x%x", (unsigned) context);
+        s->context = context;
+        return 0;
+}
+
+int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
+                                    sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP)
+                return bad_state(error, "SetBackupState needs InitializeForBackup first");
+        if (s->prepared_for_backup)
+                return bad_state(error, "SetBackupState must come before PrepareForBackup");
+        if (type > VSS_BT_OTHER)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown backup type %u", type);
+        s->backup_state_set = true;
+        s->select_components = select;
+        s->bootable_system_state = bootable;
+        s->backup_type = type;
+        s->partial_file_support = partial;
+        return 0;
+}
+
+static void gather_metadata_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = 0;
+
+        session_log_fanout(s, f);
+        s->entries = calloc(f->n_targets ? f->n_targets : 1, sizeof *s->entries);
+        if (!s->entries) {
+                session_step_finish(s, VSS_E_OUTOFMEMORY);
+                return;
+        }
+
+        for (size_t i = 0; i < f->n_targets; i++) {
+                Target *t = &f->targets[i];
+                Writer *w = t->writer;
+                Entry *e;
+
+                if (!w)
+                        continue;
+                if (t->ok) {
+                        /* The coordinator checks the document so that a requester
+                         * never receives one it cannot read. */
+                        vss_examine_writer_metadata *md = NULL;
+                        if (!t->metadata || vss_examine_writer_metadata_load_xml(t->metadata, &md) != VSS_S_OK) {
+                                t->ok = false;
+                                t->failure = VSS_E_INVALID_XML_DOCUMENT;
+                                log_session(s, "Identify: writer '%s' sent an invalid metadata document", w->name);
+                        }
+                        vss_examine_writer_metadata_release(md);
+                }
+                if (!t->ok) {
+                        /* WS-1: absent from the session; the admin view may show it
+                         * as failed at Identify, outside any session. */
+                        LastStatus *l = &w->last;
+                        l->valid = true;
+                        l->state = t->failure == VSS_E_WRITER_NOT_RESPONDING ? VSS_WS_UNKNOWN
+                                                                               : VSS_WS_FAILED_AT_IDENTIFY;
+                        l->failure = t->failure;
+                        l->application_result = t->application_result;
+                        free(l->application_message);
+                        l->application_message = t->application_message ? strdup(t->application_message) : NULL;
+                        l->session_id = (vss_id) {};
+                        l->last_event = VSS_EVENT_IDENTIFY;
+                        l->in_progress = false;
+                        l->last_event_usec = t->sent_usec;
+                        l->duration_usec = t->duration_usec;
+                        l->session = NULL;
+                        l->session_state = "none";
+                        log_session(s, "Identify: writer '%s' left out: %s", w->name,
+                                    vss_hresult_name(t->failure) ?: "?");
+                        continue;
+                }
+
+                e = calloc(1, sizeof *e);
+                if (!e) {
+                        session_step_finish(s, VSS_E_OUTOFMEMORY);
+                        return;
+                }
+                e->session = s;
+                e->writer = w;
+                e->instance_id = w->instance_id;
+                e->writer_id = w->writer_id;
+                e->writer_name = strdup(w->name);
+                e->instance_name = strdup(w->instance_name);
+                e->metadata = TAKE_PTR(t->metadata);
+                e->state = VSS_WS_STABLE; /* WS-8: a new session starts clean */
+                e->last_event = VSS_EVENT_IDENTIFY;
+                e->last_event_usec = t->sent_usec;
+                e->duration_usec = t->duration_usec;
+                s->entries[s->n_entries++] = e;
+                if (!e->writer_name || !e->instance_name) {
+                        session_step_finish(s, VSS_E_OUTOFMEMORY);
+                        return;
+                }
+                writer_note_status(w, e);
+        }
+        s->metadata_gathered = true;
+
+        if (s->step_call && s->client && !s->client->disconnected) {
+                r = sd_bus_message_new_method_return(s->step_call, &reply);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
+                for (size_t i = 0; r >= 0 && i < s->n_entries; i++) {
+                        Entry *e = s->entries[i];
+                        r = sd_bus_message_open_container(reply, 'r', "ayaysss");
+                        if (r >= 0)
+                                r = lvss_bus_append_id(reply, &e->instance_id);
+                        if (r >= 0)
+                                r = lvss_bus_append_id(reply, &e->writer_id);
+                        if (r >= 0)
+                                r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name,
+                                                          e->metadata);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(reply);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_send(NULL, reply, NULL);
+                if (r < 0) {
+                        session_step_finish(s, VSS_E_OUTOFMEMORY);
+                        return;
+                }
+        }
+        session_step_finish(s, VSS_S_OK);
+}
+
+int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(freep) Writer **writers = NULL;
+        size_t n = 0;
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind == SESSION_NEW)
+                return bad_state(error, "GatherWriterMetadata needs InitializeForBackup or InitializeForRestore first");
+        if (s->metadata_gathered)
+                return bad_state(error, "GatherWriterMetadata may be called once per session");
+
+        writers = calloc(s->m->n_writers ? s->m->n_writers : 1, sizeof *writers);
+        if (!writers)
+                return -ENOMEM;
+        Writer *last = NULL;
+        for (Writer *w = s->m->writers; w; w = w->next)
+                last = w;
+        for (Writer *w = last; w; w = w->prev)
+                writers[n++] = w;
+
+        step_begin(s, STEP_GATHER_METADATA, call);
+        log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
+        r = fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, gather_metadata_done, s,
+                         &s->fanout);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+static Entry *entry_by_instance(Session *s, const vss_id *instance_id) {
+        for (size_t i = 0; i < s->n_entries; i++)
+                if (vss_id_equal(&s->entries[i]->instance_id, instance_id))
+                        return s->entries[i];
+        return NULL;
+}
+
+int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                 const char *logical_path, const char *name, sd_bus_error *error) {
+        Component *c;
+        Entry *e;
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP || !s->metadata_gathered)
+                return bad_state(error, "AddComponent needs a completed GatherWriterMetadata");
+        if (s->prepared_for_backup)
+                return bad_state(error, "AddComponent must come before PrepareForBackup");
+        if (!writer_context(s))
+                return bad_state(error, "AddComponent is not allowed in a context without writers");
+        if (!name || !*name || type > VSS_CT_FILEGROUP || type == VSS_CT_UNDEFINED)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Invalid component");
+        e = entry_by_instance(s, instance_id);
+        if (!e || !vss_id_equal(&e->writer_id, writer_id))
+                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND,
+                                                  "No writer with that instance in this session");
+        if (component_find(s, instance_id, logical_path, name))
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Component already added");
+
+        c = reallocarray(s->components, s->n_components + 1, sizeof *s->components);
+        if (!c)
+                return -ENOMEM;
+        s->components = c;
+        c = &s->components[s->n_components];
+        *c = (Component) {
+                .instance_id = *instance_id,
+                .writer_id = *writer_id,
+                .type = type,
+                .logical_path = strdup(strempty(logical_path)),
+                .name = strdup(name),
+        };
+        if (!c->logical_path || !c->name) {
+                free(c->logical_path);
+                free(c->name);
+                return -ENOMEM;
+        }
+        s->n_components++;
+        return 0;
+}
+
+int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP)
+                return bad_state(error, "StartSnapshotSet needs InitializeForBackup first");
+        if (s->set_started || s->aborted)
+                return bad_state(error, "This session already has a snapshot set");
+        if (s->m->set_owner && s->m->set_owner != s)
+                return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                                                  "Another snapshot set is being created");
+        s->set_started = true;
+        s->set_id = lvss_id_random();
+        s->m->set_owner = s;
+        *ret = s->set_id;
+        char id[VSS_ID_STRING_MAX];
+        vss_id_format(&s->set_id, id);
+        log_session(s, "snapshot set %s started", id);
+        return 0;
+}
+
+int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
+                                       sd_bus_error *error) {
+        vss_id id;
+
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        *ret = manager_pick_provider(s->m, provider_id, volume, &id) != NULL;
+        return 0;
+}
+
+int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
+                                       sd_bus_error *error) {
+        _cleanup_(freep) char *canonical = NULL;
+        lvss_provider *p;
+        Snapshot *snap, **a;
+        vss_id pid;
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (!s->set_started || s->set_done || s->aborted)
+                return bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        canonical = realpath(volume, NULL);
+        if (!canonical)
+                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s", volume,
+                                                  strerror(errno));
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Volume %s is already in the set",
+                                                          canonical);
+        p = manager_pick_provider(s->m, provider_id, canonical, &pid);
+        if (!p)
+                return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_VETO,
+                                                  "No provider can make a shadow copy of %s", canonical);
+
+        snap = calloc(1, sizeof *snap);
+        if (!snap)
+                return -ENOMEM;
+        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
+        if (!a) {
+                free(snap);
+                return -ENOMEM;
+        }
+        s->snapshots = a;
+        snap->p.snapshot_id = lvss_id_random();
+        snap->p.set_id = s->set_id;
+        snap->p.volume = TAKE_PTR(canonical);
+        snap->provider = p;
+        snap->provider_id = pid;
+        s->snapshots[s->n_snapshots++] = snap;
+        *ret = snap->p.snapshot_id;
+        log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
+        return 0;
+}
+
+static bool filter_prepare_backup(const Session *s, const Entry *e) {
+        return !lvss_state_is_failed(e->state);
+}
+
+static void prepare_backup_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_log_fanout(s, f);
+        s->prepared_for_backup = true;
+        session_step_finish(s, VSS_S_OK);
+}
+
+int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP)
+                return bad_state(error, "PrepareForBackup needs InitializeForBackup first");
+        if (!s->backup_state_set)
+                return bad_state(error, "PrepareForBackup needs SetBackupState first");
+        if (!writer_context(s))
+                return bad_state(error, "PrepareForBackup is not allowed in a context without writers");
+        if (!s->metadata_gathered)
+                return bad_state(error, "PrepareForBackup needs GatherWriterMetadata first");
+        if (!s->set_started)
+                return bad_state(error, "PrepareForBackup needs StartSnapshotSet first");
+        if (s->prepared_for_backup || s->aborted)
+                return bad_state(error, "PrepareForBackup was already called");
+
+        r = collect(s, filter_prepare_backup);
+        if (r < 0)
+                return r;
+        step_begin(s, STEP_PREPARE_BACKUP, call);
+        r = session_fanout(s, VSS_EVENT_PREPARE_BACKUP, s->work, s->n_work, prepare_backup_done);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (!s->set_started || s->aborted)
+                return bad_state(error, "DoSnapshotSet needs StartSnapshotSet first");
+        if (s->set_done)
+                return bad_state(error, "DoSnapshotSet was already called");
+        if (writer_context(s) && !s->prepared_for_backup)
+                return bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
+
+        step_begin(s, STEP_DO_SNAPSHOT_SET, call);
+        r = snapshot_set_run(s);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, const vss_id *snapshot_id,
+                                           sd_bus_error *error) {
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                if (!vss_id_equal(&snap->p.snapshot_id, snapshot_id))
+                        continue;
+                if (!snap->created)
+                        break;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                uint32_t attributes = (uint32_t) s->context;
+                int r = sd_bus_message_new_method_return(call, &reply);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &snap->p.set_id);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "iss", (int32_t) s->n_snapshots, snap->p.snapshot_path,
+                                                  snap->p.volume);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &snap->provider_id);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "tui", snap->created_usec, attributes, s->context);
+                if (r < 0)
+                        return r;
+                return sd_bus_send(NULL, reply, NULL);
+        }
+        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such shadow copy in this session");
+}
+
+int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
+                                        uint32_t type, const char *logical_path, const char *name, bool ok,
+                                        sd_bus_error *error) {
+        Component *c;
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (!s->set_done || s->backup_complete_ok)
+                return bad_state(error, "SetBackupSucceeded belongs between DoSnapshotSet and BackupComplete");
+        c = name ? component_find(s, instance_id, logical_path, name) : NULL;
+        if (!c || !vss_id_equal(&c->writer_id, writer_id) || c->type != type)
+                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such component in this backup");
+        c->backup_succeeded = ok;
+        return 0;
+}
+
+static bool filter_backup_complete(const Session *s, const Entry *e) {
+        return entry_participates(s, e) && !lvss_state_is_failed(e->state);
+}
+
+static void backup_complete_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_log_fanout(s, f);
+        s->backup_complete_ok = true;
+        session_step_finish(s, VSS_S_OK);
+}
+
+int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (!writer_context(s))
+                return bad_state(error, "BackupComplete is not allowed in a context without writers");
+        if (!s->set_done || s->aborted)
+                return bad_state(error, "BackupComplete needs a successful DoSnapshotSet");
+        if (s->backup_complete_ok)
+                return bad_state(error, "BackupComplete was already called");
+
+        r = collect(s, filter_backup_complete);
+        if (r < 0)
+                return r;
+        step_begin(s, STEP_BACKUP_COMPLETE, call);
+        r = session_fanout(s, VSS_EVENT_BACKUP_COMPLETE, s->work, s->n_work, backup_complete_done);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+/* Abort goes to the writers that got PrepareForBackup and have not finished
+ * PostSnapshot (writer-status.md), whose writer is still there. */
+static bool filter_abort(const Session *s, const Entry *e) {
+        return e->got_prepare_backup && !e->finished_post_snapshot;
+}
+
+static void abort_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_log_fanout(s, f);
+        s->aborted = true;
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+        session_step_finish(s, VSS_S_OK);
+}
+
+static int session_start_abort(Session *s, sd_bus_message *call) {
+        int r;
+
+        r = collect(s, filter_abort);
+        if (r < 0)
+                return r;
+        step_begin(s, STEP_ABORT, call);
+        return session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
+}
+
+int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r = check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind != SESSION_BACKUP)
+                return bad_state(error, "AbortBackup needs InitializeForBackup first");
+        log_session(s, "AbortBackup requested");
+        if (!s->prepared_for_backup && !s->set_started) {
+                /* Nothing under way: VSS ignores the call. */
+                s->aborted = true;
+                return sd_bus_reply_method_return(call, NULL);
+        }
+        r = session_start_abort(s, call);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+static void tell_writers(Session *s, vss_writer_session_state state) {
+        for (size_t i = 0; i < s->n_entries; i++) {
+                Entry *e = s->entries[i];
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                int r;
+
+                if (!e->writer || !e->writer->client || e->writer->client->disconnected)
+                        continue;
+                r = sd_bus_message_new_method_call(e->writer->client->bus, &m, NULL, LVSS_WRITER_PATH,
+                                                   LVSS_WRITER_IFACE, "SessionChanged");
+                if (r >= 0)
+                        r = sd_bus_message_set_expect_reply(m, false);
+                if (r >= 0)
+                        r = lvss_bus_append_id(m, &s->id);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "u", (uint32_t) state);
+                if (r >= 0)
+                        r = sd_bus_send(NULL, m, NULL);
+                if (r < 0)
+                        log_session(s, "cannot tell writer '%s' the session state: %s", e->writer_name, strerror(-r));
+        }
+}
+
+int session_reply_status(Session *s, sd_bus_message *call) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
+        for (size_t i = 0; r >= 0 && i < s->n_entries; i++)
+                r = append_status(reply, s->entries[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        if (s->released || s->ended)
+                return bad_state(error, "The session has ended");
+
+        /* WS-3: the gather after a successful BackupComplete completes the session. */
+        if (s->backup_complete_ok && !s->completed && !session_busy(s)) {
+                s->completed = true;
+                log_session(s, "completed (status gathered after BackupComplete)");
+                session_end_catalog(s, "completed", "status gathered after BackupComplete");
+                tell_writers(s, VSS_SESSION_COMPLETED);
+                for (size_t i = 0; i < s->n_entries; i++)
+                        if (s->entries[i]->writer)
+                                writer_note_status(s->entries[i]->writer, s->entries[i]);
+        }
+        return session_reply_status(s, call);
+}
+
+int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED,
+                                          "The Backup Components Document is not implemented yet");
+}
+
+/* ---- release, cancel, and the requester going away ----------------------- */
+
+static void session_finalize(Session *s) {
+        const char *state;
+
+        snapshot_delete_auto_release(s);
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+
+        if (s->completed)
+                state = "completed";
+        else if (s->aborted || !s->client)
+                state = "aborted";
+        else
+                state = "ended";
+        if (!s->completed) {
+                tell_writers(s, s->backup_complete_ok ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
+                session_end_catalog(s, state, s->end_reason ? s->end_reason : "released by the requester");
+        }
+        if (!s->client)
+                s->aborted = !s->completed;
+        s->ended = true;
+        log_session(s, "ended (%s%s%s)", state, s->end_reason ? ": " : "", strempty(s->end_reason));
+}
+
+static bool filter_all(const Session *s, const Entry *e) {
+        return true;
+}
+
+static void release_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_log_fanout(s, f);
+        session_finalize(s);
+        session_step_finish(s, VSS_S_OK);
+}
+
+static int session_start_release(Session *s, sd_bus_message *call) {
+        int r;
+
+        r = collect(s, filter_all);
+        if (r < 0)
+                return r;
+        step_begin(s, STEP_RELEASE, call);
+        s->released = true;
+        return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
+}
+
+/* Stop whatever step runs, without answering it, leaving the writers in a
+ * state an Abort can undo. */
+static void session_interrupt(Session *s) {
+        if (s->step == STEP_NONE)
+                return;
+        s->fanout = fanout_cancel(s->fanout);
+        if (s->step == STEP_DO_SNAPSHOT_SET) {
+                snapshot_set_kill_commit(s);
+                for (size_t i = 0; i < s->n_snapshots; i++) {
+                        Snapshot *snap = s->snapshots[i];
+                        if (snap->created)
+                                continue;
+                        lvss_snapshot *p = &snap->p, *const arr[1] = { p };
+                        (void) snap->provider->ops->abort(snap->provider, arr, 1);
+                        if (snap->in_catalog && s->m->catalog &&
+                            lvss_catalog_snapshot_remove(s->m->catalog, &p->snapshot_id) >= 0)
+                                snap->in_catalog = false;
+                }
+        }
+        s->step = STEP_NONE;
+}
+
+int session_method_cancel(Session *s, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+
+        if (s->step == STEP_NONE)
+                return 0;
+        if (s->step == STEP_RELEASE || s->step == STEP_ABORT)
+                return bad_state(error, "This step cannot be cancelled");
+
+        log_session(s, "%s cancelled by the requester",
+                    s->step == STEP_DO_SNAPSHOT_SET ? "DoSnapshotSet" : "the running step");
+        call = TAKE_PTR(s->step_call);
+        bool was_set = s->step == STEP_DO_SNAPSHOT_SET;
+        session_interrupt(s);
+        if (call) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                sd_bus_error_set(&e, LVSS_ERROR_CANCELLED, "The step was cancelled");
+                (void) sd_bus_reply_method_error(call, &e);
+        }
+        if (was_set) {
+                /* An interrupted set is undone: the writers that prepared get Abort. */
+                int r = session_start_abort(s, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r;
+
+        if (s->released || s->ended)
+                return sd_bus_reply_method_return(call, NULL);
+        if (session_busy(s))
+                return bad_state(error, "A step is still running; cancel or wait for it first");
+        r = session_start_release(s, call);
+        if (r < 0) {
+                s->step = STEP_NONE;
+                s->step_call = sd_bus_message_unref(s->step_call);
+                return r;
+        }
+        return 1;
+}
+
+/* The requester is gone: the next teardown step, until the session is freed. */
+static void session_teardown_continue(Session *s) {
+        int r;
+
+        if (s->step != STEP_NONE)
+                return; /* a step is still running; we come back when it ends */
+
+        if (!s->ended && !s->released && !s->after_abort_shutdown &&
+            (s->prepared_for_backup || s->set_started) && !s->aborted) {
+                s->after_abort_shutdown = true;
+                r = session_start_abort(s, NULL);
+                if (r >= 0)
+                        return;
+                log_session(s, "cannot send Abort: %s", strerror(-r));
+        }
+        if (!s->ended && !s->released) {
+                r = session_start_release(s, NULL);
+                if (r >= 0)
+                        return;
+                log_session(s, "cannot send BackupShutdown: %s", strerror(-r));
+                session_finalize(s);
+        }
+        if (!s->ended)
+                session_finalize(s);
+        session_free(s);
+}
+
+void session_requester_gone(Session *s, const char *reason) {
+        s->client = NULL;
+        if (!s->ended) {
+                free(s->end_reason);
+                s->end_reason = strdup(reason);
+                log_session(s, "requester gone: %s", reason);
+        }
+        if (s->ended) {
+                session_free(s);
+                return;
+        }
+        if (s->step == STEP_RELEASE || s->step == STEP_ABORT)
+                return; /* finishes by itself, then session_step_finish continues the teardown */
+        if (s->step != STEP_NONE) {
+                s->step_call = sd_bus_message_unref(s->step_call);
+                session_interrupt(s);
+                /* A DoSnapshotSet that was interrupted still needs its Abort. */
+                s->aborted = false;
+        }
+        session_teardown_continue(s);
+}

@@ -1,1 +1,588 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * DoSnapshotSet and the hold window.
+ *
+ *   PrepareForSnapshot ─► Freeze ─► commit (child) ─► Thaw ─► PostSnapshot
+ *          │                 │            │              │
+ *          └── veto ─────────┴── Abort ◄──┘ timeout      └─ failure: Abort to that writer only
+ *
+ * Every phase is one fan-out to the participating writers at once. A failure
+ * at PrepareForSnapshot or Freeze vetoes the set (WS-7): every participating
+ * writer that got PrepareForSnapshot gets Abort, frozen writers are released
+ * by it, whatever exists of the set is undone, and the step fails with the
+ * vetoing writer's code.
+ *
+ * The provider's flush and commit run in a forked child so that the hold
+ * window (default 10 s) is a hard bound (WS-6): when the window closes the
+ * child is killed, the provider undoes the set, and the step fails with
+ * VSS_E_FLUSH_WRITES_TIMEOUT (still flushing) or VSS_E_HOLD_WRITES_TIMEOUT.
+ * The child writes 'F' on a pipe once the flush is done, and on failure 'E'
+ * followed by the vss_hresult.
+ *
+ * Catalog ordering (providers-and-writers.md): a snapshot row is written
+ * ("creating") before the child makes anything on disk, marked "created"
+ * after post_commit, and removed only after the provider deleted the copy.
+ */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "common/state.h"
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+Snapshot *snapshot_free(Snapshot *snap) {
+        if (!snap)
+                return NULL;
+        free(snap->p.volume);
+        free(snap->p.snapshot_path);
+        free(snap);
+        return NULL;
+}
+
+lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id) {
+        lvss_provider *p = m->copy_provider;
+
+        if (!p)
+                return NULL;
+        if (provider_id && !vss_id_is_null(provider_id) && !vss_id_equal(provider_id, &p->ops->id))
+                return NULL;
+        if (!p->ops->is_volume_supported(p, volume))
+                return NULL;
+        *ret_id = p->ops->id;
+        return p;
+}
+
+int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "snapshot_set_id");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "ay");
+        if (r >= 0)
+                r = lvss_bus_append_id(m, &s->set_id);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "volumes");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
+                r = sd_bus_message_append(m, "s", s->snapshots[i]->p.volume);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0 || !with_paths)
+                return r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "snapshot_paths");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a{ss}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{ss}");
+        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
+                if (s->snapshots[i]->created)
+                        r = sd_bus_message_append(m, "{ss}", s->snapshots[i]->p.volume,
+                                                  s->snapshots[i]->p.snapshot_path);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+/* ---- provider calls, grouped per provider --------------------------------- */
+
+typedef int (*provider_step_t)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+
+/* Runs one provider step over every snapshot of the set, provider by provider. */
+static int for_each_provider(Session *s, size_t step_offset, vss_hresult *ret_hr) {
+        lvss_snapshot **arr;
+        int r = 0;
+
+        arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
+        if (!arr) {
+                *ret_hr = VSS_E_OUTOFMEMORY;
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < s->n_snapshots && r >= 0; i++) {
+                lvss_provider *p = s->snapshots[i]->provider;
+                size_t n = 0;
+                bool seen = false;
+
+                for (size_t j = 0; j < i; j++)
+                        seen = seen || s->snapshots[j]->provider == p;
+                if (seen)
+                        continue;
+                for (size_t j = i; j < s->n_snapshots; j++)
+                        if (s->snapshots[j]->provider == p)
+                                arr[n++] = &s->snapshots[j]->p;
+                provider_step_t f = *(const provider_step_t *) ((const char *) p->ops + step_offset);
+                if (f)
+                        r = f(p, arr, n, ret_hr);
+        }
+        free(arr);
+        return r;
+}
+
+static void snapshots_undo(Session *s) {
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                lvss_snapshot *const arr[1] = { &snap->p };
+
+                (void) snap->provider->ops->abort(snap->provider, arr, 1);
+                snap->created = false;
+                if (snap->in_catalog && s->m->catalog &&
+                    lvss_catalog_snapshot_remove(s->m->catalog, &snap->p.snapshot_id) >= 0)
+                        snap->in_catalog = false;
+        }
+}
+
+static bool persistent(const Session *s) {
+        return s->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
+}
+
+int snapshot_delete_auto_release(Session *s) {
+        int r = 0;
+
+        if (persistent(s))
+                return 0;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                int k;
+
+                if (!snap->in_catalog && !snap->created)
+                        continue;
+                if (snap->p.snapshot_path) {
+                        k = snap->provider->ops->delete_snapshot(snap->provider, snap->p.snapshot_path);
+                        if (k < 0) {
+                                log_session(s, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
+                                            strerror(-k));
+                                r = k;
+                                continue; /* stays in the catalog: start-up tries again */
+                        }
+                        log_session(s, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
+                }
+                snap->created = false;
+                if (snap->in_catalog && s->m->catalog &&
+                    lvss_catalog_snapshot_remove(s->m->catalog, &snap->p.snapshot_id) >= 0)
+                        snap->in_catalog = false;
+        }
+        return r;
+}
+
+/* ---- the phases ------------------------------------------------------------ */
+
+static bool is_participant(const Session *s, const Entry *e) {
+        if (lvss_state_is_failed(e->state))
+                return false;
+        if (!s->select_components)
+                return true;
+        for (size_t i = 0; i < s->n_components; i++)
+                if (vss_id_equal(&s->components[i].instance_id, &e->instance_id))
+                        return true;
+        return false;
+}
+
+static int collect_where(Session *s, bool (*pred)(const Session *, const Entry *)) {
+        free(s->work);
+        s->n_work = 0;
+        s->work = calloc(s->n_entries ? s->n_entries : 1, sizeof *s->work);
+        if (!s->work)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_entries; i++)
+                if (pred(s, s->entries[i]))
+                        s->work[s->n_work++] = s->entries[i];
+        return 0;
+}
+
+static bool got_prepare_snapshot(const Session *s, const Entry *e) {
+        return e->got_prepare_snapshot && !e->finished_post_snapshot;
+}
+static bool ready_to_freeze(const Session *s, const Entry *e) {
+        return e->got_prepare_snapshot && e->state == VSS_WS_WAITING_FOR_FREEZE;
+}
+static bool is_frozen(const Session *s, const Entry *e) {
+        return e->frozen;
+}
+static bool failed_thaw(const Session *s, const Entry *e) {
+        return e->got_prepare_snapshot && e->state == VSS_WS_FAILED_AT_THAW;
+}
+static bool thawed(const Session *s, const Entry *e) {
+        return e->got_prepare_snapshot && e->state == VSS_WS_WAITING_FOR_POST_SNAPSHOT;
+}
+
+static void phase_done(Fanout *f, void *userdata);
+
+static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *, const Entry *),
+                      vss_writer_event event) {
+        int r;
+
+        s->fanout = fanout_free(s->fanout);
+        s->snap_phase = phase;
+        r = collect_where(s, pred);
+        if (r >= 0)
+                r = session_fanout(s, event, s->work, s->n_work, phase_done);
+        if (r < 0) {
+                log_session(s, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
+                snapshots_undo(s);
+                if (s->m->set_owner == s)
+                        s->m->set_owner = NULL;
+                session_step_finish(s, VSS_E_UNEXPECTED);
+        }
+}
+
+/* The first vetoing writer's code, or S_OK. */
+static vss_hresult veto_of(Fanout *f) {
+        for (size_t i = 0; i < f->n_targets; i++)
+                if (f->targets[i].done && !f->targets[i].ok)
+                        return f->targets[i].failure ? f->targets[i].failure : VSS_E_WRITERERROR_NONRETRYABLE;
+        return VSS_S_OK;
+}
+
+static void veto(Session *s, vss_hresult hr, const char *why) {
+        log_session(s, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
+        s->step_hr = hr;
+        snapshots_undo(s);
+        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+}
+
+static void set_finished(Session *s, vss_hresult hr) {
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+        if (VSS_SUCCEEDED(hr)) {
+                s->set_done = true;
+                log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
+                            s->n_snapshots == 1 ? "y" : "ies");
+        } else
+                log_session(s, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
+        session_step_finish(s, hr);
+}
+
+static void commit_start(Session *s);
+
+static void post_commit_and_post_snapshot(Session *s) {
+        vss_hresult hr = VSS_S_OK;
+        int r;
+
+        r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+        if (r < 0) {
+                /* The copies exist but cannot be made readable: undo and fail. */
+                log_session(s, "post_commit failed: %s", strerror(-r));
+                snapshots_undo(s);
+                s->step_hr = VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR;
+                run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+                return;
+        }
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                snap->created = true;
+                snap->created_usec = now_usec(CLOCK_REALTIME);
+                if (s->m->catalog)
+                        (void) lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id, "created");
+        }
+        run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);
+}
+
+static void phase_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+        vss_hresult hr;
+
+        {
+                size_t ok = 0;
+                for (size_t i = 0; i < f->n_targets; i++)
+                        ok += f->targets[i].ok;
+                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
+                            f->n_targets == 1 ? "" : "s");
+        }
+
+        switch (s->snap_phase) {
+        case SNAP_PREPARE_SNAPSHOT:
+                hr = veto_of(f);
+                if (VSS_FAILED(hr))
+                        return veto(s, hr, "a writer failed PrepareForSnapshot");
+                hr = VSS_S_OK;
+                if (for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr) < 0)
+                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
+                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+
+        case SNAP_FREEZE:
+                hr = veto_of(f);
+                if (VSS_FAILED(hr))
+                        return veto(s, hr, "a writer failed Freeze");
+                s->fanout = fanout_free(s->fanout);
+                return commit_start(s);
+
+        case SNAP_THAW:
+                /* WS-7: a Thaw failure keeps the set; that writer gets Abort. */
+                s->fanout = fanout_free(s->fanout);
+                for (size_t i = 0; i < s->n_entries; i++)
+                        if (failed_thaw(s, s->entries[i])) {
+                                s->snap_phase = SNAP_THAW_FAILED_ABORT;
+                                return run_phase(s, SNAP_THAW_FAILED_ABORT, failed_thaw, VSS_EVENT_ABORT);
+                        }
+                return post_commit_and_post_snapshot(s);
+
+        case SNAP_THAW_FAILED_ABORT:
+                return post_commit_and_post_snapshot(s);
+
+        case SNAP_POST_SNAPSHOT:
+                /* Failures here are in the writers' status; the set is kept. */
+                return set_finished(s, VSS_S_OK);
+
+        case SNAP_VETO_ABORT:
+                return set_finished(s, s->step_hr);
+
+        case SNAP_COMMIT:
+                break;
+        }
+}
+
+/* ---- the commit child and the hold window ---------------------------------- */
+
+void snapshot_set_kill_commit(Session *s) {
+        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+        s->commit_child = sd_event_source_disable_unref(s->commit_child);
+        if (s->commit_pid > 0) {
+                (void) kill(s->commit_pid, SIGKILL);
+                (void) waitpid(s->commit_pid, NULL, 0);
+                s->commit_pid = 0;
+        }
+        closep(&s->commit_pipe);
+}
+
+/* Reads what the child said: 'F' flushed; 'E' + hresult failure. */
+static vss_hresult commit_read_pipe(Session *s) {
+        uint8_t buf[64];
+        vss_hresult hr = VSS_S_OK;
+        ssize_t n;
+
+        if (s->commit_pipe < 0)
+                return hr;
+        while ((n = read(s->commit_pipe, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < n; i++) {
+                        if (buf[i] == 'F')
+                                s->commit_flushed = true;
+                        else if (buf[i] == 'E' && i + 4 < n) {
+                                memcpy(&hr, &buf[i + 1], sizeof hr);
+                                i += 4;
+                        }
+                }
+        return hr;
+}
+
+static void commit_finished(Session *s, vss_hresult hr) {
+        snapshot_set_kill_commit(s);
+        if (VSS_FAILED(hr)) {
+                veto(s, hr, "the shadow copies could not be made");
+                return;
+        }
+        run_phase(s, SNAP_THAW, is_frozen, VSS_EVENT_THAW);
+}
+
+static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Session *s = userdata;
+        vss_hresult hr = commit_read_pipe(s);
+
+        s->commit_pid = 0; /* reaped by sd-event */
+        if (si->si_code != CLD_EXITED || si->si_status != 0) {
+                if (VSS_SUCCEEDED(hr))
+                        hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        } else
+                hr = VSS_S_OK;
+        log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        commit_finished(s, hr);
+        return 0;
+}
+
+static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+
+        (void) commit_read_pipe(s);
+        log_session(s, "hold window of %llu ms passed while %s: killing the commit",
+                    (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC),
+                    s->commit_flushed ? "committing" : "flushing");
+        commit_finished(s, s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT);
+        return 0;
+}
+
+static _Noreturn void commit_child(Session *s, int fd) {
+        vss_hresult hr = VSS_S_OK;
+        uint8_t msg[5] = { 'E' };
+        sigset_t all;
+
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+
+        if (for_each_provider(s, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
+                goto fail;
+        if (write(fd, "F", 1) != 1)
+                _exit(2);
+        if (for_each_provider(s, offsetof(lvss_provider_ops, commit), &hr) < 0)
+                goto fail;
+        _exit(0);
+fail:
+        if (VSS_SUCCEEDED(hr))
+                hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        memcpy(msg + 1, &hr, sizeof hr);
+        (void) !write(fd, msg, sizeof msg);
+        _exit(1);
+}
+
+static void commit_start(Session *s) {
+        int fds[2];
+        pid_t pid;
+        int r;
+
+        s->snap_phase = SNAP_COMMIT;
+        s->commit_flushed = false;
+
+        /* Rows first: whatever the child makes, the catalog knows where. */
+        for (size_t i = 0; i < s->n_snapshots && s->m->catalog; i++) {
+                Snapshot *snap = s->snapshots[i];
+                lvss_catalog_snapshot cs = {
+                        .snapshot_id = snap->p.snapshot_id,
+                        .set_id = snap->p.set_id,
+                        .session_id = s->id,
+                        .provider_id = snap->provider_id,
+                        .volume = snap->p.volume,
+                        .snapshot_path = snap->p.snapshot_path,
+                        .state = "creating",
+                        .persistent = persistent(s),
+                        .context = s->context,
+                        .attributes = (uint32_t) s->context,
+                        .created_usec = now_usec(CLOCK_REALTIME),
+                };
+                r = lvss_catalog_snapshot_add(s->m->catalog, &cs);
+                if (r < 0)
+                        return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
+                snap->in_catalog = true;
+        }
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
+
+        log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms)", s->n_snapshots,
+                    s->n_snapshots == 1 ? "y" : "ies",
+                    (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC));
+        pid = fork();
+        if (pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "fork failed");
+        }
+        if (pid == 0) {
+                close(fds[0]);
+                commit_child(s, fds[1]);
+        }
+        close(fds[1]);
+        s->commit_pid = pid;
+        s->commit_pipe = fds[0];
+        (void) fcntl(s->commit_pipe, F_SETFL, O_NONBLOCK);
+
+        r = sd_event_add_child(s->m->event, &s->commit_child, pid, WEXITED, on_commit_exit, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(s->m->event, &s->commit_timer, CLOCK_MONOTONIC,
+                                               s->m->cfg.hold_window_usec, 0, on_hold_window, s);
+        if (r < 0) {
+                log_session(s, "cannot watch the commit: %s", strerror(-r));
+                commit_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        }
+}
+
+int snapshot_set_run(Session *s) {
+        vss_hresult hr = VSS_S_OK;
+        int r;
+
+        s->step_hr = VSS_S_OK;
+        r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+        if (r < 0) {
+                /* Nothing was sent to writers yet: fail the step right away. */
+                snapshots_undo(s);
+                if (s->m->set_owner == s)
+                        s->m->set_owner = NULL;
+                log_session(s, "DoSnapshotSet: the provider refused: %s", vss_hresult_name(hr) ?: strerror(-r));
+                session_step_finish(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
+                return 0;
+        }
+        if (!(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS))
+                run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
+        else {
+                /* No writers: straight to the commit. */
+                s->snap_phase = SNAP_FREEZE;
+                commit_start(s);
+        }
+        return 0;
+}
+
+/* ---- start-up recovery ------------------------------------------------------ */
+
+typedef struct Orphans {
+        Manager *m;
+        vss_id *ids; /* rows whose copy is gone from disk */
+        size_t n;
+} Orphans;
+
+static int recover_one(const lvss_catalog_snapshot *cs, void *userdata) {
+        Orphans *o = userdata;
+        lvss_provider *p = o->m->copy_provider;
+        vss_id *a;
+        int r;
+
+        if (p && cs->snapshot_path) {
+                r = p->ops->delete_snapshot(p, cs->snapshot_path);
+                if (r < 0) {
+                        log_msg("recovery: cannot delete %s: %s (kept in the catalog)", cs->snapshot_path,
+                                strerror(-r));
+                        return 0;
+                }
+        }
+        log_msg("recovery: deleted %s shadow copy %s of a session that is gone",
+                streq_ptr(cs->state, "creating") ? "unfinished" : "auto-release", strempty(cs->snapshot_path));
+        a = reallocarray(o->ids, o->n + 1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        o->ids = a;
+        o->ids[o->n++] = cs->snapshot_id;
+        return 0;
+}
+
+void manager_recover(Manager *m) {
+        Orphans o = { .m = m };
+        int r;
+
+        if (!m->catalog)
+                return;
+        r = lvss_catalog_sessions_abort_active(m->catalog, "lvssd stopped while the session was active",
+                                               now_usec(CLOCK_REALTIME));
+        if (r > 0)
+                log_msg("recovery: %d session%s of a previous run recorded as aborted", r, r == 1 ? "" : "s");
+
+        /* Delete from disk first, then drop the rows (the catalog ordering rule). */
+        r = lvss_catalog_foreach_orphan(m->catalog, recover_one, &o);
+        if (r < 0)
+                log_msg("recovery: cannot list orphaned shadow copies: %s", strerror(-r));
+        for (size_t i = 0; i < o.n; i++)
+                (void) lvss_catalog_snapshot_remove(m->catalog, &o.ids[i]);
+        free(o.ids);
+}

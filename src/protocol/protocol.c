@@ -107,10 +107,16 @@ vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r) {
                         return VSS_E_WRITER_INFRASTRUCTURE;
                 if (sd_bus_error_has_names(e, SD_BUS_ERROR_INVALID_ARGS, SD_BUS_ERROR_UNKNOWN_METHOD))
                         return VSS_E_INVALIDARG;
-                return VSS_E_UNEXPECTED;
+                /* sd-bus names local failures "System.Error.E…": use their errno. */
+                if (strncmp(e->name, "System.Error.", 13) == 0)
+                        r = -sd_bus_error_get_errno(e);
+                else
+                        return VSS_E_UNEXPECTED;
         }
 
         switch (r) {
+        case -EINVAL:
+                return VSS_E_INVALIDARG;
         case -ENOMEM:
                 return VSS_E_OUTOFMEMORY;
         case -EACCES:

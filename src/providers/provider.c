@@ -1,1 +1,21 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* What every provider shares: its release, and the ids of the bundled ones. */
+
+#include "common/util.h"
+#include "providers/provider.h"
+
+/* {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e01}, RFC 4122 byte order. */
+const vss_id LVSS_PROVIDER_COPY_ID = {
+        .bytes = { 0x5d, 0x3c, 0x3a, 0x8e, 0x2f, 0x5b, 0x4c, 0x1e,
+                   0x9a, 0x57, 0x6c, 0x0f, 0x3b, 0x1d, 0x2e, 0x01 },
+};
+
+lvss_provider *lvss_provider_free(lvss_provider *p) {
+        if (!p)
+                return NULL;
+        if (p->ops && p->ops->free)
+                p->ops->free(p);
+        free(p);
+        return NULL;
+}

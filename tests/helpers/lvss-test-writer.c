@@ -1,1 +1,619 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * lvss-test-writer — a writer whose every behaviour is chosen on the command
+ * line, for the integration and fault tests: fail an event (by returning
+ * false, by setting a failure, or both), be slow or hang in one, die in one.
+ *
+ *   lvss-test-writer --name NAME [--instance NAME] [--writer-id GUID]
+ *                    [--freeze-timeout MS]
+ *                    [--fail-at EVENT]... [--fail-code NAME|HEX]
+ *                    [--fail-mode return|set|both]
+ *                    [--app-result HEX] [--app-message TEXT]
+ *                    [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...
+ *                    [--component NAME]... [--path DIR]
+ *
+ * It tells the test what happens on stdout, one line each, flushed at once:
+ *   subscribed {instance-id}
+ *   event <Event> {session-id} begin|ok|fail|hang|crash
+ *   session in-progress|completed|aborted
+ *   disconnected
+ * on_abort prints as event "Abort", whether lvssd sent Abort or the library
+ * called it (deadman timer, lost connection). The program uses its own poll
+ * loop on vss_writer_get_fd(), like an application with a main loop would,
+ * plus a signalfd: SIGTERM/SIGINT release the writer and exit 0.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lvss/vss.h>
+
+/* lvss addition exported by liblvss, not (yet) declared in writer.h. */
+vss_hresult vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
+
+typedef enum fail_mode {
+        FAIL_RETURN, /* return false */
+        FAIL_SET,    /* set a failure, return true */
+        FAIL_BOTH,   /* set a failure (if a code is given), return false */
+} fail_mode;
+
+static struct {
+        const char *name;
+        const char *instance;
+        vss_id writer_id;
+        bool have_writer_id;
+        uint32_t freeze_timeout_ms;
+        uint32_t fail_at;  /* bit per vss_writer_event */
+        uint32_t hang_at;
+        uint32_t crash_at;
+        vss_hresult fail_code;
+        bool have_fail_code;
+        fail_mode fail_mode;
+        vss_hresult app_result;
+        bool have_app_result;
+        const char *app_message;
+        uint64_t hang_ms;
+        bool have_hang_ms;
+        const char **components;
+        size_t n_components;
+        const char *path;
+} arg = {
+        .fail_mode = FAIL_BOTH,
+        .path = "/tmp",
+};
+
+#define EVENT_BIT(e) (UINT32_C(1) << (unsigned) (e))
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+}
+
+static vss_writer_event event_from_name(const char *name) {
+        for (int e = VSS_EVENT_NONE + 1; e < VSS_EVENT_COUNT; e++) {
+                const char *n = vss_writer_event_name((vss_writer_event) e);
+                if (n && strcasecmp(n, name) == 0)
+                        return (vss_writer_event) e;
+        }
+        return VSS_EVENT_NONE;
+}
+
+/* A vss_hresult name (VSS_E_WRITERERROR_RETRYABLE) or a hex number (0x800423F3). */
+static int parse_hresult(const char *s, vss_hresult *ret) {
+        unsigned long v;
+        char *end;
+
+        if (vss_hresult_from_name(s, ret) == VSS_S_OK)
+                return 0;
+        errno = 0;
+        v = strtoul(s, &end, 16);
+        if (errno != 0 || end == s || *end != 0 || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (vss_hresult) (uint32_t) v;
+        return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || end == s || *end != 0 || *s == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static void sleep_ms(uint64_t ms) {
+        struct timespec ts = {
+                .tv_sec = (time_t) (ms / 1000),
+                .tv_nsec = (long) (ms % 1000) * 1000000L,
+        };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static _Noreturn void hang_forever(void) {
+        sigset_t mask;
+
+        /* Stuck, but still killable: let SIGTERM/SIGINT take their default action. */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        for (;;)
+                pause();
+}
+
+/* What every handler does: report, then crash, hang, be slow, or fail as told. */
+static bool handle(vss_writer *w, vss_writer_event e) {
+        const char *name = vss_writer_event_name(e);
+        char sid[VSS_ID_STRING_MAX];
+        vss_id session = {};
+        bool ok = true, failed = false;
+
+        (void) vss_writer_get_session_id(w, &session);
+        vss_id_format(&session, sid);
+        say("event %s %s begin", name, sid);
+
+        if (arg.crash_at & EVENT_BIT(e)) {
+                say("event %s %s crash", name, sid);
+                raise(SIGKILL);
+        }
+
+        if (arg.hang_at & EVENT_BIT(e)) {
+                if (arg.have_hang_ms)
+                        sleep_ms(arg.hang_ms);
+                else {
+                        say("event %s %s hang", name, sid);
+                        hang_forever();
+                }
+        }
+
+        if (arg.fail_at & EVENT_BIT(e)) {
+                vss_hresult code = arg.fail_code, hr;
+                bool set = arg.have_fail_code;
+
+                if (!set && arg.fail_mode == FAIL_SET) {
+                        /* "set" without a code still has to set something. */
+                        code = VSS_E_WRITERERROR_NONRETRYABLE;
+                        set = true;
+                }
+
+                if (set) {
+                        /* S_OK and PARTIAL_FAILURE exist only for the _ex call (vss-reference.md §4.3). */
+                        if (arg.have_app_result || arg.app_message || code == VSS_S_OK ||
+                            code == VSS_E_WRITERERROR_PARTIAL_FAILURE)
+                                hr = vss_writer_set_failure_ex(w, code, arg.app_result, arg.app_message);
+                        else
+                                hr = vss_writer_set_failure(w, code);
+                        if (VSS_FAILED(hr))
+                                fprintf(stderr, "lvss-test-writer: %s: setting failure 0x%08" PRIX32 " refused: %s\n",
+                                        name, (uint32_t) code, vss_hresult_name(hr) ?: "?");
+                        else if (code != VSS_S_OK)
+                                failed = true;
+                }
+
+                if (arg.fail_mode != FAIL_SET) {
+                        ok = false;
+                        failed = true;
+                }
+        }
+
+        say("event %s %s %s", name, sid, failed ? "fail" : "ok");
+        return ok;
+}
+
+static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *userdata) {
+        static const char *const default_components[] = { "data" };
+        const char *const *names = arg.n_components ? arg.components : default_components;
+        size_t n = arg.n_components ? arg.n_components : 1;
+        vss_hresult hr;
+
+        hr = vss_create_writer_metadata_set_restore_method(md, VSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
+                                                           VSS_WRE_NEVER, false);
+        if (VSS_FAILED(hr))
+                fprintf(stderr, "lvss-test-writer: set_restore_method: %s\n", vss_hresult_name(hr) ?: "?");
+
+        for (size_t i = 0; i < n; i++) {
+                hr = vss_create_writer_metadata_add_component(md, VSS_CT_FILEGROUP, "", names[i], names[i], NULL, 0,
+                                                              false, true, true, true, 0);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_create_writer_metadata_add_files_to_file_group(
+                                md, "", names[i], arg.path, "*", true, NULL,
+                                VSS_FSBT_ALL_BACKUP_REQUIRED | VSS_FSBT_ALL_SNAPSHOT_REQUIRED);
+                if (VSS_FAILED(hr))
+                        fprintf(stderr, "lvss-test-writer: component %s: %s\n", names[i],
+                                vss_hresult_name(hr) ?: "?");
+        }
+
+        return handle(w, VSS_EVENT_IDENTIFY);
+}
+
+static bool on_prepare_backup(vss_writer *w, vss_writer_components *c, void *userdata) {
+        bool ok = handle(w, VSS_EVENT_PREPARE_BACKUP);
+        unsigned n = 0;
+
+        /* Something for the Backup Components Document to carry (BCD round trip tests). */
+        (void) vss_writer_components_get_count(c, &n);
+        for (unsigned i = 0; i < n; i++) {
+                vss_component *comp;
+                char metadata[256];
+
+                if (vss_writer_components_get_component(c, i, &comp) != VSS_S_OK)
+                        continue;
+                snprintf(metadata, sizeof metadata, "lvss-test-writer %s", arg.name);
+                (void) vss_component_set_backup_metadata(comp, metadata);
+        }
+        return ok;
+}
+
+static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
+        return handle(w, VSS_EVENT_PREPARE_SNAPSHOT);
+}
+
+static bool on_freeze(vss_writer *w, void *userdata) {
+        return handle(w, VSS_EVENT_FREEZE);
+}
+
+static bool on_thaw(vss_writer *w, void *userdata) {
+        return handle(w, VSS_EVENT_THAW);
+}
+
+static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *userdata) {
+        bool ok = handle(w, VSS_EVENT_POST_SNAPSHOT);
+        char stamp[VSS_ID_STRING_MAX];
+        vss_id set = {};
+        unsigned n = 0;
+
+        /* The snapshot set id makes a recognisable backup stamp. */
+        (void) vss_writer_get_current_snapshot_set_id(w, &set);
+        vss_id_format(&set, stamp);
+        (void) vss_writer_components_get_count(c, &n);
+        for (unsigned i = 0; i < n; i++) {
+                vss_component *comp;
+
+                if (vss_writer_components_get_component(c, i, &comp) == VSS_S_OK)
+                        (void) vss_component_set_backup_stamp(comp, stamp);
+        }
+        return ok;
+}
+
+static bool on_abort(vss_writer *w, void *userdata) {
+        return handle(w, VSS_EVENT_ABORT);
+}
+
+static bool on_backup_complete(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle(w, VSS_EVENT_BACKUP_COMPLETE);
+}
+
+static bool on_backup_shutdown(vss_writer *w, const vss_id *snapshot_set_id, void *userdata) {
+        return handle(w, VSS_EVENT_BACKUP_SHUTDOWN);
+}
+
+static bool on_pre_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle(w, VSS_EVENT_PRE_RESTORE);
+}
+
+static bool on_post_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle(w, VSS_EVENT_POST_RESTORE);
+}
+
+static const vss_writer_callbacks callbacks = {
+        .on_identify = on_identify,
+        .on_prepare_backup = on_prepare_backup,
+        .on_prepare_snapshot = on_prepare_snapshot,
+        .on_freeze = on_freeze,
+        .on_thaw = on_thaw,
+        .on_post_snapshot = on_post_snapshot,
+        .on_abort = on_abort,
+        .on_backup_complete = on_backup_complete,
+        .on_backup_shutdown = on_backup_shutdown,
+        .on_pre_restore = on_pre_restore,
+        .on_post_restore = on_post_restore,
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: lvss-test-writer --name NAME [--instance NAME] [--writer-id GUID] [--freeze-timeout MS]\n"
+                "                        [--fail-at EVENT]... [--fail-code NAME|HEX] [--fail-mode return|set|both]\n"
+                "                        [--app-result HEX] [--app-message TEXT]\n"
+                "                        [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...\n"
+                "                        [--component NAME]... [--path DIR]\n"
+                "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
+                "       BackupComplete BackupShutdown PreRestore PostRestore\n");
+}
+
+/* A writer class id derived from the name (FNV-1a), so one name is one class across runs. */
+static vss_id writer_id_from_name(const char *name) {
+        uint64_t h1 = UINT64_C(0xcbf29ce484222325), h2 = UINT64_C(0x84222325cbf29ce4);
+        vss_id id;
+
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+                h1 = (h1 ^ *p) * UINT64_C(0x100000001b3);
+                h2 = (h2 ^ *p) * UINT64_C(0x100000001b3) + 0x9e37;
+        }
+        for (int i = 0; i < 8; i++) {
+                id.bytes[i] = (uint8_t) (h1 >> (8 * i));
+                id.bytes[8 + i] = (uint8_t) (h2 >> (8 * i));
+        }
+        id.bytes[6] = (id.bytes[6] & 0x0F) | 0x50; /* a name-based UUID (version 5 layout) */
+        id.bytes[8] = (id.bytes[8] & 0x3F) | 0x80;
+        return id;
+}
+
+static int parse_event_arg(const char *option, const char *value, uint32_t *mask) {
+        vss_writer_event e = event_from_name(value);
+
+        if (e == VSS_EVENT_NONE) {
+                fprintf(stderr, "lvss-test-writer: %s: unknown event '%s'\n", option, value);
+                return -EINVAL;
+        }
+        *mask |= EVENT_BIT(e);
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_NAME = 0x100,
+                ARG_INSTANCE,
+                ARG_WRITER_ID,
+                ARG_FREEZE_TIMEOUT,
+                ARG_FAIL_AT,
+                ARG_FAIL_CODE,
+                ARG_FAIL_MODE,
+                ARG_APP_RESULT,
+                ARG_APP_MESSAGE,
+                ARG_HANG_AT,
+                ARG_HANG_MS,
+                ARG_CRASH_AT,
+                ARG_COMPONENT,
+                ARG_PATH,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "name", required_argument, NULL, ARG_NAME },
+                { "instance", required_argument, NULL, ARG_INSTANCE },
+                { "writer-id", required_argument, NULL, ARG_WRITER_ID },
+                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
+                { "fail-at", required_argument, NULL, ARG_FAIL_AT },
+                { "fail-code", required_argument, NULL, ARG_FAIL_CODE },
+                { "fail-mode", required_argument, NULL, ARG_FAIL_MODE },
+                { "app-result", required_argument, NULL, ARG_APP_RESULT },
+                { "app-message", required_argument, NULL, ARG_APP_MESSAGE },
+                { "hang-at", required_argument, NULL, ARG_HANG_AT },
+                { "hang-ms", required_argument, NULL, ARG_HANG_MS },
+                { "crash-at", required_argument, NULL, ARG_CRASH_AT },
+                { "component", required_argument, NULL, ARG_COMPONENT },
+                { "path", required_argument, NULL, ARG_PATH },
+                {}
+        };
+        uint64_t u;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                case ARG_NAME:
+                        arg.name = optarg;
+                        break;
+                case ARG_INSTANCE:
+                        arg.instance = optarg;
+                        break;
+                case ARG_WRITER_ID:
+                        if (vss_id_parse(optarg, &arg.writer_id) != VSS_S_OK) {
+                                fprintf(stderr, "lvss-test-writer: --writer-id: bad GUID '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.have_writer_id = true;
+                        break;
+                case ARG_FREEZE_TIMEOUT:
+                        if (parse_u64(optarg, &u) < 0 || u > UINT32_MAX) {
+                                fprintf(stderr, "lvss-test-writer: --freeze-timeout: bad number '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.freeze_timeout_ms = (uint32_t) u;
+                        break;
+                case ARG_FAIL_AT:
+                        if (parse_event_arg("--fail-at", optarg, &arg.fail_at) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_FAIL_CODE:
+                        if (parse_hresult(optarg, &arg.fail_code) < 0) {
+                                fprintf(stderr, "lvss-test-writer: --fail-code: unknown code '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.have_fail_code = true;
+                        break;
+                case ARG_FAIL_MODE:
+                        if (strcmp(optarg, "return") == 0)
+                                arg.fail_mode = FAIL_RETURN;
+                        else if (strcmp(optarg, "set") == 0)
+                                arg.fail_mode = FAIL_SET;
+                        else if (strcmp(optarg, "both") == 0)
+                                arg.fail_mode = FAIL_BOTH;
+                        else {
+                                fprintf(stderr, "lvss-test-writer: --fail-mode: return, set or both\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_APP_RESULT:
+                        if (parse_hresult(optarg, &arg.app_result) < 0) {
+                                fprintf(stderr, "lvss-test-writer: --app-result: bad number '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.have_app_result = true;
+                        break;
+                case ARG_APP_MESSAGE:
+                        arg.app_message = optarg;
+                        break;
+                case ARG_HANG_AT:
+                        if (parse_event_arg("--hang-at", optarg, &arg.hang_at) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_HANG_MS:
+                        if (parse_u64(optarg, &arg.hang_ms) < 0) {
+                                fprintf(stderr, "lvss-test-writer: --hang-ms: bad number '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.have_hang_ms = true;
+                        break;
+                case ARG_CRASH_AT:
+                        if (parse_event_arg("--crash-at", optarg, &arg.crash_at) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_COMPONENT: {
+                        const char **a = realloc(arg.components, (arg.n_components + 1) * sizeof *a);
+                        if (!a) {
+                                fprintf(stderr, "lvss-test-writer: out of memory\n");
+                                return -ENOMEM;
+                        }
+                        arg.components = a;
+                        arg.components[arg.n_components++] = optarg;
+                        break;
+                }
+                case ARG_PATH:
+                        arg.path = optarg;
+                        break;
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+
+        if (optind < argc) {
+                fprintf(stderr, "lvss-test-writer: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (!arg.name || !*arg.name) {
+                fprintf(stderr, "lvss-test-writer: --name is required\n");
+                usage(stderr);
+                return -EINVAL;
+        }
+        if (!arg.have_writer_id)
+                arg.writer_id = writer_id_from_name(arg.name);
+        return 0;
+}
+
+static const char *session_state_word(vss_writer_session_state s) {
+        switch (s) {
+        case VSS_SESSION_IN_PROGRESS:
+                return "in-progress";
+        case VSS_SESSION_COMPLETED:
+                return "completed";
+        case VSS_SESSION_ABORTED:
+                return "aborted";
+        default:
+                return "none";
+        }
+}
+
+int main(int argc, char *argv[]) {
+        vss_writer_session_state shown = VSS_SESSION_NONE;
+        vss_writer_options opts = { .size = sizeof opts };
+        vss_writer *w = NULL;
+        char id[VSS_ID_STRING_MAX];
+        vss_id instance_id = {};
+        sigset_t mask;
+        vss_hresult hr;
+        int sfd, exit_code = EXIT_SUCCESS;
+
+        if (parse_argv(argc, argv) < 0)
+                return 2;
+
+        /* Signals arrive through the poll loop, never in the middle of a handler. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                perror("lvss-test-writer: sigprocmask");
+                return EXIT_FAILURE;
+        }
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0) {
+                perror("lvss-test-writer: signalfd");
+                return EXIT_FAILURE;
+        }
+
+        opts.writer_id = arg.writer_id;
+        opts.writer_name = arg.name;
+        opts.instance_name = arg.instance;
+        opts.usage = VSS_UT_USERDATA;
+        opts.source = VSS_ST_OTHER;
+        opts.level = VSS_APP_FRONT_END;
+        opts.freeze_timeout_ms = arg.freeze_timeout_ms;
+
+        hr = vss_writer_initialize(&opts, &callbacks, NULL, &w);
+        if (VSS_FAILED(hr)) {
+                fprintf(stderr, "lvss-test-writer: cannot initialize the writer: %s (0x%08" PRIX32 ")\n",
+                        vss_hresult_name(hr) ?: "?", (uint32_t) hr);
+                return EXIT_FAILURE;
+        }
+
+        hr = vss_writer_subscribe(w);
+        if (VSS_FAILED(hr)) {
+                fprintf(stderr, "lvss-test-writer: cannot subscribe: %s (0x%08" PRIX32 "): %s\n",
+                        vss_hresult_name(hr) ?: "?", (uint32_t) hr, vss_hresult_text(hr));
+                vss_writer_release(w);
+                return EXIT_FAILURE;
+        }
+        (void) vss_writer_get_instance_id(w, &instance_id);
+        vss_id_format(&instance_id, id);
+        say("subscribed %s", id);
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = vss_writer_get_fd(w), .events = POLLIN },
+                        { .fd = sfd, .events = POLLIN },
+                };
+                vss_writer_session_state now;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        perror("lvss-test-writer: poll");
+                        exit_code = EXIT_FAILURE;
+                        break;
+                }
+
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        ssize_t n = read(sfd, &si, sizeof si);
+                        (void) n;
+                        break;
+                }
+
+                if (p[0].revents == 0)
+                        continue;
+
+                hr = vss_writer_process(w);
+
+                now = vss_writer_get_session_state(w);
+                if (now != shown) {
+                        shown = now;
+                        say("session %s", session_state_word(now));
+                }
+
+                if (hr == VSS_E_WRITER_INFRASTRUCTURE) {
+                        say("disconnected");
+                        break;
+                }
+                if (VSS_FAILED(hr)) {
+                        fprintf(stderr, "lvss-test-writer: vss_writer_process: %s (0x%08" PRIX32 ")\n",
+                                vss_hresult_name(hr) ?: "?", (uint32_t) hr);
+                        exit_code = EXIT_FAILURE;
+                        break;
+                }
+        }
+
+        vss_writer_release(w);
+        close(sfd);
+        free(arg.components);
+        return exit_code;
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * lvssd internals.
+ *
+ * Layers (each file knows only the ones above it):
+ *   config.c    options and /etc/lvss/lvssd.conf
+ *   fanout.c    one event sent to many writers at once, each call with its
+ *               deadline; results recorded per target (WS-5)
+ *   registry.c  subscribed writers, the admin view (ListWriters)
+ *   session.c   requester sessions: call order (WS-11), status table
+ *               (WS-1..WS-4, WS-8, WS-9), completion (WS-3), abort (WS-13)
+ *   snapshot.c  DoSnapshotSet: PrepareForSnapshot, Freeze, the hold window,
+ *               Thaw, PostSnapshot, vetoes (WS-6, WS-7); shadow copy cleanup
+ *   server.c    the socket, one sd-bus server connection per client, the
+ *               D-Bus vtables (thin: they call the domain code above)
+ *   main.c      start-up, recovery from the catalog, signals
+ *
+ * Everything runs on one sd-event loop: no threads, no polling.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <lvss/types.h>
+
+#include "catalog/catalog.h"
+#include "common/util.h"
+#include "providers/provider.h"
+
+typedef struct Manager Manager;
+typedef struct Client Client;
+typedef struct Writer Writer;
+typedef struct Session Session;
+typedef struct Entry Entry;
+typedef struct Fanout Fanout;
+typedef struct Target Target;
+typedef struct Component Component;
+typedef struct Snapshot Snapshot;
+
+/* ---- config.c ---------------------------------------------------------- */
+
+typedef struct Config {
+        char *socket_path;
+        char *state_dir;
+        char *config_file;
+        char *storage_dir;          /* shadow storage area of the copy provider */
+        bool foreground;
+        uint64_t identify_timeout_usec;
+        uint64_t event_timeout_usec;
+        uint64_t hold_window_usec;
+        char *requester_group;      /* default "backup" */
+        char **writer_users;        /* NULL-terminated, may be NULL */
+} Config;
+
+int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
+int config_load_file(Config *c);
+int config_finish(Config *c); /* defaults for what is unset */
+void config_done(Config *c);
+
+/* ---- the manager --------------------------------------------------------- */
+
+struct Manager {
+        Config cfg;
+        sd_event *event;
+        int listen_fd;
+        sd_event_source *listen_source;
+        lvss_catalog *catalog;
+        lvss_provider *copy_provider;
+
+        Client *clients;
+        Writer *writers;  /* subscribed writers, newest first */
+        Session *sessions;
+        Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
+        struct AdminList *admin_lists; /* ListWriters calls in flight */
+        unsigned n_writers;
+        bool stopping;
+};
+
+void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
+void log_msg(const char *fmt, ...) _printf_(1, 2);
+
+/* ---- server.c ---------------------------------------------------------- */
+
+typedef enum ClientRole {
+        ROLE_NONE,
+        ROLE_WRITER,
+        ROLE_REQUESTER,
+} ClientRole;
+
+struct Client {
+        Manager *m;
+        sd_bus *bus;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        gid_t *groups;
+        int n_groups;
+        ClientRole role;
+        Writer *writer;
+        Session *session;
+        sd_event_source *free_source;
+        bool disconnected;
+        Client *next, *prev;
+};
+
+int server_listen(Manager *m);
+void server_done(Manager *m);
+bool client_may_request(const Client *c);
+bool client_may_write(const Client *c);
+
+/* ---- fanout.c ---------------------------------------------------------- */
+
+struct Target {
+        Fanout *f;
+        Writer *writer; /* NULL: the writer is gone (fails at once as not responding) */
+        Entry *entry;   /* the session's status entry, or NULL (admin Identify) */
+        sd_bus_slot *slot;
+        bool done;
+        bool ok;
+        vss_hresult failure;
+        vss_hresult application_result;
+        char *application_message;
+        char *metadata; /* Identify: the WMD XML */
+        uint64_t sent_usec, sent_mono, duration_usec;
+};
+
+typedef void (*fanout_done_t)(Fanout *f, void *userdata);
+typedef int (*fanout_context_t)(Fanout *f, Target *t, sd_bus_message *m, void *userdata);
+
+struct Fanout {
+        Manager *m;
+        vss_writer_event event;
+        vss_id session_id;
+        Target *targets;
+        size_t n_targets, n_outstanding;
+        sd_event_source *defer;
+        fanout_done_t done;
+        fanout_context_t context;
+        void *userdata;
+};
+
+/* Sends @event to every writer in @writers (entries may be NULL) at once and
+ * calls @done once every target has answered, failed, or passed its deadline.
+ * @done is always called from the event loop, never from within this call. */
+int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, Entry **entries,
+                 size_t n, fanout_context_t context, fanout_done_t done, void *userdata, Fanout **ret);
+/* Stop waiting: outstanding calls are dropped (their targets marked done, not ok,
+ * failure 0); @done is not called. Frees @f. */
+Fanout *fanout_cancel(Fanout *f);
+Fanout *fanout_free(Fanout *f);
+uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w);
+/* @w is going away: its outstanding target fails as not responding. */
+void target_forget_writer(Fanout *f, Writer *w);
+
+/* ---- registry.c -------------------------------------------------------- */
+
+/* The last status a writer had, for the admin view (WS-9). */
+typedef struct LastStatus {
+        bool valid;
+        vss_writer_state state;
+        vss_hresult failure;
+        vss_hresult application_result;
+        char *application_message;
+        vss_id session_id;
+        vss_writer_event last_event;
+        bool in_progress;
+        uint64_t last_event_usec, duration_usec;
+        Session *session;        /* weak; NULL once the session is gone */
+        const char *session_state; /* static text once the session is gone */
+} LastStatus;
+
+struct Writer {
+        Manager *m;
+        Client *client;
+        vss_id writer_id, instance_id;
+        char *name, *instance_name;
+        vss_usage_type usage;
+        vss_source_type source;
+        int32_t level;
+        uint32_t freeze_timeout_ms;
+        bool subscribed;
+        LastStatus last;
+        Writer *next, *prev;
+};
+
+int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
+                       uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
+                       vss_hresult *ret_hr, Writer **ret);
+void registry_unsubscribe(Writer *w);
+Writer *writer_free(Writer *w);
+void writer_note_status(Writer *w, const Entry *e);
+/* ListWriters: Identify to all, then reply on @call. */
+int registry_list_writers(Manager *m, sd_bus_message *call);
+void registry_forget_writer(Manager *m, Writer *w);
+const char *session_state_text(const Session *s);
+
+/* ---- session.c --------------------------------------------------------- */
+
+struct Entry {
+        Session *session;
+        Writer *writer; /* NULL once the writer is gone */
+        vss_id instance_id, writer_id;
+        char *writer_name, *instance_name;
+        char *metadata;
+        vss_writer_state state;
+        vss_hresult failure;
+        vss_hresult application_result;
+        char *application_message;
+        vss_writer_event last_event;
+        bool in_progress;
+        uint64_t last_event_usec, duration_usec;
+        bool got_prepare_backup;
+        bool got_prepare_snapshot;
+        bool frozen;
+        bool finished_post_snapshot;
+};
+
+struct Component {
+        vss_id instance_id, writer_id;
+        vss_component_type type;
+        char *logical_path, *name;
+        bool backup_succeeded;
+        char *backup_metadata, *backup_stamp;
+};
+
+struct Snapshot {
+        lvss_snapshot p;   /* what the provider sees */
+        lvss_provider *provider;
+        vss_id provider_id;
+        bool in_catalog;
+        bool created;
+        uint64_t created_usec;
+};
+
+typedef enum SessionKind {
+        SESSION_NEW,
+        SESSION_BACKUP,
+        SESSION_RESTORE,
+} SessionKind;
+
+typedef enum StepKind {
+        STEP_NONE,
+        STEP_GATHER_METADATA,
+        STEP_PREPARE_BACKUP,
+        STEP_DO_SNAPSHOT_SET,
+        STEP_BACKUP_COMPLETE,
+        STEP_ABORT,
+        STEP_RELEASE,
+} StepKind;
+
+typedef enum SnapPhase {
+        SNAP_PREPARE_SNAPSHOT,
+        SNAP_FREEZE,
+        SNAP_COMMIT,
+        SNAP_THAW,
+        SNAP_THAW_FAILED_ABORT,
+        SNAP_POST_SNAPSHOT,
+        SNAP_VETO_ABORT,
+} SnapPhase;
+
+struct Session {
+        Manager *m;
+        Client *client; /* NULL once the requester is gone */
+        vss_id id;
+        uid_t uid;
+        pid_t pid;
+        SessionKind kind;
+        int32_t context;
+        bool backup_state_set;
+        bool select_components, bootable_system_state, partial_file_support;
+        vss_backup_type backup_type;
+        bool metadata_gathered;
+        bool prepared_for_backup;
+        bool set_started;
+        vss_id set_id;
+        bool set_done;           /* DoSnapshotSet succeeded */
+        bool backup_complete_ok; /* BackupComplete succeeded */
+        bool completed;          /* gathered after BackupComplete (WS-3) */
+        bool aborted;
+        bool released;
+        bool ended;
+        char *end_reason;
+
+        Entry **entries;
+        size_t n_entries;
+        Component *components;
+        size_t n_components;
+        Snapshot **snapshots;
+        size_t n_snapshots;
+
+        /* the running step */
+        StepKind step;
+        sd_bus_message *step_call; /* the deferred call to answer, or NULL */
+        Fanout *fanout;
+        SnapPhase snap_phase;
+        vss_hresult step_hr;       /* the step's result so far */
+        Entry **work;              /* the entries of the current fan-out */
+        size_t n_work;
+        pid_t commit_pid;
+        int commit_pipe;
+        bool commit_flushed;
+        sd_event_source *commit_child, *commit_timer, *commit_io;
+        bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
+
+        Session *next, *prev;
+};
+
+int session_new(Manager *m, Client *c, Session **ret);
+Session *session_free(Session *s);
+void session_requester_gone(Session *s, const char *reason);
+void session_forget_writer(Session *s, Writer *w);
+bool session_busy(const Session *s);
+void session_step_finish(Session *s, vss_hresult hr);
+void entry_apply(Entry *e, vss_writer_event event, const Target *t);
+void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec);
+int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);
+int append_status(sd_bus_message *m, const Entry *e);
+int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
+int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */
+
+/* Session1 methods (server.c unpacks, these act and reply). */
+int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error);
+int session_method_set_context(Session *s, int32_t context, sd_bus_error *error);
+int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
+                                    sd_bus_error *error);
+int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                 const char *logical_path, const char *name, sd_bus_error *error);
+int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
+int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
+                                       sd_bus_error *error);
+int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
+                                       sd_bus_error *error);
+int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, const vss_id *snapshot_id,
+                                           sd_bus_error *error);
+int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
+                                        uint32_t type, const char *logical_path, const char *name, bool ok,
+                                        sd_bus_error *error);
+int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_cancel(Session *s, sd_bus_error *error);
+int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_reply_status(Session *s, sd_bus_message *call);
+
+/* ---- snapshot.c -------------------------------------------------------- */
+
+int snapshot_set_run(Session *s);               /* DoSnapshotSet: starts the phases */
+void snapshot_set_kill_commit(Session *s);       /* requester gone / cancel during commit */
+int snapshot_delete_auto_release(Session *s);    /* release / abort: auto-release copies go */
+Snapshot *snapshot_free(Snapshot *snap);
+lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
+void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
+int context_append_set(Session *s, sd_bus_message *m, bool with_paths);

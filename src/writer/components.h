@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The writer's components of the Backup Components Document, as a handler
+ * sees them (IVssWriterComponents / IVssComponent), and their wire form.
+ *
+ * The coordinator sends the writer's components in the `components` entry
+ * of an Event's context (aa{sv}, docs/dbus-interface.md); the handler reads
+ * and edits them; the writer sends them all back in the `components` out
+ * entry, and the coordinator merges what the writer may set (matched on
+ * logical_path + name). Internal to liblvss.
+ */
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+#include <lvss/metadata.h>
+
+struct vss_component {
+        vss_writer_components *owner;
+        vss_component_type type;
+        char *logical_path; /* never NULL; "" = none */
+        char *name;         /* never NULL */
+        bool selected;
+        bool backup_succeeded;
+        char *backup_metadata; /* NULL = none */
+        char *backup_stamp;
+        char *previous_backup_stamp;
+        char *restore_metadata;
+        vss_file_restore_status file_restore_status;
+        char *pre_restore_failure_msg;
+        char *post_restore_failure_msg;
+};
+
+struct vss_writer_components {
+        vss_component **items;
+        unsigned n_items;
+        bool read_only; /* BackupComplete onward: the BCD is read-only */
+};
+
+/* An empty set (the event carried no `components` entry). */
+int lvss_writer_components_new(bool read_only, vss_writer_components **ret);
+vss_writer_components *lvss_writer_components_free(vss_writer_components *c);
+
+/* Read the value of the `components` context entry: @m is positioned at its
+ * variant ("v" holding "aa{sv}"). Unknown keys are skipped; a known key with
+ * the wrong type is -EBADMSG. */
+int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_writer_components **ret);
+
+/* Append the `components` out entry: "{sv}" = ("components", <aa{sv}>). */
+int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_components *c);
+
+/* True when @s is valid UTF-8 (what a D-Bus string must be); false for NULL. */
+bool lvss_writer_utf8_valid(const char *s);
+
+static inline void lvss_writer_components_freep(vss_writer_components **c) {
+        lvss_writer_components_free(*c);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Printing shared by vssadmin and vshadow: the writer block of
+ * writer-status.md "Display" (the five VSS lines, then lvss's provenance
+ * lines), a small JSON writer, colour on terminals only, time formatting.
+ *
+ * Only the public API (lvss/vss.h) is used here, so vshadow can link this
+ * file without the internal libraries.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lvss/vss.h>
+
+/* ---- colour -------------------------------------------------------------- */
+
+/* Decide once whether @f gets colour: a terminal, $NO_COLOR unset, $TERM not "dumb". */
+void output_init_colors(FILE *f);
+bool output_colors_enabled(void);
+
+/* Escape sequences, or "" when colour is off. */
+const char *ansi_highlight_green(void);
+const char *ansi_highlight_red(void);
+const char *ansi_highlight_yellow(void);
+const char *ansi_bold(void);
+const char *ansi_normal(void);
+
+/* ---- time ---------------------------------------------------------------- */
+
+#define TIMESTAMP_MAX 48
+#define DURATION_MAX 32
+
+/* "2026-11-26 09:12:03" in local time; "n/a" for 0. Returns @buf. */
+char *format_timestamp(char buf[TIMESTAMP_MAX], uint64_t usec);
+/* "2026-11-26T09:12:03.123456Z" (UTC, for JSON); "" for 0. Returns @buf. */
+char *format_timestamp_iso(char buf[TIMESTAMP_MAX], uint64_t usec);
+/* "0.4 ms", "12 ms", "3.2 s". Returns @buf. */
+char *format_duration(char buf[DURATION_MAX], uint64_t usec);
+
+/* ---- text from writers ---------------------------------------------------- */
+
+/* Prints @str (NULL: "") with control characters and invalid UTF-8 shown as '?'. */
+void fputs_sanitized(const char *str, FILE *f);
+/* The same as an owned string (free()); NULL when out of memory. */
+char *sanitize(const char *str);
+
+/* ---- the writer block ---------------------------------------------------- */
+
+/*
+ * One writer as the tools show it: the session status of liblvss, plus what
+ * only the admin view (Coordinator1.ListWriters) knows.
+ */
+typedef struct output_writer {
+        vss_writer_status status;
+        bool session_known;        /* the two fields below are set */
+        bool session_active;       /* the session is still open */
+        const char *session_state; /* "in progress", "completed", "aborted", "ended", "none" */
+} output_writer;
+
+/*
+ * output_writer_block() - the vssadmin block for one writer.
+ *
+ *   Writer name: 'NAME'
+ *      Writer Id: {…}
+ *      Writer Instance Id: {…}
+ *      State: [N] Text
+ *      Last error: Text
+ *      ... lvss lines (instance name, session, last event, application error)
+ *
+ * No blank line is printed; the caller separates blocks.
+ */
+void output_writer_block(FILE *f, const output_writer *w);
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+#define JSON_DEPTH_MAX 32
+
+/*
+ * A streaming JSON writer: the caller opens and closes objects and arrays in
+ * order, naming each member with json_key() inside objects. Output is
+ * indented by two spaces and always valid UTF-8 (invalid bytes in strings
+ * become U+FFFD).
+ */
+typedef struct json_writer {
+        FILE *f;
+        unsigned depth;
+        bool need_comma[JSON_DEPTH_MAX];
+        bool after_key;
+} json_writer;
+
+void json_init(json_writer *j, FILE *f);
+void json_begin_object(json_writer *j);
+void json_end_object(json_writer *j);
+void json_begin_array(json_writer *j);
+void json_end_array(json_writer *j);
+void json_key(json_writer *j, const char *key);
+void json_string(json_writer *j, const char *s); /* NULL: null */
+void json_int(json_writer *j, int64_t v);
+void json_uint(json_writer *j, uint64_t v);
+void json_bool(json_writer *j, bool v);
+void json_null(json_writer *j);
+void json_id(json_writer *j, const vss_id *id); /* "{…}"; the null id: null */
+void json_hresult(json_writer *j, vss_hresult hr); /* "0x800423F3" */
+/* Ends the document with a newline. */
+void json_finish(json_writer *j);
+
+/* Members for one writer (inside an open object): stable keys, see vssadmin(8). */
+void json_writer_members(json_writer *j, const output_writer *w);
