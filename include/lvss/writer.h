@@ -75,6 +75,12 @@ vss_writer *vss_writer_release(vss_writer *w);
 vss_hresult vss_writer_subscribe(vss_writer *w);
 /** vss_writer_unsubscribe() - disconnect; a frozen application is thawed first (on_abort). */
 vss_hresult vss_writer_unsubscribe(vss_writer *w);
+/**
+ * vss_writer_get_instance_id() - the instance id lvssd gave this writer (lvss addition).
+ *
+ * Return: VSS_S_OK; VSS_E_BAD_STATE when not subscribed; VSS_E_INVALIDARG for NULL.
+ */
+vss_hresult vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
 /** vss_writer_get_fd() - one fd to poll for POLLIN (socket and timers); -1 when not subscribed. */
 int vss_writer_get_fd(vss_writer *w);
 /** vss_writer_process() - handle whatever is ready; never blocks waiting for input. */
@@ -94,7 +100,12 @@ void vss_writer_stop(vss_writer *w);
  * VSS_E_BAD_STATE outside a handler or in on_identify.
  */
 vss_hresult vss_writer_set_failure(vss_writer *w, vss_hresult hr);
-/** vss_writer_set_failure_ex() - as above, plus PARTIAL_FAILURE and S_OK; the message is copied. */
+/**
+ * vss_writer_set_failure_ex() - as above, plus PARTIAL_FAILURE and S_OK; the message is copied.
+ *
+ * With @hr VSS_S_OK the event does not fail: only @application_result and
+ * @application_message are passed on to the status.
+ */
 vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vss_hresult application_result,
                                       const char *application_message);
 vss_hresult vss_writer_get_session_id(vss_writer *w, vss_id *ret);

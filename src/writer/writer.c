@@ -55,17 +55,6 @@
 #include "protocol/protocol.h"
 #include "components.h"
 
-/* The WMD builder (src/common/wmd.c). Repeated here so that a drift from the
- * agreed interface fails to compile instead of failing at run time. */
-int lvss_wmd_new(const vss_id *instance_id, const vss_id *writer_id, const char *writer_name,
-                 const char *instance_name, vss_usage_type usage, vss_source_type source,
-                 vss_create_writer_metadata **ret);
-vss_create_writer_metadata *lvss_wmd_free(vss_create_writer_metadata *md);
-int lvss_wmd_to_xml(vss_create_writer_metadata *md, char **ret);
-
-/* lvss addition, not yet in writer.h: the instance id lvssd assigned. */
-vss_hresult vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
-
 #define DEFAULT_FREEZE_TIMEOUT_MS UINT32_C(60000)
 #define SUBSCRIBE_TIMEOUT_USEC (25 * USEC_PER_SEC)
 #define UNSUBSCRIBE_TIMEOUT_USEC (5 * USEC_PER_SEC)

@@ -42,9 +42,6 @@
 
 #include <lvss/vss.h>
 
-/* lvss addition exported by liblvss, not (yet) declared in writer.h. */
-vss_hresult vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
-
 typedef enum fail_mode {
         FAIL_RETURN, /* return false */
         FAIL_SET,    /* set a failure, return true */
