@@ -19,7 +19,8 @@
 # 5. checks that the load went on after Thaw, lists the writers again, stops
 #    everything and removes the temp dir.
 #
-# Exit status 0 only when every check passed.
+# Exit status 0 only when every check passed. DEMO_KEEP=1 keeps the temp dir
+# (logs, database, ack log) for a look afterwards.
 
 set -u -o pipefail
 
@@ -78,7 +79,11 @@ cleanup() {
         stop_process lvss-sqlite-load "$LOAD_PID"
         stop_process lvss-writer-sqlite "$WRITER_PID"
         stop_process lvssd "$LVSSD_PID"
-        rm -rf "$TMP"
+        if [ -n "${DEMO_KEEP:-}" ]; then
+                echo "demo: kept $TMP"
+        else
+                rm -rf "$TMP"
+        fi
         exit "$rc"
 }
 trap cleanup EXIT
@@ -157,7 +162,8 @@ WRITER_PID=$!
 subscribed=
 for _ in $(seq 100); do
         kill -0 "$WRITER_PID" 2>/dev/null || die "lvss-writer-sqlite exited"
-        if "$VSSADMIN" list writers 2>/dev/null | grep -q "^Writer name: 'SQLite'"; then
+        # (grep reads a variable: with pipefail, a grep -q that exits early could fail the pipeline)
+        if out=$("$VSSADMIN" list writers 2>/dev/null) && grep -q "^Writer name: 'SQLite'" <<<"$out"; then
                 subscribed=1
                 break
         fi
@@ -255,6 +261,13 @@ exit $status
 EOF
 chmod +x "$TMP/check.sh"
 
+# Let the load build up some acknowledged rows, so that the check below means something
+# (bounded: 10 s, then go on with what there is).
+for _ in $(seq 100); do
+        [ "$(wc -l <"$TMP/ack.log")" -ge 1000 ] && break
+        sleep 0.1
+done
+
 heading "vshadow -exec=check.sh $TMP/data (the full backup sequence, the checker runs while the shadow copy exists)"
 now_usec >"$TMP/vshadow-start.usec"
 "$VSHADOW" -exec="$TMP/check.sh" "$TMP/data"
@@ -289,7 +302,7 @@ cat "$TMP/writer.log"
 heading "vssadmin list writers (after the backup: the status and the session it comes from)"
 if out=$("$VSSADMIN" list writers); then
         echo "$out"
-        if echo "$out" | grep -q "State: \[1\] Stable"; then
+        if grep -q "State: \[1\] Stable" <<<"$out"; then
                 pass "the writer is stable after the backup"
         else
                 fail "the writer is not stable after the backup"
@@ -306,7 +319,10 @@ stop_process lvss-writer-sqlite "$WRITER_PID"
 WRITER_PID=
 stop_process lvssd "$LVSSD_PID"
 LVSSD_PID=
-echo "lvssd, the writer and the load are stopped; $TMP is removed on exit"
+echo "lvssd, the writer and the load are stopped"
+
+heading "What lvssd logged (one line per event, with the session id)"
+cat "$TMP/lvssd.log"
 
 echo
 if [ "$FAILURES" -eq 0 ]; then

@@ -205,6 +205,9 @@ void output_writer_block(FILE *f, const output_writer *w) {
                 if (s->event_in_progress)
                         fprintf(f, "   Last event: %s, %sin progress%s\n", event, ansi_highlight_yellow(),
                                 ansi_normal());
+                else if (s->failure == VSS_E_WRITER_NOT_RESPONDING)
+                        fprintf(f, "   Last event: %s, no answer after %s\n", event,
+                                format_duration(d, s->last_event_duration_usec));
                 else
                         fprintf(f, "   Last event: %s, took %s\n", event,
                                 format_duration(d, s->last_event_duration_usec));

@@ -183,7 +183,7 @@ static void step_begin(vshadow *v, const char *name, const char *arg) {
  * Prints the outcome of the running step. In JSON the step's object is left
  * open for step_info() and closed by step_done().
  */
-static vss_hresult step_end(vshadow *v, vss_hresult hr) {
+static vss_hresult step_end_full(vshadow *v, vss_hresult hr, const char *why) {
         uint64_t d = now_usec(CLOCK_MONOTONIC) - v->step_start;
         char dur[DURATION_MAX];
         bool ok = hr_ok(hr);
@@ -199,11 +199,14 @@ static vss_hresult step_end(vshadow *v, vss_hresult hr) {
                 json_key(&v->json, "ok");
                 json_bool(&v->json, ok);
                 json_key(&v->json, "result");
-                json_hresult(&v->json, hr);
+                if (why)
+                        json_null(&v->json);
+                else
+                        json_hresult(&v->json, hr);
                 json_key(&v->json, "result_name");
-                json_string(&v->json, vss_hresult_name(hr));
+                json_string(&v->json, why ? NULL : vss_hresult_name(hr));
                 json_key(&v->json, "result_text");
-                json_string(&v->json, vss_hresult_text(hr));
+                json_string(&v->json, why ? why : vss_hresult_text(hr));
                 json_key(&v->json, "duration_usec");
                 json_uint(&v->json, d);
                 return hr;
@@ -213,10 +216,16 @@ static vss_hresult step_end(vshadow *v, vss_hresult hr) {
                 printf("[%u] %s%s%s: ", v->step_no, v->step_name, *v->step_arg ? " " : "", v->step_arg);
         if (ok)
                 printf("%sok%s (%s)\n", ansi_highlight_green(), ansi_normal(), format_duration(dur, d));
+        else if (why)
+                printf("%sFAILED%s (%s): %s\n", ansi_highlight_red(), ansi_normal(), format_duration(dur, d), why);
         else
                 printf("%sFAILED%s (%s): %s (0x%08" PRIX32 "): %s\n", ansi_highlight_red(), ansi_normal(),
                        format_duration(dur, d), hr_name(hr), (uint32_t) hr, vss_hresult_text(hr));
         return hr;
+}
+
+static vss_hresult step_end(vshadow *v, vss_hresult hr) {
+        return step_end_full(v, hr, NULL);
 }
 
 static void step_done(vshadow *v) {
@@ -901,9 +910,19 @@ static void print_snapshot(vshadow *v, const vss_snapshot_prop *p) {
                p->attributes & VSS_VOLSNAP_ATTR_PERSISTENT ? "persistent" : "auto-release", (uint32_t) p->context);
 }
 
+static bool record_failed(const writer_record *r) {
+        return r->failure != 0 ||
+               (r->state >= VSS_WS_FAILED_AT_IDENTIFY && r->state <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN);
+}
+
 static void print_summary(vshadow *v, int exit_status) {
         uint64_t total = now_usec(CLOCK_MONOTONIC) - v->start_usec;
         char dur[DURATION_MAX], ts[TIMESTAMP_MAX];
+        size_t n_failed = 0;
+
+        for (size_t i = 0; i < v->n_records; i++)
+                if (record_failed(&v->records[i]))
+                        n_failed++;
 
         if (arg_json) {
                 json_key(&v->json, "summary");
@@ -988,6 +1007,10 @@ static void print_summary(vshadow *v, int exit_status) {
         printf("  Result: %s%s%s (exit status %d), total %s\n",
                exit_status == 0 ? ansi_highlight_green() : ansi_highlight_red(),
                exit_status == 0 ? "success" : "failure", ansi_normal(), exit_status, format_duration(dur, total));
+        if (exit_status == 0 && n_failed > 0)
+                printf("  %s%zu writer%s failed%s: %s data in the shadow copies may not be consistent\n",
+                       ansi_highlight_red(), n_failed, n_failed == 1 ? "" : "s", ansi_normal(),
+                       n_failed == 1 ? "its" : "their");
 }
 
 /*
@@ -1148,7 +1171,7 @@ static int run_backup(vshadow *v) {
 
                 step_begin(v, "WriteScript", arg_script);
                 r = write_script(v, arg_script);
-                step_end(v, r < 0 ? VSS_E_UNEXPECTED : VSS_S_OK);
+                step_end_full(v, r < 0 ? VSS_E_UNEXPECTED : VSS_S_OK, r < 0 ? strerror(-r) : NULL);
                 step_done(v);
                 if (r < 0) {
                         fprintf(stderr, "vshadow: cannot write %s: %s\n", arg_script, strerror(-r));
@@ -1168,12 +1191,16 @@ static int run_backup(vshadow *v) {
                 r = run_command(v, arg_exec);
                 if (!arg_json && v->tty)
                         printf("[%u] Exec %s: ", v->step_no, arg_exec);
-                step_end(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED);
+                if (r > 0) {
+                        char why[64];
+                        snprintf(why, sizeof why, "exit status %d", r);
+                        step_end_full(v, VSS_E_UNEXPECTED, why);
+                } else
+                        step_end_full(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED, r < 0 ? strerror(-r) : NULL);
                 if (arg_json) {
                         json_key(&v->json, "exit_status");
                         json_int(&v->json, r);
-                } else if (r > 0)
-                        printf("    The command exited with status %d\n", r);
+                }
                 step_done(v);
                 if (r < 0) {
                         fprintf(stderr, "vshadow: cannot run '%s': %s\n", arg_exec, strerror(-r));
@@ -1233,8 +1260,7 @@ finish_release:
 finish:
         /* A run that succeeded although a writer failed (at Thaw or PostSnapshot, which do not veto) says so. */
         for (size_t i = 0; exit_status == EXIT_SUCCESS && i < v->n_records; i++)
-                if (v->records[i].failure != 0 || (v->records[i].state >= VSS_WS_FAILED_AT_IDENTIFY &&
-                                                   v->records[i].state <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN)) {
+                if (record_failed(&v->records[i])) {
                         _cleanup_(freep) char *name = sanitize(v->records[i].writer_name);
                         fprintf(stderr, "vshadow: warning: writer '%s' ended in state [%u] %s: %s\n",
                                 strempty(name), (unsigned) v->records[i].state,

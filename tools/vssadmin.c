@@ -108,9 +108,7 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_OTHER:
                         arg_other_option = options[option_index].name;
                         break;
-                case '?':
-                        return -EINVAL;
-                default:
+                default: /* '?': getopt said what is wrong */
                         return -EINVAL;
                 }
         return 1;

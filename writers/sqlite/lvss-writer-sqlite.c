@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -558,16 +557,22 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* Absolute path of @arg; the file itself need not exist yet, its directory must. */
 static int database_init(database *d, const char *arg) {
-        _cleanup_(freep) char *copy_dir = strdup(arg), *copy_base = strdup(arg);
-        const char *base;
-        char *dir;
+        const char *slash = strrchr(arg, '/');
+        const char *base = slash ? slash + 1 : arg;
+        char *parent, *dir;
 
-        if (!copy_dir || !copy_base)
-                return -ENOMEM;
-        base = basename(copy_base);
-        if (!*base || strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
                 return -EISDIR;
-        dir = realpath(dirname(copy_dir), NULL);
+        if (!slash)
+                parent = strdup(".");
+        else if (slash == arg)
+                parent = strdup("/");
+        else
+                parent = strndup(arg, (size_t) (slash - arg));
+        if (!parent)
+                return -ENOMEM;
+        dir = realpath(parent, NULL);
+        free(parent);
         if (!dir)
                 return -errno;
         d->dir = dir;
