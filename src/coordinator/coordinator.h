@@ -214,6 +214,7 @@ struct Entry {
         vss_writer_event last_event;
         bool in_progress;
         uint64_t last_event_usec, duration_usec;
+        const Target *current; /* the target whose answer this entry waits for, or NULL */
         bool got_prepare_backup;
         bool got_prepare_snapshot;
         bool frozen;
@@ -295,7 +296,12 @@ struct Session {
 
         /* the running step */
         StepKind step;
-        sd_bus_message *step_call; /* the deferred call to answer, or NULL */
+        const char *step_name;     /* "PrepareForBackup": named in StepFinished */
+        bool step_signal;          /* the step ends with a StepFinished signal */
+        sd_bus_message *step_call; /* the deferred call to answer (AbortBackup, Release), or NULL */
+        sd_bus_message *queued_release; /* Release that came during the Abort of a cancelled set */
+        Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
+        size_t n_detached;
         Fanout *fanout;
         SnapPhase snap_phase;
         vss_hresult step_hr;       /* the step's result so far */
@@ -317,7 +323,7 @@ void session_forget_writer(Session *s, Writer *w);
 bool session_busy(const Session *s);
 void session_step_finish(Session *s, vss_hresult hr);
 void entry_apply(Entry *e, vss_writer_event event, const Target *t);
-void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec);
+void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t);
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);
 int append_status(sd_bus_message *m, const Entry *e);
 int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
@@ -329,6 +335,7 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
                                     sd_bus_error *error);
 int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                                  const char *logical_path, const char *name, sd_bus_error *error);
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);

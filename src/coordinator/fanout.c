@@ -12,10 +12,16 @@
  * callback runs from a defer source, so that callers never see it re-entered
  * from inside fanout_start(). A hung writer therefore costs the step exactly
  * its deadline and delays no other writer's event (WS-5).
+ *
+ * A writer that already missed a deadline in this session is not waited on
+ * again: it still gets the event (an Abort it may act on when it wakes up),
+ * sent without expecting a reply, and its status stays as it failed. So no
+ * requester call ever spends a second deadline on the same silent writer.
  */
 
 #include <stdlib.h>
 
+#include "common/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
 
@@ -59,8 +65,12 @@ static void target_finish(Target *t, bool ok, vss_hresult failure) {
         t->failure = ok ? VSS_S_OK : failure;
         t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
         t->slot = sd_bus_slot_unref(t->slot);
-        if (t->entry)
+        /* A late answer to an event the entry no longer waits for (a newer
+         * event went out meanwhile) must not overwrite the newer status. */
+        if (t->entry && t->entry->current == t) {
+                t->entry->current = NULL;
                 entry_apply(t->entry, f->event, t);
+        }
         if (f->n_outstanding > 0)
                 f->n_outstanding--;
 }
@@ -152,8 +162,13 @@ static int reply_handler(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
+static bool target_silent(const Target *t) {
+        return t->entry && t->entry->failure == VSS_E_WRITER_NOT_RESPONDING && lvss_state_is_failed(t->entry->state);
+}
+
 static int target_send(Fanout *f, Target *t) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        bool silent = target_silent(t);
         sd_bus *bus;
         int r;
 
@@ -182,6 +197,12 @@ static int target_send(Fanout *f, Target *t) {
         if (r < 0)
                 return r;
 
+        if (silent) {
+                r = sd_bus_message_set_expect_reply(m, false);
+                if (r < 0)
+                        return r;
+                return sd_bus_send(bus, m, NULL);
+        }
         return sd_bus_call_async(bus, &t->slot, m, reply_handler, t, fanout_deadline_usec(f->m, f->event, t->writer));
 }
 
@@ -216,14 +237,23 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
                 t->entry = entries ? entries[i] : NULL;
                 t->sent_usec = sent;
                 t->sent_mono = mono;
+                if (target_silent(t))
+                        continue; /* not waited on: see above */
                 if (t->entry)
-                        entry_begin(t->entry, event, sent);
+                        entry_begin(t->entry, event, sent, t);
                 f->n_outstanding++;
         }
 
         for (size_t i = 0; i < n; i++) {
                 Target *t = &f->targets[i];
+                bool silent = target_silent(t);
                 int r = target_send(f, t);
+                if (silent) {
+                        /* Done at once, not ok: it gave no answer; its entry keeps the failure it has. */
+                        t->done = true;
+                        t->failure = VSS_E_WRITER_NOT_RESPONDING;
+                        continue;
+                }
                 if (r < 0) {
                         log_msg("%s: cannot reach writer '%s': %s", vss_writer_event_name(event),
                                 t->writer ? t->writer->name : (t->entry ? t->entry->writer_name : "?"),
@@ -274,9 +304,10 @@ Fanout *fanout_cancel(Fanout *f) {
                 t->done = true;
                 t->slot = sd_bus_slot_unref(t->slot);
                 t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
-                if (t->entry) {
+                if (t->entry && t->entry->current == t) {
                         /* The outcome is unknown: the event is no longer in progress
                          * as far as this session is concerned, its state stays. */
+                        t->entry->current = NULL;
                         t->entry->in_progress = false;
                         t->entry->duration_usec = t->duration_usec;
                         if (t->entry->writer)

@@ -272,6 +272,11 @@ static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_b
         return session_method_gather_metadata(s, m, error);
 }
 
+static int method_get_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_get_writer_metadata(s, m, error);
+}
+
 static int method_add_component(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         vss_id instance_id, writer_id;
         uint32_t type;
@@ -415,8 +420,9 @@ static const sd_bus_vtable session_vtable[] = {
                                  SD_BUS_PARAM(select_components) SD_BUS_PARAM(bootable_system_state)
                                          SD_BUS_PARAM(backup_type) SD_BUS_PARAM(partial_file_support),
                                  "", , method_set_backup_state, 0),
-        SD_BUS_METHOD_WITH_NAMES("GatherWriterMetadata", "", , "a(ayaysss)", SD_BUS_PARAM(writers),
-                                 method_gather_writer_metadata, 0),
+        SD_BUS_METHOD("GatherWriterMetadata", "", "", method_gather_writer_metadata, 0),
+        SD_BUS_METHOD_WITH_NAMES("GetWriterMetadata", "", , "a(ayaysss)", SD_BUS_PARAM(writers),
+                                 method_get_writer_metadata, 0),
         SD_BUS_METHOD_WITH_NAMES("AddComponent", "ayayuss",
                                  SD_BUS_PARAM(instance_id) SD_BUS_PARAM(writer_id) SD_BUS_PARAM(type)
                                          SD_BUS_PARAM(logical_path) SD_BUS_PARAM(name),
@@ -449,6 +455,8 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_METHOD("SetFileRestoreStatus", "ayussu", "", method_not_yet, 0),
         SD_BUS_METHOD("PreRestore", "", "", method_not_yet, 0),
         SD_BUS_METHOD("PostRestore", "", "", method_not_yet, 0),
+        SD_BUS_SIGNAL_WITH_NAMES("StepFinished", "sis", SD_BUS_PARAM(step) SD_BUS_PARAM(result) SD_BUS_PARAM(message),
+                                 0),
         SD_BUS_VTABLE_END,
 };
 

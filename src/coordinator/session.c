@@ -94,9 +94,13 @@ Session *session_free(Session *s) {
         m = s->m;
         snapshot_set_kill_commit(s);
         s->fanout = fanout_cancel(s->fanout);
+        for (size_t i = 0; i < s->n_detached; i++)
+                fanout_cancel(s->detached[i]);
+        free(s->detached);
         if (m->set_owner == s)
                 m->set_owner = NULL;
         s->step_call = sd_bus_message_unref(s->step_call);
+        s->queued_release = sd_bus_message_unref(s->queued_release);
 
         for (Writer *w = m->writers; w; w = w->next)
                 if (w->last.session == s) {
@@ -141,6 +145,8 @@ void session_forget_writer(Session *s, Writer *w) {
                 if (s->entries[i]->writer == w)
                         s->entries[i]->writer = NULL;
         target_forget_writer(s->fanout, w);
+        for (size_t i = 0; i < s->n_detached; i++)
+                target_forget_writer(s->detached[i], w);
 }
 
 bool session_busy(const Session *s) {
@@ -149,7 +155,8 @@ bool session_busy(const Session *s) {
 
 /* ---- the status table ---------------------------------------------------- */
 
-void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec) {
+void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t) {
+        e->current = t;
         e->last_event = event;
         e->in_progress = true;
         e->last_event_usec = sent_usec;
@@ -450,32 +457,76 @@ static int collect(Session *s, entry_filter_t filter) {
 /* ---- step bookkeeping ---------------------------------------------------- */
 
 static void session_teardown_continue(Session *s);
+static int session_start_release(Session *s, sd_bus_message *call);
 
-static int step_begin(Session *s, StepKind step, sd_bus_message *call) {
+/*
+ * A step either ends with the StepFinished signal (the requester's
+ * asynchronous steps: the call that starts one answers at once, so an
+ * out-of-order call fails right there, WS-11) or answers its deferred call
+ * (AbortBackup and Release, which the requester waits for).
+ */
+static void step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
         s->step = step;
+        s->step_name = name;
         s->step_hr = VSS_S_OK;
-        s->step_call = call ? sd_bus_message_ref(call) : NULL;
-        return 1;
+        s->step_signal = !deferred_call;
+        s->step_call = deferred_call ? sd_bus_message_ref(deferred_call) : NULL;
+}
+
+static void step_abandon(Session *s) {
+        s->step = STEP_NONE;
+        s->step_signal = false;
+        s->step_call = sd_bus_message_unref(s->step_call);
+}
+
+static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
+        int r;
+
+        if (!s->client || s->client->disconnected)
+                return;
+        r = sd_bus_emit_signal(s->client->bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished", "sis", name, hr,
+                               VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
+        if (r < 0)
+                log_session(s, "cannot signal the end of %s: %s", name, strerror(-r));
 }
 
 void session_step_finish(Session *s, vss_hresult hr) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->step_call);
-        StepKind step = s->step;
+        bool signal = s->step_signal;
 
         s->step = STEP_NONE;
+        s->step_signal = false;
         s->fanout = fanout_free(s->fanout);
 
-        if (call && s->client && !s->client->disconnected) {
+        if (signal)
+                emit_step_finished(s, s->step_name, hr);
+        else if (call && s->client && !s->client->disconnected) {
                 if (VSS_FAILED(hr)) {
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                         lvss_bus_error_set_hresult(&e, hr, "%s", vss_hresult_text(hr));
                         (void) sd_bus_reply_method_error(call, &e);
-                } else if (step != STEP_GATHER_METADATA)
+                } else
                         (void) sd_bus_reply_method_return(call, NULL);
         }
 
-        if (!s->client)
+        if (!s->client) {
+                s->queued_release = sd_bus_message_unref(s->queued_release);
                 session_teardown_continue(s);
+                return;
+        }
+        if (s->queued_release) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *release = TAKE_PTR(s->queued_release);
+                int r = session_start_release(s, release);
+                if (r < 0) {
+                        step_abandon(s);
+                        (void) sd_bus_reply_method_errnof(release, r, "Cannot release the session: %m");
+                }
+        }
+}
+
+/* An asynchronous step started: answer its call now. */
+static int step_started(Session *s, sd_bus_message *call) {
+        return sd_bus_reply_method_return(call, NULL);
 }
 
 /* ---- Session1 methods ---------------------------------------------------- */
@@ -550,8 +601,6 @@ int session_method_set_backup_state(Session *s, bool select, bool bootable, uint
 
 static void gather_metadata_done(Fanout *f, void *userdata) {
         Session *s = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r = 0;
 
         session_log_fanout(s, f);
         s->entries = calloc(f->n_targets ? f->n_targets : 1, sizeof *s->entries);
@@ -626,32 +675,6 @@ static void gather_metadata_done(Fanout *f, void *userdata) {
         }
         s->metadata_gathered = true;
 
-        if (s->step_call && s->client && !s->client->disconnected) {
-                r = sd_bus_message_new_method_return(s->step_call, &reply);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
-                for (size_t i = 0; r >= 0 && i < s->n_entries; i++) {
-                        Entry *e = s->entries[i];
-                        r = sd_bus_message_open_container(reply, 'r', "ayaysss");
-                        if (r >= 0)
-                                r = lvss_bus_append_id(reply, &e->instance_id);
-                        if (r >= 0)
-                                r = lvss_bus_append_id(reply, &e->writer_id);
-                        if (r >= 0)
-                                r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name,
-                                                          e->metadata);
-                        if (r >= 0)
-                                r = sd_bus_message_close_container(reply);
-                }
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-                if (r >= 0)
-                        r = sd_bus_send(NULL, reply, NULL);
-                if (r < 0) {
-                        session_step_finish(s, VSS_E_OUTOFMEMORY);
-                        return;
-                }
-        }
         session_step_finish(s, VSS_S_OK);
 }
 
@@ -675,16 +698,43 @@ int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_erro
         for (Writer *w = last; w; w = w->prev)
                 writers[n++] = w;
 
-        step_begin(s, STEP_GATHER_METADATA, call);
+        step_begin(s, STEP_GATHER_METADATA, "GatherWriterMetadata", NULL);
         log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
         r = fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, gather_metadata_done, s,
                          &s->fanout);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
-        return 1;
+        return step_started(s, call);
+}
+
+int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        if (!s->metadata_gathered)
+                return bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
+        for (size_t i = 0; r >= 0 && i < s->n_entries; i++) {
+                Entry *e = s->entries[i];
+                r = sd_bus_message_open_container(reply, 'r', "ayaysss");
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &e->instance_id);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &e->writer_id);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name, e->metadata);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static Entry *entry_by_instance(Session *s, const vss_id *instance_id) {
@@ -846,14 +896,13 @@ int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_e
         r = collect(s, filter_prepare_backup);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_PREPARE_BACKUP, call);
+        step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
         r = session_fanout(s, VSS_EVENT_PREPARE_BACKUP, s->work, s->n_work, prepare_backup_done);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
-        return 1;
+        return step_started(s, call);
 }
 
 int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error) {
@@ -867,13 +916,15 @@ int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_erro
         if (writer_context(s) && !s->prepared_for_backup)
                 return bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
 
-        step_begin(s, STEP_DO_SNAPSHOT_SET, call);
-        r = snapshot_set_run(s);
+        step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
+        /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
+         * and the StepFinished signal must come after this reply. */
+        r = step_started(s, call);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
+        (void) snapshot_set_run(s);
         return 1;
 }
 
@@ -948,14 +999,13 @@ int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_erro
         r = collect(s, filter_backup_complete);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_BACKUP_COMPLETE, call);
+        step_begin(s, STEP_BACKUP_COMPLETE, "BackupComplete", NULL);
         r = session_fanout(s, VSS_EVENT_BACKUP_COMPLETE, s->work, s->n_work, backup_complete_done);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
-        return 1;
+        return step_started(s, call);
 }
 
 /* Abort goes to the writers that got PrepareForBackup and have not finished
@@ -980,7 +1030,8 @@ static int session_start_abort(Session *s, sd_bus_message *call) {
         r = collect(s, filter_abort);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_ABORT, call);
+        step_begin(s, STEP_ABORT, "AbortBackup", call);
+        s->step_signal = false;
         return session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
 }
 
@@ -998,8 +1049,7 @@ int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *
         }
         r = session_start_abort(s, call);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
         return 1;
@@ -1109,7 +1159,8 @@ static int session_start_release(Session *s, sd_bus_message *call) {
         r = collect(s, filter_all);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_RELEASE, call);
+        step_begin(s, STEP_RELEASE, "Release", call);
+        s->step_signal = false;
         s->released = true;
         return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
 }
@@ -1136,27 +1187,50 @@ static void session_interrupt(Session *s) {
         s->step = STEP_NONE;
 }
 
-int session_method_cancel(Session *s, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+static void detached_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
 
-        if (s->step == STEP_NONE)
+        for (size_t i = 0; i < s->n_detached; i++)
+                if (s->detached[i] == f) {
+                        s->detached[i] = s->detached[--s->n_detached];
+                        break;
+                }
+        fanout_free(f);
+}
+
+/*
+ * Cancel: the step ends now (StepFinished with VSS_S_ASYNC_CANCELLED), but
+ * writers still busy with its event are not forgotten: their fan-out goes on
+ * detached, so the status keeps showing the event in progress and records
+ * the answer when it comes (or the deadline passes) (WS-8). A cancelled
+ * DoSnapshotSet is undone: Abort to the writers that prepared.
+ */
+int session_method_cancel(Session *s, sd_bus_error *error) {
+        StepKind step = s->step;
+        int r;
+
+        if (step == STEP_NONE)
                 return 0;
-        if (s->step == STEP_RELEASE || s->step == STEP_ABORT)
+        if (step == STEP_RELEASE || step == STEP_ABORT)
                 return bad_state(error, "This step cannot be cancelled");
 
-        log_session(s, "%s cancelled by the requester",
-                    s->step == STEP_DO_SNAPSHOT_SET ? "DoSnapshotSet" : "the running step");
-        call = TAKE_PTR(s->step_call);
-        bool was_set = s->step == STEP_DO_SNAPSHOT_SET;
-        session_interrupt(s);
-        if (call) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                sd_bus_error_set(&e, LVSS_ERROR_CANCELLED, "The step was cancelled");
-                (void) sd_bus_reply_method_error(call, &e);
+        log_session(s, "%s cancelled by the requester", s->step_name);
+        if (step == STEP_DO_SNAPSHOT_SET)
+                session_interrupt(s);
+        else if (s->fanout) {
+                Fanout **a = reallocarray(s->detached, s->n_detached + 1, sizeof *a);
+                if (!a)
+                        return -ENOMEM;
+                s->detached = a;
+                s->fanout->done = detached_done;
+                s->detached[s->n_detached++] = TAKE_PTR(s->fanout);
         }
-        if (was_set) {
-                /* An interrupted set is undone: the writers that prepared get Abort. */
-                int r = session_start_abort(s, NULL);
+        emit_step_finished(s, s->step_name, VSS_S_ASYNC_CANCELLED);
+        s->step = STEP_NONE;
+        s->step_signal = false;
+
+        if (step == STEP_DO_SNAPSHOT_SET) {
+                r = session_start_abort(s, NULL);
                 if (r < 0)
                         return r;
         }
@@ -1168,12 +1242,16 @@ int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error
 
         if (s->released || s->ended)
                 return sd_bus_reply_method_return(call, NULL);
+        if (s->step == STEP_ABORT && !s->step_call && !s->queued_release) {
+                /* The Abort that undoes a cancelled set: Release follows it. */
+                s->queued_release = sd_bus_message_ref(call);
+                return 1;
+        }
         if (session_busy(s))
                 return bad_state(error, "A step is still running; cancel or wait for it first");
         r = session_start_release(s, call);
         if (r < 0) {
-                s->step = STEP_NONE;
-                s->step_call = sd_bus_message_unref(s->step_call);
+                step_abandon(s);
                 return r;
         }
         return 1;

@@ -88,8 +88,6 @@ vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r) {
         vss_hresult hr;
 
         if (e && sd_bus_error_is_set(e)) {
-                if (strcmp(e->name, LVSS_ERROR_CANCELLED) == 0)
-                        return VSS_S_ASYNC_CANCELLED;
                 if (strncmp(e->name, LVSS_ERROR_PREFIX, strlen(LVSS_ERROR_PREFIX)) == 0) {
                         const char *n = e->name + strlen(LVSS_ERROR_PREFIX);
                         if (vss_hresult_from_name(n, &hr) == VSS_S_OK)

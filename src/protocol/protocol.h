@@ -24,7 +24,6 @@
 #define LVSS_WRITER_IFACE      "org.lvss.Writer1"
 
 #define LVSS_ERROR_PREFIX      "org.lvss.Error."
-#define LVSS_ERROR_CANCELLED   "org.lvss.Error.Cancelled"
 
 /* The status struct of GatherWriterStatus / GatherSessionStatus. */
 #define LVSS_STATUS_STRUCT     "ayayssuiisayubtt"
@@ -50,8 +49,7 @@ int lvss_bus_error_set_hresult(sd_bus_error *e, vss_hresult hr, const char *fmt,
 
 /* The hresult a failed call means: lvss errors by name; a dropped or absent
  * coordinator is VSS_E_WRITER_INFRASTRUCTURE; -ENOMEM VSS_E_OUTOFMEMORY;
- * access refusals VSS_E_ACCESSDENIED; "Cancelled" VSS_S_ASYNC_CANCELLED;
- * anything else VSS_E_UNEXPECTED. @r is the negative errno sd-bus returned. */
+ * access refusals VSS_E_ACCESSDENIED; anything else VSS_E_UNEXPECTED. @r is the negative errno sd-bus returned. */
 vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r);
 
 /* ids travel as "ay" of exactly 16 bytes */

@@ -13,11 +13,13 @@
  *
  * Async model: the steps that involve writers (GatherWriterMetadata,
  * PrepareForBackup, DoSnapshotSet, BackupComplete, PreRestore, PostRestore)
- * are deferred on the coordinator: the method reply comes when the step ends.
- * They are sent with sd_bus_call_async() and the caller gets a vss_async;
- * step_reply() stores the outcome in it (and, for GatherWriterMetadata, the
- * documents in the object) whenever the connection is next processed. There
- * are no threads here: the connection moves only inside our calls.
+ * are started by a plain call, which the coordinator answers at once: an
+ * out-of-order or refused step fails right there and changes nothing
+ * (WS-11). The step then ends with the Session1.StepFinished signal;
+ * on_step_finished() stores the outcome in the vss_async (and, for
+ * GatherWriterMetadata, fetches the documents with GetWriterMetadata)
+ * whenever the connection is next processed. There are no threads here: the
+ * connection moves only inside our calls.
  * vss_async_wait() blocks in sd_bus_wait(); every other call only dispatches
  * what has already arrived, so a step whose handle was released still
  * finishes. At most one step is pending per object (WS-11): bc->pending.
@@ -65,8 +67,7 @@ typedef vss_hresult (*step_take_t)(vss_backup_components *bc, sd_bus_message *re
 struct vss_async {
         atomic_uint n_ref;
         vss_backup_components *bc; /* a reference */
-        sd_bus_slot *slot;         /* the outstanding call, while pending */
-        step_take_t take;          /* NULL: the reply carries nothing */
+        step_take_t take;          /* NULL: the step leaves nothing to fetch */
         bool done;                 /* !done <=> bc->pending == this */
         bool cancel_sent;
         vss_hresult result;        /* when done: VSS_S_OK, VSS_S_ASYNC_CANCELLED or the failure */
@@ -234,8 +235,6 @@ static void async_unref(vss_async *a) {
         if (!a || atomic_fetch_sub(&a->n_ref, 1) != 1)
                 return;
 
-        /* Only a finished step gets here (the object holds a pending one), so the slot is gone already. */
-        sd_bus_slot_unref(a->slot);
         bc_unref(a->bc);
         free(a);
 }
@@ -257,8 +256,6 @@ static void step_finish(vss_async *a, vss_hresult hr) {
 
         a->result = hr;
         a->done = true;
-        /* sd-bus keeps its own reference while it runs our callback, so this is safe in there. */
-        a->slot = sd_bus_slot_unref(a->slot);
 
         if (bc->pending == a) {
                 bc->pending = NULL;
@@ -266,20 +263,38 @@ static void step_finish(vss_async *a, vss_hresult hr) {
         }
 }
 
-static int step_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        vss_async *a = userdata;
-        const sd_bus_error *e;
-        vss_hresult hr = VSS_S_OK;
+/* Session1.StepFinished(s step, i result, s message): the running step ended. */
+static int on_step_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        vss_backup_components *bc = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *name, *message;
+        int32_t hr;
+        vss_async *a = bc->pending;
+        int r;
 
-        e = sd_bus_message_get_error(reply);
-        if (e)
-                /* org.lvss.Error.Cancelled reads as VSS_S_ASYNC_CANCELLED; a call that timed out
-                 * or a connection that dropped gets a synthesized error here too. */
-                hr = lvss_bus_error_to_hresult(e, -sd_bus_message_get_errno(reply));
-        else if (a->take)
-                hr = a->take(a->bc, reply);
-
+        if (!a)
+                return 0; /* nothing of ours is running: not for us */
+        r = sd_bus_message_read(m, "sis", &name, &hr, &message);
+        if (r < 0) {
+                step_finish(a, VSS_E_UNEXPECTED);
+                return 0;
+        }
+        if (hr == VSS_S_OK && a->take) {
+                /* The step left something to fetch (the writers' metadata documents). */
+                r = sd_bus_call_method(bc->bus, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "GetWriterMetadata",
+                                       &error, &reply, NULL);
+                hr = r < 0 ? lvss_bus_error_to_hresult(&error, r) : a->take(bc, reply);
+        }
         step_finish(a, hr);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        vss_backup_components *bc = userdata;
+
+        if (bc->pending)
+                step_finish(bc->pending, VSS_E_WRITER_INFRASTRUCTURE);
         return 0;
 }
 
@@ -309,8 +324,8 @@ static int bus_process_ready(vss_backup_components *bc) {
 
 /*
  * Drive the connection until @a is done or @deadline (CLOCK_MONOTONIC µs,
- * UINT64_MAX: none) passes. sd_bus_wait() also wakes for the call's own
- * timeout, so even "no deadline" ends: sd-bus then answers the step itself.
+ * UINT64_MAX: none) passes. "No deadline" still ends: the coordinator bounds
+ * every step by its deadlines (WS-5), and a dropped connection fails the step.
  * Returns 1 when done, 0 when the deadline passed first, or a negative errno
  * (and the step failed with it).
  */
@@ -347,30 +362,41 @@ static int session_message(vss_backup_components *bc, const char *member, sd_bus
         return sd_bus_message_new_method_call(bc->bus, ret, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, member);
 }
 
-/* Send a deferred step; the object keeps it until its reply (the caller may release its handle first). */
-static int step_start(vss_backup_components *bc, const char *member, step_take_t take, vss_async **ret) {
+/*
+ * Start a step: the coordinator answers the call at once, refusing an
+ * out-of-order step there (WS-11); the object keeps the step until its
+ * StepFinished signal (the caller may release its handle first).
+ * Returns VSS_S_OK or the refusal.
+ */
+static vss_hresult step_start(vss_backup_components *bc, const char *member, step_take_t take, vss_async **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         vss_async *a;
         int r;
 
         r = session_message(bc, member, &m);
         if (r < 0)
-                return r;
+                return lvss_bus_error_to_hresult(NULL, r);
 
         a = async_new(bc);
         if (!a)
-                return -ENOMEM;
+                return VSS_E_OUTOFMEMORY;
         a->take = take;
 
-        r = sd_bus_call_async(bc->bus, &a->slot, m, step_reply, a, LVSS_LONG_CALL_USEC);
+        /* Pending before the call: the signal may be read while sd_bus_call() waits for its reply. */
+        bc->pending = async_ref(a);
+        r = sd_bus_call(bc->bus, m, 0, &error, NULL);
         if (r < 0) {
+                if (bc->pending == a) {
+                        bc->pending = NULL;
+                        async_unref(a);
+                }
                 async_unref(a);
-                return r;
+                return lvss_bus_error_to_hresult(&error, r);
         }
 
-        bc->pending = async_ref(a);
         *ret = a;
-        return 0;
+        return VSS_S_OK;
 }
 
 /* ---- entering a call ---------------------------------------------------- */
@@ -581,6 +607,14 @@ _public_ vss_hresult vss_create_backup_components(vss_backup_components **ret) {
         if (r < 0)
                 return lvss_bus_error_to_hresult(&error, r);
         r = lvss_bus_read_id(reply, &bc->session_id);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+
+        r = sd_bus_match_signal(bc->bus, NULL, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished",
+                                on_step_finished, bc);
+        if (r >= 0)
+                r = sd_bus_match_signal(bc->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, bc);
         if (r < 0)
                 return lvss_bus_error_to_hresult(NULL, r);
 
@@ -1067,22 +1101,17 @@ _public_ vss_hresult vss_set_file_restore_status(vss_backup_components *bc, cons
 static vss_hresult step(vss_backup_components *bc, const char *member, step_take_t take, vss_async **ret) {
         _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
         vss_hresult hr;
-        int r;
 
         hr = bc_enter(bc, false, &entered);
         if (VSS_FAILED(hr))
                 return hr;
 
-        r = step_start(bc, member, take, ret);
-        if (r < 0)
-                return lvss_bus_error_to_hresult(NULL, r);
-        return VSS_S_OK;
+        return step_start(bc, member, take, ret);
 }
 
 _public_ vss_hresult vss_gather_writer_metadata(vss_backup_components *bc, vss_async **ret) {
         _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
         vss_hresult hr;
-        int r;
 
         check_arg(bc, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
@@ -1096,9 +1125,9 @@ _public_ vss_hresult vss_gather_writer_metadata(vss_backup_components *bc, vss_a
         if (bc->metadata_requested)
                 return VSS_E_BAD_STATE;
 
-        r = step_start(bc, "GatherWriterMetadata", metadata_take, ret);
-        if (r < 0)
-                return lvss_bus_error_to_hresult(NULL, r);
+        hr = step_start(bc, "GatherWriterMetadata", metadata_take, ret);
+        if (VSS_FAILED(hr))
+                return hr;
 
         bc->metadata_requested = true;
         return VSS_S_OK;
