@@ -197,6 +197,8 @@ void writer_note_status(Writer *w, const Entry *e);
 /* ListWriters: Identify to all, then reply on @call. */
 int registry_list_writers(Manager *m, sd_bus_message *call);
 void registry_forget_writer(Manager *m, Writer *w);
+/* Every subscribed writer, oldest first (subscription order); *ret owned: free(). */
+int registry_writers(Manager *m, Writer ***ret, size_t *ret_n);
 const char *session_state_text(const Session *s);
 
 /* ---- session.c --------------------------------------------------------- */
@@ -325,6 +327,10 @@ void session_step_finish(Session *s, vss_hresult hr);
 void entry_apply(Entry *e, vss_writer_event event, const Target *t);
 void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t);
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);
+/* The entries for which @pred holds, into s->work / s->n_work. */
+int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e));
+/* Component mode: writers owning an added component; otherwise every identified writer. */
+bool session_entry_participates(const Session *s, const Entry *e);
 int append_status(sd_bus_message *m, const Entry *e);
 int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
 int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */

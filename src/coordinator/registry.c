@@ -268,28 +268,36 @@ static void admin_list_done(Fanout *f, void *userdata) {
         admin_list_free(a);
 }
 
+int registry_writers(Manager *m, Writer ***ret, size_t *ret_n) {
+        Writer **a, *last = NULL;
+        size_t n = 0;
+
+        a = calloc(m->n_writers ? m->n_writers : 1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        for (Writer *w = m->writers; w; w = w->next)
+                last = w;
+        for (Writer *w = last; w; w = w->prev)
+                a[n++] = w;
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
 int registry_list_writers(Manager *m, sd_bus_message *call) {
         AdminList *a;
         Fanout *f;
-        size_t k = 0;
         int r;
 
         a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;
         a->m = m;
-        a->writers = calloc(m->n_writers ? m->n_writers : 1, sizeof *a->writers);
-        if (!a->writers) {
+        r = registry_writers(m, &a->writers, &a->n);
+        if (r < 0) {
                 free(a);
-                return -ENOMEM;
+                return r;
         }
-        /* oldest first, so the listing is in subscription order */
-        Writer *last = NULL;
-        for (Writer *w = m->writers; w; w = w->next)
-                last = w;
-        for (Writer *w = last; w; w = w->prev)
-                a->writers[k++] = w;
-        a->n = k;
         a->call = sd_bus_message_ref(call);
 
         a->next = m->admin_lists;

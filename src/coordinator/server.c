@@ -66,6 +66,18 @@ static int access_denied(const Client *c, const char *role, sd_bus_error *error)
 
 /* ---- Coordinator1 ----------------------------------------------------------- */
 
+static int reply_with_id(sd_bus_message *m, const vss_id *id) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, id);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_get_version(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(m, "s", PACKAGE_VERSION);
 }
@@ -92,14 +104,7 @@ static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_err
                                &hr, &w);
         if (r < 0)
                 return lvss_bus_error_set_hresult(error, hr, "%s", vss_hresult_text(hr));
-
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &w->instance_id);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_with_id(m, &w->instance_id);
 }
 
 static int method_unsubscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -128,14 +133,7 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
                 return r;
         c->role = ROLE_REQUESTER;
         c->session = s;
-
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &s->id);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_with_id(m, &s->id);
 }
 
 static int method_list_writers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -296,13 +294,7 @@ static int method_start_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_e
         int r = session_method_start_snapshot_set(s, &id, error);
         if (r < 0)
                 return r;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &id);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_with_id(m, &id);
 }
 
 static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -333,13 +325,7 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
         r = session_method_add_to_snapshot_set(s, volume, &provider, &id, error);
         if (r < 0)
                 return r;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &id);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_with_id(m, &id);
 }
 
 static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -268,7 +268,7 @@ static Component *component_find(Session *s, const vss_id *instance_id, const ch
         return NULL;
 }
 
-static bool entry_participates(const Session *s, const Entry *e) {
+bool session_entry_participates(const Session *s, const Entry *e) {
         if (!s->select_components)
                 return true;
         for (size_t i = 0; i < s->n_components; i++)
@@ -439,17 +439,14 @@ static void session_log_fanout(Session *s, Fanout *f) {
                     f->n_targets == 1 ? "" : "s");
 }
 
-/* Collect entries into s->work. */
-typedef bool (*entry_filter_t)(const Session *s, const Entry *e);
-
-static int collect(Session *s, entry_filter_t filter) {
+int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e)) {
         free(s->work);
         s->n_work = 0;
         s->work = calloc(s->n_entries ? s->n_entries : 1, sizeof *s->work);
         if (!s->work)
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_entries; i++)
-                if (filter(s, s->entries[i]))
+                if (pred(s, s->entries[i]))
                         s->work[s->n_work++] = s->entries[i];
         return 0;
 }
@@ -689,14 +686,9 @@ int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_erro
         if (s->metadata_gathered)
                 return bad_state(error, "GatherWriterMetadata may be called once per session");
 
-        writers = calloc(s->m->n_writers ? s->m->n_writers : 1, sizeof *writers);
-        if (!writers)
-                return -ENOMEM;
-        Writer *last = NULL;
-        for (Writer *w = s->m->writers; w; w = w->next)
-                last = w;
-        for (Writer *w = last; w; w = w->prev)
-                writers[n++] = w;
+        r = registry_writers(s->m, &writers, &n);
+        if (r < 0)
+                return r;
 
         step_begin(s, STEP_GATHER_METADATA, "GatherWriterMetadata", NULL);
         log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
@@ -893,7 +885,7 @@ int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_e
         if (s->prepared_for_backup || s->aborted)
                 return bad_state(error, "PrepareForBackup was already called");
 
-        r = collect(s, filter_prepare_backup);
+        r = session_collect(s, filter_prepare_backup);
         if (r < 0)
                 return r;
         step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
@@ -974,7 +966,7 @@ int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, c
 }
 
 static bool filter_backup_complete(const Session *s, const Entry *e) {
-        return entry_participates(s, e) && !lvss_state_is_failed(e->state);
+        return session_entry_participates(s, e) && !lvss_state_is_failed(e->state);
 }
 
 static void backup_complete_done(Fanout *f, void *userdata) {
@@ -996,7 +988,7 @@ int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_erro
         if (s->backup_complete_ok)
                 return bad_state(error, "BackupComplete was already called");
 
-        r = collect(s, filter_backup_complete);
+        r = session_collect(s, filter_backup_complete);
         if (r < 0)
                 return r;
         step_begin(s, STEP_BACKUP_COMPLETE, "BackupComplete", NULL);
@@ -1027,7 +1019,7 @@ static void abort_done(Fanout *f, void *userdata) {
 static int session_start_abort(Session *s, sd_bus_message *call) {
         int r;
 
-        r = collect(s, filter_abort);
+        r = session_collect(s, filter_abort);
         if (r < 0)
                 return r;
         step_begin(s, STEP_ABORT, "AbortBackup", call);
@@ -1156,7 +1148,7 @@ static void release_done(Fanout *f, void *userdata) {
 static int session_start_release(Session *s, sd_bus_message *call) {
         int r;
 
-        r = collect(s, filter_all);
+        r = session_collect(s, filter_all);
         if (r < 0)
                 return r;
         step_begin(s, STEP_RELEASE, "Release", call);

@@ -194,26 +194,7 @@ int snapshot_delete_auto_release(Session *s) {
 /* ---- the phases ------------------------------------------------------------ */
 
 static bool is_participant(const Session *s, const Entry *e) {
-        if (lvss_state_is_failed(e->state))
-                return false;
-        if (!s->select_components)
-                return true;
-        for (size_t i = 0; i < s->n_components; i++)
-                if (vss_id_equal(&s->components[i].instance_id, &e->instance_id))
-                        return true;
-        return false;
-}
-
-static int collect_where(Session *s, bool (*pred)(const Session *, const Entry *)) {
-        free(s->work);
-        s->n_work = 0;
-        s->work = calloc(s->n_entries ? s->n_entries : 1, sizeof *s->work);
-        if (!s->work)
-                return -ENOMEM;
-        for (size_t i = 0; i < s->n_entries; i++)
-                if (pred(s, s->entries[i]))
-                        s->work[s->n_work++] = s->entries[i];
-        return 0;
+        return !lvss_state_is_failed(e->state) && session_entry_participates(s, e);
 }
 
 static bool got_prepare_snapshot(const Session *s, const Entry *e) {
@@ -240,7 +221,7 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
 
         s->fanout = fanout_free(s->fanout);
         s->snap_phase = phase;
-        r = collect_where(s, pred);
+        r = session_collect(s, pred);
         if (r >= 0)
                 r = session_fanout(s, event, s->work, s->n_work, phase_done);
         if (r < 0) {
