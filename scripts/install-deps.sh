@@ -7,6 +7,7 @@ packages=(
         meson ninja-build gcc pkg-config
         libsystemd-dev libsqlite3-dev libxml2-dev
         libcmocka-dev
+        libbtrfsutil-dev btrfs-progs
         sqlite3
         valgrind
 )

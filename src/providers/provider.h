@@ -67,8 +67,32 @@ struct lvss_provider {
  */
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
 
+/*
+ * The btrfs provider: a volume is a btrfs subvolume (its root directory);
+ * commit makes a read-only snapshot with libbtrfsutil at
+ * @storage_dir/<set id>/<snapshot id> when @storage_dir is on the same btrfs
+ * file system, else in "<volume's parent>/.lvss-snapshots/<set>/<snapshot>"
+ * (a snapshot must live on the file system of its source). O(1).
+ */
+int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
+
+/*
+ * The exec provider: an external program does the work, one call per step,
+ * each bounded by @step_timeout_usec (the hold window bounds commit):
+ *   PROGRAM is-supported VOLUME              exit 0: supported
+ *   PROGRAM prepare SET_ID SNAPSHOT_ID VOLUME
+ *   PROGRAM commit SET_ID SNAPSHOT_ID VOLUME  prints the snapshot path on stdout
+ *   PROGRAM delete SNAPSHOT_PATH
+ *   PROGRAM abort SET_ID SNAPSHOT_ID VOLUME
+ * @name becomes the provider's name; its id is derived from the name.
+ */
+int lvss_provider_exec_new(const char *name, const char *program, const char *storage_dir,
+                           uint64_t step_timeout_usec, lvss_provider **ret);
+
 /* Call ops->free and free @p; NULL-safe; returns NULL. */
 lvss_provider *lvss_provider_free(lvss_provider *p);
 
 /* The copy provider's id: {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e01}. */
 extern const vss_id LVSS_PROVIDER_COPY_ID;
+/* The btrfs provider's id: {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e02}. */
+extern const vss_id LVSS_PROVIDER_BTRFS_ID;

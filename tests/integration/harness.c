@@ -1,0 +1,1573 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The integration test harness (see harness.h for what it promises). */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-id128.h>
+
+#include "harness.h"
+#include "protocol/protocol.h"
+
+extern char **environ;
+
+#define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
+
+static itest_env *current_env;
+
+/* ---- small things ---------------------------------------------------------- */
+
+uint64_t itest_now_mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+uint64_t itest_now_real_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+itest_env *itest_current(void) {
+        return current_env;
+}
+
+unsigned itest_ms(const itest_env *env, unsigned ms) {
+        return ms * (env ? env->factor : 1);
+}
+
+unsigned itest_margin_ms(const itest_env *env) {
+        return itest_ms(env, 4000);
+}
+
+unsigned itest_step_bound(const itest_env *env) {
+        return itest_ms(env, 30000);
+}
+
+static char *xstrdup(const char *s) {
+        char *p = strdup(s ? s : "");
+        if (!p)
+                abort();
+        return p;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        char *p;
+        va_start(ap, fmt);
+        if (vasprintf(&p, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        return p;
+}
+
+static void *xcalloc(size_t n, size_t size) {
+        void *p = calloc(n, size);
+        if (!p)
+                abort();
+        return p;
+}
+
+const char *itest_hr_str(vss_hresult hr) {
+        static char ring[8][96];
+        static unsigned k;
+        char *b = ring[k++ % 8];
+        const char *n = vss_hresult_name(hr);
+        snprintf(b, sizeof ring[0], "%s (0x%08" PRIX32 ")", n ? n : "?", (uint32_t) hr);
+        return b;
+}
+
+const char *itest_id_str(const vss_id *id) {
+        static char ring[8][VSS_ID_STRING_MAX];
+        static unsigned k;
+        char *b = ring[k++ % 8];
+        vss_id_format(id, b);
+        return b;
+}
+
+static const char *state_str(vss_writer_state s) {
+        const char *n = vss_writer_state_name(s);
+        return n ? n : "(out of range)";
+}
+
+void itest_note(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "# ");
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+}
+
+void itest_fail_at(const char *file, int line, const char *fmt, ...) {
+        char msg[4096];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (current_env)
+                current_env->failed = true;
+        fflush(stdout);
+        print_error("%s:%d: %s\n", file, line, msg);
+        _fail(file, line);
+        abort(); /* not reached: _fail longjmps */
+}
+
+char *itest_read_file(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (!f)
+                return NULL;
+        FILE *m = open_memstream(&buf, &len);
+        if (!m) {
+                fclose(f);
+                return NULL;
+        }
+        char chunk[8192];
+        size_t k;
+        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+                fwrite(chunk, 1, k, m);
+        fclose(f);
+        fclose(m);
+        return buf;
+}
+
+static void write_file(const char *path, const char *content) {
+        FILE *f = fopen(path, "we");
+        if (!f)
+                abort();
+        fputs(content, f);
+        fclose(f);
+}
+
+/* ---- streams ---------------------------------------------------------------
+ *
+ * One reader thread reads every stream (writers' and children's stdout) and
+ * stamps each line when it arrives, whatever the test's own thread is doing
+ * (it may be blocked in a liblvss call). Lines live in a fixed array that
+ * never moves, so a line, once published (n_lines), can be read without the
+ * lock; everything else is under `lock`, and waiters sleep on `cond`.
+ */
+
+#define STREAM_MAX_LINES 4096
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lines_cond;
+static pthread_t reader;
+static bool reader_running, reader_stop;
+static int wake_fd[2] = { -1, -1 };
+
+static void stream_init(itest_stream *s) {
+        memset(s, 0, sizeof *s);
+        s->fd = -1;
+        s->cap = STREAM_MAX_LINES;
+        s->lines = xcalloc(s->cap, sizeof *s->lines);
+}
+
+/* under lock */
+static void stream_add_line(itest_stream *s, const char *text, size_t len) {
+        if (s->n_lines == s->cap)
+                return; /* the array never moves; a test does not need more */
+        char *t = strndup(text, len);
+        if (!t)
+                abort();
+        s->lines[s->n_lines].text = t;
+        s->lines[s->n_lines].mono_usec = itest_now_mono_usec();
+        s->n_lines++;
+}
+
+static void stream_free(itest_stream *s) {
+        if (s->fd >= 0)
+                close(s->fd);
+        s->fd = -1;
+        for (size_t i = 0; i < s->n_lines; i++)
+                free(s->lines[i].text);
+        free(s->lines);
+        s->lines = NULL;
+        s->n_lines = s->cap = s->cursor = 0;
+}
+
+/* under lock, reader thread only: read what is there; true if anything (data or EOF) happened */
+static bool stream_read(itest_stream *s) {
+        bool any = false;
+
+        while (s->fd >= 0) {
+                if (s->buf_len == sizeof s->buf) {
+                        /* an over-long line: cut it */
+                        stream_add_line(s, s->buf, s->buf_len);
+                        s->buf_len = 0;
+                }
+                ssize_t k = read(s->fd, s->buf + s->buf_len, sizeof s->buf - s->buf_len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        k = 0; /* treat errors as EOF */
+                }
+                if (k == 0) {
+                        if (s->buf_len > 0)
+                                stream_add_line(s, s->buf, s->buf_len);
+                        s->buf_len = 0;
+                        close(s->fd);
+                        s->fd = -1;
+                        return true;
+                }
+                any = true;
+                s->buf_len += (size_t) k;
+                char *start = s->buf, *nl;
+                while ((nl = memchr(start, '\n', s->buf_len - (size_t) (start - s->buf)))) {
+                        stream_add_line(s, start, (size_t) (nl - start));
+                        start = nl + 1;
+                }
+                size_t rest = s->buf_len - (size_t) (start - s->buf);
+                memmove(s->buf, start, rest);
+                s->buf_len = rest;
+        }
+        return any;
+}
+
+/* under lock */
+static size_t collect_streams(itest_env *env, itest_stream **v, size_t max) {
+        size_t n = 0;
+        for (size_t i = 0; i < env->n_writers && n < max; i++)
+                if (env->writers[i]->p.out.fd >= 0)
+                        v[n++] = &env->writers[i]->p.out;
+        for (size_t i = 0; i < env->n_children && n < max; i++)
+                if (env->children[i]->out.fd >= 0)
+                        v[n++] = &env->children[i]->out;
+        return n;
+}
+
+static void *reader_main(void *arg) {
+        itest_env *env = arg;
+        itest_stream *v[ITEST_MAX_WRITERS + ITEST_MAX_CHILDREN];
+        struct pollfd pfd[ITEST_MAX_WRITERS + ITEST_MAX_CHILDREN + 1];
+
+        pthread_mutex_lock(&lock);
+        while (!reader_stop) {
+                size_t n = collect_streams(env, v, ELEMENTS(v));
+                for (size_t i = 0; i < n; i++)
+                        pfd[i] = (struct pollfd) { .fd = v[i]->fd, .events = POLLIN };
+                pfd[n] = (struct pollfd) { .fd = wake_fd[0], .events = POLLIN };
+                pthread_mutex_unlock(&lock);
+                int r = poll(pfd, n + 1, -1);
+                pthread_mutex_lock(&lock);
+                if (r < 0)
+                        continue;
+                if (pfd[n].revents) {
+                        char b[64];
+                        while (read(wake_fd[0], b, sizeof b) > 0)
+                                ;
+                }
+                bool any = false;
+                for (size_t i = 0; i < n; i++)
+                        if (pfd[i].revents && v[i]->fd == pfd[i].fd)
+                                any |= stream_read(v[i]);
+                if (any)
+                        pthread_cond_broadcast(&lines_cond);
+        }
+        pthread_mutex_unlock(&lock);
+        return NULL;
+}
+
+static void reader_wake(void) {
+        if (wake_fd[1] >= 0) {
+                ssize_t k = write(wake_fd[1], "x", 1);
+                (void) k;
+        }
+}
+
+static void reader_start(itest_env *env) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&lines_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+                abort();
+        reader_stop = false;
+        if (pthread_create(&reader, NULL, reader_main, env) != 0)
+                abort();
+        reader_running = true;
+}
+
+static void reader_end(void) {
+        if (!reader_running)
+                return;
+        pthread_mutex_lock(&lock);
+        reader_stop = true;
+        pthread_mutex_unlock(&lock);
+        reader_wake();
+        pthread_join(reader, NULL);
+        reader_running = false;
+        close(wake_fd[0]);
+        close(wake_fd[1]);
+        wake_fd[0] = wake_fd[1] = -1;
+        pthread_cond_destroy(&lines_cond);
+}
+
+/* Publish a new stream to the reader thread. */
+static void stream_attach(itest_stream *s, int fd) {
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        pthread_mutex_lock(&lock);
+        s->fd = fd;
+        pthread_mutex_unlock(&lock);
+        reader_wake();
+}
+
+/* under lock: wait on the condition until @deadline (CLOCK_MONOTONIC µs); false at the deadline */
+static bool cond_wait_until(uint64_t deadline) {
+        struct timespec ts = { .tv_sec = (time_t) (deadline / 1000000u), .tv_nsec = (long) (deadline % 1000000u) * 1000 };
+        return pthread_cond_timedwait(&lines_cond, &lock, &ts) == 0;
+}
+
+bool itest_pump(itest_env *env, int timeout_ms) {
+        (void) env;
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) (timeout_ms < 0 ? 0 : timeout_ms) * 1000u;
+        pthread_mutex_lock(&lock);
+        bool r = cond_wait_until(deadline);
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+typedef bool (*line_pred)(const char *line, const void *ctx);
+
+static ssize_t stream_search_locked(itest_stream *s, line_pred pred, const void *ctx, size_t from, size_t to) {
+        if (to > s->n_lines)
+                to = s->n_lines;
+        for (size_t i = from; i < to; i++)
+                if (pred(s->lines[i].text, ctx))
+                        return (ssize_t) i;
+        return -1;
+}
+
+static ssize_t stream_search(itest_stream *s, line_pred pred, const void *ctx, size_t from, size_t to) {
+        pthread_mutex_lock(&lock);
+        ssize_t r = stream_search_locked(s, pred, ctx, from, to);
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+static ssize_t wait_pred(itest_env *env, itest_stream *s, line_pred pred, const void *ctx, unsigned timeout_ms) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        ssize_t i;
+
+        (void) env;
+        pthread_mutex_lock(&lock);
+        for (;;) {
+                i = stream_search_locked(s, pred, ctx, s->cursor, SIZE_MAX);
+                if (i >= 0) {
+                        s->cursor = (size_t) i + 1;
+                        break;
+                }
+                if (s->fd < 0 || itest_now_mono_usec() >= deadline)
+                        break;
+                cond_wait_until(deadline);
+        }
+        pthread_mutex_unlock(&lock);
+        return i;
+}
+
+/* Wait (bounded) until the reader saw EOF on @s: everything the process wrote is in. */
+static void stream_wait_eof(itest_stream *s, unsigned timeout_ms) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        pthread_mutex_lock(&lock);
+        while (s->fd >= 0 && itest_now_mono_usec() < deadline)
+                cond_wait_until(deadline);
+        pthread_mutex_unlock(&lock);
+}
+
+static bool pred_prefix(const char *line, const void *ctx) {
+        return strncmp(line, (const char *) ctx, strlen((const char *) ctx)) == 0;
+}
+
+ssize_t itest_wait_line(itest_env *env, itest_stream *s, const char *prefix, unsigned timeout_ms) {
+        return wait_pred(env, s, pred_prefix, prefix, timeout_ms);
+}
+
+ssize_t itest_find_line(itest_stream *s, const char *prefix, size_t from, size_t to) {
+        return stream_search(s, pred_prefix, prefix, from, to);
+}
+
+void itest_dump_stream(const char *label, const itest_stream *s) {
+        pthread_mutex_lock(&lock);
+        fprintf(stderr, "---- %s: %zu line(s)%s\n", label, s->n_lines, s->fd < 0 ? " (EOF)" : "");
+        uint64_t t0 = s->n_lines ? s->lines[0].mono_usec : 0;
+        for (size_t i = 0; i < s->n_lines; i++)
+                fprintf(stderr, "  [%3zu +%6" PRIu64 "ms] %s\n", i, (s->lines[i].mono_usec - t0) / 1000,
+                        s->lines[i].text);
+        pthread_mutex_unlock(&lock);
+}
+
+static const char *proc_exit_str(itest_proc *p) {
+        static char b[128];
+        if (!p->reaped)
+                snprintf(b, sizeof b, "running");
+        else if (WIFEXITED(p->wstatus))
+                snprintf(b, sizeof b, "exited with %d", WEXITSTATUS(p->wstatus));
+        else if (WIFSIGNALED(p->wstatus))
+                snprintf(b, sizeof b, "killed by signal %d (%s)", WTERMSIG(p->wstatus), strsignal(WTERMSIG(p->wstatus)));
+        else
+                snprintf(b, sizeof b, "status 0x%x", p->wstatus);
+        return b;
+}
+
+size_t itest_wait_line_must(itest_env *env, itest_proc *p, const char *prefix, unsigned timeout_ms) {
+        ssize_t i = itest_wait_line(env, &p->out, prefix, timeout_ms);
+        if (i < 0) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s: no line starting with \"%s\" within %u ms (process %s)", p->label, prefix, timeout_ms,
+                     proc_exit_str(p));
+        }
+        return (size_t) i;
+}
+
+/* ---- event lines ------------------------------------------------------------ */
+
+char *itest_event_prefix(char *buf, size_t size, const char *event, const vss_id *sid, const char *what) {
+        if (sid)
+                snprintf(buf, size, "event %s %s%s%s", event, itest_id_str(sid), what ? " " : "", what ? what : "");
+        else
+                snprintf(buf, size, "event %s ", event);
+        return buf;
+}
+
+bool itest_line_is_event(const char *line, const char *event, const vss_id *sid, const char *what) {
+        char e[64], s[64], w[32];
+        int k = sscanf(line, "event %63s %63s %31s", e, s, w);
+        if (k < 2)
+                return false;
+        if (event && strcmp(e, event) != 0)
+                return false;
+        if (sid && strcasecmp(s, itest_id_str(sid)) != 0)
+                return false;
+        if (what && (k < 3 || strcmp(w, what) != 0))
+                return false;
+        return true;
+}
+
+typedef struct event_ctx {
+        const char *event;
+        const vss_id *sid;
+        const char *what;
+} event_ctx;
+
+static bool pred_event(const char *line, const void *ctx) {
+        const event_ctx *c = ctx;
+        return itest_line_is_event(line, c->event, c->sid, c->what);
+}
+
+size_t itest_wait_event(itest_env *env, itest_writer *w, const char *event, const vss_id *sid, const char *what,
+                        unsigned timeout_ms) {
+        event_ctx c = { event, sid, what };
+        ssize_t i = wait_pred(env, &w->p.out, pred_event, &c, timeout_ms);
+        if (i < 0) {
+                itest_dump_stream(w->p.label, &w->p.out);
+                FAIL("%s: no line \"event %s %s %s\" (after line %zu) within %u ms (process %s)", w->p.label, event,
+                     sid ? itest_id_str(sid) : "*", what ? what : "*", w->p.out.cursor, timeout_ms,
+                     proc_exit_str(&w->p));
+        }
+        return (size_t) i;
+}
+
+ssize_t itest_find_event(itest_writer *w, const char *event, const vss_id *sid, const char *what, size_t from,
+                         size_t to) {
+        event_ctx c = { event, sid, what };
+        return stream_search(&w->p.out, pred_event, &c, from, to);
+}
+
+size_t itest_count_events(itest_writer *w, const char *event, const vss_id *sid, const char *what) {
+        size_t n = 0;
+        pthread_mutex_lock(&lock);
+        for (size_t i = 0; i < w->p.out.n_lines; i++)
+                if (itest_line_is_event(w->p.out.lines[i].text, event, sid, what))
+                        n++;
+        pthread_mutex_unlock(&lock);
+        return n;
+}
+
+/* ---- processes ---------------------------------------------------------------- */
+
+static char **build_envp(const char *const *extra) {
+        size_t n = 0, k = 0, ne = 0;
+        while (environ[n])
+                n++;
+        while (extra && extra[ne])
+                ne++;
+        char **envp = xcalloc(n + ne + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+                bool skip = strncmp(environ[i], "NOTIFY_SOCKET=", 14) == 0;
+                for (size_t j = 0; j < ne && !skip; j++) {
+                        size_t l = strcspn(extra[j], "=");
+                        if (strncmp(environ[i], extra[j], l + 1) == 0)
+                                skip = true;
+                }
+                if (!skip)
+                        envp[k++] = environ[i];
+        }
+        for (size_t j = 0; j < ne; j++)
+                envp[k++] = (char *) extra[j];
+        envp[k] = NULL;
+        return envp;
+}
+
+static const char *const valgrind_argv[] = {
+        "valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "-q", NULL,
+};
+
+/*
+ * fork + exec @argv (valgrind in front when @p->valgrind); stdout to @out_fd
+ * (or the log), stderr to the log. Everything the parent holds is O_CLOEXEC.
+ */
+static void proc_spawn(itest_proc *p, char *const *argv, const char *const *extra_env, int out_fd) {
+        char *full[128];
+        size_t n = 0;
+        int log_fd, null_fd;
+
+        if (p->valgrind)
+                for (size_t i = 0; valgrind_argv[i]; i++)
+                        full[n++] = (char *) valgrind_argv[i];
+        for (size_t i = 0; argv[i] && n < ELEMENTS(full) - 1; i++)
+                full[n++] = argv[i];
+        full[n] = NULL;
+
+        char **envp = build_envp(extra_env);
+        log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (log_fd < 0 || null_fd < 0)
+                FAIL("cannot open %s or /dev/null: %m", p->log_path);
+        pid_t parent = getpid();
+
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0)
+                FAIL("fork: %m");
+        if (pid == 0) {
+                /* die with the test process, whatever happens to it */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                dup2(null_fd, 0);
+                dup2(out_fd >= 0 ? out_fd : log_fd, 1);
+                dup2(log_fd, 2);
+                signal(SIGPIPE, SIG_DFL);
+                if (strchr(full[0], '/'))
+                        execve(full[0], full, envp);
+                else
+                        execvpe(full[0], full, envp);
+                dprintf(2, "exec %s: %m\n", full[0]);
+                _exit(127);
+        }
+        free(envp);
+        close(log_fd);
+        close(null_fd);
+        p->pid = pid;
+        p->pidfd = pidfd_open(pid, 0);
+        if (p->pidfd < 0)
+                FAIL("pidfd_open: %m");
+}
+
+static void proc_reap(itest_proc *p) {
+        if (p->reaped || p->pid <= 0)
+                return;
+        for (;;) {
+                pid_t r = waitpid(p->pid, &p->wstatus, 0);
+                if (r == p->pid)
+                        break;
+                if (r < 0 && errno == EINTR)
+                        continue;
+                p->wstatus = 0;
+                break;
+        }
+        p->reaped = true;
+        if (p->pidfd >= 0)
+                close(p->pidfd);
+        p->pidfd = -1;
+}
+
+bool itest_wait_exit(itest_env *env, itest_proc *p, unsigned timeout_ms) {
+        if (p->reaped)
+                return true;
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        for (;;) {
+                struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+                uint64_t now = itest_now_mono_usec();
+                int left = now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
+                int r = poll(&pfd, 1, left);
+                if (r > 0) {
+                        /* let the reader drain its stdout first, so nothing it said is lost */
+                        stream_wait_eof(&p->out, 2000 * (env ? env->factor : 1));
+                        proc_reap(p);
+                        return true;
+                }
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r == 0)
+                        return false;
+        }
+}
+
+static void proc_kill(itest_proc *p, int sig) {
+        if (!p->reaped && p->pid > 0)
+                kill(p->pid, sig);
+}
+
+void itest_kill_proc(itest_env *env, itest_proc *p) {
+        p->may_die = true;
+        p->killed_by_test = true;
+        proc_kill(p, SIGKILL);
+        if (!itest_wait_exit(env, p, itest_ms(env, 10000)))
+                FAIL("%s did not die after SIGKILL", p->label);
+}
+
+static itest_proc *proc_new(itest_env *env, const char *label, const char *log_name) {
+        itest_proc *p = xcalloc(1, sizeof *p);
+        p->env = env;
+        p->label = xstrdup(label);
+        p->pidfd = -1;
+        p->log_path = log_name ? xasprintf("%s/%s", env->dir, log_name) : NULL;
+        stream_init(&p->out);
+        return p;
+}
+
+static void proc_free(itest_proc *p) {
+        if (!p)
+                return;
+        if (p->pidfd >= 0)
+                close(p->pidfd);
+        stream_free(&p->out);
+        free(p->label);
+        free(p->log_path);
+}
+
+/* ---- lvssd ------------------------------------------------------------------- */
+
+static int notify_fd = -1;
+
+void itest_start_lvssd(itest_env *env, const itest_lvssd_opts *opts) {
+        char *argv[32];
+        size_t n = 0;
+        char idt[32], evt[32], hold[32];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        CHECK(!env->lvssd, "lvssd started twice");
+        if (opts)
+                env->lvssd_opts = *opts;
+
+        if (strlen(env->notify_path) >= sizeof sa.sun_path)
+                FAIL("notify socket path too long: %s", env->notify_path);
+        strcpy(sa.sun_path, env->notify_path);
+        unlink(env->notify_path);
+        notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                FAIL("notify socket %s: %m", env->notify_path);
+
+        char *path = xasprintf("%s/src/coordinator/lvssd", env->build_root);
+        if (access(path, X_OK) < 0)
+                FAIL("%s: %m (is lvssd built?)", path);
+        argv[n++] = path;
+        argv[n++] = "--foreground";
+        argv[n++] = "--socket";
+        argv[n++] = env->socket_path;
+        argv[n++] = "--state-dir";
+        argv[n++] = env->state_dir;
+        if (env->lvssd_opts.identify_timeout_ms) {
+                snprintf(idt, sizeof idt, "%u", itest_ms(env, env->lvssd_opts.identify_timeout_ms));
+                argv[n++] = "--identify-timeout";
+                argv[n++] = idt;
+        }
+        if (env->lvssd_opts.event_timeout_ms) {
+                snprintf(evt, sizeof evt, "%u", itest_ms(env, env->lvssd_opts.event_timeout_ms));
+                argv[n++] = "--event-timeout";
+                argv[n++] = evt;
+        }
+        if (env->lvssd_opts.hold_window_ms) {
+                snprintf(hold, sizeof hold, "%u", env->lvssd_opts.hold_window_ms);
+                argv[n++] = "--hold-window";
+                argv[n++] = hold;
+        }
+        argv[n] = NULL;
+
+        itest_proc *p = proc_new(env, "lvssd", "lvssd.log");
+        p->valgrind = env->valgrind;
+        if (p->valgrind)
+                itest_note("lvssd and the test writers run under valgrind; waits are scaled by %u", env->factor);
+        env->lvssd = p;
+        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+        const char *extra[] = { ns, NULL };
+        proc_spawn(p, argv, extra, -1);
+        free(ns);
+        free(path);
+
+        /* wait for READY=1, or for lvssd to die */
+        unsigned timeout = itest_ms(env, 10000);
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout * 1000u;
+        for (;;) {
+                char buf[4096];
+                ssize_t k;
+                while ((k = recv(notify_fd, buf, sizeof buf - 1, 0)) > 0) {
+                        buf[k] = 0;
+                        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                                if (strcmp(line, "READY=1") == 0)
+                                        return;
+                }
+                struct pollfd pfd[2] = {
+                        { .fd = notify_fd, .events = POLLIN },
+                        { .fd = p->pidfd, .events = POLLIN },
+                };
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline)
+                        FAIL("lvssd sent no READY=1 within %u ms", timeout);
+                int r = poll(pfd, 2, (int) ((deadline - now + 999) / 1000));
+                if (r < 0 && errno != EINTR)
+                        FAIL("poll: %m");
+                if (r > 0 && pfd[1].revents) {
+                        proc_reap(p);
+                        FAIL("lvssd exited before READY=1: %s", proc_exit_str(p));
+                }
+        }
+}
+
+void itest_kill_lvssd(itest_env *env) {
+        CHECK(env->lvssd, "no lvssd");
+        itest_kill_proc(env, env->lvssd);
+}
+
+/* ---- writers ------------------------------------------------------------------ */
+
+static vss_id random_id(void) {
+        sd_id128_t r;
+        vss_id id;
+        if (sd_id128_randomize(&r) < 0)
+                abort();
+        memcpy(id.bytes, r.bytes, 16);
+        return id;
+}
+
+itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *const *args) {
+        char *argv[96], *owned[96];
+        size_t n = 0, no = 0;
+        int pfd[2];
+        bool hang = false, crash = false;
+
+        if (env->n_writers >= ITEST_MAX_WRITERS)
+                FAIL("too many writers");
+
+        itest_writer *w = xcalloc(1, sizeof *w);
+        char *label = xasprintf("writer %s", name);
+        itest_proc *p = proc_new(env, label, NULL);
+        free(label);
+        w->p = *p;
+        free(p);
+        free(w->p.log_path);
+        w->p.log_path = xasprintf("%s/writer-%zu-%s.log", env->dir, env->n_writers, name);
+        w->name = xstrdup(name);
+        w->writer_id = random_id();
+        w->p.valgrind = env->valgrind && env->valgrind_writers < env->valgrind_writers_max;
+        if (w->p.valgrind)
+                env->valgrind_writers++;
+
+        char *path = xasprintf("%s/tests/helpers/lvss-test-writer", env->build_root);
+        if (access(path, X_OK) < 0)
+                FAIL("%s: %m (is the test writer built?)", path);
+        argv[n++] = owned[no++] = path;
+        argv[n++] = "--name";
+        argv[n++] = w->name;
+        argv[n++] = "--writer-id";
+        argv[n++] = owned[no++] = xstrdup(itest_id_str(&w->writer_id));
+        for (size_t i = 0; args && args[i] && n < ELEMENTS(argv) - 2; i++) {
+                const char *a = args[i];
+                argv[n++] = (char *) a;
+                if (strcmp(a, "--hang-at") == 0)
+                        hang = true;
+                if (strcmp(a, "--crash-at") == 0)
+                        crash = true;
+                if (strcmp(a, "--instance") == 0 && args[i + 1]) {
+                        free(w->instance_name);
+                        w->instance_name = xstrdup(args[i + 1]);
+                }
+                if ((strcmp(a, "--freeze-timeout") == 0 || strcmp(a, "--hang-ms") == 0) && args[i + 1]) {
+                        unsigned v = (unsigned) strtoul(args[i + 1], NULL, 10);
+                        if (strcmp(a, "--freeze-timeout") == 0)
+                                w->freeze_timeout_ms = itest_ms(env, v);
+                        argv[n++] = owned[no++] = xasprintf("%u", itest_ms(env, v));
+                        i++;
+                }
+        }
+        argv[n] = NULL;
+        /* a hung writer may never exit on its own; a crashing one dies by SIGKILL */
+        w->p.may_die = hang || crash;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                FAIL("pipe2: %m");
+        char *sock = xasprintf("LVSS_SOCKET=%s", env->socket_path);
+        const char *extra[] = { sock, NULL };
+        pthread_mutex_lock(&lock);
+        env->writers[env->n_writers++] = w;
+        pthread_mutex_unlock(&lock);
+        proc_spawn(&w->p, argv, extra, pfd[1]);
+        close(pfd[1]);
+        stream_attach(&w->p.out, pfd[0]);
+        free(sock);
+        for (size_t i = 0; i < no; i++)
+                free(owned[i]);
+        return w;
+}
+
+void itest_writer_wait_subscribed(itest_env *env, itest_writer *w, unsigned timeout_ms) {
+        size_t i = itest_wait_line_must(env, &w->p, "subscribed ", timeout_ms);
+        const char *id = w->p.out.lines[i].text + strlen("subscribed ");
+        if (vss_id_parse(id, &w->instance_id) != VSS_S_OK)
+                FAIL("%s: bad instance id in \"%s\"", w->p.label, w->p.out.lines[i].text);
+}
+
+itest_writer *itest_writer_start(itest_env *env, const char *name, const char *const *args) {
+        itest_writer *w = itest_writer_spawn(env, name, args);
+        itest_writer_wait_subscribed(env, w, itest_ms(env, 10000));
+        return w;
+}
+
+void itest_writer_kill(itest_env *env, itest_writer *w) {
+        itest_kill_proc(env, &w->p);
+}
+
+/* ---- children ------------------------------------------------------------------- */
+
+void itest_child_say(int fd, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        if ((size_t) k > sizeof buf - 2)
+                k = (int) sizeof buf - 2;
+        buf[k++] = '\n';
+        for (int off = 0; off < k;) {
+                ssize_t r = write(fd, buf + off, (size_t) (k - off));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return;
+                off += (int) r;
+        }
+}
+
+itest_proc *itest_spawn_child(itest_env *env, const char *label, itest_child_fn fn, void *arg) {
+        int pfd[2];
+
+        if (env->n_children >= ITEST_MAX_CHILDREN)
+                FAIL("too many children");
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                FAIL("pipe2: %m");
+        itest_proc *p = proc_new(env, label, NULL);
+        pid_t parent = getpid();
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0)
+                FAIL("fork: %m");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                close(pfd[0]);
+                signal(SIGPIPE, SIG_DFL);
+                int rc = fn(pfd[1], arg);
+                _exit(rc);
+        }
+        close(pfd[1]);
+        p->pid = pid;
+        p->pidfd = pidfd_open(pid, 0);
+        if (p->pidfd < 0)
+                FAIL("pidfd_open: %m");
+        pthread_mutex_lock(&lock);
+        env->children[env->n_children++] = p;
+        pthread_mutex_unlock(&lock);
+        stream_attach(&p->out, pfd[0]);
+        return p;
+}
+
+/* ---- requester helpers ---------------------------------------------------------- */
+
+vss_backup_components *itest_requester(itest_env *env, bool select_components) {
+        vss_backup_components *bc = NULL;
+
+        CHECK_HR(vss_create_backup_components(&bc), VSS_S_OK, "vss_create_backup_components");
+        CHECK(bc, "no object");
+        if (env->n_requesters < ELEMENTS(env->requesters))
+                env->requesters[env->n_requesters++] = bc;
+        CHECK_HR(vss_initialize_for_backup(bc, NULL), VSS_S_OK, "vss_initialize_for_backup");
+        CHECK_HR(vss_set_backup_state(bc, select_components, false, VSS_BT_FULL, false), VSS_S_OK,
+                 "vss_set_backup_state");
+        return bc;
+}
+
+void itest_requester_release(itest_env *env, vss_backup_components *bc) {
+        for (size_t i = 0; i < env->n_requesters; i++)
+                if (env->requesters[i] == bc) {
+                        env->requesters[i] = env->requesters[--env->n_requesters];
+                        break;
+                }
+        vss_backup_components_release(bc);
+}
+
+vss_id itest_session_id(vss_backup_components *bc) {
+        vss_id sid;
+        CHECK_HR(vss_get_session_id(bc, &sid), VSS_S_OK, "vss_get_session_id");
+        CHECK(!vss_id_is_null(&sid), "null session id");
+        return sid;
+}
+
+vss_hresult itest_step(itest_env *env, vss_backup_components *bc, itest_async_fn fn, const char *what,
+                       unsigned bound_ms, uint64_t *ret_elapsed_ms) {
+        vss_async *a = NULL;
+        uint64_t t0 = itest_now_mono_usec();
+        vss_hresult hr = fn(bc, &a);
+
+        if (VSS_FAILED(hr)) {
+                if (ret_elapsed_ms)
+                        *ret_elapsed_ms = (itest_now_mono_usec() - t0) / 1000;
+                return hr;
+        }
+        CHECK(a, "%s returned %s but no async handle", what, itest_hr_str(hr));
+        hr = vss_async_wait(a, bound_ms);
+        uint64_t elapsed = (itest_now_mono_usec() - t0) / 1000;
+        if (hr == VSS_S_ASYNC_PENDING) {
+                vss_async_release(a);
+                FAIL("%s: the call did not return within %u ms", what, bound_ms);
+        }
+        if (hr == VSS_S_OK) {
+                vss_hresult q = VSS_S_OK;
+                CHECK_HR(vss_async_query_status(a, &q), VSS_S_OK, "%s: vss_async_query_status", what);
+                CHECK(q == VSS_S_ASYNC_FINISHED, "%s: wait said OK, query says %s", what, itest_hr_str(q));
+        }
+        vss_async_release(a);
+        if (ret_elapsed_ms)
+                *ret_elapsed_ms = elapsed;
+        itest_note("%s -> %s in %" PRIu64 " ms", what, itest_hr_str(hr), elapsed);
+        return hr;
+}
+
+vss_id itest_start_set(itest_env *env, vss_backup_components *bc, vss_id *ret_snapshot_id) {
+        vss_id set, snap;
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, NULL, &snap), VSS_S_OK, "vss_add_to_snapshot_set(%s)",
+                 env->data_dir);
+        if (ret_snapshot_id)
+                *ret_snapshot_id = snap;
+        return set;
+}
+
+void itest_gather_status(itest_env *env, vss_backup_components *bc, itest_statuses *ret) {
+        unsigned n = 0;
+        vss_hresult hr = itest_step(env, bc, vss_gather_writer_status, "vss_gather_writer_status",
+                                    itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_S_OK, "vss_gather_writer_status");
+        CHECK_HR(vss_get_writer_status_count(bc, &n), VSS_S_OK, "vss_get_writer_status_count");
+        ret->n = n;
+        ret->v = xcalloc(n ? n : 1, sizeof *ret->v);
+        for (unsigned i = 0; i < n; i++) {
+                vss_writer_status s;
+                CHECK_HR(vss_get_writer_status(bc, i, &s), VSS_S_OK, "vss_get_writer_status(%u)", i);
+                itest_status *c = &ret->v[i];
+                c->s = s;
+                c->writer_name = s.writer_name ? xstrdup(s.writer_name) : NULL;
+                c->instance_name = s.instance_name ? xstrdup(s.instance_name) : NULL;
+                c->application_message = s.application_message ? xstrdup(s.application_message) : NULL;
+                c->s.writer_name = c->writer_name;
+                c->s.instance_name = c->instance_name;
+                c->s.application_message = c->application_message;
+        }
+        CHECK_HR(vss_free_writer_status(bc), VSS_S_OK, "vss_free_writer_status");
+}
+
+void itest_statuses_free(itest_statuses *st) {
+        for (size_t i = 0; i < st->n; i++) {
+                free(st->v[i].writer_name);
+                free(st->v[i].instance_name);
+                free(st->v[i].application_message);
+        }
+        free(st->v);
+        st->v = NULL;
+        st->n = 0;
+}
+
+const itest_status *itest_status_for(const itest_statuses *st, const itest_writer *w) {
+        for (size_t i = 0; i < st->n; i++)
+                if (vss_id_equal(&st->v[i].s.instance_id, &w->instance_id))
+                        return &st->v[i];
+        return NULL;
+}
+
+static void dump_statuses(const itest_statuses *st) {
+        fprintf(stderr, "---- status list: %zu entr%s\n", st->n, st->n == 1 ? "y" : "ies");
+        for (size_t i = 0; i < st->n; i++) {
+                const vss_writer_status *s = &st->v[i].s;
+                fprintf(stderr, "  %s '%s' %s failure=%s app=0x%08" PRIX32 " msg=%s%s%s session=%s last=%s%s dur=%" PRIu64 "us\n",
+                        itest_id_str(&s->instance_id), s->writer_name ? s->writer_name : "(null)", state_str(s->state),
+                        itest_hr_str(s->failure), (uint32_t) s->application_result,
+                        s->application_message ? "'" : "", s->application_message ? s->application_message : "(null)",
+                        s->application_message ? "'" : "", itest_id_str(&s->session_id),
+                        vss_writer_event_name(s->last_event) ? vss_writer_event_name(s->last_event) : "?",
+                        s->event_in_progress ? " (in progress)" : "", s->last_event_duration_usec);
+        }
+}
+
+void itest_check_status(const char *file, int line, const itest_statuses *st, const itest_writer *w,
+                        vss_writer_state state, vss_hresult failure, vss_hresult app_result, const char *msg) {
+        const itest_status *e = itest_status_for(st, w);
+        if (!e) {
+                dump_statuses(st);
+                itest_fail_at(file, line, "%s (%s) has no status entry", w->p.label, itest_id_str(&w->instance_id));
+        }
+        const vss_writer_status *s = &e->s;
+        const char *m = s->application_message;
+        bool msg_ok = msg ? (m && strcmp(m, msg) == 0) : (!m || !*m);
+        if (s->state != state || s->failure != failure || s->application_result != app_result || !msg_ok) {
+                dump_statuses(st);
+                itest_fail_at(file, line,
+                              "%s: status %s / failure %s / application result 0x%08" PRIX32 " / message %s; "
+                              "expected %s / %s / 0x%08" PRIX32 " / %s",
+                              w->p.label, state_str(s->state), itest_hr_str(s->failure),
+                              (uint32_t) s->application_result, m ? m : "(none)", state_str(state),
+                              itest_hr_str(failure), (uint32_t) app_result, msg ? msg : "(none)");
+        }
+}
+
+void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_writer *const *ws, size_t n) {
+        if (st->n != n) {
+                dump_statuses(st);
+                FAIL("%zu status entries, expected %zu", st->n, n);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!itest_status_for(st, ws[i])) {
+                        dump_statuses(st);
+                        FAIL("%s (%s) has no status entry", ws[i]->p.label, itest_id_str(&ws[i]->instance_id));
+                }
+        for (size_t i = 0; i < st->n; i++)
+                if (sid && !vss_id_equal(&st->v[i].s.session_id, sid)) {
+                        dump_statuses(st);
+                        FAIL("entry %zu carries session %s, expected this session %s", i,
+                             itest_id_str(&st->v[i].s.session_id), itest_id_str(sid));
+                }
+}
+
+/* ---- the admin view ---------------------------------------------------------------- */
+
+void itest_list_writers(itest_env *env, itest_admin *ret) {
+        sd_bus *bus = NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r;
+
+        memset(ret, 0, sizeof *ret);
+        r = lvss_bus_connect(env->socket_path, &bus);
+        CHECK(r >= 0, "connect to %s: %s", env->socket_path, strerror(-r));
+        r = sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                           "ListWriters");
+        CHECK(r >= 0, "new call: %s", strerror(-r));
+        r = sd_bus_call(bus, m, (uint64_t) itest_step_bound(env) * 1000u, &err, &reply);
+        if (r < 0) {
+                char b[512];
+                snprintf(b, sizeof b, "%s: %s", err.name ? err.name : strerror(-r), err.message ? err.message : "");
+                sd_bus_error_free(&err);
+                FAIL("ListWriters failed: %s", b);
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "(" LVSS_ADMIN_STATUS_STRUCT ")");
+        CHECK(r >= 0, "ListWriters reply: %s", strerror(-r));
+        size_t cap = 0;
+        while ((r = sd_bus_message_enter_container(reply, 'r', LVSS_ADMIN_STATUS_STRUCT)) > 0) {
+                itest_admin_entry e = { 0 };
+                const char *wn, *in, *msg, *st;
+                uint32_t state, ev;
+                int32_t fail, app;
+                int prog, active;
+                uint64_t sent, dur;
+
+                CHECK(lvss_bus_read_id(reply, &e.instance_id) >= 0, "instance id");
+                CHECK(lvss_bus_read_id(reply, &e.writer_id) >= 0, "writer id");
+                r = sd_bus_message_read(reply, "ssuiis", &wn, &in, &state, &fail, &app, &msg);
+                CHECK(r >= 0, "ListWriters entry: %s", strerror(-r));
+                CHECK(lvss_bus_read_id(reply, &e.session_id) >= 0, "session id");
+                r = sd_bus_message_read(reply, "ubttbs", &ev, &prog, &sent, &dur, &active, &st);
+                CHECK(r >= 0, "ListWriters entry tail: %s", strerror(-r));
+                CHECK(sd_bus_message_exit_container(reply) >= 0, "exit struct");
+                e.writer_name = xstrdup(wn);
+                e.instance_name = xstrdup(in);
+                e.state = (vss_writer_state) state;
+                e.failure = fail;
+                e.application_result = app;
+                e.application_message = xstrdup(msg);
+                e.last_event = (vss_writer_event) ev;
+                e.in_progress = prog;
+                e.last_event_usec = sent;
+                e.duration_usec = dur;
+                e.session_active = active;
+                e.session_state = xstrdup(st);
+                if (ret->n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        ret->v = realloc(ret->v, cap * sizeof *ret->v);
+                        if (!ret->v)
+                                abort();
+                }
+                ret->v[ret->n++] = e;
+        }
+        CHECK(r >= 0, "ListWriters reply: %s", strerror(-r));
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        sd_bus_flush_close_unref(bus);
+}
+
+void itest_admin_free(itest_admin *a) {
+        for (size_t i = 0; i < a->n; i++) {
+                free(a->v[i].writer_name);
+                free(a->v[i].instance_name);
+                free(a->v[i].application_message);
+                free(a->v[i].session_state);
+        }
+        free(a->v);
+        a->v = NULL;
+        a->n = 0;
+}
+
+const itest_admin_entry *itest_admin_for(const itest_admin *a, const itest_writer *w) {
+        for (size_t i = 0; i < a->n; i++)
+                if (vss_id_equal(&a->v[i].instance_id, &w->instance_id))
+                        return &a->v[i];
+        return NULL;
+}
+
+/* ---- catalog and shadows -------------------------------------------------------------- */
+
+static sqlite3 *catalog_open(itest_env *env) {
+        char *path = xasprintf("%s/catalog.db", env->state_dir);
+        sqlite3 *db = NULL;
+        int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+        free(path);
+        if (r != SQLITE_OK) {
+                if (db)
+                        sqlite3_close(db);
+                return NULL;
+        }
+        sqlite3_busy_timeout(db, 5000);
+        return db;
+}
+
+bool itest_catalog_session(itest_env *env, const vss_id *sid, char **ret_state, char **ret_reason) {
+        sqlite3 *db = catalog_open(env);
+        sqlite3_stmt *st = NULL;
+        bool found = false;
+
+        if (!db)
+                return false;
+        if (sqlite3_prepare_v2(db, "SELECT state, reason FROM sessions WHERE lower(id) = lower(?1)", -1, &st, NULL) ==
+            SQLITE_OK) {
+                sqlite3_bind_text(st, 1, itest_id_str(sid), -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        found = true;
+                        const unsigned char *s = sqlite3_column_text(st, 0), *r = sqlite3_column_text(st, 1);
+                        if (ret_state)
+                                *ret_state = s ? xstrdup((const char *) s) : NULL;
+                        if (ret_reason)
+                                *ret_reason = r ? xstrdup((const char *) r) : NULL;
+                }
+        } else
+                itest_note("catalog: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return found;
+}
+
+int itest_catalog_snapshot_count(itest_env *env, const vss_id *sid) {
+        sqlite3 *db = catalog_open(env);
+        sqlite3_stmt *st = NULL;
+        int n = -1;
+
+        if (!db)
+                return -1;
+        const char *q = sid ? "SELECT count(*) FROM snapshots WHERE lower(session_id) = lower(?1)"
+                            : "SELECT count(*) FROM snapshots";
+        if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+                if (sid)
+                        sqlite3_bind_text(st, 1, itest_id_str(sid), -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        n = sqlite3_column_int(st, 0);
+        } else
+                itest_note("catalog: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+int itest_shadow_dir_count(itest_env *env) {
+        char *root = xasprintf("%s/shadows", env->state_dir);
+        DIR *d = opendir(root);
+        int n = 0;
+        struct dirent *e;
+
+        if (!d) {
+                free(root);
+                return 0;
+        }
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char *set = xasprintf("%s/%s", root, e->d_name);
+                DIR *s = opendir(set);
+                if (s) {
+                        struct dirent *f;
+                        while ((f = readdir(s)))
+                                if (f->d_name[0] != '.')
+                                        n++;
+                        closedir(s);
+                }
+                free(set);
+        }
+        closedir(d);
+        free(root);
+        return n;
+}
+
+static void watch_tree(int ifd, itest_env *env) {
+        const uint32_t mask = IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
+                              IN_ATTRIB | IN_DELETE_SELF;
+        char *root = xasprintf("%s/shadows", env->state_dir);
+        inotify_add_watch(ifd, env->state_dir, mask);
+        inotify_add_watch(ifd, root, mask);
+        DIR *d = opendir(root);
+        if (d) {
+                struct dirent *e;
+                while ((e = readdir(d)))
+                        if (e->d_name[0] != '.') {
+                                char *p = xasprintf("%s/%s", root, e->d_name);
+                                inotify_add_watch(ifd, p, mask);
+                                free(p);
+                        }
+                closedir(d);
+        }
+        free(root);
+}
+
+bool itest_wait_state(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
+        int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        bool ok;
+
+        CHECK(ifd >= 0, "inotify_init1: %m");
+        for (;;) {
+                watch_tree(ifd, env); /* before checking, so no change is missed */
+                ok = cond(env, userdata);
+                if (ok)
+                        break;
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline)
+                        break;
+                struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+                int r = poll(&pfd, 1, (int) ((deadline - now + 999) / 1000));
+                if (r > 0) {
+                        char buf[8192];
+                        while (read(ifd, buf, sizeof buf) > 0)
+                                ;
+                }
+        }
+        close(ifd);
+        return ok;
+}
+
+/* ---- setup and teardown ------------------------------------------------------------------ */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if (flag == FTW_DP || flag == FTW_D)
+                rmdir(path);
+        else
+                unlink(path);
+        return 0;
+}
+
+int itest_setup(void **state) {
+        itest_env *env = xcalloc(1, sizeof *env);
+        const char *root = getenv("LVSS_BUILD_ROOT");
+        const char *vg = getenv("LVSS_TEST_VALGRIND");
+        const char *tmp = getenv("TMPDIR");
+
+        if (!root || !*root) {
+                fprintf(stderr, "LVSS_BUILD_ROOT is not set (run through meson test)\n");
+                free(env);
+                return -1;
+        }
+        env->build_root = xstrdup(root);
+        env->valgrind = vg && strcmp(vg, "1") == 0;
+        env->valgrind_writers_max = SIZE_MAX;
+        env->factor = env->valgrind ? 6 : 1;
+        const char *f = getenv("LVSS_TEST_TIME_FACTOR");
+        if (f && atoi(f) > 0)
+                env->factor = (unsigned) atoi(f);
+
+        /* short: the sockets live inside it */
+        if (!tmp || !*tmp || strlen(tmp) > 40)
+                tmp = "/tmp";
+        env->dir = xasprintf("%s/lvss-itest-XXXXXX", tmp);
+        if (!mkdtemp(env->dir)) {
+                fprintf(stderr, "mkdtemp %s: %m\n", env->dir);
+                return -1;
+        }
+        env->state_dir = xasprintf("%s/state", env->dir);
+        env->socket_path = xasprintf("%s/lvssd.sock", env->dir);
+        env->notify_path = xasprintf("%s/notify", env->dir);
+        env->data_dir = xasprintf("%s/data", env->dir);
+        mkdir(env->state_dir, 0700);
+        mkdir(env->data_dir, 0755);
+        char *sub = xasprintf("%s/sub", env->data_dir);
+        char *a = xasprintf("%s/a.txt", env->data_dir);
+        char *b = xasprintf("%s/b.txt", sub);
+        mkdir(sub, 0755);
+        write_file(a, "alpha: the data a writer protects\n");
+        write_file(b, "beta\n");
+        free(sub);
+        free(a);
+        free(b);
+        setenv("LVSS_SOCKET", env->socket_path, 1);
+        reader_start(env);
+        current_env = env;
+        *state = env;
+        return 0;
+}
+
+static void print_log_tail(const char *label, const char *path, size_t max_lines) {
+        char *s = path ? itest_read_file(path) : NULL;
+        if (!s)
+                return;
+        size_t n = 0;
+        const char *start = s + strlen(s);
+        while (start > s && n <= max_lines) {
+                start--;
+                if (*start == '\n')
+                        n++;
+        }
+        if (*start == '\n')
+                start++;
+        if (*start)
+                fprintf(stderr, "---- %s (%s)%s\n%s\n", label, path, start > s ? " (tail)" : "", start);
+        free(s);
+}
+
+/* A process ended: was that all right? Returns false (and says why) if not. */
+static bool proc_check_end(itest_env *env, itest_proc *p, bool expect_exit_zero) {
+        if (!p->reaped)
+                return true;
+        if (WIFEXITED(p->wstatus)) {
+                int code = WEXITSTATUS(p->wstatus);
+                if (p->valgrind && code == 99) {
+                        fprintf(stderr, "FAILED: valgrind reported errors in %s (see its log)\n", p->label);
+                        return false;
+                }
+                if (code != 0 && expect_exit_zero && !p->may_die) {
+                        fprintf(stderr, "FAILED: %s exited with %d\n", p->label, code);
+                        return false;
+                }
+                return true;
+        }
+        if (WIFSIGNALED(p->wstatus) && !p->may_die) {
+                fprintf(stderr, "FAILED: %s was killed by signal %d (%s)\n", p->label, WTERMSIG(p->wstatus),
+                        strsignal(WTERMSIG(p->wstatus)));
+                return false;
+        }
+        (void) env;
+        return true;
+}
+
+int itest_teardown(void **state) {
+        itest_env *env = *state;
+        bool ok = true;
+        unsigned grace = itest_ms(env, 15000);
+
+        if (!env)
+                return 0;
+
+        /* 1. requester children: no mercy */
+        for (size_t i = 0; i < env->n_children; i++) {
+                itest_proc *c = env->children[i];
+                if (!c->reaped) {
+                        c->may_die = true;
+                        proc_kill(c, SIGKILL);
+                        itest_wait_exit(env, c, grace);
+                }
+        }
+
+        /* 2. lvssd: did it die on its own? then stop it politely */
+        if (env->lvssd) {
+                itest_proc *p = env->lvssd;
+                if (!p->reaped)
+                        itest_wait_exit(env, p, 0); /* reaps it if it is already gone */
+                if (p->reaped && !p->killed_by_test) {
+                        fprintf(stderr, "FAILED: lvssd died during the test: %s\n", proc_exit_str(p));
+                        ok = false;
+                } else if (!p->reaped) {
+                        proc_kill(p, SIGTERM);
+                        if (!itest_wait_exit(env, p, grace)) {
+                                fprintf(stderr, "FAILED: lvssd did not exit within %u ms of SIGTERM\n", grace);
+                                ok = false;
+                                p->may_die = true;
+                                proc_kill(p, SIGKILL);
+                                itest_wait_exit(env, p, grace);
+                        } else {
+                                /* a clean stop: exit 0, or the default action of SIGTERM */
+                                bool clean = (WIFEXITED(p->wstatus) && WEXITSTATUS(p->wstatus) == 0) ||
+                                             (WIFSIGNALED(p->wstatus) && WTERMSIG(p->wstatus) == SIGTERM);
+                                bool vg = p->valgrind && WIFEXITED(p->wstatus) && WEXITSTATUS(p->wstatus) == 99;
+                                if (!clean && !vg) {
+                                        fprintf(stderr, "FAILED: lvssd stopped badly on SIGTERM: %s\n",
+                                                proc_exit_str(p));
+                                        ok = false;
+                                }
+                                p->may_die = true; /* the SIGTERM was ours */
+                        }
+                }
+                if (!proc_check_end(env, p, false))
+                        ok = false;
+        }
+        if (notify_fd >= 0)
+                close(notify_fd);
+        notify_fd = -1;
+
+        /* 3. requester objects of the test process: their connections are gone */
+        for (size_t i = 0; i < env->n_requesters; i++)
+                vss_backup_components_release(env->requesters[i]);
+        env->n_requesters = 0;
+
+        /* 4. writers: they saw lvssd go and exit; hung ones get SIGKILL */
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) itest_ms(env, 10000) * 1000u;
+        for (size_t i = 0; i < env->n_writers; i++) {
+                itest_writer *w = env->writers[i];
+                if (w->p.reaped)
+                        continue;
+                uint64_t now = itest_now_mono_usec();
+                unsigned left = now >= deadline ? 0 : (unsigned) ((deadline - now) / 1000);
+                if (w->p.may_die)
+                        left = 0;
+                if (!itest_wait_exit(env, &w->p, left)) {
+                        if (!w->p.may_die) {
+                                fprintf(stderr, "FAILED: %s did not exit after lvssd stopped\n", w->p.label);
+                                ok = false;
+                        }
+                        w->p.may_die = true;
+                        proc_kill(&w->p, SIGKILL);
+                        itest_wait_exit(env, &w->p, grace);
+                }
+        }
+        for (size_t i = 0; i < env->n_writers; i++)
+                if (!proc_check_end(env, &env->writers[i]->p, true))
+                        ok = false;
+
+        if (!ok)
+                env->failed = true;
+        const char *verbose = getenv("LVSS_TEST_VERBOSE");
+        if (env->failed || (verbose && strcmp(verbose, "1") == 0)) {
+                if (env->lvssd)
+                        print_log_tail("lvssd log", env->lvssd->log_path, 400);
+                bool many = env->n_writers > 12;
+                for (size_t i = 0; i < env->n_writers; i++) {
+                        itest_writer *w = env->writers[i];
+                        if (many && i >= 12 && proc_check_end(env, &w->p, true))
+                                continue;
+                        itest_dump_stream(w->p.label, &w->p.out);
+                        fprintf(stderr, "  (%s, instance %s)\n", proc_exit_str(&w->p), itest_id_str(&w->instance_id));
+                        print_log_tail(w->p.label, w->p.log_path, 40);
+                }
+                for (size_t i = 0; i < env->n_children; i++) {
+                        itest_dump_stream(env->children[i]->label, &env->children[i]->out);
+                        fprintf(stderr, "  (%s)\n", proc_exit_str(env->children[i]));
+                }
+        }
+
+        reader_end();
+        const char *keep = getenv("LVSS_TEST_KEEP");
+        if (keep && strcmp(keep, "1") == 0)
+                fprintf(stderr, "# kept %s\n", env->dir);
+        else
+                nftw(env->dir, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+
+        for (size_t i = 0; i < env->n_writers; i++) {
+                proc_free(&env->writers[i]->p);
+                free(env->writers[i]->name);
+                free(env->writers[i]->instance_name);
+                free(env->writers[i]);
+        }
+        for (size_t i = 0; i < env->n_children; i++) {
+                proc_free(env->children[i]);
+                free(env->children[i]);
+        }
+        if (env->lvssd) {
+                proc_free(env->lvssd);
+                free(env->lvssd);
+        }
+        free(env->dir);
+        free(env->state_dir);
+        free(env->socket_path);
+        free(env->notify_path);
+        free(env->data_dir);
+        free(env->build_root);
+        free(env);
+        current_env = NULL;
+        *state = NULL;
+        return ok ? 0 : -1;
+}
+
+int itest_main(const char *group, const struct CMUnitTest *tests, size_t n) {
+        signal(SIGPIPE, SIG_IGN);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
+static bool cond_session_ended(itest_env *env, void *userdata) {
+        char *state = NULL;
+        bool ended = itest_catalog_session(env, userdata, &state, NULL) && state && strcmp(state, "active") != 0;
+        free(state);
+        return ended;
+}
+
+char *itest_wait_session_end(itest_env *env, const vss_id *sid, char **ret_reason, unsigned timeout_ms) {
+        char *state = NULL, *reason = NULL;
+
+        itest_wait_state(env, cond_session_ended, (void *) sid, timeout_ms);
+        if (!itest_catalog_session(env, sid, &state, &reason))
+                FAIL("the catalog has no session %s", itest_id_str(sid));
+        if (ret_reason)
+                *ret_reason = reason;
+        else
+                free(reason);
+        return state;
+}

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The integration test harness: real processes, no mocks.
+ *
+ * Every test gets a fresh environment (itest_env): a temporary directory, a
+ * real lvssd started in it (--state-dir, --socket inside the directory), real
+ * lvss-test-writer processes whose stdout comes back on pipes, and, when a
+ * test must kill its requester, a forked requester child reporting progress on
+ * a pipe. The test process itself is a requester too (liblvss, LVSS_SOCKET
+ * points at the test's lvssd).
+ *
+ * Nothing here sleeps to let things settle. Every wait is for an event: the
+ * sd_notify READY=1 datagram, a line on a pipe, a process exit (pidfd), a
+ * change in the state directory (inotify) - with poll() and a generous bound.
+ * Lines are stamped (CLOCK_MONOTONIC) when the harness reads them; the harness
+ * reads all pipes at once, so the stamp is close to when the line was written
+ * and never earlier (timing checks can only err on the side of failing).
+ *
+ * Failure handling: the CHECK macros print a message and fail the cmocka test
+ * (longjmp back into cmocka); the teardown (itest_teardown) always runs: it
+ * stops every process the test started (lvssd with SIGTERM, then the writers
+ * see the disconnect and exit; anything left gets SIGKILL), reaps them, prints
+ * the logs when the test failed, and removes the directory. The teardown
+ * fails the test when a process it did not expect to die crashed, or when
+ * valgrind (LVSS_TEST_VALGRIND=1) reported errors (exit code 99).
+ *
+ * Environment: LVSS_BUILD_ROOT (the meson build root: lvssd and the test
+ * writer are found below it), LVSS_TEST_VALGRIND=1 (run lvssd and the test
+ * writers under valgrind; every wait and timeout is scaled up),
+ * LVSS_TEST_VERBOSE=1 (print the logs even when the test passed),
+ * LVSS_TEST_KEEP=1 (keep the temporary directory).
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+#include <lvss/vss.h>
+
+/* ---- failing a test ------------------------------------------------------ */
+
+void itest_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+void itest_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define CHECK(cond, fmt, ...)                                                      \
+        do {                                                                       \
+                if (!(cond))                                                       \
+                        itest_fail_at(__FILE__, __LINE__, "check `%s` failed: " fmt, #cond, ##__VA_ARGS__); \
+        } while (0)
+
+#define FAIL(...) itest_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* hr == expected, printing both by name */
+#define CHECK_HR(hr, expected, ...)                                                \
+        do {                                                                       \
+                vss_hresult _h = (hr), _e = (expected);                            \
+                if (_h != _e) {                                                    \
+                        char _m[512];                                              \
+                        snprintf(_m, sizeof _m, __VA_ARGS__);                      \
+                        itest_fail_at(__FILE__, __LINE__, "%s: got %s, expected %s", _m, \
+                                      itest_hr_str(_h), itest_hr_str(_e));         \
+                }                                                                  \
+        } while (0)
+
+/* "VSS_E_BAD_STATE (0x80042301)" in a static ring of buffers */
+const char *itest_hr_str(vss_hresult hr);
+const char *itest_id_str(const vss_id *id); /* static ring too */
+
+/* ---- processes and lines --------------------------------------------------- */
+
+typedef struct itest_line {
+        char *text;
+        uint64_t mono_usec; /* when the harness read it */
+} itest_line;
+
+typedef struct itest_stream {
+        int fd; /* read end, -1 after EOF */
+        char buf[16384];
+        size_t buf_len;
+        itest_line *lines;
+        size_t n_lines, cap;
+        size_t cursor; /* itest_wait_line searches from here */
+} itest_stream;
+
+typedef struct itest_env itest_env;
+
+typedef struct itest_proc {
+        itest_env *env;
+        char *label;    /* "lvssd", "writer w3", "requester" */
+        pid_t pid;      /* 0 once reaped */
+        int pidfd;
+        bool reaped;
+        int wstatus;
+        bool valgrind;
+        bool may_die;   /* crash-at, hang (killed at teardown), or killed by the test */
+        bool killed_by_test;
+        char *log_path; /* its stderr (and for lvssd stdout too), or NULL */
+        itest_stream out; /* its stdout (writers, requester children) */
+} itest_proc;
+
+typedef struct itest_writer {
+        itest_proc p;
+        char *name;
+        vss_id writer_id;
+        vss_id instance_id;
+        char *instance_name; /* NULL: none */
+        uint32_t freeze_timeout_ms; /* as passed, 0: default */
+} itest_writer;
+
+typedef struct itest_lvssd_opts {
+        unsigned identify_timeout_ms; /* 0: lvssd's default; scaled by the harness */
+        unsigned event_timeout_ms;
+        unsigned hold_window_ms;      /* not scaled */
+} itest_lvssd_opts;
+
+#define ITEST_MAX_WRITERS 256
+#define ITEST_MAX_CHILDREN 8
+
+struct itest_env {
+        char *dir, *state_dir, *socket_path, *data_dir, *notify_path;
+        char *build_root;
+        unsigned factor; /* timing scale: 1, or more under valgrind */
+        bool valgrind;
+        size_t valgrind_writers_max; /* under valgrind: how many writers run under it (the rest natively) */
+        size_t valgrind_writers;
+        bool failed;
+        const char *test_name;
+
+        itest_proc *lvssd;
+        itest_lvssd_opts lvssd_opts;
+        itest_writer *writers[ITEST_MAX_WRITERS];
+        size_t n_writers;
+        itest_proc *children[ITEST_MAX_CHILDREN];
+        size_t n_children;
+        vss_backup_components *requesters[16]; /* released at teardown */
+        size_t n_requesters;
+};
+
+/* cmocka fixtures: itest_setup makes the directory (and data_dir with a few
+ * files); itest_teardown stops and checks everything. */
+int itest_setup(void **state);
+int itest_teardown(void **state);
+#define ITEST(fn) cmocka_unit_test_setup_teardown(fn, itest_setup, itest_teardown)
+/* main() of every test program */
+int itest_main(const char *group, const struct CMUnitTest *tests, size_t n);
+#define ITEST_MAIN(group, tests) itest_main(group, tests, sizeof(tests) / sizeof((tests)[0]))
+
+itest_env *itest_current(void);
+
+/* ms scaled by the environment's factor */
+unsigned itest_ms(const itest_env *env, unsigned ms);
+/* the generous margin for deadline checks, already scaled */
+unsigned itest_margin_ms(const itest_env *env);
+uint64_t itest_now_mono_usec(void);
+uint64_t itest_now_real_usec(void);
+
+/* Start lvssd and wait for READY=1. */
+void itest_start_lvssd(itest_env *env, const itest_lvssd_opts *opts);
+/* SIGKILL lvssd now (the test expects it to die). Returns when it is reaped. */
+void itest_kill_lvssd(itest_env *env);
+
+/*
+ * Start a test writer: --name @name --writer-id (random) plus @args
+ * (NULL-terminated, passed as they are; "--freeze-timeout" values and
+ * "--hang-ms" values are scaled by the harness). Waits for `subscribed {id}`.
+ * itest_writer_spawn only starts it; itest_writer_wait_subscribed waits.
+ */
+itest_writer *itest_writer_start(itest_env *env, const char *name, const char *const *args);
+itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *const *args);
+void itest_writer_wait_subscribed(itest_env *env, itest_writer *w, unsigned timeout_ms);
+#define WRITER(env, name, ...) itest_writer_start(env, name, (const char *const[]) { __VA_ARGS__ __VA_OPT__(,) NULL })
+/* SIGKILL a writer the test no longer wants (marked may_die), reaped. */
+void itest_writer_kill(itest_env *env, itest_writer *w);
+
+/* Read whatever is available on every stream, waiting up to @timeout_ms for
+ * at least one new line or EOF. Returns false when nothing came. */
+bool itest_pump(itest_env *env, int timeout_ms);
+
+/*
+ * Wait for a line of @s starting with @prefix, at or after the cursor; the
+ * cursor moves past it. Returns the line's index, or -1 after @timeout_ms
+ * (or EOF). The _must variant fails the test with the lines seen.
+ */
+ssize_t itest_wait_line(itest_env *env, itest_stream *s, const char *prefix, unsigned timeout_ms);
+size_t itest_wait_line_must(itest_env *env, itest_proc *p, const char *prefix, unsigned timeout_ms);
+
+/* "event <Event> {sid} <what>"; @sid NULL: any session; @what NULL: any. */
+char *itest_event_prefix(char *buf, size_t size, const char *event, const vss_id *sid, const char *what);
+bool itest_line_is_event(const char *line, const char *event, const vss_id *sid, const char *what);
+/* Wait for the writer's `event E {sid} what` line (cursor semantics as above). */
+size_t itest_wait_event(itest_env *env, itest_writer *w, const char *event, const vss_id *sid, const char *what,
+                        unsigned timeout_ms);
+/* Index of the first line in [from, to) that is such an event, or -1. */
+ssize_t itest_find_event(itest_writer *w, const char *event, const vss_id *sid, const char *what, size_t from,
+                         size_t to);
+ssize_t itest_find_line(itest_stream *s, const char *prefix, size_t from, size_t to);
+size_t itest_count_events(itest_writer *w, const char *event, const vss_id *sid, const char *what);
+void itest_dump_stream(const char *label, const itest_stream *s);
+
+/* Wait for a process to exit (pidfd); false after @timeout_ms. */
+bool itest_wait_exit(itest_env *env, itest_proc *p, unsigned timeout_ms);
+
+/* ---- requester helpers (in the test process) ------------------------------ */
+
+/* vss_create_backup_components + InitializeForBackup + SetBackupState(@select_components, false, FULL, false). */
+vss_backup_components *itest_requester(itest_env *env, bool select_components);
+/* Release now (BackupShutdown) and forget it. */
+void itest_requester_release(itest_env *env, vss_backup_components *bc);
+vss_id itest_session_id(vss_backup_components *bc);
+
+typedef vss_hresult (*itest_async_fn)(vss_backup_components *bc, vss_async **ret);
+/*
+ * Run an async step and wait for it, at most @bound_ms (fails the test when
+ * it has not finished by then: "the call did not return"). Returns the
+ * step's result; *@ret_elapsed_ms (may be NULL) how long it took.
+ */
+vss_hresult itest_step(itest_env *env, vss_backup_components *bc, itest_async_fn fn, const char *what,
+                       unsigned bound_ms, uint64_t *ret_elapsed_ms);
+/* the usual bound for a step that should not hit any deadline */
+unsigned itest_step_bound(const itest_env *env);
+
+/* Snapshot set: StartSnapshotSet + AddToSnapshotSet(env->data_dir). */
+vss_id itest_start_set(itest_env *env, vss_backup_components *bc, vss_id *ret_snapshot_id);
+
+/* A copy of a gathered status list (strings owned). */
+typedef struct itest_status {
+        vss_writer_status s;
+        char *writer_name, *instance_name, *application_message;
+} itest_status;
+
+typedef struct itest_statuses {
+        itest_status *v;
+        size_t n;
+} itest_statuses;
+
+/* GatherWriterStatus (bounded), count, copy every entry, FreeWriterStatus. */
+void itest_gather_status(itest_env *env, vss_backup_components *bc, itest_statuses *ret);
+void itest_statuses_free(itest_statuses *st);
+const itest_status *itest_status_for(const itest_statuses *st, const itest_writer *w);
+/* Checks a writer's entry; @msg NULL: no message (NULL or ""). */
+#define CHECK_STATUS(st, w, state, failure, app_result, msg) \
+        itest_check_status(__FILE__, __LINE__, st, w, state, failure, app_result, msg)
+void itest_check_status(const char *file, int line, const itest_statuses *st, const itest_writer *w,
+                        vss_writer_state state, vss_hresult failure, vss_hresult app_result, const char *msg);
+/* Every entry's session id is @sid; the entries are exactly @ws (in any order). */
+void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_writer *const *ws, size_t n);
+
+/* ---- the admin view (raw sd-bus: Coordinator1.ListWriters) ---------------- */
+
+typedef struct itest_admin_entry {
+        vss_id instance_id, writer_id;
+        char *writer_name, *instance_name;
+        vss_writer_state state;
+        vss_hresult failure, application_result;
+        char *application_message;
+        vss_id session_id;
+        vss_writer_event last_event;
+        bool in_progress;
+        uint64_t last_event_usec, duration_usec;
+        bool session_active;
+        char *session_state;
+} itest_admin_entry;
+
+typedef struct itest_admin {
+        itest_admin_entry *v;
+        size_t n;
+} itest_admin;
+
+void itest_list_writers(itest_env *env, itest_admin *ret);
+void itest_admin_free(itest_admin *a);
+const itest_admin_entry *itest_admin_for(const itest_admin *a, const itest_writer *w);
+
+/* ---- a requester in its own process (to SIGKILL it) ----------------------- */
+
+/*
+ * Fork a child that runs @fn(@fd, @arg) and _exit()s with its result; @fd is
+ * the write end of a pipe whose lines come back in the proc's stream. The
+ * child uses liblvss itself (LVSS_SOCKET is inherited).
+ */
+typedef int (*itest_child_fn)(int fd, void *arg);
+itest_proc *itest_spawn_child(itest_env *env, const char *label, itest_child_fn fn, void *arg);
+/* for the child: write one line (adds the newline); never fails the test */
+void itest_child_say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* SIGKILL a process (marked may_die); reaped before returning. */
+void itest_kill_proc(itest_env *env, itest_proc *p);
+
+/* ---- the state directory: catalog and shadow copies ------------------------ */
+
+/* The session's catalog row: state and reason (owned); false when no row. */
+bool itest_catalog_session(itest_env *env, const vss_id *sid, char **ret_state, char **ret_reason);
+/* Rows of snapshots (for a session, or all when @sid is NULL). */
+int itest_catalog_snapshot_count(itest_env *env, const vss_id *sid);
+/* Snapshot directories under STATE_DIR/shadows/<set>/<snapshot>, all sets. */
+int itest_shadow_dir_count(itest_env *env);
+
+/*
+ * Wait until @cond(@env, @userdata) holds, re-checking it whenever something
+ * changes in the state directory or its shadows (inotify), at most
+ * @timeout_ms. Returns the last value of @cond.
+ */
+typedef bool (*itest_cond_fn)(itest_env *env, void *userdata);
+bool itest_wait_state(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms);
+
+/* A file's contents (owned) or NULL. */
+char *itest_read_file(const char *path);
+
+/* A step that must succeed and hit no deadline. */
+#define STEP_OK(env, bc, fn) \
+        CHECK_HR(itest_step(env, bc, fn, #fn, itest_step_bound(env), NULL), VSS_S_OK, #fn)
+
+/* Wait until the session's catalog row is no longer 'active'; returns its state (owned) and reason. */
+char *itest_wait_session_end(itest_env *env, const vss_id *sid, char **ret_reason, unsigned timeout_ms);

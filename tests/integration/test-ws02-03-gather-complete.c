@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * WS-2 Where to gather: vss_gather_writer_status works at any point of the
+ * requester's own session and reports that session only.
+ * WS-3 Completion: a gather after a successful BackupComplete marks the
+ * writers' part completed (the writer is told, the admin view shows it); a
+ * session never gathered after BackupComplete stays in progress until the
+ * requester object is released.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const itest_lvssd_opts opts = {
+        .identify_timeout_ms = 1500,
+        .event_timeout_ms = 1500,
+};
+
+static void check_all(itest_env *env, vss_backup_components *bc, const vss_id *sid, itest_writer *const *ws, size_t n,
+                      vss_writer_state state, const char *when) {
+        itest_statuses st = { 0 };
+
+        itest_note("WS-2: gather %s", when);
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, sid, ws, n);
+        for (size_t i = 0; i < n; i++)
+                CHECK_STATUS(&st, ws[i], state, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+}
+
+/* WS-2: a gather at every point of a backup answers, with this session's ids. */
+static void test_ws02_gather_at_every_point(void **state) {
+        itest_env *env = *state;
+        itest_statuses st = { 0 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *a = WRITER(env, "a");
+        itest_writer *b = WRITER(env, "b", "--instance", "b1");
+        itest_writer *const ws[] = { a, b };
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+
+        /* before any Identify of this session: it works and lists nobody (WS-1) */
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, &sid, NULL, 0);
+        itest_statuses_free(&st);
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after GatherWriterMetadata");
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after PrepareForBackup");
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        check_all(env, bc, &sid, ws, 2, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, "after DoSnapshotSet");
+        STEP_OK(env, bc, vss_backup_complete);
+        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after BackupComplete");
+}
+
+/* WS-2 (and WS-8): two sessions at once; each sees its own statuses only. */
+static void test_ws02_each_session_sees_only_itself(void **state) {
+        itest_env *env = *state;
+        itest_statuses st = { 0 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *f = WRITER(env, "fails-prepare", "--fail-at", "PrepareForBackup", "--fail-mode", "set",
+                                 "--fail-code", "VSS_E_WRITERERROR_RETRYABLE");
+        itest_writer *g = WRITER(env, "good");
+        itest_writer *const ws[] = { f, g };
+
+        vss_backup_components *bc1 = itest_requester(env, false);
+        vss_id s1 = itest_session_id(bc1);
+        STEP_OK(env, bc1, vss_gather_writer_metadata);
+        itest_start_set(env, bc1, NULL);
+        itest_step(env, bc1, vss_prepare_for_backup, "vss_prepare_for_backup (s1)", itest_step_bound(env), NULL);
+        itest_gather_status(env, bc1, &st);
+        itest_check_status_set(&st, &s1, ws, 2);
+        CHECK_STATUS(&st, f, VSS_WS_FAILED_AT_PREPARE_BACKUP, VSS_E_WRITERERROR_RETRYABLE, VSS_S_OK, NULL);
+        CHECK_STATUS(&st, g, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+
+        vss_backup_components *bc2 = itest_requester(env, false);
+        vss_id s2 = itest_session_id(bc2);
+        CHECK(!vss_id_equal(&s1, &s2), "two sessions share the id %s", itest_id_str(&s1));
+        STEP_OK(env, bc2, vss_gather_writer_metadata);
+        itest_gather_status(env, bc2, &st);
+        itest_check_status_set(&st, &s2, ws, 2);
+        /* session 1's failure is not session 2's */
+        CHECK_STATUS(&st, f, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        CHECK_STATUS(&st, g, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+
+        /* and session 2's Identify did not touch session 1's status */
+        itest_gather_status(env, bc1, &st);
+        itest_check_status_set(&st, &s1, ws, 2);
+        CHECK_STATUS(&st, f, VSS_WS_FAILED_AT_PREPARE_BACKUP, VSS_E_WRITERERROR_RETRYABLE, VSS_S_OK, NULL);
+        const itest_status *e = itest_status_for(&st, f);
+        CHECK(e->s.last_event == VSS_EVENT_PREPARE_BACKUP,
+              "WS-2: session 1's last event for the writer is %s, expected PrepareForBackup",
+              vss_writer_event_name(e->s.last_event));
+        itest_statuses_free(&st);
+}
+
+static void run_to_backup_complete(itest_env *env, vss_backup_components *bc) {
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        STEP_OK(env, bc, vss_backup_complete);
+}
+
+static void check_admin(itest_env *env, itest_writer *w, const vss_id *sid, const char *text, int active) {
+        itest_admin a = { 0 };
+
+        itest_list_writers(env, &a);
+        const itest_admin_entry *e = itest_admin_for(&a, w);
+        CHECK(e, "the admin view does not list %s", w->p.label);
+        CHECK(vss_id_equal(&e->session_id, sid), "admin view: %s's status comes from session %s, expected %s",
+              w->p.label, itest_id_str(&e->session_id), itest_id_str(sid));
+        CHECK(strcmp(e->session_state, text) == 0, "admin view: %s's session is '%s', expected '%s'", w->p.label,
+              e->session_state, text);
+        if (active >= 0)
+                CHECK(e->session_active == (active != 0), "admin view: session active is %d, expected %d",
+                      e->session_active, active);
+        itest_admin_free(&a);
+}
+
+/* WS-3: the gather after BackupComplete completes the session: the writer is
+ * told, the admin view and the catalog say "completed". */
+static void test_ws03_gather_after_backup_complete_completes(void **state) {
+        itest_env *env = *state;
+        itest_statuses st = { 0 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w");
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        run_to_backup_complete(env, bc);
+        itest_wait_event(env, w, "BackupComplete", &sid, "ok", itest_ms(env, 5000));
+
+        check_admin(env, w, &sid, "in progress", 1);
+        CHECK(itest_find_line(&w->p.out, "session completed", 0, SIZE_MAX) < 0,
+              "WS-3: the writer's session turned completed before the gather");
+
+        itest_gather_status(env, bc, &st);
+        CHECK_STATUS(&st, w, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+
+        /* the writer is told */
+        itest_wait_line_must(env, &w->p, "session completed", itest_ms(env, 5000));
+        check_admin(env, w, &sid, "completed", -1);
+
+        itest_requester_release(env, bc);
+        itest_wait_event(env, w, "BackupShutdown", &sid, "ok", itest_ms(env, 5000));
+        char *reason = NULL, *s = itest_wait_session_end(env, &sid, &reason, itest_ms(env, 10000));
+        CHECK(strcmp(s, "completed") == 0, "WS-3: catalog records the session as '%s' (%s), expected 'completed'", s,
+              reason ? reason : "");
+        free(s);
+        free(reason);
+}
+
+/* WS-3: without the gather, the session stays in progress until release, and
+ * is never marked completed. */
+static void test_ws03_not_gathered_stays_in_progress(void **state) {
+        itest_env *env = *state;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w");
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        run_to_backup_complete(env, bc);
+        itest_wait_event(env, w, "BackupComplete", &sid, "ok", itest_ms(env, 5000));
+
+        check_admin(env, w, &sid, "in progress", 1);
+        char *s = NULL;
+        CHECK(itest_catalog_session(env, &sid, &s, NULL), "the catalog has no session %s", itest_id_str(&sid));
+        CHECK(strcmp(s, "active") == 0, "WS-3: catalog says '%s' before release, expected 'active'", s);
+        free(s);
+
+        itest_requester_release(env, bc);
+        size_t shut = itest_wait_event(env, w, "BackupShutdown", &sid, "ok", itest_ms(env, 5000));
+        CHECK(itest_find_line(&w->p.out, "session completed", 0, shut + 1) < 0,
+              "WS-3: the writer was told 'completed' though the requester never gathered after BackupComplete");
+
+        char *reason = NULL;
+        s = itest_wait_session_end(env, &sid, &reason, itest_ms(env, 10000));
+        CHECK(strcmp(s, "ended") == 0,
+              "WS-3: a released session never gathered after BackupComplete is recorded '%s' (%s), expected 'ended'", s,
+              reason ? reason : "");
+        free(s);
+        free(reason);
+        check_admin(env, w, &sid, "ended", 0);
+        /* What the writer is told at the release of a never-gathered session
+         * (vss_writer_get_session_state) is not fixed by WS-3; not checked. */
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                ITEST(test_ws02_gather_at_every_point),
+                ITEST(test_ws02_each_session_sees_only_itself),
+                ITEST(test_ws03_gather_after_backup_complete_completes),
+                ITEST(test_ws03_not_gathered_stays_in_progress),
+        };
+        return ITEST_MAIN("WS-2 WS-3 gather and completion", tests);
+}
