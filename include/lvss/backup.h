@@ -155,12 +155,21 @@ vss_hresult vss_get_writer_status(vss_backup_components *bc, unsigned index, vss
 /** vss_free_writer_status() - ends the validity of the strings returned (WS-11). */
 vss_hresult vss_free_writer_status(vss_backup_components *bc);
 
+/**
+ * vss_set_selected_for_restore() - select a component of the loaded BCD for restore.
+ *
+ * Before vss_pre_restore(). VSS_E_OBJECT_NOT_FOUND when the document has no
+ * such component or its writer is not running now.
+ */
 vss_hresult vss_set_selected_for_restore(vss_backup_components *bc, const vss_id *writer_id, vss_component_type type,
                                          const char *logical_path, const char *component_name, bool selected);
+/** vss_pre_restore() - PreRestore to the writers owning a selected component (Identify first without metadata, WS-12). */
 vss_hresult vss_pre_restore(vss_backup_components *bc, vss_async **ret);
+/** vss_set_file_restore_status() - how the files of a selected component came back; between PreRestore and PostRestore. */
 vss_hresult vss_set_file_restore_status(vss_backup_components *bc, const vss_id *writer_id, vss_component_type type,
                                         const char *logical_path, const char *component_name,
                                         vss_file_restore_status status);
+/** vss_post_restore() - PostRestore to the same writers; status after it as WS-12 says. */
 vss_hresult vss_post_restore(vss_backup_components *bc, vss_async **ret);
 
 /**

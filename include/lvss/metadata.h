@@ -48,6 +48,14 @@ typedef struct vss_component vss_component;
 
 /* ---- writer side: IVssCreateWriterMetadata (in on_identify) ------------- */
 
+/*
+ * Each function takes the arguments of its VSS method (vss-reference.md
+ * §6.1), strings as UTF-8 and copied. Return: VSS_S_OK; VSS_E_INVALIDARG for
+ * NULL or malformed arguments (unknown enum, relative path); VSS_E_OBJECT_NOT_FOUND
+ * when a file set names a component that was not added; VSS_E_OUTOFMEMORY.
+ * The document becomes read-only when on_identify returns.
+ */
+
 vss_hresult vss_create_writer_metadata_set_restore_method(vss_create_writer_metadata *md, vss_restoremethod method,
                                                           const char *service, const char *user_procedure,
                                                           vss_writerrestore writer_restore, bool reboot_required);
@@ -80,6 +88,12 @@ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_create_write
                                                                 const char *on_component_name);
 
 /* ---- requester side: IVssExamineWriterMetadata -------------------------- */
+
+/*
+ * Getters write their outputs only on success; every pointer they hand out
+ * is borrowed from @md. Return: VSS_S_OK; VSS_E_INVALIDARG for NULL;
+ * VSS_E_OBJECT_NOT_FOUND for an index out of range.
+ */
 
 /** struct vss_file_desc - a file set (IVssWMFiledesc); strings borrowed from the document. */
 typedef struct vss_file_desc {
@@ -136,6 +150,15 @@ vss_hresult vss_examine_writer_metadata_get_backup_schema(vss_examine_writer_met
 vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata *md, char **ret_xml);
 
 /* ---- writer components (IVssWriterComponents / IVssComponent) ----------- */
+
+/*
+ * Given to on_prepare_backup, on_post_snapshot, on_backup_complete,
+ * on_pre_restore and on_post_restore; borrowed for the handler's duration.
+ * What a writer sets travels back into the Backup Components Document
+ * (setters refuse NULL and return VSS_E_BAD_STATE from BackupComplete on,
+ * when the document is read-only). Getters return NULL / 0 / false for a
+ * NULL component.
+ */
 
 vss_hresult vss_writer_components_get_count(vss_writer_components *c, unsigned *ret);
 /** vss_writer_components_get_component() - @ret borrowed from @c (the handler's lifetime). */

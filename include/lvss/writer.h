@@ -108,14 +108,21 @@ vss_hresult vss_writer_set_failure(vss_writer *w, vss_hresult hr);
  */
 vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vss_hresult application_result,
                                       const char *application_message);
+/** vss_writer_get_session_id() - the session of the running event; VSS_E_BAD_STATE outside a handler. */
 vss_hresult vss_writer_get_session_id(vss_writer *w, vss_id *ret);
+/** vss_writer_get_current_snapshot_set_id() - in PrepareForSnapshot … PostSnapshot; VSS_E_BAD_STATE elsewhere. */
 vss_hresult vss_writer_get_current_snapshot_set_id(vss_writer *w, vss_id *ret);
+/** vss_writer_get_current_volume_count() - volumes of the current set; 0 outside a handler. */
 unsigned vss_writer_get_current_volume_count(vss_writer *w);
 /** vss_writer_get_current_volume() - borrowed until the handler returns; NULL for a bad index. */
 const char *vss_writer_get_current_volume(vss_writer *w, unsigned index);
+/** vss_writer_get_backup_type() - the requester's SetBackupState type; VSS_BT_UNDEFINED outside a handler. */
 vss_backup_type vss_writer_get_backup_type(vss_writer *w);
+/** vss_writer_get_restore_type() - the restore type; VSS_RTYPE_UNDEFINED outside a restore handler. */
 vss_restore_type vss_writer_get_restore_type(vss_writer *w);
+/** vss_writer_are_components_selected() - component mode of the running session. */
 bool vss_writer_are_components_selected(vss_writer *w);
+/** vss_writer_is_path_affected() - whether @path lies on a volume of the current set. */
 bool vss_writer_is_path_affected(vss_writer *w, const char *path);
 /** vss_writer_get_snapshot_path() - in PostSnapshot: where @volume's shadow copy is; *@ret borrowed until the handler returns. */
 vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *volume, const char **ret);

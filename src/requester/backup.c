@@ -1237,7 +1237,9 @@ _public_ vss_hresult vss_gather_writer_status(vss_backup_components *bc, vss_asy
                 return hr;
 
         /* The coordinator answers at once (WS-8: it never waits on a writer), so this is a plain
-         * call and the handle is finished when handed out. */
+         * call and the handle is finished when handed out. One exception, bounded by the
+         * Identify deadline: a restore without GatherWriterMetadata first asks which writers
+         * are running (WS-12), hence the long timeout. */
         a = async_new(bc);
         if (!a)
                 return lvss_bus_error_to_hresult(NULL, -ENOMEM);
@@ -1247,7 +1249,7 @@ _public_ vss_hresult vss_gather_writer_status(vss_backup_components *bc, vss_asy
                 async_unref(a);
                 return lvss_bus_error_to_hresult(NULL, r);
         }
-        r = sd_bus_call(bc->bus, m, 0, &error, &reply);
+        r = sd_bus_call(bc->bus, m, LVSS_LONG_CALL_USEC, &error, &reply);
         if (r < 0) {
                 async_unref(a);
                 return lvss_bus_error_to_hresult(&error, r);
