@@ -72,3 +72,7 @@ int lvss_bcd_set_string(char **dst, const char *value);
 int lvss_bcd_to_xml(const lvss_bcd *bcd, char **ret);
 /* Parse and validate; -EBADMSG for anything malformed, -E2BIG for oversize input. */
 int lvss_bcd_from_xml(const char *xml, lvss_bcd **ret);
+
+static inline void lvss_bcd_freep(lvss_bcd **p) {
+        lvss_bcd_free(*p);
+}

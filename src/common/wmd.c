@@ -39,13 +39,11 @@
  * Any failure is -EBADMSG (VSS_E_INVALID_XML_DOCUMENT), except running out
  * of memory.
  *
- * libxml2 is initialised once (pthread_once), as old versions need;
- * xmlCleanupParser() is never called since other users may share libxml2.
+ * The safe parse and the small XML helpers live in xml-util.c, shared with
+ * the Backup Components Document. libxml2 is initialised once
+ * (pthread_once), as old versions need; xmlCleanupParser() is never called
+ * since other users may share libxml2.
  */
-
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdio.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -54,6 +52,7 @@
 
 #include "util.h"
 #include "wmd.h"
+#include "xml-util.h"
 
 #define FSBT_VALID_MASK                                                                            \
         (VSS_FSBT_ALL_BACKUP_REQUIRED | VSS_FSBT_ALL_SNAPSHOT_REQUIRED | VSS_FSBT_CREATED_DURING_BACKUP)
@@ -167,16 +166,6 @@ static const char *const file_kind_elements[] = {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init_once(void) {
-        xmlInitParser();
-}
-
-static void xml_init(void) {
-        (void) pthread_once(&xml_once, xml_init_once);
-}
-
 static vss_hresult hresult_from_errno(int r) {
         /* the one place where this module's errno results become VSS codes */
         if (r >= 0)
@@ -210,53 +199,6 @@ static void *grow(void *p, size_t *alloc, size_t n, size_t size) {
                 return NULL;
         *alloc = a;
         return q;
-}
-
-/*
- * True when @s is valid UTF-8 made only of XML 1.0 characters, at most @max
- * bytes: anything else could not be written as an attribute and read back.
- */
-static bool xml_string_valid(const char *s, size_t max) {
-        const uint8_t *p = (const uint8_t *) s;
-
-        if (strnlen(s, max + 1) > max)
-                return false;
-
-        while (*p) {
-                uint32_t c, min;
-                size_t len;
-
-                if (*p < 0x80) {
-                        c = *p;
-                        len = 1;
-                        min = 0;
-                } else if ((*p & 0xe0) == 0xc0) {
-                        c = *p & 0x1f;
-                        len = 2;
-                        min = 0x80;
-                } else if ((*p & 0xf0) == 0xe0) {
-                        c = *p & 0x0f;
-                        len = 3;
-                        min = 0x800;
-                } else if ((*p & 0xf8) == 0xf0) {
-                        c = *p & 0x07;
-                        len = 4;
-                        min = 0x10000;
-                } else
-                        return false;
-
-                for (size_t i = 1; i < len; i++) {
-                        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-                                return false;
-                        c = c << 6 | (p[i] & 0x3f);
-                }
-                if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-                        return false;
-                if (!(c == 0x9 || c == 0xa || c == 0xd || (c >= 0x20 && c <= 0xfffd) || c >= 0x10000))
-                        return false;
-                p += len;
-        }
-        return true;
 }
 
 /* A required string: non-NULL, non-empty, valid. */
@@ -665,57 +607,28 @@ static void component_view(wmd_component *c) {
 
 /* ---- writing XML --------------------------------------------------------- */
 
-static int prop(xmlNode *n, const char *name, const char *value) {
-        if (!value)
-                return 0;
-        return xmlNewProp(n, BAD_CAST name, BAD_CAST value) ? 0 : -ENOMEM;
-}
-
-static int prop_bool(xmlNode *n, const char *name, bool b) {
-        return prop(n, name, b ? "true" : "false");
-}
-
-static int prop_mask(xmlNode *n, const char *name, uint32_t v) {
-        char buf[sizeof "0xffffffff"];
-
-        snprintf(buf, sizeof buf, "0x%" PRIx32, v);
-        return prop(n, name, buf);
-}
-
-static int prop_id(xmlNode *n, const char *name, const vss_id *id) {
-        char buf[VSS_ID_STRING_MAX];
-
-        vss_id_format(id, buf);
-        return prop(n, name, buf);
-}
-
-static int new_child(xmlNode *parent, const char *name, xmlNode **ret) {
-        *ret = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int write_file_set(xmlNode *parent, const char *element, const vss_file_desc *f, bool file_group,
                           bool exclude) {
         xmlNode *n;
         int r;
 
-        r = new_child(parent, element, &n);
+        r = xml_new_child(parent, element, &n);
         if (r < 0)
                 return r;
-        if ((r = prop(n, "path", f->path)) < 0 || (r = prop(n, "filespec", f->filespec)) < 0)
+        if ((r = xml_prop(n, "path", f->path)) < 0 || (r = xml_prop(n, "filespec", f->filespec)) < 0)
                 return r;
         if (file_group || exclude) {
-                r = prop_bool(n, "recursive", f->recursive);
+                r = xml_prop_bool(n, "recursive", f->recursive);
                 if (r < 0)
                         return r;
         }
         if (file_group) {
-                r = prop(n, "alternatePath", f->alternate_location);
+                r = xml_prop(n, "alternatePath", f->alternate_location);
                 if (r < 0)
                         return r;
         }
         if (!exclude) {
-                r = prop_mask(n, "filespecBackupType", f->backup_type_mask);
+                r = xml_prop_mask(n, "filespecBackupType", f->backup_type_mask);
                 if (r < 0)
                         return r;
         }
@@ -727,7 +640,7 @@ static int write_component(xmlNode *parent, const wmd_component *c) {
         xmlNode *n;
         int r;
 
-        r = new_child(parent, c->info.type == VSS_CT_DATABASE ? "DATABASE" : "FILE_GROUP", &n);
+        r = xml_new_child(parent, c->info.type == VSS_CT_DATABASE ? "DATABASE" : "FILE_GROUP", &n);
         if (r < 0)
                 return r;
         if (c->icon) {
@@ -735,13 +648,13 @@ static int write_component(xmlNode *parent, const wmd_component *c) {
                 if (!icon)
                         return -ENOMEM;
         }
-        if ((r = prop(n, "logicalPath", c->logical_path)) < 0 || (r = prop(n, "componentName", c->name)) < 0 ||
-            (r = prop(n, "caption", c->caption)) < 0 || (r = prop(n, "icon", icon)) < 0 ||
-            (r = prop_bool(n, "restoreMetadata", c->info.restore_metadata)) < 0 ||
-            (r = prop_bool(n, "notifyOnBackupComplete", c->info.notify_on_backup_complete)) < 0 ||
-            (r = prop_bool(n, "selectable", c->info.selectable)) < 0 ||
-            (r = prop_bool(n, "selectableForRestore", c->info.selectable_for_restore)) < 0 ||
-            (r = prop_mask(n, "componentFlags", c->info.component_flags)) < 0)
+        if ((r = xml_prop(n, "logicalPath", c->logical_path)) < 0 || (r = xml_prop(n, "componentName", c->name)) < 0 ||
+            (r = xml_prop(n, "caption", c->caption)) < 0 || (r = xml_prop(n, "icon", icon)) < 0 ||
+            (r = xml_prop_bool(n, "restoreMetadata", c->info.restore_metadata)) < 0 ||
+            (r = xml_prop_bool(n, "notifyOnBackupComplete", c->info.notify_on_backup_complete)) < 0 ||
+            (r = xml_prop_bool(n, "selectable", c->info.selectable)) < 0 ||
+            (r = xml_prop_bool(n, "selectableForRestore", c->info.selectable_for_restore)) < 0 ||
+            (r = xml_prop_mask(n, "componentFlags", c->info.component_flags)) < 0)
                 return r;
 
         for (size_t k = 0; k < ELEMENTSOF(c->files); k++)
@@ -755,52 +668,41 @@ static int write_component(xmlNode *parent, const wmd_component *c) {
         for (size_t i = 0; i < c->n_deps; i++) {
                 xmlNode *dn;
 
-                r = new_child(n, "DEPENDENCY", &dn);
+                r = xml_new_child(n, "DEPENDENCY", &dn);
                 if (r < 0)
                         return r;
-                if ((r = prop_id(dn, "onWriterId", &c->deps[i].on_writer_id)) < 0 ||
-                    (r = prop(dn, "onLogicalPath", c->deps[i].on_logical_path)) < 0 ||
-                    (r = prop(dn, "onComponentName", c->deps[i].on_component_name)) < 0)
+                if ((r = xml_prop_id(dn, "onWriterId", &c->deps[i].on_writer_id)) < 0 ||
+                    (r = xml_prop(dn, "onLogicalPath", c->deps[i].on_logical_path)) < 0 ||
+                    (r = xml_prop(dn, "onComponentName", c->deps[i].on_component_name)) < 0)
                         return r;
         }
         return 0;
 }
 
-static void xml_free_docp(xmlDoc **doc) {
-        if (*doc)
-                xmlFreeDoc(*doc);
-}
-
 static int wmd_to_xml(const wmd *d, char **ret, size_t *ret_len) {
         _cleanup_(xml_free_docp) xmlDoc *doc = NULL;
         xmlNode *root, *n, *locations;
-        xmlChar *mem = NULL;
-        char *s;
-        int len = 0, r;
+        int r;
 
-        xml_init();
-
-        doc = xmlNewDoc(BAD_CAST "1.0");
-        if (!doc)
-                return -ENOMEM;
-        root = xmlNewDocNode(doc, NULL, BAD_CAST "WRITER_METADATA", NULL);
-        if (!root)
-                return -ENOMEM;
-        xmlDocSetRootElement(doc, root);
-        r = prop(root, "version", WMD_VERSION);
+        r = xml_new_doc("WRITER_METADATA", &doc, &root);
+        if (r < 0)
+                return r;
+        r = xml_prop(root, "version", WMD_VERSION);
         if (r < 0)
                 return r;
 
-        r = new_child(root, "IDENTIFICATION", &n);
+        r = xml_new_child(root, "IDENTIFICATION", &n);
         if (r < 0)
                 return r;
-        if ((r = prop_id(n, "instanceId", &d->instance_id)) < 0 || (r = prop_id(n, "writerId", &d->writer_id)) < 0 ||
-            (r = prop(n, "friendlyName", d->writer_name)) < 0 || (r = prop(n, "instanceName", d->instance_name)) < 0 ||
-            (r = prop(n, "usage", usage_names[d->usage])) < 0 ||
-            (r = prop(n, "dataSource", source_names[d->source])) < 0)
+        if ((r = xml_prop_id(n, "instanceId", &d->instance_id)) < 0 ||
+            (r = xml_prop_id(n, "writerId", &d->writer_id)) < 0 ||
+            (r = xml_prop(n, "friendlyName", d->writer_name)) < 0 ||
+            (r = xml_prop(n, "instanceName", d->instance_name)) < 0 ||
+            (r = xml_prop(n, "usage", usage_names[d->usage])) < 0 ||
+            (r = xml_prop(n, "dataSource", source_names[d->source])) < 0)
                 return r;
 
-        r = new_child(root, "BACKUP_LOCATIONS", &locations);
+        r = xml_new_child(root, "BACKUP_LOCATIONS", &locations);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < d->n_components; i++) {
@@ -815,188 +717,30 @@ static int wmd_to_xml(const wmd *d, char **ret, size_t *ret_len) {
         }
 
         if (d->have_restore_method) {
-                r = new_child(root, "RESTORE_METHOD", &n);
+                r = xml_new_child(root, "RESTORE_METHOD", &n);
                 if (r < 0)
                         return r;
-                if ((r = prop(n, "method", restore_method_names[d->restore_method])) < 0 ||
-                    (r = prop(n, "service", d->restore_service)) < 0 ||
-                    (r = prop(n, "userProcedure", d->restore_user_procedure)) < 0 ||
-                    (r = prop(n, "writerRestore", writer_restore_names[d->writer_restore])) < 0 ||
-                    (r = prop_bool(n, "rebootRequired", d->reboot_required)) < 0)
+                if ((r = xml_prop(n, "method", restore_method_names[d->restore_method])) < 0 ||
+                    (r = xml_prop(n, "service", d->restore_service)) < 0 ||
+                    (r = xml_prop(n, "userProcedure", d->restore_user_procedure)) < 0 ||
+                    (r = xml_prop(n, "writerRestore", writer_restore_names[d->writer_restore])) < 0 ||
+                    (r = xml_prop_bool(n, "rebootRequired", d->reboot_required)) < 0)
                         return r;
         }
 
         if (d->backup_schema != 0) {
-                r = new_child(root, "BACKUP_SCHEMA", &n);
+                r = xml_new_child(root, "BACKUP_SCHEMA", &n);
                 if (r < 0)
                         return r;
-                r = prop_mask(n, "value", d->backup_schema);
+                r = xml_prop_mask(n, "value", d->backup_schema);
                 if (r < 0)
                         return r;
         }
 
-        xmlDocDumpFormatMemoryEnc(doc, &mem, &len, "UTF-8", 1);
-        if (!mem || len <= 0) {
-                if (mem)
-                        xmlFree(mem);
-                return -ENOMEM;
-        }
-        /* hand out memory for free(), whatever allocator libxml2 was set up with */
-        s = malloc((size_t) len + 1);
-        if (!s) {
-                xmlFree(mem);
-                return -ENOMEM;
-        }
-        memcpy(s, mem, (size_t) len);
-        s[len] = 0;
-        xmlFree(mem);
-
-        *ret = s;
-        if (ret_len)
-                *ret_len = (size_t) len;
-        return 0;
+        return xml_doc_to_string(doc, ret, ret_len);
 }
 
 /* ---- reading XML --------------------------------------------------------- */
-
-#define ATTRS_MAX 12
-
-typedef struct attrs {
-        xmlChar *v[ATTRS_MAX]; /* by index in the element's name list; NULL when absent */
-} attrs;
-
-static void attrs_done(attrs *a) {
-        for (size_t i = 0; i < ATTRS_MAX; i++)
-                if (a->v[i])
-                        xmlFree(a->v[i]);
-}
-
-/* Collects the attributes of @node; any attribute not in @names (NULL-terminated) is an error. */
-static int attrs_collect(xmlNode *node, const char *const *names, attrs *a) {
-        for (xmlAttr *p = node->properties; p; p = p->next) {
-                size_t i;
-
-                if (p->ns)
-                        return -EBADMSG;
-                for (i = 0; names[i]; i++)
-                        if (xmlStrEqual(p->name, BAD_CAST names[i]))
-                                break;
-                if (!names[i] || a->v[i])
-                        return -EBADMSG;
-                for (xmlNode *t = p->children; t; t = t->next)
-                        if (t->type != XML_TEXT_NODE)
-                                return -EBADMSG;
-                a->v[i] = p->children ? xmlNodeListGetString(node->doc, p->children, 1) : xmlStrdup(BAD_CAST "");
-                if (!a->v[i])
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-static const char *attr_str(const attrs *a, size_t i) {
-        return (const char *) a->v[i];
-}
-
-static int parse_bool(const xmlChar *v, bool *ret) {
-        const char *s = (const char *) v;
-
-        if (!s)
-                return -EBADMSG;
-        if (streq_ptr(s, "true") || streq_ptr(s, "1"))
-                *ret = true;
-        else if (streq_ptr(s, "false") || streq_ptr(s, "0"))
-                *ret = false;
-        else
-                return -EBADMSG;
-        return 0;
-}
-
-/* Decimal, or hexadecimal after "0x"; no sign, no spaces; fits in 32 bits. */
-static int parse_u32(const xmlChar *v, uint32_t *ret) {
-        const char *s = (const char *) v;
-        unsigned base = 10;
-        uint64_t x = 0;
-
-        if (!s)
-                return -EBADMSG;
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-                base = 16;
-                s += 2;
-        }
-        if (!*s)
-                return -EBADMSG;
-        for (; *s; s++) {
-                unsigned d;
-
-                if (*s >= '0' && *s <= '9')
-                        d = (unsigned) (*s - '0');
-                else if (base == 16 && *s >= 'a' && *s <= 'f')
-                        d = (unsigned) (*s - 'a' + 10);
-                else if (base == 16 && *s >= 'A' && *s <= 'F')
-                        d = (unsigned) (*s - 'A' + 10);
-                else
-                        return -EBADMSG;
-                x = x * base + d;
-                if (x > UINT32_MAX)
-                        return -EBADMSG;
-        }
-        *ret = (uint32_t) x;
-        return 0;
-}
-
-/* A name from @names, or its number in decimal. */
-static int parse_enum(const xmlChar *v, const char *const *names, size_t n, int *ret) {
-        uint32_t x;
-
-        if (!v)
-                return -EBADMSG;
-        for (size_t i = 0; i < n; i++)
-                if (xmlStrEqual(v, BAD_CAST names[i])) {
-                        *ret = (int) i;
-                        return 0;
-                }
-        if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X'))
-                return -EBADMSG;
-        if (parse_u32(v, &x) < 0 || x >= n)
-                return -EBADMSG;
-        *ret = (int) x;
-        return 0;
-}
-
-static int parse_id(const xmlChar *v, vss_id *ret) {
-        if (!v)
-                return -EBADMSG;
-        return VSS_SUCCEEDED(vss_id_parse((const char *) v, ret)) ? 0 : -EBADMSG;
-}
-
-/* 1: an element to look at; 0: a comment or blank text to skip; -EBADMSG: anything else. */
-static int node_kind(xmlNode *n) {
-        switch (n->type) {
-        case XML_ELEMENT_NODE:
-                return n->ns ? -EBADMSG : 1;
-        case XML_COMMENT_NODE:
-                return 0;
-        case XML_TEXT_NODE:
-                return xmlIsBlankNode(n) ? 0 : -EBADMSG;
-        default:
-                return -EBADMSG;
-        }
-}
-
-static bool is(const xmlNode *n, const char *name) {
-        return xmlStrEqual(n->name, BAD_CAST name);
-}
-
-/* An element with no element children and no text. */
-static int check_leaf(xmlNode *node) {
-        for (xmlNode *n = node->children; n; n = n->next) {
-                int k = node_kind(n);
-
-                if (k != 0)
-                        return -EBADMSG;
-        }
-        return 0;
-}
 
 /* The builder's -EINVAL & co. mean a bad document here; only -ENOMEM passes through. */
 static int as_bad_document(int r) {
@@ -1009,21 +753,21 @@ static int parse_identification(wmd *d, xmlNode *node) {
         static const char *const names[] = {
                 "instanceId", "writerId", "friendlyName", "instanceName", "usage", "dataSource", NULL,
         };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         vss_id instance_id, writer_id;
         int usage, source, r;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        if (parse_id(a.v[0], &instance_id) < 0 || parse_id(a.v[1], &writer_id) < 0 || !a.v[2] ||
-            parse_enum(a.v[4], usage_names, ELEMENTSOF(usage_names), &usage) < 0 ||
-            parse_enum(a.v[5], source_names, ELEMENTSOF(source_names), &source) < 0)
+        if (xml_parse_id(a.v[0], &instance_id) < 0 || xml_parse_id(a.v[1], &writer_id) < 0 || !a.v[2] ||
+            xml_parse_enum(a.v[4], usage_names, ELEMENTSOF(usage_names), &usage) < 0 ||
+            xml_parse_enum(a.v[5], source_names, ELEMENTSOF(source_names), &source) < 0)
                 return -EBADMSG;
-        r = check_leaf(node);
+        r = xml_check_leaf(node);
         if (r < 0)
                 return r;
-        return as_bad_document(wmd_set_identity(d, &instance_id, &writer_id, attr_str(&a, 2), attr_str(&a, 3),
+        return as_bad_document(wmd_set_identity(d, &instance_id, &writer_id, xml_attr_str(&a, 2), xml_attr_str(&a, 3),
                                                 (vss_usage_type) usage, (vss_source_type) source));
 }
 
@@ -1031,15 +775,15 @@ static int parse_file_set(wmd *d, wmd_component *c, xmlNode *node, file_kind kin
         static const char *const names[] = {
                 "path", "filespec", "recursive", "alternatePath", "filespecBackupType", NULL,
         };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         bool recursive = false;
         uint32_t mask = 0;
         int r;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        r = check_leaf(node);
+        r = xml_check_leaf(node);
         if (r < 0)
                 return r;
         if (!a.v[0] || !a.v[1])
@@ -1047,7 +791,7 @@ static int parse_file_set(wmd *d, wmd_component *c, xmlNode *node, file_kind kin
 
         /* which attributes each element has: docs/documents.md */
         if (exclude || kind == FILE_KIND_FILE_GROUP) {
-                if (parse_bool(a.v[2], &recursive) < 0)
+                if (xml_parse_bool(a.v[2], &recursive) < 0)
                         return -EBADMSG;
         } else if (a.v[2])
                 return -EBADMSG;
@@ -1056,32 +800,32 @@ static int parse_file_set(wmd *d, wmd_component *c, xmlNode *node, file_kind kin
         } else if (a.v[3])
                 return -EBADMSG;
         if (!exclude) {
-                if (parse_u32(a.v[4], &mask) < 0)
+                if (xml_parse_u32(a.v[4], &mask) < 0)
                         return -EBADMSG;
         } else if (a.v[4])
                 return -EBADMSG;
 
         if (exclude)
-                return as_bad_document(wmd_add_exclude(d, attr_str(&a, 0), attr_str(&a, 1), recursive));
-        return as_bad_document(component_add_files(c, kind, attr_str(&a, 0), attr_str(&a, 1), recursive,
-                                                   attr_str(&a, 3), mask));
+                return as_bad_document(wmd_add_exclude(d, xml_attr_str(&a, 0), xml_attr_str(&a, 1), recursive));
+        return as_bad_document(component_add_files(c, kind, xml_attr_str(&a, 0), xml_attr_str(&a, 1), recursive,
+                                                   xml_attr_str(&a, 3), mask));
 }
 
 static int parse_dependency(wmd_component *c, xmlNode *node) {
         static const char *const names[] = { "onWriterId", "onLogicalPath", "onComponentName", NULL };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         vss_id id;
         int r;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        r = check_leaf(node);
+        r = xml_check_leaf(node);
         if (r < 0)
                 return r;
-        if (parse_id(a.v[0], &id) < 0 || !a.v[2])
+        if (xml_parse_id(a.v[0], &id) < 0 || !a.v[2])
                 return -EBADMSG;
-        return as_bad_document(component_add_dependency(c, &id, attr_str(&a, 1), attr_str(&a, 2)));
+        return as_bad_document(component_add_dependency(c, &id, xml_attr_str(&a, 1), xml_attr_str(&a, 2)));
 }
 
 static int parse_component(wmd *d, xmlNode *node, vss_component_type type) {
@@ -1091,45 +835,45 @@ static int parse_component(wmd *d, xmlNode *node, vss_component_type type) {
                 "selectable",           "selectableForRestore", "componentFlags",
                 NULL,
         };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         _cleanup_(freep) uint8_t *icon = NULL;
         bool restore_metadata, notify, selectable, selectable_for_restore;
         uint32_t icon_size = 0, flags;
         wmd_component *c;
         int r;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        if (!a.v[1] || parse_bool(a.v[4], &restore_metadata) < 0 || parse_bool(a.v[5], &notify) < 0 ||
-            parse_bool(a.v[6], &selectable) < 0 || parse_bool(a.v[7], &selectable_for_restore) < 0 ||
-            parse_u32(a.v[8], &flags) < 0)
+        if (!a.v[1] || xml_parse_bool(a.v[4], &restore_metadata) < 0 || xml_parse_bool(a.v[5], &notify) < 0 ||
+            xml_parse_bool(a.v[6], &selectable) < 0 || xml_parse_bool(a.v[7], &selectable_for_restore) < 0 ||
+            xml_parse_u32(a.v[8], &flags) < 0)
                 return -EBADMSG;
         if (a.v[3]) {
-                r = base64_decode(attr_str(&a, 3), LVSS_WMD_ICON_MAX, &icon, &icon_size);
+                r = base64_decode(xml_attr_str(&a, 3), LVSS_WMD_ICON_MAX, &icon, &icon_size);
                 if (r < 0)
                         return as_bad_document(r);
         }
 
-        r = wmd_add_component(d, false, type, attr_str(&a, 0), attr_str(&a, 1), attr_str(&a, 2), icon, icon_size,
-                              restore_metadata, notify, selectable, selectable_for_restore, flags, &c);
+        r = wmd_add_component(d, false, type, xml_attr_str(&a, 0), xml_attr_str(&a, 1), xml_attr_str(&a, 2), icon,
+                              icon_size, restore_metadata, notify, selectable, selectable_for_restore, flags, &c);
         if (r < 0)
                 return as_bad_document(r);
 
         for (xmlNode *n = node->children; n; n = n->next) {
-                r = node_kind(n);
+                r = xml_node_kind(n);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
 
-                if (is(n, "DEPENDENCY"))
+                if (xml_is(n, "DEPENDENCY"))
                         r = parse_dependency(c, n);
-                else if (type == VSS_CT_FILEGROUP && is(n, "FILE_LIST"))
+                else if (type == VSS_CT_FILEGROUP && xml_is(n, "FILE_LIST"))
                         r = parse_file_set(d, c, n, FILE_KIND_FILE_GROUP, false);
-                else if (type == VSS_CT_DATABASE && is(n, "DATABASE_FILES"))
+                else if (type == VSS_CT_DATABASE && xml_is(n, "DATABASE_FILES"))
                         r = parse_file_set(d, c, n, FILE_KIND_DATABASE, false);
-                else if (type == VSS_CT_DATABASE && is(n, "DATABASE_LOGFILES"))
+                else if (type == VSS_CT_DATABASE && xml_is(n, "DATABASE_LOGFILES"))
                         r = parse_file_set(d, c, n, FILE_KIND_LOG, false);
                 else
                         r = -EBADMSG;
@@ -1144,18 +888,18 @@ static int parse_backup_locations(wmd *d, xmlNode *node) {
                 return -EBADMSG;
 
         for (xmlNode *n = node->children; n; n = n->next) {
-                int r = node_kind(n);
+                int r = xml_node_kind(n);
 
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
 
-                if (is(n, "FILE_GROUP"))
+                if (xml_is(n, "FILE_GROUP"))
                         r = parse_component(d, n, VSS_CT_FILEGROUP);
-                else if (is(n, "DATABASE"))
+                else if (xml_is(n, "DATABASE"))
                         r = parse_component(d, n, VSS_CT_DATABASE);
-                else if (is(n, "EXCLUDE_FILES"))
+                else if (xml_is(n, "EXCLUDE_FILES"))
                         r = parse_file_set(d, NULL, n, FILE_KIND_FILE_GROUP, true);
                 else
                         r = -EBADMSG;
@@ -1169,37 +913,37 @@ static int parse_restore_method(wmd *d, xmlNode *node) {
         static const char *const names[] = {
                 "method", "service", "userProcedure", "writerRestore", "rebootRequired", NULL,
         };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         int method, writer_restore, r;
         bool reboot;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        r = check_leaf(node);
+        r = xml_check_leaf(node);
         if (r < 0)
                 return r;
-        if (parse_enum(a.v[0], restore_method_names, ELEMENTSOF(restore_method_names), &method) < 0 ||
-            parse_enum(a.v[3], writer_restore_names, ELEMENTSOF(writer_restore_names), &writer_restore) < 0 ||
-            parse_bool(a.v[4], &reboot) < 0)
+        if (xml_parse_enum(a.v[0], restore_method_names, ELEMENTSOF(restore_method_names), &method) < 0 ||
+            xml_parse_enum(a.v[3], writer_restore_names, ELEMENTSOF(writer_restore_names), &writer_restore) < 0 ||
+            xml_parse_bool(a.v[4], &reboot) < 0)
                 return -EBADMSG;
-        return as_bad_document(wmd_set_restore_method(d, (vss_restoremethod) method, attr_str(&a, 1),
-                                                      attr_str(&a, 2), (vss_writerrestore) writer_restore, reboot));
+        return as_bad_document(wmd_set_restore_method(d, (vss_restoremethod) method, xml_attr_str(&a, 1),
+                                                      xml_attr_str(&a, 2), (vss_writerrestore) writer_restore, reboot));
 }
 
 static int parse_backup_schema(wmd *d, xmlNode *node) {
         static const char *const names[] = { "value", NULL };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         uint32_t mask;
         int r;
 
-        r = attrs_collect(node, names, &a);
+        r = xml_attrs_collect(node, names, &a);
         if (r < 0)
                 return r;
-        r = check_leaf(node);
+        r = xml_check_leaf(node);
         if (r < 0)
                 return r;
-        if (parse_u32(a.v[0], &mask) < 0)
+        if (xml_parse_u32(a.v[0], &mask) < 0)
                 return -EBADMSG;
         return as_bad_document(wmd_set_backup_schema(d, mask));
 }
@@ -1234,36 +978,36 @@ static int check_unique_components(wmd *d) {
 
 static int wmd_parse(wmd *d, xmlDoc *doc) {
         static const char *const root_names[] = { "version", NULL };
-        _cleanup_(attrs_done) attrs a = {};
+        _cleanup_(xml_attrs_done) xml_attrs a = {};
         bool seen_identification = false, seen_locations = false, seen_restore = false, seen_schema = false;
         xmlNode *root;
         int r;
 
         root = xmlDocGetRootElement(doc);
-        if (!root || root->ns || !is(root, "WRITER_METADATA"))
+        if (!root || root->ns || !xml_is(root, "WRITER_METADATA"))
                 return -EBADMSG;
-        r = attrs_collect(root, root_names, &a);
+        r = xml_attrs_collect(root, root_names, &a);
         if (r < 0)
                 return r;
-        if (!a.v[0] || !streq_ptr(attr_str(&a, 0), WMD_VERSION))
+        if (!a.v[0] || !streq_ptr(xml_attr_str(&a, 0), WMD_VERSION))
                 return -EBADMSG;
 
         for (xmlNode *n = root->children; n; n = n->next) {
                 bool *seen;
 
-                r = node_kind(n);
+                r = xml_node_kind(n);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         continue;
 
-                if (is(n, "IDENTIFICATION"))
+                if (xml_is(n, "IDENTIFICATION"))
                         seen = &seen_identification;
-                else if (is(n, "BACKUP_LOCATIONS"))
+                else if (xml_is(n, "BACKUP_LOCATIONS"))
                         seen = &seen_locations;
-                else if (is(n, "RESTORE_METHOD"))
+                else if (xml_is(n, "RESTORE_METHOD"))
                         seen = &seen_restore;
-                else if (is(n, "BACKUP_SCHEMA"))
+                else if (xml_is(n, "BACKUP_SCHEMA"))
                         seen = &seen_schema;
                 else
                         return -EBADMSG;
@@ -1288,30 +1032,6 @@ static int wmd_parse(wmd *d, xmlDoc *doc) {
         return check_unique_components(d);
 }
 
-/*
- * SAX hooks: a DOCTYPE (internal subset) or an entity declaration stops the
- * parser on the spot and marks the document bad, before any declaration in
- * it is processed.
- */
-static void sax_refuse(xmlParserCtxtPtr ctxt) {
-        xmlStopParser(ctxt);
-        ctxt->wellFormed = 0;
-}
-
-static void sax_refuse_subset(void *ctx, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id) {
-        sax_refuse(ctx);
-}
-
-static void sax_refuse_entity(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                              const xmlChar *system_id, xmlChar *content) {
-        sax_refuse(ctx);
-}
-
-static void xml_free_parser_ctxtp(xmlParserCtxtPtr *c) {
-        if (*c)
-                xmlFreeParserCtxt(*c);
-}
-
 static void wmd_freep(wmd **d) {
         if (*d) {
                 wmd_done(*d);
@@ -1320,7 +1040,6 @@ static void wmd_freep(wmd **d) {
 }
 
 int lvss_wmd_load(const char *xml, vss_examine_writer_metadata **ret) {
-        _cleanup_(xml_free_parser_ctxtp) xmlParserCtxtPtr ctxt = NULL;
         _cleanup_(xml_free_docp) xmlDoc *doc = NULL;
         _cleanup_(wmd_freep) wmd *d = NULL;
         vss_examine_writer_metadata *md;
@@ -1333,25 +1052,9 @@ int lvss_wmd_load(const char *xml, vss_examine_writer_metadata **ret) {
         len = strnlen(xml, LVSS_WMD_XML_MAX + 1);
         if (len == 0 || len > LVSS_WMD_XML_MAX)
                 return -EBADMSG;
-        /* cheap first line: no DTD of any kind (the SAX hooks below are the real guard) */
-        if (memmem(xml, len, "<!DOCTYPE", 9) || memmem(xml, len, "<!ENTITY", 8))
-                return -EBADMSG;
-
-        xml_init();
-        ctxt = xmlNewParserCtxt();
-        if (!ctxt || !ctxt->sax)
-                return -ENOMEM;
-        ctxt->sax->internalSubset = sax_refuse_subset;
-        ctxt->sax->externalSubset = sax_refuse_subset;
-        ctxt->sax->entityDecl = sax_refuse_entity;
-
-        /* no XML_PARSE_NOENT, XML_PARSE_DTDLOAD, XML_PARSE_HUGE or XML_PARSE_XINCLUDE, on purpose */
-        doc = xmlCtxtReadMemory(ctxt, xml, (int) len, NULL, "UTF-8",
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC);
-        if (!doc)
-                return ctxt->errNo == XML_ERR_NO_MEMORY ? -ENOMEM : -EBADMSG;
-        if (!ctxt->wellFormed || !ctxt->nsWellFormed || doc->intSubset || doc->extSubset)
-                return -EBADMSG;
+        r = xml_read_untrusted(xml, len, &doc);
+        if (r < 0)
+                return r;
 
         d = calloc(1, sizeof *d);
         if (!d)
