@@ -486,6 +486,24 @@ int lvss_catalog_snapshot_set_state(lvss_catalog *c, const vss_id *snapshot_id, 
         return r == 0 ? -ENOENT : 0;
 }
 
+/* A provider may learn the real path only at commit (exec): the row follows. */
+int lvss_catalog_snapshot_set_path(lvss_catalog *c, const vss_id *snapshot_id, const char *snapshot_path) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !snapshot_id || !snapshot_path || snapshot_path[0] != '/')
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "UPDATE snapshots SET snapshot_path = ? WHERE id = ?", "td", snapshot_path,
+                    snapshot_id);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "snapshot path");
+        if (r < 0)
+                return r;
+        return r == 0 ? -ENOENT : 0;
+}
+
 /* Removing a row that is not there is success: the removal is the last step
  * of a deletion, and may be repeated after a crash. */
 int lvss_catalog_snapshot_remove(lvss_catalog *c, const vss_id *snapshot_id) {

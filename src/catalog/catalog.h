@@ -67,6 +67,8 @@ int lvss_catalog_sessions_abort_active(lvss_catalog *c, const char *reason, uint
 
 int lvss_catalog_snapshot_add(lvss_catalog *c, const lvss_catalog_snapshot *s);
 int lvss_catalog_snapshot_set_state(lvss_catalog *c, const vss_id *snapshot_id, const char *state);
+/* The path the provider reports after commit, when it differs from the one planned. */
+int lvss_catalog_snapshot_set_path(lvss_catalog *c, const vss_id *snapshot_id, const char *snapshot_path);
 int lvss_catalog_snapshot_remove(lvss_catalog *c, const vss_id *snapshot_id);
 /* Calls @cb for every auto-release snapshot whose session is not "active"
  * and for every snapshot still "creating" whose session is not active

@@ -72,3 +72,8 @@ static inline bool streq_ptr(const char *a, const char *b) {
                 return a == b;
         return strcmp(a, b) == 0;
 }
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}

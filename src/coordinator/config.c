@@ -176,6 +176,21 @@ oom:
         return -ENOMEM;
 }
 
+static int strv_push(char ***list, const char *v) {
+        size_t n = 0;
+        char **l;
+
+        while (*list && (*list)[n])
+                n++;
+        l = reallocarray(*list, n + 2, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        *list = l;
+        l[n] = strdup(v);
+        l[n + 1] = NULL;
+        return l[n] ? 0 : -ENOMEM;
+}
+
 int config_load_file(Config *c) {
         const char *path = c->config_file ? c->config_file : DEFAULT_CONFIG_FILE;
         _cleanup_(freep) char *line = NULL;
@@ -224,6 +239,10 @@ int config_load_file(Config *c) {
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
                         r = split_words(v, &c->writer_users);
+                else if (streq_ptr(k, "ExecProvider"))
+                        r = strv_push(&c->exec_providers, v);
+                else if (streq_ptr(k, "DefaultProvider"))
+                        r = set_string(&c->default_provider, v);
                 else if (streq_ptr(k, "StorageDir")) {
                         if (v[0] != '/') {
                                 fprintf(stderr, "lvssd: %s:%u: StorageDir must be absolute\n", path, lineno);
@@ -288,4 +307,8 @@ void config_done(Config *c) {
         for (char **u = c->writer_users; u && *u; u++)
                 free(*u);
         free(c->writer_users);
+        for (char **u = c->exec_providers; u && *u; u++)
+                free(*u);
+        free(c->exec_providers);
+        free(c->default_provider);
 }

@@ -55,6 +55,8 @@ typedef struct Config {
         uint64_t hold_window_usec;
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
+        char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
+        char *default_provider;     /* a provider name, or NULL: automatic */
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
@@ -70,7 +72,9 @@ struct Manager {
         int listen_fd;
         sd_event_source *listen_source;
         lvss_catalog *catalog;
-        lvss_provider *copy_provider;
+        lvss_provider **providers;  /* copy first, then btrfs, then the exec ones */
+        size_t n_providers;
+        lvss_provider *default_provider;
 
         Client *clients;
         Writer *writers;  /* subscribed writers, newest first */
@@ -225,10 +229,16 @@ struct Entry {
 
 struct Component {
         vss_id instance_id, writer_id;
+        char *instance_name;       /* the writer instance's name; restore matches on it */
         vss_component_type type;
         char *logical_path, *name;
         bool backup_succeeded;
-        char *backup_metadata, *backup_stamp;
+        char *backup_metadata, *backup_stamp, *previous_backup_stamp;
+        /* restore */
+        bool selected_for_restore;
+        char *restore_metadata;
+        vss_file_restore_status file_restore_status;
+        char *pre_restore_failure_msg, *post_restore_failure_msg;
 };
 
 struct Snapshot {
@@ -249,9 +259,12 @@ typedef enum SessionKind {
 typedef enum StepKind {
         STEP_NONE,
         STEP_GATHER_METADATA,
+        STEP_GATHER_STATUS, /* restore without metadata: Identify first (WS-12) */
         STEP_PREPARE_BACKUP,
         STEP_DO_SNAPSHOT_SET,
         STEP_BACKUP_COMPLETE,
+        STEP_PRE_RESTORE,
+        STEP_POST_RESTORE,
         STEP_ABORT,
         STEP_RELEASE,
 } StepKind;
@@ -285,6 +298,10 @@ struct Session {
         bool backup_complete_ok; /* BackupComplete succeeded */
         bool completed;          /* gathered after BackupComplete (WS-3) */
         bool aborted;
+        bool pre_restore_done;
+        bool post_restore_done;
+        vss_restore_type restore_type;
+        struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
         bool released;
         bool ended;
         char *end_reason;
@@ -363,6 +380,53 @@ int session_method_cancel(Session *s, sd_bus_error *error);
 int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_reply_status(Session *s, sd_bus_message *call);
+
+/* Shared by session.c and restore.c. */
+int session_bad_state(sd_bus_error *error, const char *why);
+int session_check_idle(Session *s, sd_bus_error *error);
+void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call);
+void session_step_abandon(Session *s);
+int session_step_started(Session *s, sd_bus_message *call);
+void session_log_fanout(Session *s, Fanout *f);
+/* Identify to every subscribed writer; @then runs when all answered and
+ * must call session_identify_record() first. */
+int session_identify(Session *s, fanout_done_t then);
+/* Turns an Identify fan-out into the session's entries (WS-1). */
+vss_hresult session_identify_record(Session *s, Fanout *f);
+/* Does component @c belong to the writer of entry @e? Backup: same instance;
+ * restore: same writer class and instance name (instance ids change). */
+bool component_belongs(const Session *s, const Component *c, const Entry *e);
+void component_done(Component *c);
+
+/* ---- restore.c --------------------------------------------------------- */
+
+int session_load_bcd(Session *s, const char *xml, sd_bus_error *error);
+int session_method_set_selected_for_restore(Session *s, const vss_id *writer_id, uint32_t type,
+                                            const char *logical_path, const char *name, bool selected,
+                                            sd_bus_error *error);
+int session_method_set_file_restore_status(Session *s, const vss_id *writer_id, uint32_t type,
+                                           const char *logical_path, const char *name, uint32_t status,
+                                           sd_bus_error *error);
+int session_method_pre_restore(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_post_restore(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* The component failure message a writer left for @e at @event, or NULL. */
+const char *entry_component_failure_msg(const Entry *e, vss_writer_event event);
+
+/* ---- providers.c ------------------------------------------------------- */
+
+int manager_providers_init(Manager *m);
+void manager_providers_done(Manager *m);
+lvss_provider *manager_provider_by_id(Manager *m, const vss_id *id);
+lvss_provider *manager_provider_by_name(Manager *m, const char *name);
+/* Which volumes a provider takes, in words (vssadmin list providers). */
+const char *provider_volumes_text(const lvss_provider *p);
+
+/* ---- admin.c ----------------------------------------------------------- */
+
+int admin_list_providers(Manager *m, sd_bus_message *call);
+int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id);
+int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
+                         bool oldest, sd_bus_error *error);
 
 /* ---- snapshot.c -------------------------------------------------------- */
 

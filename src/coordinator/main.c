@@ -145,11 +145,9 @@ int main(int argc, char **argv) {
                 log_msg("cannot open the catalog %s: %s", catalog_path, strerror(-r));
                 goto finish;
         }
-        r = lvss_provider_copy_new(m.cfg.storage_dir, &m.copy_provider);
-        if (r < 0) {
-                log_msg("cannot set up the copy provider: %s", strerror(-r));
+        r = manager_providers_init(&m);
+        if (r < 0)
                 goto finish;
-        }
         manager_recover(&m);
 
         r = sd_event_default(&m.event);
@@ -180,7 +178,7 @@ finish:
         while (m.sessions)
                 session_free(m.sessions);
         server_done(&m);
-        m.copy_provider = lvss_provider_free(m.copy_provider);
+        manager_providers_done(&m);
         m.catalog = lvss_catalog_close(m.catalog);
         sd_event_unref(m.event);
         config_done(&m.cfg);

@@ -169,6 +169,44 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
         return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
 }
 
+static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        return admin_list_providers(c->m, m);
+}
+
+static int method_list_shadows(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        vss_id set_id;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        if (lvss_bus_read_id(m, &set_id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "set id must be 16 bytes");
+        return admin_list_shadows(c->m, m, &set_id);
+}
+
+static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        const char *what, *volume;
+        vss_id id;
+        int oldest, r;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        r = sd_bus_message_read(m, "s", &what);
+        if (r < 0)
+                return r;
+        if (lvss_bus_read_id(m, &id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "id must be 16 bytes");
+        r = sd_bus_message_read(m, "sb", &volume, &oldest);
+        if (r < 0)
+                return r;
+        return admin_delete_shadows(c->m, m, what, &id, volume, oldest, error);
+}
+
 static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_NAMES("GetVersion", "", , "s", SD_BUS_PARAM(version), method_get_version, 0),
@@ -184,6 +222,13 @@ static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GatherSessionStatus", "ay", SD_BUS_PARAM(session_id),
                                  "a(" LVSS_STATUS_STRUCT ")", SD_BUS_PARAM(writers), method_gather_session_status,
                                  0),
+        SD_BUS_METHOD_WITH_NAMES("ListProviders", "", , "a(ayssssb)", SD_BUS_PARAM(providers), method_list_providers,
+                                 0),
+        SD_BUS_METHOD_WITH_NAMES("ListShadows", "ay", SD_BUS_PARAM(set_id), "a(ayayayayssssbiut)",
+                                 SD_BUS_PARAM(shadows), method_list_shadows, 0),
+        SD_BUS_METHOD_WITH_NAMES("DeleteShadows", "saysb",
+                                 SD_BUS_PARAM(what) SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(oldest), "u",
+                                 SD_BUS_PARAM(deleted), method_delete_shadows, 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -390,10 +435,41 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
         return session_method_release(s, m, error);
 }
 
-static int method_not_yet(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int method_set_selected_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id writer_id;
+        uint32_t type;
+        const char *lp, *name;
+        int selected;
         SESSION_OR_RETURN(userdata, s, error);
-        (void) s;
-        return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED, "Restore is not implemented yet");
+        if (lvss_bus_read_id(m, &writer_id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "writer id must be 16 bytes");
+        int r = sd_bus_message_read(m, "ussb", &type, &lp, &name, &selected);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_set_selected_for_restore(s, &writer_id, type, lp, name, selected, error));
+}
+
+static int method_set_file_restore_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        vss_id writer_id;
+        uint32_t type, status;
+        const char *lp, *name;
+        SESSION_OR_RETURN(userdata, s, error);
+        if (lvss_bus_read_id(m, &writer_id) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "writer id must be 16 bytes");
+        int r = sd_bus_message_read(m, "ussu", &type, &lp, &name, &status);
+        if (r < 0)
+                return r;
+        return reply_or(m, session_method_set_file_restore_status(s, &writer_id, type, lp, name, status, error));
+}
+
+static int method_pre_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_pre_restore(s, m, error);
+}
+
+static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_post_restore(s, m, error);
 }
 
 static const sd_bus_vtable session_vtable[] = {
@@ -437,10 +513,16 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("SaveAsXml", "", , "s", SD_BUS_PARAM(bcd), method_save_as_xml, 0),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, 0),
         SD_BUS_METHOD("Release", "", "", method_release, 0),
-        SD_BUS_METHOD("SetSelectedForRestore", "ayussb", "", method_not_yet, 0),
-        SD_BUS_METHOD("SetFileRestoreStatus", "ayussu", "", method_not_yet, 0),
-        SD_BUS_METHOD("PreRestore", "", "", method_not_yet, 0),
-        SD_BUS_METHOD("PostRestore", "", "", method_not_yet, 0),
+        SD_BUS_METHOD_WITH_NAMES("SetSelectedForRestore", "ayussb",
+                                 SD_BUS_PARAM(writer_id) SD_BUS_PARAM(type) SD_BUS_PARAM(logical_path)
+                                         SD_BUS_PARAM(name) SD_BUS_PARAM(selected),
+                                 "", , method_set_selected_for_restore, 0),
+        SD_BUS_METHOD_WITH_NAMES("SetFileRestoreStatus", "ayussu",
+                                 SD_BUS_PARAM(writer_id) SD_BUS_PARAM(type) SD_BUS_PARAM(logical_path)
+                                         SD_BUS_PARAM(name) SD_BUS_PARAM(status),
+                                 "", , method_set_file_restore_status, 0),
+        SD_BUS_METHOD("PreRestore", "", "", method_pre_restore, 0),
+        SD_BUS_METHOD("PostRestore", "", "", method_post_restore, 0),
         SD_BUS_SIGNAL_WITH_NAMES("StepFinished", "sis", SD_BUS_PARAM(step) SD_BUS_PARAM(result) SD_BUS_PARAM(message),
                                  0),
         SD_BUS_VTABLE_END,

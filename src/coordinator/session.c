@@ -29,12 +29,13 @@
 #include <stdlib.h>
 
 #include "common/state.h"
+#include "common/bcd.h"
 #include "common/wmd.h"
 #include <lvss/writer.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"
 
-static int bad_state(sd_bus_error *error, const char *why) {
+int session_bad_state(sd_bus_error *error, const char *why) {
         return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s", why);
 }
 
@@ -117,13 +118,10 @@ Session *session_free(Session *s) {
         for (size_t i = 0; i < s->n_entries; i++)
                 entry_free(s->entries[i]);
         free(s->entries);
-        for (size_t i = 0; i < s->n_components; i++) {
-                free(s->components[i].logical_path);
-                free(s->components[i].name);
-                free(s->components[i].backup_metadata);
-                free(s->components[i].backup_stamp);
-        }
+        for (size_t i = 0; i < s->n_components; i++)
+                component_done(&s->components[i]);
         free(s->components);
+        lvss_bcd_free(s->bcd);
         for (size_t i = 0; i < s->n_snapshots; i++)
                 snapshot_free(s->snapshots[i]);
         free(s->snapshots);
@@ -187,7 +185,10 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                 e->failure = t->failure;
                 e->application_result = t->application_result;
                 free(e->application_message);
-                e->application_message = t->application_message ? strdup(t->application_message) : NULL;
+                /* WS-12: a restore failure carries the writer's message for the component. */
+                const char *msg = t->application_message ? t->application_message
+                                                         : entry_component_failure_msg(e, event);
+                e->application_message = msg ? strdup(msg) : NULL;
         }
 
         switch (event) {
@@ -257,6 +258,25 @@ int append_status(sd_bus_message *m, const Entry *e) {
 
 /* ---- components ---------------------------------------------------------- */
 
+void component_done(Component *c) {
+        free(c->instance_name);
+        free(c->logical_path);
+        free(c->name);
+        free(c->backup_metadata);
+        free(c->backup_stamp);
+        free(c->previous_backup_stamp);
+        free(c->restore_metadata);
+        free(c->pre_restore_failure_msg);
+        free(c->post_restore_failure_msg);
+}
+
+bool component_belongs(const Session *s, const Component *c, const Entry *e) {
+        if (s->kind == SESSION_RESTORE)
+                return vss_id_equal(&c->writer_id, &e->writer_id) &&
+                       streq_ptr(strempty(c->instance_name), strempty(e->instance_name));
+        return vss_id_equal(&c->instance_id, &e->instance_id);
+}
+
 static Component *component_find(Session *s, const vss_id *instance_id, const char *logical_path,
                                  const char *name) {
         for (size_t i = 0; i < s->n_components; i++) {
@@ -269,10 +289,17 @@ static Component *component_find(Session *s, const vss_id *instance_id, const ch
 }
 
 bool session_entry_participates(const Session *s, const Entry *e) {
+        if (s->kind == SESSION_RESTORE) {
+                /* Writers with no selected component get no events after PreRestore's start (vss-reference §6.2). */
+                for (size_t i = 0; i < s->n_components; i++)
+                        if (s->components[i].selected_for_restore && component_belongs(s, &s->components[i], e))
+                                return true;
+                return false;
+        }
         if (!s->select_components)
                 return true;
         for (size_t i = 0; i < s->n_components; i++)
-                if (vss_id_equal(&s->components[i].instance_id, &e->instance_id))
+                if (component_belongs(s, &s->components[i], e))
                         return true;
         return false;
 }
@@ -299,7 +326,8 @@ int entry_append_components(Entry *e, sd_bus_message *m) {
                 return r;
         for (size_t i = 0; i < s->n_components; i++) {
                 Component *c = &s->components[i];
-                if (!vss_id_equal(&c->instance_id, &e->instance_id))
+                bool selected = s->kind == SESSION_RESTORE ? c->selected_for_restore : true;
+                if (!component_belongs(s, c, e))
                         continue;
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
                 if (r < 0)
@@ -310,13 +338,20 @@ int entry_append_components(Entry *e, sd_bus_message *m) {
                 if (r >= 0)
                         r = append_sv_string(m, "name", c->name);
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "selected", "b", true);
+                        r = sd_bus_message_append(m, "{sv}", "selected", "b", selected);
                 if (r >= 0)
                         r = sd_bus_message_append(m, "{sv}", "backup_succeeded", "b", c->backup_succeeded);
                 if (r >= 0 && c->backup_metadata)
                         r = append_sv_string(m, "backup_metadata", c->backup_metadata);
                 if (r >= 0 && c->backup_stamp)
                         r = append_sv_string(m, "backup_stamp", c->backup_stamp);
+                if (r >= 0 && c->previous_backup_stamp)
+                        r = append_sv_string(m, "previous_backup_stamp", c->previous_backup_stamp);
+                if (r >= 0 && c->restore_metadata)
+                        r = append_sv_string(m, "restore_metadata", c->restore_metadata);
+                if (r >= 0 && s->kind == SESSION_RESTORE)
+                        r = sd_bus_message_append(m, "{sv}", "file_restore_status", "u",
+                                                  (uint32_t) c->file_restore_status);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_close_container(m);
@@ -342,7 +377,8 @@ int entry_read_out_components(Entry *e, sd_bus_message *m) {
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) > 0) {
-                const char *lp = NULL, *name = NULL, *meta = NULL, *stamp = NULL;
+                const char *lp = NULL, *name = NULL, *meta = NULL, *stamp = NULL, *rmeta = NULL, *pre = NULL,
+                           *post = NULL;
 
                 while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                         const char *key, **dst = NULL;
@@ -358,6 +394,12 @@ int entry_read_out_components(Entry *e, sd_bus_message *m) {
                                 dst = &meta;
                         else if (streq_ptr(key, "backup_stamp"))
                                 dst = &stamp;
+                        else if (streq_ptr(key, "restore_metadata"))
+                                dst = &rmeta;
+                        else if (streq_ptr(key, "pre_restore_failure_msg"))
+                                dst = &pre;
+                        else if (streq_ptr(key, "post_restore_failure_msg"))
+                                dst = &post;
                         if (dst) {
                                 r = sd_bus_message_read(m, "v", "s", dst);
                                 if (r < 0)
@@ -377,14 +419,37 @@ int entry_read_out_components(Entry *e, sd_bus_message *m) {
                 if (r < 0)
                         return r;
 
-                Component *c = name ? component_find(s, &e->instance_id, lp, name) : NULL;
-                if (c && meta && *meta) {
-                        free(c->backup_metadata);
-                        c->backup_metadata = strdup(meta);
-                }
-                if (c && stamp && *stamp) {
-                        free(c->backup_stamp);
-                        c->backup_stamp = strdup(stamp);
+                Component *c = NULL;
+                for (size_t i = 0; name && i < s->n_components && !c; i++)
+                        if (component_belongs(s, &s->components[i], e) &&
+                            streq_ptr(s->components[i].logical_path, strempty(lp)) &&
+                            streq_ptr(s->components[i].name, name))
+                                c = &s->components[i];
+                if (c) {
+                        /* What the writer may change: its own strings in the document. */
+                        struct {
+                                char **dst;
+                                const char *v;
+                        } set[] = {
+                                { &c->backup_metadata, meta },
+                                { &c->backup_stamp, stamp },
+                                { &c->restore_metadata, rmeta },
+                                { &c->pre_restore_failure_msg, pre },
+                                { &c->post_restore_failure_msg, post },
+                        };
+                        for (size_t i = 0; i < ELEMENTSOF(set); i++) {
+                                if (!set[i].v || !*set[i].v)
+                                        continue;
+                                /* Only what the document can carry: a string it would refuse
+                                 * (control characters, oversize) would make SaveAsXml fail for
+                                 * every writer of the session. */
+                                int k = lvss_bcd_set_string(set[i].dst, set[i].v);
+                                if (k == -ENOMEM)
+                                        return k;
+                                if (k < 0)
+                                        log_session(s, "writer '%s' component '%s': a string the document cannot "
+                                                    "carry was ignored: %s", e->writer_name, name, strerror(-k));
+                        }
                 }
         }
         if (r < 0)
@@ -431,7 +496,7 @@ int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n
         return fanout_start(s->m, event, &s->id, NULL, entries, n, session_context, done, s, &s->fanout);
 }
 
-static void session_log_fanout(Session *s, Fanout *f) {
+void session_log_fanout(Session *s, Fanout *f) {
         size_t ok = 0;
         for (size_t i = 0; i < f->n_targets; i++)
                 ok += f->targets[i].ok;
@@ -462,7 +527,7 @@ static int session_start_release(Session *s, sd_bus_message *call);
  * out-of-order call fails right there, WS-11) or answers its deferred call
  * (AbortBackup and Release, which the requester waits for).
  */
-static void step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
+void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
         s->step = step;
         s->step_name = name;
         s->step_hr = VSS_S_OK;
@@ -470,7 +535,7 @@ static void step_begin(Session *s, StepKind step, const char *name, sd_bus_messa
         s->step_call = deferred_call ? sd_bus_message_ref(deferred_call) : NULL;
 }
 
-static void step_abandon(Session *s) {
+void session_step_abandon(Session *s) {
         s->step = STEP_NONE;
         s->step_signal = false;
         s->step_call = sd_bus_message_unref(s->step_call);
@@ -490,6 +555,7 @@ static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
 void session_step_finish(Session *s, vss_hresult hr) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->step_call);
         bool signal = s->step_signal;
+        StepKind step = s->step;
 
         s->step = STEP_NONE;
         s->step_signal = false;
@@ -498,7 +564,9 @@ void session_step_finish(Session *s, vss_hresult hr) {
         if (signal)
                 emit_step_finished(s, s->step_name, hr);
         else if (call && s->client && !s->client->disconnected) {
-                if (VSS_FAILED(hr)) {
+                if (step == STEP_GATHER_STATUS && VSS_SUCCEEDED(hr))
+                        (void) session_reply_status(s, call);
+                else if (VSS_FAILED(hr)) {
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                         lvss_bus_error_set_hresult(&e, hr, "%s", vss_hresult_text(hr));
                         (void) sd_bus_reply_method_error(call, &e);
@@ -515,24 +583,24 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *release = TAKE_PTR(s->queued_release);
                 int r = session_start_release(s, release);
                 if (r < 0) {
-                        step_abandon(s);
+                        session_step_abandon(s);
                         (void) sd_bus_reply_method_errnof(release, r, "Cannot release the session: %m");
                 }
         }
 }
 
 /* An asynchronous step started: answer its call now. */
-static int step_started(Session *s, sd_bus_message *call) {
+int session_step_started(Session *s, sd_bus_message *call) {
         return sd_bus_reply_method_return(call, NULL);
 }
 
 /* ---- Session1 methods ---------------------------------------------------- */
 
-static int check_idle(Session *s, sd_bus_error *error) {
+int session_check_idle(Session *s, sd_bus_error *error) {
         if (s->released || s->ended)
-                return bad_state(error, "The session has ended");
+                return session_bad_state(error, "The session has ended");
         if (session_busy(s))
-                return bad_state(error, "Another step of this session is still running");
+                return session_bad_state(error, "Another step of this session is still running");
         return 0;
 }
 
@@ -541,16 +609,23 @@ static bool writer_context(const Session *s) {
 }
 
 int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_NEW)
-                return bad_state(error, "The session is already initialized");
+                return session_bad_state(error, "The session is already initialized");
         if (kind == SESSION_BACKUP && bcd && *bcd)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                   "Importing a Backup Components Document is not supported");
-        if (kind == SESSION_RESTORE)
-                return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED, "Restore is not implemented yet");
+        if (kind == SESSION_RESTORE) {
+                r = session_load_bcd(s, bcd, error);
+                if (r < 0)
+                        return r;
+                s->kind = kind;
+                log_session(s, "initialized for restore (%zu component%s in the document)", s->n_components,
+                            s->n_components == 1 ? "" : "s");
+                return 0;
+        }
         s->kind = kind;
         log_session(s, "initialized for backup");
         return 0;
@@ -562,13 +637,13 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
                 VSS_CTX_APP_ROLLBACK,    VSS_CTX_CLIENT_ACCESSIBLE, VSS_CTX_CLIENT_ACCESSIBLE_WRITERS,
         };
         bool ok = false;
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP)
-                return bad_state(error, "SetContext needs InitializeForBackup first");
+                return session_bad_state(error, "SetContext needs InitializeForBackup first");
         if (s->n_snapshots > 0 || s->prepared_for_backup)
-                return bad_state(error, "SetContext must come before volumes are added");
+                return session_bad_state(error, "SetContext must come before volumes are added");
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
                 ok = ok || valid[i] == context;
         if (!ok)
@@ -579,13 +654,13 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
 
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
                                     sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP)
-                return bad_state(error, "SetBackupState needs InitializeForBackup first");
+                return session_bad_state(error, "SetBackupState needs InitializeForBackup first");
         if (s->prepared_for_backup)
-                return bad_state(error, "SetBackupState must come before PrepareForBackup");
+                return session_bad_state(error, "SetBackupState must come before PrepareForBackup");
         if (type > VSS_BT_OTHER)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown backup type %u", type);
         s->backup_state_set = true;
@@ -596,15 +671,11 @@ int session_method_set_backup_state(Session *s, bool select, bool bootable, uint
         return 0;
 }
 
-static void gather_metadata_done(Fanout *f, void *userdata) {
-        Session *s = userdata;
-
+vss_hresult session_identify_record(Session *s, Fanout *f) {
         session_log_fanout(s, f);
         s->entries = calloc(f->n_targets ? f->n_targets : 1, sizeof *s->entries);
-        if (!s->entries) {
-                session_step_finish(s, VSS_E_OUTOFMEMORY);
-                return;
-        }
+        if (!s->entries)
+                return VSS_E_OUTOFMEMORY;
 
         for (size_t i = 0; i < f->n_targets; i++) {
                 Target *t = &f->targets[i];
@@ -617,7 +688,12 @@ static void gather_metadata_done(Fanout *f, void *userdata) {
                         /* The coordinator checks the document so that a requester
                          * never receives one it cannot read. */
                         vss_examine_writer_metadata *md = NULL;
-                        if (!t->metadata || vss_examine_writer_metadata_load_xml(t->metadata, &md) != VSS_S_OK) {
+                        vss_id iid, wid;
+                        if (!t->metadata || vss_examine_writer_metadata_load_xml(t->metadata, &md) != VSS_S_OK ||
+                            vss_examine_writer_metadata_get_identity(md, &iid, &wid, NULL, NULL, NULL, NULL) !=
+                                    VSS_S_OK ||
+                            !vss_id_equal(&iid, &w->instance_id) || !vss_id_equal(&wid, &w->writer_id)) {
+                                /* Malformed, or naming another writer than the one that sent it. */
                                 t->ok = false;
                                 t->failure = VSS_E_INVALID_XML_DOCUMENT;
                                 log_session(s, "Identify: writer '%s' sent an invalid metadata document", w->name);
@@ -648,10 +724,8 @@ static void gather_metadata_done(Fanout *f, void *userdata) {
                 }
 
                 e = calloc(1, sizeof *e);
-                if (!e) {
-                        session_step_finish(s, VSS_E_OUTOFMEMORY);
-                        return;
-                }
+                if (!e)
+                        return VSS_E_OUTOFMEMORY;
                 e->session = s;
                 e->writer = w;
                 e->instance_id = w->instance_id;
@@ -664,41 +738,49 @@ static void gather_metadata_done(Fanout *f, void *userdata) {
                 e->last_event_usec = t->sent_usec;
                 e->duration_usec = t->duration_usec;
                 s->entries[s->n_entries++] = e;
-                if (!e->writer_name || !e->instance_name) {
-                        session_step_finish(s, VSS_E_OUTOFMEMORY);
-                        return;
-                }
+                if (!e->writer_name || !e->instance_name)
+                        return VSS_E_OUTOFMEMORY;
                 writer_note_status(w, e);
         }
         s->metadata_gathered = true;
-
-        session_step_finish(s, VSS_S_OK);
+        return VSS_S_OK;
 }
 
-int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
+static void gather_metadata_done(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_step_finish(s, session_identify_record(s, f));
+}
+
+int session_identify(Session *s, fanout_done_t then) {
         _cleanup_(freep) Writer **writers = NULL;
         size_t n = 0;
-        int r = check_idle(s, error);
-        if (r < 0)
-                return r;
-        if (s->kind == SESSION_NEW)
-                return bad_state(error, "GatherWriterMetadata needs InitializeForBackup or InitializeForRestore first");
-        if (s->metadata_gathered)
-                return bad_state(error, "GatherWriterMetadata may be called once per session");
+        int r;
 
         r = registry_writers(s->m, &writers, &n);
         if (r < 0)
                 return r;
-
-        step_begin(s, STEP_GATHER_METADATA, "GatherWriterMetadata", NULL);
         log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
-        r = fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, gather_metadata_done, s,
-                         &s->fanout);
+        return fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, then, s,
+                            &s->fanout);
+}
+
+int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r = session_check_idle(s, error);
+        if (r < 0)
+                return r;
+        if (s->kind == SESSION_NEW)
+                return session_bad_state(error, "GatherWriterMetadata needs InitializeForBackup or InitializeForRestore first");
+        if (s->metadata_gathered)
+                return session_bad_state(error, "GatherWriterMetadata may be called once per session");
+
+        session_step_begin(s, STEP_GATHER_METADATA, "GatherWriterMetadata", NULL);
+        r = session_identify(s, gather_metadata_done);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
-        return step_started(s, call);
+        return session_step_started(s, call);
 }
 
 int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
@@ -706,7 +788,7 @@ int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_
         int r;
 
         if (!s->metadata_gathered)
-                return bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
+                return session_bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
@@ -740,15 +822,15 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
                                  const char *logical_path, const char *name, sd_bus_error *error) {
         Component *c;
         Entry *e;
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP || !s->metadata_gathered)
-                return bad_state(error, "AddComponent needs a completed GatherWriterMetadata");
+                return session_bad_state(error, "AddComponent needs a completed GatherWriterMetadata");
         if (s->prepared_for_backup)
-                return bad_state(error, "AddComponent must come before PrepareForBackup");
+                return session_bad_state(error, "AddComponent must come before PrepareForBackup");
         if (!writer_context(s))
-                return bad_state(error, "AddComponent is not allowed in a context without writers");
+                return session_bad_state(error, "AddComponent is not allowed in a context without writers");
         if (!name || !*name || type > VSS_CT_FILEGROUP || type == VSS_CT_UNDEFINED)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Invalid component");
         e = entry_by_instance(s, instance_id);
@@ -766,13 +848,13 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
         *c = (Component) {
                 .instance_id = *instance_id,
                 .writer_id = *writer_id,
+                .instance_name = strdup(strempty(e->instance_name)),
                 .type = type,
                 .logical_path = strdup(strempty(logical_path)),
                 .name = strdup(name),
         };
-        if (!c->logical_path || !c->name) {
-                free(c->logical_path);
-                free(c->name);
+        if (!c->logical_path || !c->name || !c->instance_name) {
+                component_done(c);
                 return -ENOMEM;
         }
         s->n_components++;
@@ -780,13 +862,13 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
 }
 
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP)
-                return bad_state(error, "StartSnapshotSet needs InitializeForBackup first");
+                return session_bad_state(error, "StartSnapshotSet needs InitializeForBackup first");
         if (s->set_started || s->aborted)
-                return bad_state(error, "This session already has a snapshot set");
+                return session_bad_state(error, "This session already has a snapshot set");
         if (s->m->set_owner && s->m->set_owner != s)
                 return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
                                                   "Another snapshot set is being created");
@@ -816,11 +898,11 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
         lvss_provider *p;
         Snapshot *snap, **a;
         vss_id pid;
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (!s->set_started || s->set_done || s->aborted)
-                return bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
+                return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
         if (!volume || volume[0] != '/')
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
         canonical = realpath(volume, NULL);
@@ -869,51 +951,51 @@ static void prepare_backup_done(Fanout *f, void *userdata) {
 }
 
 int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP)
-                return bad_state(error, "PrepareForBackup needs InitializeForBackup first");
+                return session_bad_state(error, "PrepareForBackup needs InitializeForBackup first");
         if (!s->backup_state_set)
-                return bad_state(error, "PrepareForBackup needs SetBackupState first");
+                return session_bad_state(error, "PrepareForBackup needs SetBackupState first");
         if (!writer_context(s))
-                return bad_state(error, "PrepareForBackup is not allowed in a context without writers");
+                return session_bad_state(error, "PrepareForBackup is not allowed in a context without writers");
         if (!s->metadata_gathered)
-                return bad_state(error, "PrepareForBackup needs GatherWriterMetadata first");
+                return session_bad_state(error, "PrepareForBackup needs GatherWriterMetadata first");
         if (!s->set_started)
-                return bad_state(error, "PrepareForBackup needs StartSnapshotSet first");
+                return session_bad_state(error, "PrepareForBackup needs StartSnapshotSet first");
         if (s->prepared_for_backup || s->aborted)
-                return bad_state(error, "PrepareForBackup was already called");
+                return session_bad_state(error, "PrepareForBackup was already called");
 
         r = session_collect(s, filter_prepare_backup);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
+        session_step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
         r = session_fanout(s, VSS_EVENT_PREPARE_BACKUP, s->work, s->n_work, prepare_backup_done);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
-        return step_started(s, call);
+        return session_step_started(s, call);
 }
 
 int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (!s->set_started || s->aborted)
-                return bad_state(error, "DoSnapshotSet needs StartSnapshotSet first");
+                return session_bad_state(error, "DoSnapshotSet needs StartSnapshotSet first");
         if (s->set_done)
-                return bad_state(error, "DoSnapshotSet was already called");
+                return session_bad_state(error, "DoSnapshotSet was already called");
         if (writer_context(s) && !s->prepared_for_backup)
-                return bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
+                return session_bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
 
-        step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
+        session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
         /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
          * and the StepFinished signal must come after this reply. */
-        r = step_started(s, call);
+        r = session_step_started(s, call);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
         (void) snapshot_set_run(s);
@@ -953,11 +1035,11 @@ int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, c
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
                                         sd_bus_error *error) {
         Component *c;
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (!s->set_done || s->backup_complete_ok)
-                return bad_state(error, "SetBackupSucceeded belongs between DoSnapshotSet and BackupComplete");
+                return session_bad_state(error, "SetBackupSucceeded belongs between DoSnapshotSet and BackupComplete");
         c = name ? component_find(s, instance_id, logical_path, name) : NULL;
         if (!c || !vss_id_equal(&c->writer_id, writer_id) || c->type != type)
                 return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such component in this backup");
@@ -978,26 +1060,26 @@ static void backup_complete_done(Fanout *f, void *userdata) {
 }
 
 int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (!writer_context(s))
-                return bad_state(error, "BackupComplete is not allowed in a context without writers");
+                return session_bad_state(error, "BackupComplete is not allowed in a context without writers");
         if (!s->set_done || s->aborted)
-                return bad_state(error, "BackupComplete needs a successful DoSnapshotSet");
+                return session_bad_state(error, "BackupComplete needs a successful DoSnapshotSet");
         if (s->backup_complete_ok)
-                return bad_state(error, "BackupComplete was already called");
+                return session_bad_state(error, "BackupComplete was already called");
 
         r = session_collect(s, filter_backup_complete);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_BACKUP_COMPLETE, "BackupComplete", NULL);
+        session_step_begin(s, STEP_BACKUP_COMPLETE, "BackupComplete", NULL);
         r = session_fanout(s, VSS_EVENT_BACKUP_COMPLETE, s->work, s->n_work, backup_complete_done);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
-        return step_started(s, call);
+        return session_step_started(s, call);
 }
 
 /* Abort goes to the writers that got PrepareForBackup and have not finished
@@ -1022,17 +1104,17 @@ static int session_start_abort(Session *s, sd_bus_message *call) {
         r = session_collect(s, filter_abort);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_ABORT, "AbortBackup", call);
+        session_step_begin(s, STEP_ABORT, "AbortBackup", call);
         s->step_signal = false;
         return session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
 }
 
 int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = check_idle(s, error);
+        int r = session_check_idle(s, error);
         if (r < 0)
                 return r;
         if (s->kind != SESSION_BACKUP)
-                return bad_state(error, "AbortBackup needs InitializeForBackup first");
+                return session_bad_state(error, "AbortBackup needs InitializeForBackup first");
         log_session(s, "AbortBackup requested");
         if (!s->prepared_for_backup && !s->set_started) {
                 /* Nothing under way: VSS ignores the call. */
@@ -1041,7 +1123,7 @@ int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *
         }
         r = session_start_abort(s, call);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
         return 1;
@@ -1086,9 +1168,29 @@ int session_reply_status(Session *s, sd_bus_message *call) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static void gather_status_identified(Fanout *f, void *userdata) {
+        Session *s = userdata;
+
+        session_step_finish(s, session_identify_record(s, f));
+}
+
 int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r;
+
         if (s->released || s->ended)
-                return bad_state(error, "The session has ended");
+                return session_bad_state(error, "The session has ended");
+
+        /* WS-12: a restore without GatherWriterMetadata lists the writers running now:
+         * those that answer Identify. */
+        if (s->kind == SESSION_RESTORE && !s->metadata_gathered && !session_busy(s)) {
+                session_step_begin(s, STEP_GATHER_STATUS, "GatherWriterStatus", call);
+                r = session_identify(s, gather_status_identified);
+                if (r < 0) {
+                        session_step_abandon(s);
+                        return r;
+                }
+                return 1;
+        }
 
         /* WS-3: the gather after a successful BackupComplete completes the session. */
         if (s->backup_complete_ok && !s->completed && !session_busy(s)) {
@@ -1103,10 +1205,6 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
         return session_reply_status(s, call);
 }
 
-int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED,
-                                          "The Backup Components Document is not implemented yet");
-}
 
 /* ---- release, cancel, and the requester going away ----------------------- */
 
@@ -1151,7 +1249,7 @@ static int session_start_release(Session *s, sd_bus_message *call) {
         r = session_collect(s, filter_all);
         if (r < 0)
                 return r;
-        step_begin(s, STEP_RELEASE, "Release", call);
+        session_step_begin(s, STEP_RELEASE, "Release", call);
         s->step_signal = false;
         s->released = true;
         return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
@@ -1204,7 +1302,7 @@ int session_method_cancel(Session *s, sd_bus_error *error) {
         if (step == STEP_NONE)
                 return 0;
         if (step == STEP_RELEASE || step == STEP_ABORT)
-                return bad_state(error, "This step cannot be cancelled");
+                return session_bad_state(error, "This step cannot be cancelled");
 
         log_session(s, "%s cancelled by the requester", s->step_name);
         if (step == STEP_DO_SNAPSHOT_SET)
@@ -1240,10 +1338,10 @@ int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error
                 return 1;
         }
         if (session_busy(s))
-                return bad_state(error, "A step is still running; cancel or wait for it first");
+                return session_bad_state(error, "A step is still running; cancel or wait for it first");
         r = session_start_release(s, call);
         if (r < 0) {
-                step_abandon(s);
+                session_step_abandon(s);
                 return r;
         }
         return 1;

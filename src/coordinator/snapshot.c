@@ -43,19 +43,6 @@ Snapshot *snapshot_free(Snapshot *snap) {
         return NULL;
 }
 
-lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id) {
-        lvss_provider *p = m->copy_provider;
-
-        if (!p)
-                return NULL;
-        if (provider_id && !vss_id_is_null(provider_id) && !vss_id_equal(provider_id, &p->ops->id))
-                return NULL;
-        if (!p->ops->is_volume_supported(p, volume))
-                return NULL;
-        *ret_id = p->ops->id;
-        return p;
-}
-
 int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
         int r;
 
@@ -279,8 +266,12 @@ static void post_commit_and_post_snapshot(Session *s) {
                 Snapshot *snap = s->snapshots[i];
                 snap->created = true;
                 snap->created_usec = now_usec(CLOCK_REALTIME);
-                if (s->m->catalog)
+                if (s->m->catalog) {
+                        /* post_commit may have replaced the planned path with the real one (exec). */
+                        (void) lvss_catalog_snapshot_set_path(s->m->catalog, &snap->p.snapshot_id,
+                                                              snap->p.snapshot_path);
                         (void) lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id, "created");
+                }
         }
         run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);
 }
@@ -526,7 +517,7 @@ typedef struct Orphans {
 
 static int recover_one(const lvss_catalog_snapshot *cs, void *userdata) {
         Orphans *o = userdata;
-        lvss_provider *p = o->m->copy_provider;
+        lvss_provider *p = manager_provider_by_id(o->m, &cs->provider_id);
         vss_id *a;
         int r;
 

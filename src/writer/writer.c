@@ -701,16 +701,14 @@ static int event_freeze(vss_writer *w, sd_bus_message *call, event_context *ctx)
 }
 
 static int event_thaw(vss_writer *w, sd_bus_message *call, event_context *ctx) {
-        char message[128];
         bool ok;
 
         if (w->freeze == FREEZE_TIMED_OUT) {
                 /* on_abort already thawed the application; Thaw is too late to mean anything. */
                 w->freeze = FREEZE_NONE;
-                snprintf(message, sizeof message, "Thaw arrived after the freeze timeout (%" PRIu32 " ms)",
-                         w->freeze_timeout_ms);
-                writer_log(w, "%s", message);
-                return event_reply(call, false, VSS_E_WRITERERROR_TIMEOUT, VSS_S_OK, message, NULL, NULL);
+                /* The code says it all; the application message stays the application's (WS-4). */
+                writer_log(w, "Thaw arrived after the freeze timeout (%" PRIu32 " ms)", w->freeze_timeout_ms);
+                return event_reply(call, false, VSS_E_WRITERERROR_TIMEOUT, VSS_S_OK, NULL, NULL, NULL);
         }
 
         deadman_disarm(w);

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The providers lvssd offers, and which one takes a volume.
+ *
+ * copy always exists; btrfs exists when libbtrfsutil works; every
+ * ExecProvider=NAME:PROGRAM line adds an exec provider. A volume added
+ * without a provider id goes to DefaultProvider= when that provider takes
+ * it, else to the first that does in the order btrfs (O(1) snapshots), copy
+ * (any directory). Exec providers are used only when asked for by id or
+ * named as the default: their program decides what it supports, and a
+ * surprise LVM snapshot is no one's idea of a default.
+ */
+
+#include <stdlib.h>
+
+#include "coordinator.h"
+
+static int add_provider(Manager *m, lvss_provider *p) {
+        lvss_provider **a = reallocarray(m->providers, m->n_providers + 1, sizeof *a);
+        if (!a) {
+                lvss_provider_free(p);
+                return -ENOMEM;
+        }
+        m->providers = a;
+        m->providers[m->n_providers++] = p;
+        return 0;
+}
+
+int manager_providers_init(Manager *m) {
+        lvss_provider *p;
+        int r;
+
+        r = lvss_provider_copy_new(m->cfg.storage_dir, &p);
+        if (r < 0) {
+                log_msg("cannot set up the copy provider: %s", strerror(-r));
+                return r;
+        }
+        r = add_provider(m, p);
+        if (r < 0)
+                return r;
+
+        r = lvss_provider_btrfs_new(m->cfg.storage_dir, &p);
+        if (r < 0)
+                log_msg("btrfs provider not available: %s", strerror(-r));
+        else {
+                r = add_provider(m, p);
+                if (r < 0)
+                        return r;
+        }
+
+        for (char **e = m->cfg.exec_providers; e && *e; e++) {
+                _cleanup_(freep) char *name = strdup(*e);
+                char *colon;
+
+                if (!name)
+                        return -ENOMEM;
+                colon = strchr(name, ':');
+                if (!colon || colon == name || colon[1] != '/') {
+                        log_msg("ExecProvider=%s: expected NAME:/absolute/program", *e);
+                        return -EINVAL;
+                }
+                *colon = 0;
+                if (manager_provider_by_name(m, name)) {
+                        log_msg("ExecProvider=%s: a provider named %s exists already", *e, name);
+                        return -EEXIST;
+                }
+                r = lvss_provider_exec_new(name, colon + 1, m->cfg.storage_dir, m->cfg.event_timeout_usec, &p);
+                if (r < 0) {
+                        log_msg("ExecProvider=%s: %s", *e, strerror(-r));
+                        return r;
+                }
+                r = add_provider(m, p);
+                if (r < 0)
+                        return r;
+        }
+
+        if (m->cfg.default_provider) {
+                m->default_provider = manager_provider_by_name(m, m->cfg.default_provider);
+                if (!m->default_provider) {
+                        log_msg("DefaultProvider=%s: no such provider", m->cfg.default_provider);
+                        return -ENOENT;
+                }
+        }
+        return 0;
+}
+
+void manager_providers_done(Manager *m) {
+        for (size_t i = 0; i < m->n_providers; i++)
+                lvss_provider_free(m->providers[i]);
+        m->providers = mfree(m->providers);
+        m->n_providers = 0;
+        m->default_provider = NULL;
+}
+
+lvss_provider *manager_provider_by_id(Manager *m, const vss_id *id) {
+        for (size_t i = 0; i < m->n_providers; i++)
+                if (vss_id_equal(&m->providers[i]->ops->id, id))
+                        return m->providers[i];
+        return NULL;
+}
+
+lvss_provider *manager_provider_by_name(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_providers; i++)
+                if (streq_ptr(m->providers[i]->ops->name, name))
+                        return m->providers[i];
+        return NULL;
+}
+
+static bool takes(lvss_provider *p, const char *volume) {
+        return p && p->ops->is_volume_supported(p, volume);
+}
+
+lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id) {
+        lvss_provider *p = NULL;
+
+        if (provider_id && !vss_id_is_null(provider_id)) {
+                p = manager_provider_by_id(m, provider_id);
+                if (!takes(p, volume))
+                        return NULL;
+        } else if (takes(m->default_provider, volume))
+                p = m->default_provider;
+        else if (takes(manager_provider_by_name(m, "btrfs"), volume))
+                p = manager_provider_by_name(m, "btrfs");
+        else if (takes(manager_provider_by_name(m, "copy"), volume))
+                p = manager_provider_by_name(m, "copy");
+        if (!p)
+                return NULL;
+        *ret_id = p->ops->id;
+        return p;
+}
+
+const char *provider_volumes_text(const lvss_provider *p) {
+        if (streq_ptr(p->ops->type, "external"))
+                return "the volumes its program accepts";
+        if (streq_ptr(p->ops->name, "btrfs"))
+                return "btrfs subvolumes (read-only snapshots, O(1))";
+        if (streq_ptr(p->ops->name, "copy"))
+                return "any directory (reflink clone where the file system allows, else a full copy)";
+        return "";
+}
