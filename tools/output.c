@@ -222,6 +222,25 @@ void output_writer_block(FILE *f, const output_writer *w) {
         }
 }
 
+const char *output_failure_event(vss_writer_state state, vss_writer_event last_event) {
+        static const vss_writer_event events[] = {
+                [VSS_WS_FAILED_AT_IDENTIFY] = VSS_EVENT_IDENTIFY,
+                [VSS_WS_FAILED_AT_PREPARE_BACKUP] = VSS_EVENT_PREPARE_BACKUP,
+                [VSS_WS_FAILED_AT_PREPARE_SNAPSHOT] = VSS_EVENT_PREPARE_SNAPSHOT,
+                [VSS_WS_FAILED_AT_FREEZE] = VSS_EVENT_FREEZE,
+                [VSS_WS_FAILED_AT_THAW] = VSS_EVENT_THAW,
+                [VSS_WS_FAILED_AT_POST_SNAPSHOT] = VSS_EVENT_POST_SNAPSHOT,
+                [VSS_WS_FAILED_AT_BACKUP_COMPLETE] = VSS_EVENT_BACKUP_COMPLETE,
+                [VSS_WS_FAILED_AT_PRE_RESTORE] = VSS_EVENT_PRE_RESTORE,
+                [VSS_WS_FAILED_AT_POST_RESTORE] = VSS_EVENT_POST_RESTORE,
+                [VSS_WS_FAILED_AT_BACKUPSHUTDOWN] = VSS_EVENT_BACKUP_SHUTDOWN,
+        };
+
+        if ((unsigned) state < ELEMENTSOF(events) && events[state] != VSS_EVENT_NONE)
+                return vss_writer_event_name(events[state]);
+        return vss_writer_event_name(last_event);
+}
+
 char *sanitize(const char *str) {
         char *buf = NULL;
         size_t size = 0;

@@ -75,6 +75,16 @@ typedef struct output_writer {
  */
 void output_writer_block(FILE *f, const output_writer *w);
 
+/*
+ * output_failure_event() - the event a writer failed, by its state.
+ *
+ * "Freeze" for VSS_WS_FAILED_AT_FREEZE and so on; for any other state
+ * @last_event's name (a writer may fail an event without its state saying
+ * so, and after a veto the last event sent is Abort, not the one it
+ * failed). NULL when neither says.
+ */
+const char *output_failure_event(vss_writer_state state, vss_writer_event last_event);
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 #define JSON_DEPTH_MAX 32

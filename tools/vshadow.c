@@ -13,11 +13,39 @@
  * aborted (AbortBackup) before the object is released; before it, releasing
  * is enough.
  *
+ * Component mode. By default vshadow backs up the way a simple requester
+ * does: no component selection, every writer that identified takes part.
+ * -wi / -wx (include / exclude a writer or component) and -bc (save the
+ * Backup Components Document) switch to component mode instead: every
+ * component of the included writers is added with AddComponent, because a
+ * document without components gives a restore nothing to select. A writer
+ * named by -wi is *required*: when it did not identify, or its status shows
+ * a failure after any step, the backup is aborted and nothing is kept that
+ * the backup made (the document written by -bc is removed, auto-release
+ * shadow copies go with the session).
+ *
+ * -bc saves the document after DoSnapshotSet (writers store their backup
+ * metadata and stamps in it up to PostSnapshot) and before -exec runs, so
+ * that COMMAND can store it with the backup, as vshadow.exe does. The
+ * components are marked succeeded (SetBackupSucceeded) just before it is
+ * saved: if the backup fails after that, the document is removed, so a
+ * document that stays describes a backup that completed.
+ *
+ * Restore (-r / -rs) reads a saved document and runs the restore sequence
+ * of writer-status.md: InitializeForRestore, SetSelectedForRestore for its
+ * components, PreRestore, the copy (-exec=COMMAND, which vshadow runs in
+ * place of copying: it cannot know how an application's files go back),
+ * SetFileRestoreStatus, PostRestore, with the writer status after
+ * PreRestore and after PostRestore. Which components the document holds is
+ * read with the internal BCD parser; everything else goes through the
+ * public API.
+ *
  * Options follow vshadow.exe (-nw, -ws, -t=SECONDS, -exec=COMMAND, ...);
  * the lvss ones are GNU-style (--socket, --json, --help, --version).
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -26,6 +54,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +62,7 @@
 
 #include <lvss/vss.h>
 
+#include "common/bcd.h"
 #include "common/util.h"
 #include "config.h"
 #include "output.h"
@@ -53,6 +83,22 @@ static const char *arg_exec = NULL;
 static const char *arg_script = NULL;
 static char **arg_volumes = NULL; /* resolved absolute paths */
 static size_t arg_n_volumes = 0;
+static const char *arg_bcd_file = NULL;     /* -bc=FILE */
+static const char *arg_restore_file = NULL; /* -r=FILE / -rs=FILE */
+static bool arg_restore_simulated = false;  /* -rs */
+
+/* -wi=WRITER / -wx=WRITER: a writer name, writer id, instance id or component path. */
+typedef struct writer_spec {
+        const char *text;
+        bool include; /* -wi; else -wx */
+        bool matched;
+} writer_spec;
+
+static writer_spec *arg_specs = NULL;
+static size_t arg_n_specs = 0;
+
+/* Documents are read whole; a BCD is at most 4 MiB (docs/documents.md), give it room. */
+#define BCD_FILE_MAX (8u * 1024u * 1024u)
 
 /* What vshadow learned about one writer over the run, for the final summary. */
 typedef struct writer_record {
@@ -63,9 +109,22 @@ typedef struct writer_record {
         vss_hresult failure;
         vss_writer_event last_event;
         uint64_t last_event_usec;
+        char *application_message;
+        bool reported; /* its failure was named on stderr */
         bool seen[VSS_EVENT_COUNT];
         uint64_t duration_usec[VSS_EVENT_COUNT];
 } writer_record;
+
+/* A component vshadow selected: added for backup, or selected for restore. */
+typedef struct selected_component {
+        vss_id instance_id; /* backup: this session's; restore: the document's */
+        vss_id writer_id;
+        vss_component_type type;
+        char *writer_name;
+        char *logical_path; /* "" for the root */
+        char *name;
+        bool required;      /* named by -wi, or its writer is */
+} selected_component;
 
 typedef struct vshadow {
         vss_backup_components *bc;
@@ -78,6 +137,7 @@ typedef struct vshadow {
         uint64_t step_start;
 
         bool prepared;      /* PrepareForBackup succeeded: a failure must AbortBackup */
+        bool snapshot_done; /* DoSnapshotSet succeeded: the shadow copies exist */
         bool backup_done;   /* BackupComplete succeeded: no abort */
         bool have_metadata; /* writers identified: status gathers make sense */
 
@@ -90,6 +150,16 @@ typedef struct vshadow {
         writer_record *records;
         size_t n_records;
         uint64_t start_usec;
+
+        /* component mode: -wi, -wx, -bc (backup) and restore */
+        bool component_mode;
+        selected_component *components;
+        size_t n_components;
+        vss_id *required; /* instance ids of the writers -wi requires (backup) */
+        size_t n_required;
+        char *bcd_path;    /* absolute path of the document: -bc after saving it, -r / -rs */
+        bool bcd_written;  /* -bc wrote it in this run: remove it when the backup fails */
+        vss_file_restore_status file_status; /* restore: what SetFileRestoreStatus said */
 } vshadow;
 
 static bool hr_ok(vss_hresult hr) {
@@ -540,6 +610,13 @@ static void record_status(vshadow *v, const vss_writer_status *s) {
                 return;
         r->state = s->state;
         r->failure = s->failure;
+        if (s->application_message && *s->application_message) {
+                char *m = strdup(s->application_message);
+                if (m) {
+                        free(r->application_message);
+                        r->application_message = m;
+                }
+        }
         r->last_event = s->last_event;
         r->last_event_usec = s->last_event_usec;
         if ((unsigned) s->last_event < VSS_EVENT_COUNT && s->last_event != VSS_EVENT_NONE && !s->event_in_progress) {
@@ -644,36 +721,63 @@ static void strv_freep(char ***v) {
         strv_free(*v);
 }
 
-/* The environment of the command: ours, minus stale LVSS_SHADOW_* and set id, plus this run's. */
+static bool env_is_ours(const char *e) {
+        return strncmp(e, "LVSS_SHADOW_", 12) == 0 || strncmp(e, "LVSS_SNAPSHOT_SET_ID=", 21) == 0 ||
+               strncmp(e, "LVSS_BCD=", 9) == 0 || strncmp(e, "LVSS_RESTORE=", 13) == 0;
+}
+
+/*
+ * The environment of the command: ours, minus stale variables of our own,
+ * plus this run's. Backup: LVSS_SHADOW_<n>, LVSS_SNAPSHOT_SET_ID and, with
+ * -bc, LVSS_BCD. Restore: LVSS_RESTORE=1, LVSS_BCD and the set id the
+ * document names (when it names one).
+ */
 static char **build_exec_env(vshadow *v) {
         size_t n_env = 0, k = 0;
         char set_id[VSS_ID_STRING_MAX];
+        bool restore = arg_restore_file != NULL;
         char **env;
 
         for (char **e = environ; e && *e; e++)
                 n_env++;
-        env = calloc(n_env + v->n_props + 2, sizeof *env);
+        env = calloc(n_env + v->n_props + 4, sizeof *env);
         if (!env)
                 return NULL;
         for (char **e = environ; e && *e; e++) {
-                if (strncmp(*e, "LVSS_SHADOW_", 12) == 0 || strncmp(*e, "LVSS_SNAPSHOT_SET_ID=", 21) == 0)
+                if (env_is_ours(*e))
                         continue;
                 env[k] = strdup(*e);
                 if (!env[k])
                         goto fail;
                 k++;
         }
-        for (size_t i = 0; i < v->n_props; i++) {
+        for (size_t i = 0; !restore && i < v->n_props; i++) {
                 if (asprintf(&env[k], "LVSS_SHADOW_%zu=%s", i + 1, strempty(v->props[i].snapshot_path)) < 0) {
                         env[k] = NULL;
                         goto fail;
                 }
                 k++;
         }
-        vss_id_format(&v->set_id, set_id);
-        if (asprintf(&env[k], "LVSS_SNAPSHOT_SET_ID=%s", set_id) < 0) {
-                env[k] = NULL;
-                goto fail;
+        if (!restore || !vss_id_is_null(&v->set_id)) {
+                vss_id_format(&v->set_id, set_id);
+                if (asprintf(&env[k], "LVSS_SNAPSHOT_SET_ID=%s", set_id) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        if (v->bcd_path) {
+                if (asprintf(&env[k], "LVSS_BCD=%s", v->bcd_path) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        if (restore) {
+                env[k] = strdup("LVSS_RESTORE=1");
+                if (!env[k])
+                        goto fail;
+                k++;
         }
         return env;
 fail:
@@ -769,9 +873,543 @@ static void hold(unsigned seconds) {
                 ;
 }
 
+/* -exec=COMMAND as a step; returns its exit status, or -errno when it could not run. */
+static int exec_step(vshadow *v, const char *command) {
+        int r;
+
+        step_begin(v, "Exec", command);
+        if (!arg_json && !v->tty)
+                printf("[%u] Exec %s: running\n", v->step_no, command);
+        else if (!arg_json)
+                printf("running\n");
+        r = run_command(v, command);
+        if (!arg_json && v->tty)
+                printf("[%u] Exec %s: ", v->step_no, command);
+        if (r > 0) {
+                char why[64];
+                snprintf(why, sizeof why, "exit status %d", r);
+                step_end_full(v, VSS_E_UNEXPECTED, why);
+        } else
+                step_end_full(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED, r < 0 ? strerror(-r) : NULL);
+        if (arg_json) {
+                json_key(&v->json, "exit_status");
+                json_int(&v->json, r);
+        }
+        step_done(v);
+        if (r < 0)
+                fprintf(stderr, "vshadow: cannot run '%s': %s\n", command, strerror(-r));
+        else if (r > 0)
+                fprintf(stderr, "vshadow: the command '%s' failed with exit status %d\n", command, r);
+        return r;
+}
+
+/* ---- -wi / -wx ----------------------------------------------------------------- */
+
+/* Path equality where '/' and '\' are the same separator (VSS writes logical paths with '\'). */
+static bool path_char_equal(char a, char b) {
+        if (a == '\\')
+                a = '/';
+        if (b == '\\')
+                b = '/';
+        return a == b;
+}
+
+/*
+ * Whether @spec is the component path of (@logical_path, @name):
+ * "logical/path/name", or "name" for a component at the root; '\' works as
+ * the separator too, and a leading separator is ignored.
+ */
+static bool component_path_equal(const char *spec, const char *logical_path, const char *name) {
+        const char *p = strempty(logical_path);
+        size_t i = 0;
+
+        if (!name || !*name)
+                return false;
+        if (*spec == '/' || *spec == '\\')
+                spec++;
+        if (*p == '/' || *p == '\\')
+                p++;
+        for (; p[i]; i++)
+                if (!path_char_equal(spec[i], p[i]))
+                        return false;
+        spec += i;
+        /* A logical path may or may not end in a separator. */
+        if (i > 0 && !(p[i - 1] == '/' || p[i - 1] == '\\')) {
+                if (*spec != '/' && *spec != '\\')
+                        return false;
+                spec++;
+        }
+        return strcmp(spec, name) == 0;
+}
+
+/* A component path, alone or after its writer's name and a colon ("WRITER:logical/name", as vshadow.exe). */
+static bool spec_matches_component(const char *spec, const char *writer_name, const char *logical_path,
+                                   const char *name) {
+        size_t l = writer_name ? strlen(writer_name) : 0;
+
+        if (l > 0 && strncmp(spec, writer_name, l) == 0 && spec[l] == ':' &&
+            component_path_equal(spec + l + 1, logical_path, name))
+                return true;
+        return component_path_equal(spec, logical_path, name);
+}
+
+/* Whether @spec names this writer: its name, its writer (class) id or its instance id. */
+static bool spec_matches_writer(const char *spec, const char *writer_name, const vss_id *writer_id,
+                                const vss_id *instance_id) {
+        vss_id id;
+
+        if (writer_name && strcmp(spec, writer_name) == 0)
+                return true;
+        if (vss_id_parse(spec, &id) != VSS_S_OK)
+                return false;
+        return vss_id_equal(&id, writer_id) || vss_id_equal(&id, instance_id);
+}
+
+static bool have_include_specs(void) {
+        for (size_t i = 0; i < arg_n_specs; i++)
+                if (arg_specs[i].include)
+                        return true;
+        return false;
+}
+
+/*
+ * What -wi / -wx say about one component itself (by its path): *ret_include
+ * when a -wi names it, *ret_exclude when a -wx does. Marks the specs that
+ * matched.
+ */
+static void component_named(const char *writer_name, const char *logical_path, const char *name, bool *ret_include,
+                            bool *ret_exclude) {
+        *ret_include = *ret_exclude = false;
+        for (size_t i = 0; i < arg_n_specs; i++) {
+                writer_spec *w = &arg_specs[i];
+
+                if (!spec_matches_component(w->text, writer_name, logical_path, name))
+                        continue;
+                w->matched = true;
+                if (w->include)
+                        *ret_include = true;
+                else
+                        *ret_exclude = true;
+        }
+}
+
+/* Whether a -wi (@include) or a -wx names the writer itself; marks every spec that does. */
+static bool writer_named(bool include, const char *writer_name, const vss_id *writer_id, const vss_id *instance_id) {
+        bool named = false;
+
+        for (size_t i = 0; i < arg_n_specs; i++)
+                if (arg_specs[i].include == include &&
+                    spec_matches_writer(arg_specs[i].text, writer_name, writer_id, instance_id)) {
+                        arg_specs[i].matched = true;
+                        named = true;
+                }
+        return named;
+}
+
+/* A -wx on the writer: it gets no component. */
+static bool writer_excluded(const char *writer_name, const vss_id *writer_id, const vss_id *instance_id) {
+        return writer_named(false, writer_name, writer_id, instance_id);
+}
+
+/* A -wi on the writer: all its components, and it is required. */
+static bool writer_named_by_include(const char *writer_name, const vss_id *writer_id, const vss_id *instance_id) {
+        return writer_named(true, writer_name, writer_id, instance_id);
+}
+
+/* After the selection: every -wi must have named something; a -wx that named nothing is only noted. */
+static bool specs_all_matched(const char *where) {
+        bool ok = true;
+
+        for (size_t i = 0; i < arg_n_specs; i++) {
+                _cleanup_(freep) char *t = sanitize(arg_specs[i].text);
+
+                if (arg_specs[i].matched)
+                        continue;
+                if (arg_specs[i].include) {
+                        fprintf(stderr, "vshadow: required writer or component '%s' is not %s\n", strempty(t),
+                                where);
+                        ok = false;
+                } else if (!arg_json)
+                        printf("    Note: -wx=%s names no writer or component %s\n", strempty(t), where);
+        }
+        return ok;
+}
+
+static const char *component_type_short(vss_component_type t) {
+        return t == VSS_CT_DATABASE ? "database" : "filegroup";
+}
+
+/* "logical/path/name", or "name" at the root; owned. */
+static char *component_path(const char *logical_path, const char *name) {
+        char *p = NULL;
+
+        if (!logical_path || !*logical_path)
+                return strdup(strempty(name));
+        if (asprintf(&p, "%s/%s", logical_path, strempty(name)) < 0)
+                return NULL;
+        return p;
+}
+
+static int components_add(vshadow *v, const selected_component *c) {
+        selected_component *n, *a;
+
+        n = realloc(v->components, (v->n_components + 1) * sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        v->components = n;
+        a = &v->components[v->n_components];
+        *a = *c;
+        a->writer_name = strdup(strempty(c->writer_name));
+        a->logical_path = strdup(strempty(c->logical_path));
+        a->name = strdup(strempty(c->name));
+        if (!a->writer_name || !a->logical_path || !a->name) {
+                free(a->writer_name);
+                free(a->logical_path);
+                free(a->name);
+                return -ENOMEM;
+        }
+        v->n_components++;
+        return 0;
+}
+
+static int required_add(vshadow *v, const vss_id *instance_id) {
+        vss_id *n;
+
+        for (size_t i = 0; i < v->n_required; i++)
+                if (vss_id_equal(&v->required[i], instance_id))
+                        return 0;
+        n = realloc(v->required, (v->n_required + 1) * sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        v->required = n;
+        v->required[v->n_required++] = *instance_id;
+        return 0;
+}
+
+static void step_info_component(vshadow *v, const selected_component *c) {
+        _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+
+        if (arg_json) {
+                json_key(&v->json, "writer_name");
+                json_string(&v->json, c->writer_name);
+                json_key(&v->json, "writer_id");
+                json_id(&v->json, &c->writer_id);
+                json_key(&v->json, "instance_id");
+                json_id(&v->json, &c->instance_id);
+                json_key(&v->json, "component_type");
+                json_uint(&v->json, (unsigned) c->type);
+                json_key(&v->json, "logical_path");
+                json_string(&v->json, c->logical_path);
+                json_key(&v->json, "component_name");
+                json_string(&v->json, c->name);
+                json_key(&v->json, "component_path");
+                json_string(&v->json, path);
+                json_key(&v->json, "required");
+                json_bool(&v->json, c->required);
+        }
+}
+
+/* The step argument for a component: "'writer' path"; sanitized, since both come from writers. */
+static char *component_arg(const selected_component *c) {
+        _cleanup_(freep) char *w = sanitize(c->writer_name);
+        _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+        _cleanup_(freep) char *p = path ? sanitize(path) : NULL;
+        char *s = NULL;
+
+        if (!w || !p || asprintf(&s, "'%s' %s (%s)", w, p, component_type_short(c->type)) < 0)
+                return NULL;
+        return s;
+}
+
+/*
+ * Component mode, backup: AddComponent for every component -wi / -wx leave
+ * in, from the writers' metadata documents. A required writer must have
+ * identified and must have a component left; otherwise the backup stops
+ * here (nothing was prepared yet: releasing is enough).
+ */
+static vss_hresult select_components(vshadow *v) {
+        unsigned n = 0;
+        vss_hresult hr;
+
+        hr = vss_get_writer_metadata_count(v->bc, &n);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        for (unsigned i = 0; i < n; i++) {
+                vss_examine_writer_metadata *md = NULL;
+                vss_id instance_id, writer_id;
+                const char *name = NULL;
+                unsigned n_components = 0, n_taken = 0;
+                bool excluded, named;
+
+                hr = vss_get_writer_metadata(v->bc, i, &instance_id, &md);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_examine_writer_metadata_get_identity(md, NULL, &writer_id, &name, NULL, NULL, NULL);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_examine_writer_metadata_get_file_counts(md, NULL, NULL, &n_components);
+                if (VSS_FAILED(hr))
+                        return hr;
+
+                excluded = writer_excluded(name, &writer_id, &instance_id);
+                named = writer_named_by_include(name, &writer_id, &instance_id);
+
+                for (unsigned c = 0; c < n_components; c++) {
+                        const vss_component_info *ci = NULL;
+                        selected_component sc = {};
+                        _cleanup_(freep) char *what = NULL;
+                        bool include, exclude, required;
+
+                        hr = vss_examine_writer_metadata_get_component(md, c, &ci);
+                        if (VSS_FAILED(hr))
+                                return hr;
+                        /*
+                         * Taken: no -wx on the writer or the component, and either no -wi at
+                         * all or a -wi on the writer or the component. Required: a -wi on
+                         * either. A -wx may leave out some components of a required writer.
+                         */
+                        component_named(name, ci->logical_path, ci->component_name, &include, &exclude);
+                        if (include && (exclude || excluded)) {
+                                _cleanup_(freep) char *path = component_path(ci->logical_path, ci->component_name);
+                                _cleanup_(freep) char *p = path ? sanitize(path) : NULL;
+                                fprintf(stderr, "vshadow: required component '%s' is excluded by -wx\n", strempty(p));
+                                return VSS_E_INVALIDARG;
+                        }
+                        required = named || include;
+                        if (excluded || exclude || (have_include_specs() && !required))
+                                continue;
+                        sc = (selected_component) {
+                                .instance_id = instance_id,
+                                .writer_id = writer_id,
+                                .type = ci->type,
+                                .writer_name = (char *) name,
+                                .logical_path = (char *) ci->logical_path,
+                                .name = (char *) ci->component_name,
+                                .required = required,
+                        };
+                        what = component_arg(&sc);
+                        step_begin(v, "AddComponent", what);
+                        hr = step_end(v, vss_add_component(v->bc, &instance_id, &writer_id, ci->type, ci->logical_path,
+                                                           ci->component_name));
+                        step_info_component(v, &sc);
+                        step_done(v);
+                        if (!hr_ok(hr)) {
+                                log_step_failure(v, hr);
+                                return hr;
+                        }
+                        if (components_add(v, &sc) < 0 || (required && required_add(v, &instance_id) < 0))
+                                return VSS_E_OUTOFMEMORY;
+                        n_taken++;
+                }
+
+                if (named && excluded) {
+                        _cleanup_(freep) char *w = sanitize(name);
+                        fprintf(stderr, "vshadow: writer '%s' is both required (-wi) and excluded (-wx)\n",
+                                strempty(w));
+                        return VSS_E_INVALIDARG;
+                }
+                if (named && n_taken == 0) {
+                        _cleanup_(freep) char *w = sanitize(name);
+                        fprintf(stderr, "vshadow: required writer '%s' has no component to back up\n", strempty(w));
+                        return VSS_E_INVALIDARG;
+                }
+                if (named && required_add(v, &instance_id) < 0)
+                        return VSS_E_OUTOFMEMORY;
+        }
+
+        if (!specs_all_matched("among the writers that identified"))
+                return VSS_E_OBJECT_NOT_FOUND;
+        if (!arg_json)
+                printf("    %zu component%s selected from %u writer%s\n", v->n_components,
+                       v->n_components == 1 ? "" : "s", n, n == 1 ? "" : "s");
+        return VSS_S_OK;
+}
+
+static bool record_failed(const writer_record *r);
+
+/*
+ * After a status gather: every required writer must be in it and not
+ * failed. Says which one is not, on stderr.
+ */
+static bool required_writers_ok(vshadow *v) {
+        bool ok = true;
+
+        for (size_t i = 0; i < v->n_required; i++) {
+                const writer_record *r = NULL;
+
+                for (size_t j = 0; j < v->n_records; j++)
+                        if (vss_id_equal(&v->records[j].instance_id, &v->required[i]))
+                                r = &v->records[j];
+                if (!r) {
+                        char id[VSS_ID_STRING_MAX];
+                        vss_id_format(&v->required[i], id);
+                        fprintf(stderr, "vshadow: required writer %s is missing from the writer status\n", id);
+                        ok = false;
+                } else if (record_failed(r)) {
+                        _cleanup_(freep) char *w = sanitize(r->writer_name);
+                        _cleanup_(freep) char *m = r->application_message ? sanitize(r->application_message) : NULL;
+                        const char *event = output_failure_event(r->state, r->last_event);
+
+                        fprintf(stderr, "vshadow: required writer '%s' failed%s%s: [%u] %s, %s%s%s\n", strempty(w),
+                                event ? " at " : "", strempty(event), (unsigned) r->state,
+                                vss_writer_state_text(r->state), vss_hresult_text(r->failure), m ? ": " : "",
+                                strempty(m));
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+/* ---- documents ------------------------------------------------------------------- */
+
+/* Writes @data to @path atomically (PATH.tmp, then rename), mode 0600. */
+static int write_file_atomic(const char *path, const char *data) {
+        _cleanup_(freep) char *tmp = NULL, *dir = NULL;
+        _cleanup_(closep) int fd = -1, dfd = -1;
+        size_t n = strlen(data);
+        char *slash;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        /* A stale temporary file may belong to anyone: start afresh, never follow a link. */
+        if (unlink(tmp) < 0 && errno != ENOENT)
+                return -errno;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        while (n > 0) {
+                ssize_t k = write(fd, data, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int r = -errno;
+                        unlink(tmp);
+                        return r;
+                }
+                data += k;
+                n -= (size_t) k;
+        }
+        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        /* The rename itself should survive a crash too. */
+        dir = strdup(path);
+        if (!dir)
+                return 0;
+        slash = strrchr(dir, '/');
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == dir)
+                dir[1] = 0;
+        else
+                *slash = 0;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        return 0;
+}
+
+/* Reads a whole text file of at most @max bytes; *ret owned (free()). -EFBIG past @max, -EBADMSG with a NUL. */
+static int read_text_file(const char *path, size_t max, char **ret) {
+        _cleanup_(closep) int fd = -1;
+        _cleanup_(freep) char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (allocated - size < 4096) {
+                        size_t want = allocated ? allocated * 2 : 65536;
+                        char *n;
+
+                        if (want > max + 2)
+                                want = max + 2;
+                        if (want <= size + 1)
+                                return -EFBIG;
+                        n = realloc(buf, want);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        allocated = want;
+                }
+                k = read(fd, buf + size, allocated - size - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+                if (size > max)
+                        return -EFBIG;
+        }
+        buf[size] = 0;
+        if (strlen(buf) != size)
+                return -EBADMSG;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* -bc: SaveAsXml and write it to the file. */
+static vss_hresult save_bcd(vshadow *v) {
+        _cleanup_(freep) char *xml = NULL;
+        vss_hresult hr;
+        int r;
+
+        step_begin(v, "SaveAsXml", arg_bcd_file);
+        hr = vss_save_as_xml(v->bc, &xml);
+        if (!hr_ok(hr)) {
+                step_end(v, hr);
+                step_done(v);
+                log_step_failure(v, hr);
+                return hr;
+        }
+        r = write_file_atomic(arg_bcd_file, xml);
+        if (r < 0) {
+                step_end_full(v, VSS_E_UNEXPECTED, strerror(-r));
+                step_done(v);
+                fprintf(stderr, "vshadow: cannot write the Backup Components Document to %s: %s\n", arg_bcd_file,
+                        strerror(-r));
+                return VSS_E_UNEXPECTED;
+        }
+        v->bcd_written = true;
+        free(v->bcd_path);
+        v->bcd_path = realpath(arg_bcd_file, NULL);
+        step_end(v, VSS_S_OK);
+        if (arg_json) {
+                json_key(&v->json, "bcd_file");
+                json_string(&v->json, v->bcd_path ? v->bcd_path : arg_bcd_file);
+                json_key(&v->json, "bcd_bytes");
+                json_uint(&v->json, strlen(xml));
+        } else
+                printf("    Backup Components Document: %s (%zu bytes, with %zu component%s and the writers' "
+                       "metadata)\n",
+                       v->bcd_path ? v->bcd_path : arg_bcd_file, strlen(xml), v->n_components,
+                       v->n_components == 1 ? "" : "s");
+        step_done(v);
+        return VSS_S_OK;
+}
+
+/* A backup that failed after -bc wrote its document: the document describes nothing usable. */
+static void remove_bcd(vshadow *v) {
+        if (!v->bcd_written)
+                return;
+        if (unlink(arg_bcd_file) < 0 && errno != ENOENT)
+                fprintf(stderr, "vshadow: cannot remove %s: %s\n", arg_bcd_file, strerror(errno));
+        else
+                fprintf(stderr, "vshadow: removed %s: the backup it describes failed\n", arg_bcd_file);
+        v->bcd_written = false;
+}
+
 /* ---- the runs --------------------------------------------------------------- */
 
-static vss_hresult open_session(vshadow *v) {
+/* CreateBackupComponents, then InitializeForBackup, or InitializeForRestore with @restore_xml. */
+static vss_hresult open_session(vshadow *v, const char *restore_xml) {
         vss_hresult hr;
 
         step_begin(v, "CreateBackupComponents", NULL);
@@ -787,8 +1425,13 @@ static vss_hresult open_session(vshadow *v) {
         step_info_id(v, "session_id", "Session", &v->session_id);
         step_done(v);
 
-        step_begin(v, "InitializeForBackup", NULL);
-        hr = step_end(v, vss_initialize_for_backup(v->bc, NULL));
+        if (restore_xml) {
+                step_begin(v, "InitializeForRestore", arg_restore_file);
+                hr = step_end(v, vss_initialize_for_restore(v->bc, restore_xml));
+        } else {
+                step_begin(v, "InitializeForBackup", NULL);
+                hr = step_end(v, vss_initialize_for_backup(v->bc, NULL));
+        }
         step_done(v);
         if (!hr_ok(hr))
                 log_step_failure(v, hr);
@@ -859,7 +1502,7 @@ static int run_writer_metadata(vshadow *v) {
                 json_key(&v->json, "steps");
                 json_begin_array(&v->json);
         }
-        hr = open_session(v);
+        hr = open_session(v, NULL);
         if (hr_ok(hr))
                 hr = gather_metadata(v, arg_writer_metadata);
         if (arg_json) {
@@ -915,6 +1558,18 @@ static bool record_failed(const writer_record *r) {
                (r->state >= VSS_WS_FAILED_AT_IDENTIFY && r->state <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN);
 }
 
+static bool writer_required(const vshadow *v, const vss_id *instance_id) {
+        for (size_t i = 0; i < v->n_required; i++)
+                if (vss_id_equal(&v->required[i], instance_id))
+                        return true;
+        for (size_t i = 0; i < v->n_components; i++)
+                if (v->components[i].required && vss_id_equal(&v->components[i].instance_id, instance_id))
+                        return true;
+        return false;
+}
+
+static const char *restore_status_name(vss_file_restore_status s);
+
 static void print_summary(vshadow *v, int exit_status) {
         uint64_t total = now_usec(CLOCK_MONOTONIC) - v->start_usec;
         char dur[DURATION_MAX], ts[TIMESTAMP_MAX];
@@ -945,6 +1600,10 @@ static void print_summary(vshadow *v, int exit_status) {
                         json_hresult(&v->json, r->failure);
                         json_key(&v->json, "failure_name");
                         json_string(&v->json, vss_hresult_name(r->failure));
+                        json_key(&v->json, "application_message");
+                        json_string(&v->json, r->application_message);
+                        json_key(&v->json, "required");
+                        json_bool(&v->json, writer_required(v, &r->instance_id));
                         json_key(&v->json, "last_event_name");
                         json_string(&v->json, vss_writer_event_name(r->last_event));
                         json_key(&v->json, "last_event_usec");
@@ -985,12 +1644,17 @@ static void print_summary(vshadow *v, int exit_status) {
                         fputs_sanitized(r->instance_name, stdout);
                         fputs("')", stdout);
                 }
-                printf(": %s[%u] %s%s, last error: %s\n",
+                printf("%s: %s[%u] %s%s, last error: %s\n", writer_required(v, &r->instance_id) ? " (required)" : "",
                        r->state == VSS_WS_STABLE || r->state == VSS_WS_WAITING_FOR_BACKUP_COMPLETE
                                ? ansi_highlight_green()
                                : ansi_highlight_red(),
                        (unsigned) r->state, vss_writer_state_text(r->state), ansi_normal(),
                        vss_hresult_text(r->failure));
+                if (record_failed(r) && r->application_message) {
+                        fputs("     message: ", stdout);
+                        fputs_sanitized(r->application_message, stdout);
+                        putchar('\n');
+                }
                 if (event)
                         printf("     last event: %s at %s\n", event, format_timestamp(ts, r->last_event_usec));
                 for (unsigned e = 0; e < VSS_EVENT_COUNT; e++) {
@@ -1003,7 +1667,16 @@ static void print_summary(vshadow *v, int exit_status) {
                 if (!first)
                         putchar('\n');
         }
-        printf("  Shadow copies: %zu\n", v->n_props);
+        if (arg_restore_file)
+                printf("  Components selected: %zu, file restore status: %s\n", v->n_components,
+                       v->n_components > 0 ? restore_status_name(v->file_status) : "none set");
+        else {
+                if (v->component_mode)
+                        printf("  Components: %zu\n", v->n_components);
+                printf("  Shadow copies: %zu\n", v->n_props);
+                if (v->bcd_written)
+                        printf("  Backup Components Document: %s\n", v->bcd_path ? v->bcd_path : arg_bcd_file);
+        }
         printf("  Result: %s%s%s (exit status %d), total %s\n",
                exit_status == 0 ? ansi_highlight_green() : ansi_highlight_red(),
                exit_status == 0 ? "success" : "failure", ansi_normal(), exit_status, format_duration(dur, total));
@@ -1015,12 +1688,13 @@ static void print_summary(vshadow *v, int exit_status) {
 
 /*
  * After a failed step: show the writers' status (that is how a requester
- * learns which writer failed and why), abort when VSS says so, release.
+ * learns which writer failed and why) unless it was just gathered
+ * (@gathered), abort when VSS says so, remove the document -bc wrote.
  */
-static void fail_backup(vshadow *v, const char *failed_step) {
+static void fail_backup(vshadow *v, const char *failed_step, bool gathered) {
         vss_hresult hr;
 
-        if (v->have_metadata)
+        if (v->have_metadata && !gathered)
                 (void) gather_status(v, failed_step, false);
         if (v->prepared && !v->backup_done) {
                 step_begin(v, "AbortBackup", NULL);
@@ -1030,6 +1704,30 @@ static void fail_backup(vshadow *v, const char *failed_step) {
                         fprintf(stderr, "vshadow: AbortBackup failed too: %s (%s)\n", vss_hresult_text(hr),
                                 hr_name(hr));
         }
+        remove_bcd(v);
+        if (arg_persistent && v->snapshot_done) {
+                char set_id[VSS_ID_STRING_MAX];
+
+                vss_id_format(&v->set_id, set_id);
+                fprintf(stderr, "vshadow: the persistent shadow copies of set %s are kept; delete them with "
+                                "'vssadmin delete shadows --set %s'\n",
+                        set_id, set_id);
+        }
+}
+
+/* Gathers the status after @after; false (and says why) when the gather failed or a required writer failed. */
+static bool checkpoint(vshadow *v, const char *after, vss_hresult *ret_hr, bool *ret_required_failed) {
+        vss_hresult hr = gather_status(v, after, false);
+
+        *ret_hr = hr;
+        *ret_required_failed = false;
+        if (!hr_ok(hr))
+                return false;
+        if (!required_writers_ok(v)) {
+                *ret_required_failed = true;
+                return false;
+        }
+        return true;
 }
 
 static int run_backup(vshadow *v) {
@@ -1037,6 +1735,7 @@ static int run_backup(vshadow *v) {
         vss_hresult hr;
         int exit_status = EXIT_FAILURE;
         const char *failed = NULL;
+        bool required_failed = false;
 
         if (arg_json) {
                 json_begin_object(&v->json);
@@ -1045,6 +1744,8 @@ static int run_backup(vshadow *v) {
                 for (size_t i = 0; i < arg_n_volumes; i++)
                         json_string(&v->json, arg_volumes[i]);
                 json_end_array(&v->json);
+                json_key(&v->json, "component_mode");
+                json_bool(&v->json, v->component_mode);
                 json_key(&v->json, "steps");
                 json_begin_array(&v->json);
         } else {
@@ -1052,7 +1753,7 @@ static int run_backup(vshadow *v) {
                 printf("Volumes:");
                 for (size_t i = 0; i < arg_n_volumes; i++)
                         printf(" %s", arg_volumes[i]);
-                printf("%s\n\n", arg_no_writers ? " (no writers)" : "");
+                printf("%s\n\n", arg_no_writers ? " (no writers)" : v->component_mode ? " (component mode)" : "");
         }
 
         v->snapshot_ids = calloc(arg_n_volumes, sizeof *v->snapshot_ids);
@@ -1062,7 +1763,7 @@ static int run_backup(vshadow *v) {
                 goto finish;
         }
 
-        hr = open_session(v);
+        hr = open_session(v, NULL);
         if (!hr_ok(hr))
                 goto finish;
 
@@ -1081,8 +1782,8 @@ static int run_backup(vshadow *v) {
                 }
         }
 
-        step_begin(v, "SetBackupState", "full");
-        hr = step_end(v, vss_set_backup_state(v->bc, false, false, VSS_BT_FULL, false));
+        step_begin(v, "SetBackupState", v->component_mode ? "full, select components" : "full");
+        hr = step_end(v, vss_set_backup_state(v->bc, v->component_mode, false, VSS_BT_FULL, false));
         step_done(v);
         if (!hr_ok(hr)) {
                 failed = "SetBackupState";
@@ -1093,6 +1794,13 @@ static int run_backup(vshadow *v) {
                 hr = gather_metadata(v, 1);
                 if (!hr_ok(hr))
                         goto finish_release; /* already reported */
+        }
+
+        /* Components before StartSnapshotSet (vss-reference.md §2.1). */
+        if (v->component_mode) {
+                hr = select_components(v);
+                if (!hr_ok(hr))
+                        goto finish_release; /* reported; nothing prepared yet, releasing is enough */
         }
 
         step_begin(v, "StartSnapshotSet", NULL);
@@ -1126,8 +1834,7 @@ static int run_backup(vshadow *v) {
                         goto fail;
                 }
                 v->prepared = true;
-                hr = gather_status(v, "PrepareForBackup", false);
-                if (!hr_ok(hr)) {
+                if (!checkpoint(v, "PrepareForBackup", &hr, &required_failed)) {
                         failed = "GatherWriterStatus";
                         goto fail;
                 }
@@ -1141,12 +1848,11 @@ static int run_backup(vshadow *v) {
                 failed = "DoSnapshotSet";
                 goto fail;
         }
-        if (!arg_no_writers) {
-                hr = gather_status(v, "DoSnapshotSet", false);
-                if (!hr_ok(hr)) {
-                        failed = "GatherWriterStatus";
-                        goto fail;
-                }
+
+        v->snapshot_done = true;
+        if (!arg_no_writers && !checkpoint(v, "DoSnapshotSet", &hr, &required_failed)) {
+                failed = "GatherWriterStatus";
+                goto fail;
         }
 
         for (size_t i = 0; i < arg_n_volumes; i++) {
@@ -1166,6 +1872,38 @@ static int run_backup(vshadow *v) {
                 }
         }
 
+        /*
+         * Recorded before the document is saved, so that the document says so; a backup
+         * that fails after this point is aborted and its document removed.
+         */
+        if (v->component_mode && v->n_components > 0) {
+                char what[64];
+
+                snprintf(what, sizeof what, "%zu component%s", v->n_components, v->n_components == 1 ? "" : "s");
+                step_begin(v, "SetBackupSucceeded", what);
+                hr = VSS_S_OK;
+                for (size_t i = 0; hr_ok(hr) && i < v->n_components; i++) {
+                        selected_component *c = &v->components[i];
+                        hr = vss_set_backup_succeeded(v->bc, &c->instance_id, &c->writer_id, c->type,
+                                                      c->logical_path, c->name, true);
+                }
+                step_end(v, hr);
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        failed = "SetBackupSucceeded";
+                        goto fail;
+                }
+        }
+
+        /* After DoSnapshotSet: writers may change the document up to PostSnapshot. */
+        if (arg_bcd_file) {
+                hr = save_bcd(v);
+                if (!hr_ok(hr)) {
+                        fail_backup(v, "SaveAsXml", false);
+                        goto finish_release;
+                }
+        }
+
         if (arg_script) {
                 int r;
 
@@ -1175,42 +1913,18 @@ static int run_backup(vshadow *v) {
                 step_done(v);
                 if (r < 0) {
                         fprintf(stderr, "vshadow: cannot write %s: %s\n", arg_script, strerror(-r));
-                        fail_backup(v, "WriteScript");
+                        fail_backup(v, "WriteScript", false);
                         goto finish_release;
                 }
         }
 
         if (arg_exec) {
-                int r;
+                int r = exec_step(v, arg_exec);
 
-                step_begin(v, "Exec", arg_exec);
-                if (!arg_json && !v->tty)
-                        printf("[%u] Exec %s: running\n", v->step_no, arg_exec);
-                else if (!arg_json)
-                        printf("running\n");
-                r = run_command(v, arg_exec);
-                if (!arg_json && v->tty)
-                        printf("[%u] Exec %s: ", v->step_no, arg_exec);
-                if (r > 0) {
-                        char why[64];
-                        snprintf(why, sizeof why, "exit status %d", r);
-                        step_end_full(v, VSS_E_UNEXPECTED, why);
-                } else
-                        step_end_full(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED, r < 0 ? strerror(-r) : NULL);
-                if (arg_json) {
-                        json_key(&v->json, "exit_status");
-                        json_int(&v->json, r);
-                }
-                step_done(v);
-                if (r < 0) {
-                        fprintf(stderr, "vshadow: cannot run '%s': %s\n", arg_exec, strerror(-r));
-                        fail_backup(v, "Exec");
-                        goto finish_release;
-                }
-                if (r > 0) {
-                        fprintf(stderr, "vshadow: the command '%s' failed with exit status %d\n", arg_exec, r);
-                        fail_backup(v, "Exec");
-                        exit_status = r;
+                if (r != 0) {
+                        fail_backup(v, "Exec", false);
+                        if (r > 0)
+                                exit_status = r;
                         goto finish_release;
                 }
         }
@@ -1235,8 +1949,7 @@ static int run_backup(vshadow *v) {
                 }
                 v->backup_done = true;
                 /* This gather marks the session completed (WS-3). */
-                hr = gather_status(v, "BackupComplete", false);
-                if (!hr_ok(hr)) {
+                if (!checkpoint(v, "BackupComplete", &hr, &required_failed)) {
                         failed = "GatherWriterStatus";
                         goto fail;
                 }
@@ -1246,8 +1959,10 @@ static int run_backup(vshadow *v) {
         goto finish_release;
 
 fail:
-        log_step_failure(v, hr);
-        fail_backup(v, failed);
+        if (!required_failed)
+                log_step_failure(v, hr);
+        /* After a failed gather or a required writer's failure, the status was just printed. */
+        fail_backup(v, failed, required_failed || streq_ptr(failed, "GatherWriterStatus"));
 
 finish_release:
         if (v->bc) {
@@ -1277,11 +1992,379 @@ finish:
         return exit_status;
 }
 
+/* ---- restore ------------------------------------------------------------------- */
+
+static const char *restore_status_name(vss_file_restore_status s) {
+        static const char *const names[] = {
+                [VSS_RS_UNDEFINED] = "VSS_RS_UNDEFINED",
+                [VSS_RS_NONE] = "VSS_RS_NONE",
+                [VSS_RS_ALL] = "VSS_RS_ALL",
+                [VSS_RS_FAILED] = "VSS_RS_FAILED",
+        };
+        return (unsigned) s < ELEMENTSOF(names) ? names[s] : "unknown";
+}
+
+static const lvss_bcd_writer *bcd_writer_of(const lvss_bcd *bcd, const lvss_bcd_component *c) {
+        for (size_t i = 0; i < bcd->n_writers; i++)
+                if (vss_id_equal(&bcd->writers[i].instance_id, &c->instance_id) &&
+                    vss_id_equal(&bcd->writers[i].writer_id, &c->writer_id))
+                        return &bcd->writers[i];
+        return NULL;
+}
+
+/* What the document holds, under the InitializeForRestore step. */
+static void print_document(vshadow *v, const lvss_bcd *bcd) {
+        char set_id[VSS_ID_STRING_MAX];
+
+        vss_id_format(&bcd->snapshot_set_id, set_id);
+        if (arg_json) {
+                json_key(&v->json, "document");
+                json_begin_object(&v->json);
+                json_key(&v->json, "snapshot_set_id");
+                json_id(&v->json, &bcd->snapshot_set_id);
+                json_key(&v->json, "select_components");
+                json_bool(&v->json, bcd->select_components);
+                json_key(&v->json, "backup_type");
+                json_uint(&v->json, (unsigned) bcd->backup_type);
+                json_key(&v->json, "writers");
+                json_begin_array(&v->json);
+                for (size_t i = 0; i < bcd->n_writers; i++) {
+                        const lvss_bcd_writer *w = &bcd->writers[i];
+                        json_begin_object(&v->json);
+                        json_key(&v->json, "writer_name");
+                        json_string(&v->json, w->writer_name);
+                        json_key(&v->json, "writer_id");
+                        json_id(&v->json, &w->writer_id);
+                        json_key(&v->json, "instance_id");
+                        json_id(&v->json, &w->instance_id);
+                        json_key(&v->json, "instance_name");
+                        json_string(&v->json, strnull_if_empty(w->instance_name));
+                        json_key(&v->json, "has_metadata");
+                        json_bool(&v->json, w->metadata_xml && *w->metadata_xml);
+                        json_end_object(&v->json);
+                }
+                json_end_array(&v->json);
+                json_key(&v->json, "components");
+                json_begin_array(&v->json);
+                for (size_t i = 0; i < bcd->n_components; i++) {
+                        const lvss_bcd_component *c = &bcd->components[i];
+                        const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
+                        _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+
+                        json_begin_object(&v->json);
+                        json_key(&v->json, "writer_name");
+                        json_string(&v->json, w ? w->writer_name : NULL);
+                        json_key(&v->json, "writer_id");
+                        json_id(&v->json, &c->writer_id);
+                        json_key(&v->json, "instance_id");
+                        json_id(&v->json, &c->instance_id);
+                        json_key(&v->json, "component_type");
+                        json_uint(&v->json, (unsigned) c->type);
+                        json_key(&v->json, "logical_path");
+                        json_string(&v->json, strempty(c->logical_path));
+                        json_key(&v->json, "component_name");
+                        json_string(&v->json, c->name);
+                        json_key(&v->json, "component_path");
+                        json_string(&v->json, path);
+                        json_key(&v->json, "backup_succeeded");
+                        json_bool(&v->json, c->backup_succeeded);
+                        json_key(&v->json, "backup_metadata");
+                        json_string(&v->json, strnull_if_empty(c->backup_metadata));
+                        json_key(&v->json, "backup_stamp");
+                        json_string(&v->json, strnull_if_empty(c->backup_stamp));
+                        json_end_object(&v->json);
+                }
+                json_end_array(&v->json);
+                json_end_object(&v->json);
+                return;
+        }
+
+        printf("    Document: %zu writer%s, %zu component%s, snapshot set %s\n", bcd->n_writers,
+               bcd->n_writers == 1 ? "" : "s", bcd->n_components, bcd->n_components == 1 ? "" : "s",
+               vss_id_is_null(&bcd->snapshot_set_id) ? "none" : set_id);
+        for (size_t i = 0; i < bcd->n_components; i++) {
+                const lvss_bcd_component *c = &bcd->components[i];
+                const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
+                _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+
+                fputs("    * Writer '", stdout);
+                fputs_sanitized(w ? w->writer_name : "?", stdout);
+                fputs("' component ", stdout);
+                fputs_sanitized(path, stdout);
+                printf(" (%s)%s\n", component_type_short(c->type),
+                       c->backup_succeeded ? "" : ", backup not confirmed");
+                if (c->backup_metadata && *c->backup_metadata) {
+                        fputs("       Backup metadata: ", stdout);
+                        fputs_sanitized(c->backup_metadata, stdout);
+                        putchar('\n');
+                }
+                if (c->backup_stamp && *c->backup_stamp) {
+                        fputs("       Backup stamp: ", stdout);
+                        fputs_sanitized(c->backup_stamp, stdout);
+                        putchar('\n');
+                }
+        }
+}
+
+/*
+ * SetSelectedForRestore for every component of the document -wi / -wx
+ * leave in. A component whose writer is not running cannot be selected
+ * (VSS_E_OBJECT_NOT_FOUND): when it is required that ends the restore,
+ * otherwise it is left out and the restore ends with status 1.
+ * Returns < 0 to stop, 0 when all went in, 1 when some were left out.
+ */
+static int select_for_restore(vshadow *v, const lvss_bcd *bcd) {
+        bool left_out = false;
+
+        for (size_t i = 0; i < bcd->n_components; i++) {
+                const lvss_bcd_component *c = &bcd->components[i];
+                const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
+                const char *wname = w ? w->writer_name : NULL;
+                selected_component sc;
+                _cleanup_(freep) char *what = NULL;
+                bool excluded, named, include, exclude, required;
+                vss_hresult hr;
+
+                excluded = writer_excluded(wname, &c->writer_id, &c->instance_id);
+                named = writer_named_by_include(wname, &c->writer_id, &c->instance_id);
+                component_named(wname, c->logical_path, c->name, &include, &exclude);
+                required = named || include;
+                if (required && (exclude || excluded)) {
+                        _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+                        _cleanup_(freep) char *p = path ? sanitize(path) : NULL;
+                        fprintf(stderr, "vshadow: required component '%s' is excluded by -wx\n", strempty(p));
+                        return -EINVAL;
+                }
+                if (excluded || exclude || (have_include_specs() && !required))
+                        continue;
+
+                sc = (selected_component) {
+                        .instance_id = c->instance_id,
+                        .writer_id = c->writer_id,
+                        .type = c->type,
+                        .writer_name = (char *) strempty(wname),
+                        .logical_path = c->logical_path,
+                        .name = c->name,
+                        .required = required,
+                };
+                what = component_arg(&sc);
+                step_begin(v, "SetSelectedForRestore", what);
+                hr = step_end(v, vss_set_selected_for_restore(v->bc, &c->writer_id, c->type, c->logical_path, c->name,
+                                                              true));
+                step_info_component(v, &sc);
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        const char *why = hr == VSS_E_OBJECT_NOT_FOUND ? "its writer is not running" : vss_hresult_text(hr);
+
+                        fprintf(stderr, "vshadow: %s component %s cannot be restored: %s (%s)\n",
+                                required ? "required" : "warning:", strempty(what), why, hr_name(hr));
+                        if (required || hr != VSS_E_OBJECT_NOT_FOUND)
+                                return -ENOENT;
+                        left_out = true;
+                        continue;
+                }
+                if (components_add(v, &sc) < 0)
+                        return -ENOMEM;
+        }
+        if (!specs_all_matched("in the document"))
+                return -ENOENT;
+        return left_out ? 1 : 0;
+}
+
+/* Writers whose status shows a failure, each named once on stderr; the status blocks have the details. */
+static size_t report_failed_writers(vshadow *v) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < v->n_records; i++) {
+                writer_record *r = &v->records[i];
+                _cleanup_(freep) char *w = NULL, *m = NULL;
+                const char *event = output_failure_event(r->state, r->last_event);
+
+                if (!record_failed(r) || r->reported)
+                        continue;
+                r->reported = true;
+                w = sanitize(r->writer_name);
+                m = r->application_message ? sanitize(r->application_message) : NULL;
+                fprintf(stderr, "vshadow: writer '%s' failed%s%s: [%u] %s, %s%s%s\n", strempty(w),
+                        event ? " at " : "", strempty(event), (unsigned) r->state, vss_writer_state_text(r->state),
+                        vss_hresult_text(r->failure), m ? ": " : "", strempty(m));
+                n++;
+        }
+        return n;
+}
+
+static void note(vshadow *v, const char *text) {
+        if (!arg_json)
+                printf("    %s\n", text);
+}
+
+static int run_restore(vshadow *v) {
+        _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
+        _cleanup_(freep) char *xml = NULL;
+        vss_async *a = NULL;
+        vss_hresult hr;
+        int exit_status = EXIT_FAILURE, r;
+        bool failed = false, pre_failed = false;
+
+        if (arg_json) {
+                json_begin_object(&v->json);
+                json_key(&v->json, "restore");
+                json_begin_object(&v->json);
+                json_key(&v->json, "file");
+                json_string(&v->json, arg_restore_file);
+                json_key(&v->json, "simulated");
+                json_bool(&v->json, arg_restore_simulated);
+                json_end_object(&v->json);
+                json_key(&v->json, "steps");
+                json_begin_array(&v->json);
+        } else
+                printf("%s\n%s restore from %s\n\n", BANNER, arg_restore_simulated ? "Simulated" : "Real",
+                       arg_restore_file);
+
+        /* The document is read here too: the public API does not list a loaded document's components. */
+        step_begin(v, "ReadDocument", arg_restore_file);
+        r = read_text_file(arg_restore_file, BCD_FILE_MAX, &xml);
+        if (r < 0) {
+                const char *why = r == -EFBIG    ? "too large for a Backup Components Document"
+                                  : r == -EBADMSG ? "not a text file"
+                                                  : strerror(-r);
+                step_end_full(v, VSS_E_UNEXPECTED, why);
+                step_done(v);
+                fprintf(stderr, "vshadow: cannot read %s: %s\n", arg_restore_file, why);
+                goto finish;
+        }
+        r = lvss_bcd_from_xml(xml, &bcd);
+        if (r < 0) {
+                const char *why = r == -ENOMEM  ? strerror(ENOMEM)
+                                  : r == -E2BIG ? "not a valid Backup Components Document: over a size limit"
+                                                : "not a valid Backup Components Document";
+                step_end_full(v, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_INVALID_XML_DOCUMENT, why);
+                step_done(v);
+                fprintf(stderr, "vshadow: %s is %s\n", arg_restore_file, why);
+                goto finish;
+        }
+        step_end(v, VSS_S_OK);
+        print_document(v, bcd);
+        step_done(v);
+        v->bcd_path = realpath(arg_restore_file, NULL);
+        v->set_id = bcd->snapshot_set_id;
+        if (bcd->n_components == 0) {
+                fprintf(stderr, "vshadow: %s holds no components: nothing to restore (a backup without writers saves none)\n",
+                        arg_restore_file);
+                goto finish;
+        }
+
+        hr = open_session(v, xml);
+        if (!hr_ok(hr))
+                goto finish_release;
+
+        /* No GatherWriterMetadata: the writers running now are found by PreRestore itself (WS-12). */
+        r = select_for_restore(v, bcd);
+        if (r < 0)
+                goto finish_release;
+        if (r > 0)
+                failed = true;
+        if (v->n_components == 0) {
+                fprintf(stderr, "vshadow: nothing to restore: no component of %s was selected\n", arg_restore_file);
+                goto finish_release;
+        }
+
+        step_begin(v, "PreRestore", NULL);
+        hr = step_end(v, wait_async(vss_pre_restore(v->bc, &a), &a));
+        step_done(v);
+        if (!hr_ok(hr)) {
+                log_step_failure(v, hr);
+                (void) gather_status(v, "PreRestore", false);
+                goto finish_release;
+        }
+        hr = gather_status(v, "PreRestore", false);
+        if (!hr_ok(hr)) {
+                log_step_failure(v, hr);
+                failed = pre_failed = true; /* not knowing is not safe to copy on */
+        } else if (report_failed_writers(v) > 0)
+                failed = pre_failed = true;
+
+        /* The copy: vshadow copies nothing itself; -exec=COMMAND does it, between PreRestore and PostRestore. */
+        v->file_status = VSS_RS_NONE;
+        if (pre_failed)
+                note(v, "Not copying: a writer failed PreRestore (file restore status VSS_RS_NONE)");
+        else if (arg_restore_simulated)
+                note(v, arg_exec ? "Simulated restore: -exec is not run, no file is copied (VSS_RS_NONE)"
+                                 : "Simulated restore: no file is copied (VSS_RS_NONE)");
+        else if (!arg_exec)
+                note(v, "No -exec=COMMAND given: vshadow copies no file itself (VSS_RS_NONE)");
+        else {
+                r = exec_step(v, arg_exec);
+                /* A command that could not even start copied nothing. */
+                v->file_status = r == 0 ? VSS_RS_ALL : r > 0 ? VSS_RS_FAILED : VSS_RS_NONE;
+                if (r != 0)
+                        failed = true;
+        }
+
+        {
+                char what[96];
+
+                snprintf(what, sizeof what, "%s, %zu component%s", restore_status_name(v->file_status),
+                         v->n_components, v->n_components == 1 ? "" : "s");
+                step_begin(v, "SetFileRestoreStatus", what);
+                hr = VSS_S_OK;
+                for (size_t i = 0; hr_ok(hr) && i < v->n_components; i++) {
+                        selected_component *c = &v->components[i];
+                        hr = vss_set_file_restore_status(v->bc, &c->writer_id, c->type, c->logical_path, c->name,
+                                                         v->file_status);
+                }
+                step_end(v, hr);
+                step_done(v);
+                if (!hr_ok(hr)) {
+                        log_step_failure(v, hr);
+                        failed = true; /* PostRestore still goes: writers that stopped for PreRestore resume in it */
+                }
+        }
+
+        step_begin(v, "PostRestore", NULL);
+        hr = step_end(v, wait_async(vss_post_restore(v->bc, &a), &a));
+        step_done(v);
+        if (!hr_ok(hr)) {
+                log_step_failure(v, hr);
+                failed = true;
+        }
+        hr = gather_status(v, "PostRestore", false);
+        if (!hr_ok(hr)) {
+                log_step_failure(v, hr);
+                failed = true;
+        } else if (report_failed_writers(v) > 0)
+                failed = true;
+
+        if (!failed)
+                exit_status = EXIT_SUCCESS;
+
+finish_release:
+        if (v->bc) {
+                step_begin(v, "Release", "BackupShutdown");
+                v->bc = vss_backup_components_release(v->bc);
+                step_end(v, VSS_S_OK);
+                step_done(v);
+        }
+
+finish:
+        if (arg_json) {
+                json_end_array(&v->json);
+                json_key(&v->json, "file_restore_status");
+                json_string(&v->json, v->n_components > 0 ? restore_status_name(v->file_status) : NULL);
+                print_summary(v, exit_status);
+                json_end_object(&v->json);
+                json_finish(&v->json);
+        } else
+                print_summary(v, exit_status);
+        return exit_status;
+}
+
 /* ---- arguments --------------------------------------------------------------- */
 
 static void help(void) {
         printf("%s\n\n"
                "Usage: vshadow [OPTIONS] VOLUME...\n"
+               "       vshadow -r=FILE | -rs=FILE [-wi=WRITER]... [-wx=WRITER]... [-exec=COMMAND]\n"
                "       vshadow -ws | -wm | -wm2 | -wm3\n\n"
                "Runs the whole backup sequence on the volumes (absolute paths or directories),\n"
                "printing every step, its duration and the writer status after PrepareForBackup,\n"
@@ -1291,10 +2374,19 @@ static void help(void) {
                "  -wm, -wm2, -wm3     Writer metadata only: summary / all / with the XML\n"
                "  -nw                 No writers (crash-consistent shadow copies)\n"
                "  -p                  Persistent shadow copies (kept after exit)\n"
+               "  -wi=WRITER          Include only this writer or component, and require it:\n"
+               "                      a writer name, writer id, instance id, or a component\n"
+               "                      path 'logical/path/name' (repeatable)\n"
+               "  -wx=WRITER          Exclude this writer or component (repeatable)\n"
+               "  -bc=FILE            Save the Backup Components Document (with the writers'\n"
+               "                      metadata) to FILE after DoSnapshotSet\n"
+               "  -r=FILE, -rs=FILE   Restore (real / simulated) from a document saved with -bc\n"
                "  -t=SECONDS          Wait this long after DoSnapshotSet, before BackupComplete\n"
                "  -exec=COMMAND       Run COMMAND with /bin/sh while the shadow copies exist;\n"
                "                      $LVSS_SHADOW_1.. and $LVSS_SNAPSHOT_SET_ID are set;\n"
-               "                      its exit status becomes vshadow's\n"
+               "                      its exit status becomes vshadow's. With -r: run it between\n"
+               "                      PreRestore and PostRestore to copy the files back\n"
+               "                      ($LVSS_RESTORE=1, $LVSS_BCD)\n"
                "  -script=FILE        Write those variables to FILE as shell code\n"
                "  --socket PATH       The lvssd socket (default: $LVSS_SOCKET, else the default)\n"
                "  --json              Print one JSON document\n"
@@ -1421,23 +2513,72 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_script = val;
                         continue;
                 }
-                if (option_value(a, "-wi") || option_value(a, "-wx") || option_value(a, "-bc") ||
-                    option_value(a, "-r") || option_value(a, "-rs")) {
-                        const char *eq = strchr(a, '=');
-                        fprintf(stderr, "vshadow: option '%.*s' is not implemented yet\n", (int) (eq - a), a);
-                        return -EOPNOTSUPP;
+                if ((val = option_value(a, "-wi")) || (val = option_value(a, "-wx"))) {
+                        writer_spec *n;
+
+                        if (!*val) {
+                                fprintf(stderr, "vshadow: %.3s needs a writer name, id, instance id or component path\n",
+                                        a);
+                                return -EINVAL;
+                        }
+                        n = realloc(arg_specs, (arg_n_specs + 1) * sizeof *n);
+                        if (!n)
+                                return -ENOMEM;
+                        arg_specs = n;
+                        arg_specs[arg_n_specs++] = (writer_spec) {
+                                .text = val,
+                                .include = strncasecmp(a, "-wi", 3) == 0,
+                        };
+                        continue;
+                }
+                if ((val = option_value(a, "-bc"))) {
+                        if (!*val) {
+                                fprintf(stderr, "vshadow: -bc needs a file name\n");
+                                return -EINVAL;
+                        }
+                        arg_bcd_file = val;
+                        continue;
+                }
+                if ((val = option_value(a, "-r")) || (val = option_value(a, "-rs"))) {
+                        bool simulated = strncasecmp(a, "-rs", 3) == 0;
+
+                        if (!*val) {
+                                fprintf(stderr, "vshadow: %s needs the file a backup saved with -bc\n",
+                                        simulated ? "-rs" : "-r");
+                                return -EINVAL;
+                        }
+                        if (arg_restore_file) {
+                                fprintf(stderr, "vshadow: give one -r or -rs\n");
+                                return -EINVAL;
+                        }
+                        arg_restore_file = val;
+                        arg_restore_simulated = simulated;
+                        continue;
                 }
                 fprintf(stderr, "vshadow: unknown option '%s' (see --help)\n", a);
                 return -EINVAL;
         }
 
         if (arg_writer_status_only || arg_writer_metadata > 0) {
-                if (arg_n_volumes > 0 || arg_exec || arg_script || arg_hold_sec || arg_no_writers) {
-                        fprintf(stderr, "vshadow: -ws and -wm take no volumes and no backup options\n");
+                if (arg_n_volumes > 0 || arg_exec || arg_script || arg_hold_sec || arg_no_writers || arg_persistent ||
+                    arg_n_specs > 0 || arg_bcd_file || arg_restore_file) {
+                        fprintf(stderr, "vshadow: -ws and -wm take no volumes and no other options\n");
                         return -EINVAL;
                 }
                 if (arg_writer_status_only && arg_writer_metadata > 0) {
                         fprintf(stderr, "vshadow: -ws and -wm cannot be combined\n");
+                        return -EINVAL;
+                }
+                return 1;
+        }
+        if (arg_n_specs > 0 && arg_no_writers) {
+                fprintf(stderr, "vshadow: -wi and -wx cannot be combined with -nw\n");
+                return -EINVAL;
+        }
+        if (arg_restore_file) {
+                if (arg_n_volumes > 0 || arg_script || arg_hold_sec || arg_no_writers || arg_persistent ||
+                    arg_bcd_file) {
+                        fprintf(stderr, "vshadow: -r and -rs take no volumes and only -wi, -wx and -exec\n");
                         return -EINVAL;
                 }
                 return 1;
@@ -1452,6 +2593,15 @@ static int parse_argv(int argc, char *argv[]) {
 static void vshadow_done(vshadow *v) {
         if (v->bc)
                 v->bc = vss_backup_components_release(v->bc);
+        for (size_t i = 0; i < v->n_components; i++) {
+                free(v->components[i].writer_name);
+                free(v->components[i].logical_path);
+                free(v->components[i].name);
+        }
+        free(v->components);
+        free(v->required);
+        free(v->bcd_path);
+        free(arg_specs);
         if (v->props)
                 for (size_t i = 0; i < v->n_props; i++)
                         vss_free_snapshot_properties(&v->props[i]);
@@ -1460,6 +2610,7 @@ static void vshadow_done(vshadow *v) {
         for (size_t i = 0; i < v->n_records; i++) {
                 free(v->records[i].writer_name);
                 free(v->records[i].instance_name);
+                free(v->records[i].application_message);
         }
         free(v->records);
         for (size_t i = 0; i < arg_n_volumes; i++)
@@ -1494,8 +2645,12 @@ int main(int argc, char *argv[]) {
                 r = run_writer_status(&v);
         else if (arg_writer_metadata > 0)
                 r = run_writer_metadata(&v);
-        else
+        else if (arg_restore_file)
+                r = run_restore(&v);
+        else {
+                v.component_mode = !arg_no_writers && (arg_n_specs > 0 || arg_bcd_file);
                 r = run_backup(&v);
+        }
 
         vshadow_done(&v);
         if (fflush(stdout) != 0 && r == EXIT_SUCCESS) {

@@ -1215,16 +1215,21 @@ static void session_finalize(Session *s) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
 
-        if (s->completed)
+        /* A restore is complete once PostRestore went out; a backup once its
+         * status was gathered after BackupComplete (WS-3), else it merely ended. */
+        bool restored = s->kind == SESSION_RESTORE && s->post_restore_done;
+        if (s->completed || (restored && s->client))
                 state = "completed";
         else if (s->aborted || !s->client)
                 state = "aborted";
         else
                 state = "ended";
         if (!s->completed) {
-                tell_writers(s, s->backup_complete_ok ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
+                tell_writers(s, s->backup_complete_ok || restored ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
                 session_end_catalog(s, state, s->end_reason ? s->end_reason : "released by the requester");
         }
+        if (restored && s->client)
+                s->completed = true;
         if (!s->client)
                 s->aborted = !s->completed;
         s->ended = true;
