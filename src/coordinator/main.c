@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "common/fs-util.h"
 #include "config.h"
 #include "coordinator.h"
 
@@ -83,22 +84,6 @@ static int on_term(sd_event_source *src, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_(freep) char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = 0;
-                        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 int main(int argc, char **argv) {
         Manager m = { .listen_fd = -1 };
         _cleanup_(freep) char *catalog_path = NULL;
@@ -126,12 +111,12 @@ int main(int argc, char **argv) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = mkdir_p(m.cfg.state_dir, 0700);
+        r = lvss_mkdir_parents(m.cfg.state_dir, 0700);
         if (r < 0) {
                 log_msg("cannot create %s: %s", m.cfg.state_dir, strerror(-r));
                 goto finish;
         }
-        r = mkdir_p(m.cfg.storage_dir, 0700);
+        r = lvss_mkdir_parents(m.cfg.storage_dir, 0700);
         if (r < 0) {
                 log_msg("cannot create %s: %s", m.cfg.storage_dir, strerror(-r));
                 goto finish;

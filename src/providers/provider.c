@@ -11,6 +11,26 @@ const vss_id LVSS_PROVIDER_COPY_ID = {
                    0x9a, 0x57, 0x6c, 0x0f, 0x3b, 0x1d, 0x2e, 0x01 },
 };
 
+void lvss_provider_id_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]) {
+        char s[VSS_ID_STRING_MAX];
+
+        vss_id_format(id, s);
+        memcpy(ret, s + 1, 36);
+        ret[36] = 0;
+}
+
+int lvss_provider_fail(vss_hresult *ret_hr, int r) {
+        if (ret_hr)
+                *ret_hr = r == -ENOSPC || r == -EDQUOT ? VSS_E_INSUFFICIENT_STORAGE : VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        return r;
+}
+
+int lvss_provider_veto(vss_hresult *ret_hr, int r) {
+        if (ret_hr)
+                *ret_hr = VSS_E_PROVIDER_VETO;
+        return r;
+}
+
 lvss_provider *lvss_provider_free(lvss_provider *p) {
         if (!p)
                 return NULL;

@@ -89,6 +89,16 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
 int lvss_provider_exec_new(const char *name, const char *program, const char *storage_dir,
                            uint64_t step_timeout_usec, lvss_provider **ret);
 
+/* Helpers for provider implementations. */
+
+/* The 36-character form of @id, without braces: snapshot and set file names. */
+void lvss_provider_id_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]);
+/* Fail a step with @r: VSS_E_INSUFFICIENT_STORAGE for ENOSPC/EDQUOT, else
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR, into *@ret_hr (may be NULL). Returns @r. */
+int lvss_provider_fail(vss_hresult *ret_hr, int r);
+/* Refuse a step with @r: VSS_E_PROVIDER_VETO. Returns @r. */
+int lvss_provider_veto(vss_hresult *ret_hr, int r);
+
 /* Call ops->free and free @p; NULL-safe; returns NULL. */
 lvss_provider *lvss_provider_free(lvss_provider *p);
 

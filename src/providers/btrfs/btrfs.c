@@ -51,6 +51,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
 
@@ -82,19 +83,6 @@ static _printf_(1, 2) void log_error(const char *fmt, ...) {
         fprintf(stderr, "lvssd: btrfs: %s\n", line);
 }
 
-static int fail(vss_hresult *ret_hr, int r) {
-        if (ret_hr)
-                *ret_hr = r == -ENOSPC || r == -EDQUOT ? VSS_E_INSUFFICIENT_STORAGE
-                                                       : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        return r;
-}
-
-static int veto(vss_hresult *ret_hr, int r) {
-        if (ret_hr)
-                *ret_hr = VSS_E_PROVIDER_VETO;
-        return r;
-}
-
 static btrfs_provider *provider_data(lvss_provider *p) {
         return p ? p->data : NULL;
 }
@@ -123,15 +111,6 @@ static int btrfs_errno(enum btrfs_util_error e) {
         }
 }
 
-/* The 36-character form of @id, without braces, for file names. */
-static void id_to_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]) {
-        char s[VSS_ID_STRING_MAX];
-
-        vss_id_format(id, s);
-        memcpy(ret, s + 1, ID_NAME_LEN);
-        ret[ID_NAME_LEN] = 0;
-}
-
 /* Is @name a file name this provider makes: an id, 36 characters? */
 static bool name_is_id(const char *name, size_t len) {
         char buf[ID_NAME_LEN + 1];
@@ -142,28 +121,6 @@ static bool name_is_id(const char *name, size_t len) {
         memcpy(buf, name, len);
         buf[len] = 0;
         return vss_id_parse(buf, &id) == VSS_S_OK;
-}
-
-/* mkdir -p, with @mode for the directories it creates. */
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_(freep) char *p = NULL;
-
-        p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-
-        for (char *s = p + 1;; s++) {
-                char c = *s;
-
-                if (c != '/' && c != 0)
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = c;
-                if (c == 0)
-                        return 0;
-        }
 }
 
 /* The btrfs file system @fd is on; -EMEDIUMTYPE when it is not btrfs. */
@@ -372,8 +329,8 @@ static int prepare_path(btrfs_provider *bp, lvss_snapshot *s) {
         canon = realpath(s->volume, NULL);
         if (!canon)
                 return -errno;
-        id_to_name(&s->set_id, set);
-        id_to_name(&s->snapshot_id, snap);
+        lvss_provider_id_name(&s->set_id, set);
+        lvss_provider_id_name(&s->snapshot_id, snap);
 
         for (unsigned place = 0; place < 3 && !path; place++) {
                 _cleanup_(closep) int base_fd = -1, dir_fd = -1;
@@ -456,10 +413,10 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
         int r = 0;
 
         if (!bp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->volume)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 const char *why;
@@ -467,11 +424,11 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
                 r = volume_open(snaps[i]->volume, NULL, &why);
                 if (r < 0) {
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
-                        return veto(ret_hr, r);
+                        return lvss_provider_veto(ret_hr, r);
                 }
         }
 
-        (void) mkdir_parents(bp->storage, 0700); /* in case it went since lvss_provider_btrfs_new() */
+        (void) lvss_mkdir_parents(bp->storage, 0700); /* in case it went since lvss_provider_btrfs_new() */
 
         for (done = 0; done < n; done++) {
                 r = prepare_path(bp, snaps[done]);
@@ -488,30 +445,30 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
         for (size_t i = 0; i < done; i++)
                 if (snaps[i]->snapshot_path)
                         remove_empty_set_dir(snaps[i]->snapshot_path);
-        return fail(ret_hr, r);
+        return lvss_provider_fail(ret_hr, r);
 }
 
 static int btrfs_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         btrfs_provider *bp = provider_data(p);
 
         if (!bp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(closep) int set_fd = -1;
                 const char *why, *base;
                 int r;
 
                 if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
                 r = volume_open(snaps[i]->volume, NULL, &why);
                 if (r < 0) {
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
-                        return veto(ret_hr, r);
+                        return lvss_provider_veto(ret_hr, r);
                 }
                 r = open_set_dir(bp, snaps[i]->snapshot_path, &set_fd, &base, NULL);
                 if (r < 0) {
                         log_error("%s: %s", snaps[i]->snapshot_path, strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -521,18 +478,18 @@ static int btrfs_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size
 
 static int btrfs_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         if (!provider_data(p) || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(closep) int fd = -1;
 
                 if (!snaps[i] || !snaps[i]->volume)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
                 fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0 || syncfs(fd) < 0) {
                         int r = -errno;
                         log_error("%s: cannot flush: %s", snaps[i]->volume, strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -567,17 +524,17 @@ static int btrfs_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n,
         btrfs_provider *bp = provider_data(p);
 
         if (!bp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 int r = commit_one(bp, snaps[i]);
                 if (r < 0) {
                         log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
                                   strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -648,16 +605,16 @@ static int btrfs_post_commit(lvss_provider *p, lvss_snapshot *const *snaps, size
         btrfs_provider *bp = provider_data(p);
 
         if (!bp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 int r = post_commit_one(bp, snaps[i]);
                 if (r < 0) {
                         log_error("%s: snapshot check failed: %s", snaps[i]->snapshot_path, strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -797,7 +754,7 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret) {
         if (!storage_dir || storage_dir[0] != '/' || !ret)
                 return -EINVAL;
 
-        r = mkdir_parents(storage_dir, 0700);
+        r = lvss_mkdir_parents(storage_dir, 0700);
         if (r < 0)
                 return r;
         canon = realpath(storage_dir, NULL);

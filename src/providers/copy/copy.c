@@ -58,6 +58,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
 
@@ -99,30 +100,8 @@ static _printf_(1, 2) void log_error(const char *fmt, ...) {
         fprintf(stderr, "lvssd: copy: %s\n", line);
 }
 
-static int fail(vss_hresult *ret_hr, int r) {
-        if (ret_hr)
-                *ret_hr = r == -ENOSPC || r == -EDQUOT ? VSS_E_INSUFFICIENT_STORAGE
-                                                       : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        return r;
-}
-
-static int veto(vss_hresult *ret_hr, int r) {
-        if (ret_hr)
-                *ret_hr = VSS_E_PROVIDER_VETO;
-        return r;
-}
-
 static copy_provider *provider_data(lvss_provider *p) {
         return p ? p->data : NULL;
-}
-
-/* The 36-character form of @id, without braces, for file names. */
-static void id_to_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]) {
-        char s[VSS_ID_STRING_MAX];
-
-        vss_id_format(id, s);
-        memcpy(ret, s + 1, 36);
-        ret[36] = 0;
 }
 
 static bool dot_or_dot_dot(const char *name) {
@@ -199,28 +178,6 @@ static int dir_is_at_or_below(int fd, const struct stat *target) {
                 cur = TAKE_FD(up);
         }
         return -ELOOP;
-}
-
-/* mkdir -p, with @mode for the directories it creates. */
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_(freep) char *p = NULL;
-
-        p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-
-        for (char *s = p + 1;; s++) {
-                char c = *s;
-
-                if (c != '/' && c != 0)
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = c;
-                if (c == 0)
-                        return 0;
-        }
 }
 
 /* Owner (when allowed), mode and times of @st onto the open @fd. */
@@ -468,7 +425,7 @@ static void remove_empty_set_dirs(int storage_fd, lvss_snapshot *const *snaps, s
         for (size_t i = 0; i < n; i++) {
                 char set[VSS_ID_STRING_MAX];
 
-                id_to_name(&snaps[i]->set_id, set);
+                lvss_provider_id_name(&snaps[i]->set_id, set);
                 (void) unlinkat(storage_fd, set, AT_REMOVEDIR);
         }
 }
@@ -479,8 +436,8 @@ static int prepare_paths(copy_provider *cp, int storage_fd, lvss_snapshot *s) {
         struct stat st;
         char *path;
 
-        id_to_name(&s->set_id, set);
-        id_to_name(&s->snapshot_id, snap);
+        lvss_provider_id_name(&s->set_id, set);
+        lvss_provider_id_name(&s->snapshot_id, snap);
         snprintf(partial, sizeof partial, "%s" PARTIAL_SUFFIX, snap);
 
         if (mkdirat(storage_fd, set, 0755) < 0 && errno != EEXIST)
@@ -514,12 +471,12 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
         int r;
 
         if (!cp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->volume)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
-        r = mkdir_parents(cp->storage, 0700); /* in case it went since lvss_provider_copy_new() */
+        r = lvss_mkdir_parents(cp->storage, 0700); /* in case it went since lvss_provider_copy_new() */
         if (r < 0)
                 goto fail_log;
 
@@ -529,7 +486,7 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                 r = volume_check(cp, snaps[i]->volume, &why);
                 if (r < 0) {
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
-                        return veto(ret_hr, r);
+                        return lvss_provider_veto(ret_hr, r);
                 }
         }
         storage_fd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -578,27 +535,27 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
 
 fail_undo:
         remove_empty_set_dirs(storage_fd, snaps, n);
-        return fail(ret_hr, r);
+        return lvss_provider_fail(ret_hr, r);
 fail_log:
         log_error("%s: %s", cp->storage, strerror(-r));
-        return fail(ret_hr, r);
+        return lvss_provider_fail(ret_hr, r);
 }
 
 static int copy_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         copy_provider *cp = provider_data(p);
 
         if (!cp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++) {
                 const char *why;
                 int r;
 
                 if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
                 r = volume_check(cp, snaps[i]->volume, &why);
                 if (r < 0) {
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
-                        return veto(ret_hr, r);
+                        return lvss_provider_veto(ret_hr, r);
                 }
         }
         return 0;
@@ -608,18 +565,18 @@ static int copy_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_
 
 static int copy_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         if (!provider_data(p) || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(closep) int fd = -1;
 
                 if (!snaps[i] || !snaps[i]->volume)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
                 fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0 || syncfs(fd) < 0) {
                         int r = -errno;
                         log_error("%s: cannot flush: %s", snaps[i]->volume, strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -989,17 +946,17 @@ static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, 
         copy_provider *cp = provider_data(p);
 
         if (!cp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 int r = commit_one(cp, snaps[i]);
                 if (r < 0) {
                         log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
                                   strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -1068,16 +1025,16 @@ static int copy_post_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_
         copy_provider *cp = provider_data(p);
 
         if (!cp || (n > 0 && !snaps))
-                return fail(ret_hr, -EINVAL);
+                return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
                 if (!snaps[i] || !snaps[i]->snapshot_path)
-                        return fail(ret_hr, -EINVAL);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
                 int r = post_commit_one(cp, snaps[i]);
                 if (r < 0) {
                         log_error("%s: cannot make read-only: %s", snaps[i]->snapshot_path, strerror(-r));
-                        return fail(ret_hr, r);
+                        return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
@@ -1102,8 +1059,8 @@ static int copy_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
                         /* begin_prepare did not get that far: the path it would have chosen. */
                         char set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX];
 
-                        id_to_name(&snaps[i]->set_id, set);
-                        id_to_name(&snaps[i]->snapshot_id, snap);
+                        lvss_provider_id_name(&snaps[i]->set_id, set);
+                        lvss_provider_id_name(&snaps[i]->snapshot_id, snap);
                         if (asprintf(&computed, "%s/%s/%s", cp->storage, set, snap) < 0) {
                                 computed = NULL;
                                 if (r == 0)
@@ -1173,7 +1130,7 @@ int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret) {
         if (!storage_dir || storage_dir[0] != '/' || !ret)
                 return -EINVAL;
 
-        r = mkdir_parents(storage_dir, 0700);
+        r = lvss_mkdir_parents(storage_dir, 0700);
         if (r < 0)
                 return r;
         canon = realpath(storage_dir, NULL);

@@ -64,6 +64,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
 
@@ -131,16 +132,7 @@ static exec_provider *provider_data(lvss_provider *p) {
         return p ? p->data : NULL;
 }
 
-/* The 36-character form of @id, without braces, for file names and arguments. */
-static void id_to_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]) {
-        char s[VSS_ID_STRING_MAX];
-
-        vss_id_format(id, s);
-        memcpy(ret, s + 1, ID_NAME_LEN);
-        ret[ID_NAME_LEN] = 0;
-}
-
-/* Is @s (@n bytes) an id in the form id_to_name() writes? */
+/* Is @s (@n bytes) an id in the form lvss_provider_id_name() writes? */
 static bool is_id_name(const char *s, size_t n) {
         if (n != ID_NAME_LEN)
                 return false;
@@ -182,28 +174,6 @@ static char *strjoin2(const char *a, const char *b) {
         memcpy(s, a, na);
         memcpy(s + na, b, nb + 1);
         return s;
-}
-
-/* mkdir -p, with @mode for the directories it creates. */
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_(freep) char *p = NULL;
-
-        p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-
-        for (char *s = p + 1;; s++) {
-                char c = *s;
-
-                if (c != '/' && c != 0)
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = c;
-                if (c == 0)
-                        return 0;
-        }
 }
 
 /* ---- the id ---------------------------------------------------------------- */
@@ -681,8 +651,8 @@ static int records_remove(exec_provider *ep, const char *set, const char *snap) 
 }
 
 static void snapshot_names(const lvss_snapshot *s, char set[VSS_ID_STRING_MAX], char snap[VSS_ID_STRING_MAX]) {
-        id_to_name(&s->set_id, set);
-        id_to_name(&s->snapshot_id, snap);
+        lvss_provider_id_name(&s->set_id, set);
+        lvss_provider_id_name(&s->snapshot_id, snap);
 }
 
 /* Is @path a placeholder, @storage/<set>/<snap>.path? Then its names. */
@@ -831,7 +801,7 @@ static int exec_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                         return fail(ret_hr, -EINVAL, false);
         }
 
-        r = mkdir_parents(ep->storage, 0700); /* in case it went since lvss_provider_exec_new() */
+        r = lvss_mkdir_parents(ep->storage, 0700); /* in case it went since lvss_provider_exec_new() */
         if (r < 0) {
                 log_error(ep, "%s: %s", ep->storage, strerror(-r));
                 return fail(ret_hr, r, false);
@@ -1120,7 +1090,7 @@ int lvss_provider_exec_new(const char *name, const char *program, const char *st
         if (access(program, X_OK) < 0)
                 return -errno;
 
-        r = mkdir_parents(storage_dir, 0700);
+        r = lvss_mkdir_parents(storage_dir, 0700);
         if (r < 0)
                 return r;
         canon = realpath(storage_dir, NULL);
