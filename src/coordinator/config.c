@@ -150,32 +150,6 @@ static char *strip(char *s) {
         return s;
 }
 
-static int split_words(const char *v, char ***ret) {
-        _cleanup_(freep) char *copy = strdup(v);
-        char **list = NULL, *save = NULL;
-        size_t n = 0;
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
-                char **l = reallocarray(list, n + 2, sizeof *l);
-                if (!l)
-                        goto oom;
-                list = l;
-                list[n] = strdup(w);
-                if (!list[n])
-                        goto oom;
-                list[++n] = NULL;
-        }
-        *ret = list;
-        return 0;
-oom:
-        for (size_t i = 0; list && i < n; i++)
-                free(list[i]);
-        free(list);
-        return -ENOMEM;
-}
-
 static int strv_push(char ***list, const char *v) {
         size_t n = 0;
         char **l;
@@ -189,6 +163,23 @@ static int strv_push(char ***list, const char *v) {
         l[n] = strdup(v);
         l[n + 1] = NULL;
         return l[n] ? 0 : -ENOMEM;
+}
+
+/* Adds the words of @v (space, tab or comma separated) to *@list: a repeated
+ * list key adds to the list, as systemd's list settings do. */
+static int split_words(const char *v, char ***list) {
+        _cleanup_(freep) char *copy = strdup(v);
+        char *save = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                r = strv_push(list, w);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int config_load_file(Config *c) {

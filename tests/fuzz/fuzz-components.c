@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Fuzz target: the writer library's reader of the `components` entry of an
+ * Event's context, lvss_writer_components_read_variant()
+ * (src/writer/components.c). Its input is a D-Bus value sent by the
+ * coordinator, i.e. by another process.
+ *
+ * sd-bus validates the wire format before a reader sees a message, so what
+ * a peer controls is any well-typed value: any signature in the variant and
+ * any values in it. Fuzzing the raw wire bytes would spend the time in
+ * sd-bus's own validation; instead the input is decoded into such a value
+ * (the encoding, which gen-components-seeds.py also writes):
+ *
+ *   input    := flags signature value-of-signature
+ *   flags    := 1 byte; bit 0 = read_only (BackupComplete onward)
+ *   a value  := y, b: 1 byte    n, q: 2 bytes    i, u: 4    x, t, d: 8 (LE)
+ *               s, o, g: bytes up to a NUL (or the end)
+ *               a<T>: a count byte, then that many T values
+ *               v: a NUL-terminated signature, then one value of it
+ *               (...), {..}: the members in order
+ *
+ * Missing bytes read as zero. A value sd-bus refuses to build (bad UTF-8,
+ * bad object path, unix fds) ends the run: a peer cannot send it either.
+ *
+ * The contract checked:
+ * - no crash, and the result is 0 exactly when the variant holds aa{sv}
+ *   and every known key has its documented type (components.h: unknown
+ *   keys are skipped, a known key with another type is an error); on error
+ *   nothing is returned;
+ * - what was read, written back with lvss_writer_components_append_entry()
+ *   and read again, is the same;
+ * - the getters and setters behave (setters refuse with VSS_E_BAD_STATE
+ *   when read-only).
+ */
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <systemd/sd-bus.h>
+
+#include "fuzz.h"
+#include "writer/components.h"
+
+#define DEPTH_MAX 32
+#define VALUES_MAX 20000
+
+typedef struct input {
+        const uint8_t *p;
+        size_t n;
+        unsigned values; /* budget: nested arrays would otherwise multiply */
+} input;
+
+static void take(input *in, void *buf, size_t k) {
+        size_t m = in->n < k ? in->n : k;
+
+        memset(buf, 0, k);
+        if (m > 0)
+                memcpy(buf, in->p, m);
+        in->p += m;
+        in->n -= m;
+}
+
+/* A NUL-terminated string from the input (copied, at most 65535 bytes); "" at the end. */
+static char *take_string(input *in) {
+        size_t k = 0;
+        char *s;
+
+        while (k < in->n && k < 65535 && in->p[k])
+                k++;
+        s = fuzz_strndup(in->p, k);
+        in->p += k;
+        in->n -= k;
+        if (in->n > 0) { /* the NUL */
+                in->p++;
+                in->n--;
+        }
+        return s;
+}
+
+/* Length of the single complete type at @sig, 0 when malformed. */
+static size_t type_len(const char *sig) {
+        char open, close;
+        size_t k, depth = 0;
+
+        switch (sig[0]) {
+        case 'a': {
+                size_t e = type_len(sig + 1);
+                return e ? e + 1 : 0;
+        }
+        case '(':
+                open = '(', close = ')';
+                break;
+        case '{':
+                open = '{', close = '}';
+                break;
+        case 0:
+        case ')':
+        case '}':
+                return 0;
+        default:
+                return 1;
+        }
+        for (k = 0; sig[k]; k++) {
+                if (sig[k] == open)
+                        depth++;
+                else if (sig[k] == close && --depth == 0)
+                        return k + 1;
+        }
+        return 0;
+}
+
+static int append_value(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth);
+
+/* Append the values of every complete type of sig[0..len). */
+static int append_values(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth) {
+        while (len > 0) {
+                size_t k = type_len(sig);
+                int r;
+
+                if (k == 0 || k > len)
+                        return -EINVAL;
+                r = append_value(m, in, sig, k, depth);
+                if (r < 0)
+                        return r;
+                sig += k;
+                len -= k;
+        }
+        return 0;
+}
+
+static int append_value(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth) {
+        char inner[256];
+        int r;
+
+        if (depth > DEPTH_MAX || ++in->values > VALUES_MAX)
+                return -E2BIG;
+
+        switch (sig[0]) {
+        case 'y':
+        case 'n':
+        case 'q':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 't':
+        case 'd': {
+                static const char types[] = "ynqiuxtd";
+                static const size_t sizes[] = { 1, 2, 2, 4, 4, 8, 8, 8 };
+                uint64_t v;
+
+                take(in, &v, sizes[strchr(types, sig[0]) - types]);
+                return sd_bus_message_append_basic(m, sig[0], &v);
+        }
+        case 'b': {
+                uint8_t v;
+                int b;
+
+                take(in, &v, 1);
+                b = v & 1;
+                return sd_bus_message_append_basic(m, 'b', &b);
+        }
+        case 's':
+        case 'o':
+        case 'g': {
+                char *s = take_string(in);
+
+                r = sd_bus_message_append_basic(m, sig[0], s);
+                free(s);
+                return r;
+        }
+        case 'a': {
+                uint8_t count;
+
+                if (len - 1 >= sizeof inner)
+                        return -EINVAL;
+                memcpy(inner, sig + 1, len - 1);
+                inner[len - 1] = 0;
+                take(in, &count, 1);
+                r = sd_bus_message_open_container(m, 'a', inner);
+                if (r < 0)
+                        return r;
+                for (unsigned i = 0; i < count; i++) {
+                        r = append_value(m, in, inner, len - 1, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                return sd_bus_message_close_container(m);
+        }
+        case 'v': {
+                char *contents = take_string(in);
+                size_t k = strlen(contents);
+
+                /* exactly one complete type */
+                if (k == 0 || type_len(contents) != k) {
+                        free(contents);
+                        return -EINVAL;
+                }
+                r = sd_bus_message_open_container(m, 'v', contents);
+                if (r >= 0)
+                        r = append_value(m, in, contents, k, depth + 1);
+                free(contents);
+                if (r < 0)
+                        return r;
+                return sd_bus_message_close_container(m);
+        }
+        case '(':
+        case '{':
+                if (len < 3 || len - 2 >= sizeof inner)
+                        return -EINVAL;
+                memcpy(inner, sig + 1, len - 2);
+                inner[len - 2] = 0;
+                r = sd_bus_message_open_container(m, sig[0] == '(' ? 'r' : 'e', inner);
+                if (r < 0)
+                        return r;
+                r = append_values(m, in, inner, len - 2, depth + 1);
+                if (r < 0)
+                        return r;
+                return sd_bus_message_close_container(m);
+        default:
+                return -EINVAL; /* 'h' among them: no file descriptors here */
+        }
+}
+
+/* A message needs a bus that has been started; one end of a socketpair is enough. */
+static sd_bus *test_bus(void) {
+        static sd_bus *bus;
+        int fds[2];
+
+        if (bus)
+                return bus;
+        fuzz_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) == 0);
+        fuzz_check(sd_bus_new(&bus) >= 0);
+        fuzz_check(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);
+        fuzz_check(sd_bus_start(bus) >= 0);
+        /* fds[1] stays open so the bus stays usable; both live as long as the process */
+        return bus;
+}
+
+static int new_message(sd_bus_message **ret) {
+        return sd_bus_message_new_signal(test_bus(), ret, "/fuzz", "org.lvss.Fuzz", "Components");
+}
+
+static int seal(sd_bus_message *m) {
+        static uint64_t cookie;
+        int r;
+
+        r = sd_bus_message_seal(m, ++cookie, 0);
+        if (r < 0)
+                return r;
+        return sd_bus_message_rewind(m, true);
+}
+
+/* What the reader should decide, found independently: is this an aa{sv} whose known keys have their types? */
+static bool expect_valid(sd_bus_message *m) {
+        static const struct {
+                const char *key, *type;
+        } known[] = {
+                { "type", "u" },
+                { "logical_path", "s" },
+                { "name", "s" },
+                { "selected", "b" },
+                { "backup_succeeded", "b" },
+                { "backup_metadata", "s" },
+                { "backup_stamp", "s" },
+                { "previous_backup_stamp", "s" },
+                { "restore_metadata", "s" },
+                { "file_restore_status", "u" },
+                { "pre_restore_failure_msg", "s" },
+                { "post_restore_failure_msg", "s" },
+        };
+        const char *contents;
+        char type;
+
+        fuzz_check(sd_bus_message_peek_type(m, &type, &contents) > 0);
+        if (type != 'v' || strcmp(contents, "aa{sv}") != 0)
+                return false;
+        fuzz_check(sd_bus_message_enter_container(m, 'v', "aa{sv}") > 0);
+        fuzz_check(sd_bus_message_enter_container(m, 'a', "a{sv}") > 0);
+        while (sd_bus_message_enter_container(m, 'a', "{sv}") > 0) {
+                while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                        const char *key;
+
+                        fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
+                        fuzz_check(sd_bus_message_peek_type(m, &type, &contents) > 0);
+                        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+                                if (strcmp(key, known[i].key) == 0 && strcmp(contents, known[i].type) != 0)
+                                        return false;
+                        fuzz_check(sd_bus_message_skip(m, "v") >= 0);
+                        fuzz_check(sd_bus_message_exit_container(m) >= 0);
+                }
+                fuzz_check(sd_bus_message_exit_container(m) >= 0);
+        }
+        return true;
+}
+
+static bool str_eq(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+static void check_same(vss_writer_components *a, vss_writer_components *b) {
+        fuzz_check(a->n_items == b->n_items);
+        fuzz_check(a->read_only == b->read_only);
+        for (unsigned i = 0; i < a->n_items; i++) {
+                const vss_component *x = a->items[i], *y = b->items[i];
+
+                fuzz_check(x->owner == a && y->owner == b);
+                fuzz_check(x->type == y->type);
+                fuzz_check(str_eq(x->logical_path, y->logical_path));
+                fuzz_check(str_eq(x->name, y->name));
+                fuzz_check(x->selected == y->selected);
+                fuzz_check(x->backup_succeeded == y->backup_succeeded);
+                fuzz_check(str_eq(x->backup_metadata, y->backup_metadata));
+                fuzz_check(str_eq(x->backup_stamp, y->backup_stamp));
+                fuzz_check(str_eq(x->previous_backup_stamp, y->previous_backup_stamp));
+                fuzz_check(str_eq(x->restore_metadata, y->restore_metadata));
+                fuzz_check(x->file_restore_status == y->file_restore_status);
+                fuzz_check(str_eq(x->pre_restore_failure_msg, y->pre_restore_failure_msg));
+                fuzz_check(str_eq(x->post_restore_failure_msg, y->post_restore_failure_msg));
+        }
+}
+
+/* Write @c as the `components` entry, then read it back. */
+static vss_writer_components *round_trip(vss_writer_components *c) {
+        sd_bus_message *m = NULL;
+        vss_writer_components *back = NULL;
+        const char *key;
+
+        fuzz_check(new_message(&m) >= 0);
+        fuzz_check(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+        fuzz_check(lvss_writer_components_append_entry(m, c) >= 0);
+        fuzz_check(sd_bus_message_close_container(m) >= 0);
+        fuzz_check(seal(m) >= 0);
+        fuzz_check(sd_bus_message_enter_container(m, 'a', "{sv}") > 0);
+        fuzz_check(sd_bus_message_enter_container(m, 'e', "sv") > 0);
+        fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
+        fuzz_check(strcmp(key, "components") == 0);
+        fuzz_check(lvss_writer_components_read_variant(m, c->read_only, &back) == 0);
+        sd_bus_message_unref(m);
+        return back;
+}
+
+static void use_api(vss_writer_components *c) {
+        unsigned n;
+        vss_component *item;
+
+        fuzz_check(vss_writer_components_get_count(c, &n) == VSS_S_OK);
+        fuzz_check(n == c->n_items);
+        fuzz_check(vss_writer_components_get_component(c, n, &item) == VSS_E_OBJECT_NOT_FOUND);
+        for (unsigned i = 0; i < n; i++) {
+                const char *s;
+                vss_hresult hr;
+
+                fuzz_check(vss_writer_components_get_component(c, i, &item) == VSS_S_OK);
+                s = vss_component_get_logical_path(item);
+                fuzz_check(!s || *s);
+                fuzz_check(vss_component_get_name(item));
+                fuzz_check((unsigned) vss_component_get_type(item) <= VSS_CT_FILEGROUP);
+                fuzz_check((unsigned) vss_component_get_file_restore_status(item) <= VSS_RS_FAILED);
+                (void) vss_component_is_selected(item);
+                (void) vss_component_get_backup_succeeded(item);
+                (void) vss_component_get_backup_metadata(item);
+                (void) vss_component_get_previous_backup_stamp(item);
+                (void) vss_component_get_restore_metadata(item);
+
+                hr = vss_component_set_backup_stamp(item, "fuzz-stamp");
+                fuzz_check(hr == (c->read_only ? VSS_E_BAD_STATE : VSS_S_OK));
+                if (!c->read_only)
+                        fuzz_check(str_eq(vss_component_get_backup_stamp(item), "fuzz-stamp"));
+                fuzz_check(vss_component_set_backup_metadata(item, "\xff") == VSS_E_INVALIDARG);
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        input in = { .p = data, .n = size };
+        sd_bus_message *m = NULL;
+        vss_writer_components *c = NULL, *back;
+        uint8_t flags;
+        char *sig;
+        size_t k;
+        bool valid;
+        int r;
+
+        take(&in, &flags, 1);
+        sig = take_string(&in);
+        k = strlen(sig);
+        if (k == 0 || k > 255 || type_len(sig) != k) {
+                free(sig);
+                return 0;
+        }
+
+        fuzz_check(new_message(&m) >= 0);
+        r = sd_bus_message_open_container(m, 'v', sig);
+        if (r >= 0)
+                r = append_value(m, &in, sig, k, 0);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        free(sig);
+        if (r >= 0)
+                r = seal(m);
+        if (r < 0) {
+                /* not a value a peer can send */
+                sd_bus_message_unref(m);
+                return 0;
+        }
+
+        valid = expect_valid(m);
+        fuzz_check(sd_bus_message_rewind(m, true) >= 0);
+        r = lvss_writer_components_read_variant(m, flags & 1, &c);
+        sd_bus_message_unref(m);
+        if (r == -ENOMEM)
+                return 0;
+        if ((r == 0) != valid)
+                fprintf(stderr, "reader says %d, the message is %s\n", r, valid ? "valid" : "not valid");
+        fuzz_check((r == 0) == valid);
+        if (r < 0) {
+                fuzz_check(!c);
+                return 0;
+        }
+        fuzz_check(c);
+
+        back = round_trip(c);
+        check_same(c, back);
+        use_api(c);
+        lvss_writer_components_free(back);
+        lvss_writer_components_free(c);
+        return 0;
+}
