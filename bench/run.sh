@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# make bench: run lvss-bench (lvss, the raw sd-bus floor and sequential hook
+# scripts, N = 1, 10, 100, 1000) and plot the result.
+#
+#   bench/run.sh [BUILD_DIR [lvss-bench options...]]
+#
+# Prints the table; writes bench/results/bench.csv (every figure),
+# bench/results/event-by-n.csv (the plotted series) and bench/results/bench.png.
+# Installs gnuplot-nox when gnuplot is missing (Debian). See bench/README.md.
+set -euo pipefail
+
+build=${1:-build}
+shift || true
+cd "$(dirname "$0")/.."
+
+as_root() {
+        if [ "$(id -u)" -eq 0 ]; then
+                "$@"
+        elif command -v sudo >/dev/null; then
+                sudo "$@"
+        else
+                echo "bench/run.sh: need root to run: $*" >&2
+                return 1
+        fi
+}
+
+if ! command -v gnuplot >/dev/null; then
+        echo "bench/run.sh: installing gnuplot-nox for the plot" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        if ! as_root apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
+                as_root apt-get update -qq
+                as_root apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+        fi
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+        meson setup "$build"
+fi
+# Only what the bench runs: lvssd, liblvss, the bench programs.
+if ! ninja -C "$build" src/coordinator/lvssd bench/lvss-bench bench/lvss-bench-writer bench/lvss-bench-peer; then
+        echo "bench/run.sh: cannot build the bench in $build (is subdir('bench') in meson.build?)" >&2
+        exit 1
+fi
+
+results=bench/results
+mkdir -p "$results"
+# lvssd's state directories (its catalog) and the hook scripts go on a disk,
+# as /var/lib/lvss would be: inside the build directory unless LVSS_BENCH_TMP
+# says otherwise (/tmp may be tmpfs, where fdatasync costs nothing).
+# lvss-bench removes what it made unless it failed (then it says what it kept);
+# an interrupted run leaves nothing behind.
+work=$(mktemp -d "$(realpath "${LVSS_BENCH_TMP:-$build}")/bench-run-XXXXXX")
+trap 'rm -rf "$work"' INT TERM
+start=$(date +%s)
+TMPDIR=$work "$build/bench/lvss-bench" --results "$results" "$@"
+rmdir "$work"
+gnuplot -e "csv='$results/event-by-n.csv'; out='$results/bench.png'" bench/plot.gp
+echo "plot: $results/bench.png"
+echo "make bench: $(( $(date +%s) - start )) s in all"
