@@ -643,12 +643,9 @@ int lvss_catalog_foreach_snapshot(lvss_catalog *c, lvss_catalog_snapshot_cb cb, 
 
 /* ---- writer status ------------------------------------------------------- */
 
-int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
+static int status_insert(lvss_catalog *c, const lvss_catalog_status *s) {
         _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
         int r;
-
-        if (!c || !s)
-                return -EINVAL;
 
         r = prepare(c, &stmt,
                     "INSERT INTO writer_status (session_id, instance_id, writer_id, writer_name, instance_name, "
@@ -662,6 +659,37 @@ int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
                 return r;
         r = step_done(c, stmt, "status add");
         return r < 0 ? r : 0;
+}
+
+int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
+        if (!c || !s)
+                return -EINVAL;
+        return status_insert(c, s);
+}
+
+/* One transaction, so one sync, for all the outcomes of one event: a
+ * fan-out to N writers is not N disk flushes. All or nothing. */
+int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n) {
+        int r;
+
+        if (!c || (!rows && n > 0))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        r = exec(c, "BEGIN IMMEDIATE", "begin status");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = status_insert(c, &rows[i]);
+                if (r < 0) {
+                        (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+                        return r;
+                }
+        }
+        r = exec(c, "COMMIT", "commit status");
+        if (r < 0)
+                (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 /* ---- integrity ----------------------------------------------------------- */

@@ -80,6 +80,8 @@ int lvss_catalog_foreach_snapshot(lvss_catalog *c, lvss_catalog_snapshot_cb cb, 
 
 /* Writer-status history: one row per event outcome. */
 int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s);
+/* @n rows in one transaction (one sync); all or nothing. */
+int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n);
 
 /* PRAGMA integrity_check == "ok": 1, else 0. */
 int lvss_catalog_check(lvss_catalog *c);

@@ -368,6 +368,38 @@ static void test_foreach_orphan(void **state) {
         lvss_catalog_close(c);
 }
 
+/* One transaction for a fan-out's rows: all of them, or none when one is bad. */
+static void test_status_add_many(void **state) {
+        char path[512];
+        lvss_catalog *c = open_new(path, sizeof path);
+        vss_id sess = make_id(1);
+        lvss_catalog_status rows[3];
+        sqlite3 *db;
+
+        assert_int_equal(lvss_catalog_session_begin(c, &sess, 0, 1, 100), 0);
+        for (size_t i = 0; i < 3; i++)
+                rows[i] = (lvss_catalog_status) {
+                        .session_id = sess,
+                        .instance_id = make_id(60 + (int) i),
+                        .writer_id = make_id(70),
+                        .writer_name = "w",
+                        .state = VSS_WS_STABLE,
+                        .event = VSS_EVENT_PREPARE_BACKUP,
+                        .ok = true,
+                };
+        assert_int_equal(lvss_catalog_status_add_many(c, rows, 3), 0);
+        assert_int_equal(lvss_catalog_status_add_many(c, rows, 0), 0);
+        assert_int_equal(lvss_catalog_status_add_many(c, NULL, 1), -EINVAL);
+
+        rows[2].session_id = make_id(99); /* unknown session: the whole batch fails */
+        assert_int_equal(lvss_catalog_status_add_many(c, rows, 3), -ENOENT);
+
+        db = raw_open(path);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_status"), 3);
+        sqlite3_close(db);
+        lvss_catalog_close(c);
+}
+
 static void test_status_add(void **state) {
         char path[512];
         lvss_catalog *c = open_new(path, sizeof path);
@@ -517,6 +549,7 @@ int main(void) {
                 cmocka_unit_test(test_snapshots),
                 cmocka_unit_test(test_foreach_orphan),
                 cmocka_unit_test(test_status_add),
+                cmocka_unit_test(test_status_add_many),
                 cmocka_unit_test(test_reopen_keeps_data_and_migration_is_noop),
                 cmocka_unit_test(test_newer_schema_refused),
                 cmocka_unit_test(test_partial_schema_migrates),

@@ -81,11 +81,16 @@ struct Manager {
         Session *sessions;
         Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
         struct AdminList *admin_lists; /* ListWriters calls in flight */
+        lvss_catalog_status *history;  /* status rows not yet in the catalog */
+        size_t n_history;
         unsigned n_writers;
         bool stopping;
 };
 
 void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
+/* Queue a writer-status row; manager_flush_history() writes the queue in one transaction. */
+void manager_queue_history(Manager *m, const lvss_catalog_status *row);
+void manager_flush_history(Manager *m);
 void log_msg(const char *fmt, ...) _printf_(1, 2);
 
 /* ---- server.c ---------------------------------------------------------- */

@@ -40,6 +40,8 @@ static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         Fanout *f = userdata;
 
         f->defer = sd_event_source_disable_unref(f->defer);
+        /* The outcomes of this event go to the catalog together. */
+        manager_flush_history(f->m);
         if (f->done)
                 f->done(f, f->userdata);
         return 0;

@@ -44,6 +44,45 @@ void log_session(const Session *s, const char *fmt, ...) {
         va_end(ap);
 }
 
+static void history_row_done(lvss_catalog_status *row) {
+        free((char *) row->writer_name);
+        free((char *) row->instance_name);
+        free((char *) row->application_message);
+}
+
+void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
+        lvss_catalog_status *a, *n;
+
+        if (!m->catalog)
+                return;
+        a = reallocarray(m->history, m->n_history + 1, sizeof *a);
+        if (!a) {
+                log_msg("catalog: out of memory; a writer-status row is lost");
+                return;
+        }
+        m->history = a;
+        n = &a[m->n_history];
+        *n = *row;
+        n->writer_name = row->writer_name ? strdup(row->writer_name) : NULL;
+        n->instance_name = row->instance_name ? strdup(row->instance_name) : NULL;
+        n->application_message = row->application_message ? strdup(row->application_message) : NULL;
+        m->n_history++;
+}
+
+void manager_flush_history(Manager *m) {
+        int r;
+
+        if (m->n_history == 0)
+                return;
+        r = lvss_catalog_status_add_many(m->catalog, m->history, m->n_history);
+        if (r < 0)
+                log_msg("catalog: %zu writer-status rows could not be written: %s", m->n_history, strerror(-r));
+        for (size_t i = 0; i < m->n_history; i++)
+                history_row_done(&m->history[i]);
+        m->history = mfree(m->history);
+        m->n_history = 0;
+}
+
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         log_msg("sessions did not end in time; exiting anyway");
@@ -162,6 +201,7 @@ finish:
         /* Anything still running when the loop ends is torn down here. */
         while (m.sessions)
                 session_free(m.sessions);
+        manager_flush_history(&m);
         server_done(&m);
         manager_providers_done(&m);
         m.catalog = lvss_catalog_close(m.catalog);

@@ -230,7 +230,7 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                         .sent_usec = t->sent_usec,
                         .duration_usec = t->duration_usec,
                 };
-                (void) lvss_catalog_status_add(s->m->catalog, &cs);
+                manager_queue_history(s->m, &cs);
         }
 }
 
