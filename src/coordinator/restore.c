@@ -51,6 +51,11 @@ static int session_to_bcd(Session *s, lvss_bcd **ret) {
                 return r;
         bcd->snapshot_set_id = s->set_done ? s->set_id : (vss_id) {};
         bcd->context = s->context;
+        if (s->kind == SESSION_RESTORE && s->bcd) {
+                /* A restore describes the backup it came from. */
+                bcd->snapshot_set_id = s->bcd->snapshot_set_id;
+                bcd->context = s->bcd->context;
+        }
         bcd->select_components = s->select_components;
         bcd->bootable_system_state = s->bootable_system_state;
         bcd->backup_type = s->backup_type;

@@ -475,6 +475,8 @@ static int session_context(Fanout *f, Target *t, sd_bus_message *m, void *userda
                 r = sd_bus_message_append(m, "{sv}", "partial_file_support", "b", s->partial_file_support);
         if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}", "context", "i", s->context);
+        if (r >= 0 && s->kind == SESSION_RESTORE)
+                r = sd_bus_message_append(m, "{sv}", "restore_type", "u", (uint32_t) s->restore_type);
         if (r < 0)
                 return r;
         if (s->set_started) {

@@ -26,7 +26,9 @@
  */
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -398,10 +400,19 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static _Noreturn void commit_child(Session *s, int fd) {
+static _Noreturn void commit_child(Session *s, int fd, pid_t parent) {
         vss_hresult hr = VSS_S_OK;
         uint8_t msg[5] = { 'E' };
         sigset_t all;
+
+        /* Nothing lvssd started may outlive it: if lvssd dies, the commit dies
+         * with it (the restarted lvssd undoes what the catalog says), and it
+         * holds none of lvssd's sockets, so writers see the drop at once (WS-6). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(3);
+        if (fd > 3)
+                (void) close_range(3, fd - 1, 0);
+        (void) close_range(fd + 1, ~0U, 0);
 
         sigemptyset(&all);
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
@@ -457,6 +468,7 @@ static void commit_start(Session *s) {
         log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
                     (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC));
+        pid_t parent = getpid();
         pid = fork();
         if (pid < 0) {
                 close(fds[0]);
@@ -465,7 +477,7 @@ static void commit_start(Session *s) {
         }
         if (pid == 0) {
                 close(fds[0]);
-                commit_child(s, fds[1]);
+                commit_child(s, fds[1], parent);
         }
         close(fds[1]);
         s->commit_pid = pid;

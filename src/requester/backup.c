@@ -720,7 +720,10 @@ _public_ vss_hresult vss_initialize_for_backup(vss_backup_components *bc, const 
 
 _public_ vss_hresult vss_initialize_for_restore(vss_backup_components *bc, const char *bcd_xml) {
         check_arg(bc, VSS_E_INVALIDARG);
-        check_arg(string_is_valid(bcd_xml), VSS_E_INVALIDARG);
+        check_arg(bcd_xml, VSS_E_INVALIDARG);
+        /* A document that is not even UTF-8 cannot travel over D-Bus; it is a
+         * malformed document all the same, as the loaders would say. */
+        check_arg(string_is_valid(bcd_xml), VSS_E_INVALID_XML_DOCUMENT);
 
         return initialize(bc, "InitializeForRestore", bcd_xml);
 }

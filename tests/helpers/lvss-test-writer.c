@@ -12,6 +12,8 @@
  *                    [--app-result HEX] [--app-message TEXT]
  *                    [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...
  *                    [--component NAME]... [--path DIR]
+ *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
+ *                    [--restore-failure-msg TEXT]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
  *   subscribed {instance-id}
@@ -19,8 +21,26 @@
  *   session in-progress|completed|aborted
  *   disconnected
  * on_abort prints as event "Abort", whether lvssd sent Abort or the library
- * called it (deadman timer, lost connection). The program uses its own poll
- * loop on vss_writer_get_fd(), like an application with a main loop would,
+ * called it (deadman timer, lost connection). In PreRestore and
+ * PostRestore, between the begin line and the last one, it also prints
+ * what the Backup Components Document handed it (so that a test can check
+ * that a restore gives each writer exactly what it stored):
+ *   restore <Event> {session-id} restore_type=N components=N
+ *   component <Event> {session-id} name=V path=V type=N selected=0|1
+ *       backup_metadata=V backup_stamp=V previous_backup_stamp=V
+ *       restore_metadata=V file_restore_status=N          (one line)
+ * where V is "-" for none (NULL), else the string with every byte outside
+ * [A-Za-z0-9_.:/{}] written as %XX, so that a value never holds a space.
+ *
+ * Document data: PrepareForBackup stores --backup-metadata (default
+ * "lvss-test-writer NAME") as every component's backup metadata;
+ * PostSnapshot stores the snapshot set id as its backup stamp; PreRestore
+ * stores --restore-metadata (when given) as its restore metadata. A writer
+ * told to fail PreRestore or PostRestore also sets --restore-failure-msg
+ * (when given) as every component's pre- / post-restore failure message.
+ *
+ * The program uses its own poll loop on vss_writer_get_fd(), like an
+ * application with a main loop would,
  * plus a signalfd: SIGTERM/SIGINT release the writer and exit 0.
  */
 
@@ -68,6 +88,9 @@ static struct {
         const char **components;
         size_t n_components;
         const char *path;
+        const char *backup_metadata;
+        const char *restore_metadata;
+        const char *restore_failure_msg;
 } arg = {
         .fail_mode = FAIL_BOTH,
         .path = "/tmp",
@@ -146,8 +169,76 @@ static _Noreturn void hang_forever(void) {
                 pause();
 }
 
-/* What every handler does: report, then crash, hang, be slow, or fail as told. */
-static bool handle(vss_writer *w, vss_writer_event e) {
+/* A document string on one line: "-" for none, else %XX for every byte outside [A-Za-z0-9_.:/{}]. */
+static void print_value(const char *key, const char *v) {
+        printf(" %s=", key);
+        if (!v) {
+                putchar('-');
+                return;
+        }
+        for (const unsigned char *p = (const unsigned char *) v; *p; p++) {
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    strchr("_.:/{}", *p))
+                        putchar(*p);
+                else
+                        printf("%%%02X", *p);
+        }
+}
+
+/* PreRestore / PostRestore: what the document handed this writer, one line per component. */
+static void report_components(vss_writer *w, vss_writer_event e, const char *sid, vss_writer_components *c) {
+        const char *name = vss_writer_event_name(e);
+        unsigned n = 0;
+
+        (void) vss_writer_components_get_count(c, &n);
+        say("restore %s %s restore_type=%u components=%u", name, sid, (unsigned) vss_writer_get_restore_type(w), n);
+        for (unsigned i = 0; i < n; i++) {
+                vss_component *comp;
+
+                if (vss_writer_components_get_component(c, i, &comp) != VSS_S_OK)
+                        continue;
+                printf("component %s %s", name, sid);
+                print_value("name", vss_component_get_name(comp));
+                print_value("path", vss_component_get_logical_path(comp));
+                printf(" type=%u selected=%d", (unsigned) vss_component_get_type(comp),
+                       vss_component_is_selected(comp) ? 1 : 0);
+                print_value("backup_metadata", vss_component_get_backup_metadata(comp));
+                print_value("backup_stamp", vss_component_get_backup_stamp(comp));
+                print_value("previous_backup_stamp", vss_component_get_previous_backup_stamp(comp));
+                print_value("restore_metadata", vss_component_get_restore_metadata(comp));
+                printf(" file_restore_status=%u\n", (unsigned) vss_component_get_file_restore_status(comp));
+                fflush(stdout);
+        }
+}
+
+/* Sets what this writer stores in the document during a restore event: restore metadata, failure messages. */
+static void restore_store(vss_writer_event e, vss_writer_components *c, bool failing) {
+        unsigned n = 0;
+
+        (void) vss_writer_components_get_count(c, &n);
+        for (unsigned i = 0; i < n; i++) {
+                vss_component *comp;
+                vss_hresult hr = VSS_S_OK;
+
+                if (vss_writer_components_get_component(c, i, &comp) != VSS_S_OK)
+                        continue;
+                if (e == VSS_EVENT_PRE_RESTORE && arg.restore_metadata)
+                        hr = vss_component_set_restore_metadata(comp, arg.restore_metadata);
+                if (VSS_SUCCEEDED(hr) && failing && arg.restore_failure_msg)
+                        hr = e == VSS_EVENT_PRE_RESTORE
+                                     ? vss_component_set_pre_restore_failure_msg(comp, arg.restore_failure_msg)
+                                     : vss_component_set_post_restore_failure_msg(comp, arg.restore_failure_msg);
+                if (VSS_FAILED(hr))
+                        fprintf(stderr, "lvss-test-writer: %s: storing in the document refused: %s\n",
+                                vss_writer_event_name(e), vss_hresult_name(hr) ?: "?");
+        }
+}
+
+/*
+ * What every handler does: report, then crash, hang, be slow, or fail as told.
+ * @c: the components of a restore event (reported and written to), else NULL.
+ */
+static bool handle_components(vss_writer *w, vss_writer_event e, vss_writer_components *c) {
         const char *name = vss_writer_event_name(e);
         char sid[VSS_ID_STRING_MAX];
         vss_id session = {};
@@ -160,6 +251,11 @@ static bool handle(vss_writer *w, vss_writer_event e) {
         if (arg.crash_at & EVENT_BIT(e)) {
                 say("event %s %s crash", name, sid);
                 raise(SIGKILL);
+        }
+
+        if (c) {
+                report_components(w, e, sid, c);
+                restore_store(e, c, arg.fail_at & EVENT_BIT(e));
         }
 
         if (arg.hang_at & EVENT_BIT(e)) {
@@ -205,6 +301,10 @@ static bool handle(vss_writer *w, vss_writer_event e) {
         return ok;
 }
 
+static bool handle(vss_writer *w, vss_writer_event e) {
+        return handle_components(w, e, NULL);
+}
+
 static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *userdata) {
         static const char *const default_components[] = { "data" };
         const char *const *names = arg.n_components ? arg.components : default_components;
@@ -244,7 +344,7 @@ static bool on_prepare_backup(vss_writer *w, vss_writer_components *c, void *use
                 if (vss_writer_components_get_component(c, i, &comp) != VSS_S_OK)
                         continue;
                 snprintf(metadata, sizeof metadata, "lvss-test-writer %s", arg.name);
-                (void) vss_component_set_backup_metadata(comp, metadata);
+                (void) vss_component_set_backup_metadata(comp, arg.backup_metadata ? arg.backup_metadata : metadata);
         }
         return ok;
 }
@@ -293,11 +393,11 @@ static bool on_backup_shutdown(vss_writer *w, const vss_id *snapshot_set_id, voi
 }
 
 static bool on_pre_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
-        return handle(w, VSS_EVENT_PRE_RESTORE);
+        return handle_components(w, VSS_EVENT_PRE_RESTORE, c);
 }
 
 static bool on_post_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
-        return handle(w, VSS_EVENT_POST_RESTORE);
+        return handle_components(w, VSS_EVENT_POST_RESTORE, c);
 }
 
 static const vss_writer_callbacks callbacks = {
@@ -321,6 +421,8 @@ static void usage(FILE *f) {
                 "                        [--app-result HEX] [--app-message TEXT]\n"
                 "                        [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...\n"
                 "                        [--component NAME]... [--path DIR]\n"
+                "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
+                "                        [--restore-failure-msg TEXT]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
 }
@@ -370,6 +472,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_CRASH_AT,
                 ARG_COMPONENT,
                 ARG_PATH,
+                ARG_BACKUP_METADATA,
+                ARG_RESTORE_METADATA,
+                ARG_RESTORE_FAILURE_MSG,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -387,6 +492,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "crash-at", required_argument, NULL, ARG_CRASH_AT },
                 { "component", required_argument, NULL, ARG_COMPONENT },
                 { "path", required_argument, NULL, ARG_PATH },
+                { "backup-metadata", required_argument, NULL, ARG_BACKUP_METADATA },
+                { "restore-metadata", required_argument, NULL, ARG_RESTORE_METADATA },
+                { "restore-failure-msg", required_argument, NULL, ARG_RESTORE_FAILURE_MSG },
                 {}
         };
         uint64_t u;
@@ -477,6 +585,15 @@ static int parse_argv(int argc, char *argv[]) {
                 }
                 case ARG_PATH:
                         arg.path = optarg;
+                        break;
+                case ARG_BACKUP_METADATA:
+                        arg.backup_metadata = optarg;
+                        break;
+                case ARG_RESTORE_METADATA:
+                        arg.restore_metadata = optarg;
+                        break;
+                case ARG_RESTORE_FAILURE_MSG:
+                        arg.restore_failure_msg = optarg;
                         break;
                 default:
                         usage(stderr);

@@ -1571,3 +1571,878 @@ char *itest_wait_session_end(itest_env *env, const vss_id *sid, char **ret_reaso
                 free(reason);
         return state;
 }
+
+/* ---- restore, documents and programs (issue 4) ----------------------------------------------- */
+
+itest_writer *itest_writer_start_with_id(itest_env *env, const char *name, const vss_id *writer_id,
+                                         const char *const *args) {
+        const char *v[96];
+        char id[VSS_ID_STRING_MAX];
+        size_t n = 0;
+
+        /* the test writer's getopt takes the last --writer-id: ours, after the harness's random one */
+        for (size_t i = 0; args && args[i] && n < ELEMENTS(v) - 3; i++)
+                v[n++] = args[i];
+        vss_id_format(writer_id, id);
+        v[n++] = "--writer-id";
+        v[n++] = id;
+        v[n] = NULL;
+        itest_writer *w = itest_writer_spawn(env, name, v);
+        w->writer_id = *writer_id;
+        itest_writer_wait_subscribed(env, w, itest_ms(env, 10000));
+        return w;
+}
+
+void itest_writer_stop(itest_env *env, itest_writer *w) {
+        proc_kill(&w->p, SIGTERM);
+        if (!itest_wait_exit(env, &w->p, itest_ms(env, 15000))) {
+                w->p.may_die = true;
+                FAIL("%s did not exit within %u ms of SIGTERM", w->p.label, itest_ms(env, 15000));
+        }
+        if (w->p.valgrind && WIFEXITED(w->p.wstatus) && WEXITSTATUS(w->p.wstatus) == 99)
+                FAIL("valgrind reported errors in %s (see %s)", w->p.label, w->p.log_path);
+        if (!WIFEXITED(w->p.wstatus) || WEXITSTATUS(w->p.wstatus) != 0)
+                FAIL("%s stopped badly on SIGTERM: %s", w->p.label, proc_exit_str(&w->p));
+}
+
+typedef struct program_spawn {
+        char **argv;  /* with valgrind in front when wanted */
+        char **envp;
+        const char *log_path;
+        bool stderr_to_stream;
+} program_spawn;
+
+/* In the forked child: only async-signal-safe calls until execve (the parent has threads). */
+static int program_exec(int fd, void *arg) {
+        const program_spawn *ps = arg;
+        int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int err_fd = ps->stderr_to_stream ? fd
+                                          : open(ps->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+
+        if (null_fd < 0 || err_fd < 0)
+                return 127;
+        dup2(null_fd, 0);
+        dup2(fd, 1);
+        dup2(err_fd, 2);
+        execve(ps->argv[0], ps->argv, ps->envp);
+        return 127;
+}
+
+itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *const *argv, bool valgrind,
+                                bool stderr_to_stream) {
+        char *full[128];
+        size_t n = 0;
+        bool vg = valgrind && env->valgrind;
+        static unsigned counter;
+
+        CHECK(argv && argv[0] && argv[0][0] == '/', "itest_spawn_program needs an absolute program path");
+        if (access(argv[0], X_OK) < 0)
+                FAIL("%s: %m (is it built?)", argv[0]);
+        if (vg) {
+                /* valgrind is found on PATH: resolve it here, the child only calls execve */
+                const char *path = getenv("PATH");
+                char *found = NULL;
+                for (const char *p = path ? path : "/usr/bin:/bin"; p && *p && !found;) {
+                        size_t l = strcspn(p, ":");
+                        char *cand = xasprintf("%.*s/valgrind", (int) l, p);
+                        if (access(cand, X_OK) == 0)
+                                found = cand;
+                        else
+                                free(cand);
+                        p += l;
+                        if (*p == ':')
+                                p++;
+                }
+                if (!found)
+                        FAIL("valgrind is not on PATH");
+                full[n++] = found;
+                for (size_t i = 1; valgrind_argv[i]; i++)
+                        full[n++] = xstrdup(valgrind_argv[i]);
+        }
+        for (size_t i = 0; argv[i] && n < ELEMENTS(full) - 1; i++)
+                full[n++] = xstrdup(argv[i]);
+        full[n] = NULL;
+
+        char *log_path = xasprintf("%s/program-%u-%d.stderr", env->dir, counter++, (int) getpid());
+        for (char *c = log_path + strlen(env->dir) + 1; *c; c++)
+                if (*c == '/')
+                        *c = '_';
+        program_spawn ps = {
+                .argv = full,
+                .envp = build_envp(NULL),
+                .log_path = log_path,
+                .stderr_to_stream = stderr_to_stream,
+        };
+        itest_proc *p = itest_spawn_child(env, label, program_exec, &ps);
+        p->valgrind = vg;
+        p->log_path = log_path;
+        free(ps.envp);
+        for (size_t i = 0; i < n; i++)
+                free(full[i]);
+        return p;
+}
+
+int itest_program_exit(itest_env *env, itest_proc *p, unsigned timeout_ms) {
+        if (!itest_wait_exit(env, p, timeout_ms)) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s did not exit within %u ms", p->label, timeout_ms);
+        }
+        if (!WIFEXITED(p->wstatus)) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s: %s", p->label, proc_exit_str(p));
+        }
+        int code = WEXITSTATUS(p->wstatus);
+        if (p->valgrind && code == 99) {
+                itest_dump_stream(p->label, &p->out);
+                print_log_tail(p->label, p->log_path, 200);
+                FAIL("valgrind reported errors in %s", p->label);
+        }
+        return code;
+}
+
+int itest_program_stop(itest_env *env, itest_proc *p, unsigned timeout_ms) {
+        proc_kill(p, SIGTERM);
+        return itest_program_exit(env, p, timeout_ms);
+}
+
+char *itest_stream_text(itest_stream *s) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+
+        if (!m)
+                abort();
+        pthread_mutex_lock(&lock);
+        for (size_t i = 0; i < s->n_lines; i++) {
+                fputs(s->lines[i].text, m);
+                fputc('\n', m);
+        }
+        pthread_mutex_unlock(&lock);
+        fclose(m);
+        return buf;
+}
+
+bool itest_wait_file_lines(itest_env *env, const char *path, size_t n, unsigned timeout_ms) {
+        int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+        size_t lines = 0;
+        off_t offset = 0;
+        int fd = -1;
+        bool ok = false;
+
+        (void) env;
+        CHECK(ifd >= 0, "inotify_init1: %m");
+        if (slash)
+                *slash = 0;
+        CHECK(inotify_add_watch(ifd, slash ? dir : ".", IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) >= 0,
+              "inotify_add_watch %s: %m", dir);
+        for (;;) {
+                /* read what was appended since last time (the watch is in place first: nothing is missed) */
+                if (fd < 0)
+                        fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        char buf[65536];
+                        ssize_t k;
+                        while ((k = pread(fd, buf, sizeof buf, offset)) > 0) {
+                                offset += k;
+                                for (ssize_t i = 0; i < k; i++)
+                                        lines += buf[i] == '\n';
+                        }
+                }
+                if (lines >= n) {
+                        ok = true;
+                        break;
+                }
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline)
+                        break;
+                struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+                if (poll(&pfd, 1, (int) ((deadline - now + 999) / 1000)) > 0) {
+                        char ev[8192];
+                        while (read(ifd, ev, sizeof ev) > 0)
+                                ;
+                }
+        }
+        if (fd >= 0)
+                close(fd);
+        close(ifd);
+        free(dir);
+        return ok;
+}
+
+void itest_write_file(const char *path, const char *content, size_t len) {
+        FILE *f = fopen(path, "we");
+        CHECK(f, "cannot create %s: %m", path);
+        CHECK(fwrite(content, 1, len, f) == len, "cannot write %s: %m", path);
+        CHECK(fclose(f) == 0, "cannot write %s: %m", path);
+}
+
+char *itest_decode_value(const char *v) {
+        if (!v || strcmp(v, "-") == 0)
+                return NULL;
+        char *out = xcalloc(strlen(v) + 1, 1), *o = out;
+        for (const char *p = v; *p; p++) {
+                unsigned x;
+                if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &x) == 1) {
+                        *o++ = (char) x;
+                        p += 2;
+                } else
+                        *o++ = *p;
+        }
+        *o = 0;
+        return out;
+}
+
+/* "key=value" among the space-separated words of @line; the value (owned, raw) or NULL when absent */
+static char *line_field(const char *line, const char *key) {
+        size_t kl = strlen(key);
+        for (const char *p = line; p && *p;) {
+                while (*p == ' ')
+                        p++;
+                size_t l = strcspn(p, " ");
+                if (l > kl && strncmp(p, key, kl) == 0 && p[kl] == '=')
+                        return strndup(p + kl + 1, l - kl - 1);
+                p += l;
+        }
+        return NULL;
+}
+
+static char *field_decoded(const char *line, const char *key) {
+        char *raw = line_field(line, key);
+        if (!raw)
+                FAIL("test writer line without %s=: %s", key, line);
+        char *v = itest_decode_value(raw);
+        free(raw);
+        return v;
+}
+
+static unsigned field_uint(const char *line, const char *key) {
+        char *raw = line_field(line, key);
+        if (!raw)
+                FAIL("test writer line without %s=: %s", key, line);
+        unsigned v = (unsigned) strtoul(raw, NULL, 10);
+        free(raw);
+        return v;
+}
+
+void itest_restore_report_get(itest_env *env, itest_writer *w, const char *event, const vss_id *sid,
+                              itest_restore_report *ret) {
+        char begin[160], rprefix[160], cprefix[160];
+
+        memset(ret, 0, sizeof *ret);
+        itest_event_prefix(begin, sizeof begin, event, sid, "begin");
+        ssize_t b = itest_find_line(&w->p.out, begin, 0, SIZE_MAX);
+        if (b < 0)
+                return;
+        ret->found = true;
+        /* the end line (ok or fail) comes after every report line */
+        size_t end = (size_t) b + 1;
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) itest_step_bound(env) * 1000u;
+        for (;;) {
+                ssize_t ok = itest_find_event(w, event, sid, "ok", end, SIZE_MAX);
+                ssize_t fail = itest_find_event(w, event, sid, "fail", end, SIZE_MAX);
+                if (ok >= 0 || fail >= 0) {
+                        end = (size_t) (ok >= 0 && (fail < 0 || ok < fail) ? ok : fail);
+                        break;
+                }
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline) {
+                        itest_dump_stream(w->p.label, &w->p.out);
+                        FAIL("%s: event %s began but did not end within %u ms", w->p.label, event,
+                             itest_step_bound(env));
+                }
+                itest_pump(env, (int) ((deadline - now + 999) / 1000));
+        }
+        snprintf(rprefix, sizeof rprefix, "restore %s %s ", event, itest_id_str(sid));
+        snprintf(cprefix, sizeof cprefix, "component %s %s ", event, itest_id_str(sid));
+        ssize_t r = itest_find_line(&w->p.out, rprefix, (size_t) b, end);
+        if (r < 0)
+                FAIL("%s: no \"%s\" line", w->p.label, rprefix);
+        ret->restore_type = field_uint(w->p.out.lines[r].text, "restore_type");
+        size_t expect = field_uint(w->p.out.lines[r].text, "components");
+        ret->v = xcalloc(expect ? expect : 1, sizeof *ret->v);
+        for (size_t from = (size_t) b;;) {
+                ssize_t c = itest_find_line(&w->p.out, cprefix, from, end);
+                if (c < 0)
+                        break;
+                const char *t = w->p.out.lines[c].text;
+                CHECK(ret->n < expect, "%s: more component lines than components=%zu", w->p.label, expect);
+                itest_restore_component *rc = &ret->v[ret->n++];
+                rc->name = field_decoded(t, "name");
+                rc->logical_path = field_decoded(t, "path");
+                rc->type = field_uint(t, "type");
+                rc->selected = field_uint(t, "selected") != 0;
+                rc->backup_metadata = field_decoded(t, "backup_metadata");
+                rc->backup_stamp = field_decoded(t, "backup_stamp");
+                rc->previous_backup_stamp = field_decoded(t, "previous_backup_stamp");
+                rc->restore_metadata = field_decoded(t, "restore_metadata");
+                rc->file_restore_status = field_uint(t, "file_restore_status");
+                from = (size_t) c + 1;
+        }
+        CHECK(ret->n == expect, "%s: %zu component lines, components=%zu", w->p.label, ret->n, expect);
+}
+
+void itest_restore_report_free(itest_restore_report *r) {
+        for (size_t i = 0; i < r->n; i++) {
+                itest_restore_component *c = &r->v[i];
+                free(c->name);
+                free(c->logical_path);
+                free(c->backup_metadata);
+                free(c->backup_stamp);
+                free(c->previous_backup_stamp);
+                free(c->restore_metadata);
+        }
+        free(r->v);
+        memset(r, 0, sizeof *r);
+}
+
+const itest_restore_component *itest_restore_report_find(const itest_restore_report *r, const char *name) {
+        for (size_t i = 0; i < r->n; i++)
+                if (r->v[i].name && strcmp(r->v[i].name, name) == 0)
+                        return &r->v[i];
+        return NULL;
+}
+
+char *itest_backup_with_components(itest_env *env, itest_writer *const *ws, size_t n, vss_id *ret_set_id) {
+        vss_backup_components *bc = itest_requester(env, true);
+        unsigned count = 0;
+        struct added {
+                vss_id iid, wid;
+                vss_component_type type;
+                char *lp, *name;
+        } added[64];
+        size_t n_added = 0;
+        itest_statuses st = { 0 };
+        char *xml = NULL;
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_get_writer_metadata_count(bc, &count), VSS_S_OK, "vss_get_writer_metadata_count");
+        for (unsigned i = 0; i < count; i++) {
+                vss_examine_writer_metadata *md = NULL;
+                vss_id iid, wid;
+                unsigned nc = 0;
+                bool wanted = false;
+
+                CHECK_HR(vss_get_writer_metadata(bc, i, &iid, &md), VSS_S_OK, "vss_get_writer_metadata(%u)", i);
+                for (size_t k = 0; k < n; k++)
+                        wanted |= vss_id_equal(&ws[k]->instance_id, &iid);
+                if (!wanted)
+                        continue;
+                CHECK_HR(vss_examine_writer_metadata_get_identity(md, NULL, &wid, NULL, NULL, NULL, NULL), VSS_S_OK,
+                         "get_identity");
+                CHECK_HR(vss_examine_writer_metadata_get_file_counts(md, NULL, NULL, &nc), VSS_S_OK, "get_file_counts");
+                for (unsigned c = 0; c < nc; c++) {
+                        const vss_component_info *ci = NULL;
+                        CHECK_HR(vss_examine_writer_metadata_get_component(md, c, &ci), VSS_S_OK, "get_component");
+                        CHECK_HR(vss_add_component(bc, &iid, &wid, ci->type, ci->logical_path, ci->component_name),
+                                 VSS_S_OK, "vss_add_component(%s)", ci->component_name);
+                        CHECK(n_added < ELEMENTS(added), "too many components");
+                        added[n_added++] = (struct added) { iid, wid, ci->type, ci->logical_path ? xstrdup(ci->logical_path) : NULL,
+                                                            xstrdup(ci->component_name) };
+                }
+        }
+        CHECK(n_added > 0, "the writers have no components");
+        vss_id set = itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        for (size_t i = 0; i < n_added; i++)
+                CHECK_HR(vss_set_backup_succeeded(bc, &added[i].iid, &added[i].wid, added[i].type, added[i].lp,
+                                                  added[i].name, true),
+                         VSS_S_OK, "vss_set_backup_succeeded(%s)", added[i].name);
+        STEP_OK(env, bc, vss_backup_complete);
+        itest_gather_status(env, bc, &st);
+        for (size_t k = 0; k < n; k++)
+                CHECK_STATUS(&st, ws[k], VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+        CHECK_HR(vss_save_as_xml(bc, &xml), VSS_S_OK, "vss_save_as_xml");
+        CHECK(xml && *xml, "empty document");
+        itest_requester_release(env, bc);
+        for (size_t i = 0; i < n_added; i++) {
+                free(added[i].lp);
+                free(added[i].name);
+        }
+        if (ret_set_id)
+                *ret_set_id = set;
+        return xml;
+}
+
+/* ---- crashes, restarts, configuration, other users (issue 5) ----------------------------------- */
+
+#include <grp.h>
+#include <pwd.h>
+
+/* Fork + exec lvssd (valgrind in front when @p->valgrind), its stdout and
+ * stderr appended to @p->log_path: a restarted lvssd continues the log of
+ * the one before it. */
+static void lvssd_spawn_appending(itest_env *env, itest_proc *p, char *const *argv) {
+        char *full[64];
+        size_t n = 0;
+
+        if (p->valgrind)
+                for (size_t i = 0; valgrind_argv[i]; i++)
+                        full[n++] = (char *) valgrind_argv[i];
+        for (size_t i = 0; argv[i] && n < ELEMENTS(full) - 1; i++)
+                full[n++] = argv[i];
+        full[n] = NULL;
+
+        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+        const char *extra[] = { ns, NULL };
+        char **envp = build_envp(extra);
+        int log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (log_fd < 0 || null_fd < 0)
+                FAIL("cannot open %s or /dev/null: %m", p->log_path);
+        pid_t parent = getpid();
+
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0)
+                FAIL("fork: %m");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                dup2(null_fd, 0);
+                dup2(log_fd, 1);
+                dup2(log_fd, 2);
+                signal(SIGPIPE, SIG_DFL);
+                if (strchr(full[0], '/'))
+                        execve(full[0], full, envp);
+                else
+                        execvpe(full[0], full, envp);
+                dprintf(2, "exec %s: %m\n", full[0]);
+                _exit(127);
+        }
+        free(envp);
+        free(ns);
+        close(log_fd);
+        close(null_fd);
+        p->pid = pid;
+        p->pidfd = pidfd_open(pid, 0);
+        if (p->pidfd < 0)
+                FAIL("pidfd_open: %m");
+}
+
+/* Start lvssd with the environment's options (and @config_path) and wait for READY=1. */
+static void lvssd_start_with_config(itest_env *env, const char *config_path, bool restarted) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char idt[32], evt[32], hold[32];
+        char *argv[32];
+        size_t n = 0;
+
+        if (notify_fd < 0) {
+                if (strlen(env->notify_path) >= sizeof sa.sun_path)
+                        FAIL("notify socket path too long: %s", env->notify_path);
+                strcpy(sa.sun_path, env->notify_path);
+                unlink(env->notify_path);
+                notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                        FAIL("notify socket %s: %m", env->notify_path);
+        } else {
+                /* what the lvssd before said (STOPPING=1, STATUS=...) is not this one's READY */
+                char junk[4096];
+                while (recv(notify_fd, junk, sizeof junk, 0) > 0)
+                        ;
+        }
+
+        char *path = xasprintf("%s/src/coordinator/lvssd", env->build_root);
+        if (access(path, X_OK) < 0)
+                FAIL("%s: %m (is lvssd built?)", path);
+        argv[n++] = path;
+        argv[n++] = "--foreground";
+        argv[n++] = "--socket";
+        argv[n++] = env->socket_path;
+        argv[n++] = "--state-dir";
+        argv[n++] = env->state_dir;
+        if (config_path) {
+                argv[n++] = "--config";
+                argv[n++] = (char *) config_path;
+        }
+        if (env->lvssd_opts.identify_timeout_ms) {
+                snprintf(idt, sizeof idt, "%u", itest_ms(env, env->lvssd_opts.identify_timeout_ms));
+                argv[n++] = "--identify-timeout";
+                argv[n++] = idt;
+        }
+        if (env->lvssd_opts.event_timeout_ms) {
+                snprintf(evt, sizeof evt, "%u", itest_ms(env, env->lvssd_opts.event_timeout_ms));
+                argv[n++] = "--event-timeout";
+                argv[n++] = evt;
+        }
+        if (env->lvssd_opts.hold_window_ms) {
+                snprintf(hold, sizeof hold, "%u", env->lvssd_opts.hold_window_ms);
+                argv[n++] = "--hold-window";
+                argv[n++] = hold;
+        }
+        argv[n] = NULL;
+
+        itest_proc *p = proc_new(env, restarted ? "lvssd (restarted)" : "lvssd", "lvssd.log");
+        p->valgrind = env->valgrind;
+        env->lvssd = p;
+        if (restarted) {
+                FILE *f = fopen(p->log_path, "ae");
+                if (f) {
+                        fprintf(f, "---- the test starts lvssd again on the same state directory ----\n");
+                        fclose(f);
+                }
+        }
+        lvssd_spawn_appending(env, p, argv);
+        free(path);
+
+        unsigned timeout = itest_ms(env, 10000);
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout * 1000u;
+        for (;;) {
+                char buf[4096];
+                ssize_t k;
+                while ((k = recv(notify_fd, buf, sizeof buf - 1, 0)) > 0) {
+                        buf[k] = 0;
+                        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                                if (strcmp(line, "READY=1") == 0)
+                                        return;
+                }
+                struct pollfd pfd[2] = {
+                        { .fd = notify_fd, .events = POLLIN },
+                        { .fd = p->pidfd, .events = POLLIN },
+                };
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline)
+                        FAIL("lvssd sent no READY=1 within %u ms", timeout);
+                int r = poll(pfd, 2, (int) ((deadline - now + 999) / 1000));
+                if (r < 0 && errno != EINTR)
+                        FAIL("poll: %m");
+                if (r > 0 && pfd[1].revents) {
+                        proc_reap(p);
+                        FAIL("lvssd exited before READY=1: %s", proc_exit_str(p));
+                }
+        }
+}
+
+void itest_start_lvssd_config(itest_env *env, const itest_lvssd_opts *opts, const char *config_path) {
+        CHECK(!env->lvssd, "lvssd started twice");
+        if (opts)
+                env->lvssd_opts = *opts;
+        lvssd_start_with_config(env, config_path, false);
+}
+
+void itest_restart_lvssd(itest_env *env, const char *config_path) {
+        CHECK(env->lvssd, "no lvssd to restart");
+        if (!env->lvssd->reaped)
+                itest_wait_exit(env, env->lvssd, 0);
+        CHECK(env->lvssd->reaped, "lvssd is still running: kill it first (itest_kill_lvssd)");
+        proc_free(env->lvssd);
+        free(env->lvssd);
+        env->lvssd = NULL;
+        lvssd_start_with_config(env, config_path, true);
+}
+
+/* ---- a child as another user ---- */
+
+typedef struct child_as {
+        const char *user;
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[256];
+        int n_groups;
+        pid_t parent;
+        itest_child_fn fn;
+        void *arg;
+} child_as;
+
+static int child_as_main(int fd, void *userdata) {
+        const child_as *c = userdata;
+
+        if (setgroups((size_t) c->n_groups, c->groups) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
+            setresuid(c->uid, c->uid, c->uid) < 0) {
+                itest_child_say(fd, "cannot become %s: %s", c->user, strerror(errno));
+                return 126;
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != c->parent)
+                return 127;
+        return c->fn(fd, c->arg);
+}
+
+itest_proc *itest_spawn_child_as(itest_env *env, const char *label, const char *user, itest_child_fn fn, void *arg) {
+        child_as *c = xcalloc(1, sizeof *c);
+        struct passwd *pw = getpwnam(user);
+
+        CHECK(pw, "no user %s", user);
+        c->user = user;
+        c->uid = pw->pw_uid;
+        c->gid = pw->pw_gid;
+        c->n_groups = (int) ELEMENTS(c->groups);
+        CHECK(getgrouplist(user, pw->pw_gid, c->groups, &c->n_groups) >= 0, "%s is in too many groups", user);
+        c->parent = getpid();
+        c->fn = fn;
+        c->arg = arg;
+        /* the child has its own copy of *c (fork) */
+        itest_proc *p = itest_spawn_child(env, label, child_as_main, c);
+        free(c);
+        return p;
+}
+
+/* ---- the admin methods over raw sd-bus ---- */
+
+/* A call without arguments. */
+static vss_hresult admin_call(const char *socket_path, const char *method, sd_bus_message **ret_reply) {
+        sd_bus *bus = NULL;
+        sd_bus_message *m = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        vss_hresult hr = VSS_S_OK;
+        int r;
+
+        r = lvss_bus_connect(socket_path, &bus);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+        r = sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE, method);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, UINT64_C(120) * 1000000u, &err, ret_reply);
+        if (r < 0)
+                hr = lvss_bus_error_to_hresult(&err, r);
+        sd_bus_error_free(&err);
+        sd_bus_message_unref(m);
+        sd_bus_flush_close_unref(bus);
+        return hr;
+}
+
+/* An id argument; NULL: the null id. */
+static int append_id_or_null(sd_bus_message *m, const vss_id *id) {
+        vss_id null = { 0 };
+        return lvss_bus_append_id(m, id ? id : &null);
+}
+
+vss_hresult itest_admin_call(const char *socket_path, const char *method) {
+        sd_bus_message *reply = NULL;
+        vss_hresult hr = admin_call(socket_path, method, &reply);
+        sd_bus_message_unref(reply);
+        return hr;
+}
+
+vss_hresult itest_list_shadows(const char *socket_path, const vss_id *set_id, itest_shadow_list *ret) {
+        sd_bus *bus = NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        vss_hresult hr = VSS_S_OK;
+        size_t cap = 0;
+        int r;
+
+        memset(ret, 0, sizeof *ret);
+        r = lvss_bus_connect(socket_path, &bus);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+        r = sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                           "ListShadows");
+        if (r >= 0)
+                r = append_id_or_null(m, set_id);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, UINT64_C(120) * 1000000u, &err, &reply);
+        if (r < 0) {
+                hr = lvss_bus_error_to_hresult(&err, r);
+                goto finish;
+        }
+        hr = VSS_E_UNEXPECTED;
+        if (sd_bus_message_enter_container(reply, 'a', "(ayayayayssssbiut)") < 0)
+                goto finish;
+        while ((r = sd_bus_message_enter_container(reply, 'r', "ayayayayssssbiut")) > 0) {
+                itest_shadow s = { 0 };
+                const char *pn, *vol, *path, *state;
+                int persistent;
+
+                if (lvss_bus_read_id(reply, &s.snapshot_id) < 0 || lvss_bus_read_id(reply, &s.set_id) < 0 ||
+                    lvss_bus_read_id(reply, &s.session_id) < 0 || lvss_bus_read_id(reply, &s.provider_id) < 0 ||
+                    sd_bus_message_read(reply, "ssssbiut", &pn, &vol, &path, &state, &persistent, &s.context,
+                                        &s.attributes, &s.created_usec) < 0 ||
+                    sd_bus_message_exit_container(reply) < 0)
+                        goto finish;
+                s.provider_name = xstrdup(pn);
+                s.volume = xstrdup(vol);
+                s.snapshot_path = xstrdup(path);
+                s.state = xstrdup(state);
+                s.persistent = persistent;
+                if (ret->n == cap) {
+                        cap = cap ? 2 * cap : 8;
+                        ret->v = realloc(ret->v, cap * sizeof *ret->v);
+                        if (!ret->v)
+                                abort();
+                }
+                ret->v[ret->n++] = s;
+        }
+        if (r >= 0)
+                hr = VSS_S_OK;
+finish:
+        sd_bus_error_free(&err);
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        sd_bus_flush_close_unref(bus);
+        return hr;
+}
+
+void itest_shadow_list_free(itest_shadow_list *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->v[i].provider_name);
+                free(l->v[i].volume);
+                free(l->v[i].snapshot_path);
+                free(l->v[i].state);
+        }
+        free(l->v);
+        l->v = NULL;
+        l->n = 0;
+}
+
+const itest_shadow *itest_shadow_find(const itest_shadow_list *l, const vss_id *snapshot_id) {
+        for (size_t i = 0; i < l->n; i++)
+                if (vss_id_equal(&l->v[i].snapshot_id, snapshot_id))
+                        return &l->v[i];
+        return NULL;
+}
+
+vss_hresult itest_delete_shadows(const char *socket_path, const char *what, const vss_id *id, const char *volume,
+                                 bool oldest, uint32_t *ret_deleted) {
+        sd_bus *bus = NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        vss_hresult hr = VSS_S_OK;
+        uint32_t deleted = 0;
+        int r;
+
+        r = lvss_bus_connect(socket_path, &bus);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+        r = sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                           "DeleteShadows");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", what);
+        if (r >= 0)
+                r = append_id_or_null(m, id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sb", volume ? volume : "", (int) oldest);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, UINT64_C(120) * 1000000u, &err, &reply);
+        if (r < 0)
+                hr = lvss_bus_error_to_hresult(&err, r);
+        else if (sd_bus_message_read(reply, "u", &deleted) < 0)
+                hr = VSS_E_UNEXPECTED;
+        if (ret_deleted)
+                *ret_deleted = deleted;
+        sd_bus_error_free(&err);
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        sd_bus_flush_close_unref(bus);
+        return hr;
+}
+
+vss_hresult itest_provider_id(const char *socket_path, const char *name, vss_id *ret) {
+        sd_bus_message *reply = NULL;
+        vss_hresult hr = admin_call(socket_path, "ListProviders", &reply);
+        int r;
+
+        if (VSS_FAILED(hr))
+                return hr;
+        hr = VSS_E_UNEXPECTED;
+        if (sd_bus_message_enter_container(reply, 'a', "(ayssssb)") < 0)
+                goto finish;
+        hr = VSS_E_OBJECT_NOT_FOUND;
+        while ((r = sd_bus_message_enter_container(reply, 'r', "ayssssb")) > 0) {
+                const char *n, *type, *version, *volumes;
+                int is_default;
+                vss_id id;
+
+                if (lvss_bus_read_id(reply, &id) < 0 ||
+                    sd_bus_message_read(reply, "ssssb", &n, &type, &version, &volumes, &is_default) < 0 ||
+                    sd_bus_message_exit_container(reply) < 0) {
+                        hr = VSS_E_UNEXPECTED;
+                        goto finish;
+                }
+                if (strcmp(n, name) == 0) {
+                        *ret = id;
+                        hr = VSS_S_OK;
+                }
+        }
+        if (r < 0)
+                hr = VSS_E_UNEXPECTED;
+finish:
+        sd_bus_message_unref(reply);
+        return hr;
+}
+
+char *itest_catalog_query(itest_env *env, const char *sql) {
+        sqlite3 *db = catalog_open(env);
+        sqlite3_stmt *st = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!db) {
+                itest_note("catalog: cannot open %s/catalog.db", env->state_dir);
+                return NULL;
+        }
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+                itest_note("catalog: %s: %s", sql, sqlite3_errmsg(db));
+                sqlite3_close(db);
+                return NULL;
+        }
+        FILE *m = open_memstream(&buf, &len);
+        bool first = true;
+        if (!m)
+                abort();
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *t = sqlite3_column_text(st, 0);
+                fprintf(m, "%s%s", first ? "" : "\n", t ? (const char *) t : "NULL");
+                first = false;
+        }
+        fclose(m);
+        if (r != SQLITE_DONE) {
+                itest_note("catalog: %s: %s", sql, sqlite3_errmsg(db));
+                free(buf);
+                buf = NULL;
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return buf;
+}
+
+/* ---- a fake exec provider ---- */
+
+char *itest_fake_provider(itest_env *env) {
+        char *dir = xasprintf("%s/fake", env->dir);
+        char *program = xasprintf("%s/fake-provider", dir);
+        char *fifo = xasprintf("%s/never", dir);
+        char *snaps = xasprintf("%s/snaps", dir);
+
+        CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
+        CHECK(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", dir);
+        CHECK(mkdir(snaps, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", snaps);
+        CHECK(mkfifo(fifo, 0600) == 0 || errno == EEXIST, "mkfifo %s: %m", fifo);
+        char *script = xasprintf(
+                "#!/bin/sh\n"
+                "# A FAKE lvss exec provider for the integration tests: it copies directories\n"
+                "# and can be told to hang. Written by tests/integration/harness.c.\n"
+                "D='%s'\n"
+                "echo \"$*\" >> \"$D/calls\"\n"
+                "block() {\n"
+                "        echo $$ > \"$D/$1.tmp\" && mv \"$D/$1.tmp\" \"$D/$1\"\n"
+                "        read -r _ < \"$D/never\"  # nobody writes to it: blocks until killed\n"
+                "        exit 1\n"
+                "}\n"
+                "case \"$1\" in\n"
+                "is-supported) [ -d \"$2\" ] ;;\n"
+                "prepare) [ -d \"$4\" ] ;;\n"
+                "commit)\n"
+                "        [ -e \"$D/hang-commit\" ] && block commit-started\n"
+                "        mkdir -p \"$D/snaps/$3\" && cp -a \"$4/.\" \"$D/snaps/$3/\" && echo \"$D/snaps/$3\" ;;\n"
+                "delete)\n"
+                "        [ -e \"$D/hang-delete\" ] && block delete-started\n"
+                "        rm -rf -- \"$2\" ;;\n"
+                "abort) rm -rf -- \"$D/snaps/$3\" ;;\n"
+                "*) echo \"fake-provider: unknown step $1\" >&2; exit 2 ;;\n"
+                "esac\n",
+                dir);
+        itest_write_file(program, script, strlen(script));
+        CHECK(chmod(program, 0755) == 0, "chmod %s: %m", program);
+        free(script);
+        free(program);
+        free(fifo);
+        free(snaps);
+        return dir;
+}

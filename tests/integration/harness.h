@@ -319,3 +319,150 @@ char *itest_read_file(const char *path);
 
 /* Wait until the session's catalog row is no longer 'active'; returns its state (owned) and reason. */
 char *itest_wait_session_end(itest_env *env, const vss_id *sid, char **ret_reason, unsigned timeout_ms);
+
+/* ---- restore, documents and programs (issue 4) ----------------------------- */
+
+/*
+ * Start a test writer with a given writer class id (a writer restarted for a
+ * restore is the same class: the restore matches components on class and
+ * instance name). Otherwise as itest_writer_start.
+ */
+itest_writer *itest_writer_start_with_id(itest_env *env, const char *name, const vss_id *writer_id,
+                                         const char *const *args);
+#define WRITER_ID(env, name, id, ...) \
+        itest_writer_start_with_id(env, name, id, (const char *const[]) { __VA_ARGS__ __VA_OPT__(,) NULL })
+/* SIGTERM a writer and wait for it to exit; fails the test unless it exits 0 (valgrind-clean). */
+void itest_writer_stop(itest_env *env, itest_writer *w);
+
+/*
+ * Run a program (an lvss tool, a bundled writer, a load generator) as a child
+ * of the test: @argv[0] is an absolute path. Its stdout comes back in the
+ * proc's stream; its stderr too when @stderr_to_stream, else into a file
+ * (p->log_path, read it with itest_read_file). Under valgrind (the
+ * environment's setting) when @valgrind. It is a "child" of the environment:
+ * the teardown SIGKILLs it if it still runs; wait for it with
+ * itest_program_exit or stop it with itest_program_stop.
+ */
+itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *const *argv, bool valgrind,
+                                bool stderr_to_stream);
+/* Wait (bounded) for its exit; fails the test on a timeout, a signal, or valgrind errors. Returns the exit code. */
+int itest_program_exit(itest_env *env, itest_proc *p, unsigned timeout_ms);
+/* SIGTERM, then itest_program_exit. */
+int itest_program_stop(itest_env *env, itest_proc *p, unsigned timeout_ms);
+/* Every line of a stream so far, each followed by '\n' (owned). */
+char *itest_stream_text(itest_stream *s);
+
+/* Wait (inotify on its directory, no polling) until the file at @path has at least @n lines; false after @timeout_ms. */
+bool itest_wait_file_lines(itest_env *env, const char *path, size_t n, unsigned timeout_ms);
+/* Write a file (fails the test on error). */
+void itest_write_file(const char *path, const char *content, size_t len);
+
+/*
+ * What a test writer reported in a restore event (its `restore` and
+ * `component` lines, see lvss-test-writer.c), decoded: strings owned, NULL
+ * for none.
+ */
+typedef struct itest_restore_component {
+        char *name, *logical_path;
+        unsigned type;
+        bool selected;
+        char *backup_metadata, *backup_stamp, *previous_backup_stamp, *restore_metadata;
+        unsigned file_restore_status;
+} itest_restore_component;
+
+typedef struct itest_restore_report {
+        bool found;            /* the writer had the event in that session */
+        unsigned restore_type; /* as vss_writer_get_restore_type() said in the handler */
+        itest_restore_component *v;
+        size_t n;
+} itest_restore_report;
+
+/* Collect the report of @w for @event ("PreRestore", "PostRestore") in session @sid; waits for the event's end line. */
+void itest_restore_report_get(itest_env *env, itest_writer *w, const char *event, const vss_id *sid,
+                              itest_restore_report *ret);
+void itest_restore_report_free(itest_restore_report *r);
+const itest_restore_component *itest_restore_report_find(const itest_restore_report *r, const char *name);
+/* "%XX" decoding of a test writer value; "-" is NULL. Owned. */
+char *itest_decode_value(const char *v);
+
+/*
+ * A whole component-mode backup through the public API, every step checked:
+ * GatherWriterMetadata, AddComponent for every component of the writers
+ * @ws (from their metadata documents), a snapshot set of env->data_dir,
+ * PrepareForBackup, DoSnapshotSet, SetBackupSucceeded, BackupComplete, a
+ * status gather (each of @ws STABLE), SaveAsXml, release. Returns the
+ * document (owned); *@ret_set_id (may be NULL) the snapshot set.
+ */
+char *itest_backup_with_components(itest_env *env, itest_writer *const *ws, size_t n, vss_id *ret_set_id);
+
+/* ---- crashes, restarts, configuration, other users (issue 5) --------------- */
+
+/* itest_start_lvssd with `--config @config_path` (NULL: no --config). */
+void itest_start_lvssd_config(itest_env *env, const itest_lvssd_opts *opts, const char *config_path);
+/*
+ * Start lvssd again after it died (itest_kill_lvssd): the same state
+ * directory, socket and options, `--config @config_path` (NULL: none). Its
+ * log continues the same file, after a marker line. Returns after READY=1,
+ * so lvssd's start-up recovery is done by then.
+ */
+void itest_restart_lvssd(itest_env *env, const char *config_path);
+
+/*
+ * itest_spawn_child, but the child becomes @user before it runs @fn: that
+ * user's groups (primary and supplementary, as in /etc/group), gid and uid
+ * (all three ids each). A change of credentials clears PR_SET_PDEATHSIG, so
+ * the child sets it again. A child that cannot switch says why on its pipe
+ * and exits 126.
+ */
+itest_proc *itest_spawn_child_as(itest_env *env, const char *label, const char *user, itest_child_fn fn, void *arg);
+
+/*
+ * The admin methods over raw sd-bus (Coordinator1.ListShadows, DeleteShadows,
+ * ListProviders), on a new connection to @socket_path. They never fail the
+ * test (children use them too): the result is the call's hresult
+ * (VSS_E_UNEXPECTED when the reply cannot be read).
+ */
+typedef struct itest_shadow {
+        vss_id snapshot_id, set_id, session_id, provider_id;
+        char *provider_name, *volume, *snapshot_path, *state;
+        bool persistent;
+        int32_t context;
+        uint32_t attributes;
+        uint64_t created_usec;
+} itest_shadow;
+
+typedef struct itest_shadow_list {
+        itest_shadow *v;
+        size_t n;
+} itest_shadow_list;
+
+/* A method without arguments (ListWriters, ListProviders, GetVersion); the reply is dropped. */
+vss_hresult itest_admin_call(const char *socket_path, const char *method);
+/* @set_id NULL or null: every shadow copy. */
+vss_hresult itest_list_shadows(const char *socket_path, const vss_id *set_id, itest_shadow_list *ret);
+void itest_shadow_list_free(itest_shadow_list *l);
+const itest_shadow *itest_shadow_find(const itest_shadow_list *l, const vss_id *snapshot_id);
+/* @what: shadow, set, for, all; @id may be NULL (null id), @volume NULL (""). */
+vss_hresult itest_delete_shadows(const char *socket_path, const char *what, const vss_id *id, const char *volume,
+                                 bool oldest, uint32_t *ret_deleted);
+/* The id of the provider named @name: VSS_E_OBJECT_NOT_FOUND when lvssd has none. */
+vss_hresult itest_provider_id(const char *socket_path, const char *name, vss_id *ret);
+
+/* The first column of every row of @sql on the catalog, one per line (owned), or NULL on an error (printed). */
+char *itest_catalog_query(itest_env *env, const char *sql);
+
+/*
+ * A fake exec provider: a shell script the harness writes as
+ * DIR/fake-provider (DIR = <test dir>/fake, returned, owned), for
+ * `ExecProvider=NAME:DIR/fake-provider`. It is not a snapshot tool:
+ *   is-supported VOLUME             yes for any directory
+ *   prepare SET SNAP VOLUME         checks the volume is a directory
+ *   commit SET SNAP VOLUME          copies VOLUME into DIR/snaps/SNAP, prints that path
+ *   delete PATH                     rm -rf PATH
+ *   abort SET SNAP VOLUME           rm -rf DIR/snaps/SNAP
+ * Every call is appended to DIR/calls ("commit SET SNAP VOLUME"). When the
+ * file DIR/hang-commit (DIR/hang-delete) exists, commit (delete) writes its
+ * pid to DIR/commit-started (DIR/delete-started), atomically, and then blocks
+ * until it is killed (it opens a FIFO nobody writes to).
+ */
+char *itest_fake_provider(itest_env *env);
