@@ -56,8 +56,13 @@ cat >"$root/probe.c" <<'C'
 #include <lvss/vss.h>
 int main(void) { char s[VSS_ID_STRING_MAX]; vss_id id = {{0}}; vss_id_format(&id, s); return vss_hresult_name(VSS_E_BAD_STATE) ? 0 : 1; }
 C
+# A library built with sanitizers (make check-asan) needs a program built with them too.
+sanitize=()
+if ldd "$root$(abs "$lib")/liblvss.so" | grep -q libasan; then
+        sanitize=(-fsanitize=address,undefined)
+fi
 PKG_CONFIG_PATH="$root$(abs "$lib")/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" \
-        cc "$root/probe.c" -o "$root/probe" $(PKG_CONFIG_PATH="$root$(abs "$lib")/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" pkg-config --cflags --libs lvss)
+        cc "${sanitize[@]}" "$root/probe.c" -o "$root/probe" $(PKG_CONFIG_PATH="$root$(abs "$lib")/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" pkg-config --cflags --libs lvss)
 LD_LIBRARY_PATH="$root$(abs "$lib")" "$root/probe"
 echo "a program builds and runs against the installed headers and library"
 

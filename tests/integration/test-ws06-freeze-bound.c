@@ -167,60 +167,16 @@ static void test_ws06_deadman_thaws_before_late_thaw(void **state) {
         itest_statuses_free(&st);
 }
 
-/* A data file big enough that copying it takes far longer than a 1 ms hold window. */
-static void make_big_file(itest_env *env) {
-        char *path = NULL;
-        if (asprintf(&path, "%s/big.bin", env->data_dir) < 0)
-                FAIL("asprintf");
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        CHECK(fd >= 0, "open %s", path);
-        static char block[1 << 20];
-        for (size_t i = 0; i < sizeof block; i++)
-                block[i] = (char) (i * 7 + 3);
-        for (int i = 0; i < 256; i++)
-                CHECK(write(fd, block, sizeof block) == (ssize_t) sizeof block, "write %s", path);
-        close(fd);
-        free(path);
-}
-
-static bool cond_no_shadow(itest_env *env, void *userdata) {
-        return itest_shadow_dir_count(env) == 0 && itest_catalog_snapshot_count(env, NULL) == 0;
-}
-
-/* WS-6/WS-7: the provider's commit overruns the hold window: the set fails
- * with VSS_E_HOLD_WRITES_TIMEOUT (or FLUSH_WRITES_TIMEOUT), the frozen
- * writers are released (Abort), and no shadow copy is left. */
-static void test_ws06_hold_window_overrun(void **state) {
-        itest_env *env = *state;
-        itest_lvssd_opts opts = { .identify_timeout_ms = 1500, .event_timeout_ms = 1500, .hold_window_ms = 1 };
-
-        make_big_file(env);
-        itest_start_lvssd(env, &opts);
-        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
-        vss_backup_components *bc = itest_requester(env, false);
-        vss_id sid = itest_session_id(bc);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-        STEP_OK(env, bc, vss_prepare_for_backup);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK(hr == VSS_E_HOLD_WRITES_TIMEOUT || hr == VSS_E_FLUSH_WRITES_TIMEOUT,
-              "WS-6: a 256 MiB copy in a 1 ms hold window gave %s, expected VSS_E_HOLD_WRITES_TIMEOUT or "
-              "VSS_E_FLUSH_WRITES_TIMEOUT",
-              itest_hr_str(hr));
-        size_t fo = itest_wait_event(env, w, "Freeze", &sid, "ok", itest_ms(env, 5000));
-        itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 5000));
-        CHECK(itest_find_event(w, "PostSnapshot", &sid, NULL, fo, SIZE_MAX) < 0,
-              "WS-7: PostSnapshot was sent after the set failed");
-        CHECK(itest_wait_state(env, cond_no_shadow, NULL, itest_ms(env, 10000)),
-              "WS-7: %d shadow copy dir(s) and %d catalog row(s) left after the failed set",
-              itest_shadow_dir_count(env), itest_catalog_snapshot_count(env, NULL));
-}
+/* The hold window itself (WS-6: a provider's commit that overruns it fails the
+ * set with VSS_E_HOLD_WRITES_TIMEOUT, every writer is released, nothing is
+ * left) is tested in test-hold-window.c with a provider that blocks in commit:
+ * a copy that is merely large finishes inside any window where the file
+ * system clones files (reflink), so it cannot test the bound. */
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_ws06_kill_lvssd_after_freeze),
                 ITEST(test_ws06_deadman_thaws_before_late_thaw),
-                ITEST(test_ws06_hold_window_overrun),
         };
         return ITEST_MAIN("WS-6 the freeze window is bounded", tests);
 }

@@ -248,6 +248,24 @@ static void close_other_fds(void) {
                 (void) close(fd);
 }
 
+/*
+ * glibc refuses sigaction() on the signals it reserves for itself (32, 33),
+ * but an ignored disposition survives execve: a program would inherit it
+ * from whoever started lvssd. The raw system call resets it. The kernel's
+ * struct sigaction: handler, flags, restorer, mask (x86-64, arm64 and the
+ * other generic layouts).
+ */
+static void reset_reserved_signal(int sig) {
+        struct {
+                void (*handler)(int);
+                unsigned long flags;
+                void (*restorer)(void);
+                uint64_t mask;
+        } k = { .handler = SIG_DFL };
+
+        (void) syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+}
+
 /* In the child, between fork and execve: async-signal-safe calls only. */
 static _Noreturn void child_exec(const char *program, char *const argv[], char *const envp[], pid_t parent,
                                  int null_fd, int out_fd, const char *exec_failed, size_t exec_failed_len) {
@@ -257,7 +275,8 @@ static _Noreturn void child_exec(const char *program, char *const argv[], char *
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         for (int sig = 1; sig < NSIG; sig++)
-                (void) sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP and the libc-reserved ones fail: fine */
+                if (sigaction(sig, &sa, NULL) < 0 && sig != SIGKILL && sig != SIGSTOP)
+                        reset_reserved_signal(sig);
 
         (void) setpgid(0, 0);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
