@@ -2,6 +2,11 @@
 
 /* What every provider shares: its release, and the ids of the bundled ones. */
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
 
@@ -29,6 +34,29 @@ int lvss_provider_veto(vss_hresult *ret_hr, int r) {
         if (ret_hr)
                 *ret_hr = VSS_E_PROVIDER_VETO;
         return r;
+}
+
+int lvss_provider_storage_dir(const char *storage_dir, char **ret) {
+        _cleanup_(freep) char *canon = NULL;
+        struct stat st;
+        int r;
+
+        if (!storage_dir || storage_dir[0] != '/' || !ret)
+                return -EINVAL;
+        r = lvss_mkdir_parents(storage_dir, 0700);
+        if (r < 0)
+                return r;
+        canon = realpath(storage_dir, NULL);
+        if (!canon)
+                return -errno;
+        if (strcmp(canon, "/") == 0)
+                return -EINVAL;
+        if (stat(canon, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        *ret = TAKE_PTR(canon);
+        return 0;
 }
 
 lvss_provider *lvss_provider_free(lvss_provider *p) {

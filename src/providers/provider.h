@@ -98,6 +98,9 @@ void lvss_provider_id_name(const vss_id *id, char ret[VSS_ID_STRING_MAX]);
 int lvss_provider_fail(vss_hresult *ret_hr, int r);
 /* Refuse a step with @r: VSS_E_PROVIDER_VETO. Returns @r. */
 int lvss_provider_veto(vss_hresult *ret_hr, int r);
+/* The storage area, created (0700) and made canonical; "/" and non-directories
+ * are refused (every volume would contain it). *@ret owned: free(). */
+int lvss_provider_storage_dir(const char *storage_dir, char **ret);
 
 /* Call ops->free and free @p; NULL-safe; returns NULL. */
 lvss_provider *lvss_provider_free(lvss_provider *p);

@@ -748,24 +748,14 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret) {
         _cleanup_(freep) char *canon = NULL;
         _cleanup_(freep) btrfs_provider *bp = NULL;
         lvss_provider *p;
-        struct stat st;
         int r;
 
         if (!storage_dir || storage_dir[0] != '/' || !ret)
                 return -EINVAL;
 
-        r = lvss_mkdir_parents(storage_dir, 0700);
+        r = lvss_provider_storage_dir(storage_dir, &canon);
         if (r < 0)
                 return r;
-        canon = realpath(storage_dir, NULL);
-        if (!canon)
-                return -errno;
-        if (strcmp(canon, "/") == 0)
-                return -EINVAL; /* every directory would be a set directory */
-        if (stat(canon, &st) < 0)
-                return -errno;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
 
         bp = calloc(1, sizeof *bp);
         p = calloc(1, sizeof *p);

@@ -1109,18 +1109,9 @@ int lvss_provider_exec_new(const char *name, const char *program, const char *st
         if (access(program, X_OK) < 0)
                 return -errno;
 
-        r = lvss_mkdir_parents(storage_dir, 0700);
+        r = lvss_provider_storage_dir(storage_dir, &canon);
         if (r < 0)
                 return r;
-        canon = realpath(storage_dir, NULL);
-        if (!canon)
-                return -errno;
-        if (strcmp(canon, "/") == 0)
-                return -EINVAL;
-        if (stat(canon, &st) < 0)
-                return -errno;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
 
         path = secure_getenv("LVSS_EXEC_PATH");
         if (!path || !*path)
