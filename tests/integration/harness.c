@@ -669,6 +669,37 @@ static void proc_free(itest_proc *p) {
         free(p->log_path);
 }
 
+/* Wait for lvssd's READY=1 on @notify_fd, failing the test when it dies or
+ * the bound passes first. */
+static void lvssd_wait_ready(itest_env *env, itest_proc *p, int notify_fd) {
+        unsigned timeout = itest_ms(env, 10000);
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout * 1000u;
+        for (;;) {
+                char buf[4096];
+                ssize_t k;
+                while ((k = recv(notify_fd, buf, sizeof buf - 1, 0)) > 0) {
+                        buf[k] = 0;
+                        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                                if (strcmp(line, "READY=1") == 0)
+                                        return;
+                }
+                struct pollfd pfd[2] = {
+                        { .fd = notify_fd, .events = POLLIN },
+                        { .fd = p->pidfd, .events = POLLIN },
+                };
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline)
+                        FAIL("lvssd sent no READY=1 within %u ms", timeout);
+                int r = poll(pfd, 2, (int) ((deadline - now + 999) / 1000));
+                if (r < 0 && errno != EINTR)
+                        FAIL("poll: %m");
+                if (r > 0 && pfd[1].revents) {
+                        proc_reap(p);
+                        FAIL("lvssd exited before READY=1: %s", proc_exit_str(p));
+                }
+        }
+}
+
 /* ---- lvssd ------------------------------------------------------------------- */
 
 static int notify_fd = -1;
@@ -728,33 +759,7 @@ void itest_start_lvssd(itest_env *env, const itest_lvssd_opts *opts) {
         free(ns);
         free(path);
 
-        /* wait for READY=1, or for lvssd to die */
-        unsigned timeout = itest_ms(env, 10000);
-        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout * 1000u;
-        for (;;) {
-                char buf[4096];
-                ssize_t k;
-                while ((k = recv(notify_fd, buf, sizeof buf - 1, 0)) > 0) {
-                        buf[k] = 0;
-                        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-                                if (strcmp(line, "READY=1") == 0)
-                                        return;
-                }
-                struct pollfd pfd[2] = {
-                        { .fd = notify_fd, .events = POLLIN },
-                        { .fd = p->pidfd, .events = POLLIN },
-                };
-                uint64_t now = itest_now_mono_usec();
-                if (now >= deadline)
-                        FAIL("lvssd sent no READY=1 within %u ms", timeout);
-                int r = poll(pfd, 2, (int) ((deadline - now + 999) / 1000));
-                if (r < 0 && errno != EINTR)
-                        FAIL("poll: %m");
-                if (r > 0 && pfd[1].revents) {
-                        proc_reap(p);
-                        FAIL("lvssd exited before READY=1: %s", proc_exit_str(p));
-                }
-        }
+        lvssd_wait_ready(env, p, notify_fd);
 }
 
 void itest_kill_lvssd(itest_env *env) {
@@ -2090,32 +2095,7 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
         lvssd_spawn_appending(env, p, argv);
         free(path);
 
-        unsigned timeout = itest_ms(env, 10000);
-        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout * 1000u;
-        for (;;) {
-                char buf[4096];
-                ssize_t k;
-                while ((k = recv(notify_fd, buf, sizeof buf - 1, 0)) > 0) {
-                        buf[k] = 0;
-                        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-                                if (strcmp(line, "READY=1") == 0)
-                                        return;
-                }
-                struct pollfd pfd[2] = {
-                        { .fd = notify_fd, .events = POLLIN },
-                        { .fd = p->pidfd, .events = POLLIN },
-                };
-                uint64_t now = itest_now_mono_usec();
-                if (now >= deadline)
-                        FAIL("lvssd sent no READY=1 within %u ms", timeout);
-                int r = poll(pfd, 2, (int) ((deadline - now + 999) / 1000));
-                if (r < 0 && errno != EINTR)
-                        FAIL("poll: %m");
-                if (r > 0 && pfd[1].revents) {
-                        proc_reap(p);
-                        FAIL("lvssd exited before READY=1: %s", proc_exit_str(p));
-                }
-        }
+        lvssd_wait_ready(env, p, notify_fd);
 }
 
 void itest_start_lvssd_config(itest_env *env, const itest_lvssd_opts *opts, const char *config_path) {
