@@ -214,7 +214,13 @@ static void stream_free(itest_stream *s) {
         s->n_lines = s->cap = s->cursor = 0;
 }
 
-/* under lock, reader thread only: read what is there; true if anything (data or EOF) happened */
+/*
+ * Under lock: read what is in the pipe now; true if anything (data or EOF) happened.
+ * The reader thread calls it when poll says so; every search calls it too, so
+ * a search sees every line the process had written when the search began
+ * (a writer prints and flushes its lines before it answers lvssd, so after a
+ * step has finished its lines are in the pipe, read or not).
+ */
 static bool stream_read(itest_stream *s) {
         bool any = false;
 
@@ -361,6 +367,8 @@ bool itest_pump(itest_env *env, int timeout_ms) {
 typedef bool (*line_pred)(const char *line, const void *ctx);
 
 static ssize_t stream_search_locked(itest_stream *s, line_pred pred, const void *ctx, size_t from, size_t to) {
+        if (s->fd >= 0)
+                stream_read(s);
         if (to > s->n_lines)
                 to = s->n_lines;
         for (size_t i = from; i < to; i++)
@@ -507,6 +515,8 @@ ssize_t itest_find_event(itest_writer *w, const char *event, const vss_id *sid, 
 size_t itest_count_events(itest_writer *w, const char *event, const vss_id *sid, const char *what) {
         size_t n = 0;
         pthread_mutex_lock(&lock);
+        if (w->p.out.fd >= 0)
+                stream_read(&w->p.out);
         for (size_t i = 0; i < w->p.out.n_lines; i++)
                 if (itest_line_is_event(w->p.out.lines[i].text, event, sid, what))
                         n++;
