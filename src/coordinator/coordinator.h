@@ -77,6 +77,8 @@ struct Manager {
         lvss_provider *default_provider;
 
         Client *clients;
+        Client **clients_by_fd; /* a bus's Client from its socket (server_bus_changed()) */
+        size_t n_clients_by_fd;
         Writer *writers;  /* subscribed writers, newest first */
         Session *sessions;
         Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
@@ -113,12 +115,17 @@ struct Client {
         Writer *writer;
         Session *session;
         sd_event_source *free_source;
+        sd_event_source *io, *timer; /* drive the bus (server.c) */
+        int fd;                      /* the bus's socket, the key of Manager.clients_by_fd */
         bool disconnected;
         Client *next, *prev;
 };
 
 int server_listen(Manager *m);
 void server_done(Manager *m);
+/* Something was sent on @bus (a client's): let the loop wait for what it needs now
+ * (writability, a call's timeout). Needed after every send outside that client's own dispatch. */
+void server_bus_changed(Manager *m, sd_bus *bus);
 bool client_may_request(const Client *c);
 bool client_may_write(const Client *c);
 

@@ -201,11 +201,13 @@ static int target_send(Fanout *f, Target *t) {
 
         if (silent) {
                 r = sd_bus_message_set_expect_reply(m, false);
-                if (r < 0)
-                        return r;
-                return sd_bus_send(bus, m, NULL);
-        }
-        return sd_bus_call_async(bus, &t->slot, m, reply_handler, t, fanout_deadline_usec(f->m, f->event, t->writer));
+                if (r >= 0)
+                        r = sd_bus_send(bus, m, NULL);
+        } else
+                r = sd_bus_call_async(bus, &t->slot, m, reply_handler, t,
+                                      fanout_deadline_usec(f->m, f->event, t->writer));
+        server_bus_changed(f->m, bus); /* the call's deadline, and what is left to write */
+        return r;
 }
 
 int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, Entry **entries,

@@ -265,6 +265,7 @@ static void admin_list_done(Fanout *f, void *userdata) {
                 log_msg("ListWriters: cannot reply: %s", strerror(-r));
                 sd_bus_reply_method_errnof(a->call, r, "Cannot build the writer list: %m");
         }
+        server_bus_changed(f->m, sd_bus_message_get_bus(a->call));
         admin_list_free(a);
 }
 

@@ -3,11 +3,12 @@
 /*
  * The socket and the D-Bus objects.
  *
- * Each accepted connection becomes its own sd-bus server connection attached
- * to the one event loop. The peer's credentials come from the socket
- * (SO_PEERCRED, SO_PEERGROUPS) and decide what it may do (WS-14). The
- * vtables below only unpack arguments and call the domain code in
- * session.c and registry.c; the interface is docs/dbus-interface.md.
+ * Each accepted connection becomes its own sd-bus server connection driven
+ * by the one event loop (see "connections and the event loop" below). The
+ * peer's credentials come from the socket (SO_PEERCRED, SO_PEERGROUPS) and
+ * decide what it may do (WS-14). The vtables below only unpack arguments
+ * and call the domain code in session.c and registry.c; the interface is
+ * docs/dbus-interface.md.
  */
 
 #include <grp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -528,7 +530,129 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* ---- connections --------------------------------------------------------------- */
+/* ---- connections and the event loop ------------------------------------------------
+ *
+ * Each connection has its own io source (the socket) and time source (sd-bus's
+ * next deadline: a call's timeout, the authentication timeout), updated only
+ * when something on that connection changed: after its messages were
+ * processed, and after anything was sent on it (server_bus_changed()).
+ * sd_bus_attach_event() would instead give every connection a prepare
+ * callback, run for every connection on every loop iteration: with N writers
+ * a fan-out's N replies cost N iterations of O(N) each (bench/README.md).
+ *
+ * The io sources are edge-triggered, so the kernel does not poll every
+ * still-readable socket again on each iteration either. Each update
+ * re-registers the socket (sd-event never skips an EPOLLET update), which
+ * reports it again if it is still ready; and a connection that stopped at
+ * its batch limit with messages left asks its timer to run it again at once.
+ */
+
+/* Messages one connection may process in one go before the loop serves the others. */
+#define CLIENT_PROCESS_BATCH 64
+
+static Client *client_by_fd(Manager *m, int fd) {
+        return fd >= 0 && (size_t) fd < m->n_clients_by_fd ? m->clients_by_fd[fd] : NULL;
+}
+
+static int client_index_fd(Manager *m, Client *c, int fd) {
+        if ((size_t) fd >= m->n_clients_by_fd) {
+                size_t n = m->n_clients_by_fd * 2 > (size_t) fd ? m->n_clients_by_fd * 2 : (size_t) fd + 64;
+                Client **v = realloc(m->clients_by_fd, n * sizeof *v);
+                if (!v)
+                        return -ENOMEM;
+                memset(v + m->n_clients_by_fd, 0, (n - m->n_clients_by_fd) * sizeof *v);
+                m->clients_by_fd = v;
+                m->n_clients_by_fd = n;
+        }
+        m->clients_by_fd[fd] = c;
+        c->fd = fd;
+        return 0;
+}
+
+/* Point the connection's io and time sources at what its bus waits for now. */
+static void client_bus_update(Client *c) {
+        uint64_t until;
+        int events, r;
+
+        if (!c->io)
+                return;
+        events = sd_bus_get_events(c->bus);
+        if (events < 0) {
+                /* closed: the Disconnected handler frees the client */
+                (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return;
+        }
+        r = sd_event_source_set_io_events(c->io, (uint32_t) events | EPOLLET);
+        if (r >= 0)
+                r = sd_bus_get_timeout(c->bus, &until);
+        if (r >= 0 && until != UINT64_MAX) {
+                r = sd_event_source_set_time(c->timer, until);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        } else if (r >= 0)
+                r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        if (r < 0)
+                log_msg("connection from pid %d: cannot update its event sources: %s", (int) c->pid, strerror(-r));
+}
+
+void server_bus_changed(Manager *m, sd_bus *bus) {
+        Client *c = bus ? client_by_fd(m, sd_bus_get_fd(bus)) : NULL;
+
+        if (c && c->bus == bus)
+                client_bus_update(c);
+}
+
+static void client_process(Client *c) {
+        int r = 0;
+
+        for (unsigned i = 0; i < CLIENT_PROCESS_BATCH; i++) {
+                r = sd_bus_process(c->bus, NULL);
+                if (r <= 0)
+                        break; /* < 0: closed; Disconnected was (or is about to be) dispatched */
+        }
+        client_bus_update(c);
+        if (r > 0) {
+                /* more may be waiting in the socket; edge-triggered, it will not say so again */
+                (void) sd_event_source_set_time(c->timer, 0);
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        client_process(userdata);
+        return 0;
+}
+
+static int on_client_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        client_process(userdata);
+        return 0;
+}
+
+static int client_attach(Client *c) {
+        int fd = sd_bus_get_fd(c->bus), r;
+
+        if (fd < 0)
+                return fd;
+        r = client_index_fd(c->m, c, fd);
+        if (r >= 0)
+                r = sd_event_add_io(c->m->event, &c->io, fd, 0, on_client_io, c);
+        if (r >= 0)
+                r = sd_event_add_time(c->m->event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_client_timer, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        if (r >= 0)
+                client_bus_update(c);
+        return r;
+}
+
+static void client_detach(Client *c) {
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        if (client_by_fd(c->m, c->fd) == c)
+                c->m->clients_by_fd[c->fd] = NULL;
+        c->fd = -1;
+}
 
 static void client_unlink(Client *c) {
         Manager *m = c->m;
@@ -552,10 +676,8 @@ static void client_free(Client *c) {
         if (c->writer)
                 c->writer = writer_free(c->writer);
         c->free_source = sd_event_source_disable_unref(c->free_source);
-        if (c->bus) {
-                sd_bus_detach_event(c->bus);
-                c->bus = sd_bus_flush_close_unref(c->bus);
-        }
+        client_detach(c);
+        c->bus = sd_bus_flush_close_unref(c->bus);
         free(c->groups);
         free(c);
 }
@@ -619,6 +741,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         if (!c)
                 return 0;
         c->m = m;
+        c->fd = -1;
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
@@ -650,15 +773,13 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 r = sd_bus_match_signal(c->bus, NULL, NULL, "/org/freedesktop/DBus/Local",
                                         "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c);
         if (r >= 0)
-                r = sd_bus_attach_event(c->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r >= 0)
                 r = sd_bus_start(c->bus);
+        if (r >= 0)
+                r = client_attach(c);
         if (r < 0) {
                 log_msg("cannot set up a connection from pid %d: %s", (int) c->pid, strerror(-r));
-                if (c->bus) {
-                        sd_bus_detach_event(c->bus);
-                        sd_bus_close_unref(c->bus);
-                }
+                client_detach(c);
+                sd_bus_close_unref(c->bus);
                 free(c->groups);
                 free(c);
                 return 0;
@@ -728,6 +849,8 @@ int server_listen(Manager *m) {
 void server_done(Manager *m) {
         while (m->clients)
                 client_free(m->clients);
+        m->clients_by_fd = mfree(m->clients_by_fd);
+        m->n_clients_by_fd = 0;
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
         if (m->listen_fd >= 0 && m->listen_fd != SD_LISTEN_FDS_START) {
                 close(m->listen_fd);

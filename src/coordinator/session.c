@@ -589,6 +589,9 @@ void session_step_finish(Session *s, vss_hresult hr) {
                         (void) sd_bus_reply_method_errnof(release, r, "Cannot release the session: %m");
                 }
         }
+        /* a step ends from a writer's reply or a timer, not from the requester's own dispatch */
+        if (s->client)
+                server_bus_changed(s->m, s->client->bus);
 }
 
 /* An asynchronous step started: answer its call now. */
@@ -1151,6 +1154,7 @@ static void tell_writers(Session *s, vss_writer_session_state state) {
                         r = sd_bus_send(NULL, m, NULL);
                 if (r < 0)
                         log_session(s, "cannot tell writer '%s' the session state: %s", e->writer_name, strerror(-r));
+                server_bus_changed(s->m, e->writer->client->bus);
         }
 }
 

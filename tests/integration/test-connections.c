@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * lvssd's connections on its one event loop. Every WS rule with a deadline
+ * (WS-5, WS-6) assumes lvssd keeps serving everybody whatever one peer does;
+ * these tests check the loop that makes it so (server.c, "connections and
+ * the event loop"): a peer that sends many calls at once gets every answer,
+ * in order, even when it stops reading and lvssd's answers pile up unsent;
+ * meanwhile the writers and requesters are served as usual (WS-5: a backup
+ * step finishes, with its status, while that peer is stuck).
+ */
+
+#include <string.h>
+
+#include "harness.h"
+#include "protocol/protocol.h"
+
+static const itest_lvssd_opts opts = {
+        .identify_timeout_ms = 1500,
+        .event_timeout_ms = 5000,
+};
+
+/* Far more calls than lvssd processes for one connection in one go (64), and
+ * answers (about 100 bytes each) beyond what a Unix socket buffers (about
+ * 200 KiB): lvssd must go on writing when the socket becomes writable again. */
+#define N_CALLS 6000
+
+typedef struct flood {
+        unsigned answered, errors, out_of_order;
+        uint64_t next_cookie; /* the cookie the next answer should reply to */
+        uint64_t cookies[N_CALLS];
+} flood;
+
+static int on_version(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        flood *f = userdata;
+        uint64_t cookie = 0;
+        const char *v = NULL;
+
+        if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "s", &v) < 0 || !v || !*v)
+                f->errors++;
+        if (sd_bus_message_get_reply_cookie(m, &cookie) < 0 || f->answered >= N_CALLS ||
+            cookie != f->cookies[f->answered])
+                f->out_of_order++;
+        f->answered++;
+        return 1;
+}
+
+/* Send every call, and make sure lvssd has them all (flush) without reading any answer. */
+static sd_bus *flood_send(itest_env *env, flood *f) {
+        sd_bus *bus = NULL;
+
+        CHECK(lvss_bus_connect(env->socket_path, &bus) >= 0, "connect");
+        for (unsigned i = 0; i < N_CALLS; i++) {
+                sd_bus_message *m = NULL;
+                CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                                     "GetVersion") >= 0,
+                      "new call");
+                CHECK(sd_bus_call_async(bus, NULL, m, on_version, f, (uint64_t) itest_ms(env, 120000) * 1000u) >= 0,
+                      "call %u", i);
+                CHECK(sd_bus_message_get_cookie(m, &f->cookies[i]) >= 0, "cookie");
+                sd_bus_message_unref(m);
+        }
+        CHECK(sd_bus_flush(bus) >= 0, "flush: lvssd did not read the calls");
+        return bus;
+}
+
+/* Read the answers, bounded. */
+static void flood_collect(itest_env *env, sd_bus *bus, flood *f) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) itest_ms(env, 60000) * 1000u;
+
+        while (f->answered < N_CALLS) {
+                int r = sd_bus_process(bus, NULL);
+                CHECK(r >= 0, "sd_bus_process: %s", strerror(-r));
+                if (r > 0)
+                        continue;
+                uint64_t now = itest_now_mono_usec();
+                CHECK(now < deadline, "%u of %u calls answered, then nothing for %u ms", f->answered, N_CALLS,
+                      itest_ms(env, 60000));
+                CHECK(sd_bus_wait(bus, deadline - now) >= 0, "sd_bus_wait");
+        }
+        CHECK(f->errors == 0, "%u of %u answers were errors or empty", f->errors, N_CALLS);
+        CHECK(f->out_of_order == 0, "%u answers came out of order", f->out_of_order);
+}
+
+/* Every one of many pipelined calls on one connection is answered, in order. */
+static void test_pipelined_calls_all_answered(void **state) {
+        itest_env *env = *state;
+        flood *f = calloc(1, sizeof *f);
+
+        CHECK(f, "calloc");
+        itest_start_lvssd(env, &opts);
+        sd_bus *bus = flood_send(env, f);
+        flood_collect(env, bus, f);
+        sd_bus_flush_close_unref(bus);
+        free(f);
+}
+
+/*
+ * Many calls that want no answer, then one that does: lvssd works through all
+ * of them although nothing it writes back (no answer fills the socket) and
+ * nothing new the peer writes (it is done) tells it to go on; the last
+ * answer proves every call before it was processed.
+ */
+static void test_calls_without_answers_all_processed(void **state) {
+        itest_env *env = *state;
+        sd_bus *bus = NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        const char *v = NULL;
+
+        itest_start_lvssd(env, &opts);
+        CHECK(lvss_bus_connect(env->socket_path, &bus) >= 0, "connect");
+        for (unsigned i = 0; i < N_CALLS; i++) {
+                sd_bus_message *m = NULL;
+                CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                                     "GetVersion") >= 0,
+                      "new call");
+                CHECK(sd_bus_message_set_expect_reply(m, false) >= 0, "no reply");
+                CHECK(sd_bus_send(bus, m, NULL) >= 0, "send %u", i);
+                sd_bus_message_unref(m);
+        }
+        int r = sd_bus_call_method(bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE, "GetVersion", &err,
+                                   &reply, "");
+        CHECK(r >= 0, "the call after %u calls without answers: %s", N_CALLS,
+              err.message ? err.message : strerror(-r));
+        CHECK(sd_bus_message_read(reply, "s", &v) >= 0 && v && *v, "its answer");
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&err);
+        sd_bus_flush_close_unref(bus);
+}
+
+/*
+ * A peer that stops reading does not stall lvssd: while its answers wait
+ * unsent, a writer and a requester go through a backup step, and the status
+ * says the writer answered (WS-5's deadlines would otherwise be missed by
+ * lvssd itself). Then the peer reads, and every answer is there.
+ */
+static void test_peer_not_reading_does_not_stall_others(void **state) {
+        itest_env *env = *state;
+        flood *f = calloc(1, sizeof *f);
+        itest_statuses st = { 0 };
+
+        CHECK(f, "calloc");
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w");
+        sd_bus *stuck = flood_send(env, f);
+        CHECK(f->answered == 0, "answers were read before the peer asked");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        itest_gather_status(env, bc, &st);
+        CHECK_STATUS(&st, w, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        const itest_status *e = itest_status_for(&st, w);
+        CHECK(e && vss_id_equal(&e->s.session_id, &sid) && e->s.last_event == VSS_EVENT_PREPARE_BACKUP &&
+                      !e->s.event_in_progress,
+              "the writer's status does not show a finished PrepareForBackup of this session");
+        itest_statuses_free(&st);
+        itest_requester_release(env, bc);
+
+        flood_collect(env, stuck, f);
+        sd_bus_flush_close_unref(stuck);
+        free(f);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                ITEST(test_pipelined_calls_all_answered),
+                ITEST(test_calls_without_answers_all_processed),
+                ITEST(test_peer_not_reading_does_not_stall_others),
+        };
+        return ITEST_MAIN("lvssd connections", tests);
+}
