@@ -16,7 +16,8 @@
  *
  * Two loops wait for the replies, over the same connections and peers:
  *   - "sdbus-event": every connection attached to one sd-event loop with
- *     sd_bus_attach_event(), as lvssd does;
+ *     sd_bus_attach_event(), as lvssd did before it drove each connection
+ *     with its own edge-triggered io source (src/coordinator/server.c);
  *   - "sdbus-floor": one bare epoll set, a connection processed only when
  *     its socket is ready. This is the floor: sd-event runs every attached
  *     connection's prepare callback on every iteration and dispatches one

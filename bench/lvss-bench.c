@@ -176,7 +176,7 @@ static void print_tables(const bench_config *cfg) {
                "  lvss      PrepareForBackup through the public API: requester -> lvssd -> N writers -> back\n"
                "  floor     raw sd-bus: one peer-to-peer call to N processes at once, bare epoll loop\n"
                "  sd-event  the same calls and processes, every connection attached to one sd-event loop\n"
-               "            (how lvssd drives its writer connections)\n"
+               "            with sd_bus_attach_event() (how lvssd drove them before it had its own io sources)\n"
                "  hooks     N no-op hook scripts run one after another (fork+exec+wait, like run-parts)\n\n");
         printf("%5s  %-24s %-24s %7s  %-24s %-24s %7s  %8s %8s %8s\n", "N", "lvss", "floor", "l/floor",
                "sd-event", "hooks", "hooks/l", "us/wr l", "us/wr fl", "cpu/wr l");
