@@ -4,10 +4,17 @@
  * lvssd's connections on its one event loop. Every WS rule with a deadline
  * (WS-5, WS-6) assumes lvssd keeps serving everybody whatever one peer does;
  * these tests check the loop that makes it so (server.c, "connections and
- * the event loop"): a peer that sends many calls at once gets every answer,
- * in order, even when it stops reading and lvssd's answers pile up unsent;
- * meanwhile the writers and requesters are served as usual (WS-5: a backup
- * step finishes, with its status, while that peer is stuck).
+ * the event loop"): a peer that sends thousands of calls at once gets every
+ * answer, in order (lvssd works through them 64 at a time, the others served
+ * in between); calls that want no answer are all processed too; and a peer
+ * that stops reading its answers does not keep a writer and a requester from
+ * finishing a backup step (WS-5). Every connection's authentication needs
+ * lvssd to wait for its socket to become writable: an io source that never
+ * asks for EPOLLOUT fails all of them.
+ *
+ * What they cannot show here: lvssd's answers piling up unsent. sd-bus gives
+ * each socket megabytes of send buffer, so a peer would have to leave that
+ * much unread first.
  */
 
 #include <string.h>
@@ -20,9 +27,7 @@ static const itest_lvssd_opts opts = {
         .event_timeout_ms = 5000,
 };
 
-/* Far more calls than lvssd processes for one connection in one go (64), and
- * answers (about 100 bytes each) beyond what a Unix socket buffers (about
- * 200 KiB): lvssd must go on writing when the socket becomes writable again. */
+/* Far more calls than lvssd processes for one connection in one go (64). */
 #define N_CALLS 6000
 
 typedef struct flood {
@@ -131,7 +136,7 @@ static void test_calls_without_answers_all_processed(void **state) {
 
 /*
  * A peer that stops reading does not stall lvssd: while its answers wait
- * unsent, a writer and a requester go through a backup step, and the status
+ * unread, a writer and a requester go through a backup step, and the status
  * says the writer answered (WS-5's deadlines would otherwise be missed by
  * lvssd itself). Then the peer reads, and every answer is there.
  */
