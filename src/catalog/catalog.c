@@ -643,44 +643,70 @@ int lvss_catalog_foreach_snapshot(lvss_catalog *c, lvss_catalog_snapshot_cb cb, 
 
 /* ---- writer status ------------------------------------------------------- */
 
-static int status_insert(lvss_catalog *c, const lvss_catalog_status *s) {
-        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
-        int r;
+static int status_prepare(lvss_catalog *c, sqlite3_stmt **ret) {
+        int rc = sqlite3_prepare_v3(
+                c->db,
+                "INSERT INTO writer_status (session_id, instance_id, writer_id, writer_name, instance_name, "
+                "state, failure, application_result, application_message, event, ok, sent_usec, duration_usec) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
+        return rc == SQLITE_OK ? 0 : log_sqlite(c->db, rc, "prepare status add");
+}
 
-        r = prepare(c, &stmt,
-                    "INSERT INTO writer_status (session_id, instance_id, writer_id, writer_name, instance_name, "
-                    "state, failure, application_result, application_message, event, ok, sent_usec, duration_usec) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "sddttiiitiiii", &s->session_id, &s->instance_id, &s->writer_id, s->writer_name,
-                    s->instance_name, (int64_t) s->state, (int64_t) s->failure, (int64_t) s->application_result,
-                    s->application_message, (int64_t) s->event, (int64_t) s->ok, (int64_t) s->sent_usec,
-                    (int64_t) s->duration_usec);
-        if (r < 0)
-                return r;
+static int bind_status(sqlite3_stmt *stmt, const char *types, ...) {
+        va_list ap;
+        int rc;
+
+        va_start(ap, types);
+        rc = bind_values(stmt, types, ap);
+        va_end(ap);
+        return rc;
+}
+
+/* One row through @stmt (from status_prepare), which is reused row after row. */
+static int status_insert(lvss_catalog *c, sqlite3_stmt *stmt, const lvss_catalog_status *s) {
+        int r, rc;
+
+        (void) sqlite3_reset(stmt);
+        rc = bind_status(stmt, "sddttiiitiiii", &s->session_id, &s->instance_id, &s->writer_id, s->writer_name,
+                         s->instance_name, (int64_t) s->state, (int64_t) s->failure,
+                         (int64_t) s->application_result, s->application_message, (int64_t) s->event,
+                         (int64_t) s->ok, (int64_t) s->sent_usec, (int64_t) s->duration_usec);
+        if (rc != SQLITE_OK)
+                return log_sqlite(c->db, rc, "bind status add");
         r = step_done(c, stmt, "status add");
         return r < 0 ? r : 0;
 }
 
 int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
         if (!c || !s)
                 return -EINVAL;
-        return status_insert(c, s);
+        r = status_prepare(c, &stmt);
+        return r < 0 ? r : status_insert(c, stmt, s);
 }
 
-/* One transaction, so one sync, for all the outcomes of one event: a
- * fan-out to N writers is not N disk flushes. All or nothing. */
+/* One transaction, so one sync, and one compiled statement, for all the
+ * outcomes of one event: a fan-out to N writers is not N disk flushes. All
+ * or nothing. */
 int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
         int r;
 
         if (!c || (!rows && n > 0))
                 return -EINVAL;
         if (n == 0)
                 return 0;
+        r = status_prepare(c, &stmt);
+        if (r < 0)
+                return r;
         r = exec(c, "BEGIN IMMEDIATE", "begin status");
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                r = status_insert(c, &rows[i]);
+                r = status_insert(c, stmt, &rows[i]);
                 if (r < 0) {
                         (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
                         return r;
