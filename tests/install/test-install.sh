@@ -32,6 +32,7 @@ expect=(
         "$(abs "$inc")/lvss/metadata.h"
         "$p/lib/systemd/system/lvssd.service"
         "$p/lib/systemd/system/lvssd.socket"
+        "$p/lib/systemd/system/lvss-writer-sqlite@.service"
         "$(abs "$etc")/lvss/lvssd.conf"
         "$(abs "$man")/man8/lvssd.8"
         "$(abs "$man")/man8/vssadmin.8"
@@ -48,8 +49,9 @@ done
 [ "$missing" -eq 0 ] || exit 1
 echo "all ${#expect[@]} files installed"
 
-# The installed service names the installed lvssd.
+# The installed services name the installed programs.
 grep -q "^ExecStart=$(abs "$sbin")/lvssd " "$root$p/lib/systemd/system/lvssd.service"
+grep -q "^ExecStart=$(abs "$bin")/lvss-writer-sqlite " "$root$p/lib/systemd/system/lvss-writer-sqlite@.service"
 
 # A program compiled against the installed headers and pkg-config file.
 cat >"$root/probe.c" <<'C'
@@ -66,13 +68,18 @@ PKG_CONFIG_PATH="$root$(abs "$lib")/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" \
 LD_LIBRARY_PATH="$root$(abs "$lib")" "$root/probe"
 echo "a program builds and runs against the installed headers and library"
 
-# systemd-analyze verify, with the unit's ExecStart pointing into the temporary root.
+# systemd-analyze verify, with the units' ExecStart pointing into the temporary root;
+# the writer's template through one instance (a database path), found on the unit path.
 if command -v systemd-analyze >/dev/null; then
         units="$root/units"
         mkdir -p "$units"
         sed "s|^ExecStart=$(abs "$sbin")/lvssd|ExecStart=$root$(abs "$sbin")/lvssd|" \
                 "$root$p/lib/systemd/system/lvssd.service" >"$units/lvssd.service"
         cp "$root$p/lib/systemd/system/lvssd.socket" "$units/"
+        sed "s|^ExecStart=$(abs "$bin")/lvss-writer-sqlite|ExecStart=$root$(abs "$bin")/lvss-writer-sqlite|" \
+                "$root$p/lib/systemd/system/lvss-writer-sqlite@.service" >"$units/lvss-writer-sqlite@.service"
         MANPATH="$root$(abs "$man")" systemd-analyze verify "$units/lvssd.service" "$units/lvssd.socket"
-        echo "systemd-analyze verify accepts lvssd.service and lvssd.socket"
+        instance="lvss-writer-sqlite@$(systemd-escape --path /srv/app/app.db).service"
+        MANPATH="$root$(abs "$man")" SYSTEMD_UNIT_PATH="$units:" systemd-analyze verify "$instance"
+        echo "systemd-analyze verify accepts lvssd.service, lvssd.socket and $instance"
 fi
