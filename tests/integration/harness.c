@@ -555,9 +555,12 @@ static const char *const valgrind_argv[] = {
 
 /*
  * fork + exec @argv (valgrind in front when @p->valgrind); stdout to @out_fd
- * (or the log), stderr to the log. Everything the parent holds is O_CLOEXEC.
+ * (or the log), stderr to the log, which @append_log continues (a restarted
+ * lvssd goes on with the log of the one before) instead of starting it
+ * afresh. Everything the parent holds is O_CLOEXEC.
  */
-static void proc_spawn(itest_proc *p, char *const *argv, const char *const *extra_env, int out_fd) {
+static void proc_spawn(itest_proc *p, char *const *argv, const char *const *extra_env, int out_fd,
+                       bool append_log) {
         char *full[128];
         size_t n = 0;
         int log_fd, null_fd;
@@ -570,7 +573,7 @@ static void proc_spawn(itest_proc *p, char *const *argv, const char *const *extr
         full[n] = NULL;
 
         char **envp = build_envp(extra_env);
-        log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        log_fd = open(p->log_path, O_WRONLY | O_CREAT | (append_log ? 0 : O_TRUNC) | O_APPEND | O_CLOEXEC, 0644);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (log_fd < 0 || null_fd < 0)
                 FAIL("cannot open %s or /dev/null: %m", p->log_path);
@@ -714,64 +717,6 @@ static void lvssd_wait_ready(itest_env *env, itest_proc *p, int notify_fd) {
 
 static int notify_fd = -1;
 
-void itest_start_lvssd(itest_env *env, const itest_lvssd_opts *opts) {
-        char *argv[32];
-        size_t n = 0;
-        char idt[32], evt[32], hold[32];
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-        CHECK(!env->lvssd, "lvssd started twice");
-        if (opts)
-                env->lvssd_opts = *opts;
-
-        if (strlen(env->notify_path) >= sizeof sa.sun_path)
-                FAIL("notify socket path too long: %s", env->notify_path);
-        strcpy(sa.sun_path, env->notify_path);
-        unlink(env->notify_path);
-        notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                FAIL("notify socket %s: %m", env->notify_path);
-
-        char *path = xasprintf("%s/src/coordinator/lvssd", env->build_root);
-        if (access(path, X_OK) < 0)
-                FAIL("%s: %m (is lvssd built?)", path);
-        argv[n++] = path;
-        argv[n++] = "--foreground";
-        argv[n++] = "--socket";
-        argv[n++] = env->socket_path;
-        argv[n++] = "--state-dir";
-        argv[n++] = env->state_dir;
-        if (env->lvssd_opts.identify_timeout_ms) {
-                snprintf(idt, sizeof idt, "%u", itest_ms(env, env->lvssd_opts.identify_timeout_ms));
-                argv[n++] = "--identify-timeout";
-                argv[n++] = idt;
-        }
-        if (env->lvssd_opts.event_timeout_ms) {
-                snprintf(evt, sizeof evt, "%u", itest_ms(env, env->lvssd_opts.event_timeout_ms));
-                argv[n++] = "--event-timeout";
-                argv[n++] = evt;
-        }
-        if (env->lvssd_opts.hold_window_ms) {
-                snprintf(hold, sizeof hold, "%u", env->lvssd_opts.hold_window_ms);
-                argv[n++] = "--hold-window";
-                argv[n++] = hold;
-        }
-        argv[n] = NULL;
-
-        itest_proc *p = proc_new(env, "lvssd", "lvssd.log");
-        p->valgrind = env->valgrind;
-        if (p->valgrind)
-                itest_note("lvssd and the test writers run under valgrind; waits are scaled by %u", env->factor);
-        env->lvssd = p;
-        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
-        const char *extra[] = { ns, NULL };
-        proc_spawn(p, argv, extra, -1);
-        free(ns);
-        free(path);
-
-        lvssd_wait_ready(env, p, notify_fd);
-}
-
 void itest_kill_lvssd(itest_env *env) {
         CHECK(env->lvssd, "no lvssd");
         itest_kill_proc(env, env->lvssd);
@@ -849,7 +794,7 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
         pthread_mutex_lock(&lock);
         env->writers[env->n_writers++] = w;
         pthread_mutex_unlock(&lock);
-        proc_spawn(&w->p, argv, extra, pfd[1]);
+        proc_spawn(&w->p, argv, extra, pfd[1], false);
         close(pfd[1]);
         stream_attach(&w->p.out, pfd[0]);
         free(sock);
@@ -1987,59 +1932,6 @@ char *itest_backup_with_components(itest_env *env, itest_writer *const *ws, size
 #include <grp.h>
 #include <pwd.h>
 
-/* Fork + exec lvssd (valgrind in front when @p->valgrind), its stdout and
- * stderr appended to @p->log_path: a restarted lvssd continues the log of
- * the one before it. */
-static void lvssd_spawn_appending(itest_env *env, itest_proc *p, char *const *argv) {
-        char *full[64];
-        size_t n = 0;
-
-        if (p->valgrind)
-                for (size_t i = 0; valgrind_argv[i]; i++)
-                        full[n++] = (char *) valgrind_argv[i];
-        for (size_t i = 0; argv[i] && n < ELEMENTS(full) - 1; i++)
-                full[n++] = argv[i];
-        full[n] = NULL;
-
-        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
-        const char *extra[] = { ns, NULL };
-        char **envp = build_envp(extra);
-        int log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (log_fd < 0 || null_fd < 0)
-                FAIL("cannot open %s or /dev/null: %m", p->log_path);
-        pid_t parent = getpid();
-
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid < 0)
-                FAIL("fork: %m");
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                dup2(null_fd, 0);
-                dup2(log_fd, 1);
-                dup2(log_fd, 2);
-                signal(SIGPIPE, SIG_DFL);
-                if (strchr(full[0], '/'))
-                        execve(full[0], full, envp);
-                else
-                        execvpe(full[0], full, envp);
-                dprintf(2, "exec %s: %m\n", full[0]);
-                _exit(127);
-        }
-        free(envp);
-        free(ns);
-        close(log_fd);
-        close(null_fd);
-        p->pid = pid;
-        p->pidfd = pidfd_open(pid, 0);
-        if (p->pidfd < 0)
-                FAIL("pidfd_open: %m");
-}
-
 /* Start lvssd with the environment's options (and @config_path) and wait for READY=1. */
 static void lvssd_start_with_config(itest_env *env, const char *config_path, bool restarted) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -2094,6 +1986,8 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
 
         itest_proc *p = proc_new(env, restarted ? "lvssd (restarted)" : "lvssd", "lvssd.log");
         p->valgrind = env->valgrind;
+        if (p->valgrind && !restarted)
+                itest_note("lvssd and the test writers run under valgrind; waits are scaled by %u", env->factor);
         env->lvssd = p;
         if (restarted) {
                 FILE *f = fopen(p->log_path, "ae");
@@ -2102,7 +1996,10 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                         fclose(f);
                 }
         }
-        lvssd_spawn_appending(env, p, argv);
+        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+        const char *extra[] = { ns, NULL };
+        proc_spawn(p, argv, extra, -1, true);
+        free(ns);
         free(path);
 
         lvssd_wait_ready(env, p, notify_fd);
@@ -2113,6 +2010,10 @@ void itest_start_lvssd_config(itest_env *env, const itest_lvssd_opts *opts, cons
         if (opts)
                 env->lvssd_opts = *opts;
         lvssd_start_with_config(env, config_path, false);
+}
+
+void itest_start_lvssd(itest_env *env, const itest_lvssd_opts *opts) {
+        itest_start_lvssd_config(env, opts, NULL);
 }
 
 void itest_restart_lvssd(itest_env *env, const char *config_path) {
