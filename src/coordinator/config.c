@@ -22,6 +22,7 @@
 /* Values given on the command line, so the file does not override them. */
 static struct {
         bool identify, event, hold;
+        bool freeze_margin; /* issue 8 item 3 */
 } from_argv;
 
 static void help(void) {
@@ -39,6 +40,8 @@ static void help(void) {
                "  --identify-timeout MS   Identify deadline (default 10000)\n"
                "  --event-timeout MS      deadline of every other event but Freeze (default 60000)\n"
                "  --hold-window MS        bound of the provider's flush and commit (default 10000)\n"
+               "  --freeze-margin MS      the commit ends this long before a frozen writer's own\n"
+               "                          freeze timeout (at most a quarter of it; default 1000)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -66,7 +69,7 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION };
+               ARG_VERSION, ARG_FREEZE_MARGIN };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -75,6 +78,7 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "identify-timeout", required_argument, NULL, ARG_IDENTIFY },
                 { "event-timeout", required_argument, NULL, ARG_EVENT },
                 { "hold-window", required_argument, NULL, ARG_HOLD },
+                { "freeze-margin", required_argument, NULL, ARG_FREEZE_MARGIN },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -120,6 +124,15 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 from_argv.hold = true;
                         break;
                 }
+                case ARG_FREEZE_MARGIN:
+                        r = parse_ms(optarg, &c->freeze_margin_usec);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: --freeze-margin: invalid duration in milliseconds: %s\n",
+                                        optarg);
+                                return r;
+                        }
+                        from_argv.freeze_margin = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -213,8 +226,16 @@ int config_load_file(Config *c) {
                 *eq = 0;
                 k = strip(s);
                 v = strip(eq + 1);
-                if (streq_ptr(k, "IdentifyTimeoutMS") || streq_ptr(k, "EventTimeoutMS") ||
-                    streq_ptr(k, "HoldWindowMS")) {
+                if (streq_ptr(k, "FreezeMarginMS")) {
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.freeze_margin)
+                                c->freeze_margin_usec = usec;
+                } else if (streq_ptr(k, "IdentifyTimeoutMS") || streq_ptr(k, "EventTimeoutMS") ||
+                           streq_ptr(k, "HoldWindowMS")) {
                         if (parse_ms(v, &usec) < 0) {
                                 fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
                                 r = -EINVAL;
@@ -286,6 +307,8 @@ int config_finish(Config *c) {
                 c->event_timeout_usec = 60 * USEC_PER_SEC;
         if (!c->hold_window_usec)
                 c->hold_window_usec = 10 * USEC_PER_SEC;
+        if (!c->freeze_margin_usec)
+                c->freeze_margin_usec = 1 * USEC_PER_SEC;
         return 0;
 }
 

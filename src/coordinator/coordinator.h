@@ -53,6 +53,7 @@ typedef struct Config {
         uint64_t identify_timeout_usec;
         uint64_t event_timeout_usec;
         uint64_t hold_window_usec;
+        uint64_t freeze_margin_usec; /* the commit ends this long before a writer's freeze timeout (item 8.3) */
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
@@ -342,6 +343,12 @@ struct Session {
         int commit_pipe;
         bool commit_flushed;
         sd_event_source *commit_child, *commit_timer, *commit_io;
+        /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
+         * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
+         * writer's entry (NULL: none frozen); the commit's deadline. */
+        uint64_t freeze_deadline_mono;
+        const Entry *freeze_deadline_entry;
+        uint64_t commit_deadline_mono;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
 
         Session *next, *prev;

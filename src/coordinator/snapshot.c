@@ -20,6 +20,23 @@
  * The child writes 'F' on a pipe once the flush is done, and on failure 'E'
  * followed by the vss_hresult.
  *
+ * The window is also bounded by the writers (issue 8 item 3): each writer's
+ * library thaws its application on its own once its freeze timeout has passed
+ * since Freeze arrived, and a copy made after that is not consistent. So the
+ * effective hold window of a set ends at the earliest of
+ *   commit start + the configured hold window, and
+ *   for each frozen writer: when Freeze was sent to it + its freeze timeout
+ *   - a margin (--freeze-margin, default 1 s, at most a quarter of that
+ *   freeze timeout),
+ * the margin leaving time for Thaw to reach the writer before its own timer
+ * fires. Freeze is sent before the writer can receive it, so the writer's
+ * timer never fires before lvssd's deadline. When that end has passed
+ * already as the commit would start (a slow writer's Freeze took the time),
+ * no commit is started; a commit that reports success after it is treated as
+ * too late as well. Both fail the set with VSS_E_HOLD_WRITES_TIMEOUT (or
+ * VSS_E_FLUSH_WRITES_TIMEOUT while still flushing) like the hold window: the
+ * set is undone and every writer gets Abort, never a late Thaw.
+ *
  * Catalog ordering (providers-and-writers.md): a snapshot row is written
  * ("creating") before the child makes anything on disk, marked "created"
  * after post_commit, and removed only after the provider deleted the copy.
@@ -278,6 +295,40 @@ static void post_commit_and_post_snapshot(Session *s) {
         run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);
 }
 
+/* The margin before a writer's own freeze timeout: --freeze-margin, at most a quarter of the timeout. */
+static uint64_t freeze_margin_usec(const Manager *m, uint64_t freeze_timeout_usec) {
+        uint64_t quarter = freeze_timeout_usec / 4;
+
+        return m->cfg.freeze_margin_usec < quarter ? m->cfg.freeze_margin_usec : quarter;
+}
+
+/* Records the earliest time by which a writer frozen by @f must get Thaw (see the top). */
+static void freeze_deadline_note(Session *s, const Fanout *f) {
+        uint64_t timeout = 0;
+
+        s->freeze_deadline_mono = 0;
+        s->freeze_deadline_entry = NULL;
+        for (size_t i = 0; i < f->n_targets; i++) {
+                const Target *t = &f->targets[i];
+                uint64_t to, d;
+
+                if (!t->entry || !t->entry->frozen)
+                        continue;
+                to = fanout_deadline_usec(s->m, VSS_EVENT_FREEZE, t->writer);
+                d = t->sent_mono + to - freeze_margin_usec(s->m, to);
+                if (!s->freeze_deadline_entry || d < s->freeze_deadline_mono) {
+                        s->freeze_deadline_mono = d;
+                        s->freeze_deadline_entry = t->entry;
+                        timeout = to;
+                }
+        }
+        if (s->freeze_deadline_entry)
+                log_session(s, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
+                            "%llu ms before that at the latest",
+                            s->freeze_deadline_entry->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
+                            (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
+}
+
 static void phase_done(Fanout *f, void *userdata) {
         Session *s = userdata;
         vss_hresult hr;
@@ -304,6 +355,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 hr = veto_of(f);
                 if (VSS_FAILED(hr))
                         return veto(s, hr, "a writer failed Freeze");
+                freeze_deadline_note(s, f);
                 s->fanout = fanout_free(s->fanout);
                 return commit_start(s);
 
@@ -374,6 +426,22 @@ static void commit_finished(Session *s, vss_hresult hr) {
         run_phase(s, SNAP_THAW, is_frozen, VSS_EVENT_THAW);
 }
 
+/* Does the effective hold window end at a writer's freeze deadline rather than the configured window? */
+static bool window_by_writer(const Session *s) {
+        return s->freeze_deadline_entry && s->commit_deadline_mono == s->freeze_deadline_mono;
+}
+
+/* Says which limit the commit passed, in the session's log: "... while @what@then". */
+static void log_window_passed(Session *s, const char *what, const char *then) {
+        if (window_by_writer(s))
+                log_session(s, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
+                            "freeze timeout less the margin has passed)%s",
+                            what, s->freeze_deadline_entry->writer_name, then);
+        else
+                log_session(s, "the hold window of %llu ms is over while %s%s",
+                            (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
+}
+
 static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Session *s = userdata;
         vss_hresult hr = commit_read_pipe(s);
@@ -382,6 +450,11 @@ static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userd
         if (si->si_code != CLD_EXITED || si->si_status != 0) {
                 if (VSS_SUCCEEDED(hr))
                         hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        } else if (now_usec(CLOCK_MONOTONIC) > s->commit_deadline_mono) {
+                /* Noticed late (the timer and the exit were due together): when the copy
+                 * was made is not known, so it may postdate a writer's own thaw. */
+                log_window_passed(s, "the commit finished", ": the copy may be too late");
+                hr = VSS_E_HOLD_WRITES_TIMEOUT;
         } else
                 hr = VSS_S_OK;
         log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
@@ -393,9 +466,7 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
 
         (void) commit_read_pipe(s);
-        log_session(s, "hold window of %llu ms passed while %s: killing the commit",
-                    (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC),
-                    s->commit_flushed ? "committing" : "flushing");
+        log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
         commit_finished(s, s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT);
         return 0;
 }
@@ -440,6 +511,16 @@ static void commit_start(Session *s) {
         s->snap_phase = SNAP_COMMIT;
         s->commit_flushed = false;
 
+        /* The effective hold window (see the top): nothing is made once it is over. */
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        s->commit_deadline_mono = now + s->m->cfg.hold_window_usec;
+        if (s->freeze_deadline_entry && s->freeze_deadline_mono < s->commit_deadline_mono)
+                s->commit_deadline_mono = s->freeze_deadline_mono;
+        if (s->commit_deadline_mono <= now) {
+                log_window_passed(s, "writers were still freezing", ": no commit");
+                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
+        }
+
         /* Rows first: whatever the child makes, the catalog knows where. */
         for (size_t i = 0; i < s->n_snapshots && s->m->catalog; i++) {
                 Snapshot *snap = s->snapshots[i];
@@ -465,9 +546,12 @@ static void commit_start(Session *s) {
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
 
-        log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms)", s->n_snapshots,
+        log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
-                    (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC));
+                    (unsigned long long) ((s->commit_deadline_mono - now) / USEC_PER_MSEC),
+                    window_by_writer(s) ? ", bounded by writer '" : "",
+                    window_by_writer(s) ? s->freeze_deadline_entry->writer_name : "",
+                    window_by_writer(s) ? "'" : "");
         pid_t parent = getpid();
         pid = fork();
         if (pid < 0) {
@@ -486,8 +570,9 @@ static void commit_start(Session *s) {
 
         r = sd_event_add_child(s->m->event, &s->commit_child, pid, WEXITED, on_commit_exit, s);
         if (r >= 0)
-                r = sd_event_add_time_relative(s->m->event, &s->commit_timer, CLOCK_MONOTONIC,
-                                               s->m->cfg.hold_window_usec, 0, on_hold_window, s);
+                /* Accuracy 1 us: sd-event's default (250 ms) would eat the margin. */
+                r = sd_event_add_time(s->m->event, &s->commit_timer, CLOCK_MONOTONIC, s->commit_deadline_mono, 1,
+                                      on_hold_window, s);
         if (r < 0) {
                 log_session(s, "cannot watch the commit: %s", strerror(-r));
                 commit_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
@@ -499,6 +584,8 @@ int snapshot_set_run(Session *s) {
         int r;
 
         s->step_hr = VSS_S_OK;
+        s->freeze_deadline_mono = 0;
+        s->freeze_deadline_entry = NULL;
         r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
         if (r < 0) {
                 /* Nothing was sent to writers yet: fail the step right away. */
