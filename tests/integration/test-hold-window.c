@@ -12,10 +12,24 @@
  * The hanging provider is the harness's fake exec provider (a shell script
  * in the test's directory) told to block in commit; the hold window is short
  * (--hold-window), the writers' freeze timeout long.
+ *
+ * Issue 8 item 3: the hold window of a set is also bounded by its writers.
+ * A writer's library thaws the application on its own once its freeze
+ * timeout has passed since Freeze, so a copy made later is not consistent.
+ * lvssd ends the commit at the earliest freeze deadline of the writers it
+ * froze, less a margin (--freeze-margin, default 1 s, at most a quarter of
+ * the freeze timeout), when that comes before the configured hold window.
+ * Both orders of the two limits are tested with a provider whose commit
+ * waits until the test lets it go on (and then succeeds): a commit released
+ * only after the short-timeout writer was thawed must not make a "successful"
+ * set. And the tools act on writer status: `vssadmin create shadow` exits 1
+ * when a writer taking part failed, naming it and its failure in one line.
  */
 
 #include <inttypes.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -219,9 +233,302 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         free(fake);
 }
 
+/* ---- issue 8 item 3: the hold window is bounded by the writers' freeze timeouts --------------- */
+
+/* lvssd's documented default --freeze-margin, and the rule: at most a quarter of the freeze timeout. */
+#define FREEZE_MARGIN_MS 1000u
+
+static unsigned lvssd_margin_ms(unsigned freeze_timeout_ms) {
+        return freeze_timeout_ms / 4 < FREEZE_MARGIN_MS ? freeze_timeout_ms / 4 : FREEZE_MARGIN_MS;
+}
+
+/*
+ * An exec provider (DIR/slow-provider, DIR = <test dir>/slow) whose commit
+ * appends its pid to DIR/commit-started, then waits until a line is written
+ * to the FIFO DIR/go, then copies the volume like a real one and succeeds.
+ * The commit is "slow" exactly as long as the test wants, no sleeping.
+ */
+static char *slow_provider(itest_env *env) {
+        char *dir = xprintf("%s/slow", env->dir);
+        char *program = xprintf("%s/slow-provider", dir);
+        char *fifo = xprintf("%s/go", dir);
+
+        CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
+        CHECK(mkdir(dir, 0755) == 0, "mkdir %s: %m", dir);
+        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        char *script = xprintf(
+                "#!/bin/sh\n"
+                "# A slow lvss exec provider for test-hold-window: commit waits for the test.\n"
+                "D='%s'\n"
+                "echo \"$*\" >> \"$D/calls\"\n"
+                "case \"$1\" in\n"
+                "is-supported) [ -d \"$2\" ] ;;\n"
+                "prepare) [ -d \"$4\" ] ;;\n"
+                "commit)\n"
+                "        echo $$ >> \"$D/commit-started\"\n"
+                "        read -r _ < \"$D/go\" || exit 1\n"
+                "        mkdir -p \"$D/snaps/$3\" && cp -a \"$4/.\" \"$D/snaps/$3/\" && echo \"$D/snaps/$3\" ;;\n"
+                "delete) rm -rf -- \"$2\" ;;\n"
+                "abort) rm -rf -- \"$D/snaps/$3\" ;;\n"
+                "*) echo \"slow-provider: unknown step $1\" >&2; exit 2 ;;\n"
+                "esac\n",
+                dir);
+        itest_write_file(program, script, strlen(script));
+        CHECK(chmod(program, 0755) == 0, "chmod %s: %m", program);
+        free(script);
+        free(program);
+        free(fifo);
+        return dir;
+}
+
+/* Lets the slow commit go on. False when no commit waits any more (lvssd already ended it). */
+static bool slow_release(const char *dir) {
+        char *fifo = xprintf("%s/go", dir);
+        int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        bool ok = false;
+
+        if (fd >= 0) {
+                ok = write(fd, "go\n", 3) == 3;
+                close(fd);
+        } else
+                CHECK(errno == ENXIO, "open %s: %m", fifo);
+        free(fifo);
+        return ok;
+}
+
+/* Starts lvssd with the slow provider and @hold_ms as its hold window; returns the provider's id. */
+static vss_id slow_lvssd(itest_env *env, const char *dir, unsigned hold_ms) {
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000, .hold_window_ms = hold_ms };
+        char *text = xprintf("[Coordinator]\nExecProvider=slow:%s/slow-provider\n", dir);
+        char *config = xprintf("%s/lvssd.conf", env->dir);
+        vss_id id;
+
+        itest_write_file(config, text, strlen(text));
+        itest_start_lvssd_config(env, &opts, config);
+        CHECK_HR(itest_provider_id(env->socket_path, "slow", &id), VSS_S_OK, "the slow provider is listed");
+        free(config);
+        free(text);
+        return id;
+}
+
+typedef struct slow_set {
+        vss_backup_components *bc;
+        vss_id sid, set, snap;
+        uint64_t t0;
+        vss_async *a;
+} slow_set;
+
+/* A set of env->data_dir on the slow provider, DoSnapshotSet started; returns once the commit waits. */
+static void slow_set_begin(itest_env *env, const vss_id *provider, const char *dir, size_t n_commit,
+                           itest_writer *const *ws, size_t n, slow_set *ret) {
+        char *marker = xprintf("%s/commit-started", dir);
+
+        ret->bc = itest_requester(env, false);
+        ret->sid = itest_session_id(ret->bc);
+        STEP_OK(env, ret->bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(ret->bc, &ret->set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(ret->bc, env->data_dir, provider, &ret->snap), VSS_S_OK, "add %s (slow)",
+                 env->data_dir);
+        STEP_OK(env, ret->bc, vss_prepare_for_backup);
+
+        ret->t0 = itest_now_mono_usec();
+        CHECK_HR(vss_do_snapshot_set(ret->bc, &ret->a), VSS_S_OK, "vss_do_snapshot_set");
+        /* the writers' lines are read (and stamped) as they come, before waiting on the file */
+        for (size_t i = 0; i < n; i++)
+                itest_wait_event(env, ws[i], "Freeze", &ret->sid, "ok", itest_ms(env, 10000));
+        CHECK(itest_wait_file_lines(env, marker, n_commit, itest_ms(env, 10000)),
+              "the slow provider's commit #%zu never started", n_commit);
+        free(marker);
+}
+
+/* Waits (bounded) for DoSnapshotSet; returns its result and the time it took, in ms. */
+static vss_hresult slow_set_wait(itest_env *env, slow_set *st, unsigned bound_ms, uint64_t *ret_ms) {
+        vss_hresult hr = vss_async_wait(st->a, bound_ms);
+        uint64_t t_end = itest_now_mono_usec();
+
+        CHECK(hr != VSS_S_ASYNC_PENDING, "DoSnapshotSet still runs %u ms after it started", bound_ms);
+        st->a = vss_async_release(st->a);
+        *ret_ms = ms_since(st->t0, t_end);
+        itest_note("DoSnapshotSet -> %s in %" PRIu64 " ms", itest_hr_str(hr), *ret_ms);
+        return hr;
+}
+
+/* Nothing of the failed set anywhere; every writer got Abort and neither Thaw nor PostSnapshot. */
+static void check_set_undone(itest_env *env, const char *dir, slow_set *st, itest_writer *const *ws, size_t n) {
+        char *copy = xprintf("%s/snaps/%.36s", dir, itest_id_str(&st->snap) + 1);
+        struct stat sb;
+
+        for (size_t i = 0; i < n; i++) {
+                itest_wait_event(env, ws[i], "Abort", &st->sid, "ok", itest_ms(env, 5000));
+                CHECK(itest_find_event(ws[i], "Thaw", &st->sid, NULL, 0, SIZE_MAX) < 0,
+                      "item 8.3: %s got Thaw for a set whose hold window was over", ws[i]->p.label);
+                CHECK(itest_find_event(ws[i], "PostSnapshot", &st->sid, NULL, 0, SIZE_MAX) < 0,
+                      "item 8.3: %s got PostSnapshot for a failed set", ws[i]->p.label);
+        }
+        CHECK(itest_catalog_snapshot_count(env, &st->sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
+              itest_catalog_snapshot_count(env, &st->sid));
+        CHECK(lstat(copy, &sb) < 0, "item 8.3: the failed set's shadow copy %s is left", copy);
+        vss_snapshot_prop prop;
+        vss_hresult phr = vss_get_snapshot_properties(st->bc, &st->snap, &prop);
+        if (VSS_SUCCEEDED(phr))
+                vss_free_snapshot_properties(&prop);
+        CHECK(VSS_FAILED(phr), "item 8.3: the failed set's shadow copy still has properties");
+        free(copy);
+}
+
+/*
+ * Issue 8 item 3, the order of the report: a writer's freeze timeout (3 s)
+ * is shorter than the hold window (8 s) and the commit is slow. lvssd ends
+ * the commit before that writer's own timer fires: the set fails with
+ * VSS_E_HOLD_WRITES_TIMEOUT no earlier than its freeze timeout less lvssd's
+ * margin and before the freeze timeout, every writer gets Abort (the writer
+ * with the short timeout exactly once: its own timer never fired), nothing
+ * of the set is left. The commit is let go on once that writer got Abort,
+ * whoever sent it: before the fix the copy was then made after the writer
+ * had thawed itself, and DoSnapshotSet succeeded. Then a set whose commit is
+ * quick goes through with the same writers: the bound fails no set needlessly.
+ */
+static void test_item3_freeze_timeout_shorter_than_hold_window(void **state) {
+        itest_env *env = *state;
+        unsigned margin = itest_margin_ms(env);
+        unsigned hold_ms = itest_ms(env, 8000);
+        char *dir = slow_provider(env);
+        vss_id provider = slow_lvssd(env, dir, hold_ms);
+        itest_writer *quick = WRITER(env, "short-freeze-timeout", "--freeze-timeout", "3000");
+        itest_writer *calm = WRITER(env, "long-freeze-timeout", "--freeze-timeout", "30000");
+        itest_writer *ws[] = { quick, calm };
+        unsigned freeze_ms = quick->freeze_timeout_ms; /* as scaled by the harness */
+        unsigned lower_ms = freeze_ms - lvssd_margin_ms(freeze_ms);
+        slow_set st = { 0 };
+        uint64_t ms;
+
+        CHECK(freeze_ms < hold_ms, "setup: the freeze timeout %u ms is not shorter than the hold window %u ms",
+              freeze_ms, hold_ms);
+        slow_set_begin(env, &provider, dir, 1, ws, 2, &st);
+
+        /* the short-timeout writer is thawed (Abort) by lvssd or, before the fix, by its own timer */
+        itest_wait_event(env, quick, "Abort", &st.sid, "begin", freeze_ms + margin);
+        bool released = slow_release(dir);
+        itest_note("the commit %s after %s got Abort", released ? "was let go on" : "was already ended",
+                   quick->p.label);
+
+        vss_hresult hr = slow_set_wait(env, &st, hold_ms + margin, &ms);
+        CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT,
+                 "item 8.3: DoSnapshotSet whose commit outlasted writer %s's freeze timeout of %u ms",
+                 quick->p.label, freeze_ms);
+        CHECK(ms >= lower_ms, "item 8.3: the set failed after %" PRIu64 " ms, before the effective hold window "
+              "(freeze timeout %u ms less the margin) was over", ms, freeze_ms);
+        CHECK(ms <= freeze_ms + margin, "item 8.3: the set failed after %" PRIu64 " ms, bound: the freeze timeout "
+              "%u ms + %u ms", ms, freeze_ms, margin);
+        check_set_undone(env, dir, &st, ws, 2);
+        CHECK(itest_count_events(quick, "Abort", &st.sid, "begin") == 1,
+              "item 8.3: %s was thawed by its own freeze timeout before lvssd's Abort (%zu Abort events)",
+              quick->p.label, itest_count_events(quick, "Abort", &st.sid, "begin"));
+        itest_requester_release(env, st.bc);
+
+        /* a commit that is done in time makes the set, with the same writers */
+        slow_set st2 = { 0 };
+        slow_set_begin(env, &provider, dir, 2, ws, 2, &st2);
+        CHECK(slow_release(dir), "the second commit does not wait");
+        CHECK_HR(slow_set_wait(env, &st2, itest_step_bound(env), &ms), VSS_S_OK, "a set whose commit is quick");
+        for (size_t i = 0; i < 2; i++) {
+                itest_wait_event(env, ws[i], "Thaw", &st2.sid, "ok", itest_ms(env, 5000));
+                CHECK(itest_find_event(ws[i], "Abort", &st2.sid, NULL, 0, SIZE_MAX) < 0, "%s got Abort",
+                      ws[i]->p.label);
+        }
+        itest_requester_release(env, st2.bc);
+        free(dir);
+}
+
+/*
+ * Issue 8 item 3, the other order: the hold window (2 s) is shorter than
+ * every writer's freeze timeout (12 s: its deadline less the margin, 11 s,
+ * is well after the window and the test's margin). The configured hold window binds: the set fails
+ * with VSS_E_HOLD_WRITES_TIMEOUT no earlier than the window and within it
+ * plus a margin, the writers are released by lvssd's Abort, nothing is left,
+ * and the commit let go on afterwards changes nothing.
+ */
+static void test_item3_hold_window_shorter_than_freeze_timeout(void **state) {
+        itest_env *env = *state;
+        unsigned margin = itest_margin_ms(env);
+        unsigned hold_ms = itest_ms(env, 2000);
+        char *dir = slow_provider(env);
+        vss_id provider = slow_lvssd(env, dir, hold_ms);
+        itest_writer *w1 = WRITER(env, "w1", "--freeze-timeout", "12000");
+        itest_writer *w2 = WRITER(env, "w2", "--freeze-timeout", "30000");
+        itest_writer *ws[] = { w1, w2 };
+        slow_set st = { 0 };
+        uint64_t ms;
+
+        CHECK(w1->freeze_timeout_ms - lvssd_margin_ms(w1->freeze_timeout_ms) > hold_ms + margin,
+              "setup: the freeze deadline must come well after the hold window");
+        slow_set_begin(env, &provider, dir, 1, ws, 2, &st);
+        vss_hresult hr = slow_set_wait(env, &st, hold_ms + 3 * margin, &ms);
+        (void) slow_release(dir);
+        CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "WS-6: DoSnapshotSet whose commit outlasted the hold window");
+        CHECK(ms >= hold_ms, "WS-6: the set failed after %" PRIu64 " ms, before the %u ms hold window closed", ms,
+              hold_ms);
+        CHECK(ms <= hold_ms + margin, "WS-6: the set failed after %" PRIu64 " ms, bound %u + %u ms", ms, hold_ms,
+              margin);
+        check_set_undone(env, dir, &st, ws, 2);
+        for (size_t i = 0; i < 2; i++)
+                CHECK(itest_count_events(ws[i], "Abort", &st.sid, "begin") == 1,
+                      "%s was thawed by its own freeze timeout, not by lvssd", ws[i]->p.label);
+        itest_requester_release(env, st.bc);
+        free(dir);
+}
+
+/*
+ * Issue 8 item 3 (the tools act on writer status): `vssadmin create shadow`
+ * exits 1 when a writer taking part ends the backup failed (here at
+ * PostSnapshot, which vetoes nothing), with that writer and its failure in
+ * one line on stderr. With writers that are fine it still exits 0.
+ */
+static void test_item3_vssadmin_create_shadow_writer_fails(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000 };
+        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        const char *argv[] = { vssadmin, "--socket", env->socket_path, "create", "shadow", "--for", env->data_dir,
+                               NULL };
+
+        itest_start_lvssd(env, &opts);
+        (void) WRITER(env, "good");
+
+        itest_proc *p = itest_spawn_program(env, "vssadmin create shadow", argv, true, false);
+        int code = itest_program_exit(env, p, itest_ms(env, 60000));
+        char *err = itest_read_file(p->log_path);
+        CHECK(code == 0, "vssadmin create shadow with a good writer exited %d:\n%s", code, err ? err : "");
+        free(err);
+
+        (void) WRITER(env, "bad", "--fail-at", "PostSnapshot", "--fail-code",
+                                   "VSS_E_WRITERERROR_RETRYABLE", "--app-message", "bad: cannot note the backup");
+        p = itest_spawn_program(env, "vssadmin create shadow", argv, true, false);
+        code = itest_program_exit(env, p, itest_ms(env, 60000));
+        err = itest_read_file(p->log_path);
+        itest_note("vssadmin create shadow with a failing writer: exit %d\n%s", code, err ? err : "");
+        CHECK(code == 1, "item 8.3: vssadmin create shadow with writer 'bad' failing PostSnapshot exited %d:\n%s",
+              code, err ? err : "");
+        /* one line names the writer, the event and the failure */
+        bool found = false;
+        for (char *line = err, *next; line && *line && !found; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                found = strstr(line, "writer 'bad'") && strstr(line, "PostSnapshot") &&
+                        strstr(line, "VSS_E_WRITERERROR_RETRYABLE") && strstr(line, "bad: cannot note the backup");
+        }
+        CHECK(found, "item 8.3: no line on stderr names writer 'bad', PostSnapshot and its failure:\n%s",
+              err ? err : "");
+        free(err);
+        free(vssadmin);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ws6_provider_hangs_in_commit, itest_setup, hold_teardown),
+                ITEST(test_item3_freeze_timeout_shorter_than_hold_window),
+                ITEST(test_item3_hold_window_shorter_than_freeze_timeout),
+                ITEST(test_item3_vssadmin_create_shadow_writer_fails),
         };
         return ITEST_MAIN("hold-window", tests);
 }
