@@ -1558,6 +1558,32 @@ static bool record_failed(const writer_record *r) {
                (r->state >= VSS_WS_FAILED_AT_IDENTIFY && r->state <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN);
 }
 
+/* A writer that failed after it took part (issue 8 item 3); a failed Identify means it took no part. */
+static bool record_failed_taking_part(const writer_record *r) {
+        return record_failed(r) && r->state != VSS_WS_FAILED_AT_IDENTIFY && r->last_event != VSS_EVENT_IDENTIFY;
+}
+
+/* The record of the writer instance @instance_id, or NULL. */
+static const writer_record *record_find(const vshadow *v, const vss_id *instance_id) {
+        for (size_t i = 0; i < v->n_records; i++)
+                if (vss_id_equal(&v->records[i].instance_id, instance_id))
+                        return &v->records[i];
+        return NULL;
+}
+
+/* One line on stderr: the writer, the event it failed at, the state and the failure (code and text). */
+static void print_writer_failure(const char *prefix, const writer_record *r) {
+        _cleanup_(freep) char *w = sanitize(r->writer_name);
+        _cleanup_(freep) char *m = r->application_message && *r->application_message
+                                           ? sanitize(r->application_message)
+                                           : NULL;
+        const char *event = output_failure_event(r->state, r->last_event);
+
+        fprintf(stderr, "vshadow: %swriter '%s' failed%s%s: [%u] %s, %s (%s)%s%s\n", prefix, strempty(w),
+                event ? " at " : "", strempty(event), (unsigned) r->state, vss_writer_state_text(r->state),
+                vss_hresult_text(r->failure), hr_name(r->failure), m ? ": " : "", strempty(m));
+}
+
 static bool writer_required(const vshadow *v, const vss_id *instance_id) {
         for (size_t i = 0; i < v->n_required; i++)
                 if (vss_id_equal(&v->required[i], instance_id))
@@ -1884,8 +1910,11 @@ static int run_backup(vshadow *v) {
                 hr = VSS_S_OK;
                 for (size_t i = 0; hr_ok(hr) && i < v->n_components; i++) {
                         selected_component *c = &v->components[i];
+                        const writer_record *wr = record_find(v, &c->instance_id);
+                        /* A component of a writer that failed (at Thaw, PostSnapshot) was not backed up well. */
                         hr = vss_set_backup_succeeded(v->bc, &c->instance_id, &c->writer_id, c->type,
-                                                      c->logical_path, c->name, true);
+                                                      c->logical_path, c->name,
+                                                      !wr || !record_failed_taking_part(wr));
                 }
                 step_end(v, hr);
                 step_done(v);
@@ -1973,15 +2002,20 @@ finish_release:
         }
 
 finish:
-        /* A run that succeeded although a writer failed (at Thaw or PostSnapshot, which do not veto) says so. */
-        for (size_t i = 0; exit_status == EXIT_SUCCESS && i < v->n_records; i++)
-                if (record_failed(&v->records[i])) {
-                        _cleanup_(freep) char *name = sanitize(v->records[i].writer_name);
-                        fprintf(stderr, "vshadow: warning: writer '%s' ended in state [%u] %s: %s\n",
-                                strempty(name), (unsigned) v->records[i].state,
-                                vss_writer_state_text(v->records[i].state),
-                                vss_hresult_text(v->records[i].failure));
-                }
+        /*
+         * A sequence that ran to its end although a writer taking part failed (at Thaw,
+         * PostSnapshot or BackupComplete, which do not veto the set) is not a good backup
+         * of that writer's data: one line per such writer, and exit 1 (issue 8 item 3: the
+         * requester acts on writer status). A writer that failed Identify took no part.
+         */
+        if (exit_status == EXIT_SUCCESS) {
+                for (size_t i = 0; i < v->n_records; i++)
+                        if (record_failed_taking_part(&v->records[i])) {
+                                print_writer_failure("", &v->records[i]);
+                                exit_status = EXIT_FAILURE;
+                        } else if (record_failed(&v->records[i]))
+                                print_writer_failure("warning: ", &v->records[i]);
+        }
         if (arg_json) {
                 json_end_array(&v->json);
                 print_summary(v, exit_status);

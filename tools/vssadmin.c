@@ -820,8 +820,9 @@ static bool state_failed(vss_writer_state s) {
 
 /*
  * Gathers this session's writer status and names every failed writer on
- * stderr (@prefix: "error" or "warning"). Returns how many failed; the
- * statuses go to @j when given (JSON output). Never fails the run itself.
+ * stderr, one line each (@prefix: "error" or "warning"). Returns how many of
+ * them took part in the backup (a writer that failed Identify took none);
+ * the statuses go to @j when given (JSON output). Never fails the run itself.
  */
 static unsigned report_writers(vss_backup_components *bc, const char *prefix, json_writer *j) {
         vss_async *a = NULL;
@@ -857,11 +858,12 @@ static unsigned report_writers(vss_backup_components *bc, const char *prefix, js
                                                              ? sanitize(w.status.application_message)
                                                              : NULL;
 
-                        fprintf(stderr, "vssadmin: %s: writer '%s' failed%s%s: [%u] %s, %s%s%s\n", prefix,
+                        fprintf(stderr, "vssadmin: %s: writer '%s' failed%s%s: [%u] %s, %s (%s)%s%s\n", prefix,
                                 strempty(name), event ? " at " : "", strempty(event), (unsigned) w.status.state,
                                 vss_writer_state_text(w.status.state), vss_hresult_text(w.status.failure),
-                                msg ? ": " : "", strempty(msg));
-                        failed++;
+                                hr_name(w.status.failure), msg ? ": " : "", strempty(msg));
+                        if (w.status.state != VSS_WS_FAILED_AT_IDENTIFY && w.status.last_event != VSS_EVENT_IDENTIFY)
+                                failed++;
                 }
         }
         if (j)
@@ -1048,8 +1050,10 @@ static int create_shadow(void) {
                 json_key(&j, "creation_time");
                 json_string(&j, format_timestamp_iso(ts, prop.creation_usec));
         }
-        /* This gather also marks the session completed for the writers (WS-3). */
-        n_failed = report_writers(bc, "warning", arg_json ? &j : NULL);
+        /* This gather also marks the session completed for the writers (WS-3). A writer
+         * that failed at Thaw, PostSnapshot or BackupComplete vetoed nothing, but its
+         * data in the copy may not be consistent: an error (issue 8 item 3). */
+        n_failed = report_writers(bc, "error", arg_json ? &j : NULL);
         if (arg_json) {
                 json_end_object(&j);
                 json_finish(&j);
@@ -1070,11 +1074,16 @@ static int create_shadow(void) {
                 }
                 putchar('\n');
         }
-        if (n_failed > 0)
-                fprintf(stderr, "vssadmin: warning: %u writer%s failed: %s data in the shadow copy may not be "
-                                "consistent\n",
-                        n_failed, n_failed == 1 ? "" : "s", n_failed == 1 ? "its" : "their");
         exit_status = finish_output();
+        if (n_failed > 0) {
+                char sid[VSS_ID_STRING_MAX];
+
+                vss_id_format(&set_id, sid);
+                fprintf(stderr, "vssadmin: %u writer%s taking part failed: %s data in the shadow copy may not be "
+                                "consistent; delete it with 'vssadmin delete shadows --set %s'\n",
+                        n_failed, n_failed == 1 ? "" : "s", n_failed == 1 ? "its" : "their", sid);
+                exit_status = EXIT_FAILURE;
+        }
         goto finish;
 
 fail:

@@ -387,10 +387,31 @@ static void test_vshadow_wi_failing_writer_aborts(void **state) {
                       asprintf(&bc3, "-bc=%s", bcd3) > 0 && asprintf(&tmp2, "%s.tmp", bcd2) > 0,
               "out of memory");
 
-        /* without -wi: B's failure is reported, the backup succeeds and keeps its document */
+        /* without -wi: the backup runs to its end and keeps its document (A's part of it is good),
+         * but B's failure fails the run (issue 8 item 3: the requester acts on writer status):
+         * exit 1, and one line names B, the event and the failure */
         VSHADOW(env, &r, bc1, env->data_dir);
-        CHECK_EXIT(&r, 0, "vshadow with B failing PostSnapshot, B not required");
-        CHECK(file_exists(bcd1), "the document of a successful backup is missing");
+        CHECK_EXIT(&r, 1, "item 8.3: vshadow with B failing PostSnapshot, B not required");
+        CHECK(file_exists(bcd1), "the document of the completed backup is missing");
+        {
+                bool found = false;
+                char *err = strdup(r.err);
+                CHECK(err, "out of memory");
+                for (char *line = err, *next; *line && !found; line = next) {
+                        next = strchr(line, '\n');
+                        if (next)
+                                *next++ = 0;
+                        else
+                                next = line + strlen(line);
+                        found = strstr(line, "writer 'B'") && strstr(line, "PostSnapshot") &&
+                                strstr(line, "VSS_E_WRITERERROR_NONRETRYABLE") &&
+                                strstr(line, "B: cannot record the backup position");
+                }
+                free(err);
+                CHECK(found, "item 8.3: no line on stderr names writer B, PostSnapshot and its failure\n%s", r.err);
+        }
+        vss_id sid1 = id_after(&r, "Session: ");
+        CHECK(itest_count_events(a, "BackupComplete", &sid1, "ok") == 1, "A's backup was not completed");
         vshadow_result_free(&r);
         check_nothing_left(env, "after an auto-release backup");
 
