@@ -142,6 +142,7 @@ struct Target {
         vss_hresult application_result;
         char *application_message;
         char *metadata; /* Identify: the WMD XML */
+        char *note;     /* what lvssd found wrong with the answer (issue 8 item 7), or NULL */
         uint64_t sent_usec, sent_mono, duration_usec;
 };
 

@@ -179,7 +179,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         const LastStatus *l = &w->last;
         vss_writer_state state;
         vss_hresult failure, app_result;
-        const char *app_message, *state_text;
+        const char *app_message, *state_text, *note = NULL;
         vss_id session_id = {};
         vss_writer_event event;
         bool in_progress, active;
@@ -199,6 +199,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 took = t->duration_usec;
                 active = false;
                 state_text = "none";
+                note = t->note; /* what it answered instead (issue 8 item 7) */
         } else if (l->valid) {
                 state = l->state;
                 failure = l->failure;
@@ -238,6 +239,10 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         if (r >= 0)
                 r = sd_bus_message_append(reply, "ubttbs", (uint32_t) event, in_progress, when, took, active,
                                           state_text);
+        /* issue 8 item 4: whose writer it is, so that two of one class can be told apart */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "uis", (uint32_t) (w->client ? w->client->uid : (uid_t) -1),
+                                          (int32_t) (w->client ? w->client->pid : 0), strempty(note));
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);
