@@ -112,10 +112,10 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
         uid_text(c->uid, who, sizeof who);
         uid_text(owner, owner_text, sizeof owner_text);
         log_msg("access denied: %s pid %d may not subscribe writer '%s': class %s belongs to %s%s", who, (int) c->pid,
-                name, cls, owner_text, configured ? " (WriterOwner=)" : " (its first owner)");
+                name, cls, owner_text, configured ? " (WriterOwner=)" : " (recorded in the catalog)");
         *ret_hr = VSS_E_ACCESSDENIED;
         set_message(ret_message, "Writer class %s belongs to %s%s; %s may not subscribe with it", cls, owner_text,
-                    configured ? " by WriterOwner=" : ", the first to subscribe with it", who);
+                    configured ? " by WriterOwner=" : " as recorded in lvssd's catalog", who);
         return -EPERM;
 }
 

@@ -334,7 +334,7 @@ static void test_first_owner_binds_class(void **state) {
                  "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
         wait_child_exit(env, wb);
         char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
-                             "belongs to uid %u (%s) (its first owner)",
+                             "belongs to uid %u (%s) (recorded in the catalog)",
                              (unsigned) uid_b, user_b, (int) wb->pid, itest_id_str(&job_b.writer_id),
                              (unsigned) uid_a, user_a);
         check_logged(env, line);
