@@ -9,6 +9,7 @@
  */
 
 #include <inttypes.h>
+#include <pwd.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -200,6 +201,16 @@ void output_writer_block(FILE *f, const output_writer *w) {
                 fputs_sanitized(s->instance_name, f);
                 fputs("'\n", f);
         }
+        if (w->owner_known) {
+                struct passwd *pw = getpwuid((uid_t) w->uid);
+                fprintf(f, "   Process: pid %" PRIi32 ", uid %" PRIu32, w->pid, w->uid);
+                if (pw && pw->pw_name) {
+                        fputs(" (", f);
+                        fputs_sanitized(pw->pw_name, f);
+                        fputc(')', f);
+                }
+                fputc('\n', f);
+        }
         print_session_line(f, w);
         if (event) {
                 if (s->event_in_progress)
@@ -211,6 +222,11 @@ void output_writer_block(FILE *f, const output_writer *w) {
                 else
                         fprintf(f, "   Last event: %s, took %s\n", event,
                                 format_duration(d, s->last_event_duration_usec));
+        }
+        if (w->note && *w->note) {
+                fputs("   Problem: the writer ", f);
+                fputs_sanitized(w->note, f);
+                fputc('\n', f);
         }
         if (s->application_result != 0 || (s->application_message && *s->application_message)) {
                 fprintf(f, "   Application error: 0x%08" PRIX32, (uint32_t) s->application_result);
@@ -513,4 +529,15 @@ void json_writer_members(json_writer *j, const output_writer *w) {
                 json_null(j);
         json_key(j, "last_event_duration_usec");
         json_uint(j, s->last_event_duration_usec);
+        if (w->owner_known) {
+                struct passwd *pw = getpwuid((uid_t) w->uid);
+                json_key(j, "uid");
+                json_uint(j, w->uid);
+                json_key(j, "user");
+                json_string(j, pw ? pw->pw_name : NULL);
+                json_key(j, "pid");
+                json_int(j, w->pid);
+                json_key(j, "problem");
+                json_string(j, strnull_if_empty(w->note));
+        }
 }

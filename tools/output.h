@@ -59,6 +59,10 @@ typedef struct output_writer {
         bool session_known;        /* the two fields below are set */
         bool session_active;       /* the session is still open */
         const char *session_state; /* "in progress", "completed", "aborted", "ended", "none" */
+        bool owner_known;          /* uid and pid are set (the admin view) */
+        uint32_t uid;              /* the writer process's uid and pid */
+        int32_t pid;
+        const char *note;          /* what lvssd found wrong with its answer, or NULL */
 } output_writer;
 
 /*
@@ -69,7 +73,8 @@ typedef struct output_writer {
  *      Writer Instance Id: {…}
  *      State: [N] Text
  *      Last error: Text
- *      ... lvss lines (instance name, session, last event, application error)
+ *      ... lvss lines (instance name, process, session, last event, what was
+ *          wrong with its answer, application error)
  *
  * No blank line is printed; the caller separates blocks.
  */

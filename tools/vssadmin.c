@@ -302,7 +302,7 @@ static int finish_output(void) {
 
 /* ---- list writers ------------------------------------------------------------ */
 
-/* Reads one (ayayssuiisayubttbs); the strings stay borrowed from @m. */
+/* Reads one (ayayssuiisayubttbsuis); the strings stay borrowed from @m. */
 static int read_admin_status(sd_bus_message *m, output_writer *ret) {
         output_writer w = {};
         uint32_t state, event;
@@ -330,6 +330,11 @@ static int read_admin_status(sd_bus_message *m, output_writer *ret) {
                                 &w.status.last_event_duration_usec, &active, &w.session_state);
         if (r < 0)
                 return r;
+        r = sd_bus_message_read(m, "uis", &w.uid, &w.pid, &w.note);
+        if (r < 0)
+                return r;
+        w.owner_known = true;
+        w.note = strnull_if_empty(w.note);
         r = sd_bus_message_exit_container(m);
         if (r < 0)
                 return r;

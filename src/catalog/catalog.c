@@ -90,6 +90,14 @@ static const char *const migrations[] = {
         ");"
         "CREATE INDEX writer_status_by_session ON writer_status(session_id);"
         "PRAGMA user_version = 1;",
+        /* 2: the uid each writer class is bound to (issue 8 item 4) */
+        "CREATE TABLE writer_owners ("
+        "        writer_id TEXT PRIMARY KEY NOT NULL,"
+        "        uid INTEGER NOT NULL,"
+        "        writer_name TEXT,"
+        "        since_usec INTEGER NOT NULL"
+        ");"
+        "PRAGMA user_version = 2;",
 };
 
 #define SNAPSHOT_COLUMNS                                                                               \
@@ -716,6 +724,50 @@ int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *row
         if (r < 0)
                 (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         return r;
+}
+
+/* ---- writer owners -------------------------------------------------------- */
+
+int lvss_catalog_writer_owner_get(lvss_catalog *c, const vss_id *writer_id, uid_t *ret_uid, uint64_t *ret_since_usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r, rc;
+
+        if (!c || !writer_id || vss_id_is_null(writer_id))
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "SELECT uid, since_usec FROM writer_owners WHERE writer_id = ?", "d", writer_id);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "writer owner get");
+        if (ret_uid)
+                *ret_uid = (uid_t) sqlite3_column_int64(stmt, 0);
+        if (ret_since_usec)
+                *ret_since_usec = (uint64_t) sqlite3_column_int64(stmt, 1);
+        return 0;
+}
+
+/* An upsert: the first owner is inserted, a takeover (root) replaces the uid. */
+int lvss_catalog_writer_owner_set(lvss_catalog *c, const vss_id *writer_id, uid_t uid, const char *writer_name,
+                                  uint64_t usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !writer_id || vss_id_is_null(writer_id))
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "INSERT INTO writer_owners (writer_id, uid, writer_name, since_usec) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (writer_id) DO UPDATE SET uid = excluded.uid, writer_name = excluded.writer_name, "
+                    "since_usec = excluded.since_usec",
+                    "diti", writer_id, (int64_t) uid, writer_name, (int64_t) usec);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "writer owner set");
+        return r < 0 ? r : 0;
 }
 
 /* ---- integrity ----------------------------------------------------------- */

@@ -83,5 +83,14 @@ int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s);
 /* @n rows in one transaction (one sync); all or nothing. */
 int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n);
 
+/*
+ * Writer owners (issue 8 item 4): the uid a writer class (writer id) is bound
+ * to. _get: 0 and the uid (and since when), -ENOENT when the class has no
+ * owner yet. _set: records @uid as the owner (the first one, or a takeover).
+ */
+int lvss_catalog_writer_owner_get(lvss_catalog *c, const vss_id *writer_id, uid_t *ret_uid, uint64_t *ret_since_usec);
+int lvss_catalog_writer_owner_set(lvss_catalog *c, const vss_id *writer_id, uid_t uid, const char *writer_name,
+                                  uint64_t usec);
+
 /* PRAGMA integrity_check == "ok": 1, else 0. */
 int lvss_catalog_check(lvss_catalog *c);

@@ -140,7 +140,7 @@ static void test_open_settings(void **state) {
         s = raw_text(db, "PRAGMA journal_mode");
         assert_string_equal(s, "wal");
         free(s);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                      "name IN ('sessions', 'snapshots', 'writer_status')"),
                          3);
@@ -480,7 +480,7 @@ static void test_reopen_keeps_data_and_migration_is_noop(void **state) {
         free(after);
 
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
         sqlite3_close(db);
 
         assert_int_equal(lvss_catalog_session_get(c, &sess, &st, NULL), 0);
@@ -497,6 +497,42 @@ static void test_reopen_keeps_data_and_migration_is_noop(void **state) {
         assert_int_equal(lvss_catalog_snapshot_set_state(c2, &a.snapshot_id, "created"), 0);
         lvss_catalog_close(c2);
         lvss_catalog_close(c);
+}
+
+/* Issue 8 item 4: a writer class's owner is recorded once, survives a reopen, and a takeover replaces it. */
+static void test_writer_owners(void **state) {
+        char path[512];
+        lvss_catalog *c = open_new(path, sizeof path);
+        vss_id cls = make_id(60), other = make_id(61), null_id = {};
+        uid_t uid = 12345;
+        uint64_t since = 0;
+
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, NULL), -ENOENT);
+        assert_int_equal(uid, 12345); /* untouched on failure */
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &null_id, &uid, NULL), -EINVAL);
+        assert_int_equal(lvss_catalog_writer_owner_set(c, &null_id, 1, "x", 1), -EINVAL);
+
+        assert_int_equal(lvss_catalog_writer_owner_set(c, &cls, 1001, "impostor", 100), 0);
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, &since), 0);
+        assert_int_equal(uid, 1001);
+        assert_int_equal(since, 100);
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &other, &uid, NULL), -ENOENT);
+
+        lvss_catalog_close(c);
+        assert_int_equal(lvss_catalog_open(path, &c), 0);
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, NULL), 0);
+        assert_int_equal(uid, 1001);
+
+        /* root takes the class over: one row, the new uid */
+        assert_int_equal(lvss_catalog_writer_owner_set(c, &cls, 0, "lvss-writer-sqlite", 200), 0);
+        assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, &since), 0);
+        assert_int_equal(uid, 0);
+        assert_int_equal(since, 200);
+        lvss_catalog_close(c);
+
+        sqlite3 *db = raw_open(path);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_owners"), 1);
+        sqlite3_close(db);
 }
 
 static void test_newer_schema_refused(void **state) {
@@ -535,7 +571,7 @@ static void test_partial_schema_migrates(void **state) {
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         lvss_catalog_close(c);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes"), 1);
         sqlite3_close(db);
 }
@@ -551,6 +587,7 @@ int main(void) {
                 cmocka_unit_test(test_status_add),
                 cmocka_unit_test(test_status_add_many),
                 cmocka_unit_test(test_reopen_keeps_data_and_migration_is_noop),
+                cmocka_unit_test(test_writer_owners),
                 cmocka_unit_test(test_newer_schema_refused),
                 cmocka_unit_test(test_partial_schema_migrates),
         };

@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,6 +43,9 @@ static void help(void) {
                "  --hold-window MS        bound of the provider's flush and commit (default 10000)\n"
                "  --freeze-margin MS      the commit ends this long before a frozen writer's own\n"
                "                          freeze timeout (at most a quarter of it; default 1000)\n"
+               "  --writer-owner CLASS-ID:USER\n"
+               "                          only USER (a name or a uid) may subscribe writers of\n"
+               "                          class CLASS-ID (repeatable; adds to WriterOwner=)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -58,6 +62,62 @@ static int parse_ms(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* ---- WriterOwner= (issue 8 item 4) ---------------------------------------- */
+
+/* "CLASS-ID:USER": a writer class id ({…} or bare) and a user name or a numeric uid. */
+static int parse_writer_owner(Config *c, const char *v, const char *where) {
+        _cleanup_(freep) char *copy = strdup(v);
+        WriterOwnerRule rule = {}, *a;
+        char *colon, *user, *end;
+
+        if (!copy)
+                return -ENOMEM;
+        colon = strrchr(copy, ':');
+        if (!colon) {
+                fprintf(stderr, "lvssd: %s: WriterOwner needs CLASS-ID:USER, got %s\n", where, v);
+                return -EINVAL;
+        }
+        *colon = 0;
+        user = colon + 1;
+        if (vss_id_parse(copy, &rule.writer_id) != VSS_S_OK || vss_id_is_null(&rule.writer_id)) {
+                fprintf(stderr, "lvssd: %s: WriterOwner: not a writer class id: %s\n", where, copy);
+                return -EINVAL;
+        }
+        struct passwd *pw = *user ? getpwnam(user) : NULL;
+        if (pw)
+                rule.uid = pw->pw_uid;
+        else {
+                unsigned long u;
+                errno = 0;
+                u = strtoul(user, &end, 10);
+                if (!*user || errno || *end || user[0] == '-' || u >= (unsigned long) (uid_t) -1) {
+                        fprintf(stderr, "lvssd: %s: WriterOwner: no such user: %s\n", where, user);
+                        return -EINVAL;
+                }
+                rule.uid = (uid_t) u;
+        }
+        for (size_t i = 0; i < c->n_writer_owners; i++)
+                if (vss_id_equal(&c->writer_owners[i].writer_id, &rule.writer_id)) {
+                        fprintf(stderr, "lvssd: %s: WriterOwner: class %s has an owner already\n", where, copy);
+                        return -EINVAL;
+                }
+        a = reallocarray(c->writer_owners, c->n_writer_owners + 1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        c->writer_owners = a;
+        c->writer_owners[c->n_writer_owners++] = rule;
+        return 0;
+}
+
+bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_uid) {
+        for (size_t i = 0; i < c->n_writer_owners; i++)
+                if (vss_id_equal(&c->writer_owners[i].writer_id, writer_id)) {
+                        *ret_uid = c->writer_owners[i].uid;
+                        return true;
+                }
+        return false;
+}
+
 static int set_string(char **dst, const char *v) {
         char *n = strdup(v);
         if (!n)
@@ -69,7 +129,7 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION, ARG_FREEZE_MARGIN };
+               ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -79,6 +139,7 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "event-timeout", required_argument, NULL, ARG_EVENT },
                 { "hold-window", required_argument, NULL, ARG_HOLD },
                 { "freeze-margin", required_argument, NULL, ARG_FREEZE_MARGIN },
+                { "writer-owner", required_argument, NULL, ARG_WRITER_OWNER },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -132,6 +193,9 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 return r;
                         }
                         from_argv.freeze_margin = true;
+                        break;
+                case ARG_WRITER_OWNER:
+                        r = parse_writer_owner(c, optarg, "--writer-owner");
                         break;
                 case 'h':
                         help();
@@ -253,7 +317,11 @@ int config_load_file(Config *c) {
                         r = split_words(v, &c->writer_users);
                 else if (streq_ptr(k, "ExecProvider"))
                         r = strv_push(&c->exec_providers, v);
-                else if (streq_ptr(k, "DefaultProvider"))
+                else if (streq_ptr(k, "WriterOwner")) {
+                        char where[PATH_MAX + 32];
+                        snprintf(where, sizeof where, "%s:%u", path, lineno);
+                        r = parse_writer_owner(c, v, where);
+                } else if (streq_ptr(k, "DefaultProvider"))
                         r = set_string(&c->default_provider, v);
                 else if (streq_ptr(k, "StorageDir")) {
                         if (v[0] != '/') {
@@ -325,4 +393,5 @@ void config_done(Config *c) {
                 free(*u);
         free(c->exec_providers);
         free(c->default_provider);
+        free(c->writer_owners);
 }

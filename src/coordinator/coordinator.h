@@ -44,6 +44,12 @@ typedef struct Snapshot Snapshot;
 
 /* ---- config.c ---------------------------------------------------------- */
 
+/* WriterOwner=CLASS-ID:USER (issue 8 item 4): only @uid may subscribe with @writer_id. */
+typedef struct WriterOwnerRule {
+        vss_id writer_id;
+        uid_t uid;
+} WriterOwnerRule;
+
 typedef struct Config {
         char *socket_path;
         char *state_dir;
@@ -58,12 +64,17 @@ typedef struct Config {
         char **writer_users;        /* NULL-terminated, may be NULL */
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
         char *default_provider;     /* a provider name, or NULL: automatic */
+        /* issue 8 item 4: writer classes bound to a user by configuration (WriterOwner=, --writer-owner) */
+        WriterOwnerRule *writer_owners;
+        size_t n_writer_owners;
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
 int config_load_file(Config *c);
 int config_finish(Config *c); /* defaults for what is unset */
 void config_done(Config *c);
+/* The configured owner of writer class @writer_id: true and *ret_uid, or false. */
+bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_uid);
 
 /* ---- the manager --------------------------------------------------------- */
 
@@ -127,6 +138,8 @@ void server_done(Manager *m);
 /* Something was sent on @bus (a client's): let the loop wait for what it needs now
  * (writability, a call's timeout). Needed after every send outside that client's own dispatch. */
 void server_bus_changed(Manager *m, sd_bus *bus);
+/* Close @c's connection (its writer lost its class to root, issue 8 item 4): freed from the loop. */
+void server_drop_client(Client *c);
 bool client_may_request(const Client *c);
 bool client_may_write(const Client *c);
 
@@ -143,6 +156,7 @@ struct Target {
         vss_hresult application_result;
         char *application_message;
         char *metadata; /* Identify: the WMD XML */
+        char *note;     /* what lvssd found wrong with the answer (issue 8 item 7), or NULL */
         uint64_t sent_usec, sent_mono, duration_usec;
 };
 
@@ -207,7 +221,7 @@ struct Writer {
 
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       vss_hresult *ret_hr, Writer **ret);
+                       vss_hresult *ret_hr, char **ret_message, Writer **ret);
 void registry_unsubscribe(Writer *w);
 Writer *writer_free(Writer *w);
 void writer_note_status(Writer *w, const Entry *e);

@@ -9,9 +9,24 @@
  * responding (WS-5). Each writer also remembers the status it last had in
  * any session, with that session's id and state, for `vssadmin list writers`
  * (WS-9): the admin view never mistakes an old status for a current one.
+ *
+ * Writer class owners (issue 8 item 4). A writer class (writer id) is bound
+ * to one uid: the one WriterOwner= names, else the first uid that subscribed
+ * with it (recorded in the catalog, so it outlives lvssd). Another uid is
+ * refused with VSS_E_ACCESSDENIED, naming the owner. One exception keeps an
+ * unprivileged user from claiming a class first and so locking out the real
+ * (root) writer: root, or the user lvssd runs as, may take over a class that
+ * is bound by the catalog only. The class is then bound to root, and every
+ * writer of that class still subscribed under another uid is dropped (its
+ * connection closed). A class WriterOwner= binds is bound exactly, root
+ * included: the administrator said whose it is.
  */
 
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "coordinator.h"
 #include "protocol/protocol.h"
@@ -28,10 +43,107 @@ const char *session_state_text(const Session *s) {
         return "in progress";
 }
 
+/* ---- writer class owners ---------------------------------------------------- */
+
+static bool uid_privileged(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
+
+/* "uid 1001 (postgres)" into @buf. */
+static const char *uid_text(uid_t uid, char *buf, size_t size) {
+        struct passwd *pw = getpwuid(uid);
+
+        if (pw && pw->pw_name)
+                snprintf(buf, size, "uid %u (%s)", (unsigned) uid, pw->pw_name);
+        else
+                snprintf(buf, size, "uid %u", (unsigned) uid);
+        return buf;
+}
+
+static void set_message(char **ret, const char *fmt, ...) _printf_(2, 3);
+static void set_message(char **ret, const char *fmt, ...) {
+        va_list ap;
+
+        if (!ret)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(ret, fmt, ap) < 0)
+                *ret = NULL;
+        va_end(ap);
+}
+
+/*
+ * May @c subscribe a writer of class @writer_id? 0 (and *ret_record: the
+ * catalog must record @c's uid as the owner, *ret_takeover: root takes the
+ * class from another uid), or a negative errno with *ret_hr and a message.
+ */
+static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, const char *name, bool *ret_record,
+                       bool *ret_takeover, vss_hresult *ret_hr, char **ret_message) {
+        char cls[VSS_ID_STRING_MAX], who[96], owner_text[96];
+        bool configured;
+        uid_t owner;
+        int r;
+
+        *ret_record = *ret_takeover = false;
+        vss_id_format(writer_id, cls);
+        configured = config_writer_owner(&m->cfg, writer_id, &owner);
+        if (!configured) {
+                r = lvss_catalog_writer_owner_get(m->catalog, writer_id, &owner, NULL);
+                if (r == -ENOENT) {
+                        *ret_record = true; /* the first owner */
+                        return 0;
+                }
+                if (r < 0) {
+                        log_msg("writer '%s' (class %s): cannot read its owner from the catalog: %s", name, cls,
+                                strerror(-r));
+                        *ret_hr = VSS_E_WRITER_INFRASTRUCTURE;
+                        set_message(ret_message, "lvssd cannot read the owner of writer class %s from its catalog",
+                                    cls);
+                        return r;
+                }
+        }
+        if (owner == c->uid)
+                return 0;
+        if (!configured && uid_privileged(c->uid)) {
+                *ret_record = *ret_takeover = true;
+                return 0;
+        }
+
+        uid_text(c->uid, who, sizeof who);
+        uid_text(owner, owner_text, sizeof owner_text);
+        log_msg("access denied: %s pid %d may not subscribe writer '%s': class %s belongs to %s%s", who, (int) c->pid,
+                name, cls, owner_text, configured ? " (WriterOwner=)" : " (recorded in the catalog)");
+        *ret_hr = VSS_E_ACCESSDENIED;
+        set_message(ret_message, "Writer class %s belongs to %s%s; %s may not subscribe with it", cls, owner_text,
+                    configured ? " by WriterOwner=" : " as recorded in lvssd's catalog", who);
+        return -EPERM;
+}
+
+/* Root took class @writer_id over: writers of that class under other uids go. */
+static void drop_other_owners(Manager *m, const Client *c, const vss_id *writer_id) {
+        Writer *next;
+
+        for (Writer *o = m->writers; o; o = next) {
+                char who[96];
+
+                next = o->next;
+                if (!o->subscribed || !vss_id_equal(&o->writer_id, writer_id) || !o->client || o->client->uid == c->uid)
+                        continue;
+                log_msg("writer '%s'%s%s of %s pid %d dropped: uid %u pid %d takes its class over", o->name,
+                        *o->instance_name ? " instance " : "", o->instance_name,
+                        uid_text(o->client->uid, who, sizeof who), (int) o->client->pid, (unsigned) c->uid,
+                        (int) c->pid);
+                registry_unsubscribe(o);
+                server_drop_client(o->client);
+        }
+}
+
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       vss_hresult *ret_hr, Writer **ret) {
+                       vss_hresult *ret_hr, char **ret_message, Writer **ret) {
+        bool record, takeover;
         Writer *w;
+        int r;
 
         if (c->writer || c->role == ROLE_WRITER) {
                 *ret_hr = VSS_E_WRITER_ALREADY_SUBSCRIBED;
@@ -46,12 +158,39 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                 *ret_hr = VSS_E_INVALIDARG;
                 return -EINVAL;
         }
+        r = owner_check(m, c, writer_id, name, &record, &takeover, ret_hr, ret_message);
+        if (r < 0)
+                return r;
         for (Writer *o = m->writers; o; o = o->next)
                 if (o->subscribed && vss_id_equal(&o->writer_id, writer_id) &&
                     streq_ptr(strnull_if_empty(o->instance_name), strnull_if_empty(instance_name))) {
+                        char cls[VSS_ID_STRING_MAX], who[96];
+
+                        if (takeover && o->client && o->client->uid != c->uid)
+                                continue; /* dropped below */
+                        vss_id_format(writer_id, cls);
                         *ret_hr = VSS_E_WRITER_ALREADY_SUBSCRIBED;
+                        set_message(ret_message, "Writer class %s%s%s is subscribed already, by %s pid %d", cls,
+                                    *o->instance_name ? " instance " : "", o->instance_name,
+                                    o->client ? uid_text(o->client->uid, who, sizeof who) : "?",
+                                    o->client ? (int) o->client->pid : 0);
                         return -EEXIST;
                 }
+        if (record) {
+                r = lvss_catalog_writer_owner_set(m->catalog, writer_id, c->uid, name, now_usec(CLOCK_REALTIME));
+                if (r < 0) {
+                        char cls[VSS_ID_STRING_MAX];
+                        vss_id_format(writer_id, cls);
+                        log_msg("writer '%s' (class %s): cannot record its owner uid %u in the catalog: %s", name, cls,
+                                (unsigned) c->uid, strerror(-r));
+                        *ret_hr = VSS_E_WRITER_INFRASTRUCTURE;
+                        set_message(ret_message, "lvssd cannot record the owner of writer class %s in its catalog",
+                                    cls);
+                        return r;
+                }
+                if (takeover)
+                        drop_other_owners(m, c, writer_id);
+        }
 
         w = calloc(1, sizeof *w);
         if (!w) {
@@ -179,7 +318,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         const LastStatus *l = &w->last;
         vss_writer_state state;
         vss_hresult failure, app_result;
-        const char *app_message, *state_text;
+        const char *app_message, *state_text, *note = NULL;
         vss_id session_id = {};
         vss_writer_event event;
         bool in_progress, active;
@@ -199,6 +338,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 took = t->duration_usec;
                 active = false;
                 state_text = "none";
+                note = t->note; /* what it answered instead (issue 8 item 7) */
         } else if (l->valid) {
                 state = l->state;
                 failure = l->failure;
@@ -238,6 +378,10 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         if (r >= 0)
                 r = sd_bus_message_append(reply, "ubttbs", (uint32_t) event, in_progress, when, took, active,
                                           state_text);
+        /* issue 8 item 4: whose writer it is, so that two of one class can be told apart */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "uis", (uint32_t) (w->client ? w->client->uid : (uid_t) -1),
+                                          (int32_t) (w->client ? w->client->pid : 0), strempty(note));
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);

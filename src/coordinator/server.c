@@ -91,6 +91,7 @@ static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_err
         uint32_t usage, source, freeze_timeout_ms;
         int32_t level;
         vss_hresult hr = VSS_S_OK;
+        _cleanup_(freep) char *message = NULL;
         Writer *w;
         int r;
 
@@ -103,9 +104,9 @@ static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_err
         if (r < 0)
                 return r;
         r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms,
-                               &hr, &w);
+                               &hr, &message, &w);
         if (r < 0)
-                return lvss_bus_error_set_hresult(error, hr, "%s", vss_hresult_text(hr));
+                return lvss_bus_error_set_hresult(error, hr, "%s", message ? message : vss_hresult_text(hr));
         return reply_with_id(m, &w->instance_id);
 }
 
@@ -697,6 +698,14 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (sd_event_add_defer(c->m->event, &c->free_source, on_client_free, c) < 0)
                 log_msg("cannot schedule the cleanup of a connection; it leaks");
         return 0;
+}
+
+void server_drop_client(Client *c) {
+        if (!c || c->disconnected)
+                return;
+        c->disconnected = true;
+        if (sd_event_add_defer(c->m->event, &c->free_source, on_client_free, c) < 0)
+                log_msg("cannot schedule the cleanup of a connection; it leaks");
 }
 
 static void read_peer_groups(Client *c, int fd) {

@@ -689,22 +689,9 @@ vss_hresult session_identify_record(Session *s, Fanout *f) {
 
                 if (!w)
                         continue;
-                if (t->ok) {
-                        /* The coordinator checks the document so that a requester
-                         * never receives one it cannot read. */
-                        vss_examine_writer_metadata *md = NULL;
-                        vss_id iid, wid;
-                        if (!t->metadata || vss_examine_writer_metadata_load_xml(t->metadata, &md) != VSS_S_OK ||
-                            vss_examine_writer_metadata_get_identity(md, &iid, &wid, NULL, NULL, NULL, NULL) !=
-                                    VSS_S_OK ||
-                            !vss_id_equal(&iid, &w->instance_id) || !vss_id_equal(&wid, &w->writer_id)) {
-                                /* Malformed, or naming another writer than the one that sent it. */
-                                t->ok = false;
-                                t->failure = VSS_E_INVALID_XML_DOCUMENT;
-                                log_session(s, "Identify: writer '%s' sent an invalid metadata document", w->name);
-                        }
-                        vss_examine_writer_metadata_release(md);
-                }
+                /* The fan-out checked the metadata document already (a requester
+                 * never receives one it cannot read): an invalid one is a failed
+                 * Identify with VSS_E_INVALID_XML_DOCUMENT and a note. */
                 if (!t->ok) {
                         /* WS-1: absent from the session; the admin view may show it
                          * as failed at Identify, outside any session. */
@@ -723,8 +710,8 @@ vss_hresult session_identify_record(Session *s, Fanout *f) {
                         l->duration_usec = t->duration_usec;
                         l->session = NULL;
                         l->session_state = "none";
-                        log_session(s, "Identify: writer '%s' left out: %s", w->name,
-                                    vss_hresult_name(t->failure) ?: "?");
+                        log_session(s, "Identify: writer '%s' left out: %s%s%s", w->name,
+                                    vss_hresult_name(t->failure) ?: "?", t->note ? ": " : "", strempty(t->note));
                         continue;
                 }
 

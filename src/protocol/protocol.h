@@ -25,10 +25,14 @@
 
 #define LVSS_ERROR_PREFIX      "org.lvss.Error."
 
+/* What Writer1.Event answers: ok, failure, application result and message, out. */
+#define LVSS_EVENT_REPLY_SIGNATURE "biisa{sv}"
+
 /* The status struct of GatherWriterStatus / GatherSessionStatus. */
 #define LVSS_STATUS_STRUCT     "ayayssuiisayubtt"
-/* ListWriters adds: session active, session state text. */
-#define LVSS_ADMIN_STATUS_STRUCT "ayayssuiisayubttbs"
+/* ListWriters adds: session active, session state text; the writer's uid and
+ * pid; what lvssd found wrong with its answer ("" = nothing). */
+#define LVSS_ADMIN_STATUS_STRUCT "ayayssuiisayubttbsuis"
 
 /* How long a client waits for a reply that the coordinator defers until a step ends.
  * The coordinator bounds every step itself (WS-5); this only guards against a

@@ -9,7 +9,8 @@
  * a parser (STYLE.md 9). The contract checked (config.c, cli.md): any file
  * gives 0 or -EINVAL, never a crash or a leak; what is accepted is sane
  * (durations in (0, 24 h], StorageDir absolute, WriterUsers a
- * NULL-terminated list of non-empty words).
+ * NULL-terminated list of non-empty words, WriterOwner= real class ids, each
+ * once).
  */
 
 #include <errno.h>
@@ -50,6 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (char **u = c.writer_users; u && *u; u++)
                 fuzz_check(**u && !strpbrk(*u, " \t,"));
         fuzz_check(!c.requester_group || strlen(c.requester_group) < SIZE_MAX);
+        /* WriterOwner= (issue 8 item 4): real class ids, each at most once, a valid uid */
+        for (size_t i = 0; i < c.n_writer_owners; i++) {
+                fuzz_check(!vss_id_is_null(&c.writer_owners[i].writer_id));
+                fuzz_check(c.writer_owners[i].uid != (uid_t) -1);
+                for (size_t k = 0; k < i; k++)
+                        fuzz_check(!vss_id_equal(&c.writer_owners[i].writer_id, &c.writer_owners[k].writer_id));
+        }
 
         config_done(&c);
         return 0;

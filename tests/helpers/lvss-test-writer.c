@@ -14,6 +14,7 @@
  *                    [--component NAME]... [--path DIR]
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
  *                    [--restore-failure-msg TEXT]
+ *                    [--raw-identify bad-metadata|wrong-signature]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
  *   subscribed {instance-id}
@@ -39,6 +40,14 @@
  * told to fail PreRestore or PostRestore also sets --restore-failure-msg
  * (when given) as every component's pre- / post-restore failure message.
  *
+ * --raw-identify (issue 8 item 7) makes a writer that liblvss would never
+ * let an application be: it speaks sd-bus itself, subscribes like liblvss
+ * does and answers every event with success, except Identify, which it
+ * answers with a metadata string that is no writer metadata document
+ * (bad-metadata) or with a reply of the wrong signature, one string
+ * (wrong-signature). It prints `subscribed`, `event Identify {sid} raw`
+ * and `disconnected` like the others.
+ *
  * The program uses its own poll loop on vss_writer_get_fd(), like an
  * application with a main loop would,
  * plus a signalfd: SIGTERM/SIGINT release the writer and exit 0.
@@ -61,6 +70,9 @@
 #include <unistd.h>
 
 #include <lvss/vss.h>
+#include <systemd/sd-bus.h>
+
+#include "protocol/protocol.h"
 
 typedef enum fail_mode {
         FAIL_RETURN, /* return false */
@@ -91,6 +103,7 @@ static struct {
         const char *backup_metadata;
         const char *restore_metadata;
         const char *restore_failure_msg;
+        const char *raw_identify; /* NULL: a liblvss writer */
 } arg = {
         .fail_mode = FAIL_BOTH,
         .path = "/tmp",
@@ -423,6 +436,7 @@ static void usage(FILE *f) {
                 "                        [--component NAME]... [--path DIR]\n"
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
                 "                        [--restore-failure-msg TEXT]\n"
+                "                        [--raw-identify bad-metadata|wrong-signature]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
 }
@@ -475,6 +489,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_BACKUP_METADATA,
                 ARG_RESTORE_METADATA,
                 ARG_RESTORE_FAILURE_MSG,
+                ARG_RAW_IDENTIFY,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -495,6 +510,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "backup-metadata", required_argument, NULL, ARG_BACKUP_METADATA },
                 { "restore-metadata", required_argument, NULL, ARG_RESTORE_METADATA },
                 { "restore-failure-msg", required_argument, NULL, ARG_RESTORE_FAILURE_MSG },
+                { "raw-identify", required_argument, NULL, ARG_RAW_IDENTIFY },
                 {}
         };
         uint64_t u;
@@ -595,6 +611,13 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_RESTORE_FAILURE_MSG:
                         arg.restore_failure_msg = optarg;
                         break;
+                case ARG_RAW_IDENTIFY:
+                        if (strcmp(optarg, "bad-metadata") != 0 && strcmp(optarg, "wrong-signature") != 0) {
+                                fprintf(stderr, "lvss-test-writer: --raw-identify: bad-metadata or wrong-signature\n");
+                                return -EINVAL;
+                        }
+                        arg.raw_identify = optarg;
+                        break;
                 default:
                         usage(stderr);
                         return -EINVAL;
@@ -628,6 +651,111 @@ static const char *session_state_word(vss_writer_session_state s) {
         }
 }
 
+/* ---- --raw-identify: a writer without liblvss ---------------------------- */
+
+/* Writer1 at /org/lvss/writer, by hand: Event answers success, Identify as told. */
+static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        sd_bus_message *reply = NULL;
+        char sid[VSS_ID_STRING_MAX];
+        vss_id session = {};
+        uint32_t event;
+        int r;
+
+        if (!sd_bus_message_is_method_call(m, LVSS_WRITER_IFACE, NULL))
+                return 0;
+        if (!sd_bus_message_is_method_call(m, LVSS_WRITER_IFACE, "Event")) {
+                /* SessionChanged and the like: nothing to say */
+                return sd_bus_message_get_expect_reply(m) ? sd_bus_reply_method_return(m, NULL) : 1;
+        }
+        r = sd_bus_message_read(m, "u", &event);
+        if (r >= 0)
+                r = lvss_bus_read_id(m, &session);
+        if (r < 0)
+                return r;
+        vss_id_format(&session, sid);
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        if (event == VSS_EVENT_IDENTIFY && strcmp(arg.raw_identify, "wrong-signature") == 0)
+                r = sd_bus_message_append(reply, "s", "hello from a writer that does not speak Writer1");
+        else if (event == VSS_EVENT_IDENTIFY)
+                r = sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 1, "metadata", "s",
+                                          "<Writer>this is no writer metadata document</Writer>");
+        else
+                r = sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 0);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        sd_bus_message_unref(reply);
+        if (r < 0)
+                return r;
+        say("event %s %s %s", vss_writer_event_name((vss_writer_event) event) ?: "?", sid,
+            event == VSS_EVENT_IDENTIFY ? "raw" : "ok");
+        return 1;
+}
+
+static int raw_main(int sfd) {
+        sd_bus *bus = NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char id[VSS_ID_STRING_MAX];
+        vss_id instance_id = {};
+        int r;
+
+        r = lvss_bus_connect(NULL, &bus);
+        if (r < 0) {
+                fprintf(stderr, "lvss-test-writer: cannot connect: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        r = sd_bus_add_object(bus, NULL, LVSS_WRITER_PATH, raw_object, NULL);
+        if (r >= 0) {
+                sd_bus_message *call = NULL;
+                r = sd_bus_message_new_method_call(bus, &call, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                                   "SubscribeWriter");
+                if (r >= 0)
+                        r = lvss_bus_append_id(call, &arg.writer_id);
+                if (r >= 0)
+                        r = sd_bus_message_append(call, "ssuuiu", arg.name, arg.instance ? arg.instance : "",
+                                                  (uint32_t) VSS_UT_USERDATA, (uint32_t) VSS_ST_OTHER,
+                                                  (int32_t) VSS_APP_FRONT_END, arg.freeze_timeout_ms);
+                if (r >= 0)
+                        r = sd_bus_call(bus, call, 0, &error, &reply);
+                sd_bus_message_unref(call);
+        }
+        if (r >= 0)
+                r = lvss_bus_read_id(reply, &instance_id);
+        sd_bus_message_unref(reply);
+        if (r < 0) {
+                fprintf(stderr, "lvss-test-writer: cannot subscribe: %s\n", error.message ?: strerror(-r));
+                sd_bus_error_free(&error);
+                sd_bus_flush_close_unref(bus);
+                return EXIT_FAILURE;
+        }
+        vss_id_format(&instance_id, id);
+        say("subscribed %s", id);
+
+        for (;;) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        break; /* lvssd went */
+                if (r > 0)
+                        continue;
+                struct pollfd p[2] = {
+                        { .fd = sd_bus_get_fd(bus), .events = (short) sd_bus_get_events(bus) },
+                        { .fd = sfd, .events = POLLIN },
+                };
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents & POLLIN) {
+                        sd_bus_flush_close_unref(bus);
+                        return EXIT_SUCCESS;
+                }
+        }
+        say("disconnected");
+        sd_bus_flush_close_unref(bus);
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char *argv[]) {
         vss_writer_session_state shown = VSS_SESSION_NONE;
         vss_writer_options opts = { .size = sizeof opts };
@@ -654,6 +782,9 @@ int main(int argc, char *argv[]) {
                 perror("lvss-test-writer: signalfd");
                 return EXIT_FAILURE;
         }
+
+        if (arg.raw_identify)
+                return raw_main(sfd);
 
         opts.writer_id = arg.writer_id;
         opts.writer_name = arg.name;

@@ -1082,6 +1082,14 @@ void itest_list_writers(itest_env *env, itest_admin *ret) {
                 CHECK(lvss_bus_read_id(reply, &e.session_id) >= 0, "session id");
                 r = sd_bus_message_read(reply, "ubttbs", &ev, &prog, &sent, &dur, &active, &st);
                 CHECK(r >= 0, "ListWriters entry tail: %s", strerror(-r));
+                uint32_t uid;
+                int32_t pid;
+                const char *note;
+                r = sd_bus_message_read(reply, "uis", &uid, &pid, &note);
+                CHECK(r >= 0, "ListWriters entry owner and note: %s", strerror(-r));
+                e.uid = (uid_t) uid;
+                e.pid = (pid_t) pid;
+                e.note = xstrdup(note);
                 CHECK(sd_bus_message_exit_container(reply) >= 0, "exit struct");
                 e.writer_name = xstrdup(wn);
                 e.instance_name = xstrdup(in);
@@ -1115,6 +1123,7 @@ void itest_admin_free(itest_admin *a) {
                 free(a->v[i].instance_name);
                 free(a->v[i].application_message);
                 free(a->v[i].session_state);
+                free(a->v[i].note);
         }
         free(a->v);
         a->v = NULL;

@@ -268,6 +268,9 @@ typedef struct itest_admin_entry {
         uint64_t last_event_usec, duration_usec;
         bool session_active;
         char *session_state;
+        uid_t uid;  /* the writer process (issue 8 item 4) */
+        pid_t pid;
+        char *note; /* what lvssd found wrong with its answer, "" for nothing (issue 8 item 7) */
 } itest_admin_entry;
 
 typedef struct itest_admin {

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Issue 8 item 4: a writer's identity is bound to its owner. A writer class
+ * (writer id) belongs to one uid: the one WriterOwner= names, else the first
+ * to subscribe with it (recorded in the catalog). The test makes two real
+ * users (useradd, removed at the end whatever happens), lists both in
+ * WriterUsers=, and runs writers as them (forked children that drop to the
+ * user's ids and use liblvss) next to root's test writers:
+ *
+ *   - the impostor of the issue: a user subscribes with a class and
+ *     instance name before root's writer of that class starts; root's writer
+ *     is not locked out: it takes the class over, the impostor is dropped
+ *     and refused from then on, and ListWriters / `vssadmin list writers`
+ *     show each writer's uid and pid;
+ *   - the first owner binds a class: another user is refused with
+ *     VSS_E_ACCESSDENIED naming the owner, also after lvssd restarts;
+ *   - WriterOwner=CLASS:USER binds a class to USER exactly: another user,
+ *     and root too, are refused even when they come first.
+ *
+ * Needs root (to make users and switch to them): else exit 77.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+/* ---- the accounts ------------------------------------------------------------- */
+
+static char user_a[32], user_b[32];
+static bool have_a, have_b;
+static pid_t main_pid;
+
+static int run_tool(const char *const *argv) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -1;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void accounts_remove(void) {
+        if (getpid() != main_pid)
+                return;
+        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
+                have_b = false;
+        if (have_a && run_tool((const char *const[]) { "userdel", user_a, NULL }) == 0)
+                have_a = false;
+        if (have_a || have_b)
+                fprintf(stderr, "test-writer-owner: could not remove %s %s\n", have_a ? user_a : "",
+                        have_b ? user_b : "");
+}
+
+static void on_fatal_signal(int sig) {
+        accounts_remove();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/* 0, 77 (cannot run here: said why) or 1. */
+static int accounts_create(void) {
+        if (geteuid() != 0) {
+                printf("test-writer-owner: skipped: needs root (creates users and runs writers as them)\n");
+                return 77;
+        }
+        snprintf(user_a, sizeof user_a, "lvsso%da", (int) getpid());
+        snprintf(user_b, sizeof user_b, "lvsso%db", (int) getpid());
+        atexit(accounts_remove);
+        signal(SIGTERM, on_fatal_signal);
+        signal(SIGINT, on_fatal_signal);
+
+        const char *const ua[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_a, NULL };
+        const char *const ub[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_b, NULL };
+        int r = run_tool(ua);
+        if (r < 0) {
+                printf("test-writer-owner: skipped: useradd not found (apt-get install passwd)\n");
+                return 77;
+        }
+        if (r != 0) {
+                fprintf(stderr, "test-writer-owner: useradd %s failed (%d)\n", user_a, r);
+                return 1;
+        }
+        have_a = true;
+        if (run_tool(ub) != 0) {
+                fprintf(stderr, "test-writer-owner: useradd %s failed\n", user_b);
+                return 1;
+        }
+        have_b = true;
+        return 0;
+}
+
+static uid_t uid_of(const char *user) {
+        struct passwd *pw = getpwnam(user);
+        CHECK(pw, "no user %s", user);
+        return pw->pw_uid;
+}
+
+/* ---- small things ---------------------------------------------------------------- */
+
+static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xprintf(const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        return s;
+}
+
+static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *write_config(itest_env *env, const char *fmt, ...) {
+        va_list ap;
+        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
+
+        va_start(ap, fmt);
+        if (vasprintf(&body, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        itest_write_file(path, body, strlen(body));
+        free(body);
+        return path;
+}
+
+/* The value after "@key " in the child's next line starting with it. */
+static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s ", key);
+        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
+        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
+}
+
+static void check_logged(itest_env *env, const char *what) {
+        char *log = itest_read_file(env->lvssd->log_path);
+        CHECK(log && strstr(log, what), "lvssd's log has no line with \"%s\"", what);
+        free(log);
+}
+
+static void wait_child_exit(itest_env *env, itest_proc *p) {
+        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s did not end", p->label);
+        }
+        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
+        }
+}
+
+/* The uid the catalog binds class @id to, "" when none (owned). */
+static char *catalog_owner(itest_env *env, const vss_id *id) {
+        char *q = xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
+        char *v = itest_catalog_query(env, q);
+        free(q);
+        CHECK(v, "cannot read writer_owners from the catalog");
+        size_t n = strlen(v);
+        if (n > 0 && v[n - 1] == '\n')
+                v[n - 1] = 0;
+        return v;
+}
+
+/* The entries of class @id in a ListWriters answer. */
+static size_t admin_count_class(const itest_admin *a, const vss_id *id) {
+        size_t n = 0;
+        for (size_t i = 0; i < a->n; i++)
+                if (vss_id_equal(&a->v[i].writer_id, id))
+                        n++;
+        return n;
+}
+
+/* ---- a writer as another user ----------------------------------------------------- */
+
+typedef struct writer_job {
+        const char *name;
+        const char *instance; /* NULL: none */
+        vss_id writer_id;
+} writer_job;
+
+#define SAY_HR(fd, what, hr) itest_child_say(fd, "%s 0x%08" PRIX32, what, (uint32_t) (hr))
+
+static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *userdata) {
+        itest_child_say(*(const int *) userdata, "event Identify");
+        return true;
+}
+
+/* Subscribe, say the result ("writer 0x…", "subscribed {id}"), serve events until lvssd drops it. */
+static int writer_child(int fd, void *userdata) {
+        const writer_job *job = userdata;
+        vss_writer_callbacks cb = { .on_identify = on_identify };
+        vss_writer_options o = { .size = sizeof o, .writer_id = job->writer_id, .writer_name = job->name,
+                                 .instance_name = job->instance, .usage = VSS_UT_USERDATA,
+                                 .source = VSS_ST_OTHER };
+        vss_writer *w = NULL;
+        vss_id instance;
+        vss_hresult hr;
+
+        hr = vss_writer_initialize(&o, &cb, &fd, &w);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_writer_subscribe(w);
+        SAY_HR(fd, "writer", hr);
+        if (VSS_FAILED(hr)) {
+                vss_writer_release(w);
+                return 0;
+        }
+        (void) vss_writer_get_instance_id(w, &instance);
+        itest_child_say(fd, "subscribed %s", itest_id_str(&instance));
+        for (;;) {
+                struct pollfd p = { .fd = vss_writer_get_fd(w), .events = POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        break;
+                if (VSS_FAILED(vss_writer_process(w)))
+                        break;
+        }
+        itest_child_say(fd, "disconnected");
+        vss_writer_release(w);
+        return 0;
+}
+
+static vss_id class_id(uint8_t seed) {
+        vss_id id;
+        for (int i = 0; i < 16; i++)
+                id.bytes[i] = (uint8_t) (0x5a ^ (seed * 29) ^ (i * 11) ^ (uint8_t) getpid());
+        id.bytes[6] = (id.bytes[6] & 0x0F) | 0x40;
+        id.bytes[8] = (id.bytes[8] & 0x3F) | 0x80;
+        return id;
+}
+
+/* ---- the tests ------------------------------------------------------------------------ */
+
+/*
+ * Issue 8 item 4, the impostor: user A (WriterUsers=) subscribes with the
+ * class and instance name of a root writer before it starts. Root's writer
+ * still subscribes (root takes the class over), A's is dropped and refused
+ * from then on, and the admin view tells the writers apart by uid and pid.
+ */
+static void test_impostor_cannot_lock_out_root(void **state) {
+        itest_env *env = *state;
+        writer_job job = { "lvss-writer-sqlite", "main", class_id(1) };
+        uid_t uid_a = uid_of(user_a);
+        itest_admin a = { 0 };
+
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        itest_start_lvssd_config(env, NULL, config);
+
+        itest_proc *imp = itest_spawn_child_as(env, "impostor as user A", user_a, writer_child, &job);
+        CHECK_HR(child_result(env, imp, "writer"), VSS_S_OK, "the first writer of a new class subscribes (%s)", user_a);
+
+        /* the real writer, root's, same class and instance name: not locked out */
+        itest_writer *real = WRITER_ID(env, "lvss-writer-sqlite", &job.writer_id, "--instance", "main");
+        itest_wait_line_must(env, imp, "disconnected", itest_ms(env, 10000));
+        wait_child_exit(env, imp);
+        char *own = catalog_owner(env, &job.writer_id);
+        CHECK(strcmp(own, "0") == 0, "after root's writer subscribed the class is bound to '%s', expected 0", own);
+        free(own);
+        char *line = xprintf("of uid %u (%s) pid %d dropped: uid 0 pid %d takes its class over", (unsigned) uid_a,
+                             user_a, (int) imp->pid, (int) real->p.pid);
+        check_logged(env, line);
+        free(line);
+
+        /* the admin view: one writer of that class, root's, with its uid and pid */
+        itest_list_writers(env, &a);
+        CHECK(admin_count_class(&a, &job.writer_id) == 1, "%zu writers of the class are listed, expected 1",
+              admin_count_class(&a, &job.writer_id));
+        const itest_admin_entry *e = itest_admin_for(&a, real);
+        CHECK(e, "root's writer is not listed");
+        CHECK(e->uid == 0 && e->pid == real->p.pid, "issue 8 item 4: ListWriters shows uid %u pid %d, expected 0 %d",
+              (unsigned) e->uid, (int) e->pid, (int) real->p.pid);
+        itest_admin_free(&a);
+
+        /* A again, now that the class is root's: refused, naming the owner */
+        itest_proc *again = itest_spawn_child_as(env, "impostor again", user_a, writer_child, &job);
+        CHECK_HR(child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
+                 "issue 8 item 4: %s subscribing with root's writer class", user_a);
+        wait_child_exit(env, again);
+        line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
+                       "belongs to uid 0",
+                       (unsigned) uid_a, user_a, (int) again->pid, itest_id_str(&job.writer_id));
+        check_logged(env, line);
+        free(line);
+
+        /* a backup sees root's writer only, Identify and all */
+        vss_backup_components *bc = itest_requester(env, false);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_wait_event(env, real, "Identify", NULL, "ok", itest_ms(env, 5000));
+        itest_statuses st;
+        itest_gather_status(env, bc, &st);
+        vss_id sid = itest_session_id(bc);
+        itest_check_status_set(&st, &sid, (itest_writer *const[]) { real }, 1);
+        itest_statuses_free(&st);
+        itest_requester_release(env, bc);
+        free(config);
+}
+
+/* Issue 8 item 4: the first owner binds a class; another user is refused, naming it, across a restart. */
+static void test_first_owner_binds_class(void **state) {
+        itest_env *env = *state;
+        writer_job job_a = { "postgres-writer", "a", class_id(2) };
+        writer_job job_b = { "postgres-writer", "b", class_id(2) };
+        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        itest_start_lvssd_config(env, NULL, config);
+
+        itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job_a);
+        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "%s's writer, the class's first", user_a);
+
+        itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job_b);
+        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+                 "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
+        wait_child_exit(env, wb);
+        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
+                             "belongs to uid %u (%s) (recorded in the catalog)",
+                             (unsigned) uid_b, user_b, (int) wb->pid, itest_id_str(&job_b.writer_id),
+                             (unsigned) uid_a, user_a);
+        check_logged(env, line);
+        free(line);
+
+        /* the admin tool shows whose writer it is */
+        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
+        itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, true, true);
+        int code = itest_program_exit(env, p, itest_step_bound(env));
+        char *out = itest_stream_text(&p->out);
+        line = xprintf("Process: pid %d, uid %u (%s)", (int) wa->pid, (unsigned) uid_a, user_a);
+        CHECK(code == 0 && strstr(out, line), "issue 8 item 4: vssadmin list writers has no \"%s\" (exit %d):\n%s",
+              line, code, out);
+        free(line);
+        free(out);
+        const char *argv_json[] = { vssadmin, "--socket", env->socket_path, "--json", "list", "writers", NULL };
+        p = itest_spawn_program(env, "vssadmin --json list writers", argv_json, true, true);
+        code = itest_program_exit(env, p, itest_step_bound(env));
+        out = itest_stream_text(&p->out);
+        char *want_uid = xprintf("\"uid\": %u,", (unsigned) uid_a), *want_pid = xprintf("\"pid\": %d,", (int) wa->pid);
+        CHECK(code == 0 && strstr(out, want_uid) && strstr(out, want_pid),
+              "issue 8 item 4: vssadmin --json list writers has no %s and %s (exit %d):\n%s", want_uid, want_pid, code,
+              out);
+        free(want_uid);
+        free(want_pid);
+        free(out);
+        free(vssadmin);
+
+        /* the binding outlives lvssd */
+        itest_kill_lvssd(env);
+        itest_wait_line_must(env, wa, "disconnected", itest_ms(env, 10000));
+        wait_child_exit(env, wa);
+        itest_restart_lvssd(env, config);
+        wb = itest_spawn_child_as(env, "writer as user B after a restart", user_b, writer_child, &job_b);
+        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+                 "issue 8 item 4: %s subscribing with %s's class after lvssd restarted", user_b, user_a);
+        wait_child_exit(env, wb);
+        wa = itest_spawn_child_as(env, "writer as user A after a restart", user_a, writer_child, &job_a);
+        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
+        free(config);
+}
+
+/* Issue 8 item 4: WriterOwner=CLASS:USER binds exactly; others (root too) are refused even when first. */
+static void test_configured_owner(void **state) {
+        itest_env *env = *state;
+        writer_job job = { "configured", NULL, class_id(3) };
+        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\nWriterOwner=%s:%s\n",
+                                    user_a, user_b, itest_id_str(&job.writer_id), user_b);
+        itest_start_lvssd_config(env, NULL, config);
+
+        itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job);
+        CHECK_HR(child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
+                 "issue 8 item 4: %s first with a class WriterOwner= gives %s", user_a, user_b);
+        wait_child_exit(env, wa);
+        char *line = xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
+                             (unsigned) uid_b, user_b);
+        check_logged(env, line);
+        free(line);
+
+        itest_proc *root = itest_spawn_child(env, "writer as root", writer_child, &job);
+        CHECK_HR(child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
+                 "issue 8 item 4: root with a class WriterOwner= gives %s", user_b);
+        wait_child_exit(env, root);
+
+        itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job);
+        CHECK_HR(child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
+        itest_admin a = { 0 };
+        itest_list_writers(env, &a);
+        CHECK(a.n == 1 && a.v[0].uid == uid_b && a.v[0].pid == wb->pid,
+              "ListWriters: %zu writers, first uid %u pid %d; expected %s's (uid %u pid %d)", a.n,
+              a.n ? (unsigned) a.v[0].uid : 0, a.n ? (int) a.v[0].pid : 0, user_b, (unsigned) uid_b, (int) wb->pid);
+        itest_admin_free(&a);
+        (void) uid_a;
+        free(config);
+}
+
+int main(void) {
+        main_pid = getpid();
+        int r = accounts_create();
+        if (r != 0) {
+                accounts_remove();
+                return r;
+        }
+        const struct CMUnitTest tests[] = {
+                ITEST(test_impostor_cannot_lock_out_root),
+                ITEST(test_first_owner_binds_class),
+                ITEST(test_configured_owner),
+        };
+        r = ITEST_MAIN("issue 8 item 4: writer owners", tests);
+        accounts_remove();
+        return r;
+}
