@@ -22,6 +22,8 @@
 /* Values given on the command line, so the file does not override them. */
 static struct {
         bool identify, event, hold;
+        /* issue 8 item 5 */
+        bool set_idle, max_sessions;
 } from_argv;
 
 static void help(void) {
@@ -39,6 +41,10 @@ static void help(void) {
                "  --identify-timeout MS   Identify deadline (default 10000)\n"
                "  --event-timeout MS      deadline of every other event but Freeze (default 60000)\n"
                "  --hold-window MS        bound of the provider's flush and commit (default 10000)\n"
+               "  --set-idle-timeout MS   abort a session that holds the snapshot set in creation\n"
+               "                          and makes no call for this long (default 300000)\n"
+               "  --max-sessions-per-user N\n"
+               "                          sessions one uid may have open, root exempt (default 64)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -55,6 +61,19 @@ static int parse_ms(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* A count from 1 to 1000000. */
+static int parse_count(const char *s, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || v == 0 || v > 1000000 || s[0] == '-')
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int set_string(char **dst, const char *v) {
         char *n = strdup(v);
         if (!n)
@@ -66,7 +85,7 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION };
+               ARG_VERSION, ARG_SET_IDLE, ARG_MAX_SESSIONS };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -75,6 +94,8 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "identify-timeout", required_argument, NULL, ARG_IDENTIFY },
                 { "event-timeout", required_argument, NULL, ARG_EVENT },
                 { "hold-window", required_argument, NULL, ARG_HOLD },
+                { "set-idle-timeout", required_argument, NULL, ARG_SET_IDLE },
+                { "max-sessions-per-user", required_argument, NULL, ARG_MAX_SESSIONS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -120,6 +141,23 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 from_argv.hold = true;
                         break;
                 }
+                /* issue 8 item 5 */
+                case ARG_SET_IDLE:
+                        r = parse_ms(optarg, &c->set_idle_timeout_usec);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid duration in milliseconds: %s\n", optarg);
+                                return r;
+                        }
+                        from_argv.set_idle = true;
+                        break;
+                case ARG_MAX_SESSIONS:
+                        r = parse_count(optarg, &c->max_sessions_per_user);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid count (1 to 1000000): %s\n", optarg);
+                                return r;
+                        }
+                        from_argv.max_sessions = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -226,6 +264,23 @@ int config_load_file(Config *c) {
                                 c->event_timeout_usec = usec;
                         else if (streq_ptr(k, "HoldWindowMS") && !from_argv.hold)
                                 c->hold_window_usec = usec;
+                } else if (streq_ptr(k, "SnapshotSetIdleTimeoutMS")) { /* issue 8 item 5 */
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.set_idle)
+                                c->set_idle_timeout_usec = usec;
+                } else if (streq_ptr(k, "MaxSessionsPerUser")) {
+                        unsigned n;
+                        if (parse_count(v, &n) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid count (1 to 1000000): %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.max_sessions)
+                                c->max_sessions_per_user = n;
                 } else if (streq_ptr(k, "RequesterGroup"))
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
@@ -286,6 +341,11 @@ int config_finish(Config *c) {
                 c->event_timeout_usec = 60 * USEC_PER_SEC;
         if (!c->hold_window_usec)
                 c->hold_window_usec = 10 * USEC_PER_SEC;
+        /* issue 8 item 5 */
+        if (!c->set_idle_timeout_usec)
+                c->set_idle_timeout_usec = 300 * USEC_PER_SEC;
+        if (!c->max_sessions_per_user)
+                c->max_sessions_per_user = 64;
         return 0;
 }
 
