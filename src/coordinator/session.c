@@ -74,18 +74,18 @@ static unsigned sessions_of_uid(Manager *m, uid_t uid) {
 }
 
 int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error) {
+        unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
         Session *s;
 
         /* issue 8 item 5: one uid cannot hold every slot lvssd has (root is exempt: it
          * can stop lvssd anyway, and a host's own backup jobs must not be refused). */
-        if (c->uid != 0 && sessions_of_uid(m, c->uid) >= m->cfg.max_sessions_per_user) {
+        if (c->uid != 0 && open >= m->cfg.max_sessions_per_user) {
                 log_msg("uid %u pid %d refused a session: it has %u open (MaxSessionsPerUser=%u)", (unsigned) c->uid,
-                        (int) c->pid, m->cfg.max_sessions_per_user, m->cfg.max_sessions_per_user);
+                        (int) c->pid, open, m->cfg.max_sessions_per_user);
                 return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
                                                   "uid %u already has %u sessions open, the most lvssd allows one "
                                                   "user (MaxSessionsPerUser=%u)",
-                                                  (unsigned) c->uid, m->cfg.max_sessions_per_user,
-                                                  m->cfg.max_sessions_per_user);
+                                                  (unsigned) c->uid, open, m->cfg.max_sessions_per_user);
         }
 
         s = calloc(1, sizeof *s);
