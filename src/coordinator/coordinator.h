@@ -355,6 +355,7 @@ struct Session {
         /* issue 8 item 6: writer-status rows of this session the catalog did not take */
         size_t history_lost;
         int history_error;          /* why (negative errno) */
+        char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
 
         Session *next, *prev;
 };

@@ -181,6 +181,7 @@ Session *session_free(Session *s) {
         free(s->snapshots);
         free(s->work);
         free(s->end_reason);
+        free(s->step_detail);
 
         if (s->prev)
                 s->prev->next = s->next;
@@ -586,6 +587,7 @@ static void session_arm_idle(Session *s);
  * (AbortBackup and Release, which the requester waits for).
  */
 void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
+        s->step_detail = mfree(s->step_detail);
         s->step = step;
         s->step_name = name;
         s->step_hr = VSS_S_OK;
@@ -605,11 +607,15 @@ static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
 
         if (!s->client || s->client->disconnected)
                 return;
-        /* A step that succeeded while writer-status rows were lost says so (issue 8 item 6). */
+        /* A step that succeeded while writer-status rows were lost says so; a failure
+         * says its cause when it is known (issue 8 item 6). */
         if (VSS_SUCCEEDED(hr))
                 note = session_history_note(s);
+        else if (s->step_detail && asprintf(&note, "%s: %s", vss_hresult_text(hr), s->step_detail) < 0)
+                note = NULL;
+        s->step_detail = mfree(s->step_detail);
         r = sd_bus_emit_signal(s->client->bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished", "sis", name, hr,
-                               VSS_FAILED(hr) ? vss_hresult_text(hr) : strempty(note));
+                               note ? note : VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
         if (r < 0)
                 log_session(s, "cannot signal the end of %s: %s", name, strerror(-r));
 }

@@ -164,41 +164,6 @@ static void test_item6_open_session_state_full(void **state) {
         unmount_small_state(env);
 }
 
-/* Item 6: the exec provider cannot write its records (disk full): VSS_E_INSUFFICIENT_STORAGE and the cause. */
-static void test_item6_exec_provider_disk_full(void **state) {
-        itest_env *env = *state;
-        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
-
-        mount_small_state(env);
-        char *fake = itest_fake_provider(env);
-        char *config = xprintf("%s/lvssd.conf", env->dir);
-        char *body = xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/fake-provider\nDefaultProvider=fake\n",
-                             fake);
-        itest_write_file(config, body, strlen(body));
-        itest_start_lvssd_config(env, &opts, config);
-        itest_writer *w = WRITER(env, "w");
-
-        vss_backup_components *bc = itest_requester(env, false);
-        vss_id sid = itest_session_id(bc);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-        STEP_OK(env, bc, vss_prepare_for_backup);
-        char *fill = fill_state(env);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_INSUFFICIENT_STORAGE, "item 6: DoSnapshotSet when the exec provider cannot write its records");
-        CHECK(log_has(env, "cannot write the snapshot records in") && log_has(env, "No space left on device"),
-              "item 6: the log does not say why the exec provider failed");
-        (void) w;
-        (void) sid;
-        CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
-        itest_requester_release(env, bc);
-        unmount_small_state(env);
-        free(fill);
-        free(body);
-        free(config);
-        free(fake);
-}
-
 /* ---- a requester over raw D-Bus, to read StepFinished's message ---------------------- */
 
 typedef struct step_result {
@@ -259,6 +224,79 @@ static void raw_call(sd_bus *bus, const char *member, const char *types, ...) {
         sd_bus_message_unref(m);
 }
 
+/* A raw requester session up to AddToSnapshotSet(env->data_dir), StepFinished matched into @res. */
+static void raw_session_with_set(itest_env *env, sd_bus **ret_bus, sd_bus_slot **ret_slot, step_result *res,
+                                 vss_id *ret_sid) {
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        vss_id null_id = { 0 };
+        char *msg = NULL;
+
+        CHECK_HR(open_raw_session(env, ret_bus, ret_sid, &msg), VSS_S_OK, "OpenSession: %s", strempty(msg));
+        sd_bus *bus = *ret_bus;
+        CHECK(sd_bus_match_signal(bus, ret_slot, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished",
+                                  on_step_finished, res) >= 0, "match StepFinished");
+        raw_call(bus, "InitializeForBackup", "s", "");
+        raw_call(bus, "SetBackupState", "bbub", 0, 0, (uint32_t) VSS_BT_FULL, 0);
+        raw_step(env, bus, res, "GatherWriterMetadata");
+        CHECK_HR(res->hr, VSS_S_OK, "GatherWriterMetadata");
+        CHECK(!*res->message, "GatherWriterMetadata's message with nothing lost: %s", res->message);
+        CHECK(sd_bus_call_method(bus, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StartSnapshotSet", &err, NULL,
+                                 "") >= 0, "StartSnapshotSet: %s", err.message ? err.message : "?");
+        CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE,
+                                             "AddToSnapshotSet") >= 0, "new call");
+        CHECK(sd_bus_message_append(m, "s", env->data_dir) >= 0 && lvss_bus_append_id(m, &null_id) >= 0, "append");
+        CHECK(sd_bus_call(bus, m, 0, &err, &reply) >= 0, "AddToSnapshotSet: %s", err.message ? err.message : "?");
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&err);
+}
+
+/* Item 6: the exec provider cannot write its records (disk full): VSS_E_INSUFFICIENT_STORAGE and the cause. */
+static void test_item6_exec_provider_disk_full(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        step_result res = { 0 };
+        sd_bus *bus = NULL;
+        sd_bus_slot *slot = NULL;
+        vss_id sid;
+
+        mount_small_state(env);
+        char *fake = itest_fake_provider(env);
+        char *config = xprintf("%s/lvssd.conf", env->dir);
+        char *body = xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/fake-provider\nDefaultProvider=fake\n",
+                             fake);
+        itest_write_file(config, body, strlen(body));
+        itest_start_lvssd_config(env, &opts, config);
+        itest_writer *w = WRITER(env, "w");
+
+        raw_session_with_set(env, &bus, &slot, &res, &sid);
+        raw_step(env, bus, &res, "PrepareForBackup");
+        CHECK_HR(res.hr, VSS_S_OK, "PrepareForBackup");
+        char *fill = fill_state(env);
+        raw_step(env, bus, &res, "DoSnapshotSet");
+        itest_note("DoSnapshotSet with the exec provider's storage full: %s \"%s\"", itest_hr_str(res.hr), res.message);
+        CHECK_HR(res.hr, VSS_E_INSUFFICIENT_STORAGE,
+                 "item 6: DoSnapshotSet when the exec provider cannot write its records");
+        CHECK(strstr(res.message, "No space left on device"), "item 6: StepFinished does not say why: \"%s\"",
+              res.message);
+        CHECK(log_has(env, "cannot write the snapshot records in") && log_has(env, "No space left on device"),
+              "item 6: the log does not say why the exec provider failed");
+        CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
+        raw_call(bus, "AbortBackup", "");
+        itest_wait_event(env, w, "Abort", &sid, NULL, itest_ms(env, 10000));
+        raw_call(bus, "Release", "");
+        free(res.name);
+        free(res.message);
+        sd_bus_slot_unref(slot);
+        sd_bus_flush_close_unref(bus);
+        unmount_small_state(env);
+        free(fill);
+        free(body);
+        free(config);
+        free(fake);
+}
+
 /* Item 6: writer-status rows the catalog did not take make the record visibly incomplete. */
 static void test_item6_history_incomplete(void **state) {
         itest_env *env = *state;
@@ -266,36 +304,14 @@ static void test_item6_history_incomplete(void **state) {
         step_result res = { 0 };
         sd_bus *bus = NULL;
         sd_bus_slot *slot = NULL;
-        vss_id sid, null_id = { 0 };
-        char *msg = NULL;
+        vss_id sid;
         itest_admin a = { 0 };
 
         mount_small_state(env);
         itest_start_lvssd(env, &opts);
         itest_writer *w = WRITER(env, "w");
 
-        CHECK_HR(open_raw_session(env, &bus, &sid, &msg), VSS_S_OK, "OpenSession");
-        CHECK(sd_bus_match_signal(bus, &slot, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished",
-                                  on_step_finished, &res) >= 0, "match StepFinished");
-        raw_call(bus, "InitializeForBackup", "s", "");
-        raw_call(bus, "SetBackupState", "bbub", 0, 0, (uint32_t) VSS_BT_FULL, 0);
-        raw_step(env, bus, &res, "GatherWriterMetadata");
-        CHECK_HR(res.hr, VSS_S_OK, "GatherWriterMetadata");
-        CHECK(!*res.message, "GatherWriterMetadata's message with nothing lost: %s", res.message);
-        {
-                sd_bus_message *m = NULL, *reply = NULL;
-                sd_bus_error err = SD_BUS_ERROR_NULL;
-                CHECK(sd_bus_call_method(bus, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StartSnapshotSet", &err,
-                                         NULL, "") >= 0, "StartSnapshotSet: %s", err.message ? err.message : "?");
-                CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE,
-                                                     "AddToSnapshotSet") >= 0, "new call");
-                CHECK(sd_bus_message_append(m, "s", env->data_dir) >= 0 && lvss_bus_append_id(m, &null_id) >= 0,
-                      "append");
-                CHECK(sd_bus_call(bus, m, 0, &err, &reply) >= 0, "AddToSnapshotSet: %s", err.message ? err.message : "?");
-                sd_bus_message_unref(m);
-                sd_bus_message_unref(reply);
-                sd_bus_error_free(&err);
-        }
+        raw_session_with_set(env, &bus, &slot, &res, &sid);
 
         /* the catalog cannot take PrepareForBackup's rows */
         char *fill = fill_state(env);
