@@ -161,7 +161,7 @@ static void print_session_line(FILE *f, const output_writer *w) {
         fprintf(f, "   Session: %s (", id);
         if (w->session_known && w->session_state && *w->session_state) {
                 fprintf(f, "%s", w->session_state);
-                if (w->session_active && strcmp(w->session_state, "in progress") != 0)
+                if (w->session_active && strncmp(w->session_state, "in progress", strlen("in progress")) != 0)
                         fprintf(f, ", still open");
                 sep = ", ";
         }

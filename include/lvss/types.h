@@ -40,6 +40,7 @@ typedef int32_t vss_hresult; /* HRESULT-compatible; < 0 is failure */
 
 #define VSS_E_BAD_STATE                        VSS_HR(0x80042301)
 #define VSS_E_UNEXPECTED                       VSS_HR(0x80042302)
+#define VSS_E_PROVIDER_NOT_REGISTERED          VSS_HR(0x80042304)
 #define VSS_E_PROVIDER_VETO                    VSS_HR(0x80042306)
 #define VSS_E_OBJECT_NOT_FOUND                 VSS_HR(0x80042308)
 #define VSS_E_UNEXPECTED_PROVIDER_ERROR        VSS_HR(0x8004230F)

@@ -120,7 +120,8 @@ static int errno_from_sqlite(int rc) {
         case SQLITE_NOMEM:
                 return -ENOMEM;
         default:
-                return -EIO;
+                /* "database or disk is full": say so (issue 8 item 6) */
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
         }
 }
 

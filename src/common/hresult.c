@@ -28,6 +28,7 @@ static const hresult_entry hresult_table[] = {
         { VSS_E_UNEXPECTED_WIN, "VSS_E_UNEXPECTED_WIN", "Unexpected failure" },
         { VSS_E_BAD_STATE, "VSS_E_BAD_STATE", "Call made in the wrong state or sequence" },
         { VSS_E_UNEXPECTED, "VSS_E_UNEXPECTED", "Unexpected error" },
+        { VSS_E_PROVIDER_NOT_REGISTERED, "VSS_E_PROVIDER_NOT_REGISTERED", "The provider is not registered" },
         { VSS_E_PROVIDER_VETO, "VSS_E_PROVIDER_VETO", "The provider vetoed the operation" },
         { VSS_E_OBJECT_NOT_FOUND, "VSS_E_OBJECT_NOT_FOUND", "Object not found" },
         { VSS_E_UNEXPECTED_PROVIDER_ERROR, "VSS_E_UNEXPECTED_PROVIDER_ERROR", "Unexpected provider error" },

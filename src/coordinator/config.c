@@ -24,6 +24,8 @@
 static struct {
         bool identify, event, hold;
         bool freeze_margin; /* issue 8 item 3 */
+        /* issue 8 item 5 */
+        bool set_idle, max_sessions;
 } from_argv;
 
 static void help(void) {
@@ -46,6 +48,10 @@ static void help(void) {
                "  --writer-owner CLASS-ID:USER\n"
                "                          only USER (a name or a uid) may subscribe writers of\n"
                "                          class CLASS-ID (repeatable; adds to WriterOwner=)\n"
+               "  --set-idle-timeout MS   abort a session that holds the snapshot set in creation\n"
+               "                          and makes no call for this long (default 300000)\n"
+               "  --max-sessions-per-user N\n"
+               "                          sessions one uid may have open, root exempt (default 64)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -118,6 +124,19 @@ bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_ui
         return false;
 }
 
+/* A count from 1 to 1000000. */
+static int parse_count(const char *s, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || v == 0 || v > 1000000 || s[0] == '-')
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int set_string(char **dst, const char *v) {
         char *n = strdup(v);
         if (!n)
@@ -129,7 +148,7 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER };
+               ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER, ARG_SET_IDLE, ARG_MAX_SESSIONS };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -140,6 +159,8 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "hold-window", required_argument, NULL, ARG_HOLD },
                 { "freeze-margin", required_argument, NULL, ARG_FREEZE_MARGIN },
                 { "writer-owner", required_argument, NULL, ARG_WRITER_OWNER },
+                { "set-idle-timeout", required_argument, NULL, ARG_SET_IDLE },
+                { "max-sessions-per-user", required_argument, NULL, ARG_MAX_SESSIONS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -196,6 +217,23 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                         break;
                 case ARG_WRITER_OWNER:
                         r = parse_writer_owner(c, optarg, "--writer-owner");
+                        break;
+                /* issue 8 item 5 */
+                case ARG_SET_IDLE:
+                        r = parse_ms(optarg, &c->set_idle_timeout_usec);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid duration in milliseconds: %s\n", optarg);
+                                return r;
+                        }
+                        from_argv.set_idle = true;
+                        break;
+                case ARG_MAX_SESSIONS:
+                        r = parse_count(optarg, &c->max_sessions_per_user);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid count (1 to 1000000): %s\n", optarg);
+                                return r;
+                        }
+                        from_argv.max_sessions = true;
                         break;
                 case 'h':
                         help();
@@ -311,6 +349,23 @@ int config_load_file(Config *c) {
                                 c->event_timeout_usec = usec;
                         else if (streq_ptr(k, "HoldWindowMS") && !from_argv.hold)
                                 c->hold_window_usec = usec;
+                } else if (streq_ptr(k, "SnapshotSetIdleTimeoutMS")) { /* issue 8 item 5 */
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.set_idle)
+                                c->set_idle_timeout_usec = usec;
+                } else if (streq_ptr(k, "MaxSessionsPerUser")) {
+                        unsigned n;
+                        if (parse_count(v, &n) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid count (1 to 1000000): %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.max_sessions)
+                                c->max_sessions_per_user = n;
                 } else if (streq_ptr(k, "RequesterGroup"))
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
@@ -377,6 +432,11 @@ int config_finish(Config *c) {
                 c->hold_window_usec = 10 * USEC_PER_SEC;
         if (!c->freeze_margin_usec)
                 c->freeze_margin_usec = 1 * USEC_PER_SEC;
+        /* issue 8 item 5 */
+        if (!c->set_idle_timeout_usec)
+                c->set_idle_timeout_usec = 300 * USEC_PER_SEC;
+        if (!c->max_sessions_per_user)
+                c->max_sessions_per_user = 64;
         return 0;
 }
 

@@ -67,6 +67,9 @@ typedef struct Config {
         /* issue 8 item 4: writer classes bound to a user by configuration (WriterOwner=, --writer-owner) */
         WriterOwnerRule *writer_owners;
         size_t n_writer_owners;
+        /* issue 8 item 5 */
+        uint64_t set_idle_timeout_usec;  /* a session holding the set in creation, idle this long, is aborted */
+        unsigned max_sessions_per_user;  /* open sessions per uid (root exempt) */
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
@@ -105,6 +108,8 @@ void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
 /* Queue a writer-status row; manager_flush_history() writes the queue in one transaction. */
 void manager_queue_history(Manager *m, const lvss_catalog_status *row);
 void manager_flush_history(Manager *m);
+/* "writer-status history incomplete: ..." (owned), or NULL when nothing was lost. */
+char *session_history_note(const Session *s);
 void log_msg(const char *fmt, ...) _printf_(1, 2);
 
 /* ---- server.c ---------------------------------------------------------- */
@@ -364,11 +369,22 @@ struct Session {
         const Entry *freeze_deadline_entry;
         uint64_t commit_deadline_mono;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
+        /* issue 8 item 5: idle while holding the set in creation (Manager.set_owner) */
+        sd_event_source *idle_timer;
+        uint64_t set_started_usec;  /* CLOCK_REALTIME */
+        bool idle_expired;          /* aborted for it: Release follows the Abort */
+        /* issue 8 item 6: writer-status rows of this session the catalog did not take */
+        size_t history_lost;
+        int history_error;          /* why (negative errno) */
+        char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
 
         Session *next, *prev;
 };
 
-int session_new(Manager *m, Client *c, Session **ret);
+/* Fails with @error set (VSS code and message) when the session cannot be opened. */
+int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error);
+/* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
+void session_touch(Session *s);
 Session *session_free(Session *s);
 void session_requester_gone(Session *s, const char *reason);
 void session_forget_writer(Session *s, Writer *w);

@@ -33,6 +33,7 @@
 
 #include <lvss/writer.h>
 
+#include "common/bounded.h"
 #include "common/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
@@ -167,7 +168,14 @@ static int parse_reply(Target *t, sd_bus_message *reply) {
                 return r;
         t->application_result = app_result;
         free(t->application_message);
-        t->application_message = app_message && *app_message ? strdup(app_message) : NULL;
+        t->application_message = NULL;
+        if (app_message && *app_message) {
+                /* Cut once, here where it enters: the status table, the admin view,
+                 * the log and the catalog all see the bounded copy (issue 8). */
+                t->application_message = lvss_strdup_bounded(app_message, LVSS_MESSAGE_MAX);
+                if (!t->application_message)
+                        return -ENOMEM;
+        }
 
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         if (r < 0)

@@ -75,8 +75,23 @@ void manager_flush_history(Manager *m) {
         if (m->n_history == 0)
                 return;
         r = lvss_catalog_status_add_many(m->catalog, m->history, m->n_history);
-        if (r < 0)
+        if (r < 0) {
                 log_msg("catalog: %zu writer-status rows could not be written: %s", m->n_history, strerror(-r));
+                /* issue 8 item 6: the sessions whose record is now incomplete say so
+                 * (StepFinished, ListWriters, the session's catalog row at its end) */
+                for (Session *s = m->sessions; s; s = s->next) {
+                        size_t n = 0;
+                        for (size_t i = 0; i < m->n_history; i++)
+                                if (vss_id_equal(&m->history[i].session_id, &s->id))
+                                        n++;
+                        if (n == 0)
+                                continue;
+                        s->history_lost += n;
+                        s->history_error = r;
+                        log_session(s, "writer-status history incomplete: %zu row%s could not be written to the "
+                                    "catalog: %s", n, n == 1 ? "" : "s", strerror(-r));
+                }
+        }
         for (size_t i = 0; i < m->n_history; i++)
                 history_row_done(&m->history[i]);
         m->history = mfree(m->history);

@@ -32,15 +32,18 @@
 #include "protocol/protocol.h"
 
 const char *session_state_text(const Session *s) {
+        bool lost; /* issue 8 item 6: static texts, they outlive the session */
+
         if (!s)
                 return "none";
+        lost = s->history_lost > 0;
         if (s->completed)
-                return "completed";
+                return lost ? "completed, writer-status history incomplete" : "completed";
         if (s->aborted)
-                return "aborted";
+                return lost ? "aborted, writer-status history incomplete" : "aborted";
         if (s->ended || s->released)
-                return "ended";
-        return "in progress";
+                return lost ? "ended, writer-status history incomplete" : "ended";
+        return lost ? "in progress, writer-status history incomplete" : "in progress";
 }
 
 /* ---- writer class owners ---------------------------------------------------- */

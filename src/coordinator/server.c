@@ -131,7 +131,7 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
                                                   "This connection already has a role (one session per connection)");
         if (c->m->stopping)
                 return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
-        r = session_new(c->m, c, &s);
+        r = session_new(c->m, c, &s, error);
         if (r < 0)
                 return r;
         c->role = ROLE_REQUESTER;
@@ -260,6 +260,7 @@ static int get_session(Client *c, Session **ret, sd_bus_error *error) {
         if (!c->session)
                 return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE,
                                                   "This connection has no session (call OpenSession first)");
+        session_touch(c->session);
         *ret = c->session;
         return 0;
 }

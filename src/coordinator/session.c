@@ -24,10 +24,12 @@
  * session as aborted with the reason.
  */
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/bounded.h"
 #include "common/state.h"
 #include "common/bcd.h"
 #include "common/wmd.h"
@@ -39,13 +41,52 @@ int session_bad_state(sd_bus_error *error, const char *why) {
         return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s", why);
 }
 
-static void session_end_catalog(Session *s, const char *state, const char *reason) {
-        if (s->m->catalog)
-                (void) lvss_catalog_session_end(s->m->catalog, &s->id, state, reason, now_usec(CLOCK_REALTIME));
+char *session_history_note(const Session *s) {
+        char *note;
+
+        if (s->history_lost == 0)
+                return NULL;
+        if (asprintf(&note, "writer-status history incomplete: %zu row%s could not be written to the catalog: %s",
+                     s->history_lost, s->history_lost == 1 ? "" : "s", strerror(-s->history_error)) < 0)
+                return NULL;
+        return note;
 }
 
-int session_new(Manager *m, Client *c, Session **ret) {
+static void session_end_catalog(Session *s, const char *state, const char *reason) {
+        _cleanup_(freep) char *note = session_history_note(s), *full = NULL;
+
+        if (!s->m->catalog)
+                return;
+        /* issue 8 item 6: the session's own row says its history is incomplete */
+        if (note && asprintf(&full, "%s; %s", strempty(reason), note) < 0)
+                full = NULL;
+        (void) lvss_catalog_session_end(s->m->catalog, &s->id, state, full ? full : reason, now_usec(CLOCK_REALTIME));
+}
+
+/* Open sessions of @uid whose requester is still connected. */
+static unsigned sessions_of_uid(Manager *m, uid_t uid) {
+        unsigned n = 0;
+
+        for (Session *s = m->sessions; s; s = s->next)
+                if (s->uid == uid && s->client)
+                        n++;
+        return n;
+}
+
+int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error) {
+        unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
         Session *s;
+
+        /* issue 8 item 5: one uid cannot hold every slot lvssd has (root is exempt: it
+         * can stop lvssd anyway, and a host's own backup jobs must not be refused). */
+        if (c->uid != 0 && open >= m->cfg.max_sessions_per_user) {
+                log_msg("uid %u pid %d refused a session: it has %u open (MaxSessionsPerUser=%u)", (unsigned) c->uid,
+                        (int) c->pid, open, m->cfg.max_sessions_per_user);
+                return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
+                                                  "uid %u already has %u sessions open, the most lvssd allows one "
+                                                  "user (MaxSessionsPerUser=%u)",
+                                                  (unsigned) c->uid, open, m->cfg.max_sessions_per_user);
+        }
 
         s = calloc(1, sizeof *s);
         if (!s)
@@ -62,8 +103,20 @@ int session_new(Manager *m, Client *c, Session **ret) {
         if (m->catalog) {
                 int r = lvss_catalog_session_begin(m->catalog, &s->id, c->uid, c->pid, now_usec(CLOCK_REALTIME));
                 if (r < 0) {
+                        /* issue 8 item 6: the requester learns why, not "Unexpected error" */
+                        char id[VSS_ID_STRING_MAX];
+                        vss_id_format(&s->id, id);
                         free(s);
-                        return r;
+                        log_msg("session %s for uid %u pid %d: cannot record it in the catalog: %s", id,
+                                (unsigned) c->uid, (int) c->pid, strerror(-r));
+                        if (r == -ENOSPC)
+                                return lvss_bus_error_set_hresult(
+                                        error, VSS_E_INSUFFICIENT_STORAGE,
+                                        "Cannot record the session in the catalog (%s): %s (database or disk is full)",
+                                        m->cfg.state_dir, strerror(-r));
+                        return lvss_bus_error_set_hresult(error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
+                                                          "Cannot record the session in the catalog (%s): %s",
+                                                          m->cfg.state_dir, strerror(-r));
                 }
         }
 
@@ -98,6 +151,7 @@ Session *session_free(Session *s) {
         for (size_t i = 0; i < s->n_detached; i++)
                 fanout_cancel(s->detached[i]);
         free(s->detached);
+        s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
         if (m->set_owner == s)
                 m->set_owner = NULL;
         s->step_call = sd_bus_message_unref(s->step_call);
@@ -127,6 +181,7 @@ Session *session_free(Session *s) {
         free(s->snapshots);
         free(s->work);
         free(s->end_reason);
+        free(s->step_detail);
 
         if (s->prev)
                 s->prev->next = s->next;
@@ -188,7 +243,7 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                 /* WS-12: a restore failure carries the writer's message for the component. */
                 const char *msg = t->application_message ? t->application_message
                                                          : entry_component_failure_msg(e, event);
-                e->application_message = msg ? strdup(msg) : NULL;
+                e->application_message = lvss_strdup_bounded(msg, LVSS_MESSAGE_MAX);
         }
 
         switch (event) {
@@ -522,6 +577,8 @@ int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e)) 
 
 static void session_teardown_continue(Session *s);
 static int session_start_release(Session *s, sd_bus_message *call);
+static void session_finalize(Session *s);
+static void session_arm_idle(Session *s);
 
 /*
  * A step either ends with the StepFinished signal (the requester's
@@ -530,6 +587,7 @@ static int session_start_release(Session *s, sd_bus_message *call);
  * (AbortBackup and Release, which the requester waits for).
  */
 void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
+        s->step_detail = mfree(s->step_detail);
         s->step = step;
         s->step_name = name;
         s->step_hr = VSS_S_OK;
@@ -544,12 +602,20 @@ void session_step_abandon(Session *s) {
 }
 
 static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
+        _cleanup_(freep) char *note = NULL;
         int r;
 
         if (!s->client || s->client->disconnected)
                 return;
+        /* A step that succeeded while writer-status rows were lost says so; a failure
+         * says its cause when it is known (issue 8 item 6). */
+        if (VSS_SUCCEEDED(hr))
+                note = session_history_note(s);
+        else if (s->step_detail && asprintf(&note, "%s: %s", vss_hresult_text(hr), s->step_detail) < 0)
+                note = NULL;
+        s->step_detail = mfree(s->step_detail);
         r = sd_bus_emit_signal(s->client->bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished", "sis", name, hr,
-                               VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
+                               note ? note : VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
         if (r < 0)
                 log_session(s, "cannot signal the end of %s: %s", name, strerror(-r));
 }
@@ -581,6 +647,18 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 session_teardown_continue(s);
                 return;
         }
+        if (s->idle_expired && step == STEP_ABORT && !s->released && !s->ended) {
+                /* issue 8 item 5: the idle holder's Abort is done; end the session */
+                s->queued_release = sd_bus_message_unref(s->queued_release);
+                int r = session_start_release(s, NULL);
+                if (r < 0) {
+                        session_step_abandon(s);
+                        log_session(s, "cannot send BackupShutdown: %s", strerror(-r));
+                        session_finalize(s);
+                }
+                return;
+        }
+        session_arm_idle(s);
         if (s->queued_release) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *release = TAKE_PTR(s->queued_release);
                 int r = session_start_release(s, release);
@@ -602,6 +680,8 @@ int session_step_started(Session *s, sd_bus_message *call) {
 /* ---- Session1 methods ---------------------------------------------------- */
 
 int session_check_idle(Session *s, sd_bus_error *error) {
+        if ((s->released || s->ended) && s->idle_expired && s->end_reason)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "The session has ended: %s", s->end_reason);
         if (s->released || s->ended)
                 return session_bad_state(error, "The session has ended");
         if (session_busy(s))
@@ -853,6 +933,83 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
         return 0;
 }
 
+/* ---- the set in creation and an idle requester (issue 8 item 5) ----------
+ *
+ * One snapshot set may be in creation system-wide (WS-10): from
+ * StartSnapshotSet until DoSnapshotSet ends, the session is Manager.set_owner
+ * and every other StartSnapshotSet fails. A requester that stops between its
+ * steps (hung, SIGSTOPped) would hold that slot for as long as its connection
+ * stays open. So the owner has an idle timer: every call from its requester
+ * and the end of every step move it to now + SnapshotSetIdleTimeoutMS; while
+ * a step runs it is not idle (each step has its own deadlines). When the
+ * timer passes, the session is aborted as AbortBackup would (Abort to the
+ * writers that prepared; no shadow copy exists before DoSnapshotSet), then
+ * released (BackupShutdown) and ended as 'aborted' with the reason; the
+ * slot is free. Its requester's next call fails with VSS_E_BAD_STATE naming
+ * the reason.
+ */
+
+static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata);
+
+static void session_arm_idle(Session *s) {
+        Manager *m = s->m;
+        uint64_t when;
+        int r;
+
+        if (m->set_owner != s || s->ended || s->released || !s->client)
+                return;
+        when = now_usec(CLOCK_MONOTONIC) + m->cfg.set_idle_timeout_usec;
+        if (!s->idle_timer)
+                r = sd_event_add_time(m->event, &s->idle_timer, CLOCK_MONOTONIC, when, 0, on_set_idle, s);
+        else {
+                r = sd_event_source_set_time(s->idle_timer, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_session(s, "cannot arm the idle timer of the snapshot set in creation: %s", strerror(-r));
+}
+
+void session_touch(Session *s) {
+        session_arm_idle(s);
+}
+
+static int session_start_abort(Session *s, sd_bus_message *call);
+
+static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+        Manager *m = s->m;
+        char *reason;
+        int r;
+
+        /* a step runs (its end re-arms the timer), or the slot is no longer ours */
+        if (m->set_owner != s || session_busy(s) || s->ended || s->released || !s->client)
+                return 0;
+        if (asprintf(&reason,
+                     "the requester (uid %u pid %d) held the snapshot set in creation and made no call for %" PRIu64
+                     " ms (SnapshotSetIdleTimeoutMS)",
+                     (unsigned) s->uid, (int) s->pid, m->cfg.set_idle_timeout_usec / USEC_PER_MSEC) < 0)
+                reason = NULL;
+        log_session(s, "aborted: %s", reason ? reason : "idle while holding the snapshot set in creation");
+        free(s->end_reason);
+        s->end_reason = reason;
+        s->idle_expired = true;
+        r = session_start_abort(s, NULL);
+        if (r < 0) {
+                /* Abort cannot go out: at least free the slot; Release still ends the session. */
+                session_step_abandon(s);
+                log_session(s, "cannot send Abort: %s", strerror(-r));
+                s->aborted = true;
+                m->set_owner = NULL;
+                r = session_start_release(s, NULL);
+                if (r < 0) {
+                        session_step_abandon(s);
+                        session_finalize(s);
+                }
+        }
+        return 0;
+}
+
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error) {
         int r = session_check_idle(s, error);
         if (r < 0)
@@ -861,12 +1018,24 @@ int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *err
                 return session_bad_state(error, "StartSnapshotSet needs InitializeForBackup first");
         if (s->set_started || s->aborted)
                 return session_bad_state(error, "This session already has a snapshot set");
-        if (s->m->set_owner && s->m->set_owner != s)
-                return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
-                                                  "Another snapshot set is being created");
+        if (s->m->set_owner && s->m->set_owner != s) {
+                /* issue 8 item 5: say who holds it, and for how long it may */
+                const Session *o = s->m->set_owner;
+                char oid[VSS_ID_STRING_MAX];
+                vss_id_format(&o->id, oid);
+                return lvss_bus_error_set_hresult(
+                        error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                        "Another snapshot set is being created: by session %s (uid %u pid %d), started %" PRIu64
+                        " s ago; a holder idle for %" PRIu64 " ms between its steps is aborted",
+                        oid, (unsigned) o->uid, (int) o->pid,
+                        (now_usec(CLOCK_REALTIME) - o->set_started_usec) / USEC_PER_SEC,
+                        s->m->cfg.set_idle_timeout_usec / USEC_PER_MSEC);
+        }
         s->set_started = true;
         s->set_id = lvss_id_random();
+        s->set_started_usec = now_usec(CLOCK_REALTIME);
         s->m->set_owner = s;
+        session_arm_idle(s);
         *ret = s->set_id;
         char id[VSS_ID_STRING_MAX];
         vss_id_format(&s->set_id, id);
@@ -874,12 +1043,29 @@ int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *err
         return 0;
 }
 
+/* A provider id the requester named must be one lvssd has (issue 8 item 6):
+ * VSS_E_PROVIDER_NOT_REGISTERED, not a veto of a provider that does not exist. */
+static int check_provider_registered(Session *s, const vss_id *provider_id, sd_bus_error *error) {
+        char id[VSS_ID_STRING_MAX];
+
+        if (!provider_id || vss_id_is_null(provider_id) || manager_provider_by_id(s->m, provider_id))
+                return 0;
+        vss_id_format(provider_id, id);
+        log_session(s, "no provider with id %s is registered", id);
+        return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_NOT_REGISTERED,
+                                          "No provider with id %s is registered (vssadmin list providers)", id);
+}
+
 int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
                                        sd_bus_error *error) {
         vss_id id;
+        int r;
 
         if (!volume || volume[0] != '/')
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        r = check_provider_registered(s, provider_id, error);
+        if (r < 0)
+                return r;
         *ret = manager_pick_provider(s->m, provider_id, volume, &id) != NULL;
         return 0;
 }
@@ -898,13 +1084,20 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
         if (!volume || volume[0] != '/')
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
         canonical = realpath(volume, NULL);
-        if (!canonical)
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s", volume,
-                                                  strerror(errno));
+        if (!canonical) {
+                int e = errno;
+                /* the requester's string, echoed: bounded (issue 8) */
+                _cleanup_(freep) char *shown = lvss_strdup_bounded(volume, LVSS_ECHO_MAX);
+                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                                  shown ? shown : "(too long to show)", strerror(e));
+        }
         for (size_t i = 0; i < s->n_snapshots; i++)
                 if (streq_ptr(s->snapshots[i]->p.volume, canonical))
                         return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Volume %s is already in the set",
                                                           canonical);
+        r = check_provider_registered(s, provider_id, error);
+        if (r < 0)
+                return r;
         p = manager_pick_provider(s->m, provider_id, canonical, &pid);
         if (!p)
                 return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_VETO,

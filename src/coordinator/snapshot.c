@@ -592,7 +592,13 @@ int snapshot_set_run(Session *s) {
                 snapshots_undo(s);
                 if (s->m->set_owner == s)
                         s->m->set_owner = NULL;
-                log_session(s, "DoSnapshotSet: the provider refused: %s", vss_hresult_name(hr) ?: strerror(-r));
+                log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
+                            strerror(-r));
+                /* StepFinished says the cause too (issue 8 item 6) */
+                free(s->step_detail);
+                s->step_detail = NULL;
+                if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
+                        s->step_detail = NULL;
                 session_step_finish(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
                 return 0;
         }

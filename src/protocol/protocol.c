@@ -69,23 +69,29 @@ int lvss_bus_connect(const char *path, sd_bus **ret) {
 }
 
 int lvss_bus_error_set_hresult(sd_bus_error *e, vss_hresult hr, const char *fmt, ...) {
-        char name[128], message[512];
+        _cleanup_(freep) char *message = NULL;
+        char name[128];
         const char *n = vss_hresult_name(hr);
         va_list ap;
+        int k = -1;
 
         if (n)
                 snprintf(name, sizeof name, LVSS_ERROR_PREFIX "%s", n);
         else
                 snprintf(name, sizeof name, LVSS_ERROR_PREFIX "0x%08X", (unsigned) hr);
 
+        /* Not cut here: a silent cut loses the end of the message, often the
+         * cause. What a message echoes from other processes is bounded where
+         * it is formatted (common/bounded.h). */
         if (fmt) {
                 va_start(ap, fmt);
-                vsnprintf(message, sizeof message, fmt, ap);
+                k = vasprintf(&message, fmt, ap);
                 va_end(ap);
-        } else
-                snprintf(message, sizeof message, "%s", vss_hresult_text(hr));
+        }
+        if (k < 0)
+                message = NULL;
 
-        return sd_bus_error_set(e, name, message);
+        return sd_bus_error_set(e, name, message ? message : vss_hresult_text(hr));
 }
 
 vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r) {

@@ -9,7 +9,7 @@
  *                    [--freeze-timeout MS]
  *                    [--fail-at EVENT]... [--fail-code NAME|HEX]
  *                    [--fail-mode return|set|both]
- *                    [--app-result HEX] [--app-message TEXT]
+ *                    [--app-result HEX] [--app-message TEXT] [--app-message-size BYTES]
  *                    [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...
  *                    [--component NAME]... [--path DIR]
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
@@ -47,6 +47,9 @@
  * (bad-metadata) or with a reply of the wrong signature, one string
  * (wrong-signature). It prints `subscribed`, `event Identify {sid} raw`
  * and `disconnected` like the others.
+ * --app-message-size BYTES makes the application message BYTES bytes of
+ * "\xc3\xa4" (a two-byte UTF-8 character, so that a cut in the middle of a
+ * character shows) followed by "END": longer than a command line may carry.
  *
  * The program uses its own poll loop on vss_writer_get_fd(), like an
  * application with a main loop would,
@@ -431,7 +434,7 @@ static void usage(FILE *f) {
         fprintf(f,
                 "Usage: lvss-test-writer --name NAME [--instance NAME] [--writer-id GUID] [--freeze-timeout MS]\n"
                 "                        [--fail-at EVENT]... [--fail-code NAME|HEX] [--fail-mode return|set|both]\n"
-                "                        [--app-result HEX] [--app-message TEXT]\n"
+                "                        [--app-result HEX] [--app-message TEXT] [--app-message-size BYTES]\n"
                 "                        [--hang-at EVENT]... [--hang-ms MS] [--crash-at EVENT]...\n"
                 "                        [--component NAME]... [--path DIR]\n"
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
@@ -481,6 +484,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_FAIL_MODE,
                 ARG_APP_RESULT,
                 ARG_APP_MESSAGE,
+                ARG_APP_MESSAGE_SIZE,
                 ARG_HANG_AT,
                 ARG_HANG_MS,
                 ARG_CRASH_AT,
@@ -502,6 +506,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "fail-mode", required_argument, NULL, ARG_FAIL_MODE },
                 { "app-result", required_argument, NULL, ARG_APP_RESULT },
                 { "app-message", required_argument, NULL, ARG_APP_MESSAGE },
+                { "app-message-size", required_argument, NULL, ARG_APP_MESSAGE_SIZE },
                 { "hang-at", required_argument, NULL, ARG_HANG_AT },
                 { "hang-ms", required_argument, NULL, ARG_HANG_MS },
                 { "crash-at", required_argument, NULL, ARG_CRASH_AT },
@@ -574,6 +579,24 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_APP_MESSAGE:
                         arg.app_message = optarg;
                         break;
+                case ARG_APP_MESSAGE_SIZE: {
+                        uint64_t n;
+                        char *msg;
+                        if (parse_u64(optarg, &n) < 0 || n < 4 || n > 64 * 1024 * 1024) {
+                                fprintf(stderr, "lvss-test-writer: --app-message-size: 4 to 64 MiB\n");
+                                return -EINVAL;
+                        }
+                        msg = malloc(n + 1);
+                        if (!msg)
+                                return -ENOMEM;
+                        for (uint64_t i = 0; i + 1 < n - 3; i += 2)
+                                memcpy(msg + i, "\xc3\xa4", 2);
+                        if ((n - 3) % 2)
+                                msg[n - 4] = 'x';
+                        memcpy(msg + n - 3, "END", 4);
+                        arg.app_message = msg; /* lives as long as the process */
+                        break;
+                }
                 case ARG_HANG_AT:
                         if (parse_event_arg("--hang-at", optarg, &arg.hang_at) < 0)
                                 return -EINVAL;

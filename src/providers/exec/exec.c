@@ -123,9 +123,10 @@ static _printf_(2, 3) void log_error(const exec_provider *ep, const char *fmt, .
 /* The result of a step that failed with @r. A program's refusal (its
  * non-zero exit, -EIO) is a veto when @veto_on_exit; the rest is ours. */
 static int fail(vss_hresult *ret_hr, int r, bool veto_on_exit) {
-        if (ret_hr)
-                *ret_hr = r == -EIO && veto_on_exit ? VSS_E_PROVIDER_VETO : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        return r;
+        if (r == -EIO && veto_on_exit)
+                return lvss_provider_veto(ret_hr, r);
+        /* a full disk is VSS_E_INSUFFICIENT_STORAGE, as for the built-in providers (issue 8 item 6) */
+        return lvss_provider_fail(ret_hr, r);
 }
 
 static exec_provider *provider_data(lvss_provider *p) {
