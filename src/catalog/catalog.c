@@ -771,6 +771,23 @@ int lvss_catalog_writer_owner_set(lvss_catalog *c, const vss_id *writer_id, uid_
         return r < 0 ? r : 0;
 }
 
+int lvss_catalog_writer_owner_count(lvss_catalog *c, uid_t uid, unsigned *ret) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r, rc;
+
+        if (!c || !ret)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "SELECT COUNT(*) FROM writer_owners WHERE uid = ?", "i", (int64_t) uid);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW)
+                return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "writer owner count");
+        *ret = (unsigned) sqlite3_column_int64(stmt, 0);
+        return 0;
+}
+
 /* ---- integrity ----------------------------------------------------------- */
 
 int lvss_catalog_check(lvss_catalog *c) {

@@ -91,6 +91,8 @@ int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *row
 int lvss_catalog_writer_owner_get(lvss_catalog *c, const vss_id *writer_id, uid_t *ret_uid, uint64_t *ret_since_usec);
 int lvss_catalog_writer_owner_set(lvss_catalog *c, const vss_id *writer_id, uid_t uid, const char *writer_name,
                                   uint64_t usec);
+/* How many writer classes the catalog binds to @uid (issue 8, MaxWriterClassesPerUser=). */
+int lvss_catalog_writer_owner_count(lvss_catalog *c, uid_t uid, unsigned *ret);
 
 /* PRAGMA integrity_check == "ok": 1, else 0. */
 int lvss_catalog_check(lvss_catalog *c);

@@ -26,6 +26,8 @@ static struct {
         bool freeze_margin; /* issue 8 item 3 */
         /* issue 8 item 5 */
         bool set_idle, max_sessions;
+        /* issue 8, writer_owners bounded */
+        bool max_writer_classes;
 } from_argv;
 
 static void help(void) {
@@ -52,6 +54,9 @@ static void help(void) {
                "                          and makes no call for this long (default 300000)\n"
                "  --max-sessions-per-user N\n"
                "                          sessions one uid may have open, root exempt (default 64)\n"
+               "  --max-writer-classes-per-user N\n"
+               "                          writer classes the catalog binds to one uid, root and\n"
+               "                          lvssd's own uid exempt (default 64)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -148,7 +153,8 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER, ARG_SET_IDLE, ARG_MAX_SESSIONS };
+               ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER, ARG_SET_IDLE, ARG_MAX_SESSIONS,
+               ARG_MAX_WRITER_CLASSES };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -161,6 +167,7 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "writer-owner", required_argument, NULL, ARG_WRITER_OWNER },
                 { "set-idle-timeout", required_argument, NULL, ARG_SET_IDLE },
                 { "max-sessions-per-user", required_argument, NULL, ARG_MAX_SESSIONS },
+                { "max-writer-classes-per-user", required_argument, NULL, ARG_MAX_WRITER_CLASSES },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -234,6 +241,15 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 return r;
                         }
                         from_argv.max_sessions = true;
+                        break;
+                /* issue 8: the writer_owners table is bounded */
+                case ARG_MAX_WRITER_CLASSES:
+                        r = parse_count(optarg, &c->max_writer_classes_per_user);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid count (1 to 1000000): %s\n", optarg);
+                                return r;
+                        }
+                        from_argv.max_writer_classes = true;
                         break;
                 case 'h':
                         help();
@@ -366,6 +382,15 @@ int config_load_file(Config *c) {
                         }
                         if (!from_argv.max_sessions)
                                 c->max_sessions_per_user = n;
+                } else if (streq_ptr(k, "MaxWriterClassesPerUser")) { /* issue 8: writer_owners bounded */
+                        unsigned n;
+                        if (parse_count(v, &n) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid count (1 to 1000000): %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!from_argv.max_writer_classes)
+                                c->max_writer_classes_per_user = n;
                 } else if (streq_ptr(k, "RequesterGroup"))
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
@@ -437,6 +462,9 @@ int config_finish(Config *c) {
                 c->set_idle_timeout_usec = 300 * USEC_PER_SEC;
         if (!c->max_sessions_per_user)
                 c->max_sessions_per_user = 64;
+        /* issue 8: writer_owners bounded */
+        if (!c->max_writer_classes_per_user)
+                c->max_writer_classes_per_user = 64;
         return 0;
 }
 

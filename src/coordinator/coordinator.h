@@ -70,6 +70,8 @@ typedef struct Config {
         /* issue 8 item 5 */
         uint64_t set_idle_timeout_usec;  /* a session holding the set in creation, idle this long, is aborted */
         unsigned max_sessions_per_user;  /* open sessions per uid (root exempt) */
+        /* issue 8: the writer_owners table is bounded */
+        unsigned max_writer_classes_per_user; /* classes the catalog binds to one uid (root, lvssd's uid exempt) */
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */

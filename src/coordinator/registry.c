@@ -20,6 +20,17 @@
  * writer of that class still subscribed under another uid is dropped (its
  * connection closed). A class WriterOwner= binds is bound exactly, root
  * included: the administrator said whose it is.
+ *
+ * The catalog's bindings are bounded per uid (issue 8): a user listed in
+ * WriterUsers= could otherwise subscribe with endless made-up class ids, a
+ * row each. Beyond MaxWriterClassesPerUser= classes bound to it, a uid's
+ * SubscribeWriter with a new class is refused (VSS_E_ACCESSDENIED, naming
+ * the limit); its known classes keep working. Root and lvssd's own uid are
+ * exempt, and classes WriterOwner= binds are not recorded, so they do not
+ * count. A binding is never recycled on its own, however old: a class that
+ * changed hands silently is what the binding is there to prevent. The
+ * administrator raises the limit, or removes rows while lvssd is stopped
+ * (lvssd(8), LIMITS).
  */
 
 #include <pwd.h>
@@ -122,6 +133,39 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
         return -EPERM;
 }
 
+/* May the catalog bind one more class to @c's uid? 0, or -EDQUOT with *ret_hr and a message. */
+static int owner_quota_check(Manager *m, const Client *c, const vss_id *writer_id, const char *name,
+                             vss_hresult *ret_hr, char **ret_message) {
+        char cls[VSS_ID_STRING_MAX], who[96];
+        unsigned n;
+        int r;
+
+        if (uid_privileged(c->uid))
+                return 0;
+        vss_id_format(writer_id, cls);
+        r = lvss_catalog_writer_owner_count(m->catalog, c->uid, &n);
+        if (r < 0) {
+                log_msg("writer '%s' (class %s): cannot count the classes of uid %u in the catalog: %s", name, cls,
+                        (unsigned) c->uid, strerror(-r));
+                *ret_hr = VSS_E_WRITER_INFRASTRUCTURE;
+                set_message(ret_message, "lvssd cannot count the writer classes of uid %u in its catalog",
+                            (unsigned) c->uid);
+                return r;
+        }
+        if (n < m->cfg.max_writer_classes_per_user)
+                return 0;
+        uid_text(c->uid, who, sizeof who);
+        log_msg("access denied: %s pid %d may not subscribe writer '%s' with the new class %s: %u writer classes "
+                "are bound to it already (MaxWriterClassesPerUser=%u)",
+                who, (int) c->pid, name, cls, n, m->cfg.max_writer_classes_per_user);
+        *ret_hr = VSS_E_ACCESSDENIED;
+        set_message(ret_message,
+                    "%s has %u writer classes bound to it already, the most lvssd records for one user "
+                    "(MaxWriterClassesPerUser=%u); class %s is refused",
+                    who, n, m->cfg.max_writer_classes_per_user, cls);
+        return -EDQUOT;
+}
+
 /* Root took class @writer_id over: writers of that class under other uids go. */
 static void drop_other_owners(Manager *m, const Client *c, const vss_id *writer_id) {
         Writer *next;
@@ -180,6 +224,9 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                         return -EEXIST;
                 }
         if (record) {
+                r = owner_quota_check(m, c, writer_id, name, ret_hr, ret_message);
+                if (r < 0)
+                        return r;
                 r = lvss_catalog_writer_owner_set(m->catalog, writer_id, c->uid, name, now_usec(CLOCK_REALTIME));
                 if (r < 0) {
                         char cls[VSS_ID_STRING_MAX];

@@ -16,7 +16,10 @@
  *   - the first owner binds a class: another user is refused with
  *     VSS_E_ACCESSDENIED naming the owner, also after lvssd restarts;
  *   - WriterOwner=CLASS:USER binds a class to USER exactly: another user,
- *     and root too, are refused even when they come first.
+ *     and root too, are refused even when they come first;
+ *   - the catalog binds at most MaxWriterClassesPerUser= classes to one
+ *     user: beyond that a new class is refused, the user's own classes
+ *     still subscribe, root is exempt.
  *
  * Needs root (to make users and switch to them): else exit 77.
  */
@@ -248,6 +251,35 @@ static vss_id class_id(uint8_t seed) {
         return id;
 }
 
+/* A writer that subscribes with one class after another (each released before the next). */
+typedef struct classes_job {
+        const char *name;
+        const vss_id *ids;
+        size_t n;
+} classes_job;
+
+/* Says "class{i} 0x…" for each class in turn. */
+static int classes_child(int fd, void *userdata) {
+        const classes_job *job = userdata;
+
+        for (size_t i = 0; i < job->n; i++) {
+                vss_writer_options o = { .size = sizeof o, .writer_id = job->ids[i], .writer_name = job->name,
+                                         .usage = VSS_UT_USERDATA, .source = VSS_ST_OTHER };
+                vss_writer_callbacks cb = { .on_identify = on_identify };
+                vss_writer *w = NULL;
+                vss_hresult hr;
+                char what[32];
+
+                hr = vss_writer_initialize(&o, &cb, &fd, &w);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_writer_subscribe(w);
+                snprintf(what, sizeof what, "class%zu", i);
+                SAY_HR(fd, what, hr);
+                vss_writer_release(w);
+        }
+        return 0;
+}
+
 /* ---- the tests ------------------------------------------------------------------------ */
 
 /*
@@ -415,6 +447,75 @@ static void test_configured_owner(void **state) {
         free(config);
 }
 
+/*
+ * Issue 8 (writer_owners must not grow without bound): a user in
+ * WriterUsers= cannot make lvssd record endless writer classes. With
+ * MaxWriterClassesPerUser=3, user A's fourth new class is refused with
+ * VSS_E_ACCESSDENIED and the log names the limit; the catalog binds 3
+ * classes to A; A's classes already bound still subscribe; root is exempt.
+ */
+static void test_writer_classes_per_user_bounded(void **state) {
+        itest_env *env = *state;
+        enum { LIMIT = 3, N = LIMIT + 2 };
+        vss_id ids[N];
+        uid_t uid_a = uid_of(user_a);
+
+        for (size_t i = 0; i < N; i++)
+                ids[i] = class_id((uint8_t) (10 + i));
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+        char *config = write_config(env, "# issue 8, writer_owners bounded\n[Coordinator]\nWriterUsers=%s\n"
+                                         "MaxWriterClassesPerUser=%d\n",
+                                    user_a, LIMIT);
+        itest_start_lvssd_config(env, NULL, config);
+
+        /* A: LIMIT new classes are bound, the next ones are refused */
+        classes_job job = { "many-classes", ids, N };
+        itest_proc *p = itest_spawn_child_as(env, "classes as user A", user_a, classes_child, &job);
+        for (size_t i = 0; i < N; i++) {
+                char what[32];
+                snprintf(what, sizeof what, "class%zu", i);
+                CHECK_HR(child_result(env, p, what), i < LIMIT ? VSS_S_OK : VSS_E_ACCESSDENIED,
+                         "issue 8: %s's new writer class number %zu with MaxWriterClassesPerUser=%d", user_a, i + 1,
+                         LIMIT);
+        }
+        wait_child_exit(env, p);
+        char *q = xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
+        char *count = itest_catalog_query(env, q);
+        CHECK(count && strtoul(count, NULL, 10) == LIMIT, "issue 8: the catalog binds %s classes to %s, expected %d",
+              count ? count : "?", user_a, LIMIT);
+        free(count);
+        free(q);
+        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'many-classes' with the new "
+                             "class %s: %d writer classes are bound to it already (MaxWriterClassesPerUser=%d)",
+                             (unsigned) uid_a, user_a, (int) p->pid, itest_id_str(&ids[LIMIT]), LIMIT, LIMIT);
+        check_logged(env, line);
+        free(line);
+
+        /* A's own classes still work: the limit is on new rows only */
+        classes_job known = { "many-classes", ids, LIMIT };
+        p = itest_spawn_child_as(env, "known classes as user A", user_a, classes_child, &known);
+        for (size_t i = 0; i < LIMIT; i++) {
+                char what[32];
+                snprintf(what, sizeof what, "class%zu", i);
+                CHECK_HR(child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
+        }
+        wait_child_exit(env, p);
+
+        /* root is exempt: it binds the classes A was refused, and more */
+        vss_id more[N];
+        for (size_t i = 0; i < N; i++)
+                more[i] = class_id((uint8_t) (40 + i));
+        classes_job root_job = { "root-classes", more, N };
+        p = itest_spawn_child(env, "classes as root", classes_child, &root_job);
+        for (size_t i = 0; i < N; i++) {
+                char what[32];
+                snprintf(what, sizeof what, "class%zu", i);
+                CHECK_HR(child_result(env, p, what), VSS_S_OK, "root's new class number %zu (root is exempt)", i + 1);
+        }
+        wait_child_exit(env, p);
+        free(config);
+}
+
 int main(void) {
         main_pid = getpid();
         int r = accounts_create();
@@ -426,6 +527,7 @@ int main(void) {
                 ITEST(test_impostor_cannot_lock_out_root),
                 ITEST(test_first_owner_binds_class),
                 ITEST(test_configured_owner),
+                ITEST(test_writer_classes_per_user_bounded),
         };
         r = ITEST_MAIN("issue 8 item 4: writer owners", tests);
         accounts_remove();
