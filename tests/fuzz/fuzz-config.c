@@ -59,6 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         fuzz_check(!vss_id_equal(&c.writer_owners[i].writer_id, &c.writer_owners[k].writer_id));
         }
 
+        /* MaxWriterClassesPerUser= (issue 8, writer_owners bounded): unset, or 1 to 1000000 */
+        fuzz_check(c.max_writer_classes_per_user <= 1000000);
+
         config_done(&c);
         return 0;
 }
