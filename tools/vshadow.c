@@ -160,6 +160,12 @@ typedef struct vshadow {
         char *bcd_path;    /* absolute path of the document: -bc after saving it, -r / -rs */
         bool bcd_written;  /* -bc wrote it in this run: remove it when the backup fails */
         vss_file_restore_status file_status; /* restore: what SetFileRestoreStatus said */
+
+        /* issue 8 item 6: lvssd's record of the session (asked before Release) */
+        bool record_known;
+        vss_hresult record_hr; /* why it is not known */
+        bool record_complete;
+        char *record_message; /* what was lost, when incomplete */
 } vshadow;
 
 static bool hr_ok(vss_hresult hr) {
@@ -1649,6 +1655,14 @@ static void print_summary(vshadow *v, int exit_status) {
                 json_id(&v->json, &v->set_id);
                 json_key(&v->json, "total_usec");
                 json_uint(&v->json, total);
+                /* issue 8 item 6: null when lvssd could not be asked */
+                json_key(&v->json, "record_complete");
+                if (v->record_known)
+                        json_bool(&v->json, v->record_complete);
+                else
+                        json_null(&v->json);
+                json_key(&v->json, "record_message");
+                json_string(&v->json, v->record_known && !v->record_complete ? v->record_message : NULL);
                 json_key(&v->json, "exit_status");
                 json_int(&v->json, exit_status);
                 return;
@@ -1703,6 +1717,11 @@ static void print_summary(vshadow *v, int exit_status) {
                 if (v->bcd_written)
                         printf("  Backup Components Document: %s\n", v->bcd_path ? v->bcd_path : arg_bcd_file);
         }
+        if (v->record_known && !v->record_complete) {
+                printf("  %sRecord in lvssd's catalog incomplete%s: ", ansi_highlight_red(), ansi_normal());
+                fputs_sanitized(v->record_message ? v->record_message : "writer-status history incomplete", stdout);
+                putchar('\n');
+        }
         printf("  Result: %s%s%s (exit status %d), total %s\n",
                exit_status == 0 ? ansi_highlight_green() : ansi_highlight_red(),
                exit_status == 0 ? "success" : "failure", ansi_normal(), exit_status, format_duration(dur, total));
@@ -1710,6 +1729,36 @@ static void print_summary(vshadow *v, int exit_status) {
                 printf("  %s%zu writer%s failed%s: %s data in the shadow copies may not be consistent\n",
                        ansi_highlight_red(), n_failed, n_failed == 1 ? "" : "s", ansi_normal(),
                        n_failed == 1 ? "its" : "their");
+}
+
+/*
+ * Asks lvssd whether its record of the session is complete (issue 8 item 6):
+ * writer-status history rows its catalog could not take. The backup itself
+ * is not affected, so this does not change the exit status; a line on stderr
+ * and the summary (JSON too) say it. Before Release, while the session exists.
+ */
+static void check_record(vshadow *v) {
+        vss_hresult hr;
+
+        hr = vss_get_session_record_status(v->bc, &v->record_complete, &v->record_message);
+        v->record_known = hr_ok(hr);
+        v->record_hr = hr;
+}
+
+/* After a failure, not knowing is not worth a second line: the first one says what went wrong. */
+static void warn_record(const vshadow *v, int exit_status) {
+        char sid[VSS_ID_STRING_MAX];
+
+        if (!v->record_known && exit_status == EXIT_SUCCESS && v->record_hr != VSS_S_OK)
+                fprintf(stderr, "vshadow: warning: cannot ask lvssd whether its record of the session is complete: "
+                                "%s (%s)\n",
+                        vss_hresult_text(v->record_hr), hr_name(v->record_hr));
+        if (!v->record_known || v->record_complete)
+                return;
+        vss_id_format(&v->session_id, sid);
+        fprintf(stderr, "vshadow: warning: lvssd's record of session %s is incomplete: ", sid);
+        fputs_sanitized(v->record_message ? v->record_message : "writer-status history incomplete", stderr);
+        fputc('\n', stderr);
 }
 
 /*
@@ -1995,6 +2044,7 @@ fail:
 
 finish_release:
         if (v->bc) {
+                check_record(v);
                 step_begin(v, "Release", "BackupShutdown");
                 v->bc = vss_backup_components_release(v->bc);
                 step_end(v, VSS_S_OK);
@@ -2016,6 +2066,7 @@ finish:
                         } else if (record_failed(&v->records[i]))
                                 print_writer_failure("warning: ", &v->records[i]);
         }
+        warn_record(v, exit_status);
         if (arg_json) {
                 json_end_array(&v->json);
                 print_summary(v, exit_status);
@@ -2374,6 +2425,7 @@ static int run_restore(vshadow *v) {
 
 finish_release:
         if (v->bc) {
+                check_record(v);
                 step_begin(v, "Release", "BackupShutdown");
                 v->bc = vss_backup_components_release(v->bc);
                 step_end(v, VSS_S_OK);
@@ -2381,6 +2433,7 @@ finish_release:
         }
 
 finish:
+        warn_record(v, exit_status);
         if (arg_json) {
                 json_end_array(&v->json);
                 json_key(&v->json, "file_restore_status");
@@ -2647,6 +2700,7 @@ static void vshadow_done(vshadow *v) {
                 free(v->records[i].application_message);
         }
         free(v->records);
+        free(v->record_message);
         for (size_t i = 0; i < arg_n_volumes; i++)
                 free(arg_volumes[i]);
         free(arg_volumes);

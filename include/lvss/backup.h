@@ -142,6 +142,28 @@ vss_hresult vss_abort_backup(vss_backup_components *bc);
 vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml);
 
 /**
+ * vss_get_session_record_status() - whether lvssd's record of this session is complete.
+ * @bc: the object.
+ * @ret_complete: true when every writer-status history row of the session
+ *                reached lvssd's catalog so far, false when rows were lost
+ *                (the state file system was full, say).
+ * @ret_message: may be NULL; when the record is incomplete, what was lost and
+ *               why ("writer-status history incomplete: 2 rows could not be
+ *               written to the catalog: No space left on device"), owned:
+ *               free(); NULL when it is complete.
+ *
+ * An lvss addition (issue 8 item 6). Lost history rows do not fail a step:
+ * the backup itself is good, only its record is not, and this call is how a
+ * requester learns it. lvssd answers from the session's own state, after
+ * writing the rows it still had queued. Any time after
+ * vss_create_backup_components(), except while a step of @bc is pending.
+ *
+ * Return: VSS_S_OK; VSS_E_INVALIDARG (NULL @bc or @ret_complete);
+ * VSS_E_BAD_STATE while a call or step of @bc is pending.
+ */
+vss_hresult vss_get_session_record_status(vss_backup_components *bc, bool *ret_complete, char **ret_message);
+
+/**
  * vss_gather_writer_status() - fetch this session's writer status (WS-2, WS-8).
  *
  * Never waits on a writer. After a successful BackupComplete it marks the

@@ -430,6 +430,8 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
 int session_method_cancel(Session *s, sd_bus_error *error);
 int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
+int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_reply_status(Session *s, sd_bus_message *call);
 
 /* Shared by session.c and restore.c. */

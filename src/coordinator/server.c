@@ -476,6 +476,11 @@ static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *
         return session_method_post_restore(s, m, error);
 }
 
+static int method_get_record_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SESSION_OR_RETURN(userdata, s, error);
+        return session_method_get_record_status(s, m, error);
+}
+
 static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_NAMES("InitializeForBackup", "s", SD_BUS_PARAM(bcd), "", , method_initialize_for_backup, 0),
@@ -527,6 +532,9 @@ static const sd_bus_vtable session_vtable[] = {
                                  "", , method_set_file_restore_status, 0),
         SD_BUS_METHOD("PreRestore", "", "", method_pre_restore, 0),
         SD_BUS_METHOD("PostRestore", "", "", method_post_restore, 0),
+        SD_BUS_METHOD_WITH_NAMES("GetRecordStatus", "", , "bus",
+                                 SD_BUS_PARAM(complete) SD_BUS_PARAM(rows_lost) SD_BUS_PARAM(message),
+                                 method_get_record_status, 0),
         SD_BUS_SIGNAL_WITH_NAMES("StepFinished", "sis", SD_BUS_PARAM(step) SD_BUS_PARAM(result) SD_BUS_PARAM(message),
                                  0),
         SD_BUS_VTABLE_END,

@@ -52,6 +52,24 @@ char *session_history_note(const Session *s) {
         return note;
 }
 
+/*
+ * GetRecordStatus (issue 8 item 6): the requester asks whether every
+ * writer-status row of its session reached the catalog. Rows still queued
+ * are written first, so the answer covers every event outcome recorded so
+ * far, not only those of finished steps. Allowed at any time, also while a
+ * step runs: it only reads.
+ */
+int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(freep) char *note = NULL;
+
+        manager_flush_history(s->m);
+        note = session_history_note(s);
+        if (s->history_lost > 0 && !note)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(call, "bus", s->history_lost == 0,
+                                          (uint32_t) (s->history_lost < UINT32_MAX ? s->history_lost : UINT32_MAX), strempty(note));
+}
+
 static void session_end_catalog(Session *s, const char *state, const char *reason) {
         _cleanup_(freep) char *note = session_history_note(s), *full = NULL;
 

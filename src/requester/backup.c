@@ -1046,6 +1046,46 @@ _public_ vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml) 
         return VSS_S_OK;
 }
 
+_public_ vss_hresult vss_get_session_record_status(vss_backup_components *bc, bool *ret_complete,
+                                                  char **ret_message) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *message;
+        uint32_t rows_lost;
+        char *copy = NULL;
+        vss_hresult hr;
+        int complete, r;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+        check_arg(ret_complete, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, false, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        /* Asks lvssd (issue 8 item 6): it knows rows lost outside any step's signal too. */
+        r = session_message(bc, "GetRecordStatus", &m);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+        r = sd_bus_call(bc->bus, m, 0, &error, &reply);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(&error, r);
+        r = sd_bus_message_read(reply, "bus", &complete, &rows_lost, &message);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+
+        if (ret_message && !complete) {
+                copy = strdup(*message ? message : "writer-status history incomplete");
+                if (!copy)
+                        return lvss_bus_error_to_hresult(NULL, -ENOMEM);
+        }
+        *ret_complete = complete;
+        if (ret_message)
+                *ret_message = copy;
+        return VSS_S_OK;
+}
+
 _public_ vss_hresult vss_set_selected_for_restore(vss_backup_components *bc, const vss_id *writer_id,
                                                   vss_component_type type, const char *logical_path,
                                                   const char *component_name, bool selected) {

@@ -12,7 +12,9 @@
  *  - Writer-status history rows the catalog did not take: the step still
  *    succeeds (the backup is fine), but the requester's StepFinished
  *    message, ListWriters / `vssadmin list writers` and the session's
- *    catalog row say that the record is incomplete.
+ *    catalog row say that the record is incomplete; a requester asks with
+ *    vss_get_session_record_status() (Session1.GetRecordStatus), and vshadow
+ *    warns on stderr and in its summary (exit status still 0).
  *
  * The full file system is real: a small tmpfs mounted on the state
  * directory (in a mount namespace of the test's own, so it cannot outlive
@@ -363,6 +365,131 @@ static void test_item6_history_incomplete(void **state) {
         unmount_small_state(env);
 }
 
+/*
+ * Item 6 (last bullet): the requester using liblvss sees that the record is
+ * incomplete, through vss_get_session_record_status() (GetRecordStatus).
+ */
+static void test_item6_record_status_api(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        bool complete = false;
+        char *msg = NULL;
+        vss_id snap;
+
+        mount_small_state(env);
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        CHECK_HR(vss_get_session_record_status(bc, NULL, NULL), VSS_E_INVALIDARG, "NULL ret_complete");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_get_session_record_status(bc, &complete, &msg), VSS_S_OK, "item 6: record status, nothing lost");
+        CHECK(complete && !msg, "item 6: nothing was lost, yet the record is %s: %s",
+              complete ? "complete" : "incomplete", strempty(msg));
+        itest_start_set(env, bc, &snap);
+
+        /* the catalog cannot take PrepareForBackup's rows; the step itself succeeds */
+        char *fill = fill_state(env);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_id sid = itest_session_id(bc);
+        itest_wait_event(env, w, "PrepareForBackup", &sid, "ok", itest_ms(env, 10000));
+        complete = true;
+        CHECK_HR(vss_get_session_record_status(bc, &complete, &msg), VSS_S_OK, "item 6: record status after rows were lost");
+        itest_note("vss_get_session_record_status: %s \"%s\"", complete ? "complete" : "incomplete", strempty(msg));
+        CHECK(!complete, "item 6: liblvss says the record is complete although rows were lost");
+        CHECK(msg && strstr(msg, "writer-status history incomplete") && strstr(msg, "No space left on device"),
+              "item 6: the message does not say what was lost and why: %s", strempty(msg));
+        free(msg);
+        msg = NULL;
+        /* the message is optional */
+        complete = true;
+        CHECK_HR(vss_get_session_record_status(bc, &complete, NULL), VSS_S_OK, "record status without a message");
+        CHECK(!complete, "item 6: incomplete without the message too");
+
+        CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
+        free(fill);
+        CHECK_HR(vss_abort_backup(bc), VSS_S_OK, "AbortBackup");
+        itest_requester_release(env, bc);
+        unmount_small_state(env);
+}
+
+/* vshadow with @args on the test's lvssd, to its end: exit code, stdout and stderr (owned). */
+static int run_vshadow(itest_env *env, const char *const *args, char **ret_out, char **ret_err) {
+        const char *argv[16];
+        size_t n = 0;
+        char *path = xprintf("%s/tools/vshadow", env->build_root);
+
+        argv[n++] = path;
+        for (size_t i = 0; args[i] && n < 15; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        itest_proc *p = itest_spawn_program(env, "vshadow", argv, true, false);
+        int code = itest_program_exit(env, p, itest_ms(env, 60000));
+        *ret_out = itest_stream_text(&p->out);
+        *ret_err = itest_read_file(p->log_path);
+        if (!*ret_err)
+                *ret_err = strdup("");
+        free(path);
+        return code;
+}
+
+/*
+ * Item 6 (last bullet): vshadow warns when lvssd's record of its backup is
+ * incomplete. Its -exec command fills the state file system, so the
+ * catalog cannot take BackupComplete's rows. The backup itself is good:
+ * exit 0 (vshadow(8)), but a line on stderr and the summary say it, and
+ * --json has "record_complete": false with the message.
+ */
+static void test_item6_record_status_vshadow(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        char *out = NULL, *err = NULL;
+        int code;
+
+        mount_small_state(env);
+        itest_start_lvssd(env, &opts);
+        (void) WRITER(env, "w");
+        char *fill = xprintf("%s/fill", env->state_dir);
+        char *exec = xprintf("-exec=cat /dev/zero > %s 2>/dev/null; exit 0", fill);
+
+        /* nothing lost: no warning, "record_complete": true */
+        code = run_vshadow(env, (const char *const[]) { "--json", env->data_dir, NULL }, &out, &err);
+        CHECK(code == 0, "vshadow --json exited %d\n---- stdout\n%s---- stderr\n%s", code, out, err);
+        CHECK(strstr(out, "\"record_complete\": true") && !strstr(err, "incomplete"),
+              "item 6: a backup with nothing lost is not reported complete\n---- stdout\n%s---- stderr\n%s", out, err);
+        free(out);
+        free(err);
+
+        /* rows lost: exit 0, the warning on stderr, the summary line */
+        code = run_vshadow(env, (const char *const[]) { exec, env->data_dir, NULL }, &out, &err);
+        itest_note("vshadow's stderr:\n%s", err);
+        CHECK(code == 0, "item 6: vshadow exited %d; the backup itself is good\n---- stdout\n%s---- stderr\n%s", code,
+              out, err);
+        CHECK(strstr(err, "vshadow: warning: lvssd's record of session ") &&
+                      strstr(err, " is incomplete: writer-status history incomplete: ") &&
+                      strstr(err, "No space left on device"),
+              "item 6: vshadow does not warn that the record is incomplete\n---- stderr\n%s", err);
+        CHECK(strstr(out, "Record in lvssd's catalog incomplete"),
+              "item 6: vshadow's summary does not say the record is incomplete\n%s", out);
+        free(out);
+        free(err);
+        CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
+
+        /* and in --json */
+        code = run_vshadow(env, (const char *const[]) { "--json", exec, env->data_dir, NULL }, &out, &err);
+        CHECK(code == 0, "item 6: vshadow --json exited %d\n---- stdout\n%s---- stderr\n%s", code, out, err);
+        CHECK(strstr(out, "\"record_complete\": false") &&
+                      strstr(out, "\"record_message\": \"writer-status history incomplete: "),
+              "item 6: vshadow --json does not say the record is incomplete\n%s", out);
+        CHECK(strstr(err, "vshadow: warning: lvssd's record of session "), "item 6: no warning with --json\n%s", err);
+        free(out);
+        free(err);
+        CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
+        free(exec);
+        free(fill);
+        unmount_small_state(env);
+}
+
 int main(void) {
         /* a mount namespace of our own (no threads yet): the tmpfs cannot outlive us */
         can_mount = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
@@ -373,6 +500,8 @@ int main(void) {
                 ITEST(test_item6_open_session_state_full),
                 ITEST(test_item6_exec_provider_disk_full),
                 ITEST(test_item6_history_incomplete),
+                ITEST(test_item6_record_status_api),
+                ITEST(test_item6_record_status_vshadow),
         };
         return ITEST_MAIN("errors-said", tests);
 }
