@@ -523,11 +523,21 @@ static void test_writer_owners(void **state) {
         assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, NULL), 0);
         assert_int_equal(uid, 1001);
 
+        /* the classes bound to a uid are counted (MaxWriterClassesPerUser=) */
+        unsigned n = 99;
+        assert_int_equal(lvss_catalog_writer_owner_count(c, 1001, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(lvss_catalog_writer_owner_count(c, 1002, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(lvss_catalog_writer_owner_count(c, 1001, NULL), -EINVAL);
+
         /* root takes the class over: one row, the new uid */
         assert_int_equal(lvss_catalog_writer_owner_set(c, &cls, 0, "lvss-writer-sqlite", 200), 0);
         assert_int_equal(lvss_catalog_writer_owner_get(c, &cls, &uid, &since), 0);
         assert_int_equal(uid, 0);
         assert_int_equal(since, 200);
+        assert_int_equal(lvss_catalog_writer_owner_count(c, 1001, &n), 0);
+        assert_int_equal(n, 0);
         lvss_catalog_close(c);
 
         sqlite3 *db = raw_open(path);
