@@ -22,6 +22,8 @@
 /* Values given on the command line, so the file does not override them. */
 static struct {
         bool identify, event, hold;
+        /* connection limits */
+        bool max_conn, max_conn_user, idle, max_unsent, unsent;
 } from_argv;
 
 static void help(void) {
@@ -39,6 +41,15 @@ static void help(void) {
                "  --identify-timeout MS   Identify deadline (default 10000)\n"
                "  --event-timeout MS      deadline of every other event but Freeze (default 60000)\n"
                "  --hold-window MS        bound of the provider's flush and commit (default 10000)\n"
+               "  --max-connections N     connections of all peers together (default 4096; the last\n"
+               "                          quarter only for root and the requester group)\n"
+               "  --max-connections-per-user N\n"
+               "                          connections of one uid outside the requester group (default 128)\n"
+               "  --idle-timeout MS       close a connection without a role that has nothing going on\n"
+               "                          for this long (default 5000)\n"
+               "  --max-unsent-messages N stop reading from a peer with more messages waiting for it\n"
+               "                          (default 64)\n"
+               "  --unsent-timeout MS     close a peer that stays above that bound this long (default 30000)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -55,6 +66,19 @@ static int parse_ms(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* A count limit: 1 ... 1000000. */
+static int parse_count(const char *s, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || v == 0 || v > 1000000 || s[0] == '-')
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int set_string(char **dst, const char *v) {
         char *n = strdup(v);
         if (!n)
@@ -66,7 +90,9 @@ static int set_string(char **dst, const char *v) {
 
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
-               ARG_VERSION };
+               ARG_VERSION,
+               /* connection limits */
+               ARG_MAX_CONN, ARG_MAX_CONN_USER, ARG_IDLE, ARG_MAX_UNSENT, ARG_UNSENT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -77,6 +103,12 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "hold-window", required_argument, NULL, ARG_HOLD },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                /* connection limits */
+                { "max-connections", required_argument, NULL, ARG_MAX_CONN },
+                { "max-connections-per-user", required_argument, NULL, ARG_MAX_CONN_USER },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE },
+                { "max-unsent-messages", required_argument, NULL, ARG_MAX_UNSENT },
+                { "unsent-timeout", required_argument, NULL, ARG_UNSENT },
                 {},
         };
         int o, r;
@@ -120,6 +152,38 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 from_argv.hold = true;
                         break;
                 }
+                /* connection limits */
+                case ARG_MAX_CONN:
+                case ARG_MAX_CONN_USER:
+                case ARG_MAX_UNSENT: {
+                        unsigned *dst = o == ARG_MAX_CONN        ? &c->max_connections
+                                        : o == ARG_MAX_CONN_USER ? &c->max_connections_per_user
+                                                                 : &c->max_unsent_messages;
+                        r = parse_count(optarg, dst);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid count (1 to 1000000): %s\n", optarg);
+                                return r;
+                        }
+                        if (o == ARG_MAX_CONN)
+                                from_argv.max_conn = true;
+                        else if (o == ARG_MAX_CONN_USER)
+                                from_argv.max_conn_user = true;
+                        else
+                                from_argv.max_unsent = true;
+                        break;
+                }
+                case ARG_IDLE:
+                case ARG_UNSENT:
+                        r = parse_ms(optarg, o == ARG_IDLE ? &c->idle_timeout_usec : &c->unsent_timeout_usec);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid duration in milliseconds: %s\n", optarg);
+                                return r;
+                        }
+                        if (o == ARG_IDLE)
+                                from_argv.idle = true;
+                        else
+                                from_argv.unsent = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -226,6 +290,31 @@ int config_load_file(Config *c) {
                                 c->event_timeout_usec = usec;
                         else if (streq_ptr(k, "HoldWindowMS") && !from_argv.hold)
                                 c->hold_window_usec = usec;
+                } else if (streq_ptr(k, "MaxConnections") || streq_ptr(k, "MaxConnectionsPerUser") ||
+                           streq_ptr(k, "MaxUnsentMessages")) {
+                        /* connection limits */
+                        unsigned count;
+                        if (parse_count(v, &count) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid count (1 to 1000000): %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (streq_ptr(k, "MaxConnections") && !from_argv.max_conn)
+                                c->max_connections = count;
+                        else if (streq_ptr(k, "MaxConnectionsPerUser") && !from_argv.max_conn_user)
+                                c->max_connections_per_user = count;
+                        else if (streq_ptr(k, "MaxUnsentMessages") && !from_argv.max_unsent)
+                                c->max_unsent_messages = count;
+                } else if (streq_ptr(k, "IdleTimeoutMS") || streq_ptr(k, "UnsentTimeoutMS")) {
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (streq_ptr(k, "IdleTimeoutMS") && !from_argv.idle)
+                                c->idle_timeout_usec = usec;
+                        else if (streq_ptr(k, "UnsentTimeoutMS") && !from_argv.unsent)
+                                c->unsent_timeout_usec = usec;
                 } else if (streq_ptr(k, "RequesterGroup"))
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
@@ -286,6 +375,17 @@ int config_finish(Config *c) {
                 c->event_timeout_usec = 60 * USEC_PER_SEC;
         if (!c->hold_window_usec)
                 c->hold_window_usec = 10 * USEC_PER_SEC;
+        /* connection limits */
+        if (!c->max_connections)
+                c->max_connections = 4096;
+        if (!c->max_connections_per_user)
+                c->max_connections_per_user = 128;
+        if (!c->idle_timeout_usec)
+                c->idle_timeout_usec = 5 * USEC_PER_SEC;
+        if (!c->max_unsent_messages)
+                c->max_unsent_messages = 64;
+        if (!c->unsent_timeout_usec)
+                c->unsent_timeout_usec = 30 * USEC_PER_SEC;
         return 0;
 }
 
