@@ -104,6 +104,7 @@ struct Manager {
         /* connection limits (server.c) */
         unsigned n_clients;              /* every accepted connection */
         unsigned n_unprivileged;         /* those of peers that may not act as requester */
+        unsigned n_refusing;             /* refused ones still open to say why (not in n_clients) */
         sd_event_source *accept_timer;   /* re-enables accepting after EMFILE/ENFILE */
         LogLimit accept_log, refuse_log, idle_log; /* what a flood of peers could otherwise make lvssd log */
 };
@@ -144,6 +145,8 @@ struct Client {
         uint64_t stalled_usec;       /* since when too much waits unsent for it, or 0 */
         bool ever_stalled;           /* its buffers grew: give the memory back when it goes */
         bool dropped;                /* lvssd closes it: free without flushing */
+        char *refusal;               /* over a connection limit: why; every call is answered with it */
+        uint64_t accepted_usec;
         Client *next, *prev;
 };
 

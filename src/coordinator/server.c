@@ -578,8 +578,10 @@ static int client_index_fd(Manager *m, Client *c, int fd) {
  *
  * Connections are capped at accept (MaxConnections for all, the last quarter
  * of it kept for root and the requester group; MaxConnectionsPerUser for
- * every other uid). A refused peer is closed at once, before any D-Bus: it
- * costs nothing but a log line, and those are rate limited (LogLimit).
+ * every other uid). A refused peer is told why: every call it makes is
+ * answered VSS_E_ACCESSDENIED naming the limit, and it is closed a second
+ * later; past REFUSING_MAX such at once, refused peers are closed at accept.
+ * Refusals are logged, rate limited (LogLimit).
  *
  * A connection without a role (no writer subscribed, no session opened) that
  * has had nothing to do for IdleTimeoutMS is closed: no call of it running,
@@ -597,6 +599,10 @@ static int client_index_fd(Manager *m, Client *c, int fd) {
 #define UNPRIVILEGED_SNDBUF (128 * 1024)
 /* How long accepting pauses after accept() failed for want of descriptors or memory. */
 #define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
+/* A refused peer gets this long to make a call and read why (its first call is
+ * usually sent with the authentication); at most REFUSING_MAX such at once, others are closed at once. */
+#define REFUSED_LINGER_USEC (1 * USEC_PER_SEC)
+#define REFUSING_MAX 16
 /* At most one message of each LogLimit kind per this interval. */
 #define LOG_LIMIT_USEC (10 * USEC_PER_SEC)
 
@@ -651,6 +657,8 @@ static void client_guard_update(Client *c) {
                 return;
         if (c->stalled_usec)
                 until = c->stalled_usec + c->m->cfg.unsent_timeout_usec;
+        if (c->refusal && c->accepted_usec + REFUSED_LINGER_USEC < until)
+                until = c->accepted_usec + REFUSED_LINGER_USEC;
         if (client_idle_applies(c) && c->active_usec + c->m->cfg.idle_timeout_usec < until)
                 until = c->active_usec + c->m->cfg.idle_timeout_usec;
         if (until == UINT64_MAX) {
@@ -681,6 +689,10 @@ static int on_client_guard(sd_event_source *s, uint64_t usec, void *userdata) {
         Client *c = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC), n = 0;
 
+        if (c->refusal && now >= c->accepted_usec + REFUSED_LINGER_USEC) {
+                client_drop(c);
+                return 0;
+        }
         if (c->stalled_usec && now >= c->stalled_usec + c->m->cfg.unsent_timeout_usec) {
                 (void) sd_bus_get_n_queued_write(c->bus, &n);
                 log_msg("closing the connection of uid %u pid %d: it has not read what lvssd sent it for %" PRIu64
@@ -852,6 +864,8 @@ static void client_free(Client *c) {
                 if (!c->privileged)
                         m->n_unprivileged--;
         }
+        if (c->refusal)
+                m->n_refusing--;
         if (c->session) {
                 Session *s = TAKE_PTR(c->session);
                 session_requester_gone(s, "the requester's connection dropped");
@@ -865,6 +879,7 @@ static void client_free(Client *c) {
                 c->bus = sd_bus_close_unref(c->bus);
         else
                 c->bus = sd_bus_flush_close_unref(c->bus);
+        free(c->refusal);
         free(c->groups);
         free(c);
         /* The queued messages of a peer that did not read were many small blocks:
@@ -942,43 +957,52 @@ static void accept_pause(Manager *m, int error) {
                 log_msg("cannot pause accepting connections: %s", strerror(-r));
 }
 
-/* Item 1: may one more connection of this peer be accepted? Logs (rate limited) why not. */
-static bool client_admissible(Manager *m, const Client *c) {
+/* Item 1: may one more connection of this peer be accepted? If not, says why in @why. */
+static bool client_admissible(Manager *m, const Client *c, char *why, size_t size) {
         unsigned reserve = m->cfg.max_connections / 4, of_uid = 0;
 
         if (m->n_clients >= m->cfg.max_connections) {
-                if (log_limit_ok(&m->refuse_log, "refused connections"))
-                        log_msg("refused a connection from uid %u pid %d: %u connections open (MaxConnections=%u)",
-                                (unsigned) c->uid, (int) c->pid, m->n_clients, m->cfg.max_connections);
+                snprintf(why, size, "%u connections are open (MaxConnections=%u)", m->n_clients,
+                         m->cfg.max_connections);
                 return false;
         }
         if (c->privileged)
                 return true;
         if (m->n_unprivileged >= m->cfg.max_connections - reserve) {
-                if (log_limit_ok(&m->refuse_log, "refused connections"))
-                        log_msg("refused a connection from uid %u pid %d: users outside group %s have %u "
-                                "connections open, the most they may (MaxConnections=%u less a quarter kept "
-                                "for root and that group)",
-                                (unsigned) c->uid, (int) c->pid, m->cfg.requester_group, m->n_unprivileged,
-                                m->cfg.max_connections);
+                snprintf(why, size,
+                         "users outside group %s have %u connections open, the most they may (MaxConnections=%u "
+                         "less a quarter kept for root and that group)",
+                         m->cfg.requester_group, m->n_unprivileged, m->cfg.max_connections);
                 return false;
         }
         for (Client *o = m->clients; o; o = o->next)
-                if (!o->privileged && o->uid == c->uid)
+                if (!o->privileged && o->uid == c->uid && !o->refusal)
                         of_uid++;
         if (of_uid >= m->cfg.max_connections_per_user) {
-                if (log_limit_ok(&m->refuse_log, "refused connections"))
-                        log_msg("refused a connection from uid %u pid %d: it has %u connections open "
-                                "(MaxConnectionsPerUser=%u)",
-                                (unsigned) c->uid, (int) c->pid, of_uid, m->cfg.max_connections_per_user);
+                snprintf(why, size, "uid %u has %u connections open (MaxConnectionsPerUser=%u)", (unsigned) c->uid,
+                         of_uid, m->cfg.max_connections_per_user);
                 return false;
         }
         return true;
 }
 
+/* A refused connection: every call it makes is answered with why, and it is closed soon. */
+static int on_refused_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint8_t type = 0;
+
+        if (sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+                return 1;
+        (void) lvss_bus_error_set_hresult(&e, VSS_E_ACCESSDENIED, "lvssd refuses this connection: %s", c->refusal);
+        (void) sd_bus_reply_method_error(m, &e);
+        return 1;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         _cleanup_(closep) int cfd = -1;
+        char why[256];
         struct ucred cred;
         socklen_t len = sizeof cred;
         sd_id128_t id;
@@ -1006,13 +1030,25 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
-        c->active_usec = now_usec(CLOCK_MONOTONIC);
+        c->active_usec = c->accepted_usec = now_usec(CLOCK_MONOTONIC);
         read_peer_groups(c, cfd);
         c->privileged = client_may_request(c);
-        if (!client_admissible(m, c)) {
-                free(c->groups);
-                free(c);
-                return 0; /* cfd closed: the peer sees its connection end */
+        if (!client_admissible(m, c, why, sizeof why)) {
+                if (log_limit_ok(&m->refuse_log, "refused connections"))
+                        log_msg("refused a connection from uid %u pid %d: %s", (unsigned) c->uid, (int) c->pid, why);
+                if (m->n_refusing >= REFUSING_MAX) {
+                        /* cfd closed: the peer sees its connection end */
+                        free(c->groups);
+                        free(c);
+                        return 0;
+                }
+                /* The peer is told why (see on_refused_message()), then closed. */
+                c->refusal = strdup(why);
+                if (!c->refusal) {
+                        free(c->groups);
+                        free(c);
+                        return 0;
+                }
         }
 
         r = sd_bus_new(&c->bus);
@@ -1029,6 +1065,8 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
          * (client_may_request / client_may_write), and refusals are logged there. */
         if (r >= 0)
                 r = sd_bus_set_trusted(c->bus, true);
+        if (r >= 0 && c->refusal)
+                r = sd_bus_add_filter(c->bus, NULL, on_refused_message, c);
         if (r >= 0)
                 r = sd_bus_add_object_vtable(c->bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
                                              coordinator_vtable, c);
@@ -1055,6 +1093,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 log_msg("cannot set up a connection from pid %d: %s", (int) c->pid, strerror(-r));
                 client_detach(c);
                 sd_bus_close_unref(c->bus);
+                free(c->refusal);
                 free(c->groups);
                 free(c);
                 return 0;
@@ -1064,6 +1103,10 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         if (m->clients)
                 m->clients->prev = c;
         m->clients = c;
+        if (c->refusal) {
+                m->n_refusing++;
+                return 0;
+        }
         c->counted = true;
         m->n_clients++;
         if (!c->privileged)

@@ -273,7 +273,7 @@ static int get_version(sd_bus *bus, char *err_text, size_t size) {
                                    "GetVersion", &err, &reply, "");
 
         if (r < 0)
-                snprintf(err_text, size, "%s", err.message ? err.message : strerror(-r));
+                snprintf(err_text, size, "%s: %s", err.name ? err.name : "-", err.message ? err.message : strerror(-r));
         sd_bus_message_unref(reply);
         sd_bus_error_free(&err);
         return r;
@@ -358,6 +358,9 @@ static void test_per_user_cap(void **state) {
               "item 1: an unprivileged user opened %u connections and none was refused (%s)", HOG_MAX, said);
         CHECK(got == cap, "item 1: the unprivileged user got %u connections, MaxConnectionsPerUser=%u (%s)", got, cap,
               said);
+        /* the refused call says what happened: VSS_E_ACCESSDENIED and the limit */
+        CHECK(strstr(said, "VSS_E_ACCESSDENIED") && strstr(said, "MaxConnectionsPerUser=8"),
+              "item 1: the refused peer is not told why: %s", said);
         CHECK(count_in_log(env, "(MaxConnectionsPerUser=8)") >= 1, "item 1: the refusal is not in lvssd's log");
 
         /* it holds its maximum: root and the requester group go on */
