@@ -634,6 +634,14 @@ static bool client_writable(Client *c) {
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLOUT | POLLHUP | POLLERR));
 }
 
+/* sd_bus_process() has something to do without reading: a call of lvssd's timed
+ * out (a writer's deadline), or a message it read already waits in its queue. */
+static bool client_timeout_due(Client *c) {
+        uint64_t until = UINT64_MAX;
+
+        return sd_bus_get_timeout(c->bus, &until) >= 0 && until <= now_usec(CLOCK_MONOTONIC);
+}
+
 /* Something lvssd sent still waits: in sd-bus's queue or unread in the socket. */
 static bool client_has_unread(Client *c) {
         uint64_t n = 0;
@@ -779,8 +787,9 @@ static void client_process(Client *c) {
                 return;
         for (unsigned i = 0; i < CLIENT_PROCESS_BATCH; i++) {
                 /* Over MaxUnsentMessages only write: sd_bus_process() reads the next call
-                 * whenever it could write nothing, so call it only when the socket takes more. */
-                if (client_unsent_over(c) && !client_writable(c)) {
+                 * whenever it could write nothing, so call it only when the socket takes more
+                 * (or when it has a timeout or an already read message to dispatch). */
+                if (client_unsent_over(c) && !client_writable(c) && !client_timeout_due(c)) {
                         r = 0;
                         break;
                 }
@@ -993,7 +1002,7 @@ static int on_refused_message(sd_bus_message *m, void *userdata, sd_bus_error *e
         uint8_t type = 0;
 
         if (sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
-                return 1;
+                return 0; /* Disconnected and the like go on to their handlers */
         (void) lvss_bus_error_set_hresult(&e, VSS_E_ACCESSDENIED, "lvssd refuses this connection: %s", c->refusal);
         (void) sd_bus_reply_method_error(m, &e);
         return 1;

@@ -76,12 +76,13 @@ static int run_tool(const char *const *argv) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* -f: when a signal ends the test, children of the user may still run. */
 static void accounts_remove(void) {
         if (getpid() != main_pid)
                 return;
-        if (have_u && run_tool((const char *const[]) { "userdel", user_u, NULL }) == 0)
+        if (have_u && run_tool((const char *const[]) { "userdel", "-f", user_u, NULL }) == 0)
                 have_u = false;
-        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
+        if (have_b && run_tool((const char *const[]) { "userdel", "-f", user_b, NULL }) == 0)
                 have_b = false;
         if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
                 have_g = false;
