@@ -860,8 +860,9 @@ static void client_unlink(Client *c) {
 }
 
 static void client_free(Client *c) {
+        uint64_t queued = 0;
         Manager *m;
-        bool trim;
+        bool trim, flush;
 
         if (!c)
                 return;
@@ -882,12 +883,16 @@ static void client_free(Client *c) {
         if (c->writer)
                 c->writer = writer_free(c->writer);
         c->free_source = sd_event_source_disable_unref(c->free_source);
+        /* sd_bus_flush() waits, without a bound, until the peer has read everything, and first
+         * until it has finished authenticating: not for a peer lvssd dropped, one that stopped
+         * reading, one whose socket is full, or one that is not authenticated. */
+        flush = !c->dropped && !c->stalled_usec && sd_bus_is_ready(c->bus) > 0 &&
+                (sd_bus_get_n_queued_write(c->bus, &queued) < 0 || queued == 0 || client_writable(c));
         client_detach(c);
-        /* A peer lvssd dropped, or one that stopped reading, would keep sd_bus_flush() waiting forever. */
-        if (c->dropped || c->stalled_usec)
-                c->bus = sd_bus_close_unref(c->bus);
-        else
+        if (flush)
                 c->bus = sd_bus_flush_close_unref(c->bus);
+        else
+                c->bus = sd_bus_close_unref(c->bus);
         free(c->refusal);
         free(c->groups);
         free(c);

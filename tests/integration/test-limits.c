@@ -7,9 +7,12 @@
  * connections in children that drop to that user's ids.
  *
  *   - item 1, per-uid cap: the user opens connections until lvssd refuses
- *     one; it is refused at MaxConnectionsPerUser exactly, the refusal is
- *     logged, and while the user holds them all a root requester, root's
- *     `vssadmin list writers` and a member of the requester group still work;
+ *     one; it is refused at MaxConnectionsPerUser exactly, told why
+ *     (VSS_E_ACCESSDENIED naming the limit), the refusal is logged, and while
+ *     the user holds them all a root requester, root's `vssadmin list
+ *     writers` and a member of the requester group still work;
+ *   - item 1, total cap: users outside root and the requester group get three
+ *     quarters of MaxConnections, root the rest;
  *   - item 1, descriptors: with lvssd's descriptor limit lowered (prlimit) and
  *     its socket's backlog full of connections it cannot accept, lvssd does
  *     not spin (its CPU time stays a fraction of the time a ListWriters on an
@@ -23,7 +26,8 @@
  *     none of the answers; lvssd stops reading from it (logged), root still
  *     gets answers meanwhile, lvssd drops the connection after
  *     UnsentTimeoutMS, and its peak and final resident memory stay within a
- *     generous bound of what it had before.
+ *     generous bound of what it had before; and lvssd still stops on SIGTERM
+ *     while such a peer is connected.
  *
  * Needs root (to make users, switch to them and lower lvssd's limit): else 77.
  */
@@ -387,6 +391,40 @@ static void test_per_user_cap(void **state) {
         free(conf);
 }
 
+/*
+ * Item 1: users outside root and the requester group share three quarters of
+ * MaxConnections, even when no one of them reaches its own cap; the last
+ * quarter stays for root.
+ */
+static void test_unprivileged_total_cap(void **state) {
+        itest_env *env = *state;
+
+        open_test_dir(env);
+        /* 12 in all: 9 for unprivileged users, 3 kept: the writer below, then two of root at once */
+        char *conf = write_config(env, "MaxConnections=12\nMaxConnectionsPerUser=100\nIdleTimeoutMS=%u\n",
+                                  itest_ms(env, 600000));
+        itest_start_lvssd_config(env, NULL, conf);
+        WRITER(env, "total-w");
+
+        hog_job job = { .socket_path = env->socket_path, .max = HOG_MAX };
+        itest_proc *hog = itest_spawn_child_as(env, "connections of the unprivileged user", user_u, hog_child, &job);
+        size_t l = itest_wait_line_must(env, hog, "", itest_ms(env, 60000));
+        const char *said = hog->out.lines[l].text;
+        unsigned got = 0;
+        CHECK(sscanf(said, "refused after %u", &got) == 1 && got == 9,
+              "item 1: unprivileged users did not get exactly three quarters of MaxConnections=12: %s", said);
+        CHECK(strstr(said, "VSS_E_ACCESSDENIED") && strstr(said, "MaxConnections=12"),
+              "item 1: the refused peer is not told why: %s", said);
+
+        /* root gets the quarter kept for it: a requester and, meanwhile, an admin call */
+        vss_backup_components *bc = itest_requester(env, false);
+        CHECK_HR(itest_admin_call(env->socket_path, "GetVersion"), VSS_S_OK, "root while users hold their share");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_requester_release(env, bc);
+        itest_kill_proc(env, hog);
+        free(conf);
+}
+
 /* ---- item 1: out of descriptors --------------------------------------------------- */
 
 #define BACKLOG_CONNECTIONS 40
@@ -654,12 +692,62 @@ static void test_unread_answers_bounded(void **state) {
         free(conf);
 }
 
+/*
+ * Items 2 and 1: neither a peer that reads nothing nor one that stops half way
+ * through the authentication keeps lvssd from stopping: on SIGTERM it used to
+ * wait in sd_bus_flush() for the first forever and for the second until
+ * sd-bus's authentication timeout (90 s).
+ */
+static void test_stop_with_unread_answers(void **state) {
+        itest_env *env = *state;
+
+        open_test_dir(env);
+        char *conf = write_config(env, "UnsentTimeoutMS=%u\n", itest_ms(env, 600000));
+        itest_start_lvssd_config(env, NULL, conf);
+
+        flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
+        itest_proc *c = itest_spawn_child_as(env, "unread answers of the user", user_u, flood_child, &job);
+        char *what = xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
+        CHECK(wait_logged(env, what, itest_ms(env, 120000)),
+              "item 2: lvssd never stopped reading from a peer that reads no answers");
+
+        /* and one that is half way through the authentication (lvssd answered AUTH, no BEGIN) */
+        int raw = raw_connect(env->socket_path);
+        static const char auth[] = "\0AUTH EXTERNAL 30\r\n"; /* "0": uid 0 in hex of ASCII */
+        char answer[256] = "";
+        size_t got = 0;
+        CHECK(raw >= 0, "connect: %s", strerror(-raw));
+        CHECK(write(raw, auth, sizeof auth - 1) == (ssize_t) sizeof auth - 1, "write: %m");
+        while (!strstr(answer, "\r\n") && got < sizeof answer - 1) {
+                struct pollfd p = { .fd = raw, .events = POLLIN };
+                CHECK(poll(&p, 1, (int) itest_ms(env, 30000)) == 1, "no answer to AUTH");
+                ssize_t n = read(raw, answer + got, sizeof answer - 1 - got);
+                CHECK(n > 0, "read: %m");
+                got += (size_t) n;
+        }
+        CHECK(strncmp(answer, "OK ", 3) == 0, "lvssd answered AUTH with: %s", answer);
+
+        env->lvssd->killed_by_test = true; /* stopped by the test: the teardown expects it gone */
+        CHECK(kill(env->lvssd->pid, SIGTERM) == 0, "kill: %m");
+        CHECK(itest_wait_exit(env, env->lvssd, itest_ms(env, 10000) + itest_margin_ms(env)),
+              "items 1, 2: lvssd did not stop on SIGTERM while one peer leaves its answers unread and another "
+              "is half way through the authentication");
+        CHECK(WIFEXITED(env->lvssd->wstatus) && WEXITSTATUS(env->lvssd->wstatus) == 0,
+              "lvssd ended badly (status 0x%x)", env->lvssd->wstatus);
+        itest_kill_proc(env, c);
+        close(raw);
+        free(what);
+        free(conf);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_per_user_cap),
+                ITEST(test_unprivileged_total_cap),
                 ITEST(test_out_of_descriptors),
                 ITEST(test_idle_connections_closed),
                 ITEST(test_unread_answers_bounded),
+                ITEST(test_stop_with_unread_answers),
         };
 
         main_pid = getpid();
