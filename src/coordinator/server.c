@@ -1143,9 +1143,32 @@ static int make_parent(const char *path) {
         return 0;
 }
 
+/* Descriptors besides the connections: catalog, timers, signals, provider pipes. */
+#define OTHER_DESCRIPTORS 256
+
+/* Every connection is a descriptor: make room for MaxConnections if the hard limit allows
+ * (lvssd uses epoll, not select(), so a soft limit above 1024 is harmless). */
+static void raise_descriptor_limit(Manager *m) {
+        rlim_t want = (rlim_t) m->cfg.max_connections + OTHER_DESCRIPTORS;
+        struct rlimit rl, raised;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) >= 0)
+                rl = raised;
+        if (rl.rlim_cur < want)
+                log_msg("descriptor limit %llu is below MaxConnections=%u plus %u; raise LimitNOFILE= "
+                        "(or lower MaxConnections=)",
+                        (unsigned long long) rl.rlim_cur, m->cfg.max_connections, OTHER_DESCRIPTORS);
+}
+
 int server_listen(Manager *m) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int r, fd;
+
+        raise_descriptor_limit(m);
 
         r = sd_listen_fds(1);
         if (r == 1) {
