@@ -28,6 +28,8 @@ static struct {
         bool set_idle, max_sessions;
         /* issue 8, writer_owners bounded */
         bool max_writer_classes;
+        /* connection limits */
+        bool max_conn, max_conn_user, idle, max_unsent, unsent;
 } from_argv;
 
 static void help(void) {
@@ -57,6 +59,15 @@ static void help(void) {
                "  --max-writer-classes-per-user N\n"
                "                          writer classes the catalog binds to one uid, root and\n"
                "                          lvssd's own uid exempt (default 64)\n"
+               "  --max-connections N     connections of all peers together (default 4096; the last\n"
+               "                          quarter only for root and the requester group)\n"
+               "  --max-connections-per-user N\n"
+               "                          connections of one uid outside the requester group (default 128)\n"
+               "  --idle-timeout MS       close a connection without a role that has nothing going on\n"
+               "                          for this long (default 5000)\n"
+               "  --max-unsent-messages N stop reading from a peer with more messages waiting for it\n"
+               "                          (default 64)\n"
+               "  --unsent-timeout MS     close a peer that stays above that bound this long (default 30000)\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -130,6 +141,7 @@ bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_ui
 }
 
 /* A count from 1 to 1000000. */
+/* A count limit: 1 ... 1000000. */
 static int parse_count(const char *s, unsigned *ret) {
         char *end;
         unsigned long v;
@@ -154,7 +166,9 @@ static int set_string(char **dst, const char *v) {
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
                ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER, ARG_SET_IDLE, ARG_MAX_SESSIONS,
-               ARG_MAX_WRITER_CLASSES };
+               ARG_MAX_WRITER_CLASSES,
+               /* connection limits */
+               ARG_MAX_CONN, ARG_MAX_CONN_USER, ARG_IDLE, ARG_MAX_UNSENT, ARG_UNSENT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -170,6 +184,12 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "max-writer-classes-per-user", required_argument, NULL, ARG_MAX_WRITER_CLASSES },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                /* connection limits */
+                { "max-connections", required_argument, NULL, ARG_MAX_CONN },
+                { "max-connections-per-user", required_argument, NULL, ARG_MAX_CONN_USER },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE },
+                { "max-unsent-messages", required_argument, NULL, ARG_MAX_UNSENT },
+                { "unsent-timeout", required_argument, NULL, ARG_UNSENT },
                 {},
         };
         int o, r;
@@ -250,6 +270,38 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 return r;
                         }
                         from_argv.max_writer_classes = true;
+                        break;
+                /* connection limits */
+                case ARG_MAX_CONN:
+                case ARG_MAX_CONN_USER:
+                case ARG_MAX_UNSENT: {
+                        unsigned *dst = o == ARG_MAX_CONN        ? &c->max_connections
+                                        : o == ARG_MAX_CONN_USER ? &c->max_connections_per_user
+                                                                 : &c->max_unsent_messages;
+                        r = parse_count(optarg, dst);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid count (1 to 1000000): %s\n", optarg);
+                                return r;
+                        }
+                        if (o == ARG_MAX_CONN)
+                                from_argv.max_conn = true;
+                        else if (o == ARG_MAX_CONN_USER)
+                                from_argv.max_conn_user = true;
+                        else
+                                from_argv.max_unsent = true;
+                        break;
+                }
+                case ARG_IDLE:
+                case ARG_UNSENT:
+                        r = parse_ms(optarg, o == ARG_IDLE ? &c->idle_timeout_usec : &c->unsent_timeout_usec);
+                        if (r < 0) {
+                                fprintf(stderr, "lvssd: invalid duration in milliseconds: %s\n", optarg);
+                                return r;
+                        }
+                        if (o == ARG_IDLE)
+                                from_argv.idle = true;
+                        else
+                                from_argv.unsent = true;
                         break;
                 case 'h':
                         help();
@@ -391,6 +443,31 @@ int config_load_file(Config *c) {
                         }
                         if (!from_argv.max_writer_classes)
                                 c->max_writer_classes_per_user = n;
+                } else if (streq_ptr(k, "MaxConnections") || streq_ptr(k, "MaxConnectionsPerUser") ||
+                           streq_ptr(k, "MaxUnsentMessages")) {
+                        /* connection limits */
+                        unsigned count;
+                        if (parse_count(v, &count) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid count (1 to 1000000): %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (streq_ptr(k, "MaxConnections") && !from_argv.max_conn)
+                                c->max_connections = count;
+                        else if (streq_ptr(k, "MaxConnectionsPerUser") && !from_argv.max_conn_user)
+                                c->max_connections_per_user = count;
+                        else if (streq_ptr(k, "MaxUnsentMessages") && !from_argv.max_unsent)
+                                c->max_unsent_messages = count;
+                } else if (streq_ptr(k, "IdleTimeoutMS") || streq_ptr(k, "UnsentTimeoutMS")) {
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (streq_ptr(k, "IdleTimeoutMS") && !from_argv.idle)
+                                c->idle_timeout_usec = usec;
+                        else if (streq_ptr(k, "UnsentTimeoutMS") && !from_argv.unsent)
+                                c->unsent_timeout_usec = usec;
                 } else if (streq_ptr(k, "RequesterGroup"))
                         r = set_string(&c->requester_group, v);
                 else if (streq_ptr(k, "WriterUsers"))
@@ -465,6 +542,17 @@ int config_finish(Config *c) {
         /* issue 8: writer_owners bounded */
         if (!c->max_writer_classes_per_user)
                 c->max_writer_classes_per_user = 64;
+        /* connection limits */
+        if (!c->max_connections)
+                c->max_connections = 4096;
+        if (!c->max_connections_per_user)
+                c->max_connections_per_user = 128;
+        if (!c->idle_timeout_usec)
+                c->idle_timeout_usec = 5 * USEC_PER_SEC;
+        if (!c->max_unsent_messages)
+                c->max_unsent_messages = 64;
+        if (!c->unsent_timeout_usec)
+                c->unsent_timeout_usec = 30 * USEC_PER_SEC;
         return 0;
 }
 

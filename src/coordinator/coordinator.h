@@ -72,6 +72,13 @@ typedef struct Config {
         unsigned max_sessions_per_user;  /* open sessions per uid (root exempt) */
         /* issue 8: the writer_owners table is bounded */
         unsigned max_writer_classes_per_user; /* classes the catalog binds to one uid (root, lvssd's uid exempt) */
+
+        /* connection limits (issue 8, items 1 and 2; server.c) */
+        unsigned max_connections;          /* all peers together; the last quarter is for privileged ones */
+        unsigned max_connections_per_user; /* per uid that may not act as requester */
+        uint64_t idle_timeout_usec;        /* a connection without a role and nothing going on is closed */
+        unsigned max_unsent_messages;      /* stop reading from a peer with more queued for it */
+        uint64_t unsent_timeout_usec;      /* close a peer that stays above max_unsent_messages this long */
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
@@ -82,6 +89,12 @@ void config_done(Config *c);
 bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_uid);
 
 /* ---- the manager --------------------------------------------------------- */
+
+/* One message per interval for a kind of event a peer can repeat at will; the next says how many were left out. */
+typedef struct LogLimit {
+        uint64_t last_usec;
+        unsigned suppressed;
+} LogLimit;
 
 struct Manager {
         Config cfg;
@@ -104,6 +117,13 @@ struct Manager {
         size_t n_history;
         unsigned n_writers;
         bool stopping;
+
+        /* connection limits (server.c) */
+        unsigned n_clients;              /* every accepted connection */
+        unsigned n_unprivileged;         /* those of peers that may not act as requester */
+        unsigned n_refusing;             /* refused ones still open to say why (not in n_clients) */
+        sd_event_source *accept_timer;   /* re-enables accepting after EMFILE/ENFILE */
+        LogLimit accept_log, refuse_log, idle_log; /* what a flood of peers could otherwise make lvssd log */
 };
 
 void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
@@ -137,6 +157,15 @@ struct Client {
         sd_event_source *io, *timer; /* drive the bus (server.c) */
         int fd;                      /* the bus's socket, the key of Manager.clients_by_fd */
         bool disconnected;
+        bool privileged;             /* client_may_request() when it connected: not limited per uid */
+        bool counted;                /* in Manager.n_clients */
+        sd_event_source *guard;      /* the idle and unsent-messages deadlines (server.c) */
+        uint64_t active_usec;        /* last time something happened on it (CLOCK_MONOTONIC) */
+        uint64_t stalled_usec;       /* since when too much waits unsent for it, or 0 */
+        bool ever_stalled;           /* its buffers grew: give the memory back when it goes */
+        bool dropped;                /* lvssd closes it: free without flushing */
+        char *refusal;               /* over a connection limit: why; every call is answered with it */
+        uint64_t accepted_usec;
         Client *next, *prev;
 };
 
@@ -234,6 +263,8 @@ Writer *writer_free(Writer *w);
 void writer_note_status(Writer *w, const Entry *e);
 /* ListWriters: Identify to all, then reply on @call. */
 int registry_list_writers(Manager *m, sd_bus_message *call);
+/* A ListWriters call from @bus still waits for its answer. */
+bool registry_list_pending(Manager *m, sd_bus *bus);
 void registry_forget_writer(Manager *m, Writer *w);
 /* Every subscribed writer, oldest first (subscription order); *ret owned: free(). */
 int registry_writers(Manager *m, Writer ***ret, size_t *ret_n);

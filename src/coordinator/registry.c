@@ -479,6 +479,13 @@ int registry_writers(Manager *m, Writer ***ret, size_t *ret_n) {
         return 0;
 }
 
+bool registry_list_pending(Manager *m, sd_bus *bus) {
+        for (AdminList *a = m->admin_lists; a; a = a->next)
+                if (sd_bus_message_get_bus(a->call) == bus)
+                        return true;
+        return false;
+}
+
 int registry_list_writers(Manager *m, sd_bus_message *call) {
         AdminList *a;
         Fanout *f;

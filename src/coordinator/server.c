@@ -13,10 +13,15 @@
 
 #include <grp.h>
 #include <inttypes.h>
+#include <linux/sockios.h>
+#include <malloc.h>
+#include <poll.h>
 #include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -579,20 +584,190 @@ static int client_index_fd(Manager *m, Client *c, int fd) {
         return 0;
 }
 
+/* ---- limits: what one peer may cost (issue 8) ---------------------------------------
+ *
+ * Connections are capped at accept (MaxConnections for all, the last quarter
+ * of it kept for root and the requester group; MaxConnectionsPerUser for
+ * every other uid). A refused peer is told why: every call it makes is
+ * answered VSS_E_ACCESSDENIED naming the limit, and it is closed a second
+ * later; past REFUSING_MAX such at once, refused peers are closed at accept.
+ * Refusals are logged, rate limited (LogLimit).
+ *
+ * A connection without a role (no writer subscribed, no session opened) that
+ * has had nothing to do for IdleTimeoutMS is closed: no call of it running,
+ * nothing received, nothing of lvssd's left unread. That also bounds a peer
+ * that never finishes the authentication (sd-bus alone waits 90 s).
+ *
+ * A peer that does not read what lvssd sends it makes sd-bus queue the
+ * messages in lvssd's memory. Past MaxUnsentMessages lvssd stops reading from
+ * that peer (its io source waits for writability only), so its calls stay in
+ * its own socket; if it stays there UnsentTimeoutMS, it is closed.
+ */
+
+/* Socket send buffer of a peer that is neither root nor in the requester group:
+ * what it leaves unread is kernel memory charged to lvssd. The kernel doubles it. */
+#define UNPRIVILEGED_SNDBUF (128 * 1024)
+/* How long accepting pauses after accept() failed for want of descriptors or memory. */
+#define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
+/* A refused peer gets this long to make a call and read why (its first call is
+ * usually sent with the authentication); at most REFUSING_MAX such at once, others are closed at once. */
+#define REFUSED_LINGER_USEC (1 * USEC_PER_SEC)
+#define REFUSING_MAX 16
+/* At most one message of each LogLimit kind per this interval. */
+#define LOG_LIMIT_USEC (10 * USEC_PER_SEC)
+
+/* true: log now; on the first message after a quiet interval, says how many were left out. */
+static bool log_limit_ok(LogLimit *l, const char *what) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (l->last_usec && now < l->last_usec + LOG_LIMIT_USEC) {
+                l->suppressed++;
+                return false;
+        }
+        if (l->suppressed)
+                log_msg("%u more messages about %s were left out in the last %u s", l->suppressed, what,
+                        (unsigned) ((now - l->last_usec) / USEC_PER_SEC));
+        l->suppressed = 0;
+        l->last_usec = now;
+        return true;
+}
+
+static bool client_unsent_over(Client *c) {
+        uint64_t n = 0;
+
+        return sd_bus_get_n_queued_write(c->bus, &n) >= 0 && n >= c->m->cfg.max_unsent_messages;
+}
+
+static bool client_writable(Client *c) {
+        struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLOUT | POLLHUP | POLLERR));
+}
+
+/* sd_bus_process() has something to do without reading: a call of lvssd's timed
+ * out (a writer's deadline), or a message it read already waits in its queue. */
+static bool client_timeout_due(Client *c) {
+        uint64_t until = UINT64_MAX;
+
+        return sd_bus_get_timeout(c->bus, &until) >= 0 && until <= now_usec(CLOCK_MONOTONIC);
+}
+
+/* Something lvssd sent still waits: in sd-bus's queue or unread in the socket. */
+static bool client_has_unread(Client *c) {
+        uint64_t n = 0;
+        int out = 0;
+
+        if (sd_bus_get_n_queued_write(c->bus, &n) >= 0 && n > 0)
+                return true;
+        return c->fd >= 0 && ioctl(c->fd, SIOCOUTQ, &out) >= 0 && out > 0;
+}
+
+/* No role: the idle timeout applies while no ListWriters of it runs. */
+static bool client_idle_applies(Client *c) {
+        return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus);
+}
+
+static void client_guard_update(Client *c) {
+        uint64_t until = UINT64_MAX;
+        int r;
+
+        if (!c->guard)
+                return;
+        if (c->stalled_usec)
+                until = c->stalled_usec + c->m->cfg.unsent_timeout_usec;
+        if (c->refusal && c->accepted_usec + REFUSED_LINGER_USEC < until)
+                until = c->accepted_usec + REFUSED_LINGER_USEC;
+        if (client_idle_applies(c) && c->active_usec + c->m->cfg.idle_timeout_usec < until)
+                until = c->active_usec + c->m->cfg.idle_timeout_usec;
+        if (until == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(c->guard, SD_EVENT_OFF);
+                return;
+        }
+        r = sd_event_source_set_time(c->guard, until);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->guard, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_msg("connection from uid %u pid %d: cannot arm its idle and unsent-messages deadline: %s",
+                        (unsigned) c->uid, (int) c->pid, strerror(-r));
+}
+
+static int on_client_free(sd_event_source *s, void *userdata);
+
+/* lvssd closes the connection: nothing more is read or sent; freed from a defer source. */
+static void client_drop(Client *c) {
+        c->dropped = true;
+        (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->guard, SD_EVENT_OFF);
+        if (!c->free_source && sd_event_add_defer(c->m->event, &c->free_source, on_client_free, c) < 0)
+                log_msg("cannot schedule the cleanup of a connection; it leaks");
+}
+
+static int on_client_guard(sd_event_source *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        uint64_t now = now_usec(CLOCK_MONOTONIC), n = 0;
+
+        if (c->refusal && now >= c->accepted_usec + REFUSED_LINGER_USEC) {
+                client_drop(c);
+                return 0;
+        }
+        if (c->stalled_usec && now >= c->stalled_usec + c->m->cfg.unsent_timeout_usec) {
+                (void) sd_bus_get_n_queued_write(c->bus, &n);
+                log_msg("closing the connection of uid %u pid %d: it has not read what lvssd sent it for %" PRIu64
+                        " ms (%" PRIu64 " messages waiting, MaxUnsentMessages=%u)",
+                        (unsigned) c->uid, (int) c->pid, (now - c->stalled_usec) / USEC_PER_MSEC, n,
+                        c->m->cfg.max_unsent_messages);
+                client_drop(c);
+                return 0;
+        }
+        if (client_idle_applies(c) && now >= c->active_usec + c->m->cfg.idle_timeout_usec) {
+                if (client_has_unread(c))
+                        /* not idle: the peer has answers to read; look again one period later */
+                        c->active_usec = now;
+                else {
+                        if (log_limit_ok(&c->m->idle_log, "idle connections closed"))
+                                log_msg("closing the connection of uid %u pid %d: no writer and no session on it, "
+                                        "and nothing to do for %" PRIu64 " ms (IdleTimeoutMS)",
+                                        (unsigned) c->uid, (int) c->pid,
+                                        c->m->cfg.idle_timeout_usec / USEC_PER_MSEC);
+                        client_drop(c);
+                        return 0;
+                }
+        }
+        client_guard_update(c);
+        return 0;
+}
+
 /* Point the connection's io and time sources at what its bus waits for now. */
 static void client_bus_update(Client *c) {
-        uint64_t until;
+        uint64_t until, n = 0;
         int events, r;
 
-        if (!c->io)
+        if (!c->io || c->dropped)
                 return;
         events = sd_bus_get_events(c->bus);
         if (events < 0) {
                 /* closed: the Disconnected handler frees the client */
                 (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
                 (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(c->guard, SD_EVENT_OFF);
                 return;
         }
+        if (client_unsent_over(c)) {
+                /* Item 2: its answers pile up; read nothing more from it until they are out. */
+                events = EPOLLOUT;
+                if (!c->stalled_usec) {
+                        c->stalled_usec = now_usec(CLOCK_MONOTONIC);
+                        if (!c->ever_stalled) {
+                                (void) sd_bus_get_n_queued_write(c->bus, &n);
+                                log_msg("not reading from the connection of uid %u pid %d until it reads what "
+                                        "lvssd sent it (%" PRIu64 " messages waiting, MaxUnsentMessages=%u)",
+                                        (unsigned) c->uid, (int) c->pid, n, c->m->cfg.max_unsent_messages);
+                        }
+                        c->ever_stalled = true;
+                }
+        } else
+                c->stalled_usec = 0;
         r = sd_event_source_set_io_events(c->io, (uint32_t) events | EPOLLET);
         if (r >= 0)
                 r = sd_bus_get_timeout(c->bus, &until);
@@ -604,6 +779,7 @@ static void client_bus_update(Client *c) {
                 r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
         if (r < 0)
                 log_msg("connection from pid %d: cannot update its event sources: %s", (int) c->pid, strerror(-r));
+        client_guard_update(c);
 }
 
 void server_bus_changed(Manager *m, sd_bus *bus) {
@@ -614,13 +790,26 @@ void server_bus_changed(Manager *m, sd_bus *bus) {
 }
 
 static void client_process(Client *c) {
+        bool active = false;
         int r = 0;
 
+        if (c->dropped)
+                return;
         for (unsigned i = 0; i < CLIENT_PROCESS_BATCH; i++) {
+                /* Over MaxUnsentMessages only write: sd_bus_process() reads the next call
+                 * whenever it could write nothing, so call it only when the socket takes more
+                 * (or when it has a timeout or an already read message to dispatch). */
+                if (client_unsent_over(c) && !client_writable(c) && !client_timeout_due(c)) {
+                        r = 0;
+                        break;
+                }
                 r = sd_bus_process(c->bus, NULL);
                 if (r <= 0)
                         break; /* < 0: closed; Disconnected was (or is about to be) dispatched */
+                active = true;
         }
+        if (active)
+                c->active_usec = now_usec(CLOCK_MONOTONIC);
         client_bus_update(c);
         if (r > 0) {
                 /* more may be waiting in the socket; edge-triggered, it will not say so again */
@@ -652,6 +841,10 @@ static int client_attach(Client *c) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
         if (r >= 0)
+                r = sd_event_add_time(c->m->event, &c->guard, CLOCK_MONOTONIC, UINT64_MAX, 0, on_client_guard, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->guard, SD_EVENT_OFF);
+        if (r >= 0)
                 client_bus_update(c);
         return r;
 }
@@ -659,6 +852,7 @@ static int client_attach(Client *c) {
 static void client_detach(Client *c) {
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
+        c->guard = sd_event_source_disable_unref(c->guard);
         if (client_by_fd(c->m, c->fd) == c)
                 c->m->clients_by_fd[c->fd] = NULL;
         c->fd = -1;
@@ -676,9 +870,22 @@ static void client_unlink(Client *c) {
 }
 
 static void client_free(Client *c) {
+        uint64_t queued = 0;
+        Manager *m;
+        bool trim, flush;
+
         if (!c)
                 return;
+        m = c->m;
+        trim = c->ever_stalled;
         client_unlink(c);
+        if (c->counted) {
+                m->n_clients--;
+                if (!c->privileged)
+                        m->n_unprivileged--;
+        }
+        if (c->refusal)
+                m->n_refusing--;
         if (c->session) {
                 Session *s = TAKE_PTR(c->session);
                 session_requester_gone(s, "the requester's connection dropped");
@@ -686,10 +893,28 @@ static void client_free(Client *c) {
         if (c->writer)
                 c->writer = writer_free(c->writer);
         c->free_source = sd_event_source_disable_unref(c->free_source);
+        /* sd_bus_flush() waits, without a bound, until the peer has read everything, and first
+         * until it has finished authenticating: not for a peer lvssd dropped, one that stopped
+         * reading, one whose socket is full, or one that is not authenticated. */
+        flush = !c->dropped && !c->stalled_usec && sd_bus_is_ready(c->bus) > 0 &&
+                (sd_bus_get_n_queued_write(c->bus, &queued) < 0 || queued == 0 || client_writable(c));
         client_detach(c);
-        c->bus = sd_bus_flush_close_unref(c->bus);
+        if (flush)
+                c->bus = sd_bus_flush_close_unref(c->bus);
+        else
+                c->bus = sd_bus_close_unref(c->bus);
+        free(c->refusal);
         free(c->groups);
         free(c);
+        /* The queued messages of a peer that did not read were many small blocks:
+         * glibc keeps freed heap unless told to give it back. */
+        if (trim)
+                (void) malloc_trim(0);
+        /* A descriptor is free again: accept at once if accepting was paused. */
+        if (m->accept_timer && sd_event_source_get_enabled(m->accept_timer, NULL) > 0 && !m->stopping) {
+                (void) sd_event_source_set_enabled(m->accept_timer, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+        }
 }
 
 static int on_client_free(sd_event_source *s, void *userdata) {
@@ -700,7 +925,7 @@ static int on_client_free(sd_event_source *s, void *userdata) {
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Client *c = userdata;
 
-        if (c->disconnected)
+        if (c->disconnected || c->dropped)
                 return 0;
         c->disconnected = true;
         /* Not from inside the bus's own dispatch: free it from a defer source. */
@@ -735,9 +960,81 @@ static void read_peer_groups(Client *c, int fd) {
         }
 }
 
+static int on_accept_resume(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+/* accept() failed for want of descriptors or memory: the socket stays readable, so
+ * stop listening for a moment (or until a connection goes) instead of failing again at once. */
+static void accept_pause(Manager *m, int error) {
+        struct rlimit rl = {};
+        int r;
+
+        if (log_limit_ok(&m->accept_log, "failed accepts")) {
+                (void) getrlimit(RLIMIT_NOFILE, &rl);
+                log_msg("cannot accept a connection: %s (%u connections open, descriptor limit %llu); "
+                        "not accepting for %u ms or until a connection closes",
+                        strerror(error), m->n_clients, (unsigned long long) rl.rlim_cur,
+                        (unsigned) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
+        }
+        r = sd_event_source_set_time_relative(m->accept_timer, ACCEPT_PAUSE_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->accept_timer, SD_EVENT_ONESHOT);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->listen_source, SD_EVENT_OFF);
+        if (r < 0)
+                log_msg("cannot pause accepting connections: %s", strerror(-r));
+}
+
+/* Item 1: may one more connection of this peer be accepted? If not, says why in @why. */
+static bool client_admissible(Manager *m, const Client *c, char *why, size_t size) {
+        unsigned reserve = m->cfg.max_connections / 4, of_uid = 0;
+
+        if (m->n_clients >= m->cfg.max_connections) {
+                snprintf(why, size, "%u connections are open (MaxConnections=%u)", m->n_clients,
+                         m->cfg.max_connections);
+                return false;
+        }
+        if (c->privileged)
+                return true;
+        if (m->n_unprivileged >= m->cfg.max_connections - reserve) {
+                snprintf(why, size,
+                         "users outside group %s have %u connections open, the most they may (MaxConnections=%u "
+                         "less a quarter kept for root and that group)",
+                         m->cfg.requester_group, m->n_unprivileged, m->cfg.max_connections);
+                return false;
+        }
+        for (Client *o = m->clients; o; o = o->next)
+                if (!o->privileged && o->uid == c->uid && !o->refusal)
+                        of_uid++;
+        if (of_uid >= m->cfg.max_connections_per_user) {
+                snprintf(why, size, "uid %u has %u connections open (MaxConnectionsPerUser=%u)", (unsigned) c->uid,
+                         of_uid, m->cfg.max_connections_per_user);
+                return false;
+        }
+        return true;
+}
+
+/* A refused connection: every call it makes is answered with why, and it is closed soon. */
+static int on_refused_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint8_t type = 0;
+
+        if (sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+                return 0; /* Disconnected and the like go on to their handlers */
+        (void) lvss_bus_error_set_hresult(&e, VSS_E_ACCESSDENIED, "lvssd refuses this connection: %s", c->refusal);
+        (void) sd_bus_reply_method_error(m, &e);
+        return 1;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         _cleanup_(closep) int cfd = -1;
+        char why[256];
         struct ucred cred;
         socklen_t len = sizeof cred;
         sd_id128_t id;
@@ -746,8 +1043,10 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
-                        log_msg("accept failed: %m");
+                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        return 0;
+                /* EMFILE, ENFILE, ENOBUFS, ENOMEM: trying again at once fails again */
+                accept_pause(m, errno);
                 return 0;
         }
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -763,7 +1062,26 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
+        c->active_usec = c->accepted_usec = now_usec(CLOCK_MONOTONIC);
         read_peer_groups(c, cfd);
+        c->privileged = client_may_request(c);
+        if (!client_admissible(m, c, why, sizeof why)) {
+                if (log_limit_ok(&m->refuse_log, "refused connections"))
+                        log_msg("refused a connection from uid %u pid %d: %s", (unsigned) c->uid, (int) c->pid, why);
+                if (m->n_refusing >= REFUSING_MAX) {
+                        /* cfd closed: the peer sees its connection end */
+                        free(c->groups);
+                        free(c);
+                        return 0;
+                }
+                /* The peer is told why (see on_refused_message()), then closed. */
+                c->refusal = strdup(why);
+                if (!c->refusal) {
+                        free(c->groups);
+                        free(c);
+                        return 0;
+                }
+        }
 
         r = sd_bus_new(&c->bus);
         if (r >= 0)
@@ -779,6 +1097,8 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
          * (client_may_request / client_may_write), and refusals are logged there. */
         if (r >= 0)
                 r = sd_bus_set_trusted(c->bus, true);
+        if (r >= 0 && c->refusal)
+                r = sd_bus_add_filter(c->bus, NULL, on_refused_message, c);
         if (r >= 0)
                 r = sd_bus_add_object_vtable(c->bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
                                              coordinator_vtable, c);
@@ -792,12 +1112,20 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                                         "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, c);
         if (r >= 0)
                 r = sd_bus_start(c->bus);
+        if (r >= 0 && !c->privileged) {
+                /* after sd_bus_start(), which raises it to megabytes */
+                int size = UNPRIVILEGED_SNDBUF;
+                if (setsockopt(sd_bus_get_fd(c->bus), SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0)
+                        log_msg("connection from uid %u pid %d: cannot set its send buffer: %m",
+                                (unsigned) c->uid, (int) c->pid);
+        }
         if (r >= 0)
                 r = client_attach(c);
         if (r < 0) {
                 log_msg("cannot set up a connection from pid %d: %s", (int) c->pid, strerror(-r));
                 client_detach(c);
                 sd_bus_close_unref(c->bus);
+                free(c->refusal);
                 free(c->groups);
                 free(c);
                 return 0;
@@ -807,6 +1135,14 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         if (m->clients)
                 m->clients->prev = c;
         m->clients = c;
+        if (c->refusal) {
+                m->n_refusing++;
+                return 0;
+        }
+        c->counted = true;
+        m->n_clients++;
+        if (!c->privileged)
+                m->n_unprivileged++;
         return 0;
 }
 
@@ -825,9 +1161,32 @@ static int make_parent(const char *path) {
         return 0;
 }
 
+/* Descriptors besides the connections: catalog, timers, signals, provider pipes. */
+#define OTHER_DESCRIPTORS 256
+
+/* Every connection is a descriptor: make room for MaxConnections if the hard limit allows
+ * (lvssd uses epoll, not select(), so a soft limit above 1024 is harmless). */
+static void raise_descriptor_limit(Manager *m) {
+        rlim_t want = (rlim_t) m->cfg.max_connections + OTHER_DESCRIPTORS;
+        struct rlimit rl, raised;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) >= 0)
+                rl = raised;
+        if (rl.rlim_cur < want)
+                log_msg("descriptor limit %llu is below MaxConnections=%u plus %u; raise LimitNOFILE= "
+                        "(or lower MaxConnections=)",
+                        (unsigned long long) rl.rlim_cur, m->cfg.max_connections, OTHER_DESCRIPTORS);
+}
+
 int server_listen(Manager *m) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int r, fd;
+
+        raise_descriptor_limit(m);
 
         r = sd_listen_fds(1);
         if (r == 1) {
@@ -861,7 +1220,11 @@ int server_listen(Manager *m) {
         r = sd_event_add_io(m->event, &m->listen_source, fd, EPOLLIN, on_accept, m);
         if (r < 0)
                 return r;
-        return 0;
+        /* made now, while descriptors are there for sd-event's timerfd */
+        r = sd_event_add_time(m->event, &m->accept_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_accept_resume, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->accept_timer, SD_EVENT_OFF);
+        return r;
 }
 
 void server_done(Manager *m) {
@@ -870,6 +1233,7 @@ void server_done(Manager *m) {
         m->clients_by_fd = mfree(m->clients_by_fd);
         m->n_clients_by_fd = 0;
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
+        m->accept_timer = sd_event_source_disable_unref(m->accept_timer);
         if (m->listen_fd >= 0 && m->listen_fd != SD_LISTEN_FDS_START) {
                 close(m->listen_fd);
                 (void) unlink(m->cfg.socket_path);
