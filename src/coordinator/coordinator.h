@@ -90,11 +90,15 @@ bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_ui
 
 /* ---- the manager --------------------------------------------------------- */
 
-/* One message per interval for a kind of event a peer can repeat at will; the next says how many were left out. */
+/* A few messages per interval for a kind of event a peer can repeat at will; the next says how many were left out. */
 typedef struct LogLimit {
-        uint64_t last_usec;
+        uint64_t last_usec;   /* start of the current interval */
+        unsigned logged;      /* messages logged in it */
         unsigned suppressed;
 } LogLimit;
+
+/* Access refusals logged per LOG_LIMIT interval, all peers together (server.c). */
+#define DENIED_LOG_BURST 20
 
 struct Manager {
         Config cfg;
@@ -124,6 +128,7 @@ struct Manager {
         unsigned n_refusing;             /* refused ones still open to say why (not in n_clients) */
         sd_event_source *accept_timer;   /* re-enables accepting after EMFILE/ENFILE */
         LogLimit accept_log, refuse_log, idle_log; /* what a flood of peers could otherwise make lvssd log */
+        LogLimit denied_log;             /* refused calls (access denied), DENIED_LOG_BURST per interval */
 };
 
 void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
@@ -177,6 +182,9 @@ void server_bus_changed(Manager *m, sd_bus *bus);
 /* Close @c's connection (its writer lost its class to root, issue 8 item 4): freed from the loop. */
 void server_drop_client(Client *c);
 bool client_may_request(const Client *c);
+/* true: log now (at most @burst messages per 10 s of @l); the first message of an
+ * interval after some were left out says how many (@what names them). */
+bool log_limit_ok(LogLimit *l, unsigned burst, const char *what);
 bool client_may_write(const Client *c);
 
 /* ---- fanout.c ---------------------------------------------------------- */

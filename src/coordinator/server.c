@@ -66,7 +66,9 @@ bool client_may_write(const Client *c) {
 }
 
 static int access_denied(const Client *c, const char *role, sd_bus_error *error) {
-        log_msg("access denied: uid %u pid %d may not act as %s", (unsigned) c->uid, (int) c->pid, role);
+        /* any local user can repeat a refused call at will: the log is rate limited */
+        if (log_limit_ok(&c->m->denied_log, DENIED_LOG_BURST, "refused calls"))
+                log_msg("access denied: uid %u pid %d may not act as %s", (unsigned) c->uid, (int) c->pid, role);
         return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED, "uid %u may not act as %s", (unsigned) c->uid,
                                           role);
 }
@@ -167,8 +169,10 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
                         /* WS-10: nobody but the session's own requester reads its status. */
                         char sid[VSS_ID_STRING_MAX];
                         vss_id_format(&id, sid);
-                        log_msg("access denied: uid %u pid %d asked for the status of session %s, not its own",
-                                (unsigned) c->uid, (int) c->pid, sid);
+                        if (log_limit_ok(&c->m->denied_log, DENIED_LOG_BURST, "refused calls"))
+                                log_msg("access denied: uid %u pid %d asked for the status of session %s, not "
+                                        "its own",
+                                        (unsigned) c->uid, (int) c->pid, sid);
                         return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
                                                           "The session belongs to another requester");
                 }
@@ -616,11 +620,14 @@ static int client_index_fd(Manager *m, Client *c, int fd) {
 /* At most one message of each LogLimit kind per this interval. */
 #define LOG_LIMIT_USEC (10 * USEC_PER_SEC)
 
-/* true: log now; on the first message after a quiet interval, says how many were left out. */
-static bool log_limit_ok(LogLimit *l, const char *what) {
+bool log_limit_ok(LogLimit *l, unsigned burst, const char *what) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
 
         if (l->last_usec && now < l->last_usec + LOG_LIMIT_USEC) {
+                if (l->logged < burst) {
+                        l->logged++;
+                        return true;
+                }
                 l->suppressed++;
                 return false;
         }
@@ -629,6 +636,7 @@ static bool log_limit_ok(LogLimit *l, const char *what) {
                         (unsigned) ((now - l->last_usec) / USEC_PER_SEC));
         l->suppressed = 0;
         l->last_usec = now;
+        l->logged = 1;
         return true;
 }
 
@@ -725,7 +733,7 @@ static int on_client_guard(sd_event_source *s, uint64_t usec, void *userdata) {
                         /* not idle: the peer has answers to read; look again one period later */
                         c->active_usec = now;
                 else {
-                        if (log_limit_ok(&c->m->idle_log, "idle connections closed"))
+                        if (log_limit_ok(&c->m->idle_log, 1, "idle connections closed"))
                                 log_msg("closing the connection of uid %u pid %d: no writer and no session on it, "
                                         "and nothing to do for %" PRIu64 " ms (IdleTimeoutMS)",
                                         (unsigned) c->uid, (int) c->pid,
@@ -973,7 +981,7 @@ static void accept_pause(Manager *m, int error) {
         struct rlimit rl = {};
         int r;
 
-        if (log_limit_ok(&m->accept_log, "failed accepts")) {
+        if (log_limit_ok(&m->accept_log, 1, "failed accepts")) {
                 (void) getrlimit(RLIMIT_NOFILE, &rl);
                 log_msg("cannot accept a connection: %s (%u connections open, descriptor limit %llu); "
                         "not accepting for %u ms or until a connection closes",
@@ -1066,7 +1074,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         read_peer_groups(c, cfd);
         c->privileged = client_may_request(c);
         if (!client_admissible(m, c, why, sizeof why)) {
-                if (log_limit_ok(&m->refuse_log, "refused connections"))
+                if (log_limit_ok(&m->refuse_log, 1, "refused connections"))
                         log_msg("refused a connection from uid %u pid %d: %s", (unsigned) c->uid, (int) c->pid, why);
                 if (m->n_refusing >= REFUSING_MAX) {
                         /* cfd closed: the peer sees its connection end */

@@ -740,6 +740,72 @@ static void test_stop_with_unread_answers(void **state) {
         free(conf);
 }
 
+/* ---- beyond items 1 and 2: refused calls do not flood the log -------------------------- */
+
+#define REFUSED_CALLS 2000
+
+/* Makes REFUSED_CALLS ListWriters calls (refused: the user is no administrator) and says how many were refused. */
+static int refused_calls_child(int fd, void *userdata) {
+        const char *socket_path = userdata;
+        sd_bus *bus = NULL;
+        unsigned refused = 0, other = 0;
+
+        if (lvss_bus_connect(socket_path, &bus) < 0) {
+                itest_child_say(fd, "cannot connect");
+                return 1;
+        }
+        for (unsigned i = 0; i < REFUSED_CALLS; i++) {
+                sd_bus_error err = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                int r = sd_bus_call_method(bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE, "ListWriters",
+                                           &err, &reply, "");
+                if (r < 0 && lvss_bus_error_to_hresult(&err, r) == VSS_E_ACCESSDENIED)
+                        refused++;
+                else
+                        other++;
+                sd_bus_message_unref(reply);
+                sd_bus_error_free(&err);
+        }
+        itest_child_say(fd, "refused %u other %u", refused, other);
+        sd_bus_flush_close_unref(bus);
+        return 0;
+}
+
+/*
+ * Found while fixing item 1: any local user could make lvssd log without
+ * bound by repeating a call it is refused (every refusal was logged). The
+ * refusals are still answered, every one; the log keeps at most
+ * DENIED_LOG_BURST (20) of them per 10 s and then says how many it left out.
+ */
+static void test_refused_calls_log_bounded(void **state) {
+        itest_env *env = *state;
+
+        open_test_dir(env);
+        itest_start_lvssd(env, NULL);
+        uint64_t start = itest_now_mono_usec();
+        itest_proc *c = itest_spawn_child_as(env, "refused calls of the user", user_u, refused_calls_child,
+                                             (void *) env->socket_path);
+        size_t l = itest_wait_line_must(env, c, "refused ", itest_ms(env, 240000));
+        uint64_t took_ms = (itest_now_mono_usec() - start) / 1000u;
+        unsigned refused = 0, other = 0;
+        CHECK(sscanf(c->out.lines[l].text, "refused %u other %u", &refused, &other) == 2, "child said: %s",
+              c->out.lines[l].text);
+        CHECK(refused == REFUSED_CALLS && other == 0, "every call is refused with VSS_E_ACCESSDENIED: %s",
+              c->out.lines[l].text);
+        CHECK(itest_wait_exit(env, c, itest_ms(env, 30000)), "the child did not end");
+
+        /* 20 per started 10 s interval at most, plus the summary lines */
+        unsigned logged = count_in_log(env, "access denied: ");
+        unsigned bound = 20u * (unsigned) (took_ms / 10000u + 1);
+        itest_note("%u refused calls in %" PRIu64 " ms: %u logged (bound %u)", refused, took_ms, logged, bound);
+        CHECK(logged >= 1, "the first refusal is logged");
+        CHECK(logged <= bound, "%u refusals were logged for %u refused calls in %" PRIu64 " ms (bound %u)", logged,
+              refused, took_ms, bound);
+
+        /* refusals of others are still refused (and the daemon still serves root) */
+        CHECK_HR(itest_admin_call(env->socket_path, "ListWriters"), VSS_S_OK, "root's ListWriters afterwards");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_per_user_cap),
@@ -748,6 +814,7 @@ int main(void) {
                 ITEST(test_idle_connections_closed),
                 ITEST(test_unread_answers_bounded),
                 ITEST(test_stop_with_unread_answers),
+                ITEST(test_refused_calls_log_bounded),
         };
 
         main_pid = getpid();
