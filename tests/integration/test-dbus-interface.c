@@ -17,19 +17,28 @@
  * (header `| method | in | out | ...`, one row per method, first cell
  * `Name`, in and out cells empty, "(empty)", or one code span of
  * comma-separated `TYPE name` items or of bare types) and its `Signal:` lines
- * (`Name(TYPE name, ...)`). The section of org.lvss.Writer1 at
- * /org/lvss/writer is what writers export, not lvssd: it is not compared.
+ * (`Name(TYPE name, ...)`).
  *
- * The test fails naming every difference: a member in one and not the
+ * The section of org.lvss.Writer1 at /org/lvss/writer is what writers
+ * export, not lvssd: a second test checks it against a real writer
+ * (lvss-test-writer on liblvss), which it points at a socket of its own
+ * that answers SubscribeWriter and then introspects the writer's object.
+ *
+ * Each test fails naming every difference: a member in one and not the
  * other, a differing in- or out-signature, an argument the document names
  * differently from lvssd, an interface documented at another path, a cell
  * the parser cannot read (the document must stay in the format above).
  */
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -326,10 +335,11 @@ static void parse_signal_line(const char *iface, const char *path, unsigned line
 }
 
 /*
- * The members docs/dbus-interface.md documents for lvssd's objects. Problems
- * of the document's form go to @rep.
+ * The members docs/dbus-interface.md documents for lvssd's objects, or with
+ * @writer for the object writers export (the section at /org/lvss/writer).
+ * Problems of the document's form go to @rep.
  */
-static void parse_document(const char *text, members *doc, report *rep) {
+static void parse_document(const char *text, bool writer, members *doc, report *rep) {
         char *copy = xstrdup(text);
         char *iface = NULL, *path = NULL;
         bool in_method_table = false, skip_section = false;
@@ -354,7 +364,7 @@ static void parse_document(const char *text, members *doc, report *rep) {
                                 const char *pp = at + 4;
                                 path = xstrndup(pp, strcspn(pp, " \t"));
                                 /* what writers export is not lvssd's to serve */
-                                skip_section = strcmp(path, LVSS_WRITER_PATH) == 0;
+                                skip_section = (strcmp(path, LVSS_WRITER_PATH) == 0) != writer;
                         }
                         in_method_table = false;
                 } else if (line[0] != '|') {
@@ -537,19 +547,19 @@ static const char *kind(const member *m) {
         return m->signal ? "signal" : "method";
 }
 
-static void compare_names(report *rep, const member *d, const member *b, const char *which, const char *dn,
+static void compare_names(report *rep, const char *peer, const member *d, const char *which, const char *dn,
                           const char *bn) {
         /* only where the document names every argument */
         if (!dn)
                 return;
         if (!bn || strcmp(dn, bn) != 0)
                 report_add(rep,
-                           "docs/dbus-interface.md:%u: %s %s.%s: the document names the %s arguments '%s', "
-                           "lvssd '%s'",
-                           d->line, kind(d), d->iface, d->name, which, dn, bn ? bn : "");
+                           "docs/dbus-interface.md:%u: %s %s.%s: the document names the %s arguments '%s', %s '%s'",
+                           d->line, kind(d), d->iface, d->name, which, dn, peer, bn ? bn : "");
 }
 
-static void compare(const members *doc, const members *bus, report *rep) {
+/* @peer: who served @bus ("lvssd", "the writer"), for the messages */
+static void compare(const members *doc, const members *bus, const char *peer, report *rep) {
         for (size_t i = 0; i < doc->n; i++) {
                 const member *d = &doc->v[i];
                 for (size_t j = 0; j < i; j++)
@@ -561,44 +571,43 @@ static void compare(const members *doc, const members *bus, report *rep) {
                 if (!b) {
                         const member *other = members_find(bus, d->iface, d->name, !d->signal);
                         if (other)
-                                report_add(rep, "docs/dbus-interface.md:%u: %s.%s is documented as a %s, lvssd has a %s",
-                                           d->line, d->iface, d->name, kind(d), kind(other));
+                                report_add(rep, "docs/dbus-interface.md:%u: %s.%s is documented as a %s, %s has a %s",
+                                           d->line, d->iface, d->name, kind(d), peer, kind(other));
                         else if (d->signal)
                                 report_add(rep,
                                            "docs/dbus-interface.md:%u: signal %s.%s (arguments '%s') is in the "
-                                           "document, lvssd does not serve it%s",
-                                           d->line, d->iface, d->name, d->in,
+                                           "document, %s does not serve it%s",
+                                           d->line, d->iface, d->name, d->in, peer,
                                            iface_in(bus, d->iface) ? "" : " (nor the interface)");
                         else
                                 report_add(rep,
                                            "docs/dbus-interface.md:%u: method %s.%s (in '%s', out '%s') is in the "
-                                           "document, lvssd does not serve it%s",
-                                           d->line, d->iface, d->name, d->in, d->out,
+                                           "document, %s does not serve it%s",
+                                           d->line, d->iface, d->name, d->in, d->out, peer,
                                            iface_in(bus, d->iface) ? "" : " (nor the interface)");
                         continue;
                 }
                 if (strcmp(d->path, b->path) != 0)
-                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s is documented at %s, lvssd serves it at %s",
-                                   d->line, kind(d), d->iface, d->name, d->path, b->path);
+                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s is documented at %s, %s serves it at %s",
+                                   d->line, kind(d), d->iface, d->name, d->path, peer, b->path);
                 if (strcmp(d->in, b->in) != 0)
-                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s: %s signature '%s' in the document, '%s' in lvssd",
-                                   d->line, kind(d), d->iface, d->name, d->signal ? "the" : "in-", d->in, b->in);
+                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s: %s signature '%s' in the document, '%s' in %s",
+                                   d->line, kind(d), d->iface, d->name, d->signal ? "the" : "in-", d->in, b->in, peer);
+                else
+                        compare_names(rep, peer, d, d->signal ? "signal's" : "in", d->in_names, b->in_names);
                 if (strcmp(d->out, b->out) != 0)
-                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s: out-signature '%s' in the document, '%s' in lvssd",
-                                   d->line, kind(d), d->iface, d->name, d->out, b->out);
-                if (strcmp(d->in, b->in) == 0)
-                        compare_names(rep, d, b, d->signal ? "signal's" : "in", d->in_names, b->in_names);
-                if (strcmp(d->out, b->out) == 0)
-                        compare_names(rep, d, b, "out", d->out_names, b->out_names);
+                        report_add(rep, "docs/dbus-interface.md:%u: %s %s.%s: out-signature '%s' in the document, '%s' in %s",
+                                   d->line, kind(d), d->iface, d->name, d->out, b->out, peer);
+                else
+                        compare_names(rep, peer, d, "out", d->out_names, b->out_names);
         }
         for (size_t i = 0; i < bus->n; i++) {
                 const member *b = &bus->v[i];
                 if (members_find(doc, b->iface, b->name, b->signal) || members_find(doc, b->iface, b->name, !b->signal))
                         continue;
                 report_add(rep,
-                           "lvssd serves %s %s.%s at %s (%s '%s'%s%s%s); docs/dbus-interface.md does not "
-                           "document it%s",
-                           kind(b), b->iface, b->name, b->path, b->signal ? "arguments" : "in", b->in,
+                           "%s serves %s %s.%s at %s (%s '%s'%s%s%s); docs/dbus-interface.md does not document it%s",
+                           peer, kind(b), b->iface, b->name, b->path, b->signal ? "arguments" : "in", b->in,
                            b->signal ? "" : ", out '", b->signal ? "" : b->out, b->signal ? "" : "'",
                            iface_in(doc, b->iface) ? "" : " (nor the interface: no section \"## IFACE at PATH\")");
         }
@@ -643,7 +652,7 @@ static void test_document_matches_daemon(void **state) {
         sd_bus *bus = NULL;
 
         char *text = read_document();
-        parse_document(text, &doc, &rep);
+        parse_document(text, false, &doc, &rep);
         free(text);
 
         itest_start_lvssd(env, NULL);
@@ -662,7 +671,7 @@ static void test_document_matches_daemon(void **state) {
                 free(paths[i]);
 
         if (objects && bc > 0 && bs > 0 && dc > 0 && ds > 0)
-                compare(&doc, &bus_members, &rep);
+                compare(&doc, &bus_members, "lvssd", &rep);
         members_free(&doc);
         members_free(&bus_members);
 
@@ -678,9 +687,152 @@ static void test_document_matches_daemon(void **state) {
         CHECK(n == 0, "docs/dbus-interface.md and the running lvssd differ in %u place(s) (listed above)", n);
 }
 
+/* ---- Writer1: what a real writer exports ---------------------------------------- */
+
+/*
+ * The writer's side of the interface is exported by each writer on its own
+ * connection, so only the peer of that connection can introspect it. The test
+ * plays that peer: a writer (lvss-test-writer on liblvss) is pointed at a
+ * socket of the test's, which answers SubscribeWriter the way lvssd does and
+ * then introspects /org/lvss/writer.
+ */
+
+typedef struct fake_coordinator {
+        bool subscribed;
+} fake_coordinator;
+
+static int fake_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        fake_coordinator *f = userdata;
+        vss_id id = lvss_id_random();
+        sd_bus_message *reply = NULL;
+
+        int r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &id);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        sd_bus_message_unref(reply);
+        if (r >= 0)
+                f->subscribed = true;
+        return r;
+}
+
+static const sd_bus_vtable fake_coordinator_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("SubscribeWriter", "ayssuuiu", "ay", fake_subscribe_writer, 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* Wait (poll, bounded) until @fd is readable. */
+static bool wait_readable(int fd, unsigned timeout_ms) {
+        uint64_t end = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        for (;;) {
+                uint64_t now = itest_now_mono_usec();
+                if (now >= end)
+                        return false;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, (int) ((end - now + 999) / 1000));
+                if (r > 0)
+                        return true;
+                if (r < 0 && errno != EINTR)
+                        return false;
+        }
+}
+
+/* STYLE.md rule 4: the document's Writer1 section is what liblvss's writer exports. */
+static void test_writer_section_matches_writer(void **state) {
+        itest_env *env = *state;
+        members doc = { 0 }, bus_members = { 0 };
+        report rep = { 0 };
+        char *paths[MAX_OBJECTS];
+        size_t n_paths = 0;
+        fake_coordinator f = { 0 };
+        sd_bus *bus = NULL;
+        sd_id128_t server_id;
+        int r;
+
+        char *text = read_document();
+        parse_document(text, true, &doc, &rep);
+        free(text);
+
+        /* the writer connects to the test's socket instead of an lvssd */
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/fake-coordinator.sock", env->dir);
+        CHECK(n > 0 && (size_t) n < sizeof sa.sun_path, "the socket path is too long");
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(lfd >= 0, "socket: %m");
+        CHECK(bind(lfd, (struct sockaddr *) &sa, sizeof sa) == 0 && listen(lfd, 1) == 0, "bind/listen %s: %m",
+              sa.sun_path);
+        char *lvssd_socket = env->socket_path;
+        env->socket_path = sa.sun_path;
+        itest_writer *w = itest_writer_spawn(env, "introspected", NULL);
+        env->socket_path = lvssd_socket;
+
+        CHECK(wait_readable(lfd, itest_ms(env, 10000)), "the writer did not connect to %s", sa.sun_path);
+        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        CHECK(cfd >= 0, "accept: %m");
+        close(lfd);
+
+        /* a server end as lvssd's (server.c) */
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_fd(bus, cfd, cfd);
+        if (r >= 0)
+                r = sd_id128_randomize(&server_id);
+        if (r >= 0)
+                r = sd_bus_set_server(bus, 1, server_id);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(bus, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
+                                             fake_coordinator_vtable, &f);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        CHECK(r >= 0, "cannot serve the writer's connection: %s", strerror(-r));
+
+        uint64_t end = itest_now_mono_usec() + (uint64_t) itest_ms(env, 10000) * 1000u;
+        while (!f.subscribed && r >= 0) {
+                r = sd_bus_process(bus, NULL);
+                if (r == 0) {
+                        uint64_t now = itest_now_mono_usec();
+                        CHECK(now < end, "the writer did not call SubscribeWriter");
+                        r = sd_bus_wait(bus, end - now);
+                }
+        }
+        CHECK(r >= 0, "serving the writer's connection: %s", strerror(-r));
+        sd_bus_flush(bus);
+        itest_writer_wait_subscribed(env, w, itest_ms(env, 10000));
+
+        collect(bus, "/", &bus_members, paths, &n_paths);
+        /* the writer sees its coordinator go and exits */
+        sd_bus_flush_close_unref(bus);
+
+        bool object = has_path(paths, n_paths, LVSS_WRITER_PATH);
+        size_t bw = count_iface(&bus_members, LVSS_WRITER_IFACE), dw = count_iface(&doc, LVSS_WRITER_IFACE);
+        itest_note("the writer: %zu objects, %zu members (%zu %s); the document: %zu members", n_paths,
+                   bus_members.n, bw, LVSS_WRITER_IFACE, dw);
+        for (size_t i = 0; i < n_paths; i++)
+                free(paths[i]);
+        if (object && bw > 0 && dw > 0)
+                compare(&doc, &bus_members, "the writer", &rep);
+        members_free(&doc);
+        members_free(&bus_members);
+
+        itest_wait_line_must(env, &w->p, "disconnected", itest_ms(env, 10000));
+        CHECK(itest_wait_exit(env, &w->p, itest_ms(env, 10000)), "the writer did not exit after its coordinator went");
+
+        CHECK(object && bw > 0, "the writer does not export %s at %s", LVSS_WRITER_IFACE, LVSS_WRITER_PATH);
+        if (rep.n > 0)
+                fprintf(stderr, "%s", rep.text);
+        CHECK(dw > 0, "docs/dbus-interface.md documents no methods of %s (a section \"## %s at %s\" with a table "
+              "| method | in | out | notes |)", LVSS_WRITER_IFACE, LVSS_WRITER_IFACE, LVSS_WRITER_PATH);
+        unsigned nd = rep.n;
+        free(rep.text);
+        CHECK(nd == 0, "docs/dbus-interface.md and what a writer exports differ in %u place(s) (listed above)", nd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_document_matches_daemon),
+                ITEST(test_writer_section_matches_writer),
         };
         int r = ITEST_MAIN("dbus-interface", tests);
         xmlCleanupParser();
