@@ -74,8 +74,7 @@ static char *xstrdup(const char *s) {
         return p;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...) {
+char *itest_xprintf(const char *fmt, ...) {
         va_list ap;
         char *p;
         va_start(ap, fmt);
@@ -667,7 +666,7 @@ static itest_proc *proc_new(itest_env *env, const char *label, const char *log_n
         p->env = env;
         p->label = xstrdup(label);
         p->pidfd = -1;
-        p->log_path = log_name ? xasprintf("%s/%s", env->dir, log_name) : NULL;
+        p->log_path = log_name ? itest_xprintf("%s/%s", env->dir, log_name) : NULL;
         stream_init(&p->out);
         return p;
 }
@@ -743,20 +742,20 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                 FAIL("too many writers");
 
         itest_writer *w = xcalloc(1, sizeof *w);
-        char *label = xasprintf("writer %s", name);
+        char *label = itest_xprintf("writer %s", name);
         itest_proc *p = proc_new(env, label, NULL);
         free(label);
         w->p = *p;
         free(p);
         free(w->p.log_path);
-        w->p.log_path = xasprintf("%s/writer-%zu-%s.log", env->dir, env->n_writers, name);
+        w->p.log_path = itest_xprintf("%s/writer-%zu-%s.log", env->dir, env->n_writers, name);
         w->name = xstrdup(name);
         w->writer_id = random_id();
         w->p.valgrind = env->valgrind && env->valgrind_writers < env->valgrind_writers_max;
         if (w->p.valgrind)
                 env->valgrind_writers++;
 
-        char *path = xasprintf("%s/tests/helpers/lvss-test-writer", env->build_root);
+        char *path = itest_xprintf("%s/tests/helpers/lvss-test-writer", env->build_root);
         if (access(path, X_OK) < 0)
                 FAIL("%s: %m (is the test writer built?)", path);
         argv[n++] = owned[no++] = path;
@@ -779,7 +778,7 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                         unsigned v = (unsigned) strtoul(args[i + 1], NULL, 10);
                         if (strcmp(a, "--freeze-timeout") == 0)
                                 w->freeze_timeout_ms = itest_ms(env, v);
-                        argv[n++] = owned[no++] = xasprintf("%u", itest_ms(env, v));
+                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_ms(env, v));
                         i++;
                 }
         }
@@ -789,7 +788,7 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
 
         if (pipe2(pfd, O_CLOEXEC) < 0)
                 FAIL("pipe2: %m");
-        char *sock = xasprintf("LVSS_SOCKET=%s", env->socket_path);
+        char *sock = itest_xprintf("LVSS_SOCKET=%s", env->socket_path);
         const char *extra[] = { sock, NULL };
         pthread_mutex_lock(&lock);
         env->writers[env->n_writers++] = w;
@@ -1140,7 +1139,7 @@ const itest_admin_entry *itest_admin_for(const itest_admin *a, const itest_write
 /* ---- catalog and shadows -------------------------------------------------------------- */
 
 static sqlite3 *catalog_open(itest_env *env) {
-        char *path = xasprintf("%s/catalog.db", env->state_dir);
+        char *path = itest_xprintf("%s/catalog.db", env->state_dir);
         sqlite3 *db = NULL;
         int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
         free(path);
@@ -1200,7 +1199,7 @@ int itest_catalog_snapshot_count(itest_env *env, const vss_id *sid) {
 }
 
 int itest_shadow_dir_count(itest_env *env) {
-        char *root = xasprintf("%s/shadows", env->state_dir);
+        char *root = itest_xprintf("%s/shadows", env->state_dir);
         DIR *d = opendir(root);
         int n = 0;
         struct dirent *e;
@@ -1212,7 +1211,7 @@ int itest_shadow_dir_count(itest_env *env) {
         while ((e = readdir(d))) {
                 if (e->d_name[0] == '.')
                         continue;
-                char *set = xasprintf("%s/%s", root, e->d_name);
+                char *set = itest_xprintf("%s/%s", root, e->d_name);
                 DIR *s = opendir(set);
                 if (s) {
                         struct dirent *f;
@@ -1231,7 +1230,7 @@ int itest_shadow_dir_count(itest_env *env) {
 static void watch_tree(int ifd, itest_env *env) {
         const uint32_t mask = IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                               IN_ATTRIB | IN_DELETE_SELF;
-        char *root = xasprintf("%s/shadows", env->state_dir);
+        char *root = itest_xprintf("%s/shadows", env->state_dir);
         inotify_add_watch(ifd, env->state_dir, mask);
         inotify_add_watch(ifd, root, mask);
         DIR *d = opendir(root);
@@ -1239,7 +1238,7 @@ static void watch_tree(int ifd, itest_env *env) {
                 struct dirent *e;
                 while ((e = readdir(d)))
                         if (e->d_name[0] != '.') {
-                                char *p = xasprintf("%s/%s", root, e->d_name);
+                                char *p = itest_xprintf("%s/%s", root, e->d_name);
                                 inotify_add_watch(ifd, p, mask);
                                 free(p);
                         }
@@ -1308,20 +1307,20 @@ int itest_setup(void **state) {
         /* short: the sockets live inside it */
         if (!tmp || !*tmp || strlen(tmp) > 40)
                 tmp = "/tmp";
-        env->dir = xasprintf("%s/lvss-itest-XXXXXX", tmp);
+        env->dir = itest_xprintf("%s/lvss-itest-XXXXXX", tmp);
         if (!mkdtemp(env->dir)) {
                 fprintf(stderr, "mkdtemp %s: %m\n", env->dir);
                 return -1;
         }
-        env->state_dir = xasprintf("%s/state", env->dir);
-        env->socket_path = xasprintf("%s/lvssd.sock", env->dir);
-        env->notify_path = xasprintf("%s/notify", env->dir);
-        env->data_dir = xasprintf("%s/data", env->dir);
+        env->state_dir = itest_xprintf("%s/state", env->dir);
+        env->socket_path = itest_xprintf("%s/lvssd.sock", env->dir);
+        env->notify_path = itest_xprintf("%s/notify", env->dir);
+        env->data_dir = itest_xprintf("%s/data", env->dir);
         mkdir(env->state_dir, 0700);
         mkdir(env->data_dir, 0755);
-        char *sub = xasprintf("%s/sub", env->data_dir);
-        char *a = xasprintf("%s/a.txt", env->data_dir);
-        char *b = xasprintf("%s/b.txt", sub);
+        char *sub = itest_xprintf("%s/sub", env->data_dir);
+        char *a = itest_xprintf("%s/a.txt", env->data_dir);
+        char *b = itest_xprintf("%s/b.txt", sub);
         mkdir(sub, 0755);
         write_file(a, "alpha: the data a writer protects\n");
         write_file(b, "beta\n");
@@ -1613,7 +1612,7 @@ itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *c
                 char *found = NULL;
                 for (const char *p = path ? path : "/usr/bin:/bin"; p && *p && !found;) {
                         size_t l = strcspn(p, ":");
-                        char *cand = xasprintf("%.*s/valgrind", (int) l, p);
+                        char *cand = itest_xprintf("%.*s/valgrind", (int) l, p);
                         if (access(cand, X_OK) == 0)
                                 found = cand;
                         else
@@ -1632,7 +1631,7 @@ itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *c
                 full[n++] = xstrdup(argv[i]);
         full[n] = NULL;
 
-        char *log_path = xasprintf("%s/program-%u-%d.stderr", env->dir, counter++, (int) getpid());
+        char *log_path = itest_xprintf("%s/program-%u-%d.stderr", env->dir, counter++, (int) getpid());
         for (char *c = log_path + strlen(env->dir) + 1; *c; c++)
                 if (*c == '/')
                         *c = '_';
@@ -1963,7 +1962,7 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                         ;
         }
 
-        char *path = xasprintf("%s/src/coordinator/lvssd", env->build_root);
+        char *path = itest_xprintf("%s/src/coordinator/lvssd", env->build_root);
         if (access(path, X_OK) < 0)
                 FAIL("%s: %m (is lvssd built?)", path);
         argv[n++] = path;
@@ -2005,7 +2004,7 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                         fclose(f);
                 }
         }
-        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+        char *ns = itest_xprintf("NOTIFY_SOCKET=%s", env->notify_path);
         const char *extra[] = { ns, NULL };
         proc_spawn(p, argv, extra, -1, true);
         free(ns);
@@ -2305,16 +2304,16 @@ char *itest_catalog_query(itest_env *env, const char *sql) {
 /* ---- a fake exec provider ---- */
 
 char *itest_fake_provider(itest_env *env) {
-        char *dir = xasprintf("%s/fake", env->dir);
-        char *program = xasprintf("%s/fake-provider", dir);
-        char *fifo = xasprintf("%s/never", dir);
-        char *snaps = xasprintf("%s/snaps", dir);
+        char *dir = itest_xprintf("%s/fake", env->dir);
+        char *program = itest_xprintf("%s/fake-provider", dir);
+        char *fifo = itest_xprintf("%s/never", dir);
+        char *snaps = itest_xprintf("%s/snaps", dir);
 
         CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
         CHECK(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", dir);
         CHECK(mkdir(snaps, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", snaps);
         CHECK(mkfifo(fifo, 0600) == 0 || errno == EEXIST, "mkfifo %s: %m", fifo);
-        char *script = xasprintf(
+        char *script = itest_xprintf(
                 "#!/bin/sh\n"
                 "# A FAKE lvss exec provider for the integration tests: it copies directories\n"
                 "# and can be told to hang. Written by tests/integration/harness.c.\n"

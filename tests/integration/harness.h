@@ -75,6 +75,9 @@ void itest_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *itest_hr_str(vss_hresult hr);
 const char *itest_id_str(const vss_id *id); /* static ring too */
 
+/* printf into a new string (owned: free()); aborts when out of memory, so it never returns NULL. */
+char *itest_xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- processes and lines --------------------------------------------------- */
 
 typedef struct itest_line {

@@ -144,18 +144,6 @@ static uid_t uid_of(const char *user) {
 
 /* ---- small things ------------------------------------------------------------ */
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 /* The socket's directory must be reachable for the other users. */
 static void open_test_dir(itest_env *env) {
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
@@ -164,7 +152,7 @@ static void open_test_dir(itest_env *env) {
 static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *write_config(itest_env *env, const char *fmt, ...) {
         va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
+        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
 
         va_start(ap, fmt);
         if (vasprintf(&body, fmt, ap) < 0)
@@ -438,14 +426,14 @@ static void test_ws14_unprivileged_refused(void **state) {
         CHECK_HR(child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (uid %u, not in group backup)", user_a, (unsigned) uid);
         wait_child_exit(env, req);
-        char *line = xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
+        char *line = itest_xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
         check_logged(env, line);
         free(line);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "refused-writer");
         CHECK_HR(child_result(env, wr, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s", user_a);
         wait_child_exit(env, wr);
-        line = xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
+        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
 
@@ -456,12 +444,12 @@ static void test_ws14_unprivileged_refused(void **state) {
         CHECK_HR(child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
         CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED, "WS-14: DeleteShadows as %s", user_a);
         wait_child_exit(env, adm);
-        line = xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
+        line = itest_xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
         check_logged(env, line);
         free(line);
 
         /* nothing happened: no session of that user, the shadow copy is still there */
-        char *q = xprintf("SELECT count(*) FROM sessions WHERE uid = %u", (unsigned) uid);
+        char *q = itest_xprintf("SELECT count(*) FROM sessions WHERE uid = %u", (unsigned) uid);
         char *n = itest_catalog_query(env, q);
         CHECK(n && strcmp(n, "0") == 0, "the refused user has %s session(s) in the catalog", n ? n : "?");
         free(n);
@@ -492,7 +480,7 @@ static void test_ws14_writer_users(void **state) {
                  user_a);
         size_t l = itest_wait_line_must(env, wr, "subscribed ", itest_ms(env, 5000));
         CHECK(vss_id_parse(wr->out.lines[l].text + strlen("subscribed "), &instance) == VSS_S_OK, "instance id");
-        char *line = xprintf("(uid %u, pid %d", (unsigned) uid, (int) wr->pid);
+        char *line = itest_xprintf("(uid %u, pid %d", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
 
@@ -532,7 +520,7 @@ static void test_ws14_writer_users(void **state) {
         CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s (not listed)",
                  user_b);
         wait_child_exit(env, wb);
-        line = xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid_of(user_b),
+        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid_of(user_b),
                        (int) wb->pid);
         check_logged(env, line);
         free(line);
@@ -564,7 +552,7 @@ static void test_ws14_requester_group(void **state) {
         itest_wait_line_must(env, wr, "event Freeze", itest_ms(env, 5000));
         itest_wait_line_must(env, wr, "event Thaw", itest_ms(env, 5000));
 
-        char *q = xprintf("SELECT state FROM sessions WHERE uid = %u", (unsigned) uid);
+        char *q = itest_xprintf("SELECT state FROM sessions WHERE uid = %u", (unsigned) uid);
         char *s = itest_catalog_query(env, q);
         CHECK(s && strcmp(s, "completed") == 0, "%s's session is recorded as %s", user_a, s ? s : "(nothing)");
         free(s);
@@ -577,10 +565,10 @@ static void test_ws14_requester_group(void **state) {
         /* nothing to delete (the backup's copies were auto-release) */
         CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND, "DeleteShadows all as a member");
         wait_child_exit(env, adm);
-        char *line = xprintf("access denied: uid %u", (unsigned) uid);
+        char *line = itest_xprintf("access denied: uid %u", (unsigned) uid);
         check_not_logged(env, line);
         free(line);
-        line = xprintf("access denied: uid %u", (unsigned) uid_of(user_b));
+        line = itest_xprintf("access denied: uid %u", (unsigned) uid_of(user_b));
         check_not_logged(env, line);
         free(line);
         free(config);
@@ -619,7 +607,7 @@ static void test_ws10_other_users_session(void **state) {
                  "DeleteShadows of the set of %s's running session by %s", user_a, user_b);
         CHECK(itest_find_line(&b->out, "deleted 0", 0, SIZE_MAX) >= 0, "%s deleted something", user_b);
         wait_child_exit(env, b);
-        char *line = xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
+        char *line = itest_xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
                              (unsigned) uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
         check_logged(env, line);
         free(line);

@@ -150,18 +150,6 @@ static int accounts_create(void) {
 
 /* ---- small things ---------------------------------------------------------------- */
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 /* The test users reach the socket through the test directory. */
 static void open_test_dir(itest_env *env) {
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
@@ -170,7 +158,7 @@ static void open_test_dir(itest_env *env) {
 static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *write_config(itest_env *env, const char *fmt, ...) {
         va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
+        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
 
         va_start(ap, fmt);
         if (vasprintf(&body, fmt, ap) < 0)
@@ -215,7 +203,7 @@ static bool wait_logged(itest_env *env, const char *what, unsigned timeout_ms) {
 
 /* A field of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"). */
 static unsigned long proc_kib(pid_t pid, const char *field) {
-        char *path = xprintf("/proc/%d/status", (int) pid);
+        char *path = itest_xprintf("/proc/%d/status", (int) pid);
         char *text = itest_read_file(path);
         const char *p = text ? strstr(text, field) : NULL;
         unsigned long v = p ? strtoul(p + strlen(field), NULL, 10) : 0;
@@ -228,7 +216,7 @@ static unsigned long proc_kib(pid_t pid, const char *field) {
 
 /* utime + stime of @pid in milliseconds. */
 static uint64_t proc_cpu_ms(pid_t pid) {
-        char *path = xprintf("/proc/%d/stat", (int) pid);
+        char *path = itest_xprintf("/proc/%d/stat", (int) pid);
         char *text = itest_read_file(path);
         const char *p = text ? strrchr(text, ')') : NULL;
         unsigned long long ut = 0, st = 0;
@@ -242,7 +230,7 @@ static uint64_t proc_cpu_ms(pid_t pid) {
 }
 
 static unsigned proc_fd_count(pid_t pid) {
-        char *path = xprintf("/proc/%d/fd", (int) pid);
+        char *path = itest_xprintf("/proc/%d/fd", (int) pid);
         DIR *d = opendir(path);
         unsigned n = 0;
 
@@ -285,7 +273,7 @@ static int get_version(sd_bus *bus, char *err_text, size_t size) {
 }
 
 static void check_vssadmin_lists(itest_env *env, const char *writer_name) {
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
         itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, env->valgrind, true);
         int code = itest_program_exit(env, p, itest_ms(env, 60000));
@@ -657,7 +645,7 @@ static void test_unread_answers_bounded(void **state) {
 
         flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
         itest_proc *c = itest_spawn_child_as(env, "unread answers of the user", user_u, flood_child, &job);
-        char *what = xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
+        char *what = itest_xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
         if (!wait_logged(env, what, itest_ms(env, 120000))) {
                 size_t l = itest_wait_line_must(env, c, "", itest_ms(env, 120000));
                 FAIL("item 2: lvssd never stopped reading from a peer that reads no answers (the peer: %s); "
@@ -707,7 +695,7 @@ static void test_stop_with_unread_answers(void **state) {
 
         flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
         itest_proc *c = itest_spawn_child_as(env, "unread answers of the user", user_u, flood_child, &job);
-        char *what = xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
+        char *what = itest_xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
         CHECK(wait_logged(env, what, itest_ms(env, 120000)),
               "item 2: lvssd never stopped reading from a peer that reads no answers");
 

@@ -122,22 +122,10 @@ static uid_t uid_of(const char *user) {
 
 /* ---- small things ---------------------------------------------------------------- */
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *write_config(itest_env *env, const char *fmt, ...) {
         va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
+        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
 
         va_start(ap, fmt);
         if (vasprintf(&body, fmt, ap) < 0)
@@ -175,7 +163,7 @@ static void wait_child_exit(itest_env *env, itest_proc *p) {
 
 /* The uid the catalog binds class @id to, "" when none (owned). */
 static char *catalog_owner(itest_env *env, const vss_id *id) {
-        char *q = xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
+        char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
         char *v = itest_catalog_query(env, q);
         free(q);
         CHECK(v, "cannot read writer_owners from the catalog");
@@ -308,7 +296,7 @@ static void test_impostor_cannot_lock_out_root(void **state) {
         char *own = catalog_owner(env, &job.writer_id);
         CHECK(strcmp(own, "0") == 0, "after root's writer subscribed the class is bound to '%s', expected 0", own);
         free(own);
-        char *line = xprintf("of uid %u (%s) pid %d dropped: uid 0 pid %d takes its class over", (unsigned) uid_a,
+        char *line = itest_xprintf("of uid %u (%s) pid %d dropped: uid 0 pid %d takes its class over", (unsigned) uid_a,
                              user_a, (int) imp->pid, (int) real->p.pid);
         check_logged(env, line);
         free(line);
@@ -328,7 +316,7 @@ static void test_impostor_cannot_lock_out_root(void **state) {
         CHECK_HR(child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with root's writer class", user_a);
         wait_child_exit(env, again);
-        line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
+        line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
                        "belongs to uid 0",
                        (unsigned) uid_a, user_a, (int) again->pid, itest_id_str(&job.writer_id));
         check_logged(env, line);
@@ -365,7 +353,7 @@ static void test_first_owner_binds_class(void **state) {
         CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
         wait_child_exit(env, wb);
-        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
+        char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
                              "belongs to uid %u (%s) (recorded in the catalog)",
                              (unsigned) uid_b, user_b, (int) wb->pid, itest_id_str(&job_b.writer_id),
                              (unsigned) uid_a, user_a);
@@ -373,12 +361,12 @@ static void test_first_owner_binds_class(void **state) {
         free(line);
 
         /* the admin tool shows whose writer it is */
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
         itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, true, true);
         int code = itest_program_exit(env, p, itest_step_bound(env));
         char *out = itest_stream_text(&p->out);
-        line = xprintf("Process: pid %d, uid %u (%s)", (int) wa->pid, (unsigned) uid_a, user_a);
+        line = itest_xprintf("Process: pid %d, uid %u (%s)", (int) wa->pid, (unsigned) uid_a, user_a);
         CHECK(code == 0 && strstr(out, line), "issue 8 item 4: vssadmin list writers has no \"%s\" (exit %d):\n%s",
               line, code, out);
         free(line);
@@ -387,7 +375,7 @@ static void test_first_owner_binds_class(void **state) {
         p = itest_spawn_program(env, "vssadmin --json list writers", argv_json, true, true);
         code = itest_program_exit(env, p, itest_step_bound(env));
         out = itest_stream_text(&p->out);
-        char *want_uid = xprintf("\"uid\": %u,", (unsigned) uid_a), *want_pid = xprintf("\"pid\": %d,", (int) wa->pid);
+        char *want_uid = itest_xprintf("\"uid\": %u,", (unsigned) uid_a), *want_pid = itest_xprintf("\"pid\": %d,", (int) wa->pid);
         CHECK(code == 0 && strstr(out, want_uid) && strstr(out, want_pid),
               "issue 8 item 4: vssadmin --json list writers has no %s and %s (exit %d):\n%s", want_uid, want_pid, code,
               out);
@@ -425,7 +413,7 @@ static void test_configured_owner(void **state) {
         CHECK_HR(child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s first with a class WriterOwner= gives %s", user_a, user_b);
         wait_child_exit(env, wa);
-        char *line = xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
+        char *line = itest_xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
                              (unsigned) uid_b, user_b);
         check_logged(env, line);
         free(line);
@@ -479,13 +467,13 @@ static void test_writer_classes_per_user_bounded(void **state) {
                          LIMIT);
         }
         wait_child_exit(env, p);
-        char *q = xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
+        char *q = itest_xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
         char *count = itest_catalog_query(env, q);
         CHECK(count && strtoul(count, NULL, 10) == LIMIT, "issue 8: the catalog binds %s classes to %s, expected %d",
               count ? count : "?", user_a, LIMIT);
         free(count);
         free(q);
-        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'many-classes' with the new "
+        char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'many-classes' with the new "
                              "class %s: %d writer classes are bound to it already (MaxWriterClassesPerUser=%d)",
                              (unsigned) uid_a, user_a, (int) p->pid, itest_id_str(&ids[LIMIT]), LIMIT, LIMIT);
         check_logged(env, line);
