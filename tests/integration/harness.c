@@ -2,6 +2,7 @@
 
 /* The integration test harness (see harness.h for what it promises). */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2344,4 +2346,130 @@ char *itest_fake_provider(itest_env *env) {
         free(fifo);
         free(snaps);
         return dir;
+}
+
+/* ---- test accounts ---- */
+
+#define ACCOUNTS_MAX 8
+
+typedef struct account {
+        char name[32];
+        bool group;
+        bool exists;
+} account;
+
+static account accounts[ACCOUNTS_MAX];
+static size_t n_accounts;
+static char accounts_program[64];
+static char accounts_tag;
+static pid_t accounts_pid;
+
+/* Runs a system tool quietly (its stderr stays visible); its exit status, or -1 when it could not run. */
+static int run_tool(const char *const *argv) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -1;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void itest_accounts_remove(void) {
+        bool left = false;
+
+        /* a forked child inherits the atexit handler: only the process that made the accounts removes them */
+        if (accounts_pid == 0 || getpid() != accounts_pid)
+                return;
+        /* users first (newest first), then the groups they were in */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = n_accounts; i-- > 0;) {
+                        account *a = &accounts[i];
+                        if (!a->exists || a->group != (pass == 1))
+                                continue;
+                        /* -f: when a signal ends the test, children of the user may still run */
+                        const char *const user_del[] = { "userdel", "-f", a->name, NULL };
+                        const char *const group_del[] = { "groupdel", a->name, NULL };
+                        if (run_tool(a->group ? group_del : user_del) == 0)
+                                a->exists = false;
+                }
+        for (size_t i = 0; i < n_accounts; i++)
+                if (accounts[i].exists) {
+                        if (!left)
+                                fprintf(stderr, "%s: could not remove the test account(s)", accounts_program);
+                        fprintf(stderr, " %s%s", accounts[i].group ? "group " : "", accounts[i].name);
+                        left = true;
+                }
+        if (left)
+                fputc('\n', stderr);
+}
+
+static void accounts_on_fatal_signal(int sig) {
+        itest_accounts_remove();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int itest_accounts_begin(const char *program, char tag, const char *why) {
+        if (geteuid() != 0) {
+                if (why)
+                        printf("%s: skipped: needs root (%s)\n", program, why);
+                return 77;
+        }
+        snprintf(accounts_program, sizeof accounts_program, "%s", program);
+        accounts_tag = tag;
+        if (accounts_pid == 0) {
+                accounts_pid = getpid();
+                atexit(itest_accounts_remove);
+                signal(SIGTERM, accounts_on_fatal_signal);
+                signal(SIGINT, accounts_on_fatal_signal);
+        }
+        return 0;
+}
+
+/* Runs @argv (the name of the account is made already) and records the account. */
+static int account_add(account *a, const char *const *argv) {
+        int r = run_tool(argv);
+        if (r < 0) {
+                printf("%s: skipped: %s not found (apt-get install passwd)\n", accounts_program, argv[0]);
+                return 77;
+        }
+        if (r != 0) {
+                fprintf(stderr, "%s: %s %s failed (%d)\n", accounts_program, argv[0], a->name, r);
+                return 1;
+        }
+        a->exists = true;
+        n_accounts++;
+        return 0;
+}
+
+int itest_group_add(const char *suffix, const char **ret_name) {
+        assert(accounts_pid == getpid() && n_accounts < ACCOUNTS_MAX);
+        account *a = &accounts[n_accounts];
+        *a = (account) { .group = true };
+        snprintf(a->name, sizeof a->name, "lvss%cg%d%s", accounts_tag, (int) getpid(), suffix ? suffix : "");
+        int r = account_add(a, (const char *const[]) { "groupadd", a->name, NULL });
+        if (r == 0)
+                *ret_name = a->name;
+        return r;
+}
+
+int itest_user_add(const char *suffix, const char *group, const char **ret_name) {
+        assert(accounts_pid == getpid() && n_accounts < ACCOUNTS_MAX);
+        account *a = &accounts[n_accounts];
+        *a = (account) { .group = false };
+        snprintf(a->name, sizeof a->name, "lvss%c%d%s", accounts_tag, (int) getpid(), suffix ? suffix : "");
+        const char *const plain[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", a->name, NULL };
+        const char *const in_group[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group, a->name, NULL };
+        int r = account_add(a, group ? in_group : plain);
+        if (r == 0)
+                *ret_name = a->name;
+        return r;
 }

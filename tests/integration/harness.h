@@ -472,3 +472,32 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * until it is killed (it opens a FIFO nobody writes to).
  */
 char *itest_fake_provider(itest_env *env);
+
+/* ---- test accounts: real users and groups (issues 5 and 8) ------------------ */
+
+/*
+ * Tests that run processes as other users (itest_spawn_child_as) make real
+ * accounts: useradd -M -N -s /usr/sbin/nologin, groupadd. Every account is
+ * removed when the test program ends, however it ends: at exit (a failed
+ * test too) and on SIGTERM or SIGINT (the handler removes them, then dies of
+ * the signal again). Users go first with `userdel -f` (children of a user may
+ * still run when a signal ends the test), then the groups; an account that
+ * cannot be removed is named on stderr. Names are unique per test program and
+ * run: "lvss<tag><pid><suffix>" for a user, "lvss<tag>g<pid><suffix>" for a
+ * group, so give each program its own @tag.
+ *
+ * itest_accounts_begin: 0 when this process may make accounts (it is root;
+ * the removal is registered), else 77 after saying, when @why is not NULL,
+ * "@program: skipped: needs root (@why)" on stdout (NULL: the caller says
+ * what it skips). Call it once, from main(), before any test runs.
+ *
+ * itest_user_add (optionally a supplementary member of @group, NULL: none)
+ * and itest_group_add: 0 and the name in *@ret_name (borrowed, valid until
+ * the program exits); 77 when the tool is not installed (said on stdout);
+ * 1 when it failed (said on stderr). The tests return these from main().
+ */
+int itest_accounts_begin(const char *program, char tag, const char *why);
+int itest_user_add(const char *suffix, const char *group, const char **ret_name);
+int itest_group_add(const char *suffix, const char **ret_name);
+/* Remove every account made so far (the exit handler calls it; calling it twice is harmless). */
+void itest_accounts_remove(void);

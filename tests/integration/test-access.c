@@ -28,7 +28,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,88 +39,22 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-extern char **environ;
-
 /* ---- the accounts ----------------------------------------------------------- */
 
-static char user_a[32], user_b[32], group_g[32];
-static bool have_a, have_b, have_g;
-static pid_t main_pid;
+static const char *user_a, *user_b, *group_g;
 
-/* Runs a system tool quietly (its stderr stays visible); its exit status, or -1. */
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_a && run_tool((const char *const[]) { "userdel", user_a, NULL }) == 0)
-                have_a = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_a || have_b || have_g)
-                fprintf(stderr, "test-access: could not remove %s%s%s%s%s\n", have_a ? user_a : "",
-                        have_b ? " " : "", have_b ? user_b : "", have_g ? " group " : "", have_g ? group_g : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-access: skipped: needs root (creates users and runs processes as them)\n");
-                return 77;
-        }
-        snprintf(user_a, sizeof user_a, "lvsst%da", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvsst%db", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvsstg%d", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        int r = run_tool((const char *const[]) { "groupadd", group_g, NULL });
-        if (r < 0) {
-                printf("test-access: skipped: groupadd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-access: groupadd %s failed (%d)\n", group_g, r);
-                return 1;
-        }
-        have_g = true;
+        int r = itest_accounts_begin("test-access", 't', "creates users and runs processes as them");
+        if (r == 0)
+                r = itest_group_add(NULL, &group_g);
         /* the group is a supplementary one: lvssd must read it from SO_PEERGROUPS */
-        const char *const ua[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_a, NULL };
-        const char *const ub[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_b, NULL };
-        if (run_tool(ua) != 0) {
-                fprintf(stderr, "test-access: useradd %s failed\n", user_a);
-                return 1;
-        }
-        have_a = true;
-        if (run_tool(ub) != 0) {
-                fprintf(stderr, "test-access: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
+        if (r == 0)
+                r = itest_user_add("a", group_g, &user_a);
+        if (r == 0)
+                r = itest_user_add("b", group_g, &user_b);
+        if (r != 0)
+                return r;
         struct group *g = getgrnam("backup");
         struct passwd *pa = getpwnam(user_a);
         if (!pa) {
@@ -626,19 +559,14 @@ static void test_ws10_other_users_session(void **state) {
 }
 
 int main(void) {
-        main_pid = getpid();
         int r = accounts_create();
-        if (r != 0) {
-                accounts_remove();
+        if (r != 0)
                 return r;
-        }
         const struct CMUnitTest tests[] = {
                 ITEST(test_ws14_unprivileged_refused),
                 ITEST(test_ws14_writer_users),
                 ITEST(test_ws14_requester_group),
                 ITEST(test_ws10_other_users_session),
         };
-        r = ITEST_MAIN("access", tests);
-        accounts_remove();
-        return r;
+        return ITEST_MAIN("access", tests);
 }

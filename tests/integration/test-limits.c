@@ -40,7 +40,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -55,86 +54,21 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-extern char **environ;
-
 /* ---- the accounts ------------------------------------------------------------ */
 
-static char user_u[32], user_b[32], group_g[32];
-static bool have_u, have_b, have_g;
-static pid_t main_pid;
+static const char *user_u, *user_b, *group_g;
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* -f: when a signal ends the test, children of the user may still run. */
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_u && run_tool((const char *const[]) { "userdel", "-f", user_u, NULL }) == 0)
-                have_u = false;
-        if (have_b && run_tool((const char *const[]) { "userdel", "-f", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_u || have_b || have_g)
-                fprintf(stderr, "test-limits: could not remove every test account (%s %s %s)\n",
-                        have_u ? user_u : "", have_b ? user_b : "", have_g ? group_g : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-limits: skipped: needs root (creates users and runs processes as them)\n");
-                return 77;
-        }
-        snprintf(user_u, sizeof user_u, "lvssl%du", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvssl%db", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvsslg%d", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        int r = run_tool((const char *const[]) { "groupadd", group_g, NULL });
-        if (r < 0) {
-                printf("test-limits: skipped: groupadd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-limits: groupadd %s failed (%d)\n", group_g, r);
-                return 1;
-        }
-        have_g = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_u, NULL }) != 0) {
-                fprintf(stderr, "test-limits: useradd %s failed\n", user_u);
-                return 1;
-        }
-        have_u = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_b,
-                                             NULL }) != 0) {
-                fprintf(stderr, "test-limits: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
+        int r = itest_accounts_begin("test-limits", 'l', "creates users and runs processes as them");
+        if (r == 0)
+                r = itest_group_add(NULL, &group_g);
+        if (r == 0)
+                r = itest_user_add("u", NULL, &user_u);
+        if (r == 0)
+                r = itest_user_add("b", group_g, &user_b);
+        if (r != 0)
+                return r;
         struct passwd *pu = getpwnam(user_u);
         struct group *backup = getgrnam("backup");
         if (!pu || !getpwnam(user_b)) {
@@ -805,7 +739,6 @@ int main(void) {
                 ITEST(test_refused_calls_log_bounded),
         };
 
-        main_pid = getpid();
         int r = accounts_create();
         if (r != 0)
                 return r;

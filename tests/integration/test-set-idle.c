@@ -24,7 +24,6 @@
 #include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +34,6 @@
 #include "common/util.h"
 #include "harness.h"
 #include "protocol/protocol.h"
-
-extern char **environ;
 
 #define IDLE_MS 2000
 #define CAP 3
@@ -276,61 +273,17 @@ static void test_item5_busy_holder_kept(void **state) {
 
 /* ---- the per-uid cap -------------------------------------------------------------------- */
 
-static char user_u[32], group_g[32];
-static bool have_u, have_g;
-static pid_t main_pid;
+static const char *user_u, *group_g; /* NULL: the accounts could not be made */
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void account_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_u && run_tool((const char *const[]) { "userdel", user_u, NULL }) == 0)
-                have_u = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_u || have_g)
-                fprintf(stderr, "test-set-idle: could not remove user %s / group %s\n", user_u, group_g);
-}
-
-static void on_fatal_signal(int sig) {
-        account_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* true: the user exists (and is removed at exit) */
+/* true: the user exists (the harness removes it at exit) */
 static bool account_create(void) {
-        if (geteuid() != 0)
+        const char *u = NULL;
+
+        if (itest_accounts_begin("test-set-idle", 'i', NULL) != 0 || itest_group_add(NULL, &group_g) != 0 ||
+            itest_user_add("u", group_g, &u) != 0 || !getpwnam(u))
                 return false;
-        snprintf(user_u, sizeof user_u, "lvssi%du", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvssig%d", (int) getpid());
-        atexit(account_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-        if (run_tool((const char *const[]) { "groupadd", group_g, NULL }) != 0)
-                return false;
-        have_g = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_u,
-                                             NULL }) != 0)
-                return false;
-        have_u = true;
-        return getpwnam(user_u) != NULL;
+        user_u = u;
+        return true;
 }
 
 typedef struct cap_job {
@@ -368,7 +321,7 @@ static void test_item5_sessions_per_uid(void **state) {
         char *msg = NULL;
         int go[2];
 
-        if (!have_u) {
+        if (!user_u) {
                 itest_note("skipped: needs root to create a user");
                 skip();
         }
@@ -416,7 +369,6 @@ static void test_item5_sessions_per_uid(void **state) {
 }
 
 int main(void) {
-        main_pid = getpid();
         if (!account_create())
                 printf("test-set-idle: cannot create a user (needs root and useradd): the cap test is skipped\n");
         const struct CMUnitTest tests[] = {
@@ -424,7 +376,5 @@ int main(void) {
                 ITEST(test_item5_busy_holder_kept),
                 ITEST(test_item5_sessions_per_uid),
         };
-        int r = ITEST_MAIN("set-idle", tests);
-        account_remove();
-        return r;
+        return ITEST_MAIN("set-idle", tests);
 }

@@ -30,7 +30,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,79 +38,18 @@
 
 #include "harness.h"
 
-extern char **environ;
-
 /* ---- the accounts ------------------------------------------------------------- */
 
-static char user_a[32], user_b[32];
-static bool have_a, have_b;
-static pid_t main_pid;
+static const char *user_a, *user_b;
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_a && run_tool((const char *const[]) { "userdel", user_a, NULL }) == 0)
-                have_a = false;
-        if (have_a || have_b)
-                fprintf(stderr, "test-writer-owner: could not remove %s %s\n", have_a ? user_a : "",
-                        have_b ? user_b : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-writer-owner: skipped: needs root (creates users and runs writers as them)\n");
-                return 77;
-        }
-        snprintf(user_a, sizeof user_a, "lvsso%da", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvsso%db", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        const char *const ua[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_a, NULL };
-        const char *const ub[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_b, NULL };
-        int r = run_tool(ua);
-        if (r < 0) {
-                printf("test-writer-owner: skipped: useradd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-writer-owner: useradd %s failed (%d)\n", user_a, r);
-                return 1;
-        }
-        have_a = true;
-        if (run_tool(ub) != 0) {
-                fprintf(stderr, "test-writer-owner: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
-        return 0;
+        int r = itest_accounts_begin("test-writer-owner", 'o', "creates users and runs writers as them");
+        if (r == 0)
+                r = itest_user_add("a", NULL, &user_a);
+        if (r == 0)
+                r = itest_user_add("b", NULL, &user_b);
+        return r;
 }
 
 static uid_t uid_of(const char *user) {
@@ -505,19 +443,14 @@ static void test_writer_classes_per_user_bounded(void **state) {
 }
 
 int main(void) {
-        main_pid = getpid();
         int r = accounts_create();
-        if (r != 0) {
-                accounts_remove();
+        if (r != 0)
                 return r;
-        }
         const struct CMUnitTest tests[] = {
                 ITEST(test_impostor_cannot_lock_out_root),
                 ITEST(test_first_owner_binds_class),
                 ITEST(test_configured_owner),
                 ITEST(test_writer_classes_per_user_bounded),
         };
-        r = ITEST_MAIN("issue 8 item 4: writer owners", tests);
-        accounts_remove();
-        return r;
+        return ITEST_MAIN("issue 8 item 4: writer owners", tests);
 }
