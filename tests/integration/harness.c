@@ -2473,3 +2473,33 @@ int itest_user_add(const char *suffix, const char *group, const char **ret_name)
                 *ret_name = a->name;
         return r;
 }
+
+uid_t itest_uid_of(const char *user) {
+        struct passwd *pw = getpwnam(user);
+        CHECK(pw, "no user %s", user);
+        return pw->pw_uid;
+}
+
+void itest_open_test_dir(itest_env *env) {
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+}
+
+char *itest_write_config(itest_env *env, const char *fmt, ...) {
+        va_list ap;
+        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
+
+        va_start(ap, fmt);
+        if (vasprintf(&body, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        itest_write_file(path, body, strlen(body));
+        free(body);
+        return path;
+}
+
+vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s ", key);
+        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
+        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
+}

@@ -501,3 +501,16 @@ int itest_user_add(const char *suffix, const char *group, const char **ret_name)
 int itest_group_add(const char *suffix, const char **ret_name);
 /* Remove every account made so far (the exit handler calls it; calling it twice is harmless). */
 void itest_accounts_remove(void);
+/* The uid of @user; fails the test when there is no such user. */
+uid_t itest_uid_of(const char *user);
+/* chmod 0711 the test directory, so that other users reach the socket in it (fails the test on error). */
+void itest_open_test_dir(itest_env *env);
+
+/* Write DIR/lvssd.conf from printf @fmt (fails the test on error); its path (owned), for itest_start_lvssd_config. */
+char *itest_write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * For a child that says its results as "KEY 0x%08X" lines (itest_child_say):
+ * wait (30 s, scaled) for the next line of @p starting with "@key " and
+ * return the hresult after it; fails the test when none comes.
+ */
+vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key);

@@ -69,40 +69,7 @@ static int accounts_create(void) {
         return 0;
 }
 
-static uid_t uid_of(const char *user) {
-        struct passwd *pw = getpwnam(user);
-        CHECK(pw, "no user %s", user);
-        return pw->pw_uid;
-}
-
 /* ---- small things ------------------------------------------------------------ */
-
-/* The socket's directory must be reachable for the other users. */
-static void open_test_dir(itest_env *env) {
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-}
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
-/* The value after "@key " in the child's line starting with it ("requester 0x80070005"). */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
 
 static void check_logged(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
@@ -338,9 +305,9 @@ static int intruder_child(int fd, void *userdata) {
 static void test_ws14_unprivileged_refused(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_OPEN, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         itest_start_lvssd(env, NULL);
 
         /* a persistent shadow copy the refused user will try to delete */
@@ -356,7 +323,7 @@ static void test_ws14_unprivileged_refused(void **state) {
         itest_requester_release(env, bc);
 
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (uid %u, not in group backup)", user_a, (unsigned) uid);
         wait_child_exit(env, req);
         char *line = itest_xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
@@ -364,18 +331,21 @@ static void test_ws14_unprivileged_refused(void **state) {
         free(line);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "refused-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s", user_a);
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_E_ACCESSDENIED,
+                 "WS-14: vss_writer_subscribe as %s", user_a);
         wait_child_exit(env, wr);
         line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
 
         itest_proc *adm = itest_spawn_child_as(env, "admin as user A", user_a, admin_child, NULL);
-        CHECK_HR(child_result(env, adm, "GetVersion"), VSS_S_OK, "GetVersion needs no rights");
-        CHECK_HR(child_result(env, adm, "ListWriters"), VSS_E_ACCESSDENIED, "WS-14: ListWriters as %s", user_a);
-        CHECK_HR(child_result(env, adm, "ListProviders"), VSS_E_ACCESSDENIED, "WS-14: ListProviders as %s", user_a);
-        CHECK_HR(child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
-        CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED, "WS-14: DeleteShadows as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "GetVersion"), VSS_S_OK, "GetVersion needs no rights");
+        CHECK_HR(itest_child_result(env, adm, "ListWriters"), VSS_E_ACCESSDENIED, "WS-14: ListWriters as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "ListProviders"), VSS_E_ACCESSDENIED,
+                 "WS-14: ListProviders as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED,
+                 "WS-14: DeleteShadows as %s", user_a);
         wait_child_exit(env, adm);
         line = itest_xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
         check_logged(env, line);
@@ -401,15 +371,16 @@ static void test_ws14_unprivileged_refused(void **state) {
 static void test_ws14_writer_users(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_OPEN, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
         vss_id instance;
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nWriterUsers=%s\n", user_a);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nWriterUsers=%s\n", user_a);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "user-a-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_S_OK, "WS-14: vss_writer_subscribe as %s listed in WriterUsers=",
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_S_OK,
+                 "WS-14: vss_writer_subscribe as %s listed in WriterUsers=",
                  user_a);
         size_t l = itest_wait_line_must(env, wr, "subscribed ", itest_ms(env, 5000));
         CHECK(vss_id_parse(wr->out.lines[l].text + strlen("subscribed "), &instance) == VSS_S_OK, "instance id");
@@ -444,16 +415,17 @@ static void test_ws14_writer_users(void **state) {
 
         /* WriterUsers= makes a writer, not a requester */
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (a writer user only)", user_a);
         wait_child_exit(env, req);
 
         /* and only for the users it names */
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, "user-b-writer");
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s (not listed)",
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+                 "WS-14: vss_writer_subscribe as %s (not listed)",
                  user_b);
         wait_child_exit(env, wb);
-        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid_of(user_b),
+        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) itest_uid_of(user_b),
                        (int) wb->pid);
         check_logged(env, line);
         free(line);
@@ -464,20 +436,21 @@ static void test_ws14_writer_users(void **state) {
 static void test_ws14_requester_group(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_FULL, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, "user-b-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_S_OK, "WS-14: vss_writer_subscribe as %s, member of %s", user_b,
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_S_OK,
+                 "WS-14: vss_writer_subscribe as %s, member of %s", user_b,
                  group_g);
 
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_S_OK,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_S_OK,
                  "WS-14: vss_create_backup_components as %s, member of RequesterGroup=%s", user_a, group_g);
-        CHECK_HR(child_result(env, req, "backup"), VSS_S_OK, "a whole backup as %s", user_a);
+        CHECK_HR(itest_child_result(env, req, "backup"), VSS_S_OK, "a whole backup as %s", user_a);
         size_t l = itest_wait_line_must(env, req, "released", itest_ms(env, 10000));
         CHECK(itest_find_line(&req->out, "statuses 1", 0, l) >= 0, "the backup of %s did not see the writer of %s",
               user_a, user_b);
@@ -492,16 +465,18 @@ static void test_ws14_requester_group(void **state) {
         free(q);
 
         itest_proc *adm = itest_spawn_child_as(env, "admin as user A", user_a, admin_child, NULL);
-        CHECK_HR(child_result(env, adm, "ListWriters"), VSS_S_OK, "WS-14: ListWriters as a member of %s", group_g);
-        CHECK_HR(child_result(env, adm, "ListProviders"), VSS_S_OK, "ListProviders as a member of %s", group_g);
-        CHECK_HR(child_result(env, adm, "ListShadows"), VSS_S_OK, "ListShadows as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListWriters"), VSS_S_OK,
+                 "WS-14: ListWriters as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListProviders"), VSS_S_OK, "ListProviders as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListShadows"), VSS_S_OK, "ListShadows as a member of %s", group_g);
         /* nothing to delete (the backup's copies were auto-release) */
-        CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND, "DeleteShadows all as a member");
+        CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND,
+                 "DeleteShadows all as a member");
         wait_child_exit(env, adm);
         char *line = itest_xprintf("access denied: uid %u", (unsigned) uid);
         check_not_logged(env, line);
         free(line);
-        line = itest_xprintf("access denied: uid %u", (unsigned) uid_of(user_b));
+        line = itest_xprintf("access denied: uid %u", (unsigned) itest_uid_of(user_b));
         check_not_logged(env, line);
         free(line);
         free(config);
@@ -513,8 +488,8 @@ static void test_ws10_other_users_session(void **state) {
         int go[2];
         intruder_job ij;
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
         itest_start_lvssd_config(env, NULL, config);
         itest_writer *w = WRITER(env, "w");
 
@@ -522,7 +497,7 @@ static void test_ws10_other_users_session(void **state) {
         req_job job = { REQ_HOLD, env->data_dir, go[0] };
         itest_proc *a = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
         close(go[0]);
-        CHECK_HR(child_result(env, a, "requester"), VSS_S_OK, "vss_create_backup_components as %s", user_a);
+        CHECK_HR(itest_child_result(env, a, "requester"), VSS_S_OK, "vss_create_backup_components as %s", user_a);
         size_t l = itest_wait_line_must(env, a, "session ", itest_ms(env, 30000));
         char s1[64], s2[64];
         CHECK(sscanf(a->out.lines[l].text, "session %63s set %63s", s1, s2) == 2 &&
@@ -531,17 +506,17 @@ static void test_ws10_other_users_session(void **state) {
         CHECK(itest_catalog_snapshot_count(env, &ij.sid) == 1, "A's shadow copy is not in the catalog");
 
         itest_proc *b = itest_spawn_child_as(env, "requester as user B", user_b, intruder_child, &ij);
-        CHECK_HR(child_result(env, b, "status-plain"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, b, "status-plain"), VSS_E_ACCESSDENIED,
                  "WS-10: GatherSessionStatus of %s's session by %s (no session)", user_a, user_b);
-        CHECK_HR(child_result(env, b, "open"), VSS_S_OK, "OpenSession as %s", user_b);
-        CHECK_HR(child_result(env, b, "status-own-session"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, b, "open"), VSS_S_OK, "OpenSession as %s", user_b);
+        CHECK_HR(itest_child_result(env, b, "status-own-session"), VSS_E_ACCESSDENIED,
                  "WS-10: GatherSessionStatus of %s's session by %s's own requester", user_a, user_b);
-        CHECK_HR(child_result(env, b, "delete-set"), VSS_E_BAD_STATE,
+        CHECK_HR(itest_child_result(env, b, "delete-set"), VSS_E_BAD_STATE,
                  "DeleteShadows of the set of %s's running session by %s", user_a, user_b);
         CHECK(itest_find_line(&b->out, "deleted 0", 0, SIZE_MAX) >= 0, "%s deleted something", user_b);
         wait_child_exit(env, b);
         char *line = itest_xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
-                             (unsigned) uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
+                             (unsigned) itest_uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
         check_logged(env, line);
         free(line);
 
@@ -551,7 +526,7 @@ static void test_ws10_other_users_session(void **state) {
         close(go[1]);
         CHECK(itest_wait_line(env, &a->out, "statuses 1", itest_ms(env, 30000)) >= 0,
               "A's status after B's attempts is not its one writer");
-        CHECK_HR(child_result(env, a, "backup"), VSS_S_OK, "%s's session after %s's attempts", user_a, user_b);
+        CHECK_HR(itest_child_result(env, a, "backup"), VSS_S_OK, "%s's session after %s's attempts", user_a, user_b);
         wait_child_exit(env, a);
         CHECK(itest_catalog_snapshot_count(env, &ij.sid) == 0, "A's auto-release copy outlives its release");
         (void) w;

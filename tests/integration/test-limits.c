@@ -84,25 +84,6 @@ static int accounts_create(void) {
 
 /* ---- small things ---------------------------------------------------------------- */
 
-/* The test users reach the socket through the test directory. */
-static void open_test_dir(itest_env *env) {
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-}
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
 static unsigned count_in_log(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
         unsigned n = 0;
@@ -269,10 +250,10 @@ static void test_per_user_cap(void **state) {
         itest_env *env = *state;
         const unsigned cap = 8;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "RequesterGroup=%s\nMaxConnections=64\nMaxConnectionsPerUser=%u\n"
-                                       "IdleTimeoutMS=%u\n",
-                                  group_g, cap, itest_ms(env, 600000));
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "RequesterGroup=%s\nMaxConnections=64\nMaxConnectionsPerUser=%u\n"
+                                        "IdleTimeoutMS=%u\n",
+                                        group_g, cap, itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "capped-w");
 
@@ -321,10 +302,10 @@ static void test_per_user_cap(void **state) {
 static void test_unprivileged_total_cap(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         /* 12 in all: 9 for unprivileged users, 3 kept: the writer below, then two of root at once */
-        char *conf = write_config(env, "MaxConnections=12\nMaxConnectionsPerUser=100\nIdleTimeoutMS=%u\n",
-                                  itest_ms(env, 600000));
+        char *conf = itest_write_config(env, "MaxConnections=12\nMaxConnectionsPerUser=100\nIdleTimeoutMS=%u\n",
+                                        itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
         WRITER(env, "total-w");
 
@@ -362,7 +343,7 @@ static void test_out_of_descriptors(void **state) {
         int raw[BACKLOG_CONNECTIONS];
 
         /* the idle timeout must not free descriptors during the test: only the test does */
-        char *conf = write_config(env, "IdleTimeoutMS=%u\n", itest_ms(env, 600000));
+        char *conf = itest_write_config(env, "IdleTimeoutMS=%u\n", itest_ms(env, 600000));
         itest_start_lvssd_config(env, &(itest_lvssd_opts) { .identify_timeout_ms = 20000 }, conf);
         itest_writer *w = WRITER(env, "slow-w", "--hang-at", "Identify", "--hang-ms", "1500");
         pid_t pid = env->lvssd->pid;
@@ -465,8 +446,8 @@ static void test_idle_connections_closed(void **state) {
         itest_env *env = *state;
         const unsigned idle_ms = itest_ms(env, 1000);
 
-        open_test_dir(env);
-        char *conf = write_config(env, "IdleTimeoutMS=%u\n", idle_ms);
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "IdleTimeoutMS=%u\n", idle_ms);
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "idle-w");
         vss_backup_components *bc = itest_requester(env, false);
@@ -570,8 +551,8 @@ static void test_unread_answers_bounded(void **state) {
         const unsigned unsent_ms = itest_ms(env, 3000);
         const unsigned long bound_kib = 48 * 1024;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "UnsentTimeoutMS=%u\n", unsent_ms);
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "UnsentTimeoutMS=%u\n", unsent_ms);
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "mem-w");
         pid_t pid = env->lvssd->pid;
@@ -623,8 +604,8 @@ static void test_unread_answers_bounded(void **state) {
 static void test_stop_with_unread_answers(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "UnsentTimeoutMS=%u\n", itest_ms(env, 600000));
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "UnsentTimeoutMS=%u\n", itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
 
         flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
@@ -702,7 +683,7 @@ static int refused_calls_child(int fd, void *userdata) {
 static void test_refused_calls_log_bounded(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         itest_start_lvssd(env, NULL);
         uint64_t start = itest_now_mono_usec();
         itest_proc *c = itest_spawn_child_as(env, "refused calls of the user", user_u, refused_calls_child,

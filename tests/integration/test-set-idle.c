@@ -40,20 +40,6 @@
 
 /* ---- small things -------------------------------------------------------------- */
 
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path;
-
-        CHECK(asprintf(&path, "%s/lvssd.conf", env->dir) >= 0, "asprintf");
-        va_start(ap, fmt);
-        CHECK(vasprintf(&body, fmt, ap) >= 0, "vasprintf");
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
 static bool log_has(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
         bool r = log && strstr(log, what);
@@ -62,14 +48,6 @@ static bool log_has(itest_env *env, const char *what) {
 }
 
 #define SAY_HR(fd, what, hr) itest_child_say(fd, "%s 0x%08" PRIX32, what, (uint32_t) (hr))
-
-/* The value after "@key " in the child's line starting with it. */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
 
 /* OpenSession on a new raw connection: *@ret_bus (kept open) and the error message (owned, NULL on success). */
 static vss_hresult open_raw_session(const char *socket_path, sd_bus **ret_bus, char **ret_msg) {
@@ -171,7 +149,8 @@ static void test_item5_idle_holder_aborted(void **state) {
         sd_bus *raw = NULL;
         vss_id sid_a, set_b;
 
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n", idle_ms);
+        char *config = itest_write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n",
+                                          idle_ms);
         itest_start_lvssd_config(env, &opts, config);
         itest_writer *w = WRITER(env, "w");
 
@@ -238,7 +217,7 @@ static void test_item5_idle_holder_aborted(void **state) {
         CHECK(kill(a->pid, SIGCONT) == 0, "SIGCONT: %m");
         CHECK(write(go[1], "g", 1) == 1, "write: %m");
         close(go[1]);
-        CHECK_HR(child_result(env, a, "after"), VSS_E_BAD_STATE, "item 5: DoSnapshotSet of the aborted holder");
+        CHECK_HR(itest_child_result(env, a, "after"), VSS_E_BAD_STATE, "item 5: DoSnapshotSet of the aborted holder");
         CHECK(itest_wait_exit(env, a, itest_ms(env, 30000)), "the holder did not exit");
         free(config);
 }
@@ -250,7 +229,8 @@ static void test_item5_busy_holder_kept(void **state) {
         unsigned idle_ms = itest_ms(env, IDLE_MS);
         vss_id set;
 
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n", idle_ms);
+        char *config = itest_write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n",
+                                          idle_ms);
         itest_start_lvssd_config(env, &opts, config);
         /* PrepareForBackup takes twice the idle bound: a step running is not idleness */
         char hang[32];
@@ -325,9 +305,10 @@ static void test_item5_sessions_per_uid(void **state) {
                 itest_note("skipped: needs root to create a user");
                 skip();
         }
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nRequesterGroup=%s\nMaxSessionsPerUser=%u\n",
-                                    group_g, CAP);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env,
+                                          "# issue 8 item 5\n[Coordinator]\nRequesterGroup=%s\nMaxSessionsPerUser=%u\n",
+                                          group_g, CAP);
         itest_start_lvssd_config(env, NULL, config);
 
         CHECK(pipe2(go, O_CLOEXEC) == 0, "pipe2: %m");
@@ -337,11 +318,11 @@ static void test_item5_sessions_per_uid(void **state) {
         for (unsigned i = 1; i <= CAP; i++) {
                 char key[32];
                 snprintf(key, sizeof key, "open%u", i);
-                CHECK_HR(child_result(env, c, key), VSS_S_OK, "OpenSession %u of %u as %s", i, CAP, user_u);
+                CHECK_HR(itest_child_result(env, c, key), VSS_S_OK, "OpenSession %u of %u as %s", i, CAP, user_u);
         }
         char key[32];
         snprintf(key, sizeof key, "open%u", CAP + 1);
-        CHECK_HR(child_result(env, c, key), VSS_E_ACCESSDENIED, "item 5: OpenSession %u as %s with a cap of %u",
+        CHECK_HR(itest_child_result(env, c, key), VSS_E_ACCESSDENIED, "item 5: OpenSession %u as %s with a cap of %u",
                  CAP + 1, user_u, CAP);
         size_t l = itest_wait_line_must(env, c, "message ", itest_ms(env, 30000));
         const char *m = c->out.lines[l].text;

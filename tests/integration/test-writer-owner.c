@@ -52,35 +52,7 @@ static int accounts_create(void) {
         return r;
 }
 
-static uid_t uid_of(const char *user) {
-        struct passwd *pw = getpwnam(user);
-        CHECK(pw, "no user %s", user);
-        return pw->pw_uid;
-}
-
 /* ---- small things ---------------------------------------------------------------- */
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
-/* The value after "@key " in the child's next line starting with it. */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
 
 static void check_logged(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
@@ -217,15 +189,16 @@ static int classes_child(int fd, void *userdata) {
 static void test_impostor_cannot_lock_out_root(void **state) {
         itest_env *env = *state;
         writer_job job = { "lvss-writer-sqlite", "main", class_id(1) };
-        uid_t uid_a = uid_of(user_a);
+        uid_t uid_a = itest_uid_of(user_a);
         itest_admin a = { 0 };
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        char *config = itest_write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *imp = itest_spawn_child_as(env, "impostor as user A", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, imp, "writer"), VSS_S_OK, "the first writer of a new class subscribes (%s)", user_a);
+        CHECK_HR(itest_child_result(env, imp, "writer"), VSS_S_OK,
+                 "the first writer of a new class subscribes (%s)", user_a);
 
         /* the real writer, root's, same class and instance name: not locked out */
         itest_writer *real = WRITER_ID(env, "lvss-writer-sqlite", &job.writer_id, "--instance", "main");
@@ -251,7 +224,7 @@ static void test_impostor_cannot_lock_out_root(void **state) {
 
         /* A again, now that the class is root's: refused, naming the owner */
         itest_proc *again = itest_spawn_child_as(env, "impostor again", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with root's writer class", user_a);
         wait_child_exit(env, again);
         line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
@@ -278,17 +251,17 @@ static void test_first_owner_binds_class(void **state) {
         itest_env *env = *state;
         writer_job job_a = { "postgres-writer", "a", class_id(2) };
         writer_job job_b = { "postgres-writer", "b", class_id(2) };
-        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+        uid_t uid_a = itest_uid_of(user_a), uid_b = itest_uid_of(user_b);
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        char *config = itest_write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job_a);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "%s's writer, the class's first", user_a);
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_S_OK, "%s's writer, the class's first", user_a);
 
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job_b);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
         wait_child_exit(env, wb);
         char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
@@ -328,11 +301,11 @@ static void test_first_owner_binds_class(void **state) {
         wait_child_exit(env, wa);
         itest_restart_lvssd(env, config);
         wb = itest_spawn_child_as(env, "writer as user B after a restart", user_b, writer_child, &job_b);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with %s's class after lvssd restarted", user_b, user_a);
         wait_child_exit(env, wb);
         wa = itest_spawn_child_as(env, "writer as user A after a restart", user_a, writer_child, &job_a);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
         free(config);
 }
 
@@ -340,15 +313,16 @@ static void test_first_owner_binds_class(void **state) {
 static void test_configured_owner(void **state) {
         itest_env *env = *state;
         writer_job job = { "configured", NULL, class_id(3) };
-        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+        uid_t uid_a = itest_uid_of(user_a), uid_b = itest_uid_of(user_b);
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\nWriterOwner=%s:%s\n",
-                                    user_a, user_b, itest_id_str(&job.writer_id), user_b);
+        char *config = itest_write_config(env,
+                                          "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\nWriterOwner=%s:%s\n",
+                                          user_a, user_b, itest_id_str(&job.writer_id), user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s first with a class WriterOwner= gives %s", user_a, user_b);
         wait_child_exit(env, wa);
         char *line = itest_xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
@@ -357,12 +331,12 @@ static void test_configured_owner(void **state) {
         free(line);
 
         itest_proc *root = itest_spawn_child(env, "writer as root", writer_child, &job);
-        CHECK_HR(child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: root with a class WriterOwner= gives %s", user_b);
         wait_child_exit(env, root);
 
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
         itest_admin a = { 0 };
         itest_list_writers(env, &a);
         CHECK(a.n == 1 && a.v[0].uid == uid_b && a.v[0].pid == wb->pid,
@@ -384,14 +358,14 @@ static void test_writer_classes_per_user_bounded(void **state) {
         itest_env *env = *state;
         enum { LIMIT = 3, N = LIMIT + 2 };
         vss_id ids[N];
-        uid_t uid_a = uid_of(user_a);
+        uid_t uid_a = itest_uid_of(user_a);
 
         for (size_t i = 0; i < N; i++)
                 ids[i] = class_id((uint8_t) (10 + i));
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8, writer_owners bounded\n[Coordinator]\nWriterUsers=%s\n"
-                                         "MaxWriterClassesPerUser=%d\n",
-                                    user_a, LIMIT);
+        char *config = itest_write_config(env, "# issue 8, writer_owners bounded\n[Coordinator]\nWriterUsers=%s\n"
+                                          "MaxWriterClassesPerUser=%d\n",
+                                          user_a, LIMIT);
         itest_start_lvssd_config(env, NULL, config);
 
         /* A: LIMIT new classes are bound, the next ones are refused */
@@ -400,7 +374,7 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < N; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), i < LIMIT ? VSS_S_OK : VSS_E_ACCESSDENIED,
+                CHECK_HR(itest_child_result(env, p, what), i < LIMIT ? VSS_S_OK : VSS_E_ACCESSDENIED,
                          "issue 8: %s's new writer class number %zu with MaxWriterClassesPerUser=%d", user_a, i + 1,
                          LIMIT);
         }
@@ -423,7 +397,7 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < LIMIT; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
+                CHECK_HR(itest_child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
         }
         wait_child_exit(env, p);
 
@@ -436,7 +410,8 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < N; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), VSS_S_OK, "root's new class number %zu (root is exempt)", i + 1);
+                CHECK_HR(itest_child_result(env, p, what), VSS_S_OK,
+                         "root's new class number %zu (root is exempt)", i + 1);
         }
         wait_child_exit(env, p);
         free(config);
