@@ -2503,3 +2503,10 @@ vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key) {
         size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
         return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
 }
+
+bool itest_lvssd_log_has(itest_env *env, const char *what) {
+        char *log = itest_read_file(env->lvssd->log_path);
+        bool r = log && strstr(log, what);
+        free(log);
+        return r;
+}

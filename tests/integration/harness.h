@@ -514,3 +514,5 @@ char *itest_write_config(itest_env *env, const char *fmt, ...) __attribute__((fo
  * return the hresult after it; fails the test when none comes.
  */
 vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key);
+/* Whether lvssd's log (so far) has @what anywhere in it; false when the log cannot be read. */
+bool itest_lvssd_log_has(itest_env *env, const char *what);

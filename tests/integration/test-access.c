@@ -72,9 +72,7 @@ static int accounts_create(void) {
 /* ---- small things ------------------------------------------------------------ */
 
 static void check_logged(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        CHECK(log && strstr(log, what), "WS-14: the log has no line with \"%s\"", what);
-        free(log);
+        CHECK(itest_lvssd_log_has(env, what), "WS-14: the log has no line with \"%s\"", what);
 }
 
 static void check_not_logged(itest_env *env, const char *what) {

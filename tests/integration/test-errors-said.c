@@ -37,13 +37,6 @@
 
 static bool can_mount;
 
-static bool log_has(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        bool r = log && strstr(log, what);
-        free(log);
-        return r;
-}
-
 /* A 4 MiB tmpfs on the state directory, before lvssd starts. */
 static void mount_small_state(itest_env *env) {
         if (!can_mount) {
@@ -142,7 +135,7 @@ static void test_item6_open_session_state_full(void **state) {
         sd_bus_flush_close_unref(bus);
         CHECK_HR(vss_create_backup_components(&bc), VSS_E_INSUFFICIENT_STORAGE,
                  "item 6: vss_create_backup_components with the state file system full");
-        CHECK(log_has(env, "cannot record it in the catalog: No space left on device"),
+        CHECK(itest_lvssd_log_has(env, "cannot record it in the catalog: No space left on device"),
               "item 6: the log does not say why the session could not be opened");
 
         /* space again: sessions open again */
@@ -270,7 +263,8 @@ static void test_item6_exec_provider_disk_full(void **state) {
                  "item 6: DoSnapshotSet when the exec provider cannot write its records");
         CHECK(strstr(res.message, "No space left on device"), "item 6: StepFinished does not say why: \"%s\"",
               res.message);
-        CHECK(log_has(env, "cannot write the snapshot records in") && log_has(env, "No space left on device"),
+        CHECK(itest_lvssd_log_has(env, "cannot write the snapshot records in") &&
+              itest_lvssd_log_has(env, "No space left on device"),
               "item 6: the log does not say why the exec provider failed");
         CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
         raw_call(bus, "AbortBackup", "");
@@ -314,7 +308,7 @@ static void test_item6_history_incomplete(void **state) {
               res.message);
         itest_wait_event(env, w, "PrepareForBackup", &sid, "ok", itest_ms(env, 10000));
         char *line = itest_xprintf("session %s: writer-status history incomplete", itest_id_str(&sid));
-        CHECK(log_has(env, line), "item 6: the log does not name the session: %s", line);
+        CHECK(itest_lvssd_log_has(env, line), "item 6: the log does not name the session: %s", line);
         free(line);
 
         /* the admin view and vssadmin */

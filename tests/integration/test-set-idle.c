@@ -40,13 +40,6 @@
 
 /* ---- small things -------------------------------------------------------------- */
 
-static bool log_has(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        bool r = log && strstr(log, what);
-        free(log);
-        return r;
-}
-
 #define SAY_HR(fd, what, hr) itest_child_say(fd, "%s 0x%08" PRIX32, what, (uint32_t) (hr))
 
 /* OpenSession on a new raw connection: *@ret_bus (kept open) and the error message (owned, NULL on success). */
@@ -201,7 +194,7 @@ static void test_item5_idle_holder_aborted(void **state) {
         char line[256];
         snprintf(line, sizeof line, "session %s: aborted: the requester (uid %u pid %d) held the snapshot set",
                  itest_id_str(&sid_a), (unsigned) getuid(), (int) a->pid);
-        CHECK(log_has(env, line), "item 5: the log has no line \"%s\"", line);
+        CHECK(itest_lvssd_log_has(env, line), "item 5: the log has no line \"%s\"", line);
         CHECK(itest_catalog_snapshot_count(env, &sid_a) == 0, "item 5: the aborted session left shadow copies");
 
         /* the slot is free: a whole backup succeeds */
@@ -245,7 +238,7 @@ static void test_item5_busy_holder_kept(void **state) {
         STEP_OK(env, bc, vss_backup_complete);
         CHECK(itest_count_events(w, "Abort", &sid, NULL) == 0, "item 5: a working session got Abort");
         itest_requester_release(env, bc);
-        CHECK(!log_has(env, "held the snapshot set in creation and made no call"),
+        CHECK(!itest_lvssd_log_has(env, "held the snapshot set in creation and made no call"),
               "item 5: a session whose step ran long was taken for idle");
         (void) set;
         free(config);
@@ -332,7 +325,7 @@ static void test_item5_sessions_per_uid(void **state) {
         snprintf(expect, sizeof expect, "uid %u already has %u sessions open", (unsigned) pw->pw_uid, CAP);
         CHECK(strstr(m, expect) && strstr(m, "MaxSessionsPerUser"), "item 5: the refusal does not say why: %s", m);
         snprintf(expect, sizeof expect, "uid %u pid %d refused a session", (unsigned) pw->pw_uid, (int) c->pid);
-        CHECK(log_has(env, expect), "item 5: the log has no line \"%s\"", expect);
+        CHECK(itest_lvssd_log_has(env, expect), "item 5: the log has no line \"%s\"", expect);
 
         /* root is exempt */
         for (unsigned i = 0; i <= CAP; i++) {

@@ -55,9 +55,7 @@ static int accounts_create(void) {
 /* ---- small things ---------------------------------------------------------------- */
 
 static void check_logged(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        CHECK(log && strstr(log, what), "lvssd's log has no line with \"%s\"", what);
-        free(log);
+        CHECK(itest_lvssd_log_has(env, what), "lvssd's log has no line with \"%s\"", what);
 }
 
 static void wait_child_exit(itest_env *env, itest_proc *p) {
