@@ -2510,3 +2510,14 @@ bool itest_lvssd_log_has(itest_env *env, const char *what) {
         free(log);
         return r;
 }
+
+void itest_wait_child_ok(itest_env *env, itest_proc *p) {
+        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s did not end", p->label);
+        }
+        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
+        }
+}

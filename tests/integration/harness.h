@@ -516,3 +516,6 @@ char *itest_write_config(itest_env *env, const char *fmt, ...) __attribute__((fo
 vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key);
 /* Whether lvssd's log (so far) has @what anywhere in it; false when the log cannot be read. */
 bool itest_lvssd_log_has(itest_env *env, const char *what);
+/* Wait (30 s, scaled) for a child to exit 0; fails the test, printing its stream, when it does not end
+ * or ends otherwise. */
+void itest_wait_child_ok(itest_env *env, itest_proc *p);

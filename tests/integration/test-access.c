@@ -81,18 +81,6 @@ static void check_not_logged(itest_env *env, const char *what) {
         free(log);
 }
 
-static int wait_child_exit(itest_env *env, itest_proc *p) {
-        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s did not end", p->label);
-        }
-        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
-        }
-        return 0;
-}
-
 /* ---- what the children do ------------------------------------------------------- */
 
 static vss_hresult wait_op(vss_hresult hr, vss_async **a) {
@@ -323,7 +311,7 @@ static void test_ws14_unprivileged_refused(void **state) {
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
         CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (uid %u, not in group backup)", user_a, (unsigned) uid);
-        wait_child_exit(env, req);
+        itest_wait_child_ok(env, req);
         char *line = itest_xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
         check_logged(env, line);
         free(line);
@@ -331,7 +319,7 @@ static void test_ws14_unprivileged_refused(void **state) {
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "refused-writer");
         CHECK_HR(itest_child_result(env, wr, "writer"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_writer_subscribe as %s", user_a);
-        wait_child_exit(env, wr);
+        itest_wait_child_ok(env, wr);
         line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
@@ -344,7 +332,7 @@ static void test_ws14_unprivileged_refused(void **state) {
         CHECK_HR(itest_child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
         CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED,
                  "WS-14: DeleteShadows as %s", user_a);
-        wait_child_exit(env, adm);
+        itest_wait_child_ok(env, adm);
         line = itest_xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
         check_logged(env, line);
         free(line);
@@ -415,14 +403,14 @@ static void test_ws14_writer_users(void **state) {
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
         CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (a writer user only)", user_a);
-        wait_child_exit(env, req);
+        itest_wait_child_ok(env, req);
 
         /* and only for the users it names */
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, "user-b-writer");
         CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_writer_subscribe as %s (not listed)",
                  user_b);
-        wait_child_exit(env, wb);
+        itest_wait_child_ok(env, wb);
         line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) itest_uid_of(user_b),
                        (int) wb->pid);
         check_logged(env, line);
@@ -452,7 +440,7 @@ static void test_ws14_requester_group(void **state) {
         size_t l = itest_wait_line_must(env, req, "released", itest_ms(env, 10000));
         CHECK(itest_find_line(&req->out, "statuses 1", 0, l) >= 0, "the backup of %s did not see the writer of %s",
               user_a, user_b);
-        wait_child_exit(env, req);
+        itest_wait_child_ok(env, req);
         itest_wait_line_must(env, wr, "event Freeze", itest_ms(env, 5000));
         itest_wait_line_must(env, wr, "event Thaw", itest_ms(env, 5000));
 
@@ -470,7 +458,7 @@ static void test_ws14_requester_group(void **state) {
         /* nothing to delete (the backup's copies were auto-release) */
         CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND,
                  "DeleteShadows all as a member");
-        wait_child_exit(env, adm);
+        itest_wait_child_ok(env, adm);
         char *line = itest_xprintf("access denied: uid %u", (unsigned) uid);
         check_not_logged(env, line);
         free(line);
@@ -512,7 +500,7 @@ static void test_ws10_other_users_session(void **state) {
         CHECK_HR(itest_child_result(env, b, "delete-set"), VSS_E_BAD_STATE,
                  "DeleteShadows of the set of %s's running session by %s", user_a, user_b);
         CHECK(itest_find_line(&b->out, "deleted 0", 0, SIZE_MAX) >= 0, "%s deleted something", user_b);
-        wait_child_exit(env, b);
+        itest_wait_child_ok(env, b);
         char *line = itest_xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
                              (unsigned) itest_uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
         check_logged(env, line);
@@ -525,7 +513,7 @@ static void test_ws10_other_users_session(void **state) {
         CHECK(itest_wait_line(env, &a->out, "statuses 1", itest_ms(env, 30000)) >= 0,
               "A's status after B's attempts is not its one writer");
         CHECK_HR(itest_child_result(env, a, "backup"), VSS_S_OK, "%s's session after %s's attempts", user_a, user_b);
-        wait_child_exit(env, a);
+        itest_wait_child_ok(env, a);
         CHECK(itest_catalog_snapshot_count(env, &ij.sid) == 0, "A's auto-release copy outlives its release");
         (void) w;
         free(config);

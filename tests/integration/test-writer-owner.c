@@ -58,17 +58,6 @@ static void check_logged(itest_env *env, const char *what) {
         CHECK(itest_lvssd_log_has(env, what), "lvssd's log has no line with \"%s\"", what);
 }
 
-static void wait_child_exit(itest_env *env, itest_proc *p) {
-        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s did not end", p->label);
-        }
-        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
-        }
-}
-
 /* The uid the catalog binds class @id to, "" when none (owned). */
 static char *catalog_owner(itest_env *env, const vss_id *id) {
         char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
@@ -201,7 +190,7 @@ static void test_impostor_cannot_lock_out_root(void **state) {
         /* the real writer, root's, same class and instance name: not locked out */
         itest_writer *real = WRITER_ID(env, "lvss-writer-sqlite", &job.writer_id, "--instance", "main");
         itest_wait_line_must(env, imp, "disconnected", itest_ms(env, 10000));
-        wait_child_exit(env, imp);
+        itest_wait_child_ok(env, imp);
         char *own = catalog_owner(env, &job.writer_id);
         CHECK(strcmp(own, "0") == 0, "after root's writer subscribed the class is bound to '%s', expected 0", own);
         free(own);
@@ -224,7 +213,7 @@ static void test_impostor_cannot_lock_out_root(void **state) {
         itest_proc *again = itest_spawn_child_as(env, "impostor again", user_a, writer_child, &job);
         CHECK_HR(itest_child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with root's writer class", user_a);
-        wait_child_exit(env, again);
+        itest_wait_child_ok(env, again);
         line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
                        "belongs to uid 0",
                        (unsigned) uid_a, user_a, (int) again->pid, itest_id_str(&job.writer_id));
@@ -261,7 +250,7 @@ static void test_first_owner_binds_class(void **state) {
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job_b);
         CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
-        wait_child_exit(env, wb);
+        itest_wait_child_ok(env, wb);
         char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
                              "belongs to uid %u (%s) (recorded in the catalog)",
                              (unsigned) uid_b, user_b, (int) wb->pid, itest_id_str(&job_b.writer_id),
@@ -296,12 +285,12 @@ static void test_first_owner_binds_class(void **state) {
         /* the binding outlives lvssd */
         itest_kill_lvssd(env);
         itest_wait_line_must(env, wa, "disconnected", itest_ms(env, 10000));
-        wait_child_exit(env, wa);
+        itest_wait_child_ok(env, wa);
         itest_restart_lvssd(env, config);
         wb = itest_spawn_child_as(env, "writer as user B after a restart", user_b, writer_child, &job_b);
         CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with %s's class after lvssd restarted", user_b, user_a);
-        wait_child_exit(env, wb);
+        itest_wait_child_ok(env, wb);
         wa = itest_spawn_child_as(env, "writer as user A after a restart", user_a, writer_child, &job_a);
         CHECK_HR(itest_child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
         free(config);
@@ -322,7 +311,7 @@ static void test_configured_owner(void **state) {
         itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job);
         CHECK_HR(itest_child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s first with a class WriterOwner= gives %s", user_a, user_b);
-        wait_child_exit(env, wa);
+        itest_wait_child_ok(env, wa);
         char *line = itest_xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
                              (unsigned) uid_b, user_b);
         check_logged(env, line);
@@ -331,7 +320,7 @@ static void test_configured_owner(void **state) {
         itest_proc *root = itest_spawn_child(env, "writer as root", writer_child, &job);
         CHECK_HR(itest_child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: root with a class WriterOwner= gives %s", user_b);
-        wait_child_exit(env, root);
+        itest_wait_child_ok(env, root);
 
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job);
         CHECK_HR(itest_child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
@@ -376,7 +365,7 @@ static void test_writer_classes_per_user_bounded(void **state) {
                          "issue 8: %s's new writer class number %zu with MaxWriterClassesPerUser=%d", user_a, i + 1,
                          LIMIT);
         }
-        wait_child_exit(env, p);
+        itest_wait_child_ok(env, p);
         char *q = itest_xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
         char *count = itest_catalog_query(env, q);
         CHECK(count && strtoul(count, NULL, 10) == LIMIT, "issue 8: the catalog binds %s classes to %s, expected %d",
@@ -397,7 +386,7 @@ static void test_writer_classes_per_user_bounded(void **state) {
                 snprintf(what, sizeof what, "class%zu", i);
                 CHECK_HR(itest_child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
         }
-        wait_child_exit(env, p);
+        itest_wait_child_ok(env, p);
 
         /* root is exempt: it binds the classes A was refused, and more */
         vss_id more[N];
@@ -411,7 +400,7 @@ static void test_writer_classes_per_user_bounded(void **state) {
                 CHECK_HR(itest_child_result(env, p, what), VSS_S_OK,
                          "root's new class number %zu (root is exempt)", i + 1);
         }
-        wait_child_exit(env, p);
+        itest_wait_child_ok(env, p);
         free(config);
 }
 
