@@ -2,6 +2,7 @@
 
 /* The integration test harness (see harness.h for what it promises). */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +76,7 @@ static char *xstrdup(const char *s) {
         return p;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...) {
+char *itest_xprintf(const char *fmt, ...) {
         va_list ap;
         char *p;
         va_start(ap, fmt);
@@ -667,7 +668,7 @@ static itest_proc *proc_new(itest_env *env, const char *label, const char *log_n
         p->env = env;
         p->label = xstrdup(label);
         p->pidfd = -1;
-        p->log_path = log_name ? xasprintf("%s/%s", env->dir, log_name) : NULL;
+        p->log_path = log_name ? itest_xprintf("%s/%s", env->dir, log_name) : NULL;
         stream_init(&p->out);
         return p;
 }
@@ -743,20 +744,20 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                 FAIL("too many writers");
 
         itest_writer *w = xcalloc(1, sizeof *w);
-        char *label = xasprintf("writer %s", name);
+        char *label = itest_xprintf("writer %s", name);
         itest_proc *p = proc_new(env, label, NULL);
         free(label);
         w->p = *p;
         free(p);
         free(w->p.log_path);
-        w->p.log_path = xasprintf("%s/writer-%zu-%s.log", env->dir, env->n_writers, name);
+        w->p.log_path = itest_xprintf("%s/writer-%zu-%s.log", env->dir, env->n_writers, name);
         w->name = xstrdup(name);
         w->writer_id = random_id();
         w->p.valgrind = env->valgrind && env->valgrind_writers < env->valgrind_writers_max;
         if (w->p.valgrind)
                 env->valgrind_writers++;
 
-        char *path = xasprintf("%s/tests/helpers/lvss-test-writer", env->build_root);
+        char *path = itest_xprintf("%s/tests/helpers/lvss-test-writer", env->build_root);
         if (access(path, X_OK) < 0)
                 FAIL("%s: %m (is the test writer built?)", path);
         argv[n++] = owned[no++] = path;
@@ -779,7 +780,7 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                         unsigned v = (unsigned) strtoul(args[i + 1], NULL, 10);
                         if (strcmp(a, "--freeze-timeout") == 0)
                                 w->freeze_timeout_ms = itest_ms(env, v);
-                        argv[n++] = owned[no++] = xasprintf("%u", itest_ms(env, v));
+                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_ms(env, v));
                         i++;
                 }
         }
@@ -789,7 +790,7 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
 
         if (pipe2(pfd, O_CLOEXEC) < 0)
                 FAIL("pipe2: %m");
-        char *sock = xasprintf("LVSS_SOCKET=%s", env->socket_path);
+        char *sock = itest_xprintf("LVSS_SOCKET=%s", env->socket_path);
         const char *extra[] = { sock, NULL };
         pthread_mutex_lock(&lock);
         env->writers[env->n_writers++] = w;
@@ -1140,7 +1141,7 @@ const itest_admin_entry *itest_admin_for(const itest_admin *a, const itest_write
 /* ---- catalog and shadows -------------------------------------------------------------- */
 
 static sqlite3 *catalog_open(itest_env *env) {
-        char *path = xasprintf("%s/catalog.db", env->state_dir);
+        char *path = itest_xprintf("%s/catalog.db", env->state_dir);
         sqlite3 *db = NULL;
         int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
         free(path);
@@ -1200,7 +1201,7 @@ int itest_catalog_snapshot_count(itest_env *env, const vss_id *sid) {
 }
 
 int itest_shadow_dir_count(itest_env *env) {
-        char *root = xasprintf("%s/shadows", env->state_dir);
+        char *root = itest_xprintf("%s/shadows", env->state_dir);
         DIR *d = opendir(root);
         int n = 0;
         struct dirent *e;
@@ -1212,7 +1213,7 @@ int itest_shadow_dir_count(itest_env *env) {
         while ((e = readdir(d))) {
                 if (e->d_name[0] == '.')
                         continue;
-                char *set = xasprintf("%s/%s", root, e->d_name);
+                char *set = itest_xprintf("%s/%s", root, e->d_name);
                 DIR *s = opendir(set);
                 if (s) {
                         struct dirent *f;
@@ -1231,7 +1232,7 @@ int itest_shadow_dir_count(itest_env *env) {
 static void watch_tree(int ifd, itest_env *env) {
         const uint32_t mask = IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                               IN_ATTRIB | IN_DELETE_SELF;
-        char *root = xasprintf("%s/shadows", env->state_dir);
+        char *root = itest_xprintf("%s/shadows", env->state_dir);
         inotify_add_watch(ifd, env->state_dir, mask);
         inotify_add_watch(ifd, root, mask);
         DIR *d = opendir(root);
@@ -1239,7 +1240,7 @@ static void watch_tree(int ifd, itest_env *env) {
                 struct dirent *e;
                 while ((e = readdir(d)))
                         if (e->d_name[0] != '.') {
-                                char *p = xasprintf("%s/%s", root, e->d_name);
+                                char *p = itest_xprintf("%s/%s", root, e->d_name);
                                 inotify_add_watch(ifd, p, mask);
                                 free(p);
                         }
@@ -1308,20 +1309,20 @@ int itest_setup(void **state) {
         /* short: the sockets live inside it */
         if (!tmp || !*tmp || strlen(tmp) > 40)
                 tmp = "/tmp";
-        env->dir = xasprintf("%s/lvss-itest-XXXXXX", tmp);
+        env->dir = itest_xprintf("%s/lvss-itest-XXXXXX", tmp);
         if (!mkdtemp(env->dir)) {
                 fprintf(stderr, "mkdtemp %s: %m\n", env->dir);
                 return -1;
         }
-        env->state_dir = xasprintf("%s/state", env->dir);
-        env->socket_path = xasprintf("%s/lvssd.sock", env->dir);
-        env->notify_path = xasprintf("%s/notify", env->dir);
-        env->data_dir = xasprintf("%s/data", env->dir);
+        env->state_dir = itest_xprintf("%s/state", env->dir);
+        env->socket_path = itest_xprintf("%s/lvssd.sock", env->dir);
+        env->notify_path = itest_xprintf("%s/notify", env->dir);
+        env->data_dir = itest_xprintf("%s/data", env->dir);
         mkdir(env->state_dir, 0700);
         mkdir(env->data_dir, 0755);
-        char *sub = xasprintf("%s/sub", env->data_dir);
-        char *a = xasprintf("%s/a.txt", env->data_dir);
-        char *b = xasprintf("%s/b.txt", sub);
+        char *sub = itest_xprintf("%s/sub", env->data_dir);
+        char *a = itest_xprintf("%s/a.txt", env->data_dir);
+        char *b = itest_xprintf("%s/b.txt", sub);
         mkdir(sub, 0755);
         write_file(a, "alpha: the data a writer protects\n");
         write_file(b, "beta\n");
@@ -1613,7 +1614,7 @@ itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *c
                 char *found = NULL;
                 for (const char *p = path ? path : "/usr/bin:/bin"; p && *p && !found;) {
                         size_t l = strcspn(p, ":");
-                        char *cand = xasprintf("%.*s/valgrind", (int) l, p);
+                        char *cand = itest_xprintf("%.*s/valgrind", (int) l, p);
                         if (access(cand, X_OK) == 0)
                                 found = cand;
                         else
@@ -1632,7 +1633,7 @@ itest_proc *itest_spawn_program(itest_env *env, const char *label, const char *c
                 full[n++] = xstrdup(argv[i]);
         full[n] = NULL;
 
-        char *log_path = xasprintf("%s/program-%u-%d.stderr", env->dir, counter++, (int) getpid());
+        char *log_path = itest_xprintf("%s/program-%u-%d.stderr", env->dir, counter++, (int) getpid());
         for (char *c = log_path + strlen(env->dir) + 1; *c; c++)
                 if (*c == '/')
                         *c = '_';
@@ -1963,7 +1964,7 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                         ;
         }
 
-        char *path = xasprintf("%s/src/coordinator/lvssd", env->build_root);
+        char *path = itest_xprintf("%s/src/coordinator/lvssd", env->build_root);
         if (access(path, X_OK) < 0)
                 FAIL("%s: %m (is lvssd built?)", path);
         argv[n++] = path;
@@ -2005,7 +2006,7 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                         fclose(f);
                 }
         }
-        char *ns = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+        char *ns = itest_xprintf("NOTIFY_SOCKET=%s", env->notify_path);
         const char *extra[] = { ns, NULL };
         proc_spawn(p, argv, extra, -1, true);
         free(ns);
@@ -2305,16 +2306,16 @@ char *itest_catalog_query(itest_env *env, const char *sql) {
 /* ---- a fake exec provider ---- */
 
 char *itest_fake_provider(itest_env *env) {
-        char *dir = xasprintf("%s/fake", env->dir);
-        char *program = xasprintf("%s/fake-provider", dir);
-        char *fifo = xasprintf("%s/never", dir);
-        char *snaps = xasprintf("%s/snaps", dir);
+        char *dir = itest_xprintf("%s/fake", env->dir);
+        char *program = itest_xprintf("%s/fake-provider", dir);
+        char *fifo = itest_xprintf("%s/never", dir);
+        char *snaps = itest_xprintf("%s/snaps", dir);
 
         CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
         CHECK(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", dir);
         CHECK(mkdir(snaps, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", snaps);
         CHECK(mkfifo(fifo, 0600) == 0 || errno == EEXIST, "mkfifo %s: %m", fifo);
-        char *script = xasprintf(
+        char *script = itest_xprintf(
                 "#!/bin/sh\n"
                 "# A FAKE lvss exec provider for the integration tests: it copies directories\n"
                 "# and can be told to hang. Written by tests/integration/harness.c.\n"
@@ -2345,4 +2346,178 @@ char *itest_fake_provider(itest_env *env) {
         free(fifo);
         free(snaps);
         return dir;
+}
+
+/* ---- test accounts ---- */
+
+#define ACCOUNTS_MAX 8
+
+typedef struct account {
+        char name[32];
+        bool group;
+        bool exists;
+} account;
+
+static account accounts[ACCOUNTS_MAX];
+static size_t n_accounts;
+static char accounts_program[64];
+static char accounts_tag;
+static pid_t accounts_pid;
+
+/* Runs a system tool quietly (its stderr stays visible); its exit status, or -1 when it could not run. */
+static int run_tool(const char *const *argv) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -1;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void itest_accounts_remove(void) {
+        bool left = false;
+
+        /* a forked child inherits the atexit handler: only the process that made the accounts removes them */
+        if (accounts_pid == 0 || getpid() != accounts_pid)
+                return;
+        /* users first (newest first), then the groups they were in */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = n_accounts; i-- > 0;) {
+                        account *a = &accounts[i];
+                        if (!a->exists || a->group != (pass == 1))
+                                continue;
+                        /* -f: when a signal ends the test, children of the user may still run */
+                        const char *const user_del[] = { "userdel", "-f", a->name, NULL };
+                        const char *const group_del[] = { "groupdel", a->name, NULL };
+                        if (run_tool(a->group ? group_del : user_del) == 0)
+                                a->exists = false;
+                }
+        for (size_t i = 0; i < n_accounts; i++)
+                if (accounts[i].exists) {
+                        if (!left)
+                                fprintf(stderr, "%s: could not remove the test account(s)", accounts_program);
+                        fprintf(stderr, " %s%s", accounts[i].group ? "group " : "", accounts[i].name);
+                        left = true;
+                }
+        if (left)
+                fputc('\n', stderr);
+}
+
+static void accounts_on_fatal_signal(int sig) {
+        itest_accounts_remove();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int itest_accounts_begin(const char *program, char tag, const char *why) {
+        if (geteuid() != 0) {
+                if (why)
+                        printf("%s: skipped: needs root (%s)\n", program, why);
+                return 77;
+        }
+        snprintf(accounts_program, sizeof accounts_program, "%s", program);
+        accounts_tag = tag;
+        if (accounts_pid == 0) {
+                accounts_pid = getpid();
+                atexit(itest_accounts_remove);
+                signal(SIGTERM, accounts_on_fatal_signal);
+                signal(SIGINT, accounts_on_fatal_signal);
+        }
+        return 0;
+}
+
+/* Runs @argv (the name of the account is made already) and records the account. */
+static int account_add(account *a, const char *const *argv) {
+        int r = run_tool(argv);
+        if (r < 0) {
+                printf("%s: skipped: %s not found (apt-get install passwd)\n", accounts_program, argv[0]);
+                return 77;
+        }
+        if (r != 0) {
+                fprintf(stderr, "%s: %s %s failed (%d)\n", accounts_program, argv[0], a->name, r);
+                return 1;
+        }
+        a->exists = true;
+        n_accounts++;
+        return 0;
+}
+
+int itest_group_add(const char *suffix, const char **ret_name) {
+        assert(accounts_pid == getpid() && n_accounts < ACCOUNTS_MAX);
+        account *a = &accounts[n_accounts];
+        *a = (account) { .group = true };
+        snprintf(a->name, sizeof a->name, "lvss%cg%d%s", accounts_tag, (int) getpid(), suffix ? suffix : "");
+        int r = account_add(a, (const char *const[]) { "groupadd", a->name, NULL });
+        if (r == 0)
+                *ret_name = a->name;
+        return r;
+}
+
+int itest_user_add(const char *suffix, const char *group, const char **ret_name) {
+        assert(accounts_pid == getpid() && n_accounts < ACCOUNTS_MAX);
+        account *a = &accounts[n_accounts];
+        *a = (account) { .group = false };
+        snprintf(a->name, sizeof a->name, "lvss%c%d%s", accounts_tag, (int) getpid(), suffix ? suffix : "");
+        const char *const plain[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", a->name, NULL };
+        const char *const in_group[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group, a->name, NULL };
+        int r = account_add(a, group ? in_group : plain);
+        if (r == 0)
+                *ret_name = a->name;
+        return r;
+}
+
+uid_t itest_uid_of(const char *user) {
+        struct passwd *pw = getpwnam(user);
+        CHECK(pw, "no user %s", user);
+        return pw->pw_uid;
+}
+
+void itest_open_test_dir(itest_env *env) {
+        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
+}
+
+char *itest_write_config(itest_env *env, const char *fmt, ...) {
+        va_list ap;
+        char *body, *path = itest_xprintf("%s/lvssd.conf", env->dir);
+
+        va_start(ap, fmt);
+        if (vasprintf(&body, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        itest_write_file(path, body, strlen(body));
+        free(body);
+        return path;
+}
+
+vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s ", key);
+        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
+        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
+}
+
+bool itest_lvssd_log_has(itest_env *env, const char *what) {
+        char *log = itest_read_file(env->lvssd->log_path);
+        bool r = log && strstr(log, what);
+        free(log);
+        return r;
+}
+
+void itest_wait_child_ok(itest_env *env, itest_proc *p) {
+        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s did not end", p->label);
+        }
+        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
+                itest_dump_stream(p->label, &p->out);
+                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
+        }
 }

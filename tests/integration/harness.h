@@ -75,6 +75,9 @@ void itest_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *itest_hr_str(vss_hresult hr);
 const char *itest_id_str(const vss_id *id); /* static ring too */
 
+/* printf into a new string (owned: free()); aborts when out of memory, so it never returns NULL. */
+char *itest_xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- processes and lines --------------------------------------------------- */
 
 typedef struct itest_line {
@@ -469,3 +472,50 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * until it is killed (it opens a FIFO nobody writes to).
  */
 char *itest_fake_provider(itest_env *env);
+
+/* ---- test accounts: real users and groups (issues 5 and 8) ------------------ */
+
+/*
+ * Tests that run processes as other users (itest_spawn_child_as) make real
+ * accounts: useradd -M -N -s /usr/sbin/nologin, groupadd. Every account is
+ * removed when the test program ends, however it ends: at exit (a failed
+ * test too) and on SIGTERM or SIGINT (the handler removes them, then dies of
+ * the signal again). Users go first with `userdel -f` (children of a user may
+ * still run when a signal ends the test), then the groups; an account that
+ * cannot be removed is named on stderr. Names are unique per test program and
+ * run: "lvss<tag><pid><suffix>" for a user, "lvss<tag>g<pid><suffix>" for a
+ * group, so give each program its own @tag.
+ *
+ * itest_accounts_begin: 0 when this process may make accounts (it is root;
+ * the removal is registered), else 77 after saying, when @why is not NULL,
+ * "@program: skipped: needs root (@why)" on stdout (NULL: the caller says
+ * what it skips). Call it once, from main(), before any test runs.
+ *
+ * itest_user_add (optionally a supplementary member of @group, NULL: none)
+ * and itest_group_add: 0 and the name in *@ret_name (borrowed, valid until
+ * the program exits); 77 when the tool is not installed (said on stdout);
+ * 1 when it failed (said on stderr). The tests return these from main().
+ */
+int itest_accounts_begin(const char *program, char tag, const char *why);
+int itest_user_add(const char *suffix, const char *group, const char **ret_name);
+int itest_group_add(const char *suffix, const char **ret_name);
+/* Remove every account made so far (the exit handler calls it; calling it twice is harmless). */
+void itest_accounts_remove(void);
+/* The uid of @user; fails the test when there is no such user. */
+uid_t itest_uid_of(const char *user);
+/* chmod 0711 the test directory, so that other users reach the socket in it (fails the test on error). */
+void itest_open_test_dir(itest_env *env);
+
+/* Write DIR/lvssd.conf from printf @fmt (fails the test on error); its path (owned), for itest_start_lvssd_config. */
+char *itest_write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * For a child that says its results as "KEY 0x%08X" lines (itest_child_say):
+ * wait (30 s, scaled) for the next line of @p starting with "@key " and
+ * return the hresult after it; fails the test when none comes.
+ */
+vss_hresult itest_child_result(itest_env *env, itest_proc *p, const char *key);
+/* Whether lvssd's log (so far) has @what anywhere in it; false when the log cannot be read. */
+bool itest_lvssd_log_has(itest_env *env, const char *what);
+/* Wait (30 s, scaled) for a child to exit 0; fails the test, printing its stream, when it does not end
+ * or ends otherwise. */
+void itest_wait_child_ok(itest_env *env, itest_proc *p);

@@ -28,7 +28,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,88 +39,22 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-extern char **environ;
-
 /* ---- the accounts ----------------------------------------------------------- */
 
-static char user_a[32], user_b[32], group_g[32];
-static bool have_a, have_b, have_g;
-static pid_t main_pid;
+static const char *user_a, *user_b, *group_g;
 
-/* Runs a system tool quietly (its stderr stays visible); its exit status, or -1. */
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_a && run_tool((const char *const[]) { "userdel", user_a, NULL }) == 0)
-                have_a = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_a || have_b || have_g)
-                fprintf(stderr, "test-access: could not remove %s%s%s%s%s\n", have_a ? user_a : "",
-                        have_b ? " " : "", have_b ? user_b : "", have_g ? " group " : "", have_g ? group_g : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-access: skipped: needs root (creates users and runs processes as them)\n");
-                return 77;
-        }
-        snprintf(user_a, sizeof user_a, "lvsst%da", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvsst%db", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvsstg%d", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        int r = run_tool((const char *const[]) { "groupadd", group_g, NULL });
-        if (r < 0) {
-                printf("test-access: skipped: groupadd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-access: groupadd %s failed (%d)\n", group_g, r);
-                return 1;
-        }
-        have_g = true;
+        int r = itest_accounts_begin("test-access", 't', "creates users and runs processes as them");
+        if (r == 0)
+                r = itest_group_add(NULL, &group_g);
         /* the group is a supplementary one: lvssd must read it from SO_PEERGROUPS */
-        const char *const ua[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_a, NULL };
-        const char *const ub[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_b, NULL };
-        if (run_tool(ua) != 0) {
-                fprintf(stderr, "test-access: useradd %s failed\n", user_a);
-                return 1;
-        }
-        have_a = true;
-        if (run_tool(ub) != 0) {
-                fprintf(stderr, "test-access: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
+        if (r == 0)
+                r = itest_user_add("a", group_g, &user_a);
+        if (r == 0)
+                r = itest_user_add("b", group_g, &user_b);
+        if (r != 0)
+                return r;
         struct group *g = getgrnam("backup");
         struct passwd *pa = getpwnam(user_a);
         if (!pa) {
@@ -136,75 +69,16 @@ static int accounts_create(void) {
         return 0;
 }
 
-static uid_t uid_of(const char *user) {
-        struct passwd *pw = getpwnam(user);
-        CHECK(pw, "no user %s", user);
-        return pw->pw_uid;
-}
-
 /* ---- small things ------------------------------------------------------------ */
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
-/* The socket's directory must be reachable for the other users. */
-static void open_test_dir(itest_env *env) {
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-}
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
-/* The value after "@key " in the child's line starting with it ("requester 0x80070005"). */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
-
 static void check_logged(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        CHECK(log && strstr(log, what), "WS-14: the log has no line with \"%s\"", what);
-        free(log);
+        CHECK(itest_lvssd_log_has(env, what), "WS-14: the log has no line with \"%s\"", what);
 }
 
 static void check_not_logged(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
         CHECK(log && !strstr(log, what), "the log has \"%s\"", what);
         free(log);
-}
-
-static int wait_child_exit(itest_env *env, itest_proc *p) {
-        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s did not end", p->label);
-        }
-        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
-        }
-        return 0;
 }
 
 /* ---- what the children do ------------------------------------------------------- */
@@ -417,9 +291,9 @@ static int intruder_child(int fd, void *userdata) {
 static void test_ws14_unprivileged_refused(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_OPEN, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         itest_start_lvssd(env, NULL);
 
         /* a persistent shadow copy the refused user will try to delete */
@@ -435,33 +309,36 @@ static void test_ws14_unprivileged_refused(void **state) {
         itest_requester_release(env, bc);
 
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (uid %u, not in group backup)", user_a, (unsigned) uid);
-        wait_child_exit(env, req);
-        char *line = xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
+        itest_wait_child_ok(env, req);
+        char *line = itest_xprintf("access denied: uid %u pid %d may not act as a requester", (unsigned) uid, (int) req->pid);
         check_logged(env, line);
         free(line);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "refused-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s", user_a);
-        wait_child_exit(env, wr);
-        line = xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_E_ACCESSDENIED,
+                 "WS-14: vss_writer_subscribe as %s", user_a);
+        itest_wait_child_ok(env, wr);
+        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
 
         itest_proc *adm = itest_spawn_child_as(env, "admin as user A", user_a, admin_child, NULL);
-        CHECK_HR(child_result(env, adm, "GetVersion"), VSS_S_OK, "GetVersion needs no rights");
-        CHECK_HR(child_result(env, adm, "ListWriters"), VSS_E_ACCESSDENIED, "WS-14: ListWriters as %s", user_a);
-        CHECK_HR(child_result(env, adm, "ListProviders"), VSS_E_ACCESSDENIED, "WS-14: ListProviders as %s", user_a);
-        CHECK_HR(child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
-        CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED, "WS-14: DeleteShadows as %s", user_a);
-        wait_child_exit(env, adm);
-        line = xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
+        CHECK_HR(itest_child_result(env, adm, "GetVersion"), VSS_S_OK, "GetVersion needs no rights");
+        CHECK_HR(itest_child_result(env, adm, "ListWriters"), VSS_E_ACCESSDENIED, "WS-14: ListWriters as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "ListProviders"), VSS_E_ACCESSDENIED,
+                 "WS-14: ListProviders as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "ListShadows"), VSS_E_ACCESSDENIED, "WS-14: ListShadows as %s", user_a);
+        CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_ACCESSDENIED,
+                 "WS-14: DeleteShadows as %s", user_a);
+        itest_wait_child_ok(env, adm);
+        line = itest_xprintf("access denied: uid %u pid %d may not act as an administrator", (unsigned) uid, (int) adm->pid);
         check_logged(env, line);
         free(line);
 
         /* nothing happened: no session of that user, the shadow copy is still there */
-        char *q = xprintf("SELECT count(*) FROM sessions WHERE uid = %u", (unsigned) uid);
+        char *q = itest_xprintf("SELECT count(*) FROM sessions WHERE uid = %u", (unsigned) uid);
         char *n = itest_catalog_query(env, q);
         CHECK(n && strcmp(n, "0") == 0, "the refused user has %s session(s) in the catalog", n ? n : "?");
         free(n);
@@ -480,19 +357,20 @@ static void test_ws14_unprivileged_refused(void **state) {
 static void test_ws14_writer_users(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_OPEN, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
         vss_id instance;
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nWriterUsers=%s\n", user_a);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nWriterUsers=%s\n", user_a);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, "user-a-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_S_OK, "WS-14: vss_writer_subscribe as %s listed in WriterUsers=",
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_S_OK,
+                 "WS-14: vss_writer_subscribe as %s listed in WriterUsers=",
                  user_a);
         size_t l = itest_wait_line_must(env, wr, "subscribed ", itest_ms(env, 5000));
         CHECK(vss_id_parse(wr->out.lines[l].text + strlen("subscribed "), &instance) == VSS_S_OK, "instance id");
-        char *line = xprintf("(uid %u, pid %d", (unsigned) uid, (int) wr->pid);
+        char *line = itest_xprintf("(uid %u, pid %d", (unsigned) uid, (int) wr->pid);
         check_logged(env, line);
         free(line);
 
@@ -523,16 +401,17 @@ static void test_ws14_writer_users(void **state) {
 
         /* WriterUsers= makes a writer, not a requester */
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_E_ACCESSDENIED,
                  "WS-14: vss_create_backup_components as %s (a writer user only)", user_a);
-        wait_child_exit(env, req);
+        itest_wait_child_ok(env, req);
 
         /* and only for the users it names */
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, "user-b-writer");
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED, "WS-14: vss_writer_subscribe as %s (not listed)",
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+                 "WS-14: vss_writer_subscribe as %s (not listed)",
                  user_b);
-        wait_child_exit(env, wb);
-        line = xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) uid_of(user_b),
+        itest_wait_child_ok(env, wb);
+        line = itest_xprintf("access denied: uid %u pid %d may not act as a writer", (unsigned) itest_uid_of(user_b),
                        (int) wb->pid);
         check_logged(env, line);
         free(line);
@@ -543,44 +422,47 @@ static void test_ws14_writer_users(void **state) {
 static void test_ws14_requester_group(void **state) {
         itest_env *env = *state;
         req_job job = { REQ_FULL, env->data_dir, -1 };
-        uid_t uid = uid_of(user_a);
+        uid_t uid = itest_uid_of(user_a);
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wr = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, "user-b-writer");
-        CHECK_HR(child_result(env, wr, "writer"), VSS_S_OK, "WS-14: vss_writer_subscribe as %s, member of %s", user_b,
+        CHECK_HR(itest_child_result(env, wr, "writer"), VSS_S_OK,
+                 "WS-14: vss_writer_subscribe as %s, member of %s", user_b,
                  group_g);
 
         itest_proc *req = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
-        CHECK_HR(child_result(env, req, "requester"), VSS_S_OK,
+        CHECK_HR(itest_child_result(env, req, "requester"), VSS_S_OK,
                  "WS-14: vss_create_backup_components as %s, member of RequesterGroup=%s", user_a, group_g);
-        CHECK_HR(child_result(env, req, "backup"), VSS_S_OK, "a whole backup as %s", user_a);
+        CHECK_HR(itest_child_result(env, req, "backup"), VSS_S_OK, "a whole backup as %s", user_a);
         size_t l = itest_wait_line_must(env, req, "released", itest_ms(env, 10000));
         CHECK(itest_find_line(&req->out, "statuses 1", 0, l) >= 0, "the backup of %s did not see the writer of %s",
               user_a, user_b);
-        wait_child_exit(env, req);
+        itest_wait_child_ok(env, req);
         itest_wait_line_must(env, wr, "event Freeze", itest_ms(env, 5000));
         itest_wait_line_must(env, wr, "event Thaw", itest_ms(env, 5000));
 
-        char *q = xprintf("SELECT state FROM sessions WHERE uid = %u", (unsigned) uid);
+        char *q = itest_xprintf("SELECT state FROM sessions WHERE uid = %u", (unsigned) uid);
         char *s = itest_catalog_query(env, q);
         CHECK(s && strcmp(s, "completed") == 0, "%s's session is recorded as %s", user_a, s ? s : "(nothing)");
         free(s);
         free(q);
 
         itest_proc *adm = itest_spawn_child_as(env, "admin as user A", user_a, admin_child, NULL);
-        CHECK_HR(child_result(env, adm, "ListWriters"), VSS_S_OK, "WS-14: ListWriters as a member of %s", group_g);
-        CHECK_HR(child_result(env, adm, "ListProviders"), VSS_S_OK, "ListProviders as a member of %s", group_g);
-        CHECK_HR(child_result(env, adm, "ListShadows"), VSS_S_OK, "ListShadows as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListWriters"), VSS_S_OK,
+                 "WS-14: ListWriters as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListProviders"), VSS_S_OK, "ListProviders as a member of %s", group_g);
+        CHECK_HR(itest_child_result(env, adm, "ListShadows"), VSS_S_OK, "ListShadows as a member of %s", group_g);
         /* nothing to delete (the backup's copies were auto-release) */
-        CHECK_HR(child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND, "DeleteShadows all as a member");
-        wait_child_exit(env, adm);
-        char *line = xprintf("access denied: uid %u", (unsigned) uid);
+        CHECK_HR(itest_child_result(env, adm, "DeleteShadows"), VSS_E_OBJECT_NOT_FOUND,
+                 "DeleteShadows all as a member");
+        itest_wait_child_ok(env, adm);
+        char *line = itest_xprintf("access denied: uid %u", (unsigned) uid);
         check_not_logged(env, line);
         free(line);
-        line = xprintf("access denied: uid %u", (unsigned) uid_of(user_b));
+        line = itest_xprintf("access denied: uid %u", (unsigned) itest_uid_of(user_b));
         check_not_logged(env, line);
         free(line);
         free(config);
@@ -592,8 +474,8 @@ static void test_ws10_other_users_session(void **state) {
         int go[2];
         intruder_job ij;
 
-        open_test_dir(env);
-        char *config = write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env, "# issue 5 access test\n[Coordinator]\nRequesterGroup=%s\n", group_g);
         itest_start_lvssd_config(env, NULL, config);
         itest_writer *w = WRITER(env, "w");
 
@@ -601,7 +483,7 @@ static void test_ws10_other_users_session(void **state) {
         req_job job = { REQ_HOLD, env->data_dir, go[0] };
         itest_proc *a = itest_spawn_child_as(env, "requester as user A", user_a, requester_child, &job);
         close(go[0]);
-        CHECK_HR(child_result(env, a, "requester"), VSS_S_OK, "vss_create_backup_components as %s", user_a);
+        CHECK_HR(itest_child_result(env, a, "requester"), VSS_S_OK, "vss_create_backup_components as %s", user_a);
         size_t l = itest_wait_line_must(env, a, "session ", itest_ms(env, 30000));
         char s1[64], s2[64];
         CHECK(sscanf(a->out.lines[l].text, "session %63s set %63s", s1, s2) == 2 &&
@@ -610,17 +492,17 @@ static void test_ws10_other_users_session(void **state) {
         CHECK(itest_catalog_snapshot_count(env, &ij.sid) == 1, "A's shadow copy is not in the catalog");
 
         itest_proc *b = itest_spawn_child_as(env, "requester as user B", user_b, intruder_child, &ij);
-        CHECK_HR(child_result(env, b, "status-plain"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, b, "status-plain"), VSS_E_ACCESSDENIED,
                  "WS-10: GatherSessionStatus of %s's session by %s (no session)", user_a, user_b);
-        CHECK_HR(child_result(env, b, "open"), VSS_S_OK, "OpenSession as %s", user_b);
-        CHECK_HR(child_result(env, b, "status-own-session"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, b, "open"), VSS_S_OK, "OpenSession as %s", user_b);
+        CHECK_HR(itest_child_result(env, b, "status-own-session"), VSS_E_ACCESSDENIED,
                  "WS-10: GatherSessionStatus of %s's session by %s's own requester", user_a, user_b);
-        CHECK_HR(child_result(env, b, "delete-set"), VSS_E_BAD_STATE,
+        CHECK_HR(itest_child_result(env, b, "delete-set"), VSS_E_BAD_STATE,
                  "DeleteShadows of the set of %s's running session by %s", user_a, user_b);
         CHECK(itest_find_line(&b->out, "deleted 0", 0, SIZE_MAX) >= 0, "%s deleted something", user_b);
-        wait_child_exit(env, b);
-        char *line = xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
-                             (unsigned) uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
+        itest_wait_child_ok(env, b);
+        char *line = itest_xprintf("access denied: uid %u pid %d asked for the status of session %s, not its own",
+                             (unsigned) itest_uid_of(user_b), (int) b->pid, itest_id_str(&ij.sid));
         check_logged(env, line);
         free(line);
 
@@ -630,27 +512,22 @@ static void test_ws10_other_users_session(void **state) {
         close(go[1]);
         CHECK(itest_wait_line(env, &a->out, "statuses 1", itest_ms(env, 30000)) >= 0,
               "A's status after B's attempts is not its one writer");
-        CHECK_HR(child_result(env, a, "backup"), VSS_S_OK, "%s's session after %s's attempts", user_a, user_b);
-        wait_child_exit(env, a);
+        CHECK_HR(itest_child_result(env, a, "backup"), VSS_S_OK, "%s's session after %s's attempts", user_a, user_b);
+        itest_wait_child_ok(env, a);
         CHECK(itest_catalog_snapshot_count(env, &ij.sid) == 0, "A's auto-release copy outlives its release");
         (void) w;
         free(config);
 }
 
 int main(void) {
-        main_pid = getpid();
         int r = accounts_create();
-        if (r != 0) {
-                accounts_remove();
+        if (r != 0)
                 return r;
-        }
         const struct CMUnitTest tests[] = {
                 ITEST(test_ws14_unprivileged_refused),
                 ITEST(test_ws14_writer_users),
                 ITEST(test_ws14_requester_group),
                 ITEST(test_ws10_other_users_session),
         };
-        r = ITEST_MAIN("access", tests);
-        accounts_remove();
-        return r;
+        return ITEST_MAIN("access", tests);
 }

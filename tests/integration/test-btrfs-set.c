@@ -54,18 +54,6 @@
 #define BTRFS_PROVIDER_ID "{5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e02}"
 #define HELLO "hello from a btrfs subvolume\n"
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 /* ---- the file system ------------------------------------------------------------- */
 
 static pid_t main_pid;
@@ -396,7 +384,7 @@ static int app_main(int fd, void *userdata) {
         vss_hresult hr;
 
         a->fd = fd;
-        char *journal = xprintf("%s/journal", a->dir), *state = xprintf("%s/state", a->dir);
+        char *journal = itest_xprintf("%s/journal", a->dir), *state = itest_xprintf("%s/state", a->dir);
         a->journal_fd = open(journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         a->state_fd = open(state, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (a->journal_fd < 0 || a->state_fd < 0) {
@@ -443,7 +431,7 @@ static unsigned long long app_count(itest_env *env, itest_proc *p, const char *k
 /* ---- checks on a snapshot ---------------------------------------------------------- */
 
 static char *read_at(const char *dir, const char *name) {
-        char *p = xprintf("%s/%s", dir, name);
+        char *p = itest_xprintf("%s/%s", dir, name);
         char *t = itest_read_file(p);
         free(p);
         return t;
@@ -456,11 +444,11 @@ static void check_read_only(const char *path) {
         CHECK(e == BTRFS_UTIL_OK, "%s is not a btrfs subvolume: %s", path, btrfs_util_strerror(e));
         e = btrfs_util_get_subvolume_read_only(path, &ro);
         CHECK(e == BTRFS_UTIL_OK && ro, "%s is not a read-only subvolume (%s)", path, btrfs_util_strerror(e));
-        char *f = xprintf("%s/new-file", path);
+        char *f = itest_xprintf("%s/new-file", path);
         int fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         CHECK(fd < 0 && errno == EROFS, "creating %s: %s, expected EROFS", f, fd < 0 ? strerror(errno) : "it worked");
         free(f);
-        f = xprintf("%s/hello.txt", path);
+        f = itest_xprintf("%s/hello.txt", path);
         fd = open(f, O_WRONLY | O_CLOEXEC);
         CHECK(fd < 0 && errno == EROFS, "opening %s for writing: %s, expected EROFS", f,
               fd < 0 ? strerror(errno) : "it worked");
@@ -573,7 +561,7 @@ static void test_btrfs_two_subvolumes_two_writers(void **state) {
                 check_read_only(paths[i]);
                 check_consistent(paths[i], vols[i], frozen_at[i]);
                 /* the volume itself went on after Thaw: the snapshot is a point in time */
-                char *live = xprintf("%s/journal", vols[i]);
+                char *live = itest_xprintf("%s/journal", vols[i]);
                 CHECK(itest_wait_file_lines(env, live, (size_t) frozen_at[i] + 10, itest_ms(env, 10000)),
                       "%s did not go on writing after Thaw", apps[i].name);
                 free(live);
@@ -596,7 +584,7 @@ static void test_btrfs_two_subvolumes_two_writers(void **state) {
         itest_shadow_list_free(&l);
 
         /* vssadmin delete shadows --set ID */
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "delete", "shadows", "--set",
                                itest_id_str(&set), NULL };
         itest_proc *va = itest_spawn_program(env, "vssadmin delete shadows", argv, true, true);
@@ -652,7 +640,7 @@ static void test_btrfs_crash_auto_release(void **state) {
         itest_wait_event(env, w1, "PostSnapshot", &sid, "begin", itest_ms(env, 20000));
 
         /* both btrfs snapshots exist now */
-        char *q = xprintf("SELECT snapshot_path FROM snapshots WHERE lower(session_id) = lower('%s') ORDER BY id",
+        char *q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE lower(session_id) = lower('%s') ORDER BY id",
                           itest_id_str(&sid));
         char *rows = itest_catalog_query(env, q);
         CHECK(rows && strchr(rows, '\n'), "two snapshot rows expected, the catalog has: %s", rows ? rows : "?");

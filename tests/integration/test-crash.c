@@ -44,18 +44,6 @@
 #define HANG_MS "3000"
 #define KEEP_TEXT "a persistent shadow copy made before the crash\n"
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 static bool streq(const char *a, const char *b) {
         return a && b && strcmp(a, b) == 0;
 }
@@ -159,16 +147,16 @@ static void crash_start(itest_env *env, crash *c) {
         memset(c, 0, sizeof *c);
         c->env = env;
         c->fake = itest_fake_provider(env);
-        char *text = xprintf("# issue 5 crash tests\n[Coordinator]\nExecProvider=fake:%s/fake-provider\n", c->fake);
-        c->config = xprintf("%s/lvssd.conf", env->dir);
+        char *text = itest_xprintf("# issue 5 crash tests\n[Coordinator]\nExecProvider=fake:%s/fake-provider\n", c->fake);
+        c->config = itest_xprintf("%s/lvssd.conf", env->dir);
         itest_write_file(c->config, text, strlen(text));
         free(text);
         itest_start_lvssd_config(env, &opts, c->config);
         CHECK_HR(itest_provider_id(env->socket_path, "fake", &c->fake_id), VSS_S_OK,
                  "ListProviders lists the ExecProvider=fake");
 
-        c->keep_volume = xprintf("%s/keep", env->dir);
-        char *f = xprintf("%s/keep.txt", c->keep_volume);
+        c->keep_volume = itest_xprintf("%s/keep", env->dir);
+        char *f = itest_xprintf("%s/keep.txt", c->keep_volume);
         CHECK(mkdir(c->keep_volume, 0755) == 0, "mkdir %s: %m", c->keep_volume);
         itest_write_file(f, KEEP_TEXT, strlen(KEEP_TEXT));
         free(f);
@@ -292,7 +280,7 @@ static void check_writer_released(itest_env *env, itest_writer *w, const vss_id 
 
 /* Everything in STATE_DIR/shadows/<set>/<entry> belongs to a listed shadow copy. */
 static void check_storage_only_listed(itest_env *env, const itest_shadow_list *l) {
-        char *root = xprintf("%s/shadows", env->state_dir);
+        char *root = itest_xprintf("%s/shadows", env->state_dir);
         DIR *d = opendir(root);
         struct dirent *e;
 
@@ -300,7 +288,7 @@ static void check_storage_only_listed(itest_env *env, const itest_shadow_list *l
         while ((e = readdir(d))) {
                 if (e->d_name[0] == '.')
                         continue;
-                char *set = xprintf("%s/%s", root, e->d_name);
+                char *set = itest_xprintf("%s/%s", root, e->d_name);
                 DIR *s = opendir(set);
                 struct dirent *f;
                 CHECK(s, "%s is not a directory", set);
@@ -323,7 +311,7 @@ static void check_storage_only_listed(itest_env *env, const itest_shadow_list *l
 
 /* The fake's DIR/snaps holds only listed shadow copies. */
 static void check_fake_only_listed(const crash *c, const itest_shadow_list *l) {
-        char *root = xprintf("%s/snaps", c->fake);
+        char *root = itest_xprintf("%s/snaps", c->fake);
         DIR *d = opendir(root);
         struct dirent *e;
 
@@ -332,7 +320,7 @@ static void check_fake_only_listed(const crash *c, const itest_shadow_list *l) {
                 bool known = false;
                 if (e->d_name[0] == '.')
                         continue;
-                char *path = xprintf("%s/%s", root, e->d_name);
+                char *path = itest_xprintf("%s/%s", root, e->d_name);
                 for (size_t i = 0; i < l->n && !known; i++)
                         known = streq(l->v[i].snapshot_path, path);
                 CHECK(known, "the fake provider still has %s, which no listed shadow copy names", path);
@@ -358,7 +346,7 @@ static void check_keep_intact(const crash *c, const itest_shadow_list *l) {
               "the persistent shadow copy is listed as %s, %s, at %s (expected persistent, created, at %s)",
               k->persistent ? "persistent" : "auto-release", k->state, k->snapshot_path, c->keep_path);
         CHECK(vss_id_equal(&k->set_id, &c->keep_set), "the persistent shadow copy changed sets");
-        char *f = xprintf("%s/keep.txt", c->keep_path);
+        char *f = itest_xprintf("%s/keep.txt", c->keep_path);
         char *text = itest_read_file(f);
         CHECK(streq(text, KEEP_TEXT), "the persistent shadow copy's %s holds \"%s\"", f, text ? text : "(nothing)");
         free(text);
@@ -389,7 +377,7 @@ static void check_recovered(crash *c, const req_ids *ids) {
                 CHECK(itest_catalog_snapshot_count(env, &ids->sid) == 0,
                       "%d snapshot row(s) of the killed session survive the restart",
                       itest_catalog_snapshot_count(env, &ids->sid));
-                char *p = xprintf("%s/snaps/%s", c->fake, id_name(&ids->snap));
+                char *p = itest_xprintf("%s/snaps/%s", c->fake, id_name(&ids->snap));
                 struct stat st;
                 CHECK(lstat(p, &st) < 0, "the fake provider's copy %s of the killed session survives", p);
                 free(p);
@@ -426,7 +414,7 @@ static void check_usable(itest_env *env) {
 }
 
 static pid_t parent_of(pid_t pid) {
-        char *path = xprintf("/proc/%d/stat", (int) pid);
+        char *path = itest_xprintf("/proc/%d/stat", (int) pid);
         char *text = itest_read_file(path);
         char *close_paren = text ? strrchr(text, ')') : NULL;
         int ppid = 0;
@@ -441,7 +429,7 @@ static pid_t parent_of(pid_t pid) {
 /* Wait for the fake's marker @name (its pid); keep pidfds on it and, when
  * its parent is not lvssd itself, on that parent (the commit child). */
 static pid_t wait_fake_blocked(itest_env *env, const crash *c, const char *name) {
-        char *path = xprintf("%s/%s", c->fake, name);
+        char *path = itest_xprintf("%s/%s", c->fake, name);
         CHECK(itest_wait_file_lines(env, path, 1, itest_ms(env, 20000)), "the fake provider never wrote %s", path);
         char *text = itest_read_file(path);
         pid_t pid = text ? (pid_t) atoi(text) : 0;
@@ -516,7 +504,7 @@ static void crash_in(itest_env *env, const scenario *sc) {
                             HANG_MS);
         itest_writer *calm = WRITER(env, "calm", "--freeze-timeout", "30000");
         if (!sc->step) {
-                char *f = xprintf("%s/hang-commit", c.fake);
+                char *f = itest_xprintf("%s/hang-commit", c.fake);
                 itest_write_file(f, "", 0);
                 free(f);
         }
@@ -536,7 +524,7 @@ static void crash_in(itest_env *env, const scenario *sc) {
 
         int rows = itest_catalog_snapshot_count(env, &ids.sid);
         if (sc->row_state) {
-                char *q = xprintf("SELECT state FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
+                char *q = itest_xprintf("SELECT state FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
                 char *st = itest_catalog_query(env, q);
                 CHECK(rows == 1 && streq(st, sc->row_state),
                       "before the kill the set's row should be '%s': %d row(s), state %s", sc->row_state, rows,
@@ -545,7 +533,7 @@ static void crash_in(itest_env *env, const scenario *sc) {
                 free(q);
                 if (!sc->fake) {
                         /* the copy provider's copy is on disk: recovery must delete it (or keep it listed) */
-                        q = xprintf("SELECT snapshot_path FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
+                        q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
                         copy_path = itest_catalog_query(env, q);
                         struct stat sb;
                         CHECK(copy_path && lstat(copy_path, &sb) == 0, "before the kill the copy %s is not on disk",
@@ -649,7 +637,7 @@ static void test_crash_in_delete_shadows(void **state) {
         itest_writer *calm = WRITER(env, "calm");
         make_persistent(env, env->data_dir, &c.fake_id, &set, &snap, &path);
         itest_note("persistent shadow copy %s by the fake provider at %s", itest_id_str(&snap), path);
-        char *hang = xprintf("%s/hang-delete", c.fake);
+        char *hang = itest_xprintf("%s/hang-delete", c.fake);
         itest_write_file(hang, "", 0);
 
         delete_arg arg = { env->socket_path, set };
@@ -669,7 +657,7 @@ static void test_crash_in_delete_shadows(void **state) {
         CHECK(s && s->persistent && streq(s->state, "created") && streq(s->snapshot_path, path),
               "the persistent copy whose deletion was interrupted is not listed as it was (created, at %s)", path);
         itest_shadow_list_free(&l);
-        char *f = xprintf("%s/a.txt", path);
+        char *f = itest_xprintf("%s/a.txt", path);
         char *text = itest_read_file(f);
         CHECK(text && strstr(text, "alpha"), "the copy whose deletion was interrupted lost %s", f);
         free(text);

@@ -37,25 +37,6 @@
 
 static bool can_mount;
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
-static bool log_has(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        bool r = log && strstr(log, what);
-        free(log);
-        return r;
-}
-
 /* A 4 MiB tmpfs on the state directory, before lvssd starts. */
 static void mount_small_state(itest_env *env) {
         if (!can_mount) {
@@ -74,7 +55,7 @@ static void unmount_small_state(itest_env *env) {
 /* Fill the state file system: a file written until ENOSPC. Returns its path (owned). */
 static char *fill_state(itest_env *env) {
         static char block[64 * 1024];
-        char *path = xprintf("%s/fill", env->state_dir);
+        char *path = itest_xprintf("%s/fill", env->state_dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         ssize_t n;
 
@@ -154,7 +135,7 @@ static void test_item6_open_session_state_full(void **state) {
         sd_bus_flush_close_unref(bus);
         CHECK_HR(vss_create_backup_components(&bc), VSS_E_INSUFFICIENT_STORAGE,
                  "item 6: vss_create_backup_components with the state file system full");
-        CHECK(log_has(env, "cannot record it in the catalog: No space left on device"),
+        CHECK(itest_lvssd_log_has(env, "cannot record it in the catalog: No space left on device"),
               "item 6: the log does not say why the session could not be opened");
 
         /* space again: sessions open again */
@@ -265,8 +246,8 @@ static void test_item6_exec_provider_disk_full(void **state) {
 
         mount_small_state(env);
         char *fake = itest_fake_provider(env);
-        char *config = xprintf("%s/lvssd.conf", env->dir);
-        char *body = xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/fake-provider\nDefaultProvider=fake\n",
+        char *config = itest_xprintf("%s/lvssd.conf", env->dir);
+        char *body = itest_xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/fake-provider\nDefaultProvider=fake\n",
                              fake);
         itest_write_file(config, body, strlen(body));
         itest_start_lvssd_config(env, &opts, config);
@@ -282,7 +263,8 @@ static void test_item6_exec_provider_disk_full(void **state) {
                  "item 6: DoSnapshotSet when the exec provider cannot write its records");
         CHECK(strstr(res.message, "No space left on device"), "item 6: StepFinished does not say why: \"%s\"",
               res.message);
-        CHECK(log_has(env, "cannot write the snapshot records in") && log_has(env, "No space left on device"),
+        CHECK(itest_lvssd_log_has(env, "cannot write the snapshot records in") &&
+              itest_lvssd_log_has(env, "No space left on device"),
               "item 6: the log does not say why the exec provider failed");
         CHECK(unlink(fill) == 0, "unlink %s: %m", fill);
         raw_call(bus, "AbortBackup", "");
@@ -325,8 +307,8 @@ static void test_item6_history_incomplete(void **state) {
         CHECK(strstr(res.message, "No space left on device"), "item 6: StepFinished does not say why: \"%s\"",
               res.message);
         itest_wait_event(env, w, "PrepareForBackup", &sid, "ok", itest_ms(env, 10000));
-        char *line = xprintf("session %s: writer-status history incomplete", itest_id_str(&sid));
-        CHECK(log_has(env, line), "item 6: the log does not name the session: %s", line);
+        char *line = itest_xprintf("session %s: writer-status history incomplete", itest_id_str(&sid));
+        CHECK(itest_lvssd_log_has(env, line), "item 6: the log does not name the session: %s", line);
         free(line);
 
         /* the admin view and vssadmin */
@@ -336,7 +318,7 @@ static void test_item6_history_incomplete(void **state) {
               "item 6: ListWriters' session state does not say the history is incomplete: %s",
               ae ? strempty(ae->session_state) : "(no entry)");
         itest_admin_free(&a);
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
         itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, false, true);
         CHECK(itest_program_exit(env, p, itest_ms(env, 30000)) == 0, "vssadmin list writers failed");
@@ -417,7 +399,7 @@ static void test_item6_record_status_api(void **state) {
 static int run_vshadow(itest_env *env, const char *const *args, char **ret_out, char **ret_err) {
         const char *argv[16];
         size_t n = 0;
-        char *path = xprintf("%s/tools/vshadow", env->build_root);
+        char *path = itest_xprintf("%s/tools/vshadow", env->build_root);
 
         argv[n++] = path;
         for (size_t i = 0; args[i] && n < 15; i++)
@@ -449,8 +431,8 @@ static void test_item6_record_status_vshadow(void **state) {
         mount_small_state(env);
         itest_start_lvssd(env, &opts);
         (void) WRITER(env, "w");
-        char *fill = xprintf("%s/fill", env->state_dir);
-        char *exec = xprintf("-exec=cat /dev/zero > %s 2>/dev/null; exit 0", fill);
+        char *fill = itest_xprintf("%s/fill", env->state_dir);
+        char *exec = itest_xprintf("-exec=cat /dev/zero > %s 2>/dev/null; exit 0", fill);
 
         /* nothing lost: no warning, "record_complete": true */
         code = run_vshadow(env, (const char *const[]) { "--json", env->data_dir, NULL }, &out, &err);

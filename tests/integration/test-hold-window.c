@@ -43,18 +43,6 @@
 
 #define HOLD_WINDOW_MS 1500
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
 /* The fake's commit program, ended by the test if lvssd does not (teardown too). */
 static int program_pidfd = -1;
 
@@ -77,7 +65,7 @@ static uint64_t ms_since(uint64_t from_usec, uint64_t to_usec) {
 
 /* How many entries STATE_DIR/shadows/<set> has (0 when it is gone). */
 static int set_dir_entries(itest_env *env, const vss_id *set) {
-        char *p = xprintf("%s/shadows/%s", env->state_dir, itest_id_str(set) + 1);
+        char *p = itest_xprintf("%s/shadows/%s", env->state_dir, itest_id_str(set) + 1);
         p[strlen(p) - 1] = 0; /* the closing brace */
         DIR *d = opendir(p);
         int n = 0;
@@ -102,10 +90,10 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         vss_async *a = NULL;
 
         char *fake = itest_fake_provider(env);
-        char *hang = xprintf("%s/hang-commit", fake);
+        char *hang = itest_xprintf("%s/hang-commit", fake);
         itest_write_file(hang, "", 0);
-        char *text = xprintf("[Coordinator]\nExecProvider=hangs:%s/fake-provider\n", fake);
-        char *config = xprintf("%s/lvssd.conf", env->dir);
+        char *text = itest_xprintf("[Coordinator]\nExecProvider=hangs:%s/fake-provider\n", fake);
+        char *config = itest_xprintf("%s/lvssd.conf", env->dir);
         itest_write_file(config, text, strlen(text));
         itest_start_lvssd_config(env, &opts, config);
         CHECK_HR(itest_provider_id(env->socket_path, "hangs", &fake_id), VSS_S_OK, "the fake provider is listed");
@@ -116,7 +104,7 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         itest_writer *ws[] = { w1, w2 };
 
         /* two volumes, two providers, one window: copy commits first, then the fake hangs */
-        char *second = xprintf("%s/second", env->dir);
+        char *second = itest_xprintf("%s/second", env->dir);
         CHECK(mkdir(second, 0755) == 0, "mkdir %s: %m", second);
         vss_backup_components *bc = itest_requester(env, false);
         vss_id sid = itest_session_id(bc);
@@ -129,7 +117,7 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
 
         uint64_t t0 = itest_now_mono_usec();
         CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
-        char *marker = xprintf("%s/commit-started", fake);
+        char *marker = itest_xprintf("%s/commit-started", fake);
         CHECK(itest_wait_file_lines(env, marker, 1, itest_ms(env, 10000)), "the fake provider's commit never started");
         char *pid_text = itest_read_file(marker);
         pid_t pid = pid_text ? (pid_t) atoi(pid_text) : 0;
@@ -178,16 +166,16 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         program_pidfd = -1;
 
         /* the set is undone: the provider's abort ran, nothing of the set is left anywhere */
-        char *calls_path = xprintf("%s/calls", fake);
+        char *calls_path = itest_xprintf("%s/calls", fake);
         char *calls = itest_read_file(calls_path);
-        char *abort_call = xprintf("abort %.36s %.36s ", itest_id_str(&set) + 1, itest_id_str(&snap_fake) + 1);
+        char *abort_call = itest_xprintf("abort %.36s %.36s ", itest_id_str(&set) + 1, itest_id_str(&snap_fake) + 1);
         CHECK(calls && strstr(calls, abort_call), "the fake provider's abort was not called (\"%s\"); calls:\n%s",
               abort_call, calls ? calls : "(none)");
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
               itest_catalog_snapshot_count(env, &sid));
         CHECK(set_dir_entries(env, &set) == 0, "%d entr(y/ies) of the failed set left in the storage area",
               set_dir_entries(env, &set));
-        char *fake_copy = xprintf("%s/snaps/%.36s", fake, itest_id_str(&snap_fake) + 1);
+        char *fake_copy = itest_xprintf("%s/snaps/%.36s", fake, itest_id_str(&snap_fake) + 1);
         struct stat st;
         CHECK(lstat(fake_copy, &st) < 0, "the fake provider's copy %s is left", fake_copy);
         vss_snapshot_prop prop;
@@ -249,14 +237,14 @@ static unsigned lvssd_margin_ms(unsigned freeze_timeout_ms) {
  * The commit is "slow" exactly as long as the test wants, no sleeping.
  */
 static char *slow_provider(itest_env *env) {
-        char *dir = xprintf("%s/slow", env->dir);
-        char *program = xprintf("%s/slow-provider", dir);
-        char *fifo = xprintf("%s/go", dir);
+        char *dir = itest_xprintf("%s/slow", env->dir);
+        char *program = itest_xprintf("%s/slow-provider", dir);
+        char *fifo = itest_xprintf("%s/go", dir);
 
         CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
         CHECK(mkdir(dir, 0755) == 0, "mkdir %s: %m", dir);
         CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
-        char *script = xprintf(
+        char *script = itest_xprintf(
                 "#!/bin/sh\n"
                 "# A slow lvss exec provider for test-hold-window: commit waits for the test.\n"
                 "D='%s'\n"
@@ -283,7 +271,7 @@ static char *slow_provider(itest_env *env) {
 
 /* Lets the slow commit go on. False when no commit waits any more (lvssd already ended it). */
 static bool slow_release(const char *dir) {
-        char *fifo = xprintf("%s/go", dir);
+        char *fifo = itest_xprintf("%s/go", dir);
         int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         bool ok = false;
 
@@ -299,8 +287,8 @@ static bool slow_release(const char *dir) {
 /* Starts lvssd with the slow provider and @hold_ms as its hold window; returns the provider's id. */
 static vss_id slow_lvssd(itest_env *env, const char *dir, unsigned hold_ms) {
         itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000, .hold_window_ms = hold_ms };
-        char *text = xprintf("[Coordinator]\nExecProvider=slow:%s/slow-provider\n", dir);
-        char *config = xprintf("%s/lvssd.conf", env->dir);
+        char *text = itest_xprintf("[Coordinator]\nExecProvider=slow:%s/slow-provider\n", dir);
+        char *config = itest_xprintf("%s/lvssd.conf", env->dir);
         vss_id id;
 
         itest_write_file(config, text, strlen(text));
@@ -321,7 +309,7 @@ typedef struct slow_set {
 /* A set of env->data_dir on the slow provider, DoSnapshotSet started; returns once the commit waits. */
 static void slow_set_begin(itest_env *env, const vss_id *provider, const char *dir, size_t n_commit,
                            itest_writer *const *ws, size_t n, slow_set *ret) {
-        char *marker = xprintf("%s/commit-started", dir);
+        char *marker = itest_xprintf("%s/commit-started", dir);
 
         ret->bc = itest_requester(env, false);
         ret->sid = itest_session_id(ret->bc);
@@ -355,7 +343,7 @@ static vss_hresult slow_set_wait(itest_env *env, slow_set *st, unsigned bound_ms
 
 /* Nothing of the failed set anywhere; every writer got Abort and neither Thaw nor PostSnapshot. */
 static void check_set_undone(itest_env *env, const char *dir, slow_set *st, itest_writer *const *ws, size_t n) {
-        char *copy = xprintf("%s/snaps/%.36s", dir, itest_id_str(&st->snap) + 1);
+        char *copy = itest_xprintf("%s/snaps/%.36s", dir, itest_id_str(&st->snap) + 1);
         struct stat sb;
 
         for (size_t i = 0; i < n; i++) {
@@ -487,7 +475,7 @@ static void test_item3_hold_window_shorter_than_freeze_timeout(void **state) {
 static void test_item3_vssadmin_create_shadow_writer_fails(void **state) {
         itest_env *env = *state;
         itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000 };
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "create", "shadow", "--for", env->data_dir,
                                NULL };
 

@@ -40,7 +40,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -55,86 +54,21 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-extern char **environ;
-
 /* ---- the accounts ------------------------------------------------------------ */
 
-static char user_u[32], user_b[32], group_g[32];
-static bool have_u, have_b, have_g;
-static pid_t main_pid;
+static const char *user_u, *user_b, *group_g;
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* -f: when a signal ends the test, children of the user may still run. */
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_u && run_tool((const char *const[]) { "userdel", "-f", user_u, NULL }) == 0)
-                have_u = false;
-        if (have_b && run_tool((const char *const[]) { "userdel", "-f", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_u || have_b || have_g)
-                fprintf(stderr, "test-limits: could not remove every test account (%s %s %s)\n",
-                        have_u ? user_u : "", have_b ? user_b : "", have_g ? group_g : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-limits: skipped: needs root (creates users and runs processes as them)\n");
-                return 77;
-        }
-        snprintf(user_u, sizeof user_u, "lvssl%du", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvssl%db", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvsslg%d", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        int r = run_tool((const char *const[]) { "groupadd", group_g, NULL });
-        if (r < 0) {
-                printf("test-limits: skipped: groupadd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-limits: groupadd %s failed (%d)\n", group_g, r);
-                return 1;
-        }
-        have_g = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_u, NULL }) != 0) {
-                fprintf(stderr, "test-limits: useradd %s failed\n", user_u);
-                return 1;
-        }
-        have_u = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_b,
-                                             NULL }) != 0) {
-                fprintf(stderr, "test-limits: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
+        int r = itest_accounts_begin("test-limits", 'l', "creates users and runs processes as them");
+        if (r == 0)
+                r = itest_group_add(NULL, &group_g);
+        if (r == 0)
+                r = itest_user_add("u", NULL, &user_u);
+        if (r == 0)
+                r = itest_user_add("b", group_g, &user_b);
+        if (r != 0)
+                return r;
         struct passwd *pu = getpwnam(user_u);
         struct group *backup = getgrnam("backup");
         if (!pu || !getpwnam(user_b)) {
@@ -149,37 +83,6 @@ static int accounts_create(void) {
 }
 
 /* ---- small things ---------------------------------------------------------------- */
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
-/* The test users reach the socket through the test directory. */
-static void open_test_dir(itest_env *env) {
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-}
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
 
 static unsigned count_in_log(itest_env *env, const char *what) {
         char *log = itest_read_file(env->lvssd->log_path);
@@ -215,7 +118,7 @@ static bool wait_logged(itest_env *env, const char *what, unsigned timeout_ms) {
 
 /* A field of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"). */
 static unsigned long proc_kib(pid_t pid, const char *field) {
-        char *path = xprintf("/proc/%d/status", (int) pid);
+        char *path = itest_xprintf("/proc/%d/status", (int) pid);
         char *text = itest_read_file(path);
         const char *p = text ? strstr(text, field) : NULL;
         unsigned long v = p ? strtoul(p + strlen(field), NULL, 10) : 0;
@@ -228,7 +131,7 @@ static unsigned long proc_kib(pid_t pid, const char *field) {
 
 /* utime + stime of @pid in milliseconds. */
 static uint64_t proc_cpu_ms(pid_t pid) {
-        char *path = xprintf("/proc/%d/stat", (int) pid);
+        char *path = itest_xprintf("/proc/%d/stat", (int) pid);
         char *text = itest_read_file(path);
         const char *p = text ? strrchr(text, ')') : NULL;
         unsigned long long ut = 0, st = 0;
@@ -242,7 +145,7 @@ static uint64_t proc_cpu_ms(pid_t pid) {
 }
 
 static unsigned proc_fd_count(pid_t pid) {
-        char *path = xprintf("/proc/%d/fd", (int) pid);
+        char *path = itest_xprintf("/proc/%d/fd", (int) pid);
         DIR *d = opendir(path);
         unsigned n = 0;
 
@@ -285,7 +188,7 @@ static int get_version(sd_bus *bus, char *err_text, size_t size) {
 }
 
 static void check_vssadmin_lists(itest_env *env, const char *writer_name) {
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
         itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, env->valgrind, true);
         int code = itest_program_exit(env, p, itest_ms(env, 60000));
@@ -347,10 +250,10 @@ static void test_per_user_cap(void **state) {
         itest_env *env = *state;
         const unsigned cap = 8;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "RequesterGroup=%s\nMaxConnections=64\nMaxConnectionsPerUser=%u\n"
-                                       "IdleTimeoutMS=%u\n",
-                                  group_g, cap, itest_ms(env, 600000));
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "RequesterGroup=%s\nMaxConnections=64\nMaxConnectionsPerUser=%u\n"
+                                        "IdleTimeoutMS=%u\n",
+                                        group_g, cap, itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "capped-w");
 
@@ -399,10 +302,10 @@ static void test_per_user_cap(void **state) {
 static void test_unprivileged_total_cap(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         /* 12 in all: 9 for unprivileged users, 3 kept: the writer below, then two of root at once */
-        char *conf = write_config(env, "MaxConnections=12\nMaxConnectionsPerUser=100\nIdleTimeoutMS=%u\n",
-                                  itest_ms(env, 600000));
+        char *conf = itest_write_config(env, "MaxConnections=12\nMaxConnectionsPerUser=100\nIdleTimeoutMS=%u\n",
+                                        itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
         WRITER(env, "total-w");
 
@@ -440,7 +343,7 @@ static void test_out_of_descriptors(void **state) {
         int raw[BACKLOG_CONNECTIONS];
 
         /* the idle timeout must not free descriptors during the test: only the test does */
-        char *conf = write_config(env, "IdleTimeoutMS=%u\n", itest_ms(env, 600000));
+        char *conf = itest_write_config(env, "IdleTimeoutMS=%u\n", itest_ms(env, 600000));
         itest_start_lvssd_config(env, &(itest_lvssd_opts) { .identify_timeout_ms = 20000 }, conf);
         itest_writer *w = WRITER(env, "slow-w", "--hang-at", "Identify", "--hang-ms", "1500");
         pid_t pid = env->lvssd->pid;
@@ -543,8 +446,8 @@ static void test_idle_connections_closed(void **state) {
         itest_env *env = *state;
         const unsigned idle_ms = itest_ms(env, 1000);
 
-        open_test_dir(env);
-        char *conf = write_config(env, "IdleTimeoutMS=%u\n", idle_ms);
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "IdleTimeoutMS=%u\n", idle_ms);
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "idle-w");
         vss_backup_components *bc = itest_requester(env, false);
@@ -648,8 +551,8 @@ static void test_unread_answers_bounded(void **state) {
         const unsigned unsent_ms = itest_ms(env, 3000);
         const unsigned long bound_kib = 48 * 1024;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "UnsentTimeoutMS=%u\n", unsent_ms);
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "UnsentTimeoutMS=%u\n", unsent_ms);
         itest_start_lvssd_config(env, NULL, conf);
         itest_writer *w = WRITER(env, "mem-w");
         pid_t pid = env->lvssd->pid;
@@ -657,7 +560,7 @@ static void test_unread_answers_bounded(void **state) {
 
         flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
         itest_proc *c = itest_spawn_child_as(env, "unread answers of the user", user_u, flood_child, &job);
-        char *what = xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
+        char *what = itest_xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
         if (!wait_logged(env, what, itest_ms(env, 120000))) {
                 size_t l = itest_wait_line_must(env, c, "", itest_ms(env, 120000));
                 FAIL("item 2: lvssd never stopped reading from a peer that reads no answers (the peer: %s); "
@@ -701,13 +604,13 @@ static void test_unread_answers_bounded(void **state) {
 static void test_stop_with_unread_answers(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
-        char *conf = write_config(env, "UnsentTimeoutMS=%u\n", itest_ms(env, 600000));
+        itest_open_test_dir(env);
+        char *conf = itest_write_config(env, "UnsentTimeoutMS=%u\n", itest_ms(env, 600000));
         itest_start_lvssd_config(env, NULL, conf);
 
         flood_job job = { .socket_path = env->socket_path, .bound_ms = itest_ms(env, 120000) };
         itest_proc *c = itest_spawn_child_as(env, "unread answers of the user", user_u, flood_child, &job);
-        char *what = xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
+        char *what = itest_xprintf("not reading from the connection of uid %u", (unsigned) getpwnam(user_u)->pw_uid);
         CHECK(wait_logged(env, what, itest_ms(env, 120000)),
               "item 2: lvssd never stopped reading from a peer that reads no answers");
 
@@ -780,7 +683,7 @@ static int refused_calls_child(int fd, void *userdata) {
 static void test_refused_calls_log_bounded(void **state) {
         itest_env *env = *state;
 
-        open_test_dir(env);
+        itest_open_test_dir(env);
         itest_start_lvssd(env, NULL);
         uint64_t start = itest_now_mono_usec();
         itest_proc *c = itest_spawn_child_as(env, "refused calls of the user", user_u, refused_calls_child,
@@ -817,7 +720,6 @@ int main(void) {
                 ITEST(test_refused_calls_log_bounded),
         };
 
-        main_pid = getpid();
         int r = accounts_create();
         if (r != 0)
                 return r;

@@ -24,7 +24,6 @@
 #include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,43 +35,12 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-extern char **environ;
-
 #define IDLE_MS 2000
 #define CAP 3
 
 /* ---- small things -------------------------------------------------------------- */
 
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path;
-
-        CHECK(asprintf(&path, "%s/lvssd.conf", env->dir) >= 0, "asprintf");
-        va_start(ap, fmt);
-        CHECK(vasprintf(&body, fmt, ap) >= 0, "vasprintf");
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
-static bool log_has(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        bool r = log && strstr(log, what);
-        free(log);
-        return r;
-}
-
 #define SAY_HR(fd, what, hr) itest_child_say(fd, "%s 0x%08" PRIX32, what, (uint32_t) (hr))
-
-/* The value after "@key " in the child's line starting with it. */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
 
 /* OpenSession on a new raw connection: *@ret_bus (kept open) and the error message (owned, NULL on success). */
 static vss_hresult open_raw_session(const char *socket_path, sd_bus **ret_bus, char **ret_msg) {
@@ -174,7 +142,8 @@ static void test_item5_idle_holder_aborted(void **state) {
         sd_bus *raw = NULL;
         vss_id sid_a, set_b;
 
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n", idle_ms);
+        char *config = itest_write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n",
+                                          idle_ms);
         itest_start_lvssd_config(env, &opts, config);
         itest_writer *w = WRITER(env, "w");
 
@@ -225,7 +194,7 @@ static void test_item5_idle_holder_aborted(void **state) {
         char line[256];
         snprintf(line, sizeof line, "session %s: aborted: the requester (uid %u pid %d) held the snapshot set",
                  itest_id_str(&sid_a), (unsigned) getuid(), (int) a->pid);
-        CHECK(log_has(env, line), "item 5: the log has no line \"%s\"", line);
+        CHECK(itest_lvssd_log_has(env, line), "item 5: the log has no line \"%s\"", line);
         CHECK(itest_catalog_snapshot_count(env, &sid_a) == 0, "item 5: the aborted session left shadow copies");
 
         /* the slot is free: a whole backup succeeds */
@@ -241,7 +210,7 @@ static void test_item5_idle_holder_aborted(void **state) {
         CHECK(kill(a->pid, SIGCONT) == 0, "SIGCONT: %m");
         CHECK(write(go[1], "g", 1) == 1, "write: %m");
         close(go[1]);
-        CHECK_HR(child_result(env, a, "after"), VSS_E_BAD_STATE, "item 5: DoSnapshotSet of the aborted holder");
+        CHECK_HR(itest_child_result(env, a, "after"), VSS_E_BAD_STATE, "item 5: DoSnapshotSet of the aborted holder");
         CHECK(itest_wait_exit(env, a, itest_ms(env, 30000)), "the holder did not exit");
         free(config);
 }
@@ -253,7 +222,8 @@ static void test_item5_busy_holder_kept(void **state) {
         unsigned idle_ms = itest_ms(env, IDLE_MS);
         vss_id set;
 
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n", idle_ms);
+        char *config = itest_write_config(env, "# issue 8 item 5\n[Coordinator]\nSnapshotSetIdleTimeoutMS=%u\n",
+                                          idle_ms);
         itest_start_lvssd_config(env, &opts, config);
         /* PrepareForBackup takes twice the idle bound: a step running is not idleness */
         char hang[32];
@@ -268,7 +238,7 @@ static void test_item5_busy_holder_kept(void **state) {
         STEP_OK(env, bc, vss_backup_complete);
         CHECK(itest_count_events(w, "Abort", &sid, NULL) == 0, "item 5: a working session got Abort");
         itest_requester_release(env, bc);
-        CHECK(!log_has(env, "held the snapshot set in creation and made no call"),
+        CHECK(!itest_lvssd_log_has(env, "held the snapshot set in creation and made no call"),
               "item 5: a session whose step ran long was taken for idle");
         (void) set;
         free(config);
@@ -276,61 +246,17 @@ static void test_item5_busy_holder_kept(void **state) {
 
 /* ---- the per-uid cap -------------------------------------------------------------------- */
 
-static char user_u[32], group_g[32];
-static bool have_u, have_g;
-static pid_t main_pid;
+static const char *user_u, *group_g; /* NULL: the accounts could not be made */
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void account_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_u && run_tool((const char *const[]) { "userdel", user_u, NULL }) == 0)
-                have_u = false;
-        if (have_g && run_tool((const char *const[]) { "groupdel", group_g, NULL }) == 0)
-                have_g = false;
-        if (have_u || have_g)
-                fprintf(stderr, "test-set-idle: could not remove user %s / group %s\n", user_u, group_g);
-}
-
-static void on_fatal_signal(int sig) {
-        account_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* true: the user exists (and is removed at exit) */
+/* true: the user exists (the harness removes it at exit) */
 static bool account_create(void) {
-        if (geteuid() != 0)
+        const char *u = NULL;
+
+        if (itest_accounts_begin("test-set-idle", 'i', NULL) != 0 || itest_group_add(NULL, &group_g) != 0 ||
+            itest_user_add("u", group_g, &u) != 0 || !getpwnam(u))
                 return false;
-        snprintf(user_u, sizeof user_u, "lvssi%du", (int) getpid());
-        snprintf(group_g, sizeof group_g, "lvssig%d", (int) getpid());
-        atexit(account_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-        if (run_tool((const char *const[]) { "groupadd", group_g, NULL }) != 0)
-                return false;
-        have_g = true;
-        if (run_tool((const char *const[]) { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-G", group_g, user_u,
-                                             NULL }) != 0)
-                return false;
-        have_u = true;
-        return getpwnam(user_u) != NULL;
+        user_u = u;
+        return true;
 }
 
 typedef struct cap_job {
@@ -368,13 +294,14 @@ static void test_item5_sessions_per_uid(void **state) {
         char *msg = NULL;
         int go[2];
 
-        if (!have_u) {
+        if (!user_u) {
                 itest_note("skipped: needs root to create a user");
                 skip();
         }
-        CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 5\n[Coordinator]\nRequesterGroup=%s\nMaxSessionsPerUser=%u\n",
-                                    group_g, CAP);
+        itest_open_test_dir(env);
+        char *config = itest_write_config(env,
+                                          "# issue 8 item 5\n[Coordinator]\nRequesterGroup=%s\nMaxSessionsPerUser=%u\n",
+                                          group_g, CAP);
         itest_start_lvssd_config(env, NULL, config);
 
         CHECK(pipe2(go, O_CLOEXEC) == 0, "pipe2: %m");
@@ -384,11 +311,11 @@ static void test_item5_sessions_per_uid(void **state) {
         for (unsigned i = 1; i <= CAP; i++) {
                 char key[32];
                 snprintf(key, sizeof key, "open%u", i);
-                CHECK_HR(child_result(env, c, key), VSS_S_OK, "OpenSession %u of %u as %s", i, CAP, user_u);
+                CHECK_HR(itest_child_result(env, c, key), VSS_S_OK, "OpenSession %u of %u as %s", i, CAP, user_u);
         }
         char key[32];
         snprintf(key, sizeof key, "open%u", CAP + 1);
-        CHECK_HR(child_result(env, c, key), VSS_E_ACCESSDENIED, "item 5: OpenSession %u as %s with a cap of %u",
+        CHECK_HR(itest_child_result(env, c, key), VSS_E_ACCESSDENIED, "item 5: OpenSession %u as %s with a cap of %u",
                  CAP + 1, user_u, CAP);
         size_t l = itest_wait_line_must(env, c, "message ", itest_ms(env, 30000));
         const char *m = c->out.lines[l].text;
@@ -398,7 +325,7 @@ static void test_item5_sessions_per_uid(void **state) {
         snprintf(expect, sizeof expect, "uid %u already has %u sessions open", (unsigned) pw->pw_uid, CAP);
         CHECK(strstr(m, expect) && strstr(m, "MaxSessionsPerUser"), "item 5: the refusal does not say why: %s", m);
         snprintf(expect, sizeof expect, "uid %u pid %d refused a session", (unsigned) pw->pw_uid, (int) c->pid);
-        CHECK(log_has(env, expect), "item 5: the log has no line \"%s\"", expect);
+        CHECK(itest_lvssd_log_has(env, expect), "item 5: the log has no line \"%s\"", expect);
 
         /* root is exempt */
         for (unsigned i = 0; i <= CAP; i++) {
@@ -416,7 +343,6 @@ static void test_item5_sessions_per_uid(void **state) {
 }
 
 int main(void) {
-        main_pid = getpid();
         if (!account_create())
                 printf("test-set-idle: cannot create a user (needs root and useradd): the cap test is skipped\n");
         const struct CMUnitTest tests[] = {
@@ -424,7 +350,5 @@ int main(void) {
                 ITEST(test_item5_busy_holder_kept),
                 ITEST(test_item5_sessions_per_uid),
         };
-        int r = ITEST_MAIN("set-idle", tests);
-        account_remove();
-        return r;
+        return ITEST_MAIN("set-idle", tests);
 }

@@ -30,7 +30,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,143 +38,29 @@
 
 #include "harness.h"
 
-extern char **environ;
-
 /* ---- the accounts ------------------------------------------------------------- */
 
-static char user_a[32], user_b[32];
-static bool have_a, have_b;
-static pid_t main_pid;
+static const char *user_a, *user_b;
 
-static int run_tool(const char *const *argv) {
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int status;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *) argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -1;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void accounts_remove(void) {
-        if (getpid() != main_pid)
-                return;
-        if (have_b && run_tool((const char *const[]) { "userdel", user_b, NULL }) == 0)
-                have_b = false;
-        if (have_a && run_tool((const char *const[]) { "userdel", user_a, NULL }) == 0)
-                have_a = false;
-        if (have_a || have_b)
-                fprintf(stderr, "test-writer-owner: could not remove %s %s\n", have_a ? user_a : "",
-                        have_b ? user_b : "");
-}
-
-static void on_fatal_signal(int sig) {
-        accounts_remove();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* 0, 77 (cannot run here: said why) or 1. */
+/* 0, 77 (cannot run here: said why) or 1. The harness removes the accounts at exit. */
 static int accounts_create(void) {
-        if (geteuid() != 0) {
-                printf("test-writer-owner: skipped: needs root (creates users and runs writers as them)\n");
-                return 77;
-        }
-        snprintf(user_a, sizeof user_a, "lvsso%da", (int) getpid());
-        snprintf(user_b, sizeof user_b, "lvsso%db", (int) getpid());
-        atexit(accounts_remove);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-
-        const char *const ua[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_a, NULL };
-        const char *const ub[] = { "useradd", "-M", "-N", "-s", "/usr/sbin/nologin", user_b, NULL };
-        int r = run_tool(ua);
-        if (r < 0) {
-                printf("test-writer-owner: skipped: useradd not found (apt-get install passwd)\n");
-                return 77;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-writer-owner: useradd %s failed (%d)\n", user_a, r);
-                return 1;
-        }
-        have_a = true;
-        if (run_tool(ub) != 0) {
-                fprintf(stderr, "test-writer-owner: useradd %s failed\n", user_b);
-                return 1;
-        }
-        have_b = true;
-        return 0;
-}
-
-static uid_t uid_of(const char *user) {
-        struct passwd *pw = getpwnam(user);
-        CHECK(pw, "no user %s", user);
-        return pw->pw_uid;
+        int r = itest_accounts_begin("test-writer-owner", 'o', "creates users and runs writers as them");
+        if (r == 0)
+                r = itest_user_add("a", NULL, &user_a);
+        if (r == 0)
+                r = itest_user_add("b", NULL, &user_b);
+        return r;
 }
 
 /* ---- small things ---------------------------------------------------------------- */
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
-static char *write_config(itest_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *write_config(itest_env *env, const char *fmt, ...) {
-        va_list ap;
-        char *body, *path = xprintf("%s/lvssd.conf", env->dir);
-
-        va_start(ap, fmt);
-        if (vasprintf(&body, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        itest_write_file(path, body, strlen(body));
-        free(body);
-        return path;
-}
-
-/* The value after "@key " in the child's next line starting with it. */
-static vss_hresult child_result(itest_env *env, itest_proc *p, const char *key) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s ", key);
-        size_t l = itest_wait_line_must(env, p, prefix, itest_ms(env, 30000));
-        return (vss_hresult) (uint32_t) strtoul(p->out.lines[l].text + strlen(prefix), NULL, 16);
-}
-
 static void check_logged(itest_env *env, const char *what) {
-        char *log = itest_read_file(env->lvssd->log_path);
-        CHECK(log && strstr(log, what), "lvssd's log has no line with \"%s\"", what);
-        free(log);
-}
-
-static void wait_child_exit(itest_env *env, itest_proc *p) {
-        if (!itest_wait_exit(env, p, itest_ms(env, 30000))) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s did not end", p->label);
-        }
-        if (!WIFEXITED(p->wstatus) || WEXITSTATUS(p->wstatus) != 0) {
-                itest_dump_stream(p->label, &p->out);
-                FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
-        }
+        CHECK(itest_lvssd_log_has(env, what), "lvssd's log has no line with \"%s\"", what);
 }
 
 /* The uid the catalog binds class @id to, "" when none (owned). */
 static char *catalog_owner(itest_env *env, const vss_id *id) {
-        char *q = xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
+        char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(id));
         char *v = itest_catalog_query(env, q);
         free(q);
         CHECK(v, "cannot read writer_owners from the catalog");
@@ -291,24 +176,25 @@ static int classes_child(int fd, void *userdata) {
 static void test_impostor_cannot_lock_out_root(void **state) {
         itest_env *env = *state;
         writer_job job = { "lvss-writer-sqlite", "main", class_id(1) };
-        uid_t uid_a = uid_of(user_a);
+        uid_t uid_a = itest_uid_of(user_a);
         itest_admin a = { 0 };
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        char *config = itest_write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *imp = itest_spawn_child_as(env, "impostor as user A", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, imp, "writer"), VSS_S_OK, "the first writer of a new class subscribes (%s)", user_a);
+        CHECK_HR(itest_child_result(env, imp, "writer"), VSS_S_OK,
+                 "the first writer of a new class subscribes (%s)", user_a);
 
         /* the real writer, root's, same class and instance name: not locked out */
         itest_writer *real = WRITER_ID(env, "lvss-writer-sqlite", &job.writer_id, "--instance", "main");
         itest_wait_line_must(env, imp, "disconnected", itest_ms(env, 10000));
-        wait_child_exit(env, imp);
+        itest_wait_child_ok(env, imp);
         char *own = catalog_owner(env, &job.writer_id);
         CHECK(strcmp(own, "0") == 0, "after root's writer subscribed the class is bound to '%s', expected 0", own);
         free(own);
-        char *line = xprintf("of uid %u (%s) pid %d dropped: uid 0 pid %d takes its class over", (unsigned) uid_a,
+        char *line = itest_xprintf("of uid %u (%s) pid %d dropped: uid 0 pid %d takes its class over", (unsigned) uid_a,
                              user_a, (int) imp->pid, (int) real->p.pid);
         check_logged(env, line);
         free(line);
@@ -325,10 +211,10 @@ static void test_impostor_cannot_lock_out_root(void **state) {
 
         /* A again, now that the class is root's: refused, naming the owner */
         itest_proc *again = itest_spawn_child_as(env, "impostor again", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, again, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with root's writer class", user_a);
-        wait_child_exit(env, again);
-        line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
+        itest_wait_child_ok(env, again);
+        line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'lvss-writer-sqlite': class %s "
                        "belongs to uid 0",
                        (unsigned) uid_a, user_a, (int) again->pid, itest_id_str(&job.writer_id));
         check_logged(env, line);
@@ -352,20 +238,20 @@ static void test_first_owner_binds_class(void **state) {
         itest_env *env = *state;
         writer_job job_a = { "postgres-writer", "a", class_id(2) };
         writer_job job_b = { "postgres-writer", "b", class_id(2) };
-        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+        uid_t uid_a = itest_uid_of(user_a), uid_b = itest_uid_of(user_b);
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
+        char *config = itest_write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\n", user_a, user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job_a);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "%s's writer, the class's first", user_a);
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_S_OK, "%s's writer, the class's first", user_a);
 
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job_b);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with the class of %s's writer (another instance)", user_b, user_a);
-        wait_child_exit(env, wb);
-        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
+        itest_wait_child_ok(env, wb);
+        char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'postgres-writer': class %s "
                              "belongs to uid %u (%s) (recorded in the catalog)",
                              (unsigned) uid_b, user_b, (int) wb->pid, itest_id_str(&job_b.writer_id),
                              (unsigned) uid_a, user_a);
@@ -373,12 +259,12 @@ static void test_first_owner_binds_class(void **state) {
         free(line);
 
         /* the admin tool shows whose writer it is */
-        char *vssadmin = xprintf("%s/tools/vssadmin", env->build_root);
+        char *vssadmin = itest_xprintf("%s/tools/vssadmin", env->build_root);
         const char *argv[] = { vssadmin, "--socket", env->socket_path, "list", "writers", NULL };
         itest_proc *p = itest_spawn_program(env, "vssadmin list writers", argv, true, true);
         int code = itest_program_exit(env, p, itest_step_bound(env));
         char *out = itest_stream_text(&p->out);
-        line = xprintf("Process: pid %d, uid %u (%s)", (int) wa->pid, (unsigned) uid_a, user_a);
+        line = itest_xprintf("Process: pid %d, uid %u (%s)", (int) wa->pid, (unsigned) uid_a, user_a);
         CHECK(code == 0 && strstr(out, line), "issue 8 item 4: vssadmin list writers has no \"%s\" (exit %d):\n%s",
               line, code, out);
         free(line);
@@ -387,7 +273,7 @@ static void test_first_owner_binds_class(void **state) {
         p = itest_spawn_program(env, "vssadmin --json list writers", argv_json, true, true);
         code = itest_program_exit(env, p, itest_step_bound(env));
         out = itest_stream_text(&p->out);
-        char *want_uid = xprintf("\"uid\": %u,", (unsigned) uid_a), *want_pid = xprintf("\"pid\": %d,", (int) wa->pid);
+        char *want_uid = itest_xprintf("\"uid\": %u,", (unsigned) uid_a), *want_pid = itest_xprintf("\"pid\": %d,", (int) wa->pid);
         CHECK(code == 0 && strstr(out, want_uid) && strstr(out, want_pid),
               "issue 8 item 4: vssadmin --json list writers has no %s and %s (exit %d):\n%s", want_uid, want_pid, code,
               out);
@@ -399,14 +285,14 @@ static void test_first_owner_binds_class(void **state) {
         /* the binding outlives lvssd */
         itest_kill_lvssd(env);
         itest_wait_line_must(env, wa, "disconnected", itest_ms(env, 10000));
-        wait_child_exit(env, wa);
+        itest_wait_child_ok(env, wa);
         itest_restart_lvssd(env, config);
         wb = itest_spawn_child_as(env, "writer as user B after a restart", user_b, writer_child, &job_b);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s subscribing with %s's class after lvssd restarted", user_b, user_a);
-        wait_child_exit(env, wb);
+        itest_wait_child_ok(env, wb);
         wa = itest_spawn_child_as(env, "writer as user A after a restart", user_a, writer_child, &job_a);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_S_OK, "the owner %s after lvssd restarted", user_a);
         free(config);
 }
 
@@ -414,29 +300,30 @@ static void test_first_owner_binds_class(void **state) {
 static void test_configured_owner(void **state) {
         itest_env *env = *state;
         writer_job job = { "configured", NULL, class_id(3) };
-        uid_t uid_a = uid_of(user_a), uid_b = uid_of(user_b);
+        uid_t uid_a = itest_uid_of(user_a), uid_b = itest_uid_of(user_b);
 
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\nWriterOwner=%s:%s\n",
-                                    user_a, user_b, itest_id_str(&job.writer_id), user_b);
+        char *config = itest_write_config(env,
+                                          "# issue 8 item 4\n[Coordinator]\nWriterUsers=%s %s\nWriterOwner=%s:%s\n",
+                                          user_a, user_b, itest_id_str(&job.writer_id), user_b);
         itest_start_lvssd_config(env, NULL, config);
 
         itest_proc *wa = itest_spawn_child_as(env, "writer as user A", user_a, writer_child, &job);
-        CHECK_HR(child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, wa, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: %s first with a class WriterOwner= gives %s", user_a, user_b);
-        wait_child_exit(env, wa);
-        char *line = xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
+        itest_wait_child_ok(env, wa);
+        char *line = itest_xprintf("class %s belongs to uid %u (%s) (WriterOwner=)", itest_id_str(&job.writer_id),
                              (unsigned) uid_b, user_b);
         check_logged(env, line);
         free(line);
 
         itest_proc *root = itest_spawn_child(env, "writer as root", writer_child, &job);
-        CHECK_HR(child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
+        CHECK_HR(itest_child_result(env, root, "writer"), VSS_E_ACCESSDENIED,
                  "issue 8 item 4: root with a class WriterOwner= gives %s", user_b);
-        wait_child_exit(env, root);
+        itest_wait_child_ok(env, root);
 
         itest_proc *wb = itest_spawn_child_as(env, "writer as user B", user_b, writer_child, &job);
-        CHECK_HR(child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
+        CHECK_HR(itest_child_result(env, wb, "writer"), VSS_S_OK, "%s, the configured owner", user_b);
         itest_admin a = { 0 };
         itest_list_writers(env, &a);
         CHECK(a.n == 1 && a.v[0].uid == uid_b && a.v[0].pid == wb->pid,
@@ -458,14 +345,14 @@ static void test_writer_classes_per_user_bounded(void **state) {
         itest_env *env = *state;
         enum { LIMIT = 3, N = LIMIT + 2 };
         vss_id ids[N];
-        uid_t uid_a = uid_of(user_a);
+        uid_t uid_a = itest_uid_of(user_a);
 
         for (size_t i = 0; i < N; i++)
                 ids[i] = class_id((uint8_t) (10 + i));
         CHECK(chmod(env->dir, 0711) == 0, "chmod %s: %m", env->dir);
-        char *config = write_config(env, "# issue 8, writer_owners bounded\n[Coordinator]\nWriterUsers=%s\n"
-                                         "MaxWriterClassesPerUser=%d\n",
-                                    user_a, LIMIT);
+        char *config = itest_write_config(env, "# issue 8, writer_owners bounded\n[Coordinator]\nWriterUsers=%s\n"
+                                          "MaxWriterClassesPerUser=%d\n",
+                                          user_a, LIMIT);
         itest_start_lvssd_config(env, NULL, config);
 
         /* A: LIMIT new classes are bound, the next ones are refused */
@@ -474,18 +361,18 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < N; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), i < LIMIT ? VSS_S_OK : VSS_E_ACCESSDENIED,
+                CHECK_HR(itest_child_result(env, p, what), i < LIMIT ? VSS_S_OK : VSS_E_ACCESSDENIED,
                          "issue 8: %s's new writer class number %zu with MaxWriterClassesPerUser=%d", user_a, i + 1,
                          LIMIT);
         }
-        wait_child_exit(env, p);
-        char *q = xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
+        itest_wait_child_ok(env, p);
+        char *q = itest_xprintf("SELECT COUNT(*) FROM writer_owners WHERE uid = %u", (unsigned) uid_a);
         char *count = itest_catalog_query(env, q);
         CHECK(count && strtoul(count, NULL, 10) == LIMIT, "issue 8: the catalog binds %s classes to %s, expected %d",
               count ? count : "?", user_a, LIMIT);
         free(count);
         free(q);
-        char *line = xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'many-classes' with the new "
+        char *line = itest_xprintf("access denied: uid %u (%s) pid %d may not subscribe writer 'many-classes' with the new "
                              "class %s: %d writer classes are bound to it already (MaxWriterClassesPerUser=%d)",
                              (unsigned) uid_a, user_a, (int) p->pid, itest_id_str(&ids[LIMIT]), LIMIT, LIMIT);
         check_logged(env, line);
@@ -497,9 +384,9 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < LIMIT; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
+                CHECK_HR(itest_child_result(env, p, what), VSS_S_OK, "%s's bound class number %zu", user_a, i + 1);
         }
-        wait_child_exit(env, p);
+        itest_wait_child_ok(env, p);
 
         /* root is exempt: it binds the classes A was refused, and more */
         vss_id more[N];
@@ -510,26 +397,22 @@ static void test_writer_classes_per_user_bounded(void **state) {
         for (size_t i = 0; i < N; i++) {
                 char what[32];
                 snprintf(what, sizeof what, "class%zu", i);
-                CHECK_HR(child_result(env, p, what), VSS_S_OK, "root's new class number %zu (root is exempt)", i + 1);
+                CHECK_HR(itest_child_result(env, p, what), VSS_S_OK,
+                         "root's new class number %zu (root is exempt)", i + 1);
         }
-        wait_child_exit(env, p);
+        itest_wait_child_ok(env, p);
         free(config);
 }
 
 int main(void) {
-        main_pid = getpid();
         int r = accounts_create();
-        if (r != 0) {
-                accounts_remove();
+        if (r != 0)
                 return r;
-        }
         const struct CMUnitTest tests[] = {
                 ITEST(test_impostor_cannot_lock_out_root),
                 ITEST(test_first_owner_binds_class),
                 ITEST(test_configured_owner),
                 ITEST(test_writer_classes_per_user_bounded),
         };
-        r = ITEST_MAIN("issue 8 item 4: writer owners", tests);
-        accounts_remove();
-        return r;
+        return ITEST_MAIN("issue 8 item 4: writer owners", tests);
 }
