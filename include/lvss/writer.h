@@ -127,6 +127,39 @@ bool vss_writer_is_path_affected(vss_writer *w, const char *path);
 /** vss_writer_get_snapshot_path() - in PostSnapshot: where @volume's shadow copy is; *@ret borrowed until the handler returns. */
 vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *volume, const char **ret);
 
+/*
+ * What the writer can see of the snapshot (lvss extension, issue 9 part 1;
+ * docs/api.md). Available in the handlers of PrepareForSnapshot, Freeze,
+ * Thaw, PostSnapshot, BackupComplete and an Abort lvssd sends after
+ * PrepareForSnapshot; VSS_E_BAD_STATE anywhere else (outside a handler,
+ * Identify, PrepareForBackup, restore events, an on_abort the library calls
+ * itself), VSS_E_INVALIDARG for a NULL @w or result pointer.
+ */
+/** vss_writer_get_snapshot_volume_count() - the number of volumes of the set, into *@ret. */
+vss_hresult vss_writer_get_snapshot_volume_count(vss_writer *w, unsigned *ret);
+/**
+ * vss_writer_get_snapshot_volume() - volume @index of the set: its path, the
+ * name of the provider that snapshots it ("btrfs", "copy", an exec provider's
+ * name) and whether that snapshot is atomic (one instant for the whole volume).
+ *
+ * Any of @ret_volume, @ret_provider, @ret_atomic may be NULL, not all of them.
+ * The strings are owned by @w and valid until the handler returns.
+ * VSS_E_INVALIDARG for an @index at or past the count.
+ */
+vss_hresult vss_writer_get_snapshot_volume(vss_writer *w, unsigned index, const char **ret_volume,
+                                           const char **ret_provider, bool *ret_atomic);
+/**
+ * vss_writer_is_set_atomic() - whether every volume of the set is captured at
+ * one instant: true only for a set of one volume whose snapshot is atomic.
+ */
+vss_hresult vss_writer_is_set_atomic(vss_writer *w, bool *ret);
+/**
+ * vss_writer_is_auto_recovery() - whether the shadow copies are auto-recovery
+ * copies (writable in PostSnapshot). Always false for now: lvss makes no
+ * writable copies yet (issue 9 part 2).
+ */
+vss_hresult vss_writer_is_auto_recovery(vss_writer *w, bool *ret);
+
 typedef enum vss_writer_session_state {
         VSS_SESSION_NONE,
         VSS_SESSION_IN_PROGRESS,

@@ -367,6 +367,7 @@ struct Session {
         bool prepared_for_backup;
         bool set_started;
         vss_id set_id;
+        bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool set_done;           /* DoSnapshotSet succeeded */
         bool backup_complete_ok; /* BackupComplete succeeded */
         bool completed;          /* gathered after BackupComplete (WS-3) */

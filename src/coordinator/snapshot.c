@@ -62,6 +62,47 @@ Snapshot *snapshot_free(Snapshot *snap) {
         return NULL;
 }
 
+/* Whether every volume of the set is captured at one instant: only a set of
+ * one volume whose provider says its snapshot is atomic. Two atomic volumes
+ * are two instants (no provider here can snapshot several at once). */
+static bool set_is_atomic(Session *s) {
+        return s->n_snapshots == 1 && s->snapshots[0]->p.atomic;
+}
+
+/* What writers can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on:
+ *   snapshot_volumes  a(ssb)  volume, provider name, atomic
+ *   set_atomic        b       every volume at one instant
+ *   auto_recovery     b       the copies are writable in PostSnapshot: false
+ *                             for now, lvss makes no writable copies yet */
+static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "snapshot_volumes");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(ssb)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(ssb)");
+        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++) {
+                const Snapshot *snap = s->snapshots[i];
+
+                r = sd_bus_message_append(m, "(ssb)", snap->p.volume,
+                                          snap->provider ? snap->provider->ops->name : "?", snap->p.atomic);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", set_is_atomic(s));
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", false);
+        return r;
+}
+
 int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
         int r;
 
@@ -94,6 +135,8 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
                 r = sd_bus_message_close_container(m);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
+        if (r >= 0 && s->set_prepared)
+                r = context_append_snapshot_kind(s, m);
         if (r < 0 || !with_paths)
                 return r;
 
@@ -602,6 +645,12 @@ int snapshot_set_run(Session *s) {
                 session_step_finish(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
                 return 0;
         }
+        s->set_prepared = true;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                log_session(s, "%s: provider %s, %s", s->snapshots[i]->p.volume,
+                            s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
+                            s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
+        log_session(s, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
         if (!(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS))
                 run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
         else {

@@ -29,6 +29,9 @@ typedef struct lvss_snapshot {
         vss_id set_id;
         char *volume;        /* absolute, canonical path (realpath) */
         char *snapshot_path; /* chosen by begin_prepare; readable after post_commit */
+        /* Set by begin_prepare (issue 9 part 1): the snapshot of this volume is
+         * one instant of the whole volume. false is the safe answer. */
+        bool atomic;
 } lvss_snapshot;
 
 typedef struct lvss_provider_ops {
@@ -64,6 +67,7 @@ struct lvss_provider {
  * @storage_dir/<set id>/<snapshot id>; commit clones each regular file with
  * FICLONE where the file system allows, else copy_file_range; directories,
  * symlinks, modes and mtimes are kept. post_commit makes the tree read-only.
+ * Not atomic: files are copied one after the other.
  */
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
 
@@ -73,6 +77,7 @@ int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
  * @storage_dir/<set id>/<snapshot id> when @storage_dir is on the same btrfs
  * file system, else in "<volume's parent>/.lvss-snapshots/<set>/<snapshot>"
  * (a snapshot must live on the file system of its source). O(1).
+ * Atomic per volume (one subvolume at one instant); not across volumes.
  */
 int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
 
@@ -80,7 +85,9 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
  * The exec provider: an external program does the work, one call per step,
  * each bounded by @step_timeout_usec (the hold window bounds commit):
  *   PROGRAM is-supported VOLUME              exit 0: supported
- *   PROGRAM prepare SET_ID SNAPSHOT_ID VOLUME
+ *   PROGRAM prepare SET_ID SNAPSHOT_ID VOLUME  may print "atomic" (a line of its own):
+ *                                             the snapshot is one instant of the volume;
+ *                                             anything else (or nothing): not atomic
  *   PROGRAM commit SET_ID SNAPSHOT_ID VOLUME  prints the snapshot path on stdout
  *   PROGRAM delete SNAPSHOT_PATH
  *   PROGRAM abort SET_ID SNAPSHOT_ID VOLUME

@@ -86,6 +86,13 @@ typedef struct event_context {
         bool partial_file_support;
         int32_t context;
         vss_writer_components *components;
+        /* what the writer can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on */
+        bool have_snapshot_kind;
+        char **snapshot_volumes; /* volume, provider, volume, provider, ..., NULL */
+        bool *snapshot_atomic;
+        unsigned n_snapshot_volumes;
+        bool set_atomic;
+        bool auto_recovery;
 } event_context;
 
 struct vss_writer {
@@ -236,6 +243,9 @@ static void event_context_done(event_context *ctx) {
         ctx->volumes = strv_free(ctx->volumes);
         ctx->snapshot_paths = strv_free(ctx->snapshot_paths);
         ctx->components = lvss_writer_components_free(ctx->components);
+        ctx->snapshot_volumes = strv_free(ctx->snapshot_volumes);
+        free(ctx->snapshot_atomic);
+        ctx->snapshot_atomic = NULL;
 }
 
 static int enter_variant(sd_bus_message *m, const char *contents) {
@@ -318,6 +328,74 @@ static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
         return 0;
 }
 
+/* "snapshot_volumes" a(ssb): volume, provider, atomic (issue 9 part 1). */
+static int read_snapshot_volumes(sd_bus_message *m, event_context *ctx) {
+        _cleanup_(strv_freep) char **l = NULL;
+        _cleanup_(freep) bool *atomic = NULL;
+        unsigned n = 0;
+        int r;
+
+        r = enter_variant(m, "a(ssb)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "(ssb)");
+        if (r < 0)
+                return r;
+
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+
+        for (;;) {
+                _cleanup_(freep) char *v = NULL, *p = NULL;
+                const char *volume, *provider;
+                char **a;
+                bool *b;
+                int at;
+
+                r = sd_bus_message_read(m, "(ssb)", &volume, &provider, &at);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (n >= UINT32_MAX / 4)
+                        return -E2BIG;
+
+                v = strdup(volume);
+                p = strdup(provider);
+                if (!v || !p)
+                        return -ENOMEM;
+                a = realloc(l, (2 * (n + 1) + 1) * sizeof *a);
+                if (!a)
+                        return -ENOMEM;
+                l = a;
+                b = realloc(atomic, (n + 1) * sizeof *b);
+                if (!b)
+                        return -ENOMEM;
+                atomic = b;
+                l[2 * n] = TAKE_PTR(v);
+                l[2 * n + 1] = TAKE_PTR(p);
+                l[2 * n + 2] = NULL;
+                atomic[n] = at;
+                n++;
+        }
+
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        strv_free(ctx->snapshot_volumes);
+        free(ctx->snapshot_atomic);
+        ctx->snapshot_volumes = TAKE_PTR(l);
+        ctx->snapshot_atomic = TAKE_PTR(atomic);
+        ctx->n_snapshot_volumes = n;
+        ctx->have_snapshot_kind = true;
+        return 0;
+}
+
 /* The Event's context a{sv} (dbus-interface.md); unknown keys are skipped. */
 static int event_context_read(sd_bus_message *m, event_context *ctx) {
         int r;
@@ -360,6 +438,15 @@ static int event_context_read(sd_bus_message *m, event_context *ctx) {
                         }
                 } else if (strcmp(key, "snapshot_paths") == 0)
                         r = read_snapshot_paths(m, ctx);
+                else if (strcmp(key, "snapshot_volumes") == 0)
+                        r = read_snapshot_volumes(m, ctx);
+                else if (strcmp(key, "set_atomic") == 0) {
+                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
+                        ctx->set_atomic = b;
+                } else if (strcmp(key, "auto_recovery") == 0) {
+                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
+                        ctx->auto_recovery = b;
+                }
                 else if (strcmp(key, "backup_type") == 0) {
                         r = read_variant_basic(m, SD_BUS_TYPE_UINT32, &u);
                         ctx->backup_type = u <= VSS_BT_OTHER ? (vss_backup_type) u : VSS_BT_UNDEFINED;
@@ -1283,6 +1370,70 @@ _public_ vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *vol
                         return VSS_S_OK;
                 }
         return VSS_E_OBJECT_NOT_FOUND;
+}
+
+/* What the writer can see of the snapshot (issue 9 part 1): only while a
+ * handler runs for an event lvssd sent it with (PrepareForSnapshot on). */
+static vss_hresult snapshot_kind_check(vss_writer *w) {
+        if (!w->current || !w->current->have_snapshot_kind)
+                return VSS_E_BAD_STATE;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_get_snapshot_volume_count(vss_writer *w, unsigned *ret) {
+        vss_hresult hr;
+
+        check_arg(w, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+        hr = snapshot_kind_check(w);
+        if (VSS_FAILED(hr))
+                return hr;
+        *ret = w->current->n_snapshot_volumes;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_get_snapshot_volume(vss_writer *w, unsigned index, const char **ret_volume,
+                                                    const char **ret_provider, bool *ret_atomic) {
+        vss_hresult hr;
+
+        check_arg(w, VSS_E_INVALIDARG);
+        check_arg(ret_volume || ret_provider || ret_atomic, VSS_E_INVALIDARG);
+        hr = snapshot_kind_check(w);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (index >= w->current->n_snapshot_volumes)
+                return VSS_E_INVALIDARG;
+        if (ret_volume)
+                *ret_volume = w->current->snapshot_volumes[2 * index];
+        if (ret_provider)
+                *ret_provider = w->current->snapshot_volumes[2 * index + 1];
+        if (ret_atomic)
+                *ret_atomic = w->current->snapshot_atomic[index];
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_is_set_atomic(vss_writer *w, bool *ret) {
+        vss_hresult hr;
+
+        check_arg(w, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+        hr = snapshot_kind_check(w);
+        if (VSS_FAILED(hr))
+                return hr;
+        *ret = w->current->set_atomic;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_is_auto_recovery(vss_writer *w, bool *ret) {
+        vss_hresult hr;
+
+        check_arg(w, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+        hr = snapshot_kind_check(w);
+        if (VSS_FAILED(hr))
+                return hr;
+        *ret = w->current->auto_recovery;
+        return VSS_S_OK;
 }
 
 _public_ vss_writer_session_state vss_writer_get_session_state(vss_writer *w) {

@@ -15,6 +15,7 @@
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
  *                    [--restore-failure-msg TEXT]
  *                    [--raw-identify bad-metadata|wrong-signature]
+ *                    [--show-snapshot]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
  *   subscribed {instance-id}
@@ -39,6 +40,13 @@
  * stores --restore-metadata (when given) as its restore metadata. A writer
  * told to fail PreRestore or PostRestore also sets --restore-failure-msg
  * (when given) as every component's pre- / post-restore failure message.
+ *
+ * --show-snapshot (issue 9 part 1): in every event, right after the begin
+ * line, what the writer can see of the snapshot:
+ *   snapshot <Event> {session-id} volumes=N set_atomic=0|1 auto_recovery=0|1
+ *   snapshot-volume <Event> {session-id} index=I volume=V provider=V atomic=0|1   (N lines)
+ * or, when the calls refuse, the code each answered:
+ *   snapshot <Event> {session-id} refused count=NAME volume=NAME set_atomic=NAME auto_recovery=NAME
  *
  * --raw-identify (issue 8 item 7) makes a writer that liblvss would never
  * let an application be: it speaks sd-bus itself, subscribes like liblvss
@@ -107,6 +115,7 @@ static struct {
         const char *restore_metadata;
         const char *restore_failure_msg;
         const char *raw_identify; /* NULL: a liblvss writer */
+        bool show_snapshot;
 } arg = {
         .fail_mode = FAIL_BOTH,
         .path = "/tmp",
@@ -250,6 +259,40 @@ static void restore_store(vss_writer_event e, vss_writer_components *c, bool fai
         }
 }
 
+static const char *hr_name(vss_hresult hr) {
+        return vss_hresult_name(hr) ?: "?";
+}
+
+/* --show-snapshot: what the writer can see of the snapshot (issue 9 part 1). */
+static void report_snapshot(vss_writer *w, const char *name, const char *sid) {
+        vss_hresult hc, hv, hs, ha;
+        const char *volume = NULL, *provider = NULL;
+        bool atomic = false, set_atomic = false, auto_recovery = false;
+        unsigned n = 0;
+
+        hc = vss_writer_get_snapshot_volume_count(w, &n);
+        hv = vss_writer_get_snapshot_volume(w, 0, &volume, &provider, &atomic);
+        hs = vss_writer_is_set_atomic(w, &set_atomic);
+        ha = vss_writer_is_auto_recovery(w, &auto_recovery);
+        if (VSS_FAILED(hc) || VSS_FAILED(hs) || VSS_FAILED(ha) || (n > 0 && VSS_FAILED(hv))) {
+                say("snapshot %s %s refused count=%s volume=%s set_atomic=%s auto_recovery=%s", name, sid,
+                    hr_name(hc), hr_name(hv), hr_name(hs), hr_name(ha));
+                return;
+        }
+        say("snapshot %s %s volumes=%u set_atomic=%d auto_recovery=%d", name, sid, n, set_atomic, auto_recovery);
+        for (unsigned i = 0; i < n; i++) {
+                if (VSS_FAILED(vss_writer_get_snapshot_volume(w, i, &volume, &provider, &atomic))) {
+                        say("snapshot-volume %s %s index=%u refused", name, sid, i);
+                        continue;
+                }
+                printf("snapshot-volume %s %s index=%u", name, sid, i);
+                print_value("volume", volume);
+                print_value("provider", provider);
+                printf(" atomic=%d\n", atomic);
+                fflush(stdout);
+        }
+}
+
 /*
  * What every handler does: report, then crash, hang, be slow, or fail as told.
  * @c: the components of a restore event (reported and written to), else NULL.
@@ -263,6 +306,8 @@ static bool handle_components(vss_writer *w, vss_writer_event e, vss_writer_comp
         (void) vss_writer_get_session_id(w, &session);
         vss_id_format(&session, sid);
         say("event %s %s begin", name, sid);
+        if (arg.show_snapshot)
+                report_snapshot(w, name, sid);
 
         if (arg.crash_at & EVENT_BIT(e)) {
                 say("event %s %s crash", name, sid);
@@ -440,6 +485,7 @@ static void usage(FILE *f) {
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
                 "                        [--restore-failure-msg TEXT]\n"
                 "                        [--raw-identify bad-metadata|wrong-signature]\n"
+                "                        [--show-snapshot]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
 }
@@ -494,6 +540,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_RESTORE_METADATA,
                 ARG_RESTORE_FAILURE_MSG,
                 ARG_RAW_IDENTIFY,
+                ARG_SHOW_SNAPSHOT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -516,6 +563,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "restore-metadata", required_argument, NULL, ARG_RESTORE_METADATA },
                 { "restore-failure-msg", required_argument, NULL, ARG_RESTORE_FAILURE_MSG },
                 { "raw-identify", required_argument, NULL, ARG_RAW_IDENTIFY },
+                { "show-snapshot", no_argument, NULL, ARG_SHOW_SNAPSHOT },
                 {}
         };
         uint64_t u;
@@ -640,6 +688,9 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         arg.raw_identify = optarg;
+                        break;
+                case ARG_SHOW_SNAPSHOT:
+                        arg.show_snapshot = true;
                         break;
                 default:
                         usage(stderr);

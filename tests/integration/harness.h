@@ -462,7 +462,9 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * DIR/fake-provider (DIR = <test dir>/fake, returned, owned), for
  * `ExecProvider=NAME:DIR/fake-provider`. It is not a snapshot tool:
  *   is-supported VOLUME             yes for any directory
- *   prepare SET SNAP VOLUME         checks the volume is a directory
+ *   prepare SET SNAP VOLUME         checks the volume is a directory; prints
+ *                                   DIR/prepare-says when it exists (issue 9
+ *                                   part 1: "atomic")
  *   commit SET SNAP VOLUME          copies VOLUME into DIR/snaps/SNAP, prints that path
  *   delete PATH                     rm -rf PATH
  *   abort SET SNAP VOLUME           rm -rf DIR/snaps/SNAP

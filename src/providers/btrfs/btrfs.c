@@ -426,6 +426,8 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
                         return lvss_provider_veto(ret_hr, r);
                 }
+                /* One btrfs snapshot is one instant of the subvolume (issue 9 part 1). */
+                snaps[i]->atomic = true;
         }
 
         (void) lvss_mkdir_parents(bp->storage, 0700); /* in case it went since lvss_provider_btrfs_new() */

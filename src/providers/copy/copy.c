@@ -488,6 +488,8 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                         log_error("%s: volume not supported: %s", snaps[i]->volume, why);
                         return lvss_provider_veto(ret_hr, r);
                 }
+                /* Files are copied one after the other: never one instant (issue 9 part 1). */
+                snaps[i]->atomic = false;
         }
         storage_fd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (storage_fd < 0 || fstat(storage_fd, &sst) < 0 || fstatvfs(storage_fd, &sv) < 0) {

@@ -695,6 +695,31 @@ static bool placeholder_parse(exec_provider *ep, const char *path, char set[VSS_
         return true;
 }
 
+/* Whether prepare's output has a line "atomic" (trailing blanks allowed): the
+ * program says its snapshot is one instant of the volume (issue 9 part 1).
+ * Anything else, "not-atomic" or no output at all: not atomic, the safe
+ * default for programs written before the word existed. */
+static bool output_says_atomic(const output *o) {
+        const char *p = o->data, *end;
+
+        if (!p)
+                return false;
+        end = p + o->size;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t len = (size_t) ((nl ? nl : end) - p);
+
+                while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
+                        len--;
+                if (len == strlen("atomic") && memcmp(p, "atomic", len) == 0)
+                        return true;
+                if (!nl)
+                        break;
+                p = nl + 1;
+        }
+        return false;
+}
+
 /* ---- the steps -------------------------------------------------------------- */
 
 static bool exec_is_volume_supported(lvss_provider *p, const char *volume) {
@@ -840,11 +865,13 @@ static int exec_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
 
                 snapshot_names(snaps[i], set, snap);
                 const char *const args[] = { "prepare", set, snap, snaps[i]->volume, NULL };
-                r = run_program(ep, args, false, NULL);
+                _cleanup_(output_done) output o = {};
+                r = run_program(ep, args, false, &o);
                 if (r < 0) {
                         prepare_undo(ep, snaps, i + 1); /* this one too: it may have begun */
                         return fail(ret_hr, r, true);
                 }
+                snaps[i]->atomic = output_says_atomic(&o);
         }
         return 0;
 }
