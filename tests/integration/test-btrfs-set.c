@@ -18,9 +18,12 @@
  *     `vssadmin delete shadows --set ID` removes them (subvolumes, catalog
  *     rows, listing);
  *   - auto-release btrfs snapshots of a session lvssd was killed in are
- *     deleted by the restarted lvssd.
+ *     deleted by the restarted lvssd;
+ *   - issue 9 part 1: writers see each btrfs snapshot as atomic, and the set
+ *     as atomic only when it is one subvolume (two subvolumes of one file
+ *     system, or of two, are two instants).
  *
- * The file system: a sparse image on a loop device, mkfs.btrfs, mounted in a
+ * The file systems (two, for issue 9 part 1): each a sparse image on a loop device, mkfs.btrfs, mounted in a
  * private mount namespace of this process (lvssd and the writers, its
  * children, see it). The loop device is set to autoclear and the image
  * unlinked at once, so nothing outlives the test; on top, the end of main(),
@@ -58,12 +61,16 @@
 
 static pid_t main_pid;
 static char fs_dir[256];  /* our temporary directory */
-static char image[300];   /* fs_dir/btrfs.img (unlinked once attached) */
-static char mnt[300];     /* fs_dir/mnt: the btrfs top level */
-static char loop_dev[64]; /* /dev/loopN while attached */
-static int loop_fd = -1;
-static volatile sig_atomic_t mounted;
-static char vol1[400], vol2[400];
+/* Two file systems: vol1 and vol2 on the first, vol3 on the second (issue 9 part 1). */
+#define N_FS 2
+static struct fs {
+        char image[300];   /* fs_dir/btrfsN.img (unlinked once attached) */
+        char mnt[300];     /* fs_dir/mnt, fs_dir/mnt2: the btrfs top levels */
+        char loop_dev[64]; /* /dev/loopN while attached */
+        int loop_fd;
+        volatile sig_atomic_t mounted;
+} fss[N_FS] = { { .loop_fd = -1 }, { .loop_fd = -1 } };
+static char vol1[400], vol2[400], vol3[400];
 
 /* Runs a tool (found in the usual places); its stdout into @out when given.
  * Its exit status, 127 when it cannot run. */
@@ -134,14 +141,14 @@ static void remove_tree(const char *path) {
         rmdir(path);
 }
 
-static bool loop_attached(void) {
+static bool loop_attached(const struct fs *f) {
         char path[128], backing[512];
         int fd;
         ssize_t k;
 
-        if (!loop_dev[0])
+        if (!f->loop_dev[0])
                 return false;
-        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(loop_dev, '/') + 1);
+        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(f->loop_dev, '/') + 1);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return false;
@@ -150,30 +157,34 @@ static bool loop_attached(void) {
         if (k <= 0)
                 return false;
         backing[k] = 0;
-        return strncmp(backing, image, strlen(image)) == 0;
+        return strncmp(backing, f->image, strlen(f->image)) == 0;
 }
 
 /* Idempotent; the test process only. */
 static void fs_cleanup(void) {
         if (getpid() != main_pid)
                 return;
-        if (mounted) {
-                if (umount2(mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
-                        fprintf(stderr, "test-btrfs-set: umount %s: %m; detaching it lazily\n", mnt);
-                        (void) umount2(mnt, MNT_DETACH);
+        for (size_t i = 0; i < N_FS; i++) {
+                struct fs *f = &fss[i];
+
+                if (f->mounted) {
+                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
+                                fprintf(stderr, "test-btrfs-set: umount %s: %m; detaching it lazily\n", f->mnt);
+                                (void) umount2(f->mnt, MNT_DETACH);
+                        }
+                        f->mounted = 0;
                 }
-                mounted = 0;
+                if (f->loop_fd >= 0) {
+                        close(f->loop_fd);
+                        f->loop_fd = -1;
+                }
+                if (loop_attached(f)) {
+                        char *argv[] = { (char *) "losetup", (char *) "-d", f->loop_dev, NULL };
+                        if (run_tool(argv, NULL, 0) != 0 && loop_attached(f))
+                                fprintf(stderr, "test-btrfs-set: losetup -d %s failed\n", f->loop_dev);
+                }
+                f->loop_dev[0] = 0;
         }
-        if (loop_fd >= 0) {
-                close(loop_fd);
-                loop_fd = -1;
-        }
-        if (loop_attached()) {
-                char *argv[] = { (char *) "losetup", (char *) "-d", loop_dev, NULL };
-                if (run_tool(argv, NULL, 0) != 0 && loop_attached())
-                        fprintf(stderr, "test-btrfs-set: losetup -d %s failed\n", loop_dev);
-        }
-        loop_dev[0] = 0;
         if (fs_dir[0]) {
                 remove_tree(fs_dir);
                 fs_dir[0] = 0;
@@ -182,14 +193,20 @@ static void fs_cleanup(void) {
 
 static void on_fatal_signal(int sig) {
         if (getpid() == main_pid) {
-                if (mounted)
-                        (void) umount2(mnt, MNT_DETACH);
-                if (loop_fd >= 0) {
-                        (void) ioctl(loop_fd, LOOP_CLR_FD, 0);
-                        close(loop_fd);
+                for (size_t i = 0; i < N_FS; i++) {
+                        struct fs *f = &fss[i];
+
+                        if (f->mounted)
+                                (void) umount2(f->mnt, MNT_DETACH);
+                        if (f->loop_fd >= 0) {
+                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                                close(f->loop_fd);
+                        }
+                        if (f->image[0])
+                                (void) unlink(f->image);
+                        if (f->mnt[0])
+                                (void) rmdir(f->mnt);
                 }
-                (void) unlink(image);
-                (void) rmdir(mnt);
                 (void) rmdir(fs_dir);
         }
         signal(sig, SIG_DFL);
@@ -207,11 +224,78 @@ static int put_file(const char *dir, const char *name, const char *text) {
         return k == (ssize_t) strlen(text) ? 0 : -EIO;
 }
 
+/* One btrfs file system: fs_dir/btrfsN.img on a loop device, mounted on fs_dir/mntN.
+ * 0 ready, SKIP_EXIT (said why), or 1. */
+static int fs_make(size_t i) {
+        struct fs *f = &fss[i];
+        struct loop_info64 info = { 0 };
+        char out[256];
+        int r;
+
+        snprintf(f->image, sizeof f->image, "%s/btrfs%zu.img", fs_dir, i);
+        snprintf(f->mnt, sizeof f->mnt, "%s/mnt%s", fs_dir, i == 0 ? "" : "2");
+        if (mkdir(f->mnt, 0755) < 0)
+                return 1;
+        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, IMAGE_SIZE) < 0) {
+                perror("test-btrfs-set: the image");
+                return 1;
+        }
+        close(fd);
+
+        char *losetup_argv[] = { (char *) "losetup", (char *) "--find", (char *) "--show", f->image, NULL };
+        r = run_tool(losetup_argv, out, sizeof out);
+        if (r == 127) {
+                printf("test-btrfs-set: skipped: losetup not found\n");
+                return SKIP_EXIT;
+        }
+        if (r != 0) {
+                printf("test-btrfs-set: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
+                return SKIP_EXIT;
+        }
+        out[strcspn(out, "\n")] = 0;
+        if (strncmp(out, "/dev/", 5) != 0 || strlen(out) >= sizeof f->loop_dev) {
+                fprintf(stderr, "test-btrfs-set: losetup printed '%s'\n", out);
+                return 1;
+        }
+        strcpy(f->loop_dev, out);
+        /* held open, the device detaches itself once we let go (autoclear), taking the unlinked image along */
+        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
+        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
+                perror("test-btrfs-set: the loop device");
+                return 1;
+        }
+        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
+                perror("test-btrfs-set: autoclear");
+                return 1;
+        }
+
+        char *mkfs_argv[] = { (char *) "mkfs.btrfs", (char *) "-q", (char *) "-f", f->loop_dev, NULL };
+        r = run_tool(mkfs_argv, NULL, 0);
+        if (r == 127) {
+                printf("test-btrfs-set: skipped: mkfs.btrfs not found (apt-get install btrfs-progs)\n");
+                return SKIP_EXIT;
+        }
+        if (r != 0) {
+                fprintf(stderr, "test-btrfs-set: mkfs.btrfs %s failed (%d)\n", f->loop_dev, r);
+                return 1;
+        }
+        if (mount(f->loop_dev, f->mnt, "btrfs", 0, NULL) < 0) {
+                if (errno == ENODEV) {
+                        printf("test-btrfs-set: skipped: the kernel has no btrfs (mount: ENODEV)\n");
+                        return SKIP_EXIT;
+                }
+                fprintf(stderr, "test-btrfs-set: mount %s on %s: %m\n", f->loop_dev, f->mnt);
+                return 1;
+        }
+        f->mounted = 1;
+        return 0;
+}
+
 /* 0 ready, SKIP_EXIT (said why), or 1. */
 static int fs_setup(void) {
         const char *tmp = getenv("TMPDIR");
-        struct loop_info64 info = { 0 };
-        char out[256];
         int r;
 
         if (geteuid() != 0) {
@@ -224,72 +308,20 @@ static int fs_setup(void) {
                 perror("test-btrfs-set: mkdtemp");
                 return 1;
         }
-        snprintf(image, sizeof image, "%s/btrfs.img", fs_dir);
-        snprintf(mnt, sizeof mnt, "%s/mnt", fs_dir);
-        if (mkdir(mnt, 0755) < 0)
-                return 1;
-        int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || ftruncate(fd, IMAGE_SIZE) < 0) {
-                perror("test-btrfs-set: the image");
-                return 1;
-        }
-        close(fd);
-
-        char *losetup_argv[] = { (char *) "losetup", (char *) "--find", (char *) "--show", image, NULL };
-        r = run_tool(losetup_argv, out, sizeof out);
-        if (r == 127) {
-                printf("test-btrfs-set: skipped: losetup not found\n");
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                printf("test-btrfs-set: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
-                return SKIP_EXIT;
-        }
-        out[strcspn(out, "\n")] = 0;
-        if (strncmp(out, "/dev/", 5) != 0 || strlen(out) >= sizeof loop_dev) {
-                fprintf(stderr, "test-btrfs-set: losetup printed '%s'\n", out);
-                return 1;
-        }
-        strcpy(loop_dev, out);
-        /* held open, the device detaches itself once we let go (autoclear), taking the unlinked image along */
-        loop_fd = open(loop_dev, O_RDONLY | O_CLOEXEC);
-        if (loop_fd < 0 || ioctl(loop_fd, LOOP_GET_STATUS64, &info) < 0) {
-                perror("test-btrfs-set: the loop device");
-                return 1;
-        }
-        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-        if (ioctl(loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(image) < 0) {
-                perror("test-btrfs-set: autoclear");
-                return 1;
-        }
-
-        char *mkfs_argv[] = { (char *) "mkfs.btrfs", (char *) "-q", (char *) "-f", loop_dev, NULL };
-        r = run_tool(mkfs_argv, NULL, 0);
-        if (r == 127) {
-                printf("test-btrfs-set: skipped: mkfs.btrfs not found (apt-get install btrfs-progs)\n");
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-btrfs-set: mkfs.btrfs %s failed (%d)\n", loop_dev, r);
-                return 1;
-        }
-        /* a mount namespace of our own (no threads yet): the mount cannot outlive us */
+        /* a mount namespace of our own (no threads yet): the mounts cannot outlive us */
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 fprintf(stderr, "test-btrfs-set: no private mount namespace (%m); mounting in the current one\n");
-        if (mount(loop_dev, mnt, "btrfs", 0, NULL) < 0) {
-                if (errno == ENODEV) {
-                        printf("test-btrfs-set: skipped: the kernel has no btrfs (mount: ENODEV)\n");
-                        return SKIP_EXIT;
-                }
-                fprintf(stderr, "test-btrfs-set: mount %s on %s: %m\n", loop_dev, mnt);
-                return 1;
+        for (size_t i = 0; i < N_FS; i++) {
+                r = fs_make(i);
+                if (r != 0)
+                        return r;
         }
-        mounted = 1;
 
-        snprintf(vol1, sizeof vol1, "%s/vol1", mnt);
-        snprintf(vol2, sizeof vol2, "%s/vol2", mnt);
-        const char *vols[] = { vol1, vol2 };
-        for (size_t i = 0; i < 2; i++) {
+        snprintf(vol1, sizeof vol1, "%s/vol1", fss[0].mnt);
+        snprintf(vol2, sizeof vol2, "%s/vol2", fss[0].mnt);
+        snprintf(vol3, sizeof vol3, "%s/vol3", fss[1].mnt);
+        const char *vols[] = { vol1, vol2, vol3 };
+        for (size_t i = 0; i < 3; i++) {
                 enum btrfs_util_error e = btrfs_util_create_subvolume(vols[i], 0, NULL, NULL);
                 if (e != BTRFS_UTIL_OK) {
                         fprintf(stderr, "test-btrfs-set: create subvolume %s: %s\n", vols[i], btrfs_util_strerror(e));
@@ -300,7 +332,9 @@ static int fs_setup(void) {
                         return 1;
                 }
         }
-        printf("test-btrfs-set: btrfs on %s mounted on %s, subvolumes vol1 and vol2\n", loop_dev, mnt);
+        printf("test-btrfs-set: btrfs on %s mounted on %s, subvolumes vol1 and vol2; btrfs on %s mounted on %s, "
+               "subvolume vol3\n",
+               fss[0].loop_dev, fss[0].mnt, fss[1].loop_dev, fss[1].mnt);
         return 0;
 }
 
@@ -676,6 +710,80 @@ static void test_btrfs_crash_auto_release(void **state) {
         free(q);
 }
 
+/* The writer's "snapshot EVENT {sid} ..." line must end in exactly @want. */
+static void check_seen(itest_writer *w, const char *event, const vss_id *sid, const char *want) {
+        char *prefix = itest_xprintf("snapshot %s %s ", event, itest_id_str(sid));
+        ssize_t i = itest_find_line(&w->p.out, prefix, 0, w->p.out.n_lines);
+        CHECK(i >= 0, "issue 9 part 1: %s printed no \"%s\" line", w->p.label, prefix);
+        const char *got = w->p.out.lines[i].text + strlen(prefix);
+        CHECK(strcmp(got, want) == 0, "issue 9 part 1: %s: \"%s\" after \"%s\", expected \"%s\"", w->p.label, got,
+              prefix, want);
+        free(prefix);
+}
+
+/* One backup of @vols (the btrfs provider chosen by lvssd) and what the writer saw in
+ * PrepareForSnapshot, Freeze and PostSnapshot. */
+static void backup_sees(itest_env *env, itest_writer *w, const char *const *vols, size_t n, const char *want_set) {
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc), set, snap;
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        for (size_t i = 0; i < n; i++)
+                CHECK_HR(vss_add_to_snapshot_set(bc, vols[i], NULL, &snap), VSS_S_OK, "vss_add_to_snapshot_set(%s)",
+                         vols[i]);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        itest_wait_event(env, w, "PostSnapshot", &sid, "ok", itest_ms(env, 10000));
+
+        static const char *const events[] = { "PrepareForSnapshot", "Freeze", "PostSnapshot" };
+        for (size_t e = 0; e < 3; e++) {
+                check_seen(w, events[e], &sid, want_set);
+                for (size_t i = 0; i < n; i++) {
+                        char *rest = itest_xprintf("index=%zu volume=", i);
+                        char *prefix = itest_xprintf("snapshot-volume %s %s %s", events[e], itest_id_str(&sid), rest);
+                        ssize_t k = itest_find_line(&w->p.out, prefix, 0, w->p.out.n_lines);
+                        CHECK(k >= 0, "issue 9 part 1: %s printed no \"%s\" line", w->p.label, prefix);
+                        const char *got = w->p.out.lines[k].text;
+                        /* the volume is %XX-encoded: check it is the one added, then provider and atomicity */
+                        char *dec = itest_decode_value(got + strlen(prefix));
+                        char *sp = strchr(dec, ' ');
+                        CHECK(sp, "issue 9 part 1: malformed line \"%s\"", got);
+                        *sp = 0;
+                        CHECK(strcmp(dec, vols[i]) == 0, "issue 9 part 1: volume %zu is \"%s\", expected \"%s\"", i,
+                              dec, vols[i]);
+                        CHECK(strcmp(sp + 1, "provider=btrfs atomic=1") == 0,
+                              "issue 9 part 1: btrfs: %s sees \"%s\" for %s in %s, expected provider=btrfs atomic=1",
+                              w->p.label, sp + 1, vols[i], events[e]);
+                        free(dec);
+                        free(prefix);
+                        free(rest);
+                }
+        }
+        STEP_OK(env, bc, vss_backup_complete);
+        itest_requester_release(env, bc);
+}
+
+/*
+ * Issue 9 part 1: the btrfs provider's snapshot is atomic per subvolume,
+ * never across subvolumes: one subvolume makes an atomic set; two subvolumes
+ * of one file system, or of two file systems, are each atomic, the set not.
+ */
+static void test_btrfs_snapshot_kind(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "sees", "--show-snapshot", "--path", vol1);
+
+        const char *one[] = { vol1 };
+        backup_sees(env, w, one, 1, "volumes=1 set_atomic=1 auto_recovery=0");
+        const char *two_fs[] = { vol1, vol3 };
+        backup_sees(env, w, two_fs, 2, "volumes=2 set_atomic=0 auto_recovery=0");
+        const char *same_fs[] = { vol1, vol2 };
+        backup_sees(env, w, same_fs, 2, "volumes=2 set_atomic=0 auto_recovery=0");
+}
+
 int main(void) {
         main_pid = getpid();
         atexit(fs_cleanup);
@@ -689,6 +797,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_btrfs_two_subvolumes_two_writers, itest_setup, btrfs_teardown),
                 cmocka_unit_test_setup_teardown(test_btrfs_crash_auto_release, itest_setup, btrfs_teardown),
+                cmocka_unit_test_setup_teardown(test_btrfs_snapshot_kind, itest_setup, btrfs_teardown),
         };
         r = ITEST_MAIN("btrfs", tests);
         fs_cleanup();
