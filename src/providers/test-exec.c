@@ -527,6 +527,7 @@ static void test_full_cycle(void **state) {
 
         /* begin_prepare: placeholders, volume records, "prepare" per snapshot. */
         assert_int_equal(p->ops->begin_prepare(p, snaps, 2, &hr), 0);
+        assert_false(a.atomic); /* issue 9 part 1: a prepare that prints nothing: not atomic */
         assert_string_equal(a.snapshot_path, path_a);
         assert_string_equal(b.snapshot_path, path_b);
         assert_false(exists(path_a));
@@ -1164,6 +1165,7 @@ static void test_example_lvm_thin(void **state) {
 
         example_log_reset(&e);
         assert_int_equal(p->ops->begin_prepare(p, snaps, 1, &hr), 0);
+        assert_true(a.atomic); /* issue 9 part 1: the example says "atomic" */
         {
                 _cleanup_(freep) char *find = xasprintf("findmnt -n -o SOURCE,FSTYPE --mountpoint %s", vol);
                 _cleanup_(freep) char *exists_check = xasprintf("lvs %s", lv);
@@ -1279,6 +1281,7 @@ static void test_example_zfs(void **state) {
 
         example_log_reset(&e);
         assert_int_equal(p->ops->begin_prepare(p, snaps, 1, &hr), 0);
+        assert_true(a.atomic); /* issue 9 part 1: the example says "atomic" */
         {
                 _cleanup_(freep) char *check = xasprintf("zfs list -H -o name -t snapshot %s", snapshot);
                 const char *const lines[] = { "zfs list -H -o name -t filesystem tank/data", check, NULL };
