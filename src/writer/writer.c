@@ -272,15 +272,25 @@ static int read_variant_basic(sd_bus_message *m, char type, void *p) {
         return sd_bus_message_exit_container(m);
 }
 
-static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
+/*
+ * A context entry that is a list of string pairs, optionally with a flag each:
+ * "snapshot_paths" a{ss} (volume, path) and "snapshot_volumes" a(ssb)
+ * (volume, provider, atomic). @element is "{ss}" or "(ssb)"; *@ret is
+ * "first, second, first, second, ..., NULL"; *@ret_flags (only for "(ssb)")
+ * the flags.
+ */
+static int read_pair_list(sd_bus_message *m, const char *element, char ***ret, bool **ret_flags, unsigned *ret_n) {
         _cleanup_(strv_freep) char **l = NULL;
+        _cleanup_(freep) bool *flags = NULL;
+        char variant[16];
         unsigned n = 0;
         int r;
 
-        r = enter_variant(m, "a{ss}");
+        snprintf(variant, sizeof variant, "a%s", element);
+        r = enter_variant(m, variant);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{ss}");
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, element);
         if (r < 0)
                 return r;
 
@@ -289,11 +299,13 @@ static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
                 return -ENOMEM;
 
         for (;;) {
-                _cleanup_(freep) char *v = NULL, *p = NULL;
-                const char *volume, *path;
-                char **a;
+                _cleanup_(freep) char *first = NULL, *second = NULL;
+                const char *a, *b;
+                char **grown;
+                int flag = 0;
 
-                r = sd_bus_message_read(m, "{ss}", &volume, &path);
+                /* "{ss}" reads two values and leaves @flag alone */
+                r = sd_bus_message_read(m, element, &a, &b, &flag);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -301,16 +313,23 @@ static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
                 if (n >= UINT32_MAX / 4)
                         return -E2BIG;
 
-                v = strdup(volume);
-                p = strdup(path);
-                if (!v || !p)
+                first = strdup(a);
+                second = strdup(b);
+                if (!first || !second)
                         return -ENOMEM;
-                a = realloc(l, (2 * (n + 1) + 1) * sizeof *a);
-                if (!a)
+                grown = realloc(l, (2 * (n + 1) + 1) * sizeof *grown);
+                if (!grown)
                         return -ENOMEM;
-                l = a;
-                l[2 * n] = TAKE_PTR(v);
-                l[2 * n + 1] = TAKE_PTR(p);
+                l = grown;
+                if (ret_flags) {
+                        bool *f = realloc(flags, (n + 1) * sizeof *f);
+                        if (!f)
+                                return -ENOMEM;
+                        flags = f;
+                        flags[n] = flag;
+                }
+                l[2 * n] = TAKE_PTR(first);
+                l[2 * n + 1] = TAKE_PTR(second);
                 l[2 * n + 2] = NULL;
                 n++;
         }
@@ -322,75 +341,41 @@ static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
         if (r < 0)
                 return r;
 
+        *ret = TAKE_PTR(l);
+        if (ret_flags)
+                *ret_flags = TAKE_PTR(flags);
+        *ret_n = n;
+        return 0;
+}
+
+static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
+        char **l;
+        unsigned n;
+        int r;
+
+        r = read_pair_list(m, "{ss}", &l, NULL, &n);
+        if (r < 0)
+                return r;
         strv_free(ctx->snapshot_paths);
-        ctx->snapshot_paths = TAKE_PTR(l);
+        ctx->snapshot_paths = l;
         ctx->n_snapshot_paths = n;
         return 0;
 }
 
 /* "snapshot_volumes" a(ssb): volume, provider, atomic (issue 9 part 1). */
 static int read_snapshot_volumes(sd_bus_message *m, event_context *ctx) {
-        _cleanup_(strv_freep) char **l = NULL;
-        _cleanup_(freep) bool *atomic = NULL;
-        unsigned n = 0;
+        char **l;
+        bool *atomic;
+        unsigned n;
         int r;
 
-        r = enter_variant(m, "a(ssb)");
+        r = read_pair_list(m, "(ssb)", &l, &atomic, &n);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "(ssb)");
-        if (r < 0)
-                return r;
-
-        l = calloc(1, sizeof *l);
-        if (!l)
-                return -ENOMEM;
-
-        for (;;) {
-                _cleanup_(freep) char *v = NULL, *p = NULL;
-                const char *volume, *provider;
-                char **a;
-                bool *b;
-                int at;
-
-                r = sd_bus_message_read(m, "(ssb)", &volume, &provider, &at);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                if (n >= UINT32_MAX / 4)
-                        return -E2BIG;
-
-                v = strdup(volume);
-                p = strdup(provider);
-                if (!v || !p)
-                        return -ENOMEM;
-                a = realloc(l, (2 * (n + 1) + 1) * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                l = a;
-                b = realloc(atomic, (n + 1) * sizeof *b);
-                if (!b)
-                        return -ENOMEM;
-                atomic = b;
-                l[2 * n] = TAKE_PTR(v);
-                l[2 * n + 1] = TAKE_PTR(p);
-                l[2 * n + 2] = NULL;
-                atomic[n] = at;
-                n++;
-        }
-
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
         strv_free(ctx->snapshot_volumes);
         free(ctx->snapshot_atomic);
-        ctx->snapshot_volumes = TAKE_PTR(l);
-        ctx->snapshot_atomic = TAKE_PTR(atomic);
+        ctx->snapshot_volumes = l;
+        ctx->snapshot_atomic = atomic;
         ctx->n_snapshot_volumes = n;
         ctx->have_snapshot_kind = true;
         return 0;
