@@ -69,6 +69,31 @@ static bool set_is_atomic(Session *s) {
         return s->n_snapshots == 1 && s->snapshots[0]->p.atomic;
 }
 
+/* A context entry {KEY: variant of array of @element}: opens the three containers
+ * (entry, variant, array); context_array_close() closes them. */
+static int context_array_open(sd_bus_message *m, const char *key, const char *element) {
+        char sig[16];
+        int r;
+
+        snprintf(sig, sizeof sig, "a%s", element);
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', sig);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', element);
+        return r;
+}
+
+static int context_array_close(sd_bus_message *m) {
+        int r = 0;
+
+        for (unsigned i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 /* What writers can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on:
  *   snapshot_volumes  a(ssb)  volume, provider name, atomic
  *   set_atomic        b       every volume at one instant
@@ -77,13 +102,7 @@ static bool set_is_atomic(Session *s) {
 static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
         int r;
 
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "snapshot_volumes");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(ssb)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(ssb)");
+        r = context_array_open(m, "snapshot_volumes", "(ssb)");
         for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++) {
                 const Snapshot *snap = s->snapshots[i];
 
@@ -91,11 +110,7 @@ static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
                                           snap->provider ? snap->provider->ops->name : "?", snap->p.atomic);
         }
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = context_array_close(m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", set_is_atomic(s));
         if (r >= 0)
@@ -120,43 +135,23 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "volumes");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "s");
+        r = context_array_open(m, "volumes", "s");
         for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
                 r = sd_bus_message_append(m, "s", s->snapshots[i]->p.volume);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = context_array_close(m);
         if (r >= 0 && s->set_prepared)
                 r = context_append_snapshot_kind(s, m);
         if (r < 0 || !with_paths)
                 return r;
 
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "snapshot_paths");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a{ss}");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{ss}");
+        r = context_array_open(m, "snapshot_paths", "{ss}");
         for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
                 if (s->snapshots[i]->created)
                         r = sd_bus_message_append(m, "{ss}", s->snapshots[i]->p.volume,
                                                   s->snapshots[i]->p.snapshot_path);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = context_array_close(m);
         return r;
 }
 
