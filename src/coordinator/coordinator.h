@@ -138,6 +138,8 @@ void manager_flush_history(Manager *m);
 /* "writer-status history incomplete: ..." (owned), or NULL when nothing was lost. */
 char *session_history_note(const Session *s);
 void log_msg(const char *fmt, ...) _printf_(1, 2);
+/* "access denied: ..." in the log, at most DENIED_LOG_BURST per 10 s (log_limit_ok). */
+void log_denied(Manager *m, const char *fmt, ...) _printf_(2, 3);
 
 /* ---- server.c ---------------------------------------------------------- */
 

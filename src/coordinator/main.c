@@ -32,6 +32,19 @@ void log_msg(const char *fmt, ...) {
         va_end(ap);
 }
 
+void log_denied(Manager *m, const char *fmt, ...) {
+        va_list ap;
+
+        /* any local user can repeat a refused call at will: the log is rate limited */
+        if (!log_limit_ok(&m->denied_log, DENIED_LOG_BURST, "refused calls"))
+                return;
+        va_start(ap, fmt);
+        fputs("lvssd: access denied: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
 void log_session(const Session *s, const char *fmt, ...) {
         char id[VSS_ID_STRING_MAX];
         va_list ap;

@@ -125,10 +125,8 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
 
         uid_text(c->uid, who, sizeof who);
         uid_text(owner, owner_text, sizeof owner_text);
-        if (log_limit_ok(&m->denied_log, DENIED_LOG_BURST, "refused calls"))
-                log_msg("access denied: %s pid %d may not subscribe writer '%s': class %s belongs to %s%s", who,
-                        (int) c->pid, name, cls, owner_text,
-                        configured ? " (WriterOwner=)" : " (recorded in the catalog)");
+        log_denied(m, "%s pid %d may not subscribe writer '%s': class %s belongs to %s%s", who, (int) c->pid, name,
+                   cls, owner_text, configured ? " (WriterOwner=)" : " (recorded in the catalog)");
         *ret_hr = VSS_E_ACCESSDENIED;
         set_message(ret_message, "Writer class %s belongs to %s%s; %s may not subscribe with it", cls, owner_text,
                     configured ? " by WriterOwner=" : " as recorded in lvssd's catalog", who);
@@ -157,10 +155,10 @@ static int owner_quota_check(Manager *m, const Client *c, const vss_id *writer_i
         if (n < m->cfg.max_writer_classes_per_user)
                 return 0;
         uid_text(c->uid, who, sizeof who);
-        if (log_limit_ok(&m->denied_log, DENIED_LOG_BURST, "refused calls"))
-                log_msg("access denied: %s pid %d may not subscribe writer '%s' with the new class %s: %u writer "
-                        "classes are bound to it already (MaxWriterClassesPerUser=%u)",
-                        who, (int) c->pid, name, cls, n, m->cfg.max_writer_classes_per_user);
+        log_denied(m,
+                   "%s pid %d may not subscribe writer '%s' with the new class %s: %u writer classes are bound to "
+                   "it already (MaxWriterClassesPerUser=%u)",
+                   who, (int) c->pid, name, cls, n, m->cfg.max_writer_classes_per_user);
         *ret_hr = VSS_E_ACCESSDENIED;
         set_message(ret_message,
                     "%s has %u writer classes bound to it already, the most lvssd records for one user "

@@ -66,9 +66,7 @@ bool client_may_write(const Client *c) {
 }
 
 static int access_denied(const Client *c, const char *role, sd_bus_error *error) {
-        /* any local user can repeat a refused call at will: the log is rate limited */
-        if (log_limit_ok(&c->m->denied_log, DENIED_LOG_BURST, "refused calls"))
-                log_msg("access denied: uid %u pid %d may not act as %s", (unsigned) c->uid, (int) c->pid, role);
+        log_denied(c->m, "uid %u pid %d may not act as %s", (unsigned) c->uid, (int) c->pid, role);
         return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED, "uid %u may not act as %s", (unsigned) c->uid,
                                           role);
 }
@@ -169,10 +167,8 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
                         /* WS-10: nobody but the session's own requester reads its status. */
                         char sid[VSS_ID_STRING_MAX];
                         vss_id_format(&id, sid);
-                        if (log_limit_ok(&c->m->denied_log, DENIED_LOG_BURST, "refused calls"))
-                                log_msg("access denied: uid %u pid %d asked for the status of session %s, not "
-                                        "its own",
-                                        (unsigned) c->uid, (int) c->pid, sid);
+                        log_denied(c->m, "uid %u pid %d asked for the status of session %s, not its own",
+                                   (unsigned) c->uid, (int) c->pid, sid);
                         return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
                                                           "The session belongs to another requester");
                 }
