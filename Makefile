@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps build check check-asan check-valgrind demo bench install clean
+.PHONY: all deps build check check-asan check-valgrind check-apps demo bench install clean
 
 all: build
 
@@ -20,7 +20,7 @@ build: deps $(BUILD)/build.ninja
 
 # Every test: unit tests and the integration suite against a real lvssd.
 check: build
-	./scripts/run-tests.sh $(BUILD) $(MESON_TEST_ARGS)
+	./scripts/run-tests.sh $(BUILD) --no-suite apps-slow $(MESON_TEST_ARGS)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 $(BUILD_ASAN)/build.ninja:
@@ -29,11 +29,16 @@ $(BUILD_ASAN)/build.ninja:
 check-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		./scripts/run-tests.sh $(BUILD_ASAN) $(MESON_TEST_ARGS)
+		./scripts/run-tests.sh $(BUILD_ASAN) --no-suite apps-slow $(MESON_TEST_ARGS)
 
 # The integration suite with every lvss process under valgrind.
 check-valgrind: build
 	LVSS_TEST_VALGRIND=1 ./scripts/run-tests.sh $(BUILD) --suite integration $(MESON_TEST_ARGS)
+
+# The slow application suite: many backup-and-restore cycles under load
+# against real PostgreSQL and MariaDB servers (issue 9). .ci/run runs it.
+check-apps: build
+	./scripts/run-tests.sh $(BUILD) --suite apps-slow $(MESON_TEST_ARGS)
 
 demo: build
 	./scripts/demo.sh $(BUILD)

@@ -10,6 +10,12 @@ packages=(
         libbtrfsutil-dev btrfs-progs
         sqlite3
         valgrind
+        # issue 9: the application writers and their tests start these
+        # servers themselves (never the machine's service), and restic for
+        # examples/restic
+        postgresql-15 postgresql-client-15 libpq-dev
+        mariadb-server mariadb-client libmariadb-dev
+        restic
 )
 
 missing=()
@@ -30,5 +36,24 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian's postinst scripts start the services they install (postgresql,
+# mariadb). lvss's tests start their own servers and must never depend on, or
+# collide with, the machine's: deny every service start while installing,
+# unless a policy is already in place.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# lvss install-deps: no service starts while installing\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        own_policy=1
+fi
+cleanup() {
+        if [ "$own_policy" -eq 1 ]; then
+                rm -f "$policy"
+        fi
+}
+trap cleanup EXIT
+
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
