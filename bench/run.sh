@@ -58,4 +58,17 @@ TMPDIR=$work "$build/bench/lvss-bench" --results "$results" "$@"
 rmdir "$work"
 gnuplot -e "csv='$results/event-by-n.csv'; out='$results/bench.png'" bench/plot.gp
 echo "plot: $results/bench.png"
+
+# What a backup costs the applications' commits (bench/apps.sh): real
+# PostgreSQL and MariaDB servers on btrfs, lvss writers beside hook scripts.
+# Needs root (a loop device); LVSS_BENCH_APPS=0 skips it.
+if [ "${LVSS_BENCH_APPS:-1}" = 0 ]; then
+        echo "bench/run.sh: LVSS_BENCH_APPS=0: the application bench is skipped"
+elif [ "$(id -u)" -ne 0 ]; then
+        echo "bench/run.sh: the application bench (bench/apps.sh) needs root: skipped"
+else
+        ninja -C "$build" tools/vshadow tools/vssadmin writers/postgresql/lvss-writer-postgresql \
+                writers/postgresql/lvss-pg-load writers/mariadb/lvss-writer-mariadb writers/mariadb/lvss-mariadb-load
+        bench/apps.sh "$build"
+fi
 echo "make bench: $(( $(date +%s) - start )) s in all"
