@@ -747,8 +747,9 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
                 return session_bad_state(error, "SetContext needs InitializeForBackup first");
         if (s->n_snapshots > 0 || s->prepared_for_backup)
                 return session_bad_state(error, "SetContext must come before volumes are added");
+        /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
-                ok = ok || valid[i] == context;
+                ok = ok || valid[i] == (context & ~VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
         if (!ok)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown context 0x%x", (unsigned) context);
         s->context = context;
@@ -1472,6 +1473,9 @@ static void session_interrupt(Session *s) {
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
                 snapshot_set_kill_commit(s);
+                /* Copies left writable for PostSnapshot become read-only (issue 9 part 2). */
+                if (snapshot_set_finalize(s) < 0)
+                        log_session(s, "the shadow copies stay writable: finalize failed");
                 for (size_t i = 0; i < s->n_snapshots; i++) {
                         Snapshot *snap = s->snapshots[i];
                         if (snap->created)
