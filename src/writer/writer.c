@@ -1246,6 +1246,8 @@ static bool writer_failure_allowed(vss_hresult hr) {
         case VSS_E_WRITERERROR_OUTOFRESOURCES:
         case VSS_E_WRITERERROR_RETRYABLE:
         case VSS_E_WRITERERROR_TIMEOUT:
+        /* A failure while repairing an auto-recovery copy (issue 9 part 2). */
+        case VSS_E_WRITERERROR_RECOVERY_FAILED:
                 return true;
         default:
                 return false;
