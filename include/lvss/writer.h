@@ -94,9 +94,9 @@ void vss_writer_stop(vss_writer *w);
 
 /**
  * vss_writer_set_failure() - record a failure for the current event (WS-4).
- * @hr: one of the codes vss-reference.md §4.3 allows for SetWriterFailure, or
- * VSS_E_WRITERERROR_RECOVERY_FAILED: the writer failed to repair an
- * auto-recovery shadow copy in PostSnapshot (issue 9 part 2).
+ * @hr: one of the codes vss-reference.md §4.3 allows for SetWriterFailure, or,
+ * in on_post_snapshot only, VSS_E_WRITERERROR_RECOVERY_FAILED: the writer
+ * failed to repair an auto-recovery shadow copy (issue 9 part 2).
  *
  * Return: VSS_S_OK; VSS_E_INVALIDARG for any other code;
  * VSS_E_BAD_STATE outside a handler or in on_identify.
