@@ -52,6 +52,7 @@
  * it was told to do there (crash, hang, fail), writes the file NAME into the
  * shadow copy of the volume of --path (vss_writer_get_snapshot_path() of the
  * first volume of the set that holds --path) and says how that went:
+ *   copy-mode PostSnapshot {session-id} mode=OCTAL write-bits=0|1   (the copy's root)
  *   copy-write PostSnapshot {session-id} ok PATH
  *   copy-write PostSnapshot {session-id} fail PATH ERRNO-NAME
  *   copy-write PostSnapshot {session-id} refused HRESULT-NAME
@@ -88,6 +89,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +333,10 @@ static bool write_copy(vss_writer *w, const char *sid) {
                 say("copy-write PostSnapshot %s refused %s", sid, vss_hresult_name(hr) ?: "?");
                 return false;
         }
+        struct stat st;
+        if (stat(copy, &st) == 0)
+                say("copy-mode PostSnapshot %s mode=%04o write-bits=%d", sid, (unsigned) (st.st_mode & 07777),
+                    (st.st_mode & 0222) != 0);
         snprintf(file, sizeof file, "%s/%s", copy, arg.write_copy);
         fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0 || write(fd, "repaired\n", 9) != 9 || fsync(fd) < 0) {
