@@ -1215,7 +1215,7 @@ int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, con
                 if (!snap->created)
                         break;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                uint32_t attributes = (uint32_t) s->context;
+                uint32_t attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
                 int r = sd_bus_message_new_method_return(call, &reply);
                 if (r >= 0)
                         r = lvss_bus_append_id(reply, &snap->p.snapshot_id);

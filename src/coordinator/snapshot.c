@@ -668,7 +668,7 @@ static void commit_start(Session *s) {
                         .state = "creating",
                         .persistent = persistent(s),
                         .context = s->context,
-                        .attributes = (uint32_t) s->context,
+                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
                         .created_usec = now_usec(CLOCK_REALTIME),
                 };
                 r = lvss_catalog_snapshot_add(s->m->catalog, &cs);

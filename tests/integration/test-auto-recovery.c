@@ -82,6 +82,7 @@ typedef struct run {
         vss_backup_components *bc;
         vss_id sid, set, snap;
         char *path; /* the shadow copy */
+        uint32_t attributes;
 } run;
 
 /* A backup of env->data_dir in @context with @provider (NULL: lvssd chooses), up to
@@ -103,6 +104,7 @@ static void backup(itest_env *env, itest_writer *w, int32_t context, const vss_i
         CHECK_HR(vss_get_snapshot_properties(ret->bc, &ret->snap, &p), VSS_S_OK, "vss_get_snapshot_properties");
         ret->path = strdup(p.snapshot_path);
         CHECK(ret->path, "out of memory");
+        ret->attributes = p.attributes;
         vss_free_snapshot_properties(&p);
 }
 
@@ -129,6 +131,8 @@ static void test_copy_auto_recovery(void **state) {
         backup(env, w, VSS_CTX_BACKUP, NULL, "ok", &r);
 
         check_auto_recovery_seen(w, &r.sid, 1);
+        CHECK(r.attributes & VSS_VOLSNAP_ATTR_AUTORECOVER, "issue 9 part 2: attributes 0x%08x lack AUTORECOVER",
+              (unsigned) r.attributes);
         const char *line = line_after(w, "copy-write", "PostSnapshot", &r.sid);
         CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write into the auto-recovery copy: \"%s\"", line);
         /* DoSnapshotSet is done: the copy holds the repair and is read-only */
@@ -155,6 +159,8 @@ static void test_copy_no_auto_recovery(void **state) {
         backup(env, w, VSS_CTX_BACKUP | VSS_VOLSNAP_ATTR_NO_AUTORECOVERY, NULL, "ok", &r);
 
         check_auto_recovery_seen(w, &r.sid, 0);
+        CHECK(!(r.attributes & VSS_VOLSNAP_ATTR_AUTORECOVER) && (r.attributes & VSS_VOLSNAP_ATTR_NO_AUTORECOVERY),
+              "issue 9 part 2: -nar copy's attributes 0x%08x", (unsigned) r.attributes);
         const char *line = line_after(w, "copy-mode", "PostSnapshot", &r.sid);
         CHECK(strstr(line, "write-bits=0"), "issue 9 part 2: without auto-recovery the copy was writable in "
               "PostSnapshot: \"%s\"", line);
