@@ -17,6 +17,8 @@
  *     test-btrfs-set);
  *   - a writer killed (SIGKILL) in PostSnapshot after writing: the copy is
  *     read-only all the same, with the file;
+ *   - a writer that hangs in PostSnapshot past lvssd's event deadline: the
+ *     copy is read-only when DoSnapshotSet is done, the writer not responding;
  *   - the session cancelled after the commit (a writer hangs in PostSnapshot,
  *     the requester cancels DoSnapshotSet): the persistent copy is read-only;
  *   - vshadow -nar: the writer sees auto_recovery=0; vshadow without it: 1;
@@ -188,7 +190,26 @@ static void test_copy_writer_crash(void **state) {
         run_done(env, &r);
 }
 
-/* Issue 9 part 2: DoSnapshotSet cancelled while a writer hangs in PostSnapshot: the
+/* Issue 9 part 2: a writer that times out in PostSnapshot (hangs past lvssd's event
+ * deadline) leaves a read-only copy too, and its status says so (WS-5). */
+static void test_copy_writer_timeout(void **state) {
+        itest_env *env = *state;
+        const itest_lvssd_opts quick = { .identify_timeout_ms = 5000, .event_timeout_ms = 1000 };
+        run r;
+
+        itest_start_lvssd(env, &quick);
+        itest_writer *w = WRITER(env, "stuck", "--write-copy", "repaired.txt", "--hang-at", "PostSnapshot", "--path",
+                                 env->data_dir);
+        backup(env, w, VSS_CTX_BACKUP, NULL, "hang", &r);
+        check_copy(r.path, true, true);
+        itest_statuses st;
+        itest_gather_status(env, r.bc, &st);
+        CHECK_STATUS(&st, w, VSS_WS_FAILED_AT_POST_SNAPSHOT, VSS_E_WRITER_NOT_RESPONDING, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+        run_done(env, &r);
+}
+
+/* Issue 9 part 2: DoSnapshotSet cancelled while a writer is busy in PostSnapshot: the
  * (persistent, so kept) copy is made read-only by the abort. */
 static void test_copy_cancel_after_commit(void **state) {
         itest_env *env = *state;
@@ -196,8 +217,9 @@ static void test_copy_cancel_after_commit(void **state) {
         vss_id set, snap;
 
         itest_start_lvssd(env, &opts);
-        itest_writer *w = WRITER(env, "hangs", "--write-copy", "repaired.txt", "--hang-at", "PostSnapshot", "--path",
-                                 env->data_dir);
+        /* busy in PostSnapshot for 3 s after its write: the cancel comes meanwhile */
+        itest_writer *w = WRITER(env, "busy", "--write-copy", "repaired.txt", "--hang-at", "PostSnapshot", "--hang-ms",
+                                 "3000", "--path", env->data_dir);
         vss_backup_components *bc = itest_requester(env, false);
         vss_id sid = itest_session_id(bc);
         CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context(APP_ROLLBACK)");
@@ -206,10 +228,14 @@ static void test_copy_cancel_after_commit(void **state) {
         CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, NULL, &snap), VSS_S_OK, "vss_add_to_snapshot_set");
         STEP_OK(env, bc, vss_prepare_for_backup);
         CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
-        itest_wait_event(env, w, "PostSnapshot", &sid, "hang", itest_ms(env, 10000));
+        char *prefix = itest_xprintf("copy-write PostSnapshot %s ", itest_id_str(&sid));
+        itest_wait_line_must(env, &w->p, prefix, itest_ms(env, 10000));
+        free(prefix);
         const char *line = line_after(w, "copy-write", "PostSnapshot", &sid);
         CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write into the auto-recovery copy: \"%s\"", line);
 
+        CHECK(itest_find_event(w, "PostSnapshot", &sid, "ok", 0, SIZE_MAX) < 0,
+              "the writer finished PostSnapshot before the cancel: the test did not test the abort path");
         vss_hresult hr = vss_async_cancel(a);
         CHECK(hr == VSS_S_OK || hr == VSS_S_ASYNC_CANCELLED, "vss_async_cancel: %s", itest_hr_str(hr));
         a = vss_async_release(a);
@@ -330,6 +356,7 @@ int main(void) {
                 ITEST(test_copy_auto_recovery),
                 ITEST(test_copy_no_auto_recovery),
                 ITEST(test_copy_writer_crash),
+                ITEST(test_copy_writer_timeout),
                 ITEST(test_copy_cancel_after_commit),
                 ITEST(test_vshadow_nar),
                 ITEST(test_exec_writable),
