@@ -1473,13 +1473,16 @@ static void session_interrupt(Session *s) {
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
                 snapshot_set_kill_commit(s);
-                /* Copies left writable for PostSnapshot become read-only (issue 9 part 2). */
-                if (snapshot_set_finalize(s) < 0)
-                        log_session(s, "the shadow copies stay writable: finalize failed");
+                /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
+                 * those that cannot are undone with the rest: no writable copy is kept. */
+                bool writable_left = snapshot_set_finalize(s) < 0;
+                if (writable_left)
+                        log_session(s, "finalize failed: the shadow copies of the set are deleted");
                 for (size_t i = 0; i < s->n_snapshots; i++) {
                         Snapshot *snap = s->snapshots[i];
-                        if (snap->created)
+                        if (snap->created && !writable_left)
                                 continue;
+                        snap->created = false;
                         lvss_snapshot *p = &snap->p, *const arr[1] = { p };
                         (void) snap->provider->ops->abort(snap->provider, arr, 1);
                         if (snap->in_catalog && s->m->catalog &&

@@ -334,6 +334,7 @@ static void auto_recovery_decide(Session *s) {
 
 int snapshot_set_finalize(Session *s) {
         lvss_snapshot **arr;
+        size_t done = 0;
         int r = 0;
 
         if (!s->auto_recovery || s->set_finalized)
@@ -358,6 +359,7 @@ int snapshot_set_finalize(Session *s) {
                                 arr[n++] = &s->snapshots[j]->p;
                 if (n == 0)
                         continue;
+                done += n;
                 k = p->ops->finalize(p, arr, n, &hr);
                 if (k < 0) {
                         log_session(s, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
@@ -374,7 +376,8 @@ int snapshot_set_finalize(Session *s) {
                 if (s->snapshots[i]->created && s->m->catalog)
                         (void) lvss_catalog_snapshot_set_state(s->m->catalog, &s->snapshots[i]->p.snapshot_id,
                                                                "created");
-        log_session(s, "finalize: the shadow copies are read-only");
+        if (done > 0)
+                log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
 }
 
