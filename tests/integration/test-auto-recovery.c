@@ -25,7 +25,9 @@
  *   - an exec provider whose prepare says "writable": commit gets
  *     LVSS_WRITABLE=1, the writer's write lands in the copy, and
  *     "PROGRAM finalize PATH" has run when DoSnapshotSet is done; one that does
- *     not say it: auto_recovery=0, LVSS_WRITABLE unset, no finalize.
+ *     not say it: auto_recovery=0, LVSS_WRITABLE unset, no finalize; a
+ *     finalize that fails: DoSnapshotSet fails with
+ *     VSS_E_UNEXPECTED_PROVIDER_ERROR and the copy is deleted.
  */
 
 #include <string.h>
@@ -330,6 +332,44 @@ static void test_exec_writable(void **state) {
         free(fake);
 }
 
+/* Issue 9 part 2: a finalize that fails leaves no writable copy behind: DoSnapshotSet fails
+ * with VSS_E_UNEXPECTED_PROVIDER_ERROR, the copy is deleted, the catalog holds no row of it. */
+static void test_exec_finalize_fails(void **state) {
+        itest_env *env = *state;
+        char *fake;
+        vss_id id, set, snap;
+
+        start_with_fake(env, "writable\n", &fake);
+        char *marker = itest_xprintf("%s/finalize-fails", fake);
+        itest_write_file(marker, "", 0);
+        CHECK_HR(itest_provider_id(env->socket_path, "fakeexec", &id), VSS_S_OK, "the exec provider's id");
+        itest_writer *w = WRITER(env, "repairs", "--write-copy", "repaired.txt", "--path", env->data_dir);
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, &id, &snap), VSS_S_OK, "vss_add_to_snapshot_set");
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_async *a = NULL;
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
+        vss_hresult hr = vss_async_wait(a, itest_ms(env, 30000));
+        a = vss_async_release(a);
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 9 part 2: DoSnapshotSet with a failing finalize");
+        itest_wait_event(env, w, "PostSnapshot", &sid, "ok", itest_ms(env, 10000));
+
+        char *calls = fake_calls(fake);
+        char *copy = itest_xprintf("%s/snaps/%.36s", fake, itest_id_str(&snap) + 1);
+        CHECK(strstr(calls, "finalize "), "issue 9 part 2: finalize was not called:\n%s", calls);
+        CHECK(access(copy, F_OK) < 0, "issue 9 part 2: the copy %s that could not be made read-only is left", copy);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "issue 9 part 2: %d catalog row(s) of the failed set",
+              itest_catalog_snapshot_count(env, &sid));
+        free(copy);
+        free(calls);
+        free(marker);
+        itest_requester_release(env, bc);
+        free(fake);
+}
+
 /* Issue 9 part 2: an exec provider that does not say "writable": no auto-recovery, no finalize. */
 static void test_exec_not_writable(void **state) {
         itest_env *env = *state;
@@ -360,6 +400,7 @@ int main(void) {
                 ITEST(test_copy_cancel_after_commit),
                 ITEST(test_vshadow_nar),
                 ITEST(test_exec_writable),
+                ITEST(test_exec_finalize_fails),
                 ITEST(test_exec_not_writable),
         };
         return ITEST_MAIN("auto-recovery", tests);
