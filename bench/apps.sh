@@ -112,7 +112,7 @@ wait_for() {
 
 truncate -s 3G "$work/btrfs.img"
 loop=$(losetup -f --show "$work/btrfs.img")
-mkfs.btrfs -q "$loop"
+mkfs.btrfs -q "$loop" >/dev/null
 mkdir "$work/mnt"
 mount "$loop" "$work/mnt"
 echo "apps bench: btrfs on $loop at $work/mnt; $seconds s per phase"
@@ -192,8 +192,9 @@ if [ -z "$only" ] || [ "$only" = postgresql ]; then
         id postgres >/dev/null 2>&1 || { echo "bench/apps.sh: no 'postgres' user (Debian package postgresql-common)" >&2; exit 1; }
         btrfs -q subvolume create "$work/mnt/pg"
         chown postgres: "$work/mnt/pg"
-        runuser -u postgres -- "$PGBIN/initdb" -q -A trust -U postgres -D "$work/mnt/pg/data" >"$work/pg-initdb.log"
+        runuser -u postgres -- "$PGBIN/initdb" -A trust -U postgres -D "$work/mnt/pg/data" >"$work/pg-initdb.log"
         mkdir "$work/pgsock" && chown postgres: "$work/pgsock"
+        touch "$work/pg.log" && chown postgres: "$work/pg.log"
         runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/mnt/pg/data" -l "$work/pg.log" -w \
                 -o "-c listen_addresses= -k $work/pgsock -p 55432" start >/dev/null
         pg_started=1
@@ -226,7 +227,7 @@ if [ -z "$only" ] || [ "$only" = mariadb ]; then
         "$MY_LOAD" --setup "$mysock" "$work/my-ack.log"
         "$MY_LOAD" "$mysock" "$work/my-ack.log" 2>"$work/my-load.log" &
         pids+=($!)
-        "$MY_WRITER" --instance bench --socket "$mysock" 2>"$work/my-writer.log" &
+        "$MY_WRITER" --instance bench --db-socket "$mysock" 2>"$work/my-writer.log" &
         pids+=($!)
         wait_for "lvss-writer-mariadb subscribed" sh -c "'$VSSADMIN' list writers | grep -q MariaDB"
         my_backup() { "$VSHADOW" "$work/mnt/my" >"$work/mariadb-vshadow.log" 2>&1; }
@@ -236,7 +237,7 @@ if [ -z "$only" ] || [ "$only" = mariadb ]; then
                 local fifo=$work/my-hook.fifo out=$work/my-hook.out
                 rm -f "$fifo" "$out"
                 mkfifo "$fifo"
-                mariadb --no-defaults -S "$mysock" -u root -N <"$fifo" >"$out" 2>&1 &
+                mariadb --no-defaults -S "$mysock" -u root -N --unbuffered <"$fifo" >"$out" 2>&1 &
                 local client=$!
                 exec 9>"$fifo"
                 echo "FLUSH TABLES WITH READ LOCK; SELECT 'locked';" >&9

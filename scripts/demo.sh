@@ -82,6 +82,7 @@ cleanup() {
         if [ -n "${DEMO_KEEP:-}" ]; then
                 echo "demo: kept $TMP"
         else
+                chattr -R -i "$TMP" 2>/dev/null # a copy provider shadow copy left by a failure is immutable
                 rm -rf "$TMP"
         fi
         exit "$rc"

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fs-util.h"
 #include "util.h"
@@ -26,4 +32,58 @@ int lvss_mkdir_parents(const char *path, mode_t mode) {
                 if (c == 0)
                         return 0;
         }
+}
+
+int lvss_set_immutable_fd(int fd, bool on) {
+        int flags, want;
+
+        if (fd < 0)
+                return -EBADF;
+        /* FS_IOC_GETFLAGS takes an int, whatever its definition says. */
+        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+                return -errno;
+        want = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+        if (want == flags)
+                return 0;
+        if (ioctl(fd, FS_IOC_SETFLAGS, &want) < 0)
+                return -errno;
+        return 0;
+}
+
+bool lvss_is_immutable_fd(int fd) {
+        int flags;
+
+        return fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
+}
+
+int lvss_clear_immutable_at(int dir_fd, const char *name) {
+        struct stat st;
+        int fd, r;
+
+        if (!name)
+                return -EINVAL;
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+                return 0;
+        fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        r = lvss_set_immutable_fd(fd, false);
+        close(fd);
+        /* A file system without the attribute has nothing to clear. */
+        return r == -ENOTTY || r == -EOPNOTSUPP ? 0 : r;
+}
+
+static int clear_immutable_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if (flag == FTW_F || flag == FTW_D || flag == FTW_DNR)
+                (void) lvss_clear_immutable_at(AT_FDCWD, path);
+        return 0;
+}
+
+void lvss_clear_immutable_tree(const char *path) {
+        if (path)
+                (void) nftw(path, clear_immutable_one, 32, FTW_PHYS | FTW_MOUNT);
 }

@@ -83,7 +83,9 @@ struct lvss_provider {
  * @storage_dir/<set id>/<snapshot id>; commit clones each regular file with
  * FICLONE where the file system allows, else copy_file_range; directories,
  * symlinks, modes and mtimes are kept. post_commit makes the tree read-only,
- * or, for a writable (auto-recovery) snapshot, finalize does after PostSnapshot.
+ * or, for a writable (auto-recovery) snapshot, finalize does after PostSnapshot:
+ * immutable (FS_IMMUTABLE_FL, modes kept), or without write bits where the
+ * file system or lvssd's privileges do not allow that.
  * Not atomic: files are copied one after the other.
  */
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);

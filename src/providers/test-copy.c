@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "common/fs-util.h"
 #include "providers/provider.h"
 
 static char base_dir[256]; /* the temporary directory of this run */
@@ -51,12 +52,14 @@ static void set_mtime(const char *path, time_t t) {
         assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
 }
 
-/* rm -rf for the test's own directories (dirs made u+rwx first). */
+/* rm -rf for the test's own directories (immutable attributes cleared and
+ * dirs made u+rwx first). */
 static void remove_tree(const char *path) {
         struct stat st;
         struct dirent *de;
         DIR *d;
 
+        lvss_clear_immutable_tree(path);
         if (lstat(path, &st) < 0)
                 return;
         if (!S_ISDIR(st.st_mode)) {
@@ -119,9 +122,39 @@ static void compare_files(const char *a, const char *b) {
         close(fb);
 }
 
+/*
+ * Issue 9: a finished copy is read-only and keeps the volume's modes (a
+ * restore gives the files back with them). Run as root, the provider makes
+ * @path immutable: the mode is @src_mode and a change is refused even to
+ * root. Without root (no CAP_LINUX_IMMUTABLE) it takes the write bits away.
+ */
+static void assert_read_only_entry(const char *path, mode_t src_mode) {
+        struct stat st;
+        int fd;
+
+        assert_int_equal(lstat(path, &st), 0);
+        if (geteuid() != 0) {
+                assert_int_equal(st.st_mode & 07777, src_mode & 07777 & ~0222u);
+                return;
+        }
+        assert_int_equal(st.st_mode & 07777, src_mode & 07777);
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(lvss_is_immutable_fd(fd));
+        close(fd);
+        if (S_ISDIR(st.st_mode)) {
+                char probe[4096];
+
+                snprintf(probe, sizeof probe, "%s/.probe", path);
+                assert_int_equal(mkdir(probe, 0700), -1);
+        } else
+                assert_int_equal(open(path, O_WRONLY | O_CLOEXEC), -1);
+        assert_int_equal(errno, EPERM);
+}
+
 /* Every directory, regular file and symlink of @src is in @dst with the same
- * content, mode (minus the write bits when @read_only) and mtime; nothing
- * else is in @dst (sockets, fifos, devices are not copied). */
+ * content, mode and mtime, read-only when @read_only; nothing else is in
+ * @dst (sockets, fifos, devices are not copied). */
 static void compare_trees(const char *src, const char *dst, bool read_only) {
         struct dirent *de;
         unsigned n = 0;
@@ -156,7 +189,10 @@ static void compare_trees(const char *src, const char *dst, bool read_only) {
                         assert_memory_equal(ta, tb, (size_t) ka);
                         continue;
                 }
-                assert_int_equal(sb.st_mode & 07777, (sa.st_mode & 07777) & (read_only ? ~0222u : ~0u));
+                if (read_only)
+                        assert_read_only_entry(b, sa.st_mode);
+                else
+                        assert_int_equal(sb.st_mode & 07777, sa.st_mode & 07777);
                 if (S_ISDIR(sa.st_mode))
                         compare_trees(a, b, read_only);
                 else {
@@ -361,8 +397,7 @@ static void test_snapshot_round_trip(void **state) {
 
         assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
         compare_trees(volume, s.snapshot_path, true);
-        assert_int_equal(stat(s.snapshot_path, &st), 0);
-        assert_int_equal(st.st_mode & 07777, 0555);
+        assert_read_only_entry(s.snapshot_path, 0755);
         /* post_commit again is harmless */
         assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
 
@@ -412,13 +447,10 @@ static void test_writable_then_finalize(void **state) {
         write_file(p, "repaired\n", 9, 0644);
 
         assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
-        assert_int_equal(stat(s.snapshot_path, &st), 0);
-        assert_int_equal(st.st_mode & 07777, 0555);
-        assert_int_equal(stat(p, &st), 0);
-        assert_int_equal(st.st_mode & 07777, 0444);
+        assert_read_only_entry(s.snapshot_path, 0755);
+        assert_read_only_entry(p, 0644);
         snprintf(p, sizeof p, "%s/hello.txt", s.snapshot_path);
-        assert_int_equal(stat(p, &st), 0);
-        assert_int_equal(st.st_mode & 0222, 0);
+        assert_read_only_entry(p, 0644);
         assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0); /* again: harmless */
 
         assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
@@ -431,8 +463,7 @@ static void test_writable_then_finalize(void **state) {
         assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
         assert_int_equal(prov->ops->commit(prov, snaps, 1, &hr), 0);
         assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
-        assert_int_equal(stat(s.snapshot_path, &st), 0);
-        assert_int_equal(st.st_mode & 07777, 0555);
+        assert_read_only_entry(s.snapshot_path, 0755);
         assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
         assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
         free(s.snapshot_path);

@@ -30,6 +30,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
+#include "common/fs-util.h"
 #include "harness.h"
 #include "protocol/protocol.h"
 
@@ -1487,8 +1488,11 @@ int itest_teardown(void **state) {
         const char *keep = getenv("LVSS_TEST_KEEP");
         if (keep && strcmp(keep, "1") == 0)
                 fprintf(stderr, "# kept %s\n", env->dir);
-        else
+        else {
+                /* A finished copy of the copy provider is immutable (issue 9). */
+                lvss_clear_immutable_tree(env->dir);
                 nftw(env->dir, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+        }
 
         for (size_t i = 0; i < env->n_writers; i++) {
                 proc_free(&env->writers[i]->p);

@@ -8,13 +8,12 @@
  *
  *   - copy provider, default backup context: the writer sees
  *     auto_recovery=1, its write lands in the copy, and once DoSnapshotSet is
- *     done the tree is read-only (no write bit on the file or the directory)
- *     and the catalog row says "created";
+ *     done the tree is read-only (immutable: a write is refused even to root,
+ *     the modes are the volume's) and the catalog row says "created";
  *   - copy provider with VSS_VOLSNAP_ATTR_NO_AUTORECOVERY: the writer sees
- *     auto_recovery=0 and the tree is read-only already in PostSnapshot (its
- *     mode has no write bit; the copy provider's read-only is the permission
- *     bits, which root passes: the EROFS refusal is checked on btrfs, in
- *     test-btrfs-set);
+ *     auto_recovery=0, the copy is read-only already in PostSnapshot with the
+ *     volume's modes, and the writer's write (as root) is refused with EPERM
+ *     (on btrfs with EROFS, in test-btrfs-set);
  *   - a writer killed (SIGKILL) in PostSnapshot after writing: the copy is
  *     read-only all the same, with the file;
  *   - a writer that hangs in PostSnapshot past lvssd's event deadline: the
@@ -30,6 +29,8 @@
  *     VSS_E_UNEXPECTED_PROVIDER_ERROR and the copy is deleted.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,9 +62,43 @@ static void check_auto_recovery_seen(itest_writer *w, const vss_id *sid, int wan
         free(tail);
 }
 
-/* The copy @path holds the writer's file; with @read_only, neither the file nor any
- * directory on its way has a write bit. */
-static void check_copy(const char *path, bool has_file, bool read_only) {
+/* Whether a write into @path (a file: opened for writing; a directory: a new
+ * entry in it) is refused, as it must be in a finished copy, even to root. */
+static bool write_refused(const char *path, bool is_dir) {
+        if (is_dir) {
+                char *probe = itest_xprintf("%s/.probe", path);
+                int r = mkdir(probe, 0700);
+
+                if (r == 0)
+                        rmdir(probe);
+                free(probe);
+                return r < 0 && (errno == EPERM || errno == EROFS || errno == EACCES);
+        }
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                close(fd);
+                return false;
+        }
+        return errno == EPERM || errno == EROFS || errno == EACCES;
+}
+
+/* How a finished copy must refuse writes. */
+typedef enum ro_check {
+        RO_REFUSED, /* the copy provider: immutable, a write is refused even to root (the test) */
+        RO_MODES,   /* the fake exec provider's finalize: chmod -R a-w, no write bit left */
+} ro_check;
+
+static bool is_read_only(const char *path, bool is_dir, ro_check how) {
+        struct stat st;
+
+        if (how == RO_REFUSED)
+                return write_refused(path, is_dir);
+        return lstat(path, &st) == 0 && (st.st_mode & 0222) == 0;
+}
+
+/* The copy @path holds the writer's file (@has_file), and neither that file
+ * nor the copy's root takes a write, @how. */
+static void check_copy(const char *path, bool has_file, ro_check how) {
         char *f = itest_xprintf("%s/repaired.txt", path);
         struct stat st;
 
@@ -72,12 +107,12 @@ static void check_copy(const char *path, bool has_file, bool read_only) {
                 CHECK(t && strcmp(t, "repaired\n") == 0, "issue 9 part 2: %s holds \"%s\"", f, t ? t : "(nothing)");
                 free(t);
                 CHECK(lstat(f, &st) == 0, "lstat %s: %m", f);
-                CHECK(!read_only || (st.st_mode & 0222) == 0, "issue 9 part 2: %s is writable (mode %04o)", f,
+                CHECK(is_read_only(f, false, how), "issue 9 part 2: %s takes a write (mode %04o)", f,
                       (unsigned) (st.st_mode & 07777));
         } else
                 CHECK(lstat(f, &st) < 0, "issue 9 part 2: %s exists", f);
         CHECK(lstat(path, &st) == 0 && S_ISDIR(st.st_mode), "issue 9 part 2: the copy %s is no directory", path);
-        CHECK(!read_only || (st.st_mode & 0222) == 0, "issue 9 part 2: the copy %s is writable (mode %04o)", path,
+        CHECK(is_read_only(path, true, how), "issue 9 part 2: the copy %s takes a new file (mode %04o)", path,
               (unsigned) (st.st_mode & 07777));
         free(f);
 }
@@ -140,7 +175,7 @@ static void test_copy_auto_recovery(void **state) {
         const char *line = line_after(w, "copy-write", "PostSnapshot", &r.sid);
         CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write into the auto-recovery copy: \"%s\"", line);
         /* DoSnapshotSet is done: the copy holds the repair and is read-only */
-        check_copy(r.path, true, true);
+        check_copy(r.path, true, RO_REFUSED);
         char *orig = itest_xprintf("%s/repaired.txt", env->data_dir);
         CHECK(access(orig, F_OK) < 0, "issue 9 part 2: the repair went to the volume %s", orig);
         free(orig);
@@ -165,12 +200,14 @@ static void test_copy_no_auto_recovery(void **state) {
         check_auto_recovery_seen(w, &r.sid, 0);
         CHECK(!(r.attributes & VSS_VOLSNAP_ATTR_AUTORECOVER) && (r.attributes & VSS_VOLSNAP_ATTR_NO_AUTORECOVERY),
               "issue 9 part 2: -nar copy's attributes 0x%08x", (unsigned) r.attributes);
+        /* The copy keeps the volume's modes (a restore gives them back), and its
+         * immutability refuses the writer's write, though the writer is root. */
         const char *line = line_after(w, "copy-mode", "PostSnapshot", &r.sid);
-        CHECK(strstr(line, "write-bits=0"), "issue 9 part 2: without auto-recovery the copy was writable in "
-              "PostSnapshot: \"%s\"", line);
-        /* The writer runs as root, which the permission bits do not stop: its file may be
-         * there; what the copy provider promises is the mode, checked above and here. */
-        check_copy(r.path, false, true);
+        CHECK(strstr(line, "mode=0755"), "issue 9: the copy's root lost the volume's mode: \"%s\"", line);
+        line = line_after(w, "copy-write", "PostSnapshot", &r.sid);
+        CHECK(strncmp(line, "fail ", 5) == 0 && strstr(line, " EPERM"), "issue 9 part 2: without auto-recovery "
+              "the writer's write into the copy in PostSnapshot was not refused: \"%s\"", line);
+        check_copy(r.path, false, RO_REFUSED);
         run_done(env, &r);
 }
 
@@ -188,7 +225,7 @@ static void test_copy_writer_crash(void **state) {
         CHECK(strstr(line, "write-bits=1"), "issue 9 part 2: the auto-recovery copy was not writable: \"%s\"", line);
         line = line_after(w, "copy-write", "PostSnapshot", &r.sid);
         CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write before the crash: \"%s\"", line);
-        check_copy(r.path, true, true);
+        check_copy(r.path, true, RO_REFUSED);
         run_done(env, &r);
 }
 
@@ -203,7 +240,7 @@ static void test_copy_writer_timeout(void **state) {
         itest_writer *w = WRITER(env, "stuck", "--write-copy", "repaired.txt", "--hang-at", "PostSnapshot", "--path",
                                  env->data_dir);
         backup(env, w, VSS_CTX_BACKUP, NULL, "hang", &r);
-        check_copy(r.path, true, true);
+        check_copy(r.path, true, RO_REFUSED);
         itest_statuses st;
         itest_gather_status(env, r.bc, &st);
         CHECK_STATUS(&st, w, VSS_WS_FAILED_AT_POST_SNAPSHOT, VSS_E_WRITER_NOT_RESPONDING, VSS_S_OK, NULL);
@@ -245,7 +282,7 @@ static void test_copy_cancel_after_commit(void **state) {
         char *q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE id = '%s'", itest_id_str(&snap));
         char *path = itest_catalog_query(env, q);
         CHECK(path && *path, "issue 9 part 2: the persistent copy of the cancelled set is not in the catalog");
-        check_copy(path, true, true);
+        check_copy(path, true, RO_REFUSED);
         free(q);
         free(path);
         itest_requester_release(env, bc);
@@ -325,7 +362,7 @@ static void test_exec_writable(void **state) {
               calls);
         char *fin = itest_xprintf("finalize %s\n", r.path);
         CHECK(strstr(calls, fin), "issue 9 part 2: no \"%s\" when DoSnapshotSet was done; calls:\n%s", fin, calls);
-        check_copy(r.path, true, true); /* the fake's finalize is chmod -R a-w */
+        check_copy(r.path, true, RO_MODES); /* the fake's finalize is chmod -R a-w */
         free(fin);
         free(calls);
         run_done(env, &r);

@@ -41,9 +41,10 @@
  * copied. Entries that vanish while being copied are skipped: processes
  * outside the writers are not frozen.
  *
- * post_commit makes the tree read-only (a-w, bottom-up so a directory is
- * done after its contents) and calls syncfs on the storage area, so a
- * snapshot the coordinator then records as "created" is on disk.
+ * post_commit (finalize for an auto-recovery copy) makes the tree read-only
+ * (immutable, bottom-up so a directory is done after its contents; see
+ * make_read_only()) and calls syncfs on the storage area, so a snapshot the
+ * coordinator then records as "created" is on disk.
  */
 
 #include <dirent.h>
@@ -256,8 +257,9 @@ static bool copy_is_volume_supported(lvss_provider *p, const char *volume) {
 
 /* ---- removal ------------------------------------------------------------- */
 
-/* rm -rf of @name in @parent_fd. Directories are made u+rwx first, so a tree
- * made read-only by post_commit can go also when lvssd is not root. Never
+/* rm -rf of @name in @parent_fd. The immutable attribute is cleared and
+ * directories are made u+rwx first, so that a finished (read-only) copy can
+ * go, also one made read-only by its modes when lvssd is not root. Never
  * leaves the file system @dev: something mounted inside a snapshot is
  * refused (-EBUSY), not emptied. A missing @name is success. */
 static int remove_at(int parent_fd, const char *name, dev_t dev) {
@@ -270,12 +272,20 @@ static int remove_at(int parent_fd, const char *name, dev_t dev) {
         if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISDIR(st.st_mode)) {
+                if (unlinkat(parent_fd, name, 0) >= 0 || errno == ENOENT)
+                        return 0;
+                /* An immutable file (a finished copy) first loses the attribute. */
+                if (errno != EPERM || lvss_clear_immutable_at(parent_fd, name) < 0)
+                        return -EPERM;
                 if (unlinkat(parent_fd, name, 0) < 0 && errno != ENOENT)
                         return -errno;
                 return 0;
         }
         if (st.st_dev != dev)
                 return -EBUSY;
+        r = lvss_clear_immutable_at(parent_fd, name);
+        if (r < 0)
+                return r;
 
         if ((st.st_mode & 0700) != 0700 && fchmodat(parent_fd, name, (st.st_mode & 07777) | 0700, 0) < 0)
                 return -errno;
@@ -968,8 +978,33 @@ static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, 
 
 /* ---- post_commit, abort, delete ------------------------------------------ */
 
-/* chmod a-w everything under @fd, each directory after its contents. */
-static int make_read_only(int fd, dev_t dev) {
+/*
+ * How a finished copy is made read-only (issue 9). The copy must keep every
+ * mode of the volume: a restore copies the files back with their modes, and
+ * an application whose files came back without write bits does not start.
+ * So the copy is made immutable (FS_IMMUTABLE_FL), which refuses every
+ * change, root's too, and leaves the modes as they were. Only where the
+ * file system has no such attribute, or lvssd lacks CAP_LINUX_IMMUTABLE (an
+ * lvssd of an unprivileged user), are the write bits taken away instead,
+ * as a warning in the log says.
+ */
+typedef enum ro_way {
+        RO_IMMUTABLE,
+        RO_MODES,
+} ro_way;
+
+/* Makes @fd (a regular file or directory of the copy, mode @mode) read-only the @way way. */
+static int read_only_fd(int fd, mode_t mode, ro_way way) {
+        if (way == RO_IMMUTABLE)
+                return lvss_set_immutable_fd(fd, true);
+        if ((mode & 0222) && fchmod(fd, mode & 07777 & ~0222) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Makes everything under @fd read-only, each directory after its contents.
+ * Symlinks cannot change anyway; other special files are left alone. */
+static int make_read_only(int fd, dev_t dev, ro_way way) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
 
@@ -978,27 +1013,28 @@ static int make_read_only(int fd, dev_t dev) {
                 return -errno;
 
         while ((de = readdir_no_dot(d))) {
+                _cleanup_(closep) int sub = -1;
                 struct stat st;
+                int r;
 
                 if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
-
                 if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
-                        _cleanup_(closep) int sub = -1;
-                        int r;
-
                         sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0)
                                 return -errno;
-                        r = make_read_only(sub, dev);
+                        r = make_read_only(sub, dev, way);
                         if (r < 0)
                                 return r;
-                        if (fchmod(sub, st.st_mode & 07777 & ~0222) < 0)
+                } else if (S_ISREG(st.st_mode)) {
+                        sub = openat(fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                        if (sub < 0)
                                 return -errno;
-                } else if (S_ISREG(st.st_mode) && (st.st_mode & 0222)) {
-                        if (fchmodat(fd, de->d_name, st.st_mode & 07777 & ~0222, 0) < 0)
-                                return -errno;
-                }
+                } else
+                        continue;
+                r = read_only_fd(sub, st.st_mode, way);
+                if (r < 0)
+                        return r;
         }
         return errno != 0 ? -errno : 0;
 }
@@ -1009,6 +1045,7 @@ static int tree_settle(copy_provider *cp, const lvss_snapshot *s, bool read_only
         _cleanup_(closep) int set_fd = -1, fd = -1;
         const char *base = NULL;
         struct stat st;
+        ro_way way;
         int r;
 
         r = open_set_dir(cp, s->snapshot_path, &set_fd, &base);
@@ -1023,10 +1060,21 @@ static int tree_settle(copy_provider *cp, const lvss_snapshot *s, bool read_only
                 return -errno;
         if (!read_only)
                 return syncfs(fd) < 0 ? -errno : 0;
-        r = make_read_only(fd, st.st_dev);
+        /* The way is chosen once per copy, at its root: all of it is immutable, or none. */
+        way = RO_IMMUTABLE;
+        r = lvss_is_immutable_fd(fd) ? 0 : lvss_set_immutable_fd(fd, true);
+        if (r < 0) {
+                if (r != -ENOTTY && r != -EOPNOTSUPP && r != -EPERM && r != -EINVAL)
+                        return r;
+                log_error("%s: cannot make the copy immutable (%s): its files lose their write bits instead, "
+                          "and a restore from it gives them back without",
+                          s->snapshot_path, strerror(-r));
+                way = RO_MODES;
+        }
+        r = make_read_only(fd, st.st_dev, way);
         if (r < 0)
                 return r;
-        if (fchmod(fd, st.st_mode & 07777 & ~0222) < 0)
+        if (way == RO_MODES && fchmod(fd, st.st_mode & 07777 & ~0222) < 0)
                 return -errno;
         if (syncfs(fd) < 0)
                 return -errno;
