@@ -514,10 +514,13 @@ static void crash_in(itest_env *env, const scenario *sc) {
                 arg.provider_id = c.fake_id;
         itest_proc *req = start_requester(env, &arg, &ids);
 
-        /* lvssd is inside the step */
-        if (sc->step)
+        /* lvssd is inside the step: one writer hangs in it, the other has finished it (lvssd
+         * sends the event to both at once, but on a busy machine it may be killed between the
+         * two sends if the test waited only for the first) */
+        if (sc->step) {
                 itest_wait_event(env, hang, sc->step, &ids.sid, "begin", itest_ms(env, 20000));
-        else
+                itest_wait_event(env, calm, sc->step, &ids.sid, "ok", itest_ms(env, 20000));
+        } else
                 fake_pid = wait_fake_blocked(env, &c, "commit-started");
         if (fake_pid)
                 itest_note("the fake provider's commit (pid %d) blocks", (int) fake_pid);
