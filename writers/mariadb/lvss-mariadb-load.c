@@ -183,8 +183,8 @@ int main(int argc, char *argv[]) {
                         goto finish;
                 }
                 if (!query(m, "COMMIT")) {
-                        fprintf(stderr, PROG ": transaction %" PRIu64 " was attempted, not acknowledged\n", id);
-                        ret = fail(m, "COMMIT");
+                        snprintf(sql, sizeof sql, "COMMIT of transaction %" PRIu64 " (not acknowledged)", id);
+                        ret = fail(m, sql);
                         goto finish;
                 }
                 at = now_usec(CLOCK_REALTIME);
