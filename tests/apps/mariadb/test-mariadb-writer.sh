@@ -16,6 +16,7 @@
 #   kill-writer    SIGKILL the writer during Freeze
 #   kill-server    SIGKILL the server during Freeze
 #   kill-requester SIGKILL the requester (vshadow) during Freeze
+#   freeze-timeout the writer's freeze timeout ends the stage
 #   second-writer  two writer instances against one server: one clear failure, no hang
 #   bad-input      wrong socket, refused user, stopped server: one clear line each
 #   cycles N       N backup-and-restore cycles under load, 0 acknowledged ids lost (apps-slow)
@@ -538,6 +539,33 @@ scenario_kill_requester() {
         stop_writer
 }
 
+# Issue 9 part 4: the freeze timeout (WS-6) ends the stage at once: a provider that never finishes its commit,
+# the writer's freeze timeout 4 s: commits are blocked no longer than that (generous margin: 3 s), the backup
+# fails, the server is in no stage, the next backup works.
+scenario_freeze_timeout() {
+        common_setup
+        setup_hang_provider
+        start_lvssd "$T/lvssd.conf"
+        FREEZE_TIMEOUT_MS=4000
+        start_writer "$T/writer.log" --instance itest
+        start_load "$T/ack"
+        hang_backup "$T/writer.log"
+        wait_for 30 "the writer ending the stage" grep -q "Abort: BACKUP STAGE ended, commits were blocked for" \
+                "$T/writer.log"
+        local held gap
+        held=$(sed -n 's/.*Abort: BACKUP STAGE ended, commits were blocked for \([0-9]*\)\..*/\1/p' "$T/writer.log")
+        say "commits were blocked for $held ms (freeze timeout $FREEZE_TIMEOUT_MS ms)"
+        [ "$held" -le $((FREEZE_TIMEOUT_MS + 3000)) ] || die "the stage was held $held ms, past the freeze timeout"
+        load_goes_on 100 "after the freeze timeout"
+        gap=$(awk '{ if (p && $2 - p > g) g = $2 - p; p = $2 } END { print g + 0 }' "$T/ack")
+        [ "$gap" -le $(((FREEZE_TIMEOUT_MS + 3000) * 1000)) ] || die "a commit waited ${gap} us, past the freeze timeout"
+        check_server_free "after the freeze timeout"
+        end_hang
+        next_backup_works "after the freeze timeout"
+        stop_load
+        stop_writer
+}
+
 # Issue 9 part 4: a second writer instance against the same server gets MariaDB's one BACKUP STAGE at a time as a
 # clear failure, not a hang; the server is left in no stage.
 scenario_second_writer() {
@@ -629,6 +657,7 @@ kill-writer) scenario_kill_writer ;;
 kill-server) scenario_kill_server ;;
 kill-requester) scenario_kill_requester ;;
 second-writer) scenario_second_writer ;;
+freeze-timeout) scenario_freeze_timeout ;;
 bad-input) scenario_bad_input ;;
 cycles) scenario_cycles "${3:-20}" ;;
 *) echo "$PROG: unknown scenario" >&2; exit 2 ;;
