@@ -187,12 +187,18 @@ static bool db_exec(MYSQL *m, const char *sql) {
         return mysql_errno(m) == 0;
 }
 
-/* Bounds every later statement of the session (the server's side of the bound). */
+/*
+ * Bounds every later statement of the session (the server's side of the
+ * bound). A lock wait gives up first (at 80 % of the bound, whole seconds),
+ * so that waiting for another session's BACKUP STAGE is reported as what it
+ * is, not as a statement timeout.
+ */
 static bool db_bound_session(MYSQL *m, uint32_t bound_ms) {
+        unsigned lock_s = bound_ms * 4 / 5 / 1000;
         char sql[160];
 
         snprintf(sql, sizeof sql, "SET SESSION max_statement_time = %.3f, lock_wait_timeout = %u",
-                 (double) bound_ms / 1000.0, bound_ms / 1000 > 0 ? bound_ms / 1000 : 1);
+                 (double) bound_ms / 1000.0, lock_s > 0 ? lock_s : 1);
         return db_exec(m, sql);
 }
 
