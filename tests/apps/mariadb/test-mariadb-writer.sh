@@ -265,7 +265,14 @@ $out"
         orders=$(wc -l <"$T/ids")
         lines=$(sql "SELECT COUNT(*) FROM lvss_load.order_lines")
         [ "$lines" -eq $((2 * orders)) ] || die "the copy has $orders orders but $lines order lines: not one instant"
-        say "restored copy: $orders orders, all $before acknowledged before BLOCK_COMMIT present, max id $max_id (last acknowledged $max_ack), mariadb-check clean"
+        # The copy's instant is the writer's BLOCK_COMMIT: the recovered server's binlog ends at the GTID the writer
+        # read under BLOCK_COMMIT and kept in the document's backup metadata (part 4).
+        local kept now
+        kept=$(sed -n 's/.*gtid_binlog_pos=\([0-9-]*\);.*/\1/p' "$BCD" | head -n 1)
+        now=$(sql "SELECT @@gtid_binlog_pos")
+        [ -n "$kept" ] || die "no gtid_binlog_pos in the document's backup metadata"
+        [ "$now" = "$kept" ] || die "the restored server is at GTID $now, the writer's BLOCK_COMMIT was at $kept"
+        say "restored copy: $orders orders, all $before acknowledged before BLOCK_COMMIT present, max id $max_id (last acknowledged $max_ack), GTID $now as kept at BLOCK_COMMIT, mariadb-check clean"
 }
 
 # ---- one backup (vshadow -p) and its restore (vshadow -r) ----------------------------------------------------------
