@@ -175,8 +175,8 @@ int main(int argc, char *argv[]) {
                         goto finish;
                 }
                 snprintf(sql, sizeof sql,
-                         "INSERT INTO lvss_load.order_lines (order_id, line, amount) VALUES (%" PRIu64 ", 1, %u), (%" PRIu64
-                         ", 2, %u)",
+                         "INSERT INTO lvss_load.order_lines (order_id, line, amount)"
+                         " VALUES (%" PRIu64 ", 1, %u), (%" PRIu64 ", 2, %u)",
                          id, (unsigned) (id % 1000), id, (unsigned) (id % 997));
                 if (!query(m, sql)) {
                         ret = fail(m, "INSERT INTO order_lines");

@@ -237,12 +237,12 @@ static int discover(writer_context *ctx, MYSQL *m, char *err, size_t err_size) {
         location found[_LOC_MAX] = {};
         MYSQL_RES *res = NULL;
         MYSQL_ROW row;
-        int r = -EIO;
-
         static const char sql[] =
                 "SELECT @@datadir, @@innodb_log_group_home_dir, @@log_bin_basename, @@aria_log_dir_path";
+        int r = -EIO;
 
-        if (mysql_real_query(m, sql, (unsigned long) strlen(sql)) != 0 || !(res = mysql_store_result(m)) || !(row = mysql_fetch_row(res))) {
+        if (mysql_real_query(m, sql, (unsigned long) strlen(sql)) != 0 || !(res = mysql_store_result(m)) ||
+            !(row = mysql_fetch_row(res))) {
                 char words[768];
                 server_words(m, words, sizeof words);
                 snprintf(err, err_size, "cannot ask the server where its files are: %s", words);
@@ -737,7 +737,8 @@ static bool on_pre_restore(vss_writer *w, vss_writer_components *c, void *userda
         pid = datadir_user(datadir);
         if (pid > 0) {
                 snprintf(message, sizeof message,
-                         "a running server uses %s (pid %d holds the lock on ibdata1): stop it before restoring over it",
+                         "a running server uses %s (pid %d holds the lock on ibdata1): stop it before restoring "
+                         "over it",
                          datadir, (int) pid);
                 (void) vss_component_set_pre_restore_failure_msg(comp, message);
                 return fail_server(w, "PreRestore", VSS_E_WRITERERROR_NONRETRYABLE, 0, "%s", message);
@@ -983,14 +984,16 @@ static void check_session(writer_context *ctx) {
         char byte;
         ssize_t k = recv(mysql_get_socket(ctx->m), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         const char *stage = ctx->blocked ? "BLOCK_COMMIT" : "BACKUP STAGE START";
+        const char *how;
         char ignored[8];
 
         if (k < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
+        how = k == 0 ? "closed by the server" : k < 0 ? strerror(errno) : "the server ended the session";
+
         free(ctx->lost);
         if (asprintf(&ctx->lost, "lost the connection to the server at %s while %s was held (%s)", arg_db_socket,
-                     stage, k == 0 ? "closed by the server" : k < 0 ? strerror(errno) : "the server ended the session") <
-            0)
+                     stage, how) < 0)
                 ctx->lost = NULL;
         fprintf(stderr, PROG ": %s; the stage is gone with the session\n",
                 ctx->lost ? ctx->lost : "lost the connection to the server");
