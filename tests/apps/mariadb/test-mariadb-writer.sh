@@ -80,7 +80,7 @@ cleanup() {
                 umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
         done
         for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || echo "$PROG: losetup -d $l failed" >&2; done
-        if [ -n "${LVSS_TEST_KEEP:-}" ]; then echo "$PROG: kept $T" >&2; else rm -rf "$T"; fi
+        if [ -n "${LVSS_TEST_KEEP:-}" ]; then echo "$PROG: kept $T" >&2; else chattr -R -i "$T" 2>/dev/null; rm -rf "$T"; fi
         exit $rc
 }
 trap cleanup EXIT
