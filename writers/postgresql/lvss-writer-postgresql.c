@@ -163,7 +163,7 @@ static void pg_error(PGconn *c, PGresult *r, char *buf, size_t size) {
         else
                 snprintf(buf, size, "%s", c ? PQerrorMessage(c) : "out of memory");
         for (char *p = buf; *p; p++)
-                if (*p == '\n')
+                if (*p == '\n' || *p == '\t')
                         *p = (p[1] ? ' ' : 0);
 }
 

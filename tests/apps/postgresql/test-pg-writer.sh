@@ -277,8 +277,8 @@ scenario_veto() {
         mkdir -p "$TS" && chown postgres: "$TS" && chmod 700 "$TS"
         start_lvssd
         init_server "$DATA"
-        psql_q "CREATE TABLESPACE other LOCATION '$TS'; CREATE TABLE in_ts (x int) TABLESPACE other; INSERT INTO in_ts VALUES (1)" ||
-                fail "CREATE TABLESPACE"
+        psql_q "CREATE TABLESPACE other LOCATION '$TS'" || fail "CREATE TABLESPACE"
+        psql_q "CREATE TABLE in_ts (x int) TABLESPACE other; INSERT INTO in_ts VALUES (1)" || fail "a table in the tablespace"
         start_writer
         writer_has "component tablespace-other: $TS" || true
         start_load "$T/ack"
