@@ -94,6 +94,11 @@ cleanup() {
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
         for d in "$T"/fs*/pg/data "$T"/fs*/pg/data.old "$T"/plain/data; do pg_stop "$d" immediate; done
         for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+        # Sanitizer builds: a report from lvssd, the writer or the load fails the test.
+        if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$T"/*.log "$T"/load.err 2>/dev/null; then
+                echo "$me: FAIL: a sanitizer reported errors (above: the files)" >&2
+                rc=1
+        fi
         for m in "${MOUNTS[@]}"; do umount -R "$m" 2>/dev/null || umount -l "$m"; done
         for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
         if [ $rc != 0 ] || [ $failed != 0 ] || [ -n "${LVSS_TEST_VERBOSE:-}" ]; then
