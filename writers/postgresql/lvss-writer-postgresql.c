@@ -96,6 +96,8 @@ typedef struct writer_context {
         char start_lsn[32], stop_lsn[32], checkpoint_lsn[32];
         char *labelfile, *spcmapfile;
         char start_wal[32], stop_wal[32];
+        char session[VSS_ID_STRING_MAX]; /* of the backup, for what the poll loop logs */
+        char lost[512];                   /* the server's words when the kept connection broke */
 } writer_context;
 
 static const char *arg_socket = NULL;
@@ -448,6 +450,7 @@ static void backup_reset(writer_context *ctx) {
         ctx->labelfile = ctx->spcmapfile = NULL;
         ctx->start_lsn[0] = ctx->stop_lsn[0] = ctx->checkpoint_lsn[0] = 0;
         ctx->start_wal[0] = ctx->stop_wal[0] = 0;
+        ctx->lost[0] = 0;
 }
 
 /* Whether one atomic instant covers every path; else the paths and volumes, said in @why. */
@@ -563,6 +566,10 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                                   why);
 
         ctx->strategy = STRATEGY_BACKUP_MODE;
+        if (VSS_SUCCEEDED(vss_writer_get_session_id(w, &set)))
+                vss_id_format(&set, ctx->session);
+        else
+                snprintf(ctx->session, sizeof ctx->session, "none");
         if (VSS_FAILED(vss_writer_get_current_snapshot_set_id(w, &set)))
                 set = (vss_id) {};
         vss_id_format(&set, sid);
@@ -617,6 +624,14 @@ static bool on_thaw(vss_writer *w, void *userdata) {
         if (ctx->strategy != STRATEGY_BACKUP_MODE) {
                 log_event(w, "Thaw", "nothing was held");
                 return true;
+        }
+        if (ctx->lost[0]) {
+                char lost[sizeof ctx->lost];
+
+                snprintf(lost, sizeof lost, "%s", ctx->lost);
+                backup_reset(ctx);
+                return fail_event(w, "Thaw", VSS_E_WRITERERROR_RETRYABLE,
+                                  "the connection to the server broke during the backup, which ended it: %s", lost);
         }
         if (!ctx->in_backup || !ctx->backup_conn) {
                 log_event(w, "Thaw", "no backup is running (Abort came first)");
@@ -790,10 +805,13 @@ static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *user
 
 static bool on_abort(vss_writer *w, void *userdata) {
         writer_context *ctx = userdata;
-        bool was = ctx->in_backup;
+        bool was = ctx->in_backup, lost = ctx->lost[0] != 0;
 
         backup_reset(ctx);
-        log_event(w, "Abort", "%s", was ? "backup mode ended, slot dropped" : "nothing held");
+        log_event(w, "Abort", "%s",
+                  !was  ? "nothing held"
+                  : lost ? "backup mode had already ended with the lost connection to the server"
+                         : "backup mode ended, slot dropped");
         return true;
 }
 
@@ -1053,11 +1071,36 @@ static int parse_argv(int argc, char *argv[]) {
 
 /* ---- main loop ------------------------------------------------------------------ */
 
-static int run(vss_writer *w, int signal_fd) {
+/*
+ * The kept connection is watched too: when the server goes away during a
+ * backup, the backup has ended there; the writer says so at once and fails
+ * Thaw (or PostSnapshot) with the server's words.
+ */
+static void watch_backup_conn(writer_context *ctx) {
+        PGconn *c = ctx->backup_conn;
+        PGresult *r;
+
+        if (PQconsumeInput(c) == 1 && PQstatus(c) == CONNECTION_OK) {
+                while (!PQisBusy(c) && (r = PQgetResult(c)))
+                        PQclear(r);
+                return;
+        }
+        pg_error(c, NULL, ctx->lost, sizeof ctx->lost);
+        if (!ctx->lost[0])
+                snprintf(ctx->lost, sizeof ctx->lost, "connection lost");
+        fprintf(stderr, "lvss-writer-postgresql: session %s: lost the connection to the server in backup mode: %s\n",
+                ctx->session, ctx->lost);
+        PQfinish(ctx->backup_conn);
+        ctx->backup_conn = NULL;
+}
+
+static int run(vss_writer *w, writer_context *ctx, int signal_fd) {
         for (;;) {
-                struct pollfd p[2] = {
+                struct pollfd p[3] = {
                         { .fd = vss_writer_get_fd(w), .events = POLLIN },
                         { .fd = signal_fd, .events = POLLIN },
+                        { .fd = ctx->in_backup && ctx->backup_conn ? PQsocket(ctx->backup_conn) : -1,
+                          .events = POLLIN },
                 };
                 vss_hresult hr;
 
@@ -1065,7 +1108,7 @@ static int run(vss_writer *w, int signal_fd) {
                         fprintf(stderr, "lvss-writer-postgresql: the connection to lvssd is gone\n");
                         return EXIT_FAILURE;
                 }
-                if (poll(p, 2, -1) < 0) {
+                if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         fprintf(stderr, "lvss-writer-postgresql: poll failed: %s\n", strerror(errno));
@@ -1080,6 +1123,8 @@ static int run(vss_writer *w, int signal_fd) {
                                 return EXIT_SUCCESS;
                         }
                 }
+                if (p[2].fd >= 0 && p[2].revents)
+                        watch_backup_conn(ctx);
                 if (p[0].revents) {
                         hr = vss_writer_process(w);
                         if (VSS_FAILED(hr)) {
@@ -1186,7 +1231,7 @@ int main(int argc, char *argv[]) {
                 arg_instance ? " (instance '" : "", strempty(arg_instance), arg_instance ? "')" : "", ctx.n_paths,
                 ctx.n_paths == 1 ? "" : "s");
 
-        ret = run(w, signal_fd);
+        ret = run(w, &ctx, signal_fd);
 
 finish:
         /* Never leave the server in backup mode. */

@@ -66,6 +66,7 @@ SOCKDIR=$T/sock
 mkdir -p "$SOCKDIR" && chown postgres: "$SOCKDIR"
 CONN="host=$SOCKDIR port=$PORT user=postgres dbname=postgres"
 LOOPS=()
+LVSSD_ARGS=()
 MOUNTS=()
 PIDS=()
 failed=0
@@ -136,7 +137,7 @@ make_btrfs() { # N -> mounted on $T/fsN
 }
 
 start_lvssd() {
-        "$LVSSD" --foreground --socket "$T/lvssd.sock" --state-dir "$T/state" >"$T/lvssd.log" 2>&1 &
+        "$LVSSD" --foreground --socket "$T/lvssd.sock" --state-dir "$T/state" "${LVSSD_ARGS[@]}" >"$T/lvssd.log" 2>&1 &
         PIDS+=($!)
         wait_for "lvssd's socket" 30 test -S "$T/lvssd.sock"
         export LVSS_SOCKET=$T/lvssd.sock
@@ -271,6 +272,198 @@ scenario_atomic() {
         done
 }
 
+# Backup mode into auto-recovery copies (part 3, proven as part 5 asks): the server's files are not
+# captured at one instant. KIND "tablespace": the data directory on one btrfs file system, a tablespace
+# (holding load_b) on a second (two volumes, each atomic, the set not). KIND "copy": the data directory
+# on a plain directory, copied file by file by the copy provider (not atomic at all).
+scenario_backupmode() { # KIND
+        local kind=$1 DATA TS="" vols sid s shadow_data shadow_ts before n
+        if [ "$kind" = tablespace ]; then
+                make_btrfs 1
+                make_btrfs 2
+                btrfs subvolume create "$T/fs1/pg" >/dev/null || fail "subvolume"
+                btrfs subvolume create "$T/fs2/ts" >/dev/null || fail "subvolume"
+                DATA=$T/fs1/pg/data
+                TS=$T/fs2/ts/space
+                mkdir -p "$TS" && chown postgres: "$TS" && chmod 700 "$TS"
+                vols=("$T/fs1/pg" "$T/fs2/ts")
+        else
+                DATA=$T/plain/data
+                vols=("$T/plain")
+        fi
+        start_lvssd
+        init_server "$DATA"
+        if [ -n "$TS" ]; then
+                psql_q "CREATE TABLESPACE other LOCATION '$TS'" || fail "CREATE TABLESPACE"
+                psql_q "ALTER TABLE load_b SET TABLESPACE other" || fail "ALTER TABLE load_b SET TABLESPACE"
+        fi
+        start_writer
+        for n in $(seq 1 "$cycles"); do
+                local ack=$T/ack.$n bcd=$T/bcd.$n.xml vars=$T/vars.$n.sh
+                start_load "$ack"
+                "$VSHADOW" -p -bc="$bcd" -script="$vars" "${vols[@]}" >"$T/vshadow.$n.out" 2>&1 ||
+                        fail "cycle $n: vshadow -p failed: $(grep -i 'fail\|error' "$T/vshadow.$n.out" | head -3)"
+                sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow.$n.out" | head -1)
+                writer_has "session $sid: PrepareForSnapshot: strategy backup mode" ||
+                        fail "cycle $n: the writer did not take the backup mode strategy"
+                writer_has "session $sid: PostSnapshot: wrote backup_label" ||
+                        fail "cycle $n: the writer did not complete the copy"
+                [ -z "$TS" ] || writer_has "session $sid: PostSnapshot: wrote backup_label, tablespace_map" ||
+                        fail "cycle $n: no tablespace_map"
+                before=$(sed -n "s/.*session $sid: Freeze: .*(frozen at \([0-9]*\))/\1/p" "$WLOG")
+                [ -n "$before" ] || fail "cycle $n: the writer logged no freeze instant"
+                # the label and the LSNs are in the components' backup metadata (the saved BCD)
+                grep -q "label=lvss {" "$bcd" && grep -q "stop_lsn=[0-9A-F]*/[0-9A-F]*" "$bcd" ||
+                        fail "cycle $n: the BCD has no label or stop LSN in the backup metadata"
+                check_not_in_backup
+                local acked_at_end
+                acked_at_end=$(wc -l <"$ack")
+                wait_for "the load to go on after the backup" 30 sh -c "[ \$(wc -l < '$ack') -gt $((acked_at_end + 50)) ]"
+                stop_load
+                pg_stop "$DATA" fast || fail "pg_ctl stop"
+
+                . "$vars"
+                shadow_data="" shadow_ts=""
+                for s in "${LVSS_SHADOW_1:-}" "${LVSS_SHADOW_2:-}"; do
+                        [ -n "$s" ] || continue
+                        if [ -f "$s/data/PG_VERSION" ]; then shadow_data=$s; else shadow_ts=$s; fi
+                done
+                [ -n "$shadow_data" ] || fail "cycle $n: no shadow copy holds the data directory"
+                [ -f "$shadow_data/data/backup_label" ] || fail "cycle $n: no backup_label in the copy"
+                [ ! -e "$shadow_data/data/postmaster.pid" ] || fail "cycle $n: postmaster.pid left in the copy"
+                [ "$(stat -c %U "$shadow_data/data/backup_label")" = postgres ] ||
+                        fail "cycle $n: backup_label does not belong to the server's user"
+                rm -rf "$DATA.old" && mv "$DATA" "$DATA.old"
+                local exec="cp -a '$shadow_data/data' '$DATA'"
+                # the copy provider makes its tree read-only by taking the write bits away: give them back
+                [ "$kind" != copy ] || exec="$exec && chmod -R u+w '$DATA'"
+                if [ -n "$TS" ]; then
+                        [ -n "$shadow_ts" ] || fail "cycle $n: no shadow copy of the tablespace"
+                        rm -rf "$TS.old" && mv "$TS" "$TS.old"
+                        exec="$exec && cp -a '$shadow_ts/space' '$TS'"
+                fi
+                "$VSHADOW" -r="$bcd" -exec="$exec" >"$T/vshadow-r.$n.out" 2>&1 || fail "cycle $n: vshadow -r failed"
+                sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow-r.$n.out" | head -1)
+                writer_has "session $sid: PostRestore: $DATA: pg_control says \"in production\", backup_label present" ||
+                        fail "cycle $n: PostRestore did not find the backup_label"
+                [ -z "$TS" ] || writer_has "session $sid: PostRestore: .*, 1 tablespace link" ||
+                        fail "cycle $n: PostRestore did not check the tablespace link"
+                pg_start "$DATA"
+                grep -q "starting backup recovery with redo LSN" "$T/pg.log" ||
+                        fail "cycle $n: the server did not recover from the backup label"
+                grep -q "completed backup recovery with redo LSN" "$T/pg.log" ||
+                        fail "cycle $n: the server did not reach the end of the backup"
+                : >"$T/pg.log"
+                amcheck
+                check_oracle "$before" "$ack"
+                log "cycle $n of $cycles: backup mode ($kind), restore under load: ok"
+        done
+}
+
+# A fake exec provider that can hang in commit: while it hangs, the writer is frozen in backup mode
+# (pg_backup_start ran at PrepareForSnapshot, pg_backup_stop comes at Thaw). It copies the directory
+# (not atomic) into a copy it leaves writable until "finalize" (auto-recovery).
+make_fake_provider() {
+        local D=$T/fake
+        mkdir -p "$D/snaps" && mkfifo "$D/never"
+        cat >"$D/provider" <<EOS
+#!/bin/sh
+D='$D'
+echo "\$*" >> "\$D/calls"
+case "\$1" in
+is-supported) [ -d "\$2" ] ;;
+prepare) [ -d "\$4" ] && echo writable ;;
+commit)
+        if [ -e "\$D/hang-commit" ]; then
+                echo \$\$ > "\$D/commit-started.tmp" && mv "\$D/commit-started.tmp" "\$D/commit-started"
+                read -r _ < "\$D/never"
+                exit 1
+        fi
+        mkdir -p "\$D/snaps/\$3" && cp -a "\$4/." "\$D/snaps/\$3/" && echo "\$D/snaps/\$3" ;;
+finalize) chmod -R a-w "\$2" ;;
+delete) rm -rf -- "\$2" ;;
+abort) rm -rf -- "\$D/snaps/\$3" ;;
+*) exit 2 ;;
+esac
+EOS
+        chmod 755 "$D/provider"
+        printf 'ExecProvider=fake:%s\nDefaultProvider=fake\n' "$D/provider" >"$T/lvssd.conf"
+}
+
+# The writer, the server or the requester dies while the writer is frozen in backup mode (part 3 and
+# part 5), or the freeze outlasts the writer's freeze timeout: the server is never left in backup mode
+# (no backup running, no slot), commits go on, and the next backup works.
+scenario_kill() { # writer | server | requester | timeout
+        local what=$1 DATA=$T/plain/data vs pm acked sid
+        make_fake_provider
+        LVSSD_ARGS=(--config "$T/lvssd.conf")
+        start_lvssd
+        init_server "$DATA"
+        if [ "$what" = timeout ]; then
+                start_writer --freeze-timeout 4000
+        else
+                start_writer
+        fi
+        start_load "$T/ack"
+        touch "$T/fake/hang-commit"
+        "$VSHADOW" "$T/plain" >"$T/vshadow.out" 2>&1 &
+        vs=$!
+        PIDS+=($vs)
+        wait_for "the provider's commit (the writer frozen)" 60 test -e "$T/fake/commit-started"
+        writer_has "Freeze: in backup mode" || fail "the writer is not frozen in backup mode"
+        [ "$(psql_q "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'lvss_%' AND temporary")" = 1 ] ||
+                fail "no temporary slot pins the WAL during the backup"
+        # backup mode blocks no commit: the load goes on while the writer is frozen
+        acked=$(wc -l <"$T/ack")
+        wait_for "commits while frozen" 30 sh -c "[ \$(wc -l < '$T/ack') -gt $((acked + 100)) ]"
+        case $what in
+        writer)
+                kill -KILL "$WPID"
+                ;;
+        server)
+                pm=$(head -1 "$DATA/postmaster.pid")
+                kill -KILL "$pm"
+                for c in $(ps -o pid= --ppid "$pm"); do kill -KILL "$c" 2>/dev/null; done
+                wait "$LOADPID" 2>/dev/null # the load loses its connection: one line, exit 1
+                grep -q "lost the connection" "$T/load.err" || fail "the load did not say it lost the connection"
+                # the writer sees it at once, while still frozen
+                wait_for "the writer to see the server go" 30 grep -q "lost the connection to the server in backup mode" "$WLOG"
+                ;;
+        requester)
+                kill -KILL "$vs"
+                ;;
+        timeout)
+                # nobody dies: the freeze timeout (the hold window lvssd derives from it, or the
+                # library's deadman) ends it
+                wait_for "the writer's Abort after its freeze timeout" 60 grep -q "Abort: backup mode ended" "$WLOG"
+                ;;
+        esac
+        # the hung commit ends with the hold window; lvssd aborts the session
+        kill "$(cat "$T/fake/commit-started")" 2>/dev/null
+        rm -f "$T/fake/hang-commit" "$T/fake/commit-started"
+        wait "$vs" 2>/dev/null
+        if [ "$what" = server ]; then
+                wait_for "the writer's Abort" 60 grep -q "Abort: backup mode had already ended with the lost connection" "$WLOG"
+                wait_for "the killed server's processes to end" 30 sh -c "! kill -0 $pm 2>/dev/null"
+                pg_start "$DATA"
+        elif [ "$what" = requester ]; then
+                wait_for "the writer's Abort" 60 grep -q "Abort: backup mode ended" "$WLOG"
+        fi
+        wait_for "the writer's session to end on the server" 60 sh -c \
+                "[ \"\$('$PGBIN/psql' -X -A -t -q '$CONN' -c \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lvss-writer-postgresql'\")\" = 0 ]"
+        check_not_in_backup
+
+        # the next backup works (a new writer when the old one was killed)
+        [ "$what" != writer ] || start_writer
+        [ "$what" != server ] || start_load "$T/ack2"
+        "$VSHADOW" "$T/plain" >"$T/vshadow2.out" 2>&1 || fail "the next backup failed: $(grep -i fail "$T/vshadow2.out" | head -3)"
+        sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow2.out" | head -1)
+        writer_has "session $sid: PostSnapshot: wrote backup_label" || fail "the next backup did not complete the copy"
+        check_not_in_backup
+        stop_load
+        log "$what killed while frozen in backup mode: never left in backup mode, next backup ok"
+}
+
 scenario_veto() {
         local DATA TS out sid
         make_btrfs 1
@@ -382,6 +575,12 @@ scenario_badinput() {
 VSSADMIN=$LVSS_BUILD_ROOT/tools/vssadmin
 case $scenario in
 atomic) scenario_atomic ;;
+tablespace) scenario_backupmode tablespace ;;
+copy) scenario_backupmode copy ;;
+kill-writer) scenario_kill writer ;;
+kill-server) scenario_kill server ;;
+kill-requester) scenario_kill requester ;;
+freeze-timeout) scenario_kill timeout ;;
 veto) scenario_veto ;;
 prerestore) scenario_prerestore ;;
 badinput) scenario_badinput ;;
