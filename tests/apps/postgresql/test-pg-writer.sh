@@ -267,7 +267,7 @@ scenario_atomic() {
                 : >"$T/pg.log"
                 amcheck
                 check_oracle "$before" "$ack"
-                "$VSSADMIN" delete shadows --all --quiet >/dev/null 2>&1 || true
+                "$VSSADMIN" delete shadows --all --quiet >/dev/null || fail "cycle $n: vssadmin delete shadows --all failed"
                 log "cycle $n of $cycles: backup and restore under load: ok"
         done
 }
