@@ -537,6 +537,24 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                 return fail_event(w, "PrepareForSnapshot", VSS_E_WRITERERROR_RETRYABLE,
                                   "the server cannot be reached: %s", err);
 
+        {
+                size_t in_set = 0;
+
+                for (size_t i = 0; i < ctx->n_paths; i++)
+                        if (volume_of(w, ctx->paths[i].path) >= 0)
+                                in_set++;
+                if (in_set == 0) {
+                        log_event(w, "PrepareForSnapshot", "none of the server's paths is in the set, nothing to do");
+                        return true;
+                }
+                if (in_set < ctx->n_paths) {
+                        (void) covered_atomically(w, ctx, why, sizeof why);
+                        return fail_event(w, "PrepareForSnapshot", VSS_E_WRITERERROR_NONRETRYABLE,
+                                          "only some of the server's paths are in the snapshot set, a copy of them "
+                                          "cannot be restored (vetoed): %s",
+                                          why);
+                }
+        }
         if (covered_atomically(w, ctx, why, sizeof why)) {
                 ctx->strategy = STRATEGY_CHECKPOINT;
                 ctx->backup_conn = pg_connect(ctx->conninfo, err, sizeof err);

@@ -492,6 +492,18 @@ scenario_veto() {
         grep -q "not captured at one instant" "$T/vshadow.out" || fail "vshadow does not show the writer's message"
         check_not_in_backup
 
+        # only the data directory's volume, not the tablespace's: a partial copy cannot be restored
+        "$VSHADOW" "$T/fs1/pg" >"$T/vshadow-part.out" 2>&1 && fail "vshadow succeeded without the tablespace's volume"
+        sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow-part.out" | head -1)
+        writer_has "session $sid: PrepareForSnapshot: failed: only some of the server's paths are in the snapshot set" ||
+                fail "the writer did not veto a set without the tablespace"
+        # a set without any of the server's paths is none of the writer's business
+        mkdir -p "$T/other" && echo hello >"$T/other/file"
+        "$VSHADOW" "$T/other" >"$T/vshadow-other.out" 2>&1 || fail "a backup of an unrelated directory failed"
+        sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow-other.out" | head -1)
+        writer_has "session $sid: PrepareForSnapshot: none of the server's paths is in the set" ||
+                fail "the writer did not stand aside for an unrelated set"
+
         # the copy provider: a data directory on a plain directory (not btrfs) is copied file by file
         stop_load
         pg_stop "$DATA" fast
