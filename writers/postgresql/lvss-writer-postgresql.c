@@ -778,7 +778,7 @@ static bool repair_copy(vss_writer *w, writer_context *ctx, char *err, size_t si
 static void set_components_metadata(vss_writer *w, writer_context *ctx, vss_writer_components *c) {
         unsigned n = 0;
 
-        if (VSS_FAILED(vss_writer_components_get_count(c, &n)))
+        if (ctx->strategy == STRATEGY_NONE || VSS_FAILED(vss_writer_components_get_count(c, &n)))
                 return;
         for (unsigned i = 0; i < n; i++) {
                 vss_component *comp = NULL;
