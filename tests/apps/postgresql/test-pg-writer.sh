@@ -242,6 +242,7 @@ scenario_atomic() {
                 # the oracle's instant: the writer's freeze (later than $before: a stronger check)
                 before=$(sed -n "s/.*session $sid: Freeze: .*(frozen at \([0-9]*\))/\1/p" "$WLOG")
                 [ -n "$before" ] || fail "cycle $n: the writer logged no freeze instant"
+                grep -q "strategy=checkpoint" "$bcd" || fail "cycle $n: the BCD has no backup metadata of the writer"
                 # the load went on through the backup: commits were never blocked
                 local acked_at_end
                 acked_at_end=$(wc -l <"$ack")
