@@ -78,6 +78,7 @@ static bool arg_no_writers = false;
 static bool arg_writer_status_only = false;
 static unsigned arg_writer_metadata = 0; /* -wm 1, -wm2 2, -wm3 3 */
 static bool arg_persistent = false;
+static bool arg_no_auto_recovery = false;
 static unsigned arg_hold_sec = 0;
 static const char *arg_exec = NULL;
 static const char *arg_script = NULL;
@@ -1842,9 +1843,12 @@ static int run_backup(vshadow *v) {
         if (!hr_ok(hr))
                 goto finish;
 
-        if (arg_no_writers || arg_persistent) {
+        if (arg_no_writers || arg_persistent || arg_no_auto_recovery) {
                 int32_t context = arg_no_writers ? (arg_persistent ? VSS_CTX_NAS_ROLLBACK : VSS_CTX_FILE_SHARE_BACKUP)
-                                                 : VSS_CTX_APP_ROLLBACK;
+                                                 : (arg_persistent ? VSS_CTX_APP_ROLLBACK : VSS_CTX_BACKUP);
+                /* -nar: copies without auto-recovery, read-only before PostSnapshot (issue 9 part 2) */
+                if (arg_no_auto_recovery)
+                        context |= VSS_VOLSNAP_ATTR_NO_AUTORECOVERY;
                 char c[32];
 
                 snprintf(c, sizeof c, "0x%08" PRIx32, (uint32_t) context);
@@ -2461,6 +2465,8 @@ static void help(void) {
                "  -wm, -wm2, -wm3     Writer metadata only: summary / all / with the XML\n"
                "  -nw                 No writers (crash-consistent shadow copies)\n"
                "  -p                  Persistent shadow copies (kept after exit)\n"
+               "  -nar                No auto-recovery: the shadow copies are read-only before\n"
+               "                      PostSnapshot, writers cannot repair them\n"
                "  -wi=WRITER          Include only this writer or component, and require it:\n"
                "                      a writer name, writer id, instance id, or a component\n"
                "                      path 'logical/path/name' (repeatable)\n"
@@ -2570,6 +2576,10 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_persistent = true;
                         continue;
                 }
+                if (strcasecmp(a, "-nar") == 0) {
+                        arg_no_auto_recovery = true;
+                        continue;
+                }
                 if ((val = option_value(a, "-t"))) {
                         char *end = NULL;
                         unsigned long s;
@@ -2648,7 +2658,7 @@ static int parse_argv(int argc, char *argv[]) {
 
         if (arg_writer_status_only || arg_writer_metadata > 0) {
                 if (arg_n_volumes > 0 || arg_exec || arg_script || arg_hold_sec || arg_no_writers || arg_persistent ||
-                    arg_n_specs > 0 || arg_bcd_file || arg_restore_file) {
+                    arg_no_auto_recovery || arg_n_specs > 0 || arg_bcd_file || arg_restore_file) {
                         fprintf(stderr, "vshadow: -ws and -wm take no volumes and no other options\n");
                         return -EINVAL;
                 }
@@ -2664,7 +2674,7 @@ static int parse_argv(int argc, char *argv[]) {
         }
         if (arg_restore_file) {
                 if (arg_n_volumes > 0 || arg_script || arg_hold_sec || arg_no_writers || arg_persistent ||
-                    arg_bcd_file) {
+                    arg_no_auto_recovery || arg_bcd_file) {
                         fprintf(stderr, "vshadow: -r and -rs take no volumes and only -wi, -wx and -exec\n");
                         return -EINVAL;
                 }

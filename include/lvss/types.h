@@ -272,6 +272,8 @@ typedef enum vss_application_level {
 #define VSS_VOLSNAP_ATTR_CLIENT_ACCESSIBLE   0x00000004
 #define VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE     0x00000008
 #define VSS_VOLSNAP_ATTR_NO_WRITERS          0x00000010
+/* In a shadow copy's attributes: it was an auto-recovery copy (issue 9 part 2). */
+#define VSS_VOLSNAP_ATTR_AUTORECOVER         0x00400000
 
 /* Contexts (VSS_SNAPSHOT_CONTEXT). */
 #define VSS_CTX_BACKUP                    0

@@ -94,7 +94,9 @@ void vss_writer_stop(vss_writer *w);
 
 /**
  * vss_writer_set_failure() - record a failure for the current event (WS-4).
- * @hr: one of the codes vss-reference.md §4.3 allows for SetWriterFailure.
+ * @hr: one of the codes vss-reference.md §4.3 allows for SetWriterFailure, or,
+ * in on_post_snapshot only, VSS_E_WRITERERROR_RECOVERY_FAILED: the writer
+ * failed to repair an auto-recovery shadow copy (issue 9 part 2).
  *
  * Return: VSS_S_OK; VSS_E_INVALIDARG for any other code;
  * VSS_E_BAD_STATE outside a handler or in on_identify.
@@ -124,7 +126,14 @@ vss_restore_type vss_writer_get_restore_type(vss_writer *w);
 bool vss_writer_are_components_selected(vss_writer *w);
 /** vss_writer_is_path_affected() - whether @path lies on a volume of the current set. */
 bool vss_writer_is_path_affected(vss_writer *w, const char *path);
-/** vss_writer_get_snapshot_path() - in PostSnapshot: where @volume's shadow copy is; *@ret borrowed until the handler returns. */
+/**
+ * vss_writer_get_snapshot_path() - in PostSnapshot: where @volume's shadow copy
+ * is; *@ret borrowed until the handler returns. When the set is auto-recovery
+ * (vss_writer_is_auto_recovery()) the copy is writable there during
+ * PostSnapshot, so that the writer can repair its files in it; lvss makes it
+ * read-only right after PostSnapshot (issue 9 part 2). Otherwise it is
+ * read-only already.
+ */
 vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *volume, const char **ret);
 
 /*
@@ -155,8 +164,13 @@ vss_hresult vss_writer_get_snapshot_volume(vss_writer *w, unsigned index, const 
 vss_hresult vss_writer_is_set_atomic(vss_writer *w, bool *ret);
 /**
  * vss_writer_is_auto_recovery() - whether the shadow copies are auto-recovery
- * copies (writable in PostSnapshot). Always false for now: lvss makes no
- * writable copies yet (issue 9 part 2).
+ * copies (issue 9 part 2): writable at vss_writer_get_snapshot_path() during
+ * PostSnapshot, read-only once every writer finished PostSnapshot. True for a
+ * context with writers unless the requester's context has
+ * VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (vshadow -nar), and only when every
+ * provider of the set can make writable copies (copy, btrfs: yes; an exec
+ * provider whose prepare says "writable"). A writer that fails while
+ * repairing the copy sets VSS_E_WRITERERROR_RECOVERY_FAILED.
  */
 vss_hresult vss_writer_is_auto_recovery(vss_writer *w, bool *ret);
 

@@ -371,6 +371,8 @@ struct Session {
         vss_id set_id;
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool set_done;           /* DoSnapshotSet succeeded */
+        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
+        bool set_finalized;      /* finalize made the writable copies read-only */
         bool backup_complete_ok; /* BackupComplete succeeded */
         bool completed;          /* gathered after BackupComplete (WS-3) */
         bool aborted;
@@ -532,3 +534,6 @@ Snapshot *snapshot_free(Snapshot *snap);
 lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
 void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
 int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
+/* Auto-recovery (issue 9 part 2): the providers' finalize over the created
+ * copies, making them read-only; once (idempotent). 0 when nothing to do. */
+int snapshot_set_finalize(Session *s);

@@ -747,8 +747,9 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
                 return session_bad_state(error, "SetContext needs InitializeForBackup first");
         if (s->n_snapshots > 0 || s->prepared_for_backup)
                 return session_bad_state(error, "SetContext must come before volumes are added");
+        /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
-                ok = ok || valid[i] == context;
+                ok = ok || valid[i] == (context & ~VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
         if (!ok)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown context 0x%x", (unsigned) context);
         s->context = context;
@@ -1214,7 +1215,7 @@ int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, con
                 if (!snap->created)
                         break;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                uint32_t attributes = (uint32_t) s->context;
+                uint32_t attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
                 int r = sd_bus_message_new_method_return(call, &reply);
                 if (r >= 0)
                         r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
@@ -1472,10 +1473,16 @@ static void session_interrupt(Session *s) {
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
                 snapshot_set_kill_commit(s);
+                /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
+                 * those that cannot are undone with the rest: no writable copy is kept. */
+                bool writable_left = snapshot_set_finalize(s) < 0;
+                if (writable_left)
+                        log_session(s, "finalize failed: the shadow copies of the set are deleted");
                 for (size_t i = 0; i < s->n_snapshots; i++) {
                         Snapshot *snap = s->snapshots[i];
-                        if (snap->created)
+                        if (snap->created && !writable_left)
                                 continue;
+                        snap->created = false;
                         lvss_snapshot *p = &snap->p, *const arr[1] = { p };
                         (void) snap->provider->ops->abort(snap->provider, arr, 1);
                         if (snap->in_catalog && s->m->catalog &&

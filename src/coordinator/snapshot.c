@@ -3,9 +3,23 @@
 /*
  * DoSnapshotSet and the hold window.
  *
- *   PrepareForSnapshot ─► Freeze ─► commit (child) ─► Thaw ─► PostSnapshot
+ *   PrepareForSnapshot ─► Freeze ─► commit (child) ─► Thaw ─► PostSnapshot ─► finalize
  *          │                 │            │              │
  *          └── veto ─────────┴── Abort ◄──┘ timeout      └─ failure: Abort to that writer only
+ *
+ * Auto-recovery (issue 9 part 2, app-consistency.md §2): a set is
+ * auto-recovery when the context involves writers, the requester did not
+ * say VSS_VOLSNAP_ATTR_NO_AUTORECOVERY, and every provider of the set can
+ * leave its snapshots writable (lvss_snapshot.can_write). Then commit makes
+ * writable copies, writers may write into them during PostSnapshot (at their
+ * snapshot_paths), and the providers' finalize step (VSS's
+ * PostFinalCommitSnapshots) makes every copy read-only before DoSnapshotSet
+ * completes: after PostSnapshot whatever the writers did (failed, crashed,
+ * timed out), and when the session is interrupted after the commit
+ * (snapshot_set_finalize()). Without auto-recovery the copies are read-only
+ * from post_commit on and finalize has nothing to do. The catalog row of a
+ * writable copy stays "creating" until finalize: an lvssd that dies in
+ * between deletes it at start-up instead of keeping a writable copy.
  *
  * Every phase is one fan-out to the participating writers at once. A failure
  * at PrepareForSnapshot or Freeze vetoes the set (WS-7): every participating
@@ -97,8 +111,7 @@ static int context_array_close(sd_bus_message *m) {
 /* What writers can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on:
  *   snapshot_volumes  a(ssb)  volume, provider name, atomic
  *   set_atomic        b       every volume at one instant
- *   auto_recovery     b       the copies are writable in PostSnapshot: false
- *                             for now, lvss makes no writable copies yet */
+ *   auto_recovery     b       the copies are writable in PostSnapshot (issue 9 part 2) */
 static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
         int r;
 
@@ -114,7 +127,7 @@ static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", set_is_atomic(s));
         if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", false);
+                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", s->auto_recovery);
         return r;
 }
 
@@ -292,6 +305,82 @@ static void veto(Session *s, vss_hresult hr, const char *why) {
         run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
 }
 
+/* Whether the requester's context asks for auto-recovery copies: a context
+ * with writers, without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY. */
+static bool auto_recovery_requested(const Session *s) {
+        return !(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS) && !(s->context & VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
+}
+
+/* After begin_prepare: auto-recovery when asked for and every snapshot of the
+ * set can be writable; each snapshot is told (lvss_snapshot.writable). */
+static void auto_recovery_decide(Session *s) {
+        const char *why = NULL;
+
+        s->auto_recovery = auto_recovery_requested(s);
+        if (!s->auto_recovery)
+                why = s->context & VSS_VOLSNAP_ATTR_NO_WRITERS ? "a context without writers"
+                                                                : "the requester said NO_AUTORECOVERY";
+        for (size_t i = 0; s->auto_recovery && i < s->n_snapshots; i++)
+                if (!s->snapshots[i]->p.can_write) {
+                        s->auto_recovery = false;
+                        why = "a provider cannot make writable copies";
+                        log_session(s, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
+                                    s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?");
+                }
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                s->snapshots[i]->p.writable = s->auto_recovery;
+        log_session(s, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
+}
+
+int snapshot_set_finalize(Session *s) {
+        lvss_snapshot **arr;
+        size_t done = 0;
+        int r = 0;
+
+        if (!s->auto_recovery || s->set_finalized)
+                return 0;
+        arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
+        if (!arr)
+                return -ENOMEM;
+        /* Provider by provider, every created copy; each provider tries all of its own. */
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                lvss_provider *p = s->snapshots[i]->provider;
+                vss_hresult hr = VSS_S_OK;
+                size_t n = 0;
+                bool seen = false;
+                int k;
+
+                for (size_t j = 0; j < i; j++)
+                        seen = seen || s->snapshots[j]->provider == p;
+                if (seen || !p->ops->finalize)
+                        continue;
+                for (size_t j = i; j < s->n_snapshots; j++)
+                        if (s->snapshots[j]->provider == p && s->snapshots[j]->created && s->snapshots[j]->p.writable)
+                                arr[n++] = &s->snapshots[j]->p;
+                if (n == 0)
+                        continue;
+                done += n;
+                k = p->ops->finalize(p, arr, n, &hr);
+                if (k < 0) {
+                        log_session(s, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
+                                    strerror(-k));
+                        if (r >= 0)
+                                r = k;
+                }
+        }
+        free(arr);
+        if (r < 0)
+                return r;
+        s->set_finalized = true;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                if (s->snapshots[i]->created && s->m->catalog)
+                        (void) lvss_catalog_snapshot_set_state(s->m->catalog, &s->snapshots[i]->p.snapshot_id,
+                                                               "created");
+        if (done > 0)
+                log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
+        return 0;
+}
+
 static void set_finished(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
@@ -327,7 +416,10 @@ static void post_commit_and_post_snapshot(Session *s) {
                         /* post_commit may have replaced the planned path with the real one (exec). */
                         (void) lvss_catalog_snapshot_set_path(s->m->catalog, &snap->p.snapshot_id,
                                                               snap->p.snapshot_path);
-                        (void) lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id, "created");
+                        /* A writable copy is "created" once finalize made it read-only. */
+                        if (!snap->p.writable)
+                                (void) lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id,
+                                                                       "created");
                 }
         }
         run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);
@@ -411,7 +503,14 @@ static void phase_done(Fanout *f, void *userdata) {
                 return post_commit_and_post_snapshot(s);
 
         case SNAP_POST_SNAPSHOT:
-                /* Failures here are in the writers' status; the set is kept. */
+                /* Failures here are in the writers' status; the set is kept,
+                 * read-only from now on (issue 9 part 2). A copy that cannot be
+                 * made read-only is no shadow copy: the set is undone. */
+                s->fanout = fanout_free(s->fanout);
+                if (snapshot_set_finalize(s) < 0) {
+                        snapshots_undo(s);
+                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                }
                 return set_finished(s, VSS_S_OK);
 
         case SNAP_VETO_ABORT:
@@ -572,7 +671,7 @@ static void commit_start(Session *s) {
                         .state = "creating",
                         .persistent = persistent(s),
                         .context = s->context,
-                        .attributes = (uint32_t) s->context,
+                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
                         .created_usec = now_usec(CLOCK_REALTIME),
                 };
                 r = lvss_catalog_snapshot_add(s->m->catalog, &cs);
@@ -641,6 +740,8 @@ int snapshot_set_run(Session *s) {
                 return 0;
         }
         s->set_prepared = true;
+        s->set_finalized = false;
+        auto_recovery_decide(s);
         for (size_t i = 0; i < s->n_snapshots; i++)
                 log_session(s, "%s: provider %s, %s", s->snapshots[i]->p.volume,
                             s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",

@@ -5,7 +5,7 @@
  * Providers make the snapshots (providers-and-writers.md).
  *
  * A provider is a table of synchronous functions. The coordinator calls
- * begin_prepare / end_prepare / post_commit / abort / delete on its own
+ * begin_prepare / end_prepare / post_commit / finalize / abort / delete on its own
  * thread; it runs pre_commit and commit in a forked child process so that the
  * hold window can be enforced by killing the child (WS-6): commit must
  * therefore only touch the file system (no shared state in memory), and write
@@ -32,6 +32,13 @@ typedef struct lvss_snapshot {
         /* Set by begin_prepare (issue 9 part 1): the snapshot of this volume is
          * one instant of the whole volume. false is the safe answer. */
         bool atomic;
+        /* Set by begin_prepare (issue 9 part 2): commit can leave this snapshot
+         * writable until finalize (auto-recovery). false is the safe answer. */
+        bool can_write;
+        /* Set by the coordinator after begin_prepare, only where can_write is:
+         * commit makes the snapshot writable; post_commit leaves it so; finalize
+         * makes it read-only. false: read-only from post_commit on, as always. */
+        bool writable;
 } lvss_snapshot;
 
 typedef struct lvss_provider_ops {
@@ -48,8 +55,17 @@ typedef struct lvss_provider_ops {
         int (*pre_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
         /* In the child, inside the hold window: make every snapshot of the set. */
         int (*commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
-        /* After Thaw: make the snapshots readable (read-only) at their paths. */
+        /* After Thaw: make the snapshots readable at their paths: read-only, or
+         * writable where ->writable is set (auto-recovery, issue 9 part 2). */
         int (*post_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* After PostSnapshot (VSS's PostFinalCommitSnapshots, issue 9 part 2):
+         * make every snapshot with ->writable read-only; the others are left
+         * alone. Called once after every commit that succeeded, on every path
+         * (writers failed, crashed or timed out in PostSnapshot, the session
+         * was aborted or cancelled after the commit). Idempotent; a snapshot
+         * already gone is success; tries every snapshot even after a failure.
+         * NULL: the provider never leaves a snapshot writable. */
+        int (*finalize)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
         /* Undo whatever exists of the set (also after a killed commit). Idempotent. */
         int (*abort)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
         /* Delete one snapshot at @snapshot_path. Idempotent: a missing path is success. */
@@ -66,14 +82,16 @@ struct lvss_provider {
  * The copy provider: any directory. Snapshot paths live under
  * @storage_dir/<set id>/<snapshot id>; commit clones each regular file with
  * FICLONE where the file system allows, else copy_file_range; directories,
- * symlinks, modes and mtimes are kept. post_commit makes the tree read-only.
+ * symlinks, modes and mtimes are kept. post_commit makes the tree read-only,
+ * or, for a writable (auto-recovery) snapshot, finalize does after PostSnapshot.
  * Not atomic: files are copied one after the other.
  */
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
 
 /*
  * The btrfs provider: a volume is a btrfs subvolume (its root directory);
- * commit makes a read-only snapshot with libbtrfsutil at
+ * commit makes a read-only snapshot with libbtrfsutil (writable for
+ * auto-recovery, made read-only by finalize after PostSnapshot) at
  * @storage_dir/<set id>/<snapshot id> when @storage_dir is on the same btrfs
  * file system, else in "<volume's parent>/.lvss-snapshots/<set>/<snapshot>"
  * (a snapshot must live on the file system of its source). O(1).
@@ -87,8 +105,16 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
  *   PROGRAM is-supported VOLUME              exit 0: supported
  *   PROGRAM prepare SET_ID SNAPSHOT_ID VOLUME  may print "atomic" (a line of its own):
  *                                             the snapshot is one instant of the volume;
- *                                             anything else (or nothing): not atomic
- *   PROGRAM commit SET_ID SNAPSHOT_ID VOLUME  prints the snapshot path on stdout
+ *                                             anything else (or nothing): not atomic;
+ *                                             may print "writable" (a line of its own):
+ *                                             it can leave the snapshot writable until
+ *                                             finalize (auto-recovery, issue 9 part 2)
+ *   PROGRAM commit SET_ID SNAPSHOT_ID VOLUME  prints the snapshot path on stdout; with
+ *                                             LVSS_WRITABLE=1 in its environment (only
+ *                                             after "writable") the snapshot must be
+ *                                             writable until finalize, else read-only
+ *   PROGRAM finalize SNAPSHOT_PATH            only after a commit with LVSS_WRITABLE=1,
+ *                                             after PostSnapshot: make it read-only
  *   PROGRAM delete SNAPSHOT_PATH
  *   PROGRAM abort SET_ID SNAPSHOT_ID VOLUME
  * @name becomes the provider's name; its id is derived from the name.

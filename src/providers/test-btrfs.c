@@ -751,6 +751,58 @@ static void test_round_trip_next_to_volume(void **state) {
         lvss_provider_free(prov);
 }
 
+/* Issue 9 part 2: a writable (auto-recovery) snapshot is a writable subvolume
+ * after commit and post_commit; finalize makes it read-only, with what was
+ * written into it; finalize again, or of a snapshot gone, is harmless; a
+ * snapshot not marked writable is read-only from commit on and finalize
+ * leaves it so. */
+static void test_writable_then_finalize(void **state) {
+        lvss_provider *prov = NULL;
+        lvss_snapshot s, *snaps[1] = { &s };
+        vss_hresult hr = VSS_S_OK;
+        char p[800];
+        bool ro = true;
+
+        assert_int_equal(lvss_provider_btrfs_new(off_storage, &prov), 0);
+        assert_non_null(prov->ops->finalize);
+        snapshot_init(&s, 0x28, 0x68, vol1);
+
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_true(s.can_write);
+        s.writable = true;
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(commit_in_child(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(btrfs_util_get_subvolume_read_only(s.snapshot_path, &ro), BTRFS_UTIL_OK);
+        assert_false(ro);
+        compare_trees(vol1, s.snapshot_path);
+        snprintf(p, sizeof p, "%s/repaired.txt", s.snapshot_path);
+        write_file(p, "repaired\n", 9, 0644);
+
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
+        assert_true(is_read_only_subvolume(s.snapshot_path));
+        file_equals(s.snapshot_path, "repaired.txt", "repaired\n");
+        assert_true(open(p, O_WRONLY | O_CLOEXEC) < 0 && errno == EROFS);
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0); /* again */
+
+        assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
+        assert_false(exists(s.snapshot_path));
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0); /* gone */
+        free(s.snapshot_path);
+
+        /* not writable: read-only from commit on */
+        snapshot_init(&s, 0x29, 0x69, vol1);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(commit_in_child(prov, snaps, 1, &hr), 0);
+        assert_true(is_read_only_subvolume(s.snapshot_path));
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
+        assert_true(is_read_only_subvolume(s.snapshot_path));
+        assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
+        free(s.snapshot_path);
+        lvss_provider_free(prov);
+}
+
 /* The top-level subvolume, mounted on its own: its parent is another file
  * system, so the snapshot goes inside it, <volume>/.lvss-snapshots/... */
 static void test_top_level_subvolume(void **state) {
@@ -1150,6 +1202,7 @@ int main(void) {
                 cmocka_unit_test(test_volume_supported),
                 cmocka_unit_test(test_round_trip_storage_on_same_fs),
                 cmocka_unit_test(test_round_trip_next_to_volume),
+                cmocka_unit_test(test_writable_then_finalize),
                 cmocka_unit_test(test_top_level_subvolume),
                 cmocka_unit_test(test_unsupported_volume_vetoed),
                 cmocka_unit_test(test_end_prepare_and_bad_paths),

@@ -381,6 +381,68 @@ static void test_snapshot_round_trip(void **state) {
         lvss_provider_free(prov);
 }
 
+/* Issue 9 part 2: a writable (auto-recovery) snapshot stays writable after
+ * post_commit; finalize makes it read-only with what was added; finalize of a
+ * read-only snapshot, a repeated finalize and one of a snapshot already gone
+ * are harmless. */
+static void test_writable_then_finalize(void **state) {
+        char storage[512], p[800];
+        lvss_provider *prov = NULL;
+        lvss_snapshot s, *snaps[1] = { &s };
+        vss_hresult hr = VSS_S_OK;
+        struct stat st;
+
+        make_storage(storage, sizeof storage);
+        assert_int_equal(lvss_provider_copy_new(storage, &prov), 0);
+        assert_non_null(prov->ops->finalize);
+        snapshot_init(&s, 0x18, 0x48, volume);
+
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_true(s.can_write);
+        s.writable = true;
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->pre_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+
+        /* writable after post_commit: the root keeps the volume's mode, a writer adds a file */
+        assert_int_equal(stat(s.snapshot_path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        snprintf(p, sizeof p, "%s/repaired.txt", s.snapshot_path);
+        write_file(p, "repaired\n", 9, 0644);
+
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
+        assert_int_equal(stat(s.snapshot_path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0555);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0444);
+        snprintf(p, sizeof p, "%s/hello.txt", s.snapshot_path);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 0222, 0);
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0); /* again: harmless */
+
+        assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
+        assert_false(exists(s.snapshot_path));
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0); /* gone: success */
+        free(s.snapshot_path);
+
+        /* not writable: read-only at post_commit, finalize leaves it alone */
+        snapshot_init(&s, 0x19, 0x49, volume);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(stat(s.snapshot_path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0555);
+        assert_int_equal(prov->ops->finalize(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
+        free(s.snapshot_path);
+
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->finalize(NULL, snaps, 1, &hr), -EINVAL);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        lvss_provider_free(prov);
+}
+
 static void test_two_volumes_one_set(void **state) {
         char storage[512], vol2[700], set[VSS_ID_STRING_MAX], p[800];
         lvss_provider *prov = NULL;
@@ -733,6 +795,7 @@ int main(void) {
                 cmocka_unit_test(test_ops_and_new),
                 cmocka_unit_test(test_volume_supported),
                 cmocka_unit_test(test_snapshot_round_trip),
+                cmocka_unit_test(test_writable_then_finalize),
                 cmocka_unit_test(test_two_volumes_one_set),
                 cmocka_unit_test(test_delete),
                 cmocka_unit_test(test_unsupported_volume_vetoed),

@@ -282,14 +282,18 @@ static uint64_t elapsed_since(uint64_t start) {
  *   chatty   commit prints the path, then 200 KiB
  *   slow     every step starts a sleep (recording its pid) and waits for it
  *   probe    is-supported records its environment
+ *   writable prepare prints "writable"; commit records "env LVSS_WRITABLE=<value or unset>"
+ *            (issue 9 part 2)
+ *   finalfail  finalize exits 5
  * otherwise commit prints /snapshots/<snapshot id>.
  */
 static const char fake_program[] =
         "#!/bin/sh\n"
-        "printf '%%s\\n' \"$*\" >>'%s'\n"
+        "log='%s'\n"
+        "printf '%%s\\n' \"$*\" >>\"$log\"\n"
         "step=$1\n"
         "case $step in\n"
-        "is-supported | delete) arg=$2 ;;\n"
+        "is-supported | delete | finalize) arg=$2 ;;\n"
         "prepare | commit | abort) arg=$4 ;;\n"
         "*) exit 99 ;;\n"
         "esac\n"
@@ -327,6 +331,10 @@ static const char fake_program[] =
         "commit/empty) ;;\n"
         "commit/long) head -c 102400 /dev/zero | tr '\\0' x ;;\n"
         "commit/chatty) printf '/snapshots/%%s\\n' \"$3\"; head -c 204800 /dev/zero | tr '\\0' y ;;\n"
+        "prepare/writable) echo writable ;;\n"
+        "commit/writable) printf 'env LVSS_WRITABLE=%%s\\n' \"${LVSS_WRITABLE-unset}\" >>\"$log\"\n"
+        "        printf '/snapshots/%%s\\n' \"$3\" ;;\n"
+        "finalize/finalfail) exit 5 ;;\n"
         "commit/*) printf '/snapshots/%%s\\nsecond line, ignored\\n' \"$3\" ;;\n"
         "esac\n"
         "exit 0\n";
@@ -593,6 +601,79 @@ static void test_full_cycle(void **state) {
 
         free(a.snapshot_path);
         free(b.snapshot_path);
+        lvss_provider_free(p);
+}
+
+/* Issue 9 part 2: a prepare that prints "writable" makes can_write; commit of a
+ * writable snapshot gets LVSS_WRITABLE=1 (else nothing); finalize runs
+ * "PROGRAM finalize PATH" for writable snapshots only, after post_commit;
+ * a failing finalize is VSS_E_UNEXPECTED_PROVIDER_ERROR. */
+static void test_writable_finalize(void **state) {
+        char storage[300], vol_w[300], vol_p[300];
+        lvss_snapshot a, b;
+        lvss_snapshot *snaps[2] = { &a, &b };
+        snap_names na, nb;
+        vss_hresult hr = VSS_S_OK;
+        lvss_provider *p;
+
+        make_storage(storage, sizeof storage);
+        make_volume(vol_w, sizeof vol_w, "writable");
+        make_volume(vol_p, sizeof vol_p, "plain");
+        snapshot_init(&a, 0x70, 0x71, vol_w, &na);
+        snapshot_init(&b, 0x70, 0x72, vol_p, &nb);
+        p = provider_new("fake", program, storage, STEP_TIMEOUT);
+        assert_non_null(p->ops->finalize);
+
+        assert_int_equal(p->ops->begin_prepare(p, snaps, 2, &hr), 0);
+        assert_true(a.can_write);
+        assert_false(b.can_write); /* said nothing */
+        a.writable = true;
+
+        /* before post_commit the path is a placeholder: nothing to finalize yet */
+        hr = VSS_S_OK;
+        assert_int_equal(p->ops->finalize(p, snaps, 1, &hr), -EINVAL);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+
+        log_reset();
+        assert_int_equal(commit_in_child(p, snaps, 2, &hr), 0);
+        _cleanup_(freep) char *want = xasprintf("commit %s %s %s\nenv LVSS_WRITABLE=1\ncommit %s %s %s\n", na.set,
+                                                na.snap, vol_w, nb.set, nb.snap, vol_p);
+        log_expect(want);
+        assert_int_equal(p->ops->post_commit(p, snaps, 2, &hr), 0);
+
+        log_reset();
+        assert_int_equal(p->ops->finalize(p, snaps, 2, &hr), 0);
+        want = drop(want);
+        want = xasprintf("finalize /snapshots/%s\n", na.snap); /* b is not writable: not asked */
+        log_expect(want);
+
+        /* a failing finalize */
+        _cleanup_(freep) char *real_a = a.snapshot_path;
+        a.snapshot_path = (char *) "/snapshots/finalfail";
+        hr = VSS_S_OK;
+        assert_int_equal(p->ops->finalize(p, snaps, 1, &hr), -EIO);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        a.snapshot_path = real_a;
+
+        assert_int_equal(p->ops->delete_snapshot(p, a.snapshot_path), 0);
+        assert_int_equal(p->ops->delete_snapshot(p, b.snapshot_path), 0);
+        free(b.snapshot_path);
+
+        /* the same program, the snapshot not writable: LVSS_WRITABLE is not set, finalize asks nothing */
+        snapshot_init(&a, 0x73, 0x74, vol_w, &na);
+        assert_int_equal(p->ops->begin_prepare(p, snaps, 1, &hr), 0);
+        assert_true(a.can_write);
+        log_reset();
+        assert_int_equal(commit_in_child(p, snaps, 1, &hr), 0);
+        want = drop(want);
+        want = xasprintf("commit %s %s %s\nenv LVSS_WRITABLE=unset\n", na.set, na.snap, vol_w);
+        log_expect(want);
+        assert_int_equal(p->ops->post_commit(p, snaps, 1, &hr), 0);
+        log_reset();
+        assert_int_equal(p->ops->finalize(p, snaps, 1, &hr), 0);
+        log_expect("");
+        assert_int_equal(p->ops->delete_snapshot(p, a.snapshot_path), 0);
+        free(a.snapshot_path);
         lvss_provider_free(p);
 }
 
@@ -1349,6 +1430,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_is_supported, test_setup),
                 cmocka_unit_test_setup(test_child_surroundings, test_setup),
                 cmocka_unit_test_setup(test_full_cycle, test_setup),
+                cmocka_unit_test_setup(test_writable_finalize, test_setup),
                 cmocka_unit_test_setup(test_abort, test_setup),
                 cmocka_unit_test_setup(test_abort_fails, test_setup),
                 cmocka_unit_test_setup(test_recovery_of_unfinished_commit, test_setup),

@@ -1252,9 +1252,16 @@ static bool writer_failure_allowed(vss_hresult hr) {
         }
 }
 
+/* A failure while repairing an auto-recovery copy (issue 9 part 2): only in
+ * PostSnapshot, where the copy is writable; refused like any other code elsewhere. */
+static bool writer_failure_allowed_now(vss_writer *w, vss_hresult hr) {
+        return writer_failure_allowed(hr) || (hr == VSS_E_WRITERERROR_RECOVERY_FAILED && w->current &&
+                                              w->current->event == VSS_EVENT_POST_SNAPSHOT);
+}
+
 _public_ vss_hresult vss_writer_set_failure(vss_writer *w, vss_hresult hr) {
         check_arg(w, VSS_E_INVALIDARG);
-        check_arg(writer_failure_allowed(hr), VSS_E_INVALIDARG);
+        check_arg(writer_failure_allowed_now(w, hr), VSS_E_INVALIDARG);
         if (!w->current || w->current->event == VSS_EVENT_IDENTIFY)
                 return VSS_E_BAD_STATE;
 
@@ -1269,7 +1276,7 @@ _public_ vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vs
         char *message = NULL;
 
         check_arg(w, VSS_E_INVALIDARG);
-        check_arg(hr == VSS_S_OK || hr == VSS_E_WRITERERROR_PARTIAL_FAILURE || writer_failure_allowed(hr),
+        check_arg(hr == VSS_S_OK || hr == VSS_E_WRITERERROR_PARTIAL_FAILURE || writer_failure_allowed_now(w, hr),
                   VSS_E_INVALIDARG);
         check_arg(!application_message || lvss_writer_utf8_valid(application_message), VSS_E_INVALIDARG);
         if (!w->current || w->current->event == VSS_EVENT_IDENTIFY)

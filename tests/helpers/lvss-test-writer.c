@@ -15,7 +15,7 @@
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
  *                    [--restore-failure-msg TEXT]
  *                    [--raw-identify bad-metadata|wrong-signature]
- *                    [--show-snapshot]
+ *                    [--show-snapshot] [--write-copy NAME] [--recovery-fails]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
  *   subscribed {instance-id}
@@ -48,6 +48,17 @@
  * or, when the calls refuse, the code each answered:
  *   snapshot <Event> {session-id} refused count=NAME volume=NAME set_atomic=NAME auto_recovery=NAME
  *
+ * --write-copy NAME (issue 9 part 2): in PostSnapshot, before anything else
+ * it was told to do there (crash, hang, fail), writes the file NAME into the
+ * shadow copy of the volume of --path (vss_writer_get_snapshot_path() of the
+ * first volume of the set that holds --path) and says how that went:
+ *   copy-mode PostSnapshot {session-id} mode=OCTAL write-bits=0|1   (the copy's root)
+ *   copy-write PostSnapshot {session-id} ok PATH
+ *   copy-write PostSnapshot {session-id} fail PATH ERRNO-NAME
+ *   copy-write PostSnapshot {session-id} refused HRESULT-NAME
+ * With --recovery-fails a failed write sets VSS_E_WRITERERROR_RECOVERY_FAILED
+ * and fails PostSnapshot, as a writer that cannot repair the copy does.
+ *
  * --raw-identify (issue 8 item 7) makes a writer that liblvss would never
  * let an application be: it speaks sd-bus itself, subscribes like liblvss
  * does and answers every event with success, except Identify, which it
@@ -65,6 +76,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -77,6 +89,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +129,8 @@ static struct {
         const char *restore_failure_msg;
         const char *raw_identify; /* NULL: a liblvss writer */
         bool show_snapshot;
+        const char *write_copy; /* issue 9 part 2 */
+        bool recovery_fails;
 } arg = {
         .fail_mode = FAIL_BOTH,
         .path = "/tmp",
@@ -293,6 +308,50 @@ static void report_snapshot(vss_writer *w, const char *name, const char *sid) {
         }
 }
 
+/* --write-copy (issue 9 part 2): writes arg.write_copy into the shadow copy of
+ * the volume that holds arg.path. Returns whether that worked. */
+static bool write_copy(vss_writer *w, const char *sid) {
+        const char *volume = NULL, *copy = NULL;
+        char file[4096];
+        vss_hresult hr;
+        int fd;
+
+        for (unsigned i = 0; i < vss_writer_get_current_volume_count(w); i++) {
+                const char *v = vss_writer_get_current_volume(w, i);
+                size_t n = v ? strlen(v) : 0;
+
+                if (n > 0 && strncmp(arg.path, v, n) == 0 && (arg.path[n] == 0 || arg.path[n] == '/' || v[n - 1] == '/') &&
+                    (!volume || n > strlen(volume)))
+                        volume = v;
+        }
+        if (!volume) {
+                say("copy-write PostSnapshot %s refused no-volume", sid);
+                return false;
+        }
+        hr = vss_writer_get_snapshot_path(w, volume, &copy);
+        if (VSS_FAILED(hr) || !copy) {
+                say("copy-write PostSnapshot %s refused %s", sid, vss_hresult_name(hr) ?: "?");
+                return false;
+        }
+        struct stat st;
+        if (stat(copy, &st) == 0)
+                say("copy-mode PostSnapshot %s mode=%04o write-bits=%d", sid, (unsigned) (st.st_mode & 07777),
+                    (st.st_mode & 0222) != 0);
+        snprintf(file, sizeof file, "%s/%s", copy, arg.write_copy);
+        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 || write(fd, "repaired\n", 9) != 9 || fsync(fd) < 0) {
+                int e = errno;
+
+                if (fd >= 0)
+                        close(fd);
+                say("copy-write PostSnapshot %s fail %s %s", sid, file, strerrorname_np(e) ?: "?");
+                return false;
+        }
+        close(fd);
+        say("copy-write PostSnapshot %s ok %s", sid, file);
+        return true;
+}
+
 /*
  * What every handler does: report, then crash, hang, be slow, or fail as told.
  * @c: the components of a restore event (reported and written to), else NULL.
@@ -308,6 +367,16 @@ static bool handle_components(vss_writer *w, vss_writer_event e, vss_writer_comp
         say("event %s %s begin", name, sid);
         if (arg.show_snapshot)
                 report_snapshot(w, name, sid);
+
+        if (arg.write_copy && e == VSS_EVENT_POST_SNAPSHOT && !write_copy(w, sid) && arg.recovery_fails) {
+                /* A writer that cannot repair the copy (issue 9 part 2). */
+                vss_hresult hr = vss_writer_set_failure(w, VSS_E_WRITERERROR_RECOVERY_FAILED);
+                if (VSS_FAILED(hr))
+                        fprintf(stderr, "lvss-test-writer: setting RECOVERY_FAILED refused: %s\n",
+                                vss_hresult_name(hr) ?: "?");
+                say("event %s %s fail", name, sid);
+                return false;
+        }
 
         if (arg.crash_at & EVENT_BIT(e)) {
                 say("event %s %s crash", name, sid);
@@ -485,7 +554,7 @@ static void usage(FILE *f) {
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
                 "                        [--restore-failure-msg TEXT]\n"
                 "                        [--raw-identify bad-metadata|wrong-signature]\n"
-                "                        [--show-snapshot]\n"
+                "                        [--show-snapshot] [--write-copy NAME] [--recovery-fails]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
 }
@@ -541,6 +610,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_RESTORE_FAILURE_MSG,
                 ARG_RAW_IDENTIFY,
                 ARG_SHOW_SNAPSHOT,
+                ARG_WRITE_COPY,
+                ARG_RECOVERY_FAILS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -564,6 +635,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "restore-failure-msg", required_argument, NULL, ARG_RESTORE_FAILURE_MSG },
                 { "raw-identify", required_argument, NULL, ARG_RAW_IDENTIFY },
                 { "show-snapshot", no_argument, NULL, ARG_SHOW_SNAPSHOT },
+                { "write-copy", required_argument, NULL, ARG_WRITE_COPY },
+                { "recovery-fails", no_argument, NULL, ARG_RECOVERY_FAILS },
                 {}
         };
         uint64_t u;
@@ -691,6 +764,16 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_SHOW_SNAPSHOT:
                         arg.show_snapshot = true;
+                        break;
+                case ARG_WRITE_COPY:
+                        if (!*optarg || strchr(optarg, '/')) {
+                                fprintf(stderr, "lvss-test-writer: --write-copy needs a file name, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg.write_copy = optarg;
+                        break;
+                case ARG_RECOVERY_FAILS:
+                        arg.recovery_fails = true;
                         break;
                 default:
                         usage(stderr);

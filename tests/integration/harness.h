@@ -464,8 +464,12 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  *   is-supported VOLUME             yes for any directory
  *   prepare SET SNAP VOLUME         checks the volume is a directory; prints
  *                                   DIR/prepare-says when it exists (issue 9
- *                                   part 1: "atomic")
- *   commit SET SNAP VOLUME          copies VOLUME into DIR/snaps/SNAP, prints that path
+ *                                   part 1: "atomic"; part 2: "writable")
+ *   commit SET SNAP VOLUME          copies VOLUME into DIR/snaps/SNAP, prints that path;
+ *                                   appends "commit-env LVSS_WRITABLE=<its value>" to DIR/calls
+ *   finalize PATH                   chmod -R a-w PATH (issue 9 part 2; lvssd calls it only
+ *                                   when prepare-says holds "writable"); exits 5 when
+ *                                   DIR/finalize-fails exists
  *   delete PATH                     rm -rf PATH
  *   abort SET SNAP VOLUME           rm -rf DIR/snaps/SNAP
  * Every call is appended to DIR/calls ("commit SET SNAP VOLUME"). When the

@@ -777,11 +777,148 @@ static void test_btrfs_snapshot_kind(void **state) {
         itest_writer *w = WRITER(env, "sees", "--show-snapshot", "--path", vol1);
 
         const char *one[] = { vol1 };
-        backup_sees(env, w, one, 1, "volumes=1 set_atomic=1 auto_recovery=0");
+        backup_sees(env, w, one, 1, "volumes=1 set_atomic=1 auto_recovery=1");
         const char *two_fs[] = { vol1, vol3 };
-        backup_sees(env, w, two_fs, 2, "volumes=2 set_atomic=0 auto_recovery=0");
+        backup_sees(env, w, two_fs, 2, "volumes=2 set_atomic=0 auto_recovery=1");
         const char *same_fs[] = { vol1, vol2 };
-        backup_sees(env, w, same_fs, 2, "volumes=2 set_atomic=0 auto_recovery=0");
+        backup_sees(env, w, same_fs, 2, "volumes=2 set_atomic=0 auto_recovery=1");
+}
+
+/* ---- issue 9 part 2: auto-recovery --------------------------------------------- */
+
+/* The "copy-write PostSnapshot {sid} ..." line of @w: its rest after the sid. */
+static const char *copy_write_line(itest_writer *w, const vss_id *sid) {
+        char *prefix = itest_xprintf("copy-write PostSnapshot %s ", itest_id_str(sid));
+        ssize_t i = itest_find_line(&w->p.out, prefix, 0, w->p.out.n_lines);
+        CHECK(i >= 0, "issue 9 part 2: %s printed no \"%s\" line", w->p.label, prefix);
+        const char *rest = w->p.out.lines[i].text + strlen(prefix);
+        free(prefix);
+        return rest;
+}
+
+/* One backup of vol1 in @context by @w; waits for @w's PostSnapshot to end in @post (ok, fail, crash);
+ * returns the snapshot path (owned); *@ret_bc the requester, not released. */
+static char *ar_backup(itest_env *env, itest_writer *w, int32_t context, const char *post, vss_id *ret_sid,
+                       vss_backup_components **ret_bc) {
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc), set, snap;
+        vss_snapshot_prop p;
+        char *path;
+
+        CHECK_HR(vss_set_context(bc, context), VSS_S_OK, "vss_set_context(0x%x)", (unsigned) context);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, vol1, NULL, &snap), VSS_S_OK, "vss_add_to_snapshot_set(%s)", vol1);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        itest_wait_event(env, w, "PostSnapshot", &sid, post, itest_ms(env, 10000));
+        CHECK_HR(vss_get_snapshot_properties(bc, &snap, &p), VSS_S_OK, "vss_get_snapshot_properties");
+        path = strdup(p.snapshot_path);
+        CHECK(path, "out of memory");
+        vss_free_snapshot_properties(&p);
+        *ret_sid = sid;
+        *ret_bc = bc;
+        return path;
+}
+
+/* Issue 9 part 2: the writer's file is in the snapshot, as it wrote it. */
+static void check_repaired(const char *path) {
+        char *t = read_at(path, "repaired.txt");
+        CHECK(t && strcmp(t, "repaired\n") == 0, "issue 9 part 2: %s/repaired.txt holds \"%s\"", path,
+              t ? t : "(nothing)");
+        free(t);
+}
+
+/*
+ * Issue 9 part 2: a btrfs snapshot of the default backup context is
+ * auto-recovery: writable in PostSnapshot (the writer's file lands in it),
+ * a read-only subvolume once DoSnapshotSet is done.
+ */
+static void test_btrfs_auto_recovery(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        vss_backup_components *bc;
+        vss_id sid;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "repairs", "--show-snapshot", "--write-copy", "repaired.txt", "--path", vol1);
+        char *path = ar_backup(env, w, VSS_CTX_BACKUP, "ok", &sid, &bc);
+
+        check_seen(w, "PostSnapshot", &sid, "volumes=1 set_atomic=1 auto_recovery=1");
+        const char *line = copy_write_line(w, &sid);
+        CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write into the auto-recovery copy: \"%s\"", line);
+        check_repaired(path);
+        check_read_only(path);
+        /* the volume itself is untouched by the repair */
+        char *orig = itest_xprintf("%s/repaired.txt", vol1);
+        CHECK(access(orig, F_OK) < 0 && errno == ENOENT, "issue 9 part 2: %s appeared on the volume", orig);
+        free(orig);
+
+        itest_statuses st;
+        itest_gather_status(env, bc, &st);
+        CHECK_STATUS(&st, w, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+        STEP_OK(env, bc, vss_backup_complete);
+        itest_requester_release(env, bc);
+        free(path);
+}
+
+/*
+ * Issue 9 part 2: with VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (vshadow -nar) the
+ * snapshot is read-only before PostSnapshot: the writer sees auto_recovery=0,
+ * its write fails with EROFS, and its VSS_E_WRITERERROR_RECOVERY_FAILED is
+ * its failure in the status (FAILED_AT_POST_SNAPSHOT), like any other (WS-4).
+ */
+static void test_btrfs_no_auto_recovery(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        vss_backup_components *bc;
+        vss_id sid;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "cannot", "--show-snapshot", "--write-copy", "repaired.txt", "--recovery-fails",
+                                 "--path", vol1);
+        char *path = ar_backup(env, w, VSS_CTX_BACKUP | VSS_VOLSNAP_ATTR_NO_AUTORECOVERY, "fail", &sid, &bc);
+
+        check_seen(w, "PostSnapshot", &sid, "volumes=1 set_atomic=1 auto_recovery=0");
+        const char *line = copy_write_line(w, &sid);
+        CHECK(strncmp(line, "fail ", 5) == 0 && strstr(line, " EROFS"),
+              "issue 9 part 2: the write into a -nar copy should fail with EROFS: \"%s\"", line);
+        check_read_only(path);
+        char *f = itest_xprintf("%s/repaired.txt", path);
+        CHECK(access(f, F_OK) < 0 && errno == ENOENT, "issue 9 part 2: %s exists in a -nar copy", f);
+        free(f);
+
+        itest_statuses st;
+        itest_gather_status(env, bc, &st);
+        CHECK_STATUS(&st, w, VSS_WS_FAILED_AT_POST_SNAPSHOT, VSS_E_WRITERERROR_RECOVERY_FAILED, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+        itest_requester_release(env, bc);
+        free(path);
+}
+
+/*
+ * Issue 9 part 2: a writer killed (SIGKILL) in PostSnapshot, after it wrote
+ * into the copy, does not leave a writable snapshot: DoSnapshotSet still
+ * makes it read-only, with the file in it.
+ */
+static void test_btrfs_auto_recovery_writer_crash(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 10000 };
+        vss_backup_components *bc;
+        vss_id sid;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "dies", "--write-copy", "repaired.txt", "--crash-at", "PostSnapshot", "--path",
+                                 vol1);
+        char *path = ar_backup(env, w, VSS_CTX_BACKUP, "crash", &sid, &bc);
+
+        const char *line = copy_write_line(w, &sid);
+        CHECK(strncmp(line, "ok ", 3) == 0, "issue 9 part 2: the write before the crash: \"%s\"", line);
+        check_repaired(path);
+        check_read_only(path);
+        itest_requester_release(env, bc);
+        free(path);
 }
 
 int main(void) {
@@ -798,6 +935,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_btrfs_two_subvolumes_two_writers, itest_setup, btrfs_teardown),
                 cmocka_unit_test_setup_teardown(test_btrfs_crash_auto_release, itest_setup, btrfs_teardown),
                 cmocka_unit_test_setup_teardown(test_btrfs_snapshot_kind, itest_setup, btrfs_teardown),
+                cmocka_unit_test_setup_teardown(test_btrfs_auto_recovery, itest_setup, btrfs_teardown),
+                cmocka_unit_test_setup_teardown(test_btrfs_no_auto_recovery, itest_setup, btrfs_teardown),
+                cmocka_unit_test_setup_teardown(test_btrfs_auto_recovery_writer_crash, itest_setup, btrfs_teardown),
         };
         r = ITEST_MAIN("btrfs", tests);
         fs_cleanup();

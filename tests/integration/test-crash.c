@@ -599,9 +599,19 @@ static void test_crash_in_thaw(void **state) {
         crash_in(*state, &sc);
 }
 
-/* Killed in PostSnapshot: the auto-release copy is made ("created"). */
+/* Killed in PostSnapshot of an auto-recovery set (issue 9 part 2, the default): the copy is
+ * made but still writable, so its row stays "creating" until finalize, and the restarted lvssd
+ * deletes it rather than keep a writable copy. */
 static void test_crash_in_post_snapshot(void **state) {
-        scenario sc = { .step = "PostSnapshot", .context = VSS_CTX_BACKUP, .row_state = "created" };
+        scenario sc = { .step = "PostSnapshot", .context = VSS_CTX_BACKUP, .row_state = "creating" };
+        crash_in(*state, &sc);
+}
+
+/* Killed in PostSnapshot without auto-recovery (-nar): the read-only auto-release copy is made ("created"). */
+static void test_crash_in_post_snapshot_nar(void **state) {
+        scenario sc = { .step = "PostSnapshot",
+                        .context = VSS_CTX_BACKUP | VSS_VOLSNAP_ATTR_NO_AUTORECOVERY,
+                        .row_state = "created" };
         crash_in(*state, &sc);
 }
 
@@ -693,6 +703,7 @@ int main(void) {
                 CRASH_TEST(test_crash_in_commit),
                 CRASH_TEST(test_crash_in_thaw),
                 CRASH_TEST(test_crash_in_post_snapshot),
+                CRASH_TEST(test_crash_in_post_snapshot_nar),
                 CRASH_TEST(test_crash_in_backup_shutdown),
                 CRASH_TEST(test_crash_in_delete_shadows),
         };

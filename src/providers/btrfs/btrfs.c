@@ -428,6 +428,8 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
                 }
                 /* One btrfs snapshot is one instant of the subvolume (issue 9 part 1). */
                 snaps[i]->atomic = true;
+                /* A snapshot can be writable, then made read-only (issue 9 part 2). */
+                snaps[i]->can_write = true;
         }
 
         (void) lvss_mkdir_parents(bp->storage, 0700); /* in case it went since lvss_provider_btrfs_new() */
@@ -518,7 +520,8 @@ static int commit_one(btrfs_provider *bp, const lvss_snapshot *s) {
 
         /* The snapshot: one ioctl, complete or absent. */
         errno = 0;
-        e = btrfs_util_create_snapshot_fd2(vfd, set_fd, base, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
+        e = btrfs_util_create_snapshot_fd2(vfd, set_fd, base, s->writable ? 0 : BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY,
+                                           NULL, NULL);
         return btrfs_errno(e);
 }
 
@@ -576,7 +579,7 @@ static int post_commit_one(btrfs_provider *bp, const lvss_snapshot *s) {
                 log_error("%s: not a snapshot: %s", s->snapshot_path, btrfs_util_strerror(e));
                 return btrfs_errno(e);
         }
-        if (!ro) {
+        if (!ro && !s->writable) {
                 log_error("%s: the snapshot is not read-only", s->snapshot_path);
                 return -EIO;
         }
@@ -620,6 +623,59 @@ static int btrfs_post_commit(lvss_provider *p, lvss_snapshot *const *snaps, size
                 }
         }
         return 0;
+}
+
+/* After PostSnapshot (issue 9 part 2): a snapshot left writable for
+ * auto-recovery becomes read-only. Idempotent; a snapshot already gone
+ * (aborted) is success. */
+static int finalize_one(btrfs_provider *bp, const lvss_snapshot *s) {
+        _cleanup_(closep) int set_fd = -1, fd = -1;
+        enum btrfs_util_error e;
+        const char *base;
+        int r;
+
+        r = open_set_dir(bp, s->snapshot_path, &set_fd, &base, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        fd = openat(set_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        errno = 0;
+        e = btrfs_util_is_subvolume_fd(fd);
+        if (e == BTRFS_UTIL_OK) {
+                errno = 0;
+                e = btrfs_util_set_subvolume_read_only_fd(fd, true);
+        }
+        if (e != BTRFS_UTIL_OK) {
+                log_error("%s: cannot make the snapshot read-only: %s", s->snapshot_path, btrfs_util_strerror(e));
+                return btrfs_errno(e);
+        }
+        return 0;
+}
+
+static int btrfs_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        btrfs_provider *bp = provider_data(p);
+        int r = 0;
+
+        if (!bp || (n > 0 && !snaps))
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        for (size_t i = 0; i < n; i++)
+                if (!snaps[i] || !snaps[i]->snapshot_path)
+                        return lvss_provider_fail(ret_hr, -EINVAL);
+
+        /* Every snapshot, even after one failed: none stays writable that can be helped. */
+        for (size_t i = 0; i < n; i++) {
+                int k;
+
+                if (!snaps[i]->writable)
+                        continue;
+                k = finalize_one(bp, snaps[i]);
+                if (k < 0 && r >= 0)
+                        r = k;
+        }
+        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 /* Deletes the snapshot at @path, then its set directory when empty. Refuses
@@ -741,6 +797,7 @@ static const lvss_provider_ops btrfs_ops = {
         .pre_commit = btrfs_pre_commit,
         .commit = btrfs_commit,
         .post_commit = btrfs_post_commit,
+        .finalize = btrfs_finalize,
         .abort = btrfs_abort,
         .delete_snapshot = btrfs_delete_snapshot,
         .free = btrfs_free,

@@ -490,6 +490,8 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                 }
                 /* Files are copied one after the other: never one instant (issue 9 part 1). */
                 snaps[i]->atomic = false;
+                /* The tree can stay writable until finalize (issue 9 part 2). */
+                snaps[i]->can_write = true;
         }
         storage_fd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (storage_fd < 0 || fstat(storage_fd, &sst) < 0 || fstatvfs(storage_fd, &sv) < 0) {
@@ -1001,18 +1003,26 @@ static int make_read_only(int fd, dev_t dev) {
         return errno != 0 ? -errno : 0;
 }
 
-static int post_commit_one(copy_provider *cp, const lvss_snapshot *s) {
+/* Makes the tree of @s read-only (@read_only) or only flushes it (a writable
+ * snapshot at post_commit, issue 9 part 2). @missing_ok: a tree already gone is success. */
+static int tree_settle(copy_provider *cp, const lvss_snapshot *s, bool read_only, bool missing_ok) {
         _cleanup_(closep) int set_fd = -1, fd = -1;
         const char *base = NULL;
         struct stat st;
         int r;
 
         r = open_set_dir(cp, s->snapshot_path, &set_fd, &base);
+        if (r == -ENOENT && missing_ok)
+                return 0;
         if (r < 0)
                 return r;
         fd = openat(set_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && missing_ok)
+                return 0;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
+        if (!read_only)
+                return syncfs(fd) < 0 ? -errno : 0;
         r = make_read_only(fd, st.st_dev);
         if (r < 0)
                 return r;
@@ -1033,13 +1043,40 @@ static int copy_post_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_
                         return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
-                int r = post_commit_one(cp, snaps[i]);
+                int r = tree_settle(cp, snaps[i], !snaps[i]->writable, false);
                 if (r < 0) {
                         log_error("%s: cannot make read-only: %s", snaps[i]->snapshot_path, strerror(-r));
                         return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
+}
+
+/* After PostSnapshot (issue 9 part 2): the trees left writable become read-only,
+ * with what writers added to them. Every one is tried; the first error is returned. */
+static int copy_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        copy_provider *cp = provider_data(p);
+        int r = 0;
+
+        if (!cp || (n > 0 && !snaps))
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        for (size_t i = 0; i < n; i++)
+                if (!snaps[i] || !snaps[i]->snapshot_path)
+                        return lvss_provider_fail(ret_hr, -EINVAL);
+
+        for (size_t i = 0; i < n; i++) {
+                int k;
+
+                if (!snaps[i]->writable)
+                        continue;
+                k = tree_settle(cp, snaps[i], true, true);
+                if (k < 0) {
+                        log_error("%s: cannot make read-only: %s", snaps[i]->snapshot_path, strerror(-k));
+                        if (r >= 0)
+                                r = k;
+                }
+        }
+        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 static int copy_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
@@ -1117,6 +1154,7 @@ static const lvss_provider_ops copy_ops = {
         .pre_commit = copy_pre_commit,
         .commit = copy_commit,
         .post_commit = copy_post_commit,
+        .finalize = copy_finalize,
         .abort = copy_abort,
         .delete_snapshot = copy_delete_snapshot,
         .free = copy_free,

@@ -87,6 +87,7 @@ typedef struct exec_provider {
         uint64_t timeout_usec;
         char *env_path; /* "PATH=..." */
         char *env_name; /* "LVSS_PROVIDER_NAME=..." */
+        bool env_writable; /* the next program gets LVSS_WRITABLE=1 (commit of a writable snapshot) */
 } exec_provider;
 
 /* What a program printed. */
@@ -346,7 +347,8 @@ static int run_program(exec_provider *ep, const char *const *args, bool quiet_ex
         _cleanup_(freep) char *exec_failed = NULL, *what = NULL;
         _cleanup_(closep) int null_fd = -1, out_r = -1, out_w = -1, pidfd = -1;
         output o = {};
-        char *envp[] = { ep->env_path, ep->env_name, NULL };
+        static char env_writable[] = "LVSS_WRITABLE=1";
+        char *envp[] = { ep->env_path, ep->env_name, ep->env_writable ? env_writable : NULL, NULL };
         uint64_t start, deadline;
         bool reaped = false, timed_out = false;
         size_t n = 0;
@@ -695,11 +697,12 @@ static bool placeholder_parse(exec_provider *ep, const char *path, char set[VSS_
         return true;
 }
 
-/* Whether prepare's output has a line "atomic" (trailing blanks allowed): the
- * program says its snapshot is one instant of the volume (issue 9 part 1).
- * Anything else, "not-atomic" or no output at all: not atomic, the safe
- * default for programs written before the word existed. */
-static bool output_says_atomic(const output *o) {
+/* Whether prepare's output has a line @word (trailing blanks allowed).
+ * "atomic": the program says its snapshot is one instant of the volume
+ * (issue 9 part 1). "writable": it can leave the snapshot writable until
+ * "finalize" (auto-recovery, issue 9 part 2). Anything else or no output at
+ * all: no, the safe default for programs written before the words existed. */
+static bool output_has_line(const output *o, const char *word) {
         const char *p = o->data, *end;
 
         if (!p)
@@ -711,7 +714,7 @@ static bool output_says_atomic(const output *o) {
 
                 while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
                         len--;
-                if (len == strlen("atomic") && memcmp(p, "atomic", len) == 0)
+                if (len == strlen(word) && memcmp(p, word, len) == 0)
                         return true;
                 if (!nl)
                         break;
@@ -871,7 +874,8 @@ static int exec_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                         prepare_undo(ep, snaps, i + 1); /* this one too: it may have begun */
                         return fail(ret_hr, r, true);
                 }
-                snaps[i]->atomic = output_says_atomic(&o);
+                snaps[i]->atomic = output_has_line(&o, "atomic");
+                snaps[i]->can_write = output_has_line(&o, "writable");
         }
         return 0;
 }
@@ -913,7 +917,9 @@ static int commit_one(exec_provider *ep, const lvss_snapshot *s) {
 
         snapshot_names(s, set, snap);
         const char *const args[] = { "commit", set, snap, s->volume, NULL };
+        ep->env_writable = s->writable; /* LVSS_WRITABLE=1: writable until finalize (issue 9 part 2) */
         r = run_program(ep, args, false, &o);
+        ep->env_writable = false;
         if (r < 0)
                 return r;
 
@@ -988,6 +994,37 @@ static int exec_post_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_
                 }
                 free(snaps[i]->snapshot_path);
                 snaps[i]->snapshot_path = paths[i];
+        }
+        return r < 0 ? fail(ret_hr, r, false) : 0;
+}
+
+/* After PostSnapshot (issue 9 part 2): "PROGRAM finalize SNAPSHOT_PATH" for
+ * each snapshot committed writable; every one is tried, the first error is
+ * returned. */
+static int exec_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        exec_provider *ep = provider_data(p);
+        int r = 0;
+
+        if (!ep || (n > 0 && !snaps))
+                return fail(ret_hr, -EINVAL, false);
+        for (size_t i = 0; i < n; i++) {
+                const char *path = snaps[i] ? snaps[i]->snapshot_path : NULL;
+                char set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX];
+                int k;
+
+                if (!snaps[i] || !snaps[i]->writable)
+                        continue;
+                if (!path || !snapshot_path_is_valid(path, strlen(path)) || placeholder_parse(ep, path, set, snap))
+                        k = -EINVAL; /* post_commit never replaced the placeholder */
+                else {
+                        const char *const args[] = { "finalize", path, NULL };
+                        k = run_program(ep, args, false, NULL);
+                }
+                if (k < 0) {
+                        log_error(ep, "%s: cannot make the snapshot read-only: %s", strempty(path), strerror(-k));
+                        if (r >= 0)
+                                r = k;
+                }
         }
         return r < 0 ? fail(ret_hr, r, false) : 0;
 }
@@ -1111,6 +1148,7 @@ static const lvss_provider_ops exec_ops_template = {
         .pre_commit = exec_pre_commit,
         .commit = exec_commit,
         .post_commit = exec_post_commit,
+        .finalize = exec_finalize,
         .abort = exec_abort,
         .delete_snapshot = exec_delete_snapshot,
         .free = exec_free,
