@@ -26,9 +26,21 @@
 #             the 'apps-slow' suite runs 20.
 #   veto      part 3: a tablespace on a second btrfs file system (two
 #             volumes: not one instant) and the copy provider (not atomic)
-#             without auto-recovery: the writer vetoes at PrepareForSnapshot
-#             with its message naming the volumes, vshadow fails, and the
-#             server is not left in backup mode (no backup running, no slot).
+#             without auto-recovery (vshadow -nar): the writer vetoes at
+#             PrepareForSnapshot with its message naming the volumes, vshadow
+#             fails, and the server is not left in backup mode (no backup
+#             running, no slot). A set with only some of the server's paths
+#             is vetoed too; a set with none of them is left alone.
+#   tablespace, copy
+#             parts 3 and 5: backup mode into auto-recovery copies, restored
+#             under load with the same checks as atomic (see
+#             scenario_backupmode), CYCLES times.
+#   kill-writer, kill-server, kill-requester, freeze-timeout
+#             parts 3 and 5: while the writer is frozen in backup mode (a
+#             fake exec provider hangs in commit), the writer, the server or
+#             the requester is killed, or the freeze outlasts the writer's
+#             freeze timeout: the server is never left in backup mode, the
+#             load commits all along, and the next backup works.
 #   prerestore part 3: PreRestore refuses to restore over a data directory a
 #             running server uses, with a clear message.
 #   badinput  part 3: a malformed connection string (exit 2, one line), a
@@ -483,7 +495,7 @@ scenario_veto() {
         start_load "$T/ack"
 
         # two btrfs file systems: each atomic, the set not; no auto-recovery copies
-        "$VSHADOW" -p "$T/fs1/pg" "$T/fs2/ts" >"$T/vshadow.out" 2>&1 && fail "vshadow succeeded though the writer must veto"
+        "$VSHADOW" -nar -p "$T/fs1/pg" "$T/fs2/ts" >"$T/vshadow.out" 2>&1 && fail "vshadow -nar succeeded though the writer must veto"
         sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow.out" | head -1)
         writer_has "session $sid: Identify: component tablespace-other: $TS" ||
                 writer_has "Identify: component tablespace-other: $TS" || fail "the tablespace is not a component"
@@ -515,7 +527,7 @@ scenario_veto() {
         init_server "$PLAIN"
         start_writer
         start_load "$T/ack2"
-        "$VSHADOW" "$T/plain" >"$T/vshadow2.out" 2>&1 && fail "vshadow succeeded though the writer must veto (copy provider)"
+        "$VSHADOW" -nar "$T/plain" >"$T/vshadow2.out" 2>&1 && fail "vshadow -nar succeeded though the writer must veto (copy provider)"
         sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/vshadow2.out" | head -1)
         writer_has "session $sid: PrepareForSnapshot: failed: the server's files are not captured at one instant" ||
                 fail "the writer did not veto the copy provider"
