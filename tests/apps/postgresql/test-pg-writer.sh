@@ -369,6 +369,7 @@ scenario_backupmode() { # KIND
                 : >"$T/pg.log"
                 amcheck
                 check_oracle "$before" "$ack"
+                "$VSSADMIN" delete shadows --all --quiet >/dev/null || fail "cycle $n: vssadmin delete shadows --all failed"
                 log "cycle $n of $cycles: backup mode ($kind), restore under load: ok"
         done
 }
