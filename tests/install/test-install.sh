@@ -21,6 +21,8 @@ expect=(
         "$(abs "$bin")/vssadmin"
         "$(abs "$bin")/vshadow"
         "$(abs "$bin")/lvss-writer-sqlite"
+        "$(abs "$bin")/lvss-writer-postgresql"
+        "$(abs "$bin")/lvss-writer-mariadb"
         "$(abs "$lib")/liblvss.so.0.1.0"
         "$(abs "$lib")/liblvss.so.0"
         "$(abs "$lib")/liblvss.so"
@@ -33,11 +35,15 @@ expect=(
         "$p/lib/systemd/system/lvssd.service"
         "$p/lib/systemd/system/lvssd.socket"
         "$p/lib/systemd/system/lvss-writer-sqlite@.service"
+        "$p/lib/systemd/system/lvss-writer-postgresql@.service"
+        "$p/lib/systemd/system/lvss-writer-mariadb@.service"
         "$(abs "$etc")/lvss/lvssd.conf"
         "$(abs "$man")/man8/lvssd.8"
         "$(abs "$man")/man8/vssadmin.8"
         "$(abs "$man")/man8/vshadow.8"
         "$(abs "$man")/man8/lvss-writer-sqlite.8"
+        "$(abs "$man")/man8/lvss-writer-postgresql.8"
+        "$(abs "$man")/man8/lvss-writer-mariadb.8"
 )
 missing=0
 for f in "${expect[@]}"; do
@@ -52,6 +58,7 @@ echo "all ${#expect[@]} files installed"
 # The installed services name the installed programs.
 grep -q "^ExecStart=$(abs "$sbin")/lvssd " "$root$p/lib/systemd/system/lvssd.service"
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-sqlite " "$root$p/lib/systemd/system/lvss-writer-sqlite@.service"
+grep -q "^ExecStart=$(abs "$bin")/lvss-writer-mariadb " "$root$p/lib/systemd/system/lvss-writer-mariadb@.service"
 
 # A program compiled against the installed headers and pkg-config file.
 cat >"$root/probe.c" <<'C'

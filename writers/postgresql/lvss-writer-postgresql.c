@@ -55,9 +55,6 @@
 
 #define EXIT_USAGE 2
 
-#ifndef VSS_E_WRITERERROR_RECOVERY_FAILED
-#define VSS_E_WRITERERROR_RECOVERY_FAILED VSS_HR(0x800423F5)
-#endif
 
 /* The writer class id of lvss-writer-postgresql. */
 static const vss_id pg_writer_id = { { 0x5e, 0x0b, 0x7c, 0x31, 0x9a, 0x42, 0x4d, 0x61, 0x8f, 0x13, 0x27, 0xc4, 0x60,
