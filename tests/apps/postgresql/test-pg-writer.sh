@@ -142,7 +142,9 @@ wait_for() {
 
 make_btrfs() { # N -> mounted on $T/fsN
         local img=$T/img$1 mnt=$T/fs$1 dev
-        truncate -s 1G "$img"
+        # sparse; deleted snapshots give their space back only when btrfs's cleaner gets to them
+        # (lazily), so 20 cycles need room for what they leave behind meanwhile
+        truncate -s 4G "$img"
         dev=$(losetup --find --show "$img") || skip "no loop device"
         LOOPS+=("$dev")
         mkfs.btrfs -q -f "$dev" >/dev/null || fail "mkfs.btrfs $dev"
@@ -373,7 +375,7 @@ scenario_backupmode() { # KIND
                 amcheck
                 check_oracle "$before" "$ack"
                 "$VSSADMIN" delete shadows --all --quiet >/dev/null || fail "cycle $n: vssadmin delete shadows --all failed"
-                log "cycle $n of $cycles: backup mode ($kind), restore under load: ok"
+                log "cycle $n of $cycles: backup mode ($kind), restore under load: ok ($(df --output=used -h "$DATA" | tail -1 | tr -d ' ') used)"
         done
 }
 
