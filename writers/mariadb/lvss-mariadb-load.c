@@ -34,14 +34,10 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "writers/common/load-util.h"
 
 #define PROG "lvss-mariadb-load"
 
-static volatile sig_atomic_t stop = 0;
-
-static void on_signal(int sig) {
-        stop = 1;
-}
 
 static int fail(MYSQL *m, const char *what) {
         unsigned err = mysql_errno(m);
@@ -75,7 +71,6 @@ int main(int argc, char *argv[]) {
                 { "user", required_argument, NULL, 'u' },
                 {}
         };
-        struct sigaction sa = { .sa_handler = on_signal };
         const char *user = "root", *sock, *ack_path;
         bool setup = false;
         MYSQL *m = NULL;
@@ -105,11 +100,8 @@ int main(int argc, char *argv[]) {
         sock = argv[optind];
         ack_path = argv[optind + 1];
 
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
-                fprintf(stderr, PROG ": cannot handle signals: %s\n", strerror(errno));
+        if (load_catch_signals(PROG) < 0)
                 return EXIT_FAILURE;
-        }
 
         m = mysql_init(NULL);
         if (!m) {
@@ -159,8 +151,8 @@ int main(int argc, char *argv[]) {
         id = strtoull(row[0], NULL, 10) + 1;
         mysql_free_result(res);
 
-        for (; !stop; id++) {
-                uint64_t begin = now_usec(CLOCK_MONOTONIC), at;
+        for (; !load_stop; id++) {
+                uint64_t begin = now_usec(CLOCK_MONOTONIC);
 
                 if (!query(m, "START TRANSACTION")) {
                         ret = fail(m, "START TRANSACTION");
@@ -187,13 +179,8 @@ int main(int argc, char *argv[]) {
                         ret = fail(m, sql);
                         goto finish;
                 }
-                at = now_usec(CLOCK_REALTIME);
-                if (fprintf(ack, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", id, at, now_usec(CLOCK_MONOTONIC) - begin) <
-                            0 ||
-                    fflush(ack) != 0) {
-                        fprintf(stderr, PROG ": cannot write %s: %s\n", ack_path, strerror(errno));
+                if (!load_ack(ack, PROG, ack_path, id, begin))
                         goto finish;
-                }
         }
         ret = EXIT_SUCCESS;
 

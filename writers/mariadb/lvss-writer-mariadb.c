@@ -50,12 +50,10 @@
 #include <limits.h>
 #include <mysql.h>
 #include <errmsg.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -65,9 +63,9 @@
 
 #include "common/util.h"
 #include "config.h"
+#include "writers/common/writer-program.h"
 
 #define PROG "lvss-writer-mariadb"
-#define EXIT_USAGE 2
 
 /* The writer class id of lvss-writer-mariadb (fixed: it identifies the kind of writer). */
 static const vss_id mariadb_writer_id = { { 0x5b, 0x1e, 0x7a, 0x3c, 0x92, 0x4d, 0x4e, 0x0b, 0xa6, 0x71, 0x2f,
@@ -101,11 +99,10 @@ typedef struct writer_context {
         char *metadata;        /* binlog position and GTID of the last freeze (owned) */
 } writer_context;
 
-static const char *arg_socket = NULL;
-static const char *arg_name = DEFAULT_NAME;
-static const char *arg_instance = NULL;
-static uint32_t arg_freeze_timeout_ms = DEFAULT_FREEZE_TIMEOUT_MS;
-static const char *arg_freeze_stamp = NULL;
+static void help(void);
+
+/* The common options (--socket, --name, --instance, --freeze-timeout, --freeze-stamp) and the signalfd. */
+static writer_program program = WRITER_PROGRAM_INIT(PROG, help, DEFAULT_NAME, DEFAULT_FREEZE_TIMEOUT_MS);
 static const char *arg_db_socket = DEFAULT_DB_SOCKET;
 static const char *arg_db_user = DEFAULT_DB_USER;
 static const char *arg_db_password_file = NULL;
@@ -114,28 +111,8 @@ static char *db_password = NULL;
 
 /* ---- logging ----------------------------------------------------------------- */
 
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) _printf_(3, 4);
-
 /* One line per event, with the session id (cli.md). */
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) {
-        char sid[VSS_ID_STRING_MAX];
-        vss_id id;
-        va_list ap;
-
-        if (w && VSS_SUCCEEDED(vss_writer_get_session_id(w, &id)) && !vss_id_is_null(&id))
-                vss_id_format(&id, sid);
-        else
-                snprintf(sid, sizeof sid, "none");
-
-        fprintf(stderr, PROG ": session %s: %s", sid, event);
-        if (fmt) {
-                fputs(": ", stderr);
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
-        }
-        fputc('\n', stderr);
-}
+#define log_event(w, event, ...) writer_program_log_event(&program, (w), (event), __VA_ARGS__)
 
 /* ---- the server -------------------------------------------------------------- */
 
@@ -341,30 +318,6 @@ static bool fail_statement(vss_writer *w, writer_context *ctx, const char *event
                 hr = VSS_E_WRITERERROR_RETRYABLE;
         release_stage(ctx, ignored, sizeof ignored);
         return fail_server(w, event, hr, err, "%s: %s%s", what, why, words);
-}
-
-static int write_freeze_stamp(const char *path, uint64_t usec) {
-        _cleanup_(freep) char *tmp = NULL;
-        FILE *f;
-
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return -ENOMEM;
-        f = fopen(tmp, "we");
-        if (!f)
-                return -errno;
-        fprintf(f, "%" PRIu64 "\n", usec);
-        if (fflush(f) != 0 || ferror(f)) {
-                int r = errno ? -errno : -EIO;
-                fclose(f);
-                unlink(tmp);
-                return r;
-        }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r;
-        }
-        return 0;
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
@@ -596,10 +549,10 @@ static bool on_freeze(vss_writer *w, void *userdata) {
                 ctx->metadata = NULL;
 
         fprintf(stderr, PROG ": BLOCK_COMMIT held on %s at %" PRIu64 "\n", ctx->loc[LOC_DATADIR].dir, stamp);
-        if (arg_freeze_stamp) {
-                int r = write_freeze_stamp(arg_freeze_stamp, stamp);
+        if (program.freeze_stamp) {
+                int r = writer_program_write_freeze_stamp(program.freeze_stamp, stamp);
                 if (r < 0)
-                        log_event(w, "Freeze", "cannot write the freeze stamp to %s: %s", arg_freeze_stamp,
+                        log_event(w, "Freeze", "cannot write the freeze stamp to %s: %s", program.freeze_stamp,
                                   strerror(-r));
         }
         log_event(w, "Freeze", "BACKUP STAGE BLOCK_COMMIT held (took %.1f ms), binlog %s:%s, gtid_binlog_pos '%s'",
@@ -861,41 +814,16 @@ static void help(void) {
                "See lvss-writer-mariadb(8).\n");
 }
 
-static int parse_ms(const char *name, const char *v, uint32_t *ret) {
-        char *end = NULL;
-        unsigned long n;
-
-        errno = 0;
-        n = strtoul(v, &end, 10);
-        if (!*v || *end || errno != 0 || n == 0 || n > UINT32_MAX || *v == '-') {
-                fprintf(stderr, PROG ": %s needs milliseconds > 0, not '%s'\n", name, v);
-                return -EINVAL;
-        }
-        *ret = (uint32_t) n;
-        return 0;
-}
-
 static int parse_argv(int argc, char *argv[]) {
         enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_NAME,
-                ARG_INSTANCE,
-                ARG_FREEZE_TIMEOUT,
-                ARG_FREEZE_STAMP,
-                ARG_DB_SOCKET,
+                ARG_DB_SOCKET = WRITER_ARG_PROGRAM,
                 ARG_DB_USER,
                 ARG_DB_PASSWORD_FILE,
                 ARG_DATADIR,
         };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "instance", required_argument, NULL, ARG_INSTANCE },
-                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
-                { "freeze-stamp", required_argument, NULL, ARG_FREEZE_STAMP },
+                WRITER_COMMON_OPTIONS,
+                WRITER_FREEZE_STAMP_OPTION,
                 { "db-socket", required_argument, NULL, ARG_DB_SOCKET },
                 { "db-user", required_argument, NULL, ARG_DB_USER },
                 { "db-password-file", required_argument, NULL, ARG_DB_PASSWORD_FILE },
@@ -904,34 +832,8 @@ static int parse_argv(int argc, char *argv[]) {
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = writer_program_next_option(&program, argc, argv, options)) >= WRITER_ARG_PROGRAM)
                 switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf(PROG " %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_SOCKET:
-                        arg_socket = optarg;
-                        break;
-                case ARG_NAME:
-                        if (!*optarg) {
-                                fprintf(stderr, PROG ": --name must not be empty\n");
-                                return -EINVAL;
-                        }
-                        arg_name = optarg;
-                        break;
-                case ARG_INSTANCE:
-                        arg_instance = *optarg ? optarg : NULL;
-                        break;
-                case ARG_FREEZE_TIMEOUT:
-                        if (parse_ms("--freeze-timeout", optarg, &arg_freeze_timeout_ms) < 0)
-                                return -EINVAL;
-                        break;
-                case ARG_FREEZE_STAMP:
-                        arg_freeze_stamp = optarg;
-                        break;
                 case ARG_DB_SOCKET:
                         arg_db_socket = optarg;
                         break;
@@ -951,6 +853,8 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return -EINVAL;
                 }
+        if (c != WRITER_OPTIONS_END)
+                return c;
 
         if (optind < argc) {
                 fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
@@ -980,7 +884,8 @@ static int read_password(const char *path) {
 /* ---- main loop ------------------------------------------------------------------ */
 
 /* The server closed our session while a stage was held: the stage is gone; say so now, fail the next event. */
-static void check_session(writer_context *ctx) {
+static void check_session(void *userdata) {
+        writer_context *ctx = userdata;
         char byte;
         ssize_t k = recv(mysql_get_socket(ctx->m), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         const char *stage = ctx->blocked ? "BLOCK_COMMIT" : "BACKUP STAGE START";
@@ -1001,50 +906,16 @@ static void check_session(writer_context *ctx) {
         release_stage(ctx, ignored, sizeof ignored);
 }
 
-static int run(vss_writer *w, writer_context *ctx, int signal_fd) {
-        for (;;) {
-                struct pollfd p[3] = {
-                        { .fd = vss_writer_get_fd(w), .events = POLLIN },
-                        { .fd = signal_fd, .events = POLLIN },
-                        { .fd = ctx->m && ctx->staged ? (int) mysql_get_socket(ctx->m) : -1, .events = POLLIN },
-                };
-                vss_hresult hr;
+/* The server session's socket while a stage is held (the fd writer_program_run() watches). */
+static int session_fd(void *userdata) {
+        writer_context *ctx = userdata;
 
-                if (p[0].fd < 0) {
-                        fprintf(stderr, PROG ": the connection to lvssd is gone\n");
-                        return EXIT_FAILURE;
-                }
-                if (poll(p, 3, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        fprintf(stderr, PROG ": poll failed: %s\n", strerror(errno));
-                        return EXIT_FAILURE;
-                }
-                if (p[1].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(signal_fd, &si, sizeof si) == (ssize_t) sizeof si) {
-                                fprintf(stderr, PROG ": %s, exiting\n", strsignal((int) si.ssi_signo));
-                                return EXIT_SUCCESS;
-                        }
-                }
-                if (p[2].fd >= 0 && p[2].revents && ctx->m)
-                        check_session(ctx);
-                if (p[0].revents) {
-                        hr = vss_writer_process(w);
-                        if (VSS_FAILED(hr)) {
-                                fprintf(stderr, PROG ": lost lvssd: %s (%s)\n", vss_hresult_text(hr),
-                                        strempty(vss_hresult_name(hr)));
-                                return EXIT_FAILURE;
-                        }
-                }
-        }
+        return ctx->m && ctx->staged ? (int) mysql_get_socket(ctx->m) : -1;
 }
 
 int main(int argc, char *argv[]) {
         writer_context ctx = {};
         vss_writer *w = NULL;
-        vss_writer_options opts = {};
         static const vss_writer_callbacks callbacks = {
                 .on_identify = on_identify,
                 .on_prepare_backup = on_prepare_backup,
@@ -1058,36 +929,16 @@ int main(int argc, char *argv[]) {
                 .on_pre_restore = on_pre_restore,
                 .on_post_restore = on_post_restore,
         };
-        _cleanup_(closep) int signal_fd = -1;
         char err[1024], ignored[8];
-        sigset_t mask;
         MYSQL *m;
-        vss_hresult hr;
         int r, ret = EXIT_FAILURE;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : EXIT_USAGE;
 
-        /* Before anything may start a thread: the signals are only ever read from the signalfd. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                fprintf(stderr, PROG ": cannot block signals: %s\n", strerror(errno));
+        if (writer_program_setup(&program) < 0)
                 return EXIT_FAILURE;
-        }
-        signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (signal_fd < 0) {
-                fprintf(stderr, PROG ": cannot create a signalfd: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
-        signal(SIGPIPE, SIG_IGN);
-
-        if (arg_socket && setenv("LVSS_SOCKET", arg_socket, 1) < 0) {
-                fprintf(stderr, PROG ": cannot set LVSS_SOCKET: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
         if (arg_db_password_file) {
                 r = read_password(arg_db_password_file);
                 if (r < 0) {
@@ -1100,7 +951,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, PROG ": cannot initialize the MariaDB client library\n");
                 return EXIT_FAILURE;
         }
-        ctx.freeze_timeout_ms = arg_freeze_timeout_ms;
+        ctx.freeze_timeout_ms = program.freeze_timeout_ms;
 
         /* The server tells where its files are; a restore may run while it is down (--datadir). */
         m = db_connect(statement_bound_ms(ctx.freeze_timeout_ms), err, sizeof err);
@@ -1128,34 +979,16 @@ int main(int argc, char *argv[]) {
                         ctx.loc[LOC_DATADIR].dir);
         }
 
-        opts = (vss_writer_options) {
-                .size = sizeof(vss_writer_options),
-                .writer_id = mariadb_writer_id,
-                .writer_name = arg_name,
-                .instance_name = arg_instance,
-                .usage = VSS_UT_USERDATA,
-                .source = VSS_ST_TRANSACTEDDB,
-                .level = VSS_APP_BACK_END,
-                .freeze_timeout_ms = arg_freeze_timeout_ms,
-        };
-        hr = vss_writer_initialize(&opts, &callbacks, &ctx, &w);
-        if (VSS_FAILED(hr)) {
-                fprintf(stderr, PROG ": cannot create the writer: %s (%s)\n", vss_hresult_text(hr),
-                        strempty(vss_hresult_name(hr)));
+        w = writer_program_start(&program, &mariadb_writer_id, &callbacks, &ctx);
+        if (!w)
                 goto finish;
-        }
-        hr = vss_writer_subscribe(w);
-        if (VSS_FAILED(hr)) {
-                const char *socket = getenv("LVSS_SOCKET");
-                fprintf(stderr, PROG ": cannot subscribe to lvssd%s%s: %s (%s)\n", socket ? " at " : "",
-                        strempty(socket), vss_hresult_text(hr), strempty(vss_hresult_name(hr)));
-                goto finish;
-        }
-        fprintf(stderr, PROG ": writer '%s'%s%s%s subscribed, server at %s, datadir %s\n", arg_name,
-                arg_instance ? " (instance '" : "", strempty(arg_instance), arg_instance ? "')" : "", arg_db_socket,
-                ctx.loc[LOC_DATADIR].dir);
+        fprintf(stderr, PROG ": writer '%s'%s%s%s subscribed, server at %s, datadir %s\n", program.name,
+                program.instance ? " (instance '" : "", strempty(program.instance), program.instance ? "')" : "",
+                arg_db_socket, ctx.loc[LOC_DATADIR].dir);
 
-        ret = run(w, &ctx, signal_fd);
+        ret = writer_program_run(&program, w,
+                                 &(writer_program_watch) {
+                                         .fd = session_fd, .ready = check_session, .userdata = &ctx });
 
 finish:
         /* Never leave the server in a backup stage: end it first, then leave lvssd. */

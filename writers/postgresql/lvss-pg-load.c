@@ -31,12 +31,7 @@
 #include <time.h>
 
 #include "common/util.h"
-
-static volatile sig_atomic_t stop = 0;
-
-static void on_signal(int sig) {
-        stop = 1;
-}
+#include "writers/common/load-util.h"
 
 /* The server's notices (a shutdown warning) are not ours to print: failures say it in one line. */
 static void quiet_notices(void *arg, const char *message) {
@@ -100,7 +95,6 @@ int main(int argc, char *argv[]) {
                 { "setup", no_argument, NULL, 's' },
                 {}
         };
-        struct sigaction sa = { .sa_handler = on_signal };
         _cleanup_(freep) char *attempt_path = NULL;
         PGconn *c = NULL;
         PGresult *r = NULL;
@@ -125,11 +119,8 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
-                fprintf(stderr, "lvss-pg-load: cannot handle signals: %s\n", strerror(errno));
+        if (load_catch_signals("lvss-pg-load") < 0)
                 return EXIT_FAILURE;
-        }
         signal(SIGPIPE, SIG_IGN);
 
         c = PQconnectdb(argv[optind]);
@@ -165,9 +156,9 @@ int main(int argc, char *argv[]) {
         PQclear(r);
         r = NULL;
 
-        while (!stop) {
+        while (!load_stop) {
                 char sql[512];
-                uint64_t start, at;
+                uint64_t start;
                 FILE *f;
 
                 f = fopen(attempt_path, "we");
@@ -186,13 +177,8 @@ int main(int argc, char *argv[]) {
                          id, now_usec(CLOCK_REALTIME), (int) getpid(), id, id, id);
                 if (!exec_ok(c, sql, "transaction", NULL))
                         goto finish;
-                at = now_usec(CLOCK_REALTIME);
-                if (fprintf(ack, "%" PRId64 " %" PRIu64 " %" PRIu64 "\n", id, at, now_usec(CLOCK_MONOTONIC) - start) <
-                            0 ||
-                    fflush(ack) != 0) {
-                        fprintf(stderr, "lvss-pg-load: cannot write %s: %s\n", argv[optind + 1], strerror(errno));
+                if (!load_ack(ack, "lvss-pg-load", argv[optind + 1], (uint64_t) id, start))
                         goto finish;
-                }
                 id++;
         }
         ret = EXIT_SUCCESS;

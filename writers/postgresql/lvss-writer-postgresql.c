@@ -38,12 +38,10 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,8 +50,7 @@
 
 #include "common/util.h"
 #include "config.h"
-
-#define EXIT_USAGE 2
+#include "writers/common/writer-program.h"
 
 
 /* The writer class id of lvss-writer-postgresql. */
@@ -97,36 +94,17 @@ typedef struct writer_context {
         char lost[512];                   /* the server's words when the kept connection broke */
 } writer_context;
 
-static const char *arg_socket = NULL;
-static const char *arg_name = DEFAULT_NAME;
-static const char *arg_instance = NULL;
-static uint32_t arg_freeze_timeout_ms = DEFAULT_FREEZE_TIMEOUT_MS;
+static void help(void);
+
+/* The common options (--socket, --name, --instance, --freeze-timeout) and the signalfd. */
+static writer_program program =
+        WRITER_PROGRAM_INIT("lvss-writer-postgresql", help, DEFAULT_NAME, DEFAULT_FREEZE_TIMEOUT_MS);
 static unsigned arg_connect_timeout_s = DEFAULT_CONNECT_TIMEOUT_S;
 
 /* ---- logging ----------------------------------------------------------------- */
 
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) _printf_(3, 4);
-
 /* One line per event, with the session id (cli.md). */
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) {
-        char sid[VSS_ID_STRING_MAX];
-        vss_id id;
-        va_list ap;
-
-        if (w && VSS_SUCCEEDED(vss_writer_get_session_id(w, &id)) && !vss_id_is_null(&id))
-                vss_id_format(&id, sid);
-        else
-                snprintf(sid, sizeof sid, "none");
-
-        fprintf(stderr, "lvss-writer-postgresql: session %s: %s", sid, event);
-        if (fmt) {
-                fputs(": ", stderr);
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
-        }
-        fputc('\n', stderr);
-}
+#define log_event(w, event, ...) writer_program_log_event(&program, (w), (event), __VA_ARGS__)
 
 /* Records a failure of the current event: the message goes to the status and the log (WS-4). */
 static bool fail_event(vss_writer *w, const char *event, vss_hresult hr, const char *fmt, ...) _printf_(4, 5);
@@ -1006,76 +984,33 @@ static void help(void) {
                "See lvss-writer-postgresql(8).\n");
 }
 
-static int parse_number(const char *opt, const char *s, unsigned long max, unsigned long *ret) {
-        char *end = NULL;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (!*s || *end || errno != 0 || v == 0 || v > max || *s == '-') {
-                fprintf(stderr, "lvss-writer-postgresql: %s needs a number > 0, not '%s'\n", opt, s);
-                return -EINVAL;
-        }
-        *ret = v;
-        return 0;
-}
-
 static int parse_argv(int argc, char *argv[]) {
         enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_NAME,
-                ARG_INSTANCE,
-                ARG_FREEZE_TIMEOUT,
-                ARG_CONNECT_TIMEOUT,
+                ARG_CONNECT_TIMEOUT = WRITER_ARG_PROGRAM,
         };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "instance", required_argument, NULL, ARG_INSTANCE },
-                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
+                WRITER_COMMON_OPTIONS,
                 { "connect-timeout", required_argument, NULL, ARG_CONNECT_TIMEOUT },
                 {}
         };
         unsigned long v;
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        program.freeze_timeout_what = "a number"; /* its words for a bad --freeze-timeout */
+
+        while ((c = writer_program_next_option(&program, argc, argv, options)) >= WRITER_ARG_PROGRAM)
                 switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("lvss-writer-postgresql %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_SOCKET:
-                        arg_socket = optarg;
-                        break;
-                case ARG_NAME:
-                        if (!*optarg) {
-                                fprintf(stderr, "lvss-writer-postgresql: --name must not be empty\n");
-                                return -EINVAL;
-                        }
-                        arg_name = optarg;
-                        break;
-                case ARG_INSTANCE:
-                        arg_instance = *optarg ? optarg : NULL;
-                        break;
-                case ARG_FREEZE_TIMEOUT:
-                        if (parse_number("--freeze-timeout", optarg, UINT32_MAX, &v) < 0)
-                                return -EINVAL;
-                        arg_freeze_timeout_ms = (uint32_t) v;
-                        break;
                 case ARG_CONNECT_TIMEOUT:
-                        if (parse_number("--connect-timeout", optarg, 3600, &v) < 0)
+                        if (writer_program_parse_number(&program, "--connect-timeout", "a number", optarg, 3600,
+                                                        &v) < 0)
                                 return -EINVAL;
                         arg_connect_timeout_s = (unsigned) v;
                         break;
                 default:
                         return -EINVAL;
                 }
+        if (c != WRITER_OPTIONS_END)
+                return c;
 
         if (argc - optind != 1) {
                 fprintf(stderr, "lvss-writer-postgresql: needs exactly one connection string (see --help)\n");
@@ -1091,7 +1026,8 @@ static int parse_argv(int argc, char *argv[]) {
  * backup, the backup has ended there; the writer says so at once and fails
  * Thaw (or PostSnapshot) with the server's words.
  */
-static void watch_backup_conn(writer_context *ctx) {
+static void watch_backup_conn(void *userdata) {
+        writer_context *ctx = userdata;
         PGconn *c = ctx->backup_conn;
         PGresult *r;
 
@@ -1109,52 +1045,16 @@ static void watch_backup_conn(writer_context *ctx) {
         ctx->backup_conn = NULL;
 }
 
-static int run(vss_writer *w, writer_context *ctx, int signal_fd) {
-        for (;;) {
-                struct pollfd p[3] = {
-                        { .fd = vss_writer_get_fd(w), .events = POLLIN },
-                        { .fd = signal_fd, .events = POLLIN },
-                        { .fd = ctx->in_backup && ctx->backup_conn ? PQsocket(ctx->backup_conn) : -1,
-                          .events = POLLIN },
-                };
-                vss_hresult hr;
+/* The kept connection's socket while in backup mode (the fd writer_program_run() watches). */
+static int backup_conn_fd(void *userdata) {
+        writer_context *ctx = userdata;
 
-                if (p[0].fd < 0) {
-                        fprintf(stderr, "lvss-writer-postgresql: the connection to lvssd is gone\n");
-                        return EXIT_FAILURE;
-                }
-                if (poll(p, 3, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        fprintf(stderr, "lvss-writer-postgresql: poll failed: %s\n", strerror(errno));
-                        return EXIT_FAILURE;
-                }
-                if (p[1].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(signal_fd, &si, sizeof si) == (ssize_t) sizeof si) {
-                                fprintf(stderr, "lvss-writer-postgresql: %s, exiting\n",
-                                        strsignal((int) si.ssi_signo));
-                                return EXIT_SUCCESS;
-                        }
-                }
-                if (p[2].fd >= 0 && p[2].revents)
-                        watch_backup_conn(ctx);
-                if (p[0].revents) {
-                        hr = vss_writer_process(w);
-                        if (VSS_FAILED(hr)) {
-                                fprintf(stderr, "lvss-writer-postgresql: lost lvssd: %s (%s)\n",
-                                        vss_hresult_text(hr), strempty(vss_hresult_name(hr)));
-                                return EXIT_FAILURE;
-                        }
-                }
-        }
+        return ctx->in_backup && ctx->backup_conn ? PQsocket(ctx->backup_conn) : -1;
 }
 
 int main(int argc, char *argv[]) {
         writer_context ctx = {};
         vss_writer *w = NULL;
-        vss_writer_options opts = {};
         static const vss_writer_callbacks callbacks = {
                 .on_identify = on_identify,
                 .on_prepare_snapshot = on_prepare_snapshot,
@@ -1166,11 +1066,8 @@ int main(int argc, char *argv[]) {
                 .on_pre_restore = on_pre_restore,
                 .on_post_restore = on_post_restore,
         };
-        _cleanup_(closep) int signal_fd = -1;
         PQconninfoOption *parsed;
         char *parse_err = NULL, err[512];
-        sigset_t mask;
-        vss_hresult hr;
         int r, ret = EXIT_FAILURE;
 
         r = parse_argv(argc, argv);
@@ -1188,65 +1085,30 @@ int main(int argc, char *argv[]) {
         }
         PQconninfoFree(parsed);
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                fprintf(stderr, "lvss-writer-postgresql: cannot block signals: %s\n", strerror(errno));
+        if (writer_program_setup(&program) < 0)
                 return EXIT_FAILURE;
-        }
-        signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (signal_fd < 0) {
-                fprintf(stderr, "lvss-writer-postgresql: cannot create a signalfd: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
-        signal(SIGPIPE, SIG_IGN);
-
-        if (arg_socket && setenv("LVSS_SOCKET", arg_socket, 1) < 0) {
-                fprintf(stderr, "lvss-writer-postgresql: cannot set LVSS_SOCKET: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
         ctx.conninfo = strdup(argv[optind]);
         if (!ctx.conninfo) {
                 fprintf(stderr, "lvss-writer-postgresql: out of memory\n");
                 return EXIT_FAILURE;
         }
-        ctx.freeze_timeout_ms = arg_freeze_timeout_ms;
+        ctx.freeze_timeout_ms = program.freeze_timeout_ms;
 
         /* Ask once now, to say early what is wrong; the writer stays useful when the server comes later. */
         if (!query_paths(&ctx, err, sizeof err))
                 fprintf(stderr, "lvss-writer-postgresql: cannot reach the server (will ask again at Identify): %s\n",
                         err);
 
-        opts = (vss_writer_options) {
-                .size = sizeof(vss_writer_options),
-                .writer_id = pg_writer_id,
-                .writer_name = arg_name,
-                .instance_name = arg_instance,
-                .usage = VSS_UT_USERDATA,
-                .source = VSS_ST_TRANSACTEDDB,
-                .level = VSS_APP_BACK_END,
-                .freeze_timeout_ms = arg_freeze_timeout_ms,
-        };
-        hr = vss_writer_initialize(&opts, &callbacks, &ctx, &w);
-        if (VSS_FAILED(hr)) {
-                fprintf(stderr, "lvss-writer-postgresql: cannot create the writer: %s (%s)\n", vss_hresult_text(hr),
-                        strempty(vss_hresult_name(hr)));
+        w = writer_program_start(&program, &pg_writer_id, &callbacks, &ctx);
+        if (!w)
                 goto finish;
-        }
-        hr = vss_writer_subscribe(w);
-        if (VSS_FAILED(hr)) {
-                const char *socket = getenv("LVSS_SOCKET");
-                fprintf(stderr, "lvss-writer-postgresql: cannot subscribe to lvssd%s%s: %s (%s)\n",
-                        socket ? " at " : "", strempty(socket), vss_hresult_text(hr),
-                        strempty(vss_hresult_name(hr)));
-                goto finish;
-        }
-        fprintf(stderr, "lvss-writer-postgresql: writer '%s'%s%s%s subscribed, %zu path%s known\n", arg_name,
-                arg_instance ? " (instance '" : "", strempty(arg_instance), arg_instance ? "')" : "", ctx.n_paths,
-                ctx.n_paths == 1 ? "" : "s");
+        fprintf(stderr, "lvss-writer-postgresql: writer '%s'%s%s%s subscribed, %zu path%s known\n", program.name,
+                program.instance ? " (instance '" : "", strempty(program.instance), program.instance ? "')" : "",
+                ctx.n_paths, ctx.n_paths == 1 ? "" : "s");
 
-        ret = run(w, &ctx, signal_fd);
+        ret = writer_program_run(&program, w,
+                                 &(writer_program_watch) {
+                                         .fd = backup_conn_fd, .ready = watch_backup_conn, .userdata = &ctx });
 
 finish:
         /* Never leave the server in backup mode. */

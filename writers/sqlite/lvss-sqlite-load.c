@@ -24,12 +24,7 @@
 #include <time.h>
 
 #include "common/util.h"
-
-static volatile sig_atomic_t stop = 0;
-
-static void on_signal(int sig) {
-        stop = 1;
-}
+#include "writers/common/load-util.h"
 
 static int fail(sqlite3 *db, const char *what) {
         fprintf(stderr, "lvss-sqlite-load: %s: %s\n", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -37,7 +32,6 @@ static int fail(sqlite3 *db, const char *what) {
 }
 
 int main(int argc, char *argv[]) {
-        struct sigaction sa = { .sa_handler = on_signal };
         sqlite3 *db = NULL;
         sqlite3_stmt *insert = NULL;
         FILE *ack = NULL;
@@ -50,11 +44,8 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
-                fprintf(stderr, "lvss-sqlite-load: cannot handle signals: %s\n", strerror(errno));
+        if (load_catch_signals("lvss-sqlite-load") < 0)
                 return EXIT_FAILURE;
-        }
 
         ack = fopen(argv[2], "ae");
         if (!ack) {
@@ -83,7 +74,7 @@ int main(int argc, char *argv[]) {
                 goto finish;
         }
 
-        while (!stop) {
+        while (!load_stop) {
                 sqlite3_int64 id;
                 uint64_t at;
 

@@ -38,14 +38,12 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,8 +51,7 @@
 
 #include "common/util.h"
 #include "config.h"
-
-#define EXIT_USAGE 2
+#include "writers/common/writer-program.h"
 
 /* The writer class id of lvss-writer-sqlite (fixed: it identifies the kind of writer). */
 static const vss_id sqlite_writer_id = { { 0xad, 0x4d, 0x04, 0x04, 0xe8, 0xb5, 0x4f, 0xb9, 0xbd, 0x21, 0x8c,
@@ -85,36 +82,16 @@ typedef struct writer_context {
         uint64_t frozen_since; /* CLOCK_MONOTONIC µs when every lock was held; 0 when not frozen */
 } writer_context;
 
-static const char *arg_socket = NULL;
-static const char *arg_name = DEFAULT_NAME;
-static const char *arg_instance = NULL;
-static uint32_t arg_freeze_timeout_ms = DEFAULT_FREEZE_TIMEOUT_MS;
-static const char *arg_freeze_stamp = NULL;
+static void help(void);
+
+/* The common options (--socket, --name, --instance, --freeze-timeout, --freeze-stamp) and the signalfd. */
+static writer_program program =
+        WRITER_PROGRAM_INIT("lvss-writer-sqlite", help, DEFAULT_NAME, DEFAULT_FREEZE_TIMEOUT_MS);
 
 /* ---- logging ----------------------------------------------------------------- */
 
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) _printf_(3, 4);
-
 /* One line per event, with the session id (cli.md). */
-static void log_event(vss_writer *w, const char *event, const char *fmt, ...) {
-        char sid[VSS_ID_STRING_MAX];
-        vss_id id;
-        va_list ap;
-
-        if (w && VSS_SUCCEEDED(vss_writer_get_session_id(w, &id)) && !vss_id_is_null(&id))
-                vss_id_format(&id, sid);
-        else
-                snprintf(sid, sizeof sid, "none");
-
-        fprintf(stderr, "lvss-writer-sqlite: session %s: %s", sid, event);
-        if (fmt) {
-                fputs(": ", stderr);
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
-        }
-        fputc('\n', stderr);
-}
+#define log_event(w, event, ...) writer_program_log_event(&program, (w), (event), __VA_ARGS__)
 
 /* ---- SQLite helpers ------------------------------------------------------------ */
 
@@ -184,30 +161,6 @@ static bool release_all(writer_context *ctx) {
         }
         ctx->frozen_since = 0;
         return any;
-}
-
-static int write_freeze_stamp(const char *path, uint64_t usec) {
-        _cleanup_(freep) char *tmp = NULL;
-        FILE *f;
-
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return -ENOMEM;
-        f = fopen(tmp, "we");
-        if (!f)
-                return -errno;
-        fprintf(f, "%" PRIu64 "\n", usec);
-        if (fflush(f) != 0 || ferror(f)) {
-                int r = errno ? -errno : -EIO;
-                fclose(f);
-                unlink(tmp);
-                return r;
-        }
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r;
-        }
-        return 0;
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
@@ -344,7 +297,7 @@ static bool on_freeze(vss_writer *w, void *userdata) {
                         fprintf(stderr, "lvss-writer-sqlite: frozen %s at %" PRIu64 "\n", ctx->databases[i].path,
                                 stamp);
         if (ctx->freeze_stamp) {
-                int r = write_freeze_stamp(ctx->freeze_stamp, stamp);
+                int r = writer_program_write_freeze_stamp(ctx->freeze_stamp, stamp);
                 if (r < 0)
                         log_event(w, "Freeze", "cannot write the freeze stamp to %s: %s", ctx->freeze_stamp,
                                   strerror(-r));
@@ -485,68 +438,16 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_NAME,
-                ARG_INSTANCE,
-                ARG_FREEZE_TIMEOUT,
-                ARG_FREEZE_STAMP,
-        };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "instance", required_argument, NULL, ARG_INSTANCE },
-                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
-                { "freeze-stamp", required_argument, NULL, ARG_FREEZE_STAMP },
+                WRITER_COMMON_OPTIONS,
+                WRITER_FREEZE_STAMP_OPTION,
                 {}
         };
-        int c;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("lvss-writer-sqlite %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_SOCKET:
-                        arg_socket = optarg;
-                        break;
-                case ARG_NAME:
-                        if (!*optarg) {
-                                fprintf(stderr, "lvss-writer-sqlite: --name must not be empty\n");
-                                return -EINVAL;
-                        }
-                        arg_name = optarg;
-                        break;
-                case ARG_INSTANCE:
-                        arg_instance = *optarg ? optarg : NULL;
-                        break;
-                case ARG_FREEZE_TIMEOUT: {
-                        char *end = NULL;
-                        unsigned long v;
-
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (!*optarg || *end || errno != 0 || v == 0 || v > UINT32_MAX || *optarg == '-') {
-                                fprintf(stderr, "lvss-writer-sqlite: --freeze-timeout needs milliseconds > 0, "
-                                                "not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        arg_freeze_timeout_ms = (uint32_t) v;
-                        break;
-                }
-                case ARG_FREEZE_STAMP:
-                        arg_freeze_stamp = optarg;
-                        break;
-                default:
-                        return -EINVAL;
-                }
+        r = writer_program_next_option(&program, argc, argv, options); /* the common options are all there is */
+        if (r != WRITER_OPTIONS_END)
+                return r;
 
         if (optind >= argc) {
                 fprintf(stderr, "lvss-writer-sqlite: no database given (see --help)\n");
@@ -605,49 +506,9 @@ static void context_done(writer_context *ctx) {
         ctx->n_databases = 0;
 }
 
-/* ---- main loop ------------------------------------------------------------------ */
-
-static int run(vss_writer *w, int signal_fd) {
-        for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = vss_writer_get_fd(w), .events = POLLIN },
-                        { .fd = signal_fd, .events = POLLIN },
-                };
-                vss_hresult hr;
-
-                if (p[0].fd < 0) {
-                        fprintf(stderr, "lvss-writer-sqlite: the connection to lvssd is gone\n");
-                        return EXIT_FAILURE;
-                }
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        fprintf(stderr, "lvss-writer-sqlite: poll failed: %s\n", strerror(errno));
-                        return EXIT_FAILURE;
-                }
-                if (p[1].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(signal_fd, &si, sizeof si) == (ssize_t) sizeof si) {
-                                fprintf(stderr, "lvss-writer-sqlite: %s, exiting\n", strsignal((int) si.ssi_signo));
-                                return EXIT_SUCCESS;
-                        }
-                }
-                if (p[0].revents) {
-                        hr = vss_writer_process(w);
-                        if (VSS_FAILED(hr)) {
-                                fprintf(stderr, "lvss-writer-sqlite: lost lvssd: %s (%s)\n", vss_hresult_text(hr),
-                                        strempty(vss_hresult_name(hr)));
-                                return EXIT_FAILURE;
-                        }
-                }
-        }
-}
-
 int main(int argc, char *argv[]) {
         writer_context ctx = {};
         vss_writer *w = NULL;
-        vss_writer_options opts = {};
         static const vss_writer_callbacks callbacks = {
                 .on_identify = on_identify,
                 .on_prepare_backup = on_prepare_backup,
@@ -661,42 +522,22 @@ int main(int argc, char *argv[]) {
                 .on_pre_restore = on_pre_restore,
                 .on_post_restore = on_post_restore,
         };
-        _cleanup_(closep) int signal_fd = -1;
-        sigset_t mask;
-        vss_hresult hr;
         int r, ret = EXIT_FAILURE;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : EXIT_USAGE;
 
-        /* Before anything may start a thread: the signals are only ever read from the signalfd. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                fprintf(stderr, "lvss-writer-sqlite: cannot block signals: %s\n", strerror(errno));
+        if (writer_program_setup(&program) < 0)
                 return EXIT_FAILURE;
-        }
-        signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (signal_fd < 0) {
-                fprintf(stderr, "lvss-writer-sqlite: cannot create a signalfd: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
-        signal(SIGPIPE, SIG_IGN);
-
-        if (arg_socket && setenv("LVSS_SOCKET", arg_socket, 1) < 0) {
-                fprintf(stderr, "lvss-writer-sqlite: cannot set LVSS_SOCKET: %s\n", strerror(errno));
-                return EXIT_FAILURE;
-        }
 
         ctx.databases = calloc((size_t) (argc - optind), sizeof *ctx.databases);
         if (!ctx.databases) {
                 fprintf(stderr, "lvss-writer-sqlite: out of memory\n");
                 return EXIT_FAILURE;
         }
-        ctx.freeze_timeout_ms = arg_freeze_timeout_ms;
-        ctx.freeze_stamp = arg_freeze_stamp;
+        ctx.freeze_timeout_ms = program.freeze_timeout_ms;
+        ctx.freeze_stamp = program.freeze_stamp;
         for (int i = optind; i < argc; i++) {
                 database *d = &ctx.databases[ctx.n_databases++];
 
@@ -717,34 +558,14 @@ int main(int argc, char *argv[]) {
                         }
         }
 
-        opts = (vss_writer_options) {
-                .size = sizeof(vss_writer_options),
-                .writer_id = sqlite_writer_id,
-                .writer_name = arg_name,
-                .instance_name = arg_instance,
-                .usage = VSS_UT_USERDATA,
-                .source = VSS_ST_TRANSACTEDDB,
-                .level = VSS_APP_BACK_END,
-                .freeze_timeout_ms = arg_freeze_timeout_ms,
-        };
-        hr = vss_writer_initialize(&opts, &callbacks, &ctx, &w);
-        if (VSS_FAILED(hr)) {
-                fprintf(stderr, "lvss-writer-sqlite: cannot create the writer: %s (%s)\n", vss_hresult_text(hr),
-                        strempty(vss_hresult_name(hr)));
+        w = writer_program_start(&program, &sqlite_writer_id, &callbacks, &ctx);
+        if (!w)
                 goto finish;
-        }
-        hr = vss_writer_subscribe(w);
-        if (VSS_FAILED(hr)) {
-                const char *socket = getenv("LVSS_SOCKET");
-                fprintf(stderr, "lvss-writer-sqlite: cannot subscribe to lvssd%s%s: %s (%s)\n",
-                        socket ? " at " : "", strempty(socket), vss_hresult_text(hr), strempty(vss_hresult_name(hr)));
-                goto finish;
-        }
-        fprintf(stderr, "lvss-writer-sqlite: writer '%s'%s%s%s subscribed, %zu database%s\n", arg_name,
-                arg_instance ? " (instance '" : "", strempty(arg_instance), arg_instance ? "')" : "",
+        fprintf(stderr, "lvss-writer-sqlite: writer '%s'%s%s%s subscribed, %zu database%s\n", program.name,
+                program.instance ? " (instance '" : "", strempty(program.instance), program.instance ? "')" : "",
                 ctx.n_databases, ctx.n_databases == 1 ? "" : "s");
 
-        ret = run(w, signal_fd);
+        ret = writer_program_run(&program, w, NULL);
 
 finish:
         /* Never leave a database locked: thaw first, then leave lvssd. */
