@@ -34,26 +34,35 @@ int lvss_mkdir_parents(const char *path, mode_t mode) {
         }
 }
 
+/* FS_IOC_GETFLAGS / SETFLAGS move an int, but their numbers say long: a
+ * zeroed long-sized buffer keeps every byte the definition names defined
+ * (valgrind checks the definition), the kernel uses .i. */
+typedef union inode_flags {
+        int i;
+        long l;
+} inode_flags;
+
 int lvss_set_immutable_fd(int fd, bool on) {
-        int flags, want;
+        inode_flags f = { .l = 0 };
+        int flags;
 
         if (fd < 0)
                 return -EBADF;
-        /* FS_IOC_GETFLAGS takes an int, whatever its definition says. */
-        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+        if (ioctl(fd, FS_IOC_GETFLAGS, &f) < 0)
                 return -errno;
-        want = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
-        if (want == flags)
+        flags = f.i;
+        f.i = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+        if (f.i == flags)
                 return 0;
-        if (ioctl(fd, FS_IOC_SETFLAGS, &want) < 0)
+        if (ioctl(fd, FS_IOC_SETFLAGS, &f) < 0)
                 return -errno;
         return 0;
 }
 
 bool lvss_is_immutable_fd(int fd) {
-        int flags;
+        inode_flags f = { .l = 0 };
 
-        return fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
+        return fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &f) == 0 && (f.i & FS_IMMUTABLE_FL);
 }
 
 int lvss_clear_immutable_at(int dir_fd, const char *name) {
