@@ -16,6 +16,10 @@ packages=(
         postgresql-15 postgresql-client-15 libpq-dev
         mariadb-server mariadb-client libmariadb-dev
         restic
+        # issue 10: the hypervisor-agent tests run the real qemu-guest-agent
+        # (outside a VM, on its own socket); the exec provider's filesystem
+        # freeze is tested on loop-mounted ext4 and xfs
+        qemu-guest-agent xfsprogs e2fsprogs
 )
 
 missing=()
