@@ -98,6 +98,15 @@ static const char *const migrations[] = {
         "        since_usec INTEGER NOT NULL"
         ");"
         "PRAGMA user_version = 2;",
+        /* 3: the file systems the exec provider froze (issue 10 part 3): a row is
+         * written before FIFREEZE and removed after FITHAW; start-up thaws what is left */
+        "CREATE TABLE frozen_filesystems ("
+        "        mount_point TEXT PRIMARY KEY NOT NULL,"
+        "        device TEXT NOT NULL,"
+        "        session_id TEXT,"
+        "        frozen_usec INTEGER NOT NULL"
+        ");"
+        "PRAGMA user_version = 3;",
 };
 
 #define SNAPSHOT_COLUMNS                                                                               \
@@ -786,6 +795,91 @@ int lvss_catalog_writer_owner_count(lvss_catalog *c, uid_t uid, unsigned *ret) {
                 return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "writer owner count");
         *ret = (unsigned) sqlite3_column_int64(stmt, 0);
         return 0;
+}
+
+/* ---- frozen file systems (issue 10 part 3) --------------------------------- */
+
+int lvss_catalog_frozen_add(lvss_catalog *c, const char *mount_point, const char *device, const vss_id *session_id,
+                            uint64_t usec) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !mount_point || !device || !session_id)
+                return -EINVAL;
+
+        r = prepare(c, &stmt,
+                    "INSERT INTO frozen_filesystems (mount_point, device, session_id, frozen_usec) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (mount_point) DO UPDATE SET device = excluded.device, "
+                    "session_id = excluded.session_id, frozen_usec = excluded.frozen_usec",
+                    "ttdi", mount_point, device, session_id, (int64_t) usec);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "frozen file system add");
+        return r < 0 ? r : 0;
+}
+
+int lvss_catalog_frozen_remove(lvss_catalog *c, const char *mount_point) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !mount_point)
+                return -EINVAL;
+
+        r = prepare(c, &stmt, "DELETE FROM frozen_filesystems WHERE mount_point = ?", "t", mount_point);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "frozen file system remove");
+        return r < 0 ? r : 0;
+}
+
+int lvss_catalog_foreach_frozen(lvss_catalog *c, lvss_catalog_frozen_cb cb, void *userdata) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        char **mp = NULL, **dev = NULL;
+        size_t n = 0;
+        int r = 0, rc;
+
+        if (!c || !cb)
+                return -EINVAL;
+
+        /* Collected first: @cb may change the table. Thawed in reverse order of freezing. */
+        r = prepare(c, &stmt, "SELECT mount_point, device FROM frozen_filesystems ORDER BY frozen_usec DESC, "
+                    "mount_point DESC", "");
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                const char *a = (const char *) sqlite3_column_text(stmt, 0);
+                const char *b = (const char *) sqlite3_column_text(stmt, 1);
+                char **x = reallocarray(mp, n + 1, sizeof *x), **y;
+
+                if (x)
+                        mp = x;
+                y = reallocarray(dev, n + 1, sizeof *y);
+                if (y)
+                        dev = y;
+                if (!x || !y) {
+                        r = -ENOMEM;
+                        break;
+                }
+                mp[n] = strdup(a ?: "");
+                dev[n] = strdup(b ?: "");
+                n++;
+                if (!mp[n - 1] || !dev[n - 1]) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = log_sqlite(c->db, sqlite3_extended_errcode(c->db), "frozen file systems");
+        finalizep(&stmt);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = cb(mp[i], dev[i], userdata);
+        for (size_t i = 0; i < n; i++) {
+                free(mp[i]);
+                free(dev[i]);
+        }
+        free(mp);
+        free(dev);
+        return r;
 }
 
 /* ---- integrity ----------------------------------------------------------- */

@@ -95,4 +95,15 @@ int lvss_catalog_writer_owner_set(lvss_catalog *c, const vss_id *writer_id, uid_
 int lvss_catalog_writer_owner_count(lvss_catalog *c, uid_t uid, unsigned *ret);
 
 /* PRAGMA integrity_check == "ok": 1, else 0. */
+/*
+ * File systems the exec provider freezes (issue 10 part 3): a row before
+ * FIFREEZE, removed after FITHAW; lvssd's start-up thaws those left.
+ * foreach calls @cb for each (latest frozen first), on a copy of the rows.
+ */
+int lvss_catalog_frozen_add(lvss_catalog *c, const char *mount_point, const char *device, const vss_id *session_id,
+                            uint64_t usec);
+int lvss_catalog_frozen_remove(lvss_catalog *c, const char *mount_point);
+typedef int (*lvss_catalog_frozen_cb)(const char *mount_point, const char *device, void *userdata);
+int lvss_catalog_foreach_frozen(lvss_catalog *c, lvss_catalog_frozen_cb cb, void *userdata);
+
 int lvss_catalog_check(lvss_catalog *c);

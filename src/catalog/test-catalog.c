@@ -140,7 +140,7 @@ static void test_open_settings(void **state) {
         s = raw_text(db, "PRAGMA journal_mode");
         assert_string_equal(s, "wal");
         free(s);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                      "name IN ('sessions', 'snapshots', 'writer_status')"),
                          3);
@@ -480,7 +480,7 @@ static void test_reopen_keeps_data_and_migration_is_noop(void **state) {
         free(after);
 
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
         sqlite3_close(db);
 
         assert_int_equal(lvss_catalog_session_get(c, &sess, &st, NULL), 0);
@@ -581,13 +581,74 @@ static void test_partial_schema_migrates(void **state) {
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         lvss_catalog_close(c);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes"), 1);
         sqlite3_close(db);
 }
 
+typedef struct frozen_seen {
+        char list[256];
+        bool remove_in_cb;
+        lvss_catalog *c;
+} frozen_seen;
+
+static int frozen_collect(const char *mount_point, const char *device, void *userdata) {
+        frozen_seen *f = userdata;
+        size_t n = strlen(f->list);
+
+        snprintf(f->list + n, sizeof f->list - n, "%s=%s;", mount_point, device);
+        if (f->remove_in_cb)
+                assert_int_equal(lvss_catalog_frozen_remove(f->c, mount_point), 0);
+        return 0;
+}
+
+/* Issue 10 part 3: the frozen file systems survive a restart, latest first; a
+ * version-2 catalog (issue 8) migrates to 3 and keeps its rows. */
+static void test_frozen_filesystems(void **state) {
+        char path[512];
+        lvss_catalog *c = NULL;
+        vss_id sess = make_id(70);
+        frozen_seen seen = {};
+        sqlite3 *db;
+
+        new_db_path(path, sizeof path);
+        db = raw_open(path);
+        /* version 2 as issue 8 left it: migrations 1 and 2 by hand */
+        assert_int_equal(sqlite3_exec(db, "CREATE TABLE writer_owners (writer_id TEXT PRIMARY KEY NOT NULL, "
+                                          "uid INTEGER NOT NULL, writer_name TEXT, since_usec INTEGER NOT NULL);"
+                                          "INSERT INTO writer_owners VALUES ('x', 7, 'w', 1);"
+                                          "PRAGMA user_version = 2;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(lvss_catalog_open(path, &c), 0);
+        db = raw_open(path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_owners"), 1);
+        sqlite3_close(db);
+
+        assert_int_equal(lvss_catalog_frozen_add(c, NULL, "7:0", &sess, 1), -EINVAL);
+        assert_int_equal(lvss_catalog_frozen_add(c, "/mnt/a", "7:1", &sess, 10), 0);
+        assert_int_equal(lvss_catalog_frozen_add(c, "/mnt/b", "7:2", &sess, 20), 0);
+        assert_int_equal(lvss_catalog_frozen_add(c, "/mnt/c", "7:3", &sess, 30), 0);
+        assert_int_equal(lvss_catalog_frozen_remove(c, "/mnt/b"), 0);
+        assert_int_equal(lvss_catalog_frozen_remove(c, "/mnt/none"), 0);
+        lvss_catalog_close(c);
+
+        assert_int_equal(lvss_catalog_open(path, &c), 0);
+        seen.c = c;
+        seen.remove_in_cb = true;
+        assert_int_equal(lvss_catalog_foreach_frozen(c, frozen_collect, &seen), 0);
+        assert_string_equal(seen.list, "/mnt/c=7:3;/mnt/a=7:1;");
+        seen = (frozen_seen) { .c = c };
+        assert_int_equal(lvss_catalog_foreach_frozen(c, frozen_collect, &seen), 0);
+        assert_string_equal(seen.list, "");
+        lvss_catalog_close(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_frozen_filesystems),
                 cmocka_unit_test(test_open_arguments),
                 cmocka_unit_test(test_open_settings),
                 cmocka_unit_test(test_sessions),

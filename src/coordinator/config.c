@@ -474,6 +474,8 @@ int config_load_file(Config *c) {
                         r = split_words(v, &c->writer_users);
                 else if (streq_ptr(k, "ExecProvider"))
                         r = strv_push(&c->exec_providers, v);
+                else if (streq_ptr(k, "FreezeFilesystems")) /* issue 10 part 3: exec provider names */
+                        r = split_words(v, &c->freeze_providers);
                 else if (streq_ptr(k, "WriterOwner")) {
                         char where[PATH_MAX + 32];
                         snprintf(where, sizeof where, "%s:%u", path, lineno);
@@ -565,6 +567,9 @@ void config_done(Config *c) {
         for (char **u = c->writer_users; u && *u; u++)
                 free(*u);
         free(c->writer_users);
+        for (char **u = c->freeze_providers; u && *u; u++)
+                free(*u);
+        free(c->freeze_providers);
         for (char **u = c->exec_providers; u && *u; u++)
                 free(*u);
         free(c->exec_providers);

@@ -63,6 +63,7 @@ typedef struct Config {
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
+        char **freeze_providers;    /* FreezeFilesystems=: exec providers that FIFREEZE around commit (issue 10 part 3) */
         char *default_provider;     /* a provider name, or NULL: automatic */
         /* issue 8 item 4: writer classes bound to a user by configuration (WriterOwner=, --writer-owner) */
         WriterOwnerRule *writer_owners;
@@ -423,6 +424,14 @@ struct Session {
         size_t history_lost;
         int history_error;          /* why (negative errno) */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
+        /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
+        struct lvss_fs *freeze_fs;
+        size_t n_freeze_fs;
+        bool freeze_recorded;       /* in the catalog: thaw (unless the child did) and forget when the commit ends */
+        bool freeze_thawed;         /* the commit child said it thawed them all ('T') */
+        size_t freeze_started;      /* the child said it began to freeze the first this many ('f') */
+        int freeze_failed;          /* the child could not freeze freeze_fs[freeze_failed_index]: -errno, or 0 */
+        uint32_t freeze_failed_index;
 
         Session *next, *prev;
 };

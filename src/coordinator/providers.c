@@ -75,6 +75,19 @@ int manager_providers_init(Manager *m) {
                         return r;
         }
 
+        /* FreezeFilesystems=NAME...: exec providers only (issue 10 part 3) */
+        for (char **f = m->cfg.freeze_providers; f && *f; f++) {
+                p = manager_provider_by_name(m, *f);
+                if (!p || !streq_ptr(p->ops->type, "external")) {
+                        log_msg("FreezeFilesystems=%s: no exec provider of that name (ExecProvider=NAME:PROGRAM)", *f);
+                        return -ENOENT;
+                }
+                r = lvss_provider_exec_set_freeze(p, true);
+                if (r < 0)
+                        return r;
+                log_msg("exec provider %s: freezes the file systems of its volumes around commit", *f);
+        }
+
         if (m->cfg.default_provider) {
                 m->default_provider = manager_provider_by_name(m, m->cfg.default_provider);
                 if (!m->default_provider) {

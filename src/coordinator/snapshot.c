@@ -54,6 +54,25 @@
  * Catalog ordering (providers-and-writers.md): a snapshot row is written
  * ("creating") before the child makes anything on disk, marked "created"
  * after post_commit, and removed only after the provider deleted the copy.
+ *
+ * File system freeze (issue 10 part 3). An exec provider named in
+ * FreezeFilesystems= takes its snapshots below the file system (cloud disks,
+ * SAN, LVM without dm suspend), so the file systems holding its volumes are
+ * frozen around its commit: the distinct ones (st_dev), sorted by mount
+ * point, each once. DoSnapshotSet finds them right after begin_prepare and
+ * vetoes the set (VSS_E_PROVIDER_VETO, the file system named) when one of
+ * them holds lvssd's state directory, its catalog or the shadow storage area:
+ * lvssd and the provider write there during the commit. commit_start records
+ * each in the catalog (frozen_filesystems) before the child starts; the
+ * child, after pre_commit's syncfs, says 'f'<index> on the pipe before each
+ * FIFREEZE, runs the providers' commits, thaws in reverse and says 'T' once
+ * all are thawed; a FIFREEZE that fails ('Z'<index><errno>) thaws those
+ * frozen already and fails the commit with the mount point named. When the
+ * commit ends without 'T' (killed at the hold window, a crash, a thaw that
+ * failed), lvssd thaws, in reverse, every one the child said it began to
+ * freeze. A catalog row goes only once its file system is thawed; a commit
+ * child dies with lvssd (PR_SET_PDEATHSIG), and the next lvssd's start-up
+ * thaws every file system still in the catalog (manager_recover()).
  */
 
 #include <fcntl.h>
@@ -61,8 +80,10 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/fsfreeze.h"
 #include "common/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
@@ -523,6 +544,85 @@ static void phase_done(Fanout *f, void *userdata) {
 
 /* ---- the commit child and the hold window ---------------------------------- */
 
+/*
+ * Reads what the child said: 'F' flushed; 'E' + hresult failure; for the
+ * file system freeze 'f' + index (about to freeze it), 'Z' + index + errno
+ * (it could not), 'T' (all thawed). Each message is one write of at most 9
+ * bytes, so a read of 4 KiB never splits one.
+ */
+static vss_hresult commit_read_pipe(Session *s) {
+        uint8_t buf[4096];
+        vss_hresult hr = VSS_S_OK;
+        ssize_t n;
+
+        if (s->commit_pipe < 0)
+                return hr;
+        while ((n = read(s->commit_pipe, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < n; i++) {
+                        uint32_t idx;
+                        int32_t err;
+
+                        if (buf[i] == 'F')
+                                s->commit_flushed = true;
+                        else if (buf[i] == 'E' && i + 4 < n) {
+                                memcpy(&hr, &buf[i + 1], sizeof hr);
+                                i += 4;
+                        } else if (buf[i] == 'f' && i + 4 < n) {
+                                memcpy(&idx, &buf[i + 1], sizeof idx);
+                                if (idx < s->n_freeze_fs && idx + 1 > s->freeze_started)
+                                        s->freeze_started = idx + 1;
+                                i += 4;
+                        } else if (buf[i] == 'Z' && i + 8 < n) {
+                                memcpy(&idx, &buf[i + 1], sizeof idx);
+                                memcpy(&err, &buf[i + 5], sizeof err);
+                                s->freeze_failed = err < 0 ? err : -EIO;
+                                s->freeze_failed_index = idx;
+                                i += 8;
+                        } else if (buf[i] == 'T')
+                                s->freeze_thawed = true;
+                }
+        return hr;
+}
+
+static void freeze_forget(Session *s) {
+        lvss_fs_list_free(s->freeze_fs, s->n_freeze_fs);
+        s->freeze_fs = NULL;
+        s->n_freeze_fs = 0;
+        s->freeze_recorded = false;
+        s->freeze_thawed = false;
+        s->freeze_started = 0;
+        s->freeze_failed = 0;
+        s->freeze_failed_index = 0;
+}
+
+/* The commit is over (the child is reaped): thaw, in reverse, what the child
+ * began to freeze and did not say it thawed; then drop the catalog rows of
+ * the thawed ones. A file system that cannot be thawed keeps its row: the
+ * next start-up tries again. */
+static void freeze_release(Session *s) {
+        if (s->freeze_recorded) {
+                for (size_t i = s->n_freeze_fs; i-- > 0;) {
+                        const char *mp = s->freeze_fs[i].mount_point;
+                        bool keep = false;
+
+                        if (!s->freeze_thawed && i < s->freeze_started) {
+                                int r = lvss_fs_thaw(mp);
+                                if (r >= 0)
+                                        log_session(s, "thawed the file system mounted on %s (the commit did not)",
+                                                    mp);
+                                else if (r != -EINVAL) {
+                                        log_session(s, "cannot thaw the file system mounted on %s: %s (kept in the "
+                                                    "catalog: lvssd's start-up tries again)", mp, strerror(-r));
+                                        keep = true;
+                                }
+                        }
+                        if (!keep && s->m->catalog)
+                                (void) lvss_catalog_frozen_remove(s->m->catalog, mp);
+                }
+        }
+        freeze_forget(s);
+}
+
 void snapshot_set_kill_commit(Session *s) {
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
@@ -531,27 +631,9 @@ void snapshot_set_kill_commit(Session *s) {
                 (void) waitpid(s->commit_pid, NULL, 0);
                 s->commit_pid = 0;
         }
+        (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
         closep(&s->commit_pipe);
-}
-
-/* Reads what the child said: 'F' flushed; 'E' + hresult failure. */
-static vss_hresult commit_read_pipe(Session *s) {
-        uint8_t buf[64];
-        vss_hresult hr = VSS_S_OK;
-        ssize_t n;
-
-        if (s->commit_pipe < 0)
-                return hr;
-        while ((n = read(s->commit_pipe, buf, sizeof buf)) > 0)
-                for (ssize_t i = 0; i < n; i++) {
-                        if (buf[i] == 'F')
-                                s->commit_flushed = true;
-                        else if (buf[i] == 'E' && i + 4 < n) {
-                                memcpy(&hr, &buf[i + 1], sizeof hr);
-                                i += 4;
-                        }
-                }
-        return hr;
+        freeze_release(s);
 }
 
 static void commit_finished(Session *s, vss_hresult hr) {
@@ -595,6 +677,13 @@ static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userd
         } else
                 hr = VSS_S_OK;
         log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        if (s->freeze_failed < 0 && s->freeze_failed_index < s->n_freeze_fs) {
+                /* issue 10 part 3: the cause, for StepFinished */
+                free(s->step_detail);
+                if (asprintf(&s->step_detail, "cannot freeze the file system mounted on %s: %s",
+                             s->freeze_fs[s->freeze_failed_index].mount_point, strerror(-s->freeze_failed)) < 0)
+                        s->step_detail = NULL;
+        }
         commit_finished(s, hr);
         return 0;
 }
@@ -608,10 +697,63 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* In the commit child: a message of @n bytes on the pipe, in one write. */
+static void child_say(int fd, char what, const void *data, size_t n) {
+        uint8_t msg[16] = { (uint8_t) what };
+
+        memcpy(msg + 1, data, n);
+        (void) !write(fd, msg, n + 1);
+}
+
+/* In the commit child: FITHAW the first @n file systems in reverse; 'T' when
+ * none is left frozen. */
+static void child_thaw(Session *s, int fd, size_t n) {
+        bool ok = true;
+
+        for (size_t i = n; i-- > 0;) {
+                int r = lvss_fs_thaw(s->freeze_fs[i].mount_point);
+                if (r < 0 && r != -EINVAL) {
+                        log_session(s, "cannot thaw the file system mounted on %s: %s", s->freeze_fs[i].mount_point,
+                                    strerror(-r));
+                        ok = false;
+                } else
+                        log_session(s, "thawed the file system mounted on %s", s->freeze_fs[i].mount_point);
+        }
+        if (n > 0 && ok)
+                child_say(fd, 'T', NULL, 0);
+}
+
+/* In the commit child: FIFREEZE each file system in order, saying 'f' before
+ * each; on a failure the frozen ones are thawed. */
+static int child_freeze(Session *s, int fd) {
+        for (size_t i = 0; i < s->n_freeze_fs; i++) {
+                uint32_t idx = (uint32_t) i;
+                int r;
+
+                child_say(fd, 'f', &idx, sizeof idx);
+                r = lvss_fs_freeze(s->freeze_fs[i].mount_point);
+                if (r < 0) {
+                        int32_t err = r;
+                        uint8_t data[8];
+
+                        log_session(s, "cannot freeze the file system mounted on %s: %s", s->freeze_fs[i].mount_point,
+                                    strerror(-r));
+                        memcpy(data, &idx, 4);
+                        memcpy(data + 4, &err, 4);
+                        child_say(fd, 'Z', data, sizeof data);
+                        child_thaw(s, fd, i);
+                        return r;
+                }
+                log_session(s, "froze the file system mounted on %s", s->freeze_fs[i].mount_point);
+        }
+        return 0;
+}
+
 static _Noreturn void commit_child(Session *s, int fd, pid_t parent) {
         vss_hresult hr = VSS_S_OK;
         uint8_t msg[5] = { 'E' };
         sigset_t all;
+        int r;
 
         /* Nothing lvssd started may outlive it: if lvssd dies, the commit dies
          * with it (the restarted lvssd undoes what the catalog says), and it
@@ -629,7 +771,14 @@ static _Noreturn void commit_child(Session *s, int fd, pid_t parent) {
                 goto fail;
         if (write(fd, "F", 1) != 1)
                 _exit(2);
-        if (for_each_provider(s, offsetof(lvss_provider_ops, commit), &hr) < 0)
+        /* issue 10 part 3: inside the hold window, after the flush */
+        if (child_freeze(s, fd) < 0) {
+                hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+                goto fail;
+        }
+        r = for_each_provider(s, offsetof(lvss_provider_ops, commit), &hr);
+        child_thaw(s, fd, s->n_freeze_fs);
+        if (r < 0)
                 goto fail;
         _exit(0);
 fail:
@@ -680,6 +829,24 @@ static void commit_start(Session *s) {
                 snap->in_catalog = true;
         }
 
+        /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it */
+        s->freeze_recorded = s->n_freeze_fs > 0;
+        s->freeze_thawed = false;
+        s->freeze_started = 0;
+        s->freeze_failed = 0;
+        for (size_t i = 0; i < s->n_freeze_fs && s->m->catalog; i++) {
+                char dev[32];
+
+                r = lvss_catalog_frozen_add(s->m->catalog, s->freeze_fs[i].mount_point,
+                                            lvss_fs_dev_name(s->freeze_fs[i].dev, dev, sizeof dev), &s->id,
+                                            now_usec(CLOCK_REALTIME) + i);
+                if (r < 0) {
+                        freeze_release(s); /* nothing is frozen: the rows go */
+                        return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                    "the catalog cannot record the file systems to freeze");
+                }
+        }
+
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
 
@@ -716,6 +883,67 @@ static void commit_start(Session *s) {
         }
 }
 
+/* Does @fs hold @path (a path lvssd writes during the commit)? A missing path holds nothing. */
+static bool fs_holds(const lvss_fs *fs, const char *path) {
+        struct stat st;
+
+        return path && stat(path, &st) >= 0 && st.st_dev == fs->dev;
+}
+
+/*
+ * After begin_prepare (issue 10 part 3): the file systems of the volumes of
+ * providers with freeze_filesystems, into s->freeze_fs. -EBUSY, with
+ * s->step_detail naming it, when one holds lvssd's state directory, its
+ * catalog or the shadow storage area: freezing it would stop lvssd (and the
+ * exec provider's records) in the middle of the commit.
+ */
+static int freeze_plan(Session *s) {
+        _cleanup_(freep) const char **paths = NULL;
+        _cleanup_(freep) char *catalog = NULL;
+        size_t n = 0, failed = 0;
+        int r;
+
+        freeze_forget(s);
+        paths = calloc(s->n_snapshots + 1, sizeof *paths);
+        if (!paths)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                if (s->snapshots[i]->provider && s->snapshots[i]->provider->ops->freeze_filesystems)
+                        paths[n++] = s->snapshots[i]->p.volume;
+        if (n == 0)
+                return 0;
+
+        free(s->step_detail);
+        s->step_detail = NULL;
+        r = lvss_fs_list(paths, n, &s->freeze_fs, &s->n_freeze_fs, &failed);
+        if (r < 0) {
+                if (asprintf(&s->step_detail, "cannot find the file system of %s to freeze it: %s", paths[failed],
+                             strerror(-r)) < 0)
+                        s->step_detail = NULL;
+                return r;
+        }
+        if (asprintf(&catalog, "%s/catalog.db", s->m->cfg.state_dir) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_freeze_fs; i++) {
+                const lvss_fs *fs = &s->freeze_fs[i];
+                const char *what = fs_holds(fs, s->m->cfg.state_dir) ? "lvssd's state directory"
+                                   : fs_holds(fs, catalog)           ? "lvssd's catalog"
+                                   : fs_holds(fs, s->m->cfg.storage_dir) ? "the shadow storage area"
+                                                                           : NULL;
+                if (what) {
+                        if (asprintf(&s->step_detail,
+                                     "the file system mounted on %s holds %s: lvss never freezes it "
+                                     "(FreezeFilesystems=)", fs->mount_point, what) < 0)
+                                s->step_detail = NULL;
+                        return -EBUSY;
+                }
+        }
+        for (size_t i = 0; i < s->n_freeze_fs; i++)
+                log_session(s, "the commit freezes the file system mounted on %s (%zu of %zu)",
+                            s->freeze_fs[i].mount_point, i + 1, s->n_freeze_fs);
+        return 0;
+}
+
 int snapshot_set_run(Session *s) {
         vss_hresult hr = VSS_S_OK;
         int r;
@@ -737,6 +965,16 @@ int snapshot_set_run(Session *s) {
                 if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
                         s->step_detail = NULL;
                 session_step_finish(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
+                return 0;
+        }
+        r = freeze_plan(s);
+        if (r < 0) {
+                snapshots_undo(s);
+                if (s->m->set_owner == s)
+                        s->m->set_owner = NULL;
+                log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
+                freeze_forget(s);
+                session_step_finish(s, VSS_E_PROVIDER_VETO);
                 return 0;
         }
         s->set_prepared = true;
@@ -789,12 +1027,46 @@ static int recover_one(const lvss_catalog_snapshot *cs, void *userdata) {
         return 0;
 }
 
+/* Start-up (issue 10 part 3): a file system a commit of a previous run froze. */
+static int recover_frozen(const char *mount_point, const char *device, void *userdata) {
+        Manager *m = userdata;
+        struct stat st;
+        char dev[32];
+        int r;
+
+        if (stat(mount_point, &st) < 0)
+                log_msg("recovery: %s (device %s), frozen by a previous run: %m; forgotten", mount_point, device);
+        else if (!streq_ptr(lvss_fs_dev_name(st.st_dev, dev, sizeof dev), device))
+                log_msg("recovery: %s, frozen by a previous run as device %s, is device %s now: left alone, "
+                        "forgotten", mount_point, device, dev);
+        else {
+                r = lvss_fs_thaw(mount_point);
+                if (r >= 0)
+                        log_msg("recovery: thawed the file system mounted on %s (device %s), frozen by a commit of a "
+                                "previous run", mount_point, device);
+                else if (r == -EINVAL)
+                        log_msg("recovery: the file system mounted on %s (device %s) was not frozen any more",
+                                mount_point, device);
+                else {
+                        log_msg("recovery: cannot thaw the file system mounted on %s (device %s): %s", mount_point,
+                                device, strerror(-r));
+                        return 0; /* kept: the next start-up tries again */
+                }
+        }
+        (void) lvss_catalog_frozen_remove(m->catalog, mount_point);
+        return 0;
+}
+
 void manager_recover(Manager *m) {
         Orphans o = { .m = m };
         int r;
 
         if (!m->catalog)
                 return;
+        /* First of all: a frozen file system stops whatever writes to it. */
+        r = lvss_catalog_foreach_frozen(m->catalog, recover_frozen, m);
+        if (r < 0)
+                log_msg("recovery: cannot list the frozen file systems: %s", strerror(-r));
         r = lvss_catalog_sessions_abort_active(m->catalog, "lvssd stopped while the session was active",
                                                now_usec(CLOCK_REALTIME));
         if (r > 0)

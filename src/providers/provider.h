@@ -46,6 +46,10 @@ typedef struct lvss_provider_ops {
         vss_id id;
         const char *type;    /* "system", "software", "external" */
         const char *version;
+        /* Issue 10 part 3: the coordinator FIFREEZEs the file systems of this
+         * provider's volumes in the commit child after pre_commit and FITHAWs
+         * them after commit, on every path (set by lvss_provider_exec_set_freeze). */
+        bool freeze_filesystems;
 
         bool (*is_volume_supported)(lvss_provider *p, const char *volume);
         /* Checks and reservations; sets every snapshot_path (malloc'd). */
@@ -123,6 +127,10 @@ int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret);
  */
 int lvss_provider_exec_new(const char *name, const char *program, const char *storage_dir,
                            uint64_t step_timeout_usec, lvss_provider **ret);
+
+/* FreezeFilesystems= (issue 10 part 3): ops->freeze_filesystems of an exec
+ * provider. -EINVAL for another provider. */
+int lvss_provider_exec_set_freeze(lvss_provider *p, bool freeze);
 
 /* Helpers for provider implementations. */
 

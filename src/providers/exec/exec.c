@@ -1139,6 +1139,16 @@ static void exec_free(lvss_provider *p) {
         p->ops = NULL; /* they were in @ep */
 }
 
+int lvss_provider_exec_set_freeze(lvss_provider *p, bool freeze) {
+        exec_provider *ep;
+
+        if (!p || !p->ops || p->ops->free != exec_free)
+                return -EINVAL;
+        ep = provider_data(p);
+        ep->ops.freeze_filesystems = freeze;
+        return 0;
+}
+
 static const lvss_provider_ops exec_ops_template = {
         .type = "external",
         .version = "0.1",

@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Issue 10 part 3: an exec provider named in FreezeFilesystems= has the file
+ * systems of its volumes frozen (FIFREEZE) around its commit and thawed in
+ * reverse on every path, lvssd's crash included. Real parts: a real lvssd,
+ * real ext4 and xfs file systems on loop devices, a real exec provider
+ * program (a shell script this test writes) that uses util-linux fsfreeze.
+ *
+ * The oracle for "frozen" (in the program and in this test): FIFREEZE on a
+ * frozen file system fails with EBUSY (`fsfreeze --freeze` says "Device or
+ * resource busy"); for "thawed": FITHAW fails with EINVAL (`fsfreeze
+ * --unfreeze`: "Invalid argument"), and then a write succeeds. The test
+ * never writes to a file system that may be frozen: it asks FITHAW first
+ * (which, on a frozen one, would fail the check and thaw it).
+ *
+ *   - test_ext4_and_xfs: a set of three volumes (two on ext4, one on xfs):
+ *     at each commit call the volume's file system is frozen; each file
+ *     system is frozen once, in mount point order, and thawed after the
+ *     commit; the catalog keeps no row;
+ *   - test_commit_fails: the program's commit fails: DoSnapshotSet fails,
+ *     the file system is thawed (the log names it), no copy is left;
+ *   - test_freeze_busy: someone else froze the xfs file system: FIFREEZE
+ *     fails with EBUSY, the error names its mount point, the ext4 one frozen
+ *     before it is thawed, the program's commit never runs, and the other
+ *     freezer's freeze is left alone;
+ *   - test_hang: the program hangs in commit past the hold window: it is
+ *     killed and the file system thawed by lvssd;
+ *   - test_state_fs_refused: a volume on the file system of lvssd's state
+ *     directory: DoSnapshotSet vetoes (VSS_E_PROVIDER_VETO) before any
+ *     writer or commit, the log names the file system;
+ *   - test_crash: lvssd SIGKILLed while the program's commit waits (on a
+ *     FIFO outside the frozen file system): the file system stays frozen and
+ *     recorded in the catalog; lvssd restarted on the same state directory
+ *     thaws it at start-up and logs it.
+ *
+ * The file systems are sparse images on loop devices (autoclear, unlinked at
+ * once), mounted in a private mount namespace of this process (lvssd, its
+ * children, see it); main() thaws, unmounts and detaches them on every exit,
+ * and a SIGTERM/SIGINT handler does too. Without root, losetup, mkfs.ext4 or
+ * mkfs.xfs the test says why and exits 77.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SKIP_EXIT 77
+#define N_FS 2
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+static pid_t main_pid;
+static char fs_dir[256];
+static struct fs {
+        const char *type;   /* "ext4", "xfs" */
+        long long size;
+        char image[300];
+        char mnt[300];      /* fs_dir/ext4, fs_dir/xfs */
+        char loop_dev[64];
+        int loop_fd;
+        volatile sig_atomic_t mounted;
+} fss[N_FS] = {
+        { .type = "ext4", .size = 64LL << 20, .loop_fd = -1 },
+        { .type = "xfs", .size = 320LL << 20, .loop_fd = -1 }, /* mkfs.xfs wants 300 MiB */
+};
+#define EXT4 (&fss[0])
+#define XFS (&fss[1])
+
+static const itest_lvssd_opts opts = { .hold_window_ms = 10000 };
+
+/* ---- tools and file systems ----------------------------------------------------- */
+
+/* Runs a tool from the usual places, stdout and stderr to /dev/null. Its exit status, 127 when it cannot run. */
+static int run_tool(char *const argv[]) {
+        int status;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return 127;
+        if (pid == 0) {
+                static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+                int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                dup2(null_fd, 1);
+                dup2(null_fd, 2);
+                for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+                        char path[256];
+                        snprintf(path, sizeof path, "%s/%s", dirs[i], argv[0]);
+                        execv(path, argv);
+                }
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return 127;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* losetup --find --show: the device name into @ret. */
+static int losetup_find(const char *image, char *ret, size_t size) {
+        int pipefd[2], status;
+        ssize_t n = 0, k;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return 127;
+        pid = fork();
+        if (pid < 0)
+                return 127;
+        if (pid == 0) {
+                dup2(pipefd[1], 1);
+                execl("/usr/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
+                execl("/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        while ((size_t) n + 1 < size && (k = read(pipefd[0], ret + n, size - 1 - (size_t) n)) != 0) {
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        break;
+                n += k;
+        }
+        ret[n] = 0;
+        ret[strcspn(ret, "\n")] = 0;
+        close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return 127;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
+}
+
+static int fs_ioctl(const char *mnt, unsigned long req) {
+        int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (ioctl(fd, req, 0) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* Idempotent; the test process only: thaw, unmount, detach. */
+static void fs_cleanup(void) {
+        if (getpid() != main_pid)
+                return;
+        for (size_t i = 0; i < N_FS; i++) {
+                struct fs *f = &fss[i];
+
+                if (f->mounted) {
+                        (void) fs_ioctl(f->mnt, FITHAW);
+                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
+                                fprintf(stderr, "test-exec-fsfreeze: umount %s: %m; detaching it lazily\n", f->mnt);
+                                (void) umount2(f->mnt, MNT_DETACH);
+                        }
+                        f->mounted = 0;
+                }
+                if (f->loop_fd >= 0) {
+                        /* autoclear: the device detaches itself once the last user lets go */
+                        close(f->loop_fd);
+                        f->loop_fd = -1;
+                }
+                if (f->image[0])
+                        (void) unlink(f->image);
+                if (f->mnt[0])
+                        (void) rmdir(f->mnt);
+        }
+        if (fs_dir[0]) {
+                (void) rmdir(fs_dir);
+                fs_dir[0] = 0;
+        }
+}
+
+static void on_fatal_signal(int sig) {
+        if (getpid() == main_pid)
+                for (size_t i = 0; i < N_FS; i++) {
+                        struct fs *f = &fss[i];
+
+                        if (f->mounted) {
+                                int fd = open(f->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                if (fd >= 0) {
+                                        (void) ioctl(fd, FITHAW, 0);
+                                        close(fd);
+                                }
+                                (void) umount2(f->mnt, MNT_DETACH);
+                        }
+                        if (f->loop_fd >= 0)
+                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                }
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/* 0 ready, SKIP_EXIT (said why), or 1. */
+static int fs_make(struct fs *f) {
+        struct loop_info64 info = { 0 };
+        int r;
+
+        snprintf(f->image, sizeof f->image, "%s/%s.img", fs_dir, f->type);
+        snprintf(f->mnt, sizeof f->mnt, "%s/%s", fs_dir, f->type);
+        if (mkdir(f->mnt, 0755) < 0)
+                return 1;
+        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, f->size) < 0) {
+                perror("test-exec-fsfreeze: the image");
+                return 1;
+        }
+        close(fd);
+
+        r = losetup_find(f->image, f->loop_dev, sizeof f->loop_dev);
+        if (r != 0 || strncmp(f->loop_dev, "/dev/", 5) != 0) {
+                printf("test-exec-fsfreeze: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
+                f->loop_dev[0] = 0;
+                return SKIP_EXIT;
+        }
+        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
+        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
+                perror("test-exec-fsfreeze: the loop device");
+                return 1;
+        }
+        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
+                perror("test-exec-fsfreeze: autoclear");
+                return 1;
+        }
+        f->image[0] = 0;
+
+        char mkfs[32];
+        snprintf(mkfs, sizeof mkfs, "mkfs.%s", f->type);
+        char *argv[] = { mkfs, (char *) "-q", (char *) (streq(f->type, "xfs") ? "-f" : "-F"), f->loop_dev, NULL };
+        r = run_tool(argv);
+        if (r == 127) {
+                printf("test-exec-fsfreeze: skipped: %s not found (e2fsprogs, xfsprogs)\n", mkfs);
+                return SKIP_EXIT;
+        }
+        if (r != 0) {
+                fprintf(stderr, "test-exec-fsfreeze: %s %s failed (%d)\n", mkfs, f->loop_dev, r);
+                return 1;
+        }
+        if (mount(f->loop_dev, f->mnt, f->type, 0, NULL) < 0) {
+                if (errno == ENODEV) {
+                        printf("test-exec-fsfreeze: skipped: the kernel has no %s\n", f->type);
+                        return SKIP_EXIT;
+                }
+                fprintf(stderr, "test-exec-fsfreeze: mount %s on %s: %m\n", f->loop_dev, f->mnt);
+                return 1;
+        }
+        f->mounted = 1;
+        return 0;
+}
+
+static int fs_setup(void) {
+        const char *tmp = getenv("TMPDIR");
+
+        if (geteuid() != 0) {
+                printf("test-exec-fsfreeze: skipped: needs root (loop devices, mounts, FIFREEZE)\n");
+                return SKIP_EXIT;
+        }
+        snprintf(fs_dir, sizeof fs_dir, "%s/lvss-fsfreeze-XXXXXX", tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp");
+        if (!mkdtemp(fs_dir)) {
+                fs_dir[0] = 0;
+                perror("test-exec-fsfreeze: mkdtemp");
+                return 1;
+        }
+        /* a mount namespace of our own (no threads yet): the mounts cannot outlive us */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                printf("test-exec-fsfreeze: skipped: no private mount namespace (%m)\n");
+                return SKIP_EXIT;
+        }
+        for (size_t i = 0; i < N_FS; i++) {
+                int r = fs_make(&fss[i]);
+                if (r != 0)
+                        return r;
+        }
+        printf("test-exec-fsfreeze: ext4 on %s at %s, xfs on %s at %s\n", EXT4->loop_dev, EXT4->mnt, XFS->loop_dev,
+               XFS->mnt);
+        return 0;
+}
+
+/* ---- the oracle --------------------------------------------------------------------- */
+
+/* Frozen: FIFREEZE fails with EBUSY. (When it succeeds, it was not: thawed again at once.) */
+static bool is_frozen(const struct fs *f) {
+        int r = fs_ioctl(f->mnt, FIFREEZE);
+
+        if (r == 0) {
+                (void) fs_ioctl(f->mnt, FITHAW);
+                return false;
+        }
+        CHECK(r == -EBUSY, "FIFREEZE %s: %s (expected EBUSY or success)", f->mnt, strerror(-r));
+        return true;
+}
+
+/* Thawed: FITHAW fails with EINVAL, and then a write succeeds. */
+static void check_thawed(const struct fs *f, const char *what) {
+        int r = fs_ioctl(f->mnt, FITHAW);
+
+        CHECK(r == -EINVAL, "issue 10 part 3 (%s): %s was still frozen (FITHAW: %s)", what, f->mnt,
+              r == 0 ? "succeeded" : strerror(-r));
+        char *path = itest_xprintf("%s/written-after", f->mnt);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        CHECK(fd >= 0 && write(fd, "x\n", 2) == 2 && fsync(fd) == 0, "a write to %s after the thaw: %m", path);
+        close(fd);
+        CHECK(unlink(path) == 0, "unlink %s: %m", path);
+        free(path);
+}
+
+/* ---- the exec provider program ---------------------------------------------------- */
+
+typedef struct prog {
+        char *dir;    /* <test dir>/fsf: calls, mode, fifo, snaps (not on the frozen file systems) */
+        char *config;
+        vss_id id;
+} prog;
+
+/*
+ * The program: every call appended to DIR/calls; commit checks with
+ * fsfreeze that the volume's file system is frozen ("frozen VOLUME", else
+ * "NOT-FROZEN VOLUME" or "oracle-error ..."), then does what DIR/mode says:
+ * "fail" (exit 3), "wait" (writes "waiting PID" and blocks reading DIR/fifo,
+ * which nobody writes), else makes DIR/snaps/SNAP and prints it.
+ */
+static void prog_start(itest_env *env, prog *p, const itest_lvssd_opts *o, const char *mode) {
+        p->dir = itest_xprintf("%s/fsf", env->dir);
+        CHECK(mkdir(p->dir, 0755) == 0, "mkdir %s: %m", p->dir);
+        char *script = itest_xprintf(
+                "#!/bin/sh\n"
+                "# test-exec-fsfreeze's exec provider (issue 10 part 3)\n"
+                "D='%s'\n"
+                "echo \"$*\" >> \"$D/calls\"\n"
+                "case \"$1\" in\n"
+                "is-supported|prepare|finalize) exit 0 ;;\n"
+                "commit)\n"
+                "    if out=$(fsfreeze --freeze \"$4\" 2>&1); then\n"
+                "        fsfreeze --unfreeze \"$4\"\n"
+                "        echo \"NOT-FROZEN $4\" >> \"$D/calls\"\n"
+                "    else\n"
+                "        case \"$out\" in\n"
+                "        *'Device or resource busy'*) echo \"frozen $4\" >> \"$D/calls\" ;;\n"
+                "        *) echo \"oracle-error $4 $out\" >> \"$D/calls\" ;;\n"
+                "        esac\n"
+                "    fi\n"
+                "    case \"$(cat \"$D/mode\" 2>/dev/null)\" in\n"
+                "    fail) echo 'fsf: commit refused on purpose' >&2; exit 3 ;;\n"
+                "    wait) echo \"waiting $$\" >> \"$D/calls\"; read x < \"$D/fifo\" ;;\n"
+                "    esac\n"
+                "    mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
+                "delete) rm -rf \"$2\" ;;\n"
+                "abort) rm -rf \"$D/snaps/$3\" ;;\n"
+                "esac\n"
+                "exit 0\n",
+                p->dir);
+        char *path = itest_xprintf("%s/provider", p->dir);
+        itest_write_file(path, script, strlen(script));
+        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
+        char *fifo = itest_xprintf("%s/fifo", p->dir);
+        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        if (mode) {
+                char *m = itest_xprintf("%s/mode", p->dir);
+                itest_write_file(m, mode, strlen(mode));
+                free(m);
+        }
+        p->config = itest_write_config(env, "# issue 10 part 3\n[Coordinator]\nExecProvider=fsf:%s\n"
+                                            "FreezeFilesystems=fsf\n",
+                                       path);
+        itest_start_lvssd_config(env, o, p->config);
+        CHECK_HR(itest_provider_id(env->socket_path, "fsf", &p->id), VSS_S_OK, "the exec provider's id");
+        free(fifo);
+        free(path);
+        free(script);
+}
+
+static void prog_done(prog *p) {
+        free(p->dir);
+        free(p->config);
+}
+
+static char *prog_calls(const prog *p) {
+        char *path = itest_xprintf("%s/calls", p->dir);
+        char *calls = itest_read_file(path);
+        free(path);
+        return calls ? calls : strdup("");
+}
+
+/* A directory on @f for a volume. */
+static char *volume_on(const struct fs *f, const char *name) {
+        char *v = itest_xprintf("%s/%s", f->mnt, name);
+        CHECK(mkdir(v, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", v);
+        return v;
+}
+
+static size_t count_of(const char *hay, const char *needle) {
+        size_t n = 0;
+        for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
+                n++;
+        return n;
+}
+
+static char *catalog_frozen(itest_env *env) {
+        char *rows = itest_catalog_query(env, "SELECT mount_point FROM frozen_filesystems");
+        CHECK(rows, "the catalog has no frozen_filesystems table");
+        return rows;
+}
+
+/* A requester for a set of @n volumes of the exec provider, up to DoSnapshotSet (not waited for). */
+static vss_backup_components *set_of(itest_env *env, const prog *p, const char *const *vols, size_t n) {
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id set, snap;
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        for (size_t i = 0; i < n; i++)
+                CHECK_HR(vss_add_to_snapshot_set(bc, vols[i], &p->id, &snap), VSS_S_OK, "vss_add_to_snapshot_set(%s)",
+                         vols[i]);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        return bc;
+}
+
+/* ---- the tests ----------------------------------------------------------------------- */
+
+/* Issue 10 part 3: frozen at commit, each file system once, in order, thawed after; ext4 and xfs. */
+static void test_ext4_and_xfs(void **state) {
+        itest_env *env = *state;
+        prog p = {};
+
+        prog_start(env, &p, &opts, NULL);
+        char *a = volume_on(EXT4, "a"), *b = volume_on(EXT4, "b"), *x = volume_on(XFS, "x");
+        const char *vols[] = { x, a, b };
+        vss_backup_components *bc = set_of(env, &p, vols, 3);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+
+        char *calls = prog_calls(&p);
+        for (size_t i = 0; i < 3; i++) {
+                char *want = itest_xprintf("frozen %s\n", vols[i]);
+                CHECK(strstr(calls, want), "issue 10 part 3: the file system of %s was not frozen at its commit:\n%s",
+                      vols[i], calls);
+                free(want);
+        }
+        CHECK(!strstr(calls, "NOT-FROZEN") && !strstr(calls, "oracle-error"), "issue 10 part 3: calls:\n%s", calls);
+        check_thawed(EXT4, "after the backup");
+        check_thawed(XFS, "after the backup");
+
+        /* each once, in mount point order (ext4 < xfs), thawed in reverse */
+        char *log = itest_read_file(env->lvssd->log_path);
+        CHECK(log, "no lvssd log");
+        char *fe = itest_xprintf("froze the file system mounted on %s\n", EXT4->mnt);
+        char *fx = itest_xprintf("froze the file system mounted on %s\n", XFS->mnt);
+        char *te = itest_xprintf("thawed the file system mounted on %s\n", EXT4->mnt);
+        char *tx = itest_xprintf("thawed the file system mounted on %s\n", XFS->mnt);
+        CHECK(count_of(log, fe) == 1 && count_of(log, fx) == 1,
+              "issue 10 part 3: each file system is frozen once (ext4 %zu times, xfs %zu times)", count_of(log, fe),
+              count_of(log, fx));
+        CHECK(strstr(log, fe) < strstr(log, fx), "issue 10 part 3: xfs was frozen before ext4");
+        CHECK(strstr(log, tx) && strstr(log, te) && strstr(log, tx) < strstr(log, te),
+              "issue 10 part 3: not thawed in reverse order:\n%s", log);
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        STEP_OK(env, bc, vss_backup_complete);
+        itest_requester_release(env, bc);
+
+        free(rows);
+        free(fe);
+        free(fx);
+        free(te);
+        free(tx);
+        free(log);
+        free(calls);
+        free(a);
+        free(b);
+        free(x);
+        prog_done(&p);
+}
+
+/* Issue 10 part 3: the program's commit fails: thawed, named in the log, no copy left. */
+static void test_commit_fails(void **state) {
+        itest_env *env = *state;
+        prog p = {};
+
+        prog_start(env, &p, &opts, "fail");
+        char *v = volume_on(XFS, "f");
+        const char *vols[] = { v };
+        vss_backup_components *bc = set_of(env, &p, vols, 1);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a failing commit");
+
+        char *calls = prog_calls(&p);
+        char *want = itest_xprintf("frozen %s\n", v);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that failed:\n%s", calls);
+        check_thawed(XFS, "after a failed commit");
+        char *line = itest_xprintf("thawed the file system mounted on %s", XFS->mnt);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed commit left a snapshot row");
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        itest_requester_release(env, bc);
+
+        free(rows);
+        free(line);
+        free(want);
+        free(calls);
+        free(v);
+        prog_done(&p);
+}
+
+/* Issue 10 part 3: FIFREEZE fails (EBUSY: someone else froze xfs): the error names it, ext4 (frozen
+ * first) is thawed, no commit runs, and the other freezer's freeze is not undone. */
+static void test_freeze_busy(void **state) {
+        itest_env *env = *state;
+        prog p = {};
+
+        prog_start(env, &p, &opts, NULL);
+        char *a = volume_on(EXT4, "a"), *x = volume_on(XFS, "x");
+        const char *vols[] = { a, x };
+        vss_backup_components *bc = set_of(env, &p, vols, 2);
+        CHECK(fs_ioctl(XFS->mnt, FIFREEZE) == 0, "FIFREEZE %s (the other freezer)", XFS->mnt);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        bool still = is_frozen(XFS);
+        CHECK(fs_ioctl(XFS->mnt, FITHAW) == 0, "FITHAW %s (the other freezer)", XFS->mnt);
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with xfs frozen by another");
+        CHECK(still, "issue 10 part 3: lvss thawed a freeze that was not its own");
+        check_thawed(EXT4, "after a FIFREEZE that failed on the next file system");
+
+        char *line = itest_xprintf("cannot freeze the file system mounted on %s: Device or resource busy", XFS->mnt);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        char *calls = prog_calls(&p);
+        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran without the freeze:\n%s", calls);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed freeze left a snapshot row");
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        itest_requester_release(env, bc);
+
+        free(rows);
+        free(calls);
+        free(line);
+        free(a);
+        free(x);
+        prog_done(&p);
+}
+
+/* Waits until the program says "waiting PID" in its calls; the pid. */
+static pid_t wait_waiting(itest_env *env, const prog *p, size_t lines) {
+        char *path = itest_xprintf("%s/calls", p->dir);
+        CHECK(itest_wait_file_lines(env, path, lines, itest_ms(env, 20000)), "the program's commit did not start");
+        char *calls = prog_calls(p);
+        const char *w = strstr(calls, "waiting ");
+        CHECK(w, "the program does not wait:\n%s", calls);
+        pid_t pid = (pid_t) atoi(w + 8);
+        free(calls);
+        free(path);
+        return pid;
+}
+
+/* Bounded poll: is @pid gone (reaped by whoever is its parent)? */
+static bool pid_gone(itest_env *env, pid_t pid) {
+        uint64_t end = itest_now_mono_usec() + (uint64_t) itest_ms(env, 10000) * 1000;
+
+        while (kill(pid, 0) == 0 || errno != ESRCH) {
+                if (itest_now_mono_usec() > end)
+                        return false;
+                itest_pump(env, 20);
+        }
+        return true;
+}
+
+/* Issue 10 part 3: the program hangs in commit past the hold window: killed, and the file system thawed. */
+static void test_hang(void **state) {
+        itest_env *env = *state;
+        const itest_lvssd_opts short_window = { .hold_window_ms = 3000 };
+        prog p = {};
+
+        prog_start(env, &p, &short_window, "wait");
+        char *v = volume_on(EXT4, "h");
+        const char *vols[] = { v };
+        vss_backup_components *bc = set_of(env, &p, vols, 1);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "issue 10 part 3: DoSnapshotSet with a commit that hangs");
+        pid_t pid = wait_waiting(env, &p, 1);
+        char *calls = prog_calls(&p);
+        char *want = itest_xprintf("frozen %s\n", v);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_thawed(EXT4, "after the hold window killed the commit");
+        char *line = itest_xprintf("thawed the file system mounted on %s (the commit did not)", EXT4->mnt);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        itest_requester_release(env, bc);
+
+        free(rows);
+        free(line);
+        free(want);
+        free(calls);
+        free(v);
+        prog_done(&p);
+}
+
+/* Issue 10 part 3: never freeze the file system of lvssd's own state: vetoed at DoSnapshotSet. */
+static void test_state_fs_refused(void **state) {
+        itest_env *env = *state;
+        prog p = {};
+
+        prog_start(env, &p, &opts, NULL);
+        const char *vols[] = { env->data_dir }; /* in the test directory, beside the state directory */
+        vss_backup_components *bc = set_of(env, &p, vols, 1);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_E_PROVIDER_VETO, "issue 10 part 3: a volume on lvssd's state file system");
+        CHECK(itest_lvssd_log_has(env, "holds lvssd's state directory: lvss never freezes it"),
+              "issue 10 part 3: the log does not say why");
+        CHECK(!itest_lvssd_log_has(env, "froze the file system"), "issue 10 part 3: something was frozen");
+        char *calls = prog_calls(&p);
+        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran:\n%s", calls);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: the refused set left a snapshot row");
+        itest_requester_release(env, bc);
+        free(calls);
+        prog_done(&p);
+}
+
+typedef struct crash_arg {
+        const char *volume;
+        vss_id provider;
+} crash_arg;
+
+/* The requester of test_crash, in a process of its own: it may die with lvssd's connection. */
+static int crash_requester(int fd, void *userdata) {
+        crash_arg *a = userdata;
+        vss_backup_components *bc = NULL;
+        vss_async *as = NULL;
+        vss_id set, snap;
+
+        if (vss_create_backup_components(&bc) != VSS_S_OK || vss_initialize_for_backup(bc, NULL) != VSS_S_OK ||
+            vss_set_backup_state(bc, false, false, VSS_BT_FULL, false) != VSS_S_OK)
+                return 1;
+        if (vss_gather_writer_metadata(bc, &as) != VSS_S_OK || vss_async_wait(as, 30000) != VSS_S_OK)
+                return 2;
+        as = vss_async_release(as);
+        if (vss_start_snapshot_set(bc, &set) != VSS_S_OK ||
+            vss_add_to_snapshot_set(bc, a->volume, &a->provider, &snap) != VSS_S_OK)
+                return 1;
+        if (vss_prepare_for_backup(bc, &as) != VSS_S_OK || vss_async_wait(as, 30000) != VSS_S_OK)
+                return 2;
+        as = vss_async_release(as);
+        itest_child_say(fd, "prepared");
+        if (vss_do_snapshot_set(bc, &as) != VSS_S_OK)
+                return 3;
+        itest_child_say(fd, "do %08x", (unsigned) vss_async_wait(as, 60000));
+        vss_async_release(as);
+        vss_backup_components_release(bc);
+        return 0;
+}
+
+/* Issue 10 part 3: lvssd dies while the file system is frozen; its restart thaws it (the catalog said so). */
+static void test_crash(void **state) {
+        itest_env *env = *state;
+        prog p = {};
+
+        prog_start(env, &p, &opts, "wait");
+        char *v = volume_on(XFS, "c");
+        crash_arg arg = { .volume = v, .provider = p.id };
+        itest_spawn_child(env, "requester", crash_requester, &arg);
+        (void) wait_waiting(env, &p, 5); /* is-supported, prepare, commit, frozen, waiting */
+        char *calls = prog_calls(&p);
+        char *want = itest_xprintf("frozen %s\n", v);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit:\n%s", calls);
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, XFS->mnt), "issue 10 part 3: while frozen, the catalog lists \"%s\", expected %s", rows, XFS->mnt);
+        free(rows);
+
+        itest_kill_lvssd(env);
+        CHECK(is_frozen(XFS), "issue 10 part 3: the file system was thawed by nobody, yet it is not frozen");
+        itest_restart_lvssd(env, p.config);
+        char *line = itest_xprintf("recovery: thawed the file system mounted on %s", XFS->mnt);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the restarted lvssd does not say \"%s\"", line);
+        check_thawed(XFS, "after lvssd's restart");
+        rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: after the restart the catalog lists %s", rows);
+
+        free(rows);
+        free(line);
+        free(want);
+        free(calls);
+        free(v);
+        prog_done(&p);
+}
+
+int main(void) {
+        static const struct CMUnitTest tests[] = {
+                ITEST(test_ext4_and_xfs),
+                ITEST(test_commit_fails),
+                ITEST(test_freeze_busy),
+                ITEST(test_hang),
+                ITEST(test_state_fs_refused),
+                ITEST(test_crash),
+        };
+        int r;
+
+        main_pid = getpid();
+        r = fs_setup();
+        if (r != 0) {
+                fs_cleanup();
+                return r;
+        }
+        atexit(fs_cleanup);
+        signal(SIGTERM, on_fatal_signal);
+        signal(SIGINT, on_fatal_signal);
+        r = ITEST_MAIN("test-exec-fsfreeze", tests);
+        fs_cleanup();
+        return r;
+}
