@@ -695,8 +695,36 @@ static void test_crash(void **state) {
         prog_done(&p);
 }
 
+/* Issue 10 part 3, bad input: FreezeFilesystems= naming no exec provider (unknown, or the copy
+ * provider) stops lvssd at start-up with one clear line. */
+static void test_bad_config(void **state) {
+        itest_env *env = *state;
+        static const char *const names[] = { "nosuch", "copy" };
+
+        for (size_t i = 0; i < 2; i++) {
+                char *config = itest_write_config(env, "[Coordinator]\nFreezeFilesystems=%s\n", names[i]);
+                char *lvssd = itest_xprintf("%s/src/coordinator/lvssd", env->build_root);
+                char *state_dir = itest_xprintf("%s/bad-state", env->dir);
+                char *sock = itest_xprintf("%s/bad.sock", env->dir);
+                const char *argv[] = { lvssd, "--state-dir", state_dir, "--socket", sock, "--config", config, NULL };
+                itest_proc *p = itest_spawn_program(env, "lvssd-bad", argv, true, true);
+                int code = itest_program_exit(env, p, itest_ms(env, 20000));
+                char *out = itest_stream_text(&p->out);
+                char *want = itest_xprintf("FreezeFilesystems=%s: no exec provider of that name", names[i]);
+                CHECK(code != 0 && strstr(out, want), "issue 10 part 3: lvssd with FreezeFilesystems=%s exited %d:\n%s",
+                      names[i], code, out);
+                free(want);
+                free(out);
+                free(sock);
+                free(state_dir);
+                free(lvssd);
+                free(config);
+        }
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
+                ITEST(test_bad_config),
                 ITEST(test_ext4_and_xfs),
                 ITEST(test_commit_fails),
                 ITEST(test_freeze_busy),
