@@ -143,11 +143,11 @@ static int losetup_find(const char *image, char *ret, size_t size) {
 
 static int fs_ioctl(const char *mnt, unsigned long req) {
         int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = 0;
+        int r = 0, unused = 0; /* FIFREEZE/FITHAW ignore their argument */
 
         if (fd < 0)
                 return -errno;
-        if (ioctl(fd, req, 0) < 0)
+        if (ioctl(fd, req, &unused) < 0)
                 r = -errno;
         close(fd);
         return r;
