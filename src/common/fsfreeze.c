@@ -64,7 +64,7 @@ static bool path_under(const char *path, const char *mp) {
 }
 
 int lvss_fs_of_path(const char *path, lvss_fs *ret) {
-        _cleanup_(freep) char *canon = NULL, *line = NULL, *best = NULL, *any = NULL;
+        _cleanup_(freep) char *canon = NULL, *line = NULL, *best = NULL, *any = NULL, *around = NULL;
         size_t cap = 0;
         struct stat st;
         FILE *f;
@@ -87,9 +87,16 @@ int lvss_fs_of_path(const char *path, lvss_fs *ret) {
 
                 if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
                         continue;
+                unescape_octal(mp);
+                /* the last mount on the path's way wins, the newest covering the older ones */
+                if (path_under(canon, mp) && (!around || strlen(mp) >= strlen(around))) {
+                        free(around);
+                        around = strdup(mp);
+                        if (!around)
+                                break;
+                }
                 if (makedev(maj, min) != st.st_dev)
                         continue;
-                unescape_octal(mp);
                 if (path_under(canon, mp) && (!best || strlen(mp) > strlen(best))) {
                         free(best);
                         best = strdup(mp);
@@ -104,9 +111,18 @@ int lvss_fs_of_path(const char *path, lvss_fs *ret) {
         }
         fclose(f);
 
-        if (!best && !any)
-                return -ENOENT;
-        ret->mount_point = best ? TAKE_PTR(best) : TAKE_PTR(any);
+        if (best || any) {
+                ret->mount_point = best ? TAKE_PTR(best) : TAKE_PTR(any);
+                ret->dev = st.st_dev;
+                return 0;
+        }
+        /* No mount shows the path's device (a btrfs subvolume has a device of its
+         * own): the mount the path is under, known by its own device. */
+        if (!around)
+                return -ENODEV;
+        if (stat(around, &st) < 0)
+                return -errno;
+        ret->mount_point = TAKE_PTR(around);
         ret->dev = st.st_dev;
         return 0;
 }

@@ -18,8 +18,9 @@ typedef struct lvss_fs {
 
 /* The file system holding @path: its st_dev and, from /proc/self/mountinfo,
  * the longest mount point of that device that contains @path (any mount point
- * of it when none does, e.g. a path reached through a symlink). 0 or a
- * negative errno (-ENOENT: no mount of that device found). */
+ * of it when none does). When no mount shows that device (btrfs subvolumes),
+ * the mount @path is under, with that mount point's st_dev. 0 or a negative
+ * errno (-ENODEV: no mount found). */
 int lvss_fs_of_path(const char *path, lvss_fs *ret);
 void lvss_fs_done(lvss_fs *f);
 

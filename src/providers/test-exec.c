@@ -425,6 +425,26 @@ static void test_identity(void **state) {
         assert_int_equal(a->ops->id.bytes[6] >> 4, 8);
         assert_int_equal(a->ops->id.bytes[8] >> 6, 2);
 
+        /* Issue 10 part 3: FreezeFilesystems= sets the flag of one exec provider
+         * only (each has its own ops); other providers and NULL are refused. */
+        assert_false(a->ops->freeze_filesystems);
+        assert_int_equal(lvss_provider_exec_set_freeze(a, true), 0);
+        assert_true(a->ops->freeze_filesystems);
+        assert_false(b->ops->freeze_filesystems);
+        assert_int_equal(lvss_provider_exec_set_freeze(a, false), 0);
+        assert_false(a->ops->freeze_filesystems);
+        assert_int_equal(lvss_provider_exec_set_freeze(NULL, true), -EINVAL);
+        {
+                lvss_provider *copy = NULL;
+                char copy_storage[400];
+
+                snprintf(copy_storage, sizeof copy_storage, "%s/copy-storage", storage);
+                assert_int_equal(lvss_provider_copy_new(copy_storage, &copy), 0);
+                assert_int_equal(lvss_provider_exec_set_freeze(copy, true), -EINVAL);
+                assert_false(copy->ops->freeze_filesystems);
+                lvss_provider_free(copy);
+        }
+
         /* Nothing ran: making a provider does not call the program. */
         log_expect("");
 
