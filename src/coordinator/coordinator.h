@@ -63,7 +63,7 @@ typedef struct Config {
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
-        char **freeze_providers;    /* FreezeFilesystems=: exec providers that FIFREEZE around commit (issue 10 part 3) */
+        char **freeze_providers;    /* FreezeFilesystems=: exec providers frozen around commit (issue 10 part 3) */
         char *default_provider;     /* a provider name, or NULL: automatic */
         /* issue 8 item 4: writer classes bound to a user by configuration (WriterOwner=, --writer-owner) */
         WriterOwnerRule *writer_owners;

@@ -675,7 +675,8 @@ static void test_crash(void **state) {
         char *want = itest_xprintf("frozen %s\n", v);
         CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit:\n%s", calls);
         char *rows = catalog_frozen(env);
-        CHECK(streq(rows, XFS->mnt), "issue 10 part 3: while frozen, the catalog lists \"%s\", expected %s", rows, XFS->mnt);
+        CHECK(streq(rows, XFS->mnt), "issue 10 part 3: while frozen, the catalog lists \"%s\", expected %s", rows,
+              XFS->mnt);
         free(rows);
 
         itest_kill_lvssd(env);
