@@ -26,6 +26,8 @@
  *     freezer's freeze is left alone;
  *   - test_hang: the program hangs in commit past the hold window: it is
  *     killed and the file system thawed by lvssd;
+ *   - test_hang_step_deadline: the same past the program's own step
+ *     deadline: the exec provider kills it, the commit thaws;
  *   - test_state_fs_refused: a volume on the file system of lvssd's state
  *     directory: DoSnapshotSet vetoes (VSS_E_PROVIDER_VETO) before any
  *     writer or commit, the log names the file system;
@@ -607,6 +609,41 @@ static void test_hang(void **state) {
         prog_done(&p);
 }
 
+/* Issue 10 part 3: the program hangs in commit past its own step deadline (EventTimeoutMS, shorter
+ * than the hold window here): the exec provider kills it, the commit thaws and fails. */
+static void test_hang_step_deadline(void **state) {
+        itest_env *env = *state;
+        const itest_lvssd_opts short_step = { .event_timeout_ms = 1500, .hold_window_ms = 30000 };
+        prog p = {};
+
+        prog_start(env, &p, &short_step, "wait");
+        char *v = volume_on(XFS, "s");
+        const char *vols[] = { v };
+        vss_backup_components *bc = set_of(env, &p, vols, 1);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a commit past its deadline");
+        pid_t pid = wait_waiting(env, &p, 1);
+        char *calls = prog_calls(&p);
+        char *want = itest_xprintf("frozen %s\n", v);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_thawed(XFS, "after the step deadline killed the program");
+        char *line = itest_xprintf("thawed the file system mounted on %s\n", XFS->mnt);
+        char *log = itest_read_file(env->lvssd->log_path);
+        CHECK(log && strstr(log, line), "issue 10 part 3: the commit did not thaw it itself:\n%s", log ? log : "");
+        CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        itest_requester_release(env, bc);
+
+        free(rows);
+        free(log);
+        free(line);
+        free(want);
+        free(calls);
+        free(v);
+        prog_done(&p);
+}
+
 /* Issue 10 part 3: never freeze the file system of lvssd's own state: vetoed at DoSnapshotSet. */
 static void test_state_fs_refused(void **state) {
         itest_env *env = *state;
@@ -730,6 +767,7 @@ int main(void) {
                 ITEST(test_commit_fails),
                 ITEST(test_freeze_busy),
                 ITEST(test_hang),
+                ITEST(test_hang_step_deadline),
                 ITEST(test_state_fs_refused),
                 ITEST(test_crash),
         };
