@@ -18,6 +18,7 @@
 #   holder           a script leaves a lock holder behind until thaw (qemu's MySQL sample's shape)
 #   abort            lvssd aborts after the freeze: thaw runs exactly once
 #   freeze-timeout   Thaw does not come: the writer's own --freeze-timeout thaws, exactly once
+#   lvssd-lost       lvssd dies while frozen: thawed exactly once, the writer exits 1
 #   mariadb          FLUSH TABLES WITH READ LOCK held by a hook under load; copy restored and checked
 #   bad-input        missing/non-directory DIR, bad options, stopped lvssd: one clear line each
 #
@@ -333,11 +334,9 @@ EOF
         stop_writer
 }
 
-# Issue 10 part 1, "or the writer's freeze timeout": an exec provider that waits in commit until told; the
-# writer's --freeze-timeout (2 s) thaws on its own; later Thaw and the end of the session thaw nothing again.
-scenario_freeze_timeout() {
-        logging_hook a
-        logging_hook b
+# An exec provider that copies the volume, waiting in commit while $T/hang exists (at most 60 s): a Freeze window
+# the test controls. Its pid goes to $T/commit-started.
+setup_slowcopy() {
         cat >"$T/slowcopy" <<EOF
 #!/bin/sh
 case "\$1" in
@@ -356,6 +355,14 @@ esac
 EOF
         chmod 755 "$T/slowcopy"
         printf 'ExecProvider=slowcopy:%s/slowcopy\nDefaultProvider=slowcopy\nHoldWindowMS=25000\n' "$T" >"$T/lvssd.conf"
+}
+
+# Issue 10 part 1, "or the writer's freeze timeout": an exec provider that waits in commit until told; the
+# writer's --freeze-timeout (2 s) thaws on its own; later Thaw and the end of the session thaw nothing again.
+scenario_freeze_timeout() {
+        logging_hook a
+        logging_hook b
+        setup_slowcopy
         volume
         start_lvssd
         start_writer --freeze-timeout 2000
@@ -375,6 +382,30 @@ EOF
         expect_actions "a freeze,b freeze,a thaw,b thaw"
         stop_writer
         expect_actions "a freeze,b freeze,a thaw,b thaw"
+}
+
+# Issue 10 part 1, "or lvssd's connection dropping": lvssd is killed while the scripts are frozen; the writer
+# thaws each once, says it lost lvssd and exits 1 without thawing again.
+scenario_lvssd_lost() {
+        logging_hook a
+        logging_hook b
+        setup_slowcopy
+        volume
+        start_lvssd
+        start_writer
+        touch "$T/hang"
+        "$VSHADOW" -p "$T/vol" >"$T/lost.out" 2>&1 &
+        PIDS+=($!)
+        wait_for 30 "the provider's commit starting" test -s "$T/commit-started"
+        expect_actions "a freeze,b freeze"
+        kill -KILL "$LVSSD_PID"
+        local rc=0
+        wait "$WRITER_PID" || rc=$?
+        WRITER_PID=
+        [ "$rc" = 1 ] || die "the writer exited with $rc after losing lvssd, not 1"
+        grep -q "lost lvssd\|the connection to lvssd is gone" "$T/writer.log" || die "the writer did not say it lost lvssd"
+        expect_actions "a freeze,b freeze,a thaw,b thaw"
+        rm -f "$T/hang"
 }
 
 # Issue 10 part 1, "a MariaDB FLUSH TABLES WITH READ LOCK script of that FIFO shape against a real server under
@@ -521,6 +552,7 @@ hang) scenario_hang ;;
 holder) scenario_holder ;;
 abort) scenario_abort ;;
 freeze-timeout) scenario_freeze_timeout ;;
+lvssd-lost) scenario_lvssd_lost ;;
 mariadb) scenario_mariadb ;;
 bad-input) scenario_bad_input ;;
 *) echo "$PROG: unknown scenario" >&2; exit 2 ;;
