@@ -260,12 +260,13 @@ fi"
 
 # Issue 10 part 1, "Scripts may leave processes behind between freeze and thaw ... must work, unmodified": the
 # holder script leaves a background process (holding stdout, as qemu's MySQL sample's client does) blocked on a
-# FIFO; its freeze step ends while the holder lives; its thaw writes to the FIFO and the holder ends.
+# FIFO; its freeze step ends while the holder lives; its thaw writes to the FIFO and the holder ends. The holder
+# writes to its stdout after the script ended: that must neither block nor kill it (SIGPIPE).
 scenario_holder() {
         hook holder "case \"\$1\" in
 freeze)
         rm -f '$T/fifo'; mkfifo '$T/fifo'
-        ( read x <'$T/fifo'; echo \"released by \$x\" >'$T/released' ) &
+        ( read x <'$T/fifo'; echo \"holder: released by \$x\"; echo \"released by \$x\" >'$T/released' ) &
         echo \$! >'$T/holder.pid'
         echo 'lock held in the background'
         exit 0 ;;
