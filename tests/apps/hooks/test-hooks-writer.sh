@@ -21,6 +21,7 @@
 #   lvssd-lost       lvssd dies while frozen: thawed exactly once, the writer exits 1
 #   mariadb          FLUSH TABLES WITH READ LOCK held by a hook under load; copy restored and checked
 #   bad-input        missing/non-directory DIR, bad options, stopped lvssd: one clear line each
+#   cycles N         N backups in a row, every third vetoed: each frozen script thawed exactly once (apps-slow)
 #
 # Waits are for events (a socket, a log line, a file, a process exit), polled
 # with a generous deadline; nothing sleeps a fixed time to let things settle.
@@ -510,6 +511,46 @@ $out"
         stop_writer
 }
 
+# Issue 10 part 1, "always, on every path, exactly once per script that was frozen", many times over (apps-slow):
+# N backups in a row, every third vetoed by a script after a lock holder froze; after each, every script frozen was
+# thawed once, the holder is gone, and nothing ran that was not frozen.
+scenario_cycles() {
+        local n=$1 i fz th
+        logging_hook a
+        hook b-holder "case \"\$1\" in
+freeze)
+        rm -f '$T/fifo'; mkfifo '$T/fifo'
+        ( read x <'$T/fifo'; echo \"holder: released by \$x\" ) &
+        echo \$! >'$T/holder.pid' ;;
+thaw)
+        echo thaw >'$T/fifo' ;;
+esac"
+        hook c-flaky '[ "$1" = freeze ] && [ -e '"'$T/fail'"' ] && { echo "told to fail"; exit 1; }; exit 0'
+        volume
+        start_lvssd
+        start_writer
+        for ((i = 1; i <= n; i++)); do
+                if ((i % 3 == 0)); then touch "$T/fail"; else rm -f "$T/fail"; fi
+                if "$VSHADOW" -p "$T/vol" >"$T/cycle.out" 2>&1; then
+                        [ ! -e "$T/fail" ] || die "cycle $i: the backup succeeded though c-flaky failed"
+                else
+                        [ -e "$T/fail" ] || die "cycle $i: the backup failed: $(tail -n 20 "$T/cycle.out")"
+                        grep -q "c-flaky freeze: exit status 1 after [0-9.]* ms: told to fail" "$T/cycle.out" ||
+                                die "cycle $i: the veto is not named: $(tail -n 20 "$T/cycle.out")"
+                fi
+                for x in a b-holder; do
+                        fz=$(grep -c "^$x freeze$" "$T/actions")
+                        th=$(grep -c "^$x thaw$" "$T/actions")
+                        [ "$fz" = "$i" ] && [ "$th" = "$i" ] || die "cycle $i: $x frozen $fz times, thawed $th times"
+                done
+                [ "$(grep -c "^c-flaky thaw$" "$T/actions")" = $((i - i / 3)) ] ||
+                        die "cycle $i: c-flaky thawed $(grep -c "^c-flaky thaw$" "$T/actions") times, frozen $((i - i / 3))"
+                wait_for 10 "cycle $i: the holder ending" gone "$(cat "$T/holder.pid")"
+        done
+        say "$n cycles: every frozen script thawed exactly once"
+        stop_writer
+}
+
 # Issue 10 part 1 + standards "Bad input gets one clear error line": a missing directory, a file instead of a
 # directory, bad options, two directories, a stopped lvssd; an empty directory is a writer with no components.
 scenario_bad_input() {
@@ -556,6 +597,7 @@ freeze-timeout) scenario_freeze_timeout ;;
 lvssd-lost) scenario_lvssd_lost ;;
 mariadb) scenario_mariadb ;;
 bad-input) scenario_bad_input ;;
+cycles) scenario_cycles "${3:-30}" ;;
 *) echo "$PROG: unknown scenario" >&2; exit 2 ;;
 esac
 say "ok"
