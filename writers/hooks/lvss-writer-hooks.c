@@ -359,19 +359,26 @@ static vss_hresult failure_code(const run_result *res) {
 static bool undo(vss_writer *w, const char *event, writer_context *ctx, const char *action, bool record,
                  bool *ret_any) {
         bool reverse = ctx->conv == CONVENTION_VMWARE, ok = true, any = false;
+        vss_hresult recorded = VSS_S_OK;
 
         for (size_t k = 0; k < ctx->n_run; k++) {
                 script *s = &ctx->run[reverse ? ctx->n_run - 1 - k : k];
                 run_result res;
+                vss_hresult hr;
 
                 if (!s->frozen)
                         continue;
                 s->frozen = false;
                 any = true;
-                if (!run_logged(w, event, ctx, s, action, &res) && ok) {
-                        ok = false;
-                        if (record)
-                                (void) vss_writer_set_failure_ex(w, failure_code(&res), VSS_S_OK, res.message);
+                if (run_logged(w, event, ctx, s, action, &res))
+                        continue;
+                ok = false;
+                /* The writer's failure is the worst one (non-retryable over retryable), the first of its kind. */
+                hr = failure_code(&res);
+                if (record && (recorded == VSS_S_OK || (hr == VSS_E_WRITERERROR_NONRETRYABLE &&
+                                                        recorded != VSS_E_WRITERERROR_NONRETRYABLE))) {
+                        (void) vss_writer_set_failure_ex(w, hr, VSS_S_OK, res.message);
+                        recorded = hr;
                 }
         }
         if (ret_any)

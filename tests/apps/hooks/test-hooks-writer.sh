@@ -15,6 +15,7 @@
 #   veto-qemu        b fails at freeze: veto naming it; a thawed; c never ran
 #   veto-vmware      b fails at freeze: freezeFail b, a (reverse); c never ran
 #   hang             a script and its child hang: killed with the group at --timeout
+#   thaw-fail        two thaw scripts fail: all thawed, the worst failure is the writer's, naming its script
 #   holder           a script leaves a lock holder behind until thaw (qemu's MySQL sample's shape)
 #   abort            lvssd aborts after the freeze: thaw runs exactly once
 #   freeze-timeout   Thaw does not come: the writer's own --freeze-timeout thaws, exactly once
@@ -256,6 +257,26 @@ fi"
                 wait_for 10 "$f (pid $pid) ending" gone "$pid"
         done
         no_shadow_left
+        stop_writer
+}
+
+# Issue 10 part 1, "exit status, duration and last line of output become its component's failure and message; the
+# writer's status is the worst of them with the script named": at Thaw, a fails (exit 2, retryable) and c cannot run
+# a command (exit 127, non-retryable); every script is still thawed; the writer's failure names c, the worst.
+scenario_thaw_fail() {
+        hook a '[ "$1" = thaw ] && { echo "cannot unlock"; exit 2; }; exit 0'
+        logging_hook b
+        hook c '[ "$1" = thaw ] && { echo "lvss-no-such-command: not found"; exit 127; }; exit 0'
+        volume
+        start_lvssd
+        start_writer
+        "$VSHADOW" -p "$T/vol" >"$T/tf.out" 2>&1 || true
+        expect_actions "a freeze,b freeze,c freeze,a thaw,b thaw,c thaw"
+        grep -q "Thaw: a thaw: exit status 2 after [0-9.]* ms: cannot unlock" "$T/writer.log" || die "no line for a's thaw"
+        writer_state >"$T/state.out"
+        grep -q "c thaw: exit status 127 after [0-9.]* ms: lvss-no-such-command: not found" "$T/state.out" ||
+                die "the writer's status is not c's (the worst): $(cat "$T/state.out")"
+        grep -q "Non-retryable error\|NONRETRYABLE" "$T/state.out" || die "not non-retryable: $(cat "$T/state.out")"
         stop_writer
 }
 
@@ -591,6 +612,7 @@ success-vmware) scenario_success vmware "c thaw,b thaw,a thaw" ;;
 veto-qemu) scenario_veto qemu "a freeze,b freeze,a thaw" ;;
 veto-vmware) scenario_veto vmware "a freeze,b freeze,b freezeFail,a freezeFail" ;;
 hang) scenario_hang ;;
+thaw-fail) scenario_thaw_fail ;;
 holder) scenario_holder ;;
 abort) scenario_abort ;;
 freeze-timeout) scenario_freeze_timeout ;;
