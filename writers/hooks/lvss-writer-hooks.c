@@ -145,8 +145,9 @@ static void scripts_free(script *s, size_t n) {
         free(s);
 }
 
-/* Reads @dir: every executable regular file not ignored, sorted by byte order. */
-static int scan_dir(const char *dir, script **ret, size_t *ret_n) {
+/* Reads @dir: every executable regular file not ignored, sorted by byte order. With @say_skipped, one line on
+ * stderr for each regular file skipped because it is not executable (a forgotten chmod +x). */
+static int scan_dir(const char *dir, bool say_skipped, script **ret, size_t *ret_n) {
         DIR *d;
         struct dirent *de;
         script *list = NULL;
@@ -168,7 +169,13 @@ static int scan_dir(const char *dir, script **ret, size_t *ret_n) {
                         break;
                 }
                 /* As the stock dispatcher's `[ -x ]`: follows symbolic links. */
-                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0) {
+                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        free(path);
+                        continue;
+                }
+                if (access(path, X_OK) < 0) {
+                        if (say_skipped)
+                                fprintf(stderr, "lvss-writer-hooks: %s is not executable, skipped\n", path);
                         free(path);
                         continue;
                 }
@@ -210,15 +217,14 @@ static const char *last_line(char *tail, size_t len) {
         char *end;
 
         tail[len] = '\0';
-        for (;;) {
-                while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r' || tail[len - 1] == ' ' ||
-                                   tail[len - 1] == '\t'))
-                        tail[--len] = '\0';
-                if (len == 0)
-                        return NULL;
-                end = strrchr(tail, '\n');
-                return end ? end + 1 : tail;
-        }
+        /* Trailing blank lines and white space do not count. */
+        while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r' || tail[len - 1] == ' ' ||
+                           tail[len - 1] == '\t'))
+                tail[--len] = '\0';
+        if (len == 0)
+                return NULL;
+        end = strrchr(tail, '\n');
+        return end ? end + 1 : tail;
 }
 
 /* The last OUTPUT_TAIL bytes written to @fd so far, into @tail; returns their length. */
@@ -410,7 +416,7 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
         vss_hresult hr;
         int r;
 
-        r = scan_dir(ctx->dir, &list, &n);
+        r = scan_dir(ctx->dir, false, &list, &n);
         if (r < 0) {
                 /* Keep the previous list: the writer still describes what it would run. */
                 log_event(w, "Identify", "cannot read %s: %s", ctx->dir, strerror(-r));
@@ -619,7 +625,7 @@ int main(int argc, char *argv[]) {
                 free(ctx.dir);
                 return EXIT_FAILURE;
         }
-        r = scan_dir(ctx.dir, &ctx.scripts, &ctx.n_scripts);
+        r = scan_dir(ctx.dir, true, &ctx.scripts, &ctx.n_scripts);
         if (r < 0) {
                 fprintf(stderr, "lvss-writer-hooks: cannot read %s: %s\n", ctx.dir, strerror(-r));
                 goto finish;

@@ -174,6 +174,8 @@ scenario_success() {
         start_lvssd
         start_writer --convention "$conv"
         grep -q "3 scripts, $conv convention" "$T/writer.log" || die "not 3 scripts: $(cat "$T/writer.log")"
+        grep -q "^lvss-writer-hooks: $T/hooks/noexec is not executable, skipped$" "$T/writer.log" ||
+                die "the non-executable script was skipped silently: $(cat "$T/writer.log")"
         "$VSHADOW" -p "$T/vol" >"$T/b1.out" 2>&1 || die "the backup failed: $(tail -n 20 "$T/b1.out")"
         expect_actions "a freeze,b freeze,c freeze,$thaw_order"
         writer_state >"$T/state1.out"
