@@ -102,8 +102,9 @@ static char *caller_name(void) {
 }
 
 /* Reads the writers' status of an answer; one line per writer that failed, or
- * that is not where @want says it should be. Returns how many lines. */
-static int report_writers(sd_bus_message *reply, Action action, bool held_out, int *ret_n) {
+ * when lvssd says all went well, that is not frozen (freeze) or stable (thaw).
+ * Returns how many lines. */
+static int report_writers(sd_bus_message *reply, Action action, bool result_ok, bool held_out, int *ret_n) {
         int n_bad = 0, n = 0, r;
 
         r = sd_bus_message_enter_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
@@ -139,10 +140,10 @@ static int report_writers(sd_bus_message *reply, Action action, bool held_out, i
                 } else if (held_out) {
                         what = "VSS_E_HOLD_WRITES_TIMEOUT";
                         text = "thawed by lvssd before thaw came";
-                } else if (action == ACTION_FREEZE && state != VSS_WS_WAITING_FOR_THAW) {
+                } else if (result_ok && action == ACTION_FREEZE && state != VSS_WS_WAITING_FOR_THAW) {
                         what = vss_writer_state_name((vss_writer_state) state) ?: "VSS_WS_UNKNOWN";
                         text = "not frozen";
-                } else if (action != ACTION_FREEZE && state != VSS_WS_STABLE) {
+                } else if (result_ok && action == ACTION_THAW && state != VSS_WS_STABLE) {
                         what = vss_writer_state_name((vss_writer_state) state) ?: "VSS_WS_UNKNOWN";
                         text = "not stable";
                 }
@@ -200,7 +201,7 @@ static int call(sd_bus *bus, Action action, char **volumes, uint32_t hold_ms) {
         }
         vss_id_format(&sid, sid_text);
         held_out = action == ACTION_THAW && result == (int32_t) VSS_E_HOLD_WRITES_TIMEOUT;
-        n_bad = report_writers(reply, action, held_out, &n);
+        n_bad = report_writers(reply, action, VSS_SUCCEEDED(result), held_out, &n);
         if (n_bad < 0) {
                 say(LOG_ERR, "%s: cannot read lvssd's answer: %s", action_word[action], strerror(-n_bad));
                 return 1;
