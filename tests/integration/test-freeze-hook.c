@@ -28,6 +28,10 @@ static void hook_run_free(hook_run *r) {
         r->err = NULL;
 }
 
+/* Under valgrind (LVSS_TEST_VALGRIND=1) the hook itself runs under it only in the tests that set
+ * this (freeze, thaw, a failed freeze: every path of the program): each run costs seconds there. */
+static bool hook_valgrind;
+
 /* Runs lvss-freeze-hook --socket SOCKET @args... and waits for it to exit. */
 static hook_run hook(itest_env *env, const char *const *args) {
         const char *argv[16];
@@ -41,7 +45,7 @@ static hook_run hook(itest_env *env, const char *const *args) {
         for (size_t i = 0; args[i] && n < 15; i++)
                 argv[n++] = args[i];
         argv[n] = NULL;
-        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, true, true);
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, hook_valgrind, true);
         r.code = itest_program_exit(env, p, itest_ms(env, 60000));
         r.err = itest_stream_text(&p->out);
         itest_note("lvss-freeze-hook %s -> %d:\n%s", args[0] ? args[args[1] ? 1 : 0] : "", r.code, r.err);
@@ -114,6 +118,7 @@ static void check_catalog(itest_env *env, const vss_id *sid, const char *state, 
  * the set is recorded with the external provider. */
 static void test_freeze_thaw(void **state) {
         itest_env *env = *state;
+        hook_valgrind = true;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
@@ -164,6 +169,7 @@ static void test_freeze_thaw(void **state) {
  * aborted before the hook exits; a later thaw finds nothing held. */
 static void test_veto(void **state) {
         itest_env *env = *state;
+        hook_valgrind = true;
         itest_start_lvssd(env, NULL);
         itest_writer *ok = w_plain(env, "calm");
         itest_writer *bad = WRITER(env, "vetoer", "--instance", "db1", "--fail-at", "Freeze", "--app-message",
@@ -185,7 +191,7 @@ static void test_veto(void **state) {
         /* the Abort reached the frozen writer before the hook exited: its line is there already or comes now */
         itest_wait_event(env, ok, "Abort", &sid, "ok", itest_margin_ms(env));
         (void) bad;
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
         check_catalog(env, &sid, "aborted", NULL);
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a vetoed external set is left in the catalog");
 
@@ -198,6 +204,7 @@ static void test_veto(void **state) {
  * (exit 0, documented), a bad option / action / hold limit (exit 2), no lvssd (exit 1). */
 static void test_bad_input(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         w_plain(env, "w1");
 
@@ -316,7 +323,7 @@ static void test_hold_limit(void **state) {
                       (unsigned long long) ((ws[i]->p.out.lines[k].mono_usec - start) / 1000));
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
         }
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
         check_catalog(env, &sid, "aborted", "held past the hold limit");
         check_not_frozen(env, ws, 2);
 
@@ -353,7 +360,7 @@ static void test_freeze_fail(void **state) {
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
         }
         check_not_frozen(env, ws, 2);
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
         check_catalog(env, &sid, "aborted", NULL);
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "an aborted external set is left in the catalog");
         r = HOOK(env, "thaw");
