@@ -434,7 +434,7 @@ struct Session {
         /* issue 10 part 2: an external session, owned by lvssd (external.c) */
         bool external;
         char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
-        char **external_volumes;
+        char **external_volumes;    /* --volume: canonical paths; only writers with files there take part */
         uint64_t external_hold_usec;     /* the effective hold limit */
         bool external_holding;      /* every writer frozen, waiting for thaw */
         bool external_thaw_wanted;  /* ExternalThaw came: BackupComplete follows the set */
@@ -576,6 +576,7 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 void external_client_gone(Client *c);
 /* main.c: lvssd stops; a held freeze is aborted (writers thawed). */
 void external_stop(Manager *m);
+void external_strv_free(char **v);
 
 /* Auto-recovery (issue 9 part 2): the providers' finalize over the created
  * copies, making them read-only; once (idempotent). 0 when nothing to do. */

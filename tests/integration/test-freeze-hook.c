@@ -11,6 +11,7 @@
  */
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,44 @@ static void test_sigkill_while_held(void **state) {
         hook_run_free(&r);
 }
 
+/* Part 2 (cli.md: "every writer (or those of --volume)"): with --volume only the writers with a
+ * component whose files lie on one of the volumes are frozen; the set records those volumes. */
+static void test_volume_selection(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        char *a = itest_xprintf("%s/vol-a", env->dir), *b = itest_xprintf("%s/vol-b", env->dir);
+        CHECK(mkdir(a, 0755) == 0 && mkdir(b, 0755) == 0, "mkdir");
+        char *a_db = itest_xprintf("%s/db", a);
+        CHECK(mkdir(a_db, 0755) == 0, "mkdir");
+        itest_start_lvssd(env, NULL);
+        itest_writer *on_a = WRITER(env, "on-a", "--instance", "x", "--path", a_db);
+        itest_writer *on_b = WRITER(env, "on-b", "--instance", "y", "--path", b);
+
+        hook_run r = HOOK(env, "--volume", a, "freeze");
+        CHECK(r.code == 0, "freeze --volume exited %d", r.code);
+        CHECK(strstr(r.err, "1 writer frozen"), "not one writer frozen:\n%s", r.err);
+        hook_run_free(&r);
+        itest_writer *frozen[1] = { on_a };
+        vss_id sid = check_listed(env, frozen, 1, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
+        CHECK(itest_count_events(on_b, "Freeze", NULL, NULL) == 0, "the writer on another volume got Freeze");
+        CHECK(itest_count_events(on_b, "PrepareForSnapshot", NULL, NULL) == 0,
+              "the writer on another volume got PrepareForSnapshot");
+        char *q = itest_xprintf("SELECT volume FROM snapshots WHERE state = 'creating'");
+        char *vol = itest_catalog_query(env, q);
+        CHECK(vol && strcmp(vol, a) == 0, "the set records '%s', expected '%s'", vol ? vol : "(null)", a);
+        free(vol);
+        free(q);
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 0 && strstr(r.err, "1 writer stable"), "thaw exited %d", r.code);
+        hook_run_free(&r);
+        CHECK(itest_count_events(on_a, "Thaw", &sid, "ok") == 1, "no Thaw");
+        CHECK(itest_count_events(on_b, "Thaw", NULL, NULL) == 0, "the writer on another volume got Thaw");
+        free(a);
+        free(b);
+        free(a_db);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_freeze_thaw),
@@ -427,6 +466,7 @@ int main(void) {
                 ITEST(test_freeze_fail),
                 ITEST(test_sigterm_while_held),
                 ITEST(test_sigkill_while_held),
+                ITEST(test_volume_selection),
         };
         return ITEST_MAIN("freeze-hook", tests);
 }
