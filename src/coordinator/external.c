@@ -194,6 +194,16 @@ void external_holding(Session *s) {
         if (asprintf(&msg, "every writer is frozen; lvssd holds them for at most %llu ms", (unsigned long long) ms) < 0)
                 msg = NULL;
         s->external_reported = false;
+        if (!s->external_call) {
+                /* The freeze's caller went away before its answer: it cannot know that the writers are
+                 * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
+                log_session(s, "the freeze's caller went away before the answer: thawing every writer");
+                s->external_reported = true;
+                free(s->external_why);
+                s->external_why = strdup("the freeze's caller went away before the answer");
+                snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
+                return;
+        }
         answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
         if (s->m->stopping) {
                 s->external_held_out = true;

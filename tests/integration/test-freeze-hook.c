@@ -455,6 +455,41 @@ static void test_volume_selection(void **state) {
         free(a_db);
 }
 
+/* Part 2 ("nothing is ever left frozen"): the freeze's caller dies before its answer (qemu-ga killed,
+ * a caller's own timeout): it will never thaw, so lvssd thaws every writer as soon as they are frozen,
+ * long before the hold limit (600 s here), and records the session aborted. */
+static void test_caller_gone(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        char *conf = itest_write_config(env, "[Coordinator]\nExternalHoldLimitMS=600000\n");
+        itest_start_lvssd_config(env, NULL, conf);
+        itest_writer *slow = WRITER(env, "slow", "--instance", "s", "--hang-at", "Freeze", "--hang-ms", "1000");
+
+        char *path = itest_xprintf("%s/tools/lvss-freeze-hook", env->build_root);
+        const char *argv[] = { path, "--socket", env->socket_path, "--hold-limit", "600000", "freeze", NULL };
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, false, true);
+        size_t k = itest_wait_event(env, slow, "Freeze", NULL, "begin", itest_margin_ms(env));
+        char *line = slow->p.out.lines[k].text;
+        vss_id sid;
+        char *brace = strchr(line, '{');
+        char idbuf[VSS_ID_STRING_MAX] = "";
+        if (brace)
+                snprintf(idbuf, sizeof idbuf, "%.38s", brace);
+        CHECK(brace && vss_id_parse(idbuf, &sid) == VSS_S_OK, "no session id in '%s'", line);
+        itest_kill_proc(env, p);
+
+        itest_wait_event(env, slow, "Freeze", &sid, "ok", itest_ms(env, 1000) + itest_margin_ms(env));
+        itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
+        CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
+        check_catalog(env, &sid, "aborted", "caller went away");
+        hook_run r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw exited %d", r.code);
+        hook_run_free(&r);
+        free(path);
+        free(conf);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_freeze_thaw),
@@ -467,6 +502,7 @@ int main(void) {
                 ITEST(test_sigterm_while_held),
                 ITEST(test_sigkill_while_held),
                 ITEST(test_volume_selection),
+                ITEST(test_caller_gone),
         };
         return ITEST_MAIN("freeze-hook", tests);
 }
