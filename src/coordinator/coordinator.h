@@ -441,6 +441,9 @@ struct Session {
         bool external_held_out;     /* thawed by lvssd past the hold limit (or its stop): thaw must say so */
         bool external_reported;     /* a freeze reply or thaw/abort reply said how it ended */
         bool external_call_is_abort; /* ExternalAbort came */
+        bool external_answer_due;   /* the waiting call is answered when the session has ended */
+        vss_hresult external_answer_hr;
+        const char *external_answer_msg; /* static text */
         char *external_why;         /* why lvssd ended it, or NULL */
         sd_bus_message *external_call;   /* ExternalFreeze / Thaw / Abort waiting for its answer */
         Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */

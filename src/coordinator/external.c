@@ -149,6 +149,15 @@ static void answer(Session *s, vss_hresult hr, const char *message) {
         server_bus_changed(s->m, c->bus);
 }
 
+/* The answer of a freeze that failed, a thaw or an abort is sent once the session has ended
+ * (BackupShutdown done, the catalog says how it ended): this notes it. */
+static void answer_at_end(Session *s, vss_hresult hr, const char *message) {
+        s->external_reported = true;
+        s->external_answer_due = true;
+        s->external_answer_hr = hr;
+        s->external_answer_msg = message;
+}
+
 static void wait_answer(Session *s, Client *c, sd_bus_message *call) {
         s->external_call = sd_bus_message_ref(call);
         s->external_caller = c;
@@ -172,7 +181,7 @@ static void fail_start(Session *s, const char *what, sd_bus_error *e) {
         log_session(s, "external freeze: cannot start %s: %s", what, e->message ?: "?");
         if (!s->external_reported) {
                 s->external_reported = true;
-                answer(s, hr, e->message ?: what);
+                answer(s, hr, e->message ?: what); /* now: the error's text does not outlive this call */
         }
         if (!s->aborted && s->prepared_for_backup) {
                 /* Abort to those that prepared: the teardown of a requester that is gone does it */
@@ -204,12 +213,15 @@ void external_holding(Session *s) {
                 snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
                 return;
         }
-        answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
         if (s->m->stopping) {
-                s->external_held_out = true;
-                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
+                /* lvssd stops: the freeze fails (its answer says so), every writer thaws */
+                log_session(s, "lvssd is stopping: the freeze fails, thawing every writer");
+                free(s->external_why);
+                s->external_why = strdup("lvssd is stopping");
                 snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+                return;
         }
+        answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
 }
 
 static void thaw_answer(Session *s, vss_hresult hr) {
@@ -217,8 +229,7 @@ static void thaw_answer(Session *s, vss_hresult hr) {
 
         for (size_t i = 0; i < s->n_entries && !failed; i++)
                 failed = s->entries[i]->failure != VSS_S_OK || lvss_state_is_failed(s->entries[i]->state);
-        s->external_reported = true;
-        answer(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
+        answer_at_end(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
 }
 
 /* Is @path on @volume (a canonical directory)? */
@@ -309,15 +320,12 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
                 if (!s->external_reported && !s->external_thaw_wanted && !s->external_held_out &&
                     !s->external_call_is_abort) {
                         /* the freeze failed: a writer vetoed or timed out; Abort went to every writer */
-                        s->external_reported = true;
-                        answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr,
-                               "the freeze failed; every writer was sent Abort");
+                        answer_at_end(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr,
+                                      "the freeze failed; every writer was sent Abort and the session aborted");
                 } else if (s->external_thaw_wanted)
                         thaw_answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr);
-                else if (s->external_call_is_abort) {
-                        s->external_reported = true;
-                        answer(s, VSS_S_OK, "aborted: every writer was sent Abort");
-                }
+                else if (s->external_call_is_abort)
+                        answer_at_end(s, VSS_S_OK, "aborted: every writer was sent Abort");
                 return end_release(s);
 
         case STEP_BACKUP_COMPLETE:
@@ -327,6 +335,10 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
         case STEP_RELEASE:
                 if (m->external == s)
                         m->external = NULL;
+                if (s->external_answer_due) {
+                        s->external_answer_due = false;
+                        answer(s, s->external_answer_hr, s->external_answer_msg);
+                }
                 if (s->external_held_out && !s->external_reported && !m->stopping) {
                         /* kept for the thaw that comes later */
                         Session *old = TAKE_PTR(m->external_done);
