@@ -49,7 +49,10 @@ static hook_run hook(itest_env *env, const char *const *args) {
         itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, hook_valgrind, true);
         r.code = itest_program_exit(env, p, itest_ms(env, 60000));
         r.err = itest_stream_text(&p->out);
-        itest_note("lvss-freeze-hook %s -> %d:\n%s", args[0] ? args[args[1] ? 1 : 0] : "", r.code, r.err);
+        char shown[256] = "";
+        for (size_t i = 3; argv[i]; i++)
+                snprintf(shown + strlen(shown), sizeof shown - strlen(shown), " %s", argv[i]);
+        itest_note("lvss-freeze-hook%s -> %d:\n%s", shown, r.code, r.err);
         free(path);
         return r;
 }
@@ -203,7 +206,7 @@ static void test_veto(void **state) {
 }
 
 /* Part 2: bad input -> one clear line: thaw without freeze (exit 1), freezeFail with nothing held
- * (exit 0, documented), a bad option / action / hold limit (exit 2), no lvssd (exit 1). */
+ * (exit 0, documented), a missing volume (exit 1, VSS_E_OBJECT_NOT_FOUND), no lvssd (exit 1). */
 static void test_bad_input(void **state) {
         itest_env *env = *state;
         hook_valgrind = false;
@@ -217,15 +220,6 @@ static void test_bad_input(void **state) {
         r = HOOK(env, "freezeFail");
         CHECK(r.code == 0 && strstr(r.err, "no freeze is held"), "freezeFail with nothing held exited %d", r.code);
         hook_run_free(&r);
-        r = HOOK(env, "--bogus", "freeze");
-        CHECK(r.code == 2, "a bad option exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "melt");
-        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--hold-limit", "soon", "freeze");
-        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
-        hook_run_free(&r);
         r = HOOK(env, "--volume", "/no/such/dir", "freeze");
         CHECK(r.code == 1 && strstr(r.err, "/no/such/dir") && strstr(r.err, "VSS_E_OBJECT_NOT_FOUND"),
               "a missing volume exited %d", r.code);
@@ -238,6 +232,30 @@ static void test_bad_input(void **state) {
               "no lvssd: exited %d", r.code);
         hook_run_free(&r);
         free(sock);
+}
+
+/* Part 2, the program: --help, --version (exit 0); bad usage (exit 2, one line), no lvssd needed. */
+static void test_usage(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        hook_run r = HOOK(env, "--help");
+        CHECK(r.code == 0 && strstr(r.err, "Usage: lvss-freeze-hook"), "--help exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--version");
+        CHECK(r.code == 0 && strstr(r.err, "lvss-freeze-hook "), "--version exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "freeze", "thaw");
+        CHECK(r.code == 2 && strstr(r.err, "one ACTION only"), "two actions exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--bogus", "freeze");
+        CHECK(r.code == 2, "a bad option exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "melt");
+        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--hold-limit", "soon", "freeze");
+        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
+        hook_run_free(&r);
 }
 
 /* Part 2: two overlapping freezes -> the second is refused naming the holder, the first stays held;
@@ -495,6 +513,7 @@ int main(void) {
                 ITEST(test_freeze_thaw),
                 ITEST(test_veto),
                 ITEST(test_bad_input),
+                ITEST(test_usage),
                 ITEST(test_overlapping),
                 ITEST(test_freeze_during_backup),
                 ITEST(test_hold_limit),
