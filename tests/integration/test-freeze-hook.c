@@ -181,6 +181,7 @@ static void test_freeze_thaw(void **state) {
         free(path);
         free(q);
 
+        hook_valgrind = false; /* every path of the program has run under valgrind (if on) */
         /* pre / post are the same actions (cloud pre/post scripts) */
         r = HOOK(env, "pre");
         CHECK(r.code == 0, "pre exited %d", r.code);
@@ -472,7 +473,7 @@ static void test_caller_gone(void **state) {
         hook_valgrind = false;
         char *conf = itest_write_config(env, "[Coordinator]\nExternalHoldLimitMS=600000\n");
         itest_start_lvssd_config(env, NULL, conf);
-        itest_writer *slow = WRITER(env, "slow", "--instance", "s", "--hang-at", "Freeze", "--hang-ms", "1000");
+        itest_writer *slow = WRITER(env, "slow", "--instance", "s", "--hang-at", "Freeze", "--hang-ms", "500");
 
         char *path = itest_xprintf("%s/tools/lvss-freeze-hook", env->build_root);
         const char *argv[] = { path, "--socket", env->socket_path, "--hold-limit", "600000", "freeze", NULL };
@@ -487,7 +488,7 @@ static void test_caller_gone(void **state) {
         CHECK(brace && vss_id_parse(idbuf, &sid) == VSS_S_OK, "no session id in '%s'", line);
         itest_kill_proc(env, p);
 
-        itest_wait_event(env, slow, "Freeze", &sid, "ok", itest_ms(env, 1000) + itest_margin_ms(env));
+        itest_wait_event(env, slow, "Freeze", &sid, "ok", itest_ms(env, 500) + itest_margin_ms(env));
         itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
         CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
         free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
