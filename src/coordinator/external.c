@@ -229,7 +229,8 @@ static void thaw_answer(Session *s, vss_hresult hr) {
 
         for (size_t i = 0; i < s->n_entries && !failed; i++)
                 failed = s->entries[i]->failure != VSS_S_OK || lvss_state_is_failed(s->entries[i]->state);
-        answer_at_end(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
+        answer_at_end(s, hr,
+                      VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
 }
 
 /* Is @path on @volume (a canonical directory)? */
@@ -443,7 +444,8 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         /* From here on lvssd owns it; the caller only waits for the answer. */
         s->client = NULL;
         shown = lvss_strdup_bounded(*caller ? caller : "an unnamed caller", 128);
-        if (!shown || asprintf(&s->origin, "external: %s, pid %d, uid %u", shown, (int) c->pid, (unsigned) c->uid) < 0) {
+        if (!shown ||
+            asprintf(&s->origin, "external: %s, pid %d, uid %u", shown, (int) c->pid, (unsigned) c->uid) < 0) {
                 s->origin = NULL;
                 session_requester_gone(s, "out of memory");
                 return -ENOMEM;
