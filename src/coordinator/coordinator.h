@@ -441,6 +441,7 @@ struct Session {
         bool external_held_out;     /* thawed by lvssd past the hold limit (or its stop): thaw must say so */
         bool external_reported;     /* a freeze reply or thaw/abort reply said how it ended */
         bool external_call_is_abort; /* ExternalAbort came */
+        bool external_abort_wanted; /* ExternalAbort came while the freeze was on its way */
         bool external_answer_due;   /* the waiting call is answered when the session has ended */
         vss_hresult external_answer_hr;
         const char *external_answer_msg; /* static text */

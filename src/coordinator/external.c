@@ -203,6 +203,14 @@ void external_holding(Session *s) {
         if (asprintf(&msg, "every writer is frozen; lvssd holds them for at most %llu ms", (unsigned long long) ms) < 0)
                 msg = NULL;
         s->external_reported = false;
+        if (s->external_abort_wanted) {
+                /* freezeFail came while the freeze was on its way: the freeze fails, every writer thaws */
+                log_session(s, "freezeFail came during the freeze: thawing every writer");
+                free(s->external_why);
+                s->external_why = strdup("aborted by freezeFail during the freeze");
+                snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail during the freeze");
+                return;
+        }
         if (!s->external_call) {
                 /* The freeze's caller went away before its answer: it cannot know that the writers are
                  * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
@@ -541,12 +549,17 @@ int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) 
                 }
                 return reply(NULL, call, VSS_S_OK, "no freeze is held: nothing to abort") < 0 ? -EIO : 1;
         }
-        if (!s->external_holding)
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s",
-                                                  s->external_thaw_wanted || s->external_call_is_abort
-                                                          ? "the held freeze is being thawed already"
-                                                          : "the freeze is still in progress: it thaws every writer "
-                                                            "itself if it fails");
+        if (!s->external_holding && (s->external_thaw_wanted || s->external_call_is_abort))
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "the held freeze is being thawed already");
+        if (!s->external_holding) {
+                /* The freeze is on its way (VMware calls freezeFail when its freeze timed out): it fails
+                 * as soon as every writer has answered Freeze; its own caller is told so. */
+                log_session(s, "freezeFail during the freeze, asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
+                s->external_abort_wanted = true;
+                return reply(s, call, VSS_S_OK,
+                             "the freeze on its way fails as soon as the writers have answered Freeze; every writer "
+                             "is thawed") < 0 ? -EIO : 1;
+        }
         log_session(s, "freezeFail: abort asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         s->external_call_is_abort = true;
         wait_answer(s, c, call);

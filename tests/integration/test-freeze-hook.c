@@ -506,6 +506,35 @@ static void test_caller_gone(void **state) {
         free(conf);
 }
 
+/* Part 2 (VMware: freezeFail after a freeze that timed out on its side): freezeFail while the freeze
+ * is still on its way exits 0; that freeze then fails (exit 1) and every writer is thawed (Abort). */
+static void test_freeze_fail_during_freeze(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        itest_start_lvssd(env, NULL);
+        itest_writer *slow = WRITER(env, "slow", "--instance", "s", "--hang-at", "Freeze", "--hang-ms", "500");
+
+        char *path = itest_xprintf("%s/tools/lvss-freeze-hook", env->build_root);
+        const char *argv[] = { path, "--socket", env->socket_path, "freeze", NULL };
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook freeze", argv, false, true);
+        itest_wait_event(env, slow, "Freeze", NULL, "begin", itest_margin_ms(env));
+        hook_run r = HOOK(env, "freezeFail");
+        CHECK(r.code == 0, "freezeFail during the freeze exited %d", r.code);
+        hook_run_free(&r);
+        int code = itest_program_exit(env, p, itest_ms(env, 500) + itest_margin_ms(env));
+        char *out = itest_stream_text(&p->out);
+        CHECK(code == 1, "the freeze exited %d after freezeFail, expected 1:\n%s", code, out);
+        free(out);
+        itest_admin a;
+        itest_list_writers(env, &a);
+        vss_id sid = itest_admin_for(&a, slow)->session_id;
+        itest_admin_free(&a);
+        itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
+        CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
+        check_catalog(env, &sid, "aborted", "freezeFail");
+        free(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_freeze_thaw),
@@ -518,6 +547,7 @@ int main(void) {
                 ITEST(test_sigkill_while_held),
                 ITEST(test_volume_selection),
                 ITEST(test_caller_gone),
+                ITEST(test_freeze_fail_during_freeze),
         };
         return ITEST_MAIN("freeze-hook", tests);
 }
