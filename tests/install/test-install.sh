@@ -23,6 +23,7 @@ expect=(
         "$(abs "$bin")/lvss-writer-sqlite"
         "$(abs "$bin")/lvss-writer-postgresql"
         "$(abs "$bin")/lvss-writer-mariadb"
+        "$(abs "$bin")/lvss-writer-hooks"
         "$(abs "$lib")/liblvss.so.0.1.0"
         "$(abs "$lib")/liblvss.so.0"
         "$(abs "$lib")/liblvss.so"
@@ -37,6 +38,7 @@ expect=(
         "$p/lib/systemd/system/lvss-writer-sqlite@.service"
         "$p/lib/systemd/system/lvss-writer-postgresql@.service"
         "$p/lib/systemd/system/lvss-writer-mariadb@.service"
+        "$p/lib/systemd/system/lvss-writer-hooks@.service"
         "$(abs "$etc")/lvss/lvssd.conf"
         "$(abs "$man")/man8/lvssd.8"
         "$(abs "$man")/man8/vssadmin.8"
@@ -44,6 +46,7 @@ expect=(
         "$(abs "$man")/man8/lvss-writer-sqlite.8"
         "$(abs "$man")/man8/lvss-writer-postgresql.8"
         "$(abs "$man")/man8/lvss-writer-mariadb.8"
+        "$(abs "$man")/man8/lvss-writer-hooks.8"
 )
 missing=0
 for f in "${expect[@]}"; do
@@ -59,6 +62,7 @@ echo "all ${#expect[@]} files installed"
 grep -q "^ExecStart=$(abs "$sbin")/lvssd " "$root$p/lib/systemd/system/lvssd.service"
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-sqlite " "$root$p/lib/systemd/system/lvss-writer-sqlite@.service"
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-mariadb " "$root$p/lib/systemd/system/lvss-writer-mariadb@.service"
+grep -q "^ExecStart=$(abs "$bin")/lvss-writer-hooks " "$root$p/lib/systemd/system/lvss-writer-hooks@.service"
 
 # A program compiled against the installed headers and pkg-config file.
 cat >"$root/probe.c" <<'C'
