@@ -60,6 +60,7 @@ typedef struct Config {
         uint64_t event_timeout_usec;
         uint64_t hold_window_usec;
         uint64_t freeze_margin_usec; /* the commit ends this long before a writer's freeze timeout (item 8.3) */
+        uint64_t external_hold_limit_usec; /* ExternalHoldLimitMS=: the longest an external freeze is held (issue 10) */
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
@@ -129,6 +130,11 @@ struct Manager {
         sd_event_source *accept_timer;   /* re-enables accepting after EMFILE/ENFILE */
         LogLimit accept_log, refuse_log, idle_log; /* what a flood of peers could otherwise make lvssd log */
         LogLimit denied_log;             /* refused calls (access denied), DENIED_LOG_BURST per interval */
+
+        /* issue 10 part 2: the external session (external.c) */
+        Session *external;               /* the one external session, held or on its way; or NULL */
+        Session *external_done;          /* the last one, ended: what a later thaw or freezeFail reports */
+        lvss_provider *external_provider;
 };
 
 void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
@@ -249,6 +255,7 @@ typedef struct LastStatus {
         uint64_t last_event_usec, duration_usec;
         Session *session;        /* weak; NULL once the session is gone */
         const char *session_state; /* static text once the session is gone */
+        char *origin;              /* an external session's caller (issue 10), kept once the session is gone */
 } LastStatus;
 
 struct Writer {
@@ -424,6 +431,21 @@ struct Session {
         int history_error;          /* why (negative errno) */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
 
+        /* issue 10 part 2: an external session, owned by lvssd (external.c) */
+        bool external;
+        char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
+        char **external_volumes;
+        uint64_t external_hold_usec;     /* the effective hold limit */
+        bool external_holding;      /* every writer frozen, waiting for thaw */
+        bool external_thaw_wanted;  /* ExternalThaw came: BackupComplete follows the set */
+        bool external_held_out;     /* thawed by lvssd past the hold limit (or its stop): thaw must say so */
+        bool external_reported;     /* a freeze reply or thaw/abort reply said how it ended */
+        bool external_call_is_abort; /* ExternalAbort came */
+        char *external_why;         /* why lvssd ended it, or NULL */
+        sd_bus_message *external_call;   /* ExternalFreeze / Thaw / Abort waiting for its answer */
+        Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */
+        sd_event_source *external_timer; /* the hold limit */
+
         Session *next, *prev;
 };
 
@@ -534,6 +556,27 @@ Snapshot *snapshot_free(Snapshot *snap);
 lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
 void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
 int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
+/* External sessions (issue 10 part 2): the hold between Freeze and Thaw ends:
+ * @hr VSS_S_OK thaws and goes on to PostSnapshot; a failure aborts the set. */
+void snapshot_external_release(Session *s, vss_hresult hr, const char *why);
+
+/* ---- external.c ------------------------------------------------------- */
+
+int external_provider_new(lvss_provider **ret);
+int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error);
+int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error);
+int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error);
+/* snapshot.c: every writer is frozen, the hold begins. */
+void external_holding(Session *s);
+/* snapshot.c: the hold limit's timer, at @deadline_mono (CLOCK_MONOTONIC). */
+int external_arm_hold(Session *s, uint64_t deadline_mono);
+/* session.c: a step of an external session ended; the next one starts. */
+void external_step_finished(Session *s, StepKind step, vss_hresult hr);
+/* server.c: @c goes; a call of its that waits is dropped. */
+void external_client_gone(Client *c);
+/* main.c: lvssd stops; a held freeze is aborted (writers thawed). */
+void external_stop(Manager *m);
+
 /* Auto-recovery (issue 9 part 2): the providers' finalize over the created
  * copies, making them read-only; once (idempotent). 0 when nothing to do. */
 int snapshot_set_finalize(Session *s);

@@ -140,6 +140,7 @@ static int on_term(sd_event_source *src, const struct signalfd_siginfo *si, void
                         Session *s = TAKE_PTR(c->session);
                         session_requester_gone(s, "lvssd is stopping");
                 }
+        external_stop(m); /* issue 10 part 2: a held freeze is thawed */
 
         if (!m->sessions)
                 return sd_event_exit(m->event, 0);

@@ -49,6 +49,14 @@ int manager_providers_init(Manager *m) {
                         return r;
         }
 
+        /* issue 10 part 2: the snapshot is made outside (hypervisor, cloud); only external sessions use it */
+        r = external_provider_new(&p);
+        if (r < 0)
+                return r;
+        r = add_provider(m, p);
+        if (r < 0)
+                return r;
+
         for (char **e = m->cfg.exec_providers; e && *e; e++) {
                 _cleanup_(freep) char *name = strdup(*e);
                 char *colon;
@@ -131,6 +139,8 @@ lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, cons
 }
 
 const char *provider_volumes_text(const lvss_provider *p) {
+        if (streq_ptr(p->ops->name, "external") && !p->data)
+                return "none of its own: records sets made outside (lvss-freeze-hook)";
         if (streq_ptr(p->ops->type, "external"))
                 return "the volumes its program accepts";
         if (streq_ptr(p->ops->name, "btrfs"))

@@ -309,6 +309,7 @@ Writer *writer_free(Writer *w) {
                 session_forget_writer(s, w);
         registry_forget_writer(w->m, w);
         free(w->last.application_message);
+        free(w->last.origin);
         free(w->name);
         free(w->instance_name);
         free(w);
@@ -334,6 +335,8 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->duration_usec = e->duration_usec;
         l->session = e->session;
         l->session_state = NULL;
+        free(l->origin);
+        l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
 }
 
 /* ---- ListWriters --------------------------------------------------------- */
@@ -370,6 +373,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         vss_writer_state state;
         vss_hresult failure, app_result;
         const char *app_message, *state_text, *note = NULL;
+        char state_buf[512];
         vss_id session_id = {};
         vss_writer_event event;
         bool in_progress, active;
@@ -402,6 +406,11 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 took = l->duration_usec;
                 active = l->session && !l->session->ended;
                 state_text = l->session ? session_state_text(l->session) : strempty(l->session_state);
+                /* issue 10 part 2: an external session names its caller, also once it is gone */
+                if (l->origin) {
+                        (void) snprintf(state_buf, sizeof state_buf, "%s, %s", state_text, l->origin);
+                        state_text = state_buf;
+                }
         } else {
                 /* Never in a session: stable, and nothing more to say. */
                 state = VSS_WS_STABLE;

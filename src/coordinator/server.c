@@ -215,6 +215,33 @@ static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error
         return admin_delete_shadows(c->m, m, what, &id, volume, oldest, error);
 }
 
+/* issue 10 part 2: external sessions (external.c); the same access as a requester's */
+static int method_external_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!client_may_request(c))
+                return access_denied(c, "a requester", error);
+        return external_method_freeze(c, m, error);
+}
+
+static int method_external_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!client_may_request(c))
+                return access_denied(c, "a requester", error);
+        return external_method_thaw(c, m, error);
+}
+
+static int method_external_abort(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (!client_may_request(c))
+                return access_denied(c, "a requester", error);
+        return external_method_abort(c, m, error);
+}
+
+#define EXTERNAL_REPLY "ayisa(" LVSS_STATUS_STRUCT ")"
+
 static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_NAMES("GetVersion", "", , "s", SD_BUS_PARAM(version), method_get_version, 0),
@@ -237,6 +264,20 @@ static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("DeleteShadows", "saysb",
                                  SD_BUS_PARAM(what) SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(oldest), "u",
                                  SD_BUS_PARAM(deleted), method_delete_shadows, 0),
+        SD_BUS_METHOD_WITH_NAMES("ExternalFreeze", "asus",
+                                 SD_BUS_PARAM(volumes) SD_BUS_PARAM(hold_limit_ms) SD_BUS_PARAM(caller),
+                                 EXTERNAL_REPLY,
+                                 SD_BUS_PARAM(session_id) SD_BUS_PARAM(result) SD_BUS_PARAM(message)
+                                         SD_BUS_PARAM(writers),
+                                 method_external_freeze, 0),
+        SD_BUS_METHOD_WITH_NAMES("ExternalThaw", "", , EXTERNAL_REPLY,
+                                 SD_BUS_PARAM(session_id) SD_BUS_PARAM(result) SD_BUS_PARAM(message)
+                                         SD_BUS_PARAM(writers),
+                                 method_external_thaw, 0),
+        SD_BUS_METHOD_WITH_NAMES("ExternalAbort", "", , EXTERNAL_REPLY,
+                                 SD_BUS_PARAM(session_id) SD_BUS_PARAM(result) SD_BUS_PARAM(message)
+                                         SD_BUS_PARAM(writers),
+                                 method_external_abort, 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -668,7 +709,8 @@ static bool client_has_unread(Client *c) {
 
 /* No role: the idle timeout applies while no ListWriters of it runs. */
 static bool client_idle_applies(Client *c) {
-        return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus);
+        return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus) &&
+               !(c->m->external && c->m->external->external_caller == c);
 }
 
 static void client_guard_update(Client *c) {
@@ -894,6 +936,7 @@ static void client_free(Client *c) {
                 Session *s = TAKE_PTR(c->session);
                 session_requester_gone(s, "the requester's connection dropped");
         }
+        external_client_gone(c);
         if (c->writer)
                 c->writer = writer_free(c->writer);
         c->free_source = sd_event_source_disable_unref(c->free_source);

@@ -200,6 +200,15 @@ Session *session_free(Session *s) {
         free(s->work);
         free(s->end_reason);
         free(s->step_detail);
+        /* issue 10 part 2 */
+        s->external_timer = sd_event_source_disable_unref(s->external_timer);
+        s->external_call = sd_bus_message_unref(s->external_call);
+        free(s->origin);
+        free(s->external_why);
+        if (m->external == s)
+                m->external = NULL;
+        if (m->external_done == s)
+                m->external_done = NULL;
 
         if (s->prev)
                 s->prev->next = s->next;
@@ -660,6 +669,11 @@ void session_step_finish(Session *s, vss_hresult hr) {
                         (void) sd_bus_reply_method_return(call, NULL);
         }
 
+        if (!s->client && s->external) {
+                /* issue 10 part 2: lvssd drives its own session's next step */
+                external_step_finished(s, step, hr);
+                return;
+        }
         if (!s->client) {
                 s->queued_release = sd_bus_message_unref(s->queued_release);
                 session_teardown_continue(s);
@@ -692,6 +706,8 @@ void session_step_finish(Session *s, vss_hresult hr) {
 
 /* An asynchronous step started: answer its call now. */
 int session_step_started(Session *s, sd_bus_message *call) {
+        if (!call)
+                return 0; /* lvssd's own step (an external session): nobody to answer */
         return sd_bus_reply_method_return(call, NULL);
 }
 
@@ -1042,6 +1058,12 @@ int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *err
                 const Session *o = s->m->set_owner;
                 char oid[VSS_ID_STRING_MAX];
                 vss_id_format(&o->id, oid);
+                if (o->external) /* issue 10 part 2 */
+                        return lvss_bus_error_set_hresult(
+                                error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                                "Another snapshot set is being created: the external freeze of session %s (%s), "
+                                "held for at most %" PRIu64 " ms",
+                                oid, strempty(o->origin), o->external_hold_usec / USEC_PER_MSEC);
                 return lvss_bus_error_set_hresult(
                         error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
                         "Another snapshot set is being created: by session %s (uid %u pid %d), started %" PRIu64
@@ -1423,6 +1445,20 @@ static void session_finalize(Session *s) {
         /* A restore is complete once PostRestore went out; a backup once its
          * status was gathered after BackupComplete (WS-3), else it merely ended. */
         bool restored = s->kind == SESSION_RESTORE && s->post_restore_done;
+        if (s->external) {
+                /* issue 10 part 2: complete once BackupComplete went to the writers after thaw */
+                state = s->backup_complete_ok ? "completed" : "aborted";
+                tell_writers(s, s->backup_complete_ok ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
+                session_end_catalog(s, state, s->external_why     ? s->external_why
+                                              : s->end_reason     ? s->end_reason
+                                              : s->backup_complete_ok ? "thawed by the external caller"
+                                                                     : "the external freeze failed or was aborted");
+                s->completed = s->backup_complete_ok;
+                s->aborted = !s->completed;
+                s->ended = true;
+                log_session(s, "ended (%s%s%s)", state, s->external_why ? ": " : "", strempty(s->external_why));
+                return;
+        }
         if (s->completed || (restored && s->client))
                 state = "completed";
         else if (s->aborted || !s->client)

@@ -680,6 +680,22 @@ static void commit_start(Session *s) {
                 snap->in_catalog = true;
         }
 
+        if (s->external) {
+                /* issue 10 part 2: the copy is made outside; hold until thaw, the hold limit, or an abort.
+                 * The hold limit replaces the hold window; a writer's own freeze timeout still bounds it. */
+                uint64_t deadline = now + s->external_hold_usec;
+                if (s->freeze_deadline_entry && s->freeze_deadline_mono < deadline)
+                        deadline = s->freeze_deadline_mono;
+                s->commit_deadline_mono = deadline;
+                s->external_hold_usec = deadline - now;
+                r = external_arm_hold(s, deadline);
+                if (r < 0) {
+                        log_session(s, "cannot arm the hold limit: %s", strerror(-r));
+                        return veto(s, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
+                }
+                return external_holding(s);
+        }
+
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
 
@@ -714,6 +730,19 @@ static void commit_start(Session *s) {
                 log_session(s, "cannot watch the commit: %s", strerror(-r));
                 commit_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
+}
+
+void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
+        s->external_holding = false;
+        s->external_timer = sd_event_source_disable_unref(s->external_timer);
+        if (s->snap_phase != SNAP_COMMIT || s->step != STEP_DO_SNAPSHOT_SET)
+                return;
+        if (VSS_FAILED(hr)) {
+                veto(s, hr, why ? why : "the external freeze was aborted");
+                return;
+        }
+        log_session(s, "thaw: the external snapshot is made");
+        commit_finished(s, VSS_S_OK);
 }
 
 int snapshot_set_run(Session *s) {

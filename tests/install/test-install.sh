@@ -24,6 +24,7 @@ expect=(
         "$(abs "$bin")/lvss-writer-postgresql"
         "$(abs "$bin")/lvss-writer-mariadb"
         "$(abs "$bin")/lvss-writer-hooks"
+        "$p/libexec/lvss/lvss-freeze-hook"
         "$(abs "$lib")/liblvss.so.0.1.0"
         "$(abs "$lib")/liblvss.so.0"
         "$(abs "$lib")/liblvss.so"
@@ -47,6 +48,7 @@ expect=(
         "$(abs "$man")/man8/lvss-writer-postgresql.8"
         "$(abs "$man")/man8/lvss-writer-mariadb.8"
         "$(abs "$man")/man8/lvss-writer-hooks.8"
+        "$(abs "$man")/man8/lvss-freeze-hook.8"
 )
 missing=0
 for f in "${expect[@]}"; do

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * External sessions (issue 10 part 2): lvss as the quiesce step of a snapshot
+ * made elsewhere (a hypervisor, a cloud, a SAN), asked for by
+ * lvss-freeze-hook.
+ *
+ * ExternalFreeze opens a backup session that lvssd owns: it outlives the
+ * connection that asked for it. The session runs the usual steps
+ * (GatherWriterMetadata, StartSnapshotSet with the `external` provider,
+ * PrepareForBackup, DoSnapshotSet: PrepareForSnapshot, Freeze) and then,
+ * where a provider would commit, holds: every writer stays frozen until
+ * ExternalThaw (Thaw, PostSnapshot, BackupComplete, BackupShutdown),
+ * ExternalAbort (Abort), the hold limit, or lvssd's stop. The hold limit is
+ * the smaller of ExternalHoldLimitMS= and the caller's, and ends earlier
+ * when a frozen writer's own freeze timeout (less the freeze margin) would
+ * (WS-6). Past it lvssd thaws every writer (Abort) and keeps the session's
+ * outcome for the thaw that comes later: it says "held past the hold limit".
+ *
+ * One external session at a time. The provider `external` makes nothing:
+ * its set is recorded in the catalog (persistent, VSS_CTX_APP_ROLLBACK) and
+ * deleting it forgets the record.
+ *
+ * Every answer has the same shape: (session id, hresult, message, the
+ * writers' status). D-Bus errors are for refusals only.
+ */
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/bounded.h"
+#include "common/state.h"
+#include "coordinator.h"
+#include "protocol/protocol.h"
+
+static void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+static void strv_freep(char ***v) {
+        strv_free(*v);
+}
+
+/* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10} */
+static const vss_id external_provider_id = {
+        .bytes = { 0x7c, 0x1f, 0x8f, 0x0e, 0x5a, 0x43, 0x4d, 0x0b,
+                   0x9e, 0x55, 0x1b, 0x7e, 0x2a, 0x3c, 0x4d, 0x10 },
+};
+
+#define HELD_OUT "held past the hold limit: thawed before thaw came"
+
+/* ---- the provider -------------------------------------------------------- */
+
+static bool ext_is_volume_supported(lvss_provider *p, const char *volume) {
+        return volume && volume[0] == '/';
+}
+
+static int ext_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        for (size_t i = 0; i < n; i++) {
+                free(snaps[i]->snapshot_path);
+                if (asprintf(&snaps[i]->snapshot_path, "external:%s", snaps[i]->volume) < 0) {
+                        snaps[i]->snapshot_path = NULL;
+                        return lvss_provider_fail(ret_hr, -ENOMEM);
+                }
+                snaps[i]->atomic = false; /* not known: the hypervisor decides */
+        }
+        return 0;
+}
+
+static int ext_nothing(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        return 0;
+}
+
+static int ext_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        return 0;
+}
+
+static int ext_delete(lvss_provider *p, const char *snapshot_path) {
+        return 0; /* forgetting the catalog row is all there is */
+}
+
+static const lvss_provider_ops external_ops = {
+        .name = "external",
+        .id = external_provider_id,
+        .type = "external",
+        .version = "1.0",
+        .is_volume_supported = ext_is_volume_supported,
+        .begin_prepare = ext_begin_prepare,
+        .end_prepare = ext_nothing,
+        .pre_commit = ext_nothing,
+        .commit = ext_nothing,
+        .post_commit = ext_nothing,
+        .abort = ext_abort,
+        .delete_snapshot = ext_delete,
+};
+
+int external_provider_new(lvss_provider **ret) {
+        lvss_provider *p = calloc(1, sizeof *p);
+
+        if (!p)
+                return -ENOMEM;
+        p->ops = &external_ops;
+        *ret = p;
+        return 0;
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        vss_id none = {};
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &m);
+        if (r >= 0)
+                r = lvss_bus_append_id(m, s ? &s->id : &none);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "is", hr, strempty(message));
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(" LVSS_STATUS_STRUCT ")");
+        for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
+                r = append_status(m, s->entries[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_send(NULL, m, NULL);
+        return r;
+}
+
+/* Answer the call that waits, if its caller is still there. */
+static void answer(Session *s, vss_hresult hr, const char *message) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->external_call);
+        Client *c = TAKE_PTR(s->external_caller);
+
+        if (!call || !c || c->disconnected)
+                return;
+        if (reply(s, call, hr, message) < 0)
+                log_session(s, "cannot answer %s", sd_bus_message_get_member(call));
+        server_bus_changed(s->m, c->bus);
+}
+
+static void wait_answer(Session *s, Client *c, sd_bus_message *call) {
+        s->external_call = sd_bus_message_ref(call);
+        s->external_caller = c;
+}
+
+/* ---- the steps --------------------------------------------------------------- */
+
+static void end_release(Session *s) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (session_method_release(s, NULL, &e) < 0) {
+                log_session(s, "cannot send BackupShutdown: %s", e.message ?: "?");
+                external_step_finished(s, STEP_RELEASE, VSS_E_UNEXPECTED);
+        }
+}
+
+/* A step could not be started: the session ends (Abort is sent by the set's veto where it ran). */
+static void fail_start(Session *s, const char *what, sd_bus_error *e) {
+        vss_hresult hr = VSS_E_UNEXPECTED;
+
+        log_session(s, "external freeze: cannot start %s: %s", what, e->message ?: "?");
+        if (!s->external_reported) {
+                s->external_reported = true;
+                answer(s, hr, e->message ?: what);
+        }
+        if (!s->aborted && s->prepared_for_backup) {
+                /* Abort to those that prepared: the teardown of a requester that is gone does it */
+                s->external = false;
+                session_requester_gone(s, "the external freeze could not go on");
+                return;
+        }
+        end_release(s);
+}
+
+void external_holding(Session *s) {
+        _cleanup_(freep) char *msg = NULL;
+        uint64_t ms;
+
+        s->external_holding = true;
+        ms = s->external_hold_usec / USEC_PER_MSEC;
+        log_session(s, "every writer is frozen: holding for %s for at most %llu ms", strempty(s->origin),
+                    (unsigned long long) ms);
+        if (asprintf(&msg, "every writer is frozen; lvssd holds them for at most %llu ms", (unsigned long long) ms) < 0)
+                msg = NULL;
+        s->external_reported = false;
+        answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
+        if (s->m->stopping) {
+                s->external_held_out = true;
+                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
+                snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+        }
+}
+
+static void thaw_answer(Session *s, vss_hresult hr) {
+        bool failed = VSS_FAILED(hr);
+
+        for (size_t i = 0; i < s->n_entries && !failed; i++)
+                failed = s->entries[i]->failure != VSS_S_OK || lvss_state_is_failed(s->entries[i]->state);
+        s->external_reported = true;
+        answer(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
+}
+
+void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Manager *m = s->m;
+
+        switch (step) {
+        case STEP_GATHER_METADATA:
+                if (session_method_prepare_for_backup(s, NULL, &e) < 0)
+                        return fail_start(s, "PrepareForBackup", &e);
+                return;
+
+        case STEP_PREPARE_BACKUP:
+                if (session_method_do_snapshot_set(s, NULL, &e) < 0)
+                        return fail_start(s, "DoSnapshotSet", &e);
+                return;
+
+        case STEP_DO_SNAPSHOT_SET:
+                s->external_holding = false;
+                s->external_timer = sd_event_source_disable_unref(s->external_timer);
+                if (VSS_SUCCEEDED(hr) && s->external_thaw_wanted) {
+                        if (session_method_backup_complete(s, NULL, &e) < 0) {
+                                log_session(s, "cannot send BackupComplete: %s", e.message ?: "?");
+                                thaw_answer(s, VSS_E_UNEXPECTED);
+                                return end_release(s);
+                        }
+                        return;
+                }
+                if (!s->external_reported && !s->external_thaw_wanted && !s->external_held_out &&
+                    !s->external_call_is_abort) {
+                        /* the freeze failed: a writer vetoed or timed out; Abort went to every writer */
+                        s->external_reported = true;
+                        answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr,
+                               "the freeze failed; every writer was sent Abort");
+                } else if (s->external_thaw_wanted)
+                        thaw_answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr);
+                else if (s->external_call_is_abort) {
+                        s->external_reported = true;
+                        answer(s, VSS_S_OK, "aborted: every writer was sent Abort");
+                }
+                return end_release(s);
+
+        case STEP_BACKUP_COMPLETE:
+                thaw_answer(s, VSS_S_OK);
+                return end_release(s);
+
+        case STEP_RELEASE:
+                if (m->external == s)
+                        m->external = NULL;
+                if (s->external_held_out && !s->external_reported && !m->stopping) {
+                        /* kept for the thaw that comes later */
+                        Session *old = TAKE_PTR(m->external_done);
+                        if (old)
+                                session_free(old);
+                        m->external_done = s;
+                        return;
+                }
+                session_free(s);
+                return;
+
+        default:
+                /* not used by external sessions; end it */
+                if (!s->released && !s->ended)
+                        return end_release(s);
+                if (m->external == s)
+                        m->external = NULL;
+                session_free(s);
+                return;
+        }
+}
+
+/* ---- the methods ----------------------------------------------------------- */
+
+static int on_hold_limit(sd_event_source *src, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+
+        s->external_timer = sd_event_source_disable_unref(s->external_timer);
+        if (!s->external_holding)
+                return 0;
+        log_session(s, "%s (%s): thawing every writer", HELD_OUT, strempty(s->origin));
+        s->external_held_out = true;
+        free(s->external_why);
+        s->external_why = strdup(HELD_OUT);
+        snapshot_external_release(s, VSS_E_HOLD_WRITES_TIMEOUT, HELD_OUT);
+        return 0;
+}
+
+/* snapshot.c asks for the timer through this: the effective limit, at @deadline_mono. */
+int external_arm_hold(Session *s, uint64_t deadline_mono) {
+        s->external_timer = sd_event_source_disable_unref(s->external_timer);
+        return sd_event_add_time(s->m->event, &s->external_timer, CLOCK_MONOTONIC, deadline_mono, 1, on_hold_limit,
+                                 s);
+}
+
+static int refuse_held(Manager *m, sd_bus_error *error) {
+        Session *s = m->external;
+        char id[VSS_ID_STRING_MAX];
+
+        vss_id_format(&s->id, id);
+        return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                                          "a freeze is already held by %s (session %s, %s)",
+                                          strempty(s->origin), id,
+                                          s->external_holding ? "frozen, waiting for thaw" : "still freezing");
+}
+
+int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(strv_freep) char **volumes = NULL;
+        _cleanup_(freep) char *shown = NULL;
+        Manager *m = c->m;
+        const char *caller;
+        uint32_t hold_ms;
+        Session *s;
+        vss_id id;
+        int r;
+
+        r = sd_bus_message_read_strv(call, &volumes);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "volumes: an array of strings");
+        r = sd_bus_message_read(call, "us", &hold_ms, &caller);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "hold limit (u) and caller (s) expected");
+        if (m->stopping)
+                return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+        if (m->external)
+                return refuse_held(m, error);
+        if (m->set_owner) {
+                const Session *o = m->set_owner;
+                char oid[VSS_ID_STRING_MAX];
+                vss_id_format(&o->id, oid);
+                return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                                                  "another backup's snapshot set is in creation (session %s, uid %u "
+                                                  "pid %d): nothing was frozen; try again when it is done",
+                                                  oid, (unsigned) o->uid, (int) o->pid);
+        }
+        for (char **v = volumes; v && *v; v++) {
+                _cleanup_(freep) char *canonical = NULL;
+                if ((*v)[0] != '/')
+                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                canonical = realpath(*v, NULL);
+                if (!canonical) {
+                        int e = errno;
+                        shown = lvss_strdup_bounded(*v, LVSS_ECHO_MAX);
+                        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                                          shown ? shown : "(too long to show)", strerror(e));
+                }
+        }
+
+        r = session_new(m, c, &s, error);
+        if (r < 0)
+                return r;
+        /* From here on lvssd owns it; the caller only waits for the answer. */
+        s->client = NULL;
+        shown = lvss_strdup_bounded(*caller ? caller : "an unnamed caller", 128);
+        if (!shown || asprintf(&s->origin, "external: %s, pid %d, uid %u", shown, (int) c->pid, (unsigned) c->uid) < 0) {
+                s->origin = NULL;
+                session_requester_gone(s, "out of memory");
+                return -ENOMEM;
+        }
+        s->external_hold_usec = m->cfg.external_hold_limit_usec;
+        if (hold_ms > 0 && (uint64_t) hold_ms * USEC_PER_MSEC < s->external_hold_usec)
+                s->external_hold_usec = (uint64_t) hold_ms * USEC_PER_MSEC;
+
+        r = session_method_initialize(s, SESSION_BACKUP, NULL, error);
+        if (r >= 0)
+                r = session_method_set_context(s, VSS_CTX_APP_ROLLBACK, error);
+        if (r >= 0)
+                r = session_method_set_backup_state(s, false, false, VSS_BT_FULL, false, error);
+        if (r >= 0)
+                r = session_method_start_snapshot_set(s, &id, error);
+        if (r >= 0 && (!volumes || !volumes[0]))
+                r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, error);
+        for (char **v = volumes; r >= 0 && v && *v; v++)
+                r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, error);
+        if (r < 0) {
+                session_requester_gone(s, "the external freeze could not start");
+                return r;
+        }
+        s->external = true;
+        m->external = s;
+        log_session(s, "external freeze for %s: hold limit %llu ms", s->origin,
+                    (unsigned long long) (s->external_hold_usec / USEC_PER_MSEC));
+        r = session_method_gather_metadata(s, NULL, error);
+        if (r < 0) {
+                m->external = NULL;
+                s->external = false;
+                session_requester_gone(s, "the external freeze could not start");
+                return r;
+        }
+        wait_answer(s, c, call);
+        return 1;
+}
+
+/* The outcome of the last external session, kept because lvssd ended it before thaw came. */
+static int reply_done(Manager *m, sd_bus_message *call, bool consume) {
+        Session *d = m->external_done;
+        int r;
+
+        r = reply(d, call, VSS_E_HOLD_WRITES_TIMEOUT, d->external_why ? d->external_why : HELD_OUT);
+        if (consume) {
+                m->external_done = NULL;
+                d->external_reported = true;
+                session_free(d);
+        }
+        return r < 0 ? r : 1;
+}
+
+int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        Manager *m = c->m;
+        Session *s = m->external;
+
+        if (!s) {
+                if (m->external_done)
+                        return reply_done(m, call, true);
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "no freeze is held");
+        }
+        if (!s->external_holding)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s",
+                                                  s->external_thaw_wanted || s->external_call_is_abort
+                                                          ? "the held freeze is being thawed already"
+                                                          : "the freeze is still in progress: thaw after it answered");
+        log_session(s, "thaw asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
+        s->external_thaw_wanted = true;
+        wait_answer(s, c, call);
+        snapshot_external_release(s, VSS_S_OK, NULL);
+        return 1;
+}
+
+int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        Manager *m = c->m;
+        Session *s = m->external;
+
+        if (!s) {
+                if (m->external_done) {
+                        Session *d = TAKE_PTR(m->external_done);
+                        int r = reply(d, call, VSS_S_OK, d->external_why ? d->external_why : HELD_OUT);
+                        session_free(d);
+                        return r < 0 ? r : 1;
+                }
+                return reply(NULL, call, VSS_S_OK, "no freeze is held: nothing to abort") < 0 ? -EIO : 1;
+        }
+        if (!s->external_holding)
+                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s",
+                                                  s->external_thaw_wanted || s->external_call_is_abort
+                                                          ? "the held freeze is being thawed already"
+                                                          : "the freeze is still in progress: it thaws every writer "
+                                                            "itself if it fails");
+        log_session(s, "freezeFail: abort asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
+        s->external_call_is_abort = true;
+        wait_answer(s, c, call);
+        snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail");
+        return 1;
+}
+
+void external_client_gone(Client *c) {
+        for (Session *s = c->m->sessions; s; s = s->next)
+                if (s->external && s->external_caller == c) {
+                        s->external_caller = NULL;
+                        s->external_call = sd_bus_message_unref(s->external_call);
+                }
+}
+
+void external_stop(Manager *m) {
+        Session *d = TAKE_PTR(m->external_done);
+
+        if (d)
+                session_free(d);
+        if (m->external && m->external->external_holding) {
+                Session *s = m->external;
+                log_session(s, "lvssd is stopping: thawing every writer of the held freeze");
+                s->external_held_out = true;
+                free(s->external_why);
+                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
+                snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+        }
+        /* still freezing: external_holding() releases it as soon as it holds */
+}

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Issue 10 part 2: lvss-freeze-hook and lvssd's external sessions (cli.md
+ * "lvss-freeze-hook", app-consistency.md §5). A real lvssd, real test
+ * writers, and the real lvss-freeze-hook binary run as a child process: the
+ * session outlives the hook process (freeze exits, the writers stay frozen
+ * under lvssd's hold limit), one line per failing writer, exit codes 0/1/2,
+ * conflicts refused with nothing left frozen, the hold limit, freezeFail,
+ * lvssd's stop and death while a freeze is held.
+ */
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+typedef struct hook_run {
+        int code;
+        char *err; /* stdout and stderr together */
+} hook_run;
+
+static void hook_run_free(hook_run *r) {
+        free(r->err);
+        r->err = NULL;
+}
+
+/* Runs lvss-freeze-hook --socket SOCKET @args... and waits for it to exit. */
+static hook_run hook(itest_env *env, const char *const *args) {
+        const char *argv[16];
+        size_t n = 0;
+        hook_run r;
+
+        char *path = itest_xprintf("%s/tools/lvss-freeze-hook", env->build_root);
+        argv[n++] = path;
+        argv[n++] = "--socket";
+        argv[n++] = env->socket_path;
+        for (size_t i = 0; args[i] && n < 15; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, true, true);
+        r.code = itest_program_exit(env, p, itest_ms(env, 60000));
+        r.err = itest_stream_text(&p->out);
+        itest_note("lvss-freeze-hook %s -> %d:\n%s", args[0] ? args[args[1] ? 1 : 0] : "", r.code, r.err);
+        free(path);
+        return r;
+}
+#define HOOK(env, ...) hook(env, (const char *const[]) { __VA_ARGS__, NULL })
+
+static itest_writer *w_plain(itest_env *env, const char *name) {
+        return WRITER(env, name, "--instance", "inst");
+}
+
+/* Every writer of @ws in ListWriters: in @state; returns the session id of the first. */
+static vss_id check_listed(itest_env *env, itest_writer *const *ws, size_t n, vss_writer_state state,
+                           const char *state_prefix) {
+        itest_admin a;
+        vss_id sid = {};
+
+        itest_list_writers(env, &a);
+        for (size_t i = 0; i < n; i++) {
+                const itest_admin_entry *e = itest_admin_for(&a, ws[i]);
+                CHECK(e, "writer %s is not listed", ws[i]->name);
+                CHECK(e->state == state, "writer %s is in state %u, expected %u", ws[i]->name, (unsigned) e->state,
+                      (unsigned) state);
+                if (state_prefix) {
+                        CHECK(e->session_state && strncmp(e->session_state, state_prefix, strlen(state_prefix)) == 0,
+                              "writer %s: session state '%s', expected '%s...'", ws[i]->name,
+                              e->session_state ? e->session_state : "(null)", state_prefix);
+                        /* provenance: the caller, its pid and uid, also once the hook has exited */
+                        CHECK(strstr(e->session_state, "external: lvss-freeze-hook (") &&
+                                      strstr(e->session_state, ", pid ") && strstr(e->session_state, ", uid 0"),
+                              "writer %s: no provenance in '%s'", ws[i]->name, e->session_state);
+                }
+                if (i == 0)
+                        sid = e->session_id;
+                else
+                        CHECK(memcmp(&sid, &e->session_id, sizeof sid) == 0, "writers in different sessions");
+        }
+        itest_admin_free(&a);
+        return sid;
+}
+
+/* No writer of @ws is frozen (ListWriters). */
+static void check_not_frozen(itest_env *env, itest_writer *const *ws, size_t n) {
+        itest_admin a;
+
+        itest_list_writers(env, &a);
+        for (size_t i = 0; i < n; i++) {
+                const itest_admin_entry *e = itest_admin_for(&a, ws[i]);
+                CHECK(e && e->state != VSS_WS_WAITING_FOR_THAW, "writer %s is still frozen", ws[i]->name);
+        }
+        itest_admin_free(&a);
+}
+
+static void check_catalog(itest_env *env, const vss_id *sid, const char *state, const char *reason_part) {
+        char *st = NULL, *reason = NULL;
+
+        CHECK(itest_catalog_session(env, sid, &st, &reason), "no catalog row for session %s", itest_id_str(sid));
+        CHECK(st && strcmp(st, state) == 0, "catalog: session %s is '%s', expected '%s'", itest_id_str(sid),
+              st ? st : "(null)", state);
+        if (reason_part)
+                CHECK(reason && strstr(reason, reason_part), "catalog: reason '%s' lacks '%s'",
+                      reason ? reason : "(null)", reason_part);
+        free(st);
+        free(reason);
+}
+
+/* Part 2: freeze -> every writer Frozen after the hook process has exited (the session outlives it),
+ * listed with provenance; thaw -> Thaw, PostSnapshot, BackupComplete, every writer stable; exit 0 both;
+ * the set is recorded with the external provider. */
+static void test_freeze_thaw(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
+        for (size_t i = 0; i < 2; i++) {
+                CHECK(itest_count_events(ws[i], "Freeze", &sid, "ok") == 1, "%s: no Freeze ok", ws[i]->name);
+                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s: thawed before thaw", ws[i]->name);
+        }
+        check_catalog(env, &sid, "active", NULL);
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 0, "thaw exited %d", r.code);
+        hook_run_free(&r);
+        for (size_t i = 0; i < 2; i++) {
+                itest_wait_event(env, ws[i], "BackupShutdown", &sid, "ok", itest_margin_ms(env));
+                CHECK(itest_count_events(ws[i], "Thaw", &sid, "ok") == 1, "%s: no Thaw", ws[i]->name);
+                CHECK(itest_count_events(ws[i], "PostSnapshot", &sid, "ok") == 1, "%s: no PostSnapshot",
+                      ws[i]->name);
+                CHECK(itest_count_events(ws[i], "BackupComplete", &sid, "ok") == 1, "%s: no BackupComplete",
+                      ws[i]->name);
+                CHECK(itest_count_events(ws[i], "Abort", &sid, NULL) == 0, "%s: aborted", ws[i]->name);
+        }
+        check_listed(env, ws, 2, VSS_WS_STABLE, "completed, external: ");
+        check_catalog(env, &sid, "completed", NULL);
+        /* the set made outside is recorded, with the external provider */
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the external set is not in the catalog");
+        char *q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE state = 'created'");
+        char *path = itest_catalog_query(env, q);
+        CHECK(path && strcmp(path, "external:/") == 0, "snapshot path '%s'", path ? path : "(null)");
+        free(path);
+        free(q);
+
+        /* pre / post are the same actions (cloud pre/post scripts) */
+        r = HOOK(env, "pre");
+        CHECK(r.code == 0, "pre exited %d", r.code);
+        hook_run_free(&r);
+        check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        r = HOOK(env, "post");
+        CHECK(r.code == 0, "post exited %d", r.code);
+        hook_run_free(&r);
+        check_listed(env, ws, 2, VSS_WS_STABLE, NULL);
+}
+
+/* Part 2: a vetoing writer -> freeze exits 1 naming it; every writer thawed (Abort) and the session
+ * aborted before the hook exits; a later thaw finds nothing held. */
+static void test_veto(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ok = w_plain(env, "calm");
+        itest_writer *bad = WRITER(env, "vetoer", "--instance", "db1", "--fail-at", "Freeze", "--app-message",
+                                   "cannot lock");
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 1, "freeze exited %d, expected 1", r.code);
+        CHECK(strstr(r.err, "lvss-freeze-hook: writer 'vetoer' (instance 'db1'): VSS_E_"),
+              "the vetoing writer is not named:\n%s", r.err);
+        CHECK(!strstr(r.err, "writer 'calm'"), "the calm writer is named as failing:\n%s", r.err);
+        hook_run_free(&r);
+
+        itest_admin a;
+        itest_list_writers(env, &a);
+        const itest_admin_entry *e = itest_admin_for(&a, ok);
+        CHECK(e && e->state != VSS_WS_WAITING_FOR_THAW, "the calm writer stays frozen");
+        vss_id sid = e->session_id;
+        itest_admin_free(&a);
+        /* the Abort reached the frozen writer before the hook exited: its line is there already or comes now */
+        itest_wait_event(env, ok, "Abort", &sid, "ok", itest_margin_ms(env));
+        (void) bad;
+        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        check_catalog(env, &sid, "aborted", NULL);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a vetoed external set is left in the catalog");
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after a failed freeze: %d", r.code);
+        hook_run_free(&r);
+}
+
+/* Part 2: bad input -> one clear line: thaw without freeze (exit 1), freezeFail with nothing held
+ * (exit 0, documented), a bad option / action / hold limit (exit 2), no lvssd (exit 1). */
+static void test_bad_input(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        w_plain(env, "w1");
+
+        hook_run r = HOOK(env, "thaw");
+        CHECK(r.code == 1, "thaw without freeze exited %d", r.code);
+        CHECK(strstr(r.err, "lvss-freeze-hook: thaw: no freeze is held (VSS_E_BAD_STATE)"), "message:\n%s", r.err);
+        hook_run_free(&r);
+        r = HOOK(env, "freezeFail");
+        CHECK(r.code == 0 && strstr(r.err, "no freeze is held"), "freezeFail with nothing held exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--bogus", "freeze");
+        CHECK(r.code == 2, "a bad option exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "melt");
+        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--hold-limit", "soon", "freeze");
+        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--volume", "/no/such/dir", "freeze");
+        CHECK(r.code == 1 && strstr(r.err, "/no/such/dir") && strstr(r.err, "VSS_E_OBJECT_NOT_FOUND"),
+              "a missing volume exited %d", r.code);
+        hook_run_free(&r);
+
+        /* no lvssd at that socket */
+        char *sock = itest_xprintf("%s/none.sock", env->dir);
+        r = HOOK(env, "--socket", sock, "freeze");
+        CHECK(r.code == 1 && strstr(r.err, "cannot reach lvssd at") && strstr(r.err, "VSS_E_WRITER_INFRASTRUCTURE"),
+              "no lvssd: exited %d", r.code);
+        hook_run_free(&r);
+        free(sock);
+}
+
+/* Part 2: two overlapping freezes -> the second is refused naming the holder, the first stays held;
+ * a normal backup's StartSnapshotSet is refused while the freeze is held. */
+static void test_overlapping(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[1] = { w_plain(env, "w1") };
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "freeze");
+        CHECK(r.code == 1, "the second freeze exited %d", r.code);
+        CHECK(strstr(r.err, "a freeze is already held by external: lvss-freeze-hook (") &&
+                      strstr(r.err, "VSS_E_SNAPSHOT_SET_IN_PROGRESS"),
+              "message:\n%s", r.err);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 1, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        vss_id set;
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_E_SNAPSHOT_SET_IN_PROGRESS, "StartSnapshotSet while held");
+        itest_requester_release(env, bc);
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 0, "thaw exited %d", r.code);
+        hook_run_free(&r);
+        check_listed(env, ws, 1, VSS_WS_STABLE, "completed, external: ");
+        CHECK(itest_count_events(ws[0], "Freeze", &sid, "ok") == 1, "more than one Freeze");
+}
+
+/* Part 2: a freeze while another backup's snapshot set is in creation -> refused, nothing frozen. */
+static void test_freeze_during_backup(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *w = w_plain(env, "w1");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 1, "freeze exited %d", r.code);
+        CHECK(strstr(r.err, "another backup's snapshot set is in creation") &&
+                      strstr(r.err, "VSS_E_SNAPSHOT_SET_IN_PROGRESS"),
+              "message:\n%s", r.err);
+        hook_run_free(&r);
+        CHECK(itest_count_events(w, "Freeze", NULL, NULL) == 0, "a writer got Freeze");
+        itest_requester_release(env, bc);
+
+        /* once that set is gone, a freeze works */
+        r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze after the backup exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 0, "thaw exited %d", r.code);
+        hook_run_free(&r);
+}
+
+/* Part 2: past the hold limit (the client's --hold-limit 500, smaller than ExternalHoldLimitMS) lvssd
+ * thaws every writer (Abort), records the session aborted, and the later thaw exits 1 with one line
+ * per writer and "held past the hold limit: thawed before thaw came". */
+static void test_hold_limit(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[2] = { w_plain(env, "w1"), WRITER(env, "w2", "--instance", "second") };
+
+        uint64_t start = itest_now_mono_usec();
+        hook_run r = HOOK(env, "--hold-limit", "500", "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        CHECK(strstr(r.err, "at most 500 ms"), "the hold limit is not the client's:\n%s", r.err);
+        hook_run_free(&r);
+        itest_admin a;
+        itest_list_writers(env, &a);
+        vss_id sid = itest_admin_for(&a, ws[0])->session_id;
+        itest_admin_free(&a);
+
+        /* the event: each writer's Abort, sent by lvssd when the limit passed */
+        for (size_t i = 0; i < 2; i++) {
+                size_t k = itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_ms(env, 500) + itest_margin_ms(env));
+                CHECK(ws[i]->p.out.lines[k].mono_usec - start >= 500 * 1000,
+                      "%s thawed %llu ms after the freeze began, before the 500 ms hold limit", ws[i]->name,
+                      (unsigned long long) ((ws[i]->p.out.lines[k].mono_usec - start) / 1000));
+                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
+        }
+        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        check_catalog(env, &sid, "aborted", "held past the hold limit");
+        check_not_frozen(env, ws, 2);
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1, "the late thaw exited %d", r.code);
+        CHECK(strstr(r.err, "lvss-freeze-hook: writer 'w1' (instance 'inst'): VSS_E_HOLD_WRITES_TIMEOUT") &&
+                      strstr(r.err, "lvss-freeze-hook: writer 'w2' (instance 'second'): VSS_E_HOLD_WRITES_TIMEOUT") &&
+                      strstr(r.err, "lvss-freeze-hook: held past the hold limit: thawed before thaw came"),
+              "the late thaw does not say so:\n%s", r.err);
+        hook_run_free(&r);
+        /* said once: the next thaw finds nothing held */
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "second late thaw exited %d", r.code);
+        hook_run_free(&r);
+}
+
+/* Part 2 (VMware's freezeFail): abort the held session: every writer thawed (Abort), exit 0, the
+ * session recorded aborted; a thaw afterwards finds nothing held. */
+static void test_freeze_fail(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        r = HOOK(env, "freezeFail");
+        CHECK(r.code == 0, "freezeFail exited %d", r.code);
+        hook_run_free(&r);
+        for (size_t i = 0; i < 2; i++) {
+                CHECK(itest_count_events(ws[i], "Abort", &sid, "ok") == 1, "%s: no Abort before freezeFail exited",
+                      ws[i]->name);
+                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
+        }
+        check_not_frozen(env, ws, 2);
+        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        check_catalog(env, &sid, "aborted", NULL);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "an aborted external set is left in the catalog");
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after freezeFail exited %d", r.code);
+        hook_run_free(&r);
+}
+
+/* Part 2: lvssd stopped (SIGTERM) while a freeze is held: every writer thawed (Abort from lvssd),
+ * the session recorded aborted with the reason. */
+static void test_sigterm_while_held(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        CHECK(kill(env->lvssd->pid, SIGTERM) == 0, "kill");
+        for (size_t i = 0; i < 2; i++)
+                itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_margin_ms(env));
+        CHECK(itest_wait_exit(env, env->lvssd, itest_margin_ms(env)), "lvssd did not stop");
+        CHECK(WIFEXITED(env->lvssd->wstatus) && WEXITSTATUS(env->lvssd->wstatus) == 0, "lvssd stopped badly");
+        check_catalog(env, &sid, "aborted", "lvssd is stopping");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "the aborted external set is left in the catalog");
+        /* the writers' own Abort came from lvssd, not from their deadman: they got it before the drop */
+        for (size_t i = 0; i < 2; i++)
+                CHECK(itest_count_events(ws[i], "Abort", &sid, NULL) == 2, "%s: Abort not once", ws[i]->name);
+        itest_restart_lvssd(env, NULL);
+}
+
+/* Part 2 / WS-6: lvssd killed (SIGKILL) while a freeze is held: the writers thaw by themselves when
+ * the connection drops (their deadman); the restarted lvssd records the session aborted and forgets
+ * the unfinished external set. */
+static void test_sigkill_while_held(void **state) {
+        itest_env *env = *state;
+        itest_start_lvssd(env, NULL);
+        itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the held set is not in the catalog");
+        itest_kill_lvssd(env);
+        for (size_t i = 0; i < 2; i++)
+                itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_margin_ms(env));
+        itest_restart_lvssd(env, NULL);
+        check_catalog(env, &sid, "aborted", NULL);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "the unfinished external set survives the restart");
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after the restart exited %d", r.code);
+        hook_run_free(&r);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                ITEST(test_freeze_thaw),
+                ITEST(test_veto),
+                ITEST(test_bad_input),
+                ITEST(test_overlapping),
+                ITEST(test_freeze_during_backup),
+                ITEST(test_hold_limit),
+                ITEST(test_freeze_fail),
+                ITEST(test_sigterm_while_held),
+                ITEST(test_sigkill_while_held),
+        };
+        return ITEST_MAIN("freeze-hook", tests);
+}
