@@ -61,7 +61,7 @@ for f in "$QEMU_GA" "$STOCK_HOOK"; do
 done
 LVSSD=$build/src/coordinator/lvssd
 VSSADMIN=$build/tools/vssadmin
-FREEZE_HOOK=$build/src/freeze-hook/lvss-freeze-hook
+FREEZE_HOOK=$build/tools/lvss-freeze-hook
 HOOKS_WRITER=$build/writers/hooks/lvss-writer-hooks
 QGA_CALL=$build/tests/helpers/lvss-qga-call
 needed=("$QGA_CALL")
