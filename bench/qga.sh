@@ -9,6 +9,8 @@
 # hook scripts (#!/bin/sh, exit 0), three ways:
 #
 #   none   qemu-ga without an fsfreeze hook (FIFREEZE and FITHAW only)
+#   true   /bin/true as the hook (N = 1 only): the floor of any hook program,
+#          qemu-ga's fork + exec + wait, twice
 #   stock  qemu's stock dispatcher (/etc/qemu/fsfreeze-hook, copied into a
 #          temporary directory with its fsfreeze-hook.d beside it, holding
 #          the N scripts; its LOGFILE is pointed into that directory instead
@@ -16,7 +18,7 @@
 #   lvss   lvss-freeze-hook as the hook: a real lvssd and one
 #          lvss-writer-hooks (qemu convention) over the same N scripts
 #
-#   bench/qga.sh [BUILD_DIR] [--reps R] [--ways "none stock lvss"]
+#   bench/qga.sh [BUILD_DIR] [--reps R] [--ways "none true stock lvss"]
 #
 # Each (way, N) is timed R times (default 30; 10 for N = 100) by
 # lvss-qga-call --window on one connection (CLOCK_MONOTONIC). Printed, and
@@ -30,11 +32,11 @@ set -euo pipefail
 
 build=build
 reps=30
-ways="none stock lvss"
+ways="none true stock lvss"
 while [ $# -gt 0 ]; do
         case $1 in
         --reps) reps=${2:?--reps needs a number}; shift 2 ;;
-        --ways) ways=${2:?--ways needs a list of none, stock, lvss}; shift 2 ;;
+        --ways) ways=${2:?--ways needs a list of none, true, stock, lvss}; shift 2 ;;
         -h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench/qga.sh: unknown option $1" >&2; exit 2 ;;
         *) build=$1; shift ;;
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 done
 case $reps in '' | *[!0-9]* | 0) echo "bench/qga.sh: --reps needs a positive number" >&2; exit 2 ;; esac
 for w in $ways; do
-        case $w in none | stock | lvss) ;; *) echo "bench/qga.sh: --ways: unknown way '$w' (none, stock, lvss)" >&2; exit 2 ;; esac
+        case $w in none | true | stock | lvss) ;; *) echo "bench/qga.sh: --ways: unknown way '$w' (none, true, stock, lvss)" >&2; exit 2 ;; esac
 done
 has_way() { case " $ways " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -202,6 +204,12 @@ for n in 1 10 100; do
                 stop_qga
         fi
 
+        if has_way true && [ "$n" = 1 ]; then
+                start_qga /bin/true
+                measure true "$n" "$r" >>"$csv"
+                stop_qga
+        fi
+
         # The stock dispatcher, as Debian ships it, in a directory of its own (it finds fsfreeze-hook.d
         # beside itself); its log goes there too, not to /var/log.
         if has_way stock; then
@@ -238,6 +246,9 @@ awk -F, 'NR > 1 { m[$1 "," $2] = $4 }
                         printf "goal: lvss within 2 ms of no hook at N = 1 (median): %+.2f ms: %s\n", d / 1000,
                                 (d <= 2000 ? "met" : "NOT met")
                 }
+                if (("true,1" in m) && ("none,1" in m))
+                        printf "      (/bin/true as the hook, the floor of any hook: %+.2f ms over no hook)\n",
+                                (m["true,1"] - m["none,1"]) / 1000
                 split("10 100", ns, " ")
                 for (i = 1; i <= 2; i++) {
                         n = ns[i]
