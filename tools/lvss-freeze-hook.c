@@ -133,7 +133,8 @@ static int report_writers(sd_bus_message *reply, Action action, bool result_ok, 
                         r = sd_bus_message_exit_container(reply);
                 if (r < 0)
                         return r;
-                n++;
+                if (action == ACTION_FREEZE ? state == VSS_WS_WAITING_FOR_THAW : state == VSS_WS_STABLE)
+                        n++;
                 if (failure != 0) {
                         what = vss_hresult_name(failure) ?: "VSS_E_UNEXPECTED";
                         text = *message ? message : vss_hresult_text(failure);

@@ -434,13 +434,16 @@ struct Session {
         /* issue 10 part 2: an external session, owned by lvssd (external.c) */
         bool external;
         char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
-        char **external_volumes;
+        char **external_volumes;    /* --volume: canonical paths; only writers with files there take part */
         uint64_t external_hold_usec;     /* the effective hold limit */
         bool external_holding;      /* every writer frozen, waiting for thaw */
         bool external_thaw_wanted;  /* ExternalThaw came: BackupComplete follows the set */
         bool external_held_out;     /* thawed by lvssd past the hold limit (or its stop): thaw must say so */
         bool external_reported;     /* a freeze reply or thaw/abort reply said how it ended */
         bool external_call_is_abort; /* ExternalAbort came */
+        bool external_answer_due;   /* the waiting call is answered when the session has ended */
+        vss_hresult external_answer_hr;
+        const char *external_answer_msg; /* static text */
         char *external_why;         /* why lvssd ended it, or NULL */
         sd_bus_message *external_call;   /* ExternalFreeze / Thaw / Abort waiting for its answer */
         Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */
@@ -576,6 +579,7 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 void external_client_gone(Client *c);
 /* main.c: lvssd stops; a held freeze is aborted (writers thawed). */
 void external_stop(Manager *m);
+void external_strv_free(char **v);
 
 /* Auto-recovery (issue 9 part 2): the providers' finalize over the created
  * copies, making them read-only; once (idempotent). 0 when nothing to do. */

@@ -31,6 +31,7 @@
 
 #include "common/bounded.h"
 #include "common/state.h"
+#include <lvss/metadata.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"
 
@@ -38,6 +39,10 @@ static void strv_free(char **v) {
         for (char **p = v; p && *p; p++)
                 free(*p);
         free(v);
+}
+
+void external_strv_free(char **v) {
+        strv_free(v);
 }
 
 static void strv_freep(char ***v) {
@@ -121,8 +126,10 @@ static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *m
                 r = sd_bus_message_append(m, "is", hr, strempty(message));
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(" LVSS_STATUS_STRUCT ")");
+        /* the writers taking part (with --volume: those with files there) */
         for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
-                r = append_status(m, s->entries[i]);
+                if (session_entry_participates(s, s->entries[i]))
+                        r = append_status(m, s->entries[i]);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r >= 0)
@@ -140,6 +147,15 @@ static void answer(Session *s, vss_hresult hr, const char *message) {
         if (reply(s, call, hr, message) < 0)
                 log_session(s, "cannot answer %s", sd_bus_message_get_member(call));
         server_bus_changed(s->m, c->bus);
+}
+
+/* The answer of a freeze that failed, a thaw or an abort is sent once the session has ended
+ * (BackupShutdown done, the catalog says how it ended): this notes it. */
+static void answer_at_end(Session *s, vss_hresult hr, const char *message) {
+        s->external_reported = true;
+        s->external_answer_due = true;
+        s->external_answer_hr = hr;
+        s->external_answer_msg = message;
 }
 
 static void wait_answer(Session *s, Client *c, sd_bus_message *call) {
@@ -165,7 +181,7 @@ static void fail_start(Session *s, const char *what, sd_bus_error *e) {
         log_session(s, "external freeze: cannot start %s: %s", what, e->message ?: "?");
         if (!s->external_reported) {
                 s->external_reported = true;
-                answer(s, hr, e->message ?: what);
+                answer(s, hr, e->message ?: what); /* now: the error's text does not outlive this call */
         }
         if (!s->aborted && s->prepared_for_backup) {
                 /* Abort to those that prepared: the teardown of a requester that is gone does it */
@@ -187,12 +203,25 @@ void external_holding(Session *s) {
         if (asprintf(&msg, "every writer is frozen; lvssd holds them for at most %llu ms", (unsigned long long) ms) < 0)
                 msg = NULL;
         s->external_reported = false;
-        answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
-        if (s->m->stopping) {
-                s->external_held_out = true;
-                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
-                snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+        if (!s->external_call) {
+                /* The freeze's caller went away before its answer: it cannot know that the writers are
+                 * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
+                log_session(s, "the freeze's caller went away before the answer: thawing every writer");
+                s->external_reported = true;
+                free(s->external_why);
+                s->external_why = strdup("the freeze's caller went away before the answer");
+                snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
+                return;
         }
+        if (s->m->stopping) {
+                /* lvssd stops: the freeze fails (its answer says so), every writer thaws */
+                log_session(s, "lvssd is stopping: the freeze fails, thawing every writer");
+                free(s->external_why);
+                s->external_why = strdup("lvssd is stopping");
+                snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+                return;
+        }
+        answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
 }
 
 static void thaw_answer(Session *s, vss_hresult hr) {
@@ -200,8 +229,64 @@ static void thaw_answer(Session *s, vss_hresult hr) {
 
         for (size_t i = 0; i < s->n_entries && !failed; i++)
                 failed = s->entries[i]->failure != VSS_S_OK || lvss_state_is_failed(s->entries[i]->state);
-        s->external_reported = true;
-        answer(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
+        answer_at_end(s, hr, VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
+}
+
+/* Is @path on @volume (a canonical directory)? */
+static bool path_on(const char *path, const char *volume) {
+        size_t n = strlen(volume);
+
+        if (streq_ptr(volume, "/"))
+                return true;
+        return strncmp(path, volume, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static bool files_on(const vss_file_desc *f, unsigned n, char **volumes) {
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_(freep) char *canonical = f[i].path ? realpath(f[i].path, NULL) : NULL;
+                const char *p = canonical ? canonical : f[i].path;
+                for (char **v = volumes; p && v && *v; v++)
+                        if (path_on(p, *v))
+                                return true;
+        }
+        return false;
+}
+
+/*
+ * --volume given: only the writers with a component whose files lie on one
+ * of the volumes take part (component mode, those components added); the
+ * others get no PrepareForSnapshot, Freeze, Thaw.
+ */
+static int select_by_volume(Session *s, sd_bus_error *error) {
+        s->select_components = true;
+        for (size_t i = 0; i < s->n_entries; i++) {
+                Entry *e = s->entries[i];
+                vss_examine_writer_metadata *md = NULL;
+                unsigned n_inc, n_exc, n_comp;
+                int r = 0;
+
+                if (!e->metadata || VSS_FAILED(vss_examine_writer_metadata_load_xml(e->metadata, &md)))
+                        continue;
+                if (VSS_SUCCEEDED(vss_examine_writer_metadata_get_file_counts(md, &n_inc, &n_exc, &n_comp)))
+                        for (unsigned k = 0; k < n_comp && r >= 0; k++) {
+                                const vss_component_info *ci;
+                                if (VSS_FAILED(vss_examine_writer_metadata_get_component(md, k, &ci)))
+                                        continue;
+                                if (!files_on(ci->files, ci->file_count, s->external_volumes) &&
+                                    !files_on(ci->databases, ci->database_count, s->external_volumes) &&
+                                    !files_on(ci->log_files, ci->log_file_count, s->external_volumes))
+                                        continue;
+                                r = session_method_add_component(s, &e->instance_id, &e->writer_id, ci->type,
+                                                                 ci->logical_path, ci->component_name, error);
+                                if (r >= 0)
+                                        log_session(s, "writer '%s' component '%s' is on a volume of the freeze",
+                                                    e->writer_name, ci->component_name);
+                        }
+                vss_examine_writer_metadata_release(md);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
@@ -210,6 +295,8 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
 
         switch (step) {
         case STEP_GATHER_METADATA:
+                if (s->external_volumes && select_by_volume(s, &e) < 0)
+                        return fail_start(s, "the writer selection by volume", &e);
                 if (session_method_prepare_for_backup(s, NULL, &e) < 0)
                         return fail_start(s, "PrepareForBackup", &e);
                 return;
@@ -233,15 +320,12 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
                 if (!s->external_reported && !s->external_thaw_wanted && !s->external_held_out &&
                     !s->external_call_is_abort) {
                         /* the freeze failed: a writer vetoed or timed out; Abort went to every writer */
-                        s->external_reported = true;
-                        answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr,
-                               "the freeze failed; every writer was sent Abort");
+                        answer_at_end(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr,
+                                      "the freeze failed; every writer was sent Abort and the session aborted");
                 } else if (s->external_thaw_wanted)
                         thaw_answer(s, VSS_SUCCEEDED(hr) ? VSS_E_UNEXPECTED : hr);
-                else if (s->external_call_is_abort) {
-                        s->external_reported = true;
-                        answer(s, VSS_S_OK, "aborted: every writer was sent Abort");
-                }
+                else if (s->external_call_is_abort)
+                        answer_at_end(s, VSS_S_OK, "aborted: every writer was sent Abort");
                 return end_release(s);
 
         case STEP_BACKUP_COMPLETE:
@@ -251,6 +335,10 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
         case STEP_RELEASE:
                 if (m->external == s)
                         m->external = NULL;
+                if (s->external_answer_due) {
+                        s->external_answer_due = false;
+                        answer(s, s->external_answer_hr, s->external_answer_msg);
+                }
                 if (s->external_held_out && !s->external_reported && !m->stopping) {
                         /* kept for the thaw that comes later */
                         Session *old = TAKE_PTR(m->external_done);
@@ -375,6 +463,15 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, error);
         for (char **v = volumes; r >= 0 && v && *v; v++)
                 r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, error);
+        if (r >= 0 && volumes && volumes[0]) {
+                /* the canonical paths, as the set has them */
+                s->external_volumes = calloc(s->n_snapshots + 1, sizeof(char *));
+                for (size_t i = 0; s->external_volumes && i < s->n_snapshots; i++)
+                        if (!(s->external_volumes[i] = strdup(s->snapshots[i]->p.volume)))
+                                r = -ENOMEM;
+                if (!s->external_volumes)
+                        r = -ENOMEM;
+        }
         if (r < 0) {
                 session_requester_gone(s, "the external freeze could not start");
                 return r;

@@ -205,6 +205,7 @@ Session *session_free(Session *s) {
         s->external_call = sd_bus_message_unref(s->external_call);
         free(s->origin);
         free(s->external_why);
+        external_strv_free(s->external_volumes);
         if (m->external == s)
                 m->external = NULL;
         if (m->external_done == s)

@@ -11,6 +11,7 @@
  */
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,10 @@ static void hook_run_free(hook_run *r) {
         r->err = NULL;
 }
 
+/* Under valgrind (LVSS_TEST_VALGRIND=1) the hook itself runs under it only in the tests that set
+ * this (freeze, thaw, a failed freeze: every path of the program): each run costs seconds there. */
+static bool hook_valgrind;
+
 /* Runs lvss-freeze-hook --socket SOCKET @args... and waits for it to exit. */
 static hook_run hook(itest_env *env, const char *const *args) {
         const char *argv[16];
@@ -41,10 +46,13 @@ static hook_run hook(itest_env *env, const char *const *args) {
         for (size_t i = 0; args[i] && n < 15; i++)
                 argv[n++] = args[i];
         argv[n] = NULL;
-        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, true, true);
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, hook_valgrind, true);
         r.code = itest_program_exit(env, p, itest_ms(env, 60000));
         r.err = itest_stream_text(&p->out);
-        itest_note("lvss-freeze-hook %s -> %d:\n%s", args[0] ? args[args[1] ? 1 : 0] : "", r.code, r.err);
+        char shown[256] = "";
+        for (size_t i = 3; argv[i]; i++)
+                snprintf(shown + strlen(shown), sizeof shown - strlen(shown), " %s", argv[i]);
+        itest_note("lvss-freeze-hook%s -> %d:\n%s", shown, r.code, r.err);
         free(path);
         return r;
 }
@@ -109,11 +117,34 @@ static void check_catalog(itest_env *env, const vss_id *sid, const char *state, 
         free(reason);
 }
 
+/* Part 2 (VMware's freezeFail): abort the held session: every writer thawed (Abort), exit 0, the
+ * session recorded aborted; a thaw afterwards finds nothing held. */
+static void freeze_fail_in(itest_env *env, itest_writer *const *ws) {
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 0, "freeze exited %d", r.code);
+        hook_run_free(&r);
+        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        r = HOOK(env, "freezeFail");
+        CHECK(r.code == 0, "freezeFail exited %d", r.code);
+        hook_run_free(&r);
+        for (size_t i = 0; i < 2; i++) {
+                itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_margin_ms(env));
+                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
+        }
+        check_not_frozen(env, ws, 2);
+        check_catalog(env, &sid, "aborted", NULL); /* before freezeFail exited */
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "an aborted external set is left in the catalog");
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after freezeFail exited %d", r.code);
+        hook_run_free(&r);
+}
+
 /* Part 2: freeze -> every writer Frozen after the hook process has exited (the session outlives it),
  * listed with provenance; thaw -> Thaw, PostSnapshot, BackupComplete, every writer stable; exit 0 both;
- * the set is recorded with the external provider. */
+ * the set is recorded with the external provider; pre/post; then freezeFail (above). */
 static void test_freeze_thaw(void **state) {
         itest_env *env = *state;
+        hook_valgrind = true;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
@@ -122,7 +153,7 @@ static void test_freeze_thaw(void **state) {
         hook_run_free(&r);
         vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
         for (size_t i = 0; i < 2; i++) {
-                CHECK(itest_count_events(ws[i], "Freeze", &sid, "ok") == 1, "%s: no Freeze ok", ws[i]->name);
+                itest_wait_event(env, ws[i], "Freeze", &sid, "ok", itest_margin_ms(env));
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s: thawed before thaw", ws[i]->name);
         }
         check_catalog(env, &sid, "active", NULL);
@@ -130,6 +161,7 @@ static void test_freeze_thaw(void **state) {
         r = HOOK(env, "thaw");
         CHECK(r.code == 0, "thaw exited %d", r.code);
         hook_run_free(&r);
+        check_catalog(env, &sid, "completed", NULL); /* before thaw exited */
         for (size_t i = 0; i < 2; i++) {
                 itest_wait_event(env, ws[i], "BackupShutdown", &sid, "ok", itest_margin_ms(env));
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, "ok") == 1, "%s: no Thaw", ws[i]->name);
@@ -149,6 +181,7 @@ static void test_freeze_thaw(void **state) {
         free(path);
         free(q);
 
+        hook_valgrind = false; /* every path of the program has run under valgrind (if on) */
         /* pre / post are the same actions (cloud pre/post scripts) */
         r = HOOK(env, "pre");
         CHECK(r.code == 0, "pre exited %d", r.code);
@@ -158,12 +191,15 @@ static void test_freeze_thaw(void **state) {
         CHECK(r.code == 0, "post exited %d", r.code);
         hook_run_free(&r);
         check_listed(env, ws, 2, VSS_WS_STABLE, NULL);
+
+        freeze_fail_in(env, ws);
 }
 
 /* Part 2: a vetoing writer -> freeze exits 1 naming it; every writer thawed (Abort) and the session
  * aborted before the hook exits; a later thaw finds nothing held. */
 static void test_veto(void **state) {
         itest_env *env = *state;
+        hook_valgrind = true;
         itest_start_lvssd(env, NULL);
         itest_writer *ok = w_plain(env, "calm");
         itest_writer *bad = WRITER(env, "vetoer", "--instance", "db1", "--fail-at", "Freeze", "--app-message",
@@ -182,11 +218,11 @@ static void test_veto(void **state) {
         CHECK(e && e->state != VSS_WS_WAITING_FOR_THAW, "the calm writer stays frozen");
         vss_id sid = e->session_id;
         itest_admin_free(&a);
-        /* the Abort reached the frozen writer before the hook exited: its line is there already or comes now */
+        /* before the hook exited, the session was aborted (the catalog says so) and every writer was
+         * sent Abort (the line may still be on its way through the pipe) */
+        check_catalog(env, &sid, "aborted", NULL);
         itest_wait_event(env, ok, "Abort", &sid, "ok", itest_margin_ms(env));
         (void) bad;
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
-        check_catalog(env, &sid, "aborted", NULL);
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a vetoed external set is left in the catalog");
 
         r = HOOK(env, "thaw");
@@ -195,9 +231,10 @@ static void test_veto(void **state) {
 }
 
 /* Part 2: bad input -> one clear line: thaw without freeze (exit 1), freezeFail with nothing held
- * (exit 0, documented), a bad option / action / hold limit (exit 2), no lvssd (exit 1). */
+ * (exit 0, documented), a missing volume (exit 1, VSS_E_OBJECT_NOT_FOUND), no lvssd (exit 1). */
 static void test_bad_input(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         w_plain(env, "w1");
 
@@ -207,15 +244,6 @@ static void test_bad_input(void **state) {
         hook_run_free(&r);
         r = HOOK(env, "freezeFail");
         CHECK(r.code == 0 && strstr(r.err, "no freeze is held"), "freezeFail with nothing held exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--bogus", "freeze");
-        CHECK(r.code == 2, "a bad option exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "melt");
-        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--hold-limit", "soon", "freeze");
-        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
         hook_run_free(&r);
         r = HOOK(env, "--volume", "/no/such/dir", "freeze");
         CHECK(r.code == 1 && strstr(r.err, "/no/such/dir") && strstr(r.err, "VSS_E_OBJECT_NOT_FOUND"),
@@ -231,13 +259,58 @@ static void test_bad_input(void **state) {
         free(sock);
 }
 
-/* Part 2: two overlapping freezes -> the second is refused naming the holder, the first stays held;
- * a normal backup's StartSnapshotSet is refused while the freeze is held. */
+/* Part 2, the program: --help, --version (exit 0); bad usage (exit 2, one line), no lvssd needed. */
+static void test_usage(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        hook_run r = HOOK(env, "--help");
+        CHECK(r.code == 0 && strstr(r.err, "Usage: lvss-freeze-hook"), "--help exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--version");
+        CHECK(r.code == 0 && strstr(r.err, "lvss-freeze-hook "), "--version exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "freeze", "thaw");
+        CHECK(r.code == 2 && strstr(r.err, "one ACTION only"), "two actions exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--bogus", "freeze");
+        CHECK(r.code == 2, "a bad option exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "melt");
+        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
+        hook_run_free(&r);
+        r = HOOK(env, "--hold-limit", "soon", "freeze");
+        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
+        hook_run_free(&r);
+}
+
+/* Part 2: a freeze while another backup's snapshot set is in creation -> refused, nothing frozen. */
+static void freeze_during_backup_in(itest_env *env, itest_writer *w) {
+        vss_backup_components *bc = itest_requester(env, false);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+
+        hook_run r = HOOK(env, "freeze");
+        CHECK(r.code == 1, "freeze exited %d", r.code);
+        CHECK(strstr(r.err, "another backup's snapshot set is in creation") &&
+                      strstr(r.err, "VSS_E_SNAPSHOT_SET_IN_PROGRESS"),
+              "message:\n%s", r.err);
+        hook_run_free(&r);
+        CHECK(itest_count_events(w, "Freeze", NULL, NULL) == 0, "a writer got Freeze");
+        itest_requester_release(env, bc);
+
+}
+
+/* Part 2: a freeze during a backup's set (above); then two overlapping freezes -> the second is
+ * refused naming the holder, the first stays held; a normal backup's StartSnapshotSet is refused
+ * while the freeze is held. */
 static void test_overlapping(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[1] = { w_plain(env, "w1") };
 
+        freeze_during_backup_in(env, ws[0]);
+        /* once that set is gone, a freeze works */
         hook_run r = HOOK(env, "freeze");
         CHECK(r.code == 0, "freeze exited %d", r.code);
         hook_run_free(&r);
@@ -259,35 +332,9 @@ static void test_overlapping(void **state) {
         CHECK(r.code == 0, "thaw exited %d", r.code);
         hook_run_free(&r);
         check_listed(env, ws, 1, VSS_WS_STABLE, "completed, external: ");
+        itest_wait_event(env, ws[0], "BackupShutdown", &sid, "ok", itest_margin_ms(env));
         CHECK(itest_count_events(ws[0], "Freeze", &sid, "ok") == 1, "more than one Freeze");
-}
-
-/* Part 2: a freeze while another backup's snapshot set is in creation -> refused, nothing frozen. */
-static void test_freeze_during_backup(void **state) {
-        itest_env *env = *state;
-        itest_start_lvssd(env, NULL);
-        itest_writer *w = w_plain(env, "w1");
-
-        vss_backup_components *bc = itest_requester(env, false);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 1, "freeze exited %d", r.code);
-        CHECK(strstr(r.err, "another backup's snapshot set is in creation") &&
-                      strstr(r.err, "VSS_E_SNAPSHOT_SET_IN_PROGRESS"),
-              "message:\n%s", r.err);
-        hook_run_free(&r);
-        CHECK(itest_count_events(w, "Freeze", NULL, NULL) == 0, "a writer got Freeze");
-        itest_requester_release(env, bc);
-
-        /* once that set is gone, a freeze works */
-        r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze after the backup exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 0, "thaw exited %d", r.code);
-        hook_run_free(&r);
+        CHECK(itest_count_events(ws[0], "Freeze", NULL, "begin") == 1, "the refused freeze sent Freeze");
 }
 
 /* Part 2: past the hold limit (the client's --hold-limit 500, smaller than ExternalHoldLimitMS) lvssd
@@ -295,6 +342,7 @@ static void test_freeze_during_backup(void **state) {
  * per writer and "held past the hold limit: thawed before thaw came". */
 static void test_hold_limit(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), WRITER(env, "w2", "--instance", "second") };
 
@@ -316,11 +364,13 @@ static void test_hold_limit(void **state) {
                       (unsigned long long) ((ws[i]->p.out.lines[k].mono_usec - start) / 1000));
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
         }
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
         check_catalog(env, &sid, "aborted", "held past the hold limit");
         check_not_frozen(env, ws, 2);
 
+        hook_valgrind = true; /* the held-out report's path, under valgrind (if on) */
         r = HOOK(env, "thaw");
+        hook_valgrind = false;
         CHECK(r.code == 1, "the late thaw exited %d", r.code);
         CHECK(strstr(r.err, "lvss-freeze-hook: writer 'w1' (instance 'inst'): VSS_E_HOLD_WRITES_TIMEOUT") &&
                       strstr(r.err, "lvss-freeze-hook: writer 'w2' (instance 'second'): VSS_E_HOLD_WRITES_TIMEOUT") &&
@@ -333,38 +383,11 @@ static void test_hold_limit(void **state) {
         hook_run_free(&r);
 }
 
-/* Part 2 (VMware's freezeFail): abort the held session: every writer thawed (Abort), exit 0, the
- * session recorded aborted; a thaw afterwards finds nothing held. */
-static void test_freeze_fail(void **state) {
-        itest_env *env = *state;
-        itest_start_lvssd(env, NULL);
-        itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
-
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
-        r = HOOK(env, "freezeFail");
-        CHECK(r.code == 0, "freezeFail exited %d", r.code);
-        hook_run_free(&r);
-        for (size_t i = 0; i < 2; i++) {
-                CHECK(itest_count_events(ws[i], "Abort", &sid, "ok") == 1, "%s: no Abort before freezeFail exited",
-                      ws[i]->name);
-                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
-        }
-        check_not_frozen(env, ws, 2);
-        itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env));
-        check_catalog(env, &sid, "aborted", NULL);
-        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "an aborted external set is left in the catalog");
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after freezeFail exited %d", r.code);
-        hook_run_free(&r);
-}
-
 /* Part 2: lvssd stopped (SIGTERM) while a freeze is held: every writer thawed (Abort from lvssd),
  * the session recorded aborted with the reason. */
 static void test_sigterm_while_held(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
@@ -390,6 +413,7 @@ static void test_sigterm_while_held(void **state) {
  * the unfinished external set. */
 static void test_sigkill_while_held(void **state) {
         itest_env *env = *state;
+        hook_valgrind = false;
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
@@ -409,17 +433,91 @@ static void test_sigkill_while_held(void **state) {
         hook_run_free(&r);
 }
 
+/* Part 2 (cli.md: "every writer (or those of --volume)"): with --volume only the writers with a
+ * component whose files lie on one of the volumes are frozen; the set records those volumes. */
+static void test_volume_selection(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        char *a = itest_xprintf("%s/vol-a", env->dir), *b = itest_xprintf("%s/vol-b", env->dir);
+        CHECK(mkdir(a, 0755) == 0 && mkdir(b, 0755) == 0, "mkdir");
+        char *a_db = itest_xprintf("%s/db", a);
+        CHECK(mkdir(a_db, 0755) == 0, "mkdir");
+        itest_start_lvssd(env, NULL);
+        itest_writer *on_a = WRITER(env, "on-a", "--instance", "x", "--path", a_db);
+        itest_writer *on_b = WRITER(env, "on-b", "--instance", "y", "--path", b);
+
+        hook_run r = HOOK(env, "--volume", a, "freeze");
+        CHECK(r.code == 0, "freeze --volume exited %d", r.code);
+        CHECK(strstr(r.err, "1 writer frozen"), "not one writer frozen:\n%s", r.err);
+        hook_run_free(&r);
+        itest_writer *frozen[1] = { on_a };
+        vss_id sid = check_listed(env, frozen, 1, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
+        CHECK(itest_count_events(on_b, "Freeze", NULL, NULL) == 0, "the writer on another volume got Freeze");
+        CHECK(itest_count_events(on_b, "PrepareForSnapshot", NULL, NULL) == 0,
+              "the writer on another volume got PrepareForSnapshot");
+        char *q = itest_xprintf("SELECT volume FROM snapshots WHERE state = 'creating'");
+        char *vol = itest_catalog_query(env, q);
+        CHECK(vol && strcmp(vol, a) == 0, "the set records '%s', expected '%s'", vol ? vol : "(null)", a);
+        free(vol);
+        free(q);
+
+        r = HOOK(env, "thaw");
+        CHECK(r.code == 0 && strstr(r.err, "1 writer stable"), "thaw exited %d", r.code);
+        hook_run_free(&r);
+        itest_wait_event(env, on_a, "Thaw", &sid, "ok", itest_margin_ms(env));
+        CHECK(itest_count_events(on_b, "Thaw", NULL, NULL) == 0, "the writer on another volume got Thaw");
+        free(a);
+        free(b);
+        free(a_db);
+}
+
+/* Part 2 ("nothing is ever left frozen"): the freeze's caller dies before its answer (qemu-ga killed,
+ * a caller's own timeout): it will never thaw, so lvssd thaws every writer as soon as they are frozen,
+ * long before the hold limit (600 s here), and records the session aborted. */
+static void test_caller_gone(void **state) {
+        itest_env *env = *state;
+        hook_valgrind = false;
+        char *conf = itest_write_config(env, "[Coordinator]\nExternalHoldLimitMS=600000\n");
+        itest_start_lvssd_config(env, NULL, conf);
+        itest_writer *slow = WRITER(env, "slow", "--instance", "s", "--hang-at", "Freeze", "--hang-ms", "500");
+
+        char *path = itest_xprintf("%s/tools/lvss-freeze-hook", env->build_root);
+        const char *argv[] = { path, "--socket", env->socket_path, "--hold-limit", "600000", "freeze", NULL };
+        itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook", argv, false, true);
+        size_t k = itest_wait_event(env, slow, "Freeze", NULL, "begin", itest_margin_ms(env));
+        char *line = slow->p.out.lines[k].text;
+        vss_id sid;
+        char *brace = strchr(line, '{');
+        char idbuf[VSS_ID_STRING_MAX] = "";
+        if (brace)
+                snprintf(idbuf, sizeof idbuf, "%.38s", brace);
+        CHECK(brace && vss_id_parse(idbuf, &sid) == VSS_S_OK, "no session id in '%s'", line);
+        itest_kill_proc(env, p);
+
+        itest_wait_event(env, slow, "Freeze", &sid, "ok", itest_ms(env, 500) + itest_margin_ms(env));
+        itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
+        CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
+        free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
+        check_catalog(env, &sid, "aborted", "caller went away");
+        hook_run r = HOOK(env, "thaw");
+        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw exited %d", r.code);
+        hook_run_free(&r);
+        free(path);
+        free(conf);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_freeze_thaw),
                 ITEST(test_veto),
                 ITEST(test_bad_input),
+                ITEST(test_usage),
                 ITEST(test_overlapping),
-                ITEST(test_freeze_during_backup),
                 ITEST(test_hold_limit),
-                ITEST(test_freeze_fail),
                 ITEST(test_sigterm_while_held),
                 ITEST(test_sigkill_while_held),
+                ITEST(test_volume_selection),
+                ITEST(test_caller_gone),
         };
         return ITEST_MAIN("freeze-hook", tests);
 }

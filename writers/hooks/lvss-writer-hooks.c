@@ -28,11 +28,12 @@
  * library's deadman timer when Thaw is late or lvssd is lost, SIGTERM).
  *
  * Running a script: a process of its own in a process group of its own,
- * stdin /dev/null, stdout and stderr into a pipe. Scripts may leave
- * processes behind that keep the pipe open (qemu's MySQL sample keeps a
- * client holding FLUSH TABLES WITH READ LOCK until thaw), so the end of a
- * script is its own exit, seen on a pidfd, never the end of its output or of
- * its group; whatever output is buffered then is read and the pipe closed.
+ * stdin /dev/null, stdout and stderr into a memory file (memfd). Scripts
+ * may leave processes behind that keep their output open (qemu's MySQL
+ * sample keeps a client holding FLUSH TABLES WITH READ LOCK until thaw), so
+ * the end of a script is its own exit, seen on a pidfd, never the end of its
+ * output or of its group; the output's tail is read then. A memory file, not
+ * a pipe: what is left behind may write later without blocking or SIGPIPE.
  * Only past the deadline (--timeout) is the whole group killed (SIGKILL).
  * A script's exit status (or signal, or the deadline), its duration and its
  * last non-empty output line make its message; the first failure of an
@@ -54,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -143,8 +145,9 @@ static void scripts_free(script *s, size_t n) {
         free(s);
 }
 
-/* Reads @dir: every executable regular file not ignored, sorted by byte order. */
-static int scan_dir(const char *dir, script **ret, size_t *ret_n) {
+/* Reads @dir: every executable regular file not ignored, sorted by byte order. With @say_skipped, one line on
+ * stderr for each regular file skipped because it is not executable (a forgotten chmod +x). */
+static int scan_dir(const char *dir, bool say_skipped, script **ret, size_t *ret_n) {
         DIR *d;
         struct dirent *de;
         script *list = NULL;
@@ -166,7 +169,13 @@ static int scan_dir(const char *dir, script **ret, size_t *ret_n) {
                         break;
                 }
                 /* As the stock dispatcher's `[ -x ]`: follows symbolic links. */
-                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0) {
+                if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        free(path);
+                        continue;
+                }
+                if (access(path, X_OK) < 0) {
+                        if (say_skipped)
+                                fprintf(stderr, "lvss-writer-hooks: %s is not executable, skipped\n", path);
                         free(path);
                         continue;
                 }
@@ -203,52 +212,32 @@ static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Keeps the last OUTPUT_TAIL bytes of the output in @tail. */
-static void tail_append(char *tail, size_t *len, const char *buf, size_t n) {
-        if (n >= OUTPUT_TAIL) {
-                memcpy(tail, buf + n - OUTPUT_TAIL, OUTPUT_TAIL);
-                *len = OUTPUT_TAIL;
-                return;
-        }
-        if (*len + n > OUTPUT_TAIL) {
-                size_t drop = *len + n - OUTPUT_TAIL;
-                memmove(tail, tail + drop, *len - drop);
-                *len -= drop;
-        }
-        memcpy(tail + *len, buf, n);
-        *len += n;
-}
-
 /* The last non-empty line of @tail (modified in place). */
 static const char *last_line(char *tail, size_t len) {
         char *end;
 
         tail[len] = '\0';
-        for (;;) {
-                while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r' || tail[len - 1] == ' ' ||
-                                   tail[len - 1] == '\t'))
-                        tail[--len] = '\0';
-                if (len == 0)
-                        return NULL;
-                end = strrchr(tail, '\n');
-                return end ? end + 1 : tail;
-        }
+        /* Trailing blank lines and white space do not count. */
+        while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r' || tail[len - 1] == ' ' ||
+                           tail[len - 1] == '\t'))
+                tail[--len] = '\0';
+        if (len == 0)
+                return NULL;
+        end = strrchr(tail, '\n');
+        return end ? end + 1 : tail;
 }
 
-/* Reads what is there now, without waiting; returns false at EOF or error. */
-static bool drain(int fd, char *tail, size_t *len) {
-        char buf[4096];
+/* The last OUTPUT_TAIL bytes written to @fd so far, into @tail; returns their length. */
+static size_t read_tail(int fd, char *tail) {
+        struct stat st;
+        off_t from;
+        ssize_t k;
 
-        for (;;) {
-                ssize_t k = read(fd, buf, sizeof buf);
-                if (k > 0) {
-                        tail_append(tail, len, buf, (size_t) k);
-                        continue;
-                }
-                if (k < 0 && errno == EINTR)
-                        continue;
-                return k < 0 && errno == EAGAIN;
-        }
+        if (fstat(fd, &st) < 0 || st.st_size <= 0)
+                return 0;
+        from = st.st_size > OUTPUT_TAIL ? st.st_size - OUTPUT_TAIL : 0;
+        k = pread(fd, tail, (size_t) (st.st_size - from), from);
+        return k > 0 ? (size_t) k : 0;
 }
 
 __attribute__((noreturn)) static void child(const script *s, const char *action, int out) {
@@ -271,41 +260,41 @@ __attribute__((noreturn)) static void child(const script *s, const char *action,
 /* Runs `SCRIPT ACTION` to its end or its deadline; the result's message describes it. */
 static void run_script(const writer_context *ctx, const script *s, const char *action, run_result *res) {
         char tail[OUTPUT_TAIL + 1];
-        size_t tail_len = 0;
-        int pipefd[2] = { -1, -1 }, pidfd = -1, status = 0;
+        size_t tail_len;
+        int out = -1, pidfd = -1, status = 0;
         uint64_t start = now_usec(CLOCK_MONOTONIC), deadline = start + (uint64_t) ctx->timeout_ms * USEC_PER_MSEC;
-        bool exited = false, reading = true;
+        bool exited = false;
         const char *line;
         char what[128];
         double ms;
         pid_t pid;
 
         *res = (run_result) {};
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                snprintf(res->message, sizeof res->message, "%s %s: cannot create a pipe: %s", s->name, action,
-                         strerror(errno));
+        /*
+         * The output goes to a memory file, not a pipe: processes the script leaves behind inherit it and may write
+         * to it long after the script ended, and must neither block on a full pipe nor die of SIGPIPE (a lock holder
+         * that dies releases its lock during the snapshot). Its tail is read when the script has exited.
+         */
+        out = memfd_create("lvss-hook-output", MFD_CLOEXEC);
+        if (out < 0) {
+                snprintf(res->message, sizeof res->message, "%s %s: cannot create its output file: %s", s->name,
+                         action, strerror(errno));
                 return;
         }
         pid = fork();
         if (pid < 0) {
                 snprintf(res->message, sizeof res->message, "%s %s: cannot fork: %s", s->name, action,
                          strerror(errno));
-                close(pipefd[0]);
-                close(pipefd[1]);
+                close(out);
                 return;
         }
         if (pid == 0)
-                child(s, action, pipefd[1]);
+                child(s, action, out);
         (void) setpgid(pid, pid); /* also here: no window in which a kill of the group misses */
-        close(pipefd[1]);
-        (void) fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
         pidfd = pidfd_open_(pid);
 
         while (!exited) {
-                struct pollfd fds[2] = {
-                        { .fd = pidfd, .events = POLLIN },
-                        { .fd = reading ? pipefd[0] : -1, .events = POLLIN },
-                };
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 int timeout;
 
@@ -319,20 +308,19 @@ static void run_script(const writer_context *ctx, const script *s, const char *a
                 timeout = (int) ((deadline - now + 999) / 1000);
                 if (pidfd < 0 && timeout > 10)
                         timeout = 10; /* no pidfd (old kernel): look at the child every 10 ms */
-                if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+                if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
                         break;
-                if (fds[1].revents && !drain(pipefd[0], tail, &tail_len))
-                        reading = false; /* EOF: the script and all it started closed the pipe */
-                if (pidfd < 0 || fds[0].revents) {
+                /* The script's own exit ends the run, whatever it left behind. */
+                if (pidfd < 0 || pfd.revents) {
                         pid_t k = waitpid(pid, &status, WNOHANG);
                         if (k == pid)
                                 exited = true;
+                        else if (k < 0 && errno != EINTR)
+                                break;
                 }
         }
-        /* What the script wrote before it ended; processes it left behind may keep writing, not read. */
-        if (reading)
-                (void) drain(pipefd[0], tail, &tail_len);
-        close(pipefd[0]);
+        tail_len = read_tail(out, tail);
+        close(out);
         if (pidfd >= 0)
                 close(pidfd);
 
@@ -377,19 +365,26 @@ static vss_hresult failure_code(const run_result *res) {
 static bool undo(vss_writer *w, const char *event, writer_context *ctx, const char *action, bool record,
                  bool *ret_any) {
         bool reverse = ctx->conv == CONVENTION_VMWARE, ok = true, any = false;
+        vss_hresult recorded = VSS_S_OK;
 
         for (size_t k = 0; k < ctx->n_run; k++) {
                 script *s = &ctx->run[reverse ? ctx->n_run - 1 - k : k];
                 run_result res;
+                vss_hresult hr;
 
                 if (!s->frozen)
                         continue;
                 s->frozen = false;
                 any = true;
-                if (!run_logged(w, event, ctx, s, action, &res) && ok) {
-                        ok = false;
-                        if (record)
-                                (void) vss_writer_set_failure_ex(w, failure_code(&res), VSS_S_OK, res.message);
+                if (run_logged(w, event, ctx, s, action, &res))
+                        continue;
+                ok = false;
+                /* The writer's failure is the worst one (non-retryable over retryable), the first of its kind. */
+                hr = failure_code(&res);
+                if (record && (recorded == VSS_S_OK || (hr == VSS_E_WRITERERROR_NONRETRYABLE &&
+                                                        recorded != VSS_E_WRITERERROR_NONRETRYABLE))) {
+                        (void) vss_writer_set_failure_ex(w, hr, VSS_S_OK, res.message);
+                        recorded = hr;
                 }
         }
         if (ret_any)
@@ -421,7 +416,7 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
         vss_hresult hr;
         int r;
 
-        r = scan_dir(ctx->dir, &list, &n);
+        r = scan_dir(ctx->dir, false, &list, &n);
         if (r < 0) {
                 /* Keep the previous list: the writer still describes what it would run. */
                 log_event(w, "Identify", "cannot read %s: %s", ctx->dir, strerror(-r));
@@ -630,7 +625,7 @@ int main(int argc, char *argv[]) {
                 free(ctx.dir);
                 return EXIT_FAILURE;
         }
-        r = scan_dir(ctx.dir, &ctx.scripts, &ctx.n_scripts);
+        r = scan_dir(ctx.dir, true, &ctx.scripts, &ctx.n_scripts);
         if (r < 0) {
                 fprintf(stderr, "lvss-writer-hooks: cannot read %s: %s\n", ctx.dir, strerror(-r));
                 goto finish;

@@ -15,11 +15,14 @@
 #   veto-qemu        b fails at freeze: veto naming it; a thawed; c never ran
 #   veto-vmware      b fails at freeze: freezeFail b, a (reverse); c never ran
 #   hang             a script and its child hang: killed with the group at --timeout
+#   thaw-fail        two thaw scripts fail: all thawed, the worst failure is the writer's, naming its script
 #   holder           a script leaves a lock holder behind until thaw (qemu's MySQL sample's shape)
 #   abort            lvssd aborts after the freeze: thaw runs exactly once
 #   freeze-timeout   Thaw does not come: the writer's own --freeze-timeout thaws, exactly once
+#   lvssd-lost       lvssd dies while frozen: thawed exactly once, the writer exits 1
 #   mariadb          FLUSH TABLES WITH READ LOCK held by a hook under load; copy restored and checked
 #   bad-input        missing/non-directory DIR, bad options, stopped lvssd: one clear line each
+#   cycles N         N backups in a row, every third vetoed: each frozen script thawed exactly once (apps-slow)
 #
 # Waits are for events (a socket, a log line, a file, a process exit), polled
 # with a generous deadline; nothing sleeps a fixed time to let things settle.
@@ -171,6 +174,8 @@ scenario_success() {
         start_lvssd
         start_writer --convention "$conv"
         grep -q "3 scripts, $conv convention" "$T/writer.log" || die "not 3 scripts: $(cat "$T/writer.log")"
+        grep -q "^lvss-writer-hooks: $T/hooks/noexec is not executable, skipped$" "$T/writer.log" ||
+                die "the non-executable script was skipped silently: $(cat "$T/writer.log")"
         "$VSHADOW" -p "$T/vol" >"$T/b1.out" 2>&1 || die "the backup failed: $(tail -n 20 "$T/b1.out")"
         expect_actions "a freeze,b freeze,c freeze,$thaw_order"
         writer_state >"$T/state1.out"
@@ -257,14 +262,35 @@ fi"
         stop_writer
 }
 
+# Issue 10 part 1, "exit status, duration and last line of output become its component's failure and message; the
+# writer's status is the worst of them with the script named": at Thaw, a fails (exit 2, retryable) and c cannot run
+# a command (exit 127, non-retryable); every script is still thawed; the writer's failure names c, the worst.
+scenario_thaw_fail() {
+        hook a '[ "$1" = thaw ] && { echo "cannot unlock"; exit 2; }; exit 0'
+        logging_hook b
+        hook c '[ "$1" = thaw ] && { echo "lvss-no-such-command: not found"; exit 127; }; exit 0'
+        volume
+        start_lvssd
+        start_writer
+        "$VSHADOW" -p "$T/vol" >"$T/tf.out" 2>&1 || true
+        expect_actions "a freeze,b freeze,c freeze,a thaw,b thaw,c thaw"
+        grep -q "Thaw: a thaw: exit status 2 after [0-9.]* ms: cannot unlock" "$T/writer.log" || die "no line for a's thaw"
+        writer_state >"$T/state.out"
+        grep -q "c thaw: exit status 127 after [0-9.]* ms: lvss-no-such-command: not found" "$T/state.out" ||
+                die "the writer's status is not c's (the worst): $(cat "$T/state.out")"
+        grep -q "Non-retryable error\|NONRETRYABLE" "$T/state.out" || die "not non-retryable: $(cat "$T/state.out")"
+        stop_writer
+}
+
 # Issue 10 part 1, "Scripts may leave processes behind between freeze and thaw ... must work, unmodified": the
 # holder script leaves a background process (holding stdout, as qemu's MySQL sample's client does) blocked on a
-# FIFO; its freeze step ends while the holder lives; its thaw writes to the FIFO and the holder ends.
+# FIFO; its freeze step ends while the holder lives; its thaw writes to the FIFO and the holder ends. The holder
+# writes to its stdout after the script ended: that must neither block nor kill it (SIGPIPE).
 scenario_holder() {
         hook holder "case \"\$1\" in
 freeze)
         rm -f '$T/fifo'; mkfifo '$T/fifo'
-        ( read x <'$T/fifo'; echo \"released by \$x\" >'$T/released' ) &
+        ( read x <'$T/fifo'; echo \"holder: released by \$x\"; echo \"released by \$x\" >'$T/released' ) &
         echo \$! >'$T/holder.pid'
         echo 'lock held in the background'
         exit 0 ;;
@@ -333,11 +359,9 @@ EOF
         stop_writer
 }
 
-# Issue 10 part 1, "or the writer's freeze timeout": an exec provider that waits in commit until told; the
-# writer's --freeze-timeout (2 s) thaws on its own; later Thaw and the end of the session thaw nothing again.
-scenario_freeze_timeout() {
-        logging_hook a
-        logging_hook b
+# An exec provider that copies the volume, waiting in commit while $T/hang exists (at most 60 s): a Freeze window
+# the test controls. Its pid goes to $T/commit-started.
+setup_slowcopy() {
         cat >"$T/slowcopy" <<EOF
 #!/bin/sh
 case "\$1" in
@@ -356,6 +380,14 @@ esac
 EOF
         chmod 755 "$T/slowcopy"
         printf 'ExecProvider=slowcopy:%s/slowcopy\nDefaultProvider=slowcopy\nHoldWindowMS=25000\n' "$T" >"$T/lvssd.conf"
+}
+
+# Issue 10 part 1, "or the writer's freeze timeout": an exec provider that waits in commit until told; the
+# writer's --freeze-timeout (2 s) thaws on its own; later Thaw and the end of the session thaw nothing again.
+scenario_freeze_timeout() {
+        logging_hook a
+        logging_hook b
+        setup_slowcopy
         volume
         start_lvssd
         start_writer --freeze-timeout 2000
@@ -375,6 +407,30 @@ EOF
         expect_actions "a freeze,b freeze,a thaw,b thaw"
         stop_writer
         expect_actions "a freeze,b freeze,a thaw,b thaw"
+}
+
+# Issue 10 part 1, "or lvssd's connection dropping": lvssd is killed while the scripts are frozen; the writer
+# thaws each once, says it lost lvssd and exits 1 without thawing again.
+scenario_lvssd_lost() {
+        logging_hook a
+        logging_hook b
+        setup_slowcopy
+        volume
+        start_lvssd
+        start_writer
+        touch "$T/hang"
+        "$VSHADOW" -p "$T/vol" >"$T/lost.out" 2>&1 &
+        PIDS+=($!)
+        wait_for 30 "the provider's commit starting" test -s "$T/commit-started"
+        expect_actions "a freeze,b freeze"
+        kill -KILL "$LVSSD_PID"
+        local rc=0
+        wait "$WRITER_PID" || rc=$?
+        WRITER_PID=
+        [ "$rc" = 1 ] || die "the writer exited with $rc after losing lvssd, not 1"
+        grep -q "lost lvssd\|the connection to lvssd is gone" "$T/writer.log" || die "the writer did not say it lost lvssd"
+        expect_actions "a freeze,b freeze,a thaw,b thaw"
+        rm -f "$T/hang"
 }
 
 # Issue 10 part 1, "a MariaDB FLUSH TABLES WITH READ LOCK script of that FIFO shape against a real server under
@@ -478,6 +534,46 @@ $out"
         stop_writer
 }
 
+# Issue 10 part 1, "always, on every path, exactly once per script that was frozen", many times over (apps-slow):
+# N backups in a row, every third vetoed by a script after a lock holder froze; after each, every script frozen was
+# thawed once, the holder is gone, and nothing ran that was not frozen.
+scenario_cycles() {
+        local n=$1 i fz th
+        logging_hook a
+        hook b-holder "case \"\$1\" in
+freeze)
+        rm -f '$T/fifo'; mkfifo '$T/fifo'
+        ( read x <'$T/fifo'; echo \"holder: released by \$x\" ) &
+        echo \$! >'$T/holder.pid' ;;
+thaw)
+        echo thaw >'$T/fifo' ;;
+esac"
+        hook c-flaky '[ "$1" = freeze ] && [ -e '"'$T/fail'"' ] && { echo "told to fail"; exit 1; }; exit 0'
+        volume
+        start_lvssd
+        start_writer
+        for ((i = 1; i <= n; i++)); do
+                if ((i % 3 == 0)); then touch "$T/fail"; else rm -f "$T/fail"; fi
+                if "$VSHADOW" -p "$T/vol" >"$T/cycle.out" 2>&1; then
+                        [ ! -e "$T/fail" ] || die "cycle $i: the backup succeeded though c-flaky failed"
+                else
+                        [ -e "$T/fail" ] || die "cycle $i: the backup failed: $(tail -n 20 "$T/cycle.out")"
+                        grep -q "c-flaky freeze: exit status 1 after [0-9.]* ms: told to fail" "$T/cycle.out" ||
+                                die "cycle $i: the veto is not named: $(tail -n 20 "$T/cycle.out")"
+                fi
+                for x in a b-holder; do
+                        fz=$(grep -c "^$x freeze$" "$T/actions")
+                        th=$(grep -c "^$x thaw$" "$T/actions")
+                        [ "$fz" = "$i" ] && [ "$th" = "$i" ] || die "cycle $i: $x frozen $fz times, thawed $th times"
+                done
+                [ "$(grep -c "^c-flaky thaw$" "$T/actions")" = $((i - i / 3)) ] ||
+                        die "cycle $i: c-flaky thawed $(grep -c "^c-flaky thaw$" "$T/actions") times, frozen $((i - i / 3))"
+                wait_for 10 "cycle $i: the holder ending" gone "$(cat "$T/holder.pid")"
+        done
+        say "$n cycles: every frozen script thawed exactly once"
+        stop_writer
+}
+
 # Issue 10 part 1 + standards "Bad input gets one clear error line": a missing directory, a file instead of a
 # directory, bad options, two directories, a stopped lvssd; an empty directory is a writer with no components.
 scenario_bad_input() {
@@ -518,11 +614,14 @@ success-vmware) scenario_success vmware "c thaw,b thaw,a thaw" ;;
 veto-qemu) scenario_veto qemu "a freeze,b freeze,a thaw" ;;
 veto-vmware) scenario_veto vmware "a freeze,b freeze,b freezeFail,a freezeFail" ;;
 hang) scenario_hang ;;
+thaw-fail) scenario_thaw_fail ;;
 holder) scenario_holder ;;
 abort) scenario_abort ;;
 freeze-timeout) scenario_freeze_timeout ;;
+lvssd-lost) scenario_lvssd_lost ;;
 mariadb) scenario_mariadb ;;
 bad-input) scenario_bad_input ;;
+cycles) scenario_cycles "${3:-30}" ;;
 *) echo "$PROG: unknown scenario" >&2; exit 2 ;;
 esac
 say "ok"
