@@ -6,6 +6,8 @@
 #
 #   bench/run.sh [BUILD_DIR [lvss-bench options...]]
 #
+# Then, as root, bench/apps.sh and bench/qga.sh (LVSS_BENCH_APPS=0,
+# LVSS_BENCH_QGA=0 skip them).
 # Prints the table; writes bench/results/bench.csv (every figure),
 # bench/results/event-by-n.csv (the plotted series) and bench/results/bench.png.
 # Installs gnuplot-nox when gnuplot is missing (Debian). See bench/README.md.
@@ -70,5 +72,20 @@ else
         ninja -C "$build" tools/vshadow tools/vssadmin writers/postgresql/lvss-writer-postgresql \
                 writers/postgresql/lvss-pg-load writers/mariadb/lvss-writer-mariadb writers/mariadb/lvss-mariadb-load
         bench/apps.sh "$build"
+fi
+
+# The freeze window as the guest sees it through qemu-guest-agent
+# (bench/qga.sh): no hook, the stock dispatcher, lvss; N = 1, 10, 100 hook
+# scripts. Needs root (a loop device, FIFREEZE); LVSS_BENCH_QGA=0 skips it.
+if [ "${LVSS_BENCH_QGA:-1}" = 0 ]; then
+        echo "bench/run.sh: LVSS_BENCH_QGA=0: the qemu-guest-agent bench is skipped"
+elif [ "$(id -u)" -ne 0 ]; then
+        echo "bench/run.sh: the qemu-guest-agent bench (bench/qga.sh) needs root: skipped"
+elif [ ! -x /usr/sbin/qemu-ga ]; then
+        echo "bench/run.sh: qemu-guest-agent is not installed (scripts/install-deps.sh): the qga bench is skipped"
+else
+        ninja -C "$build" src/coordinator/lvssd tools/vssadmin tests/helpers/lvss-qga-call \
+                tools/lvss-freeze-hook writers/hooks/lvss-writer-hooks
+        bench/qga.sh "$build"
 fi
 echo "make bench: $(( $(date +%s) - start )) s in all"
