@@ -431,6 +431,50 @@ static vss_backup_components *set_of(itest_env *env, const prog *p, const char *
         return bc;
 }
 
+/* A set of the one volume @name on @f (made; into *@ret_volume), up to DoSnapshotSet. */
+static vss_backup_components *set_of_one(itest_env *env, const prog *p, const struct fs *f, const char *name,
+                                         char **ret_volume) {
+        *ret_volume = volume_on(f, name);
+        const char *vols[] = { *ret_volume };
+        return set_of(env, p, vols, 1);
+}
+
+/* DoSnapshotSet fails with @expected (issue 10 part 3: @what). */
+static void do_set_fails(itest_env *env, vss_backup_components *bc, vss_hresult expected, const char *what) {
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, expected, "issue 10 part 3: DoSnapshotSet %s", what);
+}
+
+/* Issue 10 part 3: the program's commit of @volume found its file system frozen (@what: the commit that ...). */
+static void check_frozen_at_commit(const prog *p, const char *volume, const char *what) {
+        char *calls = prog_calls(p);
+        char *want = itest_xprintf("frozen %s\n", volume);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit%s:\n%s", what, calls);
+        free(want);
+        free(calls);
+}
+
+/* Issue 10 part 3: the program's commit never ran (@what: why it should not have). */
+static void check_no_commit(const prog *p, const char *what) {
+        char *calls = prog_calls(p);
+        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran%s:\n%s", what, calls);
+        free(calls);
+}
+
+/* lvssd's log has the line @prefix followed by @f's mount point and @suffix. */
+static void check_log_names(itest_env *env, const char *prefix, const struct fs *f, const char *suffix) {
+        char *line = itest_xprintf("%s%s%s", prefix, f->mnt, suffix);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        free(line);
+}
+
+/* Issue 10 part 3: the catalog lists no frozen file system (@when). */
+static void check_catalog_unfrozen(itest_env *env, const char *when) {
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: %s the catalog still lists frozen file systems: %s", when, rows);
+        free(rows);
+}
+
 /* ---- the tests ----------------------------------------------------------------------- */
 
 /* Issue 10 part 3: frozen at commit, each file system once, in order, thawed after; ext4 and xfs. */
@@ -468,12 +512,10 @@ static void test_ext4_and_xfs(void **state) {
         CHECK(strstr(log, fe) < strstr(log, fx), "issue 10 part 3: xfs was frozen before ext4");
         CHECK(strstr(log, tx) && strstr(log, te) && strstr(log, tx) < strstr(log, te),
               "issue 10 part 3: not thawed in reverse order:\n%s", log);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the backup");
         STEP_OK(env, bc, vss_backup_complete);
         itest_requester_release(env, bc);
 
-        free(rows);
         free(fe);
         free(fx);
         free(te);
@@ -492,27 +534,17 @@ static void test_commit_fails(void **state) {
         prog p = {};
 
         prog_start(env, &p, &opts, "fail");
-        char *v = volume_on(XFS, "f");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a failing commit");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, XFS, "f", &v);
+        do_set_fails(env, bc, VSS_E_UNEXPECTED_PROVIDER_ERROR, "with a failing commit");
 
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that failed:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that failed");
         check_thawed(XFS, "after a failed commit");
-        char *line = itest_xprintf("thawed the file system mounted on %s", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        check_log_names(env, "thawed the file system mounted on ", XFS, "");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed commit left a snapshot row");
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after a failed commit");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -529,24 +561,18 @@ static void test_freeze_busy(void **state) {
         vss_backup_components *bc = set_of(env, &p, vols, 2);
         CHECK(fs_ioctl(XFS->mnt, FIFREEZE) == 0, "FIFREEZE %s (the other freezer)", XFS->mnt);
         vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        bool still = is_frozen(XFS);
+        bool still = is_frozen(XFS); /* asked before the other freezer thaws, next line */
         CHECK(fs_ioctl(XFS->mnt, FITHAW) == 0, "FITHAW %s (the other freezer)", XFS->mnt);
         CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with xfs frozen by another");
         CHECK(still, "issue 10 part 3: lvss thawed a freeze that was not its own");
         check_thawed(EXT4, "after a FIFREEZE that failed on the next file system");
 
-        char *line = itest_xprintf("cannot freeze the file system mounted on %s: Device or resource busy", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
-        char *calls = prog_calls(&p);
-        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran without the freeze:\n%s", calls);
+        check_log_names(env, "cannot freeze the file system mounted on ", XFS, ": Device or resource busy");
+        check_no_commit(&p, " without the freeze");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed freeze left a snapshot row");
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after a failed freeze");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(calls);
-        free(line);
         free(a);
         free(x);
         prog_done(&p);
@@ -584,27 +610,17 @@ static void test_hang(void **state) {
         prog p = {};
 
         prog_start(env, &p, &short_window, "wait");
-        char *v = volume_on(EXT4, "h");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "issue 10 part 3: DoSnapshotSet with a commit that hangs");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, EXT4, "h", &v);
+        do_set_fails(env, bc, VSS_E_HOLD_WRITES_TIMEOUT, "with a commit that hangs");
         pid_t pid = wait_waiting(env, &p, 1);
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that hung");
         check_thawed(EXT4, "after the hold window killed the commit");
-        char *line = itest_xprintf("thawed the file system mounted on %s (the commit did not)", EXT4->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        check_log_names(env, "thawed the file system mounted on ", EXT4, " (the commit did not)");
         CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the hold window");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -617,29 +633,21 @@ static void test_hang_step_deadline(void **state) {
         prog p = {};
 
         prog_start(env, &p, &short_step, "wait");
-        char *v = volume_on(XFS, "s");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a commit past its deadline");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, XFS, "s", &v);
+        do_set_fails(env, bc, VSS_E_UNEXPECTED_PROVIDER_ERROR, "with a commit past its deadline");
         pid_t pid = wait_waiting(env, &p, 1);
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that hung");
         check_thawed(XFS, "after the step deadline killed the program");
         char *line = itest_xprintf("thawed the file system mounted on %s\n", XFS->mnt);
         char *log = itest_read_file(env->lvssd->log_path);
         CHECK(log && strstr(log, line), "issue 10 part 3: the commit did not thaw it itself:\n%s", log ? log : "");
         CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the step deadline");
         itest_requester_release(env, bc);
 
-        free(rows);
         free(log);
         free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -652,16 +660,13 @@ static void test_state_fs_refused(void **state) {
         prog_start(env, &p, &opts, NULL);
         const char *vols[] = { env->data_dir }; /* in the test directory, beside the state directory */
         vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_PROVIDER_VETO, "issue 10 part 3: a volume on lvssd's state file system");
+        do_set_fails(env, bc, VSS_E_PROVIDER_VETO, "of a volume on lvssd's state file system");
         CHECK(itest_lvssd_log_has(env, "holds lvssd's state directory: lvss never freezes it"),
               "issue 10 part 3: the log does not say why");
         CHECK(!itest_lvssd_log_has(env, "froze the file system"), "issue 10 part 3: something was frozen");
-        char *calls = prog_calls(&p);
-        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran:\n%s", calls);
+        check_no_commit(&p, " for a refused set");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: the refused set left a snapshot row");
         itest_requester_release(env, bc);
-        free(calls);
         prog_done(&p);
 }
 
@@ -708,9 +713,7 @@ static void test_crash(void **state) {
         crash_arg arg = { .volume = v, .provider = p.id };
         itest_spawn_child(env, "requester", crash_requester, &arg);
         (void) wait_waiting(env, &p, 5); /* is-supported, prepare, commit, frozen, waiting */
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit:\n%s", calls);
+        check_frozen_at_commit(&p, v, "");
         char *rows = catalog_frozen(env);
         CHECK(streq(rows, XFS->mnt), "issue 10 part 3: while frozen, the catalog lists \"%s\", expected %s", rows,
               XFS->mnt);
@@ -719,16 +722,10 @@ static void test_crash(void **state) {
         itest_kill_lvssd(env);
         CHECK(is_frozen(XFS), "issue 10 part 3: the file system was thawed by nobody, yet it is not frozen");
         itest_restart_lvssd(env, p.config);
-        char *line = itest_xprintf("recovery: thawed the file system mounted on %s", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the restarted lvssd does not say \"%s\"", line);
+        check_log_names(env, "recovery: thawed the file system mounted on ", XFS, "");
         check_thawed(XFS, "after lvssd's restart");
-        rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: after the restart the catalog lists %s", rows);
+        check_catalog_unfrozen(env, "after lvssd's restart");
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
