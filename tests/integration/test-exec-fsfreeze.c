@@ -65,83 +65,21 @@
 
 static pid_t main_pid;
 static char fs_dir[256];
-static struct fs {
-        const char *type;   /* "ext4", "xfs" */
+static const struct fs_kind {
+        const char *type; /* mounted on fs_dir/TYPE */
         long long size;
-        char image[300];
-        char mnt[300];      /* fs_dir/ext4, fs_dir/xfs */
-        char loop_dev[64];
-        int loop_fd;
-        volatile sig_atomic_t mounted;
-} fss[N_FS] = {
-        { .type = "ext4", .size = 64LL << 20, .loop_fd = -1 },
-        { .type = "xfs", .size = 320LL << 20, .loop_fd = -1 }, /* mkfs.xfs wants 300 MiB */
+        const char *mkfs_force;
+} fs_kinds[N_FS] = {
+        { "ext4", 64LL << 20, "-F" },
+        { "xfs", 320LL << 20, "-f" }, /* mkfs.xfs wants 300 MiB */
 };
+static itest_loop_fs fss[N_FS] = { { .loop_fd = -1 }, { .loop_fd = -1 } };
 #define EXT4 (&fss[0])
 #define XFS (&fss[1])
 
 static const itest_lvssd_opts opts = { .hold_window_ms = 10000 };
 
 /* ---- tools and file systems ----------------------------------------------------- */
-
-/* Runs a tool from the usual places, stdout and stderr to /dev/null. Its exit status, 127 when it cannot run. */
-static int run_tool(char *const argv[]) {
-        int status;
-        pid_t pid = fork();
-
-        if (pid < 0)
-                return 127;
-        if (pid == 0) {
-                static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
-                int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-                dup2(null_fd, 1);
-                dup2(null_fd, 2);
-                for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-                        char path[256];
-                        snprintf(path, sizeof path, "%s/%s", dirs[i], argv[0]);
-                        execv(path, argv);
-                }
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 127;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* losetup --find --show: the device name into @ret. */
-static int losetup_find(const char *image, char *ret, size_t size) {
-        int pipefd[2], status;
-        ssize_t n = 0, k;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return 127;
-        pid = fork();
-        if (pid < 0)
-                return 127;
-        if (pid == 0) {
-                dup2(pipefd[1], 1);
-                execl("/usr/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
-                execl("/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        while ((size_t) n + 1 < size && (k = read(pipefd[0], ret + n, size - 1 - (size_t) n)) != 0) {
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        break;
-                n += k;
-        }
-        ret[n] = 0;
-        ret[strcspn(ret, "\n")] = 0;
-        close(pipefd[0]);
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 127;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
-}
 
 static int fs_ioctl(const char *mnt, unsigned long req) {
         int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -160,7 +98,7 @@ static void fs_cleanup(void) {
         if (getpid() != main_pid)
                 return;
         for (size_t i = 0; i < N_FS; i++) {
-                struct fs *f = &fss[i];
+                itest_loop_fs *f = &fss[i];
 
                 if (f->mounted) {
                         (void) fs_ioctl(f->mnt, FITHAW);
@@ -189,7 +127,7 @@ static void fs_cleanup(void) {
 static void on_fatal_signal(int sig) {
         if (getpid() == main_pid)
                 for (size_t i = 0; i < N_FS; i++) {
-                        struct fs *f = &fss[i];
+                        itest_loop_fs *f = &fss[i];
 
                         if (f->mounted) {
                                 int fd = open(f->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -206,62 +144,14 @@ static void on_fatal_signal(int sig) {
         raise(sig);
 }
 
-/* 0 ready, SKIP_EXIT (said why), or 1. */
-static int fs_make(struct fs *f) {
-        struct loop_info64 info = { 0 };
-        int r;
+/* fs_dir/TYPE.img mounted on fs_dir/TYPE. 0 ready, SKIP_EXIT (said why), or 1. */
+static int fs_make(size_t i) {
+        const struct fs_kind *k = &fs_kinds[i];
+        itest_loop_fs *f = &fss[i];
 
-        snprintf(f->image, sizeof f->image, "%s/%s.img", fs_dir, f->type);
-        snprintf(f->mnt, sizeof f->mnt, "%s/%s", fs_dir, f->type);
-        if (mkdir(f->mnt, 0755) < 0)
-                return 1;
-        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || ftruncate(fd, f->size) < 0) {
-                perror("test-exec-fsfreeze: the image");
-                return 1;
-        }
-        close(fd);
-
-        r = losetup_find(f->image, f->loop_dev, sizeof f->loop_dev);
-        if (r != 0 || strncmp(f->loop_dev, "/dev/", 5) != 0) {
-                printf("test-exec-fsfreeze: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
-                f->loop_dev[0] = 0;
-                return SKIP_EXIT;
-        }
-        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
-        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
-                perror("test-exec-fsfreeze: the loop device");
-                return 1;
-        }
-        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
-                perror("test-exec-fsfreeze: autoclear");
-                return 1;
-        }
-        f->image[0] = 0;
-
-        char mkfs[32];
-        snprintf(mkfs, sizeof mkfs, "mkfs.%s", f->type);
-        char *argv[] = { mkfs, (char *) "-q", (char *) (streq(f->type, "xfs") ? "-f" : "-F"), f->loop_dev, NULL };
-        r = run_tool(argv);
-        if (r == 127) {
-                printf("test-exec-fsfreeze: skipped: %s not found (e2fsprogs, xfsprogs)\n", mkfs);
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-exec-fsfreeze: %s %s failed (%d)\n", mkfs, f->loop_dev, r);
-                return 1;
-        }
-        if (mount(f->loop_dev, f->mnt, f->type, 0, NULL) < 0) {
-                if (errno == ENODEV) {
-                        printf("test-exec-fsfreeze: skipped: the kernel has no %s\n", f->type);
-                        return SKIP_EXIT;
-                }
-                fprintf(stderr, "test-exec-fsfreeze: mount %s on %s: %m\n", f->loop_dev, f->mnt);
-                return 1;
-        }
-        f->mounted = 1;
-        return 0;
+        snprintf(f->image, sizeof f->image, "%s/%s.img", fs_dir, k->type);
+        snprintf(f->mnt, sizeof f->mnt, "%s/%s", fs_dir, k->type);
+        return itest_loop_fs_make("test-exec-fsfreeze", f, k->type, k->size, k->mkfs_force, "e2fsprogs, xfsprogs");
 }
 
 static int fs_setup(void) {
@@ -283,7 +173,7 @@ static int fs_setup(void) {
                 return SKIP_EXIT;
         }
         for (size_t i = 0; i < N_FS; i++) {
-                int r = fs_make(&fss[i]);
+                int r = fs_make(i);
                 if (r != 0)
                         return r;
         }
@@ -295,7 +185,7 @@ static int fs_setup(void) {
 /* ---- the oracle --------------------------------------------------------------------- */
 
 /* Frozen: FIFREEZE fails with EBUSY. (When it succeeds, it was not: thawed again at once.) */
-static bool is_frozen(const struct fs *f) {
+static bool is_frozen(const itest_loop_fs *f) {
         int r = fs_ioctl(f->mnt, FIFREEZE);
 
         if (r == 0) {
@@ -307,7 +197,7 @@ static bool is_frozen(const struct fs *f) {
 }
 
 /* Thawed: FITHAW fails with EINVAL, and then a write succeeds. */
-static void check_thawed(const struct fs *f, const char *what) {
+static void check_thawed(const itest_loop_fs *f, const char *what) {
         int r = fs_ioctl(f->mnt, FITHAW);
 
         CHECK(r == -EINVAL, "issue 10 part 3 (%s): %s was still frozen (FITHAW: %s)", what, f->mnt,
@@ -398,7 +288,7 @@ static char *prog_calls(const prog *p) {
 }
 
 /* A directory on @f for a volume. */
-static char *volume_on(const struct fs *f, const char *name) {
+static char *volume_on(const itest_loop_fs *f, const char *name) {
         char *v = itest_xprintf("%s/%s", f->mnt, name);
         CHECK(mkdir(v, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", v);
         return v;
@@ -432,7 +322,7 @@ static vss_backup_components *set_of(itest_env *env, const prog *p, const char *
 }
 
 /* A set of the one volume @name on @f (made; into *@ret_volume), up to DoSnapshotSet. */
-static vss_backup_components *set_of_one(itest_env *env, const prog *p, const struct fs *f, const char *name,
+static vss_backup_components *set_of_one(itest_env *env, const prog *p, const itest_loop_fs *f, const char *name,
                                          char **ret_volume) {
         *ret_volume = volume_on(f, name);
         const char *vols[] = { *ret_volume };
@@ -462,7 +352,7 @@ static void check_no_commit(const prog *p, const char *what) {
 }
 
 /* lvssd's log has the line @prefix followed by @f's mount point and @suffix. */
-static void check_log_names(itest_env *env, const char *prefix, const struct fs *f, const char *suffix) {
+static void check_log_names(itest_env *env, const char *prefix, const itest_loop_fs *f, const char *suffix) {
         char *line = itest_xprintf("%s%s%s", prefix, f->mnt, suffix);
         CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
         free(line);
