@@ -2649,3 +2649,60 @@ int itest_loop_fs_make(const char *program, itest_loop_fs *f, const char *fstype
         f->mounted = 1;
         return 0;
 }
+
+/* Whether @f's loop device is still attached to its image (sysfs). */
+static bool loop_attached(const itest_loop_fs *f) {
+        char path[128], backing[512];
+        ssize_t k;
+
+        if (!f->loop_dev[0] || !f->image[0])
+                return false;
+        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(f->loop_dev, '/') + 1);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        k = read(fd, backing, sizeof backing - 1);
+        close(fd);
+        if (k <= 0)
+                return false;
+        backing[k] = 0;
+        return strncmp(backing, f->image, strlen(f->image)) == 0;
+}
+
+void itest_loop_fs_release(const char *program, itest_loop_fs *f) {
+        if (f->mounted) {
+                if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
+                        fprintf(stderr, "%s: umount %s: %m; detaching it lazily\n", program, f->mnt);
+                        (void) umount2(f->mnt, MNT_DETACH);
+                }
+                f->mounted = 0;
+        }
+        if (f->loop_fd >= 0) {
+                /* autoclear: the device detaches itself once the last user lets go */
+                close(f->loop_fd);
+                f->loop_fd = -1;
+        }
+        if (loop_attached(f)) {
+                char *argv[] = { (char *) "losetup", (char *) "-d", f->loop_dev, NULL };
+                if (itest_run_tool(argv, NULL, 0) != 0 && loop_attached(f))
+                        fprintf(stderr, "%s: losetup -d %s failed\n", program, f->loop_dev);
+        }
+        f->loop_dev[0] = 0;
+        if (f->image[0])
+                (void) unlink(f->image);
+        if (f->mnt[0])
+                (void) rmdir(f->mnt);
+}
+
+void itest_loop_fs_release_in_signal(itest_loop_fs *f) {
+        if (f->mounted)
+                (void) umount2(f->mnt, MNT_DETACH);
+        if (f->loop_fd >= 0) {
+                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                close(f->loop_fd);
+        }
+        if (f->image[0])
+                (void) unlink(f->image);
+        if (f->mnt[0])
+                (void) rmdir(f->mnt);
+}

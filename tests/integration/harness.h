@@ -510,6 +510,11 @@ int itest_run_tool(char *const argv[], char *out, size_t out_size);
  */
 int itest_loop_fs_make(const char *program, itest_loop_fs *f, const char *fstype, long long size,
                        const char *mkfs_force, const char *install);
+/* Idempotent: unmounts @f (lazily when busy, said on stderr), lets go of its loop device (and
+ * detaches it should autoclear not have), removes the image and the mount point. */
+void itest_loop_fs_release(const char *program, itest_loop_fs *f);
+/* The same from a signal handler (async-signal-safe): detach the mount, clear the loop device. */
+void itest_loop_fs_release_in_signal(itest_loop_fs *f);
 
 /* ---- test accounts: real users and groups (issues 5 and 8) ------------------ */
 

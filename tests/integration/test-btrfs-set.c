@@ -92,50 +92,12 @@ static void remove_tree(const char *path) {
         rmdir(path);
 }
 
-static bool loop_attached(const itest_loop_fs *f) {
-        char path[128], backing[512];
-        int fd;
-        ssize_t k;
-
-        if (!f->loop_dev[0])
-                return false;
-        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(f->loop_dev, '/') + 1);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        k = read(fd, backing, sizeof backing - 1);
-        close(fd);
-        if (k <= 0)
-                return false;
-        backing[k] = 0;
-        return strncmp(backing, f->image, strlen(f->image)) == 0;
-}
-
 /* Idempotent; the test process only. */
 static void fs_cleanup(void) {
         if (getpid() != main_pid)
                 return;
-        for (size_t i = 0; i < N_FS; i++) {
-                itest_loop_fs *f = &fss[i];
-
-                if (f->mounted) {
-                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
-                                fprintf(stderr, "test-btrfs-set: umount %s: %m; detaching it lazily\n", f->mnt);
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        }
-                        f->mounted = 0;
-                }
-                if (f->loop_fd >= 0) {
-                        close(f->loop_fd);
-                        f->loop_fd = -1;
-                }
-                if (loop_attached(f)) {
-                        char *argv[] = { (char *) "losetup", (char *) "-d", f->loop_dev, NULL };
-                        if (itest_run_tool(argv, NULL, 0) != 0 && loop_attached(f))
-                                fprintf(stderr, "test-btrfs-set: losetup -d %s failed\n", f->loop_dev);
-                }
-                f->loop_dev[0] = 0;
-        }
+        for (size_t i = 0; i < N_FS; i++)
+                itest_loop_fs_release("test-btrfs-set", &fss[i]);
         if (fs_dir[0]) {
                 remove_tree(fs_dir);
                 fs_dir[0] = 0;
@@ -144,20 +106,8 @@ static void fs_cleanup(void) {
 
 static void on_fatal_signal(int sig) {
         if (getpid() == main_pid) {
-                for (size_t i = 0; i < N_FS; i++) {
-                        itest_loop_fs *f = &fss[i];
-
-                        if (f->mounted)
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        if (f->loop_fd >= 0) {
-                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
-                                close(f->loop_fd);
-                        }
-                        if (f->image[0])
-                                (void) unlink(f->image);
-                        if (f->mnt[0])
-                                (void) rmdir(f->mnt);
-                }
+                for (size_t i = 0; i < N_FS; i++)
+                        itest_loop_fs_release_in_signal(&fss[i]);
                 (void) rmdir(fs_dir);
         }
         signal(sig, SIG_DFL);

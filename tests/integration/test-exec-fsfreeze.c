@@ -100,23 +100,9 @@ static void fs_cleanup(void) {
         for (size_t i = 0; i < N_FS; i++) {
                 itest_loop_fs *f = &fss[i];
 
-                if (f->mounted) {
+                if (f->mounted)
                         (void) fs_ioctl(f->mnt, FITHAW);
-                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
-                                fprintf(stderr, "test-exec-fsfreeze: umount %s: %m; detaching it lazily\n", f->mnt);
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        }
-                        f->mounted = 0;
-                }
-                if (f->loop_fd >= 0) {
-                        /* autoclear: the device detaches itself once the last user lets go */
-                        close(f->loop_fd);
-                        f->loop_fd = -1;
-                }
-                if (f->image[0])
-                        (void) unlink(f->image);
-                if (f->mnt[0])
-                        (void) rmdir(f->mnt);
+                itest_loop_fs_release("test-exec-fsfreeze", f);
         }
         if (fs_dir[0]) {
                 (void) rmdir(fs_dir);
@@ -125,7 +111,7 @@ static void fs_cleanup(void) {
 }
 
 static void on_fatal_signal(int sig) {
-        if (getpid() == main_pid)
+        if (getpid() == main_pid) {
                 for (size_t i = 0; i < N_FS; i++) {
                         itest_loop_fs *f = &fss[i];
 
@@ -135,11 +121,11 @@ static void on_fatal_signal(int sig) {
                                         (void) ioctl(fd, FITHAW, 0);
                                         close(fd);
                                 }
-                                (void) umount2(f->mnt, MNT_DETACH);
                         }
-                        if (f->loop_fd >= 0)
-                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                        itest_loop_fs_release_in_signal(f);
                 }
+                (void) rmdir(fs_dir);
+        }
         signal(sig, SIG_DFL);
         raise(sig);
 }
