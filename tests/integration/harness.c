@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <inttypes.h>
+#include <linux/loop.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -2528,4 +2531,178 @@ void itest_wait_child_ok(itest_env *env, itest_proc *p) {
                 itest_dump_stream(p->label, &p->out);
                 FAIL("%s ended badly (status 0x%x)", p->label, p->wstatus);
         }
+}
+
+/* ---- file systems on loop devices ----------------------------------------------------- */
+
+int itest_run_tool(char *const argv[], char *out, size_t out_size) {
+        int pipefd[2], status;
+        size_t n = 0;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return 127;
+        pid = fork();
+        if (pid < 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return 127;
+        }
+        if (pid == 0) {
+                static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+                int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                dup2(out ? pipefd[1] : null_fd, 1);
+                for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+                        char path[256];
+                        snprintf(path, sizeof path, "%s/%s", dirs[i], argv[0]);
+                        execv(path, argv);
+                }
+                _exit(127);
+        }
+        close(pipefd[1]);
+        for (;;) {
+                char sink[256];
+                ssize_t k = out && n + 1 < out_size ? read(pipefd[0], out + n, out_size - 1 - n)
+                                                    : read(pipefd[0], sink, sizeof sink);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                if (out && n + 1 < out_size)
+                        n += (size_t) k;
+        }
+        close(pipefd[0]);
+        if (out)
+                out[n] = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return 127;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int itest_loop_fs_make(const char *program, itest_loop_fs *f, const char *fstype, long long size,
+                       const char *mkfs_force, const char *install) {
+        struct loop_info64 info = { 0 };
+        char out[256], mkfs[32];
+        int r;
+
+        if (mkdir(f->mnt, 0755) < 0) {
+                fprintf(stderr, "%s: mkdir %s: %m\n", program, f->mnt);
+                return 1;
+        }
+        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, size) < 0) {
+                fprintf(stderr, "%s: the image %s: %m\n", program, f->image);
+                if (fd >= 0)
+                        close(fd);
+                return 1;
+        }
+        close(fd);
+
+        char *losetup_argv[] = { (char *) "losetup", (char *) "--find", (char *) "--show", f->image, NULL };
+        r = itest_run_tool(losetup_argv, out, sizeof out);
+        if (r == 127) {
+                printf("%s: skipped: losetup not found\n", program);
+                return 77;
+        }
+        if (r != 0) {
+                printf("%s: skipped: losetup --find --show failed (%d): no loop devices here?\n", program, r);
+                return 77;
+        }
+        out[strcspn(out, "\n")] = 0;
+        if (strncmp(out, "/dev/", 5) != 0 || strlen(out) >= sizeof f->loop_dev) {
+                fprintf(stderr, "%s: losetup printed '%s'\n", program, out);
+                return 1;
+        }
+        strcpy(f->loop_dev, out);
+        /* held open, the device detaches itself once we let go (autoclear), taking the unlinked image along */
+        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
+        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
+                fprintf(stderr, "%s: the loop device %s: %m\n", program, f->loop_dev);
+                return 1;
+        }
+        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
+                fprintf(stderr, "%s: autoclear %s: %m\n", program, f->loop_dev);
+                return 1;
+        }
+
+        snprintf(mkfs, sizeof mkfs, "mkfs.%s", fstype);
+        char *mkfs_argv[] = { mkfs, (char *) "-q", (char *) mkfs_force, f->loop_dev, NULL };
+        r = itest_run_tool(mkfs_argv, NULL, 0);
+        if (r == 127) {
+                printf("%s: skipped: %s not found (%s)\n", program, mkfs, install);
+                return 77;
+        }
+        if (r != 0) {
+                fprintf(stderr, "%s: %s %s failed (%d)\n", program, mkfs, f->loop_dev, r);
+                return 1;
+        }
+        if (mount(f->loop_dev, f->mnt, fstype, 0, NULL) < 0) {
+                if (errno == ENODEV) {
+                        printf("%s: skipped: the kernel has no %s (mount: ENODEV)\n", program, fstype);
+                        return 77;
+                }
+                fprintf(stderr, "%s: mount %s on %s: %m\n", program, f->loop_dev, f->mnt);
+                return 1;
+        }
+        f->mounted = 1;
+        return 0;
+}
+
+/* Whether @f's loop device is still attached to its image (sysfs). */
+static bool loop_attached(const itest_loop_fs *f) {
+        char path[128], backing[512];
+        ssize_t k;
+
+        if (!f->loop_dev[0] || !f->image[0])
+                return false;
+        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(f->loop_dev, '/') + 1);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        k = read(fd, backing, sizeof backing - 1);
+        close(fd);
+        if (k <= 0)
+                return false;
+        backing[k] = 0;
+        return strncmp(backing, f->image, strlen(f->image)) == 0;
+}
+
+void itest_loop_fs_release(const char *program, itest_loop_fs *f) {
+        if (f->mounted) {
+                if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
+                        fprintf(stderr, "%s: umount %s: %m; detaching it lazily\n", program, f->mnt);
+                        (void) umount2(f->mnt, MNT_DETACH);
+                }
+                f->mounted = 0;
+        }
+        if (f->loop_fd >= 0) {
+                /* autoclear: the device detaches itself once the last user lets go */
+                close(f->loop_fd);
+                f->loop_fd = -1;
+        }
+        if (loop_attached(f)) {
+                char *argv[] = { (char *) "losetup", (char *) "-d", f->loop_dev, NULL };
+                if (itest_run_tool(argv, NULL, 0) != 0 && loop_attached(f))
+                        fprintf(stderr, "%s: losetup -d %s failed\n", program, f->loop_dev);
+        }
+        f->loop_dev[0] = 0;
+        if (f->image[0])
+                (void) unlink(f->image);
+        if (f->mnt[0])
+                (void) rmdir(f->mnt);
+}
+
+void itest_loop_fs_release_in_signal(itest_loop_fs *f) {
+        if (f->mounted)
+                (void) umount2(f->mnt, MNT_DETACH);
+        if (f->loop_fd >= 0) {
+                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                close(f->loop_fd);
+        }
+        if (f->image[0])
+                (void) unlink(f->image);
+        if (f->mnt[0])
+                (void) rmdir(f->mnt);
 }

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <cmocka.h>
@@ -478,6 +479,42 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * until it is killed (it opens a FIFO nobody writes to).
  */
 char *itest_fake_provider(itest_env *env);
+
+/* ---- file systems on loop devices (issue 7 btrfs, issue 10 part 3) ---------------- */
+
+/*
+ * Run in the test process before any thread (main(), before ITEST_MAIN), in a
+ * private mount namespace the caller made. Each file system is a sparse image
+ * on a loop device set to autoclear: the image is unlinked at once and the
+ * device detaches itself once loop_fd is closed, so nothing outlives the
+ * test. Unmounting and closing stay the caller's (its exit and signal paths).
+ */
+typedef struct itest_loop_fs {
+        char image[300];   /* the image file (unlinked once attached; the name is kept) */
+        char mnt[300];     /* its mount point */
+        char loop_dev[64]; /* /dev/loopN while attached */
+        int loop_fd;       /* held open; -1 when not */
+        volatile sig_atomic_t mounted;
+} itest_loop_fs;
+
+/* Runs a tool found in /usr/sbin, /sbin, /usr/bin or /bin, its stdout into @out (NUL-ended) when
+ * given, else to /dev/null; stderr is the test's. Its exit status, 127 when it cannot run. */
+int itest_run_tool(char *const argv[], char *out, size_t out_size);
+
+/*
+ * Makes @f: a @size-byte image at @f->image and the mount point @f->mnt (both
+ * set by the caller; the directory is made), a loop device, `mkfs.@fstype -q
+ * @mkfs_force`, mounted on @f->mnt. 0 ready; 77 when the tools, loop devices
+ * or the kernel's @fstype are missing (said on stdout, @install naming the
+ * package); 1 on another failure (said on stderr). @program prefixes the lines.
+ */
+int itest_loop_fs_make(const char *program, itest_loop_fs *f, const char *fstype, long long size,
+                       const char *mkfs_force, const char *install);
+/* Idempotent: unmounts @f (lazily when busy, said on stderr), lets go of its loop device (and
+ * detaches it should autoclear not have), removes the image and the mount point. */
+void itest_loop_fs_release(const char *program, itest_loop_fs *f);
+/* The same from a signal handler (async-signal-safe): detach the mount, clear the loop device. */
+void itest_loop_fs_release_in_signal(itest_loop_fs *f);
 
 /* ---- test accounts: real users and groups (issues 5 and 8) ------------------ */
 

@@ -63,58 +63,9 @@ static pid_t main_pid;
 static char fs_dir[256];  /* our temporary directory */
 /* Two file systems: vol1 and vol2 on the first, vol3 on the second (issue 9 part 1). */
 #define N_FS 2
-static struct fs {
-        char image[300];   /* fs_dir/btrfsN.img (unlinked once attached) */
-        char mnt[300];     /* fs_dir/mnt, fs_dir/mnt2: the btrfs top levels */
-        char loop_dev[64]; /* /dev/loopN while attached */
-        int loop_fd;
-        volatile sig_atomic_t mounted;
-} fss[N_FS] = { { .loop_fd = -1 }, { .loop_fd = -1 } };
+/* images fs_dir/btrfsN.img; mounted on fs_dir/mnt, fs_dir/mnt2: the btrfs top levels */
+static itest_loop_fs fss[N_FS] = { { .loop_fd = -1 }, { .loop_fd = -1 } };
 static char vol1[400], vol2[400], vol3[400];
-
-/* Runs a tool (found in the usual places); its stdout into @out when given.
- * Its exit status, 127 when it cannot run. */
-static int run_tool(char *const argv[], char *out, size_t out_size) {
-        int pipefd[2], status;
-        size_t n = 0;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return 127;
-        pid = fork();
-        if (pid < 0)
-                return 127;
-        if (pid == 0) {
-                static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
-                int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-                dup2(out ? pipefd[1] : null_fd, 1);
-                for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-                        char path[256];
-                        snprintf(path, sizeof path, "%s/%s", dirs[i], argv[0]);
-                        execv(path, argv);
-                }
-                _exit(127);
-        }
-        close(pipefd[1]);
-        for (;;) {
-                char sink[256];
-                ssize_t k = out && n + 1 < out_size ? read(pipefd[0], out + n, out_size - 1 - n)
-                                                    : read(pipefd[0], sink, sizeof sink);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                if (out && n + 1 < out_size)
-                        n += (size_t) k;
-        }
-        close(pipefd[0]);
-        if (out)
-                out[n] = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 127;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 static void remove_tree(const char *path) {
         struct stat st;
@@ -141,50 +92,12 @@ static void remove_tree(const char *path) {
         rmdir(path);
 }
 
-static bool loop_attached(const struct fs *f) {
-        char path[128], backing[512];
-        int fd;
-        ssize_t k;
-
-        if (!f->loop_dev[0])
-                return false;
-        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", strrchr(f->loop_dev, '/') + 1);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        k = read(fd, backing, sizeof backing - 1);
-        close(fd);
-        if (k <= 0)
-                return false;
-        backing[k] = 0;
-        return strncmp(backing, f->image, strlen(f->image)) == 0;
-}
-
 /* Idempotent; the test process only. */
 static void fs_cleanup(void) {
         if (getpid() != main_pid)
                 return;
-        for (size_t i = 0; i < N_FS; i++) {
-                struct fs *f = &fss[i];
-
-                if (f->mounted) {
-                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
-                                fprintf(stderr, "test-btrfs-set: umount %s: %m; detaching it lazily\n", f->mnt);
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        }
-                        f->mounted = 0;
-                }
-                if (f->loop_fd >= 0) {
-                        close(f->loop_fd);
-                        f->loop_fd = -1;
-                }
-                if (loop_attached(f)) {
-                        char *argv[] = { (char *) "losetup", (char *) "-d", f->loop_dev, NULL };
-                        if (run_tool(argv, NULL, 0) != 0 && loop_attached(f))
-                                fprintf(stderr, "test-btrfs-set: losetup -d %s failed\n", f->loop_dev);
-                }
-                f->loop_dev[0] = 0;
-        }
+        for (size_t i = 0; i < N_FS; i++)
+                itest_loop_fs_release("test-btrfs-set", &fss[i]);
         if (fs_dir[0]) {
                 remove_tree(fs_dir);
                 fs_dir[0] = 0;
@@ -193,20 +106,8 @@ static void fs_cleanup(void) {
 
 static void on_fatal_signal(int sig) {
         if (getpid() == main_pid) {
-                for (size_t i = 0; i < N_FS; i++) {
-                        struct fs *f = &fss[i];
-
-                        if (f->mounted)
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        if (f->loop_fd >= 0) {
-                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
-                                close(f->loop_fd);
-                        }
-                        if (f->image[0])
-                                (void) unlink(f->image);
-                        if (f->mnt[0])
-                                (void) rmdir(f->mnt);
-                }
+                for (size_t i = 0; i < N_FS; i++)
+                        itest_loop_fs_release_in_signal(&fss[i]);
                 (void) rmdir(fs_dir);
         }
         signal(sig, SIG_DFL);
@@ -227,70 +128,11 @@ static int put_file(const char *dir, const char *name, const char *text) {
 /* One btrfs file system: fs_dir/btrfsN.img on a loop device, mounted on fs_dir/mntN.
  * 0 ready, SKIP_EXIT (said why), or 1. */
 static int fs_make(size_t i) {
-        struct fs *f = &fss[i];
-        struct loop_info64 info = { 0 };
-        char out[256];
-        int r;
+        itest_loop_fs *f = &fss[i];
 
         snprintf(f->image, sizeof f->image, "%s/btrfs%zu.img", fs_dir, i);
         snprintf(f->mnt, sizeof f->mnt, "%s/mnt%s", fs_dir, i == 0 ? "" : "2");
-        if (mkdir(f->mnt, 0755) < 0)
-                return 1;
-        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || ftruncate(fd, IMAGE_SIZE) < 0) {
-                perror("test-btrfs-set: the image");
-                return 1;
-        }
-        close(fd);
-
-        char *losetup_argv[] = { (char *) "losetup", (char *) "--find", (char *) "--show", f->image, NULL };
-        r = run_tool(losetup_argv, out, sizeof out);
-        if (r == 127) {
-                printf("test-btrfs-set: skipped: losetup not found\n");
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                printf("test-btrfs-set: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
-                return SKIP_EXIT;
-        }
-        out[strcspn(out, "\n")] = 0;
-        if (strncmp(out, "/dev/", 5) != 0 || strlen(out) >= sizeof f->loop_dev) {
-                fprintf(stderr, "test-btrfs-set: losetup printed '%s'\n", out);
-                return 1;
-        }
-        strcpy(f->loop_dev, out);
-        /* held open, the device detaches itself once we let go (autoclear), taking the unlinked image along */
-        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
-        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
-                perror("test-btrfs-set: the loop device");
-                return 1;
-        }
-        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
-                perror("test-btrfs-set: autoclear");
-                return 1;
-        }
-
-        char *mkfs_argv[] = { (char *) "mkfs.btrfs", (char *) "-q", (char *) "-f", f->loop_dev, NULL };
-        r = run_tool(mkfs_argv, NULL, 0);
-        if (r == 127) {
-                printf("test-btrfs-set: skipped: mkfs.btrfs not found (apt-get install btrfs-progs)\n");
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-btrfs-set: mkfs.btrfs %s failed (%d)\n", f->loop_dev, r);
-                return 1;
-        }
-        if (mount(f->loop_dev, f->mnt, "btrfs", 0, NULL) < 0) {
-                if (errno == ENODEV) {
-                        printf("test-btrfs-set: skipped: the kernel has no btrfs (mount: ENODEV)\n");
-                        return SKIP_EXIT;
-                }
-                fprintf(stderr, "test-btrfs-set: mount %s on %s: %m\n", f->loop_dev, f->mnt);
-                return 1;
-        }
-        f->mounted = 1;
-        return 0;
+        return itest_loop_fs_make("test-btrfs-set", f, "btrfs", IMAGE_SIZE, "-f", "apt-get install btrfs-progs");
 }
 
 /* 0 ready, SKIP_EXIT (said why), or 1. */

@@ -65,83 +65,21 @@
 
 static pid_t main_pid;
 static char fs_dir[256];
-static struct fs {
-        const char *type;   /* "ext4", "xfs" */
+static const struct fs_kind {
+        const char *type; /* mounted on fs_dir/TYPE */
         long long size;
-        char image[300];
-        char mnt[300];      /* fs_dir/ext4, fs_dir/xfs */
-        char loop_dev[64];
-        int loop_fd;
-        volatile sig_atomic_t mounted;
-} fss[N_FS] = {
-        { .type = "ext4", .size = 64LL << 20, .loop_fd = -1 },
-        { .type = "xfs", .size = 320LL << 20, .loop_fd = -1 }, /* mkfs.xfs wants 300 MiB */
+        const char *mkfs_force;
+} fs_kinds[N_FS] = {
+        { "ext4", 64LL << 20, "-F" },
+        { "xfs", 320LL << 20, "-f" }, /* mkfs.xfs wants 300 MiB */
 };
+static itest_loop_fs fss[N_FS] = { { .loop_fd = -1 }, { .loop_fd = -1 } };
 #define EXT4 (&fss[0])
 #define XFS (&fss[1])
 
 static const itest_lvssd_opts opts = { .hold_window_ms = 10000 };
 
 /* ---- tools and file systems ----------------------------------------------------- */
-
-/* Runs a tool from the usual places, stdout and stderr to /dev/null. Its exit status, 127 when it cannot run. */
-static int run_tool(char *const argv[]) {
-        int status;
-        pid_t pid = fork();
-
-        if (pid < 0)
-                return 127;
-        if (pid == 0) {
-                static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
-                int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-                dup2(null_fd, 1);
-                dup2(null_fd, 2);
-                for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-                        char path[256];
-                        snprintf(path, sizeof path, "%s/%s", dirs[i], argv[0]);
-                        execv(path, argv);
-                }
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 127;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* losetup --find --show: the device name into @ret. */
-static int losetup_find(const char *image, char *ret, size_t size) {
-        int pipefd[2], status;
-        ssize_t n = 0, k;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return 127;
-        pid = fork();
-        if (pid < 0)
-                return 127;
-        if (pid == 0) {
-                dup2(pipefd[1], 1);
-                execl("/usr/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
-                execl("/sbin/losetup", "losetup", "--find", "--show", image, (char *) NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        while ((size_t) n + 1 < size && (k = read(pipefd[0], ret + n, size - 1 - (size_t) n)) != 0) {
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        break;
-                n += k;
-        }
-        ret[n] = 0;
-        ret[strcspn(ret, "\n")] = 0;
-        close(pipefd[0]);
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 127;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
-}
 
 static int fs_ioctl(const char *mnt, unsigned long req) {
         int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -160,25 +98,11 @@ static void fs_cleanup(void) {
         if (getpid() != main_pid)
                 return;
         for (size_t i = 0; i < N_FS; i++) {
-                struct fs *f = &fss[i];
+                itest_loop_fs *f = &fss[i];
 
-                if (f->mounted) {
+                if (f->mounted)
                         (void) fs_ioctl(f->mnt, FITHAW);
-                        if (umount2(f->mnt, 0) < 0 && errno != EINVAL && errno != ENOENT) {
-                                fprintf(stderr, "test-exec-fsfreeze: umount %s: %m; detaching it lazily\n", f->mnt);
-                                (void) umount2(f->mnt, MNT_DETACH);
-                        }
-                        f->mounted = 0;
-                }
-                if (f->loop_fd >= 0) {
-                        /* autoclear: the device detaches itself once the last user lets go */
-                        close(f->loop_fd);
-                        f->loop_fd = -1;
-                }
-                if (f->image[0])
-                        (void) unlink(f->image);
-                if (f->mnt[0])
-                        (void) rmdir(f->mnt);
+                itest_loop_fs_release("test-exec-fsfreeze", f);
         }
         if (fs_dir[0]) {
                 (void) rmdir(fs_dir);
@@ -187,9 +111,9 @@ static void fs_cleanup(void) {
 }
 
 static void on_fatal_signal(int sig) {
-        if (getpid() == main_pid)
+        if (getpid() == main_pid) {
                 for (size_t i = 0; i < N_FS; i++) {
-                        struct fs *f = &fss[i];
+                        itest_loop_fs *f = &fss[i];
 
                         if (f->mounted) {
                                 int fd = open(f->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -197,71 +121,23 @@ static void on_fatal_signal(int sig) {
                                         (void) ioctl(fd, FITHAW, 0);
                                         close(fd);
                                 }
-                                (void) umount2(f->mnt, MNT_DETACH);
                         }
-                        if (f->loop_fd >= 0)
-                                (void) ioctl(f->loop_fd, LOOP_CLR_FD, 0);
+                        itest_loop_fs_release_in_signal(f);
                 }
+                (void) rmdir(fs_dir);
+        }
         signal(sig, SIG_DFL);
         raise(sig);
 }
 
-/* 0 ready, SKIP_EXIT (said why), or 1. */
-static int fs_make(struct fs *f) {
-        struct loop_info64 info = { 0 };
-        int r;
+/* fs_dir/TYPE.img mounted on fs_dir/TYPE. 0 ready, SKIP_EXIT (said why), or 1. */
+static int fs_make(size_t i) {
+        const struct fs_kind *k = &fs_kinds[i];
+        itest_loop_fs *f = &fss[i];
 
-        snprintf(f->image, sizeof f->image, "%s/%s.img", fs_dir, f->type);
-        snprintf(f->mnt, sizeof f->mnt, "%s/%s", fs_dir, f->type);
-        if (mkdir(f->mnt, 0755) < 0)
-                return 1;
-        int fd = open(f->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || ftruncate(fd, f->size) < 0) {
-                perror("test-exec-fsfreeze: the image");
-                return 1;
-        }
-        close(fd);
-
-        r = losetup_find(f->image, f->loop_dev, sizeof f->loop_dev);
-        if (r != 0 || strncmp(f->loop_dev, "/dev/", 5) != 0) {
-                printf("test-exec-fsfreeze: skipped: losetup --find --show failed (%d): no loop devices here?\n", r);
-                f->loop_dev[0] = 0;
-                return SKIP_EXIT;
-        }
-        f->loop_fd = open(f->loop_dev, O_RDONLY | O_CLOEXEC);
-        if (f->loop_fd < 0 || ioctl(f->loop_fd, LOOP_GET_STATUS64, &info) < 0) {
-                perror("test-exec-fsfreeze: the loop device");
-                return 1;
-        }
-        info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-        if (ioctl(f->loop_fd, LOOP_SET_STATUS64, &info) < 0 || unlink(f->image) < 0) {
-                perror("test-exec-fsfreeze: autoclear");
-                return 1;
-        }
-        f->image[0] = 0;
-
-        char mkfs[32];
-        snprintf(mkfs, sizeof mkfs, "mkfs.%s", f->type);
-        char *argv[] = { mkfs, (char *) "-q", (char *) (streq(f->type, "xfs") ? "-f" : "-F"), f->loop_dev, NULL };
-        r = run_tool(argv);
-        if (r == 127) {
-                printf("test-exec-fsfreeze: skipped: %s not found (e2fsprogs, xfsprogs)\n", mkfs);
-                return SKIP_EXIT;
-        }
-        if (r != 0) {
-                fprintf(stderr, "test-exec-fsfreeze: %s %s failed (%d)\n", mkfs, f->loop_dev, r);
-                return 1;
-        }
-        if (mount(f->loop_dev, f->mnt, f->type, 0, NULL) < 0) {
-                if (errno == ENODEV) {
-                        printf("test-exec-fsfreeze: skipped: the kernel has no %s\n", f->type);
-                        return SKIP_EXIT;
-                }
-                fprintf(stderr, "test-exec-fsfreeze: mount %s on %s: %m\n", f->loop_dev, f->mnt);
-                return 1;
-        }
-        f->mounted = 1;
-        return 0;
+        snprintf(f->image, sizeof f->image, "%s/%s.img", fs_dir, k->type);
+        snprintf(f->mnt, sizeof f->mnt, "%s/%s", fs_dir, k->type);
+        return itest_loop_fs_make("test-exec-fsfreeze", f, k->type, k->size, k->mkfs_force, "e2fsprogs, xfsprogs");
 }
 
 static int fs_setup(void) {
@@ -283,7 +159,7 @@ static int fs_setup(void) {
                 return SKIP_EXIT;
         }
         for (size_t i = 0; i < N_FS; i++) {
-                int r = fs_make(&fss[i]);
+                int r = fs_make(i);
                 if (r != 0)
                         return r;
         }
@@ -295,7 +171,7 @@ static int fs_setup(void) {
 /* ---- the oracle --------------------------------------------------------------------- */
 
 /* Frozen: FIFREEZE fails with EBUSY. (When it succeeds, it was not: thawed again at once.) */
-static bool is_frozen(const struct fs *f) {
+static bool is_frozen(const itest_loop_fs *f) {
         int r = fs_ioctl(f->mnt, FIFREEZE);
 
         if (r == 0) {
@@ -307,7 +183,7 @@ static bool is_frozen(const struct fs *f) {
 }
 
 /* Thawed: FITHAW fails with EINVAL, and then a write succeeds. */
-static void check_thawed(const struct fs *f, const char *what) {
+static void check_thawed(const itest_loop_fs *f, const char *what) {
         int r = fs_ioctl(f->mnt, FITHAW);
 
         CHECK(r == -EINVAL, "issue 10 part 3 (%s): %s was still frozen (FITHAW: %s)", what, f->mnt,
@@ -398,7 +274,7 @@ static char *prog_calls(const prog *p) {
 }
 
 /* A directory on @f for a volume. */
-static char *volume_on(const struct fs *f, const char *name) {
+static char *volume_on(const itest_loop_fs *f, const char *name) {
         char *v = itest_xprintf("%s/%s", f->mnt, name);
         CHECK(mkdir(v, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", v);
         return v;
@@ -429,6 +305,50 @@ static vss_backup_components *set_of(itest_env *env, const prog *p, const char *
                          vols[i]);
         STEP_OK(env, bc, vss_prepare_for_backup);
         return bc;
+}
+
+/* A set of the one volume @name on @f (made; into *@ret_volume), up to DoSnapshotSet. */
+static vss_backup_components *set_of_one(itest_env *env, const prog *p, const itest_loop_fs *f, const char *name,
+                                         char **ret_volume) {
+        *ret_volume = volume_on(f, name);
+        const char *vols[] = { *ret_volume };
+        return set_of(env, p, vols, 1);
+}
+
+/* DoSnapshotSet fails with @expected (issue 10 part 3: @what). */
+static void do_set_fails(itest_env *env, vss_backup_components *bc, vss_hresult expected, const char *what) {
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, expected, "issue 10 part 3: DoSnapshotSet %s", what);
+}
+
+/* Issue 10 part 3: the program's commit of @volume found its file system frozen (@what: the commit that ...). */
+static void check_frozen_at_commit(const prog *p, const char *volume, const char *what) {
+        char *calls = prog_calls(p);
+        char *want = itest_xprintf("frozen %s\n", volume);
+        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit%s:\n%s", what, calls);
+        free(want);
+        free(calls);
+}
+
+/* Issue 10 part 3: the program's commit never ran (@what: why it should not have). */
+static void check_no_commit(const prog *p, const char *what) {
+        char *calls = prog_calls(p);
+        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran%s:\n%s", what, calls);
+        free(calls);
+}
+
+/* lvssd's log has the line @prefix followed by @f's mount point and @suffix. */
+static void check_log_names(itest_env *env, const char *prefix, const itest_loop_fs *f, const char *suffix) {
+        char *line = itest_xprintf("%s%s%s", prefix, f->mnt, suffix);
+        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        free(line);
+}
+
+/* Issue 10 part 3: the catalog lists no frozen file system (@when). */
+static void check_catalog_unfrozen(itest_env *env, const char *when) {
+        char *rows = catalog_frozen(env);
+        CHECK(streq(rows, ""), "issue 10 part 3: %s the catalog still lists frozen file systems: %s", when, rows);
+        free(rows);
 }
 
 /* ---- the tests ----------------------------------------------------------------------- */
@@ -468,12 +388,10 @@ static void test_ext4_and_xfs(void **state) {
         CHECK(strstr(log, fe) < strstr(log, fx), "issue 10 part 3: xfs was frozen before ext4");
         CHECK(strstr(log, tx) && strstr(log, te) && strstr(log, tx) < strstr(log, te),
               "issue 10 part 3: not thawed in reverse order:\n%s", log);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the backup");
         STEP_OK(env, bc, vss_backup_complete);
         itest_requester_release(env, bc);
 
-        free(rows);
         free(fe);
         free(fx);
         free(te);
@@ -492,27 +410,17 @@ static void test_commit_fails(void **state) {
         prog p = {};
 
         prog_start(env, &p, &opts, "fail");
-        char *v = volume_on(XFS, "f");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a failing commit");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, XFS, "f", &v);
+        do_set_fails(env, bc, VSS_E_UNEXPECTED_PROVIDER_ERROR, "with a failing commit");
 
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that failed:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that failed");
         check_thawed(XFS, "after a failed commit");
-        char *line = itest_xprintf("thawed the file system mounted on %s", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        check_log_names(env, "thawed the file system mounted on ", XFS, "");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed commit left a snapshot row");
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after a failed commit");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -529,24 +437,18 @@ static void test_freeze_busy(void **state) {
         vss_backup_components *bc = set_of(env, &p, vols, 2);
         CHECK(fs_ioctl(XFS->mnt, FIFREEZE) == 0, "FIFREEZE %s (the other freezer)", XFS->mnt);
         vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        bool still = is_frozen(XFS);
+        bool still = is_frozen(XFS); /* asked before the other freezer thaws, next line */
         CHECK(fs_ioctl(XFS->mnt, FITHAW) == 0, "FITHAW %s (the other freezer)", XFS->mnt);
         CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with xfs frozen by another");
         CHECK(still, "issue 10 part 3: lvss thawed a freeze that was not its own");
         check_thawed(EXT4, "after a FIFREEZE that failed on the next file system");
 
-        char *line = itest_xprintf("cannot freeze the file system mounted on %s: Device or resource busy", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
-        char *calls = prog_calls(&p);
-        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran without the freeze:\n%s", calls);
+        check_log_names(env, "cannot freeze the file system mounted on ", XFS, ": Device or resource busy");
+        check_no_commit(&p, " without the freeze");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: a failed freeze left a snapshot row");
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after a failed freeze");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(calls);
-        free(line);
         free(a);
         free(x);
         prog_done(&p);
@@ -584,27 +486,17 @@ static void test_hang(void **state) {
         prog p = {};
 
         prog_start(env, &p, &short_window, "wait");
-        char *v = volume_on(EXT4, "h");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "issue 10 part 3: DoSnapshotSet with a commit that hangs");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, EXT4, "h", &v);
+        do_set_fails(env, bc, VSS_E_HOLD_WRITES_TIMEOUT, "with a commit that hangs");
         pid_t pid = wait_waiting(env, &p, 1);
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that hung");
         check_thawed(EXT4, "after the hold window killed the commit");
-        char *line = itest_xprintf("thawed the file system mounted on %s (the commit did not)", EXT4->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the log does not say \"%s\"", line);
+        check_log_names(env, "thawed the file system mounted on ", EXT4, " (the commit did not)");
         CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the hold window");
         itest_requester_release(env, bc);
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -617,29 +509,21 @@ static void test_hang_step_deadline(void **state) {
         prog p = {};
 
         prog_start(env, &p, &short_step, "wait");
-        char *v = volume_on(XFS, "s");
-        const char *vols[] = { v };
-        vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "issue 10 part 3: DoSnapshotSet with a commit past its deadline");
+        char *v;
+        vss_backup_components *bc = set_of_one(env, &p, XFS, "s", &v);
+        do_set_fails(env, bc, VSS_E_UNEXPECTED_PROVIDER_ERROR, "with a commit past its deadline");
         pid_t pid = wait_waiting(env, &p, 1);
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit that hung:\n%s", calls);
+        check_frozen_at_commit(&p, v, " that hung");
         check_thawed(XFS, "after the step deadline killed the program");
         char *line = itest_xprintf("thawed the file system mounted on %s\n", XFS->mnt);
         char *log = itest_read_file(env->lvssd->log_path);
         CHECK(log && strstr(log, line), "issue 10 part 3: the commit did not thaw it itself:\n%s", log ? log : "");
         CHECK(pid_gone(env, pid), "issue 10 part 3: the program (pid %d) outlived its deadline", (int) pid);
-        char *rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: the catalog still lists frozen file systems: %s", rows);
+        check_catalog_unfrozen(env, "after the step deadline");
         itest_requester_release(env, bc);
 
-        free(rows);
         free(log);
         free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }
@@ -652,16 +536,13 @@ static void test_state_fs_refused(void **state) {
         prog_start(env, &p, &opts, NULL);
         const char *vols[] = { env->data_dir }; /* in the test directory, beside the state directory */
         vss_backup_components *bc = set_of(env, &p, vols, 1);
-        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
-        CHECK_HR(hr, VSS_E_PROVIDER_VETO, "issue 10 part 3: a volume on lvssd's state file system");
+        do_set_fails(env, bc, VSS_E_PROVIDER_VETO, "of a volume on lvssd's state file system");
         CHECK(itest_lvssd_log_has(env, "holds lvssd's state directory: lvss never freezes it"),
               "issue 10 part 3: the log does not say why");
         CHECK(!itest_lvssd_log_has(env, "froze the file system"), "issue 10 part 3: something was frozen");
-        char *calls = prog_calls(&p);
-        CHECK(!strstr(calls, "commit "), "issue 10 part 3: the program's commit ran:\n%s", calls);
+        check_no_commit(&p, " for a refused set");
         CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "issue 10 part 3: the refused set left a snapshot row");
         itest_requester_release(env, bc);
-        free(calls);
         prog_done(&p);
 }
 
@@ -708,9 +589,7 @@ static void test_crash(void **state) {
         crash_arg arg = { .volume = v, .provider = p.id };
         itest_spawn_child(env, "requester", crash_requester, &arg);
         (void) wait_waiting(env, &p, 5); /* is-supported, prepare, commit, frozen, waiting */
-        char *calls = prog_calls(&p);
-        char *want = itest_xprintf("frozen %s\n", v);
-        CHECK(strstr(calls, want), "issue 10 part 3: not frozen at the commit:\n%s", calls);
+        check_frozen_at_commit(&p, v, "");
         char *rows = catalog_frozen(env);
         CHECK(streq(rows, XFS->mnt), "issue 10 part 3: while frozen, the catalog lists \"%s\", expected %s", rows,
               XFS->mnt);
@@ -719,16 +598,10 @@ static void test_crash(void **state) {
         itest_kill_lvssd(env);
         CHECK(is_frozen(XFS), "issue 10 part 3: the file system was thawed by nobody, yet it is not frozen");
         itest_restart_lvssd(env, p.config);
-        char *line = itest_xprintf("recovery: thawed the file system mounted on %s", XFS->mnt);
-        CHECK(itest_lvssd_log_has(env, line), "issue 10 part 3: the restarted lvssd does not say \"%s\"", line);
+        check_log_names(env, "recovery: thawed the file system mounted on ", XFS, "");
         check_thawed(XFS, "after lvssd's restart");
-        rows = catalog_frozen(env);
-        CHECK(streq(rows, ""), "issue 10 part 3: after the restart the catalog lists %s", rows);
+        check_catalog_unfrozen(env, "after lvssd's restart");
 
-        free(rows);
-        free(line);
-        free(want);
-        free(calls);
         free(v);
         prog_done(&p);
 }

@@ -58,6 +58,22 @@ static hook_run hook(itest_env *env, const char *const *args) {
 }
 #define HOOK(env, ...) hook(env, (const char *const[]) { __VA_ARGS__, NULL })
 
+/* Runs the hook with @args; checks that it exited @code and, with @needle, that its output says
+ * @needle; @what names the call in the failure. */
+static void hook_expect(itest_env *env, int code, const char *needle, const char *what, const char *const *args) {
+        hook_run r = hook(env, args);
+        CHECK(r.code == code && (!needle || strstr(r.err, needle)), "%s exited %d, expected %d%s%s:\n%s", what,
+              r.code, code, needle ? " saying " : "", needle ? needle : "", r.err);
+        hook_run_free(&r);
+}
+#define HOOK_EXPECT(env, code, needle, what, ...)                                                                    \
+        hook_expect(env, code, needle, what, (const char *const[]) { __VA_ARGS__, NULL })
+
+/* Part 2: a thaw that finds nothing held (exit 1, "no freeze is held"); @what says after what. */
+static void check_nothing_held(itest_env *env, const char *what) {
+        HOOK_EXPECT(env, 1, "no freeze is held", what, "thaw");
+}
+
 static itest_writer *w_plain(itest_env *env, const char *name) {
         return WRITER(env, name, "--instance", "inst");
 }
@@ -92,6 +108,16 @@ static vss_id check_listed(itest_env *env, itest_writer *const *ws, size_t n, vs
         return sid;
 }
 
+/* Part 2: `freeze` with @args exits 0 and leaves every writer of @ws frozen (WaitingForThaw); the
+ * session's id. */
+#define FREEZE_HELD(env, ws, n, state_prefix, ...)                                                                  \
+        freeze_held(env, ws, n, state_prefix, (const char *const[]) { __VA_ARGS__, NULL })
+static vss_id freeze_held(itest_env *env, itest_writer *const *ws, size_t n, const char *state_prefix,
+                          const char *const *args) {
+        hook_expect(env, 0, NULL, args[0], args);
+        return check_listed(env, ws, n, VSS_WS_WAITING_FOR_THAW, state_prefix);
+}
+
 /* No writer of @ws is frozen (ListWriters). */
 static void check_not_frozen(itest_env *env, itest_writer *const *ws, size_t n) {
         itest_admin a;
@@ -102,6 +128,26 @@ static void check_not_frozen(itest_env *env, itest_writer *const *ws, size_t n) 
                 CHECK(e && e->state != VSS_WS_WAITING_FOR_THAW, "writer %s is still frozen", ws[i]->name);
         }
         itest_admin_free(&a);
+}
+
+/* The session of writer @w (ListWriters). */
+static vss_id session_of(itest_env *env, const itest_writer *w) {
+        itest_admin a;
+
+        itest_list_writers(env, &a);
+        const itest_admin_entry *e = itest_admin_for(&a, w);
+        CHECK(e, "writer %s is not listed", w->name);
+        vss_id sid = e->session_id;
+        itest_admin_free(&a);
+        return sid;
+}
+
+/* Part 2: each writer of @ws got Abort (ok) in session @sid and never Thaw. */
+static void check_aborted_not_thawed(itest_env *env, itest_writer *const *ws, size_t n, const vss_id *sid) {
+        for (size_t i = 0; i < n; i++) {
+                itest_wait_event(env, ws[i], "Abort", sid, "ok", itest_margin_ms(env));
+                CHECK(itest_count_events(ws[i], "Thaw", sid, NULL) == 0, "%s got Thaw", ws[i]->name);
+        }
 }
 
 static void check_catalog(itest_env *env, const vss_id *sid, const char *state, const char *reason_part) {
@@ -120,23 +166,13 @@ static void check_catalog(itest_env *env, const vss_id *sid, const char *state, 
 /* Part 2 (VMware's freezeFail): abort the held session: every writer thawed (Abort), exit 0, the
  * session recorded aborted; a thaw afterwards finds nothing held. */
 static void freeze_fail_in(itest_env *env, itest_writer *const *ws) {
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
-        r = HOOK(env, "freezeFail");
-        CHECK(r.code == 0, "freezeFail exited %d", r.code);
-        hook_run_free(&r);
-        for (size_t i = 0; i < 2; i++) {
-                itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_margin_ms(env));
-                CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s got Thaw", ws[i]->name);
-        }
+        vss_id sid = FREEZE_HELD(env, ws, 2, NULL, "freeze");
+        HOOK_EXPECT(env, 0, NULL, "freezeFail", "freezeFail");
+        check_aborted_not_thawed(env, ws, 2, &sid);
         check_not_frozen(env, ws, 2);
         check_catalog(env, &sid, "aborted", NULL); /* before freezeFail exited */
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "an aborted external set is left in the catalog");
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after freezeFail exited %d", r.code);
-        hook_run_free(&r);
+        check_nothing_held(env, "thaw after freezeFail");
 }
 
 /* Part 2: freeze -> every writer Frozen after the hook process has exited (the session outlives it),
@@ -148,19 +184,14 @@ static void test_freeze_thaw(void **state) {
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, "in progress, external: ");
+        vss_id sid = FREEZE_HELD(env, ws, 2, "in progress, external: ", "freeze");
         for (size_t i = 0; i < 2; i++) {
                 itest_wait_event(env, ws[i], "Freeze", &sid, "ok", itest_margin_ms(env));
                 CHECK(itest_count_events(ws[i], "Thaw", &sid, NULL) == 0, "%s: thawed before thaw", ws[i]->name);
         }
         check_catalog(env, &sid, "active", NULL);
 
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 0, "thaw exited %d", r.code);
-        hook_run_free(&r);
+        HOOK_EXPECT(env, 0, NULL, "thaw", "thaw");
         check_catalog(env, &sid, "completed", NULL); /* before thaw exited */
         for (size_t i = 0; i < 2; i++) {
                 itest_wait_event(env, ws[i], "BackupShutdown", &sid, "ok", itest_margin_ms(env));
@@ -183,13 +214,8 @@ static void test_freeze_thaw(void **state) {
 
         hook_valgrind = false; /* every path of the program has run under valgrind (if on) */
         /* pre / post are the same actions (cloud pre/post scripts) */
-        r = HOOK(env, "pre");
-        CHECK(r.code == 0, "pre exited %d", r.code);
-        hook_run_free(&r);
-        check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
-        r = HOOK(env, "post");
-        CHECK(r.code == 0, "post exited %d", r.code);
-        hook_run_free(&r);
+        FREEZE_HELD(env, ws, 2, NULL, "pre");
+        HOOK_EXPECT(env, 0, NULL, "post", "post");
         check_listed(env, ws, 2, VSS_WS_STABLE, NULL);
 
         freeze_fail_in(env, ws);
@@ -212,12 +238,9 @@ static void test_veto(void **state) {
         CHECK(!strstr(r.err, "writer 'calm'"), "the calm writer is named as failing:\n%s", r.err);
         hook_run_free(&r);
 
-        itest_admin a;
-        itest_list_writers(env, &a);
-        const itest_admin_entry *e = itest_admin_for(&a, ok);
-        CHECK(e && e->state != VSS_WS_WAITING_FOR_THAW, "the calm writer stays frozen");
-        vss_id sid = e->session_id;
-        itest_admin_free(&a);
+        itest_writer *calm[1] = { ok };
+        check_not_frozen(env, calm, 1);
+        vss_id sid = session_of(env, ok);
         /* before the hook exited, the session was aborted (the catalog says so) and every writer was
          * sent Abort (the line may still be on its way through the pipe) */
         check_catalog(env, &sid, "aborted", NULL);
@@ -225,9 +248,7 @@ static void test_veto(void **state) {
         (void) bad;
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a vetoed external set is left in the catalog");
 
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after a failed freeze: %d", r.code);
-        hook_run_free(&r);
+        check_nothing_held(env, "thaw after a failed freeze");
 }
 
 /* Part 2: bad input -> one clear line: thaw without freeze (exit 1), freezeFail with nothing held
@@ -238,14 +259,10 @@ static void test_bad_input(void **state) {
         itest_start_lvssd(env, NULL);
         w_plain(env, "w1");
 
-        hook_run r = HOOK(env, "thaw");
-        CHECK(r.code == 1, "thaw without freeze exited %d", r.code);
-        CHECK(strstr(r.err, "lvss-freeze-hook: thaw: no freeze is held (VSS_E_BAD_STATE)"), "message:\n%s", r.err);
-        hook_run_free(&r);
-        r = HOOK(env, "freezeFail");
-        CHECK(r.code == 0 && strstr(r.err, "no freeze is held"), "freezeFail with nothing held exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--volume", "/no/such/dir", "freeze");
+        HOOK_EXPECT(env, 1, "lvss-freeze-hook: thaw: no freeze is held (VSS_E_BAD_STATE)", "thaw without freeze",
+                    "thaw");
+        HOOK_EXPECT(env, 0, "no freeze is held", "freezeFail with nothing held", "freezeFail");
+        hook_run r = HOOK(env, "--volume", "/no/such/dir", "freeze");
         CHECK(r.code == 1 && strstr(r.err, "/no/such/dir") && strstr(r.err, "VSS_E_OBJECT_NOT_FOUND"),
               "a missing volume exited %d", r.code);
         hook_run_free(&r);
@@ -263,24 +280,12 @@ static void test_bad_input(void **state) {
 static void test_usage(void **state) {
         itest_env *env = *state;
         hook_valgrind = false;
-        hook_run r = HOOK(env, "--help");
-        CHECK(r.code == 0 && strstr(r.err, "Usage: lvss-freeze-hook"), "--help exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--version");
-        CHECK(r.code == 0 && strstr(r.err, "lvss-freeze-hook "), "--version exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "freeze", "thaw");
-        CHECK(r.code == 2 && strstr(r.err, "one ACTION only"), "two actions exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--bogus", "freeze");
-        CHECK(r.code == 2, "a bad option exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "melt");
-        CHECK(r.code == 2 && strstr(r.err, "unknown ACTION 'melt'"), "a bad action exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "--hold-limit", "soon", "freeze");
-        CHECK(r.code == 2 && strstr(r.err, "--hold-limit soon"), "a bad hold limit exited %d", r.code);
-        hook_run_free(&r);
+        HOOK_EXPECT(env, 0, "Usage: lvss-freeze-hook", "--help", "--help");
+        HOOK_EXPECT(env, 0, "lvss-freeze-hook ", "--version", "--version");
+        HOOK_EXPECT(env, 2, "one ACTION only", "two actions", "freeze", "thaw");
+        HOOK_EXPECT(env, 2, NULL, "a bad option", "--bogus", "freeze");
+        HOOK_EXPECT(env, 2, "unknown ACTION 'melt'", "a bad action", "melt");
+        HOOK_EXPECT(env, 2, "--hold-limit soon", "a bad hold limit", "--hold-limit", "soon", "freeze");
 }
 
 /* Part 2: a freeze while another backup's snapshot set is in creation -> refused, nothing frozen. */
@@ -311,10 +316,8 @@ static void test_overlapping(void **state) {
 
         freeze_during_backup_in(env, ws[0]);
         /* once that set is gone, a freeze works */
+        HOOK_EXPECT(env, 0, NULL, "freeze", "freeze");
         hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        r = HOOK(env, "freeze");
         CHECK(r.code == 1, "the second freeze exited %d", r.code);
         CHECK(strstr(r.err, "a freeze is already held by external: lvss-freeze-hook (") &&
                       strstr(r.err, "VSS_E_SNAPSHOT_SET_IN_PROGRESS"),
@@ -328,9 +331,7 @@ static void test_overlapping(void **state) {
         CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_E_SNAPSHOT_SET_IN_PROGRESS, "StartSnapshotSet while held");
         itest_requester_release(env, bc);
 
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 0, "thaw exited %d", r.code);
-        hook_run_free(&r);
+        HOOK_EXPECT(env, 0, NULL, "thaw", "thaw");
         check_listed(env, ws, 1, VSS_WS_STABLE, "completed, external: ");
         itest_wait_event(env, ws[0], "BackupShutdown", &sid, "ok", itest_margin_ms(env));
         CHECK(itest_count_events(ws[0], "Freeze", &sid, "ok") == 1, "more than one Freeze");
@@ -351,10 +352,7 @@ static void test_hold_limit(void **state) {
         CHECK(r.code == 0, "freeze exited %d", r.code);
         CHECK(strstr(r.err, "at most 500 ms"), "the hold limit is not the client's:\n%s", r.err);
         hook_run_free(&r);
-        itest_admin a;
-        itest_list_writers(env, &a);
-        vss_id sid = itest_admin_for(&a, ws[0])->session_id;
-        itest_admin_free(&a);
+        vss_id sid = session_of(env, ws[0]);
 
         /* the event: each writer's Abort, sent by lvssd when the limit passed */
         for (size_t i = 0; i < 2; i++) {
@@ -378,9 +376,7 @@ static void test_hold_limit(void **state) {
               "the late thaw does not say so:\n%s", r.err);
         hook_run_free(&r);
         /* said once: the next thaw finds nothing held */
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "second late thaw exited %d", r.code);
-        hook_run_free(&r);
+        check_nothing_held(env, "second late thaw");
 }
 
 /* Part 2: lvssd stopped (SIGTERM) while a freeze is held: every writer thawed (Abort from lvssd),
@@ -391,10 +387,7 @@ static void test_sigterm_while_held(void **state) {
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        vss_id sid = FREEZE_HELD(env, ws, 2, NULL, "freeze");
         CHECK(kill(env->lvssd->pid, SIGTERM) == 0, "kill");
         for (size_t i = 0; i < 2; i++)
                 itest_wait_event(env, ws[i], "Abort", &sid, "ok", itest_margin_ms(env));
@@ -417,10 +410,7 @@ static void test_sigkill_while_held(void **state) {
         itest_start_lvssd(env, NULL);
         itest_writer *ws[2] = { w_plain(env, "w1"), w_plain(env, "w2") };
 
-        hook_run r = HOOK(env, "freeze");
-        CHECK(r.code == 0, "freeze exited %d", r.code);
-        hook_run_free(&r);
-        vss_id sid = check_listed(env, ws, 2, VSS_WS_WAITING_FOR_THAW, NULL);
+        vss_id sid = FREEZE_HELD(env, ws, 2, NULL, "freeze");
         CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the held set is not in the catalog");
         itest_kill_lvssd(env);
         for (size_t i = 0; i < 2; i++)
@@ -428,9 +418,7 @@ static void test_sigkill_while_held(void **state) {
         itest_restart_lvssd(env, NULL);
         check_catalog(env, &sid, "aborted", NULL);
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "the unfinished external set survives the restart");
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw after the restart exited %d", r.code);
-        hook_run_free(&r);
+        check_nothing_held(env, "thaw after the restart");
 }
 
 /* Part 2 (cli.md: "every writer (or those of --volume)"): with --volume only the writers with a
@@ -461,9 +449,7 @@ static void test_volume_selection(void **state) {
         free(vol);
         free(q);
 
-        r = HOOK(env, "thaw");
-        CHECK(r.code == 0 && strstr(r.err, "1 writer stable"), "thaw exited %d", r.code);
-        hook_run_free(&r);
+        HOOK_EXPECT(env, 0, "1 writer stable", "thaw", "thaw");
         itest_wait_event(env, on_a, "Thaw", &sid, "ok", itest_margin_ms(env));
         CHECK(itest_count_events(on_b, "Thaw", NULL, NULL) == 0, "the writer on another volume got Thaw");
         free(a);
@@ -495,13 +481,10 @@ static void test_caller_gone(void **state) {
         itest_kill_proc(env, p);
 
         itest_wait_event(env, slow, "Freeze", &sid, "ok", itest_ms(env, 500) + itest_margin_ms(env));
-        itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
-        CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
+        check_aborted_not_thawed(env, &slow, 1, &sid);
         free(itest_wait_session_end(env, &sid, NULL, itest_margin_ms(env)));
         check_catalog(env, &sid, "aborted", "caller went away");
-        hook_run r = HOOK(env, "thaw");
-        CHECK(r.code == 1 && strstr(r.err, "no freeze is held"), "thaw exited %d", r.code);
-        hook_run_free(&r);
+        check_nothing_held(env, "thaw");
         free(path);
         free(conf);
 }
@@ -518,19 +501,13 @@ static void test_freeze_fail_during_freeze(void **state) {
         const char *argv[] = { path, "--socket", env->socket_path, "freeze", NULL };
         itest_proc *p = itest_spawn_program(env, "lvss-freeze-hook freeze", argv, false, true);
         itest_wait_event(env, slow, "Freeze", NULL, "begin", itest_margin_ms(env));
-        hook_run r = HOOK(env, "freezeFail");
-        CHECK(r.code == 0, "freezeFail during the freeze exited %d", r.code);
-        hook_run_free(&r);
+        HOOK_EXPECT(env, 0, NULL, "freezeFail during the freeze", "freezeFail");
         int code = itest_program_exit(env, p, itest_ms(env, 500) + itest_margin_ms(env));
         char *out = itest_stream_text(&p->out);
         CHECK(code == 1, "the freeze exited %d after freezeFail, expected 1:\n%s", code, out);
         free(out);
-        itest_admin a;
-        itest_list_writers(env, &a);
-        vss_id sid = itest_admin_for(&a, slow)->session_id;
-        itest_admin_free(&a);
-        itest_wait_event(env, slow, "Abort", &sid, "ok", itest_margin_ms(env));
-        CHECK(itest_count_events(slow, "Thaw", &sid, NULL) == 0, "Thaw without a thaw");
+        vss_id sid = session_of(env, slow);
+        check_aborted_not_thawed(env, &slow, 1, &sid);
         check_catalog(env, &sid, "aborted", "freezeFail");
         free(path);
 }
