@@ -86,17 +86,7 @@ T=$work
 MNT=$work/mnt
 LVSS_TEST_DUMP_LINES=20
 
-cleanup() {
-        local rc=$?
-        set +e
-        thaw_mounts
-        kill_pids
-        release_mounts
-        rm -rf "$work"
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+lvss_test_trap
 
 fail() { die "$@"; }
 

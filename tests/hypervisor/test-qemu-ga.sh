@@ -59,17 +59,7 @@ T=$(lvss_test_tmp qga)
 MNT=$T/mnt
 QGA_PID=
 
-cleanup() {
-        local rc=$?
-        set +e
-        thaw_mounts # never leave the file system frozen, before anything else
-        kill_pids
-        release_mounts
-        remove_tmp
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+lvss_test_trap
 
 # ---- the file system ----------------------------------------------------------------------------------------
 
@@ -176,6 +166,14 @@ qga() { "$QGA_CALL" --sync --timeout 60000 "$T/qga.sock" "$@"; }
 
 freeze_request() { printf '{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["%s"]}}' "$MNT"; }
 
+# freeze_ok: guest-fsfreeze-freeze-list succeeds and answers the filesystem count, 1; prints the answer.
+freeze_ok() {
+        local out
+        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
+        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out', not the filesystem count 1"
+        echo "$out"
+}
+
 fsfreeze_status() {
         local out
         out=$(qga guest-fsfreeze-status) || die "guest-fsfreeze-status failed: $out"
@@ -201,8 +199,7 @@ scenario_frozen() {
         start_hooks_writer
         start_qga
 
-        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
-        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out', not the filesystem count 1"
+        out=$(freeze_ok)
         say "freeze answered $out"
         [ "$(fsfreeze_status)" = frozen ] || die "qemu-ga does not say frozen after the freeze"
         [ "$(fs_state)" = frozen ] || die "the loop file system is not frozen after the freeze"
@@ -291,8 +288,7 @@ scenario_hold_limit() {
         start_hooks_writer
         start_qga
 
-        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
-        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out'"
+        out=$(freeze_ok)
         say "frozen; waiting for lvssd's hold limit (1000 ms) to thaw the writers"
         # The event: the writer leaves Frozen and the script's thaw has run, qemu-ga still frozen.
         wait_for 30 "lvssd thawing the writers past the hold limit" no_writer_frozen

@@ -12,8 +12,12 @@
 # Before sourcing, the script sets PROG (its name in every message, with the
 # scenario). Before calling the helpers it sets T (its temporary directory,
 # lvss_test_tmp makes one) and, for start_lvssd, LVSSD and VSSADMIN.
-# Each script keeps its own cleanup (the order matters: a frozen file system
-# is thawed before the processes are killed) and calls the steps below.
+# At the end (also on failure) lvss_test_cleanup runs: the logs when the
+# script failed and die did not show them, the script's own
+# cleanup_before (when it defines one: stop a server, TERM a writer), then
+# thaws our file systems, kills PIDS, runs the script's cleanup_after_kill
+# (when defined), unmounts and detaches, and removes $T. The order matters:
+# a frozen file system is thawed before the processes are killed.
 
 : "${PROG:?set PROG before sourcing lvss-test-lib.sh}"
 
@@ -26,11 +30,16 @@ LVSSD_PID=
 
 skip() { echo "$PROG: skipped: $*"; exit 77; }
 say() { echo "$PROG: $*"; }
+# die: in a subshell ($(...)) the logs are left to the script's exit (lvss_test_cleanup), once.
 die() {
         echo "$PROG: FAILED: $*" >&2
-        dump_logs
+        if [ "$BASH_SUBSHELL" -eq 0 ]; then
+                dump_logs
+                LVSS_TEST_DUMPED=1
+        fi
         exit 1
 }
+LVSS_TEST_DUMPED=
 
 # dump_logs: the end of each log ($T/*.log, $T/*.out) on stderr, for a failed test.
 dump_logs() {
@@ -155,6 +164,27 @@ release_mounts() {
 
 # lvss_test_tmp NAME: makes the test's temporary directory ($TMPDIR or /tmp) and prints its path.
 lvss_test_tmp() { mktemp -d "${TMPDIR:-/tmp}/lvss-$1-XXXXXX"; }
+
+# lvss_test_cleanup: the EXIT trap lvss_test_trap installs; exits with the script's status.
+lvss_test_cleanup() {
+        local rc=$?
+        set +e
+        # A failure die did not report (a command under set -e): the logs all the same.
+        case $rc in 0 | 77 | 130) ;; *) [ -n "$LVSS_TEST_DUMPED" ] || dump_logs ;; esac
+        if declare -F cleanup_before >/dev/null; then cleanup_before; fi
+        thaw_mounts
+        kill_pids
+        if declare -F cleanup_after_kill >/dev/null; then cleanup_after_kill; fi
+        release_mounts
+        remove_tmp
+        exit $rc
+}
+
+# lvss_test_trap: lvss_test_cleanup at exit; SIGINT and SIGTERM exit 130 through it.
+lvss_test_trap() {
+        trap lvss_test_cleanup EXIT
+        trap 'exit 130' INT TERM
+}
 
 # remove_tmp: removes $T (copies of the copy provider are immutable: chattr -i first), or keeps it when
 # LVSS_TEST_KEEP is set.

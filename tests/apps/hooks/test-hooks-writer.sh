@@ -49,20 +49,16 @@ LOAD=$build/writers/mariadb/lvss-mariadb-load
 T=$(lvss_test_tmp hooks)
 SERVER_PID=
 
-cleanup() {
-        local rc=$?
-        set +e
+cleanup_before() {
         [ -z "$SERVER_PID" ] || { kill -KILL "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; }
         # The writer first (SIGTERM: it thaws what is frozen), then the rest.
         [ -z "${WRITER_PID:-}" ] || { kill -TERM "$WRITER_PID" 2>/dev/null; wait "$WRITER_PID" 2>/dev/null; }
-        kill_pids
-        # Processes a hook script left behind (their pids in *.pid files).
-        for f in "$T"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
-        remove_tmp
-        exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Processes a hook script left behind (their pids in *.pid files).
+cleanup_after_kill() {
+        for f in "$T"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
+}
+lvss_test_trap
 
 # ---- lvssd, the writer, a backup ---------------------------------------------------------------------------------
 

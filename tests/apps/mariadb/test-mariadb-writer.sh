@@ -49,17 +49,8 @@ T=$(lvss_test_tmp mariadb)
 SERVER_PID=
 FREEZE_TIMEOUT_MS=10000
 
-cleanup() {
-        local rc=$?
-        set +e
-        stop_server_hard
-        kill_pids
-        release_mounts
-        remove_tmp
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cleanup_before() { stop_server_hard; }
+lvss_test_trap
 
 # ---- btrfs --------------------------------------------------------------------------------------------------
 
