@@ -77,56 +77,22 @@ if [ -z "${LVSS_BENCH_QGA_NS:-}" ]; then
         LVSS_BENCH_QGA_NS=1 exec unshare -m --propagation private "$0" "$build" --reps "$reps" --ways "$ways"
 fi
 
+# The pieces the shell tests share: die, wait_for, start_lvssd, the loop file system and the clean-up steps.
+PROG=bench/qga.sh
+. tests/lib/lvss-test-lib.sh
+
 work=$(mktemp -d "$(realpath "${LVSS_BENCH_TMP:-$build}")/bench-qga-XXXXXX")
+T=$work
 MNT=$work/mnt
-LOOP=
-PIDS=()
+LVSS_TEST_DUMP_LINES=20
 
-cleanup() {
-        local rc=$?
-        set +e
-        if mountpoint -q "$MNT" 2>/dev/null; then fsfreeze -u "$MNT" 2>/dev/null; fi
-        for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-        for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-        if mountpoint -q "$MNT" 2>/dev/null; then umount "$MNT" || umount -l "$MNT"; fi
-        [ -z "$LOOP" ] || losetup -d "$LOOP"
-        if [ "$rc" -ne 0 ]; then
-                for f in "$work"/*.log; do [ -f "$f" ] && { echo "---- $f" >&2; tail -n 20 "$f" >&2; }; done
-        fi
-        rm -rf "$work"
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+lvss_test_trap
 
-fail() { echo "bench/qga.sh: $*" >&2; exit 1; }
+fail() { die "$@"; }
 
-wait_for() {
-        local secs=$1 what=$2 end
-        shift 2
-        end=$(($(date +%s%N) + secs * 1000000000))
-        until "$@"; do
-                [ "$(date +%s%N)" -lt "$end" ] || fail "$what: not within ${secs}s"
-                sleep 0.05
-        done
-}
+new_loop_fs ext4 64M "$MNT"
 
-truncate -s 64M "$work/ext4.img"
-LOOP=$(losetup --find --show "$work/ext4.img")
-rm -f "$work/ext4.img"
-mkfs.ext4 -q -F "$LOOP" >/dev/null 2>&1
-mkdir -p "$MNT"
-mount -t ext4 "$LOOP" "$MNT"
-
-# lvssd, for the lvss way (started once; the writer changes with N).
-start_lvssd() {
-        mkdir -p "$work/state"
-        "$LVSSD" --state-dir "$work/state" --socket "$work/lvssd.sock" --foreground >>"$work/lvssd.log" 2>&1 &
-        PIDS+=($!)
-        export LVSS_SOCKET=$work/lvssd.sock
-        wait_for 20 "lvssd's socket" test -S "$work/lvssd.sock"
-        wait_for 20 "lvssd answering" "$VSSADMIN" --socket "$work/lvssd.sock" list providers
-}
+# lvssd, for the lvss way (started once; the writer changes with N): start_lvssd (lvss-test-lib.sh).
 ! has_way lvss || start_lvssd >/dev/null
 
 # scripts DIR N: N no-op hook scripts in DIR (a fresh directory).

@@ -34,25 +34,15 @@ build=$(cd "$build" && pwd)
 PROG="test-qemu-ga[$scenario]"
 QEMU_GA=${LVSS_TEST_QEMU_GA:-/usr/sbin/qemu-ga}
 
-skip() { echo "$PROG: skipped: $*"; exit 77; }
-say() { echo "$PROG: $*"; }
-die() {
-        echo "$PROG: FAILED: $*" >&2
-        dump_logs
-        exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lvss-test-lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mounts, FIFREEZE)"
 [ -x "$QEMU_GA" ] || skip "$QEMU_GA is not installed (scripts/install-deps.sh: qemu-guest-agent)"
-for t in losetup mkfs.ext4 unshare fsfreeze timeout; do
-        command -v "$t" >/dev/null || skip "$t is not installed (scripts/install-deps.sh)"
-done
+need_tools losetup mkfs.ext4 unshare fsfreeze timeout
 
 # A mount namespace of our own: the mount cannot outlive the test, and
 # qemu-ga (started inside it) sees the loop mount and nothing we could harm.
-if [ -z "${LVSS_QGA_TEST_NS:-}" ]; then
-        LVSS_QGA_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
-fi
+enter_mount_namespace LVSS_QGA_TEST_NS "$@"
 
 LVSSD=$build/src/coordinator/lvssd
 VSSADMIN=$build/tools/vssadmin
@@ -65,62 +55,16 @@ for p in "$LVSSD" "$VSSADMIN" "$FREEZE_HOOK" "$HOOKS_WRITER" "$SQLITE_WRITER" "$
         [ -x "$p" ] || die "$p is not built"
 done
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/lvss-qga-XXXXXX")
-LOOP=
+T=$(lvss_test_tmp qga)
 MNT=$T/mnt
-PIDS=() # processes we started (killed by pid at the end)
 QGA_PID=
-LVSSD_PID=
 
-dump_logs() {
-        for f in "$T"/*.log; do
-                [ -f "$f" ] || continue
-                echo "---- $(basename "$f") (last 40 lines)" >&2
-                tail -n 40 "$f" >&2
-        done
-}
-
-cleanup() {
-        local rc=$?
-        set +e
-        # Never leave the file system frozen (EINVAL: it was not frozen).
-        if mountpoint -q "$MNT" 2>/dev/null; then
-                fsfreeze -u "$MNT" 2>/dev/null
-        fi
-        for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-        for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-        if mountpoint -q "$MNT" 2>/dev/null; then
-                umount "$MNT" 2>/dev/null || umount -l "$MNT"
-        fi
-        [ -z "$LOOP" ] || losetup -d "$LOOP" 2>/dev/null || echo "$PROG: losetup -d $LOOP failed" >&2
-        if [ -n "${LVSS_TEST_KEEP:-}" ]; then echo "$PROG: kept $T" >&2; else rm -rf "$T"; fi
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds (every 50 ms), fails the test after SECONDS.
-wait_for() {
-        local secs=$1 what=$2 end
-        shift 2
-        end=$(($(date +%s%N) + secs * 1000000000))
-        until "$@"; do
-                [ "$(date +%s%N)" -lt "$end" ] || die "$what: not within ${secs}s"
-                sleep 0.05
-        done
-}
+lvss_test_trap
 
 # ---- the file system ----------------------------------------------------------------------------------------
 
-# A small ext4 on a loop device, mounted on $MNT (sparse image, deleted at once: the loop device keeps it).
-new_ext4() {
-        truncate -s 64M "$T/ext4.img"
-        LOOP=$(losetup --find --show "$T/ext4.img" 2>/dev/null) || skip "losetup failed: no loop devices here?"
-        rm -f "$T/ext4.img"
-        mkfs.ext4 -q -F "$LOOP" >/dev/null 2>&1 || die "mkfs.ext4 $LOOP"
-        mkdir -p "$MNT"
-        mount -t ext4 "$LOOP" "$MNT" 2>/dev/null || skip "cannot mount ext4 on $LOOP"
-}
+# A small ext4 on a loop device, mounted on $MNT.
+new_ext4() { new_loop_fs ext4 64M "$MNT"; }
 
 # fs_state: frozen or thawed, asked of the kernel without blocking (a write to a frozen file system would
 # block uninterruptibly): FIFREEZE on a frozen file system fails with EBUSY; on a thawed one it succeeds and
@@ -144,19 +88,7 @@ vssadmin() {
         [ "$rc" -ne 124 ] || die "vssadmin $* did not answer within 5 s (part 4: it must answer at once)"
         return "$rc"
 }
-lvssd_answers() { timeout 5 "$VSSADMIN" --socket "$T/lvssd.sock" list providers >/dev/null 2>&1; }
-
-start_lvssd() {
-        local conf=${1:-}
-        mkdir -p "$T/state"
-        "$LVSSD" --state-dir "$T/state" --socket "$T/lvssd.sock" --foreground --event-timeout 30000 \
-                ${conf:+--config "$conf"} >>"$T/lvssd.log" 2>&1 &
-        LVSSD_PID=$!
-        PIDS+=("$LVSSD_PID")
-        export LVSS_SOCKET=$T/lvssd.sock
-        wait_for 20 "lvssd's socket" test -S "$T/lvssd.sock"
-        wait_for 20 "lvssd answering" lvssd_answers
-}
+# lvssd_answers, start_lvssd [CONF]: lvss-test-lib.sh.
 
 writers_text() { vssadmin list writers; }
 
@@ -234,6 +166,14 @@ qga() { "$QGA_CALL" --sync --timeout 60000 "$T/qga.sock" "$@"; }
 
 freeze_request() { printf '{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":["%s"]}}' "$MNT"; }
 
+# freeze_ok: guest-fsfreeze-freeze-list succeeds and answers the filesystem count, 1; prints the answer.
+freeze_ok() {
+        local out
+        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
+        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out', not the filesystem count 1"
+        echo "$out"
+}
+
 fsfreeze_status() {
         local out
         out=$(qga guest-fsfreeze-status) || die "guest-fsfreeze-status failed: $out"
@@ -259,8 +199,7 @@ scenario_frozen() {
         start_hooks_writer
         start_qga
 
-        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
-        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out', not the filesystem count 1"
+        out=$(freeze_ok)
         say "freeze answered $out"
         [ "$(fsfreeze_status)" = frozen ] || die "qemu-ga does not say frozen after the freeze"
         [ "$(fs_state)" = frozen ] || die "the loop file system is not frozen after the freeze"
@@ -349,8 +288,7 @@ scenario_hold_limit() {
         start_hooks_writer
         start_qga
 
-        out=$(qga "$(freeze_request)") || die "guest-fsfreeze-freeze-list failed: $out"
-        [ "$out" = '{"return": 1}' ] || die "guest-fsfreeze-freeze-list answered '$out'"
+        out=$(freeze_ok)
         say "frozen; waiting for lvssd's hold limit (1000 ms) to thaw the writers"
         # The event: the writer leaves Frozen and the script's thaw has run, qemu-ga still frozen.
         wait_for 30 "lvssd thawing the writers past the hold limit" no_writer_frozen

@@ -35,13 +35,8 @@ build=$(cd "$build" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROG="test-hooks-writer[$scenario]"
 
-skip() { echo "$PROG: skipped: $*"; exit 77; }
-say() { echo "$PROG: $*"; }
-die() {
-        echo "$PROG: FAILED: $*" >&2
-        dump_logs
-        exit 1
-}
+. "$here/../../lib/lvss-test-lib.sh"
+LVSS_TEST_DUMP_LINES=30
 
 [ "$(id -u)" = 0 ] || skip "needs root (the copy provider's immutable copies)"
 
@@ -51,65 +46,24 @@ VSSADMIN=$build/tools/vssadmin
 WRITER=$build/writers/hooks/lvss-writer-hooks
 LOAD=$build/writers/mariadb/lvss-mariadb-load
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/lvss-hooks-XXXXXX")
-PIDS=()
+T=$(lvss_test_tmp hooks)
 SERVER_PID=
 
-dump_logs() {
-        for f in "$T"/*.log "$T"/*.out; do
-                [ -f "$f" ] || continue
-                echo "---- $(basename "$f") (last 30 lines)" >&2
-                tail -n 30 "$f" >&2
-        done
-}
-
-cleanup() {
-        local rc=$?
-        set +e
+cleanup_before() {
         [ -z "$SERVER_PID" ] || { kill -KILL "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; }
         # The writer first (SIGTERM: it thaws what is frozen), then the rest.
         [ -z "${WRITER_PID:-}" ] || { kill -TERM "$WRITER_PID" 2>/dev/null; wait "$WRITER_PID" 2>/dev/null; }
-        for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-        for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-        # Processes a hook script left behind (their pids in *.pid files).
+}
+# Processes a hook script left behind (their pids in *.pid files).
+cleanup_after_kill() {
         for f in "$T"/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
-        if [ -n "${LVSS_TEST_KEEP:-}" ]; then echo "$PROG: kept $T" >&2; else chattr -R -i "$T" 2>/dev/null; rm -rf "$T"; fi
-        exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds (every 50 ms), fails the test after SECONDS.
-wait_for() {
-        local secs=$1 what=$2 end
-        shift 2
-        end=$(($(date +%s%N) + secs * 1000000000))
-        until "$@"; do
-                [ "$(date +%s%N)" -lt "$end" ] || die "$what: not within ${secs}s"
-                sleep 0.05
-        done
-}
-
-# A process is gone (or a zombie nobody reaped yet: it holds nothing).
-gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+lvss_test_trap
 
 # ---- lvssd, the writer, a backup ---------------------------------------------------------------------------------
 
-lvssd_answers() { "$VSSADMIN" --socket "$T/lvssd.sock" list providers >/dev/null 2>&1; }
-
-# start_lvssd [CONF]: the copy provider by default (a plain directory is the volume).
-start_lvssd() {
-        local conf=${1:-$T/lvssd.conf}
-        [ -f "$conf" ] || printf 'DefaultProvider=copy\n' >"$conf"
-        mkdir -p "$T/state"
-        "$LVSSD" --state-dir "$T/state" --socket "$T/lvssd.sock" --foreground --event-timeout 30000 \
-                --config "$conf" >>"$T/lvssd.log" 2>&1 &
-        LVSSD_PID=$!
-        PIDS+=("$LVSSD_PID")
-        export LVSS_SOCKET=$T/lvssd.sock
-        wait_for 20 "lvssd's socket" test -S "$T/lvssd.sock"
-        wait_for 20 "lvssd answering" lvssd_answers
-}
+# start_lvssd [CONF] (lvss-test-lib.sh): the copy provider by default (a plain directory is the volume).
+LVSSD_DEFAULT_CONF='DefaultProvider=copy'
 
 WRITER_PID=
 # start_writer [OPTIONS...]: the writer on $T/hooks, log $T/writer.log; waits until it subscribed.

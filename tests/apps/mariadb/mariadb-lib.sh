@@ -4,7 +4,8 @@
 # (test-mariadb-writer.sh, ../hooks/test-hooks-writer.sh): the server in a
 # datadir of the test's own, on its own socket, --skip-networking, and the
 # acknowledged-commit log of lvss-mariadb-load. The sourcing script defines
-# T (its temporary directory), LOAD, PIDS, die, say and wait_for.
+# T (its temporary directory) and LOAD, and sources ../../lib/lvss-test-lib.sh
+# (PIDS, die, say and wait_for).
 
 # ---- the server ---------------------------------------------------------------------------------------------
 

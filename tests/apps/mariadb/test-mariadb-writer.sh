@@ -31,23 +31,13 @@ scenario=${2:?usage: test-mariadb-writer.sh BUILD_DIR SCENARIO [N]}
 build=$(cd "$build" && pwd)
 PROG="test-mariadb-writer[$scenario]"
 
-skip() { echo "$PROG: skipped: $*"; exit 77; }
-say() { echo "$PROG: $*"; }
-die() {
-        echo "$PROG: FAILED: $*" >&2
-        dump_logs
-        exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/lvss-test-lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mounts)"
-for t in losetup mkfs.btrfs btrfs unshare mariadb-install-db mariadbd mariadb mariadb-admin mariadb-check; do
-        command -v "$t" >/dev/null || skip "$t is not installed (scripts/install-deps.sh)"
-done
+need_tools losetup mkfs.btrfs btrfs unshare mariadb-install-db mariadbd mariadb mariadb-admin mariadb-check
 
 # A mount namespace of our own: the mounts cannot outlive the test.
-if [ -z "${LVSS_MARIADB_TEST_NS:-}" ]; then
-        LVSS_MARIADB_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
-fi
+enter_mount_namespace LVSS_MARIADB_TEST_NS "$@"
 
 LVSSD=$build/src/coordinator/lvssd
 VSHADOW=$build/tools/vshadow
@@ -55,78 +45,19 @@ VSSADMIN=$build/tools/vssadmin
 WRITER=$build/writers/mariadb/lvss-writer-mariadb
 LOAD=$build/writers/mariadb/lvss-mariadb-load
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/lvss-mariadb-XXXXXX")
-LOOPS=()
-MOUNTS=()
-PIDS=()      # processes we started (killed by pid at the end)
+T=$(lvss_test_tmp mariadb)
 SERVER_PID=
 FREEZE_TIMEOUT_MS=10000
 
-dump_logs() {
-        for f in "$T"/*.log; do
-                [ -f "$f" ] || continue
-                echo "---- $(basename "$f") (last 40 lines)" >&2
-                tail -n 40 "$f" >&2
-        done
-}
-
-cleanup() {
-        local rc=$?
-        set +e
-        stop_server_hard
-        for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-        for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-        for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-                umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
-        done
-        for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || echo "$PROG: losetup -d $l failed" >&2; done
-        if [ -n "${LVSS_TEST_KEEP:-}" ]; then echo "$PROG: kept $T" >&2; else chattr -R -i "$T" 2>/dev/null; rm -rf "$T"; fi
-        exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds (every 50 ms), fails the test after SECONDS.
-wait_for() {
-        local secs=$1 what=$2 end
-        shift 2
-        end=$(($(date +%s%N) + secs * 1000000000))
-        until "$@"; do
-                [ "$(date +%s%N)" -lt "$end" ] || die "$what: not within ${secs}s"
-                sleep 0.05
-        done
-}
+cleanup_before() { stop_server_hard; }
+lvss_test_trap
 
 # ---- btrfs --------------------------------------------------------------------------------------------------
 
 # new_btrfs NAME: a btrfs file system on a loop device, mounted on $T/NAME; prints nothing.
-new_btrfs() {
-        local name=$1 dev
-        truncate -s 400M "$T/$name.img"
-        dev=$(losetup --find --show "$T/$name.img" 2>/dev/null) || skip "losetup failed: no loop devices here?"
-        LOOPS+=("$dev")
-        rm -f "$T/$name.img" # the loop device keeps it; nothing is left if we die
-        mkfs.btrfs -q -f "$dev" >/dev/null || die "mkfs.btrfs $dev"
-        mkdir -p "$T/$name"
-        mount -t btrfs "$dev" "$T/$name" 2>/dev/null || skip "cannot mount btrfs (no btrfs in the kernel?)"
-        MOUNTS+=("$T/$name")
-}
+new_btrfs() { new_loop_fs btrfs 400M "$T/$1"; }
 
-# ---- lvssd --------------------------------------------------------------------------------------------------
-
-lvssd_answers() { "$VSSADMIN" --socket "$T/lvssd.sock" list providers >/dev/null 2>&1; }
-
-start_lvssd() {
-        local conf=${1:-}
-        mkdir -p "$T/state"
-        "$LVSSD" --state-dir "$T/state" --socket "$T/lvssd.sock" --foreground --event-timeout 30000 \
-                ${conf:+--config "$conf"} >>"$T/lvssd.log" 2>&1 &
-        LVSSD_PID=$!
-        PIDS+=("$LVSSD_PID")
-        export LVSS_SOCKET=$T/lvssd.sock
-        wait_for 20 "lvssd's socket" test -S "$T/lvssd.sock"
-        wait_for 20 "lvssd answering" lvssd_answers
-}
+# ---- lvssd: start_lvssd [CONF] (lvss-test-lib.sh) -----------------------------------------------------------
 
 # ---- the server and the load (shared with ../hooks/test-hooks-writer.sh) ---------------------------------------
 
