@@ -17,16 +17,19 @@ SOCK=$T/mysqld.sock
 init_server() {
         DATADIR=$1
         BINLOG_DIR=$2
-        mkdir -p "$BINLOG_DIR"
+        mkdir -p "$BINLOG_DIR" "$T/tmp"
+        # The test's own temporary directory, not the shared /tmp: two servers being installed at once
+        # (other tests, other engineers) must not see each other's temporary tables.
         mariadb-install-db --no-defaults --user=root --datadir="$DATADIR" --auth-root-authentication-method=socket \
-                --skip-test-db >"$T/install-db.log" 2>&1 || die "mariadb-install-db failed"
+                --tmpdir="$T/tmp" --skip-test-db >"$T/install-db.log" 2>&1 || die "mariadb-install-db failed"
 }
 
 server_up() { mariadb-admin --no-defaults -S "$SOCK" -u root ping >/dev/null 2>&1; }
 
 start_server() {
         rm -f "$SOCK"
-        mariadbd --no-defaults --user=root --datadir="$DATADIR" --socket="$SOCK" --skip-networking \
+        mkdir -p "$T/tmp"
+        mariadbd --no-defaults --user=root --datadir="$DATADIR" --socket="$SOCK" --skip-networking --tmpdir="$T/tmp" \
                 --pid-file="$T/mysqld.pid" --log-bin="$BINLOG_DIR/binlog" --server-id=1 \
                 --innodb-buffer-pool-size=32M --innodb-log-file-size=48M --log-error="$T/server.err" \
                 >>"$T/server.log" 2>&1 &
