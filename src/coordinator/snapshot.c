@@ -701,7 +701,8 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
 static void child_say(int fd, char what, const void *data, size_t n) {
         uint8_t msg[16] = { (uint8_t) what };
 
-        memcpy(msg + 1, data, n);
+        if (n > 0) /* 'T' has no data: memcpy from NULL is undefined even for 0 bytes */
+                memcpy(msg + 1, data, n);
         (void) !write(fd, msg, n + 1);
 }
 
