@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(freep) char *own_path = NULL;
         const char *socket_path = NULL;
-        char **volumes = NULL;
+        _cleanup_(freep) char **volumes = NULL; /* the strings are argv's */
         size_t n_volumes = 0;
         uint32_t hold_ms = 0;
         Action action;
@@ -302,7 +302,6 @@ int main(int argc, char **argv) {
         if (optind != argc - 1) {
                 say(LOG_ERR, "%s (see --help)", optind >= argc ? "an ACTION is expected: freeze, thaw or freezeFail"
                                                                : "one ACTION only is expected");
-                free(volumes);
                 return 2;
         }
         if (streq_ptr(argv[optind], "freeze") || streq_ptr(argv[optind], "pre"))
@@ -313,7 +312,6 @@ int main(int argc, char **argv) {
                 action = ACTION_FREEZE_FAIL;
         else {
                 say(LOG_ERR, "unknown ACTION '%s': freeze (pre), thaw (post) or freezeFail", argv[optind]);
-                free(volumes);
                 return 2;
         }
 
@@ -322,7 +320,6 @@ int main(int argc, char **argv) {
                 if (r < 0) {
                         say(LOG_ERR, "%s: cannot find lvssd's socket: %s (use --socket or $LVSS_SOCKET)",
                             action_word[action], strerror(-r));
-                        free(volumes);
                         return 1;
                 }
                 socket_path = own_path;
@@ -331,11 +328,9 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 say(LOG_ERR, "%s: cannot reach lvssd at %s: %s (VSS_E_WRITER_INFRASTRUCTURE)", action_word[action],
                     socket_path, strerror(-r));
-                free(volumes);
                 return 1;
         }
         ret = call(bus, action, volumes, hold_ms);
-        free(volumes);
         closelog();
         return ret;
 }

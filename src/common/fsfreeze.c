@@ -65,6 +65,7 @@ static bool path_under(const char *path, const char *mp) {
 
 int lvss_fs_of_path(const char *path, lvss_fs *ret) {
         _cleanup_(freep) char *canon = NULL, *line = NULL, *best = NULL, *any = NULL, *around = NULL;
+        bool oom = false;
         size_t cap = 0;
         struct stat st;
         FILE *f;
@@ -92,24 +93,32 @@ int lvss_fs_of_path(const char *path, lvss_fs *ret) {
                 if (path_under(canon, mp) && (!around || strlen(mp) >= strlen(around))) {
                         free(around);
                         around = strdup(mp);
-                        if (!around)
+                        if (!around) {
+                                oom = true;
                                 break;
+                        }
                 }
                 if (makedev(maj, min) != st.st_dev)
                         continue;
                 if (path_under(canon, mp) && (!best || strlen(mp) > strlen(best))) {
                         free(best);
                         best = strdup(mp);
-                        if (!best)
+                        if (!best) {
+                                oom = true;
                                 break;
+                        }
                 }
                 if (!any) {
                         any = strdup(mp);
-                        if (!any)
+                        if (!any) {
+                                oom = true;
                                 break;
+                        }
                 }
         }
         fclose(f);
+        if (oom)
+                return -ENOMEM;
 
         if (best || any) {
                 ret->mount_point = best ? TAKE_PTR(best) : TAKE_PTR(any);

@@ -36,8 +36,10 @@
  * a pipe: what is left behind may write later without blocking or SIGPIPE.
  * Only past the deadline (--timeout) is the whole group killed (SIGKILL).
  * A script's exit status (or signal, or the deadline), its duration and its
- * last non-empty output line make its message; the first failure of an
- * event names the script and becomes the writer's failure for that event.
+ * last non-empty output line make its message. At Freeze the first script
+ * that fails vetoes and its message is the writer's failure; at Thaw every
+ * frozen script runs and the worst failure (non-retryable over retryable,
+ * the first of its kind) is the writer's.
  *
  * The scripts run inside the event handlers, one after the other: the
  * writer answers lvssd when the last one is done. Freeze therefore takes up
@@ -123,14 +125,14 @@ static bool has_suffix(const char *s, const char *suffix) {
 
 /* What qemu-guest-agent's stock /etc/qemu/fsfreeze-hook skips, plus hidden files. */
 static bool ignored_name(const char *name) {
-        static const char *const suffixes[] = { "~", ".bak", ".orig", ".sample", ".rpmnew", ".rpmorig", ".rpmsave" };
+        static const char *const suffixes[] = { "~", ".bak", ".orig", ".sample" };
 
         if (name[0] == '.')
                 return true;
         for (size_t i = 0; i < ELEMENTSOF(suffixes); i++)
                 if (has_suffix(name, suffixes[i]))
                         return true;
-        return strstr(name, ".dpkg-") != NULL || strstr(name, ".rpm") != NULL;
+        return strstr(name, ".dpkg-") != NULL || strstr(name, ".rpm") != NULL; /* .rpmnew, .rpmsave, ... */
 }
 
 static int compare_names(const void *a, const void *b) {
