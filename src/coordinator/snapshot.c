@@ -974,6 +974,15 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
         commit_finished(s, VSS_S_OK);
 }
 
+/* DoSnapshotSet refused before anything was sent to writers: undo the set and fail the step right away. */
+static void refuse_set(Session *s, vss_hresult hr) {
+        snapshots_undo(s);
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+        freeze_forget(s);
+        session_step_finish(s, hr);
+}
+
 int snapshot_set_run(Session *s) {
         vss_hresult hr = VSS_S_OK;
         int r;
@@ -983,10 +992,6 @@ int snapshot_set_run(Session *s) {
         s->freeze_deadline_entry = NULL;
         r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
         if (r < 0) {
-                /* Nothing was sent to writers yet: fail the step right away. */
-                snapshots_undo(s);
-                if (s->m->set_owner == s)
-                        s->m->set_owner = NULL;
                 log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));
                 /* StepFinished says the cause too (issue 8 item 6) */
@@ -994,17 +999,13 @@ int snapshot_set_run(Session *s) {
                 s->step_detail = NULL;
                 if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
                         s->step_detail = NULL;
-                session_step_finish(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
+                refuse_set(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
                 return 0;
         }
         r = freeze_plan(s);
         if (r < 0) {
-                snapshots_undo(s);
-                if (s->m->set_owner == s)
-                        s->m->set_owner = NULL;
                 log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
-                freeze_forget(s);
-                session_step_finish(s, VSS_E_PROVIDER_VETO);
+                refuse_set(s, VSS_E_PROVIDER_VETO);
                 return 0;
         }
         s->set_prepared = true;
