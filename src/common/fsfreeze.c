@@ -54,15 +54,6 @@ static void unescape_octal(char *s) {
         *w = 0;
 }
 
-/* Is @mp the path @path or a directory above it? */
-static bool path_under(const char *path, const char *mp) {
-        size_t n = strlen(mp);
-
-        if (streq_ptr(mp, "/"))
-                return path[0] == '/';
-        return strncmp(path, mp, n) == 0 && (path[n] == 0 || path[n] == '/');
-}
-
 int lvss_fs_of_path(const char *path, lvss_fs *ret) {
         _cleanup_(freep) char *canon = NULL, *line = NULL, *best = NULL, *any = NULL, *around = NULL;
         bool oom = false;
@@ -90,7 +81,7 @@ int lvss_fs_of_path(const char *path, lvss_fs *ret) {
                         continue;
                 unescape_octal(mp);
                 /* the last mount on the path's way wins, the newest covering the older ones */
-                if (path_under(canon, mp) && (!around || strlen(mp) >= strlen(around))) {
+                if (path_is_under(canon, mp) && (!around || strlen(mp) >= strlen(around))) {
                         free(around);
                         around = strdup(mp);
                         if (!around) {
@@ -100,7 +91,7 @@ int lvss_fs_of_path(const char *path, lvss_fs *ret) {
                 }
                 if (makedev(maj, min) != st.st_dev)
                         continue;
-                if (path_under(canon, mp) && (!best || strlen(mp) > strlen(best))) {
+                if (path_is_under(canon, mp) && (!best || strlen(mp) > strlen(best))) {
                         free(best);
                         best = strdup(mp);
                         if (!best) {

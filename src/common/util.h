@@ -47,6 +47,18 @@ static inline const char *strempty(const char *s) {
         return s ? s : "";
 }
 
+/* Whether @path is the directory @dir or below it: "/a/b" is under "/a" and "/a/", not under "/ab"; everything is
+ * under "/". Both absolute; nothing is resolved (canonicalize first where links matter). */
+static inline bool path_is_under(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        if (n == 1 && dir[0] == '/')
+                return true;
+        return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
 static inline const char *strnull_if_empty(const char *s) {
         return s && *s ? s : NULL;
 }

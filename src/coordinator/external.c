@@ -241,21 +241,12 @@ static void thaw_answer(Session *s, vss_hresult hr) {
                       VSS_FAILED(hr) ? vss_hresult_text(hr) : failed ? "a writer failed" : "every writer is thawed");
 }
 
-/* Is @path on @volume (a canonical directory)? */
-static bool path_on(const char *path, const char *volume) {
-        size_t n = strlen(volume);
-
-        if (streq_ptr(volume, "/"))
-                return true;
-        return strncmp(path, volume, n) == 0 && (path[n] == 0 || path[n] == '/');
-}
-
 static bool files_on(const vss_file_desc *f, unsigned n, char **volumes) {
         for (unsigned i = 0; i < n; i++) {
                 _cleanup_(freep) char *canonical = f[i].path ? realpath(f[i].path, NULL) : NULL;
                 const char *p = canonical ? canonical : f[i].path;
                 for (char **v = volumes; p && v && *v; v++)
-                        if (path_on(p, *v))
+                        if (path_is_under(p, *v))
                                 return true;
         }
         return false;

@@ -385,8 +385,7 @@ static int volume_of(vss_writer *w, unsigned n, const char *path) {
                 len = strlen(v);
                 while (len > 1 && v[len - 1] == '/')
                         len--;
-                if (strncmp(path, v, len) == 0 && (path[len] == 0 || path[len] == '/' || len == 1) &&
-                    (best < 0 || len > best_len)) {
+                if (path_is_under(path, v) && (best < 0 || len > best_len)) {
                         best = (int) i;
                         best_len = len;
                 }

@@ -52,7 +52,6 @@
 #include "config.h"
 #include "writers/common/writer-program.h"
 
-
 /* The writer class id of lvss-writer-postgresql. */
 static const vss_id pg_writer_id = { { 0x5e, 0x0b, 0x7c, 0x31, 0x9a, 0x42, 0x4d, 0x61, 0x8f, 0x13, 0x27, 0xc4, 0x60,
                                        0xa9, 0x1d, 0x55 } };
@@ -280,17 +279,6 @@ static const char *path_of(writer_context *ctx, const char *component) {
         return NULL;
 }
 
-/* Whether @path is @dir or below it. */
-static bool path_below(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-
-        while (n > 1 && dir[n - 1] == '/')
-                n--;
-        if (n == 1 && dir[0] == '/')
-                return true;
-        return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
-}
-
 /* The index of the set's volume that holds @path (the deepest), or -1. */
 static int volume_of(vss_writer *w, const char *path) {
         unsigned n = 0;
@@ -306,7 +294,7 @@ static int volume_of(vss_writer *w, const char *path) {
                 if (VSS_FAILED(vss_writer_get_snapshot_volume(w, i, &v, NULL, NULL)) || !v)
                         continue;
                 real = realpath(v, NULL);
-                if (path_below(path, real ? real : v) && strlen(real ? real : v) >= best_len) {
+                if (path_is_under(path, real ? real : v) && strlen(real ? real : v) >= best_len) {
                         best_len = strlen(real ? real : v);
                         best = (int) i;
                 }

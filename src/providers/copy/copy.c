@@ -109,15 +109,6 @@ static bool dot_or_dot_dot(const char *name) {
         return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
 }
 
-/* Is @child equal to or below @parent? Both canonical absolute paths. */
-static bool path_is_inside(const char *parent, const char *child) {
-        size_t n = strlen(parent);
-
-        if (n == 1 && parent[0] == '/')
-                return true;
-        return strncmp(parent, child, n) == 0 && (child[n] == 0 || child[n] == '/');
-}
-
 static bool stat_same(const struct stat *a, const struct stat *b) {
         return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
@@ -232,14 +223,14 @@ static int volume_check(copy_provider *cp, const char *volume, const char **ret_
         }
 
         /* The paths first, then the directories themselves (bind mounts). */
-        r = path_is_inside(cp->storage, canon) ? 1 : dir_is_at_or_below(vfd, &sst);
+        r = path_is_under(canon, cp->storage) ? 1 : dir_is_at_or_below(vfd, &sst);
         if (r > 0) {
                 why = "inside the storage area";
                 r = -EINVAL;
                 goto out;
         }
         if (r == 0)
-                r = path_is_inside(canon, cp->storage) ? 1 : dir_is_at_or_below(sfd, &vst);
+                r = path_is_under(cp->storage, canon) ? 1 : dir_is_at_or_below(sfd, &vst);
         if (r > 0) {
                 why = "contains the storage area, the copy would copy itself";
                 r = -EINVAL;
