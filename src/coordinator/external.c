@@ -192,6 +192,18 @@ static void fail_start(Session *s, const char *what, sd_bus_error *e) {
         end_release(s);
 }
 
+/* Why the session ended without a thaw: for the thaw that comes later and the catalog. */
+static void set_why(Session *s, const char *why) {
+        free(s->external_why);
+        s->external_why = strdup(why);
+}
+
+/* Every writer thaws now (Abort), for @why. */
+static void thaw_now(Session *s, vss_hresult hr, const char *why) {
+        set_why(s, why);
+        snapshot_external_release(s, hr, why);
+}
+
 void external_holding(Session *s) {
         _cleanup_(freep) char *msg = NULL;
         uint64_t ms;
@@ -206,9 +218,7 @@ void external_holding(Session *s) {
         if (s->external_abort_wanted) {
                 /* freezeFail came while the freeze was on its way: the freeze fails, every writer thaws */
                 log_session(s, "freezeFail came during the freeze: thawing every writer");
-                free(s->external_why);
-                s->external_why = strdup("aborted by freezeFail during the freeze");
-                snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail during the freeze");
+                thaw_now(s, VSS_E_BAD_STATE, "aborted by freezeFail during the freeze");
                 return;
         }
         if (!s->external_call) {
@@ -216,17 +226,14 @@ void external_holding(Session *s) {
                  * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
                 log_session(s, "the freeze's caller went away before the answer: thawing every writer");
                 s->external_reported = true;
-                free(s->external_why);
-                s->external_why = strdup("the freeze's caller went away before the answer");
+                set_why(s, "the freeze's caller went away before the answer");
                 snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
                 return;
         }
         if (s->m->stopping) {
                 /* lvssd stops: the freeze fails (its answer says so), every writer thaws */
                 log_session(s, "lvssd is stopping: the freeze fails, thawing every writer");
-                free(s->external_why);
-                s->external_why = strdup("lvssd is stopping");
-                snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+                thaw_now(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
                 return;
         }
         answer(s, VSS_S_OK, msg ? msg : "every writer is frozen");
@@ -371,9 +378,7 @@ static int on_hold_limit(sd_event_source *src, uint64_t usec, void *userdata) {
                 return 0;
         log_session(s, "%s (%s): thawing every writer", HELD_OUT, strempty(s->origin));
         s->external_held_out = true;
-        free(s->external_why);
-        s->external_why = strdup(HELD_OUT);
-        snapshot_external_release(s, VSS_E_HOLD_WRITES_TIMEOUT, HELD_OUT);
+        thaw_now(s, VSS_E_HOLD_WRITES_TIMEOUT, HELD_OUT);
         return 0;
 }
 
@@ -575,8 +580,7 @@ void external_stop(Manager *m) {
                 Session *s = m->external;
                 log_session(s, "lvssd is stopping: thawing every writer of the held freeze");
                 s->external_held_out = true;
-                free(s->external_why);
-                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
+                set_why(s, "lvssd is stopping: thawed before thaw came");
                 snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
         }
         /* still freezing: external_holding() releases it as soon as it holds */
