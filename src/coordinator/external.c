@@ -497,17 +497,14 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         return 1;
 }
 
-/* The outcome of the last external session, kept because lvssd ended it before thaw came. */
-static int reply_done(Manager *m, sd_bus_message *call, bool consume) {
-        Session *d = m->external_done;
+/* The outcome of the last external session, kept because lvssd ended it before thaw came: said once (as @hr),
+ * then forgotten. */
+static int reply_done(Manager *m, sd_bus_message *call, vss_hresult hr) {
+        Session *d = TAKE_PTR(m->external_done);
         int r;
 
-        r = reply(d, call, VSS_E_HOLD_WRITES_TIMEOUT, d->external_why ? d->external_why : HELD_OUT);
-        if (consume) {
-                m->external_done = NULL;
-                d->external_reported = true;
-                session_free(d);
-        }
+        r = reply(d, call, hr, d->external_why ? d->external_why : HELD_OUT);
+        session_free(d);
         return r < 0 ? r : 1;
 }
 
@@ -517,7 +514,7 @@ int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error) {
 
         if (!s) {
                 if (m->external_done)
-                        return reply_done(m, call, true);
+                        return reply_done(m, call, VSS_E_HOLD_WRITES_TIMEOUT);
                 return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "no freeze is held");
         }
         if (!s->external_holding)
@@ -537,12 +534,8 @@ int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) 
         Session *s = m->external;
 
         if (!s) {
-                if (m->external_done) {
-                        Session *d = TAKE_PTR(m->external_done);
-                        int r = reply(d, call, VSS_S_OK, d->external_why ? d->external_why : HELD_OUT);
-                        session_free(d);
-                        return r < 0 ? r : 1;
-                }
+                if (m->external_done)
+                        return reply_done(m, call, VSS_S_OK);
                 return reply(NULL, call, VSS_S_OK, "no freeze is held: nothing to abort") < 0 ? -EIO : 1;
         }
         if (!s->external_holding && (s->external_thaw_wanted || s->external_call_is_abort))
