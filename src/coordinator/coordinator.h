@@ -415,6 +415,10 @@ struct Session {
         pid_t commit_pid;
         int commit_pipe;
         bool commit_flushed;
+        /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
+         * reaped through commit_child; the set is undone, and the step ends, only then. */
+        bool commit_dying;
+        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
         sd_event_source *commit_child, *commit_timer, *commit_io;
         /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
          * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that

@@ -535,6 +535,13 @@ static void phase_done(Fanout *f, void *userdata) {
                 return set_finished(s, VSS_S_OK);
 
         case SNAP_VETO_ABORT:
+                if (s->commit_dying) {
+                        /* issue 11 §1: the set is undone once the killed commit child is reaped */
+                        s->commit_finish_pending = true;
+                        log_session(s, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
+                                    "reaped", (int) s->commit_pid);
+                        return;
+                }
                 return set_finished(s, s->step_hr);
 
         case SNAP_COMMIT:
@@ -627,10 +634,15 @@ void snapshot_set_kill_commit(Session *s) {
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
         if (s->commit_pid > 0) {
+                /* The session ends (requester gone, cancel) or the commit failed: the child is reaped
+                 * here. issue 11 §1, left: a session ended while a killed child is still asleep in the
+                 * kernel waits for it here. */
                 (void) kill(s->commit_pid, SIGKILL);
                 (void) waitpid(s->commit_pid, NULL, 0);
                 s->commit_pid = 0;
         }
+        s->commit_dying = false;
+        s->commit_finish_pending = false;
         (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
         closep(&s->commit_pipe);
         freeze_release(s);
@@ -661,10 +673,40 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
                             (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
 }
 
+/*
+ * Issue 11 §1: the commit child killed at the hold window is reaped through
+ * sd-event, never by a waitpid() on the loop: a child asleep in the kernel
+ * (a write to a frozen file system, syncfs, a btrfs ioctl) dies only once
+ * that call returns. Meanwhile the writers are released at once (WS-6: the
+ * Abort goes out at the hold window), the copies and catalog rows stay, and
+ * DoSnapshotSet stays pending; once the child is reaped the file systems it
+ * froze are thawed, the set is undone and the step ends. A session ended
+ * before that (requester gone) still waits for it in snapshot_set_kill_commit().
+ */
+static void commit_reaped_after_kill(Session *s) {
+        s->commit_pid = 0;
+        s->commit_dying = false;
+        s->commit_child = sd_event_source_disable_unref(s->commit_child);
+        (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
+        closep(&s->commit_pipe);
+        freeze_release(s);
+        snapshots_undo(s);
+        log_session(s, "the killed commit child is reaped: the set is undone");
+        if (s->commit_finish_pending) {
+                s->commit_finish_pending = false;
+                set_finished(s, s->step_hr);
+        }
+}
+
 static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Session *s = userdata;
-        vss_hresult hr = commit_read_pipe(s);
+        vss_hresult hr;
 
+        if (s->commit_dying) {
+                commit_reaped_after_kill(s);
+                return 0;
+        }
+        hr = commit_read_pipe(s);
         s->commit_pid = 0; /* reaped by sd-event */
         if (si->si_code != CLD_EXITED || si->si_status != 0) {
                 if (VSS_SUCCEEDED(hr))
@@ -691,9 +733,22 @@ static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userd
 static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
 
+        vss_hresult hr;
+
         (void) commit_read_pipe(s);
+        hr = s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
         log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
-        commit_finished(s, s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT);
+        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+        if (s->commit_pid <= 0 || !s->commit_child || kill(s->commit_pid, SIGKILL) < 0) {
+                commit_finished(s, hr);
+                return 0;
+        }
+        /* issue 11 §1: reaped by on_commit_exit(); the writers get Abort now */
+        s->commit_dying = true;
+        s->commit_finish_pending = false;
+        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped", (int) s->commit_pid);
+        s->step_hr = hr;
+        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
         return 0;
 }
 
