@@ -20,6 +20,9 @@
  *     VSS_E_HOLD_WRITES_TIMEOUT; nothing of the set is left in the catalog or
  *     in the storage area.
  *
+ *   - test_nss_not_per_call (§1 "getpwnam / getgrnam on every admin or
+ *     session call"): see the test.
+ *
  * The file system is a sparse image on a loop device (autoclear), mounted in
  * a private mount namespace of this process (lvssd and its children see it);
  * every test's teardown thaws it, and main() thaws, unmounts and detaches it
@@ -30,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <signal.h>
@@ -280,13 +284,87 @@ static void test_commit_child_in_d_state(void **state) {
         STEP_OK(env, bc2, vss_do_snapshot_set);
 }
 
+/* ---- §1 item: the name service is asked at start-up, not per call ----------------------------- */
+
+#define NSS_DELAY_MS 2000
+#define NSS_CALL_BOUND_MS 1000
+
+static const char *user_req, *user_writer, *group_req;
+
+/* As user_req (a member of RequesterGroup=): three ListWriters, each bounded by NSS_CALL_BOUND_MS. */
+static int nss_child(int fd, void *userdata) {
+        itest_env *env = userdata;
+
+        for (int i = 0; i < 3; i++) {
+                char key[32];
+
+                snprintf(key, sizeof key, "ListWriters-%d", i);
+                itest_child_say(fd, "%s 0x%08" PRIX32, key, (uint32_t) list_writers_within(env, NSS_CALL_BOUND_MS));
+        }
+        return 0;
+}
+
+static int count_in_log(itest_env *env, const char *what) {
+        char *log = itest_read_file(env->lvssd->log_path);
+        int n = 0;
+
+        for (const char *p = log; p && (p = strstr(p, what)); p += strlen(what))
+                n++;
+        free(log);
+        return n;
+}
+
+/*
+ * §1 "getpwnam / getgrnam on every admin or session call (with sssd/LDAP this
+ * stalls everything): resolve once at start-up": with every name service
+ * lookup of lvssd delayed 2 s (the test hook LVSS_TEST_NSS_DELAY_MS), a
+ * member of RequesterGroup= (not root: root never needs the group) makes
+ * three ListWriters calls, each answered within 1 s (WS-14: allowed), and
+ * lvssd's log shows no lookup beyond the two at start-up (the group and the
+ * WriterUsers= user).
+ */
+static void test_nss_not_per_call(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { 0 };
+        char *config = itest_write_config(env, "[Coordinator]\nRequesterGroup=%s\nWriterUsers=%s\n", group_req,
+                                          user_writer);
+        const char *hook = "name service lookup of";
+
+        itest_open_test_dir(env);
+        CHECK(setenv("LVSS_TEST_NSS_DELAY_MS", itest_xprintf("%d", NSS_DELAY_MS), 1) == 0, "setenv: %m");
+        itest_start_lvssd_config(env, &opts, config);
+        (void) unsetenv("LVSS_TEST_NSS_DELAY_MS");
+        int at_start = count_in_log(env, hook);
+        itest_note("%d name service lookup(s) logged by the test hook once lvssd is ready", at_start);
+
+        itest_proc *p = itest_spawn_child_as(env, "ListWriters as a RequesterGroup member", user_req, nss_child, env);
+        for (int i = 0; i < 3; i++)
+                CHECK_HR(itest_child_result(env, p, itest_xprintf("ListWriters-%d", i)), VSS_S_OK,
+                         "§1: ListWriters %d by a RequesterGroup member within %d ms, each lookup delayed %d ms", i,
+                         NSS_CALL_BOUND_MS, NSS_DELAY_MS);
+        itest_wait_child_ok(env, p);
+        CHECK(count_in_log(env, hook) == at_start, "§1: lvssd asked the name service %d more time(s) for calls",
+              count_in_log(env, hook) - at_start);
+        CHECK(at_start <= 2, "%d lookups at start-up, expected the group and the one user", at_start);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit_child_in_d_state, itest_setup, teardown_thawed),
+                ITEST(test_nss_not_per_call),
         };
         int r;
 
         main_pid = getpid();
+        r = itest_accounts_begin("test-loop-free", 'l', "creates users and runs processes as them");
+        if (r == 0)
+                r = itest_group_add(NULL, &group_req);
+        if (r == 0)
+                r = itest_user_add("r", group_req, &user_req);
+        if (r == 0)
+                r = itest_user_add("w", NULL, &user_writer);
+        if (r != 0)
+                return r;
         r = fs_setup();
         if (r != 0) {
                 fs_cleanup();
