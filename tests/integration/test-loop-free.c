@@ -20,6 +20,8 @@
  *     VSS_E_HOLD_WRITES_TIMEOUT; nothing of the set is left in the catalog or
  *     in the storage area.
  *
+ *   - test_catalog_inside_hold_window (§1 "the catalog rows ... before the
+ *     hold-window timer is armed"; WS-6): see the test.
  *   - test_nss_not_per_call (§1 "getpwnam / getgrnam on every admin or
  *     session call"): see the test.
  *
@@ -348,10 +350,54 @@ static void test_nss_not_per_call(void **state) {
         CHECK(at_start <= 2, "%d lookups at start-up, expected the group and the one user", at_start);
 }
 
+/* ---- §1 item: the hold window counts the catalog's time ------------------------------------- */
+
+/*
+ * §1 "the catalog rows of a new set are written ... after Freeze and before
+ * the hold-window timer is armed: frozen time that the hold window does not
+ * count" (WS-6): the catalog write of the set's rows is made slower than the
+ * whole hold window (test hook LVSS_TEST_CATALOG_DELAY_MS). The window is
+ * armed before the rows, so once they are written no commit starts (no copy
+ * is made after the window closed): DoSnapshotSet fails with
+ * VSS_E_HOLD_WRITES_TIMEOUT, the writer gets Abort and never Thaw, and
+ * nothing of the set is left in the catalog or the storage area.
+ */
+static void test_catalog_inside_hold_window(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000,
+                                  .hold_window_ms = HOLD_WINDOW_MS };
+        vss_id set, snap;
+
+        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", itest_xprintf("%d", HOLD_WINDOW_MS + 1000), 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &opts);
+        (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, NULL, &snap), VSS_S_OK, "add %s", env->data_dir);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL),
+                 VSS_E_HOLD_WRITES_TIMEOUT, "WS-6: DoSnapshotSet whose catalog write outlasts the hold window");
+
+        CHECK(itest_lvssd_log_has(env, "the catalog write of the set's rows is delayed"),
+              "the test hook did not act: the test proves nothing");
+        CHECK(!itest_lvssd_log_has(env, "commit: making"), "§1: a commit started after the hold window closed "
+              "while the catalog was written");
+        itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 5000));
+        CHECK(itest_find_event(w, "Thaw", &sid, NULL, 0, SIZE_MAX) < 0, "the writer got Thaw for a failed set");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
+              itest_catalog_snapshot_count(env, &sid));
+        CHECK(itest_shadow_dir_count(env) == 0, "%d shadow cop(y/ies) left in the storage area",
+              itest_shadow_dir_count(env));
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit_child_in_d_state, itest_setup, teardown_thawed),
                 ITEST(test_nss_not_per_call),
+                ITEST(test_catalog_inside_hold_window),
         };
         int r;
 
