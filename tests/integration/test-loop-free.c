@@ -246,7 +246,8 @@ static void test_commit_child_in_d_state(void **state) {
         /* the honest premise: lvssd's commit child sleeps uninterruptibly on the frozen storage area */
         CHECK(itest_wait_state(env, child_in_d_state, NULL, itest_ms(env, 10000)),
               "no child of lvssd in state D after the storage area was frozen");
-        const char *over = itest_xprintf("the hold window of %u ms is over", HOLD_WINDOW_MS);
+        char over[64];
+        snprintf(over, sizeof over, "the hold window of %u ms is over", HOLD_WINDOW_MS);
         CHECK(itest_wait_state(env, log_has, (void *) over, itest_ms(env, 10000)),
               "lvssd never said \"%s\"", over);
         CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
@@ -274,6 +275,10 @@ static void test_commit_child_in_d_state(void **state) {
         char *set_dir = itest_xprintf("%s/%.36s", storage, itest_id_str(&set) + 1);
         CHECK(dir_entries(set_dir) == 0, "%d entr(y/ies) of the failed set left in %s", dir_entries(set_dir),
               set_dir);
+        free(set_dir);
+        free(storage);
+        free(text);
+        free(config);
         CHECK(itest_find_event(w, "Thaw", &sid, NULL, 0, SIZE_MAX) < 0, "the writer got Thaw for a failed set");
 
         /* lvssd takes the next set */
@@ -288,20 +293,22 @@ static void test_commit_child_in_d_state(void **state) {
 
 /* ---- §1 item: the name service is asked at start-up, not per call ----------------------------- */
 
-#define NSS_DELAY_MS 2000
-#define NSS_CALL_BOUND_MS 1000
+/* scaled by the harness's factor (valgrind): a call bound of half the delay of one lookup */
+#define NSS_CALL_BOUND_MS(env) itest_ms(env, 1000)
+#define NSS_DELAY_MS(env) (2 * NSS_CALL_BOUND_MS(env))
 
 static const char *user_req, *user_writer, *group_req;
 
 /* As user_req (a member of RequesterGroup=): three ListWriters, each bounded by NSS_CALL_BOUND_MS. */
 static int nss_child(int fd, void *userdata) {
         itest_env *env = userdata;
+        unsigned bound = NSS_CALL_BOUND_MS(env);
 
         for (int i = 0; i < 3; i++) {
                 char key[32];
 
                 snprintf(key, sizeof key, "ListWriters-%d", i);
-                itest_child_say(fd, "%s 0x%08" PRIX32, key, (uint32_t) list_writers_within(env, NSS_CALL_BOUND_MS));
+                itest_child_say(fd, "%s 0x%08" PRIX32, key, (uint32_t) list_writers_within(env, bound));
         }
         return 0;
 }
@@ -333,21 +340,27 @@ static void test_nss_not_per_call(void **state) {
         const char *hook = "name service lookup of";
 
         itest_open_test_dir(env);
-        CHECK(setenv("LVSS_TEST_NSS_DELAY_MS", itest_xprintf("%d", NSS_DELAY_MS), 1) == 0, "setenv: %m");
+        char delay[32];
+        snprintf(delay, sizeof delay, "%u", NSS_DELAY_MS(env));
+        CHECK(setenv("LVSS_TEST_NSS_DELAY_MS", delay, 1) == 0, "setenv: %m");
         itest_start_lvssd_config(env, &opts, config);
         (void) unsetenv("LVSS_TEST_NSS_DELAY_MS");
         int at_start = count_in_log(env, hook);
         itest_note("%d name service lookup(s) logged by the test hook once lvssd is ready", at_start);
 
         itest_proc *p = itest_spawn_child_as(env, "ListWriters as a RequesterGroup member", user_req, nss_child, env);
-        for (int i = 0; i < 3; i++)
-                CHECK_HR(itest_child_result(env, p, itest_xprintf("ListWriters-%d", i)), VSS_S_OK,
-                         "§1: ListWriters %d by a RequesterGroup member within %d ms, each lookup delayed %d ms", i,
-                         NSS_CALL_BOUND_MS, NSS_DELAY_MS);
+        for (int i = 0; i < 3; i++) {
+                char key[32];
+                snprintf(key, sizeof key, "ListWriters-%d", i);
+                CHECK_HR(itest_child_result(env, p, key), VSS_S_OK,
+                         "§1: ListWriters %d by a RequesterGroup member within %u ms, each lookup delayed %u ms", i,
+                         NSS_CALL_BOUND_MS(env), NSS_DELAY_MS(env));
+        }
         itest_wait_child_ok(env, p);
         CHECK(count_in_log(env, hook) == at_start, "§1: lvssd asked the name service %d more time(s) for calls",
               count_in_log(env, hook) - at_start);
         CHECK(at_start <= 2, "%d lookups at start-up, expected the group and the one user", at_start);
+        free(config);
 }
 
 /* ---- §1 item: the hold window counts the catalog's time ------------------------------------- */
@@ -368,7 +381,9 @@ static void test_catalog_inside_hold_window(void **state) {
                                   .hold_window_ms = HOLD_WINDOW_MS };
         vss_id set, snap;
 
-        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", itest_xprintf("%d", HOLD_WINDOW_MS + 1000), 1) == 0, "setenv: %m");
+        char delay[32];
+        snprintf(delay, sizeof delay, "%d", HOLD_WINDOW_MS + 1000);
+        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", delay, 1) == 0, "setenv: %m");
         itest_start_lvssd(env, &opts);
         (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
         itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
