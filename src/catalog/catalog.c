@@ -469,11 +469,15 @@ int lvss_catalog_sessions_abort_active(lvss_catalog *c, const char *reason, uint
 
 /* ---- snapshots ----------------------------------------------------------- */
 
+static bool snapshot_row_valid(const lvss_catalog_snapshot *s) {
+        return s && !vss_id_is_null(&s->snapshot_id) && s->volume && snapshot_state_valid(s->state);
+}
+
 int lvss_catalog_snapshot_add(lvss_catalog *c, const lvss_catalog_snapshot *s) {
         _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
         int r;
 
-        if (!c || !s || vss_id_is_null(&s->snapshot_id) || !s->volume || !snapshot_state_valid(s->state))
+        if (!c || !snapshot_row_valid(s))
                 return -EINVAL;
 
         r = prepare(c, &stmt,
@@ -486,6 +490,34 @@ int lvss_catalog_snapshot_add(lvss_catalog *c, const lvss_catalog_snapshot *s) {
                 return r;
         r = step_done(c, stmt, "snapshot add");
         return r < 0 ? r : 0;
+}
+
+/* Issue 11 §1: the rows of a new set in one transaction, so one fsync (synchronous=FULL) for
+ * all of them; all or none: on a failure none of @rows is in the catalog. */
+int lvss_catalog_snapshots_add(lvss_catalog *c, const lvss_catalog_snapshot *rows, size_t n) {
+        int r;
+
+        if (!c || (!rows && n > 0))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!snapshot_row_valid(&rows[i]))
+                        return -EINVAL;
+        if (n == 0)
+                return 0;
+        r = exec(c, "BEGIN IMMEDIATE", "begin snapshot rows");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = lvss_catalog_snapshot_add(c, &rows[i]);
+                if (r < 0) {
+                        (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+                        return r;
+                }
+        }
+        r = exec(c, "COMMIT", "commit snapshot rows");
+        if (r < 0)
+                (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 int lvss_catalog_snapshot_set_state(lvss_catalog *c, const vss_id *snapshot_id, const char *state) {

@@ -66,6 +66,8 @@ int lvss_catalog_session_get(lvss_catalog *c, const vss_id *session_id, char **r
 int lvss_catalog_sessions_abort_active(lvss_catalog *c, const char *reason, uint64_t usec);
 
 int lvss_catalog_snapshot_add(lvss_catalog *c, const lvss_catalog_snapshot *s);
+/* @n rows in one transaction (one fsync): all or none. */
+int lvss_catalog_snapshots_add(lvss_catalog *c, const lvss_catalog_snapshot *rows, size_t n);
 int lvss_catalog_snapshot_set_state(lvss_catalog *c, const vss_id *snapshot_id, const char *state);
 /* The path the provider reports after commit, when it differs from the one planned. */
 int lvss_catalog_snapshot_set_path(lvss_catalog *c, const vss_id *snapshot_id, const char *snapshot_path);

@@ -263,6 +263,26 @@ static void test_snapshots(void **state) {
         assert_int_equal(lvss_catalog_snapshot_add(c, &bad), -EINVAL);
         assert_int_equal(lvss_catalog_snapshot_add(c, NULL), -EINVAL);
 
+        /* issue 11 §1: a set's rows in one transaction, all or none */
+        lvss_catalog_snapshot batch[3] = { make_snapshot(20, &sess, false, "creating"),
+                                           make_snapshot(21, &sess, false, "creating"),
+                                           make_snapshot(10, &sess, false, "creating") /* a's id: EEXIST */ };
+        assert_int_equal(lvss_catalog_snapshots_add(c, batch, 3), -EEXIST);
+        /* set_state says -ENOENT for a row that is not there */
+        assert_int_equal(lvss_catalog_snapshot_set_state(c, &batch[0].snapshot_id, "creating"), -ENOENT);
+        assert_int_equal(lvss_catalog_snapshot_set_state(c, &batch[1].snapshot_id, "creating"), -ENOENT);
+        batch[2] = make_snapshot(22, &sess, false, "bogus");
+        assert_int_equal(lvss_catalog_snapshots_add(c, batch, 3), -EINVAL);
+        assert_int_equal(lvss_catalog_snapshot_set_state(c, &batch[0].snapshot_id, "creating"), -ENOENT);
+        assert_int_equal(lvss_catalog_snapshots_add(c, NULL, 1), -EINVAL);
+        assert_int_equal(lvss_catalog_snapshots_add(c, NULL, 0), 0);
+        batch[2] = make_snapshot(22, &sess, false, "creating");
+        assert_int_equal(lvss_catalog_snapshots_add(c, batch, 3), 0);
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(lvss_catalog_snapshot_set_state(c, &batch[i].snapshot_id, "creating"), 0);
+                assert_int_equal(lvss_catalog_snapshot_remove(c, &batch[i].snapshot_id), 0);
+        }
+
         assert_int_equal(lvss_catalog_snapshot_set_state(c, &b.snapshot_id, "created"), 0);
         assert_int_equal(lvss_catalog_snapshot_set_state(c, &unknown, "created"), -ENOENT);
         assert_int_equal(lvss_catalog_snapshot_set_state(c, &b.snapshot_id, "deleted"), -EINVAL);

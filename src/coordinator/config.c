@@ -9,6 +9,8 @@
  */
 
 #include <getopt.h>
+#include <grp.h>
+#include <time.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -567,7 +569,78 @@ int config_finish(Config *c) {
         return 0;
 }
 
+/*
+ * Issue 11 §1: the name service (getgrnam/getpwnam: with sssd or LDAP a
+ * network round trip) is asked once, here, at start-up, never on lvssd's loop
+ * per call. lvssd has no reload: a change of RequesterGroup='s gid or of a
+ * WriterUsers= account takes effect at its next start. A name that does not
+ * resolve matches nobody (said on stderr).
+ *
+ * Test hook: LVSS_TEST_NSS_DELAY_MS=N makes each lookup wait N ms first and
+ * say so on stderr ("name service lookup"), standing in for a slow name
+ * service.
+ */
+static void nss_test_delay(const char *what, const char *name) {
+        const char *e = getenv("LVSS_TEST_NSS_DELAY_MS");
+        unsigned long ms;
+        char *end;
+
+        if (!e || !*e)
+                return;
+        errno = 0;
+        ms = strtoul(e, &end, 10);
+        if (errno || *end || ms > 60000)
+                return;
+        fprintf(stderr, "lvssd: test hook: name service lookup of %s %s delayed %lu ms\n", what, name, ms);
+        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+int config_resolve_accounts(Config *c) {
+        size_t n = 0;
+
+        c->requester_gid_known = false;
+        if (c->requester_group && *c->requester_group) {
+                struct group *g;
+
+                nss_test_delay("group", c->requester_group);
+                g = getgrnam(c->requester_group);
+                if (g) {
+                        c->requester_gid = g->gr_gid;
+                        c->requester_gid_known = true;
+                } else
+                        fprintf(stderr, "lvssd: RequesterGroup=%s: no such group: only root and lvssd's own user "
+                                "may request (a new group takes effect at lvssd's next start)\n",
+                                c->requester_group);
+        }
+
+        free(c->writer_uids);
+        c->writer_uids = NULL;
+        c->n_writer_uids = 0;
+        for (char **u = c->writer_users; u && *u; u++)
+                n++;
+        if (n == 0)
+                return 0;
+        c->writer_uids = calloc(n, sizeof *c->writer_uids);
+        if (!c->writer_uids)
+                return -ENOMEM;
+        for (char **u = c->writer_users; u && *u; u++) {
+                struct passwd *pw;
+
+                nss_test_delay("user", *u);
+                pw = getpwnam(*u);
+                if (pw)
+                        c->writer_uids[c->n_writer_uids++] = pw->pw_uid;
+                else
+                        fprintf(stderr, "lvssd: WriterUsers: no such user: %s (a new user takes effect at lvssd's "
+                                "next start)\n", *u);
+        }
+        return 0;
+}
+
 void config_done(Config *c) {
+        free(c->writer_uids);
         free(c->socket_path);
         free(c->state_dir);
         free(c->config_file);

@@ -63,6 +63,11 @@ typedef struct Config {
         uint64_t external_hold_limit_usec; /* ExternalHoldLimitMS=: the longest an external freeze is held (issue 10) */
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */
+        /* issue 11 §1: the two above resolved once, at start-up (config_resolve_accounts()); never per call */
+        bool requester_gid_known;
+        gid_t requester_gid;
+        uid_t *writer_uids;         /* the WriterUsers= that exist, n_writer_uids of them */
+        size_t n_writer_uids;
         char **exec_providers;      /* "NAME:PROGRAM", NULL-terminated, may be NULL */
         char **freeze_providers;    /* FreezeFilesystems=: exec providers frozen around commit (issue 10 part 3) */
         char *default_provider;     /* a provider name, or NULL: automatic */
@@ -87,6 +92,7 @@ int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 
 int config_load_file(Config *c);
 int config_finish(Config *c); /* defaults for what is unset */
 void config_done(Config *c);
+int config_resolve_accounts(Config *c); /* RequesterGroup=, WriterUsers= to ids: at start-up only */
 /* The configured owner of writer class @writer_id: true and *ret_uid, or false. */
 bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_uid);
 
@@ -415,6 +421,10 @@ struct Session {
         pid_t commit_pid;
         int commit_pipe;
         bool commit_flushed;
+        /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
+         * reaped through commit_child; the set is undone, and the step ends, only then. */
+        bool commit_dying;
+        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
         sd_event_source *commit_child, *commit_timer, *commit_io;
         /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
          * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that

@@ -166,6 +166,8 @@ int main(int argc, char **argv) {
         r = config_load_file(&m.cfg);
         if (r >= 0)
                 r = config_finish(&m.cfg);
+        if (r >= 0)
+                r = config_resolve_accounts(&m.cfg); /* issue 11 §1: once, not per call */
         if (r < 0) {
                 config_done(&m.cfg);
                 return 1;

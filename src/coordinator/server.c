@@ -34,34 +34,30 @@
 
 /* ---- access (WS-14) ------------------------------------------------------- */
 
-static bool client_in_group(const Client *c, const char *group) {
-        struct group *g;
+/* issue 11 §1: the group and the users were resolved at start-up (config_resolve_accounts()) */
+static bool client_in_requester_group(const Client *c) {
+        const Config *cfg = &c->m->cfg;
 
-        if (!group || !*group)
+        if (!cfg->requester_gid_known)
                 return false;
-        g = getgrnam(group);
-        if (!g)
-                return false;
-        if (c->gid == g->gr_gid)
+        if (c->gid == cfg->requester_gid)
                 return true;
         for (int i = 0; i < c->n_groups; i++)
-                if (c->groups[i] == g->gr_gid)
+                if (c->groups[i] == cfg->requester_gid)
                         return true;
         return false;
 }
 
 bool client_may_request(const Client *c) {
-        return c->uid == 0 || c->uid == geteuid() || client_in_group(c, c->m->cfg.requester_group);
+        return c->uid == 0 || c->uid == geteuid() || client_in_requester_group(c);
 }
 
 bool client_may_write(const Client *c) {
         if (client_may_request(c))
                 return true;
-        for (char **u = c->m->cfg.writer_users; u && *u; u++) {
-                struct passwd *pw = getpwnam(*u);
-                if (pw && pw->pw_uid == c->uid)
+        for (size_t i = 0; i < c->m->cfg.n_writer_uids; i++)
+                if (c->m->cfg.writer_uids[i] == c->uid)
                         return true;
-        }
         return false;
 }
 

@@ -82,6 +82,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "common/fsfreeze.h"
 #include "common/state.h"
@@ -535,6 +536,13 @@ static void phase_done(Fanout *f, void *userdata) {
                 return set_finished(s, VSS_S_OK);
 
         case SNAP_VETO_ABORT:
+                if (s->commit_dying) {
+                        /* issue 11 §1: the set is undone once the killed commit child is reaped */
+                        s->commit_finish_pending = true;
+                        log_session(s, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
+                                    "reaped", (int) s->commit_pid);
+                        return;
+                }
                 return set_finished(s, s->step_hr);
 
         case SNAP_COMMIT:
@@ -627,10 +635,15 @@ void snapshot_set_kill_commit(Session *s) {
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
         if (s->commit_pid > 0) {
+                /* The session ends (requester gone, cancel) or the commit failed: the child is reaped
+                 * here. issue 11 §1, left: a session ended while a killed child is still asleep in the
+                 * kernel waits for it here. */
                 (void) kill(s->commit_pid, SIGKILL);
                 (void) waitpid(s->commit_pid, NULL, 0);
                 s->commit_pid = 0;
         }
+        s->commit_dying = false;
+        s->commit_finish_pending = false;
         (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
         closep(&s->commit_pipe);
         freeze_release(s);
@@ -661,10 +674,40 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
                             (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
 }
 
+/*
+ * Issue 11 §1: the commit child killed at the hold window is reaped through
+ * sd-event, never by a waitpid() on the loop: a child asleep in the kernel
+ * (a write to a frozen file system, syncfs, a btrfs ioctl) dies only once
+ * that call returns. Meanwhile the writers are released at once (WS-6: the
+ * Abort goes out at the hold window), the copies and catalog rows stay, and
+ * DoSnapshotSet stays pending; once the child is reaped the file systems it
+ * froze are thawed, the set is undone and the step ends. A session ended
+ * before that (requester gone) still waits for it in snapshot_set_kill_commit().
+ */
+static void commit_reaped_after_kill(Session *s) {
+        s->commit_pid = 0;
+        s->commit_dying = false;
+        s->commit_child = sd_event_source_disable_unref(s->commit_child);
+        (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
+        closep(&s->commit_pipe);
+        freeze_release(s);
+        snapshots_undo(s);
+        log_session(s, "the killed commit child is reaped: the set is undone");
+        if (s->commit_finish_pending) {
+                s->commit_finish_pending = false;
+                set_finished(s, s->step_hr);
+        }
+}
+
 static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Session *s = userdata;
-        vss_hresult hr = commit_read_pipe(s);
+        vss_hresult hr;
 
+        if (s->commit_dying) {
+                commit_reaped_after_kill(s);
+                return 0;
+        }
+        hr = commit_read_pipe(s);
         s->commit_pid = 0; /* reaped by sd-event */
         if (si->si_code != CLD_EXITED || si->si_status != 0) {
                 if (VSS_SUCCEEDED(hr))
@@ -690,10 +733,22 @@ static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userd
 
 static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
+        vss_hresult hr;
 
         (void) commit_read_pipe(s);
+        hr = s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
         log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
-        commit_finished(s, s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT);
+        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+        if (s->commit_pid <= 0 || !s->commit_child || kill(s->commit_pid, SIGKILL) < 0) {
+                commit_finished(s, hr);
+                return 0;
+        }
+        /* issue 11 §1: reaped by on_commit_exit(); the writers get Abort now */
+        s->commit_dying = true;
+        s->commit_finish_pending = false;
+        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped", (int) s->commit_pid);
+        s->step_hr = hr;
+        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
         return 0;
 }
 
@@ -790,6 +845,61 @@ fail:
         _exit(1);
 }
 
+/* Test hook (issue 11 §1): LVSS_TEST_CATALOG_DELAY_MS=N makes the catalog write of a new set's
+ * rows wait N ms first (at most 60000), standing in for a slow disk under the catalog. */
+static void catalog_test_delay(Session *s) {
+        const char *e = getenv("LVSS_TEST_CATALOG_DELAY_MS");
+        unsigned long ms;
+        char *end;
+
+        if (!e || !*e)
+                return;
+        errno = 0;
+        ms = strtoul(e, &end, 10);
+        if (errno || *end || ms > 60000)
+                return;
+        log_session(s, "test hook: the catalog write of the set's rows is delayed %lu ms", ms);
+        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* The "creating" rows of the set's snapshots, in one transaction (one fsync): all or none. */
+static int snapshot_rows_add(Session *s) {
+        _cleanup_(freep) lvss_catalog_snapshot *rows = NULL;
+        uint64_t created = now_usec(CLOCK_REALTIME);
+        int r;
+
+        if (s->n_snapshots == 0)
+                return 0;
+        rows = calloc(s->n_snapshots, sizeof *rows);
+        if (!rows)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                rows[i] = (lvss_catalog_snapshot) {
+                        .snapshot_id = snap->p.snapshot_id,
+                        .set_id = snap->p.set_id,
+                        .session_id = s->id,
+                        .provider_id = snap->provider_id,
+                        .volume = snap->p.volume,
+                        .snapshot_path = snap->p.snapshot_path,
+                        .state = "creating",
+                        .persistent = persistent(s),
+                        .context = s->context,
+                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
+                        .created_usec = created,
+                };
+        }
+        catalog_test_delay(s);
+        r = lvss_catalog_snapshots_add(s->m->catalog, rows, s->n_snapshots);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                s->snapshots[i]->in_catalog = true;
+        return 0;
+}
+
 static void commit_start(Session *s) {
         int fds[2];
         pid_t pid;
@@ -808,26 +918,22 @@ static void commit_start(Session *s) {
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        /* Rows first: whatever the child makes, the catalog knows where. */
-        for (size_t i = 0; i < s->n_snapshots && s->m->catalog; i++) {
-                Snapshot *snap = s->snapshots[i];
-                lvss_catalog_snapshot cs = {
-                        .snapshot_id = snap->p.snapshot_id,
-                        .set_id = snap->p.set_id,
-                        .session_id = s->id,
-                        .provider_id = snap->provider_id,
-                        .volume = snap->p.volume,
-                        .snapshot_path = snap->p.snapshot_path,
-                        .state = "creating",
-                        .persistent = persistent(s),
-                        .context = s->context,
-                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
-                        .created_usec = now_usec(CLOCK_REALTIME),
-                };
-                r = lvss_catalog_snapshot_add(s->m->catalog, &cs);
-                if (r < 0)
-                        return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
-                snap->in_catalog = true;
+        /* issue 11 §1: the hold window is armed before anything else happens while the writers are
+         * frozen (the catalog's fsync included); for an external freeze the hold limit does it. */
+        if (!s->external) {
+                r = sd_event_add_time(s->m->event, &s->commit_timer, CLOCK_MONOTONIC, s->commit_deadline_mono, 1,
+                                      on_hold_window, s);
+                if (r < 0) {
+                        log_session(s, "cannot arm the hold window: %s", strerror(-r));
+                        return veto(s, VSS_E_UNEXPECTED, "the hold window cannot be armed");
+                }
+        }
+
+        /* Rows first: whatever the child makes, the catalog knows where; one transaction, one fsync. */
+        r = s->m->catalog ? snapshot_rows_add(s) : 0;
+        if (r < 0) {
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
         }
 
         if (s->external) {
@@ -864,8 +970,19 @@ static void commit_start(Session *s) {
                 }
         }
 
-        if (pipe2(fds, O_CLOEXEC) < 0)
+        if (now_usec(CLOCK_MONOTONIC) >= s->commit_deadline_mono) {
+                /* issue 11 §1: the catalog took the whole window: nothing is made */
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                freeze_release(s);
+                log_window_passed(s, "the catalog was written", ": no commit");
+                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
+        }
+
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                freeze_release(s);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
+        }
 
         log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
@@ -878,6 +995,8 @@ static void commit_start(Session *s) {
         if (pid < 0) {
                 close(fds[0]);
                 close(fds[1]);
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                freeze_release(s);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "fork failed");
         }
         if (pid == 0) {
@@ -889,11 +1008,9 @@ static void commit_start(Session *s) {
         s->commit_pipe = fds[0];
         (void) fcntl(s->commit_pipe, F_SETFL, O_NONBLOCK);
 
+        /* the hold window's timer is armed already (above; accuracy 1 us: sd-event's default, 250 ms,
+         * would eat the margin) */
         r = sd_event_add_child(s->m->event, &s->commit_child, pid, WEXITED, on_commit_exit, s);
-        if (r >= 0)
-                /* Accuracy 1 us: sd-event's default (250 ms) would eat the margin. */
-                r = sd_event_add_time(s->m->event, &s->commit_timer, CLOCK_MONOTONIC, s->commit_deadline_mono, 1,
-                                      on_hold_window, s);
         if (r < 0) {
                 log_session(s, "cannot watch the commit: %s", strerror(-r));
                 commit_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
