@@ -50,6 +50,7 @@
 
 #include <lvss/writer.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "common/wmd.h"
 #include "protocol/protocol.h"
@@ -988,8 +989,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
         check_arg(opts->size >= offsetof(vss_writer_options, freeze_timeout_ms) + sizeof(opts->freeze_timeout_ms),
                   VSS_E_INVALIDARG);
         check_arg(opts->writer_name && *opts->writer_name, VSS_E_INVALIDARG);
-        check_arg(lvss_writer_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
-        check_arg(!opts->instance_name || lvss_writer_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
+        check_arg(lvss_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
+        check_arg(!opts->instance_name || lvss_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
         check_arg(!vss_id_is_null(&opts->writer_id), VSS_E_INVALIDARG);
         check_arg((unsigned) opts->usage <= VSS_UT_OTHER, VSS_E_INVALIDARG);
         check_arg((unsigned) opts->source <= VSS_ST_OTHER, VSS_E_INVALIDARG);
@@ -1278,7 +1279,7 @@ _public_ vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vs
         check_arg(w, VSS_E_INVALIDARG);
         check_arg(hr == VSS_S_OK || hr == VSS_E_WRITERERROR_PARTIAL_FAILURE || writer_failure_allowed_now(w, hr),
                   VSS_E_INVALIDARG);
-        check_arg(!application_message || lvss_writer_utf8_valid(application_message), VSS_E_INVALIDARG);
+        check_arg(!application_message || lvss_utf8_valid(application_message), VSS_E_INVALIDARG);
         if (!w->current || w->current->event == VSS_EVENT_IDENTIFY)
                 return VSS_E_BAD_STATE;
 
