@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <systemd/sd-id128.h>
 
+#include "common/errno-hresult.h"
 #include "common/util.h"
 #include "protocol.h"
 
@@ -122,26 +123,10 @@ vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r) {
                         return VSS_E_UNEXPECTED;
         }
 
-        switch (r) {
-        case -EINVAL:
-                return VSS_E_INVALIDARG;
-        case -ENOMEM:
-                return VSS_E_OUTOFMEMORY;
-        case -EACCES:
-        case -EPERM:
-                return VSS_E_ACCESSDENIED;
-        case -ECONNRESET:
-        case -ECONNREFUSED:
-        case -ENOTCONN:
-        case -ENOENT:
-        case -ENXIO:
-        case -EPIPE:
-        case -ETIMEDOUT:
-        case -ESHUTDOWN:
-                return VSS_E_WRITER_INFRASTRUCTURE;
-        default:
+        /* called on a failure: a missing errno is no success */
+        if (r >= 0)
                 return VSS_E_UNEXPECTED;
-        }
+        return lvss_hresult_from_bus_errno(r);
 }
 
 int lvss_bus_append_id(sd_bus_message *m, const vss_id *id) {

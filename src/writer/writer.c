@@ -50,6 +50,7 @@
 
 #include <lvss/writer.h>
 
+#include "common/errno-hresult.h"
 #include "common/utf8.h"
 #include "common/util.h"
 #include "common/wmd.h"
@@ -225,17 +226,6 @@ static bool path_within(const char *path, const char *root) {
 
 static bool path_equal(const char *a, const char *b) {
         return path_within(a, b) && path_within(b, a);
-}
-
-static vss_hresult hresult_from_errno(int r) {
-        switch (r) {
-        case -ENOMEM:
-                return VSS_E_OUTOFMEMORY;
-        case -EBUSY:
-                return VSS_E_BAD_STATE; /* sd_event_run() from inside a handler */
-        default:
-                return VSS_E_UNEXPECTED;
-        }
 }
 
 /* ---- the event context ---------------------------------------------------- */
@@ -1035,7 +1025,7 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
                 r = sd_event_add_io(w->event, &w->kick_source, w->kick_fd, EPOLLIN, on_kick, w);
         if (r < 0) {
                 vss_writer_release(w);
-                return hresult_from_errno(r);
+                return lvss_hresult_from_errno(r);
         }
         (void) sd_event_source_set_description(w->stop_source, "lvss-writer-stop");
         (void) sd_event_source_set_description(w->kick_source, "lvss-writer-kick");
@@ -1109,7 +1099,7 @@ _public_ vss_hresult vss_writer_subscribe(vss_writer *w) {
                                           w->freeze_timeout_ms);
         if (r < 0) {
                 bus_teardown(w);
-                return hresult_from_errno(r);
+                return lvss_hresult_from_errno(r);
         }
 
         r = sd_bus_call(w->bus, call, SUBSCRIBE_TIMEOUT_USEC, &error, &reply);
@@ -1195,7 +1185,7 @@ _public_ vss_hresult vss_writer_process(vss_writer *w) {
         for (;;) {
                 r = sd_event_run(w->event, 0);
                 if (r < 0)
-                        return hresult_from_errno(r);
+                        return lvss_hresult_from_errno(r);
                 if (r == 0)
                         break;
         }
@@ -1223,7 +1213,7 @@ _public_ vss_hresult vss_writer_run(vss_writer *w) {
 
                 r = sd_event_run(w->event, UINT64_MAX);
                 if (r < 0)
-                        return hresult_from_errno(r);
+                        return lvss_hresult_from_errno(r);
         }
 }
 
