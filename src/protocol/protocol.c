@@ -8,31 +8,6 @@
 #include "common/util.h"
 #include "protocol.h"
 
-int lvss_socket_path(char **ret) {
-        const char *e;
-        char *p;
-
-        if (!ret)
-                return -EINVAL;
-
-        e = getenv("LVSS_SOCKET");
-        if (e && *e)
-                p = strdup(e);
-        else if (geteuid() == 0)
-                p = strdup("/run/lvss/lvssd.sock");
-        else {
-                e = getenv("XDG_RUNTIME_DIR");
-                if (!e || *e != '/')
-                        return -ENXIO;
-                if (asprintf(&p, "%s/lvss/lvssd.sock", e) < 0)
-                        p = NULL;
-        }
-        if (!p)
-                return -ENOMEM;
-        *ret = p;
-        return 0;
-}
-
 int lvss_bus_connect(const char *path, sd_bus **ret) {
         _cleanup_(freep) char *own = NULL, *address = NULL;
         sd_bus *bus = NULL;
