@@ -63,6 +63,7 @@
 #include <lvss/vss.h>
 
 #include "common/bcd.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "config.h"
 #include "protocol/socket-path.h"
@@ -702,18 +703,6 @@ static char *shell_quote(const char *s) {
         *p++ = '\'';
         *p = 0;
         return q;
-}
-
-static void strv_free(char **v) {
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
-static void strv_freep(char ***v) {
-        strv_free(*v);
 }
 
 static bool env_is_ours(const char *e) {

@@ -51,6 +51,7 @@
 #include <lvss/writer.h>
 
 #include "common/errno-hresult.h"
+#include "common/strv.h"
 #include "common/utf8.h"
 #include "common/util.h"
 #include "common/wmd.h"
@@ -145,42 +146,6 @@ struct vss_writer {
 };
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static char **strv_free(char **l) {
-        if (!l)
-                return NULL;
-        for (char **i = l; *i; i++)
-                free(*i);
-        free(l);
-        return NULL;
-}
-
-static void strv_freep(char ***l) {
-        strv_free(*l);
-}
-
-static unsigned strv_length(char **l) {
-        unsigned n = 0;
-
-        for (; l && l[n]; n++)
-                ;
-        return n;
-}
-
-static char **strv_copy(char **l) {
-        unsigned n = strv_length(l);
-        char **c;
-
-        c = calloc(n + 1, sizeof *c);
-        if (!c)
-                return NULL;
-        for (unsigned i = 0; i < n; i++) {
-                c[i] = strdup(l[i]);
-                if (!c[i])
-                        return strv_free(c);
-        }
-        return c;
-}
 
 /* Debug output for integration tests and field reports, only with LVSS_DEBUG set:
  * a library does not write to the application's stderr uninvited. */
