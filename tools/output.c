@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "output.h"
 
@@ -102,8 +103,6 @@ char *format_duration(char buf[DURATION_MAX], uint64_t usec) {
 
 /* ---- the writer block ---------------------------------------------------- */
 
-static size_t utf8_sequence_length(const unsigned char *s);
-
 /*
  * Names and messages come from writers: print them without control
  * characters (C0, DEL, C1) or invalid UTF-8, so that no writer can send
@@ -113,7 +112,7 @@ void fputs_sanitized(const char *str, FILE *f) {
         const unsigned char *s = (const unsigned char *) strempty(str);
 
         while (*s) {
-                size_t n = utf8_sequence_length(s);
+                size_t n = lvss_utf8_decode((const char *) s, NULL);
 
                 if (n == 0 || *s < 0x20 || *s == 0x7F || (n == 2 && s[0] == 0xC2 && s[1] < 0xA0)) {
                         fputc('?', f);
@@ -333,31 +332,6 @@ void json_end_array(json_writer *j) {
         json_close(j, ']');
 }
 
-/* Length of the valid UTF-8 sequence at @s (1 to 4), or 0 when it is not one. */
-static size_t utf8_sequence_length(const unsigned char *s) {
-        unsigned char c = s[0];
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xC2 && c <= 0xDF)
-                return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-        if (c >= 0xE0 && c <= 0xEF) {
-                unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-                if (s[1] < lo || s[1] > hi)
-                        return 0;
-                return (s[2] & 0xC0) == 0x80 ? 3 : 0;
-        }
-        if (c >= 0xF0 && c <= 0xF4) {
-                unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-                if (s[1] < lo || s[1] > hi)
-                        return 0;
-                if ((s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-                        return 0;
-                return 4;
-        }
-        return 0;
-}
-
 static void json_quoted(FILE *f, const char *str) {
         const unsigned char *s = (const unsigned char *) str;
 
@@ -403,7 +377,7 @@ static void json_quoted(FILE *f, const char *str) {
                         continue;
                 }
                 /* The NUL terminator stops every multi-byte check above before reading past it. */
-                n = utf8_sequence_length(s);
+                n = lvss_utf8_decode((const char *) s, NULL);
                 if (n == 0) {
                         fputs("\\ufffd", f);
                         s++;

@@ -63,8 +63,10 @@
 #include <lvss/vss.h>
 
 #include "common/bcd.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "config.h"
+#include "protocol/socket-path.h"
 #include "output.h"
 
 #define BANNER "vshadow 0.1 - lvss shadow copy requester tool"
@@ -192,23 +194,6 @@ static vss_hresult wait_async(vss_hresult hr, vss_async **a) {
 
 /* ---- the socket, for error messages only -------------------------------- */
 
-/* Where the library will connect: the same rule as liblvss (architecture.md). */
-static char *socket_path(void) {
-        const char *e = getenv("LVSS_SOCKET");
-        char *p = NULL;
-
-        if (e && *e)
-                return strdup(e);
-        if (geteuid() == 0)
-                return strdup("/run/lvss/lvssd.sock");
-        e = getenv("XDG_RUNTIME_DIR");
-        if (!e || *e != '/')
-                return NULL;
-        if (asprintf(&p, "%s/lvss/lvssd.sock", e) < 0)
-                return NULL;
-        return p;
-}
-
 /* Why the socket cannot be reached, in the words of connect(2). */
 static const char *socket_problem(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -226,12 +211,16 @@ static const char *socket_problem(const char *path) {
 }
 
 static void log_create_failure(vss_hresult hr) {
-        _cleanup_(freep) char *path = socket_path();
+        _cleanup_(freep) char *path = NULL;
 
         if (hr == VSS_E_WRITER_INFRASTRUCTURE) {
-                if (!path)
+                /* where the library connected: the one rule, socket-path.h */
+                int r = lvss_socket_path(&path);
+                if (r == -ENXIO)
                         fprintf(stderr, "vshadow: cannot find lvssd: $XDG_RUNTIME_DIR is not set "
                                         "(use --socket or $LVSS_SOCKET)\n");
+                else if (r < 0)
+                        fprintf(stderr, "vshadow: cannot reach lvssd: %s\n", strerror(-r));
                 else
                         fprintf(stderr, "vshadow: cannot reach lvssd at %s: %s\n", path, socket_problem(path));
         } else if (hr == VSS_E_ACCESSDENIED)
@@ -714,18 +703,6 @@ static char *shell_quote(const char *s) {
         *p++ = '\'';
         *p = 0;
         return q;
-}
-
-static void strv_free(char **v) {
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
-static void strv_freep(char ***v) {
-        strv_free(*v);
 }
 
 static bool env_is_ours(const char *e) {

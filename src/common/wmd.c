@@ -50,6 +50,7 @@
 
 #include <lvss/metadata.h>
 
+#include "errno-hresult.h"
 #include "util.h"
 #include "wmd.h"
 #include "xml-util.h"
@@ -165,26 +166,6 @@ static const char *const file_kind_elements[] = {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static vss_hresult hresult_from_errno(int r) {
-        /* the one place where this module's errno results become VSS codes */
-        if (r >= 0)
-                return VSS_S_OK;
-        switch (r) {
-        case -EINVAL:
-        case -EEXIST:
-        case -E2BIG:
-                return VSS_E_INVALIDARG;
-        case -ENOENT:
-                return VSS_E_OBJECT_NOT_FOUND;
-        case -ENOMEM:
-                return VSS_E_OUTOFMEMORY;
-        case -EBADMSG:
-                return VSS_E_INVALID_XML_DOCUMENT;
-        default:
-                return VSS_E_UNEXPECTED;
-        }
-}
 
 /* Make room for one more element; returns the (maybe moved) array or NULL, leaving @p untouched. */
 static void *grow(void *p, size_t *alloc, size_t n, size_t size) {
@@ -1171,7 +1152,7 @@ _public_ vss_hresult vss_create_writer_metadata_set_restore_method(vss_create_wr
                                                                    vss_writerrestore writer_restore,
                                                                    bool reboot_required) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(
+        return lvss_hresult_from_errno(
                 wmd_set_restore_method(&md->d, method, service, user_procedure, writer_restore, reboot_required));
 }
 
@@ -1183,9 +1164,9 @@ _public_ vss_hresult vss_create_writer_metadata_add_component(vss_create_writer_
                                                               bool selectable, bool selectable_for_restore,
                                                               uint32_t component_flags) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(wmd_add_component(&md->d, true, type, logical_path, component_name, caption, icon,
-                                                    icon_size, restore_metadata, notify_on_backup_complete,
-                                                    selectable, selectable_for_restore, component_flags, NULL));
+        return lvss_hresult_from_errno(wmd_add_component(&md->d, true, type, logical_path, component_name, caption,
+                                                         icon, icon_size, restore_metadata, notify_on_backup_complete,
+                                                         selectable, selectable_for_restore, component_flags, NULL));
 }
 
 static int add_files(vss_create_writer_metadata *md, file_kind kind, const char *logical_path, const char *name,
@@ -1207,8 +1188,8 @@ _public_ vss_hresult vss_create_writer_metadata_add_files_to_file_group(vss_crea
                                                                         const char *alternate_location,
                                                                         uint32_t backup_type_mask) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(add_files(md, FILE_KIND_FILE_GROUP, logical_path, group_name, path, filespec,
-                                            recursive, strnull_if_empty(alternate_location), backup_type_mask));
+        return lvss_hresult_from_errno(add_files(md, FILE_KIND_FILE_GROUP, logical_path, group_name, path, filespec,
+                                                 recursive, strnull_if_empty(alternate_location), backup_type_mask));
 }
 
 _public_ vss_hresult vss_create_writer_metadata_add_database_files(vss_create_writer_metadata *md,
@@ -1216,8 +1197,8 @@ _public_ vss_hresult vss_create_writer_metadata_add_database_files(vss_create_wr
                                                                    const char *database_name, const char *path,
                                                                    const char *filespec, uint32_t backup_type_mask) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(add_files(md, FILE_KIND_DATABASE, logical_path, database_name, path, filespec,
-                                            false, NULL, backup_type_mask));
+        return lvss_hresult_from_errno(add_files(md, FILE_KIND_DATABASE, logical_path, database_name, path, filespec,
+                                                 false, NULL, backup_type_mask));
 }
 
 _public_ vss_hresult vss_create_writer_metadata_add_database_log_files(vss_create_writer_metadata *md,
@@ -1226,20 +1207,20 @@ _public_ vss_hresult vss_create_writer_metadata_add_database_log_files(vss_creat
                                                                        const char *filespec,
                                                                        uint32_t backup_type_mask) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(add_files(md, FILE_KIND_LOG, logical_path, database_name, path, filespec, false,
-                                            NULL, backup_type_mask));
+        return lvss_hresult_from_errno(add_files(md, FILE_KIND_LOG, logical_path, database_name, path, filespec, false,
+                                                 NULL, backup_type_mask));
 }
 
 _public_ vss_hresult vss_create_writer_metadata_add_exclude_files(vss_create_writer_metadata *md, const char *path,
                                                                   const char *filespec, bool recursive) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(wmd_add_exclude(&md->d, path, filespec, recursive));
+        return lvss_hresult_from_errno(wmd_add_exclude(&md->d, path, filespec, recursive));
 }
 
 _public_ vss_hresult vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *md,
                                                                   uint32_t schema_mask) {
         check_arg(md, VSS_E_INVALIDARG);
-        return hresult_from_errno(wmd_set_backup_schema(&md->d, schema_mask));
+        return lvss_hresult_from_errno(wmd_set_backup_schema(&md->d, schema_mask));
 }
 
 _public_ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_create_writer_metadata *md,
@@ -1257,7 +1238,7 @@ _public_ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_cre
         c = wmd_find_component(&md->d, for_logical_path, for_component_name);
         if (!c)
                 return VSS_E_OBJECT_NOT_FOUND;
-        return hresult_from_errno(component_add_dependency(c, on_writer_id, on_logical_path, on_component_name));
+        return lvss_hresult_from_errno(component_add_dependency(c, on_writer_id, on_logical_path, on_component_name));
 }
 
 /* ---- public API: requester side ------------------------------------------ */
@@ -1265,7 +1246,7 @@ _public_ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_cre
 _public_ vss_hresult vss_examine_writer_metadata_load_xml(const char *xml, vss_examine_writer_metadata **ret) {
         check_arg(xml, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
-        return hresult_from_errno(lvss_wmd_load(xml, ret));
+        return lvss_hresult_from_errno(lvss_wmd_load(xml, ret));
 }
 
 _public_ vss_examine_writer_metadata *vss_examine_writer_metadata_release(vss_examine_writer_metadata *md) {
@@ -1370,5 +1351,5 @@ _public_ vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_
         check_arg(md, VSS_E_INVALIDARG);
         check_arg(ret_xml, VSS_E_INVALIDARG);
 
-        return hresult_from_errno(wmd_to_xml(&md->d, ret_xml, NULL));
+        return lvss_hresult_from_errno(wmd_to_xml(&md->d, ret_xml, NULL));
 }

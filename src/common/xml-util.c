@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "utf8.h"
 #include "util.h"
 #include "xml-util.h"
 
@@ -26,44 +27,21 @@ void xml_init(void) {
 }
 
 bool xml_string_valid(const char *s, size_t max) {
-        const uint8_t *p = (const uint8_t *) s;
-
         if (strnlen(s, max + 1) > max)
                 return false;
 
-        while (*p) {
-                uint32_t c, min;
-                size_t len;
+        /* well-formed UTF-8 (utf8.h), the XML 1.0 Char production, and no
+         * non-characters: a document crosses D-Bus as one string, which
+         * sd-bus refuses whole for one of them (utf8.h) */
+        while (*s) {
+                uint32_t c;
+                size_t len = lvss_utf8_decode(s, &c);
 
-                if (*p < 0x80) {
-                        c = *p;
-                        len = 1;
-                        min = 0;
-                } else if ((*p & 0xe0) == 0xc0) {
-                        c = *p & 0x1f;
-                        len = 2;
-                        min = 0x80;
-                } else if ((*p & 0xf0) == 0xe0) {
-                        c = *p & 0x0f;
-                        len = 3;
-                        min = 0x800;
-                } else if ((*p & 0xf8) == 0xf0) {
-                        c = *p & 0x07;
-                        len = 4;
-                        min = 0x10000;
-                } else
-                        return false;
-
-                for (size_t i = 1; i < len; i++) {
-                        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-                                return false;
-                        c = c << 6 | (p[i] & 0x3f);
-                }
-                if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                if (len == 0 || lvss_unichar_is_noncharacter(c))
                         return false;
                 if (!(c == 0x9 || c == 0xa || c == 0xd || (c >= 0x20 && c <= 0xfffd) || c >= 0x10000))
                         return false;
-                p += len;
+                s += len;
         }
         return true;
 }

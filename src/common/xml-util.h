@@ -27,8 +27,9 @@
 void xml_init(void);
 
 /*
- * True when @s is valid UTF-8 made only of XML 1.0 characters, at most @max
- * bytes: anything else could not be written into a document and read back.
+ * True when @s is valid UTF-8 made only of XML 1.0 characters that are not
+ * Unicode non-characters (utf8.h), at most @max bytes: anything else could
+ * not be written into a document, sent over D-Bus and read back.
  */
 bool xml_string_valid(const char *s, size_t max);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/strv.h"
 #include "config.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
@@ -335,21 +336,6 @@ static char *strip(char *s) {
         return s;
 }
 
-static int strv_push(char ***list, const char *v) {
-        size_t n = 0;
-        char **l;
-
-        while (*list && (*list)[n])
-                n++;
-        l = reallocarray(*list, n + 2, sizeof *l);
-        if (!l)
-                return -ENOMEM;
-        *list = l;
-        l[n] = strdup(v);
-        l[n + 1] = NULL;
-        return l[n] ? 0 : -ENOMEM;
-}
-
 /* Adds the words of @v (space, tab or comma separated) to *@list: a repeated
  * list key adds to the list, as systemd's list settings do. */
 static int split_words(const char *v, char ***list) {
@@ -646,15 +632,9 @@ void config_done(Config *c) {
         free(c->config_file);
         free(c->storage_dir);
         free(c->requester_group);
-        for (char **u = c->writer_users; u && *u; u++)
-                free(*u);
-        free(c->writer_users);
-        for (char **u = c->freeze_providers; u && *u; u++)
-                free(*u);
-        free(c->freeze_providers);
-        for (char **u = c->exec_providers; u && *u; u++)
-                free(*u);
-        free(c->exec_providers);
+        strv_free(c->writer_users);
+        strv_free(c->freeze_providers);
+        strv_free(c->exec_providers);
         free(c->default_provider);
         free(c->writer_owners);
 }

@@ -599,7 +599,6 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 void external_client_gone(Client *c);
 /* main.c: lvssd stops; a held freeze is aborted (writers thawed). */
 void external_stop(Manager *m);
-void external_strv_free(char **v);
 
 /* Auto-recovery (issue 9 part 2): the providers' finalize over the created
  * copies, making them read-only; once (idempotent). 0 when nothing to do. */

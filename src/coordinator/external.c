@@ -31,23 +31,10 @@
 
 #include "common/bounded.h"
 #include "common/state.h"
+#include "common/strv.h"
 #include <lvss/metadata.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"
-
-static void strv_free(char **v) {
-        for (char **p = v; p && *p; p++)
-                free(*p);
-        free(v);
-}
-
-void external_strv_free(char **v) {
-        strv_free(v);
-}
-
-static void strv_freep(char ***v) {
-        strv_free(*v);
-}
 
 /* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10} */
 static const vss_id external_provider_id = {

@@ -31,6 +31,7 @@
 
 #include "common/bounded.h"
 #include "common/state.h"
+#include "common/strv.h"
 #include "common/bcd.h"
 #include "common/wmd.h"
 #include <lvss/writer.h>
@@ -205,7 +206,7 @@ Session *session_free(Session *s) {
         s->external_call = sd_bus_message_unref(s->external_call);
         free(s->origin);
         free(s->external_why);
-        external_strv_free(s->external_volumes);
+        strv_free(s->external_volumes);
         if (m->external == s)
                 m->external = NULL;
         if (m->external_done == s)

@@ -4,33 +4,9 @@
 #include <stdio.h>
 #include <systemd/sd-id128.h>
 
+#include "common/errno-hresult.h"
 #include "common/util.h"
 #include "protocol.h"
-
-int lvss_socket_path(char **ret) {
-        const char *e;
-        char *p;
-
-        if (!ret)
-                return -EINVAL;
-
-        e = getenv("LVSS_SOCKET");
-        if (e && *e)
-                p = strdup(e);
-        else if (geteuid() == 0)
-                p = strdup("/run/lvss/lvssd.sock");
-        else {
-                e = getenv("XDG_RUNTIME_DIR");
-                if (!e || *e != '/')
-                        return -ENXIO;
-                if (asprintf(&p, "%s/lvss/lvssd.sock", e) < 0)
-                        p = NULL;
-        }
-        if (!p)
-                return -ENOMEM;
-        *ret = p;
-        return 0;
-}
 
 int lvss_bus_connect(const char *path, sd_bus **ret) {
         _cleanup_(freep) char *own = NULL, *address = NULL;
@@ -122,26 +98,10 @@ vss_hresult lvss_bus_error_to_hresult(const sd_bus_error *e, int r) {
                         return VSS_E_UNEXPECTED;
         }
 
-        switch (r) {
-        case -EINVAL:
-                return VSS_E_INVALIDARG;
-        case -ENOMEM:
-                return VSS_E_OUTOFMEMORY;
-        case -EACCES:
-        case -EPERM:
-                return VSS_E_ACCESSDENIED;
-        case -ECONNRESET:
-        case -ECONNREFUSED:
-        case -ENOTCONN:
-        case -ENOENT:
-        case -ENXIO:
-        case -EPIPE:
-        case -ETIMEDOUT:
-        case -ESHUTDOWN:
-                return VSS_E_WRITER_INFRASTRUCTURE;
-        default:
+        /* called on a failure: a missing errno is no success */
+        if (r >= 0)
                 return VSS_E_UNEXPECTED;
-        }
+        return lvss_hresult_from_bus_errno(r);
 }
 
 int lvss_bus_append_id(sd_bus_message *m, const vss_id *id) {

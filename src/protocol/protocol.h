@@ -16,6 +16,8 @@
 
 #include <lvss/types.h>
 
+#include "socket-path.h"
+
 #define LVSS_COORDINATOR_PATH  "/org/lvss/coordinator"
 #define LVSS_COORDINATOR_IFACE "org.lvss.Coordinator1"
 #define LVSS_SESSION_PATH      "/org/lvss/session"
@@ -39,9 +41,7 @@
  * coordinator that is alive but broken. */
 #define LVSS_LONG_CALL_USEC (UINT64_C(3600) * UINT64_C(1000000))
 
-/* Socket path: $LVSS_SOCKET, else /run/lvss/lvssd.sock for root, else
- * $XDG_RUNTIME_DIR/lvss/lvssd.sock. *ret is owned: free(). */
-int lvss_socket_path(char **ret);
+/* The socket path: lvss_socket_path(), socket-path.h. */
 
 /* Connect a client bus (requester, writer, tool) to the coordinator at @path
  * (NULL: lvss_socket_path()). Not attached to any event loop. */

@@ -46,6 +46,7 @@
 
 #include <lvss/backup.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "protocol/protocol.h"
 
@@ -95,52 +96,10 @@ struct vss_backup_components {
 /*
  * D-Bus strings must be valid UTF-8 and sd-bus refuses to build a message
  * otherwise, with an errno that would read as an internal failure. Checking
- * first turns it into VSS_E_INVALIDARG. The rule is sd-bus's (the strictest
- * of its versions): no overlong forms, no surrogates, nothing past U+10FFFF,
- * no non-characters.
+ * first (common/utf8.h: sd-bus's rule) turns it into VSS_E_INVALIDARG.
  */
 static bool string_is_valid(const char *s) {
-        const uint8_t *p = (const uint8_t *) s;
-
-        if (!s)
-                return false;
-
-        while (*p) {
-                uint32_t c;
-                unsigned len;
-
-                if (*p < 0x80) {
-                        p++;
-                        continue;
-                }
-                if ((*p & 0xE0) == 0xC0) {
-                        len = 2;
-                        c = *p & 0x1F;
-                } else if ((*p & 0xF0) == 0xE0) {
-                        len = 3;
-                        c = *p & 0x0F;
-                } else if ((*p & 0xF8) == 0xF0) {
-                        len = 4;
-                        c = *p & 0x07;
-                } else
-                        return false;
-
-                for (unsigned i = 1; i < len; i++) {
-                        if ((p[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
-                                return false;
-                        c = (c << 6) | (p[i] & 0x3F);
-                }
-
-                if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000))
-                        return false;
-                if (c >= 0x110000 || (c >= 0xD800 && c <= 0xDFFF))
-                        return false;
-                if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE)
-                        return false;
-
-                p += len;
-        }
-        return true;
+        return lvss_utf8_valid(s);
 }
 
 static bool string_is_valid_or_null(const char *s) {

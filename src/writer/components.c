@@ -15,50 +15,9 @@
  * so one bad string cannot make the whole Event reply unsendable.
  */
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "components.h"
-
-/* D-Bus strings must be valid UTF-8 without NUL (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
-bool lvss_writer_utf8_valid(const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        if (!s)
-                return false;
-
-        while (*p) {
-                unsigned n;
-                uint32_t cp;
-
-                if (*p < 0x80) {
-                        p++;
-                        continue;
-                }
-                if ((*p & 0xE0) == 0xC0) {
-                        n = 1;
-                        cp = *p & 0x1F;
-                } else if ((*p & 0xF0) == 0xE0) {
-                        n = 2;
-                        cp = *p & 0x0F;
-                } else if ((*p & 0xF8) == 0xF0) {
-                        n = 3;
-                        cp = *p & 0x07;
-                } else
-                        return false;
-
-                for (unsigned i = 1; i <= n; i++) {
-                        if ((p[i] & 0xC0) != 0x80)
-                                return false; /* also stops at the terminating NUL */
-                        cp = (cp << 6) | (p[i] & 0x3F);
-                }
-
-                if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000))
-                        return false; /* overlong */
-                if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                p += n + 1;
-        }
-        return true;
-}
 
 static vss_component *component_free(vss_component *c) {
         if (!c)
@@ -419,7 +378,7 @@ static vss_hresult component_set_string(vss_component *c, char **field, const ch
 
         check_arg(c, VSS_E_INVALIDARG);
         check_arg(value, VSS_E_INVALIDARG);
-        check_arg(lvss_writer_utf8_valid(value), VSS_E_INVALIDARG);
+        check_arg(lvss_utf8_valid(value), VSS_E_INVALIDARG);
         if (c->owner && c->owner->read_only)
                 return VSS_E_BAD_STATE;
 

@@ -51,8 +51,6 @@ int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_w
 /* Append the `components` out entry: "{sv}" = ("components", <aa{sv}>). */
 int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_components *c);
 
-/* True when @s is valid UTF-8 (what a D-Bus string must be); false for NULL. */
-bool lvss_writer_utf8_valid(const char *s);
 
 static inline void lvss_writer_components_freep(vss_writer_components **c) {
         lvss_writer_components_free(*c);

@@ -50,6 +50,9 @@
 
 #include <lvss/writer.h>
 
+#include "common/errno-hresult.h"
+#include "common/strv.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "common/wmd.h"
 #include "protocol/protocol.h"
@@ -144,42 +147,6 @@ struct vss_writer {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static char **strv_free(char **l) {
-        if (!l)
-                return NULL;
-        for (char **i = l; *i; i++)
-                free(*i);
-        free(l);
-        return NULL;
-}
-
-static void strv_freep(char ***l) {
-        strv_free(*l);
-}
-
-static unsigned strv_length(char **l) {
-        unsigned n = 0;
-
-        for (; l && l[n]; n++)
-                ;
-        return n;
-}
-
-static char **strv_copy(char **l) {
-        unsigned n = strv_length(l);
-        char **c;
-
-        c = calloc(n + 1, sizeof *c);
-        if (!c)
-                return NULL;
-        for (unsigned i = 0; i < n; i++) {
-                c[i] = strdup(l[i]);
-                if (!c[i])
-                        return strv_free(c);
-        }
-        return c;
-}
-
 /* Debug output for integration tests and field reports, only with LVSS_DEBUG set:
  * a library does not write to the application's stderr uninvited. */
 _printf_(2, 3) static void writer_log(vss_writer *w, const char *fmt, ...) {
@@ -224,17 +191,6 @@ static bool path_within(const char *path, const char *root) {
 
 static bool path_equal(const char *a, const char *b) {
         return path_within(a, b) && path_within(b, a);
-}
-
-static vss_hresult hresult_from_errno(int r) {
-        switch (r) {
-        case -ENOMEM:
-                return VSS_E_OUTOFMEMORY;
-        case -EBUSY:
-                return VSS_E_BAD_STATE; /* sd_event_run() from inside a handler */
-        default:
-                return VSS_E_UNEXPECTED;
-        }
 }
 
 /* ---- the event context ---------------------------------------------------- */
@@ -988,8 +944,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
         check_arg(opts->size >= offsetof(vss_writer_options, freeze_timeout_ms) + sizeof(opts->freeze_timeout_ms),
                   VSS_E_INVALIDARG);
         check_arg(opts->writer_name && *opts->writer_name, VSS_E_INVALIDARG);
-        check_arg(lvss_writer_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
-        check_arg(!opts->instance_name || lvss_writer_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
+        check_arg(lvss_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
+        check_arg(!opts->instance_name || lvss_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
         check_arg(!vss_id_is_null(&opts->writer_id), VSS_E_INVALIDARG);
         check_arg((unsigned) opts->usage <= VSS_UT_OTHER, VSS_E_INVALIDARG);
         check_arg((unsigned) opts->source <= VSS_ST_OTHER, VSS_E_INVALIDARG);
@@ -1034,7 +990,7 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
                 r = sd_event_add_io(w->event, &w->kick_source, w->kick_fd, EPOLLIN, on_kick, w);
         if (r < 0) {
                 vss_writer_release(w);
-                return hresult_from_errno(r);
+                return lvss_hresult_from_errno(r);
         }
         (void) sd_event_source_set_description(w->stop_source, "lvss-writer-stop");
         (void) sd_event_source_set_description(w->kick_source, "lvss-writer-kick");
@@ -1108,7 +1064,7 @@ _public_ vss_hresult vss_writer_subscribe(vss_writer *w) {
                                           w->freeze_timeout_ms);
         if (r < 0) {
                 bus_teardown(w);
-                return hresult_from_errno(r);
+                return lvss_hresult_from_errno(r);
         }
 
         r = sd_bus_call(w->bus, call, SUBSCRIBE_TIMEOUT_USEC, &error, &reply);
@@ -1194,7 +1150,7 @@ _public_ vss_hresult vss_writer_process(vss_writer *w) {
         for (;;) {
                 r = sd_event_run(w->event, 0);
                 if (r < 0)
-                        return hresult_from_errno(r);
+                        return lvss_hresult_from_errno(r);
                 if (r == 0)
                         break;
         }
@@ -1222,7 +1178,7 @@ _public_ vss_hresult vss_writer_run(vss_writer *w) {
 
                 r = sd_event_run(w->event, UINT64_MAX);
                 if (r < 0)
-                        return hresult_from_errno(r);
+                        return lvss_hresult_from_errno(r);
         }
 }
 
@@ -1278,7 +1234,7 @@ _public_ vss_hresult vss_writer_set_failure_ex(vss_writer *w, vss_hresult hr, vs
         check_arg(w, VSS_E_INVALIDARG);
         check_arg(hr == VSS_S_OK || hr == VSS_E_WRITERERROR_PARTIAL_FAILURE || writer_failure_allowed_now(w, hr),
                   VSS_E_INVALIDARG);
-        check_arg(!application_message || lvss_writer_utf8_valid(application_message), VSS_E_INVALIDARG);
+        check_arg(!application_message || lvss_utf8_valid(application_message), VSS_E_INVALIDARG);
         if (!w->current || w->current->event == VSS_EVENT_IDENTIFY)
                 return VSS_E_BAD_STATE;
 

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -323,6 +324,50 @@ static void test_ws04_refused_codes(void **state) {
         vss_writer_release(w);
 }
 
+/*
+ * WS-4 + issue 11 §3 (one UTF-8 rule): an application message with a
+ * Unicode non-character (U+FFFE) is well-formed UTF-8 that sd-bus refuses.
+ * The writer library applies sd-bus's rule at the call, so
+ * vss_writer_set_failure_ex refuses it (VSS_E_INVALIDARG, changing nothing)
+ * and the handler's "return false" still reaches lvssd: FAILED_AT_PREPARE_BACKUP
+ * with NONRETRYABLE and no message, not a reply sd-bus could not build
+ * (which lvssd saw as a writer that never answered).
+ */
+static void test_ws04_noncharacter_message(void **state) {
+        itest_env *env = *state;
+        itest_statuses st = { 0 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *bad = WRITER(env, "nonchar-message", "--fail-at", "PrepareForBackup", "--fail-mode", "both",
+                                   "--fail-code", RETRYABLE, "--app-result", "0x80004005", "--app-message",
+                                   "bad \xef\xbf\xbe here");
+        itest_writer *good = WRITER(env, "good");
+        itest_writer *const ws[] = { bad, good };
+
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        vss_hresult hr = itest_step(env, bc, vss_prepare_for_backup, "vss_prepare_for_backup", itest_step_bound(env),
+                                    NULL);
+        itest_note("PrepareForBackup with a U+FFFE message: %s", itest_hr_str(hr));
+        itest_wait_event(env, bad, "PrepareForBackup", &sid, "fail", itest_ms(env, 5000));
+
+        /* the call itself said why: lvss-test-writer logs the refusal (stderr, before "event ... fail") */
+        CHECK(bad->p.log_path, "the writer has no log file");
+        char *log = itest_read_file(bad->p.log_path);
+        CHECK(log && strstr(log, "refused: VSS_E_INVALIDARG"),
+              "vss_writer_set_failure_ex with U+FFFE was not refused with VSS_E_INVALIDARG; the writer said:\n%s",
+              log ? log : "(no log)");
+        free(log);
+
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, &sid, ws, 2);
+        CHECK_STATUS(&st, bad, VSS_WS_FAILED_AT_PREPARE_BACKUP, VSS_E_WRITERERROR_NONRETRYABLE, VSS_S_OK, NULL);
+        CHECK_STATUS(&st, good, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_ws04_every_code_and_path),
@@ -332,6 +377,7 @@ int main(void) {
                 ITEST(test_ws04_fail_at_post_snapshot),
                 ITEST(test_ws04_fail_at_backup_complete),
                 ITEST(test_ws04_refused_codes),
+                ITEST(test_ws04_noncharacter_message),
         };
         return ITEST_MAIN("WS-4 failures", tests);
 }

@@ -54,8 +54,10 @@
 #include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
+#include "providers/storage-area.h"
 
 #define SNAPSHOT_DIR ".lvss-snapshots"
+#define log_error(...) lvss_storage_area_log("btrfs", __VA_ARGS__)
 #define ID_NAME_LEN 36
 
 /* {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e02}, RFC 4122 byte order. */
@@ -65,23 +67,12 @@ const vss_id LVSS_PROVIDER_BTRFS_ID = {
 };
 
 typedef struct btrfs_provider {
-        char *storage; /* canonical, absolute */
+        lvss_storage_area area; /* first: the storage-area base (storage-area.h) */
 } btrfs_provider;
 
 typedef struct fs_id {
         uint8_t bytes[BTRFS_FSID_SIZE];
 } fs_id;
-
-/* One line, one write: the parent and the commit child share stderr. */
-static _printf_(1, 2) void log_error(const char *fmt, ...) {
-        char line[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "lvssd: btrfs: %s\n", line);
-}
 
 static btrfs_provider *provider_data(lvss_provider *p) {
         return p ? p->data : NULL;
@@ -203,13 +194,11 @@ static bool btrfs_is_volume_supported(lvss_provider *p, const char *volume) {
  * <anything>/.lvss-snapshots/<id>? */
 static bool is_set_dir(btrfs_provider *bp, const char *canon) {
         const char *slash = strrchr(canon, '/'), *up;
-        size_t n;
 
         if (!slash || !name_is_id(slash + 1, strlen(slash + 1)))
                 return false;
 
-        n = strlen(bp->storage);
-        if ((size_t) (slash - canon) == n && strncmp(canon, bp->storage, n) == 0)
+        if (lvss_storage_area_is_set_dir(&bp->area, canon))
                 return true;
 
         /* The component before the set: ".lvss-snapshots". */
@@ -337,7 +326,7 @@ static int prepare_path(btrfs_provider *bp, lvss_snapshot *s) {
                 _cleanup_(freep) char *dir = NULL;
 
                 if (place == 0) {
-                        base_fd = open(bp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        base_fd = open(bp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         if (base_fd < 0)
                                 continue; /* gone: the next place will do */
                         r = fd_on_fs(base_fd, &fs);
@@ -345,7 +334,7 @@ static int prepare_path(btrfs_provider *bp, lvss_snapshot *s) {
                                 return r;
                         if (r == 0)
                                 continue;
-                        dir = strdup(bp->storage);
+                        dir = strdup(bp->area.storage);
                         dir_fd = TAKE_FD(base_fd);
                 } else {
                         _cleanup_(freep) char *base = NULL;
@@ -432,7 +421,7 @@ static int btrfs_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, si
                 snaps[i]->can_write = true;
         }
 
-        (void) lvss_mkdir_parents(bp->storage, 0700); /* in case it went since lvss_provider_btrfs_new() */
+        (void) lvss_mkdir_parents(bp->area.storage, 0700); /* in case it went since lvss_provider_btrfs_new() */
 
         for (done = 0; done < n; done++) {
                 r = prepare_path(bp, snaps[done]);
@@ -479,25 +468,6 @@ static int btrfs_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size
 }
 
 /* ---- pre_commit and commit (in the child) -------------------------------- */
-
-static int btrfs_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        if (!provider_data(p) || (n > 0 && !snaps))
-                return lvss_provider_fail(ret_hr, -EINVAL);
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_(closep) int fd = -1;
-
-                if (!snaps[i] || !snaps[i]->volume)
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 || syncfs(fd) < 0) {
-                        int r = -errno;
-                        log_error("%s: cannot flush: %s", snaps[i]->volume, strerror(-r));
-                        return lvss_provider_fail(ret_hr, r);
-                }
-        }
-        return 0;
-}
 
 static int commit_one(btrfs_provider *bp, const lvss_snapshot *s) {
         _cleanup_(closep) int set_fd = -1, vfd = -1;
@@ -680,7 +650,8 @@ static int btrfs_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t 
 
 /* Deletes the snapshot at @path, then its set directory when empty. Refuses
  * (-EPERM) what this provider does not make; a missing path is success. */
-static int remove_snapshot_path(btrfs_provider *bp, const char *path) {
+static int remove_snapshot_path(lvss_storage_area *a, const char *path) {
+        btrfs_provider *bp = (btrfs_provider *) a;
         _cleanup_(closep) int set_fd = -1, fd = -1;
         _cleanup_(freep) char *set_dir = NULL;
         enum btrfs_util_error e;
@@ -739,51 +710,6 @@ set_dir:
         return 0;
 }
 
-static int btrfs_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
-        btrfs_provider *bp = provider_data(p);
-        int r = 0;
-
-        if (!bp || (n > 0 && !snaps))
-                return -EINVAL;
-
-        for (size_t i = 0; i < n; i++) {
-                int k;
-
-                /* No path: begin_prepare made nothing for this one. */
-                if (!snaps[i] || !snaps[i]->snapshot_path)
-                        continue;
-                k = remove_snapshot_path(bp, snaps[i]->snapshot_path);
-                if (k < 0) {
-                        log_error("%s: cannot remove: %s", snaps[i]->snapshot_path, strerror(-k));
-                        if (r == 0)
-                                r = k;
-                }
-        }
-        return r;
-}
-
-static int btrfs_delete_snapshot(lvss_provider *p, const char *snapshot_path) {
-        btrfs_provider *bp = provider_data(p);
-        int r;
-
-        if (!bp || !snapshot_path)
-                return -EINVAL;
-        r = remove_snapshot_path(bp, snapshot_path);
-        if (r < 0)
-                log_error("%s: cannot delete: %s", snapshot_path, strerror(-r));
-        return r;
-}
-
-static void btrfs_free(lvss_provider *p) {
-        btrfs_provider *bp = provider_data(p);
-
-        if (!bp)
-                return;
-        free(bp->storage);
-        free(bp);
-        p->data = NULL;
-}
-
 static const lvss_provider_ops btrfs_ops = {
         .name = "btrfs",
         /* LVSS_PROVIDER_BTRFS_ID (an extern object cannot initialise a static table; test-btrfs checks they agree) */
@@ -794,38 +720,17 @@ static const lvss_provider_ops btrfs_ops = {
         .is_volume_supported = btrfs_is_volume_supported,
         .begin_prepare = btrfs_begin_prepare,
         .end_prepare = btrfs_end_prepare,
-        .pre_commit = btrfs_pre_commit,
+        .pre_commit = lvss_storage_area_pre_commit,
         .commit = btrfs_commit,
         .post_commit = btrfs_post_commit,
         .finalize = btrfs_finalize,
-        .abort = btrfs_abort,
-        .delete_snapshot = btrfs_delete_snapshot,
-        .free = btrfs_free,
+        .abort = lvss_storage_area_abort,
+        .delete_snapshot = lvss_storage_area_delete_snapshot,
+        .free = lvss_storage_area_free,
 };
 
 int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret) {
-        _cleanup_(freep) char *canon = NULL;
-        _cleanup_(freep) btrfs_provider *bp = NULL;
-        lvss_provider *p;
-        int r;
-
-        if (!storage_dir || storage_dir[0] != '/' || !ret)
-                return -EINVAL;
-
-        r = lvss_provider_storage_dir(storage_dir, &canon);
-        if (r < 0)
-                return r;
-
-        bp = calloc(1, sizeof *bp);
-        p = calloc(1, sizeof *p);
-        if (!bp || !p) {
-                free(p);
-                return -ENOMEM;
-        }
-        bp->storage = TAKE_PTR(canon);
-
-        p->ops = &btrfs_ops;
-        p->data = TAKE_PTR(bp);
-        *ret = p;
-        return 0;
+        /* abort_unprepared stays false: without a path, begin_prepare made nothing */
+        return lvss_storage_area_provider_new(&btrfs_ops, storage_dir, sizeof(btrfs_provider), remove_snapshot_path,
+                                              ret);
 }

@@ -62,6 +62,9 @@
 #include "common/fs-util.h"
 #include "common/util.h"
 #include "providers/provider.h"
+#include "providers/storage-area.h"
+
+#define log_error(...) lvss_storage_area_log("copy", __VA_ARGS__)
 
 #define PARTIAL_SUFFIX ".partial"
 #define WALK_MAX_UP 4096                     /* ".." steps before giving up: a guard, loops cannot happen */
@@ -70,8 +73,8 @@
 #define SYMLINK_MAX (64 * 1024)
 
 typedef struct copy_provider {
-        char *storage; /* canonical, absolute */
-        int reflink;   /* -1 not probed yet, 0 no, 1 FICLONE works inside the storage area */
+        lvss_storage_area area; /* first: the storage-area base (storage-area.h) */
+        int reflink;            /* -1 not probed yet, 0 no, 1 FICLONE works inside the storage area */
 } copy_provider;
 
 typedef struct copy_context {
@@ -88,17 +91,6 @@ static void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
         *d = NULL;
-}
-
-/* One line, one write: the parent and the commit child share stderr. */
-static _printf_(1, 2) void log_error(const char *fmt, ...) {
-        char line[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "lvssd: copy: %s\n", line);
 }
 
 static copy_provider *provider_data(lvss_provider *p) {
@@ -215,7 +207,7 @@ static int volume_check(copy_provider *cp, const char *volume, const char **ret_
                 goto out;
         }
 
-        sfd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        sfd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (sfd < 0 || fstat(sfd, &sst) < 0) {
                 why = "the storage area is not accessible";
                 r = -errno;
@@ -223,14 +215,14 @@ static int volume_check(copy_provider *cp, const char *volume, const char **ret_
         }
 
         /* The paths first, then the directories themselves (bind mounts). */
-        r = path_is_under(canon, cp->storage) ? 1 : dir_is_at_or_below(vfd, &sst);
+        r = path_is_under(canon, cp->area.storage) ? 1 : dir_is_at_or_below(vfd, &sst);
         if (r > 0) {
                 why = "inside the storage area";
                 r = -EINVAL;
                 goto out;
         }
         if (r == 0)
-                r = path_is_under(cp->storage, canon) ? 1 : dir_is_at_or_below(sfd, &vst);
+                r = path_is_under(cp->area.storage, canon) ? 1 : dir_is_at_or_below(sfd, &vst);
         if (r > 0) {
                 why = "contains the storage area, the copy would copy itself";
                 r = -EINVAL;
@@ -302,18 +294,11 @@ static int remove_at(int parent_fd, const char *name, dev_t dev) {
         return 0;
 }
 
-/* Is @canon (canonical) a set directory, storage/<name>? */
-static bool is_set_dir(copy_provider *cp, const char *canon) {
-        const char *slash = strrchr(canon, '/');
-        size_t n = strlen(cp->storage);
-
-        return slash && (size_t) (slash - canon) == n && strncmp(canon, cp->storage, n) == 0 && slash[1] != 0;
-}
-
 /* Removes @path and @path.partial, then the set directory when empty.
  * Refuses (-EPERM) a path that is not storage/<set>/<name>; a missing path
  * is success. */
-static int remove_snapshot_path(copy_provider *cp, const char *path) {
+static int remove_snapshot_path(lvss_storage_area *a, const char *path) {
+        copy_provider *cp = (copy_provider *) a;
         _cleanup_(freep) char *parent = NULL, *canon = NULL, *partial = NULL;
         _cleanup_(closep) int pfd = -1;
         const char *base = NULL;
@@ -332,7 +317,7 @@ static int remove_snapshot_path(copy_provider *cp, const char *path) {
         canon = realpath(parent, NULL);
         if (!canon)
                 return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-        if (!is_set_dir(cp, canon))
+        if (!lvss_storage_area_is_set_dir(&cp->area, canon))
                 return -EPERM;
 
         pfd = open(canon, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -456,7 +441,7 @@ static int prepare_paths(copy_provider *cp, int storage_fd, lvss_snapshot *s) {
                         return -errno;
         }
 
-        if (asprintf(&path, "%s/%s/%s", cp->storage, set, snap) < 0)
+        if (asprintf(&path, "%s/%s/%s", cp->area.storage, set, snap) < 0)
                 return -ENOMEM;
         free(s->snapshot_path);
         s->snapshot_path = path;
@@ -477,7 +462,7 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                 if (!snaps[i] || !snaps[i]->volume)
                         return lvss_provider_fail(ret_hr, -EINVAL);
 
-        r = lvss_mkdir_parents(cp->storage, 0700); /* in case it went since lvss_provider_copy_new() */
+        r = lvss_mkdir_parents(cp->area.storage, 0700); /* in case it went since lvss_provider_copy_new() */
         if (r < 0)
                 goto fail_log;
 
@@ -494,7 +479,7 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                 /* The tree can stay writable until finalize (issue 9 part 2). */
                 snaps[i]->can_write = true;
         }
-        storage_fd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        storage_fd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (storage_fd < 0 || fstat(storage_fd, &sst) < 0 || fstatvfs(storage_fd, &sv) < 0) {
                 r = -errno;
                 goto fail_log;
@@ -531,7 +516,7 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                 }
                 if (r > 0) {
                         log_error("%s: not enough space in %s (%" PRIu64 " bytes available)", snaps[i]->volume,
-                                  cp->storage, avail);
+                                  cp->area.storage, avail);
                         r = -ENOSPC;
                         goto fail_undo;
                 }
@@ -542,7 +527,7 @@ fail_undo:
         remove_empty_set_dirs(storage_fd, snaps, n);
         return lvss_provider_fail(ret_hr, r);
 fail_log:
-        log_error("%s: %s", cp->storage, strerror(-r));
+        log_error("%s: %s", cp->area.storage, strerror(-r));
         return lvss_provider_fail(ret_hr, r);
 }
 
@@ -567,25 +552,6 @@ static int copy_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_
 }
 
 /* ---- pre_commit and commit (in the child) -------------------------------- */
-
-static int copy_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        if (!provider_data(p) || (n > 0 && !snaps))
-                return lvss_provider_fail(ret_hr, -EINVAL);
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_(closep) int fd = -1;
-
-                if (!snaps[i] || !snaps[i]->volume)
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0 || syncfs(fd) < 0) {
-                        int r = -errno;
-                        log_error("%s: cannot flush: %s", snaps[i]->volume, strerror(-r));
-                        return lvss_provider_fail(ret_hr, r);
-                }
-        }
-        return 0;
-}
 
 static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off) {
         while (n > 0) {
@@ -871,7 +837,7 @@ static int open_set_dir(copy_provider *cp, const char *path, int *ret_fd, const 
         canon = realpath(parent, NULL);
         if (!canon)
                 return -errno;
-        if (!is_set_dir(cp, canon))
+        if (!lvss_storage_area_is_set_dir(&cp->area, canon))
                 return -EPERM;
 
         fd = open(canon, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -907,7 +873,7 @@ static int commit_one(copy_provider *cp, const lvss_snapshot *s) {
         if (src < 0 || fstat(src, &vst) < 0)
                 return -errno;
         ctx.dev = vst.st_dev;
-        storage_fd = open(cp->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        storage_fd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (storage_fd < 0 || fstat(storage_fd, &st) < 0)
                 return -errno;
         ctx.storage_dev = st.st_dev;
@@ -1118,68 +1084,6 @@ static int copy_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t n
         return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
-static int copy_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
-        copy_provider *cp = provider_data(p);
-        int r = 0;
-
-        if (!cp || (n > 0 && !snaps))
-                return -EINVAL;
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_(freep) char *computed = NULL;
-                const char *path;
-                int k;
-
-                if (!snaps[i])
-                        continue;
-                path = snaps[i]->snapshot_path;
-                if (!path) {
-                        /* begin_prepare did not get that far: the path it would have chosen. */
-                        char set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX];
-
-                        lvss_provider_id_name(&snaps[i]->set_id, set);
-                        lvss_provider_id_name(&snaps[i]->snapshot_id, snap);
-                        if (asprintf(&computed, "%s/%s/%s", cp->storage, set, snap) < 0) {
-                                computed = NULL;
-                                if (r == 0)
-                                        r = -ENOMEM;
-                                continue;
-                        }
-                        path = computed;
-                }
-
-                k = remove_snapshot_path(cp, path);
-                if (k < 0) {
-                        log_error("%s: cannot remove: %s", path, strerror(-k));
-                        if (r == 0)
-                                r = k;
-                }
-        }
-        return r;
-}
-
-static int copy_delete_snapshot(lvss_provider *p, const char *snapshot_path) {
-        copy_provider *cp = provider_data(p);
-        int r;
-
-        if (!cp || !snapshot_path)
-                return -EINVAL;
-        r = remove_snapshot_path(cp, snapshot_path);
-        if (r < 0)
-                log_error("%s: cannot delete: %s", snapshot_path, strerror(-r));
-        return r;
-}
-
-static void copy_free(lvss_provider *p) {
-        copy_provider *cp = provider_data(p);
-
-        if (!cp)
-                return;
-        free(cp->storage);
-        free(cp);
-        p->data = NULL;
-}
-
 static const lvss_provider_ops copy_ops = {
         .name = "copy",
         /* LVSS_PROVIDER_COPY_ID (an extern object cannot initialise a static table; test-copy checks they agree) */
@@ -1190,39 +1094,24 @@ static const lvss_provider_ops copy_ops = {
         .is_volume_supported = copy_is_volume_supported,
         .begin_prepare = copy_begin_prepare,
         .end_prepare = copy_end_prepare,
-        .pre_commit = copy_pre_commit,
+        .pre_commit = lvss_storage_area_pre_commit,
         .commit = copy_commit,
         .post_commit = copy_post_commit,
         .finalize = copy_finalize,
-        .abort = copy_abort,
-        .delete_snapshot = copy_delete_snapshot,
-        .free = copy_free,
+        .abort = lvss_storage_area_abort,
+        .delete_snapshot = lvss_storage_area_delete_snapshot,
+        .free = lvss_storage_area_free,
 };
 
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret) {
-        _cleanup_(freep) char *canon = NULL;
-        _cleanup_(freep) copy_provider *cp = NULL;
-        lvss_provider *p;
+        copy_provider *cp;
         int r;
 
-        if (!storage_dir || storage_dir[0] != '/' || !ret)
-                return -EINVAL;
-
-        r = lvss_provider_storage_dir(storage_dir, &canon);
+        r = lvss_storage_area_provider_new(&copy_ops, storage_dir, sizeof *cp, remove_snapshot_path, ret);
         if (r < 0)
                 return r;
-
-        cp = calloc(1, sizeof *cp);
-        p = calloc(1, sizeof *p);
-        if (!cp || !p) {
-                free(p);
-                return -ENOMEM;
-        }
-        cp->storage = TAKE_PTR(canon);
+        cp = provider_data(*ret);
+        cp->area.abort_unprepared = true; /* begin_prepare may leave storage/<set>/<snap>.partial */
         cp->reflink = -1;
-
-        p->ops = &copy_ops;
-        p->data = TAKE_PTR(cp);
-        *ret = p;
         return 0;
 }
