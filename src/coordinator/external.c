@@ -114,6 +114,14 @@ int external_provider_new(lvss_provider **ret) {
 
 /* ---- answers --------------------------------------------------------------- */
 
+/* Why the external session ended, for its catalog row and the answers that come after. */
+static void external_set_why(Session *s, const char *why) {
+        free(s->external_why);
+        s->external_why = strdup(why);
+        if (!s->external_why)
+                log_session(s, "out of memory: the session's record says why it ended in general terms (%s)", why);
+}
+
 static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         vss_id none = {};
@@ -206,8 +214,7 @@ void external_holding(Session *s) {
         if (s->external_abort_wanted) {
                 /* freezeFail came while the freeze was on its way: the freeze fails, every writer thaws */
                 log_session(s, "freezeFail came during the freeze: thawing every writer");
-                free(s->external_why);
-                s->external_why = strdup("aborted by freezeFail during the freeze");
+                external_set_why(s, "aborted by freezeFail during the freeze");
                 snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail during the freeze");
                 return;
         }
@@ -216,16 +223,14 @@ void external_holding(Session *s) {
                  * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
                 log_session(s, "the freeze's caller went away before the answer: thawing every writer");
                 s->external_reported = true;
-                free(s->external_why);
-                s->external_why = strdup("the freeze's caller went away before the answer");
+                external_set_why(s, "the freeze's caller went away before the answer");
                 snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
                 return;
         }
         if (s->m->stopping) {
                 /* lvssd stops: the freeze fails (its answer says so), every writer thaws */
                 log_session(s, "lvssd is stopping: the freeze fails, thawing every writer");
-                free(s->external_why);
-                s->external_why = strdup("lvssd is stopping");
+                external_set_why(s, "lvssd is stopping");
                 snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
                 return;
         }
@@ -380,8 +385,7 @@ static int on_hold_limit(sd_event_source *src, uint64_t usec, void *userdata) {
                 return 0;
         log_session(s, "%s (%s): thawing every writer", HELD_OUT, strempty(s->origin));
         s->external_held_out = true;
-        free(s->external_why);
-        s->external_why = strdup(HELD_OUT);
+        external_set_why(s, HELD_OUT);
         snapshot_external_release(s, VSS_E_HOLD_WRITES_TIMEOUT, HELD_OUT);
         return 0;
 }
@@ -584,8 +588,7 @@ void external_stop(Manager *m) {
                 Session *s = m->external;
                 log_session(s, "lvssd is stopping: thawing every writer of the held freeze");
                 s->external_held_out = true;
-                free(s->external_why);
-                s->external_why = strdup("lvssd is stopping: thawed before thaw came");
+                external_set_why(s, "lvssd is stopping: thawed before thaw came");
                 snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
         }
         /* still freezing: external_holding() releases it as soon as it holds */

@@ -1668,6 +1668,8 @@ void session_requester_gone(Session *s, const char *reason) {
         if (!s->ended) {
                 free(s->end_reason);
                 s->end_reason = strdup(reason);
+                if (!s->end_reason)
+                        log_session(s, "out of memory: the session's record says why it ended in general terms");
                 log_session(s, "requester gone: %s", reason);
         }
         if (s->ended) {
