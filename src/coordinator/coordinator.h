@@ -228,7 +228,8 @@ struct Fanout {
         vss_id session_id;
         Target *targets;
         size_t n_targets, n_outstanding;
-        sd_event_source *defer;
+        sd_event_source *defer; /* from fanout_start() on; on when done is due */
+        bool done_scheduled;
         fanout_done_t done;
         fanout_context_t context;
         void *userdata;

@@ -101,6 +101,14 @@ int external_provider_new(lvss_provider **ret) {
 
 /* ---- answers --------------------------------------------------------------- */
 
+/* Why the external session ended, for its catalog row and the answers that come after. */
+static void external_set_why(Session *s, const char *why) {
+        free(s->external_why);
+        s->external_why = strdup(why);
+        if (!s->external_why)
+                log_session(s, "out of memory: the session's record says why it ended in general terms (%s)", why);
+}
+
 static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         vss_id none = {};
@@ -179,15 +187,9 @@ static void fail_start(Session *s, const char *what, sd_bus_error *e) {
         end_release(s);
 }
 
-/* Why the session ended without a thaw: for the thaw that comes later and the catalog. */
-static void set_why(Session *s, const char *why) {
-        free(s->external_why);
-        s->external_why = strdup(why);
-}
-
 /* Every writer thaws now (Abort), for @why. */
 static void thaw_now(Session *s, vss_hresult hr, const char *why) {
-        set_why(s, why);
+        external_set_why(s, why);
         snapshot_external_release(s, hr, why);
 }
 
@@ -213,7 +215,7 @@ void external_holding(Session *s) {
                  * frozen, so it will neither snapshot nor thaw. Nothing stays frozen for it. */
                 log_session(s, "the freeze's caller went away before the answer: thawing every writer");
                 s->external_reported = true;
-                set_why(s, "the freeze's caller went away before the answer");
+                external_set_why(s, "the freeze's caller went away before the answer");
                 snapshot_external_release(s, VSS_E_UNEXPECTED, "the freeze's caller went away");
                 return;
         }
@@ -560,7 +562,7 @@ void external_stop(Manager *m) {
                 Session *s = m->external;
                 log_session(s, "lvssd is stopping: thawing every writer of the held freeze");
                 s->external_held_out = true;
-                set_why(s, "lvssd is stopping: thawed before thaw came");
+                external_set_why(s, "lvssd is stopping: thawed before thaw came");
                 snapshot_external_release(s, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
         }
         /* still freezing: external_holding() releases it as soon as it holds */

@@ -52,7 +52,7 @@ uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w) {
 static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         Fanout *f = userdata;
 
-        f->defer = sd_event_source_disable_unref(f->defer);
+        f->done_scheduled = false;
         /* The outcomes of this event go to the catalog together. */
         manager_flush_history(f->m);
         if (f->done)
@@ -60,14 +60,26 @@ static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/*
+ * The defer source exists from fanout_start() on, switched off: scheduling
+ * the done callback only switches it on, which needs no memory, so there is
+ * no error path on which done would have to run from within the caller
+ * (issue 11 §4: it used to run synchronously when the source could not be
+ * added, inside fanout_start() when every target failed at once).
+ */
 static void fanout_maybe_done(Fanout *f) {
-        if (f->n_outstanding > 0 || f->defer)
+        int r;
+
+        if (f->n_outstanding > 0 || f->done_scheduled)
                 return;
-        if (sd_event_add_defer(f->m->event, &f->defer, fanout_dispatch_done, f) < 0) {
-                /* Out of memory on the loop: finish synchronously rather than hang the step. */
-                if (f->done)
-                        f->done(f, f->userdata);
+        r = sd_event_source_set_enabled(f->defer, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                /* Only once the loop has finished: nothing runs any more then. */
+                log_msg("%s: cannot schedule the end of the event: %s", vss_writer_event_name(f->event),
+                        strerror(-r));
+                return;
         }
+        f->done_scheduled = true;
 }
 
 static void target_finish(Target *t, bool ok, vss_hresult failure) {
@@ -340,6 +352,7 @@ static int target_send(Fanout *f, Target *t) {
 int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, Entry **entries,
                  size_t n, fanout_context_t context, fanout_done_t done, void *userdata, Fanout **ret) {
         Fanout *f;
+        int r;
 
         f = calloc(1, sizeof *f);
         if (!f)
@@ -348,6 +361,15 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         if (!f->targets) {
                 free(f);
                 return -ENOMEM;
+        }
+        r = sd_event_add_defer(m->event, &f->defer, fanout_dispatch_done, f);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(f->defer, SD_EVENT_OFF);
+        if (r < 0) {
+                sd_event_source_disable_unref(f->defer);
+                free(f->targets);
+                free(f);
+                return r;
         }
         f->m = m;
         f->event = event;
@@ -378,7 +400,7 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         for (size_t i = 0; i < n; i++) {
                 Target *t = &f->targets[i];
                 bool silent = target_silent(t);
-                int r = target_send(f, t);
+                r = target_send(f, t);
                 if (silent) {
                         /* Done at once, not ok: it gave no answer; its entry keeps the failure it has. */
                         t->done = true;

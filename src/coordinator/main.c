@@ -79,6 +79,13 @@ void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
         n->writer_name = row->writer_name ? strdup(row->writer_name) : NULL;
         n->instance_name = row->instance_name ? strdup(row->instance_name) : NULL;
         n->application_message = row->application_message ? strdup(row->application_message) : NULL;
+        if ((row->writer_name && !n->writer_name) || (row->instance_name && !n->instance_name) ||
+            (row->application_message && !n->application_message)) {
+                /* a row without its names would be written as another writer's */
+                history_row_done(n);
+                log_msg("catalog: out of memory; a writer-status row is lost");
+                return;
+        }
         m->n_history++;
 }
 

@@ -328,6 +328,9 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->application_result = e->application_result;
         free(l->application_message);
         l->application_message = e->application_message ? strdup(e->application_message) : NULL;
+        if (e->application_message && !l->application_message)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without its message",
+                            w->name);
         l->session_id = e->session->id;
         l->last_event = e->last_event;
         l->in_progress = e->in_progress;
@@ -337,6 +340,9 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->session_state = NULL;
         free(l->origin);
         l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
+        if (e->session->origin && !l->origin)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without the session's origin",
+                            w->name);
 }
 
 /* ---- ListWriters --------------------------------------------------------- */

@@ -793,10 +793,25 @@ int session_method_set_backup_state(Session *s, bool select, bool bootable, uint
         return 0;
 }
 
+static void entries_free(Entry **entries, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                entry_free(entries[i]);
+        free(entries);
+}
+
+/*
+ * The session's entries are built aside and become the session's only when
+ * all of them are: after an allocation failure the session has none, and a
+ * GatherWriterMetadata tried again starts from nothing (issue 11 §4: the
+ * first attempt's array used to stay behind, lost, when the retry replaced it).
+ */
 vss_hresult session_identify_record(Session *s, Fanout *f) {
+        Entry **entries;
+        size_t n = 0;
+
         session_log_fanout(s, f);
-        s->entries = calloc(f->n_targets ? f->n_targets : 1, sizeof *s->entries);
-        if (!s->entries)
+        entries = calloc(f->n_targets ? f->n_targets : 1, sizeof *entries);
+        if (!entries)
                 return VSS_E_OUTOFMEMORY;
 
         for (size_t i = 0; i < f->n_targets; i++) {
@@ -813,13 +828,22 @@ vss_hresult session_identify_record(Session *s, Fanout *f) {
                         /* WS-1: absent from the session; the admin view may show it
                          * as failed at Identify, outside any session. */
                         LastStatus *l = &w->last;
+                        char *message = NULL;
+
+                        if (t->application_message) {
+                                message = strdup(t->application_message);
+                                if (!message) {
+                                        entries_free(entries, n);
+                                        return VSS_E_OUTOFMEMORY;
+                                }
+                        }
                         l->valid = true;
                         l->state = t->failure == VSS_E_WRITER_NOT_RESPONDING ? VSS_WS_UNKNOWN
                                                                                : VSS_WS_FAILED_AT_IDENTIFY;
                         l->failure = t->failure;
                         l->application_result = t->application_result;
                         free(l->application_message);
-                        l->application_message = t->application_message ? strdup(t->application_message) : NULL;
+                        l->application_message = message;
                         l->session_id = (vss_id) {};
                         l->last_event = VSS_EVENT_IDENTIFY;
                         l->in_progress = false;
@@ -833,24 +857,36 @@ vss_hresult session_identify_record(Session *s, Fanout *f) {
                 }
 
                 e = calloc(1, sizeof *e);
-                if (!e)
+                if (!e) {
+                        entries_free(entries, n);
                         return VSS_E_OUTOFMEMORY;
+                }
+                entries[n++] = e;
                 e->session = s;
                 e->writer = w;
                 e->instance_id = w->instance_id;
                 e->writer_id = w->writer_id;
                 e->writer_name = strdup(w->name);
                 e->instance_name = strdup(w->instance_name);
-                e->metadata = TAKE_PTR(t->metadata);
+                if (!e->writer_name || !e->instance_name) {
+                        entries_free(entries, n);
+                        return VSS_E_OUTOFMEMORY;
+                }
                 e->state = VSS_WS_STABLE; /* WS-8: a new session starts clean */
                 e->last_event = VSS_EVENT_IDENTIFY;
                 e->last_event_usec = t->sent_usec;
                 e->duration_usec = t->duration_usec;
-                s->entries[s->n_entries++] = e;
-                if (!e->writer_name || !e->instance_name)
-                        return VSS_E_OUTOFMEMORY;
-                writer_note_status(w, e);
         }
+
+        /* Everything is in place: only now does the session take the documents and the entries. */
+        for (size_t i = 0, j = 0; i < f->n_targets && j < n; i++)
+                if (f->targets[i].writer && f->targets[i].ok)
+                        entries[j++]->metadata = TAKE_PTR(f->targets[i].metadata);
+        entries_free(s->entries, s->n_entries); /* none: Identify is recorded once */
+        s->entries = entries;
+        s->n_entries = n;
+        for (size_t i = 0; i < n; i++)
+                writer_note_status(entries[i]->writer, entries[i]);
         s->metadata_gathered = true;
         return VSS_S_OK;
 }
@@ -1633,6 +1669,8 @@ void session_requester_gone(Session *s, const char *reason) {
         if (!s->ended) {
                 free(s->end_reason);
                 s->end_reason = strdup(reason);
+                if (!s->end_reason)
+                        log_session(s, "out of memory: the session's record says why it ended in general terms");
                 log_session(s, "requester gone: %s", reason);
         }
         if (s->ended) {

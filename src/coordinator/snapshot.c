@@ -354,6 +354,36 @@ static void auto_recovery_decide(Session *s) {
         log_session(s, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
 }
 
+/*
+ * The catalog row of a copy follows what the copy is: its real path (exec's
+ * post_commit may replace the planned one) and, with @created, the state
+ * "created". No copy is reported to the requester as made while its row
+ * still says "creating": the next start-up deletes such a row's copy as
+ * unfinished, and a persistent copy the requester was told exists would be
+ * gone (issue 11 §4). So a row that cannot be updated fails the set, and the
+ * caller undoes it. 0 or a negative errno.
+ */
+static int record_created(Session *s, Snapshot *snap, bool created) {
+        char id[VSS_ID_STRING_MAX];
+        int r;
+
+        if (!s->m->catalog || !snap->in_catalog)
+                return 0;
+        /* Only a file-system path replaces the planned one: the external provider's
+         * "external:VOLUME" names no place on disk and stays as the row has it. */
+        r = snap->p.snapshot_path && snap->p.snapshot_path[0] == '/'
+                    ? lvss_catalog_snapshot_set_path(s->m->catalog, &snap->p.snapshot_id, snap->p.snapshot_path)
+                    : 0;
+        if (r >= 0 && created)
+                r = lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id, "created");
+        if (r < 0) {
+                vss_id_format(&snap->p.snapshot_id, id);
+                log_session(s, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
+                            strempty(snap->p.snapshot_path), created ? "created" : "made", strerror(-r));
+        }
+        return r;
+}
+
 int snapshot_set_finalize(Session *s) {
         lvss_snapshot **arr;
         size_t done = 0;
@@ -395,9 +425,11 @@ int snapshot_set_finalize(Session *s) {
                 return r;
         s->set_finalized = true;
         for (size_t i = 0; i < s->n_snapshots; i++)
-                if (s->snapshots[i]->created && s->m->catalog)
-                        (void) lvss_catalog_snapshot_set_state(s->m->catalog, &s->snapshots[i]->p.snapshot_id,
-                                                               "created");
+                if (s->snapshots[i]->created) {
+                        r = record_created(s, s->snapshots[i], true);
+                        if (r < 0)
+                                return r;
+                }
         if (done > 0)
                 log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
@@ -434,14 +466,14 @@ static void post_commit_and_post_snapshot(Session *s) {
                 Snapshot *snap = s->snapshots[i];
                 snap->created = true;
                 snap->created_usec = now_usec(CLOCK_REALTIME);
-                if (s->m->catalog) {
-                        /* post_commit may have replaced the planned path with the real one (exec). */
-                        (void) lvss_catalog_snapshot_set_path(s->m->catalog, &snap->p.snapshot_id,
-                                                              snap->p.snapshot_path);
-                        /* A writable copy is "created" once finalize made it read-only. */
-                        if (!snap->p.writable)
-                                (void) lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id,
-                                                                       "created");
+                /* A writable copy is "created" once finalize made it read-only. */
+                r = record_created(s, snap, !snap->p.writable);
+                if (r < 0) {
+                        /* Not a copy the requester may be told of: undo and fail (issue 11 §4). */
+                        snapshots_undo(s);
+                        s->step_hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+                        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+                        return;
                 }
         }
         run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);

@@ -694,6 +694,90 @@ static void test_crash_in_delete_shadows(void **state) {
         crash_free(&c);
 }
 
+/*
+ * Issue 11 §4: a shadow copy whose catalog row cannot be marked "created" is
+ * not reported as made. The catalog is the real one; a trigger the test adds
+ * makes exactly that UPDATE fail. Without a fix, DoSnapshotSet succeeded, the
+ * row stayed "creating", and the next start-up deleted the persistent copy
+ * the requester had been told exists. Now DoSnapshotSet fails with
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR and leaves no copy (disk or row); a copy
+ * DoSnapshotSet did report must survive the restart. @writable: an
+ * auto-recovery set, whose rows become "created" at finalize.
+ */
+static void catalog_refuses_created(itest_env *env, bool writable) {
+        crash c;
+        vss_id set, snap, sid;
+        vss_snapshot_prop p;
+        itest_shadow_list l;
+        char *path = NULL;
+
+        crash_start(env, &c);
+        itest_writer *calm = WRITER(env, "calm");
+        if (writable) {
+                char *says = itest_xprintf("%s/prepare-says", c.fake);
+                itest_write_file(says, "writable\n", strlen("writable\n"));
+                free(says);
+        }
+        char *r = itest_catalog_query(env, "CREATE TRIGGER test_refuses_created BEFORE UPDATE OF state ON snapshots "
+                                           "WHEN NEW.state = 'created' BEGIN SELECT RAISE(ABORT, 'refused by "
+                                           "test-crash'); END");
+        CHECK(r, "cannot add the trigger to the catalog");
+        free(r);
+
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context(APP_ROLLBACK)");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, &c.fake_id, &snap), VSS_S_OK,
+                 "vss_add_to_snapshot_set(%s)", env->data_dir);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        if (hr == VSS_S_OK) {
+                CHECK_HR(vss_get_snapshot_properties(bc, &snap, &p), VSS_S_OK, "vss_get_snapshot_properties");
+                path = strdup(p.snapshot_path);
+                vss_free_snapshot_properties(&p);
+                itest_note("DoSnapshotSet reported shadow copy %s at %s", itest_id_str(&snap), path);
+        }
+        itest_requester_release(env, bc);
+        r = itest_catalog_query(env, "DROP TRIGGER test_refuses_created");
+        CHECK(r, "cannot drop the trigger");
+        free(r);
+
+        itest_kill_lvssd(env);
+        itest_restart_lvssd(env, c.config);
+        if (hr == VSS_S_OK) {
+                /* the requester was told the copy exists: the restart must keep it */
+                CHECK_HR(itest_list_shadows(env->socket_path, NULL, &l), VSS_S_OK, "ListShadows");
+                const itest_shadow *s = itest_shadow_find(&l, &snap);
+                struct stat st;
+                CHECK(s && streq(s->state, "created") && lstat(path, &st) == 0,
+                      "DoSnapshotSet reported the persistent shadow copy %s at %s, and lvssd's restart deleted it",
+                      itest_id_str(&snap), path);
+                itest_shadow_list_free(&l);
+        }
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "DoSnapshotSet while the catalog cannot record the copy");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set are left",
+              itest_catalog_snapshot_count(env, &sid));
+        char *copy = itest_xprintf("%s/snaps/%s", c.fake, id_name(&snap));
+        struct stat st;
+        CHECK(lstat(copy, &st) < 0, "the failed set's copy %s is left on disk", copy);
+        free(copy);
+        check_recovered(&c, NULL);
+        check_usable(env);
+        (void) calm;
+        free(path);
+        crash_free(&c);
+}
+
+static void test_catalog_refuses_created(void **state) {
+        catalog_refuses_created(*state, false);
+}
+
+static void test_catalog_refuses_created_auto_recovery(void **state) {
+        catalog_refuses_created(*state, true);
+}
+
 #define CRASH_TEST(fn) cmocka_unit_test_setup_teardown(fn, itest_setup, crash_teardown)
 
 int main(void) {
@@ -709,6 +793,8 @@ int main(void) {
                 CRASH_TEST(test_crash_in_post_snapshot_nar),
                 CRASH_TEST(test_crash_in_backup_shutdown),
                 CRASH_TEST(test_crash_in_delete_shadows),
+                CRASH_TEST(test_catalog_refuses_created),
+                CRASH_TEST(test_catalog_refuses_created_auto_recovery),
         };
         return ITEST_MAIN("crash", tests);
 }
