@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 
 /* ---- shared with lvss-bench-writer ------------------------------------------ */
 

@@ -33,7 +33,7 @@
 
 #include <lvss/types.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "config.h"
 #include "protocol/protocol.h"
 

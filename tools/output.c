@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/utf8.h"
-#include "common/util.h"
+#include "basic/utf8.h"
+#include "basic/util.h"
 #include "output.h"
 
 /* ---- colour -------------------------------------------------------------- */

@@ -62,9 +62,9 @@
 
 #include <lvss/vss.h>
 
-#include "common/bcd.h"
-#include "common/strv.h"
-#include "common/util.h"
+#include "documents/bcd.h"
+#include "basic/strv.h"
+#include "basic/util.h"
 #include "config.h"
 #include "protocol/socket-path.h"
 #include "output.h"

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "config.h"
 #include "output.h"
 #include "protocol/protocol.h"

@@ -35,7 +35,7 @@
 #include <sqlite3.h>
 
 #include "catalog/catalog.h"
-#include "common/util.h"
+#include "basic/util.h"
 
 #define BUSY_TIMEOUT_MSEC 5000
 

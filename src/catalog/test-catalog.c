@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "catalog/catalog.h"
-#include "common/util.h"
+#include "basic/util.h"
 
 static char base_dir[256];
 static unsigned db_counter;

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/strv.h"
+#include "basic/strv.h"
 #include "config.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"

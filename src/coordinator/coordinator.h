@@ -29,7 +29,7 @@
 #include <lvss/types.h>
 
 #include "catalog/catalog.h"
-#include "common/util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 
 typedef struct Manager Manager;

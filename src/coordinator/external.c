@@ -29,9 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/bounded.h"
-#include "common/state.h"
-#include "common/strv.h"
+#include "basic/bounded.h"
+#include "basic/state.h"
+#include "basic/strv.h"
 #include <lvss/metadata.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"

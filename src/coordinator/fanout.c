@@ -33,8 +33,8 @@
 
 #include <lvss/writer.h>
 
-#include "common/bounded.h"
-#include "common/state.h"
+#include "basic/bounded.h"
+#include "basic/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
 

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
-#include "common/fs-util.h"
+#include "basic/fs-util.h"
 #include "config.h"
 #include "coordinator.h"
 

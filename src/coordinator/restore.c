@@ -22,8 +22,8 @@
 
 #include <stdlib.h>
 
-#include "common/bcd.h"
-#include "common/state.h"
+#include "documents/bcd.h"
+#include "basic/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
 

@@ -29,11 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/bounded.h"
-#include "common/state.h"
-#include "common/strv.h"
-#include "common/bcd.h"
-#include "common/wmd.h"
+#include "basic/bounded.h"
+#include "basic/state.h"
+#include "basic/strv.h"
+#include "documents/bcd.h"
+#include "documents/wmd.h"
 #include <lvss/writer.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"

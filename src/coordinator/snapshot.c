@@ -84,8 +84,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "common/fsfreeze.h"
-#include "common/state.h"
+#include "basic/fsfreeze.h"
+#include "basic/state.h"
 #include "coordinator.h"
 #include "protocol/protocol.h"
 

@@ -2,7 +2,7 @@
 
 /*
  * lvssd's parts driven without a daemon, with allocations made to fail one
- * by one (issue 11 §4, the SQLite style of src/common/test-bcd.c):
+ * by one (issue 11 §4, the SQLite style of src/documents/test-bcd.c):
  *
  *  - the Identify record of a session (session_identify_record): a failure
  *    leaves the session without entries, and the GatherWriterMetadata tried

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <systemd/sd-id128.h>
 
-#include "common/errno-hresult.h"
-#include "common/util.h"
+#include "basic/errno-hresult.h"
+#include "basic/util.h"
 #include "protocol.h"
 
 int lvss_bus_connect(const char *path, sd_bus **ret) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "common/fs-util.h"
-#include "common/util.h"
+#include "basic/fs-util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 
 /* {5d3c3a8e-2f5b-4c1e-9a57-6c0f3b1d2e01}, RFC 4122 byte order. */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "providers/storage-area.h"
 
 int lvss_storage_area_provider_new(const lvss_provider_ops *ops, const char *storage_dir, size_t size,

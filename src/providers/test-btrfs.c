@@ -51,7 +51,7 @@
 #include <ucontext.h>
 #include <cmocka.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 
 #define SKIP_EXIT 77

@@ -29,8 +29,8 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "common/util.h"
-#include "common/fs-util.h"
+#include "basic/util.h"
+#include "basic/fs-util.h"
 #include "providers/provider.h"
 
 static char base_dir[256]; /* the temporary directory of this run */

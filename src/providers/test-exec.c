@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 
 #define STEP_TIMEOUT (10 * USEC_PER_SEC) /* generous: only the timeout test hits its own */

@@ -46,8 +46,8 @@
 
 #include <lvss/backup.h>
 
-#include "common/utf8.h"
-#include "common/util.h"
+#include "basic/utf8.h"
+#include "basic/util.h"
 #include "protocol/protocol.h"
 
 typedef struct writer_metadata {

@@ -15,8 +15,8 @@
  * so one bad string cannot make the whole Event reply unsendable.
  */
 
-#include "common/utf8.h"
-#include "common/util.h"
+#include "basic/utf8.h"
+#include "basic/util.h"
 #include "components.h"
 
 static vss_component *component_free(vss_component *c) {

@@ -50,11 +50,11 @@
 
 #include <lvss/writer.h>
 
-#include "common/errno-hresult.h"
-#include "common/strv.h"
-#include "common/utf8.h"
-#include "common/util.h"
-#include "common/wmd.h"
+#include "basic/errno-hresult.h"
+#include "basic/strv.h"
+#include "basic/utf8.h"
+#include "basic/util.h"
+#include "documents/wmd.h"
 #include "protocol/protocol.h"
 #include "components.h"
 

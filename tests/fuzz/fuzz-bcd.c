@@ -2,10 +2,10 @@
 
 /*
  * Fuzz target: the Backup Components Document loader, lvss_bcd_from_xml()
- * (src/common/bcd.c). The coordinator reads a BCD that a requester saved
+ * (src/documents/bcd.c). The coordinator reads a BCD that a requester saved
  * and gives back (InitializeForRestore), so its text is untrusted.
  *
- * The contract checked, from src/common/bcd.h:
+ * The contract checked, from src/documents/bcd.h:
  * - any text gives 0, -EBADMSG (mapped to VSS_E_INVALID_XML_DOCUMENT),
  *   -E2BIG (oversize) or -ENOMEM, never a crash and never another code;
  * - a loaded document has a sane shape: counts match arrays, required
@@ -15,7 +15,7 @@
 
 #include <errno.h>
 
-#include "common/bcd.h"
+#include "documents/bcd.h"
 #include "fuzz.h"
 
 static volatile size_t sink;

@@ -2,7 +2,7 @@
 
 /*
  * Fuzz target: the Writer Metadata Document loader,
- * vss_examine_writer_metadata_load_xml() (src/common/wmd.c).
+ * vss_examine_writer_metadata_load_xml() (src/documents/wmd.c).
  *
  * The contract checked, from docs/documents.md:
  * - any text gives VSS_S_OK, VSS_E_INVALID_XML_DOCUMENT or
@@ -15,7 +15,7 @@
 
 #include <lvss/metadata.h>
 
-#include "common/wmd.h"
+#include "documents/wmd.h"
 #include "fuzz.h"
 
 static volatile size_t sink;

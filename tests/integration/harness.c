@@ -33,7 +33,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
-#include "common/fs-util.h"
+#include "basic/fs-util.h"
 #include "harness.h"
 #include "protocol/protocol.h"
 

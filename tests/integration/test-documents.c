@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/bcd.h"
+#include "documents/bcd.h"
 #include "harness.h"
 
 static const itest_lvssd_opts opts = {

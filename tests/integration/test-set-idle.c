@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "harness.h"
 #include "protocol/protocol.h"
 

@@ -39,7 +39,7 @@
 
 #include <sqlite3.h>
 
-#include "common/bcd.h"
+#include "documents/bcd.h"
 #include "harness.h"
 
 static const itest_lvssd_opts opts = {

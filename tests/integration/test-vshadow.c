@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/bcd.h"
+#include "documents/bcd.h"
 #include "harness.h"
 
 static const itest_lvssd_opts opts = {

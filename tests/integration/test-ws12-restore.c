@@ -30,7 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/bcd.h"
+#include "documents/bcd.h"
 #include "harness.h"
 
 static const itest_lvssd_opts opts = {

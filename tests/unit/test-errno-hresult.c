@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests: issue 11 §3 "one home per rule", the errno → VSS result table
- * (src/common/errno-hresult.h), and that its callers use it: the document
+ * (src/basic/errno-hresult.h), and that its callers use it: the document
  * code (a bad WMD value), the bus edge (lvss_bus_error_to_hresult).
  */
 
@@ -15,8 +15,8 @@
 
 #include <lvss/metadata.h>
 
-#include "common/errno-hresult.h"
-#include "common/wmd.h"
+#include "basic/errno-hresult.h"
+#include "documents/wmd.h"
 #include "protocol/protocol.h"
 
 typedef struct row {

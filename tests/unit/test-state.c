@@ -10,7 +10,7 @@
 
 #include <lvss/types.h>
 
-#include "common/state.h"
+#include "basic/state.h"
 
 static void test_state_names_and_texts(void **state) {
         assert_string_equal(vss_writer_state_name(VSS_WS_STABLE), "VSS_WS_STABLE");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests: issue 11 §3 "one home per rule", the string-vector helpers
- * (src/common/strv.h) that lvssd's config and external sessions, the
+ * (src/basic/strv.h) that lvssd's config and external sessions, the
  * writer library and vshadow share.
  */
 
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "common/strv.h"
+#include "basic/strv.h"
 
 static void test_null_is_empty(void **state) {
         char **c;

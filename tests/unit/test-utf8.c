@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests: issue 11 §3 "one home per rule", the UTF-8 rule of strings
- * that cross D-Bus (src/common/utf8.h), used by the writer library, the
+ * that cross D-Bus (src/basic/utf8.h), used by the writer library, the
  * requester library and the XML documents alike.
  */
 
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "common/utf8.h"
-#include "common/xml-util.h"
+#include "basic/utf8.h"
+#include "documents/xml-util.h"
 
 static void test_valid_strings(void **state) {
         static const char *const good[] = {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "load-util.h"
 
 volatile sig_atomic_t load_stop = 0;

@@ -15,7 +15,7 @@
 
 #include <lvss/vss.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 
 #define EXIT_USAGE 2
 

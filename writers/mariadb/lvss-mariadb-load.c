@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "writers/common/load-util.h"
 
 #define PROG "lvss-mariadb-load"

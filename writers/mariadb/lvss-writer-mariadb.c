@@ -61,7 +61,7 @@
 
 #include <lvss/vss.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "config.h"
 #include "writers/common/writer-program.h"
 

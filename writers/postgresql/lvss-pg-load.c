@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "writers/common/load-util.h"
 
 /* The server's notices (a shutdown warning) are not ours to print: failures say it in one line. */

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/util.h"
+#include "basic/util.h"
 #include "writers/common/load-util.h"
 
 static int fail(sqlite3 *db, const char *what) {

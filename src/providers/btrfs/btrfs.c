@@ -51,8 +51,8 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
-#include "common/fs-util.h"
-#include "common/util.h"
+#include "basic/fs-util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 #include "providers/storage-area.h"
 

@@ -59,8 +59,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-#include "common/fs-util.h"
-#include "common/util.h"
+#include "basic/fs-util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 #include "providers/storage-area.h"
 

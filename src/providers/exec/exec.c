@@ -64,8 +64,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include "common/fs-util.h"
-#include "common/util.h"
+#include "basic/fs-util.h"
+#include "basic/util.h"
 #include "providers/provider.h"
 
 #define OUTPUT_MAX ((size_t) 64 * 1024)

@@ -22,7 +22,7 @@
 #include <lvss/metadata.h>
 
 #include "bcd.h"
-#include "util.h"
+#include "basic/util.h"
 #include "wmd.h"
 
 /* The limits of docs/documents.md, written down again on purpose: the test checks the documented contract. */
@@ -1182,7 +1182,7 @@ static void test_every_truncation(void **state) {
 
 /*
  * The test is linked with -Wl,--wrap=<f> for the allocators lvss calls
- * (src/common/meson.build), and main() gives libxml2 the same ones
+ * (src/documents/meson.build), and main() gives libxml2 the same ones
  * (xmlMemSetup), so the Nth allocation of an operation can be made to fail.
  * Each operation runs for N = 0, 1, 2, ... until it gets through without
  * reaching N; every run must either fail with -ENOMEM, leaving its output

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "common/fsfreeze.h"
-#include "common/util.h"
+#include "basic/fsfreeze.h"
+#include "basic/util.h"
 
 void lvss_fs_done(lvss_fs *f) {
         if (!f)

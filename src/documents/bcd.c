@@ -57,7 +57,7 @@
 #include <lvss/metadata.h>
 
 #include "bcd.h"
-#include "util.h"
+#include "basic/util.h"
 #include "wmd.h"
 #include "xml-util.h"
 

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "common/fsfreeze.h"
+#include "basic/fsfreeze.h"
 
 static void test_of_path(void **state) {
         lvss_fs fs = {};

@@ -3,7 +3,7 @@
 
 /*
  * errno → VSS result: the one table (issue 11 §3 "one home per rule").
- * Header-only, so that every library that needs it (libcommon, libprotocol,
+ * Header-only, so that every library that needs it (libbasic, libdocuments, libprotocol,
  * liblvss, lvssd, the tools) has it without a link-order question.
  *
  * An errno means the same thing wherever it comes from, with two

@@ -50,8 +50,8 @@
 
 #include <lvss/metadata.h>
 
-#include "errno-hresult.h"
-#include "util.h"
+#include "basic/errno-hresult.h"
+#include "basic/util.h"
 #include "wmd.h"
 #include "xml-util.h"
 

@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "utf8.h"
-#include "util.h"
+#include "basic/utf8.h"
+#include "basic/util.h"
 #include "xml-util.h"
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
