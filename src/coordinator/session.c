@@ -37,6 +37,7 @@
 #include <lvss/writer.h>
 #include "coordinator.h"
 #include "protocol/protocol.h"
+#include "protocol/component-wire.h"
 
 int session_bad_state(sd_bus_error *error, const char *why) {
         return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s", why);
@@ -388,160 +389,87 @@ bool session_entry_participates(const Session *s, const Entry *e) {
         return false;
 }
 
-static int append_sv_string(sd_bus_message *m, const char *key, const char *value) {
-        return sd_bus_message_append(m, "{sv}", key, "s", strempty(value));
-}
-
 int entry_append_components(Entry *e, sd_bus_message *m) {
         Session *s = e->session;
         int r;
 
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", "components");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', "aa{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "a{sv}");
+        r = lvss_component_wire_open_list(m);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < s->n_components; i++) {
                 Component *c = &s->components[i];
-                bool selected = s->kind == SESSION_RESTORE ? c->selected_for_restore : true;
                 if (!component_belongs(s, c, e))
                         continue;
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_append(m, "{sv}", "type", "u", (uint32_t) c->type);
-                if (r >= 0)
-                        r = append_sv_string(m, "logical_path", c->logical_path);
-                if (r >= 0)
-                        r = append_sv_string(m, "name", c->name);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "selected", "b", selected);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "backup_succeeded", "b", c->backup_succeeded);
-                if (r >= 0 && c->backup_metadata)
-                        r = append_sv_string(m, "backup_metadata", c->backup_metadata);
-                if (r >= 0 && c->backup_stamp)
-                        r = append_sv_string(m, "backup_stamp", c->backup_stamp);
-                if (r >= 0 && c->previous_backup_stamp)
-                        r = append_sv_string(m, "previous_backup_stamp", c->previous_backup_stamp);
-                if (r >= 0 && c->restore_metadata)
-                        r = append_sv_string(m, "restore_metadata", c->restore_metadata);
-                if (r >= 0 && s->kind == SESSION_RESTORE)
-                        r = sd_bus_message_append(m, "{sv}", "file_restore_status", "u",
-                                                  (uint32_t) c->file_restore_status);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_close_container(m);
+                lvss_wire_component w = {
+                        .type = (uint32_t) c->type,
+                        .logical_path = c->logical_path,
+                        .name = c->name,
+                        .selected = s->kind == SESSION_RESTORE ? c->selected_for_restore : true,
+                        .backup_succeeded = c->backup_succeeded,
+                        .backup_metadata = c->backup_metadata,
+                        .backup_stamp = c->backup_stamp,
+                        .previous_backup_stamp = c->previous_backup_stamp,
+                        .restore_metadata = c->restore_metadata,
+                        .has_file_restore_status = s->kind == SESSION_RESTORE,
+                        .file_restore_status = (uint32_t) c->file_restore_status,
+                };
+                r = lvss_component_wire_append(m, &w);
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
+        return lvss_component_wire_close_list(m);
+}
+
+typedef struct read_out_ctx {
+        Session *s;
+        Entry *e;
+} read_out_ctx;
+
+/* One component of a writer's answer: merge what the writer may change, its own strings in the document. */
+static int merge_out_component(const lvss_wire_component *w, void *userdata) {
+        read_out_ctx *ctx = userdata;
+        Session *s = ctx->s;
+        Entry *e = ctx->e;
+        Component *c = NULL;
+
+        for (size_t i = 0; i < s->n_components && !c; i++)
+                if (component_belongs(s, &s->components[i], e) &&
+                    streq_ptr(s->components[i].logical_path, strempty(w->logical_path)) &&
+                    streq_ptr(s->components[i].name, w->name))
+                        c = &s->components[i];
+        if (!c)
+                return 0;
+
+        struct {
+                char **dst;
+                const char *v;
+        } set[] = {
+                { &c->backup_metadata, w->backup_metadata },
+                { &c->backup_stamp, w->backup_stamp },
+                { &c->restore_metadata, w->restore_metadata },
+                { &c->pre_restore_failure_msg, w->pre_restore_failure_msg },
+                { &c->post_restore_failure_msg, w->post_restore_failure_msg },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(set); i++) {
+                if (!set[i].v || !*set[i].v)
+                        continue;
+                /* Only what the document can carry: a string it would refuse
+                 * (control characters, oversize) would make SaveAsXml fail for
+                 * every writer of the session. */
+                int k = lvss_bcd_set_string(set[i].dst, set[i].v);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        log_session(s, "writer '%s' component '%s': a string the document cannot "
+                                    "carry was ignored: %s", e->writer_name, w->name, strerror(-k));
+        }
+        return 0;
 }
 
 int entry_read_out_components(Entry *e, sd_bus_message *m) {
-        Session *s = e->session;
-        int r;
+        read_out_ctx ctx = { .s = e->session, .e = e };
 
-        r = sd_bus_message_enter_container(m, 'v', "aa{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) > 0) {
-                const char *lp = NULL, *name = NULL, *meta = NULL, *stamp = NULL, *rmeta = NULL, *pre = NULL,
-                           *post = NULL;
-
-                while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                        const char *key, **dst = NULL;
-
-                        r = sd_bus_message_read(m, "s", &key);
-                        if (r < 0)
-                                return r;
-                        if (streq_ptr(key, "logical_path"))
-                                dst = &lp;
-                        else if (streq_ptr(key, "name"))
-                                dst = &name;
-                        else if (streq_ptr(key, "backup_metadata"))
-                                dst = &meta;
-                        else if (streq_ptr(key, "backup_stamp"))
-                                dst = &stamp;
-                        else if (streq_ptr(key, "restore_metadata"))
-                                dst = &rmeta;
-                        else if (streq_ptr(key, "pre_restore_failure_msg"))
-                                dst = &pre;
-                        else if (streq_ptr(key, "post_restore_failure_msg"))
-                                dst = &post;
-                        if (dst) {
-                                r = sd_bus_message_read(m, "v", "s", dst);
-                                if (r < 0)
-                                        return r;
-                        } else {
-                                r = sd_bus_message_skip(m, "v");
-                                if (r < 0)
-                                        return r;
-                        }
-                        r = sd_bus_message_exit_container(m);
-                        if (r < 0)
-                                return r;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-
-                Component *c = NULL;
-                for (size_t i = 0; name && i < s->n_components && !c; i++)
-                        if (component_belongs(s, &s->components[i], e) &&
-                            streq_ptr(s->components[i].logical_path, strempty(lp)) &&
-                            streq_ptr(s->components[i].name, name))
-                                c = &s->components[i];
-                if (c) {
-                        /* What the writer may change: its own strings in the document. */
-                        struct {
-                                char **dst;
-                                const char *v;
-                        } set[] = {
-                                { &c->backup_metadata, meta },
-                                { &c->backup_stamp, stamp },
-                                { &c->restore_metadata, rmeta },
-                                { &c->pre_restore_failure_msg, pre },
-                                { &c->post_restore_failure_msg, post },
-                        };
-                        for (size_t i = 0; i < ELEMENTSOF(set); i++) {
-                                if (!set[i].v || !*set[i].v)
-                                        continue;
-                                /* Only what the document can carry: a string it would refuse
-                                 * (control characters, oversize) would make SaveAsXml fail for
-                                 * every writer of the session. */
-                                int k = lvss_bcd_set_string(set[i].dst, set[i].v);
-                                if (k == -ENOMEM)
-                                        return k;
-                                if (k < 0)
-                                        log_session(s, "writer '%s' component '%s': a string the document cannot "
-                                                    "carry was ignored: %s", e->writer_name, name, strerror(-k));
-                        }
-                }
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return lvss_component_wire_read_list(m, merge_out_component, &ctx);
 }
 
 /* ---- fan-out with the session's context ---------------------------------- */

@@ -18,6 +18,7 @@
 #include "basic/utf8.h"
 #include "basic/util.h"
 #include "components.h"
+#include "protocol/component-wire.h"
 
 static vss_component *component_free(vss_component *c) {
         if (!c)
@@ -77,133 +78,49 @@ static int components_add(vss_writer_components *c, vss_component *item) {
         return 0;
 }
 
-/* Enter the variant of a dict entry, which must hold exactly @contents. */
-static int enter_variant(sd_bus_message *m, const char *contents) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, contents);
-        if (r == -ENXIO || r == 0)
-                return -EBADMSG; /* a known key with another type */
-        return r;
-}
-
-static int read_variant_basic(sd_bus_message *m, char type, void *p) {
-        const char contents[2] = { type, 0 };
-        int r;
-
-        r = enter_variant(m, contents);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read_basic(m, type, p);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EBADMSG;
-        return sd_bus_message_exit_container(m);
-}
-
-/* A string key: stored NULL when empty, unless @keep_empty. */
-static int read_variant_string(sd_bus_message *m, bool keep_empty, char **field) {
-        const char *s;
-        char *copy = NULL;
-        int r;
-
-        r = read_variant_basic(m, SD_BUS_TYPE_STRING, &s);
-        if (r < 0)
-                return r;
-        if (*s || keep_empty) {
-                copy = strdup(s);
-                if (!copy)
-                        return -ENOMEM;
-        }
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
-static int read_component(sd_bus_message *m, vss_component **ret) {
+/* One component read off the wire becomes a vss_component the handler owns. */
+static int component_from_wire(const lvss_wire_component *w, void *userdata) {
+        vss_writer_components *list = userdata;
         _cleanup_(component_freep) vss_component *c = NULL;
         int r;
 
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
+        c->type = (vss_component_type) w->type;
+        c->selected = w->selected;
+        c->backup_succeeded = w->backup_succeeded;
+        c->file_restore_status = (vss_file_restore_status) w->file_restore_status;
+        /* An absent logical path is "" (none); the name is always there (component-wire.h). */
+        c->logical_path = strdup(strempty(w->logical_path));
+        c->name = strdup(w->name);
+        if (!c->logical_path || !c->name)
+                return -ENOMEM;
 
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-        if (r < 0)
-                return r;
-
-        for (;;) {
-                const char *key;
-                uint32_t u;
-                int b;
-
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
-                if (r < 0)
-                        return r;
-
-                if (strcmp(key, "type") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_UINT32, &u);
-                        c->type = (vss_component_type) u;
-                } else if (strcmp(key, "logical_path") == 0)
-                        r = read_variant_string(m, true, &c->logical_path);
-                else if (strcmp(key, "name") == 0)
-                        r = read_variant_string(m, true, &c->name);
-                else if (strcmp(key, "selected") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        c->selected = b;
-                } else if (strcmp(key, "backup_succeeded") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        c->backup_succeeded = b;
-                } else if (strcmp(key, "backup_metadata") == 0)
-                        r = read_variant_string(m, false, &c->backup_metadata);
-                else if (strcmp(key, "backup_stamp") == 0)
-                        r = read_variant_string(m, false, &c->backup_stamp);
-                else if (strcmp(key, "previous_backup_stamp") == 0)
-                        r = read_variant_string(m, false, &c->previous_backup_stamp);
-                else if (strcmp(key, "restore_metadata") == 0)
-                        r = read_variant_string(m, false, &c->restore_metadata);
-                else if (strcmp(key, "file_restore_status") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_UINT32, &u);
-                        c->file_restore_status = (vss_file_restore_status) u;
-                } else if (strcmp(key, "pre_restore_failure_msg") == 0)
-                        r = read_variant_string(m, false, &c->pre_restore_failure_msg);
-                else if (strcmp(key, "post_restore_failure_msg") == 0)
-                        r = read_variant_string(m, false, &c->post_restore_failure_msg);
-                else
-                        /* A newer coordinator may send more: not ours to refuse. */
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
-        /* Absent keys mean empty (dbus-interface.md). */
-        if (!c->logical_path) {
-                c->logical_path = strdup("");
-                if (!c->logical_path)
-                        return -ENOMEM;
-        }
-        if (!c->name) {
-                c->name = strdup("");
-                if (!c->name)
+        struct {
+                char **dst;
+                const char *v;
+        } optional[] = {
+                { &c->backup_metadata, w->backup_metadata },
+                { &c->backup_stamp, w->backup_stamp },
+                { &c->previous_backup_stamp, w->previous_backup_stamp },
+                { &c->restore_metadata, w->restore_metadata },
+                { &c->pre_restore_failure_msg, w->pre_restore_failure_msg },
+                { &c->post_restore_failure_msg, w->post_restore_failure_msg },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(optional); i++) {
+                /* Stored NULL when absent or empty: the getters say "none". */
+                if (!optional[i].v || !*optional[i].v)
+                        continue;
+                *optional[i].dst = strdup(optional[i].v);
+                if (!*optional[i].dst)
                         return -ENOMEM;
         }
 
-        *ret = TAKE_PTR(c);
+        r = components_add(list, c);
+        if (r < 0)
+                return r;
+        TAKE_PTR(c);
         return 0;
 }
 
@@ -217,82 +134,12 @@ int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_w
         r = lvss_writer_components_new(read_only, &c);
         if (r < 0)
                 return r;
-
-        r = enter_variant(m, "aa{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "a{sv}");
-        if (r < 0)
-                return r;
-
-        for (;;) {
-                _cleanup_(component_freep) vss_component *item = NULL;
-
-                r = sd_bus_message_at_end(m, false);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        break;
-
-                r = read_component(m, &item);
-                if (r < 0)
-                        return r;
-                r = components_add(c, item);
-                if (r < 0)
-                        return r;
-                TAKE_PTR(item);
-        }
-
-        r = sd_bus_message_exit_container(m); /* the array */
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m); /* the variant */
+        r = lvss_component_wire_read_list(m, component_from_wire, c);
         if (r < 0)
                 return r;
 
         *ret = TAKE_PTR(c);
         return 0;
-}
-
-static int append_string_entry(sd_bus_message *m, const char *key, const char *value) {
-        return sd_bus_message_append(m, "{sv}", key, "s", strempty(value));
-}
-
-static int append_component(sd_bus_message *m, const vss_component *c) {
-        int r;
-
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-        if (r < 0)
-                return r;
-
-        r = sd_bus_message_append(m, "{sv}", "type", "u", (uint32_t) c->type);
-        if (r >= 0)
-                r = append_string_entry(m, "logical_path", c->logical_path);
-        if (r >= 0)
-                r = append_string_entry(m, "name", c->name);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "selected", "b", (int) c->selected);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "backup_succeeded", "b", (int) c->backup_succeeded);
-        if (r >= 0)
-                r = append_string_entry(m, "backup_metadata", c->backup_metadata);
-        if (r >= 0)
-                r = append_string_entry(m, "backup_stamp", c->backup_stamp);
-        if (r >= 0)
-                r = append_string_entry(m, "previous_backup_stamp", c->previous_backup_stamp);
-        if (r >= 0)
-                r = append_string_entry(m, "restore_metadata", c->restore_metadata);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "file_restore_status", "u",
-                                          (uint32_t) c->file_restore_status);
-        if (r >= 0)
-                r = append_string_entry(m, "pre_restore_failure_msg", c->pre_restore_failure_msg);
-        if (r >= 0)
-                r = append_string_entry(m, "post_restore_failure_msg", c->post_restore_failure_msg);
-        if (r < 0)
-                return r;
-
-        return sd_bus_message_close_container(m);
 }
 
 int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_components *c) {
@@ -301,32 +148,32 @@ int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_comp
         if (!m || !c)
                 return -EINVAL;
 
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+        r = lvss_component_wire_open_list(m);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "s", "components");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_VARIANT, "aa{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "a{sv}");
-        if (r < 0)
-                return r;
-
         for (unsigned i = 0; i < c->n_items; i++) {
-                r = append_component(m, c->items[i]);
+                const vss_component *item = c->items[i];
+                lvss_wire_component w = {
+                        .type = (uint32_t) item->type,
+                        .logical_path = item->logical_path,
+                        .name = item->name,
+                        .selected = item->selected,
+                        .backup_succeeded = item->backup_succeeded,
+                        .backup_metadata = item->backup_metadata,
+                        .backup_stamp = item->backup_stamp,
+                        .previous_backup_stamp = item->previous_backup_stamp,
+                        .restore_metadata = item->restore_metadata,
+                        .has_file_restore_status = true,
+                        .file_restore_status = (uint32_t) item->file_restore_status,
+                        .pre_restore_failure_msg = item->pre_restore_failure_msg,
+                        .post_restore_failure_msg = item->post_restore_failure_msg,
+                };
+
+                r = lvss_component_wire_append(m, &w);
                 if (r < 0)
                         return r;
         }
-
-        r = sd_bus_message_close_container(m); /* array */
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m); /* variant */
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m); /* dict entry */
+        return lvss_component_wire_close_list(m);
 }
 
 /* ---- public API ---------------------------------------------------------- */

@@ -44,8 +44,9 @@ int lvss_writer_components_new(bool read_only, vss_writer_components **ret);
 vss_writer_components *lvss_writer_components_free(vss_writer_components *c);
 
 /* Read the value of the `components` context entry: @m is positioned at its
- * variant ("v" holding "aa{sv}"). Unknown keys are skipped; a known key with
- * the wrong type is -EBADMSG. */
+ * variant ("v" holding "aa{sv}"). The wire rules are protocol/component-wire.h
+ * (unknown keys skipped; a wrong type, a key twice, a missing name, bad UTF-8
+ * or an enum out of range is -EBADMSG). */
 int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_writer_components **ret);
 
 /* Append the `components` out entry: "{sv}" = ("components", <aa{sv}>). */

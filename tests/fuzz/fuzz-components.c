@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * Fuzz target: the writer library's reader of the `components` entry of an
- * Event's context, lvss_writer_components_read_variant()
- * (src/writer/components.c). Its input is a D-Bus value sent by the
- * coordinator, i.e. by another process.
+ * Fuzz target: the component wire format (src/protocol/component-wire.c,
+ * issue 11 §2), the one reader and writer of the component dictionaries
+ * that lvssd and the writer library send each other, and the writer
+ * library's use of it, lvss_writer_components_read_variant()
+ * (src/writer/components.c). lvssd's use, entry_read_out_components(), is
+ * the same lvss_component_wire_read_list() with a merge callback. The input
+ * is a D-Bus value sent by another process.
  *
  * sd-bus validates the wire format before a reader sees a message, so what
  * a peer controls is any well-typed value: any signature in the variant and
@@ -24,13 +27,17 @@
  * bad object path, unix fds) ends the run: a peer cannot send it either.
  *
  * The contract checked:
- * - no crash, and the result is 0 exactly when the variant holds aa{sv}
- *   and every known key has its documented type (components.h: unknown
- *   keys are skipped, a known key with another type is an error); on error
- *   nothing is returned;
- * - what was read, written back with lvss_writer_components_append_entry()
- *   and read again, is the same;
- * - the getters and setters behave (setters refuse with VSS_E_BAD_STATE
+ * - no crash, and lvss_component_wire_read_list() returns 0 exactly when
+ *   the variant holds aa{sv} and every component follows the rules of
+ *   component-wire.h, found by an independent walk of the message (known
+ *   keys of their type and each at most once, a non-empty name, strings
+ *   valid by basic/utf8.h, type and file_restore_status in range); unknown
+ *   keys are skipped; otherwise -EBADMSG and the callback was never called;
+ * - what it read, appended again with lvss_component_wire_append() and read
+ *   back, is the same field by field (absent stays absent, "" stays "");
+ * - the writer library decides the same, and what it read, written back
+ *   with lvss_writer_components_append_entry() and read again, is the same;
+ *   its getters and setters behave (setters refuse with VSS_E_BAD_STATE
  *   when read-only).
  */
 
@@ -38,7 +45,9 @@
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
+#include "basic/utf8.h"
 #include "fuzz.h"
+#include "protocol/component-wire.h"
 #include "writer/components.h"
 
 #define DEPTH_MAX 32
@@ -250,7 +259,7 @@ static int seal(sd_bus_message *m) {
         return sd_bus_message_rewind(m, true);
 }
 
-/* What the reader should decide, found independently: is this an aa{sv} whose known keys have their types? */
+/* What the reader should decide, found independently: is this an aa{sv} whose components follow the rules? */
 static bool expect_valid(sd_bus_message *m) {
         static const struct {
                 const char *key, *type;
@@ -270,6 +279,7 @@ static bool expect_valid(sd_bus_message *m) {
         };
         const char *contents;
         char type;
+        bool valid = true;
 
         fuzz_check(sd_bus_message_peek_type(m, &type, &contents) > 0);
         if (type != 'v' || strcmp(contents, "aa{sv}") != 0)
@@ -277,26 +287,114 @@ static bool expect_valid(sd_bus_message *m) {
         fuzz_check(sd_bus_message_enter_container(m, 'v', "aa{sv}") > 0);
         fuzz_check(sd_bus_message_enter_container(m, 'a', "a{sv}") > 0);
         while (sd_bus_message_enter_container(m, 'a', "{sv}") > 0) {
+                bool seen[sizeof known / sizeof known[0]] = {};
+                bool has_name = false;
+
                 while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
                         const char *key;
+                        size_t i;
 
                         fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
                         fuzz_check(sd_bus_message_peek_type(m, &type, &contents) > 0);
-                        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-                                if (strcmp(key, known[i].key) == 0 && strcmp(contents, known[i].type) != 0)
-                                        return false;
-                        fuzz_check(sd_bus_message_skip(m, "v") >= 0);
+                        for (i = 0; i < sizeof known / sizeof known[0]; i++)
+                                if (strcmp(key, known[i].key) == 0)
+                                        break;
+                        if (i == sizeof known / sizeof known[0]) {
+                                fuzz_check(sd_bus_message_skip(m, "v") >= 0);
+                        } else if (seen[i] || strcmp(contents, known[i].type) != 0) {
+                                valid = false;
+                                fuzz_check(sd_bus_message_skip(m, "v") >= 0);
+                        } else {
+                                seen[i] = true;
+                                fuzz_check(sd_bus_message_enter_container(m, 'v', contents) > 0);
+                                if (known[i].type[0] == 's') {
+                                        const char *v;
+
+                                        fuzz_check(sd_bus_message_read_basic(m, 's', &v) > 0);
+                                        if (!lvss_utf8_valid(v))
+                                                valid = false;
+                                        if (strcmp(key, "name") == 0)
+                                                has_name = *v != 0;
+                                } else if (known[i].type[0] == 'u') {
+                                        uint32_t v;
+
+                                        fuzz_check(sd_bus_message_read_basic(m, 'u', &v) > 0);
+                                        if (v > (strcmp(key, "type") == 0 ? 2u : 3u)) /* FILEGROUP, RS_FAILED */
+                                                valid = false;
+                                } else
+                                        fuzz_check(sd_bus_message_skip(m, "b") >= 0);
+                                fuzz_check(sd_bus_message_exit_container(m) >= 0);
+                        }
                         fuzz_check(sd_bus_message_exit_container(m) >= 0);
                 }
+                if (!has_name)
+                        valid = false;
                 fuzz_check(sd_bus_message_exit_container(m) >= 0);
         }
-        return true;
+        return valid;
 }
 
 static bool str_eq(const char *a, const char *b) {
         if (!a || !b)
                 return a == b;
         return strcmp(a, b) == 0;
+}
+
+/* The module itself: what lvss_component_wire_read_list() gave, kept in order. */
+typedef struct wire_list {
+        lvss_wire_component items[256 * 2];
+        size_t n;
+} wire_list;
+
+static int collect(const lvss_wire_component *c, void *userdata) {
+        wire_list *l = userdata;
+
+        fuzz_check(l->n < sizeof l->items / sizeof l->items[0]);
+        l->items[l->n++] = *c;
+        return 0;
+}
+
+static void check_same_wire(const lvss_wire_component *x, const lvss_wire_component *y) {
+        fuzz_check(x->type == y->type);
+        fuzz_check(str_eq(x->logical_path, y->logical_path));
+        fuzz_check(str_eq(x->name, y->name));
+        fuzz_check(x->selected == y->selected);
+        fuzz_check(x->backup_succeeded == y->backup_succeeded);
+        fuzz_check(str_eq(x->backup_metadata, y->backup_metadata));
+        fuzz_check(str_eq(x->backup_stamp, y->backup_stamp));
+        fuzz_check(str_eq(x->previous_backup_stamp, y->previous_backup_stamp));
+        fuzz_check(str_eq(x->restore_metadata, y->restore_metadata));
+        fuzz_check(x->has_file_restore_status == y->has_file_restore_status);
+        fuzz_check(!x->has_file_restore_status || x->file_restore_status == y->file_restore_status);
+        fuzz_check(str_eq(x->pre_restore_failure_msg, y->pre_restore_failure_msg));
+        fuzz_check(str_eq(x->post_restore_failure_msg, y->post_restore_failure_msg));
+}
+
+/* Append what was read with the module, read it back, compare. */
+static void wire_round_trip(const wire_list *l) {
+        sd_bus_message *m = NULL;
+        wire_list *back = calloc(1, sizeof *back);
+        const char *key;
+
+        fuzz_check(back);
+        fuzz_check(new_message(&m) >= 0);
+        fuzz_check(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+        fuzz_check(lvss_component_wire_open_list(m) >= 0);
+        for (size_t i = 0; i < l->n; i++)
+                fuzz_check(lvss_component_wire_append(m, &l->items[i]) >= 0);
+        fuzz_check(lvss_component_wire_close_list(m) >= 0);
+        fuzz_check(sd_bus_message_close_container(m) >= 0);
+        fuzz_check(seal(m) >= 0);
+        fuzz_check(sd_bus_message_enter_container(m, 'a', "{sv}") > 0);
+        fuzz_check(sd_bus_message_enter_container(m, 'e', "sv") > 0);
+        fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
+        fuzz_check(strcmp(key, LVSS_CW_ENTRY) == 0);
+        fuzz_check(lvss_component_wire_read_list(m, collect, back) == 0);
+        fuzz_check(back->n == l->n);
+        for (size_t i = 0; i < l->n; i++)
+                check_same_wire(&l->items[i], &back->items[i]);
+        sd_bus_message_unref(m);
+        free(back);
 }
 
 static void check_same(vss_writer_components *a, vss_writer_components *b) {
@@ -376,6 +474,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         input in = { .p = data, .n = size };
         sd_bus_message *m = NULL;
         vss_writer_components *c = NULL, *back;
+        wire_list *wl;
         uint8_t flags;
         char *sig;
         size_t k;
@@ -406,6 +505,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         valid = expect_valid(m);
+
+        /* The module: all or nothing, and a faithful round trip. */
+        wl = calloc(1, sizeof *wl);
+        fuzz_check(wl);
+        fuzz_check(sd_bus_message_rewind(m, true) >= 0);
+        r = lvss_component_wire_read_list(m, collect, wl);
+        if (r != -ENOMEM) {
+                if ((r == 0) != valid)
+                        fprintf(stderr, "lvss_component_wire_read_list() says %d, the message is %s\n", r,
+                                valid ? "valid" : "not valid");
+                fuzz_check((r == 0) == valid);
+                fuzz_check(r == 0 || r == -EBADMSG);
+                fuzz_check(r == 0 || wl->n == 0);
+                if (r == 0)
+                        wire_round_trip(wl);
+        }
+        free(wl);
+
+        /* The writer library on top of it. */
         fuzz_check(sd_bus_message_rewind(m, true) >= 0);
         r = lvss_writer_components_read_variant(m, flags & 1, &c);
         sd_bus_message_unref(m);
