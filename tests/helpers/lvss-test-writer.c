@@ -14,7 +14,7 @@
  *                    [--component NAME]... [--path DIR]
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
  *                    [--restore-failure-msg TEXT]
- *                    [--raw-identify bad-metadata|wrong-signature]
+ *                    [--raw-identify bad-metadata|wrong-signature|bad-components]
  *                    [--show-snapshot] [--write-copy NAME] [--recovery-fails]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
@@ -65,7 +65,11 @@
  * answers with a metadata string that is no writer metadata document
  * (bad-metadata) or with a reply of the wrong signature, one string
  * (wrong-signature). It prints `subscribed`, `event Identify {sid} raw`
- * and `disconnected` like the others.
+ * and `disconnected` like the others. With bad-components (issue 11 §2)
+ * Identify gets a valid document with two file groups, `first` and
+ * `second`, and PrepareForBackup a `components` out list that sets
+ * `first`'s backup metadata to "from a refused answer" and then has a
+ * component whose name is a number (no writer library sends that).
  * --app-message-size BYTES makes the application message BYTES bytes of
  * "\xc3\xa4" (a two-byte UTF-8 character, so that a cut in the middle of a
  * character shows) followed by "END": longer than a command line may carry.
@@ -553,7 +557,7 @@ static void usage(FILE *f) {
                 "                        [--component NAME]... [--path DIR]\n"
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
                 "                        [--restore-failure-msg TEXT]\n"
-                "                        [--raw-identify bad-metadata|wrong-signature]\n"
+                "                        [--raw-identify bad-metadata|wrong-signature|bad-components]\n"
                 "                        [--show-snapshot] [--write-copy NAME] [--recovery-fails]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
@@ -756,8 +760,10 @@ static int parse_argv(int argc, char *argv[]) {
                         arg.restore_failure_msg = optarg;
                         break;
                 case ARG_RAW_IDENTIFY:
-                        if (strcmp(optarg, "bad-metadata") != 0 && strcmp(optarg, "wrong-signature") != 0) {
-                                fprintf(stderr, "lvss-test-writer: --raw-identify: bad-metadata or wrong-signature\n");
+                        if (strcmp(optarg, "bad-metadata") != 0 && strcmp(optarg, "wrong-signature") != 0 &&
+                            strcmp(optarg, "bad-components") != 0) {
+                                fprintf(stderr, "lvss-test-writer: --raw-identify: bad-metadata, wrong-signature or "
+                                                "bad-components\n");
                                 return -EINVAL;
                         }
                         arg.raw_identify = optarg;
@@ -810,6 +816,57 @@ static const char *session_state_word(vss_writer_session_state s) {
 
 /* ---- --raw-identify: a writer without liblvss ---------------------------- */
 
+static vss_id raw_instance_id;
+
+/* --raw-identify bad-components: a good Identify, then a PrepareForBackup answer lvssd must refuse whole. */
+static int raw_reply_components(sd_bus_message *reply, vss_writer_event event) {
+        char iid[VSS_ID_STRING_MAX], wid[VSS_ID_STRING_MAX];
+        char *xml = NULL;
+        int r;
+
+        switch (event) {
+        case VSS_EVENT_IDENTIFY:
+                vss_id_format(&raw_instance_id, iid);
+                vss_id_format(&arg.writer_id, wid);
+                if (asprintf(&xml,
+                             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                             "<WRITER_METADATA version=\"1.0\"><IDENTIFICATION instanceId=\"%s\" writerId=\"%s\" "
+                             "friendlyName=\"%s\" usage=\"USER_DATA\" dataSource=\"OTHER\"/><BACKUP_LOCATIONS>"
+                             "<FILE_GROUP componentName=\"first\" restoreMetadata=\"false\" "
+                             "notifyOnBackupComplete=\"false\" selectable=\"true\" selectableForRestore=\"true\" "
+                             "componentFlags=\"0x0\"/>"
+                             "<FILE_GROUP componentName=\"second\" restoreMetadata=\"false\" "
+                             "notifyOnBackupComplete=\"false\" selectable=\"true\" selectableForRestore=\"true\" "
+                             "componentFlags=\"0x0\"/>"
+                             "</BACKUP_LOCATIONS></WRITER_METADATA>\n",
+                             iid, wid, arg.name) < 0)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 1, "metadata", "s", xml);
+                free(xml);
+                return r;
+        case VSS_EVENT_PREPARE_BACKUP:
+                r = sd_bus_message_append(reply, "biis", 1, 0, 0, "");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", "components");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', "aa{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "aa{sv}", 2,
+                                                  3, "name", "s", "first", "logical_path", "s", "",
+                                                  "backup_metadata", "s", "from a refused answer",
+                                                  1, "name", "u", (uint32_t) 2);
+                for (unsigned i = 0; r >= 0 && i < 3; i++)
+                        r = sd_bus_message_close_container(reply);
+                return r;
+        default:
+                return sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 0);
+        }
+}
+
 /* Writer1 at /org/lvss/writer, by hand: Event answers success, Identify as told. */
 static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         sd_bus_message *reply = NULL;
@@ -834,7 +891,9 @@ static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        if (event == VSS_EVENT_IDENTIFY && strcmp(arg.raw_identify, "wrong-signature") == 0)
+        if (strcmp(arg.raw_identify, "bad-components") == 0)
+                r = raw_reply_components(reply, (vss_writer_event) event);
+        else if (event == VSS_EVENT_IDENTIFY && strcmp(arg.raw_identify, "wrong-signature") == 0)
                 r = sd_bus_message_append(reply, "s", "hello from a writer that does not speak Writer1");
         else if (event == VSS_EVENT_IDENTIFY)
                 r = sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 1, "metadata", "s",
@@ -881,6 +940,7 @@ static int raw_main(int sfd) {
         }
         if (r >= 0)
                 r = lvss_bus_read_id(reply, &instance_id);
+        raw_instance_id = instance_id;
         sd_bus_message_unref(reply);
         if (r < 0) {
                 fprintf(stderr, "lvss-test-writer: cannot subscribe: %s\n", error.message ?: strerror(-r));
