@@ -42,7 +42,7 @@ static const wire_key keys[] = {
 };
 
 #define FIELD(c, k, T) ((T *) ((char *) (c) + (k)->offset))
-#define CFIELD(c, k, T) ((const T *) ((const char *) (c) + (k)->offset))
+#define CFIELD(c, k, T) ((T const *) ((const char *) (c) + (k)->offset))
 
 int lvss_component_wire_valid(const lvss_wire_component *c) {
         if (!c || !c->name || !*c->name)
