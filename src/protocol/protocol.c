@@ -58,7 +58,7 @@ int lvss_bus_error_set_hresult(sd_bus_error *e, vss_hresult hr, const char *fmt,
 
         /* Not cut here: a silent cut loses the end of the message, often the
          * cause. What a message echoes from other processes is bounded where
-         * it is formatted (common/bounded.h). */
+         * it is formatted (basic/bounded.h). */
         if (fmt) {
                 va_start(ap, fmt);
                 k = vasprintf(&message, fmt, ap);

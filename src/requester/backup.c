@@ -96,7 +96,7 @@ struct vss_backup_components {
 /*
  * D-Bus strings must be valid UTF-8 and sd-bus refuses to build a message
  * otherwise, with an errno that would read as an internal failure. Checking
- * first (common/utf8.h: sd-bus's rule) turns it into VSS_E_INVALIDARG.
+ * first (basic/utf8.h: sd-bus's rule) turns it into VSS_E_INVALIDARG.
  */
 static bool string_is_valid(const char *s) {
         return lvss_utf8_valid(s);
