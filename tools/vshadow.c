@@ -62,7 +62,6 @@
 
 #include <lvss/vss.h>
 
-#include "common/bcd.h"
 #include "common/strv.h"
 #include "common/util.h"
 #include "config.h"
@@ -119,6 +118,27 @@ typedef struct writer_record {
 } writer_record;
 
 /* A component vshadow selected: added for backup, or selected for restore. */
+/*
+ * A restore's document as the public API shows it (GetWriterComponents):
+ * the components point into the reading kept by the vss_backup_components.
+ */
+typedef struct document_component {
+        vss_id instance_id;
+        vss_id writer_id;
+        const char *writer_name; /* NULL: the document does not list the writer */
+        vss_component *c;
+} document_component;
+
+typedef struct restore_document {
+        vss_id snapshot_set_id;
+        bool select_components;
+        vss_backup_type backup_type;
+        vss_writer_components **writers;
+        unsigned n_writers;
+        document_component *components;
+        size_t n_components;
+} restore_document;
+
 typedef struct selected_component {
         vss_id instance_id; /* backup: this session's; restore: the document's */
         vss_id writer_id;
@@ -163,6 +183,7 @@ typedef struct vshadow {
         char *bcd_path;    /* absolute path of the document: -bc after saving it, -r / -rs */
         bool bcd_written;  /* -bc wrote it in this run: remove it when the backup fails */
         vss_file_restore_status file_status; /* restore: what SetFileRestoreStatus said */
+        restore_document doc;                /* restore: the document's components (GetWriterComponents) */
 
         /* issue 8 item 6: lvssd's record of the session (asked before Release) */
         bool record_known;
@@ -1393,6 +1414,9 @@ static void remove_bcd(vshadow *v) {
 /* ---- the runs --------------------------------------------------------------- */
 
 /* CreateBackupComponents, then InitializeForBackup, or InitializeForRestore with @restore_xml. */
+static vss_hresult read_document(vshadow *v);
+static void print_document(vshadow *v);
+
 static vss_hresult open_session(vshadow *v, const char *restore_xml) {
         vss_hresult hr;
 
@@ -1412,6 +1436,22 @@ static vss_hresult open_session(vshadow *v, const char *restore_xml) {
         if (restore_xml) {
                 step_begin(v, "InitializeForRestore", arg_restore_file);
                 hr = step_end(v, vss_initialize_for_restore(v->bc, restore_xml));
+                if (hr_ok(hr)) {
+                        /* what the document holds, as lvssd loaded it */
+                        vss_hresult h = read_document(v);
+                        if (hr_ok(h))
+                                print_document(v);
+                        else {
+                                step_done(v);
+                                fprintf(stderr, "vshadow: cannot list the components of %s: %s (%s)\n",
+                                        arg_restore_file, vss_hresult_text(h), hr_name(h));
+                                return h;
+                        }
+                } else if (hr == VSS_E_INVALID_XML_DOCUMENT) {
+                        step_done(v);
+                        fprintf(stderr, "vshadow: %s is not a valid Backup Components Document\n", arg_restore_file);
+                        return hr;
+                }
         } else {
                 step_begin(v, "InitializeForBackup", NULL);
                 hr = step_end(v, vss_initialize_for_backup(v->bc, NULL));
@@ -2070,74 +2110,133 @@ static const char *restore_status_name(vss_file_restore_status s) {
         return (unsigned) s < ELEMENTSOF(names) ? names[s] : "unknown";
 }
 
-static const lvss_bcd_writer *bcd_writer_of(const lvss_bcd *bcd, const lvss_bcd_component *c) {
-        for (size_t i = 0; i < bcd->n_writers; i++)
-                if (vss_id_equal(&bcd->writers[i].instance_id, &c->instance_id) &&
-                    vss_id_equal(&bcd->writers[i].writer_id, &c->writer_id))
-                        return &bcd->writers[i];
-        return NULL;
+/*
+ * The document lvssd loaded for this restore, through the public API
+ * (GetWriterComponentsCount / GetWriterComponents). Fills v->doc.
+ */
+static vss_hresult read_document(vshadow *v) {
+        restore_document *d = &v->doc;
+        unsigned n = 0;
+        vss_hresult hr;
+
+        hr = vss_backup_components_get_writer_components_count(v->bc, &n);
+        if (hr_ok(hr))
+                hr = vss_backup_components_get_document_info(v->bc, &d->snapshot_set_id, &d->select_components,
+                                                             &d->backup_type);
+        if (!hr_ok(hr))
+                return hr;
+        d->writers = calloc(n ? n : 1, sizeof *d->writers);
+        if (!d->writers)
+                return VSS_E_OUTOFMEMORY;
+        for (unsigned i = 0; i < n; i++) {
+                vss_writer_components *w = NULL;
+                const char *wname = NULL;
+                vss_id iid, wid;
+                unsigned nc = 0;
+                document_component *a;
+
+                hr = vss_backup_components_get_writer_components(v->bc, i, &w);
+                if (hr_ok(hr))
+                        hr = vss_writer_components_get_writer_info(w, &iid, &wid);
+                if (hr_ok(hr))
+                        hr = vss_writer_components_get_count(w, &nc);
+                if (!hr_ok(hr))
+                        return hr;
+                if (!hr_ok(vss_writer_components_get_writer_name(w, &wname, NULL)))
+                        wname = NULL;
+                d->writers[d->n_writers++] = w;
+                a = reallocarray(d->components, d->n_components + nc ? d->n_components + nc : 1, sizeof *a);
+                if (!a)
+                        return VSS_E_OUTOFMEMORY;
+                d->components = a;
+                for (unsigned k = 0; k < nc; k++) {
+                        vss_component *c = NULL;
+
+                        hr = vss_writer_components_get_component(w, k, &c);
+                        if (!hr_ok(hr))
+                                return hr;
+                        d->components[d->n_components++] = (document_component) {
+                                .instance_id = iid,
+                                .writer_id = wid,
+                                .writer_name = wname,
+                                .c = c,
+                        };
+                }
+        }
+        return VSS_S_OK;
 }
 
 /* What the document holds, under the InitializeForRestore step. */
-static void print_document(vshadow *v, const lvss_bcd *bcd) {
+static void print_document(vshadow *v) {
+        const restore_document *d = &v->doc;
+        size_t n_named = 0;
         char set_id[VSS_ID_STRING_MAX];
 
-        vss_id_format(&bcd->snapshot_set_id, set_id);
+        vss_id_format(&d->snapshot_set_id, set_id);
         if (arg_json) {
                 json_key(&v->json, "document");
                 json_begin_object(&v->json);
                 json_key(&v->json, "snapshot_set_id");
-                json_id(&v->json, &bcd->snapshot_set_id);
+                json_id(&v->json, &d->snapshot_set_id);
                 json_key(&v->json, "select_components");
-                json_bool(&v->json, bcd->select_components);
+                json_bool(&v->json, d->select_components);
                 json_key(&v->json, "backup_type");
-                json_uint(&v->json, (unsigned) bcd->backup_type);
+                json_uint(&v->json, (unsigned) d->backup_type);
                 json_key(&v->json, "writers");
                 json_begin_array(&v->json);
-                for (size_t i = 0; i < bcd->n_writers; i++) {
-                        const lvss_bcd_writer *w = &bcd->writers[i];
+                for (unsigned i = 0; i < d->n_writers; i++) {
+                        vss_writer_components *w = d->writers[i];
+                        const char *wname = NULL, *iname = NULL, *xml = NULL;
+                        vss_id iid, wid;
+
+                        if (!hr_ok(vss_writer_components_get_writer_name(w, &wname, &iname)) ||
+                            !hr_ok(vss_writer_components_get_writer_info(w, &iid, &wid)))
+                                continue; /* a writer only its components name */
+                        if (!hr_ok(vss_writer_components_get_writer_metadata_xml(w, &xml)))
+                                xml = NULL;
                         json_begin_object(&v->json);
                         json_key(&v->json, "writer_name");
-                        json_string(&v->json, w->writer_name);
+                        json_string(&v->json, wname);
                         json_key(&v->json, "writer_id");
-                        json_id(&v->json, &w->writer_id);
+                        json_id(&v->json, &wid);
                         json_key(&v->json, "instance_id");
-                        json_id(&v->json, &w->instance_id);
+                        json_id(&v->json, &iid);
                         json_key(&v->json, "instance_name");
-                        json_string(&v->json, strnull_if_empty(w->instance_name));
+                        json_string(&v->json, strnull_if_empty(iname));
                         json_key(&v->json, "has_metadata");
-                        json_bool(&v->json, w->metadata_xml && *w->metadata_xml);
+                        json_bool(&v->json, xml && *xml);
                         json_end_object(&v->json);
                 }
                 json_end_array(&v->json);
                 json_key(&v->json, "components");
                 json_begin_array(&v->json);
-                for (size_t i = 0; i < bcd->n_components; i++) {
-                        const lvss_bcd_component *c = &bcd->components[i];
-                        const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
-                        _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+                for (size_t i = 0; i < d->n_components; i++) {
+                        const document_component *dc = &d->components[i];
+                        vss_component *c = dc->c;
+                        _cleanup_(freep) char *path =
+                                component_path(vss_component_get_logical_path(c), vss_component_get_name(c));
 
                         json_begin_object(&v->json);
                         json_key(&v->json, "writer_name");
-                        json_string(&v->json, w ? w->writer_name : NULL);
+                        json_string(&v->json, dc->writer_name);
                         json_key(&v->json, "writer_id");
-                        json_id(&v->json, &c->writer_id);
+                        json_id(&v->json, &dc->writer_id);
                         json_key(&v->json, "instance_id");
-                        json_id(&v->json, &c->instance_id);
+                        json_id(&v->json, &dc->instance_id);
                         json_key(&v->json, "component_type");
-                        json_uint(&v->json, (unsigned) c->type);
+                        json_uint(&v->json, (unsigned) vss_component_get_type(c));
                         json_key(&v->json, "logical_path");
-                        json_string(&v->json, strempty(c->logical_path));
+                        json_string(&v->json, strempty(vss_component_get_logical_path(c)));
                         json_key(&v->json, "component_name");
-                        json_string(&v->json, c->name);
+                        json_string(&v->json, vss_component_get_name(c));
                         json_key(&v->json, "component_path");
                         json_string(&v->json, path);
                         json_key(&v->json, "backup_succeeded");
-                        json_bool(&v->json, c->backup_succeeded);
+                        json_bool(&v->json, vss_component_get_backup_succeeded(c));
                         json_key(&v->json, "backup_metadata");
-                        json_string(&v->json, strnull_if_empty(c->backup_metadata));
+                        json_string(&v->json, strnull_if_empty(vss_component_get_backup_metadata(c)));
                         json_key(&v->json, "backup_stamp");
-                        json_string(&v->json, strnull_if_empty(c->backup_stamp));
+                        json_string(&v->json, strnull_if_empty(vss_component_get_backup_stamp(c)));
                         json_end_object(&v->json);
                 }
                 json_end_array(&v->json);
@@ -2145,28 +2244,33 @@ static void print_document(vshadow *v, const lvss_bcd *bcd) {
                 return;
         }
 
-        printf("    Document: %zu writer%s, %zu component%s, snapshot set %s\n", bcd->n_writers,
-               bcd->n_writers == 1 ? "" : "s", bcd->n_components, bcd->n_components == 1 ? "" : "s",
-               vss_id_is_null(&bcd->snapshot_set_id) ? "none" : set_id);
-        for (size_t i = 0; i < bcd->n_components; i++) {
-                const lvss_bcd_component *c = &bcd->components[i];
-                const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
-                _cleanup_(freep) char *path = component_path(c->logical_path, c->name);
+        for (unsigned i = 0; i < d->n_writers; i++)
+                if (hr_ok(vss_writer_components_get_writer_name(d->writers[i], NULL, NULL)))
+                        n_named++;
+        printf("    Document: %zu writer%s, %zu component%s, snapshot set %s\n", n_named, n_named == 1 ? "" : "s",
+               d->n_components, d->n_components == 1 ? "" : "s",
+               vss_id_is_null(&d->snapshot_set_id) ? "none" : set_id);
+        for (size_t i = 0; i < d->n_components; i++) {
+                const document_component *dc = &d->components[i];
+                vss_component *c = dc->c;
+                const char *metadata = vss_component_get_backup_metadata(c), *stamp = vss_component_get_backup_stamp(c);
+                _cleanup_(freep) char *path =
+                        component_path(vss_component_get_logical_path(c), vss_component_get_name(c));
 
                 fputs("    * Writer '", stdout);
-                fputs_sanitized(w ? w->writer_name : "?", stdout);
+                fputs_sanitized(dc->writer_name ? dc->writer_name : "?", stdout);
                 fputs("' component ", stdout);
                 fputs_sanitized(path, stdout);
-                printf(" (%s)%s\n", component_type_short(c->type),
-                       c->backup_succeeded ? "" : ", backup not confirmed");
-                if (c->backup_metadata && *c->backup_metadata) {
+                printf(" (%s)%s\n", component_type_short(vss_component_get_type(c)),
+                       vss_component_get_backup_succeeded(c) ? "" : ", backup not confirmed");
+                if (metadata && *metadata) {
                         fputs("       Backup metadata: ", stdout);
-                        fputs_sanitized(c->backup_metadata, stdout);
+                        fputs_sanitized(metadata, stdout);
                         putchar('\n');
                 }
-                if (c->backup_stamp && *c->backup_stamp) {
+                if (stamp && *stamp) {
                         fputs("       Backup stamp: ", stdout);
-                        fputs_sanitized(c->backup_stamp, stdout);
+                        fputs_sanitized(stamp, stdout);
                         putchar('\n');
                 }
         }
@@ -2179,13 +2283,23 @@ static void print_document(vshadow *v, const lvss_bcd *bcd) {
  * otherwise it is left out and the restore ends with status 1.
  * Returns < 0 to stop, 0 when all went in, 1 when some were left out.
  */
-static int select_for_restore(vshadow *v, const lvss_bcd *bcd) {
+static int select_for_restore(vshadow *v) {
         bool left_out = false;
 
-        for (size_t i = 0; i < bcd->n_components; i++) {
-                const lvss_bcd_component *c = &bcd->components[i];
-                const lvss_bcd_writer *w = bcd_writer_of(bcd, c);
-                const char *wname = w ? w->writer_name : NULL;
+        for (size_t i = 0; i < v->doc.n_components; i++) {
+                const document_component *dc = &v->doc.components[i];
+                const struct {
+                        vss_id instance_id, writer_id;
+                        vss_component_type type;
+                        const char *logical_path, *name;
+                } comp = {
+                        .instance_id = dc->instance_id,
+                        .writer_id = dc->writer_id,
+                        .type = vss_component_get_type(dc->c),
+                        .logical_path = vss_component_get_logical_path(dc->c),
+                        .name = vss_component_get_name(dc->c),
+                }, *c = &comp;
+                const char *wname = dc->writer_name;
                 selected_component sc;
                 _cleanup_(freep) char *what = NULL;
                 bool excluded, named, include, exclude, required;
@@ -2209,8 +2323,8 @@ static int select_for_restore(vshadow *v, const lvss_bcd *bcd) {
                         .writer_id = c->writer_id,
                         .type = c->type,
                         .writer_name = (char *) strempty(wname),
-                        .logical_path = c->logical_path,
-                        .name = c->name,
+                        .logical_path = (char *) c->logical_path,
+                        .name = (char *) c->name,
                         .required = required,
                 };
                 what = component_arg(&sc);
@@ -2265,7 +2379,6 @@ static void note(vshadow *v, const char *text) {
 }
 
 static int run_restore(vshadow *v) {
-        _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
         _cleanup_(freep) char *xml = NULL;
         vss_async *a = NULL;
         vss_hresult hr;
@@ -2287,7 +2400,7 @@ static int run_restore(vshadow *v) {
                 printf("%s\n%s restore from %s\n\n", BANNER, arg_restore_simulated ? "Simulated" : "Real",
                        arg_restore_file);
 
-        /* The document is read here too: the public API does not list a loaded document's components. */
+        /* The file is read here; lvssd checks it (InitializeForRestore) and GetWriterComponents lists it. */
         step_begin(v, "ReadDocument", arg_restore_file);
         r = read_text_file(arg_restore_file, BCD_FILE_MAX, &xml);
         if (r < 0) {
@@ -2299,33 +2412,22 @@ static int run_restore(vshadow *v) {
                 fprintf(stderr, "vshadow: cannot read %s: %s\n", arg_restore_file, why);
                 goto finish;
         }
-        r = lvss_bcd_from_xml(xml, &bcd);
-        if (r < 0) {
-                const char *why = r == -ENOMEM  ? strerror(ENOMEM)
-                                  : r == -E2BIG ? "not a valid Backup Components Document: over a size limit"
-                                                : "not a valid Backup Components Document";
-                step_end_full(v, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_INVALID_XML_DOCUMENT, why);
-                step_done(v);
-                fprintf(stderr, "vshadow: %s is %s\n", arg_restore_file, why);
-                goto finish;
-        }
         step_end(v, VSS_S_OK);
-        print_document(v, bcd);
         step_done(v);
         v->bcd_path = realpath(arg_restore_file, NULL);
-        v->set_id = bcd->snapshot_set_id;
-        if (bcd->n_components == 0) {
-                fprintf(stderr, "vshadow: %s holds no components: nothing to restore (a backup without writers saves none)\n",
-                        arg_restore_file);
-                goto finish;
-        }
 
         hr = open_session(v, xml);
         if (!hr_ok(hr))
                 goto finish_release;
+        v->set_id = v->doc.snapshot_set_id;
+        if (v->doc.n_components == 0) {
+                fprintf(stderr, "vshadow: %s holds no components: nothing to restore (a backup without writers saves none)\n",
+                        arg_restore_file);
+                goto finish_release;
+        }
 
         /* No GatherWriterMetadata: the writers running now are found by PreRestore itself (WS-12). */
-        r = select_for_restore(v, bcd);
+        r = select_for_restore(v);
         if (r < 0)
                 goto finish_release;
         if (r > 0)
@@ -2675,6 +2777,8 @@ static void vshadow_done(vshadow *v) {
         free(v->components);
         free(v->required);
         free(v->bcd_path);
+        free(v->doc.writers); /* the objects belong to the released v->bc */
+        free(v->doc.components);
         free(arg_specs);
         if (v->props)
                 for (size_t i = 0; i < v->n_props; i++)

@@ -170,6 +170,20 @@ vss_hresult vss_backup_components_get_writer_components_count(vss_backup_compone
  */
 vss_hresult vss_backup_components_get_writer_components(vss_backup_components *bc, unsigned index,
                                                         vss_writer_components **ret);
+/**
+ * vss_backup_components_get_document_info() - what the document says of the whole backup.
+ * @ret_snapshot_set_id: the backup's snapshot set (null when none was made); may be NULL.
+ * @ret_select_components: whether the backup was in component mode; may be NULL.
+ * @ret_backup_type: the backup's VSS_BT_*; may be NULL.
+ *
+ * An lvss extension, from the same reading as
+ * vss_backup_components_get_writer_components() (VSS keeps these in the
+ * document too but gives a requester no getter). Return: VSS_S_OK;
+ * VSS_E_INVALIDARG (NULL @bc); VSS_E_BAD_STATE before a successful
+ * vss_backup_components_get_writer_components_count().
+ */
+vss_hresult vss_backup_components_get_document_info(vss_backup_components *bc, vss_id *ret_snapshot_set_id,
+                                                    bool *ret_select_components, vss_backup_type *ret_backup_type);
 
 /**
  * vss_get_session_record_status() - whether lvssd's record of this session is complete.

@@ -95,6 +95,9 @@ struct vss_backup_components {
         bool components_ready;
         vss_writer_components **components;
         unsigned n_components;
+        vss_id document_set_id;
+        bool document_select_components;
+        vss_backup_type document_backup_type;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1060,6 +1063,9 @@ _public_ vss_hresult vss_backup_components_get_writer_components_count(vss_backu
         bc_clear_components(bc);
         bc->components = sets;
         bc->n_components = n;
+        bc->document_set_id = bcd->snapshot_set_id;
+        bc->document_select_components = bcd->select_components;
+        bc->document_backup_type = bcd->backup_type;
         bc->components_ready = true;
         *ret = n;
         return VSS_S_OK;
@@ -1082,6 +1088,29 @@ _public_ vss_hresult vss_backup_components_get_writer_components(vss_backup_comp
                 return VSS_E_OBJECT_NOT_FOUND;
 
         *ret = bc->components[index];
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_backup_components_get_document_info(vss_backup_components *bc, vss_id *ret_snapshot_set_id,
+                                                             bool *ret_select_components,
+                                                             vss_backup_type *ret_backup_type) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        vss_hresult hr;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, true, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (!bc->components_ready)
+                return VSS_E_BAD_STATE;
+
+        if (ret_snapshot_set_id)
+                *ret_snapshot_set_id = bc->document_set_id;
+        if (ret_select_components)
+                *ret_select_components = bc->document_select_components;
+        if (ret_backup_type)
+                *ret_backup_type = bc->document_backup_type;
         return VSS_S_OK;
 }
 

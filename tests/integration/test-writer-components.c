@@ -144,8 +144,20 @@ static void test_writer_components_of_a_backup(void **state) {
         char *xml = backup_confirming(env, a, b, &set, &bc);
         free(xml);
 
+        vss_id doc_set;
+        bool select = false;
+        vss_backup_type type = VSS_BT_UNDEFINED;
+        CHECK_HR(vss_backup_components_get_document_info(bc, &doc_set, &select, &type), VSS_E_BAD_STATE,
+                 "get_document_info before a count");
+        CHECK_HR(vss_backup_components_get_document_info(NULL, &doc_set, &select, &type), VSS_E_INVALIDARG,
+                 "get_document_info(NULL)");
         n = 99;
         CHECK_HR(vss_backup_components_get_writer_components_count(bc, &n), VSS_S_OK, "count");
+        CHECK_HR(vss_backup_components_get_document_info(bc, &doc_set, &select, &type), VSS_S_OK,
+                 "get_document_info");
+        CHECK(vss_id_equal(&doc_set, &set) && select && type == VSS_BT_FULL,
+              "document info: set %s (expected %s), component mode %d, backup type %d", itest_id_str(&doc_set),
+              itest_id_str(&set), select, (int) type);
         CHECK(n == 2, "GetWriterComponentsCount: %u, expected 2 (A and B)", n);
         vss_writer_components *ca = set_of(bc, n, a), *cb = set_of(bc, n, b), *none = NULL;
         CHECK_HR(vss_backup_components_get_writer_components(bc, n, &none), VSS_E_OBJECT_NOT_FOUND,
