@@ -284,7 +284,7 @@ static vss_hresult step_end_full(vshadow *v, vss_hresult hr, const char *why) {
                 json_key(&v->json, "argument");
                 json_string(&v->json, strnull_if_empty(v->step_arg));
                 json_key(&v->json, "ok");
-                json_bool(&v->json, ok);
+                json_boolean(&v->json, ok);
                 json_key(&v->json, "result");
                 if (why)
                         json_null(&v->json);
@@ -421,7 +421,7 @@ static void json_file_descs(json_writer *j, const char *key, const vss_file_desc
                 json_key(j, "filespec");
                 json_string(j, files[i].filespec);
                 json_key(j, "recursive");
-                json_bool(j, files[i].recursive);
+                json_boolean(j, files[i].recursive);
                 json_key(j, "alternate_location");
                 json_string(j, files[i].alternate_location);
                 json_key(j, "backup_type_mask");
@@ -502,7 +502,7 @@ static vss_hresult print_one_metadata(vshadow *v, unsigned index, unsigned detai
                         json_key(&v->json, "caption");
                         json_string(&v->json, ci->caption);
                         json_key(&v->json, "selectable");
-                        json_bool(&v->json, ci->selectable);
+                        json_boolean(&v->json, ci->selectable);
                         json_file_descs(&v->json, "files", ci->files, ci->file_count);
                         json_file_descs(&v->json, "databases", ci->databases, ci->database_count);
                         json_file_descs(&v->json, "log_files", ci->log_files, ci->log_file_count);
@@ -1110,7 +1110,7 @@ static void step_info_component(vshadow *v, const selected_component *c) {
                 json_key(&v->json, "component_path");
                 json_string(&v->json, path);
                 json_key(&v->json, "required");
-                json_bool(&v->json, c->required);
+                json_boolean(&v->json, c->required);
         }
 }
 
@@ -1653,7 +1653,7 @@ static void print_summary(vshadow *v, int exit_status) {
                         json_key(&v->json, "application_message");
                         json_string(&v->json, r->application_message);
                         json_key(&v->json, "required");
-                        json_bool(&v->json, writer_required(v, &r->instance_id));
+                        json_boolean(&v->json, writer_required(v, &r->instance_id));
                         json_key(&v->json, "last_event_name");
                         json_string(&v->json, vss_writer_event_name(r->last_event));
                         json_key(&v->json, "last_event_usec");
@@ -1676,7 +1676,7 @@ static void print_summary(vshadow *v, int exit_status) {
                 /* issue 8 item 6: null when lvssd could not be asked */
                 json_key(&v->json, "record_complete");
                 if (v->record_known)
-                        json_bool(&v->json, v->record_complete);
+                        json_boolean(&v->json, v->record_complete);
                 else
                         json_null(&v->json);
                 json_key(&v->json, "record_message");
@@ -1838,7 +1838,7 @@ static int run_backup(vshadow *v) {
                         json_string(&v->json, arg_volumes[i]);
                 json_end_array(&v->json);
                 json_key(&v->json, "component_mode");
-                json_bool(&v->json, v->component_mode);
+                json_boolean(&v->json, v->component_mode);
                 json_key(&v->json, "steps");
                 json_begin_array(&v->json);
         } else {
@@ -2179,7 +2179,7 @@ static void print_document(vshadow *v) {
                 json_key(&v->json, "snapshot_set_id");
                 json_id(&v->json, &d->snapshot_set_id);
                 json_key(&v->json, "select_components");
-                json_bool(&v->json, d->select_components);
+                json_boolean(&v->json, d->select_components);
                 json_key(&v->json, "backup_type");
                 json_uint(&v->json, (unsigned) d->backup_type);
                 json_key(&v->json, "writers");
@@ -2204,7 +2204,7 @@ static void print_document(vshadow *v) {
                         json_key(&v->json, "instance_name");
                         json_string(&v->json, strnull_if_empty(iname));
                         json_key(&v->json, "has_metadata");
-                        json_bool(&v->json, xml && *xml);
+                        json_boolean(&v->json, xml && *xml);
                         json_end_object(&v->json);
                 }
                 json_end_array(&v->json);
@@ -2232,7 +2232,7 @@ static void print_document(vshadow *v) {
                         json_key(&v->json, "component_path");
                         json_string(&v->json, path);
                         json_key(&v->json, "backup_succeeded");
-                        json_bool(&v->json, vss_component_get_backup_succeeded(c));
+                        json_boolean(&v->json, vss_component_get_backup_succeeded(c));
                         json_key(&v->json, "backup_metadata");
                         json_string(&v->json, strnull_if_empty(vss_component_get_backup_metadata(c)));
                         json_key(&v->json, "backup_stamp");
@@ -2392,7 +2392,7 @@ static int run_restore(vshadow *v) {
                 json_key(&v->json, "file");
                 json_string(&v->json, arg_restore_file);
                 json_key(&v->json, "simulated");
-                json_bool(&v->json, arg_restore_simulated);
+                json_boolean(&v->json, arg_restore_simulated);
                 json_end_object(&v->json);
                 json_key(&v->json, "steps");
                 json_begin_array(&v->json);
@@ -2777,6 +2777,7 @@ static void vshadow_done(vshadow *v) {
         free(v->components);
         free(v->required);
         free(v->bcd_path);
+        json_release(&v->json);
         free(v->doc.writers); /* the objects belong to the released v->bc */
         free(v->doc.components);
         free(arg_specs);
