@@ -90,20 +90,15 @@ int run_writer_status(vshadow *v) {
                         hr_name(hr));
                 return EXIT_FAILURE;
         }
-        if (arg_json)
-                json_begin_object(&v->json);
+        report_run_begin(v, RUN_STATUS);
         hr = gather_status(v, "GatherWriterMetadata", true);
-        if (arg_json) {
-                json_end_object(&v->json);
-                json_finish(&v->json);
-        }
         if (!hr_ok(hr)) {
+                report_run_end(v, RUN_STATUS, EXIT_FAILURE);
                 fprintf(stderr, "vshadow: cannot gather the writer status: %s (%s)\n", vss_hresult_text(hr),
                         hr_name(hr));
                 return EXIT_FAILURE;
         }
-        if (!arg_json && v->n_records == 0)
-                printf("No writers are subscribed.\n");
+        report_run_end(v, RUN_STATUS, EXIT_SUCCESS);
         return EXIT_SUCCESS;
 }
 
@@ -111,19 +106,11 @@ int run_writer_status(vshadow *v) {
 int run_writer_metadata(vshadow *v) {
         vss_hresult hr;
 
-        if (arg_json) {
-                json_begin_object(&v->json);
-                json_key(&v->json, "steps");
-                json_begin_array(&v->json);
-        }
+        report_run_begin(v, RUN_METADATA);
         hr = open_session(v, NULL);
         if (hr_ok(hr))
                 hr = gather_metadata(v, arg_writer_metadata);
-        if (arg_json) {
-                json_end_array(&v->json);
-                json_end_object(&v->json);
-                json_finish(&v->json);
-        }
+        report_run_end(v, RUN_METADATA, hr_ok(hr) ? EXIT_SUCCESS : EXIT_FAILURE);
         return hr_ok(hr) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -178,24 +165,7 @@ int run_backup(vshadow *v) {
         const char *failed = NULL;
         bool required_failed = false;
 
-        if (arg_json) {
-                json_begin_object(&v->json);
-                json_key(&v->json, "volumes");
-                json_begin_array(&v->json);
-                for (size_t i = 0; i < arg_n_volumes; i++)
-                        json_string(&v->json, arg_volumes[i]);
-                json_end_array(&v->json);
-                json_key(&v->json, "component_mode");
-                json_boolean(&v->json, v->component_mode);
-                json_key(&v->json, "steps");
-                json_begin_array(&v->json);
-        } else {
-                printf("%s\n", BANNER);
-                printf("Volumes:");
-                for (size_t i = 0; i < arg_n_volumes; i++)
-                        printf(" %s", arg_volumes[i]);
-                printf("%s\n\n", arg_no_writers ? " (no writers)" : v->component_mode ? " (component mode)" : "");
-        }
+        report_run_begin(v, RUN_BACKUP);
 
         v->snapshot_ids = calloc(arg_n_volumes, sizeof *v->snapshot_ids);
         v->props = calloc(arg_n_volumes, sizeof *v->props);
@@ -436,12 +406,6 @@ finish:
                                 print_writer_failure("warning: ", &v->records[i]);
         }
         warn_record(v, exit_status);
-        if (arg_json) {
-                json_end_array(&v->json);
-                print_summary(v, exit_status);
-                json_end_object(&v->json);
-                json_finish(&v->json);
-        } else
-                print_summary(v, exit_status);
+        report_run_end(v, RUN_BACKUP, exit_status);
         return exit_status;
 }

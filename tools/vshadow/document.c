@@ -129,16 +129,7 @@ vss_hresult save_bcd(vshadow *v) {
         free(v->bcd_path);
         v->bcd_path = realpath(arg_bcd_file, NULL);
         step_end(v, VSS_S_OK);
-        if (arg_json) {
-                json_key(&v->json, "bcd_file");
-                json_string(&v->json, v->bcd_path ? v->bcd_path : arg_bcd_file);
-                json_key(&v->json, "bcd_bytes");
-                json_uint(&v->json, strlen(xml));
-        } else
-                printf("    Backup Components Document: %s (%zu bytes, with %zu component%s and the writers' "
-                       "metadata)\n",
-                       v->bcd_path ? v->bcd_path : arg_bcd_file, strlen(xml), v->n_components,
-                       v->n_components == 1 ? "" : "s");
+        report_bcd_saved(v, v->bcd_path ? v->bcd_path : arg_bcd_file, strlen(xml));
         step_done(v);
         return VSS_S_OK;
 }

@@ -114,7 +114,7 @@ static int run_command(vshadow *v, const char *command) {
         if (r != 0)
                 return -r;
         /* Keep the JSON document on stdout clean: the command's output goes to stderr. */
-        if (arg_json) {
+        if (v->report == &report_json) {
                 r = posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
                 if (r != 0) {
                         posix_spawn_file_actions_destroy(&actions);
@@ -189,23 +189,16 @@ int exec_step(vshadow *v, const char *command) {
         int r;
 
         step_begin(v, "Exec", command);
-        if (!arg_json && !v->tty)
-                printf("[%u] Exec %s: running\n", v->step_no, command);
-        else if (!arg_json)
-                printf("running\n");
+        v->report->exec_running(v, command);
         r = run_command(v, command);
-        if (!arg_json && v->tty)
-                printf("[%u] Exec %s: ", v->step_no, command);
+        v->report->exec_resumed(v, command);
         if (r > 0) {
                 char why[64];
                 snprintf(why, sizeof why, "exit status %d", r);
                 step_end_full(v, VSS_E_UNEXPECTED, why);
         } else
                 step_end_full(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED, r < 0 ? strerror(-r) : NULL);
-        if (arg_json) {
-                json_key(&v->json, "exit_status");
-                json_int(&v->json, r);
-        }
+        v->report->exec_status(v, r);
         step_done(v);
         if (r < 0)
                 fprintf(stderr, "vshadow: cannot run '%s': %s\n", command, strerror(-r));

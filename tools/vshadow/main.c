@@ -166,6 +166,7 @@ int main(int argc, char *argv[]) {
         v.tty = isatty(STDOUT_FILENO);
         v.start_usec = now_usec(CLOCK_MONOTONIC);
         json_init(&v.json, stdout);
+        v.report = arg_json ? &report_json : &report_text;
 
         if (arg_writer_status_only)
                 r = run_writer_status(&v);

@@ -133,7 +133,7 @@ static int select_for_restore(vshadow *v) {
                 if (components_add(v, &sc) < 0)
                         return -ENOMEM;
         }
-        if (!specs_all_matched("in the document"))
+        if (!specs_all_matched(v, "in the document"))
                 return -ENOENT;
         return left_out ? 1 : 0;
 }
@@ -145,20 +145,7 @@ int run_restore(vshadow *v) {
         int exit_status = EXIT_FAILURE, r;
         bool failed = false, pre_failed = false;
 
-        if (arg_json) {
-                json_begin_object(&v->json);
-                json_key(&v->json, "restore");
-                json_begin_object(&v->json);
-                json_key(&v->json, "file");
-                json_string(&v->json, arg_restore_file);
-                json_key(&v->json, "simulated");
-                json_boolean(&v->json, arg_restore_simulated);
-                json_end_object(&v->json);
-                json_key(&v->json, "steps");
-                json_begin_array(&v->json);
-        } else
-                printf("%s\n%s restore from %s\n\n", BANNER, arg_restore_simulated ? "Simulated" : "Real",
-                       arg_restore_file);
+        report_run_begin(v, RUN_RESTORE);
 
         /* The file is read here; lvssd checks it (InitializeForRestore) and GetWriterComponents lists it. */
         step_begin(v, "ReadDocument", arg_restore_file);
@@ -277,14 +264,6 @@ finish_release:
 
 finish:
         warn_record(v, exit_status);
-        if (arg_json) {
-                json_end_array(&v->json);
-                json_key(&v->json, "file_restore_status");
-                json_string(&v->json, v->n_components > 0 ? restore_status_name(v->file_status) : NULL);
-                print_summary(v, exit_status);
-                json_end_object(&v->json);
-                json_finish(&v->json);
-        } else
-                print_summary(v, exit_status);
+        report_run_end(v, RUN_RESTORE, exit_status);
         return exit_status;
 }

@@ -121,7 +121,7 @@ bool writer_named_by_include(const char *writer_name, const vss_id *writer_id, c
 }
 
 /* After the selection: every -wi must have named something; a -wx that named nothing is only noted. */
-bool specs_all_matched(const char *where) {
+bool specs_all_matched(vshadow *v, const char *where) {
         bool ok = true;
 
         for (size_t i = 0; i < arg_n_specs; i++) {
@@ -133,8 +133,12 @@ bool specs_all_matched(const char *where) {
                         fprintf(stderr, "vshadow: required writer or component '%s' is not %s\n", strempty(t),
                                 where);
                         ok = false;
-                } else if (!arg_json)
-                        printf("    Note: -wx=%s names no writer or component %s\n", strempty(t), where);
+                } else {
+                        _cleanup_(freep) char *text = NULL;
+
+                        if (asprintf(&text, "Note: -wx=%s names no writer or component %s", strempty(t), where) >= 0)
+                                note(v, text);
+                }
         }
         return ok;
 }
@@ -297,11 +301,15 @@ vss_hresult select_components(vshadow *v) {
                         return VSS_E_OUTOFMEMORY;
         }
 
-        if (!specs_all_matched("among the writers that identified"))
+        if (!specs_all_matched(v, "among the writers that identified"))
                 return VSS_E_OBJECT_NOT_FOUND;
-        if (!arg_json)
-                printf("    %zu component%s selected from %u writer%s\n", v->n_components,
-                       v->n_components == 1 ? "" : "s", n, n == 1 ? "" : "s");
+        {
+                _cleanup_(freep) char *text = NULL;
+
+                if (asprintf(&text, "%zu component%s selected from %u writer%s", v->n_components,
+                             v->n_components == 1 ? "" : "s", n, n == 1 ? "" : "s") >= 0)
+                        note(v, text);
+        }
         return VSS_S_OK;
 }
 

@@ -74,11 +74,7 @@ vss_hresult gather_status(vshadow *v, const char *after, bool bare) {
         } else if (!hr_ok(hr))
                 return hr;
 
-        if (arg_json) {
-                json_key(&v->json, "writers");
-                json_begin_array(&v->json);
-        } else if (!bare)
-                printf("    Writer status after %s: %u writer%s\n", after, n, n == 1 ? "" : "s");
+        v->report->writers_begin(v, after, n, bare);
 
         for (unsigned i = 0; i < n; i++) {
                 output_writer w = {};
@@ -90,20 +86,9 @@ vss_hresult gather_status(vshadow *v, const char *after, bool bare) {
                         break;
                 }
                 record_status(v, &w.status);
-                if (arg_json) {
-                        json_begin_object(&v->json);
-                        json_writer_members(&v->json, &w);
-                        json_end_object(&v->json);
-                } else {
-                        if (!bare || i > 0)
-                                putchar('\n');
-                        output_writer_block(stdout, &w);
-                }
+                v->report->writer(v, &w, i, bare);
         }
-        if (arg_json)
-                json_end_array(&v->json);
-        else if (!bare && n > 0)
-                putchar('\n');
+        v->report->writers_end(v, n, bare);
         vss_free_writer_status(v->bc);
         if (!bare)
                 step_done(v);

@@ -90,13 +90,17 @@ typedef struct selected_component {
         bool required;      /* named by -wi, or its writer is */
 } selected_component;
 
+typedef struct reporter reporter;
+
 typedef struct vshadow {
         vss_backup_components *bc;
-        json_writer json;
+        const reporter *report; /* report_text or report_json (--json) */
+        json_writer json;       /* report_json's document */
         bool tty;
 
         unsigned step_no;
         const char *step_name;
+        const char *step_arg_given; /* NULL: the step has no argument (not even "") */
         char step_arg[PATH_MAX + 64];
         uint64_t step_start;
 
@@ -133,6 +137,69 @@ typedef struct vshadow {
         char *record_message; /* what was lost, when incomplete */
 } vshadow;
 
+/* ---- the reporter (report.c; report-text.c, report-json.c) ---- */
+
+typedef enum run_kind {
+        RUN_BACKUP,   /* the default: a backup (-nw, -p, -bc, ...) */
+        RUN_RESTORE,  /* -r / -rs */
+        RUN_METADATA, /* -wm, -wm2, -wm3 */
+        RUN_STATUS,   /* -ws */
+} run_kind;
+
+/* One writer's metadata as a reporter shows it (GatherWriterMetadata). */
+typedef struct metadata_view {
+        vss_examine_writer_metadata *md;
+        vss_id instance_id;
+        vss_id writer_id;
+        const char *name;
+        const char *instance_name;
+        vss_usage_type usage;
+        vss_source_type source;
+        unsigned n_include;
+        unsigned n_exclude;
+        unsigned n_components;
+} metadata_view;
+
+/*
+ * What vshadow shows, and how: text (report-text.c) or JSON
+ * (report-json.c). Every call happens in the order of the run: run_begin,
+ * then steps (step_begin, step_end, the step's details, step_done), then
+ * run_end. A step's details are step_info, component, snapshot, bcd_saved,
+ * document, the writers_begin / writer / writers_end of a status gather
+ * and the metadata_begin / writer_metadata / metadata_end of a metadata
+ * gather; exec_running / exec_resumed / exec_status frame the -exec step;
+ * note is a remark the text shows and JSON leaves out.
+ */
+struct reporter {
+        void (*run_begin)(vshadow *v, run_kind kind);
+        void (*run_end)(vshadow *v, run_kind kind, int exit_status);
+        void (*step_begin)(vshadow *v);
+        void (*step_end)(vshadow *v, vss_hresult hr, const char *why, uint64_t duration_usec);
+        void (*step_done)(vshadow *v);
+        void (*step_info)(vshadow *v, const char *key, const char *label, const char *value);
+        void (*exec_running)(vshadow *v, const char *command);
+        void (*exec_resumed)(vshadow *v, const char *command);
+        void (*exec_status)(vshadow *v, int status);
+        void (*note)(vshadow *v, const char *text);
+        void (*writers_begin)(vshadow *v, const char *after, unsigned n, bool bare);
+        void (*writer)(vshadow *v, const output_writer *w, unsigned index, bool bare);
+        void (*writers_end)(vshadow *v, unsigned n, bool bare);
+        void (*metadata_begin)(vshadow *v, unsigned n);
+        vss_hresult (*writer_metadata)(vshadow *v, const metadata_view *w, unsigned detail);
+        void (*metadata_end)(vshadow *v);
+        void (*component)(vshadow *v, const selected_component *c);
+        void (*snapshot)(vshadow *v, const vss_snapshot_prop *p);
+        void (*bcd_saved)(vshadow *v, const char *path, size_t bytes);
+        void (*document)(vshadow *v);
+};
+
+extern const reporter report_text;
+extern const reporter report_json;
+
+void report_run_begin(vshadow *v, run_kind kind);
+void report_run_end(vshadow *v, run_kind kind, int exit_status);
+void report_bcd_saved(vshadow *v, const char *path, size_t bytes);
+
 /* ---- options (options.c) ---- */
 extern bool arg_json;
 extern bool arg_no_writers;
@@ -166,7 +233,7 @@ void component_named(const char *writer_name, const char *logical_path, const ch
                             bool *ret_exclude);
 bool writer_excluded(const char *writer_name, const vss_id *writer_id, const vss_id *instance_id);
 bool writer_named_by_include(const char *writer_name, const vss_id *writer_id, const vss_id *instance_id);
-bool specs_all_matched(const char *where);
+bool specs_all_matched(vshadow *v, const char *where);
 const char *component_type_short(vss_component_type t);
 char *component_path(const char *logical_path, const char *name);
 int components_add(vshadow *v, const selected_component *c);
@@ -195,7 +262,6 @@ vss_hresult print_metadata(vshadow *v, unsigned detail);
 void step_info_component(vshadow *v, const selected_component *c);
 void print_snapshot(vshadow *v, const vss_snapshot_prop *p);
 void print_writer_failure(const char *prefix, const writer_record *r);
-void print_summary(vshadow *v, int exit_status);
 const char *restore_status_name(vss_file_restore_status s);
 void print_document(vshadow *v);
 void note(vshadow *v, const char *text);
