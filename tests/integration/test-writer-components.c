@@ -12,7 +12,8 @@
  *    stamp the writers stored, the writer's metadata at backup time;
  *  - in a restore from the saved document: the selection for restore, the
  *    file restore status, the restore metadata and a writer's post-restore
- *    failure message, each read after the step that sets it;
+ *    failure message, each read after the step that sets it; and a writer's
+ *    handler sees IsSelectedForRestore for its components in PreRestore;
  *  - every bad argument and out-of-order call gets its VSS code, and the
  *    objects are read-only (setters: VSS_E_BAD_STATE).
  */
@@ -234,6 +235,7 @@ static void test_writer_components_of_a_restore(void **state) {
 
         CHECK_HR(vss_create_backup_components(&bc), VSS_S_OK, "vss_create_backup_components");
         CHECK_HR(vss_initialize_for_restore(bc, xml), VSS_S_OK, "vss_initialize_for_restore");
+        vss_id sid = itest_session_id(bc);
 
         /* the document as loaded: the writers as they were at backup time, nothing selected yet */
         CHECK_HR(vss_backup_components_get_writer_components_count(bc, &n), VSS_S_OK, "count");
@@ -256,6 +258,15 @@ static void test_writer_components_of_a_restore(void **state) {
               "logs: selected for restore without SetSelectedForRestore");
 
         STEP_OK(env, bc, vss_pre_restore);
+        /* the writer's side of IsSelectedForRestore: A's handler sees db selected for restore, logs not */
+        itest_restore_report rep;
+        itest_restore_report_get(env, a2, "PreRestore", &sid, &rep);
+        CHECK(rep.found, "A got no PreRestore");
+        const itest_restore_component *rdb = itest_restore_report_find(&rep, "db");
+        CHECK(rdb && rdb->selected_for_restore, "PreRestore: A's handler does not see db selected for restore");
+        const itest_restore_component *rlogs = itest_restore_report_find(&rep, "logs");
+        CHECK(!rlogs || !rlogs->selected_for_restore, "PreRestore: A's handler sees logs selected for restore");
+        itest_restore_report_free(&rep);
         CHECK_HR(vss_set_file_restore_status(bc, &a_id, VSS_CT_FILEGROUP, "", "db", VSS_RS_ALL), VSS_S_OK,
                  "file status db");
         CHECK_HR(vss_set_file_restore_status(bc, &b_id, VSS_CT_FILEGROUP, "", "data", VSS_RS_FAILED), VSS_S_OK,
