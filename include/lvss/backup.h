@@ -143,9 +143,10 @@ vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml);
 
 /**
  * vss_backup_components_get_writer_components_count() - GetWriterComponentsCount.
- * @ret: how many writers have components in the session's Backup Components
- *       Document (a restore: the document loaded, with this session's
- *       selections and restore status).
+ * @ret: how many writers the session's Backup Components Document lists,
+ *       each with its components (a writer that took part without any has
+ *       none); a restore: the document loaded, with this session's
+ *       selections and restore status.
  *
  * Reads the document from lvssd now, as vss_save_as_xml() would, and keeps
  * it in @bc: the objects vss_backup_components_get_writer_components() hands
