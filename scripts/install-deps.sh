@@ -7,6 +7,8 @@ packages=(
         meson ninja-build gcc pkg-config
         libsystemd-dev libsqlite3-dev libxml2-dev
         libcmocka-dev
+        # issue 11: --json output of the tools
+        libjson-c-dev
         libbtrfsutil-dev btrfs-progs
         sqlite3
         valgrind

@@ -273,181 +273,6 @@ char *sanitize(const char *str) {
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-void json_init(json_writer *j, FILE *f) {
-        memset(j, 0, sizeof *j);
-        j->f = f;
-}
-
-static void json_indent(json_writer *j) {
-        fputc('\n', j->f);
-        for (unsigned i = 0; i < j->depth; i++)
-                fputs("  ", j->f);
-}
-
-/* Before any value: the comma and newline of its container, unless it follows a key. */
-static void json_value_prefix(json_writer *j) {
-        if (j->after_key) {
-                j->after_key = false;
-                return;
-        }
-        if (j->depth == 0)
-                return;
-        if (j->need_comma[j->depth])
-                fputc(',', j->f);
-        json_indent(j);
-        j->need_comma[j->depth] = true;
-}
-
-static void json_open(json_writer *j, char c) {
-        json_value_prefix(j);
-        fputc(c, j->f);
-        if (j->depth + 1 < JSON_DEPTH_MAX)
-                j->depth++;
-        j->need_comma[j->depth] = false;
-}
-
-static void json_close(json_writer *j, char c) {
-        bool had_members = j->need_comma[j->depth];
-
-        if (j->depth > 0)
-                j->depth--;
-        if (had_members)
-                json_indent(j);
-        fputc(c, j->f);
-}
-
-void json_begin_object(json_writer *j) {
-        json_open(j, '{');
-}
-
-void json_end_object(json_writer *j) {
-        json_close(j, '}');
-}
-
-void json_begin_array(json_writer *j) {
-        json_open(j, '[');
-}
-
-void json_end_array(json_writer *j) {
-        json_close(j, ']');
-}
-
-static void json_quoted(FILE *f, const char *str) {
-        const unsigned char *s = (const unsigned char *) str;
-
-        fputc('"', f);
-        while (*s) {
-                size_t n;
-
-                switch (*s) {
-                case '"':
-                        fputs("\\\"", f);
-                        s++;
-                        continue;
-                case '\\':
-                        fputs("\\\\", f);
-                        s++;
-                        continue;
-                case '\n':
-                        fputs("\\n", f);
-                        s++;
-                        continue;
-                case '\r':
-                        fputs("\\r", f);
-                        s++;
-                        continue;
-                case '\t':
-                        fputs("\\t", f);
-                        s++;
-                        continue;
-                case '\b':
-                        fputs("\\b", f);
-                        s++;
-                        continue;
-                case '\f':
-                        fputs("\\f", f);
-                        s++;
-                        continue;
-                default:
-                        break;
-                }
-                if (*s < 0x20 || *s == 0x7F) {
-                        fprintf(f, "\\u%04x", (unsigned) *s);
-                        s++;
-                        continue;
-                }
-                /* The NUL terminator stops every multi-byte check above before reading past it. */
-                n = lvss_utf8_decode((const char *) s, NULL);
-                if (n == 0) {
-                        fputs("\\ufffd", f);
-                        s++;
-                        continue;
-                }
-                fwrite(s, 1, n, f);
-                s += n;
-        }
-        fputc('"', f);
-}
-
-void json_key(json_writer *j, const char *key) {
-        json_value_prefix(j);
-        json_quoted(j->f, key);
-        fputs(": ", j->f);
-        j->after_key = true;
-}
-
-void json_string(json_writer *j, const char *s) {
-        if (!s) {
-                json_null(j);
-                return;
-        }
-        json_value_prefix(j);
-        json_quoted(j->f, s);
-}
-
-void json_int(json_writer *j, int64_t v) {
-        json_value_prefix(j);
-        fprintf(j->f, "%" PRId64, v);
-}
-
-void json_uint(json_writer *j, uint64_t v) {
-        json_value_prefix(j);
-        fprintf(j->f, "%" PRIu64, v);
-}
-
-void json_bool(json_writer *j, bool v) {
-        json_value_prefix(j);
-        fputs(v ? "true" : "false", j->f);
-}
-
-void json_null(json_writer *j) {
-        json_value_prefix(j);
-        fputs("null", j->f);
-}
-
-void json_id(json_writer *j, const vss_id *id) {
-        char s[VSS_ID_STRING_MAX];
-
-        if (vss_id_is_null(id)) {
-                json_null(j);
-                return;
-        }
-        vss_id_format(id, s);
-        json_string(j, s);
-}
-
-void json_hresult(json_writer *j, vss_hresult hr) {
-        char s[16];
-
-        snprintf(s, sizeof s, "0x%08" PRIX32, (uint32_t) hr);
-        json_string(j, s);
-}
-
-void json_finish(json_writer *j) {
-        fputc('\n', j->f);
-        fflush(j->f);
-}
-
 void json_writer_members(json_writer *j, const output_writer *w) {
         const vss_writer_status *s = &w->status;
         char ts[TIMESTAMP_MAX];
@@ -485,7 +310,7 @@ void json_writer_members(json_writer *j, const output_writer *w) {
                 json_null(j);
         json_key(j, "session_active");
         if (w->session_known)
-                json_bool(j, w->session_active);
+                json_boolean(j, w->session_active);
         else
                 json_null(j);
         json_key(j, "last_event");
@@ -493,7 +318,7 @@ void json_writer_members(json_writer *j, const output_writer *w) {
         json_key(j, "last_event_name");
         json_string(j, vss_writer_event_name(s->last_event));
         json_key(j, "last_event_in_progress");
-        json_bool(j, s->event_in_progress);
+        json_boolean(j, s->event_in_progress);
         json_key(j, "last_event_usec");
         json_uint(j, s->last_event_usec);
         json_key(j, "last_event_time");

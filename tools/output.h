@@ -4,7 +4,7 @@
 /*
  * Printing shared by vssadmin and vshadow: the writer block of
  * writer-status.md "Display" (the five VSS lines, then lvss's provenance
- * lines), a small JSON writer, colour on terminals only, time formatting.
+ * lines) and its JSON members, colour on terminals only, time formatting.
  *
  * Only the public API (lvss/vss.h) is used here, so vshadow can link this
  * file without the internal libraries.
@@ -15,6 +15,8 @@
 #include <stdio.h>
 
 #include <lvss/vss.h>
+
+#include "json-output.h"
 
 /* ---- colour -------------------------------------------------------------- */
 
@@ -90,38 +92,7 @@ void output_writer_block(FILE *f, const output_writer *w);
  */
 const char *output_failure_event(vss_writer_state state, vss_writer_event last_event);
 
-/* ---- JSON ---------------------------------------------------------------- */
-
-#define JSON_DEPTH_MAX 32
-
-/*
- * A streaming JSON writer: the caller opens and closes objects and arrays in
- * order, naming each member with json_key() inside objects. Output is
- * indented by two spaces and always valid UTF-8 (invalid bytes in strings
- * become U+FFFD).
- */
-typedef struct json_writer {
-        FILE *f;
-        unsigned depth;
-        bool need_comma[JSON_DEPTH_MAX];
-        bool after_key;
-} json_writer;
-
-void json_init(json_writer *j, FILE *f);
-void json_begin_object(json_writer *j);
-void json_end_object(json_writer *j);
-void json_begin_array(json_writer *j);
-void json_end_array(json_writer *j);
-void json_key(json_writer *j, const char *key);
-void json_string(json_writer *j, const char *s); /* NULL: null */
-void json_int(json_writer *j, int64_t v);
-void json_uint(json_writer *j, uint64_t v);
-void json_bool(json_writer *j, bool v);
-void json_null(json_writer *j);
-void json_id(json_writer *j, const vss_id *id); /* "{…}"; the null id: null */
-void json_hresult(json_writer *j, vss_hresult hr); /* "0x800423F3" */
-/* Ends the document with a newline. */
-void json_finish(json_writer *j);
+/* ---- JSON (json-output.h) ---------------------------------------------------- */
 
 /* Members for one writer (inside an open object): stable keys, see vssadmin(8). */
 void json_writer_members(json_writer *j, const output_writer *w);

@@ -545,7 +545,7 @@ static int list_providers(void) {
                         json_key(&j, "volumes");
                         json_string(&j, l.p[i].volumes);
                         json_key(&j, "default");
-                        json_bool(&j, l.p[i].is_default);
+                        json_boolean(&j, l.p[i].is_default);
                         json_end_object(&j);
                 }
                 json_end_array(&j);
@@ -704,7 +704,7 @@ static void print_shadows_json(const shadow_list *l) {
                 json_key(&j, "state");
                 json_string(&j, s->state);
                 json_key(&j, "persistent");
-                json_bool(&j, s->persistent);
+                json_boolean(&j, s->persistent);
                 json_key(&j, "type");
                 json_string(&j, shadow_type(s));
                 json_key(&j, "context");
@@ -1045,7 +1045,7 @@ static int create_shadow(void) {
                 json_key(&j, "provider_name");
                 json_string(&j, provider_name);
                 json_key(&j, "persistent");
-                json_bool(&j, prop.attributes & VSS_VOLSNAP_ATTR_PERSISTENT);
+                json_boolean(&j, prop.attributes & VSS_VOLSNAP_ATTR_PERSISTENT);
                 json_key(&j, "context");
                 json_int(&j, prop.context);
                 json_key(&j, "attributes");

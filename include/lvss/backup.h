@@ -142,6 +142,51 @@ vss_hresult vss_abort_backup(vss_backup_components *bc);
 vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml);
 
 /**
+ * vss_backup_components_get_writer_components_count() - GetWriterComponentsCount.
+ * @ret: how many writers the session's Backup Components Document lists,
+ *       each with its components (a writer that took part without any has
+ *       none); a restore: the document loaded, with this session's
+ *       selections and restore status.
+ *
+ * Reads the document from lvssd now, as vss_save_as_xml() would, and keeps
+ * it in @bc: the objects vss_backup_components_get_writer_components() hands
+ * out come from this reading and stay valid until the next call of this
+ * function or the release of @bc. After vss_initialize_for_backup() or
+ * vss_initialize_for_restore(), while no step of @bc is pending.
+ *
+ * Return: VSS_S_OK; VSS_E_INVALIDARG (NULL); VSS_E_BAD_STATE before
+ * initialisation or while a step is pending; VSS_E_INVALID_XML_DOCUMENT
+ * when the document lvssd sent cannot be read; VSS_E_OUTOFMEMORY.
+ */
+vss_hresult vss_backup_components_get_writer_components_count(vss_backup_components *bc, unsigned *ret);
+/**
+ * vss_backup_components_get_writer_components() - GetWriterComponents (IVssWriterComponentsExt).
+ * @index: 0 .. count - 1, in the document's order of writers.
+ * @ret: read-only components of one writer, borrowed from @bc (see _count);
+ *       vss_writer_components_get_writer_info() names the writer.
+ *
+ * Return: VSS_S_OK; VSS_E_INVALIDARG (NULL); VSS_E_BAD_STATE before a
+ * successful vss_backup_components_get_writer_components_count();
+ * VSS_E_OBJECT_NOT_FOUND for an index out of range.
+ */
+vss_hresult vss_backup_components_get_writer_components(vss_backup_components *bc, unsigned index,
+                                                        vss_writer_components **ret);
+/**
+ * vss_backup_components_get_document_info() - what the document says of the whole backup.
+ * @ret_snapshot_set_id: the backup's snapshot set (null when none was made); may be NULL.
+ * @ret_select_components: whether the backup was in component mode; may be NULL.
+ * @ret_backup_type: the backup's VSS_BT_*; may be NULL.
+ *
+ * An lvss extension, from the same reading as
+ * vss_backup_components_get_writer_components() (VSS keeps these in the
+ * document too but gives a requester no getter). Return: VSS_S_OK;
+ * VSS_E_INVALIDARG (NULL @bc); VSS_E_BAD_STATE before a successful
+ * vss_backup_components_get_writer_components_count().
+ */
+vss_hresult vss_backup_components_get_document_info(vss_backup_components *bc, vss_id *ret_snapshot_set_id,
+                                                    bool *ret_select_components, vss_backup_type *ret_backup_type);
+
+/**
  * vss_get_session_record_status() - whether lvssd's record of this session is complete.
  * @bc: the object.
  * @ret_complete: true when every writer-status history row of the session

@@ -154,6 +154,9 @@ vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata 
 /*
  * Given to on_prepare_backup, on_post_snapshot, on_backup_complete,
  * on_pre_restore and on_post_restore; borrowed for the handler's duration.
+ * A requester reads the same objects from a session's Backup Components
+ * Document with vss_backup_components_get_writer_components() (backup.h):
+ * those are read-only (setters: VSS_E_BAD_STATE).
  * What a writer sets travels back into the Backup Components Document
  * (setters refuse NULL and return VSS_E_BAD_STATE from BackupComplete on,
  * when the document is read-only). Getters return NULL / 0 / false for a
@@ -163,6 +166,39 @@ vss_hresult vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata 
 vss_hresult vss_writer_components_get_count(vss_writer_components *c, unsigned *ret);
 /** vss_writer_components_get_component() - @ret borrowed from @c (the handler's lifetime). */
 vss_hresult vss_writer_components_get_component(vss_writer_components *c, unsigned index, vss_component **ret);
+
+/**
+ * vss_writer_components_get_writer_info() - IVssWriterComponents(Ext)::GetWriterInfo.
+ * @ret_instance_id, @ret_writer_id: the writer these components belong to.
+ *
+ * For the components of a Backup Components Document
+ * (vss_backup_components_get_writer_components()). Return: VSS_S_OK;
+ * VSS_E_INVALIDARG for NULL; VSS_E_OBJECT_NOT_FOUND for a handler's
+ * components, which name no writer (the handler knows its own).
+ */
+vss_hresult vss_writer_components_get_writer_info(vss_writer_components *c, vss_id *ret_instance_id,
+                                                  vss_id *ret_writer_id);
+/**
+ * vss_writer_components_get_writer_name() - the writer's names as the document records them.
+ * @ret_writer_name: borrowed from @c; may be NULL.
+ * @ret_instance_name: borrowed, NULL when the writer has none; may be NULL.
+ *
+ * An lvss extension (the document keeps each writer's names, VSS's does not).
+ * Return: VSS_S_OK; VSS_E_INVALIDARG for a NULL @c; VSS_E_OBJECT_NOT_FOUND
+ * for a handler's components or a component whose writer the document does
+ * not list.
+ */
+vss_hresult vss_writer_components_get_writer_name(vss_writer_components *c, const char **ret_writer_name,
+                                                  const char **ret_instance_name);
+/**
+ * vss_writer_components_get_writer_metadata_xml() - the writer's metadata at backup time.
+ * @ret_xml: borrowed from @c; load it with vss_examine_writer_metadata_load_xml().
+ *
+ * An lvss extension (the document carries each writer's Writer Metadata
+ * Document). Return: VSS_S_OK; VSS_E_INVALIDARG for NULL;
+ * VSS_E_OBJECT_NOT_FOUND when the document holds none for this writer.
+ */
+vss_hresult vss_writer_components_get_writer_metadata_xml(vss_writer_components *c, const char **ret_xml);
 
 const char *vss_component_get_logical_path(vss_component *c); /* may be NULL */
 const char *vss_component_get_name(vss_component *c);
@@ -179,6 +215,11 @@ const char *vss_component_get_restore_metadata(vss_component *c);
 vss_hresult vss_component_set_pre_restore_failure_msg(vss_component *c, const char *message);
 vss_hresult vss_component_set_post_restore_failure_msg(vss_component *c, const char *message);
 vss_file_restore_status vss_component_get_file_restore_status(vss_component *c);
+/* IVssComponent::IsSelectedForRestore: a handler's components in PreRestore / PostRestore, or a document's. */
+bool vss_component_is_selected_for_restore(vss_component *c);
+/* IVssComponent::GetPreRestoreFailureMsg / GetPostRestoreFailureMsg: NULL when none. */
+const char *vss_component_get_pre_restore_failure_msg(vss_component *c);
+const char *vss_component_get_post_restore_failure_msg(vss_component *c);
 
 #ifdef __cplusplus
 }

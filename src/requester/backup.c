@@ -49,6 +49,7 @@
 #include "basic/utf8.h"
 #include "basic/util.h"
 #include "protocol/protocol.h"
+#include "writer-components.h"
 
 typedef struct writer_metadata {
         vss_id instance_id;
@@ -89,6 +90,14 @@ struct vss_backup_components {
         bool status_ready;
         writer_status *status;
         unsigned n_status;
+
+        /* GetWriterComponentsCount's reading of the document */
+        bool components_ready;
+        vss_writer_components **components;
+        unsigned n_components;
+        vss_id document_set_id;
+        bool document_select_components;
+        vss_backup_type document_backup_type;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -151,6 +160,13 @@ static void bc_clear_status(vss_backup_components *bc) {
         bc->status_ready = false;
 }
 
+static void bc_clear_components(vss_backup_components *bc) {
+        lvss_writer_components_array_free(bc->components, bc->n_components);
+        bc->components = NULL;
+        bc->n_components = 0;
+        bc->components_ready = false;
+}
+
 /* ---- references --------------------------------------------------------- */
 
 static vss_backup_components *bc_ref(vss_backup_components *bc) {
@@ -166,6 +182,7 @@ static void bc_unref(vss_backup_components *bc) {
         sd_bus_flush_close_unref(bc->bus);
         bc_clear_metadata(bc);
         bc_clear_status(bc);
+        bc_clear_components(bc);
         pthread_mutex_destroy(&bc->lock);
         free(bc);
 }
@@ -972,21 +989,13 @@ _public_ vss_hresult vss_abort_backup(vss_backup_components *bc) {
         return session_call_simple(bc, m, r, LVSS_LONG_CALL_USEC);
 }
 
-_public_ vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml) {
-        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+/* The session's document as SaveAsXml writes it; *@ret_xml owned. Inside bc_enter(). */
+static vss_hresult fetch_document(vss_backup_components *bc, char **ret_xml) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         const char *xml;
-        vss_hresult hr;
         char *copy;
         int r;
-
-        check_arg(bc, VSS_E_INVALIDARG);
-        check_arg(ret_xml, VSS_E_INVALIDARG);
-
-        hr = bc_enter(bc, false, &entered);
-        if (VSS_FAILED(hr))
-                return hr;
 
         r = session_message(bc, "SaveAsXml", &m);
         if (r < 0)
@@ -1002,6 +1011,106 @@ _public_ vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml) 
         if (!copy)
                 return lvss_bus_error_to_hresult(NULL, -ENOMEM);
         *ret_xml = copy;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_save_as_xml(vss_backup_components *bc, char **ret_xml) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        vss_hresult hr;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+        check_arg(ret_xml, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, false, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+        return fetch_document(bc, ret_xml);
+}
+
+/* ---- GetWriterComponents ------------------------------------------------------ */
+
+_public_ vss_hresult vss_backup_components_get_writer_components_count(vss_backup_components *bc, unsigned *ret) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
+        _cleanup_(freep) char *xml = NULL;
+        vss_writer_components **sets = NULL;
+        unsigned n = 0;
+        vss_hresult hr;
+        int r;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, false, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        /* lvssd owns the document (restore selections and status included): read it now. */
+        hr = fetch_document(bc, &xml);
+        if (VSS_FAILED(hr))
+                return hr;
+        r = lvss_bcd_from_xml(xml, &bcd);
+        if (r == -ENOMEM)
+                return VSS_E_OUTOFMEMORY;
+        if (r < 0)
+                return VSS_E_INVALID_XML_DOCUMENT;
+        r = lvss_writer_components_from_bcd(bcd, &sets, &n);
+        if (r == -ENOMEM)
+                return VSS_E_OUTOFMEMORY;
+        if (r < 0)
+                return VSS_E_UNEXPECTED;
+
+        bc_clear_components(bc);
+        bc->components = sets;
+        bc->n_components = n;
+        bc->document_set_id = bcd->snapshot_set_id;
+        bc->document_select_components = bcd->select_components;
+        bc->document_backup_type = bcd->backup_type;
+        bc->components_ready = true;
+        *ret = n;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_backup_components_get_writer_components(vss_backup_components *bc, unsigned index,
+                                                                 vss_writer_components **ret) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        vss_hresult hr;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+        check_arg(ret, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, true, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (!bc->components_ready)
+                return VSS_E_BAD_STATE;
+        if (index >= bc->n_components)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        *ret = bc->components[index];
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_backup_components_get_document_info(vss_backup_components *bc, vss_id *ret_snapshot_set_id,
+                                                             bool *ret_select_components,
+                                                             vss_backup_type *ret_backup_type) {
+        _cleanup_(bc_leavep) vss_backup_components *entered = NULL;
+        vss_hresult hr;
+
+        check_arg(bc, VSS_E_INVALIDARG);
+
+        hr = bc_enter(bc, true, &entered);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (!bc->components_ready)
+                return VSS_E_BAD_STATE;
+
+        if (ret_snapshot_set_id)
+                *ret_snapshot_set_id = bc->document_set_id;
+        if (ret_select_components)
+                *ret_select_components = bc->document_select_components;
+        if (ret_backup_type)
+                *ret_backup_type = bc->document_backup_type;
         return VSS_S_OK;
 }
 

@@ -20,7 +20,7 @@
 #include "components.h"
 #include "protocol/component-wire.h"
 
-static vss_component *component_free(vss_component *c) {
+vss_component *lvss_component_free(vss_component *c) {
         if (!c)
                 return NULL;
         free(c->logical_path);
@@ -36,15 +36,18 @@ static vss_component *component_free(vss_component *c) {
 }
 
 static void component_freep(vss_component **c) {
-        component_free(*c);
+        lvss_component_free(*c);
 }
 
 vss_writer_components *lvss_writer_components_free(vss_writer_components *c) {
         if (!c)
                 return NULL;
         for (unsigned i = 0; i < c->n_items; i++)
-                component_free(c->items[i]);
+                lvss_component_free(c->items[i]);
         free(c->items);
+        free(c->writer_name);
+        free(c->instance_name);
+        free(c->metadata_xml);
         free(c);
         return NULL;
 }
@@ -63,7 +66,7 @@ int lvss_writer_components_new(bool read_only, vss_writer_components **ret) {
         return 0;
 }
 
-static int components_add(vss_writer_components *c, vss_component *item) {
+int lvss_writer_components_add(vss_writer_components *c, vss_component *item) {
         vss_component **a;
 
         /* The count travels as "unsigned" through the public API. */
@@ -117,7 +120,7 @@ static int component_from_wire(const lvss_wire_component *w, void *userdata) {
                         return -ENOMEM;
         }
 
-        r = components_add(list, c);
+        r = lvss_writer_components_add(list, c);
         if (r < 0)
                 return r;
         TAKE_PTR(c);
@@ -193,6 +196,39 @@ _public_ vss_hresult vss_writer_components_get_component(vss_writer_components *
         check_arg(index < c->n_items, VSS_E_OBJECT_NOT_FOUND);
 
         *ret = c->items[index];
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_components_get_writer_info(vss_writer_components *c, vss_id *ret_instance_id,
+                                                           vss_id *ret_writer_id) {
+        check_arg(c, VSS_E_INVALIDARG);
+        check_arg(ret_instance_id, VSS_E_INVALIDARG);
+        check_arg(ret_writer_id, VSS_E_INVALIDARG);
+        check_arg(c->has_writer_info, VSS_E_OBJECT_NOT_FOUND);
+
+        *ret_instance_id = c->instance_id;
+        *ret_writer_id = c->writer_id;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_components_get_writer_name(vss_writer_components *c, const char **ret_writer_name,
+                                                           const char **ret_instance_name) {
+        check_arg(c, VSS_E_INVALIDARG);
+        check_arg(c->has_writer_info && c->writer_name, VSS_E_OBJECT_NOT_FOUND);
+
+        if (ret_writer_name)
+                *ret_writer_name = c->writer_name;
+        if (ret_instance_name)
+                *ret_instance_name = c->instance_name;
+        return VSS_S_OK;
+}
+
+_public_ vss_hresult vss_writer_components_get_writer_metadata_xml(vss_writer_components *c, const char **ret_xml) {
+        check_arg(c, VSS_E_INVALIDARG);
+        check_arg(ret_xml, VSS_E_INVALIDARG);
+        check_arg(c->has_writer_info && c->metadata_xml, VSS_E_OBJECT_NOT_FOUND);
+
+        *ret_xml = c->metadata_xml;
         return VSS_S_OK;
 }
 
@@ -279,4 +315,16 @@ _public_ vss_file_restore_status vss_component_get_file_restore_status(vss_compo
         if (!c || (unsigned) c->file_restore_status > VSS_RS_FAILED)
                 return VSS_RS_UNDEFINED;
         return c->file_restore_status;
+}
+
+_public_ bool vss_component_is_selected_for_restore(vss_component *c) {
+        return c && c->selected_for_restore;
+}
+
+_public_ const char *vss_component_get_pre_restore_failure_msg(vss_component *c) {
+        return c ? c->pre_restore_failure_msg : NULL;
+}
+
+_public_ const char *vss_component_get_post_restore_failure_msg(vss_component *c) {
+        return c ? c->post_restore_failure_msg : NULL;
 }

@@ -31,12 +31,21 @@ struct vss_component {
         vss_file_restore_status file_restore_status;
         char *pre_restore_failure_msg;
         char *post_restore_failure_msg;
+        bool selected_for_restore;
 };
 
 struct vss_writer_components {
         vss_component **items;
         unsigned n_items;
         bool read_only; /* BackupComplete onward: the BCD is read-only */
+        /* A requester's reading of a Backup Components Document (requester/
+         * writer-components.c) names the writer; a handler's set does not. */
+        bool has_writer_info;
+        vss_id instance_id;
+        vss_id writer_id;
+        char *writer_name;   /* NULL: the document does not list the writer */
+        char *instance_name; /* NULL: none */
+        char *metadata_xml;  /* NULL: none */
 };
 
 /* An empty set (the event carried no `components` entry). */
@@ -52,6 +61,10 @@ int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_w
 /* Append the `components` out entry: "{sv}" = ("components", <aa{sv}>). */
 int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_components *c);
 
+
+/* Append a component to @c (which takes it over) / free one that was not added. */
+int lvss_writer_components_add(vss_writer_components *c, vss_component *item);
+vss_component *lvss_component_free(vss_component *c);
 
 static inline void lvss_writer_components_freep(vss_writer_components **c) {
         lvss_writer_components_free(*c);

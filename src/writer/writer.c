@@ -411,6 +411,10 @@ static int event_context_read(sd_bus_message *m, event_context *ctx) {
                         /* From BackupComplete on the document is read-only (vss-reference.md §6). */
                         r = lvss_writer_components_read_variant(m, ctx->event == VSS_EVENT_BACKUP_COMPLETE, &c);
                         if (r >= 0) {
+                                /* In a restore event, "selected" is IsSelectedForRestore. */
+                                if (ctx->event == VSS_EVENT_PRE_RESTORE || ctx->event == VSS_EVENT_POST_RESTORE)
+                                        for (unsigned i = 0; i < c->n_items; i++)
+                                                c->items[i]->selected_for_restore = c->items[i]->selected;
                                 lvss_writer_components_free(ctx->components);
                                 ctx->components = c;
                         }

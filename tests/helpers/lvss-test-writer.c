@@ -28,7 +28,7 @@
  * what the Backup Components Document handed it (so that a test can check
  * that a restore gives each writer exactly what it stored):
  *   restore <Event> {session-id} restore_type=N components=N
- *   component <Event> {session-id} name=V path=V type=N selected=0|1
+ *   component <Event> {session-id} name=V path=V type=N selected=0|1 selected_for_restore=0|1
  *       backup_metadata=V backup_stamp=V previous_backup_stamp=V
  *       restore_metadata=V file_restore_status=N          (one line)
  * where V is "-" for none (NULL), else the string with every byte outside
@@ -244,8 +244,8 @@ static void report_components(vss_writer *w, vss_writer_event e, const char *sid
                 printf("component %s %s", name, sid);
                 print_value("name", vss_component_get_name(comp));
                 print_value("path", vss_component_get_logical_path(comp));
-                printf(" type=%u selected=%d", (unsigned) vss_component_get_type(comp),
-                       vss_component_is_selected(comp) ? 1 : 0);
+                printf(" type=%u selected=%d selected_for_restore=%d", (unsigned) vss_component_get_type(comp),
+                       vss_component_is_selected(comp) ? 1 : 0, vss_component_is_selected_for_restore(comp) ? 1 : 0);
                 print_value("backup_metadata", vss_component_get_backup_metadata(comp));
                 print_value("backup_stamp", vss_component_get_backup_stamp(comp));
                 print_value("previous_backup_stamp", vss_component_get_previous_backup_stamp(comp));

@@ -1850,6 +1850,7 @@ void itest_restore_report_get(itest_env *env, itest_writer *w, const char *event
                 rc->logical_path = field_decoded(t, "path");
                 rc->type = field_uint(t, "type");
                 rc->selected = field_uint(t, "selected") != 0;
+                rc->selected_for_restore = field_uint(t, "selected_for_restore") != 0;
                 rc->backup_metadata = field_decoded(t, "backup_metadata");
                 rc->backup_stamp = field_decoded(t, "backup_stamp");
                 rc->previous_backup_stamp = field_decoded(t, "previous_backup_stamp");

@@ -373,6 +373,7 @@ typedef struct itest_restore_component {
         char *name, *logical_path;
         unsigned type;
         bool selected;
+        bool selected_for_restore; /* vss_component_is_selected_for_restore() in the handler */
         char *backup_metadata, *backup_stamp, *previous_backup_stamp, *restore_metadata;
         unsigned file_restore_status;
 } itest_restore_component;

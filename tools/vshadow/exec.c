@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * vshadow — -exec=COMMAND and -script=FILE: the copy step, run by a command of
+ * the user's.
+ */
+
+#include "vshadow.h"
+
+/* ---- -exec and -script ------------------------------------------------------ */
+
+static char *shell_quote(const char *s) {
+        size_t n = 2;
+        char *q, *p;
+
+        for (const char *c = s; *c; c++)
+                n += *c == '\'' ? 4 : 1;
+        q = malloc(n + 1);
+        if (!q)
+                return NULL;
+        p = q;
+        *p++ = '\'';
+        for (const char *c = s; *c; c++) {
+                if (*c == '\'') {
+                        memcpy(p, "'\\''", 4);
+                        p += 4;
+                } else
+                        *p++ = *c;
+        }
+        *p++ = '\'';
+        *p = 0;
+        return q;
+}
+
+static bool env_is_ours(const char *e) {
+        return strncmp(e, "LVSS_SHADOW_", 12) == 0 || strncmp(e, "LVSS_SNAPSHOT_SET_ID=", 21) == 0 ||
+               strncmp(e, "LVSS_BCD=", 9) == 0 || strncmp(e, "LVSS_RESTORE=", 13) == 0;
+}
+
+/*
+ * The environment of the command: ours, minus stale variables of our own,
+ * plus this run's. Backup: LVSS_SHADOW_<n>, LVSS_SNAPSHOT_SET_ID and, with
+ * -bc, LVSS_BCD. Restore: LVSS_RESTORE=1, LVSS_BCD and the set id the
+ * document names (when it names one).
+ */
+static char **build_exec_env(vshadow *v) {
+        size_t n_env = 0, k = 0;
+        char set_id[VSS_ID_STRING_MAX];
+        bool restore = arg_restore_file != NULL;
+        char **env;
+
+        for (char **e = environ; e && *e; e++)
+                n_env++;
+        env = calloc(n_env + v->n_props + 4, sizeof *env);
+        if (!env)
+                return NULL;
+        for (char **e = environ; e && *e; e++) {
+                if (env_is_ours(*e))
+                        continue;
+                env[k] = strdup(*e);
+                if (!env[k])
+                        goto fail;
+                k++;
+        }
+        for (size_t i = 0; !restore && i < v->n_props; i++) {
+                if (asprintf(&env[k], "LVSS_SHADOW_%zu=%s", i + 1, strempty(v->props[i].snapshot_path)) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        if (!restore || !vss_id_is_null(&v->set_id)) {
+                vss_id_format(&v->set_id, set_id);
+                if (asprintf(&env[k], "LVSS_SNAPSHOT_SET_ID=%s", set_id) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        if (v->bcd_path) {
+                if (asprintf(&env[k], "LVSS_BCD=%s", v->bcd_path) < 0) {
+                        env[k] = NULL;
+                        goto fail;
+                }
+                k++;
+        }
+        if (restore) {
+                env[k] = strdup("LVSS_RESTORE=1");
+                if (!env[k])
+                        goto fail;
+                k++;
+        }
+        return env;
+fail:
+        strv_free(env);
+        return NULL;
+}
+
+/* Runs -exec=COMMAND through /bin/sh -c; returns its exit status (128+N for signal N), or -errno. */
+static int run_command(vshadow *v, const char *command) {
+        _cleanup_(strv_freep) char **env = NULL;
+        posix_spawn_file_actions_t actions;
+        char *argv[] = { (char *) "sh", (char *) "-c", (char *) command, NULL };
+        pid_t pid;
+        int r, status;
+
+        env = build_exec_env(v);
+        if (!env)
+                return -ENOMEM;
+
+        fflush(stdout);
+        fflush(stderr);
+        r = posix_spawn_file_actions_init(&actions);
+        if (r != 0)
+                return -r;
+        /* Keep the JSON document on stdout clean: the command's output goes to stderr. */
+        if (v->report == &report_json) {
+                r = posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+                if (r != 0) {
+                        posix_spawn_file_actions_destroy(&actions);
+                        return -r;
+                }
+        }
+        r = posix_spawn(&pid, "/bin/sh", &actions, NULL, argv, env);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r != 0)
+                return -r;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return 1;
+}
+
+int write_script(vshadow *v, const char *path) {
+        _cleanup_(freep) char *tmp = NULL;
+        char set_id[VSS_ID_STRING_MAX];
+        FILE *f;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        vss_id_format(&v->set_id, set_id);
+        fprintf(f, "# generated by vshadow: the shadow copies of snapshot set %s\n", set_id);
+        for (size_t i = 0; i < v->n_props; i++) {
+                _cleanup_(freep) char *q = shell_quote(strempty(v->props[i].snapshot_path));
+                _cleanup_(freep) char *o = shell_quote(strempty(v->props[i].original_volume));
+                char sid[VSS_ID_STRING_MAX];
+
+                if (!q || !o) {
+                        fclose(f);
+                        unlink(tmp);
+                        return -ENOMEM;
+                }
+                vss_id_format(&v->props[i].snapshot_id, sid);
+                fprintf(f, "# %s: snapshot %s\n", o, sid);
+                fprintf(f, "export LVSS_SHADOW_%zu=%s\n", i + 1, q);
+        }
+        fprintf(f, "export LVSS_SNAPSHOT_SET_ID='%s'\n", set_id);
+        if (fflush(f) != 0 || ferror(f)) {
+                int r = -errno;
+                fclose(f);
+                unlink(tmp);
+                return r ? r : -EIO;
+        }
+        if (fclose(f) != 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+void hold(unsigned seconds) {
+        struct timespec ts = { .tv_sec = seconds };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* -exec=COMMAND as a step; returns its exit status, or -errno when it could not run. */
+int exec_step(vshadow *v, const char *command) {
+        int r;
+
+        step_begin(v, "Exec", command);
+        v->report->exec_running(v, command);
+        r = run_command(v, command);
+        v->report->exec_resumed(v, command);
+        if (r > 0) {
+                char why[64];
+                snprintf(why, sizeof why, "exit status %d", r);
+                step_end_full(v, VSS_E_UNEXPECTED, why);
+        } else
+                step_end_full(v, r == 0 ? VSS_S_OK : VSS_E_UNEXPECTED, r < 0 ? strerror(-r) : NULL);
+        v->report->exec_status(v, r);
+        step_done(v);
+        if (r < 0)
+                fprintf(stderr, "vshadow: cannot run '%s': %s\n", command, strerror(-r));
+        else if (r > 0)
+                fprintf(stderr, "vshadow: the command '%s' failed with exit status %d\n", command, r);
+        return r;
+}
