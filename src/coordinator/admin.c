@@ -111,7 +111,7 @@ typedef struct DeleteQuery {
 
 static bool session_live(Manager *m, const vss_id *id) {
         for (Session *s = m->sessions; s; s = s->next)
-                if (vss_id_equal(&s->id, id) && !s->ended)
+                if (vss_id_equal(&s->id, id) && !session_ended(s))
                         return true;
         return false;
 }

@@ -31,6 +31,7 @@
 #include "catalog/catalog.h"
 #include "common/util.h"
 #include "providers/provider.h"
+#include "session-state.h"
 
 typedef struct Manager Manager;
 typedef struct Client Client;
@@ -375,28 +376,21 @@ struct Session {
         vss_id id;
         uid_t uid;
         pid_t pid;
-        SessionKind kind;
+        SessionKind kind;           /* what Initialize made it: set once, data (the state says how far it got) */
+        SessionState state;         /* issue 11 §2: where the session is in its life (session-state.h) */
+        SessionState released_from; /* SESSION_STATE_RELEASING: the state it came from (how it ends) */
         int32_t context;
         bool backup_state_set;
         bool select_components, bootable_system_state, partial_file_support;
         vss_backup_type backup_type;
-        bool metadata_gathered;
-        bool prepared_for_backup;
+        bool metadata_gathered;  /* the entries are recorded (data: in either order with the set) */
         bool set_started;
         vss_id set_id;
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
-        bool set_done;           /* DoSnapshotSet succeeded */
         bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         bool set_finalized;      /* finalize made the writable copies read-only */
-        bool backup_complete_ok; /* BackupComplete succeeded */
-        bool completed;          /* gathered after BackupComplete (WS-3) */
-        bool aborted;
-        bool pre_restore_done;
-        bool post_restore_done;
         vss_restore_type restore_type;
         struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
-        bool released;
-        bool ended;
         char *end_reason;
 
         Entry **entries;
@@ -526,7 +520,18 @@ int session_reply_status(Session *s, sd_bus_message *call);
 
 /* Shared by session.c and restore.c. */
 int session_bad_state(sd_bus_error *error, const char *why);
-int session_check_idle(Session *s, sd_bus_error *error);
+/* The table's word on requester call @input now (session-state.h): 0 and *ret_rule (may be NULL) when
+ * allowed; refused: @error set with the VSS error and why, negative. */
+int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error);
+/* An event of the session's life (a step's end): the state moves as the table says. */
+void session_apply(Session *s, SessionInput input);
+bool session_ended(const Session *s);
+/* Ended, or BackupShutdown on its way. */
+bool session_released(const Session *s);
+/* DoSnapshotSet succeeded (and no Abort came after it). */
+bool session_set_done(const Session *s);
+/* PrepareForBackup succeeded and no Abort came after it. */
+bool session_prepared(const Session *s);
 void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call);
 void session_step_abandon(Session *s);
 int session_step_started(Session *s, sd_bus_message *call);

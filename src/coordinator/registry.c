@@ -48,13 +48,7 @@ const char *session_state_text(const Session *s) {
         if (!s)
                 return "none";
         lost = s->history_lost > 0;
-        if (s->completed)
-                return lost ? "completed, writer-status history incomplete" : "completed";
-        if (s->aborted)
-                return lost ? "aborted, writer-status history incomplete" : "aborted";
-        if (s->ended || s->released)
-                return lost ? "ended, writer-status history incomplete" : "ended";
-        return lost ? "in progress, writer-status history incomplete" : "in progress";
+        return session_state_admin_text(s->state, s->kind == SESSION_RESTORE, lost);
 }
 
 /* ---- writer class owners ---------------------------------------------------- */
@@ -410,7 +404,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 in_progress = l->in_progress;
                 when = l->last_event_usec;
                 took = l->duration_usec;
-                active = l->session && !l->session->ended;
+                active = l->session && !session_ended(l->session);
                 state_text = l->session ? session_state_text(l->session) : strempty(l->session_state);
                 /* issue 10 part 2: an external session names its caller, also once it is gone */
                 if (l->origin) {

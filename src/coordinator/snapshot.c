@@ -439,7 +439,7 @@ static void set_finished(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         if (VSS_SUCCEEDED(hr)) {
-                s->set_done = true;
+                session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
                 log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
                             s->n_snapshots == 1 ? "y" : "ies");
         } else
