@@ -11,7 +11,10 @@
 
 #include <stdlib.h>
 
-#include "coordinator.h"
+#include "manager.h"
+#include "session.h"
+#include "providers.h"
+#include "admin.h"
 #include "protocol/protocol.h"
 
 #define SHADOW_STRUCT "ayayayayssssbiut"

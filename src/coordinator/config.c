@@ -18,7 +18,8 @@
 
 #include "common/strv.h"
 #include "config.h"
-#include "coordinator.h"
+#include "common/util.h"
+#include "lvssd-config.h"
 #include "protocol/protocol.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/lvss/lvssd.conf"

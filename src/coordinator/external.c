@@ -33,7 +33,11 @@
 #include "common/state.h"
 #include "common/strv.h"
 #include <lvss/metadata.h>
-#include "coordinator.h"
+#include "manager.h"
+#include "server.h"
+#include "session.h"
+#include "snapshot.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 /* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10} */

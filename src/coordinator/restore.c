@@ -24,7 +24,12 @@
 
 #include "common/bcd.h"
 #include "common/state.h"
-#include "coordinator.h"
+#include "common/util.h"
+#include "fanout.h"
+#include "manager.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
 #include "protocol/protocol.h"
 
 static int set_copy(char **dst, const char *v) {

@@ -29,7 +29,14 @@
 #include <systemd/sd-id128.h>
 
 #include "config.h"
-#include "coordinator.h"
+#include "lvssd-config.h"
+#include "manager.h"
+#include "server.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
+#include "admin.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 /* ---- access (WS-14) ------------------------------------------------------- */
@@ -153,24 +160,15 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
         vss_id id;
         int r;
 
+        Session *s;
+
         r = lvss_bus_read_id(m, &id);
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "session id must be 16 bytes");
-        for (Session *s = c->m->sessions; s; s = s->next) {
-                if (!vss_id_equal(&s->id, &id))
-                        continue;
-                if (s->client != c) {
-                        /* WS-10: nobody but the session's own requester reads its status. */
-                        char sid[VSS_ID_STRING_MAX];
-                        vss_id_format(&id, sid);
-                        log_denied(c->m, "uid %u pid %d asked for the status of session %s, not its own",
-                                   (unsigned) c->uid, (int) c->pid, sid);
-                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
-                                                          "The session belongs to another requester");
-                }
-                return session_reply_status(s, m);
-        }
-        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+        r = session_of_requester(c->m, c, &id, &s, error);
+        if (r < 0)
+                return r;
+        return session_reply_status(s, m);
 }
 
 static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -35,7 +35,15 @@
 #include "common/bcd.h"
 #include "common/wmd.h"
 #include <lvss/writer.h>
-#include "coordinator.h"
+#include "manager.h"
+#include "server.h"
+#include "fanout.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
+#include "providers.h"
+#include "snapshot.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 int session_bad_state(sd_bus_error *error, const char *why) {
@@ -231,9 +239,89 @@ void session_forget_writer(Session *s, Writer *w) {
                 target_forget_writer(s->detached[i], w);
 }
 
+/* WS-10: the session @id, for its own requester @c only. */
+int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error) {
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!vss_id_equal(&s->id, id))
+                        continue;
+                if (s->client != c) {
+                        /* WS-10: nobody but the session's own requester reads its status. */
+                        char sid[VSS_ID_STRING_MAX];
+                        vss_id_format(id, sid);
+                        log_denied(m, "uid %u pid %d asked for the status of session %s, not its own",
+                                   (unsigned) c->uid, (int) c->pid, sid);
+                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
+                                                          "The session belongs to another requester");
+                }
+                *ret = s;
+                return 0;
+        }
+        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+}
+
 bool session_busy(const Session *s) {
         return s->step != STEP_NONE;
 }
+
+/* The admin view's words for the session's state (issue 11 §2: never "ended" read as completed). */
+const char *session_state_text(const Session *s) {
+        bool lost; /* issue 8 item 6: static texts, they outlive the session */
+
+        if (!s)
+                return "none";
+        lost = s->history_lost > 0;
+        return session_state_admin_text(s->state, s->kind == SESSION_RESTORE, lost);
+}
+
+/* The admin view's copy of @e's status, in its writer's record (WS-9): the session layer
+ * writes it; the registry only reads it (issue 11 §2: the layers run one way). */
+void writer_note_status(Writer *w, const Entry *e) {
+        LastStatus *l;
+
+        if (!w || !e)
+                return;
+        l = &w->last;
+        l->valid = true;
+        l->state = e->state;
+        l->failure = e->failure;
+        l->application_result = e->application_result;
+        free(l->application_message);
+        l->application_message = e->application_message ? strdup(e->application_message) : NULL;
+        if (e->application_message && !l->application_message)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without its message",
+                            w->name);
+        l->session_id = e->session->id;
+        l->last_event = e->last_event;
+        l->in_progress = e->in_progress;
+        l->last_event_usec = e->last_event_usec;
+        l->duration_usec = e->duration_usec;
+        l->session = e->session;
+        l->session_state = NULL;
+        free(l->origin);
+        l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
+        if (e->session->origin && !l->origin)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without the session's origin",
+                            w->name);
+}
+
+
+/* The registry's hooks (issue 11 §2): what ListWriters shows of a session, and a writer going away. */
+static const char *registry_session_state(const void *session, bool *ret_active) {
+        const Session *s = session;
+
+        *ret_active = !session_ended(s);
+        return session_state_text(s);
+}
+
+static void registry_writer_gone(Manager *m, Writer *w) {
+        for (Session *s = m->sessions; s; s = s->next)
+                session_forget_writer(s, w);
+}
+
+const RegistryHooks session_registry_hooks = {
+        .session_state = registry_session_state,
+        .writer_gone = registry_writer_gone,
+};
 
 /* ---- the status table ---------------------------------------------------- */
 
@@ -569,17 +657,87 @@ static int session_context(Fanout *f, Target *t, sd_bus_message *m, void *userda
                 if (r < 0)
                         return r;
         }
-        if (t->entry && f->event != VSS_EVENT_IDENTIFY) {
-                r = entry_append_components(t->entry, m);
+        if (t->peer && f->event != VSS_EVENT_IDENTIFY) {
+                r = entry_append_components(t->peer, m);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
+/* ---- what the fan-out reports per target (issue 11 §2: it calls back, never in by name) ---- */
+
+/* A writer that did not answer in this session is not asked again: it fails at once (WS-5). */
+static bool session_target_silent(Fanout *f, Target *t, void *userdata) {
+        const Entry *e = t->peer;
+        return e && e->failure == VSS_E_WRITER_NOT_RESPONDING && lvss_state_is_failed(e->state);
+}
+
+static void session_target_sent(Fanout *f, Target *t, void *userdata) {
+        if (t->peer)
+                entry_begin(t->peer, f->event, t->sent_usec, t);
+}
+
+static int session_target_read_out(Fanout *f, Target *t, const char *key, sd_bus_message *m, void *userdata) {
+        int r;
+
+        if (!t->peer || !streq_ptr(key, "components"))
+                return 0;
+        /* What the writer set on its components (backup metadata, stamps). */
+        r = entry_read_out_components(t->peer, m);
+        return r < 0 ? r : 1;
+}
+
+static void session_target_result(Fanout *f, Target *t, void *userdata) {
+        Entry *e = t->peer;
+
+        /* A late answer to an event the entry no longer waits for (a newer
+         * event went out meanwhile) must not overwrite the newer status. */
+        if (e && e->current == t) {
+                e->current = NULL;
+                entry_apply(e, f->event, t);
+        }
+}
+
+static void session_target_dropped(Fanout *f, Target *t, void *userdata) {
+        Entry *e = t->peer;
+
+        if (e && e->current == t) {
+                /* The outcome is unknown: the event is no longer in progress
+                 * as far as this session is concerned, its state stays. */
+                e->current = NULL;
+                e->in_progress = false;
+                e->duration_usec = t->duration_usec;
+                if (e->writer)
+                        writer_note_status(e->writer, e);
+        }
+}
+
+static const char *session_target_name(const Target *t, void *userdata) {
+        const Entry *e = t->peer;
+        return e ? e->writer_name : NULL;
+}
+
+static const FanoutOps session_fanout_ops = {
+        .context = session_context,
+        .silent = session_target_silent,
+        .sent = session_target_sent,
+        .read_out = session_target_read_out,
+        .result = session_target_result,
+        .dropped = session_target_dropped,
+        .name = session_target_name,
+};
+
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done) {
+        _cleanup_(freep) Writer **writers = calloc(n ? n : 1, sizeof *writers);
+
+        if (!writers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                writers[i] = entries[i]->writer;
         log_session(s, "%s: sent to %zu writer%s", vss_writer_event_name(event), n, n == 1 ? "" : "s");
-        return fanout_start(s->m, event, &s->id, NULL, entries, n, session_context, done, s, &s->fanout);
+        return fanout_start(s->m, event, &s->id, writers, (void **) entries, n, &session_fanout_ops, done, s,
+                            &s->fanout);
 }
 
 void session_log_fanout(Session *s, Fanout *f) {
@@ -952,7 +1110,7 @@ int session_identify(Session *s, fanout_done_t then) {
         if (r < 0)
                 return r;
         log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
-        return fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, then, s,
+        return fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, &session_fanout_ops, then, s,
                             &s->fanout);
 }
 
