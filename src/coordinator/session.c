@@ -68,15 +68,17 @@ char *session_history_note(const Session *s) {
  * far, not only those of finished steps. Allowed at any time, also while a
  * step runs: it only reads.
  */
-int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note) {
         _cleanup_(freep) char *note = NULL;
 
         manager_flush_history(s->m);
         note = session_history_note(s);
         if (s->history_lost > 0 && !note)
                 return -ENOMEM;
-        return sd_bus_reply_method_return(call, "bus", s->history_lost == 0,
-                                          (uint32_t) (s->history_lost < UINT32_MAX ? s->history_lost : UINT32_MAX), strempty(note));
+        *ret_complete = s->history_lost == 0;
+        *ret_lost = (uint32_t) (s->history_lost < UINT32_MAX ? s->history_lost : UINT32_MAX);
+        *ret_note = TAKE_PTR(note);
+        return 0;
 }
 
 static void session_end_catalog(Session *s, const char *state, const char *reason) {
@@ -1130,32 +1132,12 @@ int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_erro
         return session_step_started(s, call);
 }
 
-int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error) {
         if (!s->metadata_gathered)
                 return session_bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
-        for (size_t i = 0; r >= 0 && i < s->n_entries; i++) {
-                Entry *e = s->entries[i];
-                r = sd_bus_message_open_container(reply, 'r', "ayaysss");
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &e->instance_id);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &e->writer_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name, e->metadata);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        *ret_entries = s->entries;
+        *ret_n = s->n_entries;
+        return 0;
 }
 
 static Entry *entry_by_instance(Session *s, const vss_id *instance_id) {
@@ -1458,33 +1440,21 @@ int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_erro
         return 1;
 }
 
-int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, const vss_id *snapshot_id,
-                                           sd_bus_error *error) {
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error) {
         for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+                const Snapshot *snap = s->snapshots[i];
                 if (!vss_id_equal(&snap->p.snapshot_id, snapshot_id))
                         continue;
                 if (!snap->created)
                         break;
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                uint32_t attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
-                int r = sd_bus_message_new_method_return(call, &reply);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->p.set_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "iss", (int32_t) s->n_snapshots, snap->p.snapshot_path,
-                                                  snap->p.volume);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->provider_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "tui", snap->created_usec, attributes, s->context);
-                if (r < 0)
-                        return r;
-                return sd_bus_send(NULL, reply, NULL);
+                *ret = snap;
+                return 0;
         }
         return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such shadow copy in this session");
+}
+
+uint32_t session_snapshot_attributes(const Session *s) {
+        return (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
 }
 
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,

@@ -216,7 +216,8 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
                                     sd_bus_error *error);
 int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* GetWriterMetadata: the session's entries (borrowed, valid until the session's next step), or @error. */
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error);
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                                  const char *logical_path, const char *name, sd_bus_error *error);
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
@@ -226,8 +227,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
                                        sd_bus_error *error);
 int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, const vss_id *snapshot_id,
-                                           sd_bus_error *error);
+/* GetSnapshotProperties: the created shadow copy @snapshot_id of the set (borrowed), or @error. */
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error);
+/* The VSS_VOLSNAP_ATTR_* of the session's shadow copies. */
+uint32_t session_snapshot_attributes(const Session *s);
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
                                         sd_bus_error *error);
@@ -238,7 +241,7 @@ int session_method_cancel(Session *s, sd_bus_error *error);
 int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
 /* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
-int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
 int session_reply_status(Session *s, sd_bus_message *call);
 
 /* Shared by session.c and restore.c. */
