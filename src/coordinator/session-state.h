@@ -19,7 +19,7 @@
  * order while the state is SESSION_STATE_BACKUP), the backup state, the
  * context. session.c checks those after the table allowed the input.
  *
- * Pure C, no sd-bus: tests/unit/test-session-state.c walks every pair.
+ * Pure C, no sd-bus: src/coordinator/test-session-state.c walks every pair.
  */
 
 #include <stdbool.h>
