@@ -179,6 +179,10 @@ typedef enum vss_writer_session_state {
         VSS_SESSION_IN_PROGRESS,
         VSS_SESSION_COMPLETED,
         VSS_SESSION_ABORTED,
+        /* lvss extension (issue 11 §2): the requester released the session before it
+         * completed (no GatherWriterStatus after BackupComplete, or no BackupComplete
+         * at all); no Abort was sent. Not a completed backup. */
+        VSS_SESSION_RELEASED,
 } vss_writer_session_state;
 
 /** vss_writer_get_session_state() - the state of the latest session this writer took part in (WS-3). */

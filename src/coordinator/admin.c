@@ -11,7 +11,10 @@
 
 #include <stdlib.h>
 
-#include "coordinator.h"
+#include "manager.h"
+#include "session.h"
+#include "providers.h"
+#include "admin.h"
 #include "protocol/protocol.h"
 
 #define SHADOW_STRUCT "ayayayayssssbiut"
@@ -111,7 +114,7 @@ typedef struct DeleteQuery {
 
 static bool session_live(Manager *m, const vss_id *id) {
         for (Session *s = m->sessions; s; s = s->next)
-                if (vss_id_equal(&s->id, id) && !s->ended)
+                if (vss_id_equal(&s->id, id) && !session_ended(s))
                         return true;
         return false;
 }

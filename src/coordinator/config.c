@@ -18,7 +18,8 @@
 
 #include "basic/strv.h"
 #include "config.h"
-#include "coordinator.h"
+#include "basic/util.h"
+#include "lvssd-config.h"
 #include "protocol/protocol.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/lvss/lvssd.conf"

@@ -33,7 +33,11 @@
 #include "basic/state.h"
 #include "basic/strv.h"
 #include <lvss/metadata.h>
-#include "coordinator.h"
+#include "manager.h"
+#include "server.h"
+#include "session.h"
+#include "snapshot.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 /* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10} */
@@ -178,7 +182,7 @@ static void fail_start(Session *s, const char *what, sd_bus_error *e) {
                 s->external_reported = true;
                 answer(s, hr, e->message ?: what); /* now: the error's text does not outlive this call */
         }
-        if (!s->aborted && s->prepared_for_backup) {
+        if (session_prepared(s)) {
                 /* Abort to those that prepared: the teardown of a requester that is gone does it */
                 s->external = false;
                 session_requester_gone(s, "the external freeze could not go on");
@@ -348,7 +352,7 @@ void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
 
         default:
                 /* not used by external sessions; end it */
-                if (!s->released && !s->ended)
+                if (!session_released(s))
                         return end_release(s);
                 if (m->external == s)
                         m->external = NULL;

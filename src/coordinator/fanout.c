@@ -35,7 +35,10 @@
 
 #include "basic/bounded.h"
 #include "basic/state.h"
-#include "coordinator.h"
+#include "manager.h"
+#include "server.h"
+#include "fanout.h"
+#include "registry.h"
 #include "protocol/protocol.h"
 
 uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w) {
@@ -94,10 +97,9 @@ static void target_finish(Target *t, bool ok, vss_hresult failure) {
         t->slot = sd_bus_slot_unref(t->slot);
         /* A late answer to an event the entry no longer waits for (a newer
          * event went out meanwhile) must not overwrite the newer status. */
-        if (t->entry && t->entry->current == t) {
-                t->entry->current = NULL;
-                entry_apply(t->entry, f->event, t);
-        }
+        /* issue 11 §2: the caller's layer records the result (a session: its status entry) */
+        if (f->ops && f->ops->result)
+                f->ops->result(f, t, f->userdata);
         if (f->n_outstanding > 0)
                 f->n_outstanding--;
 }
@@ -116,9 +118,13 @@ static void target_note(Target *t, const char *fmt, ...) {
 }
 
 static const char *target_writer_name(const Target *t) {
+        const char *name = NULL;
+
         if (t->writer)
                 return t->writer->name;
-        return t->entry ? t->entry->writer_name : "?";
+        if (t->f->ops && t->f->ops->name)
+                name = t->f->ops->name(t, t->f->userdata);
+        return name ? name : "?";
 }
 
 /* "" or " (session {…})", for log lines about a target. */
@@ -212,9 +218,9 @@ static int parse_reply(Target *t, sd_bus_message *reply) {
                         t->metadata = strdup(xml);
                         if (!t->metadata)
                                 return -ENOMEM;
-                } else if (streq_ptr(key, "components") && t->entry) {
-                        /* What the writer set on its components (backup metadata, stamps). */
-                        r = entry_read_out_components(t->entry, reply);
+                } else if (t->f->ops && t->f->ops->read_out &&
+                           (r = t->f->ops->read_out(t->f, t, key, reply, t->f->userdata)) != 0) {
+                        /* the caller's layer read it (a session: what the writer set on its components) */
                         if (r < 0)
                                 return r;
                 } else {
@@ -303,8 +309,8 @@ static int reply_handler(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
-static bool target_silent(const Target *t) {
-        return t->entry && t->entry->failure == VSS_E_WRITER_NOT_RESPONDING && lvss_state_is_failed(t->entry->state);
+static bool target_silent(Target *t) {
+        return t->f->ops && t->f->ops->silent && t->f->ops->silent(t->f, t, t->f->userdata);
 }
 
 static int target_send(Fanout *f, Target *t) {
@@ -329,8 +335,8 @@ static int target_send(Fanout *f, Target *t) {
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
-        if (f->context) {
-                r = f->context(f, t, m, f->userdata);
+        if (f->ops && f->ops->context) {
+                r = f->ops->context(f, t, m, f->userdata);
                 if (r < 0)
                         return r;
         }
@@ -349,8 +355,8 @@ static int target_send(Fanout *f, Target *t) {
         return r;
 }
 
-int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, Entry **entries,
-                 size_t n, fanout_context_t context, fanout_done_t done, void *userdata, Fanout **ret) {
+int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, void **peers,
+                 size_t n, const FanoutOps *ops, fanout_done_t done, void *userdata, Fanout **ret) {
         Fanout *f;
         int r;
 
@@ -375,7 +381,7 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         f->event = event;
         f->session_id = session_id ? *session_id : (vss_id) {};
         f->n_targets = n;
-        f->context = context;
+        f->ops = ops;
         f->done = done;
         f->userdata = userdata;
         *ret = f;
@@ -386,14 +392,14 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         for (size_t i = 0; i < n; i++) {
                 Target *t = &f->targets[i];
                 t->f = f;
-                t->writer = writers ? writers[i] : (entries[i] ? entries[i]->writer : NULL);
-                t->entry = entries ? entries[i] : NULL;
+                t->writer = writers[i];
+                t->peer = peers ? peers[i] : NULL;
                 t->sent_usec = sent;
                 t->sent_mono = mono;
                 if (target_silent(t))
                         continue; /* not waited on: see above */
-                if (t->entry)
-                        entry_begin(t->entry, event, sent, t);
+                if (ops && ops->sent)
+                        ops->sent(f, t, userdata);
                 f->n_outstanding++;
         }
 
@@ -408,8 +414,7 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
                         continue;
                 }
                 if (r < 0) {
-                        log_msg("%s: cannot reach writer '%s': %s", vss_writer_event_name(event),
-                                t->writer ? t->writer->name : (t->entry ? t->entry->writer_name : "?"),
+                        log_msg("%s: cannot reach writer '%s': %s", vss_writer_event_name(event), target_writer_name(t),
                                 strerror(-r));
                         target_finish(t, false, VSS_E_WRITER_NOT_RESPONDING);
                 }
@@ -458,15 +463,8 @@ Fanout *fanout_cancel(Fanout *f) {
                 t->done = true;
                 t->slot = sd_bus_slot_unref(t->slot);
                 t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
-                if (t->entry && t->entry->current == t) {
-                        /* The outcome is unknown: the event is no longer in progress
-                         * as far as this session is concerned, its state stays. */
-                        t->entry->current = NULL;
-                        t->entry->in_progress = false;
-                        t->entry->duration_usec = t->duration_usec;
-                        if (t->entry->writer)
-                                writer_note_status(t->entry->writer, t->entry);
-                }
+                if (f->ops && f->ops->dropped)
+                        f->ops->dropped(f, t, f->userdata);
         }
         return fanout_free(f);
 }

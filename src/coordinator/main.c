@@ -20,7 +20,13 @@
 
 #include "basic/fs-util.h"
 #include "config.h"
-#include "coordinator.h"
+#include "lvssd-config.h"
+#include "manager.h"
+#include "server.h"
+#include "session.h"
+#include "providers.h"
+#include "snapshot.h"
+#include "external.h"
 
 void log_msg(const char *fmt, ...) {
         va_list ap;
@@ -160,7 +166,7 @@ static int on_term(sd_event_source *src, const struct signalfd_siginfo *si, void
 }
 
 int main(int argc, char **argv) {
-        Manager m = { .listen_fd = -1 };
+        Manager m = { .listen_fd = -1, .registry_hooks = &session_registry_hooks };
         _cleanup_(freep) char *catalog_path = NULL;
         sigset_t mask;
         int r;

@@ -14,7 +14,10 @@
 
 #include <stdlib.h>
 
-#include "coordinator.h"
+#include "manager.h"
+#include "providers.h"
+#include "snapshot.h"
+#include "external.h"
 
 static int add_provider(Manager *m, lvss_provider *p) {
         lvss_provider **a = reallocarray(m->providers, m->n_providers + 1, sizeof *a);

@@ -39,23 +39,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "coordinator.h"
+#include "lvssd-config.h"
+#include "manager.h"
+#include "server.h"
+#include "fanout.h"
+#include "registry.h"
 #include "protocol/protocol.h"
-
-const char *session_state_text(const Session *s) {
-        bool lost; /* issue 8 item 6: static texts, they outlive the session */
-
-        if (!s)
-                return "none";
-        lost = s->history_lost > 0;
-        if (s->completed)
-                return lost ? "completed, writer-status history incomplete" : "completed";
-        if (s->aborted)
-                return lost ? "aborted, writer-status history incomplete" : "aborted";
-        if (s->ended || s->released)
-                return lost ? "ended, writer-status history incomplete" : "ended";
-        return lost ? "in progress, writer-status history incomplete" : "in progress";
-}
 
 /* ---- writer class owners ---------------------------------------------------- */
 
@@ -305,8 +294,9 @@ Writer *writer_free(Writer *w) {
         if (!w)
                 return NULL;
         registry_unsubscribe(w);
-        for (Session *s = w->m->sessions; s; s = s->next)
-                session_forget_writer(s, w);
+        /* issue 11 §2: the layer above (sessions) forgets it; the registry does not know sessions */
+        if (w->m->registry_hooks && w->m->registry_hooks->writer_gone)
+                w->m->registry_hooks->writer_gone(w->m, w);
         registry_forget_writer(w->m, w);
         free(w->last.application_message);
         free(w->last.origin);
@@ -314,35 +304,6 @@ Writer *writer_free(Writer *w) {
         free(w->instance_name);
         free(w);
         return NULL;
-}
-
-void writer_note_status(Writer *w, const Entry *e) {
-        LastStatus *l;
-
-        if (!w || !e)
-                return;
-        l = &w->last;
-        l->valid = true;
-        l->state = e->state;
-        l->failure = e->failure;
-        l->application_result = e->application_result;
-        free(l->application_message);
-        l->application_message = e->application_message ? strdup(e->application_message) : NULL;
-        if (e->application_message && !l->application_message)
-                log_session(e->session, "out of memory: the admin view shows writer '%s' without its message",
-                            w->name);
-        l->session_id = e->session->id;
-        l->last_event = e->last_event;
-        l->in_progress = e->in_progress;
-        l->last_event_usec = e->last_event_usec;
-        l->duration_usec = e->duration_usec;
-        l->session = e->session;
-        l->session_state = NULL;
-        free(l->origin);
-        l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
-        if (e->session->origin && !l->origin)
-                log_session(e->session, "out of memory: the admin view shows writer '%s' without the session's origin",
-                            w->name);
 }
 
 /* ---- ListWriters --------------------------------------------------------- */
@@ -410,8 +371,10 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 in_progress = l->in_progress;
                 when = l->last_event_usec;
                 took = l->duration_usec;
-                active = l->session && !l->session->ended;
-                state_text = l->session ? session_state_text(l->session) : strempty(l->session_state);
+                active = false;
+                state_text = strempty(l->session_state);
+                if (l->session && w->m->registry_hooks && w->m->registry_hooks->session_state)
+                        state_text = w->m->registry_hooks->session_state(l->session, &active);
                 /* issue 10 part 2: an external session names its caller, also once it is gone */
                 if (l->origin) {
                         (void) snprintf(state_buf, sizeof state_buf, "%s, %s", state_text, l->origin);

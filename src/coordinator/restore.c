@@ -24,7 +24,12 @@
 
 #include "documents/bcd.h"
 #include "basic/state.h"
-#include "coordinator.h"
+#include "basic/util.h"
+#include "fanout.h"
+#include "manager.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
 #include "protocol/protocol.h"
 
 static int set_copy(char **dst, const char *v) {
@@ -49,7 +54,7 @@ static int session_to_bcd(Session *s, lvss_bcd **ret) {
         r = lvss_bcd_new(&bcd);
         if (r < 0)
                 return r;
-        bcd->snapshot_set_id = s->set_done ? s->set_id : (vss_id) {};
+        bcd->snapshot_set_id = session_set_done(s) ? s->set_id : (vss_id) {};
         bcd->context = s->context;
         if (s->kind == SESSION_RESTORE && s->bcd) {
                 /* A restore describes the backup it came from. */
@@ -115,11 +120,9 @@ int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *e
         _cleanup_(freep) char *xml = NULL;
         int r;
 
-        r = session_check_idle(s, error);
+        r = session_check(s, SESSION_IN_SAVE_AS_XML, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind == SESSION_NEW)
-                return session_bad_state(error, "SaveAsXml needs InitializeForBackup or InitializeForRestore first");
         r = session_to_bcd(s, &bcd);
         if (r >= 0)
                 r = lvss_bcd_to_xml(bcd, &xml);
@@ -228,13 +231,9 @@ int session_method_set_selected_for_restore(Session *s, const vss_id *writer_id,
                                             const char *logical_path, const char *name, bool selected,
                                             sd_bus_error *error) {
         Component *c;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_SET_SELECTED_FOR_RESTORE, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_RESTORE)
-                return session_bad_state(error, "SetSelectedForRestore needs InitializeForRestore first");
-        if (s->pre_restore_done)
-                return session_bad_state(error, "SetSelectedForRestore must come before PreRestore");
         c = restore_component(s, writer_id, type, logical_path, name);
         if (!c)
                 return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND,
@@ -250,11 +249,9 @@ int session_method_set_file_restore_status(Session *s, const vss_id *writer_id, 
                                            const char *logical_path, const char *name, uint32_t status,
                                            sd_bus_error *error) {
         Component *c;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_SET_FILE_RESTORE_STATUS, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_RESTORE || !s->pre_restore_done || s->post_restore_done)
-                return session_bad_state(error, "SetFileRestoreStatus belongs between PreRestore and PostRestore");
         if (status > VSS_RS_FAILED)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown file restore status %u", status);
         c = restore_component(s, writer_id, type, logical_path, name);
@@ -289,10 +286,7 @@ static void restore_event_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        if (f->event == VSS_EVENT_PRE_RESTORE)
-                s->pre_restore_done = true;
-        else
-                s->post_restore_done = true;
+        session_apply(s, f->event == VSS_EVENT_PRE_RESTORE ? SESSION_IN_PRE_RESTORE_DONE : SESSION_IN_POST_RESTORE_DONE);
         session_step_finish(s, VSS_S_OK);
 }
 
@@ -318,15 +312,9 @@ static void pre_restore_identified(Fanout *f, void *userdata) {
 
 static int restore_step(Session *s, sd_bus_message *call, StepKind step, sd_bus_error *error) {
         bool pre = step == STEP_PRE_RESTORE;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, pre ? SESSION_IN_PRE_RESTORE : SESSION_IN_POST_RESTORE, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_RESTORE)
-                return session_bad_state(error, "PreRestore and PostRestore need InitializeForRestore first");
-        if (pre && s->pre_restore_done)
-                return session_bad_state(error, "PreRestore was already called");
-        if (!pre && (!s->pre_restore_done || s->post_restore_done))
-                return session_bad_state(error, "PostRestore comes once, after PreRestore");
 
         session_step_begin(s, step, pre ? "PreRestore" : "PostRestore", NULL);
         if (pre && !s->metadata_gathered)

@@ -29,7 +29,15 @@
 #include <systemd/sd-id128.h>
 
 #include "config.h"
-#include "coordinator.h"
+#include "lvssd-config.h"
+#include "manager.h"
+#include "server.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
+#include "snapshot.h"
+#include "admin.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 /* ---- access (WS-14) ------------------------------------------------------- */
@@ -153,24 +161,15 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
         vss_id id;
         int r;
 
+        Session *s;
+
         r = lvss_bus_read_id(m, &id);
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "session id must be 16 bytes");
-        for (Session *s = c->m->sessions; s; s = s->next) {
-                if (!vss_id_equal(&s->id, &id))
-                        continue;
-                if (s->client != c) {
-                        /* WS-10: nobody but the session's own requester reads its status. */
-                        char sid[VSS_ID_STRING_MAX];
-                        vss_id_format(&id, sid);
-                        log_denied(c->m, "uid %u pid %d asked for the status of session %s, not its own",
-                                   (unsigned) c->uid, (int) c->pid, sid);
-                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
-                                                          "The session belongs to another requester");
-                }
-                return session_reply_status(s, m);
-        }
-        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+        r = session_of_requester(c->m, c, &id, &s, error);
+        if (r < 0)
+                return r;
+        return session_reply_status(s, m);
 }
 
 static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -362,8 +361,35 @@ static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_b
 }
 
 static int method_get_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Entry *const *entries;
+        size_t n;
+        int r;
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_get_writer_metadata(s, m, error);
+
+        r = session_writer_metadata(s, &entries, &n, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const Entry *e = entries[i];
+                r = sd_bus_message_open_container(reply, 'r', "ayaysss");
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &e->instance_id);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &e->writer_id);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name, e->metadata);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_add_component(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -430,11 +456,33 @@ static int method_do_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_erro
 }
 
 static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const Snapshot *snap;
         vss_id id;
+        int r;
         SESSION_OR_RETURN(userdata, s, error);
+
         if (lvss_bus_read_id(m, &id) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "snapshot id must be 16 bytes");
-        return session_method_get_snapshot_properties(s, m, &id, error);
+        r = session_snapshot(s, &id, &snap, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &snap->p.set_id);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "iss", (int32_t) s->n_snapshots, snap->p.snapshot_path,
+                                          snap->p.volume);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &snap->provider_id);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "tui", snap->created_usec, session_snapshot_attributes(s),
+                                          s->context);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -519,8 +567,16 @@ static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 static int method_get_record_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(freep) char *note = NULL;
+        uint32_t lost;
+        bool complete;
+        int r;
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_get_record_status(s, m, error);
+
+        r = session_record_status(s, &complete, &lost, &note);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "bus", complete, lost, strempty(note));
 }
 
 static const sd_bus_vtable session_vtable[] = {

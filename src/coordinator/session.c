@@ -7,7 +7,7 @@
  * The session owns the writer status of its writers: one Entry per writer
  * whose Identify succeeded in this session (WS-1), each starting at
  * VSS_WS_STABLE with no failure whatever happened before (WS-8), each moving
- * through the state table of common/state.c as events end (WS-4), each
+ * through the state table of basic/state.c as events end (WS-4), each
  * carrying its provenance: session id, last event, when, in progress, how
  * long (WS-9).
  *
@@ -35,7 +35,15 @@
 #include "documents/bcd.h"
 #include "documents/wmd.h"
 #include <lvss/writer.h>
-#include "coordinator.h"
+#include "manager.h"
+#include "server.h"
+#include "fanout.h"
+#include "registry.h"
+#include "session.h"
+#include "restore.h"
+#include "providers.h"
+#include "snapshot.h"
+#include "external.h"
 #include "protocol/protocol.h"
 #include "protocol/component-wire.h"
 
@@ -61,15 +69,17 @@ char *session_history_note(const Session *s) {
  * far, not only those of finished steps. Allowed at any time, also while a
  * step runs: it only reads.
  */
-int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note) {
         _cleanup_(freep) char *note = NULL;
 
         manager_flush_history(s->m);
         note = session_history_note(s);
         if (s->history_lost > 0 && !note)
                 return -ENOMEM;
-        return sd_bus_reply_method_return(call, "bus", s->history_lost == 0,
-                                          (uint32_t) (s->history_lost < UINT32_MAX ? s->history_lost : UINT32_MAX), strempty(note));
+        *ret_complete = s->history_lost == 0;
+        *ret_lost = (uint32_t) (s->history_lost < UINT32_MAX ? s->history_lost : UINT32_MAX);
+        *ret_note = TAKE_PTR(note);
+        return 0;
 }
 
 static void session_end_catalog(Session *s, const char *state, const char *reason) {
@@ -232,9 +242,89 @@ void session_forget_writer(Session *s, Writer *w) {
                 target_forget_writer(s->detached[i], w);
 }
 
+/* WS-10: the session @id, for its own requester @c only. */
+int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error) {
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!vss_id_equal(&s->id, id))
+                        continue;
+                if (s->client != c) {
+                        /* WS-10: nobody but the session's own requester reads its status. */
+                        char sid[VSS_ID_STRING_MAX];
+                        vss_id_format(id, sid);
+                        log_denied(m, "uid %u pid %d asked for the status of session %s, not its own",
+                                   (unsigned) c->uid, (int) c->pid, sid);
+                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
+                                                          "The session belongs to another requester");
+                }
+                *ret = s;
+                return 0;
+        }
+        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+}
+
 bool session_busy(const Session *s) {
         return s->step != STEP_NONE;
 }
+
+/* The admin view's words for the session's state (issue 11 §2: never "ended" read as completed). */
+const char *session_state_text(const Session *s) {
+        bool lost; /* issue 8 item 6: static texts, they outlive the session */
+
+        if (!s)
+                return "none";
+        lost = s->history_lost > 0;
+        return session_state_admin_text(s->state, s->kind == SESSION_RESTORE, lost);
+}
+
+/* The admin view's copy of @e's status, in its writer's record (WS-9): the session layer
+ * writes it; the registry only reads it (issue 11 §2: the layers run one way). */
+void writer_note_status(Writer *w, const Entry *e) {
+        LastStatus *l;
+
+        if (!w || !e)
+                return;
+        l = &w->last;
+        l->valid = true;
+        l->state = e->state;
+        l->failure = e->failure;
+        l->application_result = e->application_result;
+        free(l->application_message);
+        l->application_message = e->application_message ? strdup(e->application_message) : NULL;
+        if (e->application_message && !l->application_message)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without its message",
+                            w->name);
+        l->session_id = e->session->id;
+        l->last_event = e->last_event;
+        l->in_progress = e->in_progress;
+        l->last_event_usec = e->last_event_usec;
+        l->duration_usec = e->duration_usec;
+        l->session = e->session;
+        l->session_state = NULL;
+        free(l->origin);
+        l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
+        if (e->session->origin && !l->origin)
+                log_session(e->session, "out of memory: the admin view shows writer '%s' without the session's origin",
+                            w->name);
+}
+
+
+/* The registry's hooks (issue 11 §2): what ListWriters shows of a session, and a writer going away. */
+static const char *registry_session_state(const void *session, bool *ret_active) {
+        const Session *s = session;
+
+        *ret_active = !session_ended(s);
+        return session_state_text(s);
+}
+
+static void registry_writer_gone(Manager *m, Writer *w) {
+        for (Session *s = m->sessions; s; s = s->next)
+                session_forget_writer(s, w);
+}
+
+const RegistryHooks session_registry_hooks = {
+        .session_state = registry_session_state,
+        .writer_gone = registry_writer_gone,
+};
 
 /* ---- the status table ---------------------------------------------------- */
 
@@ -497,17 +587,87 @@ static int session_context(Fanout *f, Target *t, sd_bus_message *m, void *userda
                 if (r < 0)
                         return r;
         }
-        if (t->entry && f->event != VSS_EVENT_IDENTIFY) {
-                r = entry_append_components(t->entry, m);
+        if (t->peer && f->event != VSS_EVENT_IDENTIFY) {
+                r = entry_append_components(t->peer, m);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
+/* ---- what the fan-out reports per target (issue 11 §2: it calls back, never in by name) ---- */
+
+/* A writer that did not answer in this session is not asked again: it fails at once (WS-5). */
+static bool session_target_silent(Fanout *f, Target *t, void *userdata) {
+        const Entry *e = t->peer;
+        return e && e->failure == VSS_E_WRITER_NOT_RESPONDING && lvss_state_is_failed(e->state);
+}
+
+static void session_target_sent(Fanout *f, Target *t, void *userdata) {
+        if (t->peer)
+                entry_begin(t->peer, f->event, t->sent_usec, t);
+}
+
+static int session_target_read_out(Fanout *f, Target *t, const char *key, sd_bus_message *m, void *userdata) {
+        int r;
+
+        if (!t->peer || !streq_ptr(key, "components"))
+                return 0;
+        /* What the writer set on its components (backup metadata, stamps). */
+        r = entry_read_out_components(t->peer, m);
+        return r < 0 ? r : 1;
+}
+
+static void session_target_result(Fanout *f, Target *t, void *userdata) {
+        Entry *e = t->peer;
+
+        /* A late answer to an event the entry no longer waits for (a newer
+         * event went out meanwhile) must not overwrite the newer status. */
+        if (e && e->current == t) {
+                e->current = NULL;
+                entry_apply(e, f->event, t);
+        }
+}
+
+static void session_target_dropped(Fanout *f, Target *t, void *userdata) {
+        Entry *e = t->peer;
+
+        if (e && e->current == t) {
+                /* The outcome is unknown: the event is no longer in progress
+                 * as far as this session is concerned, its state stays. */
+                e->current = NULL;
+                e->in_progress = false;
+                e->duration_usec = t->duration_usec;
+                if (e->writer)
+                        writer_note_status(e->writer, e);
+        }
+}
+
+static const char *session_target_name(const Target *t, void *userdata) {
+        const Entry *e = t->peer;
+        return e ? e->writer_name : NULL;
+}
+
+static const FanoutOps session_fanout_ops = {
+        .context = session_context,
+        .silent = session_target_silent,
+        .sent = session_target_sent,
+        .read_out = session_target_read_out,
+        .result = session_target_result,
+        .dropped = session_target_dropped,
+        .name = session_target_name,
+};
+
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done) {
+        _cleanup_(freep) Writer **writers = calloc(n ? n : 1, sizeof *writers);
+
+        if (!writers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                writers[i] = entries[i]->writer;
         log_session(s, "%s: sent to %zu writer%s", vss_writer_event_name(event), n, n == 1 ? "" : "s");
-        return fanout_start(s->m, event, &s->id, NULL, entries, n, session_context, done, s, &s->fanout);
+        return fanout_start(s->m, event, &s->id, writers, (void **) entries, n, &session_fanout_ops, done, s,
+                            &s->fanout);
 }
 
 void session_log_fanout(Session *s, Fanout *f) {
@@ -609,7 +769,7 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 session_teardown_continue(s);
                 return;
         }
-        if (s->idle_expired && step == STEP_ABORT && !s->released && !s->ended) {
+        if (s->idle_expired && step == STEP_ABORT && !session_released(s)) {
                 /* issue 8 item 5: the idle holder's Abort is done; end the session */
                 s->queued_release = sd_bus_message_unref(s->queued_release);
                 int r = session_start_release(s, NULL);
@@ -643,14 +803,65 @@ int session_step_started(Session *s, sd_bus_message *call) {
 
 /* ---- Session1 methods ---------------------------------------------------- */
 
-int session_check_idle(Session *s, sd_bus_error *error) {
-        if ((s->released || s->ended) && s->idle_expired && s->end_reason)
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "The session has ended: %s", s->end_reason);
-        if (s->released || s->ended)
-                return session_bad_state(error, "The session has ended");
-        if (session_busy(s))
-                return session_bad_state(error, "Another step of this session is still running");
-        return 0;
+bool session_ended(const Session *s) {
+        return session_state_is_ended(s->state);
+}
+
+bool session_released(const Session *s) {
+        return s->state == SESSION_STATE_RELEASING || session_ended(s);
+}
+
+bool session_set_done(const Session *s) {
+        SessionState st = s->state == SESSION_STATE_RELEASING ? s->released_from : s->state;
+        return st == SESSION_STATE_SNAPSHOT_DONE || st == SESSION_STATE_BACKUP_COMPLETE ||
+               st == SESSION_STATE_COMPLETED;
+}
+
+/* issue 11 §2: every requester call asks the table first (session-state.c); what is data
+ * (the gather, the set, the context) the method checks after. */
+int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error) {
+        SessionRule rule;
+
+        if (session_state_rule(s->state, session_busy(s), input, &rule)) {
+                if (ret_rule)
+                        *ret_rule = rule;
+                return 0;
+        }
+        /* issue 8 item 5: an idle holder's session says why it ended */
+        if (session_released(s) && s->idle_expired && s->end_reason)
+                return lvss_bus_error_set_hresult(error, rule.refusal, "%s: %s", rule.why, s->end_reason);
+        return lvss_bus_error_set_hresult(error, rule.refusal, "%s", rule.why);
+}
+
+void session_apply(Session *s, SessionInput input) {
+        SessionRule rule;
+
+        if (!session_state_rule(s->state, session_busy(s), input, &rule)) {
+                /* a defect in lvssd: say so, keep the state */
+                log_session(s, "internal error: '%s' in state '%s': %s", strempty(session_input_name(input)),
+                            strempty(session_state_name(s->state)), rule.why);
+                return;
+        }
+        if (rule.next == SESSION_STATE_RELEASING && s->state != SESSION_STATE_RELEASING)
+                s->released_from = s->state;
+        s->state = rule.next;
+}
+
+bool session_prepared(const Session *s) {
+        switch (s->state) {
+        case SESSION_STATE_PREPARED:
+        case SESSION_STATE_SNAPSHOT_DONE:
+        case SESSION_STATE_BACKUP_COMPLETE:
+        case SESSION_STATE_COMPLETED:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Does the session have something an Abort undoes: PrepareForBackup went out, or a set was started? */
+static bool session_needs_abort(const Session *s) {
+        return session_prepared(s) || (s->state == SESSION_STATE_BACKUP && s->set_started);
 }
 
 static bool writer_context(const Session *s) {
@@ -658,11 +869,10 @@ static bool writer_context(const Session *s) {
 }
 
 int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        SessionInput in = kind == SESSION_RESTORE ? SESSION_IN_INITIALIZE_RESTORE : SESSION_IN_INITIALIZE_BACKUP;
+        int r = session_check(s, in, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_NEW)
-                return session_bad_state(error, "The session is already initialized");
         if (kind == SESSION_BACKUP && bcd && *bcd)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                   "Importing a Backup Components Document is not supported");
@@ -671,11 +881,13 @@ int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_
                 if (r < 0)
                         return r;
                 s->kind = kind;
+                session_apply(s, in);
                 log_session(s, "initialized for restore (%zu component%s in the document)", s->n_components,
                             s->n_components == 1 ? "" : "s");
                 return 0;
         }
         s->kind = kind;
+        session_apply(s, in);
         log_session(s, "initialized for backup");
         return 0;
 }
@@ -686,12 +898,10 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
                 VSS_CTX_APP_ROLLBACK,    VSS_CTX_CLIENT_ACCESSIBLE, VSS_CTX_CLIENT_ACCESSIBLE_WRITERS,
         };
         bool ok = false;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_SET_CONTEXT, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP)
-                return session_bad_state(error, "SetContext needs InitializeForBackup first");
-        if (s->n_snapshots > 0 || s->prepared_for_backup)
+        if (s->n_snapshots > 0)
                 return session_bad_state(error, "SetContext must come before volumes are added");
         /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
@@ -704,13 +914,9 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
 
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
                                     sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_SET_BACKUP_STATE, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP)
-                return session_bad_state(error, "SetBackupState needs InitializeForBackup first");
-        if (s->prepared_for_backup)
-                return session_bad_state(error, "SetBackupState must come before PrepareForBackup");
         if (type > VSS_BT_OTHER)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown backup type %u", type);
         s->backup_state_set = true;
@@ -834,16 +1040,14 @@ int session_identify(Session *s, fanout_done_t then) {
         if (r < 0)
                 return r;
         log_session(s, "Identify: sent to %zu writer%s", n, n == 1 ? "" : "s");
-        return fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, session_context, then, s,
+        return fanout_start(s->m, VSS_EVENT_IDENTIFY, &s->id, writers, NULL, n, &session_fanout_ops, then, s,
                             &s->fanout);
 }
 
 int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_GATHER_METADATA, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind == SESSION_NEW)
-                return session_bad_state(error, "GatherWriterMetadata needs InitializeForBackup or InitializeForRestore first");
         if (s->metadata_gathered)
                 return session_bad_state(error, "GatherWriterMetadata may be called once per session");
 
@@ -856,32 +1060,12 @@ int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_erro
         return session_step_started(s, call);
 }
 
-int session_method_get_writer_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error) {
         if (!s->metadata_gathered)
                 return session_bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
-        for (size_t i = 0; r >= 0 && i < s->n_entries; i++) {
-                Entry *e = s->entries[i];
-                r = sd_bus_message_open_container(reply, 'r', "ayaysss");
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &e->instance_id);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &e->writer_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "sss", e->writer_name, e->instance_name, e->metadata);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        *ret_entries = s->entries;
+        *ret_n = s->n_entries;
+        return 0;
 }
 
 static Entry *entry_by_instance(Session *s, const vss_id *instance_id) {
@@ -895,13 +1079,11 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
                                  const char *logical_path, const char *name, sd_bus_error *error) {
         Component *c;
         Entry *e;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_ADD_COMPONENT, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP || !s->metadata_gathered)
+        if (!s->metadata_gathered)
                 return session_bad_state(error, "AddComponent needs a completed GatherWriterMetadata");
-        if (s->prepared_for_backup)
-                return session_bad_state(error, "AddComponent must come before PrepareForBackup");
         if (!writer_context(s))
                 return session_bad_state(error, "AddComponent is not allowed in a context without writers");
         if (!name || !*name || type > VSS_CT_FILEGROUP || type == VSS_CT_UNDEFINED)
@@ -957,7 +1139,7 @@ static void session_arm_idle(Session *s) {
         uint64_t when;
         int r;
 
-        if (m->set_owner != s || s->ended || s->released || !s->client)
+        if (m->set_owner != s || session_released(s) || !s->client)
                 return;
         when = now_usec(CLOCK_MONOTONIC) + m->cfg.set_idle_timeout_usec;
         if (!s->idle_timer)
@@ -984,7 +1166,7 @@ static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         int r;
 
         /* a step runs (its end re-arms the timer), or the slot is no longer ours */
-        if (m->set_owner != s || session_busy(s) || s->ended || s->released || !s->client)
+        if (m->set_owner != s || session_busy(s) || session_released(s) || !s->client)
                 return 0;
         if (asprintf(&reason,
                      "the requester (uid %u pid %d) held the snapshot set in creation and made no call for %" PRIu64
@@ -1000,7 +1182,7 @@ static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
                 /* Abort cannot go out: at least free the slot; Release still ends the session. */
                 session_step_abandon(s);
                 log_session(s, "cannot send Abort: %s", strerror(-r));
-                s->aborted = true;
+                session_apply(s, SESSION_IN_ABORT_DONE);
                 m->set_owner = NULL;
                 r = session_start_release(s, NULL);
                 if (r < 0) {
@@ -1012,12 +1194,10 @@ static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_START_SNAPSHOT_SET, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP)
-                return session_bad_state(error, "StartSnapshotSet needs InitializeForBackup first");
-        if (s->set_started || s->aborted)
+        if (s->set_started)
                 return session_bad_state(error, "This session already has a snapshot set");
         if (s->m->set_owner && s->m->set_owner != s) {
                 /* issue 8 item 5: say who holds it, and for how long it may */
@@ -1083,10 +1263,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
         lvss_provider *p;
         Snapshot *snap, **a;
         vss_id pid;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error);
         if (r < 0)
                 return r;
-        if (!s->set_started || s->set_done || s->aborted)
+        if (!s->set_started)
                 return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
         if (!volume || volume[0] != '/')
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
@@ -1138,16 +1318,14 @@ static void prepare_backup_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        s->prepared_for_backup = true;
+        session_apply(s, SESSION_IN_PREPARE_BACKUP_DONE);
         session_step_finish(s, VSS_S_OK);
 }
 
 int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_PREPARE_FOR_BACKUP, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP)
-                return session_bad_state(error, "PrepareForBackup needs InitializeForBackup first");
         if (!s->backup_state_set)
                 return session_bad_state(error, "PrepareForBackup needs SetBackupState first");
         if (!writer_context(s))
@@ -1156,8 +1334,6 @@ int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_e
                 return session_bad_state(error, "PrepareForBackup needs GatherWriterMetadata first");
         if (!s->set_started)
                 return session_bad_state(error, "PrepareForBackup needs StartSnapshotSet first");
-        if (s->prepared_for_backup || s->aborted)
-                return session_bad_state(error, "PrepareForBackup was already called");
 
         r = session_collect(s, filter_prepare_backup);
         if (r < 0)
@@ -1172,14 +1348,12 @@ int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_e
 }
 
 int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_DO_SNAPSHOT_SET, NULL, error);
         if (r < 0)
                 return r;
-        if (!s->set_started || s->aborted)
+        if (!s->set_started)
                 return session_bad_state(error, "DoSnapshotSet needs StartSnapshotSet first");
-        if (s->set_done)
-                return session_bad_state(error, "DoSnapshotSet was already called");
-        if (writer_context(s) && !s->prepared_for_backup)
+        if (writer_context(s) && s->state != SESSION_STATE_PREPARED)
                 return session_bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
 
         session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
@@ -1194,44 +1368,30 @@ int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_erro
         return 1;
 }
 
-int session_method_get_snapshot_properties(Session *s, sd_bus_message *call, const vss_id *snapshot_id,
-                                           sd_bus_error *error) {
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error) {
         for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+                const Snapshot *snap = s->snapshots[i];
                 if (!vss_id_equal(&snap->p.snapshot_id, snapshot_id))
                         continue;
                 if (!snap->created)
                         break;
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                uint32_t attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
-                int r = sd_bus_message_new_method_return(call, &reply);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->p.set_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "iss", (int32_t) s->n_snapshots, snap->p.snapshot_path,
-                                                  snap->p.volume);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &snap->provider_id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "tui", snap->created_usec, attributes, s->context);
-                if (r < 0)
-                        return r;
-                return sd_bus_send(NULL, reply, NULL);
+                *ret = snap;
+                return 0;
         }
         return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such shadow copy in this session");
+}
+
+uint32_t session_snapshot_attributes(const Session *s) {
+        return (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
 }
 
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
                                         sd_bus_error *error) {
         Component *c;
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_SET_BACKUP_SUCCEEDED, NULL, error);
         if (r < 0)
                 return r;
-        if (!s->set_done || s->backup_complete_ok)
-                return session_bad_state(error, "SetBackupSucceeded belongs between DoSnapshotSet and BackupComplete");
         c = name ? component_find(s, instance_id, logical_path, name) : NULL;
         if (!c || !vss_id_equal(&c->writer_id, writer_id) || c->type != type)
                 return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such component in this backup");
@@ -1247,20 +1407,16 @@ static void backup_complete_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        s->backup_complete_ok = true;
+        session_apply(s, SESSION_IN_BACKUP_COMPLETE_DONE);
         session_step_finish(s, VSS_S_OK);
 }
 
 int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_BACKUP_COMPLETE, NULL, error);
         if (r < 0)
                 return r;
         if (!writer_context(s))
                 return session_bad_state(error, "BackupComplete is not allowed in a context without writers");
-        if (!s->set_done || s->aborted)
-                return session_bad_state(error, "BackupComplete needs a successful DoSnapshotSet");
-        if (s->backup_complete_ok)
-                return session_bad_state(error, "BackupComplete was already called");
 
         r = session_collect(s, filter_backup_complete);
         if (r < 0)
@@ -1284,7 +1440,7 @@ static void abort_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        s->aborted = true;
+        session_apply(s, SESSION_IN_ABORT_DONE);
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         session_step_finish(s, VSS_S_OK);
@@ -1302,15 +1458,13 @@ static int session_start_abort(Session *s, sd_bus_message *call) {
 }
 
 int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        int r = session_check_idle(s, error);
+        int r = session_check(s, SESSION_IN_ABORT_BACKUP, NULL, error);
         if (r < 0)
                 return r;
-        if (s->kind != SESSION_BACKUP)
-                return session_bad_state(error, "AbortBackup needs InitializeForBackup first");
         log_session(s, "AbortBackup requested");
-        if (!s->prepared_for_backup && !s->set_started) {
+        if (s->state == SESSION_STATE_BACKUP && !s->set_started) {
                 /* Nothing under way: VSS ignores the call. */
-                s->aborted = true;
+                session_apply(s, SESSION_IN_ABORT_DONE);
                 return sd_bus_reply_method_return(call, NULL);
         }
         r = session_start_abort(s, call);
@@ -1368,10 +1522,12 @@ static void gather_status_identified(Fanout *f, void *userdata) {
 }
 
 int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        SessionRule rule;
         int r;
 
-        if (s->released || s->ended)
-                return session_bad_state(error, "The session has ended");
+        r = session_check(s, SESSION_IN_GATHER_STATUS, &rule, error);
+        if (r < 0)
+                return r;
 
         /* WS-12: a restore without GatherWriterMetadata lists the writers running now:
          * those that answer Identify. */
@@ -1386,8 +1542,8 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
         }
 
         /* WS-3: the gather after a successful BackupComplete completes the session. */
-        if (s->backup_complete_ok && !s->completed && !session_busy(s)) {
-                s->completed = true;
+        if (rule.action == SESSION_ACT_COMPLETE) {
+                s->state = rule.next;
                 log_session(s, "completed (status gathered after BackupComplete)");
                 session_end_catalog(s, "completed", "status gathered after BackupComplete");
                 tell_writers(s, VSS_SESSION_COMPLETED);
@@ -1401,46 +1557,57 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
 
 /* ---- release, cancel, and the requester going away ----------------------- */
 
+/*
+ * The session ends: the table says how (issue 11 §2), from the state it was in
+ * before BackupShutdown went out. A session completed by the gather after
+ * BackupComplete (WS-3) told its writers and the catalog then; any other end
+ * is told now, as what happened: completed, aborted, released without the
+ * final gather, or ended without BackupComplete (never "ended" read as
+ * completed).
+ */
 static void session_finalize(Session *s) {
-        const char *state;
+        SessionState from = s->state == SESSION_STATE_RELEASING ? s->released_from : s->state;
+        SessionInput in = s->external ? SESSION_IN_ENDED_EXTERNAL
+                          : !s->client ? SESSION_IN_ENDED_REQUESTER_GONE
+                                       : SESSION_IN_ENDED;
+        bool restore = s->kind == SESSION_RESTORE;
+        const char *reason;
+        SessionRule rule;
 
         snapshot_delete_auto_release(s);
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
 
-        /* A restore is complete once PostRestore went out; a backup once its
-         * status was gathered after BackupComplete (WS-3), else it merely ended. */
-        bool restored = s->kind == SESSION_RESTORE && s->post_restore_done;
-        if (s->external) {
+        if (!session_state_rule(from, false, in, &rule)) {
+                log_session(s, "internal error: cannot end from state '%s': %s", strempty(session_state_name(from)),
+                            rule.why);
+                rule.next = SESSION_STATE_ENDED_ABORTED;
+        }
+        s->state = rule.next;
+
+        if (s->external)
                 /* issue 10 part 2: complete once BackupComplete went to the writers after thaw */
-                state = s->backup_complete_ok ? "completed" : "aborted";
-                tell_writers(s, s->backup_complete_ok ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
-                session_end_catalog(s, state, s->external_why     ? s->external_why
-                                              : s->end_reason     ? s->end_reason
-                                              : s->backup_complete_ok ? "thawed by the external caller"
-                                                                     : "the external freeze failed or was aborted");
-                s->completed = s->backup_complete_ok;
-                s->aborted = !s->completed;
-                s->ended = true;
-                log_session(s, "ended (%s%s%s)", state, s->external_why ? ": " : "", strempty(s->external_why));
-                return;
-        }
-        if (s->completed || (restored && s->client))
-                state = "completed";
-        else if (s->aborted || !s->client)
-                state = "aborted";
+                reason = s->external_why ? s->external_why
+                         : s->end_reason ? s->end_reason
+                         : s->state == SESSION_STATE_ENDED_COMPLETED ? "thawed by the external caller"
+                                                                    : "the external freeze failed or was aborted";
+        else if (s->end_reason)
+                reason = s->end_reason;
+        else if (s->state == SESSION_STATE_ENDED_RELEASED)
+                reason = "released by the requester after BackupComplete, without the final GatherWriterStatus";
+        else if (s->state == SESSION_STATE_ENDED_INCOMPLETE)
+                reason = restore ? "released by the requester before PostRestore"
+                                 : "released by the requester before BackupComplete";
         else
-                state = "ended";
-        if (!s->completed) {
-                tell_writers(s, s->backup_complete_ok || restored ? VSS_SESSION_COMPLETED : VSS_SESSION_ABORTED);
-                session_end_catalog(s, state, s->end_reason ? s->end_reason : "released by the requester");
+                reason = "released by the requester";
+
+        if (s->external || from != SESSION_STATE_COMPLETED) {
+                tell_writers(s, session_state_writer_outcome(s->state));
+                session_end_catalog(s, session_state_catalog_text(s->state), reason);
         }
-        if (restored && s->client)
-                s->completed = true;
-        if (!s->client)
-                s->aborted = !s->completed;
-        s->ended = true;
-        log_session(s, "ended (%s%s%s)", state, s->end_reason ? ": " : "", strempty(s->end_reason));
+        log_session(s, "ended (%s%s%s)", session_state_admin_text(s->state, restore, false),
+                    s->external_why || s->end_reason ? ": " : "",
+                    s->external ? strempty(s->external_why) : strempty(s->end_reason));
 }
 
 static bool filter_all(const Session *s, const Entry *e) {
@@ -1463,7 +1630,7 @@ static int session_start_release(Session *s, sd_bus_message *call) {
                 return r;
         session_step_begin(s, STEP_RELEASE, "Release", call);
         s->step_signal = false;
-        s->released = true;
+        session_apply(s, SESSION_IN_SHUTDOWN);
         return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
 }
 
@@ -1546,17 +1713,19 @@ int session_method_cancel(Session *s, sd_bus_error *error) {
 }
 
 int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        SessionRule rule;
         int r;
 
-        if (s->released || s->ended)
-                return sd_bus_reply_method_return(call, NULL);
-        if (s->step == STEP_ABORT && !s->step_call && !s->queued_release) {
+        if (!session_released(s) && s->step == STEP_ABORT && !s->step_call && !s->queued_release) {
                 /* The Abort that undoes a cancelled set: Release follows it. */
                 s->queued_release = sd_bus_message_ref(call);
                 return 1;
         }
-        if (session_busy(s))
-                return session_bad_state(error, "A step is still running; cancel or wait for it first");
+        r = session_check(s, SESSION_IN_RELEASE, &rule, error);
+        if (r < 0)
+                return r;
+        if (rule.action == SESSION_ACT_IGNORE)
+                return sd_bus_reply_method_return(call, NULL);
         r = session_start_release(s, call);
         if (r < 0) {
                 session_step_abandon(s);
@@ -1572,36 +1741,35 @@ static void session_teardown_continue(Session *s) {
         if (s->step != STEP_NONE)
                 return; /* a step is still running; we come back when it ends */
 
-        if (!s->ended && !s->released && !s->after_abort_shutdown &&
-            (s->prepared_for_backup || s->set_started) && !s->aborted) {
+        if (!session_released(s) && !s->after_abort_shutdown && session_needs_abort(s)) {
                 s->after_abort_shutdown = true;
                 r = session_start_abort(s, NULL);
                 if (r >= 0)
                         return;
                 log_session(s, "cannot send Abort: %s", strerror(-r));
         }
-        if (!s->ended && !s->released) {
+        if (!session_released(s)) {
                 r = session_start_release(s, NULL);
                 if (r >= 0)
                         return;
                 log_session(s, "cannot send BackupShutdown: %s", strerror(-r));
                 session_finalize(s);
         }
-        if (!s->ended)
+        if (!session_ended(s))
                 session_finalize(s);
         session_free(s);
 }
 
 void session_requester_gone(Session *s, const char *reason) {
         s->client = NULL;
-        if (!s->ended) {
+        if (!session_ended(s)) {
                 free(s->end_reason);
                 s->end_reason = strdup(reason);
                 if (!s->end_reason)
                         log_session(s, "out of memory: the session's record says why it ended in general terms");
                 log_session(s, "requester gone: %s", reason);
         }
-        if (s->ended) {
+        if (session_ended(s)) {
                 session_free(s);
                 return;
         }
@@ -1609,9 +1777,9 @@ void session_requester_gone(Session *s, const char *reason) {
                 return; /* finishes by itself, then session_step_finish continues the teardown */
         if (s->step != STEP_NONE) {
                 s->step_call = sd_bus_message_unref(s->step_call);
+                /* A DoSnapshotSet that was interrupted still needs its Abort: the state is still
+                 * the one before it (the table moves only when the set is done), session_needs_abort. */
                 session_interrupt(s);
-                /* A DoSnapshotSet that was interrupted still needs its Abort. */
-                s->aborted = false;
         }
         session_teardown_continue(s);
 }

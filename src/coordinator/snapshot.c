@@ -86,7 +86,12 @@
 
 #include "basic/fsfreeze.h"
 #include "basic/state.h"
-#include "coordinator.h"
+#include "manager.h"
+#include "fanout.h"
+#include "session.h"
+#include "providers.h"
+#include "snapshot.h"
+#include "external.h"
 #include "protocol/protocol.h"
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -439,7 +444,7 @@ static void set_finished(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         if (VSS_SUCCEEDED(hr)) {
-                s->set_done = true;
+                session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
                 log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
                             s->n_snapshots == 1 ? "y" : "ies");
         } else
@@ -494,15 +499,16 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
         s->freeze_deadline_entry = NULL;
         for (size_t i = 0; i < f->n_targets; i++) {
                 const Target *t = &f->targets[i];
+                const Entry *e = t->peer;
                 uint64_t to, d;
 
-                if (!t->entry || !t->entry->frozen)
+                if (!e || !e->frozen)
                         continue;
                 to = fanout_deadline_usec(s->m, VSS_EVENT_FREEZE, t->writer);
                 d = t->sent_mono + to - freeze_margin_usec(s->m, to);
                 if (!s->freeze_deadline_entry || d < s->freeze_deadline_mono) {
                         s->freeze_deadline_mono = d;
-                        s->freeze_deadline_entry = t->entry;
+                        s->freeze_deadline_entry = e;
                         timeout = to;
                 }
         }

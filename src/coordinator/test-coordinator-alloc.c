@@ -28,7 +28,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "coordinator.h"
+#include "manager.h"
+#include "fanout.h"
+#include "registry.h"
+#include "session.h"
 
 /* ---- what main.c gives the other parts ------------------------------------ */
 

@@ -851,12 +851,12 @@ static int method_session_changed(sd_bus_message *m, void *userdata, sd_bus_erro
         r = sd_bus_message_read_basic(m, SD_BUS_TYPE_UINT32, &state);
         if (r < 0)
                 return r;
-        if (state > VSS_SESSION_ABORTED)
+        if (state > VSS_SESSION_RELEASED)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown session state %" PRIu32 ".",
                                          state);
 
         if (!vss_id_is_null(&id)) {
-                if (state == VSS_SESSION_COMPLETED || state == VSS_SESSION_ABORTED)
+                if (state == VSS_SESSION_COMPLETED || state == VSS_SESSION_ABORTED || state == VSS_SESSION_RELEASED)
                         session_mark_ended(w, &id);
                 /* Only news about our latest session changes what we report. */
                 if (vss_id_equal(&id, &w->session_id) && state != VSS_SESSION_NONE)

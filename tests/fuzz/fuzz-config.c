@@ -17,7 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "coordinator/coordinator.h"
+#include "basic/util.h"
+#include "coordinator/lvssd-config.h"
 #include "fuzz.h"
 
 #define DAY_USEC (24 * 3600 * USEC_PER_SEC)

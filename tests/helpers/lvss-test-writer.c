@@ -809,6 +809,8 @@ static const char *session_state_word(vss_writer_session_state s) {
                 return "completed";
         case VSS_SESSION_ABORTED:
                 return "aborted";
+        case VSS_SESSION_RELEASED:
+                return "released";
         default:
                 return "none";
         }

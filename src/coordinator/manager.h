@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The manager: the one object lvssd runs on (main.c), shared by every layer,
+ * and the log helpers every layer uses.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "catalog/catalog.h"
+#include "basic/util.h"
+#include "providers/provider.h"
+#include "lvssd-config.h"
+#include "forward.h"
+
+/* A few messages per interval for a kind of event a peer can repeat at will; the next says how many were left out. */
+typedef struct LogLimit {
+        uint64_t last_usec;   /* start of the current interval */
+        unsigned logged;      /* messages logged in it */
+        unsigned suppressed;
+} LogLimit;
+
+/* Access refusals logged per LOG_LIMIT interval, all peers together (server.c). */
+#define DENIED_LOG_BURST 20
+
+
+struct Manager {
+        Config cfg;
+        const RegistryHooks *registry_hooks; /* &session_registry_hooks (main.c) */
+        sd_event *event;
+        int listen_fd;
+        sd_event_source *listen_source;
+        lvss_catalog *catalog;
+        lvss_provider **providers;  /* copy first, then btrfs, then the exec ones */
+        size_t n_providers;
+        lvss_provider *default_provider;
+
+        Client *clients;
+        Client **clients_by_fd; /* a bus's Client from its socket (server_bus_changed()) */
+        size_t n_clients_by_fd;
+        Writer *writers;  /* subscribed writers, newest first */
+        Session *sessions;
+        Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
+        struct AdminList *admin_lists; /* ListWriters calls in flight */
+        lvss_catalog_status *history;  /* status rows not yet in the catalog */
+        size_t n_history;
+        unsigned n_writers;
+        bool stopping;
+
+        /* connection limits (server.c) */
+        unsigned n_clients;              /* every accepted connection */
+        unsigned n_unprivileged;         /* those of peers that may not act as requester */
+        unsigned n_refusing;             /* refused ones still open to say why (not in n_clients) */
+        sd_event_source *accept_timer;   /* re-enables accepting after EMFILE/ENFILE */
+        LogLimit accept_log, refuse_log, idle_log; /* what a flood of peers could otherwise make lvssd log */
+        LogLimit denied_log;             /* refused calls (access denied), DENIED_LOG_BURST per interval */
+
+        /* issue 10 part 2: the external session (external.c) */
+        Session *external;               /* the one external session, held or on its way; or NULL */
+        Session *external_done;          /* the last one, ended: what a later thaw or freezeFail reports */
+        lvss_provider *external_provider;
+};
+
+void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
+/* Queue a writer-status row; manager_flush_history() writes the queue in one transaction. */
+void manager_queue_history(Manager *m, const lvss_catalog_status *row);
+void manager_flush_history(Manager *m);
+/* "writer-status history incomplete: ..." (owned), or NULL when nothing was lost. */
+char *session_history_note(const Session *s);
+void log_msg(const char *fmt, ...) _printf_(1, 2);
+/* "access denied: ..." in the log, at most DENIED_LOG_BURST per 10 s (log_limit_ok). */
+void log_denied(Manager *m, const char *fmt, ...) _printf_(2, 3);

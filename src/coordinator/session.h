@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * session.c: requester sessions: their life (session-state.h, the table),
+ * the status table (WS-1..WS-4, WS-8, WS-9), completion (WS-3), abort
+ * (WS-13). Above the fan-out, the registry and the snapshot set.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <lvss/types.h>
+#include <lvss/writer.h>
+
+#include "fanout.h"
+#include "forward.h"
+#include "registry.h"
+#include "session-state.h"
+
+struct Entry {
+        Session *session;
+        Writer *writer; /* NULL once the writer is gone */
+        vss_id instance_id, writer_id;
+        char *writer_name, *instance_name;
+        char *metadata;
+        vss_writer_state state;
+        vss_hresult failure;
+        vss_hresult application_result;
+        char *application_message;
+        vss_writer_event last_event;
+        bool in_progress;
+        uint64_t last_event_usec, duration_usec;
+        const Target *current; /* the target whose answer this entry waits for, or NULL */
+        bool got_prepare_backup;
+        bool got_prepare_snapshot;
+        bool frozen;
+        bool finished_post_snapshot;
+};
+
+struct Component {
+        vss_id instance_id, writer_id;
+        char *instance_name;       /* the writer instance's name; restore matches on it */
+        vss_component_type type;
+        char *logical_path, *name;
+        bool backup_succeeded;
+        char *backup_metadata, *backup_stamp, *previous_backup_stamp;
+        /* restore */
+        bool selected_for_restore;
+        char *restore_metadata;
+        vss_file_restore_status file_restore_status;
+        char *pre_restore_failure_msg, *post_restore_failure_msg;
+};
+
+
+typedef enum SessionKind {
+        SESSION_NEW,
+        SESSION_BACKUP,
+        SESSION_RESTORE,
+} SessionKind;
+
+typedef enum StepKind {
+        STEP_NONE,
+        STEP_GATHER_METADATA,
+        STEP_GATHER_STATUS, /* restore without metadata: Identify first (WS-12) */
+        STEP_PREPARE_BACKUP,
+        STEP_DO_SNAPSHOT_SET,
+        STEP_BACKUP_COMPLETE,
+        STEP_PRE_RESTORE,
+        STEP_POST_RESTORE,
+        STEP_ABORT,
+        STEP_RELEASE,
+} StepKind;
+
+typedef enum SnapPhase {
+        SNAP_PREPARE_SNAPSHOT,
+        SNAP_FREEZE,
+        SNAP_COMMIT,
+        SNAP_THAW,
+        SNAP_THAW_FAILED_ABORT,
+        SNAP_POST_SNAPSHOT,
+        SNAP_VETO_ABORT,
+} SnapPhase;
+
+struct Session {
+        Manager *m;
+        Client *client; /* NULL once the requester is gone */
+        vss_id id;
+        uid_t uid;
+        pid_t pid;
+        SessionKind kind;           /* what Initialize made it: set once, data (the state says how far it got) */
+        SessionState state;         /* issue 11 §2: where the session is in its life (session-state.h) */
+        SessionState released_from; /* SESSION_STATE_RELEASING: the state it came from (how it ends) */
+        int32_t context;
+        bool backup_state_set;
+        bool select_components, bootable_system_state, partial_file_support;
+        vss_backup_type backup_type;
+        bool metadata_gathered;  /* the entries are recorded (data: in either order with the set) */
+        bool set_started;
+        vss_id set_id;
+        bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
+        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
+        bool set_finalized;      /* finalize made the writable copies read-only */
+        vss_restore_type restore_type;
+        struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
+        char *end_reason;
+
+        Entry **entries;
+        size_t n_entries;
+        Component *components;
+        size_t n_components;
+        Snapshot **snapshots;
+        size_t n_snapshots;
+
+        /* the running step */
+        StepKind step;
+        const char *step_name;     /* "PrepareForBackup": named in StepFinished */
+        bool step_signal;          /* the step ends with a StepFinished signal */
+        sd_bus_message *step_call; /* the deferred call to answer (AbortBackup, Release), or NULL */
+        sd_bus_message *queued_release; /* Release that came during the Abort of a cancelled set */
+        Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
+        size_t n_detached;
+        Fanout *fanout;
+        SnapPhase snap_phase;
+        vss_hresult step_hr;       /* the step's result so far */
+        Entry **work;              /* the entries of the current fan-out */
+        size_t n_work;
+        pid_t commit_pid;
+        int commit_pipe;
+        bool commit_flushed;
+        /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
+         * reaped through commit_child; the set is undone, and the step ends, only then. */
+        bool commit_dying;
+        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
+        sd_event_source *commit_child, *commit_timer, *commit_io;
+        /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
+         * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
+         * writer's entry (NULL: none frozen); the commit's deadline. */
+        uint64_t freeze_deadline_mono;
+        const Entry *freeze_deadline_entry;
+        uint64_t commit_deadline_mono;
+        bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
+        /* issue 8 item 5: idle while holding the set in creation (Manager.set_owner) */
+        sd_event_source *idle_timer;
+        uint64_t set_started_usec;  /* CLOCK_REALTIME */
+        bool idle_expired;          /* aborted for it: Release follows the Abort */
+        /* issue 8 item 6: writer-status rows of this session the catalog did not take */
+        size_t history_lost;
+        int history_error;          /* why (negative errno) */
+        char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
+        /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
+        struct lvss_fs *freeze_fs;
+        size_t n_freeze_fs;
+        bool freeze_recorded;       /* in the catalog: thaw (unless the child did) and forget when the commit ends */
+        bool freeze_thawed;         /* the commit child said it thawed them all ('T') */
+        size_t freeze_started;      /* the child said it began to freeze the first this many ('f') */
+        int freeze_failed;          /* the child could not freeze freeze_fs[freeze_failed_index]: -errno, or 0 */
+        uint32_t freeze_failed_index;
+
+        /* issue 10 part 2: an external session, owned by lvssd (external.c) */
+        bool external;
+        char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
+        char **external_volumes;    /* --volume: canonical paths; only writers with files there take part */
+        uint64_t external_hold_usec;     /* the effective hold limit */
+        bool external_holding;      /* every writer frozen, waiting for thaw */
+        bool external_thaw_wanted;  /* ExternalThaw came: BackupComplete follows the set */
+        bool external_held_out;     /* thawed by lvssd past the hold limit (or its stop): thaw must say so */
+        bool external_reported;     /* a freeze reply or thaw/abort reply said how it ended */
+        bool external_call_is_abort; /* ExternalAbort came */
+        bool external_abort_wanted; /* ExternalAbort came while the freeze was on its way */
+        bool external_answer_due;   /* the waiting call is answered when the session has ended */
+        vss_hresult external_answer_hr;
+        const char *external_answer_msg; /* static text */
+        char *external_why;         /* why lvssd ended it, or NULL */
+        sd_bus_message *external_call;   /* ExternalFreeze / Thaw / Abort waiting for its answer */
+        Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */
+        sd_event_source *external_timer; /* the hold limit */
+
+        Session *next, *prev;
+};
+
+/* Fails with @error set (VSS code and message) when the session cannot be opened. */
+int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error);
+/* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
+void session_touch(Session *s);
+Session *session_free(Session *s);
+void session_requester_gone(Session *s, const char *reason);
+void session_forget_writer(Session *s, Writer *w);
+/* What the registry asks of the sessions (Manager.registry_hooks). */
+extern const RegistryHooks session_registry_hooks;
+/* The admin view's copy of entry @e's status in @w's record (WS-9). */
+void writer_note_status(Writer *w, const Entry *e);
+/* The admin view's words for @s's state (static text). */
+const char *session_state_text(const Session *s);
+bool session_busy(const Session *s);
+/* WS-10: the session @id, when @c is its requester; else @error (VSS_E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND). */
+int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error);
+void session_step_finish(Session *s, vss_hresult hr);
+void entry_apply(Entry *e, vss_writer_event event, const Target *t);
+void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t);
+int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);
+/* The entries for which @pred holds, into s->work / s->n_work. */
+int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e));
+/* Component mode: writers owning an added component; otherwise every identified writer. */
+bool session_entry_participates(const Session *s, const Entry *e);
+int append_status(sd_bus_message *m, const Entry *e);
+int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
+int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */
+
+/* Session1 methods (server.c unpacks, these act and reply). */
+int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error);
+int session_method_set_context(Session *s, int32_t context, sd_bus_error *error);
+int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
+                                    sd_bus_error *error);
+int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* GetWriterMetadata: the session's entries (borrowed, valid until the session's next step), or @error. */
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error);
+int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                 const char *logical_path, const char *name, sd_bus_error *error);
+int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
+int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
+                                       sd_bus_error *error);
+int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
+                                       sd_bus_error *error);
+int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* GetSnapshotProperties: the created shadow copy @snapshot_id of the set (borrowed), or @error. */
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error);
+/* The VSS_VOLSNAP_ATTR_* of the session's shadow copies. */
+uint32_t session_snapshot_attributes(const Session *s);
+int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
+                                        uint32_t type, const char *logical_path, const char *name, bool ok,
+                                        sd_bus_error *error);
+int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_cancel(Session *s, sd_bus_error *error);
+int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
+/* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
+int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
+int session_reply_status(Session *s, sd_bus_message *call);
+
+/* Shared by session.c and restore.c. */
+int session_bad_state(sd_bus_error *error, const char *why);
+/* The table's word on requester call @input now (session-state.h): 0 and *ret_rule (may be NULL) when
+ * allowed; refused: @error set with the VSS error and why, negative. */
+int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error);
+/* An event of the session's life (a step's end): the state moves as the table says. */
+void session_apply(Session *s, SessionInput input);
+bool session_ended(const Session *s);
+/* Ended, or BackupShutdown on its way. */
+bool session_released(const Session *s);
+/* DoSnapshotSet succeeded (and no Abort came after it). */
+bool session_set_done(const Session *s);
+/* PrepareForBackup succeeded and no Abort came after it. */
+bool session_prepared(const Session *s);
+void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call);
+void session_step_abandon(Session *s);
+int session_step_started(Session *s, sd_bus_message *call);
+void session_log_fanout(Session *s, Fanout *f);
+/* Identify to every subscribed writer; @then runs when all answered and
+ * must call session_identify_record() first. */
+int session_identify(Session *s, fanout_done_t then);
+/* Turns an Identify fan-out into the session's entries (WS-1). */
+vss_hresult session_identify_record(Session *s, Fanout *f);
+/* Does component @c belong to the writer of entry @e? Backup: same instance;
+ * restore: same writer class and instance name (instance ids change). */
+bool component_belongs(const Session *s, const Component *c, const Entry *e);
+void component_done(Component *c);
