@@ -62,6 +62,7 @@
 
 #include <lvss/vss.h>
 
+#include "common/abi.h"
 #include "common/bcd.h"
 #include "common/strv.h"
 #include "common/util.h"
@@ -651,7 +652,7 @@ static vss_hresult gather_status(vshadow *v, const char *after, bool bare) {
                 printf("    Writer status after %s: %u writer%s\n", after, n, n == 1 ? "" : "s");
 
         for (unsigned i = 0; i < n; i++) {
-                output_writer w = {};
+                output_writer w = { .status.size = sizeof(vss_writer_status) };
 
                 hr = vss_get_writer_status(v->bc, i, &w.status);
                 if (VSS_FAILED(hr)) {
@@ -1916,6 +1917,7 @@ static int run_backup(vshadow *v) {
 
                 vss_id_format(&v->snapshot_ids[i], sid);
                 step_begin(v, "GetSnapshotProperties", sid);
+                v->props[i].size = sizeof v->props[i];
                 hr = step_end(v, vss_get_snapshot_properties(v->bc, &v->snapshot_ids[i], &v->props[i]));
                 if (hr_ok(hr)) {
                         v->n_props = i + 1;

@@ -50,6 +50,7 @@
 
 #include <lvss/writer.h>
 
+#include "common/abi.h"
 #include "common/errno-hresult.h"
 #include "common/strv.h"
 #include "common/utf8.h"
@@ -941,8 +942,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
 
         check_arg(opts, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
-        check_arg(opts->size >= offsetof(vss_writer_options, freeze_timeout_ms) + sizeof(opts->freeze_timeout_ms),
-                  VSS_E_INVALIDARG);
+        check_arg(opts->size >= LVSS_WRITER_OPTIONS_SIZE_V1, VSS_E_INVALIDARG);
+        check_arg(!cb || cb->size >= LVSS_WRITER_CALLBACKS_SIZE_V1, VSS_E_INVALIDARG);
         check_arg(opts->writer_name && *opts->writer_name, VSS_E_INVALIDARG);
         check_arg(lvss_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
         check_arg(!opts->instance_name || lvss_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
@@ -969,8 +970,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
         w->source = opts->source;
         w->level = opts->level == VSS_APP_UNKNOWN ? VSS_APP_FRONT_END : opts->level;
         w->freeze_timeout_ms = opts->freeze_timeout_ms ? opts->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
-        if (cb)
-                w->cb = *cb;
+        if (cb) /* an older caller's smaller table: the handlers it lacks stay NULL (default) */
+                lvss_struct_copy_in(&w->cb, sizeof w->cb, cb, cb->size);
         w->userdata = userdata;
 
         r = sd_event_new(&w->event);
