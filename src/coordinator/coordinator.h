@@ -482,6 +482,8 @@ void session_requester_gone(Session *s, const char *reason);
 void session_forget_writer(Session *s, Writer *w);
 bool session_busy(const Session *s);
 void session_step_finish(Session *s, vss_hresult hr);
+/* A frozen writer lvssd cannot tell to thaw: close its connection, its library thaws it (WS-6). */
+void entry_release_frozen(Entry *e, const char *why);
 void entry_apply(Entry *e, vss_writer_event event, const Target *t);
 void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t);
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);
