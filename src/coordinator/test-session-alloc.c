@@ -12,8 +12,9 @@
  * vss_writer_initialize() and run by vss_writer_run(), and the requester
  * (vss_create_backup_components()) on the main thread.
  *
- * For every step of a session (identify = GatherWriterMetadata, the snapshot
- * set, prepare = PrepareForBackup, freeze/thaw = DoSnapshotSet, gather =
+ * For every step of a session (open = vss_create_backup_components with
+ * InitializeForBackup and SetBackupState, identify = GatherWriterMetadata,
+ * the snapshot set, prepare = PrepareForBackup, freeze/thaw = DoSnapshotSet, gather =
  * GatherWriterStatus, complete = BackupComplete, abort = AbortBackup, and
  * BackupShutdown = the requester's release), and for each side, a round is:
  * a fresh session run up to the step, then the step with the Nth allocation
@@ -396,6 +397,7 @@ static void writer_stop(void) {
 /* ---- the steps of a session ------------------------------------------------------ */
 
 typedef enum TStep {
+        TSTEP_OPEN,      /* vss_create_backup_components + InitializeForBackup + SetBackupState */
         TSTEP_IDENTIFY,  /* GatherWriterMetadata */
         TSTEP_SET,       /* StartSnapshotSet + AddToSnapshotSet */
         TSTEP_PREPARE,   /* PrepareForBackup */
@@ -408,12 +410,12 @@ typedef enum TStep {
 } TStep;
 
 static const char *const step_names[] = {
-        [TSTEP_IDENTIFY] = "identify", [TSTEP_SET] = "snapshot set", [TSTEP_PREPARE] = "prepare",
+        [TSTEP_OPEN] = "open", [TSTEP_IDENTIFY] = "identify", [TSTEP_SET] = "snapshot set", [TSTEP_PREPARE] = "prepare",
         [TSTEP_SNAPSHOT] = "freeze/thaw", [TSTEP_GATHER] = "gather",  [TSTEP_COMPLETE] = "complete",
         [TSTEP_ABORT] = "abort",       [TSTEP_SHUTDOWN] = "shutdown",
 };
 
-/* The steps that come before @step in its session. */
+/* The steps that come before @step in its session (after TSTEP_OPEN). */
 static const TStep *prerequisites(TStep step, size_t *ret_n) {
         static const TStep full[] = { TSTEP_IDENTIFY, TSTEP_SET, TSTEP_PREPARE, TSTEP_SNAPSHOT, TSTEP_GATHER, TSTEP_COMPLETE };
         static const TStep before_abort[] = { TSTEP_IDENTIFY, TSTEP_SET, TSTEP_PREPARE };
@@ -425,10 +427,27 @@ static const TStep *prerequisites(TStep step, size_t *ret_n) {
         case TSTEP_SHUTDOWN:
                 *ret_n = sizeof full / sizeof full[0];
                 return full;
+        case TSTEP_OPEN:
+                *ret_n = 0;
+                return full;
         default:
-                *ret_n = (size_t) step;
+                *ret_n = (size_t) (step - TSTEP_IDENTIFY);
                 return full;
         }
+}
+
+static vss_hresult open_requester(vss_backup_components **ret) {
+        vss_backup_components *bc = NULL;
+        vss_hresult hr;
+
+        hr = vss_create_backup_components(&bc);
+        if (VSS_FAILED(hr))
+                return hr;
+        hr = vss_initialize_for_backup(bc, NULL);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false);
+        *ret = bc;
+        return hr;
 }
 
 typedef vss_hresult (*async_fn)(vss_backup_components *bc, vss_async **ret);
@@ -449,6 +468,8 @@ static vss_hresult run_step(vss_backup_components **bc, TStep step) {
         vss_id set, snap;
 
         switch (step) {
+        case TSTEP_OPEN:
+                return open_requester(bc);
         case TSTEP_IDENTIFY:
                 return wait_async(*bc, vss_gather_writer_metadata);
         case TSTEP_SET: {
@@ -475,15 +496,6 @@ static vss_hresult run_step(vss_backup_components **bc, TStep step) {
                 fail();
                 return VSS_E_UNEXPECTED;
         }
-}
-
-static vss_backup_components *requester(void) {
-        vss_backup_components *bc = NULL;
-
-        assert_int_equal(vss_create_backup_components(&bc), VSS_S_OK);
-        assert_int_equal(vss_initialize_for_backup(bc, NULL), VSS_S_OK);
-        assert_int_equal(vss_set_backup_state(bc, false, false, VSS_BT_FULL, false), VSS_S_OK);
-        return bc;
 }
 
 /* Shadow copies in lvssd's storage (only lvssd's thread changes it: read from there). */
@@ -541,12 +553,17 @@ static void settle(Side side, TStep step, long n) {
 
 /* One round; returns whether the armed allocation was reached. */
 static bool round_one(Side side, TStep step, long n) {
-        vss_backup_components *bc = requester();
+        vss_backup_components *bc = NULL;
         const TStep *pre;
         size_t n_pre;
         vss_hresult hr;
         bool failed;
 
+        if (step != TSTEP_OPEN) {
+                hr = open_requester(&bc);
+                if (hr != VSS_S_OK)
+                        fail_msg("open (before %s), nothing failing: %s", step_names[step], vss_hresult_name(hr) ?: "?");
+        }
         pre = prerequisites(step, &n_pre);
         for (size_t i = 0; i < n_pre; i++) {
                 hr = run_step(&bc, pre[i]);
