@@ -102,7 +102,7 @@ static writer_spec *arg_specs = NULL;
 static size_t arg_n_specs = 0;
 
 /* Documents are read whole; a BCD is at most 4 MiB (docs/documents.md), give it room. */
-#define BCD_FILE_MAX (8u * 1024u * 1024u)
+#define BCD_FILE_MAX ((size_t) 8 * 1024 * 1024)
 
 /* What vshadow learned about one writer over the run, for the final summary. */
 typedef struct writer_record {
@@ -1810,8 +1810,9 @@ static int run_backup(vshadow *v) {
                 printf("%s\n\n", arg_no_writers ? " (no writers)" : v->component_mode ? " (component mode)" : "");
         }
 
-        v->snapshot_ids = calloc(arg_n_volumes, sizeof *v->snapshot_ids);
-        v->props = calloc(arg_n_volumes, sizeof *v->props);
+        /* at least one element: calloc(0, ...) may return NULL, read as out of memory */
+        v->snapshot_ids = calloc(arg_n_volumes ? arg_n_volumes : 1, sizeof *v->snapshot_ids);
+        v->props = calloc(arg_n_volumes ? arg_n_volumes : 1, sizeof *v->props);
         if (!v->snapshot_ids || !v->props) {
                 fprintf(stderr, "vshadow: out of memory\n");
                 goto finish;

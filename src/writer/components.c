@@ -135,8 +135,8 @@ static int read_component(sd_bus_message *m, vss_component **ret) {
 
         for (;;) {
                 const char *key;
-                uint32_t u;
-                int b;
+                uint32_t u = 0; /* read_variant_basic() leaves it alone when it fails */
+                int b = 0;
 
                 r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
                 if (r < 0)
