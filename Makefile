@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps build check check-asan check-valgrind check-apps demo bench install clean
+.PHONY: all deps build check check-asan check-valgrind check-apps lint demo bench install clean
 
 all: build
 
@@ -39,6 +39,11 @@ check-valgrind: build
 # against real PostgreSQL and MariaDB servers (issue 9). .ci/run runs it.
 check-apps: build
 	./scripts/run-tests.sh $(BUILD) --suite apps-slow $(MESON_TEST_ARGS)
+
+# clang-tidy (.clang-tidy) and cppcheck on the compile database of $(BUILD),
+# over the shipped code (issue 11 §4); any finding fails. scripts/lint.sh says what is checked.
+lint: deps $(BUILD)/build.ninja
+	./scripts/lint.sh $(BUILD)
 
 demo: build
 	./scripts/demo.sh $(BUILD)

@@ -271,7 +271,7 @@ static int step(vss_backup_components *bc, step_fn fn, const char *what, double 
 
 static int check_status(vss_backup_components *bc, unsigned n) {
         unsigned count = 0, stable = 0;
-        vss_writer_status st;
+        vss_writer_status st = { .size = sizeof(vss_writer_status) };
         vss_hresult hr;
 
         hr = vss_get_writer_status_count(bc, &count);

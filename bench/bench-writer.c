@@ -44,6 +44,7 @@ static vss_writer *writer_releasep_(vss_writer **w) {
 int main(int argc, char **argv) {
         _cleanup_(writer_releasep_) vss_writer *w = NULL;
         static const vss_writer_callbacks cb = {
+                .size = sizeof(vss_writer_callbacks),
                 .on_freeze = on_freeze,
                 .on_thaw = on_thaw,
         };

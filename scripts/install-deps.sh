@@ -22,6 +22,8 @@ packages=(
         # (outside a VM, on its own socket); the exec provider's filesystem
         # freeze is tested on loop-mounted ext4 and xfs
         qemu-guest-agent xfsprogs e2fsprogs
+        # issue 11 §4: make lint (scripts/lint.sh)
+        clang-tidy cppcheck python3
 )
 
 missing=()

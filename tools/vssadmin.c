@@ -847,7 +847,7 @@ static unsigned report_writers(vss_backup_components *bc, const char *prefix, js
                 json_begin_array(j);
         }
         for (unsigned i = 0; i < n; i++) {
-                output_writer w = {};
+                output_writer w = { .status.size = sizeof(vss_writer_status) };
 
                 if (VSS_FAILED(vss_get_writer_status(bc, i, &w.status)))
                         break;
@@ -928,7 +928,7 @@ static char *provider_name_quiet(const vss_id *id) {
 static int create_shadow(void) {
         _cleanup_(freep) char *volume = NULL, *provider_name = NULL;
         vss_backup_components *bc = NULL;
-        vss_snapshot_prop prop = {};
+        vss_snapshot_prop prop = { .size = sizeof(vss_snapshot_prop) };
         vss_id provider_id = {}, set_id = {}, snapshot_id = {};
         const char *step = NULL;
         bool prepared = false, made = false;

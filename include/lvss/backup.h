@@ -15,6 +15,8 @@
  * the object unless a function says the caller frees them.
  */
 
+#include <stddef.h>
+
 #include <lvss/metadata.h>
 #include <lvss/types.h>
 
@@ -25,8 +27,16 @@ extern "C" {
 typedef struct vss_backup_components vss_backup_components;
 typedef struct vss_async vss_async;
 
+/*
+ * Output structures carry a size: the caller sets @size to sizeof(the struct)
+ * before the call and the library fills at most that many bytes, so a newer
+ * library keeps working with an older caller (docs/api.md, "Structure sizes").
+ * A size of 0 or below the first version's is refused with VSS_E_INVALIDARG.
+ */
+
 /** struct vss_writer_status - one writer's status in this session (see writer-status.md). */
 typedef struct vss_writer_status {
+        size_t size; /* set by the caller: sizeof(vss_writer_status) */
         vss_id instance_id;
         vss_id writer_id;
         const char *writer_name;         /* borrowed until vss_free_writer_status */
@@ -45,6 +55,7 @@ typedef struct vss_writer_status {
 
 /** struct vss_snapshot_prop - VSS_SNAPSHOT_PROP; strings owned, freed by vss_free_snapshot_properties(). */
 typedef struct vss_snapshot_prop {
+        size_t size; /* set by the caller: sizeof(vss_snapshot_prop) */
         vss_id snapshot_id;
         vss_id snapshot_set_id;
         int32_t snapshots_count;
@@ -125,10 +136,14 @@ vss_hresult vss_add_to_snapshot_set(vss_backup_components *bc, const char *volum
 vss_hresult vss_prepare_for_backup(vss_backup_components *bc, vss_async **ret);
 /** vss_do_snapshot_set() - PrepareForSnapshot, Freeze, commit, Thaw, PostSnapshot (WS-6, WS-7). */
 vss_hresult vss_do_snapshot_set(vss_backup_components *bc, vss_async **ret);
-/** vss_get_snapshot_properties() - @ret strings are owned: free with vss_free_snapshot_properties(). */
+/**
+ * vss_get_snapshot_properties() - @ret strings are owned: free with vss_free_snapshot_properties().
+ *
+ * @ret->size must be set; VSS_E_INVALIDARG when it is 0 or too small.
+ */
 vss_hresult vss_get_snapshot_properties(vss_backup_components *bc, const vss_id *snapshot_id,
                                         vss_snapshot_prop *ret);
-/** vss_free_snapshot_properties() - frees the strings of @prop (NULL-safe) and clears them. */
+/** vss_free_snapshot_properties() - frees the strings of @prop (NULL-safe) and clears them; @prop->size stays. */
 void vss_free_snapshot_properties(vss_snapshot_prop *prop);
 /** vss_set_backup_succeeded() - record a component's outcome; before vss_backup_complete(). */
 vss_hresult vss_set_backup_succeeded(vss_backup_components *bc, const vss_id *instance_id, const vss_id *writer_id,
@@ -217,7 +232,11 @@ vss_hresult vss_get_session_record_status(vss_backup_components *bc, bool *ret_c
 vss_hresult vss_gather_writer_status(vss_backup_components *bc, vss_async **ret);
 /** vss_get_writer_status_count() - after a completed status gather (WS-11). */
 vss_hresult vss_get_writer_status_count(vss_backup_components *bc, unsigned *ret);
-/** vss_get_writer_status() - @ret's strings are borrowed until vss_free_writer_status(). */
+/**
+ * vss_get_writer_status() - @ret's strings are borrowed until vss_free_writer_status().
+ *
+ * @ret->size must be set; VSS_E_INVALIDARG when it is 0 or too small.
+ */
 vss_hresult vss_get_writer_status(vss_backup_components *bc, unsigned index, vss_writer_status *ret);
 /** vss_free_writer_status() - ends the validity of the strings returned (WS-11). */
 vss_hresult vss_free_writer_status(vss_backup_components *bc);

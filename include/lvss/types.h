@@ -143,7 +143,6 @@ typedef enum vss_writer_state {
         VSS_WS_FAILED_AT_PRE_RESTORE = 13,
         VSS_WS_FAILED_AT_POST_RESTORE = 14,
         VSS_WS_FAILED_AT_BACKUPSHUTDOWN = 15,
-        VSS_WS_COUNT = 16,
 } vss_writer_state;
 
 /** vss_writer_state_name() - "VSS_WS_STABLE"; NULL when out of range. */
@@ -166,7 +165,6 @@ typedef enum vss_writer_event {
         VSS_EVENT_BACKUP_SHUTDOWN,
         VSS_EVENT_PRE_RESTORE,
         VSS_EVENT_POST_RESTORE,
-        VSS_EVENT_COUNT, /* lvss addition: number of events */
 } vss_writer_event;
 
 /** vss_writer_event_name() - "Freeze", "PrepareForBackup", ...; NULL when out of range. */

@@ -26,7 +26,14 @@ extern "C" {
 
 typedef struct vss_writer vss_writer;
 
-typedef struct vss_writer_callbacks { /* NULL entries: default (return true) */
+/*
+ * struct vss_writer_callbacks - the handlers. NULL entries: default (return true).
+ * @size: sizeof(vss_writer_callbacks) as the caller was compiled; the library
+ *        reads only that much, so a newer library keeps working with an older
+ *        caller (docs/api.md, "Structure sizes").
+ */
+typedef struct vss_writer_callbacks {
+        size_t size; /* sizeof(vss_writer_callbacks) */
         bool (*on_identify)(vss_writer *w, vss_create_writer_metadata *md, void *userdata);
         bool (*on_prepare_backup)(vss_writer *w, vss_writer_components *c, void *userdata);
         bool (*on_prepare_snapshot)(vss_writer *w, void *userdata);
@@ -54,12 +61,12 @@ typedef struct vss_writer_options {
 /**
  * vss_writer_initialize() - create a writer (not yet subscribed).
  * @opts: options; strings are copied. @opts->size must be set.
- * @cb: handlers; copied. NULL: every handler default.
+ * @cb: handlers; copied. NULL: every handler default. @cb->size must be set.
  * @userdata: passed to every handler.
  * @ret: the writer; release with vss_writer_release().
  *
- * Return: VSS_S_OK, VSS_E_INVALIDARG (NULL @opts/@ret, bad size, empty name,
- * null writer id), VSS_E_OUTOFMEMORY.
+ * Return: VSS_S_OK, VSS_E_INVALIDARG (NULL @opts/@ret, a bad @opts->size or
+ * @cb->size, empty name, null writer id), VSS_E_OUTOFMEMORY.
  */
 vss_hresult vss_writer_initialize(const vss_writer_options *opts, const vss_writer_callbacks *cb, void *userdata,
                                   vss_writer **ret);

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include "abi.h"
 #include "state.h"
 #include "util.h"
 

@@ -89,3 +89,10 @@ static inline void *mfree(void *p) {
         free(p);
         return NULL;
 }
+
+/* -errno for a call that failed, never 0 (-EIO if errno was not set): a caller
+ * that gets 0 back would take the outputs as written. errno is read once. */
+static inline int negative_errno(void) {
+        int e = errno;
+        return e > 0 ? -e : -EIO;
+}

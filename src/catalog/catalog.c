@@ -30,6 +30,7 @@
  * reference to an unknown session (-ENOENT) and out of memory (-ENOMEM).
  */
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sqlite3.h>
@@ -253,12 +254,20 @@ static int query_text(lvss_catalog *c, const char *sql, char **ret) {
 
 static int user_version(lvss_catalog *c, int *ret) {
         _cleanup_(freep) char *v = NULL;
+        char *end;
+        long l;
         int r;
 
         r = query_text(c, "PRAGMA user_version", &v);
         if (r < 0)
                 return r;
-        *ret = atoi(v);
+        if (!v)
+                return -EIO;
+        errno = 0;
+        l = strtol(v, &end, 10);
+        if (errno != 0 || end == v || *end != 0 || l < INT_MIN || l > INT_MAX)
+                return -EBADMSG; /* SQLite answers an int */
+        *ret = (int) l;
         return 0;
 }
 

@@ -40,11 +40,14 @@
 #include "external.h"
 #include "protocol/protocol.h"
 
-/* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10} */
-static const vss_id external_provider_id = {
-        .bytes = { 0x7c, 0x1f, 0x8f, 0x0e, 0x5a, 0x43, 0x4d, 0x0b,
-                   0x9e, 0x55, 0x1b, 0x7e, 0x2a, 0x3c, 0x4d, 0x10 },
-};
+/* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10}; a macro too, for static initializers (a const
+ * object is not a constant expression in C: GCC accepts it, clang does not) */
+#define EXTERNAL_PROVIDER_ID                                                      \
+        {                                                                         \
+                .bytes = { 0x7c, 0x1f, 0x8f, 0x0e, 0x5a, 0x43, 0x4d, 0x0b,       \
+                           0x9e, 0x55, 0x1b, 0x7e, 0x2a, 0x3c, 0x4d, 0x10 },     \
+        }
+static const vss_id external_provider_id = EXTERNAL_PROVIDER_ID;
 
 #define HELD_OUT "held past the hold limit: thawed before thaw came"
 
@@ -80,7 +83,7 @@ static int ext_delete(lvss_provider *p, const char *snapshot_path) {
 
 static const lvss_provider_ops external_ops = {
         .name = "external",
-        .id = external_provider_id,
+        .id = EXTERNAL_PROVIDER_ID,
         .type = "external",
         .version = "1.0",
         .is_volume_supported = ext_is_volume_supported,

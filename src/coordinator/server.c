@@ -309,7 +309,7 @@ static int get_session(Client *c, Session **ret, sd_bus_error *error) {
 #define SESSION_OR_RETURN(c, s, error)                      \
         Session *s = NULL;                                  \
         do {                                                \
-                int _r = get_session((c), &s, (error));     \
+                int _r = get_session((c), &(s), (error));   \
                 if (_r < 0)                                 \
                         return _r;                          \
         } while (0)

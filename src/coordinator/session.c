@@ -348,6 +348,23 @@ void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Tar
                 writer_note_status(e->writer, e);
 }
 
+/*
+ * A frozen writer that lvssd could not tell to thaw (its Thaw or Abort could
+ * not be sent or got no answer) must not stay frozen until its own deadman:
+ * lvssd closes its connection, and the writer library thaws the application
+ * as soon as the connection drops (WS-6). The entry is no longer frozen.
+ */
+void entry_release_frozen(Entry *e, const char *why) {
+        if (!e->frozen)
+                return;
+        e->frozen = false;
+        if (!e->writer || !e->writer->client)
+                return; /* gone already: its library has thawed it */
+        log_session(e->session, "%s: writer '%s' could not be told to thaw; closing its connection so that it "
+                    "thaws now (WS-6)", why, e->writer_name);
+        server_drop_client(e->writer->client);
+}
+
 void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
         Session *s = e->session;
 
@@ -372,6 +389,9 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                 break;
         case VSS_EVENT_THAW:
         case VSS_EVENT_ABORT:
+                /* Not sent, or no answer: the application may still be frozen. */
+                if (e->frozen && !t->ok && t->failure == VSS_E_WRITER_NOT_RESPONDING)
+                        entry_release_frozen(e, vss_writer_event_name(event));
                 e->frozen = false;
                 break;
         case VSS_EVENT_POST_SNAPSHOT:

@@ -199,6 +199,8 @@ bool session_busy(const Session *s);
 /* WS-10: the session @id, when @c is its requester; else @error (VSS_E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND). */
 int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error);
 void session_step_finish(Session *s, vss_hresult hr);
+/* A frozen writer lvssd cannot tell to thaw: close its connection, its library thaws it (WS-6). */
+void entry_release_frozen(Entry *e, const char *why);
 void entry_apply(Entry *e, vss_writer_event event, const Target *t);
 void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Target *t);
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done);

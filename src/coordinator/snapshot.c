@@ -310,6 +310,9 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
                 r = session_fanout(s, event, s->work, s->n_work, phase_done);
         if (r < 0) {
                 log_session(s, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
+                /* no application left frozen: those lvssd cannot thaw lose their connection */
+                for (size_t i = 0; i < s->n_entries; i++)
+                        entry_release_frozen(s->entries[i], vss_writer_event_name(event));
                 snapshots_undo(s);
                 if (s->m->set_owner == s)
                         s->m->set_owner = NULL;

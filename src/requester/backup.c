@@ -46,6 +46,7 @@
 
 #include <lvss/backup.h>
 
+#include "basic/abi.h"
 #include "basic/utf8.h"
 #include "basic/util.h"
 #include "protocol/protocol.h"
@@ -894,6 +895,7 @@ _public_ vss_hresult vss_get_snapshot_properties(vss_backup_components *bc, cons
         check_arg(bc, VSS_E_INVALIDARG);
         check_arg(snapshot_id, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
+        check_arg(ret->size >= LVSS_SNAPSHOT_PROP_SIZE_V1, VSS_E_INVALIDARG);
 
         hr = bc_enter(bc, false, &entered);
         if (VSS_FAILED(hr))
@@ -928,7 +930,7 @@ _public_ vss_hresult vss_get_snapshot_properties(vss_backup_components *bc, cons
                 return lvss_bus_error_to_hresult(NULL, -ENOMEM);
         }
 
-        *ret = p;
+        lvss_struct_copy_out(ret, ret->size, &p, sizeof p);
         return VSS_S_OK;
 }
 
@@ -1400,6 +1402,7 @@ _public_ vss_hresult vss_get_writer_status(vss_backup_components *bc, unsigned i
 
         check_arg(bc, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
+        check_arg(ret->size >= LVSS_WRITER_STATUS_SIZE_V1, VSS_E_INVALIDARG);
 
         hr = bc_enter(bc, false, &entered);
         if (VSS_FAILED(hr))
@@ -1409,7 +1412,7 @@ _public_ vss_hresult vss_get_writer_status(vss_backup_components *bc, unsigned i
         if (index >= bc->n_status)
                 return VSS_E_OBJECT_NOT_FOUND;
 
-        *ret = bc->status[index].status;
+        lvss_struct_copy_out(ret, ret->size, &bc->status[index].status, sizeof bc->status[index].status);
         return VSS_S_OK;
 }
 

@@ -50,6 +50,7 @@
 
 #include <lvss/writer.h>
 
+#include "basic/abi.h"
 #include "basic/errno-hresult.h"
 #include "basic/strv.h"
 #include "basic/utf8.h"
@@ -284,8 +285,8 @@ static int read_pair_list(sd_bus_message *m, const char *element, char ***ret, b
                         flags = f;
                         flags[n] = flag;
                 }
-                l[2 * n] = TAKE_PTR(first);
-                l[2 * n + 1] = TAKE_PTR(second);
+                l[(size_t) 2 * n] = TAKE_PTR(first);
+                l[(size_t) 2 * n + 1] = TAKE_PTR(second);
                 l[2 * n + 2] = NULL;
                 n++;
         }
@@ -347,8 +348,8 @@ static int event_context_read(sd_bus_message *m, event_context *ctx) {
 
         for (;;) {
                 const char *key;
-                uint32_t u;
-                int b;
+                uint32_t u = 0; /* read_variant_basic() leaves it alone when it fails */
+                int b = 0;
 
                 r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
                 if (r < 0)
@@ -945,8 +946,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
 
         check_arg(opts, VSS_E_INVALIDARG);
         check_arg(ret, VSS_E_INVALIDARG);
-        check_arg(opts->size >= offsetof(vss_writer_options, freeze_timeout_ms) + sizeof(opts->freeze_timeout_ms),
-                  VSS_E_INVALIDARG);
+        check_arg(opts->size >= LVSS_WRITER_OPTIONS_SIZE_V1, VSS_E_INVALIDARG);
+        check_arg(!cb || cb->size >= LVSS_WRITER_CALLBACKS_SIZE_V1, VSS_E_INVALIDARG);
         check_arg(opts->writer_name && *opts->writer_name, VSS_E_INVALIDARG);
         check_arg(lvss_utf8_valid(opts->writer_name), VSS_E_INVALIDARG);
         check_arg(!opts->instance_name || lvss_utf8_valid(opts->instance_name), VSS_E_INVALIDARG);
@@ -973,8 +974,8 @@ _public_ vss_hresult vss_writer_initialize(const vss_writer_options *opts, const
         w->source = opts->source;
         w->level = opts->level == VSS_APP_UNKNOWN ? VSS_APP_FRONT_END : opts->level;
         w->freeze_timeout_ms = opts->freeze_timeout_ms ? opts->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
-        if (cb)
-                w->cb = *cb;
+        if (cb) /* an older caller's smaller table: the handlers it lacks stay NULL (default) */
+                lvss_struct_copy_in(&w->cb, sizeof w->cb, cb, cb->size);
         w->userdata = userdata;
 
         r = sd_event_new(&w->event);
@@ -1317,8 +1318,8 @@ _public_ vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *vol
                 return VSS_E_BAD_STATE;
 
         for (unsigned i = 0; i < w->current->n_snapshot_paths; i++)
-                if (path_equal(volume, w->current->snapshot_paths[2 * i])) {
-                        *ret = w->current->snapshot_paths[2 * i + 1];
+                if (path_equal(volume, w->current->snapshot_paths[(size_t) 2 * i])) {
+                        *ret = w->current->snapshot_paths[(size_t) 2 * i + 1];
                         return VSS_S_OK;
                 }
         return VSS_E_OBJECT_NOT_FOUND;
@@ -1356,9 +1357,9 @@ _public_ vss_hresult vss_writer_get_snapshot_volume(vss_writer *w, unsigned inde
         if (index >= w->current->n_snapshot_volumes)
                 return VSS_E_INVALIDARG;
         if (ret_volume)
-                *ret_volume = w->current->snapshot_volumes[2 * index];
+                *ret_volume = w->current->snapshot_volumes[(size_t) 2 * index];
         if (ret_provider)
-                *ret_provider = w->current->snapshot_volumes[2 * index + 1];
+                *ret_provider = w->current->snapshot_volumes[(size_t) 2 * index + 1];
         if (ret_atomic)
                 *ret_atomic = w->current->snapshot_atomic[index];
         return VSS_S_OK;

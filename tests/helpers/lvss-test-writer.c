@@ -100,6 +100,7 @@
 #include <lvss/vss.h>
 #include <systemd/sd-bus.h>
 
+#include "basic/abi.h"
 #include "protocol/protocol.h"
 
 typedef enum fail_mode {
@@ -535,6 +536,7 @@ static bool on_post_restore(vss_writer *w, vss_writer_components *c, void *userd
 }
 
 static const vss_writer_callbacks callbacks = {
+        .size = sizeof(vss_writer_callbacks),
         .on_identify = on_identify,
         .on_prepare_backup = on_prepare_backup,
         .on_prepare_snapshot = on_prepare_snapshot,

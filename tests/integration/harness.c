@@ -963,7 +963,7 @@ void itest_gather_status(itest_env *env, vss_backup_components *bc, itest_status
         ret->n = n;
         ret->v = xcalloc(n ? n : 1, sizeof *ret->v);
         for (unsigned i = 0; i < n; i++) {
-                vss_writer_status s;
+                vss_writer_status s = { .size = sizeof(vss_writer_status) };
                 CHECK_HR(vss_get_writer_status(bc, i, &s), VSS_S_OK, "vss_get_writer_status(%u)", i);
                 itest_status *c = &ret->v[i];
                 c->s = s;

@@ -167,7 +167,7 @@ static bool w_abort(vss_writer *w, void *u) { return say_event(w, "Abort", u); }
 static int writer_child(int fd, void *userdata) {
         const char *name = userdata;
         writer_ctx ctx = { fd };
-        vss_writer_callbacks cb = { .on_identify = w_identify, .on_freeze = w_freeze, .on_thaw = w_thaw,
+        vss_writer_callbacks cb = { .size = sizeof cb, .on_identify = w_identify, .on_freeze = w_freeze, .on_thaw = w_thaw,
                                     .on_abort = w_abort };
         vss_writer_options o = { .size = sizeof o, .writer_name = name, .usage = VSS_UT_USERDATA,
                                  .source = VSS_ST_OTHER };

@@ -128,7 +128,7 @@ typedef struct run {
  * DoSnapshotSet done; @w's PostSnapshot ends in @post. */
 static void backup(itest_env *env, itest_writer *w, int32_t context, const vss_id *provider, const char *post,
                    run *ret) {
-        vss_snapshot_prop p;
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
 
         ret->bc = itest_requester(env, false);
         ret->sid = itest_session_id(ret->bc);

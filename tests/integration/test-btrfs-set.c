@@ -250,7 +250,7 @@ static bool app_post_snapshot(vss_writer *w, vss_writer_components *c, void *use
 
 static int app_main(int fd, void *userdata) {
         app *a = userdata;
-        vss_writer_callbacks cb = { .on_prepare_snapshot = app_prepare_snapshot, .on_freeze = app_freeze,
+        vss_writer_callbacks cb = { .size = sizeof cb, .on_prepare_snapshot = app_prepare_snapshot, .on_freeze = app_freeze,
                                     .on_thaw = app_thaw, .on_abort = app_abort, .on_post_snapshot = app_post_snapshot };
         vss_writer_options o = { .size = sizeof o, .writer_name = a->name, .usage = VSS_UT_USERDATA,
                                  .source = VSS_ST_TRANSACTEDDB };
@@ -403,7 +403,7 @@ static void test_btrfs_two_subvolumes_two_writers(void **state) {
         STEP_OK(env, bc, vss_do_snapshot_set);
 
         for (size_t i = 0; i < 2; i++) {
-                vss_snapshot_prop p;
+                vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
                 CHECK_HR(vss_get_snapshot_properties(bc, &snaps[i], &p), VSS_S_OK, "vss_get_snapshot_properties");
                 itest_note("%s -> %s (provider %s)", vols[i], p.snapshot_path, itest_id_str(&p.provider_id));
                 CHECK(vss_id_equal(&p.provider_id, &btrfs_id), "%s was snapshotted by provider %s, not btrfs %s",
@@ -644,7 +644,7 @@ static char *ar_backup(itest_env *env, itest_writer *w, int32_t context, const c
                        vss_backup_components **ret_bc) {
         vss_backup_components *bc = itest_requester(env, false);
         vss_id sid = itest_session_id(bc), set, snap;
-        vss_snapshot_prop p;
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
         char *path;
 
         CHECK_HR(vss_set_context(bc, context), VSS_S_OK, "vss_set_context(0x%x)", (unsigned) context);

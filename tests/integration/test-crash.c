@@ -123,7 +123,7 @@ static void crash_free(crash *c) {
 static void make_persistent(itest_env *env, const char *volume, const vss_id *provider, vss_id *ret_set,
                             vss_id *ret_snap, char **ret_path) {
         vss_backup_components *bc = itest_requester(env, false);
-        vss_snapshot_prop p;
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
 
         CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context(APP_ROLLBACK)");
         STEP_OK(env, bc, vss_gather_writer_metadata);
@@ -707,7 +707,7 @@ static void test_crash_in_delete_shadows(void **state) {
 static void catalog_refuses_created(itest_env *env, bool writable) {
         crash c;
         vss_id set, snap, sid;
-        vss_snapshot_prop p;
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
         itest_shadow_list l;
         char *path = NULL;
 

@@ -178,7 +178,7 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         char *fake_copy = itest_xprintf("%s/snaps/%.36s", fake, itest_id_str(&snap_fake) + 1);
         struct stat st;
         CHECK(lstat(fake_copy, &st) < 0, "the fake provider's copy %s is left", fake_copy);
-        vss_snapshot_prop prop;
+        vss_snapshot_prop prop = { .size = sizeof(vss_snapshot_prop) };
         vss_hresult phr = vss_get_snapshot_properties(bc, &snap_copy, &prop);
         if (VSS_SUCCEEDED(phr))
                 vss_free_snapshot_properties(&prop);
@@ -356,7 +356,7 @@ static void check_set_undone(itest_env *env, const char *dir, slow_set *st, ites
         CHECK(itest_catalog_snapshot_count(env, &st->sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
               itest_catalog_snapshot_count(env, &st->sid));
         CHECK(lstat(copy, &sb) < 0, "item 8.3: the failed set's shadow copy %s is left", copy);
-        vss_snapshot_prop prop;
+        vss_snapshot_prop prop = { .size = sizeof(vss_snapshot_prop) };
         vss_hresult phr = vss_get_snapshot_properties(st->bc, &st->snap, &prop);
         if (VSS_SUCCEEDED(phr))
                 vss_free_snapshot_properties(&prop);

@@ -153,7 +153,7 @@ static char *backup(itest_env *env, const sq *s, sqlite_component *ret) {
         sqlite_component sc = { 0 };
         unsigned n = 0;
         vss_id snap;
-        vss_snapshot_prop prop;
+        vss_snapshot_prop prop = { .size = sizeof(vss_snapshot_prop) };
         char *xml = NULL;
 
         STEP_OK(env, bc, vss_gather_writer_metadata);

@@ -97,7 +97,7 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
 /* Subscribe, say the result ("writer 0x…", "subscribed {id}"), serve events until lvssd drops it. */
 static int writer_child(int fd, void *userdata) {
         const writer_job *job = userdata;
-        vss_writer_callbacks cb = { .on_identify = on_identify };
+        vss_writer_callbacks cb = { .size = sizeof cb, .on_identify = on_identify };
         vss_writer_options o = { .size = sizeof o, .writer_id = job->writer_id, .writer_name = job->name,
                                  .instance_name = job->instance, .usage = VSS_UT_USERDATA,
                                  .source = VSS_ST_OTHER };
@@ -150,7 +150,7 @@ static int classes_child(int fd, void *userdata) {
         for (size_t i = 0; i < job->n; i++) {
                 vss_writer_options o = { .size = sizeof o, .writer_id = job->ids[i], .writer_name = job->name,
                                          .usage = VSS_UT_USERDATA, .source = VSS_ST_OTHER };
-                vss_writer_callbacks cb = { .on_identify = on_identify };
+                vss_writer_callbacks cb = { .size = sizeof cb, .on_identify = on_identify };
                 vss_writer *w = NULL;
                 vss_hresult hr;
                 char what[32];

@@ -267,7 +267,7 @@ static void test_ws04_refused_codes(void **state) {
         itest_statuses st = { 0 };
         vss_writer *w = NULL;
         vss_writer_options o = { .size = sizeof o };
-        vss_writer_callbacks cb = { .on_identify = my_identify, .on_prepare_backup = my_prepare_backup };
+        vss_writer_callbacks cb = { .size = sizeof cb, .on_identify = my_identify, .on_prepare_backup = my_prepare_backup };
         pthread_t t;
 
         itest_start_lvssd(env, &opts);

@@ -117,7 +117,7 @@ static void test_ws07_veto_at_freeze(void **state) {
 }
 
 static void check_snapshot_readable(itest_env *env, vss_backup_components *bc, const vss_id *snap) {
-        vss_snapshot_prop p = { 0 };
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
         CHECK_HR(vss_get_snapshot_properties(bc, snap, &p), VSS_S_OK, "vss_get_snapshot_properties");
         CHECK(p.snapshot_path, "no snapshot path");
         char *orig = NULL, *copy = NULL;

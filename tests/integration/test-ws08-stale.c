@@ -107,6 +107,7 @@ static void raw_status(itest_env *env, vss_backup_components *bc, itest_statuses
         st->v = calloc(n ? n : 1, sizeof *st->v);
         st->n = n;
         for (unsigned i = 0; i < n; i++) {
+                st->v[i].s.size = sizeof st->v[i].s;
                 CHECK_HR(vss_get_writer_status(bc, i, &st->v[i].s), VSS_S_OK, "vss_get_writer_status");
                 st->v[i].s.writer_name = st->v[i].s.instance_name = st->v[i].s.application_message = NULL;
         }

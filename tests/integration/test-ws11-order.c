@@ -70,7 +70,7 @@ static void test_ws11_out_of_order_calls(void **state) {
 /* WS-11: bad indexes and NULL out-pointers. */
 static void test_ws11_bad_index_and_null_pointers(void **state) {
         itest_env *env = *state;
-        vss_writer_status s;
+        vss_writer_status s = { .size = sizeof(vss_writer_status) };
         vss_examine_writer_metadata *md = NULL;
         vss_id inst;
         unsigned n = 0;
@@ -152,7 +152,7 @@ static void test_ws11_calls_while_async_pending(void **state) {
 /* WS-11: a new gather replaces the previous result; vss_free_writer_status ends it. */
 static void test_ws11_gather_replaces_and_free_ends(void **state) {
         itest_env *env = *state;
-        vss_writer_status s;
+        vss_writer_status s = { .size = sizeof(vss_writer_status) };
         unsigned n = 0;
 
         itest_start_lvssd(env, &opts);

@@ -76,7 +76,7 @@ static int requester_main(int fd, void *userdata) {
         }
         if ((hr = wait_op(VSS_S_OK, &a)) != VSS_S_OK)
                 goto fail;
-        vss_snapshot_prop p;
+        vss_snapshot_prop p = { .size = sizeof(vss_snapshot_prop) };
         if ((hr = vss_get_snapshot_properties(bc, &snap, &p)) != VSS_S_OK)
                 goto fail;
         itest_child_say(fd, "snapshot-path %s", p.snapshot_path);

@@ -10,6 +10,7 @@
 
 #include <lvss/types.h>
 
+#include "basic/abi.h"
 #include "basic/state.h"
 
 static void test_state_names_and_texts(void **state) {

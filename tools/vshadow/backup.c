@@ -167,8 +167,9 @@ int run_backup(vshadow *v) {
 
         report_run_begin(v, RUN_BACKUP);
 
-        v->snapshot_ids = calloc(arg_n_volumes, sizeof *v->snapshot_ids);
-        v->props = calloc(arg_n_volumes, sizeof *v->props);
+        /* at least one element: calloc(0, ...) may return NULL, read as out of memory */
+        v->snapshot_ids = calloc(arg_n_volumes ? arg_n_volumes : 1, sizeof *v->snapshot_ids);
+        v->props = calloc(arg_n_volumes ? arg_n_volumes : 1, sizeof *v->props);
         if (!v->snapshot_ids || !v->props) {
                 fprintf(stderr, "vshadow: out of memory\n");
                 goto finish;
@@ -274,6 +275,7 @@ int run_backup(vshadow *v) {
 
                 vss_id_format(&v->snapshot_ids[i], sid);
                 step_begin(v, "GetSnapshotProperties", sid);
+                v->props[i].size = sizeof v->props[i];
                 hr = step_end(v, vss_get_snapshot_properties(v->bc, &v->snapshot_ids[i], &v->props[i]));
                 if (hr_ok(hr)) {
                         v->n_props = i + 1;

@@ -77,7 +77,7 @@ vss_hresult gather_status(vshadow *v, const char *after, bool bare) {
         v->report->writers_begin(v, after, n, bare);
 
         for (unsigned i = 0; i < n; i++) {
-                output_writer w = {};
+                output_writer w = { .status.size = sizeof(vss_writer_status) };
 
                 hr = vss_get_writer_status(v->bc, i, &w.status);
                 if (VSS_FAILED(hr)) {

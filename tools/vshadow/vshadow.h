@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <lvss/vss.h>
 
+#include "basic/abi.h" /* VSS_EVENT_COUNT (header only: no private code linked) */
 #include "basic/strv.h"
 #include "basic/util.h"
 #include "config.h"
@@ -34,7 +35,7 @@
 extern char **environ;
 
 /* Documents are read whole; a BCD is at most 4 MiB (docs/documents.md), give it room. */
-#define BCD_FILE_MAX (8u * 1024u * 1024u)
+#define BCD_FILE_MAX ((size_t) 8 * 1024 * 1024)
 
 /* -wi=WRITER / -wx=WRITER: a writer name, writer id, instance id or component path. */
 typedef struct writer_spec {

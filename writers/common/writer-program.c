@@ -168,7 +168,7 @@ int writer_program_run(const writer_program *p, vss_writer *w, const writer_prog
                                 return EXIT_SUCCESS;
                         }
                 }
-                if (fds[2].fd >= 0 && fds[2].revents)
+                if (watch && fds[2].revents) /* fd -1 when there is no watch: revents stays 0 */
                         watch->ready(watch->userdata);
                 if (fds[0].revents) {
                         hr = vss_writer_process(w);

@@ -605,6 +605,7 @@ static int parse_argv(int argc, char *argv[], writer_context *ctx) {
 int main(int argc, char *argv[]) {
         writer_context ctx = { .conv = CONVENTION_QEMU, .timeout_ms = DEFAULT_TIMEOUT_MS };
         static const vss_writer_callbacks callbacks = {
+                .size = sizeof(vss_writer_callbacks),
                 .on_identify = on_identify,
                 .on_prepare_snapshot = on_prepare_snapshot,
                 .on_freeze = on_freeze,

@@ -916,6 +916,7 @@ int main(int argc, char *argv[]) {
         writer_context ctx = {};
         vss_writer *w = NULL;
         static const vss_writer_callbacks callbacks = {
+                .size = sizeof(vss_writer_callbacks),
                 .on_identify = on_identify,
                 .on_prepare_backup = on_prepare_backup,
                 .on_prepare_snapshot = on_prepare_snapshot,

@@ -204,7 +204,7 @@ static int paths_add(pg_path **p, size_t *n, const char *component, const char *
         *p = np;
         real = realpath(path, NULL);
         if (!real)
-                return -errno;
+                return negative_errno(); /* never 0: the caller reads the new entry then */
         np[*n] = (pg_path) { .component = strdup(component), .path = real };
         if (!np[*n].component) {
                 free(real);
@@ -232,6 +232,8 @@ static bool query_paths(writer_context *ctx, char *err, size_t size) {
         PQclear(r);
         if (e < 0)
                 goto fail_errno;
+        /* set when paths_add() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+        /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage) */
         if (asprintf(&wal, "%s/pg_wal", p[0].path) < 0) {
                 wal = NULL;
                 e = -ENOMEM;
@@ -1044,6 +1046,7 @@ int main(int argc, char *argv[]) {
         writer_context ctx = {};
         vss_writer *w = NULL;
         static const vss_writer_callbacks callbacks = {
+                .size = sizeof(vss_writer_callbacks),
                 .on_identify = on_identify,
                 .on_prepare_snapshot = on_prepare_snapshot,
                 .on_freeze = on_freeze,

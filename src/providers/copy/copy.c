@@ -70,7 +70,7 @@
 #define WALK_MAX_UP 4096                     /* ".." steps before giving up: a guard, loops cannot happen */
 #define RW_BUFFER_SIZE ((size_t) 128 * 1024) /* pread/pwrite fallback */
 #define CFR_CHUNK ((uint64_t) 1 << 30)       /* one copy_file_range call */
-#define SYMLINK_MAX (64 * 1024)
+#define SYMLINK_MAX ((size_t) 64 * 1024)
 
 typedef struct copy_provider {
         lvss_storage_area area; /* first: the storage-area base (storage-area.h) */
@@ -836,13 +836,13 @@ static int open_set_dir(copy_provider *cp, const char *path, int *ret_fd, const 
                 return -ENOMEM;
         canon = realpath(parent, NULL);
         if (!canon)
-                return -errno;
+                return negative_errno(); /* never 0: the callers use *ret_fd and *ret_base then */
         if (!lvss_storage_area_is_set_dir(&cp->area, canon))
                 return -EPERM;
 
         fd = open(canon, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return -errno;
+                return negative_errno();
         *ret_fd = fd;
         *ret_base = base;
         return 0;
@@ -1010,6 +1010,8 @@ static int tree_settle(copy_provider *cp, const lvss_snapshot *s, bool read_only
                 return 0;
         if (r < 0)
                 return r;
+        /* set when open_set_dir() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
         fd = openat(set_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && missing_ok)
                 return 0;

@@ -174,7 +174,8 @@ static char *strjoin2(const char *a, const char *b) {
         if (!s)
                 return NULL;
         memcpy(s, a, na);
-        memcpy(s + na, b, nb + 1);
+        memcpy(s + na, b, nb);
+        s[na + nb] = 0;
         return s;
 }
 
@@ -615,7 +616,7 @@ static int record_read(int dir_fd, const char *name, char **ret) {
 
         fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return -errno;
+                return negative_errno(); /* never 0: the caller reads *ret then */
         buf = malloc(RECORD_MAX + 1);
         if (!buf)
                 return -ENOMEM;
@@ -624,7 +625,7 @@ static int record_read(int dir_fd, const char *name, char **ret) {
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        return negative_errno();
                 }
                 if (k == 0)
                         break;
@@ -688,7 +689,7 @@ static bool placeholder_parse(exec_provider *ep, const char *path, char set[VSS_
         s = path + n + 1;
         if (strlen(s) != ID_NAME_LEN + 1 + ID_NAME_LEN + strlen(PATH_SUFFIX) || s[ID_NAME_LEN] != '/' ||
             !is_id_name(s, ID_NAME_LEN) || !is_id_name(s + ID_NAME_LEN + 1, ID_NAME_LEN) ||
-            strcmp(s + 2 * ID_NAME_LEN + 1, PATH_SUFFIX) != 0)
+            strcmp(s + (size_t) 2 * ID_NAME_LEN + 1, PATH_SUFFIX) != 0)
                 return false;
         memcpy(set, s, ID_NAME_LEN);
         set[ID_NAME_LEN] = 0;
@@ -1062,6 +1063,8 @@ static int records_forget(exec_provider *ep, const char *path) {
                         if (len != ID_NAME_LEN + strlen(PATH_SUFFIX) || !is_id_name(e->d_name, ID_NAME_LEN) ||
                             strcmp(e->d_name + ID_NAME_LEN, PATH_SUFFIX) != 0)
                                 continue;
+                        /* set when record_read() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+                        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
                         if (record_read(dirfd(set), e->d_name, &recorded) < 0 || strcmp(recorded, path) != 0)
                                 continue;
                         memcpy(snap, e->d_name, ID_NAME_LEN);
