@@ -391,21 +391,18 @@ static int method_start_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_e
 static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         vss_id provider;
         const char *volume;
-        bool ok;
         SESSION_OR_RETURN(userdata, s, error);
         if (lvss_bus_read_id(m, &provider) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
         int r = sd_bus_message_read(m, "s", &volume);
         if (r < 0)
                 return r;
-        r = session_method_is_volume_supported(s, &provider, volume, &ok, error);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "b", ok);
+        /* issue 11 §1: the providers answer from a worker; the reply comes then */
+        return session_method_pick_provider(s, m, false, &provider, volume, error);
 }
 
 static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        vss_id provider, id;
+        vss_id provider;
         const char *volume;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "s", &volume);
@@ -413,10 +410,7 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
                 return r;
         if (lvss_bus_read_id(m, &provider) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
-        r = session_method_add_to_snapshot_set(s, volume, &provider, &id, error);
-        if (r < 0)
-                return r;
-        return reply_with_id(m, &id);
+        return session_method_pick_provider(s, m, true, &provider, volume, error);
 }
 
 static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -87,6 +87,7 @@
 #include "common/fsfreeze.h"
 #include "common/state.h"
 #include "coordinator.h"
+#include "worker.h"
 #include "protocol/protocol.h"
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -270,6 +271,185 @@ int snapshot_delete_auto_release(Session *s) {
         return r;
 }
 
+/* ---- provider steps in a worker (issue 11 §1) ------------------------------------ */
+
+/*
+ * begin_prepare, end_prepare, post_commit and finalize run in a worker
+ * (worker.c), never on the loop: the copy provider walks and copies whole
+ * trees, the exec provider waits for its program. The child runs the step
+ * over the set, provider by provider, on its copy of the session, and
+ * writes back what the steps may change in the set:
+ *   int32 r, uint32 hresult, uint32 n, then for each of the n snapshots
+ *   uint8 atomic, uint8 can_write, uint32 length, the snapshot path (length 0: none).
+ * The loop copies that into the session's snapshots and goes on where it
+ * would have gone on after the call (step_then()). At ProviderStepTimeoutMS=
+ * the child is killed and the step fails with VSS_E_UNEXPECTED_PROVIDER_ERROR.
+ */
+typedef enum ProviderStep {
+        PSTEP_BEGIN_PREPARE = 1,
+        PSTEP_END_PREPARE,
+        PSTEP_POST_COMMIT,
+        PSTEP_FINALIZE,
+} ProviderStep;
+
+static const char *const pstep_name[] = {
+        [PSTEP_BEGIN_PREPARE] = "begin_prepare",
+        [PSTEP_END_PREPARE] = "end_prepare",
+        [PSTEP_POST_COMMIT] = "post_commit",
+        [PSTEP_FINALIZE] = "finalize",
+};
+
+static int finalize_providers(Session *s, size_t *ret_done);
+
+static int step_run(int fd, void *userdata) {
+        Session *s = userdata;
+        vss_hresult hr = VSS_S_OK;
+        size_t done = 0;
+        int32_t r;
+        uint32_t n = (uint32_t) s->n_snapshots;
+
+        switch (s->worker_step) {
+        case PSTEP_BEGIN_PREPARE:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+                break;
+        case PSTEP_END_PREPARE:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr);
+                break;
+        case PSTEP_POST_COMMIT:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+                break;
+        case PSTEP_FINALIZE:
+                r = finalize_providers(s, &done);
+                hr = (vss_hresult) done; /* finalize has no hresult of its own: how many it made read-only */
+                break;
+        default:
+                return 2;
+        }
+        if (worker_write(fd, &r, sizeof r) < 0 || worker_write(fd, &hr, sizeof hr) < 0 ||
+            worker_write(fd, &n, sizeof n) < 0)
+                return 1;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                const lvss_snapshot *p = &s->snapshots[i]->p;
+                uint8_t flags[2] = { p->atomic, p->can_write };
+                uint32_t len = p->snapshot_path ? (uint32_t) strlen(p->snapshot_path) : 0;
+
+                if (worker_write(fd, flags, sizeof flags) < 0 || worker_write(fd, &len, sizeof len) < 0 ||
+                    (len > 0 && worker_write(fd, p->snapshot_path, len) < 0))
+                        return 1;
+        }
+        return 0;
+}
+
+/* What the child said, into the session: 0, or -EPROTO when the results do not parse (nothing
+ * is taken then). */
+static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r, vss_hresult *ret_hr) {
+        char **paths;
+        uint8_t *flags;
+        size_t at = 12;
+        int32_t r;
+        uint32_t n;
+
+        if (size < 12)
+                return -EPROTO;
+        memcpy(&r, out, 4);
+        memcpy(ret_hr, out + 4, 4);
+        memcpy(&n, out + 8, 4);
+        if (n != s->n_snapshots)
+                return -EPROTO;
+        paths = calloc(n ? n : 1, sizeof *paths);
+        flags = calloc(n ? n : 1, 2);
+        if (!paths || !flags) {
+                free(paths);
+                free(flags);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint32_t len;
+
+                if (size - at < 6)
+                        goto bad;
+                memcpy(flags + 2 * i, out + at, 2);
+                memcpy(&len, out + at + 2, 4);
+                at += 6;
+                if (size - at < len)
+                        goto bad;
+                if (len > 0 && !(paths[i] = strndup((const char *) out + at, len)))
+                        goto bad;
+                at += len;
+        }
+        for (size_t i = 0; i < n; i++) {
+                lvss_snapshot *p = &s->snapshots[i]->p;
+
+                free(p->snapshot_path);
+                p->snapshot_path = paths[i];
+                p->atomic = flags[2 * i];
+                p->can_write = flags[2 * i + 1];
+        }
+        free(paths);
+        free(flags);
+        *ret_r = r;
+        return 0;
+bad:
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        free(flags);
+        return -EPROTO;
+}
+
+static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr);
+
+static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        Session *s = userdata;
+        ProviderStep step = (ProviderStep) s->worker_step;
+        vss_hresult hr = VSS_S_OK;
+        int r = -EPROTO;
+
+        s->worker = NULL;
+        s->worker_step = 0;
+        if (k == 0)
+                k = step_results(s, out, size, &r, &hr);
+        if (k < 0) {
+                r = k;
+                hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+                free(s->step_detail);
+                if (k == -ETIME) {
+                        log_session(s, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                                    pstep_name[step],
+                                    (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+                        if (asprintf(&s->step_detail, "the provider's %s did not finish within %llu ms "
+                                     "(ProviderStepTimeoutMS=)", pstep_name[step],
+                                     (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC)) < 0)
+                                s->step_detail = NULL;
+                } else {
+                        log_session(s, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
+                        if (asprintf(&s->step_detail, "the provider's %s failed: %s", pstep_name[step],
+                                     strerror(-k)) < 0)
+                                s->step_detail = NULL;
+                }
+        }
+        step_then(s, step, r, hr);
+}
+
+/* Runs @step in a worker; step_then() goes on. A worker that cannot start is a failed step,
+ * reported from the loop like any other (never from within this call's caller's stack: the
+ * callers are themselves on the loop, and step_then() may end the step). */
+static void step_start(Session *s, ProviderStep step) {
+        char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
+        int r;
+
+        vss_id_format(&s->id, id);
+        snprintf(tag, sizeof tag, "session %s", id);
+        s->worker_step = step;
+        r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
+                         &s->worker);
+        if (r < 0) {
+                log_session(s, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
+                s->worker_step = 0;
+                step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        }
+}
+
 /* ---- the phases ------------------------------------------------------------ */
 
 static bool is_participant(const Session *s, const Entry *e) {
@@ -384,13 +564,14 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
         return r;
 }
 
-int snapshot_set_finalize(Session *s) {
+/* finalize, provider by provider, of every created writable copy; *@ret_done: how many. In a
+ * worker (the set's own path), or on the loop when a session ends (snapshot_set_finalize()). */
+static int finalize_providers(Session *s, size_t *ret_done) {
         lvss_snapshot **arr;
         size_t done = 0;
         int r = 0;
 
-        if (!s->auto_recovery || s->set_finalized)
-                return 0;
+        *ret_done = 0;
         arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
         if (!arr)
                 return -ENOMEM;
@@ -421,8 +602,14 @@ int snapshot_set_finalize(Session *s) {
                 }
         }
         free(arr);
-        if (r < 0)
-                return r;
+        *ret_done = done;
+        return r;
+}
+
+/* After finalize made @done copies read-only: their rows say "created". */
+static int finalize_record(Session *s, size_t done) {
+        int r;
+
         s->set_finalized = true;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 if (s->snapshots[i]->created) {
@@ -433,6 +620,18 @@ int snapshot_set_finalize(Session *s) {
         if (done > 0)
                 log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
+}
+
+int snapshot_set_finalize(Session *s) {
+        size_t done = 0;
+        int r;
+
+        if (!s->auto_recovery || s->set_finalized)
+                return 0;
+        r = finalize_providers(s, &done);
+        if (r < 0)
+                return r;
+        return finalize_record(s, done);
 }
 
 static void set_finished(Session *s, vss_hresult hr) {
@@ -450,10 +649,10 @@ static void set_finished(Session *s, vss_hresult hr) {
 static void commit_start(Session *s);
 
 static void post_commit_and_post_snapshot(Session *s) {
-        vss_hresult hr = VSS_S_OK;
-        int r;
+        step_start(s, PSTEP_POST_COMMIT); /* issue 11 §1: post_commit_done() goes on */
+}
 
-        r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+static void post_commit_done(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 /* The copies exist but cannot be made readable: undo and fail. */
                 log_session(s, "post_commit failed: %s", strerror(-r));
@@ -530,10 +729,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 hr = veto_of(f);
                 if (VSS_FAILED(hr))
                         return veto(s, hr, "a writer failed PrepareForSnapshot");
-                hr = VSS_S_OK;
-                if (for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr) < 0)
-                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
-                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+                return step_start(s, PSTEP_END_PREPARE); /* issue 11 §1: step_then() goes on */
 
         case SNAP_FREEZE:
                 hr = veto_of(f);
@@ -561,10 +757,8 @@ static void phase_done(Fanout *f, void *userdata) {
                  * read-only from now on (issue 9 part 2). A copy that cannot be
                  * made read-only is no shadow copy: the set is undone. */
                 s->fanout = fanout_free(s->fanout);
-                if (snapshot_set_finalize(s) < 0) {
-                        snapshots_undo(s);
-                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
-                }
+                if (s->auto_recovery && !s->set_finalized)
+                        return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
                 return set_finished(s, VSS_S_OK);
 
         case SNAP_VETO_ABORT:
@@ -1133,13 +1327,14 @@ static void refuse_set(Session *s, vss_hresult hr) {
 }
 
 int snapshot_set_run(Session *s) {
-        vss_hresult hr = VSS_S_OK;
-        int r;
-
         s->step_hr = VSS_S_OK;
         s->freeze_deadline_mono = 0;
         s->freeze_deadline_entry = NULL;
-        r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+        step_start(s, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
+        return 0;
+}
+
+static void set_prepared(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));
@@ -1149,13 +1344,13 @@ int snapshot_set_run(Session *s) {
                 if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
                         s->step_detail = NULL;
                 refuse_set(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
-                return 0;
+                return;
         }
         r = freeze_plan(s);
         if (r < 0) {
                 log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
                 refuse_set(s, VSS_E_PROVIDER_VETO);
-                return 0;
+                return;
         }
         s->set_prepared = true;
         s->set_finalized = false;
@@ -1172,7 +1367,31 @@ int snapshot_set_run(Session *s) {
                 s->snap_phase = SNAP_FREEZE;
                 commit_start(s);
         }
-        return 0;
+}
+
+static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
+        switch (step) {
+        case PSTEP_BEGIN_PREPARE:
+                return set_prepared(s, r, hr);
+        case PSTEP_END_PREPARE:
+                if (r < 0)
+                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
+                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+        case PSTEP_POST_COMMIT:
+                return post_commit_done(s, r, hr);
+        case PSTEP_FINALIZE:
+                /* A copy that cannot be made read-only is no shadow copy: the set is undone. */
+                if (r >= 0)
+                        r = finalize_record(s, (size_t) hr);
+                else
+                        log_session(s, "finalize: the providers cannot make the copies read-only: %s",
+                                    strerror(-r));
+                if (r < 0) {
+                        snapshots_undo(s);
+                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                }
+                return set_finished(s, VSS_S_OK);
+        }
 }
 
 /* ---- start-up recovery ------------------------------------------------------ */
