@@ -349,7 +349,8 @@ void worker_done_all(Manager *m) {
                         continue;
                 if (w->pid > 0)
                         (void) kill(w->pid, SIGKILL);
-                w->done = NULL;
+                if (!w->cancelled && w->done) /* it frees what it holds (a call to answer: with an error) */
+                        w->done(w, -ECANCELED, NULL, 0, w->userdata);
                 worker_free(w);
         }
 }

@@ -34,7 +34,8 @@ int worker_adopt(Manager *m, const char *what, const char *tag, int pid, int pip
 /* Children not reaped yet (cancelled or running). */
 size_t worker_pending(const Manager *m);
 
-/* Shutdown: every worker is killed and forgotten (PR_SET_PDEATHSIG would end them anyway). */
+/* Shutdown: every worker is killed and forgotten (PR_SET_PDEATHSIG would end them anyway); a
+ * done() not called yet is called with r = -ECANCELED and no output. */
 void worker_done_all(Manager *m);
 
 /* Helpers for the results: append to / read from a byte buffer. */
