@@ -427,6 +427,7 @@ struct Session {
          * reaped through commit_child; the set is undone, and the step ends, only then. */
         bool commit_dying;
         bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
+        bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
         sd_event_source *commit_child, *commit_timer, *commit_io;
         /* issue 11 §1: the provider step running off the loop (worker.c), or NULL; which one
          * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */

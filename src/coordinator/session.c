@@ -1701,7 +1701,9 @@ static void session_interrupt(Session *s) {
                 bool writable_left = snapshot_set_finalize(s) < 0;
                 if (writable_left)
                         log_session(s, "finalize failed: the shadow copies of the set are deleted");
-                for (size_t i = 0; i < s->n_snapshots; i++) {
+                for (size_t i = 0; i < s->n_snapshots && !s->commit_orphaned; i++) {
+                        /* issue 11 §1: with a commit child still alive the set is undone once it is
+                         * reaped (snapshot.c, commit_orphan()), not under its feet here */
                         Snapshot *snap = s->snapshots[i];
                         if (snap->created && !writable_left)
                                 continue;

@@ -857,15 +857,162 @@ static void freeze_release(Session *s) {
         freeze_forget(s);
 }
 
+/*
+ * Issue 11 §1: a session that ends while its commit child still lives (the
+ * requester went away during the commit, or before the child killed at the
+ * hold window was reaped) does not wait for it. The child is killed and
+ * handed to worker_adopt() with what undoing the set needs, copied out of
+ * the session (which is freed right after): the file systems to thaw, the
+ * snapshots to abort and their catalog rows. Once sd-event reaps the child,
+ * orphan_reaped() reads the rest of what it said, thaws what it froze, and
+ * undoes the set; never before, so nothing the dying child still writes
+ * outlives the undo. At lvssd's shutdown (-ECANCELED) the rows simply stay:
+ * the next start-up thaws and deletes what they name (manager_recover()).
+ */
+typedef struct CommitOrphan {
+        Manager *m;
+        char tag[VSS_ID_STRING_MAX + 16];
+        lvss_fs *fs;
+        size_t n_fs, started;
+        bool recorded, thawed;
+        lvss_provider **providers;
+        lvss_snapshot *snaps;
+        bool *in_catalog;
+        size_t n;
+} CommitOrphan;
+
+static void orphan_free(CommitOrphan *o) {
+        if (!o)
+                return;
+        lvss_fs_list_free(o->fs, o->n_fs);
+        for (size_t i = 0; i < o->n; i++) {
+                free(o->snaps[i].volume);
+                free(o->snaps[i].snapshot_path);
+        }
+        free(o->snaps);
+        free(o->providers);
+        free(o->in_catalog);
+        free(o);
+}
+
+static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        CommitOrphan *o = userdata;
+
+        if (k == -ECANCELED) { /* lvssd stops: the catalog keeps it all for the next start-up */
+                orphan_free(o);
+                return;
+        }
+        /* what it said after the session stopped listening: 'f' index, 'T' (see commit_read_pipe()) */
+        for (size_t i = 0; i < size; i++) {
+                uint32_t idx;
+
+                if (out[i] == 'E' || out[i] == 'f' || out[i] == 'Z') {
+                        if (out[i] == 'f' && i + 4 < size) {
+                                memcpy(&idx, out + i + 1, sizeof idx);
+                                if (idx < o->n_fs && idx + 1 > o->started)
+                                        o->started = idx + 1;
+                        }
+                        i += out[i] == 'Z' ? 8 : 4;
+                } else if (out[i] == 'T')
+                        o->thawed = true;
+        }
+        for (size_t i = o->n_fs; o->recorded && i-- > 0;) {
+                const char *mp = o->fs[i].mount_point;
+                int r = 0;
+
+                if (!o->thawed && i < o->started) {
+                        r = lvss_fs_thaw(mp);
+                        if (r >= 0)
+                                log_msg("%s: thawed the file system mounted on %s (the commit did not)", o->tag, mp);
+                        else if (r != -EINVAL) {
+                                log_msg("%s: cannot thaw the file system mounted on %s: %s (kept in the catalog: "
+                                        "lvssd's start-up tries again)", o->tag, mp, strerror(-r));
+                                continue;
+                        }
+                }
+                if (o->m->catalog)
+                        (void) lvss_catalog_frozen_remove(o->m->catalog, mp);
+        }
+        for (size_t i = 0; i < o->n; i++) {
+                lvss_snapshot *const arr[1] = { &o->snaps[i] };
+
+                (void) o->providers[i]->ops->abort(o->providers[i], arr, 1);
+                if (o->in_catalog[i] && o->m->catalog)
+                        (void) lvss_catalog_snapshot_remove(o->m->catalog, &o->snaps[i].snapshot_id);
+        }
+        log_msg("%s: the commit child of the ended session is reaped: the set is undone", o->tag);
+        orphan_free(o);
+}
+
+/* The commit child outlives its session: 0 when it was handed over (the set is undone once it is
+ * reaped), or a negative errno (nothing was taken from the session). */
+static int commit_orphan(Session *s) {
+        CommitOrphan *o = calloc(1, sizeof *o);
+        char id[VSS_ID_STRING_MAX];
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        o->m = s->m;
+        vss_id_format(&s->id, id);
+        snprintf(o->tag, sizeof o->tag, "session %s", id);
+        o->n = s->n_snapshots;
+        o->providers = calloc(o->n ? o->n : 1, sizeof *o->providers);
+        o->snaps = calloc(o->n ? o->n : 1, sizeof *o->snaps);
+        o->in_catalog = calloc(o->n ? o->n : 1, sizeof *o->in_catalog);
+        if (!o->providers || !o->snaps || !o->in_catalog)
+                goto nomem;
+        for (size_t i = 0; i < o->n; i++) {
+                const Snapshot *snap = s->snapshots[i];
+
+                o->providers[i] = snap->provider;
+                o->snaps[i] = snap->p;
+                o->snaps[i].volume = NULL;
+                o->snaps[i].snapshot_path = NULL;
+                o->in_catalog[i] = snap->in_catalog;
+                if ((snap->p.volume && !(o->snaps[i].volume = strdup(snap->p.volume))) ||
+                    (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
+                        goto nomem;
+        }
+        r = worker_adopt(s->m, "commit", o->tag, s->commit_pid, s->commit_pipe, orphan_reaped, o);
+        if (r < 0) {
+                orphan_free(o);
+                return r;
+        }
+        /* handed over: the pipe, the file systems, and the rows are the orphan's now */
+        s->commit_pipe = -EBADF;
+        o->fs = s->freeze_fs;
+        o->n_fs = s->n_freeze_fs;
+        o->started = s->freeze_started;
+        o->recorded = s->freeze_recorded;
+        o->thawed = s->freeze_thawed;
+        s->freeze_fs = NULL;
+        s->n_freeze_fs = 0;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                s->snapshots[i]->in_catalog = false;
+                s->snapshots[i]->created = false;
+        }
+        s->commit_orphaned = true;
+        return 0;
+nomem:
+        orphan_free(o);
+        return -ENOMEM;
+}
+
 void snapshot_set_kill_commit(Session *s) {
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
         if (s->commit_pid > 0) {
-                /* The session ends (requester gone, cancel) or the commit failed: the child is reaped
-                 * here. issue 11 §1, left: a session ended while a killed child is still asleep in the
-                 * kernel waits for it here. */
                 (void) kill(s->commit_pid, SIGKILL);
-                (void) waitpid(s->commit_pid, NULL, 0);
+                (void) commit_read_pipe(s); /* what it said so far: which file systems it froze */
+                if (commit_orphan(s) < 0) {
+                        /* cannot hand it over (out of memory): the one place left that waits */
+                        log_session(s, "cannot hand the commit child (pid %d) over: waiting for it",
+                                    (int) s->commit_pid);
+                        (void) waitpid(s->commit_pid, NULL, 0);
+                } else
+                        log_session(s, "the session ends before its commit child (pid %d) is reaped: the set is "
+                                    "undone once it is", (int) s->commit_pid);
                 s->commit_pid = 0;
         }
         s->commit_dying = false;
