@@ -905,6 +905,51 @@ static void client_unlink(Client *c) {
         c->next = c->prev = NULL;
 }
 
+/*
+ * Issue 11 §1: sd_bus_flush() waits without a bound until the peer has read
+ * everything, and a peer that stops reading would hold lvssd's loop (and its
+ * exit) for ever. Instead a connection being closed gets what its socket
+ * takes until a deadline: at shutdown (server_done()) all connections
+ * together get SHUTDOWN_FLUSH_USEC from the SIGTERM; otherwise none (what the
+ * socket takes at once: a refusal's one error message, a last reply).
+ */
+#define SHUTDOWN_FLUSH_USEC (1 * USEC_PER_SEC)
+static uint64_t shutdown_flush_deadline; /* CLOCK_MONOTONIC; 0: not shutting down */
+
+static int drop_incoming(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return 1; /* the connection is being closed: nothing it sends now is dispatched */
+}
+
+/* Write what the peer takes until @deadline (at least one pass over what is writable now). The
+ * writing is sd_bus_process()'s, so the filter first swallows whatever the peer sends meanwhile. */
+static void bus_flush_until(sd_bus *bus, uint64_t deadline) {
+        uint64_t n = 0;
+        bool first = true;
+
+        if (sd_bus_get_n_queued_write(bus, &n) < 0 || n == 0)
+                return;
+        if (sd_bus_add_filter(bus, NULL, drop_incoming, NULL) < 0)
+                return;
+        for (;;) {
+                struct pollfd p = { .fd = sd_bus_get_fd(bus), .events = POLLOUT };
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                int r;
+
+                if (sd_bus_get_n_queued_write(bus, &n) < 0 || n == 0 || p.fd < 0)
+                        return;
+                if (now >= deadline && !first)
+                        return;
+                first = false;
+                r = poll(&p, 1, now >= deadline ? 0 : (int) ((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                        return;
+                if (sd_bus_process(bus, NULL) < 0)
+                        return;
+        }
+}
+
 static void client_free(Client *c) {
         uint64_t queued = 0;
         Manager *m;
@@ -936,10 +981,9 @@ static void client_free(Client *c) {
         flush = !c->dropped && !c->stalled_usec && sd_bus_is_ready(c->bus) > 0 &&
                 (sd_bus_get_n_queued_write(c->bus, &queued) < 0 || queued == 0 || client_writable(c));
         client_detach(c);
-        if (flush)
-                c->bus = sd_bus_flush_close_unref(c->bus);
-        else
-                c->bus = sd_bus_close_unref(c->bus);
+        if (flush) /* issue 11 §1: bounded (see bus_flush_until()) */
+                bus_flush_until(c->bus, shutdown_flush_deadline ?: now_usec(CLOCK_MONOTONIC));
+        c->bus = sd_bus_close_unref(c->bus);
         free(c->refusal);
         free(c->groups);
         free(c);
@@ -1265,6 +1309,7 @@ int server_listen(Manager *m) {
 }
 
 void server_done(Manager *m) {
+        shutdown_flush_deadline = now_usec(CLOCK_MONOTONIC) + SHUTDOWN_FLUSH_USEC;
         while (m->clients)
                 client_free(m->clients);
         m->clients_by_fd = mfree(m->clients_by_fd);
