@@ -470,6 +470,100 @@ static void test_hang_delete(void **state) {
         hang_done(&h);
 }
 
+/* ---- the copy provider and many files (suite apps-slow) ---------------------------------------- */
+
+#define BULK_DIRS 200
+#define BULK_FILES_PER_DIR 500
+
+typedef struct log_pid {
+        const char *what; /* "post_commit: runs in a worker (pid " */
+        pid_t pid;
+} log_pid;
+
+static bool log_has_pid(itest_env *env, void *userdata) {
+        log_pid *lp = userdata;
+        char *log = itest_read_file(env->lvssd->log_path);
+        const char *at = log ? strstr(log, lp->what) : NULL;
+
+        if (at)
+                lp->pid = (pid_t) atoi(at + strlen(lp->what));
+        free(log);
+        return at && lp->pid > 0;
+}
+
+/* While the copy provider's @step runs (its worker alive before and after), ListWriters answers. */
+static void check_answers_during(itest_env *env, const char *step) {
+        char what[96];
+        log_pid lp = { .what = what };
+
+        snprintf(what, sizeof what, "%s: runs in a worker (pid ", step);
+        CHECK(poll_until(env, log_has_pid, &lp, itest_ms(env, 120000)), "lvssd never ran %s in a worker", step);
+        CHECK(!pid_gone(lp.pid), "%s was over before the test looked: the test proves nothing (more files)", step);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s runs", step);
+        CHECK(!pid_gone(lp.pid), "%s ended before ListWriters answered: the test proves nothing (more files)",
+              step);
+        itest_note("ListWriters answered while %s (worker pid %d) was still making %d files read-only", step,
+                   (int) lp.pid, BULK_DIRS * BULK_FILES_PER_DIR);
+}
+
+/*
+ * §1 "10 GB of files to make read-only in the copy provider — while each of
+ * these runs, `vssadmin list writers` answers at once": the per-file cost is
+ * the point, so the volume is many small files (BULK_DIRS x
+ * BULK_FILES_PER_DIR, cheap to make; 10 GB of sparse files would be a few
+ * files and cost nothing per file). Two backups with the copy provider and a
+ * writer: without auto-recovery (post_commit makes the copy read-only) and
+ * with it (finalize does, after PostSnapshot). While each runs, ListWriters
+ * answers; the backup succeeds. Suite apps-slow (the copy of the files
+ * takes seconds, far more under valgrind).
+ */
+static void test_copy_many_files_bulk(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts o = { .hold_window_ms = 120000 };
+        char *vol = itest_xprintf("%s/bulk", env->dir);
+
+        CHECK(mkdir(vol, 0755) == 0, "mkdir %s: %m", vol);
+        for (int d = 0; d < BULK_DIRS; d++) {
+                char *dir = itest_xprintf("%s/d%03d", vol, d);
+                CHECK(mkdir(dir, 0755) == 0, "mkdir %s: %m", dir);
+                for (int f = 0; f < BULK_FILES_PER_DIR; f++) {
+                        char name[32];
+                        snprintf(name, sizeof name, "f%04d", f);
+                        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        CHECK(dfd >= 0, "open %s: %m", dir);
+                        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                        CHECK(fd >= 0, "create %s/%s: %m", dir, name);
+                        close(fd);
+                        close(dfd);
+                }
+                free(dir);
+        }
+        itest_start_lvssd(env, &o);
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "600000");
+
+        for (int autorecovery = 0; autorecovery < 2; autorecovery++) {
+                vss_backup_components *bc = itest_requester(env, false);
+                vss_id sid = itest_session_id(bc), set, snap;
+                vss_async *a = NULL;
+
+                if (!autorecovery)
+                        CHECK_HR(vss_set_context(bc, VSS_CTX_BACKUP | VSS_VOLSNAP_ATTR_NO_AUTORECOVERY), VSS_S_OK,
+                                 "vss_set_context");
+                STEP_OK(env, bc, vss_gather_writer_metadata);
+                CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+                CHECK_HR(vss_add_to_snapshot_set(bc, vol, NULL, &snap), VSS_S_OK, "add %s", vol);
+                STEP_OK(env, bc, vss_prepare_for_backup);
+                CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
+                check_answers_during(env, autorecovery ? "finalize" : "post_commit");
+                vss_hresult hr = vss_async_wait(a, itest_ms(env, 300000));
+                vss_async_release(a);
+                CHECK_HR(hr, VSS_S_OK, "DoSnapshotSet of %d files", BULK_DIRS * BULK_FILES_PER_DIR);
+                itest_wait_event(env, w, "Thaw", &sid, "ok", itest_ms(env, 5000));
+                itest_requester_release(env, bc);
+        }
+        free(vol);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_hang_is_supported),
@@ -477,11 +571,13 @@ int main(void) {
                 ITEST(test_hang_commit),
                 ITEST(test_hang_finalize),
                 ITEST(test_hang_delete),
+                ITEST(test_copy_many_files_bulk), /* alone: suite apps-slow (LVSS_TEST_ONLY) */
         };
         /* LVSS_TEST_ONLY=NAME runs that test alone (to show one failing against an older lvssd) */
         const char *only = getenv("LVSS_TEST_ONLY");
         for (size_t i = 0; only && i < sizeof tests / sizeof tests[0]; i++)
                 if (strcmp(tests[i].name, only) == 0)
                         return itest_main("test-provider-hang", &tests[i], 1);
-        return ITEST_MAIN("test-provider-hang", tests);
+        /* without LVSS_TEST_ONLY: all but the bulk test (apps-slow) */
+        return itest_main("test-provider-hang", tests, sizeof tests / sizeof tests[0] - 1);
 }
