@@ -517,8 +517,6 @@ int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *err
  * said, from a worker, which one takes @volume: 1 (answered later), or a negative errno with @error. */
 int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, const vss_id *provider_id,
                                  const char *volume, sd_bus_error *error);
-int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
-                                       sd_bus_error *error);
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
                                        sd_bus_error *error);
 int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);

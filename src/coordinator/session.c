@@ -1139,20 +1139,6 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
                                           "No provider with id %s is registered (vssadmin list providers)", id);
 }
 
-int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
-                                       sd_bus_error *error) {
-        vss_id id;
-        int r;
-
-        if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-        r = check_provider_registered(s, provider_id, error);
-        if (r < 0)
-                return r;
-        *ret = manager_pick_provider(s->m, provider_id, volume, &id) != NULL;
-        return 0;
-}
-
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
 /* In the worker: the index in m->providers of the provider that takes the volume, or -1. */
@@ -1297,11 +1283,13 @@ int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, con
         return 1;
 }
 
+/* On the loop: the external session's path (external.c), whose provider answers at once; a
+ * requester's AddToSnapshotSet is session_method_pick_provider(). */
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
                                        sd_bus_error *error) {
         _cleanup_(freep) char *canonical = NULL;
         lvss_provider *p;
-        Snapshot *snap, **a;
+        Snapshot *snap;
         vss_id pid;
         int r = session_check_idle(s, error);
         if (r < 0)
@@ -1330,23 +1318,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
                 return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_VETO,
                                                   "No provider can make a shadow copy of %s", canonical);
 
-        snap = calloc(1, sizeof *snap);
+        snap = session_add_snapshot(s, &canonical, p, &pid);
         if (!snap)
                 return -ENOMEM;
-        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
-        if (!a) {
-                free(snap);
-                return -ENOMEM;
-        }
-        s->snapshots = a;
-        snap->p.snapshot_id = lvss_id_random();
-        snap->p.set_id = s->set_id;
-        snap->p.volume = TAKE_PTR(canonical);
-        snap->provider = p;
-        snap->provider_id = pid;
-        s->snapshots[s->n_snapshots++] = snap;
         *ret = snap->p.snapshot_id;
-        log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
         return 0;
 }
 

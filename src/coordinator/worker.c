@@ -255,6 +255,11 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
         w = worker_new(m, what, tag);
         if (!w)
                 return -ENOMEM;
+        /* listed before the fork: in the child too it is reachable (valgrind's leak check at the
+         * child's exit would call it lost otherwise, and fail the child) */
+        w->done = done;
+        w->userdata = userdata;
+        worker_link(w);
         if (pipe2(fds, O_CLOEXEC) < 0) {
                 r = -errno;
                 worker_free(w);
@@ -275,9 +280,6 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
         }
         close(fds[1]);
         w->fd = fds[0];
-        w->done = done;
-        w->userdata = userdata;
-        worker_link(w);
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         r = worker_watch(w, timeout_usec == 0 ? 0 : UINT64_MAX - now < timeout_usec ? UINT64_MAX : now + timeout_usec);
         if (r < 0) {
