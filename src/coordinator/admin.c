@@ -174,11 +174,27 @@ typedef struct DeleteJob {
         sd_bus_message *call;
         Victim *v;
         size_t n;
+        struct DeleteJob *next, *prev;
 } DeleteJob;
+
+static DeleteJob *delete_jobs; /* in flight (one Manager per lvssd) */
+
+bool admin_delete_pending(Manager *m, sd_bus *bus) {
+        for (DeleteJob *j = delete_jobs; j; j = j->next)
+                if (j->m == m && sd_bus_message_get_bus(j->call) == bus)
+                        return true;
+        return false;
+}
 
 static void delete_job_free(DeleteJob *j) {
         if (!j)
                 return;
+        if (j->prev)
+                j->prev->next = j->next;
+        else if (delete_jobs == j)
+                delete_jobs = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
         sd_bus_message_unref(j->call);
         victims_free(j->v, j->n);
         free(j);
@@ -297,6 +313,11 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                 q.v[i].snapshot_path = NULL;
         }
         j->call = sd_bus_message_ref(call);
+        /* listed: the caller's connection is not idle while it waits (server.c) */
+        j->next = delete_jobs;
+        if (delete_jobs)
+                delete_jobs->prev = j;
+        delete_jobs = j;
         r = worker_start(m, "delete shadows", NULL, m->cfg.provider_step_timeout_usec, delete_run, delete_done, j,
                          NULL);
         if (r < 0) {

@@ -94,9 +94,10 @@ static void hang_start(itest_env *env, hang *h, const char *step) {
 
         /* the exec provider's own step timeout (EventTimeoutMS) stays far beyond the worker's deadline */
         itest_lvssd_opts o = { .event_timeout_ms = 60000, .hold_window_ms = HOLD_WINDOW_MS };
+        /* IdleTimeoutMS= below the deadline: a connection waiting for its DeleteShadows answer is not idle */
         char *config = itest_write_config(env, "# issue 11 §1\n[Coordinator]\nExecProvider=hang:%s\n"
-                                               "ProviderStepTimeoutMS=%u\n",
-                                          path, STEP_DEADLINE_MS(env));
+                                               "ProviderStepTimeoutMS=%u\nIdleTimeoutMS=%u\n",
+                                          path, STEP_DEADLINE_MS(env), itest_ms(env, 1000));
         itest_start_lvssd_config(env, &o, config);
         CHECK_HR(itest_provider_id(env->socket_path, "hang", &h->id), VSS_S_OK, "the exec provider's id");
         free(file);
