@@ -15,6 +15,7 @@
 #include "session.h"
 #include "providers.h"
 #include "admin.h"
+#include "worker.h"
 #include "protocol/protocol.h"
 
 #define SHADOW_STRUCT "ayayayayssssbiut"
@@ -155,11 +156,118 @@ static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
         return 0;
 }
 
+static void victims_free(Victim *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].snapshot_path);
+        free(v);
+}
+
+/*
+ * Issue 11 §1: the providers delete in a worker (worker.c), never on the loop
+ * (the copy provider removes whole trees, the exec provider runs its program).
+ * The child deletes each victim and writes one int32 per victim (0 or a
+ * negative errno); the loop then drops the rows of those deleted (the
+ * catalog ordering: a row goes only after its copy) and answers. At
+ * ProviderStepTimeoutMS= the worker is killed: what it finished is not known,
+ * so every row stays (each copy is still listed; deleting again is
+ * idempotent) and the call fails with VSS_E_UNEXPECTED_PROVIDER_ERROR.
+ */
+typedef struct DeleteJob {
+        Manager *m;
+        sd_bus_message *call;
+        Victim *v;
+        size_t n;
+        struct DeleteJob *next, *prev;
+} DeleteJob;
+
+static DeleteJob *delete_jobs; /* in flight (one Manager per lvssd) */
+
+bool admin_delete_pending(Manager *m, sd_bus *bus) {
+        for (DeleteJob *j = delete_jobs; j; j = j->next)
+                if (j->m == m && sd_bus_message_get_bus(j->call) == bus)
+                        return true;
+        return false;
+}
+
+static void delete_job_free(DeleteJob *j) {
+        if (!j)
+                return;
+        if (j->prev)
+                j->prev->next = j->next;
+        else if (delete_jobs == j)
+                delete_jobs = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+        sd_bus_message_unref(j->call);
+        victims_free(j->v, j->n);
+        free(j);
+}
+
+static int delete_run(int fd, void *userdata) {
+        DeleteJob *j = userdata;
+
+        for (size_t i = 0; i < j->n; i++) {
+                lvss_provider *p = manager_provider_by_id(j->m, &j->v[i].provider_id);
+                int32_t r = 0;
+
+                if (p && j->v[i].snapshot_path)
+                        r = p->ops->delete_snapshot(p, j->v[i].snapshot_path);
+                if (worker_write(fd, &r, sizeof r) < 0)
+                        return 1;
+        }
+        return 0;
+}
+
+static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        DeleteJob *j = userdata;
+        uint32_t deleted = 0;
+
+        if (k == 0 && size != j->n * sizeof(int32_t))
+                k = -EPROTO;
+        for (size_t i = 0; k == 0 && i < j->n; i++) {
+                Victim *v = &j->v[i];
+                char sid[VSS_ID_STRING_MAX];
+                int32_t r;
+
+                memcpy(&r, out + i * sizeof r, sizeof r);
+                vss_id_format(&v->snapshot_id, sid);
+                if (r < 0) {
+                        log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path, strerror(-r));
+                        continue; /* stays listed: it still exists */
+                }
+                if (!manager_provider_by_id(j->m, &v->provider_id))
+                        log_msg("delete shadows: %s has no provider here any more; dropping it from the catalog",
+                                sid);
+                if (lvss_catalog_snapshot_remove(j->m->catalog, &v->snapshot_id) < 0)
+                        continue;
+                log_msg("delete shadows: deleted %s (%s)", sid, strempty(v->snapshot_path));
+                deleted++;
+        }
+        if (k == 0)
+                (void) sd_bus_reply_method_return(j->call, "u", deleted);
+        else {
+                if (k == -ETIME)
+                        (void) lvss_bus_error_set_hresult(
+                                &error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                "The provider did not delete the shadow copies within %llu ms "
+                                "(ProviderStepTimeoutMS=); they are still listed",
+                                (unsigned long long) (j->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+                else
+                        (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                          "The provider failed while deleting; the shadow copies "
+                                                          "are still listed");
+                log_msg("delete shadows: %s", error.message);
+                (void) sd_bus_reply_method_error(j->call, &error);
+        }
+        delete_job_free(j);
+}
+
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error) {
         _cleanup_(freep) char *canonical = NULL;
         DeleteQuery q = { .m = m, .what = what, .id = id };
-        uint32_t deleted = 0;
+        DeleteJob *j = NULL;
         size_t first = 0, last;
         int r;
 
@@ -190,32 +298,39 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                                 first = i;
                 last = first + 1;
         }
-        for (size_t i = first; i < last; i++) {
-                Victim *v = &q.v[i];
-                lvss_provider *p = manager_provider_by_id(m, &v->provider_id);
-                char sid[VSS_ID_STRING_MAX];
-
-                vss_id_format(&v->snapshot_id, sid);
-                if (p && v->snapshot_path) {
-                        r = p->ops->delete_snapshot(p, v->snapshot_path);
-                        if (r < 0) {
-                                log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path,
-                                        strerror(-r));
-                                continue; /* stays listed: it still exists */
-                        }
-                } else if (!p)
-                        log_msg("delete shadows: %s has no provider here any more; dropping it from the catalog",
-                                sid);
-                r = lvss_catalog_snapshot_remove(m->catalog, &v->snapshot_id);
-                if (r < 0)
-                        continue;
-                log_msg("delete shadows: deleted %s (%s)", sid, strempty(v->snapshot_path));
-                deleted++;
+        j = calloc(1, sizeof *j);
+        if (!j) {
+                r = -ENOMEM;
+                goto finish;
         }
-        r = sd_bus_reply_method_return(call, "u", deleted);
+        /* the victims to delete move into the job; the others are freed below */
+        j->m = m;
+        j->v = calloc(last - first, sizeof *j->v);
+        if (!j->v) {
+                free(j);
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = first; i < last; i++) {
+                j->v[j->n++] = q.v[i];
+                q.v[i].snapshot_path = NULL;
+        }
+        j->call = sd_bus_message_ref(call);
+        /* listed: the caller's connection is not idle while it waits (server.c) */
+        j->next = delete_jobs;
+        if (delete_jobs)
+                delete_jobs->prev = j;
+        delete_jobs = j;
+        r = worker_start(m, "delete shadows", NULL, m->cfg.provider_step_timeout_usec, delete_run, delete_done, j,
+                         NULL);
+        if (r < 0) {
+                delete_job_free(j);
+                r = lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR, "Cannot start the deletion: %s",
+                                               strerror(-r));
+                goto finish;
+        }
+        r = 1; /* answered by delete_done() */
 finish:
-        for (size_t i = 0; i < q.n; i++)
-                free(q.v[i].snapshot_path);
-        free(q.v);
+        victims_free(q.v, q.n);
         return r;
 }

@@ -406,6 +406,13 @@ int config_load_file(Config *c) {
                                 c->event_timeout_usec = usec;
                         else if (streq_ptr(k, "HoldWindowMS") && !from_argv.hold)
                                 c->hold_window_usec = usec;
+                } else if (streq_ptr(k, "ProviderStepTimeoutMS")) { /* issue 11 §1: a provider step's worker */
+                        if (parse_ms(v, &usec) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        c->provider_step_timeout_usec = usec;
                 } else if (streq_ptr(k, "ExternalHoldLimitMS")) { /* issue 10 part 2 */
                         if (parse_ms(v, &usec) < 0 || usec == 0) {
                                 fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
@@ -532,6 +539,8 @@ int config_finish(Config *c) {
                 c->hold_window_usec = 10 * USEC_PER_SEC;
         if (!c->freeze_margin_usec)
                 c->freeze_margin_usec = 1 * USEC_PER_SEC;
+        if (!c->provider_step_timeout_usec)
+                c->provider_step_timeout_usec = 600 * USEC_PER_SEC;
         if (!c->external_hold_limit_usec)
                 c->external_hold_limit_usec = 60 * USEC_PER_SEC;
         /* issue 8 item 5 */

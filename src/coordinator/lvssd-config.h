@@ -27,6 +27,7 @@ typedef struct Config {
         uint64_t event_timeout_usec;
         uint64_t hold_window_usec;
         uint64_t freeze_margin_usec; /* the commit ends this long before a writer's freeze timeout (item 8.3) */
+        uint64_t provider_step_timeout_usec; /* ProviderStepTimeoutMS=: a provider step's worker is killed after it (issue 11 §1) */
         uint64_t external_hold_limit_usec; /* ExternalHoldLimitMS=: the longest an external freeze is held (issue 10) */
         char *requester_group;      /* default "backup" */
         char **writer_users;        /* NULL-terminated, may be NULL */

@@ -27,6 +27,7 @@
 #include "providers.h"
 #include "snapshot.h"
 #include "external.h"
+#include "worker.h"
 
 void log_msg(const char *fmt, ...) {
         va_list ap;
@@ -231,11 +232,13 @@ int main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
 
-        log_msg("ready on %s (state %s; deadlines: Identify %llu ms, events %llu ms, hold window %llu ms)",
+        log_msg("ready on %s (state %s; deadlines: Identify %llu ms, events %llu ms, hold window %llu ms, "
+                "provider steps %llu ms)",
                 m.cfg.socket_path, m.cfg.state_dir,
                 (unsigned long long) (m.cfg.identify_timeout_usec / USEC_PER_MSEC),
                 (unsigned long long) (m.cfg.event_timeout_usec / USEC_PER_MSEC),
-                (unsigned long long) (m.cfg.hold_window_usec / USEC_PER_MSEC));
+                (unsigned long long) (m.cfg.hold_window_usec / USEC_PER_MSEC),
+                (unsigned long long) (m.cfg.provider_step_timeout_usec / USEC_PER_MSEC));
         (void) sd_notifyf(0, "READY=1\nSTATUS=Listening on %s", m.cfg.socket_path);
 
         r = sd_event_loop(m.event);
@@ -247,6 +250,7 @@ finish:
                 session_free(m.sessions);
         manager_flush_history(&m);
         server_done(&m);
+        worker_done_all(&m); /* issue 11 §1: workers still running die with lvssd anyway */
         manager_providers_done(&m);
         m.catalog = lvss_catalog_close(m.catalog);
         sd_event_unref(m.event);

@@ -417,21 +417,18 @@ static int method_start_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_e
 static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         vss_id provider;
         const char *volume;
-        bool ok;
         SESSION_OR_RETURN(userdata, s, error);
         if (lvss_bus_read_id(m, &provider) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
         int r = sd_bus_message_read(m, "s", &volume);
         if (r < 0)
                 return r;
-        r = session_method_is_volume_supported(s, &provider, volume, &ok, error);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "b", ok);
+        /* issue 11 §1: the providers answer from a worker; the reply comes then */
+        return session_method_pick_provider(s, m, false, &provider, volume, error);
 }
 
 static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        vss_id provider, id;
+        vss_id provider;
         const char *volume;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "s", &volume);
@@ -439,10 +436,7 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
                 return r;
         if (lvss_bus_read_id(m, &provider) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
-        r = session_method_add_to_snapshot_set(s, volume, &provider, &id, error);
-        if (r < 0)
-                return r;
-        return reply_with_id(m, &id);
+        return session_method_pick_provider(s, m, true, &provider, volume, error);
 }
 
 static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -762,6 +756,7 @@ static bool client_has_unread(Client *c) {
 /* No role: the idle timeout applies while no ListWriters of it runs. */
 static bool client_idle_applies(Client *c) {
         return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus) &&
+               !admin_delete_pending(c->m, c->bus) &&
                !(c->m->external && c->m->external->external_caller == c);
 }
 
@@ -967,6 +962,51 @@ static void client_unlink(Client *c) {
         c->next = c->prev = NULL;
 }
 
+/*
+ * Issue 11 §1: sd_bus_flush() waits without a bound until the peer has read
+ * everything, and a peer that stops reading would hold lvssd's loop (and its
+ * exit) for ever. Instead a connection being closed gets what its socket
+ * takes until a deadline: at shutdown (server_done()) all connections
+ * together get SHUTDOWN_FLUSH_USEC from the SIGTERM; otherwise none (what the
+ * socket takes at once: a refusal's one error message, a last reply).
+ */
+#define SHUTDOWN_FLUSH_USEC (1 * USEC_PER_SEC)
+static uint64_t shutdown_flush_deadline; /* CLOCK_MONOTONIC; 0: not shutting down */
+
+static int drop_incoming(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return 1; /* the connection is being closed: nothing it sends now is dispatched */
+}
+
+/* Write what the peer takes until @deadline (at least one pass over what is writable now). The
+ * writing is sd_bus_process()'s, so the filter first swallows whatever the peer sends meanwhile. */
+static void bus_flush_until(sd_bus *bus, uint64_t deadline) {
+        uint64_t n = 0;
+        bool first = true;
+
+        if (sd_bus_get_n_queued_write(bus, &n) < 0 || n == 0)
+                return;
+        if (sd_bus_add_filter(bus, NULL, drop_incoming, NULL) < 0)
+                return;
+        for (;;) {
+                struct pollfd p = { .fd = sd_bus_get_fd(bus), .events = POLLOUT };
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                int r;
+
+                if (sd_bus_get_n_queued_write(bus, &n) < 0 || n == 0 || p.fd < 0)
+                        return;
+                if (now >= deadline && !first)
+                        return;
+                first = false;
+                r = poll(&p, 1, now >= deadline ? 0 : (int) ((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                        return;
+                if (sd_bus_process(bus, NULL) < 0)
+                        return;
+        }
+}
+
 static void client_free(Client *c) {
         uint64_t queued = 0;
         Manager *m;
@@ -998,10 +1038,9 @@ static void client_free(Client *c) {
         flush = !c->dropped && !c->stalled_usec && sd_bus_is_ready(c->bus) > 0 &&
                 (sd_bus_get_n_queued_write(c->bus, &queued) < 0 || queued == 0 || client_writable(c));
         client_detach(c);
-        if (flush)
-                c->bus = sd_bus_flush_close_unref(c->bus);
-        else
-                c->bus = sd_bus_close_unref(c->bus);
+        if (flush) /* issue 11 §1: bounded (see bus_flush_until()) */
+                bus_flush_until(c->bus, shutdown_flush_deadline ?: now_usec(CLOCK_MONOTONIC));
+        c->bus = sd_bus_close_unref(c->bus);
         free(c->refusal);
         free(c->groups);
         free(c);
@@ -1327,6 +1366,7 @@ int server_listen(Manager *m) {
 }
 
 void server_done(Manager *m) {
+        shutdown_flush_deadline = now_usec(CLOCK_MONOTONIC) + SHUTDOWN_FLUSH_USEC;
         while (m->clients)
                 client_free(m->clients);
         m->clients_by_fd = mfree(m->clients_by_fd);

@@ -44,6 +44,7 @@
 #include "providers.h"
 #include "snapshot.h"
 #include "external.h"
+#include "worker.h"
 #include "protocol/protocol.h"
 #include "protocol/component-wire.h"
 
@@ -177,6 +178,9 @@ Session *session_free(Session *s) {
                 return NULL;
         m = s->m;
         snapshot_set_kill_commit(s);
+        s->worker = worker_cancel(s->worker);
+        s->pick_call = sd_bus_message_unref(s->pick_call);
+        s->pick_volume = mfree(s->pick_volume);
         s->fanout = fanout_cancel(s->fanout);
         for (size_t i = 0; i < s->n_detached; i++)
                 fanout_cancel(s->detached[i]);
@@ -263,7 +267,7 @@ int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret,
 }
 
 bool session_busy(const Session *s) {
-        return s->step != STEP_NONE;
+        return s->step != STEP_NONE || s->pick_call; /* issue 11 §1: a provider answers in a worker */
 }
 
 /* The admin view's words for the session's state (issue 11 §2: never "ended" read as completed). */
@@ -1263,25 +1267,159 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
                                           "No provider with id %s is registered (vssadmin list providers)", id);
 }
 
-int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
-                                       sd_bus_error *error) {
-        vss_id id;
-        int r;
+/* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
+/* In the worker: the index in m->providers of the provider that takes the volume, or -1. */
+static int pick_run(int fd, void *userdata) {
+        Session *s = userdata;
+        vss_id id;
+        lvss_provider *p = manager_pick_provider(s->m, &s->pick_provider_id, s->pick_volume, &id);
+        int32_t idx = -1;
+
+        for (size_t i = 0; p && i < s->m->n_providers; i++)
+                if (s->m->providers[i] == p)
+                        idx = (int32_t) i;
+        return worker_write(fd, &idx, sizeof idx) < 0 ? 1 : 0;
+}
+
+static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *p, const vss_id *pid) {
+        Snapshot *snap, **a;
+
+        snap = calloc(1, sizeof *snap);
+        if (!snap)
+                return NULL;
+        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
+        if (!a) {
+                free(snap);
+                return NULL;
+        }
+        s->snapshots = a;
+        snap->p.snapshot_id = lvss_id_random();
+        snap->p.set_id = s->set_id;
+        snap->p.volume = TAKE_PTR(*volume);
+        snap->provider = p;
+        snap->provider_id = *pid;
+        s->snapshots[s->n_snapshots++] = snap;
+        log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
+        return snap;
+}
+
+static void pick_done(Worker *w, int r, const uint8_t *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Session *s = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->pick_call);
+        _cleanup_(freep) char *volume = TAKE_PTR(s->pick_volume);
+        const char *method = s->pick_add ? "AddToSnapshotSet" : "IsVolumeSupported";
+        lvss_provider *p = NULL;
+        int32_t idx = -1;
+
+        s->worker = NULL;
+        if (r == 0 && size == sizeof idx)
+                memcpy(&idx, out, sizeof idx);
+        else if (r == 0)
+                r = -EPROTO;
+        if (idx >= 0 && (size_t) idx < s->m->n_providers)
+                p = s->m->providers[idx];
+
+        if (r == -ETIME) {
+                log_session(s, "%s: no provider answered for %s within %llu ms (ProviderStepTimeoutMS=)", method,
+                            volume, (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+                r = lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                               "The provider did not say whether it takes %s within %llu ms "
+                                               "(ProviderStepTimeoutMS=)", volume,
+                                               (unsigned long long) (s->m->cfg.provider_step_timeout_usec /
+                                                                     USEC_PER_MSEC));
+        } else if (r < 0) {
+                log_session(s, "%s: the provider's worker failed for %s", method, volume);
+                r = lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                               "The provider failed while checking %s", volume);
+        } else if (!s->pick_add)
+                r = sd_bus_message_new_method_return(call, &reply) < 0 ||
+                                    sd_bus_message_append(reply, "b", p != NULL) < 0
+                            ? -ENOMEM
+                            : 0;
+        else if (!p)
+                r = lvss_bus_error_set_hresult(&error, VSS_E_PROVIDER_VETO, "No provider can make a shadow copy of %s",
+                                               volume);
+        else {
+                vss_id pid = p->ops->id;
+                Snapshot *snap = session_add_snapshot(s, &volume, p, &pid);
+
+                r = !snap || sd_bus_message_new_method_return(call, &reply) < 0 ||
+                                    lvss_bus_append_id(reply, &snap->p.snapshot_id) < 0
+                            ? -ENOMEM
+                            : 0;
+        }
+        if (r == -ENOMEM && !sd_bus_error_is_set(&error))
+                (void) sd_bus_error_set_errno(&error, r);
+        if (reply)
+                (void) sd_bus_send(NULL, reply, NULL);
+        else
+                (void) sd_bus_reply_method_error(call, &error);
+        session_arm_idle(s);
+}
+
+int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, const vss_id *provider_id,
+                                 const char *volume, sd_bus_error *error) {
+        _cleanup_(freep) char *canonical = NULL;
+        /* issue 11 §2: AddToSnapshotSet asks the session table (it refuses while a step or a
+         * provider's worker runs); IsVolumeSupported only waits for no other provider answer */
+        int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error) : 0;
+        if (r < 0)
+                return r;
+        if (!add && (s->worker || s->pick_call))
+                return session_bad_state(error, "A provider of this session is still answering");
+        if (add && !s->set_started)
+                return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
         if (!volume || volume[0] != '/')
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        if (add) {
+                canonical = realpath(volume, NULL);
+                if (!canonical) {
+                        int e = errno;
+                        /* the requester's string, echoed: bounded (issue 8) */
+                        _cleanup_(freep) char *shown = lvss_strdup_bounded(volume, LVSS_ECHO_MAX);
+                        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                                          shown ? shown : "(too long to show)", strerror(e));
+                }
+                for (size_t i = 0; i < s->n_snapshots; i++)
+                        if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+                                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                                  "Volume %s is already in the set", canonical);
+        } else {
+                canonical = strdup(volume);
+                if (!canonical)
+                        return -ENOMEM;
+        }
         r = check_provider_registered(s, provider_id, error);
         if (r < 0)
                 return r;
-        *ret = manager_pick_provider(s->m, provider_id, volume, &id) != NULL;
-        return 0;
+
+        s->pick_add = add;
+        s->pick_provider_id = provider_id ? *provider_id : (vss_id) {};
+        s->pick_volume = TAKE_PTR(canonical);
+        char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
+        vss_id_format(&s->id, id);
+        snprintf(tag, sizeof tag, "session %s", id);
+        r = worker_start(s->m, add ? "AddToSnapshotSet: is_volume_supported" : "IsVolumeSupported", tag,
+                         s->m->cfg.provider_step_timeout_usec, pick_run, pick_done, s, &s->worker);
+        if (r < 0) {
+                s->pick_volume = mfree(s->pick_volume);
+                return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "Cannot ask the providers: %s", strerror(-r));
+        }
+        s->pick_call = sd_bus_message_ref(call);
+        return 1;
 }
 
+/* On the loop: the external session's path (external.c), whose provider answers at once; a
+ * requester's AddToSnapshotSet is session_method_pick_provider(). */
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
                                        sd_bus_error *error) {
         _cleanup_(freep) char *canonical = NULL;
         lvss_provider *p;
-        Snapshot *snap, **a;
+        Snapshot *snap;
         vss_id pid;
         int r = session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error);
         if (r < 0)
@@ -1310,23 +1448,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
                 return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_VETO,
                                                   "No provider can make a shadow copy of %s", canonical);
 
-        snap = calloc(1, sizeof *snap);
+        snap = session_add_snapshot(s, &canonical, p, &pid);
         if (!snap)
                 return -ENOMEM;
-        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
-        if (!a) {
-                free(snap);
-                return -ENOMEM;
-        }
-        s->snapshots = a;
-        snap->p.snapshot_id = lvss_id_random();
-        snap->p.set_id = s->set_id;
-        snap->p.volume = TAKE_PTR(canonical);
-        snap->provider = p;
-        snap->provider_id = pid;
-        s->snapshots[s->n_snapshots++] = snap;
         *ret = snap->p.snapshot_id;
-        log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
         return 0;
 }
 
@@ -1661,13 +1786,16 @@ static void session_interrupt(Session *s) {
                 return;
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
+                s->worker = worker_cancel(s->worker); /* issue 11 §1: a provider step off the loop */
                 snapshot_set_kill_commit(s);
                 /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
                  * those that cannot are undone with the rest: no writable copy is kept. */
                 bool writable_left = snapshot_set_finalize(s) < 0;
                 if (writable_left)
                         log_session(s, "finalize failed: the shadow copies of the set are deleted");
-                for (size_t i = 0; i < s->n_snapshots; i++) {
+                for (size_t i = 0; i < s->n_snapshots && !s->commit_orphaned; i++) {
+                        /* issue 11 §1: with a commit child still alive the set is undone once it is
+                         * reaped (snapshot.c, commit_orphan()), not under its feet here */
                         Snapshot *snap = s->snapshots[i];
                         if (snap->created && !writable_left)
                                 continue;

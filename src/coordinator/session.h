@@ -135,7 +135,16 @@ struct Session {
          * reaped through commit_child; the set is undone, and the step ends, only then. */
         bool commit_dying;
         bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
+        bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
         sd_event_source *commit_child, *commit_timer, *commit_io;
+        /* issue 11 §1: the provider step running off the loop (worker.c), or NULL; which one
+         * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
+        struct Worker *worker;
+        int worker_step;
+        sd_bus_message *pick_call;
+        bool pick_add;
+        char *pick_volume;
+        vss_id pick_provider_id;
         /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
          * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
          * writer's entry (NULL: none frozen); the commit's deadline. */
@@ -223,8 +232,10 @@ int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                                  const char *logical_path, const char *name, sd_bus_error *error);
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
-int session_method_is_volume_supported(Session *s, const vss_id *provider_id, const char *volume, bool *ret,
-                                       sd_bus_error *error);
+/* issue 11 §1: IsVolumeSupported (@add false) or AddToSnapshotSet, answered once the providers
+ * said, from a worker, which one takes @volume: 1 (answered later), or a negative errno with @error. */
+int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, const vss_id *provider_id,
+                                 const char *volume, sd_bus_error *error);
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
                                        sd_bus_error *error);
 int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);

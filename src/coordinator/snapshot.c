@@ -92,6 +92,7 @@
 #include "providers.h"
 #include "snapshot.h"
 #include "external.h"
+#include "worker.h"
 #include "protocol/protocol.h"
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -275,6 +276,185 @@ int snapshot_delete_auto_release(Session *s) {
         return r;
 }
 
+/* ---- provider steps in a worker (issue 11 §1) ------------------------------------ */
+
+/*
+ * begin_prepare, end_prepare, post_commit and finalize run in a worker
+ * (worker.c), never on the loop: the copy provider walks and copies whole
+ * trees, the exec provider waits for its program. The child runs the step
+ * over the set, provider by provider, on its copy of the session, and
+ * writes back what the steps may change in the set:
+ *   int32 r, uint32 hresult, uint32 n, then for each of the n snapshots
+ *   uint8 atomic, uint8 can_write, uint32 length, the snapshot path (length 0: none).
+ * The loop copies that into the session's snapshots and goes on where it
+ * would have gone on after the call (step_then()). At ProviderStepTimeoutMS=
+ * the child is killed and the step fails with VSS_E_UNEXPECTED_PROVIDER_ERROR.
+ */
+typedef enum ProviderStep {
+        PSTEP_BEGIN_PREPARE = 1,
+        PSTEP_END_PREPARE,
+        PSTEP_POST_COMMIT,
+        PSTEP_FINALIZE,
+} ProviderStep;
+
+static const char *const pstep_name[] = {
+        [PSTEP_BEGIN_PREPARE] = "begin_prepare",
+        [PSTEP_END_PREPARE] = "end_prepare",
+        [PSTEP_POST_COMMIT] = "post_commit",
+        [PSTEP_FINALIZE] = "finalize",
+};
+
+static int finalize_providers(Session *s, size_t *ret_done);
+
+static int step_run(int fd, void *userdata) {
+        Session *s = userdata;
+        vss_hresult hr = VSS_S_OK;
+        size_t done = 0;
+        int32_t r;
+        uint32_t n = (uint32_t) s->n_snapshots;
+
+        switch (s->worker_step) {
+        case PSTEP_BEGIN_PREPARE:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+                break;
+        case PSTEP_END_PREPARE:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr);
+                break;
+        case PSTEP_POST_COMMIT:
+                r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+                break;
+        case PSTEP_FINALIZE:
+                r = finalize_providers(s, &done);
+                hr = (vss_hresult) done; /* finalize has no hresult of its own: how many it made read-only */
+                break;
+        default:
+                return 2;
+        }
+        if (worker_write(fd, &r, sizeof r) < 0 || worker_write(fd, &hr, sizeof hr) < 0 ||
+            worker_write(fd, &n, sizeof n) < 0)
+                return 1;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                const lvss_snapshot *p = &s->snapshots[i]->p;
+                uint8_t flags[2] = { p->atomic, p->can_write };
+                uint32_t len = p->snapshot_path ? (uint32_t) strlen(p->snapshot_path) : 0;
+
+                if (worker_write(fd, flags, sizeof flags) < 0 || worker_write(fd, &len, sizeof len) < 0 ||
+                    (len > 0 && worker_write(fd, p->snapshot_path, len) < 0))
+                        return 1;
+        }
+        return 0;
+}
+
+/* What the child said, into the session: 0, or -EPROTO when the results do not parse (nothing
+ * is taken then). */
+static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r, vss_hresult *ret_hr) {
+        char **paths;
+        uint8_t *flags;
+        size_t at = 12;
+        int32_t r;
+        uint32_t n;
+
+        if (size < 12)
+                return -EPROTO;
+        memcpy(&r, out, 4);
+        memcpy(ret_hr, out + 4, 4);
+        memcpy(&n, out + 8, 4);
+        if (n != s->n_snapshots)
+                return -EPROTO;
+        paths = calloc(n ? n : 1, sizeof *paths);
+        flags = calloc(n ? n : 1, 2);
+        if (!paths || !flags) {
+                free(paths);
+                free(flags);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint32_t len;
+
+                if (size - at < 6)
+                        goto bad;
+                memcpy(flags + 2 * i, out + at, 2);
+                memcpy(&len, out + at + 2, 4);
+                at += 6;
+                if (size - at < len)
+                        goto bad;
+                if (len > 0 && !(paths[i] = strndup((const char *) out + at, len)))
+                        goto bad;
+                at += len;
+        }
+        for (size_t i = 0; i < n; i++) {
+                lvss_snapshot *p = &s->snapshots[i]->p;
+
+                free(p->snapshot_path);
+                p->snapshot_path = paths[i];
+                p->atomic = flags[2 * i];
+                p->can_write = flags[2 * i + 1];
+        }
+        free(paths);
+        free(flags);
+        *ret_r = r;
+        return 0;
+bad:
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        free(flags);
+        return -EPROTO;
+}
+
+static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr);
+
+static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        Session *s = userdata;
+        ProviderStep step = (ProviderStep) s->worker_step;
+        vss_hresult hr = VSS_S_OK;
+        int r = -EPROTO;
+
+        s->worker = NULL;
+        s->worker_step = 0;
+        if (k == 0)
+                k = step_results(s, out, size, &r, &hr);
+        if (k < 0) {
+                r = k;
+                hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
+                free(s->step_detail);
+                if (k == -ETIME) {
+                        log_session(s, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                                    pstep_name[step],
+                                    (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+                        if (asprintf(&s->step_detail, "the provider's %s did not finish within %llu ms "
+                                     "(ProviderStepTimeoutMS=)", pstep_name[step],
+                                     (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC)) < 0)
+                                s->step_detail = NULL;
+                } else {
+                        log_session(s, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
+                        if (asprintf(&s->step_detail, "the provider's %s failed: %s", pstep_name[step],
+                                     strerror(-k)) < 0)
+                                s->step_detail = NULL;
+                }
+        }
+        step_then(s, step, r, hr);
+}
+
+/* Runs @step in a worker; step_then() goes on. A worker that cannot start is a failed step,
+ * reported from the loop like any other (never from within this call's caller's stack: the
+ * callers are themselves on the loop, and step_then() may end the step). */
+static void step_start(Session *s, ProviderStep step) {
+        char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
+        int r;
+
+        vss_id_format(&s->id, id);
+        snprintf(tag, sizeof tag, "session %s", id);
+        s->worker_step = step;
+        r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
+                         &s->worker);
+        if (r < 0) {
+                log_session(s, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
+                s->worker_step = 0;
+                step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        }
+}
+
 /* ---- the phases ------------------------------------------------------------ */
 
 static bool is_participant(const Session *s, const Entry *e) {
@@ -392,13 +572,14 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
         return r;
 }
 
-int snapshot_set_finalize(Session *s) {
+/* finalize, provider by provider, of every created writable copy; *@ret_done: how many. In a
+ * worker (the set's own path), or on the loop when a session ends (snapshot_set_finalize()). */
+static int finalize_providers(Session *s, size_t *ret_done) {
         lvss_snapshot **arr;
         size_t done = 0;
         int r = 0;
 
-        if (!s->auto_recovery || s->set_finalized)
-                return 0;
+        *ret_done = 0;
         arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
         if (!arr)
                 return -ENOMEM;
@@ -429,8 +610,14 @@ int snapshot_set_finalize(Session *s) {
                 }
         }
         free(arr);
-        if (r < 0)
-                return r;
+        *ret_done = done;
+        return r;
+}
+
+/* After finalize made @done copies read-only: their rows say "created". */
+static int finalize_record(Session *s, size_t done) {
+        int r;
+
         s->set_finalized = true;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 if (s->snapshots[i]->created) {
@@ -441,6 +628,18 @@ int snapshot_set_finalize(Session *s) {
         if (done > 0)
                 log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
+}
+
+int snapshot_set_finalize(Session *s) {
+        size_t done = 0;
+        int r;
+
+        if (!s->auto_recovery || s->set_finalized)
+                return 0;
+        r = finalize_providers(s, &done);
+        if (r < 0)
+                return r;
+        return finalize_record(s, done);
 }
 
 static void set_finished(Session *s, vss_hresult hr) {
@@ -458,10 +657,10 @@ static void set_finished(Session *s, vss_hresult hr) {
 static void commit_start(Session *s);
 
 static void post_commit_and_post_snapshot(Session *s) {
-        vss_hresult hr = VSS_S_OK;
-        int r;
+        step_start(s, PSTEP_POST_COMMIT); /* issue 11 §1: post_commit_done() goes on */
+}
 
-        r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+static void post_commit_done(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 /* The copies exist but cannot be made readable: undo and fail. */
                 log_session(s, "post_commit failed: %s", strerror(-r));
@@ -539,10 +738,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 hr = veto_of(f);
                 if (VSS_FAILED(hr))
                         return veto(s, hr, "a writer failed PrepareForSnapshot");
-                hr = VSS_S_OK;
-                if (for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr) < 0)
-                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
-                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+                return step_start(s, PSTEP_END_PREPARE); /* issue 11 §1: step_then() goes on */
 
         case SNAP_FREEZE:
                 hr = veto_of(f);
@@ -570,10 +766,8 @@ static void phase_done(Fanout *f, void *userdata) {
                  * read-only from now on (issue 9 part 2). A copy that cannot be
                  * made read-only is no shadow copy: the set is undone. */
                 s->fanout = fanout_free(s->fanout);
-                if (snapshot_set_finalize(s) < 0) {
-                        snapshots_undo(s);
-                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
-                }
+                if (s->auto_recovery && !s->set_finalized)
+                        return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
                 return set_finished(s, VSS_S_OK);
 
         case SNAP_VETO_ABORT:
@@ -672,15 +866,162 @@ static void freeze_release(Session *s) {
         freeze_forget(s);
 }
 
+/*
+ * Issue 11 §1: a session that ends while its commit child still lives (the
+ * requester went away during the commit, or before the child killed at the
+ * hold window was reaped) does not wait for it. The child is killed and
+ * handed to worker_adopt() with what undoing the set needs, copied out of
+ * the session (which is freed right after): the file systems to thaw, the
+ * snapshots to abort and their catalog rows. Once sd-event reaps the child,
+ * orphan_reaped() reads the rest of what it said, thaws what it froze, and
+ * undoes the set; never before, so nothing the dying child still writes
+ * outlives the undo. At lvssd's shutdown (-ECANCELED) the rows simply stay:
+ * the next start-up thaws and deletes what they name (manager_recover()).
+ */
+typedef struct CommitOrphan {
+        Manager *m;
+        char tag[VSS_ID_STRING_MAX + 16];
+        lvss_fs *fs;
+        size_t n_fs, started;
+        bool recorded, thawed;
+        lvss_provider **providers;
+        lvss_snapshot *snaps;
+        bool *in_catalog;
+        size_t n;
+} CommitOrphan;
+
+static void orphan_free(CommitOrphan *o) {
+        if (!o)
+                return;
+        lvss_fs_list_free(o->fs, o->n_fs);
+        for (size_t i = 0; i < o->n; i++) {
+                free(o->snaps[i].volume);
+                free(o->snaps[i].snapshot_path);
+        }
+        free(o->snaps);
+        free(o->providers);
+        free(o->in_catalog);
+        free(o);
+}
+
+static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        CommitOrphan *o = userdata;
+
+        if (k == -ECANCELED) { /* lvssd stops: the catalog keeps it all for the next start-up */
+                orphan_free(o);
+                return;
+        }
+        /* what it said after the session stopped listening: 'f' index, 'T' (see commit_read_pipe()) */
+        for (size_t i = 0; i < size; i++) {
+                uint32_t idx;
+
+                if (out[i] == 'E' || out[i] == 'f' || out[i] == 'Z') {
+                        if (out[i] == 'f' && i + 4 < size) {
+                                memcpy(&idx, out + i + 1, sizeof idx);
+                                if (idx < o->n_fs && idx + 1 > o->started)
+                                        o->started = idx + 1;
+                        }
+                        i += out[i] == 'Z' ? 8 : 4;
+                } else if (out[i] == 'T')
+                        o->thawed = true;
+        }
+        for (size_t i = o->n_fs; o->recorded && i-- > 0;) {
+                const char *mp = o->fs[i].mount_point;
+                int r = 0;
+
+                if (!o->thawed && i < o->started) {
+                        r = lvss_fs_thaw(mp);
+                        if (r >= 0)
+                                log_msg("%s: thawed the file system mounted on %s (the commit did not)", o->tag, mp);
+                        else if (r != -EINVAL) {
+                                log_msg("%s: cannot thaw the file system mounted on %s: %s (kept in the catalog: "
+                                        "lvssd's start-up tries again)", o->tag, mp, strerror(-r));
+                                continue;
+                        }
+                }
+                if (o->m->catalog)
+                        (void) lvss_catalog_frozen_remove(o->m->catalog, mp);
+        }
+        for (size_t i = 0; i < o->n; i++) {
+                lvss_snapshot *const arr[1] = { &o->snaps[i] };
+
+                (void) o->providers[i]->ops->abort(o->providers[i], arr, 1);
+                if (o->in_catalog[i] && o->m->catalog)
+                        (void) lvss_catalog_snapshot_remove(o->m->catalog, &o->snaps[i].snapshot_id);
+        }
+        log_msg("%s: the commit child of the ended session is reaped: the set is undone", o->tag);
+        orphan_free(o);
+}
+
+/* The commit child outlives its session: 0 when it was handed over (the set is undone once it is
+ * reaped), or a negative errno (nothing was taken from the session). */
+static int commit_orphan(Session *s) {
+        CommitOrphan *o = calloc(1, sizeof *o);
+        char id[VSS_ID_STRING_MAX];
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        o->m = s->m;
+        vss_id_format(&s->id, id);
+        snprintf(o->tag, sizeof o->tag, "session %s", id);
+        o->n = s->n_snapshots;
+        o->providers = calloc(o->n ? o->n : 1, sizeof *o->providers);
+        o->snaps = calloc(o->n ? o->n : 1, sizeof *o->snaps);
+        o->in_catalog = calloc(o->n ? o->n : 1, sizeof *o->in_catalog);
+        if (!o->providers || !o->snaps || !o->in_catalog)
+                goto nomem;
+        for (size_t i = 0; i < o->n; i++) {
+                const Snapshot *snap = s->snapshots[i];
+
+                o->providers[i] = snap->provider;
+                o->snaps[i] = snap->p;
+                o->snaps[i].volume = NULL;
+                o->snaps[i].snapshot_path = NULL;
+                o->in_catalog[i] = snap->in_catalog;
+                if ((snap->p.volume && !(o->snaps[i].volume = strdup(snap->p.volume))) ||
+                    (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
+                        goto nomem;
+        }
+        r = worker_adopt(s->m, "commit", o->tag, s->commit_pid, s->commit_pipe, orphan_reaped, o);
+        if (r < 0) {
+                orphan_free(o);
+                return r;
+        }
+        /* handed over: the pipe, the file systems, and the rows are the orphan's now */
+        s->commit_pipe = -EBADF;
+        o->fs = s->freeze_fs;
+        o->n_fs = s->n_freeze_fs;
+        o->started = s->freeze_started;
+        o->recorded = s->freeze_recorded;
+        o->thawed = s->freeze_thawed;
+        s->freeze_fs = NULL;
+        s->n_freeze_fs = 0;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                s->snapshots[i]->in_catalog = false;
+                s->snapshots[i]->created = false;
+        }
+        s->commit_orphaned = true;
+        return 0;
+nomem:
+        orphan_free(o);
+        return -ENOMEM;
+}
+
 void snapshot_set_kill_commit(Session *s) {
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
         if (s->commit_pid > 0) {
-                /* The session ends (requester gone, cancel) or the commit failed: the child is reaped
-                 * here. issue 11 §1, left: a session ended while a killed child is still asleep in the
-                 * kernel waits for it here. */
                 (void) kill(s->commit_pid, SIGKILL);
-                (void) waitpid(s->commit_pid, NULL, 0);
+                (void) commit_read_pipe(s); /* what it said so far: which file systems it froze */
+                if (commit_orphan(s) < 0) {
+                        /* cannot hand it over (out of memory): the one place left that waits */
+                        log_session(s, "cannot hand the commit child (pid %d) over: waiting for it",
+                                    (int) s->commit_pid);
+                        (void) waitpid(s->commit_pid, NULL, 0);
+                } else
+                        log_session(s, "the session ends before its commit child (pid %d) is reaped: the set is "
+                                    "undone once it is", (int) s->commit_pid);
                 s->commit_pid = 0;
         }
         s->commit_dying = false;
@@ -1142,13 +1483,14 @@ static void refuse_set(Session *s, vss_hresult hr) {
 }
 
 int snapshot_set_run(Session *s) {
-        vss_hresult hr = VSS_S_OK;
-        int r;
-
         s->step_hr = VSS_S_OK;
         s->freeze_deadline_mono = 0;
         s->freeze_deadline_entry = NULL;
-        r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+        step_start(s, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
+        return 0;
+}
+
+static void set_prepared(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));
@@ -1158,13 +1500,13 @@ int snapshot_set_run(Session *s) {
                 if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
                         s->step_detail = NULL;
                 refuse_set(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
-                return 0;
+                return;
         }
         r = freeze_plan(s);
         if (r < 0) {
                 log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
                 refuse_set(s, VSS_E_PROVIDER_VETO);
-                return 0;
+                return;
         }
         s->set_prepared = true;
         s->set_finalized = false;
@@ -1181,7 +1523,31 @@ int snapshot_set_run(Session *s) {
                 s->snap_phase = SNAP_FREEZE;
                 commit_start(s);
         }
-        return 0;
+}
+
+static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
+        switch (step) {
+        case PSTEP_BEGIN_PREPARE:
+                return set_prepared(s, r, hr);
+        case PSTEP_END_PREPARE:
+                if (r < 0)
+                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
+                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+        case PSTEP_POST_COMMIT:
+                return post_commit_done(s, r, hr);
+        case PSTEP_FINALIZE:
+                /* A copy that cannot be made read-only is no shadow copy: the set is undone. */
+                if (r >= 0)
+                        r = finalize_record(s, (size_t) hr);
+                else
+                        log_session(s, "finalize: the providers cannot make the copies read-only: %s",
+                                    strerror(-r));
+                if (r < 0) {
+                        snapshots_undo(s);
+                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                }
+                return set_finished(s, VSS_S_OK);
+        }
 }
 
 /* ---- start-up recovery ------------------------------------------------------ */

@@ -4,12 +4,20 @@
 /*
  * Providers make the snapshots (providers-and-writers.md).
  *
- * A provider is a table of synchronous functions. The coordinator calls
- * begin_prepare / end_prepare / post_commit / finalize / abort / delete on its own
- * thread; it runs pre_commit and commit in a forked child process so that the
- * hold window can be enforced by killing the child (WS-6): commit must
- * therefore only touch the file system (no shared state in memory), and write
- * nothing the parent needs except on disk at the paths begin_prepare chose.
+ * A provider is a table of synchronous functions. Where lvssd runs each
+ * (issue 11 §1, src/coordinator/worker.c):
+ *   is_volume_supported, begin_prepare, end_prepare, post_commit, finalize
+ *       (after PostSnapshot), delete_snapshot (vssadmin delete shadows):
+ *       in a worker, a child forked for the step and killed at
+ *       ProviderStepTimeoutMS=; what the step sets in the lvss_snapshots
+ *       (snapshot_path, atomic, can_write) is sent back to lvssd by value;
+ *   pre_commit, commit: in the commit child, killed at the hold window (WS-6);
+ *   abort, delete_snapshot (auto-release at a session's end, start-up
+ *       cleanup), finalize (a session interrupted after its commit): still
+ *       on lvssd's loop.
+ * So a step must keep nothing it needs later in memory (p->data is a copy
+ * in the child): what later steps need lives on disk, at the paths
+ * begin_prepare chose; and commit must only touch the file system.
  * All functions return 0 or a negative errno, and on failure set *ret_hr
  * (when non-NULL) to the vss_hresult to report (VSS_E_PROVIDER_VETO,
  * VSS_E_INSUFFICIENT_STORAGE, VSS_E_UNEXPECTED_PROVIDER_ERROR, ...).

@@ -291,6 +291,114 @@ static void test_commit_child_in_d_state(void **state) {
         STEP_OK(env, bc2, vss_do_snapshot_set);
 }
 
+/* ---- §1 (piece W): a session that ends while its killed commit child cannot die ------------ */
+
+/* The requester process: a set of env->data_dir up to DoSnapshotSet, then it says so and waits to be killed. */
+static int gone_requester(int fd, void *userdata) {
+        itest_env *env = userdata;
+        vss_backup_components *bc = NULL;
+        vss_async *a = NULL;
+        vss_id sid, set, snap;
+        char s[VSS_ID_STRING_MAX];
+        vss_hresult hr;
+
+        if ((hr = vss_create_backup_components(&bc)) != VSS_S_OK || (hr = vss_get_session_id(bc, &sid)) != VSS_S_OK)
+                goto fail;
+        vss_id_format(&sid, s);
+        itest_child_say(fd, "session %s", s);
+        if ((hr = vss_initialize_for_backup(bc, NULL)) != VSS_S_OK ||
+            (hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false)) != VSS_S_OK)
+                goto fail;
+        if ((hr = vss_gather_writer_metadata(bc, &a)) != VSS_S_OK || (hr = vss_async_wait(a, VSS_INFINITE)) != VSS_S_OK)
+                goto fail;
+        a = vss_async_release(a);
+        if ((hr = vss_start_snapshot_set(bc, &set)) != VSS_S_OK ||
+            (hr = vss_add_to_snapshot_set(bc, env->data_dir, NULL, &snap)) != VSS_S_OK)
+                goto fail;
+        if ((hr = vss_prepare_for_backup(bc, &a)) != VSS_S_OK || (hr = vss_async_wait(a, VSS_INFINITE)) != VSS_S_OK)
+                goto fail;
+        a = vss_async_release(a);
+        vss_id_format(&set, s);
+        itest_child_say(fd, "set %s", s);
+        if ((hr = vss_do_snapshot_set(bc, &a)) != VSS_S_OK)
+                goto fail;
+        itest_child_say(fd, "doing");
+        for (;;)
+                pause();
+fail:
+        itest_child_say(fd, "error 0x%08X", (unsigned) hr);
+        return 1;
+}
+
+/*
+ * §1 (piece W) "snapshot_set_kill_commit still does a blocking waitpid when a
+ * session ends with a stuck commit child (requester gone)": as in
+ * test_commit_child_in_d_state, the commit child sleeps in state D on the
+ * frozen storage area and is killed at the hold window; then the requester
+ * is SIGKILLed (WS-13), so its session ends while the killed child cannot
+ * die. Before this change lvssd's loop sat in waitpid() until the thaw:
+ * ListWriters did not answer. Now it answers, the session is recorded as
+ * ended, and once the file system is thawed the child is reaped and the set
+ * is undone after it: no catalog row, nothing in the storage area, no child
+ * of lvssd left.
+ */
+static void test_requester_gone_commit_in_d_state(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000,
+                                  .hold_window_ms = HOLD_WINDOW_MS };
+        char *storage = itest_xprintf("%s/shadows-gone-%d", storage_fs.mnt, (int) getpid());
+        char *text = itest_xprintf("[Coordinator]\nStorageDir=%s\n", storage);
+        char *config = itest_xprintf("%s/lvssd.conf", env->dir);
+        vss_id sid, set;
+
+        itest_write_file(config, text, strlen(text));
+        itest_start_lvssd_config(env, &opts, config);
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000", "--hang-at", "Freeze", "--hang-ms", "1000");
+
+        itest_proc *req = itest_spawn_child(env, "requester", gone_requester, env);
+        size_t l = itest_wait_line_must(env, req, "session ", itest_ms(env, 10000));
+        CHECK(vss_id_parse(req->out.lines[l].text + strlen("session "), &sid) == VSS_S_OK, "session line");
+        l = itest_wait_line_must(env, req, "set ", itest_ms(env, 20000));
+        CHECK(vss_id_parse(req->out.lines[l].text + strlen("set "), &set) == VSS_S_OK, "set line");
+        itest_wait_line_must(env, req, "doing", itest_ms(env, 10000));
+        itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 10000));
+        CHECK(fs_ioctl(storage_fs.mnt, FIFREEZE) == 0, "FIFREEZE %s failed", storage_fs.mnt);
+        CHECK(itest_wait_state(env, child_in_d_state, NULL, itest_ms(env, 10000)),
+              "no child of lvssd in state D after the storage area was frozen");
+        itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 10000)); /* WS-6: at the hold window */
+        CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
+              "the test proves nothing");
+
+        /* WS-13: the requester goes; its session ends while the killed child is still in state D */
+        itest_kill_proc(env, req);
+        char *reason = NULL, *ended = itest_wait_session_end(env, &sid, &reason, itest_ms(env, 5000));
+        CHECK(ended && strcmp(ended, "active") != 0, "WS-13: the session of the killed requester is still '%s'",
+              ended ? ended : "(none)");
+        itest_note("the session ended: %s (%s)", ended, reason ? reason : "");
+        free(ended);
+        free(reason);
+        CHECK_HR(list_writers_within(env, itest_ms(env, 3000)), VSS_S_OK,
+                 "§1: ListWriters after the session ended with its commit child in state D");
+        CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the commit child is gone before the thaw: the test "
+              "proves nothing");
+
+        CHECK(fs_ioctl(storage_fs.mnt, FITHAW) == 0, "FITHAW %s failed", storage_fs.mnt);
+        CHECK(itest_wait_state(env, log_has, (void *) "the commit child of the ended session is reaped",
+                               itest_ms(env, 10000)),
+              "lvssd did not say it reaped the commit child of the ended session and undid the set");
+        CHECK(children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the session ended");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the ended session's set left",
+              itest_catalog_snapshot_count(env, &sid));
+        char *set_dir = itest_xprintf("%s/%.36s", storage, itest_id_str(&set) + 1);
+        CHECK(dir_entries(set_dir) == 0, "%d entr(y/ies) of the ended session's set left in %s", dir_entries(set_dir),
+              set_dir);
+        CHECK(itest_find_event(w, "Thaw", &sid, NULL, 0, SIZE_MAX) < 0, "the writer got Thaw for a failed set");
+        free(set_dir);
+        free(storage);
+        free(text);
+        free(config);
+}
+
 /* ---- §1 item: the name service is asked at start-up, not per call ----------------------------- */
 
 /* scaled by the harness's factor (valgrind): a call bound of half the delay of one lookup */
@@ -411,6 +519,7 @@ static void test_catalog_inside_hold_window(void **state) {
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit_child_in_d_state, itest_setup, teardown_thawed),
+                cmocka_unit_test_setup_teardown(test_requester_gone_commit_in_d_state, itest_setup, teardown_thawed),
                 ITEST(test_nss_not_per_call),
                 ITEST(test_catalog_inside_hold_window),
         };
@@ -434,7 +543,15 @@ int main(void) {
         atexit(fs_cleanup);
         signal(SIGTERM, on_fatal_signal);
         signal(SIGINT, on_fatal_signal);
-        r = ITEST_MAIN("test-loop-free", tests);
+        /* LVSS_TEST_ONLY=NAME runs that test alone (to show one failing against an older lvssd) */
+        const char *only = getenv("LVSS_TEST_ONLY");
+        size_t first = 0, n = sizeof tests / sizeof tests[0];
+        for (size_t i = 0; only && i < sizeof tests / sizeof tests[0]; i++)
+                if (strcmp(tests[i].name, only) == 0) {
+                        first = i;
+                        n = 1;
+                }
+        r = itest_main("test-loop-free", tests + first, n);
         fs_cleanup();
         return r;
 }

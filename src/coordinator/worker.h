@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Provider steps and file-system work off lvssd's loop (issue 11 §1): see worker.c. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Manager Manager;
+typedef struct Worker Worker;
+
+/* In the child: do the work, write the results on @fd; the value returned is the exit status. */
+typedef int (*worker_run_t)(int fd, void *userdata);
+
+/* On the loop, once the child is reaped. @r: 0 it exited with status 0, -ETIME it was killed at
+ * its deadline, -EPROTO it exited otherwise or died of a signal. @out/@size: all it wrote. The
+ * Worker is freed right after the call. */
+typedef void (*worker_done_t)(Worker *w, int r, const uint8_t *out, size_t size, void *userdata);
+
+/* Fork a child that runs @run(fd, @userdata) and reports back through @done; @what names the
+ * work in the log ("copy: post_commit"), @tag the session. SIGKILL at now + @timeout_usec. */
+int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout_usec, worker_run_t run,
+                 worker_done_t done, void *userdata, Worker **ret);
+
+/* The caller is no longer interested: @done is not called any more; the child is killed and its
+ * record stays (worker_pending()) until sd-event reaps it. NULL-safe; returns NULL. */
+Worker *worker_cancel(Worker *w);
+
+/* A child lvssd made elsewhere (the commit child) and no longer waits for: killed, reaped through
+ * sd-event like a worker; @done (may be NULL) runs once it is reaped. */
+int worker_adopt(Manager *m, const char *what, const char *tag, int pid, int pipe_fd, worker_done_t done,
+                 void *userdata);
+
+/* Children not reaped yet (cancelled or running). */
+size_t worker_pending(const Manager *m);
+
+/* Shutdown: every worker is killed and forgotten (PR_SET_PDEATHSIG would end them anyway); a
+ * done() not called yet is called with r = -ECANCELED and no output. */
+void worker_done_all(Manager *m);
+
+/* Helpers for the results: append to / read from a byte buffer. */
+int worker_write(int fd, const void *data, size_t size);

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Issue 11 §1 "Nothing blocks lvssd's loop", the providers: "every provider
+ * step ... runs in a worker ..., bounded by its deadline; a test for each: a
+ * provider program that hangs in every step ... while each of these runs,
+ * `vssadmin list writers` answers at once and another session's Thaw is not
+ * delayed".
+ *
+ * The provider is an exec provider (ExecProvider=hang:PROGRAM), a shell
+ * script this test writes. Each call is appended to DIR/calls; when its step
+ * is named in DIR/hang it says "hanging STEP PID" in DIR/hanging and blocks
+ * reading a FIFO nobody writes (a shell builtin: no grandchild). Its own step
+ * timeout (EventTimeoutMS, the exec provider's) is far beyond the worker's
+ * deadline ProviderStepTimeoutMS=, so what ends the hung step is lvssd's
+ * worker deadline; the commit is bounded by the hold window (WS-6).
+ *
+ * One test per step: is-supported, prepare (begin_prepare), commit,
+ * finalize (after PostSnapshot, auto-recovery), delete (DeleteShadows).
+ * While the step hangs: ListWriters answers within a bound far below the
+ * deadline, and another session gets through: where the set is free (the
+ * hung IsVolumeSupported, the hung delete) a whole backup of another volume
+ * with the copy provider, its writer frozen and thawed; where the hung
+ * session holds the set (WS-10: one set in creation at a time), a metadata
+ * gather of a second requester (a fan-out to the writer through the loop).
+ * Then the hung step fails with its VSS error, and nothing is left: no child
+ * of lvssd, the hung program gone, no catalog row or copy of a failed set,
+ * the writer not left frozen.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "harness.h"
+#include "protocol/protocol.h"
+
+/* the worker's deadline, scaled; every "answers at once" bound is a fraction of it */
+#define STEP_DEADLINE_MS(env) itest_ms(env, 2500)
+#define ANSWER_BOUND_MS(env) itest_ms(env, 1000)
+#define HOLD_WINDOW_MS 2000
+
+typedef struct hang {
+        char *dir;
+        vss_id id; /* the exec provider's */
+        char *other; /* a second volume, for the other session */
+} hang;
+
+static void hang_start(itest_env *env, hang *h, const char *step) {
+        h->dir = itest_xprintf("%s/hang", env->dir);
+        CHECK(mkdir(h->dir, 0755) == 0, "mkdir %s: %m", h->dir);
+        char *script = itest_xprintf(
+                "#!/bin/sh\n"
+                "# test-provider-hang's exec provider (issue 11 §1)\n"
+                "D='%s'\n"
+                "echo \"$*\" >> \"$D/calls\"\n"
+                "step=$1\n"
+                "if [ -f \"$D/hang\" ] && [ \"$(cat \"$D/hang\")\" = \"$step\" ]; then\n"
+                "    echo \"hanging $step $$\" >> \"$D/hanging\"\n"
+                "    read x < \"$D/fifo\"\n"
+                "fi\n"
+                "case \"$step\" in\n"
+                "prepare) echo writable ;;\n"
+                "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
+                "delete) rm -rf \"$2\" ;;\n"
+                "abort) rm -rf \"$D/snaps/$3\" ;;\n"
+                "esac\n"
+                "exit 0\n",
+                h->dir);
+        char *path = itest_xprintf("%s/provider", h->dir);
+        itest_write_file(path, script, strlen(script));
+        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
+        char *fifo = itest_xprintf("%s/fifo", h->dir);
+        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        char *snaps = itest_xprintf("%s/snaps", h->dir);
+        CHECK(mkdir(snaps, 0755) == 0, "mkdir %s: %m", snaps);
+        if (step) {
+                char *f = itest_xprintf("%s/hang", h->dir);
+                itest_write_file(f, step, strlen(step));
+                free(f);
+        }
+        h->other = itest_xprintf("%s/other", env->dir);
+        CHECK(mkdir(h->other, 0755) == 0, "mkdir %s: %m", h->other);
+        char *file = itest_xprintf("%s/file", h->other);
+        itest_write_file(file, "other\n", 6);
+
+        /* the exec provider's own step timeout (EventTimeoutMS) stays far beyond the worker's deadline */
+        itest_lvssd_opts o = { .event_timeout_ms = 60000, .hold_window_ms = HOLD_WINDOW_MS };
+        /* IdleTimeoutMS= below the deadline: a connection waiting for its DeleteShadows answer is not idle */
+        char *config = itest_write_config(env, "# issue 11 §1\n[Coordinator]\nExecProvider=hang:%s\n"
+                                               "ProviderStepTimeoutMS=%u\nIdleTimeoutMS=%u\n",
+                                          path, STEP_DEADLINE_MS(env), itest_ms(env, 1000));
+        itest_start_lvssd_config(env, &o, config);
+        CHECK_HR(itest_provider_id(env->socket_path, "hang", &h->id), VSS_S_OK, "the exec provider's id");
+        free(file);
+        free(config);
+        free(snaps);
+        free(fifo);
+        free(path);
+        free(script);
+}
+
+static void hang_done(hang *h) {
+        free(h->dir);
+        free(h->other);
+}
+
+static void hang_set(hang *h, const char *step) {
+        char *f = itest_xprintf("%s/hang", h->dir);
+        if (step)
+                itest_write_file(f, step, strlen(step));
+        else
+                (void) unlink(f);
+        free(f);
+}
+
+/* Waits until the program says it hangs in @step; returns its pid. */
+static pid_t wait_hanging(itest_env *env, hang *h, const char *step) {
+        char *path = itest_xprintf("%s/hanging", h->dir);
+        CHECK(itest_wait_file_lines(env, path, 1, itest_ms(env, 20000)), "the provider program never hung in %s",
+              step);
+        char *text = itest_read_file(path);
+        char want[64];
+        int pid = 0;
+
+        snprintf(want, sizeof want, "hanging %s ", step);
+        CHECK(text && strncmp(text, want, strlen(want)) == 0, "the program hung in something else: %s",
+              text ? text : "(nothing)");
+        pid = atoi(text + strlen(want));
+        CHECK(pid > 0, "no pid in %s", text);
+        free(text);
+        free(path);
+        return (pid_t) pid;
+}
+
+typedef struct answer {
+        bool done;
+        vss_hresult hr;
+} answer;
+
+static int on_answer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        answer *a = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        a->done = true;
+        a->hr = e ? lvss_bus_error_to_hresult(e, -sd_bus_message_get_errno(m)) : VSS_S_OK;
+        if (e)
+                itest_note("ListWriters: %s", e->message ? e->message : e->name);
+        return 0;
+}
+
+/* ListWriters (the call `vssadmin list writers` makes), everything bounded by @timeout_ms: the
+ * connection's authentication too (sd_bus_call() waits for that without a bound). VSS_E_TIMEOUT-ish
+ * failure (VSS_E_UNEXPECTED) when no answer came in time. */
+static vss_hresult list_writers_within(itest_env *env, unsigned timeout_ms) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        sd_bus *bus = NULL;
+        answer a = {};
+        int r;
+
+        r = lvss_bus_connect(env->socket_path, &bus);
+        if (r < 0)
+                return lvss_bus_error_to_hresult(NULL, r);
+        r = sd_bus_call_method_async(bus, NULL, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE, "ListWriters",
+                                     on_answer, &a, "");
+        while (r >= 0 && !a.done) {
+                uint64_t now = itest_now_mono_usec();
+
+                if (now >= deadline) {
+                        itest_note("ListWriters: no answer within %u ms", timeout_ms);
+                        a.hr = VSS_E_UNEXPECTED;
+                        break;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, deadline - now);
+        }
+        if (r < 0 && !a.done) {
+                itest_note("ListWriters: %s", strerror(-r));
+                a.hr = lvss_bus_error_to_hresult(NULL, r);
+        }
+        sd_bus_close_unref(bus);
+        return a.hr;
+}
+
+static bool pid_gone(pid_t pid) {
+        return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static bool hung_program_gone(itest_env *env, void *userdata) {
+        return pid_gone(*(pid_t *) userdata);
+}
+
+/* The children of lvssd (any state). */
+static int lvssd_children(itest_env *env) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return -1;
+        while ((e = readdir(d))) {
+                char path[64], buf[512];
+                int pid = atoi(e->d_name), ppid = 0;
+                char st = 0;
+
+                if (pid <= 0)
+                        continue;
+                snprintf(path, sizeof path, "/proc/%d/stat", pid);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t k = read(fd, buf, sizeof buf - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                char *rp = strrchr(buf, ')');
+                if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == env->lvssd->pid)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+static bool no_lvssd_children(itest_env *env, void *userdata) {
+        return lvssd_children(env) == 0;
+}
+
+/* Polls @cond every 20 ms until it holds or @timeout_ms passed (process states change nothing in
+ * the state directory, so itest_wait_state() would not see them). */
+static bool poll_until(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
+        uint64_t until = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+
+        while (!cond(env, userdata)) {
+                if (itest_now_mono_usec() >= until)
+                        return cond(env, userdata);
+                (void) itest_pump(env, 20); /* reads the processes' output meanwhile; at most 20 ms */
+        }
+        return true;
+}
+
+/* After the hung step failed: the program and lvssd's worker are gone. */
+static void check_nothing_running(itest_env *env, pid_t hung) {
+        CHECK(poll_until(env, hung_program_gone, &hung, itest_ms(env, 5000)),
+              "§1: the hung provider program (pid %d) still runs after its step failed", (int) hung);
+        CHECK(poll_until(env, no_lvssd_children, NULL, itest_ms(env, 5000)),
+              "§1: %d child(ren) of lvssd left after the hung step failed", lvssd_children(env));
+}
+
+static int dir_entries(const char *p) {
+        DIR *d = opendir(p);
+        int n = 0;
+        struct dirent *e;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* "Another session's Thaw is not delayed": a whole backup of @volume (copy provider) by a second requester. */
+static void other_backup(itest_env *env, itest_writer *w, const char *volume) {
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc), set, snap;
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "the other session's StartSnapshotSet");
+        CHECK_HR(vss_add_to_snapshot_set(bc, volume, NULL, &snap), VSS_S_OK, "the other session adds %s", volume);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        itest_wait_event(env, w, "Thaw", &sid, "ok", itest_ms(env, 5000));
+        itest_requester_release(env, bc);
+}
+
+/* Where the hung session holds the set: a second requester's metadata gather goes through the loop. */
+static void other_gather(itest_env *env) {
+        vss_backup_components *bc = itest_requester(env, false);
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_requester_release(env, bc);
+}
+
+/* ---- is-supported ------------------------------------------------------------------------------ */
+
+static int is_supported_child(int fd, void *userdata) {
+        const hang *h = userdata;
+        vss_backup_components *bc = NULL;
+        vss_hresult hr;
+        bool ok = false;
+
+        if ((hr = vss_create_backup_components(&bc)) == VSS_S_OK &&
+            (hr = vss_initialize_for_backup(bc, NULL)) == VSS_S_OK)
+                hr = vss_is_volume_supported(bc, &h->id, h->other, &ok);
+        itest_child_say(fd, "is-supported 0x%08X", (unsigned) hr);
+        vss_backup_components_release(bc);
+        return 0;
+}
+
+/* §1: is_volume_supported (IsVolumeSupported) hangs: the loop answers, another session makes a whole
+ * backup with Thaw, and the call fails with VSS_E_UNEXPECTED_PROVIDER_ERROR at the worker's deadline. */
+static void test_hang_is_supported(void **state) {
+        itest_env *env = *state;
+        hang h = {};
+
+        hang_start(env, &h, "is-supported");
+        itest_writer *w = WRITER(env, "w");
+        itest_proc *req = itest_spawn_child(env, "requester", is_supported_child, &h);
+        uint64_t start = itest_now_mono_usec();
+        pid_t hung = wait_hanging(env, &h, "is-supported");
+
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
+                 "§1: ListWriters while is-supported hangs");
+        other_backup(env, w, env->data_dir);
+        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
+              "nothing (raise the deadline)");
+
+        CHECK_HR(itest_child_result(env, req, "is-supported"), VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                 "§1: IsVolumeSupported whose provider hangs");
+        uint64_t took = (itest_now_mono_usec() - start) / 1000;
+        itest_note("IsVolumeSupported failed after %" PRIu64 " ms (deadline %u ms)", took, STEP_DEADLINE_MS(env));
+        CHECK(took + 100 >= STEP_DEADLINE_MS(env), "IsVolumeSupported failed before the deadline (%" PRIu64 " ms)",
+              took);
+        itest_wait_child_ok(env, req);
+        check_nothing_running(env, hung);
+        hang_done(&h);
+}
+
+/* ---- prepare, commit, finalize: the hung session holds the set --------------------------------- */
+
+/* A backup of env->data_dir with the hang provider, DoSnapshotSet started; returns its async. */
+static vss_async *start_hung_set(itest_env *env, hang *h, vss_backup_components **ret_bc, vss_id *ret_sid) {
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id set, snap;
+        vss_async *a = NULL;
+
+        *ret_sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, &h->id, &snap), VSS_S_OK, "add %s to the hang provider",
+                 env->data_dir);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
+        *ret_bc = bc;
+        return a;
+}
+
+static void run_hung_set(itest_env *env, const char *step, vss_hresult expected, const char *rule) {
+        hang h = {};
+        vss_backup_components *bc;
+        vss_id sid;
+
+        hang_start(env, &h, step);
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
+        vss_async *a = start_hung_set(env, &h, &bc, &sid);
+        pid_t hung = wait_hanging(env, &h, step);
+
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs", step);
+        other_gather(env);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs", step);
+        CHECK(!pid_gone(hung), "the program stopped hanging before the checks were done: the test proves nothing");
+        CHECK_HR(vss_async_wait(a, 0), VSS_S_ASYNC_PENDING, "DoSnapshotSet while %s hangs", step);
+
+        vss_hresult hr = vss_async_wait(a, itest_ms(env, 20000));
+        vss_async_release(a);
+        CHECK_HR(hr, expected, "%s: DoSnapshotSet whose provider hangs in %s", rule, step);
+        check_nothing_running(env, hung);
+
+        /* nothing of the failed set is left, and the writer is not left frozen */
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set",
+              itest_catalog_snapshot_count(env, &sid));
+        char *snaps = itest_xprintf("%s/snaps", h.dir);
+        CHECK(dir_entries(snaps) == 0, "%d copy(ies) of the failed set left in %s", dir_entries(snaps), snaps);
+        free(snaps);
+        size_t frozen = itest_count_events(w, "Freeze", &sid, "ok");
+        size_t released = itest_count_events(w, "Thaw", &sid, "ok") + itest_count_events(w, "Abort", &sid, "ok");
+        CHECK(frozen == 0 || released > 0, "the writer was frozen and never got Thaw or Abort");
+
+        /* and lvssd takes the next set, with the same provider, once it no longer hangs */
+        hang_set(&h, NULL);
+        itest_requester_release(env, bc);
+        other_backup(env, w, h.other);
+        hang_done(&h);
+}
+
+/* §1: begin_prepare hangs (the exec program's "prepare"): DoSnapshotSet fails with
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR at ProviderStepTimeoutMS=, the set undone. */
+static void test_hang_prepare(void **state) {
+        run_hung_set(*state, "prepare", VSS_E_UNEXPECTED_PROVIDER_ERROR, "§1");
+}
+
+/* §1 and WS-6: commit hangs: killed at the hold window, VSS_E_HOLD_WRITES_TIMEOUT, the writer gets Abort. */
+static void test_hang_commit(void **state) {
+        run_hung_set(*state, "commit", VSS_E_HOLD_WRITES_TIMEOUT, "WS-6");
+}
+
+/* §1: finalize hangs (after PostSnapshot, auto-recovery: the program said "writable"): the copy
+ * cannot be known read-only, so the set is undone and DoSnapshotSet fails with
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR at ProviderStepTimeoutMS=. */
+static void test_hang_finalize(void **state) {
+        run_hung_set(*state, "finalize", VSS_E_UNEXPECTED_PROVIDER_ERROR, "§1");
+}
+
+/* ---- delete (DeleteShadows) --------------------------------------------------------------------- */
+
+static int delete_child(int fd, void *userdata) {
+        itest_env *env = userdata;
+        uint32_t n = 0;
+        vss_hresult hr = itest_delete_shadows(env->socket_path, "all", NULL, NULL, false, &n);
+
+        itest_child_say(fd, "delete 0x%08X %u", (unsigned) hr, (unsigned) n);
+        return 0;
+}
+
+/* §1: delete_snapshot hangs (vssadmin delete shadows): the loop answers, another session makes a
+ * whole backup with Thaw, the call fails with VSS_E_UNEXPECTED_PROVIDER_ERROR at the deadline and the
+ * copy is still listed; deleting again, with the program no longer hanging, deletes it. */
+static void test_hang_delete(void **state) {
+        itest_env *env = *state;
+        hang h = {};
+        vss_id set, snap;
+
+        hang_start(env, &h, NULL);
+        itest_writer *w = WRITER(env, "w");
+        /* a persistent copy (VSS_CTX_APP_ROLLBACK): kept after its session, the admin's to delete */
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+        CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, &h.id, &snap), VSS_S_OK, "add");
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        itest_requester_release(env, bc);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the persistent copy is not in the catalog");
+
+        hang_set(&h, "delete");
+        itest_proc *del = itest_spawn_child(env, "delete", delete_child, env);
+        pid_t hung = wait_hanging(env, &h, "delete");
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while delete hangs");
+        other_backup(env, w, h.other);
+        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
+              "nothing");
+
+        CHECK_HR(itest_child_result(env, del, "delete"), VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                 "§1: DeleteShadows whose provider hangs");
+        itest_wait_child_ok(env, del);
+        check_nothing_running(env, hung);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "§1: the copy whose deletion was killed is no longer "
+              "listed (it may still exist)");
+
+        hang_set(&h, NULL);
+        uint32_t n = 0;
+        CHECK_HR(itest_delete_shadows(env->socket_path, "shadow", &snap, NULL, false, &n), VSS_S_OK,
+                 "DeleteShadows again");
+        CHECK(n == 1, "deleted %u, expected 1", n);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "the copy is still listed");
+        char *snaps = itest_xprintf("%s/snaps", h.dir);
+        CHECK(dir_entries(snaps) == 0, "%d copy(ies) left in %s", dir_entries(snaps), snaps);
+        free(snaps);
+        hang_done(&h);
+}
+
+/* ---- the copy provider and many files (suite apps-slow) ---------------------------------------- */
+
+#define BULK_DIRS 200
+#define BULK_FILES_PER_DIR 500
+
+typedef struct log_pid {
+        const char *what; /* "post_commit: runs in a worker (pid " */
+        pid_t pid;
+} log_pid;
+
+static bool log_has_pid(itest_env *env, void *userdata) {
+        log_pid *lp = userdata;
+        char *log = itest_read_file(env->lvssd->log_path);
+        const char *at = log ? strstr(log, lp->what) : NULL;
+
+        if (at)
+                lp->pid = (pid_t) atoi(at + strlen(lp->what));
+        free(log);
+        return at && lp->pid > 0;
+}
+
+/* While the copy provider's @step runs (its worker alive before and after), ListWriters answers. */
+static void check_answers_during(itest_env *env, const char *step) {
+        char what[96];
+        log_pid lp = { .what = what };
+
+        snprintf(what, sizeof what, "%s: runs in a worker (pid ", step);
+        CHECK(poll_until(env, log_has_pid, &lp, itest_ms(env, 120000)), "lvssd never ran %s in a worker", step);
+        CHECK(!pid_gone(lp.pid), "%s was over before the test looked: the test proves nothing (more files)", step);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s runs", step);
+        CHECK(!pid_gone(lp.pid), "%s ended before ListWriters answered: the test proves nothing (more files)",
+              step);
+        itest_note("ListWriters answered while %s (worker pid %d) was still making %d files read-only", step,
+                   (int) lp.pid, BULK_DIRS * BULK_FILES_PER_DIR);
+}
+
+/*
+ * §1 "10 GB of files to make read-only in the copy provider — while each of
+ * these runs, `vssadmin list writers` answers at once": the per-file cost is
+ * the point, so the volume is many small files (BULK_DIRS x
+ * BULK_FILES_PER_DIR, cheap to make; 10 GB of sparse files would be a few
+ * files and cost nothing per file). Two backups with the copy provider and a
+ * writer: without auto-recovery (post_commit makes the copy read-only) and
+ * with it (finalize does, after PostSnapshot). While each runs, ListWriters
+ * answers; the backup succeeds. Suite apps-slow (the copy of the files
+ * takes seconds, far more under valgrind).
+ */
+static void test_copy_many_files_bulk(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts o = { .hold_window_ms = 120000 };
+        char *vol = itest_xprintf("%s/bulk", env->dir);
+
+        CHECK(mkdir(vol, 0755) == 0, "mkdir %s: %m", vol);
+        for (int d = 0; d < BULK_DIRS; d++) {
+                char *dir = itest_xprintf("%s/d%03d", vol, d);
+                CHECK(mkdir(dir, 0755) == 0, "mkdir %s: %m", dir);
+                for (int f = 0; f < BULK_FILES_PER_DIR; f++) {
+                        char name[32];
+                        snprintf(name, sizeof name, "f%04d", f);
+                        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        CHECK(dfd >= 0, "open %s: %m", dir);
+                        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                        CHECK(fd >= 0, "create %s/%s: %m", dir, name);
+                        close(fd);
+                        close(dfd);
+                }
+                free(dir);
+        }
+        itest_start_lvssd(env, &o);
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "600000");
+
+        for (int autorecovery = 0; autorecovery < 2; autorecovery++) {
+                vss_backup_components *bc = itest_requester(env, false);
+                vss_id sid = itest_session_id(bc), set, snap;
+                vss_async *a = NULL;
+
+                if (!autorecovery)
+                        CHECK_HR(vss_set_context(bc, VSS_CTX_BACKUP | VSS_VOLSNAP_ATTR_NO_AUTORECOVERY), VSS_S_OK,
+                                 "vss_set_context");
+                STEP_OK(env, bc, vss_gather_writer_metadata);
+                CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+                CHECK_HR(vss_add_to_snapshot_set(bc, vol, NULL, &snap), VSS_S_OK, "add %s", vol);
+                STEP_OK(env, bc, vss_prepare_for_backup);
+                CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "vss_do_snapshot_set");
+                check_answers_during(env, autorecovery ? "finalize" : "post_commit");
+                vss_hresult hr = vss_async_wait(a, itest_ms(env, 300000));
+                vss_async_release(a);
+                CHECK_HR(hr, VSS_S_OK, "DoSnapshotSet of %d files", BULK_DIRS * BULK_FILES_PER_DIR);
+                itest_wait_event(env, w, "Thaw", &sid, "ok", itest_ms(env, 5000));
+                itest_requester_release(env, bc);
+        }
+        free(vol);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                ITEST(test_hang_is_supported),
+                ITEST(test_hang_prepare),
+                ITEST(test_hang_commit),
+                ITEST(test_hang_finalize),
+                ITEST(test_hang_delete),
+                ITEST(test_copy_many_files_bulk), /* alone: suite apps-slow (LVSS_TEST_ONLY) */
+        };
+        /* LVSS_TEST_ONLY=NAME runs that test alone (to show one failing against an older lvssd) */
+        const char *only = getenv("LVSS_TEST_ONLY");
+        for (size_t i = 0; only && i < sizeof tests / sizeof tests[0]; i++)
+                if (strcmp(tests[i].name, only) == 0)
+                        return itest_main("test-provider-hang", &tests[i], 1);
+        /* without LVSS_TEST_ONLY: all but the bulk test (apps-slow) */
+        return itest_main("test-provider-hang", tests, sizeof tests / sizeof tests[0] - 1);
+}
