@@ -283,7 +283,7 @@ static void on_done(Fanout *f, void *userdata) {
  * within the call.
  */
 static bool fanout_round(sd_event *e, long n, bool defer_fail) {
-        Manager m = { .event = e };
+        Manager m = { .event = e, .registry_hooks = &session_registry_hooks }; /* as main.c */
         Writer *writers[2] = {};
         DoneCheck d = {};
         Fanout *f = NULL;
