@@ -29,7 +29,7 @@ typedef struct LogLimit {
 
 struct Manager {
         Config cfg;
-        /*         const RegistryHooks *registry_hooks; /* &session_registry_hooks (main.c) */session_registry_hooks (main.c, and every test that builds a Manager): without
+        /* &session_registry_hooks (main.c, and every test that builds a Manager): without
          * it, a writer that goes is not forgotten by the sessions that name it */
         const RegistryHooks *registry_hooks;
         sd_event *event;
