@@ -7,6 +7,11 @@
  * removed after it is gone). Deleting follows the same order: the provider
  * deletes the copy, then the row goes. Copies of a session still running are
  * not the admin's to delete: its requester owns them until it ends (WS-10).
+ *
+ * issue 11 §1: the catalog is read and written on its own thread
+ * (catalog/catalog-queue.c); both calls are answered from a completion. The
+ * read runs after every write queued before it, so a listing shows what the
+ * loop has done so far.
  */
 
 #include <stdlib.h>
@@ -73,22 +78,67 @@ static int append_shadow(const lvss_catalog_snapshot *cs, void *userdata) {
         return r;
 }
 
-int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        ShadowList l = { .m = m, .set_id = set_id };
-        int r;
+typedef struct AdminQuery {
+        Manager *m;
+        sd_bus_message *call;
+        vss_id set_id; /* list: the set, or null for all */
+        char *what;    /* delete: */
+        vss_id id;
+        char *volume;
+        bool oldest;
+} AdminQuery;
 
-        r = sd_bus_message_new_method_return(call, &reply);
+static AdminQuery *admin_query_free(AdminQuery *q) {
+        if (!q)
+                return NULL;
+        sd_bus_message_unref(q->call);
+        free(q->what);
+        free(q->volume);
+        free(q);
+        return NULL;
+}
+static void admin_query_freep(AdminQuery **q) {
+        *q = admin_query_free(*q);
+}
+
+static void shadows_listed(int r, void *data, void *userdata) {
+        _cleanup_(admin_query_freep) AdminQuery *q = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const lvss_catalog_snapshot_list *rows = data;
+        ShadowList l = { .m = q->m, .set_id = &q->set_id };
+
+        if (r >= 0)
+                r = sd_bus_message_new_method_return(q->call, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(" SHADOW_STRUCT ")");
         l.reply = reply;
-        if (r >= 0)
-                r = lvss_catalog_foreach_snapshot(m->catalog, append_shadow, &l);
+        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+                r = append_shadow(&rows->rows[i], &l);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
+                (void) sd_bus_reply_method_errno(q->call, r, NULL);
+}
+
+int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
+        AdminQuery *q;
+        int r;
+
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        q->m = m;
+        q->call = sd_bus_message_ref(call);
+        if (set_id)
+                q->set_id = *set_id;
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_listed, q);
+        if (r < 0) {
+                admin_query_free(q);
                 return r;
-        return sd_bus_send(NULL, reply, NULL);
+        }
+        return 1;
 }
 
 /* ---- delete ---------------------------------------------------------------- */
@@ -101,6 +151,7 @@ typedef struct Victim {
 
 typedef struct DeleteQuery {
         Manager *m;
+        AdminQuery *query;
         const char *what;
         const vss_id *id;
         const char *volume;
@@ -152,36 +203,53 @@ static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
         return 0;
 }
 
-int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
-                         bool oldest, sd_bus_error *error) {
-        _cleanup_(freep) char *canonical = NULL;
-        DeleteQuery q = { .m = m, .what = what, .id = id };
-        uint32_t deleted = 0;
-        size_t first = 0, last;
-        int r;
+static void victims_free(DeleteQuery *q) {
+        for (size_t i = 0; i < q->n; i++)
+                free(q->v[i].snapshot_path);
+        q->v = mfree(q->v);
+        q->n = 0;
+}
 
-        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
-        if (streq_ptr(what, "for")) {
-                if (!volume || volume[0] != '/')
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-                /* The catalog holds canonical paths; a volume that is gone is matched as given. */
-                canonical = realpath(volume, NULL);
-                q.volume = canonical ? canonical : volume;
-        }
+/* The rows of the deleted copies are gone: the answer (the number deleted rides in the call's slot). */
+static void shadows_deleted(int r, void *data, void *userdata) {
+        _cleanup_(admin_query_freep) AdminQuery *q = userdata;
+        uint32_t *deleted = data;
 
-        r = lvss_catalog_foreach_snapshot(m->catalog, match_victim, &q);
+        r = sd_bus_reply_method_return(q->call, "u", *deleted);
         if (r < 0)
-                goto finish;
+                log_msg("delete shadows: cannot answer: %s", strerror(-r));
+}
+
+static void shadows_to_delete(int r, void *data, void *userdata) {
+        _cleanup_(admin_query_freep) AdminQuery *query = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const lvss_catalog_snapshot_list *rows = data;
+        Manager *m = query->m;
+        DeleteQuery q = { .m = m, .query = query, .what = query->what, .id = &query->id, .volume = query->volume };
+        uint32_t *deleted = NULL;
+        size_t first = 0, last;
+
+        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+                r = match_victim(&rows->rows[i], &q);
+        if (r < 0)
+                goto fail;
         if (q.n == 0) {
-                r = lvss_bus_error_set_hresult(error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
-                                               q.busy ? "Those shadow copies belong to a session that is still running"
-                                                      : "No such shadow copy");
-                goto finish;
+                (void) lvss_bus_error_set_hresult(&error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
+                                                  q.busy ? "Those shadow copies belong to a session that is still "
+                                                           "running"
+                                                         : "No such shadow copy");
+                (void) sd_bus_reply_method_error(query->call, &error);
+                victims_free(&q);
+                return;
+        }
+        deleted = calloc(1, sizeof *deleted);
+        if (!deleted) {
+                r = -ENOMEM;
+                goto fail;
         }
 
         last = q.n;
-        if (oldest) {
+        if (query->oldest) {
                 for (size_t i = 1; i < q.n; i++)
                         if (q.v[i].created_usec < q.v[first].created_usec)
                                 first = i;
@@ -203,16 +271,58 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                 } else if (!p)
                         log_msg("delete shadows: %s has no provider here any more; dropping it from the catalog",
                                 sid);
-                r = lvss_catalog_snapshot_remove(m->catalog, &v->snapshot_id);
+                r = lvss_catalog_queue_snapshot_remove(m->catalog_queue, &v->snapshot_id, NULL, NULL);
                 if (r < 0)
                         continue;
                 log_msg("delete shadows: deleted %s (%s)", sid, strempty(v->snapshot_path));
-                deleted++;
+                (*deleted)++;
         }
-        r = sd_bus_reply_method_return(call, "u", deleted);
-finish:
-        for (size_t i = 0; i < q.n; i++)
-                free(q.v[i].snapshot_path);
-        free(q.v);
-        return r;
+        victims_free(&q);
+        /* answered once the rows are gone: a listing after the answer does not show them */
+        r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
+        if (r < 0) {
+                (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                return;
+        }
+        TAKE_PTR(query);
+        return;
+fail:
+        victims_free(&q);
+        free(deleted);
+        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+}
+
+int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
+                         bool oldest, sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
+        q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        q->m = m;
+        q->oldest = oldest;
+        if (id)
+                q->id = *id;
+        q->what = strdup(what);
+        if (!q->what)
+                return -ENOMEM;
+        if (streq_ptr(what, "for")) {
+                if (!volume || volume[0] != '/')
+                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                /* The catalog holds canonical paths; a volume that is gone is matched as given. */
+                canonical = realpath(volume, NULL);
+                q->volume = strdup(canonical ? canonical : volume);
+                if (!q->volume)
+                        return -ENOMEM;
+        }
+        q->call = sd_bus_message_ref(call);
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
 }

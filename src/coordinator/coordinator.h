@@ -29,6 +29,7 @@
 #include <lvss/types.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-queue.h"
 #include "common/util.h"
 #include "providers/provider.h"
 
@@ -113,7 +114,8 @@ struct Manager {
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_source;
-        lvss_catalog *catalog;
+        lvss_catalog *catalog;      /* the loop's connection: start-up recovery and writer-owner reads */
+        lvss_catalog_queue *catalog_queue; /* every write while the loop runs (issue 11 §1) */
         lvss_provider **providers;  /* copy first, then btrfs, then the exec ones */
         size_t n_providers;
         lvss_provider *default_provider;
@@ -441,6 +443,12 @@ struct Session {
         /* issue 8 item 6: writer-status rows of this session the catalog did not take */
         size_t history_lost;
         int history_error;          /* why (negative errno) */
+        /* issue 11 §1: the catalog off the event path */
+        bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
+        uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
+        int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
+        sd_bus_message *open_call;  /* OpenSession, answered once the session's row is written */
+        sd_bus_message *record_call; /* GetRecordStatus, answered once the history queued before is written */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
         /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
         struct lvss_fs *freeze_fs;
@@ -474,7 +482,7 @@ struct Session {
 };
 
 /* Fails with @error set (VSS code and message) when the session cannot be opened. */
-int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error);
+int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_bus_error *error);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
 void session_touch(Session *s);
 Session *session_free(Session *s);

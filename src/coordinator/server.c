@@ -132,11 +132,13 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
                                                   "This connection already has a role (one session per connection)");
         if (c->m->stopping)
                 return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
-        r = session_new(c->m, c, &s, error);
+        r = session_new(c->m, c, m, &s, error);
         if (r < 0)
                 return r;
         c->role = ROLE_REQUESTER;
         c->session = s;
+        if (r > 0)
+                return 1; /* answered once the catalog has the session (issue 11 §1) */
         return reply_with_id(m, &s->id);
 }
 
