@@ -120,6 +120,8 @@ static void shadows_listed(int r, void *data, void *userdata) {
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
                 (void) sd_bus_reply_method_errno(q->call, r, NULL);
+        /* answered outside the connection's own dispatch: flush it (server.c) */
+        server_bus_changed(q->m, sd_bus_message_get_bus(q->call));
 }
 
 int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
@@ -218,6 +220,7 @@ static void shadows_deleted(int r, void *data, void *userdata) {
         r = sd_bus_reply_method_return(q->call, "u", *deleted);
         if (r < 0)
                 log_msg("delete shadows: cannot answer: %s", strerror(-r));
+        server_bus_changed(q->m, sd_bus_message_get_bus(q->call));
 }
 
 static void shadows_to_delete(int r, void *data, void *userdata) {
@@ -239,6 +242,7 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                                                            "running"
                                                          : "No such shadow copy");
                 (void) sd_bus_reply_method_error(query->call, &error);
+                server_bus_changed(m, sd_bus_message_get_bus(query->call));
                 victims_free(&q);
                 return;
         }
@@ -282,6 +286,7 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
         r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
         if (r < 0) {
                 (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                server_bus_changed(m, sd_bus_message_get_bus(query->call));
                 return;
         }
         TAKE_PTR(query);
@@ -290,6 +295,7 @@ fail:
         victims_free(&q);
         free(deleted);
         (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        server_bus_changed(m, sd_bus_message_get_bus(query->call));
 }
 
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,

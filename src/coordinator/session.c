@@ -77,6 +77,8 @@ static void record_status_known(int r, void *data, void *userdata) {
         r = session_reply_record_status(s, call);
         if (r < 0)
                 (void) sd_bus_reply_method_errno(call, r, NULL);
+        /* answered outside the connection's own dispatch: flush it (server.c) */
+        server_bus_changed(s->m, sd_bus_message_get_bus(call));
 }
 
 int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
@@ -140,6 +142,7 @@ static void session_begun(int r, void *data, void *userdata) {
                                 r = sd_bus_send(NULL, reply, NULL);
                         if (r < 0)
                                 log_session(s, "cannot answer OpenSession: %s", strerror(-r));
+                        server_bus_changed(s->m, sd_bus_message_get_bus(call));
                 }
                 return;
         }
@@ -156,6 +159,7 @@ static void session_begun(int r, void *data, void *userdata) {
                                                   "Cannot record the session in the catalog (%s): %s",
                                                   s->m->cfg.state_dir, strerror(-r));
         (void) sd_bus_reply_method_error(call, &error);
+        server_bus_changed(s->m, sd_bus_message_get_bus(call));
         if (c && c->session == s) {
                 c->session = NULL;
                 c->role = ROLE_NONE;

@@ -1079,7 +1079,7 @@ static void commit_fork(Session *s) {
 
         /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it
          * (written with the set's rows, set_records_add()) */
-        s->freeze_recorded = s->n_freeze_fs > 0 && s->m->catalog_queue;
+        s->freeze_recorded = s->n_freeze_fs > 0;
 
         if (now_usec(CLOCK_MONOTONIC) >= s->commit_deadline_mono) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made */
