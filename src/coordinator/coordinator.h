@@ -445,6 +445,7 @@ struct Session {
         int history_error;          /* why (negative errno) */
         /* issue 11 §1: the catalog off the event path */
         bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
+        int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
         uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
         int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
         sd_bus_message *open_call;  /* OpenSession, answered once the session's row is written */

@@ -924,14 +924,18 @@ fail:
         _exit(1);
 }
 
-static void commit_records_written(int r, void *data, void *userdata);
+static void set_records_written(int r, void *data, void *userdata);
 
 /*
  * The "creating" rows of the set's snapshots and a row for each file system
  * the commit freezes (issue 10 part 3), in one catalog job (issue 11 §1: on
- * the catalog thread); the commit starts in commit_records_written(), once
- * they are on disk. The rows count as in the catalog from now on: a removal
- * queued later runs after them.
+ * the catalog thread), queued as DoSnapshotSet begins: the fsync runs while
+ * PrepareForSnapshot and Freeze go out, not inside the freeze window. The
+ * commit starts only once they are on disk (commit_start(), or
+ * set_records_written() when it has to wait; the hold window counts that
+ * wait). A crash before the commit leaves "creating" rows of copies that do
+ * not exist: start-up drops them. The rows count as in the catalog from now
+ * on: a removal queued later runs after them.
  */
 static int set_records_add(Session *s) {
         _cleanup_(freep) lvss_catalog_snapshot *rows = NULL;
@@ -973,14 +977,14 @@ static int set_records_add(Session *s) {
                 log_session(s, "test hook: the catalog write of the set's rows is delayed %u ms",
                             lvss_catalog_queue_delay_ms(s->m->catalog_queue));
         r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->n_freeze_fs,
-                                           commit_records_written, s);
+                                           set_records_written, s);
         free(devs);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 s->snapshots[i]->in_catalog = true;
         s->freeze_recorded = s->n_freeze_fs > 0;
-        s->catalog_wait = true;
+        s->records_state = 0;
         return 0;
 }
 
@@ -1014,35 +1018,33 @@ static void commit_start(Session *s) {
                 }
         }
 
-        /* Rows first: whatever the child makes, the catalog knows where; one transaction, one fsync,
-         * on the catalog thread (issue 11 §1): the commit goes on in commit_records_written(). */
+        /* Rows first: whatever the child makes, the catalog knows where (queued as DoSnapshotSet
+         * began, set_records_add()); the commit waits for them when they are not on disk yet. */
         s->created_error = 0;
-        s->freeze_recorded = false;
-        s->freeze_thawed = false;
-        s->freeze_started = 0;
-        s->freeze_failed = 0;
-        if (s->m->catalog_queue) {
-                r = set_records_add(s);
-                if (r < 0) {
-                        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
-                        return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
-                }
+        if (s->m->catalog_queue && s->records_state == 0) {
+                s->catalog_wait = true; /* set_records_written() goes on */
                 return;
+        }
+        if (s->records_state < 0) {
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
         }
         commit_fork(s);
 }
 
-static void commit_records_written(int r, void *data, void *userdata) {
+static void set_records_written(int r, void *data, void *userdata) {
         Session *s = userdata;
 
-        if (!s->catalog_wait || s->snap_phase != SNAP_COMMIT)
-                return; /* the window closed or the step ended meanwhile: the rows go (queued after) */
-        s->catalog_wait = false;
+        s->records_state = r < 0 ? r : 1;
         if (r < 0) {
                 /* all or nothing: none of the set's rows is written */
                 for (size_t i = 0; i < s->n_snapshots; i++)
                         s->snapshots[i]->in_catalog = false;
-                s->freeze_recorded = false;
+        }
+        if (!s->catalog_wait || s->snap_phase != SNAP_COMMIT)
+                return; /* the commit comes later, or the window closed or the step ended meanwhile */
+        s->catalog_wait = false;
+        if (r < 0) {
                 s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
                 freeze_release(s);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
@@ -1244,6 +1246,17 @@ int snapshot_set_run(Session *s) {
                             s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
                             s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
         log_session(s, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
+        /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
+        s->freeze_recorded = false;
+        s->freeze_thawed = false;
+        s->freeze_started = 0;
+        s->freeze_failed = 0;
+        s->records_state = 1;
+        if (s->m->catalog_queue && set_records_add(s) < 0) {
+                log_session(s, "DoSnapshotSet: out of memory for the catalog rows");
+                refuse_set(s, VSS_E_OUTOFMEMORY);
+                return 0;
+        }
         if (!(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS))
                 run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
         else {
