@@ -78,31 +78,71 @@ static int append_shadow(const lvss_catalog_snapshot *cs, void *userdata) {
         return r;
 }
 
-typedef struct AdminQuery {
+typedef struct AdminQuery AdminQuery;
+struct AdminQuery {
         Manager *m;
+        AdminQuery *next, *prev; /* Manager.admin_queries: answers still to come */
         sd_bus_message *call;
         vss_id set_id; /* list: the set, or null for all */
         char *what;    /* delete: */
         vss_id id;
         char *volume;
         bool oldest;
-} AdminQuery;
+};
+
+static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
+        AdminQuery *q = calloc(1, sizeof *q);
+
+        if (!q)
+                return NULL;
+        q->m = m;
+        q->call = sd_bus_message_ref(call);
+        q->next = m->admin_queries;
+        if (q->next)
+                q->next->prev = q;
+        m->admin_queries = q;
+        return q;
+}
+
+/* Whether a ListShadows or DeleteShadows of @bus waits for the catalog: the connection is not idle. */
+bool admin_query_pending(Manager *m, sd_bus *bus) {
+        for (AdminQuery *q = m->admin_queries; q; q = q->next)
+                if (sd_bus_message_get_bus(q->call) == bus)
+                        return true;
+        return false;
+}
 
 static AdminQuery *admin_query_free(AdminQuery *q) {
         if (!q)
                 return NULL;
+        if (q->prev)
+                q->prev->next = q->next;
+        else if (q->m->admin_queries == q)
+                q->m->admin_queries = q->next;
+        if (q->next)
+                q->next->prev = q->prev;
         sd_bus_message_unref(q->call);
         free(q->what);
         free(q->volume);
         free(q);
         return NULL;
 }
+/* The answer is sent: @q goes, then its connection is flushed and its idle deadline set again (server.c). */
+static void admin_query_answered(AdminQuery *q) {
+        Manager *m = q->m;
+        sd_bus *bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
+
+        admin_query_free(q);
+        server_bus_changed(m, bus);
+        sd_bus_unref(bus);
+}
+
 static void admin_query_freep(AdminQuery **q) {
         *q = admin_query_free(*q);
 }
 
 static void shadows_listed(int r, void *data, void *userdata) {
-        _cleanup_(admin_query_freep) AdminQuery *q = userdata;
+        AdminQuery *q = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const lvss_catalog_snapshot_list *rows = data;
         ShadowList l = { .m = q->m, .set_id = &q->set_id };
@@ -121,18 +161,16 @@ static void shadows_listed(int r, void *data, void *userdata) {
         if (r < 0)
                 (void) sd_bus_reply_method_errno(q->call, r, NULL);
         /* answered outside the connection's own dispatch: flush it (server.c) */
-        server_bus_changed(q->m, sd_bus_message_get_bus(q->call));
+        admin_query_answered(q);
 }
 
 int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
         AdminQuery *q;
         int r;
 
-        q = calloc(1, sizeof *q);
+        q = admin_query_new(m, call);
         if (!q)
                 return -ENOMEM;
-        q->m = m;
-        q->call = sd_bus_message_ref(call);
         if (set_id)
                 q->set_id = *set_id;
         r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_listed, q);
@@ -214,17 +252,17 @@ static void victims_free(DeleteQuery *q) {
 
 /* The rows of the deleted copies are gone: the answer (the number deleted rides in the call's slot). */
 static void shadows_deleted(int r, void *data, void *userdata) {
-        _cleanup_(admin_query_freep) AdminQuery *q = userdata;
+        AdminQuery *q = userdata;
         uint32_t *deleted = data;
 
         r = sd_bus_reply_method_return(q->call, "u", *deleted);
         if (r < 0)
                 log_msg("delete shadows: cannot answer: %s", strerror(-r));
-        server_bus_changed(q->m, sd_bus_message_get_bus(q->call));
+        admin_query_answered(q);
 }
 
 static void shadows_to_delete(int r, void *data, void *userdata) {
-        _cleanup_(admin_query_freep) AdminQuery *query = userdata;
+        AdminQuery *query = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         const lvss_catalog_snapshot_list *rows = data;
         Manager *m = query->m;
@@ -242,7 +280,7 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                                                            "running"
                                                          : "No such shadow copy");
                 (void) sd_bus_reply_method_error(query->call, &error);
-                server_bus_changed(m, sd_bus_message_get_bus(query->call));
+                admin_query_answered(query);
                 victims_free(&q);
                 return;
         }
@@ -286,16 +324,14 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
         r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
         if (r < 0) {
                 (void) sd_bus_reply_method_errno(query->call, r, NULL);
-                server_bus_changed(m, sd_bus_message_get_bus(query->call));
-                return;
+                admin_query_answered(query);
         }
-        TAKE_PTR(query);
-        return;
+        return; /* else shadows_deleted() answers */
 fail:
         victims_free(&q);
         free(deleted);
         (void) sd_bus_reply_method_errno(query->call, r, NULL);
-        server_bus_changed(m, sd_bus_message_get_bus(query->call));
+        admin_query_answered(query);
 }
 
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
@@ -306,10 +342,9 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
 
         if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
-        q = calloc(1, sizeof *q);
+        q = admin_query_new(m, call);
         if (!q)
                 return -ENOMEM;
-        q->m = m;
         q->oldest = oldest;
         if (id)
                 q->id = *id;
@@ -325,7 +360,6 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                 if (!q->volume)
                         return -ENOMEM;
         }
-        q->call = sd_bus_message_ref(call);
         r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
         if (r < 0)
                 return r;

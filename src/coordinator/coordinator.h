@@ -127,6 +127,7 @@ struct Manager {
         Session *sessions;
         Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
         struct AdminList *admin_lists; /* ListWriters calls in flight */
+        struct AdminQuery *admin_queries; /* ListShadows / DeleteShadows waiting for the catalog */
         lvss_catalog_status *history;  /* status rows not yet in the catalog */
         size_t n_history;
         unsigned n_writers;
@@ -577,6 +578,7 @@ const char *provider_volumes_text(const lvss_provider *p);
 
 int admin_list_providers(Manager *m, sd_bus_message *call);
 int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id);
+bool admin_query_pending(Manager *m, sd_bus *bus);
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error);
 

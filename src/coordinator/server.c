@@ -708,6 +708,7 @@ static bool client_has_unread(Client *c) {
 /* No role: the idle timeout applies while no ListWriters of it runs. */
 static bool client_idle_applies(Client *c) {
         return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus) &&
+               !admin_query_pending(c->m, c->bus) &&
                !(c->m->external && c->m->external->external_caller == c);
 }
 

@@ -20,6 +20,9 @@
  *   - test_kill_while_rows_written: a snapshot row before its snapshot: lvssd
  *     killed while the set's rows are being written has started no commit,
  *     and the next start-up finds nothing of the set (no row, no copy).
+ *   - test_admin_call_waits_for_catalog: an admin call (ListShadows) waiting
+ *     for the slow catalog keeps its connection: IdleTimeoutMS does not close
+ *     it (it did before Manager.admin_queries counted as activity).
  */
 
 #include <errno.h>
@@ -235,11 +238,51 @@ static void test_kill_while_rows_written(void **state) {
         (void) snap;
 }
 
+/*
+ * An admin call waiting for the slow catalog is not an idle connection:
+ * ListShadows is answered after the writes queued before it, however long
+ * they take, and lvssd's IdleTimeoutMS (here 500 ms, under the catalog's
+ * delay) does not close the connection meanwhile. Before this was fixed the
+ * call failed once the idle deadline passed (VSS_E_WRITER_INFRASTRUCTURE:
+ * lvssd closed the connection).
+ */
+static void test_admin_call_waits_for_catalog(void **state) {
+        itest_env *env = *state;
+        itest_lvssd_opts opts = { .identify_timeout_ms = 10000, .event_timeout_ms = 30000 };
+        char *config = itest_write_config(env, "[Coordinator]\nIdleTimeoutMS=500\n");
+        char delay[32];
+        itest_shadow_list l;
+        vss_id sid, snap;
+
+        snprintf(delay, sizeof delay, "%u", itest_ms(env, DELAY_MS));
+        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", delay, 1) == 0, "setenv: %m");
+        itest_start_lvssd_config(env, &opts, config);
+        (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
+        free(config);
+        (void) WRITER(env, "w", "--freeze-timeout", "60000");
+        /* a write in flight: the requester child's session row (then its set's rows) */
+        itest_proc *req = start_requester_child(env, "start", &sid, &snap);
+        CHECK(itest_wait_state(env, log_has, (void *) "the catalog write of the set's rows is delayed",
+                               itest_ms(env, 10000)),
+              "lvssd never queued the set's rows: the test proves nothing");
+        uint64_t t0 = itest_now_mono_usec();
+        CHECK_HR(itest_list_shadows(env->socket_path, NULL, &l), VSS_S_OK,
+                 "ListShadows while the catalog is slower than IdleTimeoutMS");
+        uint64_t ms = (itest_now_mono_usec() - t0) / 1000;
+        itest_note("ListShadows answered after %llu ms (IdleTimeoutMS 500)", (unsigned long long) ms);
+        CHECK(ms >= 500, "ListShadows answered in %llu ms: it did not wait for the slow catalog, the test proves "
+              "nothing", (unsigned long long) ms);
+        itest_shadow_list_free(&l);
+        CHECK_HR(itest_child_result(env, req, "DoSnapshotSet"), VSS_S_OK, "vss_do_snapshot_set");
+        itest_kill_proc(env, req);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 ITEST(test_slow_catalog_loop_free),
                 ITEST(test_kill_after_created),
                 ITEST(test_kill_while_rows_written),
+                ITEST(test_admin_call_waits_for_catalog),
         };
         return ITEST_MAIN("test-catalog-thread", tests);
 }
