@@ -48,8 +48,11 @@ lint: deps $(BUILD)/build.ninja
 demo: build
 	./scripts/demo.sh $(BUILD)
 
-bench: build
-	./bench/run.sh $(BUILD)
+# Benchmarks, optimized, in their own build directory (bench/README.md).
+BUILD_BENCH ?= build-bench
+bench: deps
+	@test -f $(BUILD_BENCH)/build.ninja || meson setup $(BUILD_BENCH) -Dbuildtype=release
+	./bench/run.sh $(BUILD_BENCH)
 
 install: build
 	meson install -C $(BUILD)

@@ -583,3 +583,312 @@ int bench_lvss_run(const bench_config *cfg, unsigned n) {
         e.failed = false;
         return 0;
 }
+
+/* ---- the freeze window on btrfs (issue 11 §5) ----------------------------------------------- */
+
+/*
+ * What the writers' applications wait for on btrfs, beside what the file
+ * system itself needs for the same copies. One btrfs file system on a loop
+ * device (a sparse image in the run's directory, on a disk), mounted in the
+ * bench's private mount namespace (lvss-bench unshares it before anything
+ * else when --btrfs is given; the mount cannot outlive the bench), holding
+ * 100 subvolumes with a small file each. For N = 1, 10, 100 (--btrfs):
+ *
+ *   raw    libbtrfsutil: btrfs_util_create_snapshot(READ_ONLY) of the first N
+ *          subvolumes, one after another, timed from the first call to the
+ *          last return (then deleted, untimed);
+ *   lvss   one lvssd (btrfs provider, chosen by lvssd itself), one no-op
+ *          writer, a whole backup session with the same N subvolumes in the
+ *          set; the freeze window as lvssd sees it: from the writer's answer
+ *          to Freeze (its handler returned) to lvssd's Thaw arriving (its
+ *          handler started), stamped by the writer; and the writer's whole
+ *          window (Freeze handler start to Thaw handler end) beside it.
+ *
+ * raw and lvss alternate, reps times each. The goal (issue 11 §5): lvss's
+ * window within 1 ms of raw. The loop device is always detached and the
+ * image removed, also after a failure.
+ */
+
+#include <btrfsutil.h>
+#include <sys/mount.h>
+
+#define BTRFS_MAX_VOLUMES 100U
+#define BTRFS_IMAGE_SIZE (2LL << 30)
+
+typedef struct btrfs_bench {
+        char *dir, *image, *mnt;
+        char loopdev[64];
+        bool mounted;
+        char *vols[BTRFS_MAX_VOLUMES], *raw[BTRFS_MAX_VOLUMES];
+} btrfs_bench;
+
+/* Runs @argv (absolute path) to its end; its stdout into @out (may be NULL), at most @size - 1 bytes. */
+static int run_program(char *const argv[], char *out, size_t size) {
+        _cleanup_(closep) int rd = -1;
+        int fds[2], status = 0, r;
+        pid_t pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        rd = fds[0];
+        spawn_fd map[] = { { fds[1], STDOUT_FILENO } };
+        r = bench_spawn(argv, map, ELEMENTSOF(map), NULL, &pid);
+        close(fds[1]);
+        if (r < 0)
+                return r;
+        size_t n = 0;
+        for (;;) {
+                char buf[256];
+                ssize_t k = read(rd, buf, sizeof buf);
+                if (k <= 0)
+                        break;
+                for (ssize_t i = 0; i < k && out && n + 1 < size; i++)
+                        out[n++] = buf[i];
+        }
+        if (out)
+                out[n] = 0;
+        r = bench_reap(pid, 120000, &status);
+        if (r < 0)
+                return r;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                bench_log("btrfs: %s failed (status 0x%x)", argv[0], (unsigned) status);
+                return -EIO;
+        }
+        return 0;
+}
+
+/* The path of @name in the system directories (owned), or NULL. */
+static char *find_program(const char *name) {
+        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                char *path;
+                if (asprintf(&path, "%s/%s", dirs[i], name) < 0)
+                        return NULL;
+                if (access(path, X_OK) == 0)
+                        return path;
+                free(path);
+        }
+        return NULL;
+}
+
+static void btrfs_bench_done(btrfs_bench *b) {
+        for (unsigned i = 0; i < BTRFS_MAX_VOLUMES; i++) {
+                free(b->vols[i]);
+                free(b->raw[i]);
+        }
+        if (b->mounted && umount2(b->mnt, MNT_DETACH) < 0)
+                bench_log("btrfs: cannot unmount %s: %m", b->mnt);
+        if (b->loopdev[0]) {
+                _cleanup_(freep) char *losetup = find_program("losetup");
+                char *argv[] = { (char *) losetup, (char *) "-d", b->loopdev, NULL };
+                if (!losetup || run_program(argv, NULL, 0) < 0)
+                        bench_log("btrfs: cannot detach %s", b->loopdev);
+        }
+        if (b->image)
+                (void) unlink(b->image);
+        if (b->mnt)
+                (void) rmdir(b->mnt);
+        free(b->image);
+        free(b->mnt);
+}
+
+static int btrfs_bench_make(const bench_config *cfg, btrfs_bench *b, lvss_env *e) {
+        _cleanup_(freep) char *losetup = find_program("losetup"), *mkfs = find_program("mkfs.btrfs");
+        char out[128];
+        int fd, r;
+
+        if (geteuid() != 0) {
+                bench_log("btrfs: needs root (a loop device and a mount)");
+                return -EPERM;
+        }
+        if (!losetup || !mkfs) {
+                bench_log("btrfs: needs losetup and mkfs.btrfs (apt-get install util-linux btrfs-progs)");
+                return -ENOENT;
+        }
+        if (asprintf(&b->image, "%s/btrfs.img", e->dir) < 0 || asprintf(&b->mnt, "%s/mnt", e->dir) < 0)
+                return -ENOMEM;
+        fd = open(b->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        r = ftruncate(fd, BTRFS_IMAGE_SIZE) < 0 ? -errno : 0;
+        close(fd);
+        if (r < 0)
+                return r;
+        char *lo[] = { losetup, (char *) "--find", (char *) "--show", b->image, NULL };
+        r = run_program(lo, out, sizeof out);
+        if (r < 0)
+                return r;
+        out[strcspn(out, "\n")] = 0;
+        if (strncmp(out, "/dev/loop", 9) != 0 || strlen(out) >= sizeof b->loopdev) {
+                bench_log("btrfs: losetup said \"%s\"", out);
+                return -EIO;
+        }
+        strcpy(b->loopdev, out);
+        char *mk[] = { mkfs, (char *) "-f", (char *) "-q", b->loopdev, NULL };
+        r = run_program(mk, NULL, 0);
+        if (r < 0)
+                return r;
+        if (mkdir(b->mnt, 0755) < 0)
+                return -errno;
+        if (mount(b->loopdev, b->mnt, "btrfs", 0, NULL) < 0) {
+                bench_log("btrfs: cannot mount %s on %s: %m", b->loopdev, b->mnt);
+                return -errno;
+        }
+        b->mounted = true;
+        for (unsigned i = 0; i < BTRFS_MAX_VOLUMES; i++) {
+                enum btrfs_util_error be;
+                if (asprintf(&b->vols[i], "%s/vol-%03u", b->mnt, i) < 0 ||
+                    asprintf(&b->raw[i], "%s/raw-%03u", b->mnt, i) < 0)
+                        return -ENOMEM;
+                be = btrfs_util_create_subvolume(b->vols[i], 0, NULL, NULL);
+                if (be != BTRFS_UTIL_OK) {
+                        bench_log("btrfs: create subvolume %s: %s", b->vols[i], btrfs_util_strerror(be));
+                        return -EIO;
+                }
+                _cleanup_(freep) char *file = NULL;
+                if (asprintf(&file, "%s/data", b->vols[i]) < 0)
+                        return -ENOMEM;
+                fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                if (fd < 0 || write(fd, "lvss-bench\n", 11) != 11) {
+                        r = -errno;
+                        if (fd >= 0)
+                                close(fd);
+                        return r;
+                }
+                close(fd);
+        }
+        (void) cfg;
+        sync();
+        return 0;
+}
+
+static int btrfs_raw(btrfs_bench *b, unsigned n, double *ret_usec) {
+        uint64_t t0, t1;
+        int r = 0;
+
+        t0 = now_nsec();
+        for (unsigned i = 0; i < n; i++) {
+                enum btrfs_util_error be = btrfs_util_create_snapshot(b->vols[i], b->raw[i],
+                                                                      BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
+                if (be != BTRFS_UTIL_OK) {
+                        bench_log("btrfs: snapshot %s: %s", b->vols[i], btrfs_util_strerror(be));
+                        r = -EIO;
+                        n = i;
+                        break;
+                }
+        }
+        t1 = now_nsec();
+        for (unsigned i = 0; i < n; i++) {
+                enum btrfs_util_error be = btrfs_util_delete_subvolume(b->raw[i], 0);
+                if (be != BTRFS_UTIL_OK) {
+                        bench_log("btrfs: delete %s: %s", b->raw[i], btrfs_util_strerror(be));
+                        r = -EIO;
+                }
+        }
+        *ret_usec = (double) (t1 - t0) / 1000.0;
+        return r;
+}
+
+static int btrfs_lvss(lvss_env *e, btrfs_bench *b, unsigned n, double *ret_inner, double *ret_window) {
+        _cleanup_(bc_releasep_) vss_backup_components *bc = NULL;
+        vss_id set_id, snapshot_id;
+        const bench_slot *s = &e->slots[0];
+        vss_hresult hr;
+        int r;
+
+        hr = vss_create_backup_components(&bc);
+        if (hr == VSS_S_OK)
+                hr = vss_initialize_for_backup(bc, NULL);
+        if (hr == VSS_S_OK)
+                hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false);
+        if (hr != VSS_S_OK) {
+                bench_log("btrfs: cannot open a session: %s", hr_str(hr));
+                return -EIO;
+        }
+        r = step(bc, vss_gather_writer_metadata, "GatherWriterMetadata", NULL);
+        if (r < 0)
+                return r;
+        hr = vss_start_snapshot_set(bc, &set_id);
+        for (unsigned i = 0; hr == VSS_S_OK && i < n; i++) {
+                hr = vss_add_to_snapshot_set(bc, b->vols[i], NULL, &snapshot_id);
+                if (hr != VSS_S_OK)
+                        bench_log("btrfs: cannot add %s: %s", b->vols[i], hr_str(hr));
+        }
+        if (hr != VSS_S_OK)
+                return -EIO;
+        r = step(bc, vss_prepare_for_backup, "PrepareForBackup", NULL);
+        if (r < 0)
+                return r;
+        memset(e->slots, 0, e->slots_size);
+        r = step(bc, vss_do_snapshot_set, "DoSnapshotSet", NULL);
+        if (r < 0)
+                return r;
+        if (!s->freeze_end_nsec || !s->thaw_start_nsec || !s->freeze_start_nsec || !s->thaw_end_nsec) {
+                bench_log("btrfs: the writer did not see both Freeze and Thaw");
+                return -EPROTO;
+        }
+        *ret_inner = (double) (s->thaw_start_nsec - s->freeze_end_nsec) / 1000.0;
+        *ret_window = (double) (s->thaw_end_nsec - s->freeze_start_nsec) / 1000.0;
+        r = step(bc, vss_backup_complete, "BackupComplete", NULL);
+        if (r < 0)
+                return r;
+        bc = vss_backup_components_release(bc); /* auto-release: lvssd deletes the snapshots */
+        return 0;
+}
+
+int bench_btrfs_run(const bench_config *cfg) {
+        _cleanup_(lvss_env_done) lvss_env e = { .log_fd = -1, .slots_fd = -1 };
+        _cleanup_(btrfs_bench_done) btrfs_bench b = {};
+        _cleanup_(freep) char *log_path = NULL;
+        int r;
+
+        r = mkdtemp_in(cfg->tmp_root, "btrfs-", &e.dir);
+        if (r < 0)
+                return r;
+        e.failed = true;
+        if (asprintf(&e.socket_path, "%s/lvssd.sock", e.dir) < 0 || asprintf(&log_path, "%s/lvssd.log", e.dir) < 0)
+                return -ENOMEM;
+        e.log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (e.log_fd < 0)
+                return -errno;
+        if (setenv("LVSS_SOCKET", e.socket_path, 1) < 0)
+                return -errno;
+        r = btrfs_bench_make(cfg, &b, &e);
+        if (r < 0)
+                return r;
+        r = lvssd_start(cfg, &e);
+        if (r < 0)
+                return r;
+        r = writers_start(cfg, &e, 1);
+        if (r < 0)
+                return r;
+
+        for (size_t k = 0; k < cfg->n_btrfs_n_values; k++) {
+                unsigned n = cfg->btrfs_n_values[k];
+                unsigned reps = cfg->quick ? 2 : n >= 100 ? 5 : 10;
+                _cleanup_(samples_done) samples raw = {}, inner = {}, window = {};
+                double v1, v2;
+
+                bench_log("btrfs: N=%u volumes, %u repetitions", n, reps);
+                r = btrfs_lvss(&e, &b, n, &v1, &v2); /* warm-up */
+                if (r < 0)
+                        return r;
+                for (unsigned i = 0; i < reps; i++) {
+                        r = btrfs_raw(&b, n, &v1);
+                        if (r < 0)
+                                return r;
+                        samples_add(&raw, v1);
+                        r = btrfs_lvss(&e, &b, n, &v1, &v2);
+                        if (r < 0)
+                                return r;
+                        samples_add(&inner, v1);
+                        samples_add(&window, v2);
+                }
+                result_add(n, "btrfs-raw", "snapshots", "us", &raw);
+                result_add(n, "lvss-btrfs", "freeze-window-lvssd", "us", &inner);
+                result_add(n, "lvss-btrfs", "freeze-window-writer", "us", &window);
+        }
+        e.failed = false;
+        return 0;
+}

@@ -27,12 +27,14 @@ static bool on_freeze(vss_writer *w, void *userdata) {
         bench_slot *slot = userdata;
 
         slot->freeze_start_nsec = now_nsec();
+        slot->freeze_end_nsec = now_nsec();
         return true;
 }
 
 static bool on_thaw(vss_writer *w, void *userdata) {
         bench_slot *slot = userdata;
 
+        slot->thaw_start_nsec = now_nsec();
         slot->thaw_end_nsec = now_nsec();
         return true;
 }

@@ -45,7 +45,9 @@
 typedef struct bench_slot {
         uint64_t freeze_start_nsec;
         uint64_t thaw_end_nsec;
-        uint64_t pad[6]; /* one cache line per writer */
+        uint64_t freeze_end_nsec;  /* its Freeze handler returns: frozen, as far as lvssd will know */
+        uint64_t thaw_start_nsec;  /* its Thaw handler starts: lvssd's Thaw arrived */
+        uint64_t pad[4]; /* one cache line per writer */
 } bench_slot;
 
 #define BENCH_SLOTS_FD 3 /* where lvss-bench-writer finds the memfd */
@@ -146,6 +148,8 @@ typedef struct bench_config {
         unsigned idle_seconds;
         const char *profile_dir;  /* non-NULL: perf record + perf stat of lvssd's measured sessions */
         bool quick;
+        unsigned btrfs_n_values[4]; /* --btrfs: the freeze window on btrfs for these numbers of volumes */
+        size_t n_btrfs_n_values;
 } bench_config;
 
 /* Repetitions for a model at @n: fewer at large N (the report says how many). */
@@ -154,6 +158,9 @@ unsigned reps_for(const bench_config *cfg, const char *model, unsigned n);
 int bench_lvss_run(const bench_config *cfg, unsigned n);
 int bench_floor_run(const bench_config *cfg, unsigned n);
 int bench_hooks_run(const bench_config *cfg, unsigned n);
+/* The freeze window on btrfs beside raw libbtrfsutil snapshots (root; the caller's mount
+ * namespace must be private): every N of cfg->btrfs_n_values. */
+int bench_btrfs_run(const bench_config *cfg);
 
 /* ---- small helpers ---------------------------------------------------------- */
 

@@ -16,6 +16,8 @@
  */
 
 #include <getopt.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -263,6 +265,32 @@ static void print_goals(const bench_config *cfg) {
         else
                 printf("  GatherWriterStatus with 1000 writers: NOT MEASURED (N=1000 not run)\n");
 
+        /* issue 11 §5 */
+        printf("\nGoals (issue 11 §5; reported, not enforced)\n");
+        if (result_find(1, "lvss", "event") && result_find(1, "sdbus-floor", "event")) {
+                double ratio = med(1, "lvss", "event") / med(1, "sdbus-floor", "event");
+                printf("  one event to one writer within 3x the floor: %.1f us vs %.1f us, %.2fx -> %s\n",
+                       med(1, "lvss", "event"), med(1, "sdbus-floor", "event"), ratio, ratio <= 3 ? "MET" : "MISSED");
+        } else
+                printf("  one event to one writer: NOT MEASURED (N=1 not run)\n");
+        if (cfg->n_n_values >= 2 && top == 1000) {
+                unsigned lo = cfg->n_values[cfg->n_n_values - 2];
+                double dl = (med(top, "lvss", "event") - med(lo, "lvss", "event")) / (top - lo);
+                double df = (med(top, "sdbus-floor", "event") - med(lo, "sdbus-floor", "event")) / (top - lo);
+                double ratio = df > 0 ? dl / df : 0;
+                printf("  marginal cost of one more writer at N=1000 (N=%u -> 1000) within 1.5x the floor: lvss %.1f us, "
+                       "floor %.1f us, %.2fx -> %s\n", lo, dl, df, ratio, df > 0 && ratio <= 1.5 ? "MET" : "MISSED");
+        } else
+                printf("  marginal cost of one more writer at N=1000: NOT MEASURED\n");
+        const result *seq = result_find(1000, "lvss", "sequence");
+        if (seq)
+                printf("  the whole backup sequence for 1000 writers under 300 ms: %.1f ms median [%.1f-%.1f] -> %s\n",
+                       seq->s.median / 1000, seq->s.min / 1000, seq->s.max / 1000,
+                       seq->s.median < 300000 ? "MET" : "MISSED");
+        else
+                printf("  the whole backup sequence for 1000 writers: NOT MEASURED (N=1000 not run)\n");
+        printf("\nGoals (issue 3, continued)\n");
+
         const char *phases[] = { "idle-before", "idle-after" };
         bool idle_met = true, idle_any = false;
         for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
@@ -374,6 +402,69 @@ static int parse_n_list(bench_config *cfg, const char *s) {
         return cfg->n_n_values > 0 ? 0 : -EINVAL;
 }
 
+static int parse_btrfs_list(bench_config *cfg, const char *s) {
+        _cleanup_(freep) char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        cfg->n_btrfs_n_values = 0;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *end;
+                unsigned long v = strtoul(t, &end, 10);
+                if (*end || v == 0 || v > 100 || cfg->n_btrfs_n_values == ELEMENTSOF(cfg->btrfs_n_values))
+                        return -EINVAL;
+                cfg->btrfs_n_values[cfg->n_btrfs_n_values++] = (unsigned) v;
+        }
+        return cfg->n_btrfs_n_values > 0 ? 0 : -EINVAL;
+}
+
+/* The btrfs rows: a table, the goal, and bench/results/btrfs.csv (ms) for bench/btrfs.gp. */
+static int btrfs_report(const bench_config *cfg) {
+        _cleanup_(freep) char *path = NULL;
+        bool met = true;
+        FILE *f;
+
+        if (cfg->n_btrfs_n_values == 0)
+                return 0;
+        printf("The freeze window on btrfs: median [min-max] in ms\n"
+               "  raw       libbtrfsutil: N read-only snapshots of N subvolumes, one after another\n"
+               "  lvssd     lvss, the same N subvolumes in one set: the writer's Freeze answer -> lvssd's Thaw\n"
+               "  writer    the writer's whole window: Freeze handler start -> Thaw handler end\n\n"
+               "    N  raw                      lvssd                    writer                   lvssd-raw\n");
+        if (asprintf(&path, "%s/btrfs.csv", cfg->results_dir) < 0)
+                return -ENOMEM;
+        f = fopen(path, "we");
+        if (!f) {
+                bench_log("cannot write %s: %m", path);
+                return -errno;
+        }
+        fprintf(f, "n,raw,raw_min,raw_max,lvssd,lvssd_min,lvssd_max,writer,writer_min,writer_max\n");
+        for (size_t i = 0; i < cfg->n_btrfs_n_values; i++) {
+                unsigned n = cfg->btrfs_n_values[i];
+                const result *raw = result_find(n, "btrfs-raw", "snapshots");
+                const result *in = result_find(n, "lvss-btrfs", "freeze-window-lvssd");
+                const result *wr = result_find(n, "lvss-btrfs", "freeze-window-writer");
+                if (!raw || !in || !wr)
+                        continue;
+                double d = (in->s.median - raw->s.median) / 1000.0;
+                met = met && d <= 1.0;
+                printf("%5u  %-8.4g [%.3g-%.3g]%*s%-8.4g [%.3g-%.3g]%*s%-8.4g [%.3g-%.3g]%*s%+.3f\n", n,
+                       raw->s.median / 1000, raw->s.min / 1000, raw->s.max / 1000, 4, "", in->s.median / 1000,
+                       in->s.min / 1000, in->s.max / 1000, 4, "", wr->s.median / 1000, wr->s.min / 1000,
+                       wr->s.max / 1000, 4, "", d);
+                fprintf(f, "%u,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", n, raw->s.median / 1000,
+                        raw->s.min / 1000, raw->s.max / 1000, in->s.median / 1000, in->s.min / 1000,
+                        in->s.max / 1000, wr->s.median / 1000, wr->s.min / 1000, wr->s.max / 1000);
+        }
+        if (fclose(f) != 0)
+                return -errno;
+        printf("\nGoal (issue 11 §5; reported, not enforced)\n"
+               "  the freeze window on btrfs within 1 ms of a raw libbtrfsutil snapshot of the same subvolumes: %s\n\n",
+               met ? "MET" : "MISSED");
+        return 0;
+}
+
 static void help(void) {
         printf("Usage: lvss-bench [OPTIONS]\n"
                "\n"
@@ -388,6 +479,8 @@ static void help(void) {
                "  --idle-seconds S     idle interval at the largest N (default: 3; 0: skip)\n"
                "  --quick              fewer repetitions (a smoke test, not a measurement)\n"
                "  --profile DIR        perf record + perf stat of lvssd during the measured sessions, into DIR\n"
+               "  --btrfs LIST         also the freeze window on btrfs for these numbers of volumes (e.g. 1,10,100;\n"
+               "                       root: a loop device in a private mount namespace; default: none)\n"
                "  -h, --help           this text\n");
 }
 
@@ -405,7 +498,8 @@ static char *beside_self(const char *rel) {
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_LVSSD = 0x100, ARG_WRITER, ARG_PEER, ARG_RESULTS, ARG_TMP, ARG_N, ARG_IDLE, ARG_QUICK, ARG_PROFILE };
+        enum { ARG_LVSSD = 0x100, ARG_WRITER, ARG_PEER, ARG_RESULTS, ARG_TMP, ARG_N, ARG_IDLE, ARG_QUICK, ARG_PROFILE,
+               ARG_BTRFS };
         static const struct option options[] = {
                 { "lvssd", required_argument, NULL, ARG_LVSSD },
                 { "writer", required_argument, NULL, ARG_WRITER },
@@ -416,6 +510,7 @@ int main(int argc, char **argv) {
                 { "idle-seconds", required_argument, NULL, ARG_IDLE },
                 { "quick", no_argument, NULL, ARG_QUICK },
                 { "profile", required_argument, NULL, ARG_PROFILE },
+                { "btrfs", required_argument, NULL, ARG_BTRFS },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -463,6 +558,13 @@ int main(int argc, char **argv) {
                 case ARG_PROFILE:
                         cfg.profile_dir = optarg;
                         break;
+                case ARG_BTRFS:
+                        if (parse_btrfs_list(&cfg, optarg) < 0) {
+                                bench_log("--btrfs wants numbers of volumes between 1 and 100 separated by commas: %s",
+                                          optarg);
+                                return 2;
+                        }
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -495,6 +597,13 @@ int main(int argc, char **argv) {
 
         if (cfg.profile_dir && mkdir(cfg.profile_dir, 0755) < 0 && errno != EEXIST) {
                 bench_log("cannot create %s: %m", cfg.profile_dir);
+                return 1;
+        }
+
+        /* --btrfs: its mount lives in a mount namespace of ours (before any thread), never the machine's */
+        if (cfg.n_btrfs_n_values > 0 &&
+            (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
+                bench_log("--btrfs: no private mount namespace: %m (root only)");
                 return 1;
         }
 
@@ -533,6 +642,12 @@ int main(int argc, char **argv) {
                 if (r >= 0)
                         bench_log("N=%u: done in %.1f s", n, (double) (now_nsec() - t0) / 1e9);
         }
+        if (r >= 0 && cfg.n_btrfs_n_values > 0) {
+                bench_log("the freeze window on btrfs");
+                /* its own failure is reported; the other figures still are */
+                if (bench_btrfs_run(&cfg) < 0)
+                        bench_log("the freeze window on btrfs: failed (see above); its rows are missing");
+        }
         children_kill_all();
         if (r < 0) {
                 bench_log("failed: %s (kept %s)", strerror(-r), tmp_root);
@@ -545,6 +660,8 @@ int main(int argc, char **argv) {
         print_tables(&cfg);
         print_goals(&cfg);
         r = write_csv(&cfg);
+        if (r >= 0)
+                r = btrfs_report(&cfg);
         printf("total time: %.1f s\n", (double) (now_nsec() - t_start) / 1e9);
         return r < 0 ? 1 : 0;
 }

@@ -7,11 +7,17 @@
  * removed after it is gone). Deleting follows the same order: the provider
  * deletes the copy, then the row goes. Copies of a session still running are
  * not the admin's to delete: its requester owns them until it ends (WS-10).
+ *
+ * issue 11 §1: the catalog is read and written on its own thread
+ * (catalog/catalog-queue.c); both calls are answered from a completion. The
+ * read runs after every write queued before it, so a listing shows what the
+ * loop has done so far.
  */
 
 #include <stdlib.h>
 
 #include "manager.h"
+#include "server.h"
 #include "session.h"
 #include "providers.h"
 #include "admin.h"
@@ -77,22 +83,107 @@ static int append_shadow(const lvss_catalog_snapshot *cs, void *userdata) {
         return r;
 }
 
-int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        ShadowList l = { .m = m, .set_id = set_id };
-        int r;
+typedef struct AdminQuery AdminQuery;
+struct AdminQuery {
+        Manager *m;
+        AdminQuery *next, *prev; /* Manager.admin_queries: answers still to come */
+        sd_bus_message *call;
+        vss_id set_id; /* list: the set, or null for all */
+        char *what;    /* delete: */
+        vss_id id;
+        char *volume;
+        bool oldest;
+};
 
-        r = sd_bus_message_new_method_return(call, &reply);
+static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
+        AdminQuery *q = calloc(1, sizeof *q);
+
+        if (!q)
+                return NULL;
+        q->m = m;
+        q->call = sd_bus_message_ref(call);
+        q->next = m->admin_queries;
+        if (q->next)
+                q->next->prev = q;
+        m->admin_queries = q;
+        return q;
+}
+
+/* Whether a ListShadows or DeleteShadows of @bus waits for the catalog: the connection is not idle. */
+bool admin_query_pending(Manager *m, sd_bus *bus) {
+        for (AdminQuery *q = m->admin_queries; q; q = q->next)
+                if (sd_bus_message_get_bus(q->call) == bus)
+                        return true;
+        return false;
+}
+
+static AdminQuery *admin_query_free(AdminQuery *q) {
+        if (!q)
+                return NULL;
+        if (q->prev)
+                q->prev->next = q->next;
+        else if (q->m->admin_queries == q)
+                q->m->admin_queries = q->next;
+        if (q->next)
+                q->next->prev = q->prev;
+        sd_bus_message_unref(q->call);
+        free(q->what);
+        free(q->volume);
+        free(q);
+        return NULL;
+}
+/* The answer is sent: @q goes, then its connection is flushed and its idle deadline set again (server.c). */
+static void admin_query_answered(AdminQuery *q) {
+        Manager *m = q->m;
+        sd_bus *bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
+
+        admin_query_free(q);
+        server_bus_changed(m, bus);
+        sd_bus_unref(bus);
+}
+
+static void admin_query_freep(AdminQuery **q) {
+        *q = admin_query_free(*q);
+}
+
+static void shadows_listed(int r, void *data, void *userdata) {
+        AdminQuery *q = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const lvss_catalog_snapshot_list *rows = data;
+        ShadowList l = { .m = q->m, .set_id = &q->set_id };
+
+        if (r >= 0)
+                r = sd_bus_message_new_method_return(q->call, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(" SHADOW_STRUCT ")");
         l.reply = reply;
-        if (r >= 0)
-                r = lvss_catalog_foreach_snapshot(m->catalog, append_shadow, &l);
+        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+                r = append_shadow(&rows->rows[i], &l);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
+                (void) sd_bus_reply_method_errno(q->call, r, NULL);
+        /* answered outside the connection's own dispatch: flush it (server.c) */
+        admin_query_answered(q);
+}
+
+int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
+        AdminQuery *q;
+        int r;
+
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        if (set_id)
+                q->set_id = *set_id;
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_listed, q);
+        if (r < 0) {
+                admin_query_free(q);
                 return r;
-        return sd_bus_send(NULL, reply, NULL);
+        }
+        return 1;
 }
 
 /* ---- delete ---------------------------------------------------------------- */
@@ -105,6 +196,7 @@ typedef struct Victim {
 
 typedef struct DeleteQuery {
         Manager *m;
+        AdminQuery *query;
         const char *what;
         const vss_id *id;
         const char *volume;
@@ -156,50 +248,39 @@ static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
         return 0;
 }
 
-static void victims_free(Victim *v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i].snapshot_path);
-        free(v);
+static void victims_free(DeleteQuery *q) {
+        for (size_t i = 0; i < q->n; i++)
+                free(q->v[i].snapshot_path);
+        q->v = mfree(q->v);
+        q->n = 0;
 }
 
 /*
  * Issue 11 §1: the providers delete in a worker (worker.c), never on the loop
  * (the copy provider removes whole trees, the exec provider runs its program).
- * The child deletes each victim and writes one int32 per victim (0 or a
- * negative errno); the loop then drops the rows of those deleted (the
- * catalog ordering: a row goes only after its copy) and answers. At
- * ProviderStepTimeoutMS= the worker is killed: what it finished is not known,
- * so every row stays (each copy is still listed; deleting again is
- * idempotent) and the call fails with VSS_E_UNEXPECTED_PROVIDER_ERROR.
+ * The rows are read through the catalog thread (shadows_to_delete()); the
+ * child deletes each victim and writes one int32 per victim (0 or a negative
+ * errno); the loop then queues the removal of the rows of those deleted (a
+ * row goes only after its copy) and answers once they are gone, so that a
+ * listing after the answer does not show them. At ProviderStepTimeoutMS= the
+ * worker is killed: what it finished is not known, so every row stays (each
+ * copy is still listed; deleting again is idempotent) and the call fails with
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR. The AdminQuery stays listed until the
+ * answer: the caller's connection is not idle while it waits (server.c).
  */
 typedef struct DeleteJob {
         Manager *m;
-        sd_bus_message *call;
+        AdminQuery *query;
         Victim *v;
         size_t n;
-        struct DeleteJob *next, *prev;
 } DeleteJob;
-
-static DeleteJob *delete_jobs; /* in flight (one Manager per lvssd) */
-
-bool admin_delete_pending(Manager *m, sd_bus *bus) {
-        for (DeleteJob *j = delete_jobs; j; j = j->next)
-                if (j->m == m && sd_bus_message_get_bus(j->call) == bus)
-                        return true;
-        return false;
-}
 
 static void delete_job_free(DeleteJob *j) {
         if (!j)
                 return;
-        if (j->prev)
-                j->prev->next = j->next;
-        else if (delete_jobs == j)
-                delete_jobs = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        sd_bus_message_unref(j->call);
-        victims_free(j->v, j->n);
+        for (size_t i = 0; i < j->n; i++)
+                free(j->v[i].snapshot_path);
+        free(j->v);
         free(j);
 }
 
@@ -218,81 +299,102 @@ static int delete_run(int fd, void *userdata) {
         return 0;
 }
 
+/* The rows of the deleted copies are gone: the answer (the number deleted rides in the call's slot). */
+static void shadows_deleted(int r, void *data, void *userdata) {
+        AdminQuery *q = userdata;
+        uint32_t *deleted = data;
+
+        r = sd_bus_reply_method_return(q->call, "u", *deleted);
+        if (r < 0)
+                log_msg("delete shadows: cannot answer: %s", strerror(-r));
+        admin_query_answered(q);
+}
+
 static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         DeleteJob *j = userdata;
-        uint32_t deleted = 0;
+        AdminQuery *query = j->query;
+        Manager *m = j->m;
+        uint32_t *deleted = NULL;
+        int r;
 
         if (k == 0 && size != j->n * sizeof(int32_t))
                 k = -EPROTO;
+        if (k == 0) {
+                deleted = calloc(1, sizeof *deleted);
+                if (!deleted)
+                        k = -ENOMEM;
+        }
         for (size_t i = 0; k == 0 && i < j->n; i++) {
                 Victim *v = &j->v[i];
                 char sid[VSS_ID_STRING_MAX];
-                int32_t r;
+                int32_t e;
 
-                memcpy(&r, out + i * sizeof r, sizeof r);
+                memcpy(&e, out + i * sizeof e, sizeof e);
                 vss_id_format(&v->snapshot_id, sid);
-                if (r < 0) {
-                        log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path, strerror(-r));
+                if (e < 0) {
+                        log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path, strerror(-e));
                         continue; /* stays listed: it still exists */
                 }
-                if (!manager_provider_by_id(j->m, &v->provider_id))
+                if (!manager_provider_by_id(m, &v->provider_id))
                         log_msg("delete shadows: %s has no provider here any more; dropping it from the catalog",
                                 sid);
-                if (lvss_catalog_snapshot_remove(j->m->catalog, &v->snapshot_id) < 0)
+                if (lvss_catalog_queue_snapshot_remove(m->catalog_queue, &v->snapshot_id, NULL, NULL) < 0)
                         continue;
                 log_msg("delete shadows: deleted %s (%s)", sid, strempty(v->snapshot_path));
-                deleted++;
-        }
-        if (k == 0)
-                (void) sd_bus_reply_method_return(j->call, "u", deleted);
-        else {
-                if (k == -ETIME)
-                        (void) lvss_bus_error_set_hresult(
-                                &error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                "The provider did not delete the shadow copies within %llu ms "
-                                "(ProviderStepTimeoutMS=); they are still listed",
-                                (unsigned long long) (j->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
-                else
-                        (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                          "The provider failed while deleting; the shadow copies "
-                                                          "are still listed");
-                log_msg("delete shadows: %s", error.message);
-                (void) sd_bus_reply_method_error(j->call, &error);
+                (*deleted)++;
         }
         delete_job_free(j);
+        if (k == 0) {
+                /* answered once the rows are gone: a listing after the answer does not show them */
+                r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
+                if (r < 0) {
+                        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                        admin_query_answered(query);
+                }
+                return; /* else shadows_deleted() answers */
+        }
+        if (k == -ETIME)
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "The provider did not delete the shadow copies within %llu ms "
+                                                  "(ProviderStepTimeoutMS=); they are still listed",
+                                                  (unsigned long long) (m->cfg.provider_step_timeout_usec /
+                                                                        USEC_PER_MSEC));
+        else
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "The provider failed while deleting; the shadow copies are still "
+                                                  "listed");
+        log_msg("delete shadows: %s", error.message);
+        (void) sd_bus_reply_method_error(query->call, &error);
+        admin_query_answered(query);
 }
 
-int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
-                         bool oldest, sd_bus_error *error) {
-        _cleanup_(freep) char *canonical = NULL;
-        DeleteQuery q = { .m = m, .what = what, .id = id };
+static void shadows_to_delete(int r, void *data, void *userdata) {
+        AdminQuery *query = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const lvss_catalog_snapshot_list *rows = data;
+        Manager *m = query->m;
+        DeleteQuery q = { .m = m, .query = query, .what = query->what, .id = &query->id, .volume = query->volume };
         DeleteJob *j = NULL;
         size_t first = 0, last;
-        int r;
 
-        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
-        if (streq_ptr(what, "for")) {
-                if (!volume || volume[0] != '/')
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-                /* The catalog holds canonical paths; a volume that is gone is matched as given. */
-                canonical = realpath(volume, NULL);
-                q.volume = canonical ? canonical : volume;
-        }
-
-        r = lvss_catalog_foreach_snapshot(m->catalog, match_victim, &q);
+        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+                r = match_victim(&rows->rows[i], &q);
         if (r < 0)
-                goto finish;
+                goto fail;
         if (q.n == 0) {
-                r = lvss_bus_error_set_hresult(error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
-                                               q.busy ? "Those shadow copies belong to a session that is still running"
-                                                      : "No such shadow copy");
-                goto finish;
+                (void) lvss_bus_error_set_hresult(&error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
+                                                  q.busy ? "Those shadow copies belong to a session that is still "
+                                                           "running"
+                                                         : "No such shadow copy");
+                (void) sd_bus_reply_method_error(query->call, &error);
+                admin_query_answered(query);
+                victims_free(&q);
+                return;
         }
 
         last = q.n;
-        if (oldest) {
+        if (query->oldest) {
                 for (size_t i = 1; i < q.n; i++)
                         if (q.v[i].created_usec < q.v[first].created_usec)
                                 first = i;
@@ -301,36 +403,67 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
         j = calloc(1, sizeof *j);
         if (!j) {
                 r = -ENOMEM;
-                goto finish;
+                goto fail;
         }
         /* the victims to delete move into the job; the others are freed below */
         j->m = m;
+        j->query = query;
         j->v = calloc(last - first, sizeof *j->v);
         if (!j->v) {
                 free(j);
                 r = -ENOMEM;
-                goto finish;
+                goto fail;
         }
         for (size_t i = first; i < last; i++) {
                 j->v[j->n++] = q.v[i];
                 q.v[i].snapshot_path = NULL;
         }
-        j->call = sd_bus_message_ref(call);
-        /* listed: the caller's connection is not idle while it waits (server.c) */
-        j->next = delete_jobs;
-        if (delete_jobs)
-                delete_jobs->prev = j;
-        delete_jobs = j;
+        victims_free(&q);
         r = worker_start(m, "delete shadows", NULL, m->cfg.provider_step_timeout_usec, delete_run, delete_done, j,
                          NULL);
         if (r < 0) {
                 delete_job_free(j);
-                r = lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR, "Cannot start the deletion: %s",
-                                               strerror(-r));
-                goto finish;
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "Cannot start the deletion: %s", strerror(-r));
+                (void) sd_bus_reply_method_error(query->call, &error);
+                admin_query_answered(query);
         }
-        r = 1; /* answered by delete_done() */
-finish:
-        victims_free(q.v, q.n);
-        return r;
+        return; /* else delete_done() answers */
+fail:
+        victims_free(&q);
+        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        admin_query_answered(query);
+}
+
+int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
+                         bool oldest, sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        q->oldest = oldest;
+        if (id)
+                q->id = *id;
+        q->what = strdup(what);
+        if (!q->what)
+                return -ENOMEM;
+        if (streq_ptr(what, "for")) {
+                if (!volume || volume[0] != '/')
+                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                /* The catalog holds canonical paths; a volume that is gone is matched as given. */
+                canonical = realpath(volume, NULL);
+                q->volume = strdup(canonical ? canonical : volume);
+                if (!q->volume)
+                        return -ENOMEM;
+        }
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
 }

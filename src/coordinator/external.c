@@ -438,7 +438,7 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 }
         }
 
-        r = session_new(m, c, &s, error);
+        r = session_new(m, c, NULL, &s, error);
         if (r < 0)
                 return r;
         /* From here on lvssd owns it; the caller only waits for the answer. */

@@ -96,32 +96,47 @@ void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
         m->n_history++;
 }
 
+/* The history rows are written, or not (issue 11 §1: on the catalog thread, nobody waiting). */
+static void history_written(int r, void *data, void *userdata) {
+        Manager *m = userdata;
+        const lvss_catalog_status_rows *h = data;
+        size_t n_rows = h->n;
+
+        if (r >= 0)
+                return;
+        log_msg("catalog: %zu writer-status rows could not be written: %s", n_rows, strerror(-r));
+        /* issue 8 item 6: the sessions whose record is now incomplete say so
+         * (StepFinished, ListWriters, the session's catalog row at its end) */
+        for (Session *s = m->sessions; s; s = s->next) {
+                size_t n = 0;
+                for (size_t i = 0; i < n_rows; i++)
+                        if (vss_id_equal(&h->rows[i].session_id, &s->id))
+                                n++;
+                if (n == 0)
+                        continue;
+                s->history_lost += n;
+                s->history_error = r;
+                log_session(s, "writer-status history incomplete: %zu row%s could not be written to the "
+                            "catalog: %s", n, n == 1 ? "" : "s", strerror(-r));
+        }
+}
+
 void manager_flush_history(Manager *m) {
         int r;
 
         if (m->n_history == 0)
                 return;
-        r = lvss_catalog_status_add_many(m->catalog, m->history, m->n_history);
-        if (r < 0) {
-                log_msg("catalog: %zu writer-status rows could not be written: %s", m->n_history, strerror(-r));
-                /* issue 8 item 6: the sessions whose record is now incomplete say so
-                 * (StepFinished, ListWriters, the session's catalog row at its end) */
-                for (Session *s = m->sessions; s; s = s->next) {
-                        size_t n = 0;
-                        for (size_t i = 0; i < m->n_history; i++)
-                                if (vss_id_equal(&m->history[i].session_id, &s->id))
-                                        n++;
-                        if (n == 0)
-                                continue;
-                        s->history_lost += n;
-                        s->history_error = r;
-                        log_session(s, "writer-status history incomplete: %zu row%s could not be written to the "
-                                    "catalog: %s", n, n == 1 ? "" : "s", strerror(-r));
-                }
+        if (!m->catalog_queue) {
+                for (size_t i = 0; i < m->n_history; i++)
+                        history_row_done(&m->history[i]);
+                m->history = mfree(m->history);
+                m->n_history = 0;
+                return;
         }
-        for (size_t i = 0; i < m->n_history; i++)
-                history_row_done(&m->history[i]);
-        m->history = mfree(m->history);
+        r = lvss_catalog_queue_status_add_many(m->catalog_queue, TAKE_PTR(m->history), m->n_history,
+                                               history_written, m);
+        if (r < 0)
+                log_msg("catalog: %zu writer-status rows could not be queued: %s", m->n_history, strerror(-r));
         m->n_history = 0;
 }
 
@@ -222,6 +237,12 @@ int main(int argc, char **argv) {
         r = sd_event_default(&m.event);
         if (r < 0)
                 goto finish;
+        /* issue 11 §1: from here on the catalog is written by its own thread */
+        r = lvss_catalog_queue_new(catalog_path, m.event, &m.catalog_queue);
+        if (r < 0) {
+                log_msg("cannot start the catalog thread for %s: %s", catalog_path, strerror(-r));
+                goto finish;
+        }
         r = sd_event_add_signal(m.event, NULL, SIGTERM, on_term, &m);
         if (r >= 0)
                 r = sd_event_add_signal(m.event, NULL, SIGINT, on_term, &m);
@@ -252,6 +273,8 @@ finish:
         server_done(&m);
         worker_done_all(&m); /* issue 11 §1: workers still running die with lvssd anyway */
         manager_providers_done(&m);
+        /* every write queued is made before lvssd exits */
+        m.catalog_queue = lvss_catalog_queue_free(m.catalog_queue);
         m.catalog = lvss_catalog_close(m.catalog);
         sd_event_unref(m.event);
         config_done(&m.cfg);

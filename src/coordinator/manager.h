@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-queue.h"
 #include "basic/util.h"
 #include "providers/provider.h"
 #include "lvssd-config.h"
@@ -35,7 +36,8 @@ struct Manager {
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_source;
-        lvss_catalog *catalog;
+        lvss_catalog *catalog;      /* the loop's connection: start-up recovery and writer-owner reads */
+        lvss_catalog_queue *catalog_queue; /* every write while the loop runs (issue 11 §1) */
         lvss_provider **providers;  /* copy first, then btrfs, then the exec ones */
         size_t n_providers;
         lvss_provider *default_provider;
@@ -47,6 +49,7 @@ struct Manager {
         Session *sessions;
         Session *set_owner; /* the session whose snapshot set is in creation (WS-10) */
         struct AdminList *admin_lists; /* ListWriters calls in flight */
+        struct AdminQuery *admin_queries; /* ListShadows / DeleteShadows waiting for the catalog */
         lvss_catalog_status *history;  /* status rows not yet in the catalog */
         size_t n_history;
         unsigned n_writers;

@@ -123,6 +123,32 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
 }
 
 /* May the catalog bind one more class to @c's uid? 0, or -EDQUOT with *ret_hr and a message. */
+typedef struct OwnerRow {
+        vss_id writer_id;
+        uid_t uid;
+        const char *name;
+        uint64_t usec;
+} OwnerRow;
+
+static int run_owner_set(lvss_catalog *c, void *data) {
+        OwnerRow *o = data;
+        return lvss_catalog_writer_owner_set(c, &o->writer_id, o->uid, o->name, o->usec);
+}
+
+/*
+ * A writer class's owner, written through the catalog thread (issue 11 §1:
+ * the loop's connection only reads) and waited for: the next registration
+ * reads it. Once per class, ever (or a takeover); the one catalog write the
+ * loop still waits for.
+ */
+static int owner_record(Manager *m, const vss_id *writer_id, uid_t uid, const char *name) {
+        OwnerRow o = { .writer_id = *writer_id, .uid = uid, .name = name, .usec = now_usec(CLOCK_REALTIME) };
+
+        if (!m->catalog_queue)
+                return lvss_catalog_writer_owner_set(m->catalog, writer_id, uid, name, o.usec);
+        return lvss_catalog_queue_run_wait(m->catalog_queue, run_owner_set, &o);
+}
+
 static int owner_quota_check(Manager *m, const Client *c, const vss_id *writer_id, const char *name,
                              vss_hresult *ret_hr, char **ret_message) {
         char cls[VSS_ID_STRING_MAX], who[96];
@@ -217,7 +243,7 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                 r = owner_quota_check(m, c, writer_id, name, ret_hr, ret_message);
                 if (r < 0)
                         return r;
-                r = lvss_catalog_writer_owner_set(m->catalog, writer_id, c->uid, name, now_usec(CLOCK_REALTIME));
+                r = owner_record(m, writer_id, c->uid, name);
                 if (r < 0) {
                         char cls[VSS_ID_STRING_MAX];
                         vss_id_format(writer_id, cls);

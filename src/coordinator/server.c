@@ -140,11 +140,13 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
                                                   "This connection already has a role (one session per connection)");
         if (c->m->stopping)
                 return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
-        r = session_new(c->m, c, &s, error);
+        r = session_new(c->m, c, m, &s, error);
         if (r < 0)
                 return r;
         c->role = ROLE_REQUESTER;
         c->session = s;
+        if (r > 0)
+                return 1; /* answered once the catalog has the session (issue 11 §1) */
         return reply_with_id(m, &s->id);
 }
 
@@ -561,16 +563,10 @@ static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 static int method_get_record_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(freep) char *note = NULL;
-        uint32_t lost;
-        bool complete;
-        int r;
         SESSION_OR_RETURN(userdata, s, error);
 
-        r = session_record_status(s, &complete, &lost, &note);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "bus", complete, lost, strempty(note));
+        /* answered at once, or once the catalog wrote what was queued before (issue 11 §1) */
+        return session_method_get_record_status(s, m, error);
 }
 
 static const sd_bus_vtable session_vtable[] = {
@@ -756,7 +752,7 @@ static bool client_has_unread(Client *c) {
 /* No role: the idle timeout applies while no ListWriters of it runs. */
 static bool client_idle_applies(Client *c) {
         return c->role == ROLE_NONE && !c->writer && !c->session && !registry_list_pending(c->m, c->bus) &&
-               !admin_delete_pending(c->m, c->bus) &&
+               !admin_query_pending(c->m, c->bus) &&
                !(c->m->external && c->m->external->external_caller == c);
 }
 

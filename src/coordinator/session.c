@@ -73,7 +73,6 @@ char *session_history_note(const Session *s) {
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note) {
         _cleanup_(freep) char *note = NULL;
 
-        manager_flush_history(s->m);
         note = session_history_note(s);
         if (s->history_lost > 0 && !note)
                 return -ENOMEM;
@@ -83,15 +82,56 @@ int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, ch
         return 0;
 }
 
+/* The answer to GetRecordStatus, packed here because it may come after the call (issue 11 §1). */
+static int session_reply_record_status(Session *s, sd_bus_message *call) {
+        _cleanup_(freep) char *note = NULL;
+        uint32_t lost;
+        bool complete;
+        int r = session_record_status(s, &complete, &lost, &note);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(call, "bus", complete, lost, strempty(note));
+}
+
+static void record_status_known(int r, void *data, void *userdata) {
+        Session *s = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->record_call);
+
+        r = session_reply_record_status(s, call);
+        if (r < 0)
+                (void) sd_bus_reply_method_errno(call, r, NULL);
+        /* answered outside the connection's own dispatch: flush it (server.c) */
+        server_bus_changed(s->m, sd_bus_message_get_bus(call));
+}
+
+int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+        int r;
+
+        if (s->record_call)
+                return session_bad_state(error, "GetRecordStatus is already being answered");
+        manager_flush_history(s->m);
+        if (!s->m->catalog_queue)
+                return session_reply_record_status(s, call);
+        /* issue 11 §1: answered once the rows queued so far are written (or not) */
+        r = lvss_catalog_queue_barrier(s->m->catalog_queue, record_status_known, s);
+        if (r < 0)
+                return r;
+        s->record_call = sd_bus_message_ref(call);
+        return 1;
+}
+
 static void session_end_catalog(Session *s, const char *state, const char *reason) {
         _cleanup_(freep) char *note = session_history_note(s), *full = NULL;
 
-        if (!s->m->catalog)
+        if (!s->m->catalog_queue)
                 return;
         /* issue 8 item 6: the session's own row says its history is incomplete */
         if (note && asprintf(&full, "%s; %s", strempty(reason), note) < 0)
                 full = NULL;
-        (void) lvss_catalog_session_end(s->m->catalog, &s->id, state, full ? full : reason, now_usec(CLOCK_REALTIME));
+        /* history only: nothing waits for it (issue 11 §1) */
+        if (lvss_catalog_queue_session_end(s->m->catalog_queue, &s->id, state, full ? full : reason,
+                                           now_usec(CLOCK_REALTIME)) < 0)
+                log_session(s, "out of memory: the session's end is not recorded in the catalog");
 }
 
 /* Open sessions of @uid whose requester is still connected. */
@@ -104,7 +144,54 @@ static unsigned sessions_of_uid(Manager *m, uid_t uid) {
         return n;
 }
 
-int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error) {
+/*
+ * The session's catalog row is written (issue 11 §1): OpenSession is answered
+ * now. When the row cannot be written the requester learns why (issue 8 item
+ * 6: not "Unexpected error") and the session is gone.
+ */
+static void session_begun(int r, void *data, void *userdata) {
+        Session *s = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->open_call);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Client *c = s->client;
+
+        if (r >= 0) {
+                if (call) {
+                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                        r = sd_bus_message_new_method_return(call, &reply);
+                        if (r >= 0)
+                                r = lvss_bus_append_id(reply, &s->id);
+                        if (r >= 0)
+                                r = sd_bus_send(NULL, reply, NULL);
+                        if (r < 0)
+                                log_session(s, "cannot answer OpenSession: %s", strerror(-r));
+                        server_bus_changed(s->m, sd_bus_message_get_bus(call));
+                }
+                return;
+        }
+        log_session(s, "uid %u pid %d: cannot record it in the catalog: %s", (unsigned) s->uid, (int) s->pid,
+                    strerror(-r));
+        if (!call)
+                return; /* an external freeze: its set's rows fail and say so */
+        if (r == -ENOSPC)
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_INSUFFICIENT_STORAGE,
+                                                  "Cannot record the session in the catalog (%s): %s (database or disk "
+                                                  "is full)", s->m->cfg.state_dir, strerror(-r));
+        else
+                (void) lvss_bus_error_set_hresult(&error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
+                                                  "Cannot record the session in the catalog (%s): %s",
+                                                  s->m->cfg.state_dir, strerror(-r));
+        (void) sd_bus_reply_method_error(call, &error);
+        server_bus_changed(s->m, sd_bus_message_get_bus(call));
+        if (c && c->session == s) {
+                c->session = NULL;
+                c->role = ROLE_NONE;
+        }
+        s->client = NULL;
+        session_free(s);
+}
+
+int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_bus_error *error) {
         unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
         Session *s;
 
@@ -131,33 +218,25 @@ int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error) {
         s->context = VSS_CTX_BACKUP;
         s->commit_pipe = -1;
 
-        if (m->catalog) {
-                int r = lvss_catalog_session_begin(m->catalog, &s->id, c->uid, c->pid, now_usec(CLOCK_REALTIME));
-                if (r < 0) {
-                        /* issue 8 item 6: the requester learns why, not "Unexpected error" */
-                        char id[VSS_ID_STRING_MAX];
-                        vss_id_format(&s->id, id);
-                        free(s);
-                        log_msg("session %s for uid %u pid %d: cannot record it in the catalog: %s", id,
-                                (unsigned) c->uid, (int) c->pid, strerror(-r));
-                        if (r == -ENOSPC)
-                                return lvss_bus_error_set_hresult(
-                                        error, VSS_E_INSUFFICIENT_STORAGE,
-                                        "Cannot record the session in the catalog (%s): %s (database or disk is full)",
-                                        m->cfg.state_dir, strerror(-r));
-                        return lvss_bus_error_set_hresult(error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
-                                                          "Cannot record the session in the catalog (%s): %s",
-                                                          m->cfg.state_dir, strerror(-r));
-                }
-        }
-
         s->next = m->sessions;
         if (m->sessions)
                 m->sessions->prev = s;
         m->sessions = s;
+        if (m->catalog_queue) {
+                /* the row before any other of the session's (the queue keeps the order) */
+                int r = lvss_catalog_queue_session_begin(m->catalog_queue, &s->id, c->uid, c->pid,
+                                                         now_usec(CLOCK_REALTIME), session_begun, s);
+                if (r < 0) {
+                        s->client = NULL;
+                        session_free(s);
+                        return r;
+                }
+                s->open_call = sd_bus_message_ref(call);
+        }
         log_session(s, "opened by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         *ret = s;
-        return 0;
+        /* 1: the answer comes from session_begun(); 0: answer now */
+        return s->open_call ? 1 : 0;
 }
 
 static Entry *entry_free(Entry *e) {
@@ -190,6 +269,10 @@ Session *session_free(Session *s) {
                 m->set_owner = NULL;
         s->step_call = sd_bus_message_unref(s->step_call);
         s->queued_release = sd_bus_message_unref(s->queued_release);
+        /* issue 11 §1: its catalog jobs still run; their completions no longer do */
+        lvss_catalog_queue_forget(m->catalog_queue, s);
+        s->open_call = sd_bus_message_unref(s->open_call);
+        s->record_call = sd_bus_message_unref(s->record_call);
 
         for (Writer *w = m->writers; w; w = w->next)
                 if (w->last.session == s) {
@@ -1802,8 +1885,8 @@ static void session_interrupt(Session *s) {
                         snap->created = false;
                         lvss_snapshot *p = &snap->p, *const arr[1] = { p };
                         (void) snap->provider->ops->abort(snap->provider, arr, 1);
-                        if (snap->in_catalog && s->m->catalog &&
-                            lvss_catalog_snapshot_remove(s->m->catalog, &p->snapshot_id) >= 0)
+                        if (snap->in_catalog && s->m->catalog_queue &&
+                            lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &p->snapshot_id, NULL, NULL) >= 0)
                                 snap->in_catalog = false;
                 }
         }

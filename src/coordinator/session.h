@@ -159,6 +159,13 @@ struct Session {
         /* issue 8 item 6: writer-status rows of this session the catalog did not take */
         size_t history_lost;
         int history_error;          /* why (negative errno) */
+        /* issue 11 §1: the catalog off the event path */
+        bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
+        int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
+        uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
+        int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
+        sd_bus_message *open_call;  /* OpenSession, answered once the session's row is written */
+        sd_bus_message *record_call; /* GetRecordStatus, answered once the history queued before is written */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
         /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
         struct lvss_fs *freeze_fs;
@@ -192,7 +199,7 @@ struct Session {
 };
 
 /* Fails with @error set (VSS code and message) when the session cannot be opened. */
-int session_new(Manager *m, Client *c, Session **ret, sd_bus_error *error);
+int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_bus_error *error);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
 void session_touch(Session *s);
 Session *session_free(Session *s);
@@ -255,6 +262,8 @@ int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error
 int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
 /* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
+/* GetRecordStatus: 1 when it is answered later (after the catalog thread wrote what came before). */
+int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error);
 int session_reply_status(Session *s, sd_bus_message *call);
 
 /* Shared by session.c and restore.c. */

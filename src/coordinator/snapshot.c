@@ -237,8 +237,8 @@ static void snapshots_undo(Session *s) {
 
                 (void) snap->provider->ops->abort(snap->provider, arr, 1);
                 snap->created = false;
-                if (snap->in_catalog && s->m->catalog &&
-                    lvss_catalog_snapshot_remove(s->m->catalog, &snap->p.snapshot_id) >= 0)
+                if (snap->in_catalog && s->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
                         snap->in_catalog = false;
         }
 }
@@ -269,8 +269,8 @@ int snapshot_delete_auto_release(Session *s) {
                         log_session(s, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
                 }
                 snap->created = false;
-                if (snap->in_catalog && s->m->catalog &&
-                    lvss_catalog_snapshot_remove(s->m->catalog, &snap->p.snapshot_id) >= 0)
+                if (snap->in_catalog && s->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
                         snap->in_catalog = false;
         }
         return r;
@@ -551,19 +551,33 @@ static void auto_recovery_decide(Session *s) {
  * gone (issue 11 §4). So a row that cannot be updated fails the set, and the
  * caller undoes it. 0 or a negative errno.
  */
+static void created_recorded(int r, void *data, void *userdata) {
+        Session *s = userdata;
+
+        if (r >= 0 || s->created_error < 0)
+                return;
+        s->created_error = r;
+        log_session(s, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
+                    strerror(-r));
+}
+
 static int record_created(Session *s, Snapshot *snap, bool created) {
         char id[VSS_ID_STRING_MAX];
         int r;
 
-        if (!s->m->catalog || !snap->in_catalog)
+        if (!s->m->catalog_queue || !snap->in_catalog)
                 return 0;
         /* Only a file-system path replaces the planned one: the external provider's
-         * "external:VOLUME" names no place on disk and stays as the row has it. */
+         * "external:VOLUME" names no place on disk and stays as the row has it.
+         * issue 11 §1: queued; their outcome is known at the barrier before the
+         * requester is told (snapshot_set_recorded()). */
         r = snap->p.snapshot_path && snap->p.snapshot_path[0] == '/'
-                    ? lvss_catalog_snapshot_set_path(s->m->catalog, &snap->p.snapshot_id, snap->p.snapshot_path)
+                    ? lvss_catalog_queue_snapshot_set_path(s->m->catalog_queue, &snap->p.snapshot_id,
+                                                           snap->p.snapshot_path, created_recorded, s)
                     : 0;
         if (r >= 0 && created)
-                r = lvss_catalog_snapshot_set_state(s->m->catalog, &snap->p.snapshot_id, "created");
+                r = lvss_catalog_queue_snapshot_set_state(s->m->catalog_queue, &snap->p.snapshot_id, "created",
+                                                          created_recorded, s);
         if (r < 0) {
                 vss_id_format(&snap->p.snapshot_id, id);
                 log_session(s, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
@@ -721,6 +735,35 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
                             (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
 }
 
+/* After PostSnapshot: every "created" mark and path of the set is written, or one failed. */
+static void snapshot_set_recorded(int r, void *data, void *userdata) {
+        Session *s = userdata;
+
+        if (!s->catalog_wait)
+                return; /* the step ended meanwhile */
+        s->catalog_wait = false;
+        if (s->created_error < 0) {
+                /* Not a copy the requester may be told of: undo and fail (issue 11 §4). */
+                snapshots_undo(s);
+                return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        }
+        set_finished(s, VSS_S_OK);
+}
+
+/* The copies are made (and finalized): the requester is told of them once their rows say
+ * "created" on disk (issue 11 §1): the step goes on in snapshot_set_recorded(). */
+static void set_made(Session *s) {
+        if (s->m->catalog_queue) {
+                if (lvss_catalog_queue_barrier(s->m->catalog_queue, snapshot_set_recorded, s) < 0) {
+                        snapshots_undo(s);
+                        return set_finished(s, VSS_E_OUTOFMEMORY);
+                }
+                s->catalog_wait = true;
+                return;
+        }
+        set_finished(s, VSS_S_OK);
+}
+
 static void phase_done(Fanout *f, void *userdata) {
         Session *s = userdata;
         vss_hresult hr;
@@ -768,7 +811,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 s->fanout = fanout_free(s->fanout);
                 if (s->auto_recovery && !s->set_finalized)
                         return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
-                return set_finished(s, VSS_S_OK);
+                return set_made(s);
 
         case SNAP_VETO_ABORT:
                 if (s->commit_dying) {
@@ -859,8 +902,8 @@ static void freeze_release(Session *s) {
                                         keep = true;
                                 }
                         }
-                        if (!keep && s->m->catalog)
-                                (void) lvss_catalog_frozen_remove(s->m->catalog, mp);
+                        if (!keep && s->m->catalog_queue)
+                                (void) lvss_catalog_queue_frozen_remove(s->m->catalog_queue, mp);
                 }
         }
         freeze_forget(s);
@@ -939,14 +982,20 @@ static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, voi
                                 continue;
                         }
                 }
-                if (o->m->catalog)
+                /* issue 11 §1: through the catalog thread, after the rows queued before */
+                if (o->m->catalog_queue)
+                        (void) lvss_catalog_queue_frozen_remove(o->m->catalog_queue, mp);
+                else if (o->m->catalog)
                         (void) lvss_catalog_frozen_remove(o->m->catalog, mp);
         }
         for (size_t i = 0; i < o->n; i++) {
                 lvss_snapshot *const arr[1] = { &o->snaps[i] };
 
                 (void) o->providers[i]->ops->abort(o->providers[i], arr, 1);
-                if (o->in_catalog[i] && o->m->catalog)
+                if (o->in_catalog[i] && o->m->catalog_queue)
+                        (void) lvss_catalog_queue_snapshot_remove(o->m->catalog_queue, &o->snaps[i].snapshot_id,
+                                                                  NULL, NULL);
+                else if (o->in_catalog[i] && o->m->catalog)
                         (void) lvss_catalog_snapshot_remove(o->m->catalog, &o->snaps[i].snapshot_id);
         }
         log_msg("%s: the commit child of the ended session is reaped: the set is undone", o->tag);
@@ -1009,6 +1058,7 @@ nomem:
 }
 
 void snapshot_set_kill_commit(Session *s) {
+        s->catalog_wait = false; /* a catalog completion the step waited for is ignored */
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
         s->commit_child = sd_event_source_disable_unref(s->commit_child);
         if (s->commit_pid > 0) {
@@ -1117,6 +1167,13 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
         vss_hresult hr;
 
+        if (s->catalog_wait && s->snap_phase == SNAP_COMMIT) {
+                /* issue 11 §1: the catalog took the whole window: nothing is made (the rows go
+                 * after they are written: the queue keeps the order) */
+                log_window_passed(s, "the catalog was written", ": no commit");
+                snapshot_set_kill_commit(s);
+                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
+        }
         (void) commit_read_pipe(s);
         hr = s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
         log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
@@ -1227,36 +1284,33 @@ fail:
         _exit(1);
 }
 
-/* Test hook (issue 11 §1): LVSS_TEST_CATALOG_DELAY_MS=N makes the catalog write of a new set's
- * rows wait N ms first (at most 60000), standing in for a slow disk under the catalog. */
-static void catalog_test_delay(Session *s) {
-        const char *e = getenv("LVSS_TEST_CATALOG_DELAY_MS");
-        unsigned long ms;
-        char *end;
+static void set_records_written(int r, void *data, void *userdata);
 
-        if (!e || !*e)
-                return;
-        errno = 0;
-        ms = strtoul(e, &end, 10);
-        if (errno || *end || ms > 60000)
-                return;
-        log_session(s, "test hook: the catalog write of the set's rows is delayed %lu ms", ms);
-        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-/* The "creating" rows of the set's snapshots, in one transaction (one fsync): all or none. */
-static int snapshot_rows_add(Session *s) {
+/*
+ * The "creating" rows of the set's snapshots and a row for each file system
+ * the commit freezes (issue 10 part 3), in one catalog job (issue 11 §1: on
+ * the catalog thread), queued as DoSnapshotSet begins: the fsync runs while
+ * PrepareForSnapshot and Freeze go out, not inside the freeze window. The
+ * commit starts only once they are on disk (commit_start(), or
+ * set_records_written() when it has to wait; the hold window counts that
+ * wait). A crash before the commit leaves "creating" rows of copies that do
+ * not exist: start-up drops them. The rows count as in the catalog from now
+ * on: a removal queued later runs after them.
+ */
+static int set_records_add(Session *s) {
         _cleanup_(freep) lvss_catalog_snapshot *rows = NULL;
+        _cleanup_(freep) lvss_catalog_frozen_row *frozen = NULL;
+        char (*devs)[32] = NULL;
         uint64_t created = now_usec(CLOCK_REALTIME);
         int r;
 
-        if (s->n_snapshots == 0)
-                return 0;
-        rows = calloc(s->n_snapshots, sizeof *rows);
-        if (!rows)
+        rows = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *rows);
+        frozen = calloc(s->n_freeze_fs ? s->n_freeze_fs : 1, sizeof *frozen);
+        devs = calloc(s->n_freeze_fs ? s->n_freeze_fs : 1, sizeof *devs);
+        if (!rows || !frozen || !devs) {
+                free(devs);
                 return -ENOMEM;
+        }
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 Snapshot *snap = s->snapshots[i];
                 rows[i] = (lvss_catalog_snapshot) {
@@ -1273,18 +1327,30 @@ static int snapshot_rows_add(Session *s) {
                         .created_usec = created,
                 };
         }
-        catalog_test_delay(s);
-        r = lvss_catalog_snapshots_add(s->m->catalog, rows, s->n_snapshots);
+        for (size_t i = 0; i < s->n_freeze_fs; i++)
+                frozen[i] = (lvss_catalog_frozen_row) {
+                        .mount_point = s->freeze_fs[i].mount_point,
+                        .device = lvss_fs_dev_name(s->freeze_fs[i].dev, devs[i], sizeof devs[i]),
+                        .usec = created + i,
+                };
+        if (lvss_catalog_queue_delay_ms(s->m->catalog_queue) > 0)
+                log_session(s, "test hook: the catalog write of the set's rows is delayed %u ms",
+                            lvss_catalog_queue_delay_ms(s->m->catalog_queue));
+        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->n_freeze_fs,
+                                           set_records_written, s);
+        free(devs);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 s->snapshots[i]->in_catalog = true;
+        s->freeze_recorded = s->n_freeze_fs > 0;
+        s->records_state = 0;
         return 0;
 }
 
+static void commit_fork(Session *s);
+
 static void commit_start(Session *s) {
-        int fds[2];
-        pid_t pid;
         int r;
 
         s->snap_phase = SNAP_COMMIT;
@@ -1292,6 +1358,7 @@ static void commit_start(Session *s) {
 
         /* The effective hold window (see the top): nothing is made once it is over. */
         uint64_t now = now_usec(CLOCK_MONOTONIC);
+        s->commit_started_mono = now;
         s->commit_deadline_mono = now + s->m->cfg.hold_window_usec;
         if (s->freeze_deadline_entry && s->freeze_deadline_mono < s->commit_deadline_mono)
                 s->commit_deadline_mono = s->freeze_deadline_mono;
@@ -1311,16 +1378,54 @@ static void commit_start(Session *s) {
                 }
         }
 
-        /* Rows first: whatever the child makes, the catalog knows where; one transaction, one fsync. */
-        r = s->m->catalog ? snapshot_rows_add(s) : 0;
-        if (r < 0) {
+        /* Rows first: whatever the child makes, the catalog knows where (queued as DoSnapshotSet
+         * began, set_records_add()); the commit waits for them when they are not on disk yet. */
+        s->created_error = 0;
+        if (s->m->catalog_queue && s->records_state == 0) {
+                s->catalog_wait = true; /* set_records_written() goes on */
+                return;
+        }
+        if (s->records_state < 0) {
                 s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
         }
+        commit_fork(s);
+}
+
+static void set_records_written(int r, void *data, void *userdata) {
+        Session *s = userdata;
+
+        s->records_state = r < 0 ? r : 1;
+        if (r < 0) {
+                /* all or nothing: none of the set's rows is written */
+                for (size_t i = 0; i < s->n_snapshots; i++)
+                        s->snapshots[i]->in_catalog = false;
+        }
+        if (!s->catalog_wait || s->snap_phase != SNAP_COMMIT)
+                return; /* the commit comes later, or the window closed or the step ended meanwhile */
+        s->catalog_wait = false;
+        if (r < 0) {
+                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                freeze_release(s);
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                            s->n_freeze_fs > 0 ? "the catalog cannot record the snapshot or the file systems to freeze"
+                                               : "the catalog cannot record the snapshot");
+        }
+        commit_fork(s);
+}
+
+/* The records are on disk: hold (external) or fork the commit child. */
+static void commit_fork(Session *s) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        int fds[2];
+        pid_t pid;
+        int r;
 
         if (s->external) {
                 /* issue 10 part 2: the copy is made outside; hold until thaw, the hold limit, or an abort.
-                 * The hold limit replaces the hold window; a writer's own freeze timeout still bounds it. */
+                 * The hold limit replaces the hold window; a writer's own freeze timeout still bounds it.
+                 * It counts from the start of the commit, the catalog's time included. */
+                now = s->commit_started_mono;
                 uint64_t deadline = now + s->external_hold_usec;
                 if (s->freeze_deadline_entry && s->freeze_deadline_mono < deadline)
                         deadline = s->freeze_deadline_mono;
@@ -1334,23 +1439,9 @@ static void commit_start(Session *s) {
                 return external_holding(s);
         }
 
-        /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it */
+        /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it
+         * (written with the set's rows, set_records_add()) */
         s->freeze_recorded = s->n_freeze_fs > 0;
-        s->freeze_thawed = false;
-        s->freeze_started = 0;
-        s->freeze_failed = 0;
-        for (size_t i = 0; i < s->n_freeze_fs && s->m->catalog; i++) {
-                char dev[32];
-
-                r = lvss_catalog_frozen_add(s->m->catalog, s->freeze_fs[i].mount_point,
-                                            lvss_fs_dev_name(s->freeze_fs[i].dev, dev, sizeof dev), &s->id,
-                                            now_usec(CLOCK_REALTIME) + i);
-                if (r < 0) {
-                        freeze_release(s); /* nothing is frozen: the rows go */
-                        return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                    "the catalog cannot record the file systems to freeze");
-                }
-        }
 
         if (now_usec(CLOCK_MONOTONIC) >= s->commit_deadline_mono) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made */
@@ -1516,6 +1607,17 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
                             s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
                             s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
         log_session(s, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
+        /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
+        s->freeze_recorded = false;
+        s->freeze_thawed = false;
+        s->freeze_started = 0;
+        s->freeze_failed = 0;
+        s->records_state = 1;
+        if (s->m->catalog_queue && set_records_add(s) < 0) {
+                log_session(s, "DoSnapshotSet: out of memory for the catalog rows");
+                refuse_set(s, VSS_E_OUTOFMEMORY);
+                return;
+        }
         if (!(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS))
                 run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
         else {
@@ -1546,7 +1648,7 @@ static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
                         snapshots_undo(s);
                         return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
                 }
-                return set_finished(s, VSS_S_OK);
+                return set_made(s);
         }
 }
 

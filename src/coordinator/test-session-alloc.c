@@ -68,6 +68,7 @@
 
 #include "basic/fs-util.h"
 #include "coordinator.h"
+#include "worker.h"
 
 /* ---- what main.c gives the other parts ------------------------------------ */
 
@@ -304,6 +305,8 @@ static void lvssd_start(void) {
         assert_true(lvss_catalog_open(catalog_path, &d.m.catalog) >= 0);
         assert_true(manager_providers_init(&d.m) >= 0);
         assert_true(sd_event_new(&d.m.event) >= 0);
+        /* as main.c: while the loop runs, the catalog is written by its own thread (issue 11 §1) */
+        assert_true(lvss_catalog_queue_new(catalog_path, d.m.event, &d.m.catalog_queue) >= 0);
         d.call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         assert_true(d.call_fd >= 0);
         assert_true(sd_event_add_io(d.m.event, &d.call_source, d.call_fd, EPOLLIN, on_call, NULL) >= 0);
@@ -320,8 +323,11 @@ static void lvssd_stop(void) {
         /* what main() does after its loop */
         while (d.m.sessions)
                 session_free(d.m.sessions);
+        manager_flush_history(&d.m);
         server_done(&d.m);
+        worker_done_all(&d.m);
         manager_providers_done(&d.m);
+        d.m.catalog_queue = lvss_catalog_queue_free(d.m.catalog_queue);
         d.m.catalog = lvss_catalog_close(d.m.catalog);
         d.call_source = sd_event_source_disable_unref(d.call_source);
         d.m.event = sd_event_unref(d.m.event);

@@ -1144,7 +1144,22 @@ const itest_admin_entry *itest_admin_for(const itest_admin *a, const itest_write
 
 /* ---- catalog and shadows -------------------------------------------------------------- */
 
+/*
+ * lvssd writes its catalog on a thread of its own, in the order it queued the
+ * writes, and answers ListShadows after every write queued before it (issue
+ * 11 §1). A test that reads the catalog file itself first makes that round
+ * trip, so it sees what lvssd has done so far: an event to wait for, not a
+ * time. When no lvssd answers (stopped or killed) the file is all there is.
+ */
+static void catalog_sync(itest_env *env) {
+        itest_shadow_list l;
+
+        if (env->socket_path && itest_list_shadows(env->socket_path, NULL, &l) == VSS_S_OK)
+                itest_shadow_list_free(&l);
+}
+
 static sqlite3 *catalog_open(itest_env *env) {
+        catalog_sync(env);
         char *path = itest_xprintf("%s/catalog.db", env->state_dir);
         sqlite3 *db = NULL;
         int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);

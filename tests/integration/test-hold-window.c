@@ -33,6 +33,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -284,6 +285,24 @@ static bool slow_release(const char *dir) {
         return ok;
 }
 
+/*
+ * slow_release for a commit that is known to wait: its script writes its line
+ * to commit-started just before it opens the FIFO, so the reader may not be
+ * there yet when the test sees the line; poll for it (generous deadline).
+ */
+static bool slow_release_waiting(itest_env *env, const char *dir) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) itest_ms(env, 10000) * 1000u;
+
+        for (;;) {
+                if (slow_release(dir))
+                        return true;
+                if (itest_now_mono_usec() >= deadline)
+                        return false;
+                struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+                (void) nanosleep(&ts, NULL);
+        }
+}
+
 /* Starts lvssd with the slow provider and @hold_ms as its hold window; returns the provider's id. */
 static vss_id slow_lvssd(itest_env *env, const char *dir, unsigned hold_ms) {
         itest_lvssd_opts opts = { .identify_timeout_ms = 5000, .event_timeout_ms = 20000, .hold_window_ms = hold_ms };
@@ -417,7 +436,7 @@ static void test_item3_freeze_timeout_shorter_than_hold_window(void **state) {
         /* a commit that is done in time makes the set, with the same writers */
         slow_set st2 = { 0 };
         slow_set_begin(env, &provider, dir, 2, ws, 2, &st2);
-        CHECK(slow_release(dir), "the second commit does not wait");
+        CHECK(slow_release_waiting(env, dir), "the second commit does not wait");
         CHECK_HR(slow_set_wait(env, &st2, itest_step_bound(env), &ms), VSS_S_OK, "a set whose commit is quick");
         for (size_t i = 0; i < 2; i++) {
                 itest_wait_event(env, ws[i], "Thaw", &st2.sid, "ok", itest_ms(env, 5000));

@@ -1,0 +1,24 @@
+# lvss bench: the freeze window on btrfs beside raw libbtrfsutil snapshots (bench/README.md).
+#
+#   gnuplot -e "csv='bench/results/btrfs.csv'; out='bench/results/btrfs.png'" bench/btrfs.gp
+#
+# csv is what lvss-bench --btrfs writes (ms): n, raw median,min,max, lvssd median,min,max,
+# writer median,min,max. Points are medians, bars the spread over the repetitions.
+
+if (!exists("csv")) csv = 'bench/results/btrfs.csv'
+if (!exists("out")) out = 'bench/results/btrfs.png'
+
+set terminal pngcairo size 900,650 font ",11"
+set output out
+set datafile separator ','
+set logscale xy 10
+set format y '%g'
+set xlabel 'N (btrfs subvolumes in the set / snapshots made)'
+set ylabel 'time (ms), median and min-max'
+set grid xtics ytics mxtics mytics lc rgb '#dddddd'
+set key top left box opaque
+set xrange [0.7:150]
+set title 'the freeze window on btrfs: lvss beside raw libbtrfsutil snapshots'
+plot csv skip 1 using 1:2:3:4 with yerrorlines lw 2 pt 5 lc rgb '#2ca02c' title 'raw: N btrfs_util_create_snapshot()', \
+     ''  skip 1 using 1:5:6:7 with yerrorlines lw 2 pt 7 lc rgb '#1f77b4' title 'lvss: Freeze answered -> Thaw (as lvssd sees it)', \
+     ''  skip 1 using 1:8:9:10 with yerrorlines lw 2 dt 2 pt 6 lc rgb '#aec7e8' title "lvss: the writer's whole window"
