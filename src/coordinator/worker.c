@@ -54,12 +54,12 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "manager.h"
-#include "session.h"
 #include "worker.h"
 
 struct Worker {
