@@ -300,9 +300,11 @@ static const sd_bus_vtable hello_vtable[] = {
 /* ---- Session1 ----------------------------------------------------------------- */
 
 static int get_session(Client *c, Session **ret, sd_bus_error *error) {
-        if (!c->session)
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE,
-                                                  "This connection has no session (call OpenSession first)");
+        if (!c->session) {
+                int r = lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE,
+                                                   "This connection has no session (call OpenSession first)");
+                return r < 0 ? r : -EBADR; /* always an error: the caller returns on it */
+        }
         session_touch(c->session);
         *ret = c->session;
         return 0;

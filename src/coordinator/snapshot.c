@@ -1097,10 +1097,12 @@ static bool window_by_writer(const Session *s) {
 
 /* Says which limit the commit passed, in the session's log: "... while @what@then". */
 static void log_window_passed(Session *s, const char *what, const char *then) {
-        if (window_by_writer(s))
+        const Entry *by = window_by_writer(s) ? s->freeze_deadline_entry : NULL;
+
+        if (by)
                 log_session(s, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
                             "freeze timeout less the margin has passed)%s",
-                            what, s->freeze_deadline_entry->writer_name, then);
+                            what, by->writer_name, then);
         else
                 log_session(s, "the hold window of %llu ms is over while %s%s",
                             (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
