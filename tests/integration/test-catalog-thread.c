@@ -75,7 +75,7 @@ static vss_async *do_set_until_rows(itest_env *env, vss_backup_components *bc, v
 static void test_slow_catalog_loop_free(void **state) {
         itest_env *env = *state;
         itest_lvssd_opts opts = { .identify_timeout_ms = 10000, .event_timeout_ms = 30000,
-                                  .hold_window_ms = 4 * DELAY_MS };
+                                  .hold_window_ms = itest_ms(env, 4 * DELAY_MS) };
         uint64_t ms = 0;
         vss_id snap;
 
@@ -177,7 +177,7 @@ static itest_proc *start_requester_child(itest_env *env, const char *arg, vss_id
 static void test_kill_after_created(void **state) {
         itest_env *env = *state;
         itest_lvssd_opts opts = { .identify_timeout_ms = 10000, .event_timeout_ms = 30000,
-                                  .hold_window_ms = 4 * DELAY_MS };
+                                  .hold_window_ms = itest_ms(env, 4 * DELAY_MS) };
         itest_shadow_list l;
         vss_id sid, snap;
         struct stat st;
@@ -214,7 +214,7 @@ static void test_kill_after_created(void **state) {
 static void test_kill_while_rows_written(void **state) {
         itest_env *env = *state;
         itest_lvssd_opts opts = { .identify_timeout_ms = 10000, .event_timeout_ms = 30000,
-                                  .hold_window_ms = 4 * DELAY_MS };
+                                  .hold_window_ms = itest_ms(env, 4 * DELAY_MS) };
         vss_id sid, snap;
 
         start_slow_lvssd(env, &opts);
