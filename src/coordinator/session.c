@@ -927,7 +927,7 @@ bool session_set_done(const Session *s) {
 /* issue 11 §2: every requester call asks the table first (session-state.c); what is data
  * (the gather, the set, the context) the method checks after. */
 int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error) {
-        SessionRule rule;
+        SessionRule rule = { 0 };
 
         if (session_state_rule(s->state, session_busy(s), input, &rule)) {
                 if (ret_rule)
@@ -941,7 +941,7 @@ int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_
 }
 
 void session_apply(Session *s, SessionInput input) {
-        SessionRule rule;
+        SessionRule rule = { 0 };
 
         if (!session_state_rule(s->state, session_busy(s), input, &rule)) {
                 /* a defect in lvssd: say so, keep the state */
@@ -1750,7 +1750,7 @@ static void gather_status_identified(Fanout *f, void *userdata) {
 }
 
 int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        SessionRule rule;
+        SessionRule rule = { 0 };
         int r;
 
         r = session_check(s, SESSION_IN_GATHER_STATUS, &rule, error);
@@ -1800,7 +1800,7 @@ static void session_finalize(Session *s) {
                                        : SESSION_IN_ENDED;
         bool restore = s->kind == SESSION_RESTORE;
         const char *reason;
-        SessionRule rule;
+        SessionRule rule = { 0 };
 
         snapshot_delete_auto_release(s);
         if (s->m->set_owner == s)
@@ -1944,7 +1944,7 @@ int session_method_cancel(Session *s, sd_bus_error *error) {
 }
 
 int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error) {
-        SessionRule rule;
+        SessionRule rule = { 0 };
         int r;
 
         if (!session_released(s) && s->step == STEP_ABORT && !s->step_call && !s->queued_release) {
