@@ -29,13 +29,36 @@
 #include "external.h"
 #include "worker.h"
 
+/*
+ * One log line: @prefix, the message, a newline. stderr is unbuffered, so
+ * three stdio calls were three write()s per line; one fprintf() is one
+ * (issue 11 §5: on the loop, in the freeze window, once per writer for some
+ * lines). A message longer than the buffer still goes out whole, in pieces.
+ */
+__attribute__((format(printf, 3, 0))) static void log_line(const char *prefix, const char *prefix_arg,
+                                                           const char *fmt, va_list ap) {
+        char buf[1024];
+        va_list aq;
+        int n;
+
+        va_copy(aq, ap);
+        n = vsnprintf(buf, sizeof buf, fmt, aq);
+        va_end(aq);
+        if (n >= 0 && (size_t) n < sizeof buf) {
+                fprintf(stderr, "%s%s%s\n", prefix, strempty(prefix_arg), buf);
+                return;
+        }
+        fputs(prefix, stderr);
+        fputs(strempty(prefix_arg), stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
 void log_msg(const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        fputs("lvssd: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        log_line("lvssd: ", NULL, fmt, ap);
         va_end(ap);
 }
 
@@ -46,21 +69,18 @@ void log_denied(Manager *m, const char *fmt, ...) {
         if (!log_limit_ok(&m->denied_log, DENIED_LOG_BURST, "refused calls"))
                 return;
         va_start(ap, fmt);
-        fputs("lvssd: access denied: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        log_line("lvssd: access denied: ", NULL, fmt, ap);
         va_end(ap);
 }
 
 void log_session(const Session *s, const char *fmt, ...) {
-        char id[VSS_ID_STRING_MAX];
+        char id[VSS_ID_STRING_MAX], prefix[VSS_ID_STRING_MAX + 4];
         va_list ap;
 
         vss_id_format(&s->id, id);
+        snprintf(prefix, sizeof prefix, "%s: ", id);
         va_start(ap, fmt);
-        fprintf(stderr, "lvssd: session %s: ", id);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        log_line("lvssd: session ", prefix, fmt, ap);
         va_end(ap);
 }
 

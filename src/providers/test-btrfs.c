@@ -716,6 +716,61 @@ static void test_round_trip_storage_on_same_fs(void **state) {
         lvss_provider_free(prov);
 }
 
+/* Issue 11 §5: pre_commit calls no syncfs; the snapshot ioctl flushes the
+ * volume itself. Data written just before the commit, never synced (still
+ * in the page cache, not yet allocated on disk), is in the snapshot; a
+ * pre_commit given a snapshot without a volume still fails with EINVAL. */
+static void test_unsynced_data_in_snapshot(void **state) {
+        const size_t size = 4u << 20;
+        _cleanup_(freep) uint8_t *data = malloc(size), *back = malloc(size);
+        char set_dir[800], p[900];
+        lvss_provider *prov = NULL;
+        lvss_snapshot a, bad, *snaps[1] = { &a }, *bads[1] = { &bad };
+        vss_hresult hr = VSS_S_OK;
+        size_t got = 0;
+        int fd;
+
+        assert_non_null(data);
+        assert_non_null(back);
+        for (size_t i = 0; i < size; i++)
+                data[i] = (uint8_t) (i * 131u + (i >> 12));
+        assert_int_equal(lvss_provider_btrfs_new(fs_storage, &prov), 0);
+
+        bad = (lvss_snapshot) { .volume = NULL };
+        assert_int_equal(prov->ops->pre_commit(prov, bads, 1, &hr), -EINVAL);
+        assert_true(VSS_FAILED(hr));
+        hr = VSS_S_OK;
+
+        snapshot_init(&a, 0x60, 0x61, vol1);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 1, &hr), 0);
+        set_dir_of(a.snapshot_path, set_dir, sizeof set_dir);
+
+        /* written, not synced: right before the commit, as a frozen writer's application leaves it */
+        snprintf(p, sizeof p, "%s/unsynced.bin", vol1);
+        write_file(p, data, size, 0644);
+        assert_int_equal(commit_in_child(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(unlink(p), 0);
+
+        snprintf(p, sizeof p, "%s/unsynced.bin", a.snapshot_path);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        while (got < size) {
+                ssize_t k = read(fd, back + got, size - got);
+                assert_true(k > 0);
+                got += (size_t) k;
+        }
+        assert_int_equal(read(fd, back, 1), 0);
+        close(fd);
+        assert_memory_equal(back, data, size);
+
+        assert_int_equal(prov->ops->delete_snapshot(prov, a.snapshot_path), 0);
+        assert_false(exists(set_dir));
+        free(a.snapshot_path);
+        lvss_provider_free(prov);
+}
+
 /* Storage elsewhere: the snapshot goes next to the volume, in
  * <parent>/.lvss-snapshots/<set>/<snapshot>. */
 static void test_round_trip_next_to_volume(void **state) {
@@ -1201,6 +1256,7 @@ int main(void) {
                 cmocka_unit_test(test_ops_and_new),
                 cmocka_unit_test(test_volume_supported),
                 cmocka_unit_test(test_round_trip_storage_on_same_fs),
+                cmocka_unit_test(test_unsynced_data_in_snapshot),
                 cmocka_unit_test(test_round_trip_next_to_volume),
                 cmocka_unit_test(test_writable_then_finalize),
                 cmocka_unit_test(test_top_level_subvolume),
