@@ -2722,3 +2722,37 @@ void itest_loop_fs_release_in_signal(itest_loop_fs *f) {
         if (f->mnt[0])
                 (void) rmdir(f->mnt);
 }
+
+/* issue 11 §1: how many children of @ppid are in state @state ('D') or in any state (0). */
+int itest_children_in_state(pid_t ppid, char state) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return -1;
+        while ((e = readdir(d))) {
+                char path[64], buf[512];
+                int pid = atoi(e->d_name), ppid_seen = 0;
+                char st = 0;
+
+                if (pid <= 0)
+                        continue;
+                snprintf(path, sizeof path, "/proc/%d/stat", pid);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t k = read(fd, buf, sizeof buf - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                char *rp = strrchr(buf, ')'); /* the name may hold anything */
+                if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid_seen) != 2)
+                        continue;
+                if (ppid_seen == ppid && (state == 0 || st == state))
+                        n++;
+        }
+        closedir(d);
+        return n;
+}

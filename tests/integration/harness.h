@@ -563,3 +563,7 @@ bool itest_lvssd_log_has(itest_env *env, const char *what);
 /* Wait (30 s, scaled) for a child to exit 0; fails the test, printing its stream, when it does not end
  * or ends otherwise. */
 void itest_wait_child_ok(itest_env *env, itest_proc *p);
+
+/* How many children of @ppid are in state @state ('D': uninterruptible sleep) or in any state (0);
+ * -1 when /proc cannot be read. */
+int itest_children_in_state(pid_t ppid, char state);

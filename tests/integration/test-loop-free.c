@@ -158,42 +158,8 @@ static vss_hresult list_writers_within(itest_env *env, unsigned timeout_ms) {
         return hr;
 }
 
-/* How many children of @ppid are in state @state ('D') or in any state (0). */
-static int children_in_state(pid_t ppid, char state) {
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d)
-                return -1;
-        while ((e = readdir(d))) {
-                char path[64], buf[512];
-                int pid = atoi(e->d_name), ppid_seen = 0;
-                char st = 0;
-
-                if (pid <= 0)
-                        continue;
-                snprintf(path, sizeof path, "/proc/%d/stat", pid);
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                ssize_t k = read(fd, buf, sizeof buf - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                char *rp = strrchr(buf, ')'); /* the name may hold anything */
-                if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid_seen) != 2)
-                        continue;
-                if (ppid_seen == ppid && (state == 0 || st == state))
-                        n++;
-        }
-        closedir(d);
-        return n;
-}
-
 static bool child_in_d_state(itest_env *env, void *userdata) {
-        return children_in_state(env->lvssd->pid, 'D') > 0;
+        return itest_children_in_state(env->lvssd->pid, 'D') > 0;
 }
 
 static bool log_has(itest_env *env, void *userdata) {
@@ -250,7 +216,7 @@ static void test_commit_child_in_d_state(void **state) {
         snprintf(over, sizeof over, "the hold window of %u ms is over", HOLD_WINDOW_MS);
         CHECK(itest_wait_state(env, log_has, (void *) over, itest_ms(env, 10000)),
               "lvssd never said \"%s\"", over);
-        CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
+        CHECK(itest_children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
               "the test proves nothing");
 
         /* §1: the loop answers while the killed child cannot die yet */
@@ -267,7 +233,7 @@ static void test_commit_child_in_d_state(void **state) {
         vss_async_release(a);
         CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "WS-6: DoSnapshotSet whose commit child was killed at the hold window");
         CHECK(itest_lvssd_log_has(env, "is reaped"), "lvssd did not log the reaping of the killed commit child");
-        CHECK(children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the set failed");
+        CHECK(itest_children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the set failed");
 
         /* nothing of the set is left */
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
@@ -366,7 +332,7 @@ static void test_requester_gone_commit_in_d_state(void **state) {
         CHECK(itest_wait_state(env, child_in_d_state, NULL, itest_ms(env, 10000)),
               "no child of lvssd in state D after the storage area was frozen");
         itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 10000)); /* WS-6: at the hold window */
-        CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
+        CHECK(itest_children_in_state(env->lvssd->pid, 'D') > 0, "the killed commit child died while the fs is frozen: "
               "the test proves nothing");
 
         /* WS-13: the requester goes; its session ends while the killed child is still in state D */
@@ -379,14 +345,14 @@ static void test_requester_gone_commit_in_d_state(void **state) {
         free(reason);
         CHECK_HR(list_writers_within(env, itest_ms(env, 3000)), VSS_S_OK,
                  "§1: ListWriters after the session ended with its commit child in state D");
-        CHECK(children_in_state(env->lvssd->pid, 'D') > 0, "the commit child is gone before the thaw: the test "
+        CHECK(itest_children_in_state(env->lvssd->pid, 'D') > 0, "the commit child is gone before the thaw: the test "
               "proves nothing");
 
         CHECK(fs_ioctl(storage_fs.mnt, FITHAW) == 0, "FITHAW %s failed", storage_fs.mnt);
         CHECK(itest_wait_state(env, log_has, (void *) "the commit child of the ended session is reaped",
                                itest_ms(env, 10000)),
               "lvssd did not say it reaped the commit child of the ended session and undid the set");
-        CHECK(children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the session ended");
+        CHECK(itest_children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the session ended");
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the ended session's set left",
               itest_catalog_snapshot_count(env, &sid));
         char *set_dir = itest_xprintf("%s/%.36s", storage, itest_id_str(&set) + 1);

@@ -199,40 +199,8 @@ static bool hung_program_gone(itest_env *env, void *userdata) {
         return pid_gone(*(pid_t *) userdata);
 }
 
-/* The children of lvssd (any state). */
-static int lvssd_children(itest_env *env) {
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d)
-                return -1;
-        while ((e = readdir(d))) {
-                char path[64], buf[512];
-                int pid = atoi(e->d_name), ppid = 0;
-                char st = 0;
-
-                if (pid <= 0)
-                        continue;
-                snprintf(path, sizeof path, "/proc/%d/stat", pid);
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                ssize_t k = read(fd, buf, sizeof buf - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                char *rp = strrchr(buf, ')');
-                if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == env->lvssd->pid)
-                        n++;
-        }
-        closedir(d);
-        return n;
-}
-
 static bool no_lvssd_children(itest_env *env, void *userdata) {
-        return lvssd_children(env) == 0;
+        return itest_children_in_state(env->lvssd->pid, 0) == 0;
 }
 
 /* Polls @cond every 20 ms until it holds or @timeout_ms passed (process states change nothing in
@@ -253,7 +221,7 @@ static void check_nothing_running(itest_env *env, pid_t hung) {
         CHECK(poll_until(env, hung_program_gone, &hung, itest_ms(env, 5000)),
               "§1: the hung provider program (pid %d) still runs after its step failed", (int) hung);
         CHECK(poll_until(env, no_lvssd_children, NULL, itest_ms(env, 5000)),
-              "§1: %d child(ren) of lvssd left after the hung step failed", lvssd_children(env));
+              "§1: %d child(ren) of lvssd left after the hung step failed", itest_children_in_state(env->lvssd->pid, 0));
 }
 
 static int dir_entries(const char *p) {
