@@ -17,6 +17,7 @@
  */
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -985,39 +986,118 @@ static void assert_slow_child_gone(void) {
         unlink(slow_pid_file);
 }
 
-static void test_timeout(void **state) {
-        char storage[300], storage2[300], vol[300], commit_slow[400];
+/*
+ * The timeout tests must not depend on how fast the machine starts a shell:
+ * under load (~10 on two cores) the slow fake may not even reach its "sleep"
+ * within SLOW_TIMEOUT, and then there is no sleep whose end could be checked.
+ * So each timed step runs with a deadline that starts at SLOW_TIMEOUT and
+ * doubles, up to SLOW_TIMEOUT_MAX, until the fake had started its sleep
+ * (recorded its pid) before it was killed. Every attempt still checks the
+ * timeout itself: the step fails at its deadline, not before, and not much later.
+ */
+#define SLOW_TIMEOUT_MAX (64 * SLOW_TIMEOUT)
+
+/* One timed step of @prog against a provider whose deadline is @timeout; returns how long it took. */
+typedef uint64_t (*timed_step_fn)(const char *prog, const char *storage, uint64_t timeout, void *userdata);
+
+/* Runs @fn with growing deadlines until the fake started its sleep; checks that sleep is gone. */
+static void run_timed_step(const char *what, timed_step_fn fn, const char *prog, const char *storage,
+                           unsigned n_deadlines, void *userdata) {
+        for (uint64_t timeout = SLOW_TIMEOUT;; timeout *= 2) {
+                uint64_t took;
+
+                unlink(slow_pid_file);
+                took = fn(prog, storage, timeout, userdata);
+                assert_true(took >= n_deadlines * timeout);
+                assert_true(took < n_deadlines * timeout + TIMEOUT_MARGIN);
+                if (exists(slow_pid_file)) {
+                        assert_slow_child_gone();
+                        return;
+                }
+                if (timeout >= SLOW_TIMEOUT_MAX)
+                        fail_msg("%s: the slow fake did not start its sleep within %" PRIu64 " ms", what,
+                                 timeout / USEC_PER_MSEC);
+                print_message("%s: the slow fake had not started within %" PRIu64 " ms (a loaded machine); "
+                              "again with twice the deadline\n", what, timeout / USEC_PER_MSEC);
+        }
+}
+
+typedef struct timed_ctx {
+        char vol[300];
+        unsigned id; /* snapshot id byte, a new one for every attempt */
+} timed_ctx;
+
+/* is-supported times out: the volume is said not to be supported. */
+static uint64_t timed_is_supported(const char *prog, const char *storage, uint64_t timeout, void *userdata) {
+        timed_ctx *c = userdata;
+        lvss_provider *p = provider_new("fake", prog, storage, timeout);
+        uint64_t start = now_usec(CLOCK_MONOTONIC), took;
+
+        assert_false(p->ops->is_volume_supported(p, c->vol));
+        took = elapsed_since(start);
+        lvss_provider_free(p);
+        return took;
+}
+
+/* prepare times out: not a veto but an unexpected provider error.
+ * begin_prepare's undo then runs "abort", which times out as well: two deadlines. */
+static uint64_t timed_prepare(const char *prog, const char *storage, uint64_t timeout, void *userdata) {
+        timed_ctx *c = userdata;
+        lvss_provider *p = provider_new("fake", prog, storage, timeout);
         lvss_snapshot a;
         lvss_snapshot *snaps[1] = { &a };
         vss_hresult hr = VSS_S_OK;
-        lvss_provider *p;
         uint64_t start, took;
 
-        make_storage(storage, sizeof storage);
-        make_volume(vol, sizeof vol, "slow");
-        snapshot_init(&a, 0x60, 0x40, vol, NULL);
-        p = provider_new("fake", program, storage, SLOW_TIMEOUT);
-
-        start = now_usec(CLOCK_MONOTONIC);
-        assert_false(p->ops->is_volume_supported(p, vol));
-        took = elapsed_since(start);
-        assert_true(took >= SLOW_TIMEOUT);
-        assert_true(took < SLOW_TIMEOUT + TIMEOUT_MARGIN);
-        assert_slow_child_gone();
-
-        /* prepare times out: not a veto but an unexpected provider error.
-         * begin_prepare's undo then runs "abort", which times out as well. */
+        snapshot_init(&a, c->id++, 0x40, c->vol, NULL);
         start = now_usec(CLOCK_MONOTONIC);
         assert_int_equal(p->ops->begin_prepare(p, snaps, 1, &hr), -ETIMEDOUT);
         took = elapsed_since(start);
         assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
-        assert_true(took >= 2 * SLOW_TIMEOUT);
-        assert_true(took < 2 * SLOW_TIMEOUT + TIMEOUT_MARGIN);
-        assert_slow_child_gone();
         free(a.snapshot_path);
         lvss_provider_free(p);
+        return took;
+}
 
-        /* commit times out, in the child as in lvssd. */
+/* commit times out, in the child as in lvssd; nothing is left in the storage area. Only commit
+ * runs with the short deadline: prepare and abort are quick, but not under load within it. */
+static uint64_t timed_commit(const char *prog, const char *storage, uint64_t timeout, void *userdata) {
+        timed_ctx *c = userdata;
+        lvss_provider *patient = provider_new("fake", prog, storage, STEP_TIMEOUT);
+        lvss_provider *p = provider_new("fake", prog, storage, timeout);
+        lvss_snapshot a;
+        lvss_snapshot *snaps[1] = { &a };
+        vss_hresult hr = VSS_S_OK;
+        uint64_t start, took;
+
+        snapshot_init(&a, c->id++, 0x40, c->vol, NULL);
+        assert_int_equal(patient->ops->begin_prepare(patient, snaps, 1, &hr), 0);
+        hr = VSS_S_OK;
+        start = now_usec(CLOCK_MONOTONIC);
+        assert_int_equal(commit_in_child(p, snaps, 1, &hr), -ETIMEDOUT);
+        took = elapsed_since(start);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        _cleanup_(freep) char *path = xasprintf("%s", a.snapshot_path);
+        assert_false(exists(path));
+
+        assert_int_equal(patient->ops->abort(patient, snaps, 1), 0);
+        assert_int_equal(count_entries(storage), 0u);
+        free(a.snapshot_path);
+        lvss_provider_free(p);
+        lvss_provider_free(patient);
+        return took;
+}
+
+static void test_timeout(void **state) {
+        char storage[300], storage2[300], commit_slow[400];
+        timed_ctx c = { .id = 0x60 };
+
+        make_storage(storage, sizeof storage);
+        make_volume(c.vol, sizeof c.vol, "slow");
+        run_timed_step("is-supported", timed_is_supported, program, storage, 1, &c);
+        run_timed_step("prepare", timed_prepare, program, storage, 2, &c);
+
+        /* commit: a fake that is slow only there */
         _cleanup_(freep) char *script = xasprintf("#!/bin/sh\n"
                                                   "if [ \"$1\" = commit ]; then\n"
                                                   "        sleep 30 &\n"
@@ -1029,25 +1109,8 @@ static void test_timeout(void **state) {
         snprintf(commit_slow, sizeof commit_slow, "%s/commit-slow-provider", base_dir);
         write_file(commit_slow, script, 0755);
         make_storage(storage2, sizeof storage2);
-        snapshot_init(&a, 0x61, 0x40, vol, NULL);
-        p = provider_new("fake", commit_slow, storage2, SLOW_TIMEOUT);
-
-        assert_int_equal(p->ops->begin_prepare(p, snaps, 1, &hr), 0);
-        hr = VSS_S_OK;
-        start = now_usec(CLOCK_MONOTONIC);
-        assert_int_equal(commit_in_child(p, snaps, 1, &hr), -ETIMEDOUT);
-        took = elapsed_since(start);
-        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
-        assert_true(took >= SLOW_TIMEOUT);
-        assert_true(took < SLOW_TIMEOUT + TIMEOUT_MARGIN);
-        assert_slow_child_gone();
-        _cleanup_(freep) char *path = xasprintf("%s", a.snapshot_path);
-        assert_false(exists(path));
-
-        assert_int_equal(p->ops->abort(p, snaps, 1), 0);
-        assert_int_equal(count_entries(storage2), 0u);
-        free(a.snapshot_path);
-        lvss_provider_free(p);
+        c.id = 0x80;
+        run_timed_step("commit", timed_commit, commit_slow, storage2, 1, &c);
 }
 
 /* ---- without pidfd_open ---------------------------------------------------- */
@@ -1097,18 +1160,28 @@ static int without_pidfd_checks(const char *storage, const char *good, const cha
                 return 77;
         if (syscall(SYS_pidfd_open, getpid(), 0) >= 0 || errno != ENOSYS)
                 return 2;
-        if (lvss_provider_exec_new("fake", program, storage, STEP_TIMEOUT, &p) < 0 ||
-            lvss_provider_exec_new("fake", program, storage, SLOW_TIMEOUT, &impatient) < 0)
+        if (lvss_provider_exec_new("fake", program, storage, STEP_TIMEOUT, &p) < 0)
                 return 3;
 
         if (!p->ops->is_volume_supported(p, good))
                 return 4;
-        start = now_usec(CLOCK_MONOTONIC);
-        if (impatient->ops->is_volume_supported(impatient, slow))
-                return 5;
-        took = elapsed_since(start);
-        if (took < SLOW_TIMEOUT || took >= SLOW_TIMEOUT + TIMEOUT_MARGIN)
-                return 6;
+        /* growing deadlines until the fake started its sleep in time, as in run_timed_step() */
+        for (uint64_t timeout = SLOW_TIMEOUT;; timeout *= 2) {
+                unlink(slow_pid_file);
+                if (lvss_provider_exec_new("fake", program, storage, timeout, &impatient) < 0)
+                        return 3;
+                start = now_usec(CLOCK_MONOTONIC);
+                if (impatient->ops->is_volume_supported(impatient, slow))
+                        return 5;
+                took = elapsed_since(start);
+                if (took < timeout || took >= timeout + TIMEOUT_MARGIN)
+                        return 6;
+                if (exists(slow_pid_file))
+                        break;
+                if (timeout >= SLOW_TIMEOUT_MAX)
+                        return 10;
+                lvss_provider_free(impatient);
+        }
 
         snapshot_init(&a, 0x90, 0x40, good, &na);
         if (p->ops->begin_prepare(p, snaps, 1, &hr) < 0 || p->ops->commit(p, snaps, 1, &hr) < 0 ||
