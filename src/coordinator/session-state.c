@@ -209,7 +209,7 @@ static const Row rows[_SESSION_IN_MAX] = {
         [SESSION_IN_POST_RESTORE_DONE] = {
                 "PostRestore done", true, .cells = { MOVE(PRE_RESTORED, POST_RESTORED) },
         },
-        [SESSION_IN_SHUTDOWN] = { "BackupShutdown", true }, /* every live state: below */
+        [SESSION_IN_SHUTDOWN] = { .name = "BackupShutdown", .event = true }, /* every live state: below */
         [SESSION_IN_ENDED] = {
                 "ended", true,
                 .cells = { MOVE(NEW, ENDED_INCOMPLETE), MOVE(BACKUP, ENDED_INCOMPLETE),

@@ -74,7 +74,7 @@
 
 static bool verbose;
 
-static void vlog(const char *prefix, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void vlog(const char *prefix, const char *fmt, va_list ap) {
         if (!verbose)
                 return;
         fputs(prefix, stderr);
