@@ -166,6 +166,24 @@ static bool log_has(itest_env *env, void *userdata) {
         return itest_lvssd_log_has(env, userdata);
 }
 
+/*
+ * No child of lvssd left, polled every 20 ms for at most @timeout_ms: a
+ * worker whose step is done may still be exiting (under valgrind a forked
+ * child runs valgrind's leak check before it exits, which takes seconds on a
+ * loaded machine). Process states change nothing in the state directory, so
+ * itest_wait_state() would not see them.
+ */
+static bool no_children_within(itest_env *env, unsigned timeout_ms) {
+        uint64_t until = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+
+        while (itest_children_in_state(env->lvssd->pid, 0) != 0) {
+                if (itest_now_mono_usec() >= until)
+                        return false;
+                (void) itest_pump(env, 20); /* reads the processes' output meanwhile; at most 20 ms */
+        }
+        return true;
+}
+
 static int dir_entries(const char *p) {
         DIR *d = opendir(p);
         int n = 0;
@@ -233,7 +251,7 @@ static void test_commit_child_in_d_state(void **state) {
         vss_async_release(a);
         CHECK_HR(hr, VSS_E_HOLD_WRITES_TIMEOUT, "WS-6: DoSnapshotSet whose commit child was killed at the hold window");
         CHECK(itest_lvssd_log_has(env, "is reaped"), "lvssd did not log the reaping of the killed commit child");
-        CHECK(itest_children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the set failed");
+        CHECK(no_children_within(env, itest_ms(env, 5000)), "a child of lvssd is left after the set failed");
 
         /* nothing of the set is left */
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the failed set in the catalog",
@@ -352,7 +370,7 @@ static void test_requester_gone_commit_in_d_state(void **state) {
         CHECK(itest_wait_state(env, log_has, (void *) "the commit child of the ended session is reaped",
                                itest_ms(env, 10000)),
               "lvssd did not say it reaped the commit child of the ended session and undid the set");
-        CHECK(itest_children_in_state(env->lvssd->pid, 0) == 0, "a child of lvssd is left after the session ended");
+        CHECK(no_children_within(env, itest_ms(env, 5000)), "a child of lvssd is left after the session ended");
         CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "%d snapshot row(s) of the ended session's set left",
               itest_catalog_snapshot_count(env, &sid));
         char *set_dir = itest_xprintf("%s/%.36s", storage, itest_id_str(&set) + 1);
@@ -367,8 +385,11 @@ static void test_requester_gone_commit_in_d_state(void **state) {
 
 /* ---- §1 item: the name service is asked at start-up, not per call ----------------------------- */
 
-/* scaled by the harness's factor (valgrind): a call bound of half the delay of one lookup */
-#define NSS_CALL_BOUND_MS(env) itest_ms(env, 1000)
+/* A call bound of half the delay of one lookup, scaled by at most 2 rather than by the harness's
+ * factor (6 under valgrind): the ratio is what the test checks, a ListWriters answered by lvssd
+ * under valgrind takes tens of ms, and the two lookups at start-up made lvssd wait 24 s under
+ * valgrind (issue 11 "What is left" item 0). */
+#define NSS_CALL_BOUND_MS(env) (1000u * ((env)->factor < 2 ? (env)->factor : 2u))
 #define NSS_DELAY_MS(env) (2 * NSS_CALL_BOUND_MS(env))
 
 static const char *user_req, *user_writer, *group_req;
