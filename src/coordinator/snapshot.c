@@ -1307,14 +1307,16 @@ static int child_freeze(Session *s, int fd) {
 }
 
 /* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_LINGER_MS=N keeps the
- * commit child alive N ms after it said 'D', as a slow exit would. */
-static void child_linger(Session *s) {
+ * commit child alive N ms after it said 'D', as a slow exit would. 0: no hook. */
+static unsigned long child_linger_ms(void) {
         const char *e = getenv("LVSS_TEST_COMMIT_LINGER_MS");
-        unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
 
+        return e ? strtoul(e, NULL, 10) : 0;
+}
+
+static void child_linger(unsigned long ms) {
         if (ms == 0)
                 return;
-        log_session(s, "test hook: the commit child lingers %lu ms after it said done", ms);
         struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
@@ -1354,9 +1356,12 @@ static int commit_run(int fd, void *userdata) {
         child_thaw(s, fd, s->n_freeze_fs);
         if (r < 0)
                 goto fail;
+        unsigned long linger = child_linger_ms();
+        if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
+                log_session(s, "test hook: the commit child lingers %lu ms after it says done", linger);
         if (write(fd, "D", 1) != 1)
                 return 2;
-        child_linger(s);
+        child_linger(linger);
         return 0;
 fail:
         if (VSS_SUCCEEDED(hr))
