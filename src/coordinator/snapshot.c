@@ -1307,11 +1307,12 @@ static int child_freeze(Session *s, int fd) {
 }
 
 /* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_LINGER_MS=N keeps the
- * commit child alive N ms after it said 'D', as a slow exit would. 0: no hook. */
+ * commit child alive N ms (at most 60000) after it said 'D', as a slow exit would. 0: no hook. */
 static unsigned long child_linger_ms(void) {
         const char *e = getenv("LVSS_TEST_COMMIT_LINGER_MS");
+        unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
 
-        return e ? strtoul(e, NULL, 10) : 0;
+        return ms > 60000 ? 60000 : ms;
 }
 
 static void child_linger(unsigned long ms) {
