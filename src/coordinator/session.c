@@ -216,7 +216,6 @@ int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_b
         s->pid = c->pid;
         s->kind = SESSION_NEW;
         s->context = VSS_CTX_BACKUP;
-        s->commit_pipe = -1;
 
         s->next = m->sessions;
         if (m->sessions)

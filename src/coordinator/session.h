@@ -128,15 +128,22 @@ struct Session {
         vss_hresult step_hr;       /* the step's result so far */
         Entry **work;              /* the entries of the current fan-out */
         size_t n_work;
-        pid_t commit_pid;
-        int commit_pipe;
+        /* issue 11 §1/§5: the commit child, a worker (worker.c) forked before Freeze; it makes the
+         * copies once told "go" (commit_go) and says 'D' when they are made (commit_said_done):
+         * Thaw goes out then; its exit is reaped later. commit_parsed: how much of what it said
+         * is read; commit_error: the hresult it failed with. */
+        struct Worker *commit_worker;
+        size_t commit_parsed;
+        vss_hresult commit_error;
+        bool commit_go;
+        bool commit_said_done;
         bool commit_flushed;
         /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
-         * reaped through commit_child; the set is undone, and the step ends, only then. */
+         * reaped through its worker; the set is undone, and the step ends, only then. */
         bool commit_dying;
         bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
         bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
-        sd_event_source *commit_child, *commit_timer, *commit_io;
+        sd_event_source *commit_timer;
         /* issue 11 §1: the provider step running off the loop (worker.c), or NULL; which one
          * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
         struct Worker *worker;

@@ -31,8 +31,13 @@
  * window (default 10 s) is a hard bound (WS-6): when the window closes the
  * child is killed, the provider undoes the set, and the step fails with
  * VSS_E_FLUSH_WRITES_TIMEOUT (still flushing) or VSS_E_HOLD_WRITES_TIMEOUT.
- * The child writes 'F' on a pipe once the flush is done, and on failure 'E'
- * followed by the vss_hresult.
+ * The child is a worker (worker.c: one fork, socket and reaping for every
+ * child of lvssd), forked before Freeze goes out (issue 11 §5: the fork and
+ * the child's start-up are not inside the freeze window) and waiting for
+ * "go"; a set vetoed before that tells it to abort, and it makes nothing.
+ * It writes 'F' on its socket once the flush is done, 'D' once every copy is
+ * made, and on failure 'E' followed by the vss_hresult. Thaw goes out on 'D',
+ * not when the child exits; its exit is reaped later through sd-event.
  *
  * The window is also bounded by the writers (issue 8 item 3): each writer's
  * library thaws its application on its own once its freeze timeout has passed
@@ -75,13 +80,9 @@
  * thaws every file system still in the catalog (manager_recover()).
  */
 
-#include <fcntl.h>
-#include <linux/close_range.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "basic/fsfreeze.h"
@@ -478,6 +479,7 @@ static bool thawed(const Session *s, const Entry *e) {
 }
 
 static void phase_done(Fanout *f, void *userdata);
+static void commit_abort_unstarted(Session *s);
 
 static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *, const Entry *),
                       vss_writer_event event) {
@@ -493,6 +495,7 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
                 /* no application left frozen: those lvssd cannot thaw lose their connection */
                 for (size_t i = 0; i < s->n_entries; i++)
                         entry_release_frozen(s->entries[i], vss_writer_event_name(event));
+                commit_abort_unstarted(s);
                 snapshots_undo(s);
                 if (s->m->set_owner == s)
                         s->m->set_owner = NULL;
@@ -510,6 +513,7 @@ static vss_hresult veto_of(Fanout *f) {
 
 static void veto(Session *s, vss_hresult hr, const char *why) {
         log_session(s, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
+        commit_abort_unstarted(s);
         s->step_hr = hr;
         snapshots_undo(s);
         run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
@@ -818,7 +822,7 @@ static void phase_done(Fanout *f, void *userdata) {
                         /* issue 11 §1: the set is undone once the killed commit child is reaped */
                         s->commit_finish_pending = true;
                         log_session(s, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
-                                    "reaped", (int) s->commit_pid);
+                                    "reaped", worker_pid(s->commit_worker));
                         return;
                 }
                 return set_finished(s, s->step_hr);
@@ -831,43 +835,64 @@ static void phase_done(Fanout *f, void *userdata) {
 /* ---- the commit child and the hold window ---------------------------------- */
 
 /*
- * Reads what the child said: 'F' flushed; 'E' + hresult failure; for the
- * file system freeze 'f' + index (about to freeze it), 'Z' + index + errno
- * (it could not), 'T' (all thawed). Each message is one write of at most 9
- * bytes, so a read of 4 KiB never splits one.
+ * What the commit child said (it writes on its worker's socket, worker.c):
+ * 'F' flushed; 'E' + hresult failure; 'D' done: every copy is made (and every
+ * file system it froze is thawed), it only exits from then on; for the file
+ * system freeze 'f' + index (about to freeze it), 'Z' + index + errno (it
+ * could not), 'T' (all thawed). Read from s->commit_parsed on; a message cut
+ * at the end waits for the rest.
  */
-static vss_hresult commit_read_pipe(Session *s) {
-        uint8_t buf[4096];
-        vss_hresult hr = VSS_S_OK;
-        ssize_t n;
+static void commit_parse(Session *s, const uint8_t *out, size_t size) {
+        size_t i = s->commit_parsed;
 
-        if (s->commit_pipe < 0)
-                return hr;
-        while ((n = read(s->commit_pipe, buf, sizeof buf)) > 0)
-                for (ssize_t i = 0; i < n; i++) {
-                        uint32_t idx;
-                        int32_t err;
+        while (i < size) {
+                size_t len = out[i] == 'E' || out[i] == 'f' ? 5 : out[i] == 'Z' ? 9 : 1;
+                uint32_t idx;
+                int32_t err;
 
-                        if (buf[i] == 'F')
-                                s->commit_flushed = true;
-                        else if (buf[i] == 'E' && i + 4 < n) {
-                                memcpy(&hr, &buf[i + 1], sizeof hr);
-                                i += 4;
-                        } else if (buf[i] == 'f' && i + 4 < n) {
-                                memcpy(&idx, &buf[i + 1], sizeof idx);
-                                if (idx < s->n_freeze_fs && idx + 1 > s->freeze_started)
-                                        s->freeze_started = idx + 1;
-                                i += 4;
-                        } else if (buf[i] == 'Z' && i + 8 < n) {
-                                memcpy(&idx, &buf[i + 1], sizeof idx);
-                                memcpy(&err, &buf[i + 5], sizeof err);
-                                s->freeze_failed = err < 0 ? err : -EIO;
-                                s->freeze_failed_index = idx;
-                                i += 8;
-                        } else if (buf[i] == 'T')
-                                s->freeze_thawed = true;
+                if (size - i < len)
+                        break;
+                switch (out[i]) {
+                case 'F':
+                        s->commit_flushed = true;
+                        break;
+                case 'D':
+                        s->commit_said_done = true;
+                        break;
+                case 'E':
+                        memcpy(&s->commit_error, out + i + 1, sizeof s->commit_error);
+                        break;
+                case 'f':
+                        memcpy(&idx, out + i + 1, sizeof idx);
+                        if (idx < s->n_freeze_fs && idx + 1 > s->freeze_started)
+                                s->freeze_started = idx + 1;
+                        break;
+                case 'Z':
+                        memcpy(&idx, out + i + 1, sizeof idx);
+                        memcpy(&err, out + i + 5, sizeof err);
+                        s->freeze_failed = err < 0 ? err : -EIO;
+                        s->freeze_failed_index = idx;
+                        break;
+                case 'T':
+                        s->freeze_thawed = true;
+                        break;
+                default:
+                        break;
                 }
-        return hr;
+                i += len;
+        }
+        s->commit_parsed = i;
+}
+
+/* Everything the commit child said until now. */
+static void commit_read(Session *s) {
+        const uint8_t *out;
+        size_t size;
+
+        if (!s->commit_worker)
+                return;
+        out = worker_output(s->commit_worker, &size);
+        commit_parse(s, out, size);
 }
 
 static void freeze_forget(Session *s) {
@@ -954,7 +979,7 @@ static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, voi
                 orphan_free(o);
                 return;
         }
-        /* what it said after the session stopped listening: 'f' index, 'T' (see commit_read_pipe()) */
+        /* all it said: 'f' index, 'T' (see commit_parse()) */
         for (size_t i = 0; i < size; i++) {
                 uint32_t idx;
 
@@ -1032,13 +1057,13 @@ static int commit_orphan(Session *s) {
                     (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
                         goto nomem;
         }
-        r = worker_adopt(s->m, "commit", o->tag, s->commit_pid, s->commit_pipe, orphan_reaped, o);
+        r = worker_adopt(s->commit_worker, "of an ended session", orphan_reaped, o);
         if (r < 0) {
                 orphan_free(o);
                 return r;
         }
-        /* handed over: the pipe, the file systems, and the rows are the orphan's now */
-        s->commit_pipe = -EBADF;
+        /* handed over: the child, the file systems, and the rows are the orphan's now */
+        s->commit_worker = NULL;
         o->fs = s->freeze_fs;
         o->n_fs = s->n_freeze_fs;
         o->started = s->freeze_started;
@@ -1057,27 +1082,45 @@ nomem:
         return -ENOMEM;
 }
 
+/* A commit child forked before Freeze and never told to go: it ends without making anything
+ * (issue 11 §1/§5). It is told so ('A'; a closed socket says the same), and reaped when it exits. */
+static void commit_abort_unstarted(Session *s) {
+        if (!s->commit_worker || s->commit_go)
+                return;
+        log_session(s, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
+                    worker_pid(s->commit_worker));
+        if (worker_send(s->commit_worker, "A", 1) >= 0)
+                s->commit_worker = worker_detach(s->commit_worker);
+        else
+                s->commit_worker = worker_cancel(s->commit_worker);
+}
+
 void snapshot_set_kill_commit(Session *s) {
         s->catalog_wait = false; /* a catalog completion the step waited for is ignored */
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
-        s->commit_child = sd_event_source_disable_unref(s->commit_child);
-        if (s->commit_pid > 0) {
-                (void) kill(s->commit_pid, SIGKILL);
-                (void) commit_read_pipe(s); /* what it said so far: which file systems it froze */
+        commit_read(s); /* what it said so far: which file systems it froze, whether it is done */
+        commit_abort_unstarted(s);
+        if (s->commit_worker && s->commit_said_done) {
+                /* every copy is made: the child only exits, reaped through sd-event (issue 11 §5) */
+                s->commit_worker = worker_detach(s->commit_worker);
+        } else if (s->commit_worker) {
+                int pid = worker_pid(s->commit_worker);
+
                 if (commit_orphan(s) < 0) {
-                        /* cannot hand it over (out of memory): the one place left that waits */
-                        log_session(s, "cannot hand the commit child (pid %d) over: waiting for it",
-                                    (int) s->commit_pid);
-                        (void) waitpid(s->commit_pid, NULL, 0);
+                        /* cannot keep what undoing the set needs (out of memory): the child is killed and
+                         * reaped on its own; the set's rows stay "creating" and the next start-up deletes
+                         * what they name, nothing is undone under the dying child's feet */
+                        log_session(s, "cannot hand the commit child (pid %d) over: the set is left to the next "
+                                    "start-up", pid);
+                        (void) worker_adopt(s->commit_worker, "of an ended session", NULL, NULL);
+                        s->commit_worker = NULL;
+                        s->commit_orphaned = true;
                 } else
                         log_session(s, "the session ends before its commit child (pid %d) is reaped: the set is "
-                                    "undone once it is", (int) s->commit_pid);
-                s->commit_pid = 0;
+                                    "undone once it is", pid);
         }
         s->commit_dying = false;
         s->commit_finish_pending = false;
-        (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
-        closep(&s->commit_pipe);
         freeze_release(s);
 }
 
@@ -1119,11 +1162,7 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
  * before that (requester gone) still waits for it in snapshot_set_kill_commit().
  */
 static void commit_reaped_after_kill(Session *s) {
-        s->commit_pid = 0;
         s->commit_dying = false;
-        s->commit_child = sd_event_source_disable_unref(s->commit_child);
-        (void) commit_read_pipe(s); /* what it said until it died: which file systems it froze */
-        closep(&s->commit_pipe);
         freeze_release(s);
         snapshots_undo(s);
         log_session(s, "the killed commit child is reaped: the set is undone");
@@ -1133,27 +1172,48 @@ static void commit_reaped_after_kill(Session *s) {
         }
 }
 
-static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
-        Session *s = userdata;
-        vss_hresult hr;
+/* The child said 'D' (issue 11 §5): Thaw goes out now, not once it has exited. */
+static void commit_made(Session *s) {
+        vss_hresult hr = VSS_S_OK;
 
-        if (s->commit_dying) {
-                commit_reaped_after_kill(s);
-                return 0;
-        }
-        hr = commit_read_pipe(s);
-        s->commit_pid = 0; /* reaped by sd-event */
-        if (si->si_code != CLD_EXITED || si->si_status != 0) {
-                if (VSS_SUCCEEDED(hr))
-                        hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        } else if (now_usec(CLOCK_MONOTONIC) > s->commit_deadline_mono) {
-                /* Noticed late (the timer and the exit were due together): when the copy
+        if (now_usec(CLOCK_MONOTONIC) > s->commit_deadline_mono) {
+                /* Noticed late (the timer and the answer were due together): when the copy
                  * was made is not known, so it may postdate a writer's own thaw. */
                 log_window_passed(s, "the commit finished", ": the copy may be too late");
                 hr = VSS_E_HOLD_WRITES_TIMEOUT;
-        } else
-                hr = VSS_S_OK;
+        }
         log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        commit_finished(s, hr);
+}
+
+static void commit_progress(Worker *w, const uint8_t *out, size_t size, void *userdata) {
+        Session *s = userdata;
+
+        commit_parse(s, out, size);
+        if (s->commit_said_done && s->commit_go && !s->commit_dying && s->snap_phase == SNAP_COMMIT)
+                commit_made(s);
+}
+
+/* The commit child is reaped (worker.c): @k 0 it exited 0, otherwise it failed or was killed. */
+static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        Session *s = userdata;
+        vss_hresult hr;
+
+        s->commit_worker = NULL;
+        if (k == -ECANCELED)
+                return; /* lvssd stops: the catalog keeps the rest for the next start-up */
+        commit_parse(s, out, size);
+        if (s->commit_dying)
+                return commit_reaped_after_kill(s);
+        if (!s->commit_go) {
+                /* died before it was needed: commit_fork() forks another */
+                log_session(s, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
+                return;
+        }
+        if (s->commit_said_done)
+                return commit_made(s); /* its exit came before its last words were read */
+        hr = VSS_FAILED(s->commit_error) ? s->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        log_session(s, "commit failed");
         if (s->freeze_failed < 0 && s->freeze_failed_index < s->n_freeze_fs) {
                 /* issue 10 part 3: the cause, for StepFinished */
                 free(s->step_detail);
@@ -1162,7 +1222,6 @@ static int on_commit_exit(sd_event_source *src, const siginfo_t *si, void *userd
                         s->step_detail = NULL;
         }
         commit_finished(s, hr);
-        return 0;
 }
 
 static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -1176,18 +1235,19 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
                 snapshot_set_kill_commit(s);
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
         }
-        (void) commit_read_pipe(s);
+        commit_read(s);
         hr = s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
         log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
         s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
-        if (s->commit_pid <= 0 || !s->commit_child || kill(s->commit_pid, SIGKILL) < 0) {
+        if (!s->commit_worker || worker_kill(s->commit_worker) < 0) {
                 commit_finished(s, hr);
                 return 0;
         }
-        /* issue 11 §1: reaped by on_commit_exit(); the writers get Abort now */
+        /* issue 11 §1: reaped by commit_done(); the writers get Abort now */
         s->commit_dying = true;
         s->commit_finish_pending = false;
-        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped", (int) s->commit_pid);
+        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped",
+                    worker_pid(s->commit_worker));
         s->step_hr = hr;
         run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
         return 0;
@@ -1246,28 +1306,48 @@ static int child_freeze(Session *s, int fd) {
         return 0;
 }
 
-static _Noreturn void commit_child(Session *s, int fd, pid_t parent) {
+/* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_LINGER_MS=N keeps the
+ * commit child alive N ms (at most 60000) after it said 'D', as a slow exit would. 0: no hook. */
+static unsigned long child_linger_ms(void) {
+        const char *e = getenv("LVSS_TEST_COMMIT_LINGER_MS");
+        unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
+
+        return ms > 60000 ? 60000 : ms;
+}
+
+static void child_linger(unsigned long ms) {
+        if (ms == 0)
+                return;
+        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/*
+ * The commit child (a worker, worker.c), forked before Freeze goes out: it
+ * waits for "go" ('G') on its socket, sent once every writer is frozen, the
+ * hold window armed and the set's rows on disk (commit_fork()); anything
+ * else ('A', or the socket closed: lvssd is gone or the set was vetoed) and
+ * it exits having made nothing. Then flush, freeze the file systems, commit,
+ * thaw them, and 'D': lvssd sends Thaw on it; the exit comes after.
+ */
+static int commit_run(int fd, void *userdata) {
+        Session *s = userdata;
         vss_hresult hr = VSS_S_OK;
-        uint8_t msg[5] = { 'E' };
-        sigset_t all;
+        uint8_t msg[5] = { 'E' }, go = 0;
+        ssize_t k;
         int r;
 
-        /* Nothing lvssd started may outlive it: if lvssd dies, the commit dies
-         * with it (the restarted lvssd undoes what the catalog says), and it
-         * holds none of lvssd's sockets, so writers see the drop at once (WS-6). */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                _exit(3);
-        if (fd > 3)
-                (void) close_range(3, fd - 1, 0);
-        (void) close_range(fd + 1, ~0U, 0);
-
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        do
+                k = read(fd, &go, 1);
+        while (k < 0 && errno == EINTR);
+        if (k != 1 || go != 'G')
+                return 0; /* aborted: nothing is made */
 
         if (for_each_provider(s, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
         if (write(fd, "F", 1) != 1)
-                _exit(2);
+                return 2;
         /* issue 10 part 3: inside the hold window, after the flush */
         if (child_freeze(s, fd) < 0) {
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
@@ -1277,13 +1357,44 @@ static _Noreturn void commit_child(Session *s, int fd, pid_t parent) {
         child_thaw(s, fd, s->n_freeze_fs);
         if (r < 0)
                 goto fail;
-        _exit(0);
+        unsigned long linger = child_linger_ms();
+        if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
+                log_session(s, "test hook: the commit child lingers %lu ms after it says done", linger);
+        if (write(fd, "D", 1) != 1)
+                return 2;
+        child_linger(linger);
+        return 0;
 fail:
         if (VSS_SUCCEEDED(hr))
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
         memcpy(msg + 1, &hr, sizeof hr);
         (void) !write(fd, msg, sizeof msg);
-        _exit(1);
+        return 1;
+}
+
+/* Forks the commit child that waits for "go" (issue 11 §5: the fork and the child's start leave
+ * the freeze window): before Freeze goes out, or at the latest in commit_fork(). 0 or -errno. */
+static int commit_prefork(Session *s) {
+        char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
+        int r;
+
+        if (s->commit_worker)
+                return 0;
+        s->commit_parsed = 0;
+        s->commit_go = false;
+        s->commit_said_done = false;
+        s->commit_flushed = false;
+        s->commit_error = VSS_S_OK;
+        vss_id_format(&s->id, id);
+        snprintf(tag, sizeof tag, "session %s", id);
+        /* no deadline of its own: the hold window kills it (on_hold_window()) */
+        r = worker_start(s->m, "commit", tag, 0, commit_run, commit_done, s, &s->commit_worker);
+        if (r < 0) {
+                log_session(s, "commit: cannot fork the commit child: %s", strerror(-r));
+                return r;
+        }
+        worker_set_progress(s->commit_worker, commit_progress);
+        return 0;
 }
 
 static void set_records_written(int r, void *data, void *userdata);
@@ -1419,8 +1530,6 @@ static void set_records_written(int r, void *data, void *userdata) {
 /* The records are on disk: hold (external) or fork the commit child. */
 static void commit_fork(Session *s) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        int fds[2];
-        pid_t pid;
         int r;
 
         if (s->external) {
@@ -1453,43 +1562,30 @@ static void commit_fork(Session *s) {
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        if (pipe2(fds, O_CLOEXEC) < 0) {
-                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
-                freeze_release(s);
-                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "pipe failed");
-        }
-
         log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
                     (unsigned long long) ((s->commit_deadline_mono - now) / USEC_PER_MSEC),
                     window_by_writer(s) ? ", bounded by writer '" : "",
                     window_by_writer(s) ? s->freeze_deadline_entry->writer_name : "",
                     window_by_writer(s) ? "'" : "");
-        pid_t parent = getpid();
-        pid = fork();
-        if (pid < 0) {
-                close(fds[0]);
-                close(fds[1]);
+        /* the child forked before Freeze (or now, when there was none) goes; the hold window's timer is
+         * armed already (commit_start(); accuracy 1 us: sd-event's default, 250 ms, would eat the margin) */
+        r = commit_prefork(s);
+        if (r >= 0 && worker_send(s->commit_worker, "G", 1) < 0) {
+                /* it died meanwhile (its reaping is not read yet): another one */
+                log_session(s, "commit: the child forked before Freeze is gone: forking another");
+                s->commit_worker = worker_cancel(s->commit_worker);
+                r = commit_prefork(s);
+                if (r >= 0)
+                        r = worker_send(s->commit_worker, "G", 1);
+        }
+        if (r < 0) {
+                s->commit_worker = worker_cancel(s->commit_worker);
                 s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
                 freeze_release(s);
-                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "fork failed");
+                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child cannot start");
         }
-        if (pid == 0) {
-                close(fds[0]);
-                commit_child(s, fds[1], parent);
-        }
-        close(fds[1]);
-        s->commit_pid = pid;
-        s->commit_pipe = fds[0];
-        (void) fcntl(s->commit_pipe, F_SETFL, O_NONBLOCK);
-
-        /* the hold window's timer is armed already (above; accuracy 1 us: sd-event's default, 250 ms,
-         * would eat the margin) */
-        r = sd_event_add_child(s->m->event, &s->commit_child, pid, WEXITED, on_commit_exit, s);
-        if (r < 0) {
-                log_session(s, "cannot watch the commit: %s", strerror(-r));
-                commit_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
-        }
+        s->commit_go = true;
 }
 
 /* Does @fs hold @path (a path lvssd writes during the commit)? A missing path holds nothing. */
@@ -1636,6 +1732,10 @@ static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
         case PSTEP_END_PREPARE:
                 if (r < 0)
                         return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
+                /* issue 11 §5: the commit child is forked now, outside the freeze window; it waits
+                 * for "go" (commit_fork()). One that cannot be forked now is forked there. */
+                if (!s->external)
+                        (void) commit_prefork(s);
                 return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
         case PSTEP_POST_COMMIT:
                 return post_commit_done(s, r, hr);

@@ -43,9 +43,16 @@
  *  - worker_cancel(): the caller no longer cares (the session ended). The
  *    child is killed and keeps its record in the manager's list until it is
  *    reaped, so nothing leaks and the log says when it finally went.
- *  - worker_adopt(): the same reaping for a child made elsewhere: the commit
- *    child of a session that ends before its killed commit is reaped
- *    (snapshot_set_kill_commit()); done() undoes the set afterwards.
+ *  - worker_adopt(): a child that outlives the session that started it: the
+ *    commit child of a session that ends before its killed commit is reaped
+ *    (snapshot_set_kill_commit()) is killed and gets a new done(), which
+ *    undoes the set once it is reaped.
+ *  - The channel is a socket pair: the child writes its results on it, and
+ *    the loop may write to the child (worker_send(): the commit child,
+ *    forked before Freeze, waits for "go"). progress() (optional) sees what
+ *    the child wrote as it comes (the commit child's "done": Thaw goes out
+ *    before it exits); worker_detach() forgets a child that has said all it
+ *    had to, and sd-event reaps it when it exits.
  *  - A child dies with lvssd (PR_SET_PDEATHSIG) and holds none of its
  *    sockets, so a writer or requester sees lvssd's connections close when
  *    lvssd goes, not when some worker does.
@@ -57,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "manager.h"
@@ -73,6 +81,7 @@ struct Worker {
         bool timed_out;
         bool cancelled;
         worker_done_t done;
+        worker_progress_t progress;
         void *userdata;
         sd_event_source *child, *timer, *io;
 };
@@ -154,9 +163,14 @@ static int worker_read(Worker *w) {
 
 static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
+        size_t before = w->n_out;
+        int r = worker_read(w);
 
-        if (worker_read(w) != 0) /* end of file or an error: the exit says the rest */
+        if (r != 0) /* end of file or an error: the exit says the rest */
                 w->io = sd_event_source_disable_unref(w->io);
+        /* last: progress() may cancel, detach or hand over the worker (it is not freed then) */
+        if (w->n_out > before && w->progress && !w->cancelled)
+                w->progress(w, w->out, w->n_out, w->userdata);
         return 0;
 }
 
@@ -261,7 +275,8 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
         w->done = done;
         w->userdata = userdata;
         worker_link(w);
-        if (pipe2(fds, O_CLOEXEC) < 0) {
+        /* a socket pair, not a pipe: the loop may talk to the child too (worker_send()) */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
                 r = -errno;
                 worker_free(w);
                 return r;
@@ -293,8 +308,11 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
                 worker_free(w);
                 return r;
         }
-        log_msg("%s: runs in a worker (pid %d, deadline %llu ms)", w->what, (int) w->pid,
-                (unsigned long long) (timeout_usec / USEC_PER_MSEC));
+        if (timeout_usec == 0)
+                log_msg("%s: runs in a worker (pid %d, no deadline of its own)", w->what, (int) w->pid);
+        else
+                log_msg("%s: runs in a worker (pid %d, deadline %llu ms)", w->what, (int) w->pid,
+                        (unsigned long long) (timeout_usec / USEC_PER_MSEC));
         if (ret)
                 *ret = w;
         return 0;
@@ -314,33 +332,74 @@ Worker *worker_cancel(Worker *w) {
         return NULL;
 }
 
-int worker_adopt(Manager *m, const char *what, const char *tag, int pid, int pipe_fd, worker_done_t done,
-                 void *userdata) {
-        Worker *w;
-        int r;
+int worker_adopt(Worker *w, const char *what, worker_done_t done, void *userdata) {
+        char *name = NULL;
 
-        if (pid <= 0)
+        if (!w || w->cancelled || w->pid <= 0)
                 return -EINVAL;
-        (void) kill(pid, SIGKILL);
-        w = worker_new(m, what, tag);
-        if (!w)
+        if (what && asprintf(&name, "%s (%s)", w->what, what) < 0)
                 return -ENOMEM;
-        w->pid = pid;
-        w->fd = pipe_fd;
+        if (name) {
+                free(w->what);
+                w->what = name;
+        }
         w->done = done;
         w->userdata = userdata;
-        w->timed_out = true; /* it was killed: done() sees -ETIME */
-        worker_link(w);
-        r = worker_watch(w, 0);
-        if (r < 0) {
-                w->fd = -EBADF; /* the caller keeps its pipe on failure */
-                w->child = sd_event_source_disable_unref(w->child);
-                w->io = sd_event_source_disable_unref(w->io);
-                worker_free(w);
-                return r;
-        }
-        log_msg("%s: the killed child (pid %d) is reaped when it dies", w->what, (int) pid);
+        w->progress = NULL;
+        w->timer = sd_event_source_disable_unref(w->timer);
+        w->timed_out = true; /* it is killed: done() sees -ETIME */
+        (void) kill(w->pid, SIGKILL);
+        log_msg("%s: the killed child (pid %d) is reaped when it dies", w->what, (int) w->pid);
         return 0;
+}
+
+void worker_set_progress(Worker *w, worker_progress_t progress) {
+        if (w)
+                w->progress = progress;
+}
+
+int worker_send(Worker *w, const void *data, size_t size) {
+        if (!w || w->fd < 0 || w->pid <= 0)
+                return -ESRCH;
+        /* the socket is non-blocking on our side; a few bytes always fit in an empty buffer */
+        for (;;) {
+                ssize_t k = send(w->fd, data, size, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                return (size_t) k == size ? 0 : -EAGAIN;
+        }
+}
+
+const uint8_t *worker_output(Worker *w, size_t *ret_size) {
+        if (w->io && worker_read(w) != 0)
+                w->io = sd_event_source_disable_unref(w->io);
+        *ret_size = w->n_out;
+        return w->out;
+}
+
+int worker_kill(Worker *w) {
+        if (!w || w->pid <= 0)
+                return -ESRCH;
+        w->timer = sd_event_source_disable_unref(w->timer);
+        w->timed_out = true;
+        if (kill(w->pid, SIGKILL) < 0)
+                return -errno;
+        return 0;
+}
+
+Worker *worker_detach(Worker *w) {
+        if (!w)
+                return NULL;
+        w->cancelled = true;
+        w->done = NULL;
+        w->progress = NULL;
+        return NULL;
+}
+
+int worker_pid(const Worker *w) {
+        return w ? (int) w->pid : 0;
 }
 
 void worker_done_all(Manager *m) {

@@ -26,10 +26,30 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
  * record stays (worker_pending()) until sd-event reaps it. NULL-safe; returns NULL. */
 Worker *worker_cancel(Worker *w);
 
-/* A child lvssd made elsewhere (the commit child) and no longer waits for: killed, reaped through
- * sd-event like a worker; @done (may be NULL) runs once it is reaped. */
-int worker_adopt(Manager *m, const char *what, const char *tag, int pid, int pipe_fd, worker_done_t done,
-                 void *userdata);
+/* On the loop, each time the child wrote more: @out/@size all it wrote so far (done() gets it
+ * all again). It may call worker_cancel(), worker_detach(), worker_adopt() on @w. */
+typedef void (*worker_progress_t)(Worker *w, const uint8_t *out, size_t size, void *userdata);
+void worker_set_progress(Worker *w, worker_progress_t progress);
+
+/* To the child, on the same socket it writes its results on (a few bytes: one send). */
+int worker_send(Worker *w, const void *data, size_t size);
+
+/* All the child wrote so far, read now (the pipe may hold more than the last progress() saw). */
+const uint8_t *worker_output(Worker *w, size_t *ret_size);
+
+/* SIGKILL now; done() still comes once it is reaped, with r = -ETIME. */
+int worker_kill(Worker *w);
+
+/* The caller has all it needs (the child said so): done() is not called any more, the child is
+ * neither killed nor waited for; sd-event reaps it when it exits. NULL-safe; returns NULL. */
+Worker *worker_detach(Worker *w);
+
+/* A child that outlives the session that started it (the commit child): killed, and @done
+ * (may be NULL) with @userdata replaces the old one, called once it is reaped; @what is added
+ * to its name in the log. */
+int worker_adopt(Worker *w, const char *what, worker_done_t done, void *userdata);
+
+int worker_pid(const Worker *w);
 
 /* Children not reaped yet (cancelled or running). */
 size_t worker_pending(const Manager *m);

@@ -489,7 +489,29 @@ typedef struct scenario {
         bool fake;           /* the set's volume goes to the fake provider */
         bool release;        /* the set is made, then Release: the step is BackupShutdown */
         const char *row_state; /* the killed set's row before the kill: "creating", "created", or NULL: none */
+        bool before_go;      /* issue 11 §5: lvssd's commit child, forked before Freeze, waits for "go" */
 } scenario;
+
+/* Issue 11 §5: the pid of the commit child lvssd forked before Freeze (its log: "commit: runs in a
+ * worker (pid N"), watched as a stray: it must die with lvssd, before "go", having made nothing. */
+static void watch_commit_before_go(itest_env *env) {
+        static const char key[] = ": commit: runs in a worker (pid ";
+        char *log = itest_read_file(env->lvssd->log_path);
+        const char *last = NULL;
+        pid_t pid = 0;
+
+        for (const char *p = log ? strstr(log, key) : NULL; p; p = strstr(p + 1, key))
+                last = p; /* the last one: the set of this session (the first made the kept copy) */
+        if (last)
+                pid = (pid_t) atoi(last + strlen(key));
+        CHECK(pid > 0 && parent_of(pid) == env->lvssd->pid,
+              "issue 11 §5: lvssd has no commit child forked before Freeze (log pid %d)", (int) pid);
+        CHECK(!strstr(last, "commit: making"), "the commit was told to go while a writer was still in Freeze");
+        free(log);
+        strays_kill();
+        strays[1] = (stray) { pid, pidfd_open(pid, 0) };
+        CHECK(strays[1].pidfd >= 0, "pidfd_open(%d): %m", (int) pid);
+}
 
 static void crash_in(itest_env *env, const scenario *sc) {
         crash c;
@@ -525,7 +547,16 @@ static void crash_in(itest_env *env, const scenario *sc) {
         if (fake_pid)
                 itest_note("the fake provider's commit (pid %d) blocks", (int) fake_pid);
 
+        if (sc->before_go)
+                watch_commit_before_go(env);
         int rows = itest_catalog_snapshot_count(env, &ids.sid);
+        if (sc->before_go) {
+                /* the set's row is written before Freeze ("creating"); its copy must never be made */
+                char *q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
+                copy_path = itest_catalog_query(env, q);
+                free(q);
+                CHECK(copy_path && copy_path[0] == '/', "the set's row has no planned copy path before Freeze");
+        }
         if (sc->row_state) {
                 char *q = itest_xprintf("SELECT state FROM snapshots WHERE id = '%s'", itest_id_str(&ids.snap));
                 char *st = itest_catalog_query(env, q);
@@ -549,6 +580,15 @@ static void crash_in(itest_env *env, const scenario *sc) {
         uint64_t killed = itest_now_mono_usec();
         itest_kill_lvssd(env);
 
+        if (sc->before_go) {
+                /* issue 11 §5: the child dies with lvssd (PR_SET_PDEATHSIG, or the closed socket says
+                 * abort) without making the copy */
+                check_strays_gone(env, "commit, forked before Freeze and not told to go,", killed,
+                                  itest_margin_ms(env));
+                struct stat sb;
+                CHECK(!copy_path || (lstat(copy_path, &sb) < 0 && errno == ENOENT),
+                      "issue 11 §5: the commit child, never told to go, made the copy %s", copy_path);
+        }
         itest_restart_lvssd(env, c.config);
         check_recovered(&c, &ids);
         if (copy_path) {
@@ -583,9 +623,10 @@ static void test_crash_in_prepare_for_snapshot(void **state) {
         crash_in(*state, &sc);
 }
 
-/* Killed in Freeze: one writer frozen, the other still freezing. */
+/* Killed in Freeze: one writer frozen, the other still freezing; lvssd's commit child, forked
+ * before Freeze, waits for "go" (issue 11 §5: it dies with lvssd and makes nothing). */
 static void test_crash_in_freeze(void **state) {
-        scenario sc = { .step = "Freeze", .context = VSS_CTX_BACKUP };
+        scenario sc = { .step = "Freeze", .context = VSS_CTX_BACKUP, .before_go = true };
         crash_in(*state, &sc);
 }
 

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Issue 11 §1/§5: the commit child is a worker (src/coordinator/worker.c),
+ * forked before Freeze goes out, and Thaw goes out when it says "done" on
+ * its socket, not when it exits (WS-6: the freeze window is the time from
+ * Freeze to Thaw; the fork, the child's start-up and its exit are no longer
+ * in it).
+ *   - test_thaw_before_commit_child_exits: while a writer is inside Freeze,
+ *     lvssd already has its commit child, waiting; the writer gets Thaw while
+ *     that child still lives (the test hook LVSS_TEST_COMMIT_LINGER_MS keeps
+ *     it alive after its "done", as a slow exit would); it is reaped later
+ *     and the set is made.
+ *   - test_vetoed_prefork_makes_nothing: a writer vetoes Freeze (WS-7): the
+ *     child forked before Freeze is told to abort, makes nothing (no copy on
+ *     disk, no catalog row) and is gone; lvssd has no child left.
+ * lvssd SIGKILLed between the fork and "go" is test-crash's
+ * test_crash_in_freeze (the child dies with lvssd, nothing frozen, no copy).
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const itest_lvssd_opts opts = {
+        .identify_timeout_ms = 1500,
+        .event_timeout_ms = 3000,
+};
+
+/* The pid of the last commit child lvssd forked (its log: "commit: runs in a worker (pid N"), or 0. */
+static pid_t commit_child_pid(itest_env *env) {
+        static const char key[] = ": commit: runs in a worker (pid ";
+        char *log = itest_read_file(env->lvssd->log_path);
+        pid_t pid = 0;
+
+        for (const char *p = log ? strstr(log, key) : NULL; p; p = strstr(p + 1, key))
+                pid = (pid_t) atoi(p + strlen(key));
+        free(log);
+        return pid;
+}
+
+static bool lvssd_log_has(itest_env *env, const char *what) {
+        char *log = itest_read_file(env->lvssd->log_path);
+        bool r = log && strstr(log, what);
+
+        free(log);
+        return r;
+}
+
+/* @pid runs (not a zombie) as a child of @ppid. */
+static bool child_alive(pid_t pid, pid_t ppid) {
+        char *path = itest_xprintf("/proc/%d/stat", (int) pid);
+        char *stat = itest_read_file(path);
+        const char *p = stat ? strrchr(stat, ')') : NULL;
+        char state = 0;
+        int parent = 0;
+        bool r;
+
+        r = p && sscanf(p, ") %c %d", &state, &parent) == 2 && state != 'Z' && state != 'X' && parent == (int) ppid;
+        free(stat);
+        free(path);
+        return r;
+}
+
+/* Waits until @pid has exited (its pidfd says so), then until lvssd has no child left, that is
+ * it has reaped it (polled: a reaping has no event the test can wait on). */
+static bool wait_reaped(itest_env *env, pid_t pid, unsigned timeout_ms) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+
+        if (fd >= 0) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, (int) timeout_ms);
+                close(fd);
+                if (r <= 0)
+                        return false;
+        } else if (errno != ESRCH)
+                FAIL("pidfd_open(%d): %m", (int) pid);
+        while (itest_children_in_state(env->lvssd->pid, 0) != 0) {
+                if (itest_now_mono_usec() >= deadline)
+                        return false;
+                (void) poll(NULL, 0, 10);
+        }
+        return true;
+}
+
+/* Issue 11 §5 (WS-6's freeze window): Thaw on the child's "done", before it exits. */
+static void test_thaw_before_commit_child_exits(void **state) {
+        itest_env *env = *state;
+        unsigned linger = itest_ms(env, 2500);
+        char *v = itest_xprintf("%u", linger);
+        vss_async *a = NULL;
+        vss_id sid;
+
+        CHECK(setenv("LVSS_TEST_COMMIT_LINGER_MS", v, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &opts);
+        (void) unsetenv("LVSS_TEST_COMMIT_LINGER_MS");
+        free(v);
+        /* it stays in Freeze a while: the test looks at lvssd's children meanwhile */
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000", "--hang-at", "Freeze", "--hang-ms", "500");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+
+        /* Freeze has reached the writer: the commit child exists already and waits for "go" */
+        itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 10000));
+        pid_t child = commit_child_pid(env);
+        CHECK(child > 0 && child_alive(child, env->lvssd->pid),
+              "issue 11 §5: no commit child forked before Freeze (log pid %d)", (int) child);
+        CHECK(!lvssd_log_has(env, "commit: making"), "the commit started while a writer was still in Freeze");
+
+        /* Thaw reaches the writer while that child is still alive: it lingers after its "done" */
+        itest_wait_event(env, w, "Thaw", &sid, "begin", itest_ms(env, 10000));
+        bool alive = child_alive(child, env->lvssd->pid);
+        CHECK(lvssd_log_has(env, "the commit child lingers"), "the test hook did not run: the test proves nothing");
+        CHECK(alive, "issue 11 §5: Thaw came only after the commit child (pid %d) exited", (int) child);
+
+        CHECK_HR(vss_async_wait(a, itest_step_bound(env)), VSS_S_OK, "DoSnapshotSet with a lingering commit child");
+        a = vss_async_release(a);
+        itest_wait_event(env, w, "Thaw", &sid, "ok", itest_ms(env, 5000));
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the set's copy is not in the catalog");
+
+        /* the child is reaped once it exits (through sd-event): no child is left */
+        CHECK(wait_reaped(env, child, linger + itest_ms(env, 10000)), "the commit child (pid %d) is never reaped",
+              (int) child);
+}
+
+static bool cond_no_shadow(itest_env *env, void *userdata) {
+        return itest_shadow_dir_count(env) == 0 && itest_catalog_snapshot_count(env, userdata) == 0;
+}
+
+/* Issue 11 §5 with WS-7: a veto at Freeze aborts the commit child forked before it. */
+static void test_vetoed_prefork_makes_nothing(void **state) {
+        itest_env *env = *state;
+        vss_id sid;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *v = WRITER(env, "vetoes", "--fail-at", "Freeze", "--fail-mode", "return", "--freeze-timeout",
+                                 "10000");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, VSS_E_WRITERERROR_NONRETRYABLE, "WS-7: DoSnapshotSet vetoed at Freeze");
+        itest_wait_event(env, v, "Abort", &sid, "ok", itest_ms(env, 5000));
+
+        pid_t child = commit_child_pid(env);
+        CHECK(child > 0, "issue 11 §5: no commit child was forked before Freeze");
+        CHECK(lvssd_log_has(env, "is told to abort: it makes nothing"), "the commit child was not told to abort");
+        CHECK(wait_reaped(env, child, itest_ms(env, 10000)),
+              "the aborted commit child (pid %d) still runs, or lvssd has another child left", (int) child);
+        CHECK(!lvssd_log_has(env, "commit: making"), "the commit was started after a veto");
+        CHECK(itest_wait_state(env, cond_no_shadow, &sid, itest_ms(env, 10000)),
+              "the aborted commit made something: %d shadow dir(s), %d catalog row(s)", itest_shadow_dir_count(env),
+              itest_catalog_snapshot_count(env, &sid));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                ITEST(test_thaw_before_commit_child_exits),
+                ITEST(test_vetoed_prefork_makes_nothing),
+        };
+        return ITEST_MAIN("commit-child", tests);
+}
