@@ -57,13 +57,15 @@ bench: deps
 # The Debian packages (issue 12 §1, debian/): dpkg-buildpackage -us -uc -b on
 # a copy of the tree in $(BUILD_DEB)/lvss, so that the .debs, .changes and
 # .buildinfo land in $(BUILD_DEB)/, never next to the source tree. The tests
-# are not built there: make check tests the tree.
+# are not built there (nocheck: make check tests the tree); no -dbgsym
+# packages unless DEB_BUILD_OPTIONS says otherwise.
 BUILD_DEB ?= build-deb
+DEB_BUILD_OPTIONS ?= nocheck parallel=2 noautodbgsym
 deb: deps
 	rm -rf $(BUILD_DEB)
 	mkdir -p $(BUILD_DEB)/lvss
 	tar -C . --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . | tar -C $(BUILD_DEB)/lvss -xf -
-	cd $(BUILD_DEB)/lvss && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b
+	cd $(BUILD_DEB)/lvss && DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
 
 # Builds the packages (make deb), runs lintian, installs them on this machine,
 # takes a backup with the installed programs and purges them again
