@@ -40,7 +40,8 @@ case ${1:-} in
         echo "Builds lvss's Debian packages into BUILD_DEB_DIR (default build-deb, relative to"
         echo "the source tree), runs lintian, installs them on this machine, takes a backup"
         echo "with the installed programs and purges them again. As root. Ends with the line"
-        echo "\"N passed, N failed\". TEST_DEB_KEEP=1 keeps the temp dir (logs)."
+        echo "\"N passed, N failed\". TEST_DEB_KEEP=1 keeps the temp dir (logs);"
+        echo "TEST_DEB_REUSE=1 tests the packages an earlier run left in BUILD_DEB_DIR."
         exit 0
         ;;
 -*)
@@ -238,12 +239,17 @@ fi
 # 1. Build
 echo "==> make deb (into $BUILD_DEB)"
 start=$(date +%s)
-if make --no-print-directory -C "$SRC" deb BUILD_DEB="$BUILD_DEB" >"$TMP/build.log" 2>&1; then
+if [ -n "${TEST_DEB_REUSE:-}" ] && [ -f "$BUILD_DEB/build.log" ]; then
+        # the packages of an earlier run, as they are (e.g. one changed by hand)
+        echo "test-deb: TEST_DEB_REUSE: not building, the packages in $BUILD_DEB as they are"
+        cp "$BUILD_DEB/build.log" "$TMP/build.log"
+        pass "the packages of an earlier make deb (TEST_DEB_REUSE)"
+elif make --no-print-directory -C "$SRC" deb BUILD_DEB="$BUILD_DEB" >"$TMP/build.log" 2>&1; then
         pass "the packages build (make deb, $(($(date +%s) - start)) s)"
 else
         tail -n 40 "$TMP/build.log"
-        cp "$TMP/build.log" "$SRC/${BUILD_DEB#"$SRC"/}.log" 2>/dev/null
-        die "make deb failed (the last lines are above)"
+        mkdir -p "$BUILD_DEB" && cp "$TMP/build.log" "$BUILD_DEB/build.log"
+        die "make deb failed (the last lines are above; the whole log: $BUILD_DEB/build.log)"
 fi
 cp "$TMP/build.log" "$BUILD_DEB/build.log"
 VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
