@@ -50,7 +50,7 @@ case ${1:-} in
         ;;
 esac
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || { echo "0 passed, 1 failed"; exit 1; }
 SRC=$(pwd)
 
 # This machine is shared: lvssd runs elsewhere from build trees, as root too,
@@ -438,7 +438,9 @@ int main(void) {
         return a && b ? 0 : 1;
 }
 EOF
-if cc -Wall -Werror -o "$TMP/api" "$TMP/api.c" $(pkg-config --cflags --libs lvss) 2>"$TMP/cc.log" &&
+pc=$(pkg-config --cflags --libs lvss 2>"$TMP/cc.log") || pc=
+read -r -a pcflags <<<"$pc"
+if [ -n "$pc" ] && cc -Wall -Werror -o "$TMP/api" "$TMP/api.c" "${pcflags[@]}" 2>>"$TMP/cc.log" &&
         [ "$("$TMP/api")" = linked ] &&
         ldd "$TMP/api" >"$TMP/ldd.log" && grep -Eq "liblvss\.so\.0 => (/usr)?/lib/$MULTIARCH/liblvss\.so\.0 " "$TMP/ldd.log"; then
         pass "a program built with pkg-config lvss links the installed liblvss.so.0"
