@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps build check asan-build check-asan check-valgrind check-apps lint demo bench install clean
+.PHONY: all deps build check asan-build check-asan check-valgrind check-apps lint demo bench install clean deb check-deb
 
 all: build
 
@@ -61,8 +61,27 @@ bench: deps
 	ninja -C $(BUILD_BENCH)
 	./bench/run.sh $(BUILD_BENCH)
 
+# The Debian packages (issue 12 §1, debian/): dpkg-buildpackage -us -uc -b on
+# a copy of the tree in $(BUILD_DEB)/lvss, so that the .debs, .changes and
+# .buildinfo land in $(BUILD_DEB)/, never next to the source tree. The tests
+# are not built there (nocheck: make check tests the tree); no -dbgsym
+# packages unless DEB_BUILD_OPTIONS says otherwise.
+BUILD_DEB ?= build-deb
+DEB_BUILD_OPTIONS ?= nocheck parallel=2 noautodbgsym
+deb: deps
+	rm -rf $(BUILD_DEB)
+	mkdir -p $(BUILD_DEB)/lvss
+	tar -C . --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . | tar -C $(BUILD_DEB)/lvss -xf -
+	cd $(BUILD_DEB)/lvss && DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+
+# Builds the packages (make deb), runs lintian, installs them on this machine,
+# takes a backup with the installed programs and purges them again
+# (tests/packaging/test-deb.sh; as root). Ends with "N passed, N failed".
+check-deb: deps
+	./tests/packaging/test-deb.sh $(BUILD_DEB)
+
 install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_DEB)

@@ -24,6 +24,8 @@ packages=(
         qemu-guest-agent xfsprogs e2fsprogs
         # issue 11 §4: make lint (scripts/lint.sh)
         clang-tidy cppcheck python3
+        # issue 12 §1: make deb / make check-deb (debian/, tests/packaging/)
+        debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()
