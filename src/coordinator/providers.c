@@ -39,6 +39,19 @@ int manager_providers_init(Manager *m) {
                 log_msg("cannot set up the copy provider: %s", strerror(-r));
                 return r;
         }
+        /* issue 12 §2: MaxSize= of the [Volume PATH] sections */
+        for (size_t i = 0; i < m->cfg.n_volumes; i++) {
+                const VolumePolicy *v = &m->cfg.volumes[i];
+
+                if (!v->max_bytes && !v->max_percent)
+                        continue;
+                r = lvss_provider_copy_set_limit(p, v->volume, v->max_bytes, v->max_percent);
+                if (r < 0) {
+                        log_msg("[Volume %s] MaxSize: %s", v->volume, strerror(-r));
+                        lvss_provider_free(p);
+                        return r;
+                }
+        }
         r = add_provider(m, p);
         if (r < 0)
                 return r;
