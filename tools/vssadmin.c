@@ -30,6 +30,7 @@
 #include <systemd/sd-bus.h>
 
 #include "basic/util.h"
+#include "basic/retention.h"
 #include "config.h"
 #include "output.h"
 #include "protocol/protocol.h"
@@ -51,6 +52,7 @@ enum {
         OPT_ALL = 1 << 4,
         OPT_OLDEST = 1 << 5,
         OPT_QUIET = 1 << 6,
+        OPT_KEEP = 1 << 7, /* issue 12 §2 */
 };
 
 static const char *arg_socket = NULL;
@@ -60,6 +62,7 @@ static const char *arg_set = NULL;
 static const char *arg_for = NULL;
 static const char *arg_provider = NULL;
 static const char *arg_shadow = NULL;
+static unsigned arg_keep = 0;
 
 typedef struct writer_list {
         output_writer *writers;
@@ -83,7 +86,9 @@ static void help(void) {
                "  create shadow --for VOLUME [--provider NAME]\n"
                "                               A persistent shadow copy, with writers\n"
                "  delete shadows --shadow ID | --set ID | --for VOLUME | --all [--oldest] [-y]\n"
-               "                               Delete shadow copies\n\n"
+               "                               Delete shadow copies\n"
+               "  delete shadows --for VOLUME --keep N [-y]\n"
+               "                               Delete all but the N newest persistent copies\n\n"
                "Options:\n"
                "  -h --help                    Show this help\n"
                "     --version                 Show the version\n"
@@ -106,6 +111,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SHADOW,
                 ARG_ALL,
                 ARG_OLDEST,
+                ARG_KEEP,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -118,6 +124,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "shadow", required_argument, NULL, ARG_SHADOW },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "oldest", no_argument, NULL, ARG_OLDEST },
+                { "keep", required_argument, NULL, ARG_KEEP },
                 { "quiet", no_argument, NULL, 'y' },
                 { "yes", no_argument, NULL, 'y' },
                 {}
@@ -165,6 +172,14 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_OLDEST:
                         arg_given |= OPT_OLDEST;
                         break;
+                case ARG_KEEP:
+                        if (lvss_parse_keep(optarg, &arg_keep) < 0 || arg_keep == 0) {
+                                fprintf(stderr, "vssadmin: --keep needs a count from 1 to 100000, got '%s' (to delete "
+                                                "every copy of a volume, leave --keep out)\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_given |= OPT_KEEP;
+                        break;
                 case 'y':
                         arg_given |= OPT_QUIET;
                         break;
@@ -190,6 +205,8 @@ static const char *option_name(unsigned opt) {
                 return "--oldest";
         case OPT_QUIET:
                 return "--quiet";
+        case OPT_KEEP:
+                return "--keep";
         default:
                 return "?";
         }
@@ -1149,6 +1166,11 @@ static int delete_shadows(void) {
                                 "or --all\n");
                 return EXIT_USAGE;
         }
+        if ((arg_given & OPT_KEEP) && (selectors != OPT_FOR || (arg_given & OPT_OLDEST))) {
+                fprintf(stderr, "vssadmin: --keep goes with --for VOLUME alone (not --shadow, --set, --all or "
+                                "--oldest)\n");
+                return EXIT_USAGE;
+        }
         if (selectors == OPT_SHADOW) {
                 what = "shadow";
                 if (!parse_id_option("--shadow", "a shadow copy", arg_shadow, &id))
@@ -1185,19 +1207,32 @@ static int delete_shadows(void) {
                              : selectors == OPT_SET  ? vss_id_equal(&id, &s->set_id)
                              : selectors == OPT_FOR  ? streq_ptr(volume, s->volume)
                                                      : true;
+                if (match && (arg_given & OPT_KEEP))
+                        match = s->persistent && streq_ptr(s->state, "created");
                 if (match)
                         expected++;
         }
         if ((arg_given & OPT_OLDEST) && expected > 1)
                 expected = 1;
+        if (arg_given & OPT_KEEP) /* issue 12 §2: all but the newest N */
+                expected = expected > arg_keep ? expected - arg_keep : 0;
 
         if (expected > 0 && !(arg_given & OPT_QUIET) && isatty(STDIN_FILENO) && !confirm(expected)) {
                 fprintf(stderr, "vssadmin: nothing deleted\n");
                 return EXIT_FAILURE;
         }
 
-        r = admin_new_call(&a, "DeleteShadows", &m);
-        if (r >= 0) {
+        if (arg_given & OPT_KEEP) {
+                r = admin_new_call(&a, "DeleteShadowsKeep", &m);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "su", volume, (uint32_t) arg_keep);
+                if (r < 0)
+                        fprintf(stderr, "vssadmin: cannot build the DeleteShadowsKeep call: %s\n", strerror(-r));
+                else
+                        r = admin_call(&a, "DeleteShadowsKeep", m, &reply);
+        } else
+                r = admin_new_call(&a, "DeleteShadows", &m);
+        if (r >= 0 && !(arg_given & OPT_KEEP)) {
                 r = sd_bus_message_append(m, "s", what);
                 if (r >= 0)
                         r = lvss_bus_append_id(m, &id);
@@ -1206,7 +1241,7 @@ static int delete_shadows(void) {
                 if (r < 0)
                         fprintf(stderr, "vssadmin: cannot build the DeleteShadows call: %s\n", strerror(-r));
         }
-        if (r >= 0)
+        if (r >= 0 && !(arg_given & OPT_KEEP))
                 r = admin_call(&a, "DeleteShadows", m, &reply);
         if (r >= 0) {
                 r = sd_bus_message_read(reply, "u", &deleted);
@@ -1301,7 +1336,7 @@ int main(int argc, char *argv[]) {
         if (strcmp(verb, "delete") == 0 && noun && strcmp(noun, "shadows") == 0) {
                 if (!no_more_words(argc, argv, optind + 2) ||
                     !options_allowed("delete shadows",
-                                     OPT_SHADOW | OPT_SET | OPT_FOR | OPT_ALL | OPT_OLDEST | OPT_QUIET))
+                                     OPT_SHADOW | OPT_SET | OPT_FOR | OPT_ALL | OPT_OLDEST | OPT_QUIET | OPT_KEEP))
                         return EXIT_USAGE;
                 return delete_shadows();
         }

@@ -16,6 +16,8 @@
 
 #include <stdlib.h>
 
+#include "basic/retention.h"
+#include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
 #include "session.h"
@@ -93,6 +95,10 @@ struct AdminQuery {
         vss_id id;
         char *volume;
         bool oldest;
+        /* issue 12 §2: delete what these rules let go among the volume's persistent copies
+         * (DeleteShadowsKeep, and after each new persistent copy without a call) */
+        bool by_rules;
+        lvss_retention_rules rules;
 };
 
 static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
@@ -112,7 +118,7 @@ static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
 /* Whether a ListShadows or DeleteShadows of @bus waits for the catalog: the connection is not idle. */
 bool admin_query_pending(Manager *m, sd_bus *bus) {
         for (AdminQuery *q = m->admin_queries; q; q = q->next)
-                if (sd_bus_message_get_bus(q->call) == bus)
+                if (q->call && sd_bus_message_get_bus(q->call) == bus)
                         return true;
         return false;
 }
@@ -135,7 +141,13 @@ static AdminQuery *admin_query_free(AdminQuery *q) {
 /* The answer is sent: @q goes, then its connection is flushed and its idle deadline set again (server.c). */
 static void admin_query_answered(AdminQuery *q) {
         Manager *m = q->m;
-        sd_bus *bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
+        sd_bus *bus;
+
+        if (!q->call) { /* retention after a new copy (issue 12 §2): nobody to answer */
+                admin_query_free(q);
+                return;
+        }
+        bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
 
         admin_query_free(q);
         server_bus_changed(m, bus);
@@ -212,10 +224,70 @@ static bool session_live(Manager *m, const vss_id *id) {
         return false;
 }
 
+static int add_victim(DeleteQuery *q, const lvss_catalog_snapshot *cs) {
+        Victim *a = reallocarray(q->v, q->n + 1, sizeof *a);
+
+        if (!a)
+                return -ENOMEM;
+        q->v = a;
+        a = &q->v[q->n];
+        *a = (Victim) {
+                .snapshot_id = cs->snapshot_id,
+                .provider_id = cs->provider_id,
+                .snapshot_path = cs->snapshot_path ? strdup(cs->snapshot_path) : NULL,
+                .created_usec = cs->created_usec,
+        };
+        if (cs->snapshot_path && !a->snapshot_path)
+                return -ENOMEM;
+        q->n++;
+        return 0;
+}
+
+/*
+ * Issue 12 §2: the victims of the retention rules (basic/retention.h) among
+ * the persistent, created copies of the query's volume. A copy of a session
+ * still running is in use: never chosen, but it fills its place in the
+ * rules (the copy just made counts as the newest).
+ */
+static int match_by_rules(const lvss_catalog_snapshot_list *rows, DeleteQuery *q, const lvss_retention_rules *rules) {
+        _cleanup_(freep) lvss_retention_copy *c = NULL;
+        _cleanup_(freep) size_t *row = NULL;
+        size_t n = 0;
+        int r;
+
+        c = calloc(rows->n ? rows->n : 1, sizeof *c);
+        row = calloc(rows->n ? rows->n : 1, sizeof *row);
+        if (!c || !row)
+                return -ENOMEM;
+        for (size_t i = 0; i < rows->n; i++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[i];
+
+                if (!streq_ptr(cs->volume, q->volume) || !cs->persistent || !streq_ptr(cs->state, "created"))
+                        continue;
+                c[n] = (lvss_retention_copy) {
+                        .created = (int64_t) (cs->created_usec / USEC_PER_SEC),
+                        .in_use = session_live(q->m, &cs->session_id),
+                };
+                row[n++] = i;
+        }
+        r = lvss_retention_select(c, n, rules, (int64_t) (now_usec(CLOCK_REALTIME) / USEC_PER_SEC));
+        if (r < 0)
+                return r;
+        for (size_t j = 0; j < n; j++) {
+                if (c[j].in_use)
+                        q->busy++;
+                if (c[j].remove) {
+                        r = add_victim(q, &rows->rows[row[j]]);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
         DeleteQuery *q = userdata;
         bool match;
-        Victim *a;
 
         if (streq_ptr(q->what, "shadow"))
                 match = vss_id_equal(q->id, &cs->snapshot_id);
@@ -231,21 +303,7 @@ static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
                 q->busy++;
                 return 0;
         }
-        a = reallocarray(q->v, q->n + 1, sizeof *a);
-        if (!a)
-                return -ENOMEM;
-        q->v = a;
-        a = &q->v[q->n];
-        *a = (Victim) {
-                .snapshot_id = cs->snapshot_id,
-                .provider_id = cs->provider_id,
-                .snapshot_path = cs->snapshot_path ? strdup(cs->snapshot_path) : NULL,
-                .created_usec = cs->created_usec,
-        };
-        if (cs->snapshot_path && !a->snapshot_path)
-                return -ENOMEM;
-        q->n++;
-        return 0;
+        return add_victim(q, cs);
 }
 
 static void victims_free(DeleteQuery *q) {
@@ -304,6 +362,12 @@ static void shadows_deleted(int r, void *data, void *userdata) {
         AdminQuery *q = userdata;
         uint32_t *deleted = data;
 
+        if (!q->call) {
+                log_msg("retention: %s: deleted %u shadow cop%s", strempty(q->volume), *deleted,
+                        *deleted == 1 ? "y" : "ies");
+                admin_query_answered(q);
+                return;
+        }
         r = sd_bus_reply_method_return(q->call, "u", *deleted);
         if (r < 0)
                 log_msg("delete shadows: cannot answer: %s", strerror(-r));
@@ -349,7 +413,8 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                 /* answered once the rows are gone: a listing after the answer does not show them */
                 r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
                 if (r < 0) {
-                        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                        if (query->call)
+                                (void) sd_bus_reply_method_errno(query->call, r, NULL);
                         admin_query_answered(query);
                 }
                 return; /* else shadows_deleted() answers */
@@ -365,7 +430,8 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                                                   "The provider failed while deleting; the shadow copies are still "
                                                   "listed");
         log_msg("delete shadows: %s", error.message);
-        (void) sd_bus_reply_method_error(query->call, &error);
+        if (query->call)
+                (void) sd_bus_reply_method_error(query->call, &error);
         admin_query_answered(query);
 }
 
@@ -378,10 +444,20 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
         DeleteJob *j = NULL;
         size_t first = 0, last;
 
-        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+        if (r >= 0 && query->by_rules)
+                r = match_by_rules(rows, &q, &query->rules);
+        for (size_t i = 0; r >= 0 && !query->by_rules && i < rows->n; i++)
                 r = match_victim(&rows->rows[i], &q);
         if (r < 0)
                 goto fail;
+        if (q.n == 0 && query->by_rules) {
+                /* the rules keep every copy: nothing to do, 0 deleted */
+                if (query->call)
+                        (void) sd_bus_reply_method_return(query->call, "u", 0u);
+                admin_query_answered(query);
+                victims_free(&q);
+                return;
+        }
         if (q.n == 0) {
                 (void) lvss_bus_error_set_hresult(&error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
                                                   q.busy ? "Those shadow copies belong to a session that is still "
@@ -425,13 +501,19 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                 delete_job_free(j);
                 (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
                                                   "Cannot start the deletion: %s", strerror(-r));
-                (void) sd_bus_reply_method_error(query->call, &error);
+                if (query->call)
+                        (void) sd_bus_reply_method_error(query->call, &error);
+                else
+                        log_msg("retention: %s: %s", strempty(query->volume), error.message);
                 admin_query_answered(query);
         }
         return; /* else delete_done() answers */
 fail:
         victims_free(&q);
-        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        if (query->call)
+                (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        else
+                log_msg("retention: %s: %s", strempty(query->volume), strerror(-r));
         admin_query_answered(query);
 }
 
@@ -466,4 +548,53 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                 return r;
         TAKE_PTR(q);
         return 1;
+}
+
+/* ---- retention (issue 12 §2) -------------------------------------------------- */
+
+/* A query by rules for @volume (canonical when it exists); @call NULL: none to answer. */
+static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume, const lvss_retention_rules *rules) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        q->by_rules = true;
+        q->rules = *rules;
+        q->what = strdup("for");
+        canonical = realpath(volume, NULL);
+        q->volume = strdup(canonical ? canonical : volume);
+        if (!q->what || !q->volume)
+                return -ENOMEM;
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
+}
+
+int admin_delete_shadows_keep(Manager *m, sd_bus_message *call, const char *volume, uint32_t keep,
+                              sd_bus_error *error) {
+        lvss_retention_rules rules = { .keep_newest = keep };
+
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        if (keep < 1)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                  "Keep at least one shadow copy (to delete them all, delete "
+                                                  "shadows for the volume)");
+        return delete_by_rules(m, call, volume, &rules);
+}
+
+void admin_apply_retention(Manager *m, const char *volume) {
+        const VolumePolicy *v = config_volume_policy(&m->cfg, volume);
+        int r;
+
+        if (!v || !lvss_retention_rules_set(&v->rules) || !m->catalog_queue)
+                return;
+        r = delete_by_rules(m, NULL, volume, &v->rules);
+        if (r < 0)
+                log_msg("retention: %s: cannot start: %s", volume, strerror(-r));
 }
