@@ -14,9 +14,11 @@
  * loop has done so far.
  */
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "basic/retention.h"
+#include "providers/storage-area.h"
 #include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
@@ -215,6 +217,8 @@ typedef struct DeleteQuery {
         Victim *v;
         size_t n;
         size_t busy; /* matched, but their session still runs */
+        size_t n_definite; /* by rules: v[0..n_definite) go; the rest only to make room (issue 12 §2) */
+        char *newest_path; /* by rules, with room to make: the copy just made */
 } DeleteQuery;
 
 static bool session_live(Manager *m, const vss_id *id) {
@@ -249,7 +253,8 @@ static int add_victim(DeleteQuery *q, const lvss_catalog_snapshot *cs) {
  * still running is in use: never chosen, but it fills its place in the
  * rules (the copy just made counts as the newest).
  */
-static int match_by_rules(const lvss_catalog_snapshot_list *rows, DeleteQuery *q, const lvss_retention_rules *rules) {
+static int match_by_rules(const lvss_catalog_snapshot_list *rows, DeleteQuery *q, const lvss_retention_rules *rules,
+                          bool room) {
         _cleanup_(freep) lvss_retention_copy *c = NULL;
         _cleanup_(freep) size_t *row = NULL;
         size_t n = 0;
@@ -282,6 +287,36 @@ static int match_by_rules(const lvss_catalog_snapshot_list *rows, DeleteQuery *q
                                 return r;
                 }
         }
+        q->n_definite = q->n;
+        if (!room)
+                return 0;
+
+        /* Storage full (issue 12 §2): the copy provider's copies the rules keep and no session
+         * uses may go too, oldest first, to make room for one more copy as large as the newest
+         * (the worker decides: sizes are not known here). */
+        const lvss_catalog_snapshot *newest = NULL;
+        for (size_t j = 0; j < n; j++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[row[j]];
+
+                if (vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID) &&
+                    (!newest || cs->created_usec >= newest->created_usec))
+                        newest = cs;
+        }
+        if (!newest || !newest->snapshot_path)
+                return 0;
+        q->newest_path = strdup(newest->snapshot_path);
+        if (!q->newest_path)
+                return -ENOMEM;
+        for (size_t j = 0; j < n; j++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[row[j]];
+
+                if (c[j].remove || c[j].in_use || cs == newest || !cs->snapshot_path ||
+                    !vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID))
+                        continue;
+                r = add_victim(q, cs);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -311,6 +346,7 @@ static void victims_free(DeleteQuery *q) {
                 free(q->v[i].snapshot_path);
         q->v = mfree(q->v);
         q->n = 0;
+        q->newest_path = mfree(q->newest_path);
 }
 
 /*
@@ -331,7 +367,13 @@ typedef struct DeleteJob {
         AdminQuery *query;
         Victim *v;
         size_t n;
+        /* issue 12 §2: v[n_definite..n) are deleted only as far as the copy provider's limit
+         * of @volume needs room for one more copy as large as the one at @newest_path */
+        size_t n_definite;
+        char *volume, *newest_path;
 } DeleteJob;
+
+#define DELETE_KEPT 1 /* a victim's result: not needed to make room, kept */
 
 static void delete_job_free(DeleteJob *j) {
         if (!j)
@@ -339,17 +381,64 @@ static void delete_job_free(DeleteJob *j) {
         for (size_t i = 0; i < j->n; i++)
                 free(j->v[i].snapshot_path);
         free(j->v);
+        free(j->volume);
+        free(j->newest_path);
         free(j);
+}
+
+/*
+ * In the worker: which of the optional victims must go so that one more copy
+ * as large as the newest fits under the volume's limit (after the definite
+ * victims went), oldest first (lvss_retention_make_room()). Nothing when the
+ * volume has no limit, when it fits already, or when even all of them would
+ * not make room (then the next copy is refused in begin_prepare, as before).
+ */
+static void choose_room(DeleteJob *j, bool *ret_go) {
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+        size_t n = j->n - j->n_definite;
+        _cleanup_(freep) lvss_retention_copy *c = calloc(n ? n : 1, sizeof *c);
+        _cleanup_(freep) uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
+        uint64_t used, max, need, freed;
+
+        if (!copy || !c || !sizes || n == 0 || lvss_provider_copy_usage(copy, j->volume, &used, &max) < 0 ||
+            max == 0 || lvss_provider_copy_tree_bytes(j->newest_path, &need) < 0)
+                return;
+        if (used <= max && need <= max - used)
+                return; /* room enough */
+        for (size_t i = 0; i < n; i++) {
+                const Victim *v = &j->v[j->n_definite + i];
+
+                c[i].created = (int64_t) (v->created_usec / USEC_PER_SEC);
+                if (lvss_provider_copy_tree_bytes(v->snapshot_path, &sizes[i]) < 0)
+                        sizes[i] = 0;
+        }
+        if (lvss_retention_make_room(c, sizes, n, used + need - max, &freed) < 0) {
+                lvss_storage_area_log("copy", "%s: the shadow storage limit (%" PRIu64 " bytes) leaves no room for "
+                                      "another copy of %" PRIu64 " bytes even without the older copies",
+                                      j->volume, max, need);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                ret_go[i] = c[i].remove;
 }
 
 static int delete_run(int fd, void *userdata) {
         DeleteJob *j = userdata;
+        _cleanup_(freep) bool *go = calloc(j->n ? j->n : 1, sizeof *go);
 
+        if (!go)
+                return 1;
+        for (size_t i = 0; i < j->n_definite; i++)
+                go[i] = true;
         for (size_t i = 0; i < j->n; i++) {
                 lvss_provider *p = manager_provider_by_id(j->m, &j->v[i].provider_id);
                 int32_t r = 0;
 
-                if (p && j->v[i].snapshot_path)
+                if (i == j->n_definite && i < j->n)
+                        choose_room(j, go + i); /* after the definite ones went */
+                if (!go[i])
+                        r = DELETE_KEPT;
+                else if (p && j->v[i].snapshot_path)
                         r = p->ops->delete_snapshot(p, j->v[i].snapshot_path);
                 if (worker_write(fd, &r, sizeof r) < 0)
                         return 1;
@@ -396,6 +485,11 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
 
                 memcpy(&e, out + i * sizeof e, sizeof e);
                 vss_id_format(&v->snapshot_id, sid);
+                if (e == DELETE_KEPT)
+                        continue;
+                if (i >= j->n_definite)
+                        log_msg("retention: %s: deleting %s to make room under the shadow storage limit",
+                                strempty(j->volume), sid);
                 if (e < 0) {
                         log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path, strerror(-e));
                         continue; /* stays listed: it still exists */
@@ -445,7 +539,7 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
         size_t first = 0, last;
 
         if (r >= 0 && query->by_rules)
-                r = match_by_rules(rows, &q, &query->rules);
+                r = match_by_rules(rows, &q, &query->rules, !query->call);
         for (size_t i = 0; r >= 0 && !query->by_rules && i < rows->n; i++)
                 r = match_victim(&rows->rows[i], &q);
         if (r < 0)
@@ -494,6 +588,16 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                 j->v[j->n++] = q.v[i];
                 q.v[i].snapshot_path = NULL;
         }
+        j->n_definite = query->by_rules ? q.n_definite : j->n;
+        if (q.newest_path && j->n_definite < j->n) {
+                j->newest_path = TAKE_PTR(q.newest_path);
+                j->volume = strdup(query->volume);
+                if (!j->volume)
+                        log_msg("retention: %s: out of memory, no room made", query->volume);
+        }
+        if (!j->volume)
+                while (j->n > j->n_definite) /* no room to make: only what the rules chose */
+                        free(j->v[--j->n].snapshot_path);
         victims_free(&q);
         r = worker_start(m, "delete shadows", NULL, m->cfg.provider_step_timeout_usec, delete_run, delete_done, j,
                          NULL);
@@ -592,7 +696,8 @@ void admin_apply_retention(Manager *m, const char *volume) {
         const VolumePolicy *v = config_volume_policy(&m->cfg, volume);
         int r;
 
-        if (!v || !lvss_retention_rules_set(&v->rules) || !m->catalog_queue)
+        /* rules, or a storage limit to make room under */
+        if (!v || (!lvss_retention_rules_set(&v->rules) && !v->max_bytes && !v->max_percent) || !m->catalog_queue)
                 return;
         r = delete_by_rules(m, NULL, volume, &v->rules);
         if (r < 0)

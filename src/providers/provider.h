@@ -111,6 +111,11 @@ int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
  * -EINVAL for another provider.
  */
 int lvss_provider_copy_set_limit(lvss_provider *p, const char *volume, uint64_t max_bytes, unsigned max_percent);
+/* What the copy provider's copies of @volume take (*@ret_used, bytes of their blocks) and its
+ * limit in bytes (*@ret_max, 0: none). Walks the storage area: not for lvssd's loop. */
+int lvss_provider_copy_usage(lvss_provider *p, const char *volume, uint64_t *ret_used, uint64_t *ret_max);
+/* The bytes of the blocks of the tree at @path (one file system). Not for lvssd's loop. */
+int lvss_provider_copy_tree_bytes(const char *path, uint64_t *ret);
 
 /*
  * The btrfs provider: a volume is a btrfs subvolume (its root directory);

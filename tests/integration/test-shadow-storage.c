@@ -24,6 +24,9 @@
  *  - test_retention_after_each_copy: KeepNewest=2: after each new persistent
  *    copy lvssd deletes what the rules let go, oldest first; the two newest
  *    stay (waited for by polling the listing with a generous deadline).
+ *  - test_full_deletes_oldest_first: MaxSize=10M, 3 MiB copies: after each
+ *    new copy lvssd deletes the oldest until one more as large fits, so
+ *    every backup succeeds and the two newest stay.
  *  - test_keep_by_hand: `vssadmin delete shadows --for VOLUME --keep 1`
  *    deletes all but the newest; bad uses of --keep are refused (exit 2).
  *
@@ -359,6 +362,41 @@ static void test_retention_after_each_copy(void **state) {
         free(storage);
 }
 
+/* Issue 12 §2 storage full deletes oldest first: MaxSize=10M holds three 3 MiB copies;
+ * after each new copy lvssd deletes the oldest ones until another as large fits, so every
+ * backup succeeds and the two newest stay. */
+static void test_full_deletes_oldest_first(void **state) {
+        itest_env *env = *state;
+        char *storage = start_with(env, "MaxSize=10M");
+        vss_id made[4];
+
+        WRITER(env, "w1");
+        put_data(env, "big.bin", VOLUME_FILE_BYTES);
+        for (size_t i = 0; i < 4; i++) {
+                itest_shadow_list l = {};
+                run r = shadow_service(env, env->data_dir);
+
+                CHECK(r.code == 0, "copy %zu under MaxSize=10M: exit %d:\n%s", i + 1, r.code, r.text);
+                free(r.text);
+                wait_count(env, i + 1 < 2 ? i + 1 : 2);
+                listed(env, &l);
+                made[i] = l.v[l.n - 1].snapshot_id;
+                for (size_t k = 0; k < l.n; k++)
+                        CHECK(vss_id_equal(&l.v[k].snapshot_id, &made[i + 1 - l.n + k]),
+                              "after copy %zu, survivor %zu is %s", i + 1, k, itest_id_str(&l.v[k].snapshot_id));
+                itest_shadow_list_free(&l);
+        }
+        {
+                char *log = itest_read_file(env->lvssd->log_path);
+                CHECK(log && strstr(log, "to make room under the shadow storage limit"),
+                      "lvssd's log does not say why it deleted");
+                free(log);
+        }
+        CHECK(storage_entries(storage) == 6, "%d entries in the storage area for 2 copies", storage_entries(storage));
+        delete_all(env, storage);
+        free(storage);
+}
+
 /* Issue 12 §2: vssadmin delete shadows --for VOLUME --keep N, by hand. */
 static void test_keep_by_hand(void **state) {
         itest_env *env = *state;
@@ -416,6 +454,7 @@ int main(void) {
                 ITEST(test_max_size_percent),
                 ITEST(test_storage_full),
                 ITEST(test_retention_after_each_copy),
+                ITEST(test_full_deletes_oldest_first),
                 ITEST(test_keep_by_hand),
         };
         int r;

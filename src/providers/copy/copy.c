@@ -528,23 +528,20 @@ static int volume_usage(int storage_fd, const char *volume, uint64_t *sum) {
         return 0;
 }
 
+static int limit_bytes(const copy_limit *l, int storage_fd, uint64_t *ret);
+
 /* Refuses (-ENOSPC, said in the log) a copy of @s's volume that would take
  * its copies past the volume's limit; @need is what the copy takes. */
 static int check_limit(copy_provider *cp, int storage_fd, const lvss_snapshot *s, uint64_t need) {
         const copy_limit *l = limit_of(cp, s->volume);
         uint64_t max, used = 0;
-        struct statvfs sv;
         int r;
 
         if (!l || (!l->max_bytes && !l->max_percent))
                 return 0;
-        if (l->max_bytes)
-                max = l->max_bytes;
-        else {
-                if (fstatvfs(storage_fd, &sv) < 0)
-                        return -errno;
-                max = (uint64_t) sv.f_blocks * (uint64_t) sv.f_frsize / 100 * l->max_percent;
-        }
+        r = limit_bytes(l, storage_fd, &max);
+        if (r < 0)
+                return r;
         r = volume_usage(storage_fd, s->volume, &used);
         if (r < 0) {
                 log_error("%s: cannot add up the space its shadow copies use: %s", s->volume, strerror(-r));
@@ -557,6 +554,66 @@ static int check_limit(copy_provider *cp, int storage_fd, const lvss_snapshot *s
                           s->volume, max, used, need);
                 return -ENOSPC;
         }
+        return 0;
+}
+
+/* The limit of @l in bytes (a percentage of the storage area's file system); 0: none. */
+static int limit_bytes(const copy_limit *l, int storage_fd, uint64_t *ret) {
+        struct statvfs sv;
+
+        if (!l || (!l->max_bytes && !l->max_percent)) {
+                *ret = 0;
+                return 0;
+        }
+        if (l->max_bytes) {
+                *ret = l->max_bytes;
+                return 0;
+        }
+        if (fstatvfs(storage_fd, &sv) < 0)
+                return -errno;
+        *ret = (uint64_t) sv.f_blocks * (uint64_t) sv.f_frsize / 100 * l->max_percent;
+        return 0;
+}
+
+int lvss_provider_copy_usage(lvss_provider *p, const char *volume, uint64_t *ret_used, uint64_t *ret_max) {
+        copy_provider *cp = provider_data(p);
+        _cleanup_(closep) int storage_fd = -1;
+        _cleanup_(freep) char *canon = NULL;
+        uint64_t used = 0, max = 0;
+        int r;
+
+        if (!cp || !streq_ptr(p->ops->name, "copy") || !volume || !ret_used || !ret_max)
+                return -EINVAL;
+        canon = realpath(volume, NULL);
+        storage_fd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (storage_fd < 0)
+                return -errno;
+        r = limit_bytes(limit_of(cp, canon ? canon : volume), storage_fd, &max);
+        if (r >= 0)
+                r = volume_usage(storage_fd, canon ? canon : volume, &used);
+        if (r < 0)
+                return r;
+        *ret_used = used;
+        *ret_max = max;
+        return 0;
+}
+
+int lvss_provider_copy_tree_bytes(const char *path, uint64_t *ret) {
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+        uint64_t sum;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        sum = (uint64_t) st.st_blocks * 512;
+        r = usage_walk(fd, st.st_dev, UINT64_MAX, &sum);
+        if (r < 0)
+                return r;
+        *ret = sum;
         return 0;
 }
 
