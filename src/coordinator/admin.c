@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "basic/retention.h"
+#include "basic/strv.h"
 #include "providers/storage-area.h"
 #include "lvssd-config.h"
 #include "manager.h"
@@ -702,4 +703,232 @@ void admin_apply_retention(Manager *m, const char *volume) {
         r = delete_by_rules(m, NULL, volume, &v->rules);
         if (r < 0)
                 log_msg("retention: %s: cannot start: %s", volume, strerror(-r));
+}
+
+/* ---- shadow storage (issue 12 §2: vssadmin list / resize shadowstorage) ------------ */
+
+/*
+ * ListShadowStorage: the volumes with a copy-provider limit or copy-provider
+ * copies in the catalog (or the one asked for), and for each what its copies
+ * use (walked in a worker: a storage area may hold many files), what is
+ * allocated (the copy provider allocates nothing ahead: the same) and the
+ * maximum. ResizeShadowStorage: the limit goes into the catalog first (it
+ * survives restarts and wins over lvssd.conf), then into the provider.
+ */
+typedef struct StorageJob {
+        Manager *m;
+        AdminQuery *query;
+        char **volumes;
+} StorageJob;
+
+static void storage_job_free(StorageJob *j) {
+        if (!j)
+                return;
+        strv_free(j->volumes);
+        free(j);
+}
+
+static int storage_run(int fd, void *userdata) {
+        StorageJob *j = userdata;
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+
+        for (char **v = j->volumes; v && *v; v++) {
+                uint64_t out[2] = { UINT64_MAX, 0 };
+
+                if (copy && lvss_provider_copy_usage(copy, *v, &out[0], &out[1]) < 0)
+                        out[0] = UINT64_MAX;
+                if (worker_write(fd, out, sizeof out) < 0)
+                        return 1;
+        }
+        return 0;
+}
+
+static void storage_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        StorageJob *j = userdata;
+        AdminQuery *query = j->query;
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+        size_t n = strv_length(j->volumes);
+        int r = k;
+
+        if (r == 0 && size != n * 2 * sizeof(uint64_t))
+                r = -EPROTO;
+        if (r == 0)
+                r = sd_bus_message_new_method_return(query->call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(stttu)");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                uint64_t v[2], bytes = 0;
+                unsigned pct = 0;
+                const char *lv = NULL;
+
+                memcpy(v, out + i * sizeof v, sizeof v);
+                for (size_t l = 0; copy && lvss_provider_copy_limit_at(copy, l, &lv, &bytes, &pct) == 0; l++)
+                        if (streq_ptr(lv, j->volumes[i]))
+                                break;
+                if (!copy || !streq_ptr(lv, j->volumes[i]))
+                        pct = 0;
+                /* used and allocated (UINT64_MAX: could not be added up), maximum in bytes (0: none), percent */
+                r = sd_bus_message_append(reply, "(stttu)", j->volumes[i], v[0], v[0], v[1], pct);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "Cannot add up the shadow storage: %s",
+                                                  k == -ETIME ? "the worker did not finish in time" : strerror(-r));
+                (void) sd_bus_reply_method_error(query->call, &error);
+        }
+        storage_job_free(j);
+        admin_query_answered(query);
+}
+
+static bool listed_already(char **l, const char *s) {
+        for (; l && *l; l++)
+                if (streq_ptr(*l, s))
+                        return true;
+        return false;
+}
+
+static void storage_listed(int r, void *data, void *userdata) {
+        AdminQuery *query = userdata;
+        const lvss_catalog_snapshot_list *rows = data;
+        Manager *m = query->m;
+        lvss_provider *copy = manager_provider_by_id(m, &LVSS_PROVIDER_COPY_ID);
+        StorageJob *j = NULL;
+        const char *lv;
+        uint64_t bytes;
+        unsigned pct;
+
+        j = calloc(1, sizeof *j);
+        if (!j)
+                r = -ENOMEM;
+        if (r >= 0 && query->volume)
+                r = strv_push(&j->volumes, query->volume);
+        for (size_t l = 0; r >= 0 && !query->volume && copy &&
+                           lvss_provider_copy_limit_at(copy, l, &lv, &bytes, &pct) == 0; l++)
+                if (!listed_already(j->volumes, lv))
+                        r = strv_push(&j->volumes, lv);
+        for (size_t i = 0; r >= 0 && !query->volume && i < rows->n; i++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[i];
+
+                if (cs->volume && vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID) &&
+                    !listed_already(j->volumes, cs->volume))
+                        r = strv_push(&j->volumes, cs->volume);
+        }
+        if (r >= 0) {
+                j->m = m;
+                j->query = query;
+                r = worker_start(m, "list shadowstorage", NULL, m->cfg.provider_step_timeout_usec, storage_run,
+                                 storage_done, j, NULL);
+        }
+        if (r < 0) {
+                storage_job_free(j);
+                (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                admin_query_answered(query);
+        }
+}
+
+int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        if (volume && *volume && volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        if (volume && *volume) {
+                canonical = realpath(volume, NULL);
+                q->volume = strdup(canonical ? canonical : volume);
+                if (!q->volume)
+                        return -ENOMEM;
+        }
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, storage_listed, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
+}
+
+typedef struct StorageLimit {
+        char *volume;
+        uint64_t max_bytes;
+        unsigned max_percent;
+} StorageLimit;
+
+static void storage_limit_free(void *p) {
+        StorageLimit *l = p;
+
+        if (l)
+                free(l->volume);
+        free(l);
+}
+
+static int storage_limit_write(lvss_catalog *c, void *data) {
+        StorageLimit *l = data;
+
+        return lvss_catalog_storage_limit_set(c, l->volume, l->max_bytes, l->max_percent);
+}
+
+static void storage_limit_written(int r, void *data, void *userdata) {
+        AdminQuery *q = userdata;
+        StorageLimit *l = data;
+        lvss_provider *copy = manager_provider_by_id(q->m, &LVSS_PROVIDER_COPY_ID);
+
+        if (r >= 0 && copy)
+                r = lvss_provider_copy_set_limit(copy, l->volume, l->max_bytes, l->max_percent);
+        if (r < 0) {
+                log_msg("resize shadowstorage %s: %s", l->volume, strerror(-r));
+                (void) sd_bus_reply_method_errno(q->call, r, NULL);
+        } else {
+                if (l->max_bytes)
+                        log_msg("shadow storage of %s: at most %" PRIu64 " bytes (stored; wins over lvssd.conf)",
+                                l->volume, l->max_bytes);
+                else if (l->max_percent)
+                        log_msg("shadow storage of %s: at most %u%% of the storage area's file system (stored; wins "
+                                "over lvssd.conf)", l->volume, l->max_percent);
+                else
+                        log_msg("shadow storage of %s: unbounded (stored; wins over lvssd.conf)", l->volume);
+                (void) sd_bus_reply_method_return(q->call, "");
+        }
+        admin_query_answered(q);
+}
+
+int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
+                                sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        StorageLimit *l;
+        int r;
+
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        if (lvss_parse_size(max_size, &l->max_bytes, &l->max_percent) < 0 || l->max_bytes > INT64_MAX) {
+                storage_limit_free(l);
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                  "A maximum size is bytes (with K, M, G or T), N%% (1 to 100) or "
+                                                  "UNBOUNDED, not '%s'", strempty(max_size));
+        }
+        canonical = realpath(volume, NULL);
+        l->volume = strdup(canonical ? canonical : volume);
+        q = admin_query_new(m, call);
+        if (!l->volume || !q) {
+                storage_limit_free(l);
+                return -ENOMEM;
+        }
+        r = lvss_catalog_queue_submit(m->catalog_queue, storage_limit_write, l, storage_limit_free, true,
+                                      storage_limit_written, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
 }

@@ -28,3 +28,8 @@ int admin_delete_shadows_keep(Manager *m, sd_bus_message *call, const char *volu
 /* issue 12 §2: after a new persistent copy of @volume, delete what its [Volume] rules let go
  * (in the deletion worker; logged, nobody answered). Nothing without rules. */
 void admin_apply_retention(Manager *m, const char *volume);
+/* issue 12 §2: ListShadowStorage (@volume "" or NULL: every volume with a limit or copies) and
+ * ResizeShadowStorage (@max_size: bytes with K/M/G/T, N%, UNBOUNDED; stored in the catalog). */
+int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error);
+int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
+                                sd_bus_error *error);

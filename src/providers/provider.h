@@ -111,6 +111,10 @@ int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
  * -EINVAL for another provider.
  */
 int lvss_provider_copy_set_limit(lvss_provider *p, const char *volume, uint64_t max_bytes, unsigned max_percent);
+/* The @i-th limit (from 0): its volume (borrowed, valid until the next set_limit), bytes and
+ * percent; -ENOENT past the last. */
+int lvss_provider_copy_limit_at(lvss_provider *p, size_t i, const char **ret_volume, uint64_t *ret_max_bytes,
+                                unsigned *ret_max_percent);
 /* What the copy provider's copies of @volume take (*@ret_used, bytes of their blocks) and its
  * limit in bytes (*@ret_max, 0: none). Walks the storage area: not for lvssd's loop. */
 int lvss_provider_copy_usage(lvss_provider *p, const char *volume, uint64_t *ret_used, uint64_t *ret_max);

@@ -29,6 +29,9 @@
  *    every backup succeeds and the two newest stay.
  *  - test_keep_by_hand: `vssadmin delete shadows --for VOLUME --keep 1`
  *    deletes all but the newest; bad uses of --keep are refused (exit 2).
+ *  - test_resize_shadow_storage: vssadmin list / resize shadowstorage; the
+ *    resized limit is in force at once, survives a restart of lvssd and wins
+ *    over lvssd.conf's MaxSize=.
  *
  * Without root, losetup or mkfs.ext4 the test says why and exits 77.
  */
@@ -448,6 +451,64 @@ static void test_keep_by_hand(void **state) {
         free(storage);
 }
 
+/* Issue 12 §2: vssadmin list / resize shadowstorage; a resized limit is stored in the
+ * catalog, survives a restart and wins over lvssd.conf's MaxSize=. */
+static void test_resize_shadow_storage(void **state) {
+        itest_env *env = *state;
+        char *storage = start_with(env, "MaxSize=5M");
+        char *conf = itest_xprintf("%s/lvssd.conf", env->dir);
+        run r;
+
+        WRITER(env, "w1");
+        put_data(env, "big.bin", VOLUME_FILE_BYTES);
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "the first copy: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+
+        r = vssadmin(env, (const char *const[]) { "list", "shadowstorage", "--for", env->data_dir, NULL });
+        CHECK(r.code == 0 && strstr(r.text, "For volume: ") && strstr(r.text, env->data_dir) &&
+                      strstr(r.text, "Maximum Shadow Copy Storage space: 5.0 MiB (5242880 bytes)") &&
+                      strstr(r.text, "Used Shadow Copy Storage space: 3."),
+              "list shadowstorage (config MaxSize=5M, one 3 MiB copy): exit %d:\n%s", r.code, r.text);
+        free(r.text);
+
+        /* a bad size: one line, exit 2 */
+        r = vssadmin(env, (const char *const[]) { "resize", "shadowstorage", "--for", env->data_dir, "--maxsize",
+                                                  "0", NULL });
+        CHECK(r.code == 2 && strstr(r.text, "--maxsize"), "--maxsize 0: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+
+        r = vssadmin(env, (const char *const[]) { "resize", "shadowstorage", "--for", env->data_dir, "--maxsize",
+                                                  "20M", NULL });
+        CHECK(r.code == 0, "resize to 20M: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        /* in force at once: the second copy, refused under 5M, fits */
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "the second copy under 20M: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+
+        /* after a restart the stored 20M wins over the config's 5M */
+        itest_kill_lvssd(env);
+        itest_restart_lvssd(env, conf);
+        r = vssadmin(env, (const char *const[]) { "--json", "list", "shadowstorage", NULL });
+        CHECK(r.code == 0 && strstr(r.text, "\"maximum_bytes\"") && strstr(r.text, "20971520") &&
+                      !strstr(r.text, "5242880"),
+              "list shadowstorage --json after a restart: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+
+        r = vssadmin(env, (const char *const[]) { "resize", "shadowstorage", "--for", env->data_dir, "--maxsize",
+                                                  "UNBOUNDED", NULL });
+        CHECK(r.code == 0, "resize to UNBOUNDED: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        r = vssadmin(env, (const char *const[]) { "list", "shadowstorage", "--for", env->data_dir, NULL });
+        CHECK(r.code == 0 && strstr(r.text, "Maximum Shadow Copy Storage space: UNBOUNDED"),
+              "list shadowstorage after UNBOUNDED: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        delete_all(env, storage);
+        free(conf);
+        free(storage);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 ITEST(test_max_size_bytes),
@@ -456,6 +517,7 @@ int main(void) {
                 ITEST(test_retention_after_each_copy),
                 ITEST(test_full_deletes_oldest_first),
                 ITEST(test_keep_by_hand),
+                ITEST(test_resize_shadow_storage),
         };
         int r;
 

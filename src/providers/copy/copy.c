@@ -617,6 +617,20 @@ int lvss_provider_copy_tree_bytes(const char *path, uint64_t *ret) {
         return 0;
 }
 
+int lvss_provider_copy_limit_at(lvss_provider *p, size_t i, const char **ret_volume, uint64_t *ret_max_bytes,
+                                unsigned *ret_max_percent) {
+        copy_provider *cp = provider_data(p);
+
+        if (!cp || !streq_ptr(p->ops->name, "copy") || !ret_volume || !ret_max_bytes || !ret_max_percent)
+                return -EINVAL;
+        if (i >= cp->n_limits)
+                return -ENOENT;
+        *ret_volume = cp->limits[i].volume;
+        *ret_max_bytes = cp->limits[i].max_bytes;
+        *ret_max_percent = cp->limits[i].max_percent;
+        return 0;
+}
+
 int lvss_provider_copy_set_limit(lvss_provider *p, const char *volume, uint64_t max_bytes, unsigned max_percent) {
         copy_provider *cp = provider_data(p);
         _cleanup_(freep) char *canon = NULL;
