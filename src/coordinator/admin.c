@@ -663,13 +663,16 @@ static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume,
         _cleanup_(freep) char *canonical = NULL;
         int r;
 
+        /* A call names the volume as the user wrote it (as DeleteShadows); after a new copy it is
+         * canonical already (no file system access on the loop then). */
         q = admin_query_new(m, call);
         if (!q)
                 return -ENOMEM;
         q->by_rules = true;
         q->rules = *rules;
         q->what = strdup("for");
-        canonical = realpath(volume, NULL);
+        if (call)
+                canonical = realpath(volume, NULL);
         q->volume = strdup(canonical ? canonical : volume);
         if (!q->what || !q->volume)
                 return -ENOMEM;

@@ -440,20 +440,13 @@ static int volume_key(VolumePolicy *v, const char *k, const char *val, const cha
         return 0;
 }
 
+/* No file system access: it is asked on lvssd's loop (after each new copy). */
 const VolumePolicy *config_volume_policy(const Config *c, const char *volume) {
-        _cleanup_(freep) char *canon = NULL;
-
         if (!volume)
                 return NULL;
         for (size_t i = 0; i < c->n_volumes; i++)
-                if (streq_ptr(c->volumes[i].volume, volume))
+                if (streq_ptr(c->volumes[i].volume, volume) || streq_ptr(c->volumes[i].canonical, volume))
                         return &c->volumes[i];
-        for (size_t i = 0; i < c->n_volumes; i++) {
-                free(canon);
-                canon = realpath(c->volumes[i].volume, NULL);
-                if (canon && streq_ptr(canon, volume))
-                        return &c->volumes[i];
-        }
         return NULL;
 }
 
@@ -649,6 +642,10 @@ int config_finish(Config *c) {
         }
         if (!c->storage_dir && asprintf(&c->storage_dir, "%s/shadows", c->state_dir) < 0)
                 return -ENOMEM;
+        /* issue 12 §2: the [Volume] paths as the catalog and the providers name volumes */
+        for (size_t i = 0; i < c->n_volumes; i++)
+                if (!c->volumes[i].canonical)
+                        c->volumes[i].canonical = realpath(c->volumes[i].volume, NULL);
         if (!c->requester_group && set_string(&c->requester_group, "backup") < 0)
                 return -ENOMEM;
         if (!c->identify_timeout_usec)
@@ -767,7 +764,9 @@ void config_done(Config *c) {
         strv_free(c->exec_providers);
         free(c->default_provider);
         free(c->writer_owners);
-        for (size_t i = 0; i < c->n_volumes; i++)
+        for (size_t i = 0; i < c->n_volumes; i++) {
                 free(c->volumes[i].volume);
+                free(c->volumes[i].canonical);
+        }
         free(c->volumes);
 }

@@ -23,6 +23,7 @@ typedef struct WriterOwnerRule {
  * storage limit and the retention rules of PATH's shadow copies. */
 typedef struct VolumePolicy {
         char *volume;          /* as written (absolute) */
+        char *canonical;       /* realpath at start-up (config_finish), NULL when it did not exist */
         uint64_t max_bytes;    /* MaxSize=N[KMGT]; 0: none */
         unsigned max_percent;  /* MaxSize=N%; 0: none */
         lvss_retention_rules rules;
