@@ -534,7 +534,7 @@ static int limit_bytes(const copy_limit *l, int storage_fd, uint64_t *ret);
  * its copies past the volume's limit; @need is what the copy takes. */
 static int check_limit(copy_provider *cp, int storage_fd, const lvss_snapshot *s, uint64_t need) {
         const copy_limit *l = limit_of(cp, s->volume);
-        uint64_t max, used = 0;
+        uint64_t max = 0, used = 0;
         int r;
 
         if (!l || (!l->max_bytes && !l->max_percent))
