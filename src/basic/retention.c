@@ -261,7 +261,7 @@ int lvss_parse_duration_sec(const char *s, uint64_t *ret) {
                 const char *suffix;
                 uint64_t sec;
         } units[] = {
-                { "", 1 }, { "s", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 }, { "w", 7 * 86400 },
+                { "", 1 }, { "s", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 }, { "w", 604800 } /* a week */,
         };
         const char *end;
         uint64_t v;
