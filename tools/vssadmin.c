@@ -30,6 +30,7 @@
 #include <systemd/sd-bus.h>
 
 #include "basic/util.h"
+#include "basic/retention.h"
 #include "config.h"
 #include "output.h"
 #include "protocol/protocol.h"
@@ -51,6 +52,8 @@ enum {
         OPT_ALL = 1 << 4,
         OPT_OLDEST = 1 << 5,
         OPT_QUIET = 1 << 6,
+        OPT_KEEP = 1 << 7, /* issue 12 §2 */
+        OPT_MAXSIZE = 1 << 8,
 };
 
 static const char *arg_socket = NULL;
@@ -60,6 +63,8 @@ static const char *arg_set = NULL;
 static const char *arg_for = NULL;
 static const char *arg_provider = NULL;
 static const char *arg_shadow = NULL;
+static unsigned arg_keep = 0;
+static const char *arg_maxsize = NULL;
 
 typedef struct writer_list {
         output_writer *writers;
@@ -83,7 +88,13 @@ static void help(void) {
                "  create shadow --for VOLUME [--provider NAME]\n"
                "                               A persistent shadow copy, with writers\n"
                "  delete shadows --shadow ID | --set ID | --for VOLUME | --all [--oldest] [-y]\n"
-               "                               Delete shadow copies\n\n"
+               "                               Delete shadow copies\n"
+               "  delete shadows --for VOLUME --keep N [-y]\n"
+               "                               Delete all but the N newest persistent copies\n"
+               "  list shadowstorage [--for VOLUME]\n"
+               "                               Used, allocated and maximum shadow storage per volume\n"
+               "  resize shadowstorage --for VOLUME --maxsize SIZE|N%%|UNBOUNDED\n"
+               "                               The most the volume's shadow copies may take\n\n"
                "Options:\n"
                "  -h --help                    Show this help\n"
                "     --version                 Show the version\n"
@@ -106,6 +117,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SHADOW,
                 ARG_ALL,
                 ARG_OLDEST,
+                ARG_KEEP,
+                ARG_MAXSIZE,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -118,6 +131,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "shadow", required_argument, NULL, ARG_SHADOW },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "oldest", no_argument, NULL, ARG_OLDEST },
+                { "keep", required_argument, NULL, ARG_KEEP },
+                { "maxsize", required_argument, NULL, ARG_MAXSIZE },
                 { "quiet", no_argument, NULL, 'y' },
                 { "yes", no_argument, NULL, 'y' },
                 {}
@@ -165,6 +180,27 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_OLDEST:
                         arg_given |= OPT_OLDEST;
                         break;
+                case ARG_KEEP:
+                        if (lvss_parse_keep(optarg, &arg_keep) < 0 || arg_keep == 0) {
+                                fprintf(stderr, "vssadmin: --keep needs a count from 1 to 100000, got '%s' (to delete "
+                                                "every copy of a volume, leave --keep out)\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_given |= OPT_KEEP;
+                        break;
+                case ARG_MAXSIZE: {
+                        uint64_t bytes;
+                        unsigned pct;
+
+                        if (lvss_parse_size(optarg, &bytes, &pct) < 0) {
+                                fprintf(stderr, "vssadmin: --maxsize needs bytes (with K, M, G or T), N%% (1 to 100) "
+                                                "or UNBOUNDED, got '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_maxsize = optarg;
+                        arg_given |= OPT_MAXSIZE;
+                        break;
+                }
                 case 'y':
                         arg_given |= OPT_QUIET;
                         break;
@@ -190,6 +226,10 @@ static const char *option_name(unsigned opt) {
                 return "--oldest";
         case OPT_QUIET:
                 return "--quiet";
+        case OPT_KEEP:
+                return "--keep";
+        case OPT_MAXSIZE:
+                return "--maxsize";
         default:
                 return "?";
         }
@@ -1149,6 +1189,11 @@ static int delete_shadows(void) {
                                 "or --all\n");
                 return EXIT_USAGE;
         }
+        if ((arg_given & OPT_KEEP) && (selectors != OPT_FOR || (arg_given & OPT_OLDEST))) {
+                fprintf(stderr, "vssadmin: --keep goes with --for VOLUME alone (not --shadow, --set, --all or "
+                                "--oldest)\n");
+                return EXIT_USAGE;
+        }
         if (selectors == OPT_SHADOW) {
                 what = "shadow";
                 if (!parse_id_option("--shadow", "a shadow copy", arg_shadow, &id))
@@ -1185,19 +1230,32 @@ static int delete_shadows(void) {
                              : selectors == OPT_SET  ? vss_id_equal(&id, &s->set_id)
                              : selectors == OPT_FOR  ? streq_ptr(volume, s->volume)
                                                      : true;
+                if (match && (arg_given & OPT_KEEP))
+                        match = s->persistent && streq_ptr(s->state, "created");
                 if (match)
                         expected++;
         }
         if ((arg_given & OPT_OLDEST) && expected > 1)
                 expected = 1;
+        if (arg_given & OPT_KEEP) /* issue 12 §2: all but the newest N */
+                expected = expected > arg_keep ? expected - arg_keep : 0;
 
         if (expected > 0 && !(arg_given & OPT_QUIET) && isatty(STDIN_FILENO) && !confirm(expected)) {
                 fprintf(stderr, "vssadmin: nothing deleted\n");
                 return EXIT_FAILURE;
         }
 
-        r = admin_new_call(&a, "DeleteShadows", &m);
-        if (r >= 0) {
+        if (arg_given & OPT_KEEP) {
+                r = admin_new_call(&a, "DeleteShadowsKeep", &m);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "su", volume, (uint32_t) arg_keep);
+                if (r < 0)
+                        fprintf(stderr, "vssadmin: cannot build the DeleteShadowsKeep call: %s\n", strerror(-r));
+                else
+                        r = admin_call(&a, "DeleteShadowsKeep", m, &reply);
+        } else
+                r = admin_new_call(&a, "DeleteShadows", &m);
+        if (r >= 0 && !(arg_given & OPT_KEEP)) {
                 r = sd_bus_message_append(m, "s", what);
                 if (r >= 0)
                         r = lvss_bus_append_id(m, &id);
@@ -1206,7 +1264,7 @@ static int delete_shadows(void) {
                 if (r < 0)
                         fprintf(stderr, "vssadmin: cannot build the DeleteShadows call: %s\n", strerror(-r));
         }
-        if (r >= 0)
+        if (r >= 0 && !(arg_given & OPT_KEEP))
                 r = admin_call(&a, "DeleteShadows", m, &reply);
         if (r >= 0) {
                 r = sd_bus_message_read(reply, "u", &deleted);
@@ -1237,6 +1295,177 @@ static int delete_shadows(void) {
                 (void) finish_output();
                 return EXIT_FAILURE;
         }
+        return finish_output();
+}
+
+/* ---- shadow storage (issue 12 §2) ---------------------------------------------- */
+
+/* The volume of --for, canonical when it exists (lvssd keeps canonical paths); NULL after saying why. */
+static char *for_volume(void) {
+        char *canonical;
+
+        if (!arg_for || !*arg_for) {
+                fprintf(stderr, "vssadmin: --for needs a volume\n");
+                return NULL;
+        }
+        canonical = realpath(arg_for, NULL);
+        if (!canonical && arg_for[0] != '/') {
+                fprintf(stderr, "vssadmin: cannot resolve volume %s: %s\n", arg_for, strerror(errno));
+                return NULL;
+        }
+        return canonical ? canonical : strdup(arg_for);
+}
+
+static void print_bytes(uint64_t b) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double) b;
+        size_t u = 0;
+
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                printf("%" PRIu64 " B", b);
+        else
+                printf("%.1f %s (%" PRIu64 " bytes)", v, units[u], b);
+}
+
+static int list_shadow_storage(void) {
+        _cleanup_(admin_done) admin a = {};
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(freep) char *volume = NULL;
+        json_writer j;
+        size_t n = 0;
+        int r;
+
+        if ((arg_given & OPT_FOR) && !(volume = for_volume()))
+                return EXIT_USAGE;
+        if (admin_connect(&a) < 0)
+                return EXIT_FAILURE;
+        r = admin_new_call(&a, "ListShadowStorage", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", strempty(volume));
+        if (r < 0) {
+                fprintf(stderr, "vssadmin: cannot build the ListShadowStorage call: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (admin_call(&a, "ListShadowStorage", m, &reply) < 0)
+                return EXIT_FAILURE;
+        r = sd_bus_message_enter_container(reply, 'a', "(stttu)");
+        if (r < 0)
+                goto bad;
+        if (arg_json) {
+                json_init(&j, stdout);
+                json_begin_object(&j);
+                json_key(&j, "shadow_storage");
+                json_begin_array(&j);
+        } else
+                printf("%s\n\n", BANNER);
+        for (;;) {
+                const char *vol;
+                uint64_t used, allocated, max;
+                uint32_t pct;
+
+                r = sd_bus_message_read(reply, "(stttu)", &vol, &used, &allocated, &max, &pct);
+                if (r < 0)
+                        goto bad;
+                if (r == 0)
+                        break;
+                n++;
+                if (arg_json) {
+                        json_begin_object(&j);
+                        json_key(&j, "volume");
+                        json_string(&j, vol);
+                        json_key(&j, "used_bytes");
+                        if (used == UINT64_MAX)
+                                json_null(&j);
+                        else
+                                json_uint(&j, used);
+                        json_key(&j, "allocated_bytes");
+                        if (allocated == UINT64_MAX)
+                                json_null(&j);
+                        else
+                                json_uint(&j, allocated);
+                        json_key(&j, "maximum_bytes");
+                        if (max == 0)
+                                json_null(&j); /* UNBOUNDED */
+                        else
+                                json_uint(&j, max);
+                        json_key(&j, "maximum_percent");
+                        if (pct == 0)
+                                json_null(&j);
+                        else
+                                json_uint(&j, pct);
+                        json_end_object(&j);
+                        continue;
+                }
+                if (n > 1)
+                        putchar('\n');
+                fputs("Shadow Copy Storage association\n   For volume: ", stdout);
+                fputs_sanitized(vol, stdout);
+                fputs("\n   Used Shadow Copy Storage space: ", stdout);
+                if (used == UINT64_MAX)
+                        fputs("(could not be added up: see lvssd's log)", stdout);
+                else
+                        print_bytes(used);
+                fputs("\n   Allocated Shadow Copy Storage space: ", stdout);
+                if (allocated == UINT64_MAX)
+                        fputs("(could not be added up)", stdout);
+                else
+                        print_bytes(allocated);
+                fputs("\n   Maximum Shadow Copy Storage space: ", stdout);
+                if (max == 0)
+                        fputs("UNBOUNDED", stdout);
+                else
+                        print_bytes(max);
+                if (pct > 0)
+                        printf(" %" PRIu32 "%%", pct);
+                putchar('\n');
+        }
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                goto bad;
+        if (arg_json) {
+                json_end_array(&j);
+                json_end_object(&j);
+                json_finish(&j);
+        } else if (n == 0)
+                printf("No shadow copy storage associations were found.\n");
+        return finish_output();
+bad:
+        fprintf(stderr, "vssadmin: lvssd sent a malformed answer: %s\n", strerror(-r));
+        return EXIT_FAILURE;
+}
+
+static int resize_shadow_storage(void) {
+        _cleanup_(admin_done) admin a = {};
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(freep) char *volume = NULL;
+        int r;
+
+        if (!(arg_given & OPT_FOR) || !(arg_given & OPT_MAXSIZE)) {
+                fprintf(stderr, "vssadmin: 'resize shadowstorage' needs --for VOLUME and --maxsize "
+                                "SIZE|N%%|UNBOUNDED\n");
+                return EXIT_USAGE;
+        }
+        volume = for_volume();
+        if (!volume)
+                return EXIT_USAGE;
+        if (admin_connect(&a) < 0)
+                return EXIT_FAILURE;
+        r = admin_new_call(&a, "ResizeShadowStorage", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", volume, arg_maxsize);
+        if (r < 0) {
+                fprintf(stderr, "vssadmin: cannot build the ResizeShadowStorage call: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (admin_call(&a, "ResizeShadowStorage", m, &reply) < 0)
+                return EXIT_FAILURE;
+        if (!arg_json)
+                printf("Successfully resized the shadow copy storage association for '%s' to %s.\n", volume,
+                       arg_maxsize);
         return finish_output();
 }
 
@@ -1271,7 +1500,8 @@ int main(int argc, char *argv[]) {
 
         if (strcmp(verb, "list") == 0) {
                 if (!noun) {
-                        fprintf(stderr, "vssadmin: 'list' needs what to list: writers, providers or shadows\n");
+                        fprintf(stderr, "vssadmin: 'list' needs what to list: writers, providers, shadows or "
+                                        "shadowstorage\n");
                         return EXIT_USAGE;
                 }
                 if (strcmp(noun, "writers") == 0) {
@@ -1289,7 +1519,12 @@ int main(int argc, char *argv[]) {
                                 return EXIT_USAGE;
                         return list_shadows();
                 }
-                fprintf(stderr, "vssadmin: unknown list '%s' (writers, providers or shadows)\n", noun);
+                if (strcmp(noun, "shadowstorage") == 0) {
+                        if (!no_more_words(argc, argv, optind + 2) || !options_allowed("list shadowstorage", OPT_FOR))
+                                return EXIT_USAGE;
+                        return list_shadow_storage();
+                }
+                fprintf(stderr, "vssadmin: unknown list '%s' (writers, providers, shadows or shadowstorage)\n", noun);
                 return EXIT_USAGE;
         }
         if (strcmp(verb, "create") == 0 && noun && strcmp(noun, "shadow") == 0) {
@@ -1301,11 +1536,17 @@ int main(int argc, char *argv[]) {
         if (strcmp(verb, "delete") == 0 && noun && strcmp(noun, "shadows") == 0) {
                 if (!no_more_words(argc, argv, optind + 2) ||
                     !options_allowed("delete shadows",
-                                     OPT_SHADOW | OPT_SET | OPT_FOR | OPT_ALL | OPT_OLDEST | OPT_QUIET))
+                                     OPT_SHADOW | OPT_SET | OPT_FOR | OPT_ALL | OPT_OLDEST | OPT_QUIET | OPT_KEEP))
                         return EXIT_USAGE;
                 return delete_shadows();
         }
 
+        if (strcmp(verb, "resize") == 0 && noun && strcmp(noun, "shadowstorage") == 0) {
+                if (!no_more_words(argc, argv, optind + 2) ||
+                    !options_allowed("resize shadowstorage", OPT_FOR | OPT_MAXSIZE))
+                        return EXIT_USAGE;
+                return resize_shadow_storage();
+        }
         fprintf(stderr, "vssadmin: unknown command '%s%s%s' (see --help)\n", verb, noun ? " " : "", strempty(noun));
         return EXIT_USAGE;
 }

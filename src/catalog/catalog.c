@@ -108,6 +108,14 @@ static const char *const migrations[] = {
         "        frozen_usec INTEGER NOT NULL"
         ");"
         "PRAGMA user_version = 3;",
+        /* 4: shadow storage limits set at run time (vssadmin resize shadowstorage, issue 12 §2);
+         * they win over lvssd.conf's MaxSize= of the same volume */
+        "CREATE TABLE shadow_storage ("
+        "        volume TEXT PRIMARY KEY NOT NULL,"
+        "        max_bytes INTEGER NOT NULL,"
+        "        max_percent INTEGER NOT NULL"
+        ");"
+        "PRAGMA user_version = 4;",
 };
 
 #define SNAPSHOT_COLUMNS                                                                               \
@@ -947,4 +955,49 @@ int lvss_catalog_check(lvss_catalog *c) {
         if (rc != SQLITE_DONE)
                 return log_sqlite(c->db, sqlite3_extended_errcode(c->db), "integrity check");
         return ok && rows == 1;
+}
+
+/* ---- shadow storage limits (issue 12 §2) ------------------------------------ */
+
+int lvss_catalog_storage_limit_set(lvss_catalog *c, const char *volume, uint64_t max_bytes, unsigned max_percent) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r;
+
+        if (!c || !volume || volume[0] != '/' || max_percent > 100 || max_bytes > INT64_MAX)
+                return -EINVAL;
+        r = prepare(c, &stmt,
+                    "INSERT INTO shadow_storage (volume, max_bytes, max_percent) VALUES (?, ?, ?) "
+                    "ON CONFLICT (volume) DO UPDATE SET max_bytes = excluded.max_bytes, "
+                    "max_percent = excluded.max_percent",
+                    "tii", volume, (int64_t) max_bytes, (int64_t) max_percent);
+        if (r < 0)
+                return r;
+        r = step_done(c, stmt, "shadow storage limit");
+        return r < 0 ? r : 0;
+}
+
+int lvss_catalog_foreach_storage_limit(lvss_catalog *c, lvss_catalog_storage_limit_cb cb, void *userdata) {
+        _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
+        int r, rc;
+
+        if (!c || !cb)
+                return -EINVAL;
+        r = prepare(c, &stmt, "SELECT volume, max_bytes, max_percent FROM shadow_storage ORDER BY volume", "");
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                const char *volume = (const char *) sqlite3_column_text(stmt, 0);
+                int64_t bytes = sqlite3_column_int64(stmt, 1), pct = sqlite3_column_int64(stmt, 2);
+
+                if (!volume || bytes < 0 || pct < 0 || pct > 100)
+                        continue; /* not a row this lvssd wrote */
+                r = cb(volume, (uint64_t) bytes, (unsigned) pct, userdata);
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE) {
+                fprintf(stderr, "lvssd: catalog: shadow storage limits: %s\n", sqlite3_errmsg(c->db));
+                return -EIO;
+        }
+        return 0;
 }

@@ -108,4 +108,13 @@ int lvss_catalog_frozen_remove(lvss_catalog *c, const char *mount_point);
 typedef int (*lvss_catalog_frozen_cb)(const char *mount_point, const char *device, void *userdata);
 int lvss_catalog_foreach_frozen(lvss_catalog *c, lvss_catalog_frozen_cb cb, void *userdata);
 
+/* Issue 12 §2: a volume's shadow storage limit set at run time (vssadmin resize shadowstorage):
+ * @max_bytes, else @max_percent (1..100) of the storage area's file system; both 0: no limit.
+ * It wins over lvssd.conf's MaxSize= of the volume. Replaces an earlier one. */
+int lvss_catalog_storage_limit_set(lvss_catalog *c, const char *volume, uint64_t max_bytes, unsigned max_percent);
+typedef int (*lvss_catalog_storage_limit_cb)(const char *volume, uint64_t max_bytes, unsigned max_percent,
+                                             void *userdata);
+/* Every stored limit, by volume; a negative return of @cb stops and is returned. */
+int lvss_catalog_foreach_storage_limit(lvss_catalog *c, lvss_catalog_storage_limit_cb cb, void *userdata);
+
 int lvss_catalog_check(lvss_catalog *c);

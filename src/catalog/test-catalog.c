@@ -140,7 +140,7 @@ static void test_open_settings(void **state) {
         s = raw_text(db, "PRAGMA journal_mode");
         assert_string_equal(s, "wal");
         free(s);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                      "name IN ('sessions', 'snapshots', 'writer_status')"),
                          3);
@@ -500,7 +500,7 @@ static void test_reopen_keeps_data_and_migration_is_noop(void **state) {
         free(after);
 
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
         sqlite3_close(db);
 
         assert_int_equal(lvss_catalog_session_get(c, &sess, &st, NULL), 0);
@@ -601,7 +601,7 @@ static void test_partial_schema_migrates(void **state) {
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         lvss_catalog_close(c);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes"), 1);
         sqlite3_close(db);
 }
@@ -643,7 +643,7 @@ static void test_frozen_filesystems(void **state) {
         sqlite3_close(db);
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_owners"), 1);
         sqlite3_close(db);
 
@@ -666,8 +666,54 @@ static void test_frozen_filesystems(void **state) {
         lvss_catalog_close(c);
 }
 
+static int limit_collect(const char *volume, uint64_t bytes, unsigned pct, void *userdata) {
+        char *list = userdata;
+        size_t len = strlen(list);
+
+        snprintf(list + len, 512 - len, "%s=%llu/%u;", volume, (unsigned long long) bytes, pct);
+        return 0;
+}
+
+/* Issue 12 §2: shadow storage limits survive a restart, a later one replaces an earlier
+ * one; a version-3 catalog (issue 10) migrates to 4 and keeps its rows. */
+static void test_storage_limits(void **state) {
+        char path[512], list[512] = "";
+        lvss_catalog *c = NULL;
+        sqlite3 *db;
+
+        new_db_path(path, sizeof path);
+        db = raw_open(path);
+        /* version 3 as issue 10 left it: the tables this test reads, by hand */
+        assert_int_equal(sqlite3_exec(db, "CREATE TABLE frozen_filesystems (mount_point TEXT PRIMARY KEY NOT NULL, "
+                                          "device TEXT NOT NULL, session_id TEXT, frozen_usec INTEGER NOT NULL);"
+                                          "INSERT INTO frozen_filesystems VALUES ('/mnt/x', '7:9', NULL, 5);"
+                                          "PRAGMA user_version = 3;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(lvss_catalog_open(path, &c), 0);
+        db = raw_open(path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM frozen_filesystems"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM shadow_storage"), 0);
+        sqlite3_close(db);
+
+        assert_int_equal(lvss_catalog_storage_limit_set(c, "relative", 1, 0), -EINVAL);
+        assert_int_equal(lvss_catalog_storage_limit_set(c, "/srv", 0, 101), -EINVAL);
+        assert_int_equal(lvss_catalog_storage_limit_set(c, "/srv", 1ULL << 30, 0), 0);
+        assert_int_equal(lvss_catalog_storage_limit_set(c, "/data", 0, 20), 0);
+        assert_int_equal(lvss_catalog_storage_limit_set(c, "/srv", 0, 0), 0); /* UNBOUNDED replaces 1G */
+        lvss_catalog_close(c);
+
+        assert_int_equal(lvss_catalog_open(path, &c), 0);
+        assert_int_equal(lvss_catalog_foreach_storage_limit(c, limit_collect, list), 0);
+        assert_string_equal(list, "/data=0/20;/srv=0/0;");
+        lvss_catalog_close(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_storage_limits),
                 cmocka_unit_test(test_frozen_filesystems),
                 cmocka_unit_test(test_open_arguments),
                 cmocka_unit_test(test_open_settings),

@@ -14,8 +14,13 @@
  * loop has done so far.
  */
 
+#include <inttypes.h>
 #include <stdlib.h>
 
+#include "basic/retention.h"
+#include "basic/strv.h"
+#include "providers/storage-area.h"
+#include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
 #include "session.h"
@@ -93,6 +98,10 @@ struct AdminQuery {
         vss_id id;
         char *volume;
         bool oldest;
+        /* issue 12 §2: delete what these rules let go among the volume's persistent copies
+         * (DeleteShadowsKeep, and after each new persistent copy without a call) */
+        bool by_rules;
+        lvss_retention_rules rules;
 };
 
 static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
@@ -112,7 +121,7 @@ static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
 /* Whether a ListShadows or DeleteShadows of @bus waits for the catalog: the connection is not idle. */
 bool admin_query_pending(Manager *m, sd_bus *bus) {
         for (AdminQuery *q = m->admin_queries; q; q = q->next)
-                if (sd_bus_message_get_bus(q->call) == bus)
+                if (q->call && sd_bus_message_get_bus(q->call) == bus)
                         return true;
         return false;
 }
@@ -135,7 +144,13 @@ static AdminQuery *admin_query_free(AdminQuery *q) {
 /* The answer is sent: @q goes, then its connection is flushed and its idle deadline set again (server.c). */
 static void admin_query_answered(AdminQuery *q) {
         Manager *m = q->m;
-        sd_bus *bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
+        sd_bus *bus;
+
+        if (!q->call) { /* retention after a new copy (issue 12 §2): nobody to answer */
+                admin_query_free(q);
+                return;
+        }
+        bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
 
         admin_query_free(q);
         server_bus_changed(m, bus);
@@ -203,6 +218,8 @@ typedef struct DeleteQuery {
         Victim *v;
         size_t n;
         size_t busy; /* matched, but their session still runs */
+        size_t n_definite; /* by rules: v[0..n_definite) go; the rest only to make room (issue 12 §2) */
+        char *newest_path; /* by rules, with room to make: the copy just made */
 } DeleteQuery;
 
 static bool session_live(Manager *m, const vss_id *id) {
@@ -212,26 +229,9 @@ static bool session_live(Manager *m, const vss_id *id) {
         return false;
 }
 
-static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
-        DeleteQuery *q = userdata;
-        bool match;
-        Victim *a;
+static int add_victim(DeleteQuery *q, const lvss_catalog_snapshot *cs) {
+        Victim *a = reallocarray(q->v, q->n + 1, sizeof *a);
 
-        if (streq_ptr(q->what, "shadow"))
-                match = vss_id_equal(q->id, &cs->snapshot_id);
-        else if (streq_ptr(q->what, "set"))
-                match = vss_id_equal(q->id, &cs->set_id);
-        else if (streq_ptr(q->what, "for"))
-                match = streq_ptr(q->volume, cs->volume);
-        else
-                match = true;
-        if (!match)
-                return 0;
-        if (session_live(q->m, &cs->session_id)) {
-                q->busy++;
-                return 0;
-        }
-        a = reallocarray(q->v, q->n + 1, sizeof *a);
         if (!a)
                 return -ENOMEM;
         q->v = a;
@@ -248,11 +248,106 @@ static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
         return 0;
 }
 
+/*
+ * Issue 12 §2: the victims of the retention rules (basic/retention.h) among
+ * the persistent, created copies of the query's volume. A copy of a session
+ * still running is in use: never chosen, but it fills its place in the
+ * rules (the copy just made counts as the newest).
+ */
+static int match_by_rules(const lvss_catalog_snapshot_list *rows, DeleteQuery *q, const lvss_retention_rules *rules,
+                          bool room) {
+        _cleanup_(freep) lvss_retention_copy *c = NULL;
+        _cleanup_(freep) size_t *row = NULL;
+        size_t n = 0;
+        int r;
+
+        c = calloc(rows->n ? rows->n : 1, sizeof *c);
+        row = calloc(rows->n ? rows->n : 1, sizeof *row);
+        if (!c || !row)
+                return -ENOMEM;
+        for (size_t i = 0; i < rows->n; i++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[i];
+
+                if (!streq_ptr(cs->volume, q->volume) || !cs->persistent || !streq_ptr(cs->state, "created"))
+                        continue;
+                c[n] = (lvss_retention_copy) {
+                        .created = (int64_t) (cs->created_usec / USEC_PER_SEC),
+                        .in_use = session_live(q->m, &cs->session_id),
+                };
+                row[n++] = i;
+        }
+        r = lvss_retention_select(c, n, rules, (int64_t) (now_usec(CLOCK_REALTIME) / USEC_PER_SEC));
+        if (r < 0)
+                return r;
+        for (size_t j = 0; j < n; j++) {
+                if (c[j].in_use)
+                        q->busy++;
+                if (c[j].remove) {
+                        r = add_victim(q, &rows->rows[row[j]]);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        q->n_definite = q->n;
+        if (!room)
+                return 0;
+
+        /* Storage full (issue 12 §2): the copy provider's copies the rules keep and no session
+         * uses may go too, oldest first, to make room for one more copy as large as the newest
+         * (the worker decides: sizes are not known here). */
+        const lvss_catalog_snapshot *newest = NULL;
+        for (size_t j = 0; j < n; j++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[row[j]];
+
+                if (vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID) &&
+                    (!newest || cs->created_usec >= newest->created_usec))
+                        newest = cs;
+        }
+        if (!newest || !newest->snapshot_path)
+                return 0;
+        q->newest_path = strdup(newest->snapshot_path);
+        if (!q->newest_path)
+                return -ENOMEM;
+        for (size_t j = 0; j < n; j++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[row[j]];
+
+                if (c[j].remove || c[j].in_use || cs == newest || !cs->snapshot_path ||
+                    !vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID))
+                        continue;
+                r = add_victim(q, cs);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int match_victim(const lvss_catalog_snapshot *cs, void *userdata) {
+        DeleteQuery *q = userdata;
+        bool match;
+
+        if (streq_ptr(q->what, "shadow"))
+                match = vss_id_equal(q->id, &cs->snapshot_id);
+        else if (streq_ptr(q->what, "set"))
+                match = vss_id_equal(q->id, &cs->set_id);
+        else if (streq_ptr(q->what, "for"))
+                match = streq_ptr(q->volume, cs->volume);
+        else
+                match = true;
+        if (!match)
+                return 0;
+        if (session_live(q->m, &cs->session_id)) {
+                q->busy++;
+                return 0;
+        }
+        return add_victim(q, cs);
+}
+
 static void victims_free(DeleteQuery *q) {
         for (size_t i = 0; i < q->n; i++)
                 free(q->v[i].snapshot_path);
         q->v = mfree(q->v);
         q->n = 0;
+        q->newest_path = mfree(q->newest_path);
 }
 
 /*
@@ -273,7 +368,13 @@ typedef struct DeleteJob {
         AdminQuery *query;
         Victim *v;
         size_t n;
+        /* issue 12 §2: v[n_definite..n) are deleted only as far as the copy provider's limit
+         * of @volume needs room for one more copy as large as the one at @newest_path */
+        size_t n_definite;
+        char *volume, *newest_path;
 } DeleteJob;
+
+#define DELETE_KEPT 1 /* a victim's result: not needed to make room, kept */
 
 static void delete_job_free(DeleteJob *j) {
         if (!j)
@@ -281,17 +382,64 @@ static void delete_job_free(DeleteJob *j) {
         for (size_t i = 0; i < j->n; i++)
                 free(j->v[i].snapshot_path);
         free(j->v);
+        free(j->volume);
+        free(j->newest_path);
         free(j);
+}
+
+/*
+ * In the worker: which of the optional victims must go so that one more copy
+ * as large as the newest fits under the volume's limit (after the definite
+ * victims went), oldest first (lvss_retention_make_room()). Nothing when the
+ * volume has no limit, when it fits already, or when even all of them would
+ * not make room (then the next copy is refused in begin_prepare, as before).
+ */
+static void choose_room(DeleteJob *j, bool *ret_go) {
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+        size_t n = j->n - j->n_definite;
+        _cleanup_(freep) lvss_retention_copy *c = calloc(n ? n : 1, sizeof *c);
+        _cleanup_(freep) uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
+        uint64_t used, max, need, freed;
+
+        if (!copy || !c || !sizes || n == 0 || lvss_provider_copy_usage(copy, j->volume, &used, &max) < 0 ||
+            max == 0 || lvss_provider_copy_tree_bytes(j->newest_path, &need) < 0)
+                return;
+        if (used <= max && need <= max - used)
+                return; /* room enough */
+        for (size_t i = 0; i < n; i++) {
+                const Victim *v = &j->v[j->n_definite + i];
+
+                c[i].created = (int64_t) (v->created_usec / USEC_PER_SEC);
+                if (lvss_provider_copy_tree_bytes(v->snapshot_path, &sizes[i]) < 0)
+                        sizes[i] = 0;
+        }
+        if (lvss_retention_make_room(c, sizes, n, used + need - max, &freed) < 0) {
+                lvss_storage_area_log("copy", "%s: the shadow storage limit (%" PRIu64 " bytes) leaves no room for "
+                                      "another copy of %" PRIu64 " bytes even without the older copies",
+                                      j->volume, max, need);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                ret_go[i] = c[i].remove;
 }
 
 static int delete_run(int fd, void *userdata) {
         DeleteJob *j = userdata;
+        _cleanup_(freep) bool *go = calloc(j->n ? j->n : 1, sizeof *go);
 
+        if (!go)
+                return 1;
+        for (size_t i = 0; i < j->n_definite; i++)
+                go[i] = true;
         for (size_t i = 0; i < j->n; i++) {
                 lvss_provider *p = manager_provider_by_id(j->m, &j->v[i].provider_id);
                 int32_t r = 0;
 
-                if (p && j->v[i].snapshot_path)
+                if (i == j->n_definite && i < j->n)
+                        choose_room(j, go + i); /* after the definite ones went */
+                if (!go[i])
+                        r = DELETE_KEPT;
+                else if (p && j->v[i].snapshot_path)
                         r = p->ops->delete_snapshot(p, j->v[i].snapshot_path);
                 if (worker_write(fd, &r, sizeof r) < 0)
                         return 1;
@@ -304,6 +452,12 @@ static void shadows_deleted(int r, void *data, void *userdata) {
         AdminQuery *q = userdata;
         uint32_t *deleted = data;
 
+        if (!q->call) {
+                log_msg("retention: %s: deleted %u shadow cop%s", strempty(q->volume), *deleted,
+                        *deleted == 1 ? "y" : "ies");
+                admin_query_answered(q);
+                return;
+        }
         r = sd_bus_reply_method_return(q->call, "u", *deleted);
         if (r < 0)
                 log_msg("delete shadows: cannot answer: %s", strerror(-r));
@@ -332,6 +486,11 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
 
                 memcpy(&e, out + i * sizeof e, sizeof e);
                 vss_id_format(&v->snapshot_id, sid);
+                if (e == DELETE_KEPT)
+                        continue;
+                if (i >= j->n_definite)
+                        log_msg("retention: %s: deleting %s to make room under the shadow storage limit",
+                                strempty(j->volume), sid);
                 if (e < 0) {
                         log_msg("delete shadows: cannot delete %s (%s): %s", sid, v->snapshot_path, strerror(-e));
                         continue; /* stays listed: it still exists */
@@ -349,7 +508,8 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                 /* answered once the rows are gone: a listing after the answer does not show them */
                 r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
                 if (r < 0) {
-                        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                        if (query->call)
+                                (void) sd_bus_reply_method_errno(query->call, r, NULL);
                         admin_query_answered(query);
                 }
                 return; /* else shadows_deleted() answers */
@@ -365,7 +525,8 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                                                   "The provider failed while deleting; the shadow copies are still "
                                                   "listed");
         log_msg("delete shadows: %s", error.message);
-        (void) sd_bus_reply_method_error(query->call, &error);
+        if (query->call)
+                (void) sd_bus_reply_method_error(query->call, &error);
         admin_query_answered(query);
 }
 
@@ -378,10 +539,20 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
         DeleteJob *j = NULL;
         size_t first = 0, last;
 
-        for (size_t i = 0; r >= 0 && i < rows->n; i++)
+        if (r >= 0 && query->by_rules)
+                r = match_by_rules(rows, &q, &query->rules, !query->call);
+        for (size_t i = 0; r >= 0 && !query->by_rules && i < rows->n; i++)
                 r = match_victim(&rows->rows[i], &q);
         if (r < 0)
                 goto fail;
+        if (q.n == 0 && query->by_rules) {
+                /* the rules keep every copy: nothing to do, 0 deleted */
+                if (query->call)
+                        (void) sd_bus_reply_method_return(query->call, "u", 0u);
+                admin_query_answered(query);
+                victims_free(&q);
+                return;
+        }
         if (q.n == 0) {
                 (void) lvss_bus_error_set_hresult(&error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
                                                   q.busy ? "Those shadow copies belong to a session that is still "
@@ -418,6 +589,16 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                 j->v[j->n++] = q.v[i];
                 q.v[i].snapshot_path = NULL;
         }
+        j->n_definite = query->by_rules ? q.n_definite : j->n;
+        if (q.newest_path && j->n_definite < j->n) {
+                j->newest_path = TAKE_PTR(q.newest_path);
+                j->volume = strdup(query->volume);
+                if (!j->volume)
+                        log_msg("retention: %s: out of memory, no room made", query->volume);
+        }
+        if (!j->volume)
+                while (j->n > j->n_definite) /* no room to make: only what the rules chose */
+                        free(j->v[--j->n].snapshot_path);
         victims_free(&q);
         r = worker_start(m, "delete shadows", NULL, m->cfg.provider_step_timeout_usec, delete_run, delete_done, j,
                          NULL);
@@ -425,13 +606,19 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                 delete_job_free(j);
                 (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
                                                   "Cannot start the deletion: %s", strerror(-r));
-                (void) sd_bus_reply_method_error(query->call, &error);
+                if (query->call)
+                        (void) sd_bus_reply_method_error(query->call, &error);
+                else
+                        log_msg("retention: %s: %s", strempty(query->volume), error.message);
                 admin_query_answered(query);
         }
         return; /* else delete_done() answers */
 fail:
         victims_free(&q);
-        (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        if (query->call)
+                (void) sd_bus_reply_method_errno(query->call, r, NULL);
+        else
+                log_msg("retention: %s: %s", strempty(query->volume), strerror(-r));
         admin_query_answered(query);
 }
 
@@ -462,6 +649,287 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
                         return -ENOMEM;
         }
         r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
+}
+
+/* ---- retention (issue 12 §2) -------------------------------------------------- */
+
+/* A query by rules for @volume (canonical when it exists); @call NULL: none to answer. */
+static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume, const lvss_retention_rules *rules) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        /* A call names the volume as the user wrote it (as DeleteShadows); after a new copy it is
+         * canonical already (no file system access on the loop then). */
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        q->by_rules = true;
+        q->rules = *rules;
+        q->what = strdup("for");
+        if (call)
+                canonical = realpath(volume, NULL);
+        q->volume = strdup(canonical ? canonical : volume);
+        if (!q->what || !q->volume)
+                return -ENOMEM;
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
+}
+
+int admin_delete_shadows_keep(Manager *m, sd_bus_message *call, const char *volume, uint32_t keep,
+                              sd_bus_error *error) {
+        lvss_retention_rules rules = { .keep_newest = keep };
+
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        if (keep < 1)
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                  "Keep at least one shadow copy (to delete them all, delete "
+                                                  "shadows for the volume)");
+        return delete_by_rules(m, call, volume, &rules);
+}
+
+void admin_apply_retention(Manager *m, const char *volume) {
+        const VolumePolicy *v = config_volume_policy(&m->cfg, volume);
+        int r;
+
+        /* rules, or a storage limit to make room under */
+        if (!v || (!lvss_retention_rules_set(&v->rules) && !v->max_bytes && !v->max_percent) || !m->catalog_queue)
+                return;
+        r = delete_by_rules(m, NULL, volume, &v->rules);
+        if (r < 0)
+                log_msg("retention: %s: cannot start: %s", volume, strerror(-r));
+}
+
+/* ---- shadow storage (issue 12 §2: vssadmin list / resize shadowstorage) ------------ */
+
+/*
+ * ListShadowStorage: the volumes with a copy-provider limit or copy-provider
+ * copies in the catalog (or the one asked for), and for each what its copies
+ * use (walked in a worker: a storage area may hold many files), what is
+ * allocated (the copy provider allocates nothing ahead: the same) and the
+ * maximum. ResizeShadowStorage: the limit goes into the catalog first (it
+ * survives restarts and wins over lvssd.conf), then into the provider.
+ */
+typedef struct StorageJob {
+        Manager *m;
+        AdminQuery *query;
+        char **volumes;
+} StorageJob;
+
+static void storage_job_free(StorageJob *j) {
+        if (!j)
+                return;
+        strv_free(j->volumes);
+        free(j);
+}
+
+static int storage_run(int fd, void *userdata) {
+        StorageJob *j = userdata;
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+
+        for (char **v = j->volumes; v && *v; v++) {
+                uint64_t out[2] = { UINT64_MAX, 0 };
+
+                if (copy && lvss_provider_copy_usage(copy, *v, &out[0], &out[1]) < 0)
+                        out[0] = UINT64_MAX;
+                if (worker_write(fd, out, sizeof out) < 0)
+                        return 1;
+        }
+        return 0;
+}
+
+static void storage_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        StorageJob *j = userdata;
+        AdminQuery *query = j->query;
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+        size_t n = strv_length(j->volumes);
+        int r = k;
+
+        if (r == 0 && size != n * 2 * sizeof(uint64_t))
+                r = -EPROTO;
+        if (r == 0)
+                r = sd_bus_message_new_method_return(query->call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(stttu)");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                uint64_t v[2], bytes = 0;
+                unsigned pct = 0;
+                const char *lv = NULL;
+
+                memcpy(v, out + i * sizeof v, sizeof v);
+                for (size_t l = 0; copy && lvss_provider_copy_limit_at(copy, l, &lv, &bytes, &pct) == 0; l++)
+                        if (streq_ptr(lv, j->volumes[i]))
+                                break;
+                if (!copy || !streq_ptr(lv, j->volumes[i]))
+                        pct = 0;
+                /* used and allocated (UINT64_MAX: could not be added up), maximum in bytes (0: none), percent */
+                r = sd_bus_message_append(reply, "(stttu)", j->volumes[i], v[0], v[0], v[1], pct);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                                  "Cannot add up the shadow storage: %s",
+                                                  k == -ETIME ? "the worker did not finish in time" : strerror(-r));
+                (void) sd_bus_reply_method_error(query->call, &error);
+        }
+        storage_job_free(j);
+        admin_query_answered(query);
+}
+
+static bool listed_already(char **l, const char *s) {
+        for (; l && *l; l++)
+                if (streq_ptr(*l, s))
+                        return true;
+        return false;
+}
+
+static void storage_listed(int r, void *data, void *userdata) {
+        AdminQuery *query = userdata;
+        const lvss_catalog_snapshot_list *rows = data;
+        Manager *m = query->m;
+        lvss_provider *copy = manager_provider_by_id(m, &LVSS_PROVIDER_COPY_ID);
+        StorageJob *j = NULL;
+        const char *lv;
+        uint64_t bytes;
+        unsigned pct;
+
+        j = calloc(1, sizeof *j);
+        if (!j)
+                r = -ENOMEM;
+        if (r >= 0 && query->volume)
+                r = strv_push(&j->volumes, query->volume);
+        for (size_t l = 0; r >= 0 && !query->volume && copy &&
+                           lvss_provider_copy_limit_at(copy, l, &lv, &bytes, &pct) == 0; l++)
+                if (!listed_already(j->volumes, lv))
+                        r = strv_push(&j->volumes, lv);
+        for (size_t i = 0; r >= 0 && !query->volume && i < rows->n; i++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[i];
+
+                if (cs->volume && vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID) &&
+                    !listed_already(j->volumes, cs->volume))
+                        r = strv_push(&j->volumes, cs->volume);
+        }
+        if (r >= 0) {
+                j->m = m;
+                j->query = query;
+                r = worker_start(m, "list shadowstorage", NULL, m->cfg.provider_step_timeout_usec, storage_run,
+                                 storage_done, j, NULL);
+        }
+        if (r < 0) {
+                storage_job_free(j);
+                (void) sd_bus_reply_method_errno(query->call, r, NULL);
+                admin_query_answered(query);
+        }
+}
+
+int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        int r;
+
+        if (volume && *volume && volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        q = admin_query_new(m, call);
+        if (!q)
+                return -ENOMEM;
+        if (volume && *volume) {
+                canonical = realpath(volume, NULL);
+                q->volume = strdup(canonical ? canonical : volume);
+                if (!q->volume)
+                        return -ENOMEM;
+        }
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, storage_listed, q);
+        if (r < 0)
+                return r;
+        TAKE_PTR(q);
+        return 1;
+}
+
+typedef struct StorageLimit {
+        char *volume;
+        uint64_t max_bytes;
+        unsigned max_percent;
+} StorageLimit;
+
+static void storage_limit_free(void *p) {
+        StorageLimit *l = p;
+
+        if (l)
+                free(l->volume);
+        free(l);
+}
+
+static int storage_limit_write(lvss_catalog *c, void *data) {
+        StorageLimit *l = data;
+
+        return lvss_catalog_storage_limit_set(c, l->volume, l->max_bytes, l->max_percent);
+}
+
+static void storage_limit_written(int r, void *data, void *userdata) {
+        AdminQuery *q = userdata;
+        StorageLimit *l = data;
+        lvss_provider *copy = manager_provider_by_id(q->m, &LVSS_PROVIDER_COPY_ID);
+
+        if (r >= 0 && copy)
+                r = lvss_provider_copy_set_limit(copy, l->volume, l->max_bytes, l->max_percent);
+        if (r < 0) {
+                log_msg("resize shadowstorage %s: %s", l->volume, strerror(-r));
+                (void) sd_bus_reply_method_errno(q->call, r, NULL);
+        } else {
+                if (l->max_bytes)
+                        log_msg("shadow storage of %s: at most %" PRIu64 " bytes (stored; wins over lvssd.conf)",
+                                l->volume, l->max_bytes);
+                else if (l->max_percent)
+                        log_msg("shadow storage of %s: at most %u%% of the storage area's file system (stored; wins "
+                                "over lvssd.conf)", l->volume, l->max_percent);
+                else
+                        log_msg("shadow storage of %s: unbounded (stored; wins over lvssd.conf)", l->volume);
+                (void) sd_bus_reply_method_return(q->call, "");
+        }
+        admin_query_answered(q);
+}
+
+int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
+                                sd_bus_error *error) {
+        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
+        _cleanup_(freep) char *canonical = NULL;
+        StorageLimit *l;
+        int r;
+
+        if (!volume || volume[0] != '/')
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        if (lvss_parse_size(max_size, &l->max_bytes, &l->max_percent) < 0 || l->max_bytes > INT64_MAX) {
+                storage_limit_free(l);
+                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
+                                                  "A maximum size is bytes (with K, M, G or T), N%% (1 to 100) or "
+                                                  "UNBOUNDED, not '%s'", strempty(max_size));
+        }
+        canonical = realpath(volume, NULL);
+        l->volume = strdup(canonical ? canonical : volume);
+        q = admin_query_new(m, call);
+        if (!l->volume || !q) {
+                storage_limit_free(l);
+                return -ENOMEM;
+        }
+        r = lvss_catalog_queue_submit(m->catalog_queue, storage_limit_write, l, storage_limit_free, true,
+                                      storage_limit_written, q);
         if (r < 0)
                 return r;
         TAKE_PTR(q);

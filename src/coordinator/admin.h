@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
 
 #include <lvss/types.h>
@@ -20,3 +21,15 @@ int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id);
 bool admin_query_pending(Manager *m, sd_bus *bus);
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error);
+/* issue 12 §2: DeleteShadowsKeep: of @volume's persistent copies, all but the @keep newest
+ * (copies of a running session are kept and count among them). */
+int admin_delete_shadows_keep(Manager *m, sd_bus_message *call, const char *volume, uint32_t keep,
+                              sd_bus_error *error);
+/* issue 12 §2: after a new persistent copy of @volume, delete what its [Volume] rules let go
+ * (in the deletion worker; logged, nobody answered). Nothing without rules. */
+void admin_apply_retention(Manager *m, const char *volume);
+/* issue 12 §2: ListShadowStorage (@volume "" or NULL: every volume with a limit or copies) and
+ * ResizeShadowStorage (@max_size: bytes with K/M/G/T, N%, UNBOUNDED; stored in the catalog). */
+int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error);
+int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
+                                sd_bus_error *error);

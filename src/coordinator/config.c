@@ -13,6 +13,7 @@
 #include <time.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -354,6 +355,101 @@ static int split_words(const char *v, char ***list) {
         return 0;
 }
 
+/* ---- [Volume PATH] sections (issue 12 §2) ----------------------------------- */
+
+/* "[Volume /srv/data]": the policy of that volume, made on first sight. NULL
+ * for another section ([Coordinator]). -EINVAL for a malformed header. */
+static int volume_section(Config *c, const char *header, VolumePolicy **ret) {
+        size_t len = strlen(header);
+        _cleanup_(freep) char *path = NULL;
+        VolumePolicy *a;
+
+        *ret = NULL;
+        if (len < 2 || header[len - 1] != ']')
+                return -EINVAL;
+        if (strncmp(header, "[Volume", 7) != 0)
+                return 0;
+        path = strndup(header + 7, len - 8);
+        if (!path)
+                return -ENOMEM;
+        {
+                char *p = path, *e;
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                e = p + strlen(p);
+                while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+                        *--e = 0;
+                if (p[0] != '/' || path == p)
+                        return -EINVAL; /* "[Volume/x]" or no absolute path */
+                memmove(path, p, strlen(p) + 1);
+        }
+        for (size_t i = 0; i < c->n_volumes; i++)
+                if (streq_ptr(c->volumes[i].volume, path)) {
+                        *ret = &c->volumes[i];
+                        return 1;
+                }
+        a = reallocarray(c->volumes, c->n_volumes + 1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        c->volumes = a;
+        c->volumes[c->n_volumes] = (VolumePolicy) { .volume = TAKE_PTR(path) };
+        *ret = &c->volumes[c->n_volumes++];
+        return 1;
+}
+
+/* One key of a [Volume PATH] section. */
+static int volume_key(VolumePolicy *v, const char *k, const char *val, const char *path, unsigned lineno) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } keeps[] = {
+                { "KeepNewest", offsetof(lvss_retention_rules, keep_newest) },
+                { "KeepHourly", offsetof(lvss_retention_rules, keep_hourly) },
+                { "KeepDaily", offsetof(lvss_retention_rules, keep_daily) },
+                { "KeepWeekly", offsetof(lvss_retention_rules, keep_weekly) },
+                { "KeepMonthly", offsetof(lvss_retention_rules, keep_monthly) },
+                { "KeepYearly", offsetof(lvss_retention_rules, keep_yearly) },
+        };
+
+        if (streq_ptr(k, "MaxSize")) {
+                if (lvss_parse_size(val, &v->max_bytes, &v->max_percent) < 0) {
+                        fprintf(stderr, "lvssd: %s:%u: [Volume %s] MaxSize: expected bytes (K, M, G, T), N%% or "
+                                "UNBOUNDED, got %s\n", path, lineno, v->volume, val);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (streq_ptr(k, "MaxAge")) {
+                if (lvss_parse_duration_sec(val, &v->rules.max_age_sec) < 0) {
+                        fprintf(stderr, "lvssd: %s:%u: [Volume %s] MaxAge: expected a duration (90d, 12h, 2w), "
+                                "got %s\n", path, lineno, v->volume, val);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(keeps); i++)
+                if (streq_ptr(k, keeps[i].key)) {
+                        if (lvss_parse_keep(val, (unsigned *) ((uint8_t *) &v->rules + keeps[i].offset)) < 0) {
+                                fprintf(stderr, "lvssd: %s:%u: [Volume %s] %s: expected a count from 0 to 100000, "
+                                        "got %s\n", path, lineno, v->volume, k, val);
+                                return -EINVAL;
+                        }
+                        return 0;
+                }
+        fprintf(stderr, "lvssd: %s:%u: unknown key %s in [Volume %s], ignored\n", path, lineno, k, v->volume);
+        return 0;
+}
+
+/* No file system access: it is asked on lvssd's loop (after each new copy). */
+const VolumePolicy *config_volume_policy(const Config *c, const char *volume) {
+        if (!volume)
+                return NULL;
+        for (size_t i = 0; i < c->n_volumes; i++)
+                if (streq_ptr(c->volumes[i].volume, volume) || streq_ptr(c->volumes[i].canonical, volume))
+                        return &c->volumes[i];
+        return NULL;
+}
+
 int config_load_file(Config *c) {
         const char *path = c->config_file ? c->config_file : DEFAULT_CONFIG_FILE;
         _cleanup_(freep) char *line = NULL;
@@ -369,13 +465,24 @@ int config_load_file(Config *c) {
                 fprintf(stderr, "lvssd: cannot read %s: %m\n", path);
                 return -errno;
         }
+        VolumePolicy *volume = NULL; /* in a [Volume PATH] section (issue 12 §2) */
         while (getline(&line, &cap, f) >= 0) {
                 char *s = strip(line), *eq, *k, *v;
                 uint64_t usec;
 
                 lineno++;
-                if (!*s || *s == '#' || *s == ';' || *s == '[')
+                if (!*s || *s == '#' || *s == ';')
                         continue;
+                if (*s == '[') {
+                        r = volume_section(c, s, &volume);
+                        if (r == -EINVAL)
+                                fprintf(stderr, "lvssd: %s:%u: expected [Coordinator] or [Volume /ABSOLUTE/PATH]\n",
+                                        path, lineno);
+                        if (r < 0)
+                                break;
+                        r = 0;
+                        continue;
+                }
                 eq = strchr(s, '=');
                 if (!eq) {
                         fprintf(stderr, "lvssd: %s:%u: expected Key=Value\n", path, lineno);
@@ -385,6 +492,12 @@ int config_load_file(Config *c) {
                 *eq = 0;
                 k = strip(s);
                 v = strip(eq + 1);
+                if (volume) {
+                        r = volume_key(volume, k, v, path, lineno);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
                 if (streq_ptr(k, "FreezeMarginMS")) {
                         if (parse_ms(v, &usec) < 0) {
                                 fprintf(stderr, "lvssd: %s:%u: invalid duration: %s\n", path, lineno, v);
@@ -529,6 +642,10 @@ int config_finish(Config *c) {
         }
         if (!c->storage_dir && asprintf(&c->storage_dir, "%s/shadows", c->state_dir) < 0)
                 return -ENOMEM;
+        /* issue 12 §2: the [Volume] paths as the catalog and the providers name volumes */
+        for (size_t i = 0; i < c->n_volumes; i++)
+                if (!c->volumes[i].canonical)
+                        c->volumes[i].canonical = realpath(c->volumes[i].volume, NULL);
         if (!c->requester_group && set_string(&c->requester_group, "backup") < 0)
                 return -ENOMEM;
         if (!c->identify_timeout_usec)
@@ -647,4 +764,9 @@ void config_done(Config *c) {
         strv_free(c->exec_providers);
         free(c->default_provider);
         free(c->writer_owners);
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                free(c->volumes[i].volume);
+                free(c->volumes[i].canonical);
+        }
+        free(c->volumes);
 }

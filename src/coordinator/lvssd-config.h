@@ -11,11 +11,23 @@
 
 #include <lvss/types.h>
 
+#include "basic/retention.h"
+
 /* WriterOwner=CLASS-ID:USER (issue 8 item 4): only @uid may subscribe with @writer_id. */
 typedef struct WriterOwnerRule {
         vss_id writer_id;
         uid_t uid;
 } WriterOwnerRule;
+
+/* issue 12 §2: a [Volume PATH] section of lvssd.conf: the copy provider's
+ * storage limit and the retention rules of PATH's shadow copies. */
+typedef struct VolumePolicy {
+        char *volume;          /* as written (absolute) */
+        char *canonical;       /* realpath at start-up (config_finish), NULL when it did not exist */
+        uint64_t max_bytes;    /* MaxSize=N[KMGT]; 0: none */
+        unsigned max_percent;  /* MaxSize=N%; 0: none */
+        lvss_retention_rules rules;
+} VolumePolicy;
 
 typedef struct Config {
         char *socket_path;
@@ -54,6 +66,10 @@ typedef struct Config {
         uint64_t idle_timeout_usec;        /* a connection without a role and nothing going on is closed */
         unsigned max_unsent_messages;      /* stop reading from a peer with more queued for it */
         uint64_t unsent_timeout_usec;      /* close a peer that stays above max_unsent_messages this long */
+
+        /* issue 12 §2: [Volume PATH] sections */
+        VolumePolicy *volumes;
+        size_t n_volumes;
 } Config;
 
 int config_parse_argv(Config *c, int argc, char **argv); /* 1: go on, 0: exit 0 (help), <0: usage error */
@@ -63,3 +79,5 @@ void config_done(Config *c);
 int config_resolve_accounts(Config *c); /* RequesterGroup=, WriterUsers= to ids: at start-up only */
 /* The configured owner of writer class @writer_id: true and *ret_uid, or false. */
 bool config_writer_owner(const Config *c, const vss_id *writer_id, uid_t *ret_uid);
+/* The [Volume PATH] section of @volume (compared as written and canonical), or NULL. */
+const VolumePolicy *config_volume_policy(const Config *c, const char *volume);

@@ -30,6 +30,14 @@ static int add_provider(Manager *m, lvss_provider *p) {
         return 0;
 }
 
+static int apply_stored_limit(const char *volume, uint64_t max_bytes, unsigned max_percent, void *userdata) {
+        int r = lvss_provider_copy_set_limit(userdata, volume, max_bytes, max_percent);
+
+        if (r < 0)
+                log_msg("shadow storage limit of %s from the catalog: %s", volume, strerror(-r));
+        return 0;
+}
+
 int manager_providers_init(Manager *m) {
         lvss_provider *p;
         int r;
@@ -38,6 +46,26 @@ int manager_providers_init(Manager *m) {
         if (r < 0) {
                 log_msg("cannot set up the copy provider: %s", strerror(-r));
                 return r;
+        }
+        /* issue 12 §2: MaxSize= of the [Volume PATH] sections */
+        for (size_t i = 0; i < m->cfg.n_volumes; i++) {
+                const VolumePolicy *v = &m->cfg.volumes[i];
+
+                if (!v->max_bytes && !v->max_percent)
+                        continue;
+                r = lvss_provider_copy_set_limit(p, v->volume, v->max_bytes, v->max_percent);
+                if (r < 0) {
+                        log_msg("[Volume %s] MaxSize: %s", v->volume, strerror(-r));
+                        lvss_provider_free(p);
+                        return r;
+                }
+        }
+        /* ...and those set at run time (vssadmin resize shadowstorage), which win: read once, at
+         * start-up, before the loop runs */
+        if (m->catalog) {
+                r = lvss_catalog_foreach_storage_limit(m->catalog, apply_stored_limit, p);
+                if (r < 0)
+                        log_msg("cannot read the shadow storage limits from the catalog: %s", strerror(-r));
         }
         r = add_provider(m, p);
         if (r < 0)

@@ -212,6 +212,49 @@ static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error
         return admin_delete_shadows(c->m, m, what, &id, volume, oldest, error);
 }
 
+/* issue 12 §2: vssadmin delete shadows --for VOLUME --keep N */
+static int method_delete_shadows_keep(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        const char *volume;
+        uint32_t keep;
+        int r;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        r = sd_bus_message_read(m, "su", &volume, &keep);
+        if (r < 0)
+                return r;
+        return admin_delete_shadows_keep(c->m, m, volume, keep, error);
+}
+
+/* issue 12 §2: vssadmin list shadowstorage [--for VOLUME] */
+static int method_list_shadow_storage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        const char *volume;
+        int r;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        r = sd_bus_message_read(m, "s", &volume);
+        if (r < 0)
+                return r;
+        return admin_list_shadow_storage(c->m, m, volume, error);
+}
+
+/* issue 12 §2: vssadmin resize shadowstorage --for VOLUME --maxsize SIZE */
+static int method_resize_shadow_storage(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        const char *volume, *max_size;
+        int r;
+
+        if (!client_may_request(c))
+                return access_denied(c, "an administrator", error);
+        r = sd_bus_message_read(m, "ss", &volume, &max_size);
+        if (r < 0)
+                return r;
+        return admin_resize_shadow_storage(c->m, m, volume, max_size, error);
+}
+
 /* issue 10 part 2: external sessions (external.c); the same access as a requester's */
 static int method_external_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Client *c = userdata;
@@ -261,6 +304,12 @@ static const sd_bus_vtable coordinator_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("DeleteShadows", "saysb",
                                  SD_BUS_PARAM(what) SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(oldest), "u",
                                  SD_BUS_PARAM(deleted), method_delete_shadows, 0),
+        SD_BUS_METHOD_WITH_NAMES("DeleteShadowsKeep", "su", SD_BUS_PARAM(volume) SD_BUS_PARAM(keep), "u",
+                                 SD_BUS_PARAM(deleted), method_delete_shadows_keep, 0),
+        SD_BUS_METHOD_WITH_NAMES("ListShadowStorage", "s", SD_BUS_PARAM(volume), "a(stttu)", SD_BUS_PARAM(storage),
+                                 method_list_shadow_storage, 0),
+        SD_BUS_METHOD_WITH_NAMES("ResizeShadowStorage", "ss", SD_BUS_PARAM(volume) SD_BUS_PARAM(max_size), "", ,
+                                 method_resize_shadow_storage, 0),
         SD_BUS_METHOD_WITH_NAMES("ExternalFreeze", "asus",
                                  SD_BUS_PARAM(volumes) SD_BUS_PARAM(hold_limit_ms) SD_BUS_PARAM(caller),
                                  EXTERNAL_REPLY,

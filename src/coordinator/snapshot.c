@@ -94,6 +94,7 @@
 #include "snapshot.h"
 #include "external.h"
 #include "worker.h"
+#include "admin.h" /* issue 12 §2: retention after a new persistent copy */
 #include "protocol/protocol.h"
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -751,6 +752,9 @@ static void snapshot_set_recorded(int r, void *data, void *userdata) {
                 snapshots_undo(s);
                 return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
+        /* issue 12 §2: each volume's retention rules after a new persistent copy (admin.c, in a worker) */
+        for (size_t i = 0; persistent(s) && i < s->n_snapshots; i++)
+                admin_apply_retention(s->m, s->snapshots[i]->p.volume);
         set_finished(s, VSS_S_OK);
 }
 

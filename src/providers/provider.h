@@ -103,6 +103,25 @@ struct lvss_provider {
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret);
 
 /*
+ * lvss_provider_copy_set_limit() - the most the copy provider's shadow
+ * copies of @volume may take in its storage area (issue 12 §2): @max_bytes,
+ * else @max_percent (1..100) of the file system holding the storage area;
+ * both 0: no limit. A set that would pass it is refused in begin_prepare
+ * with VSS_E_INSUFFICIENT_STORAGE. Replaces an earlier limit of @volume.
+ * -EINVAL for another provider.
+ */
+int lvss_provider_copy_set_limit(lvss_provider *p, const char *volume, uint64_t max_bytes, unsigned max_percent);
+/* The @i-th limit (from 0): its volume (borrowed, valid until the next set_limit), bytes and
+ * percent; -ENOENT past the last. */
+int lvss_provider_copy_limit_at(lvss_provider *p, size_t i, const char **ret_volume, uint64_t *ret_max_bytes,
+                                unsigned *ret_max_percent);
+/* What the copy provider's copies of @volume take (*@ret_used, bytes of their blocks) and its
+ * limit in bytes (*@ret_max, 0: none). Walks the storage area: not for lvssd's loop. */
+int lvss_provider_copy_usage(lvss_provider *p, const char *volume, uint64_t *ret_used, uint64_t *ret_max);
+/* The bytes of the blocks of the tree at @path (one file system). Not for lvssd's loop. */
+int lvss_provider_copy_tree_bytes(const char *path, uint64_t *ret);
+
+/*
  * The btrfs provider: a volume is a btrfs subvolume (its root directory);
  * commit makes a read-only snapshot with libbtrfsutil (writable for
  * auto-recovery, made read-only by finalize after PostSnapshot) at

@@ -494,12 +494,12 @@ static void test_two_volumes_one_set(void **state) {
         compare_trees(vol2, b.snapshot_path, true);
         id_name(&a.set_id, set);
         snprintf(p, sizeof p, "%s/%s", storage, set);
-        assert_int_equal(count_entries(p), 2);
+        assert_int_equal(count_entries(p), 4); /* two snapshots, each with its ".<id>.volume" note (issue 12 §2) */
 
         /* Deleting one keeps the set directory for the other. */
         assert_int_equal(prov->ops->delete_snapshot(prov, a.snapshot_path), 0);
         assert_false(exists(a.snapshot_path));
-        assert_int_equal(count_entries(p), 1);
+        assert_int_equal(count_entries(p), 2); /* b and its note */
         assert_int_equal(prov->ops->delete_snapshot(prov, b.snapshot_path), 0);
         assert_false(exists(p));
 
@@ -728,7 +728,7 @@ static void killed_commit(stop_at where) {
         /* Only the ".partial" directory: nothing that looks complete. */
         assert_false(exists(s.snapshot_path));
         assert_true(exists(partial));
-        assert_int_equal(count_entries(set_dir), 1);
+        assert_int_equal(count_entries(set_dir), 2); /* and the ".<id>.volume" note (issue 12 §2) */
         if (where == STOP_AT_RENAME)
                 compare_trees(volume, partial, false); /* all there, just not renamed */
 
@@ -821,6 +821,96 @@ static void test_insufficient_storage(void **state) {
         assert_int_equal(byte, 'y');
 }
 
+/* Blocks under @path (not following symlinks), in bytes, as the provider counts them. */
+static uint64_t tree_bytes(const char *path) {
+        struct stat st;
+        uint64_t sum;
+        DIR *d;
+        struct dirent *de;
+
+        if (lstat(path, &st) < 0)
+                return 0;
+        sum = (uint64_t) st.st_blocks * 512;
+        if (!S_ISDIR(st.st_mode))
+                return sum;
+        d = opendir(path);
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                char sub[1024];
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+                sum += tree_bytes(sub);
+        }
+        closedir(d);
+        return sum;
+}
+
+/* Issue 12 §2: a volume's storage limit counts its own copies (found by
+ * their notes), refuses a set that would pass it with
+ * VSS_E_INSUFFICIENT_STORAGE before anything is made, and frees up again
+ * when a copy is deleted; another volume is not limited. */
+static void test_storage_limit(void **state) {
+        char storage[512], set[VSS_ID_STRING_MAX], p[800], other[400];
+        lvss_provider *prov = NULL;
+        lvss_snapshot a, b, c, *one[1];
+        vss_hresult hr = VSS_S_OK;
+        uint64_t copy_size;
+
+        make_storage(storage, sizeof storage);
+        assert_int_equal(lvss_provider_copy_new(storage, &prov), 0);
+        snapshot_init(&a, 0x70, 0x71, volume);
+        snapshot_init(&b, 0x72, 0x73, volume);
+        snprintf(other, sizeof other, "%s/sub", volume);
+        snapshot_init(&c, 0x74, 0x75, other);
+
+        /* A first copy, before any limit. */
+        one[0] = &a;
+        assert_int_equal(prov->ops->begin_prepare(prov, one, 1, &hr), 0);
+        assert_int_equal(prov->ops->commit(prov, one, 1, &hr), 0);
+        assert_int_equal(prov->ops->post_commit(prov, one, 1, &hr), 0);
+        copy_size = tree_bytes(a.snapshot_path);
+        assert_true(copy_size > 0);
+
+        /* Room for one and a half copies: the second does not fit. */
+        assert_int_equal(lvss_provider_copy_set_limit(prov, volume, copy_size + copy_size / 2, 0), 0);
+        one[0] = &b;
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->begin_prepare(prov, one, 1, &hr), -ENOSPC);
+        assert_int_equal(hr, VSS_E_INSUFFICIENT_STORAGE);
+        id_name(&b.set_id, set);
+        snprintf(p, sizeof p, "%s/%s", storage, set);
+        assert_false(exists(p)); /* nothing made: no set directory, no note */
+        assert_int_equal(prov->ops->abort(prov, one, 1), 0);
+
+        /* Another volume has no limit. */
+        one[0] = &c;
+        assert_int_equal(prov->ops->begin_prepare(prov, one, 1, &hr), 0);
+        assert_int_equal(prov->ops->abort(prov, one, 1), 0);
+
+        /* With the first copy deleted (its note too) the second fits. */
+        assert_int_equal(prov->ops->delete_snapshot(prov, a.snapshot_path), 0);
+        id_name(&a.set_id, set);
+        snprintf(p, sizeof p, "%s/%s", storage, set);
+        assert_false(exists(p));
+        one[0] = &b;
+        assert_int_equal(prov->ops->begin_prepare(prov, one, 1, &hr), 0);
+        assert_int_equal(prov->ops->abort(prov, one, 1), 0);
+
+        /* 100 % of the storage file system: fits; a limit replaced by "none" too. */
+        assert_int_equal(lvss_provider_copy_set_limit(prov, volume, 0, 100), 0);
+        assert_int_equal(prov->ops->begin_prepare(prov, one, 1, &hr), 0);
+        assert_int_equal(prov->ops->abort(prov, one, 1), 0);
+        assert_int_equal(lvss_provider_copy_set_limit(prov, volume, 0, 101), -EINVAL);
+        assert_int_equal(lvss_provider_copy_set_limit(prov, "relative", 1, 0), -EINVAL);
+
+        free(a.snapshot_path);
+        free(b.snapshot_path);
+        free(c.snapshot_path);
+        lvss_provider_free(prov);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ops_and_new),
@@ -835,6 +925,7 @@ int main(void) {
                 cmocka_unit_test(test_killed_commit_before_rename),
                 cmocka_unit_test(test_commit_over_leftover_partial),
                 cmocka_unit_test(test_insufficient_storage),
+                cmocka_unit_test(test_storage_limit),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

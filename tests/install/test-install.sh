@@ -40,6 +40,8 @@ expect=(
         "$p/lib/systemd/system/lvss-writer-postgresql@.service"
         "$p/lib/systemd/system/lvss-writer-mariadb@.service"
         "$p/lib/systemd/system/lvss-writer-hooks@.service"
+        "$p/lib/systemd/system/lvss-shadow@.service"
+        "$p/lib/systemd/system/lvss-shadow@.timer"
         "$(abs "$etc")/lvss/lvssd.conf"
         "$(abs "$man")/man8/lvssd.8"
         "$(abs "$man")/man8/vssadmin.8"
@@ -49,6 +51,7 @@ expect=(
         "$(abs "$man")/man8/lvss-writer-mariadb.8"
         "$(abs "$man")/man8/lvss-writer-hooks.8"
         "$(abs "$man")/man8/lvss-freeze-hook.8"
+        "$(abs "$man")/man8/lvss-shadow@.service.8"
 )
 missing=0
 for f in "${expect[@]}"; do
@@ -65,6 +68,7 @@ grep -q "^ExecStart=$(abs "$sbin")/lvssd " "$root$p/lib/systemd/system/lvssd.ser
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-sqlite " "$root$p/lib/systemd/system/lvss-writer-sqlite@.service"
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-mariadb " "$root$p/lib/systemd/system/lvss-writer-mariadb@.service"
 grep -q "^ExecStart=$(abs "$bin")/lvss-writer-hooks " "$root$p/lib/systemd/system/lvss-writer-hooks@.service"
+grep -q "^ExecStart=$(abs "$bin")/vssadmin create shadow " "$root$p/lib/systemd/system/lvss-shadow@.service"
 
 # A program compiled against the installed headers and pkg-config file.
 cat >"$root/probe.c" <<'C'

@@ -41,6 +41,17 @@
  * copied. Entries that vanish while being copied are skipped: processes
  * outside the writers are not frozen.
  *
+ * Storage limits (issue 12 §2, lvssd.conf [Volume PATH] MaxSize=). Each
+ * snapshot has a note beside it, ".<snapshot id>.volume" in its set
+ * directory, naming the volume it copies, so the copies of one volume can be
+ * found without the catalog (a step runs in a forked worker). For a volume
+ * with a limit, begin_prepare adds up the blocks of that volume's copies and
+ * of the volume itself (a reflink copy counts whole: its blocks are shared
+ * only until the volume changes) and refuses the set with
+ * VSS_E_INSUFFICIENT_STORAGE when the sum would pass the limit, before
+ * anything is frozen or made. A limit in percent is of the size of the file
+ * system holding the storage area.
+ *
  * post_commit (finalize for an auto-recovery copy) makes the tree read-only
  * (immutable, bottom-up so a directory is done after its contents; see
  * make_read_only()) and calls syncfs on the storage area, so a snapshot the
@@ -50,6 +61,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -67,14 +79,23 @@
 #define log_error(...) lvss_storage_area_log("copy", __VA_ARGS__)
 
 #define PARTIAL_SUFFIX ".partial"
+#define VOLUME_SUFFIX ".volume" /* the note ".<snapshot id>.volume" naming a snapshot's volume (storage limits) */
 #define WALK_MAX_UP 4096                     /* ".." steps before giving up: a guard, loops cannot happen */
 #define RW_BUFFER_SIZE ((size_t) 128 * 1024) /* pread/pwrite fallback */
 #define CFR_CHUNK ((uint64_t) 1 << 30)       /* one copy_file_range call */
 #define SYMLINK_MAX ((size_t) 64 * 1024)
 
+typedef struct copy_limit {
+        char *volume; /* canonical when it existed at lvss_provider_copy_set_limit() */
+        uint64_t max_bytes;
+        unsigned max_percent;
+} copy_limit;
+
 typedef struct copy_provider {
         lvss_storage_area area; /* first: the storage-area base (storage-area.h) */
         int reflink;            /* -1 not probed yet, 0 no, 1 FICLONE works inside the storage area */
+        copy_limit *limits;     /* issue 12 §2: per volume */
+        size_t n_limits;
 } copy_provider;
 
 typedef struct copy_context {
@@ -336,6 +357,14 @@ static int remove_snapshot_path(lvss_storage_area *a, const char *path) {
                 r = k;
         if (r < 0)
                 return r;
+        /* the note naming its volume goes last: a copy without it would escape its volume's limit */
+        free(partial);
+        if (asprintf(&partial, ".%s" VOLUME_SUFFIX, base) < 0) {
+                partial = NULL;
+                return -ENOMEM;
+        }
+        if (unlinkat(pfd, partial, 0) < 0 && errno != ENOENT)
+                return -errno;
 
         /* The set directory goes with its last snapshot. */
         if (rmdir(canon) < 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
@@ -406,14 +435,231 @@ static int usage_walk(int fd, dev_t dev, uint64_t limit, uint64_t *sum) {
         return errno != 0 ? -errno : 0;
 }
 
-/* Removes the set directories of @snaps when empty (begin_prepare's undo). */
+/* Removes the volume notes of @snaps, then their set directories when empty (begin_prepare's undo). */
 static void remove_empty_set_dirs(int storage_fd, lvss_snapshot *const *snaps, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX];
+                char note[2 * VSS_ID_STRING_MAX + 1 + sizeof VOLUME_SUFFIX];
+
+                lvss_provider_id_name(&snaps[i]->set_id, set);
+                lvss_provider_id_name(&snaps[i]->snapshot_id, snap);
+                snprintf(note, sizeof note, "%s/.%s" VOLUME_SUFFIX, set, snap);
+                (void) unlinkat(storage_fd, note, 0);
+        }
         for (size_t i = 0; i < n; i++) {
                 char set[VSS_ID_STRING_MAX];
 
                 lvss_provider_id_name(&snaps[i]->set_id, set);
                 (void) unlinkat(storage_fd, set, AT_REMOVEDIR);
         }
+}
+
+/* ---- storage limits (issue 12 §2) ----------------------------------------- */
+
+static const copy_limit *limit_of(const copy_provider *cp, const char *volume) {
+        for (size_t i = 0; i < cp->n_limits; i++)
+                if (streq_ptr(cp->limits[i].volume, volume))
+                        return &cp->limits[i];
+        return NULL;
+}
+
+/* The volume a snapshot's note names, into @buf; -ENOENT without a note. */
+static int read_note(int set_fd, const char *note, char *buf, size_t size) {
+        _cleanup_(closep) int fd = -1;
+        ssize_t k;
+
+        fd = openat(set_fd, note, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        k = read(fd, buf, size - 1);
+        if (k < 0)
+                return -errno;
+        buf[k] = 0;
+        return 0;
+}
+
+/* Adds the blocks of every copy of @volume in the storage area (finished or
+ * .partial) to *@sum. Metadata only. */
+static int volume_usage(int storage_fd, const char *volume, uint64_t *sum) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        d = opendir_dup(storage_fd);
+        if (!d)
+                return -errno;
+        while ((de = readdir_no_dot(d))) {
+                _cleanup_(closedirp) DIR *sd = NULL;
+                _cleanup_(closep) int set_fd = -1;
+                struct dirent *ne;
+
+                set_fd = openat(storage_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (set_fd < 0)
+                        continue; /* not a set directory */
+                sd = opendir_dup(set_fd);
+                if (!sd)
+                        return -errno;
+                while ((ne = readdir_no_dot(sd))) {
+                        size_t len = strlen(ne->d_name);
+                        char named[PATH_MAX], snap[NAME_MAX + 1];
+
+                        if (ne->d_name[0] != '.' || len <= 1 + strlen(VOLUME_SUFFIX) ||
+                            strcmp(ne->d_name + len - strlen(VOLUME_SUFFIX), VOLUME_SUFFIX) != 0)
+                                continue;
+                        if (read_note(set_fd, ne->d_name, named, sizeof named) < 0 || !streq_ptr(named, volume))
+                                continue;
+                        len -= 1 + strlen(VOLUME_SUFFIX);
+                        for (int partial = 0; partial < 2; partial++) {
+                                _cleanup_(closep) int fd = -1;
+                                struct stat st;
+                                int r;
+
+                                snprintf(snap, sizeof snap, "%.*s%s", (int) len, ne->d_name + 1,
+                                         partial ? PARTIAL_SUFFIX : "");
+                                fd = openat(set_fd, snap, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                if (fd < 0 || fstat(fd, &st) < 0)
+                                        continue;
+                                *sum += (uint64_t) st.st_blocks * 512;
+                                r = usage_walk(fd, st.st_dev, UINT64_MAX, sum);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        return 0;
+}
+
+static int limit_bytes(const copy_limit *l, int storage_fd, uint64_t *ret);
+
+/* Refuses (-ENOSPC, said in the log) a copy of @s's volume that would take
+ * its copies past the volume's limit; @need is what the copy takes. */
+static int check_limit(copy_provider *cp, int storage_fd, const lvss_snapshot *s, uint64_t need) {
+        const copy_limit *l = limit_of(cp, s->volume);
+        uint64_t max = 0, used = 0;
+        int r;
+
+        if (!l || (!l->max_bytes && !l->max_percent))
+                return 0;
+        r = limit_bytes(l, storage_fd, &max);
+        if (r < 0)
+                return r;
+        r = volume_usage(storage_fd, s->volume, &used);
+        if (r < 0) {
+                log_error("%s: cannot add up the space its shadow copies use: %s", s->volume, strerror(-r));
+                return r;
+        }
+        if (used > max || need > max - used) {
+                log_error("%s: the shadow storage limit would be exceeded: maximum %" PRIu64 " bytes, its shadow "
+                          "copies use %" PRIu64 ", this one needs about %" PRIu64 " (vssadmin delete shadows "
+                          "--for, or a larger MaxSize=)",
+                          s->volume, max, used, need);
+                return -ENOSPC;
+        }
+        return 0;
+}
+
+/* The limit of @l in bytes (a percentage of the storage area's file system); 0: none. */
+static int limit_bytes(const copy_limit *l, int storage_fd, uint64_t *ret) {
+        struct statvfs sv;
+
+        if (!l || (!l->max_bytes && !l->max_percent)) {
+                *ret = 0;
+                return 0;
+        }
+        if (l->max_bytes) {
+                *ret = l->max_bytes;
+                return 0;
+        }
+        if (fstatvfs(storage_fd, &sv) < 0)
+                return -errno;
+        *ret = (uint64_t) sv.f_blocks * (uint64_t) sv.f_frsize / 100 * l->max_percent;
+        return 0;
+}
+
+int lvss_provider_copy_usage(lvss_provider *p, const char *volume, uint64_t *ret_used, uint64_t *ret_max) {
+        copy_provider *cp = provider_data(p);
+        _cleanup_(closep) int storage_fd = -1;
+        _cleanup_(freep) char *canon = NULL;
+        uint64_t used = 0, max = 0;
+        int r;
+
+        if (!cp || !streq_ptr(p->ops->name, "copy") || !volume || !ret_used || !ret_max)
+                return -EINVAL;
+        canon = realpath(volume, NULL);
+        storage_fd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (storage_fd < 0)
+                return -errno;
+        r = limit_bytes(limit_of(cp, canon ? canon : volume), storage_fd, &max);
+        if (r >= 0)
+                r = volume_usage(storage_fd, canon ? canon : volume, &used);
+        if (r < 0)
+                return r;
+        *ret_used = used;
+        *ret_max = max;
+        return 0;
+}
+
+int lvss_provider_copy_tree_bytes(const char *path, uint64_t *ret) {
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+        uint64_t sum;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        sum = (uint64_t) st.st_blocks * 512;
+        r = usage_walk(fd, st.st_dev, UINT64_MAX, &sum);
+        if (r < 0)
+                return r;
+        *ret = sum;
+        return 0;
+}
+
+int lvss_provider_copy_limit_at(lvss_provider *p, size_t i, const char **ret_volume, uint64_t *ret_max_bytes,
+                                unsigned *ret_max_percent) {
+        copy_provider *cp = provider_data(p);
+
+        if (!cp || !streq_ptr(p->ops->name, "copy") || !ret_volume || !ret_max_bytes || !ret_max_percent)
+                return -EINVAL;
+        if (i >= cp->n_limits)
+                return -ENOENT;
+        *ret_volume = cp->limits[i].volume;
+        *ret_max_bytes = cp->limits[i].max_bytes;
+        *ret_max_percent = cp->limits[i].max_percent;
+        return 0;
+}
+
+int lvss_provider_copy_set_limit(lvss_provider *p, const char *volume, uint64_t max_bytes, unsigned max_percent) {
+        copy_provider *cp = provider_data(p);
+        _cleanup_(freep) char *canon = NULL;
+        copy_limit *l;
+
+        if (!cp || !streq_ptr(p->ops->name, "copy") || !volume || volume[0] != '/' || max_percent > 100)
+                return -EINVAL;
+        canon = realpath(volume, NULL);
+        if (!canon) {
+                canon = strdup(volume); /* not there yet: compared as written */
+                if (!canon)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < cp->n_limits; i++)
+                if (streq_ptr(cp->limits[i].volume, canon)) {
+                        cp->limits[i].max_bytes = max_bytes;
+                        cp->limits[i].max_percent = max_percent;
+                        return 0;
+                }
+        l = reallocarray(cp->limits, cp->n_limits + 1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        cp->limits = l;
+        cp->limits[cp->n_limits++] = (copy_limit) {
+                .volume = TAKE_PTR(canon),
+                .max_bytes = max_bytes,
+                .max_percent = max_percent,
+        };
+        return 0;
 }
 
 static int prepare_paths(copy_provider *cp, int storage_fd, lvss_snapshot *s) {
@@ -432,13 +678,28 @@ static int prepare_paths(copy_provider *cp, int storage_fd, lvss_snapshot *s) {
         if (set_fd < 0)
                 return -errno;
 
+        char note[VSS_ID_STRING_MAX + 1 + sizeof VOLUME_SUFFIX];
+        snprintf(note, sizeof note, ".%s" VOLUME_SUFFIX, snap);
+
         /* Snapshot ids are new: something already there is not ours to reuse. */
-        const char *const names[] = { snap, partial };
+        const char *const names[] = { snap, partial, note };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 if (fstatat(set_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
                         return -EEXIST;
                 if (errno != ENOENT)
                         return -errno;
+        }
+
+        /* The note naming the volume (storage limits): written before the copy can exist. */
+        {
+                _cleanup_(closep) int fd = -1;
+                size_t len = strlen(s->volume);
+
+                fd = openat(set_fd, note, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+                if (write(fd, s->volume, len) != (ssize_t) len)
+                        return errno > 0 ? -errno : -EIO;
         }
 
         if (asprintf(&path, "%s/%s/%s", cp->area.storage, set, snap) < 0)
@@ -504,6 +765,16 @@ static int copy_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, siz
                         r = -errno;
                         log_error("%s: %s", snaps[i]->volume, strerror(-r));
                         goto fail_undo;
+                }
+                if (limit_of(cp, snaps[i]->volume)) {
+                        /* issue 12 §2: this volume's copies have a limit; its whole size counts */
+                        uint64_t one = (uint64_t) vst.st_blocks * 512;
+
+                        r = usage_walk(vfd, vst.st_dev, UINT64_MAX, &one);
+                        if (r >= 0)
+                                r = check_limit(cp, storage_fd, snaps[i], one);
+                        if (r < 0)
+                                goto fail_undo;
                 }
                 if (vst.st_dev == sst.st_dev && probe_reflink(cp, storage_fd))
                         continue;
@@ -1086,6 +1357,16 @@ static int copy_finalize(lvss_provider *p, lvss_snapshot *const *snaps, size_t n
         return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
+static void copy_free(lvss_provider *p) {
+        copy_provider *cp = provider_data(p);
+
+        for (size_t i = 0; cp && i < cp->n_limits; i++)
+                free(cp->limits[i].volume);
+        if (cp)
+                free(cp->limits);
+        lvss_storage_area_free(p);
+}
+
 static const lvss_provider_ops copy_ops = {
         .name = "copy",
         /* LVSS_PROVIDER_COPY_ID (an extern object cannot initialise a static table; test-copy checks they agree) */
@@ -1102,7 +1383,7 @@ static const lvss_provider_ops copy_ops = {
         .finalize = copy_finalize,
         .abort = lvss_storage_area_abort,
         .delete_snapshot = lvss_storage_area_delete_snapshot,
-        .free = lvss_storage_area_free,
+        .free = copy_free,
 };
 
 int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret) {
