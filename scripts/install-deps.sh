@@ -24,6 +24,9 @@ packages=(
         qemu-guest-agent xfsprogs e2fsprogs
         # issue 11 §4: make lint (scripts/lint.sh)
         clang-tidy cppcheck python3
+        # issue 12 §3: the metrics test scrapes lvssd's textfile through the
+        # real node_exporter, started by the test on its own port
+        prometheus-node-exporter curl
 )
 
 missing=()

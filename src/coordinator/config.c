@@ -485,7 +485,18 @@ int config_load_file(Config *c) {
                         r = parse_writer_owner(c, v, where);
                 } else if (streq_ptr(k, "DefaultProvider"))
                         r = set_string(&c->default_provider, v);
-                else if (streq_ptr(k, "StorageDir")) {
+                else if (streq_ptr(k, "MetricsFile")) { /* issue 12 §3; empty: no metrics */
+                        if (*v && v[0] != '/') {
+                                fprintf(stderr, "lvssd: %s:%u: MetricsFile must be an absolute path: %s\n", path,
+                                        lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        free(c->metrics_file);
+                        c->metrics_file = NULL;
+                        if (*v)
+                                r = set_string(&c->metrics_file, v);
+                } else if (streq_ptr(k, "StorageDir")) {
                         if (v[0] != '/') {
                                 fprintf(stderr, "lvssd: %s:%u: StorageDir must be absolute\n", path, lineno);
                                 r = -EINVAL;
@@ -641,6 +652,7 @@ void config_done(Config *c) {
         free(c->state_dir);
         free(c->config_file);
         free(c->storage_dir);
+        free(c->metrics_file);
         free(c->requester_group);
         strv_free(c->writer_users);
         strv_free(c->freeze_providers);

@@ -28,6 +28,7 @@
 #include "snapshot.h"
 #include "external.h"
 #include "worker.h"
+#include "metrics.h"
 
 /*
  * One log line: @prefix, the message, a newline. stderr is unbuffered, so
@@ -93,6 +94,7 @@ static void history_row_done(lvss_catalog_status *row) {
 void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
         lvss_catalog_status *a, *n;
 
+        metrics_writer_status(m->metrics, row); /* issue 12 §3: each writer's state, failures, freeze window */
         if (!m->catalog)
                 return;
         a = reallocarray(m->history, m->n_history + 1, sizeof *a);
@@ -263,6 +265,14 @@ int main(int argc, char **argv) {
                 log_msg("cannot start the catalog thread for %s: %s", catalog_path, strerror(-r));
                 goto finish;
         }
+        if (m.cfg.metrics_file) {
+                /* issue 12 §3: written by its own thread; the session counts of earlier runs read here */
+                r = metrics_new(m.event, m.cfg.metrics_file, catalog_path, &m.metrics);
+                if (r < 0) {
+                        log_msg("cannot start writing metrics to %s: %s", m.cfg.metrics_file, strerror(-r));
+                        goto finish;
+                }
+        }
         r = sd_event_add_signal(m.event, NULL, SIGTERM, on_term, &m);
         if (r >= 0)
                 r = sd_event_add_signal(m.event, NULL, SIGINT, on_term, &m);
@@ -290,6 +300,7 @@ finish:
         while (m.sessions)
                 session_free(m.sessions);
         manager_flush_history(&m);
+        m.metrics = metrics_free(m.metrics); /* the last step's metrics written first */
         server_done(&m);
         worker_done_all(&m); /* issue 11 §1: workers still running die with lvssd anyway */
         manager_providers_done(&m);

@@ -54,6 +54,7 @@ struct Manager {
         size_t n_history;
         unsigned n_writers;
         bool stopping;
+        struct Metrics *metrics; /* MetricsFile= (issue 12 §3), or NULL */
 
         /* connection limits (server.c) */
         unsigned n_clients;              /* every accepted connection */
