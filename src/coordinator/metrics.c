@@ -231,7 +231,8 @@ void metrics_writer_status(Metrics *m, const lvss_catalog_status *row) {
         }
         end = row->sent_usec + row->duration_usec;
         w->state = row->state;
-        if (VSS_FAILED(row->failure)) {
+        /* the event this row is about failed (later rows of the session keep the failure in their state) */
+        if (!row->ok && VSS_FAILED(row->failure)) {
                 w->failure = row->failure;
                 w->failure_usec = end ? end : 1;
                 w->failure_event = row->event;
