@@ -493,7 +493,8 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
         }
 
         if (!t->ok)
-                log_session(s, "%s: writer '%s' failed: %s (%s)%s%s", vss_writer_event_name(event), e->writer_name,
+                log_session_writer(s, e->writer_name, event, t->failure, "%s: writer '%s' failed: %s (%s)%s%s",
+                            vss_writer_event_name(event), e->writer_name,
                             vss_hresult_name(t->failure) ?: "?", vss_hresult_text(t->failure),
                             t->application_message ? ": " : "", strempty(t->application_message));
 
