@@ -367,7 +367,7 @@ int main(int argc, char **argv) {
         }
         if (m.cfg.metrics_file) {
                 /* issue 12 §3: written by its own thread; the session counts of earlier runs read here */
-                r = metrics_new(m.event, m.cfg.metrics_file, catalog_path, &m.metrics);
+                r = metrics_new(m.event, m.catalog_queue, m.cfg.metrics_file, catalog_path, &m.metrics);
                 if (r < 0) {
                         log_msg("cannot start writing metrics to %s: %s", m.cfg.metrics_file, strerror(-r));
                         goto finish;

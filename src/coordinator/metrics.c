@@ -85,6 +85,7 @@ typedef struct SizeCache {
 struct Metrics {
         sd_event_source *defer;
         bool dirty;
+        lvss_catalog_queue *queue; /* borrowed: the volume part is read after what was queued before is written */
         char *path;
         MetricsWriter *writers;
         size_t n_writers;
@@ -163,29 +164,46 @@ static void format_loop_part(const Metrics *m, FILE *f) {
         prom_histogram(f, "lvss_backup_duration_seconds", NULL, &m->backup);
 }
 
-static int on_defer(sd_event_source *s, void *userdata) {
-        Metrics *m = userdata;
+/* Formats the loop's part now and hands it to the thread. */
+static void hand_over(Metrics *m) {
         char *text = NULL;
         size_t size = 0;
         FILE *f;
 
-        m->dirty = false;
         f = open_memstream(&text, &size);
         if (!f) {
                 log_msg("metrics: out of memory; %s not updated", m->path);
-                return 0;
+                return;
         }
         format_loop_part(m, f);
         if (fclose(f) != 0 || !text) {
                 free(text);
                 log_msg("metrics: out of memory; %s not updated", m->path);
-                return 0;
+                return;
         }
         pthread_mutex_lock(&m->lock);
         free(m->pending);
         m->pending = text;
         pthread_cond_signal(&m->cond);
         pthread_mutex_unlock(&m->lock);
+}
+
+/* The catalog writes queued before this step's end are on disk: the thread will read them. */
+static void on_catalog_caught_up(int r, void *data, void *userdata) {
+        (void) r;
+        (void) data;
+        hand_over(userdata);
+}
+
+static int on_defer(sd_event_source *s, void *userdata) {
+        Metrics *m = userdata;
+
+        m->dirty = false;
+        /* The copies' rows (a deletion, a "created" mark) are written by the catalog thread in
+         * order: a barrier behind them, and the loop's part is formatted when it is reached. */
+        if (m->queue && lvss_catalog_queue_barrier(m->queue, on_catalog_caught_up, m) >= 0)
+                return 0;
+        hand_over(m);
         return 0;
 }
 
@@ -452,7 +470,8 @@ static void read_back_sessions(Metrics *m) {
         sqlite3_finalize(st);
 }
 
-int metrics_new(sd_event *event, const char *path, const char *catalog_path, Metrics **ret) {
+int metrics_new(sd_event *event, lvss_catalog_queue *queue, const char *path, const char *catalog_path,
+                Metrics **ret) {
         Metrics *m;
         int r;
 
@@ -463,6 +482,7 @@ int metrics_new(sd_event *event, const char *path, const char *catalog_path, Met
         pthread_cond_init(&m->cond, NULL);
         m->freeze = (PromHistogram) { .bounds = freeze_bounds, .n_bounds = N_FREEZE_BOUNDS, .counts = m->freeze_counts };
         m->backup = (PromHistogram) { .bounds = backup_bounds, .n_bounds = N_BACKUP_BOUNDS, .counts = m->backup_counts };
+        m->queue = queue;
         m->path = strdup(path);
         if (!m->path) {
                 metrics_free(m);
@@ -496,8 +516,10 @@ int metrics_new(sd_event *event, const char *path, const char *catalog_path, Met
 Metrics *metrics_free(Metrics *m) {
         if (!m)
                 return NULL;
-        if (m->dirty)
-                on_defer(m->defer, m); /* the last step's metrics, before lvssd exits */
+        if (m->queue)
+                lvss_catalog_queue_forget(m->queue, m);
+        if (m->dirty || m->queue)
+                hand_over(m); /* the last step's metrics, before lvssd exits */
         m->defer = sd_event_source_disable_unref(m->defer);
         if (m->thread_started) {
                 pthread_mutex_lock(&m->lock);

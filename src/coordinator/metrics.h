@@ -15,15 +15,18 @@
 #include <systemd/sd-event.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-queue.h"
 
 typedef struct Metrics Metrics;
 
 /*
- * Starts writing @path (absolute); @catalog_path is read for the volume part
+ * Starts writing @path (absolute); @catalog_path is read for the volume part,
+ * each time after a barrier on @queue (borrowed, may be NULL; outlives @m),
  * and, once here (at start-up, before the loop runs), for the session
  * counters of earlier runs. Queues the first write. 0 and *ret, or <0.
  */
-int metrics_new(sd_event *event, const char *path, const char *catalog_path, Metrics **ret);
+int metrics_new(sd_event *event, lvss_catalog_queue *queue, const char *path, const char *catalog_path,
+                Metrics **ret);
 /* Writes what is still unwritten, stops the thread; NULL-safe; returns NULL. */
 Metrics *metrics_free(Metrics *m);
 

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <math.h>
 #include <poll.h>
 #include <sys/inotify.h>
 
@@ -152,7 +153,7 @@ static double sample_value(const char *text, const char *name, const char *const
  * Scrape until node_exporter's /metrics has the sample with the value wanted.
  * lvssd rewrites the file a little after a step ends: between scrapes the test
  * waits on inotify of the directory (the rename of a new file), with a
- * generous bound. Returns the last scrape (owned).
+ * generous bound. @want NAN: until there is no such sample. Returns the last scrape (owned).
  */
 static char *wait_sample_in(itest_env *env, const char *dir, unsigned port, const char *name,
                             const char *const *needles, double want) {
@@ -169,7 +170,7 @@ static char *wait_sample_in(itest_env *env, const char *dir, unsigned port, cons
                 free(text);
                 text = scrape(port); /* after the watch: a change from now on wakes the poll below */
                 line = text ? find_sample(text, name, needles) : NULL;
-                if (line && line_value(line) == want)
+                if (text && (isnan(want) ? !line : line && line_value(line) == want))
                         break;
                 now = itest_now_mono_usec();
                 if (now >= deadline) {
@@ -349,6 +350,73 @@ static void test_metrics_failure_by_writer_and_code(void **state) {
         free(dir);
 }
 
+/* issue 12 §3: "per volume the last successful shadow copy time, the number of shadow copies and their storage":
+ * a persistent copy is counted with its time and its size once DoSnapshotSet answered, and is gone from the
+ * metrics once `vssadmin delete shadows` deleted it. */
+static void test_metrics_volume_copies(void **state) {
+        itest_env *env = *state;
+        char *dir = itest_xprintf("%s/textfile", env->dir);
+        char *conf = itest_xprintf("%s/lvssd.conf", env->dir);
+        char *content, *text;
+        char *vol = itest_xprintf("volume=\"%s\"", env->data_dir);
+        const char *vol_n[] = { vol, NULL };
+        unsigned port;
+        uint32_t deleted = 0;
+        double t0, t1, when;
+        vss_id set, snap;
+
+        CHECK(mkdir(dir, 0755) == 0, "mkdir %s: %m", dir);
+        content = itest_xprintf("[Coordinator]\nMetricsFile=%s/lvss.prom\n", dir);
+        itest_write_file(conf, content, strlen(content));
+        itest_start_lvssd_config(env, &opts, conf);
+        port = start_node_exporter(env, dir);
+        WRITER(env, "good");
+
+        t0 = (double) itest_now_real_usec() / 1e6;
+        vss_backup_components *bc = itest_requester(env, false);
+        CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
+        CHECK_HR(vss_add_to_snapshot_set(bc, env->data_dir, NULL, &snap), VSS_S_OK, "vss_add_to_snapshot_set");
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+        t1 = (double) itest_now_real_usec() / 1e6;
+        /* after the step, before the session ends: the copy is counted */
+        text = wait_sample_in(env, dir, port, "lvss_volume_shadow_copies", vol_n, 1);
+        when = sample_value(text, "lvss_volume_last_shadow_copy_timestamp_seconds", vol_n);
+        CHECK(when >= t0 - 1 && when <= t1 + 1, "copy time %f is not within DoSnapshotSet (%f … %f)", when, t0, t1);
+        CHECK(sample_value(text, "lvss_volume_shadow_storage_bytes", vol_n) > 0, "the copy takes no space");
+        CHECK(sample_value(text, "lvss_freeze_window_seconds_count", NULL) == 1, "freeze windows observed != 1");
+        CHECK(sample_value(text, "node_textfile_scrape_error", NULL) == 0, "node_exporter: textfile scrape error");
+        free(text);
+        STEP_OK(env, bc, vss_backup_complete);
+        itest_statuses st = { 0 };
+        itest_gather_status(env, bc, &st);
+        itest_statuses_free(&st);
+        itest_requester_release(env, bc);
+        text = wait_sample_in(env, dir, port, "lvss_sessions_total", (const char *const[]) { "result=\"completed\"", NULL },
+                              1);
+        /* persistent: still there after the session */
+        CHECK(sample_value(text, "lvss_volume_shadow_copies", vol_n) == 1, "the persistent copy is not counted");
+        CHECK(sample_value(text, "lvss_backup_duration_seconds_count", NULL) == 1, "backup durations observed != 1");
+        free(text);
+
+        CHECK_HR(itest_delete_shadows(env->socket_path, "all", NULL, NULL, false, &deleted), VSS_S_OK,
+                 "DeleteShadows all");
+        CHECK(deleted == 1, "deleted %u copies", deleted);
+        /* the volume has no copy: its series are gone (wait for the file without it) */
+        text = wait_sample_in(env, dir, port, "lvss_volume_shadow_copies", vol_n, NAN);
+        CHECK(!find_sample(text, "lvss_volume_shadow_storage_bytes", vol_n) &&
+                      !find_sample(text, "lvss_volume_last_shadow_copy_timestamp_seconds", vol_n),
+              "the deleted copy's volume still has a size or a time");
+        CHECK(sample_value(text, "node_textfile_scrape_error", NULL) == 0, "node_exporter: textfile scrape error");
+        free(text);
+        free(vol);
+        free(content);
+        free(conf);
+        free(dir);
+}
+
 /* A MetricsFile= that is not absolute: lvssd stops at start-up with one line naming it. */
 static void test_metrics_file_relative_refused(void **state) {
         itest_env *env = *state;
@@ -376,6 +444,7 @@ static void test_metrics_file_relative_refused(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_metrics_failure_by_writer_and_code, itest_setup, itest_teardown),
+                cmocka_unit_test_setup_teardown(test_metrics_volume_copies, itest_setup, itest_teardown),
                 cmocka_unit_test_setup_teardown(test_metrics_file_relative_refused, itest_setup, itest_teardown),
         };
         return itest_main("metrics", tests, sizeof tests / sizeof tests[0]);
