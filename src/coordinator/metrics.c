@@ -36,6 +36,7 @@
  * rate() and increase() handle.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -76,6 +77,11 @@ typedef struct MetricsWriter {
         bool frozen;
 } MetricsWriter;
 
+typedef struct VolumeRow {
+        char *volume;
+        uint64_t copies, bytes, last_usec;
+} VolumeRow;
+
 typedef struct SizeCache {
         char *id;
         uint64_t bytes;
@@ -100,7 +106,12 @@ struct Metrics {
         char *pending;            /* under lock: the loop's part, to be written */
         bool quit;                /* under lock */
 
-        /* the thread's own */
+        /* the thread's own. What it allocates while writing hangs here, not on its stack: lvssd
+         * forks workers (worker.c) at any time, and a child, which has no thread, must still reach
+         * it (valgrind's leak check of the worker children) */
+        char *writing, *tmp_path;
+        struct VolumeRow *vols;
+        size_t n_vols;
         sqlite3 *db;
         SizeCache *sizes;
         size_t n_sizes;
@@ -313,14 +324,15 @@ static uint64_t copy_bytes(Metrics *m, const char *id, const char *path) {
         return walk_bytes;
 }
 
-typedef struct VolumeRow {
-        char *volume;
-        uint64_t copies, bytes, last_usec;
-} VolumeRow;
+
+static void volumes_clear(Metrics *m) {
+        for (size_t i = 0; i < m->n_vols; i++)
+                free(m->vols[i].volume);
+        m->vols = mfree(m->vols);
+        m->n_vols = 0;
+}
 
 static void format_volumes(Metrics *m, FILE *f) {
-        VolumeRow *v = NULL;
-        size_t n = 0;
         sqlite3_stmt *st = NULL;
 
         for (size_t i = 0; i < m->n_sizes; i++)
@@ -337,20 +349,21 @@ static void format_volumes(Metrics *m, FILE *f) {
 
                         if (!id || !vol)
                                 continue;
-                        if (n == 0 || !streq_ptr(v[n - 1].volume, vol)) {
-                                VolumeRow *a = reallocarray(v, n + 1, sizeof *a);
+                        if (m->n_vols == 0 || !streq_ptr(m->vols[m->n_vols - 1].volume, vol)) {
+                                VolumeRow *a = reallocarray(m->vols, m->n_vols + 1, sizeof *a);
                                 if (!a)
                                         break;
-                                v = a;
-                                v[n] = (VolumeRow) { .volume = strdup(vol) };
-                                if (!v[n].volume)
+                                m->vols = a;
+                                a[m->n_vols] = (VolumeRow) { .volume = strdup(vol) };
+                                if (!a[m->n_vols].volume)
                                         break;
-                                n++;
+                                m->n_vols++;
                         }
-                        v[n - 1].copies++;
-                        v[n - 1].bytes += copy_bytes(m, id, path);
-                        if (created > v[n - 1].last_usec)
-                                v[n - 1].last_usec = created;
+                        VolumeRow *row = &m->vols[m->n_vols - 1];
+                        row->copies++;
+                        row->bytes += copy_bytes(m, id, path);
+                        if (created > row->last_usec)
+                                row->last_usec = created;
                 }
                 sqlite3_finalize(st);
         }
@@ -364,34 +377,30 @@ static void format_volumes(Metrics *m, FILE *f) {
 
         prom_header(f, "lvss_volume_last_shadow_copy_timestamp_seconds",
                     "When the newest shadow copy of the volume that exists was made", "gauge");
-        for (size_t i = 0; i < n; i++) {
-                const char *l[] = { "volume", v[i].volume, NULL };
-                prom_sample(f, "lvss_volume_last_shadow_copy_timestamp_seconds", l, (double) v[i].last_usec / 1e6);
+        for (size_t i = 0; i < m->n_vols; i++) {
+                const char *l[] = { "volume", m->vols[i].volume, NULL };
+                prom_sample(f, "lvss_volume_last_shadow_copy_timestamp_seconds", l,
+                            (double) m->vols[i].last_usec / 1e6);
         }
         prom_header(f, "lvss_volume_shadow_copies", "Shadow copies of the volume that exist", "gauge");
-        for (size_t i = 0; i < n; i++) {
-                const char *l[] = { "volume", v[i].volume, NULL };
-                prom_sample(f, "lvss_volume_shadow_copies", l, (double) v[i].copies);
+        for (size_t i = 0; i < m->n_vols; i++) {
+                const char *l[] = { "volume", m->vols[i].volume, NULL };
+                prom_sample(f, "lvss_volume_shadow_copies", l, (double) m->vols[i].copies);
         }
         prom_header(f, "lvss_volume_shadow_storage_bytes",
                     "Disk space the volume's shadow copies take (allocated blocks)", "gauge");
-        for (size_t i = 0; i < n; i++) {
-                const char *l[] = { "volume", v[i].volume, NULL };
-                prom_sample(f, "lvss_volume_shadow_storage_bytes", l, (double) v[i].bytes);
+        for (size_t i = 0; i < m->n_vols; i++) {
+                const char *l[] = { "volume", m->vols[i].volume, NULL };
+                prom_sample(f, "lvss_volume_shadow_storage_bytes", l, (double) m->vols[i].bytes);
         }
-        for (size_t i = 0; i < n; i++)
-                free(v[i].volume);
-        free(v);
+        volumes_clear(m);
 }
 
 /* PATH.XXXXXX in PATH's directory, fsync, rename over PATH: the file is whole or the old one. */
-static int write_file(Metrics *m, const char *loop_part) {
-        _cleanup_(freep) char *tmp = NULL;
+static int write_tmp(Metrics *m, const char *loop_part, char *tmp) {
         int fd, r = 0;
         FILE *f;
 
-        if (asprintf(&tmp, "%s.XXXXXX", m->path) < 0)
-                return -ENOMEM;
         fd = mkstemp(tmp);
         if (fd < 0)
                 return -errno;
@@ -419,25 +428,37 @@ static int write_file(Metrics *m, const char *loop_part) {
         return r;
 }
 
+static int write_file(Metrics *m, const char *loop_part) {
+        int r;
+
+        m->tmp_path = mfree(m->tmp_path);
+        if (asprintf(&m->tmp_path, "%s.XXXXXX", m->path) < 0) {
+                m->tmp_path = NULL;
+                return -ENOMEM;
+        }
+        r = write_tmp(m, loop_part, m->tmp_path);
+        m->tmp_path = mfree(m->tmp_path);
+        return r;
+}
+
 static void *metrics_thread(void *userdata) {
         Metrics *m = userdata;
 
         for (;;) {
-                char *text;
                 bool quit;
                 int r;
 
                 pthread_mutex_lock(&m->lock);
                 while (!m->pending && !m->quit)
                         pthread_cond_wait(&m->cond, &m->lock);
-                text = m->pending;
+                m->writing = m->pending;
                 m->pending = NULL;
                 quit = m->quit;
                 pthread_mutex_unlock(&m->lock);
 
-                if (text) {
-                        r = write_file(m, text);
-                        free(text);
+                if (m->writing) {
+                        r = write_file(m, m->writing);
+                        m->writing = mfree(m->writing);
                         if (r < 0 && r != m->last_error)
                                 log_msg("metrics: cannot write %s: %s", m->path, strerror(-r));
                         else if (r >= 0 && m->last_error < 0)
@@ -450,6 +471,29 @@ static void *metrics_thread(void *userdata) {
 }
 
 /* ---- start and stop -------------------------------------------------------- */
+
+/* PATH.XXXXXX files a killed lvssd left mid-write (the collector ignores them; nobody else would remove them). */
+static void remove_stale_temporaries(const char *path) {
+        _cleanup_(freep) char *copy = strdup(path);
+        const char *base;
+        char *slash;
+        size_t n;
+        DIR *d;
+
+        if (!copy || !(slash = strrchr(copy, '/')))
+                return;
+        *slash = 0;
+        base = slash + 1;
+        n = strlen(base);
+        d = opendir(*copy ? copy : "/");
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));)
+                if (strlen(de->d_name) == n + 7 && strncmp(de->d_name, base, n) == 0 && de->d_name[n] == '.' &&
+                    unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        log_msg("metrics: removed %s/%s, left by an earlier run", copy, de->d_name);
+        closedir(d);
+}
 
 /* lvss_sessions_total of earlier runs: the catalog keeps every session's end. */
 static void read_back_sessions(Metrics *m) {
@@ -496,6 +540,7 @@ int metrics_new(sd_event *event, lvss_catalog_queue *queue, const char *path, co
         } else
                 sqlite3_busy_timeout(m->db, 5000);
         read_back_sessions(m);
+        remove_stale_temporaries(path);
 
         r = sd_event_add_defer(event, &m->defer, on_defer, m);
         if (r >= 0)
@@ -529,6 +574,9 @@ Metrics *metrics_free(Metrics *m) {
                 pthread_join(m->thread, NULL);
         }
         free(m->pending);
+        free(m->writing);
+        free(m->tmp_path);
+        volumes_clear(m);
         sqlite3_close(m->db);
         for (size_t i = 0; i < m->n_writers; i++) {
                 free(m->writers[i].writer);

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -332,6 +334,9 @@ static void test_metrics_failure_by_writer_and_code(void **state) {
         char *file = itest_xprintf("%s/lvss.prom", dir);
         CHECK(stat(file, &before) == 0, "stat %s: %m", file);
         itest_kill_lvssd(env);
+        /* what a kill in the middle of a write leaves: removed at the next start */
+        char *stale = itest_xprintf("%s/lvss.prom.AbC123", dir);
+        itest_write_file(stale, "half a fi", 9);
         itest_restart_lvssd(env, conf);
         /* the new lvssd's file (each write is a new file renamed over the old one) */
         CHECK(wait_replaced(env, dir, file, before.st_ino),
@@ -339,7 +344,13 @@ static void test_metrics_failure_by_writer_and_code(void **state) {
         text = wait_sample_in(env, dir, port, "lvss_sessions_total", (const char *const[]) { res_label, NULL }, 1);
         CHECK(sample_value(text, "node_textfile_scrape_error", NULL) == 0, "node_exporter: textfile scrape error");
         free(text);
-        /* only the file: no temporary file left by a write */
+        CHECK(access(stale, F_OK) < 0, "%s is still there after the restart", stale);
+        free(stale);
+        /* stopped cleanly, only the file is left: no temporary file of a write */
+        env->lvssd->killed_by_test = true;
+        CHECK(kill(env->lvssd->pid, SIGTERM) == 0, "kill lvssd: %m");
+        CHECK(itest_wait_exit(env, env->lvssd, itest_ms(env, 20000)), "lvssd did not stop on SIGTERM");
+        CHECK(WIFEXITED(env->lvssd->wstatus) && WEXITSTATUS(env->lvssd->wstatus) == 0, "lvssd did not exit 0");
         CHECK(dir_entries(dir) == 1, "the textfile directory holds more than lvss.prom");
 
         free(file);
