@@ -12,7 +12,9 @@
  * `journalctl --directory=/run/log/journal LVSS_SESSION=…`, as the man page
  * tells an admin to.
  *
- *  - LogTarget=journal: a writer failing PrepareForBackup with a known code
+ *  - LogTarget=auto (the default) with $JOURNAL_STREAM naming lvssd's stderr
+ *    (what systemd sets for a service whose stderr is the journal): a writer
+ *    failing PrepareForBackup with a known code
  *    gives an entry with LVSS_SESSION, LVSS_WRITER, LVSS_EVENT, LVSS_HRESULT,
  *    PRIORITY=4 (warning), SYSLOG_IDENTIFIER=lvssd; every line of the session
  *    carries LVSS_SESSION; the line is not also on stderr.
@@ -142,7 +144,20 @@ static void test_journal_fields(void **state) {
                 sleep_ms(20);
         }
 
-        conf = start_lvssd_with(env, "journal");
+        /* auto: lvssd's stderr (the harness's lvssd.log, opened without a new inode) is the journal's
+         * stream, as $JOURNAL_STREAM says (device:inode, systemd.exec(5)) */
+        char *stream = itest_xprintf("%s/lvssd.log", env->dir);
+        struct stat st;
+        itest_write_file(stream, "", 0);
+        CHECK(stat(stream, &st) == 0, "stat %s: %m", stream);
+        char *js = itest_xprintf("%llu:%llu", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        CHECK(setenv("JOURNAL_STREAM", js, 1) == 0, "setenv: %m");
+        conf = start_lvssd_with(env, "auto");
+        CHECK(unsetenv("JOURNAL_STREAM") == 0, "unsetenv: %m"); /* lvssd has it; nothing else started later */
+        CHECK(stat(env->lvssd->log_path, &st) == 0 && strcmp(env->lvssd->log_path, stream) == 0,
+              "lvssd's stderr is not %s", stream);
+        free(js);
+        free(stream);
         vss_id sid = failing_session(env);
         vss_id_format(&sid, sid_s);
 
