@@ -26,7 +26,7 @@ packages=(
         clang-tidy cppcheck python3
         # issue 12 §3: the metrics test scrapes lvssd's textfile through the
         # real node_exporter, started by the test on its own port
-        prometheus-node-exporter curl
+        prometheus-node-exporter
 )
 
 missing=()
