@@ -26,6 +26,9 @@ packages=(
         clang-tidy cppcheck python3
         # issue 12 §1: make deb / make check-deb (debian/, tests/packaging/)
         debhelper dpkg-dev fakeroot lintian
+        # issue 12 §3: the metrics test scrapes lvssd's textfile through the
+        # real node_exporter, started by the test on its own port
+        prometheus-node-exporter
 )
 
 missing=()

@@ -27,6 +27,7 @@
 #include "providers.h"
 #include "admin.h"
 #include "worker.h"
+#include "metrics.h"
 #include "protocol/protocol.h"
 
 #define SHADOW_STRUCT "ayayayayssssbiut"
@@ -503,6 +504,7 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                 log_msg("delete shadows: deleted %s (%s)", sid, strempty(v->snapshot_path));
                 (*deleted)++;
         }
+        metrics_changed(m->metrics); /* issue 12 §3: the volumes' copies */
         delete_job_free(j);
         if (k == 0) {
                 /* answered once the rows are gone: a listing after the answer does not show them */

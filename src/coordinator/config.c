@@ -35,6 +35,7 @@ static struct {
         bool max_writer_classes;
         /* connection limits */
         bool max_conn, max_conn_user, idle, max_unsent, unsent;
+        bool log_target; /* issue 12 §3 */
 } from_argv;
 
 static void help(void) {
@@ -73,6 +74,9 @@ static void help(void) {
                "  --max-unsent-messages N stop reading from a peer with more messages waiting for it\n"
                "                          (default 64)\n"
                "  --unsent-timeout MS     close a peer that stays above that bound this long (default 30000)\n"
+               "  --log-target auto|journal|stderr\n"
+               "                          where log lines go: the journal with LVSS_* fields, or stderr;\n"
+               "                          auto (default): the journal when stderr is connected to it\n"
                "  -h, --help              show this help\n"
                "  --version               show the version\n");
 }
@@ -168,12 +172,22 @@ static int set_string(char **dst, const char *v) {
         return 0;
 }
 
+/* LogTarget= / --log-target: auto, journal or stderr (main.c's log_setup() reads it). */
+static int set_log_target(Config *c, const char *v, const char *where) {
+        if (!streq_ptr(v, "auto") && !streq_ptr(v, "journal") && !streq_ptr(v, "stderr")) {
+                fprintf(stderr, "lvssd: %s: LogTarget must be auto, journal or stderr, not %s\n", where, v);
+                return -EINVAL;
+        }
+        return set_string(&c->log_target, v);
+}
+
 int config_parse_argv(Config *c, int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_FOREGROUND, ARG_IDENTIFY, ARG_EVENT, ARG_HOLD,
                ARG_VERSION, ARG_FREEZE_MARGIN, ARG_WRITER_OWNER, ARG_SET_IDLE, ARG_MAX_SESSIONS,
                ARG_MAX_WRITER_CLASSES,
                /* connection limits */
-               ARG_MAX_CONN, ARG_MAX_CONN_USER, ARG_IDLE, ARG_MAX_UNSENT, ARG_UNSENT };
+               ARG_MAX_CONN, ARG_MAX_CONN_USER, ARG_IDLE, ARG_MAX_UNSENT, ARG_UNSENT,
+               ARG_LOG_TARGET };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -195,6 +209,7 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                 { "idle-timeout", required_argument, NULL, ARG_IDLE },
                 { "max-unsent-messages", required_argument, NULL, ARG_MAX_UNSENT },
                 { "unsent-timeout", required_argument, NULL, ARG_UNSENT },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 {},
         };
         int o, r;
@@ -307,6 +322,10 @@ int config_parse_argv(Config *c, int argc, char **argv) {
                                 from_argv.idle = true;
                         else
                                 from_argv.unsent = true;
+                        break;
+                case ARG_LOG_TARGET: /* issue 12 §3 */
+                        r = set_log_target(c, optarg, "--log-target");
+                        from_argv.log_target = true;
                         break;
                 case 'h':
                         help();
@@ -598,7 +617,23 @@ int config_load_file(Config *c) {
                         r = parse_writer_owner(c, v, where);
                 } else if (streq_ptr(k, "DefaultProvider"))
                         r = set_string(&c->default_provider, v);
-                else if (streq_ptr(k, "StorageDir")) {
+                else if (streq_ptr(k, "LogTarget")) { /* issue 12 §3 */
+                        char where[PATH_MAX + 32];
+                        snprintf(where, sizeof where, "%s:%u", path, lineno);
+                        if (!from_argv.log_target)
+                                r = set_log_target(c, v, where);
+                } else if (streq_ptr(k, "MetricsFile")) { /* issue 12 §3; empty: no metrics */
+                        if (*v && v[0] != '/') {
+                                fprintf(stderr, "lvssd: %s:%u: MetricsFile must be an absolute path: %s\n", path,
+                                        lineno, v);
+                                r = -EINVAL;
+                                break;
+                        }
+                        free(c->metrics_file);
+                        c->metrics_file = NULL;
+                        if (*v)
+                                r = set_string(&c->metrics_file, v);
+                } else if (streq_ptr(k, "StorageDir")) {
                         if (v[0] != '/') {
                                 fprintf(stderr, "lvssd: %s:%u: StorageDir must be absolute\n", path, lineno);
                                 r = -EINVAL;
@@ -758,6 +793,8 @@ void config_done(Config *c) {
         free(c->state_dir);
         free(c->config_file);
         free(c->storage_dir);
+        free(c->metrics_file);
+        free(c->log_target);
         free(c->requester_group);
         strv_free(c->writer_users);
         strv_free(c->freeze_providers);

@@ -34,6 +34,8 @@ typedef struct Config {
         char *state_dir;
         char *config_file;
         char *storage_dir;          /* shadow storage area of the copy provider */
+        char *log_target;           /* LogTarget=, --log-target: auto (NULL), journal, stderr (issue 12 §3) */
+        char *metrics_file;         /* MetricsFile= (issue 12 §3): Prometheus textfile, NULL: none */
         bool foreground;
         uint64_t identify_timeout_usec;
         uint64_t event_timeout_usec;

@@ -16,7 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
+/* CODE_FILE= etc. would name log_journal() for every line: left out */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
+#include <systemd/sd-journal.h>
 
 #include "basic/fs-util.h"
 #include "config.h"
@@ -28,15 +33,85 @@
 #include "snapshot.h"
 #include "external.h"
 #include "worker.h"
+#include "metrics.h"
 
 /*
- * One log line: @prefix, the message, a newline. stderr is unbuffered, so
- * three stdio calls were three write()s per line; one fprintf() is one
- * (issue 11 §5: on the loop, in the freeze window, once per writer for some
- * lines). A message longer than the buffer still goes out whole, in pieces.
+ * Logging: the one place that decides where a line goes (issue 12 §3).
+ *
+ * To the journal, natively (sd_journal_sendv: MESSAGE=, PRIORITY=,
+ * SYSLOG_IDENTIFIER=lvssd and the fields LVSS_SESSION=, LVSS_WRITER=,
+ * LVSS_EVENT=, LVSS_HRESULT= where the line has them, so that
+ * `journalctl LVSS_SESSION=…` finds a session), when LogTarget= says
+ * "journal", or says "auto" (the default) and lvssd's stderr is the journal's
+ * stream (systemd sets $JOURNAL_STREAM to its device:inode for a service);
+ * otherwise to stderr, in the format of before: "lvssd: [session ID: ]text".
+ * A line the journal refuses (no journald listening) goes to stderr.
+ *
+ * stderr is unbuffered, so three stdio calls were three write()s per line;
+ * one fprintf() is one (issue 11 §5: on the loop, in the freeze window, once
+ * per writer for some lines). A message longer than the buffer still goes
+ * out whole, in pieces.
  */
-__attribute__((format(printf, 3, 0))) static void log_line(const char *prefix, const char *prefix_arg,
-                                                           const char *fmt, va_list ap) {
+static bool log_to_journal;
+
+/* LogTarget=: decided once, at start-up. */
+static void log_setup(const char *target) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (streq_ptr(target, "journal"))
+                log_to_journal = true;
+        else if (streq_ptr(target, "stderr"))
+                log_to_journal = false;
+        else /* auto: stderr is connected to the journal (systemd.exec(5), $JOURNAL_STREAM) */
+                log_to_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                                 (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+/* What a line is about, for the journal's fields; any may be NULL. */
+typedef struct LogFields {
+        const char *session;  /* LVSS_SESSION=, "{…}" */
+        const char *writer;   /* LVSS_WRITER= */
+        const char *event;    /* LVSS_EVENT= */
+        const char *hresult;  /* LVSS_HRESULT=, "0x800423F3" */
+        int priority;         /* syslog priority; 0: LOG_INFO */
+} LogFields;
+
+/* One journal entry; <0 if journald is not there (the caller writes stderr). */
+static int log_journal(const LogFields *lf, const char *prefix_arg, const char *text) {
+        char *fields[8];
+        struct iovec iov[8];
+        size_t n = 0;
+        int r = 0;
+
+        /* sd_journal_sendv() drops a line silently when there is no journal socket (it returns 0):
+         * ask first, one access() a line (journald may come and go while lvssd runs) */
+        if (access("/run/systemd/journal/socket", W_OK) < 0)
+                return -errno;
+
+        if (asprintf(&fields[n++], "MESSAGE=%s%s", strempty(prefix_arg), text) < 0 ||
+            asprintf(&fields[n++], "PRIORITY=%d", lf->priority ? lf->priority : LOG_INFO) < 0 ||
+            asprintf(&fields[n++], "SYSLOG_IDENTIFIER=lvssd") < 0 ||
+            (lf->session && asprintf(&fields[n++], "LVSS_SESSION=%s", lf->session) < 0) ||
+            (lf->writer && asprintf(&fields[n++], "LVSS_WRITER=%s", lf->writer) < 0) ||
+            (lf->event && asprintf(&fields[n++], "LVSS_EVENT=%s", lf->event) < 0) ||
+            (lf->hresult && asprintf(&fields[n++], "LVSS_HRESULT=%s", lf->hresult) < 0)) {
+                n--; /* that one was not allocated */
+                r = -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec) { .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+        if (r >= 0)
+                r = sd_journal_sendv(iov, (int) n);
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
+        return r;
+}
+
+__attribute__((format(printf, 4, 0))) static void log_line(const LogFields *lf, const char *prefix,
+                                                           const char *prefix_arg, const char *fmt, va_list ap) {
+        static const LogFields none = {};
         char buf[1024];
         va_list aq;
         int n;
@@ -44,6 +119,15 @@ __attribute__((format(printf, 3, 0))) static void log_line(const char *prefix, c
         va_copy(aq, ap);
         n = vsnprintf(buf, sizeof buf, fmt, aq);
         va_end(aq);
+        if (log_to_journal) {
+                _cleanup_(freep) char *whole = NULL;
+                va_copy(aq, ap);
+                if (n >= 0 && (size_t) n >= sizeof buf && vasprintf(&whole, fmt, aq) < 0)
+                        whole = NULL;
+                va_end(aq);
+                if (log_journal(lf ? lf : &none, prefix_arg, whole ? whole : buf) >= 0)
+                        return;
+        }
         if (n >= 0 && (size_t) n < sizeof buf) {
                 fprintf(stderr, "%s%s%s\n", prefix, strempty(prefix_arg), buf);
                 return;
@@ -58,18 +142,19 @@ void log_msg(const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        log_line("lvssd: ", NULL, fmt, ap);
+        log_line(NULL, "lvssd: ", NULL, fmt, ap);
         va_end(ap);
 }
 
 void log_denied(Manager *m, const char *fmt, ...) {
+        static const LogFields denied = { .priority = LOG_WARNING };
         va_list ap;
 
         /* any local user can repeat a refused call at will: the log is rate limited */
         if (!log_limit_ok(&m->denied_log, DENIED_LOG_BURST, "refused calls"))
                 return;
         va_start(ap, fmt);
-        log_line("lvssd: access denied: ", NULL, fmt, ap);
+        log_line(&denied, "lvssd: access denied: ", NULL, fmt, ap);
         va_end(ap);
 }
 
@@ -80,7 +165,22 @@ void log_session(const Session *s, const char *fmt, ...) {
         vss_id_format(&s->id, id);
         snprintf(prefix, sizeof prefix, "%s: ", id);
         va_start(ap, fmt);
-        log_line("lvssd: session ", prefix, fmt, ap);
+        log_line(&(LogFields) { .session = id }, "lvssd: session ", prefix, fmt, ap);
+        va_end(ap);
+}
+
+void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
+                        const char *fmt, ...) {
+        char id[VSS_ID_STRING_MAX], prefix[VSS_ID_STRING_MAX + 4], code[16];
+        va_list ap;
+
+        vss_id_format(&s->id, id);
+        snprintf(prefix, sizeof prefix, "%s: ", id);
+        snprintf(code, sizeof code, "0x%08X", (unsigned) hr);
+        va_start(ap, fmt);
+        log_line(&(LogFields) { .session = id, .writer = writer, .event = vss_writer_event_name(event),
+                                .hresult = code, .priority = VSS_FAILED(hr) ? LOG_WARNING : LOG_INFO },
+                 "lvssd: session ", prefix, fmt, ap);
         va_end(ap);
 }
 
@@ -93,6 +193,7 @@ static void history_row_done(lvss_catalog_status *row) {
 void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
         lvss_catalog_status *a, *n;
 
+        metrics_writer_status(m->metrics, row); /* issue 12 §3: each writer's state, failures, freeze window */
         if (!m->catalog)
                 return;
         a = reallocarray(m->history, m->n_history + 1, sizeof *a);
@@ -221,6 +322,7 @@ int main(int argc, char **argv) {
                 config_done(&m.cfg);
                 return 1;
         }
+        log_setup(m.cfg.log_target); /* issue 12 §3: the journal or stderr, from here on */
 
         /* Signals arrive through the loop; SIGCHLD too (the commit child). */
         sigemptyset(&mask);
@@ -263,6 +365,14 @@ int main(int argc, char **argv) {
                 log_msg("cannot start the catalog thread for %s: %s", catalog_path, strerror(-r));
                 goto finish;
         }
+        if (m.cfg.metrics_file) {
+                /* issue 12 §3: written by its own thread; the session counts of earlier runs read here */
+                r = metrics_new(m.event, m.catalog_queue, m.cfg.metrics_file, catalog_path, &m.metrics);
+                if (r < 0) {
+                        log_msg("cannot start writing metrics to %s: %s", m.cfg.metrics_file, strerror(-r));
+                        goto finish;
+                }
+        }
         r = sd_event_add_signal(m.event, NULL, SIGTERM, on_term, &m);
         if (r >= 0)
                 r = sd_event_add_signal(m.event, NULL, SIGINT, on_term, &m);
@@ -290,6 +400,7 @@ finish:
         while (m.sessions)
                 session_free(m.sessions);
         manager_flush_history(&m);
+        m.metrics = metrics_free(m.metrics); /* the last step's metrics written first */
         server_done(&m);
         worker_done_all(&m); /* issue 11 §1: workers still running die with lvssd anyway */
         manager_providers_done(&m);

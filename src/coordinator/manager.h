@@ -54,6 +54,7 @@ struct Manager {
         size_t n_history;
         unsigned n_writers;
         bool stopping;
+        struct Metrics *metrics; /* MetricsFile= (issue 12 §3), or NULL */
 
         /* connection limits (server.c) */
         unsigned n_clients;              /* every accepted connection */
@@ -70,6 +71,9 @@ struct Manager {
 };
 
 void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
+/* log_session() about one writer's outcome of @event: the journal gets LVSS_WRITER=, LVSS_EVENT=, LVSS_HRESULT= too. */
+void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
+                        const char *fmt, ...) _printf_(5, 6);
 /* Queue a writer-status row; manager_flush_history() writes the queue in one transaction. */
 void manager_queue_history(Manager *m, const lvss_catalog_status *row);
 void manager_flush_history(Manager *m);

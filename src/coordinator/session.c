@@ -45,6 +45,7 @@
 #include "snapshot.h"
 #include "external.h"
 #include "worker.h"
+#include "metrics.h"
 #include "protocol/protocol.h"
 #include "protocol/component-wire.h"
 
@@ -123,6 +124,8 @@ int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_er
 static void session_end_catalog(Session *s, const char *state, const char *reason) {
         _cleanup_(freep) char *note = session_history_note(s), *full = NULL;
 
+        metrics_session_ended(s->m->metrics, state, s->kind == SESSION_BACKUP,
+                              now_usec(CLOCK_MONOTONIC) - s->opened_mono); /* issue 12 §3 */
         if (!s->m->catalog_queue)
                 return;
         /* issue 8 item 6: the session's own row says its history is incomplete */
@@ -212,6 +215,7 @@ int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_b
         s->m = m;
         s->client = c;
         s->id = lvss_id_random();
+        s->opened_mono = now_usec(CLOCK_MONOTONIC);
         s->uid = c->uid;
         s->pid = c->pid;
         s->kind = SESSION_NEW;
@@ -488,7 +492,8 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
         }
 
         if (!t->ok)
-                log_session(s, "%s: writer '%s' failed: %s (%s)%s%s", vss_writer_event_name(event), e->writer_name,
+                log_session_writer(s, e->writer_name, event, t->failure, "%s: writer '%s' failed: %s (%s)%s%s",
+                            vss_writer_event_name(event), e->writer_name,
                             vss_hresult_name(t->failure) ?: "?", vss_hresult_text(t->failure),
                             t->application_message ? ": " : "", strempty(t->application_message));
 
@@ -951,6 +956,7 @@ void session_apply(Session *s, SessionInput input) {
         if (rule.next == SESSION_STATE_RELEASING && s->state != SESSION_STATE_RELEASING)
                 s->released_from = s->state;
         s->state = rule.next;
+        metrics_changed(s->m->metrics); /* issue 12 §3: the metrics file after each step */
 }
 
 bool session_prepared(const Session *s) {

@@ -92,6 +92,7 @@ struct Session {
         uid_t uid;
         pid_t pid;
         SessionKind kind;           /* what Initialize made it: set once, data (the state says how far it got) */
+        uint64_t opened_mono;       /* issue 12 §3: lvss_backup_duration_seconds */
         SessionState state;         /* issue 11 §2: where the session is in its life (session-state.h) */
         SessionState released_from; /* SESSION_STATE_RELEASING: the state it came from (how it ends) */
         int32_t context;

@@ -44,6 +44,10 @@ void log_denied(Manager *m, const char *fmt, ...) {
 void log_session(const Session *s, const char *fmt, ...) {
 }
 
+void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
+                        const char *fmt, ...) {
+}
+
 void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
 }
 

@@ -103,6 +103,14 @@ void log_session(const Session *s, const char *fmt, ...) {
         va_end(ap);
 }
 
+void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
+                        const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vlog("lvssd: session: ", fmt, ap);
+        va_end(ap);
+}
+
 /* The writer-status history is not under test here: main.c's queue writes rows to the catalog. */
 void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
 }
