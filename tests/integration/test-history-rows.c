@@ -28,7 +28,7 @@
 
 #include "harness.h"
 
-#define N_WRITERS 12
+#define N_WRITERS 8
 
 /* Every event a writer gets in a backup session after Identify, in order (each answered
  * ok). Identify's answers make the session's status entries; lvssd has never written a
