@@ -192,8 +192,27 @@ int main(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        if (argc == 3 && streq_ptr(argv[1], "--relay"))
-                return relay_main((size_t) strtoul(argv[2], NULL, 10));
+        if (argc == 2 && (streq_ptr(argv[1], "--help") || streq_ptr(argv[1], "-h"))) {
+                printf("Usage: lvss-bench-peer            (its socket on fd %d)\n"
+                       "       lvss-bench-peer --relay N  (the bench on fd %d, N peers on fds %d ... N + %d)\n\n"
+                       "The raw sd-bus floor's peer, started by lvss-bench: answers Event at once; with --relay,\n"
+                       "answers it once its N peers answered (the relay floor, bench/README.md).\n",
+                       BENCH_PEER_FD, BENCH_PEER_FD, BENCH_PEER_FD + 1, BENCH_PEER_FD);
+                return 0;
+        }
+        if (argc == 3 && streq_ptr(argv[1], "--relay")) {
+                char *end = NULL;
+                unsigned long n = strtoul(argv[2], &end, 10);
+                if (!end || *end || n == 0 || n > 100000) {
+                        fprintf(stderr, "lvss-bench-peer: --relay needs a number of peers, 1 or more: '%s'\n", argv[2]);
+                        return 2;
+                }
+                return relay_main((size_t) n);
+        }
+        if (argc > 1) {
+                fprintf(stderr, "lvss-bench-peer: unknown arguments (see --help)\n");
+                return 2;
+        }
         r = sd_bus_new(&bus);
         if (r >= 0)
                 r = sd_bus_set_fd(bus, BENCH_PEER_FD, BENCH_PEER_FD);
