@@ -293,3 +293,121 @@ int bench_floor_run(const bench_config *cfg, unsigned n) {
         result_add(n, "sdbus-event", "event", "us", &with_sd_event);
         return 0;
 }
+
+/*
+ * The relay floor (bench/README.md "Round-trip floor"): the bench calls one
+ * lvss-bench-peer --relay, which calls its N peers and answers once all of
+ * them answered. That is lvss's protocol for one event (requester → lvssd →
+ * writers → lvssd → requester) on the bare transport: the least the current
+ * protocol can cost. Run for N up to RELAY_N_MAX (a descriptor per peer in the relay).
+ */
+#define RELAY_N_MAX 100
+
+int bench_relay_run(const bench_config *cfg, unsigned n) {
+        _cleanup_(samples_done) samples event = {};
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        unsigned reps = reps_for(cfg, "sdbus-floor", n);
+        pid_t *pids = NULL, relay = 0;
+        spawn_fd *fds = NULL;
+        int *mine = NULL, up[2] = { -1, -1 }, r = 0;
+        size_t started = 0;
+
+        if (n > RELAY_N_MAX)
+                return 0;
+        pids = calloc(n, sizeof *pids);
+        fds = calloc(n + 1, sizeof *fds);
+        mine = calloc(n, sizeof *mine);
+        if (!pids || !fds || !mine) {
+                r = -ENOMEM;
+                goto done;
+        }
+        /* the peers, each on a socketpair whose other end goes to the relay */
+        for (size_t i = 0; i < n; i++) {
+                char *argv[] = { (char *) cfg->peer_path, NULL };
+                int sv[2];
+
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                        r = -errno;
+                        goto done;
+                }
+                mine[i] = sv[0];
+                spawn_fd pfd[] = { { sv[1], BENCH_PEER_FD } };
+                r = bench_spawn(argv, pfd, ELEMENTSOF(pfd), NULL, &pids[i]);
+                close(sv[1]);
+                started = i + 1;
+                if (r < 0)
+                        goto done;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, up) < 0) {
+                r = -errno;
+                goto done;
+        }
+        char count[16];
+        snprintf(count, sizeof count, "%u", n);
+        char *argv[] = { (char *) cfg->peer_path, (char *) "--relay", count, NULL };
+        fds[0] = (spawn_fd) { up[1], BENCH_PEER_FD };
+        for (size_t i = 0; i < n; i++)
+                fds[i + 1] = (spawn_fd) { mine[i], BENCH_PEER_FD + 1 + (int) i };
+        r = bench_spawn(argv, fds, n + 1, NULL, &relay);
+        closep(&up[1]);
+        for (size_t i = 0; i < n; i++)
+                closep(&mine[i]);
+        if (r < 0) {
+                bench_log("relay: cannot start %s --relay: %s", cfg->peer_path, strerror(-r));
+                goto done;
+        }
+
+        sd_id128_t id;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_fd(bus, up[0], up[0]);
+        if (r >= 0) {
+                up[0] = -1;
+                r = sd_id128_randomize(&id);
+        }
+        if (r >= 0)
+                r = sd_bus_set_server(bus, 1, id);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        /* one warm-up call (the relay and its peers authenticate), then the measured ones */
+        for (unsigned i = 0; r >= 0 && i <= reps; i++) {
+                static const uint8_t session_id[16] = { 0x42 };
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                uint64_t t0 = now_nsec();
+
+                r = sd_bus_message_new_method_call(bus, &m, NULL, BENCH_PEER_PATH, BENCH_PEER_IFACE, "Event");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "u", (uint32_t) VSS_EVENT_PREPARE_BACKUP);
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 'y', session_id, sizeof session_id);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
+                if (r < 0)
+                        bench_log("relay: the call failed: %s", error.message ? error.message : strerror(-r));
+                sd_bus_error_free(&error);
+                if (r >= 0 && i > 0)
+                        samples_add(&event, (double) (now_nsec() - t0) / 1000.0);
+        }
+        if (r >= 0)
+                result_add(n, "sdbus-relay", "event", "us", &event);
+done:
+        bus = sd_bus_close_unref(bus); /* ends the relay, which ends its peers */
+        closep(&up[0]);
+        closep(&up[1]);
+        if (relay > 0)
+                (void) bench_reap(relay, 10000, NULL);
+        for (size_t i = 0; i < started; i++) {
+                if (mine && mine[i] > 0)
+                        closep(&mine[i]);
+                (void) bench_reap(pids[i], 10000, NULL);
+        }
+        free(pids);
+        free(fds);
+        free(mine);
+        return r < 0 ? r : 0;
+}

@@ -28,7 +28,7 @@
 static const char *perf_stat_events =
         "task-clock,context-switches,"
         "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_pwrite64,"
-        "syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,"
+        "syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_timerfd_settime,"
         "syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev,syscalls:sys_enter_recvmsg";
 
 static int perf_one(const char *dir, unsigned n, pid_t target, bool record, perf_proc *p) {

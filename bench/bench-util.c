@@ -205,12 +205,16 @@ int bench_spawn(char *const argv[], const spawn_fd *fds, size_t n_fds, const cha
                 signal(SIGTERM, SIG_DFL);
                 signal(SIGPIPE, SIG_DFL);
 
-                /* First out of the way of every target, then into place; dup2 clears CLOEXEC. */
-                int moved[8];
-                if (n_fds > ELEMENTSOF(moved))
+                /* First out of the way of every target, then into place; dup2 clears CLOEXEC.
+                 * (The relay floor passes a descriptor per peer.) */
+                int *moved = calloc(n_fds ? n_fds : 1, sizeof *moved), above = 64;
+                if (!moved)
                         _exit(127);
+                for (size_t i = 0; i < n_fds; i++)
+                        if (fds[i].target >= above)
+                                above = fds[i].target + 1;
                 for (size_t i = 0; i < n_fds; i++) {
-                        moved[i] = fcntl(fds[i].fd, F_DUPFD_CLOEXEC, 64);
+                        moved[i] = fcntl(fds[i].fd, F_DUPFD_CLOEXEC, above);
                         if (moved[i] < 0)
                                 _exit(127);
                 }

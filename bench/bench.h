@@ -157,6 +157,8 @@ unsigned reps_for(const bench_config *cfg, const char *model, unsigned n);
 
 int bench_lvss_run(const bench_config *cfg, unsigned n);
 int bench_floor_run(const bench_config *cfg, unsigned n);
+/* The relay floor: one call through a relay to N peers (N <= 100; larger N is skipped). */
+int bench_relay_run(const bench_config *cfg, unsigned n);
 int bench_hooks_run(const bench_config *cfg, unsigned n);
 /* The freeze window on btrfs beside raw libbtrfsutil snapshots (root; the caller's mount
  * namespace must be private): every N of cfg->btrfs_n_values. */

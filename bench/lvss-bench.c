@@ -273,6 +273,11 @@ static void print_goals(const bench_config *cfg) {
                        med(1, "lvss", "event"), med(1, "sdbus-floor", "event"), ratio, ratio <= 3 ? "MET" : "MISSED");
         } else
                 printf("  one event to one writer: NOT MEASURED (N=1 not run)\n");
+        if (result_find(1, "sdbus-relay", "event") && result_find(1, "sdbus-floor", "event"))
+                printf("    the current protocol's least (the relay floor: requester -> relay -> writer -> relay -> "
+                       "requester on the bare transport): %.1f us, %.2fx the floor; lvss / relay floor %.2fx\n",
+                       med(1, "sdbus-relay", "event"), med(1, "sdbus-relay", "event") / med(1, "sdbus-floor", "event"),
+                       result_find(1, "lvss", "event") ? med(1, "lvss", "event") / med(1, "sdbus-relay", "event") : 0);
         if (cfg->n_n_values >= 2 && top == 1000) {
                 unsigned lo = cfg->n_values[cfg->n_n_values - 2];
                 double dl = (med(top, "lvss", "event") - med(lo, "lvss", "event")) / (top - lo);
@@ -635,6 +640,8 @@ int main(int argc, char **argv) {
                         bench_log("N=%u: raw sd-bus floor", n);
                         r = bench_floor_run(&cfg, n);
                 }
+                if (r >= 0)
+                        r = bench_relay_run(&cfg, n);
                 if (r >= 0) {
                         bench_log("N=%u: sequential hooks", n);
                         r = bench_hooks_run(&cfg, n);

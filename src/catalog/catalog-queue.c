@@ -24,7 +24,10 @@
  * and continues in the barrier's completion). Writes that only record
  * history (session rows at the end, writer outcomes) are queued without
  * waiting: nothing waits for them; a failure is still reported through a
- * completion that marks the record incomplete.
+ * completion that marks the record incomplete. The writer-status history is
+ * not synced by its own commit (issue 11 §5: lvss_catalog_status_add_many()
+ * says why), and history jobs queued one after another run as one
+ * transaction.
  *
  * Completions. The thread moves a finished job to a "done" list and writes
  * an eventfd; the loop's io source on it runs the completions in order. A
@@ -101,6 +104,47 @@ static void test_delay(lvss_catalog_queue *q) {
                 ;
 }
 
+static int run_status(lvss_catalog *c, void *p);
+
+static bool is_history(const Job *j) {
+        return j && j->run == run_status && !j->waited;
+}
+
+/* The history jobs from @first on (a chain of is_history() jobs) in one transaction;
+ * each job's result is the transaction's, or when it failed, its own. */
+static void run_history(lvss_catalog_queue *q, Job *first) {
+        const lvss_catalog_status *stack_rows[16] = { 0 }, **rows = stack_rows;
+        size_t stack_n[16] = { 0 }, *n = stack_n, k = 0, i = 0;
+        int r;
+
+        for (Job *j = first; j; j = j->next)
+                k++;
+        if (k > ELEMENTSOF(stack_rows)) {
+                rows = calloc(k, sizeof *rows);
+                n = calloc(k, sizeof *n);
+        }
+        if (!rows || !n) {
+                /* no memory for the list: one transaction each, as queued */
+                for (Job *j = first; j; j = j->next)
+                        j->r = j->run(q->c, j->data);
+        } else {
+                for (Job *j = first; j; j = j->next, i++) {
+                        const lvss_catalog_status_rows *h = j->data;
+                        rows[i] = h->rows;
+                        n[i] = h->n;
+                }
+                r = lvss_catalog_status_add_batches(q->c, rows, n, k);
+                /* a failure is each job's own, as if it had run alone (one session's
+                 * rows refused must not lose another's): then one at a time */
+                for (Job *j = first; j; j = j->next)
+                        j->r = r >= 0 ? r : j->run(q->c, j->data);
+        }
+        if (rows != stack_rows)
+                free(rows);
+        if (n != stack_n)
+                free(n);
+}
+
 static void *thread_main(void *userdata) {
         lvss_catalog_queue *q = userdata;
 
@@ -127,13 +171,20 @@ static void *thread_main(void *userdata) {
                 pthread_mutex_lock(&q->lock);
 
                 while (q->batch) {
-                        Job *j = q->batch;
-                        q->batch = j->next;
-                        j->next = NULL;
+                        Job *j = q->batch, *last = j;
+                        /* issue 11 §5: history rows queued one after another (several
+                         * events, several sessions) go in one transaction */
+                        while (is_history(last) && is_history(last->next))
+                                last = last->next;
+                        q->batch = last->next;
+                        last->next = NULL;
                         q->running = j;
                         pthread_mutex_unlock(&q->lock);
 
-                        j->r = j->run ? j->run(q->c, j->data) : 0;
+                        if (j != last)
+                                run_history(q, j);
+                        else
+                                j->r = j->run ? j->run(q->c, j->data) : 0;
 
                         pthread_mutex_lock(&q->lock);
                         q->running = NULL;
@@ -143,7 +194,7 @@ static void *thread_main(void *userdata) {
                                 continue; /* the waiting caller frees it */
                         }
                         *q->done_tail = j;
-                        q->done_tail = &j->next;
+                        q->done_tail = &last->next;
                         uint64_t one = 1;
                         (void) !write(q->efd, &one, sizeof one);
                 }
@@ -324,8 +375,9 @@ void lvss_catalog_queue_forget(lvss_catalog_queue *q, const void *userdata) {
         for (Job *j = q->batch; j; j = j->next)
                 if (j->userdata == userdata)
                         j->done = NULL;
-        if (q->running && q->running->userdata == userdata)
-                q->running->done = NULL;
+        for (Job *j = q->running; j; j = j->next) /* one job, or a chain of history jobs */
+                if (j->userdata == userdata)
+                        j->done = NULL;
         for (Job *j = q->done; j; j = j->next)
                 if (j->userdata == userdata)
                         j->done = NULL;

@@ -755,34 +755,59 @@ int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s) {
         return r < 0 ? r : status_insert(c, stmt, s);
 }
 
-/* One transaction, so one sync, and one compiled statement, for all the
- * outcomes of one event: a fan-out to N writers is not N disk flushes. All
- * or nothing. */
-int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n) {
+/*
+ * One transaction and one compiled statement for all the outcomes of one
+ * event (a fan-out to N writers is not N transactions), or of several events
+ * queued together (lvss_catalog_status_add_batches: the catalog thread joins
+ * the history jobs waiting for it). All or nothing.
+ *
+ * issue 11 §5: without a sync. These rows are history: nothing waits for
+ * them and nothing recovers from them, so they need not be on disk before the
+ * next event goes out. The transaction is committed with synchronous=NORMAL
+ * (WAL): it is in the WAL file when the call returns, so it survives lvssd
+ * being killed; the next durable write (a set's rows, a session's row) or
+ * checkpoint syncs it; a power loss before that may lose it, never corrupt
+ * the catalog. Every other write keeps synchronous=FULL (an fsync per
+ * commit), which is restored before this returns.
+ */
+int lvss_catalog_status_add_batches(lvss_catalog *c, const lvss_catalog_status *const *rows, const size_t *n,
+                                    size_t n_batches) {
         _cleanup_(finalizep) sqlite3_stmt *stmt = NULL;
-        int r;
+        size_t total = 0;
+        int r, q;
 
-        if (!c || (!rows && n > 0))
+        if (!c || (n_batches > 0 && (!rows || !n)))
                 return -EINVAL;
-        if (n == 0)
+        for (size_t b = 0; b < n_batches; b++) {
+                if (!rows[b] && n[b] > 0)
+                        return -EINVAL;
+                total += n[b];
+        }
+        if (total == 0)
                 return 0;
         r = status_prepare(c, &stmt);
         if (r < 0)
                 return r;
-        r = exec(c, "BEGIN IMMEDIATE", "begin status");
+        r = exec(c, "PRAGMA synchronous = NORMAL", "history synchronous");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                r = status_insert(c, stmt, &rows[i]);
-                if (r < 0) {
-                        (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-                        return r;
-                }
-        }
-        r = exec(c, "COMMIT", "commit status");
+        r = exec(c, "BEGIN IMMEDIATE", "begin status");
+        for (size_t b = 0; r >= 0 && b < n_batches; b++)
+                for (size_t i = 0; r >= 0 && i < n[b]; i++)
+                        r = status_insert(c, stmt, &rows[b][i]);
+        if (r >= 0)
+                r = exec(c, "COMMIT", "commit status");
         if (r < 0)
                 (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        return r;
+        /* every other write stays durable when it returns */
+        q = exec(c, "PRAGMA synchronous = FULL", "synchronous");
+        return r < 0 ? r : q;
+}
+
+int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n) {
+        if (!c || (!rows && n > 0))
+                return -EINVAL;
+        return lvss_catalog_status_add_batches(c, &rows, &n, 1);
 }
 
 /* ---- writer owners -------------------------------------------------------- */

@@ -82,8 +82,12 @@ int lvss_catalog_foreach_snapshot(lvss_catalog *c, lvss_catalog_snapshot_cb cb, 
 
 /* Writer-status history: one row per event outcome. */
 int lvss_catalog_status_add(lvss_catalog *c, const lvss_catalog_status *s);
-/* @n rows in one transaction (one sync); all or nothing. */
+/* @n rows in one transaction; all or nothing. In the WAL when it returns (it survives
+ * lvssd being killed), not synced: the next durable write syncs it (issue 11 §5). */
 int lvss_catalog_status_add_many(lvss_catalog *c, const lvss_catalog_status *rows, size_t n);
+/* The same for @n_batches arrays (rows[b] has n[b] rows), all in one transaction. */
+int lvss_catalog_status_add_batches(lvss_catalog *c, const lvss_catalog_status *const *rows, const size_t *n,
+                                    size_t n_batches);
 
 /*
  * Writer owners (issue 8 item 4): the uid a writer class (writer id) is bound

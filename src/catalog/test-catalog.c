@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-queue.h"
 #include "basic/util.h"
 
 static char base_dir[256];
@@ -388,6 +389,112 @@ static void test_foreach_orphan(void **state) {
         lvss_catalog_close(c);
 }
 
+static lvss_catalog_status status_row(const vss_id *session, uint8_t instance, vss_writer_event event) {
+        return (lvss_catalog_status) {
+                .session_id = *session,
+                .instance_id = make_id(instance),
+                .writer_id = make_id(70),
+                .writer_name = "w",
+                .state = VSS_WS_STABLE,
+                .event = event,
+                .ok = true,
+        };
+}
+
+/* issue 11 §5: the history of several events in one transaction: every row of every
+ * batch, in order; none when one row of one batch is bad; and the catalog's other
+ * writes work as before afterwards. */
+static void test_status_add_batches(void **state) {
+        char path[512];
+        lvss_catalog *c = open_new(path, sizeof path);
+        vss_id sess = make_id(1), other = make_id(2), unknown = make_id(99);
+        lvss_catalog_status a[2], b[3];
+        const lvss_catalog_status *rows[2] = { a, b };
+        size_t n[2] = { 2, 3 };
+        sqlite3 *db;
+
+        assert_int_equal(lvss_catalog_session_begin(c, &sess, 0, 1, 100), 0);
+        assert_int_equal(lvss_catalog_session_begin(c, &other, 0, 1, 100), 0);
+        for (uint8_t i = 0; i < 2; i++)
+                a[i] = status_row(&sess, (uint8_t) (10 + i), VSS_EVENT_PREPARE_BACKUP);
+        for (uint8_t i = 0; i < 3; i++)
+                b[i] = status_row(&other, (uint8_t) (20 + i), VSS_EVENT_FREEZE);
+        assert_int_equal(lvss_catalog_status_add_batches(c, rows, n, 2), 0);
+        assert_int_equal(lvss_catalog_status_add_batches(c, rows, n, 0), 0);
+        assert_int_equal(lvss_catalog_status_add_batches(c, NULL, n, 1), -EINVAL);
+
+        b[1].session_id = unknown; /* one bad row in the second batch: nothing of either */
+        assert_int_equal(lvss_catalog_status_add_batches(c, rows, n, 2), -ENOENT);
+        /* a durable write after it still works (the history's synchronous=NORMAL is undone) */
+        assert_int_equal(lvss_catalog_session_end(c, &sess, "completed", NULL, 200), 0);
+
+        db = raw_open(path);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_status"), 5);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_status WHERE event = 4"), 3);
+        /* in order: the first batch's rows before the second's */
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_status AS x, writer_status AS y "
+                                     "WHERE x.event = 4 AND y.event <> 4 AND x.id < y.id"), 0);
+        sqlite3_close(db);
+        lvss_catalog_close(c);
+}
+
+typedef struct QueueDone {
+        unsigned calls;
+        int r[8];
+} QueueDone;
+
+static void queue_done(int r, void *data, void *userdata) {
+        QueueDone *d = userdata;
+        const lvss_catalog_status_rows *h = data;
+
+        assert_true(h->n >= 1);
+        assert_true(h->rows[0].instance_id.bytes[0] < 8);
+        d->r[h->rows[0].instance_id.bytes[0]] = r;
+        d->calls++;
+}
+
+/* issue 11 §5: history jobs queued behind a slow write run as one transaction on the
+ * catalog thread; each still gets its own result: one session's refused rows (an
+ * unknown session) must not lose the others'. */
+static void test_queue_history_joined(void **state) {
+        char path[512];
+        lvss_catalog *c = open_new(path, sizeof path);
+        vss_id sess = make_id(1), unknown = make_id(99);
+        lvss_catalog_queue *q = NULL;
+        sd_event *e = NULL;
+        QueueDone d = {};
+        sqlite3 *db;
+
+        assert_int_equal(lvss_catalog_session_begin(c, &sess, 0, 1, 100), 0);
+        lvss_catalog_close(c);
+        assert_int_equal(sd_event_new(&e), 0);
+        /* the thread waits 300 ms before each batch: the jobs after the first queue up meanwhile */
+        assert_int_equal(setenv("LVSS_TEST_CATALOG_DELAY_MS", "300", 1), 0);
+        assert_int_equal(lvss_catalog_queue_new(path, e, &q), 0);
+        (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
+        for (uint8_t i = 0; i < 6; i++) {
+                lvss_catalog_status *rows = calloc(2, sizeof *rows);
+                assert_non_null(rows);
+                for (size_t k = 0; k < 2; k++) {
+                        rows[k] = status_row(i == 3 ? &unknown : &sess, i, VSS_EVENT_THAW);
+                        rows[k].writer_name = strdup("w");
+                        rows[k].instance_id.bytes[0] = i;
+                        rows[k].instance_id.bytes[1] = (uint8_t) (0x80 + k);
+                }
+                assert_int_equal(lvss_catalog_queue_status_add_many(q, rows, 2, queue_done, &d), 0);
+        }
+        while (d.calls < 6)
+                assert_true(sd_event_run(e, 10 * 1000000ULL) >= 0);
+        lvss_catalog_queue_free(q);
+        sd_event_unref(e);
+
+        for (int i = 0; i < 6; i++)
+                assert_int_equal(d.r[i], i == 3 ? -ENOENT : 0);
+        db = raw_open(path);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_status"), 10);
+        sqlite3_close(db);
+}
+
 /* One transaction for a fan-out's rows: all of them, or none when one is bad. */
 static void test_status_add_many(void **state) {
         char path[512];
@@ -723,6 +830,8 @@ int main(void) {
                 cmocka_unit_test(test_foreach_orphan),
                 cmocka_unit_test(test_status_add),
                 cmocka_unit_test(test_status_add_many),
+                cmocka_unit_test(test_status_add_batches),
+                cmocka_unit_test(test_queue_history_joined),
                 cmocka_unit_test(test_reopen_keeps_data_and_migration_is_noop),
                 cmocka_unit_test(test_writer_owners),
                 cmocka_unit_test(test_newer_schema_refused),

@@ -366,6 +366,16 @@ const char *session_state_text(const Session *s) {
         return session_state_admin_text(s->state, s->kind == SESSION_RESTORE, lost);
 }
 
+/* *@dst becomes a copy of @src (NULL for NULL), left alone when it is equal already:
+ * 0, or -ENOMEM with *@dst NULL. */
+static int note_copy(char **dst, const char *src) {
+        if (streq_ptr(*dst, src))
+                return 0;
+        free(*dst);
+        *dst = src ? strdup(src) : NULL;
+        return src && !*dst ? -ENOMEM : 0;
+}
+
 /* The admin view's copy of @e's status, in its writer's record (WS-9): the session layer
  * writes it; the registry only reads it (issue 11 §2: the layers run one way). */
 void writer_note_status(Writer *w, const Entry *e) {
@@ -378,9 +388,9 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->state = e->state;
         l->failure = e->failure;
         l->application_result = e->application_result;
-        free(l->application_message);
-        l->application_message = e->application_message ? strdup(e->application_message) : NULL;
-        if (e->application_message && !l->application_message)
+        /* issue 11 §5: called for every writer at every event sent and answered;
+         * the strings are copied only when they changed (mostly they are NULL) */
+        if (note_copy(&l->application_message, e->application_message) < 0)
                 log_session(e->session, "out of memory: the admin view shows writer '%s' without its message",
                             w->name);
         l->session_id = e->session->id;
@@ -390,9 +400,7 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->duration_usec = e->duration_usec;
         l->session = e->session;
         l->session_state = NULL;
-        free(l->origin);
-        l->origin = e->session->origin ? strdup(e->session->origin) : NULL;
-        if (e->session->origin && !l->origin)
+        if (note_copy(&l->origin, e->session->origin) < 0)
                 log_session(e->session, "out of memory: the admin view shows writer '%s' without the session's origin",
                             w->name);
 }
