@@ -36,6 +36,7 @@
 #include "manager.h"
 #include "server.h"
 #include "session.h"
+#include "session-bus.h"
 #include "snapshot.h"
 #include "external.h"
 #include "protocol/protocol.h"
