@@ -43,7 +43,6 @@
 #include "restore.h"
 #include "providers.h"
 #include "snapshot.h"
-#include "external.h"
 #include "worker.h"
 #include "protocol/protocol.h"
 #include "protocol/component-wire.h"
@@ -848,8 +847,8 @@ void session_step_finish(Session *s, vss_hresult hr) {
         }
 
         if (!s->client && s->external) {
-                /* issue 10 part 2: lvssd drives its own session's next step */
-                external_step_finished(s, step, hr);
+                /* issue 10 part 2: lvssd drives its own session's next step (external.c) */
+                s->external_hooks->step_finished(s, step, hr);
                 return;
         }
         if (!s->client) {
@@ -1553,6 +1552,13 @@ int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error
         return session_step_started(s, &call);
 }
 
+/* The snapshot set's end (snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
+static void snapshot_set_done(Session *s, vss_hresult hr) {
+        if (VSS_SUCCEEDED(hr))
+                session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
+        session_step_finish(s, hr);
+}
+
 int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_DO_SNAPSHOT_SET, NULL, error);
@@ -1571,7 +1577,7 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
                 session_step_abandon(s);
                 return r;
         }
-        (void) snapshot_set_run(s);
+        (void) snapshot_set_run(s, snapshot_set_done);
         return 1;
 }
 

@@ -86,6 +86,20 @@ typedef enum SnapPhase {
         SNAP_VETO_ABORT,
 } SnapPhase;
 
+/*
+ * issue 11 §2: the calls run one way (session → snapshot set → providers). An external
+ * session's driver (external.c, above the session layer) sets these on its session; the
+ * session layer and the snapshot set call them rather than external.c by name.
+ */
+typedef struct ExternalHooks {
+        /* a step of the session ended: the driver starts the next one */
+        void (*step_finished)(Session *s, StepKind step, vss_hresult hr);
+        /* the snapshot set: arm the hold limit's timer at @deadline_mono (CLOCK_MONOTONIC) */
+        int (*arm_hold)(Session *s, uint64_t deadline_mono);
+        /* the snapshot set: every writer is frozen, the hold begins */
+        void (*holding)(Session *s);
+} ExternalHooks;
+
 struct Session {
         Manager *m;
         Client *client; /* NULL once the requester is gone */
@@ -118,6 +132,8 @@ struct Session {
 
         /* the running step */
         StepKind step;
+        /* DoSnapshotSet ended with @hr (snapshot_set_run(), set by the session layer) */
+        void (*set_done)(Session *s, vss_hresult hr);
         const char *step_name;     /* "PrepareForBackup": named in StepFinished */
         bool step_signal;          /* the step ends with a StepFinished signal */
         Pending *step_call;        /* the deferred call to answer (AbortBackup, Release), or NULL */
@@ -179,6 +195,7 @@ struct Session {
 
         /* issue 10 part 2: an external session, owned by lvssd (external.c) */
         bool external;
+        const ExternalHooks *external_hooks; /* set with external, by external.c */
         char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
         char **external_volumes;    /* --volume: canonical paths; only writers with files there take part */
         uint64_t external_hold_usec;     /* the effective hold limit */
