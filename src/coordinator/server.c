@@ -7,8 +7,9 @@
  * by the one event loop (see "connections and the event loop" below). The
  * peer's credentials come from the socket (SO_PEERCRED, SO_PEERGROUPS) and
  * decide what it may do (WS-14). The vtables below only unpack arguments
- * and call the domain code in session.c and registry.c; the interface is
- * docs/dbus-interface.md.
+ * and call the domain code in session.c and registry.c, and pack what it
+ * gives; a call a session answers later goes to it as a Pending that
+ * session-bus.c packs (answer.h). The interface is docs/dbus-interface.md.
  */
 
 #include <grp.h>

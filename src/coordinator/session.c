@@ -11,8 +11,9 @@
  * carrying its provenance: session id, last event, when, in progress, how
  * long (WS-9).
  *
- * Steps that talk to writers are "deferred" calls: the D-Bus call is kept in
- * step_call and answered when the step's fan-outs end. One step runs at a
+ * Steps that talk to writers are "deferred" calls: the call, a Pending
+ * (answer.h: the bus edge made it, session-bus.c packs the answer), is kept
+ * in step_call and answered when the step's fan-outs end. One step runs at a
  * time; anything else but GatherWriterStatus and Cancel is refused with
  * VSS_E_BAD_STATE meanwhile (WS-11). GatherWriterStatus reads the table as it
  * is and never waits (WS-8).
