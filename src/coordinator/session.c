@@ -1661,7 +1661,8 @@ static void abort_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-/* Takes *@call (the AbortBackup to answer, or NULL) once the step begins. */
+/* Takes *@call (the AbortBackup to answer, or NULL) once the step has begun; gives it back
+ * when the step cannot start (negative errno). */
 static int session_start_abort(Session *s, Pending **call) {
         int r;
 
@@ -1670,7 +1671,10 @@ static int session_start_abort(Session *s, Pending **call) {
                 return r;
         session_step_begin(s, STEP_ABORT, "AbortBackup", call);
         s->step_signal = false;
-        return session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
+        r = session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
+        if (r < 0 && call)
+                *call = TAKE_PTR(s->step_call); /* not started: the caller answers it */
+        return r;
 }
 
 int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *error) {
@@ -1824,7 +1828,8 @@ static void release_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-/* Takes *@call (the Release to answer, or NULL) once the step begins. */
+/* Takes *@call (the Release to answer, or NULL) once the step has begun; gives it back when
+ * the step cannot start (negative errno). */
 static int session_start_release(Session *s, Pending **call) {
         int r;
 
@@ -1834,7 +1839,10 @@ static int session_start_release(Session *s, Pending **call) {
         session_step_begin(s, STEP_RELEASE, "Release", call);
         s->step_signal = false;
         session_apply(s, SESSION_IN_SHUTDOWN);
-        return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
+        r = session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
+        if (r < 0 && call)
+                *call = TAKE_PTR(s->step_call); /* not started: the caller answers it */
+        return r;
 }
 
 /* Stop whatever step runs, without answering it, leaving the writers in a
