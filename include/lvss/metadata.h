@@ -95,7 +95,18 @@ vss_hresult vss_create_writer_metadata_add_component_dependency(vss_create_write
  * VSS_E_OBJECT_NOT_FOUND for an index out of range.
  */
 
-/** struct vss_file_desc - a file set (IVssWMFiledesc); strings borrowed from the document. */
+/**
+ * struct vss_file_desc - a file set (IVssWMFiledesc); strings borrowed from the document.
+ *
+ * Frozen: its layout is that of lvss 0.1 and never changes. It is handed out
+ * as arrays (vss_component_info's files, databases, log_files), which a
+ * program walks with the sizeof it was compiled with, so no field can ever
+ * be added to it, nor a size field that would say how far apart the
+ * elements are. It holds all five properties of IVssWMFiledesc. A file-set
+ * property lvss adds later comes through a new getter by index (the way of
+ * IVssWMComponent::GetFile), never in this structure (docs/api.md,
+ * "Structure sizes").
+ */
 typedef struct vss_file_desc {
         const char *path;
         const char *filespec;
@@ -104,7 +115,12 @@ typedef struct vss_file_desc {
         uint32_t backup_type_mask;
 } vss_file_desc;
 
-/** struct vss_component_info - a component (VSS_COMPONENTINFO); borrowed from the document. */
+/**
+ * struct vss_component_info - a component (VSS_COMPONENTINFO); borrowed from the document.
+ *
+ * The arrays @files, @databases and @log_files hold @file_count,
+ * @database_count and @log_file_count vss_file_desc each (frozen, above).
+ */
 typedef struct vss_component_info {
         vss_component_type type;
         const char *logical_path; /* may be NULL */

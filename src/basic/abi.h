@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <lvss/backup.h>
+#include <lvss/metadata.h>
 #include <lvss/types.h>
 #include <lvss/writer.h>
 
@@ -55,6 +56,22 @@ static inline void lvss_struct_copy_out(void *dst, size_t size, const void *src,
 
         memcpy((char *) dst + sizeof(size_t), (const char *) src + sizeof(size_t), n - sizeof(size_t));
 }
+
+/*
+ * vss_file_desc is frozen (metadata.h, docs/api.md "Structure sizes"): the
+ * arrays in vss_component_info are walked with the caller's sizeof, so its
+ * layout of lvss 0.1 is its layout forever. A change here breaks every
+ * program that reads a component's file lists; new file-set properties go
+ * through a new getter instead.
+ */
+_Static_assert(offsetof(vss_file_desc, path) == 0 &&
+                       offsetof(vss_file_desc, filespec) == sizeof(const char *) &&
+                       offsetof(vss_file_desc, recursive) == 2 * sizeof(const char *) &&
+                       offsetof(vss_file_desc, alternate_location) == 3 * sizeof(const char *) &&
+                       offsetof(vss_file_desc, backup_type_mask) == 4 * sizeof(const char *),
+               "vss_file_desc is frozen: its fields stay where lvss 0.1 put them");
+_Static_assert(sizeof(vss_file_desc) == 5 * sizeof(const char *),
+               "vss_file_desc is frozen: its size (the stride of vss_component_info's arrays) stays that of lvss 0.1");
 
 _Static_assert(VSS_WS_COUNT == 16, "the writer states of writer-status.md");
 _Static_assert(VSS_EVENT_COUNT == 12, "the writer events of writer-status.md");

@@ -36,6 +36,7 @@
 #include "manager.h"
 #include "server.h"
 #include "session.h"
+#include "session-bus.h"
 #include "snapshot.h"
 #include "external.h"
 #include "protocol/protocol.h"
@@ -115,6 +116,8 @@ static void external_set_why(Session *s, const char *why) {
         if (!s->external_why)
                 log_session(s, "out of memory: the session's record says why it ended in general terms (%s)", why);
 }
+
+static void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 
 static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -200,7 +203,8 @@ static void thaw_now(Session *s, vss_hresult hr, const char *why) {
         snapshot_external_release(s, hr, why);
 }
 
-void external_holding(Session *s) {
+/* snapshot.c, through ExternalHooks.holding: every writer is frozen, the hold begins. */
+static void external_holding(Session *s) {
         _cleanup_(freep) char *msg = NULL;
         uint64_t ms;
 
@@ -292,7 +296,8 @@ static int select_by_volume(Session *s, sd_bus_error *error) {
         return 0;
 }
 
-void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
+/* session.c, through ExternalHooks.step_finished: a step ended; the next one starts. */
+static void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         Manager *m = s->m;
 
@@ -378,12 +383,19 @@ static int on_hold_limit(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* snapshot.c asks for the timer through this: the effective limit, at @deadline_mono. */
-int external_arm_hold(Session *s, uint64_t deadline_mono) {
+/* snapshot.c asks for the timer through ExternalHooks.arm_hold: the effective limit, at @deadline_mono. */
+static int external_arm_hold(Session *s, uint64_t deadline_mono) {
         s->external_timer = sd_event_source_disable_unref(s->external_timer);
         return sd_event_add_time(s->m->event, &s->external_timer, CLOCK_MONOTONIC, deadline_mono, 1, on_hold_limit,
                                  s);
 }
+
+/* issue 11 §2: what the session layer and the snapshot set call back (session.h) */
+static const ExternalHooks external_hooks = {
+        .step_finished = external_step_finished,
+        .arm_hold = external_arm_hold,
+        .holding = external_holding,
+};
 
 static int refuse_held(Manager *m, sd_bus_error *error) {
         Session *s = m->external;
@@ -479,6 +491,7 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 return r;
         }
         s->external = true;
+        s->external_hooks = &external_hooks;
         m->external = s;
         log_session(s, "external freeze for %s: hold limit %llu ms", s->origin,
                     (unsigned long long) (s->external_hold_usec / USEC_PER_MSEC));

@@ -19,12 +19,6 @@ int external_provider_new(lvss_provider **ret);
 int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error);
 int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error);
 int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error);
-/* snapshot.c: every writer is frozen, the hold begins. */
-void external_holding(Session *s);
-/* snapshot.c: the hold limit's timer, at @deadline_mono (CLOCK_MONOTONIC). */
-int external_arm_hold(Session *s, uint64_t deadline_mono);
-/* session.c: a step of an external session ended; the next one starts. */
-void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 /* server.c: @c goes; a call of its that waits is dropped. */
 void external_client_gone(Client *c);
 /* main.c: lvssd stops; a held freeze is aborted (writers thawed). */

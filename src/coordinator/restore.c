@@ -115,7 +115,7 @@ static int session_to_bcd(Session *s, lvss_bcd **ret) {
         return 0;
 }
 
-int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error) {
         _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
         _cleanup_(freep) char *xml = NULL;
         int r;
@@ -129,7 +129,8 @@ int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *e
         if (r < 0)
                 return lvss_bus_error_set_hresult(error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
                                                   "Cannot write the Backup Components Document: %s", strerror(-r));
-        return sd_bus_reply_method_return(call, "s", xml);
+        *ret_xml = TAKE_PTR(xml);
+        return 0;
 }
 
 /* ---- InitializeForRestore ---------------------------------------------------- */
@@ -310,7 +311,8 @@ static void pre_restore_identified(Fanout *f, void *userdata) {
                 session_step_finish(s, VSS_E_UNEXPECTED);
 }
 
-static int restore_step(Session *s, sd_bus_message *call, StepKind step, sd_bus_error *error) {
+static int restore_step(Session *s, Pending *pending, StepKind step, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         bool pre = step == STEP_PRE_RESTORE;
         int r = session_check(s, pre ? SESSION_IN_PRE_RESTORE : SESSION_IN_POST_RESTORE, NULL, error);
         if (r < 0)
@@ -325,13 +327,13 @@ static int restore_step(Session *s, sd_bus_message *call, StepKind step, sd_bus_
                 session_step_abandon(s);
                 return r;
         }
-        return session_step_started(s, call);
+        return session_step_started(s, &call);
 }
 
-int session_method_pre_restore(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_pre_restore(Session *s, Pending *call, sd_bus_error *error) {
         return restore_step(s, call, STEP_PRE_RESTORE, error);
 }
 
-int session_method_post_restore(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_post_restore(Session *s, Pending *call, sd_bus_error *error) {
         return restore_step(s, call, STEP_POST_RESTORE, error);
 }

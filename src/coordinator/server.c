@@ -7,8 +7,9 @@
  * by the one event loop (see "connections and the event loop" below). The
  * peer's credentials come from the socket (SO_PEERCRED, SO_PEERGROUPS) and
  * decide what it may do (WS-14). The vtables below only unpack arguments
- * and call the domain code in session.c and registry.c; the interface is
- * docs/dbus-interface.md.
+ * and call the domain code in session.c and registry.c, and pack what it
+ * gives; a call a session answers later goes to it as a Pending that
+ * session-bus.c packs (answer.h). The interface is docs/dbus-interface.md.
  */
 
 #include <grp.h>
@@ -34,6 +35,7 @@
 #include "server.h"
 #include "registry.h"
 #include "session.h"
+#include "session-bus.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "admin.h"
@@ -140,7 +142,10 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
                                                   "This connection already has a role (one session per connection)");
         if (c->m->stopping)
                 return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
-        r = session_new(c->m, c, m, &s, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        r = session_new(c->m, c, p, &s, error);
         if (r < 0)
                 return r;
         c->role = ROLE_REQUESTER;
@@ -171,7 +176,7 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
         r = session_of_requester(c->m, c, &id, &s, error);
         if (r < 0)
                 return r;
-        return session_reply_status(s, m);
+        return session_bus_reply_status(m, s);
 }
 
 static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -371,6 +376,18 @@ static int reply_or(sd_bus_message *m, int r) {
         return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
 }
 
+/* issue 11 §2: a call the session answers, now or when its step ends, through a Pending
+ * (session-bus.c packs the answer). */
+typedef int (*session_deferred_t)(Session *s, Pending *call, sd_bus_error *error);
+
+static int call_deferred(Session *s, sd_bus_message *m, session_deferred_t method, sd_bus_error *error) {
+        Pending *p = session_bus_pending_new(s->m, m);
+
+        if (!p)
+                return -ENOMEM;
+        return method(s, p, error);
+}
+
 static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *bcd;
         SESSION_OR_RETURN(userdata, s, error);
@@ -410,7 +427,7 @@ static int method_set_backup_state(sd_bus_message *m, void *userdata, sd_bus_err
 
 static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_gather_metadata(s, m, error);
+        return call_deferred(s, m, session_method_gather_metadata, error);
 }
 
 static int method_get_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -477,7 +494,10 @@ static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_
         if (r < 0)
                 return r;
         /* issue 11 §1: the providers answer from a worker; the reply comes then */
-        return session_method_pick_provider(s, m, false, &provider, volume, error);
+        Pending *p = session_bus_pending_new(s->m, m);
+        if (!p)
+                return -ENOMEM;
+        return session_method_pick_provider(s, p, false, &provider, volume, error);
 }
 
 static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -489,17 +509,20 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
                 return r;
         if (lvss_bus_read_id(m, &provider) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "provider id must be 16 bytes");
-        return session_method_pick_provider(s, m, true, &provider, volume, error);
+        Pending *p = session_bus_pending_new(s->m, m);
+        if (!p)
+                return -ENOMEM;
+        return session_method_pick_provider(s, p, true, &provider, volume, error);
 }
 
 static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_prepare_for_backup(s, m, error);
+        return call_deferred(s, m, session_method_prepare_for_backup, error);
 }
 
 static int method_do_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_do_snapshot_set(s, m, error);
+        return call_deferred(s, m, session_method_do_snapshot_set, error);
 }
 
 static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -548,22 +571,26 @@ static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus
 
 static int method_backup_complete(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_backup_complete(s, m, error);
+        return call_deferred(s, m, session_method_backup_complete, error);
 }
 
 static int method_abort_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_abort_backup(s, m, error);
+        return call_deferred(s, m, session_method_abort_backup, error);
 }
 
 static int method_gather_writer_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_gather_status(s, m, error);
+        return call_deferred(s, m, session_method_gather_status, error);
 }
 
 static int method_save_as_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(freep) char *xml = NULL;
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_save_as_xml(s, m, error);
+        int r = session_method_save_as_xml(s, &xml, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "s", xml);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -573,7 +600,7 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_release(s, m, error);
+        return call_deferred(s, m, session_method_release, error);
 }
 
 static int method_set_selected_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -605,19 +632,19 @@ static int method_set_file_restore_status(sd_bus_message *m, void *userdata, sd_
 
 static int method_pre_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_pre_restore(s, m, error);
+        return call_deferred(s, m, session_method_pre_restore, error);
 }
 
 static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
-        return session_method_post_restore(s, m, error);
+        return call_deferred(s, m, session_method_post_restore, error);
 }
 
 static int method_get_record_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SESSION_OR_RETURN(userdata, s, error);
 
         /* answered at once, or once the catalog wrote what was queued before (issue 11 §1) */
-        return session_method_get_record_status(s, m, error);
+        return call_deferred(s, m, session_method_get_record_status, error);
 }
 
 static const sd_bus_vtable session_vtable[] = {

@@ -11,8 +11,9 @@
  * carrying its provenance: session id, last event, when, in progress, how
  * long (WS-9).
  *
- * Steps that talk to writers are "deferred" calls: the D-Bus call is kept in
- * step_call and answered when the step's fan-outs end. One step runs at a
+ * Steps that talk to writers are "deferred" calls: the call, a Pending
+ * (answer.h: the bus edge made it, session-bus.c packs the answer), is kept
+ * in step_call and answered when the step's fan-outs end. One step runs at a
  * time; anything else but GatherWriterStatus and Cancel is refused with
  * VSS_E_BAD_STATE meanwhile (WS-11). GatherWriterStatus reads the table as it
  * is and never waits (WS-8).
@@ -43,7 +44,6 @@
 #include "restore.h"
 #include "providers.h"
 #include "snapshot.h"
-#include "external.h"
 #include "worker.h"
 #include "metrics.h"
 #include "protocol/protocol.h"
@@ -83,41 +83,46 @@ int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, ch
         return 0;
 }
 
-/* The answer to GetRecordStatus, packed here because it may come after the call (issue 11 §1). */
-static int session_reply_record_status(Session *s, sd_bus_message *call) {
+/* The answer to GetRecordStatus, which may come after the call (issue 11 §1); @flush: later. */
+static int session_answer_record_status(Session *s, Pending **call, bool flush) {
         _cleanup_(freep) char *note = NULL;
         uint32_t lost;
         bool complete;
         int r = session_record_status(s, &complete, &lost, &note);
         if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(call, "bus", complete, lost, strempty(note));
+                return pending_answer(call, &(Answer) { .kind = ANSWER_ERRNO, .error = r, .flush = flush });
+        return pending_answer(call, &(Answer) {
+                .kind = ANSWER_RECORD_STATUS,
+                .yes = complete,
+                .lost = lost,
+                .text = note,
+                .flush = flush,
+        });
 }
 
 static void record_status_known(int r, void *data, void *userdata) {
         Session *s = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->record_call);
 
-        r = session_reply_record_status(s, call);
-        if (r < 0)
-                (void) sd_bus_reply_method_errno(call, r, NULL);
-        /* answered outside the connection's own dispatch: flush it (server.c) */
-        server_bus_changed(s->m, sd_bus_message_get_bus(call));
+        /* answered outside the connection's own dispatch: the edge flushes it */
+        (void) session_answer_record_status(s, &s->record_call, true);
 }
 
-int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_get_record_status(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r;
 
         if (s->record_call)
                 return session_bad_state(error, "GetRecordStatus is already being answered");
         manager_flush_history(s->m);
-        if (!s->m->catalog_queue)
-                return session_reply_record_status(s, call);
+        if (!s->m->catalog_queue) {
+                r = session_answer_record_status(s, &call, false);
+                return r < 0 ? r : 1;
+        }
         /* issue 11 §1: answered once the rows queued so far are written (or not) */
         r = lvss_catalog_queue_barrier(s->m->catalog_queue, record_status_known, s);
         if (r < 0)
                 return r;
-        s->record_call = sd_bus_message_ref(call);
+        s->record_call = TAKE_PTR(call);
         return 1;
 }
 
@@ -154,38 +159,32 @@ static unsigned sessions_of_uid(Manager *m, uid_t uid) {
  */
 static void session_begun(int r, void *data, void *userdata) {
         Session *s = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->open_call);
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->open_call);
+        _cleanup_(freep) char *why = NULL;
         Client *c = s->client;
 
         if (r >= 0) {
-                if (call) {
-                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                        r = sd_bus_message_new_method_return(call, &reply);
-                        if (r >= 0)
-                                r = lvss_bus_append_id(reply, &s->id);
-                        if (r >= 0)
-                                r = sd_bus_send(NULL, reply, NULL);
-                        if (r < 0)
-                                log_session(s, "cannot answer OpenSession: %s", strerror(-r));
-                        server_bus_changed(s->m, sd_bus_message_get_bus(call));
-                }
+                /* answered outside the connection's own dispatch: the edge flushes it */
+                r = pending_answer(&call, &(Answer) { .kind = ANSWER_ID, .id = s->id, .flush = true });
+                if (r < 0)
+                        log_session(s, "cannot answer OpenSession: %s", strerror(-r));
                 return;
         }
         log_session(s, "uid %u pid %d: cannot record it in the catalog: %s", (unsigned) s->uid, (int) s->pid,
                     strerror(-r));
         if (!call)
                 return; /* an external freeze: its set's rows fail and say so */
-        if (r == -ENOSPC)
-                (void) lvss_bus_error_set_hresult(&error, VSS_E_INSUFFICIENT_STORAGE,
-                                                  "Cannot record the session in the catalog (%s): %s (database or disk "
-                                                  "is full)", s->m->cfg.state_dir, strerror(-r));
-        else
-                (void) lvss_bus_error_set_hresult(&error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
-                                                  "Cannot record the session in the catalog (%s): %s",
-                                                  s->m->cfg.state_dir, strerror(-r));
-        (void) sd_bus_reply_method_error(call, &error);
-        server_bus_changed(s->m, sd_bus_message_get_bus(call));
+        vss_hresult hr = r == -ENOSPC ? VSS_E_INSUFFICIENT_STORAGE : r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED;
+        if (asprintf(&why, "Cannot record the session in the catalog (%s): %s%s", s->m->cfg.state_dir, strerror(-r),
+                     r == -ENOSPC ? " (database or disk is full)" : "") < 0)
+                why = NULL;
+        (void) pending_answer(&call, &(Answer) {
+                .kind = why ? ANSWER_HRESULT : ANSWER_ERRNO,
+                .hr = hr,
+                .error = -ENOMEM,
+                .text = why,
+                .flush = true,
+        });
         if (c && c->session == s) {
                 c->session = NULL;
                 c->role = ROLE_NONE;
@@ -194,7 +193,8 @@ static void session_begun(int r, void *data, void *userdata) {
         session_free(s);
 }
 
-int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_bus_error *error) {
+int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
         Session *s;
 
@@ -234,7 +234,7 @@ int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_b
                         session_free(s);
                         return r;
                 }
-                s->open_call = sd_bus_message_ref(call);
+                s->open_call = TAKE_PTR(call);
         }
         log_session(s, "opened by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         *ret = s;
@@ -261,7 +261,7 @@ Session *session_free(Session *s) {
         m = s->m;
         snapshot_set_kill_commit(s);
         s->worker = worker_cancel(s->worker);
-        s->pick_call = sd_bus_message_unref(s->pick_call);
+        s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
         s->fanout = fanout_cancel(s->fanout);
         for (size_t i = 0; i < s->n_detached; i++)
@@ -270,12 +270,12 @@ Session *session_free(Session *s) {
         s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
         if (m->set_owner == s)
                 m->set_owner = NULL;
-        s->step_call = sd_bus_message_unref(s->step_call);
-        s->queued_release = sd_bus_message_unref(s->queued_release);
+        s->step_call = pending_drop(s->step_call);
+        s->queued_release = pending_drop(s->queued_release);
         /* issue 11 §1: its catalog jobs still run; their completions no longer do */
         lvss_catalog_queue_forget(m->catalog_queue, s);
-        s->open_call = sd_bus_message_unref(s->open_call);
-        s->record_call = sd_bus_message_unref(s->record_call);
+        s->open_call = pending_drop(s->open_call);
+        s->record_call = pending_drop(s->record_call);
 
         for (Writer *w = m->writers; w; w = w->next)
                 if (w->last.session == s) {
@@ -526,28 +526,6 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                 };
                 manager_queue_history(s->m, &cs);
         }
-}
-
-int append_status(sd_bus_message *m, const Entry *e) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'r', LVSS_STATUS_STRUCT);
-        if (r < 0)
-                return r;
-        r = lvss_bus_append_id(m, &e->instance_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &e->writer_id);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ssuiis", e->writer_name, e->instance_name, (uint32_t) e->state,
-                                          e->failure, e->application_result, strempty(e->application_message));
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &e->session->id);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ubtt", (uint32_t) e->last_event, e->in_progress, e->last_event_usec,
-                                          e->duration_usec);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
 }
 
 /* ---- components ---------------------------------------------------------- */
@@ -812,7 +790,7 @@ int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e)) 
 /* ---- step bookkeeping ---------------------------------------------------- */
 
 static void session_teardown_continue(Session *s);
-static int session_start_release(Session *s, sd_bus_message *call);
+static int session_start_release(Session *s, Pending **call);
 static void session_finalize(Session *s);
 static void session_arm_idle(Session *s);
 
@@ -822,19 +800,20 @@ static void session_arm_idle(Session *s);
  * out-of-order call fails right there, WS-11) or answers its deferred call
  * (AbortBackup and Release, which the requester waits for).
  */
-void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call) {
+void session_step_begin(Session *s, StepKind step, const char *name, Pending **deferred_call) {
         s->step_detail = mfree(s->step_detail);
         s->step = step;
         s->step_name = name;
         s->step_hr = VSS_S_OK;
-        s->step_signal = !deferred_call;
-        s->step_call = deferred_call ? sd_bus_message_ref(deferred_call) : NULL;
+        s->step_signal = !deferred_call || !*deferred_call;
+        s->step_call = pending_drop(s->step_call);
+        s->step_call = deferred_call ? TAKE_PTR(*deferred_call) : NULL;
 }
 
 void session_step_abandon(Session *s) {
         s->step = STEP_NONE;
         s->step_signal = false;
-        s->step_call = sd_bus_message_unref(s->step_call);
+        s->step_call = pending_drop(s->step_call);
 }
 
 static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
@@ -857,7 +836,7 @@ static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
 }
 
 void session_step_finish(Session *s, vss_hresult hr) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->step_call);
+        _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->step_call);
         bool signal = s->step_signal;
         StepKind step = s->step;
 
@@ -869,28 +848,30 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 emit_step_finished(s, s->step_name, hr);
         else if (call && s->client && !s->client->disconnected) {
                 if (step == STEP_GATHER_STATUS && VSS_SUCCEEDED(hr))
-                        (void) session_reply_status(s, call);
-                else if (VSS_FAILED(hr)) {
-                        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                        lvss_bus_error_set_hresult(&e, hr, "%s", vss_hresult_text(hr));
-                        (void) sd_bus_reply_method_error(call, &e);
-                } else
-                        (void) sd_bus_reply_method_return(call, NULL);
+                        (void) pending_answer(&call, &(Answer) { .kind = ANSWER_STATUS, .session = s });
+                else if (VSS_FAILED(hr))
+                        (void) pending_answer(&call, &(Answer) {
+                                .kind = ANSWER_HRESULT,
+                                .hr = hr,
+                                .text = vss_hresult_text(hr),
+                        });
+                else
+                        (void) pending_answer_empty(&call);
         }
 
         if (!s->client && s->external) {
-                /* issue 10 part 2: lvssd drives its own session's next step */
-                external_step_finished(s, step, hr);
+                /* issue 10 part 2: lvssd drives its own session's next step (external.c) */
+                s->external_hooks->step_finished(s, step, hr);
                 return;
         }
         if (!s->client) {
-                s->queued_release = sd_bus_message_unref(s->queued_release);
+                s->queued_release = pending_drop(s->queued_release);
                 session_teardown_continue(s);
                 return;
         }
         if (s->idle_expired && step == STEP_ABORT && !session_released(s)) {
                 /* issue 8 item 5: the idle holder's Abort is done; end the session */
-                s->queued_release = sd_bus_message_unref(s->queued_release);
+                s->queued_release = pending_drop(s->queued_release);
                 int r = session_start_release(s, NULL);
                 if (r < 0) {
                         session_step_abandon(s);
@@ -901,11 +882,15 @@ void session_step_finish(Session *s, vss_hresult hr) {
         }
         session_arm_idle(s);
         if (s->queued_release) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *release = TAKE_PTR(s->queued_release);
-                int r = session_start_release(s, release);
+                _cleanup_(pending_dropp) Pending *release = TAKE_PTR(s->queued_release);
+                int r = session_start_release(s, &release);
                 if (r < 0) {
+                        _cleanup_(freep) char *why = NULL;
+
                         session_step_abandon(s);
-                        (void) sd_bus_reply_method_errnof(release, r, "Cannot release the session: %m");
+                        if (asprintf(&why, "Cannot release the session: %s", strerror(-r)) < 0)
+                                why = NULL;
+                        (void) pending_answer(&release, &(Answer) { .kind = ANSWER_ERRNO, .error = r, .text = why });
                 }
         }
         /* a step ends from a writer's reply or a timer, not from the requester's own dispatch */
@@ -913,11 +898,10 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 server_bus_changed(s->m, s->client->bus);
 }
 
-/* An asynchronous step started: answer its call now. */
-int session_step_started(Session *s, sd_bus_message *call) {
-        if (!call)
-                return 0; /* lvssd's own step (an external session): nobody to answer */
-        return sd_bus_reply_method_return(call, NULL);
+/* An asynchronous step started: answer its call now (a NULL call: lvssd's own step, an
+ * external session: nobody to answer). */
+int session_step_started(Session *s, Pending **call) {
+        return pending_answer_empty(call);
 }
 
 /* ---- Session1 methods ---------------------------------------------------- */
@@ -1164,7 +1148,8 @@ int session_identify(Session *s, fanout_done_t then) {
                             &s->fanout);
 }
 
-int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_gather_metadata(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_GATHER_METADATA, NULL, error);
         if (r < 0)
                 return r;
@@ -1177,7 +1162,7 @@ int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_erro
                 session_step_abandon(s);
                 return r;
         }
-        return session_step_started(s, call);
+        return session_step_started(s, &call);
 }
 
 int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error) {
@@ -1277,7 +1262,7 @@ void session_touch(Session *s) {
         session_arm_idle(s);
 }
 
-static int session_start_abort(Session *s, sd_bus_message *call);
+static int session_start_abort(Session *s, Pending **call);
 
 static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
@@ -1401,11 +1386,10 @@ static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *
 }
 
 static void pick_done(Worker *w, int r, const uint8_t *out, size_t size, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Session *s = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->pick_call);
-        _cleanup_(freep) char *volume = TAKE_PTR(s->pick_volume);
+        _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->pick_call);
+        _cleanup_(freep) char *volume = TAKE_PTR(s->pick_volume), *why = NULL;
+        Answer a = { .kind = ANSWER_HRESULT, .hr = VSS_E_UNEXPECTED_PROVIDER_ERROR };
         const char *method = s->pick_add ? "AddToSnapshotSet" : "IsVolumeSupported";
         lvss_provider *p = NULL;
         int32_t idx = -1;
@@ -1421,43 +1405,36 @@ static void pick_done(Worker *w, int r, const uint8_t *out, size_t size, void *u
         if (r == -ETIME) {
                 log_session(s, "%s: no provider answered for %s within %llu ms (ProviderStepTimeoutMS=)", method,
                             volume, (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
-                r = lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                               "The provider did not say whether it takes %s within %llu ms "
-                                               "(ProviderStepTimeoutMS=)", volume,
-                                               (unsigned long long) (s->m->cfg.provider_step_timeout_usec /
-                                                                     USEC_PER_MSEC));
+                r = asprintf(&why, "The provider did not say whether it takes %s within %llu ms "
+                                   "(ProviderStepTimeoutMS=)", volume,
+                             (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
         } else if (r < 0) {
                 log_session(s, "%s: the provider's worker failed for %s", method, volume);
-                r = lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                               "The provider failed while checking %s", volume);
+                r = asprintf(&why, "The provider failed while checking %s", volume);
         } else if (!s->pick_add)
-                r = sd_bus_message_new_method_return(call, &reply) < 0 ||
-                                    sd_bus_message_append(reply, "b", p != NULL) < 0
-                            ? -ENOMEM
-                            : 0;
-        else if (!p)
-                r = lvss_bus_error_set_hresult(&error, VSS_E_PROVIDER_VETO, "No provider can make a shadow copy of %s",
-                                               volume);
-        else {
+                a = (Answer) { .kind = ANSWER_BOOL, .yes = p != NULL };
+        else if (!p) {
+                a.hr = VSS_E_PROVIDER_VETO;
+                r = asprintf(&why, "No provider can make a shadow copy of %s", volume);
+        } else {
                 vss_id pid = p->ops->id;
                 Snapshot *snap = session_add_snapshot(s, &volume, p, &pid);
 
-                r = !snap || sd_bus_message_new_method_return(call, &reply) < 0 ||
-                                    lvss_bus_append_id(reply, &snap->p.snapshot_id) < 0
-                            ? -ENOMEM
-                            : 0;
+                if (snap)
+                        a = (Answer) { .kind = ANSWER_ID, .id = snap->p.snapshot_id };
+                else
+                        r = -ENOMEM;
         }
-        if (r == -ENOMEM && !sd_bus_error_is_set(&error))
-                (void) sd_bus_error_set_errno(&error, r);
-        if (reply)
-                (void) sd_bus_send(NULL, reply, NULL);
-        else
-                (void) sd_bus_reply_method_error(call, &error);
+        if (r < 0) /* out of memory: an errno error, as sd-bus gives it */
+                a = (Answer) { .kind = ANSWER_ERRNO, .error = -ENOMEM };
+        a.text = why;
+        (void) pending_answer(&call, &a);
         session_arm_idle(s);
 }
 
-int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, const vss_id *provider_id,
+int session_method_pick_provider(Session *s, Pending *pending, bool add, const vss_id *provider_id,
                                  const char *volume, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         _cleanup_(freep) char *canonical = NULL;
         /* issue 11 §2: AddToSnapshotSet asks the session table (it refuses while a step or a
          * provider's worker runs); IsVolumeSupported only waits for no other provider answer */
@@ -1505,7 +1482,7 @@ int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, con
                 return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
                                                   "Cannot ask the providers: %s", strerror(-r));
         }
-        s->pick_call = sd_bus_message_ref(call);
+        s->pick_call = TAKE_PTR(call);
         return 1;
 }
 
@@ -1563,7 +1540,8 @@ static void prepare_backup_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_PREPARE_FOR_BACKUP, NULL, error);
         if (r < 0)
                 return r;
@@ -1585,10 +1563,18 @@ int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_e
                 session_step_abandon(s);
                 return r;
         }
-        return session_step_started(s, call);
+        return session_step_started(s, &call);
 }
 
-int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error) {
+/* The snapshot set's end (snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
+static void snapshot_set_done(Session *s, vss_hresult hr) {
+        if (VSS_SUCCEEDED(hr))
+                session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
+        session_step_finish(s, hr);
+}
+
+int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_DO_SNAPSHOT_SET, NULL, error);
         if (r < 0)
                 return r;
@@ -1600,12 +1586,12 @@ int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_erro
         session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
         /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
          * and the StepFinished signal must come after this reply. */
-        r = session_step_started(s, call);
+        r = session_step_started(s, &call);
         if (r < 0) {
                 session_step_abandon(s);
                 return r;
         }
-        (void) snapshot_set_run(s);
+        (void) snapshot_set_run(s, snapshot_set_done);
         return 1;
 }
 
@@ -1652,7 +1638,8 @@ static void backup_complete_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_backup_complete(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_BACKUP_COMPLETE, NULL, error);
         if (r < 0)
                 return r;
@@ -1668,7 +1655,7 @@ int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_erro
                 session_step_abandon(s);
                 return r;
         }
-        return session_step_started(s, call);
+        return session_step_started(s, &call);
 }
 
 /* Abort goes to the writers that got PrepareForBackup and have not finished
@@ -1687,7 +1674,9 @@ static void abort_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-static int session_start_abort(Session *s, sd_bus_message *call) {
+/* Takes *@call (the AbortBackup to answer, or NULL) once the step has begun; gives it back
+ * when the step cannot start (negative errno). */
+static int session_start_abort(Session *s, Pending **call) {
         int r;
 
         r = session_collect(s, filter_abort);
@@ -1695,10 +1684,14 @@ static int session_start_abort(Session *s, sd_bus_message *call) {
                 return r;
         session_step_begin(s, STEP_ABORT, "AbortBackup", call);
         s->step_signal = false;
-        return session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
+        r = session_fanout(s, VSS_EVENT_ABORT, s->work, s->n_work, abort_done);
+        if (r < 0 && call)
+                *call = TAKE_PTR(s->step_call); /* not started: the caller answers it */
+        return r;
 }
 
-int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         int r = session_check(s, SESSION_IN_ABORT_BACKUP, NULL, error);
         if (r < 0)
                 return r;
@@ -1706,9 +1699,9 @@ int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *
         if (s->state == SESSION_STATE_BACKUP && !s->set_started) {
                 /* Nothing under way: VSS ignores the call. */
                 session_apply(s, SESSION_IN_ABORT_DONE);
-                return sd_bus_reply_method_return(call, NULL);
+                return pending_answer_empty(&call);
         }
-        r = session_start_abort(s, call);
+        r = session_start_abort(s, &call);
         if (r < 0) {
                 session_step_abandon(s);
                 return r;
@@ -1740,29 +1733,14 @@ static void tell_writers(Session *s, vss_writer_session_state state) {
         }
 }
 
-int session_reply_status(Session *s, sd_bus_message *call) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
-        for (size_t i = 0; r >= 0 && i < s->n_entries; i++)
-                r = append_status(reply, s->entries[i]);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
 static void gather_status_identified(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_step_finish(s, session_identify_record(s, f));
 }
 
-int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_gather_status(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         SessionRule rule = {};
         int r;
 
@@ -1773,7 +1751,7 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
         /* WS-12: a restore without GatherWriterMetadata lists the writers running now:
          * those that answer Identify. */
         if (s->kind == SESSION_RESTORE && !s->metadata_gathered && !session_busy(s)) {
-                session_step_begin(s, STEP_GATHER_STATUS, "GatherWriterStatus", call);
+                session_step_begin(s, STEP_GATHER_STATUS, "GatherWriterStatus", &call);
                 r = session_identify(s, gather_status_identified);
                 if (r < 0) {
                         session_step_abandon(s);
@@ -1792,7 +1770,7 @@ int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error 
                         if (s->entries[i]->writer)
                                 writer_note_status(s->entries[i]->writer, s->entries[i]);
         }
-        return session_reply_status(s, call);
+        return pending_answer(&call, &(Answer) { .kind = ANSWER_STATUS, .session = s });
 }
 
 
@@ -1863,7 +1841,9 @@ static void release_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-static int session_start_release(Session *s, sd_bus_message *call) {
+/* Takes *@call (the Release to answer, or NULL) once the step has begun; gives it back when
+ * the step cannot start (negative errno). */
+static int session_start_release(Session *s, Pending **call) {
         int r;
 
         r = session_collect(s, filter_all);
@@ -1872,7 +1852,10 @@ static int session_start_release(Session *s, sd_bus_message *call) {
         session_step_begin(s, STEP_RELEASE, "Release", call);
         s->step_signal = false;
         session_apply(s, SESSION_IN_SHUTDOWN);
-        return session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
+        r = session_fanout(s, VSS_EVENT_BACKUP_SHUTDOWN, s->work, s->n_work, release_done);
+        if (r < 0 && call)
+                *call = TAKE_PTR(s->step_call); /* not started: the caller answers it */
+        return r;
 }
 
 /* Stop whatever step runs, without answering it, leaving the writers in a
@@ -1956,21 +1939,22 @@ int session_method_cancel(Session *s, sd_bus_error *error) {
         return 0;
 }
 
-int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error) {
+int session_method_release(Session *s, Pending *pending, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         SessionRule rule = {};
         int r;
 
         if (!session_released(s) && s->step == STEP_ABORT && !s->step_call && !s->queued_release) {
                 /* The Abort that undoes a cancelled set: Release follows it. */
-                s->queued_release = sd_bus_message_ref(call);
+                s->queued_release = TAKE_PTR(call);
                 return 1;
         }
         r = session_check(s, SESSION_IN_RELEASE, &rule, error);
         if (r < 0)
                 return r;
         if (rule.action == SESSION_ACT_IGNORE)
-                return sd_bus_reply_method_return(call, NULL);
-        r = session_start_release(s, call);
+                return pending_answer_empty(&call);
+        r = session_start_release(s, &call);
         if (r < 0) {
                 session_step_abandon(s);
                 return r;
@@ -2020,7 +2004,7 @@ void session_requester_gone(Session *s, const char *reason) {
         if (s->step == STEP_RELEASE || s->step == STEP_ABORT)
                 return; /* finishes by itself, then session_step_finish continues the teardown */
         if (s->step != STEP_NONE) {
-                s->step_call = sd_bus_message_unref(s->step_call);
+                s->step_call = pending_drop(s->step_call);
                 /* A DoSnapshotSet that was interrupted still needs its Abort: the state is still
                  * the one before it (the table moves only when the set is done), session_needs_abort. */
                 session_interrupt(s);

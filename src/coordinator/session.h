@@ -16,6 +16,7 @@
 #include <lvss/types.h>
 #include <lvss/writer.h>
 
+#include "answer.h"
 #include "fanout.h"
 #include "forward.h"
 #include "registry.h"
@@ -85,6 +86,20 @@ typedef enum SnapPhase {
         SNAP_VETO_ABORT,
 } SnapPhase;
 
+/*
+ * issue 11 §2: the calls run one way (session → snapshot set → providers). An external
+ * session's driver (external.c, above the session layer) sets these on its session; the
+ * session layer and the snapshot set call them rather than external.c by name.
+ */
+typedef struct ExternalHooks {
+        /* a step of the session ended: the driver starts the next one */
+        void (*step_finished)(Session *s, StepKind step, vss_hresult hr);
+        /* the snapshot set: arm the hold limit's timer at @deadline_mono (CLOCK_MONOTONIC) */
+        int (*arm_hold)(Session *s, uint64_t deadline_mono);
+        /* the snapshot set: every writer is frozen, the hold begins */
+        void (*holding)(Session *s);
+} ExternalHooks;
+
 struct Session {
         Manager *m;
         Client *client; /* NULL once the requester is gone */
@@ -118,10 +133,12 @@ struct Session {
 
         /* the running step */
         StepKind step;
+        /* DoSnapshotSet ended with @hr (snapshot_set_run(), set by the session layer) */
+        void (*set_done)(Session *s, vss_hresult hr);
         const char *step_name;     /* "PrepareForBackup": named in StepFinished */
         bool step_signal;          /* the step ends with a StepFinished signal */
-        sd_bus_message *step_call; /* the deferred call to answer (AbortBackup, Release), or NULL */
-        sd_bus_message *queued_release; /* Release that came during the Abort of a cancelled set */
+        Pending *step_call;        /* the deferred call to answer (AbortBackup, Release), or NULL */
+        Pending *queued_release;   /* Release that came during the Abort of a cancelled set */
         Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
         size_t n_detached;
         Fanout *fanout;
@@ -149,7 +166,7 @@ struct Session {
          * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
         struct Worker *worker;
         int worker_step;
-        sd_bus_message *pick_call;
+        Pending *pick_call;
         bool pick_add;
         char *pick_volume;
         vss_id pick_provider_id;
@@ -172,8 +189,8 @@ struct Session {
         int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
         uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
         int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
-        sd_bus_message *open_call;  /* OpenSession, answered once the session's row is written */
-        sd_bus_message *record_call; /* GetRecordStatus, answered once the history queued before is written */
+        Pending *open_call;         /* OpenSession, answered once the session's row is written */
+        Pending *record_call;       /* GetRecordStatus, answered once the history queued before is written */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
         /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
         struct lvss_fs *freeze_fs;
@@ -186,6 +203,7 @@ struct Session {
 
         /* issue 10 part 2: an external session, owned by lvssd (external.c) */
         bool external;
+        const ExternalHooks *external_hooks; /* set with external, by external.c */
         char *origin;               /* "external: CALLER, pid N, uid U" (ListWriters), or NULL */
         char **external_volumes;    /* --volume: canonical paths; only writers with files there take part */
         uint64_t external_hold_usec;     /* the effective hold limit */
@@ -206,8 +224,10 @@ struct Session {
         Session *next, *prev;
 };
 
-/* Fails with @error set (VSS code and message) when the session cannot be opened. */
-int session_new(Manager *m, Client *c, sd_bus_message *call, Session **ret, sd_bus_error *error);
+/* Fails with @error set (VSS code and message) when the session cannot be opened. Takes @call
+ * (answer.h; NULL for an external session): 1 when it is answered later, once the catalog
+ * has the session's row; 0: it was dropped, the caller answers with the session's id now. */
+int session_new(Manager *m, Client *c, Pending *call, Session **ret, sd_bus_error *error);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
 void session_touch(Session *s);
 Session *session_free(Session *s);
@@ -232,16 +252,16 @@ int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n
 int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e));
 /* Component mode: writers owning an added component; otherwise every identified writer. */
 bool session_entry_participates(const Session *s, const Entry *e);
-int append_status(sd_bus_message *m, const Entry *e);
 int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
 int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */
 
-/* Session1 methods (server.c unpacks, these act and reply). */
+/* Session1 methods: server.c unpacks and packs; these act. A method that takes a Pending
+ * answers it (at once or when its step ends) or drops it when it fails (answer.h). */
 int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error);
 int session_method_set_context(Session *s, int32_t context, sd_bus_error *error);
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
                                     sd_bus_error *error);
-int session_method_gather_metadata(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_gather_metadata(Session *s, Pending *call, sd_bus_error *error);
 /* GetWriterMetadata: the session's entries (borrowed, valid until the session's next step), or @error. */
 int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error);
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
@@ -249,12 +269,12 @@ int session_method_add_component(Session *s, const vss_id *instance_id, const vs
 int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
 /* issue 11 §1: IsVolumeSupported (@add false) or AddToSnapshotSet, answered once the providers
  * said, from a worker, which one takes @volume: 1 (answered later), or a negative errno with @error. */
-int session_method_pick_provider(Session *s, sd_bus_message *call, bool add, const vss_id *provider_id,
+int session_method_pick_provider(Session *s, Pending *call, bool add, const vss_id *provider_id,
                                  const char *volume, sd_bus_error *error);
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
                                        sd_bus_error *error);
-int session_method_prepare_for_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_do_snapshot_set(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_prepare_for_backup(Session *s, Pending *call, sd_bus_error *error);
+int session_method_do_snapshot_set(Session *s, Pending *call, sd_bus_error *error);
 /* GetSnapshotProperties: the created shadow copy @snapshot_id of the set (borrowed), or @error. */
 int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error);
 /* The VSS_VOLSNAP_ATTR_* of the session's shadow copies. */
@@ -262,17 +282,17 @@ uint32_t session_snapshot_attributes(const Session *s);
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
                                         sd_bus_error *error);
-int session_method_backup_complete(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_abort_backup(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_gather_status(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_backup_complete(Session *s, Pending *call, sd_bus_error *error);
+int session_method_abort_backup(Session *s, Pending *call, sd_bus_error *error);
+int session_method_gather_status(Session *s, Pending *call, sd_bus_error *error);
 int session_method_cancel(Session *s, sd_bus_error *error);
-int session_method_release(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_method_save_as_xml(Session *s, sd_bus_message *call, sd_bus_error *error);
+int session_method_release(Session *s, Pending *call, sd_bus_error *error);
+/* SaveAsXml: the Backup Components Document in *@ret_xml (owned: free()). */
+int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error);
 /* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
 /* GetRecordStatus: 1 when it is answered later (after the catalog thread wrote what came before). */
-int session_method_get_record_status(Session *s, sd_bus_message *call, sd_bus_error *error);
-int session_reply_status(Session *s, sd_bus_message *call);
+int session_method_get_record_status(Session *s, Pending *call, sd_bus_error *error);
 
 /* Shared by session.c and restore.c. */
 int session_bad_state(sd_bus_error *error, const char *why);
@@ -288,9 +308,11 @@ bool session_released(const Session *s);
 bool session_set_done(const Session *s);
 /* PrepareForBackup succeeded and no Abort came after it. */
 bool session_prepared(const Session *s);
-void session_step_begin(Session *s, StepKind step, const char *name, sd_bus_message *deferred_call);
+/* Takes *@deferred_call when not NULL: the step answers it when it ends; otherwise the step
+ * ends with the StepFinished signal. */
+void session_step_begin(Session *s, StepKind step, const char *name, Pending **deferred_call);
 void session_step_abandon(Session *s);
-int session_step_started(Session *s, sd_bus_message *call);
+int session_step_started(Session *s, Pending **call);
 void session_log_fanout(Session *s, Fanout *f);
 /* Identify to every subscribed writer; @then runs when all answered and
  * must call session_identify_record() first. */

@@ -92,7 +92,6 @@
 #include "session.h"
 #include "providers.h"
 #include "snapshot.h"
-#include "external.h"
 #include "worker.h"
 #include "admin.h" /* issue 12 §2: retention after a new persistent copy */
 #include "protocol/protocol.h"
@@ -500,7 +499,7 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
                 snapshots_undo(s);
                 if (s->m->set_owner == s)
                         s->m->set_owner = NULL;
-                session_step_finish(s, VSS_E_UNEXPECTED);
+                s->set_done(s, VSS_E_UNEXPECTED);
         }
 }
 
@@ -664,13 +663,12 @@ int snapshot_set_finalize(Session *s) {
 static void set_finished(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
-        if (VSS_SUCCEEDED(hr)) {
-                session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
+        if (VSS_SUCCEEDED(hr))
                 log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
                             s->n_snapshots == 1 ? "y" : "ies");
-        } else
+        else
                 log_session(s, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
-        session_step_finish(s, hr);
+        s->set_done(s, hr);
 }
 
 static void commit_start(Session *s);
@@ -1546,12 +1544,12 @@ static void commit_fork(Session *s) {
                         deadline = s->freeze_deadline_mono;
                 s->commit_deadline_mono = deadline;
                 s->external_hold_usec = deadline - now;
-                r = external_arm_hold(s, deadline);
+                r = s->external_hooks->arm_hold(s, deadline);
                 if (r < 0) {
                         log_session(s, "cannot arm the hold limit: %s", strerror(-r));
                         return veto(s, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
                 }
-                return external_holding(s);
+                return s->external_hooks->holding(s);
         }
 
         /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it
@@ -1672,10 +1670,11 @@ static void refuse_set(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         freeze_forget(s);
-        session_step_finish(s, hr);
+        s->set_done(s, hr);
 }
 
-int snapshot_set_run(Session *s) {
+int snapshot_set_run(Session *s, snapshot_set_done_t done) {
+        s->set_done = done;
         s->step_hr = VSS_S_OK;
         s->freeze_deadline_mono = 0;
         s->freeze_deadline_entry = NULL;

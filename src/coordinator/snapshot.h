@@ -16,7 +16,11 @@
 #include "forward.h"
 #include "providers/provider.h"
 
-int snapshot_set_run(Session *s);               /* DoSnapshotSet: starts the phases */
+/* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
+ * success: the set is made). issue 11 §2: the snapshot set ends through it, not by calling the
+ * session layer by name. */
+typedef void (*snapshot_set_done_t)(Session *s, vss_hresult hr);
+int snapshot_set_run(Session *s, snapshot_set_done_t done);
 void snapshot_set_kill_commit(Session *s);       /* requester gone / cancel during commit */
 int snapshot_delete_auto_release(Session *s);    /* release / abort: auto-release copies go */
 Snapshot *snapshot_free(Snapshot *snap);

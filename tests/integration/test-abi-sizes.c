@@ -18,6 +18,11 @@
  * than this library knows), which must work too, with the unknown field left
  * alone. Everything runs against a real lvssd, an in-process writer and the
  * copy provider on the test's data directory.
+ *
+ * vss_file_desc is the other way (issue 11 §4, docs/api.md "Structure
+ * sizes"): handed out as arrays inside vss_component_info, it cannot carry a
+ * size, so it is frozen. file_desc_v1 is its lvss 0.1 layout; a program
+ * built with it must read every element of the three arrays a component has.
  */
 
 #include <pthread.h>
@@ -85,10 +90,25 @@ typedef struct snapshot_prop_v2 {
         uint64_t something_new;
 } snapshot_prop_v2;
 
+/* vss_file_desc of lvss 0.1: frozen, never to change (the arrays' stride) */
+typedef struct file_desc_v1 {
+        const char *path;
+        const char *filespec;
+        bool recursive;
+        const char *alternate_location;
+        uint32_t backup_type_mask;
+} file_desc_v1;
+
 /* This library is the first version: its structures are the v1 layouts. */
 _Static_assert(sizeof(writer_callbacks_v1) == sizeof(vss_writer_callbacks), "v1 layout");
 _Static_assert(sizeof(writer_status_v1) == sizeof(vss_writer_status), "v1 layout");
 _Static_assert(sizeof(snapshot_prop_v1) == sizeof(vss_snapshot_prop), "v1 layout");
+/* frozen: this header's vss_file_desc is, and stays, the lvss 0.1 layout */
+_Static_assert(sizeof(file_desc_v1) == sizeof(vss_file_desc), "vss_file_desc is frozen");
+_Static_assert(offsetof(file_desc_v1, alternate_location) == offsetof(vss_file_desc, alternate_location) &&
+                       offsetof(file_desc_v1, backup_type_mask) == offsetof(vss_file_desc, backup_type_mask) &&
+                       offsetof(file_desc_v1, recursive) == offsetof(vss_file_desc, recursive),
+               "vss_file_desc is frozen");
 
 #define POISON 0xA5A5A5A5A5A5A5A5ULL
 
@@ -343,12 +363,121 @@ static void test_abi_snapshot_prop(void **state) {
         }
 }
 
+/* The file sets the writer below declares: three of each kind, each different in every field
+ * that kind has (database files have no recursion and no alternate location). */
+#define N_SETS 3
+static const char *const set_dirs[N_SETS] = { "/srv/abi/one", "/srv/abi/two", "/srv/abi/three" };
+static const char *const set_specs[N_SETS] = { "*.one", "*.two", "*.three" };
+static const char *const set_alternates[N_SETS] = { "/srv/alt/one", NULL, "/srv/alt/three" };
+static const uint32_t set_masks[N_SETS] = { VSS_FSBT_FULL_BACKUP_REQUIRED, VSS_FSBT_LOG_BACKUP_REQUIRED,
+                                            VSS_FSBT_FULL_SNAPSHOT_REQUIRED };
+
+static bool on_identify_file_sets(vss_writer *w, vss_create_writer_metadata *md, void *u) {
+        bool ok = true;
+
+        (void) w, (void) u;
+        ok = ok && vss_create_writer_metadata_add_component(md, VSS_CT_FILEGROUP, NULL, "files", NULL, NULL, 0,
+                                                           false, false, true, true, 0) == VSS_S_OK;
+        ok = ok && vss_create_writer_metadata_add_component(md, VSS_CT_DATABASE, NULL, "db", NULL, NULL, 0, false,
+                                                           false, true, true, 0) == VSS_S_OK;
+        for (int i = 0; ok && i < N_SETS; i++)
+                ok = vss_create_writer_metadata_add_files_to_file_group(md, NULL, "files", set_dirs[i],
+                                                                        set_specs[i], i != 1, set_alternates[i],
+                                                                        set_masks[i]) == VSS_S_OK &&
+                     vss_create_writer_metadata_add_database_files(md, NULL, "db", set_dirs[i], set_specs[i],
+                                                                   set_masks[i]) == VSS_S_OK &&
+                     vss_create_writer_metadata_add_database_log_files(md, NULL, "db", set_dirs[i], set_specs[i],
+                                                                       set_masks[i]) == VSS_S_OK &&
+                     vss_create_writer_metadata_add_exclude_files(md, set_dirs[i], set_specs[i], i == 2) ==
+                             VSS_S_OK;
+        return ok;
+}
+
+/* Element @i of a component's array, read as a program built with the lvss 0.1 header reads it. */
+static void check_file_set_v1(const vss_file_desc *array, unsigned count, int i, bool database, const char *what) {
+        const file_desc_v1 *f = &((const file_desc_v1 *) array)[i];
+
+        CHECK(array && count == N_SETS, "%s: %u sets, expected %d", what, count, N_SETS);
+        CHECK(f->path && strcmp(f->path, set_dirs[i]) == 0, "%s[%d]: path %s, expected %s", what, i,
+              f->path ? f->path : "(null)", set_dirs[i]);
+        CHECK(f->filespec && strcmp(f->filespec, set_specs[i]) == 0, "%s[%d]: filespec %s, expected %s", what, i,
+              f->filespec ? f->filespec : "(null)", set_specs[i]);
+        CHECK(f->recursive == (!database && i != 1), "%s[%d]: recursive %d", what, i, f->recursive);
+        const char *alt = database ? NULL : set_alternates[i];
+        CHECK(alt ? f->alternate_location && strcmp(f->alternate_location, alt) == 0
+                  : !f->alternate_location || !*f->alternate_location,
+              "%s[%d]: alternate location %s, expected %s", what, i,
+              f->alternate_location ? f->alternate_location : "(null)", alt ? alt : "none");
+        CHECK(f->backup_type_mask == set_masks[i], "%s[%d]: backup type mask 0x%x, expected 0x%x", what, i,
+              f->backup_type_mask, set_masks[i]);
+}
+
+/* §4 (vss_file_desc): a writer's file sets, through lvssd to the requester, read element by
+ * element through the frozen lvss 0.1 layout: every field of every element where that
+ * program expects it (the stride of the arrays is the v1 size). */
+static void test_abi_file_desc_frozen(void **state) {
+        itest_env *env = *state;
+        vss_writer_callbacks cb = { .size = sizeof cb, .on_identify = on_identify_file_sets };
+        vss_writer_options o = writer_options(0x70);
+        vss_examine_writer_metadata *md = NULL;
+        const vss_component_info *files = NULL, *db = NULL;
+        vss_writer *w = NULL;
+        unsigned n, includes, excludes, components;
+        vss_id instance;
+        pthread_t t;
+
+        itest_start_lvssd(env, &opts);
+        CHECK_HR(vss_writer_initialize(&o, &cb, NULL, &w), VSS_S_OK, "vss_writer_initialize");
+        CHECK_HR(vss_writer_subscribe(w), VSS_S_OK, "vss_writer_subscribe");
+        CHECK(pthread_create(&t, NULL, writer_thread, w) == 0, "pthread_create");
+
+        vss_backup_components *bc = itest_requester(env, false);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        CHECK_HR(vss_get_writer_metadata_count(bc, &n), VSS_S_OK, "metadata count");
+        CHECK(n == 1, "%u writers, expected 1", n);
+        CHECK_HR(vss_get_writer_metadata(bc, 0, &instance, &md), VSS_S_OK, "vss_get_writer_metadata");
+        CHECK_HR(vss_examine_writer_metadata_get_file_counts(md, &includes, &excludes, &components), VSS_S_OK,
+                 "file counts");
+        CHECK(components == 2 && excludes == N_SETS, "%u components, %u excludes", components, excludes);
+        for (unsigned i = 0; i < components; i++) {
+                const vss_component_info *ci = NULL;
+                CHECK_HR(vss_examine_writer_metadata_get_component(md, i, &ci), VSS_S_OK, "component %u", i);
+                if (ci->type == VSS_CT_FILEGROUP)
+                        files = ci;
+                else
+                        db = ci;
+        }
+        CHECK(files && db, "the file group and the database component");
+        CHECK(files->database_count == 0 && files->log_file_count == 0, "file group with database files");
+        CHECK(db->file_count == 0, "database with a file group");
+        for (int i = 0; i < N_SETS; i++) {
+                const vss_file_desc *ex = NULL;
+
+                check_file_set_v1(files->files, files->file_count, i, false, "files");
+                check_file_set_v1(db->databases, db->database_count, i, true, "databases");
+                check_file_set_v1(db->log_files, db->log_file_count, i, true, "log_files");
+                /* the exclude file sets are given one by one: the same frozen layout */
+                CHECK_HR(vss_examine_writer_metadata_get_exclude_file(md, (unsigned) i, &ex), VSS_S_OK,
+                         "exclude %d", i);
+                const file_desc_v1 *x = (const file_desc_v1 *) ex;
+                CHECK(x->path && strcmp(x->path, set_dirs[i]) == 0 && x->filespec &&
+                              strcmp(x->filespec, set_specs[i]) == 0 && x->recursive == (i == 2),
+                      "exclude %d: %s %s %d", i, x->path ? x->path : "(null)", x->filespec ? x->filespec : "(null)",
+                      x->recursive);
+        }
+        itest_requester_release(env, bc);
+        vss_writer_stop(w);
+        pthread_join(t, NULL);
+        vss_writer_release(w);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_abi_callbacks_old_and_new_size),
                 ITEST(test_abi_callbacks_bad_size),
                 ITEST(test_abi_writer_status),
                 ITEST(test_abi_snapshot_prop),
+                ITEST(test_abi_file_desc_frozen),
         };
         return ITEST_MAIN("abi-sizes", tests);
 }

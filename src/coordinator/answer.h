@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * answer.h: a requester call the session layer answers, now or later, and
+ * the plain C answer it gives (issue 11 §2: the bus handlers unpack, call
+ * the domain, pack). No sd-bus here: the bus edge (session-bus.c) makes a
+ * Pending for each call it hands to the session, and packs the Answer into
+ * the D-Bus reply when the session completes it. The session only keeps the
+ * Pending while its step runs; it never sees the message.
+ *
+ * Ownership: a session_method_*() that takes a Pending owns it from then on,
+ * also when it fails; on failure it drops it unanswered (the handler's error
+ * is the answer). A NULL Pending is lvssd's own call (an external session):
+ * nobody waits, completing it does nothing.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lvss/types.h>
+
+#include "forward.h"
+
+typedef enum AnswerKind {
+        ANSWER_EMPTY,         /* () */
+        ANSWER_ID,            /* ay: .id */
+        ANSWER_BOOL,          /* b: .yes */
+        ANSWER_STATUS,        /* a(LVSS_STATUS_STRUCT): the entries of .session */
+        ANSWER_RECORD_STATUS, /* bus: .yes (complete), .lost, .text (the note, may be NULL) */
+        ANSWER_HRESULT,       /* a VSS error: .hr, .text */
+        ANSWER_ERRNO,         /* an errno error: .error (negative), .text (the message, or NULL: the errno's) */
+} AnswerKind;
+
+typedef struct Answer {
+        AnswerKind kind;
+        vss_hresult hr;
+        int error;
+        const char *text; /* borrowed for the call */
+        vss_id id;
+        bool yes;
+        uint32_t lost;
+        const Session *session;
+        bool flush; /* answered outside the connection's own dispatch: the edge flushes the connection */
+} Answer;
+
+typedef struct Pending Pending;
+
+typedef struct PendingOps {
+        /* Packs @a, sends it, frees @p: 0, or the negative errno of the packing or the send. */
+        int (*answer)(Pending *p, const Answer *a);
+        /* Frees @p unanswered. */
+        void (*drop)(Pending *p);
+} PendingOps;
+
+struct Pending {
+        const PendingOps *ops;
+};
+
+/* Answers *@p (taken: *@p is NULL after); 0 when *@p was NULL (nobody waits). */
+static inline int pending_answer(Pending **p, const Answer *a) {
+        Pending *q = *p;
+
+        *p = NULL;
+        return q ? q->ops->answer(q, a) : 0;
+}
+
+static inline Pending *pending_drop(Pending *p) {
+        if (p)
+                p->ops->drop(p);
+        return NULL;
+}
+
+static inline void pending_dropp(Pending **p) {
+        *p = pending_drop(*p);
+}
+
+static inline int pending_answer_empty(Pending **p) {
+        return pending_answer(p, &(Answer) { .kind = ANSWER_EMPTY });
+}

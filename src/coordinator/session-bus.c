@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The session layer's bus edge (issue 11 §2: handlers unpack, call the
+ * domain, pack).
+ *
+ * server.c's handlers read a call's arguments and hand the session a
+ * Pending made here. The session answers it with an Answer (answer.h), at
+ * once or when its step ends (a fan-out, a worker, the catalog thread), and
+ * only here does that answer become a D-Bus reply. The wire is what it was
+ * when session.c packed the replies itself: the same signatures, the same
+ * error names and messages (test-dbus-interface, test-ws*).
+ */
+
+#include <stdlib.h>
+
+#include "manager.h"
+#include "server.h"
+#include "session.h"
+#include "session-bus.h"
+#include "protocol/protocol.h"
+
+typedef struct BusPending {
+        Pending pending;
+        Manager *m;
+        sd_bus_message *call;
+} BusPending;
+
+int append_status(sd_bus_message *m, const Entry *e) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', LVSS_STATUS_STRUCT);
+        if (r < 0)
+                return r;
+        r = lvss_bus_append_id(m, &e->instance_id);
+        if (r >= 0)
+                r = lvss_bus_append_id(m, &e->writer_id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ssuiis", e->writer_name, e->instance_name, (uint32_t) e->state,
+                                          e->failure, e->application_result, strempty(e->application_message));
+        if (r >= 0)
+                r = lvss_bus_append_id(m, &e->session->id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ubtt", (uint32_t) e->last_event, e->in_progress, e->last_event_usec,
+                                          e->duration_usec);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+int session_bus_reply_status(sd_bus_message *call, const Session *s) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
+        for (size_t i = 0; r >= 0 && i < s->n_entries; i++)
+                r = append_status(reply, s->entries[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* A reply with one value of @kind from @a (ANSWER_EMPTY, _ID, _BOOL, _RECORD_STATUS). */
+static int reply_values(sd_bus_message *call, const Answer *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        switch (a->kind) {
+        case ANSWER_ID:
+                r = lvss_bus_append_id(reply, &a->id);
+                break;
+        case ANSWER_BOOL:
+                r = sd_bus_message_append(reply, "b", a->yes);
+                break;
+        case ANSWER_RECORD_STATUS:
+                r = sd_bus_message_append(reply, "bus", a->yes, a->lost, strempty(a->text));
+                break;
+        default:
+                break;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int bus_pending_pack(sd_bus_message *call, const Answer *a) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        switch (a->kind) {
+        case ANSWER_STATUS:
+                return session_bus_reply_status(call, a->session);
+        case ANSWER_HRESULT:
+                (void) lvss_bus_error_set_hresult(&e, a->hr, "%s", strempty(a->text));
+                return sd_bus_reply_method_error(call, &e);
+        case ANSWER_ERRNO:
+                if (a->text)
+                        return sd_bus_reply_method_errnof(call, a->error, "%s", a->text);
+                return sd_bus_reply_method_errno(call, a->error, NULL);
+        default:
+                return reply_values(call, a);
+        }
+}
+
+static int bus_pending_answer(Pending *p, const Answer *a) {
+        BusPending *b = (BusPending *) p;
+        int r = bus_pending_pack(b->call, a);
+
+        /* the packing failed (out of memory): the caller still gets an answer */
+        if (r < 0 && a->kind != ANSWER_ERRNO)
+                (void) sd_bus_reply_method_errno(b->call, r, NULL);
+        if (a->flush)
+                server_bus_changed(b->m, sd_bus_message_get_bus(b->call));
+        sd_bus_message_unref(b->call);
+        free(b);
+        return r;
+}
+
+static void bus_pending_drop(Pending *p) {
+        BusPending *b = (BusPending *) p;
+
+        sd_bus_message_unref(b->call);
+        free(b);
+}
+
+static const PendingOps bus_pending_ops = {
+        .answer = bus_pending_answer,
+        .drop = bus_pending_drop,
+};
+
+Pending *session_bus_pending_new(Manager *m, sd_bus_message *call) {
+        BusPending *b = calloc(1, sizeof *b);
+
+        if (!b)
+                return NULL;
+        b->pending.ops = &bus_pending_ops;
+        b->m = m;
+        b->call = sd_bus_message_ref(call);
+        return &b->pending;
+}
