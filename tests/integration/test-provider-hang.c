@@ -686,6 +686,47 @@ static void test_hang_finalize_interrupted(void **state) {
         hang_done(&h);
 }
 
+/* ---- the first owner row of a writer class ---------------------------------------------------- */
+
+#define OWNER_DELAY_MS 5000
+
+static bool owner_row_queued(itest_env *env, void *userdata) {
+        return itest_lvssd_log_has(env, "goes into the catalog; subscribed once it is on disk");
+}
+
+/* §1: the first owner row of a writer class (issue 8 item 4: the class belongs to the uid that
+ * first subscribes it) was a catalog write the loop waited for. It goes through the catalog thread
+ * now, and the writer's SubscribeWriter waits for it, durable first. With every catalog write
+ * delayed (LVSS_TEST_CATALOG_DELAY_MS), a writer of a new class subscribes: while its row is on its
+ * way ListWriters answers at once, and the writer is subscribed only once the catalog names its uid. */
+static void test_owner_row_off_loop(void **state) {
+        itest_env *env = *state;
+        char delay[32];
+        itest_lvssd_opts o = {};
+
+        snprintf(delay, sizeof delay, "%u", itest_ms(env, OWNER_DELAY_MS));
+        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", delay, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &o);
+        (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
+
+        itest_writer *w = itest_writer_spawn(env, "w", (const char *const[]) { NULL });
+        /* (an lvssd that writes the row on its loop says nothing first: the check below still runs) */
+        (void) poll_until(env, owner_row_queued, NULL, itest_ms(env, OWNER_DELAY_MS) / 2);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
+                 "§1: ListWriters while a new writer class's owner row is written");
+        (void) itest_pump(env, 0);
+        CHECK(itest_find_line(&w->p.out, "subscribed ", 0, SIZE_MAX) < 0,
+              "the writer was subscribed before the checks were done: the test proves nothing (raise the delay)");
+
+        itest_writer_wait_subscribed(env, w, itest_ms(env, 4 * OWNER_DELAY_MS));
+        char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(&w->writer_id));
+        char *v = itest_catalog_query(env, q);
+        CHECK(v && strtoul(v, NULL, 10) == 0 && v[0] == '0', "§1: the subscribed writer's class has no owner row on disk: '%s'",
+              v ? v : "(error)");
+        free(v);
+        free(q);
+}
+
 /* ---- the copy provider and many files (suite apps-slow) ---------------------------------------- */
 
 #define BULK_DIRS 200
@@ -790,6 +831,7 @@ int main(void) {
                 ITEST(test_hang_abort),
                 ITEST(test_hang_auto_release_delete),
                 ITEST(test_hang_finalize_interrupted),
+                ITEST(test_owner_row_off_loop),
                 ITEST(test_copy_many_files_bulk), /* alone: suite apps-slow (LVSS_TEST_ONLY) */
         };
         /* LVSS_TEST_ONLY=NAME runs that test alone (to show one failing against an older lvssd) */
