@@ -87,15 +87,23 @@ static void set_message(char **ret, const char *fmt, ...) {
 typedef struct OwnerRow {
         vss_id writer_id;
         uid_t uid;
-        const char *name;
+        char *name;
         uint64_t usec;
 } OwnerRow;
+
+/* the catalog job's own copy (it may outlive the writer that asked for it) */
+static void owner_row_free(void *data) {
+        OwnerRow *o = data;
+
+        free(o->name);
+        free(o);
+}
 
 typedef struct OwnerPending {
         Manager *m;
         Writer *w;
         sd_bus_message *call;
-        OwnerRow row; /* row.name is w->name */
+        OwnerRow row; /* what is written (row.name: NULL here; the job has its own copy) */
         bool takeover;
         struct OwnerPending *next, *prev;
 } OwnerPending;
@@ -384,9 +392,16 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                                 return -ENOMEM;
                         }
                         *p = (OwnerPending) { .m = m, .w = w, .call = sd_bus_message_ref(call), .takeover = takeover,
-                                              .row = { *writer_id, c->uid, w->name, usec } };
-                        r = lvss_catalog_queue_submit(m->catalog_queue, run_owner_set, &p->row, NULL, true,
-                                                      owner_row_written, p);
+                                              .row = { *writer_id, c->uid, NULL, usec } };
+                        OwnerRow *job = malloc(sizeof *job);
+                        if (job) {
+                                *job = (OwnerRow) { *writer_id, c->uid, strdup(name), usec };
+                                if (!job->name)
+                                        job = mfree(job);
+                        }
+                        r = job ? lvss_catalog_queue_submit(m->catalog_queue, run_owner_set, job, owner_row_free,
+                                                            true, owner_row_written, p)
+                                : -ENOMEM;
                         if (r >= 0) {
                                 p->next = owners_pending;
                                 if (owners_pending)

@@ -301,7 +301,7 @@ size_t snapshot_cleanups_pending(void) {
 static Cleanup *cleanup_free(Cleanup *c) {
         if (!c)
                 return NULL;
-        for (size_t i = 0; i < c->n; i++) {
+        for (size_t i = 0; c->snaps && i < c->n; i++) {
                 free(c->snaps[i].volume);
                 free(c->snaps[i].snapshot_path);
         }

@@ -295,6 +295,9 @@ static void lvssd_start(void) {
         assert_int_equal(setenv("LVSS_SOCKET", socket_path, 1), 0);
 
         d.m = (Manager) { .listen_fd = -1, .registry_hooks = &session_registry_hooks }; /* as main.c: sessions hear of a writer going */
+        /* getopt starts over for every test: otherwise the second test parsed no option and ran on the
+         * machine's own /var/lib/lvss */
+        optind = 0;
         assert_int_equal(config_parse_argv(&d.m.cfg, (int) (sizeof argv / sizeof argv[0]) - 1, argv), 1);
         assert_int_equal(config_load_file(&d.m.cfg), 0);
         assert_true(config_finish(&d.m.cfg) >= 0);
