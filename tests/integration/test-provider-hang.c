@@ -688,7 +688,13 @@ static void test_hang_finalize_interrupted(void **state) {
 
 /* ---- the first owner row of a writer class ---------------------------------------------------- */
 
-#define OWNER_DELAY_MS 5000
+/* every catalog write's delay: scaled, but below the writer library's 25 s call timeout (its
+ * SubscribeWriter waits for the row) */
+#define OWNER_DELAY_MS 3000
+static unsigned owner_delay_ms(const itest_env *env) {
+        unsigned ms = itest_ms(env, OWNER_DELAY_MS);
+        return ms < 20000 ? ms : 20000;
+}
 
 static bool owner_row_queued(itest_env *env, void *userdata) {
         return itest_lvssd_log_has(env, "goes into the catalog; subscribed once it is on disk");
@@ -704,21 +710,21 @@ static void test_owner_row_off_loop(void **state) {
         char delay[32];
         itest_lvssd_opts o = {};
 
-        snprintf(delay, sizeof delay, "%u", itest_ms(env, OWNER_DELAY_MS));
+        snprintf(delay, sizeof delay, "%u", owner_delay_ms(env));
         CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", delay, 1) == 0, "setenv: %m");
         itest_start_lvssd(env, &o);
         (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
 
         itest_writer *w = itest_writer_spawn(env, "w", (const char *const[]) { NULL });
         /* (an lvssd that writes the row on its loop says nothing first: the check below still runs) */
-        (void) poll_until(env, owner_row_queued, NULL, itest_ms(env, OWNER_DELAY_MS) / 2);
+        (void) poll_until(env, owner_row_queued, NULL, owner_delay_ms(env) / 2);
         CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
                  "§1: ListWriters while a new writer class's owner row is written");
         (void) itest_pump(env, 0);
         CHECK(itest_find_line(&w->p.out, "subscribed ", 0, SIZE_MAX) < 0,
               "the writer was subscribed before the checks were done: the test proves nothing (raise the delay)");
 
-        itest_writer_wait_subscribed(env, w, itest_ms(env, 4 * OWNER_DELAY_MS));
+        itest_writer_wait_subscribed(env, w, 4 * owner_delay_ms(env));
         char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(&w->writer_id));
         char *v = itest_catalog_query(env, q);
         CHECK(v && strtoul(v, NULL, 10) == 0 && v[0] == '0', "§1: the subscribed writer's class has no owner row on disk: '%s'",
