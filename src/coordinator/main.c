@@ -267,9 +267,16 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_exit(m->event, 0);
 }
 
+/* Stopped: no session left, and no clean-up of shadow copies still running in a worker (issue 11
+ * §1; bounded like the rest by on_stop_timeout(): one still running then is killed and its copies
+ * stay in the catalog for the next start-up). */
+static bool stopped(const Manager *m) {
+        return !m->sessions && snapshot_cleanups_pending() == 0;
+}
+
 static int on_check_stopped(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        if (!m->sessions)
+        if (stopped(m))
                 return sd_event_exit(m->event, 0);
         return 0;
 }
@@ -292,7 +299,7 @@ static int on_term(sd_event_source *src, const struct signalfd_siginfo *si, void
                 }
         external_stop(m); /* issue 10 part 2: a held freeze is thawed */
 
-        if (!m->sessions)
+        if (stopped(m))
                 return sd_event_exit(m->event, 0);
 
         /* Every teardown step is bounded by an event deadline; so is the stop. */

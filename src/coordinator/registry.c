@@ -76,6 +76,49 @@ static void set_message(char **ret, const char *fmt, ...) {
 }
 
 /*
+ * Issue 11 §1: the owner row of a class seen for the first time (or taken
+ * over by root) is written through the catalog thread, and the writer's
+ * SubscribeWriter is answered once it is on disk: the loop does not wait for
+ * the fsync. Until then the class belongs to that uid (owner_check() reads
+ * the pending rows first), and the writer is not subscribed: ListWriters and
+ * the sessions do not see it. A writer whose connection goes first is freed
+ * (its row may still be written: the uid asked for the class).
+ */
+typedef struct OwnerRow {
+        vss_id writer_id;
+        uid_t uid;
+        char *name;
+        uint64_t usec;
+} OwnerRow;
+
+/* the catalog job's own copy (it may outlive the writer that asked for it) */
+static void owner_row_free(void *data) {
+        OwnerRow *o = data;
+
+        free(o->name);
+        free(o);
+}
+
+typedef struct OwnerPending {
+        Manager *m;
+        Writer *w;
+        sd_bus_message *call;
+        OwnerRow row; /* what is written (row.name: NULL here; the job has its own copy) */
+        bool takeover;
+        struct OwnerPending *next, *prev;
+} OwnerPending;
+
+/* one list per process, as worker.c's: lvssd has one Manager */
+static OwnerPending *owners_pending;
+
+static const OwnerPending *owner_pending_of(const vss_id *writer_id) {
+        for (const OwnerPending *p = owners_pending; p; p = p->next)
+                if (vss_id_equal(&p->row.writer_id, writer_id))
+                        return p;
+        return NULL;
+}
+
+/*
  * May @c subscribe a writer of class @writer_id? 0 (and *ret_record: the
  * catalog must record @c's uid as the owner, *ret_takeover: root takes the
  * class from another uid), or a negative errno with *ret_hr and a message.
@@ -90,7 +133,15 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
         *ret_record = *ret_takeover = false;
         vss_id_format(writer_id, cls);
         configured = config_writer_owner(&m->cfg, writer_id, &owner);
-        if (!configured) {
+        const OwnerPending *p = configured ? NULL : owner_pending_of(writer_id);
+        if (p) {
+                /* its first owner row is on its way to disk: that uid owns it */
+                owner = p->row.uid;
+                if (owner == c->uid) {
+                        *ret_record = true; /* written again (the same row), and waited for */
+                        return 0;
+                }
+        } else if (!configured) {
                 r = lvss_catalog_writer_owner_get(m->catalog, writer_id, &owner, NULL);
                 if (r == -ENOENT) {
                         *ret_record = true; /* the first owner */
@@ -123,32 +174,6 @@ static int owner_check(Manager *m, const Client *c, const vss_id *writer_id, con
 }
 
 /* May the catalog bind one more class to @c's uid? 0, or -EDQUOT with *ret_hr and a message. */
-typedef struct OwnerRow {
-        vss_id writer_id;
-        uid_t uid;
-        const char *name;
-        uint64_t usec;
-} OwnerRow;
-
-static int run_owner_set(lvss_catalog *c, void *data) {
-        OwnerRow *o = data;
-        return lvss_catalog_writer_owner_set(c, &o->writer_id, o->uid, o->name, o->usec);
-}
-
-/*
- * A writer class's owner, written through the catalog thread (issue 11 §1:
- * the loop's connection only reads) and waited for: the next registration
- * reads it. Once per class, ever (or a takeover); the one catalog write the
- * loop still waits for.
- */
-static int owner_record(Manager *m, const vss_id *writer_id, uid_t uid, const char *name) {
-        OwnerRow o = { .writer_id = *writer_id, .uid = uid, .name = name, .usec = now_usec(CLOCK_REALTIME) };
-
-        if (!m->catalog_queue)
-                return lvss_catalog_writer_owner_set(m->catalog, writer_id, uid, name, o.usec);
-        return lvss_catalog_queue_run_wait(m->catalog_queue, run_owner_set, &o);
-}
-
 static int owner_quota_check(Manager *m, const Client *c, const vss_id *writer_id, const char *name,
                              vss_hresult *ret_hr, char **ret_message) {
         char cls[VSS_ID_STRING_MAX], who[96];
@@ -201,9 +226,84 @@ static void drop_other_owners(Manager *m, const Client *c, const vss_id *writer_
         }
 }
 
+/* The writer becomes visible: in the list, named in the log. */
+static void writer_link(Writer *w) {
+        Manager *m = w->m;
+        char id[VSS_ID_STRING_MAX];
+
+        w->subscribed = true;
+        w->next = m->writers;
+        if (m->writers)
+                m->writers->prev = w;
+        m->writers = w;
+        m->n_writers++;
+        vss_id_format(&w->instance_id, id);
+        log_msg("writer '%s'%s%s subscribed as instance %s (uid %u, pid %d, freeze timeout %u ms)", w->name,
+                *w->instance_name ? " instance " : "", w->instance_name, id, (unsigned) w->client->uid,
+                (int) w->client->pid, w->freeze_timeout_ms);
+}
+
+static void owner_pending_free(OwnerPending *p) {
+        if (p->prev)
+                p->prev->next = p->next;
+        else if (owners_pending == p)
+                owners_pending = p->next;
+        if (p->next)
+                p->next->prev = p->prev;
+        if (p->w)
+                p->w->owner_pending = NULL;
+        sd_bus_message_unref(p->call);
+        free(p);
+}
+
+static int run_owner_set(lvss_catalog *c, void *data) {
+        OwnerRow *o = data;
+        return lvss_catalog_writer_owner_set(c, &o->writer_id, o->uid, o->name, o->usec);
+}
+
+/* On the loop: the owner row is on disk (or could not be written): the SubscribeWriter call is answered. */
+static void owner_row_written(int r, void *data, void *userdata) {
+        OwnerPending *p = userdata;
+        Writer *w = p->w;
+        Client *c = w->client;
+        Manager *m = p->m;
+        char cls[VSS_ID_STRING_MAX];
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = sd_bus_message_ref(p->call);
+        bool takeover = p->takeover;
+
+        owner_pending_free(p);
+        vss_id_format(&w->writer_id, cls);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                log_msg("writer '%s' (class %s): cannot record its owner uid %u in the catalog: %s", w->name, cls,
+                        (unsigned) c->uid, strerror(-r));
+                c->writer = NULL;
+                c->role = ROLE_NONE;
+                writer_free(w);
+                lvss_bus_error_set_hresult(&e, VSS_E_WRITER_INFRASTRUCTURE,
+                                           "lvssd cannot record the owner of writer class %s in its catalog", cls);
+                (void) sd_bus_reply_method_error(call, &e);
+        } else {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+                if (takeover)
+                        drop_other_owners(m, c, &w->writer_id);
+                writer_link(w);
+                r = sd_bus_message_new_method_return(call, &reply);
+                if (r >= 0)
+                        r = lvss_bus_append_id(reply, &w->instance_id);
+                if (r >= 0)
+                        r = sd_bus_send(NULL, reply, NULL);
+                if (r < 0)
+                        log_msg("writer '%s': cannot answer its subscription: %s", w->name, strerror(-r));
+        }
+        server_bus_changed(m, c->bus); /* answered from a catalog completion, not from its own dispatch */
+}
+
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       vss_hresult *ret_hr, char **ret_message, Writer **ret) {
+                       sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret) {
         bool record, takeover;
         Writer *w;
         int r;
@@ -239,23 +339,22 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                                     o->client ? (int) o->client->pid : 0);
                         return -EEXIST;
                 }
+        for (const OwnerPending *p = owners_pending; p; p = p->next)
+                if (vss_id_equal(&p->row.writer_id, writer_id) &&
+                    streq_ptr(strnull_if_empty(p->w->instance_name), strnull_if_empty(instance_name))) {
+                        char cls[VSS_ID_STRING_MAX];
+
+                        vss_id_format(writer_id, cls);
+                        *ret_hr = VSS_E_WRITER_ALREADY_SUBSCRIBED;
+                        set_message(ret_message, "Writer class %s%s%s is being subscribed already, by pid %d", cls,
+                                    instance_name && *instance_name ? " instance " : "", strempty(instance_name),
+                                    (int) p->w->client->pid);
+                        return -EEXIST;
+                }
         if (record) {
                 r = owner_quota_check(m, c, writer_id, name, ret_hr, ret_message);
                 if (r < 0)
                         return r;
-                r = owner_record(m, writer_id, c->uid, name);
-                if (r < 0) {
-                        char cls[VSS_ID_STRING_MAX];
-                        vss_id_format(writer_id, cls);
-                        log_msg("writer '%s' (class %s): cannot record its owner uid %u in the catalog: %s", name, cls,
-                                (unsigned) c->uid, strerror(-r));
-                        *ret_hr = VSS_E_WRITER_INFRASTRUCTURE;
-                        set_message(ret_message, "lvssd cannot record the owner of writer class %s in its catalog",
-                                    cls);
-                        return r;
-                }
-                if (takeover)
-                        drop_other_owners(m, c, writer_id);
         }
 
         w = calloc(1, sizeof *w);
@@ -278,22 +377,64 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
         w->source = source;
         w->level = level;
         w->freeze_timeout_ms = freeze_timeout_ms ? freeze_timeout_ms : 60000;
-        w->subscribed = true;
 
-        w->next = m->writers;
-        if (m->writers)
-                m->writers->prev = w;
-        m->writers = w;
-        m->n_writers++;
+        if (record) {
+                char cls[VSS_ID_STRING_MAX];
+                uint64_t usec = now_usec(CLOCK_REALTIME);
+
+                vss_id_format(writer_id, cls);
+                if (m->catalog_queue && call) {
+                        OwnerPending *p = calloc(1, sizeof *p);
+
+                        if (!p) {
+                                writer_free(w);
+                                *ret_hr = VSS_E_OUTOFMEMORY;
+                                return -ENOMEM;
+                        }
+                        *p = (OwnerPending) { .m = m, .w = w, .call = sd_bus_message_ref(call), .takeover = takeover,
+                                              .row = { *writer_id, c->uid, NULL, usec } };
+                        OwnerRow *job = malloc(sizeof *job);
+                        if (job) {
+                                *job = (OwnerRow) { *writer_id, c->uid, strdup(name), usec };
+                                if (!job->name)
+                                        job = mfree(job);
+                        }
+                        r = job ? lvss_catalog_queue_submit(m->catalog_queue, run_owner_set, job, owner_row_free,
+                                                            true, owner_row_written, p)
+                                : -ENOMEM;
+                        if (r >= 0) {
+                                p->next = owners_pending;
+                                if (owners_pending)
+                                        owners_pending->prev = p;
+                                owners_pending = p;
+                                w->owner_pending = p;
+                                c->role = ROLE_WRITER;
+                                c->writer = w;
+                                log_msg("writer '%s' (class %s): its owner uid %u goes into the catalog; subscribed "
+                                        "once it is on disk", name, cls, (unsigned) c->uid);
+                                *ret = w;
+                                return 1;
+                        }
+                        p->w = NULL;
+                        owner_pending_free(p);
+                } else
+                        r = lvss_catalog_writer_owner_set(m->catalog, writer_id, c->uid, name, usec);
+                if (r < 0) {
+                        log_msg("writer '%s' (class %s): cannot record its owner uid %u in the catalog: %s", name, cls,
+                                (unsigned) c->uid, strerror(-r));
+                        writer_free(w);
+                        *ret_hr = VSS_E_WRITER_INFRASTRUCTURE;
+                        set_message(ret_message, "lvssd cannot record the owner of writer class %s in its catalog",
+                                    cls);
+                        return r;
+                }
+                if (takeover)
+                        drop_other_owners(m, c, writer_id);
+        }
 
         c->role = ROLE_WRITER;
         c->writer = w;
-
-        char id[VSS_ID_STRING_MAX];
-        vss_id_format(&w->instance_id, id);
-        log_msg("writer '%s'%s%s subscribed as instance %s (uid %u, pid %d, freeze timeout %u ms)", w->name,
-                *w->instance_name ? " instance " : "", w->instance_name, id, (unsigned) c->uid, (int) c->pid,
-                w->freeze_timeout_ms);
+        writer_link(w);
         *ret = w;
         return 0;
 }
@@ -319,6 +460,12 @@ void registry_unsubscribe(Writer *w) {
 Writer *writer_free(Writer *w) {
         if (!w)
                 return NULL;
+        if (w->owner_pending) {
+                /* gone before its owner row was on disk: nobody to answer */
+                lvss_catalog_queue_forget(w->m->catalog_queue, w->owner_pending);
+                w->owner_pending->w = NULL;
+                owner_pending_free(w->owner_pending);
+        }
         registry_unsubscribe(w);
         /* issue 11 §2: the layer above (sessions) forgets it; the registry does not know sessions */
         if (w->m->registry_hooks && w->m->registry_hooks->writer_gone)

@@ -44,11 +44,15 @@ struct Writer {
         bool subscribed;
         LastStatus last;
         Writer *next, *prev;
+        /* issue 11 §1: the first owner row of its class is on its way to disk; subscribed once it is */
+        struct OwnerPending *owner_pending;
 };
 
+/* 0: subscribed (*ret); 1: answered on @call later, once the first owner row of the class is on
+ * disk (issue 11 §1); or a negative errno with *ret_hr and *ret_message. */
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       vss_hresult *ret_hr, char **ret_message, Writer **ret);
+                       sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret);
 void registry_unsubscribe(Writer *w);
 Writer *writer_free(Writer *w);
 /* ListWriters: Identify to all, then reply on @call. */

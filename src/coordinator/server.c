@@ -114,10 +114,12 @@ static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_err
         r = sd_bus_message_read(m, "ssuuiu", &name, &instance_name, &usage, &source, &level, &freeze_timeout_ms);
         if (r < 0)
                 return r;
-        r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms,
+        r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms, m,
                                &hr, &message, &w);
         if (r < 0)
                 return lvss_bus_error_set_hresult(error, hr, "%s", message ? message : vss_hresult_text(hr));
+        if (r > 0)
+                return 1; /* answered once the class's owner row is on disk (issue 11 §1) */
         return reply_with_id(m, &w->instance_id);
 }
 

@@ -261,6 +261,7 @@ Session *session_free(Session *s) {
         m = s->m;
         snapshot_set_kill_commit(s);
         s->worker = worker_cancel(s->worker);
+        snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
         s->fanout = fanout_cancel(s->fanout);
@@ -1833,12 +1834,21 @@ static bool filter_all(const Session *s, const Entry *e) {
         return true;
 }
 
+static void release_cleaned(Session *s, vss_hresult hr) {
+        session_finalize(s);
+        session_step_finish(s, VSS_S_OK);
+}
+
 static void release_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        session_finalize(s);
-        session_step_finish(s, VSS_S_OK);
+        /* Issue 11 §1: the auto-release copies are deleted in a worker, after the clean-ups of
+         * the set still running; Release is answered, and the session ends, once they are done. */
+        (void) snapshot_delete_auto_release(s);
+        if (snapshot_cleanup_wait(s, release_cleaned, VSS_S_OK))
+                return;
+        release_cleaned(s, VSS_S_OK);
 }
 
 /* Takes *@call (the Release to answer, or NULL) once the step has begun; gives it back when
@@ -1867,24 +1877,13 @@ static void session_interrupt(Session *s) {
         if (s->step == STEP_DO_SNAPSHOT_SET) {
                 s->worker = worker_cancel(s->worker); /* issue 11 §1: a provider step off the loop */
                 snapshot_set_kill_commit(s);
+                /* The step's answer waits for nothing any more; the clean-ups already running go on. */
+                snapshot_cleanup_forget_waiter(s);
                 /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
-                 * those that cannot are undone with the rest: no writable copy is kept. */
-                bool writable_left = snapshot_set_finalize(s) < 0;
-                if (writable_left)
-                        log_session(s, "finalize failed: the shadow copies of the set are deleted");
-                for (size_t i = 0; i < s->n_snapshots && !s->commit_orphaned; i++) {
-                        /* issue 11 §1: with a commit child still alive the set is undone once it is
-                         * reaped (snapshot.c, commit_orphan()), not under its feet here */
-                        Snapshot *snap = s->snapshots[i];
-                        if (snap->created && !writable_left)
-                                continue;
-                        snap->created = false;
-                        lvss_snapshot *p = &snap->p, *const arr[1] = { p };
-                        (void) snap->provider->ops->abort(snap->provider, arr, 1);
-                        if (snap->in_catalog && s->m->catalog_queue &&
-                            lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &p->snapshot_id, NULL, NULL) >= 0)
-                                snap->in_catalog = false;
-                }
+                 * those that cannot are undone with the rest: no writable copy is kept.
+                 * Issue 11 §1: in a worker; a commit child still alive undoes the set once it
+                 * is reaped (snapshot.c, commit_orphan()). */
+                snapshot_set_interrupt_cleanup(s);
         }
         s->step = STEP_NONE;
 }

@@ -166,6 +166,12 @@ struct Session {
          * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
         struct Worker *worker;
         int worker_step;
+        /* issue 11 §1: the clean-ups of the set's copies running in workers, one after another
+         * (abort, the auto-release deletion, finalize after an interruption: snapshot.c), and
+         * what goes on once the last is done (snapshot_cleanup_wait()) */
+        struct Cleanup *cleanup;
+        void (*cleanup_then)(Session *s, vss_hresult hr);
+        vss_hresult cleanup_hr;
         Pending *pick_call;
         bool pick_add;
         char *pick_volume;

@@ -16,7 +16,7 @@
  * PostFinalCommitSnapshots) makes every copy read-only before DoSnapshotSet
  * completes: after PostSnapshot whatever the writers did (failed, crashed,
  * timed out), and when the session is interrupted after the commit
- * (snapshot_set_finalize()). Without auto-recovery the copies are read-only
+ * (snapshot_set_interrupt_cleanup(), in a worker). Without auto-recovery the copies are read-only
  * from post_commit on and finalize has nothing to do. The catalog row of a
  * writable copy stays "creating" until finalize: an lvssd that dies in
  * between deletes it at start-up instead of keeping a writable copy.
@@ -231,7 +231,365 @@ static int for_each_provider(Session *s, size_t step_offset, vss_hresult *ret_hr
         return r;
 }
 
-static void snapshots_undo(Session *s) {
+/* ---- clean-ups of the copies in a worker (issue 11 §1) ------------------------------ */
+
+/*
+ * A provider's abort (the undo of a failed or interrupted set), the
+ * auto-release deletion when a session ends, and finalize when a session is
+ * interrupted after its commit run in a worker (worker.c), never on the
+ * loop: a copy provider deletes whole trees, an exec program may hang.
+ *
+ * A clean-up owns copies of what it needs (each snapshot, its provider,
+ * whether it has a catalog row), so the session may end and be freed while
+ * it runs (snapshot_cleanup_detach()). The child writes what became of each
+ * copy as soon as it knows (uint32 index, one byte), so a child killed at
+ * ProviderStepTimeoutMS= still tells the copies it was done with. On the
+ * loop, cleanup_done() writes the catalog (through its thread): the row of a
+ * copy aborted or deleted goes, the row of a copy finalized says "created",
+ * and a copy whose clean-up failed or was cut keeps its row, so lvssd's next
+ * start-up deletes it (manager_recover()). Nothing is left that the catalog
+ * does not name.
+ *
+ * The clean-ups of one session run one after the other (Session.cleanup is
+ * the running one, ->next the ones queued behind it): a deletion never runs
+ * beside the finalize of the same copies. A step that must not end before
+ * them (a failed DoSnapshotSet's answer, Release) waits with
+ * snapshot_cleanup_wait() and goes on in the completion. lvssd's shutdown
+ * waits for running clean-ups within its bound; what is still running then
+ * is killed and its rows stay for the next start-up.
+ *
+ * Only when a clean-up cannot even be set up (out of memory, no fork) do
+ * the provider calls run on the loop, as before: the one fallback left.
+ */
+typedef enum CleanupOp {
+        CLEANUP_KEEP,     /* nothing, unless a finalize of the same clean-up fails: then abort */
+        CLEANUP_ABORT,
+        CLEANUP_DELETE,
+        CLEANUP_FINALIZE, /* make read-only; when any finalize fails, every KEEP and FINALIZE copy is aborted */
+} CleanupOp;
+
+/* what became of a copy */
+enum {
+        CLEANUP_RES_NONE = 0, /* not told (the child was killed first): counted as failed */
+        CLEANUP_RES_KEPT = 'K',
+        CLEANUP_RES_FINALIZED = 'F',
+        CLEANUP_RES_ABORTED = 'A',
+        CLEANUP_RES_DELETED = 'D',
+        CLEANUP_RES_FAILED = 'x',
+};
+
+typedef struct Cleanup Cleanup;
+struct Cleanup {
+        Manager *m;
+        Session *s;    /* the session it belongs to; NULL once that is freed (or none: a commit orphan) */
+        Cleanup *next; /* queued behind this one, same session */
+        const char *what;
+        char tag[VSS_ID_STRING_MAX + 16];
+        size_t n;
+        lvss_provider **providers;
+        lvss_snapshot *snaps;
+        uint8_t *op, *res;
+        bool *in_catalog;
+        Worker *worker;
+};
+
+static size_t n_cleanups; /* set up and not freed: lvssd's shutdown waits for them (bounded) */
+
+size_t snapshot_cleanups_pending(void) {
+        return n_cleanups;
+}
+
+static Cleanup *cleanup_free(Cleanup *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; c->snaps && i < c->n; i++) {
+                free(c->snaps[i].volume);
+                free(c->snaps[i].snapshot_path);
+        }
+        free(c->snaps);
+        free(c->providers);
+        free(c->op);
+        free(c->res);
+        free(c->in_catalog);
+        free(c);
+        n_cleanups--;
+        return NULL;
+}
+
+static Cleanup *cleanup_new(Manager *m, const char *what, const char *tag, size_t n) {
+        Cleanup *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return NULL;
+        n_cleanups++;
+        c->m = m;
+        c->what = what;
+        snprintf(c->tag, sizeof c->tag, "%s", tag);
+        c->providers = calloc(n ? n : 1, sizeof *c->providers);
+        c->snaps = calloc(n ? n : 1, sizeof *c->snaps);
+        c->op = calloc(n ? n : 1, 1);
+        c->res = calloc(n ? n : 1, 1);
+        c->in_catalog = calloc(n ? n : 1, sizeof *c->in_catalog);
+        if (!c->providers || !c->snaps || !c->op || !c->res || !c->in_catalog)
+                return cleanup_free(c);
+        return c;
+}
+
+/* Adds a copy of @p to @c; 0 or -ENOMEM. */
+static int cleanup_add(Cleanup *c, lvss_provider *provider, const lvss_snapshot *p, bool in_catalog, CleanupOp op) {
+        lvss_snapshot *q = &c->snaps[c->n];
+
+        *q = *p;
+        q->volume = NULL;
+        q->snapshot_path = NULL;
+        c->providers[c->n] = provider;
+        c->in_catalog[c->n] = in_catalog;
+        c->op[c->n] = (uint8_t) op;
+        c->n++; /* counted now: cleanup_free() frees what was copied */
+        if ((p->volume && !(q->volume = strdup(p->volume))) ||
+            (p->snapshot_path && !(q->snapshot_path = strdup(p->snapshot_path))))
+                return -ENOMEM;
+        return 0;
+}
+
+static void cleanup_say(int fd, size_t i, uint8_t res) {
+        uint8_t msg[5];
+        uint32_t idx = (uint32_t) i;
+
+        memcpy(msg, &idx, 4);
+        msg[4] = res;
+        (void) worker_write(fd, msg, sizeof msg);
+}
+
+/* The provider calls, in the child (@fd >= 0: each outcome is written as soon as it is known) or,
+ * as the one fallback, on the loop (@fd < 0: the outcomes are in c->res). */
+static void cleanup_work(Cleanup *c, int fd) {
+        bool finalize_failed = false;
+
+        for (size_t i = 0; i < c->n; i++) {
+                lvss_provider *p = c->providers[i];
+                lvss_snapshot *const arr[1] = { &c->snaps[i] };
+                vss_hresult hr = VSS_S_OK;
+                int k;
+
+                if (c->op[i] != CLEANUP_FINALIZE || !p->ops->finalize)
+                        continue;
+                k = p->ops->finalize(p, arr, 1, &hr);
+                if (k < 0) {
+                        log_msg("%s: finalize: provider %s cannot make %s read-only: %s", c->tag, p->ops->name,
+                                strempty(c->snaps[i].snapshot_path), strerror(-k));
+                        finalize_failed = true;
+                }
+        }
+        for (size_t i = 0; i < c->n; i++) {
+                lvss_provider *p = c->providers[i];
+                lvss_snapshot *const arr[1] = { &c->snaps[i] };
+                uint8_t res;
+                int k = 0;
+
+                switch (c->op[i]) {
+                case CLEANUP_KEEP:
+                case CLEANUP_FINALIZE:
+                        if (!finalize_failed) {
+                                res = c->op[i] == CLEANUP_KEEP ? CLEANUP_RES_KEPT : CLEANUP_RES_FINALIZED;
+                                break;
+                        }
+                        /* no writable copy is kept: the whole set goes */
+                        /* fall through */
+                case CLEANUP_ABORT:
+                        k = p->ops->abort(p, arr, 1);
+                        res = k >= 0 ? CLEANUP_RES_ABORTED : CLEANUP_RES_FAILED;
+                        break;
+                case CLEANUP_DELETE:
+                        if (c->snaps[i].snapshot_path)
+                                k = p->ops->delete_snapshot(p, c->snaps[i].snapshot_path);
+                        res = k >= 0 ? CLEANUP_RES_DELETED : CLEANUP_RES_FAILED;
+                        break;
+                default:
+                        res = CLEANUP_RES_FAILED;
+                }
+                if (k < 0)
+                        log_msg("%s: %s: provider %s: %s: %s", c->tag, c->op[i] == CLEANUP_DELETE ? "delete" : "abort",
+                                p->ops->name, strempty(c->snaps[i].snapshot_path), strerror(-k));
+                c->res[i] = res;
+                if (fd >= 0)
+                        cleanup_say(fd, i, res);
+        }
+}
+
+static int cleanup_run(int fd, void *userdata) {
+        cleanup_work(userdata, fd);
+        return 0;
+}
+
+/* On the loop: the catalog follows what became of each copy; the log says it. */
+static void cleanup_record(Cleanup *c, int k) {
+        size_t left = 0;
+
+        for (size_t i = 0; i < c->n; i++) {
+                const lvss_snapshot *p = &c->snaps[i];
+                lvss_catalog_queue *q = c->m->catalog_queue;
+                char id[VSS_ID_STRING_MAX];
+
+                vss_id_format(&p->snapshot_id, id);
+                switch (c->res[i]) {
+                case CLEANUP_RES_ABORTED:
+                case CLEANUP_RES_DELETED:
+                        if (c->res[i] == CLEANUP_RES_DELETED && p->snapshot_path)
+                                log_msg("%s: auto-release shadow copy %s deleted", c->tag, p->snapshot_path);
+                        if (c->in_catalog[i] && q)
+                                (void) lvss_catalog_queue_snapshot_remove(q, &p->snapshot_id, NULL, NULL);
+                        else if (c->in_catalog[i] && c->m->catalog)
+                                (void) lvss_catalog_snapshot_remove(c->m->catalog, &p->snapshot_id);
+                        break;
+                case CLEANUP_RES_FINALIZED:
+                        log_msg("%s: finalize: shadow copy %s is read-only now", c->tag, strempty(p->snapshot_path));
+                        if (!c->in_catalog[i] || !q)
+                                break;
+                        if (p->snapshot_path && p->snapshot_path[0] == '/')
+                                (void) lvss_catalog_queue_snapshot_set_path(q, &p->snapshot_id, p->snapshot_path, NULL,
+                                                                            NULL);
+                        (void) lvss_catalog_queue_snapshot_set_state(q, &p->snapshot_id, "created", NULL, NULL);
+                        break;
+                case CLEANUP_RES_KEPT:
+                        break;
+                default:
+                        left++;
+                        log_msg("%s: %s of shadow copy %s (%s) %s: %s", c->tag, c->what, id, strempty(p->snapshot_path),
+                                k == -ETIME ? "was cut at ProviderStepTimeoutMS=" : "failed",
+                                c->in_catalog[i] ? "kept in the catalog, lvssd's start-up deletes it"
+                                                 : "it has no catalog row");
+                }
+        }
+        if (k == -ETIME)
+                log_msg("%s: %s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=); %zu cop%s "
+                        "left to the next start-up", c->tag, c->what,
+                        (unsigned long long) (c->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC), left,
+                        left == 1 ? "y" : "ies");
+}
+
+static void cleanup_launch(Cleanup *c);
+static void cleanup_tell_session(Cleanup *c);
+
+/* @c is over (its outcomes recorded): the next of its session starts, or its waiter goes on. */
+static void cleanup_over(Cleanup *c) {
+        Session *s = c->s;
+        Cleanup *next = TAKE_PTR(c->next);
+
+        cleanup_tell_session(c);
+        cleanup_free(c);
+        if (s)
+                s->cleanup = next;
+        if (next)
+                return cleanup_launch(next);
+        if (s && s->cleanup_then) {
+                void (*then)(Session *, vss_hresult) = TAKE_PTR(s->cleanup_then);
+                then(s, s->cleanup_hr);
+        }
+}
+
+static void cleanup_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        Cleanup *c = userdata;
+
+        c->worker = NULL;
+        if (k == -ECANCELED) {
+                /* lvssd stops: the rows stay for the next start-up */
+                for (Cleanup *n = c->next, *nn; n; n = nn) {
+                        nn = n->next;
+                        cleanup_free(n);
+                }
+                if (c->s)
+                        c->s->cleanup = NULL;
+                cleanup_free(c);
+                return;
+        }
+        for (size_t at = 0; at + 5 <= size; at += 5) {
+                uint32_t idx;
+
+                memcpy(&idx, out + at, 4);
+                if (idx < c->n)
+                        c->res[idx] = out[at + 4];
+        }
+        if (k < 0 && k != -ETIME)
+                log_msg("%s: %s: the worker failed: %s", c->tag, c->what, strerror(-k));
+        cleanup_record(c, k);
+        cleanup_over(c);
+}
+
+/* Runs @c in a worker; if none can be started, on the loop (the fallback) and over at once. */
+static void cleanup_launch(Cleanup *c) {
+        int r;
+
+        r = worker_start(c->m, c->what, c->tag, c->m->cfg.provider_step_timeout_usec, cleanup_run, cleanup_done, c,
+                         &c->worker);
+        if (r >= 0)
+                return;
+        log_msg("%s: %s: cannot start a worker (%s): the providers are called on the loop", c->tag, c->what,
+                strerror(-r));
+        cleanup_work(c, -1);
+        cleanup_record(c, 0);
+        cleanup_over(c);
+}
+
+/* @c: started now, or queued behind the clean-ups of @s (NULL: none) still running. */
+static void cleanup_submit(Session *s, Cleanup *c) {
+        c->s = s;
+        if (!s || !s->cleanup) {
+                if (s)
+                        s->cleanup = c;
+                return cleanup_launch(c);
+        }
+        Cleanup *last = s->cleanup;
+        while (last->next)
+                last = last->next;
+        last->next = c;
+        log_msg("%s: %s: runs once the clean-up before it is done", c->tag, c->what);
+}
+
+static void session_tag(const Session *s, char tag[static VSS_ID_STRING_MAX + 16]) {
+        char id[VSS_ID_STRING_MAX];
+
+        vss_id_format(&s->id, id);
+        snprintf(tag, VSS_ID_STRING_MAX + 16, "session %s", id);
+}
+
+bool snapshot_cleanup_wait(Session *s, void (*then)(Session *s, vss_hresult hr), vss_hresult hr) {
+        if (!s->cleanup)
+                return false;
+        s->cleanup_then = then;
+        s->cleanup_hr = hr;
+        return true;
+}
+
+void snapshot_cleanup_forget_waiter(Session *s) {
+        s->cleanup_then = NULL;
+}
+
+void snapshot_cleanup_detach(Session *s) {
+        for (Cleanup *c = s->cleanup; c; c = c->next)
+                c->s = NULL;
+        s->cleanup = NULL;
+        s->cleanup_then = NULL;
+}
+
+/* In a clean-up that ended with the session still there: the session's own record of the
+ * copies it aborted (a finalize that failed aborts the copies it kept). */
+static void cleanup_tell_session(Cleanup *c) {
+        Session *s = c->s;
+
+        for (size_t i = 0; s && i < c->n; i++) {
+                if (c->res[i] != CLEANUP_RES_ABORTED)
+                        continue;
+                for (size_t j = 0; j < s->n_snapshots; j++)
+                        if (vss_id_equal(&s->snapshots[j]->p.snapshot_id, &c->snaps[i].snapshot_id)) {
+                                s->snapshots[j]->created = false;
+                                s->snapshots[j]->in_catalog = false;
+                        }
+        }
+}
+
+/* The fallback, on the loop: abort every copy of @s (out of memory for a clean-up). */
+static void snapshots_undo_here(Session *s) {
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 Snapshot *snap = s->snapshots[i];
                 lvss_snapshot *const arr[1] = { &snap->p };
@@ -244,15 +602,70 @@ static void snapshots_undo(Session *s) {
         }
 }
 
+/* Sets up a clean-up of @s's copies for which @pick gives an operation (< 0: not this one). NULL
+ * when there is nothing to do (*ret_r 0) or no memory (*ret_r -ENOMEM). */
+static Cleanup *cleanup_of_session(Session *s, const char *what, int (*pick)(const Session *, const Snapshot *),
+                                   int *ret_r) {
+        char tag[VSS_ID_STRING_MAX + 16];
+        size_t n = 0;
+        Cleanup *c;
+
+        *ret_r = 0;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                n += pick(s, s->snapshots[i]) >= 0;
+        if (n == 0)
+                return NULL;
+        session_tag(s, tag);
+        c = cleanup_new(s->m, what, tag, n);
+        for (size_t i = 0; c && i < s->n_snapshots; i++) {
+                const Snapshot *snap = s->snapshots[i];
+                int op = pick(s, snap);
+
+                if (op >= 0 && cleanup_add(c, snap->provider, &snap->p, snap->in_catalog, (CleanupOp) op) < 0)
+                        c = cleanup_free(c);
+        }
+        if (!c) {
+                *ret_r = -ENOMEM;
+                log_session(s, "%s: out of memory for a worker: the providers are called on the loop", what);
+        }
+        return c;
+}
+
+static int pick_abort(const Session *s, const Snapshot *snap) {
+        return CLEANUP_ABORT;
+}
+
+/* Issue 11 §1: the set is undone in a worker; a step that must end after it waits with
+ * snapshot_cleanup_wait() (set_finished(), refuse_set()). The copies are the clean-up's now:
+ * nothing of them is created or in the catalog for the session any more. */
+static void snapshots_undo(Session *s) {
+        int r;
+        Cleanup *c = cleanup_of_session(s, "abort", pick_abort, &r);
+
+        if (!c) {
+                if (r < 0)
+                        snapshots_undo_here(s);
+                return;
+        }
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                s->snapshots[i]->created = false;
+                s->snapshots[i]->in_catalog = false;
+        }
+        cleanup_submit(s, c);
+}
+
 static bool persistent(const Session *s) {
         return s->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
 }
 
-int snapshot_delete_auto_release(Session *s) {
+static int pick_delete(const Session *s, const Snapshot *snap) {
+        return snap->in_catalog || snap->created ? CLEANUP_DELETE : -1;
+}
+
+/* The fallback, on the loop (out of memory for a clean-up). */
+static int delete_auto_release_here(Session *s) {
         int r = 0;
 
-        if (persistent(s))
-                return 0;
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 Snapshot *snap = s->snapshots[i];
                 int k;
@@ -275,6 +688,25 @@ int snapshot_delete_auto_release(Session *s) {
                         snap->in_catalog = false;
         }
         return r;
+}
+
+/* Issue 11 §1: in a worker, after the clean-ups of @s before it; 1 when one was started (Release
+ * waits for it: snapshot_cleanup_wait()), 0 when nothing is to be deleted. */
+int snapshot_delete_auto_release(Session *s) {
+        Cleanup *c;
+        int r;
+
+        if (persistent(s))
+                return 0;
+        c = cleanup_of_session(s, "delete", pick_delete, &r);
+        if (!c)
+                return r < 0 ? delete_auto_release_here(s) : 0;
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                s->snapshots[i]->created = false;
+                s->snapshots[i]->in_catalog = false;
+        }
+        cleanup_submit(s, c);
+        return 1;
 }
 
 /* ---- provider steps in a worker (issue 11 §1) ------------------------------------ */
@@ -481,6 +913,13 @@ static bool thawed(const Session *s, const Entry *e) {
 static void phase_done(Fanout *f, void *userdata);
 static void commit_abort_unstarted(Session *s);
 
+/* An event of the set could not be sent: the step fails (once the undo is done). */
+static void phase_send_failed(Session *s, vss_hresult hr) {
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+        s->set_done(s, hr);
+}
+
 static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *, const Entry *),
                       vss_writer_event event) {
         int r;
@@ -497,9 +936,9 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
                         entry_release_frozen(s->entries[i], vss_writer_event_name(event));
                 commit_abort_unstarted(s);
                 snapshots_undo(s);
-                if (s->m->set_owner == s)
-                        s->m->set_owner = NULL;
-                s->set_done(s, VSS_E_UNEXPECTED);
+                if (snapshot_cleanup_wait(s, phase_send_failed, VSS_E_UNEXPECTED))
+                        return;
+                phase_send_failed(s, VSS_E_UNEXPECTED);
         }
 }
 
@@ -591,7 +1030,7 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
 }
 
 /* finalize, provider by provider, of every created writable copy; *@ret_done: how many. In a
- * worker (the set's own path), or on the loop when a session ends (snapshot_set_finalize()). */
+ * worker (the set's own path), or on the loop as the fallback of an interrupted set. */
 static int finalize_providers(Session *s, size_t *ret_done) {
         lvss_snapshot **arr;
         size_t done = 0;
@@ -648,19 +1087,70 @@ static int finalize_record(Session *s, size_t done) {
         return 0;
 }
 
-int snapshot_set_finalize(Session *s) {
+static int pick_interrupt(const Session *s, const Snapshot *snap) {
+        if (!snap->created)
+                return CLEANUP_ABORT;
+        return s->auto_recovery && !s->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
+}
+
+/* The fallback, on the loop (out of memory for a clean-up): finalize, and the undo of what is not kept. */
+static void interrupt_cleanup_here(Session *s) {
         size_t done = 0;
+        bool writable_left = false;
+
+        if (s->auto_recovery && !s->set_finalized)
+                writable_left = finalize_providers(s, &done) < 0 || finalize_record(s, done) < 0;
+        if (writable_left)
+                log_session(s, "finalize failed: the shadow copies of the set are deleted");
+        for (size_t i = 0; i < s->n_snapshots; i++) {
+                Snapshot *snap = s->snapshots[i];
+                if (snap->created && !writable_left)
+                        continue;
+                snap->created = false;
+                lvss_snapshot *p = &snap->p, *const arr[1] = { p };
+                (void) snap->provider->ops->abort(snap->provider, arr, 1);
+                if (snap->in_catalog && s->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &p->snapshot_id, NULL, NULL) >= 0)
+                        snap->in_catalog = false;
+        }
+}
+
+/*
+ * Issue 11 §1: DoSnapshotSet interrupted (cancel, the requester gone): in a
+ * worker, the created writable copies are made read-only (issue 9 part 2)
+ * and what was not created is undone; when a finalize fails, every copy of
+ * the set is undone: no writable copy is kept. With a commit child still
+ * alive the set is undone once it is reaped (commit_orphan()) instead.
+ */
+void snapshot_set_interrupt_cleanup(Session *s) {
+        bool any = false;
+        Cleanup *c;
         int r;
 
-        if (!s->auto_recovery || s->set_finalized)
-                return 0;
-        r = finalize_providers(s, &done);
-        if (r < 0)
-                return r;
-        return finalize_record(s, done);
+        if (s->commit_orphaned)
+                return;
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                any = any || pick_interrupt(s, s->snapshots[i]) != CLEANUP_KEEP;
+        if (!any)
+                return;
+        c = cleanup_of_session(s, s->auto_recovery && !s->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
+        if (!c) {
+                if (r < 0)
+                        interrupt_cleanup_here(s);
+                return;
+        }
+        for (size_t i = 0; i < s->n_snapshots; i++)
+                if (!s->snapshots[i]->created)
+                        s->snapshots[i]->in_catalog = false;
+        if (s->auto_recovery)
+                s->set_finalized = true; /* asked once; a finalize that fails undoes the set */
+        cleanup_submit(s, c);
 }
 
 static void set_finished(Session *s, vss_hresult hr) {
+        /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
+        if (snapshot_cleanup_wait(s, set_finished, hr))
+                return;
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         if (VSS_SUCCEEDED(hr))
@@ -1014,6 +1504,17 @@ static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, voi
                         (void) lvss_catalog_queue_frozen_remove(o->m->catalog_queue, mp);
                 else if (o->m->catalog)
                         (void) lvss_catalog_frozen_remove(o->m->catalog, mp);
+        }
+        /* issue 11 §1: the providers' abort in a worker too (a clean-up of no session) */
+        Cleanup *c = o->n > 0 ? cleanup_new(o->m, "abort", o->tag, o->n) : NULL;
+        for (size_t i = 0; c && i < o->n; i++)
+                if (cleanup_add(c, o->providers[i], &o->snaps[i], o->in_catalog[i], CLEANUP_ABORT) < 0)
+                        c = cleanup_free(c);
+        if (c) {
+                log_msg("%s: the commit child of the ended session is reaped: the set is undone in a worker", o->tag);
+                cleanup_submit(NULL, c);
+                orphan_free(o);
+                return;
         }
         for (size_t i = 0; i < o->n; i++) {
                 lvss_snapshot *const arr[1] = { &o->snaps[i] };
@@ -1664,13 +2165,20 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
         commit_finished(s, VSS_S_OK);
 }
 
-/* DoSnapshotSet refused before anything was sent to writers: undo the set and fail the step right away. */
-static void refuse_set(Session *s, vss_hresult hr) {
-        snapshots_undo(s);
+static void set_refused(Session *s, vss_hresult hr) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
         freeze_forget(s);
         s->set_done(s, hr);
+}
+
+/* DoSnapshotSet refused before anything was sent to writers: undo the set and fail the step once
+ * the undo is done (issue 11 §1: in a worker). */
+static void refuse_set(Session *s, vss_hresult hr) {
+        snapshots_undo(s);
+        if (snapshot_cleanup_wait(s, set_refused, hr))
+                return;
+        set_refused(s, hr);
 }
 
 int snapshot_set_run(Session *s, snapshot_set_done_t done) {

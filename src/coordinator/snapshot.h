@@ -22,7 +22,7 @@
 typedef void (*snapshot_set_done_t)(Session *s, vss_hresult hr);
 int snapshot_set_run(Session *s, snapshot_set_done_t done);
 void snapshot_set_kill_commit(Session *s);       /* requester gone / cancel during commit */
-int snapshot_delete_auto_release(Session *s);    /* release / abort: auto-release copies go */
+int snapshot_delete_auto_release(Session *s);    /* release / abort: auto-release copies go (in a worker) */
 Snapshot *snapshot_free(Snapshot *snap);
 lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
 void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
@@ -41,6 +41,20 @@ struct Snapshot {
         uint64_t created_usec;
 };
 
-/* Auto-recovery (issue 9 part 2): the providers' finalize over the created
- * copies, making them read-only; once (idempotent). 0 when nothing to do. */
-int snapshot_set_finalize(Session *s);
+/*
+ * Issue 11 §1: the clean-ups of a set's copies run in workers (snapshot.c,
+ * "clean-up"): abort, the auto-release deletion, finalize after an
+ * interruption. They outlive their session if it ends first.
+ */
+/* A session interrupted during DoSnapshotSet (cancel, requester gone): created writable copies are
+ * finalized, the rest aborted; if finalize fails, every copy is aborted. */
+void snapshot_set_interrupt_cleanup(Session *s);
+/* true: clean-ups of @s run, and @then(@s, @hr) is called once the last is done (the caller
+ * returns and goes on there); false: none runs, the caller goes on now. */
+bool snapshot_cleanup_wait(Session *s, void (*then)(Session *s, vss_hresult hr), vss_hresult hr);
+/* The step that waited was interrupted: nothing is called when the clean-ups end. */
+void snapshot_cleanup_forget_waiter(Session *s);
+/* session_free(): the clean-ups of @s go on alone and write the catalog themselves. */
+void snapshot_cleanup_detach(Session *s);
+/* Clean-ups running (any session or none): lvssd's shutdown waits for them, bounded. */
+size_t snapshot_cleanups_pending(void);

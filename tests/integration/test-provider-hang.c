@@ -50,6 +50,7 @@
 
 typedef struct hang {
         char *dir;
+        char *config; /* lvssd's configuration: for a restart */
         vss_id id; /* the exec provider's */
         char *other; /* a second volume, for the other session */
 } hang;
@@ -66,6 +67,9 @@ static void hang_start(itest_env *env, hang *h, const char *step) {
                 "if [ -f \"$D/hang\" ] && [ \"$(cat \"$D/hang\")\" = \"$step\" ]; then\n"
                 "    echo \"hanging $step $$\" >> \"$D/hanging\"\n"
                 "    read x < \"$D/fifo\"\n"
+                "fi\n"
+                "if [ -f \"$D/fail\" ] && [ \"$(cat \"$D/fail\")\" = \"$step\" ]; then\n"
+                "    exit 1\n"
                 "fi\n"
                 "case \"$step\" in\n"
                 "prepare) echo writable ;;\n"
@@ -100,8 +104,8 @@ static void hang_start(itest_env *env, hang *h, const char *step) {
                                           path, STEP_DEADLINE_MS(env), itest_ms(env, 1000));
         itest_start_lvssd_config(env, &o, config);
         CHECK_HR(itest_provider_id(env->socket_path, "hang", &h->id), VSS_S_OK, "the exec provider's id");
+        h->config = config;
         free(file);
-        free(config);
         free(snaps);
         free(fifo);
         free(path);
@@ -110,11 +114,22 @@ static void hang_start(itest_env *env, hang *h, const char *step) {
 
 static void hang_done(hang *h) {
         free(h->dir);
+        free(h->config);
         free(h->other);
 }
 
 static void hang_set(hang *h, const char *step) {
         char *f = itest_xprintf("%s/hang", h->dir);
+        if (step)
+                itest_write_file(f, step, strlen(step));
+        else
+                (void) unlink(f);
+        free(f);
+}
+
+/* The program fails (exit 1) in @step (NULL: in none). */
+static void hang_fail(hang *h, const char *step) {
+        char *f = itest_xprintf("%s/fail", h->dir);
         if (step)
                 itest_write_file(f, step, strlen(step));
         else
@@ -439,6 +454,285 @@ static void test_hang_delete(void **state) {
         hang_done(&h);
 }
 
+/* ---- clean-ups: abort, the auto-release deletion, finalize after an interruption ---------------- */
+
+/*
+ * Issue 11 §1, what was left on the loop (note11.md "What is left" item 2):
+ * a provider's abort, the auto-release deletion when a session ends, and
+ * finalize when a session is interrupted after its commit. Each hangs here:
+ * while it does, ListWriters answers at once and another session gets
+ * through; the clean-up is cut at ProviderStepTimeoutMS= (lvssd's log says
+ * so), no process is left, and nothing of the copies is left that the
+ * catalog does not name: a copy whose clean-up was cut keeps its row, and the
+ * next start-up (the program no longer hanging) deletes it.
+ */
+
+static bool log_says_cut(itest_env *env, const char *step) {
+        char what[96];
+
+        snprintf(what, sizeof what, "%s: the providers did not finish within", step);
+        return itest_lvssd_log_has(env, what);
+}
+
+static char *snaps_dir(const hang *h) {
+        return itest_xprintf("%s/snaps", h->dir);
+}
+
+/* lvssd killed and started again with @h's configuration: its start-up deletes what the catalog
+ * still names; then nothing is left, in the catalog or on disk. */
+static void restart_leaves_nothing(itest_env *env, hang *h, itest_writer *w) {
+        itest_writer_kill(env, w); /* it would lose lvssd below */
+        hang_set(h, NULL);
+        hang_fail(h, NULL);
+        itest_kill_lvssd(env);
+        itest_restart_lvssd(env, h->config);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 0, "%d snapshot row(s) left after the start-up",
+              itest_catalog_snapshot_count(env, NULL));
+        char *snaps = snaps_dir(h);
+        CHECK(dir_entries(snaps) == 0, "%d copy(ies) left in %s after the start-up", dir_entries(snaps), snaps);
+        free(snaps);
+}
+
+/* §1: abort (the undo of a failed set) hangs. The program fails its finalize (auto-recovery: the copy
+ * cannot be made read-only), so the set is undone, and the program's abort hangs: ListWriters
+ * answers, a second requester's gather goes through (the hung session holds the set, WS-10), and
+ * DoSnapshotSet fails with VSS_E_UNEXPECTED_PROVIDER_ERROR once the abort is cut at its deadline. */
+static void test_hang_abort(void **state) {
+        itest_env *env = *state;
+        hang h = {};
+        vss_backup_components *bc;
+        vss_id sid;
+
+        hang_start(env, &h, "abort");
+        hang_fail(&h, "finalize");
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
+        vss_async *a = start_hung_set(env, &h, &bc, &sid);
+        pid_t hung = wait_hanging(env, &h, "abort");
+
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while abort hangs");
+        other_gather(env);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while abort hangs");
+        CHECK(!pid_gone(hung), "the program stopped hanging before the checks were done: the test proves nothing");
+        CHECK_HR(vss_async_wait(a, 0), VSS_S_ASYNC_PENDING, "DoSnapshotSet ends only once its undo is done");
+
+        vss_hresult hr = vss_async_wait(a, itest_ms(env, 20000));
+        vss_async_release(a);
+        CHECK_HR(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR, "§1: DoSnapshotSet whose finalize failed and abort hangs");
+        CHECK(log_says_cut(env, "abort"), "§1: lvssd's log does not say the abort was cut at its deadline");
+        check_nothing_running(env, hung);
+        CHECK(itest_count_events(w, "Thaw", &sid, "ok") == 1, "the writer was not thawed");
+        /* the copy the abort could not undo is named by the catalog, for the next start-up */
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "§1: %d row(s) of the copy whose abort was cut "
+              "(expected 1: the next start-up deletes it)", itest_catalog_snapshot_count(env, &sid));
+        itest_requester_release(env, bc);
+        restart_leaves_nothing(env, &h, w);
+        hang_done(&h);
+}
+
+typedef struct release_arg {
+        const hang *h;
+        const char *volume;
+} release_arg;
+
+/* A whole backup with the hang provider (auto-release copy), then Release: says "made 0x…",
+ * "session {id}", then "released 0x00000000 MS" once vss_backup_components_release() returned. */
+static int release_child(int fd, void *userdata) {
+        const release_arg *ra = userdata;
+        vss_backup_components *bc = NULL;
+        vss_async *a = NULL;
+        vss_id set, snap;
+        vss_hresult hr;
+        char id[VSS_ID_STRING_MAX];
+
+        if ((hr = vss_create_backup_components(&bc)) == VSS_S_OK && (hr = vss_initialize_for_backup(bc, NULL)) == VSS_S_OK &&
+            (hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false)) == VSS_S_OK &&
+            (hr = vss_gather_writer_metadata(bc, &a)) == VSS_S_OK)
+                hr = vss_async_wait(a, 30000);
+        a = vss_async_release(a);
+        if (hr == VSS_S_OK && (hr = vss_start_snapshot_set(bc, &set)) == VSS_S_OK &&
+            (hr = vss_add_to_snapshot_set(bc, ra->volume, &ra->h->id, &snap)) == VSS_S_OK &&
+            (hr = vss_prepare_for_backup(bc, &a)) == VSS_S_OK)
+                hr = vss_async_wait(a, 30000);
+        a = vss_async_release(a);
+        if (hr == VSS_S_OK && (hr = vss_do_snapshot_set(bc, &a)) == VSS_S_OK)
+                hr = vss_async_wait(a, 30000);
+        a = vss_async_release(a);
+        itest_child_say(fd, "made 0x%08X", (unsigned) hr);
+        if (bc && vss_get_session_id(bc, &set) == VSS_S_OK) {
+                vss_id_format(&set, id);
+                itest_child_say(fd, "session %s", id);
+        }
+        uint64_t t0 = itest_now_mono_usec();
+        vss_backup_components_release(bc);
+        itest_child_say(fd, "released 0x00000000 %llu", (unsigned long long) ((itest_now_mono_usec() - t0) / 1000));
+        return 0;
+}
+
+/* §1: the auto-release deletion at the end of a session hangs (the program's delete, Release):
+ * ListWriters answers, another session makes a whole backup with Thaw; the deletion is cut at its
+ * deadline, Release is answered then (not before), the session ends, and the copy keeps its row
+ * until the next start-up deletes it. */
+static void test_hang_auto_release_delete(void **state) {
+        itest_env *env = *state;
+        hang h = {};
+
+        hang_start(env, &h, "delete");
+        itest_writer *w = WRITER(env, "w");
+        release_arg ra = { &h, env->data_dir };
+        itest_proc *req = itest_spawn_child(env, "requester", release_child, &ra);
+        CHECK_HR(itest_child_result(env, req, "made"), VSS_S_OK, "the backup before the Release");
+        size_t l = itest_wait_line_must(env, req, "session ", itest_ms(env, 20000));
+        vss_id sid;
+        CHECK(vss_id_parse(req->out.lines[l].text + strlen("session "), &sid) == VSS_S_OK, "no session id in '%s'",
+              req->out.lines[l].text);
+        pid_t hung = wait_hanging(env, &h, "delete");
+
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
+                 "§1: ListWriters while the auto-release deletion hangs");
+        other_backup(env, w, h.other);
+        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
+              "nothing (raise the deadline)");
+        CHECK(itest_wait_line(env, &req->out, "released ", 0) < 0, "§1: Release was answered before the "
+              "deletion of its copies ended");
+
+        CHECK_HR(itest_child_result(env, req, "released"), VSS_S_OK, "Release whose deletion hangs");
+        itest_wait_child_ok(env, req);
+        CHECK(log_says_cut(env, "delete"), "§1: lvssd's log does not say the deletion was cut at its deadline");
+        check_nothing_running(env, hung);
+        char *state_text = NULL;
+        CHECK(itest_catalog_session(env, &sid, &state_text, NULL) && strcmp(state_text, "active") != 0,
+              "the released session is still '%s' in the catalog", state_text ? state_text : "(no row)");
+        free(state_text);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "§1: %d row(s) of the copy whose deletion was cut "
+              "(expected 1: the next start-up deletes it)", itest_catalog_snapshot_count(env, &sid));
+        restart_leaves_nothing(env, &h, w);
+        hang_done(&h);
+}
+
+/* A backup with the hang provider, DoSnapshotSet started; says "started" and waits to be killed. */
+static int interrupted_child(int fd, void *userdata) {
+        const release_arg *ra = userdata;
+        vss_backup_components *bc = NULL;
+        vss_async *a = NULL;
+        vss_id set, snap;
+        vss_hresult hr;
+
+        if ((hr = vss_create_backup_components(&bc)) == VSS_S_OK && (hr = vss_initialize_for_backup(bc, NULL)) == VSS_S_OK &&
+            (hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false)) == VSS_S_OK &&
+            (hr = vss_gather_writer_metadata(bc, &a)) == VSS_S_OK)
+                hr = vss_async_wait(a, 30000);
+        a = vss_async_release(a);
+        if (hr == VSS_S_OK && (hr = vss_start_snapshot_set(bc, &set)) == VSS_S_OK &&
+            (hr = vss_add_to_snapshot_set(bc, ra->volume, &ra->h->id, &snap)) == VSS_S_OK &&
+            (hr = vss_prepare_for_backup(bc, &a)) == VSS_S_OK)
+                hr = vss_async_wait(a, 30000);
+        a = vss_async_release(a);
+        if (hr == VSS_S_OK)
+                hr = vss_do_snapshot_set(bc, &a);
+        itest_child_say(fd, "started 0x%08X", (unsigned) hr);
+        for (;;)
+                pause(); /* killed by the test */
+        return 0;
+}
+
+static bool session_ended_clean(itest_env *env, void *userdata) {
+        const vss_id *sid = userdata;
+        char *st = NULL;
+        bool ended = itest_catalog_session(env, sid, &st, NULL) && strcmp(st, "active") != 0;
+
+        free(st);
+        return ended && itest_catalog_snapshot_count(env, NULL) == 0;
+}
+
+/* §1: finalize after an interruption hangs. The requester dies after the commit, while its writer is
+ * in PostSnapshot: the session's writable copy (auto-recovery) is to be made read-only, and the
+ * program's finalize hangs. ListWriters answers, another session makes a whole backup with Thaw;
+ * the finalize is cut at its deadline, then the auto-release deletion (queued behind it) deletes
+ * the copy: the session ends with nothing left. */
+static void test_hang_finalize_interrupted(void **state) {
+        itest_env *env = *state;
+        hang h = {};
+
+        hang_start(env, &h, "finalize");
+        itest_writer *w = WRITER(env, "w", "--hang-at", "PostSnapshot", "--hang-ms", "500");
+        release_arg ra = { &h, env->data_dir };
+        itest_proc *req = itest_spawn_child(env, "requester", interrupted_child, &ra);
+        CHECK_HR(itest_child_result(env, req, "started"), VSS_S_OK, "DoSnapshotSet");
+        size_t l = itest_wait_event(env, w, "PostSnapshot", NULL, "begin", itest_ms(env, 20000));
+        vss_id sid;
+        const char *line = w->p.out.lines[l].text, *brace = strchr(line, '{');
+        char id[VSS_ID_STRING_MAX] = "";
+        if (brace)
+                snprintf(id, sizeof id, "%.38s", brace);
+        CHECK(vss_id_parse(id, &sid) == VSS_S_OK, "no session id in '%s'", line);
+        itest_kill_proc(env, req); /* interrupted after its commit */
+        pid_t hung = wait_hanging(env, &h, "finalize");
+
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
+                 "§1: ListWriters while the interrupted session's finalize hangs");
+        other_backup(env, w, h.other);
+        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
+              "nothing (raise the deadline)");
+
+        CHECK(poll_until(env, session_ended_clean, &sid, itest_ms(env, 20000)),
+              "§1: the interrupted session did not end with its copy deleted (%d snapshot row(s))",
+              itest_catalog_snapshot_count(env, NULL));
+        CHECK(log_says_cut(env, "finalize"), "§1: lvssd's log does not say the finalize was cut at its deadline");
+        check_nothing_running(env, hung);
+        char *snaps = snaps_dir(&h);
+        CHECK(dir_entries(snaps) == 0, "%d copy(ies) of the interrupted session left in %s", dir_entries(snaps),
+              snaps);
+        free(snaps);
+        hang_done(&h);
+}
+
+/* ---- the first owner row of a writer class ---------------------------------------------------- */
+
+/* every catalog write's delay: scaled, but below the writer library's 25 s call timeout (its
+ * SubscribeWriter waits for the row) */
+#define OWNER_DELAY_MS 3000
+static unsigned owner_delay_ms(const itest_env *env) {
+        unsigned ms = itest_ms(env, OWNER_DELAY_MS);
+        return ms < 20000 ? ms : 20000;
+}
+
+static bool owner_row_queued(itest_env *env, void *userdata) {
+        return itest_lvssd_log_has(env, "goes into the catalog; subscribed once it is on disk");
+}
+
+/* §1: the first owner row of a writer class (issue 8 item 4: the class belongs to the uid that
+ * first subscribes it) was a catalog write the loop waited for. It goes through the catalog thread
+ * now, and the writer's SubscribeWriter waits for it, durable first. With every catalog write
+ * delayed (LVSS_TEST_CATALOG_DELAY_MS), a writer of a new class subscribes: while its row is on its
+ * way ListWriters answers at once, and the writer is subscribed only once the catalog names its uid. */
+static void test_owner_row_off_loop(void **state) {
+        itest_env *env = *state;
+        char delay[32];
+        itest_lvssd_opts o = {};
+
+        snprintf(delay, sizeof delay, "%u", owner_delay_ms(env));
+        CHECK(setenv("LVSS_TEST_CATALOG_DELAY_MS", delay, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &o);
+        (void) unsetenv("LVSS_TEST_CATALOG_DELAY_MS");
+
+        itest_writer *w = itest_writer_spawn(env, "w", (const char *const[]) { NULL });
+        /* (an lvssd that writes the row on its loop says nothing first: the check below still runs) */
+        (void) poll_until(env, owner_row_queued, NULL, owner_delay_ms(env) / 2);
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
+                 "§1: ListWriters while a new writer class's owner row is written");
+        (void) itest_pump(env, 0);
+        CHECK(itest_find_line(&w->p.out, "subscribed ", 0, SIZE_MAX) < 0,
+              "the writer was subscribed before the checks were done: the test proves nothing (raise the delay)");
+
+        itest_writer_wait_subscribed(env, w, 4 * owner_delay_ms(env));
+        char *q = itest_xprintf("SELECT uid FROM writer_owners WHERE writer_id = '%s'", itest_id_str(&w->writer_id));
+        char *v = itest_catalog_query(env, q);
+        CHECK(v && strtoul(v, NULL, 10) == 0 && v[0] == '0', "§1: the subscribed writer's class has no owner row on disk: '%s'",
+              v ? v : "(error)");
+        free(v);
+        free(q);
+}
+
 /* ---- the copy provider and many files (suite apps-slow) ---------------------------------------- */
 
 #define BULK_DIRS 200
@@ -540,6 +834,10 @@ int main(void) {
                 ITEST(test_hang_commit),
                 ITEST(test_hang_finalize),
                 ITEST(test_hang_delete),
+                ITEST(test_hang_abort),
+                ITEST(test_hang_auto_release_delete),
+                ITEST(test_hang_finalize_interrupted),
+                ITEST(test_owner_row_off_loop),
                 ITEST(test_copy_many_files_bulk), /* alone: suite apps-slow (LVSS_TEST_ONLY) */
         };
         /* LVSS_TEST_ONLY=NAME runs that test alone (to show one failing against an older lvssd) */
