@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <linux/loop.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -2594,6 +2595,33 @@ int itest_run_tool(char *const argv[], char *out, size_t out_size) {
                 if (errno != EINTR)
                         return 127;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int itest_private_fs_dir(const char *program, const char *name, const char *why, char *dir, size_t size) {
+        const char *tmp = getenv("TMPDIR");
+
+        dir[0] = 0;
+        if (geteuid() != 0) {
+                printf("%s: skipped: needs root (%s)\n", program, why);
+                return 77;
+        }
+        if ((size_t) snprintf(dir, size, "%s/lvss-%s-XXXXXX", tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp",
+                              name) >= size) {
+                dir[0] = 0;
+                fprintf(stderr, "%s: the temporary directory's name is too long\n", program);
+                return 1;
+        }
+        if (!mkdtemp(dir)) {
+                fprintf(stderr, "%s: mkdtemp %s: %m\n", program, dir);
+                dir[0] = 0;
+                return 1;
+        }
+        /* a mount namespace of our own (no threads yet): the mounts cannot outlive us */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                printf("%s: skipped: no private mount namespace (%m)\n", program);
+                return 77;
+        }
+        return 0;
 }
 
 int itest_loop_fs_make(const char *program, itest_loop_fs *f, const char *fstype, long long size,

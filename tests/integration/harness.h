@@ -498,6 +498,17 @@ typedef struct itest_loop_fs {
         volatile sig_atomic_t mounted;
 } itest_loop_fs;
 
+/*
+ * The start of a test that mounts file systems: refuses unless root (77, the
+ * skip code, with a line naming @why), makes the directory @dir (@size bytes) as
+ * $TMPDIR/lvss-@name-XXXXXX (or under /tmp), and moves the process into a
+ * private mount namespace, so no mount can outlive it or be seen outside.
+ * Call before any thread starts. 0; 77 when not root or no namespace;
+ * 1 on another failure (said on stderr). @dir is "" unless the directory was
+ * made; removing it stays the caller's. @program prefixes the lines.
+ */
+int itest_private_fs_dir(const char *program, const char *name, const char *why, char *dir, size_t size);
+
 /* Runs a tool found in /usr/sbin, /sbin, /usr/bin or /bin, its stdout into @out (NUL-ended) when
  * given, else to /dev/null; stderr is the test's. Its exit status, 127 when it cannot run. */
 int itest_run_tool(char *const argv[], char *out, size_t out_size);

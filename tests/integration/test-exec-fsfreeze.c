@@ -141,25 +141,12 @@ static int fs_make(size_t i) {
 }
 
 static int fs_setup(void) {
-        const char *tmp = getenv("TMPDIR");
+        int r = itest_private_fs_dir("test-exec-fsfreeze", "fsfreeze", "loop devices, mounts, FIFREEZE", fs_dir, sizeof fs_dir);
 
-        if (geteuid() != 0) {
-                printf("test-exec-fsfreeze: skipped: needs root (loop devices, mounts, FIFREEZE)\n");
-                return SKIP_EXIT;
-        }
-        snprintf(fs_dir, sizeof fs_dir, "%s/lvss-fsfreeze-XXXXXX", tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp");
-        if (!mkdtemp(fs_dir)) {
-                fs_dir[0] = 0;
-                perror("test-exec-fsfreeze: mkdtemp");
-                return 1;
-        }
-        /* a mount namespace of our own (no threads yet): the mounts cannot outlive us */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                printf("test-exec-fsfreeze: skipped: no private mount namespace (%m)\n");
-                return SKIP_EXIT;
-        }
+        if (r != 0)
+                return r;
         for (size_t i = 0; i < N_FS; i++) {
-                int r = fs_make(i);
+                r = fs_make(i);
                 if (r != 0)
                         return r;
         }

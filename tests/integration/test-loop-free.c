@@ -101,23 +101,10 @@ static void on_fatal_signal(int sig) {
 }
 
 static int fs_setup(void) {
-        const char *tmp = getenv("TMPDIR");
+        int r = itest_private_fs_dir("test-loop-free", "loop-free", "loop devices, mounts, FIFREEZE", fs_dir, sizeof fs_dir);
 
-        if (geteuid() != 0) {
-                printf("test-loop-free: skipped: needs root (loop devices, mounts, FIFREEZE)\n");
-                return SKIP_EXIT;
-        }
-        snprintf(fs_dir, sizeof fs_dir, "%s/lvss-loop-free-XXXXXX", tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp");
-        if (!mkdtemp(fs_dir)) {
-                fs_dir[0] = 0;
-                perror("test-loop-free: mkdtemp");
-                return 1;
-        }
-        /* a mount namespace of our own (no threads yet): the mount cannot outlive us */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                printf("test-loop-free: skipped: no private mount namespace (%m)\n");
-                return SKIP_EXIT;
-        }
+        if (r != 0)
+                return r;
         snprintf(storage_fs.image, sizeof storage_fs.image, "%s/ext4.img", fs_dir);
         snprintf(storage_fs.mnt, sizeof storage_fs.mnt, "%s/ext4", fs_dir);
         return itest_loop_fs_make("test-loop-free", &storage_fs, "ext4", 64LL << 20, "-F", "e2fsprogs");

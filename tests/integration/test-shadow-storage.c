@@ -77,24 +77,10 @@ static void on_fatal_signal(int sig) {
 }
 
 static int fs_setup(void) {
-        const char *tmp = getenv("TMPDIR");
+        int r = itest_private_fs_dir("test-shadow-storage", "shadow-storage", "a loop device and a mount", fs_dir, sizeof fs_dir);
 
-        if (geteuid() != 0) {
-                printf("test-shadow-storage: skipped: needs root (a loop device and a mount)\n");
-                return SKIP_EXIT;
-        }
-        snprintf(fs_dir, sizeof fs_dir, "%s/lvss-shadow-storage-XXXXXX",
-                 tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp");
-        if (!mkdtemp(fs_dir)) {
-                fs_dir[0] = 0;
-                perror("test-shadow-storage: mkdtemp");
-                return 1;
-        }
-        /* a mount namespace of our own (no threads yet): the mount cannot outlive us */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                printf("test-shadow-storage: skipped: no private mount namespace (%m)\n");
-                return SKIP_EXIT;
-        }
+        if (r != 0)
+                return r;
         snprintf(storage_fs.image, sizeof storage_fs.image, "%s/ext4.img", fs_dir);
         snprintf(storage_fs.mnt, sizeof storage_fs.mnt, "%s/ext4", fs_dir);
         return itest_loop_fs_make("test-shadow-storage", &storage_fs, "ext4", 16LL << 20, "-F", "e2fsprogs");
