@@ -305,8 +305,8 @@ static void log_call_failure(const char *socket_path, const char *what, const sd
         if (hr == VSS_E_WRITER_INFRASTRUCTURE)
                 fprintf(stderr, "vssadmin: cannot reach lvssd at %s: %s\n", socket_path, message);
         else if (hr == VSS_E_ACCESSDENIED)
-                fprintf(stderr, "vssadmin: lvssd refused %s: %s (this needs requester rights: root or the "
-                                "backup group)\n",
+                fprintf(stderr, "vssadmin: lvssd refused %s: %s (this needs requester rights: root or "
+                                "the group of lvssd.conf's RequesterGroup=)\n",
                         what, message);
         else if (vss_hresult_name(hr))
                 fprintf(stderr, "vssadmin: %s failed: %s (%s)\n", what, message, vss_hresult_name(hr));
@@ -1011,7 +1011,7 @@ static int create_shadow(void) {
                                         "(use --socket or $LVSS_SOCKET)\n");
                 else if (hr == VSS_E_ACCESSDENIED)
                         fprintf(stderr, "vssadmin: lvssd refused the session: %s (a requester must be root or in "
-                                        "the backup group)\n",
+                                        "the group of lvssd.conf's RequesterGroup=)\n",
                                 vss_hresult_text(hr));
                 else
                         fprintf(stderr, "vssadmin: cannot open a session with lvssd: %s (%s)\n", vss_hresult_text(hr),

@@ -105,7 +105,7 @@ void log_create_failure(vss_hresult hr) {
                         fprintf(stderr, "vshadow: cannot reach lvssd at %s: %s\n", path, socket_problem(path));
         } else if (hr == VSS_E_ACCESSDENIED)
                 fprintf(stderr, "vshadow: lvssd refused the session: %s (a requester must be root or in the "
-                                "backup group)\n",
+                                "group of lvssd.conf's RequesterGroup=)\n",
                         vss_hresult_text(hr));
         else
                 fprintf(stderr, "vshadow: cannot open a session with lvssd: %s (%s)\n", vss_hresult_text(hr),
