@@ -12,9 +12,11 @@ typedef struct Worker Worker;
 /* In the child: do the work, write the results on @fd; the value returned is the exit status. */
 typedef int (*worker_run_t)(int fd, void *userdata);
 
-/* On the loop, once the child is reaped. @r: 0 it exited with status 0, -ETIME it was killed at
- * its deadline, -EPROTO it exited otherwise or died of a signal. @out/@size: all it wrote. The
- * Worker is freed right after the call. */
+/* On the loop, once the child is reaped. @r: -ETIME it was killed at its deadline; else 0 when
+ * run() returned 0 (as the child reported once it had returned; when it died before reporting,
+ * when it exited with status 0), -EPROTO otherwise (run() returned another value, or it died
+ * of a signal or exited non-zero before reporting). @out/@size: all it wrote. The Worker is
+ * freed right after the call. */
 typedef void (*worker_done_t)(Worker *w, int r, const uint8_t *out, size_t size, void *userdata);
 
 /* Fork a child that runs @run(fd, @userdata) and reports back through @done; @what names the

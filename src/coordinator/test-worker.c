@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * worker.c without a daemon (issue 11 §1): a real sd-event loop, real forked
+ * children. What done() is told:
+ *
+ *  - 0 when run() returned 0, with all it wrote; -EPROTO when it returned
+ *    another value; -EPROTO when the child died before reporting; -ETIME at
+ *    the deadline;
+ *  - the child's report decides, not how the process ended after it: a child
+ *    that reported 0 and then exited 99 (valgrind's leak check in a forked
+ *    child of a process with threads does that: a block only another thread
+ *    pointed to looks lost) still succeeded, and one that reported a failure
+ *    and then exited 0 still failed (LVSS_TEST_WORKER_EXIT, worker.c);
+ *  - the child holds no descriptor of lvssd but its socket and its status
+ *    pipe, both closed on exec.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "manager.h"
+#include "session.h"
+#include "worker.h"
+
+/* ---- what main.c gives the other parts ------------------------------------ */
+
+void log_msg(const char *fmt, ...) {
+}
+
+void log_denied(Manager *m, const char *fmt, ...) {
+}
+
+void log_session(const Session *s, const char *fmt, ...) {
+}
+
+void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
+                        const char *fmt, ...) {
+}
+
+void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
+}
+
+void manager_flush_history(Manager *m) {
+}
+
+/* ---- one worker, run to its end -------------------------------------------- */
+
+typedef struct Result {
+        bool done;
+        int r;
+        char out[64];
+        size_t n_out;
+} Result;
+
+static void on_done(Worker *w, int r, const uint8_t *out, size_t size, void *userdata) {
+        Result *res = userdata;
+
+        res->done = true;
+        res->r = r;
+        res->n_out = size < sizeof res->out ? size : sizeof res->out - 1;
+        memcpy(res->out, out, res->n_out);
+        res->out[res->n_out] = 0;
+}
+
+/* Runs @run in a worker (deadline @timeout_ms, 0: none) until done() is called. */
+static Result run_worker(worker_run_t run, uint64_t timeout_ms) {
+        Manager m = { .listen_fd = -1 };
+        Result res = { 0 };
+
+        assert_int_equal(sd_event_new(&m.event), 0);
+        assert_int_equal(worker_start(&m, "test", NULL, timeout_ms * 1000, run, on_done, &res, NULL), 0);
+        assert_false(res.done); /* never from within worker_start() */
+        while (!res.done)
+                assert_true(sd_event_run(m.event, UINT64_MAX) >= 0);
+        assert_int_equal(worker_pending(&m), 0);
+        sd_event_unref(m.event);
+        return res;
+}
+
+static int run_hello(int fd, void *userdata) {
+        return worker_write(fd, "hello", 5) < 0 ? 1 : 0;
+}
+
+static int run_fails(int fd, void *userdata) {
+        (void) worker_write(fd, "no", 2);
+        return 5;
+}
+
+static int run_dies(int fd, void *userdata) {
+        (void) worker_write(fd, "dying", 5);
+        raise(SIGKILL);
+        return 0;
+}
+
+static int run_hangs(int fd, void *userdata) {
+        for (;;)
+                pause();
+        return 0;
+}
+
+/* 'y' when the child has its socket as @fd, the status pipe as 4, both close-on-exec, and no
+ * other descriptor above 2; else 'n' */
+static int run_fds(int fd, void *userdata) {
+        bool ok = fd == 3 && fcntl(3, F_GETFD) == FD_CLOEXEC && fcntl(4, F_GETFD) == FD_CLOEXEC;
+
+        for (int i = 5; i < 256; i++)
+                if (fcntl(i, F_GETFD) >= 0 || errno != EBADF)
+                        ok = false;
+        return worker_write(fd, ok ? "y" : "n", 1) < 0 ? 1 : 0;
+}
+
+static void test_result_reported(void **state) {
+        Result res;
+
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+        res = run_worker(run_hello, 0);
+        assert_int_equal(res.r, 0);
+        assert_string_equal(res.out, "hello");
+
+        res = run_worker(run_fails, 0);
+        assert_int_equal(res.r, -EPROTO);
+        assert_string_equal(res.out, "no");
+}
+
+/* The valgrind case: the work is done and reported; the exit status after it does not count. */
+static void test_report_wins_over_exit_status(void **state) {
+        Result res;
+
+        assert_int_equal(setenv("LVSS_TEST_WORKER_EXIT", "99", 1), 0);
+        res = run_worker(run_hello, 0);
+        assert_int_equal(res.r, 0);
+        assert_string_equal(res.out, "hello");
+
+        assert_int_equal(setenv("LVSS_TEST_WORKER_EXIT", "0", 1), 0);
+        res = run_worker(run_fails, 0);
+        assert_int_equal(res.r, -EPROTO);
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+}
+
+static void test_death_and_deadline(void **state) {
+        Result res;
+
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+        res = run_worker(run_dies, 0);
+        assert_int_equal(res.r, -EPROTO);
+        assert_string_equal(res.out, "dying"); /* what it wrote before is still given */
+
+        res = run_worker(run_hangs, 50);
+        assert_int_equal(res.r, -ETIME);
+}
+
+static void test_child_descriptors(void **state) {
+        Result res;
+        int extra = open("/dev/null", O_RDONLY); /* not O_CLOEXEC: the child must still not hold it */
+
+        assert_true(extra >= 0);
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+        res = run_worker(run_fds, 0);
+        assert_int_equal(res.r, 0);
+        assert_string_equal(res.out, "y");
+        close(extra);
+}
+
+int main(void) {
+        sigset_t chld;
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_result_reported),
+                cmocka_unit_test(test_report_wins_over_exit_status),
+                cmocka_unit_test(test_death_and_deadline),
+                cmocka_unit_test(test_child_descriptors),
+        };
+
+        /* as lvssd: sd-event's child sources need SIGCHLD blocked */
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        assert_int_equal(sigprocmask(SIG_BLOCK, &chld, NULL), 0);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
