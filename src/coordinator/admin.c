@@ -937,3 +937,240 @@ int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *vo
         TAKE_PTR(q);
         return 1;
 }
+
+/* ---- storage full at DoSnapshotSet (issue 12 §2) ---------------------------------- */
+
+/*
+ * The copy provider refused a set in begin_prepare with
+ * VSS_E_INSUFFICIENT_STORAGE (a volume's copies plus the new one would pass
+ * its MaxSize=). Before the set fails, the oldest copies of those volumes
+ * that no session is using go, as far as the new copies need room, and the
+ * session tries begin_prepare once more (snapshot.c, set_prepared()).
+ *
+ * The rows are read through the catalog thread; the candidates are the
+ * persistent, created copy-provider copies of the volumes whose session is
+ * not running (a running session's copies, the set being made included, are
+ * in use). In the deletion worker, per volume: what the new copy needs (the
+ * provider's own estimate, lvss_provider_copy_tree_bytes() of the volume, as
+ * in its begin_prepare), what the copies use and the maximum; the room to
+ * make goes to lvss_retention_make_room(). Everything is computed before
+ * anything is deleted: when one volume cannot fit even without all of its
+ * unused copies, nothing is deleted at all (the set fails anyway). The
+ * child writes one int32 per candidate (DELETE_KEPT, 0 deleted, or a
+ * negative errno) and one int32 verdict (0: room made, -ENOSPC). The loop
+ * removes the rows of the deleted copies and, once they are gone, calls
+ * @done with the verdict.
+ */
+typedef struct RoomJob {
+        Manager *m;
+        vss_id session_id;
+        admin_room_done_t done;
+        char **volumes;
+        Victim *v;
+        size_t *vol; /* the index in @volumes of each victim */
+        size_t n;
+} RoomJob;
+
+static void room_job_free(RoomJob *j) {
+        if (!j)
+                return;
+        for (size_t i = 0; i < j->n; i++)
+                free(j->v[i].snapshot_path);
+        free(j->v);
+        free(j->vol);
+        strv_free(j->volumes);
+        free(j);
+}
+
+/* In the child: which victims of volume @vi go (into @go); 0, or -ENOSPC when even all of them
+ * would not make room (nothing chosen then). */
+static int room_choose(RoomJob *j, size_t vi, bool *go) {
+        lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
+        _cleanup_(freep) lvss_retention_copy *c = calloc(j->n ? j->n : 1, sizeof *c);
+        _cleanup_(freep) uint64_t *sizes = calloc(j->n ? j->n : 1, sizeof *sizes);
+        _cleanup_(freep) size_t *idx = calloc(j->n ? j->n : 1, sizeof *idx);
+        const char *volume = j->volumes[vi];
+        uint64_t used = 0, max = 0, need = 0, freed = 0;
+        size_t k = 0;
+        int r;
+
+        if (!copy || !c || !sizes || !idx)
+                return -ENOMEM;
+        r = lvss_provider_copy_usage(copy, volume, &used, &max);
+        if (r >= 0)
+                r = lvss_provider_copy_tree_bytes(volume, &need);
+        if (r < 0) {
+                lvss_storage_area_log("copy", "%s: cannot add up the space to make room: %s", volume, strerror(-r));
+                return r;
+        }
+        if (max == 0 || (used <= max && need <= max - used))
+                return 0; /* no limit, or room enough already */
+        for (size_t i = 0; i < j->n; i++) {
+                if (j->vol[i] != vi)
+                        continue;
+                c[k].created = (int64_t) (j->v[i].created_usec / USEC_PER_SEC);
+                if (lvss_provider_copy_tree_bytes(j->v[i].snapshot_path, &sizes[k]) < 0)
+                        sizes[k] = 0;
+                idx[k++] = i;
+        }
+        if (need > max || lvss_retention_make_room(c, sizes, k, used + need - max, &freed) < 0) {
+                freed = 0;
+                for (size_t i = 0; i < k; i++)
+                        freed += sizes[i];
+                lvss_storage_area_log("copy", "%s: no room for the new shadow copy even without the %zu older "
+                                      "cop%s no session uses: maximum %" PRIu64 " bytes, used %" PRIu64 ", needed "
+                                      "%" PRIu64 ", the older copies hold %" PRIu64 "; nothing deleted",
+                                      volume, k, k == 1 ? "y" : "ies", max, used, need, freed);
+                return -ENOSPC;
+        }
+        for (size_t i = 0; i < k; i++)
+                go[idx[i]] = c[i].remove;
+        return 0;
+}
+
+static int room_run(int fd, void *userdata) {
+        RoomJob *j = userdata;
+        _cleanup_(freep) bool *go = calloc(j->n ? j->n : 1, sizeof *go);
+        int32_t verdict = 0;
+
+        if (!go)
+                return 1;
+        for (size_t vi = 0; j->volumes[vi] && verdict == 0; vi++) {
+                int r = room_choose(j, vi, go);
+                if (r < 0)
+                        verdict = r == -ENOSPC ? -ENOSPC : (int32_t) r;
+        }
+        for (size_t i = 0; i < j->n; i++) {
+                lvss_provider *p = manager_provider_by_id(j->m, &j->v[i].provider_id);
+                int32_t r = DELETE_KEPT;
+
+                if (verdict == 0 && go[i] && p)
+                        r = p->ops->delete_snapshot(p, j->v[i].snapshot_path);
+                if (worker_write(fd, &r, sizeof r) < 0)
+                        return 1;
+        }
+        return worker_write(fd, &verdict, sizeof verdict) < 0 ? 1 : 0;
+}
+
+typedef struct RoomAnswer {
+        Manager *m;
+        vss_id session_id;
+        admin_room_done_t done;
+        int verdict;
+} RoomAnswer;
+
+static void room_rows_gone(int r, void *data, void *userdata) {
+        RoomAnswer *a = userdata;
+
+        a->done(a->m, &a->session_id, a->verdict);
+        free(a);
+}
+
+static void room_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        RoomJob *j = userdata;
+        Manager *m = j->m;
+        RoomAnswer *a;
+        int32_t verdict = -EPROTO;
+
+        if (k == 0 && size != (j->n + 1) * sizeof(int32_t))
+                k = -EPROTO;
+        if (k == 0)
+                memcpy(&verdict, out + j->n * sizeof verdict, sizeof verdict);
+        else
+                log_msg("storage full: the worker making room failed: %s", strerror(-k));
+        for (size_t i = 0; k == 0 && i < j->n; i++) {
+                char sid[VSS_ID_STRING_MAX];
+                int32_t e;
+
+                memcpy(&e, out + i * sizeof e, sizeof e);
+                if (e == DELETE_KEPT)
+                        continue;
+                vss_id_format(&j->v[i].snapshot_id, sid);
+                if (e < 0) {
+                        log_msg("storage full: %s: cannot delete %s (%s): %s", j->volumes[j->vol[i]], sid,
+                                j->v[i].snapshot_path, strerror(-e));
+                        continue; /* stays listed: it still exists */
+                }
+                log_msg("storage full: %s: deleted %s (%s), the oldest copy no session uses, to make room",
+                        j->volumes[j->vol[i]], sid, j->v[i].snapshot_path);
+                (void) lvss_catalog_queue_snapshot_remove(m->catalog_queue, &j->v[i].snapshot_id, NULL, NULL);
+        }
+        metrics_changed(m->metrics);
+        a = malloc(sizeof *a);
+        if (!a) {
+                j->done(m, &j->session_id, -ENOMEM);
+                room_job_free(j);
+                return;
+        }
+        *a = (RoomAnswer) { .m = m, .session_id = j->session_id, .done = j->done, .verdict = k < 0 ? k : verdict };
+        /* the session goes on once the rows are gone */
+        if (lvss_catalog_queue_barrier(m->catalog_queue, room_rows_gone, a) < 0) {
+                a->done(m, &a->session_id, a->verdict);
+                free(a);
+        }
+        room_job_free(j);
+}
+
+static void room_listed(int r, void *data, void *userdata) {
+        RoomJob *j = userdata;
+        const lvss_catalog_snapshot_list *rows = data;
+
+        for (size_t i = 0; r >= 0 && i < rows->n; i++) {
+                const lvss_catalog_snapshot *cs = &rows->rows[i];
+                size_t vi = 0;
+
+                if (!cs->persistent || !streq_ptr(cs->state, "created") || !cs->snapshot_path ||
+                    !vss_id_equal(&cs->provider_id, &LVSS_PROVIDER_COPY_ID) || session_live(j->m, &cs->session_id))
+                        continue;
+                while (j->volumes[vi] && !streq_ptr(j->volumes[vi], cs->volume))
+                        vi++;
+                if (!j->volumes[vi])
+                        continue;
+                Victim *v = reallocarray(j->v, j->n + 1, sizeof *v);
+                size_t *vol = v ? reallocarray(j->vol, j->n + 1, sizeof *vol) : NULL;
+                if (v)
+                        j->v = v;
+                if (!v || !vol) {
+                        r = -ENOMEM;
+                        break;
+                }
+                j->vol = vol;
+                j->v[j->n] = (Victim) {
+                        .snapshot_id = cs->snapshot_id,
+                        .provider_id = cs->provider_id,
+                        .snapshot_path = strdup(cs->snapshot_path),
+                        .created_usec = cs->created_usec,
+                };
+                j->vol[j->n] = vi;
+                if (!j->v[j->n++].snapshot_path)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = worker_start(j->m, "make room", NULL, j->m->cfg.provider_step_timeout_usec, room_run, room_done, j,
+                                 NULL);
+        if (r < 0) {
+                log_msg("storage full: cannot make room: %s", strerror(-r));
+                j->done(j->m, &j->session_id, r);
+                room_job_free(j);
+        }
+}
+
+int admin_make_room(Manager *m, const vss_id *session_id, char *const *volumes, admin_room_done_t done) {
+        RoomJob *j;
+        int r;
+
+        if (!m->catalog_queue || !volumes || !volumes[0])
+                return -EINVAL;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (RoomJob) { .m = m, .session_id = *session_id, .done = done, .volumes = strv_copy(volumes) };
+        if (!j->volumes) {
+                free(j);
+                return -ENOMEM;
+        }
+        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, room_listed, j);
+        if (r < 0)
+                room_job_free(j);
+        return r;
+}

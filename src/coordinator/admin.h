@@ -33,3 +33,11 @@ void admin_apply_retention(Manager *m, const char *volume);
 int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error);
 int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
                                 sd_bus_error *error);
+/* issue 12 §2: storage full at DoSnapshotSet. Deletes, in the deletion worker, the oldest
+ * persistent copy-provider copies of @volumes (canonical, NULL-terminated) that no running
+ * session holds, as far as the copy provider's limit needs room for a new copy of each volume;
+ * nothing when that is not enough for one of them. @done(@m, @session_id, r) on the loop once
+ * the rows of the deleted copies are gone: r 0 room made, -ENOSPC none to be made, or another
+ * negative errno. Returns 0 (@done will be called) or a negative errno (it will not). */
+typedef void (*admin_room_done_t)(Manager *m, const vss_id *session_id, int r);
+int admin_make_room(Manager *m, const vss_id *session_id, char *const *volumes, admin_room_done_t done);

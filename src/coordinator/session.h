@@ -120,6 +120,9 @@ struct Session {
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         bool set_finalized;      /* finalize made the writable copies read-only */
+        /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
+         * (admin_make_room()) and the set waits for it (snapshot.c, set_prepared()) */
+        bool room_tried, room_wait;
         vss_restore_type restore_type;
         struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
         char *end_reason;

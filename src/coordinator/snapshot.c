@@ -87,6 +87,7 @@
 
 #include "basic/fsfreeze.h"
 #include "basic/state.h"
+#include "basic/strv.h"
 #include "manager.h"
 #include "fanout.h"
 #include "session.h"
@@ -2184,13 +2185,98 @@ static void refuse_set(Session *s, vss_hresult hr) {
 int snapshot_set_run(Session *s, snapshot_set_done_t done) {
         s->set_done = done;
         s->step_hr = VSS_S_OK;
+        s->room_tried = false;
+        s->room_wait = false;
         s->freeze_deadline_mono = 0;
         s->freeze_deadline_entry = NULL;
         step_start(s, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
         return 0;
 }
 
+/*
+ * issue 12 §2: storage full at the commit. The copy provider refused the set in begin_prepare
+ * with VSS_E_INSUFFICIENT_STORAGE (nothing frozen, nothing made, no row yet): the set is undone
+ * as for any refusal, then admin_make_room() deletes the oldest copies of the set's volumes
+ * that have a limit and no session uses, as far as the new copies need, and begin_prepare runs
+ * once more. When no room can be made nothing is deleted and the set fails with
+ * VSS_E_INSUFFICIENT_STORAGE. A session that ends or is interrupted meanwhile is not
+ * continued (room_made() finds it gone or no longer waiting).
+ */
+static int room_volumes(Session *s, char ***ret) {
+        lvss_provider *copy = manager_provider_by_id(s->m, &LVSS_PROVIDER_COPY_ID);
+        _cleanup_(strv_freep) char **l = NULL;
+
+        for (size_t i = 0; copy && i < s->n_snapshots; i++) {
+                const char *vol;
+                uint64_t max_bytes;
+                unsigned max_percent;
+                bool limited = false;
+
+                if (s->snapshots[i]->provider != copy || !s->snapshots[i]->p.volume)
+                        continue;
+                for (size_t k = 0; lvss_provider_copy_limit_at(copy, k, &vol, &max_bytes, &max_percent) >= 0; k++)
+                        if (streq_ptr(vol, s->snapshots[i]->p.volume) && (max_bytes || max_percent))
+                                limited = true;
+                for (size_t k = 0; limited && l && l[k]; k++)
+                        if (streq_ptr(l[k], s->snapshots[i]->p.volume))
+                                limited = false; /* listed already */
+                if (limited && strv_push(&l, s->snapshots[i]->p.volume) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(l);
+        return *ret ? 1 : 0;
+}
+
+static void room_made(Manager *m, const vss_id *session_id, int r) {
+        Session *s = m->sessions;
+
+        while (s && !vss_id_equal(&s->id, session_id))
+                s = s->next;
+        if (!s || !s->room_wait || s->step != STEP_DO_SNAPSHOT_SET)
+                return; /* gone or interrupted meanwhile: nothing to go on with */
+        s->room_wait = false;
+        if (r < 0) {
+                log_session(s, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
+                            r == -ENOSPC ? "" : ": ", r == -ENOSPC ? "" : strerror(-r));
+                free(s->step_detail);
+                if (asprintf(&s->step_detail, "not enough room under the shadow storage limit (MaxSize=), even "
+                             "without the older shadow copies no session uses") < 0)
+                        s->step_detail = NULL;
+                set_refused(s, VSS_E_INSUFFICIENT_STORAGE);
+                return;
+        }
+        log_session(s, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
+        step_start(s, PSTEP_BEGIN_PREPARE);
+}
+
+static void room_start(Session *s, vss_hresult hr) {
+        _cleanup_(strv_freep) char **vols = NULL;
+        int r = room_volumes(s, &vols);
+
+        if (r > 0) {
+                s->room_wait = true;
+                r = admin_make_room(s->m, &s->id, vols, room_made);
+                if (r >= 0)
+                        return;
+                s->room_wait = false;
+        }
+        log_session(s, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
+        set_refused(s, hr);
+}
+
 static void set_prepared(Session *s, int r, vss_hresult hr) {
+        _cleanup_(strv_freep) char **room = NULL;
+
+        if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !s->room_tried && room_volumes(s, &room) > 0) {
+                s->room_tried = true;
+                log_session(s, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
+                            "copies no session uses to make room, then once more");
+                snapshots_undo(s);
+                if (snapshot_cleanup_wait(s, room_start, hr))
+                        return;
+                room_start(s, hr);
+                return;
+        }
         if (r < 0) {
                 log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));

@@ -15,10 +15,12 @@
  *
  *  - test_max_size_bytes / test_max_size_percent: MaxSize=5M and
  *    MaxSize=30% (of the 16 MiB file system) with a 3 MiB volume: the first
- *    copy fits, the second is refused with VSS_E_INSUFFICIENT_STORAGE (the
- *    service fails: exit 1, the code on stderr), and nothing is half made:
- *    no new row, nothing new in the storage area, every writer that was
- *    frozen was thawed. Once the first copy is deleted the next one fits.
+ *    copy fits; once the volume has grown to 6 MiB (more than the limit
+ *    itself) the next is refused with VSS_E_INSUFFICIENT_STORAGE (the
+ *    service fails: exit 1, the code on stderr), nothing is deleted for it
+ *    and nothing is half made: no new row, nothing new in the storage area,
+ *    every writer that was frozen was thawed. Once the volume is smaller
+ *    and the first copy deleted the next one fits.
  *  - test_storage_full: no limit, a volume larger than the file system: the
  *    same refusal, the same nothing-left-behind.
  *  - test_retention_after_each_copy: KeepNewest=2: after each new persistent
@@ -27,6 +29,14 @@
  *  - test_full_deletes_oldest_first: MaxSize=10M, 3 MiB copies: after each
  *    new copy lvssd deletes the oldest until one more as large fits, so
  *    every backup succeeds and the two newest stay.
+ *  - test_full_at_commit_deletes_oldest: storage full at the commit
+ *    (begin_prepare refused): a copy C larger than the last that fits only
+ *    once the oldest copy A is deleted is made, A goes, B stays; a copy
+ *    larger than the limit itself is refused with nothing deleted, nothing
+ *    half made and the writer never told, and lvssd's log names the volume,
+ *    the maximum, used and needed.
+ *  - test_full_at_commit_spares_copies_in_use: the oldest copy belongs to a
+ *    session still open: the next oldest goes instead.
  *  - test_keep_by_hand: `vssadmin delete shadows --for VOLUME --keep 1`
  *    deletes all but the newest; bad uses of --keep are refused (exit 2).
  *  - test_resize_shadow_storage: vssadmin list / resize shadowstorage; the
@@ -228,11 +238,19 @@ static void delete_all(itest_env *env, const char *storage) {
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
-/* Issue 12 §2 storage full: a limit the second copy would pass. */
+static void listed(itest_env *env, itest_shadow_list *l);
+
+/* Issue 12 §2 storage full: a backup that still cannot fit fails with a clear error and nothing
+ * half made. The first copy (3 MiB) fits; then the volume grows to 6 MiB, more than the limit
+ * itself: even deleting every older copy would not make room, so nothing is deleted (the first
+ * copy stays), the set is refused with VSS_E_INSUFFICIENT_STORAGE, and nothing is half made. */
 static void limit_case(itest_env *env, const char *max_size) {
         char *keys = itest_xprintf("MaxSize=%s", max_size);
         char *storage = start_with(env, keys);
         itest_writer *w = WRITER(env, "w1");
+        char *more = itest_xprintf("%s/more.bin", env->data_dir);
+        itest_shadow_list l = {};
+        vss_id first;
         run r;
         int before;
 
@@ -241,15 +259,22 @@ static void limit_case(itest_env *env, const char *max_size) {
         r = shadow_service(env, env->data_dir);
         CHECK(r.code == 0, "the first copy (MaxSize=%s): exit %d:\n%s", max_size, r.code, r.text);
         free(r.text);
-        CHECK(shadow_count(env) == 1, "%zu copies after the first", shadow_count(env));
+        listed(env, &l);
+        CHECK(l.n == 1, "%zu copies after the first", l.n);
+        first = l.v[0].snapshot_id;
+        itest_shadow_list_free(&l);
         before = storage_entries(storage);
 
+        put_data(env, "more.bin", VOLUME_FILE_BYTES); /* 6 MiB: more than the limit alone */
         r = shadow_service(env, env->data_dir);
-        CHECK(r.code == 1, "the second copy must fail (MaxSize=%s), exit %d:\n%s", max_size, r.code, r.text);
+        CHECK(r.code == 1, "a copy larger than MaxSize=%s must fail, exit %d:\n%s", max_size, r.code, r.text);
         CHECK(strstr(r.text, "VSS_E_INSUFFICIENT_STORAGE"), "no VSS_E_INSUFFICIENT_STORAGE in:\n%s", r.text);
         free(r.text);
-        /* nothing half made */
-        CHECK(shadow_count(env) == 1, "%zu copies listed after the refused one", shadow_count(env));
+        /* nothing half made, nothing deleted for nothing */
+        listed(env, &l);
+        CHECK(l.n == 1 && vss_id_equal(&l.v[0].snapshot_id, &first), "%zu copies listed after the refused one",
+              l.n);
+        itest_shadow_list_free(&l);
         CHECK(itest_catalog_snapshot_count(env, NULL) == 1, "%d catalog rows", itest_catalog_snapshot_count(env, NULL));
         CHECK(storage_entries(storage) == before, "the storage area had %d entries, now %d", before,
               storage_entries(storage));
@@ -257,15 +282,19 @@ static void limit_case(itest_env *env, const char *max_size) {
         {
                 char *log = itest_read_file(env->lvssd->log_path);
                 CHECK(log && strstr(log, "shadow storage limit would be exceeded"), "lvssd's log does not say why");
+                CHECK(strstr(log, "no room for the new shadow copy even without"),
+                      "lvssd's log does not say that no room can be made");
                 free(log);
         }
 
-        /* room again once the first copy is gone */
+        /* room again once the volume is smaller and the first copy is gone */
+        CHECK(unlink(more) == 0, "unlink %s: %m", more);
         delete_all(env, storage);
         r = shadow_service(env, env->data_dir);
         CHECK(r.code == 0, "a copy after the deletion: exit %d:\n%s", r.code, r.text);
         free(r.text);
         delete_all(env, storage);
+        free(more);
         free(storage);
         free(keys);
 }
@@ -495,6 +524,140 @@ static void test_resize_shadow_storage(void **state) {
         free(storage);
 }
 
+/* Issue 12 §2 "when storage runs out, oldest first": (a) a new copy larger than the last, that
+ * fits only once the oldest copy is deleted, is made: the oldest goes, the other stays (before:
+ * refused with VSS_E_INSUFFICIENT_STORAGE although deleting would have made room). (b) A copy
+ * larger than the limit itself: refused with VSS_E_INSUFFICIENT_STORAGE, nothing deleted
+ * (lvssd computes first and deletes only when it will fit), nothing half made, the writer never
+ * told to freeze. MaxSize=7M; A 4 MiB, B 1 MiB, C 2.5 MiB: A+B+C > 7M >= B+C+C, so the
+ * retention after C (room for one more as large as C) keeps B. */
+static void test_full_at_commit_deletes_oldest(void **state) {
+        itest_env *env = *state;
+        char *storage = start_with(env, "MaxSize=7M");
+        itest_writer *w = WRITER(env, "w1");
+        itest_shadow_list l = {};
+        vss_id a, b, c;
+        size_t freezes, prepares;
+        int entries;
+        run r;
+
+        put_data(env, "data.bin", 4 << 20);
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "copy A: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        put_data(env, "data.bin", 1 << 20);
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "copy B: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        listed(env, &l);
+        CHECK(l.n == 2, "%zu copies after A and B", l.n);
+        a = l.v[0].snapshot_id;
+        b = l.v[1].snapshot_id;
+        itest_shadow_list_free(&l);
+
+        /* (a) C: 2.5 MiB; 4 + 1 + 2.5 > 7 */
+        put_data(env, "data.bin", (5 << 20) / 2);
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "copy C, which fits once A is deleted: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        listed(env, &l);
+        CHECK(l.n == 2 && vss_id_equal(&l.v[0].snapshot_id, &b) && !itest_shadow_find(&l, &a),
+              "after C: %zu copies; A must be gone and B kept", l.n);
+        c = l.v[1].snapshot_id;
+        itest_shadow_list_free(&l);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 2, "%d catalog rows after C",
+              itest_catalog_snapshot_count(env, NULL));
+        {
+                char *log = itest_read_file(env->lvssd->log_path);
+                CHECK(log && strstr(log, "the oldest copy no session uses, to make room") &&
+                              strstr(log, itest_id_str(&a)),
+                      "lvssd's log does not say it deleted A to make room");
+                free(log);
+        }
+
+        /* (b) 7.5 MiB: more than MaxSize=7M even without B and C */
+        entries = storage_entries(storage);
+        itest_pump(env, 0);
+        freezes = itest_count_events(w, "Freeze", NULL, NULL);
+        prepares = itest_count_events(w, "PrepareForSnapshot", NULL, NULL);
+        put_data(env, "data.bin", (15 << 20) / 2);
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 1, "a copy larger than MaxSize=7M must fail, exit %d:\n%s", r.code, r.text);
+        CHECK(strstr(r.text, "VSS_E_INSUFFICIENT_STORAGE"), "no VSS_E_INSUFFICIENT_STORAGE in:\n%s", r.text);
+        free(r.text);
+        listed(env, &l);
+        CHECK(l.n == 2 && vss_id_equal(&l.v[0].snapshot_id, &b) && vss_id_equal(&l.v[1].snapshot_id, &c),
+              "the refused copy deleted something or was half made: %zu copies", l.n);
+        itest_shadow_list_free(&l);
+        CHECK(itest_catalog_snapshot_count(env, NULL) == 2, "%d catalog rows", itest_catalog_snapshot_count(env, NULL));
+        CHECK(storage_entries(storage) == entries, "the storage area had %d entries, now %d", entries,
+              storage_entries(storage));
+        itest_pump(env, 0);
+        CHECK(itest_count_events(w, "Freeze", NULL, NULL) == freezes &&
+                      itest_count_events(w, "PrepareForSnapshot", NULL, NULL) == prepares,
+              "the writer was told of a set refused before anything was frozen");
+        {
+                char *log = itest_read_file(env->lvssd->log_path);
+                char *vol = itest_xprintf("%s: no room for the new shadow copy even without", env->data_dir);
+                char *line = log ? strstr(log, vol) : NULL;
+                char *eol = line ? strchr(line, '\n') : NULL;
+
+                if (eol)
+                        *eol = 0;
+                free(vol);
+                CHECK(line && strstr(line, "maximum 7340032 bytes") && strstr(line, "used ") &&
+                              strstr(line, "needed ") && strstr(line, "nothing deleted"),
+                      "lvssd's log does not name the volume, the maximum, used and needed");
+                free(log);
+        }
+        delete_all(env, storage);
+        free(storage);
+}
+
+/* Issue 12 §2 "never a copy a session is using": H, a persistent copy whose session is still
+ * open (a requester holding an APP_ROLLBACK set), is the oldest; making room for a new copy
+ * deletes the next oldest instead, and H stays. MaxSize=7M, 3 MiB copies: H + S1 fit, S2
+ * needs one of them gone. */
+static void test_full_at_commit_spares_copies_in_use(void **state) {
+        itest_env *env = *state;
+        char *storage = start_with(env, "MaxSize=7M");
+        itest_shadow_list l = {};
+        vss_backup_components *bc;
+        vss_id h, s1, sid;
+        run r;
+
+        WRITER(env, "w1");
+        put_data(env, "big.bin", VOLUME_FILE_BYTES);
+        bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        CHECK_HR(vss_set_context(bc, VSS_CTX_APP_ROLLBACK), VSS_S_OK, "vss_set_context(APP_ROLLBACK)");
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, &h);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        STEP_OK(env, bc, vss_do_snapshot_set);
+
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "copy S1: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        listed(env, &l);
+        CHECK(l.n == 2 && vss_id_equal(&l.v[0].snapshot_id, &h), "%zu copies after H and S1", l.n);
+        s1 = l.v[1].snapshot_id;
+        itest_shadow_list_free(&l);
+
+        r = shadow_service(env, env->data_dir);
+        CHECK(r.code == 0, "copy S2, which fits once S1 is deleted: exit %d:\n%s", r.code, r.text);
+        free(r.text);
+        listed(env, &l);
+        CHECK(l.n == 2 && itest_shadow_find(&l, &h) && !itest_shadow_find(&l, &s1),
+              "H (in use) must stay and S1 go: %zu copies", l.n);
+        itest_shadow_list_free(&l);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "H's row: %d", itest_catalog_snapshot_count(env, &sid));
+
+        itest_requester_release(env, bc);
+        delete_all(env, storage);
+        free(storage);
+}
+
 int main(void) {
         static const struct CMUnitTest tests[] = {
                 ITEST(test_max_size_bytes),
@@ -502,6 +665,8 @@ int main(void) {
                 ITEST(test_storage_full),
                 ITEST(test_retention_after_each_copy),
                 ITEST(test_full_deletes_oldest_first),
+                ITEST(test_full_at_commit_deletes_oldest),
+                ITEST(test_full_at_commit_spares_copies_in_use),
                 ITEST(test_keep_by_hand),
                 ITEST(test_resize_shadow_storage),
         };

@@ -50,7 +50,10 @@
  * only until the volume changes) and refuses the set with
  * VSS_E_INSUFFICIENT_STORAGE when the sum would pass the limit, before
  * anything is frozen or made. A limit in percent is of the size of the file
- * system holding the storage area.
+ * system holding the storage area. lvssd then deletes the volume's oldest
+ * copies no session uses, as far as the new copy needs (its size is
+ * lvss_provider_copy_tree_bytes() of the volume, the same walk as here), and
+ * calls begin_prepare once more (coordinator/admin.c, admin_make_room()).
  *
  * post_commit (finalize for an auto-recovery copy) makes the tree read-only
  * (immutable, bottom-up so a directory is done after its contents; see
