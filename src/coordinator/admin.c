@@ -624,10 +624,17 @@ fail:
         admin_query_answered(query);
 }
 
+/* @volume as the catalog names it: canonical when it exists, else as given (a volume that is gone
+ * is matched as written); NULL when out of memory. */
+static char *volume_dup_canonical(const char *volume) {
+        char *canonical = realpath(volume, NULL);
+
+        return canonical ?: strdup(volume);
+}
+
 int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error) {
         _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        _cleanup_(freep) char *canonical = NULL;
         int r;
 
         if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
@@ -644,9 +651,7 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
         if (streq_ptr(what, "for")) {
                 if (!volume || volume[0] != '/')
                         return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-                /* The catalog holds canonical paths; a volume that is gone is matched as given. */
-                canonical = realpath(volume, NULL);
-                q->volume = strdup(canonical ? canonical : volume);
+                q->volume = volume_dup_canonical(volume);
                 if (!q->volume)
                         return -ENOMEM;
         }
@@ -662,7 +667,6 @@ int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, con
 /* A query by rules for @volume (canonical when it exists); @call NULL: none to answer. */
 static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume, const lvss_retention_rules *rules) {
         _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        _cleanup_(freep) char *canonical = NULL;
         int r;
 
         /* A call names the volume as the user wrote it (as DeleteShadows); after a new copy it is
@@ -673,9 +677,7 @@ static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume,
         q->by_rules = true;
         q->rules = *rules;
         q->what = strdup("for");
-        if (call)
-                canonical = realpath(volume, NULL);
-        q->volume = strdup(canonical ? canonical : volume);
+        q->volume = call ? volume_dup_canonical(volume) : strdup(volume);
         if (!q->what || !q->volume)
                 return -ENOMEM;
         r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
@@ -840,7 +842,6 @@ static void storage_listed(int r, void *data, void *userdata) {
 
 int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error) {
         _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        _cleanup_(freep) char *canonical = NULL;
         int r;
 
         if (volume && *volume && volume[0] != '/')
@@ -849,8 +850,7 @@ int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volu
         if (!q)
                 return -ENOMEM;
         if (volume && *volume) {
-                canonical = realpath(volume, NULL);
-                q->volume = strdup(canonical ? canonical : volume);
+                q->volume = volume_dup_canonical(volume);
                 if (!q->volume)
                         return -ENOMEM;
         }
@@ -908,7 +908,6 @@ static void storage_limit_written(int r, void *data, void *userdata) {
 int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
                                 sd_bus_error *error) {
         _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        _cleanup_(freep) char *canonical = NULL;
         StorageLimit *l;
         int r;
 
@@ -923,8 +922,7 @@ int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *vo
                                                   "A maximum size is bytes (with K, M, G or T), N%% (1 to 100) or "
                                                   "UNBOUNDED, not '%s'", strempty(max_size));
         }
-        canonical = realpath(volume, NULL);
-        l->volume = strdup(canonical ? canonical : volume);
+        l->volume = volume_dup_canonical(volume);
         q = admin_query_new(m, call);
         if (!l->volume || !q) {
                 storage_limit_free(l);
