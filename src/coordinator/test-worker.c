@@ -69,7 +69,8 @@ static void on_done(Worker *w, int r, const uint8_t *out, size_t size, void *use
         res->done = true;
         res->r = r;
         res->n_out = size < sizeof res->out ? size : sizeof res->out - 1;
-        memcpy(res->out, out, res->n_out);
+        if (res->n_out > 0) /* no output: @out may be NULL */
+                memcpy(res->out, out, res->n_out);
         res->out[res->n_out] = 0;
 }
 
