@@ -910,7 +910,6 @@ static int on_client_guard(sd_event_source *s, uint64_t usec, void *userdata) {
 /* Point the connection's io and time sources at what its bus waits for now. */
 static void client_bus_update(Client *c) {
         uint64_t until, n = 0;
-        uint32_t old_events = 0;
         int events, r;
 
         if (!c->io || c->dropped)
@@ -938,15 +937,7 @@ static void client_bus_update(Client *c) {
                 }
         } else
                 c->stalled_usec = 0;
-        /* issue 11 §5: sd-event re-registers an EPOLLET source on every update, also an
-         * unchanged one (an epoll_ctl per message): update only when the events change.
-         * No edge is lost by that: client_process() reads until sd-bus would block, or
-         * asks its timer to run it again, and what is sent is written until the socket
-         * is full, when EPOLLOUT is in the events (see above). */
-        if (sd_event_source_get_io_events(c->io, &old_events) < 0 || old_events != ((uint32_t) events | EPOLLET))
-                r = sd_event_source_set_io_events(c->io, (uint32_t) events | EPOLLET);
-        else
-                r = 0;
+        r = sd_event_source_set_io_events(c->io, (uint32_t) events | EPOLLET);
         if (r >= 0)
                 r = sd_bus_get_timeout(c->bus, &until);
         if (r >= 0 && until != UINT64_MAX) {
