@@ -279,13 +279,20 @@ static void test_copy_cancel_after_commit(void **state) {
         CHECK(hr == VSS_S_OK || hr == VSS_S_ASYNC_CANCELLED, "vss_async_cancel: %s", itest_hr_str(hr));
         a = vss_async_release(a);
 
+        /* The cancel starts the Abort that undoes the set; the finalize of the committed copy
+         * runs in a worker, and that Abort, and the Release queued behind it, end once it is
+         * done: after Release the persistent copy is settled. */
+        itest_requester_release(env, bc);
         char *q = itest_xprintf("SELECT snapshot_path FROM snapshots WHERE id = '%s'", itest_id_str(&snap));
         char *path = itest_catalog_query(env, q);
         CHECK(path && *path, "issue 9 part 2: the persistent copy of the cancelled set is not in the catalog");
         check_copy(path, true, RO_REFUSED);
+        char *st = catalog_state(env, &snap);
+        CHECK(st && strcmp(st, "created") == 0, "issue 9 part 2: the cancelled set's finalized copy's row says %s",
+              st ? st : "(none)");
+        free(st);
         free(q);
         free(path);
-        itest_requester_release(env, bc);
 }
 
 /* Issue 9 part 2: vshadow -nar sets VSS_VOLSNAP_ATTR_NO_AUTORECOVERY; without it the copies are auto-recovery. */
