@@ -1666,9 +1666,6 @@ static bool filter_abort(const Session *s, const Entry *e) {
 }
 
 static void abort_cleaned(Session *s, vss_hresult hr) {
-        session_apply(s, SESSION_IN_ABORT_DONE);
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
         session_step_finish(s, VSS_S_OK);
 }
 
@@ -1676,9 +1673,12 @@ static void abort_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
         session_log_fanout(s, f);
-        /* The Abort that undoes a cancelled DoSnapshotSet ends once the set's clean-up (its
-         * copies made read-only or undone, in a worker) is done: a requester that waits for
-         * it, or for the Release queued behind it, finds the copies settled. */
+        session_apply(s, SESSION_IN_ABORT_DONE);
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL; /* another session may start its set at once */
+        /* The Abort that undoes a cancelled DoSnapshotSet is answered once the set's clean-up
+         * (its copies made read-only or undone, in a worker) is done: a requester that waits
+         * for it, or for the Release queued behind it, finds the copies settled. */
         if (snapshot_cleanup_wait(s, abort_cleaned, VSS_S_OK))
                 return;
         abort_cleaned(s, VSS_S_OK);
