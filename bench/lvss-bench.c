@@ -180,20 +180,24 @@ static void print_tables(const bench_config *cfg) {
                "  sd-event  the same calls and processes, every connection attached to one sd-event loop\n"
                "            with sd_bus_attach_event() (how lvssd drove them before it had its own io sources)\n"
                "  hooks     N no-op hook scripts run one after another (fork+exec+wait, like run-parts)\n\n");
-        printf("%5s  %-24s %-24s %7s  %-24s %-24s %7s  %8s %8s %8s\n", "N", "lvss", "floor", "l/floor",
-               "sd-event", "hooks", "hooks/l", "us/wr l", "us/wr fl", "cpu/wr l");
+        printf("%5s  %-24s %-24s %7s  %-24s %-24s %7s  %8s %8s %8s %8s %8s\n", "N", "lvss", "floor", "l/floor",
+               "sd-event", "hooks", "hooks/l", "us/wr l", "us/wr fl", "cpu/wr l", "cpu/wr w", "cpu rq");
         for (size_t i = 0; i < cfg->n_n_values; i++) {
                 unsigned n = cfg->n_values[i];
                 const result *l = result_find(n, "lvss", "event"), *f = result_find(n, "sdbus-floor", "event"),
                              *ev = result_find(n, "sdbus-event", "event"), *h = result_find(n, "hooks", "event"),
-                             *cpu = result_find(n, "lvss", "event-lvssd-cpu");
-                printf("%5u  %-24s %-24s %7.2f  %-24s %-24s %7.1f  %8.1f %8.1f %8.1f\n", n,
+                             *cpu = result_find(n, "lvss", "event-lvssd-cpu"),
+                             *wcpu = result_find(n, "lvss", "event-writers-cpu"),
+                             *rcpu = result_find(n, "lvss", "event-requester-cpu");
+                printf("%5u  %-24s %-24s %7.2f  %-24s %-24s %7.1f  %8.1f %8.1f %8.1f %8.1f %8.1f\n", n,
                        ms_cell(a, sizeof a, l), ms_cell(b, sizeof b, f), ratio(l, f), ms_cell(c, sizeof c, ev),
                        ms_cell(d, sizeof d, h), ratio(h, l), l ? l->s.median / n : 0, f ? f->s.median / n : 0,
-                       cpu ? cpu->s.median / n : 0);
+                       cpu ? cpu->s.median / n : 0, wcpu ? wcpu->s.median / n : 0, rcpu ? rcpu->s.median : 0);
         }
         printf("  l/floor = lvss / floor; hooks/l = hooks / lvss; us/wr = microseconds per writer (lvss, floor);\n"
-               "  cpu/wr l = lvssd's own CPU time per writer during the event (/proc/PID/schedstat)\n");
+               "  cpu/wr l = lvssd's own CPU time per writer during the event (/proc/PID/schedstat);\n"
+               "  cpu/wr w = the writers' CPU time during the event, per writer; cpu rq = the requester's\n"
+               "  (this process's) CPU time for the whole event, in us\n");
 
         printf("\nThe rest of the lvss sequence: median [min-max] in ms\n"
                "  freeze window  lvss: first Freeze handler start -> last Thaw handler return, stamped by the\n"
