@@ -108,6 +108,44 @@ static void admin_query_freep(AdminQuery **q) {
         *q = admin_query_free(*q);
 }
 
+/* @volume as the catalog names it: canonical when it exists, else as given (a volume that is gone
+ * is matched as written); NULL when out of memory. */
+static char *volume_dup_canonical(const char *volume) {
+        char *canonical = realpath(volume, NULL);
+
+        return canonical ?: strdup(volume);
+}
+
+/* "D1": how the admin calls start. A query for @call (taken: dropped when out of memory) about
+ * @volume (NULL: none), named as the catalog names it (@canonical false: it is already); NULL
+ * when out of memory. */
+static AdminQuery *admin_query_for(Manager *m, Pending *call, const char *volume, bool canonical) {
+        AdminQuery *q = admin_query_new(m, call);
+
+        if (q && volume) {
+                q->volume = canonical ? volume_dup_canonical(volume) : strdup(volume);
+                if (!q->volume)
+                        q = admin_query_free(q);
+        }
+        return q;
+}
+
+/* The catalog's shadow copy rows to @then for @q (taken), after every write queued before: 1
+ * (@then answers), or a negative errno (@q is freed, its call dropped). */
+static int admin_query_list(AdminQuery *q, lvss_catalog_done_t then) {
+        int r = lvss_catalog_queue_list_snapshots(q->m->catalog_queue, then, q);
+
+        if (r < 0) {
+                admin_query_free(q);
+                return r;
+        }
+        return 1;
+}
+
+static int volume_not_absolute(sd_bus_error *error) {
+        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+}
+
 static void shadows_listed(int r, void *data, void *userdata) {
         AdminQuery *q = userdata;
 
@@ -118,20 +156,13 @@ static void shadows_listed(int r, void *data, void *userdata) {
 }
 
 int admin_list_shadows(Manager *m, Pending *call, const vss_id *set_id) {
-        AdminQuery *q;
-        int r;
+        AdminQuery *q = admin_query_for(m, call, NULL, false);
 
-        q = admin_query_new(m, call);
         if (!q)
                 return -ENOMEM;
         if (set_id)
                 q->set_id = *set_id;
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_listed, q);
-        if (r < 0) {
-                admin_query_free(q);
-                return r;
-        }
-        return 1;
+        return admin_query_list(q, shadows_listed);
 }
 
 /* ---- delete ---------------------------------------------------------------- */
@@ -543,68 +574,48 @@ fail:
         admin_query_answer_errno(query, r);
 }
 
-/* @volume as the catalog names it: canonical when it exists, else as given (a volume that is gone
- * is matched as written); NULL when out of memory. */
-static char *volume_dup_canonical(const char *volume) {
-        char *canonical = realpath(volume, NULL);
-
-        return canonical ?: strdup(volume);
-}
-
 int admin_delete_shadows(Manager *m, Pending *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
+        bool by_volume = streq_ptr(what, "for");
+        AdminQuery *q;
 
-        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
+        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !by_volume && !streq_ptr(what, "all"))
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
-        q = admin_query_new(m, TAKE_PTR(p));
+        if (by_volume && (!volume || volume[0] != '/'))
+                return volume_not_absolute(error);
+        q = admin_query_for(m, TAKE_PTR(p), by_volume ? volume : NULL, true);
         if (!q)
                 return -ENOMEM;
         q->oldest = oldest;
         if (id)
                 q->id = *id;
         q->what = strdup(what);
-        if (!q->what)
+        if (!q->what) {
+                admin_query_free(q);
                 return -ENOMEM;
-        if (streq_ptr(what, "for")) {
-                if (!volume || volume[0] != '/')
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-                q->volume = volume_dup_canonical(volume);
-                if (!q->volume)
-                        return -ENOMEM;
         }
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        return admin_query_list(q, shadows_to_delete);
 }
 
 /* ---- retention (issue 12 §2) -------------------------------------------------- */
 
 /* A query by rules for @volume (canonical when it exists); @call NULL: none to answer. */
 static int delete_by_rules(Manager *m, Pending *call, const char *volume, const lvss_retention_rules *rules) {
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
-
         /* A call names the volume as the user wrote it (as DeleteShadows); after a new copy it is
          * canonical already (no file system access on the loop then). */
-        q = admin_query_new(m, call);
+        AdminQuery *q = admin_query_for(m, call, volume, call != NULL);
+
         if (!q)
                 return -ENOMEM;
         q->by_rules = true;
         q->rules = *rules;
         q->what = strdup("for");
-        q->volume = call ? volume_dup_canonical(volume) : strdup(volume);
-        if (!q->what || !q->volume)
+        if (!q->what) {
+                admin_query_free(q);
                 return -ENOMEM;
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        }
+        return admin_query_list(q, shadows_to_delete);
 }
 
 int admin_delete_shadows_keep(Manager *m, Pending *call, const char *volume, uint32_t keep,
@@ -613,7 +624,7 @@ int admin_delete_shadows_keep(Manager *m, Pending *call, const char *volume, uin
         lvss_retention_rules rules = { .keep_newest = keep };
 
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return volume_not_absolute(error);
         if (keep < 1)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                   "Keep at least one shadow copy (to delete them all, delete "
@@ -761,24 +772,14 @@ static void storage_listed(int r, void *data, void *userdata) {
 
 int admin_list_shadow_storage(Manager *m, Pending *call, const char *volume, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
+        AdminQuery *q;
 
         if (volume && *volume && volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-        q = admin_query_new(m, TAKE_PTR(p));
+                return volume_not_absolute(error);
+        q = admin_query_for(m, TAKE_PTR(p), volume && *volume ? volume : NULL, true);
         if (!q)
                 return -ENOMEM;
-        if (volume && *volume) {
-                q->volume = volume_dup_canonical(volume);
-                if (!q->volume)
-                        return -ENOMEM;
-        }
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, storage_listed, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        return admin_query_list(q, storage_listed);
 }
 
 typedef struct StorageLimit {
@@ -832,7 +833,7 @@ int admin_resize_shadow_storage(Manager *m, Pending *call, const char *volume, c
         int r;
 
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return volume_not_absolute(error);
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
