@@ -212,6 +212,11 @@ int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_e
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
+        s->set = snapshot_set_new();
+        if (!s->set) {
+                free(s);
+                return -ENOMEM;
+        }
         s->m = m;
         s->client = c;
         s->id = lvss_id_random();
@@ -300,6 +305,7 @@ Session *session_free(Session *s) {
         for (size_t i = 0; i < s->n_snapshots; i++)
                 snapshot_free(s->snapshots[i]);
         free(s->snapshots);
+        s->set = snapshot_set_free(s->set);
         free(s->work);
         free(s->end_reason);
         free(s->step_detail);

@@ -16,6 +16,12 @@
 #include "forward.h"
 #include "providers/provider.h"
 
+/* issue 11 §2: the set's own state (its phase, the commit child, the frozen file systems, the hold
+ * window, the clean-ups, finalize): opaque; a session holds one from its start (Session.set). */
+SnapshotSet *snapshot_set_new(void);
+/* After the session let go of what runs (snapshot_set_kill_commit(), snapshot_cleanup_detach()). */
+SnapshotSet *snapshot_set_free(SnapshotSet *set);
+
 /* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
  * success: the set is made). issue 11 §2: the snapshot set ends through it, not by calling the
  * session layer by name. */
