@@ -81,6 +81,8 @@
  */
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -109,6 +111,8 @@ typedef enum SnapPhase {
 } SnapPhase;
 
 struct SnapshotSet {
+        const SnapshotSetHooks *hooks;
+        void *userdata;
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool set_finalized;      /* finalize made the writable copies read-only */
         /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
@@ -157,8 +161,35 @@ struct SnapshotSet {
         uint32_t freeze_failed_index;
 };
 
-SnapshotSet *snapshot_set_new(void) {
-        return calloc(1, sizeof(SnapshotSet));
+SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata) {
+        SnapshotSet *set = calloc(1, sizeof *set);
+
+        if (set) {
+                set->hooks = hooks;
+                set->userdata = userdata;
+        }
+        return set;
+}
+
+/* A line about the set, through its session's hook (tagged there). */
+_printf_(2, 3) static void set_log(SnapshotSet *set, const char *fmt, ...) {
+        char *line = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                log_msg("(out of memory for a line about a snapshot set)");
+                return;
+        }
+        set->hooks->log(set->userdata, line);
+        free(line);
+}
+
+static void set_release_owner(SnapshotSet *set) {
+        set->hooks->release_owner(set->userdata);
 }
 
 SnapshotSet *snapshot_set_free(SnapshotSet *set) {
@@ -696,7 +727,7 @@ static Cleanup *cleanup_of_session(Session *s, const char *what, int (*pick)(con
         }
         if (!c) {
                 *ret_r = -ENOMEM;
-                log_session(s, "%s: out of memory for a worker: the providers are called on the loop", what);
+                set_log(s->set, "%s: out of memory for a worker: the providers are called on the loop", what);
         }
         return c;
 }
@@ -745,12 +776,12 @@ static int delete_auto_release_here(Session *s) {
                 if (snap->p.snapshot_path) {
                         k = snap->provider->ops->delete_snapshot(snap->provider, snap->p.snapshot_path);
                         if (k < 0) {
-                                log_session(s, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
+                                set_log(s->set, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
                                             strerror(-k));
                                 r = k;
                                 continue; /* stays in the catalog: start-up tries again */
                         }
-                        log_session(s, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
+                        set_log(s->set, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
                 }
                 snap->created = false;
                 if (snap->in_catalog && s->m->catalog_queue &&
@@ -922,7 +953,7 @@ static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *u
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 free(s->step_detail);
                 if (k == -ETIME) {
-                        log_session(s, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                        set_log(s->set, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
                                     pstep_name[step],
                                     (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
                         if (asprintf(&s->step_detail, "the provider's %s did not finish within %llu ms "
@@ -930,7 +961,7 @@ static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *u
                                      (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC)) < 0)
                                 s->step_detail = NULL;
                 } else {
-                        log_session(s, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
+                        set_log(s->set, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
                         if (asprintf(&s->step_detail, "the provider's %s failed: %s", pstep_name[step],
                                      strerror(-k)) < 0)
                                 s->step_detail = NULL;
@@ -952,7 +983,7 @@ static void step_start(Session *s, ProviderStep step) {
         r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
                          &s->worker);
         if (r < 0) {
-                log_session(s, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
+                set_log(s->set, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
                 s->worker_step = 0;
                 step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
@@ -985,8 +1016,7 @@ static void commit_abort_unstarted(Session *s);
 
 /* An event of the set could not be sent: the step fails (once the undo is done). */
 static void phase_send_failed(Session *s, vss_hresult hr) {
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         s->set_done(s, hr);
 }
 
@@ -1000,7 +1030,7 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
         if (r >= 0)
                 r = session_fanout(s, event, s->work, s->n_work, phase_done);
         if (r < 0) {
-                log_session(s, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
+                set_log(s->set, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
                 /* no application left frozen: those lvssd cannot thaw lose their connection */
                 for (size_t i = 0; i < s->n_entries; i++)
                         entry_release_frozen(s->entries[i], vss_writer_event_name(event));
@@ -1021,7 +1051,7 @@ static vss_hresult veto_of(Fanout *f) {
 }
 
 static void veto(Session *s, vss_hresult hr, const char *why) {
-        log_session(s, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
+        set_log(s->set, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
         commit_abort_unstarted(s);
         s->step_hr = hr;
         snapshots_undo(s);
@@ -1047,12 +1077,12 @@ static void auto_recovery_decide(Session *s) {
                 if (!s->snapshots[i]->p.can_write) {
                         s->auto_recovery = false;
                         why = "a provider cannot make writable copies";
-                        log_session(s, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
+                        set_log(s->set, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
                                     s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?");
                 }
         for (size_t i = 0; i < s->n_snapshots; i++)
                 s->snapshots[i]->p.writable = s->auto_recovery;
-        log_session(s, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
+        set_log(s->set, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
 }
 
 /*
@@ -1070,7 +1100,7 @@ static void created_recorded(int r, void *data, void *userdata) {
         if (r >= 0 || s->set->created_error < 0)
                 return;
         s->set->created_error = r;
-        log_session(s, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
+        set_log(s->set, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
                     strerror(-r));
 }
 
@@ -1093,7 +1123,7 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
                                                           created_recorded, s);
         if (r < 0) {
                 vss_id_format(&snap->p.snapshot_id, id);
-                log_session(s, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
+                set_log(s->set, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
                             strempty(snap->p.snapshot_path), created ? "created" : "made", strerror(-r));
         }
         return r;
@@ -1130,7 +1160,7 @@ static int finalize_providers(Session *s, size_t *ret_done) {
                 done += n;
                 k = p->ops->finalize(p, arr, n, &hr);
                 if (k < 0) {
-                        log_session(s, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
+                        set_log(s->set, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
                                     strerror(-k));
                         if (r >= 0)
                                 r = k;
@@ -1153,7 +1183,7 @@ static int finalize_record(Session *s, size_t done) {
                                 return r;
                 }
         if (done > 0)
-                log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
+                set_log(s->set, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
 }
 
@@ -1171,7 +1201,7 @@ static void interrupt_cleanup_here(Session *s) {
         if (s->auto_recovery && !s->set->set_finalized)
                 writable_left = finalize_providers(s, &done) < 0 || finalize_record(s, done) < 0;
         if (writable_left)
-                log_session(s, "finalize failed: the shadow copies of the set are deleted");
+                set_log(s->set, "finalize failed: the shadow copies of the set are deleted");
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 Snapshot *snap = s->snapshots[i];
                 if (snap->created && !writable_left)
@@ -1221,13 +1251,12 @@ static void set_finished(Session *s, vss_hresult hr) {
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
         if (snapshot_cleanup_wait(s, set_finished, hr))
                 return;
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         if (VSS_SUCCEEDED(hr))
-                log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
+                set_log(s->set, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
                             s->n_snapshots == 1 ? "y" : "ies");
         else
-                log_session(s, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
+                set_log(s->set, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
         s->set_done(s, hr);
 }
 
@@ -1240,7 +1269,7 @@ static void post_commit_and_post_snapshot(Session *s) {
 static void post_commit_done(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 /* The copies exist but cannot be made readable: undo and fail. */
-                log_session(s, "post_commit failed: %s", strerror(-r));
+                set_log(s->set, "post_commit failed: %s", strerror(-r));
                 snapshots_undo(s);
                 s->step_hr = VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
@@ -1292,7 +1321,7 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
                 }
         }
         if (s->set->freeze_deadline_entry)
-                log_session(s, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
+                set_log(s->set, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
                             "%llu ms before that at the latest",
                             s->set->freeze_deadline_entry->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
                             (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
@@ -1338,7 +1367,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 size_t ok = 0;
                 for (size_t i = 0; i < f->n_targets; i++)
                         ok += f->targets[i].ok;
-                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
+                set_log(s->set, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
                             f->n_targets == 1 ? "" : "s");
         }
 
@@ -1383,7 +1412,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 if (s->set->commit_dying) {
                         /* issue 11 §1: the set is undone once the killed commit child is reaped */
                         s->set->commit_finish_pending = true;
-                        log_session(s, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
+                        set_log(s->set, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
                                     "reaped", worker_pid(s->set->commit_worker));
                         return;
                 }
@@ -1481,10 +1510,10 @@ static void freeze_release(Session *s) {
                         if (!s->set->freeze_thawed && i < s->set->freeze_started) {
                                 int r = lvss_fs_thaw(mp);
                                 if (r >= 0)
-                                        log_session(s, "thawed the file system mounted on %s (the commit did not)",
+                                        set_log(s->set, "thawed the file system mounted on %s (the commit did not)",
                                                     mp);
                                 else if (r != -EINVAL) {
-                                        log_session(s, "cannot thaw the file system mounted on %s: %s (kept in the "
+                                        set_log(s->set, "cannot thaw the file system mounted on %s: %s (kept in the "
                                                     "catalog: lvssd's start-up tries again)", mp, strerror(-r));
                                         keep = true;
                                 }
@@ -1660,7 +1689,7 @@ nomem:
 static void commit_abort_unstarted(Session *s) {
         if (!s->set->commit_worker || s->set->commit_go)
                 return;
-        log_session(s, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
+        set_log(s->set, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
                     worker_pid(s->set->commit_worker));
         if (worker_send(s->set->commit_worker, "A", 1) >= 0)
                 s->set->commit_worker = worker_detach(s->set->commit_worker);
@@ -1683,13 +1712,13 @@ void snapshot_set_kill_commit(Session *s) {
                         /* cannot keep what undoing the set needs (out of memory): the child is killed and
                          * reaped on its own; the set's rows stay "creating" and the next start-up deletes
                          * what they name, nothing is undone under the dying child's feet */
-                        log_session(s, "cannot hand the commit child (pid %d) over: the set is left to the next "
+                        set_log(s->set, "cannot hand the commit child (pid %d) over: the set is left to the next "
                                     "start-up", pid);
                         (void) worker_adopt(s->set->commit_worker, "of an ended session", NULL, NULL);
                         s->set->commit_worker = NULL;
                         s->set->commit_orphaned = true;
                 } else
-                        log_session(s, "the session ends before its commit child (pid %d) is reaped: the set is "
+                        set_log(s->set, "the session ends before its commit child (pid %d) is reaped: the set is "
                                     "undone once it is", pid);
         }
         s->set->commit_dying = false;
@@ -1716,11 +1745,11 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
         const Entry *by = window_by_writer(s) ? s->set->freeze_deadline_entry : NULL;
 
         if (by)
-                log_session(s, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
+                set_log(s->set, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
                             "freeze timeout less the margin has passed)%s",
                             what, by->writer_name, then);
         else
-                log_session(s, "the hold window of %llu ms is over while %s%s",
+                set_log(s->set, "the hold window of %llu ms is over while %s%s",
                             (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
 }
 
@@ -1738,7 +1767,7 @@ static void commit_reaped_after_kill(Session *s) {
         s->set->commit_dying = false;
         freeze_release(s);
         snapshots_undo(s);
-        log_session(s, "the killed commit child is reaped: the set is undone");
+        set_log(s->set, "the killed commit child is reaped: the set is undone");
         if (s->set->commit_finish_pending) {
                 s->set->commit_finish_pending = false;
                 set_finished(s, s->step_hr);
@@ -1755,7 +1784,7 @@ static void commit_made(Session *s) {
                 log_window_passed(s, "the commit finished", ": the copy may be too late");
                 hr = VSS_E_HOLD_WRITES_TIMEOUT;
         }
-        log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        set_log(s->set, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
         commit_finished(s, hr);
 }
 
@@ -1780,13 +1809,13 @@ static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void 
                 return commit_reaped_after_kill(s);
         if (!s->set->commit_go) {
                 /* died before it was needed: commit_fork() forks another */
-                log_session(s, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
+                set_log(s->set, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
                 return;
         }
         if (s->set->commit_said_done)
                 return commit_made(s); /* its exit came before its last words were read */
         hr = VSS_FAILED(s->set->commit_error) ? s->set->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        log_session(s, "commit failed");
+        set_log(s->set, "commit failed");
         if (s->set->freeze_failed < 0 && s->set->freeze_failed_index < s->set->n_freeze_fs) {
                 /* issue 10 part 3: the cause, for StepFinished */
                 free(s->step_detail);
@@ -1819,7 +1848,7 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         /* issue 11 §1: reaped by commit_done(); the writers get Abort now */
         s->set->commit_dying = true;
         s->set->commit_finish_pending = false;
-        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped",
+        set_log(s->set, "the commit child (pid %d) is killed; the set is undone once it is reaped",
                     worker_pid(s->set->commit_worker));
         s->step_hr = hr;
         run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
@@ -1843,11 +1872,11 @@ static void child_thaw(Session *s, int fd, size_t n) {
         for (size_t i = n; i-- > 0;) {
                 int r = lvss_fs_thaw(s->set->freeze_fs[i].mount_point);
                 if (r < 0 && r != -EINVAL) {
-                        log_session(s, "cannot thaw the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
+                        set_log(s->set, "cannot thaw the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
                                     strerror(-r));
                         ok = false;
                 } else
-                        log_session(s, "thawed the file system mounted on %s", s->set->freeze_fs[i].mount_point);
+                        set_log(s->set, "thawed the file system mounted on %s", s->set->freeze_fs[i].mount_point);
         }
         if (n > 0 && ok)
                 child_say(fd, 'T', NULL, 0);
@@ -1866,7 +1895,7 @@ static int child_freeze(Session *s, int fd) {
                         int32_t err = r;
                         uint8_t data[8];
 
-                        log_session(s, "cannot freeze the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
+                        set_log(s->set, "cannot freeze the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
                                     strerror(-r));
                         memcpy(data, &idx, 4);
                         memcpy(data + 4, &err, 4);
@@ -1874,7 +1903,7 @@ static int child_freeze(Session *s, int fd) {
                         child_thaw(s, fd, i);
                         return r;
                 }
-                log_session(s, "froze the file system mounted on %s", s->set->freeze_fs[i].mount_point);
+                set_log(s->set, "froze the file system mounted on %s", s->set->freeze_fs[i].mount_point);
         }
         return 0;
 }
@@ -1932,7 +1961,7 @@ static int commit_run(int fd, void *userdata) {
                 goto fail;
         unsigned long linger = child_linger_ms();
         if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
-                log_session(s, "test hook: the commit child lingers %lu ms after it says done", linger);
+                set_log(s->set, "test hook: the commit child lingers %lu ms after it says done", linger);
         if (write(fd, "D", 1) != 1)
                 return 2;
         child_linger(linger);
@@ -1963,7 +1992,7 @@ static int commit_prefork(Session *s) {
         /* no deadline of its own: the hold window kills it (on_hold_window()) */
         r = worker_start(s->m, "commit", tag, 0, commit_run, commit_done, s, &s->set->commit_worker);
         if (r < 0) {
-                log_session(s, "commit: cannot fork the commit child: %s", strerror(-r));
+                set_log(s->set, "commit: cannot fork the commit child: %s", strerror(-r));
                 return r;
         }
         worker_set_progress(s->set->commit_worker, commit_progress);
@@ -2020,7 +2049,7 @@ static int set_records_add(Session *s) {
                         .usec = created + i,
                 };
         if (lvss_catalog_queue_delay_ms(s->m->catalog_queue) > 0)
-                log_session(s, "test hook: the catalog write of the set's rows is delayed %u ms",
+                set_log(s->set, "test hook: the catalog write of the set's rows is delayed %u ms",
                             lvss_catalog_queue_delay_ms(s->m->catalog_queue));
         r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->set->n_freeze_fs,
                                            set_records_written, s);
@@ -2059,7 +2088,7 @@ static void commit_start(Session *s) {
                 r = sd_event_add_time(s->m->event, &s->set->commit_timer, CLOCK_MONOTONIC, s->set->commit_deadline_mono, 1,
                                       on_hold_window, s);
                 if (r < 0) {
-                        log_session(s, "cannot arm the hold window: %s", strerror(-r));
+                        set_log(s->set, "cannot arm the hold window: %s", strerror(-r));
                         return veto(s, VSS_E_UNEXPECTED, "the hold window cannot be armed");
                 }
         }
@@ -2117,7 +2146,7 @@ static void commit_fork(Session *s) {
                 s->external_hold_usec = deadline - now;
                 r = s->external_hooks->arm_hold(s, deadline);
                 if (r < 0) {
-                        log_session(s, "cannot arm the hold limit: %s", strerror(-r));
+                        set_log(s->set, "cannot arm the hold limit: %s", strerror(-r));
                         return veto(s, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
                 }
                 return s->external_hooks->holding(s);
@@ -2135,7 +2164,7 @@ static void commit_fork(Session *s) {
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
+        set_log(s->set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
                     (unsigned long long) ((s->set->commit_deadline_mono - now) / USEC_PER_MSEC),
                     window_by_writer(s) ? ", bounded by writer '" : "",
@@ -2146,7 +2175,7 @@ static void commit_fork(Session *s) {
         r = commit_prefork(s);
         if (r >= 0 && worker_send(s->set->commit_worker, "G", 1) < 0) {
                 /* it died meanwhile (its reaping is not read yet): another one */
-                log_session(s, "commit: the child forked before Freeze is gone: forking another");
+                set_log(s->set, "commit: the child forked before Freeze is gone: forking another");
                 s->set->commit_worker = worker_cancel(s->set->commit_worker);
                 r = commit_prefork(s);
                 if (r >= 0)
@@ -2217,7 +2246,7 @@ static int freeze_plan(Session *s) {
                 }
         }
         for (size_t i = 0; i < s->set->n_freeze_fs; i++)
-                log_session(s, "the commit freezes the file system mounted on %s (%zu of %zu)",
+                set_log(s->set, "the commit freezes the file system mounted on %s (%zu of %zu)",
                             s->set->freeze_fs[i].mount_point, i + 1, s->set->n_freeze_fs);
         return 0;
 }
@@ -2231,13 +2260,12 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
                 veto(s, hr, why ? why : "the external freeze was aborted");
                 return;
         }
-        log_session(s, "thaw: the external snapshot is made");
+        set_log(s->set, "thaw: the external snapshot is made");
         commit_finished(s, VSS_S_OK);
 }
 
 static void set_refused(Session *s, vss_hresult hr) {
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         freeze_forget(s);
         s->set_done(s, hr);
 }
@@ -2305,7 +2333,7 @@ static void room_made(Manager *m, const vss_id *session_id, int r) {
                 return; /* gone or interrupted meanwhile: nothing to go on with */
         s->set->room_wait = false;
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
+                set_log(s->set, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
                             r == -ENOSPC ? "" : ": ", r == -ENOSPC ? "" : strerror(-r));
                 free(s->step_detail);
                 if (asprintf(&s->step_detail, "not enough room under the shadow storage limit (MaxSize=), even "
@@ -2314,7 +2342,7 @@ static void room_made(Manager *m, const vss_id *session_id, int r) {
                 set_refused(s, VSS_E_INSUFFICIENT_STORAGE);
                 return;
         }
-        log_session(s, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
+        set_log(s->set, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
         step_start(s, PSTEP_BEGIN_PREPARE);
 }
 
@@ -2329,7 +2357,7 @@ static void room_start(Session *s, vss_hresult hr) {
                         return;
                 s->set->room_wait = false;
         }
-        log_session(s, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
+        set_log(s->set, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
         set_refused(s, hr);
 }
 
@@ -2338,7 +2366,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
 
         if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !s->set->room_tried && room_volumes(s, &room) > 0) {
                 s->set->room_tried = true;
-                log_session(s, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
+                set_log(s->set, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
                             "copies no session uses to make room, then once more");
                 snapshots_undo(s);
                 if (snapshot_cleanup_wait(s, room_start, hr))
@@ -2347,7 +2375,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
                 return;
         }
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
+                set_log(s->set, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));
                 /* StepFinished says the cause too (issue 8 item 6) */
                 free(s->step_detail);
@@ -2359,7 +2387,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
         }
         r = freeze_plan(s);
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
+                set_log(s->set, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
                 refuse_set(s, VSS_E_PROVIDER_VETO);
                 return;
         }
@@ -2367,10 +2395,10 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
         s->set->set_finalized = false;
         auto_recovery_decide(s);
         for (size_t i = 0; i < s->n_snapshots; i++)
-                log_session(s, "%s: provider %s, %s", s->snapshots[i]->p.volume,
+                set_log(s->set, "%s: provider %s, %s", s->snapshots[i]->p.volume,
                             s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
                             s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
-        log_session(s, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
+        set_log(s->set, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
         /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
         s->set->freeze_recorded = false;
         s->set->freeze_thawed = false;
@@ -2378,7 +2406,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
         s->set->freeze_failed = 0;
         s->set->records_state = 1;
         if (s->m->catalog_queue && set_records_add(s) < 0) {
-                log_session(s, "DoSnapshotSet: out of memory for the catalog rows");
+                set_log(s->set, "DoSnapshotSet: out of memory for the catalog rows");
                 refuse_set(s, VSS_E_OUTOFMEMORY);
                 return;
         }
@@ -2410,7 +2438,7 @@ static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
                 if (r >= 0)
                         r = finalize_record(s, (size_t) hr);
                 else
-                        log_session(s, "finalize: the providers cannot make the copies read-only: %s",
+                        set_log(s->set, "finalize: the providers cannot make the copies read-only: %s",
                                     strerror(-r));
                 if (r < 0) {
                         snapshots_undo(s);
