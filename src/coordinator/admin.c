@@ -22,7 +22,6 @@
 #include "providers/storage-area.h"
 #include "lvssd-config.h"
 #include "manager.h"
-#include "server.h"
 #include "session.h"
 #include "providers.h"
 #include "admin.h"
@@ -30,70 +29,11 @@
 #include "metrics.h"
 #include "protocol/protocol.h"
 
-#define SHADOW_STRUCT "ayayayayssssbiut"
-
-int admin_list_providers(Manager *m, sd_bus_message *call) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(ayssssb)");
-        for (size_t i = 0; r >= 0 && i < m->n_providers; i++) {
-                lvss_provider *p = m->providers[i];
-                r = sd_bus_message_open_container(reply, 'r', "ayssssb");
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &p->ops->id);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "ssssb", p->ops->name, p->ops->type, p->ops->version,
-                                                  provider_volumes_text(p), p == m->default_provider);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
-typedef struct ShadowList {
-        Manager *m;
-        sd_bus_message *reply;
-        const vss_id *set_id;
-} ShadowList;
-
-static int append_shadow(const lvss_catalog_snapshot *cs, void *userdata) {
-        ShadowList *l = userdata;
-        lvss_provider *p;
-        int r;
-
-        if (l->set_id && !vss_id_is_null(l->set_id) && !vss_id_equal(l->set_id, &cs->set_id))
-                return 0;
-        p = manager_provider_by_id(l->m, &cs->provider_id);
-        r = sd_bus_message_open_container(l->reply, 'r', SHADOW_STRUCT);
-        if (r >= 0)
-                r = lvss_bus_append_id(l->reply, &cs->snapshot_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(l->reply, &cs->set_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(l->reply, &cs->session_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(l->reply, &cs->provider_id);
-        if (r >= 0)
-                r = sd_bus_message_append(l->reply, "ssssbiut", p ? p->ops->name : "?", strempty(cs->volume),
-                                          strempty(cs->snapshot_path), strempty(cs->state), cs->persistent,
-                                          cs->context, cs->attributes, cs->created_usec);
-        if (r >= 0)
-                r = sd_bus_message_close_container(l->reply);
-        return r;
-}
-
 typedef struct AdminQuery AdminQuery;
 struct AdminQuery {
         Manager *m;
         AdminQuery *next, *prev; /* Manager.admin_queries: answers still to come */
-        sd_bus_message *call;
+        Pending *call;           /* NULL: nobody to answer (retention after a new copy) */
         vss_id set_id; /* list: the set, or null for all */
         char *what;    /* delete: */
         vss_id id;
@@ -105,13 +45,16 @@ struct AdminQuery {
         lvss_retention_rules rules;
 };
 
-static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
+/* Takes @call, also when out of memory (dropped then). */
+static AdminQuery *admin_query_new(Manager *m, Pending *call) {
         AdminQuery *q = calloc(1, sizeof *q);
 
-        if (!q)
+        if (!q) {
+                pending_drop(call);
                 return NULL;
+        }
         q->m = m;
-        q->call = sd_bus_message_ref(call);
+        q->call = call;
         q->next = m->admin_queries;
         if (q->next)
                 q->next->prev = q;
@@ -119,10 +62,10 @@ static AdminQuery *admin_query_new(Manager *m, sd_bus_message *call) {
         return q;
 }
 
-/* Whether a ListShadows or DeleteShadows of @bus waits for the catalog: the connection is not idle. */
-bool admin_query_pending(Manager *m, sd_bus *bus) {
+/* Whether an admin call of connection @conn waits for the catalog or a worker: it is not idle. */
+bool admin_query_pending(Manager *m, const void *conn) {
         for (AdminQuery *q = m->admin_queries; q; q = q->next)
-                if (q->call && sd_bus_message_get_bus(q->call) == bus)
+                if (q->call && q->call->conn == conn)
                         return true;
         return false;
 }
@@ -136,70 +79,90 @@ static AdminQuery *admin_query_free(AdminQuery *q) {
                 q->m->admin_queries = q->next;
         if (q->next)
                 q->next->prev = q->prev;
-        sd_bus_message_unref(q->call);
+        pending_drop(q->call);
         free(q->what);
         free(q->volume);
         free(q);
         return NULL;
 }
-/* The answer is sent: @q goes, then its connection is flushed and its idle deadline set again (server.c). */
-static void admin_query_answered(AdminQuery *q) {
-        Manager *m = q->m;
-        sd_bus *bus;
+/* Answers @q's call with @a (none to answer: nothing is sent), and @q goes. The answer comes
+ * outside the connection's own dispatch: the bus edge flushes the connection and sets its idle
+ * deadline again (server.c). */
+static void admin_query_answer(AdminQuery *q, const Answer *a) {
+        Answer flushed = *a;
 
-        if (!q->call) { /* retention after a new copy (issue 12 §2): nobody to answer */
-                admin_query_free(q);
-                return;
-        }
-        bus = sd_bus_ref(sd_bus_message_get_bus(q->call));
-
+        flushed.flush = true;
+        (void) pending_answer(&q->call, &flushed);
         admin_query_free(q);
-        server_bus_changed(m, bus);
-        sd_bus_unref(bus);
+}
+
+static void admin_query_answer_errno(AdminQuery *q, int r) {
+        admin_query_answer(q, &(Answer) { .kind = ANSWER_ERRNO, .error = r });
+}
+
+static void admin_query_answer_hresult(AdminQuery *q, vss_hresult hr, const char *text) {
+        admin_query_answer(q, &(Answer) { .kind = ANSWER_HRESULT, .hr = hr, .text = text });
 }
 
 static void admin_query_freep(AdminQuery **q) {
         *q = admin_query_free(*q);
 }
 
-static void shadows_listed(int r, void *data, void *userdata) {
-        AdminQuery *q = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const lvss_catalog_snapshot_list *rows = data;
-        ShadowList l = { .m = q->m, .set_id = &q->set_id };
+/* @volume as the catalog names it: canonical when it exists, else as given (a volume that is gone
+ * is matched as written); NULL when out of memory. */
+static char *volume_dup_canonical(const char *volume) {
+        char *canonical = realpath(volume, NULL);
 
-        if (r >= 0)
-                r = sd_bus_message_new_method_return(q->call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(" SHADOW_STRUCT ")");
-        l.reply = reply;
-        for (size_t i = 0; r >= 0 && i < rows->n; i++)
-                r = append_shadow(&rows->rows[i], &l);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0)
-                (void) sd_bus_reply_method_errno(q->call, r, NULL);
-        /* answered outside the connection's own dispatch: flush it (server.c) */
-        admin_query_answered(q);
+        return canonical ?: strdup(volume);
 }
 
-int admin_list_shadows(Manager *m, sd_bus_message *call, const vss_id *set_id) {
-        AdminQuery *q;
-        int r;
+/* "D1": how the admin calls start. A query for @call (taken: dropped when out of memory) about
+ * @volume (NULL: none), named as the catalog names it (@canonical false: it is already); NULL
+ * when out of memory. */
+static AdminQuery *admin_query_for(Manager *m, Pending *call, const char *volume, bool canonical) {
+        AdminQuery *q = admin_query_new(m, call);
 
-        q = admin_query_new(m, call);
-        if (!q)
-                return -ENOMEM;
-        if (set_id)
-                q->set_id = *set_id;
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_listed, q);
+        if (q && volume) {
+                q->volume = canonical ? volume_dup_canonical(volume) : strdup(volume);
+                if (!q->volume)
+                        q = admin_query_free(q);
+        }
+        return q;
+}
+
+/* The catalog's shadow copy rows to @then for @q (taken), after every write queued before: 1
+ * (@then answers), or a negative errno (@q is freed, its call dropped). */
+static int admin_query_list(AdminQuery *q, lvss_catalog_done_t then) {
+        int r = lvss_catalog_queue_list_snapshots(q->m->catalog_queue, then, q);
+
         if (r < 0) {
                 admin_query_free(q);
                 return r;
         }
         return 1;
+}
+
+static int volume_not_absolute(sd_bus_error *error) {
+        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+}
+
+static void shadows_listed(int r, void *data, void *userdata) {
+        AdminQuery *q = userdata;
+
+        if (r < 0)
+                admin_query_answer_errno(q, r);
+        else
+                admin_query_answer(q, &(Answer) { .kind = ANSWER_SHADOWS, .shadows = data, .id = q->set_id });
+}
+
+int admin_list_shadows(Manager *m, Pending *call, const vss_id *set_id) {
+        AdminQuery *q = admin_query_for(m, call, NULL, false);
+
+        if (!q)
+                return -ENOMEM;
+        if (set_id)
+                q->set_id = *set_id;
+        return admin_query_list(q, shadows_listed);
 }
 
 /* ---- delete ---------------------------------------------------------------- */
@@ -456,17 +419,14 @@ static void shadows_deleted(int r, void *data, void *userdata) {
         if (!q->call) {
                 log_msg("retention: %s: deleted %u shadow cop%s", strempty(q->volume), *deleted,
                         *deleted == 1 ? "y" : "ies");
-                admin_query_answered(q);
+                admin_query_free(q);
                 return;
         }
-        r = sd_bus_reply_method_return(q->call, "u", *deleted);
-        if (r < 0)
-                log_msg("delete shadows: cannot answer: %s", strerror(-r));
-        admin_query_answered(q);
+        admin_query_answer(q, &(Answer) { .kind = ANSWER_NUMBER, .number = *deleted });
 }
 
 static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *why = NULL;
         DeleteJob *j = userdata;
         AdminQuery *query = j->query;
         Manager *m = j->m;
@@ -509,32 +469,28 @@ static void delete_done(Worker *w, int k, const uint8_t *out, size_t size, void 
         if (k == 0) {
                 /* answered once the rows are gone: a listing after the answer does not show them */
                 r = lvss_catalog_queue_submit(m->catalog_queue, NULL, deleted, free, false, shadows_deleted, query);
-                if (r < 0) {
-                        if (query->call)
-                                (void) sd_bus_reply_method_errno(query->call, r, NULL);
-                        admin_query_answered(query);
-                }
+                if (r < 0)
+                        admin_query_answer_errno(query, r);
                 return; /* else shadows_deleted() answers */
         }
         if (k == -ETIME)
-                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                  "The provider did not delete the shadow copies within %llu ms "
-                                                  "(ProviderStepTimeoutMS=); they are still listed",
-                                                  (unsigned long long) (m->cfg.provider_step_timeout_usec /
-                                                                        USEC_PER_MSEC));
+                r = asprintf(&why, "The provider did not delete the shadow copies within %llu ms "
+                                   "(ProviderStepTimeoutMS=); they are still listed",
+                             (unsigned long long) (m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
         else
-                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                  "The provider failed while deleting; the shadow copies are still "
-                                                  "listed");
-        log_msg("delete shadows: %s", error.message);
-        if (query->call)
-                (void) sd_bus_reply_method_error(query->call, &error);
-        admin_query_answered(query);
+                r = asprintf(&why, "The provider failed while deleting; the shadow copies are still listed");
+        if (r < 0) {
+                why = NULL;
+                admin_query_answer_errno(query, -ENOMEM);
+                return;
+        }
+        log_msg("delete shadows: %s", why);
+        admin_query_answer_hresult(query, VSS_E_UNEXPECTED_PROVIDER_ERROR, why);
 }
 
 static void shadows_to_delete(int r, void *data, void *userdata) {
         AdminQuery *query = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *why = NULL;
         const lvss_catalog_snapshot_list *rows = data;
         Manager *m = query->m;
         DeleteQuery q = { .m = m, .query = query, .what = query->what, .id = &query->id, .volume = query->volume };
@@ -549,19 +505,14 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                 goto fail;
         if (q.n == 0 && query->by_rules) {
                 /* the rules keep every copy: nothing to do, 0 deleted */
-                if (query->call)
-                        (void) sd_bus_reply_method_return(query->call, "u", 0u);
-                admin_query_answered(query);
+                admin_query_answer(query, &(Answer) { .kind = ANSWER_NUMBER, .number = 0 });
                 victims_free(&q);
                 return;
         }
         if (q.n == 0) {
-                (void) lvss_bus_error_set_hresult(&error, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
-                                                  q.busy ? "Those shadow copies belong to a session that is still "
-                                                           "running"
-                                                         : "No such shadow copy");
-                (void) sd_bus_reply_method_error(query->call, &error);
-                admin_query_answered(query);
+                admin_query_answer_hresult(query, q.busy ? VSS_E_BAD_STATE : VSS_E_OBJECT_NOT_FOUND,
+                                           q.busy ? "Those shadow copies belong to a session that is still running"
+                                                  : "No such shadow copy");
                 victims_free(&q);
                 return;
         }
@@ -606,98 +557,79 @@ static void shadows_to_delete(int r, void *data, void *userdata) {
                          NULL);
         if (r < 0) {
                 delete_job_free(j);
-                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                  "Cannot start the deletion: %s", strerror(-r));
-                if (query->call)
-                        (void) sd_bus_reply_method_error(query->call, &error);
-                else
-                        log_msg("retention: %s: %s", strempty(query->volume), error.message);
-                admin_query_answered(query);
+                if (asprintf(&why, "Cannot start the deletion: %s", strerror(-r)) < 0) {
+                        why = NULL;
+                        admin_query_answer_errno(query, -ENOMEM);
+                        return;
+                }
+                if (!query->call)
+                        log_msg("retention: %s: %s", strempty(query->volume), why);
+                admin_query_answer_hresult(query, VSS_E_UNEXPECTED_PROVIDER_ERROR, why);
         }
         return; /* else delete_done() answers */
 fail:
         victims_free(&q);
-        if (query->call)
-                (void) sd_bus_reply_method_errno(query->call, r, NULL);
-        else
+        if (!query->call)
                 log_msg("retention: %s: %s", strempty(query->volume), strerror(-r));
-        admin_query_answered(query);
+        admin_query_answer_errno(query, r);
 }
 
-/* @volume as the catalog names it: canonical when it exists, else as given (a volume that is gone
- * is matched as written); NULL when out of memory. */
-static char *volume_dup_canonical(const char *volume) {
-        char *canonical = realpath(volume, NULL);
-
-        return canonical ?: strdup(volume);
-}
-
-int admin_delete_shadows(Manager *m, sd_bus_message *call, const char *what, const vss_id *id, const char *volume,
+int admin_delete_shadows(Manager *m, Pending *call, const char *what, const vss_id *id, const char *volume,
                          bool oldest, sd_bus_error *error) {
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
+        _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
+        bool by_volume = streq_ptr(what, "for");
+        AdminQuery *q;
 
-        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !streq_ptr(what, "for") && !streq_ptr(what, "all"))
+        if (!streq_ptr(what, "shadow") && !streq_ptr(what, "set") && !by_volume && !streq_ptr(what, "all"))
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Delete what? shadow, set, for or all");
-        q = admin_query_new(m, call);
+        if (by_volume && (!volume || volume[0] != '/'))
+                return volume_not_absolute(error);
+        q = admin_query_for(m, TAKE_PTR(p), by_volume ? volume : NULL, true);
         if (!q)
                 return -ENOMEM;
         q->oldest = oldest;
         if (id)
                 q->id = *id;
         q->what = strdup(what);
-        if (!q->what)
+        if (!q->what) {
+                admin_query_free(q);
                 return -ENOMEM;
-        if (streq_ptr(what, "for")) {
-                if (!volume || volume[0] != '/')
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-                q->volume = volume_dup_canonical(volume);
-                if (!q->volume)
-                        return -ENOMEM;
         }
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        return admin_query_list(q, shadows_to_delete);
 }
 
 /* ---- retention (issue 12 §2) -------------------------------------------------- */
 
 /* A query by rules for @volume (canonical when it exists); @call NULL: none to answer. */
-static int delete_by_rules(Manager *m, sd_bus_message *call, const char *volume, const lvss_retention_rules *rules) {
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
-
+static int delete_by_rules(Manager *m, Pending *call, const char *volume, const lvss_retention_rules *rules) {
         /* A call names the volume as the user wrote it (as DeleteShadows); after a new copy it is
          * canonical already (no file system access on the loop then). */
-        q = admin_query_new(m, call);
+        AdminQuery *q = admin_query_for(m, call, volume, call != NULL);
+
         if (!q)
                 return -ENOMEM;
         q->by_rules = true;
         q->rules = *rules;
         q->what = strdup("for");
-        q->volume = call ? volume_dup_canonical(volume) : strdup(volume);
-        if (!q->what || !q->volume)
+        if (!q->what) {
+                admin_query_free(q);
                 return -ENOMEM;
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, shadows_to_delete, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        }
+        return admin_query_list(q, shadows_to_delete);
 }
 
-int admin_delete_shadows_keep(Manager *m, sd_bus_message *call, const char *volume, uint32_t keep,
+int admin_delete_shadows_keep(Manager *m, Pending *call, const char *volume, uint32_t keep,
                               sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
         lvss_retention_rules rules = { .keep_newest = keep };
 
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return volume_not_absolute(error);
         if (keep < 1)
                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                   "Keep at least one shadow copy (to delete them all, delete "
                                                   "shadows for the volume)");
-        return delete_by_rules(m, call, volume, &rules);
+        return delete_by_rules(m, TAKE_PTR(p), volume, &rules);
 }
 
 void admin_apply_retention(Manager *m, const char *volume) {
@@ -751,20 +683,22 @@ static int storage_run(int fd, void *userdata) {
 }
 
 static void storage_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         StorageJob *j = userdata;
         AdminQuery *query = j->query;
         lvss_provider *copy = manager_provider_by_id(j->m, &LVSS_PROVIDER_COPY_ID);
         size_t n = strv_length(j->volumes);
+        AnswerStorage *vols = NULL;
+        char *why = NULL;
         int r = k;
 
         if (r == 0 && size != n * 2 * sizeof(uint64_t))
                 r = -EPROTO;
-        if (r == 0)
-                r = sd_bus_message_new_method_return(query->call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(stttu)");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
+        if (r == 0 && n > 0) {
+                vols = calloc(n, sizeof *vols);
+                if (!vols)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r == 0 && i < n; i++) {
                 uint64_t v[2], bytes = 0;
                 unsigned pct = 0;
                 const char *lv = NULL;
@@ -776,22 +710,19 @@ static void storage_done(Worker *w, int k, const uint8_t *out, size_t size, void
                 if (!copy || !streq_ptr(lv, j->volumes[i]))
                         pct = 0;
                 /* used and allocated (UINT64_MAX: could not be added up), maximum in bytes (0: none), percent */
-                r = sd_bus_message_append(reply, "(stttu)", j->volumes[i], v[0], v[0], v[1], pct);
+                vols[i] = (AnswerStorage) { .volume = j->volumes[i], .used = v[0], .allocated = v[0],
+                                            .max_bytes = v[1], .max_percent = pct };
         }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                (void) lvss_bus_error_set_hresult(&error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                  "Cannot add up the shadow storage: %s",
-                                                  k == -ETIME ? "the worker did not finish in time" : strerror(-r));
-                (void) sd_bus_reply_method_error(query->call, &error);
-        }
+        if (r == 0)
+                admin_query_answer(query, &(Answer) { .kind = ANSWER_STORAGE, .storage = vols, .n_storage = n });
+        else if (asprintf(&why, "Cannot add up the shadow storage: %s",
+                          k == -ETIME ? "the worker did not finish in time" : strerror(-r)) < 0)
+                admin_query_answer_errno(query, -ENOMEM);
+        else
+                admin_query_answer_hresult(query, VSS_E_UNEXPECTED_PROVIDER_ERROR, why);
+        free(why);
+        free(vols);
         storage_job_free(j);
-        admin_query_answered(query);
 }
 
 static bool listed_already(char **l, const char *s) {
@@ -835,30 +766,20 @@ static void storage_listed(int r, void *data, void *userdata) {
         }
         if (r < 0) {
                 storage_job_free(j);
-                (void) sd_bus_reply_method_errno(query->call, r, NULL);
-                admin_query_answered(query);
+                admin_query_answer_errno(query, r);
         }
 }
 
-int admin_list_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, sd_bus_error *error) {
-        _cleanup_(admin_query_freep) AdminQuery *q = NULL;
-        int r;
+int admin_list_shadow_storage(Manager *m, Pending *call, const char *volume, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
+        AdminQuery *q;
 
         if (volume && *volume && volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
-        q = admin_query_new(m, call);
+                return volume_not_absolute(error);
+        q = admin_query_for(m, TAKE_PTR(p), volume && *volume ? volume : NULL, true);
         if (!q)
                 return -ENOMEM;
-        if (volume && *volume) {
-                q->volume = volume_dup_canonical(volume);
-                if (!q->volume)
-                        return -ENOMEM;
-        }
-        r = lvss_catalog_queue_list_snapshots(m->catalog_queue, storage_listed, q);
-        if (r < 0)
-                return r;
-        TAKE_PTR(q);
-        return 1;
+        return admin_query_list(q, storage_listed);
 }
 
 typedef struct StorageLimit {
@@ -890,7 +811,7 @@ static void storage_limit_written(int r, void *data, void *userdata) {
                 r = lvss_provider_copy_set_limit(copy, l->volume, l->max_bytes, l->max_percent);
         if (r < 0) {
                 log_msg("resize shadowstorage %s: %s", l->volume, strerror(-r));
-                (void) sd_bus_reply_method_errno(q->call, r, NULL);
+                admin_query_answer_errno(q, r);
         } else {
                 if (l->max_bytes)
                         log_msg("shadow storage of %s: at most %" PRIu64 " bytes (stored; wins over lvssd.conf)",
@@ -900,19 +821,19 @@ static void storage_limit_written(int r, void *data, void *userdata) {
                                 "over lvssd.conf)", l->volume, l->max_percent);
                 else
                         log_msg("shadow storage of %s: unbounded (stored; wins over lvssd.conf)", l->volume);
-                (void) sd_bus_reply_method_return(q->call, "");
+                admin_query_answer(q, &(Answer) { .kind = ANSWER_EMPTY });
         }
-        admin_query_answered(q);
 }
 
-int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *volume, const char *max_size,
+int admin_resize_shadow_storage(Manager *m, Pending *call, const char *volume, const char *max_size,
                                 sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *p = call; /* taken: dropped unanswered on failure */
         _cleanup_(admin_query_freep) AdminQuery *q = NULL;
         StorageLimit *l;
         int r;
 
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return volume_not_absolute(error);
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
@@ -923,7 +844,7 @@ int admin_resize_shadow_storage(Manager *m, sd_bus_message *call, const char *vo
                                                   "UNBOUNDED, not '%s'", strempty(max_size));
         }
         l->volume = volume_dup_canonical(volume);
-        q = admin_query_new(m, call);
+        q = admin_query_new(m, TAKE_PTR(p));
         if (!l->volume || !q) {
                 storage_limit_free(l);
                 return -ENOMEM;

@@ -16,6 +16,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <lvss/types.h>
@@ -30,7 +31,19 @@ typedef enum AnswerKind {
         ANSWER_RECORD_STATUS, /* bus: .yes (complete), .lost, .text (the note, may be NULL) */
         ANSWER_HRESULT,       /* a VSS error: .hr, .text */
         ANSWER_ERRNO,         /* an errno error: .error (negative), .text (the message, or NULL: the errno's) */
+        /* the admin calls (admin.c) */
+        ANSWER_NUMBER,        /* u: .number */
+        ANSWER_SHADOWS,       /* a(SHADOW_STRUCT): the rows of .shadows, of the set .id (null: all) */
+        ANSWER_STORAGE,       /* a(stttu): .storage[0...n_storage) */
 } AnswerKind;
+
+/* ANSWER_STORAGE: one volume of ListShadowStorage (issue 12 §2). */
+typedef struct AnswerStorage {
+        const char *volume;
+        uint64_t used, allocated; /* UINT64_MAX: could not be added up */
+        uint64_t max_bytes;       /* 0: none */
+        uint32_t max_percent;
+} AnswerStorage;
 
 typedef struct Answer {
         AnswerKind kind;
@@ -41,6 +54,10 @@ typedef struct Answer {
         bool yes;
         uint32_t lost;
         const Session *session;
+        uint32_t number;
+        const struct lvss_catalog_snapshot_list *shadows;
+        const AnswerStorage *storage;
+        size_t n_storage;
         bool flush; /* answered outside the connection's own dispatch: the edge flushes the connection */
 } Answer;
 
@@ -55,6 +72,9 @@ typedef struct PendingOps {
 
 struct Pending {
         const PendingOps *ops;
+        /* the connection the call came on, opaque here: only compared (a connection whose
+         * call waits for its answer is not idle, server.c) */
+        const void *conn;
 };
 
 /* Answers *@p (taken: *@p is NULL after); 0 when *@p was NULL (nobody waits). */

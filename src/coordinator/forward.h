@@ -16,4 +16,5 @@ typedef struct Fanout Fanout;
 typedef struct Target Target;
 typedef struct Component Component;
 typedef struct Snapshot Snapshot;
+typedef struct SnapshotSet SnapshotSet;
 typedef struct RegistryHooks RegistryHooks;

@@ -39,6 +39,7 @@
 #include "restore.h"
 #include "snapshot.h"
 #include "admin.h"
+#include "admin-bus.h"
 #include "external.h"
 #include "protocol/protocol.h"
 
@@ -186,7 +187,7 @@ static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error
 
         if (!client_may_request(c))
                 return access_denied(c, "an administrator", error);
-        return admin_list_providers(c->m, m);
+        return admin_bus_reply_providers(c->m, m);
 }
 
 static int method_list_shadows(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -197,7 +198,10 @@ static int method_list_shadows(sd_bus_message *m, void *userdata, sd_bus_error *
                 return access_denied(c, "an administrator", error);
         if (lvss_bus_read_id(m, &set_id) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "set id must be 16 bytes");
-        return admin_list_shadows(c->m, m, &set_id);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return admin_list_shadows(c->m, p, &set_id);
 }
 
 static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -216,7 +220,10 @@ static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error
         r = sd_bus_message_read(m, "sb", &volume, &oldest);
         if (r < 0)
                 return r;
-        return admin_delete_shadows(c->m, m, what, &id, volume, oldest, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return admin_delete_shadows(c->m, p, what, &id, volume, oldest, error);
 }
 
 /* issue 12 §2: vssadmin delete shadows --for VOLUME --keep N */
@@ -231,7 +238,10 @@ static int method_delete_shadows_keep(sd_bus_message *m, void *userdata, sd_bus_
         r = sd_bus_message_read(m, "su", &volume, &keep);
         if (r < 0)
                 return r;
-        return admin_delete_shadows_keep(c->m, m, volume, keep, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return admin_delete_shadows_keep(c->m, p, volume, keep, error);
 }
 
 /* issue 12 §2: vssadmin list shadowstorage [--for VOLUME] */
@@ -245,7 +255,10 @@ static int method_list_shadow_storage(sd_bus_message *m, void *userdata, sd_bus_
         r = sd_bus_message_read(m, "s", &volume);
         if (r < 0)
                 return r;
-        return admin_list_shadow_storage(c->m, m, volume, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return admin_list_shadow_storage(c->m, p, volume, error);
 }
 
 /* issue 12 §2: vssadmin resize shadowstorage --for VOLUME --maxsize SIZE */
@@ -259,7 +272,10 @@ static int method_resize_shadow_storage(sd_bus_message *m, void *userdata, sd_bu
         r = sd_bus_message_read(m, "ss", &volume, &max_size);
         if (r < 0)
                 return r;
-        return admin_resize_shadow_storage(c->m, m, volume, max_size, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return admin_resize_shadow_storage(c->m, p, volume, max_size, error);
 }
 
 /* issue 10 part 2: external sessions (external.c); the same access as a requester's */

@@ -18,6 +18,7 @@
 #include "server.h"
 #include "session.h"
 #include "session-bus.h"
+#include "admin-bus.h"
 #include "protocol/protocol.h"
 
 typedef struct BusPending {
@@ -90,10 +91,14 @@ static int reply_values(sd_bus_message *call, const Answer *a) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int bus_pending_pack(sd_bus_message *call, const Answer *a) {
+static int bus_pending_pack(Manager *m, sd_bus_message *call, const Answer *a) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
         switch (a->kind) {
+        case ANSWER_NUMBER:
+        case ANSWER_SHADOWS:
+        case ANSWER_STORAGE:
+                return admin_bus_pack(m, call, a);
         case ANSWER_STATUS:
                 return session_bus_reply_status(call, a->session);
         case ANSWER_HRESULT:
@@ -110,7 +115,7 @@ static int bus_pending_pack(sd_bus_message *call, const Answer *a) {
 
 static int bus_pending_answer(Pending *p, const Answer *a) {
         BusPending *b = (BusPending *) p;
-        int r = bus_pending_pack(b->call, a);
+        int r = bus_pending_pack(b->m, b->call, a);
 
         /* the packing failed (out of memory): the caller still gets an answer */
         if (r < 0 && a->kind != ANSWER_ERRNO)
@@ -140,6 +145,7 @@ Pending *session_bus_pending_new(Manager *m, sd_bus_message *call) {
         if (!b)
                 return NULL;
         b->pending.ops = &bus_pending_ops;
+        b->pending.conn = sd_bus_message_get_bus(call);
         b->m = m;
         b->call = sd_bus_message_ref(call);
         return &b->pending;

@@ -193,6 +193,23 @@ static void session_begun(int r, void *data, void *userdata) {
         session_free(s);
 }
 
+/* What the snapshot set asks of its session (snapshot.h, issue 11 §2). */
+static void set_hook_log(void *userdata, const char *line) {
+        log_session(userdata, "%s", line);
+}
+
+static void set_hook_release_owner(void *userdata) {
+        Session *s = userdata;
+
+        if (s->m->set_owner == s)
+                s->m->set_owner = NULL;
+}
+
+static const SnapshotSetHooks session_set_hooks = {
+        .log = set_hook_log,
+        .release_owner = set_hook_release_owner,
+};
+
 int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *call = pending;
         unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
@@ -212,6 +229,11 @@ int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_e
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
+        s->set = snapshot_set_new(&session_set_hooks, s);
+        if (!s->set) {
+                free(s);
+                return -ENOMEM;
+        }
         s->m = m;
         s->client = c;
         s->id = lvss_id_random();
@@ -300,6 +322,7 @@ Session *session_free(Session *s) {
         for (size_t i = 0; i < s->n_snapshots; i++)
                 snapshot_free(s->snapshots[i]);
         free(s->snapshots);
+        s->set = snapshot_set_free(s->set);
         free(s->work);
         free(s->end_reason);
         free(s->step_detail);

@@ -76,16 +76,6 @@ typedef enum StepKind {
         STEP_RELEASE,
 } StepKind;
 
-typedef enum SnapPhase {
-        SNAP_PREPARE_SNAPSHOT,
-        SNAP_FREEZE,
-        SNAP_COMMIT,
-        SNAP_THAW,
-        SNAP_THAW_FAILED_ABORT,
-        SNAP_POST_SNAPSHOT,
-        SNAP_VETO_ABORT,
-} SnapPhase;
-
 /*
  * issue 11 §2: the calls run one way (session → snapshot set → providers). An external
  * session's driver (external.c, above the session layer) sets these on its session; the
@@ -117,12 +107,7 @@ struct Session {
         bool metadata_gathered;  /* the entries are recorded (data: in either order with the set) */
         bool set_started;
         vss_id set_id;
-        bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
-        bool set_finalized;      /* finalize made the writable copies read-only */
-        /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
-         * (admin_make_room()) and the set waits for it (snapshot.c, set_prepared()) */
-        bool room_tried, room_wait;
         vss_restore_type restore_type;
         struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
         char *end_reason;
@@ -145,46 +130,20 @@ struct Session {
         Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
         size_t n_detached;
         Fanout *fanout;
-        SnapPhase snap_phase;
+        /* issue 11 §2: the set's own state (snapshot.c): its phase, the commit child, the frozen file
+         * systems, the hold window, the clean-ups, finalize; the session only holds it */
+        SnapshotSet *set;
         vss_hresult step_hr;       /* the step's result so far */
         Entry **work;              /* the entries of the current fan-out */
         size_t n_work;
-        /* issue 11 §1/§5: the commit child, a worker (worker.c) forked before Freeze; it makes the
-         * copies once told "go" (commit_go) and says 'D' when they are made (commit_said_done):
-         * Thaw goes out then; its exit is reaped later. commit_parsed: how much of what it said
-         * is read; commit_error: the hresult it failed with. */
-        struct Worker *commit_worker;
-        size_t commit_parsed;
-        vss_hresult commit_error;
-        bool commit_go;
-        bool commit_said_done;
-        bool commit_flushed;
-        /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
-         * reaped through its worker; the set is undone, and the step ends, only then. */
-        bool commit_dying;
-        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
-        bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
-        sd_event_source *commit_timer;
         /* issue 11 §1: the provider step running off the loop (worker.c), or NULL; which one
          * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
         struct Worker *worker;
         int worker_step;
-        /* issue 11 §1: the clean-ups of the set's copies running in workers, one after another
-         * (abort, the auto-release deletion, finalize after an interruption: snapshot.c), and
-         * what goes on once the last is done (snapshot_cleanup_wait()) */
-        struct Cleanup *cleanup;
-        void (*cleanup_then)(Session *s, vss_hresult hr);
-        vss_hresult cleanup_hr;
         Pending *pick_call;
         bool pick_add;
         char *pick_volume;
         vss_id pick_provider_id;
-        /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
-         * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
-         * writer's entry (NULL: none frozen); the commit's deadline. */
-        uint64_t freeze_deadline_mono;
-        const Entry *freeze_deadline_entry;
-        uint64_t commit_deadline_mono;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
         /* issue 8 item 5: idle while holding the set in creation (Manager.set_owner) */
         sd_event_source *idle_timer;
@@ -194,21 +153,9 @@ struct Session {
         size_t history_lost;
         int history_error;          /* why (negative errno) */
         /* issue 11 §1: the catalog off the event path */
-        bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
-        int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
-        uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
-        int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
         Pending *open_call;         /* OpenSession, answered once the session's row is written */
         Pending *record_call;       /* GetRecordStatus, answered once the history queued before is written */
         char *step_detail;          /* the cause of the running step's failure, for StepFinished, or NULL */
-        /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
-        struct lvss_fs *freeze_fs;
-        size_t n_freeze_fs;
-        bool freeze_recorded;       /* in the catalog: thaw (unless the child did) and forget when the commit ends */
-        bool freeze_thawed;         /* the commit child said it thawed them all ('T') */
-        size_t freeze_started;      /* the child said it began to freeze the first this many ('f') */
-        int freeze_failed;          /* the child could not freeze freeze_fs[freeze_failed_index]: -errno, or 0 */
-        uint32_t freeze_failed_index;
 
         /* issue 10 part 2: an external session, owned by lvssd (external.c) */
         bool external;

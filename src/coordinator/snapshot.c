@@ -81,6 +81,8 @@
  */
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,6 +98,104 @@
 #include "worker.h"
 #include "admin.h" /* issue 12 §2: retention after a new persistent copy */
 #include "protocol/protocol.h"
+
+/* issue 11 §2: the set's own state; the session holds a SnapshotSet and does not see inside. */
+typedef enum SnapPhase {
+        SNAP_PREPARE_SNAPSHOT,
+        SNAP_FREEZE,
+        SNAP_COMMIT,
+        SNAP_THAW,
+        SNAP_THAW_FAILED_ABORT,
+        SNAP_POST_SNAPSHOT,
+        SNAP_VETO_ABORT,
+} SnapPhase;
+
+struct SnapshotSet {
+        const SnapshotSetHooks *hooks;
+        void *userdata;
+        bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
+        bool set_finalized;      /* finalize made the writable copies read-only */
+        /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
+         * (admin_make_room()) and the set waits for it (snapshot.c, set_prepared()) */
+        bool room_tried, room_wait;
+        SnapPhase snap_phase;
+        /* issue 11 §1/§5: the commit child, a worker (worker.c) forked before Freeze; it makes the
+         * copies once told "go" (commit_go) and says 'D' when they are made (commit_said_done):
+         * Thaw goes out then; its exit is reaped later. commit_parsed: how much of what it said
+         * is read; commit_error: the hresult it failed with. */
+        struct Worker *commit_worker;
+        size_t commit_parsed;
+        vss_hresult commit_error;
+        bool commit_go;
+        bool commit_said_done;
+        bool commit_flushed;
+        /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
+         * reaped through its worker; the set is undone, and the step ends, only then. */
+        bool commit_dying;
+        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
+        bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
+        sd_event_source *commit_timer;
+        /* issue 11 §1: the clean-ups of the set's copies running in workers, one after another
+         * (abort, the auto-release deletion, finalize after an interruption: snapshot.c), and
+         * what goes on once the last is done (snapshot_cleanup_wait()) */
+        struct Cleanup *cleanup;
+        void (*cleanup_then)(Session *s, vss_hresult hr);
+        vss_hresult cleanup_hr;
+        /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
+         * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
+         * writer's entry (NULL: none frozen); the commit's deadline. */
+        uint64_t freeze_deadline_mono;
+        const Entry *freeze_deadline_entry;
+        uint64_t commit_deadline_mono;
+        bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
+        int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
+        uint64_t commit_started_mono; /* when the commit step began (the hold window's start) */
+        int created_error;          /* a "created" mark or path the catalog did not take: -errno, or 0 */
+        /* issue 10 part 3: the file systems the commit freezes (FreezeFilesystems=), in freezing order */
+        struct lvss_fs *freeze_fs;
+        size_t n_freeze_fs;
+        bool freeze_recorded;       /* in the catalog: thaw (unless the child did) and forget when the commit ends */
+        bool freeze_thawed;         /* the commit child said it thawed them all ('T') */
+        size_t freeze_started;      /* the child said it began to freeze the first this many ('f') */
+        int freeze_failed;          /* the child could not freeze freeze_fs[freeze_failed_index]: -errno, or 0 */
+        uint32_t freeze_failed_index;
+};
+
+SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata) {
+        SnapshotSet *set = calloc(1, sizeof *set);
+
+        if (set) {
+                set->hooks = hooks;
+                set->userdata = userdata;
+        }
+        return set;
+}
+
+/* A line about the set, through its session's hook (tagged there). */
+_printf_(2, 3) static void set_log(SnapshotSet *set, const char *fmt, ...) {
+        char *line = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                log_msg("(out of memory for a line about a snapshot set)");
+                return;
+        }
+        set->hooks->log(set->userdata, line);
+        free(line);
+}
+
+static void set_release_owner(SnapshotSet *set) {
+        set->hooks->release_owner(set->userdata);
+}
+
+SnapshotSet *snapshot_set_free(SnapshotSet *set) {
+        free(set);
+        return NULL;
+}
 
 Snapshot *snapshot_free(Snapshot *snap) {
         if (!snap)
@@ -183,7 +283,7 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
                 r = sd_bus_message_append(m, "s", s->snapshots[i]->p.volume);
         if (r >= 0)
                 r = context_array_close(m);
-        if (r >= 0 && s->set_prepared)
+        if (r >= 0 && s->set->set_prepared)
                 r = context_append_snapshot_kind(s, m);
         if (r < 0 || !with_paths)
                 return r;
@@ -480,12 +580,12 @@ static void cleanup_over(Cleanup *c) {
         cleanup_tell_session(c);
         cleanup_free(c);
         if (s)
-                s->cleanup = next;
+                s->set->cleanup = next;
         if (next)
                 return cleanup_launch(next);
-        if (s && s->cleanup_then) {
-                void (*then)(Session *, vss_hresult) = TAKE_PTR(s->cleanup_then);
-                then(s, s->cleanup_hr);
+        if (s && s->set->cleanup_then) {
+                void (*then)(Session *, vss_hresult) = TAKE_PTR(s->set->cleanup_then);
+                then(s, s->set->cleanup_hr);
         }
 }
 
@@ -500,7 +600,7 @@ static void cleanup_done(Worker *w, int k, const uint8_t *out, size_t size, void
                         cleanup_free(n);
                 }
                 if (c->s)
-                        c->s->cleanup = NULL;
+                        c->s->set->cleanup = NULL;
                 cleanup_free(c);
                 return;
         }
@@ -535,12 +635,12 @@ static void cleanup_launch(Cleanup *c) {
 /* @c: started now, or queued behind the clean-ups of @s (NULL: none) still running. */
 static void cleanup_submit(Session *s, Cleanup *c) {
         c->s = s;
-        if (!s || !s->cleanup) {
+        if (!s || !s->set->cleanup) {
                 if (s)
-                        s->cleanup = c;
+                        s->set->cleanup = c;
                 return cleanup_launch(c);
         }
-        Cleanup *last = s->cleanup;
+        Cleanup *last = s->set->cleanup;
         while (last->next)
                 last = last->next;
         last->next = c;
@@ -555,22 +655,22 @@ static void session_tag(const Session *s, char tag[static VSS_ID_STRING_MAX + 16
 }
 
 bool snapshot_cleanup_wait(Session *s, void (*then)(Session *s, vss_hresult hr), vss_hresult hr) {
-        if (!s->cleanup)
+        if (!s->set->cleanup)
                 return false;
-        s->cleanup_then = then;
-        s->cleanup_hr = hr;
+        s->set->cleanup_then = then;
+        s->set->cleanup_hr = hr;
         return true;
 }
 
 void snapshot_cleanup_forget_waiter(Session *s) {
-        s->cleanup_then = NULL;
+        s->set->cleanup_then = NULL;
 }
 
 void snapshot_cleanup_detach(Session *s) {
-        for (Cleanup *c = s->cleanup; c; c = c->next)
+        for (Cleanup *c = s->set->cleanup; c; c = c->next)
                 c->s = NULL;
-        s->cleanup = NULL;
-        s->cleanup_then = NULL;
+        s->set->cleanup = NULL;
+        s->set->cleanup_then = NULL;
 }
 
 /* In a clean-up that ended with the session still there: the session's own record of the
@@ -627,7 +727,7 @@ static Cleanup *cleanup_of_session(Session *s, const char *what, int (*pick)(con
         }
         if (!c) {
                 *ret_r = -ENOMEM;
-                log_session(s, "%s: out of memory for a worker: the providers are called on the loop", what);
+                set_log(s->set, "%s: out of memory for a worker: the providers are called on the loop", what);
         }
         return c;
 }
@@ -676,12 +776,12 @@ static int delete_auto_release_here(Session *s) {
                 if (snap->p.snapshot_path) {
                         k = snap->provider->ops->delete_snapshot(snap->provider, snap->p.snapshot_path);
                         if (k < 0) {
-                                log_session(s, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
+                                set_log(s->set, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
                                             strerror(-k));
                                 r = k;
                                 continue; /* stays in the catalog: start-up tries again */
                         }
-                        log_session(s, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
+                        set_log(s->set, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
                 }
                 snap->created = false;
                 if (snap->in_catalog && s->m->catalog_queue &&
@@ -853,7 +953,7 @@ static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *u
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 free(s->step_detail);
                 if (k == -ETIME) {
-                        log_session(s, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                        set_log(s->set, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
                                     pstep_name[step],
                                     (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
                         if (asprintf(&s->step_detail, "the provider's %s did not finish within %llu ms "
@@ -861,7 +961,7 @@ static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *u
                                      (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC)) < 0)
                                 s->step_detail = NULL;
                 } else {
-                        log_session(s, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
+                        set_log(s->set, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
                         if (asprintf(&s->step_detail, "the provider's %s failed: %s", pstep_name[step],
                                      strerror(-k)) < 0)
                                 s->step_detail = NULL;
@@ -883,7 +983,7 @@ static void step_start(Session *s, ProviderStep step) {
         r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
                          &s->worker);
         if (r < 0) {
-                log_session(s, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
+                set_log(s->set, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
                 s->worker_step = 0;
                 step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
@@ -916,8 +1016,7 @@ static void commit_abort_unstarted(Session *s);
 
 /* An event of the set could not be sent: the step fails (once the undo is done). */
 static void phase_send_failed(Session *s, vss_hresult hr) {
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         s->set_done(s, hr);
 }
 
@@ -926,12 +1025,12 @@ static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *,
         int r;
 
         s->fanout = fanout_free(s->fanout);
-        s->snap_phase = phase;
+        s->set->snap_phase = phase;
         r = session_collect(s, pred);
         if (r >= 0)
                 r = session_fanout(s, event, s->work, s->n_work, phase_done);
         if (r < 0) {
-                log_session(s, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
+                set_log(s->set, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
                 /* no application left frozen: those lvssd cannot thaw lose their connection */
                 for (size_t i = 0; i < s->n_entries; i++)
                         entry_release_frozen(s->entries[i], vss_writer_event_name(event));
@@ -952,7 +1051,7 @@ static vss_hresult veto_of(Fanout *f) {
 }
 
 static void veto(Session *s, vss_hresult hr, const char *why) {
-        log_session(s, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
+        set_log(s->set, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
         commit_abort_unstarted(s);
         s->step_hr = hr;
         snapshots_undo(s);
@@ -978,12 +1077,12 @@ static void auto_recovery_decide(Session *s) {
                 if (!s->snapshots[i]->p.can_write) {
                         s->auto_recovery = false;
                         why = "a provider cannot make writable copies";
-                        log_session(s, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
+                        set_log(s->set, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
                                     s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?");
                 }
         for (size_t i = 0; i < s->n_snapshots; i++)
                 s->snapshots[i]->p.writable = s->auto_recovery;
-        log_session(s, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
+        set_log(s->set, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
 }
 
 /*
@@ -998,10 +1097,10 @@ static void auto_recovery_decide(Session *s) {
 static void created_recorded(int r, void *data, void *userdata) {
         Session *s = userdata;
 
-        if (r >= 0 || s->created_error < 0)
+        if (r >= 0 || s->set->created_error < 0)
                 return;
-        s->created_error = r;
-        log_session(s, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
+        s->set->created_error = r;
+        set_log(s->set, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
                     strerror(-r));
 }
 
@@ -1024,7 +1123,7 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
                                                           created_recorded, s);
         if (r < 0) {
                 vss_id_format(&snap->p.snapshot_id, id);
-                log_session(s, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
+                set_log(s->set, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
                             strempty(snap->p.snapshot_path), created ? "created" : "made", strerror(-r));
         }
         return r;
@@ -1061,7 +1160,7 @@ static int finalize_providers(Session *s, size_t *ret_done) {
                 done += n;
                 k = p->ops->finalize(p, arr, n, &hr);
                 if (k < 0) {
-                        log_session(s, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
+                        set_log(s->set, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
                                     strerror(-k));
                         if (r >= 0)
                                 r = k;
@@ -1076,7 +1175,7 @@ static int finalize_providers(Session *s, size_t *ret_done) {
 static int finalize_record(Session *s, size_t done) {
         int r;
 
-        s->set_finalized = true;
+        s->set->set_finalized = true;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 if (s->snapshots[i]->created) {
                         r = record_created(s, s->snapshots[i], true);
@@ -1084,14 +1183,14 @@ static int finalize_record(Session *s, size_t done) {
                                 return r;
                 }
         if (done > 0)
-                log_session(s, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
+                set_log(s->set, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
 }
 
 static int pick_interrupt(const Session *s, const Snapshot *snap) {
         if (!snap->created)
                 return CLEANUP_ABORT;
-        return s->auto_recovery && !s->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
+        return s->auto_recovery && !s->set->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
 }
 
 /* The fallback, on the loop (out of memory for a clean-up): finalize, and the undo of what is not kept. */
@@ -1099,10 +1198,10 @@ static void interrupt_cleanup_here(Session *s) {
         size_t done = 0;
         bool writable_left = false;
 
-        if (s->auto_recovery && !s->set_finalized)
+        if (s->auto_recovery && !s->set->set_finalized)
                 writable_left = finalize_providers(s, &done) < 0 || finalize_record(s, done) < 0;
         if (writable_left)
-                log_session(s, "finalize failed: the shadow copies of the set are deleted");
+                set_log(s->set, "finalize failed: the shadow copies of the set are deleted");
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 Snapshot *snap = s->snapshots[i];
                 if (snap->created && !writable_left)
@@ -1128,13 +1227,13 @@ void snapshot_set_interrupt_cleanup(Session *s) {
         Cleanup *c;
         int r;
 
-        if (s->commit_orphaned)
+        if (s->set->commit_orphaned)
                 return;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 any = any || pick_interrupt(s, s->snapshots[i]) != CLEANUP_KEEP;
         if (!any)
                 return;
-        c = cleanup_of_session(s, s->auto_recovery && !s->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
+        c = cleanup_of_session(s, s->auto_recovery && !s->set->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
         if (!c) {
                 if (r < 0)
                         interrupt_cleanup_here(s);
@@ -1144,7 +1243,7 @@ void snapshot_set_interrupt_cleanup(Session *s) {
                 if (!s->snapshots[i]->created)
                         s->snapshots[i]->in_catalog = false;
         if (s->auto_recovery)
-                s->set_finalized = true; /* asked once; a finalize that fails undoes the set */
+                s->set->set_finalized = true; /* asked once; a finalize that fails undoes the set */
         cleanup_submit(s, c);
 }
 
@@ -1152,13 +1251,12 @@ static void set_finished(Session *s, vss_hresult hr) {
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
         if (snapshot_cleanup_wait(s, set_finished, hr))
                 return;
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         if (VSS_SUCCEEDED(hr))
-                log_session(s, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
+                set_log(s->set, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
                             s->n_snapshots == 1 ? "y" : "ies");
         else
-                log_session(s, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
+                set_log(s->set, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
         s->set_done(s, hr);
 }
 
@@ -1171,7 +1269,7 @@ static void post_commit_and_post_snapshot(Session *s) {
 static void post_commit_done(Session *s, int r, vss_hresult hr) {
         if (r < 0) {
                 /* The copies exist but cannot be made readable: undo and fail. */
-                log_session(s, "post_commit failed: %s", strerror(-r));
+                set_log(s->set, "post_commit failed: %s", strerror(-r));
                 snapshots_undo(s);
                 s->step_hr = VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
@@ -1205,8 +1303,8 @@ static uint64_t freeze_margin_usec(const Manager *m, uint64_t freeze_timeout_use
 static void freeze_deadline_note(Session *s, const Fanout *f) {
         uint64_t timeout = 0;
 
-        s->freeze_deadline_mono = 0;
-        s->freeze_deadline_entry = NULL;
+        s->set->freeze_deadline_mono = 0;
+        s->set->freeze_deadline_entry = NULL;
         for (size_t i = 0; i < f->n_targets; i++) {
                 const Target *t = &f->targets[i];
                 const Entry *e = t->peer;
@@ -1216,16 +1314,16 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
                         continue;
                 to = fanout_deadline_usec(s->m, VSS_EVENT_FREEZE, t->writer);
                 d = t->sent_mono + to - freeze_margin_usec(s->m, to);
-                if (!s->freeze_deadline_entry || d < s->freeze_deadline_mono) {
-                        s->freeze_deadline_mono = d;
-                        s->freeze_deadline_entry = e;
+                if (!s->set->freeze_deadline_entry || d < s->set->freeze_deadline_mono) {
+                        s->set->freeze_deadline_mono = d;
+                        s->set->freeze_deadline_entry = e;
                         timeout = to;
                 }
         }
-        if (s->freeze_deadline_entry)
-                log_session(s, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
+        if (s->set->freeze_deadline_entry)
+                set_log(s->set, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
                             "%llu ms before that at the latest",
-                            s->freeze_deadline_entry->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
+                            s->set->freeze_deadline_entry->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
                             (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
 }
 
@@ -1233,10 +1331,10 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
 static void snapshot_set_recorded(int r, void *data, void *userdata) {
         Session *s = userdata;
 
-        if (!s->catalog_wait)
+        if (!s->set->catalog_wait)
                 return; /* the step ended meanwhile */
-        s->catalog_wait = false;
-        if (s->created_error < 0) {
+        s->set->catalog_wait = false;
+        if (s->set->created_error < 0) {
                 /* Not a copy the requester may be told of: undo and fail (issue 11 §4). */
                 snapshots_undo(s);
                 return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
@@ -1255,7 +1353,7 @@ static void set_made(Session *s) {
                         snapshots_undo(s);
                         return set_finished(s, VSS_E_OUTOFMEMORY);
                 }
-                s->catalog_wait = true;
+                s->set->catalog_wait = true;
                 return;
         }
         set_finished(s, VSS_S_OK);
@@ -1269,11 +1367,11 @@ static void phase_done(Fanout *f, void *userdata) {
                 size_t ok = 0;
                 for (size_t i = 0; i < f->n_targets; i++)
                         ok += f->targets[i].ok;
-                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
+                set_log(s->set, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
                             f->n_targets == 1 ? "" : "s");
         }
 
-        switch (s->snap_phase) {
+        switch (s->set->snap_phase) {
         case SNAP_PREPARE_SNAPSHOT:
                 hr = veto_of(f);
                 if (VSS_FAILED(hr))
@@ -1293,7 +1391,7 @@ static void phase_done(Fanout *f, void *userdata) {
                 s->fanout = fanout_free(s->fanout);
                 for (size_t i = 0; i < s->n_entries; i++)
                         if (failed_thaw(s, s->entries[i])) {
-                                s->snap_phase = SNAP_THAW_FAILED_ABORT;
+                                s->set->snap_phase = SNAP_THAW_FAILED_ABORT;
                                 return run_phase(s, SNAP_THAW_FAILED_ABORT, failed_thaw, VSS_EVENT_ABORT);
                         }
                 return post_commit_and_post_snapshot(s);
@@ -1306,16 +1404,16 @@ static void phase_done(Fanout *f, void *userdata) {
                  * read-only from now on (issue 9 part 2). A copy that cannot be
                  * made read-only is no shadow copy: the set is undone. */
                 s->fanout = fanout_free(s->fanout);
-                if (s->auto_recovery && !s->set_finalized)
+                if (s->auto_recovery && !s->set->set_finalized)
                         return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
                 return set_made(s);
 
         case SNAP_VETO_ABORT:
-                if (s->commit_dying) {
+                if (s->set->commit_dying) {
                         /* issue 11 §1: the set is undone once the killed commit child is reaped */
-                        s->commit_finish_pending = true;
-                        log_session(s, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
-                                    "reaped", worker_pid(s->commit_worker));
+                        s->set->commit_finish_pending = true;
+                        set_log(s->set, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
+                                    "reaped", worker_pid(s->set->commit_worker));
                         return;
                 }
                 return set_finished(s, s->step_hr);
@@ -1332,11 +1430,11 @@ static void phase_done(Fanout *f, void *userdata) {
  * 'F' flushed; 'E' + hresult failure; 'D' done: every copy is made (and every
  * file system it froze is thawed), it only exits from then on; for the file
  * system freeze 'f' + index (about to freeze it), 'Z' + index + errno (it
- * could not), 'T' (all thawed). Read from s->commit_parsed on; a message cut
+ * could not), 'T' (all thawed). Read from s->set->commit_parsed on; a message cut
  * at the end waits for the rest.
  */
 static void commit_parse(Session *s, const uint8_t *out, size_t size) {
-        size_t i = s->commit_parsed;
+        size_t i = s->set->commit_parsed;
 
         while (i < size) {
                 size_t len = out[i] == 'E' || out[i] == 'f' ? 5 : out[i] == 'Z' ? 9 : 1;
@@ -1347,34 +1445,34 @@ static void commit_parse(Session *s, const uint8_t *out, size_t size) {
                         break;
                 switch (out[i]) {
                 case 'F':
-                        s->commit_flushed = true;
+                        s->set->commit_flushed = true;
                         break;
                 case 'D':
-                        s->commit_said_done = true;
+                        s->set->commit_said_done = true;
                         break;
                 case 'E':
-                        memcpy(&s->commit_error, out + i + 1, sizeof s->commit_error);
+                        memcpy(&s->set->commit_error, out + i + 1, sizeof s->set->commit_error);
                         break;
                 case 'f':
                         memcpy(&idx, out + i + 1, sizeof idx);
-                        if (idx < s->n_freeze_fs && idx + 1 > s->freeze_started)
-                                s->freeze_started = idx + 1;
+                        if (idx < s->set->n_freeze_fs && idx + 1 > s->set->freeze_started)
+                                s->set->freeze_started = idx + 1;
                         break;
                 case 'Z':
                         memcpy(&idx, out + i + 1, sizeof idx);
                         memcpy(&err, out + i + 5, sizeof err);
-                        s->freeze_failed = err < 0 ? err : -EIO;
-                        s->freeze_failed_index = idx;
+                        s->set->freeze_failed = err < 0 ? err : -EIO;
+                        s->set->freeze_failed_index = idx;
                         break;
                 case 'T':
-                        s->freeze_thawed = true;
+                        s->set->freeze_thawed = true;
                         break;
                 default:
                         break;
                 }
                 i += len;
         }
-        s->commit_parsed = i;
+        s->set->commit_parsed = i;
 }
 
 /* Everything the commit child said until now. */
@@ -1382,21 +1480,21 @@ static void commit_read(Session *s) {
         const uint8_t *out;
         size_t size;
 
-        if (!s->commit_worker)
+        if (!s->set->commit_worker)
                 return;
-        out = worker_output(s->commit_worker, &size);
+        out = worker_output(s->set->commit_worker, &size);
         commit_parse(s, out, size);
 }
 
 static void freeze_forget(Session *s) {
-        lvss_fs_list_free(s->freeze_fs, s->n_freeze_fs);
-        s->freeze_fs = NULL;
-        s->n_freeze_fs = 0;
-        s->freeze_recorded = false;
-        s->freeze_thawed = false;
-        s->freeze_started = 0;
-        s->freeze_failed = 0;
-        s->freeze_failed_index = 0;
+        lvss_fs_list_free(s->set->freeze_fs, s->set->n_freeze_fs);
+        s->set->freeze_fs = NULL;
+        s->set->n_freeze_fs = 0;
+        s->set->freeze_recorded = false;
+        s->set->freeze_thawed = false;
+        s->set->freeze_started = 0;
+        s->set->freeze_failed = 0;
+        s->set->freeze_failed_index = 0;
 }
 
 /* The commit is over (the child is reaped): thaw, in reverse, what the child
@@ -1404,18 +1502,18 @@ static void freeze_forget(Session *s) {
  * the thawed ones. A file system that cannot be thawed keeps its row: the
  * next start-up tries again. */
 static void freeze_release(Session *s) {
-        if (s->freeze_recorded) {
-                for (size_t i = s->n_freeze_fs; i-- > 0;) {
-                        const char *mp = s->freeze_fs[i].mount_point;
+        if (s->set->freeze_recorded) {
+                for (size_t i = s->set->n_freeze_fs; i-- > 0;) {
+                        const char *mp = s->set->freeze_fs[i].mount_point;
                         bool keep = false;
 
-                        if (!s->freeze_thawed && i < s->freeze_started) {
+                        if (!s->set->freeze_thawed && i < s->set->freeze_started) {
                                 int r = lvss_fs_thaw(mp);
                                 if (r >= 0)
-                                        log_session(s, "thawed the file system mounted on %s (the commit did not)",
+                                        set_log(s->set, "thawed the file system mounted on %s (the commit did not)",
                                                     mp);
                                 else if (r != -EINVAL) {
-                                        log_session(s, "cannot thaw the file system mounted on %s: %s (kept in the "
+                                        set_log(s->set, "cannot thaw the file system mounted on %s: %s (kept in the "
                                                     "catalog: lvssd's start-up tries again)", mp, strerror(-r));
                                         keep = true;
                                 }
@@ -1561,25 +1659,25 @@ static int commit_orphan(Session *s) {
                     (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
                         goto nomem;
         }
-        r = worker_adopt(s->commit_worker, "of an ended session", orphan_reaped, o);
+        r = worker_adopt(s->set->commit_worker, "of an ended session", orphan_reaped, o);
         if (r < 0) {
                 orphan_free(o);
                 return r;
         }
         /* handed over: the child, the file systems, and the rows are the orphan's now */
-        s->commit_worker = NULL;
-        o->fs = s->freeze_fs;
-        o->n_fs = s->n_freeze_fs;
-        o->started = s->freeze_started;
-        o->recorded = s->freeze_recorded;
-        o->thawed = s->freeze_thawed;
-        s->freeze_fs = NULL;
-        s->n_freeze_fs = 0;
+        s->set->commit_worker = NULL;
+        o->fs = s->set->freeze_fs;
+        o->n_fs = s->set->n_freeze_fs;
+        o->started = s->set->freeze_started;
+        o->recorded = s->set->freeze_recorded;
+        o->thawed = s->set->freeze_thawed;
+        s->set->freeze_fs = NULL;
+        s->set->n_freeze_fs = 0;
         for (size_t i = 0; i < s->n_snapshots; i++) {
                 s->snapshots[i]->in_catalog = false;
                 s->snapshots[i]->created = false;
         }
-        s->commit_orphaned = true;
+        s->set->commit_orphaned = true;
         return 0;
 nomem:
         orphan_free(o);
@@ -1589,42 +1687,42 @@ nomem:
 /* A commit child forked before Freeze and never told to go: it ends without making anything
  * (issue 11 §1/§5). It is told so ('A'; a closed socket says the same), and reaped when it exits. */
 static void commit_abort_unstarted(Session *s) {
-        if (!s->commit_worker || s->commit_go)
+        if (!s->set->commit_worker || s->set->commit_go)
                 return;
-        log_session(s, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
-                    worker_pid(s->commit_worker));
-        if (worker_send(s->commit_worker, "A", 1) >= 0)
-                s->commit_worker = worker_detach(s->commit_worker);
+        set_log(s->set, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
+                    worker_pid(s->set->commit_worker));
+        if (worker_send(s->set->commit_worker, "A", 1) >= 0)
+                s->set->commit_worker = worker_detach(s->set->commit_worker);
         else
-                s->commit_worker = worker_cancel(s->commit_worker);
+                s->set->commit_worker = worker_cancel(s->set->commit_worker);
 }
 
 void snapshot_set_kill_commit(Session *s) {
-        s->catalog_wait = false; /* a catalog completion the step waited for is ignored */
-        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+        s->set->catalog_wait = false; /* a catalog completion the step waited for is ignored */
+        s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
         commit_read(s); /* what it said so far: which file systems it froze, whether it is done */
         commit_abort_unstarted(s);
-        if (s->commit_worker && s->commit_said_done) {
+        if (s->set->commit_worker && s->set->commit_said_done) {
                 /* every copy is made: the child only exits, reaped through sd-event (issue 11 §5) */
-                s->commit_worker = worker_detach(s->commit_worker);
-        } else if (s->commit_worker) {
-                int pid = worker_pid(s->commit_worker);
+                s->set->commit_worker = worker_detach(s->set->commit_worker);
+        } else if (s->set->commit_worker) {
+                int pid = worker_pid(s->set->commit_worker);
 
                 if (commit_orphan(s) < 0) {
                         /* cannot keep what undoing the set needs (out of memory): the child is killed and
                          * reaped on its own; the set's rows stay "creating" and the next start-up deletes
                          * what they name, nothing is undone under the dying child's feet */
-                        log_session(s, "cannot hand the commit child (pid %d) over: the set is left to the next "
+                        set_log(s->set, "cannot hand the commit child (pid %d) over: the set is left to the next "
                                     "start-up", pid);
-                        (void) worker_adopt(s->commit_worker, "of an ended session", NULL, NULL);
-                        s->commit_worker = NULL;
-                        s->commit_orphaned = true;
+                        (void) worker_adopt(s->set->commit_worker, "of an ended session", NULL, NULL);
+                        s->set->commit_worker = NULL;
+                        s->set->commit_orphaned = true;
                 } else
-                        log_session(s, "the session ends before its commit child (pid %d) is reaped: the set is "
+                        set_log(s->set, "the session ends before its commit child (pid %d) is reaped: the set is "
                                     "undone once it is", pid);
         }
-        s->commit_dying = false;
-        s->commit_finish_pending = false;
+        s->set->commit_dying = false;
+        s->set->commit_finish_pending = false;
         freeze_release(s);
 }
 
@@ -1639,19 +1737,19 @@ static void commit_finished(Session *s, vss_hresult hr) {
 
 /* Does the effective hold window end at a writer's freeze deadline rather than the configured window? */
 static bool window_by_writer(const Session *s) {
-        return s->freeze_deadline_entry && s->commit_deadline_mono == s->freeze_deadline_mono;
+        return s->set->freeze_deadline_entry && s->set->commit_deadline_mono == s->set->freeze_deadline_mono;
 }
 
 /* Says which limit the commit passed, in the session's log: "... while @what@then". */
 static void log_window_passed(Session *s, const char *what, const char *then) {
-        const Entry *by = window_by_writer(s) ? s->freeze_deadline_entry : NULL;
+        const Entry *by = window_by_writer(s) ? s->set->freeze_deadline_entry : NULL;
 
         if (by)
-                log_session(s, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
+                set_log(s->set, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
                             "freeze timeout less the margin has passed)%s",
                             what, by->writer_name, then);
         else
-                log_session(s, "the hold window of %llu ms is over while %s%s",
+                set_log(s->set, "the hold window of %llu ms is over while %s%s",
                             (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
 }
 
@@ -1666,12 +1764,12 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
  * before that (requester gone) still waits for it in snapshot_set_kill_commit().
  */
 static void commit_reaped_after_kill(Session *s) {
-        s->commit_dying = false;
+        s->set->commit_dying = false;
         freeze_release(s);
         snapshots_undo(s);
-        log_session(s, "the killed commit child is reaped: the set is undone");
-        if (s->commit_finish_pending) {
-                s->commit_finish_pending = false;
+        set_log(s->set, "the killed commit child is reaped: the set is undone");
+        if (s->set->commit_finish_pending) {
+                s->set->commit_finish_pending = false;
                 set_finished(s, s->step_hr);
         }
 }
@@ -1680,13 +1778,13 @@ static void commit_reaped_after_kill(Session *s) {
 static void commit_made(Session *s) {
         vss_hresult hr = VSS_S_OK;
 
-        if (now_usec(CLOCK_MONOTONIC) > s->commit_deadline_mono) {
+        if (now_usec(CLOCK_MONOTONIC) > s->set->commit_deadline_mono) {
                 /* Noticed late (the timer and the answer were due together): when the copy
                  * was made is not known, so it may postdate a writer's own thaw. */
                 log_window_passed(s, "the commit finished", ": the copy may be too late");
                 hr = VSS_E_HOLD_WRITES_TIMEOUT;
         }
-        log_session(s, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        set_log(s->set, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
         commit_finished(s, hr);
 }
 
@@ -1694,7 +1792,7 @@ static void commit_progress(Worker *w, const uint8_t *out, size_t size, void *us
         Session *s = userdata;
 
         commit_parse(s, out, size);
-        if (s->commit_said_done && s->commit_go && !s->commit_dying && s->snap_phase == SNAP_COMMIT)
+        if (s->set->commit_said_done && s->set->commit_go && !s->set->commit_dying && s->set->snap_phase == SNAP_COMMIT)
                 commit_made(s);
 }
 
@@ -1703,26 +1801,26 @@ static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void 
         Session *s = userdata;
         vss_hresult hr;
 
-        s->commit_worker = NULL;
+        s->set->commit_worker = NULL;
         if (k == -ECANCELED)
                 return; /* lvssd stops: the catalog keeps the rest for the next start-up */
         commit_parse(s, out, size);
-        if (s->commit_dying)
+        if (s->set->commit_dying)
                 return commit_reaped_after_kill(s);
-        if (!s->commit_go) {
+        if (!s->set->commit_go) {
                 /* died before it was needed: commit_fork() forks another */
-                log_session(s, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
+                set_log(s->set, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
                 return;
         }
-        if (s->commit_said_done)
+        if (s->set->commit_said_done)
                 return commit_made(s); /* its exit came before its last words were read */
-        hr = VSS_FAILED(s->commit_error) ? s->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        log_session(s, "commit failed");
-        if (s->freeze_failed < 0 && s->freeze_failed_index < s->n_freeze_fs) {
+        hr = VSS_FAILED(s->set->commit_error) ? s->set->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        set_log(s->set, "commit failed");
+        if (s->set->freeze_failed < 0 && s->set->freeze_failed_index < s->set->n_freeze_fs) {
                 /* issue 10 part 3: the cause, for StepFinished */
                 free(s->step_detail);
                 if (asprintf(&s->step_detail, "cannot freeze the file system mounted on %s: %s",
-                             s->freeze_fs[s->freeze_failed_index].mount_point, strerror(-s->freeze_failed)) < 0)
+                             s->set->freeze_fs[s->set->freeze_failed_index].mount_point, strerror(-s->set->freeze_failed)) < 0)
                         s->step_detail = NULL;
         }
         commit_finished(s, hr);
@@ -1732,7 +1830,7 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = userdata;
         vss_hresult hr;
 
-        if (s->catalog_wait && s->snap_phase == SNAP_COMMIT) {
+        if (s->set->catalog_wait && s->set->snap_phase == SNAP_COMMIT) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made (the rows go
                  * after they are written: the queue keeps the order) */
                 log_window_passed(s, "the catalog was written", ": no commit");
@@ -1740,18 +1838,18 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
         }
         commit_read(s);
-        hr = s->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
-        log_window_passed(s, s->commit_flushed ? "committing" : "flushing", ": killing the commit");
-        s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
-        if (!s->commit_worker || worker_kill(s->commit_worker) < 0) {
+        hr = s->set->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
+        log_window_passed(s, s->set->commit_flushed ? "committing" : "flushing", ": killing the commit");
+        s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
+        if (!s->set->commit_worker || worker_kill(s->set->commit_worker) < 0) {
                 commit_finished(s, hr);
                 return 0;
         }
         /* issue 11 §1: reaped by commit_done(); the writers get Abort now */
-        s->commit_dying = true;
-        s->commit_finish_pending = false;
-        log_session(s, "the commit child (pid %d) is killed; the set is undone once it is reaped",
-                    worker_pid(s->commit_worker));
+        s->set->commit_dying = true;
+        s->set->commit_finish_pending = false;
+        set_log(s->set, "the commit child (pid %d) is killed; the set is undone once it is reaped",
+                    worker_pid(s->set->commit_worker));
         s->step_hr = hr;
         run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
         return 0;
@@ -1772,13 +1870,13 @@ static void child_thaw(Session *s, int fd, size_t n) {
         bool ok = true;
 
         for (size_t i = n; i-- > 0;) {
-                int r = lvss_fs_thaw(s->freeze_fs[i].mount_point);
+                int r = lvss_fs_thaw(s->set->freeze_fs[i].mount_point);
                 if (r < 0 && r != -EINVAL) {
-                        log_session(s, "cannot thaw the file system mounted on %s: %s", s->freeze_fs[i].mount_point,
+                        set_log(s->set, "cannot thaw the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
                                     strerror(-r));
                         ok = false;
                 } else
-                        log_session(s, "thawed the file system mounted on %s", s->freeze_fs[i].mount_point);
+                        set_log(s->set, "thawed the file system mounted on %s", s->set->freeze_fs[i].mount_point);
         }
         if (n > 0 && ok)
                 child_say(fd, 'T', NULL, 0);
@@ -1787,17 +1885,17 @@ static void child_thaw(Session *s, int fd, size_t n) {
 /* In the commit child: FIFREEZE each file system in order, saying 'f' before
  * each; on a failure the frozen ones are thawed. */
 static int child_freeze(Session *s, int fd) {
-        for (size_t i = 0; i < s->n_freeze_fs; i++) {
+        for (size_t i = 0; i < s->set->n_freeze_fs; i++) {
                 uint32_t idx = (uint32_t) i;
                 int r;
 
                 child_say(fd, 'f', &idx, sizeof idx);
-                r = lvss_fs_freeze(s->freeze_fs[i].mount_point);
+                r = lvss_fs_freeze(s->set->freeze_fs[i].mount_point);
                 if (r < 0) {
                         int32_t err = r;
                         uint8_t data[8];
 
-                        log_session(s, "cannot freeze the file system mounted on %s: %s", s->freeze_fs[i].mount_point,
+                        set_log(s->set, "cannot freeze the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
                                     strerror(-r));
                         memcpy(data, &idx, 4);
                         memcpy(data + 4, &err, 4);
@@ -1805,7 +1903,7 @@ static int child_freeze(Session *s, int fd) {
                         child_thaw(s, fd, i);
                         return r;
                 }
-                log_session(s, "froze the file system mounted on %s", s->freeze_fs[i].mount_point);
+                set_log(s->set, "froze the file system mounted on %s", s->set->freeze_fs[i].mount_point);
         }
         return 0;
 }
@@ -1858,12 +1956,12 @@ static int commit_run(int fd, void *userdata) {
                 goto fail;
         }
         r = for_each_provider(s, offsetof(lvss_provider_ops, commit), &hr);
-        child_thaw(s, fd, s->n_freeze_fs);
+        child_thaw(s, fd, s->set->n_freeze_fs);
         if (r < 0)
                 goto fail;
         unsigned long linger = child_linger_ms();
         if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
-                log_session(s, "test hook: the commit child lingers %lu ms after it says done", linger);
+                set_log(s->set, "test hook: the commit child lingers %lu ms after it says done", linger);
         if (write(fd, "D", 1) != 1)
                 return 2;
         child_linger(linger);
@@ -1882,22 +1980,22 @@ static int commit_prefork(Session *s) {
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         int r;
 
-        if (s->commit_worker)
+        if (s->set->commit_worker)
                 return 0;
-        s->commit_parsed = 0;
-        s->commit_go = false;
-        s->commit_said_done = false;
-        s->commit_flushed = false;
-        s->commit_error = VSS_S_OK;
+        s->set->commit_parsed = 0;
+        s->set->commit_go = false;
+        s->set->commit_said_done = false;
+        s->set->commit_flushed = false;
+        s->set->commit_error = VSS_S_OK;
         vss_id_format(&s->id, id);
         snprintf(tag, sizeof tag, "session %s", id);
         /* no deadline of its own: the hold window kills it (on_hold_window()) */
-        r = worker_start(s->m, "commit", tag, 0, commit_run, commit_done, s, &s->commit_worker);
+        r = worker_start(s->m, "commit", tag, 0, commit_run, commit_done, s, &s->set->commit_worker);
         if (r < 0) {
-                log_session(s, "commit: cannot fork the commit child: %s", strerror(-r));
+                set_log(s->set, "commit: cannot fork the commit child: %s", strerror(-r));
                 return r;
         }
-        worker_set_progress(s->commit_worker, commit_progress);
+        worker_set_progress(s->set->commit_worker, commit_progress);
         return 0;
 }
 
@@ -1922,8 +2020,8 @@ static int set_records_add(Session *s) {
         int r;
 
         rows = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *rows);
-        frozen = calloc(s->n_freeze_fs ? s->n_freeze_fs : 1, sizeof *frozen);
-        devs = calloc(s->n_freeze_fs ? s->n_freeze_fs : 1, sizeof *devs);
+        frozen = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *frozen);
+        devs = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *devs);
         if (!rows || !frozen || !devs) {
                 free(devs);
                 return -ENOMEM;
@@ -1944,24 +2042,24 @@ static int set_records_add(Session *s) {
                         .created_usec = created,
                 };
         }
-        for (size_t i = 0; i < s->n_freeze_fs; i++)
+        for (size_t i = 0; i < s->set->n_freeze_fs; i++)
                 frozen[i] = (lvss_catalog_frozen_row) {
-                        .mount_point = s->freeze_fs[i].mount_point,
-                        .device = lvss_fs_dev_name(s->freeze_fs[i].dev, devs[i], sizeof devs[i]),
+                        .mount_point = s->set->freeze_fs[i].mount_point,
+                        .device = lvss_fs_dev_name(s->set->freeze_fs[i].dev, devs[i], sizeof devs[i]),
                         .usec = created + i,
                 };
         if (lvss_catalog_queue_delay_ms(s->m->catalog_queue) > 0)
-                log_session(s, "test hook: the catalog write of the set's rows is delayed %u ms",
+                set_log(s->set, "test hook: the catalog write of the set's rows is delayed %u ms",
                             lvss_catalog_queue_delay_ms(s->m->catalog_queue));
-        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->n_freeze_fs,
+        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->set->n_freeze_fs,
                                            set_records_written, s);
         free(devs);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < s->n_snapshots; i++)
                 s->snapshots[i]->in_catalog = true;
-        s->freeze_recorded = s->n_freeze_fs > 0;
-        s->records_state = 0;
+        s->set->freeze_recorded = s->set->n_freeze_fs > 0;
+        s->set->records_state = 0;
         return 0;
 }
 
@@ -1970,16 +2068,16 @@ static void commit_fork(Session *s);
 static void commit_start(Session *s) {
         int r;
 
-        s->snap_phase = SNAP_COMMIT;
-        s->commit_flushed = false;
+        s->set->snap_phase = SNAP_COMMIT;
+        s->set->commit_flushed = false;
 
         /* The effective hold window (see the top): nothing is made once it is over. */
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        s->commit_started_mono = now;
-        s->commit_deadline_mono = now + s->m->cfg.hold_window_usec;
-        if (s->freeze_deadline_entry && s->freeze_deadline_mono < s->commit_deadline_mono)
-                s->commit_deadline_mono = s->freeze_deadline_mono;
-        if (s->commit_deadline_mono <= now) {
+        s->set->commit_started_mono = now;
+        s->set->commit_deadline_mono = now + s->m->cfg.hold_window_usec;
+        if (s->set->freeze_deadline_entry && s->set->freeze_deadline_mono < s->set->commit_deadline_mono)
+                s->set->commit_deadline_mono = s->set->freeze_deadline_mono;
+        if (s->set->commit_deadline_mono <= now) {
                 log_window_passed(s, "writers were still freezing", ": no commit");
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
@@ -1987,23 +2085,23 @@ static void commit_start(Session *s) {
         /* issue 11 §1: the hold window is armed before anything else happens while the writers are
          * frozen (the catalog's fsync included); for an external freeze the hold limit does it. */
         if (!s->external) {
-                r = sd_event_add_time(s->m->event, &s->commit_timer, CLOCK_MONOTONIC, s->commit_deadline_mono, 1,
+                r = sd_event_add_time(s->m->event, &s->set->commit_timer, CLOCK_MONOTONIC, s->set->commit_deadline_mono, 1,
                                       on_hold_window, s);
                 if (r < 0) {
-                        log_session(s, "cannot arm the hold window: %s", strerror(-r));
+                        set_log(s->set, "cannot arm the hold window: %s", strerror(-r));
                         return veto(s, VSS_E_UNEXPECTED, "the hold window cannot be armed");
                 }
         }
 
         /* Rows first: whatever the child makes, the catalog knows where (queued as DoSnapshotSet
          * began, set_records_add()); the commit waits for them when they are not on disk yet. */
-        s->created_error = 0;
-        if (s->m->catalog_queue && s->records_state == 0) {
-                s->catalog_wait = true; /* set_records_written() goes on */
+        s->set->created_error = 0;
+        if (s->m->catalog_queue && s->set->records_state == 0) {
+                s->set->catalog_wait = true; /* set_records_written() goes on */
                 return;
         }
-        if (s->records_state < 0) {
-                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+        if (s->set->records_state < 0) {
+                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
         }
         commit_fork(s);
@@ -2012,20 +2110,20 @@ static void commit_start(Session *s) {
 static void set_records_written(int r, void *data, void *userdata) {
         Session *s = userdata;
 
-        s->records_state = r < 0 ? r : 1;
+        s->set->records_state = r < 0 ? r : 1;
         if (r < 0) {
                 /* all or nothing: none of the set's rows is written */
                 for (size_t i = 0; i < s->n_snapshots; i++)
                         s->snapshots[i]->in_catalog = false;
         }
-        if (!s->catalog_wait || s->snap_phase != SNAP_COMMIT)
+        if (!s->set->catalog_wait || s->set->snap_phase != SNAP_COMMIT)
                 return; /* the commit comes later, or the window closed or the step ended meanwhile */
-        s->catalog_wait = false;
+        s->set->catalog_wait = false;
         if (r < 0) {
-                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
                 freeze_release(s);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                            s->n_freeze_fs > 0 ? "the catalog cannot record the snapshot or the file systems to freeze"
+                            s->set->n_freeze_fs > 0 ? "the catalog cannot record the snapshot or the file systems to freeze"
                                                : "the catalog cannot record the snapshot");
         }
         commit_fork(s);
@@ -2040,15 +2138,15 @@ static void commit_fork(Session *s) {
                 /* issue 10 part 2: the copy is made outside; hold until thaw, the hold limit, or an abort.
                  * The hold limit replaces the hold window; a writer's own freeze timeout still bounds it.
                  * It counts from the start of the commit, the catalog's time included. */
-                now = s->commit_started_mono;
+                now = s->set->commit_started_mono;
                 uint64_t deadline = now + s->external_hold_usec;
-                if (s->freeze_deadline_entry && s->freeze_deadline_mono < deadline)
-                        deadline = s->freeze_deadline_mono;
-                s->commit_deadline_mono = deadline;
+                if (s->set->freeze_deadline_entry && s->set->freeze_deadline_mono < deadline)
+                        deadline = s->set->freeze_deadline_mono;
+                s->set->commit_deadline_mono = deadline;
                 s->external_hold_usec = deadline - now;
                 r = s->external_hooks->arm_hold(s, deadline);
                 if (r < 0) {
-                        log_session(s, "cannot arm the hold limit: %s", strerror(-r));
+                        set_log(s->set, "cannot arm the hold limit: %s", strerror(-r));
                         return veto(s, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
                 }
                 return s->external_hooks->holding(s);
@@ -2056,40 +2154,40 @@ static void commit_fork(Session *s) {
 
         /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it
          * (written with the set's rows, set_records_add()) */
-        s->freeze_recorded = s->n_freeze_fs > 0;
+        s->set->freeze_recorded = s->set->n_freeze_fs > 0;
 
-        if (now_usec(CLOCK_MONOTONIC) >= s->commit_deadline_mono) {
+        if (now_usec(CLOCK_MONOTONIC) >= s->set->commit_deadline_mono) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made */
-                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
                 freeze_release(s);
                 log_window_passed(s, "the catalog was written", ": no commit");
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        log_session(s, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
+        set_log(s->set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
                     s->n_snapshots == 1 ? "y" : "ies",
-                    (unsigned long long) ((s->commit_deadline_mono - now) / USEC_PER_MSEC),
+                    (unsigned long long) ((s->set->commit_deadline_mono - now) / USEC_PER_MSEC),
                     window_by_writer(s) ? ", bounded by writer '" : "",
-                    window_by_writer(s) ? s->freeze_deadline_entry->writer_name : "",
+                    window_by_writer(s) ? s->set->freeze_deadline_entry->writer_name : "",
                     window_by_writer(s) ? "'" : "");
         /* the child forked before Freeze (or now, when there was none) goes; the hold window's timer is
          * armed already (commit_start(); accuracy 1 us: sd-event's default, 250 ms, would eat the margin) */
         r = commit_prefork(s);
-        if (r >= 0 && worker_send(s->commit_worker, "G", 1) < 0) {
+        if (r >= 0 && worker_send(s->set->commit_worker, "G", 1) < 0) {
                 /* it died meanwhile (its reaping is not read yet): another one */
-                log_session(s, "commit: the child forked before Freeze is gone: forking another");
-                s->commit_worker = worker_cancel(s->commit_worker);
+                set_log(s->set, "commit: the child forked before Freeze is gone: forking another");
+                s->set->commit_worker = worker_cancel(s->set->commit_worker);
                 r = commit_prefork(s);
                 if (r >= 0)
-                        r = worker_send(s->commit_worker, "G", 1);
+                        r = worker_send(s->set->commit_worker, "G", 1);
         }
         if (r < 0) {
-                s->commit_worker = worker_cancel(s->commit_worker);
-                s->commit_timer = sd_event_source_disable_unref(s->commit_timer);
+                s->set->commit_worker = worker_cancel(s->set->commit_worker);
+                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
                 freeze_release(s);
                 return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child cannot start");
         }
-        s->commit_go = true;
+        s->set->commit_go = true;
 }
 
 /* Does @fs hold @path (a path lvssd writes during the commit)? A missing path holds nothing. */
@@ -2101,7 +2199,7 @@ static bool fs_holds(const lvss_fs *fs, const char *path) {
 
 /*
  * After begin_prepare (issue 10 part 3): the file systems of the volumes of
- * providers with freeze_filesystems, into s->freeze_fs. -EBUSY, with
+ * providers with freeze_filesystems, into s->set->freeze_fs. -EBUSY, with
  * s->step_detail naming it, when one holds lvssd's state directory, its
  * catalog or the shadow storage area: freezing it would stop lvssd (and the
  * exec provider's records) in the middle of the commit.
@@ -2124,7 +2222,7 @@ static int freeze_plan(Session *s) {
 
         free(s->step_detail);
         s->step_detail = NULL;
-        r = lvss_fs_list(paths, n, &s->freeze_fs, &s->n_freeze_fs, &failed);
+        r = lvss_fs_list(paths, n, &s->set->freeze_fs, &s->set->n_freeze_fs, &failed);
         if (r < 0) {
                 if (asprintf(&s->step_detail, "cannot find the file system of %s to freeze it: %s", paths[failed],
                              strerror(-r)) < 0)
@@ -2133,8 +2231,8 @@ static int freeze_plan(Session *s) {
         }
         if (asprintf(&catalog, "%s/catalog.db", s->m->cfg.state_dir) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->n_freeze_fs; i++) {
-                const lvss_fs *fs = &s->freeze_fs[i];
+        for (size_t i = 0; i < s->set->n_freeze_fs; i++) {
+                const lvss_fs *fs = &s->set->freeze_fs[i];
                 const char *what = fs_holds(fs, s->m->cfg.state_dir) ? "lvssd's state directory"
                                    : fs_holds(fs, catalog)           ? "lvssd's catalog"
                                    : fs_holds(fs, s->m->cfg.storage_dir) ? "the shadow storage area"
@@ -2147,28 +2245,27 @@ static int freeze_plan(Session *s) {
                         return -EBUSY;
                 }
         }
-        for (size_t i = 0; i < s->n_freeze_fs; i++)
-                log_session(s, "the commit freezes the file system mounted on %s (%zu of %zu)",
-                            s->freeze_fs[i].mount_point, i + 1, s->n_freeze_fs);
+        for (size_t i = 0; i < s->set->n_freeze_fs; i++)
+                set_log(s->set, "the commit freezes the file system mounted on %s (%zu of %zu)",
+                            s->set->freeze_fs[i].mount_point, i + 1, s->set->n_freeze_fs);
         return 0;
 }
 
 void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
         s->external_holding = false;
         s->external_timer = sd_event_source_disable_unref(s->external_timer);
-        if (s->snap_phase != SNAP_COMMIT || s->step != STEP_DO_SNAPSHOT_SET)
+        if (s->set->snap_phase != SNAP_COMMIT || s->step != STEP_DO_SNAPSHOT_SET)
                 return;
         if (VSS_FAILED(hr)) {
                 veto(s, hr, why ? why : "the external freeze was aborted");
                 return;
         }
-        log_session(s, "thaw: the external snapshot is made");
+        set_log(s->set, "thaw: the external snapshot is made");
         commit_finished(s, VSS_S_OK);
 }
 
 static void set_refused(Session *s, vss_hresult hr) {
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        set_release_owner(s->set);
         freeze_forget(s);
         s->set_done(s, hr);
 }
@@ -2185,10 +2282,10 @@ static void refuse_set(Session *s, vss_hresult hr) {
 int snapshot_set_run(Session *s, snapshot_set_done_t done) {
         s->set_done = done;
         s->step_hr = VSS_S_OK;
-        s->room_tried = false;
-        s->room_wait = false;
-        s->freeze_deadline_mono = 0;
-        s->freeze_deadline_entry = NULL;
+        s->set->room_tried = false;
+        s->set->room_wait = false;
+        s->set->freeze_deadline_mono = 0;
+        s->set->freeze_deadline_entry = NULL;
         step_start(s, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
         return 0;
 }
@@ -2232,11 +2329,11 @@ static void room_made(Manager *m, const vss_id *session_id, int r) {
 
         while (s && !vss_id_equal(&s->id, session_id))
                 s = s->next;
-        if (!s || !s->room_wait || s->step != STEP_DO_SNAPSHOT_SET)
+        if (!s || !s->set->room_wait || s->step != STEP_DO_SNAPSHOT_SET)
                 return; /* gone or interrupted meanwhile: nothing to go on with */
-        s->room_wait = false;
+        s->set->room_wait = false;
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
+                set_log(s->set, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
                             r == -ENOSPC ? "" : ": ", r == -ENOSPC ? "" : strerror(-r));
                 free(s->step_detail);
                 if (asprintf(&s->step_detail, "not enough room under the shadow storage limit (MaxSize=), even "
@@ -2245,7 +2342,7 @@ static void room_made(Manager *m, const vss_id *session_id, int r) {
                 set_refused(s, VSS_E_INSUFFICIENT_STORAGE);
                 return;
         }
-        log_session(s, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
+        set_log(s->set, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
         step_start(s, PSTEP_BEGIN_PREPARE);
 }
 
@@ -2254,22 +2351,22 @@ static void room_start(Session *s, vss_hresult hr) {
         int r = room_volumes(s, &vols);
 
         if (r > 0) {
-                s->room_wait = true;
+                s->set->room_wait = true;
                 r = admin_make_room(s->m, &s->id, vols, room_made);
                 if (r >= 0)
                         return;
-                s->room_wait = false;
+                s->set->room_wait = false;
         }
-        log_session(s, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
+        set_log(s->set, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
         set_refused(s, hr);
 }
 
 static void set_prepared(Session *s, int r, vss_hresult hr) {
         _cleanup_(strv_freep) char **room = NULL;
 
-        if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !s->room_tried && room_volumes(s, &room) > 0) {
-                s->room_tried = true;
-                log_session(s, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
+        if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !s->set->room_tried && room_volumes(s, &room) > 0) {
+                s->set->room_tried = true;
+                set_log(s->set, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
                             "copies no session uses to make room, then once more");
                 snapshots_undo(s);
                 if (snapshot_cleanup_wait(s, room_start, hr))
@@ -2278,7 +2375,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
                 return;
         }
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
+                set_log(s->set, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
                             strerror(-r));
                 /* StepFinished says the cause too (issue 8 item 6) */
                 free(s->step_detail);
@@ -2290,26 +2387,26 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
         }
         r = freeze_plan(s);
         if (r < 0) {
-                log_session(s, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
+                set_log(s->set, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
                 refuse_set(s, VSS_E_PROVIDER_VETO);
                 return;
         }
-        s->set_prepared = true;
-        s->set_finalized = false;
+        s->set->set_prepared = true;
+        s->set->set_finalized = false;
         auto_recovery_decide(s);
         for (size_t i = 0; i < s->n_snapshots; i++)
-                log_session(s, "%s: provider %s, %s", s->snapshots[i]->p.volume,
+                set_log(s->set, "%s: provider %s, %s", s->snapshots[i]->p.volume,
                             s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
                             s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
-        log_session(s, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
+        set_log(s->set, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
         /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
-        s->freeze_recorded = false;
-        s->freeze_thawed = false;
-        s->freeze_started = 0;
-        s->freeze_failed = 0;
-        s->records_state = 1;
+        s->set->freeze_recorded = false;
+        s->set->freeze_thawed = false;
+        s->set->freeze_started = 0;
+        s->set->freeze_failed = 0;
+        s->set->records_state = 1;
         if (s->m->catalog_queue && set_records_add(s) < 0) {
-                log_session(s, "DoSnapshotSet: out of memory for the catalog rows");
+                set_log(s->set, "DoSnapshotSet: out of memory for the catalog rows");
                 refuse_set(s, VSS_E_OUTOFMEMORY);
                 return;
         }
@@ -2317,7 +2414,7 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
                 run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
         else {
                 /* No writers: straight to the commit. */
-                s->snap_phase = SNAP_FREEZE;
+                s->set->snap_phase = SNAP_FREEZE;
                 commit_start(s);
         }
 }
@@ -2341,7 +2438,7 @@ static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
                 if (r >= 0)
                         r = finalize_record(s, (size_t) hr);
                 else
-                        log_session(s, "finalize: the providers cannot make the copies read-only: %s",
+                        set_log(s->set, "finalize: the providers cannot make the copies read-only: %s",
                                     strerror(-r));
                 if (r < 0) {
                         snapshots_undo(s);

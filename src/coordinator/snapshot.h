@@ -16,6 +16,21 @@
 #include "forward.h"
 #include "providers/provider.h"
 
+/* issue 11 §2: the set's own state (its phase, the commit child, the frozen file systems, the hold
+ * window, the clean-ups, finalize): opaque; a session holds one from its start (Session.set). */
+/* What the set needs from its session, called back (issue 11 §2: the set does not call the
+ * session layer for these by name). */
+typedef struct SnapshotSetHooks {
+        /* one line about the set, logged with the session's tag (LVSS_SESSION=) */
+        void (*log)(void *userdata, const char *line);
+        /* the set is no longer in creation: the manager's slot (Manager.set_owner) goes, if it
+         * is this set's session's */
+        void (*release_owner)(void *userdata);
+} SnapshotSetHooks;
+SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata);
+/* After the session let go of what runs (snapshot_set_kill_commit(), snapshot_cleanup_detach()). */
+SnapshotSet *snapshot_set_free(SnapshotSet *set);
+
 /* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
  * success: the set is made). issue 11 §2: the snapshot set ends through it, not by calling the
  * session layer by name. */
