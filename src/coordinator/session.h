@@ -176,9 +176,11 @@ struct Session {
         void (*cleanup_then)(Session *s, vss_hresult hr);
         vss_hresult cleanup_hr;
         Pending *pick_call;
+        /* issue 11 §1: the worker answering this session's IsVolumeSupported / AddToSnapshotSet one
+         * volume after another (worker_ask()), or NULL */
+        struct Worker *pick_worker;
         bool pick_add;
         char *pick_volume;
-        vss_id pick_provider_id;
         /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
          * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
          * writer's entry (NULL: none frozen); the commit's deadline. */
