@@ -27,7 +27,7 @@
  * be killed); the providers were written for it (state on disk, results
  * by value); and a fork is the only thing that can be ended at a deadline
  * whatever the provider does. The price is one fork per step: steps are
- * per set, never per writer.
+ * per set, never per writer (and the per-volume checks share one worker).
  *
  * The rules:
  *  - done() is called exactly once, from the loop, after the child is
@@ -55,6 +55,15 @@
  *    the child wrote as it comes (the commit child's "done": Thaw goes out
  *    before it exits); worker_detach() forgets a child that has said all it
  *    had to, and sd-event reaps it when it exits.
+ *  - worker_ask(): a serving worker, one per session for IsVolumeSupported
+ *    and AddToSnapshotSet (a set of N volumes costs one fork, not N). It is
+ *    forked at the first request and answers request after request, each
+ *    framed on the socket pair, one at a time, each with its own deadline.
+ *    A request cut at its deadline, or a worker dead in one, fails once the
+ *    worker is reaped; the caller's pointer to it is cleared then, and the
+ *    next request forks a new one. worker_end() ends it (the end of the
+ *    socket when idle, SIGKILL in a request); idle for WORKER_IDLE_USEC it
+ *    ends itself.
  *  - A child dies with lvssd (PR_SET_PDEATHSIG) and holds none of its
  *    sockets, so a writer or requester sees lvssd's connections close when
  *    lvssd goes, not when some worker does.
@@ -655,8 +664,9 @@ static Worker *worker_serve_start(Manager *m, const char *what, const char *tag,
         Worker *w = NULL;
         int r = worker_start(m, what, tag, 0, serve_run, NULL, &fn, &w);
 
-        if (r < 0) {
-                log_msg("%s%s%s: cannot start a worker: %s", strempty(tag), tag ? ": " : "", what, strerror(-r));
+        if (r < 0 || !w) {
+                log_msg("%s%s%s: cannot start a worker: %s", strempty(tag), tag ? ": " : "", what,
+                        strerror(r < 0 ? -r : EINVAL));
                 return NULL;
         }
         w->serving = true;
