@@ -102,7 +102,6 @@ struct Worker {
         Worker **owner;
         worker_answer_t answer;
         void *answer_userdata;
-        uint64_t asked_usec;
 };
 
 /* Manager keeps no field for us in coordinator.h's struct (another piece owns it): one list per
@@ -691,8 +690,7 @@ int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, wo
                         w = worker_serve_start(m, what, tag, serve, serve_userdata, owner);
                         if (!w)
                                 return -ECHILD;
-                } else
-                        log_msg("%s: asked again of the worker (pid %d)", w->what, (int) w->pid);
+                }
                 /* a request is a few hundred bytes: it fits in the socket's empty buffer at once */
                 r = worker_send(w, &len, sizeof len);
                 if (r >= 0 && size > 0)
@@ -712,7 +710,8 @@ int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, wo
         }
         w->answer = answer;
         w->answer_userdata = userdata;
-        w->asked_usec = now_usec(CLOCK_MONOTONIC);
+        log_msg("%s: asked of the worker (pid %d, deadline %llu ms)", w->what, (int) w->pid,
+                (unsigned long long) (timeout_usec / USEC_PER_MSEC));
         return 0;
 }
 
