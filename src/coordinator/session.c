@@ -283,6 +283,7 @@ Session *session_free(Session *s) {
         m = s->m;
         snapshot_set_kill_commit(s);
         s->worker = worker_cancel(s->worker);
+        s->pick_worker = worker_end(s->pick_worker);
         snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
@@ -1374,17 +1375,22 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
 
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
-/* In the worker: the index in m->providers of the provider that takes the volume, or -1. */
-static int pick_run(int fd, void *userdata) {
-        Session *s = userdata;
-        vss_id id;
-        lvss_provider *p = manager_pick_provider(s->m, &s->pick_provider_id, s->pick_volume, &id);
+/* In the session's worker, for each request (a provider id, then the volume, NUL-terminated): the
+ * index in m->providers of the provider that takes the volume, or -1. */
+static int pick_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
+        Manager *m = userdata;
+        vss_id want, id;
         int32_t idx = -1;
 
-        for (size_t i = 0; p && i < s->m->n_providers; i++)
-                if (s->m->providers[i] == p)
+        if (size <= sizeof want || req[size - 1] != 0 || max < sizeof idx)
+                return -EINVAL;
+        memcpy(&want, req, sizeof want);
+        lvss_provider *p = manager_pick_provider(m, &want, (const char *) req + sizeof want, &id);
+        for (size_t i = 0; p && i < m->n_providers; i++)
+                if (m->providers[i] == p)
                         idx = (int32_t) i;
-        return worker_write(fd, &idx, sizeof idx) < 0 ? 1 : 0;
+        memcpy(ans, &idx, sizeof idx);
+        return (int) sizeof idx;
 }
 
 static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *p, const vss_id *pid) {
@@ -1409,7 +1415,7 @@ static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *
         return snap;
 }
 
-static void pick_done(Worker *w, int r, const uint8_t *out, size_t size, void *userdata) {
+static void pick_done(int r, const uint8_t *out, size_t size, void *userdata) {
         Session *s = userdata;
         _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->pick_call);
         _cleanup_(freep) char *volume = TAKE_PTR(s->pick_volume), *why = NULL;
@@ -1418,7 +1424,6 @@ static void pick_done(Worker *w, int r, const uint8_t *out, size_t size, void *u
         lvss_provider *p = NULL;
         int32_t idx = -1;
 
-        s->worker = NULL;
         if (r == 0 && size == sizeof idx)
                 memcpy(&idx, out, sizeof idx);
         else if (r == 0)
@@ -1493,14 +1498,22 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         if (r < 0)
                 return r;
 
+        /* issue 11 §1: one worker per session answers volume after volume (worker_ask()); it is
+         * forked at the first, and ended when the set moves on, the session ends, or it idles */
+        vss_id want = provider_id ? *provider_id : (vss_id) {};
+        size_t len = strlen(canonical) + 1;
+        _cleanup_(freep) uint8_t *req = malloc(sizeof want + len);
+        if (!req)
+                return -ENOMEM;
+        memcpy(req, &want, sizeof want);
+        memcpy(req + sizeof want, canonical, len);
         s->pick_add = add;
-        s->pick_provider_id = provider_id ? *provider_id : (vss_id) {};
         s->pick_volume = TAKE_PTR(canonical);
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         vss_id_format(&s->id, id);
         snprintf(tag, sizeof tag, "session %s", id);
-        r = worker_start(s->m, add ? "AddToSnapshotSet: is_volume_supported" : "IsVolumeSupported", tag,
-                         s->m->cfg.provider_step_timeout_usec, pick_run, pick_done, s, &s->worker);
+        r = worker_ask(&s->pick_worker, s->m, "is_volume_supported", tag, pick_serve, s->m, req, sizeof want + len,
+                       s->m->cfg.provider_step_timeout_usec, pick_done, s);
         if (r < 0) {
                 s->pick_volume = mfree(s->pick_volume);
                 return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
@@ -1581,6 +1594,7 @@ int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error
         r = session_collect(s, filter_prepare_backup);
         if (r < 0)
                 return r;
+        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         session_step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
         r = session_fanout(s, VSS_EVENT_PREPARE_BACKUP, s->work, s->n_work, prepare_backup_done);
         if (r < 0) {
@@ -1607,6 +1621,7 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
         if (writer_context(s) && s->state != SESSION_STATE_PREPARED)
                 return session_bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
 
+        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
         /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
          * and the StepFinished signal must come after this reply. */
@@ -1729,6 +1744,7 @@ int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *erro
         if (r < 0)
                 return r;
         log_session(s, "AbortBackup requested");
+        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         if (s->state == SESSION_STATE_BACKUP && !s->set_started) {
                 /* Nothing under way: VSS ignores the call. */
                 session_apply(s, SESSION_IN_ABORT_DONE);

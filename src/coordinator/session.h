@@ -141,9 +141,11 @@ struct Session {
         struct Worker *worker;
         int worker_step;
         Pending *pick_call;
+        /* issue 11 §1: the worker answering this session's IsVolumeSupported / AddToSnapshotSet one
+         * volume after another (worker_ask()), or NULL */
+        struct Worker *pick_worker;
         bool pick_add;
         char *pick_volume;
-        vss_id pick_provider_id;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
         /* issue 8 item 5: idle while holding the set in creation (Manager.set_owner) */
         sd_event_source *idle_timer;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -173,6 +174,164 @@ static void test_child_descriptors(void **state) {
         close(extra);
 }
 
+/* ---- one worker, request after request (worker_ask()) ---------------------- */
+
+typedef struct Asked {
+        int n; /* answers so far */
+        int r;
+        int32_t pid; /* the pid that answered */
+        char echo[32];
+} Asked;
+
+/* In the child: "hang" hangs, "die" dies, "bad" fails; else its pid and the request, echoed. */
+static int serve_test(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
+        int32_t pid = (int32_t) getpid();
+
+        if (strcmp((const char *) req, "hang") == 0)
+                for (;;)
+                        pause();
+        if (strcmp((const char *) req, "die") == 0)
+                raise(SIGKILL);
+        if (strcmp((const char *) req, "bad") == 0)
+                return -EINVAL;
+        if (size + sizeof pid > max)
+                return -E2BIG;
+        memcpy(ans, &pid, sizeof pid);
+        memcpy(ans + sizeof pid, req, size);
+        return (int) (sizeof pid + size);
+}
+
+static void on_answer(int r, const uint8_t *ans, size_t size, void *userdata) {
+        Asked *a = userdata;
+
+        a->n++;
+        a->r = r;
+        a->pid = 0;
+        a->echo[0] = 0;
+        if (r == 0 && size >= sizeof a->pid && size - sizeof a->pid < sizeof a->echo) {
+                memcpy(&a->pid, ans, sizeof a->pid);
+                memcpy(a->echo, ans + sizeof a->pid, size - sizeof a->pid);
+                a->echo[size - sizeof a->pid] = 0;
+        }
+}
+
+/* Asks @req of the worker in *@w and runs the loop until it is answered. */
+static Asked ask(Manager *m, Worker **w, const char *req, uint64_t timeout_ms) {
+        Asked a = { 0 };
+
+        assert_int_equal(worker_ask(w, m, "test", NULL, serve_test, NULL, req, strlen(req), timeout_ms * 1000,
+                                    on_answer, &a), 0);
+        assert_int_equal(a.n, 0); /* never from within worker_ask() */
+        assert_non_null(*w);
+        while (a.n == 0)
+                assert_true(sd_event_run(m->event, UINT64_MAX) >= 0);
+        assert_int_equal(a.n, 1);
+        return a;
+}
+
+static void drain(Manager *m) {
+        while (worker_pending(m) > 0)
+                assert_true(sd_event_run(m->event, UINT64_MAX) >= 0);
+}
+
+/* Three requests, one fork; a failed request leaves the worker; worker_end() ends it. */
+static void test_ask_one_worker(void **state) {
+        Manager m = { .listen_fd = -1 };
+        Worker *w = NULL;
+        Asked a;
+        int32_t pid;
+        int busy;
+
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+        assert_int_equal(sd_event_new(&m.event), 0);
+        a = ask(&m, &w, "/v1", 5000);
+        assert_int_equal(a.r, 0);
+        assert_string_equal(a.echo, "/v1");
+        pid = a.pid;
+        assert_true(pid > 0 && pid != (int32_t) getpid());
+        assert_int_equal(worker_pid(w), pid);
+        a = ask(&m, &w, "/v2", 5000);
+        assert_int_equal(a.r, 0);
+        assert_string_equal(a.echo, "/v2");
+        assert_int_equal(a.pid, pid);
+        a = ask(&m, &w, "bad", 5000);
+        assert_int_equal(a.r, -EPROTO);
+        a = ask(&m, &w, "/v3", 5000);
+        assert_int_equal(a.r, 0);
+        assert_int_equal(a.pid, pid);
+        assert_int_equal(worker_pending(&m), 1);
+
+        /* one request at a time */
+        assert_int_equal(worker_ask(&w, &m, "test", NULL, serve_test, NULL, "x", 1, 5000000, on_answer, &a), 0);
+        busy = worker_ask(&w, &m, "test", NULL, serve_test, NULL, "y", 1, 5000000, on_answer, &a);
+        assert_int_equal(busy, -EBUSY);
+        a.n = 0;
+        while (a.n == 0)
+                assert_true(sd_event_run(m.event, UINT64_MAX) >= 0);
+        assert_string_equal(a.echo, "x");
+
+        w = worker_end(w);
+        assert_null(w);
+        drain(&m);
+        sd_event_unref(m.event);
+}
+
+/* Killed at a request's deadline, or dead in one: that request fails, once the worker is reaped;
+ * the owner's pointer is cleared, and the next request forks a new worker. */
+static void test_ask_deadline_and_death(void **state) {
+        Manager m = { .listen_fd = -1 };
+        Worker *w = NULL;
+        Asked a;
+        int32_t first, second;
+
+        unsetenv("LVSS_TEST_WORKER_EXIT");
+        assert_int_equal(sd_event_new(&m.event), 0);
+        a = ask(&m, &w, "/v1", 5000);
+        first = a.pid;
+        a = ask(&m, &w, "hang", 50);
+        assert_int_equal(a.r, -ETIME);
+        assert_null(w);
+        assert_int_equal(worker_pending(&m), 0);
+        assert_true(kill(first, 0) < 0 && errno == ESRCH); /* reaped, no zombie */
+
+        a = ask(&m, &w, "/v2", 5000);
+        assert_int_equal(a.r, 0);
+        second = a.pid;
+        assert_true(second != first);
+        a = ask(&m, &w, "die", 5000);
+        assert_int_equal(a.r, -EPROTO);
+        assert_null(w);
+        a = ask(&m, &w, "/v3", 5000);
+        assert_int_equal(a.r, 0);
+        assert_true(a.pid != second);
+
+        /* ended while it works on a request: killed, and that request is never answered */
+        assert_int_equal(worker_ask(&w, &m, "test", NULL, serve_test, NULL, "hang", 4, 5000000, on_answer, &a), 0);
+        a.n = 0;
+        w = worker_end(w);
+        drain(&m);
+        assert_int_equal(a.n, 0);
+        sd_event_unref(m.event);
+}
+
+/* Shutdown with a request waiting: answered with -ECANCELED, as done() is (it frees what it holds). */
+static void test_ask_done_all(void **state) {
+        Manager m = { .listen_fd = -1 };
+        Worker *w = NULL;
+        Asked a = { 0 };
+
+        assert_int_equal(sd_event_new(&m.event), 0);
+        assert_int_equal(worker_ask(&w, &m, "test", NULL, serve_test, NULL, "hang", 4, 5000000, on_answer, &a), 0);
+        pid_t pid = worker_pid(w);
+        worker_done_all(&m);
+        assert_null(w);
+        assert_int_equal(worker_pending(&m), 0);
+        assert_int_equal(a.n, 1);
+        assert_int_equal(a.r, -ECANCELED);
+        assert_int_equal(waitpid(pid, NULL, 0), pid); /* killed: lvssd exits then, here the test reaps it */
+        sd_event_unref(m.event);
+}
+
 int main(void) {
         sigset_t chld;
         const struct CMUnitTest tests[] = {
@@ -180,6 +339,9 @@ int main(void) {
                 cmocka_unit_test(test_report_wins_over_exit_status),
                 cmocka_unit_test(test_death_and_deadline),
                 cmocka_unit_test(test_child_descriptors),
+                cmocka_unit_test(test_ask_one_worker),
+                cmocka_unit_test(test_ask_deadline_and_death),
+                cmocka_unit_test(test_ask_done_all),
         };
 
         /* as lvssd: sd-event's child sources need SIGCHLD blocked */

@@ -27,7 +27,7 @@
  * be killed); the providers were written for it (state on disk, results
  * by value); and a fork is the only thing that can be ended at a deadline
  * whatever the provider does. The price is one fork per step: steps are
- * per set, never per writer.
+ * per set, never per writer (and the per-volume checks share one worker).
  *
  * The rules:
  *  - done() is called exactly once, from the loop, after the child is
@@ -55,6 +55,15 @@
  *    the child wrote as it comes (the commit child's "done": Thaw goes out
  *    before it exits); worker_detach() forgets a child that has said all it
  *    had to, and sd-event reaps it when it exits.
+ *  - worker_ask(): a serving worker, one per session for IsVolumeSupported
+ *    and AddToSnapshotSet (a set of N volumes costs one fork, not N). It is
+ *    forked at the first request and answers request after request, each
+ *    framed on the socket pair, one at a time, each with its own deadline.
+ *    A request cut at its deadline, or a worker dead in one, fails once the
+ *    worker is reaped; the caller's pointer to it is cleared then, and the
+ *    next request forks a new one. worker_end() ends it (the end of the
+ *    socket when idle, SIGKILL in a request); idle for WORKER_IDLE_USEC it
+ *    ends itself.
  *  - A child dies with lvssd (PR_SET_PDEATHSIG) and holds none of its
  *    sockets, so a writer or requester sees lvssd's connections close when
  *    lvssd goes, not when some worker does.
@@ -87,6 +96,12 @@ struct Worker {
         worker_progress_t progress;
         void *userdata;
         sd_event_source *child, *timer, *io;
+        /* a serving worker (worker_ask()): what the child runs for each request, where the caller
+         * keeps the worker (cleared when it goes), and the request waiting for its answer */
+        bool serving;
+        Worker **owner;
+        worker_answer_t answer;
+        void *answer_userdata;
 };
 
 /* Manager keeps no field for us in coordinator.h's struct (another piece owns it): one list per
@@ -112,6 +127,8 @@ static void worker_unlink(Worker *w) {
 }
 
 static void worker_free(Worker *w) {
+        if (w->owner && *w->owner == w)
+                *w->owner = NULL;
         worker_unlink(w);
         w->child = sd_event_source_disable_unref(w->child);
         w->timer = sd_event_source_disable_unref(w->timer);
@@ -165,6 +182,8 @@ static int worker_read(Worker *w) {
         }
 }
 
+static void serve_answers(Worker *w);
+
 static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
         size_t before = w->n_out;
@@ -172,6 +191,10 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 
         if (r != 0) /* end of file or an error: the exit says the rest */
                 w->io = sd_event_source_disable_unref(w->io);
+        if (w->serving) {
+                serve_answers(w);
+                return 0;
+        }
         /* last: progress() may cancel, detach or hand over the worker (it is not freed then) */
         if (w->n_out > before && w->progress && !w->cancelled)
                 w->progress(w, w->out, w->n_out, w->userdata);
@@ -218,8 +241,24 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         if (w->cancelled || w->timed_out)
                 log_msg("%s: the worker (pid %d) is reaped%s", w->what, (int) w->pid,
                         w->timed_out ? " after its deadline" : "");
+        else if (w->serving && !w->answer)
+                log_msg("%s: the worker (pid %d) is gone", w->what, (int) w->pid);
         w->pid = 0;
-        if (!w->cancelled && w->done)
+        if (w->serving) {
+                /* a request still waiting: it died in it (or was killed at its deadline); the
+                 * next request forks a new worker */
+                worker_answer_t answer = w->answer;
+                void *ud = w->answer_userdata;
+
+                w->answer = NULL;
+                if (w->owner && *w->owner == w)
+                        *w->owner = NULL;
+                if (answer && !w->cancelled) {
+                        if (!w->timed_out)
+                                log_msg("%s: the worker (pid %d) died in a request", w->what, (int) si->si_pid);
+                        answer(w->timed_out ? -ETIME : -EPROTO, NULL, 0, ud);
+                }
+        } else if (!w->cancelled && w->done)
                 w->done(w, r, w->out, w->n_out, w->userdata);
         worker_free(w);
         return 0;
@@ -389,6 +428,10 @@ int worker_start(Manager *m, const char *what, const char *tag, uint64_t timeout
 Worker *worker_cancel(Worker *w) {
         if (!w)
                 return NULL;
+        if (w->owner && *w->owner == w)
+                *w->owner = NULL;
+        w->owner = NULL;
+        w->answer = NULL;
         w->cancelled = true;
         w->done = NULL;
         w->timer = sd_event_source_disable_unref(w->timer);
@@ -481,6 +524,209 @@ void worker_done_all(Manager *m) {
                         (void) kill(w->pid, SIGKILL);
                 if (!w->cancelled && w->done) /* it frees what it holds (a call to answer: with an error) */
                         w->done(w, -ECANCELED, NULL, 0, w->userdata);
+                if (!w->cancelled && w->answer) {
+                        worker_answer_t answer = w->answer;
+
+                        w->answer = NULL;
+                        answer(-ECANCELED, NULL, 0, w->answer_userdata);
+                }
                 worker_free(w);
         }
+}
+
+/* ---- a worker that answers request after request (worker_ask()) ------------------------------ */
+
+/*
+ * The wire, both ways on the socket pair: a frame is a u32 length and that many bytes; an answer's
+ * bytes start with the i32 serve() returned. One request at a time: the loop sends the next only
+ * once the last is answered.
+ */
+#define SERVE_REQUEST_MAX (64u << 10)
+#define SERVE_ANSWER_MAX 4096u
+
+static int read_full(int fd, void *data, size_t size) {
+        uint8_t *p = data;
+
+        while (size > 0) {
+                ssize_t k = read(fd, p, size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return p == data ? 0 : -EPIPE;
+                p += k;
+                size -= (size_t) k;
+        }
+        return 1;
+}
+
+/* In the child: answer requests until the loop closes its end (or kills it). */
+typedef struct ServeFn {
+        worker_serve_t serve;
+        void *userdata;
+} ServeFn;
+
+static int serve_run(int fd, void *userdata) {
+        const ServeFn *fn = userdata; /* the child's copy of worker_serve_start()'s frame */
+        static uint8_t req[SERVE_REQUEST_MAX + 1], ans[sizeof(uint32_t) + sizeof(int32_t) + SERVE_ANSWER_MAX];
+
+        for (;;) {
+                uint32_t len, n;
+                int32_t rv;
+                int r = read_full(fd, &len, sizeof len);
+
+                if (r == 0)
+                        return 0; /* the loop is done with us */
+                if (r < 0 || len > SERVE_REQUEST_MAX || (len > 0 && read_full(fd, req, len) <= 0))
+                        return 1;
+                req[len] = 0; /* a string request may be read as one */
+                rv = fn->serve(req, len, ans + 8, SERVE_ANSWER_MAX, fn->userdata);
+                n = rv > 0 ? (uint32_t) rv : 0;
+                if (n > SERVE_ANSWER_MAX)
+                        return 1;
+                len = (uint32_t) sizeof rv + n;
+                rv = rv < 0 ? rv : 0;
+                memcpy(ans, &len, sizeof len);
+                memcpy(ans + 4, &rv, sizeof rv);
+                if (worker_write(fd, ans, sizeof len + len) < 0)
+                        return 1;
+        }
+}
+
+static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        w->timer = sd_event_source_disable_unref(w->timer);
+        log_msg("%s: idle for %llu ms: the worker (pid %d) ends", w->what,
+                (unsigned long long) (WORKER_IDLE_USEC / USEC_PER_MSEC), (int) w->pid);
+        (void) worker_end(w);
+        return 0;
+}
+
+static int worker_arm(Worker *w, uint64_t usec, sd_event_time_handler_t handler) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        w->timer = sd_event_source_disable_unref(w->timer);
+        if (usec == 0)
+                return 0;
+        return sd_event_add_time(w->m->event, &w->timer, CLOCK_MONOTONIC,
+                                 UINT64_MAX - now < usec ? UINT64_MAX : now + usec, USEC_PER_MSEC, handler, w);
+}
+
+/* On the loop: the answers in what the child wrote (one, as one request waits at a time). */
+static void serve_answers(Worker *w) {
+        while (w->n_out >= sizeof(uint32_t)) {
+                uint32_t len;
+                int32_t rv;
+
+                memcpy(&len, w->out, sizeof len);
+                if (len < sizeof rv || len > sizeof rv + SERVE_ANSWER_MAX) {
+                        /* not our wire: it is ended, and the request answered once it is reaped */
+                        log_msg("%s: the worker (pid %d) said something unreadable: killed", w->what, (int) w->pid);
+                        (void) kill(w->pid, SIGKILL);
+                        w->n_out = 0;
+                        return;
+                }
+                if (w->n_out < sizeof len + len)
+                        return;
+                memcpy(&rv, w->out + sizeof len, sizeof rv);
+
+                size_t n = len - sizeof rv;
+                uint8_t *a = n > 0 ? malloc(n) : NULL;
+
+                if (a)
+                        memcpy(a, w->out + sizeof len + sizeof rv, n);
+                worker_answer_t answer = w->answer;
+                void *ud = w->answer_userdata;
+
+                w->n_out -= sizeof len + len;
+                memmove(w->out, w->out + sizeof len + len, w->n_out);
+                w->answer = NULL;
+                if (w->cancelled) { /* killed already; nobody waits */
+                        free(a);
+                        continue;
+                }
+                /* waits for the next request; ended when idle (the answer may ask again at once) */
+                if (worker_arm(w, WORKER_IDLE_USEC, on_idle) < 0)
+                        (void) worker_end(w);
+                if (answer)
+                        answer(n > 0 && !a ? -ENOMEM : rv < 0 ? -EPROTO : 0, a, n, ud);
+                free(a);
+        }
+}
+
+static Worker *worker_serve_start(Manager *m, const char *what, const char *tag, worker_serve_t serve,
+                                  void *serve_userdata, Worker **owner) {
+        /* on this stack frame, in the child's copy of it too: serve_run() reads it there */
+        ServeFn fn = { .serve = serve, .userdata = serve_userdata };
+        Worker *w = NULL;
+        int r = worker_start(m, what, tag, 0, serve_run, NULL, &fn, &w);
+
+        if (r < 0 || !w) {
+                log_msg("%s%s%s: cannot start a worker: %s", strempty(tag), tag ? ": " : "", what,
+                        strerror(r < 0 ? -r : EINVAL));
+                return NULL;
+        }
+        w->serving = true;
+        w->owner = owner;
+        *owner = w;
+        return w;
+}
+
+int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, worker_serve_t serve,
+               void *serve_userdata, const void *req, size_t size, uint64_t timeout_usec, worker_answer_t answer,
+               void *userdata) {
+        uint32_t len = (uint32_t) size;
+        Worker *w = *owner;
+        int r;
+
+        if (size > SERVE_REQUEST_MAX)
+                return -E2BIG;
+        if (w && (w->answer || w->cancelled || w->pid <= 0 || w->timed_out))
+                return -EBUSY;
+        for (int attempt = 0;; attempt++) {
+                if (!w) {
+                        w = worker_serve_start(m, what, tag, serve, serve_userdata, owner);
+                        if (!w)
+                                return -ECHILD;
+                }
+                /* a request is a few hundred bytes: it fits in the socket's empty buffer at once */
+                r = worker_send(w, &len, sizeof len);
+                if (r >= 0 && size > 0)
+                        r = worker_send(w, req, size);
+                if (r >= 0)
+                        break;
+                /* gone between two requests (not reaped yet): a new one */
+                log_msg("%s: the worker (pid %d) does not listen: %s", w->what, (int) w->pid, strerror(-r));
+                w = worker_cancel(w);
+                if (attempt > 0)
+                        return r;
+        }
+        r = worker_arm(w, timeout_usec, on_deadline);
+        if (r < 0) {
+                (void) worker_cancel(w);
+                return r;
+        }
+        w->answer = answer;
+        w->answer_userdata = userdata;
+        log_msg("%s: asked of the worker (pid %d, deadline %llu ms)", w->what, (int) w->pid,
+                (unsigned long long) (timeout_usec / USEC_PER_MSEC));
+        return 0;
+}
+
+Worker *worker_end(Worker *w) {
+        if (!w)
+                return NULL;
+        if (w->owner && *w->owner == w)
+                *w->owner = NULL;
+        w->owner = NULL;
+        if (w->answer || w->pid <= 0)
+                return worker_cancel(w); /* in a request: killed, and nobody is answered */
+        /* idle: the child reads the end of the socket and exits */
+        w->cancelled = true;
+        w->timer = sd_event_source_disable_unref(w->timer);
+        if (w->fd >= 0 && shutdown(w->fd, SHUT_WR) < 0)
+                (void) kill(w->pid, SIGKILL);
+        return NULL;
 }

@@ -57,8 +57,36 @@ int worker_pid(const Worker *w);
 size_t worker_pending(const Manager *m);
 
 /* Shutdown: every worker is killed and forgotten (PR_SET_PDEATHSIG would end them anyway); a
- * done() not called yet is called with r = -ECANCELED and no output. */
+ * done() or answer() not called yet is called with r = -ECANCELED and no output. */
 void worker_done_all(Manager *m);
+
+/*
+ * Issue 11 §1: one worker for many requests (IsVolumeSupported / AddToSnapshotSet of a set:
+ * one fork, not one per volume). serve() runs in the child for each request: @req/@size the
+ * request (NUL-terminated one past @size), the answer goes into @ans (at most @max bytes); it
+ * returns the answer's length, or a negative value for a failed request (answer() gets -EPROTO).
+ */
+typedef int (*worker_serve_t)(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata);
+
+/* On the loop, once per request: @r 0 with the answer, -ETIME the worker was killed at the
+ * request's deadline, -EPROTO serve() failed or the worker died in the request (both once it is
+ * reaped: the next request forks a new worker). */
+typedef void (*worker_answer_t)(int r, const uint8_t *ans, size_t size, void *userdata);
+
+/* How long a serving worker waits for its next request before it is ended. */
+#define WORKER_IDLE_USEC (5 * USEC_PER_SEC)
+
+/* Send @req to the worker in *@owner, forked first (and stored there) when there is none; @answer
+ * is called once, from the loop, never from within worker_ask(). SIGKILL at now + @timeout_usec
+ * when no answer came by then. *@owner goes back to NULL when the worker is gone. -EBUSY while
+ * a request waits. */
+int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, worker_serve_t serve,
+               void *serve_userdata, const void *req, size_t size, uint64_t timeout_usec, worker_answer_t answer,
+               void *userdata);
+
+/* Done with a serving worker: an idle one exits on the end of its socket, one in a request is
+ * killed (its answer() is not called). NULL-safe; returns NULL. */
+Worker *worker_end(Worker *w);
 
 /* Helpers for the results: append to / read from a byte buffer. */
 int worker_write(int fd, const void *data, size_t size);
