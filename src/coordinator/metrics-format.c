@@ -15,40 +15,27 @@
 
 #include "metrics-format.h"
 
-void prom_escape_label_value(FILE *f, const char *v) {
+/* @v with backslash and newline escaped, and double quote too when @quote (label values; HELP
+ * text leaves it as it is) */
+static void escape(FILE *f, const char *v, bool quote) {
         for (const char *p = v; *p; p++)
-                switch (*p) {
-                case '\\':
+                if (*p == '\\')
                         fputs("\\\\", f);
-                        break;
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\n':
+                else if (*p == '\n')
                         fputs("\\n", f);
-                        break;
-                default:
+                else if (*p == '"' && quote)
+                        fputs("\\\"", f);
+                else
                         fputc(*p, f);
-                }
 }
 
-static void escape_help(FILE *f, const char *v) {
-        for (const char *p = v; *p; p++)
-                switch (*p) {
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                default:
-                        fputc(*p, f);
-                }
+void prom_escape_label_value(FILE *f, const char *v) {
+        escape(f, v, true);
 }
 
 void prom_header(FILE *f, const char *name, const char *help, const char *type) {
         fprintf(f, "# HELP %s ", name);
-        escape_help(f, help);
+        escape(f, help, false);
         fprintf(f, "\n# TYPE %s %s\n", name, type);
 }
 

@@ -59,6 +59,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -215,6 +216,63 @@ static uint64_t mono_usec(void) {
 /* A generous bound for anything lvssd must finish (its event deadlines are set to 2 s below). */
 #define SETTLE_USEC (30 * USEC_PER_SEC)
 
+/* ---- the run's directory, removed on every exit ------------------------------------ */
+
+/* Every lvssd of the run gets a directory under this one (tmpfs). The test removes each of them
+ * when its case ends well; when a case fails (its teardown may fail before the removal), when
+ * main() returns with failures, or on SIGTERM (meson's timeout), SIGINT, SIGHUP or SIGABRT,
+ * remove_run_dir() takes the whole parent (issue 13 part T item 2: 77 of them had piled up). */
+static char run_dir[64];
+/* "chattr -R -i -- DIR 2>/dev/null; rm -rf -- DIR" for /bin/sh -c, made before any handler is set */
+static char run_dir_cmd[256];
+
+static void run_cleanup_command(void) {
+        /* _Fork (no atfork handlers, no locks: async-signal-safe, unlike fork()), execve and
+         * waitpid only: it runs in a signal handler too */
+        char *const argv[] = { (char *) "sh", (char *) "-c", run_dir_cmd, NULL };
+        char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        pid_t pid;
+        int status;
+
+        if (!run_dir[0])
+                return;
+        pid = _Fork();
+        if (pid == 0) {
+                execve("/bin/sh", argv, envp);
+                _exit(127);
+        }
+        if (pid > 0)
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+}
+
+static void remove_run_dir(void) {
+        run_cleanup_command();
+}
+
+static void on_fatal_signal(int sig) {
+        run_cleanup_command();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void make_run_dir(void) {
+        static const int fatal[] = { SIGTERM, SIGINT, SIGHUP, SIGABRT };
+        struct sigaction sa = { .sa_handler = on_fatal_signal };
+
+        snprintf(run_dir, sizeof run_dir, "/dev/shm/lvss-session-alloc-XXXXXX");
+        if (!mkdtemp(run_dir)) {
+                fprintf(stderr, "test-session-alloc: cannot make %s: %s\n", run_dir, strerror(errno));
+                exit(EXIT_FAILURE);
+        }
+        snprintf(run_dir_cmd, sizeof run_dir_cmd, "chattr -R -i -- '%s' 2>/dev/null; rm -rf -- '%s'", run_dir,
+                 run_dir);
+        assert_int_equal(atexit(remove_run_dir), 0);
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+                assert_int_equal(sigaction(fatal[i], &sa, NULL), 0);
+}
+
 /* ---- lvssd on its own thread -------------------------------------------------- */
 
 static struct {
@@ -227,7 +285,7 @@ static struct {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         bool call_done;
-        char dir[64];
+        char dir[sizeof run_dir + 16];
 } d = { .call_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static int on_call(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -290,7 +348,7 @@ static void lvssd_start(void) {
         int r;
 
         /* tmpfs: the catalog's fsyncs cost nothing, and the copy provider copies one small file */
-        snprintf(d.dir, sizeof d.dir, "/dev/shm/lvss-session-alloc-XXXXXX");
+        snprintf(d.dir, sizeof d.dir, "%s/lvssd-XXXXXX", run_dir);
         assert_non_null(mkdtemp(d.dir));
         snprintf(socket_path, sizeof socket_path, "%s/lvssd.sock", d.dir);
         snprintf(state_dir, sizeof state_dir, "%s/state", d.dir);
@@ -676,5 +734,6 @@ int main(void) {
         assert_int_equal(pthread_sigmask(SIG_BLOCK, &mask, NULL), 0);
         signal(SIGPIPE, SIG_IGN);
         assert_int_equal(pthread_atfork(NULL, NULL, child_disarms), 0);
+        make_run_dir();
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

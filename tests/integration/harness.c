@@ -1545,6 +1545,42 @@ int itest_main(const char *group, const struct CMUnitTest *tests, size_t n) {
         return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }
 
+static pid_t fs_main_pid;
+static void (*fs_cleanup_fn)(void);
+static void (*fs_signal_fn)(void);
+
+static void fs_at_exit(void) {
+        if (getpid() == fs_main_pid)
+                fs_cleanup_fn();
+}
+
+static void fs_on_signal(int sig) {
+        if (getpid() == fs_main_pid)
+                fs_signal_fn();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int itest_main_with_fs(const char *group, const struct CMUnitTest *tests, size_t n, int (*setup)(void),
+                       void (*cleanup)(void), void (*on_signal)(void)) {
+        int r;
+
+        fs_main_pid = getpid();
+        fs_cleanup_fn = cleanup;
+        fs_signal_fn = on_signal;
+        r = setup();
+        if (r != 0) {
+                cleanup();
+                return r;
+        }
+        atexit(fs_at_exit);
+        signal(SIGTERM, fs_on_signal);
+        signal(SIGINT, fs_on_signal);
+        r = itest_main(group, tests, n);
+        cleanup();
+        return r;
+}
+
 static bool cond_session_ended(itest_env *env, void *userdata) {
         char *state = NULL;
         bool ended = itest_catalog_session(env, userdata, &state, NULL) && state && strcmp(state, "active") != 0;

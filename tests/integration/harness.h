@@ -158,6 +158,20 @@ int itest_teardown(void **state);
 int itest_main(const char *group, const struct CMUnitTest *tests, size_t n);
 #define ITEST_MAIN(group, tests) itest_main(group, tests, sizeof(tests) / sizeof((tests)[0]))
 
+/*
+ * itest_main() for a test whose file systems (loop devices, mounts) must not
+ * outlive it (test-shadow-storage, test-exec-fsfreeze): @setup makes them
+ * before any test (0 ready; else its result, e.g. 77 skipped, is returned
+ * after @cleanup); @cleanup (idempotent) releases them after the tests and
+ * at exit; @on_signal (async-signal-safe calls only) on SIGTERM and SIGINT,
+ * before the signal's default action. Both run only in the process that
+ * called this, never in a forked child.
+ */
+int itest_main_with_fs(const char *group, const struct CMUnitTest *tests, size_t n, int (*setup)(void),
+                       void (*cleanup)(void), void (*on_signal)(void));
+#define ITEST_MAIN_WITH_FS(group, tests, setup, cleanup, on_signal) \
+        itest_main_with_fs(group, tests, sizeof(tests) / sizeof((tests)[0]), setup, cleanup, on_signal)
+
 itest_env *itest_current(void);
 
 /* ms scaled by the environment's factor */

@@ -63,7 +63,6 @@
 #define N_FS 2
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
-static pid_t main_pid;
 static char fs_dir[256];
 static const struct fs_kind {
         const char *type; /* mounted on fs_dir/TYPE */
@@ -95,8 +94,6 @@ static int fs_ioctl(const char *mnt, unsigned long req) {
 
 /* Idempotent; the test process only: thaw, unmount, detach. */
 static void fs_cleanup(void) {
-        if (getpid() != main_pid)
-                return;
         for (size_t i = 0; i < N_FS; i++) {
                 itest_loop_fs *f = &fss[i];
 
@@ -110,24 +107,20 @@ static void fs_cleanup(void) {
         }
 }
 
-static void on_fatal_signal(int sig) {
-        if (getpid() == main_pid) {
-                for (size_t i = 0; i < N_FS; i++) {
-                        itest_loop_fs *f = &fss[i];
+static void fs_release_in_signal(void) {
+        for (size_t i = 0; i < N_FS; i++) {
+                itest_loop_fs *f = &fss[i];
 
-                        if (f->mounted) {
-                                int fd = open(f->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                                if (fd >= 0) {
-                                        (void) ioctl(fd, FITHAW, 0);
-                                        close(fd);
-                                }
+                if (f->mounted) {
+                        int fd = open(f->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (fd >= 0) {
+                                (void) ioctl(fd, FITHAW, 0);
+                                close(fd);
                         }
-                        itest_loop_fs_release_in_signal(f);
                 }
-                (void) rmdir(fs_dir);
+                itest_loop_fs_release_in_signal(f);
         }
-        signal(sig, SIG_DFL);
-        raise(sig);
+        (void) rmdir(fs_dir);
 }
 
 /* fs_dir/TYPE.img mounted on fs_dir/TYPE. 0 ready, SKIP_EXIT (said why), or 1. */
@@ -631,18 +624,6 @@ int main(void) {
                 ITEST(test_state_fs_refused),
                 ITEST(test_crash),
         };
-        int r;
 
-        main_pid = getpid();
-        r = fs_setup();
-        if (r != 0) {
-                fs_cleanup();
-                return r;
-        }
-        atexit(fs_cleanup);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-        r = ITEST_MAIN("test-exec-fsfreeze", tests);
-        fs_cleanup();
-        return r;
+        return ITEST_MAIN_WITH_FS("test-exec-fsfreeze", tests, fs_setup, fs_cleanup, fs_release_in_signal);
 }

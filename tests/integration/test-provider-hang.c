@@ -274,6 +274,26 @@ static void other_gather(itest_env *env) {
         itest_requester_release(env, bc);
 }
 
+/*
+ * §1, what every hang case checks while the program hangs in @what: ListWriters answers within
+ * the bound, and another session gets through the loop: a whole backup of @volume with Thaw
+ * (@w's), or, where the hung session holds the set (@volume NULL), a metadata gather followed by
+ * ListWriters again. The program must still hang afterwards, or the case proves nothing.
+ */
+static void check_loop_free_while(itest_env *env, pid_t hung, const char *what, itest_writer *w,
+                                  const char *volume) {
+        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs", what);
+        if (volume)
+                other_backup(env, w, volume);
+        else {
+                other_gather(env);
+                CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs",
+                         what);
+        }
+        CHECK(!pid_gone(hung), "the program stopped hanging in %s before the other session was done: the test "
+              "proves nothing (raise the deadline)", what);
+}
+
 /* ---- is-supported ------------------------------------------------------------------------------ */
 
 static int is_supported_child(int fd, void *userdata) {
@@ -302,11 +322,7 @@ static void test_hang_is_supported(void **state) {
         uint64_t start = itest_now_mono_usec();
         pid_t hung = wait_hanging(env, &h, "is-supported");
 
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
-                 "§1: ListWriters while is-supported hangs");
-        other_backup(env, w, env->data_dir);
-        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
-              "nothing (raise the deadline)");
+        check_loop_free_while(env, hung, "is-supported", w, env->data_dir);
 
         CHECK_HR(itest_child_result(env, req, "is-supported"), VSS_E_UNEXPECTED_PROVIDER_ERROR,
                  "§1: IsVolumeSupported whose provider hangs");
@@ -348,10 +364,7 @@ static void run_hung_set(itest_env *env, const char *step, vss_hresult expected,
         vss_async *a = start_hung_set(env, &h, &bc, &sid);
         pid_t hung = wait_hanging(env, &h, step);
 
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs", step);
-        other_gather(env);
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s hangs", step);
-        CHECK(!pid_gone(hung), "the program stopped hanging before the checks were done: the test proves nothing");
+        check_loop_free_while(env, hung, step, NULL, NULL);
         CHECK_HR(vss_async_wait(a, 0), VSS_S_ASYNC_PENDING, "DoSnapshotSet while %s hangs", step);
 
         vss_hresult hr = vss_async_wait(a, itest_ms(env, 20000));
@@ -430,10 +443,7 @@ static void test_hang_delete(void **state) {
         hang_set(&h, "delete");
         itest_proc *del = itest_spawn_child(env, "delete", delete_child, env);
         pid_t hung = wait_hanging(env, &h, "delete");
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while delete hangs");
-        other_backup(env, w, h.other);
-        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
-              "nothing");
+        check_loop_free_while(env, hung, "delete", w, h.other);
 
         CHECK_HR(itest_child_result(env, del, "delete"), VSS_E_UNEXPECTED_PROVIDER_ERROR,
                  "§1: DeleteShadows whose provider hangs");
@@ -509,10 +519,7 @@ static void test_hang_abort(void **state) {
         vss_async *a = start_hung_set(env, &h, &bc, &sid);
         pid_t hung = wait_hanging(env, &h, "abort");
 
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while abort hangs");
-        other_gather(env);
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while abort hangs");
-        CHECK(!pid_gone(hung), "the program stopped hanging before the checks were done: the test proves nothing");
+        check_loop_free_while(env, hung, "abort", NULL, NULL);
         CHECK_HR(vss_async_wait(a, 0), VSS_S_ASYNC_PENDING, "DoSnapshotSet ends only once its undo is done");
 
         vss_hresult hr = vss_async_wait(a, itest_ms(env, 20000));
@@ -534,15 +541,13 @@ typedef struct release_arg {
         const char *volume;
 } release_arg;
 
-/* A whole backup with the hang provider (auto-release copy), then Release: says "made 0x…",
- * "session {id}", then "released 0x00000000 MS" once vss_backup_components_release() returned. */
-static int release_child(int fd, void *userdata) {
-        const release_arg *ra = userdata;
+/* In a requester child: a backup of @ra->volume with the hang provider, up to PrepareForBackup done
+ * (gather, the set with the volume, prepare); *ret_bc is set whatever the result. */
+static vss_hresult child_backup_prepared(const release_arg *ra, vss_backup_components **ret_bc) {
         vss_backup_components *bc = NULL;
         vss_async *a = NULL;
         vss_id set, snap;
         vss_hresult hr;
-        char id[VSS_ID_STRING_MAX];
 
         if ((hr = vss_create_backup_components(&bc)) == VSS_S_OK && (hr = vss_initialize_for_backup(bc, NULL)) == VSS_S_OK &&
             (hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false)) == VSS_S_OK &&
@@ -553,7 +558,21 @@ static int release_child(int fd, void *userdata) {
             (hr = vss_add_to_snapshot_set(bc, ra->volume, &ra->h->id, &snap)) == VSS_S_OK &&
             (hr = vss_prepare_for_backup(bc, &a)) == VSS_S_OK)
                 hr = vss_async_wait(a, 30000);
-        a = vss_async_release(a);
+        vss_async_release(a);
+        *ret_bc = bc;
+        return hr;
+}
+
+/* A whole backup with the hang provider (auto-release copy), then Release: says "made 0x…",
+ * "session {id}", then "released 0x00000000 MS" once vss_backup_components_release() returned. */
+static int release_child(int fd, void *userdata) {
+        const release_arg *ra = userdata;
+        vss_backup_components *bc = NULL;
+        vss_async *a = NULL;
+        vss_id set;
+        char id[VSS_ID_STRING_MAX];
+        vss_hresult hr = child_backup_prepared(ra, &bc);
+
         if (hr == VSS_S_OK && (hr = vss_do_snapshot_set(bc, &a)) == VSS_S_OK)
                 hr = vss_async_wait(a, 30000);
         a = vss_async_release(a);
@@ -587,11 +606,7 @@ static void test_hang_auto_release_delete(void **state) {
               req->out.lines[l].text);
         pid_t hung = wait_hanging(env, &h, "delete");
 
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
-                 "§1: ListWriters while the auto-release deletion hangs");
-        other_backup(env, w, h.other);
-        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
-              "nothing (raise the deadline)");
+        check_loop_free_while(env, hung, "the auto-release deletion", w, h.other);
         CHECK(itest_wait_line(env, &req->out, "released ", 0) < 0, "§1: Release was answered before the "
               "deletion of its copies ended");
 
@@ -614,19 +629,8 @@ static int interrupted_child(int fd, void *userdata) {
         const release_arg *ra = userdata;
         vss_backup_components *bc = NULL;
         vss_async *a = NULL;
-        vss_id set, snap;
-        vss_hresult hr;
+        vss_hresult hr = child_backup_prepared(ra, &bc);
 
-        if ((hr = vss_create_backup_components(&bc)) == VSS_S_OK && (hr = vss_initialize_for_backup(bc, NULL)) == VSS_S_OK &&
-            (hr = vss_set_backup_state(bc, false, false, VSS_BT_FULL, false)) == VSS_S_OK &&
-            (hr = vss_gather_writer_metadata(bc, &a)) == VSS_S_OK)
-                hr = vss_async_wait(a, 30000);
-        a = vss_async_release(a);
-        if (hr == VSS_S_OK && (hr = vss_start_snapshot_set(bc, &set)) == VSS_S_OK &&
-            (hr = vss_add_to_snapshot_set(bc, ra->volume, &ra->h->id, &snap)) == VSS_S_OK &&
-            (hr = vss_prepare_for_backup(bc, &a)) == VSS_S_OK)
-                hr = vss_async_wait(a, 30000);
-        a = vss_async_release(a);
         if (hr == VSS_S_OK)
                 hr = vss_do_snapshot_set(bc, &a);
         itest_child_say(fd, "started 0x%08X", (unsigned) hr);
@@ -668,11 +672,7 @@ static void test_hang_finalize_interrupted(void **state) {
         itest_kill_proc(env, req); /* interrupted after its commit */
         pid_t hung = wait_hanging(env, &h, "finalize");
 
-        CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
-                 "§1: ListWriters while the interrupted session's finalize hangs");
-        other_backup(env, w, h.other);
-        CHECK(!pid_gone(hung), "the program stopped hanging before the other backup was done: the test proves "
-              "nothing (raise the deadline)");
+        check_loop_free_while(env, hung, "the interrupted session's finalize", w, h.other);
 
         CHECK(poll_until(env, session_ended_clean, &sid, itest_ms(env, 20000)),
               "§1: the interrupted session did not end with its copy deleted (%d snapshot row(s))",

@@ -63,13 +63,11 @@
 #define ITEMS_OF(x) (sizeof(x) / sizeof((x)[0]))
 #define VOLUME_FILE_BYTES (3 << 20)
 
-static pid_t main_pid;
 static char fs_dir[256];
 static itest_loop_fs storage_fs = { .loop_fd = -1 };
 
+/* Idempotent; the test process only (itest_main_with_fs()). */
 static void fs_cleanup(void) {
-        if (getpid() != main_pid)
-                return;
         itest_loop_fs_release("test-shadow-storage", &storage_fs);
         if (fs_dir[0]) {
                 (void) rmdir(fs_dir);
@@ -77,13 +75,9 @@ static void fs_cleanup(void) {
         }
 }
 
-static void on_fatal_signal(int sig) {
-        if (getpid() == main_pid) {
-                itest_loop_fs_release_in_signal(&storage_fs);
-                (void) rmdir(fs_dir);
-        }
-        signal(sig, SIG_DFL);
-        raise(sig);
+static void fs_release_in_signal(void) {
+        itest_loop_fs_release_in_signal(&storage_fs);
+        (void) rmdir(fs_dir);
 }
 
 static int fs_setup(void) {
@@ -670,18 +664,6 @@ int main(void) {
                 ITEST(test_keep_by_hand),
                 ITEST(test_resize_shadow_storage),
         };
-        int r;
 
-        main_pid = getpid();
-        r = fs_setup();
-        if (r != 0) {
-                fs_cleanup();
-                return r;
-        }
-        atexit(fs_cleanup);
-        signal(SIGTERM, on_fatal_signal);
-        signal(SIGINT, on_fatal_signal);
-        r = ITEST_MAIN("test-shadow-storage", tests);
-        fs_cleanup();
-        return r;
+        return ITEST_MAIN_WITH_FS("test-shadow-storage", tests, fs_setup, fs_cleanup, fs_release_in_signal);
 }

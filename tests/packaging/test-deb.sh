@@ -28,6 +28,11 @@
 #     /run/lvss, no systemd enablement link; the group lvss stays (debian/lvss.postrm
 #     says why) and this test removes it itself when it made it.
 #
+# TEST_DEB_PART=build runs steps 1 and 2 only (what needs no installation:
+# .ci/run runs it in the background, niced, during the valgrind pass);
+# TEST_DEB_PART=install runs steps 3 to 7 on the packages that part left in
+# BUILD_DEB_DIR (it fails when there are none). Default: all, 1 to 7.
+#
 # It cleans up whatever happens (trap): its processes, the packages, the
 # group, the policy-rc.d it made, its temp dir. Ends with "N passed, N failed".
 
@@ -42,10 +47,20 @@ case ${1:-} in
         echo "with the installed programs and purges them again. As root. Ends with the line"
         echo "\"N passed, N failed\". TEST_DEB_KEEP=1 keeps the temp dir (logs);"
         echo "TEST_DEB_REUSE=1 tests the packages an earlier run left in BUILD_DEB_DIR."
+        echo "TEST_DEB_PART=build: only build them and run lintian; TEST_DEB_PART=install:"
+        echo "only the rest, on the packages TEST_DEB_PART=build left (default: all)."
         exit 0
         ;;
 -*)
         echo "test-deb: unknown option $1 (see --help)" >&2
+        exit 2
+        ;;
+esac
+PART=${TEST_DEB_PART:-all}
+case $PART in
+all | build | install) ;;
+*)
+        echo "test-deb: TEST_DEB_PART=$PART: expected build, install or all (see --help)" >&2
         exit 2
         ;;
 esac
@@ -237,9 +252,13 @@ fi
 
 # ---------------------------------------------------------------------------
 # 1. Build
-echo "==> make deb (into $BUILD_DEB)"
+[ "$PART" = install ] || echo "==> make deb (into $BUILD_DEB)"
 start=$(date +%s)
-if [ -n "${TEST_DEB_REUSE:-}" ] && [ -f "$BUILD_DEB/build.log" ]; then
+if [ "$PART" = install ]; then
+        [ -f "$BUILD_DEB/build.log" ] || die "TEST_DEB_PART=install: no packages of a TEST_DEB_PART=build in $BUILD_DEB"
+        echo "test-deb: TEST_DEB_PART=install: the packages TEST_DEB_PART=build left in $BUILD_DEB"
+        cp "$BUILD_DEB/build.log" "$TMP/build.log"
+elif [ -n "${TEST_DEB_REUSE:-}" ] && [ -f "$BUILD_DEB/build.log" ]; then
         # the packages of an earlier run, as they are (e.g. one changed by hand)
         echo "test-deb: TEST_DEB_REUSE: not building, the packages in $BUILD_DEB as they are"
         cp "$BUILD_DEB/build.log" "$TMP/build.log"
@@ -261,8 +280,10 @@ for p in "${PACKAGES[@]}"; do
 done
 CHANGES=$BUILD_DEB/lvss_${VERSION}_${ARCH}.changes
 [ -f "$CHANGES" ] || die "make deb made no $CHANGES"
-# Nothing next to the source tree: the output is in BUILD_DEB only.
-if ls "$SRC"/../lvss_* "$SRC"/../liblvss* >/dev/null 2>&1; then
+# Nothing next to the source tree: the output is in BUILD_DEB only (checked by the build part).
+if [ "$PART" = install ]; then
+        :
+elif ls "$SRC"/../lvss_* "$SRC"/../liblvss* >/dev/null 2>&1; then
         fail "dpkg-buildpackage wrote to the parent of the source tree: $(ls -d "$SRC"/../lvss_* "$SRC"/../liblvss* 2>/dev/null | tr '\n' ' ')"
 else
         pass "the build output is in $BUILD_DEB, nothing next to the source tree"
@@ -270,7 +291,9 @@ fi
 # debian/rules runs dpkg-gensymbols at check level 4: any difference between
 # debian/liblvss0.symbols and the library's symbols fails the build; here:
 # no warning either, and the symbols file shipped is ours.
-if grep -n "dpkg-gensymbols: warning\|dpkg-gensymbols: error" "$TMP/build.log"; then
+if [ "$PART" = install ]; then
+        :
+elif grep -n "dpkg-gensymbols: warning\|dpkg-gensymbols: error" "$TMP/build.log"; then
         fail "dpkg-gensymbols complained about debian/liblvss0.symbols (above)"
 elif ! dpkg-deb -I "${DEB[liblvss0]}" symbols >"$TMP/symbols" 2>&1; then
         fail "liblvss0 has no symbols control file: $(cat "$TMP/symbols")"
@@ -285,13 +308,16 @@ fi
 
 # ---------------------------------------------------------------------------
 # 2. lintian
-echo "==> lintian --fail-on error,warning $CHANGES"
-if lintian --fail-on error,warning "$CHANGES" >"$TMP/lintian.log" 2>&1; then
+if [ "$PART" = install ]; then
+        echo "==> lintian: in the build part"
+elif echo "==> lintian --fail-on error,warning $CHANGES" && lintian --fail-on error,warning "$CHANGES" >"$TMP/lintian.log" 2>&1; then
         pass "lintian: no error, no warning"
 else
         cat "$TMP/lintian.log"
         fail "lintian found errors or warnings (above)"
 fi
+
+[ "$PART" = build ] && exit 0 # cleanup() says the summary
 
 # ---------------------------------------------------------------------------
 # 3. What the packages hold and depend on (before installing: from the .debs)
