@@ -43,9 +43,18 @@
 #include "harness.h"
 #include "protocol/protocol.h"
 
-/* the worker's deadline, scaled; every "answers at once" bound is a fraction of it */
-#define STEP_DEADLINE_MS(env) itest_ms(env, 2500)
-#define ANSWER_BOUND_MS(env) itest_ms(env, 1000)
+/*
+ * The worker's deadline; every "answers at once" bound is a fraction of it. Scaled by at
+ * most 3, not by the harness's factor (6 under valgrind): each hang case waits the whole
+ * deadline, and what must fit inside it is a ListWriters and another session's backup,
+ * which take tens and hundreds of ms under valgrind. A deadline too short for them fails
+ * loudly ("the program stopped hanging before the other backup was done"), never silently.
+ */
+static unsigned hang_ms(const itest_env *env, unsigned ms) {
+        return ms * (env->factor < 3 ? env->factor : 3);
+}
+#define STEP_DEADLINE_MS(env) hang_ms(env, 2500)
+#define ANSWER_BOUND_MS(env) hang_ms(env, 1000)
 #define HOLD_WINDOW_MS 2000
 
 typedef struct hang {
