@@ -28,6 +28,10 @@
  *     an event it did not declare and that lvssd may skip), every status is
  *     the WS table's after each step, and only the skipped events are
  *     answered by lvssd in the history.
+ *   - test_veto_at_prepare_snapshot, test_veto_at_freeze (WS-7): another
+ *     writer vetoes the set; the freeze/thaw writer, whose PrepareForSnapshot
+ *     lvssd answered, still receives Abort (and, at Freeze, was frozen and
+ *     is released by it), and its status is STABLE.
  */
 
 #include <stdio.h>
@@ -238,10 +242,47 @@ static void test_mixed_session(void **state) {
         check_history(env, &sid, "decl", "2 3 8");
 }
 
+/* WS-7 with a skipped PrepareForSnapshot: a veto by another writer still sends the freeze/thaw
+ * writer Abort (lvssd answered PrepareForSnapshot for it, so it counts as having got it), and a
+ * frozen one is released by it; its status is the table's. */
+static void veto_case(itest_env *env, const char *veto_at, vss_hresult want_hr, const char *ft_events) {
+        itest_statuses st = { 0 };
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *v = WRITER(env, "vetoes", "--fail-at", veto_at, "--fail-mode", "return");
+        itest_writer *ft = WRITER(env, "ft", FREEZE_THAW);
+        itest_writer *const ws[] = { v, ft };
+        vss_backup_components *bc = itest_requester(env, false);
+        vss_id sid = itest_session_id(bc);
+
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_hresult hr = itest_step(env, bc, vss_do_snapshot_set, "vss_do_snapshot_set", itest_step_bound(env), NULL);
+        CHECK_HR(hr, want_hr, "WS-7: DoSnapshotSet vetoed at %s", veto_at);
+        itest_wait_event(env, ft, "Abort", &sid, "ok", itest_ms(env, 5000));
+        check_events_seen(ft, &sid, ft_events, "WS-7 with a skipped PrepareForSnapshot");
+
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, &sid, ws, 2);
+        CHECK_STATUS(&st, ft, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+}
+
+static void test_veto_at_prepare_snapshot(void **state) {
+        veto_case(*state, "PrepareForSnapshot", VSS_E_WRITERERROR_NONRETRYABLE, "Identify Abort");
+}
+
+static void test_veto_at_freeze(void **state) {
+        veto_case(*state, "Freeze", VSS_E_WRITERERROR_NONRETRYABLE, "Identify Freeze Abort");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_freeze_thaw_only, itest_setup, itest_teardown),
                 cmocka_unit_test_setup_teardown(test_mixed_session, itest_setup, itest_teardown),
+                cmocka_unit_test_setup_teardown(test_veto_at_prepare_snapshot, itest_setup, itest_teardown),
+                cmocka_unit_test_setup_teardown(test_veto_at_freeze, itest_setup, itest_teardown),
         };
         return itest_main("writer-events", tests, sizeof tests / sizeof tests[0]);
 }
