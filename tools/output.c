@@ -215,6 +215,8 @@ void output_writer_block(FILE *f, const output_writer *w) {
                 if (s->event_in_progress)
                         fprintf(f, "   Last event: %s, %sin progress%s\n", event, ansi_highlight_yellow(),
                                 ansi_normal());
+                else if (w->answered_by_lvssd)
+                        fprintf(f, "   Last event: %s, answered by lvssd (the writer does not handle it)\n", event);
                 else if (s->failure == VSS_E_WRITER_NOT_RESPONDING)
                         fprintf(f, "   Last event: %s, no answer after %s\n", event,
                                 format_duration(d, s->last_event_duration_usec));
@@ -329,6 +331,9 @@ void json_writer_members(json_writer *j, const output_writer *w) {
         json_key(j, "last_event_duration_usec");
         json_uint(j, s->last_event_duration_usec);
         if (w->owner_known) {
+                /* issue 11 §5, WS-9: who answered the last event */
+                json_key(j, "last_event_answered_by");
+                json_string(j, w->answered_by_lvssd ? "lvssd" : "writer");
                 struct passwd *pw = getpwuid((uid_t) w->uid);
                 json_key(j, "uid");
                 json_uint(j, w->uid);

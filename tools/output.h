@@ -65,6 +65,7 @@ typedef struct output_writer {
         uint32_t uid;              /* the writer process's uid and pid */
         int32_t pid;
         const char *note;          /* what lvssd found wrong with its answer, or NULL */
+        bool answered_by_lvssd;    /* the admin view: lvssd answered the last event (issue 11 §5) */
 } output_writer;
 
 /*

@@ -342,11 +342,11 @@ static int finish_output(void) {
 
 /* ---- list writers ------------------------------------------------------------ */
 
-/* Reads one (ayayssuiisayubttbsuis); the strings stay borrowed from @m. */
+/* Reads one (ayayssuiisayubttbsuisb); the strings stay borrowed from @m. */
 static int read_admin_status(sd_bus_message *m, output_writer *ret) {
         output_writer w = {};
         uint32_t state, event;
-        int in_progress, active;
+        int in_progress, active, by_lvssd;
         int r;
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_STRUCT, LVSS_ADMIN_STATUS_STRUCT);
@@ -370,10 +370,11 @@ static int read_admin_status(sd_bus_message *m, output_writer *ret) {
                                 &w.status.last_event_duration_usec, &active, &w.session_state);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "uis", &w.uid, &w.pid, &w.note);
+        r = sd_bus_message_read(m, "uisb", &w.uid, &w.pid, &w.note, &by_lvssd);
         if (r < 0)
                 return r;
         w.owner_known = true;
+        w.answered_by_lvssd = by_lvssd;
         w.note = strnull_if_empty(w.note);
         r = sd_bus_message_exit_container(m);
         if (r < 0)

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <lvss/writer.h>
+
 #include "abi.h"
 #include "state.h"
 #include "util.h"
@@ -106,4 +108,47 @@ vss_writer_event lvss_event_from_name(const char *name) {
                 if (strcasecmp(event_rules[e].name, name) == 0)
                         return (vss_writer_event) e;
         return VSS_EVENT_NONE;
+}
+
+bool lvss_event_skippable(vss_writer_event e) {
+        switch (e) {
+        case VSS_EVENT_PREPARE_BACKUP:
+        case VSS_EVENT_PREPARE_SNAPSHOT:
+        case VSS_EVENT_POST_SNAPSHOT:
+        case VSS_EVENT_BACKUP_COMPLETE:
+        case VSS_EVENT_PRE_RESTORE:
+        case VSS_EVENT_POST_RESTORE:
+                return true;
+        default:
+                return false;
+        }
+}
+
+bool lvss_event_delivered(uint32_t handled, vss_writer_event e) {
+        if (!lvss_event_skippable(e))
+                return true;
+        return (handled & LVSS_EVENT_BIT(e)) != 0;
+}
+
+uint32_t lvss_writer_events_wanted(const struct vss_writer_callbacks *cb) {
+        uint32_t m = 0;
+
+        for (int e = VSS_EVENT_IDENTIFY; e < VSS_EVENT_COUNT; e++)
+                if (!lvss_event_skippable((vss_writer_event) e))
+                        m |= LVSS_EVENT_BIT(e);
+        if (!cb)
+                return m;
+        if (cb->on_prepare_backup)
+                m |= LVSS_EVENT_BIT(VSS_EVENT_PREPARE_BACKUP);
+        if (cb->on_prepare_snapshot || (cb->on_prepare_backup && cb->on_abort))
+                m |= LVSS_EVENT_BIT(VSS_EVENT_PREPARE_SNAPSHOT);
+        if (cb->on_post_snapshot)
+                m |= LVSS_EVENT_BIT(VSS_EVENT_POST_SNAPSHOT);
+        if (cb->on_backup_complete)
+                m |= LVSS_EVENT_BIT(VSS_EVENT_BACKUP_COMPLETE);
+        if (cb->on_pre_restore)
+                m |= LVSS_EVENT_BIT(VSS_EVENT_PRE_RESTORE);
+        if (cb->on_post_restore)
+                m |= LVSS_EVENT_BIT(VSS_EVENT_POST_RESTORE);
+        return m;
 }

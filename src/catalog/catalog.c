@@ -116,6 +116,10 @@ static const char *const migrations[] = {
         "        max_percent INTEGER NOT NULL"
         ");"
         "PRAGMA user_version = 4;",
+        /* 5: who answered the event (issue 11 §5): 1 when lvssd answered for a writer that
+         * declared it does not handle it, 0 for the writer's own answer (every older row) */
+        "ALTER TABLE writer_status ADD COLUMN answered_by_lvssd INTEGER NOT NULL DEFAULT 0;"
+        "PRAGMA user_version = 5;",
 };
 
 #define SNAPSHOT_COLUMNS                                                                               \
@@ -714,8 +718,9 @@ static int status_prepare(lvss_catalog *c, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v3(
                 c->db,
                 "INSERT INTO writer_status (session_id, instance_id, writer_id, writer_name, instance_name, "
-                "state, failure, application_result, application_message, event, ok, sent_usec, duration_usec) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "state, failure, application_result, application_message, event, ok, sent_usec, duration_usec, "
+                "answered_by_lvssd) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
         return rc == SQLITE_OK ? 0 : log_sqlite(c->db, rc, "prepare status add");
 }
@@ -735,10 +740,11 @@ static int status_insert(lvss_catalog *c, sqlite3_stmt *stmt, const lvss_catalog
         int r, rc;
 
         (void) sqlite3_reset(stmt);
-        rc = bind_status(stmt, "sddttiiitiiii", &s->session_id, &s->instance_id, &s->writer_id, s->writer_name,
+        rc = bind_status(stmt, "sddttiiitiiiii", &s->session_id, &s->instance_id, &s->writer_id, s->writer_name,
                          s->instance_name, (int64_t) s->state, (int64_t) s->failure,
                          (int64_t) s->application_result, s->application_message, (int64_t) s->event,
-                         (int64_t) s->ok, (int64_t) s->sent_usec, (int64_t) s->duration_usec);
+                         (int64_t) s->ok, (int64_t) s->sent_usec, (int64_t) s->duration_usec,
+                         (int64_t) s->answered_by_lvssd);
         if (rc != SQLITE_OK)
                 return log_sqlite(c->db, rc, "bind status add");
         r = step_done(c, stmt, "status add");

@@ -50,6 +50,7 @@ typedef struct lvss_catalog_status {
         bool ok;
         uint64_t sent_usec;
         uint64_t duration_usec;
+        bool answered_by_lvssd; /* issue 11 §5: the writer does not handle the event; lvssd answered it */
 } lvss_catalog_status;
 
 int lvss_catalog_open(const char *path, lvss_catalog **ret);

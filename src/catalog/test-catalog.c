@@ -141,7 +141,7 @@ static void test_open_settings(void **state) {
         s = raw_text(db, "PRAGMA journal_mode");
         assert_string_equal(s, "wal");
         free(s);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 5); /* the latest: issue 11 §5 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                      "name IN ('sessions', 'snapshots', 'writer_status')"),
                          3);
@@ -554,7 +554,9 @@ static void test_status_add(void **state) {
         s.event = VSS_EVENT_ABORT;
         s.ok = true;
         s.writer_name = NULL;
+        s.answered_by_lvssd = true; /* issue 11 §5 */
         assert_int_equal(lvss_catalog_status_add(c, &s), 0);
+        s.answered_by_lvssd = false;
         s.session_id = (vss_id) {}; /* no session: stored as NULL */
         assert_int_equal(lvss_catalog_status_add(c, &s), 0);
         s.session_id = unknown;
@@ -569,6 +571,8 @@ static void test_status_add(void **state) {
         assert_int_equal(raw_int(db, "SELECT state FROM writer_status ORDER BY id LIMIT 1"), VSS_WS_FAILED_AT_FREEZE);
         assert_int_equal(raw_int(db, "SELECT duration_usec FROM writer_status ORDER BY id LIMIT 1"),
                          10 * USEC_PER_SEC);
+        /* issue 11 §5: who answered; only the second row was lvssd's */
+        assert_int_equal(raw_int(db, "SELECT group_concat(answered_by_lvssd, '') FROM writer_status"), 10);
         v = raw_text(db, "SELECT application_message FROM writer_status ORDER BY id LIMIT 1");
         assert_string_equal(v, "it's \"late\"");
         free(v);
@@ -607,7 +611,7 @@ static void test_reopen_keeps_data_and_migration_is_noop(void **state) {
         free(after);
 
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 5); /* the latest: issue 11 §5 */
         sqlite3_close(db);
 
         assert_int_equal(lvss_catalog_session_get(c, &sess, &st, NULL), 0);
@@ -708,7 +712,7 @@ static void test_partial_schema_migrates(void **state) {
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         lvss_catalog_close(c);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 5); /* the latest: issue 11 §5 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes"), 1);
         sqlite3_close(db);
 }
@@ -740,8 +744,13 @@ static void test_frozen_filesystems(void **state) {
 
         new_db_path(path, sizeof path);
         db = raw_open(path);
-        /* version 2 as issue 8 left it: migrations 1 and 2 by hand */
-        assert_int_equal(sqlite3_exec(db, "CREATE TABLE writer_owners (writer_id TEXT PRIMARY KEY NOT NULL, "
+        /* version 2 as issue 8 left it: migrations 1 and 2 by hand (of 1, the table migration 5 alters) */
+        assert_int_equal(sqlite3_exec(db, "CREATE TABLE writer_status (id INTEGER PRIMARY KEY, session_id TEXT, instance_id TEXT NOT NULL, "
+                                          "writer_id TEXT NOT NULL, writer_name TEXT, instance_name TEXT, state INTEGER NOT NULL, "
+                                          "failure INTEGER NOT NULL, application_result INTEGER NOT NULL, "
+                                          "application_message TEXT, event INTEGER NOT NULL, ok INTEGER NOT NULL, "
+                                          "sent_usec INTEGER NOT NULL, duration_usec INTEGER NOT NULL);"
+                                          "CREATE TABLE writer_owners (writer_id TEXT PRIMARY KEY NOT NULL, "
                                           "uid INTEGER NOT NULL, writer_name TEXT, since_usec INTEGER NOT NULL);"
                                           "INSERT INTO writer_owners VALUES ('x', 7, 'w', 1);"
                                           "PRAGMA user_version = 2;",
@@ -750,7 +759,7 @@ static void test_frozen_filesystems(void **state) {
         sqlite3_close(db);
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4); /* the latest: issue 12 §2 */
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 5); /* the latest: issue 11 §5 */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM writer_owners"), 1);
         sqlite3_close(db);
 
@@ -790,8 +799,13 @@ static void test_storage_limits(void **state) {
 
         new_db_path(path, sizeof path);
         db = raw_open(path);
-        /* version 3 as issue 10 left it: the tables this test reads, by hand */
-        assert_int_equal(sqlite3_exec(db, "CREATE TABLE frozen_filesystems (mount_point TEXT PRIMARY KEY NOT NULL, "
+        /* version 3 as issue 10 left it: the tables this test reads, and the one migration 5 alters, by hand */
+        assert_int_equal(sqlite3_exec(db, "CREATE TABLE writer_status (id INTEGER PRIMARY KEY, session_id TEXT, instance_id TEXT NOT NULL, "
+                                          "writer_id TEXT NOT NULL, writer_name TEXT, instance_name TEXT, state INTEGER NOT NULL, "
+                                          "failure INTEGER NOT NULL, application_result INTEGER NOT NULL, "
+                                          "application_message TEXT, event INTEGER NOT NULL, ok INTEGER NOT NULL, "
+                                          "sent_usec INTEGER NOT NULL, duration_usec INTEGER NOT NULL);"
+                                          "CREATE TABLE frozen_filesystems (mount_point TEXT PRIMARY KEY NOT NULL, "
                                           "device TEXT NOT NULL, session_id TEXT, frozen_usec INTEGER NOT NULL);"
                                           "INSERT INTO frozen_filesystems VALUES ('/mnt/x', '7:9', NULL, 5);"
                                           "PRAGMA user_version = 3;",
@@ -800,7 +814,7 @@ static void test_storage_limits(void **state) {
         sqlite3_close(db);
         assert_int_equal(lvss_catalog_open(path, &c), 0);
         db = raw_open(path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 5);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM frozen_filesystems"), 1);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM shadow_storage"), 0);
         sqlite3_close(db);

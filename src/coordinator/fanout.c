@@ -21,6 +21,14 @@
  * VSS_E_INVALID_XML_DOCUMENT here too, so that a session and the admin view
  * (ListWriters) judge it alike (issue 8 item 7).
  *
+ * A writer that declared at SubscribeWriterWithEvents that it does not handle
+ * the event (issue 11 §5; lvss_event_delivered(), basic/state.h) is not sent
+ * it: lvssd answers for it at once, as its library would for a handler that
+ * is not set (ok, no failure, duration 0; the state table moves it as for
+ * any success, WS-4), and the target says so (answered_by_lvssd, shown in
+ * the admin view and the history rows, WS-9). The done callback still runs
+ * from the defer source when every target is answered that way.
+ *
  * A writer that already missed a deadline in this session is not waited on
  * again: it still gets the event (an Abort it may act on when it wakes up),
  * sent without expecting a reply, and its status stays as it failed. So no
@@ -93,7 +101,8 @@ static void target_finish(Target *t, bool ok, vss_hresult failure) {
         t->done = true;
         t->ok = ok;
         t->failure = ok ? VSS_S_OK : failure;
-        t->duration_usec = now_usec(CLOCK_MONOTONIC) - t->sent_mono;
+        /* answered by lvssd (issue 11 §5): nobody was asked, it took no time */
+        t->duration_usec = t->answered_by_lvssd ? 0 : now_usec(CLOCK_MONOTONIC) - t->sent_mono;
         t->slot = sd_bus_slot_unref(t->slot);
         /* A late answer to an event the entry no longer waits for (a newer
          * event went out meanwhile) must not overwrite the newer status. */
@@ -313,6 +322,11 @@ static bool target_silent(Target *t) {
         return t->f->ops && t->f->ops->silent && t->f->ops->silent(t->f, t, t->f->userdata);
 }
 
+/* The writer declared it does not handle this event (issue 11 §5): lvssd answers for it. */
+static bool target_skipped(const Target *t) {
+        return t->writer && !lvss_event_delivered(t->writer->handled_events, t->f->event);
+}
+
 static int target_send(Fanout *f, Target *t) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         bool silent = target_silent(t);
@@ -389,6 +403,7 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         /* First mark every target as sent, so that the status shows the event
          * in progress for all of them before any reply can arrive. */
         uint64_t sent = now_usec(CLOCK_REALTIME), mono = now_usec(CLOCK_MONOTONIC);
+        size_t n_by_lvssd = 0;
         for (size_t i = 0; i < n; i++) {
                 Target *t = &f->targets[i];
                 t->f = f;
@@ -406,6 +421,12 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         for (size_t i = 0; i < n; i++) {
                 Target *t = &f->targets[i];
                 bool silent = target_silent(t);
+                if (!silent && target_skipped(t)) {
+                        t->answered_by_lvssd = true;
+                        target_finish(t, true, VSS_S_OK);
+                        n_by_lvssd++;
+                        continue;
+                }
                 r = target_send(f, t);
                 if (silent) {
                         /* Done at once, not ok: it gave no answer; its entry keeps the failure it has. */
@@ -420,6 +441,12 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
                 }
         }
 
+        if (n_by_lvssd > 0) {
+                char sbuf[VSS_ID_STRING_MAX + 16];
+                log_msg("%s%s: answered by lvssd for %zu writer%s that do%s not handle it", vss_writer_event_name(event),
+                        fanout_session_text(f, sbuf), n_by_lvssd, n_by_lvssd == 1 ? "" : "s",
+                        n_by_lvssd == 1 ? "es" : "");
+        }
         fanout_maybe_done(f);
         return 0;
 }

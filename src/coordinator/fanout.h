@@ -28,6 +28,7 @@ struct Target {
         char *application_message;
         char *metadata; /* Identify: the WMD XML */
         char *note;     /* what lvssd found wrong with the answer (issue 8 item 7), or NULL */
+        bool answered_by_lvssd; /* issue 11 §5: the writer does not handle the event; lvssd answered ok */
         uint64_t sent_usec, sent_mono, duration_usec;
 };
 

@@ -303,7 +303,7 @@ static void owner_row_written(int r, void *data, void *userdata) {
 
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret) {
+                       uint32_t handled_events, sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret) {
         bool record, takeover;
         Writer *w;
         int r;
@@ -377,6 +377,7 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
         w->source = source;
         w->level = level;
         w->freeze_timeout_ms = freeze_timeout_ms ? freeze_timeout_ms : 60000;
+        w->handled_events = handled_events;
 
         if (record) {
                 char cls[VSS_ID_STRING_MAX];
@@ -516,7 +517,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         char state_buf[512];
         vss_id session_id = {};
         vss_writer_event event;
-        bool in_progress, active;
+        bool in_progress, active, by_lvssd = false;
         uint64_t when, took;
         int r;
 
@@ -544,6 +545,7 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
                 in_progress = l->in_progress;
                 when = l->last_event_usec;
                 took = l->duration_usec;
+                by_lvssd = l->answered_by_lvssd;
                 active = false;
                 state_text = strempty(l->session_state);
                 if (l->session && w->m->registry_hooks && w->m->registry_hooks->session_state)
@@ -584,6 +586,9 @@ static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
         if (r >= 0)
                 r = sd_bus_message_append(reply, "uis", (uint32_t) (w->client ? w->client->uid : (uid_t) -1),
                                           (int32_t) (w->client ? w->client->pid : 0), strempty(note));
+        /* issue 11 §5, WS-9: the last event's answer came from lvssd, not the writer */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "b", by_lvssd);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);

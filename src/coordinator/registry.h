@@ -30,6 +30,7 @@ typedef struct LastStatus {
         const void *session;     /* weak, opaque to the registry (RegistryHooks); NULL once the session is gone */
         const char *session_state; /* static text once the session is gone */
         char *origin;              /* an external session's caller (issue 10), kept once the session is gone */
+        bool answered_by_lvssd;    /* issue 11 §5: the writer does not handle last_event; lvssd answered it */
 } LastStatus;
 
 struct Writer {
@@ -41,6 +42,9 @@ struct Writer {
         vss_source_type source;
         int32_t level;
         uint32_t freeze_timeout_ms;
+        /* issue 11 §5: the events it wants delivered, bits (1 << event); LVSS_EVENTS_ALL for a
+         * writer that declared none (SubscribeWriter); lvssd answers the others (fanout.c) */
+        uint32_t handled_events;
         bool subscribed;
         LastStatus last;
         Writer *next, *prev;
@@ -52,7 +56,7 @@ struct Writer {
  * disk (issue 11 §1); or a negative errno with *ret_hr and *ret_message. */
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret);
+                       uint32_t handled_events, sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret);
 void registry_unsubscribe(Writer *w);
 Writer *writer_free(Writer *w);
 /* ListWriters: Identify to all, then reply on @call. */

@@ -30,6 +30,7 @@
 #include <systemd/sd-id128.h>
 
 #include "config.h"
+#include "basic/state.h"
 #include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
@@ -96,11 +97,12 @@ static int method_get_version(sd_bus_message *m, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(m, "s", PACKAGE_VERSION);
 }
 
-static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Client *c = userdata;
+/* SubscribeWriter, and SubscribeWriterWithEvents: the same plus the events the writer
+ * wants delivered (issue 11 §5; basic/state.h). The old call gets every event. */
+static int subscribe_writer(sd_bus_message *m, Client *c, bool declared, sd_bus_error *error) {
         vss_id writer_id;
         const char *name, *instance_name;
-        uint32_t usage, source, freeze_timeout_ms;
+        uint32_t usage, source, freeze_timeout_ms, handled_events = LVSS_EVENTS_ALL;
         int32_t level;
         vss_hresult hr = VSS_S_OK;
         _cleanup_(freep) char *message = NULL;
@@ -113,15 +115,25 @@ static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_err
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "writer_id must be 16 bytes");
         r = sd_bus_message_read(m, "ssuuiu", &name, &instance_name, &usage, &source, &level, &freeze_timeout_ms);
+        if (r >= 0 && declared)
+                r = sd_bus_message_read(m, "u", &handled_events);
         if (r < 0)
                 return r;
-        r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms, m,
-                               &hr, &message, &w);
+        r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms,
+                               handled_events, m, &hr, &message, &w);
         if (r < 0)
                 return lvss_bus_error_set_hresult(error, hr, "%s", message ? message : vss_hresult_text(hr));
         if (r > 0)
                 return 1; /* answered once the class's owner row is on disk (issue 11 §1) */
         return reply_with_id(m, &w->instance_id);
+}
+
+static int method_subscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return subscribe_writer(m, userdata, false, error);
+}
+
+static int method_subscribe_writer_with_events(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return subscribe_writer(m, userdata, true, error);
 }
 
 static int method_unsubscribe_writer(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -313,6 +325,11 @@ static const sd_bus_vtable coordinator_vtable[] = {
                                          SD_BUS_PARAM(usage) SD_BUS_PARAM(source) SD_BUS_PARAM(level)
                                                  SD_BUS_PARAM(freeze_timeout_ms),
                                  "ay", SD_BUS_PARAM(instance_id), method_subscribe_writer, 0),
+        SD_BUS_METHOD_WITH_NAMES("SubscribeWriterWithEvents", "ayssuuiuu",
+                                 SD_BUS_PARAM(writer_id) SD_BUS_PARAM(writer_name) SD_BUS_PARAM(instance_name)
+                                         SD_BUS_PARAM(usage) SD_BUS_PARAM(source) SD_BUS_PARAM(level)
+                                                 SD_BUS_PARAM(freeze_timeout_ms) SD_BUS_PARAM(handled_events),
+                                 "ay", SD_BUS_PARAM(instance_id), method_subscribe_writer_with_events, 0),
         SD_BUS_METHOD("UnsubscribeWriter", "", "", method_unsubscribe_writer, 0),
         SD_BUS_METHOD_WITH_NAMES("OpenSession", "", , "ay", SD_BUS_PARAM(session_id), method_open_session, 0),
         SD_BUS_METHOD_WITH_NAMES("ListWriters", "", , "a(" LVSS_ADMIN_STATUS_STRUCT ")", SD_BUS_PARAM(writers),

@@ -423,6 +423,7 @@ void writer_note_status(Writer *w, const Entry *e) {
         l->in_progress = e->in_progress;
         l->last_event_usec = e->last_event_usec;
         l->duration_usec = e->duration_usec;
+        l->answered_by_lvssd = e->answered_by_lvssd;
         l->session = e->session;
         l->session_state = NULL;
         if (note_copy(&l->origin, e->session->origin) < 0)
@@ -457,6 +458,7 @@ void entry_begin(Entry *e, vss_writer_event event, uint64_t sent_usec, const Tar
         e->in_progress = true;
         e->last_event_usec = sent_usec;
         e->duration_usec = 0;
+        e->answered_by_lvssd = false;
         switch (event) {
         case VSS_EVENT_PREPARE_BACKUP:
                 e->got_prepare_backup = true;
@@ -493,6 +495,7 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
 
         e->in_progress = false;
         e->duration_usec = t->duration_usec;
+        e->answered_by_lvssd = t->answered_by_lvssd;
         e->state = lvss_state_after_event(e->state, event, t->ok);
 
         if (!t->ok && event != VSS_EVENT_ABORT) {
@@ -548,6 +551,7 @@ void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
                         .ok = t->ok,
                         .sent_usec = t->sent_usec,
                         .duration_usec = t->duration_usec,
+                        .answered_by_lvssd = t->answered_by_lvssd,
                 };
                 manager_queue_history(s->m, &cs);
         }

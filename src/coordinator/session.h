@@ -35,6 +35,7 @@ struct Entry {
         vss_writer_event last_event;
         bool in_progress;
         uint64_t last_event_usec, duration_usec;
+        bool answered_by_lvssd; /* issue 11 §5: last_event was answered by lvssd, not the writer (WS-9) */
         const Target *current; /* the target whose answer this entry waits for, or NULL */
         bool got_prepare_backup;
         bool got_prepare_snapshot;

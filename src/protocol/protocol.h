@@ -33,8 +33,9 @@
 /* The status struct of GatherWriterStatus / GatherSessionStatus. */
 #define LVSS_STATUS_STRUCT     "ayayssuiisayubtt"
 /* ListWriters adds: session active, session state text; the writer's uid and
- * pid; what lvssd found wrong with its answer ("" = nothing). */
-#define LVSS_ADMIN_STATUS_STRUCT "ayayssuiisayubttbsuis"
+ * pid; what lvssd found wrong with its answer ("" = nothing); whether lvssd
+ * answered the last event for a writer that does not handle it (issue 11 §5). */
+#define LVSS_ADMIN_STATUS_STRUCT "ayayssuiisayubttbsuisb"
 
 /* How long a client waits for a reply that the coordinator defers until a step ends.
  * The coordinator bounds every step itself (WS-5); this only guards against a

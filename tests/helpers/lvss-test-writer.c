@@ -14,8 +14,9 @@
  *                    [--component NAME]... [--path DIR]
  *                    [--backup-metadata TEXT] [--restore-metadata TEXT]
  *                    [--restore-failure-msg TEXT]
- *                    [--raw-identify bad-metadata|wrong-signature|bad-components]
+ *                    [--raw-identify bad-metadata|wrong-signature|bad-components|old-writer|declared]
  *                    [--show-snapshot] [--write-copy NAME] [--recovery-fails]
+ *                    [--handlers EVENT[,EVENT...]]
  *
  * It tells the test what happens on stdout, one line each, flushed at once:
  *   subscribed {instance-id}
@@ -70,6 +71,19 @@
  * `second`, and PrepareForBackup a `components` out list that sets
  * `first`'s backup metadata to "from a refused answer" and then has a
  * component whose name is a number (no writer library sends that).
+ * With old-writer (issue 11 §5) it is a writer as liblvss made them before
+ * the event declaration: SubscribeWriter without one, a valid document, and
+ * every event answered with success and printed as `event E {sid} ok`
+ * (Identify included). With declared it subscribes with
+ * SubscribeWriterWithEvents, declaring the events of --handlers (and
+ * nothing else, not even the ones lvssd always sends), and answers and
+ * prints every event like old-writer: a test sees each event lvssd sent.
+ *
+ * --handlers LIST (issue 11 §5): only the callbacks of these events are
+ * set (on_identify always: it declares the components), so the library
+ * declares only what they need (lvss_writer_events_wanted()). Without it,
+ * every callback is set.
+ *
  * --app-message-size BYTES makes the application message BYTES bytes of
  * "\xc3\xa4" (a two-byte UTF-8 character, so that a cut in the middle of a
  * character shows) followed by "END": longer than a command line may carry.
@@ -133,6 +147,8 @@ static struct {
         const char *restore_metadata;
         const char *restore_failure_msg;
         const char *raw_identify; /* NULL: a liblvss writer */
+        uint32_t handlers;        /* --handlers: bit per vss_writer_event */
+        bool have_handlers;
         bool show_snapshot;
         const char *write_copy; /* issue 9 part 2 */
         bool recovery_fails;
@@ -550,6 +566,31 @@ static const vss_writer_callbacks callbacks = {
         .on_post_restore = on_post_restore,
 };
 
+/* --handlers: the table with only the listed callbacks (on_identify always) */
+static vss_writer_callbacks callbacks_chosen(void) {
+        vss_writer_callbacks cb = callbacks;
+
+        if (!arg.have_handlers)
+                return cb;
+#define KEEP(e, member)                                  \
+        do {                                             \
+                if (!(arg.handlers & EVENT_BIT(e)))      \
+                        cb.member = NULL;                \
+        } while (0)
+        KEEP(VSS_EVENT_PREPARE_BACKUP, on_prepare_backup);
+        KEEP(VSS_EVENT_PREPARE_SNAPSHOT, on_prepare_snapshot);
+        KEEP(VSS_EVENT_FREEZE, on_freeze);
+        KEEP(VSS_EVENT_THAW, on_thaw);
+        KEEP(VSS_EVENT_POST_SNAPSHOT, on_post_snapshot);
+        KEEP(VSS_EVENT_ABORT, on_abort);
+        KEEP(VSS_EVENT_BACKUP_COMPLETE, on_backup_complete);
+        KEEP(VSS_EVENT_BACKUP_SHUTDOWN, on_backup_shutdown);
+        KEEP(VSS_EVENT_PRE_RESTORE, on_pre_restore);
+        KEEP(VSS_EVENT_POST_RESTORE, on_post_restore);
+#undef KEEP
+        return cb;
+}
+
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: lvss-test-writer --name NAME [--instance NAME] [--writer-id GUID] [--freeze-timeout MS]\n"
@@ -559,8 +600,9 @@ static void usage(FILE *f) {
                 "                        [--component NAME]... [--path DIR]\n"
                 "                        [--backup-metadata TEXT] [--restore-metadata TEXT]\n"
                 "                        [--restore-failure-msg TEXT]\n"
-                "                        [--raw-identify bad-metadata|wrong-signature|bad-components]\n"
+                "                        [--raw-identify bad-metadata|wrong-signature|bad-components|old-writer|declared]\n"
                 "                        [--show-snapshot] [--write-copy NAME] [--recovery-fails]\n"
+                "                        [--handlers EVENT[,EVENT...]]\n"
                 "EVENT: Identify PrepareForBackup PrepareForSnapshot Freeze Thaw PostSnapshot Abort\n"
                 "       BackupComplete BackupShutdown PreRestore PostRestore\n");
 }
@@ -618,6 +660,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SHOW_SNAPSHOT,
                 ARG_WRITE_COPY,
                 ARG_RECOVERY_FAILS,
+                ARG_HANDLERS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -643,6 +686,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "show-snapshot", no_argument, NULL, ARG_SHOW_SNAPSHOT },
                 { "write-copy", required_argument, NULL, ARG_WRITE_COPY },
                 { "recovery-fails", no_argument, NULL, ARG_RECOVERY_FAILS },
+                { "handlers", required_argument, NULL, ARG_HANDLERS },
                 {}
         };
         uint64_t u;
@@ -763,9 +807,10 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_RAW_IDENTIFY:
                         if (strcmp(optarg, "bad-metadata") != 0 && strcmp(optarg, "wrong-signature") != 0 &&
-                            strcmp(optarg, "bad-components") != 0) {
-                                fprintf(stderr, "lvss-test-writer: --raw-identify: bad-metadata, wrong-signature or "
-                                                "bad-components\n");
+                            strcmp(optarg, "bad-components") != 0 && strcmp(optarg, "old-writer") != 0 &&
+                            strcmp(optarg, "declared") != 0) {
+                                fprintf(stderr, "lvss-test-writer: --raw-identify: bad-metadata, wrong-signature, "
+                                                "bad-components, old-writer or declared\n");
                                 return -EINVAL;
                         }
                         arg.raw_identify = optarg;
@@ -783,6 +828,19 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_RECOVERY_FAILS:
                         arg.recovery_fails = true;
                         break;
+                case ARG_HANDLERS: {
+                        char *copy = strdup(optarg), *save = NULL;
+                        if (!copy)
+                                return -ENOMEM;
+                        arg.have_handlers = true;
+                        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                                if (parse_event_arg("--handlers", t, &arg.handlers) < 0) {
+                                        free(copy);
+                                        return -EINVAL;
+                                }
+                        free(copy);
+                        break;
+                }
                 default:
                         usage(stderr);
                         return -EINVAL;
@@ -871,6 +929,11 @@ static int raw_reply_components(sd_bus_message *reply, vss_writer_event event) {
         }
 }
 
+/* old-writer, declared: a writer that answers every event with success (issue 11 §5) */
+static bool raw_plain(void) {
+        return strcmp(arg.raw_identify, "old-writer") == 0 || strcmp(arg.raw_identify, "declared") == 0;
+}
+
 /* Writer1 at /org/lvss/writer, by hand: Event answers success, Identify as told. */
 static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         sd_bus_message *reply = NULL;
@@ -895,8 +958,11 @@ static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        if (strcmp(arg.raw_identify, "bad-components") == 0)
-                r = raw_reply_components(reply, (vss_writer_event) event);
+        bool plain = raw_plain();
+        if (strcmp(arg.raw_identify, "bad-components") == 0 || (plain && event == VSS_EVENT_IDENTIFY))
+                r = raw_reply_components(reply, (vss_writer_event) event); /* a valid document */
+        else if (plain)
+                r = sd_bus_message_append(reply, "biisa{sv}", 1, 0, 0, "", 0);
         else if (event == VSS_EVENT_IDENTIFY && strcmp(arg.raw_identify, "wrong-signature") == 0)
                 r = sd_bus_message_append(reply, "s", "hello from a writer that does not speak Writer1");
         else if (event == VSS_EVENT_IDENTIFY)
@@ -910,7 +976,7 @@ static int raw_object(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (r < 0)
                 return r;
         say("event %s %s %s", vss_writer_event_name((vss_writer_event) event) ?: "?", sid,
-            event == VSS_EVENT_IDENTIFY ? "raw" : "ok");
+            event == VSS_EVENT_IDENTIFY && !plain ? "raw" : "ok");
         return 1;
 }
 
@@ -930,14 +996,17 @@ static int raw_main(int sfd) {
         r = sd_bus_add_object(bus, NULL, LVSS_WRITER_PATH, raw_object, NULL);
         if (r >= 0) {
                 sd_bus_message *call = NULL;
+                bool declared = strcmp(arg.raw_identify, "declared") == 0;
                 r = sd_bus_message_new_method_call(bus, &call, NULL, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE,
-                                                   "SubscribeWriter");
+                                                   declared ? "SubscribeWriterWithEvents" : "SubscribeWriter");
                 if (r >= 0)
                         r = lvss_bus_append_id(call, &arg.writer_id);
                 if (r >= 0)
                         r = sd_bus_message_append(call, "ssuuiu", arg.name, arg.instance ? arg.instance : "",
                                                   (uint32_t) VSS_UT_USERDATA, (uint32_t) VSS_ST_OTHER,
                                                   (int32_t) VSS_APP_FRONT_END, arg.freeze_timeout_ms);
+                if (r >= 0 && declared)
+                        r = sd_bus_message_append(call, "u", arg.handlers);
                 if (r >= 0)
                         r = sd_bus_call(bus, call, 0, &error, &reply);
                 sd_bus_message_unref(call);
@@ -1015,7 +1084,8 @@ int main(int argc, char *argv[]) {
         opts.level = VSS_APP_FRONT_END;
         opts.freeze_timeout_ms = arg.freeze_timeout_ms;
 
-        hr = vss_writer_initialize(&opts, &callbacks, NULL, &w);
+        vss_writer_callbacks chosen = callbacks_chosen();
+        hr = vss_writer_initialize(&opts, &chosen, NULL, &w);
         if (VSS_FAILED(hr)) {
                 fprintf(stderr, "lvss-test-writer: cannot initialize the writer: %s (0x%08" PRIX32 ")\n",
                         vss_hresult_name(hr) ?: "?", (uint32_t) hr);

@@ -1091,8 +1091,10 @@ void itest_list_writers(itest_env *env, itest_admin *ret) {
                 uint32_t uid;
                 int32_t pid;
                 const char *note;
-                r = sd_bus_message_read(reply, "uis", &uid, &pid, &note);
-                CHECK(r >= 0, "ListWriters entry owner and note: %s", strerror(-r));
+                int by_lvssd;
+                r = sd_bus_message_read(reply, "uisb", &uid, &pid, &note, &by_lvssd);
+                CHECK(r >= 0, "ListWriters entry owner, note and provenance: %s", strerror(-r));
+                e.answered_by_lvssd = by_lvssd;
                 e.uid = (uid_t) uid;
                 e.pid = (pid_t) pid;
                 e.note = xstrdup(note);

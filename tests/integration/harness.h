@@ -289,6 +289,7 @@ typedef struct itest_admin_entry {
         uid_t uid;  /* the writer process (issue 8 item 4) */
         pid_t pid;
         char *note; /* what lvssd found wrong with its answer, "" for nothing (issue 8 item 7) */
+        bool answered_by_lvssd; /* lvssd answered last_event for the writer (issue 11 §5) */
 } itest_admin_entry;
 
 typedef struct itest_admin {

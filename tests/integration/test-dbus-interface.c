@@ -3,7 +3,7 @@
 /*
  * The D-Bus interface document checked against the running daemon
  * (STYLE.md rule 4; issue 8 changed signatures: ListWriters'
- * a(ayayssuiisayubttbsuis), Session1.GetRecordStatus).
+ * a(ayayssuiisayubttbsuisb), Session1.GetRecordStatus).
  *
  * A real lvssd is started; the test connects to its socket with raw sd-bus
  * (peer to peer, as every client does) and introspects every object it
@@ -694,7 +694,11 @@ static void test_document_matches_daemon(void **state) {
  * connection, so only the peer of that connection can introspect it. The test
  * plays that peer: a writer (lvss-test-writer on liblvss) is pointed at a
  * socket of the test's, which answers SubscribeWriter the way lvssd does and
- * then introspects /org/lvss/writer.
+ * then introspects /org/lvss/writer. The fake knows no
+ * SubscribeWriterWithEvents (issue 11 §5), as an lvssd older than the event
+ * declaration: the writer library's first call gets UnknownMethod and it
+ * subscribes with SubscribeWriter, so this also checks that a new writer
+ * works against an old lvssd.
  */
 
 typedef struct fake_coordinator {

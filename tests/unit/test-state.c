@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <lvss/types.h>
+#include <lvss/writer.h>
 
 #include "basic/abi.h"
 #include "basic/state.h"
@@ -104,6 +105,82 @@ static void test_abort_and_shutdown_keep_failures(void **state) {
         assert_int_equal(lvss_state_after_event(VSS_WS_STABLE, VSS_EVENT_NONE, false), VSS_WS_STABLE);
 }
 
+static bool cb_any(vss_writer *w, void *u) {
+        return true;
+}
+
+static bool cb_components(vss_writer *w, vss_writer_components *c, void *u) {
+        return true;
+}
+
+/* issue 11 §5: which events the writer library asks lvssd to deliver, from its callbacks */
+static void test_events_wanted(void **state) {
+        const uint32_t always = LVSS_EVENT_BIT(VSS_EVENT_IDENTIFY) | LVSS_EVENT_BIT(VSS_EVENT_FREEZE) |
+                                LVSS_EVENT_BIT(VSS_EVENT_THAW) | LVSS_EVENT_BIT(VSS_EVENT_ABORT) |
+                                LVSS_EVENT_BIT(VSS_EVENT_BACKUP_SHUTDOWN);
+        vss_writer_callbacks cb = { .size = sizeof cb };
+
+        /* no handler at all, or only Freeze/Thaw: the library's own events, nothing else */
+        assert_int_equal(lvss_writer_events_wanted(NULL), always);
+        assert_int_equal(lvss_writer_events_wanted(&cb), always);
+        cb.on_freeze = cb_any;
+        cb.on_thaw = cb_any;
+        cb.on_abort = cb_any;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always);
+
+        /* one handler, one event */
+        cb.on_post_snapshot = cb_components;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_POST_SNAPSHOT));
+        cb.on_post_snapshot = NULL;
+        cb.on_backup_complete = cb_components;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_BACKUP_COMPLETE));
+        cb.on_backup_complete = NULL;
+        cb.on_prepare_snapshot = cb_any;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_PREPARE_SNAPSHOT));
+        cb.on_prepare_snapshot = NULL;
+        cb.on_pre_restore = cb_components;
+        cb.on_post_restore = cb_components;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_PRE_RESTORE) |
+                                                                 LVSS_EVENT_BIT(VSS_EVENT_POST_RESTORE));
+        cb.on_pre_restore = cb.on_post_restore = NULL;
+
+        /* PrepareForBackup with on_abort: PrepareForSnapshot too (a dropped connection from
+         * there on calls on_abort, which may undo what on_prepare_backup did) */
+        cb.on_prepare_backup = cb_components;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_PREPARE_BACKUP) |
+                                                                 LVSS_EVENT_BIT(VSS_EVENT_PREPARE_SNAPSHOT));
+        cb.on_abort = NULL;
+        assert_int_equal(lvss_writer_events_wanted(&cb), always | LVSS_EVENT_BIT(VSS_EVENT_PREPARE_BACKUP));
+
+        /* every handler: every event */
+        cb = (vss_writer_callbacks) { .size = sizeof cb, .on_identify = NULL, .on_prepare_backup = cb_components,
+                                      .on_prepare_snapshot = cb_any, .on_freeze = cb_any, .on_thaw = cb_any,
+                                      .on_post_snapshot = cb_components, .on_abort = cb_any,
+                                      .on_backup_complete = cb_components, .on_pre_restore = cb_components,
+                                      .on_post_restore = cb_components };
+        for (int e = VSS_EVENT_IDENTIFY; e < VSS_EVENT_COUNT; e++)
+                assert_true(lvss_event_delivered(lvss_writer_events_wanted(&cb), (vss_writer_event) e));
+}
+
+/* issue 11 §5: what lvssd may answer itself; an old writer (LVSS_EVENTS_ALL) gets everything */
+static void test_event_delivered(void **state) {
+        for (int e = VSS_EVENT_IDENTIFY; e < VSS_EVENT_COUNT; e++) {
+                assert_true(lvss_event_delivered(LVSS_EVENTS_ALL, (vss_writer_event) e));
+                /* a writer that declares nothing still gets what the library acts on itself */
+                assert_int_equal(lvss_event_delivered(0, (vss_writer_event) e),
+                                 !lvss_event_skippable((vss_writer_event) e));
+        }
+        assert_false(lvss_event_skippable(VSS_EVENT_IDENTIFY));
+        assert_false(lvss_event_skippable(VSS_EVENT_FREEZE));
+        assert_false(lvss_event_skippable(VSS_EVENT_THAW));
+        assert_false(lvss_event_skippable(VSS_EVENT_ABORT));
+        assert_false(lvss_event_skippable(VSS_EVENT_BACKUP_SHUTDOWN));
+        assert_true(lvss_event_skippable(VSS_EVENT_PREPARE_BACKUP));
+        assert_true(lvss_event_skippable(VSS_EVENT_POST_RESTORE));
+        assert_true(lvss_event_delivered(LVSS_EVENT_BIT(VSS_EVENT_POST_SNAPSHOT), VSS_EVENT_POST_SNAPSHOT));
+        assert_false(lvss_event_delivered(LVSS_EVENT_BIT(VSS_EVENT_POST_SNAPSHOT), VSS_EVENT_BACKUP_COMPLETE));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_state_names_and_texts),
@@ -111,6 +188,8 @@ int main(void) {
                 cmocka_unit_test(test_backup_sequence_walk),
                 cmocka_unit_test(test_failure_gives_failed_at_event),
                 cmocka_unit_test(test_abort_and_shutdown_keep_failures),
+                cmocka_unit_test(test_events_wanted),
+                cmocka_unit_test(test_event_delivered),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
