@@ -751,11 +751,17 @@ static const sd_bus_vtable session_vtable[] = {
  * callback, run for every connection on every loop iteration: with N writers
  * a fan-out's N replies cost N iterations of O(N) each (bench/README.md).
  *
- * The io sources are edge-triggered, so the kernel does not poll every
- * still-readable socket again on each iteration either. Each update
- * re-registers the socket (sd-event never skips an EPOLLET update), which
- * reports it again if it is still ready; and a connection that stopped at
- * its batch limit with messages left asks its timer to run it again at once.
+ * The io sources are level-triggered: a socket with input left (a
+ * connection that stopped at its batch limit) is reported again on the next
+ * iteration, and an update that changes nothing costs no epoll_ctl (sd-event
+ * skips it; it re-registers an edge-triggered source on every update, which
+ * was one epoll_ctl per message). Edge-triggered sources lose wake-ups in
+ * sd-event: when it watches children through SIGCHLD (no pidfd: valgrind, or
+ * pidfd_open denied by a seccomp filter), sd_event_wait() polls epoll again
+ * after a child event and drops, without re-arming, every event of a
+ * priority not above the child's; an edge dropped so never comes back
+ * (bench/README.md, "Round-trip floor"). A connection whose events did not
+ * change would then wait for its peer to send something more.
  */
 
 /* Messages one connection may process in one go before the loop serves the others. */
@@ -940,6 +946,17 @@ static int on_client_guard(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* The bus is closing (the peer hung up, or a write failed): sd-bus closes the socket in a
+ * coming sd_bus_process(), behind sd-event's back. Its io source leaves epoll first, while the
+ * descriptor is still this socket's: after the close, the number may already be another
+ * connection's or a worker's pipe, and a forked child may still hold the socket, whose
+ * level-triggered hang-up would then be reported for a freed source. The timer drives the
+ * rest (sd-bus's timeout is 0 while closing). */
+static void client_io_off(Client *c) {
+        if (sd_event_source_get_enabled(c->io, NULL) > 0)
+                (void) sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+}
+
 /* Point the connection's io and time sources at what its bus waits for now. */
 static void client_bus_update(Client *c) {
         uint64_t until, n = 0;
@@ -955,7 +972,10 @@ static void client_bus_update(Client *c) {
                 (void) sd_event_source_set_enabled(c->guard, SD_EVENT_OFF);
                 return;
         }
-        if (client_unsent_over(c)) {
+        if (sd_bus_is_open(c->bus) <= 0)
+                /* closing: sd-bus closes the socket in a coming sd_bus_process() */
+                client_io_off(c);
+        else if (client_unsent_over(c)) {
                 /* Item 2: its answers pile up; read nothing more from it until they are out. */
                 events = EPOLLOUT;
                 if (!c->stalled_usec) {
@@ -970,7 +990,8 @@ static void client_bus_update(Client *c) {
                 }
         } else
                 c->stalled_usec = 0;
-        r = sd_event_source_set_io_events(c->io, (uint32_t) events | EPOLLET);
+        /* level-triggered (see above): unchanged events cost nothing */
+        r = sd_event_source_set_io_events(c->io, (uint32_t) events);
         if (r >= 0)
                 r = sd_bus_get_timeout(c->bus, &until);
         if (r >= 0 && until != UINT64_MAX) {
@@ -1005,6 +1026,8 @@ static void client_process(Client *c) {
                         r = 0;
                         break;
                 }
+                if (sd_bus_is_open(c->bus) <= 0)
+                        client_io_off(c); /* before sd-bus closes the socket (see client_io_off()) */
                 r = sd_bus_process(c->bus, NULL);
                 if (r <= 0)
                         break; /* < 0: closed; Disconnected was (or is about to be) dispatched */
@@ -1012,12 +1035,10 @@ static void client_process(Client *c) {
         }
         if (active)
                 c->active_usec = now_usec(CLOCK_MONOTONIC);
+        /* Stopped at the batch limit (r > 0): what is left in the socket keeps it readable, and
+         * the level-triggered io source runs this again on the next iteration, whatever another
+         * connection's dispatch does to this one's sources meanwhile (server_bus_changed()). */
         client_bus_update(c);
-        if (r > 0) {
-                /* more may be waiting in the socket; edge-triggered, it will not say so again */
-                (void) sd_event_source_set_time(c->timer, 0);
-                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
-        }
 }
 
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

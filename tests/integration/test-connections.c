@@ -17,7 +17,9 @@
  * much unread first.
  */
 
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "harness.h"
 #include "protocol/protocol.h"
@@ -170,11 +172,124 @@ static void test_peer_not_reading_does_not_stall_others(void **state) {
         free(f);
 }
 
+/*
+ * Issue 11 §5 (the lost wake-up behind the reverted epoll_ctl change): a step
+ * of a connection's session ends while lvssd is still working through that
+ * connection's pipelined calls, 64 at a time. The step ends from another
+ * connection's dispatch (the writer's Identify answer), which points this
+ * connection's sources at what its bus waits for (server_bus_changed()); the
+ * calls still unread in its socket are processed all the same, although the
+ * peer sends nothing more. Whether the step did end in the middle is checked
+ * (StepFinished came before the last answer); if it did not, the round is
+ * repeated with more calls.
+ */
+typedef struct step_flood {
+        flood f;
+        bool finished;
+        unsigned answered_at_finish; /* GetVersion answers read when StepFinished came */
+} step_flood;
+
+static int on_step_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        step_flood *sf = userdata;
+        const char *step = NULL;
+
+        if (sd_bus_message_read(m, "s", &step) >= 0 && step && strcmp(step, "GatherWriterMetadata") == 0 &&
+            !sf->finished) {
+                sf->finished = true;
+                sf->answered_at_finish = sf->f.answered;
+        }
+        return 0;
+}
+
+static void session_call(sd_bus *bus, const char *path, const char *iface, const char *member, const char *sig,
+                         const char *arg, sd_bus_message **ret) {
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, NULL, path, iface, member, &err, ret, sig, arg);
+        CHECK(r >= 0, "%s: %s", member, err.message ? err.message : strerror(-r));
+        sd_bus_error_free(&err);
+}
+
+static void test_step_ends_amid_pipelined_calls(void **state) {
+        itest_env *env = *state;
+        unsigned n_calls = 2000;
+        bool overlapped = false;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w");
+        (void) w;
+        for (unsigned round = 0; round < 4 && !overlapped; round++, n_calls *= 2) {
+                step_flood *sf = calloc(1, sizeof *sf);
+                sd_bus *bus = NULL;
+                sd_bus_message *m = NULL;
+                CHECK(sf, "calloc");
+                if (n_calls > N_CALLS)
+                        n_calls = N_CALLS;
+
+                CHECK(lvss_bus_connect(env->socket_path, &bus) >= 0, "connect");
+                session_call(bus, LVSS_COORDINATOR_PATH, LVSS_COORDINATOR_IFACE, "OpenSession", "", NULL, &m);
+                m = sd_bus_message_unref(m);
+                CHECK(sd_bus_match_signal(bus, NULL, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished",
+                                          on_step_finished, sf) >= 0,
+                      "match StepFinished");
+                session_call(bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "InitializeForBackup", "s", "", NULL);
+
+                /* The step first, then the calls, all in lvssd's socket before it reads the first:
+                 * lvssd is stopped meanwhile, and the socket takes them all. */
+                int size = 16 * 1024 * 1024;
+                CHECK(setsockopt(sd_bus_get_fd(bus), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) >= 0,
+                      "SO_SNDBUFFORCE: %m");
+                CHECK(kill(env->lvssd->pid, SIGSTOP) >= 0, "SIGSTOP lvssd: %m");
+                CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_SESSION_PATH, LVSS_SESSION_IFACE,
+                                                     "GatherWriterMetadata") >= 0,
+                      "new call");
+                CHECK(sd_bus_send(bus, m, NULL) >= 0, "send GatherWriterMetadata");
+                m = sd_bus_message_unref(m);
+                for (unsigned i = 0; i < n_calls; i++) {
+                        CHECK(sd_bus_message_new_method_call(bus, &m, NULL, LVSS_COORDINATOR_PATH,
+                                                             LVSS_COORDINATOR_IFACE, "GetVersion") >= 0,
+                              "new call");
+                        CHECK(sd_bus_call_async(bus, NULL, m, on_version, &sf->f,
+                                                (uint64_t) itest_ms(env, 120000) * 1000u) >= 0,
+                              "call %u", i);
+                        CHECK(sd_bus_message_get_cookie(m, &sf->f.cookies[i]) >= 0, "cookie");
+                        m = sd_bus_message_unref(m);
+                }
+                int flushed = sd_bus_flush(bus);
+                CHECK(kill(env->lvssd->pid, SIGCONT) >= 0, "SIGCONT lvssd: %m");
+                CHECK(flushed >= 0, "flush: %s", strerror(-flushed));
+
+                /* every call answered, and the step's end seen, bounded */
+                uint64_t deadline = itest_now_mono_usec() + (uint64_t) itest_ms(env, 30000) * 1000u;
+                while (sf->f.answered < n_calls || !sf->finished) {
+                        int r = sd_bus_process(bus, NULL);
+                        CHECK(r >= 0, "sd_bus_process: %s", strerror(-r));
+                        if (r > 0)
+                                continue;
+                        uint64_t now = itest_now_mono_usec();
+                        CHECK(now < deadline,
+                              "%u of %u pipelined calls answered, then nothing for %u ms (StepFinished %s, after "
+                              "%u answers): lvssd left the rest unread in its socket",
+                              sf->f.answered, n_calls, itest_ms(env, 30000), sf->finished ? "came" : "did not come",
+                              sf->answered_at_finish);
+                        CHECK(sd_bus_wait(bus, deadline - now) >= 0, "sd_bus_wait");
+                }
+                CHECK(sf->f.errors == 0, "%u of %u answers were errors or empty", sf->f.errors, n_calls);
+                CHECK(sf->f.out_of_order == 0, "%u answers came out of order", sf->f.out_of_order);
+                overlapped = sf->answered_at_finish < n_calls;
+                itest_note("round %u: %u calls, the step ended after %u answers", round, n_calls,
+                           sf->answered_at_finish);
+                sd_bus_flush_close_unref(bus);
+                free(sf);
+        }
+        CHECK(overlapped, "the step never ended while calls were left: the case was not exercised");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_pipelined_calls_all_answered),
                 ITEST(test_calls_without_answers_all_processed),
                 ITEST(test_peer_not_reading_does_not_stall_others),
+                ITEST(test_step_ends_amid_pipelined_calls),
         };
         return ITEST_MAIN("lvssd connections", tests);
 }
