@@ -8,14 +8,21 @@
  * Subscribes to the lvssd of $LVSS_SOCKET as instance "wINDEX" of the bench
  * writer, prints "ready INDEX" on stdout (the bench counts these lines on one
  * pipe shared by all writers), then serves events until the connection ends.
- * Every handler is the library's default (return true) except Freeze and
- * Thaw, which stamp CLOCK_MONOTONIC into slot INDEX of the memfd on fd 3
- * (bench.h): the freeze window as the application sees it.
+ * It handles PrepareForBackup (a no-op: the event the bench's "one event"
+ * row measures), Freeze and Thaw; Freeze and Thaw stamp CLOCK_MONOTONIC into
+ * slot INDEX of the memfd on fd 3 (bench.h): the freeze window as the
+ * application sees it. The other events are not handled, so lvssd answers
+ * them itself (the writer declares its handlers at subscribe). With
+ * LVSS_BENCH_ALL_HANDLERS=1 in the environment (lvss-bench
+ * --writer-handlers all) it sets a no-op handler for every event, and lvssd
+ * sends it every event, as it sent every writer before writers declared
+ * their handlers.
  */
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -39,17 +46,45 @@ static bool on_thaw(vss_writer *w, void *userdata) {
         return true;
 }
 
+static bool on_noop(vss_writer *w, void *userdata) {
+        return true;
+}
+
+static bool on_noop_components(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return true;
+}
+
+static bool on_noop_shutdown(vss_writer *w, const vss_id *snapshot_set_id, void *userdata) {
+        return true;
+}
+
 static vss_writer *writer_releasep_(vss_writer **w) {
         return vss_writer_release(*w);
 }
 
 int main(int argc, char **argv) {
         _cleanup_(writer_releasep_) vss_writer *w = NULL;
-        static const vss_writer_callbacks cb = {
+        static const vss_writer_callbacks cb_some = {
                 .size = sizeof(vss_writer_callbacks),
+                .on_prepare_backup = on_noop_components,
                 .on_freeze = on_freeze,
                 .on_thaw = on_thaw,
         };
+        static const vss_writer_callbacks cb_all = {
+                .size = sizeof(vss_writer_callbacks),
+                .on_prepare_backup = on_noop_components,
+                .on_prepare_snapshot = on_noop,
+                .on_freeze = on_freeze,
+                .on_thaw = on_thaw,
+                .on_post_snapshot = on_noop_components,
+                .on_abort = on_noop,
+                .on_backup_complete = on_noop_components,
+                .on_backup_shutdown = on_noop_shutdown,
+                .on_pre_restore = on_noop_components,
+                .on_post_restore = on_noop_components,
+        };
+        const char *all = getenv("LVSS_BENCH_ALL_HANDLERS");
+        const vss_writer_callbacks *cb = all && strcmp(all, "1") == 0 ? &cb_all : &cb_some;
         vss_writer_options opts = {
                 .size = sizeof opts,
                 .writer_name = BENCH_WRITER_NAME,
@@ -87,7 +122,7 @@ int main(int argc, char **argv) {
         opts.instance_name = instance;
         hr = vss_id_parse(BENCH_WRITER_ID, &opts.writer_id);
         if (hr == VSS_S_OK)
-                hr = vss_writer_initialize(&opts, &cb, &slots[index], &w);
+                hr = vss_writer_initialize(&opts, cb, &slots[index], &w);
         if (hr == VSS_S_OK)
                 hr = vss_writer_subscribe(w);
         if (hr != VSS_S_OK) {

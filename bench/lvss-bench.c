@@ -157,6 +157,11 @@ static void print_header(const bench_config *cfg) {
         (void) uname(&u);
         printf("lvss bench: %ld CPUs (%s), Linux %s\n", sysconf(_SC_NPROCESSORS_ONLN), model, u.release);
         printf("lvssd state directories (the catalog) in %s, on %s\n", cfg->tmp_root, fs_name(cfg->tmp_root));
+        printf("the no-op writers handle %s\n",
+               getenv("LVSS_BENCH_ALL_HANDLERS") ? "every event (--writer-handlers all): lvssd sends them every event"
+                                                 : "PrepareForBackup, Freeze and Thaw (--writer-handlers some): "
+                                                   "lvssd answers PrepareForSnapshot, PostSnapshot and "
+                                                   "BackupComplete itself");
         print_loadavg("before the run");
         printf("repetitions (each after one warm-up run that is not counted):\n");
         for (size_t i = 0; i < cfg->n_n_values; i++) {
@@ -488,6 +493,9 @@ static void help(void) {
                "  --idle-seconds S     idle interval at the largest N (default: 3; 0: skip)\n"
                "  --quick              fewer repetitions (a smoke test, not a measurement)\n"
                "  --profile DIR        perf record + perf stat of lvssd during the measured sessions, into DIR\n"
+               "  --writer-handlers all|some\n"
+               "                       the no-op writers handle every event (all), or PrepareForBackup, Freeze\n"
+               "                       and Thaw only (some, the default), so lvssd answers the rest itself\n"
                "  --btrfs LIST         also the freeze window on btrfs for these numbers of volumes (e.g. 1,10,100;\n"
                "                       root: a loop device in a private mount namespace; default: none)\n"
                "  -h, --help           this text\n");
@@ -508,7 +516,7 @@ static char *beside_self(const char *rel) {
 
 int main(int argc, char **argv) {
         enum { ARG_LVSSD = 0x100, ARG_WRITER, ARG_PEER, ARG_RESULTS, ARG_TMP, ARG_N, ARG_IDLE, ARG_QUICK, ARG_PROFILE,
-               ARG_BTRFS };
+               ARG_BTRFS, ARG_HANDLERS };
         static const struct option options[] = {
                 { "lvssd", required_argument, NULL, ARG_LVSSD },
                 { "writer", required_argument, NULL, ARG_WRITER },
@@ -520,6 +528,7 @@ int main(int argc, char **argv) {
                 { "quick", no_argument, NULL, ARG_QUICK },
                 { "profile", required_argument, NULL, ARG_PROFILE },
                 { "btrfs", required_argument, NULL, ARG_BTRFS },
+                { "writer-handlers", required_argument, NULL, ARG_HANDLERS },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -572,6 +581,21 @@ int main(int argc, char **argv) {
                                 bench_log("--btrfs wants numbers of volumes between 1 and 100 separated by commas: %s",
                                           optarg);
                                 return 2;
+                        }
+                        break;
+                case ARG_HANDLERS:
+                        /* the writers inherit the environment (bench-writer.c) */
+                        if (strcmp(optarg, "all") == 0)
+                                r = setenv("LVSS_BENCH_ALL_HANDLERS", "1", 1);
+                        else if (strcmp(optarg, "some") == 0)
+                                r = unsetenv("LVSS_BENCH_ALL_HANDLERS");
+                        else {
+                                bench_log("--writer-handlers wants all or some: %s", optarg);
+                                return 2;
+                        }
+                        if (r < 0) {
+                                bench_log("cannot set the writers' environment: %m");
+                                return 1;
                         }
                         break;
                 case 'h':
