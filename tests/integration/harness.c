@@ -1271,6 +1271,21 @@ static void watch_tree(int ifd, itest_env *env) {
         free(root);
 }
 
+bool itest_poll_until(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
+        uint64_t until = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+
+        while (!cond(env, userdata)) {
+                if (itest_now_mono_usec() >= until)
+                        return cond(env, userdata);
+                (void) itest_pump(env, 20);
+        }
+        return true;
+}
+
+bool itest_lvssd_childless(itest_env *env, void *userdata) {
+        return itest_children_in_state(env->lvssd->pid, 0) == 0;
+}
+
 bool itest_wait_state(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
         int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;

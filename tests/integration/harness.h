@@ -332,6 +332,13 @@ int itest_shadow_dir_count(itest_env *env);
 typedef bool (*itest_cond_fn)(itest_env *env, void *userdata);
 bool itest_wait_state(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms);
 
+/* For conditions nothing in the state directory signals (process states): re-check @cond every
+ * 20 ms, reading the processes' output meanwhile, at most @timeout_ms. The last value of @cond. */
+bool itest_poll_until(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms);
+
+/* An itest_cond_fn: lvssd has no child process left (a worker, a provider program). */
+bool itest_lvssd_childless(itest_env *env, void *userdata);
+
 /* A file's contents (owned) or NULL. */
 char *itest_read_file(const char *path);
 

@@ -136,22 +136,6 @@ static bool pid_dead_cond(itest_env *env, void *userdata) {
         return pid_dead(*(pid_t *) userdata);
 }
 
-static bool no_lvssd_children(itest_env *env, void *userdata) {
-        return itest_children_in_state(env->lvssd->pid, 0) == 0;
-}
-
-/* Polls @cond every 20 ms until it holds or @timeout_ms passed. */
-static bool poll_until(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
-        uint64_t until = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
-
-        while (!cond(env, userdata)) {
-                if (itest_now_mono_usec() >= until)
-                        return cond(env, userdata);
-                (void) itest_pump(env, 20);
-        }
-        return true;
-}
-
 static int count_fds(pid_t pid) {
         char *path = itest_xprintf("/proc/%d/fd", (int) pid);
         DIR *d = opendir(path);
@@ -173,7 +157,7 @@ static bool fds_back(itest_env *env, void *userdata) {
 /* No descriptor left of the worker(s): lvssd holds @before again (its end of a worker's socket and
  * status pipe are closed once the worker is reaped, on the loop: polled). */
 static void check_fds(itest_env *env, int before) {
-        CHECK(poll_until(env, fds_back, &before, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, fds_back, &before, itest_ms(env, 5000)),
               "§1: lvssd holds %d descriptors once its workers are gone, %d before the first", count_fds(env->lvssd->pid),
               before);
 }
@@ -209,11 +193,11 @@ static void test_one_worker_per_set(void **state) {
 
         /* the set moves on: the worker ends */
         STEP_OK(env, bc, vss_prepare_for_backup);
-        CHECK(poll_until(env, pid_dead_cond, &worker, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, pid_dead_cond, &worker, itest_ms(env, 5000)),
               "§1: the worker (pid %d) still runs after PrepareForBackup", (int) worker);
         check_fds(env, fds_before);
         itest_requester_release(env, bc);
-        CHECK(poll_until(env, no_lvssd_children, NULL, itest_ms(env, 5000)), "%d child(ren) of lvssd left",
+        CHECK(itest_poll_until(env, itest_lvssd_childless, NULL, itest_ms(env, 5000)), "%d child(ren) of lvssd left",
               itest_children_in_state(env->lvssd->pid, 0));
         pick_done(&p);
 }
@@ -249,12 +233,12 @@ static void test_hang_in_second_volume(void **state) {
         CHECK(text && strncmp(text, "hanging ", 8) == 0, "the program never hung");
         pid_t hung = (pid_t) atoi(text + 8);
         CHECK(hung > 0, "no pid in %s", text);
-        CHECK(poll_until(env, pid_dead_cond, &hung, itest_ms(env, 5000)), "the hung program (pid %d) still runs",
+        CHECK(itest_poll_until(env, pid_dead_cond, &hung, itest_ms(env, 5000)), "the hung program (pid %d) still runs",
               (int) hung);
         size_t n = call_ppids(&p, ppids, 16);
         CHECK(n == 2 && ppids[0] == ppids[1], "the first two checks ran in one worker (%zu calls)", n);
         pid_t first = ppids[0];
-        CHECK(poll_until(env, pid_dead_cond, &first, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, pid_dead_cond, &first, itest_ms(env, 5000)),
               "§1: the worker killed at its deadline (pid %d) is still there", (int) first);
 
         /* the next request forks a new worker */
@@ -266,7 +250,7 @@ static void test_hang_in_second_volume(void **state) {
               (int) first);
         /* the set moves on: the new worker ends, and lvssd holds what it held before the first */
         STEP_OK(env, bc, vss_prepare_for_backup);
-        CHECK(poll_until(env, no_lvssd_children, NULL, itest_ms(env, 5000)), "%d child(ren) of lvssd left",
+        CHECK(itest_poll_until(env, itest_lvssd_childless, NULL, itest_ms(env, 5000)), "%d child(ren) of lvssd left",
               itest_children_in_state(env->lvssd->pid, 0));
         check_fds(env, fds_before);
         itest_requester_release(env, bc);
@@ -290,7 +274,7 @@ static void test_idle_worker_ends(void **state) {
         CHECK(ok && call_ppids(&p, ppids, 4) == 1, "one is-supported call, answered yes, expected");
         pid_t worker = ppids[0];
         CHECK(!pid_dead(worker), "§1: the worker (pid %d) ended with its first answer", (int) worker);
-        CHECK(poll_until(env, pid_dead_cond, &worker, itest_ms(env, 20000)),
+        CHECK(itest_poll_until(env, pid_dead_cond, &worker, itest_ms(env, 20000)),
               "§1: the idle worker (pid %d) never ended", (int) worker);
         CHECK(itest_lvssd_log_has(env, "is_volume_supported: idle for"), "lvssd's log does not say the worker idled");
         CHECK_HR(vss_is_volume_supported(bc, &p.id, p.volumes[1], &ok), VSS_S_OK, "IsVolumeSupported after the idle end");
@@ -317,7 +301,7 @@ static void test_worker_dies_with_lvssd(void **state) {
               (int) worker);
 
         itest_kill_lvssd(env);
-        CHECK(poll_until(env, pid_dead_cond, &worker, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, pid_dead_cond, &worker, itest_ms(env, 5000)),
               "§1: the worker (pid %d) outlived lvssd", (int) worker);
         pick_done(&p);
 }

@@ -223,28 +223,11 @@ static bool hung_program_gone(itest_env *env, void *userdata) {
         return pid_gone(*(pid_t *) userdata);
 }
 
-static bool no_lvssd_children(itest_env *env, void *userdata) {
-        return itest_children_in_state(env->lvssd->pid, 0) == 0;
-}
-
-/* Polls @cond every 20 ms until it holds or @timeout_ms passed (process states change nothing in
- * the state directory, so itest_wait_state() would not see them). */
-static bool poll_until(itest_env *env, itest_cond_fn cond, void *userdata, unsigned timeout_ms) {
-        uint64_t until = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
-
-        while (!cond(env, userdata)) {
-                if (itest_now_mono_usec() >= until)
-                        return cond(env, userdata);
-                (void) itest_pump(env, 20); /* reads the processes' output meanwhile; at most 20 ms */
-        }
-        return true;
-}
-
 /* After the hung step failed: the program and lvssd's worker are gone. */
 static void check_nothing_running(itest_env *env, pid_t hung) {
-        CHECK(poll_until(env, hung_program_gone, &hung, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, hung_program_gone, &hung, itest_ms(env, 5000)),
               "§1: the hung provider program (pid %d) still runs after its step failed", (int) hung);
-        CHECK(poll_until(env, no_lvssd_children, NULL, itest_ms(env, 5000)),
+        CHECK(itest_poll_until(env, itest_lvssd_childless, NULL, itest_ms(env, 5000)),
               "§1: %d child(ren) of lvssd left after the hung step failed", itest_children_in_state(env->lvssd->pid, 0));
 }
 
@@ -683,7 +666,7 @@ static void test_hang_finalize_interrupted(void **state) {
 
         check_loop_free_while(env, hung, "the interrupted session's finalize", w, h.other);
 
-        CHECK(poll_until(env, session_ended_clean, &sid, itest_ms(env, 20000)),
+        CHECK(itest_poll_until(env, session_ended_clean, &sid, itest_ms(env, 20000)),
               "§1: the interrupted session did not end with its copy deleted (%d snapshot row(s))",
               itest_catalog_snapshot_count(env, NULL));
         CHECK(log_says_cut(env, "finalize"), "§1: lvssd's log does not say the finalize was cut at its deadline");
@@ -726,7 +709,7 @@ static void test_owner_row_off_loop(void **state) {
 
         itest_writer *w = itest_writer_spawn(env, "w", (const char *const[]) { NULL });
         /* (an lvssd that writes the row on its loop says nothing first: the check below still runs) */
-        (void) poll_until(env, owner_row_queued, NULL, owner_delay_ms(env) / 2);
+        (void) itest_poll_until(env, owner_row_queued, NULL, owner_delay_ms(env) / 2);
         CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK,
                  "§1: ListWriters while a new writer class's owner row is written");
         (void) itest_pump(env, 0);
@@ -769,7 +752,7 @@ static void check_answers_during(itest_env *env, const char *step) {
         log_pid lp = { .what = what };
 
         snprintf(what, sizeof what, "%s: runs in a worker (pid ", step);
-        CHECK(poll_until(env, log_has_pid, &lp, itest_ms(env, 120000)), "lvssd never ran %s in a worker", step);
+        CHECK(itest_poll_until(env, log_has_pid, &lp, itest_ms(env, 120000)), "lvssd never ran %s in a worker", step);
         CHECK(!pid_gone(lp.pid), "%s was over before the test looked: the test proves nothing (more files)", step);
         CHECK_HR(list_writers_within(env, ANSWER_BOUND_MS(env)), VSS_S_OK, "§1: ListWriters while %s runs", step);
         CHECK(!pid_gone(lp.pid), "%s ended before ListWriters answered: the test proves nothing (more files)",
