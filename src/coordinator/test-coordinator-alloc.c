@@ -33,27 +33,6 @@
 #include "registry.h"
 #include "session.h"
 
-/* ---- what main.c gives the other parts ------------------------------------ */
-
-void log_msg(const char *fmt, ...) {
-}
-
-void log_denied(Manager *m, const char *fmt, ...) {
-}
-
-void log_session(const Session *s, const char *fmt, ...) {
-}
-
-void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
-                        const char *fmt, ...) {
-}
-
-void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
-}
-
-void manager_flush_history(Manager *m) {
-}
-
 /* ---- allocation failures ----------------------------------------------------- */
 
 static long alloc_countdown = -1; /* allocations before the one that fails; < 0: none fails */

@@ -34,27 +34,6 @@
 #include "session.h"
 #include "worker.h"
 
-/* ---- what main.c gives the other parts ------------------------------------ */
-
-void log_msg(const char *fmt, ...) {
-}
-
-void log_denied(Manager *m, const char *fmt, ...) {
-}
-
-void log_session(const Session *s, const char *fmt, ...) {
-}
-
-void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
-                        const char *fmt, ...) {
-}
-
-void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
-}
-
-void manager_flush_history(Manager *m) {
-}
-
 /* ---- one worker, run to its end -------------------------------------------- */
 
 typedef struct Result {
