@@ -198,11 +198,14 @@ static void set_hook_log(void *userdata, const char *line) {
         log_session(userdata, "%s", line);
 }
 
-static void set_hook_release_owner(void *userdata) {
-        Session *s = userdata;
-
+/* The session holds the set in creation no more: another session may start one. */
+static void session_release_set(Session *s) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
+}
+
+static void set_hook_release_owner(void *userdata) {
+        session_release_set(userdata);
 }
 
 static const SnapshotSetHooks session_set_hooks = {
@@ -292,8 +295,7 @@ Session *session_free(Session *s) {
                 fanout_cancel(s->detached[i]);
         free(s->detached);
         s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
-        if (m->set_owner == s)
-                m->set_owner = NULL;
+        session_release_set(s);
         s->step_call = pending_drop(s->step_call);
         s->queued_release = pending_drop(s->queued_release);
         /* issue 11 §1: its catalog jobs still run; their completions no longer do */
@@ -1716,8 +1718,7 @@ static void abort_done(Fanout *f, void *userdata) {
 
         session_log_fanout(s, f);
         session_apply(s, SESSION_IN_ABORT_DONE);
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL; /* another session may start its set at once */
+        session_release_set(s); /* another session may start its set at once */
         /* The Abort that undoes a cancelled DoSnapshotSet is answered once the set's clean-up
          * (its copies made read-only or undone, in a worker) is done: a requester that waits
          * for it, or for the Release queued behind it, finds the copies settled. */
@@ -1847,8 +1848,7 @@ static void session_finalize(Session *s) {
         SessionRule rule = {};
 
         snapshot_delete_auto_release(s);
-        if (s->m->set_owner == s)
-                s->m->set_owner = NULL;
+        session_release_set(s);
 
         if (!session_state_rule(from, false, in, &rule)) {
                 log_session(s, "internal error: cannot end from state '%s': %s", strempty(session_state_name(from)),
