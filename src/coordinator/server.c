@@ -764,7 +764,20 @@ static const sd_bus_vtable session_vtable[] = {
  * change would then wait for its peer to send something more.
  */
 
-/* Messages one connection may process in one go before the loop serves the others. */
+/* Messages one connection may process in one go before the loop serves the others.
+ *
+ * Only until sd-bus first found the socket empty while running (Client.drained):
+ * its authentication reads ahead, so the first messages may sit in its own
+ * buffer, where no io event announces them. From then on it reads each message
+ * exactly (the header, then the rest), so its buffer never holds a whole
+ * message after the one it returned; and a message it queued while waiting for
+ * something else shows as a timeout of 0 (sd_bus_get_timeout(), the timer
+ * source). Such a connection is processed one message per wake-up: what is left
+ * in the socket keeps the level-triggered io source ready, and the recvmsg()
+ * that would only find the socket empty (EAGAIN), one per message received
+ * (nearly every connection gets one message at a time: a writer's answer, a
+ * requester's call), is not made. A burst of pipelined calls costs one loop
+ * iteration per call instead (bench/README.md, "CPU per event"). */
 #define CLIENT_PROCESS_BATCH 64
 
 static Client *client_by_fd(Manager *m, int fd) {
@@ -1029,9 +1042,13 @@ static void client_process(Client *c) {
                 if (sd_bus_is_open(c->bus) <= 0)
                         client_io_off(c); /* before sd-bus closes the socket (see client_io_off()) */
                 r = sd_bus_process(c->bus, NULL);
+                if (r == 0 && sd_bus_is_ready(c->bus) > 0)
+                        c->drained = true;
                 if (r <= 0)
                         break; /* < 0: closed; Disconnected was (or is about to be) dispatched */
                 active = true;
+                if (c->drained && sd_bus_is_ready(c->bus) > 0)
+                        break; /* one message per wake-up: see CLIENT_PROCESS_BATCH */
         }
         if (active)
                 c->active_usec = now_usec(CLOCK_MONOTONIC);

@@ -45,6 +45,7 @@ struct Client {
         uint64_t stalled_usec;       /* since when too much waits unsent for it, or 0 */
         bool ever_stalled;           /* its buffers grew: give the memory back when it goes */
         bool dropped;                /* lvssd closes it: free without flushing */
+        bool drained;                /* sd-bus found its socket empty once since it ran: one message per wake-up (server.c) */
         char *refusal;               /* over a connection limit: why; every call is answered with it */
         uint64_t accepted_usec;
         Client *next, *prev;
