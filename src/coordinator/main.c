@@ -363,7 +363,9 @@ int main(int argc, char **argv) {
                 goto finish;
         manager_recover(&m);
 
-        r = sd_event_default(&m.event);
+        /* Not sd_event_default(): the default loop checks its thread with a gettid() system
+         * call on every iteration (sd_event_prepare()); lvssd has one loop, made here. */
+        r = sd_event_new(&m.event);
         if (r < 0)
                 goto finish;
         /* issue 11 §1: from here on the catalog is written by its own thread */
