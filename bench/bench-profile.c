@@ -26,10 +26,11 @@
 #define PERF_ACK_TIMEOUT_MS 30000
 
 static const char *perf_stat_events =
-        "task-clock,context-switches,"
+        "task-clock,context-switches,raw_syscalls:sys_enter,"
         "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_pwrite64,"
         "syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_timerfd_settime,"
-        "syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev,syscalls:sys_enter_recvmsg";
+        "syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev,syscalls:sys_enter_recvmsg,"
+        "syscalls:sys_enter_gettid,syscalls:sys_enter_write,syscalls:sys_enter_futex";
 
 static int perf_one(const char *dir, unsigned n, pid_t target, bool record, perf_proc *p) {
         _cleanup_(freep) char *ctl = NULL, *ack = NULL, *out = NULL, *control = NULL, *log = NULL;
