@@ -2554,6 +2554,7 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
 }
 
 static void set_refused(Session *s, vss_hresult hr) {
+        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §5: the set's steps are over */
         set_release_owner(s->set);
         freeze_forget(s);
         s->set_done(s, hr);
