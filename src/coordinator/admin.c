@@ -809,6 +809,8 @@ static void storage_limit_written(int r, void *data, void *userdata) {
 
         if (r >= 0 && copy)
                 r = lvss_provider_copy_set_limit(copy, l->volume, l->max_bytes, l->max_percent);
+        if (r >= 0) /* issue 11 §5: no session's worker runs a step with the old limit */
+                worker_providers_changed();
         if (r < 0) {
                 log_msg("resize shadowstorage %s: %s", l->volume, strerror(-r));
                 admin_query_answer_errno(q, r);

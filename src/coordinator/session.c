@@ -285,7 +285,7 @@ Session *session_free(Session *s) {
                 return NULL;
         m = s->m;
         snapshot_set_kill_commit(s);
-        s->worker = worker_cancel(s->worker);
+        snapshot_step_cancel(s);
         s->pick_worker = worker_end(s->pick_worker);
         snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
@@ -1381,24 +1381,6 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
 
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
-/* In the session's worker, for each request (a provider id, then the volume, NUL-terminated): the
- * index in m->providers of the provider that takes the volume, or -1. */
-static int pick_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
-        Manager *m = userdata;
-        vss_id want, id;
-        int32_t idx = -1;
-
-        if (size <= sizeof want || req[size - 1] != 0 || max < sizeof idx)
-                return -EINVAL;
-        memcpy(&want, req, sizeof want);
-        lvss_provider *p = manager_pick_provider(m, &want, (const char *) req + sizeof want, &id);
-        for (size_t i = 0; p && i < m->n_providers; i++)
-                if (m->providers[i] == p)
-                        idx = (int32_t) i;
-        memcpy(ans, &idx, sizeof idx);
-        return (int) sizeof idx;
-}
-
 static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *p, const vss_id *pid) {
         Snapshot *snap, **a;
 
@@ -1476,7 +1458,7 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error) : 0;
         if (r < 0)
                 return r;
-        if (!add && (s->worker || s->pick_call))
+        if (!add && (s->worker || s->worker_step || s->pick_call))
                 return session_bad_state(error, "A provider of this session is still answering");
         if (add && !s->set_started)
                 return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
@@ -1505,21 +1487,23 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
                 return r;
 
         /* issue 11 §1: one worker per session answers volume after volume (worker_ask()); it is
-         * forked at the first, and ended when the set moves on, the session ends, or it idles */
+         * forked at the first, and (§5) answers the set's provider steps too: it is ended when the
+         * set is done (snapshot.c), the session ends, or it idles */
         vss_id want = provider_id ? *provider_id : (vss_id) {};
         size_t len = strlen(canonical) + 1;
-        _cleanup_(freep) uint8_t *req = malloc(sizeof want + len);
+        _cleanup_(freep) uint8_t *req = malloc(1 + sizeof want + len);
         if (!req)
                 return -ENOMEM;
-        memcpy(req, &want, sizeof want);
-        memcpy(req + sizeof want, canonical, len);
+        req[0] = 'V'; /* snapshot_worker_serve(): which provider takes the volume */
+        memcpy(req + 1, &want, sizeof want);
+        memcpy(req + 1 + sizeof want, canonical, len);
         s->pick_add = add;
         s->pick_volume = TAKE_PTR(canonical);
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         vss_id_format(&s->id, id);
         snprintf(tag, sizeof tag, "session %s", id);
-        r = worker_ask(&s->pick_worker, s->m, "is_volume_supported", tag, pick_serve, s->m, req, sizeof want + len,
-                       s->m->cfg.provider_step_timeout_usec, pick_done, s);
+        r = worker_ask(&s->pick_worker, s->m, "is_volume_supported", tag, snapshot_worker_serve, s, req,
+                       1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
         if (r < 0) {
                 s->pick_volume = mfree(s->pick_volume);
                 return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
@@ -1600,7 +1584,6 @@ int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error
         r = session_collect(s, filter_prepare_backup);
         if (r < 0)
                 return r;
-        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         session_step_begin(s, STEP_PREPARE_BACKUP, "PrepareForBackup", NULL);
         r = session_fanout(s, VSS_EVENT_PREPARE_BACKUP, s->work, s->n_work, prepare_backup_done);
         if (r < 0) {
@@ -1627,7 +1610,6 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
         if (writer_context(s) && s->state != SESSION_STATE_PREPARED)
                 return session_bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
 
-        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
         /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
          * and the StepFinished signal must come after this reply. */
@@ -1749,7 +1731,6 @@ int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *erro
         if (r < 0)
                 return r;
         log_session(s, "AbortBackup requested");
-        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §1: the set moves on */
         if (s->state == SESSION_STATE_BACKUP && !s->set_started) {
                 /* Nothing under way: VSS ignores the call. */
                 session_apply(s, SESSION_IN_ABORT_DONE);
@@ -1927,7 +1908,7 @@ static void session_interrupt(Session *s) {
                 return;
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
-                s->worker = worker_cancel(s->worker); /* issue 11 §1: a provider step off the loop */
+                snapshot_step_cancel(s); /* issue 11 §1: a provider step off the loop */
                 snapshot_set_kill_commit(s);
                 /* The step's answer waits for nothing any more; the clean-ups already running go on. */
                 snapshot_cleanup_forget_waiter(s);

@@ -137,13 +137,14 @@ struct Session {
         vss_hresult step_hr;       /* the step's result so far */
         Entry **work;              /* the entries of the current fan-out */
         size_t n_work;
-        /* issue 11 §1: the provider step running off the loop (worker.c), or NULL; which one
-         * (snapshot.c), and the IsVolumeSupported / AddToSnapshotSet call waiting for it */
+        /* issue 11 §1: a provider step in a child forked for it (snapshot.c, when the session's
+         * worker cannot be asked), or NULL; which step runs (there or, §5, in pick_worker), and
+         * the IsVolumeSupported / AddToSnapshotSet call waiting for it */
         struct Worker *worker;
         int worker_step;
         Pending *pick_call;
-        /* issue 11 §1: the worker answering this session's IsVolumeSupported / AddToSnapshotSet one
-         * volume after another (worker_ask()), or NULL */
+        /* issue 11 §1: the session's worker (worker_ask()), answering its IsVolumeSupported /
+         * AddToSnapshotSet one volume after another and (§5) the set's provider steps, or NULL */
         struct Worker *pick_worker;
         bool pick_add;
         char *pick_volume;

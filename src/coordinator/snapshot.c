@@ -80,6 +80,7 @@
  * thaws every file system still in the catalog (manager_recover()).
  */
 
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -303,27 +304,27 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
 typedef int (*provider_step_t)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
 
 /* Runs one provider step over every snapshot of the set, provider by provider. */
-static int for_each_provider(Session *s, size_t step_offset, vss_hresult *ret_hr) {
+static int for_each_provider(Snapshot *const *snaps, size_t n_snaps, size_t step_offset, vss_hresult *ret_hr) {
         lvss_snapshot **arr;
         int r = 0;
 
-        arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
+        arr = calloc(n_snaps ? n_snaps : 1, sizeof *arr);
         if (!arr) {
                 *ret_hr = VSS_E_OUTOFMEMORY;
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < s->n_snapshots && r >= 0; i++) {
-                lvss_provider *p = s->snapshots[i]->provider;
+        for (size_t i = 0; i < n_snaps && r >= 0; i++) {
+                lvss_provider *p = snaps[i]->provider;
                 size_t n = 0;
                 bool seen = false;
 
                 for (size_t j = 0; j < i; j++)
-                        seen = seen || s->snapshots[j]->provider == p;
+                        seen = seen || snaps[j]->provider == p;
                 if (seen)
                         continue;
-                for (size_t j = i; j < s->n_snapshots; j++)
-                        if (s->snapshots[j]->provider == p)
-                                arr[n++] = &s->snapshots[j]->p;
+                for (size_t j = i; j < n_snaps; j++)
+                        if (snaps[j]->provider == p)
+                                arr[n++] = &snaps[j]->p;
                 provider_step_t f = *(const provider_step_t *) ((const char *) p->ops + step_offset);
                 if (f)
                         r = f(p, arr, n, ret_hr);
@@ -810,19 +811,35 @@ int snapshot_delete_auto_release(Session *s) {
         return 1;
 }
 
-/* ---- provider steps in a worker (issue 11 §1) ------------------------------------ */
+/* ---- provider steps in the session's worker (issue 11 §1, §5) ----------------------------- */
 
 /*
- * begin_prepare, end_prepare, post_commit and finalize run in a worker
- * (worker.c), never on the loop: the copy provider walks and copies whole
- * trees, the exec provider waits for its program. The child runs the step
- * over the set, provider by provider, on its copy of the session, and
- * writes back what the steps may change in the set:
+ * begin_prepare, end_prepare, post_commit and finalize run off the loop,
+ * never on it: the copy provider walks and copies whole trees, the exec
+ * provider waits for its program. Issue 11 §5: each is a request to the
+ * session's worker (worker_ask(): the one that answered the session's
+ * IsVolumeSupported / AddToSnapshotSet), not a child forked per step.
+ *
+ * A worker that lives across steps does not see lvssd's memory as it is at
+ * the step, so the request carries the set (snapshot_state_encode(): each
+ * snapshot's ids, volume, path, flags and the index of its provider in
+ * m->providers). The worker's table of providers is lvssd's at its fork:
+ * providers are set up once, at start-up (lvssd has no reload), and the one
+ * setting that changes at run time (vssadmin resize shadowstorage, the copy
+ * provider's limits) ends the worker before its next request
+ * (worker_providers_changed()), so no step runs with settings other than a
+ * fresh fork would see. The worker runs the step over the set, provider by
+ * provider, and answers with what the steps may change in the set:
  *   int32 r, uint32 hresult, uint32 n, then for each of the n snapshots
  *   uint8 atomic, uint8 can_write, uint32 length, the snapshot path (length 0: none).
  * The loop copies that into the session's snapshots and goes on where it
  * would have gone on after the call (step_then()). At ProviderStepTimeoutMS=
- * the child is killed and the step fails with VSS_E_UNEXPECTED_PROVIDER_ERROR.
+ * the worker is killed and the step fails with VSS_E_UNEXPECTED_PROVIDER_ERROR;
+ * the next request forks a new worker. A request that cannot go to the
+ * session's worker (it answers an IsVolumeSupported, the request is too
+ * large, no memory) runs in a child forked for it (step_run(), the same
+ * answer on its pipe), as every step did before. The worker ends with the
+ * set (set_finished()), the session, or after WORKER_IDLE_USEC idle.
  */
 typedef enum ProviderStep {
         PSTEP_BEGIN_PREPARE = 1,
@@ -838,45 +855,283 @@ static const char *const pstep_name[] = {
         [PSTEP_FINALIZE] = "finalize",
 };
 
-static int finalize_providers(Session *s, size_t *ret_done);
+/* A byte buffer that grows; ->failed once an allocation failed (what follows is dropped). */
+typedef struct Buf {
+        uint8_t *data;
+        size_t size, allocated;
+        bool failed;
+} Buf;
 
-static int step_run(int fd, void *userdata) {
-        Session *s = userdata;
+static void buf_put(Buf *b, const void *data, size_t n) {
+        if (b->failed || n == 0)
+                return;
+        if (b->allocated - b->size < n) {
+                size_t want = b->size + n < 2 * b->allocated ? 2 * b->allocated : b->size + n + 256;
+                uint8_t *a = realloc(b->data, want);
+
+                if (!a) {
+                        b->failed = true;
+                        return;
+                }
+                b->data = a;
+                b->allocated = want;
+        }
+        memcpy(b->data + b->size, data, n);
+        b->size += n;
+}
+
+#define STATE_NO_STRING UINT32_MAX
+
+/* uint32 length (STATE_NO_STRING: NULL), then the bytes */
+static void buf_put_string(Buf *b, const char *str) {
+        uint32_t len = str ? (uint32_t) strlen(str) : STATE_NO_STRING;
+
+        buf_put(b, &len, sizeof len);
+        if (str)
+                buf_put(b, str, len);
+}
+
+typedef struct Reader {
+        const uint8_t *at;
+        size_t left;
+} Reader;
+
+static bool reader_get(Reader *rd, void *out, size_t n) {
+        if (rd->left < n)
+                return false;
+        memcpy(out, rd->at, n);
+        rd->at += n;
+        rd->left -= n;
+        return true;
+}
+
+static int reader_get_string(Reader *rd, char **ret) {
+        uint32_t len;
+
+        *ret = NULL;
+        if (!reader_get(rd, &len, sizeof len))
+                return -EPROTO;
+        if (len == STATE_NO_STRING)
+                return 0;
+        if (rd->left < len || memchr(rd->at, 0, len))
+                return -EPROTO;
+        *ret = strndup((const char *) rd->at, len);
+        if (!*ret)
+                return -ENOMEM;
+        rd->at += len;
+        rd->left -= len;
+        return 0;
+}
+
+enum {
+        STATE_ATOMIC = 1 << 0,
+        STATE_CAN_WRITE = 1 << 1,
+        STATE_WRITABLE = 1 << 2,
+        STATE_CREATED = 1 << 3,
+        STATE_IN_CATALOG = 1 << 4,
+};
+
+/* the least a snapshot takes: provider index, two ids, flags, two string lengths */
+#define STATE_SNAPSHOT_MIN (4 + 2 * sizeof(vss_id) + 1 + 4 + 4)
+
+int snapshot_state_encode(Manager *m, int step, Snapshot *const *snaps, size_t n, uint8_t **ret, size_t *ret_size) {
+        const uint8_t head[2] = { 'S', (uint8_t) step };
+        uint32_t n32 = (uint32_t) n;
+        Buf b = {};
+
+        if (n > UINT32_MAX || step < 0 || step > UINT8_MAX)
+                return -EINVAL;
+        buf_put(&b, head, sizeof head);
+        buf_put(&b, &n32, sizeof n32);
+        for (size_t i = 0; i < n; i++) {
+                const Snapshot *snap = snaps[i];
+                int32_t idx = -1;
+                uint8_t flags = (snap->p.atomic ? STATE_ATOMIC : 0) | (snap->p.can_write ? STATE_CAN_WRITE : 0) |
+                                (snap->p.writable ? STATE_WRITABLE : 0) | (snap->created ? STATE_CREATED : 0) |
+                                (snap->in_catalog ? STATE_IN_CATALOG : 0);
+
+                for (size_t j = 0; j < m->n_providers && idx < 0; j++)
+                        if (m->providers[j] == snap->provider)
+                                idx = (int32_t) j;
+                if (idx < 0) {
+                        free(b.data);
+                        return -EINVAL;
+                }
+                buf_put(&b, &idx, sizeof idx);
+                buf_put(&b, &snap->p.snapshot_id, sizeof snap->p.snapshot_id);
+                buf_put(&b, &snap->p.set_id, sizeof snap->p.set_id);
+                buf_put(&b, &flags, sizeof flags);
+                buf_put_string(&b, snap->p.volume);
+                buf_put_string(&b, snap->p.snapshot_path);
+        }
+        if (b.failed) {
+                free(b.data);
+                return -ENOMEM;
+        }
+        *ret = b.data;
+        *ret_size = b.size;
+        return 0;
+}
+
+Snapshot **snapshot_state_free(Snapshot **snaps, size_t n) {
+        for (size_t i = 0; snaps && i < n; i++)
+                snapshot_free(snaps[i]);
+        free(snaps);
+        return NULL;
+}
+
+int snapshot_state_decode(Manager *m, const uint8_t *data, size_t size, int *ret_step, Snapshot ***ret,
+                          size_t *ret_n) {
+        Reader rd = { .at = data, .left = size };
+        Snapshot **snaps;
+        uint8_t head[2];
+        uint32_t n;
+        int r = 0;
+
+        if (!reader_get(&rd, head, sizeof head) || head[0] != 'S' || !reader_get(&rd, &n, sizeof n) ||
+            n > rd.left / STATE_SNAPSHOT_MIN)
+                return -EPROTO;
+        snaps = calloc(n ? n : 1, sizeof *snaps);
+        if (!snaps)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                Snapshot *snap = snaps[i] = calloc(1, sizeof *snap);
+                int32_t idx;
+                uint8_t flags;
+
+                if (!snap) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (!reader_get(&rd, &idx, sizeof idx) || idx < 0 || (size_t) idx >= m->n_providers ||
+                    !reader_get(&rd, &snap->p.snapshot_id, sizeof snap->p.snapshot_id) ||
+                    !reader_get(&rd, &snap->p.set_id, sizeof snap->p.set_id) || !reader_get(&rd, &flags, sizeof flags)) {
+                        r = -EPROTO;
+                        break;
+                }
+                snap->provider = m->providers[idx];
+                snap->provider_id = snap->provider->ops->id;
+                snap->p.atomic = flags & STATE_ATOMIC;
+                snap->p.can_write = flags & STATE_CAN_WRITE;
+                snap->p.writable = flags & STATE_WRITABLE;
+                snap->created = flags & STATE_CREATED;
+                snap->in_catalog = flags & STATE_IN_CATALOG;
+                r = reader_get_string(&rd, &snap->p.volume);
+                if (r >= 0)
+                        r = reader_get_string(&rd, &snap->p.snapshot_path);
+        }
+        if (r >= 0 && rd.left != 0)
+                r = -EPROTO;
+        if (r < 0) {
+                snapshot_state_free(snaps, n);
+                return r;
+        }
+        *ret_step = head[1];
+        *ret = snaps;
+        *ret_n = n;
+        return 0;
+}
+
+static int finalize_providers(Snapshot *const *snaps, size_t n_snaps, const char *tag, size_t *ret_done);
+
+/* The step over @snaps; what the session reads back: see step_results(). */
+static void step_exec(int step, Snapshot *const *snaps, size_t n, const char *tag, Buf *out) {
         vss_hresult hr = VSS_S_OK;
         size_t done = 0;
         int32_t r;
-        uint32_t n = (uint32_t) s->n_snapshots;
+        uint32_t n32 = (uint32_t) n;
 
-        switch (s->worker_step) {
+        switch (step) {
         case PSTEP_BEGIN_PREPARE:
-                r = for_each_provider(s, offsetof(lvss_provider_ops, begin_prepare), &hr);
+                r = for_each_provider(snaps, n, offsetof(lvss_provider_ops, begin_prepare), &hr);
                 break;
         case PSTEP_END_PREPARE:
-                r = for_each_provider(s, offsetof(lvss_provider_ops, end_prepare), &hr);
+                r = for_each_provider(snaps, n, offsetof(lvss_provider_ops, end_prepare), &hr);
                 break;
         case PSTEP_POST_COMMIT:
-                r = for_each_provider(s, offsetof(lvss_provider_ops, post_commit), &hr);
+                r = for_each_provider(snaps, n, offsetof(lvss_provider_ops, post_commit), &hr);
                 break;
         case PSTEP_FINALIZE:
-                r = finalize_providers(s, &done);
+                r = finalize_providers(snaps, n, tag, &done);
                 hr = (vss_hresult) done; /* finalize has no hresult of its own: how many it made read-only */
                 break;
         default:
-                return 2;
+                out->failed = true;
+                return;
         }
-        if (worker_write(fd, &r, sizeof r) < 0 || worker_write(fd, &hr, sizeof hr) < 0 ||
-            worker_write(fd, &n, sizeof n) < 0)
-                return 1;
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                const lvss_snapshot *p = &s->snapshots[i]->p;
+        buf_put(out, &r, sizeof r);
+        buf_put(out, &hr, sizeof hr);
+        buf_put(out, &n32, sizeof n32);
+        for (size_t i = 0; i < n; i++) {
+                const lvss_snapshot *p = &snaps[i]->p;
                 uint8_t flags[2] = { p->atomic, p->can_write };
                 uint32_t len = p->snapshot_path ? (uint32_t) strlen(p->snapshot_path) : 0;
 
-                if (worker_write(fd, flags, sizeof flags) < 0 || worker_write(fd, &len, sizeof len) < 0 ||
-                    (len > 0 && worker_write(fd, p->snapshot_path, len) < 0))
-                        return 1;
+                buf_put(out, flags, sizeof flags);
+                buf_put(out, &len, sizeof len);
+                buf_put(out, p->snapshot_path, len);
         }
-        return 0;
+}
+
+/* In the session's worker, for each request: 'V' (session.c: which provider takes a volume) or 'S'
+ * (a provider step over the set). @userdata: the worker's copy of the session, as it was at the
+ * fork (its id and manager; the set comes in the request). */
+static int serve_pick(Manager *m, const uint8_t *req, size_t size, uint8_t *ans, size_t max);
+
+int snapshot_worker_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
+        Session *s = userdata;
+        char tag[VSS_ID_STRING_MAX + 16];
+        Snapshot **snaps = NULL;
+        size_t n = 0;
+        Buf out = {};
+        int step, r;
+
+        if (size >= 1 && req[0] == 'V')
+                return serve_pick(s->m, req + 1, size - 1, ans, max);
+        r = snapshot_state_decode(s->m, req, size, &step, &snaps, &n);
+        if (r < 0)
+                return r;
+        session_tag(s, tag);
+        step_exec(step, snaps, n, tag, &out);
+        snapshot_state_free(snaps, n);
+        if (out.failed || out.size > max || out.size > INT_MAX) {
+                free(out.data);
+                return out.failed ? -ENOMEM : -E2BIG;
+        }
+        memcpy(ans, out.data, out.size);
+        free(out.data);
+        return (int) out.size;
+}
+
+/* 'V': a provider id, then the volume, NUL-terminated; the answer: the index in m->providers of the
+ * provider that takes the volume, or -1. */
+static int serve_pick(Manager *m, const uint8_t *req, size_t size, uint8_t *ans, size_t max) {
+        vss_id want, id;
+        int32_t idx = -1;
+
+        if (size <= sizeof want || req[size - 1] != 0 || max < sizeof idx)
+                return -EINVAL;
+        memcpy(&want, req, sizeof want);
+        lvss_provider *p = manager_pick_provider(m, &want, (const char *) req + sizeof want, &id);
+        for (size_t i = 0; p && i < m->n_providers; i++)
+                if (m->providers[i] == p)
+                        idx = (int32_t) i;
+        memcpy(ans, &idx, sizeof idx);
+        return (int) sizeof idx;
+}
+
+/* The fallback: the step in a child forked for it, on its copy of the session (as before §5). */
+static int step_run(int fd, void *userdata) {
+        Session *s = userdata;
+        char tag[VSS_ID_STRING_MAX + 16];
+        Buf out = {};
+        int r;
+
+        session_tag(s, tag);
+        step_exec(s->worker_step, s->snapshots, s->n_snapshots, tag, &out);
+        r = out.failed ? 2 : worker_write(fd, out.data, out.size) < 0 ? 1 : 0;
+        free(out.data);
+        return r;
 }
 
 /* What the child said, into the session: 0, or -EPROTO when the results do not parse (nothing
@@ -938,8 +1193,9 @@ bad:
 
 static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr);
 
-static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
-        Session *s = userdata;
+/* The step's answer, from the session's worker or a child of its own: @k 0 with its results in
+ * @out, -ETIME (cut at ProviderStepTimeoutMS=) or another error (the worker failed). */
+static void step_finish(Session *s, int k, const uint8_t *out, size_t size) {
         ProviderStep step = (ProviderStep) s->worker_step;
         vss_hresult hr = VSS_S_OK;
         int r = -EPROTO;
@@ -970,16 +1226,33 @@ static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *u
         step_then(s, step, r, hr);
 }
 
-/* Runs @step in a worker; step_then() goes on. A worker that cannot start is a failed step,
- * reported from the loop like any other (never from within this call's caller's stack: the
- * callers are themselves on the loop, and step_then() may end the step). */
+static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
+        step_finish(userdata, k, out, size);
+}
+
+static void step_answer(int k, const uint8_t *out, size_t size, void *userdata) {
+        step_finish(userdata, k, out, size);
+}
+
+/* Runs @step in the session's worker, or in a child of its own when it cannot be asked;
+ * step_then() goes on. A worker that cannot start is a failed step. */
 static void step_start(Session *s, ProviderStep step) {
-        char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
+        char tag[VSS_ID_STRING_MAX + 16];
+        uint8_t *req = NULL;
+        size_t size = 0;
         int r;
 
-        vss_id_format(&s->id, id);
-        snprintf(tag, sizeof tag, "session %s", id);
+        session_tag(s, tag);
         s->worker_step = step;
+        r = snapshot_state_encode(s->m, step, s->snapshots, s->n_snapshots, &req, &size);
+        if (r >= 0)
+                r = worker_ask(&s->pick_worker, s->m, pstep_name[step], tag, snapshot_worker_serve, s, req, size,
+                               s->m->cfg.provider_step_timeout_usec, step_answer, s);
+        free(req);
+        if (r >= 0)
+                return;
+        set_log(s->set, "%s: not asked of the session's worker (%s): a worker of its own", pstep_name[step],
+                strerror(-r));
         r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
                          &s->worker);
         if (r < 0) {
@@ -987,6 +1260,14 @@ static void step_start(Session *s, ProviderStep step) {
                 s->worker_step = 0;
                 step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
+}
+
+void snapshot_step_cancel(Session *s) {
+        if (s->worker)
+                s->worker = worker_cancel(s->worker);
+        else if (s->worker_step)
+                s->pick_worker = worker_end(s->pick_worker); /* in the request: killed, not answered */
+        s->worker_step = 0;
 }
 
 /* ---- the phases ------------------------------------------------------------ */
@@ -1131,37 +1412,38 @@ static int record_created(Session *s, Snapshot *snap, bool created) {
 
 /* finalize, provider by provider, of every created writable copy; *@ret_done: how many. In a
  * worker (the set's own path), or on the loop as the fallback of an interrupted set. */
-static int finalize_providers(Session *s, size_t *ret_done) {
+/* @tag: the session, for the log (this runs in a worker, or on the loop as the fallback). */
+static int finalize_providers(Snapshot *const *snaps, size_t n_snaps, const char *tag, size_t *ret_done) {
         lvss_snapshot **arr;
         size_t done = 0;
         int r = 0;
 
         *ret_done = 0;
-        arr = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *arr);
+        arr = calloc(n_snaps ? n_snaps : 1, sizeof *arr);
         if (!arr)
                 return -ENOMEM;
         /* Provider by provider, every created copy; each provider tries all of its own. */
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                lvss_provider *p = s->snapshots[i]->provider;
+        for (size_t i = 0; i < n_snaps; i++) {
+                lvss_provider *p = snaps[i]->provider;
                 vss_hresult hr = VSS_S_OK;
                 size_t n = 0;
                 bool seen = false;
                 int k;
 
                 for (size_t j = 0; j < i; j++)
-                        seen = seen || s->snapshots[j]->provider == p;
+                        seen = seen || snaps[j]->provider == p;
                 if (seen || !p->ops->finalize)
                         continue;
-                for (size_t j = i; j < s->n_snapshots; j++)
-                        if (s->snapshots[j]->provider == p && s->snapshots[j]->created && s->snapshots[j]->p.writable)
-                                arr[n++] = &s->snapshots[j]->p;
+                for (size_t j = i; j < n_snaps; j++)
+                        if (snaps[j]->provider == p && snaps[j]->created && snaps[j]->p.writable)
+                                arr[n++] = &snaps[j]->p;
                 if (n == 0)
                         continue;
                 done += n;
                 k = p->ops->finalize(p, arr, n, &hr);
                 if (k < 0) {
-                        set_log(s->set, "finalize: provider %s cannot make its copies read-only: %s", p->ops->name,
-                                    strerror(-k));
+                        log_msg("%s: finalize: provider %s cannot make its copies read-only: %s", tag, p->ops->name,
+                                strerror(-k));
                         if (r >= 0)
                                 r = k;
                 }
@@ -1198,8 +1480,13 @@ static void interrupt_cleanup_here(Session *s) {
         size_t done = 0;
         bool writable_left = false;
 
-        if (s->auto_recovery && !s->set->set_finalized)
-                writable_left = finalize_providers(s, &done) < 0 || finalize_record(s, done) < 0;
+        if (s->auto_recovery && !s->set->set_finalized) {
+                char tag[VSS_ID_STRING_MAX + 16];
+
+                session_tag(s, tag);
+                writable_left = finalize_providers(s->snapshots, s->n_snapshots, tag, &done) < 0 ||
+                                finalize_record(s, done) < 0;
+        }
         if (writable_left)
                 set_log(s->set, "finalize failed: the shadow copies of the set are deleted");
         for (size_t i = 0; i < s->n_snapshots; i++) {
@@ -1248,6 +1535,8 @@ void snapshot_set_interrupt_cleanup(Session *s) {
 }
 
 static void set_finished(Session *s, vss_hresult hr) {
+        /* issue 11 §5: no provider step of the set is left; the clean-ups fork their own workers */
+        s->pick_worker = worker_end(s->pick_worker);
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
         if (snapshot_cleanup_wait(s, set_finished, hr))
                 return;
@@ -1946,7 +2235,7 @@ static int commit_run(int fd, void *userdata) {
         if (k != 1 || go != 'G')
                 return 0; /* aborted: nothing is made */
 
-        if (for_each_provider(s, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
+        if (for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
         if (write(fd, "F", 1) != 1)
                 return 2;
@@ -1955,7 +2244,7 @@ static int commit_run(int fd, void *userdata) {
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 goto fail;
         }
-        r = for_each_provider(s, offsetof(lvss_provider_ops, commit), &hr);
+        r = for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
         child_thaw(s, fd, s->set->n_freeze_fs);
         if (r < 0)
                 goto fail;
@@ -2265,6 +2554,7 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
 }
 
 static void set_refused(Session *s, vss_hresult hr) {
+        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §5: the set's steps are over */
         set_release_owner(s->set);
         freeze_forget(s);
         s->set_done(s, hr);

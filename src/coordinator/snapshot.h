@@ -64,6 +64,23 @@ struct Snapshot {
 /* A session interrupted during DoSnapshotSet (cancel, requester gone): created writable copies are
  * finalized, the rest aborted; if finalize fails, every copy is aborted. */
 void snapshot_set_interrupt_cleanup(Session *s);
+
+/*
+ * Issue 11 §5: the provider steps of a set are requests to the session's worker (worker_ask(),
+ * Session.pick_worker). snapshot_worker_serve() answers them in that worker: 'V' (which provider
+ * takes a volume: a provider id, the volume, NUL-terminated; the answer an int32 index in
+ * m->providers, -1 for none) and 'S' (a step over the set, snapshot_state_encode()).
+ * @userdata: the session. snapshot_step_cancel(): the step running (if any) is killed, and its
+ * answer never comes.
+ */
+int snapshot_worker_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata);
+void snapshot_step_cancel(Session *s);
+/* The set's state as the worker needs it for step @step: one encoding, decoded by
+ * snapshot_state_decode() into new Snapshots (snapshot_state_free()); 0, -ENOMEM, -EINVAL (a
+ * provider not in m->providers), -EPROTO (not a set's state). */
+int snapshot_state_encode(Manager *m, int step, Snapshot *const *snaps, size_t n, uint8_t **ret, size_t *ret_size);
+int snapshot_state_decode(Manager *m, const uint8_t *data, size_t size, int *ret_step, Snapshot ***ret, size_t *ret_n);
+Snapshot **snapshot_state_free(Snapshot **snaps, size_t n);
 /* true: clean-ups of @s run, and @then(@s, @hr) is called once the last is done (the caller
  * returns and goes on there); false: none runs, the caller goes on now. */
 bool snapshot_cleanup_wait(Session *s, void (*then)(Session *s, vss_hresult hr), vss_hresult hr);

@@ -32,6 +32,7 @@
 
 #include "manager.h"
 #include "session.h"
+#include "snapshot.h"
 #include "worker.h"
 
 /* ---- one worker, run to its end -------------------------------------------- */
@@ -311,6 +312,77 @@ static void test_ask_done_all(void **state) {
         sd_event_unref(m.event);
 }
 
+/* ---- the set's state, to the session's worker and back (issue 11 §5) ------------------------ */
+
+/* Issue 11 §5: what snapshot_state_encode() writes, snapshot_state_decode() gives back: every
+ * snapshot's provider (by its index in m->providers), ids, volume, path (NULL and "" kept apart)
+ * and flags, and the step; a cut or a provider that does not exist is -EPROTO, never a crash. */
+static void test_set_state_round_trip(void **state) {
+        static const lvss_provider_ops ops_a = { .name = "a" }, ops_b = { .name = "b" };
+        lvss_provider pa = { .ops = &ops_a }, pb = { .ops = &ops_b };
+        lvss_provider *providers[] = { &pa, &pb };
+        Manager m = { .listen_fd = -1, .providers = providers, .n_providers = 2 };
+        Snapshot in[3] = {
+                { .p = { .volume = (char *) "/srv/a", .snapshot_path = (char *) "/snaps/1", .atomic = true },
+                  .provider = &pb, .created = true },
+                { .p = { .volume = (char *) "/srv/b", .snapshot_path = NULL, .can_write = true, .writable = true },
+                  .provider = &pa, .in_catalog = true },
+                { .p = { .volume = (char *) "/srv/\xc3\xa9t\xc3\xa9", .snapshot_path = (char *) "" }, .provider = &pb },
+        };
+        Snapshot *const snaps[3] = { &in[0], &in[1], &in[2] };
+        Snapshot **out = NULL;
+        uint8_t *buf = NULL;
+        size_t size = 0, n = 0;
+        int step = 0;
+
+        for (size_t i = 0; i < 3; i++) {
+                for (size_t k = 0; k < 16; k++) {
+                        in[i].p.snapshot_id.bytes[k] = (uint8_t) (16 * i + k + 1);
+                        in[i].p.set_id.bytes[k] = (uint8_t) (0xa0 + k);
+                }
+        }
+        assert_int_equal(snapshot_state_encode(&m, 3, snaps, 3, &buf, &size), 0);
+        assert_int_equal(snapshot_state_decode(&m, buf, size, &step, &out, &n), 0);
+        assert_int_equal(step, 3);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < 3; i++) {
+                assert_ptr_equal(out[i]->provider, in[i].provider);
+                assert_memory_equal(&out[i]->p.snapshot_id, &in[i].p.snapshot_id, sizeof(vss_id));
+                assert_memory_equal(&out[i]->p.set_id, &in[i].p.set_id, sizeof(vss_id));
+                assert_string_equal(out[i]->p.volume, in[i].p.volume);
+                if (in[i].p.snapshot_path)
+                        assert_string_equal(out[i]->p.snapshot_path, in[i].p.snapshot_path);
+                else
+                        assert_null(out[i]->p.snapshot_path);
+                assert_int_equal(out[i]->p.atomic, in[i].p.atomic);
+                assert_int_equal(out[i]->p.can_write, in[i].p.can_write);
+                assert_int_equal(out[i]->p.writable, in[i].p.writable);
+                assert_int_equal(out[i]->created, in[i].created);
+                assert_int_equal(out[i]->in_catalog, in[i].in_catalog);
+        }
+        out = snapshot_state_free(out, n);
+
+        /* every cut of it is refused */
+        for (size_t cut = 0; cut < size; cut++)
+                assert_int_equal(snapshot_state_decode(&m, buf, cut, &step, &out, &n), -EPROTO);
+        /* a provider the worker does not have */
+        m.n_providers = 1;
+        assert_int_equal(snapshot_state_decode(&m, buf, size, &step, &out, &n), -EPROTO);
+        m.n_providers = 2;
+        free(buf);
+
+        /* an empty set; a provider lvssd does not know is not encoded */
+        assert_int_equal(snapshot_state_encode(&m, 1, NULL, 0, &buf, &size), 0);
+        assert_int_equal(snapshot_state_decode(&m, buf, size, &step, &out, &n), 0);
+        assert_int_equal(n, 0);
+        out = snapshot_state_free(out, n);
+        free(buf);
+        lvss_provider stranger = { .ops = &ops_a };
+        Snapshot lost = { .p = { .volume = (char *) "/x" }, .provider = &stranger };
+        Snapshot *const one[1] = { &lost };
+        assert_int_equal(snapshot_state_encode(&m, 1, one, 1, &buf, &size), -EINVAL);
+}
+
 int main(void) {
         sigset_t chld;
         const struct CMUnitTest tests[] = {
@@ -321,6 +393,7 @@ int main(void) {
                 cmocka_unit_test(test_ask_one_worker),
                 cmocka_unit_test(test_ask_deadline_and_death),
                 cmocka_unit_test(test_ask_done_all),
+                cmocka_unit_test(test_set_state_round_trip),
         };
 
         /* as lvssd: sd-event's child sources need SIGCHLD blocked */

@@ -26,8 +26,8 @@
  * way (WS-6: the hold window is enforced by SIGKILL, and a thread cannot
  * be killed); the providers were written for it (state on disk, results
  * by value); and a fork is the only thing that can be ended at a deadline
- * whatever the provider does. The price is one fork per step: steps are
- * per set, never per writer (and the per-volume checks share one worker).
+ * whatever the provider does. The price is a fork: steps are per set,
+ * never per writer, and a session's checks and steps share one worker.
  *
  * The rules:
  *  - done() is called exactly once, from the loop, after the child is
@@ -56,9 +56,13 @@
  *    before it exits); worker_detach() forgets a child that has said all it
  *    had to, and sd-event reaps it when it exits.
  *  - worker_ask(): a serving worker, one per session for IsVolumeSupported
- *    and AddToSnapshotSet (a set of N volumes costs one fork, not N). It is
+ *    and AddToSnapshotSet (a set of N volumes costs one fork, not N) and,
+ *    issue 11 §5, the set's begin_prepare, end_prepare, post_commit and
+ *    finalize (snapshot.c: the request carries the set). It is
  *    forked at the first request and answers request after request, each
  *    framed on the socket pair, one at a time, each with its own deadline.
+ *    A worker forked before the providers' settings changed
+ *    (worker_providers_changed()) is ended at its next request instead.
  *    A request cut at its deadline, or a worker dead in one, fails once the
  *    worker is reaped; the caller's pointer to it is cleared then, and the
  *    next request forks a new one. worker_end() ends it (the end of the
@@ -99,6 +103,7 @@ struct Worker {
         /* a serving worker (worker_ask()): what the child runs for each request, where the caller
          * keeps the worker (cleared when it goes), and the request waiting for its answer */
         bool serving;
+        unsigned generation; /* worker_providers_changed() count when it was forked */
         Worker **owner;
         worker_answer_t answer;
         void *answer_userdata;
@@ -542,7 +547,14 @@ void worker_done_all(Manager *m) {
  * once the last is answered.
  */
 #define SERVE_REQUEST_MAX (64u << 10)
-#define SERVE_ANSWER_MAX 4096u
+#define SERVE_ANSWER_MAX (64u << 10) /* a provider step's results: a path per snapshot of the set */
+
+/* Issue 11 §5: how many times the providers' settings changed in lvssd (worker_providers_changed()) */
+static unsigned providers_generation;
+
+void worker_providers_changed(void) {
+        providers_generation++;
+}
 
 static int read_full(int fd, void *data, size_t size) {
         uint8_t *p = data;
@@ -669,6 +681,7 @@ static Worker *worker_serve_start(Manager *m, const char *what, const char *tag,
                 return NULL;
         }
         w->serving = true;
+        w->generation = providers_generation;
         w->owner = owner;
         *owner = w;
         return w;
@@ -685,6 +698,12 @@ int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, wo
                 return -E2BIG;
         if (w && (w->answer || w->cancelled || w->pid <= 0 || w->timed_out))
                 return -EBUSY;
+        if (w && w->generation != providers_generation) {
+                /* forked before the providers' settings changed: a fresh fork sees the new ones */
+                log_msg("%s: the providers' settings changed since the worker (pid %d) was forked: it ends, a "
+                        "new one is forked", w->what, (int) w->pid);
+                w = worker_end(w);
+        }
         for (int attempt = 0;; attempt++) {
                 if (!w) {
                         w = worker_serve_start(m, what, tag, serve, serve_userdata, owner);
@@ -708,10 +727,16 @@ int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, wo
                 (void) worker_cancel(w);
                 return r;
         }
+        /* its name in the log is the request's now ("session {id}: end_prepare") */
+        char *name = NULL;
+        if (asprintf(&name, "%s%s%s", strempty(tag), tag ? ": " : "", what) >= 0) {
+                free(w->what);
+                w->what = name;
+        }
         w->answer = answer;
         w->answer_userdata = userdata;
-        log_msg("%s: asked of the worker (pid %d, deadline %llu ms)", w->what, (int) w->pid,
-                (unsigned long long) (timeout_usec / USEC_PER_MSEC));
+        log_msg("%s%s%s: runs in a worker (pid %d, deadline %llu ms; asked of the session's worker)", strempty(tag),
+                tag ? ": " : "", what, (int) w->pid, (unsigned long long) (timeout_usec / USEC_PER_MSEC));
         return 0;
 }
 

@@ -84,6 +84,11 @@ int worker_ask(Worker **owner, Manager *m, const char *what, const char *tag, wo
                void *serve_userdata, const void *req, size_t size, uint64_t timeout_usec, worker_answer_t answer,
                void *userdata);
 
+/* Issue 11 §5: the providers' settings changed in lvssd (vssadmin resize shadowstorage): a serving
+ * worker forked before is ended at its next worker_ask() (idle, never in a request), and a new one
+ * forked, so that no step runs with settings other than a fresh fork would see. */
+void worker_providers_changed(void);
+
 /* Done with a serving worker: an idle one exits on the end of its socket, one in a request is
  * killed (its answer() is not called). NULL-safe; returns NULL. */
 Worker *worker_end(Worker *w);

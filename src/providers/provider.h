@@ -7,16 +7,19 @@
  * A provider is a table of synchronous functions. Where lvssd runs each
  * (issue 11 §1, src/coordinator/worker.c):
  *   is_volume_supported, begin_prepare, end_prepare, post_commit, finalize
- *       (after PostSnapshot), delete_snapshot (vssadmin delete shadows):
- *       in a worker, a child forked for the step and killed at
- *       ProviderStepTimeoutMS=; what the step sets in the lvss_snapshots
- *       (snapshot_path, atomic, can_write) is sent back to lvssd by value;
+ *       (after PostSnapshot): in the session's worker, one child for the
+ *       session's checks and steps (issue 11 §5), killed at
+ *       ProviderStepTimeoutMS=; the set comes to it by value, and what the
+ *       step sets in the lvss_snapshots (snapshot_path, atomic, can_write) is
+ *       sent back to lvssd by value; delete_snapshot (vssadmin delete
+ *       shadows): in a child forked for it;
  *   pre_commit, commit: in the commit child, killed at the hold window (WS-6);
  *   abort, delete_snapshot (auto-release at a session's end, start-up
  *       cleanup), finalize (a session interrupted after its commit): still
  *       on lvssd's loop.
- * So a step must keep nothing it needs later in memory (p->data is a copy
- * in the child): what later steps need lives on disk, at the paths
+ * So a step must keep nothing it needs later in memory, nor change p->data
+ * (a copy in the child, which may serve the next step of the set too): what
+ * later steps need lives on disk, at the paths
  * begin_prepare chose; and commit must only touch the file system.
  * All functions return 0 or a negative errno, and on failure set *ret_hr
  * (when non-NULL) to the vss_hresult to report (VSS_E_PROVIDER_VETO,
