@@ -66,6 +66,17 @@ unsigned itest_ms(const itest_env *env, unsigned ms) {
         return ms * (env ? env->factor : 1);
 }
 
+unsigned itest_deadline_ms(const itest_env *env, unsigned ms) {
+        return ms * (env ? env->deadline_factor : 1);
+}
+
+void itest_cap_deadlines(itest_env *env, unsigned max) {
+        env->deadline_factor = env->factor < max ? env->factor : max;
+        if (env->deadline_factor < env->factor)
+                itest_note("the deadlines passed to lvssd and the writers are scaled by %u, not %u",
+                           env->deadline_factor, env->factor);
+}
+
 unsigned itest_margin_ms(const itest_env *env) {
         return itest_ms(env, 4000);
 }
@@ -784,8 +795,8 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                 if ((strcmp(a, "--freeze-timeout") == 0 || strcmp(a, "--hang-ms") == 0) && args[i + 1]) {
                         unsigned v = (unsigned) strtoul(args[i + 1], NULL, 10);
                         if (strcmp(a, "--freeze-timeout") == 0)
-                                w->freeze_timeout_ms = itest_ms(env, v);
-                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_ms(env, v));
+                                w->freeze_timeout_ms = itest_deadline_ms(env, v);
+                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_deadline_ms(env, v));
                         i++;
                 }
         }
@@ -1342,6 +1353,7 @@ int itest_setup(void **state) {
         const char *f = getenv("LVSS_TEST_TIME_FACTOR");
         if (f && atoi(f) > 0)
                 env->factor = (unsigned) atoi(f);
+        env->deadline_factor = env->factor;
 
         /* short: the sockets live inside it */
         if (!tmp || !*tmp || strlen(tmp) > 40)
@@ -2055,12 +2067,12 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                 argv[n++] = (char *) config_path;
         }
         if (env->lvssd_opts.identify_timeout_ms) {
-                snprintf(idt, sizeof idt, "%u", itest_ms(env, env->lvssd_opts.identify_timeout_ms));
+                snprintf(idt, sizeof idt, "%u", itest_deadline_ms(env, env->lvssd_opts.identify_timeout_ms));
                 argv[n++] = "--identify-timeout";
                 argv[n++] = idt;
         }
         if (env->lvssd_opts.event_timeout_ms) {
-                snprintf(evt, sizeof evt, "%u", itest_ms(env, env->lvssd_opts.event_timeout_ms));
+                snprintf(evt, sizeof evt, "%u", itest_deadline_ms(env, env->lvssd_opts.event_timeout_ms));
                 argv[n++] = "--event-timeout";
                 argv[n++] = evt;
         }

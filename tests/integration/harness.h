@@ -133,6 +133,7 @@ struct itest_env {
         char *dir, *state_dir, *socket_path, *data_dir, *notify_path;
         char *build_root;
         unsigned factor; /* timing scale: 1, or more under valgrind */
+        unsigned deadline_factor; /* the scale of the deadlines passed on: the factor, unless capped */
         bool valgrind;
         size_t valgrind_writers_max; /* under valgrind: how many writers run under it (the rest natively) */
         size_t valgrind_writers;
@@ -176,6 +177,21 @@ itest_env *itest_current(void);
 
 /* ms scaled by the environment's factor */
 unsigned itest_ms(const itest_env *env, unsigned ms);
+/*
+ * A deadline the harness passes on (lvssd's --identify-timeout and
+ * --event-timeout, a writer's --freeze-timeout and --hang-ms) scaled by
+ * env->deadline_factor: the factor, unless the test capped it with
+ * itest_cap_deadlines(). Waits and margins (itest_ms) keep the whole factor.
+ */
+unsigned itest_deadline_ms(const itest_env *env, unsigned ms);
+/*
+ * Scale the deadlines passed on by at most @max (call before starting lvssd
+ * and the writers). For a test whose run is mostly those deadlines waited out
+ * (test-ws05-timeouts, test-crash): under valgrind (factor 6) a deadline
+ * scaled by 3 is still seconds, far above an event's round trip there, and
+ * the checks against it keep the whole factor in their margins.
+ */
+void itest_cap_deadlines(itest_env *env, unsigned max);
 /* the generous margin for deadline checks, already scaled */
 unsigned itest_margin_ms(const itest_env *env);
 uint64_t itest_now_mono_usec(void);
