@@ -2392,6 +2392,46 @@ char *itest_catalog_query(itest_env *env, const char *sql) {
         return buf;
 }
 
+/* ---- a test's own exec provider ---- */
+
+void itest_exec_provider_write(itest_env *env, itest_exec_provider *p, const char *name, const char *body) {
+        *p = (itest_exec_provider) { .name = xstrdup(name), .dir = itest_xprintf("%s/%s", env->dir, name) };
+        CHECK(mkdir(p->dir, 0755) == 0, "mkdir %s: %m", p->dir);
+        char *script = itest_xprintf("#!/bin/sh\nD='%s'\n%s", p->dir, body);
+        char *path = itest_xprintf("%s/provider", p->dir);
+        itest_write_file(path, script, strlen(script));
+        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
+        char *fifo = itest_xprintf("%s/fifo", p->dir);
+        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        free(fifo);
+        free(path);
+        free(script);
+}
+
+void itest_exec_provider_start(itest_env *env, itest_exec_provider *p, const itest_lvssd_opts *opts,
+                               const char *extra_fmt, ...) {
+        va_list ap;
+        char *extra;
+
+        va_start(ap, extra_fmt);
+        if (vasprintf(&extra, extra_fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        p->config = itest_write_config(env, "# the test's own exec provider\n[Coordinator]\nExecProvider=%s:%s/provider\n%s",
+                                       p->name, p->dir, extra);
+        free(extra);
+        itest_start_lvssd_config(env, opts, p->config);
+        CHECK_HR(itest_provider_id(env->socket_path, p->name, &p->id), VSS_S_OK,
+                 "ListProviders lists the exec provider %s", p->name);
+}
+
+void itest_exec_provider_free(itest_exec_provider *p) {
+        free(p->name);
+        free(p->dir);
+        free(p->config);
+        *p = (itest_exec_provider) { 0 };
+}
+
 /* ---- a fake exec provider ---- */
 
 char *itest_fake_provider(itest_env *env) {

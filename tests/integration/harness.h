@@ -519,6 +519,28 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  */
 char *itest_fake_provider(itest_env *env);
 
+/*
+ * A test's own exec provider, a shell program (test-pick-worker,
+ * test-exec-fsfreeze, test-provider-hang). itest_exec_provider_write()
+ * makes DIR (env->dir/@name), writes "#!/bin/sh", "D='DIR'" and then @body
+ * to DIR/provider (mode 0755), and makes the FIFO DIR/fifo, which nobody
+ * writes to: a call that reads it blocks until the test writes to it or the
+ * program is killed. The test may then add its own files to DIR.
+ * itest_exec_provider_start() writes lvssd's configuration ("[Coordinator]",
+ * "ExecProvider=@name:DIR/provider", then the lines of printf @extra_fmt),
+ * starts lvssd with @opts and reads the provider's id from ListProviders.
+ */
+typedef struct itest_exec_provider {
+        char *name;
+        char *dir;
+        char *config; /* lvssd's configuration: for itest_restart_lvssd */
+        vss_id id;
+} itest_exec_provider;
+void itest_exec_provider_write(itest_env *env, itest_exec_provider *p, const char *name, const char *body);
+void itest_exec_provider_start(itest_env *env, itest_exec_provider *p, const itest_lvssd_opts *opts,
+                               const char *extra_fmt, ...) __attribute__((format(printf, 4, 5)));
+void itest_exec_provider_free(itest_exec_provider *p);
+
 /* ---- file systems on loop devices (issue 7 btrfs, issue 10 part 3) ---------------- */
 
 /*
