@@ -1060,6 +1060,18 @@ void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_w
                 }
 }
 
+void itest_check_all_status(const char *file, int line, itest_env *env, vss_backup_components *bc, const vss_id *sid,
+                            itest_writer *const *ws, size_t n, vss_writer_state state, const char *what) {
+        itest_statuses st = { 0 };
+
+        itest_note("%s", what);
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, sid, ws, n);
+        for (size_t i = 0; i < n; i++)
+                itest_check_status(file, line, &st, ws[i], state, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
+}
+
 /* ---- the admin view ---------------------------------------------------------------- */
 
 void itest_list_writers(itest_env *env, itest_admin *ret) {

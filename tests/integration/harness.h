@@ -287,6 +287,14 @@ void itest_check_status(const char *file, int line, const itest_statuses *st, co
                         vss_writer_state state, vss_hresult failure, vss_hresult app_result, const char *msg);
 /* Every entry's session id is @sid; the entries are exactly @ws (in any order). */
 void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_writer *const *ws, size_t n);
+/*
+ * Gather (after a note "@what"), check the entries are exactly @ws with session @sid, and
+ * that each is in @state with no failure and no application result or message.
+ */
+#define CHECK_ALL_STATUS(env, bc, sid, ws, n, state, what) \
+        itest_check_all_status(__FILE__, __LINE__, env, bc, sid, ws, n, state, what)
+void itest_check_all_status(const char *file, int line, itest_env *env, vss_backup_components *bc, const vss_id *sid,
+                            itest_writer *const *ws, size_t n, vss_writer_state state, const char *what);
 
 /* ---- the admin view (raw sd-bus: Coordinator1.ListWriters) ---------------- */
 
