@@ -35,9 +35,11 @@ check-asan: deps asan-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		./scripts/run-tests.sh $(BUILD_ASAN) --no-suite apps-slow $(MESON_TEST_ARGS)
 
-# The integration suite with every lvss process under valgrind.
+# The integration suite with every lvss process under valgrind, in three
+# lanes at once (the suites valgrind-lane1..3: tests/integration/meson.build
+# says which test is in which lane, and why).
 check-valgrind: build
-	LVSS_TEST_VALGRIND=1 ./scripts/run-tests.sh $(BUILD) --suite integration $(MESON_TEST_ARGS)
+	LVSS_TEST_VALGRIND=1 ./scripts/run-tests.sh $(BUILD) --lanes valgrind-lane 3 $(MESON_TEST_ARGS)
 
 # The slow application suite: many backup-and-restore cycles under load
 # against real PostgreSQL and MariaDB servers (issue 9). .ci/run runs it.

@@ -32,6 +32,7 @@
 #include "basic/util.h"
 #include "basic/fs-util.h"
 #include "providers/provider.h"
+#include "test-run-dir.h"
 
 static char base_dir[256]; /* the temporary directory of this run */
 static char volume[300];   /* the tree to snapshot */
@@ -232,7 +233,7 @@ static int group_setup(void **state) {
         int fd;
 
         snprintf(base_dir, sizeof base_dir, "%s/test-copy-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(base_dir))
+        if (test_run_dir_make(base_dir) < 0) /* removed on every exit, killed or failed too */
                 return -1;
         snprintf(volume, sizeof volume, "%s/volume", base_dir);
         if (mkdir(volume, 0755) < 0)
@@ -292,6 +293,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
         remove_tree(base_dir);
+        test_run_dirs_remove(); /* and /dev/shm's, if test_other_file_system made one */
         return 0;
 }
 
@@ -587,7 +589,7 @@ static void test_unsupported_volume_vetoed(void **state) {
  * no reflink, copy_file_range refuses (EXDEV), the pread/pwrite path and the
  * space walk run. */
 static void test_other_file_system(void **state) {
-        char storage[512];
+        char shm[64] = "/dev/shm/test-copy-XXXXXX", storage[512];
         lvss_provider *prov = NULL;
         lvss_snapshot s, *snaps[1] = { &s };
         vss_hresult hr = VSS_S_OK;
@@ -595,7 +597,9 @@ static void test_other_file_system(void **state) {
 
         if (stat("/dev/shm", &a) < 0 || stat(volume, &b) < 0 || a.st_dev == b.st_dev || access("/dev/shm", W_OK) < 0)
                 skip();
-        snprintf(storage, sizeof storage, "/dev/shm/test-copy-%d", (int) getpid());
+        /* removed whatever happens (a failed assertion here, a kill): the storage goes inside */
+        assert_int_equal(test_run_dir_make(shm), 0);
+        snprintf(storage, sizeof storage, "%s/storage", shm);
 
         assert_int_equal(lvss_provider_copy_new(storage, &prov), 0);
         snapshot_init(&s, 0xe0, 0xf0, volume);

@@ -37,6 +37,7 @@
 
 #include "basic/util.h"
 #include "providers/provider.h"
+#include "test-run-dir.h"
 
 #define STEP_TIMEOUT (10 * USEC_PER_SEC) /* generous: only the timeout test hits its own */
 #define SLOW_TIMEOUT (300 * USEC_PER_MSEC)
@@ -345,7 +346,7 @@ static int group_setup(void **state) {
         char p[512], *script;
 
         snprintf(base_dir, sizeof base_dir, "%s/test-exec-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(base_dir))
+        if (test_run_dir_make(base_dir) < 0) /* removed on every exit, killed or failed too */
                 return -1;
         snprintf(p, sizeof p, "%s/volumes", base_dir);
         if (mkdir(p, 0755) < 0)

@@ -66,6 +66,17 @@ unsigned itest_ms(const itest_env *env, unsigned ms) {
         return ms * (env ? env->factor : 1);
 }
 
+unsigned itest_deadline_ms(const itest_env *env, unsigned ms) {
+        return ms * (env ? env->deadline_factor : 1);
+}
+
+void itest_cap_deadlines(itest_env *env, unsigned max) {
+        env->deadline_factor = env->factor < max ? env->factor : max;
+        if (env->deadline_factor < env->factor)
+                itest_note("the deadlines passed to lvssd and the writers are scaled by %u, not %u",
+                           env->deadline_factor, env->factor);
+}
+
 unsigned itest_margin_ms(const itest_env *env) {
         return itest_ms(env, 4000);
 }
@@ -784,8 +795,8 @@ itest_writer *itest_writer_spawn(itest_env *env, const char *name, const char *c
                 if ((strcmp(a, "--freeze-timeout") == 0 || strcmp(a, "--hang-ms") == 0) && args[i + 1]) {
                         unsigned v = (unsigned) strtoul(args[i + 1], NULL, 10);
                         if (strcmp(a, "--freeze-timeout") == 0)
-                                w->freeze_timeout_ms = itest_ms(env, v);
-                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_ms(env, v));
+                                w->freeze_timeout_ms = itest_deadline_ms(env, v);
+                        argv[n++] = owned[no++] = itest_xprintf("%u", itest_deadline_ms(env, v));
                         i++;
                 }
         }
@@ -1047,6 +1058,18 @@ void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_w
                         FAIL("entry %zu carries session %s, expected this session %s", i,
                              itest_id_str(&st->v[i].s.session_id), itest_id_str(sid));
                 }
+}
+
+void itest_check_all_status(const char *file, int line, itest_env *env, vss_backup_components *bc, const vss_id *sid,
+                            itest_writer *const *ws, size_t n, vss_writer_state state, const char *what) {
+        itest_statuses st = { 0 };
+
+        itest_note("%s", what);
+        itest_gather_status(env, bc, &st);
+        itest_check_status_set(&st, sid, ws, n);
+        for (size_t i = 0; i < n; i++)
+                itest_check_status(file, line, &st, ws[i], state, VSS_S_OK, VSS_S_OK, NULL);
+        itest_statuses_free(&st);
 }
 
 /* ---- the admin view ---------------------------------------------------------------- */
@@ -1342,6 +1365,7 @@ int itest_setup(void **state) {
         const char *f = getenv("LVSS_TEST_TIME_FACTOR");
         if (f && atoi(f) > 0)
                 env->factor = (unsigned) atoi(f);
+        env->deadline_factor = env->factor;
 
         /* short: the sockets live inside it */
         if (!tmp || !*tmp || strlen(tmp) > 40)
@@ -2055,12 +2079,12 @@ static void lvssd_start_with_config(itest_env *env, const char *config_path, boo
                 argv[n++] = (char *) config_path;
         }
         if (env->lvssd_opts.identify_timeout_ms) {
-                snprintf(idt, sizeof idt, "%u", itest_ms(env, env->lvssd_opts.identify_timeout_ms));
+                snprintf(idt, sizeof idt, "%u", itest_deadline_ms(env, env->lvssd_opts.identify_timeout_ms));
                 argv[n++] = "--identify-timeout";
                 argv[n++] = idt;
         }
         if (env->lvssd_opts.event_timeout_ms) {
-                snprintf(evt, sizeof evt, "%u", itest_ms(env, env->lvssd_opts.event_timeout_ms));
+                snprintf(evt, sizeof evt, "%u", itest_deadline_ms(env, env->lvssd_opts.event_timeout_ms));
                 argv[n++] = "--event-timeout";
                 argv[n++] = evt;
         }
@@ -2378,6 +2402,46 @@ char *itest_catalog_query(itest_env *env, const char *sql) {
         sqlite3_finalize(st);
         sqlite3_close(db);
         return buf;
+}
+
+/* ---- a test's own exec provider ---- */
+
+void itest_exec_provider_write(itest_env *env, itest_exec_provider *p, const char *name, const char *body) {
+        *p = (itest_exec_provider) { .name = xstrdup(name), .dir = itest_xprintf("%s/%s", env->dir, name) };
+        CHECK(mkdir(p->dir, 0755) == 0, "mkdir %s: %m", p->dir);
+        char *script = itest_xprintf("#!/bin/sh\nD='%s'\n%s", p->dir, body);
+        char *path = itest_xprintf("%s/provider", p->dir);
+        itest_write_file(path, script, strlen(script));
+        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
+        char *fifo = itest_xprintf("%s/fifo", p->dir);
+        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        free(fifo);
+        free(path);
+        free(script);
+}
+
+void itest_exec_provider_start(itest_env *env, itest_exec_provider *p, const itest_lvssd_opts *opts,
+                               const char *extra_fmt, ...) {
+        va_list ap;
+        char *extra;
+
+        va_start(ap, extra_fmt);
+        if (vasprintf(&extra, extra_fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        p->config = itest_write_config(env, "# the test's own exec provider\n[Coordinator]\nExecProvider=%s:%s/provider\n%s",
+                                       p->name, p->dir, extra);
+        free(extra);
+        itest_start_lvssd_config(env, opts, p->config);
+        CHECK_HR(itest_provider_id(env->socket_path, p->name, &p->id), VSS_S_OK,
+                 "ListProviders lists the exec provider %s", p->name);
+}
+
+void itest_exec_provider_free(itest_exec_provider *p) {
+        free(p->name);
+        free(p->dir);
+        free(p->config);
+        *p = (itest_exec_provider) { 0 };
 }
 
 /* ---- a fake exec provider ---- */

@@ -133,6 +133,7 @@ struct itest_env {
         char *dir, *state_dir, *socket_path, *data_dir, *notify_path;
         char *build_root;
         unsigned factor; /* timing scale: 1, or more under valgrind */
+        unsigned deadline_factor; /* the scale of the deadlines passed on: the factor, unless capped */
         bool valgrind;
         size_t valgrind_writers_max; /* under valgrind: how many writers run under it (the rest natively) */
         size_t valgrind_writers;
@@ -176,6 +177,21 @@ itest_env *itest_current(void);
 
 /* ms scaled by the environment's factor */
 unsigned itest_ms(const itest_env *env, unsigned ms);
+/*
+ * A deadline the harness passes on (lvssd's --identify-timeout and
+ * --event-timeout, a writer's --freeze-timeout and --hang-ms) scaled by
+ * env->deadline_factor: the factor, unless the test capped it with
+ * itest_cap_deadlines(). Waits and margins (itest_ms) keep the whole factor.
+ */
+unsigned itest_deadline_ms(const itest_env *env, unsigned ms);
+/*
+ * Scale the deadlines passed on by at most @max (call before starting lvssd
+ * and the writers). For a test whose run is mostly those deadlines waited out
+ * (test-ws05-timeouts, test-crash): under valgrind (factor 6) a deadline
+ * scaled by 3 is still seconds, far above an event's round trip there, and
+ * the checks against it keep the whole factor in their margins.
+ */
+void itest_cap_deadlines(itest_env *env, unsigned max);
 /* the generous margin for deadline checks, already scaled */
 unsigned itest_margin_ms(const itest_env *env);
 uint64_t itest_now_mono_usec(void);
@@ -271,6 +287,14 @@ void itest_check_status(const char *file, int line, const itest_statuses *st, co
                         vss_writer_state state, vss_hresult failure, vss_hresult app_result, const char *msg);
 /* Every entry's session id is @sid; the entries are exactly @ws (in any order). */
 void itest_check_status_set(const itest_statuses *st, const vss_id *sid, itest_writer *const *ws, size_t n);
+/*
+ * Gather (after a note "@what"), check the entries are exactly @ws with session @sid, and
+ * that each is in @state with no failure and no application result or message.
+ */
+#define CHECK_ALL_STATUS(env, bc, sid, ws, n, state, what) \
+        itest_check_all_status(__FILE__, __LINE__, env, bc, sid, ws, n, state, what)
+void itest_check_all_status(const char *file, int line, itest_env *env, vss_backup_components *bc, const vss_id *sid,
+                            itest_writer *const *ws, size_t n, vss_writer_state state, const char *what);
 
 /* ---- the admin view (raw sd-bus: Coordinator1.ListWriters) ---------------- */
 
@@ -502,6 +526,28 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * until it is killed (it opens a FIFO nobody writes to).
  */
 char *itest_fake_provider(itest_env *env);
+
+/*
+ * A test's own exec provider, a shell program (test-pick-worker,
+ * test-exec-fsfreeze, test-provider-hang). itest_exec_provider_write()
+ * makes DIR (env->dir/@name), writes "#!/bin/sh", "D='DIR'" and then @body
+ * to DIR/provider (mode 0755), and makes the FIFO DIR/fifo, which nobody
+ * writes to: a call that reads it blocks until the test writes to it or the
+ * program is killed. The test may then add its own files to DIR.
+ * itest_exec_provider_start() writes lvssd's configuration ("[Coordinator]",
+ * "ExecProvider=@name:DIR/provider", then the lines of printf @extra_fmt),
+ * starts lvssd with @opts and reads the provider's id from ListProviders.
+ */
+typedef struct itest_exec_provider {
+        char *name;
+        char *dir;
+        char *config; /* lvssd's configuration: for itest_restart_lvssd */
+        vss_id id;
+} itest_exec_provider;
+void itest_exec_provider_write(itest_env *env, itest_exec_provider *p, const char *name, const char *body);
+void itest_exec_provider_start(itest_env *env, itest_exec_provider *p, const itest_lvssd_opts *opts,
+                               const char *extra_fmt, ...) __attribute__((format(printf, 4, 5)));
+void itest_exec_provider_free(itest_exec_provider *p);
 
 /* ---- file systems on loop devices (issue 7 btrfs, issue 10 part 3) ---------------- */
 

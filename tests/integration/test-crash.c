@@ -40,8 +40,17 @@
 
 #include "harness.h"
 
-/* how long the writer that holds lvssd inside a step stays in its handler (scaled by the harness) */
+/*
+ * How long the writer that holds lvssd inside a step stays in its handler
+ * (scaled by the harness). Each such case waits it out, so under valgrind the
+ * deadlines passed on are scaled by at most 3 (itest_cap_deadlines), not 6:
+ * 9 s, and what must fit in it before the kill (the other writer's answer
+ * to the same event, a catalog read) takes well under a second there. The
+ * test checks that the kill came in time (crash_in), so a hang too short
+ * fails loudly, never silently.
+ */
 #define HANG_MS "3000"
+#define DEADLINE_FACTOR_MAX 3
 #define KEEP_TEXT "a persistent shadow copy made before the crash\n"
 
 static bool streq(const char *a, const char *b) {
@@ -146,6 +155,7 @@ static void crash_start(itest_env *env, crash *c) {
 
         memset(c, 0, sizeof *c);
         c->env = env;
+        itest_cap_deadlines(env, DEADLINE_FACTOR_MAX);
         c->fake = itest_fake_provider(env);
         char *text = itest_xprintf("# issue 5 crash tests\n[Coordinator]\nExecProvider=fake:%s/fake-provider\n", c->fake);
         c->config = itest_xprintf("%s/lvssd.conf", env->dir);
@@ -539,8 +549,10 @@ static void crash_in(itest_env *env, const scenario *sc) {
         /* lvssd is inside the step: one writer hangs in it, the other has finished it (lvssd
          * sends the event to both at once, but on a busy machine it may be killed between the
          * two sends if the test waited only for the first) */
+        uint64_t hang_seen = 0;
         if (sc->step) {
                 itest_wait_event(env, hang, sc->step, &ids.sid, "begin", itest_ms(env, 20000));
+                hang_seen = itest_now_mono_usec();
                 itest_wait_event(env, calm, sc->step, &ids.sid, "ok", itest_ms(env, 20000));
         } else
                 fake_pid = wait_fake_blocked(env, &c, "commit-started");
@@ -579,6 +591,12 @@ static void crash_in(itest_env *env, const scenario *sc) {
                    itest_id_str(&ids.sid), rows);
         uint64_t killed = itest_now_mono_usec();
         itest_kill_lvssd(env);
+        /* the kill came while the hanging writer was still in its handler (a quarter of the hang to spare) */
+        if (sc->step)
+                CHECK((killed - hang_seen) / 1000 < itest_deadline_ms(env, (unsigned) atoi(HANG_MS)) * 3 / 4,
+                      "lvssd was killed %" PRIu64 " ms after the writer began to hang in %s for %u ms: the "
+                      "step may have ended first (HANG_MS too short for this machine)",
+                      (killed - hang_seen) / 1000, sc->step, itest_deadline_ms(env, (unsigned) atoi(HANG_MS)));
 
         if (sc->before_go) {
                 /* issue 11 §5: the child dies with lvssd (PR_SET_PDEATHSIG, or the closed socket says
@@ -608,7 +626,7 @@ static void crash_in(itest_env *env, const scenario *sc) {
         check_writer_released(env, calm, &ids.sid, killed, itest_margin_ms(env), true);
         if (hang)
                 check_writer_released(env, hang, &ids.sid, killed,
-                                      itest_ms(env, (unsigned) atoi(HANG_MS)) + itest_margin_ms(env),
+                                      itest_deadline_ms(env, (unsigned) atoi(HANG_MS)) + itest_margin_ms(env),
                                       true);
         if (!sc->step)
                 check_strays_gone(env, "commit", killed, itest_margin_ms(env));

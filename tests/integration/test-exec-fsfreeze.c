@@ -178,11 +178,8 @@ static void check_thawed(const itest_loop_fs *f, const char *what) {
 
 /* ---- the exec provider program ---------------------------------------------------- */
 
-typedef struct prog {
-        char *dir;    /* <test dir>/fsf: calls, mode, fifo, snaps (not on the frozen file systems) */
-        char *config;
-        vss_id id;
-} prog;
+/* the exec provider "fsf": its directory (calls, mode, fifo, snaps) is not on the frozen file systems */
+typedef itest_exec_provider prog;
 
 /*
  * The program: every call appended to DIR/calls; commit checks with
@@ -192,58 +189,40 @@ typedef struct prog {
  * which nobody writes), else makes DIR/snaps/SNAP and prints it.
  */
 static void prog_start(itest_env *env, prog *p, const itest_lvssd_opts *o, const char *mode) {
-        p->dir = itest_xprintf("%s/fsf", env->dir);
-        CHECK(mkdir(p->dir, 0755) == 0, "mkdir %s: %m", p->dir);
-        char *script = itest_xprintf(
-                "#!/bin/sh\n"
-                "# test-exec-fsfreeze's exec provider (issue 10 part 3)\n"
-                "D='%s'\n"
-                "echo \"$*\" >> \"$D/calls\"\n"
-                "case \"$1\" in\n"
-                "is-supported|prepare|finalize) exit 0 ;;\n"
-                "commit)\n"
-                "    if out=$(fsfreeze --freeze \"$4\" 2>&1); then\n"
-                "        fsfreeze --unfreeze \"$4\"\n"
-                "        echo \"NOT-FROZEN $4\" >> \"$D/calls\"\n"
-                "    else\n"
-                "        case \"$out\" in\n"
-                "        *'Device or resource busy'*) echo \"frozen $4\" >> \"$D/calls\" ;;\n"
-                "        *) echo \"oracle-error $4 $out\" >> \"$D/calls\" ;;\n"
-                "        esac\n"
-                "    fi\n"
-                "    case \"$(cat \"$D/mode\" 2>/dev/null)\" in\n"
-                "    fail) echo 'fsf: commit refused on purpose' >&2; exit 3 ;;\n"
-                "    wait) echo \"waiting $$\" >> \"$D/calls\"; read x < \"$D/fifo\" ;;\n"
-                "    esac\n"
-                "    mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
-                "delete) rm -rf \"$2\" ;;\n"
-                "abort) rm -rf \"$D/snaps/$3\" ;;\n"
-                "esac\n"
-                "exit 0\n",
-                p->dir);
-        char *path = itest_xprintf("%s/provider", p->dir);
-        itest_write_file(path, script, strlen(script));
-        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
-        char *fifo = itest_xprintf("%s/fifo", p->dir);
-        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        itest_exec_provider_write(env, p, "fsf",
+                                  "# test-exec-fsfreeze's exec provider (issue 10 part 3)\n"
+                                  "echo \"$*\" >> \"$D/calls\"\n"
+                                  "case \"$1\" in\n"
+                                  "is-supported|prepare|finalize) exit 0 ;;\n"
+                                  "commit)\n"
+                                  "    if out=$(fsfreeze --freeze \"$4\" 2>&1); then\n"
+                                  "        fsfreeze --unfreeze \"$4\"\n"
+                                  "        echo \"NOT-FROZEN $4\" >> \"$D/calls\"\n"
+                                  "    else\n"
+                                  "        case \"$out\" in\n"
+                                  "        *'Device or resource busy'*) echo \"frozen $4\" >> \"$D/calls\" ;;\n"
+                                  "        *) echo \"oracle-error $4 $out\" >> \"$D/calls\" ;;\n"
+                                  "        esac\n"
+                                  "    fi\n"
+                                  "    case \"$(cat \"$D/mode\" 2>/dev/null)\" in\n"
+                                  "    fail) echo 'fsf: commit refused on purpose' >&2; exit 3 ;;\n"
+                                  "    wait) echo \"waiting $$\" >> \"$D/calls\"; read x < \"$D/fifo\" ;;\n"
+                                  "    esac\n"
+                                  "    mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
+                                  "delete) rm -rf \"$2\" ;;\n"
+                                  "abort) rm -rf \"$D/snaps/$3\" ;;\n"
+                                  "esac\n"
+                                  "exit 0\n");
         if (mode) {
                 char *m = itest_xprintf("%s/mode", p->dir);
                 itest_write_file(m, mode, strlen(mode));
                 free(m);
         }
-        p->config = itest_write_config(env, "# issue 10 part 3\n[Coordinator]\nExecProvider=fsf:%s\n"
-                                            "FreezeFilesystems=fsf\n",
-                                       path);
-        itest_start_lvssd_config(env, o, p->config);
-        CHECK_HR(itest_provider_id(env->socket_path, "fsf", &p->id), VSS_S_OK, "the exec provider's id");
-        free(fifo);
-        free(path);
-        free(script);
+        itest_exec_provider_start(env, p, o, "FreezeFilesystems=fsf\n");
 }
 
 static void prog_done(prog *p) {
-        free(p->dir);
-        free(p->config);
+        itest_exec_provider_free(p);
 }
 
 static char *prog_calls(const prog *p) {

@@ -53,36 +53,25 @@
 #define N_VOLUMES 4
 
 typedef struct pick {
-        char *dir;
-        vss_id id; /* the exec provider's */
+        itest_exec_provider prov; /* "pick" */
         char *volumes[N_VOLUMES];
 } pick;
 
 static void pick_start(itest_env *env, pick *p) {
-        p->dir = itest_xprintf("%s/pick", env->dir);
-        CHECK(mkdir(p->dir, 0755) == 0, "mkdir %s: %m", p->dir);
-        char *script = itest_xprintf(
-                "#!/bin/sh\n"
-                "# test-pick-worker's exec provider (issue 11 §1)\n"
-                "D='%s'\n"
-                "echo \"$1 $2 $PPID\" >> \"$D/calls\"\n"
-                "if [ \"$1\" = is-supported ] && [ -f \"$D/hang\" ] && [ \"$(cat \"$D/hang\")\" = \"$2\" ]; then\n"
-                "    echo \"hanging $$\" >> \"$D/hanging\"\n"
-                "    read x < \"$D/fifo\"\n"
-                "fi\n"
-                "case \"$1\" in\n"
-                "prepare) echo writable ;;\n"
-                "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
-                "delete) rm -rf \"$2\" ;;\n"
-                "abort) rm -rf \"$D/snaps/$3\" ;;\n"
-                "esac\n"
-                "exit 0\n",
-                p->dir);
-        char *path = itest_xprintf("%s/provider", p->dir);
-        itest_write_file(path, script, strlen(script));
-        CHECK(chmod(path, 0755) == 0, "chmod %s: %m", path);
-        char *fifo = itest_xprintf("%s/fifo", p->dir);
-        CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %m", fifo);
+        itest_exec_provider_write(env, &p->prov, "pick",
+                                  "# test-pick-worker's exec provider (issue 11 §1)\n"
+                                  "echo \"$1 $2 $PPID\" >> \"$D/calls\"\n"
+                                  "if [ \"$1\" = is-supported ] && [ -f \"$D/hang\" ] && [ \"$(cat \"$D/hang\")\" = \"$2\" ]; then\n"
+                                  "    echo \"hanging $$\" >> \"$D/hanging\"\n"
+                                  "    read x < \"$D/fifo\"\n"
+                                  "fi\n"
+                                  "case \"$1\" in\n"
+                                  "prepare) echo writable ;;\n"
+                                  "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
+                                  "delete) rm -rf \"$2\" ;;\n"
+                                  "abort) rm -rf \"$D/snaps/$3\" ;;\n"
+                                  "esac\n"
+                                  "exit 0\n");
         for (size_t i = 0; i < N_VOLUMES; i++) {
                 p->volumes[i] = itest_xprintf("%s/v%zu", env->dir, i);
                 CHECK(mkdir(p->volumes[i], 0755) == 0, "mkdir %s: %m", p->volumes[i]);
@@ -90,26 +79,18 @@ static void pick_start(itest_env *env, pick *p) {
 
         /* the exec provider's own step timeout stays far beyond the worker's deadline */
         itest_lvssd_opts o = { .event_timeout_ms = 60000 };
-        char *config = itest_write_config(env, "# issue 11 §1\n[Coordinator]\nExecProvider=pick:%s\n"
-                                               "ProviderStepTimeoutMS=%u\n",
-                                          path, STEP_DEADLINE_MS(env));
-        itest_start_lvssd_config(env, &o, config);
-        CHECK_HR(itest_provider_id(env->socket_path, "pick", &p->id), VSS_S_OK, "the exec provider's id");
-        free(config);
-        free(fifo);
-        free(path);
-        free(script);
+        itest_exec_provider_start(env, &p->prov, &o, "ProviderStepTimeoutMS=%u\n", STEP_DEADLINE_MS(env));
 }
 
 static void pick_done(pick *p) {
         for (size_t i = 0; i < N_VOLUMES; i++)
                 free(p->volumes[i]);
-        free(p->dir);
+        itest_exec_provider_free(&p->prov);
 }
 
 /* The $PPID of each is-supported call so far, in order; returns how many (at most @max). */
 static size_t call_ppids(pick *p, pid_t *ppids, size_t max) {
-        char *path = itest_xprintf("%s/calls", p->dir);
+        char *path = itest_xprintf("%s/calls", p->prov.dir);
         char *text = itest_read_file(path);
         size_t n = 0;
 
@@ -195,8 +176,8 @@ static void test_one_worker_per_set(void **state) {
         int fds_before = count_fds(env->lvssd->pid);
         CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
         for (size_t i = 0; i < N_VOLUMES; i++)
-                CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[i], &p.id, &snap), VSS_S_OK, "add %s", p.volumes[i]);
-        CHECK_HR(vss_is_volume_supported(bc, &p.id, p.volumes[0], &ok), VSS_S_OK, "vss_is_volume_supported");
+                CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[i], &p.prov.id, &snap), VSS_S_OK, "add %s", p.volumes[i]);
+        CHECK_HR(vss_is_volume_supported(bc, &p.prov.id, p.volumes[0], &ok), VSS_S_OK, "vss_is_volume_supported");
         CHECK(ok, "the exec provider takes %s", p.volumes[0]);
 
         size_t n = call_ppids(&p, ppids, 16);
@@ -230,7 +211,7 @@ static void test_hang_in_second_volume(void **state) {
         vss_id set, snap;
 
         pick_start(env, &p);
-        char *hang = itest_xprintf("%s/hang", p.dir);
+        char *hang = itest_xprintf("%s/hang", p.prov.dir);
         itest_write_file(hang, p.volumes[1], strlen(p.volumes[1]));
         vss_backup_components *bc = itest_requester(env, false);
         STEP_OK(env, bc, vss_gather_writer_metadata);
@@ -238,16 +219,16 @@ static void test_hang_in_second_volume(void **state) {
          * now: lvssd answered two calls of this one since) */
         int fds_before = count_fds(env->lvssd->pid);
         CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
-        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[0], &p.id, &snap), VSS_S_OK, "add %s", p.volumes[0]);
+        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[0], &p.prov.id, &snap), VSS_S_OK, "add %s", p.volumes[0]);
 
         uint64_t start = itest_now_mono_usec();
-        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[1], &p.id, &snap), VSS_E_UNEXPECTED_PROVIDER_ERROR,
+        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[1], &p.prov.id, &snap), VSS_E_UNEXPECTED_PROVIDER_ERROR,
                  "§1: AddToSnapshotSet whose provider hangs in is-supported");
         uint64_t took = (itest_now_mono_usec() - start) / 1000;
         itest_note("AddToSnapshotSet failed after %" PRIu64 " ms (deadline %u ms)", took, STEP_DEADLINE_MS(env));
         CHECK(took + 100 >= STEP_DEADLINE_MS(env), "AddToSnapshotSet failed before the deadline (%" PRIu64 " ms)",
               took);
-        char *hanging = itest_xprintf("%s/hanging", p.dir);
+        char *hanging = itest_xprintf("%s/hanging", p.prov.dir);
         char *text = itest_read_file(hanging);
         CHECK(text && strncmp(text, "hanging ", 8) == 0, "the program never hung");
         pid_t hung = (pid_t) atoi(text + 8);
@@ -261,7 +242,7 @@ static void test_hang_in_second_volume(void **state) {
               "§1: the worker killed at its deadline (pid %d) is still there", (int) first);
 
         /* the next request forks a new worker */
-        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[2], &p.id, &snap), VSS_S_OK, "add %s after the hang",
+        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[2], &p.prov.id, &snap), VSS_S_OK, "add %s after the hang",
                  p.volumes[2]);
         n = call_ppids(&p, ppids, 16);
         CHECK(n == 3 && ppids[2] != first && ppids[2] != env->lvssd->pid,
@@ -290,14 +271,14 @@ static void test_idle_worker_ends(void **state) {
 
         pick_start(env, &p);
         vss_backup_components *bc = itest_requester(env, false);
-        CHECK_HR(vss_is_volume_supported(bc, &p.id, p.volumes[0], &ok), VSS_S_OK, "vss_is_volume_supported");
+        CHECK_HR(vss_is_volume_supported(bc, &p.prov.id, p.volumes[0], &ok), VSS_S_OK, "vss_is_volume_supported");
         CHECK(ok && call_ppids(&p, ppids, 4) == 1, "one is-supported call, answered yes, expected");
         pid_t worker = ppids[0];
         CHECK(!pid_dead(worker), "§1: the worker (pid %d) ended with its first answer", (int) worker);
         CHECK(itest_poll_until(env, pid_dead_cond, &worker, itest_ms(env, 20000)),
               "§1: the idle worker (pid %d) never ended", (int) worker);
         CHECK(itest_lvssd_log_has(env, "is_volume_supported: idle for"), "lvssd's log does not say the worker idled");
-        CHECK_HR(vss_is_volume_supported(bc, &p.id, p.volumes[1], &ok), VSS_S_OK, "IsVolumeSupported after the idle end");
+        CHECK_HR(vss_is_volume_supported(bc, &p.prov.id, p.volumes[1], &ok), VSS_S_OK, "IsVolumeSupported after the idle end");
         CHECK(ok && call_ppids(&p, ppids, 4) == 2 && ppids[1] != worker, "§1: the next check ran in a new worker");
         itest_requester_release(env, bc);
         pick_done(&p);
@@ -314,7 +295,7 @@ static void test_worker_dies_with_lvssd(void **state) {
         vss_backup_components *bc = itest_requester(env, false);
         STEP_OK(env, bc, vss_gather_writer_metadata);
         CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
-        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[0], &p.id, &snap), VSS_S_OK, "add %s", p.volumes[0]);
+        CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[0], &p.prov.id, &snap), VSS_S_OK, "add %s", p.volumes[0]);
         CHECK(call_ppids(&p, ppids, 4) == 1, "one is-supported call expected");
         pid_t worker = ppids[0];
         CHECK(!pid_dead(worker), "the worker (pid %d) is gone before lvssd was killed: the test proves nothing",
@@ -328,7 +309,7 @@ static void test_worker_dies_with_lvssd(void **state) {
 
 /* Each call of the program: its step ("prepare") and $PPID, in order; returns how many. */
 static size_t calls_all(pick *p, char steps[][16], pid_t *ppids, size_t max) {
-        char *path = itest_xprintf("%s/calls", p->dir);
+        char *path = itest_xprintf("%s/calls", p->prov.dir);
         char *text = itest_read_file(path);
         size_t n = 0;
 
@@ -385,7 +366,7 @@ static void test_backup_in_one_worker(void **state) {
         STEP_OK(env, bc, vss_gather_writer_metadata);
         CHECK_HR(vss_start_snapshot_set(bc, &set), VSS_S_OK, "vss_start_snapshot_set");
         for (size_t i = 0; i < 2; i++)
-                CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[i], &p.id, &snap), VSS_S_OK, "add %s", p.volumes[i]);
+                CHECK_HR(vss_add_to_snapshot_set(bc, p.volumes[i], &p.prov.id, &snap), VSS_S_OK, "add %s", p.volumes[i]);
         STEP_OK(env, bc, vss_prepare_for_backup);
         STEP_OK(env, bc, vss_do_snapshot_set);
         CHECK(itest_catalog_snapshot_count(env, &sid) == 2, "the set's two copies are not in the catalog");

@@ -48,17 +48,8 @@ static const itest_lvssd_opts opts = {
 
 #define FREEZE_THAW "--handlers", "Freeze,Thaw,Abort,BackupShutdown"
 
-static void check_all(itest_env *env, vss_backup_components *bc, const vss_id *sid, itest_writer *const *ws, size_t n,
-                      vss_writer_state state, const char *when) {
-        itest_statuses st = { 0 };
-
-        itest_note("WS-4 (a skipped event moves the state as a no-op handler): gather %s", when);
-        itest_gather_status(env, bc, &st);
-        itest_check_status_set(&st, sid, ws, n);
-        for (size_t i = 0; i < n; i++)
-                CHECK_STATUS(&st, ws[i], state, VSS_S_OK, VSS_S_OK, NULL);
-        itest_statuses_free(&st);
-}
+/* the note before each gather (CHECK_ALL_STATUS) */
+#define WS04_GATHER "WS-4 (a skipped event moves the state as a no-op handler): gather "
 
 /* The events @w printed as answered in session @sid, space-separated in event order (owned). */
 static char *events_seen(itest_writer *w, const vss_id *sid) {
@@ -145,9 +136,9 @@ static void test_freeze_thaw_only(void **state) {
         STEP_OK(env, bc, vss_gather_writer_metadata);
         itest_start_set(env, bc, NULL);
         STEP_OK(env, bc, vss_prepare_for_backup);
-        check_all(env, bc, &sid, ws, 1, VSS_WS_STABLE, "after PrepareForBackup");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 1, VSS_WS_STABLE, WS04_GATHER "after PrepareForBackup");
         STEP_OK(env, bc, vss_do_snapshot_set);
-        check_all(env, bc, &sid, ws, 1, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, "after DoSnapshotSet");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 1, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, WS04_GATHER "after DoSnapshotSet");
         STEP_OK(env, bc, vss_backup_complete);
 
         /* (e) WS-9: the admin view says lvssd answered BackupComplete, in no time */
@@ -176,7 +167,7 @@ static void test_freeze_thaw_only(void **state) {
         free(json);
 
         /* WS-3: the gather after BackupComplete completes the session, and the writer is told */
-        check_all(env, bc, &sid, ws, 1, VSS_WS_STABLE, "after BackupComplete");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 1, VSS_WS_STABLE, WS04_GATHER "after BackupComplete");
         itest_wait_line_must(env, &ft->p, "session completed", itest_ms(env, 5000));
         itest_requester_release(env, bc);
         itest_wait_event(env, ft, "BackupShutdown", &sid, "ok", itest_ms(env, 5000));
@@ -205,14 +196,14 @@ static void test_mixed_session(void **state) {
         vss_id sid = itest_session_id(bc);
 
         STEP_OK(env, bc, vss_gather_writer_metadata);
-        check_all(env, bc, &sid, ws, 4, VSS_WS_STABLE, "after GatherWriterMetadata");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 4, VSS_WS_STABLE, WS04_GATHER "after GatherWriterMetadata");
         itest_start_set(env, bc, NULL);
         STEP_OK(env, bc, vss_prepare_for_backup);
-        check_all(env, bc, &sid, ws, 4, VSS_WS_STABLE, "after PrepareForBackup");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 4, VSS_WS_STABLE, WS04_GATHER "after PrepareForBackup");
         STEP_OK(env, bc, vss_do_snapshot_set);
-        check_all(env, bc, &sid, ws, 4, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, "after DoSnapshotSet");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 4, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, WS04_GATHER "after DoSnapshotSet");
         STEP_OK(env, bc, vss_backup_complete);
-        check_all(env, bc, &sid, ws, 4, VSS_WS_STABLE, "after BackupComplete");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 4, VSS_WS_STABLE, WS04_GATHER "after BackupComplete");
         itest_wait_line_must(env, &all->p, "session completed", itest_ms(env, 5000));
         itest_wait_line_must(env, &ft->p, "session completed", itest_ms(env, 5000));
         itest_requester_release(env, bc);

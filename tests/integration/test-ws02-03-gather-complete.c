@@ -23,17 +23,8 @@ static const itest_lvssd_opts opts = {
         .event_timeout_ms = 1500,
 };
 
-static void check_all(itest_env *env, vss_backup_components *bc, const vss_id *sid, itest_writer *const *ws, size_t n,
-                      vss_writer_state state, const char *when) {
-        itest_statuses st = { 0 };
-
-        itest_note("WS-2: gather %s", when);
-        itest_gather_status(env, bc, &st);
-        itest_check_status_set(&st, sid, ws, n);
-        for (size_t i = 0; i < n; i++)
-                CHECK_STATUS(&st, ws[i], state, VSS_S_OK, VSS_S_OK, NULL);
-        itest_statuses_free(&st);
-}
+/* the note before each gather (CHECK_ALL_STATUS) */
+#define WS02_GATHER "WS-2: gather "
 
 /* WS-2: a gather at every point of a backup answers, with this session's ids. */
 static void test_ws02_gather_at_every_point(void **state) {
@@ -53,14 +44,14 @@ static void test_ws02_gather_at_every_point(void **state) {
         itest_statuses_free(&st);
 
         STEP_OK(env, bc, vss_gather_writer_metadata);
-        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after GatherWriterMetadata");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 2, VSS_WS_STABLE, WS02_GATHER "after GatherWriterMetadata");
         itest_start_set(env, bc, NULL);
         STEP_OK(env, bc, vss_prepare_for_backup);
-        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after PrepareForBackup");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 2, VSS_WS_STABLE, WS02_GATHER "after PrepareForBackup");
         STEP_OK(env, bc, vss_do_snapshot_set);
-        check_all(env, bc, &sid, ws, 2, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, "after DoSnapshotSet");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 2, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, WS02_GATHER "after DoSnapshotSet");
         STEP_OK(env, bc, vss_backup_complete);
-        check_all(env, bc, &sid, ws, 2, VSS_WS_STABLE, "after BackupComplete");
+        CHECK_ALL_STATUS(env, bc, &sid, ws, 2, VSS_WS_STABLE, WS02_GATHER "after BackupComplete");
 }
 
 /* WS-2 (and WS-8): two sessions at once; each sees its own statuses only. */

@@ -7,6 +7,11 @@
  * VSS_WS_FAILED_AT_<E> with failure VSS_E_WRITER_NOT_RESPONDING, and no call
  * of the requester waits on it longer than that deadline (checked with a
  * generous margin). Identify is covered by test-ws01-identify.
+ *
+ * Most of this test's time is those deadlines waited out, so under valgrind
+ * they are scaled by at most 3 (itest_cap_deadlines), not by the whole
+ * factor: 4.5 s and 6 s, still far above an event's round trip there. The
+ * margins of the checks keep the whole factor.
  */
 
 #include <inttypes.h>
@@ -17,6 +22,7 @@
 #define EVENT_TIMEOUT_MS 1500
 #define FREEZE_TIMEOUT_MS "2000"
 #define FREEZE_TIMEOUT 2000
+#define DEADLINE_FACTOR_MAX 3
 
 static const itest_lvssd_opts opts = {
         .identify_timeout_ms = 1500,
@@ -59,11 +65,12 @@ static void unresponsive_at(itest_env *env, size_t k, how_t how) {
                            strcmp(event, "Thaw") == 0 || strcmp(event, "PostSnapshot") == 0;
         bool veto = strcmp(event, "PrepareForSnapshot") == 0 || strcmp(event, "Freeze") == 0;
         bool complete = strcmp(event, "BackupComplete") == 0;
-        unsigned deadline = strcmp(event, "Freeze") == 0 ? itest_ms(env, FREEZE_TIMEOUT) : itest_ms(env, EVENT_TIMEOUT_MS);
         itest_statuses st = { 0 };
         uint64_t elapsed;
         vss_hresult hr;
 
+        itest_cap_deadlines(env, DEADLINE_FACTOR_MAX);
+        unsigned deadline = itest_deadline_ms(env, strcmp(event, "Freeze") == 0 ? FREEZE_TIMEOUT : EVENT_TIMEOUT_MS);
         itest_start_lvssd(env, &opts);
         itest_writer *bad = WRITER(env, how == HANG ? "hangs" : "dies", how == HANG ? "--hang-at" : "--crash-at",
                                    event, "--freeze-timeout", FREEZE_TIMEOUT_MS);
@@ -119,7 +126,7 @@ static void unresponsive_at(itest_env *env, size_t k, how_t how) {
         uint64_t t0 = itest_now_mono_usec();
         itest_requester_release(env, bc);
         check_bound(env, "release (BackupShutdown)", (itest_now_mono_usec() - t0) / 1000,
-                    itest_ms(env, EVENT_TIMEOUT_MS));
+                    itest_deadline_ms(env, EVENT_TIMEOUT_MS));
         itest_wait_event(env, good, "BackupShutdown", &sid, "ok", itest_ms(env, 5000));
 }
 
@@ -143,6 +150,7 @@ static void test_ws05_late_reply_stays_not_responding(void **state) {
         itest_admin a = { 0 };
         uint64_t elapsed;
 
+        itest_cap_deadlines(env, DEADLINE_FACTOR_MAX);
         itest_start_lvssd(env, &opts);
         itest_writer *late = WRITER(env, "late", "--hang-at", "PrepareForBackup", "--hang-ms", "3500");
         vss_backup_components *bc = itest_requester(env, false);
@@ -150,7 +158,7 @@ static void test_ws05_late_reply_stays_not_responding(void **state) {
         STEP_OK(env, bc, vss_gather_writer_metadata);
         itest_start_set(env, bc, NULL);
         itest_step(env, bc, vss_prepare_for_backup, "vss_prepare_for_backup", itest_step_bound(env), &elapsed);
-        check_bound(env, "PrepareForBackup", elapsed, itest_ms(env, EVENT_TIMEOUT_MS));
+        check_bound(env, "PrepareForBackup", elapsed, itest_deadline_ms(env, EVENT_TIMEOUT_MS));
 
         itest_gather_status(env, bc, &st);
         CHECK_STATUS(&st, late, VSS_WS_FAILED_AT_PREPARE_BACKUP, VSS_E_WRITER_NOT_RESPONDING, VSS_S_OK, NULL);

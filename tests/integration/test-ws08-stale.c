@@ -21,25 +21,16 @@ static const itest_lvssd_opts opts = {
 };
 
 static void check_fresh_session(itest_env *env, itest_writer *f, itest_writer *g) {
-        itest_statuses st = { 0 };
         itest_writer *const all[] = { f, g };
 
         vss_backup_components *bc = itest_requester(env, false);
         vss_id s2 = itest_session_id(bc);
         STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_gather_status(env, bc, &st);
-        itest_check_status_set(&st, &s2, all, 2);
-        CHECK_STATUS(&st, f, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
-        CHECK_STATUS(&st, g, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
-        itest_statuses_free(&st);
+        CHECK_ALL_STATUS(env, bc, &s2, all, 2, VSS_WS_STABLE, "WS-8: the next session, after GatherWriterMetadata");
 
         itest_start_set(env, bc, NULL);
         STEP_OK(env, bc, vss_prepare_for_backup);
-        itest_gather_status(env, bc, &st);
-        itest_check_status_set(&st, &s2, all, 2);
-        CHECK_STATUS(&st, f, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
-        CHECK_STATUS(&st, g, VSS_WS_STABLE, VSS_S_OK, VSS_S_OK, NULL);
-        itest_statuses_free(&st);
+        CHECK_ALL_STATUS(env, bc, &s2, all, 2, VSS_WS_STABLE, "WS-8: the next session, after PrepareForBackup");
 }
 
 /* WS-8: "a failure of a previous shadow copy creation" is not reported. */
