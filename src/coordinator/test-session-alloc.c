@@ -215,6 +215,8 @@ static uint64_t mono_usec(void) {
 
 /* A generous bound for anything lvssd must finish (its event deadlines are set to 2 s below). */
 #define SETTLE_USEC (30 * USEC_PER_SEC)
+/* Longer than any deadline of this test's lvssd (2 s), shorter than the requester's D-Bus call timeout (25 s). */
+#define STEP_BOUND_USEC (20 * USEC_PER_SEC)
 
 /* ---- the run's directory, removed on every exit ------------------------------------ */
 
@@ -658,9 +660,22 @@ static bool round_one(Side side, TStep step, long n) {
 
         thread_side = SIDE_REQUESTER;
         arm(side, n);
+        uint64_t began = mono_usec();
         hr = run_step(&bc, step);
+        uint64_t took = mono_usec() - began;
         failed = disarm();
         thread_side = SIDE_NONE;
+
+        /* The step ends, well or not, and does not wait for an answer that was lost: lvssd's own
+         * deadlines are 2 s here (identify, events, hold window) and its provider steps on one
+         * small file take milliseconds, while the requester's D-Bus call timeout is 25 s and the
+         * provider step deadline 600 s. A step still pending after its 60 s wait, or one that took
+         * over STEP_BOUND_USEC, waited for an answer lvssd lost (a worker's answer dropped when
+         * reading it failed: it answered nothing until its deadline). */
+        if (hr == VSS_S_ASYNC_PENDING || took > STEP_BOUND_USEC)
+                fail_msg("%s, allocation %ld of the %s failing: the step %s after %.1f s", step_names[step], n,
+                         side_names[side], hr == VSS_S_ASYNC_PENDING ? "had not ended" : "ended",
+                         (double) took / USEC_PER_SEC);
 
         if (!failed && hr != VSS_S_OK)
                 fail_msg("%s with no allocation failing: %s", step_names[step], vss_hresult_name(hr) ?: "?");
