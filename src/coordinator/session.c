@@ -232,14 +232,14 @@ int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_e
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->set = snapshot_set_new(&session_set_hooks, s);
+        s->id = lvss_id_random();
+        s->set = snapshot_set_new(m, &s->id, &session_set_hooks, s);
         if (!s->set) {
                 free(s);
                 return -ENOMEM;
         }
         s->m = m;
         s->client = c;
-        s->id = lvss_id_random();
         s->opened_mono = now_usec(CLOCK_MONOTONIC);
         s->uid = c->uid;
         s->pid = c->pid;
@@ -286,7 +286,7 @@ Session *session_free(Session *s) {
         m = s->m;
         snapshot_set_kill_commit(s);
         snapshot_step_cancel(s);
-        s->pick_worker = worker_end(s->pick_worker);
+        *snapshot_set_worker(s->set) = worker_end(*snapshot_set_worker(s->set));
         snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
@@ -322,10 +322,7 @@ Session *session_free(Session *s) {
                 component_done(&s->components[i]);
         free(s->components);
         lvss_bcd_free(s->bcd);
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                snapshot_free(s->snapshots[i]);
-        free(s->snapshots);
-        s->set = snapshot_set_free(s->set);
+        s->set = snapshot_set_free(s->set); /* its snapshots with it */
         free(s->work);
         free(s->end_reason);
         free(s->step_detail);
@@ -1036,7 +1033,9 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
         int r = session_check(s, SESSION_IN_SET_CONTEXT, NULL, error);
         if (r < 0)
                 return r;
-        if (s->n_snapshots > 0)
+        size_t n_snaps;
+        (void) snapshot_set_snapshots(s->set, &n_snaps);
+        if (n_snaps > 0)
                 return session_bad_state(error, "SetContext must come before volumes are added");
         /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
@@ -1382,23 +1381,20 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
 static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *p, const vss_id *pid) {
-        Snapshot *snap, **a;
+        Snapshot *snap;
 
         snap = calloc(1, sizeof *snap);
         if (!snap)
                 return NULL;
-        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
-        if (!a) {
+        if (snapshot_set_add(s->set, snap) < 0) {
                 free(snap);
                 return NULL;
         }
-        s->snapshots = a;
         snap->p.snapshot_id = lvss_id_random();
         snap->p.set_id = s->set_id;
         snap->p.volume = TAKE_PTR(*volume);
         snap->provider = p;
         snap->provider_id = *pid;
-        s->snapshots[s->n_snapshots++] = snap;
         log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
         return snap;
 }
@@ -1458,7 +1454,7 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error) : 0;
         if (r < 0)
                 return r;
-        if (!add && (s->worker || s->worker_step || s->pick_call))
+        if (!add && (snapshot_step_running(s->set) || s->pick_call))
                 return session_bad_state(error, "A provider of this session is still answering");
         if (add && !s->set_started)
                 return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
@@ -1473,8 +1469,10 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
                         return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
                                                           shown ? shown : "(too long to show)", strerror(e));
                 }
-                for (size_t i = 0; i < s->n_snapshots; i++)
-                        if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+                size_t n_snaps;
+                Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+                for (size_t i = 0; i < n_snaps; i++)
+                        if (streq_ptr(snaps[i]->p.volume, canonical))
                                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                                   "Volume %s is already in the set", canonical);
         } else {
@@ -1502,8 +1500,8 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         vss_id_format(&s->id, id);
         snprintf(tag, sizeof tag, "session %s", id);
-        r = worker_ask(&s->pick_worker, s->m, "is_volume_supported", tag, snapshot_worker_serve, s, req,
-                       1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
+        r = worker_ask(snapshot_set_worker(s->set), s->m, "is_volume_supported", tag, snapshot_worker_serve,
+                       s->set, req, 1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
         if (r < 0) {
                 s->pick_volume = mfree(s->pick_volume);
                 return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
@@ -1536,8 +1534,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
                 return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
                                                   shown ? shown : "(too long to show)", strerror(e));
         }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+        size_t n_snaps;
+        Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+        for (size_t i = 0; i < n_snaps; i++)
+                if (streq_ptr(snaps[i]->p.volume, canonical))
                         return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Volume %s is already in the set",
                                                           canonical);
         r = check_provider_registered(s, provider_id, error);
@@ -1623,8 +1623,11 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
 }
 
 int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error) {
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
+        size_t n_snaps;
+        Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+
+        for (size_t i = 0; i < n_snaps; i++) {
+                const Snapshot *snap = snaps[i];
                 if (!vss_id_equal(&snap->p.snapshot_id, snapshot_id))
                         continue;
                 if (!snap->created)
@@ -1636,7 +1639,7 @@ int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret
 }
 
 uint32_t session_snapshot_attributes(const Session *s) {
-        return (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
+        return (uint32_t) s->context | (snapshot_set_auto_recovery(s->set) ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
 }
 
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,

@@ -108,7 +108,6 @@ struct Session {
         bool metadata_gathered;  /* the entries are recorded (data: in either order with the set) */
         bool set_started;
         vss_id set_id;
-        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         vss_restore_type restore_type;
         struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
         char *end_reason;
@@ -117,8 +116,6 @@ struct Session {
         size_t n_entries;
         Component *components;
         size_t n_components;
-        Snapshot **snapshots;
-        size_t n_snapshots;
 
         /* the running step */
         StepKind step;
@@ -131,21 +128,16 @@ struct Session {
         Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
         size_t n_detached;
         Fanout *fanout;
-        /* issue 11 §2: the set's own state (snapshot.c): its phase, the commit child, the frozen file
-         * systems, the hold window, the clean-ups, finalize; the session only holds it */
+        /* issue 11 §2: the set's own state (snapshot.c): its snapshots, auto-recovery, the provider
+         * worker and steps, its phase, the commit child, the frozen file systems, the hold window,
+         * the clean-ups, finalize; the session only holds it */
         SnapshotSet *set;
         vss_hresult step_hr;       /* the step's result so far */
         Entry **work;              /* the entries of the current fan-out */
         size_t n_work;
-        /* issue 11 §1: a provider step in a child forked for it (snapshot.c, when the session's
-         * worker cannot be asked), or NULL; which step runs (there or, §5, in pick_worker), and
-         * the IsVolumeSupported / AddToSnapshotSet call waiting for it */
-        struct Worker *worker;
-        int worker_step;
+        /* issue 11 §1: the IsVolumeSupported / AddToSnapshotSet call waiting for the session's
+         * worker (kept in the set, snapshot_set_worker(): it runs the set's provider steps too) */
         Pending *pick_call;
-        /* issue 11 §1: the session's worker (worker_ask()), answering its IsVolumeSupported /
-         * AddToSnapshotSet one volume after another and (§5) the set's provider steps, or NULL */
-        struct Worker *pick_worker;
         bool pick_add;
         char *pick_volume;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */

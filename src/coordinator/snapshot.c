@@ -114,6 +114,20 @@ typedef enum SnapPhase {
 struct SnapshotSet {
         const SnapshotSetHooks *hooks;
         void *userdata;
+        Manager *m;
+        vss_id session_id;                 /* the session's: the set's catalog rows name it */
+        char tag[VSS_ID_STRING_MAX + 16];  /* "session ID": log lines written off the loop */
+        /* issue 11 §1: a provider step in a child forked for it (when the session's worker cannot
+         * be asked), or NULL; which step runs (there or, §5, in pick_worker) */
+        struct Worker *worker;
+        int worker_step;
+        /* issue 11 §1: the session's worker (worker_ask()), answering its IsVolumeSupported /
+         * AddToSnapshotSet one volume after another and (§5) the set's provider steps, or NULL */
+        struct Worker *pick_worker;
+        /* the set's shadow copies, in the order they were added (AddToSnapshotSet) */
+        Snapshot **snapshots;
+        size_t n_snapshots;
+        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool set_finalized;      /* finalize made the writable copies read-only */
         /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
@@ -162,14 +176,28 @@ struct SnapshotSet {
         uint32_t freeze_failed_index;
 };
 
-SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata) {
+SnapshotSet *snapshot_set_new(Manager *m, const vss_id *session_id, const SnapshotSetHooks *hooks,
+                              void *userdata) {
         SnapshotSet *set = calloc(1, sizeof *set);
+        char id[VSS_ID_STRING_MAX];
 
         if (set) {
                 set->hooks = hooks;
                 set->userdata = userdata;
+                set->m = m;
+                set->session_id = *session_id;
+                vss_id_format(session_id, id);
+                snprintf(set->tag, sizeof set->tag, "session %s", id);
         }
         return set;
+}
+
+struct Worker **snapshot_set_worker(SnapshotSet *set) {
+        return &set->pick_worker;
+}
+
+bool snapshot_step_running(const SnapshotSet *set) {
+        return set->worker || set->worker_step;
 }
 
 /* A line about the set, through its session's hook (tagged there). */
@@ -194,8 +222,32 @@ static void set_release_owner(SnapshotSet *set) {
 }
 
 SnapshotSet *snapshot_set_free(SnapshotSet *set) {
+        if (!set)
+                return NULL;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                snapshot_free(set->snapshots[i]);
+        free(set->snapshots);
         free(set);
         return NULL;
+}
+
+Snapshot *const *snapshot_set_snapshots(const SnapshotSet *set, size_t *ret_n) {
+        *ret_n = set->n_snapshots;
+        return set->snapshots;
+}
+
+int snapshot_set_add(SnapshotSet *set, Snapshot *snap) {
+        Snapshot **a = reallocarray(set->snapshots, set->n_snapshots + 1, sizeof *a);
+
+        if (!a)
+                return -ENOMEM;
+        set->snapshots = a;
+        set->snapshots[set->n_snapshots++] = snap;
+        return 0;
+}
+
+bool snapshot_set_auto_recovery(const SnapshotSet *set) {
+        return set->auto_recovery;
 }
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -211,7 +263,7 @@ Snapshot *snapshot_free(Snapshot *snap) {
  * one volume whose provider says its snapshot is atomic. Two atomic volumes
  * are two instants (no provider here can snapshot several at once). */
 static bool set_is_atomic(Session *s) {
-        return s->n_snapshots == 1 && s->snapshots[0]->p.atomic;
+        return s->set->n_snapshots == 1 && s->set->snapshots[0]->p.atomic;
 }
 
 /* A context entry {KEY: variant of array of @element}: opens the three containers
@@ -247,8 +299,8 @@ static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
         int r;
 
         r = context_array_open(m, "snapshot_volumes", "(ssb)");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; r >= 0 && i < s->set->n_snapshots; i++) {
+                const Snapshot *snap = s->set->snapshots[i];
 
                 r = sd_bus_message_append(m, "(ssb)", snap->p.volume,
                                           snap->provider ? snap->provider->ops->name : "?", snap->p.atomic);
@@ -258,7 +310,7 @@ static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", set_is_atomic(s));
         if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", s->auto_recovery);
+                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", s->set->auto_recovery);
         return r;
 }
 
@@ -280,8 +332,8 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
                 return r;
 
         r = context_array_open(m, "volumes", "s");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
-                r = sd_bus_message_append(m, "s", s->snapshots[i]->p.volume);
+        for (size_t i = 0; r >= 0 && i < s->set->n_snapshots; i++)
+                r = sd_bus_message_append(m, "s", s->set->snapshots[i]->p.volume);
         if (r >= 0)
                 r = context_array_close(m);
         if (r >= 0 && s->set->set_prepared)
@@ -290,10 +342,10 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
                 return r;
 
         r = context_array_open(m, "snapshot_paths", "{ss}");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
-                if (s->snapshots[i]->created)
-                        r = sd_bus_message_append(m, "{ss}", s->snapshots[i]->p.volume,
-                                                  s->snapshots[i]->p.snapshot_path);
+        for (size_t i = 0; r >= 0 && i < s->set->n_snapshots; i++)
+                if (s->set->snapshots[i]->created)
+                        r = sd_bus_message_append(m, "{ss}", s->set->snapshots[i]->p.volume,
+                                                  s->set->snapshots[i]->p.snapshot_path);
         if (r >= 0)
                 r = context_array_close(m);
         return r;
@@ -682,18 +734,18 @@ static void cleanup_tell_session(Cleanup *c) {
         for (size_t i = 0; s && i < c->n; i++) {
                 if (c->res[i] != CLEANUP_RES_ABORTED)
                         continue;
-                for (size_t j = 0; j < s->n_snapshots; j++)
-                        if (vss_id_equal(&s->snapshots[j]->p.snapshot_id, &c->snaps[i].snapshot_id)) {
-                                s->snapshots[j]->created = false;
-                                s->snapshots[j]->in_catalog = false;
+                for (size_t j = 0; j < s->set->n_snapshots; j++)
+                        if (vss_id_equal(&s->set->snapshots[j]->p.snapshot_id, &c->snaps[i].snapshot_id)) {
+                                s->set->snapshots[j]->created = false;
+                                s->set->snapshots[j]->in_catalog = false;
                         }
         }
 }
 
 /* The fallback, on the loop: abort every copy of @s (out of memory for a clean-up). */
 static void snapshots_undo_here(Session *s) {
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                Snapshot *snap = s->set->snapshots[i];
                 lvss_snapshot *const arr[1] = { &snap->p };
 
                 (void) snap->provider->ops->abort(snap->provider, arr, 1);
@@ -713,14 +765,14 @@ static Cleanup *cleanup_of_session(Session *s, const char *what, int (*pick)(con
         Cleanup *c;
 
         *ret_r = 0;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                n += pick(s, s->snapshots[i]) >= 0;
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                n += pick(s, s->set->snapshots[i]) >= 0;
         if (n == 0)
                 return NULL;
         session_tag(s, tag);
         c = cleanup_new(s->m, what, tag, n);
-        for (size_t i = 0; c && i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; c && i < s->set->n_snapshots; i++) {
+                const Snapshot *snap = s->set->snapshots[i];
                 int op = pick(s, snap);
 
                 if (op >= 0 && cleanup_add(c, snap->provider, &snap->p, snap->in_catalog, (CleanupOp) op) < 0)
@@ -749,9 +801,9 @@ static void snapshots_undo(Session *s) {
                         snapshots_undo_here(s);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->created = false;
-                s->snapshots[i]->in_catalog = false;
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                s->set->snapshots[i]->created = false;
+                s->set->snapshots[i]->in_catalog = false;
         }
         cleanup_submit(s, c);
 }
@@ -768,8 +820,8 @@ static int pick_delete(const Session *s, const Snapshot *snap) {
 static int delete_auto_release_here(Session *s) {
         int r = 0;
 
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                Snapshot *snap = s->set->snapshots[i];
                 int k;
 
                 if (!snap->in_catalog && !snap->created)
@@ -803,9 +855,9 @@ int snapshot_delete_auto_release(Session *s) {
         c = cleanup_of_session(s, "delete", pick_delete, &r);
         if (!c)
                 return r < 0 ? delete_auto_release_here(s) : 0;
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->created = false;
-                s->snapshots[i]->in_catalog = false;
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                s->set->snapshots[i]->created = false;
+                s->set->snapshots[i]->in_catalog = false;
         }
         cleanup_submit(s, c);
         return 1;
@@ -1074,25 +1126,23 @@ static void step_exec(int step, Snapshot *const *snaps, size_t n, const char *ta
 }
 
 /* In the session's worker, for each request: 'V' (session.c: which provider takes a volume) or 'S'
- * (a provider step over the set). @userdata: the worker's copy of the session, as it was at the
- * fork (its id and manager; the set comes in the request). */
+ * (a provider step over the set). @userdata: the worker's copy of the set, as it was at the fork
+ * (its session's tag and manager; the set's state comes in the request). */
 static int serve_pick(Manager *m, const uint8_t *req, size_t size, uint8_t *ans, size_t max);
 
 int snapshot_worker_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
-        Session *s = userdata;
-        char tag[VSS_ID_STRING_MAX + 16];
+        SnapshotSet *set = userdata;
         Snapshot **snaps = NULL;
         size_t n = 0;
         Buf out = {};
         int step, r;
 
         if (size >= 1 && req[0] == 'V')
-                return serve_pick(s->m, req + 1, size - 1, ans, max);
-        r = snapshot_state_decode(s->m, req, size, &step, &snaps, &n);
+                return serve_pick(set->m, req + 1, size - 1, ans, max);
+        r = snapshot_state_decode(set->m, req, size, &step, &snaps, &n);
         if (r < 0)
                 return r;
-        session_tag(s, tag);
-        step_exec(step, snaps, n, tag, &out);
+        step_exec(step, snaps, n, set->tag, &out);
         snapshot_state_free(snaps, n);
         if (out.failed || out.size > max || out.size > INT_MAX) {
                 free(out.data);
@@ -1128,7 +1178,7 @@ static int step_run(int fd, void *userdata) {
         int r;
 
         session_tag(s, tag);
-        step_exec(s->worker_step, s->snapshots, s->n_snapshots, tag, &out);
+        step_exec(s->set->worker_step, s->set->snapshots, s->set->n_snapshots, tag, &out);
         r = out.failed ? 2 : worker_write(fd, out.data, out.size) < 0 ? 1 : 0;
         free(out.data);
         return r;
@@ -1148,7 +1198,7 @@ static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r,
         memcpy(&r, out, 4);
         memcpy(ret_hr, out + 4, 4);
         memcpy(&n, out + 8, 4);
-        if (n != s->n_snapshots)
+        if (n != s->set->n_snapshots)
                 return -EPROTO;
         paths = calloc(n ? n : 1, sizeof *paths);
         flags = calloc(n ? n : 1, 2);
@@ -1172,7 +1222,7 @@ static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r,
                 at += len;
         }
         for (size_t i = 0; i < n; i++) {
-                lvss_snapshot *p = &s->snapshots[i]->p;
+                lvss_snapshot *p = &s->set->snapshots[i]->p;
 
                 free(p->snapshot_path);
                 p->snapshot_path = paths[i];
@@ -1196,12 +1246,12 @@ static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr);
 /* The step's answer, from the session's worker or a child of its own: @k 0 with its results in
  * @out, -ETIME (cut at ProviderStepTimeoutMS=) or another error (the worker failed). */
 static void step_finish(Session *s, int k, const uint8_t *out, size_t size) {
-        ProviderStep step = (ProviderStep) s->worker_step;
+        ProviderStep step = (ProviderStep) s->set->worker_step;
         vss_hresult hr = VSS_S_OK;
         int r = -EPROTO;
 
-        s->worker = NULL;
-        s->worker_step = 0;
+        s->set->worker = NULL;
+        s->set->worker_step = 0;
         if (k == 0)
                 k = step_results(s, out, size, &r, &hr);
         if (k < 0) {
@@ -1243,10 +1293,10 @@ static void step_start(Session *s, ProviderStep step) {
         int r;
 
         session_tag(s, tag);
-        s->worker_step = step;
-        r = snapshot_state_encode(s->m, step, s->snapshots, s->n_snapshots, &req, &size);
+        s->set->worker_step = step;
+        r = snapshot_state_encode(s->m, step, s->set->snapshots, s->set->n_snapshots, &req, &size);
         if (r >= 0)
-                r = worker_ask(&s->pick_worker, s->m, pstep_name[step], tag, snapshot_worker_serve, s, req, size,
+                r = worker_ask(&s->set->pick_worker, s->m, pstep_name[step], tag, snapshot_worker_serve, s->set, req, size,
                                s->m->cfg.provider_step_timeout_usec, step_answer, s);
         free(req);
         if (r >= 0)
@@ -1254,20 +1304,20 @@ static void step_start(Session *s, ProviderStep step) {
         set_log(s->set, "%s: not asked of the session's worker (%s): a worker of its own", pstep_name[step],
                 strerror(-r));
         r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
-                         &s->worker);
+                         &s->set->worker);
         if (r < 0) {
                 set_log(s->set, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
-                s->worker_step = 0;
+                s->set->worker_step = 0;
                 step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
 }
 
 void snapshot_step_cancel(Session *s) {
-        if (s->worker)
-                s->worker = worker_cancel(s->worker);
-        else if (s->worker_step)
-                s->pick_worker = worker_end(s->pick_worker); /* in the request: killed, not answered */
-        s->worker_step = 0;
+        if (s->set->worker)
+                s->set->worker = worker_cancel(s->set->worker);
+        else if (s->set->worker_step)
+                s->set->pick_worker = worker_end(s->set->pick_worker); /* in the request: killed, not answered */
+        s->set->worker_step = 0;
 }
 
 /* ---- the phases ------------------------------------------------------------ */
@@ -1350,20 +1400,20 @@ static bool auto_recovery_requested(const Session *s) {
 static void auto_recovery_decide(Session *s) {
         const char *why = NULL;
 
-        s->auto_recovery = auto_recovery_requested(s);
-        if (!s->auto_recovery)
+        s->set->auto_recovery = auto_recovery_requested(s);
+        if (!s->set->auto_recovery)
                 why = s->context & VSS_VOLSNAP_ATTR_NO_WRITERS ? "a context without writers"
                                                                 : "the requester said NO_AUTORECOVERY";
-        for (size_t i = 0; s->auto_recovery && i < s->n_snapshots; i++)
-                if (!s->snapshots[i]->p.can_write) {
-                        s->auto_recovery = false;
+        for (size_t i = 0; s->set->auto_recovery && i < s->set->n_snapshots; i++)
+                if (!s->set->snapshots[i]->p.can_write) {
+                        s->set->auto_recovery = false;
                         why = "a provider cannot make writable copies";
-                        set_log(s->set, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
-                                    s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?");
+                        set_log(s->set, "%s: provider %s cannot leave its copy writable", s->set->snapshots[i]->p.volume,
+                                    s->set->snapshots[i]->provider ? s->set->snapshots[i]->provider->ops->name : "?");
                 }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                s->snapshots[i]->p.writable = s->auto_recovery;
-        set_log(s->set, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                s->set->snapshots[i]->p.writable = s->set->auto_recovery;
+        set_log(s->set, "auto-recovery: %s%s%s", s->set->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
 }
 
 /*
@@ -1458,9 +1508,9 @@ static int finalize_record(Session *s, size_t done) {
         int r;
 
         s->set->set_finalized = true;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (s->snapshots[i]->created) {
-                        r = record_created(s, s->snapshots[i], true);
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                if (s->set->snapshots[i]->created) {
+                        r = record_created(s, s->set->snapshots[i], true);
                         if (r < 0)
                                 return r;
                 }
@@ -1472,7 +1522,7 @@ static int finalize_record(Session *s, size_t done) {
 static int pick_interrupt(const Session *s, const Snapshot *snap) {
         if (!snap->created)
                 return CLEANUP_ABORT;
-        return s->auto_recovery && !s->set->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
+        return s->set->auto_recovery && !s->set->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
 }
 
 /* The fallback, on the loop (out of memory for a clean-up): finalize, and the undo of what is not kept. */
@@ -1480,17 +1530,17 @@ static void interrupt_cleanup_here(Session *s) {
         size_t done = 0;
         bool writable_left = false;
 
-        if (s->auto_recovery && !s->set->set_finalized) {
+        if (s->set->auto_recovery && !s->set->set_finalized) {
                 char tag[VSS_ID_STRING_MAX + 16];
 
                 session_tag(s, tag);
-                writable_left = finalize_providers(s->snapshots, s->n_snapshots, tag, &done) < 0 ||
+                writable_left = finalize_providers(s->set->snapshots, s->set->n_snapshots, tag, &done) < 0 ||
                                 finalize_record(s, done) < 0;
         }
         if (writable_left)
                 set_log(s->set, "finalize failed: the shadow copies of the set are deleted");
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                Snapshot *snap = s->set->snapshots[i];
                 if (snap->created && !writable_left)
                         continue;
                 snap->created = false;
@@ -1516,34 +1566,34 @@ void snapshot_set_interrupt_cleanup(Session *s) {
 
         if (s->set->commit_orphaned)
                 return;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                any = any || pick_interrupt(s, s->snapshots[i]) != CLEANUP_KEEP;
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                any = any || pick_interrupt(s, s->set->snapshots[i]) != CLEANUP_KEEP;
         if (!any)
                 return;
-        c = cleanup_of_session(s, s->auto_recovery && !s->set->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
+        c = cleanup_of_session(s, s->set->auto_recovery && !s->set->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
         if (!c) {
                 if (r < 0)
                         interrupt_cleanup_here(s);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (!s->snapshots[i]->created)
-                        s->snapshots[i]->in_catalog = false;
-        if (s->auto_recovery)
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                if (!s->set->snapshots[i]->created)
+                        s->set->snapshots[i]->in_catalog = false;
+        if (s->set->auto_recovery)
                 s->set->set_finalized = true; /* asked once; a finalize that fails undoes the set */
         cleanup_submit(s, c);
 }
 
 static void set_finished(Session *s, vss_hresult hr) {
         /* issue 11 §5: no provider step of the set is left; the clean-ups fork their own workers */
-        s->pick_worker = worker_end(s->pick_worker);
+        s->set->pick_worker = worker_end(s->set->pick_worker);
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
         if (snapshot_cleanup_wait(s, set_finished, hr))
                 return;
         set_release_owner(s->set);
         if (VSS_SUCCEEDED(hr))
-                set_log(s->set, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
-                            s->n_snapshots == 1 ? "y" : "ies");
+                set_log(s->set, "snapshot set created (%zu shadow cop%s)", s->set->n_snapshots,
+                            s->set->n_snapshots == 1 ? "y" : "ies");
         else
                 set_log(s->set, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
         s->set_done(s, hr);
@@ -1564,8 +1614,8 @@ static void post_commit_done(Session *s, int r, vss_hresult hr) {
                 run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                Snapshot *snap = s->set->snapshots[i];
                 snap->created = true;
                 snap->created_usec = now_usec(CLOCK_REALTIME);
                 /* A writable copy is "created" once finalize made it read-only. */
@@ -1629,8 +1679,8 @@ static void snapshot_set_recorded(int r, void *data, void *userdata) {
                 return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
         /* issue 12 §2: each volume's retention rules after a new persistent copy (admin.c, in a worker) */
-        for (size_t i = 0; persistent(s) && i < s->n_snapshots; i++)
-                admin_apply_retention(s->m, s->snapshots[i]->p.volume);
+        for (size_t i = 0; persistent(s) && i < s->set->n_snapshots; i++)
+                admin_apply_retention(s->m, s->set->snapshots[i]->p.volume);
         set_finished(s, VSS_S_OK);
 }
 
@@ -1693,7 +1743,7 @@ static void phase_done(Fanout *f, void *userdata) {
                  * read-only from now on (issue 9 part 2). A copy that cannot be
                  * made read-only is no shadow copy: the set is undone. */
                 s->fanout = fanout_free(s->fanout);
-                if (s->auto_recovery && !s->set->set_finalized)
+                if (s->set->auto_recovery && !s->set->set_finalized)
                         return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
                 return set_made(s);
 
@@ -1930,14 +1980,14 @@ static int commit_orphan(Session *s) {
         o->m = s->m;
         vss_id_format(&s->id, id);
         snprintf(o->tag, sizeof o->tag, "session %s", id);
-        o->n = s->n_snapshots;
+        o->n = s->set->n_snapshots;
         o->providers = calloc(o->n ? o->n : 1, sizeof *o->providers);
         o->snaps = calloc(o->n ? o->n : 1, sizeof *o->snaps);
         o->in_catalog = calloc(o->n ? o->n : 1, sizeof *o->in_catalog);
         if (!o->providers || !o->snaps || !o->in_catalog)
                 goto nomem;
         for (size_t i = 0; i < o->n; i++) {
-                const Snapshot *snap = s->snapshots[i];
+                const Snapshot *snap = s->set->snapshots[i];
 
                 o->providers[i] = snap->provider;
                 o->snaps[i] = snap->p;
@@ -1962,9 +2012,9 @@ static int commit_orphan(Session *s) {
         o->thawed = s->set->freeze_thawed;
         s->set->freeze_fs = NULL;
         s->set->n_freeze_fs = 0;
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->in_catalog = false;
-                s->snapshots[i]->created = false;
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                s->set->snapshots[i]->in_catalog = false;
+                s->set->snapshots[i]->created = false;
         }
         s->set->commit_orphaned = true;
         return 0;
@@ -2235,7 +2285,7 @@ static int commit_run(int fd, void *userdata) {
         if (k != 1 || go != 'G')
                 return 0; /* aborted: nothing is made */
 
-        if (for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
+        if (for_each_provider(s->set->snapshots, s->set->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
         if (write(fd, "F", 1) != 1)
                 return 2;
@@ -2244,7 +2294,7 @@ static int commit_run(int fd, void *userdata) {
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 goto fail;
         }
-        r = for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
+        r = for_each_provider(s->set->snapshots, s->set->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
         child_thaw(s, fd, s->set->n_freeze_fs);
         if (r < 0)
                 goto fail;
@@ -2308,15 +2358,15 @@ static int set_records_add(Session *s) {
         uint64_t created = now_usec(CLOCK_REALTIME);
         int r;
 
-        rows = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *rows);
+        rows = calloc(s->set->n_snapshots ? s->set->n_snapshots : 1, sizeof *rows);
         frozen = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *frozen);
         devs = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *devs);
         if (!rows || !frozen || !devs) {
                 free(devs);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < s->set->n_snapshots; i++) {
+                Snapshot *snap = s->set->snapshots[i];
                 rows[i] = (lvss_catalog_snapshot) {
                         .snapshot_id = snap->p.snapshot_id,
                         .set_id = snap->p.set_id,
@@ -2327,7 +2377,7 @@ static int set_records_add(Session *s) {
                         .state = "creating",
                         .persistent = persistent(s),
                         .context = s->context,
-                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
+                        .attributes = (uint32_t) s->context | (s->set->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
                         .created_usec = created,
                 };
         }
@@ -2340,13 +2390,13 @@ static int set_records_add(Session *s) {
         if (lvss_catalog_queue_delay_ms(s->m->catalog_queue) > 0)
                 set_log(s->set, "test hook: the catalog write of the set's rows is delayed %u ms",
                             lvss_catalog_queue_delay_ms(s->m->catalog_queue));
-        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->set->n_freeze_fs,
+        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->set->n_snapshots, &s->id, frozen, s->set->n_freeze_fs,
                                            set_records_written, s);
         free(devs);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                s->snapshots[i]->in_catalog = true;
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                s->set->snapshots[i]->in_catalog = true;
         s->set->freeze_recorded = s->set->n_freeze_fs > 0;
         s->set->records_state = 0;
         return 0;
@@ -2402,8 +2452,8 @@ static void set_records_written(int r, void *data, void *userdata) {
         s->set->records_state = r < 0 ? r : 1;
         if (r < 0) {
                 /* all or nothing: none of the set's rows is written */
-                for (size_t i = 0; i < s->n_snapshots; i++)
-                        s->snapshots[i]->in_catalog = false;
+                for (size_t i = 0; i < s->set->n_snapshots; i++)
+                        s->set->snapshots[i]->in_catalog = false;
         }
         if (!s->set->catalog_wait || s->set->snap_phase != SNAP_COMMIT)
                 return; /* the commit comes later, or the window closed or the step ended meanwhile */
@@ -2453,8 +2503,8 @@ static void commit_fork(Session *s) {
                 return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        set_log(s->set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
-                    s->n_snapshots == 1 ? "y" : "ies",
+        set_log(s->set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->set->n_snapshots,
+                    s->set->n_snapshots == 1 ? "y" : "ies",
                     (unsigned long long) ((s->set->commit_deadline_mono - now) / USEC_PER_MSEC),
                     window_by_writer(s) ? ", bounded by writer '" : "",
                     window_by_writer(s) ? s->set->freeze_deadline_entry->writer_name : "",
@@ -2500,12 +2550,12 @@ static int freeze_plan(Session *s) {
         int r;
 
         freeze_forget(s);
-        paths = calloc(s->n_snapshots + 1, sizeof *paths);
+        paths = calloc(s->set->n_snapshots + 1, sizeof *paths);
         if (!paths)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (s->snapshots[i]->provider && s->snapshots[i]->provider->ops->freeze_filesystems)
-                        paths[n++] = s->snapshots[i]->p.volume;
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                if (s->set->snapshots[i]->provider && s->set->snapshots[i]->provider->ops->freeze_filesystems)
+                        paths[n++] = s->set->snapshots[i]->p.volume;
         if (n == 0)
                 return 0;
 
@@ -2554,7 +2604,7 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
 }
 
 static void set_refused(Session *s, vss_hresult hr) {
-        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §5: the set's steps are over */
+        s->set->pick_worker = worker_end(s->set->pick_worker); /* issue 11 §5: the set's steps are over */
         set_release_owner(s->set);
         freeze_forget(s);
         s->set_done(s, hr);
@@ -2593,21 +2643,21 @@ static int room_volumes(Session *s, char ***ret) {
         lvss_provider *copy = manager_provider_by_id(s->m, &LVSS_PROVIDER_COPY_ID);
         _cleanup_(strv_freep) char **l = NULL;
 
-        for (size_t i = 0; copy && i < s->n_snapshots; i++) {
+        for (size_t i = 0; copy && i < s->set->n_snapshots; i++) {
                 const char *vol;
                 uint64_t max_bytes;
                 unsigned max_percent;
                 bool limited = false;
 
-                if (s->snapshots[i]->provider != copy || !s->snapshots[i]->p.volume)
+                if (s->set->snapshots[i]->provider != copy || !s->set->snapshots[i]->p.volume)
                         continue;
                 for (size_t k = 0; lvss_provider_copy_limit_at(copy, k, &vol, &max_bytes, &max_percent) >= 0; k++)
-                        if (streq_ptr(vol, s->snapshots[i]->p.volume) && (max_bytes || max_percent))
+                        if (streq_ptr(vol, s->set->snapshots[i]->p.volume) && (max_bytes || max_percent))
                                 limited = true;
                 for (size_t k = 0; limited && l && l[k]; k++)
-                        if (streq_ptr(l[k], s->snapshots[i]->p.volume))
+                        if (streq_ptr(l[k], s->set->snapshots[i]->p.volume))
                                 limited = false; /* listed already */
-                if (limited && strv_push(&l, s->snapshots[i]->p.volume) < 0)
+                if (limited && strv_push(&l, s->set->snapshots[i]->p.volume) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(l);
@@ -2684,10 +2734,10 @@ static void set_prepared(Session *s, int r, vss_hresult hr) {
         s->set->set_prepared = true;
         s->set->set_finalized = false;
         auto_recovery_decide(s);
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                set_log(s->set, "%s: provider %s, %s", s->snapshots[i]->p.volume,
-                            s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
-                            s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
+        for (size_t i = 0; i < s->set->n_snapshots; i++)
+                set_log(s->set, "%s: provider %s, %s", s->set->snapshots[i]->p.volume,
+                            s->set->snapshots[i]->provider ? s->set->snapshots[i]->provider->ops->name : "?",
+                            s->set->snapshots[i]->p.atomic ? "atomic" : "not atomic");
         set_log(s->set, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
         /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
         s->set->freeze_recorded = false;

@@ -27,9 +27,19 @@ typedef struct SnapshotSetHooks {
          * is this set's session's */
         void (*release_owner)(void *userdata);
 } SnapshotSetHooks;
-SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata);
-/* After the session let go of what runs (snapshot_set_kill_commit(), snapshot_cleanup_detach()). */
+/* @session_id: the session's (the set's catalog rows and log lines name it). */
+SnapshotSet *snapshot_set_new(Manager *m, const vss_id *session_id, const SnapshotSetHooks *hooks,
+                              void *userdata);
+/* After the session let go of what runs (snapshot_set_kill_commit(), snapshot_cleanup_detach()); frees
+ * the set's snapshots too. */
 SnapshotSet *snapshot_set_free(SnapshotSet *set);
+/* The set's shadow copies (borrowed: valid until the next snapshot_set_add() or the set's end), in the
+ * order they were added. */
+Snapshot *const *snapshot_set_snapshots(const SnapshotSet *set, size_t *ret_n);
+/* AddToSnapshotSet: the set takes @snap (0), or -ENOMEM (@snap stays the caller's). */
+int snapshot_set_add(SnapshotSet *set, Snapshot *snap);
+/* The copies are writable until finalize (issue 9 part 2): decided after begin_prepare. */
+bool snapshot_set_auto_recovery(const SnapshotSet *set);
 
 /* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
  * success: the set is made). issue 11 §2: the snapshot set ends through it, not by calling the
@@ -67,12 +77,15 @@ void snapshot_set_interrupt_cleanup(Session *s);
 
 /*
  * Issue 11 §5: the provider steps of a set are requests to the session's worker (worker_ask(),
- * Session.pick_worker). snapshot_worker_serve() answers them in that worker: 'V' (which provider
- * takes a volume: a provider id, the volume, NUL-terminated; the answer an int32 index in
- * m->providers, -1 for none) and 'S' (a step over the set, snapshot_state_encode()).
- * @userdata: the session. snapshot_step_cancel(): the step running (if any) is killed, and its
+ * kept in the set: snapshot_set_worker()). snapshot_worker_serve() answers them in that worker:
+ * 'V' (which provider takes a volume: a provider id, the volume, NUL-terminated; the answer an
+ * int32 index in m->providers, -1 for none) and 'S' (a step over the set, snapshot_state_encode()).
+ * @userdata: the set. snapshot_step_cancel(): the step running (if any) is killed, and its
  * answer never comes.
  */
+struct Worker **snapshot_set_worker(SnapshotSet *set);
+/* A provider step of the set runs (in the session's worker or a child of its own). */
+bool snapshot_step_running(const SnapshotSet *set);
 int snapshot_worker_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata);
 void snapshot_step_cancel(Session *s);
 /* The set's state as the worker needs it for step @step: one encoding, decoded by
