@@ -193,25 +193,10 @@ static void session_begun(int r, void *data, void *userdata) {
         session_free(s);
 }
 
-/* What the snapshot set asks of its session (snapshot.h, issue 11 §2). */
-static void set_hook_log(void *userdata, const char *line) {
-        log_session(userdata, "%s", line);
-}
-
-/* The session holds the set in creation no more: another session may start one. */
-static void session_release_set(Session *s) {
+void session_release_set(Session *s) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
 }
-
-static void set_hook_release_owner(void *userdata) {
-        session_release_set(userdata);
-}
-
-static const SnapshotSetHooks session_set_hooks = {
-        .log = set_hook_log,
-        .release_owner = set_hook_release_owner,
-};
 
 int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *call = pending;
@@ -284,10 +269,10 @@ Session *session_free(Session *s) {
         if (!s)
                 return NULL;
         m = s->m;
-        snapshot_set_kill_commit(s);
-        snapshot_step_cancel(s);
+        snapshot_set_kill_commit(s->set);
+        snapshot_step_cancel(s->set);
         *snapshot_set_worker(s->set) = worker_end(*snapshot_set_worker(s->set));
-        snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
+        snapshot_cleanup_detach(s->set); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
         s->fanout = fanout_cancel(s->fanout);
@@ -1593,7 +1578,7 @@ int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error
         return session_step_started(s, &call);
 }
 
-/* The snapshot set's end (snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
+/* The snapshot set's end (session-snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
 static void snapshot_set_done(Session *s, vss_hresult hr) {
         if (VSS_SUCCEEDED(hr))
                 session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
@@ -1694,7 +1679,9 @@ static bool filter_abort(const Session *s, const Entry *e) {
         return e->got_prepare_backup && !e->finished_post_snapshot;
 }
 
-static void abort_cleaned(Session *s, vss_hresult hr) {
+static void abort_cleaned(void *data, vss_hresult hr) {
+        Session *s = data;
+
         session_step_finish(s, VSS_S_OK);
 }
 
@@ -1707,7 +1694,7 @@ static void abort_done(Fanout *f, void *userdata) {
         /* The Abort that undoes a cancelled DoSnapshotSet is answered once the set's clean-up
          * (its copies made read-only or undone, in a worker) is done: a requester that waits
          * for it, or for the Release queued behind it, finds the copies settled. */
-        if (snapshot_cleanup_wait(s, abort_cleaned, VSS_S_OK))
+        if (snapshot_cleanup_wait(s->set, abort_cleaned, s, VSS_S_OK))
                 return;
         abort_cleaned(s, VSS_S_OK);
 }
@@ -1831,7 +1818,7 @@ static void session_finalize(Session *s) {
         const char *reason;
         SessionRule rule = {};
 
-        snapshot_delete_auto_release(s);
+        snapshot_delete_auto_release(s->set);
         session_release_set(s);
 
         if (!session_state_rule(from, false, in, &rule)) {
@@ -1870,7 +1857,9 @@ static bool filter_all(const Session *s, const Entry *e) {
         return true;
 }
 
-static void release_cleaned(Session *s, vss_hresult hr) {
+static void release_cleaned(void *data, vss_hresult hr) {
+        Session *s = data;
+
         session_finalize(s);
         session_step_finish(s, VSS_S_OK);
 }
@@ -1881,8 +1870,8 @@ static void release_done(Fanout *f, void *userdata) {
         session_log_fanout(s, f);
         /* Issue 11 §1: the auto-release copies are deleted in a worker, after the clean-ups of
          * the set still running; Release is answered, and the session ends, once they are done. */
-        (void) snapshot_delete_auto_release(s);
-        if (snapshot_cleanup_wait(s, release_cleaned, VSS_S_OK))
+        (void) snapshot_delete_auto_release(s->set);
+        if (snapshot_cleanup_wait(s->set, release_cleaned, s, VSS_S_OK))
                 return;
         release_cleaned(s, VSS_S_OK);
 }
@@ -1911,15 +1900,15 @@ static void session_interrupt(Session *s) {
                 return;
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
-                snapshot_step_cancel(s); /* issue 11 §1: a provider step off the loop */
-                snapshot_set_kill_commit(s);
+                snapshot_step_cancel(s->set); /* issue 11 §1: a provider step off the loop */
+                snapshot_set_kill_commit(s->set);
                 /* The step's answer waits for nothing any more; the clean-ups already running go on. */
-                snapshot_cleanup_forget_waiter(s);
+                snapshot_cleanup_forget_waiter(s->set);
                 /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
                  * those that cannot are undone with the rest: no writable copy is kept.
                  * Issue 11 §1: in a worker; a commit child still alive undoes the set once it
                  * is reaped (snapshot.c, commit_orphan()). */
-                snapshot_set_interrupt_cleanup(s);
+                snapshot_set_interrupt_cleanup(s->set);
         }
         s->step = STEP_NONE;
 }

@@ -21,6 +21,7 @@
 #include "forward.h"
 #include "registry.h"
 #include "session-state.h"
+#include "snapshot.h"
 
 struct Entry {
         Session *session;
@@ -63,6 +64,18 @@ typedef enum SessionKind {
         SESSION_BACKUP,
         SESSION_RESTORE,
 } SessionKind;
+
+/* DoSnapshotSet's phase, as its driver (session-snapshot.c) sent it to the writers; the commit is
+ * the snapshot set's (snapshot.c). */
+typedef enum SnapPhase {
+        SNAP_PREPARE_SNAPSHOT,
+        SNAP_FREEZE,
+        SNAP_COMMIT,
+        SNAP_THAW,
+        SNAP_THAW_FAILED_ABORT,
+        SNAP_POST_SNAPSHOT,
+        SNAP_VETO_ABORT,
+} SnapPhase;
 
 typedef enum StepKind {
         STEP_NONE,
@@ -121,6 +134,7 @@ struct Session {
         StepKind step;
         /* DoSnapshotSet ended with @hr (snapshot_set_run(), set by the session layer) */
         void (*set_done)(Session *s, vss_hresult hr);
+        SnapPhase snap_phase;      /* DoSnapshotSet: the phase sent to the writers (session-snapshot.c) */
         const char *step_name;     /* "PrepareForBackup": named in StepFinished */
         bool step_signal;          /* the step ends with a StepFinished signal */
         Pending *step_call;        /* the deferred call to answer (AbortBackup, Release), or NULL */
@@ -180,6 +194,8 @@ struct Session {
  * (answer.h; NULL for an external session): 1 when it is answered later, once the catalog
  * has the session's row; 0: it was dropped, the caller answers with the session's id now. */
 int session_new(Manager *m, Client *c, Pending *call, Session **ret, sd_bus_error *error);
+/* The session holds the set in creation no more: another session may start one. */
+void session_release_set(Session *s);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
 void session_touch(Session *s);
 Session *session_free(Session *s);
@@ -245,6 +261,20 @@ int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error);
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
 /* GetRecordStatus: 1 when it is answered later (after the catalog thread wrote what came before). */
 int session_method_get_record_status(Session *s, Pending *call, sd_bus_error *error);
+
+/* session-snapshot.c: DoSnapshotSet's phases (issue 11 §2: the session layer drives the set). */
+/* What the snapshot set asks of its session (snapshot.h); given to snapshot_set_new(). */
+extern const SnapshotSetHooks session_set_hooks;
+/* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
+ * success: the set is made). */
+typedef void (*snapshot_set_done_t)(Session *s, vss_hresult hr);
+int snapshot_set_run(Session *s, snapshot_set_done_t done);
+/* The set's part of the writers' event context (snapshot_set_id, volumes, the snapshot's kind,
+ * with @with_paths the copies' paths). */
+int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
+/* External sessions (issue 10 part 2): the hold between Freeze and Thaw ends:
+ * @hr VSS_S_OK thaws and goes on to PostSnapshot; a failure aborts the set. */
+void snapshot_external_release(Session *s, vss_hresult hr, const char *why);
 
 /* Shared by session.c and restore.c. */
 int session_bad_state(sd_bus_error *error, const char *why);
