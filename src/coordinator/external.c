@@ -479,9 +479,11 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, error);
         if (r >= 0 && volumes && volumes[0]) {
                 /* the canonical paths, as the set has them */
-                s->external_volumes = calloc(s->n_snapshots + 1, sizeof(char *));
-                for (size_t i = 0; s->external_volumes && i < s->n_snapshots; i++)
-                        if (!(s->external_volumes[i] = strdup(s->snapshots[i]->p.volume)))
+                size_t n_snaps;
+                Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+                s->external_volumes = calloc(n_snaps + 1, sizeof(char *));
+                for (size_t i = 0; s->external_volumes && i < n_snaps; i++)
+                        if (!(s->external_volumes[i] = strdup(snaps[i]->p.volume)))
                                 r = -ENOMEM;
                 if (!s->external_volumes)
                         r = -ENOMEM;

@@ -572,13 +572,15 @@ static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_
         r = session_snapshot(s, &id, &snap, error);
         if (r < 0)
                 return r;
+        size_t n_snaps;
+        (void) snapshot_set_snapshots(s->set, &n_snaps);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = lvss_bus_append_id(reply, &snap->p.snapshot_id);
         if (r >= 0)
                 r = lvss_bus_append_id(reply, &snap->p.set_id);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "iss", (int32_t) s->n_snapshots, snap->p.snapshot_path,
+                r = sd_bus_message_append(reply, "iss", (int32_t) n_snaps, snap->p.snapshot_path,
                                           snap->p.volume);
         if (r >= 0)
                 r = lvss_bus_append_id(reply, &snap->provider_id);

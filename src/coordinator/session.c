@@ -193,25 +193,10 @@ static void session_begun(int r, void *data, void *userdata) {
         session_free(s);
 }
 
-/* What the snapshot set asks of its session (snapshot.h, issue 11 §2). */
-static void set_hook_log(void *userdata, const char *line) {
-        log_session(userdata, "%s", line);
-}
-
-/* The session holds the set in creation no more: another session may start one. */
-static void session_release_set(Session *s) {
+void session_release_set(Session *s) {
         if (s->m->set_owner == s)
                 s->m->set_owner = NULL;
 }
-
-static void set_hook_release_owner(void *userdata) {
-        session_release_set(userdata);
-}
-
-static const SnapshotSetHooks session_set_hooks = {
-        .log = set_hook_log,
-        .release_owner = set_hook_release_owner,
-};
 
 int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_error *error) {
         _cleanup_(pending_dropp) Pending *call = pending;
@@ -232,14 +217,14 @@ int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_e
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->set = snapshot_set_new(&session_set_hooks, s);
+        s->id = lvss_id_random();
+        s->set = snapshot_set_new(m, &s->id, &session_set_hooks, s);
         if (!s->set) {
                 free(s);
                 return -ENOMEM;
         }
         s->m = m;
         s->client = c;
-        s->id = lvss_id_random();
         s->opened_mono = now_usec(CLOCK_MONOTONIC);
         s->uid = c->uid;
         s->pid = c->pid;
@@ -284,10 +269,10 @@ Session *session_free(Session *s) {
         if (!s)
                 return NULL;
         m = s->m;
-        snapshot_set_kill_commit(s);
-        snapshot_step_cancel(s);
-        s->pick_worker = worker_end(s->pick_worker);
-        snapshot_cleanup_detach(s); /* issue 11 §1: they go on alone */
+        snapshot_set_kill_commit(s->set);
+        snapshot_step_cancel(s->set);
+        *snapshot_set_worker(s->set) = worker_end(*snapshot_set_worker(s->set));
+        snapshot_cleanup_detach(s->set); /* issue 11 §1: they go on alone */
         s->pick_call = pending_drop(s->pick_call);
         s->pick_volume = mfree(s->pick_volume);
         s->fanout = fanout_cancel(s->fanout);
@@ -322,10 +307,7 @@ Session *session_free(Session *s) {
                 component_done(&s->components[i]);
         free(s->components);
         lvss_bcd_free(s->bcd);
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                snapshot_free(s->snapshots[i]);
-        free(s->snapshots);
-        s->set = snapshot_set_free(s->set);
+        s->set = snapshot_set_free(s->set); /* its snapshots with it */
         free(s->work);
         free(s->end_reason);
         free(s->step_detail);
@@ -1036,7 +1018,9 @@ int session_method_set_context(Session *s, int32_t context, sd_bus_error *error)
         int r = session_check(s, SESSION_IN_SET_CONTEXT, NULL, error);
         if (r < 0)
                 return r;
-        if (s->n_snapshots > 0)
+        size_t n_snaps;
+        (void) snapshot_set_snapshots(s->set, &n_snaps);
+        if (n_snaps > 0)
                 return session_bad_state(error, "SetContext must come before volumes are added");
         /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
@@ -1382,23 +1366,20 @@ static int check_provider_registered(Session *s, const vss_id *provider_id, sd_b
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
 
 static Snapshot *session_add_snapshot(Session *s, char **volume, lvss_provider *p, const vss_id *pid) {
-        Snapshot *snap, **a;
+        Snapshot *snap;
 
         snap = calloc(1, sizeof *snap);
         if (!snap)
                 return NULL;
-        a = reallocarray(s->snapshots, s->n_snapshots + 1, sizeof *a);
-        if (!a) {
+        if (snapshot_set_add(s->set, snap) < 0) {
                 free(snap);
                 return NULL;
         }
-        s->snapshots = a;
         snap->p.snapshot_id = lvss_id_random();
         snap->p.set_id = s->set_id;
         snap->p.volume = TAKE_PTR(*volume);
         snap->provider = p;
         snap->provider_id = *pid;
-        s->snapshots[s->n_snapshots++] = snap;
         log_session(s, "volume %s added to the snapshot set (provider %s)", snap->p.volume, p->ops->name);
         return snap;
 }
@@ -1458,7 +1439,7 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error) : 0;
         if (r < 0)
                 return r;
-        if (!add && (s->worker || s->worker_step || s->pick_call))
+        if (!add && (snapshot_step_running(s->set) || s->pick_call))
                 return session_bad_state(error, "A provider of this session is still answering");
         if (add && !s->set_started)
                 return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
@@ -1473,8 +1454,10 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
                         return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
                                                           shown ? shown : "(too long to show)", strerror(e));
                 }
-                for (size_t i = 0; i < s->n_snapshots; i++)
-                        if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+                size_t n_snaps;
+                Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+                for (size_t i = 0; i < n_snaps; i++)
+                        if (streq_ptr(snaps[i]->p.volume, canonical))
                                 return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
                                                                   "Volume %s is already in the set", canonical);
         } else {
@@ -1502,8 +1485,8 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         vss_id_format(&s->id, id);
         snprintf(tag, sizeof tag, "session %s", id);
-        r = worker_ask(&s->pick_worker, s->m, "is_volume_supported", tag, snapshot_worker_serve, s, req,
-                       1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
+        r = worker_ask(snapshot_set_worker(s->set), s->m, "is_volume_supported", tag, snapshot_worker_serve,
+                       s->set, req, 1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
         if (r < 0) {
                 s->pick_volume = mfree(s->pick_volume);
                 return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
@@ -1536,8 +1519,10 @@ int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss
                 return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
                                                   shown ? shown : "(too long to show)", strerror(e));
         }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (streq_ptr(s->snapshots[i]->p.volume, canonical))
+        size_t n_snaps;
+        Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+        for (size_t i = 0; i < n_snaps; i++)
+                if (streq_ptr(snaps[i]->p.volume, canonical))
                         return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Volume %s is already in the set",
                                                           canonical);
         r = check_provider_registered(s, provider_id, error);
@@ -1593,7 +1578,7 @@ int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error
         return session_step_started(s, &call);
 }
 
-/* The snapshot set's end (snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
+/* The snapshot set's end (session-snapshot.c calls it through snapshot_set_run()'s hook): made, or not. */
 static void snapshot_set_done(Session *s, vss_hresult hr) {
         if (VSS_SUCCEEDED(hr))
                 session_apply(s, SESSION_IN_SNAPSHOT_SET_DONE);
@@ -1623,8 +1608,11 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
 }
 
 int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error) {
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
+        size_t n_snaps;
+        Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
+
+        for (size_t i = 0; i < n_snaps; i++) {
+                const Snapshot *snap = snaps[i];
                 if (!vss_id_equal(&snap->p.snapshot_id, snapshot_id))
                         continue;
                 if (!snap->created)
@@ -1636,7 +1624,7 @@ int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret
 }
 
 uint32_t session_snapshot_attributes(const Session *s) {
-        return (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
+        return (uint32_t) s->context | (snapshot_set_auto_recovery(s->set) ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0);
 }
 
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
@@ -1691,7 +1679,9 @@ static bool filter_abort(const Session *s, const Entry *e) {
         return e->got_prepare_backup && !e->finished_post_snapshot;
 }
 
-static void abort_cleaned(Session *s, vss_hresult hr) {
+static void abort_cleaned(void *data, vss_hresult hr) {
+        Session *s = data;
+
         session_step_finish(s, VSS_S_OK);
 }
 
@@ -1704,7 +1694,7 @@ static void abort_done(Fanout *f, void *userdata) {
         /* The Abort that undoes a cancelled DoSnapshotSet is answered once the set's clean-up
          * (its copies made read-only or undone, in a worker) is done: a requester that waits
          * for it, or for the Release queued behind it, finds the copies settled. */
-        if (snapshot_cleanup_wait(s, abort_cleaned, VSS_S_OK))
+        if (snapshot_cleanup_wait(s->set, abort_cleaned, s, VSS_S_OK))
                 return;
         abort_cleaned(s, VSS_S_OK);
 }
@@ -1828,7 +1818,7 @@ static void session_finalize(Session *s) {
         const char *reason;
         SessionRule rule = {};
 
-        snapshot_delete_auto_release(s);
+        snapshot_delete_auto_release(s->set);
         session_release_set(s);
 
         if (!session_state_rule(from, false, in, &rule)) {
@@ -1867,7 +1857,9 @@ static bool filter_all(const Session *s, const Entry *e) {
         return true;
 }
 
-static void release_cleaned(Session *s, vss_hresult hr) {
+static void release_cleaned(void *data, vss_hresult hr) {
+        Session *s = data;
+
         session_finalize(s);
         session_step_finish(s, VSS_S_OK);
 }
@@ -1878,8 +1870,8 @@ static void release_done(Fanout *f, void *userdata) {
         session_log_fanout(s, f);
         /* Issue 11 §1: the auto-release copies are deleted in a worker, after the clean-ups of
          * the set still running; Release is answered, and the session ends, once they are done. */
-        (void) snapshot_delete_auto_release(s);
-        if (snapshot_cleanup_wait(s, release_cleaned, VSS_S_OK))
+        (void) snapshot_delete_auto_release(s->set);
+        if (snapshot_cleanup_wait(s->set, release_cleaned, s, VSS_S_OK))
                 return;
         release_cleaned(s, VSS_S_OK);
 }
@@ -1908,15 +1900,15 @@ static void session_interrupt(Session *s) {
                 return;
         s->fanout = fanout_cancel(s->fanout);
         if (s->step == STEP_DO_SNAPSHOT_SET) {
-                snapshot_step_cancel(s); /* issue 11 §1: a provider step off the loop */
-                snapshot_set_kill_commit(s);
+                snapshot_step_cancel(s->set); /* issue 11 §1: a provider step off the loop */
+                snapshot_set_kill_commit(s->set);
                 /* The step's answer waits for nothing any more; the clean-ups already running go on. */
-                snapshot_cleanup_forget_waiter(s);
+                snapshot_cleanup_forget_waiter(s->set);
                 /* Copies left writable for PostSnapshot become read-only (issue 9 part 2);
                  * those that cannot are undone with the rest: no writable copy is kept.
                  * Issue 11 §1: in a worker; a commit child still alive undoes the set once it
                  * is reaped (snapshot.c, commit_orphan()). */
-                snapshot_set_interrupt_cleanup(s);
+                snapshot_set_interrupt_cleanup(s->set);
         }
         s->step = STEP_NONE;
 }

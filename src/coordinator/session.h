@@ -21,6 +21,7 @@
 #include "forward.h"
 #include "registry.h"
 #include "session-state.h"
+#include "snapshot.h"
 
 struct Entry {
         Session *session;
@@ -63,6 +64,18 @@ typedef enum SessionKind {
         SESSION_BACKUP,
         SESSION_RESTORE,
 } SessionKind;
+
+/* DoSnapshotSet's phase, as its driver (session-snapshot.c) sent it to the writers; the commit is
+ * the snapshot set's (snapshot.c). */
+typedef enum SnapPhase {
+        SNAP_PREPARE_SNAPSHOT,
+        SNAP_FREEZE,
+        SNAP_COMMIT,
+        SNAP_THAW,
+        SNAP_THAW_FAILED_ABORT,
+        SNAP_POST_SNAPSHOT,
+        SNAP_VETO_ABORT,
+} SnapPhase;
 
 typedef enum StepKind {
         STEP_NONE,
@@ -108,7 +121,6 @@ struct Session {
         bool metadata_gathered;  /* the entries are recorded (data: in either order with the set) */
         bool set_started;
         vss_id set_id;
-        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         vss_restore_type restore_type;
         struct lvss_bcd *bcd;      /* restore: the document InitializeForRestore loaded */
         char *end_reason;
@@ -117,13 +129,12 @@ struct Session {
         size_t n_entries;
         Component *components;
         size_t n_components;
-        Snapshot **snapshots;
-        size_t n_snapshots;
 
         /* the running step */
         StepKind step;
         /* DoSnapshotSet ended with @hr (snapshot_set_run(), set by the session layer) */
         void (*set_done)(Session *s, vss_hresult hr);
+        SnapPhase snap_phase;      /* DoSnapshotSet: the phase sent to the writers (session-snapshot.c) */
         const char *step_name;     /* "PrepareForBackup": named in StepFinished */
         bool step_signal;          /* the step ends with a StepFinished signal */
         Pending *step_call;        /* the deferred call to answer (AbortBackup, Release), or NULL */
@@ -131,21 +142,16 @@ struct Session {
         Fanout **detached;         /* fan-outs of cancelled steps, still recording late answers */
         size_t n_detached;
         Fanout *fanout;
-        /* issue 11 §2: the set's own state (snapshot.c): its phase, the commit child, the frozen file
-         * systems, the hold window, the clean-ups, finalize; the session only holds it */
+        /* issue 11 §2: the set's own state (snapshot.c): its snapshots, auto-recovery, the provider
+         * worker and steps, its phase, the commit child, the frozen file systems, the hold window,
+         * the clean-ups, finalize; the session only holds it */
         SnapshotSet *set;
         vss_hresult step_hr;       /* the step's result so far */
         Entry **work;              /* the entries of the current fan-out */
         size_t n_work;
-        /* issue 11 §1: a provider step in a child forked for it (snapshot.c, when the session's
-         * worker cannot be asked), or NULL; which step runs (there or, §5, in pick_worker), and
-         * the IsVolumeSupported / AddToSnapshotSet call waiting for it */
-        struct Worker *worker;
-        int worker_step;
+        /* issue 11 §1: the IsVolumeSupported / AddToSnapshotSet call waiting for the session's
+         * worker (kept in the set, snapshot_set_worker(): it runs the set's provider steps too) */
         Pending *pick_call;
-        /* issue 11 §1: the session's worker (worker_ask()), answering its IsVolumeSupported /
-         * AddToSnapshotSet one volume after another and (§5) the set's provider steps, or NULL */
-        struct Worker *pick_worker;
         bool pick_add;
         char *pick_volume;
         bool after_abort_shutdown; /* requester gone: BackupShutdown follows the abort */
@@ -188,6 +194,8 @@ struct Session {
  * (answer.h; NULL for an external session): 1 when it is answered later, once the catalog
  * has the session's row; 0: it was dropped, the caller answers with the session's id now. */
 int session_new(Manager *m, Client *c, Pending *call, Session **ret, sd_bus_error *error);
+/* The session holds the set in creation no more: another session may start one. */
+void session_release_set(Session *s);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
 void session_touch(Session *s);
 Session *session_free(Session *s);
@@ -253,6 +261,20 @@ int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error);
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
 /* GetRecordStatus: 1 when it is answered later (after the catalog thread wrote what came before). */
 int session_method_get_record_status(Session *s, Pending *call, sd_bus_error *error);
+
+/* session-snapshot.c: DoSnapshotSet's phases (issue 11 §2: the session layer drives the set). */
+/* What the snapshot set asks of its session (snapshot.h); given to snapshot_set_new(). */
+extern const SnapshotSetHooks session_set_hooks;
+/* DoSnapshotSet: starts the phases; @done is called once when the set ended, with its result (a
+ * success: the set is made). */
+typedef void (*snapshot_set_done_t)(Session *s, vss_hresult hr);
+int snapshot_set_run(Session *s, snapshot_set_done_t done);
+/* The set's part of the writers' event context (snapshot_set_id, volumes, the snapshot's kind,
+ * with @with_paths the copies' paths). */
+int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
+/* External sessions (issue 10 part 2): the hold between Freeze and Thaw ends:
+ * @hr VSS_S_OK thaws and goes on to PostSnapshot; a failure aborts the set. */
+void snapshot_external_release(Session *s, vss_hresult hr, const char *why);
 
 /* Shared by session.c and restore.c. */
 int session_bad_state(sd_bus_error *error, const char *why);

@@ -7,6 +7,13 @@
  *          │                 │            │              │
  *          └── veto ─────────┴── Abort ◄──┘ timeout      └─ failure: Abort to that writer only
  *
+ * issue 11 §2: this file is the snapshot set (SnapshotSet): the providers' steps, the commit
+ * child and the hold window, the file system freeze, the clean-ups, the catalog marks. It knows
+ * no session, writer, fan-out or bus (scripts/lint.sh checks its includes): the events to the
+ * writers, their outcomes, vetoes and the step's result are the session layer's
+ * (session-snapshot.c), which calls the snapshot_set_*() functions phase by phase; the set
+ * goes on through the SnapshotSetHooks it was given (snapshot.h).
+ *
  * Auto-recovery (issue 9 part 2, app-consistency.md §2): a set is
  * auto-recovery when the context involves writers, the requester did not
  * say VSS_VOLSNAP_ATTR_NO_AUTORECOVERY, and every provider of the set can
@@ -67,7 +74,7 @@
  * point, each once. DoSnapshotSet finds them right after begin_prepare and
  * vetoes the set (VSS_E_PROVIDER_VETO, the file system named) when one of
  * them holds lvssd's state directory, its catalog or the shadow storage area:
- * lvssd and the provider write there during the commit. commit_start records
+ * lvssd and the provider write there during the commit. snapshot_set_commit() records
  * each in the catalog (frozen_filesystems) before the child starts; the
  * child, after pre_commit's syncfs, says 'f'<index> on the pipe before each
  * FIFREEZE, runs the providers' commits, thaws in reverse and says 'T' once
@@ -92,34 +99,41 @@
 #include "basic/state.h"
 #include "basic/strv.h"
 #include "manager.h"
-#include "fanout.h"
-#include "session.h"
 #include "providers.h"
 #include "snapshot.h"
 #include "worker.h"
-#include "admin.h" /* issue 12 §2: retention after a new persistent copy */
-#include "protocol/protocol.h"
 
 /* issue 11 §2: the set's own state; the session holds a SnapshotSet and does not see inside. */
-typedef enum SnapPhase {
-        SNAP_PREPARE_SNAPSHOT,
-        SNAP_FREEZE,
-        SNAP_COMMIT,
-        SNAP_THAW,
-        SNAP_THAW_FAILED_ABORT,
-        SNAP_POST_SNAPSHOT,
-        SNAP_VETO_ABORT,
-} SnapPhase;
-
 struct SnapshotSet {
         const SnapshotSetHooks *hooks;
         void *userdata;
+        Manager *m;
+        vss_id session_id;                 /* the session's: the set's catalog rows name it */
+        char tag[VSS_ID_STRING_MAX + 16];  /* "session ID": log lines written off the loop */
+        /* issue 11 §1: a provider step in a child forked for it (when the session's worker cannot
+         * be asked), or NULL; which step runs (there or, §5, in pick_worker) */
+        struct Worker *worker;
+        int worker_step;
+        /* issue 11 §1: the session's worker (worker_ask()), answering its IsVolumeSupported /
+         * AddToSnapshotSet one volume after another and (§5) the set's provider steps, or NULL */
+        struct Worker *pick_worker;
+        /* the set's shadow copies, in the order they were added (AddToSnapshotSet) */
+        Snapshot **snapshots;
+        size_t n_snapshots;
+        /* DoSnapshotSet's inputs (snapshot_set_begin()): the requester's context, and whether the
+         * copy is made outside (an external session, issue 10 part 2: the hold limit, no child) */
+        int32_t context;
+        bool external;
+        bool auto_recovery;      /* the copies are writable until finalize (issue 9 part 2) */
         bool set_prepared;       /* the providers' begin_prepare ran: atomicity is known (issue 9 part 1) */
         bool set_finalized;      /* finalize made the writable copies read-only */
         /* issue 12 §2: begin_prepare found the storage limit full; room was asked for once
          * (admin_make_room()) and the set waits for it (snapshot.c, set_prepared()) */
         bool room_tried, room_wait;
-        SnapPhase snap_phase;
+        /* the commit phase runs (snapshot_set_commit()) and the driver started no phase since
+         * (snapshot_set_phase_changed()) */
+        bool committing;
+        vss_hresult finish_hr;      /* the step's result when the killed commit child is reaped */
         /* issue 11 §1/§5: the commit child, a worker (worker.c) forked before Freeze; it makes the
          * copies once told "go" (commit_go) and says 'D' when they are made (commit_said_done):
          * Thaw goes out then; its exit is reaped later. commit_parsed: how much of what it said
@@ -133,20 +147,22 @@ struct SnapshotSet {
         /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
          * reaped through its worker; the set is undone, and the step ends, only then. */
         bool commit_dying;
-        bool commit_finish_pending; /* the Abort is done: set_finished() once it is reaped */
+        bool commit_finish_pending; /* the Abort is done: snapshot_set_finish() once it is reaped */
         bool commit_orphaned;       /* issue 11 §1: the session ended first: the set is undone once the child is reaped */
         sd_event_source *commit_timer;
         /* issue 11 §1: the clean-ups of the set's copies running in workers, one after another
          * (abort, the auto-release deletion, finalize after an interruption: snapshot.c), and
          * what goes on once the last is done (snapshot_cleanup_wait()) */
         struct Cleanup *cleanup;
-        void (*cleanup_then)(Session *s, vss_hresult hr);
+        void (*cleanup_then)(void *data, vss_hresult hr);
+        void *cleanup_data;
         vss_hresult cleanup_hr;
         /* The effective hold window (WS-6, issue 8 item 3): the earliest time,
          * CLOCK_MONOTONIC, by which a frozen writer must have Thaw, and that
-         * writer's entry (NULL: none frozen); the commit's deadline. */
+         * writer's name (freeze_deadline_set false: none frozen); the commit's deadline. */
         uint64_t freeze_deadline_mono;
-        const Entry *freeze_deadline_entry;
+        bool freeze_deadline_set;
+        const char *freeze_deadline_writer;
         uint64_t commit_deadline_mono;
         bool catalog_wait;          /* the step continues in a catalog completion (rows, created marks) */
         int records_state;          /* the set's rows: 0 queued or none yet, 1 on disk, -errno failed */
@@ -162,14 +178,28 @@ struct SnapshotSet {
         uint32_t freeze_failed_index;
 };
 
-SnapshotSet *snapshot_set_new(const SnapshotSetHooks *hooks, void *userdata) {
+SnapshotSet *snapshot_set_new(Manager *m, const vss_id *session_id, const SnapshotSetHooks *hooks,
+                              void *userdata) {
         SnapshotSet *set = calloc(1, sizeof *set);
+        char id[VSS_ID_STRING_MAX];
 
         if (set) {
                 set->hooks = hooks;
                 set->userdata = userdata;
+                set->m = m;
+                set->session_id = *session_id;
+                vss_id_format(session_id, id);
+                snprintf(set->tag, sizeof set->tag, "session %s", id);
         }
         return set;
+}
+
+struct Worker **snapshot_set_worker(SnapshotSet *set) {
+        return &set->pick_worker;
+}
+
+bool snapshot_step_running(const SnapshotSet *set) {
+        return set->worker || set->worker_step;
 }
 
 /* A line about the set, through its session's hook (tagged there). */
@@ -193,9 +223,58 @@ static void set_release_owner(SnapshotSet *set) {
         set->hooks->release_owner(set->userdata);
 }
 
+/* The cause of the step's failure, for StepFinished (issue 8 item 6), through the session's hook;
+ * no memory for it: none. */
+_printf_(2, 3) static void set_detail(SnapshotSet *set, const char *fmt, ...) {
+        char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        set->hooks->detail(set->userdata, text);
+}
+
+static void set_detail_clear(SnapshotSet *set) {
+        set->hooks->detail(set->userdata, NULL);
+}
+
+/* A failure of the set's own (provider, catalog, commit child, hold window): the driver vetoes
+ * (WS-7: Abort to the writers that got PrepareForSnapshot) and undoes the set. */
+static void set_veto(SnapshotSet *set, vss_hresult hr, const char *why) {
+        set->hooks->veto(set->userdata, hr, why);
+}
+
 SnapshotSet *snapshot_set_free(SnapshotSet *set) {
+        if (!set)
+                return NULL;
+        /* its catalog jobs still run; their completions no longer do */
+        lvss_catalog_queue_forget(set->m->catalog_queue, set);
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                snapshot_free(set->snapshots[i]);
+        free(set->snapshots);
         free(set);
         return NULL;
+}
+
+Snapshot *const *snapshot_set_snapshots(const SnapshotSet *set, size_t *ret_n) {
+        *ret_n = set->n_snapshots;
+        return set->snapshots;
+}
+
+int snapshot_set_add(SnapshotSet *set, Snapshot *snap) {
+        Snapshot **a = reallocarray(set->snapshots, set->n_snapshots + 1, sizeof *a);
+
+        if (!a)
+                return -ENOMEM;
+        set->snapshots = a;
+        set->snapshots[set->n_snapshots++] = snap;
+        return 0;
+}
+
+bool snapshot_set_auto_recovery(const SnapshotSet *set) {
+        return set->auto_recovery;
 }
 
 Snapshot *snapshot_free(Snapshot *snap) {
@@ -210,93 +289,8 @@ Snapshot *snapshot_free(Snapshot *snap) {
 /* Whether every volume of the set is captured at one instant: only a set of
  * one volume whose provider says its snapshot is atomic. Two atomic volumes
  * are two instants (no provider here can snapshot several at once). */
-static bool set_is_atomic(Session *s) {
-        return s->n_snapshots == 1 && s->snapshots[0]->p.atomic;
-}
-
-/* A context entry {KEY: variant of array of @element}: opens the three containers
- * (entry, variant, array); context_array_close() closes them. */
-static int context_array_open(sd_bus_message *m, const char *key, const char *element) {
-        char sig[16];
-        int r;
-
-        snprintf(sig, sizeof sig, "a%s", element);
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', sig);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', element);
-        return r;
-}
-
-static int context_array_close(sd_bus_message *m) {
-        int r = 0;
-
-        for (unsigned i = 0; r >= 0 && i < 3; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
-/* What writers can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on:
- *   snapshot_volumes  a(ssb)  volume, provider name, atomic
- *   set_atomic        b       every volume at one instant
- *   auto_recovery     b       the copies are writable in PostSnapshot (issue 9 part 2) */
-static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
-        int r;
-
-        r = context_array_open(m, "snapshot_volumes", "(ssb)");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
-
-                r = sd_bus_message_append(m, "(ssb)", snap->p.volume,
-                                          snap->provider ? snap->provider->ops->name : "?", snap->p.atomic);
-        }
-        if (r >= 0)
-                r = context_array_close(m);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", set_is_atomic(s));
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", s->auto_recovery);
-        return r;
-}
-
-int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "snapshot_set_id");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "ay");
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &s->set_id);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-
-        r = context_array_open(m, "volumes", "s");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
-                r = sd_bus_message_append(m, "s", s->snapshots[i]->p.volume);
-        if (r >= 0)
-                r = context_array_close(m);
-        if (r >= 0 && s->set->set_prepared)
-                r = context_append_snapshot_kind(s, m);
-        if (r < 0 || !with_paths)
-                return r;
-
-        r = context_array_open(m, "snapshot_paths", "{ss}");
-        for (size_t i = 0; r >= 0 && i < s->n_snapshots; i++)
-                if (s->snapshots[i]->created)
-                        r = sd_bus_message_append(m, "{ss}", s->snapshots[i]->p.volume,
-                                                  s->snapshots[i]->p.snapshot_path);
-        if (r >= 0)
-                r = context_array_close(m);
-        return r;
+static bool set_is_atomic(const SnapshotSet *set) {
+        return set->n_snapshots == 1 && set->snapshots[0]->p.atomic;
 }
 
 /* ---- provider calls, grouped per provider --------------------------------- */
@@ -352,7 +346,7 @@ static int for_each_provider(Snapshot *const *snaps, size_t n_snaps, size_t step
  * start-up deletes it (manager_recover()). Nothing is left that the catalog
  * does not name.
  *
- * The clean-ups of one session run one after the other (Session.cleanup is
+ * The clean-ups of one session run one after the other (SnapshotSet.cleanup is
  * the running one, ->next the ones queued behind it): a deletion never runs
  * beside the finalize of the same copies. A step that must not end before
  * them (a failed DoSnapshotSet's answer, Release) waits with
@@ -383,7 +377,7 @@ enum {
 typedef struct Cleanup Cleanup;
 struct Cleanup {
         Manager *m;
-        Session *s;    /* the session it belongs to; NULL once that is freed (or none: a commit orphan) */
+        SnapshotSet *set;    /* the session it belongs to; NULL once that is freed (or none: a commit orphan) */
         Cleanup *next; /* queued behind this one, same session */
         const char *what;
         char tag[VSS_ID_STRING_MAX + 16];
@@ -575,18 +569,18 @@ static void cleanup_tell_session(Cleanup *c);
 
 /* @c is over (its outcomes recorded): the next of its session starts, or its waiter goes on. */
 static void cleanup_over(Cleanup *c) {
-        Session *s = c->s;
+        SnapshotSet *set = c->set;
         Cleanup *next = TAKE_PTR(c->next);
 
         cleanup_tell_session(c);
         cleanup_free(c);
-        if (s)
-                s->set->cleanup = next;
+        if (set)
+                set->cleanup = next;
         if (next)
                 return cleanup_launch(next);
-        if (s && s->set->cleanup_then) {
-                void (*then)(Session *, vss_hresult) = TAKE_PTR(s->set->cleanup_then);
-                then(s, s->set->cleanup_hr);
+        if (set && set->cleanup_then) {
+                void (*then)(void *, vss_hresult) = TAKE_PTR(set->cleanup_then);
+                then(set->cleanup_data, set->cleanup_hr);
         }
 }
 
@@ -600,8 +594,8 @@ static void cleanup_done(Worker *w, int k, const uint8_t *out, size_t size, void
                         nn = n->next;
                         cleanup_free(n);
                 }
-                if (c->s)
-                        c->s->set->cleanup = NULL;
+                if (c->set)
+                        c->set->cleanup = NULL;
                 cleanup_free(c);
                 return;
         }
@@ -633,143 +627,141 @@ static void cleanup_launch(Cleanup *c) {
         cleanup_over(c);
 }
 
-/* @c: started now, or queued behind the clean-ups of @s (NULL: none) still running. */
-static void cleanup_submit(Session *s, Cleanup *c) {
-        c->s = s;
-        if (!s || !s->set->cleanup) {
-                if (s)
-                        s->set->cleanup = c;
+/* @c: started now, or queued behind the clean-ups of @set (NULL: none) still running. */
+static void cleanup_submit(SnapshotSet *set, Cleanup *c) {
+        c->set = set;
+        if (!set || !set->cleanup) {
+                if (set)
+                        set->cleanup = c;
                 return cleanup_launch(c);
         }
-        Cleanup *last = s->set->cleanup;
+        Cleanup *last = set->cleanup;
         while (last->next)
                 last = last->next;
         last->next = c;
         log_msg("%s: %s: runs once the clean-up before it is done", c->tag, c->what);
 }
 
-static void session_tag(const Session *s, char tag[static VSS_ID_STRING_MAX + 16]) {
-        char id[VSS_ID_STRING_MAX];
-
-        vss_id_format(&s->id, id);
-        snprintf(tag, VSS_ID_STRING_MAX + 16, "session %s", id);
+static void session_tag(const SnapshotSet *set, char tag[static VSS_ID_STRING_MAX + 16]) {
+        snprintf(tag, VSS_ID_STRING_MAX + 16, "%s", set->tag);
 }
 
-bool snapshot_cleanup_wait(Session *s, void (*then)(Session *s, vss_hresult hr), vss_hresult hr) {
-        if (!s->set->cleanup)
+bool snapshot_cleanup_wait(SnapshotSet *set, void (*then)(void *data, vss_hresult hr), void *data, vss_hresult hr) {
+        if (!set->cleanup)
                 return false;
-        s->set->cleanup_then = then;
-        s->set->cleanup_hr = hr;
+        set->cleanup_then = then;
+        set->cleanup_data = data;
+        set->cleanup_hr = hr;
         return true;
 }
 
-void snapshot_cleanup_forget_waiter(Session *s) {
-        s->set->cleanup_then = NULL;
+void snapshot_cleanup_forget_waiter(SnapshotSet *set) {
+        set->cleanup_then = NULL;
 }
 
-void snapshot_cleanup_detach(Session *s) {
-        for (Cleanup *c = s->set->cleanup; c; c = c->next)
-                c->s = NULL;
-        s->set->cleanup = NULL;
-        s->set->cleanup_then = NULL;
+void snapshot_cleanup_detach(SnapshotSet *set) {
+        for (Cleanup *c = set->cleanup; c; c = c->next)
+                c->set = NULL;
+        set->cleanup = NULL;
+        set->cleanup_then = NULL;
 }
 
 /* In a clean-up that ended with the session still there: the session's own record of the
  * copies it aborted (a finalize that failed aborts the copies it kept). */
 static void cleanup_tell_session(Cleanup *c) {
-        Session *s = c->s;
+        SnapshotSet *set = c->set;
 
-        for (size_t i = 0; s && i < c->n; i++) {
+        for (size_t i = 0; set && i < c->n; i++) {
                 if (c->res[i] != CLEANUP_RES_ABORTED)
                         continue;
-                for (size_t j = 0; j < s->n_snapshots; j++)
-                        if (vss_id_equal(&s->snapshots[j]->p.snapshot_id, &c->snaps[i].snapshot_id)) {
-                                s->snapshots[j]->created = false;
-                                s->snapshots[j]->in_catalog = false;
+                for (size_t j = 0; j < set->n_snapshots; j++)
+                        if (vss_id_equal(&set->snapshots[j]->p.snapshot_id, &c->snaps[i].snapshot_id)) {
+                                set->snapshots[j]->created = false;
+                                set->snapshots[j]->in_catalog = false;
                         }
         }
 }
 
 /* The fallback, on the loop: abort every copy of @s (out of memory for a clean-up). */
-static void snapshots_undo_here(Session *s) {
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+static void snapshots_undo_here(SnapshotSet *set) {
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                Snapshot *snap = set->snapshots[i];
                 lvss_snapshot *const arr[1] = { &snap->p };
 
                 (void) snap->provider->ops->abort(snap->provider, arr, 1);
                 snap->created = false;
-                if (snap->in_catalog && s->m->catalog_queue &&
-                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
+                if (snap->in_catalog && set->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(set->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
                         snap->in_catalog = false;
         }
 }
 
 /* Sets up a clean-up of @s's copies for which @pick gives an operation (< 0: not this one). NULL
  * when there is nothing to do (*ret_r 0) or no memory (*ret_r -ENOMEM). */
-static Cleanup *cleanup_of_session(Session *s, const char *what, int (*pick)(const Session *, const Snapshot *),
-                                   int *ret_r) {
+static Cleanup *cleanup_of_session(SnapshotSet *set, const char *what,
+                                   int (*pick)(const SnapshotSet *, const Snapshot *), int *ret_r) {
         char tag[VSS_ID_STRING_MAX + 16];
         size_t n = 0;
         Cleanup *c;
 
         *ret_r = 0;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                n += pick(s, s->snapshots[i]) >= 0;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                n += pick(set, set->snapshots[i]) >= 0;
         if (n == 0)
                 return NULL;
-        session_tag(s, tag);
-        c = cleanup_new(s->m, what, tag, n);
-        for (size_t i = 0; c && i < s->n_snapshots; i++) {
-                const Snapshot *snap = s->snapshots[i];
-                int op = pick(s, snap);
+        session_tag(set, tag);
+        c = cleanup_new(set->m, what, tag, n);
+        for (size_t i = 0; c && i < set->n_snapshots; i++) {
+                const Snapshot *snap = set->snapshots[i];
+                int op = pick(set, snap);
 
                 if (op >= 0 && cleanup_add(c, snap->provider, &snap->p, snap->in_catalog, (CleanupOp) op) < 0)
                         c = cleanup_free(c);
         }
         if (!c) {
                 *ret_r = -ENOMEM;
-                set_log(s->set, "%s: out of memory for a worker: the providers are called on the loop", what);
+                set_log(set, "%s: out of memory for a worker: the providers are called on the loop", what);
         }
         return c;
 }
 
-static int pick_abort(const Session *s, const Snapshot *snap) {
+static int pick_abort(const SnapshotSet *set, const Snapshot *snap) {
         return CLEANUP_ABORT;
 }
 
 /* Issue 11 §1: the set is undone in a worker; a step that must end after it waits with
- * snapshot_cleanup_wait() (set_finished(), refuse_set()). The copies are the clean-up's now:
+ * snapshot_cleanup_wait() (snapshot_set_finish(), refuse_set()). The copies are the clean-up's now:
  * nothing of them is created or in the catalog for the session any more. */
-static void snapshots_undo(Session *s) {
+void snapshot_set_undo(SnapshotSet *set) {
         int r;
-        Cleanup *c = cleanup_of_session(s, "abort", pick_abort, &r);
+        Cleanup *c = cleanup_of_session(set, "abort", pick_abort, &r);
 
         if (!c) {
                 if (r < 0)
-                        snapshots_undo_here(s);
+                        snapshots_undo_here(set);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->created = false;
-                s->snapshots[i]->in_catalog = false;
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                set->snapshots[i]->created = false;
+                set->snapshots[i]->in_catalog = false;
         }
-        cleanup_submit(s, c);
+        cleanup_submit(set, c);
 }
 
-static bool persistent(const Session *s) {
-        return s->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
+static bool persistent(const SnapshotSet *set) {
+        return set->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE;
 }
 
-static int pick_delete(const Session *s, const Snapshot *snap) {
+static int pick_delete(const SnapshotSet *set, const Snapshot *snap) {
         return snap->in_catalog || snap->created ? CLEANUP_DELETE : -1;
 }
 
 /* The fallback, on the loop (out of memory for a clean-up). */
-static int delete_auto_release_here(Session *s) {
+static int delete_auto_release_here(SnapshotSet *set) {
         int r = 0;
 
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                Snapshot *snap = set->snapshots[i];
                 int k;
 
                 if (!snap->in_catalog && !snap->created)
@@ -777,16 +769,16 @@ static int delete_auto_release_here(Session *s) {
                 if (snap->p.snapshot_path) {
                         k = snap->provider->ops->delete_snapshot(snap->provider, snap->p.snapshot_path);
                         if (k < 0) {
-                                set_log(s->set, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
-                                            strerror(-k));
+                                set_log(set, "cannot delete shadow copy %s: %s", snap->p.snapshot_path,
+                                        strerror(-k));
                                 r = k;
                                 continue; /* stays in the catalog: start-up tries again */
                         }
-                        set_log(s->set, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
+                        set_log(set, "auto-release shadow copy %s deleted", snap->p.snapshot_path);
                 }
                 snap->created = false;
-                if (snap->in_catalog && s->m->catalog_queue &&
-                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
+                if (snap->in_catalog && set->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(set->m->catalog_queue, &snap->p.snapshot_id, NULL, NULL) >= 0)
                         snap->in_catalog = false;
         }
         return r;
@@ -794,20 +786,20 @@ static int delete_auto_release_here(Session *s) {
 
 /* Issue 11 §1: in a worker, after the clean-ups of @s before it; 1 when one was started (Release
  * waits for it: snapshot_cleanup_wait()), 0 when nothing is to be deleted. */
-int snapshot_delete_auto_release(Session *s) {
+int snapshot_delete_auto_release(SnapshotSet *set) {
         Cleanup *c;
         int r;
 
-        if (persistent(s))
+        if (persistent(set))
                 return 0;
-        c = cleanup_of_session(s, "delete", pick_delete, &r);
+        c = cleanup_of_session(set, "delete", pick_delete, &r);
         if (!c)
-                return r < 0 ? delete_auto_release_here(s) : 0;
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->created = false;
-                s->snapshots[i]->in_catalog = false;
+                return r < 0 ? delete_auto_release_here(set) : 0;
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                set->snapshots[i]->created = false;
+                set->snapshots[i]->in_catalog = false;
         }
-        cleanup_submit(s, c);
+        cleanup_submit(set, c);
         return 1;
 }
 
@@ -839,7 +831,7 @@ int snapshot_delete_auto_release(Session *s) {
  * session's worker (it answers an IsVolumeSupported, the request is too
  * large, no memory) runs in a child forked for it (step_run(), the same
  * answer on its pipe), as every step did before. The worker ends with the
- * set (set_finished()), the session, or after WORKER_IDLE_USEC idle.
+ * set (snapshot_set_finish()), the session, or after WORKER_IDLE_USEC idle.
  */
 typedef enum ProviderStep {
         PSTEP_BEGIN_PREPARE = 1,
@@ -1074,25 +1066,23 @@ static void step_exec(int step, Snapshot *const *snaps, size_t n, const char *ta
 }
 
 /* In the session's worker, for each request: 'V' (session.c: which provider takes a volume) or 'S'
- * (a provider step over the set). @userdata: the worker's copy of the session, as it was at the
- * fork (its id and manager; the set comes in the request). */
+ * (a provider step over the set). @userdata: the worker's copy of the set, as it was at the fork
+ * (its session's tag and manager; the set's state comes in the request). */
 static int serve_pick(Manager *m, const uint8_t *req, size_t size, uint8_t *ans, size_t max);
 
 int snapshot_worker_serve(const uint8_t *req, size_t size, uint8_t *ans, size_t max, void *userdata) {
-        Session *s = userdata;
-        char tag[VSS_ID_STRING_MAX + 16];
+        SnapshotSet *set = userdata;
         Snapshot **snaps = NULL;
         size_t n = 0;
         Buf out = {};
         int step, r;
 
         if (size >= 1 && req[0] == 'V')
-                return serve_pick(s->m, req + 1, size - 1, ans, max);
-        r = snapshot_state_decode(s->m, req, size, &step, &snaps, &n);
+                return serve_pick(set->m, req + 1, size - 1, ans, max);
+        r = snapshot_state_decode(set->m, req, size, &step, &snaps, &n);
         if (r < 0)
                 return r;
-        session_tag(s, tag);
-        step_exec(step, snaps, n, tag, &out);
+        step_exec(step, snaps, n, set->tag, &out);
         snapshot_state_free(snaps, n);
         if (out.failed || out.size > max || out.size > INT_MAX) {
                 free(out.data);
@@ -1122,13 +1112,13 @@ static int serve_pick(Manager *m, const uint8_t *req, size_t size, uint8_t *ans,
 
 /* The fallback: the step in a child forked for it, on its copy of the session (as before §5). */
 static int step_run(int fd, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
         char tag[VSS_ID_STRING_MAX + 16];
         Buf out = {};
         int r;
 
-        session_tag(s, tag);
-        step_exec(s->worker_step, s->snapshots, s->n_snapshots, tag, &out);
+        session_tag(set, tag);
+        step_exec(set->worker_step, set->snapshots, set->n_snapshots, tag, &out);
         r = out.failed ? 2 : worker_write(fd, out.data, out.size) < 0 ? 1 : 0;
         free(out.data);
         return r;
@@ -1136,7 +1126,7 @@ static int step_run(int fd, void *userdata) {
 
 /* What the child said, into the session: 0, or -EPROTO when the results do not parse (nothing
  * is taken then). */
-static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r, vss_hresult *ret_hr) {
+static int step_results(SnapshotSet *set, const uint8_t *out, size_t size, int *ret_r, vss_hresult *ret_hr) {
         char **paths;
         uint8_t *flags;
         size_t at = 12;
@@ -1148,7 +1138,7 @@ static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r,
         memcpy(&r, out, 4);
         memcpy(ret_hr, out + 4, 4);
         memcpy(&n, out + 8, 4);
-        if (n != s->n_snapshots)
+        if (n != set->n_snapshots)
                 return -EPROTO;
         paths = calloc(n ? n : 1, sizeof *paths);
         flags = calloc(n ? n : 1, 2);
@@ -1172,7 +1162,7 @@ static int step_results(Session *s, const uint8_t *out, size_t size, int *ret_r,
                 at += len;
         }
         for (size_t i = 0; i < n; i++) {
-                lvss_snapshot *p = &s->snapshots[i]->p;
+                lvss_snapshot *p = &set->snapshots[i]->p;
 
                 free(p->snapshot_path);
                 p->snapshot_path = paths[i];
@@ -1191,39 +1181,35 @@ bad:
         return -EPROTO;
 }
 
-static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr);
+static void step_then(SnapshotSet *set, ProviderStep step, int r, vss_hresult hr);
 
 /* The step's answer, from the session's worker or a child of its own: @k 0 with its results in
  * @out, -ETIME (cut at ProviderStepTimeoutMS=) or another error (the worker failed). */
-static void step_finish(Session *s, int k, const uint8_t *out, size_t size) {
-        ProviderStep step = (ProviderStep) s->worker_step;
+static void step_finish(SnapshotSet *set, int k, const uint8_t *out, size_t size) {
+        ProviderStep step = (ProviderStep) set->worker_step;
         vss_hresult hr = VSS_S_OK;
         int r = -EPROTO;
 
-        s->worker = NULL;
-        s->worker_step = 0;
+        set->worker = NULL;
+        set->worker_step = 0;
         if (k == 0)
-                k = step_results(s, out, size, &r, &hr);
+                k = step_results(set, out, size, &r, &hr);
         if (k < 0) {
                 r = k;
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
-                free(s->step_detail);
                 if (k == -ETIME) {
-                        set_log(s->set, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
-                                    pstep_name[step],
-                                    (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
-                        if (asprintf(&s->step_detail, "the provider's %s did not finish within %llu ms "
-                                     "(ProviderStepTimeoutMS=)", pstep_name[step],
-                                     (unsigned long long) (s->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC)) < 0)
-                                s->step_detail = NULL;
+                        set_log(set, "%s: the providers did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                                pstep_name[step],
+                                (unsigned long long) (set->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+                        set_detail(set, "the provider's %s did not finish within %llu ms (ProviderStepTimeoutMS=)",
+                                   pstep_name[step],
+                                   (unsigned long long) (set->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
                 } else {
-                        set_log(s->set, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
-                        if (asprintf(&s->step_detail, "the provider's %s failed: %s", pstep_name[step],
-                                     strerror(-k)) < 0)
-                                s->step_detail = NULL;
+                        set_log(set, "%s: the provider's worker failed: %s", pstep_name[step], strerror(-k));
+                        set_detail(set, "the provider's %s failed: %s", pstep_name[step], strerror(-k));
                 }
         }
-        step_then(s, step, r, hr);
+        step_then(set, step, r, hr);
 }
 
 static void step_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
@@ -1236,134 +1222,67 @@ static void step_answer(int k, const uint8_t *out, size_t size, void *userdata) 
 
 /* Runs @step in the session's worker, or in a child of its own when it cannot be asked;
  * step_then() goes on. A worker that cannot start is a failed step. */
-static void step_start(Session *s, ProviderStep step) {
+static void step_start(SnapshotSet *set, ProviderStep step) {
         char tag[VSS_ID_STRING_MAX + 16];
         uint8_t *req = NULL;
         size_t size = 0;
         int r;
 
-        session_tag(s, tag);
-        s->worker_step = step;
-        r = snapshot_state_encode(s->m, step, s->snapshots, s->n_snapshots, &req, &size);
+        session_tag(set, tag);
+        set->worker_step = step;
+        r = snapshot_state_encode(set->m, step, set->snapshots, set->n_snapshots, &req, &size);
         if (r >= 0)
-                r = worker_ask(&s->pick_worker, s->m, pstep_name[step], tag, snapshot_worker_serve, s, req, size,
-                               s->m->cfg.provider_step_timeout_usec, step_answer, s);
+                r = worker_ask(&set->pick_worker, set->m, pstep_name[step], tag, snapshot_worker_serve, set, req, size,
+                               set->m->cfg.provider_step_timeout_usec, step_answer, set);
         free(req);
         if (r >= 0)
                 return;
-        set_log(s->set, "%s: not asked of the session's worker (%s): a worker of its own", pstep_name[step],
+        set_log(set, "%s: not asked of the session's worker (%s): a worker of its own", pstep_name[step],
                 strerror(-r));
-        r = worker_start(s->m, pstep_name[step], tag, s->m->cfg.provider_step_timeout_usec, step_run, step_done, s,
-                         &s->worker);
+        r = worker_start(set->m, pstep_name[step], tag, set->m->cfg.provider_step_timeout_usec, step_run, step_done,
+                         set, &set->worker);
         if (r < 0) {
-                set_log(s->set, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
-                s->worker_step = 0;
-                step_then(s, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                set_log(set, "%s: cannot start a worker: %s", pstep_name[step], strerror(-r));
+                set->worker_step = 0;
+                step_then(set, step, r, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
 }
 
-void snapshot_step_cancel(Session *s) {
-        if (s->worker)
-                s->worker = worker_cancel(s->worker);
-        else if (s->worker_step)
-                s->pick_worker = worker_end(s->pick_worker); /* in the request: killed, not answered */
-        s->worker_step = 0;
+void snapshot_step_cancel(SnapshotSet *set) {
+        if (set->worker)
+                set->worker = worker_cancel(set->worker);
+        else if (set->worker_step)
+                set->pick_worker = worker_end(set->pick_worker); /* in the request: killed, not answered */
+        set->worker_step = 0;
 }
 
 /* ---- the phases ------------------------------------------------------------ */
 
-static bool is_participant(const Session *s, const Entry *e) {
-        return !lvss_state_is_failed(e->state) && session_entry_participates(s, e);
-}
-
-static bool got_prepare_snapshot(const Session *s, const Entry *e) {
-        return e->got_prepare_snapshot && !e->finished_post_snapshot;
-}
-static bool ready_to_freeze(const Session *s, const Entry *e) {
-        return e->got_prepare_snapshot && e->state == VSS_WS_WAITING_FOR_FREEZE;
-}
-static bool is_frozen(const Session *s, const Entry *e) {
-        return e->frozen;
-}
-static bool failed_thaw(const Session *s, const Entry *e) {
-        return e->got_prepare_snapshot && e->state == VSS_WS_FAILED_AT_THAW;
-}
-static bool thawed(const Session *s, const Entry *e) {
-        return e->got_prepare_snapshot && e->state == VSS_WS_WAITING_FOR_POST_SNAPSHOT;
-}
-
-static void phase_done(Fanout *f, void *userdata);
-static void commit_abort_unstarted(Session *s);
-
-/* An event of the set could not be sent: the step fails (once the undo is done). */
-static void phase_send_failed(Session *s, vss_hresult hr) {
-        set_release_owner(s->set);
-        s->set_done(s, hr);
-}
-
-static void run_phase(Session *s, SnapPhase phase, bool (*pred)(const Session *, const Entry *),
-                      vss_writer_event event) {
-        int r;
-
-        s->fanout = fanout_free(s->fanout);
-        s->set->snap_phase = phase;
-        r = session_collect(s, pred);
-        if (r >= 0)
-                r = session_fanout(s, event, s->work, s->n_work, phase_done);
-        if (r < 0) {
-                set_log(s->set, "%s: cannot send: %s", vss_writer_event_name(event), strerror(-r));
-                /* no application left frozen: those lvssd cannot thaw lose their connection */
-                for (size_t i = 0; i < s->n_entries; i++)
-                        entry_release_frozen(s->entries[i], vss_writer_event_name(event));
-                commit_abort_unstarted(s);
-                snapshots_undo(s);
-                if (snapshot_cleanup_wait(s, phase_send_failed, VSS_E_UNEXPECTED))
-                        return;
-                phase_send_failed(s, VSS_E_UNEXPECTED);
-        }
-}
-
-/* The first vetoing writer's code, or S_OK. */
-static vss_hresult veto_of(Fanout *f) {
-        for (size_t i = 0; i < f->n_targets; i++)
-                if (f->targets[i].done && !f->targets[i].ok)
-                        return f->targets[i].failure ? f->targets[i].failure : VSS_E_WRITERERROR_NONRETRYABLE;
-        return VSS_S_OK;
-}
-
-static void veto(Session *s, vss_hresult hr, const char *why) {
-        set_log(s->set, "snapshot set vetoed: %s: %s", why, vss_hresult_name(hr) ?: "?");
-        commit_abort_unstarted(s);
-        s->step_hr = hr;
-        snapshots_undo(s);
-        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
-}
-
 /* Whether the requester's context asks for auto-recovery copies: a context
  * with writers, without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY. */
-static bool auto_recovery_requested(const Session *s) {
-        return !(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS) && !(s->context & VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
+static bool auto_recovery_requested(const SnapshotSet *set) {
+        return !(set->context & VSS_VOLSNAP_ATTR_NO_WRITERS) && !(set->context & VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
 }
 
 /* After begin_prepare: auto-recovery when asked for and every snapshot of the
  * set can be writable; each snapshot is told (lvss_snapshot.writable). */
-static void auto_recovery_decide(Session *s) {
+static void auto_recovery_decide(SnapshotSet *set) {
         const char *why = NULL;
 
-        s->auto_recovery = auto_recovery_requested(s);
-        if (!s->auto_recovery)
-                why = s->context & VSS_VOLSNAP_ATTR_NO_WRITERS ? "a context without writers"
+        set->auto_recovery = auto_recovery_requested(set);
+        if (!set->auto_recovery)
+                why = set->context & VSS_VOLSNAP_ATTR_NO_WRITERS ? "a context without writers"
                                                                 : "the requester said NO_AUTORECOVERY";
-        for (size_t i = 0; s->auto_recovery && i < s->n_snapshots; i++)
-                if (!s->snapshots[i]->p.can_write) {
-                        s->auto_recovery = false;
+        for (size_t i = 0; set->auto_recovery && i < set->n_snapshots; i++)
+                if (!set->snapshots[i]->p.can_write) {
+                        set->auto_recovery = false;
                         why = "a provider cannot make writable copies";
-                        set_log(s->set, "%s: provider %s cannot leave its copy writable", s->snapshots[i]->p.volume,
-                                    s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?");
+                        set_log(set, "%s: provider %s cannot leave its copy writable", set->snapshots[i]->p.volume,
+                                set->snapshots[i]->provider ? set->snapshots[i]->provider->ops->name : "?");
                 }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                s->snapshots[i]->p.writable = s->auto_recovery;
-        set_log(s->set, "auto-recovery: %s%s%s", s->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                set->snapshots[i]->p.writable = set->auto_recovery;
+        set_log(set, "auto-recovery: %s%s%s", set->auto_recovery ? "yes" : "no", why ? ", " : "", strempty(why));
 }
 
 /*
@@ -1376,36 +1295,36 @@ static void auto_recovery_decide(Session *s) {
  * caller undoes it. 0 or a negative errno.
  */
 static void created_recorded(int r, void *data, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
 
-        if (r >= 0 || s->set->created_error < 0)
+        if (r >= 0 || set->created_error < 0)
                 return;
-        s->set->created_error = r;
-        set_log(s->set, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
-                    strerror(-r));
+        set->created_error = r;
+        set_log(set, "the catalog cannot record a shadow copy of the set as made: %s; the set is undone",
+                strerror(-r));
 }
 
-static int record_created(Session *s, Snapshot *snap, bool created) {
+static int record_created(SnapshotSet *set, Snapshot *snap, bool created) {
         char id[VSS_ID_STRING_MAX];
         int r;
 
-        if (!s->m->catalog_queue || !snap->in_catalog)
+        if (!set->m->catalog_queue || !snap->in_catalog)
                 return 0;
         /* Only a file-system path replaces the planned one: the external provider's
          * "external:VOLUME" names no place on disk and stays as the row has it.
          * issue 11 §1: queued; their outcome is known at the barrier before the
          * requester is told (snapshot_set_recorded()). */
         r = snap->p.snapshot_path && snap->p.snapshot_path[0] == '/'
-                    ? lvss_catalog_queue_snapshot_set_path(s->m->catalog_queue, &snap->p.snapshot_id,
-                                                           snap->p.snapshot_path, created_recorded, s)
+                    ? lvss_catalog_queue_snapshot_set_path(set->m->catalog_queue, &snap->p.snapshot_id,
+                                                           snap->p.snapshot_path, created_recorded, set)
                     : 0;
         if (r >= 0 && created)
-                r = lvss_catalog_queue_snapshot_set_state(s->m->catalog_queue, &snap->p.snapshot_id, "created",
-                                                          created_recorded, s);
+                r = lvss_catalog_queue_snapshot_set_state(set->m->catalog_queue, &snap->p.snapshot_id, "created",
+                                                          created_recorded, set);
         if (r < 0) {
                 vss_id_format(&snap->p.snapshot_id, id);
-                set_log(s->set, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
-                            strempty(snap->p.snapshot_path), created ? "created" : "made", strerror(-r));
+                set_log(set, "the catalog cannot record shadow copy %s (%s) as %s: %s; the set is undone", id,
+                        strempty(snap->p.snapshot_path), created ? "created" : "made", strerror(-r));
         }
         return r;
 }
@@ -1454,50 +1373,50 @@ static int finalize_providers(Snapshot *const *snaps, size_t n_snaps, const char
 }
 
 /* After finalize made @done copies read-only: their rows say "created". */
-static int finalize_record(Session *s, size_t done) {
+static int finalize_record(SnapshotSet *set, size_t done) {
         int r;
 
-        s->set->set_finalized = true;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (s->snapshots[i]->created) {
-                        r = record_created(s, s->snapshots[i], true);
+        set->set_finalized = true;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                if (set->snapshots[i]->created) {
+                        r = record_created(set, set->snapshots[i], true);
                         if (r < 0)
                                 return r;
                 }
         if (done > 0)
-                set_log(s->set, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
+                set_log(set, "finalize: %zu shadow cop%s read-only now", done, done == 1 ? "y is" : "ies are");
         return 0;
 }
 
-static int pick_interrupt(const Session *s, const Snapshot *snap) {
+static int pick_interrupt(const SnapshotSet *set, const Snapshot *snap) {
         if (!snap->created)
                 return CLEANUP_ABORT;
-        return s->auto_recovery && !s->set->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
+        return set->auto_recovery && !set->set_finalized && snap->p.writable ? CLEANUP_FINALIZE : CLEANUP_KEEP;
 }
 
 /* The fallback, on the loop (out of memory for a clean-up): finalize, and the undo of what is not kept. */
-static void interrupt_cleanup_here(Session *s) {
+static void interrupt_cleanup_here(SnapshotSet *set) {
         size_t done = 0;
         bool writable_left = false;
 
-        if (s->auto_recovery && !s->set->set_finalized) {
+        if (set->auto_recovery && !set->set_finalized) {
                 char tag[VSS_ID_STRING_MAX + 16];
 
-                session_tag(s, tag);
-                writable_left = finalize_providers(s->snapshots, s->n_snapshots, tag, &done) < 0 ||
-                                finalize_record(s, done) < 0;
+                session_tag(set, tag);
+                writable_left = finalize_providers(set->snapshots, set->n_snapshots, tag, &done) < 0 ||
+                                finalize_record(set, done) < 0;
         }
         if (writable_left)
-                set_log(s->set, "finalize failed: the shadow copies of the set are deleted");
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+                set_log(set, "finalize failed: the shadow copies of the set are deleted");
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                Snapshot *snap = set->snapshots[i];
                 if (snap->created && !writable_left)
                         continue;
                 snap->created = false;
                 lvss_snapshot *p = &snap->p, *const arr[1] = { p };
                 (void) snap->provider->ops->abort(snap->provider, arr, 1);
-                if (snap->in_catalog && s->m->catalog_queue &&
-                    lvss_catalog_queue_snapshot_remove(s->m->catalog_queue, &p->snapshot_id, NULL, NULL) >= 0)
+                if (snap->in_catalog && set->m->catalog_queue &&
+                    lvss_catalog_queue_snapshot_remove(set->m->catalog_queue, &p->snapshot_id, NULL, NULL) >= 0)
                         snap->in_catalog = false;
         }
 }
@@ -1509,207 +1428,133 @@ static void interrupt_cleanup_here(Session *s) {
  * the set is undone: no writable copy is kept. With a commit child still
  * alive the set is undone once it is reaped (commit_orphan()) instead.
  */
-void snapshot_set_interrupt_cleanup(Session *s) {
+void snapshot_set_interrupt_cleanup(SnapshotSet *set) {
         bool any = false;
         Cleanup *c;
         int r;
 
-        if (s->set->commit_orphaned)
+        if (set->commit_orphaned)
                 return;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                any = any || pick_interrupt(s, s->snapshots[i]) != CLEANUP_KEEP;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                any = any || pick_interrupt(set, set->snapshots[i]) != CLEANUP_KEEP;
         if (!any)
                 return;
-        c = cleanup_of_session(s, s->auto_recovery && !s->set->set_finalized ? "finalize" : "abort", pick_interrupt, &r);
+        c = cleanup_of_session(set, set->auto_recovery && !set->set_finalized ? "finalize" : "abort", pick_interrupt,
+                               &r);
         if (!c) {
                 if (r < 0)
-                        interrupt_cleanup_here(s);
+                        interrupt_cleanup_here(set);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (!s->snapshots[i]->created)
-                        s->snapshots[i]->in_catalog = false;
-        if (s->auto_recovery)
-                s->set->set_finalized = true; /* asked once; a finalize that fails undoes the set */
-        cleanup_submit(s, c);
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                if (!set->snapshots[i]->created)
+                        set->snapshots[i]->in_catalog = false;
+        if (set->auto_recovery)
+                set->set_finalized = true; /* asked once; a finalize that fails undoes the set */
+        cleanup_submit(set, c);
 }
 
-static void set_finished(Session *s, vss_hresult hr) {
+static void set_finished_then(void *data, vss_hresult hr);
+
+void snapshot_set_finish(SnapshotSet *set, vss_hresult hr) {
         /* issue 11 §5: no provider step of the set is left; the clean-ups fork their own workers */
-        s->pick_worker = worker_end(s->pick_worker);
+        set->pick_worker = worker_end(set->pick_worker);
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
-        if (snapshot_cleanup_wait(s, set_finished, hr))
+        if (snapshot_cleanup_wait(set, set_finished_then, set, hr))
                 return;
-        set_release_owner(s->set);
+        set_release_owner(set);
         if (VSS_SUCCEEDED(hr))
-                set_log(s->set, "snapshot set created (%zu shadow cop%s)", s->n_snapshots,
-                            s->n_snapshots == 1 ? "y" : "ies");
+                set_log(set, "snapshot set created (%zu shadow cop%s)", set->n_snapshots,
+                        set->n_snapshots == 1 ? "y" : "ies");
         else
-                set_log(s->set, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
-        s->set_done(s, hr);
+                set_log(set, "DoSnapshotSet failed: %s", vss_hresult_name(hr) ?: "?");
+        set->hooks->done(set->userdata, hr);
 }
 
-static void commit_start(Session *s);
-
-static void post_commit_and_post_snapshot(Session *s) {
-        step_start(s, PSTEP_POST_COMMIT); /* issue 11 §1: post_commit_done() goes on */
+static void set_finished_then(void *data, vss_hresult hr) {
+        snapshot_set_finish(data, hr);
 }
 
-static void post_commit_done(Session *s, int r, vss_hresult hr) {
+void snapshot_set_post_commit(SnapshotSet *set) {
+        step_start(set, PSTEP_POST_COMMIT); /* issue 11 §1: post_commit_done() goes on */
+}
+
+static void post_commit_done(SnapshotSet *set, int r, vss_hresult hr) {
         if (r < 0) {
                 /* The copies exist but cannot be made readable: undo and fail. */
-                set_log(s->set, "post_commit failed: %s", strerror(-r));
-                snapshots_undo(s);
-                s->step_hr = VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-                run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+                set_log(set, "post_commit failed: %s", strerror(-r));
+                snapshot_set_undo(set);
+                set->hooks->abort_phase(set->userdata, VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR);
                 return;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                Snapshot *snap = set->snapshots[i];
                 snap->created = true;
                 snap->created_usec = now_usec(CLOCK_REALTIME);
                 /* A writable copy is "created" once finalize made it read-only. */
-                r = record_created(s, snap, !snap->p.writable);
+                r = record_created(set, snap, !snap->p.writable);
                 if (r < 0) {
                         /* Not a copy the requester may be told of: undo and fail (issue 11 §4). */
-                        snapshots_undo(s);
-                        s->step_hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
-                        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+                        snapshot_set_undo(set);
+                        set->hooks->abort_phase(set->userdata, VSS_E_UNEXPECTED_PROVIDER_ERROR);
                         return;
                 }
         }
-        run_phase(s, SNAP_POST_SNAPSHOT, thawed, VSS_EVENT_POST_SNAPSHOT);
-}
-
-/* The margin before a writer's own freeze timeout: --freeze-margin, at most a quarter of the timeout. */
-static uint64_t freeze_margin_usec(const Manager *m, uint64_t freeze_timeout_usec) {
-        uint64_t quarter = freeze_timeout_usec / 4;
-
-        return m->cfg.freeze_margin_usec < quarter ? m->cfg.freeze_margin_usec : quarter;
-}
-
-/* Records the earliest time by which a writer frozen by @f must get Thaw (see the top). */
-static void freeze_deadline_note(Session *s, const Fanout *f) {
-        uint64_t timeout = 0;
-
-        s->set->freeze_deadline_mono = 0;
-        s->set->freeze_deadline_entry = NULL;
-        for (size_t i = 0; i < f->n_targets; i++) {
-                const Target *t = &f->targets[i];
-                const Entry *e = t->peer;
-                uint64_t to, d;
-
-                if (!e || !e->frozen)
-                        continue;
-                to = fanout_deadline_usec(s->m, VSS_EVENT_FREEZE, t->writer);
-                d = t->sent_mono + to - freeze_margin_usec(s->m, to);
-                if (!s->set->freeze_deadline_entry || d < s->set->freeze_deadline_mono) {
-                        s->set->freeze_deadline_mono = d;
-                        s->set->freeze_deadline_entry = e;
-                        timeout = to;
-                }
-        }
-        if (s->set->freeze_deadline_entry)
-                set_log(s->set, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
-                            "%llu ms before that at the latest",
-                            s->set->freeze_deadline_entry->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
-                            (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
+        set->hooks->post_committed(set->userdata);
 }
 
 /* After PostSnapshot: every "created" mark and path of the set is written, or one failed. */
 static void snapshot_set_recorded(int r, void *data, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
 
-        if (!s->set->catalog_wait)
+        if (!set->catalog_wait)
                 return; /* the step ended meanwhile */
-        s->set->catalog_wait = false;
-        if (s->set->created_error < 0) {
+        set->catalog_wait = false;
+        if (set->created_error < 0) {
                 /* Not a copy the requester may be told of: undo and fail (issue 11 §4). */
-                snapshots_undo(s);
-                return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                snapshot_set_undo(set);
+                return snapshot_set_finish(set, VSS_E_UNEXPECTED_PROVIDER_ERROR);
         }
         /* issue 12 §2: each volume's retention rules after a new persistent copy (admin.c, in a worker) */
-        for (size_t i = 0; persistent(s) && i < s->n_snapshots; i++)
-                admin_apply_retention(s->m, s->snapshots[i]->p.volume);
-        set_finished(s, VSS_S_OK);
+        for (size_t i = 0; persistent(set) && i < set->n_snapshots; i++)
+                set->hooks->apply_retention(set->userdata, set->snapshots[i]->p.volume);
+        snapshot_set_finish(set, VSS_S_OK);
 }
 
 /* The copies are made (and finalized): the requester is told of them once their rows say
  * "created" on disk (issue 11 §1): the step goes on in snapshot_set_recorded(). */
-static void set_made(Session *s) {
-        if (s->m->catalog_queue) {
-                if (lvss_catalog_queue_barrier(s->m->catalog_queue, snapshot_set_recorded, s) < 0) {
-                        snapshots_undo(s);
-                        return set_finished(s, VSS_E_OUTOFMEMORY);
+static void set_made(SnapshotSet *set) {
+        if (set->m->catalog_queue) {
+                if (lvss_catalog_queue_barrier(set->m->catalog_queue, snapshot_set_recorded, set) < 0) {
+                        snapshot_set_undo(set);
+                        return snapshot_set_finish(set, VSS_E_OUTOFMEMORY);
                 }
-                s->set->catalog_wait = true;
+                set->catalog_wait = true;
                 return;
         }
-        set_finished(s, VSS_S_OK);
+        snapshot_set_finish(set, VSS_S_OK);
 }
 
-static void phase_done(Fanout *f, void *userdata) {
-        Session *s = userdata;
-        vss_hresult hr;
+void snapshot_set_end_prepare(SnapshotSet *set) {
+        step_start(set, PSTEP_END_PREPARE); /* issue 11 §1: step_then() goes on */
+}
 
-        {
-                size_t ok = 0;
-                for (size_t i = 0; i < f->n_targets; i++)
-                        ok += f->targets[i].ok;
-                set_log(s->set, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
-                            f->n_targets == 1 ? "" : "s");
+void snapshot_set_complete(SnapshotSet *set) {
+        if (set->auto_recovery && !set->set_finalized)
+                return step_start(set, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
+        set_made(set);
+}
+
+void snapshot_set_veto_done(SnapshotSet *set, vss_hresult hr) {
+        if (set->commit_dying) {
+                /* issue 11 §1: the set is undone once the killed commit child is reaped */
+                set->commit_finish_pending = true;
+                set->finish_hr = hr;
+                set_log(set, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is reaped",
+                        worker_pid(set->commit_worker));
+                return;
         }
-
-        switch (s->set->snap_phase) {
-        case SNAP_PREPARE_SNAPSHOT:
-                hr = veto_of(f);
-                if (VSS_FAILED(hr))
-                        return veto(s, hr, "a writer failed PrepareForSnapshot");
-                return step_start(s, PSTEP_END_PREPARE); /* issue 11 §1: step_then() goes on */
-
-        case SNAP_FREEZE:
-                hr = veto_of(f);
-                if (VSS_FAILED(hr))
-                        return veto(s, hr, "a writer failed Freeze");
-                freeze_deadline_note(s, f);
-                s->fanout = fanout_free(s->fanout);
-                return commit_start(s);
-
-        case SNAP_THAW:
-                /* WS-7: a Thaw failure keeps the set; that writer gets Abort. */
-                s->fanout = fanout_free(s->fanout);
-                for (size_t i = 0; i < s->n_entries; i++)
-                        if (failed_thaw(s, s->entries[i])) {
-                                s->set->snap_phase = SNAP_THAW_FAILED_ABORT;
-                                return run_phase(s, SNAP_THAW_FAILED_ABORT, failed_thaw, VSS_EVENT_ABORT);
-                        }
-                return post_commit_and_post_snapshot(s);
-
-        case SNAP_THAW_FAILED_ABORT:
-                return post_commit_and_post_snapshot(s);
-
-        case SNAP_POST_SNAPSHOT:
-                /* Failures here are in the writers' status; the set is kept,
-                 * read-only from now on (issue 9 part 2). A copy that cannot be
-                 * made read-only is no shadow copy: the set is undone. */
-                s->fanout = fanout_free(s->fanout);
-                if (s->auto_recovery && !s->set->set_finalized)
-                        return step_start(s, PSTEP_FINALIZE); /* issue 11 §1: step_then() goes on */
-                return set_made(s);
-
-        case SNAP_VETO_ABORT:
-                if (s->set->commit_dying) {
-                        /* issue 11 §1: the set is undone once the killed commit child is reaped */
-                        s->set->commit_finish_pending = true;
-                        set_log(s->set, "Abort done: DoSnapshotSet ends once the killed commit child (pid %d) is "
-                                    "reaped", worker_pid(s->set->commit_worker));
-                        return;
-                }
-                return set_finished(s, s->step_hr);
-
-        case SNAP_COMMIT:
-                break;
-        }
+        snapshot_set_finish(set, hr);
 }
 
 /* ---- the commit child and the hold window ---------------------------------- */
@@ -1719,11 +1564,11 @@ static void phase_done(Fanout *f, void *userdata) {
  * 'F' flushed; 'E' + hresult failure; 'D' done: every copy is made (and every
  * file system it froze is thawed), it only exits from then on; for the file
  * system freeze 'f' + index (about to freeze it), 'Z' + index + errno (it
- * could not), 'T' (all thawed). Read from s->set->commit_parsed on; a message cut
+ * could not), 'T' (all thawed). Read from set->commit_parsed on; a message cut
  * at the end waits for the rest.
  */
-static void commit_parse(Session *s, const uint8_t *out, size_t size) {
-        size_t i = s->set->commit_parsed;
+static void commit_parse(SnapshotSet *set, const uint8_t *out, size_t size) {
+        size_t i = set->commit_parsed;
 
         while (i < size) {
                 size_t len = out[i] == 'E' || out[i] == 'f' ? 5 : out[i] == 'Z' ? 9 : 1;
@@ -1734,84 +1579,84 @@ static void commit_parse(Session *s, const uint8_t *out, size_t size) {
                         break;
                 switch (out[i]) {
                 case 'F':
-                        s->set->commit_flushed = true;
+                        set->commit_flushed = true;
                         break;
                 case 'D':
-                        s->set->commit_said_done = true;
+                        set->commit_said_done = true;
                         break;
                 case 'E':
-                        memcpy(&s->set->commit_error, out + i + 1, sizeof s->set->commit_error);
+                        memcpy(&set->commit_error, out + i + 1, sizeof set->commit_error);
                         break;
                 case 'f':
                         memcpy(&idx, out + i + 1, sizeof idx);
-                        if (idx < s->set->n_freeze_fs && idx + 1 > s->set->freeze_started)
-                                s->set->freeze_started = idx + 1;
+                        if (idx < set->n_freeze_fs && idx + 1 > set->freeze_started)
+                                set->freeze_started = idx + 1;
                         break;
                 case 'Z':
                         memcpy(&idx, out + i + 1, sizeof idx);
                         memcpy(&err, out + i + 5, sizeof err);
-                        s->set->freeze_failed = err < 0 ? err : -EIO;
-                        s->set->freeze_failed_index = idx;
+                        set->freeze_failed = err < 0 ? err : -EIO;
+                        set->freeze_failed_index = idx;
                         break;
                 case 'T':
-                        s->set->freeze_thawed = true;
+                        set->freeze_thawed = true;
                         break;
                 default:
                         break;
                 }
                 i += len;
         }
-        s->set->commit_parsed = i;
+        set->commit_parsed = i;
 }
 
 /* Everything the commit child said until now. */
-static void commit_read(Session *s) {
+static void commit_read(SnapshotSet *set) {
         const uint8_t *out;
         size_t size;
 
-        if (!s->set->commit_worker)
+        if (!set->commit_worker)
                 return;
-        out = worker_output(s->set->commit_worker, &size);
-        commit_parse(s, out, size);
+        out = worker_output(set->commit_worker, &size);
+        commit_parse(set, out, size);
 }
 
-static void freeze_forget(Session *s) {
-        lvss_fs_list_free(s->set->freeze_fs, s->set->n_freeze_fs);
-        s->set->freeze_fs = NULL;
-        s->set->n_freeze_fs = 0;
-        s->set->freeze_recorded = false;
-        s->set->freeze_thawed = false;
-        s->set->freeze_started = 0;
-        s->set->freeze_failed = 0;
-        s->set->freeze_failed_index = 0;
+static void freeze_forget(SnapshotSet *set) {
+        lvss_fs_list_free(set->freeze_fs, set->n_freeze_fs);
+        set->freeze_fs = NULL;
+        set->n_freeze_fs = 0;
+        set->freeze_recorded = false;
+        set->freeze_thawed = false;
+        set->freeze_started = 0;
+        set->freeze_failed = 0;
+        set->freeze_failed_index = 0;
 }
 
 /* The commit is over (the child is reaped): thaw, in reverse, what the child
  * began to freeze and did not say it thawed; then drop the catalog rows of
  * the thawed ones. A file system that cannot be thawed keeps its row: the
  * next start-up tries again. */
-static void freeze_release(Session *s) {
-        if (s->set->freeze_recorded) {
-                for (size_t i = s->set->n_freeze_fs; i-- > 0;) {
-                        const char *mp = s->set->freeze_fs[i].mount_point;
+static void freeze_release(SnapshotSet *set) {
+        if (set->freeze_recorded) {
+                for (size_t i = set->n_freeze_fs; i-- > 0;) {
+                        const char *mp = set->freeze_fs[i].mount_point;
                         bool keep = false;
 
-                        if (!s->set->freeze_thawed && i < s->set->freeze_started) {
+                        if (!set->freeze_thawed && i < set->freeze_started) {
                                 int r = lvss_fs_thaw(mp);
                                 if (r >= 0)
-                                        set_log(s->set, "thawed the file system mounted on %s (the commit did not)",
-                                                    mp);
+                                        set_log(set, "thawed the file system mounted on %s (the commit did not)",
+                                                mp);
                                 else if (r != -EINVAL) {
-                                        set_log(s->set, "cannot thaw the file system mounted on %s: %s (kept in the "
-                                                    "catalog: lvssd's start-up tries again)", mp, strerror(-r));
+                                        set_log(set, "cannot thaw the file system mounted on %s: %s (kept in the "
+                                                "catalog: lvssd's start-up tries again)", mp, strerror(-r));
                                         keep = true;
                                 }
                         }
-                        if (!keep && s->m->catalog_queue)
-                                (void) lvss_catalog_queue_frozen_remove(s->m->catalog_queue, mp);
+                        if (!keep && set->m->catalog_queue)
+                                (void) lvss_catalog_queue_frozen_remove(set->m->catalog_queue, mp);
                 }
         }
-        freeze_forget(s);
+        freeze_forget(set);
 }
 
 /*
@@ -1920,24 +1765,24 @@ static void orphan_reaped(Worker *w, int k, const uint8_t *out, size_t size, voi
 
 /* The commit child outlives its session: 0 when it was handed over (the set is undone once it is
  * reaped), or a negative errno (nothing was taken from the session). */
-static int commit_orphan(Session *s) {
+static int commit_orphan(SnapshotSet *set) {
         CommitOrphan *o = calloc(1, sizeof *o);
         char id[VSS_ID_STRING_MAX];
         int r;
 
         if (!o)
                 return -ENOMEM;
-        o->m = s->m;
-        vss_id_format(&s->id, id);
+        o->m = set->m;
+        vss_id_format(&set->session_id, id);
         snprintf(o->tag, sizeof o->tag, "session %s", id);
-        o->n = s->n_snapshots;
+        o->n = set->n_snapshots;
         o->providers = calloc(o->n ? o->n : 1, sizeof *o->providers);
         o->snaps = calloc(o->n ? o->n : 1, sizeof *o->snaps);
         o->in_catalog = calloc(o->n ? o->n : 1, sizeof *o->in_catalog);
         if (!o->providers || !o->snaps || !o->in_catalog)
                 goto nomem;
         for (size_t i = 0; i < o->n; i++) {
-                const Snapshot *snap = s->snapshots[i];
+                const Snapshot *snap = set->snapshots[i];
 
                 o->providers[i] = snap->provider;
                 o->snaps[i] = snap->p;
@@ -1948,25 +1793,25 @@ static int commit_orphan(Session *s) {
                     (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
                         goto nomem;
         }
-        r = worker_adopt(s->set->commit_worker, "of an ended session", orphan_reaped, o);
+        r = worker_adopt(set->commit_worker, "of an ended session", orphan_reaped, o);
         if (r < 0) {
                 orphan_free(o);
                 return r;
         }
         /* handed over: the child, the file systems, and the rows are the orphan's now */
-        s->set->commit_worker = NULL;
-        o->fs = s->set->freeze_fs;
-        o->n_fs = s->set->n_freeze_fs;
-        o->started = s->set->freeze_started;
-        o->recorded = s->set->freeze_recorded;
-        o->thawed = s->set->freeze_thawed;
-        s->set->freeze_fs = NULL;
-        s->set->n_freeze_fs = 0;
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                s->snapshots[i]->in_catalog = false;
-                s->snapshots[i]->created = false;
+        set->commit_worker = NULL;
+        o->fs = set->freeze_fs;
+        o->n_fs = set->n_freeze_fs;
+        o->started = set->freeze_started;
+        o->recorded = set->freeze_recorded;
+        o->thawed = set->freeze_thawed;
+        set->freeze_fs = NULL;
+        set->n_freeze_fs = 0;
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                set->snapshots[i]->in_catalog = false;
+                set->snapshots[i]->created = false;
         }
-        s->set->commit_orphaned = true;
+        set->commit_orphaned = true;
         return 0;
 nomem:
         orphan_free(o);
@@ -1975,71 +1820,69 @@ nomem:
 
 /* A commit child forked before Freeze and never told to go: it ends without making anything
  * (issue 11 §1/§5). It is told so ('A'; a closed socket says the same), and reaped when it exits. */
-static void commit_abort_unstarted(Session *s) {
-        if (!s->set->commit_worker || s->set->commit_go)
+void snapshot_set_abort_unstarted(SnapshotSet *set) {
+        if (!set->commit_worker || set->commit_go)
                 return;
-        set_log(s->set, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
-                    worker_pid(s->set->commit_worker));
-        if (worker_send(s->set->commit_worker, "A", 1) >= 0)
-                s->set->commit_worker = worker_detach(s->set->commit_worker);
+        set_log(set, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
+                worker_pid(set->commit_worker));
+        if (worker_send(set->commit_worker, "A", 1) >= 0)
+                set->commit_worker = worker_detach(set->commit_worker);
         else
-                s->set->commit_worker = worker_cancel(s->set->commit_worker);
+                set->commit_worker = worker_cancel(set->commit_worker);
 }
 
-void snapshot_set_kill_commit(Session *s) {
-        s->set->catalog_wait = false; /* a catalog completion the step waited for is ignored */
-        s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-        commit_read(s); /* what it said so far: which file systems it froze, whether it is done */
-        commit_abort_unstarted(s);
-        if (s->set->commit_worker && s->set->commit_said_done) {
+void snapshot_set_kill_commit(SnapshotSet *set) {
+        set->catalog_wait = false; /* a catalog completion the step waited for is ignored */
+        set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+        commit_read(set); /* what it said so far: which file systems it froze, whether it is done */
+        snapshot_set_abort_unstarted(set);
+        if (set->commit_worker && set->commit_said_done) {
                 /* every copy is made: the child only exits, reaped through sd-event (issue 11 §5) */
-                s->set->commit_worker = worker_detach(s->set->commit_worker);
-        } else if (s->set->commit_worker) {
-                int pid = worker_pid(s->set->commit_worker);
+                set->commit_worker = worker_detach(set->commit_worker);
+        } else if (set->commit_worker) {
+                int pid = worker_pid(set->commit_worker);
 
-                if (commit_orphan(s) < 0) {
+                if (commit_orphan(set) < 0) {
                         /* cannot keep what undoing the set needs (out of memory): the child is killed and
                          * reaped on its own; the set's rows stay "creating" and the next start-up deletes
                          * what they name, nothing is undone under the dying child's feet */
-                        set_log(s->set, "cannot hand the commit child (pid %d) over: the set is left to the next "
-                                    "start-up", pid);
-                        (void) worker_adopt(s->set->commit_worker, "of an ended session", NULL, NULL);
-                        s->set->commit_worker = NULL;
-                        s->set->commit_orphaned = true;
+                        set_log(set, "cannot hand the commit child (pid %d) over: the set is left to the next "
+                                "start-up", pid);
+                        (void) worker_adopt(set->commit_worker, "of an ended session", NULL, NULL);
+                        set->commit_worker = NULL;
+                        set->commit_orphaned = true;
                 } else
-                        set_log(s->set, "the session ends before its commit child (pid %d) is reaped: the set is "
-                                    "undone once it is", pid);
+                        set_log(set, "the session ends before its commit child (pid %d) is reaped: the set is "
+                                "undone once it is", pid);
         }
-        s->set->commit_dying = false;
-        s->set->commit_finish_pending = false;
-        freeze_release(s);
+        set->commit_dying = false;
+        set->commit_finish_pending = false;
+        freeze_release(set);
 }
 
-static void commit_finished(Session *s, vss_hresult hr) {
-        snapshot_set_kill_commit(s);
+static void commit_finished(SnapshotSet *set, vss_hresult hr) {
+        snapshot_set_kill_commit(set);
         if (VSS_FAILED(hr)) {
-                veto(s, hr, "the shadow copies could not be made");
+                set_veto(set, hr, "the shadow copies could not be made");
                 return;
         }
-        run_phase(s, SNAP_THAW, is_frozen, VSS_EVENT_THAW);
+        set->hooks->committed(set->userdata);
 }
 
 /* Does the effective hold window end at a writer's freeze deadline rather than the configured window? */
-static bool window_by_writer(const Session *s) {
-        return s->set->freeze_deadline_entry && s->set->commit_deadline_mono == s->set->freeze_deadline_mono;
+static bool window_by_writer(const SnapshotSet *set) {
+        return set->freeze_deadline_set && set->commit_deadline_mono == set->freeze_deadline_mono;
 }
 
 /* Says which limit the commit passed, in the session's log: "... while @what@then". */
-static void log_window_passed(Session *s, const char *what, const char *then) {
-        const Entry *by = window_by_writer(s) ? s->set->freeze_deadline_entry : NULL;
-
-        if (by)
-                set_log(s->set, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
-                            "freeze timeout less the margin has passed)%s",
-                            what, by->writer_name, then);
+static void log_window_passed(SnapshotSet *set, const char *what, const char *then) {
+        if (window_by_writer(set))
+                set_log(set, "the hold window is over while %s (writer '%s' thaws on its own right after: its "
+                        "freeze timeout less the margin has passed)%s",
+                        what, set->freeze_deadline_writer, then);
         else
-                set_log(s->set, "the hold window of %llu ms is over while %s%s",
-                            (unsigned long long) (s->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
+                set_log(set, "the hold window of %llu ms is over while %s%s",
+                        (unsigned long long) (set->m->cfg.hold_window_usec / USEC_PER_MSEC), what, then);
 }
 
 /*
@@ -2052,95 +1895,92 @@ static void log_window_passed(Session *s, const char *what, const char *then) {
  * froze are thawed, the set is undone and the step ends. A session ended
  * before that (requester gone) still waits for it in snapshot_set_kill_commit().
  */
-static void commit_reaped_after_kill(Session *s) {
-        s->set->commit_dying = false;
-        freeze_release(s);
-        snapshots_undo(s);
-        set_log(s->set, "the killed commit child is reaped: the set is undone");
-        if (s->set->commit_finish_pending) {
-                s->set->commit_finish_pending = false;
-                set_finished(s, s->step_hr);
+static void commit_reaped_after_kill(SnapshotSet *set) {
+        set->commit_dying = false;
+        freeze_release(set);
+        snapshot_set_undo(set);
+        set_log(set, "the killed commit child is reaped: the set is undone");
+        if (set->commit_finish_pending) {
+                set->commit_finish_pending = false;
+                snapshot_set_finish(set, set->finish_hr);
         }
 }
 
 /* The child said 'D' (issue 11 §5): Thaw goes out now, not once it has exited. */
-static void commit_made(Session *s) {
+static void commit_made(SnapshotSet *set) {
         vss_hresult hr = VSS_S_OK;
 
-        if (now_usec(CLOCK_MONOTONIC) > s->set->commit_deadline_mono) {
+        if (now_usec(CLOCK_MONOTONIC) > set->commit_deadline_mono) {
                 /* Noticed late (the timer and the answer were due together): when the copy
                  * was made is not known, so it may postdate a writer's own thaw. */
-                log_window_passed(s, "the commit finished", ": the copy may be too late");
+                log_window_passed(set, "the commit finished", ": the copy may be too late");
                 hr = VSS_E_HOLD_WRITES_TIMEOUT;
         }
-        set_log(s->set, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
-        commit_finished(s, hr);
+        set_log(set, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        commit_finished(set, hr);
 }
 
 static void commit_progress(Worker *w, const uint8_t *out, size_t size, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
 
-        commit_parse(s, out, size);
-        if (s->set->commit_said_done && s->set->commit_go && !s->set->commit_dying && s->set->snap_phase == SNAP_COMMIT)
-                commit_made(s);
+        commit_parse(set, out, size);
+        if (set->commit_said_done && set->commit_go && !set->commit_dying && set->committing)
+                commit_made(set);
 }
 
 /* The commit child is reaped (worker.c): @k 0 it exited 0, otherwise it failed or was killed. */
 static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
         vss_hresult hr;
 
-        s->set->commit_worker = NULL;
+        set->commit_worker = NULL;
         if (k == -ECANCELED)
                 return; /* lvssd stops: the catalog keeps the rest for the next start-up */
-        commit_parse(s, out, size);
-        if (s->set->commit_dying)
-                return commit_reaped_after_kill(s);
-        if (!s->set->commit_go) {
+        commit_parse(set, out, size);
+        if (set->commit_dying)
+                return commit_reaped_after_kill(set);
+        if (!set->commit_go) {
                 /* died before it was needed: commit_fork() forks another */
-                set_log(s->set, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
+                set_log(set, "commit: the child forked before Freeze ended early (%s)", strerror(-k));
                 return;
         }
-        if (s->set->commit_said_done)
-                return commit_made(s); /* its exit came before its last words were read */
-        hr = VSS_FAILED(s->set->commit_error) ? s->set->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
-        set_log(s->set, "commit failed");
-        if (s->set->freeze_failed < 0 && s->set->freeze_failed_index < s->set->n_freeze_fs) {
+        if (set->commit_said_done)
+                return commit_made(set); /* its exit came before its last words were read */
+        hr = VSS_FAILED(set->commit_error) ? set->commit_error : VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        set_log(set, "commit failed");
+        if (set->freeze_failed < 0 && set->freeze_failed_index < set->n_freeze_fs) {
                 /* issue 10 part 3: the cause, for StepFinished */
-                free(s->step_detail);
-                if (asprintf(&s->step_detail, "cannot freeze the file system mounted on %s: %s",
-                             s->set->freeze_fs[s->set->freeze_failed_index].mount_point, strerror(-s->set->freeze_failed)) < 0)
-                        s->step_detail = NULL;
+                set_detail(set, "cannot freeze the file system mounted on %s: %s",
+                           set->freeze_fs[set->freeze_failed_index].mount_point, strerror(-set->freeze_failed));
         }
-        commit_finished(s, hr);
+        commit_finished(set, hr);
 }
 
 static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
         vss_hresult hr;
 
-        if (s->set->catalog_wait && s->set->snap_phase == SNAP_COMMIT) {
+        if (set->catalog_wait && set->committing) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made (the rows go
                  * after they are written: the queue keeps the order) */
-                log_window_passed(s, "the catalog was written", ": no commit");
-                snapshot_set_kill_commit(s);
-                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
+                log_window_passed(set, "the catalog was written", ": no commit");
+                snapshot_set_kill_commit(set);
+                return set_veto(set, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
         }
-        commit_read(s);
-        hr = s->set->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
-        log_window_passed(s, s->set->commit_flushed ? "committing" : "flushing", ": killing the commit");
-        s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-        if (!s->set->commit_worker || worker_kill(s->set->commit_worker) < 0) {
-                commit_finished(s, hr);
+        commit_read(set);
+        hr = set->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
+        log_window_passed(set, set->commit_flushed ? "committing" : "flushing", ": killing the commit");
+        set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+        if (!set->commit_worker || worker_kill(set->commit_worker) < 0) {
+                commit_finished(set, hr);
                 return 0;
         }
         /* issue 11 §1: reaped by commit_done(); the writers get Abort now */
-        s->set->commit_dying = true;
-        s->set->commit_finish_pending = false;
-        set_log(s->set, "the commit child (pid %d) is killed; the set is undone once it is reaped",
-                    worker_pid(s->set->commit_worker));
-        s->step_hr = hr;
-        run_phase(s, SNAP_VETO_ABORT, got_prepare_snapshot, VSS_EVENT_ABORT);
+        set->commit_dying = true;
+        set->commit_finish_pending = false;
+        set_log(set, "the commit child (pid %d) is killed; the set is undone once it is reaped",
+                worker_pid(set->commit_worker));
+        set->hooks->abort_phase(set->userdata, hr);
         return 0;
 }
 
@@ -2155,17 +1995,17 @@ static void child_say(int fd, char what, const void *data, size_t n) {
 
 /* In the commit child: FITHAW the first @n file systems in reverse; 'T' when
  * none is left frozen. */
-static void child_thaw(Session *s, int fd, size_t n) {
+static void child_thaw(SnapshotSet *set, int fd, size_t n) {
         bool ok = true;
 
         for (size_t i = n; i-- > 0;) {
-                int r = lvss_fs_thaw(s->set->freeze_fs[i].mount_point);
+                int r = lvss_fs_thaw(set->freeze_fs[i].mount_point);
                 if (r < 0 && r != -EINVAL) {
-                        set_log(s->set, "cannot thaw the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
-                                    strerror(-r));
+                        set_log(set, "cannot thaw the file system mounted on %s: %s", set->freeze_fs[i].mount_point,
+                                strerror(-r));
                         ok = false;
                 } else
-                        set_log(s->set, "thawed the file system mounted on %s", s->set->freeze_fs[i].mount_point);
+                        set_log(set, "thawed the file system mounted on %s", set->freeze_fs[i].mount_point);
         }
         if (n > 0 && ok)
                 child_say(fd, 'T', NULL, 0);
@@ -2173,26 +2013,26 @@ static void child_thaw(Session *s, int fd, size_t n) {
 
 /* In the commit child: FIFREEZE each file system in order, saying 'f' before
  * each; on a failure the frozen ones are thawed. */
-static int child_freeze(Session *s, int fd) {
-        for (size_t i = 0; i < s->set->n_freeze_fs; i++) {
+static int child_freeze(SnapshotSet *set, int fd) {
+        for (size_t i = 0; i < set->n_freeze_fs; i++) {
                 uint32_t idx = (uint32_t) i;
                 int r;
 
                 child_say(fd, 'f', &idx, sizeof idx);
-                r = lvss_fs_freeze(s->set->freeze_fs[i].mount_point);
+                r = lvss_fs_freeze(set->freeze_fs[i].mount_point);
                 if (r < 0) {
                         int32_t err = r;
                         uint8_t data[8];
 
-                        set_log(s->set, "cannot freeze the file system mounted on %s: %s", s->set->freeze_fs[i].mount_point,
-                                    strerror(-r));
+                        set_log(set, "cannot freeze the file system mounted on %s: %s", set->freeze_fs[i].mount_point,
+                                strerror(-r));
                         memcpy(data, &idx, 4);
                         memcpy(data + 4, &err, 4);
                         child_say(fd, 'Z', data, sizeof data);
-                        child_thaw(s, fd, i);
+                        child_thaw(set, fd, i);
                         return r;
                 }
-                set_log(s->set, "froze the file system mounted on %s", s->set->freeze_fs[i].mount_point);
+                set_log(set, "froze the file system mounted on %s", set->freeze_fs[i].mount_point);
         }
         return 0;
 }
@@ -2223,7 +2063,7 @@ static void child_linger(unsigned long ms) {
  * thaw them, and 'D': lvssd sends Thaw on it; the exit comes after.
  */
 static int commit_run(int fd, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
         vss_hresult hr = VSS_S_OK;
         uint8_t msg[5] = { 'E' }, go = 0;
         ssize_t k;
@@ -2235,22 +2075,22 @@ static int commit_run(int fd, void *userdata) {
         if (k != 1 || go != 'G')
                 return 0; /* aborted: nothing is made */
 
-        if (for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
+        if (for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
         if (write(fd, "F", 1) != 1)
                 return 2;
         /* issue 10 part 3: inside the hold window, after the flush */
-        if (child_freeze(s, fd) < 0) {
+        if (child_freeze(set, fd) < 0) {
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
                 goto fail;
         }
-        r = for_each_provider(s->snapshots, s->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
-        child_thaw(s, fd, s->set->n_freeze_fs);
+        r = for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
+        child_thaw(set, fd, set->n_freeze_fs);
         if (r < 0)
                 goto fail;
         unsigned long linger = child_linger_ms();
         if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
-                set_log(s->set, "test hook: the commit child lingers %lu ms after it says done", linger);
+                set_log(set, "test hook: the commit child lingers %lu ms after it says done", linger);
         if (write(fd, "D", 1) != 1)
                 return 2;
         child_linger(linger);
@@ -2265,26 +2105,26 @@ fail:
 
 /* Forks the commit child that waits for "go" (issue 11 §5: the fork and the child's start leave
  * the freeze window): before Freeze goes out, or at the latest in commit_fork(). 0 or -errno. */
-static int commit_prefork(Session *s) {
+int snapshot_set_prefork(SnapshotSet *set) {
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         int r;
 
-        if (s->set->commit_worker)
+        if (set->commit_worker)
                 return 0;
-        s->set->commit_parsed = 0;
-        s->set->commit_go = false;
-        s->set->commit_said_done = false;
-        s->set->commit_flushed = false;
-        s->set->commit_error = VSS_S_OK;
-        vss_id_format(&s->id, id);
+        set->commit_parsed = 0;
+        set->commit_go = false;
+        set->commit_said_done = false;
+        set->commit_flushed = false;
+        set->commit_error = VSS_S_OK;
+        vss_id_format(&set->session_id, id);
         snprintf(tag, sizeof tag, "session %s", id);
         /* no deadline of its own: the hold window kills it (on_hold_window()) */
-        r = worker_start(s->m, "commit", tag, 0, commit_run, commit_done, s, &s->set->commit_worker);
+        r = worker_start(set->m, "commit", tag, 0, commit_run, commit_done, set, &set->commit_worker);
         if (r < 0) {
-                set_log(s->set, "commit: cannot fork the commit child: %s", strerror(-r));
+                set_log(set, "commit: cannot fork the commit child: %s", strerror(-r));
                 return r;
         }
-        worker_set_progress(s->set->commit_worker, commit_progress);
+        worker_set_progress(set->commit_worker, commit_progress);
         return 0;
 }
 
@@ -2295,188 +2135,186 @@ static void set_records_written(int r, void *data, void *userdata);
  * the commit freezes (issue 10 part 3), in one catalog job (issue 11 §1: on
  * the catalog thread), queued as DoSnapshotSet begins: the fsync runs while
  * PrepareForSnapshot and Freeze go out, not inside the freeze window. The
- * commit starts only once they are on disk (commit_start(), or
+ * commit starts only once they are on disk (snapshot_set_commit(), or
  * set_records_written() when it has to wait; the hold window counts that
  * wait). A crash before the commit leaves "creating" rows of copies that do
  * not exist: start-up drops them. The rows count as in the catalog from now
  * on: a removal queued later runs after them.
  */
-static int set_records_add(Session *s) {
+static int set_records_add(SnapshotSet *set) {
         _cleanup_(freep) lvss_catalog_snapshot *rows = NULL;
         _cleanup_(freep) lvss_catalog_frozen_row *frozen = NULL;
         char (*devs)[32] = NULL;
         uint64_t created = now_usec(CLOCK_REALTIME);
         int r;
 
-        rows = calloc(s->n_snapshots ? s->n_snapshots : 1, sizeof *rows);
-        frozen = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *frozen);
-        devs = calloc(s->set->n_freeze_fs ? s->set->n_freeze_fs : 1, sizeof *devs);
+        rows = calloc(set->n_snapshots ? set->n_snapshots : 1, sizeof *rows);
+        frozen = calloc(set->n_freeze_fs ? set->n_freeze_fs : 1, sizeof *frozen);
+        devs = calloc(set->n_freeze_fs ? set->n_freeze_fs : 1, sizeof *devs);
         if (!rows || !frozen || !devs) {
                 free(devs);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < s->n_snapshots; i++) {
-                Snapshot *snap = s->snapshots[i];
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                Snapshot *snap = set->snapshots[i];
                 rows[i] = (lvss_catalog_snapshot) {
                         .snapshot_id = snap->p.snapshot_id,
                         .set_id = snap->p.set_id,
-                        .session_id = s->id,
+                        .session_id = set->session_id,
                         .provider_id = snap->provider_id,
                         .volume = snap->p.volume,
                         .snapshot_path = snap->p.snapshot_path,
                         .state = "creating",
-                        .persistent = persistent(s),
-                        .context = s->context,
-                        .attributes = (uint32_t) s->context | (s->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
+                        .persistent = persistent(set),
+                        .context = set->context,
+                        .attributes = (uint32_t) set->context | (set->auto_recovery ? VSS_VOLSNAP_ATTR_AUTORECOVER : 0),
                         .created_usec = created,
                 };
         }
-        for (size_t i = 0; i < s->set->n_freeze_fs; i++)
+        for (size_t i = 0; i < set->n_freeze_fs; i++)
                 frozen[i] = (lvss_catalog_frozen_row) {
-                        .mount_point = s->set->freeze_fs[i].mount_point,
-                        .device = lvss_fs_dev_name(s->set->freeze_fs[i].dev, devs[i], sizeof devs[i]),
+                        .mount_point = set->freeze_fs[i].mount_point,
+                        .device = lvss_fs_dev_name(set->freeze_fs[i].dev, devs[i], sizeof devs[i]),
                         .usec = created + i,
                 };
-        if (lvss_catalog_queue_delay_ms(s->m->catalog_queue) > 0)
-                set_log(s->set, "test hook: the catalog write of the set's rows is delayed %u ms",
-                            lvss_catalog_queue_delay_ms(s->m->catalog_queue));
-        r = lvss_catalog_queue_set_records(s->m->catalog_queue, rows, s->n_snapshots, &s->id, frozen, s->set->n_freeze_fs,
-                                           set_records_written, s);
+        if (lvss_catalog_queue_delay_ms(set->m->catalog_queue) > 0)
+                set_log(set, "test hook: the catalog write of the set's rows is delayed %u ms",
+                        lvss_catalog_queue_delay_ms(set->m->catalog_queue));
+        r = lvss_catalog_queue_set_records(set->m->catalog_queue, rows, set->n_snapshots, &set->session_id, frozen,
+                                           set->n_freeze_fs, set_records_written, set);
         free(devs);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                s->snapshots[i]->in_catalog = true;
-        s->set->freeze_recorded = s->set->n_freeze_fs > 0;
-        s->set->records_state = 0;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                set->snapshots[i]->in_catalog = true;
+        set->freeze_recorded = set->n_freeze_fs > 0;
+        set->records_state = 0;
         return 0;
 }
 
-static void commit_fork(Session *s);
+static void commit_fork(SnapshotSet *set);
 
-static void commit_start(Session *s) {
+void snapshot_set_commit(SnapshotSet *set) {
         int r;
 
-        s->set->snap_phase = SNAP_COMMIT;
-        s->set->commit_flushed = false;
+        set->committing = true;
+        set->commit_flushed = false;
 
         /* The effective hold window (see the top): nothing is made once it is over. */
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        s->set->commit_started_mono = now;
-        s->set->commit_deadline_mono = now + s->m->cfg.hold_window_usec;
-        if (s->set->freeze_deadline_entry && s->set->freeze_deadline_mono < s->set->commit_deadline_mono)
-                s->set->commit_deadline_mono = s->set->freeze_deadline_mono;
-        if (s->set->commit_deadline_mono <= now) {
-                log_window_passed(s, "writers were still freezing", ": no commit");
-                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
+        set->commit_started_mono = now;
+        set->commit_deadline_mono = now + set->m->cfg.hold_window_usec;
+        if (set->freeze_deadline_set && set->freeze_deadline_mono < set->commit_deadline_mono)
+                set->commit_deadline_mono = set->freeze_deadline_mono;
+        if (set->commit_deadline_mono <= now) {
+                log_window_passed(set, "writers were still freezing", ": no commit");
+                return set_veto(set, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
         /* issue 11 §1: the hold window is armed before anything else happens while the writers are
          * frozen (the catalog's fsync included); for an external freeze the hold limit does it. */
-        if (!s->external) {
-                r = sd_event_add_time(s->m->event, &s->set->commit_timer, CLOCK_MONOTONIC, s->set->commit_deadline_mono, 1,
-                                      on_hold_window, s);
+        if (!set->external) {
+                r = sd_event_add_time(set->m->event, &set->commit_timer, CLOCK_MONOTONIC, set->commit_deadline_mono, 1,
+                                      on_hold_window, set);
                 if (r < 0) {
-                        set_log(s->set, "cannot arm the hold window: %s", strerror(-r));
-                        return veto(s, VSS_E_UNEXPECTED, "the hold window cannot be armed");
+                        set_log(set, "cannot arm the hold window: %s", strerror(-r));
+                        return set_veto(set, VSS_E_UNEXPECTED, "the hold window cannot be armed");
                 }
         }
 
         /* Rows first: whatever the child makes, the catalog knows where (queued as DoSnapshotSet
          * began, set_records_add()); the commit waits for them when they are not on disk yet. */
-        s->set->created_error = 0;
-        if (s->m->catalog_queue && s->set->records_state == 0) {
-                s->set->catalog_wait = true; /* set_records_written() goes on */
+        set->created_error = 0;
+        if (set->m->catalog_queue && set->records_state == 0) {
+                set->catalog_wait = true; /* set_records_written() goes on */
                 return;
         }
-        if (s->set->records_state < 0) {
-                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
+        if (set->records_state < 0) {
+                set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+                return set_veto(set, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the catalog cannot record the snapshot");
         }
-        commit_fork(s);
+        commit_fork(set);
 }
 
 static void set_records_written(int r, void *data, void *userdata) {
-        Session *s = userdata;
+        SnapshotSet *set = userdata;
 
-        s->set->records_state = r < 0 ? r : 1;
+        set->records_state = r < 0 ? r : 1;
         if (r < 0) {
                 /* all or nothing: none of the set's rows is written */
-                for (size_t i = 0; i < s->n_snapshots; i++)
-                        s->snapshots[i]->in_catalog = false;
+                for (size_t i = 0; i < set->n_snapshots; i++)
+                        set->snapshots[i]->in_catalog = false;
         }
-        if (!s->set->catalog_wait || s->set->snap_phase != SNAP_COMMIT)
+        if (!set->catalog_wait || !set->committing)
                 return; /* the commit comes later, or the window closed or the step ended meanwhile */
-        s->set->catalog_wait = false;
+        set->catalog_wait = false;
         if (r < 0) {
-                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-                freeze_release(s);
-                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                            s->set->n_freeze_fs > 0 ? "the catalog cannot record the snapshot or the file systems to freeze"
-                                               : "the catalog cannot record the snapshot");
+                set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+                freeze_release(set);
+                return set_veto(set, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                            set->n_freeze_fs > 0
+                                    ? "the catalog cannot record the snapshot or the file systems to freeze"
+                                    : "the catalog cannot record the snapshot");
         }
-        commit_fork(s);
+        commit_fork(set);
 }
 
 /* The records are on disk: hold (external) or fork the commit child. */
-static void commit_fork(Session *s) {
+static void commit_fork(SnapshotSet *set) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         int r;
 
-        if (s->external) {
+        if (set->external) {
                 /* issue 10 part 2: the copy is made outside; hold until thaw, the hold limit, or an abort.
                  * The hold limit replaces the hold window; a writer's own freeze timeout still bounds it.
                  * It counts from the start of the commit, the catalog's time included. */
-                now = s->set->commit_started_mono;
-                uint64_t deadline = now + s->external_hold_usec;
-                if (s->set->freeze_deadline_entry && s->set->freeze_deadline_mono < deadline)
-                        deadline = s->set->freeze_deadline_mono;
-                s->set->commit_deadline_mono = deadline;
-                s->external_hold_usec = deadline - now;
-                r = s->external_hooks->arm_hold(s, deadline);
+                uint64_t deadline = 0;
+                r = set->hooks->hold(set->userdata, set->commit_started_mono,
+                                     set->freeze_deadline_set ? set->freeze_deadline_mono : UINT64_MAX, &deadline);
+                set->commit_deadline_mono = deadline;
                 if (r < 0) {
-                        set_log(s->set, "cannot arm the hold limit: %s", strerror(-r));
-                        return veto(s, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
+                        set_log(set, "cannot arm the hold limit: %s", strerror(-r));
+                        return set_veto(set, VSS_E_UNEXPECTED, "the hold limit cannot be armed");
                 }
-                return s->external_hooks->holding(s);
+                return;
         }
 
         /* issue 10 part 3: each file system to freeze is in the catalog before the child may freeze it
          * (written with the set's rows, set_records_add()) */
-        s->set->freeze_recorded = s->set->n_freeze_fs > 0;
+        set->freeze_recorded = set->n_freeze_fs > 0;
 
-        if (now_usec(CLOCK_MONOTONIC) >= s->set->commit_deadline_mono) {
+        if (now_usec(CLOCK_MONOTONIC) >= set->commit_deadline_mono) {
                 /* issue 11 §1: the catalog took the whole window: nothing is made */
-                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-                freeze_release(s);
-                log_window_passed(s, "the catalog was written", ": no commit");
-                return veto(s, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
+                set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+                freeze_release(set);
+                log_window_passed(set, "the catalog was written", ": no commit");
+                return set_veto(set, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        set_log(s->set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", s->n_snapshots,
-                    s->n_snapshots == 1 ? "y" : "ies",
-                    (unsigned long long) ((s->set->commit_deadline_mono - now) / USEC_PER_MSEC),
-                    window_by_writer(s) ? ", bounded by writer '" : "",
-                    window_by_writer(s) ? s->set->freeze_deadline_entry->writer_name : "",
-                    window_by_writer(s) ? "'" : "");
+        set_log(set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", set->n_snapshots,
+                set->n_snapshots == 1 ? "y" : "ies",
+                (unsigned long long) ((set->commit_deadline_mono - now) / USEC_PER_MSEC),
+                window_by_writer(set) ? ", bounded by writer '" : "",
+                window_by_writer(set) ? set->freeze_deadline_writer : "",
+                window_by_writer(set) ? "'" : "");
         /* the child forked before Freeze (or now, when there was none) goes; the hold window's timer is
-         * armed already (commit_start(); accuracy 1 us: sd-event's default, 250 ms, would eat the margin) */
-        r = commit_prefork(s);
-        if (r >= 0 && worker_send(s->set->commit_worker, "G", 1) < 0) {
+         * armed already (snapshot_set_commit(); accuracy 1 us: sd-event's default, 250 ms, would eat the margin) */
+        r = snapshot_set_prefork(set);
+        if (r >= 0 && worker_send(set->commit_worker, "G", 1) < 0) {
                 /* it died meanwhile (its reaping is not read yet): another one */
-                set_log(s->set, "commit: the child forked before Freeze is gone: forking another");
-                s->set->commit_worker = worker_cancel(s->set->commit_worker);
-                r = commit_prefork(s);
+                set_log(set, "commit: the child forked before Freeze is gone: forking another");
+                set->commit_worker = worker_cancel(set->commit_worker);
+                r = snapshot_set_prefork(set);
                 if (r >= 0)
-                        r = worker_send(s->set->commit_worker, "G", 1);
+                        r = worker_send(set->commit_worker, "G", 1);
         }
         if (r < 0) {
-                s->set->commit_worker = worker_cancel(s->set->commit_worker);
-                s->set->commit_timer = sd_event_source_disable_unref(s->set->commit_timer);
-                freeze_release(s);
-                return veto(s, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child cannot start");
+                set->commit_worker = worker_cancel(set->commit_worker);
+                set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+                freeze_release(set);
+                return set_veto(set, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child cannot start");
         }
-        s->set->commit_go = true;
+        set->commit_go = true;
 }
 
 /* Does @fs hold @path (a path lvssd writes during the commit)? A missing path holds nothing. */
@@ -2488,96 +2326,75 @@ static bool fs_holds(const lvss_fs *fs, const char *path) {
 
 /*
  * After begin_prepare (issue 10 part 3): the file systems of the volumes of
- * providers with freeze_filesystems, into s->set->freeze_fs. -EBUSY, with
- * s->step_detail naming it, when one holds lvssd's state directory, its
+ * providers with freeze_filesystems, into set->freeze_fs. -EBUSY, with
+ * *@ret_detail naming it, when one holds lvssd's state directory, its
  * catalog or the shadow storage area: freezing it would stop lvssd (and the
  * exec provider's records) in the middle of the commit.
  */
-static int freeze_plan(Session *s) {
+static int freeze_plan(SnapshotSet *set, char **ret_detail) {
         _cleanup_(freep) const char **paths = NULL;
         _cleanup_(freep) char *catalog = NULL;
         size_t n = 0, failed = 0;
         int r;
 
-        freeze_forget(s);
-        paths = calloc(s->n_snapshots + 1, sizeof *paths);
+        freeze_forget(set);
+        paths = calloc(set->n_snapshots + 1, sizeof *paths);
         if (!paths)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                if (s->snapshots[i]->provider && s->snapshots[i]->provider->ops->freeze_filesystems)
-                        paths[n++] = s->snapshots[i]->p.volume;
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                if (set->snapshots[i]->provider && set->snapshots[i]->provider->ops->freeze_filesystems)
+                        paths[n++] = set->snapshots[i]->p.volume;
         if (n == 0)
                 return 0;
 
-        free(s->step_detail);
-        s->step_detail = NULL;
-        r = lvss_fs_list(paths, n, &s->set->freeze_fs, &s->set->n_freeze_fs, &failed);
+        set_detail_clear(set);
+        r = lvss_fs_list(paths, n, &set->freeze_fs, &set->n_freeze_fs, &failed);
         if (r < 0) {
-                if (asprintf(&s->step_detail, "cannot find the file system of %s to freeze it: %s", paths[failed],
+                if (asprintf(ret_detail, "cannot find the file system of %s to freeze it: %s", paths[failed],
                              strerror(-r)) < 0)
-                        s->step_detail = NULL;
+                        *ret_detail = NULL;
                 return r;
         }
-        if (asprintf(&catalog, "%s/catalog.db", s->m->cfg.state_dir) < 0)
+        if (asprintf(&catalog, "%s/catalog.db", set->m->cfg.state_dir) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->set->n_freeze_fs; i++) {
-                const lvss_fs *fs = &s->set->freeze_fs[i];
-                const char *what = fs_holds(fs, s->m->cfg.state_dir) ? "lvssd's state directory"
+        for (size_t i = 0; i < set->n_freeze_fs; i++) {
+                const lvss_fs *fs = &set->freeze_fs[i];
+                const char *what = fs_holds(fs, set->m->cfg.state_dir) ? "lvssd's state directory"
                                    : fs_holds(fs, catalog)           ? "lvssd's catalog"
-                                   : fs_holds(fs, s->m->cfg.storage_dir) ? "the shadow storage area"
+                                   : fs_holds(fs, set->m->cfg.storage_dir) ? "the shadow storage area"
                                                                            : NULL;
                 if (what) {
-                        if (asprintf(&s->step_detail,
+                        if (asprintf(ret_detail,
                                      "the file system mounted on %s holds %s: lvss never freezes it "
                                      "(FreezeFilesystems=)", fs->mount_point, what) < 0)
-                                s->step_detail = NULL;
+                                *ret_detail = NULL;
                         return -EBUSY;
                 }
         }
-        for (size_t i = 0; i < s->set->n_freeze_fs; i++)
-                set_log(s->set, "the commit freezes the file system mounted on %s (%zu of %zu)",
-                            s->set->freeze_fs[i].mount_point, i + 1, s->set->n_freeze_fs);
+        for (size_t i = 0; i < set->n_freeze_fs; i++)
+                set_log(set, "the commit freezes the file system mounted on %s (%zu of %zu)",
+                        set->freeze_fs[i].mount_point, i + 1, set->n_freeze_fs);
         return 0;
 }
 
-void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
-        s->external_holding = false;
-        s->external_timer = sd_event_source_disable_unref(s->external_timer);
-        if (s->set->snap_phase != SNAP_COMMIT || s->step != STEP_DO_SNAPSHOT_SET)
-                return;
-        if (VSS_FAILED(hr)) {
-                veto(s, hr, why ? why : "the external freeze was aborted");
-                return;
-        }
-        set_log(s->set, "thaw: the external snapshot is made");
-        commit_finished(s, VSS_S_OK);
+static void set_refused(SnapshotSet *set, vss_hresult hr) {
+        set->pick_worker = worker_end(set->pick_worker); /* issue 11 §5: the set's steps are over */
+        set_release_owner(set);
+        freeze_forget(set);
+        set->hooks->done(set->userdata, hr);
 }
 
-static void set_refused(Session *s, vss_hresult hr) {
-        s->pick_worker = worker_end(s->pick_worker); /* issue 11 §5: the set's steps are over */
-        set_release_owner(s->set);
-        freeze_forget(s);
-        s->set_done(s, hr);
+static void set_refused_then(void *data, vss_hresult hr) {
+        set_refused(data, hr);
 }
 
 /* DoSnapshotSet refused before anything was sent to writers: undo the set and fail the step once
  * the undo is done (issue 11 §1: in a worker). */
-static void refuse_set(Session *s, vss_hresult hr) {
-        snapshots_undo(s);
-        if (snapshot_cleanup_wait(s, set_refused, hr))
+static void refuse_set(SnapshotSet *set, vss_hresult hr) {
+        snapshot_set_undo(set);
+        if (snapshot_cleanup_wait(set, set_refused_then, set, hr))
                 return;
-        set_refused(s, hr);
-}
-
-int snapshot_set_run(Session *s, snapshot_set_done_t done) {
-        s->set_done = done;
-        s->step_hr = VSS_S_OK;
-        s->set->room_tried = false;
-        s->set->room_wait = false;
-        s->set->freeze_deadline_mono = 0;
-        s->set->freeze_deadline_entry = NULL;
-        step_start(s, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
-        return 0;
+        set_refused(set, hr);
 }
 
 /*
@@ -2587,155 +2404,186 @@ int snapshot_set_run(Session *s, snapshot_set_done_t done) {
  * that have a limit and no session uses, as far as the new copies need, and begin_prepare runs
  * once more. When no room can be made nothing is deleted and the set fails with
  * VSS_E_INSUFFICIENT_STORAGE. A session that ends or is interrupted meanwhile is not
- * continued (room_made() finds it gone or no longer waiting).
+ * continued (the session layer's room_made() finds it gone, or snapshot_set_room_made() no
+ * longer waiting).
  */
-static int room_volumes(Session *s, char ***ret) {
-        lvss_provider *copy = manager_provider_by_id(s->m, &LVSS_PROVIDER_COPY_ID);
+static int room_volumes(SnapshotSet *set, char ***ret) {
+        lvss_provider *copy = manager_provider_by_id(set->m, &LVSS_PROVIDER_COPY_ID);
         _cleanup_(strv_freep) char **l = NULL;
 
-        for (size_t i = 0; copy && i < s->n_snapshots; i++) {
+        for (size_t i = 0; copy && i < set->n_snapshots; i++) {
                 const char *vol;
                 uint64_t max_bytes;
                 unsigned max_percent;
                 bool limited = false;
 
-                if (s->snapshots[i]->provider != copy || !s->snapshots[i]->p.volume)
+                if (set->snapshots[i]->provider != copy || !set->snapshots[i]->p.volume)
                         continue;
                 for (size_t k = 0; lvss_provider_copy_limit_at(copy, k, &vol, &max_bytes, &max_percent) >= 0; k++)
-                        if (streq_ptr(vol, s->snapshots[i]->p.volume) && (max_bytes || max_percent))
+                        if (streq_ptr(vol, set->snapshots[i]->p.volume) && (max_bytes || max_percent))
                                 limited = true;
                 for (size_t k = 0; limited && l && l[k]; k++)
-                        if (streq_ptr(l[k], s->snapshots[i]->p.volume))
+                        if (streq_ptr(l[k], set->snapshots[i]->p.volume))
                                 limited = false; /* listed already */
-                if (limited && strv_push(&l, s->snapshots[i]->p.volume) < 0)
+                if (limited && strv_push(&l, set->snapshots[i]->p.volume) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(l);
         return *ret ? 1 : 0;
 }
 
-static void room_made(Manager *m, const vss_id *session_id, int r) {
-        Session *s = m->sessions;
-
-        while (s && !vss_id_equal(&s->id, session_id))
-                s = s->next;
-        if (!s || !s->set->room_wait || s->step != STEP_DO_SNAPSHOT_SET)
-                return; /* gone or interrupted meanwhile: nothing to go on with */
-        s->set->room_wait = false;
-        if (r < 0) {
-                set_log(s->set, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
-                            r == -ENOSPC ? "" : ": ", r == -ENOSPC ? "" : strerror(-r));
-                free(s->step_detail);
-                if (asprintf(&s->step_detail, "not enough room under the shadow storage limit (MaxSize=), even "
-                             "without the older shadow copies no session uses") < 0)
-                        s->step_detail = NULL;
-                set_refused(s, VSS_E_INSUFFICIENT_STORAGE);
-                return;
-        }
-        set_log(s->set, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
-        step_start(s, PSTEP_BEGIN_PREPARE);
-}
-
-static void room_start(Session *s, vss_hresult hr) {
+static void room_start(SnapshotSet *set, vss_hresult hr) {
         _cleanup_(strv_freep) char **vols = NULL;
-        int r = room_volumes(s, &vols);
+        int r = room_volumes(set, &vols);
 
         if (r > 0) {
-                s->set->room_wait = true;
-                r = admin_make_room(s->m, &s->id, vols, room_made);
+                set->room_wait = true;
+                r = set->hooks->make_room(set->userdata, vols);
                 if (r >= 0)
                         return;
-                s->set->room_wait = false;
+                set->room_wait = false;
         }
-        set_log(s->set, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
-        set_refused(s, hr);
+        set_log(set, "DoSnapshotSet: cannot make room: %s", r < 0 ? strerror(-r) : "no volume with a limit");
+        set_refused(set, hr);
 }
 
-static void set_prepared(Session *s, int r, vss_hresult hr) {
+static void room_start_then(void *data, vss_hresult hr) {
+        room_start(data, hr);
+}
+
+void snapshot_set_room_made(SnapshotSet *set, int r) {
+        if (!set->room_wait)
+                return; /* interrupted meanwhile: nothing to go on with */
+        set->room_wait = false;
+        if (r < 0) {
+                set_log(set, "DoSnapshotSet: refused: no room under the shadow storage limit%s%s",
+                        r == -ENOSPC ? "" : ": ", r == -ENOSPC ? "" : strerror(-r));
+                set_detail(set, "not enough room under the shadow storage limit (MaxSize=), even without the "
+                           "older shadow copies no session uses");
+                set_refused(set, VSS_E_INSUFFICIENT_STORAGE);
+                return;
+        }
+        set_log(set, "DoSnapshotSet: room made under the shadow storage limit; begin_prepare once more");
+        step_start(set, PSTEP_BEGIN_PREPARE);
+}
+
+static void set_prepared(SnapshotSet *set, int r, vss_hresult hr) {
         _cleanup_(strv_freep) char **room = NULL;
 
-        if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !s->set->room_tried && room_volumes(s, &room) > 0) {
-                s->set->room_tried = true;
-                set_log(s->set, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
-                            "copies no session uses to make room, then once more");
-                snapshots_undo(s);
-                if (snapshot_cleanup_wait(s, room_start, hr))
+        if (r < 0 && hr == VSS_E_INSUFFICIENT_STORAGE && !set->room_tried && room_volumes(set, &room) > 0) {
+                set->room_tried = true;
+                set_log(set, "DoSnapshotSet: the shadow storage limit is full; deleting the oldest shadow "
+                        "copies no session uses to make room, then once more");
+                snapshot_set_undo(set);
+                if (snapshot_cleanup_wait(set, room_start_then, set, hr))
                         return;
-                room_start(s, hr);
+                room_start(set, hr);
                 return;
         }
         if (r < 0) {
-                set_log(s->set, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
-                            strerror(-r));
+                set_log(set, "DoSnapshotSet: the provider refused: %s (%s)", vss_hresult_name(hr) ?: "?",
+                        strerror(-r));
                 /* StepFinished says the cause too (issue 8 item 6) */
-                free(s->step_detail);
-                s->step_detail = NULL;
-                if (hr != VSS_E_PROVIDER_VETO && asprintf(&s->step_detail, "the provider failed: %s", strerror(-r)) < 0)
-                        s->step_detail = NULL;
-                refuse_set(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
+                if (hr != VSS_E_PROVIDER_VETO)
+                        set_detail(set, "the provider failed: %s", strerror(-r));
+                else
+                        set_detail_clear(set);
+                refuse_set(set, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO);
                 return;
         }
-        r = freeze_plan(s);
+        char *detail = NULL;
+        r = freeze_plan(set, &detail);
         if (r < 0) {
-                set_log(s->set, "DoSnapshotSet: refused: %s", strempty(s->step_detail));
-                refuse_set(s, VSS_E_PROVIDER_VETO);
+                set_log(set, "DoSnapshotSet: refused: %s", strempty(detail));
+                if (detail)
+                        set->hooks->detail(set->userdata, detail); /* takes it */
+                refuse_set(set, VSS_E_PROVIDER_VETO);
                 return;
         }
-        s->set->set_prepared = true;
-        s->set->set_finalized = false;
-        auto_recovery_decide(s);
-        for (size_t i = 0; i < s->n_snapshots; i++)
-                set_log(s->set, "%s: provider %s, %s", s->snapshots[i]->p.volume,
-                            s->snapshots[i]->provider ? s->snapshots[i]->provider->ops->name : "?",
-                            s->snapshots[i]->p.atomic ? "atomic" : "not atomic");
-        set_log(s->set, "the set is %scaptured at one instant", set_is_atomic(s) ? "" : "not ");
+        set->set_prepared = true;
+        set->set_finalized = false;
+        auto_recovery_decide(set);
+        for (size_t i = 0; i < set->n_snapshots; i++)
+                set_log(set, "%s: provider %s, %s", set->snapshots[i]->p.volume,
+                        set->snapshots[i]->provider ? set->snapshots[i]->provider->ops->name : "?",
+                        set->snapshots[i]->p.atomic ? "atomic" : "not atomic");
+        set_log(set, "the set is %scaptured at one instant", set_is_atomic(set) ? "" : "not ");
         /* issue 11 §1/§5: the rows go to disk while the writers prepare and freeze */
-        s->set->freeze_recorded = false;
-        s->set->freeze_thawed = false;
-        s->set->freeze_started = 0;
-        s->set->freeze_failed = 0;
-        s->set->records_state = 1;
-        if (s->m->catalog_queue && set_records_add(s) < 0) {
-                set_log(s->set, "DoSnapshotSet: out of memory for the catalog rows");
-                refuse_set(s, VSS_E_OUTOFMEMORY);
+        set->freeze_recorded = false;
+        set->freeze_thawed = false;
+        set->freeze_started = 0;
+        set->freeze_failed = 0;
+        set->records_state = 1;
+        if (set->m->catalog_queue && set_records_add(set) < 0) {
+                set_log(set, "DoSnapshotSet: out of memory for the catalog rows");
+                refuse_set(set, VSS_E_OUTOFMEMORY);
                 return;
         }
-        if (!(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS))
-                run_phase(s, SNAP_PREPARE_SNAPSHOT, is_participant, VSS_EVENT_PREPARE_SNAPSHOT);
-        else {
-                /* No writers: straight to the commit. */
-                s->set->snap_phase = SNAP_FREEZE;
-                commit_start(s);
-        }
+        /* PrepareForSnapshot to the writers, or (no writers) straight to the commit */
+        set->hooks->prepared(set->userdata);
 }
 
-static void step_then(Session *s, ProviderStep step, int r, vss_hresult hr) {
+static void step_then(SnapshotSet *set, ProviderStep step, int r, vss_hresult hr) {
         switch (step) {
         case PSTEP_BEGIN_PREPARE:
-                return set_prepared(s, r, hr);
+                return set_prepared(set, r, hr);
         case PSTEP_END_PREPARE:
                 if (r < 0)
-                        return veto(s, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
+                        return set_veto(set, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
                 /* issue 11 §5: the commit child is forked now, outside the freeze window; it waits
                  * for "go" (commit_fork()). One that cannot be forked now is forked there. */
-                if (!s->external)
-                        (void) commit_prefork(s);
-                return run_phase(s, SNAP_FREEZE, ready_to_freeze, VSS_EVENT_FREEZE);
+                if (!set->external)
+                        (void) snapshot_set_prefork(set);
+                return set->hooks->freeze(set->userdata);
         case PSTEP_POST_COMMIT:
-                return post_commit_done(s, r, hr);
+                return post_commit_done(set, r, hr);
         case PSTEP_FINALIZE:
                 /* A copy that cannot be made read-only is no shadow copy: the set is undone. */
                 if (r >= 0)
-                        r = finalize_record(s, (size_t) hr);
+                        r = finalize_record(set, (size_t) hr);
                 else
-                        set_log(s->set, "finalize: the providers cannot make the copies read-only: %s",
-                                    strerror(-r));
+                        set_log(set, "finalize: the providers cannot make the copies read-only: %s",
+                                strerror(-r));
                 if (r < 0) {
-                        snapshots_undo(s);
-                        return set_finished(s, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+                        snapshot_set_undo(set);
+                        return snapshot_set_finish(set, VSS_E_UNEXPECTED_PROVIDER_ERROR);
                 }
-                return set_made(s);
+                return set_made(set);
         }
+}
+
+void snapshot_set_begin(SnapshotSet *set, int32_t context, bool external) {
+        set->context = context;
+        set->external = external;
+        set->room_tried = false;
+        set->room_wait = false;
+        set->freeze_deadline_mono = 0;
+        set->freeze_deadline_set = false;
+        set->freeze_deadline_writer = NULL;
+        step_start(set, PSTEP_BEGIN_PREPARE); /* issue 11 §1: set_prepared() goes on */
+}
+
+void snapshot_set_phase_changed(SnapshotSet *set) {
+        set->committing = false;
+}
+
+void snapshot_set_freeze_deadline(SnapshotSet *set, bool any, uint64_t deadline_mono, const char *writer) {
+        set->freeze_deadline_set = any;
+        set->freeze_deadline_mono = any ? deadline_mono : 0;
+        set->freeze_deadline_writer = any ? writer : NULL;
+}
+
+void snapshot_set_external_made(SnapshotSet *set) {
+        set_log(set, "thaw: the external snapshot is made");
+        commit_finished(set, VSS_S_OK);
+}
+
+bool snapshot_set_prepared(const SnapshotSet *set) {
+        return set->set_prepared;
+}
+
+bool snapshot_set_atomic(const SnapshotSet *set) {
+        return set_is_atomic(set);
 }
 
 /* ---- start-up recovery ------------------------------------------------------ */
