@@ -548,6 +548,16 @@ void itest_exec_provider_write(itest_env *env, itest_exec_provider *p, const cha
 void itest_exec_provider_start(itest_env *env, itest_exec_provider *p, const itest_lvssd_opts *opts,
                                const char *extra_fmt, ...) __attribute__((format(printf, 4, 5)));
 void itest_exec_provider_free(itest_exec_provider *p);
+/* The end of a body that makes real copies: what each step of the set answers, in
+ * DIR/snaps ($step: the step, set by the body before). */
+#define ITEST_EXEC_PROVIDER_STEPS                                                               \
+        "case \"$step\" in\n"                                                                   \
+        "prepare) echo writable ;;\n"                                                           \
+        "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"                         \
+        "delete) rm -rf \"$2\" ;;\n"                                                            \
+        "abort) rm -rf \"$D/snaps/$3\" ;;\n"                                                    \
+        "esac\n"                                                                                \
+        "exit 0\n"
 
 /* ---- file systems on loop devices (issue 7 btrfs, issue 10 part 3) ---------------- */
 

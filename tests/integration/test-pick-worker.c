@@ -65,13 +65,8 @@ static void pick_start(itest_env *env, pick *p) {
                                   "    echo \"hanging $$\" >> \"$D/hanging\"\n"
                                   "    read x < \"$D/fifo\"\n"
                                   "fi\n"
-                                  "case \"$1\" in\n"
-                                  "prepare) echo writable ;;\n"
-                                  "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
-                                  "delete) rm -rf \"$2\" ;;\n"
-                                  "abort) rm -rf \"$D/snaps/$3\" ;;\n"
-                                  "esac\n"
-                                  "exit 0\n");
+                                  "step=$1\n"
+                                  ITEST_EXEC_PROVIDER_STEPS);
         for (size_t i = 0; i < N_VOLUMES; i++) {
                 p->volumes[i] = itest_xprintf("%s/v%zu", env->dir, i);
                 CHECK(mkdir(p->volumes[i], 0755) == 0, "mkdir %s: %m", p->volumes[i]);

@@ -77,13 +77,7 @@ static void hang_start(itest_env *env, hang *h, const char *step) {
                                   "if [ -f \"$D/fail\" ] && [ \"$(cat \"$D/fail\")\" = \"$step\" ]; then\n"
                                   "    exit 1\n"
                                   "fi\n"
-                                  "case \"$step\" in\n"
-                                  "prepare) echo writable ;;\n"
-                                  "commit) mkdir -p \"$D/snaps/$3\" && echo \"$D/snaps/$3\" ;;\n"
-                                  "delete) rm -rf \"$2\" ;;\n"
-                                  "abort) rm -rf \"$D/snaps/$3\" ;;\n"
-                                  "esac\n"
-                                  "exit 0\n");
+                                  ITEST_EXEC_PROVIDER_STEPS);
         char *snaps = itest_xprintf("%s/snaps", h->prov.dir);
         CHECK(mkdir(snaps, 0755) == 0, "mkdir %s: %m", snaps);
         if (step) {
