@@ -246,6 +246,8 @@ static void set_veto(SnapshotSet *set, vss_hresult hr, const char *why) {
         set->hooks->veto(set->userdata, hr, why);
 }
 
+static Snapshot *snapshot_free(Snapshot *snap);
+
 SnapshotSet *snapshot_set_free(SnapshotSet *set) {
         if (!set)
                 return NULL;
@@ -277,7 +279,7 @@ bool snapshot_set_auto_recovery(const SnapshotSet *set) {
         return set->auto_recovery;
 }
 
-Snapshot *snapshot_free(Snapshot *snap) {
+static Snapshot *snapshot_free(Snapshot *snap) {
         if (!snap)
                 return NULL;
         free(snap->p.volume);
@@ -1456,7 +1458,8 @@ void snapshot_set_interrupt_cleanup(SnapshotSet *set) {
 
 static void set_finished_then(void *data, vss_hresult hr);
 
-void snapshot_set_finish(SnapshotSet *set, vss_hresult hr) {
+/* The set ends with @hr once its clean-ups are done: the owner slot goes, .done. */
+static void snapshot_set_finish(SnapshotSet *set, vss_hresult hr) {
         /* issue 11 §5: no provider step of the set is left; the clean-ups fork their own workers */
         set->pick_worker = worker_end(set->pick_worker);
         /* issue 11 §1: a set undone in a worker ends once that is done, holding the set till then */
@@ -2105,7 +2108,8 @@ fail:
 
 /* Forks the commit child that waits for "go" (issue 11 §5: the fork and the child's start leave
  * the freeze window): before Freeze goes out, or at the latest in commit_fork(). 0 or -errno. */
-int snapshot_set_prefork(SnapshotSet *set) {
+/* Forks the commit child that waits for "go" (before Freeze goes out). 0 or -errno. */
+static int snapshot_set_prefork(SnapshotSet *set) {
         char tag[VSS_ID_STRING_MAX + 16], id[VSS_ID_STRING_MAX];
         int r;
 

@@ -91,8 +91,6 @@ void snapshot_set_post_commit(SnapshotSet *set);
 void snapshot_set_complete(SnapshotSet *set);
 /* The Abort of a veto went through: .done with @hr, once a killed commit child is reaped. */
 void snapshot_set_veto_done(SnapshotSet *set, vss_hresult hr);
-/* The set ends with @hr once its clean-ups are done: the owner slot goes, .done. */
-void snapshot_set_finish(SnapshotSet *set, vss_hresult hr);
 /* An external session's thaw came in the commit: the copy is made (.committed follows). */
 void snapshot_set_external_made(SnapshotSet *set);
 /* issue 12 §2: the room asked for by .make_room was made (@r 0) or not: begin_prepare again, or
@@ -102,8 +100,6 @@ void snapshot_set_room_made(SnapshotSet *set, int r);
 void snapshot_set_undo(SnapshotSet *set);
 /* A commit child forked before Freeze and not told to go is told to abort: it makes nothing. */
 void snapshot_set_abort_unstarted(SnapshotSet *set);
-/* Forks the commit child that waits for "go" (before Freeze goes out). 0 or -errno. */
-int snapshot_set_prefork(SnapshotSet *set);
 /* begin_prepare ran (the writers' context says whether the set is atomic, auto-recovery). */
 bool snapshot_set_prepared(const SnapshotSet *set);
 /* Every volume of the set is captured at one instant. */
@@ -111,7 +107,6 @@ bool snapshot_set_atomic(const SnapshotSet *set);
 
 void snapshot_set_kill_commit(SnapshotSet *set);       /* requester gone / cancel during commit */
 int snapshot_delete_auto_release(SnapshotSet *set);    /* release / abort: auto-release copies go (in a worker) */
-Snapshot *snapshot_free(Snapshot *snap);
 lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
 void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
 
