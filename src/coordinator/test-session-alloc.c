@@ -68,6 +68,7 @@
 #include <lvss/vss.h>
 
 #include "basic/fs-util.h"
+#include "providers/test-run-dir.h"
 #include "coordinator.h"
 #include "worker.h"
 
@@ -223,56 +224,18 @@ static uint64_t mono_usec(void) {
 /* Every lvssd of the run gets a directory under this one (tmpfs). The test removes each of them
  * when its case ends well; when a case fails (its teardown may fail before the removal), when
  * main() returns with failures, or on SIGTERM (meson's timeout), SIGINT, SIGHUP or SIGABRT,
- * remove_run_dir() takes the whole parent (issue 13 part T item 2: 77 of them had piled up). */
+ * test-run-dir.c takes the whole parent (issue 13 part T item 2: 77 of them had piled up). */
 static char run_dir[64];
-/* "chattr -R -i -- DIR 2>/dev/null; rm -rf -- DIR" for /bin/sh -c, made before any handler is set */
-static char run_dir_cmd[256];
-
-static void run_cleanup_command(void) {
-        /* _Fork (no atfork handlers, no locks: async-signal-safe, unlike fork()), execve and
-         * waitpid only: it runs in a signal handler too */
-        char *const argv[] = { (char *) "sh", (char *) "-c", run_dir_cmd, NULL };
-        char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-        pid_t pid;
-        int status;
-
-        if (!run_dir[0])
-                return;
-        pid = _Fork();
-        if (pid == 0) {
-                execve("/bin/sh", argv, envp);
-                _exit(127);
-        }
-        if (pid > 0)
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
-}
-
-static void remove_run_dir(void) {
-        run_cleanup_command();
-}
-
-static void on_fatal_signal(int sig) {
-        run_cleanup_command();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
 
 static void make_run_dir(void) {
-        static const int fatal[] = { SIGTERM, SIGINT, SIGHUP, SIGABRT };
-        struct sigaction sa = { .sa_handler = on_fatal_signal };
+        int r;
 
         snprintf(run_dir, sizeof run_dir, "/dev/shm/lvss-session-alloc-XXXXXX");
-        if (!mkdtemp(run_dir)) {
-                fprintf(stderr, "test-session-alloc: cannot make %s: %s\n", run_dir, strerror(errno));
+        r = test_run_dir_make(run_dir);
+        if (r < 0) {
+                fprintf(stderr, "test-session-alloc: cannot make %s: %s\n", run_dir, strerror(-r));
                 exit(EXIT_FAILURE);
         }
-        snprintf(run_dir_cmd, sizeof run_dir_cmd, "chattr -R -i -- '%s' 2>/dev/null; rm -rf -- '%s'", run_dir,
-                 run_dir);
-        assert_int_equal(atexit(remove_run_dir), 0);
-        sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
-                assert_int_equal(sigaction(fatal[i], &sa, NULL), 0);
 }
 
 /* ---- lvssd on its own thread -------------------------------------------------- */
