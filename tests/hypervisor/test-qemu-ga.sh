@@ -92,15 +92,17 @@ vssadmin() {
 
 writers_text() { vssadmin list writers; }
 
+# (The helpers below read vssadmin's output whole before grep -q looks at it: with
+# pipefail, a grep -q that exits at its match fails the pipe if vssadmin writes again.)
 # writer_block NAME: the block of `vssadmin list writers` about writer NAME.
 writer_block() {
         writers_text | awk -v n="Writer name: '$1'" '
                 /^Writer name: / { on = ($0 == n) }
                 on { print }'
 }
-writer_listed() { writers_text | grep -qF "Writer name: '$1'"; }
-writer_in_state() { writer_block "$1" | grep -qE "^   State: \[[0-9]+\] $2\$"; }
-no_writer_frozen() { ! writers_text | grep -qE '^   State: \[[0-9]+\] Frozen$'; }
+writer_listed() { grep -qF "Writer name: '$1'" <<<"$(writers_text)"; }
+writer_in_state() { grep -qE "^   State: \[[0-9]+\] $2\$" <<<"$(writer_block "$1")"; }
+no_writer_frozen() { ! grep -qE '^   State: \[[0-9]+\] Frozen$' <<<"$(writers_text)"; }
 
 # ---- the writers --------------------------------------------------------------------------------------------
 

@@ -77,7 +77,9 @@ int main(void) { char s[VSS_ID_STRING_MAX]; vss_id id = {{0}}; vss_id_format(&id
 C
 # A library built with sanitizers (make check-asan) needs a program built with them too.
 sanitize=()
-if ldd "$root$(abs "$lib")/liblvss.so" | grep -q libasan; then
+# (ldd's output is read whole first: with pipefail, `ldd | grep -q` fails when grep
+# exits at the first match and ldd's next line meets a closed pipe.)
+if [[ $(ldd "$root$(abs "$lib")/liblvss.so") == *libasan* ]]; then
         sanitize=(-fsanitize=address,undefined)
 fi
 PKG_CONFIG_PATH="$root$(abs "$lib")/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" \
