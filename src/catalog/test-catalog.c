@@ -17,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog-queue.h"
+#include "basic/test-run-dir.h"
 #include "basic/util.h"
 
 static char base_dir[256];
@@ -26,21 +27,12 @@ static int group_setup(void **state) {
         const char *tmp = getenv("TMPDIR");
 
         snprintf(base_dir, sizeof base_dir, "%s/test-catalog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        return mkdtemp(base_dir) ? 0 : -1;
+        /* removed with its databases at every exit, meson's timeout (SIGTERM) too */
+        return test_run_dir_make(base_dir) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
-        char cmd[512];
-
-        /* Only files this test made: catalog-N.db and its -wal/-shm. */
-        for (unsigned i = 0; i < db_counter; i++) {
-                static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-                for (size_t k = 0; k < ELEMENTSOF(suffixes); k++) {
-                        snprintf(cmd, sizeof cmd, "%s/catalog-%u.db%s", base_dir, i, suffixes[k]);
-                        unlink(cmd);
-                }
-        }
-        rmdir(base_dir);
+        test_run_dirs_remove();
         return 0;
 }
 

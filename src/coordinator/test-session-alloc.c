@@ -68,7 +68,7 @@
 #include <lvss/vss.h>
 
 #include "basic/fs-util.h"
-#include "providers/test-run-dir.h"
+#include "basic/test-run-dir.h"
 #include "coordinator.h"
 #include "worker.h"
 

@@ -32,7 +32,7 @@
 #include "basic/util.h"
 #include "basic/fs-util.h"
 #include "providers/provider.h"
-#include "test-run-dir.h"
+#include "basic/test-run-dir.h"
 
 static char base_dir[256]; /* the temporary directory of this run */
 static char volume[300];   /* the tree to snapshot */

@@ -37,7 +37,7 @@
 
 #include "basic/util.h"
 #include "providers/provider.h"
-#include "test-run-dir.h"
+#include "basic/test-run-dir.h"
 
 #define STEP_TIMEOUT (10 * USEC_PER_SEC) /* generous: only the timeout test hits its own */
 #define SLOW_TIMEOUT (300 * USEC_PER_MSEC)

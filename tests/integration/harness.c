@@ -35,6 +35,7 @@
 #include <systemd/sd-id128.h>
 
 #include "basic/fs-util.h"
+#include "basic/test-run-dir.h"
 #include "harness.h"
 #include "protocol/protocol.h"
 
@@ -1347,8 +1348,15 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
         return 0;
 }
 
+static bool env_keep(void) {
+        const char *keep = getenv("LVSS_TEST_KEEP");
+
+        return keep && strcmp(keep, "1") == 0;
+}
+
 int itest_setup(void **state) {
         itest_env *env = xcalloc(1, sizeof *env);
+        int r;
         const char *root = getenv("LVSS_BUILD_ROOT");
         const char *vg = getenv("LVSS_TEST_VALGRIND");
         const char *tmp = getenv("TMPDIR");
@@ -1371,8 +1379,14 @@ int itest_setup(void **state) {
         if (!tmp || !*tmp || strlen(tmp) > 40)
                 tmp = "/tmp";
         env->dir = itest_xprintf("%s/lvss-itest-XXXXXX", tmp);
-        if (!mkdtemp(env->dir)) {
-                fprintf(stderr, "mkdtemp %s: %m\n", env->dir);
+        /* Removed by the teardown; also when meson's timeout (SIGTERM) or ^C ends the test, after
+         * the tail of lvssd's log went to stderr. LVSS_TEST_KEEP=1 keeps it. */
+        if (env_keep())
+                r = mkdtemp(env->dir) ? 0 : -errno;
+        else
+                r = test_run_dir_make_logged(env->dir, "lvssd.log");
+        if (r < 0) {
+                fprintf(stderr, "mkdtemp %s: %s\n", env->dir, strerror(-r));
                 return -1;
         }
         env->state_dir = itest_xprintf("%s/state", env->dir);
@@ -1545,13 +1559,13 @@ int itest_teardown(void **state) {
         }
 
         reader_end();
-        const char *keep = getenv("LVSS_TEST_KEEP");
-        if (keep && strcmp(keep, "1") == 0)
+        if (env_keep())
                 fprintf(stderr, "# kept %s\n", env->dir);
         else {
                 /* A finished copy of the copy provider is immutable (issue 9). */
                 lvss_clear_immutable_tree(env->dir);
                 nftw(env->dir, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+                test_run_dir_forget(env->dir);
         }
 
         for (size_t i = 0; i < env->n_writers; i++) {
@@ -1588,18 +1602,10 @@ int itest_main(const char *group, const struct CMUnitTest *tests, size_t n) {
 
 static pid_t fs_main_pid;
 static void (*fs_cleanup_fn)(void);
-static void (*fs_signal_fn)(void);
 
 static void fs_at_exit(void) {
         if (getpid() == fs_main_pid)
                 fs_cleanup_fn();
-}
-
-static void fs_on_signal(int sig) {
-        if (getpid() == fs_main_pid)
-                fs_signal_fn();
-        signal(sig, SIG_DFL);
-        raise(sig);
 }
 
 int itest_main_with_fs(const char *group, const struct CMUnitTest *tests, size_t n, int (*setup)(void),
@@ -1608,15 +1614,18 @@ int itest_main_with_fs(const char *group, const struct CMUnitTest *tests, size_t
 
         fs_main_pid = getpid();
         fs_cleanup_fn = cleanup;
-        fs_signal_fn = on_signal;
         r = setup();
         if (r != 0) {
                 cleanup();
                 return r;
         }
         atexit(fs_at_exit);
-        signal(SIGTERM, fs_on_signal);
-        signal(SIGINT, fs_on_signal);
+        /* on SIGTERM, SIGINT, SIGHUP and SIGABRT, before the test's directory goes (a mount may be in it) */
+        r = test_run_dir_on_signal(on_signal);
+        if (r < 0) {
+                cleanup();
+                return 1;
+        }
         r = itest_main(group, tests, n);
         cleanup();
         return r;

@@ -164,8 +164,9 @@ int itest_main(const char *group, const struct CMUnitTest *tests, size_t n);
  * outlive it (test-shadow-storage, test-exec-fsfreeze): @setup makes them
  * before any test (0 ready; else its result, e.g. 77 skipped, is returned
  * after @cleanup); @cleanup (idempotent) releases them after the tests and
- * at exit; @on_signal (async-signal-safe calls only) on SIGTERM and SIGINT,
- * before the signal's default action. Both run only in the process that
+ * at exit; @on_signal (async-signal-safe calls only) on SIGTERM, SIGINT,
+ * SIGHUP and SIGABRT, before the test's directory is removed and the
+ * signal's default action follows. Both run only in the process that
  * called this, never in a forked child.
  */
 int itest_main_with_fs(const char *group, const struct CMUnitTest *tests, size_t n, int (*setup)(void),
