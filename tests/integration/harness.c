@@ -2456,24 +2456,15 @@ void itest_exec_provider_free(itest_exec_provider *p) {
 /* ---- a fake exec provider ---- */
 
 char *itest_fake_provider(itest_env *env) {
-        char *dir = itest_xprintf("%s/fake", env->dir);
-        char *program = itest_xprintf("%s/fake-provider", dir);
-        char *fifo = itest_xprintf("%s/never", dir);
-        char *snaps = itest_xprintf("%s/snaps", dir);
+        itest_exec_provider p;
 
-        CHECK(strchr(dir, '\'') == NULL, "a quote in %s", dir);
-        CHECK(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", dir);
-        CHECK(mkdir(snaps, 0755) == 0 || errno == EEXIST, "mkdir %s: %m", snaps);
-        CHECK(mkfifo(fifo, 0600) == 0 || errno == EEXIST, "mkfifo %s: %m", fifo);
-        char *script = itest_xprintf(
-                "#!/bin/sh\n"
+        itest_exec_provider_write(env, &p, "fake",
                 "# A FAKE lvss exec provider for the integration tests: it copies directories\n"
                 "# and can be told to hang. Written by tests/integration/harness.c.\n"
-                "D='%s'\n"
                 "echo \"$*\" >> \"$D/calls\"\n"
                 "block() {\n"
                 "        echo $$ > \"$D/$1.tmp\" && mv \"$D/$1.tmp\" \"$D/$1\"\n"
-                "        read -r _ < \"$D/never\"  # nobody writes to it: blocks until killed\n"
+                "        read -r _ < \"$D/fifo\"  # nobody writes to it: blocks until killed\n"
                 "        exit 1\n"
                 "}\n"
                 "case \"$1\" in\n"
@@ -2491,14 +2482,13 @@ char *itest_fake_provider(itest_env *env) {
                 "        rm -rf -- \"$2\" ;;\n"
                 "abort) rm -rf -- \"$D/snaps/$3\" ;;\n"
                 "*) echo \"fake-provider: unknown step $1\" >&2; exit 2 ;;\n"
-                "esac\n",
-                dir);
-        itest_write_file(program, script, strlen(script));
-        CHECK(chmod(program, 0755) == 0, "chmod %s: %m", program);
-        free(script);
-        free(program);
-        free(fifo);
+                "esac\n");
+        char *snaps = itest_xprintf("%s/snaps", p.dir);
+        CHECK(mkdir(snaps, 0755) == 0, "mkdir %s: %m", snaps);
         free(snaps);
+        char *dir = p.dir;
+        p.dir = NULL;
+        itest_exec_provider_free(&p);
         return dir;
 }
 

@@ -507,9 +507,9 @@ vss_hresult itest_provider_id(const char *socket_path, const char *name, vss_id 
 char *itest_catalog_query(itest_env *env, const char *sql);
 
 /*
- * A fake exec provider: a shell script the harness writes as
- * DIR/fake-provider (DIR = <test dir>/fake, returned, owned), for
- * `ExecProvider=NAME:DIR/fake-provider`. It is not a snapshot tool:
+ * A fake exec provider: a shell script the harness writes as DIR/provider
+ * with itest_exec_provider_write() (below; DIR = <test dir>/fake, returned,
+ * owned), for `ExecProvider=NAME:DIR/provider`. It is not a snapshot tool:
  *   is-supported VOLUME             yes for any directory
  *   prepare SET SNAP VOLUME         checks the volume is a directory; prints
  *                                   DIR/prepare-says when it exists (issue 9
@@ -524,7 +524,7 @@ char *itest_catalog_query(itest_env *env, const char *sql);
  * Every call is appended to DIR/calls ("commit SET SNAP VOLUME"). When the
  * file DIR/hang-commit (DIR/hang-delete) exists, commit (delete) writes its
  * pid to DIR/commit-started (DIR/delete-started), atomically, and then blocks
- * until it is killed (it opens a FIFO nobody writes to).
+ * until it is killed (it opens DIR/fifo, which nobody writes to).
  */
 char *itest_fake_provider(itest_env *env);
 

@@ -325,7 +325,7 @@ static void test_vshadow_nar(void **state) {
 static void start_with_fake(itest_env *env, const char *says, char **ret_fake) {
         char *fake = itest_fake_provider(env);
         char *config = itest_xprintf("%s/lvssd.conf", env->dir);
-        char *body = itest_xprintf("# issue 9 part 2\n[Coordinator]\nExecProvider=fakeexec:%s/fake-provider\n"
+        char *body = itest_xprintf("# issue 9 part 2\n[Coordinator]\nExecProvider=fakeexec:%s/provider\n"
                                    "DefaultProvider=fakeexec\n",
                                    fake);
         if (says) {

@@ -157,7 +157,7 @@ static void crash_start(itest_env *env, crash *c) {
         c->env = env;
         itest_cap_deadlines(env, DEADLINE_FACTOR_MAX);
         c->fake = itest_fake_provider(env);
-        char *text = itest_xprintf("# issue 5 crash tests\n[Coordinator]\nExecProvider=fake:%s/fake-provider\n", c->fake);
+        char *text = itest_xprintf("# issue 5 crash tests\n[Coordinator]\nExecProvider=fake:%s/provider\n", c->fake);
         c->config = itest_xprintf("%s/lvssd.conf", env->dir);
         itest_write_file(c->config, text, strlen(text));
         free(text);

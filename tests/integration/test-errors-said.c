@@ -247,7 +247,7 @@ static void test_item6_exec_provider_disk_full(void **state) {
         mount_small_state(env);
         char *fake = itest_fake_provider(env);
         char *config = itest_xprintf("%s/lvssd.conf", env->dir);
-        char *body = itest_xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/fake-provider\nDefaultProvider=fake\n",
+        char *body = itest_xprintf("# issue 8 item 6\n[Coordinator]\nExecProvider=fake:%s/provider\nDefaultProvider=fake\n",
                              fake);
         itest_write_file(config, body, strlen(body));
         itest_start_lvssd_config(env, &opts, config);

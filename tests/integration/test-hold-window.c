@@ -93,7 +93,7 @@ static void test_ws6_provider_hangs_in_commit(void **state) {
         char *fake = itest_fake_provider(env);
         char *hang = itest_xprintf("%s/hang-commit", fake);
         itest_write_file(hang, "", 0);
-        char *text = itest_xprintf("[Coordinator]\nExecProvider=hangs:%s/fake-provider\n", fake);
+        char *text = itest_xprintf("[Coordinator]\nExecProvider=hangs:%s/provider\n", fake);
         char *config = itest_xprintf("%s/lvssd.conf", env->dir);
         itest_write_file(config, text, strlen(text));
         itest_start_lvssd_config(env, &opts, config);

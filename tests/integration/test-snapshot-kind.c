@@ -105,7 +105,7 @@ static void test_copy_not_atomic(void **state) {
 static void start_with_fake(itest_env *env, const char *says) {
         char *fake = itest_fake_provider(env);
         char *config = itest_xprintf("%s/lvssd.conf", env->dir);
-        char *body = itest_xprintf("# issue 9 part 1\n[Coordinator]\nExecProvider=fakeexec:%s/fake-provider\n"
+        char *body = itest_xprintf("# issue 9 part 1\n[Coordinator]\nExecProvider=fakeexec:%s/provider\n"
                                    "DefaultProvider=fakeexec\n",
                                    fake);
         if (says) {
