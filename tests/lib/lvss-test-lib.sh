@@ -101,22 +101,23 @@ start_lvssd() {
 
 # ---- loop-device file systems -------------------------------------------------------------------------------
 
-# new_loop_fs TYPE SIZE DIR: a TYPE (ext4, btrfs, xfs) file system of SIZE (truncate's) on a loop device,
-# mounted on DIR; the device goes in LOOPS, DIR in MOUNTS (released by release_mounts). The image is deleted
-# at once: the loop device keeps it, and nothing is left if the test dies. No loop devices or no TYPE in the
-# kernel skip the test. Call it inside a private mount namespace (enter_mount_namespace).
+# new_loop_fs TYPE SIZE DIR: a TYPE (ext4, btrfs, xfs) file system of SIZE (truncate's) in an image
+# mounted on DIR through a loop device that mount(8) attaches with autoclear: the device is detached when
+# the file system is unmounted, by release_mounts or, if the test is killed, by the end of its mount
+# namespace. DIR goes in MOUNTS. The image is deleted at once: the loop device keeps it, and nothing is
+# left if the test dies. No loop devices or no TYPE in the kernel skip the test. Call it inside a private
+# mount namespace (enter_mount_namespace).
 new_loop_fs() {
-        local type=$1 size=$2 dir=$3 img dev force=-f
+        local type=$1 size=$2 dir=$3 img force=-f
         img=$(mktemp "$T/loop-$type-XXXXXX.img")
         truncate -s "$size" "$img"
-        dev=$(losetup --find --show "$img" 2>/dev/null) || skip "losetup failed: no loop devices here?"
-        LOOPS+=("$dev")
-        rm -f "$img"
         [ "$type" != ext4 ] || force=-F
-        "mkfs.$type" -q "$force" "$dev" >/dev/null 2>&1 || die "mkfs.$type $dev"
+        "mkfs.$type" -q "$force" "$img" >/dev/null 2>&1 || die "mkfs.$type $img"
         mkdir -p "$dir"
-        mount -t "$type" "$dev" "$dir" 2>/dev/null || skip "cannot mount $type on $dev (no $type in the kernel?)"
+        mount -o loop -t "$type" "$img" "$dir" 2>/dev/null ||
+                skip "cannot mount $type through a loop device (no loop devices, or no $type in the kernel?)"
         MOUNTS+=("$dir")
+        rm -f "$img"
 }
 
 # enter_mount_namespace VAR ARGS...: unless the environment variable VAR is set, runs the script again
@@ -150,7 +151,8 @@ kill_pids() {
         return 0
 }
 
-# release_mounts: unmounts MOUNTS (the last first; lazily where busy) and detaches LOOPS.
+# release_mounts: unmounts MOUNTS (the last first; lazily where busy; their loop devices go with them)
+# and detaches LOOPS (devices a script attached itself).
 release_mounts() {
         local i l
         for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do

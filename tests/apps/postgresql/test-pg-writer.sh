@@ -80,7 +80,6 @@ PORT=$((20000 + ($$ % 20000)))
 SOCKDIR=$T/sock
 mkdir -p "$SOCKDIR" && chown postgres: "$SOCKDIR"
 CONN="host=$SOCKDIR port=$PORT user=postgres dbname=postgres"
-LOOPS=()
 LVSSD_ARGS=()
 MOUNTS=()
 PIDS=()
@@ -116,7 +115,6 @@ cleanup() {
                 rc=1
         fi
         for m in "${MOUNTS[@]}"; do umount -R "$m" 2>/dev/null || umount -l "$m"; done
-        for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
         if [ $rc != 0 ] || [ $failed != 0 ] || [ -n "${LVSS_TEST_VERBOSE:-}" ]; then
                 for f in "$T"/lvssd.log "$T"/writer*.log "$T"/pg.log "$T"/load.err "$T"/vshadow*.out; do
                         [ -f "$f" ] && { echo "---- $f"; tail -40 "$f"; }
@@ -145,11 +143,11 @@ make_btrfs() { # N -> mounted on $T/fsN
         # sparse; deleted snapshots give their space back only when btrfs's cleaner gets to them
         # (lazily), so 20 cycles need room for what they leave behind meanwhile
         truncate -s 4G "$img"
-        dev=$(losetup --find --show "$img") || skip "no loop device"
-        LOOPS+=("$dev")
-        mkfs.btrfs -q -f "$dev" >/dev/null || fail "mkfs.btrfs $dev"
+        mkfs.btrfs -q -f "$img" >/dev/null || fail "mkfs.btrfs $img"
         mkdir -p "$mnt"
-        mount -t btrfs "$dev" "$mnt" || skip "cannot mount btrfs (kernel module?)"
+        # mount(8) attaches the loop device with autoclear: it goes with the unmount, or with this
+        # script's mount namespace if the script is killed
+        mount -o loop -t btrfs "$img" "$mnt" || skip "cannot mount btrfs through a loop device (kernel module?)"
         MOUNTS+=("$mnt")
         rm -f "$img" # the loop device keeps it
 }
