@@ -45,43 +45,12 @@ n=$(wc -l <"$work/files")
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 
-# issue 11 §2: the layers run one way (docs/design.md "The layers"): the snapshot set
-# (src/coordinator/snapshot.c, which holds SnapshotSet) knows no session, writer, fan-out or bus.
-# Its includes, followed through every header (the compiler's -M), name none of these.
-echo "lint: layers (snapshot.c includes no session or bus header)"
-if ! python3 - "$work/compile_commands.json" <<'PY'
-import json, os, re, shlex, subprocess, sys
-banned = {'session.h', 'session-bus.h', 'server.h', 'fanout.h', 'registry.h', 'external.h', 'admin.h',
-          'admin-bus.h', 'restore.h', 'sd-bus.h'}
-ok, seen = True, False
-for entry in json.load(open(sys.argv[1])):
-    if not entry['file'].endswith('src/coordinator/snapshot.c'):
-        continue
-    seen = True
-    args = shlex.split(entry['command'])
-    out, skip = [], False
-    for a in args:  # the same compiler and flags, listing the headers instead of compiling
-        if skip:
-            skip = False
-        elif a in ('-o', '-MQ', '-MF'):
-            skip = True
-        elif a not in ('-c', '-MD'):
-            out.append(a)
-    r = subprocess.run(out + ['-M'], cwd=entry['directory'], capture_output=True, text=True)
-    if r.returncode != 0:
-        print('lint: layers: cannot list the headers of snapshot.c:\n' + r.stderr, file=sys.stderr)
-        sys.exit(1)
-    for dep in sorted(set(r.stdout.replace('\\\n', ' ').split()[1:])):
-        if os.path.basename(dep) in banned:
-            print(f'lint: layers: src/coordinator/snapshot.c includes {dep} (issue 11 §2: the snapshot set '
-                  'includes no session or bus header; docs/design.md "The layers")', file=sys.stderr)
-            ok = False
-if not seen:
-    print('lint: layers: src/coordinator/snapshot.c is not in the compile database', file=sys.stderr)
-    ok = False
-sys.exit(0 if ok else 1)
-PY
-then
+# issue 11 §2: the layers run one way (docs/design.md "The layers"): every src/coordinator/*.c
+# (not test-*.c) has a layer in scripts/lint/layers.py, and includes, followed through every
+# header (the compiler's -M -H), only the headers of its own layer and of the layers below it
+# that it uses.
+echo "lint: layers (scripts/lint/layers.py: no coordinator file includes a header of a layer above)"
+if ! python3 scripts/lint/layers.py "$work/compile_commands.json"; then
         status=1
 fi
 

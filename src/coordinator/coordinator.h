@@ -18,6 +18,7 @@
 #include "providers.h"
 #include "registry.h"
 #include "restore.h"
+#include "connection.h"
 #include "server.h"
 #include "session.h"
 #include "snapshot.h"

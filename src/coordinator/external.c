@@ -34,7 +34,7 @@
 #include "basic/strv.h"
 #include <lvss/metadata.h>
 #include "manager.h"
-#include "server.h"
+#include "connection.h"
 #include "session.h"
 #include "session-bus.h"
 #include "snapshot.h"
@@ -151,7 +151,7 @@ static void answer(Session *s, vss_hresult hr, const char *message) {
                 return;
         if (reply(s, call, hr, message) < 0)
                 log_session(s, "cannot answer %s", sd_bus_message_get_member(call));
-        server_bus_changed(s->m, c->bus);
+        connection_bus_changed(s->m, c->bus);
 }
 
 /* The answer of a freeze that failed, a thaw or an abort is sent once the session has ended

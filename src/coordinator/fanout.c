@@ -44,7 +44,7 @@
 #include "basic/bounded.h"
 #include "basic/state.h"
 #include "manager.h"
-#include "server.h"
+#include "connection.h"
 #include "fanout.h"
 #include "registry.h"
 #include "protocol/protocol.h"
@@ -365,7 +365,7 @@ static int target_send(Fanout *f, Target *t) {
         } else
                 r = sd_bus_call_async(bus, &t->slot, m, reply_handler, t,
                                       fanout_deadline_usec(f->m, f->event, t->writer));
-        server_bus_changed(f->m, bus); /* the call's deadline, and what is left to write */
+        connection_bus_changed(f->m, bus); /* the call's deadline, and what is left to write */
         return r;
 }
 

@@ -28,6 +28,7 @@
 #include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
+#include "connection.h"
 #include "session.h"
 #include "providers.h"
 #include "snapshot.h"

@@ -33,6 +33,9 @@ struct Manager {
         /* &session_registry_hooks (main.c, and every test that builds a Manager): without
          * it, a writer that goes is not forgotten by the sessions that name it */
         const RegistryHooks *registry_hooks;
+        /* &server_connection_hooks (server_listen()): what the transport (connection.c) asks the
+         * bus edge about a connection; NULL until then */
+        const struct ConnectionHooks *connection_hooks;
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_source;
@@ -43,7 +46,7 @@ struct Manager {
         lvss_provider *default_provider;
 
         Client *clients;
-        Client **clients_by_fd; /* a bus's Client from its socket (server_bus_changed()) */
+        Client **clients_by_fd; /* a bus's Client from its socket (connection_bus_changed()) */
         size_t n_clients_by_fd;
         Writer *writers;  /* subscribed writers, newest first */
         Session *sessions;
@@ -56,7 +59,7 @@ struct Manager {
         bool stopping;
         struct Metrics *metrics; /* MetricsFile= (issue 12 §3), or NULL */
 
-        /* connection limits (server.c) */
+        /* connection limits (server.c, connection.c) */
         unsigned n_clients;              /* every accepted connection */
         unsigned n_unprivileged;         /* those of peers that may not act as requester */
         unsigned n_refusing;             /* refused ones still open to say why (not in n_clients) */

@@ -16,7 +16,6 @@
 
 #include "manager.h"
 #include "providers.h"
-#include "snapshot.h"
 #include "external.h"
 
 static int add_provider(Manager *m, lvss_provider *p) {

@@ -41,7 +41,7 @@
 
 #include "lvssd-config.h"
 #include "manager.h"
-#include "server.h"
+#include "connection.h"
 #include "fanout.h"
 #include "registry.h"
 #include "protocol/protocol.h"
@@ -222,7 +222,7 @@ static void drop_other_owners(Manager *m, const Client *c, const vss_id *writer_
                         uid_text(o->client->uid, who, sizeof who), (int) o->client->pid, (unsigned) c->uid,
                         (int) c->pid);
                 registry_unsubscribe(o);
-                server_drop_client(o->client);
+                connection_drop_client(o->client);
         }
 }
 
@@ -298,7 +298,7 @@ static void owner_row_written(int r, void *data, void *userdata) {
                 if (r < 0)
                         log_msg("writer '%s': cannot answer its subscription: %s", w->name, strerror(-r));
         }
-        server_bus_changed(m, c->bus); /* answered from a catalog completion, not from its own dispatch */
+        connection_bus_changed(m, c->bus); /* answered from a catalog completion, not from its own dispatch */
 }
 
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
@@ -616,7 +616,7 @@ static void admin_list_done(Fanout *f, void *userdata) {
                 log_msg("ListWriters: cannot reply: %s", strerror(-r));
                 sd_bus_reply_method_errnof(a->call, r, "Cannot build the writer list: %m");
         }
-        server_bus_changed(f->m, sd_bus_message_get_bus(a->call));
+        connection_bus_changed(f->m, sd_bus_message_get_bus(a->call));
         admin_list_free(a);
 }
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #include "manager.h"
-#include "server.h"
+#include "connection.h"
 #include "session.h"
 #include "session-bus.h"
 #include "admin-bus.h"
@@ -121,7 +121,7 @@ static int bus_pending_answer(Pending *p, const Answer *a) {
         if (r < 0 && a->kind != ANSWER_ERRNO)
                 (void) sd_bus_reply_method_errno(b->call, r, NULL);
         if (a->flush)
-                server_bus_changed(b->m, sd_bus_message_get_bus(b->call));
+                connection_bus_changed(b->m, sd_bus_message_get_bus(b->call));
         sd_bus_message_unref(b->call);
         free(b);
         return r;

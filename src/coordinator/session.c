@@ -37,7 +37,7 @@
 #include "documents/wmd.h"
 #include <lvss/writer.h>
 #include "manager.h"
-#include "server.h"
+#include "connection.h"
 #include "fanout.h"
 #include "registry.h"
 #include "session.h"
@@ -471,7 +471,7 @@ void entry_release_frozen(Entry *e, const char *why) {
                 return; /* gone already: its library has thawed it */
         log_session(e->session, "%s: writer '%s' could not be told to thaw; closing its connection so that it "
                     "thaws now (WS-6)", why, e->writer_name);
-        server_drop_client(e->writer->client);
+        connection_drop_client(e->writer->client);
 }
 
 void entry_apply(Entry *e, vss_writer_event event, const Target *t) {
@@ -908,7 +908,7 @@ void session_step_finish(Session *s, vss_hresult hr) {
         }
         /* a step ends from a writer's reply or a timer, not from the requester's own dispatch */
         if (s->client)
-                server_bus_changed(s->m, s->client->bus);
+                connection_bus_changed(s->m, s->client->bus);
 }
 
 /* An asynchronous step started: answer its call now (a NULL call: lvssd's own step, an
@@ -1754,7 +1754,7 @@ static void tell_writers(Session *s, vss_writer_session_state state) {
                         r = sd_bus_send(NULL, m, NULL);
                 if (r < 0)
                         log_session(s, "cannot tell writer '%s' the session state: %s", e->writer_name, strerror(-r));
-                server_bus_changed(s->m, e->writer->client->bus);
+                connection_bus_changed(s->m, e->writer->client->bus);
         }
 }
 

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""make lint, "layers": lvssd's layers run one way (issue 11 §2, docs/design.md "The layers").
+
+Usage: scripts/lint/layers.py COMPILE_COMMANDS.json   (scripts/lint.sh runs it)
+
+Every src/coordinator/*.c but the unit tests (test-*.c) has a layer in LAYERS
+below; a file may include the headers of src/coordinator/ that belong to its own
+layer and to the layers its layer uses (USES, followed down: "bus edge" uses
+"session", which uses "fan-out, registry", ...). The includes are followed
+through every header with the compiler's own flags (-M -H: the tree of what
+it opens), and the file's own #include lines are read too (a header already
+opened through another one is not listed again). Anything else fails, naming
+the file, the header (and through which header it came), the two layers and
+the rule. A new file or header that has no layer here fails too, so that
+nobody forgets to place it. The few includes that still go against the rule
+are in EXCEPTIONS, each with its reason (docs/design.md, "Known limits of this
+layout"); what such a header includes in turn is let through with it.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+# The layers, top first, and the files of src/coordinator/ in each (docs/design.md, "The layers").
+LAYERS = {
+    'main': ['main.c'],
+    'bus edge': ['server.c', 'session-bus.c', 'admin-bus.c'],
+    'external session': ['external.c'],
+    'admin': ['admin.c'],
+    'session': ['session.c', 'session-snapshot.c', 'restore.c', 'session-state.c'],
+    'fan-out, registry': ['fanout.c', 'registry.c'],
+    'snapshot set': ['snapshot.c'],
+    'providers, workers': ['providers.c', 'worker.c'],
+    'transport': ['connection.c'],
+    'base': ['config.c', 'metrics.c', 'metrics-format.c'],
+}
+
+# The layers each layer calls by name (what they use in turn is theirs to use too).
+USES = {
+    'main': ['bus edge'],
+    'bus edge': ['external session', 'admin'],
+    'external session': ['session'],
+    'admin': ['session'],
+    'session': ['fan-out, registry', 'snapshot set'],
+    'fan-out, registry': ['transport'],
+    'snapshot set': ['providers, workers'],
+    'providers, workers': ['base'],
+    'transport': ['base'],
+    'base': [],
+}
+
+# Headers without a .c file of the same name: their layer. A header whose layer is None
+# may be included by no file of lvssd.
+HEADERS = {
+    'manager.h': 'base',        # the Manager, log_msg()
+    'forward.h': 'base',        # the objects' names only
+    'answer.h': 'base',         # Pending, Answer: plain C (issue 11 §2)
+    'lvssd-config.h': 'base',   # the Config struct
+    'coordinator.h': None,      # every part header, for old branches; lvssd includes it nowhere
+}
+
+# What the compiler must not open for these files, even through another header.
+BANNED_SYSTEM = {
+    'snapshot.c': {'sd-bus.h': 'the snapshot set knows no bus'},
+    'session-state.c': {'sd-bus.h': 'the transition table is plain C'},
+}
+
+# Includes that still go against the layers, each with its reason (docs/design.md, "Known limits").
+EXCEPTIONS = {
+    'session-snapshot.c': {
+        'admin.h': 'retention after a new persistent copy and room under the storage limit (issue 12 §2) '
+                   'are called by name from the snapshot set\'s hooks',
+    },
+    'external.c': {
+        'session-bus.h': 'its replies carry the status struct, packed by session-bus.c\'s append_status()',
+    },
+    'providers.c': {
+        'external.h': 'external_provider_new(): the external provider\'s ops live in external.c',
+    },
+}
+
+RULE = 'issue 11 §2, the layers run one way: docs/design.md "The layers", the table in scripts/lint/layers.py'
+
+
+def closure(layer):
+    seen, todo = {layer}, [layer]
+    while todo:
+        for below in USES[todo.pop()]:
+            if below not in seen:
+                seen.add(below)
+                todo.append(below)
+    return seen
+
+
+def fail(msg):
+    print('lint: layers: ' + msg, file=sys.stderr)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print('usage: layers.py COMPILE_COMMANDS.json', file=sys.stderr)
+        return 2
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+    coord = os.path.join(root, 'src', 'coordinator')
+    ok = True
+
+    layer_of = {}
+    for layer, files in LAYERS.items():
+        for f in files:
+            layer_of[f] = layer
+    if set(USES) != set(LAYERS):
+        fail('LAYERS and USES name different layers')
+        return 1
+
+    sources = sorted(f for f in os.listdir(coord) if f.endswith('.c') and not f.startswith('test-'))
+    for f in sources:
+        if f not in layer_of:
+            fail(f'src/coordinator/{f} has no layer: give it one in scripts/lint/layers.py (LAYERS) '
+                 'and in docs/design.md "The layers"')
+            ok = False
+    for f in sorted(layer_of):
+        if f not in sources:
+            fail(f'scripts/lint/layers.py names src/coordinator/{f}, which is not there')
+            ok = False
+
+    header_layer = dict(HEADERS)
+    for h in sorted(f for f in os.listdir(coord) if f.endswith('.h')):
+        c = h[:-2] + '.c'
+        if c in layer_of:
+            header_layer[h] = layer_of[c]
+        elif h not in HEADERS:
+            fail(f'src/coordinator/{h} has no layer: give it one in scripts/lint/layers.py (HEADERS)')
+            ok = False
+
+    entries = {}
+    for entry in json.load(open(sys.argv[1])):
+        path = os.path.normpath(os.path.join(entry['directory'], entry['file']))
+        if os.path.dirname(path) == coord and os.path.basename(path) in layer_of:
+            entries.setdefault(os.path.basename(path), entry)
+
+    reported = set()
+
+    def check(f, h, via):
+        """@f includes @h (a header of src/coordinator/), through @via (None: itself)."""
+        if (f, h) in reported:
+            return False
+        where = f' (through {via})' if via else ''
+        mine = layer_of[f]
+        if h not in header_layer:
+            return True  # reported above
+        theirs = header_layer[h]
+        if theirs is None:
+            reported.add((f, h))
+            fail(f'src/coordinator/{f} includes {h}{where}: no file of lvssd may ({RULE})')
+            return False
+        if theirs in closure(mine):
+            return True
+        if h in EXCEPTIONS.get(f, {}):
+            return True
+        reported.add((f, h))
+        how = 'upward: ' if mine in closure(theirs) else ''
+        fail(f'src/coordinator/{f} ({mine}) includes {h}{where}, of the {theirs} layer: {how}'
+             f'the {mine} layer does not use it ({RULE})')
+        return False
+
+    for f in sorted(layer_of):
+        if f not in sources:
+            continue
+        if f not in entries:
+            fail(f'src/coordinator/{f} is not in the compile database: its includes are not checked')
+            ok = False
+            continue
+        entry = entries[f]
+        args, out, skip = shlex.split(entry['command']) if 'command' in entry else list(entry['arguments']), [], False
+        for a in args:  # the same compiler and flags, listing the headers instead of compiling
+            if skip:
+                skip = False
+            elif a in ('-o', '-MQ', '-MF', '-MT'):
+                skip = True
+            elif a not in ('-c', '-MD', '-MMD'):
+                out.append(a)
+        r = subprocess.run(out + ['-M', '-H'], cwd=entry['directory'], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f'cannot list the headers of src/coordinator/{f}:\n' + r.stderr)
+            ok = False
+            continue
+
+        # The tree -H draws: "<dots> path", one dot per level. A header opened inside an excepted
+        # one is let through with it.
+        stack = []  # (depth, basename, excepted)
+        for line in r.stderr.splitlines():
+            m = re.match(r'^(\.+) (.*)$', line)
+            if not m:
+                continue
+            depth, path = len(m.group(1)), os.path.normpath(os.path.join(entry['directory'], m.group(2)))
+            while stack and stack[-1][0] >= depth:
+                stack.pop()
+            base = os.path.basename(path)
+            excepted = any(e for _, _, e in stack)
+            via = stack[0][1] if stack else None
+            if base in BANNED_SYSTEM.get(f, {}) and (f, base) not in reported:
+                reported.add((f, base))
+                fail(f'src/coordinator/{f} includes {path}' + (f' (through {via})' if via else '') +
+                     f': {BANNED_SYSTEM[f][base]} ({RULE})')
+                ok = False
+            if os.path.dirname(path) == coord:
+                if not excepted and not check(f, base, via):
+                    ok = False
+                excepted = excepted or base in EXCEPTIONS.get(f, {})
+            stack.append((depth, base, excepted))
+
+        # Its own #include lines (a header opened before through another is not in the tree again).
+        with open(os.path.join(coord, f)) as src:
+            for line in src:
+                m = re.match(r'\s*#\s*include\s+"([^"/]+)"', line)
+                if m and os.path.exists(os.path.join(coord, m.group(1))) and not check(f, m.group(1), None):
+                    ok = False
+
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
