@@ -179,7 +179,7 @@ static void test_peer_not_reading_does_not_stall_others(void **state) {
  * of a connection's session ends while lvssd is still working through that
  * connection's pipelined calls, 64 at a time. The step ends from another
  * connection's dispatch (the writer's Identify answer), which points this
- * connection's sources at what its bus waits for (server_bus_changed()); the
+ * connection's sources at what its bus waits for (connection_bus_changed()); the
  * calls still unread in its socket are processed all the same, although the
  * peer sends nothing more. Whether the step did end in the middle is checked
  * (StepFinished came before the last answer); if it did not, the round is
