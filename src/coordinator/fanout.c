@@ -64,8 +64,12 @@ static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         Fanout *f = userdata;
 
         f->done_scheduled = false;
-        /* The outcomes of this event go to the catalog together. */
-        manager_flush_history(f->m);
+        /* The outcomes of this event go to the catalog together. A Freeze's wait for the fan-out
+         * that ends the freeze window (Thaw, or Abort), and go with its own: while writers are
+         * frozen, the catalog thread does not take the CPU from the commit (issue 11 §5). Nothing
+         * reads them before then but GetRecordStatus, which flushes first; lvssd's stop does too. */
+        if (f->event != VSS_EVENT_FREEZE)
+                manager_flush_history(f->m);
         if (f->done)
                 f->done(f, f->userdata);
         return 0;

@@ -136,7 +136,9 @@ static void session_end_catalog(Session *s, const char *state, const char *reaso
         /* issue 8 item 6: the session's own row says its history is incomplete */
         if (note && asprintf(&full, "%s; %s", strempty(reason), note) < 0)
                 full = NULL;
-        /* history only: nothing waits for it (issue 11 §1) */
+        /* history only: nothing waits for it (issue 11 §1); after the session's history rows (a
+         * Freeze's wait in memory for the next fan-out: fanout_dispatch_done()) */
+        manager_flush_history(s->m);
         if (lvss_catalog_queue_session_end(s->m->catalog_queue, &s->id, state, full ? full : reason,
                                            now_usec(CLOCK_REALTIME)) < 0)
                 log_session(s, "out of memory: the session's end is not recorded in the catalog");

@@ -24,6 +24,9 @@
  * only after the short-timeout writer was thawed must not make a "successful"
  * set. And the tools act on writer status: `vssadmin create shadow` exits 1
  * when a writer taking part failed, naming it and its failure in one line.
+ *
+ * Issue 11 §5: the catalog thread writes nothing of a Freeze while the
+ * writers are frozen (test_freeze_rows_after_the_window).
  */
 
 #include <inttypes.h>
@@ -485,6 +488,64 @@ static void test_item3_hold_window_shorter_than_freeze_timeout(void **state) {
         free(dir);
 }
 
+/* The catalog's history rows of session @sid for @event (-1 when the catalog cannot be read). */
+static int history_rows(itest_env *env, const vss_id *sid, vss_writer_event event) {
+        char *sql = itest_xprintf("SELECT count(*) FROM writer_status WHERE session_id = '%s' AND event = %d",
+                                  itest_id_str(sid), (int) event);
+        char *got = itest_catalog_query(env, sql);
+        int n = got ? atoi(got) : -1;
+
+        free(got);
+        free(sql);
+        return n;
+}
+
+/*
+ * Issue 11 §5, nothing of lvssd's own in the freeze window: the history rows
+ * of a Freeze wait in memory for the fan-out that ends the window (Thaw, or
+ * Abort), so that the catalog thread does not take the CPU from the commit
+ * while writers are frozen. While the slow commit waits, a second session is
+ * opened: OpenSession is answered once that session's catalog row is written,
+ * and the catalog thread writes in the order it is given, so every row queued
+ * before it is on disk by then. The set's PrepareForSnapshot rows are (one
+ * per writer); its Freeze rows are not. Once the commit goes on, the set is
+ * made, and the Freeze rows are written with Thaw's. Before the change the
+ * Freeze rows were on disk while the commit waited.
+ */
+static void test_freeze_rows_after_the_window(void **state) {
+        itest_env *env = *state;
+        char *dir = slow_provider(env);
+        vss_id provider = slow_lvssd(env, dir, itest_ms(env, 30000));
+        itest_writer *ws[] = { WRITER(env, "w1"), WRITER(env, "w2") };
+        slow_set st = { 0 };
+        char *reason = NULL;
+        uint64_t ms;
+
+        slow_set_begin(env, &provider, dir, 1, ws, 2, &st);
+        vss_backup_components *other = itest_requester(env, false); /* answered after its catalog row */
+        int prepared = history_rows(env, &st.sid, VSS_EVENT_PREPARE_SNAPSHOT);
+        int frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        itest_note("while the commit waits: %d PrepareForSnapshot rows, %d Freeze rows", prepared, frozen);
+        CHECK(prepared == 2, "the catalog has %d PrepareForSnapshot rows of the set's session while the commit "
+              "waits, expected 2 (one per writer)", prepared);
+        CHECK(frozen == 0, "issue 11 §5: the catalog has %d Freeze rows while the writers are frozen: the catalog "
+              "thread wrote them in the freeze window", frozen);
+
+        CHECK(slow_release_waiting(env, dir), "the slow commit was not waiting");
+        CHECK_HR(slow_set_wait(env, &st, itest_ms(env, 20000), &ms), VSS_S_OK, "DoSnapshotSet");
+        STEP_OK(env, st.bc, vss_backup_complete);
+        itest_requester_release(env, st.bc);
+        itest_requester_release(env, other);
+        free(itest_wait_session_end(env, &st.sid, &reason, itest_ms(env, 30000)));
+        free(reason);
+        /* the session's end row is queued after its history: every row is on disk now */
+        frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        int thawed = history_rows(env, &st.sid, VSS_EVENT_THAW);
+        CHECK(frozen == 2 && thawed == 2, "after the session: %d Freeze and %d Thaw rows, expected 2 and 2", frozen,
+              thawed);
+        free(dir);
+}
+
 /*
  * Issue 8 item 3 (the tools act on writer status): `vssadmin create shadow`
  * exits 1 when a writer taking part ends the backup failed (here at
@@ -536,6 +597,7 @@ int main(void) {
                 ITEST(test_item3_freeze_timeout_shorter_than_hold_window),
                 ITEST(test_item3_hold_window_shorter_than_freeze_timeout),
                 ITEST(test_item3_vssadmin_create_shadow_writer_fails),
+                ITEST(test_freeze_rows_after_the_window),
         };
         return ITEST_MAIN("hold-window", tests);
 }
