@@ -36,7 +36,7 @@
 #include "manager.h"
 #include "connection.h"
 #include "session.h"
-#include "session-bus.h"
+#include "status-bus.h"
 #include "snapshot.h"
 #include "providers.h"
 #include "external.h"
