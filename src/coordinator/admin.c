@@ -1095,3 +1095,8 @@ int admin_make_room(Manager *m, const vss_id *session_id, char *const *volumes, 
                 room_job_free(j);
         return r;
 }
+
+const StorageHooks admin_storage_hooks = {
+        .apply_retention = admin_apply_retention,
+        .make_room = admin_make_room,
+};

@@ -14,6 +14,7 @@
 
 #include "answer.h"
 #include "forward.h"
+#include "storage-hooks.h"
 
 /*
  * issue 11 §2: server.c unpacks a call and hands it over as a Pending (answer.h), which these
@@ -45,5 +46,6 @@ int admin_resize_shadow_storage(Manager *m, Pending *call, const char *volume, c
  * nothing when that is not enough for one of them. @done(@m, @session_id, r) on the loop once
  * the rows of the deleted copies are gone: r 0 room made, -ENOSPC none to be made, or another
  * negative errno. Returns 0 (@done will be called) or a negative errno (it will not). */
-typedef void (*admin_room_done_t)(Manager *m, const vss_id *session_id, int r);
 int admin_make_room(Manager *m, const vss_id *session_id, char *const *volumes, admin_room_done_t done);
+/* issue 11 §2: admin_apply_retention() and admin_make_room(), for the session layer (Manager.storage_hooks, set by server_listen()). */
+extern const StorageHooks admin_storage_hooks;

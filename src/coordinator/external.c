@@ -17,7 +17,7 @@
  * (WS-6). Past it lvssd thaws every writer (Abort) and keeps the session's
  * outcome for the thaw that comes later: it says "held past the hold limit".
  *
- * One external session at a time. The provider `external` makes nothing:
+ * One external session at a time. The provider `external` (providers.c) makes nothing:
  * its set is recorded in the catalog (persistent, VSS_CTX_APP_ROLLBACK) and
  * deleting it forgets the record.
  *
@@ -36,76 +36,15 @@
 #include "manager.h"
 #include "connection.h"
 #include "session.h"
-#include "session-bus.h"
+#include "status-bus.h"
 #include "snapshot.h"
+#include "providers.h"
 #include "external.h"
 #include "protocol/protocol.h"
 
-/* {7c1f8f0e-5a43-4d0b-9e55-1b7e2a3c4d10}; a macro too, for static initializers (a const
- * object is not a constant expression in C: GCC accepts it, clang does not) */
-#define EXTERNAL_PROVIDER_ID                                                      \
-        {                                                                         \
-                .bytes = { 0x7c, 0x1f, 0x8f, 0x0e, 0x5a, 0x43, 0x4d, 0x0b,       \
-                           0x9e, 0x55, 0x1b, 0x7e, 0x2a, 0x3c, 0x4d, 0x10 },     \
-        }
-static const vss_id external_provider_id = EXTERNAL_PROVIDER_ID;
+static const vss_id external_provider_id = EXTERNAL_PROVIDER_ID; /* providers.h */
 
 #define HELD_OUT "held past the hold limit: thawed before thaw came"
-
-/* ---- the provider -------------------------------------------------------- */
-
-static bool ext_is_volume_supported(lvss_provider *p, const char *volume) {
-        return volume && volume[0] == '/';
-}
-
-static int ext_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        for (size_t i = 0; i < n; i++) {
-                free(snaps[i]->snapshot_path);
-                if (asprintf(&snaps[i]->snapshot_path, "external:%s", snaps[i]->volume) < 0) {
-                        snaps[i]->snapshot_path = NULL;
-                        return lvss_provider_fail(ret_hr, -ENOMEM);
-                }
-                snaps[i]->atomic = false; /* not known: the hypervisor decides */
-        }
-        return 0;
-}
-
-static int ext_nothing(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        return 0;
-}
-
-static int ext_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
-        return 0;
-}
-
-static int ext_delete(lvss_provider *p, const char *snapshot_path) {
-        return 0; /* forgetting the catalog row is all there is */
-}
-
-static const lvss_provider_ops external_ops = {
-        .name = "external",
-        .id = EXTERNAL_PROVIDER_ID,
-        .type = "external",
-        .version = "1.0",
-        .is_volume_supported = ext_is_volume_supported,
-        .begin_prepare = ext_begin_prepare,
-        .end_prepare = ext_nothing,
-        .pre_commit = ext_nothing,
-        .commit = ext_nothing,
-        .post_commit = ext_nothing,
-        .abort = ext_abort,
-        .delete_snapshot = ext_delete,
-};
-
-int external_provider_new(lvss_provider **ret) {
-        lvss_provider *p = calloc(1, sizeof *p);
-
-        if (!p)
-                return -ENOMEM;
-        p->ops = &external_ops;
-        *ret = p;
-        return 0;
-}
 
 /* ---- answers --------------------------------------------------------------- */
 

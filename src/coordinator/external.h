@@ -13,9 +13,7 @@
 
 #include "forward.h"
 #include "session.h"
-#include "providers/provider.h"
 
-int external_provider_new(lvss_provider **ret);
 int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error);
 int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error);
 int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error);

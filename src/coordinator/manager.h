@@ -36,6 +36,9 @@ struct Manager {
         /* &server_connection_hooks (server_listen()): what the transport (connection.c) asks the
          * bus edge about a connection; NULL until then */
         const struct ConnectionHooks *connection_hooks;
+        /* &admin_storage_hooks (server_listen()): retention and room under the storage limit,
+         * which the session layer asks of admin.c (issue 12 §2); NULL until then */
+        const struct StorageHooks *storage_hooks;
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_source;

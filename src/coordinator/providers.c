@@ -3,7 +3,8 @@
 /*
  * The providers lvssd offers, and which one takes a volume.
  *
- * copy always exists; btrfs exists when libbtrfsutil works; every
+ * copy always exists; btrfs exists when libbtrfsutil works; external (the
+ * sets of external sessions, made outside) always exists; every
  * ExecProvider=NAME:PROGRAM line adds an exec provider. A volume added
  * without a provider id goes to DefaultProvider= when that provider takes
  * it, else to the first that does in the order btrfs (O(1) snapshots), copy
@@ -12,11 +13,11 @@
  * surprise LVM snapshot is no one's idea of a default.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "manager.h"
 #include "providers.h"
-#include "external.h"
 
 static int add_provider(Manager *m, lvss_provider *p) {
         lvss_provider **a = reallocarray(m->providers, m->n_providers + 1, sizeof *a);
@@ -34,6 +35,65 @@ static int apply_stored_limit(const char *volume, uint64_t max_bytes, unsigned m
 
         if (r < 0)
                 log_msg("shadow storage limit of %s from the catalog: %s", volume, strerror(-r));
+        return 0;
+}
+
+/*
+ * issue 10 part 2: the provider `external`. The snapshot is made outside (hypervisor, cloud); only
+ * external sessions (external.c) use it. It makes nothing: its set is recorded in the catalog and
+ * deleting it forgets the record. It knows nothing of the session that uses it.
+ */
+
+static bool ext_is_volume_supported(lvss_provider *p, const char *volume) {
+        return volume && volume[0] == '/';
+}
+
+static int ext_begin_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        for (size_t i = 0; i < n; i++) {
+                free(snaps[i]->snapshot_path);
+                if (asprintf(&snaps[i]->snapshot_path, "external:%s", snaps[i]->volume) < 0) {
+                        snaps[i]->snapshot_path = NULL;
+                        return lvss_provider_fail(ret_hr, -ENOMEM);
+                }
+                snaps[i]->atomic = false; /* not known: the hypervisor decides */
+        }
+        return 0;
+}
+
+static int ext_nothing(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        return 0;
+}
+
+static int ext_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        return 0;
+}
+
+static int ext_delete(lvss_provider *p, const char *snapshot_path) {
+        return 0; /* forgetting the catalog row is all there is */
+}
+
+static const lvss_provider_ops external_ops = {
+        .name = "external",
+        .id = EXTERNAL_PROVIDER_ID,
+        .type = "external",
+        .version = "1.0",
+        .is_volume_supported = ext_is_volume_supported,
+        .begin_prepare = ext_begin_prepare,
+        .end_prepare = ext_nothing,
+        .pre_commit = ext_nothing,
+        .commit = ext_nothing,
+        .post_commit = ext_nothing,
+        .abort = ext_abort,
+        .delete_snapshot = ext_delete,
+};
+
+static int external_provider_new(lvss_provider **ret) {
+        lvss_provider *p = calloc(1, sizeof *p);
+
+        if (!p)
+                return -ENOMEM;
+        p->ops = &external_ops;
+        *ret = p;
         return 0;
 }
 

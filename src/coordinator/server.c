@@ -1039,6 +1039,7 @@ int server_listen(Manager *m) {
         int r, fd;
 
         m->connection_hooks = &server_connection_hooks;
+        m->storage_hooks = &admin_storage_hooks;
         raise_descriptor_limit(m);
 
         r = sd_listen_fds(1);

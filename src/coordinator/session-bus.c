@@ -18,6 +18,7 @@
 #include "connection.h"
 #include "session.h"
 #include "session-bus.h"
+#include "status-bus.h"
 #include "admin-bus.h"
 #include "protocol/protocol.h"
 
@@ -26,28 +27,6 @@ typedef struct BusPending {
         Manager *m;
         sd_bus_message *call;
 } BusPending;
-
-int append_status(sd_bus_message *m, const Entry *e) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'r', LVSS_STATUS_STRUCT);
-        if (r < 0)
-                return r;
-        r = lvss_bus_append_id(m, &e->instance_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &e->writer_id);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ssuiis", e->writer_name, e->instance_name, (uint32_t) e->state,
-                                          e->failure, e->application_result, strempty(e->application_message));
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &e->session->id);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ubtt", (uint32_t) e->last_event, e->in_progress, e->last_event_usec,
-                                          e->duration_usec);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
 
 int session_bus_reply_status(sd_bus_message *call, const Session *s) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

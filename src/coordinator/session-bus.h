@@ -5,8 +5,8 @@
  * session-bus.c: the bus edge of the session layer (issue 11 §2). A call the
  * session answers, now or later, is handed to it as a Pending (answer.h);
  * the session completes it with a plain C Answer and this file packs the
- * D-Bus reply. The status struct of a writer (LVSS_STATUS_STRUCT) is packed
- * here too, for the answers and for the external session's replies.
+ * D-Bus reply. The status struct of a writer (LVSS_STATUS_STRUCT) is packed by
+ * status-bus.c, which the external session's replies use too.
  */
 
 #include <systemd/sd-bus.h>
@@ -16,7 +16,5 @@
 
 /* A Pending for @call (referenced), or NULL when out of memory. */
 Pending *session_bus_pending_new(Manager *m, sd_bus_message *call);
-/* One LVSS_STATUS_STRUCT: entry @e's status (WS-9). */
-int append_status(sd_bus_message *m, const Entry *e);
 /* GatherWriterStatus / GatherSessionStatus: every entry of @s, answered on @call. */
 int session_bus_reply_status(sd_bus_message *call, const Session *s);

@@ -29,7 +29,7 @@
 #include "fanout.h"
 #include "session.h"
 #include "snapshot.h"
-#include "admin.h" /* issue 12 §2: retention after a new persistent copy, room under the storage limit */
+#include "storage-hooks.h" /* issue 12 §2: retention after a new persistent copy, room under the storage limit */
 #include "protocol/protocol.h"
 
 /* ---- what writers see of the set (their events' context) ---------------------------------- */
@@ -306,7 +306,7 @@ void snapshot_external_release(Session *s, vss_hresult hr, const char *why) {
         snapshot_set_external_made(s->set);
 }
 
-/* issue 12 §2: admin.c made room (or could not) for the session @session_id's set. */
+/* issue 12 §2: admin.c (StorageHooks.make_room) made room (or could not) for the session @session_id's set. */
 static void room_made(Manager *m, const vss_id *session_id, int r) {
         Session *s = m->sessions;
 
@@ -405,13 +405,17 @@ static int set_hook_hold(void *userdata, uint64_t started_mono, uint64_t writer_
 static void set_hook_apply_retention(void *userdata, const char *volume) {
         Session *s = userdata;
 
-        admin_apply_retention(s->m, volume);
+        /* admin.c's, through the hook server_listen() set (issue 11 §2) */
+        if (s->m->storage_hooks)
+                s->m->storage_hooks->apply_retention(s->m, volume);
 }
 
 static int set_hook_make_room(void *userdata, char *const *volumes) {
         Session *s = userdata;
 
-        return admin_make_room(s->m, &s->id, volumes, room_made);
+        if (!s->m->storage_hooks)
+                return -EINVAL; /* as admin_make_room() without a catalog: no room to be made */
+        return s->m->storage_hooks->make_room(s->m, &s->id, volumes, room_made);
 }
 
 const SnapshotSetHooks session_set_hooks = {

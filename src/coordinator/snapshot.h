@@ -107,7 +107,6 @@ bool snapshot_set_atomic(const SnapshotSet *set);
 
 void snapshot_set_kill_commit(SnapshotSet *set);       /* requester gone / cancel during commit */
 int snapshot_delete_auto_release(SnapshotSet *set);    /* release / abort: auto-release copies go (in a worker) */
-lvss_provider *manager_pick_provider(Manager *m, const vss_id *provider_id, const char *volume, vss_id *ret_id);
 void manager_recover(Manager *m);               /* start-up: orphans from the catalog */
 
 
