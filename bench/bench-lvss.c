@@ -896,28 +896,38 @@ int bench_btrfs_run(const bench_config *cfg) {
 
         for (size_t k = 0; k < cfg->n_btrfs_n_values; k++) {
                 unsigned n = cfg->btrfs_n_values[k];
-                unsigned reps = cfg->quick ? 2 : n >= 100 ? 5 : 10;
-                _cleanup_(samples_done) samples raw = {}, inner = {}, window = {};
-                double v1, v2;
+                unsigned reps = cfg->btrfs_reps ? cfg->btrfs_reps : cfg->quick ? 2 : n >= 100 ? 10 : 20;
+                _cleanup_(samples_done) samples raw = {}, inner = {}, window = {}, diff = {};
+                double v_raw, v_in, v_win, lo, hi;
 
-                bench_log("btrfs: N=%u volumes, %u repetitions", n, reps);
-                r = btrfs_lvss(&e, &b, n, &v1, &v2); /* warm-up */
+                bench_log("btrfs: N=%u volumes, %u pairs", n, reps);
+                r = btrfs_lvss(&e, &b, n, &v_in, &v_win); /* warm-up */
                 if (r < 0)
                         return r;
+                /* One pair is a raw run and an lvss session back to back; which goes first
+                 * alternates, so that neither always finds the file system just written by
+                 * the other (the lvss session deletes its snapshots as it ends). */
                 for (unsigned i = 0; i < reps; i++) {
-                        r = btrfs_raw(&b, n, &v1);
+                        if (i % 2 == 0)
+                                r = btrfs_raw(&b, n, &v_raw);
+                        if (r >= 0)
+                                r = btrfs_lvss(&e, &b, n, &v_in, &v_win);
+                        if (r >= 0 && i % 2 == 1)
+                                r = btrfs_raw(&b, n, &v_raw);
                         if (r < 0)
                                 return r;
-                        samples_add(&raw, v1);
-                        r = btrfs_lvss(&e, &b, n, &v1, &v2);
-                        if (r < 0)
-                                return r;
-                        samples_add(&inner, v1);
-                        samples_add(&window, v2);
+                        if (samples_add(&raw, v_raw) < 0 || samples_add(&inner, v_in) < 0 ||
+                            samples_add(&window, v_win) < 0 || samples_add(&diff, v_in - v_raw) < 0)
+                                return -ENOMEM;
                 }
                 result_add(n, "btrfs-raw", "snapshots", "us", &raw);
                 result_add(n, "lvss-btrfs", "freeze-window-lvssd", "us", &inner);
                 result_add(n, "lvss-btrfs", "freeze-window-writer", "us", &window);
+                result_add(n, "lvss-btrfs", "paired-difference", "us", &diff);
+                if (samples_median_ci(&diff, &lo, &hi) >= 0) {
+                        result_add_value(n, "lvss-btrfs", "paired-difference-lo", "us", lo);
+                        result_add_value(n, "lvss-btrfs", "paired-difference-hi", "us", hi);
+                }
         }
         e.failed = false;
         return 0;

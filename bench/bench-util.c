@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -79,6 +80,35 @@ summary samples_summary(const samples *s) {
         r.max = v[s->n - 1];
         r.median = s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
         return r;
+}
+
+int samples_median_ci(const samples *s, double *ret_lo, double *ret_hi) {
+        _cleanup_(freep) double *v = NULL;
+        double pmf, cdf;
+        size_t k = 0;
+
+        if (!s || !ret_lo || !ret_hi)
+                return -EINVAL;
+        if (s->n < 6 || s->n > 1000) /* 0.5^n stays a normal double up to n = 1000 */
+                return -EDOM;
+        /* k is the number of samples cut off at each end: the largest with P(X <= k - 1) <= 2.5 % */
+        pmf = pow(0.5, (double) s->n); /* P(X = 0) */
+        cdf = pmf;
+        while (cdf <= 0.025 && k < s->n / 2) {
+                k++;
+                pmf = pmf * (double) (s->n - k + 1) / (double) k; /* P(X = k) */
+                cdf += pmf;
+        }
+        if (k == 0)
+                return -EDOM;
+        v = malloc(s->n * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        memcpy(v, s->v, s->n * sizeof *v);
+        qsort(v, s->n, sizeof *v, cmp_double);
+        *ret_lo = v[k - 1];
+        *ret_hi = v[s->n - k];
+        return 0;
 }
 
 /* ---- results ---------------------------------------------------------------- */

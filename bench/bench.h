@@ -84,6 +84,14 @@ typedef struct summary {
 
 summary samples_summary(const samples *s); /* n == 0: no samples */
 
+/*
+ * samples_median_ci() - a distribution-free 95 % confidence interval for the
+ * median of @s: the order statistics v(k) and v(n+1-k) for the largest k with
+ * P(Bin(n, 1/2) < k) <= 2.5 % (no assumption about the shape of the spread).
+ * -EDOM below 6 samples (no such k), -ENOMEM.
+ */
+int samples_median_ci(const samples *s, double *ret_lo, double *ret_hi);
+
 /* ---- results ---------------------------------------------------------------- */
 
 /* One row of bench/results/bench.csv: one figure of one model at one N. */
@@ -150,6 +158,7 @@ typedef struct bench_config {
         bool quick;
         unsigned btrfs_n_values[4]; /* --btrfs: the freeze window on btrfs for these numbers of volumes */
         size_t n_btrfs_n_values;
+        unsigned btrfs_reps;        /* --btrfs-reps: raw/lvss pairs per N; 0: 20 (10 at N >= 100) */
 } bench_config;
 
 /* Repetitions for a model at @n: fewer at large N (the report says how many). */
