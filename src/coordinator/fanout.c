@@ -64,12 +64,15 @@ static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         Fanout *f = userdata;
 
         f->done_scheduled = false;
-        /* The outcomes of this event go to the catalog together. A Freeze's wait for the fan-out
-         * that ends the freeze window (Thaw, or Abort), and go with its own: while writers are
-         * frozen, the catalog thread does not take the CPU from the commit (issue 11 §5). Nothing
-         * reads them before then but GetRecordStatus, which flushes first; lvssd's stop does too. */
-        if (f->event != VSS_EVENT_FREEZE)
-                manager_flush_history(f->m);
+        /* The outcomes of this event go to the catalog together, but not while any session's writers
+         * are frozen (issue 11 §5, manager.h): the catalog thread would take a CPU from the commit. A
+         * Freeze's rows, and any others queued in the window, wait for the fan-out that ends it: the
+         * session's Thaw or Abort, done here, ends its window, and the last window's end writes them
+         * (manager_writers_frozen()). Whoever waits for rows sooner forces them (GetRecordStatus, a
+         * session's end, lvssd's stop). */
+        if (f->event == VSS_EVENT_THAW || f->event == VSS_EVENT_ABORT)
+                manager_writers_frozen(f->m, &f->session_id, false);
+        manager_flush_history(f->m);
         if (f->done)
                 f->done(f, f->userdata);
         return 0;
@@ -403,6 +406,9 @@ int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, W
         f->done = done;
         f->userdata = userdata;
         *ret = f;
+        /* issue 11 §5: the session's freeze window begins before any writer can be frozen */
+        if (event == VSS_EVENT_FREEZE)
+                manager_writers_frozen(m, &f->session_id, true);
 
         /* First mark every target as sent, so that the status shows the event
          * in progress for all of them before any reply can arrive. */

@@ -243,7 +243,28 @@ static void history_written(int r, void *data, void *userdata) {
         }
 }
 
-void manager_flush_history(Manager *m) {
+/*
+ * Issue 11 §5, the catalog and the freeze window. While any session's writers are frozen, lvssd
+ * writes no history rows that nobody waits for: the catalog thread (SQLite, fsync) would take one
+ * of the CPUs from the commit. A frozen session's rows are written by the fan-out that ends its
+ * window (its Thaw or Abort: fanout_dispatch_done()), by its own GetRecordStatus or end, or at
+ * lvssd's stop. Rows someone waits for (another session's GetRecordStatus barrier, the order of
+ * another session's end row after its history) are written then, but never a frozen session's.
+ */
+
+/* @row waits in memory: its session's writers are frozen, and that session is not @self. */
+static bool history_row_held(const Manager *m, const lvss_catalog_status *row, const Session *self) {
+        for (const Session *s = m->sessions; s; s = s->next)
+                if (s->writers_frozen && s != self && vss_id_equal(&s->id, &row->session_id))
+                        return true;
+        return false;
+}
+
+/* Hands the queued rows to the catalog thread in one transaction, but for the held ones
+ * (history_row_held()), which stay queued in their order. @everything: held ones too. */
+static void history_write(Manager *m, const Session *self, bool everything) {
+        _cleanup_(freep) lvss_catalog_status *held = NULL;
+        size_t n_held = 0, n_write = 0;
         int r;
 
         if (m->n_history == 0)
@@ -255,11 +276,73 @@ void manager_flush_history(Manager *m) {
                 m->n_history = 0;
                 return;
         }
-        r = lvss_catalog_queue_status_add_many(m->catalog_queue, TAKE_PTR(m->history), m->n_history,
-                                               history_written, m);
+        if (!everything && m->n_frozen > 0)
+                for (size_t i = 0; i < m->n_history; i++)
+                        n_held += history_row_held(m, &m->history[i], self);
+        if (n_held == m->n_history)
+                return;
+        if (n_held > 0) {
+                held = calloc(n_held, sizeof *held);
+                if (!held) {
+                        /* Losing rows is worse than writing them inside a freeze window. */
+                        log_msg("catalog: out of memory; %zu writer-status rows of frozen sessions are written "
+                                "now, inside their freeze window", n_held);
+                        n_held = 0;
+                }
+        }
+        if (n_held > 0) {
+                /* stable: the rows written keep their order, and so do the held ones */
+                size_t k = 0;
+                for (size_t i = 0; i < m->n_history; i++) {
+                        if (history_row_held(m, &m->history[i], self))
+                                held[k++] = m->history[i];
+                        else
+                                m->history[n_write++] = m->history[i];
+                }
+        } else
+                n_write = m->n_history;
+        r = lvss_catalog_queue_status_add_many(m->catalog_queue, TAKE_PTR(m->history), n_write, history_written, m);
         if (r < 0)
-                log_msg("catalog: %zu writer-status rows could not be queued: %s", m->n_history, strerror(-r));
-        m->n_history = 0;
+                log_msg("catalog: %zu writer-status rows could not be queued: %s", n_write, strerror(-r));
+        m->history = TAKE_PTR(held);
+        m->n_history = n_held;
+}
+
+void manager_flush_history(Manager *m) {
+        if (!m)
+                return;
+        /* nobody waits for these rows: none while any writers are frozen */
+        if (m->n_frozen > 0)
+                return;
+        history_write(m, NULL, false);
+}
+
+void manager_flush_history_forced(Manager *m, const Session *self) {
+        if (!m)
+                return;
+        history_write(m, self, !self);
+}
+
+void manager_writers_frozen(Manager *m, const vss_id *session_id, bool frozen) {
+        Session *s;
+
+        if (!m || !session_id)
+                return;
+        for (s = m->sessions; s; s = s->next)
+                if (vss_id_equal(&s->id, session_id))
+                        break;
+        if (!s || s->writers_frozen == frozen)
+                return;
+        s->writers_frozen = frozen;
+        if (frozen) {
+                m->n_frozen++;
+                return;
+        }
+        if (m->n_frozen > 0)
+                m->n_frozen--;
+        log_session(s, "freeze window over: %u other session%s frozen", m->n_frozen, m->n_frozen == 1 ? "" : "s");
+        /* the last window is over: the rows held for it go now */
+        manager_flush_history(m);
 }
 
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -409,7 +492,7 @@ finish:
         /* Anything still running when the loop ends is torn down here. */
         while (m.sessions)
                 session_free(m.sessions);
-        manager_flush_history(&m);
+        manager_flush_history_forced(&m, NULL); /* every row, a frozen session's too */
         m.metrics = metrics_free(m.metrics); /* the last step's metrics written first */
         server_done(&m);
         worker_done_all(&m); /* issue 11 §1: workers still running die with lvssd anyway */

@@ -58,6 +58,7 @@ struct Manager {
         struct AdminQuery *admin_queries; /* ListShadows / DeleteShadows waiting for the catalog */
         lvss_catalog_status *history;  /* status rows not yet in the catalog */
         size_t n_history;
+        unsigned n_frozen; /* sessions whose writers are frozen (Session.writers_frozen; issue 11 §5) */
         unsigned n_writers;
         bool stopping;
         struct Metrics *metrics; /* MetricsFile= (issue 12 §3), or NULL */
@@ -80,9 +81,23 @@ void log_session(const Session *s, const char *fmt, ...) _printf_(2, 3);
 /* log_session() about one writer's outcome of @event: the journal gets LVSS_WRITER=, LVSS_EVENT=, LVSS_HRESULT= too. */
 void log_session_writer(const Session *s, const char *writer, vss_writer_event event, vss_hresult hr,
                         const char *fmt, ...) _printf_(5, 6);
-/* Queue a writer-status row; manager_flush_history() writes the queue in one transaction. */
+/*
+ * Writer-status history (issue 11 §5: the catalog and the freeze window). A row is queued in
+ * memory; a flush hands the queue to the catalog thread in one transaction. The rule: while any
+ * session's writers are frozen, lvssd writes no rows that nobody waits for, and never a frozen
+ * session's rows but at that session's own asking. So:
+ *   manager_flush_history(): "soft", a fan-out is done; writes nothing while any session is frozen.
+ *   manager_flush_history_forced(): someone waits (@self's GetRecordStatus barrier, @self's end row
+ *     after its history): every row but those of frozen sessions other than @self; @self NULL
+ *     (lvssd's stop): every row.
+ *   manager_writers_frozen(): a session's freeze window begins (its Freeze fan-out starts) or ends
+ *     (its Thaw or Abort fan-out is done, or the session is freed); when the last one ends, the
+ *     rows held for it are written.
+ */
 void manager_queue_history(Manager *m, const lvss_catalog_status *row);
 void manager_flush_history(Manager *m);
+void manager_flush_history_forced(Manager *m, const Session *self);
+void manager_writers_frozen(Manager *m, const vss_id *session_id, bool frozen);
 /* "writer-status history incomplete: ..." (owned), or NULL when nothing was lost. */
 char *session_history_note(const Session *s);
 void log_msg(const char *fmt, ...) _printf_(1, 2);

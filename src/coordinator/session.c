@@ -113,7 +113,8 @@ int session_method_get_record_status(Session *s, Pending *pending, sd_bus_error 
 
         if (s->record_call)
                 return session_bad_state(error, "GetRecordStatus is already being answered");
-        manager_flush_history(s->m);
+        /* the barrier below covers every row of this session, even while its writers are frozen */
+        manager_flush_history_forced(s->m, s);
         if (!s->m->catalog_queue) {
                 r = session_answer_record_status(s, &call, false);
                 return r < 0 ? r : 1;
@@ -136,9 +137,9 @@ static void session_end_catalog(Session *s, const char *state, const char *reaso
         /* issue 8 item 6: the session's own row says its history is incomplete */
         if (note && asprintf(&full, "%s; %s", strempty(reason), note) < 0)
                 full = NULL;
-        /* history only: nothing waits for it (issue 11 §1); after the session's history rows (a
-         * Freeze's wait in memory for the next fan-out: fanout_dispatch_done()) */
-        manager_flush_history(s->m);
+        /* history only: nothing waits for it (issue 11 §1); after the session's history rows, which
+         * may be held in memory while writers are frozen (issue 11 §5, manager.h): its own go now */
+        manager_flush_history_forced(s->m, s);
         if (lvss_catalog_queue_session_end(s->m->catalog_queue, &s->id, state, full ? full : reason,
                                            now_usec(CLOCK_REALTIME)) < 0)
                 log_session(s, "out of memory: the session's end is not recorded in the catalog");
@@ -281,6 +282,9 @@ Session *session_free(Session *s) {
         for (size_t i = 0; i < s->n_detached; i++)
                 fanout_cancel(s->detached[i]);
         free(s->detached);
+        /* issue 11 §5: a session freed while frozen (its Abort cancelled or never sent) ends its
+         * freeze window here, so the count never stays up */
+        manager_writers_frozen(m, &s->id, false);
         s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
         session_release_set(s);
         s->step_call = pending_drop(s->step_call);

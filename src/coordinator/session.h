@@ -162,6 +162,9 @@ struct Session {
         /* issue 8 item 6: writer-status rows of this session the catalog did not take */
         size_t history_lost;
         int history_error;          /* why (negative errno) */
+        /* issue 11 §5: from its Freeze fan-out's start to the end of its Thaw or Abort fan-out, or its
+         * free; its history rows wait in memory meanwhile (manager_writers_frozen(), manager.h) */
+        bool writers_frozen;
         /* issue 11 §1: the catalog off the event path */
         Pending *open_call;         /* OpenSession, answered once the session's row is written */
         Pending *record_call;       /* GetRecordStatus, answered once the history queued before is written */

@@ -27,3 +27,9 @@ void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
 
 void manager_flush_history(Manager *m) {
 }
+
+void manager_flush_history_forced(Manager *m, const Session *self) {
+}
+
+void manager_writers_frozen(Manager *m, const vss_id *session_id, bool frozen) {
+}

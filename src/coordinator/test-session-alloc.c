@@ -120,6 +120,12 @@ void manager_queue_history(Manager *m, const lvss_catalog_status *row) {
 void manager_flush_history(Manager *m) {
 }
 
+void manager_flush_history_forced(Manager *m, const Session *self) {
+}
+
+void manager_writers_frozen(Manager *m, const vss_id *session_id, bool frozen) {
+}
+
 /* ---- allocation failures ----------------------------------------------------- */
 
 typedef enum Side {
@@ -366,7 +372,7 @@ static void lvssd_stop(void) {
         /* what main() does after its loop */
         while (d.m.sessions)
                 session_free(d.m.sessions);
-        manager_flush_history(&d.m);
+        manager_flush_history_forced(&d.m, NULL);
         server_done(&d.m);
         worker_done_all(&d.m);
         manager_providers_done(&d.m);

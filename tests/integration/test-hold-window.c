@@ -26,7 +26,10 @@
  * when a writer taking part failed, naming it and its failure in one line.
  *
  * Issue 11 §5: the catalog thread writes nothing of a Freeze while the
- * writers are frozen (test_freeze_rows_after_the_window).
+ * writers are frozen (test_freeze_rows_after_the_window), nor does another
+ * session's fan-out or end (test_freeze_rows_not_by_another_session); a
+ * session that ends frozen leaves no window open
+ * (test_freeze_window_ends_with_the_session).
  */
 
 #include <inttypes.h>
@@ -546,6 +549,131 @@ static void test_freeze_rows_after_the_window(void **state) {
         free(dir);
 }
 
+/* A barrier on the catalog: OpenSession is answered once the new session's row is written, and the
+ * catalog thread writes in the order it is given, so every row queued before is on disk then. */
+static vss_backup_components *catalog_barrier(itest_env *env) {
+        return itest_requester(env, false);
+}
+
+/*
+ * Issue 11 §5, no other session writes a frozen session's rows: while the
+ * set's commit waits (its writers frozen), a second session B gathers the
+ * writers' metadata (an Identify fan-out to both; it makes no history rows
+ * of its own) and then ends (a BackupShutdown fan-out to both, then its end
+ * row). The rule (manager.h): while any session's writers are frozen, lvssd
+ * writes no rows that nobody waits for, and never a frozen session's rows
+ * but at its own asking. So after B's Identify the catalog has none of the
+ * set's Freeze rows, nor after B's GetRecordStatus (whose answer waits for
+ * B's rows, not the frozen session's); after B's end (its end row is written after its
+ * history) B's BackupShutdown rows are there, still none of the Freeze rows.
+ * Once the commit goes on, the Thaw fan-out ends the window: the Freeze and
+ * Thaw rows are on disk before the session ends. Before the change B's
+ * Identify fan-out wrote every queued row, the frozen session's Freeze rows
+ * with them.
+ */
+static void test_freeze_rows_not_by_another_session(void **state) {
+        itest_env *env = *state;
+        char *dir = slow_provider(env);
+        vss_id provider = slow_lvssd(env, dir, itest_ms(env, 30000));
+        itest_writer *ws[] = { WRITER(env, "w1"), WRITER(env, "w2") };
+        slow_set st = { 0 };
+        char *reason = NULL;
+        uint64_t ms;
+
+        slow_set_begin(env, &provider, dir, 1, ws, 2, &st);
+        vss_backup_components *b = itest_requester(env, false);
+        vss_id bsid = itest_session_id(b);
+        STEP_OK(env, b, vss_gather_writer_metadata);
+        vss_backup_components *barrier = catalog_barrier(env);
+        int frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        itest_note("after B's Identify, the commit waiting: %d Freeze rows of the set", frozen);
+        CHECK(frozen == 0, "issue 11 §5: another session's fan-out wrote %d Freeze rows of the frozen session "
+              "while its commit waits", frozen);
+        /* B's GetRecordStatus is answered once B's rows are written: not the frozen session's */
+        bool complete = false;
+        CHECK_HR(vss_get_session_record_status(b, &complete, NULL), VSS_S_OK, "B's record status");
+        CHECK(complete, "B's record is incomplete");
+        frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        CHECK(frozen == 0, "issue 11 §5: another session's GetRecordStatus wrote %d Freeze rows of the frozen "
+              "session", frozen);
+
+        itest_requester_release(env, b);
+        free(itest_wait_session_end(env, &bsid, &reason, itest_ms(env, 30000)));
+        free(reason);
+        reason = NULL;
+        frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        int shut = history_rows(env, &bsid, VSS_EVENT_BACKUP_SHUTDOWN);
+        itest_note("after B's end, the commit waiting: %d Freeze rows of the set, %d BackupShutdown rows of B",
+                   frozen, shut);
+        CHECK(shut == 2, "B's end row is written after its history: %d BackupShutdown rows of B, expected 2", shut);
+        CHECK(frozen == 0, "issue 11 §5: B's end wrote %d Freeze rows of the frozen session", frozen);
+
+        CHECK(slow_release_waiting(env, dir), "the slow commit was not waiting");
+        CHECK_HR(slow_set_wait(env, &st, itest_ms(env, 20000), &ms), VSS_S_OK, "DoSnapshotSet");
+        /* the Thaw fan-out ended the window: the Freeze rows go with its own */
+        itest_requester_release(env, barrier);
+        barrier = catalog_barrier(env);
+        frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        int thawed = history_rows(env, &st.sid, VSS_EVENT_THAW);
+        CHECK(frozen == 2 && thawed == 2, "after the Thaw: %d Freeze and %d Thaw rows, expected 2 and 2", frozen,
+              thawed);
+        STEP_OK(env, st.bc, vss_backup_complete);
+        itest_requester_release(env, st.bc);
+        itest_requester_release(env, barrier);
+        free(itest_wait_session_end(env, &st.sid, &reason, itest_ms(env, 30000)));
+        free(reason);
+        free(dir);
+}
+
+/*
+ * Issue 11 §5, a freeze window never stays open: the requester of the set
+ * goes away while its commit waits (its writers frozen). lvssd ends the
+ * commit, sends Abort and ends the session; its rows are written at its end.
+ * Afterwards nothing is frozen any more, so a later session's fan-out writes
+ * its rows at once: B's PrepareForBackup rows are on disk before B ends. (A count of
+ * frozen sessions left up by a session that ended frozen would hold B's rows
+ * in memory until lvssd stops.) Before the change nothing was ever held, so
+ * this passes there too; it fails when the window is not ended by the
+ * session's Abort and free (checked by taking those out).
+ */
+static void test_freeze_window_ends_with_the_session(void **state) {
+        itest_env *env = *state;
+        char *dir = slow_provider(env);
+        vss_id provider = slow_lvssd(env, dir, itest_ms(env, 30000));
+        itest_writer *ws[] = { WRITER(env, "w1"), WRITER(env, "w2") };
+        slow_set st = { 0 };
+        char *reason = NULL;
+
+        slow_set_begin(env, &provider, dir, 1, ws, 2, &st);
+        /* the requester goes while the commit waits */
+        st.a = vss_async_release(st.a);
+        itest_requester_release(env, st.bc);
+        for (size_t i = 0; i < 2; i++)
+                itest_wait_event(env, ws[i], "Abort", &st.sid, "ok", itest_ms(env, 10000));
+        free(itest_wait_session_end(env, &st.sid, &reason, itest_ms(env, 30000)));
+        free(reason);
+        int frozen = history_rows(env, &st.sid, VSS_EVENT_FREEZE);
+        int aborted = history_rows(env, &st.sid, VSS_EVENT_ABORT);
+        CHECK(frozen == 2 && aborted == 2, "after the frozen session's end: %d Freeze and %d Abort rows, expected 2 "
+              "and 2", frozen, aborted);
+
+        vss_backup_components *b = itest_requester(env, false);
+        vss_id bsid = itest_session_id(b);
+        STEP_OK(env, b, vss_gather_writer_metadata);
+        vss_id bset;
+        CHECK_HR(vss_start_snapshot_set(b, &bset), VSS_S_OK, "vss_start_snapshot_set (the other set is over)");
+        STEP_OK(env, b, vss_prepare_for_backup);
+        vss_backup_components *barrier = catalog_barrier(env);
+        int prepared = history_rows(env, &bsid, VSS_EVENT_PREPARE_BACKUP);
+        itest_note("after the frozen session ended, B's PrepareForBackup: %d rows on disk at once", prepared);
+        CHECK(prepared == 2, "issue 11 §5: B's PrepareForBackup rows are not written when its fan-out ends (%d, "
+              "expected 2): a freeze window stayed open after its session ended", prepared);
+        itest_requester_release(env, barrier);
+        itest_requester_release(env, b);
+        (void) slow_release(dir); /* a commit lvssd did not end (it should have) */
+        free(dir);
+}
+
 /*
  * Issue 8 item 3 (the tools act on writer status): `vssadmin create shadow`
  * exits 1 when a writer taking part ends the backup failed (here at
@@ -598,6 +726,8 @@ int main(void) {
                 ITEST(test_item3_hold_window_shorter_than_freeze_timeout),
                 ITEST(test_item3_vssadmin_create_shadow_writer_fails),
                 ITEST(test_freeze_rows_after_the_window),
+                ITEST(test_freeze_rows_not_by_another_session),
+                ITEST(test_freeze_window_ends_with_the_session),
         };
         return ITEST_MAIN("hold-window", tests);
 }
