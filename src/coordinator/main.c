@@ -340,7 +340,6 @@ void manager_writers_frozen(Manager *m, const vss_id *session_id, bool frozen) {
         }
         if (m->n_frozen > 0)
                 m->n_frozen--;
-        log_session(s, "freeze window over: %u other session%s frozen", m->n_frozen, m->n_frozen == 1 ? "" : "s");
         /* the last window is over: the rows held for it go now */
         manager_flush_history(m);
 }
