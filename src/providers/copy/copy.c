@@ -1281,6 +1281,8 @@ static int commit_one(copy_provider *cp, lvss_snapshot *s) {
                         return r;
                 s->commit_ready = rd;
         }
+        /* set when ready_one() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
         ctx.dev = rd->vst.st_dev;
         ctx.storage_dev = rd->storage_dev;
         ctx.storage_ino = rd->storage_ino;
