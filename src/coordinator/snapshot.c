@@ -2112,7 +2112,7 @@ static int commit_run(int fd, void *userdata) {
                 child_release(set); /* a provider before the one that failed kept its part */
                 set_log(set, "commit: the providers cannot get the commit ready: it fails once told to go");
         } else
-                set_log(set, "commit: ready (the paths are resolved), waiting for go");
+                set_log(set, "commit: the child is ready (the providers' ready_commit ran), waiting for go");
 
         do
                 k = read(fd, &go, 1);

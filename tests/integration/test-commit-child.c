@@ -222,7 +222,7 @@ static void test_paths_resolved_before_go(void **state) {
         CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
 
         itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 10000));
-        CHECK(wait_lvssd_log(env, "commit: ready (the paths are resolved)", itest_ms(env, 10000)),
+        CHECK(wait_lvssd_log(env, "commit: the child is ready", itest_ms(env, 10000)),
               "issue 11 §5: the commit child did not get ready before the commit");
         CHECK(rename(shadows, moved) == 0, "rename %s: %m", shadows);
         CHECK(!lvssd_log_has(env, "commit: making"),
