@@ -42,9 +42,13 @@
  * child of lvssd), forked before Freeze goes out (issue 11 §5: the fork and
  * the child's start-up are not inside the freeze window) and waiting for
  * "go"; a set vetoed before that tells it to abort, and it makes nothing.
- * It writes 'F' on its socket once the flush is done, 'D' once every copy is
- * made, and on failure 'E' followed by the vss_hresult. Thaw goes out on 'D',
- * not when the child exits; its exit is reaped later through sd-event.
+ * Before it waits it runs the providers' ready_commit (issue 11 §5: commit's
+ * path work, kept for commit; a failure is reported as the commit's once
+ * "go" comes, commit_run()), so that after "go" a btrfs commit is its
+ * snapshot ioctls alone. It writes 'F' on its socket once the flush is
+ * done, 'D' once every copy is made, and on failure 'E' followed by the
+ * vss_hresult. Thaw goes out on 'D', not when the child exits; its exit is
+ * reaped later through sd-event.
  *
  * The window is also bounded by the writers (issue 8 item 3): each writer's
  * library thaws its application on its own once its freeze timeout has passed
@@ -440,6 +444,7 @@ static int cleanup_add(Cleanup *c, lvss_provider *provider, const lvss_snapshot 
         *q = *p;
         q->volume = NULL;
         q->snapshot_path = NULL;
+        q->commit_ready = NULL; /* only the commit child's own (provider.h) */
         c->providers[c->n] = provider;
         c->in_catalog[c->n] = in_catalog;
         c->op[c->n] = (uint8_t) op;
@@ -1791,6 +1796,7 @@ static int commit_orphan(SnapshotSet *set) {
                 o->snaps[i] = snap->p;
                 o->snaps[i].volume = NULL;
                 o->snaps[i].snapshot_path = NULL;
+                o->snaps[i].commit_ready = NULL; /* only the commit child's own (provider.h) */
                 o->in_catalog[i] = snap->in_catalog;
                 if ((snap->p.volume && !(o->snaps[i].volume = strdup(snap->p.volume))) ||
                     (snap->p.snapshot_path && !(o->snaps[i].snapshot_path = strdup(snap->p.snapshot_path))))
@@ -2057,31 +2063,75 @@ static void child_linger(unsigned long ms) {
                 ;
 }
 
+/* In the commit child: gives back what ready_commit kept of every snapshot (provider.h). The
+ * child exits right after, which would close it all too; this keeps each provider's own rule
+ * (commit or release_commit gives it back) true in the child as in a unit test. */
+static void child_release(SnapshotSet *set) {
+        for (size_t i = 0; i < set->n_snapshots; i++) {
+                lvss_snapshot *const arr[1] = { &set->snapshots[i]->p };
+
+                if (arr[0]->commit_ready)
+                        lvss_provider_release_commit(set->snapshots[i]->provider, arr, 1);
+        }
+}
+
 /*
- * The commit child (a worker, worker.c), forked before Freeze goes out: it
- * waits for "go" ('G') on its socket, sent once every writer is frozen, the
- * hold window armed and the set's rows on disk (commit_fork()); anything
- * else ('A', or the socket closed: lvssd is gone or the set was vetoed) and
- * it exits having made nothing. Then flush, freeze the file systems, commit,
- * thaw them, and 'D': lvssd sends Thaw on it; the exit comes after.
+ * The commit child (a worker, worker.c), forked before Freeze goes out.
+ * First, outside the freeze window, each provider's ready_commit (issue 11
+ * §5): the path work of its commit (btrfs: the set directories and the
+ * volumes resolved, checked and opened, the names checked free), kept for
+ * commit. Then it waits for "go" ('G') on its socket, sent once every
+ * writer is frozen, the hold window armed and the set's rows on disk
+ * (commit_fork()); anything else ('A', or the socket closed: lvssd is gone
+ * or the set was vetoed) and it exits having made nothing. Then flush,
+ * freeze the file systems, commit, thaw them, and 'D': lvssd sends Thaw on
+ * it; the exit comes after.
+ *
+ * A ready_commit that fails made nothing and kept nothing; its failure is
+ * remembered and, once 'G' comes, reported as the commit's ('E' and its
+ * hresult, before any pre_commit or freeze): lvssd fails the commit, the
+ * writers get Abort and the set is undone, as for any failed commit. Why
+ * not before Freeze: end_prepare, in the session's worker, made the same
+ * checks just before (a volume that is not a subvolume, a set directory
+ * that is not there are vetoed there, before Freeze), so this fails only
+ * when something changed in between; telling lvssd before Freeze would make
+ * Freeze wait for the child's answer (the fork and ready_commit now overlap
+ * the Freeze fan-out) or race with it, for a case that costs the frozen
+ * writers one message after 'G'.
  */
 static int commit_run(int fd, void *userdata) {
         SnapshotSet *set = userdata;
-        vss_hresult hr = VSS_S_OK;
+        vss_hresult hr = VSS_S_OK, ready_hr = VSS_S_OK;
         uint8_t msg[5] = { 'E' }, go = 0;
         ssize_t k;
-        int r;
+        int r, ready;
+
+        ready = for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, ready_commit),
+                                  &ready_hr);
+        if (ready < 0) {
+                child_release(set); /* a provider before the one that failed kept its part */
+                set_log(set, "commit: the providers cannot get the commit ready: it fails once told to go");
+        } else
+                set_log(set, "commit: the child is ready (the providers' ready_commit ran), waiting for go");
 
         do
                 k = read(fd, &go, 1);
         while (k < 0 && errno == EINTR);
-        if (k != 1 || go != 'G')
+        if (k != 1 || go != 'G') {
+                child_release(set);
                 return 0; /* aborted: nothing is made */
+        }
+        if (ready < 0) {
+                hr = ready_hr;
+                goto fail;
+        }
 
         if (for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
-        if (write(fd, "F", 1) != 1)
+        if (write(fd, "F", 1) != 1) {
+                child_release(set);
                 return 2;
+        }
         /* issue 10 part 3: inside the hold window, after the flush */
         if (child_freeze(set, fd) < 0) {
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
@@ -2089,6 +2139,7 @@ static int commit_run(int fd, void *userdata) {
         }
         r = for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, commit), &hr);
         child_thaw(set, fd, set->n_freeze_fs);
+        child_release(set); /* the providers after one whose commit failed */
         if (r < 0)
                 goto fail;
         unsigned long linger = child_linger_ms();
@@ -2099,6 +2150,7 @@ static int commit_run(int fd, void *userdata) {
         child_linger(linger);
         return 0;
 fail:
+        child_release(set);
         if (VSS_SUCCEEDED(hr))
                 hr = VSS_E_UNEXPECTED_PROVIDER_ERROR;
         memcpy(msg + 1, &hr, sizeof hr);

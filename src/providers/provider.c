@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* What every provider shares: its release, and the ids of the bundled ones. */
+/* What every provider shares: its release, giving back what ready_commit kept, and the ids of the
+ * bundled ones. */
 
 #include <limits.h>
 #include <stdlib.h>
@@ -57,6 +58,12 @@ int lvss_provider_storage_dir(const char *storage_dir, char **ret) {
                 return -ENOTDIR;
         *ret = TAKE_PTR(canon);
         return 0;
+}
+
+void lvss_provider_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        if (!p || !p->ops || !p->ops->release_commit || (n > 0 && !snaps))
+                return;
+        p->ops->release_commit(p, snaps, n);
 }
 
 lvss_provider *lvss_provider_free(lvss_provider *p) {

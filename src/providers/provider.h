@@ -13,7 +13,11 @@
  *       step sets in the lvss_snapshots (snapshot_path, atomic, can_write) is
  *       sent back to lvssd by value; delete_snapshot (vssadmin delete
  *       shadows): in a child forked for it;
- *   pre_commit, commit: in the commit child, killed at the hold window (WS-6);
+ *   ready_commit: in the commit child, right after it is forked (before
+ *       Freeze goes out) and before it waits for "go": outside the freeze
+ *       window (issue 11 §5);
+ *   pre_commit, commit: in the commit child, after "go", killed at the hold
+ *       window (WS-6);
  *   abort, delete_snapshot (auto-release at a session's end, start-up
  *       cleanup), finalize (a session interrupted after its commit): still
  *       on lvssd's loop.
@@ -21,6 +25,9 @@
  * (a copy in the child, which may serve the next step of the set too): what
  * later steps need lives on disk, at the paths
  * begin_prepare chose; and commit must only touch the file system.
+ * The one exception is ready_commit's: what it opens is kept in the
+ * snapshot (lvss_snapshot.commit_ready) for commit in the same process, and
+ * given back by commit or release_commit.
  * All functions return 0 or a negative errno, and on failure set *ret_hr
  * (when non-NULL) to the vss_hresult to report (VSS_E_PROVIDER_VETO,
  * VSS_E_INSUFFICIENT_STORAGE, VSS_E_UNEXPECTED_PROVIDER_ERROR, ...).
@@ -50,6 +57,12 @@ typedef struct lvss_snapshot {
          * commit makes the snapshot writable; post_commit leaves it so; finalize
          * makes it read-only. false: read-only from post_commit on, as always. */
         bool writable;
+        /* Issue 11 §5: what ready_commit kept for commit (descriptors opened before
+         * the freeze window), the snapshot's provider's own; NULL when ready_commit
+         * did not run or it was given back (commit, release_commit). Valid only in
+         * the process that ran ready_commit: a copy of the struct must not take it
+         * along (lvssd's parent never runs ready_commit, so it is NULL there). */
+        void *commit_ready;
 } lvss_snapshot;
 
 typedef struct lvss_provider_ops {
@@ -66,9 +79,28 @@ typedef struct lvss_provider_ops {
         /* Checks and reservations; sets every snapshot_path (malloc'd). */
         int (*begin_prepare)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
         int (*end_prepare)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /*
+         * In the commit child, before it waits for "go" (issue 11 §5): everything
+         * commit does that does not need the writers frozen (resolve and open the
+         * set directory and the volume, check that the snapshot's name is free),
+         * kept in each snapshot's ->commit_ready, so that commit, inside the
+         * freeze window, resolves no path. Changes nothing on disk. On failure no
+         * snapshot keeps anything and nothing is left behind; the child reports it
+         * as the commit's failure, with *ret_hr, once told "go" (snapshot.c,
+         * commit_run()). A snapshot that still holds something is given it back
+         * first. NULL: nothing to do (commit does it all, as the exec provider's
+         * program does).
+         */
+        int (*ready_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+        /* Gives back what ready_commit kept (->commit_ready NULL again), when commit
+         * will not run; NULL-safe per snapshot, idempotent. NULL when ready_commit is. */
+        void (*release_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
         /* In the child: flush (syncfs). */
         int (*pre_commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
-        /* In the child, inside the hold window: make every snapshot of the set. */
+        /* In the child, inside the hold window: make every snapshot of the set.
+         * Uses what ready_commit kept where it ran, and works without it too (it
+         * then does that work itself); gives it back on every path, for every
+         * snapshot of the call. */
         int (*commit)(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
         /* After Thaw: make the snapshots readable at their paths: read-only, or
          * writable where ->writable is set (auto-recovery, issue 9 part 2). */
@@ -174,6 +206,9 @@ int lvss_provider_veto(vss_hresult *ret_hr, int r);
 /* The storage area, created (0700) and made canonical; "/" and non-directories
  * are refused (every volume would contain it). *@ret owned: free(). */
 int lvss_provider_storage_dir(const char *storage_dir, char **ret);
+
+/* ops->release_commit of @p over @snaps, when it has one; NULL-safe. */
+void lvss_provider_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
 
 /* Call ops->free and free @p; NULL-safe; returns NULL. */
 lvss_provider *lvss_provider_free(lvss_provider *p);

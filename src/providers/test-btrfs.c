@@ -985,6 +985,158 @@ static void test_end_prepare_and_bad_paths(void **state) {
         lvss_provider_free(prov);
 }
 
+/*
+ * Issue 11 §1/§5: ready_commit, which the commit child runs before it waits
+ * for "go", does commit's path work and keeps what it opened; commit then
+ * resolves no path. After ready_commit both paths are made to point
+ * elsewhere: the storage area is renamed away and a decoy directory, with
+ * the same set directory in it, takes its place; the volume is renamed away
+ * and a decoy subvolume takes its place. The snapshot is made where
+ * ready_commit looked, of the volume it opened: in the renamed storage
+ * area, a snapshot of the real vol1 (its contents, its UUID as parent), and
+ * the decoys stay empty. commit gives back what ready_commit kept.
+ */
+static void test_ready_commit_resolves_no_path_after(void **state) {
+        char set[VSS_ID_STRING_MAX], set_dir[800], moved_storage[500], moved_vol[500], moved_snap[900];
+        struct btrfs_util_subvolume_info vol_info, snap_info;
+        lvss_provider *prov = NULL;
+        lvss_snapshot a, *snaps[1] = { &a };
+        vss_hresult hr = VSS_S_OK;
+
+        assert_int_equal(lvss_provider_btrfs_new(fs_storage, &prov), 0);
+        assert_non_null(prov->ops->ready_commit);
+        assert_non_null(prov->ops->release_commit);
+        snapshot_init(&a, 0x90, 0x91, vol1);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 1, &hr), 0);
+        expect_path(&a, fs_storage);
+        set_dir_of(a.snapshot_path, set_dir, sizeof set_dir);
+        id_name(&a.set_id, set);
+        assert_int_equal(btrfs_util_subvolume_info(vol1, 0, &vol_info), BTRFS_UTIL_OK);
+
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 1, &hr), 0);
+        assert_non_null(a.commit_ready);
+
+        /* Every path lookup now finds a decoy. */
+        snprintf(moved_storage, sizeof moved_storage, "%s/storage-moved", mnt);
+        snprintf(moved_vol, sizeof moved_vol, "%s/vol1-moved", mnt);
+        assert_int_equal(rename(fs_storage, moved_storage), 0);
+        assert_int_equal(mkdir(fs_storage, 0700), 0);
+        assert_int_equal(mkdir(set_dir, 0700), 0);
+        assert_int_equal(rename(vol1, moved_vol), 0);
+        assert_int_equal(btrfs_util_create_subvolume(vol1, 0, NULL, NULL), BTRFS_UTIL_OK);
+
+        assert_int_equal(prov->ops->pre_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->commit(prov, snaps, 1, &hr), 0);
+        assert_null(a.commit_ready); /* given back */
+
+        /* Made where ready_commit looked, of the volume it opened; nothing in the decoys. */
+        assert_false(exists(a.snapshot_path));
+        assert_int_equal(count_entries(set_dir), 0);
+        assert_int_equal(count_entries(vol1), 0);
+        snprintf(moved_snap, sizeof moved_snap, "%s/%s/%s", moved_storage, set, strrchr(a.snapshot_path, '/') + 1);
+        assert_true(is_read_only_subvolume(moved_snap));
+        assert_int_equal(btrfs_util_subvolume_info(moved_snap, 0, &snap_info), BTRFS_UTIL_OK);
+        assert_memory_equal(snap_info.parent_uuid, vol_info.uuid, 16);
+
+        /* Everything back in its place; then the snapshot is the volume's, and goes as usual. */
+        assert_int_equal(rmdir(set_dir), 0);
+        assert_int_equal(rmdir(fs_storage), 0);
+        assert_int_equal(rename(moved_storage, fs_storage), 0);
+        assert_int_equal(btrfs_util_delete_subvolume(vol1, 0), BTRFS_UTIL_OK);
+        assert_int_equal(rename(moved_vol, vol1), 0);
+        compare_trees(vol1, a.snapshot_path);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->delete_snapshot(prov, a.snapshot_path), 0);
+        assert_false(exists(set_dir));
+        assert_int_equal(count_entries(fs_storage), 0);
+
+        free(a.snapshot_path);
+        lvss_provider_free(prov);
+}
+
+/*
+ * Issue 11 §1/§5: a ready_commit that fails (the name of a snapshot taken,
+ * a volume gone since end_prepare) keeps nothing, makes nothing, and fails
+ * with the hresult commit gave for the same cause
+ * (VSS_E_UNEXPECTED_PROVIDER_ERROR), which the commit child reports as the
+ * commit's failure once told "go". A name taken after ready_commit fails
+ * commit (the ioctl never replaces), the intruder untouched. release_commit
+ * gives back what a ready_commit kept when commit does not run.
+ */
+static void test_ready_commit_fails_leaving_nothing(void **state) {
+        char set_dir[800], gone[500], p[900];
+        lvss_provider *prov = NULL;
+        lvss_snapshot a, b, *snaps[2] = { &a, &b };
+        vss_hresult hr = VSS_S_OK;
+
+        assert_int_equal(lvss_provider_btrfs_new(fs_storage, &prov), 0);
+        assert_non_null(prov->ops->ready_commit);
+        snapshot_init(&a, 0x98, 0xa0, vol1);
+        snapshot_init(&b, 0x98, 0xb0, vol2);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 2, &hr), 0);
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 2, &hr), 0);
+        set_dir_of(a.snapshot_path, set_dir, sizeof set_dir);
+
+        /* The second snapshot's name is taken: the first, ready already, is given back too. */
+        assert_int_equal(mkdir(b.snapshot_path, 0700), 0);
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 2, &hr), -EEXIST);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_null(a.commit_ready);
+        assert_null(b.commit_ready);
+        assert_false(exists(a.snapshot_path));
+        assert_int_equal(count_entries(set_dir), 1); /* the intruder alone */
+        assert_int_equal(rmdir(b.snapshot_path), 0);
+
+        /* A volume gone since end_prepare. */
+        snprintf(gone, sizeof gone, "%s/vol2-gone", mnt);
+        assert_int_equal(rename(vol2, gone), 0);
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 2, &hr), -ENOENT);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_null(a.commit_ready);
+        assert_null(b.commit_ready);
+        assert_int_equal(count_entries(set_dir), 0);
+        assert_int_equal(rename(gone, vol2), 0);
+
+        /* Ready, then a name taken before commit: commit fails, the intruder stays as it was. */
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 2, &hr), 0);
+        assert_non_null(a.commit_ready);
+        assert_non_null(b.commit_ready);
+        assert_int_equal(mkdir(a.snapshot_path, 0700), 0);
+        snprintf(p, sizeof p, "%s/mine", a.snapshot_path);
+        write_file(p, "not a snapshot\n", 15, 0600);
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->commit(prov, snaps, 2, &hr), -EEXIST);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_null(a.commit_ready);
+        assert_null(b.commit_ready);
+        assert_false(exists(b.snapshot_path));
+        file_equals(a.snapshot_path, "mine", "not a snapshot\n");
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(rmdir(a.snapshot_path), 0);
+
+        /* Ready, and commit does not run: release_commit gives it all back (twice: harmless). */
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 2, &hr), 0);
+        assert_non_null(a.commit_ready);
+        lvss_provider_release_commit(prov, snaps, 2);
+        assert_null(a.commit_ready);
+        assert_null(b.commit_ready);
+        lvss_provider_release_commit(prov, snaps, 2);
+        lvss_provider_release_commit(NULL, snaps, 2);
+        lvss_provider_release_commit(prov, NULL, 2);
+        assert_int_equal(prov->ops->ready_commit(prov, NULL, 1, &hr), -EINVAL);
+        assert_int_equal(prov->ops->ready_commit(NULL, snaps, 2, &hr), -EINVAL);
+
+        assert_int_equal(prov->ops->abort(prov, snaps, 2), 0);
+        assert_false(exists(set_dir));
+        assert_int_equal(count_entries(fs_storage), 0);
+        free(a.snapshot_path);
+        free(b.snapshot_path);
+        lvss_provider_free(prov);
+}
+
 static void test_delete_refuses_foreign_paths(void **state) {
         char set_dir[800], p[900], q[900];
         char set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX];
@@ -1262,6 +1414,8 @@ int main(void) {
                 cmocka_unit_test(test_top_level_subvolume),
                 cmocka_unit_test(test_unsupported_volume_vetoed),
                 cmocka_unit_test(test_end_prepare_and_bad_paths),
+                cmocka_unit_test(test_ready_commit_resolves_no_path_after),
+                cmocka_unit_test(test_ready_commit_fails_leaving_nothing),
                 cmocka_unit_test(test_delete_refuses_foreign_paths),
                 cmocka_unit_test(test_killed_commit_before_first_snapshot),
                 cmocka_unit_test(test_killed_commit_between_snapshots),

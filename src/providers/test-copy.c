@@ -422,6 +422,65 @@ static void test_snapshot_round_trip(void **state) {
  * post_commit; finalize makes it read-only with what was added; finalize of a
  * read-only snapshot, a repeated finalize and one of a snapshot already gone
  * are harmless. */
+/*
+ * Issue 11 §1/§5: ready_commit (in the commit child, before "go") opens the
+ * set directory and the volume; pre_commit and commit resolve no path after
+ * it. The storage area is renamed away after ready_commit and a decoy with
+ * the same set directory takes its place: the copy is made in the renamed
+ * area, the decoy stays empty, and commit gives back what was kept. A
+ * ready_commit whose name is taken fails with the hresult commit gave for it
+ * (VSS_E_UNEXPECTED_PROVIDER_ERROR), keeping and making nothing.
+ */
+static void test_ready_commit_resolves_no_path_after(void **state) {
+        char storage[512], moved[600], set[VSS_ID_STRING_MAX], snap[VSS_ID_STRING_MAX], decoy[700], made[800];
+        lvss_provider *prov = NULL;
+        lvss_snapshot s, *snaps[1] = { &s };
+        vss_hresult hr = VSS_S_OK;
+
+        make_storage(storage, sizeof storage);
+        snprintf(moved, sizeof moved, "%s-moved", storage);
+        assert_int_equal(lvss_provider_copy_new(storage, &prov), 0);
+        assert_non_null(prov->ops->ready_commit);
+        snapshot_init(&s, 0x18, 0x48, volume);
+        id_name(&s.set_id, set);
+        id_name(&s.snapshot_id, snap);
+        assert_int_equal(prov->ops->begin_prepare(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->end_prepare(prov, snaps, 1, &hr), 0);
+
+        /* The name taken: nothing kept, nothing made. */
+        assert_int_equal(mkdir(s.snapshot_path, 0700), 0);
+        hr = VSS_S_OK;
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 1, &hr), -EEXIST);
+        assert_int_equal(hr, VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_null(s.commit_ready);
+        assert_int_equal(count_entries(s.snapshot_path), 0);
+        assert_int_equal(rmdir(s.snapshot_path), 0);
+
+        assert_int_equal(prov->ops->ready_commit(prov, snaps, 1, &hr), 0);
+        assert_non_null(s.commit_ready);
+        assert_int_equal(rename(storage, moved), 0);
+        snprintf(decoy, sizeof decoy, "%s/%s", storage, set);
+        assert_int_equal(mkdir(storage, 0700), 0);
+        assert_int_equal(mkdir(decoy, 0700), 0);
+
+        assert_int_equal(prov->ops->pre_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->commit(prov, snaps, 1, &hr), 0);
+        assert_null(s.commit_ready); /* given back */
+        assert_int_equal(count_entries(decoy), 0);
+        snprintf(made, sizeof made, "%s/%s/%s", moved, set, snap);
+        compare_trees(volume, made, false);
+
+        assert_int_equal(rmdir(decoy), 0);
+        assert_int_equal(rmdir(storage), 0);
+        assert_int_equal(rename(moved, storage), 0);
+        assert_int_equal(prov->ops->post_commit(prov, snaps, 1, &hr), 0);
+        assert_int_equal(prov->ops->abort(prov, snaps, 1), 0);
+        assert_int_equal(count_entries(storage), 0);
+
+        free(s.snapshot_path);
+        lvss_provider_free(prov);
+}
+
 static void test_writable_then_finalize(void **state) {
         char storage[512], p[800];
         lvss_provider *prov = NULL;
@@ -920,6 +979,7 @@ int main(void) {
                 cmocka_unit_test(test_ops_and_new),
                 cmocka_unit_test(test_volume_supported),
                 cmocka_unit_test(test_snapshot_round_trip),
+                cmocka_unit_test(test_ready_commit_resolves_no_path_after),
                 cmocka_unit_test(test_writable_then_finalize),
                 cmocka_unit_test(test_two_volumes_one_set),
                 cmocka_unit_test(test_delete),

@@ -14,6 +14,9 @@
  *   - test_vetoed_prefork_makes_nothing: a writer vetoes Freeze (WS-7): the
  *     child forked before Freeze is told to abort, makes nothing (no copy on
  *     disk, no catalog row) and is gone; lvssd has no child left.
+ *   - test_paths_resolved_before_go: the child resolves the copy's paths (the
+ *     providers' ready_commit) before it waits for "go": the storage area moved
+ *     away inside the freeze window does not fail the commit.
  * lvssd SIGKILLed between the fork and "go" is test-crash's
  * test_crash_in_freeze (the child dies with lvssd, nothing frozen, no copy).
  */
@@ -169,10 +172,79 @@ static void test_vetoed_prefork_makes_nothing(void **state) {
               itest_catalog_snapshot_count(env, &sid));
 }
 
+/* Waits (inotify on lvssd's log, no polling) until lvssd's log has @what; false after @timeout_ms. */
+static bool wait_lvssd_log(itest_env *env, const char *what, unsigned timeout_ms) {
+        uint64_t deadline = itest_now_mono_usec() + (uint64_t) timeout_ms * 1000u;
+
+        for (;;) {
+                char *log = itest_read_file(env->lvssd->log_path);
+                size_t lines = 0;
+                bool found = log && strstr(log, what);
+
+                for (const char *p = log; p && (p = strchr(p, '\n')); p++)
+                        lines++;
+                free(log);
+                if (found)
+                        return true;
+                uint64_t now = itest_now_mono_usec();
+                if (now >= deadline ||
+                    !itest_wait_file_lines(env, env->lvssd->log_path, lines + 1, (unsigned) ((deadline - now) / 1000u)))
+                        return itest_lvssd_log_has(env, what);
+        }
+}
+
+/*
+ * Issue 11 §1/§5 (WS-6: what the commit does while writers are frozen): the
+ * commit child resolves the copy's paths before it waits for "go"
+ * (ready_commit), not inside the freeze window. While the writer is inside
+ * Freeze, after the child said it is ready and before the commit starts,
+ * the storage area is renamed away; during Thaw it is put back. The copy
+ * is made where the child looked before "go": DoSnapshotSet succeeds and
+ * the copy is in the catalog. A commit that resolved its paths after "go"
+ * would find no set directory and fail the set.
+ */
+static void test_paths_resolved_before_go(void **state) {
+        itest_env *env = *state;
+        char *shadows = itest_xprintf("%s/shadows", env->state_dir);
+        char *moved = itest_xprintf("%s/shadows-moved", env->state_dir);
+        char *hang = itest_xprintf("%u", itest_ms(env, 3000));
+        vss_async *a = NULL;
+        vss_id sid;
+
+        itest_start_lvssd(env, &opts);
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000", "--hang-at", "Freeze", "--hang-at", "Thaw",
+                                 "--hang-ms", hang);
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+
+        itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 10000));
+        CHECK(wait_lvssd_log(env, "commit: the child is ready", itest_ms(env, 10000)),
+              "issue 11 §5: the commit child did not get ready before the commit");
+        CHECK(rename(shadows, moved) == 0, "rename %s: %m", shadows);
+        CHECK(!lvssd_log_has(env, "commit: making"),
+              "the commit started before the storage area was moved: the test proves nothing");
+
+        itest_wait_event(env, w, "Thaw", &sid, "begin", itest_ms(env, 15000));
+        CHECK(rename(moved, shadows) == 0, "rename %s back: %m", moved);
+        CHECK_HR(vss_async_wait(a, itest_step_bound(env)), VSS_S_OK,
+                 "issue 11 §5: DoSnapshotSet with the storage area moved away inside the freeze window");
+        a = vss_async_release(a);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the set's copy is not in the catalog");
+        CHECK(itest_shadow_dir_count(env) == 1, "the copy is not in the storage area");
+        free(shadows);
+        free(moved);
+        free(hang);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_thaw_before_commit_child_exits),
                 ITEST(test_vetoed_prefork_makes_nothing),
+                ITEST(test_paths_resolved_before_go),
         };
         return ITEST_MAIN("commit-child", tests);
 }

@@ -38,6 +38,14 @@
  * and, when the volume has a subvolume UUID, that it is a snapshot of that
  * volume.
  *
+ * The freeze window (issue 11 §5). ready_commit, which the commit child runs
+ * before it waits for "go", does all of commit's path work: it resolves and
+ * opens each set directory (checked to be a place of this provider) and
+ * each volume (checked to be a subvolume root), checks that the snapshot's
+ * name is free, and keeps the two descriptors in the snapshot. After "go",
+ * commit is the snapshot ioctl per volume, on those descriptors, and nothing
+ * else: no path is looked up while writers are frozen.
+ *
  * Removal (abort, delete) only ever deletes a subvolume of the same file
  * system at <storage>/<set>/<snapshot> or .../.lvss-snapshots/<set>/<snapshot>
  * where <set> and <snapshot> are ids; anything else is refused with -EPERM.
@@ -471,18 +479,45 @@ static int btrfs_end_prepare(lvss_provider *p, lvss_snapshot *const *snaps, size
         return 0;
 }
 
-/* ---- pre_commit and commit (in the child) -------------------------------- */
+/* ---- ready_commit, pre_commit and commit (in the child) ------------------ */
 
-static int commit_one(btrfs_provider *bp, const lvss_snapshot *s) {
+/*
+ * Issue 11 §5: what commit needs of one snapshot, found and opened by
+ * ready_commit before the commit child waits for "go", so that inside the
+ * freeze window commit is the snapshot ioctl and nothing else. The set
+ * directory and the volume are held by descriptor: whatever happens to
+ * their paths after this (a rename, something mounted over them), the
+ * snapshot goes where the checks were made.
+ */
+typedef struct btrfs_ready {
+        int set_fd;                 /* the set directory, checked to be a place of this provider */
+        int volume_fd;              /* the volume, checked to be the root of a subvolume */
+        char name[ID_NAME_LEN + 1]; /* the snapshot's name in the set directory */
+} btrfs_ready;
+
+static void ready_free(btrfs_ready *rd) {
+        if (!rd)
+                return;
+        closep(&rd->set_fd);
+        closep(&rd->volume_fd);
+        free(rd);
+}
+
+/* The path work of one snapshot's commit. *@ret owned: ready_free(). */
+static int ready_one(btrfs_provider *bp, const lvss_snapshot *s, btrfs_ready **ret) {
         _cleanup_(closep) int set_fd = -1, vfd = -1;
-        enum btrfs_util_error e;
-        const char *base;
+        const char *base = NULL;
+        btrfs_ready *rd;
         struct stat st;
         int r;
 
         r = open_set_dir(bp, s->snapshot_path, &set_fd, &base, NULL);
         if (r < 0)
                 return r;
+        /* open_set_dir() checked that @base is an id: ID_NAME_LEN characters */
+        if (!base || strlen(base) != ID_NAME_LEN)
+                return -EINVAL;
+        /* Snapshot ids are new: a name already taken is not ours to reuse. */
         if (fstatat(set_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
                 return -EEXIST;
         if (errno != ENOENT)
@@ -492,16 +527,32 @@ static int commit_one(btrfs_provider *bp, const lvss_snapshot *s) {
         if (r < 0)
                 return r;
 
-        /* The snapshot: one ioctl, complete or absent. */
-        errno = 0;
-        e = btrfs_util_create_snapshot_fd2(vfd, set_fd, base, s->writable ? 0 : BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY,
-                                           NULL, NULL);
-        return btrfs_errno(e);
+        rd = malloc(sizeof *rd);
+        if (!rd)
+                return -ENOMEM;
+        rd->set_fd = TAKE_FD(set_fd);
+        rd->volume_fd = TAKE_FD(vfd);
+        memcpy(rd->name, base, ID_NAME_LEN + 1);
+        *ret = rd;
+        return 0;
 }
 
-static int btrfs_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+static void btrfs_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        if (!snaps)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (snaps[i]) {
+                        ready_free(snaps[i]->commit_ready);
+                        snaps[i]->commit_ready = NULL;
+                }
+}
+
+/* Before the freeze window: every snapshot's set directory and volume opened and checked, its
+ * name free; nothing is made. On failure nothing is kept. */
+static int btrfs_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         btrfs_provider *bp = provider_data(p);
 
+        btrfs_release_commit(p, snaps, n); /* what an earlier call kept */
         if (!bp || (n > 0 && !snaps))
                 return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
@@ -509,14 +560,65 @@ static int btrfs_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n,
                         return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
-                int r = commit_one(bp, snaps[i]);
+                btrfs_ready *rd = NULL;
+                int r = ready_one(bp, snaps[i], &rd);
                 if (r < 0) {
-                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
-                                  strerror(-r));
+                        log_error("%s: cannot get the snapshot into %s ready: %s", snaps[i]->volume,
+                                  snaps[i]->snapshot_path, strerror(-r));
+                        btrfs_release_commit(p, snaps, n);
                         return lvss_provider_fail(ret_hr, r);
                 }
+                snaps[i]->commit_ready = rd;
         }
         return 0;
+}
+
+static int commit_one(btrfs_provider *bp, lvss_snapshot *s) {
+        btrfs_ready *rd = s->commit_ready;
+        enum btrfs_util_error e;
+        int r;
+
+        if (!rd) {
+                /* ready_commit did not run (a caller of commit alone): the path work now */
+                r = ready_one(bp, s, &rd);
+                if (r < 0)
+                        return r;
+                s->commit_ready = rd;
+        }
+
+        /* The snapshot: one ioctl, complete or absent. A name taken since ready_commit fails it
+         * (EEXIST): the ioctl never replaces. */
+        errno = 0;
+        /* set when ready_one() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
+        e = btrfs_util_create_snapshot_fd2(rd->volume_fd, rd->set_fd, rd->name,
+                                           s->writable ? 0 : BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
+        return btrfs_errno(e);
+}
+
+static int btrfs_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        btrfs_provider *bp = provider_data(p);
+        int r = 0;
+
+        if (!bp || (n > 0 && !snaps)) {
+                btrfs_release_commit(p, snaps, n);
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path) {
+                        btrfs_release_commit(p, snaps, n);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
+                }
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = commit_one(bp, snaps[i]);
+                if (r < 0)
+                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
+                                  strerror(-r));
+        }
+        /* given back on every path, for every snapshot of the call */
+        btrfs_release_commit(p, snaps, n);
+        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 /* The flush: the snapshot ioctl's own (see the top); only the arguments are checked. */
@@ -738,6 +840,8 @@ static const lvss_provider_ops btrfs_ops = {
         .is_volume_supported = btrfs_is_volume_supported,
         .begin_prepare = btrfs_begin_prepare,
         .end_prepare = btrfs_end_prepare,
+        .ready_commit = btrfs_ready_commit,
+        .release_commit = btrfs_release_commit,
         .pre_commit = btrfs_pre_commit,
         .commit = btrfs_commit,
         .post_commit = btrfs_post_commit,

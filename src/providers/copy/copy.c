@@ -30,6 +30,11 @@
  * any instant. It copies into "<snapshot id>.partial" and renames that to
  * "<snapshot id>" (RENAME_NOREPLACE) only once the whole tree is there, so a
  * path that looks complete is complete; abort and delete remove both names.
+ * Its path work is done before the freeze window (issue 11 §5): ready_commit,
+ * which the commit child runs before it waits for "go", opens the set
+ * directory and the volume and checks the name is free; pre_commit's syncfs
+ * and commit then work on those descriptors. The copy itself stays inside
+ * the window: it is the snapshot.
  * Walking is relative (openat/fdopendir, never following symlinks), so path
  * length never matters; depth is bounded by the open file limit (three
  * descriptors per level). Per entry: directories (owner, mode, mtime; made
@@ -1122,74 +1127,97 @@ static int open_set_dir(copy_provider *cp, const char *path, int *ret_fd, const 
         return 0;
 }
 
-static int commit_one(copy_provider *cp, const lvss_snapshot *s) {
-        _cleanup_(closep) int src = -1, set_fd = -1, dst = -1, storage_fd = -1;
-        _cleanup_(freep) char *partial = NULL;
-        _cleanup_(freep) uint8_t *buffer = NULL;
-        copy_context ctx = {
-                .volume = s->volume,
-                .try_clone = true,
-                .try_copy_file_range = true,
-        };
-        struct stat vst, st;
+/*
+ * Issue 11 §5: what commit needs of one snapshot, found and opened by
+ * ready_commit before the commit child waits for "go": the set directory
+ * (checked to be inside the storage area), the volume, what the copy must
+ * not leave or enter (the volume's file system, the storage area), and the
+ * snapshot's name checked free. Inside the freeze window commit then only
+ * copies: no path is resolved there.
+ */
+typedef struct copy_ready {
+        int set_fd;         /* the set directory */
+        int src_fd;         /* the volume */
+        struct stat vst;    /* the volume's root: its file system, and the attributes the copy gets */
+        struct stat set_st; /* the set directory: its file system (a leftover .partial is removed on it only) */
+        dev_t storage_dev;
+        ino_t storage_ino;
+        char *name;    /* the snapshot's name in the set directory */
+        char *partial; /* name.partial, where the copy is made */
+} copy_ready;
+
+static void ready_free(copy_ready *rd) {
+        if (!rd)
+                return;
+        closep(&rd->set_fd);
+        closep(&rd->src_fd);
+        free(rd->name);
+        free(rd->partial);
+        free(rd);
+}
+
+/* The path work of one snapshot's commit. *@ret owned: ready_free(). */
+static int ready_one(copy_provider *cp, const lvss_snapshot *s, copy_ready **ret) {
+        _cleanup_(closep) int set_fd = -1, src = -1, storage_fd = -1;
+        copy_ready *rd;
         const char *base = NULL;
+        struct stat vst, st, set_st;
         int r;
 
         r = open_set_dir(cp, s->snapshot_path, &set_fd, &base);
         if (r < 0)
                 return r;
-        if (asprintf(&partial, "%s" PARTIAL_SUFFIX, base) < 0) {
-                partial = NULL;
-                return -ENOMEM;
-        }
-
         src = open(s->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (src < 0 || fstat(src, &vst) < 0)
                 return -errno;
-        ctx.dev = vst.st_dev;
         storage_fd = open(cp->area.storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (storage_fd < 0 || fstat(storage_fd, &st) < 0)
                 return -errno;
-        ctx.storage_dev = st.st_dev;
-        ctx.storage_ino = st.st_ino;
-
-        if (fstatat(set_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (fstat(set_fd, &set_st) < 0)
+                return -errno;
+        /* Snapshot ids are new: a name already taken is not ours to reuse. */
+        if (fstatat(set_fd, base, &(struct stat) {}, AT_SYMLINK_NOFOLLOW) == 0)
                 return -EEXIST;
-        if (fstat(set_fd, &st) < 0)
-                return -errno;
-        r = remove_at(set_fd, partial, st.st_dev); /* left by an earlier, killed attempt */
-        if (r < 0)
-                return r;
-
-        if (mkdirat(set_fd, partial, 0700) < 0)
-                return -errno;
-        dst = openat(set_fd, partial, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dst < 0)
+        if (errno != ENOENT)
                 return -errno;
 
-        r = copy_tree(&ctx, src, dst);
-        buffer = ctx.buffer;
-        if (r < 0)
-                return r;
-        r = copy_attributes_fd(dst, &vst);
-        if (r < 0)
-                return r;
-
-        /* The moment the snapshot becomes complete. */
-        if (renameat2(set_fd, partial, set_fd, base, RENAME_NOREPLACE) < 0) {
-                if (errno != EINVAL && errno != ENOSYS)
-                        return -errno;
-                /* No RENAME_NOREPLACE here; @base was checked missing above
-                 * and nobody else writes into the set directory. */
-                if (renameat(set_fd, partial, set_fd, base) < 0)
-                        return -errno;
+        rd = calloc(1, sizeof *rd);
+        if (!rd)
+                return -ENOMEM;
+        rd->set_fd = -1;
+        rd->src_fd = -1;
+        rd->name = strdup(base);
+        if (!rd->name || asprintf(&rd->partial, "%s" PARTIAL_SUFFIX, base) < 0) {
+                rd->partial = NULL;
+                ready_free(rd);
+                return -ENOMEM;
         }
+        rd->set_fd = TAKE_FD(set_fd);
+        rd->src_fd = TAKE_FD(src);
+        rd->vst = vst;
+        rd->set_st = set_st;
+        rd->storage_dev = st.st_dev;
+        rd->storage_ino = st.st_ino;
+        *ret = rd;
         return 0;
 }
 
-static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+static void copy_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        if (!snaps)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (snaps[i]) {
+                        ready_free(snaps[i]->commit_ready);
+                        snaps[i]->commit_ready = NULL;
+                }
+}
+
+/* Before the freeze window: every snapshot's set directory and volume opened and checked, its
+ * name free; nothing is made or removed. On failure nothing is kept. */
+static int copy_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
         copy_provider *cp = provider_data(p);
 
+        copy_release_commit(p, snaps, n); /* what an earlier call kept */
         if (!cp || (n > 0 && !snaps))
                 return lvss_provider_fail(ret_hr, -EINVAL);
         for (size_t i = 0; i < n; i++)
@@ -1197,14 +1225,121 @@ static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, 
                         return lvss_provider_fail(ret_hr, -EINVAL);
 
         for (size_t i = 0; i < n; i++) {
-                int r = commit_one(cp, snaps[i]);
+                copy_ready *rd = NULL;
+                int r = ready_one(cp, snaps[i], &rd);
                 if (r < 0) {
-                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
-                                  strerror(-r));
+                        log_error("%s: cannot get the snapshot into %s ready: %s", snaps[i]->volume,
+                                  snaps[i]->snapshot_path, strerror(-r));
+                        copy_release_commit(p, snaps, n);
+                        return lvss_provider_fail(ret_hr, r);
+                }
+                snaps[i]->commit_ready = rd;
+        }
+        return 0;
+}
+
+/* The flush (syncfs of each volume's file system): on the volume ready_commit opened, where it
+ * ran, so no path is resolved inside the freeze window. */
+static int copy_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        if (!provider_data(p) || (n > 0 && !snaps))
+                return lvss_provider_fail(ret_hr, -EINVAL);
+
+        for (size_t i = 0; i < n; i++) {
+                const copy_ready *rd = snaps[i] ? snaps[i]->commit_ready : NULL;
+                int r;
+
+                if (!rd) {
+                        r = lvss_storage_area_pre_commit(p, &snaps[i], 1, ret_hr);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (syncfs(rd->src_fd) < 0) {
+                        r = -errno;
+                        log_error("%s: cannot flush: %s", snaps[i]->volume, strerror(-r));
                         return lvss_provider_fail(ret_hr, r);
                 }
         }
         return 0;
+}
+
+static int commit_one(copy_provider *cp, lvss_snapshot *s) {
+        _cleanup_(closep) int dst = -1;
+        _cleanup_(freep) uint8_t *buffer = NULL;
+        copy_ready *rd = s->commit_ready;
+        copy_context ctx = {
+                .volume = s->volume,
+                .try_clone = true,
+                .try_copy_file_range = true,
+        };
+        int r;
+
+        if (!rd) {
+                /* ready_commit did not run (a caller of commit alone): the path work now */
+                r = ready_one(cp, s, &rd);
+                if (r < 0)
+                        return r;
+                s->commit_ready = rd;
+        }
+        /* set when ready_one() returns >= 0 (clang 14 misses that negative_errno() < 0) */
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
+        ctx.dev = rd->vst.st_dev;
+        ctx.storage_dev = rd->storage_dev;
+        ctx.storage_ino = rd->storage_ino;
+
+        r = remove_at(rd->set_fd, rd->partial, rd->set_st.st_dev); /* left by an earlier, killed attempt */
+        if (r < 0)
+                return r;
+
+        if (mkdirat(rd->set_fd, rd->partial, 0700) < 0)
+                return -errno;
+        dst = openat(rd->set_fd, rd->partial, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dst < 0)
+                return -errno;
+
+        r = copy_tree(&ctx, rd->src_fd, dst);
+        buffer = ctx.buffer;
+        if (r < 0)
+                return r;
+        r = copy_attributes_fd(dst, &rd->vst);
+        if (r < 0)
+                return r;
+
+        /* The moment the snapshot becomes complete. */
+        if (renameat2(rd->set_fd, rd->partial, rd->set_fd, rd->name, RENAME_NOREPLACE) < 0) {
+                if (errno != EINVAL && errno != ENOSYS)
+                        return -errno;
+                /* No RENAME_NOREPLACE here; the name was checked free by ready_commit
+                 * and nobody else writes into the set directory. */
+                if (renameat(rd->set_fd, rd->partial, rd->set_fd, rd->name) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        copy_provider *cp = provider_data(p);
+        int r = 0;
+
+        if (!cp || (n > 0 && !snaps)) {
+                copy_release_commit(p, snaps, n);
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path) {
+                        copy_release_commit(p, snaps, n);
+                        return lvss_provider_fail(ret_hr, -EINVAL);
+                }
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = commit_one(cp, snaps[i]);
+                if (r < 0)
+                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
+                                  strerror(-r));
+        }
+        /* given back on every path, for every snapshot of the call */
+        copy_release_commit(p, snaps, n);
+        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 /* ---- post_commit, abort, delete ------------------------------------------ */
@@ -1380,7 +1515,9 @@ static const lvss_provider_ops copy_ops = {
         .is_volume_supported = copy_is_volume_supported,
         .begin_prepare = copy_begin_prepare,
         .end_prepare = copy_end_prepare,
-        .pre_commit = lvss_storage_area_pre_commit,
+        .ready_commit = copy_ready_commit,
+        .release_commit = copy_release_commit,
+        .pre_commit = copy_pre_commit,
         .commit = copy_commit,
         .post_commit = copy_post_commit,
         .finalize = copy_finalize,
