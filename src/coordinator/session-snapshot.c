@@ -241,15 +241,15 @@ static void commit(Session *s) {
 
 static void phase_done(Fanout *f, void *userdata) {
         Session *s = userdata;
+        vss_writer_event event = f->event;
+        size_t ok = 0, n = f->n_targets;
         vss_hresult hr;
 
-        {
-                size_t ok = 0;
-                for (size_t i = 0; i < f->n_targets; i++)
-                        ok += f->targets[i].ok;
-                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
-                            f->n_targets == 1 ? "" : "s");
-        }
+        for (size_t i = 0; i < n; i++)
+                ok += f->targets[i].ok;
+        /* issue 11 §5: once the writers are frozen, the commit goes first and the line after it */
+        if (s->snap_phase != SNAP_FREEZE || VSS_FAILED(veto_of(f)))
+                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(event), ok, n, n == 1 ? "" : "s");
 
         switch (s->snap_phase) {
         case SNAP_PREPARE_SNAPSHOT:
@@ -264,7 +264,9 @@ static void phase_done(Fanout *f, void *userdata) {
                         return veto(s, hr, "a writer failed Freeze");
                 freeze_deadline_note(s, f);
                 s->fanout = fanout_free(s->fanout);
-                return commit(s);
+                commit(s);
+                log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(event), ok, n, n == 1 ? "" : "s");
+                return;
 
         case SNAP_THAW:
                 /* WS-7: a Thaw failure keeps the set; that writer gets Abort. */

@@ -776,14 +776,18 @@ static const FanoutOps session_fanout_ops = {
 
 int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n, fanout_done_t done) {
         _cleanup_(freep) Writer **writers = calloc(n ? n : 1, sizeof *writers);
+        int r;
 
         if (!writers)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 writers[i] = entries[i]->writer;
-        log_session(s, "%s: sent to %zu writer%s", vss_writer_event_name(event), n, n == 1 ? "" : "s");
-        return fanout_start(s->m, event, &s->id, writers, (void **) entries, n, &session_fanout_ops, done, s,
-                            &s->fanout);
+        r = fanout_start(s->m, event, &s->id, writers, (void **) entries, n, &session_fanout_ops, done, s,
+                         &s->fanout);
+        /* logged once sent (issue 11 §5: Thaw is not behind a log write) */
+        if (r >= 0)
+                log_session(s, "%s: sent to %zu writer%s", vss_writer_event_name(event), n, n == 1 ? "" : "s");
+        return r;
 }
 
 void session_log_fanout(Session *s, Fanout *f) {

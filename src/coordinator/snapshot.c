@@ -148,6 +148,10 @@ struct SnapshotSet {
         bool commit_go;
         bool commit_said_done;
         bool commit_flushed;
+        /* issue 11 §5: Freeze waits until the child forked before it says it is ready ('R': its
+         * providers' ready_commit ran), bounded by ProviderStepTimeoutMS= (commit_timer) */
+        bool commit_ready_wait;
+        bool commit_ready_said;
         /* issue 11 §1: the commit child was killed (hold window) and is not reaped yet: it is
          * reaped through its worker; the set is undone, and the step ends, only then. */
         bool commit_dying;
@@ -257,6 +261,7 @@ SnapshotSet *snapshot_set_free(SnapshotSet *set) {
                 return NULL;
         /* its catalog jobs still run; their completions no longer do */
         lvss_catalog_queue_forget(set->m->catalog_queue, set);
+        set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
         for (size_t i = 0; i < set->n_snapshots; i++)
                 snapshot_free(set->snapshots[i]);
         free(set->snapshots);
@@ -1592,6 +1597,9 @@ static void commit_parse(SnapshotSet *set, const uint8_t *out, size_t size) {
                 case 'D':
                         set->commit_said_done = true;
                         break;
+                case 'R':
+                        set->commit_ready_said = true;
+                        break;
                 case 'E':
                         memcpy(&set->commit_error, out + i + 1, sizeof set->commit_error);
                         break;
@@ -1829,7 +1837,10 @@ nomem:
 
 /* A commit child forked before Freeze and never told to go: it ends without making anything
  * (issue 11 §1/§5). It is told so ('A'; a closed socket says the same), and reaped when it exits. */
+static void commit_ready_wait_end(SnapshotSet *set);
+
 void snapshot_set_abort_unstarted(SnapshotSet *set) {
+        commit_ready_wait_end(set);
         if (!set->commit_worker || set->commit_go)
                 return;
         set_log(set, "commit: the child forked before Freeze (pid %d) is told to abort: it makes nothing",
@@ -1929,10 +1940,75 @@ static void commit_made(SnapshotSet *set) {
         commit_finished(set, hr);
 }
 
+/*
+ * Issue 11 §5: Freeze goes out only once the commit child forked before it is
+ * ready: forked, started, and its providers' ready_commit run (it says 'R').
+ * Otherwise the child's start-up and its path work race the Freeze fan-out on
+ * two CPUs, and what is left of them when "go" comes is inside the freeze
+ * window. The wait is before any writer is frozen; a ready_commit that fails
+ * vetoes the set then (no writer gets Freeze); a child that hangs in it is
+ * killed at ProviderStepTimeoutMS= and the set is vetoed.
+ */
+static void commit_ready_wait_end(SnapshotSet *set) {
+        if (!set->commit_ready_wait)
+                return;
+        set->commit_ready_wait = false;
+        set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+}
+
+static void commit_ready_reached(SnapshotSet *set) {
+        commit_ready_wait_end(set);
+        set->hooks->freeze(set->userdata);
+}
+
+static void commit_ready_failed(SnapshotSet *set, vss_hresult hr, const char *why) {
+        commit_ready_wait_end(set);
+        set_log(set, "commit: %s: the set is vetoed before Freeze", why);
+        set_veto(set, VSS_FAILED(hr) ? hr : VSS_E_UNEXPECTED_PROVIDER_ERROR, why);
+}
+
+static int on_commit_ready_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        SnapshotSet *set = userdata;
+
+        if (!set->commit_ready_wait)
+                return 0;
+        set_log(set, "commit: the child (pid %d) was not ready within ProviderStepTimeoutMS=%llu: killed",
+                set->commit_worker ? worker_pid(set->commit_worker) : 0,
+                (unsigned long long) (set->m->cfg.provider_step_timeout_usec / USEC_PER_MSEC));
+        set->commit_worker = worker_cancel(set->commit_worker);
+        commit_ready_failed(set, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child was not ready in time");
+        return 0;
+}
+
+/* Starts the wait for 'R'; < 0: no wait (Freeze goes out now, as without a child forked before it). */
+static int commit_ready_wait_begin(SnapshotSet *set) {
+        uint64_t timeout = set->m->cfg.provider_step_timeout_usec;
+        int r;
+
+        if (!set->commit_worker || set->commit_go)
+                return -ESRCH;
+        set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+        if (timeout > 0) {
+                r = sd_event_add_time_relative(set->m->event, &set->commit_timer, CLOCK_MONOTONIC, timeout, 0,
+                                               on_commit_ready_timeout, set);
+                if (r < 0)
+                        return r;
+        }
+        set->commit_ready_wait = true;
+        return 0;
+}
+
 static void commit_progress(Worker *w, const uint8_t *out, size_t size, void *userdata) {
         SnapshotSet *set = userdata;
 
         commit_parse(set, out, size);
+        if (set->commit_ready_wait) {
+                if (VSS_FAILED(set->commit_error))
+                        return commit_ready_failed(set, set->commit_error, "the providers cannot get the commit ready");
+                if (set->commit_ready_said)
+                        return commit_ready_reached(set);
+                return;
+        }
         if (set->commit_said_done && set->commit_go && !set->commit_dying && set->committing)
                 commit_made(set);
 }
@@ -1946,6 +2022,13 @@ static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void 
         if (k == -ECANCELED)
                 return; /* lvssd stops: the catalog keeps the rest for the next start-up */
         commit_parse(set, out, size);
+        if (set->commit_ready_wait) {
+                if (VSS_FAILED(set->commit_error))
+                        return commit_ready_failed(set, set->commit_error, "the providers cannot get the commit ready");
+                /* died before it said ready: commit_fork() forks another, which gets ready after "go" */
+                set_log(set, "commit: the child forked before Freeze ended before it was ready (%s)", strerror(-k));
+                return commit_ready_reached(set);
+        }
         if (set->commit_dying)
                 return commit_reaped_after_kill(set);
         if (!set->commit_go) {
@@ -2055,6 +2138,16 @@ static unsigned long child_linger_ms(void) {
         return ms > 60000 ? 60000 : ms;
 }
 
+/* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_READY_DELAY_MS=N makes the
+ * commit child wait N ms (at most 60000) before its providers' ready_commit, as a slow start-up
+ * would. 0: no hook. */
+static unsigned long child_ready_delay_ms(void) {
+        const char *e = getenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+        unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
+
+        return ms > 60000 ? 60000 : ms;
+}
+
 static void child_linger(unsigned long ms) {
         if (ms == 0)
                 return;
@@ -2087,17 +2180,14 @@ static void child_release(SnapshotSet *set) {
  * freeze the file systems, commit, thaw them, and 'D': lvssd sends Thaw on
  * it; the exit comes after.
  *
- * A ready_commit that fails made nothing and kept nothing; its failure is
- * remembered and, once 'G' comes, reported as the commit's ('E' and its
- * hresult, before any pre_commit or freeze): lvssd fails the commit, the
- * writers get Abort and the set is undone, as for any failed commit. Why
- * not before Freeze: end_prepare, in the session's worker, made the same
- * checks just before (a volume that is not a subvolume, a set directory
- * that is not there are vetoed there, before Freeze), so this fails only
- * when something changed in between; telling lvssd before Freeze would make
- * Freeze wait for the child's answer (the fork and ready_commit now overlap
- * the Freeze fan-out) or race with it, for a case that costs the frozen
- * writers one message after 'G'.
+ * Once ready it says 'R', and lvssd sends Freeze only then
+ * (commit_ready_wait_begin()): the child's start-up and path work are done
+ * before any writer is frozen, not raced against the Freeze fan-out. A
+ * ready_commit that fails made nothing and kept nothing; the child says 'E'
+ * and its hresult and exits, and lvssd vetoes the set before Freeze (WS-7:
+ * Abort to the writers that got PrepareForSnapshot). A child forked only in
+ * commit_fork() (none could be forked before) gets ready after "go", and
+ * the same 'E' is the commit's failure.
  */
 static int commit_run(int fd, void *userdata) {
         SnapshotSet *set = userdata;
@@ -2106,13 +2196,26 @@ static int commit_run(int fd, void *userdata) {
         ssize_t k;
         int r, ready;
 
+        unsigned long delay = child_ready_delay_ms();
+        if (delay > 0) {
+                set_log(set, "test hook: the commit child waits %lu ms before ready_commit", delay);
+                child_linger(delay);
+        }
         ready = for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, ready_commit),
                                   &ready_hr);
         if (ready < 0) {
+                /* before Freeze (lvssd waits for 'R': commit_ready_wait_begin()) the set is vetoed on
+                 * this; after "go" (a child forked only then) it is the commit's failure */
                 child_release(set); /* a provider before the one that failed kept its part */
-                set_log(set, "commit: the providers cannot get the commit ready: it fails once told to go");
-        } else
-                set_log(set, "commit: the child is ready (the providers' ready_commit ran), waiting for go");
+                set_log(set, "commit: the providers cannot get the commit ready");
+                hr = ready_hr;
+                goto fail;
+        }
+        set_log(set, "commit: the child is ready (the providers' ready_commit ran), waiting for go");
+        if (write(fd, "R", 1) != 1) {
+                child_release(set);
+                return 2;
+        }
 
         do
                 k = read(fd, &go, 1);
@@ -2120,10 +2223,6 @@ static int commit_run(int fd, void *userdata) {
         if (k != 1 || go != 'G') {
                 child_release(set);
                 return 0; /* aborted: nothing is made */
-        }
-        if (ready < 0) {
-                hr = ready_hr;
-                goto fail;
         }
 
         if (for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
@@ -2171,6 +2270,7 @@ static int snapshot_set_prefork(SnapshotSet *set) {
         set->commit_go = false;
         set->commit_said_done = false;
         set->commit_flushed = false;
+        set->commit_ready_said = false;
         set->commit_error = VSS_S_OK;
         vss_id_format(&set->session_id, id);
         snprintf(tag, sizeof tag, "session %s", id);
@@ -2347,12 +2447,6 @@ static void commit_fork(SnapshotSet *set) {
                 return set_veto(set, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit");
         }
 
-        set_log(set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", set->n_snapshots,
-                set->n_snapshots == 1 ? "y" : "ies",
-                (unsigned long long) ((set->commit_deadline_mono - now) / USEC_PER_MSEC),
-                window_by_writer(set) ? ", bounded by writer '" : "",
-                window_by_writer(set) ? set->freeze_deadline_writer : "",
-                window_by_writer(set) ? "'" : "");
         /* the child forked before Freeze (or now, when there was none) goes; the hold window's timer is
          * armed already (snapshot_set_commit(); accuracy 1 us: sd-event's default, 250 ms, would eat the margin) */
         r = snapshot_set_prefork(set);
@@ -2371,6 +2465,14 @@ static void commit_fork(SnapshotSet *set) {
                 return set_veto(set, VSS_E_UNEXPECTED_PROVIDER_ERROR, "the commit child cannot start");
         }
         set->commit_go = true;
+        /* logged once the child goes (issue 11 §5: the write is not between the writers' Freeze
+         * answers and "go"; the child makes the copies meanwhile) */
+        set_log(set, "commit: making %zu shadow cop%s (hold window %llu ms%s%s%s)", set->n_snapshots,
+                set->n_snapshots == 1 ? "y" : "ies",
+                (unsigned long long) ((set->commit_deadline_mono - now) / USEC_PER_MSEC),
+                window_by_writer(set) ? ", bounded by writer '" : "",
+                window_by_writer(set) ? set->freeze_deadline_writer : "",
+                window_by_writer(set) ? "'" : "");
 }
 
 /* Does @fs hold @path (a path lvssd writes during the commit)? A missing path holds nothing. */
@@ -2586,10 +2688,11 @@ static void step_then(SnapshotSet *set, ProviderStep step, int r, vss_hresult hr
         case PSTEP_END_PREPARE:
                 if (r < 0)
                         return set_veto(set, VSS_FAILED(hr) ? hr : VSS_E_PROVIDER_VETO, "the provider vetoed");
-                /* issue 11 §5: the commit child is forked now, outside the freeze window; it waits
-                 * for "go" (commit_fork()). One that cannot be forked now is forked there. */
-                if (!set->external)
-                        (void) snapshot_set_prefork(set);
+                /* issue 11 §5: the commit child is forked now, outside the freeze window, and Freeze
+                 * goes out once it is ready (commit_ready_wait_begin()); it then waits for "go"
+                 * (commit_fork()). One that cannot be forked now is forked there. */
+                if (!set->external && snapshot_set_prefork(set) >= 0 && commit_ready_wait_begin(set) >= 0)
+                        return;
                 return set->hooks->freeze(set->userdata);
         case PSTEP_POST_COMMIT:
                 return post_commit_done(set, r, hr);

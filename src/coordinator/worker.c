@@ -196,10 +196,11 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 
         if (r != 0) /* end of file or an error: the exit says the rest */
                 w->io = sd_event_source_disable_unref(w->io);
-        if (r < 0 && w->serving && w->pid > 0) {
+        if (r < 0 && (w->serving || w->progress) && w->pid > 0) {
                 /* what it wrote could not be read (no memory): a serving worker does not exit by
                  * itself, so it is killed, and the request waiting is answered (-EPROTO) once it
-                 * is reaped, instead of at its deadline */
+                 * is reaped, instead of at its deadline; nor does one that talks as it goes (the
+                 * commit child waits for "go" after it said it is ready): its exit says it failed */
                 log_msg("%s: the worker's (pid %d) answer cannot be read: %s; killed", w->what, (int) w->pid,
                         strerror(-r));
                 (void) kill(w->pid, SIGKILL);

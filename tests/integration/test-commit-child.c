@@ -17,6 +17,10 @@
  *   - test_paths_resolved_before_go: the child resolves the copy's paths (the
  *     providers' ready_commit) before it waits for "go": the storage area moved
  *     away inside the freeze window does not fail the commit.
+ *   - test_freeze_after_child_ready: Freeze goes out only once that child is
+ *     ready (a slow start-up, the test hook LVSS_TEST_COMMIT_READY_DELAY_MS).
+ *   - test_ready_failure_vetoes_before_freeze: a ready_commit that fails
+ *     vetoes the set before any writer is frozen.
  * lvssd SIGKILLed between the fork and "go" is test-crash's
  * test_crash_in_freeze (the child dies with lvssd, nothing frozen, no copy).
  */
@@ -240,11 +244,92 @@ static void test_paths_resolved_before_go(void **state) {
         free(hang);
 }
 
+/*
+ * Issue 11 §5 (WS-6: nothing of the commit's start-up inside the freeze
+ * window): Freeze goes out only once the commit child forked before it is
+ * ready. The test hook LVSS_TEST_COMMIT_READY_DELAY_MS makes the child start
+ * slowly; by the time the writer's Freeze handler starts, lvssd's log must
+ * already have the child's "ready" line. Before, Freeze went out at once and
+ * the child's start-up raced the writers' Freeze.
+ */
+static void test_freeze_after_child_ready(void **state) {
+        itest_env *env = *state;
+        char *v = itest_xprintf("%u", itest_ms(env, 1000));
+        vss_id sid;
+
+        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &opts);
+        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+        free(v);
+        itest_writer *w = WRITER(env, "w");
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_async *a = NULL;
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+
+        itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 15000));
+        CHECK(lvssd_log_has(env, "the commit child waits"), "the test hook did not run: the test proves nothing");
+        CHECK(lvssd_log_has(env, "commit: the child is ready"),
+              "issue 11 §5: Freeze reached the writer before the commit child was ready");
+        CHECK_HR(vss_async_wait(a, itest_step_bound(env)), VSS_S_OK, "DoSnapshotSet with a slow commit child");
+        a = vss_async_release(a);
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 1, "the set's copy is not in the catalog");
+}
+
+/*
+ * Issue 11 §5 with WS-7: a ready_commit that fails vetoes the set before
+ * Freeze. While the slow child waits (the test hook), the storage area is
+ * moved away, so its ready_commit cannot find the set directory: DoSnapshotSet
+ * fails, no writer ever gets Freeze, the writer gets Abort, and nothing is
+ * made. Before, Freeze went out and the failure came after "go", with the
+ * writers frozen.
+ */
+static void test_ready_failure_vetoes_before_freeze(void **state) {
+        itest_env *env = *state;
+        char *shadows = itest_xprintf("%s/shadows", env->state_dir);
+        char *moved = itest_xprintf("%s/shadows-moved", env->state_dir);
+        char *v = itest_xprintf("%u", itest_ms(env, 1500));
+        vss_id sid;
+
+        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &opts);
+        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+        free(v);
+        itest_writer *w = WRITER(env, "w");
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        vss_async *a = NULL;
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+
+        CHECK(wait_lvssd_log(env, "the commit child waits", itest_ms(env, 10000)),
+              "the test hook did not run: the test proves nothing");
+        CHECK(rename(shadows, moved) == 0, "rename %s: %m", shadows);
+        vss_hresult hr = vss_async_wait(a, itest_step_bound(env));
+        a = vss_async_release(a);
+        CHECK(rename(moved, shadows) == 0, "rename %s back: %m", moved);
+        CHECK(VSS_FAILED(hr), "DoSnapshotSet succeeded without a storage area: %s", itest_hr_str(hr));
+        itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 5000));
+        CHECK(itest_count_events(w, "Freeze", &sid, "begin") == 0,
+              "issue 11 §5: the writer was frozen although the commit could not get ready");
+        CHECK(lvssd_log_has(env, "the set is vetoed before Freeze"), "lvssd did not say why the set was vetoed");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a copy of the vetoed set is in the catalog");
+        free(shadows);
+        free(moved);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_thaw_before_commit_child_exits),
                 ITEST(test_vetoed_prefork_makes_nothing),
                 ITEST(test_paths_resolved_before_go),
+                ITEST(test_freeze_after_child_ready),
+                ITEST(test_ready_failure_vetoes_before_freeze),
         };
         return ITEST_MAIN("commit-child", tests);
 }
