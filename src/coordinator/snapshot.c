@@ -1936,8 +1936,13 @@ static void commit_made(SnapshotSet *set) {
                 log_window_passed(set, "the commit finished", ": the copy may be too late");
                 hr = VSS_E_HOLD_WRITES_TIMEOUT;
         }
-        set_log(set, "commit %s", VSS_SUCCEEDED(hr) ? "done" : "failed");
+        if (VSS_FAILED(hr)) {
+                set_log(set, "commit failed");
+                return commit_finished(set, hr);
+        }
+        /* Thaw goes out first, the line after it (issue 11 §5: no log write inside the window) */
         commit_finished(set, hr);
+        set_log(set, "commit done");
 }
 
 /*
