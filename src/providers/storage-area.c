@@ -144,3 +144,67 @@ void lvss_storage_area_free(lvss_provider *p) {
         free(a); /* the provider's whole data: the area is its first member */
         p->data = NULL;
 }
+
+void lvss_storage_area_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
+        lvss_storage_area *a = lvss_storage_area_of(p);
+
+        if (!a || !a->ready_free || !snaps)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (snaps[i]) {
+                        a->ready_free(snaps[i]->commit_ready);
+                        snaps[i]->commit_ready = NULL;
+                }
+}
+
+/* The arguments of ready_commit and commit: a provider of this kind, and snapshots with paths. */
+static bool commit_args_ok(const lvss_storage_area *a, lvss_snapshot *const *snaps, size_t n) {
+        if (!a || !a->ready_one || !a->commit_one || !a->ready_free || (n > 0 && !snaps))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
+                        return false;
+        return true;
+}
+
+/* Before the freeze window: every snapshot's path work done, what it opened kept; nothing is
+ * made. On failure nothing is kept. */
+int lvss_storage_area_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        lvss_storage_area *a = lvss_storage_area_of(p);
+
+        lvss_storage_area_release_commit(p, snaps, n); /* what an earlier call kept */
+        if (!commit_args_ok(a, snaps, n))
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        for (size_t i = 0; i < n; i++) {
+                void *ready = NULL;
+                int r = a->ready_one(a, snaps[i], &ready);
+                if (r < 0) {
+                        lvss_storage_area_log(a->name, "%s: cannot get the snapshot into %s ready: %s",
+                                              snaps[i]->volume, snaps[i]->snapshot_path, strerror(-r));
+                        lvss_storage_area_release_commit(p, snaps, n);
+                        return lvss_provider_fail(ret_hr, r);
+                }
+                snaps[i]->commit_ready = ready;
+        }
+        return 0;
+}
+
+/* Inside the freeze window: each snapshot made, up to the first failure; what ready_commit kept
+ * is given back on every path, for every snapshot of the call. */
+int lvss_storage_area_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
+        lvss_storage_area *a = lvss_storage_area_of(p);
+        int r = 0;
+
+        if (!commit_args_ok(a, snaps, n)) {
+                lvss_storage_area_release_commit(p, snaps, n);
+                return lvss_provider_fail(ret_hr, -EINVAL);
+        }
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = a->commit_one(a, snaps[i]);
+                if (r < 0)
+                        lvss_storage_area_log(a->name, "%s: snapshot into %s failed: %s", snaps[i]->volume,
+                                              snaps[i]->snapshot_path, strerror(-r));
+        }
+        lvss_storage_area_release_commit(p, snaps, n);
+        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
+}

@@ -27,6 +27,15 @@ struct lvss_storage_area {
         /* abort also removes <storage>/<set>/<snapshot> for a snapshot
          * without a path (begin_prepare stopped before it set one). */
         bool abort_unprepared;
+        /* The commit of one snapshot, in two parts (issue 11 §5; provider.h,
+         * ready_commit): ready_one does its path work before the freeze window
+         * and returns what it opened (*@ret, freed by ready_free); commit_one
+         * makes the snapshot with what s->commit_ready holds, doing that path
+         * work itself when it holds nothing. Set by the provider after
+         * lvss_storage_area_provider_new(). */
+        int (*ready_one)(lvss_storage_area *a, const lvss_snapshot *s, void **ret);
+        int (*commit_one)(lvss_storage_area *a, lvss_snapshot *s);
+        void (*ready_free)(void *ready);
 };
 
 /*
@@ -56,3 +65,10 @@ int lvss_storage_area_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, 
 int lvss_storage_area_abort(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
 int lvss_storage_area_delete_snapshot(lvss_provider *p, const char *snapshot_path);
 void lvss_storage_area_free(lvss_provider *p);
+
+/* ops->ready_commit, ops->release_commit and ops->commit of such a provider, over its ready_one,
+ * commit_one and ready_free: the arguments checked, a failure logged with the volume and path,
+ * and what ready_commit kept given back on every path (provider.h). */
+int lvss_storage_area_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);
+void lvss_storage_area_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n);
+int lvss_storage_area_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr);

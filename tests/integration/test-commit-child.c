@@ -244,6 +244,26 @@ static void test_paths_resolved_before_go(void **state) {
         free(hang);
 }
 
+/* lvssd whose commit child waits @delay_ms before ready_commit (the test hook), one writer, and a
+ * set of one volume whose DoSnapshotSet has started: its call, *@ret_w, *@ret_sid. */
+static vss_async *slow_child_set(itest_env *env, unsigned delay_ms, itest_writer **ret_w, vss_id *ret_sid) {
+        char *v = itest_xprintf("%u", delay_ms);
+        vss_async *a = NULL;
+
+        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &opts);
+        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+        free(v);
+        *ret_w = WRITER(env, "w");
+        vss_backup_components *bc = itest_requester(env, false);
+        *ret_sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+        return a;
+}
+
 /*
  * Issue 11 §5 (WS-6: nothing of the commit's start-up inside the freeze
  * window): Freeze goes out only once the commit child forked before it is
@@ -254,21 +274,11 @@ static void test_paths_resolved_before_go(void **state) {
  */
 static void test_freeze_after_child_ready(void **state) {
         itest_env *env = *state;
-        char *v = itest_xprintf("%u", itest_ms(env, 1000));
+        unsigned delay = itest_ms(env, 1000);
+        itest_writer *w;
         vss_id sid;
 
-        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
-        itest_start_lvssd(env, &opts);
-        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
-        free(v);
-        itest_writer *w = WRITER(env, "w");
-        vss_backup_components *bc = itest_requester(env, false);
-        sid = itest_session_id(bc);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-        STEP_OK(env, bc, vss_prepare_for_backup);
-        vss_async *a = NULL;
-        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+        vss_async *a = slow_child_set(env, delay, &w, &sid);
 
         itest_wait_event(env, w, "Freeze", &sid, "begin", itest_ms(env, 15000));
         CHECK(lvssd_log_has(env, "the commit child waits"), "the test hook did not run: the test proves nothing");
@@ -291,21 +301,11 @@ static void test_ready_failure_vetoes_before_freeze(void **state) {
         itest_env *env = *state;
         char *shadows = itest_xprintf("%s/shadows", env->state_dir);
         char *moved = itest_xprintf("%s/shadows-moved", env->state_dir);
-        char *v = itest_xprintf("%u", itest_ms(env, 1500));
+        unsigned delay = itest_ms(env, 1500);
+        itest_writer *w;
         vss_id sid;
 
-        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
-        itest_start_lvssd(env, &opts);
-        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
-        free(v);
-        itest_writer *w = WRITER(env, "w");
-        vss_backup_components *bc = itest_requester(env, false);
-        sid = itest_session_id(bc);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-        STEP_OK(env, bc, vss_prepare_for_backup);
-        vss_async *a = NULL;
-        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+        vss_async *a = slow_child_set(env, delay, &w, &sid);
 
         CHECK(wait_lvssd_log(env, "the commit child waits", itest_ms(env, 10000)),
               "the test hook did not run: the test proves nothing");

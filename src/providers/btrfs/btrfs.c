@@ -495,7 +495,9 @@ typedef struct btrfs_ready {
         char name[ID_NAME_LEN + 1]; /* the snapshot's name in the set directory */
 } btrfs_ready;
 
-static void ready_free(btrfs_ready *rd) {
+static void ready_free(void *ready) {
+        btrfs_ready *rd = ready;
+
         if (!rd)
                 return;
         closep(&rd->set_fd);
@@ -504,7 +506,8 @@ static void ready_free(btrfs_ready *rd) {
 }
 
 /* The path work of one snapshot's commit. *@ret owned: ready_free(). */
-static int ready_one(btrfs_provider *bp, const lvss_snapshot *s, btrfs_ready **ret) {
+static int ready_one(lvss_storage_area *a, const lvss_snapshot *s, void **ret) {
+        btrfs_provider *bp = (btrfs_provider *) a; /* the area is its first member */
         _cleanup_(closep) int set_fd = -1, vfd = -1;
         const char *base = NULL;
         btrfs_ready *rd;
@@ -537,53 +540,18 @@ static int ready_one(btrfs_provider *bp, const lvss_snapshot *s, btrfs_ready **r
         return 0;
 }
 
-static void btrfs_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
-        if (!snaps)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (snaps[i]) {
-                        ready_free(snaps[i]->commit_ready);
-                        snaps[i]->commit_ready = NULL;
-                }
-}
-
-/* Before the freeze window: every snapshot's set directory and volume opened and checked, its
- * name free; nothing is made. On failure nothing is kept. */
-static int btrfs_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        btrfs_provider *bp = provider_data(p);
-
-        btrfs_release_commit(p, snaps, n); /* what an earlier call kept */
-        if (!bp || (n > 0 && !snaps))
-                return lvss_provider_fail(ret_hr, -EINVAL);
-        for (size_t i = 0; i < n; i++)
-                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-
-        for (size_t i = 0; i < n; i++) {
-                btrfs_ready *rd = NULL;
-                int r = ready_one(bp, snaps[i], &rd);
-                if (r < 0) {
-                        log_error("%s: cannot get the snapshot into %s ready: %s", snaps[i]->volume,
-                                  snaps[i]->snapshot_path, strerror(-r));
-                        btrfs_release_commit(p, snaps, n);
-                        return lvss_provider_fail(ret_hr, r);
-                }
-                snaps[i]->commit_ready = rd;
-        }
-        return 0;
-}
-
-static int commit_one(btrfs_provider *bp, lvss_snapshot *s) {
+static int commit_one(lvss_storage_area *a, lvss_snapshot *s) {
         btrfs_ready *rd = s->commit_ready;
         enum btrfs_util_error e;
         int r;
 
         if (!rd) {
                 /* ready_commit did not run (a caller of commit alone): the path work now */
-                r = ready_one(bp, s, &rd);
+                void *ready = NULL;
+                r = ready_one(a, s, &ready);
                 if (r < 0)
                         return r;
-                s->commit_ready = rd;
+                s->commit_ready = rd = ready;
         }
 
         /* The snapshot: one ioctl, complete or absent. A name taken since ready_commit fails it
@@ -594,31 +562,6 @@ static int commit_one(btrfs_provider *bp, lvss_snapshot *s) {
         e = btrfs_util_create_snapshot_fd2(rd->volume_fd, rd->set_fd, rd->name,
                                            s->writable ? 0 : BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
         return btrfs_errno(e);
-}
-
-static int btrfs_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        btrfs_provider *bp = provider_data(p);
-        int r = 0;
-
-        if (!bp || (n > 0 && !snaps)) {
-                btrfs_release_commit(p, snaps, n);
-                return lvss_provider_fail(ret_hr, -EINVAL);
-        }
-        for (size_t i = 0; i < n; i++)
-                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path) {
-                        btrfs_release_commit(p, snaps, n);
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-                }
-
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                r = commit_one(bp, snaps[i]);
-                if (r < 0)
-                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
-                                  strerror(-r));
-        }
-        /* given back on every path, for every snapshot of the call */
-        btrfs_release_commit(p, snaps, n);
-        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 /* The flush: the snapshot ioctl's own (see the top); only the arguments are checked. */
@@ -840,10 +783,10 @@ static const lvss_provider_ops btrfs_ops = {
         .is_volume_supported = btrfs_is_volume_supported,
         .begin_prepare = btrfs_begin_prepare,
         .end_prepare = btrfs_end_prepare,
-        .ready_commit = btrfs_ready_commit,
-        .release_commit = btrfs_release_commit,
+        .ready_commit = lvss_storage_area_ready_commit,
+        .release_commit = lvss_storage_area_release_commit,
         .pre_commit = btrfs_pre_commit,
-        .commit = btrfs_commit,
+        .commit = lvss_storage_area_commit,
         .post_commit = btrfs_post_commit,
         .finalize = btrfs_finalize,
         .abort = lvss_storage_area_abort,
@@ -853,6 +796,13 @@ static const lvss_provider_ops btrfs_ops = {
 
 int lvss_provider_btrfs_new(const char *storage_dir, lvss_provider **ret) {
         /* abort_unprepared stays false: without a path, begin_prepare made nothing */
-        return lvss_storage_area_provider_new(&btrfs_ops, storage_dir, sizeof(btrfs_provider), remove_snapshot_path,
-                                              ret);
+        int r = lvss_storage_area_provider_new(&btrfs_ops, storage_dir, sizeof(btrfs_provider), remove_snapshot_path,
+                                               ret);
+        if (r < 0)
+                return r;
+        lvss_storage_area *a = lvss_storage_area_of(*ret);
+        a->ready_one = ready_one;
+        a->commit_one = commit_one;
+        a->ready_free = ready_free;
+        return 0;
 }

@@ -1146,7 +1146,9 @@ typedef struct copy_ready {
         char *partial; /* name.partial, where the copy is made */
 } copy_ready;
 
-static void ready_free(copy_ready *rd) {
+static void ready_free(void *ready) {
+        copy_ready *rd = ready;
+
         if (!rd)
                 return;
         closep(&rd->set_fd);
@@ -1157,7 +1159,8 @@ static void ready_free(copy_ready *rd) {
 }
 
 /* The path work of one snapshot's commit. *@ret owned: ready_free(). */
-static int ready_one(copy_provider *cp, const lvss_snapshot *s, copy_ready **ret) {
+static int ready_one(lvss_storage_area *a, const lvss_snapshot *s, void **ret) {
+        copy_provider *cp = (copy_provider *) a; /* the area is its first member */
         _cleanup_(closep) int set_fd = -1, src = -1, storage_fd = -1;
         copy_ready *rd;
         const char *base = NULL;
@@ -1202,42 +1205,6 @@ static int ready_one(copy_provider *cp, const lvss_snapshot *s, copy_ready **ret
         return 0;
 }
 
-static void copy_release_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n) {
-        if (!snaps)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (snaps[i]) {
-                        ready_free(snaps[i]->commit_ready);
-                        snaps[i]->commit_ready = NULL;
-                }
-}
-
-/* Before the freeze window: every snapshot's set directory and volume opened and checked, its
- * name free; nothing is made or removed. On failure nothing is kept. */
-static int copy_ready_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        copy_provider *cp = provider_data(p);
-
-        copy_release_commit(p, snaps, n); /* what an earlier call kept */
-        if (!cp || (n > 0 && !snaps))
-                return lvss_provider_fail(ret_hr, -EINVAL);
-        for (size_t i = 0; i < n; i++)
-                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path)
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-
-        for (size_t i = 0; i < n; i++) {
-                copy_ready *rd = NULL;
-                int r = ready_one(cp, snaps[i], &rd);
-                if (r < 0) {
-                        log_error("%s: cannot get the snapshot into %s ready: %s", snaps[i]->volume,
-                                  snaps[i]->snapshot_path, strerror(-r));
-                        copy_release_commit(p, snaps, n);
-                        return lvss_provider_fail(ret_hr, r);
-                }
-                snaps[i]->commit_ready = rd;
-        }
-        return 0;
-}
-
 /* The flush (syncfs of each volume's file system): on the volume ready_commit opened, where it
  * ran, so no path is resolved inside the freeze window. */
 static int copy_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
@@ -1263,7 +1230,7 @@ static int copy_pre_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t
         return 0;
 }
 
-static int commit_one(copy_provider *cp, lvss_snapshot *s) {
+static int commit_one(lvss_storage_area *a, lvss_snapshot *s) {
         _cleanup_(closep) int dst = -1;
         _cleanup_(freep) uint8_t *buffer = NULL;
         copy_ready *rd = s->commit_ready;
@@ -1276,10 +1243,11 @@ static int commit_one(copy_provider *cp, lvss_snapshot *s) {
 
         if (!rd) {
                 /* ready_commit did not run (a caller of commit alone): the path work now */
-                r = ready_one(cp, s, &rd);
+                void *ready = NULL;
+                r = ready_one(a, s, &ready);
                 if (r < 0)
                         return r;
-                s->commit_ready = rd;
+                s->commit_ready = rd = ready;
         }
         /* set when ready_one() returns >= 0 (clang 14 misses that negative_errno() < 0) */
         /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
@@ -1315,31 +1283,6 @@ static int commit_one(copy_provider *cp, lvss_snapshot *s) {
                         return -errno;
         }
         return 0;
-}
-
-static int copy_commit(lvss_provider *p, lvss_snapshot *const *snaps, size_t n, vss_hresult *ret_hr) {
-        copy_provider *cp = provider_data(p);
-        int r = 0;
-
-        if (!cp || (n > 0 && !snaps)) {
-                copy_release_commit(p, snaps, n);
-                return lvss_provider_fail(ret_hr, -EINVAL);
-        }
-        for (size_t i = 0; i < n; i++)
-                if (!snaps[i] || !snaps[i]->volume || !snaps[i]->snapshot_path) {
-                        copy_release_commit(p, snaps, n);
-                        return lvss_provider_fail(ret_hr, -EINVAL);
-                }
-
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                r = commit_one(cp, snaps[i]);
-                if (r < 0)
-                        log_error("%s: snapshot into %s failed: %s", snaps[i]->volume, snaps[i]->snapshot_path,
-                                  strerror(-r));
-        }
-        /* given back on every path, for every snapshot of the call */
-        copy_release_commit(p, snaps, n);
-        return r < 0 ? lvss_provider_fail(ret_hr, r) : 0;
 }
 
 /* ---- post_commit, abort, delete ------------------------------------------ */
@@ -1515,10 +1458,10 @@ static const lvss_provider_ops copy_ops = {
         .is_volume_supported = copy_is_volume_supported,
         .begin_prepare = copy_begin_prepare,
         .end_prepare = copy_end_prepare,
-        .ready_commit = copy_ready_commit,
-        .release_commit = copy_release_commit,
+        .ready_commit = lvss_storage_area_ready_commit,
+        .release_commit = lvss_storage_area_release_commit,
         .pre_commit = copy_pre_commit,
-        .commit = copy_commit,
+        .commit = lvss_storage_area_commit,
         .post_commit = copy_post_commit,
         .finalize = copy_finalize,
         .abort = lvss_storage_area_abort,
@@ -1536,5 +1479,8 @@ int lvss_provider_copy_new(const char *storage_dir, lvss_provider **ret) {
         cp = provider_data(*ret);
         cp->area.abort_unprepared = true; /* begin_prepare may leave storage/<set>/<snap>.partial */
         cp->reflink = -1;
+        cp->area.ready_one = ready_one;
+        cp->area.commit_one = commit_one;
+        cp->area.ready_free = ready_free;
         return 0;
 }
