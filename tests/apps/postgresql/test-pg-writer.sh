@@ -623,8 +623,10 @@ scenario_restic() {
         restic init --quiet >"$T/restic-init.out" 2>&1 || fail "restic init: $(tail -1 "$T/restic-init.out")"
 
         start_load "$ack"
-        "$examples/lvss-restic-backup" "$VOL" >"$T/restic-backup.out" 2>&1 ||
+        mkdir "$T/restic-tmp"
+        TMPDIR=$T/restic-tmp "$examples/lvss-restic-backup" "$VOL" >"$T/restic-backup.out" 2>&1 ||
                 fail "lvss-restic-backup failed: $(tail -3 "$T/restic-backup.out")"
+        [ -z "$(ls -A "$T/restic-tmp")" ] || fail "lvss-restic-backup left $(ls -A "$T/restic-tmp") in its TMPDIR"
         sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/restic-backup.out" | head -1)
         writer_has "session $sid: PrepareForSnapshot: strategy checkpoint" ||
                 fail "the writer did not take part in the restic backup (session $sid)"
@@ -639,8 +641,10 @@ scenario_restic() {
 
         rm -rf "$DATA.old"
         mv "$DATA" "$DATA.old"
-        "$examples/lvss-restic-restore" >"$T/restic-restore.out" 2>&1 ||
+        TMPDIR=$T/restic-tmp "$examples/lvss-restic-restore" >"$T/restic-restore.out" 2>&1 ||
                 fail "lvss-restic-restore failed: $(tail -5 "$T/restic-restore.out")"
+        # its temporary directory (the BCD restored from the snapshot) is gone with it
+        [ -z "$(ls -A "$T/restic-tmp")" ] || fail "lvss-restic-restore left $(ls -A "$T/restic-tmp") in its TMPDIR"
         sid=$(sed -n 's/^ *Session: \({[^}]*}\).*/\1/p' "$T/restic-restore.out" | head -1)
         writer_has "session $sid: PreRestore: $DATA: no running server" || fail "PreRestore did not run for the restic restore"
         writer_has "session $sid: PostRestore: $DATA: " || fail "PostRestore did not say what it found"
