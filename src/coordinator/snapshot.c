@@ -43,8 +43,9 @@
  * the child's start-up are not inside the freeze window) and waiting for
  * "go"; a set vetoed before that tells it to abort, and it makes nothing.
  * Before it waits it runs the providers' ready_commit (issue 11 §5: commit's
- * path work, kept for commit; a failure is reported as the commit's once
- * "go" comes, commit_run()), so that after "go" a btrfs commit is its
+ * path work, kept for commit) and says 'R'; Freeze goes out only then, and a
+ * failure there vetoes the set before any writer is frozen (commit_run(),
+ * commit_ready_wait_begin()), so that after "go" a btrfs commit is its
  * snapshot ioctls alone. It writes 'F' on its socket once the flush is
  * done, 'D' once every copy is made, and on failure 'E' followed by the
  * vss_hresult. Thaw goes out on 'D', not when the child exits; its exit is

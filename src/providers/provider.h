@@ -86,8 +86,8 @@ typedef struct lvss_provider_ops {
          * kept in each snapshot's ->commit_ready, so that commit, inside the
          * freeze window, resolves no path. Changes nothing on disk. On failure no
          * snapshot keeps anything and nothing is left behind; the child reports it
-         * as the commit's failure, with *ret_hr, once told "go" (snapshot.c,
-         * commit_run()). A snapshot that still holds something is given it back
+         * with *ret_hr at once, and lvssd vetoes the set before Freeze goes out
+         * (snapshot.c, commit_run(), commit_ready_wait_begin()). A snapshot that still holds something is given it back
          * first. NULL: nothing to do (commit does it all, as the exec provider's
          * program does).
          */

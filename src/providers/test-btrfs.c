@@ -1059,8 +1059,8 @@ static void test_ready_commit_resolves_no_path_after(void **state) {
  * Issue 11 §1/§5: a ready_commit that fails (the name of a snapshot taken,
  * a volume gone since end_prepare) keeps nothing, makes nothing, and fails
  * with the hresult commit gave for the same cause
- * (VSS_E_UNEXPECTED_PROVIDER_ERROR), which the commit child reports as the
- * commit's failure once told "go". A name taken after ready_commit fails
+ * (VSS_E_UNEXPECTED_PROVIDER_ERROR), which the commit child reports at once:
+ * lvssd vetoes the set before Freeze. A name taken after ready_commit fails
  * commit (the ioctl never replaces), the intruder untouched. release_commit
  * gives back what a ready_commit kept when commit does not run.
  */
