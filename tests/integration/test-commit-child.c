@@ -211,13 +211,12 @@ static void test_paths_resolved_before_go(void **state) {
         itest_env *env = *state;
         char *shadows = itest_xprintf("%s/shadows", env->state_dir);
         char *moved = itest_xprintf("%s/shadows-moved", env->state_dir);
-        char *hang = itest_xprintf("%u", itest_ms(env, 3000));
         vss_async *a = NULL;
         vss_id sid;
 
         itest_start_lvssd(env, &opts);
         itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000", "--hang-at", "Freeze", "--hang-at", "Thaw",
-                                 "--hang-ms", hang);
+                                 "--hang-ms", "3000"); /* scaled by the harness (valgrind) */
         vss_backup_components *bc = itest_requester(env, false);
         sid = itest_session_id(bc);
         STEP_OK(env, bc, vss_gather_writer_metadata);
@@ -241,7 +240,6 @@ static void test_paths_resolved_before_go(void **state) {
         CHECK(itest_shadow_dir_count(env) == 1, "the copy is not in the storage area");
         free(shadows);
         free(moved);
-        free(hang);
 }
 
 /* lvssd whose commit child waits @delay_ms before ready_commit (the test hook), one writer, and a
