@@ -1986,6 +1986,19 @@ static int on_commit_ready_timeout(sd_event_source *src, uint64_t usec, void *us
         return 0;
 }
 
+/* What the child said while Freeze waits for it; @exited: it is reaped too, with @k (commit_done()). */
+static void commit_ready_heard(SnapshotSet *set, bool exited, int k) {
+        if (VSS_FAILED(set->commit_error))
+                return commit_ready_failed(set, set->commit_error, "the providers cannot get the commit ready");
+        if (set->commit_ready_said)
+                return commit_ready_reached(set);
+        if (!exited)
+                return;
+        /* died before it said ready: commit_fork() forks another, which gets ready after "go" */
+        set_log(set, "commit: the child forked before Freeze ended before it was ready (%s)", strerror(-k));
+        commit_ready_reached(set);
+}
+
 /* Starts the wait for 'R'; < 0: no wait (Freeze goes out now, as without a child forked before it). */
 static int commit_ready_wait_begin(SnapshotSet *set) {
         uint64_t timeout = set->m->cfg.provider_step_timeout_usec;
@@ -2008,13 +2021,8 @@ static void commit_progress(Worker *w, const uint8_t *out, size_t size, void *us
         SnapshotSet *set = userdata;
 
         commit_parse(set, out, size);
-        if (set->commit_ready_wait) {
-                if (VSS_FAILED(set->commit_error))
-                        return commit_ready_failed(set, set->commit_error, "the providers cannot get the commit ready");
-                if (set->commit_ready_said)
-                        return commit_ready_reached(set);
-                return;
-        }
+        if (set->commit_ready_wait)
+                return commit_ready_heard(set, false, 0);
         if (set->commit_said_done && set->commit_go && !set->commit_dying && set->committing)
                 commit_made(set);
 }
@@ -2028,13 +2036,8 @@ static void commit_done(Worker *w, int k, const uint8_t *out, size_t size, void 
         if (k == -ECANCELED)
                 return; /* lvssd stops: the catalog keeps the rest for the next start-up */
         commit_parse(set, out, size);
-        if (set->commit_ready_wait) {
-                if (VSS_FAILED(set->commit_error))
-                        return commit_ready_failed(set, set->commit_error, "the providers cannot get the commit ready");
-                /* died before it said ready: commit_fork() forks another, which gets ready after "go" */
-                set_log(set, "commit: the child forked before Freeze ended before it was ready (%s)", strerror(-k));
-                return commit_ready_reached(set);
-        }
+        if (set->commit_ready_wait)
+                return commit_ready_heard(set, true, k);
         if (set->commit_dying)
                 return commit_reaped_after_kill(set);
         if (!set->commit_go) {
@@ -2135,20 +2138,12 @@ static int child_freeze(SnapshotSet *set, int fd) {
         return 0;
 }
 
-/* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_LINGER_MS=N keeps the
- * commit child alive N ms (at most 60000) after it said 'D', as a slow exit would. 0: no hook. */
-static unsigned long child_linger_ms(void) {
-        const char *e = getenv("LVSS_TEST_COMMIT_LINGER_MS");
-        unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
-
-        return ms > 60000 ? 60000 : ms;
-}
-
-/* Test hook (tests/integration/test-commit-child.c): LVSS_TEST_COMMIT_READY_DELAY_MS=N makes the
- * commit child wait N ms (at most 60000) before its providers' ready_commit, as a slow start-up
- * would. 0: no hook. */
-static unsigned long child_ready_delay_ms(void) {
-        const char *e = getenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+/* Test hooks of the commit child (tests/integration/test-commit-child.c), N ms from the
+ * environment variable @name, at most 60000; 0: no hook.
+ *   LVSS_TEST_COMMIT_LINGER_MS: it stays alive N ms after it said 'D', as a slow exit would;
+ *   LVSS_TEST_COMMIT_READY_DELAY_MS: it waits N ms before ready_commit, as a slow start-up would. */
+static unsigned long child_hook_ms(const char *name) {
+        const char *e = getenv(name);
         unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
 
         return ms > 60000 ? 60000 : ms;
@@ -2202,7 +2197,7 @@ static int commit_run(int fd, void *userdata) {
         ssize_t k;
         int r, ready;
 
-        unsigned long delay = child_ready_delay_ms();
+        unsigned long delay = child_hook_ms("LVSS_TEST_COMMIT_READY_DELAY_MS");
         if (delay > 0) {
                 set_log(set, "test hook: the commit child waits %lu ms before ready_commit", delay);
                 child_linger(delay);
@@ -2247,7 +2242,7 @@ static int commit_run(int fd, void *userdata) {
         child_release(set); /* the providers after one whose commit failed */
         if (r < 0)
                 goto fail;
-        unsigned long linger = child_linger_ms();
+        unsigned long linger = child_hook_ms("LVSS_TEST_COMMIT_LINGER_MS");
         if (linger > 0) /* logged before 'D': the log says so by the time Thaw goes out */
                 set_log(set, "test hook: the commit child lingers %lu ms after it says done", linger);
         if (write(fd, "D", 1) != 1)
