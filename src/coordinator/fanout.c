@@ -8,10 +8,14 @@
  * writer's own freeze timeout; everything else: --event-timeout). Nothing
  * waits on anything: each reply (or sd-bus's own "no reply" error when the
  * deadline passes or the connection drops) lands in reply_handler, which
- * records the outcome in the target. When the last target is in, the done
- * callback runs from a defer source, so that callers never see it re-entered
- * from inside fanout_start(). A hung writer therefore costs the step exactly
- * its deadline and delays no other writer's event (WS-5).
+ * records the outcome in the target. When the last answer is in, the done
+ * callback runs right there, in the loop's dispatch of that answer. When the
+ * event ends without an answer to wait for (inside fanout_start(): every
+ * target failed at once or was answered by lvssd; inside the registry's
+ * teardown of a writer that went: target_forget_writer()), done runs from a
+ * defer source instead, so that callers never see it re-entered from inside
+ * their own call. A hung writer therefore costs the step exactly its deadline
+ * and delays no other writer's event (WS-5).
  *
  * A writer that answers, but not as Writer1.Event must (another signature,
  * a malformed "out" dictionary), answered: it fails the event with
@@ -26,8 +30,8 @@
  * it: lvssd answers for it at once, as its library would for a handler that
  * is not set (ok, no failure, duration 0; the state table moves it as for
  * any success, WS-4), and the target says so (answered_by_lvssd, shown in
- * the admin view and the history rows, WS-9). The done callback still runs
- * from the defer source when every target is answered that way.
+ * the admin view and the history rows, WS-9). The done callback runs from
+ * the defer source when every target is answered that way.
  *
  * A writer that already missed a deadline in this session is not waited on
  * again: it still gets the event (an Abort it may act on when it wakes up),
@@ -60,10 +64,8 @@ uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w) {
         }
 }
 
-static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
-        Fanout *f = userdata;
-
-        f->done_scheduled = false;
+/* The event is over: its rows to the catalog, then the caller's done, which may free @f. */
+static void fanout_run_done(Fanout *f) {
         /* The outcomes of this event go to the catalog together, but not while any session's writers
          * are frozen (issue 11 §5, manager.h): the catalog thread would take a CPU from the commit. A
          * Freeze's rows, and any others queued in the window, wait for the fan-out that ends it: the
@@ -75,6 +77,13 @@ static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
         manager_flush_history(f->m);
         if (f->done)
                 f->done(f, f->userdata);
+}
+
+static int fanout_dispatch_done(sd_event_source *s, void *userdata) {
+        Fanout *f = userdata;
+
+        f->done_scheduled = false;
+        fanout_run_done(f);
         return 0;
 }
 
@@ -321,6 +330,16 @@ static int reply_handler(sd_bus_message *reply, void *userdata, sd_bus_error *re
                         target_finish(t, r > 0, t->failure);
         }
 
+        /* The last answer ends the event here, not one loop iteration later through the defer
+         * source (issue 11 §5: one epoll_wait less per event; at Freeze, inside the freeze window).
+         * This is the loop's own dispatch of the writer's connection, never the caller's call:
+         * sd_bus_process() runs only from the connection's io source, and from the bounded flush of
+         * a connection being freed, whose targets connection_hooks->gone() finished first (their
+         * slots unref'd, so no reply of theirs comes here). done may free @f: nothing after it. */
+        if (f->n_outstanding == 0 && !f->done_scheduled) {
+                fanout_run_done(f);
+                return 0;
+        }
         fanout_maybe_done(f);
         return 0;
 }

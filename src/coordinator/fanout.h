@@ -72,7 +72,8 @@ struct Fanout {
 
 /* Sends @event to every writer in @writers (entries may be NULL) at once and
  * calls @done once every target has answered, failed, or passed its deadline.
- * @done is always called from the event loop, never from within this call. */
+ * @done is always called from the event loop, never from within this call: from
+ * the dispatch of the last answer, or from a defer source when no answer ends it. */
 int fanout_start(Manager *m, vss_writer_event event, const vss_id *session_id, Writer **writers, void **peers,
                  size_t n, const FanoutOps *ops, fanout_done_t done, void *userdata, Fanout **ret);
 /* Stop waiting: outstanding calls are dropped (their targets marked done, not ok,
