@@ -35,6 +35,9 @@ typedef enum AnswerKind {
         ANSWER_NUMBER,        /* u: .number */
         ANSWER_SHADOWS,       /* a(SHADOW_STRUCT): the rows of .shadows, of the set .id (null: all) */
         ANSWER_STORAGE,       /* a(stttu): .storage[0...n_storage) */
+        /* an external session's answer (external.c): (ay, i, s, a(LVSS_STATUS_STRUCT)): .session's
+         * id and the entries taking part (a NULL .session: a null id, none), .hr, .text */
+        ANSWER_EXTERNAL,
 } AnswerKind;
 
 /* ANSWER_STORAGE: one volume of ListShadowStorage (issue 12 §2). */

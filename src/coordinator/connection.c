@@ -275,6 +275,11 @@ static void client_bus_update(Client *c) {
         client_guard_update(c);
 }
 
+void connection_changed(Client *c) {
+        if (c)
+                client_bus_update(c);
+}
+
 void connection_bus_changed(Manager *m, sd_bus *bus) {
         Client *c = bus ? client_by_fd(m, sd_bus_get_fd(bus)) : NULL;
 

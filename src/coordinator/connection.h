@@ -66,6 +66,8 @@ void connection_detach(Client *c);
 /* Something was sent on @bus (a client's): let the loop wait for what it needs now
  * (writability, a call's timeout). Needed after every send outside that client's own dispatch. */
 void connection_bus_changed(Manager *m, sd_bus *bus);
+/* The same for client @c (NULL: nothing), for a layer that holds the client, not its bus. */
+void connection_changed(Client *c);
 /* Close @c's connection (its writer lost its class to root, issue 8 item 4): freed from the loop. */
 void connection_drop_client(Client *c);
 /* The match for org.freedesktop.DBus.Local.Disconnected (userdata: the Client): freed from the loop. */

@@ -58,7 +58,7 @@ static void external_set_why(Session *s, const char *why) {
 
 static void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 
-static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
+static int reply(const Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         vss_id none = {};
         int r;
@@ -81,15 +81,45 @@ static int reply(Session *s, sd_bus_message *call, vss_hresult hr, const char *m
         return r;
 }
 
+/* The call that waits for the external session's answer (Session.external_call): a Pending
+ * (answer.h), so that the session holds no message; its answer is ANSWER_EXTERNAL, packed by
+ * reply(). */
+typedef struct ExternalPending {
+        Pending pending;
+        sd_bus_message *call;
+} ExternalPending;
+
+static void external_pending_drop(Pending *p) {
+        ExternalPending *x = (ExternalPending *) p;
+
+        sd_bus_message_unref(x->call);
+        free(x);
+}
+
+static int external_pending_answer(Pending *p, const Answer *a) {
+        ExternalPending *x = (ExternalPending *) p;
+        const Session *s = a->session;
+        int r = reply(s, x->call, a->hr, a->text);
+
+        if (r < 0 && s)
+                log_session(s, "cannot answer %s", sd_bus_message_get_member(x->call));
+        external_pending_drop(p);
+        return r;
+}
+
+static const PendingOps external_pending_ops = {
+        .answer = external_pending_answer,
+        .drop = external_pending_drop,
+};
+
 /* Answer the call that waits, if its caller is still there. */
 static void answer(Session *s, vss_hresult hr, const char *message) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(s->external_call);
+        _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->external_call);
         Client *c = TAKE_PTR(s->external_caller);
 
         if (!call || !c || c->disconnected)
                 return;
-        if (reply(s, call, hr, message) < 0)
-                log_session(s, "cannot answer %s", sd_bus_message_get_member(call));
+        (void) pending_answer(&call, &(Answer) { .kind = ANSWER_EXTERNAL, .session = s, .hr = hr, .text = message });
         connection_bus_changed(s->m, c->bus);
 }
 
@@ -102,8 +132,22 @@ static void answer_at_end(Session *s, vss_hresult hr, const char *message) {
         s->external_answer_msg = message;
 }
 
-static void wait_answer(Session *s, Client *c, sd_bus_message *call) {
-        s->external_call = sd_bus_message_ref(call);
+/* A Pending for @call of @c, or NULL when out of memory: made before anything changes, so that
+ * wait_answer() cannot fail. */
+static Pending *external_pending_new(Client *c, sd_bus_message *call) {
+        ExternalPending *x = calloc(1, sizeof *x);
+
+        if (!x)
+                return NULL;
+        x->pending = (Pending) { .ops = &external_pending_ops, .conn = c };
+        x->call = sd_bus_message_ref(call);
+        return &x->pending;
+}
+
+/* The answer of the call of @c (*@p, taken) comes later, from the session's steps. */
+static void wait_answer(Session *s, Client *c, Pending **p) {
+        pending_drop(s->external_call);
+        s->external_call = TAKE_PTR(*p);
         s->external_caller = c;
 }
 
@@ -348,6 +392,7 @@ static int refuse_held(Manager *m, sd_bus_error *error) {
 }
 
 int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *waiting = NULL;
         _cleanup_(strv_freep) char **volumes = NULL;
         _cleanup_(freep) char *shown = NULL;
         Manager *m = c->m;
@@ -389,6 +434,9 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 }
         }
 
+        waiting = external_pending_new(c, call);
+        if (!waiting)
+                return -ENOMEM;
         r = session_new(m, c, NULL, &s, error);
         if (r < 0)
                 return r;
@@ -443,7 +491,7 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
                 session_requester_gone(s, "the external freeze could not start");
                 return r;
         }
-        wait_answer(s, c, call);
+        wait_answer(s, c, &waiting);
         return 1;
 }
 
@@ -459,6 +507,7 @@ static int reply_done(Manager *m, sd_bus_message *call, vss_hresult hr) {
 }
 
 int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *waiting = NULL;
         Manager *m = c->m;
         Session *s = m->external;
 
@@ -472,14 +521,18 @@ int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error) {
                                                   s->external_thaw_wanted || s->external_call_is_abort
                                                           ? "the held freeze is being thawed already"
                                                           : "the freeze is still in progress: thaw after it answered");
+        waiting = external_pending_new(c, call);
+        if (!waiting)
+                return -ENOMEM;
         log_session(s, "thaw asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         s->external_thaw_wanted = true;
-        wait_answer(s, c, call);
+        wait_answer(s, c, &waiting);
         snapshot_external_release(s, VSS_S_OK, NULL);
         return 1;
 }
 
 int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(pending_dropp) Pending *waiting = NULL;
         Manager *m = c->m;
         Session *s = m->external;
 
@@ -499,9 +552,12 @@ int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) 
                              "the freeze on its way fails as soon as the writers have answered Freeze; every writer "
                              "is thawed") < 0 ? -EIO : 1;
         }
+        waiting = external_pending_new(c, call);
+        if (!waiting)
+                return -ENOMEM;
         log_session(s, "freezeFail: abort asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         s->external_call_is_abort = true;
-        wait_answer(s, c, call);
+        wait_answer(s, c, &waiting);
         snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail");
         return 1;
 }
@@ -510,7 +566,7 @@ void external_client_gone(Client *c) {
         for (Session *s = c->m->sessions; s; s = s->next)
                 if (s->external && s->external_caller == c) {
                         s->external_caller = NULL;
-                        s->external_call = sd_bus_message_unref(s->external_call);
+                        s->external_call = pending_drop(s->external_call);
                 }
 }
 

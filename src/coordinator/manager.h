@@ -39,6 +39,9 @@ struct Manager {
         /* &admin_storage_hooks (server_listen()): retention and room under the storage limit,
          * which the session layer asks of admin.c (issue 12 §2); NULL until then */
         const struct StorageHooks *storage_hooks;
+        /* &session_bus_hooks (server_listen()): what the session layer tells a requester
+         * (StepFinished) through the bus edge (issue 11 §2); NULL until then */
+        const struct SessionHooks *session_hooks;
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_source;

@@ -620,6 +620,28 @@ static void admin_list_done(Fanout *f, void *userdata) {
         admin_list_free(a);
 }
 
+int registry_tell_session_state(Writer *w, const vss_id *session_id, vss_writer_session_state state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        if (!session_id)
+                return -EINVAL;
+        if (!w || !w->client || w->client->disconnected)
+                return 0;
+        r = sd_bus_message_new_method_call(w->client->bus, &m, NULL, LVSS_WRITER_PATH, LVSS_WRITER_IFACE,
+                                           "SessionChanged");
+        if (r >= 0)
+                r = sd_bus_message_set_expect_reply(m, false);
+        if (r >= 0)
+                r = lvss_bus_append_id(m, session_id);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "u", (uint32_t) state);
+        if (r >= 0)
+                r = sd_bus_send(NULL, m, NULL);
+        connection_bus_changed(w->m, w->client->bus);
+        return r < 0 ? r : 0;
+}
+
 int registry_writers(Manager *m, Writer ***ret, size_t *ret_n) {
         Writer **a, *last = NULL;
         size_t n = 0;

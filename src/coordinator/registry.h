@@ -13,6 +13,7 @@
 #include <systemd/sd-bus.h>
 
 #include <lvss/types.h>
+#include <lvss/writer.h>
 
 #include "forward.h"
 
@@ -64,6 +65,9 @@ int registry_list_writers(Manager *m, sd_bus_message *call);
 /* A ListWriters call from @bus still waits for its answer. */
 bool registry_list_pending(Manager *m, sd_bus *bus);
 void registry_forget_writer(Manager *m, Writer *w);
+/* Tells @w (SessionChanged, no reply) that session @session_id is now in @state: 0, also when @w
+ * is NULL or its connection is gone (nobody to tell), or a negative errno. */
+int registry_tell_session_state(Writer *w, const vss_id *session_id, vss_writer_session_state state);
 /* Every subscribed writer, oldest first (subscription order); *ret owned: free(). */
 int registry_writers(Manager *m, Writer ***ret, size_t *ret_n);
 

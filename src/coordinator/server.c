@@ -1040,6 +1040,7 @@ int server_listen(Manager *m) {
 
         m->connection_hooks = &server_connection_hooks;
         m->storage_hooks = &admin_storage_hooks;
+        m->session_hooks = &session_bus_hooks;
         raise_descriptor_limit(m);
 
         r = sd_listen_fds(1);

@@ -44,6 +44,16 @@ int session_bus_reply_status(sd_bus_message *call, const Session *s) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The StepFinished signal to the requester of @s (SessionHooks.step_finished). */
+static int bus_step_finished(Session *s, const char *name, vss_hresult hr, const char *message) {
+        return sd_bus_emit_signal(s->client->bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished", "sis", name,
+                                  hr, message);
+}
+
+const SessionHooks session_bus_hooks = {
+        .step_finished = bus_step_finished,
+};
+
 /* A reply with one value of @kind from @a (ANSWER_EMPTY, _ID, _BOOL, _RECORD_STATUS). */
 static int reply_values(sd_bus_message *call, const Answer *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

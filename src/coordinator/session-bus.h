@@ -18,3 +18,5 @@
 Pending *session_bus_pending_new(Manager *m, sd_bus_message *call);
 /* GatherWriterStatus / GatherSessionStatus: every entry of @s, answered on @call. */
 int session_bus_reply_status(sd_bus_message *call, const Session *s);
+/* What the session layer tells a requester (session.h, SessionHooks): Manager.session_hooks. */
+extern const struct SessionHooks session_bus_hooks;

@@ -319,7 +319,7 @@ Session *session_free(Session *s) {
         free(s->step_detail);
         /* issue 10 part 2 */
         s->external_timer = sd_event_source_disable_unref(s->external_timer);
-        s->external_call = sd_bus_message_unref(s->external_call);
+        s->external_call = pending_drop(s->external_call);
         free(s->origin);
         free(s->external_why);
         strv_free(s->external_volumes);
@@ -852,8 +852,9 @@ static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
         else if (s->step_detail && asprintf(&note, "%s: %s", vss_hresult_text(hr), s->step_detail) < 0)
                 note = NULL;
         s->step_detail = mfree(s->step_detail);
-        r = sd_bus_emit_signal(s->client->bus, LVSS_SESSION_PATH, LVSS_SESSION_IFACE, "StepFinished", "sis", name, hr,
-                               note ? note : VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
+        if (!s->m->session_hooks || !s->m->session_hooks->step_finished)
+                return;
+        r = s->m->session_hooks->step_finished(s, name, hr, note ? note : VSS_FAILED(hr) ? vss_hresult_text(hr) : "");
         if (r < 0)
                 log_session(s, "cannot signal the end of %s: %s", name, strerror(-r));
 }
@@ -917,8 +918,7 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 }
         }
         /* a step ends from a writer's reply or a timer, not from the requester's own dispatch */
-        if (s->client)
-                connection_bus_changed(s->m, s->client->bus);
+        connection_changed(s->client);
 }
 
 /* An asynchronous step started: answer its call now (a NULL call: lvssd's own step, an
@@ -1747,24 +1747,10 @@ int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *erro
 static void tell_writers(Session *s, vss_writer_session_state state) {
         for (size_t i = 0; i < s->n_entries; i++) {
                 Entry *e = s->entries[i];
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                int r;
+                int r = registry_tell_session_state(e->writer, &s->id, state);
 
-                if (!e->writer || !e->writer->client || e->writer->client->disconnected)
-                        continue;
-                r = sd_bus_message_new_method_call(e->writer->client->bus, &m, NULL, LVSS_WRITER_PATH,
-                                                   LVSS_WRITER_IFACE, "SessionChanged");
-                if (r >= 0)
-                        r = sd_bus_message_set_expect_reply(m, false);
-                if (r >= 0)
-                        r = lvss_bus_append_id(m, &s->id);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "u", (uint32_t) state);
-                if (r >= 0)
-                        r = sd_bus_send(NULL, m, NULL);
                 if (r < 0)
                         log_session(s, "cannot tell writer '%s' the session state: %s", e->writer_name, strerror(-r));
-                connection_bus_changed(s->m, e->writer->client->bus);
         }
 }
 

@@ -95,6 +95,18 @@ typedef enum StepKind {
  * session's driver (external.c, above the session layer) sets these on its session; the
  * session layer and the snapshot set call them rather than external.c by name.
  */
+/*
+ * issue 11 §2: what the session layer tells a requester, through its bus edge
+ * (session-bus.c, set as Manager.session_hooks by server_listen()), so that the
+ * session never builds a message itself. A Manager without it (the unit tests of
+ * lvssd-core) has no requester to tell.
+ */
+typedef struct SessionHooks {
+        /* The asynchronous step @name of @s ended with @hr (the StepFinished signal to
+         * s->client); @message: its cause or note, "" for none. 0 or a negative errno. */
+        int (*step_finished)(Session *s, const char *name, vss_hresult hr, const char *message);
+} SessionHooks;
+
 typedef struct ExternalHooks {
         /* a step of the session ended: the driver starts the next one */
         void (*step_finished)(Session *s, StepKind step, vss_hresult hr);
@@ -186,7 +198,7 @@ struct Session {
         vss_hresult external_answer_hr;
         const char *external_answer_msg; /* static text */
         char *external_why;         /* why lvssd ended it, or NULL */
-        sd_bus_message *external_call;   /* ExternalFreeze / Thaw / Abort waiting for its answer */
+        Pending *external_call;          /* ExternalFreeze / Thaw / Abort waiting for its answer (external.c's) */
         Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */
         sd_event_source *external_timer; /* the hold limit */
 
