@@ -15,6 +15,10 @@
  *     sd_bus_error_set_errno(r) (sd_bus_reply_method_errno());
  *   - an errno with a text: sd_bus_error_set_errnof(), as the Answer's errno
  *     errors are packed (session-bus.c).
+ * Then the session's own refusals through it: session_check() over the
+ * whole transition table (WS-11: a call out of order is VSS_E_BAD_STATE with
+ * the table's message; an idle holder's session says why it ended, issue 8
+ * item 5) and session_of_requester() (WS-10).
  */
 
 #include <setjmp.h>
@@ -25,6 +29,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "manager.h"
+#include "connection.h"
+#include "session.h"
 #include "refusal-bus.h"
 #include "protocol/protocol.h"
 
@@ -236,11 +243,105 @@ static void test_helpers(void **state) {
         assert_string_equal(e.message, "ids must be 16 bytes");
 }
 
+/* WS-11 (issue 11 §2): session_check() refuses a call the table refuses with the table's VSS error
+ * and message, as a Refusal, for every (state, input) pair, idle and with a step running; on the
+ * bus, org.lvss.Error.VSS_E_BAD_STATE and that message. An allowed call leaves the Refusal unset. */
+static void test_session_check(void **state) {
+        unsigned refused = 0, allowed = 0;
+
+        for (int st = 0; st < _SESSION_STATE_MAX; st++)
+                for (int busy = 0; busy < 2; busy++)
+                        for (int in = 0; in <= SESSION_IN_SAVE_AS_XML; in++) {
+                                Session s = { .state = st, .step = busy ? STEP_PREPARE_BACKUP : STEP_NONE };
+                                _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+                                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                                SessionRule rule = {}, got = {};
+                                bool ok = session_state_rule(st, busy, in, &rule);
+                                int r = session_check(&s, in, &got, &ref);
+
+                                if (ok) {
+                                        allowed++;
+                                        assert_int_equal(r, 0);
+                                        assert_int_equal(ref.kind, REFUSAL_NONE);
+                                        assert_int_equal(got.next, rule.next);
+                                        continue;
+                                }
+                                refused++;
+                                assert_true(r < 0);
+                                assert_int_equal(ref.kind, REFUSAL_HRESULT);
+                                assert_int_equal(ref.hr, rule.refusal);
+                                assert_int_equal(ref.hr, VSS_E_BAD_STATE);
+                                assert_string_equal(ref.text, rule.why);
+                                assert_true(refusal_bus_error(&e, &ref, r) < 0);
+                                assert_string_equal(e.name, "org.lvss.Error.VSS_E_BAD_STATE");
+                                assert_string_equal(e.message, rule.why);
+                        }
+        assert_true(refused > 0);
+        assert_true(allowed > 0);
+
+        /* issue 8 item 5: a session ended for idling says why */
+        char reason[] = "idle for 600000 ms while holding the snapshot set in creation";
+        Session s = { .state = SESSION_STATE_ENDED_ABORTED, .idle_expired = true, .end_reason = reason };
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+        SessionRule rule = {};
+        char want[512];
+
+        assert_false(session_state_rule(s.state, false, SESSION_IN_ADD_TO_SNAPSHOT_SET, &rule));
+        assert_true(session_check(&s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, &ref) < 0);
+        snprintf(want, sizeof want, "%s: %s", rule.why, reason);
+        assert_int_equal(ref.hr, VSS_E_BAD_STATE);
+        assert_string_equal(ref.text, want);
+
+        /* session_bad_state(): the session's own word on a call out of order */
+        _cleanup_(refusal_done) Refusal bad = REFUSAL_NULL;
+        assert_true(session_bad_state(&bad, "DoSnapshotSet needs PrepareForBackup first") < 0);
+        assert_int_equal(bad.hr, VSS_E_BAD_STATE);
+        assert_string_equal(bad.text, "DoSnapshotSet needs PrepareForBackup first");
+}
+
+/* WS-10: only a session's own requester reads its status; the others are refused, as a Refusal. */
+static void test_session_of_requester(void **state) {
+        Manager m = {};
+        Client owner = { .m = &m, .uid = 1000, .pid = 10 }, other = { .m = &m, .uid = 1001, .pid = 11 };
+        Session s = { .m = &m, .client = &owner, .id = { .bytes = { 1, 2, 3 } } };
+        vss_id unknown = { .bytes = { 9 } };
+        Session *got = NULL;
+
+        m.sessions = &s;
+        {
+                _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+                assert_int_equal(session_of_requester(&m, &owner, &s.id, &got, &ref), 0);
+                assert_ptr_equal(got, &s);
+                assert_int_equal(ref.kind, REFUSAL_NONE);
+        }
+        {
+                _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r = session_of_requester(&m, &other, &s.id, &got, &ref);
+                assert_true(r < 0);
+                assert_int_equal(ref.hr, VSS_E_ACCESSDENIED);
+                assert_true(refusal_bus_error(&e, &ref, r) < 0);
+                assert_string_equal(e.name, "org.lvss.Error.VSS_E_ACCESSDENIED");
+                assert_string_equal(e.message, "The session belongs to another requester");
+        }
+        {
+                _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r = session_of_requester(&m, &owner, &unknown, &got, &ref);
+                assert_true(r < 0);
+                assert_int_equal(ref.hr, VSS_E_OBJECT_NOT_FOUND);
+                assert_true(refusal_bus_error(&e, &ref, r) < 0);
+                assert_string_equal(e.name, "org.lvss.Error.VSS_E_OBJECT_NOT_FOUND");
+                assert_string_equal(e.message, "No such session");
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hresult_with_text),    cmocka_unit_test(test_hresult_names),
                 cmocka_unit_test(test_hresult_without_text), cmocka_unit_test(test_errno_without_refusal),
                 cmocka_unit_test(test_errno_refusal),        cmocka_unit_test(test_helpers),
+                cmocka_unit_test(test_session_check),        cmocka_unit_test(test_session_of_requester),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
