@@ -31,13 +31,13 @@ LAYERS = {
     'bus edge': ['server.c', 'session-bus.c', 'admin-bus.c'],
     'external session': ['external.c'],
     'admin': ['admin.c'],
-    'bus packing': ['status-bus.c'],
+    'bus packing': ['status-bus.c', 'refusal-bus.c'],
     'session': ['session.c', 'session-snapshot.c', 'restore.c', 'session-state.c'],
     'fan-out, registry': ['fanout.c', 'registry.c'],
     'snapshot set': ['snapshot.c'],
     'providers, workers': ['providers.c', 'worker.c'],
     'transport': ['connection.c'],
-    'base': ['config.c', 'metrics.c', 'metrics-format.c'],
+    'base': ['config.c', 'metrics.c', 'metrics-format.c', 'refusal.c'],
 }
 
 # The layers each layer calls by name (what they use in turn is theirs to use too).
@@ -70,6 +70,7 @@ HEADERS = {
 BANNED_SYSTEM = {
     'snapshot.c': {'sd-bus.h': 'the snapshot set knows no bus'},
     'session-state.c': {'sd-bus.h': 'the transition table is plain C'},
+    'refusal.c': {'sd-bus.h': 'a refusal is plain C: the edge makes its D-Bus error (refusal-bus.c)'},
 }
 
 # Includes that still go against the layers, each with its reason (docs/design.md, "Known limits").

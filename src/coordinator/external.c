@@ -36,6 +36,7 @@
 #include "manager.h"
 #include "connection.h"
 #include "session.h"
+#include "refusal-bus.h"
 #include "status-bus.h"
 #include "snapshot.h"
 #include "providers.h"
@@ -154,22 +155,22 @@ static void wait_answer(Session *s, Client *c, Pending **p) {
 /* ---- the steps --------------------------------------------------------------- */
 
 static void end_release(Session *s) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
 
-        if (session_method_release(s, NULL, &e) < 0) {
-                log_session(s, "cannot send BackupShutdown: %s", e.message ?: "?");
+        if (session_method_release(s, NULL, &ref) < 0) {
+                log_session(s, "cannot send BackupShutdown: %s", refusal_message(&ref) ?: "?");
                 external_step_finished(s, STEP_RELEASE, VSS_E_UNEXPECTED);
         }
 }
 
 /* A step could not be started: the session ends (Abort is sent by the set's veto where it ran). */
-static void fail_start(Session *s, const char *what, sd_bus_error *e) {
+static void fail_start(Session *s, const char *what, const Refusal *ref) {
         vss_hresult hr = VSS_E_UNEXPECTED;
 
-        log_session(s, "external freeze: cannot start %s: %s", what, e->message ?: "?");
+        log_session(s, "external freeze: cannot start %s: %s", what, refusal_message(ref) ?: "?");
         if (!s->external_reported) {
                 s->external_reported = true;
-                answer(s, hr, e->message ?: what); /* now: the error's text does not outlive this call */
+                answer(s, hr, refusal_message(ref) ?: what); /* now: the refusal's text does not outlive this call */
         }
         if (session_prepared(s)) {
                 /* Abort to those that prepared: the teardown of a requester that is gone does it */
@@ -247,7 +248,7 @@ static bool files_on(const vss_file_desc *f, unsigned n, char **volumes) {
  * of the volumes take part (component mode, those components added); the
  * others get no PrepareForSnapshot, Freeze, Thaw.
  */
-static int select_by_volume(Session *s, sd_bus_error *error) {
+static int select_by_volume(Session *s, Refusal *ref) {
         s->select_components = true;
         for (size_t i = 0; i < s->n_entries; i++) {
                 Entry *e = s->entries[i];
@@ -267,7 +268,7 @@ static int select_by_volume(Session *s, sd_bus_error *error) {
                                     !files_on(ci->log_files, ci->log_file_count, s->external_volumes))
                                         continue;
                                 r = session_method_add_component(s, &e->instance_id, &e->writer_id, ci->type,
-                                                                 ci->logical_path, ci->component_name, error);
+                                                                 ci->logical_path, ci->component_name, ref);
                                 if (r >= 0)
                                         log_session(s, "writer '%s' component '%s' is on a volume of the freeze",
                                                     e->writer_name, ci->component_name);
@@ -281,28 +282,28 @@ static int select_by_volume(Session *s, sd_bus_error *error) {
 
 /* session.c, through ExternalHooks.step_finished: a step ended; the next one starts. */
 static void external_step_finished(Session *s, StepKind step, vss_hresult hr) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Manager *m = s->m;
 
         switch (step) {
         case STEP_GATHER_METADATA:
-                if (s->external_volumes && select_by_volume(s, &e) < 0)
-                        return fail_start(s, "the writer selection by volume", &e);
-                if (session_method_prepare_for_backup(s, NULL, &e) < 0)
-                        return fail_start(s, "PrepareForBackup", &e);
+                if (s->external_volumes && select_by_volume(s, &ref) < 0)
+                        return fail_start(s, "the writer selection by volume", &ref);
+                if (session_method_prepare_for_backup(s, NULL, &ref) < 0)
+                        return fail_start(s, "PrepareForBackup", &ref);
                 return;
 
         case STEP_PREPARE_BACKUP:
-                if (session_method_do_snapshot_set(s, NULL, &e) < 0)
-                        return fail_start(s, "DoSnapshotSet", &e);
+                if (session_method_do_snapshot_set(s, NULL, &ref) < 0)
+                        return fail_start(s, "DoSnapshotSet", &ref);
                 return;
 
         case STEP_DO_SNAPSHOT_SET:
                 s->external_holding = false;
                 s->external_timer = sd_event_source_disable_unref(s->external_timer);
                 if (VSS_SUCCEEDED(hr) && s->external_thaw_wanted) {
-                        if (session_method_backup_complete(s, NULL, &e) < 0) {
-                                log_session(s, "cannot send BackupComplete: %s", e.message ?: "?");
+                        if (session_method_backup_complete(s, NULL, &ref) < 0) {
+                                log_session(s, "cannot send BackupComplete: %s", refusal_message(&ref) ?: "?");
                                 thaw_answer(s, VSS_E_UNEXPECTED);
                                 return end_release(s);
                         }
@@ -392,6 +393,7 @@ static int refuse_held(Manager *m, sd_bus_error *error) {
 }
 
 int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         _cleanup_(pending_dropp) Pending *waiting = NULL;
         _cleanup_(strv_freep) char **volumes = NULL;
         _cleanup_(freep) char *shown = NULL;
@@ -437,9 +439,10 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         waiting = external_pending_new(c, call);
         if (!waiting)
                 return -ENOMEM;
-        r = session_new(m, c, NULL, &s, error);
+        /* the session layer refuses with a Refusal: its D-Bus error is made once, refusal_bus_error() */
+        r = session_new(m, c, NULL, &s, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         /* From here on lvssd owns it; the caller only waits for the answer. */
         s->client = NULL;
         shown = lvss_strdup_bounded(*caller ? caller : "an unnamed caller", 128);
@@ -453,17 +456,17 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         if (hold_ms > 0 && (uint64_t) hold_ms * USEC_PER_MSEC < s->external_hold_usec)
                 s->external_hold_usec = (uint64_t) hold_ms * USEC_PER_MSEC;
 
-        r = session_method_initialize(s, SESSION_BACKUP, NULL, error);
+        r = session_method_initialize(s, SESSION_BACKUP, NULL, &ref);
         if (r >= 0)
-                r = session_method_set_context(s, VSS_CTX_APP_ROLLBACK, error);
+                r = session_method_set_context(s, VSS_CTX_APP_ROLLBACK, &ref);
         if (r >= 0)
-                r = session_method_set_backup_state(s, false, false, VSS_BT_FULL, false, error);
+                r = session_method_set_backup_state(s, false, false, VSS_BT_FULL, false, &ref);
         if (r >= 0)
-                r = session_method_start_snapshot_set(s, &id, error);
+                r = session_method_start_snapshot_set(s, &id, &ref);
         if (r >= 0 && (!volumes || !volumes[0]))
-                r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, error);
+                r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, &ref);
         for (char **v = volumes; r >= 0 && v && *v; v++)
-                r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, error);
+                r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, &ref);
         if (r >= 0 && volumes && volumes[0]) {
                 /* the canonical paths, as the set has them */
                 size_t n_snaps;
@@ -477,19 +480,19 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         }
         if (r < 0) {
                 session_requester_gone(s, "the external freeze could not start");
-                return r;
+                return refusal_bus_error(error, &ref, r);
         }
         s->external = true;
         s->external_hooks = &external_hooks;
         m->external = s;
         log_session(s, "external freeze for %s: hold limit %llu ms", s->origin,
                     (unsigned long long) (s->external_hold_usec / USEC_PER_MSEC));
-        r = session_method_gather_metadata(s, NULL, error);
+        r = session_method_gather_metadata(s, NULL, &ref);
         if (r < 0) {
                 m->external = NULL;
                 s->external = false;
                 session_requester_gone(s, "the external freeze could not start");
-                return r;
+                return refusal_bus_error(error, &ref, r);
         }
         wait_answer(s, c, &waiting);
         return 1;

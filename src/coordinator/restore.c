@@ -30,7 +30,6 @@
 #include "registry.h"
 #include "session.h"
 #include "restore.h"
-#include "protocol/protocol.h"
 
 static int set_copy(char **dst, const char *v) {
         char *n = NULL;
@@ -115,20 +114,20 @@ static int session_to_bcd(Session *s, lvss_bcd **ret) {
         return 0;
 }
 
-int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error) {
+int session_method_save_as_xml(Session *s, char **ret_xml, Refusal *ref) {
         _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
         _cleanup_(freep) char *xml = NULL;
         int r;
 
-        r = session_check(s, SESSION_IN_SAVE_AS_XML, NULL, error);
+        r = session_check(s, SESSION_IN_SAVE_AS_XML, NULL, ref);
         if (r < 0)
                 return r;
         r = session_to_bcd(s, &bcd);
         if (r >= 0)
                 r = lvss_bcd_to_xml(bcd, &xml);
         if (r < 0)
-                return lvss_bus_error_set_hresult(error, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
-                                                  "Cannot write the Backup Components Document: %s", strerror(-r));
+                return refusal_set_hresult(ref, r == -ENOMEM ? VSS_E_OUTOFMEMORY : VSS_E_UNEXPECTED,
+                                           "Cannot write the Backup Components Document: %s", strerror(-r));
         *ret_xml = TAKE_PTR(xml);
         return 0;
 }
@@ -143,20 +142,20 @@ static const lvss_bcd_writer *bcd_writer_of(const lvss_bcd *bcd, const lvss_bcd_
         return NULL;
 }
 
-int session_load_bcd(Session *s, const char *xml, sd_bus_error *error) {
+int session_load_bcd(Session *s, const char *xml, Refusal *ref) {
         _cleanup_(lvss_bcd_freep) lvss_bcd *bcd = NULL;
         Component *a;
         int r;
 
         if (!xml || !*xml)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
-                                                  "InitializeForRestore needs a Backup Components Document");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG,
+                                           "InitializeForRestore needs a Backup Components Document");
         r = lvss_bcd_from_xml(xml, &bcd);
         if (r == -ENOMEM)
                 return -ENOMEM;
         if (r < 0)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALID_XML_DOCUMENT,
-                                                  "The Backup Components Document is not valid: %s", strerror(-r));
+                return refusal_set_hresult(ref, VSS_E_INVALID_XML_DOCUMENT,
+                                           "The Backup Components Document is not valid: %s", strerror(-r));
 
         a = calloc(bcd->n_components ? bcd->n_components : 1, sizeof *a);
         if (!a)
@@ -230,34 +229,34 @@ static bool writer_running(Session *s, const Component *c) {
 
 int session_method_set_selected_for_restore(Session *s, const vss_id *writer_id, uint32_t type,
                                             const char *logical_path, const char *name, bool selected,
-                                            sd_bus_error *error) {
+                                            Refusal *ref) {
         Component *c;
-        int r = session_check(s, SESSION_IN_SET_SELECTED_FOR_RESTORE, NULL, error);
+        int r = session_check(s, SESSION_IN_SET_SELECTED_FOR_RESTORE, NULL, ref);
         if (r < 0)
                 return r;
         c = restore_component(s, writer_id, type, logical_path, name);
         if (!c)
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND,
-                                                  "No such component in the Backup Components Document");
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND,
+                                           "No such component in the Backup Components Document");
         if (selected && !writer_running(s, c))
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND,
-                                                  "The component's writer is not running");
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND,
+                                           "The component's writer is not running");
         c->selected_for_restore = selected;
         return 0;
 }
 
 int session_method_set_file_restore_status(Session *s, const vss_id *writer_id, uint32_t type,
                                            const char *logical_path, const char *name, uint32_t status,
-                                           sd_bus_error *error) {
+                                           Refusal *ref) {
         Component *c;
-        int r = session_check(s, SESSION_IN_SET_FILE_RESTORE_STATUS, NULL, error);
+        int r = session_check(s, SESSION_IN_SET_FILE_RESTORE_STATUS, NULL, ref);
         if (r < 0)
                 return r;
         if (status > VSS_RS_FAILED)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown file restore status %u", status);
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Unknown file restore status %u", status);
         c = restore_component(s, writer_id, type, logical_path, name);
         if (!c || !c->selected_for_restore)
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such selected component");
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "No such selected component");
         c->file_restore_status = status;
         return 0;
 }
@@ -311,10 +310,10 @@ static void pre_restore_identified(Fanout *f, void *userdata) {
                 session_step_finish(s, VSS_E_UNEXPECTED);
 }
 
-static int restore_step(Session *s, Pending *pending, StepKind step, sd_bus_error *error) {
+static int restore_step(Session *s, Pending *pending, StepKind step, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         bool pre = step == STEP_PRE_RESTORE;
-        int r = session_check(s, pre ? SESSION_IN_PRE_RESTORE : SESSION_IN_POST_RESTORE, NULL, error);
+        int r = session_check(s, pre ? SESSION_IN_PRE_RESTORE : SESSION_IN_POST_RESTORE, NULL, ref);
         if (r < 0)
                 return r;
 
@@ -330,10 +329,10 @@ static int restore_step(Session *s, Pending *pending, StepKind step, sd_bus_erro
         return session_step_started(s, &call);
 }
 
-int session_method_pre_restore(Session *s, Pending *call, sd_bus_error *error) {
-        return restore_step(s, call, STEP_PRE_RESTORE, error);
+int session_method_pre_restore(Session *s, Pending *call, Refusal *ref) {
+        return restore_step(s, call, STEP_PRE_RESTORE, ref);
 }
 
-int session_method_post_restore(Session *s, Pending *call, sd_bus_error *error) {
-        return restore_step(s, call, STEP_POST_RESTORE, error);
+int session_method_post_restore(Session *s, Pending *call, Refusal *ref) {
+        return restore_step(s, call, STEP_POST_RESTORE, ref);
 }

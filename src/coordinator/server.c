@@ -33,6 +33,7 @@
 #include "registry.h"
 #include "session.h"
 #include "session-bus.h"
+#include "refusal-bus.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "admin.h"
@@ -142,6 +143,7 @@ static int method_unsubscribe_writer(sd_bus_message *m, void *userdata, sd_bus_e
 }
 
 static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Client *c = userdata;
         Session *s;
         int r;
@@ -156,9 +158,9 @@ static int method_open_session(sd_bus_message *m, void *userdata, sd_bus_error *
         Pending *p = session_bus_pending_new(c->m, m);
         if (!p)
                 return -ENOMEM;
-        r = session_new(c->m, c, p, &s, error);
+        r = session_new(c->m, c, p, &s, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         c->role = ROLE_REQUESTER;
         c->session = s;
         if (r > 0)
@@ -175,6 +177,7 @@ static int method_list_writers(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Client *c = userdata;
         vss_id id;
         int r;
@@ -184,9 +187,9 @@ static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bu
         r = lvss_bus_read_id(m, &id);
         if (r < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "session id must be 16 bytes");
-        r = session_of_requester(c->m, c, &id, &s, error);
+        r = session_of_requester(c->m, c, &id, &s, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         return session_bus_reply_status(m, s);
 }
 
@@ -403,57 +406,69 @@ static int get_session(Client *c, Session **ret, sd_bus_error *error) {
                         return _r;                          \
         } while (0)
 
-static int reply_or(sd_bus_message *m, int r) {
-        return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
+/* issue 11 §2: the session refuses with a plain Refusal (refusal.h); its D-Bus error is made here. */
+static int reply_or(sd_bus_message *m, int r, const Refusal *ref, sd_bus_error *error) {
+        return r < 0 ? refusal_bus_error(error, ref, r) : sd_bus_reply_method_return(m, NULL);
 }
 
 /* issue 11 §2: a call the session answers, now or when its step ends, through a Pending
  * (session-bus.c packs the answer). */
-typedef int (*session_deferred_t)(Session *s, Pending *call, sd_bus_error *error);
+typedef int (*session_deferred_t)(Session *s, Pending *call, Refusal *ref);
 
 static int call_deferred(Session *s, sd_bus_message *m, session_deferred_t method, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Pending *p = session_bus_pending_new(s->m, m);
+        int r;
 
         if (!p)
                 return -ENOMEM;
-        return method(s, p, error);
+        r = method(s, p, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : r;
 }
 
 static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         const char *bcd;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "s", &bcd);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_initialize(s, SESSION_BACKUP, bcd, error));
+        r = session_method_initialize(s, SESSION_BACKUP, bcd, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_initialize_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         const char *bcd;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "s", &bcd);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_initialize(s, SESSION_RESTORE, bcd, error));
+        r = session_method_initialize(s, SESSION_RESTORE, bcd, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_set_context(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         int32_t ctx;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "i", &ctx);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_set_context(s, ctx, error));
+        r = session_method_set_context(s, ctx, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_set_backup_state(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         int select, bootable, partial;
         uint32_t type;
         SESSION_OR_RETURN(userdata, s, error);
         int r = sd_bus_message_read(m, "bbub", &select, &bootable, &type, &partial);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_set_backup_state(s, select, bootable, type, partial, error));
+        r = session_method_set_backup_state(s, select, bootable, type, partial, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -462,15 +477,16 @@ static int method_gather_writer_metadata(sd_bus_message *m, void *userdata, sd_b
 }
 
 static int method_get_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Entry *const *entries;
         size_t n;
         int r;
         SESSION_OR_RETURN(userdata, s, error);
 
-        r = session_writer_metadata(s, &entries, &n, error);
+        r = session_writer_metadata(s, &entries, &n, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(ayaysss)");
@@ -494,6 +510,7 @@ static int method_get_writer_metadata(sd_bus_message *m, void *userdata, sd_bus_
 }
 
 static int method_add_component(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id instance_id, writer_id;
         uint32_t type;
         const char *lp, *name;
@@ -503,19 +520,22 @@ static int method_add_component(sd_bus_message *m, void *userdata, sd_bus_error 
         int r = sd_bus_message_read(m, "uss", &type, &lp, &name);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_add_component(s, &instance_id, &writer_id, type, lp, name, error));
+        r = session_method_add_component(s, &instance_id, &writer_id, type, lp, name, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_start_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id id;
         SESSION_OR_RETURN(userdata, s, error);
-        int r = session_method_start_snapshot_set(s, &id, error);
+        int r = session_method_start_snapshot_set(s, &id, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         return reply_with_id(m, &id);
 }
 
 static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id provider;
         const char *volume;
         SESSION_OR_RETURN(userdata, s, error);
@@ -528,10 +548,12 @@ static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_
         Pending *p = session_bus_pending_new(s->m, m);
         if (!p)
                 return -ENOMEM;
-        return session_method_pick_provider(s, p, false, &provider, volume, error);
+        r = session_method_pick_provider(s, p, false, &provider, volume, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : r;
 }
 
 static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id provider;
         const char *volume;
         SESSION_OR_RETURN(userdata, s, error);
@@ -543,7 +565,8 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
         Pending *p = session_bus_pending_new(s->m, m);
         if (!p)
                 return -ENOMEM;
-        return session_method_pick_provider(s, p, true, &provider, volume, error);
+        r = session_method_pick_provider(s, p, true, &provider, volume, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : r;
 }
 
 static int method_prepare_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -557,6 +580,7 @@ static int method_do_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_erro
 }
 
 static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const Snapshot *snap;
         vss_id id;
@@ -565,9 +589,9 @@ static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_
 
         if (lvss_bus_read_id(m, &id) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "snapshot id must be 16 bytes");
-        r = session_snapshot(s, &id, &snap, error);
+        r = session_snapshot(s, &id, &snap, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         size_t n_snaps;
         (void) snapshot_set_snapshots(s->set, &n_snaps);
         r = sd_bus_message_new_method_return(m, &reply);
@@ -589,6 +613,7 @@ static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_
 }
 
 static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id instance_id, writer_id;
         uint32_t type;
         const char *lp, *name;
@@ -599,7 +624,8 @@ static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus
         int r = sd_bus_message_read(m, "ussb", &type, &lp, &name, &ok);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_set_backup_succeeded(s, &instance_id, &writer_id, type, lp, name, ok, error));
+        r = session_method_set_backup_succeeded(s, &instance_id, &writer_id, type, lp, name, ok, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_backup_complete(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -618,17 +644,20 @@ static int method_gather_writer_status(sd_bus_message *m, void *userdata, sd_bus
 }
 
 static int method_save_as_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         _cleanup_(freep) char *xml = NULL;
         SESSION_OR_RETURN(userdata, s, error);
-        int r = session_method_save_as_xml(s, &xml, error);
+        int r = session_method_save_as_xml(s, &xml, &ref);
         if (r < 0)
-                return r;
+                return refusal_bus_error(error, &ref, r);
         return sd_bus_reply_method_return(m, "s", xml);
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         SESSION_OR_RETURN(userdata, s, error);
-        return reply_or(m, session_method_cancel(s, error));
+        int r = session_method_cancel(s, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -637,6 +666,7 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
 }
 
 static int method_set_selected_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id writer_id;
         uint32_t type;
         const char *lp, *name;
@@ -647,10 +677,12 @@ static int method_set_selected_for_restore(sd_bus_message *m, void *userdata, sd
         int r = sd_bus_message_read(m, "ussb", &type, &lp, &name, &selected);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_set_selected_for_restore(s, &writer_id, type, lp, name, selected, error));
+        r = session_method_set_selected_for_restore(s, &writer_id, type, lp, name, selected, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_set_file_restore_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         vss_id writer_id;
         uint32_t type, status;
         const char *lp, *name;
@@ -660,7 +692,8 @@ static int method_set_file_restore_status(sd_bus_message *m, void *userdata, sd_
         int r = sd_bus_message_read(m, "ussu", &type, &lp, &name, &status);
         if (r < 0)
                 return r;
-        return reply_or(m, session_method_set_file_restore_status(s, &writer_id, type, lp, name, status, error));
+        r = session_method_set_file_restore_status(s, &writer_id, type, lp, name, status, &ref);
+        return reply_or(m, r, &ref, error);
 }
 
 static int method_pre_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {

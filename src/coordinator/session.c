@@ -49,8 +49,8 @@
 #include "protocol/protocol.h"
 #include "protocol/component-wire.h"
 
-int session_bad_state(sd_bus_error *error, const char *why) {
-        return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s", why);
+int session_bad_state(Refusal *ref, const char *why) {
+        return refusal_set_hresult(ref, VSS_E_BAD_STATE, "%s", why);
 }
 
 char *session_history_note(const Session *s) {
@@ -107,12 +107,12 @@ static void record_status_known(int r, void *data, void *userdata) {
         (void) session_answer_record_status(s, &s->record_call, true);
 }
 
-int session_method_get_record_status(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_get_record_status(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         int r;
 
         if (s->record_call)
-                return session_bad_state(error, "GetRecordStatus is already being answered");
+                return session_bad_state(ref, "GetRecordStatus is already being answered");
         /* the barrier below covers every row of this session, even while its writers are frozen */
         manager_flush_history_forced(s->m, s);
         if (!s->m->catalog_queue) {
@@ -201,7 +201,7 @@ void session_release_set(Session *s) {
                 s->m->set_owner = NULL;
 }
 
-int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_error *error) {
+int session_new(Manager *m, Client *c, Pending *pending, Session **ret, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         unsigned open = c->uid != 0 ? sessions_of_uid(m, c->uid) : 0;
         Session *s;
@@ -211,10 +211,10 @@ int session_new(Manager *m, Client *c, Pending *pending, Session **ret, sd_bus_e
         if (c->uid != 0 && open >= m->cfg.max_sessions_per_user) {
                 log_msg("uid %u pid %d refused a session: it has %u open (MaxSessionsPerUser=%u)", (unsigned) c->uid,
                         (int) c->pid, open, m->cfg.max_sessions_per_user);
-                return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
-                                                  "uid %u already has %u sessions open, the most lvssd allows one "
-                                                  "user (MaxSessionsPerUser=%u)",
-                                                  (unsigned) c->uid, open, m->cfg.max_sessions_per_user);
+                return refusal_set_hresult(ref, VSS_E_ACCESSDENIED,
+                                           "uid %u already has %u sessions open, the most lvssd allows one "
+                                           "user (MaxSessionsPerUser=%u)",
+                                           (unsigned) c->uid, open, m->cfg.max_sessions_per_user);
         }
 
         s = calloc(1, sizeof *s);
@@ -348,7 +348,7 @@ void session_forget_writer(Session *s, Writer *w) {
 }
 
 /* WS-10: the session @id, for its own requester @c only. */
-int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error) {
+int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, Refusal *ref) {
         for (Session *s = m->sessions; s; s = s->next) {
                 if (!vss_id_equal(&s->id, id))
                         continue;
@@ -358,13 +358,13 @@ int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret,
                         vss_id_format(id, sid);
                         log_denied(m, "uid %u pid %d asked for the status of session %s, not its own",
                                    (unsigned) c->uid, (int) c->pid, sid);
-                        return lvss_bus_error_set_hresult(error, VSS_E_ACCESSDENIED,
-                                                          "The session belongs to another requester");
+                        return refusal_set_hresult(ref, VSS_E_ACCESSDENIED,
+                                                   "The session belongs to another requester");
                 }
                 *ret = s;
                 return 0;
         }
-        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such session");
+        return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "No such session");
 }
 
 bool session_busy(const Session *s) {
@@ -945,7 +945,7 @@ bool session_set_done(const Session *s) {
 
 /* issue 11 §2: every requester call asks the table first (session-state.c); what is data
  * (the gather, the set, the context) the method checks after. */
-int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error) {
+int session_check(Session *s, SessionInput input, SessionRule *ret_rule, Refusal *ref) {
         SessionRule rule = {};
 
         if (session_state_rule(s->state, session_busy(s), input, &rule)) {
@@ -955,8 +955,8 @@ int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_
         }
         /* issue 8 item 5: an idle holder's session says why it ended */
         if (session_released(s) && s->idle_expired && s->end_reason)
-                return lvss_bus_error_set_hresult(error, rule.refusal, "%s: %s", rule.why, s->end_reason);
-        return lvss_bus_error_set_hresult(error, rule.refusal, "%s", rule.why);
+                return refusal_set_hresult(ref, rule.refusal, "%s: %s", rule.why, s->end_reason);
+        return refusal_set_hresult(ref, rule.refusal, "%s", rule.why);
 }
 
 void session_apply(Session *s, SessionInput input) {
@@ -995,16 +995,16 @@ static bool writer_context(const Session *s) {
         return !(s->context & VSS_VOLSNAP_ATTR_NO_WRITERS);
 }
 
-int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error) {
+int session_method_initialize(Session *s, SessionKind kind, const char *bcd, Refusal *ref) {
         SessionInput in = kind == SESSION_RESTORE ? SESSION_IN_INITIALIZE_RESTORE : SESSION_IN_INITIALIZE_BACKUP;
-        int r = session_check(s, in, NULL, error);
+        int r = session_check(s, in, NULL, ref);
         if (r < 0)
                 return r;
         if (kind == SESSION_BACKUP && bcd && *bcd)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
-                                                  "Importing a Backup Components Document is not supported");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG,
+                                           "Importing a Backup Components Document is not supported");
         if (kind == SESSION_RESTORE) {
-                r = session_load_bcd(s, bcd, error);
+                r = session_load_bcd(s, bcd, ref);
                 if (r < 0)
                         return r;
                 s->kind = kind;
@@ -1019,35 +1019,35 @@ int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_
         return 0;
 }
 
-int session_method_set_context(Session *s, int32_t context, sd_bus_error *error) {
+int session_method_set_context(Session *s, int32_t context, Refusal *ref) {
         static const int32_t valid[] = {
                 VSS_CTX_BACKUP,          VSS_CTX_FILE_SHARE_BACKUP, VSS_CTX_NAS_ROLLBACK,
                 VSS_CTX_APP_ROLLBACK,    VSS_CTX_CLIENT_ACCESSIBLE, VSS_CTX_CLIENT_ACCESSIBLE_WRITERS,
         };
         bool ok = false;
-        int r = session_check(s, SESSION_IN_SET_CONTEXT, NULL, error);
+        int r = session_check(s, SESSION_IN_SET_CONTEXT, NULL, ref);
         if (r < 0)
                 return r;
         size_t n_snaps;
         (void) snapshot_set_snapshots(s->set, &n_snaps);
         if (n_snaps > 0)
-                return session_bad_state(error, "SetContext must come before volumes are added");
+                return session_bad_state(ref, "SetContext must come before volumes are added");
         /* Any of them, with or without VSS_VOLSNAP_ATTR_NO_AUTORECOVERY (issue 9 part 2). */
         for (size_t i = 0; i < ELEMENTSOF(valid); i++)
                 ok = ok || valid[i] == (context & ~VSS_VOLSNAP_ATTR_NO_AUTORECOVERY);
         if (!ok)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown context 0x%x", (unsigned) context);
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Unknown context 0x%x", (unsigned) context);
         s->context = context;
         return 0;
 }
 
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
-                                    sd_bus_error *error) {
-        int r = session_check(s, SESSION_IN_SET_BACKUP_STATE, NULL, error);
+                                    Refusal *ref) {
+        int r = session_check(s, SESSION_IN_SET_BACKUP_STATE, NULL, ref);
         if (r < 0)
                 return r;
         if (type > VSS_BT_OTHER)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Unknown backup type %u", type);
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Unknown backup type %u", type);
         s->backup_state_set = true;
         s->select_components = select;
         s->bootable_system_state = bootable;
@@ -1173,13 +1173,13 @@ int session_identify(Session *s, fanout_done_t then) {
                             &s->fanout);
 }
 
-int session_method_gather_metadata(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_gather_metadata(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
-        int r = session_check(s, SESSION_IN_GATHER_METADATA, NULL, error);
+        int r = session_check(s, SESSION_IN_GATHER_METADATA, NULL, ref);
         if (r < 0)
                 return r;
         if (s->metadata_gathered)
-                return session_bad_state(error, "GatherWriterMetadata may be called once per session");
+                return session_bad_state(ref, "GatherWriterMetadata may be called once per session");
 
         session_step_begin(s, STEP_GATHER_METADATA, "GatherWriterMetadata", NULL);
         r = session_identify(s, gather_metadata_done);
@@ -1190,9 +1190,9 @@ int session_method_gather_metadata(Session *s, Pending *pending, sd_bus_error *e
         return session_step_started(s, &call);
 }
 
-int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error) {
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, Refusal *ref) {
         if (!s->metadata_gathered)
-                return session_bad_state(error, "GetWriterMetadata needs a completed GatherWriterMetadata");
+                return session_bad_state(ref, "GetWriterMetadata needs a completed GatherWriterMetadata");
         *ret_entries = s->entries;
         *ret_n = s->n_entries;
         return 0;
@@ -1206,24 +1206,24 @@ static Entry *entry_by_instance(Session *s, const vss_id *instance_id) {
 }
 
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
-                                 const char *logical_path, const char *name, sd_bus_error *error) {
+                                 const char *logical_path, const char *name, Refusal *ref) {
         Component *c;
         Entry *e;
-        int r = session_check(s, SESSION_IN_ADD_COMPONENT, NULL, error);
+        int r = session_check(s, SESSION_IN_ADD_COMPONENT, NULL, ref);
         if (r < 0)
                 return r;
         if (!s->metadata_gathered)
-                return session_bad_state(error, "AddComponent needs a completed GatherWriterMetadata");
+                return session_bad_state(ref, "AddComponent needs a completed GatherWriterMetadata");
         if (!writer_context(s))
-                return session_bad_state(error, "AddComponent is not allowed in a context without writers");
+                return session_bad_state(ref, "AddComponent is not allowed in a context without writers");
         if (!name || !*name || type > VSS_CT_FILEGROUP || type == VSS_CT_UNDEFINED)
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Invalid component");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Invalid component");
         e = entry_by_instance(s, instance_id);
         if (!e || !vss_id_equal(&e->writer_id, writer_id))
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND,
-                                                  "No writer with that instance in this session");
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND,
+                                           "No writer with that instance in this session");
         if (component_find(s, instance_id, logical_path, name))
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Component already added");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Component already added");
 
         c = reallocarray(s->components, s->n_components + 1, sizeof *s->components);
         if (!c)
@@ -1323,25 +1323,25 @@ static int on_set_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error) {
-        int r = session_check(s, SESSION_IN_START_SNAPSHOT_SET, NULL, error);
+int session_method_start_snapshot_set(Session *s, vss_id *ret, Refusal *ref) {
+        int r = session_check(s, SESSION_IN_START_SNAPSHOT_SET, NULL, ref);
         if (r < 0)
                 return r;
         if (s->set_started)
-                return session_bad_state(error, "This session already has a snapshot set");
+                return session_bad_state(ref, "This session already has a snapshot set");
         if (s->m->set_owner && s->m->set_owner != s) {
                 /* issue 8 item 5: say who holds it, and for how long it may */
                 const Session *o = s->m->set_owner;
                 char oid[VSS_ID_STRING_MAX];
                 vss_id_format(&o->id, oid);
                 if (o->external) /* issue 10 part 2 */
-                        return lvss_bus_error_set_hresult(
-                                error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                        return refusal_set_hresult(
+                                ref, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
                                 "Another snapshot set is being created: the external freeze of session %s (%s), "
                                 "held for at most %" PRIu64 " ms",
                                 oid, strempty(o->origin), o->external_hold_usec / USEC_PER_MSEC);
-                return lvss_bus_error_set_hresult(
-                        error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                return refusal_set_hresult(
+                        ref, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
                         "Another snapshot set is being created: by session %s (uid %u pid %d), started %" PRIu64
                         " s ago; a holder idle for %" PRIu64 " ms between its steps is aborted",
                         oid, (unsigned) o->uid, (int) o->pid,
@@ -1362,15 +1362,15 @@ int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *err
 
 /* A provider id the requester named must be one lvssd has (issue 8 item 6):
  * VSS_E_PROVIDER_NOT_REGISTERED, not a veto of a provider that does not exist. */
-static int check_provider_registered(Session *s, const vss_id *provider_id, sd_bus_error *error) {
+static int check_provider_registered(Session *s, const vss_id *provider_id, Refusal *ref) {
         char id[VSS_ID_STRING_MAX];
 
         if (!provider_id || vss_id_is_null(provider_id) || manager_provider_by_id(s->m, provider_id))
                 return 0;
         vss_id_format(provider_id, id);
         log_session(s, "no provider with id %s is registered", id);
-        return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_NOT_REGISTERED,
-                                          "No provider with id %s is registered (vssadmin list providers)", id);
+        return refusal_set_hresult(ref, VSS_E_PROVIDER_NOT_REGISTERED,
+                                   "No provider with id %s is registered (vssadmin list providers)", id);
 }
 
 /* ---- which provider takes a volume, off the loop (issue 11 §1) ---------------- */
@@ -1441,41 +1441,41 @@ static void pick_done(int r, const uint8_t *out, size_t size, void *userdata) {
 }
 
 int session_method_pick_provider(Session *s, Pending *pending, bool add, const vss_id *provider_id,
-                                 const char *volume, sd_bus_error *error) {
+                                 const char *volume, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         _cleanup_(freep) char *canonical = NULL;
         /* issue 11 §2: AddToSnapshotSet asks the session table (it refuses while a step or a
          * provider's worker runs); IsVolumeSupported only waits for no other provider answer */
-        int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error) : 0;
+        int r = add ? session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, ref) : 0;
         if (r < 0)
                 return r;
         if (!add && (snapshot_step_running(s->set) || s->pick_call))
-                return session_bad_state(error, "A provider of this session is still answering");
+                return session_bad_state(ref, "A provider of this session is still answering");
         if (add && !s->set_started)
-                return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
+                return session_bad_state(ref, "AddToSnapshotSet needs StartSnapshotSet first");
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "A volume is an absolute path");
         if (add) {
                 canonical = realpath(volume, NULL);
                 if (!canonical) {
                         int e = errno;
                         /* the requester's string, echoed: bounded (issue 8) */
                         _cleanup_(freep) char *shown = lvss_strdup_bounded(volume, LVSS_ECHO_MAX);
-                        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
-                                                          shown ? shown : "(too long to show)", strerror(e));
+                        return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                                   shown ? shown : "(too long to show)", strerror(e));
                 }
                 size_t n_snaps;
                 Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
                 for (size_t i = 0; i < n_snaps; i++)
                         if (streq_ptr(snaps[i]->p.volume, canonical))
-                                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG,
-                                                                  "Volume %s is already in the set", canonical);
+                                return refusal_set_hresult(ref, VSS_E_INVALIDARG,
+                                                           "Volume %s is already in the set", canonical);
         } else {
                 canonical = strdup(volume);
                 if (!canonical)
                         return -ENOMEM;
         }
-        r = check_provider_registered(s, provider_id, error);
+        r = check_provider_registered(s, provider_id, ref);
         if (r < 0)
                 return r;
 
@@ -1499,8 +1499,8 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
                        s->set, req, 1 + sizeof want + len, s->m->cfg.provider_step_timeout_usec, pick_done, s);
         if (r < 0) {
                 s->pick_volume = mfree(s->pick_volume);
-                return lvss_bus_error_set_hresult(error, VSS_E_UNEXPECTED_PROVIDER_ERROR,
-                                                  "Cannot ask the providers: %s", strerror(-r));
+                return refusal_set_hresult(ref, VSS_E_UNEXPECTED_PROVIDER_ERROR,
+                                           "Cannot ask the providers: %s", strerror(-r));
         }
         s->pick_call = TAKE_PTR(call);
         return 1;
@@ -1509,39 +1509,39 @@ int session_method_pick_provider(Session *s, Pending *pending, bool add, const v
 /* On the loop: the external session's path (external.c), whose provider answers at once; a
  * requester's AddToSnapshotSet is session_method_pick_provider(). */
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
-                                       sd_bus_error *error) {
+                                       Refusal *ref) {
         _cleanup_(freep) char *canonical = NULL;
         lvss_provider *p;
         Snapshot *snap;
         vss_id pid;
-        int r = session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, error);
+        int r = session_check(s, SESSION_IN_ADD_TO_SNAPSHOT_SET, NULL, ref);
         if (r < 0)
                 return r;
         if (!s->set_started)
-                return session_bad_state(error, "AddToSnapshotSet needs StartSnapshotSet first");
+                return session_bad_state(ref, "AddToSnapshotSet needs StartSnapshotSet first");
         if (!volume || volume[0] != '/')
-                return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                return refusal_set_hresult(ref, VSS_E_INVALIDARG, "A volume is an absolute path");
         canonical = realpath(volume, NULL);
         if (!canonical) {
                 int e = errno;
                 /* the requester's string, echoed: bounded (issue 8) */
                 _cleanup_(freep) char *shown = lvss_strdup_bounded(volume, LVSS_ECHO_MAX);
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
-                                                  shown ? shown : "(too long to show)", strerror(e));
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                           shown ? shown : "(too long to show)", strerror(e));
         }
         size_t n_snaps;
         Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
         for (size_t i = 0; i < n_snaps; i++)
                 if (streq_ptr(snaps[i]->p.volume, canonical))
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "Volume %s is already in the set",
-                                                          canonical);
-        r = check_provider_registered(s, provider_id, error);
+                        return refusal_set_hresult(ref, VSS_E_INVALIDARG, "Volume %s is already in the set",
+                                                   canonical);
+        r = check_provider_registered(s, provider_id, ref);
         if (r < 0)
                 return r;
         p = manager_pick_provider(s->m, provider_id, canonical, &pid);
         if (!p)
-                return lvss_bus_error_set_hresult(error, VSS_E_PROVIDER_VETO,
-                                                  "No provider can make a shadow copy of %s", canonical);
+                return refusal_set_hresult(ref, VSS_E_PROVIDER_VETO,
+                                           "No provider can make a shadow copy of %s", canonical);
 
         snap = session_add_snapshot(s, &canonical, p, &pid);
         if (!snap)
@@ -1562,19 +1562,19 @@ static void prepare_backup_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-int session_method_prepare_for_backup(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_prepare_for_backup(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
-        int r = session_check(s, SESSION_IN_PREPARE_FOR_BACKUP, NULL, error);
+        int r = session_check(s, SESSION_IN_PREPARE_FOR_BACKUP, NULL, ref);
         if (r < 0)
                 return r;
         if (!s->backup_state_set)
-                return session_bad_state(error, "PrepareForBackup needs SetBackupState first");
+                return session_bad_state(ref, "PrepareForBackup needs SetBackupState first");
         if (!writer_context(s))
-                return session_bad_state(error, "PrepareForBackup is not allowed in a context without writers");
+                return session_bad_state(ref, "PrepareForBackup is not allowed in a context without writers");
         if (!s->metadata_gathered)
-                return session_bad_state(error, "PrepareForBackup needs GatherWriterMetadata first");
+                return session_bad_state(ref, "PrepareForBackup needs GatherWriterMetadata first");
         if (!s->set_started)
-                return session_bad_state(error, "PrepareForBackup needs StartSnapshotSet first");
+                return session_bad_state(ref, "PrepareForBackup needs StartSnapshotSet first");
 
         r = session_collect(s, filter_prepare_backup);
         if (r < 0)
@@ -1595,15 +1595,15 @@ static void snapshot_set_done(Session *s, vss_hresult hr) {
         session_step_finish(s, hr);
 }
 
-int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_do_snapshot_set(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
-        int r = session_check(s, SESSION_IN_DO_SNAPSHOT_SET, NULL, error);
+        int r = session_check(s, SESSION_IN_DO_SNAPSHOT_SET, NULL, ref);
         if (r < 0)
                 return r;
         if (!s->set_started)
-                return session_bad_state(error, "DoSnapshotSet needs StartSnapshotSet first");
+                return session_bad_state(ref, "DoSnapshotSet needs StartSnapshotSet first");
         if (writer_context(s) && s->state != SESSION_STATE_PREPARED)
-                return session_bad_state(error, "DoSnapshotSet needs PrepareForBackup first");
+                return session_bad_state(ref, "DoSnapshotSet needs PrepareForBackup first");
 
         session_step_begin(s, STEP_DO_SNAPSHOT_SET, "DoSnapshotSet", NULL);
         /* Answer first: snapshot_set_run() may end the step at once (a provider refusal),
@@ -1617,7 +1617,7 @@ int session_method_do_snapshot_set(Session *s, Pending *pending, sd_bus_error *e
         return 1;
 }
 
-int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error) {
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, Refusal *ref) {
         size_t n_snaps;
         Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n_snaps);
 
@@ -1630,7 +1630,7 @@ int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret
                 *ret = snap;
                 return 0;
         }
-        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such shadow copy in this session");
+        return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "No such shadow copy in this session");
 }
 
 uint32_t session_snapshot_attributes(const Session *s) {
@@ -1639,14 +1639,14 @@ uint32_t session_snapshot_attributes(const Session *s) {
 
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
-                                        sd_bus_error *error) {
+                                        Refusal *ref) {
         Component *c;
-        int r = session_check(s, SESSION_IN_SET_BACKUP_SUCCEEDED, NULL, error);
+        int r = session_check(s, SESSION_IN_SET_BACKUP_SUCCEEDED, NULL, ref);
         if (r < 0)
                 return r;
         c = name ? component_find(s, instance_id, logical_path, name) : NULL;
         if (!c || !vss_id_equal(&c->writer_id, writer_id) || c->type != type)
-                return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "No such component in this backup");
+                return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "No such component in this backup");
         c->backup_succeeded = ok;
         return 0;
 }
@@ -1663,13 +1663,13 @@ static void backup_complete_done(Fanout *f, void *userdata) {
         session_step_finish(s, VSS_S_OK);
 }
 
-int session_method_backup_complete(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_backup_complete(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
-        int r = session_check(s, SESSION_IN_BACKUP_COMPLETE, NULL, error);
+        int r = session_check(s, SESSION_IN_BACKUP_COMPLETE, NULL, ref);
         if (r < 0)
                 return r;
         if (!writer_context(s))
-                return session_bad_state(error, "BackupComplete is not allowed in a context without writers");
+                return session_bad_state(ref, "BackupComplete is not allowed in a context without writers");
 
         r = session_collect(s, filter_backup_complete);
         if (r < 0)
@@ -1725,9 +1725,9 @@ static int session_start_abort(Session *s, Pending **call) {
         return r;
 }
 
-int session_method_abort_backup(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_abort_backup(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
-        int r = session_check(s, SESSION_IN_ABORT_BACKUP, NULL, error);
+        int r = session_check(s, SESSION_IN_ABORT_BACKUP, NULL, ref);
         if (r < 0)
                 return r;
         log_session(s, "AbortBackup requested");
@@ -1760,12 +1760,12 @@ static void gather_status_identified(Fanout *f, void *userdata) {
         session_step_finish(s, session_identify_record(s, f));
 }
 
-int session_method_gather_status(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_gather_status(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         SessionRule rule = {};
         int r;
 
-        r = session_check(s, SESSION_IN_GATHER_STATUS, &rule, error);
+        r = session_check(s, SESSION_IN_GATHER_STATUS, &rule, ref);
         if (r < 0)
                 return r;
 
@@ -1927,14 +1927,14 @@ static void detached_done(Fanout *f, void *userdata) {
  * the answer when it comes (or the deadline passes) (WS-8). A cancelled
  * DoSnapshotSet is undone: Abort to the writers that prepared.
  */
-int session_method_cancel(Session *s, sd_bus_error *error) {
+int session_method_cancel(Session *s, Refusal *ref) {
         StepKind step = s->step;
         int r;
 
         if (step == STEP_NONE)
                 return 0;
         if (step == STEP_RELEASE || step == STEP_ABORT)
-                return session_bad_state(error, "This step cannot be cancelled");
+                return session_bad_state(ref, "This step cannot be cancelled");
 
         log_session(s, "%s cancelled by the requester", s->step_name);
         if (step == STEP_DO_SNAPSHOT_SET)
@@ -1959,7 +1959,7 @@ int session_method_cancel(Session *s, sd_bus_error *error) {
         return 0;
 }
 
-int session_method_release(Session *s, Pending *pending, sd_bus_error *error) {
+int session_method_release(Session *s, Pending *pending, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *call = pending;
         SessionRule rule = {};
         int r;
@@ -1969,7 +1969,7 @@ int session_method_release(Session *s, Pending *pending, sd_bus_error *error) {
                 s->queued_release = TAKE_PTR(call);
                 return 1;
         }
-        r = session_check(s, SESSION_IN_RELEASE, &rule, error);
+        r = session_check(s, SESSION_IN_RELEASE, &rule, ref);
         if (r < 0)
                 return r;
         if (rule.action == SESSION_ACT_IGNORE)

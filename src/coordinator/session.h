@@ -19,6 +19,7 @@
 #include "answer.h"
 #include "fanout.h"
 #include "forward.h"
+#include "refusal.h"
 #include "registry.h"
 #include "session-state.h"
 #include "snapshot.h"
@@ -205,10 +206,10 @@ struct Session {
         Session *next, *prev;
 };
 
-/* Fails with @error set (VSS code and message) when the session cannot be opened. Takes @call
+/* Fails with *@ref set (refusal.h: VSS code and message) when the session cannot be opened. Takes @call
  * (answer.h; NULL for an external session): 1 when it is answered later, once the catalog
  * has the session's row; 0: it was dropped, the caller answers with the session's id now. */
-int session_new(Manager *m, Client *c, Pending *call, Session **ret, sd_bus_error *error);
+int session_new(Manager *m, Client *c, Pending *call, Session **ret, Refusal *ref);
 /* The session holds the set in creation no more: another session may start one. */
 void session_release_set(Session *s);
 /* The requester called: a session holding the set in creation is not idle (issue 8 item 5). */
@@ -223,8 +224,8 @@ void writer_note_status(Writer *w, const Entry *e);
 /* The admin view's words for @s's state (static text). */
 const char *session_state_text(const Session *s);
 bool session_busy(const Session *s);
-/* WS-10: the session @id, when @c is its requester; else @error (VSS_E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND). */
-int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, sd_bus_error *error);
+/* WS-10: the session @id, when @c is its requester; else *@ref (VSS_E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND). */
+int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, Refusal *ref);
 void session_step_finish(Session *s, vss_hresult hr);
 /* A frozen writer lvssd cannot tell to thaw: close its connection, its library thaws it (WS-6). */
 void entry_release_frozen(Entry *e, const char *why);
@@ -239,43 +240,45 @@ int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant
 int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */
 
 /* Session1 methods: server.c unpacks and packs; these act. A method that takes a Pending
- * answers it (at once or when its step ends) or drops it when it fails (answer.h). */
-int session_method_initialize(Session *s, SessionKind kind, const char *bcd, sd_bus_error *error);
-int session_method_set_context(Session *s, int32_t context, sd_bus_error *error);
+ * answers it (at once or when its step ends) or drops it when it fails (answer.h). A method
+ * that fails returns a negative errno and, when it refuses the call, fills *@ref (refusal.h:
+ * plain C, issue 11 §2); the bus edge makes the D-Bus error of both (refusal_bus_error()). */
+int session_method_initialize(Session *s, SessionKind kind, const char *bcd, Refusal *ref);
+int session_method_set_context(Session *s, int32_t context, Refusal *ref);
 int session_method_set_backup_state(Session *s, bool select, bool bootable, uint32_t type, bool partial,
-                                    sd_bus_error *error);
-int session_method_gather_metadata(Session *s, Pending *call, sd_bus_error *error);
-/* GetWriterMetadata: the session's entries (borrowed, valid until the session's next step), or @error. */
-int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, sd_bus_error *error);
+                                    Refusal *ref);
+int session_method_gather_metadata(Session *s, Pending *call, Refusal *ref);
+/* GetWriterMetadata: the session's entries (borrowed, valid until the session's next step), or *@ref. */
+int session_writer_metadata(Session *s, Entry *const **ret_entries, size_t *ret_n, Refusal *ref);
 int session_method_add_component(Session *s, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
-                                 const char *logical_path, const char *name, sd_bus_error *error);
-int session_method_start_snapshot_set(Session *s, vss_id *ret, sd_bus_error *error);
+                                 const char *logical_path, const char *name, Refusal *ref);
+int session_method_start_snapshot_set(Session *s, vss_id *ret, Refusal *ref);
 /* issue 11 §1: IsVolumeSupported (@add false) or AddToSnapshotSet, answered once the providers
- * said, from a worker, which one takes @volume: 1 (answered later), or a negative errno with @error. */
+ * said, from a worker, which one takes @volume: 1 (answered later), or a negative errno with *@ref. */
 int session_method_pick_provider(Session *s, Pending *call, bool add, const vss_id *provider_id,
-                                 const char *volume, sd_bus_error *error);
+                                 const char *volume, Refusal *ref);
 int session_method_add_to_snapshot_set(Session *s, const char *volume, const vss_id *provider_id, vss_id *ret,
-                                       sd_bus_error *error);
-int session_method_prepare_for_backup(Session *s, Pending *call, sd_bus_error *error);
-int session_method_do_snapshot_set(Session *s, Pending *call, sd_bus_error *error);
-/* GetSnapshotProperties: the created shadow copy @snapshot_id of the set (borrowed), or @error. */
-int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, sd_bus_error *error);
+                                       Refusal *ref);
+int session_method_prepare_for_backup(Session *s, Pending *call, Refusal *ref);
+int session_method_do_snapshot_set(Session *s, Pending *call, Refusal *ref);
+/* GetSnapshotProperties: the created shadow copy @snapshot_id of the set (borrowed), or *@ref. */
+int session_snapshot(Session *s, const vss_id *snapshot_id, const Snapshot **ret, Refusal *ref);
 /* The VSS_VOLSNAP_ATTR_* of the session's shadow copies. */
 uint32_t session_snapshot_attributes(const Session *s);
 int session_method_set_backup_succeeded(Session *s, const vss_id *instance_id, const vss_id *writer_id,
                                         uint32_t type, const char *logical_path, const char *name, bool ok,
-                                        sd_bus_error *error);
-int session_method_backup_complete(Session *s, Pending *call, sd_bus_error *error);
-int session_method_abort_backup(Session *s, Pending *call, sd_bus_error *error);
-int session_method_gather_status(Session *s, Pending *call, sd_bus_error *error);
-int session_method_cancel(Session *s, sd_bus_error *error);
-int session_method_release(Session *s, Pending *call, sd_bus_error *error);
+                                        Refusal *ref);
+int session_method_backup_complete(Session *s, Pending *call, Refusal *ref);
+int session_method_abort_backup(Session *s, Pending *call, Refusal *ref);
+int session_method_gather_status(Session *s, Pending *call, Refusal *ref);
+int session_method_cancel(Session *s, Refusal *ref);
+int session_method_release(Session *s, Pending *call, Refusal *ref);
 /* SaveAsXml: the Backup Components Document in *@ret_xml (owned: free()). */
-int session_method_save_as_xml(Session *s, char **ret_xml, sd_bus_error *error);
+int session_method_save_as_xml(Session *s, char **ret_xml, Refusal *ref);
 /* GetRecordStatus (issue 8 item 6): whether the session's writer-status history is whole in the catalog. */
 int session_record_status(Session *s, bool *ret_complete, uint32_t *ret_lost, char **ret_note);
 /* GetRecordStatus: 1 when it is answered later (after the catalog thread wrote what came before). */
-int session_method_get_record_status(Session *s, Pending *call, sd_bus_error *error);
+int session_method_get_record_status(Session *s, Pending *call, Refusal *ref);
 
 /* session-snapshot.c: DoSnapshotSet's phases (issue 11 §2: the session layer drives the set). */
 /* What the snapshot set asks of its session (snapshot.h); given to snapshot_set_new(). */
@@ -292,10 +295,10 @@ int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
 void snapshot_external_release(Session *s, vss_hresult hr, const char *why);
 
 /* Shared by session.c and restore.c. */
-int session_bad_state(sd_bus_error *error, const char *why);
+int session_bad_state(Refusal *ref, const char *why);
 /* The table's word on requester call @input now (session-state.h): 0 and *ret_rule (may be NULL) when
- * allowed; refused: @error set with the VSS error and why, negative. */
-int session_check(Session *s, SessionInput input, SessionRule *ret_rule, sd_bus_error *error);
+ * allowed; refused: *@ref set with the VSS error and why, negative. */
+int session_check(Session *s, SessionInput input, SessionRule *ret_rule, Refusal *ref);
 /* An event of the session's life (a step's end): the state moves as the table says. */
 void session_apply(Session *s, SessionInput input);
 bool session_ended(const Session *s);
