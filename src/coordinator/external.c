@@ -36,8 +36,6 @@
 #include "manager.h"
 #include "connection.h"
 #include "session.h"
-#include "refusal-bus.h"
-#include "status-bus.h"
 #include "snapshot.h"
 #include "providers.h"
 #include "external.h"
@@ -59,69 +57,29 @@ static void external_set_why(Session *s, const char *why) {
 
 static void external_step_finished(Session *s, StepKind step, vss_hresult hr);
 
-static int reply(const Session *s, sd_bus_message *call, vss_hresult hr, const char *message) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        vss_id none = {};
-        int r;
-
-        r = sd_bus_message_new_method_return(call, &m);
-        if (r >= 0)
-                r = lvss_bus_append_id(m, s ? &s->id : &none);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "is", hr, strempty(message));
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(" LVSS_STATUS_STRUCT ")");
-        /* the writers taking part (with --volume: those with files there) */
-        for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
-                if (session_entry_participates(s, s->entries[i]))
-                        r = append_status(m, s->entries[i]);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_send(NULL, m, NULL);
-        return r;
-}
-
-/* The call that waits for the external session's answer (Session.external_call): a Pending
- * (answer.h), so that the session holds no message; its answer is ANSWER_EXTERNAL, packed by
- * reply(). */
-typedef struct ExternalPending {
-        Pending pending;
-        sd_bus_message *call;
-} ExternalPending;
-
-static void external_pending_drop(Pending *p) {
-        ExternalPending *x = (ExternalPending *) p;
-
-        sd_bus_message_unref(x->call);
-        free(x);
-}
-
-static int external_pending_answer(Pending *p, const Answer *a) {
-        ExternalPending *x = (ExternalPending *) p;
-        const Session *s = a->session;
-        int r = reply(s, x->call, a->hr, a->text);
-
-        if (r < 0 && s)
-                log_session(s, "cannot answer %s", sd_bus_message_get_member(x->call));
-        external_pending_drop(p);
-        return r;
-}
-
-static const PendingOps external_pending_ops = {
-        .answer = external_pending_answer,
-        .drop = external_pending_drop,
-};
-
-/* Answer the call that waits, if its caller is still there. */
+/* Answer the call that waits, if its caller is still there (from a step, a timer or the set: the
+ * edge flushes the caller's connection). */
 static void answer(Session *s, vss_hresult hr, const char *message) {
         _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->external_call);
         Client *c = TAKE_PTR(s->external_caller);
 
         if (!call || !c || c->disconnected)
                 return;
+        if (pending_answer(&call, &(Answer) {
+                    .kind = ANSWER_EXTERNAL,
+                    .session = s,
+                    .hr = hr,
+                    .text = message,
+                    .flush = true,
+            }) < 0)
+                log_session(s, "cannot answer %s", strempty(s->external_call_name));
+}
+
+/* Answers @call (taken) at once, in the caller's own dispatch: 1, the answer is given (a
+ * packing that failed answered with its errno, answer.h). @s may be NULL: no session. */
+static int answer_now(const Session *s, Pending *call, vss_hresult hr, const char *message) {
         (void) pending_answer(&call, &(Answer) { .kind = ANSWER_EXTERNAL, .session = s, .hr = hr, .text = message });
-        connection_bus_changed(s->m, c->bus);
+        return 1;
 }
 
 /* The answer of a freeze that failed, a thaw or an abort is sent once the session has ended
@@ -133,23 +91,12 @@ static void answer_at_end(Session *s, vss_hresult hr, const char *message) {
         s->external_answer_msg = message;
 }
 
-/* A Pending for @call of @c, or NULL when out of memory: made before anything changes, so that
- * wait_answer() cannot fail. */
-static Pending *external_pending_new(Client *c, sd_bus_message *call) {
-        ExternalPending *x = calloc(1, sizeof *x);
-
-        if (!x)
-                return NULL;
-        x->pending = (Pending) { .ops = &external_pending_ops, .conn = c };
-        x->call = sd_bus_message_ref(call);
-        return &x->pending;
-}
-
-/* The answer of the call of @c (*@p, taken) comes later, from the session's steps. */
-static void wait_answer(Session *s, Client *c, Pending **p) {
+/* The answer of the call @name of @c (*@p, taken) comes later, from the session's steps. */
+static void wait_answer(Session *s, Client *c, Pending **p, const char *name) {
         pending_drop(s->external_call);
         s->external_call = TAKE_PTR(*p);
         s->external_caller = c;
+        s->external_call_name = name;
 }
 
 /* ---- the steps --------------------------------------------------------------- */
@@ -381,68 +328,56 @@ static const ExternalHooks external_hooks = {
         .holding = external_holding,
 };
 
-static int refuse_held(Manager *m, sd_bus_error *error) {
+static int refuse_held(Manager *m, Refusal *ref) {
         Session *s = m->external;
         char id[VSS_ID_STRING_MAX];
 
         vss_id_format(&s->id, id);
-        return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
-                                          "a freeze is already held by %s (session %s, %s)",
-                                          strempty(s->origin), id,
-                                          s->external_holding ? "frozen, waiting for thaw" : "still freezing");
+        return refusal_set_hresult(ref, VSS_E_SNAPSHOT_SET_IN_PROGRESS, "a freeze is already held by %s (session %s, %s)",
+                                   strempty(s->origin), id,
+                                   s->external_holding ? "frozen, waiting for thaw" : "still freezing");
 }
 
-int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error) {
-        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
-        _cleanup_(pending_dropp) Pending *waiting = NULL;
-        _cleanup_(strv_freep) char **volumes = NULL;
+int external_freeze(Client *c, char **volumes, uint32_t hold_ms, const char *caller, Pending *call, Refusal *ref) {
+        _cleanup_(pending_dropp) Pending *waiting = call;
         _cleanup_(freep) char *shown = NULL;
-        Manager *m = c->m;
-        const char *caller;
-        uint32_t hold_ms;
+        Manager *m;
         Session *s;
         vss_id id;
         int r;
 
-        r = sd_bus_message_read_strv(call, &volumes);
-        if (r < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "volumes: an array of strings");
-        r = sd_bus_message_read(call, "us", &hold_ms, &caller);
-        if (r < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "hold limit (u) and caller (s) expected");
+        if (!c || !caller || !call)
+                return -EINVAL;
+        m = c->m;
         if (m->stopping)
-                return lvss_bus_error_set_hresult(error, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
+                return refusal_set_hresult(ref, VSS_E_WRITER_INFRASTRUCTURE, "lvssd is stopping");
         if (m->external)
-                return refuse_held(m, error);
+                return refuse_held(m, ref);
         if (m->set_owner) {
                 const Session *o = m->set_owner;
                 char oid[VSS_ID_STRING_MAX];
                 vss_id_format(&o->id, oid);
-                return lvss_bus_error_set_hresult(error, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
-                                                  "another backup's snapshot set is in creation (session %s, uid %u "
-                                                  "pid %d): nothing was frozen; try again when it is done",
-                                                  oid, (unsigned) o->uid, (int) o->pid);
+                return refusal_set_hresult(ref, VSS_E_SNAPSHOT_SET_IN_PROGRESS,
+                                           "another backup's snapshot set is in creation (session %s, uid %u "
+                                           "pid %d): nothing was frozen; try again when it is done",
+                                           oid, (unsigned) o->uid, (int) o->pid);
         }
         for (char **v = volumes; v && *v; v++) {
                 _cleanup_(freep) char *canonical = NULL;
                 if ((*v)[0] != '/')
-                        return lvss_bus_error_set_hresult(error, VSS_E_INVALIDARG, "A volume is an absolute path");
+                        return refusal_set_hresult(ref, VSS_E_INVALIDARG, "A volume is an absolute path");
                 canonical = realpath(*v, NULL);
                 if (!canonical) {
                         int e = errno;
                         shown = lvss_strdup_bounded(*v, LVSS_ECHO_MAX);
-                        return lvss_bus_error_set_hresult(error, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
-                                                          shown ? shown : "(too long to show)", strerror(e));
+                        return refusal_set_hresult(ref, VSS_E_OBJECT_NOT_FOUND, "Volume %s: %s",
+                                                   shown ? shown : "(too long to show)", strerror(e));
                 }
         }
 
-        waiting = external_pending_new(c, call);
-        if (!waiting)
-                return -ENOMEM;
-        /* the session layer refuses with a Refusal: its D-Bus error is made once, refusal_bus_error() */
-        r = session_new(m, c, NULL, &s, &ref);
+        r = session_new(m, c, NULL, &s, ref);
         if (r < 0)
-                return refusal_bus_error(error, &ref, r);
+                return r;
         /* From here on lvssd owns it; the caller only waits for the answer. */
         s->client = NULL;
         shown = lvss_strdup_bounded(*caller ? caller : "an unnamed caller", 128);
@@ -456,17 +391,17 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         if (hold_ms > 0 && (uint64_t) hold_ms * USEC_PER_MSEC < s->external_hold_usec)
                 s->external_hold_usec = (uint64_t) hold_ms * USEC_PER_MSEC;
 
-        r = session_method_initialize(s, SESSION_BACKUP, NULL, &ref);
+        r = session_method_initialize(s, SESSION_BACKUP, NULL, ref);
         if (r >= 0)
-                r = session_method_set_context(s, VSS_CTX_APP_ROLLBACK, &ref);
+                r = session_method_set_context(s, VSS_CTX_APP_ROLLBACK, ref);
         if (r >= 0)
-                r = session_method_set_backup_state(s, false, false, VSS_BT_FULL, false, &ref);
+                r = session_method_set_backup_state(s, false, false, VSS_BT_FULL, false, ref);
         if (r >= 0)
-                r = session_method_start_snapshot_set(s, &id, &ref);
+                r = session_method_start_snapshot_set(s, &id, ref);
         if (r >= 0 && (!volumes || !volumes[0]))
-                r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, &ref);
+                r = session_method_add_to_snapshot_set(s, "/", &external_provider_id, &id, ref);
         for (char **v = volumes; r >= 0 && v && *v; v++)
-                r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, &ref);
+                r = session_method_add_to_snapshot_set(s, *v, &external_provider_id, &id, ref);
         if (r >= 0 && volumes && volumes[0]) {
                 /* the canonical paths, as the set has them */
                 size_t n_snaps;
@@ -480,87 +415,88 @@ int external_method_freeze(Client *c, sd_bus_message *call, sd_bus_error *error)
         }
         if (r < 0) {
                 session_requester_gone(s, "the external freeze could not start");
-                return refusal_bus_error(error, &ref, r);
+                return r;
         }
         s->external = true;
         s->external_hooks = &external_hooks;
         m->external = s;
         log_session(s, "external freeze for %s: hold limit %llu ms", s->origin,
                     (unsigned long long) (s->external_hold_usec / USEC_PER_MSEC));
-        r = session_method_gather_metadata(s, NULL, &ref);
+        r = session_method_gather_metadata(s, NULL, ref);
         if (r < 0) {
                 m->external = NULL;
                 s->external = false;
                 session_requester_gone(s, "the external freeze could not start");
-                return refusal_bus_error(error, &ref, r);
+                return r;
         }
-        wait_answer(s, c, &waiting);
+        wait_answer(s, c, &waiting, "ExternalFreeze");
         return 1;
 }
 
 /* The outcome of the last external session, kept because lvssd ended it before thaw came: said once (as @hr),
  * then forgotten. */
-static int reply_done(Manager *m, sd_bus_message *call, vss_hresult hr) {
+static int answer_done(Manager *m, Pending *call, vss_hresult hr) {
         Session *d = TAKE_PTR(m->external_done);
-        int r;
 
-        r = reply(d, call, hr, d->external_why ? d->external_why : HELD_OUT);
+        answer_now(d, call, hr, d->external_why ? d->external_why : HELD_OUT);
         session_free(d);
-        return r < 0 ? r : 1;
+        return 1;
 }
 
-int external_method_thaw(Client *c, sd_bus_message *call, sd_bus_error *error) {
-        _cleanup_(pending_dropp) Pending *waiting = NULL;
-        Manager *m = c->m;
-        Session *s = m->external;
+int external_thaw(Client *c, Pending *call, Refusal *ref) {
+        _cleanup_(pending_dropp) Pending *waiting = call;
+        Manager *m;
+        Session *s;
 
+        if (!c || !call)
+                return -EINVAL;
+        m = c->m;
+        s = m->external;
         if (!s) {
                 if (m->external_done)
-                        return reply_done(m, call, VSS_E_HOLD_WRITES_TIMEOUT);
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "no freeze is held");
+                        return answer_done(m, TAKE_PTR(waiting), VSS_E_HOLD_WRITES_TIMEOUT);
+                return refusal_set_hresult(ref, VSS_E_BAD_STATE, "no freeze is held");
         }
         if (!s->external_holding)
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "%s",
-                                                  s->external_thaw_wanted || s->external_call_is_abort
-                                                          ? "the held freeze is being thawed already"
-                                                          : "the freeze is still in progress: thaw after it answered");
-        waiting = external_pending_new(c, call);
-        if (!waiting)
-                return -ENOMEM;
+                return refusal_set_hresult(ref, VSS_E_BAD_STATE, "%s",
+                                           s->external_thaw_wanted || s->external_call_is_abort
+                                                   ? "the held freeze is being thawed already"
+                                                   : "the freeze is still in progress: thaw after it answered");
         log_session(s, "thaw asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         s->external_thaw_wanted = true;
-        wait_answer(s, c, &waiting);
+        wait_answer(s, c, &waiting, "ExternalThaw");
         snapshot_external_release(s, VSS_S_OK, NULL);
         return 1;
 }
 
-int external_method_abort(Client *c, sd_bus_message *call, sd_bus_error *error) {
-        _cleanup_(pending_dropp) Pending *waiting = NULL;
-        Manager *m = c->m;
-        Session *s = m->external;
+int external_abort(Client *c, Pending *call, Refusal *ref) {
+        _cleanup_(pending_dropp) Pending *waiting = call;
+        Manager *m;
+        Session *s;
 
+        if (!c || !call)
+                return -EINVAL;
+        m = c->m;
+        s = m->external;
         if (!s) {
                 if (m->external_done)
-                        return reply_done(m, call, VSS_S_OK);
-                return reply(NULL, call, VSS_S_OK, "no freeze is held: nothing to abort") < 0 ? -EIO : 1;
+                        return answer_done(m, TAKE_PTR(waiting), VSS_S_OK);
+                return answer_now(NULL, TAKE_PTR(waiting), VSS_S_OK, "no freeze is held: nothing to abort");
         }
         if (!s->external_holding && (s->external_thaw_wanted || s->external_call_is_abort))
-                return lvss_bus_error_set_hresult(error, VSS_E_BAD_STATE, "the held freeze is being thawed already");
+                return refusal_set_hresult(ref, VSS_E_BAD_STATE, "the held freeze is being thawed already");
         if (!s->external_holding) {
                 /* The freeze is on its way (VMware calls freezeFail when its freeze timed out): it fails
                  * as soon as every writer has answered Freeze; its own caller is told so. */
                 log_session(s, "freezeFail during the freeze, asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
                 s->external_abort_wanted = true;
-                return reply(s, call, VSS_S_OK,
-                             "the freeze on its way fails as soon as the writers have answered Freeze; every writer "
-                             "is thawed") < 0 ? -EIO : 1;
+                return answer_now(s, TAKE_PTR(waiting), VSS_S_OK,
+                                  "the freeze on its way fails as soon as the writers have answered Freeze; every "
+                                  "writer is thawed");
         }
-        waiting = external_pending_new(c, call);
-        if (!waiting)
-                return -ENOMEM;
         log_session(s, "freezeFail: abort asked by uid %u pid %d", (unsigned) c->uid, (int) c->pid);
         s->external_call_is_abort = true;
-        wait_answer(s, c, &waiting);
+        wait_answer(s, c, &waiting, "ExternalAbort");
         snapshot_external_release(s, VSS_E_BAD_STATE, "aborted by freezeFail");
         return 1;
 }

@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "basic/state.h"
+#include "basic/strv.h"
 #include "lvssd-config.h"
 #include "manager.h"
 #include "server.h"
@@ -289,29 +290,58 @@ static int method_resize_shadow_storage(sd_bus_message *m, void *userdata, sd_bu
         return admin_resize_shadow_storage(c->m, p, volume, max_size, error);
 }
 
-/* issue 10 part 2: external sessions (external.c); the same access as a requester's */
+/* issue 10 part 2: external sessions (external.c); the same access as a requester's. Each
+ * is answered through a Pending (ANSWER_EXTERNAL, session-bus.c), now or when the session's
+ * steps say; a refusal is its D-Bus error. */
 static int method_external_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
+        _cleanup_(strv_freep) char **volumes = NULL;
         Client *c = userdata;
+        const char *caller;
+        uint32_t hold_ms;
+        int r;
 
         if (!client_may_request(c))
                 return access_denied(c, "a requester", error);
-        return external_method_freeze(c, m, error);
+        r = sd_bus_message_read_strv(m, &volumes);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "volumes: an array of strings");
+        r = sd_bus_message_read(m, "us", &hold_ms, &caller);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "hold limit (u) and caller (s) expected");
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        r = external_freeze(c, volumes, hold_ms, caller, p, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
 }
 
 static int method_external_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Client *c = userdata;
+        int r;
 
         if (!client_may_request(c))
                 return access_denied(c, "a requester", error);
-        return external_method_thaw(c, m, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        r = external_thaw(c, p, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
 }
 
 static int method_external_abort(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
         Client *c = userdata;
+        int r;
 
         if (!client_may_request(c))
                 return access_denied(c, "a requester", error);
-        return external_method_abort(c, m, error);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        r = external_abort(c, p, &ref);
+        return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
 }
 
 #define EXTERNAL_REPLY "ayisa(" LVSS_STATUS_STRUCT ")"

@@ -80,6 +80,31 @@ static int reply_values(sd_bus_message *call, const Answer *a) {
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* ANSWER_EXTERNAL: (ay session id, i hresult, s message, the status of the writers taking part:
+ * with --volume, those with files there); a NULL .session: a null id and no writers. */
+static int reply_external(sd_bus_message *call, const Answer *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const Session *s = a->session;
+        vss_id none = {};
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, s ? &s->id : &none);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "is", a->hr, strempty(a->text));
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
+        for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
+                if (session_entry_participates(s, s->entries[i]))
+                        r = append_status(reply, s->entries[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        return r;
+}
+
 static int bus_pending_pack(Manager *m, sd_bus_message *call, const Answer *a) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -90,6 +115,8 @@ static int bus_pending_pack(Manager *m, sd_bus_message *call, const Answer *a) {
                 return admin_bus_pack(m, call, a);
         case ANSWER_STATUS:
                 return session_bus_reply_status(call, a->session);
+        case ANSWER_EXTERNAL:
+                return reply_external(call, a);
         case ANSWER_HRESULT:
                 (void) lvss_bus_error_set_hresult(&e, a->hr, "%s", strempty(a->text));
                 return sd_bus_reply_method_error(call, &e);

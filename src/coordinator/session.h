@@ -199,7 +199,8 @@ struct Session {
         vss_hresult external_answer_hr;
         const char *external_answer_msg; /* static text */
         char *external_why;         /* why lvssd ended it, or NULL */
-        Pending *external_call;          /* ExternalFreeze / Thaw / Abort waiting for its answer (external.c's) */
+        Pending *external_call;          /* ExternalFreeze / Thaw / Abort waiting for its answer (external.c) */
+        const char *external_call_name;  /* which of them, for log lines (static) */
         Client *external_caller;         /* whose call it is (dropped with it when the caller goes) */
         sd_event_source *external_timer; /* the hold limit */
 
