@@ -192,6 +192,14 @@ static int check_identify_metadata(Target *t) {
         return r;
 }
 
+/* One component of the answer's out["components"]: the caller's layer merges it (a session: into its
+ * Backup Components Document). */
+static int target_out_component(const lvss_wire_component *c, void *userdata) {
+        Target *t = userdata;
+
+        return t->f->ops->out_component(t->f, t, c, t->f->userdata);
+}
+
 static int parse_reply(Target *t, sd_bus_message *reply) {
         int ok = 0, r;
         int32_t failure = 0, app_result = 0;
@@ -234,9 +242,9 @@ static int parse_reply(Target *t, sd_bus_message *reply) {
                         t->metadata = strdup(xml);
                         if (!t->metadata)
                                 return -ENOMEM;
-                } else if (t->f->ops && t->f->ops->read_out &&
-                           (r = t->f->ops->read_out(t->f, t, key, reply, t->f->userdata)) != 0) {
-                        /* the caller's layer read it (a session: what the writer set on its components) */
+                } else if (streq_ptr(key, LVSS_CW_ENTRY) && t->peer && t->f->ops && t->f->ops->out_component) {
+                        /* what the writer set on its components, one by one to the caller's layer */
+                        r = lvss_component_wire_read_list(reply, target_out_component, t);
                         if (r < 0)
                                 return r;
                 } else {
@@ -357,7 +365,12 @@ static int target_send(Fanout *f, Target *t) {
         if (r < 0)
                 return r;
         if (f->ops && f->ops->context) {
-                r = f->ops->context(f, t, m, f->userdata);
+                /* issue 11 §2: the caller's layer says what the writer is told, as plain data; packed here */
+                _cleanup_(lvss_event_context_done) lvss_event_context ctx = {};
+
+                r = f->ops->context(f, t, &ctx, f->userdata);
+                if (r >= 0)
+                        r = lvss_event_context_append(m, &ctx);
                 if (r < 0)
                         return r;
         }
