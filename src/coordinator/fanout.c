@@ -29,6 +29,14 @@
  * the admin view and the history rows, WS-9). The done callback still runs
  * from the defer source when every target is answered that way.
  *
+ * What a writer is told with the event, and what it writes back on its
+ * components, stay plain data on the caller's side (issue 11 §2: the layers
+ * run one way, and D-Bus stays here): FanoutOps.context fills an
+ * lvss_event_context for each target, which target_send() packs at once
+ * (protocol/event-context.h), and each component of an answer's
+ * out["components"] is read here (protocol/component-wire.h) and handed to
+ * FanoutOps.out_component, once the whole list was found well formed.
+ *
  * A writer that already missed a deadline in this session is not waited on
  * again: it still gets the event (an Abort it may act on when it wakes up),
  * sent without expecting a reply, and its status stays as it failed. So no
