@@ -685,7 +685,7 @@ static int session_context(Fanout *f, Target *t, lvss_event_context *ctx, void *
         ctx->restore_type = (uint32_t) s->restore_type;
         if (s->set_started) {
                 r = context_fill_set(s, ctx, f->event == VSS_EVENT_POST_SNAPSHOT ||
-                                                     f->event == VSS_EVENT_BACKUP_COMPLETE);
+                                                   f->event == VSS_EVENT_BACKUP_COMPLETE);
                 if (r < 0)
                         return r;
         }
