@@ -33,6 +33,14 @@
  * the admin view and the history rows, WS-9). The done callback runs from
  * the defer source when every target is answered that way.
  *
+ * What a writer is told with the event, and what it writes back on its
+ * components, stay plain data on the caller's side (issue 11 §2: the layers
+ * run one way, and D-Bus stays here): FanoutOps.context fills an
+ * lvss_event_context for each target, which target_send() packs at once
+ * (protocol/event-context.h), and each component of an answer's
+ * out["components"] is read here (protocol/component-wire.h) and handed to
+ * FanoutOps.out_component, once the whole list was found well formed.
+ *
  * A writer that already missed a deadline in this session is not waited on
  * again: it still gets the event (an Abort it may act on when it wakes up),
  * sent without expecting a reply, and its status stays as it failed. So no
@@ -201,6 +209,14 @@ static int check_identify_metadata(Target *t) {
         return r;
 }
 
+/* One component of the answer's out["components"]: the caller's layer merges it (a session: into its
+ * Backup Components Document). */
+static int target_out_component(const lvss_wire_component *c, void *userdata) {
+        Target *t = userdata;
+
+        return t->f->ops->out_component(t->f, t, c, t->f->userdata);
+}
+
 static int parse_reply(Target *t, sd_bus_message *reply) {
         int ok = 0, r;
         int32_t failure = 0, app_result = 0;
@@ -243,9 +259,9 @@ static int parse_reply(Target *t, sd_bus_message *reply) {
                         t->metadata = strdup(xml);
                         if (!t->metadata)
                                 return -ENOMEM;
-                } else if (t->f->ops && t->f->ops->read_out &&
-                           (r = t->f->ops->read_out(t->f, t, key, reply, t->f->userdata)) != 0) {
-                        /* the caller's layer read it (a session: what the writer set on its components) */
+                } else if (streq_ptr(key, LVSS_CW_ENTRY) && t->peer && t->f->ops && t->f->ops->out_component) {
+                        /* what the writer set on its components, one by one to the caller's layer */
+                        r = lvss_component_wire_read_list(reply, target_out_component, t);
                         if (r < 0)
                                 return r;
                 } else {
@@ -376,7 +392,12 @@ static int target_send(Fanout *f, Target *t) {
         if (r < 0)
                 return r;
         if (f->ops && f->ops->context) {
-                r = f->ops->context(f, t, m, f->userdata);
+                /* issue 11 §2: the caller's layer says what the writer is told, as plain data; packed here */
+                _cleanup_(lvss_event_context_done) lvss_event_context ctx = {};
+
+                r = f->ops->context(f, t, &ctx, f->userdata);
+                if (r >= 0)
+                        r = lvss_event_context_append(m, &ctx);
                 if (r < 0)
                         return r;
         }

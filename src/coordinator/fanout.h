@@ -15,6 +15,7 @@
 #include <lvss/types.h>
 
 #include "forward.h"
+#include "protocol/event-context.h"
 
 struct Target {
         Fanout *f;
@@ -33,7 +34,10 @@ struct Target {
 };
 
 typedef void (*fanout_done_t)(Fanout *f, void *userdata);
-typedef int (*fanout_context_t)(Fanout *f, Target *t, sd_bus_message *m, void *userdata);
+/* Fill @ctx (all zero) for @t, as plain data (protocol/event-context.h): its strings are borrowed
+ * until the fan-out packed it, at once; its arrays are freed by lvss_event_context_done(),
+ * also when this fails. */
+typedef int (*fanout_context_t)(Fanout *f, Target *t, lvss_event_context *ctx, void *userdata);
 
 /*
  * issue 11 §2: what the fan-out tells the layer that started it, per target,
@@ -41,14 +45,16 @@ typedef int (*fanout_context_t)(Fanout *f, Target *t, sd_bus_message *m, void *u
  * session → fan-out). Every member may be NULL.
  */
 typedef struct FanoutOps {
-        /* the event's context dictionary for @t (appends {sv} entries) */
+        /* the event's context for @t: the fan-out packs it into the call (issue 11 §2) */
         fanout_context_t context;
         /* @t is not sent the event and not waited on (fails at once as not responding) */
         bool (*silent)(Fanout *f, Target *t, void *userdata);
         /* the event goes out to @t (before any answer can come) */
         void (*sent)(Fanout *f, Target *t, void *userdata);
-        /* @t's answer has out[@key] (the variant is next in @m): >0 read, 0 not yours (skipped), <0 error */
-        int (*read_out)(Fanout *f, Target *t, const char *key, sd_bus_message *m, void *userdata);
+        /* one component of out["components"] in @t's answer (the strings are the answer's, valid
+         * during the call); only for a target with a peer, and only once the whole list was read
+         * and found well formed (component-wire.h). <0: the answer fails as unreadable */
+        int (*out_component)(Fanout *f, Target *t, const lvss_wire_component *c, void *userdata);
         /* @t's outcome is in (t->ok, t->failure, the writer's result and message, the duration) */
         void (*result)(Fanout *f, Target *t, void *userdata);
         /* fanout_cancel(): @t's answer will not be waited for; its outcome is unknown */

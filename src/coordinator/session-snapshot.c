@@ -21,7 +21,6 @@
  * session's hold, and the step's end.
  */
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "basic/state.h"
@@ -30,96 +29,46 @@
 #include "session.h"
 #include "snapshot.h"
 #include "storage-hooks.h" /* issue 12 §2: retention after a new persistent copy, room under the storage limit */
-#include "protocol/protocol.h"
 
 /* ---- what writers see of the set (their events' context) ---------------------------------- */
 
-/* A context entry {KEY: variant of array of @element}: opens the three containers
- * (entry, variant, array); context_array_close() closes them. */
-static int context_array_open(sd_bus_message *m, const char *key, const char *element) {
-        char sig[16];
-        int r;
-
-        snprintf(sig, sizeof sig, "a%s", element);
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', sig);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', element);
-        return r;
-}
-
-static int context_array_close(sd_bus_message *m) {
-        int r = 0;
-
-        for (unsigned i = 0; r >= 0 && i < 3; i++)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
-/* What writers can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on:
- *   snapshot_volumes  a(ssb)  volume, provider name, atomic
- *   set_atomic        b       every volume at one instant
- *   auto_recovery     b       the copies are writable in PostSnapshot (issue 9 part 2) */
-static int context_append_snapshot_kind(Session *s, sd_bus_message *m) {
+/*
+ * The set's part of a writer event's context, as plain data (issue 11 §2: the fan-out packs it,
+ * protocol/event-context.h): from StartSnapshotSet on, the set's id and volumes; from
+ * PrepareForSnapshot on, what writers can see of the snapshot (issue 9 part 1: each volume's
+ * provider and whether it is one instant, the set at one instant, and whether the copies are
+ * writable in PostSnapshot, issue 9 part 2); with @with_paths, the paths of the copies made.
+ */
+int context_fill_set(Session *s, lvss_event_context *ctx, bool with_paths) {
         size_t n;
         Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n);
-        int r;
 
-        r = context_array_open(m, "snapshot_volumes", "(ssb)");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
+        ctx->has_set = true;
+        ctx->set_id = s->set_id;
+        if (n > 0) {
+                ctx->snapshots = calloc(n, sizeof *ctx->snapshots);
+                if (!ctx->snapshots)
+                        return -ENOMEM;
+        }
+        ctx->n_snapshots = n;
+        for (size_t i = 0; i < n; i++) {
                 const Snapshot *snap = snaps[i];
 
-                r = sd_bus_message_append(m, "(ssb)", snap->p.volume,
-                                          snap->provider ? snap->provider->ops->name : "?", snap->p.atomic);
+                ctx->snapshots[i] = (lvss_event_snapshot) {
+                        .volume = snap->p.volume,
+                        .provider = snap->provider ? snap->provider->ops->name : "?",
+                        .atomic = snap->p.atomic,
+                        /* only the copies made; strempty(): an unset path went as "" */
+                        .snapshot_path = snap->created ? strempty(snap->p.snapshot_path) : NULL,
+                };
         }
-        if (r >= 0)
-                r = context_array_close(m);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "set_atomic", "b", snapshot_set_atomic(s->set));
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "auto_recovery", "b", snapshot_set_auto_recovery(s->set));
-        return r;
-}
-
-int context_append_set(Session *s, sd_bus_message *m, bool with_paths) {
-        size_t n;
-        Snapshot *const *snaps = snapshot_set_snapshots(s->set, &n);
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "snapshot_set_id");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "ay");
-        if (r >= 0)
-                r = lvss_bus_append_id(m, &s->set_id);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-
-        r = context_array_open(m, "volumes", "s");
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = sd_bus_message_append(m, "s", snaps[i]->p.volume);
-        if (r >= 0)
-                r = context_array_close(m);
-        if (r >= 0 && snapshot_set_prepared(s->set))
-                r = context_append_snapshot_kind(s, m);
-        if (r < 0 || !with_paths)
-                return r;
-
-        r = context_array_open(m, "snapshot_paths", "{ss}");
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                if (snaps[i]->created)
-                        r = sd_bus_message_append(m, "{ss}", snaps[i]->p.volume, snaps[i]->p.snapshot_path);
-        if (r >= 0)
-                r = context_array_close(m);
-        return r;
+        if (snapshot_set_prepared(s->set)) {
+                ctx->has_snapshot_kind = true;
+                ctx->set_atomic = snapshot_set_atomic(s->set);
+                ctx->auto_recovery = snapshot_set_auto_recovery(s->set);
+        }
+        ctx->has_snapshot_paths = with_paths;
+        return 0;
 }
 
 /* ---- the phases ------------------------------------------------------------ */

@@ -47,7 +47,7 @@
 #include "worker.h"
 #include "metrics.h"
 #include "protocol/protocol.h"
-#include "protocol/component-wire.h"
+#include "protocol/event-context.h" /* what writers are told, as plain data (issue 11 §2) */
 
 int session_bad_state(Refusal *ref, const char *why) {
         return refusal_set_hresult(ref, VSS_E_BAD_STATE, "%s", why);
@@ -595,18 +595,25 @@ bool session_entry_participates(const Session *s, const Entry *e) {
         return false;
 }
 
-int entry_append_components(Entry *e, sd_bus_message *m) {
+/* The target's components in its event's context (issue 11 §2: plain data, the fan-out packs them). */
+static int entry_context_components(Entry *e, lvss_event_context *ctx) {
         Session *s = e->session;
-        int r;
+        size_t n = 0;
 
-        r = lvss_component_wire_open_list(m);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; i < s->n_components; i++)
+                if (component_belongs(s, &s->components[i], e))
+                        n++;
+        ctx->has_components = true;
+        if (n == 0)
+                return 0;
+        ctx->components = calloc(n, sizeof *ctx->components);
+        if (!ctx->components)
+                return -ENOMEM;
         for (size_t i = 0; i < s->n_components; i++) {
                 Component *c = &s->components[i];
                 if (!component_belongs(s, c, e))
                         continue;
-                lvss_wire_component w = {
+                ctx->components[ctx->n_components++] = (lvss_wire_component) {
                         .type = (uint32_t) c->type,
                         .logical_path = c->logical_path,
                         .name = c->name,
@@ -619,23 +626,13 @@ int entry_append_components(Entry *e, sd_bus_message *m) {
                         .has_file_restore_status = s->kind == SESSION_RESTORE,
                         .file_restore_status = (uint32_t) c->file_restore_status,
                 };
-                r = lvss_component_wire_append(m, &w);
-                if (r < 0)
-                        return r;
         }
-        return lvss_component_wire_close_list(m);
+        return 0;
 }
 
-typedef struct read_out_ctx {
-        Session *s;
-        Entry *e;
-} read_out_ctx;
-
 /* One component of a writer's answer: merge what the writer may change, its own strings in the document. */
-static int merge_out_component(const lvss_wire_component *w, void *userdata) {
-        read_out_ctx *ctx = userdata;
-        Session *s = ctx->s;
-        Entry *e = ctx->e;
+static int entry_merge_out_component(Entry *e, const lvss_wire_component *w) {
+        Session *s = e->session;
         Component *c = NULL;
 
         for (size_t i = 0; i < s->n_components && !c; i++)
@@ -672,39 +669,28 @@ static int merge_out_component(const lvss_wire_component *w, void *userdata) {
         return 0;
 }
 
-int entry_read_out_components(Entry *e, sd_bus_message *m) {
-        read_out_ctx ctx = { .s = e->session, .e = e };
-
-        return lvss_component_wire_read_list(m, merge_out_component, &ctx);
-}
-
 /* ---- fan-out with the session's context ---------------------------------- */
 
-static int session_context(Fanout *f, Target *t, sd_bus_message *m, void *userdata) {
+/* What writer @t is told with the event (issue 11 §2: plain data; the fan-out packs it). */
+static int session_context(Fanout *f, Target *t, lvss_event_context *ctx, void *userdata) {
         Session *s = userdata;
         int r;
 
-        r = sd_bus_message_append(m, "{sv}", "backup_type", "u", (uint32_t) s->backup_type);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "select_components", "b", s->select_components);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "bootable_system_state", "b", s->bootable_system_state);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "partial_file_support", "b", s->partial_file_support);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}", "context", "i", s->context);
-        if (r >= 0 && s->kind == SESSION_RESTORE)
-                r = sd_bus_message_append(m, "{sv}", "restore_type", "u", (uint32_t) s->restore_type);
-        if (r < 0)
-                return r;
+        ctx->backup_type = (uint32_t) s->backup_type;
+        ctx->select_components = s->select_components;
+        ctx->bootable_system_state = s->bootable_system_state;
+        ctx->partial_file_support = s->partial_file_support;
+        ctx->context = s->context;
+        ctx->has_restore_type = s->kind == SESSION_RESTORE;
+        ctx->restore_type = (uint32_t) s->restore_type;
         if (s->set_started) {
-                r = context_append_set(s, m, f->event == VSS_EVENT_POST_SNAPSHOT ||
-                                                     f->event == VSS_EVENT_BACKUP_COMPLETE);
+                r = context_fill_set(s, ctx, f->event == VSS_EVENT_POST_SNAPSHOT ||
+                                                   f->event == VSS_EVENT_BACKUP_COMPLETE);
                 if (r < 0)
                         return r;
         }
         if (t->peer && f->event != VSS_EVENT_IDENTIFY) {
-                r = entry_append_components(t->peer, m);
+                r = entry_context_components(t->peer, ctx);
                 if (r < 0)
                         return r;
         }
@@ -724,14 +710,9 @@ static void session_target_sent(Fanout *f, Target *t, void *userdata) {
                 entry_begin(t->peer, f->event, t->sent_usec, t);
 }
 
-static int session_target_read_out(Fanout *f, Target *t, const char *key, sd_bus_message *m, void *userdata) {
-        int r;
-
-        if (!t->peer || !streq_ptr(key, "components"))
-                return 0;
-        /* What the writer set on its components (backup metadata, stamps). */
-        r = entry_read_out_components(t->peer, m);
-        return r < 0 ? r : 1;
+/* What the writer set on one of its components (backup metadata, stamps, restore messages). */
+static int session_target_out_component(Fanout *f, Target *t, const lvss_wire_component *c, void *userdata) {
+        return entry_merge_out_component(t->peer, c);
 }
 
 static void session_target_result(Fanout *f, Target *t, void *userdata) {
@@ -768,7 +749,7 @@ static const FanoutOps session_fanout_ops = {
         .context = session_context,
         .silent = session_target_silent,
         .sent = session_target_sent,
-        .read_out = session_target_read_out,
+        .out_component = session_target_out_component,
         .result = session_target_result,
         .dropped = session_target_dropped,
         .name = session_target_name,

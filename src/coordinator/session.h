@@ -237,8 +237,6 @@ int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n
 int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e));
 /* Component mode: writers owning an added component; otherwise every identified writer. */
 bool session_entry_participates(const Session *s, const Entry *e);
-int entry_read_out_components(Entry *e, sd_bus_message *m); /* reads the variant of out["components"] */
-int entry_append_components(Entry *e, sd_bus_message *m);   /* context["components"] entry */
 
 /* Session1 methods: server.c unpacks and packs; these act. A method that takes a Pending
  * answers it (at once or when its step ends) or drops it when it fails (answer.h). A method
@@ -289,8 +287,9 @@ extern const SnapshotSetHooks session_set_hooks;
 typedef void (*snapshot_set_done_t)(Session *s, vss_hresult hr);
 int snapshot_set_run(Session *s, snapshot_set_done_t done);
 /* The set's part of the writers' event context (snapshot_set_id, volumes, the snapshot's kind,
- * with @with_paths the copies' paths). */
-int context_append_set(Session *s, sd_bus_message *m, bool with_paths);
+ * with @with_paths the copies' paths), into @ctx (protocol/event-context.h: its strings are the
+ * set's, its snapshots array is @ctx's). */
+int context_fill_set(Session *s, lvss_event_context *ctx, bool with_paths);
 /* External sessions (issue 10 part 2): the hold between Freeze and Thaw ends:
  * @hr VSS_S_OK thaws and goes on to PostSnapshot; a failure aborts the set. */
 void snapshot_external_release(Session *s, vss_hresult hr, const char *why);

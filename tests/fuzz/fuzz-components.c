@@ -5,9 +5,10 @@
  * issue 11 §2), the one reader and writer of the component dictionaries
  * that lvssd and the writer library send each other, and the writer
  * library's use of it, lvss_writer_components_read_variant()
- * (src/writer/components.c). lvssd's use, entry_read_out_components(), is
- * the same lvss_component_wire_read_list() with a merge callback. The input
- * is a D-Bus value sent by another process.
+ * (src/writer/components.c). lvssd's use, the fan-out's read of an
+ * answer's out["components"] (src/coordinator/fanout.c), is the same
+ * lvss_component_wire_read_list(), each component handed to the session.
+ * The input is a D-Bus value sent by another process.
  *
  * sd-bus validates the wire format before a reader sees a message, so what
  * a peer controls is any well-typed value: any signature in the variant and
