@@ -43,8 +43,8 @@ LAYERS = {
 # The layers each layer calls by name (what they use in turn is theirs to use too).
 USES = {
     'main': ['bus edge'],
-    'bus edge': ['external session', 'admin'],
-    'external session': ['bus packing', 'session'],
+    'bus edge': ['external session', 'admin', 'bus packing'],
+    'external session': ['session'],
     'admin': ['session'],
     'bus packing': ['session'],
     'session': ['fan-out, registry', 'snapshot set'],
@@ -72,6 +72,46 @@ BANNED_SYSTEM = {
     'session-state.c': {'sd-bus.h': 'the transition table is plain C'},
     'refusal.c': {'sd-bus.h': 'a refusal is plain C: the edge makes its D-Bus error (refusal-bus.c)'},
 }
+
+# Code of these files must not name sd-bus (issue 11 §2, D-Bus stays at the edge): no sd_bus_*
+# identifier outside comments and strings, whatever their headers include. The edge (server.c,
+# session-bus.c, refusal-bus.c, status-bus.c) packs, unpacks and sends for them.
+NO_BUS_CODE = {
+    'session.c': 'the session layer builds no message: the bus edge packs (session-bus.c, refusal-bus.c)',
+    'session-snapshot.c': 'the session layer builds no message: the fan-out packs the event context',
+    'session-state.c': 'the transition table is plain C',
+    'restore.c': 'the session layer builds no message: the bus edge packs',
+    'external.c': 'the external session is driven with a Pending and a Refusal; server.c unpacks its calls',
+    'snapshot.c': 'the snapshot set knows no bus',
+}
+BUS_IDENT = re.compile(r'\bsd_bus_\w*')
+
+
+def code_only(text):
+    """@text without its comments and string literals (each replaced by a space; newlines kept)."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if text.startswith('/*', i):
+            j = text.find('*/', i + 2)
+            j = n if j < 0 else j + 2
+            out.append(re.sub(r'[^\n]', ' ', text[i:j]))
+            i = j
+        elif text.startswith('//', i):
+            j = text.find('\n', i)
+            j = n if j < 0 else j
+            out.append(' ')
+            i = j
+        elif text[i] in '"\'':
+            q, j = text[i], i + 1
+            while j < n and text[j] != q:
+                j += 2 if text[j] == '\\' else 1
+            out.append(' ')
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return ''.join(out)
+
 
 # Includes that still go against the layers, each with its reason (docs/design.md, "Known limits").
 # None left: retention and room reach admin.c through Manager.storage_hooks, the status struct is
@@ -208,6 +248,14 @@ def main():
                     ok = False
                 excepted = excepted or base in EXCEPTIONS.get(f, {})
             stack.append((depth, base, excepted))
+
+        if f in NO_BUS_CODE:
+            with open(os.path.join(coord, f)) as src:
+                for no, line in enumerate(code_only(src.read()).splitlines(), 1):
+                    m = BUS_IDENT.search(line)
+                    if m:
+                        fail(f'src/coordinator/{f}:{no} names {m.group(0)}: {NO_BUS_CODE[f]} ({RULE})')
+                        ok = False
 
         # Its own #include lines (a header opened before through another is not in the tree again).
         with open(os.path.join(coord, f)) as src:
