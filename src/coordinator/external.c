@@ -39,7 +39,6 @@
 #include "snapshot.h"
 #include "providers.h"
 #include "external.h"
-#include "protocol/protocol.h"
 
 static const vss_id external_provider_id = EXTERNAL_PROVIDER_ID; /* providers.h */
 

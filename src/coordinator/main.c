@@ -247,7 +247,7 @@ static void history_written(int r, void *data, void *userdata) {
  * Issue 11 §5, the catalog and the freeze window. While any session's writers are frozen, lvssd
  * writes no history rows that nobody waits for: the catalog thread (SQLite, fsync) would take one
  * of the CPUs from the commit. A frozen session's rows are written by the fan-out that ends its
- * window (its Thaw or Abort: fanout_dispatch_done()), by its own GetRecordStatus or end, or at
+ * window (its Thaw or Abort: fanout_run_done()), by its own GetRecordStatus or end, or at
  * lvssd's stop. Rows someone waits for (another session's GetRecordStatus barrier, the order of
  * another session's end row after its history) are written then, but never a frozen session's.
  */
