@@ -402,8 +402,10 @@ int lvss_event_context_read(sd_bus_message *m, lvss_event_context_received *ret)
                 return -EINVAL;
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        /* Something else there, or nothing: -ENXIO at the end of the message, 0 at the end of an
+         * array the caller is in. */
         if (r == -ENXIO || r == 0)
-                return -EBADMSG; /* something else there, or nothing at all */
+                return -EBADMSG;
         if (r < 0)
                 return r;
         for (;;) {
