@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * A writer event's context, packed (event-context.h). The order of the
- * entries and their signatures are the wire format writers read: what
- * lvssd sent before the context became plain data (issue 11 §2), byte for
- * byte (test-event-context checks each case against lists written out).
+ * A writer event's context, both directions (event-context.h). Packed: the
+ * order of the entries and their signatures are the wire format writers
+ * read, what lvssd sent before the context became plain data (issue 11
+ * §2), byte for byte (test-event-context checks each case against lists
+ * written out). Read: by key, with the rules the writer library had before
+ * it read through here (test-event-context reads back every packed case,
+ * and the refusals; fuzz-event-context).
  */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "basic/util.h"
 #include "event-context.h"
@@ -145,4 +149,298 @@ void lvss_event_context_done(lvss_event_context *c) {
         c->n_snapshots = 0;
         c->components = mfree(c->components);
         c->n_components = 0;
+}
+
+/* ---- reading: the writer library's side ------------------------------------------------------ */
+
+/* @p, which holds @n elements of @size and has room for *@allocated, with room for one more;
+ * NULL when out of memory (@p is then as it was, still the caller's). */
+static void *grow(void *p, size_t n, size_t *allocated, size_t size) {
+        size_t k;
+        void *q;
+
+        if (n < *allocated)
+                return p;
+        k = *allocated ? *allocated * 2 : 4;
+        q = reallocarray(p, k, size);
+        if (q)
+                *allocated = k;
+        return q;
+}
+
+static int enter_variant(sd_bus_message *m, const char *contents) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, contents);
+        if (r == -ENXIO || r == 0)
+                return -EBADMSG; /* a known key with another type */
+        return r;
+}
+
+/* The value of an entry of one basic @type, into @p (left alone on failure). */
+static int read_basic(sd_bus_message *m, char type, void *p) {
+        const char contents[2] = { type, 0 };
+        int r;
+
+        r = enter_variant(m, contents);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(m, type, p);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EBADMSG;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_bool(sd_bus_message *m, bool *ret) {
+        int b, r;
+
+        r = read_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
+        if (r < 0)
+                return r;
+        *ret = b;
+        return 0;
+}
+
+static int read_set_id(sd_bus_message *m, lvss_event_context_received *c) {
+        vss_id id;
+        int r;
+
+        r = enter_variant(m, "ay");
+        if (r < 0)
+                return r;
+        r = lvss_bus_read_id(m, &id); /* -EBADMSG unless 16 bytes */
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        c->set_id = id;
+        c->has_set_id = true;
+        return 0;
+}
+
+static int read_volumes(sd_bus_message *m, lvss_event_context_received *c) {
+        _cleanup_(freep) const char **l = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        r = enter_variant(m, "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *volume, **grown;
+
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &volume);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                grown = grow(l, n, &allocated, sizeof *l);
+                if (!grown)
+                        return -ENOMEM;
+                l = grown;
+                l[n++] = volume;
+        }
+        r = sd_bus_message_exit_container(m); /* the array */
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m); /* the variant */
+        if (r < 0)
+                return r;
+
+        free(c->volumes); /* a key twice counts the last time */
+        c->volumes = TAKE_PTR(l);
+        c->n_volumes = n;
+        c->has_volumes = true;
+        return 0;
+}
+
+/* A list of volumes with what the entry says of each: "(ssb)" for snapshot_volumes (volume, provider,
+ * atomic), "{ss}" for snapshot_paths (volume, the copy's path). */
+static int read_volume_list(sd_bus_message *m, const char *element, lvss_event_snapshot **list, size_t *n_list) {
+        _cleanup_(freep) lvss_event_snapshot *l = NULL;
+        bool with_kind = element[0] == '(';
+        size_t n = 0, allocated = 0;
+        char variant[8];
+        int r;
+
+        snprintf(variant, sizeof variant, "a%s", element);
+        r = enter_variant(m, variant);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, element);
+        if (r < 0)
+                return r;
+        for (;;) {
+                lvss_event_snapshot *grown;
+                const char *volume, *other;
+                int atomic = 0;
+
+                if (with_kind)
+                        r = sd_bus_message_read(m, "(ssb)", &volume, &other, &atomic);
+                else
+                        r = sd_bus_message_read(m, "{ss}", &volume, &other);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                grown = grow(l, n, &allocated, sizeof *l);
+                if (!grown)
+                        return -ENOMEM;
+                l = grown;
+                l[n++] = with_kind ? (lvss_event_snapshot) { .volume = volume, .provider = other, .atomic = atomic }
+                                   : (lvss_event_snapshot) { .volume = volume, .snapshot_path = other };
+        }
+        r = sd_bus_message_exit_container(m); /* the array */
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m); /* the variant */
+        if (r < 0)
+                return r;
+
+        free(*list); /* a key twice counts the last time */
+        *list = TAKE_PTR(l);
+        *n_list = n;
+        return 0;
+}
+
+typedef struct component_list {
+        lvss_wire_component *items;
+        size_t n, allocated;
+} component_list;
+
+static int collect_component(const lvss_wire_component *component, void *userdata) {
+        component_list *l = userdata;
+        lvss_wire_component *grown;
+
+        grown = grow(l->items, l->n, &l->allocated, sizeof *l->items);
+        if (!grown)
+                return -ENOMEM;
+        l->items = grown;
+        l->items[l->n++] = *component;
+        return 0;
+}
+
+static int read_components(sd_bus_message *m, lvss_event_context_received *c) {
+        component_list l = {};
+        int r;
+
+        /* The whole list is checked before the first component is handed on (component-wire.h). */
+        r = lvss_component_wire_read_list(m, collect_component, &l);
+        if (r < 0) {
+                free(l.items);
+                return r;
+        }
+        free(c->components); /* a key twice counts the last time */
+        c->components = l.items;
+        c->n_components = l.n;
+        c->has_components = true;
+        return 0;
+}
+
+/* The value of the entry @key (its variant is next in @m) into @c; an unknown key is skipped. */
+static int read_entry(sd_bus_message *m, const char *key, lvss_event_context_received *c) {
+        uint32_t u;
+        int r;
+
+        if (strcmp(key, LVSS_EC_BACKUP_TYPE) == 0) {
+                r = read_basic(m, SD_BUS_TYPE_UINT32, &u);
+                if (r >= 0) /* a type this library does not know is no type it could act on */
+                        c->backup_type = u <= VSS_BT_OTHER ? u : VSS_BT_UNDEFINED;
+                return r;
+        }
+        if (strcmp(key, LVSS_EC_SELECT_COMPONENTS) == 0)
+                return read_bool(m, &c->select_components);
+        if (strcmp(key, LVSS_EC_BOOTABLE_SYSTEM_STATE) == 0)
+                return read_bool(m, &c->bootable_system_state);
+        if (strcmp(key, LVSS_EC_PARTIAL_FILE_SUPPORT) == 0)
+                return read_bool(m, &c->partial_file_support);
+        if (strcmp(key, LVSS_EC_CONTEXT) == 0)
+                return read_basic(m, SD_BUS_TYPE_INT32, &c->context);
+        if (strcmp(key, LVSS_EC_RESTORE_TYPE) == 0) {
+                r = read_basic(m, SD_BUS_TYPE_UINT32, &u);
+                if (r >= 0) {
+                        c->restore_type = u <= VSS_RTYPE_OTHER ? u : VSS_RTYPE_UNDEFINED;
+                        c->has_restore_type = true;
+                }
+                return r;
+        }
+        if (strcmp(key, LVSS_EC_SNAPSHOT_SET_ID) == 0)
+                return read_set_id(m, c);
+        if (strcmp(key, LVSS_EC_VOLUMES) == 0)
+                return read_volumes(m, c);
+        if (strcmp(key, LVSS_EC_SNAPSHOT_VOLUMES) == 0) {
+                r = read_volume_list(m, "(ssb)", &c->snapshot_volumes, &c->n_snapshot_volumes);
+                if (r >= 0)
+                        c->has_snapshot_kind = true;
+                return r;
+        }
+        if (strcmp(key, LVSS_EC_SET_ATOMIC) == 0)
+                return read_bool(m, &c->set_atomic);
+        if (strcmp(key, LVSS_EC_AUTO_RECOVERY) == 0)
+                return read_bool(m, &c->auto_recovery);
+        if (strcmp(key, LVSS_EC_SNAPSHOT_PATHS) == 0) {
+                r = read_volume_list(m, "{ss}", &c->snapshot_paths, &c->n_snapshot_paths);
+                if (r >= 0)
+                        c->has_snapshot_paths = true;
+                return r;
+        }
+        if (strcmp(key, LVSS_CW_ENTRY) == 0)
+                return read_components(m, c);
+        /* A newer lvssd may send more: not ours to refuse. */
+        return sd_bus_message_skip(m, "v");
+}
+
+int lvss_event_context_read(sd_bus_message *m, lvss_event_context_received *ret) {
+        _cleanup_(lvss_event_context_received_done) lvss_event_context_received c = {};
+        int r;
+
+        if (!m || !ret)
+                return -EINVAL;
+
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+        /* Something else there, or nothing: -ENXIO at the end of the message, 0 at the end of an
+         * array the caller is in. */
+        if (r == -ENXIO || r == 0)
+                return -EBADMSG;
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
+                if (r < 0)
+                        return r;
+                r = read_entry(m, key, &c);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        *ret = c;
+        c = (lvss_event_context_received) {}; /* now the caller's */
+        return 0;
+}
+
+void lvss_event_context_received_done(lvss_event_context_received *c) {
+        if (!c)
+                return;
+        free(c->volumes);
+        free(c->snapshot_volumes);
+        free(c->snapshot_paths);
+        free(c->components);
+        *c = (lvss_event_context_received) {};
 }

@@ -3,7 +3,9 @@
 
 /*
  * The context of a writer event (issue 11 §2): the a{sv} argument of
- * Writer1.Event (docs/dbus-interface.md) as plain C data.
+ * Writer1.Event (docs/dbus-interface.md) as plain C data, both directions:
+ * lvssd packs it (lvss_event_context_append()), the writer library reads it
+ * (lvss_event_context_read()), so each key is spelled once, here.
  *
  * Why plain data: lvssd's session decides what a writer is told (its
  * backup state, the snapshot set as far as it got, the writer's own
@@ -13,8 +15,9 @@
  * with lvss_event_context_append(), so no D-Bus message crosses the line
  * between the two (the layers run one way: session → fan-out).
  *
- * The entries, in the order they are appended (the writer library reads
- * them by key, src/writer/writer.c; unknown keys are skipped there):
+ * The entries, in the order they are appended (a reader takes them by key,
+ * in any order: lvss_event_context_read() below, which the writer library
+ * uses):
  *
  *   backup_type            u       always
  *   select_components      b       always
@@ -113,3 +116,75 @@ int lvss_event_context_append(sd_bus_message *m, const lvss_event_context *c);
  * reset them; @c may be NULL. For _cleanup_().
  */
 void lvss_event_context_done(lvss_event_context *c);
+
+/*
+ * The other direction: the context as a writer receives it. Each entry is
+ * kept as it came, list by list, rather than folded into one
+ * lvss_event_snapshot per volume as the packer takes them: a writer answers
+ * from exactly what it was sent (its getters look up `snapshot_paths` by
+ * volume, count `snapshot_volumes` on their own), and a context that lvssd
+ * did not pack (an older or newer lvssd, a test's own caller) reads as it
+ * always did.
+ *
+ * The rules (those of the writer library before the reader moved here):
+ * - keys come in any order; a key that comes twice counts the last time;
+ *   unknown keys are skipped (a newer lvssd may send more);
+ * - a known key whose variant holds another type, or a snapshot_set_id
+ *   that is not 16 bytes, refuses the whole context;
+ * - backup_type above VSS_BT_OTHER reads as VSS_BT_UNDEFINED, restore_type
+ *   above VSS_RTYPE_OTHER as VSS_RTYPE_UNDEFINED: an lvssd that knows more
+ *   types than this library is not refused for it;
+ * - `components` is read with lvss_component_wire_read_list(), by its rules
+ *   (component-wire.h: any component refused refuses the context).
+ * An entry that is absent leaves its fields zero (VSS_BT_UNDEFINED, the
+ * null id, false, no list).
+ *
+ * Memory: the strings (volumes, providers, paths, the components' strings)
+ * are borrowed from the message read, valid while it lives; the arrays
+ * belong to the struct, lvss_event_context_received_done() frees them.
+ */
+typedef struct lvss_event_context_received {
+        uint32_t backup_type; /* vss_backup_type, clamped */
+        bool select_components;
+        bool bootable_system_state;
+        bool partial_file_support;
+        int32_t context;
+        bool has_restore_type;
+        uint32_t restore_type; /* vss_restore_type, clamped */
+
+        bool has_set_id; /* snapshot_set_id */
+        vss_id set_id;
+        bool has_volumes; /* volumes */
+        const char **volumes; /* owned array of n_volumes borrowed strings */
+        size_t n_volumes;
+        bool has_snapshot_kind; /* snapshot_volumes */
+        lvss_event_snapshot *snapshot_volumes; /* owned: volume, provider, atomic (snapshot_path NULL) */
+        size_t n_snapshot_volumes;
+        bool set_atomic;
+        bool auto_recovery;
+        bool has_snapshot_paths; /* snapshot_paths */
+        lvss_event_snapshot *snapshot_paths; /* owned: volume, snapshot_path (provider NULL) */
+        size_t n_snapshot_paths;
+
+        bool has_components; /* components */
+        lvss_wire_component *components; /* owned; n_components of them */
+        size_t n_components;
+} lvss_event_context_received;
+
+/*
+ * lvss_event_context_read() - read the context of a Writer1.Event call:
+ * @m is positioned at its a{sv}, which is read whole (@m is then past it).
+ * Return: 0 with *@ret filled (the caller frees it with
+ * lvss_event_context_received_done()); -EINVAL for a NULL argument;
+ * -EBADMSG when @m holds no a{sv} there or the rules above refuse it;
+ * -ENOMEM; another negative errno from sd-bus. On failure *@ret is
+ * untouched and @m is somewhere inside the context.
+ */
+int lvss_event_context_read(sd_bus_message *m, lvss_event_context_received *ret);
+
+/*
+ * lvss_event_context_received_done() - free @c's arrays (not their
+ * strings, which are the message's) and reset @c to all zero; @c may be
+ * NULL. For _cleanup_().
+ */
+void lvss_event_context_received_done(lvss_event_context_received *c);

@@ -15,6 +15,12 @@
  * src/coordinator before issue 11 §2's second step). The type signatures
  * and the values in their order are what makes the bytes.
  *
+ * The other direction (issue 11 §2 "one module, both directions, a
+ * round-trip test"): every case is also read back with
+ * lvss_event_context_read(), the writer library's reader, and must come back
+ * as it was filled, entry for entry. Then what the reader refuses, clamps
+ * and skips, on contexts built by hand, and its allocation failures.
+ *
  * Messages are real sd-bus messages on one end of a socketpair (a message
  * needs a started bus), sealed and read as a receiver would.
  */
@@ -152,8 +158,79 @@ typedef struct expect {
         const char *value;
 } expect;
 
-/* Pack @c into a{sv} as the fan-out does (the entries inside the open dictionary), and compare
- * the entries, key by key and in order, with @want. */
+/* ---- reading back ---------------------------------------------------------------------------- */
+
+static const vss_id null_id = {};
+
+static void assert_same_component(const lvss_wire_component *x, const lvss_wire_component *y) {
+        assert_int_equal(x->type, y->type);
+        assert_true(streq_ptr(x->logical_path, y->logical_path));
+        assert_true(streq_ptr(x->name, y->name));
+        assert_int_equal(x->selected, y->selected);
+        assert_int_equal(x->backup_succeeded, y->backup_succeeded);
+        assert_true(streq_ptr(x->backup_metadata, y->backup_metadata));
+        assert_true(streq_ptr(x->backup_stamp, y->backup_stamp));
+        assert_true(streq_ptr(x->previous_backup_stamp, y->previous_backup_stamp));
+        assert_true(streq_ptr(x->restore_metadata, y->restore_metadata));
+        assert_int_equal(x->has_file_restore_status, y->has_file_restore_status);
+        assert_int_equal(x->file_restore_status, y->file_restore_status);
+        assert_true(streq_ptr(x->pre_restore_failure_msg, y->pre_restore_failure_msg));
+        assert_true(streq_ptr(x->post_restore_failure_msg, y->post_restore_failure_msg));
+}
+
+/* What the reader must give for a context packed from @c: every entry that was sent, with what
+ * it was filled with, and nothing of what was not sent. */
+static void check_read(const lvss_event_context *c, const lvss_event_context_received *got) {
+        bool kind = c->has_set && c->has_snapshot_kind, paths = c->has_set && c->has_snapshot_paths;
+        size_t n_paths = 0;
+
+        assert_int_equal(got->backup_type, c->backup_type);
+        assert_int_equal(got->select_components, c->select_components);
+        assert_int_equal(got->bootable_system_state, c->bootable_system_state);
+        assert_int_equal(got->partial_file_support, c->partial_file_support);
+        assert_int_equal(got->context, c->context);
+        assert_int_equal(got->has_restore_type, c->has_restore_type);
+        assert_int_equal(got->restore_type, c->has_restore_type ? c->restore_type : VSS_RTYPE_UNDEFINED);
+
+        assert_int_equal(got->has_set_id, c->has_set);
+        assert_memory_equal(&got->set_id, c->has_set ? &c->set_id : &null_id, sizeof(vss_id));
+        assert_int_equal(got->has_volumes, c->has_set);
+        assert_int_equal(got->n_volumes, c->has_set ? c->n_snapshots : 0);
+        for (size_t i = 0; i < got->n_volumes; i++)
+                assert_string_equal(got->volumes[i], c->snapshots[i].volume);
+
+        assert_int_equal(got->has_snapshot_kind, kind);
+        assert_int_equal(got->n_snapshot_volumes, kind ? c->n_snapshots : 0);
+        for (size_t i = 0; i < got->n_snapshot_volumes; i++) {
+                assert_string_equal(got->snapshot_volumes[i].volume, c->snapshots[i].volume);
+                assert_string_equal(got->snapshot_volumes[i].provider, c->snapshots[i].provider);
+                assert_int_equal(got->snapshot_volumes[i].atomic, c->snapshots[i].atomic);
+                assert_null(got->snapshot_volumes[i].snapshot_path);
+        }
+        assert_int_equal(got->set_atomic, kind && c->set_atomic);
+        assert_int_equal(got->auto_recovery, kind && c->auto_recovery);
+
+        assert_int_equal(got->has_snapshot_paths, paths);
+        for (size_t i = 0; paths && i < c->n_snapshots; i++) {
+                if (!c->snapshots[i].snapshot_path)
+                        continue; /* not made: not sent */
+                assert_true(n_paths < got->n_snapshot_paths);
+                assert_string_equal(got->snapshot_paths[n_paths].volume, c->snapshots[i].volume);
+                assert_string_equal(got->snapshot_paths[n_paths].snapshot_path, c->snapshots[i].snapshot_path);
+                assert_null(got->snapshot_paths[n_paths].provider);
+                n_paths++;
+        }
+        assert_int_equal(got->n_snapshot_paths, n_paths);
+
+        assert_int_equal(got->has_components, c->has_components);
+        assert_int_equal(got->n_components, c->has_components ? c->n_components : 0);
+        for (size_t i = 0; i < got->n_components; i++)
+                assert_same_component(&got->components[i], &c->components[i]);
+}
+
+/* Pack @c into a{sv} as the fan-out does (the entries inside the open dictionary), read it back as
+ * the writer library does (check_read()), and compare the entries, key by key and in order, with
+ * @want. */
 static void check(const lvss_event_context *c, const expect *want, size_t n_want) {
         sd_bus_message *m = NULL;
         size_t n = 0;
@@ -165,6 +242,18 @@ static void check(const lvss_event_context *c, const expect *want, size_t n_want
         assert_int_equal(sd_bus_message_seal(m, 1, 0), 0);
         assert_int_equal(sd_bus_message_rewind(m, true), 1);
         assert_string_equal(sd_bus_message_get_signature(m, true), "a{sv}");
+
+        /* the writer library's side: the same data back (its strings are the message's) */
+        {
+                _cleanup_(lvss_event_context_received_done) lvss_event_context_received got = {};
+                const char *contents;
+                char type;
+
+                assert_int_equal(lvss_event_context_read(m, &got), 0);
+                check_read(c, &got);
+                assert_int_equal(sd_bus_message_peek_type(m, &type, &contents), 0); /* read whole */
+        }
+        assert_int_equal(sd_bus_message_rewind(m, true), 1);
 
         assert_int_equal(sd_bus_message_enter_container(m, 'a', "{sv}"), 1);
         for (;; n++) {
@@ -440,6 +529,378 @@ static void test_done(void **state) {
         lvss_event_context_done(&c); /* twice is harmless */
 }
 
+/* ---- the reader on contexts built by hand ------------------------------------------------------ */
+
+static sd_bus_message *new_message(void) {
+        sd_bus_message *m = NULL;
+
+        assert_int_equal(sd_bus_message_new_signal(bus, &m, "/test", "org.lvss.Test", "Context"), 0);
+        return m;
+}
+
+static void seal(sd_bus_message *m) {
+        static uint64_t cookie;
+
+        assert_int_equal(sd_bus_message_seal(m, ++cookie, 0), 0);
+        assert_true(sd_bus_message_rewind(m, true) >= 0); /* 0: an empty body */
+}
+
+/* One entry {@key: <ay of @n bytes>}. */
+static void append_id_entry(sd_bus_message *m, const char *key, size_t n) {
+        static const uint8_t bytes[32] = { 1, 2, 3 };
+
+        assert_true(n <= sizeof bytes);
+        assert_true(sd_bus_message_open_container(m, 'e', "sv") >= 0);
+        assert_true(sd_bus_message_append_basic(m, 's', key) >= 0);
+        assert_true(sd_bus_message_open_container(m, 'v', "ay") >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', bytes, n) >= 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+}
+
+/* Read @m (sealed, at its start) and expect @want; on failure the output must be untouched. */
+static void read_expect(sd_bus_message *m, int want) {
+        lvss_event_context_received got, before;
+        int r;
+
+        memset(&got, 0xa5, sizeof got);
+        before = got;
+        r = lvss_event_context_read(m, &got);
+        if (r != want)
+                fail_msg("lvss_event_context_read() = %d, expected %d", r, want);
+        if (r < 0)
+                assert_memory_equal(&got, &before, sizeof got);
+        else
+                lvss_event_context_received_done(&got);
+}
+
+/* Each known key with a value of another type refuses the whole context, as the writer library
+ * refused it before (-EBADMSG: "Malformed event context: Bad message"); so does a snapshot_set_id
+ * that is not 16 bytes, and a component list that component-wire.h refuses. The good entries
+ * before it are not half applied: the output is untouched. */
+static void test_read_wrong_types(void **state) {
+        static const struct {
+                const char *key, *signature;
+        } wrong[] = {
+                { LVSS_EC_BACKUP_TYPE, "i" },
+                { LVSS_EC_SELECT_COMPONENTS, "u" },
+                { LVSS_EC_BOOTABLE_SYSTEM_STATE, "s" },
+                { LVSS_EC_PARTIAL_FILE_SUPPORT, "i" },
+                { LVSS_EC_CONTEXT, "u" },
+                { LVSS_EC_RESTORE_TYPE, "i" },
+                { LVSS_EC_SNAPSHOT_SET_ID, "s" },
+                { LVSS_EC_VOLUMES, "s" },
+                { LVSS_EC_VOLUMES, "ao" },
+                { LVSS_EC_SNAPSHOT_VOLUMES, "a(ss)" },
+                { LVSS_EC_SNAPSHOT_VOLUMES, "a{ss}" },
+                { LVSS_EC_SET_ATOMIC, "u" },
+                { LVSS_EC_AUTO_RECOVERY, "s" },
+                { LVSS_EC_SNAPSHOT_PATHS, "a(ss)" },
+                { LVSS_EC_SNAPSHOT_PATHS, "as" },
+                { LVSS_CW_ENTRY, "as" },
+                { LVSS_CW_ENTRY, "a{sv}" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(wrong); i++) {
+                sd_bus_message *m = new_message();
+                const char *sig = wrong[i].signature;
+                int r;
+
+                assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+                assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_BACKUP_TYPE, "u", 1) >= 0);
+                if (strcmp(sig, "s") == 0)
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, "1");
+                else if (strcmp(sig, "i") == 0 || strcmp(sig, "u") == 0)
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, 1);
+                else if (strcmp(sig, "ao") == 0)
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, 1, "/srv");
+                else if (strcmp(sig, "as") == 0)
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, 1, "/srv");
+                else if (strcmp(sig, "a{sv}") == 0)
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, 1, "name", "s", "n");
+                else /* a(ss), a{ss} */
+                        r = sd_bus_message_append(m, "{sv}", wrong[i].key, sig, 1, "/srv", "/copy");
+                assert_true(r >= 0);
+                assert_true(sd_bus_message_close_container(m) >= 0);
+                seal(m);
+                read_expect(m, -EBADMSG);
+                sd_bus_message_unref(m);
+        }
+
+        /* the set id is 16 bytes, not fewer nor more */
+        for (size_t n = 15; n <= 17; n++) {
+                sd_bus_message *m = new_message();
+
+                assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+                append_id_entry(m, LVSS_EC_SNAPSHOT_SET_ID, n);
+                assert_true(sd_bus_message_close_container(m) >= 0);
+                seal(m);
+                read_expect(m, n == 16 ? 0 : -EBADMSG);
+                sd_bus_message_unref(m);
+        }
+
+        /* a component without a name: refused by component-wire.h's rules, so the context is */
+        {
+                sd_bus_message *m = new_message();
+
+                assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+                assert_true(sd_bus_message_append(m, "{sv}", LVSS_CW_ENTRY, LVSS_CW_SIGNATURE, 1, 1,
+                                                  LVSS_CW_TYPE, "u", 1) >= 0);
+                assert_true(sd_bus_message_close_container(m) >= 0);
+                seal(m);
+                read_expect(m, -EBADMSG);
+                sd_bus_message_unref(m);
+        }
+}
+
+/* Where the context should be, something else, or nothing: the Event's arguments cut short
+ * before it ("uay" only), a variant holding the a{sv}, dictionaries of another type. */
+static void test_read_malformed(void **state) {
+        static const uint8_t session[16] = { 7 };
+        sd_bus_message *m;
+        uint32_t event;
+        const void *p;
+        size_t n;
+
+        m = new_message(); /* truncated: the Event's first two arguments, then the end */
+        assert_true(sd_bus_message_append(m, "u", 1) >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', session, sizeof session) >= 0);
+        seal(m);
+        assert_int_equal(sd_bus_message_read_basic(m, 'u', &event), 1);
+        assert_int_equal(sd_bus_message_read_array(m, 'y', &p, &n), 1);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message(); /* an empty body */
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "s", "backup_type") >= 0);
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "v", "a{sv}", 1, LVSS_EC_BACKUP_TYPE, "u", 1) >= 0);
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "a{su}", 1, LVSS_EC_BACKUP_TYPE, 1) >= 0);
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "a(sv)", 1, LVSS_EC_BACKUP_TYPE, "u", 1) >= 0);
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "as", 1, LVSS_EC_BACKUP_TYPE) >= 0);
+        seal(m);
+        read_expect(m, -EBADMSG);
+        sd_bus_message_unref(m);
+
+        /* an empty a{sv} is a context with nothing in it */
+        m = new_message();
+        assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+        seal(m);
+        read_expect(m, 0);
+        sd_bus_message_unref(m);
+
+        m = new_message();
+        assert_int_equal(lvss_event_context_read(NULL, &(lvss_event_context_received) {}), -EINVAL);
+        assert_int_equal(lvss_event_context_read(m, NULL), -EINVAL);
+        sd_bus_message_unref(m);
+        lvss_event_context_received_done(NULL);
+}
+
+/* A type this library does not know reads as "undefined", as it did in the writer library:
+ * backup_type above VSS_BT_OTHER, restore_type above VSS_RTYPE_OTHER. The last known value of
+ * each stays itself. */
+static void test_read_clamps(void **state) {
+        static const struct {
+                const char *key;
+                uint32_t sent, read;
+        } cases[] = {
+                { LVSS_EC_BACKUP_TYPE, VSS_BT_OTHER, VSS_BT_OTHER },
+                { LVSS_EC_BACKUP_TYPE, VSS_BT_OTHER + 1, VSS_BT_UNDEFINED },
+                { LVSS_EC_BACKUP_TYPE, UINT32_MAX, VSS_BT_UNDEFINED },
+                { LVSS_EC_RESTORE_TYPE, VSS_RTYPE_OTHER, VSS_RTYPE_OTHER },
+                { LVSS_EC_RESTORE_TYPE, VSS_RTYPE_OTHER + 1, VSS_RTYPE_UNDEFINED },
+                { LVSS_EC_RESTORE_TYPE, UINT32_MAX, VSS_RTYPE_UNDEFINED },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(lvss_event_context_received_done) lvss_event_context_received got = {};
+                sd_bus_message *m = new_message();
+                bool restore = strcmp(cases[i].key, LVSS_EC_RESTORE_TYPE) == 0;
+
+                assert_true(sd_bus_message_append(m, "a{sv}", 1, cases[i].key, "u", cases[i].sent) >= 0);
+                seal(m);
+                assert_int_equal(lvss_event_context_read(m, &got), 0);
+                assert_int_equal(restore ? got.restore_type : got.backup_type, cases[i].read);
+                assert_int_equal(got.has_restore_type, restore); /* it came, whatever its value */
+                sd_bus_message_unref(m);
+        }
+}
+
+/* Unknown keys are skipped whatever they hold (a newer lvssd may send more), a near miss of a
+ * known key among them; a key that comes twice counts the last time, lists included; the order of
+ * the keys does not matter. */
+static void test_read_unknown_and_repeated(void **state) {
+        _cleanup_(lvss_event_context_received_done) lvss_event_context_received got = {};
+        sd_bus_message *m = new_message();
+
+        assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_VOLUMES, "as", 1, "/old") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", "future", "a(sv)", 1, "x", "i", 7) >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", "Backup_Type", "s", "FULL") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", "backup_typ", "u", 3) >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_BACKUP_TYPE, "u", VSS_BT_LOG) >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", "nested", "v", "as", 2, "a", "b") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_SNAPSHOT_PATHS, "a{ss}", 1, "/a", "/old-copy") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_VOLUMES, "as", 2, "/a", "/b") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_SNAPSHOT_PATHS, "a{ss}", 1, "/b", "/copy-b") >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_BACKUP_TYPE, "u", VSS_BT_COPY) >= 0);
+        assert_true(sd_bus_message_append(m, "{sv}", LVSS_EC_SNAPSHOT_VOLUMES, "a(ssb)", 1, "/a", "copy", 1) >= 0);
+        append_id_entry(m, "snapshot_set", 3); /* unknown: not held to 16 bytes */
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        seal(m);
+
+        assert_int_equal(lvss_event_context_read(m, &got), 0);
+        assert_int_equal(got.backup_type, VSS_BT_COPY);
+        assert_true(got.has_volumes);
+        assert_int_equal(got.n_volumes, 2);
+        assert_string_equal(got.volumes[0], "/a");
+        assert_string_equal(got.volumes[1], "/b");
+        assert_true(got.has_snapshot_paths);
+        assert_int_equal(got.n_snapshot_paths, 1);
+        assert_string_equal(got.snapshot_paths[0].volume, "/b");
+        assert_string_equal(got.snapshot_paths[0].snapshot_path, "/copy-b");
+        /* snapshot_volumes without volumes' order, and without set_atomic: as it came */
+        assert_true(got.has_snapshot_kind);
+        assert_int_equal(got.n_snapshot_volumes, 1);
+        assert_string_equal(got.snapshot_volumes[0].provider, "copy");
+        assert_true(got.snapshot_volumes[0].atomic);
+        assert_false(got.set_atomic);
+        assert_false(got.has_set_id);
+        assert_false(got.has_restore_type);
+        assert_false(got.has_components);
+        sd_bus_message_unref(m);
+}
+
+/* ---- allocation failures ---------------------------------------------------------------------- */
+
+/*
+ * The test is linked with -Wl,--wrap=<f> for the allocators the reader calls
+ * (src/protocol/meson.build; the test-bcd pattern), so the Nth allocation of
+ * a read can be made to fail. sd-bus's own allocations are inside libsystemd
+ * and are not counted: the reader's arrays and component-wire's list are.
+ * The read runs for N = 0, 1, 2, ... until it gets through without reaching
+ * N; every run that met a failure returns -ENOMEM with the output untouched
+ * and nothing left allocated (ASan, valgrind: `meson test --wrap=valgrind`).
+ */
+
+static long alloc_countdown = -1; /* allocations before the one that fails; < 0: none fails */
+static bool alloc_failed;         /* the armed allocation was reached */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__real_reallocarray(void *p, size_t n, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+void *__wrap_reallocarray(void *p, size_t n, size_t size);
+
+static bool alloc_fails(void) {
+        if (alloc_countdown < 0)
+                return false;
+        if (alloc_countdown-- > 0)
+                return false;
+        alloc_failed = true;
+        return true;
+}
+
+void *__wrap_malloc(size_t size) {
+        return alloc_fails() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size) {
+        return alloc_fails() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size) {
+        return alloc_fails() ? NULL : __real_realloc(p, size);
+}
+
+void *__wrap_reallocarray(void *p, size_t n, size_t size) {
+        return alloc_fails() ? NULL : __real_reallocarray(p, n, size);
+}
+
+/* Every list of the context, each long enough to grow more than once (the arrays start at 4). */
+static void test_read_allocation_failures(void **state) {
+        lvss_event_snapshot volumes[9];
+        lvss_wire_component components[6];
+        lvss_event_context c = backup_session();
+        sd_bus_message *m = new_message();
+        long n;
+
+        for (size_t i = 0; i < ELEMENTSOF(volumes); i++)
+                volumes[i] = two_volumes[i % 2];
+        for (size_t i = 0; i < ELEMENTSOF(components); i++)
+                components[i] = backup_components[i % 2];
+        c.has_restore_type = true;
+        c.restore_type = VSS_RTYPE_IMPORT;
+        c.has_set = true;
+        c.set_id = set_id;
+        c.snapshots = volumes;
+        c.n_snapshots = ELEMENTSOF(volumes);
+        c.has_snapshot_kind = true;
+        c.has_snapshot_paths = true;
+        c.has_components = true;
+        c.components = components;
+        c.n_components = ELEMENTSOF(components);
+
+        assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
+        assert_int_equal(lvss_event_context_append(m, &c), 0);
+        assert_true(sd_bus_message_close_container(m) >= 0);
+        seal(m);
+
+        for (n = 0;; n++) {
+                lvss_event_context_received got, before;
+                bool failed;
+                int r;
+
+                memset(&got, 0xa5, sizeof got);
+                before = got;
+                assert_int_equal(sd_bus_message_rewind(m, true), 1);
+                alloc_failed = false;
+                alloc_countdown = n;
+                r = lvss_event_context_read(m, &got);
+                alloc_countdown = -1;
+                failed = alloc_failed;
+                if (!failed) {
+                        assert_int_equal(r, 0);
+                        check_read(&c, &got);
+                        lvss_event_context_received_done(&got);
+                        break;
+                }
+                if (r != -ENOMEM)
+                        fail_msg("allocation %ld failing: %d", n, r);
+                assert_memory_equal(&got, &before, sizeof got);
+        }
+        /* volumes, snapshot_volumes, snapshot_paths: two each; component-wire's list and ours */
+        assert_true(n >= 8);
+        sd_bus_message_unref(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backup_without_set),
@@ -450,6 +911,11 @@ int main(void) {
                 cmocka_unit_test(test_restore),
                 cmocka_unit_test(test_refuses),
                 cmocka_unit_test(test_done),
+                cmocka_unit_test(test_read_wrong_types),
+                cmocka_unit_test(test_read_malformed),
+                cmocka_unit_test(test_read_clamps),
+                cmocka_unit_test(test_read_unknown_and_repeated),
+                cmocka_unit_test(test_read_allocation_failures),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

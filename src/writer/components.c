@@ -81,9 +81,8 @@ int lvss_writer_components_add(vss_writer_components *c, vss_component *item) {
         return 0;
 }
 
-/* One component read off the wire becomes a vss_component the handler owns. */
-static int component_from_wire(const lvss_wire_component *w, void *userdata) {
-        vss_writer_components *list = userdata;
+/* One component read off the wire becomes a vss_component the handler owns, appended to @list. */
+static int component_from_wire(vss_writer_components *list, const lvss_wire_component *w) {
         _cleanup_(component_freep) vss_component *c = NULL;
         int r;
 
@@ -127,19 +126,22 @@ static int component_from_wire(const lvss_wire_component *w, void *userdata) {
         return 0;
 }
 
-int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_writer_components **ret) {
+int lvss_writer_components_from_wire(const lvss_wire_component *items, size_t n, bool read_only,
+                                     vss_writer_components **ret) {
         _cleanup_(lvss_writer_components_freep) vss_writer_components *c = NULL;
         int r;
 
-        if (!m || !ret)
+        if ((n > 0 && !items) || !ret)
                 return -EINVAL;
 
         r = lvss_writer_components_new(read_only, &c);
         if (r < 0)
                 return r;
-        r = lvss_component_wire_read_list(m, component_from_wire, c);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = component_from_wire(c, &items[i]);
+                if (r < 0)
+                        return r;
+        }
 
         *ret = TAKE_PTR(c);
         return 0;

@@ -13,9 +13,12 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <systemd/sd-bus.h>
 
 #include <lvss/metadata.h>
+
+#include "protocol/component-wire.h"
 
 struct vss_component {
         vss_writer_components *owner;
@@ -52,11 +55,12 @@ struct vss_writer_components {
 int lvss_writer_components_new(bool read_only, vss_writer_components **ret);
 vss_writer_components *lvss_writer_components_free(vss_writer_components *c);
 
-/* Read the value of the `components` context entry: @m is positioned at its
- * variant ("v" holding "aa{sv}"). The wire rules are protocol/component-wire.h
- * (unknown keys skipped; a wrong type, a key twice, a missing name, bad UTF-8
- * or an enum out of range is -EBADMSG). */
-int lvss_writer_components_read_variant(sd_bus_message *m, bool read_only, vss_writer_components **ret);
+/* The components of the Event's context as the handler gets them: @items as
+ * lvss_event_context_read() read them (protocol/event-context.h, by the rules of
+ * protocol/component-wire.h), copied into a set of its own. An absent
+ * logical path becomes "" (none); an absent or empty optional string, NULL. */
+int lvss_writer_components_from_wire(const lvss_wire_component *items, size_t n, bool read_only,
+                                     vss_writer_components **ret);
 
 /* Append the `components` out entry: "{sv}" = ("components", <aa{sv}>). */
 int lvss_writer_components_append_entry(sd_bus_message *m, const vss_writer_components *c);

@@ -57,6 +57,7 @@
 #include "basic/utf8.h"
 #include "basic/util.h"
 #include "documents/wmd.h"
+#include "protocol/event-context.h"
 #include "protocol/protocol.h"
 #include "components.h"
 
@@ -79,25 +80,11 @@ typedef enum freeze_state {
 typedef struct event_context {
         vss_writer_event event;
         vss_id session_id;
-        vss_id snapshot_set_id;
-        char **volumes; /* NULL-terminated, or NULL */
-        unsigned n_volumes;
-        char **snapshot_paths; /* volume, path, volume, path, ..., NULL */
-        unsigned n_snapshot_paths;
-        vss_backup_type backup_type;
-        vss_restore_type restore_type;
-        bool select_components;
-        bool bootable_system_state;
-        bool partial_file_support;
-        int32_t context;
+        /* The Event's context, read by protocol/event-context.c: its strings are
+         * the Event call's, which lives while the handler runs. The snapshot set
+         * id is the null id when none came (BackupShutdown passes it on as is). */
+        lvss_event_context_received in;
         vss_writer_components *components;
-        /* what the writer can see of the snapshot (issue 9 part 1), from PrepareForSnapshot on */
-        bool have_snapshot_kind;
-        char **snapshot_volumes; /* volume, provider, volume, provider, ..., NULL */
-        bool *snapshot_atomic;
-        unsigned n_snapshot_volumes;
-        bool set_atomic;
-        bool auto_recovery;
 } event_context;
 
 struct vss_writer {
@@ -139,6 +126,7 @@ struct vss_writer {
         freeze_state freeze;
         sd_event_source *deadman;
         event_context freeze_context; /* for an on_abort we start ourselves */
+        char **freeze_volumes;        /* its volumes, ours: it outlives the Event call */
 
         /* WS-3: the latest session this writer took part in */
         vss_id session_id;
@@ -198,239 +186,32 @@ static bool path_equal(const char *a, const char *b) {
 /* ---- the event context ---------------------------------------------------- */
 
 static void event_context_done(event_context *ctx) {
-        ctx->volumes = strv_free(ctx->volumes);
-        ctx->snapshot_paths = strv_free(ctx->snapshot_paths);
+        lvss_event_context_received_done(&ctx->in);
         ctx->components = lvss_writer_components_free(ctx->components);
-        ctx->snapshot_volumes = strv_free(ctx->snapshot_volumes);
-        free(ctx->snapshot_atomic);
-        ctx->snapshot_atomic = NULL;
 }
 
-static int enter_variant(sd_bus_message *m, const char *contents) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, contents);
-        if (r == -ENXIO || r == 0)
-                return -EBADMSG; /* a known key with another type */
-        return r;
-}
-
-static int read_variant_basic(sd_bus_message *m, char type, void *p) {
-        const char contents[2] = { type, 0 };
-        int r;
-
-        r = enter_variant(m, contents);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read_basic(m, type, p);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EBADMSG;
-        return sd_bus_message_exit_container(m);
-}
-
-/*
- * A context entry that is a list of string pairs, optionally with a flag each:
- * "snapshot_paths" a{ss} (volume, path) and "snapshot_volumes" a(ssb)
- * (volume, provider, atomic). @element is "{ss}" or "(ssb)"; *@ret is
- * "first, second, first, second, ..., NULL"; *@ret_flags (only for "(ssb)")
- * the flags.
- */
-static int read_pair_list(sd_bus_message *m, const char *element, char ***ret, bool **ret_flags, unsigned *ret_n) {
-        _cleanup_(strv_freep) char **l = NULL;
-        _cleanup_(freep) bool *flags = NULL;
-        char variant[16];
-        unsigned n = 0;
-        int r;
-
-        snprintf(variant, sizeof variant, "a%s", element);
-        r = enter_variant(m, variant);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, element);
-        if (r < 0)
-                return r;
-
-        l = calloc(1, sizeof *l);
-        if (!l)
-                return -ENOMEM;
-
-        for (;;) {
-                _cleanup_(freep) char *first = NULL, *second = NULL;
-                const char *a, *b;
-                char **grown;
-                int flag = 0;
-
-                /* "{ss}" reads two values and leaves @flag alone */
-                r = sd_bus_message_read(m, element, &a, &b, &flag);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                if (n >= UINT32_MAX / 4)
-                        return -E2BIG;
-
-                first = strdup(a);
-                second = strdup(b);
-                if (!first || !second)
-                        return -ENOMEM;
-                grown = realloc(l, (2 * (n + 1) + 1) * sizeof *grown);
-                if (!grown)
-                        return -ENOMEM;
-                l = grown;
-                if (ret_flags) {
-                        bool *f = realloc(flags, (n + 1) * sizeof *f);
-                        if (!f)
-                                return -ENOMEM;
-                        flags = f;
-                        flags[n] = flag;
-                }
-                l[(size_t) 2 * n] = TAKE_PTR(first);
-                l[(size_t) 2 * n + 1] = TAKE_PTR(second);
-                l[2 * n + 2] = NULL;
-                n++;
-        }
-
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
-        *ret = TAKE_PTR(l);
-        if (ret_flags)
-                *ret_flags = TAKE_PTR(flags);
-        *ret_n = n;
-        return 0;
-}
-
-static int read_snapshot_paths(sd_bus_message *m, event_context *ctx) {
-        char **l;
-        unsigned n;
-        int r;
-
-        r = read_pair_list(m, "{ss}", &l, NULL, &n);
-        if (r < 0)
-                return r;
-        strv_free(ctx->snapshot_paths);
-        ctx->snapshot_paths = l;
-        ctx->n_snapshot_paths = n;
-        return 0;
-}
-
-/* "snapshot_volumes" a(ssb): volume, provider, atomic (issue 9 part 1). */
-static int read_snapshot_volumes(sd_bus_message *m, event_context *ctx) {
-        char **l;
-        bool *atomic;
-        unsigned n;
-        int r;
-
-        r = read_pair_list(m, "(ssb)", &l, &atomic, &n);
-        if (r < 0)
-                return r;
-        strv_free(ctx->snapshot_volumes);
-        free(ctx->snapshot_atomic);
-        ctx->snapshot_volumes = l;
-        ctx->snapshot_atomic = atomic;
-        ctx->n_snapshot_volumes = n;
-        ctx->have_snapshot_kind = true;
-        return 0;
-}
-
-/* The Event's context a{sv} (dbus-interface.md); unknown keys are skipped. */
+/* The Event's context a{sv} (dbus-interface.md), through the module lvssd packs it with
+ * (protocol/event-context.h: its rules, the keys named once); the components become the
+ * handler's own. */
 static int event_context_read(sd_bus_message *m, event_context *ctx) {
+        vss_writer_components *c;
         int r;
 
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-        if (r < 0)
+        r = lvss_event_context_read(m, &ctx->in);
+        if (r < 0 || !ctx->in.has_components)
                 return r;
 
-        for (;;) {
-                const char *key;
-                uint32_t u = 0; /* read_variant_basic() leaves it alone when it fails */
-                int b = 0;
-
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
-                if (r < 0)
-                        return r;
-
-                if (strcmp(key, "snapshot_set_id") == 0) {
-                        r = enter_variant(m, "ay");
-                        if (r >= 0)
-                                r = lvss_bus_read_id(m, &ctx->snapshot_set_id);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                } else if (strcmp(key, "volumes") == 0) {
-                        char **l = NULL;
-
-                        r = enter_variant(m, "as");
-                        if (r >= 0)
-                                r = sd_bus_message_read_strv(m, &l);
-                        if (r >= 0) {
-                                strv_free(ctx->volumes);
-                                ctx->volumes = l;
-                                ctx->n_volumes = strv_length(l);
-                                r = sd_bus_message_exit_container(m);
-                        }
-                } else if (strcmp(key, "snapshot_paths") == 0)
-                        r = read_snapshot_paths(m, ctx);
-                else if (strcmp(key, "snapshot_volumes") == 0)
-                        r = read_snapshot_volumes(m, ctx);
-                else if (strcmp(key, "set_atomic") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        ctx->set_atomic = b;
-                } else if (strcmp(key, "auto_recovery") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        ctx->auto_recovery = b;
-                }
-                else if (strcmp(key, "backup_type") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_UINT32, &u);
-                        ctx->backup_type = u <= VSS_BT_OTHER ? (vss_backup_type) u : VSS_BT_UNDEFINED;
-                } else if (strcmp(key, "restore_type") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_UINT32, &u);
-                        ctx->restore_type = u <= VSS_RTYPE_OTHER ? (vss_restore_type) u : VSS_RTYPE_UNDEFINED;
-                } else if (strcmp(key, "select_components") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        ctx->select_components = b;
-                } else if (strcmp(key, "bootable_system_state") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        ctx->bootable_system_state = b;
-                } else if (strcmp(key, "partial_file_support") == 0) {
-                        r = read_variant_basic(m, SD_BUS_TYPE_BOOLEAN, &b);
-                        ctx->partial_file_support = b;
-                } else if (strcmp(key, "context") == 0)
-                        r = read_variant_basic(m, SD_BUS_TYPE_INT32, &ctx->context);
-                else if (strcmp(key, "components") == 0) {
-                        vss_writer_components *c = NULL;
-
-                        /* From BackupComplete on the document is read-only (vss-reference.md §6). */
-                        r = lvss_writer_components_read_variant(m, ctx->event == VSS_EVENT_BACKUP_COMPLETE, &c);
-                        if (r >= 0) {
-                                /* In a restore event, "selected" is IsSelectedForRestore. */
-                                if (ctx->event == VSS_EVENT_PRE_RESTORE || ctx->event == VSS_EVENT_POST_RESTORE)
-                                        for (unsigned i = 0; i < c->n_items; i++)
-                                                c->items[i]->selected_for_restore = c->items[i]->selected;
-                                lvss_writer_components_free(ctx->components);
-                                ctx->components = c;
-                        }
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-
-        return sd_bus_message_exit_container(m);
+        /* From BackupComplete on the document is read-only (vss-reference.md §6). */
+        r = lvss_writer_components_from_wire(ctx->in.components, ctx->in.n_components,
+                                             ctx->event == VSS_EVENT_BACKUP_COMPLETE, &c);
+        if (r < 0)
+                return r;
+        /* In a restore event, "selected" is IsSelectedForRestore. */
+        if (ctx->event == VSS_EVENT_PRE_RESTORE || ctx->event == VSS_EVENT_POST_RESTORE)
+                for (unsigned i = 0; i < c->n_items; i++)
+                        c->items[i]->selected_for_restore = c->items[i]->selected;
+        ctx->components = c;
+        return 0;
 }
 
 static bool event_has_components(vss_writer_event e) {
@@ -481,7 +262,7 @@ static bool callback_run(vss_writer *w, event_context *ctx, vss_create_writer_me
                 return !cb->on_backup_complete || cb->on_backup_complete(w, c, u);
         case VSS_EVENT_BACKUP_SHUTDOWN:
                 /* VSS passes GUID_NULL when no shadow copy was made: never a NULL pointer. */
-                return !cb->on_backup_shutdown || cb->on_backup_shutdown(w, &ctx->snapshot_set_id, u);
+                return !cb->on_backup_shutdown || cb->on_backup_shutdown(w, &ctx->in.set_id, u);
         case VSS_EVENT_PRE_RESTORE:
                 return !cb->on_pre_restore || cb->on_pre_restore(w, c, u);
         case VSS_EVENT_POST_RESTORE:
@@ -507,28 +288,40 @@ static void deadman_disarm(vss_writer *w) {
 }
 
 static void freeze_context_clear(vss_writer *w) {
-        strv_free(w->freeze_context.volumes);
+        w->freeze_volumes = strv_free(w->freeze_volumes);
         w->freeze_context = (event_context) {};
 }
 
 /* Remember what an on_abort we call ourselves should see. Best effort: without
  * memory the volumes are left out, the abort itself must still happen. */
 static void freeze_context_save(vss_writer *w, const event_context *ctx) {
-        char **volumes = ctx->volumes ? strv_copy(ctx->volumes) : NULL;
+        char **volumes = NULL;
+
+        for (size_t i = 0; i < ctx->in.n_volumes; i++)
+                if (strv_push(&volumes, ctx->in.volumes[i]) < 0) {
+                        volumes = strv_free(volumes);
+                        break;
+                }
 
         freeze_context_clear(w);
+        w->freeze_volumes = volumes;
         w->freeze_context = (event_context) {
                 .event = VSS_EVENT_ABORT,
                 .session_id = ctx->session_id,
-                .snapshot_set_id = ctx->snapshot_set_id,
-                .volumes = volumes,
-                .n_volumes = strv_length(volumes),
-                .backup_type = ctx->backup_type,
-                .restore_type = ctx->restore_type,
-                .select_components = ctx->select_components,
-                .bootable_system_state = ctx->bootable_system_state,
-                .partial_file_support = ctx->partial_file_support,
-                .context = ctx->context,
+                .in = {
+                        .backup_type = ctx->in.backup_type,
+                        .select_components = ctx->in.select_components,
+                        .bootable_system_state = ctx->in.bootable_system_state,
+                        .partial_file_support = ctx->in.partial_file_support,
+                        .context = ctx->in.context,
+                        .has_restore_type = ctx->in.has_restore_type,
+                        .restore_type = ctx->in.restore_type,
+                        .has_set_id = ctx->in.has_set_id,
+                        .set_id = ctx->in.set_id,
+                        .has_volumes = ctx->in.has_volumes,
+                        .volumes = (const char **) volumes,
+                        .n_volumes = strv_length(volumes),
+                },
         };
 }
 
@@ -536,7 +329,7 @@ static void freeze_context_save(vss_writer *w, const event_context *ctx) {
  * application unsubscribes while frozen. Nobody waits for an answer, so a
  * failure the handler sets is dropped. */
 static void application_abort(vss_writer *w, const char *why) {
-        event_context ctx = w->freeze_context; /* a view: the strings stay owned by freeze_context */
+        event_context ctx = w->freeze_context; /* a view: the volumes stay w->freeze_volumes */
 
         deadman_disarm(w);
         if (w->current)
@@ -545,8 +338,6 @@ static void application_abort(vss_writer *w, const char *why) {
         writer_log(w, "calling on_abort: %s", why);
         ctx.event = VSS_EVENT_ABORT;
         ctx.components = NULL;
-        ctx.snapshot_paths = NULL;
-        ctx.n_snapshot_paths = 0;
         (void) handler_call(w, &ctx, NULL);
         failure_reset(w);
 }
@@ -1314,38 +1105,39 @@ _public_ vss_hresult vss_writer_get_current_snapshot_set_id(vss_writer *w, vss_i
         if (!w->current)
                 return VSS_E_BAD_STATE;
 
-        *ret = w->current->snapshot_set_id;
+        *ret = w->current->in.set_id;
         return VSS_S_OK;
 }
 
 _public_ unsigned vss_writer_get_current_volume_count(vss_writer *w) {
-        return w && w->current ? w->current->n_volumes : 0;
+        /* a list in one D-Bus message is far below UINT_MAX entries */
+        return w && w->current ? (unsigned) w->current->in.n_volumes : 0;
 }
 
 _public_ const char *vss_writer_get_current_volume(vss_writer *w, unsigned index) {
-        if (!w || !w->current || index >= w->current->n_volumes)
+        if (!w || !w->current || index >= w->current->in.n_volumes)
                 return NULL;
-        return w->current->volumes[index];
+        return w->current->in.volumes[index];
 }
 
 _public_ vss_backup_type vss_writer_get_backup_type(vss_writer *w) {
-        return w && w->current ? w->current->backup_type : VSS_BT_UNDEFINED;
+        return w && w->current ? (vss_backup_type) w->current->in.backup_type : VSS_BT_UNDEFINED;
 }
 
 _public_ vss_restore_type vss_writer_get_restore_type(vss_writer *w) {
-        return w && w->current ? w->current->restore_type : VSS_RTYPE_UNDEFINED;
+        return w && w->current ? (vss_restore_type) w->current->in.restore_type : VSS_RTYPE_UNDEFINED;
 }
 
 _public_ bool vss_writer_are_components_selected(vss_writer *w) {
-        return w && w->current && w->current->select_components;
+        return w && w->current && w->current->in.select_components;
 }
 
 _public_ bool vss_writer_is_path_affected(vss_writer *w, const char *path) {
         if (!w || !w->current || !path)
                 return false;
 
-        for (unsigned i = 0; i < w->current->n_volumes; i++)
-                if (path_within(path, w->current->volumes[i]))
+        for (size_t i = 0; i < w->current->in.n_volumes; i++)
+                if (path_within(path, w->current->in.volumes[i]))
                         return true;
         return false;
 }
@@ -1357,9 +1149,9 @@ _public_ vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *vol
         if (!w->current)
                 return VSS_E_BAD_STATE;
 
-        for (unsigned i = 0; i < w->current->n_snapshot_paths; i++)
-                if (path_equal(volume, w->current->snapshot_paths[(size_t) 2 * i])) {
-                        *ret = w->current->snapshot_paths[(size_t) 2 * i + 1];
+        for (size_t i = 0; i < w->current->in.n_snapshot_paths; i++)
+                if (path_equal(volume, w->current->in.snapshot_paths[i].volume)) {
+                        *ret = w->current->in.snapshot_paths[i].snapshot_path;
                         return VSS_S_OK;
                 }
         return VSS_E_OBJECT_NOT_FOUND;
@@ -1368,7 +1160,7 @@ _public_ vss_hresult vss_writer_get_snapshot_path(vss_writer *w, const char *vol
 /* What the writer can see of the snapshot (issue 9 part 1): only while a
  * handler runs for an event lvssd sent it with (PrepareForSnapshot on). */
 static vss_hresult snapshot_kind_check(vss_writer *w) {
-        if (!w->current || !w->current->have_snapshot_kind)
+        if (!w->current || !w->current->in.has_snapshot_kind)
                 return VSS_E_BAD_STATE;
         return VSS_S_OK;
 }
@@ -1381,7 +1173,7 @@ _public_ vss_hresult vss_writer_get_snapshot_volume_count(vss_writer *w, unsigne
         hr = snapshot_kind_check(w);
         if (VSS_FAILED(hr))
                 return hr;
-        *ret = w->current->n_snapshot_volumes;
+        *ret = (unsigned) w->current->in.n_snapshot_volumes;
         return VSS_S_OK;
 }
 
@@ -1394,14 +1186,14 @@ _public_ vss_hresult vss_writer_get_snapshot_volume(vss_writer *w, unsigned inde
         hr = snapshot_kind_check(w);
         if (VSS_FAILED(hr))
                 return hr;
-        if (index >= w->current->n_snapshot_volumes)
+        if (index >= w->current->in.n_snapshot_volumes)
                 return VSS_E_INVALIDARG;
         if (ret_volume)
-                *ret_volume = w->current->snapshot_volumes[(size_t) 2 * index];
+                *ret_volume = w->current->in.snapshot_volumes[index].volume;
         if (ret_provider)
-                *ret_provider = w->current->snapshot_volumes[(size_t) 2 * index + 1];
+                *ret_provider = w->current->in.snapshot_volumes[index].provider;
         if (ret_atomic)
-                *ret_atomic = w->current->snapshot_atomic[index];
+                *ret_atomic = w->current->in.snapshot_volumes[index].atomic;
         return VSS_S_OK;
 }
 
@@ -1413,7 +1205,7 @@ _public_ vss_hresult vss_writer_is_set_atomic(vss_writer *w, bool *ret) {
         hr = snapshot_kind_check(w);
         if (VSS_FAILED(hr))
                 return hr;
-        *ret = w->current->set_atomic;
+        *ret = w->current->in.set_atomic;
         return VSS_S_OK;
 }
 
@@ -1425,7 +1217,7 @@ _public_ vss_hresult vss_writer_is_auto_recovery(vss_writer *w, bool *ret) {
         hr = snapshot_kind_check(w);
         if (VSS_FAILED(hr))
                 return hr;
-        *ret = w->current->auto_recovery;
+        *ret = w->current->in.auto_recovery;
         return VSS_S_OK;
 }
 

@@ -4,17 +4,20 @@
  * Fuzz target: the component wire format (src/protocol/component-wire.c,
  * issue 11 §2), the one reader and writer of the component dictionaries
  * that lvssd and the writer library send each other, and the writer
- * library's use of it, lvss_writer_components_read_variant()
- * (src/writer/components.c). lvssd's use, the fan-out's read of an
- * answer's out["components"] (src/coordinator/fanout.c), is the same
- * lvss_component_wire_read_list(), each component handed to the session.
+ * library's use of what it read, lvss_writer_components_from_wire()
+ * (src/writer/components.c; the writer library reads the list through
+ * lvss_event_context_read(), fuzz-event-context). lvssd's use, the
+ * fan-out's read of an answer's out["components"]
+ * (src/coordinator/fanout.c), is the same lvss_component_wire_read_list(),
+ * each component handed to the session.
  * The input is a D-Bus value sent by another process.
  *
  * sd-bus validates the wire format before a reader sees a message, so what
  * a peer controls is any well-typed value: any signature in the variant and
  * any values in it. Fuzzing the raw wire bytes would spend the time in
  * sd-bus's own validation; instead the input is decoded into such a value
- * (the encoding, which gen-components-seeds.py also writes):
+ * (the encoding, which gen-components-seeds.py also writes; decoded by
+ * dbus-value.c, which fuzz-event-context shares):
  *
  *   input    := flags signature value-of-signature
  *   flags    := 1 byte; bit 0 = read_only (BackupComplete onward)
@@ -36,10 +39,10 @@
  *   keys are skipped; otherwise -EBADMSG and the callback was never called;
  * - what it read, appended again with lvss_component_wire_append() and read
  *   back, is the same field by field (absent stays absent, "" stays "");
- * - the writer library decides the same, and what it read, written back
- *   with lvss_writer_components_append_entry() and read again, is the same;
- *   its getters and setters behave (setters refuse with VSS_E_BAD_STATE
- *   when read-only).
+ * - the writer library makes a handler's set of what the module read, and
+ *   that set, written back with lvss_writer_components_append_entry() and
+ *   read again, is the same; its getters and setters behave (setters refuse
+ *   with VSS_E_BAD_STATE when read-only).
  */
 
 #include <errno.h>
@@ -47,218 +50,10 @@
 #include <systemd/sd-bus.h>
 
 #include "basic/utf8.h"
+#include "dbus-value.h"
 #include "fuzz.h"
 #include "protocol/component-wire.h"
 #include "writer/components.h"
-
-#define DEPTH_MAX 32
-#define VALUES_MAX 20000
-
-typedef struct input {
-        const uint8_t *p;
-        size_t n;
-        unsigned values; /* budget: nested arrays would otherwise multiply */
-} input;
-
-static void take(input *in, void *buf, size_t k) {
-        size_t m = in->n < k ? in->n : k;
-
-        memset(buf, 0, k);
-        if (m > 0)
-                memcpy(buf, in->p, m);
-        in->p += m;
-        in->n -= m;
-}
-
-/* A NUL-terminated string from the input (copied, at most 65535 bytes); "" at the end. */
-static char *take_string(input *in) {
-        size_t k = 0;
-        char *s;
-
-        while (k < in->n && k < 65535 && in->p[k])
-                k++;
-        s = fuzz_strndup(in->p, k);
-        in->p += k;
-        in->n -= k;
-        if (in->n > 0) { /* the NUL */
-                in->p++;
-                in->n--;
-        }
-        return s;
-}
-
-/* Length of the single complete type at @sig, 0 when malformed. */
-static size_t type_len(const char *sig) {
-        char open, close;
-        size_t k, depth = 0;
-
-        switch (sig[0]) {
-        case 'a': {
-                size_t e = type_len(sig + 1);
-                return e ? e + 1 : 0;
-        }
-        case '(':
-                open = '(', close = ')';
-                break;
-        case '{':
-                open = '{', close = '}';
-                break;
-        case 0:
-        case ')':
-        case '}':
-                return 0;
-        default:
-                return 1;
-        }
-        for (k = 0; sig[k]; k++) {
-                if (sig[k] == open)
-                        depth++;
-                else if (sig[k] == close && --depth == 0)
-                        return k + 1;
-        }
-        return 0;
-}
-
-static int append_value(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth);
-
-/* Append the values of every complete type of sig[0..len). */
-static int append_values(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth) {
-        while (len > 0) {
-                size_t k = type_len(sig);
-                int r;
-
-                if (k == 0 || k > len)
-                        return -EINVAL;
-                r = append_value(m, in, sig, k, depth);
-                if (r < 0)
-                        return r;
-                sig += k;
-                len -= k;
-        }
-        return 0;
-}
-
-static int append_value(sd_bus_message *m, input *in, const char *sig, size_t len, unsigned depth) {
-        char inner[256];
-        int r;
-
-        if (depth > DEPTH_MAX || ++in->values > VALUES_MAX)
-                return -E2BIG;
-
-        switch (sig[0]) {
-        case 'y':
-        case 'n':
-        case 'q':
-        case 'i':
-        case 'u':
-        case 'x':
-        case 't':
-        case 'd': {
-                static const char types[] = "ynqiuxtd";
-                static const size_t sizes[] = { 1, 2, 2, 4, 4, 8, 8, 8 };
-                uint64_t v;
-
-                take(in, &v, sizes[strchr(types, sig[0]) - types]);
-                return sd_bus_message_append_basic(m, sig[0], &v);
-        }
-        case 'b': {
-                uint8_t v;
-                int b;
-
-                take(in, &v, 1);
-                b = v & 1;
-                return sd_bus_message_append_basic(m, 'b', &b);
-        }
-        case 's':
-        case 'o':
-        case 'g': {
-                char *s = take_string(in);
-
-                r = sd_bus_message_append_basic(m, sig[0], s);
-                free(s);
-                return r;
-        }
-        case 'a': {
-                uint8_t count;
-
-                if (len - 1 >= sizeof inner)
-                        return -EINVAL;
-                memcpy(inner, sig + 1, len - 1);
-                inner[len - 1] = 0;
-                take(in, &count, 1);
-                r = sd_bus_message_open_container(m, 'a', inner);
-                if (r < 0)
-                        return r;
-                for (unsigned i = 0; i < count; i++) {
-                        r = append_value(m, in, inner, len - 1, depth + 1);
-                        if (r < 0)
-                                return r;
-                }
-                return sd_bus_message_close_container(m);
-        }
-        case 'v': {
-                char *contents = take_string(in);
-                size_t k = strlen(contents);
-
-                /* exactly one complete type */
-                if (k == 0 || type_len(contents) != k) {
-                        free(contents);
-                        return -EINVAL;
-                }
-                r = sd_bus_message_open_container(m, 'v', contents);
-                if (r >= 0)
-                        r = append_value(m, in, contents, k, depth + 1);
-                free(contents);
-                if (r < 0)
-                        return r;
-                return sd_bus_message_close_container(m);
-        }
-        case '(':
-        case '{':
-                if (len < 3 || len - 2 >= sizeof inner)
-                        return -EINVAL;
-                memcpy(inner, sig + 1, len - 2);
-                inner[len - 2] = 0;
-                r = sd_bus_message_open_container(m, sig[0] == '(' ? 'r' : 'e', inner);
-                if (r < 0)
-                        return r;
-                r = append_values(m, in, inner, len - 2, depth + 1);
-                if (r < 0)
-                        return r;
-                return sd_bus_message_close_container(m);
-        default:
-                return -EINVAL; /* 'h' among them: no file descriptors here */
-        }
-}
-
-/* A message needs a bus that has been started; one end of a socketpair is enough. */
-static sd_bus *test_bus(void) {
-        static sd_bus *bus;
-        int fds[2];
-
-        if (bus)
-                return bus;
-        fuzz_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) == 0);
-        fuzz_check(sd_bus_new(&bus) >= 0);
-        fuzz_check(sd_bus_set_fd(bus, fds[0], fds[0]) >= 0);
-        fuzz_check(sd_bus_start(bus) >= 0);
-        /* fds[1] stays open so the bus stays usable; both live as long as the process */
-        return bus;
-}
-
-static int new_message(sd_bus_message **ret) {
-        return sd_bus_message_new_signal(test_bus(), ret, "/fuzz", "org.lvss.Fuzz", "Components");
-}
-
-static int seal(sd_bus_message *m) {
-        static uint64_t cookie;
-        int r;
-
-        r = sd_bus_message_seal(m, ++cookie, 0);
-        if (r < 0)
-                return r;
-        return sd_bus_message_rewind(m, true);
-}
 
 /* What the reader should decide, found independently: is this an aa{sv} whose components follow the rules? */
 static bool expect_valid(sd_bus_message *m) {
@@ -378,14 +173,14 @@ static void wire_round_trip(const wire_list *l) {
         const char *key;
 
         fuzz_check(back);
-        fuzz_check(new_message(&m) >= 0);
+        fuzz_check(fuzz_new_message(&m) >= 0);
         fuzz_check(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
         fuzz_check(lvss_component_wire_open_list(m) >= 0);
         for (size_t i = 0; i < l->n; i++)
                 fuzz_check(lvss_component_wire_append(m, &l->items[i]) >= 0);
         fuzz_check(lvss_component_wire_close_list(m) >= 0);
         fuzz_check(sd_bus_message_close_container(m) >= 0);
-        fuzz_check(seal(m) >= 0);
+        fuzz_check(fuzz_seal(m) >= 0);
         fuzz_check(sd_bus_message_enter_container(m, 'a', "{sv}") > 0);
         fuzz_check(sd_bus_message_enter_container(m, 'e', "sv") > 0);
         fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
@@ -420,23 +215,27 @@ static void check_same(vss_writer_components *a, vss_writer_components *b) {
         }
 }
 
-/* Write @c as the `components` entry, then read it back. */
+/* Write @c as the `components` entry, then read it back as the writer library does. */
 static vss_writer_components *round_trip(vss_writer_components *c) {
         sd_bus_message *m = NULL;
         vss_writer_components *back = NULL;
+        wire_list *l = calloc(1, sizeof *l);
         const char *key;
 
-        fuzz_check(new_message(&m) >= 0);
+        fuzz_check(l);
+        fuzz_check(fuzz_new_message(&m) >= 0);
         fuzz_check(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
         fuzz_check(lvss_writer_components_append_entry(m, c) >= 0);
         fuzz_check(sd_bus_message_close_container(m) >= 0);
-        fuzz_check(seal(m) >= 0);
+        fuzz_check(fuzz_seal(m) >= 0);
         fuzz_check(sd_bus_message_enter_container(m, 'a', "{sv}") > 0);
         fuzz_check(sd_bus_message_enter_container(m, 'e', "sv") > 0);
         fuzz_check(sd_bus_message_read_basic(m, 's', &key) > 0);
         fuzz_check(strcmp(key, "components") == 0);
-        fuzz_check(lvss_writer_components_read_variant(m, c->read_only, &back) == 0);
-        sd_bus_message_unref(m);
+        fuzz_check(lvss_component_wire_read_list(m, collect, l) == 0);
+        fuzz_check(lvss_writer_components_from_wire(l->items, l->n, c->read_only, &back) == 0);
+        sd_bus_message_unref(m); /* after: the wire strings are the message's */
+        free(l);
         return back;
 }
 
@@ -472,7 +271,7 @@ static void use_api(vss_writer_components *c) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        input in = { .p = data, .n = size };
+        fuzz_input in = { .p = data, .n = size };
         sd_bus_message *m = NULL;
         vss_writer_components *c = NULL, *back;
         wire_list *wl;
@@ -482,23 +281,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bool valid;
         int r;
 
-        take(&in, &flags, 1);
-        sig = take_string(&in);
+        fuzz_take(&in, &flags, 1);
+        sig = fuzz_take_string(&in);
         k = strlen(sig);
-        if (k == 0 || k > 255 || type_len(sig) != k) {
+        if (k == 0 || k > 255 || fuzz_type_len(sig) != k) {
                 free(sig);
                 return 0;
         }
 
-        fuzz_check(new_message(&m) >= 0);
+        fuzz_check(fuzz_new_message(&m) >= 0);
         r = sd_bus_message_open_container(m, 'v', sig);
         if (r >= 0)
-                r = append_value(m, &in, sig, k, 0);
+                r = fuzz_append_value(m, &in, sig);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         free(sig);
         if (r >= 0)
-                r = seal(m);
+                r = fuzz_seal(m);
         if (r < 0) {
                 /* not a value a peer can send */
                 sd_bus_message_unref(m);
@@ -519,30 +318,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_check((r == 0) == valid);
                 fuzz_check(r == 0 || r == -EBADMSG);
                 fuzz_check(r == 0 || wl->n == 0);
-                if (r == 0)
-                        wire_round_trip(wl);
         }
+
+        /* The writer library on top of it: what a handler gets of the list the module read
+         * (writer.c, after lvss_event_context_read()). */
+        if (r == 0) {
+                wire_round_trip(wl);
+                r = lvss_writer_components_from_wire(wl->items, wl->n, flags & 1, &c);
+                fuzz_check(r == 0 || r == -ENOMEM);
+        }
+        if (r == 0) {
+                back = round_trip(c);
+                check_same(c, back);
+                use_api(c);
+                lvss_writer_components_free(back);
+                lvss_writer_components_free(c);
+        }
+        sd_bus_message_unref(m); /* last: the wire strings are the message's */
         free(wl);
-
-        /* The writer library on top of it. */
-        fuzz_check(sd_bus_message_rewind(m, true) >= 0);
-        r = lvss_writer_components_read_variant(m, flags & 1, &c);
-        sd_bus_message_unref(m);
-        if (r == -ENOMEM)
-                return 0;
-        if ((r == 0) != valid)
-                fprintf(stderr, "reader says %d, the message is %s\n", r, valid ? "valid" : "not valid");
-        fuzz_check((r == 0) == valid);
-        if (r < 0) {
-                fuzz_check(!c);
-                return 0;
-        }
-        fuzz_check(c);
-
-        back = round_trip(c);
-        check_same(c, back);
-        use_api(c);
-        lvss_writer_components_free(back);
-        lvss_writer_components_free(c);
         return 0;
 }
