@@ -22,6 +22,7 @@
 #include <lvss/metadata.h>
 
 #include "bcd.h"
+#include "basic/test-alloc.h"
 #include "basic/util.h"
 #include "wmd.h"
 
@@ -1203,49 +1204,7 @@ static void test_every_truncation(void **state) {
  * no caller can help. Tree building and writing out survive them.
  */
 
-static long alloc_countdown = -1; /* allocations before the one that fails; < 0: none fails */
-static bool alloc_failed;         /* the armed allocation was reached */
-static bool alloc_in_libxml2;     /* count libxml2's own allocations too */
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__real_reallocarray(void *p, size_t n, size_t size);
-char *__real_strdup(const char *s);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_reallocarray(void *p, size_t n, size_t size);
-char *__wrap_strdup(const char *s);
-
-static bool alloc_fails(void) {
-        if (alloc_countdown < 0)
-                return false;
-        if (alloc_countdown-- > 0)
-                return false;
-        alloc_failed = true;
-        return true;
-}
-
-void *__wrap_malloc(size_t size) {
-        return alloc_fails() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size) {
-        return alloc_fails() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size) {
-        return alloc_fails() ? NULL : __real_realloc(p, size);
-}
-
-void *__wrap_reallocarray(void *p, size_t n, size_t size) {
-        return alloc_fails() ? NULL : __real_reallocarray(p, n, size);
-}
-
-char *__wrap_strdup(const char *s) {
-        return alloc_fails() ? NULL : __real_strdup(s);
-}
+static bool alloc_in_libxml2; /* count libxml2's own allocations too */
 
 /* libxml2's allocators: counted (and failed) only when alloc_in_libxml2 is set */
 static void *xml_malloc(size_t size) {
@@ -1261,15 +1220,13 @@ static char *xml_strdup(const char *s) {
 }
 
 static void arm(long n, bool libxml2_too) {
-        alloc_failed = false;
         alloc_in_libxml2 = libxml2_too;
-        alloc_countdown = n;
+        test_alloc_arm(n);
 }
 
 /* Disarms; true when the armed allocation was reached (the run met a failure). */
 static bool disarm(void) {
-        alloc_countdown = -1;
-        return alloc_failed;
+        return test_alloc_disarm();
 }
 
 static void *mfree_test(void *p) {

@@ -28,32 +28,13 @@
 #include <lvss/types.h>
 
 #include "protocol/component-wire.h"
+#include "protocol/test-bus.h"
 
-static sd_bus *bus;
-static int peer_fd = -1;
-
-static int setup(void **state) {
-        int fds[2];
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
-                return -1;
-        if (sd_bus_new(&bus) < 0 || sd_bus_set_fd(bus, fds[0], fds[0]) < 0 || sd_bus_start(bus) < 0)
-                return -1;
-        peer_fd = fds[1];
-        return 0;
-}
-
-static int teardown(void **state) {
-        sd_bus_close(bus); /* no flush: the peer never answers the authentication */
-        sd_bus_unref(bus);
-        close(peer_fd);
-        return 0;
-}
 
 static sd_bus_message *new_message(void) {
         sd_bus_message *m = NULL;
 
-        assert_int_equal(sd_bus_message_new_signal(bus, &m, "/test", "org.lvss.Test", "Components"), 0);
+        assert_int_equal(sd_bus_message_new_signal(test_bus, &m, "/test", "org.lvss.Test", "Components"), 0);
         return m;
 }
 
@@ -435,5 +416,5 @@ int main(void) {
                 cmocka_unit_test(test_callback_error),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_bus_setup, test_bus_teardown);
 }

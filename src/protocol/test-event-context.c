@@ -42,29 +42,11 @@
 
 #include <lvss/types.h>
 
+#include "basic/test-alloc.h"
 #include "basic/util.h"
 #include "protocol/event-context.h"
+#include "protocol/test-bus.h"
 
-static sd_bus *bus;
-static int peer_fd = -1;
-
-static int setup(void **state) {
-        int fds[2];
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
-                return -1;
-        if (sd_bus_new(&bus) < 0 || sd_bus_set_fd(bus, fds[0], fds[0]) < 0 || sd_bus_start(bus) < 0)
-                return -1;
-        peer_fd = fds[1];
-        return 0;
-}
-
-static int teardown(void **state) {
-        sd_bus_close(bus); /* no flush: the peer never answers the authentication */
-        sd_bus_unref(bus);
-        close(peer_fd);
-        return 0;
-}
 
 /* ---- a reader that knows any D-Bus value, and nothing of the module ------------------------- */
 
@@ -235,7 +217,7 @@ static void check(const lvss_event_context *c, const expect *want, size_t n_want
         sd_bus_message *m = NULL;
         size_t n = 0;
 
-        assert_int_equal(sd_bus_message_new_signal(bus, &m, "/test", "org.lvss.Test", "Context"), 0);
+        assert_int_equal(sd_bus_message_new_signal(test_bus, &m, "/test", "org.lvss.Test", "Context"), 0);
         assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
         assert_int_equal(lvss_event_context_append(m, c), 0);
         assert_true(sd_bus_message_close_container(m) >= 0);
@@ -486,7 +468,7 @@ static void test_refuses(void **state) {
         const char *contents;
         char type;
 
-        assert_int_equal(sd_bus_message_new_signal(bus, &m, "/test", "org.lvss.Test", "Context"), 0);
+        assert_int_equal(sd_bus_message_new_signal(test_bus, &m, "/test", "org.lvss.Test", "Context"), 0);
         assert_true(sd_bus_message_open_container(m, 'a', "{sv}") >= 0);
         assert_int_equal(lvss_event_context_append(NULL, &c), -EINVAL);
         assert_int_equal(lvss_event_context_append(m, NULL), -EINVAL);
@@ -534,7 +516,7 @@ static void test_done(void **state) {
 static sd_bus_message *new_message(void) {
         sd_bus_message *m = NULL;
 
-        assert_int_equal(sd_bus_message_new_signal(bus, &m, "/test", "org.lvss.Test", "Context"), 0);
+        assert_int_equal(sd_bus_message_new_signal(test_bus, &m, "/test", "org.lvss.Test", "Context"), 0);
         return m;
 }
 
@@ -798,51 +780,14 @@ static void test_read_unknown_and_repeated(void **state) {
 /* ---- allocation failures ---------------------------------------------------------------------- */
 
 /*
- * The test is linked with -Wl,--wrap=<f> for the allocators the reader calls
- * (src/protocol/meson.build; the test-bcd pattern), so the Nth allocation of
+ * The test is linked with libtestalloc and its -Wl,--wrap= flags
+ * (basic/test-alloc.h; the test-bcd pattern), so the Nth allocation of
  * a read can be made to fail. sd-bus's own allocations are inside libsystemd
  * and are not counted: the reader's arrays and component-wire's list are.
  * The read runs for N = 0, 1, 2, ... until it gets through without reaching
  * N; every run that met a failure returns -ENOMEM with the output untouched
  * and nothing left allocated (ASan, valgrind: `meson test --wrap=valgrind`).
  */
-
-static long alloc_countdown = -1; /* allocations before the one that fails; < 0: none fails */
-static bool alloc_failed;         /* the armed allocation was reached */
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__real_reallocarray(void *p, size_t n, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_reallocarray(void *p, size_t n, size_t size);
-
-static bool alloc_fails(void) {
-        if (alloc_countdown < 0)
-                return false;
-        if (alloc_countdown-- > 0)
-                return false;
-        alloc_failed = true;
-        return true;
-}
-
-void *__wrap_malloc(size_t size) {
-        return alloc_fails() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size) {
-        return alloc_fails() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size) {
-        return alloc_fails() ? NULL : __real_realloc(p, size);
-}
-
-void *__wrap_reallocarray(void *p, size_t n, size_t size) {
-        return alloc_fails() ? NULL : __real_reallocarray(p, n, size);
-}
 
 /* Every list of the context, each long enough to grow more than once (the arrays start at 4). */
 static void test_read_allocation_failures(void **state) {
@@ -881,11 +826,9 @@ static void test_read_allocation_failures(void **state) {
                 memset(&got, 0xa5, sizeof got);
                 before = got;
                 assert_int_equal(sd_bus_message_rewind(m, true), 1);
-                alloc_failed = false;
-                alloc_countdown = n;
+                test_alloc_arm(n);
                 r = lvss_event_context_read(m, &got);
-                alloc_countdown = -1;
-                failed = alloc_failed;
+                failed = test_alloc_disarm();
                 if (!failed) {
                         assert_int_equal(r, 0);
                         check_read(&c, &got);
@@ -918,5 +861,5 @@ int main(void) {
                 cmocka_unit_test(test_read_allocation_failures),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_bus_setup, test_bus_teardown);
 }
