@@ -7,25 +7,10 @@
 #   tests/fuzz/gen-components-seeds.py [DIR]
 
 import os
-import struct
 import sys
 
-
-def s(text):
-    return text.encode() + b'\0'
-
-
-def u32(v):
-    return struct.pack('<I', v)
-
-
-def b(v):
-    return bytes([1 if v else 0])
-
-
-def entry(key, sig, value):
-    """One {sv} dict entry: the key, the variant's signature, its value."""
-    return s(key) + s(sig) + value
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seedenc import b, entry, s, u32, write_seeds  # noqa: E402
 
 
 def component(entries):
@@ -104,12 +89,7 @@ SEEDS = {
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, '..', 'fuzz-corpus', 'components')
-    os.makedirs(out, exist_ok=True)
-    for name, data in SEEDS.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(data)
+    write_seeds(SEEDS, 'components')
 
 
 if __name__ == '__main__':

@@ -10,34 +10,10 @@
 #   tests/fuzz/gen-event-context-seeds.py [DIR]
 
 import os
-import struct
 import sys
 
-
-def s(text):
-    return text.encode() + b'\0'
-
-
-def u32(v):
-    return struct.pack('<I', v)
-
-
-def i32(v):
-    return struct.pack('<i', v)
-
-
-def b(v):
-    return bytes([1 if v else 0])
-
-
-def array(items):
-    """An array: a count byte, then the values."""
-    return bytes([len(items)]) + b''.join(items)
-
-
-def entry(key, sig, value):
-    """One {sv} dict entry: the key, the variant's signature, its value."""
-    return s(key) + s(sig) + value
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seedenc import array, b, entry, i32, s, u32, write_seeds  # noqa: E402
 
 
 def context(entries):
@@ -166,12 +142,7 @@ SEEDS = {
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, '..', 'fuzz-corpus', 'event-context')
-    os.makedirs(out, exist_ok=True)
-    for name, data in SEEDS.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(data)
+    write_seeds(SEEDS, 'event-context')
 
 
 if __name__ == '__main__':
