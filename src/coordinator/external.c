@@ -442,20 +442,26 @@ static int answer_done(Manager *m, Pending *call, vss_hresult hr) {
         return 1;
 }
 
+/* ExternalThaw (@thaw) or ExternalAbort when no freeze is held: the outcome of the last one, if
+ * lvssd kept it (answer_done()); else a thaw is refused and an abort has nothing to do. */
+static int no_freeze_held(Manager *m, Pending *call, bool thaw, Refusal *ref) {
+        if (m->external_done)
+                return answer_done(m, call, thaw ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_S_OK);
+        if (!thaw)
+                return answer_now(NULL, call, VSS_S_OK, "no freeze is held: nothing to abort");
+        pending_drop(call);
+        return refusal_set_hresult(ref, VSS_E_BAD_STATE, "no freeze is held");
+}
+
 int external_thaw(Client *c, Pending *call, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *waiting = call;
-        Manager *m;
         Session *s;
 
         if (!c || !call)
                 return -EINVAL;
-        m = c->m;
-        s = m->external;
-        if (!s) {
-                if (m->external_done)
-                        return answer_done(m, TAKE_PTR(waiting), VSS_E_HOLD_WRITES_TIMEOUT);
-                return refusal_set_hresult(ref, VSS_E_BAD_STATE, "no freeze is held");
-        }
+        s = c->m->external;
+        if (!s)
+                return no_freeze_held(c->m, TAKE_PTR(waiting), true, ref);
         if (!s->external_holding)
                 return refusal_set_hresult(ref, VSS_E_BAD_STATE, "%s",
                                            s->external_thaw_wanted || s->external_call_is_abort
@@ -470,18 +476,13 @@ int external_thaw(Client *c, Pending *call, Refusal *ref) {
 
 int external_abort(Client *c, Pending *call, Refusal *ref) {
         _cleanup_(pending_dropp) Pending *waiting = call;
-        Manager *m;
         Session *s;
 
         if (!c || !call)
                 return -EINVAL;
-        m = c->m;
-        s = m->external;
-        if (!s) {
-                if (m->external_done)
-                        return answer_done(m, TAKE_PTR(waiting), VSS_S_OK);
-                return answer_now(NULL, TAKE_PTR(waiting), VSS_S_OK, "no freeze is held: nothing to abort");
-        }
+        s = c->m->external;
+        if (!s)
+                return no_freeze_held(c->m, TAKE_PTR(waiting), false, ref);
         if (!s->external_holding && (s->external_thaw_wanted || s->external_call_is_abort))
                 return refusal_set_hresult(ref, VSS_E_BAD_STATE, "the held freeze is being thawed already");
         if (!s->external_holding) {
