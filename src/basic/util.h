@@ -90,6 +90,21 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
+/* @p, which holds @n elements of @size and has room for *@allocated, with room for one more
+ * (doubling, from 4); NULL when out of memory (@p is then as it was, still the caller's). */
+static inline void *grow_array(void *p, size_t n, size_t *allocated, size_t size) {
+        size_t k;
+        void *q;
+
+        if (n < *allocated)
+                return p;
+        k = *allocated ? *allocated * 2 : 4;
+        q = reallocarray(p, k, size);
+        if (q)
+                *allocated = k;
+        return q;
+}
+
 /* -errno for a call that failed, never 0 (-EIO if errno was not set): a caller
  * that gets 0 back would take the outputs as written. errno is read once. */
 static inline int negative_errno(void) {

@@ -229,12 +229,12 @@ int lvss_component_wire_read(sd_bus_message *m, lvss_wire_component *ret) {
         return 1;
 }
 
-int lvss_component_wire_read_list(sd_bus_message *m, lvss_component_wire_fn fn, void *userdata) {
+int lvss_component_wire_read_array(sd_bus_message *m, lvss_wire_component **ret, size_t *ret_n) {
         _cleanup_(freep) lvss_wire_component *items = NULL;
         size_t n = 0, allocated = 0;
         int r;
 
-        if (!m || !fn)
+        if (!m || !ret || !ret_n)
                 return -EINVAL;
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, LVSS_CW_SIGNATURE);
@@ -257,14 +257,10 @@ int lvss_component_wire_read_list(sd_bus_message *m, lvss_component_wire_fn fn, 
                         break;
                 if (n >= LVSS_COMPONENT_WIRE_MAX)
                         return -EBADMSG;
-                if (n == allocated) {
-                        size_t k = allocated ? allocated * 2 : 8;
-                        lvss_wire_component *a = reallocarray(items, k, sizeof *a);
-                        if (!a)
-                                return -ENOMEM;
-                        items = a;
-                        allocated = k;
-                }
+                lvss_wire_component *grown = grow_array(items, n, &allocated, sizeof *items);
+                if (!grown)
+                        return -ENOMEM;
+                items = grown;
                 items[n++] = c;
         }
         r = sd_bus_message_exit_container(m); /* the array */
@@ -274,10 +270,20 @@ int lvss_component_wire_read_list(sd_bus_message *m, lvss_component_wire_fn fn, 
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < n; i++) {
-                r = fn(&items[i], userdata);
-                if (r < 0)
-                        return r;
-        }
+        *ret = TAKE_PTR(items);
+        *ret_n = n;
         return 0;
+}
+
+int lvss_component_wire_read_list(sd_bus_message *m, lvss_component_wire_fn fn, void *userdata) {
+        _cleanup_(freep) lvss_wire_component *items = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!m || !fn)
+                return -EINVAL;
+        r = lvss_component_wire_read_array(m, &items, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = fn(&items[i], userdata);
+        return r < 0 ? r : 0;
 }

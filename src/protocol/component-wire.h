@@ -123,3 +123,9 @@ typedef int (*lvss_component_wire_fn)(const lvss_wire_component *c, void *userda
  * LVSS_COMPONENT_WIRE_MAX of them), or what @fn or sd-bus returned.
  */
 int lvss_component_wire_read_list(sd_bus_message *m, lvss_component_wire_fn fn, void *userdata);
+/*
+ * lvss_component_wire_read_array() - the same list, checked the same way, as
+ * an array: *@ret (malloc'd, NULL when empty; its strings are @m's) and
+ * *@ret_n. Nothing is set on failure. Return: 0, or as above (no @fn).
+ */
+int lvss_component_wire_read_array(sd_bus_message *m, lvss_wire_component **ret, size_t *ret_n);

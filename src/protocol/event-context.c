@@ -153,21 +153,6 @@ void lvss_event_context_done(lvss_event_context *c) {
 
 /* ---- reading: the writer library's side ------------------------------------------------------ */
 
-/* @p, which holds @n elements of @size and has room for *@allocated, with room for one more;
- * NULL when out of memory (@p is then as it was, still the caller's). */
-static void *grow(void *p, size_t n, size_t *allocated, size_t size) {
-        size_t k;
-        void *q;
-
-        if (n < *allocated)
-                return p;
-        k = *allocated ? *allocated * 2 : 4;
-        q = reallocarray(p, k, size);
-        if (q)
-                *allocated = k;
-        return q;
-}
-
 static int enter_variant(sd_bus_message *m, const char *contents) {
         int r;
 
@@ -240,7 +225,7 @@ static int read_volumes(sd_bus_message *m, lvss_event_context_received *c) {
                         return r;
                 if (r == 0)
                         break;
-                grown = grow(l, n, &allocated, sizeof *l);
+                grown = grow_array(l, n, &allocated, sizeof *l);
                 if (!grown)
                         return -ENOMEM;
                 l = grown;
@@ -288,7 +273,7 @@ static int read_volume_list(sd_bus_message *m, const char *element, lvss_event_s
                         return r;
                 if (r == 0)
                         break;
-                grown = grow(l, n, &allocated, sizeof *l);
+                grown = grow_array(l, n, &allocated, sizeof *l);
                 if (!grown)
                         return -ENOMEM;
                 l = grown;
@@ -307,36 +292,18 @@ static int read_volume_list(sd_bus_message *m, const char *element, lvss_event_s
         return 0;
 }
 
-typedef struct component_list {
-        lvss_wire_component *items;
-        size_t n, allocated;
-} component_list;
-
-static int collect_component(const lvss_wire_component *component, void *userdata) {
-        component_list *l = userdata;
-        lvss_wire_component *grown;
-
-        grown = grow(l->items, l->n, &l->allocated, sizeof *l->items);
-        if (!grown)
-                return -ENOMEM;
-        l->items = grown;
-        l->items[l->n++] = *component;
-        return 0;
-}
-
 static int read_components(sd_bus_message *m, lvss_event_context_received *c) {
-        component_list l = {};
+        lvss_wire_component *items;
+        size_t n;
         int r;
 
-        /* The whole list is checked before the first component is handed on (component-wire.h). */
-        r = lvss_component_wire_read_list(m, collect_component, &l);
-        if (r < 0) {
-                free(l.items);
+        /* The whole list, checked as one (component-wire.h). */
+        r = lvss_component_wire_read_array(m, &items, &n);
+        if (r < 0)
                 return r;
-        }
         free(c->components); /* a key twice counts the last time */
-        c->components = l.items;
-        c->n_components = l.n;
+        c->components = items;
+        c->n_components = n;
         c->has_components = true;
         return 0;
 }
