@@ -316,9 +316,10 @@ static int method_external_freeze(sd_bus_message *m, void *userdata, sd_bus_erro
         return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
 }
 
-static int method_external_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* ExternalThaw, ExternalAbort: no arguments; answered through a Pending as ExternalFreeze is. */
+static int call_external(sd_bus_message *m, Client *c, int (*method)(Client *c, Pending *call, Refusal *ref),
+                         sd_bus_error *error) {
         _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
-        Client *c = userdata;
         int r;
 
         if (!client_may_request(c))
@@ -326,22 +327,16 @@ static int method_external_thaw(sd_bus_message *m, void *userdata, sd_bus_error 
         Pending *p = session_bus_pending_new(c->m, m);
         if (!p)
                 return -ENOMEM;
-        r = external_thaw(c, p, &ref);
+        r = method(c, p, &ref);
         return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
 }
 
-static int method_external_abort(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(refusal_done) Refusal ref = REFUSAL_NULL;
-        Client *c = userdata;
-        int r;
+static int method_external_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return call_external(m, userdata, external_thaw, error);
+}
 
-        if (!client_may_request(c))
-                return access_denied(c, "a requester", error);
-        Pending *p = session_bus_pending_new(c->m, m);
-        if (!p)
-                return -ENOMEM;
-        r = external_abort(c, p, &ref);
-        return r < 0 ? refusal_bus_error(error, &ref, r) : 1;
+static int method_external_abort(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return call_external(m, userdata, external_abort, error);
 }
 
 #define EXTERNAL_REPLY "ayisa(" LVSS_STATUS_STRUCT ")"
