@@ -638,7 +638,7 @@ int registry_tell_session_state(Writer *w, const vss_id *session_id, vss_writer_
                 r = sd_bus_message_append(m, "u", (uint32_t) state);
         if (r >= 0)
                 r = sd_bus_send(NULL, m, NULL);
-        connection_bus_changed(w->m, w->client->bus);
+        connection_changed(w->client);
         return r < 0 ? r : 0;
 }
 
