@@ -28,17 +28,26 @@ typedef struct BusPending {
         sd_bus_message *call;
 } BusPending;
 
+/* The a(LVSS_STATUS_STRUCT) of @s's entries (@participants: only those taking part; NULL @s:
+ * none). */
+static int append_statuses(sd_bus_message *reply, const Session *s, bool participants) {
+        int r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
+
+        for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
+                if (!participants || session_entry_participates(s, s->entries[i]))
+                        r = append_status(reply, s->entries[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
 int session_bus_reply_status(sd_bus_message *call, const Session *s) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
-        for (size_t i = 0; r >= 0 && i < s->n_entries; i++)
-                r = append_status(reply, s->entries[i]);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+                r = append_statuses(reply, s, false);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -94,12 +103,7 @@ static int reply_external(sd_bus_message *call, const Answer *a) {
         if (r >= 0)
                 r = sd_bus_message_append(reply, "is", a->hr, strempty(a->text));
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_STATUS_STRUCT ")");
-        for (size_t i = 0; r >= 0 && s && i < s->n_entries; i++)
-                if (session_entry_participates(s, s->entries[i]))
-                        r = append_status(reply, s->entries[i]);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+                r = append_statuses(reply, s, true);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         return r;
