@@ -134,7 +134,7 @@ void lvss_event_context_done(lvss_event_context *c);
  * - backup_type above VSS_BT_OTHER reads as VSS_BT_UNDEFINED, restore_type
  *   above VSS_RTYPE_OTHER as VSS_RTYPE_UNDEFINED: an lvssd that knows more
  *   types than this library is not refused for it;
- * - `components` is read with lvss_component_wire_read_list(), by its rules
+ * - `components` is read with lvss_component_wire_read_array(), by its rules
  *   (component-wire.h: any component refused refuses the context).
  * An entry that is absent leaves its fields zero (VSS_BT_UNDEFINED, the
  * null id, false, no list).
