@@ -153,11 +153,15 @@ static uint64_t freeze_margin_usec(const Manager *m, uint64_t freeze_timeout_use
         return m->cfg.freeze_margin_usec < quarter ? m->cfg.freeze_margin_usec : quarter;
 }
 
-/* Records in the set the earliest time by which a writer frozen by @f must get Thaw (see the top
- * of snapshot.c). */
-static void freeze_deadline_note(Session *s, const Fanout *f) {
-        const Entry *by = NULL;
-        uint64_t timeout = 0, deadline = 0;
+/* The earliest time by which a writer frozen by @f must get Thaw (see the top of snapshot.c). */
+typedef struct FreezeDeadline {
+        const Entry *by; /* the writer it is for; NULL: no writer is frozen */
+        uint64_t deadline, timeout;
+} FreezeDeadline;
+
+/* Records in the set the earliest time by which a writer frozen by @f must get Thaw. */
+static FreezeDeadline freeze_deadline_note(Session *s, const Fanout *f) {
+        FreezeDeadline dl = {};
 
         for (size_t i = 0; i < f->n_targets; i++) {
                 const Target *t = &f->targets[i];
@@ -168,18 +172,21 @@ static void freeze_deadline_note(Session *s, const Fanout *f) {
                         continue;
                 to = fanout_deadline_usec(s->m, VSS_EVENT_FREEZE, t->writer);
                 d = t->sent_mono + to - freeze_margin_usec(s->m, to);
-                if (!by || d < deadline) {
-                        deadline = d;
-                        by = e;
-                        timeout = to;
-                }
+                if (!dl.by || d < dl.deadline)
+                        dl = (FreezeDeadline) { .by = e, .deadline = d, .timeout = to };
         }
-        snapshot_set_freeze_deadline(s->set, by, deadline, by ? by->writer_name : NULL);
-        if (by)
+        snapshot_set_freeze_deadline(s->set, dl.by, dl.deadline, dl.by ? dl.by->writer_name : NULL);
+        return dl;
+}
+
+/* The line for freeze_deadline_note(): logged once the commit is on its way (issue 11 §5: the
+ * window holds no log write before "go"). */
+static void freeze_deadline_log(Session *s, const FreezeDeadline *dl) {
+        if (dl->by)
                 log_session(s, "Freeze: writer '%s' thaws on its own %llu ms after Freeze: the hold window ends "
                             "%llu ms before that at the latest",
-                            by->writer_name, (unsigned long long) (timeout / USEC_PER_MSEC),
-                            (unsigned long long) (freeze_margin_usec(s->m, timeout) / USEC_PER_MSEC));
+                            dl->by->writer_name, (unsigned long long) (dl->timeout / USEC_PER_MSEC),
+                            (unsigned long long) (freeze_margin_usec(s->m, dl->timeout) / USEC_PER_MSEC));
 }
 
 /* The writers are frozen (or there are none): the set's commit. */
@@ -211,9 +218,10 @@ static void phase_done(Fanout *f, void *userdata) {
                 hr = veto_of(f);
                 if (VSS_FAILED(hr))
                         return veto(s, hr, "a writer failed Freeze");
-                freeze_deadline_note(s, f);
+                FreezeDeadline dl = freeze_deadline_note(s, f);
                 s->fanout = fanout_free(s->fanout);
                 commit(s);
+                freeze_deadline_log(s, &dl);
                 log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(event), ok, n, n == 1 ? "" : "s");
                 return;
 

@@ -46,9 +46,10 @@
  * path work, kept for commit) and says 'R'; Freeze goes out only then, and a
  * failure there vetoes the set before any writer is frozen (commit_run(),
  * commit_ready_wait_begin()), so that after "go" a btrfs commit is its
- * snapshot ioctls alone. It writes 'F' on its socket once the flush is
- * done, 'D' once every copy is made, and on failure 'E' followed by the
- * vss_hresult. Thaw goes out on 'D', not when the child exits; its exit is
+ * snapshot ioctls alone. It marks the flush done in a page shared with
+ * lvssd (no message: nothing wakes lvssd's loop inside the window; the end
+ * of the hold window reads it), writes 'D' on its socket once every copy is
+ * made, and on failure 'E' followed by the vss_hresult. Thaw goes out on 'D', not when the child exits; its exit is
  * reaped later through sd-event.
  *
  * The window is also bounded by the writers (issue 8 item 3): each writer's
@@ -97,6 +98,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -149,6 +151,12 @@ struct SnapshotSet {
         bool commit_go;
         bool commit_said_done;
         bool commit_flushed;
+        /* issue 11 §5: a page shared with the commit child (MAP_SHARED, mapped before it is
+         * forked), where it marks its flush done: a message on its socket would wake lvssd's
+         * loop inside the freeze window, on a machine whose other CPU runs the snapshot, and only
+         * the end of the hold window asks (VSS_E_FLUSH_ or _HOLD_WRITES_TIMEOUT). NULL when it
+         * could not be mapped: the child says 'F' on its socket then. */
+        uint8_t *commit_flag;
         /* issue 11 §5: Freeze waits until the child forked before it says it is ready ('R': its
          * providers' ready_commit ran), bounded by ProviderStepTimeoutMS= (commit_timer) */
         bool commit_ready_wait;
@@ -263,6 +271,8 @@ SnapshotSet *snapshot_set_free(SnapshotSet *set) {
         /* its catalog jobs still run; their completions no longer do */
         lvss_catalog_queue_forget(set->m->catalog_queue, set);
         set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
+        if (set->commit_flag) /* a child still alive keeps its own mapping */
+                (void) munmap(set->commit_flag, 1);
         for (size_t i = 0; i < set->n_snapshots; i++)
                 snapshot_free(set->snapshots[i]);
         free(set->snapshots);
@@ -1575,7 +1585,7 @@ void snapshot_set_veto_done(SnapshotSet *set, vss_hresult hr) {
 
 /*
  * What the commit child said (it writes on its worker's socket, worker.c):
- * 'F' flushed; 'E' + hresult failure; 'D' done: every copy is made (and every
+ * 'F' flushed (only when the shared page could not be mapped); 'E' + hresult failure; 'D' done: every copy is made (and every
  * file system it froze is thawed), it only exits from then on; for the file
  * system freeze 'f' + index (about to freeze it), 'Z' + index + errno (it
  * could not), 'T' (all thawed). Read from set->commit_parsed on; a message cut
@@ -2069,6 +2079,8 @@ static int on_hold_window(sd_event_source *src, uint64_t usec, void *userdata) {
                 return set_veto(set, VSS_E_HOLD_WRITES_TIMEOUT, "no time was left for the commit"), 0;
         }
         commit_read(set);
+        if (set->commit_flag && __atomic_load_n(set->commit_flag, __ATOMIC_ACQUIRE))
+                set->commit_flushed = true;
         hr = set->commit_flushed ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_FLUSH_WRITES_TIMEOUT;
         log_window_passed(set, set->commit_flushed ? "committing" : "flushing", ": killing the commit");
         set->commit_timer = sd_event_source_disable_unref(set->commit_timer);
@@ -2141,7 +2153,9 @@ static int child_freeze(SnapshotSet *set, int fd) {
 /* Test hooks of the commit child (tests/integration/test-commit-child.c), N ms from the
  * environment variable @name, at most 60000; 0: no hook.
  *   LVSS_TEST_COMMIT_LINGER_MS: it stays alive N ms after it said 'D', as a slow exit would;
- *   LVSS_TEST_COMMIT_READY_DELAY_MS: it waits N ms before ready_commit, as a slow start-up would. */
+ *   LVSS_TEST_COMMIT_READY_DELAY_MS: it waits N ms before ready_commit, as a slow start-up would;
+ *   LVSS_TEST_COMMIT_FLUSH_DELAY_MS: it waits N ms after pre_commit before it marks the flush
+ *   done, as a slow flush would. */
 static unsigned long child_hook_ms(const char *name) {
         const char *e = getenv(name);
         unsigned long ms = e ? strtoul(e, NULL, 10) : 0;
@@ -2228,7 +2242,14 @@ static int commit_run(int fd, void *userdata) {
 
         if (for_each_provider(set->snapshots, set->n_snapshots, offsetof(lvss_provider_ops, pre_commit), &hr) < 0)
                 goto fail;
-        if (write(fd, "F", 1) != 1) {
+        unsigned long flush_delay = child_hook_ms("LVSS_TEST_COMMIT_FLUSH_DELAY_MS");
+        if (flush_delay > 0) {
+                set_log(set, "test hook: the commit child flushes for %lu ms more", flush_delay);
+                child_linger(flush_delay);
+        }
+        if (set->commit_flag) /* no message: lvssd's loop is not woken inside the window */
+                __atomic_store_n(set->commit_flag, 1, __ATOMIC_RELEASE);
+        else if (write(fd, "F", 1) != 1) {
                 child_release(set);
                 return 2;
         }
@@ -2273,6 +2294,12 @@ static int snapshot_set_prefork(SnapshotSet *set) {
         set->commit_flushed = false;
         set->commit_ready_said = false;
         set->commit_error = VSS_S_OK;
+        if (!set->commit_flag) {
+                void *flag = mmap(NULL, 1, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                set->commit_flag = flag == MAP_FAILED ? NULL : flag; /* else 'F' on the socket */
+        }
+        if (set->commit_flag)
+                __atomic_store_n(set->commit_flag, 0, __ATOMIC_RELAXED);
         vss_id_format(&set->session_id, id);
         snprintf(tag, sizeof tag, "session %s", id);
         /* no deadline of its own: the hold window kills it (on_hold_window()) */

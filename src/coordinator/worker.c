@@ -161,7 +161,10 @@ int worker_write(int fd, const void *data, size_t size) {
 }
 
 /* Everything readable now; 1 at end of file. The output is capped (16 MiB): a child that says
- * more is broken, and its results are cut (the caller's parser refuses them). */
+ * more is broken, and its results are cut (the caller's parser refuses them). A read shorter
+ * than the buffer took all that was queued (a stream socket), so it is the last: no read that
+ * only finds EAGAIN (issue 11 §5: the commit child's 'D' is read inside the freeze window).
+ * What comes later, and the end of file, wake the io source again (level-triggered). */
 static int worker_read(Worker *w) {
         for (;;) {
                 uint8_t buf[8192];
@@ -176,14 +179,16 @@ static int worker_read(Worker *w) {
                         return errno == EAGAIN ? 0 : -errno;
                 if (k == 0)
                         return 1;
-                if (w->n_out + (size_t) k > 16u << 20)
-                        continue;
-                uint8_t *a = realloc(w->out, w->n_out + (size_t) k);
-                if (!a)
-                        return -ENOMEM;
-                memcpy(a + w->n_out, buf, (size_t) k);
-                w->out = a;
-                w->n_out += (size_t) k;
+                if (w->n_out + (size_t) k <= 16u << 20) {
+                        uint8_t *a = realloc(w->out, w->n_out + (size_t) k);
+                        if (!a)
+                                return -ENOMEM;
+                        memcpy(a + w->n_out, buf, (size_t) k);
+                        w->out = a;
+                        w->n_out += (size_t) k;
+                }
+                if ((size_t) k < sizeof buf)
+                        return 0;
         }
 }
 

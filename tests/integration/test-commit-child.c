@@ -21,6 +21,11 @@
  *     ready (a slow start-up, the test hook LVSS_TEST_COMMIT_READY_DELAY_MS).
  *   - test_ready_failure_vetoes_before_freeze: a ready_commit that fails
  *     vetoes the set before any writer is frozen.
+ *   - test_flush_outlasts_hold_window: a flush still running when the hold
+ *     window ends fails the set with VSS_E_FLUSH_WRITES_TIMEOUT (the child
+ *     marks its flush done in a page shared with lvssd, not on its socket;
+ *     a commit that hangs after its flush, VSS_E_HOLD_WRITES_TIMEOUT, is
+ *     test-hold-window's test_ws6_provider_hangs_in_commit).
  * lvssd SIGKILLed between the fork and "go" is test-crash's
  * test_crash_in_freeze (the child dies with lvssd, nothing frozen, no copy).
  */
@@ -321,6 +326,50 @@ static void test_ready_failure_vetoes_before_freeze(void **state) {
         free(moved);
 }
 
+/*
+ * WS-6 (VSS_E_FLUSH_WRITES_TIMEOUT "while flushing"): the commit child's
+ * flush outlasts the hold window (the test hook LVSS_TEST_COMMIT_FLUSH_DELAY_MS
+ * holds it after pre_commit, before it marks the flush done). The set fails
+ * with VSS_E_FLUSH_WRITES_TIMEOUT, not VSS_E_HOLD_WRITES_TIMEOUT; the writer
+ * gets Abort and never Thaw; nothing is made and lvssd has no child left.
+ * Since issue 11 §5 the child marks its flush in a shared page that lvssd
+ * reads only when the window ends: this case and the hung commit (HOLD) read
+ * the two values of that mark.
+ */
+static void test_flush_outlasts_hold_window(void **state) {
+        itest_env *env = *state;
+        const unsigned window = itest_ms(env, 1000);
+        itest_lvssd_opts o = opts;
+        vss_async *a = NULL;
+        vss_id sid;
+
+        o.hold_window_ms = window;
+        CHECK(setenv("LVSS_TEST_COMMIT_FLUSH_DELAY_MS", "60000", 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, &o);
+        (void) unsetenv("LVSS_TEST_COMMIT_FLUSH_DELAY_MS");
+        /* a freeze timeout far beyond the window: the thaw is lvssd's doing */
+        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
+        vss_backup_components *bc = itest_requester(env, false);
+        sid = itest_session_id(bc);
+        STEP_OK(env, bc, vss_gather_writer_metadata);
+        itest_start_set(env, bc, NULL);
+        STEP_OK(env, bc, vss_prepare_for_backup);
+        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+        vss_hresult hr = vss_async_wait(a, itest_step_bound(env));
+        a = vss_async_release(a);
+        CHECK(lvssd_log_has(env, "the commit child flushes for"), "the test hook did not run: the test proves nothing");
+        CHECK_HR(hr, VSS_E_FLUSH_WRITES_TIMEOUT, "WS-6: DoSnapshotSet whose flush outlasted the hold window");
+        itest_wait_event(env, w, "Abort", &sid, "ok", itest_ms(env, 5000));
+        CHECK(itest_count_events(w, "Freeze", &sid, "ok") == 1, "the writer was not frozen: the test proves nothing");
+        CHECK(itest_find_event(w, "Thaw", &sid, NULL, 0, SIZE_MAX) < 0, "WS-6: the writer got Thaw for a failed set");
+        CHECK(itest_catalog_snapshot_count(env, &sid) == 0, "a copy of the failed set is in the catalog");
+        pid_t child = commit_child_pid(env);
+        CHECK(child > 0, "lvssd's log names no commit child");
+        CHECK(wait_reaped(env, child, itest_ms(env, 10000)), "the killed commit child (pid %d) is not reaped",
+              (int) child);
+        itest_requester_release(env, bc);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 ITEST(test_thaw_before_commit_child_exits),
@@ -328,6 +377,7 @@ int main(void) {
                 ITEST(test_paths_resolved_before_go),
                 ITEST(test_freeze_after_child_ready),
                 ITEST(test_ready_failure_vetoes_before_freeze),
+                ITEST(test_flush_outlasts_hold_window),
         };
         return ITEST_MAIN("commit-child", tests);
 }
