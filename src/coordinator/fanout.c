@@ -72,19 +72,26 @@ uint64_t fanout_deadline_usec(Manager *m, vss_writer_event e, const Writer *w) {
         }
 }
 
-/* The event is over: its rows to the catalog, then the caller's done, which may free @f. */
+/* The event is over: the caller's done, which may free @f, then its rows to the catalog. */
 static void fanout_run_done(Fanout *f) {
-        /* The outcomes of this event go to the catalog together, but not while any session's writers
-         * are frozen (issue 11 §5, manager.h): the catalog thread would take a CPU from the commit. A
-         * Freeze's rows, and any others queued in the window, wait for the fan-out that ends it: the
-         * session's Thaw or Abort, done here, ends its window, and the last window's end writes them
-         * (manager_writers_frozen()). Whoever waits for rows sooner forces them (GetRecordStatus, a
-         * session's end, lvssd's stop). */
-        if (f->event == VSS_EVENT_THAW || f->event == VSS_EVENT_ABORT)
-                manager_writers_frozen(f->m, &f->session_id, false);
-        manager_flush_history(f->m);
+        Manager *m = f->m;
+        vss_id session_id = f->session_id;
+        bool ends_window = f->event == VSS_EVENT_THAW || f->event == VSS_EVENT_ABORT;
+
+        /* Act first: the step's end (StepFinished, the next phase) goes out before the catalog
+         * thread is woken (issue 11 §5: that wake-up, a system call and a CPU taken, was on the way
+         * of every event's answer). The outcomes of this event go to the catalog together, but not
+         * while any session's writers are frozen (manager.h): the catalog thread would take a CPU
+         * from the commit. A Freeze's rows, and any others queued in the window, wait for the
+         * fan-out that ends it: the session's Thaw or Abort, done here, ends its window, and the
+         * last window's end writes them (manager_writers_frozen(), which finds no session when done
+         * freed it: it said so itself then). Whoever waits for rows sooner forces them
+         * (GetRecordStatus, a session's end, lvssd's stop). */
         if (f->done)
                 f->done(f, f->userdata);
+        if (ends_window)
+                manager_writers_frozen(m, &session_id, false);
+        manager_flush_history(m);
 }
 
 static int fanout_dispatch_done(sd_event_source *s, void *userdata) {

@@ -285,9 +285,8 @@ static bool restore_participant(const Session *s, const Entry *e) {
 static void restore_event_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
-        session_log_fanout(s, f);
         session_apply(s, f->event == VSS_EVENT_PRE_RESTORE ? SESSION_IN_PRE_RESTORE_DONE : SESSION_IN_POST_RESTORE_DONE);
-        session_step_finish(s, VSS_S_OK);
+        session_step_finish_fanout(s, f, VSS_S_OK);
 }
 
 static int restore_send(Session *s, vss_writer_event event) {

@@ -771,12 +771,29 @@ int session_fanout(Session *s, vss_writer_event event, Entry **entries, size_t n
         return r;
 }
 
-void session_log_fanout(Session *s, Fanout *f) {
-        size_t ok = 0;
+/* What a fan-out's line says: how many of its writers answered ok. */
+typedef struct FanoutTally {
+        vss_writer_event event;
+        size_t ok, n;
+} FanoutTally;
+
+static FanoutTally fanout_tally(const Fanout *f) {
+        FanoutTally t = { .event = f->event, .n = f->n_targets };
+
         for (size_t i = 0; i < f->n_targets; i++)
-                ok += f->targets[i].ok;
-        log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(f->event), ok, f->n_targets,
-                    f->n_targets == 1 ? "" : "s");
+                t.ok += f->targets[i].ok;
+        return t;
+}
+
+static void log_tally(Session *s, const FanoutTally *t) {
+        log_session(s, "%s: %zu of %zu writer%s ok", vss_writer_event_name(t->event), t->ok, t->n,
+                    t->n == 1 ? "" : "s");
+}
+
+void session_log_fanout(Session *s, Fanout *f) {
+        FanoutTally t = fanout_tally(f);
+
+        log_tally(s, &t);
 }
 
 int session_collect(Session *s, bool (*pred)(const Session *s, const Entry *e)) {
@@ -840,7 +857,21 @@ static void emit_step_finished(Session *s, const char *name, vss_hresult hr) {
                 log_session(s, "cannot signal the end of %s: %s", name, strerror(-r));
 }
 
+static void step_finish(Session *s, vss_hresult hr, const FanoutTally *tally);
+
 void session_step_finish(Session *s, vss_hresult hr) {
+        step_finish(s, hr, NULL);
+}
+
+/* The step's fan-out @f (s->fanout, freed here) ended it: its line is logged after the step's
+ * end went out (issue 11 §5: act first, log after; StepFinished is not behind a log write). */
+void session_step_finish_fanout(Session *s, Fanout *f, vss_hresult hr) {
+        FanoutTally t = fanout_tally(f);
+
+        step_finish(s, hr, &t);
+}
+
+static void step_finish(Session *s, vss_hresult hr, const FanoutTally *tally) {
         _cleanup_(pending_dropp) Pending *call = TAKE_PTR(s->step_call);
         bool signal = s->step_signal;
         StepKind step = s->step;
@@ -863,6 +894,8 @@ void session_step_finish(Session *s, vss_hresult hr) {
                 else
                         (void) pending_answer_empty(&call);
         }
+        if (tally)
+                log_tally(s, tally);
 
         if (!s->client && s->external) {
                 /* issue 10 part 2: lvssd drives its own session's next step (external.c) */
@@ -1538,9 +1571,8 @@ static bool filter_prepare_backup(const Session *s, const Entry *e) {
 static void prepare_backup_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
-        session_log_fanout(s, f);
         session_apply(s, SESSION_IN_PREPARE_BACKUP_DONE);
-        session_step_finish(s, VSS_S_OK);
+        session_step_finish_fanout(s, f, VSS_S_OK);
 }
 
 int session_method_prepare_for_backup(Session *s, Pending *pending, Refusal *ref) {
@@ -1639,9 +1671,8 @@ static bool filter_backup_complete(const Session *s, const Entry *e) {
 static void backup_complete_done(Fanout *f, void *userdata) {
         Session *s = userdata;
 
-        session_log_fanout(s, f);
         session_apply(s, SESSION_IN_BACKUP_COMPLETE_DONE);
-        session_step_finish(s, VSS_S_OK);
+        session_step_finish_fanout(s, f, VSS_S_OK);
 }
 
 int session_method_backup_complete(Session *s, Pending *pending, Refusal *ref) {

@@ -228,6 +228,8 @@ bool session_busy(const Session *s);
 /* WS-10: the session @id, when @c is its requester; else *@ref (VSS_E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND). */
 int session_of_requester(Manager *m, Client *c, const vss_id *id, Session **ret, Refusal *ref);
 void session_step_finish(Session *s, vss_hresult hr);
+/* The same, for a step its fan-out @f (s->fanout, freed) ended: its line logged after the step's end. */
+void session_step_finish_fanout(Session *s, Fanout *f, vss_hresult hr);
 /* A frozen writer lvssd cannot tell to thaw: close its connection, its library thaws it (WS-6). */
 void entry_release_frozen(Entry *e, const char *why);
 void entry_apply(Entry *e, vss_writer_event event, const Target *t);

@@ -2227,6 +2227,10 @@ static int commit_run(int fd, void *userdata) {
                 goto fail;
         }
         set_log(set, "commit: the child is ready (the providers' ready_commit ran), waiting for go");
+        /* the shared page is not in this process's page tables after the fork: a write here takes
+         * that fault (tens of us in a guest) before the window, not at the flush mark */
+        if (set->commit_flag)
+                __atomic_store_n(set->commit_flag, 0, __ATOMIC_RELAXED);
         if (write(fd, "R", 1) != 1) {
                 child_release(set);
                 return 2;
