@@ -172,6 +172,8 @@ int bench_hooks_run(const bench_config *cfg, unsigned n);
 /* The freeze window on btrfs beside raw libbtrfsutil snapshots (root; the caller's mount
  * namespace must be private): every N of cfg->btrfs_n_values. */
 int bench_btrfs_run(const bench_config *cfg);
+/* fork + exit + reap, and the first write to a page after a fork (bench-machine.c) */
+int bench_machine_run(const bench_config *cfg);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
