@@ -62,6 +62,33 @@ static int append_shadow(Manager *m, sd_bus_message *reply, const lvss_catalog_s
         return r;
 }
 
+/* One writer of ListWriters (LVSS_ADMIN_STATUS_STRUCT, protocol.h). */
+static int append_writer(sd_bus_message *reply, const AnswerWriter *w) {
+        int r = sd_bus_message_open_container(reply, 'r', LVSS_ADMIN_STATUS_STRUCT);
+
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &w->instance_id);
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &w->writer_id);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ssuiis", w->name, w->instance_name, (uint32_t) w->state, w->failure,
+                                          w->application_result, strempty(w->application_message));
+        if (r >= 0)
+                r = lvss_bus_append_id(reply, &w->session_id);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ubttbs", (uint32_t) w->event, w->in_progress, w->when_usec,
+                                          w->took_usec, w->active, strempty(w->state_text));
+        /* issue 8 item 4: whose writer it is, so that two of one class can be told apart */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "uis", w->uid, w->pid, strempty(w->note));
+        /* issue 11 §5, WS-9: the last event's answer came from lvssd, not the writer */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "b", w->answered_by_lvssd);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
 static int append_answer(Manager *m, sd_bus_message *reply, const Answer *a) {
         int r = 0;
 
@@ -85,6 +112,11 @@ static int append_answer(Manager *m, sd_bus_message *reply, const Answer *a) {
                         r = sd_bus_message_append(reply, "(stttu)", v->volume, v->used, v->allocated, v->max_bytes,
                                                   v->max_percent);
                 }
+                break;
+        case ANSWER_WRITERS:
+                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_ADMIN_STATUS_STRUCT ")");
+                for (size_t i = 0; r >= 0 && i < a->n_writers; i++)
+                        r = append_writer(reply, &a->writers[i]);
                 break;
         default:
                 return -EINVAL;

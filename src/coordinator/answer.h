@@ -35,6 +35,7 @@ typedef enum AnswerKind {
         ANSWER_NUMBER,        /* u: .number */
         ANSWER_SHADOWS,       /* a(SHADOW_STRUCT): the rows of .shadows, of the set .id (null: all) */
         ANSWER_STORAGE,       /* a(stttu): .storage[0...n_storage) */
+        ANSWER_WRITERS,       /* a(LVSS_ADMIN_STATUS_STRUCT): .writers[0...n_writers) (ListWriters, registry.c) */
         /* an external session's answer (external.c): (ay, i, s, a(LVSS_STATUS_STRUCT)): .session's
          * id and the entries taking part (a NULL .session: a null id, none), .hr, .text */
         ANSWER_EXTERNAL,
@@ -47,6 +48,22 @@ typedef struct AnswerStorage {
         uint64_t max_bytes;       /* 0: none */
         uint32_t max_percent;
 } AnswerStorage;
+
+/* ANSWER_WRITERS: one writer of ListWriters, its last status as the admin view shows it (WS-9). */
+typedef struct AnswerWriter {
+        vss_id instance_id, writer_id, session_id;
+        const char *name, *instance_name;
+        vss_writer_state state;
+        vss_hresult failure, application_result;
+        const char *application_message; /* may be NULL */
+        vss_writer_event event;
+        bool in_progress, active, answered_by_lvssd;
+        uint64_t when_usec, took_usec;
+        const char *state_text;
+        uint32_t uid; /* (uid_t) -1: unknown */
+        int32_t pid;
+        const char *note; /* may be NULL */
+} AnswerWriter;
 
 typedef struct Answer {
         AnswerKind kind;
@@ -61,6 +78,8 @@ typedef struct Answer {
         const struct lvss_catalog_snapshot_list *shadows;
         const AnswerStorage *storage;
         size_t n_storage;
+        const AnswerWriter *writers;
+        size_t n_writers;
         bool flush; /* answered outside the connection's own dispatch: the edge flushes the connection */
 } Answer;
 

@@ -102,7 +102,7 @@ static void owner_row_free(void *data) {
 typedef struct OwnerPending {
         Manager *m;
         Writer *w;
-        sd_bus_message *call;
+        Pending *call; /* the SubscribeWriter to answer (answer.h) */
         OwnerRow row; /* what is written (row.name: NULL here; the job has its own copy) */
         bool takeover;
         struct OwnerPending *next, *prev;
@@ -252,7 +252,7 @@ static void owner_pending_free(OwnerPending *p) {
                 p->next->prev = p->prev;
         if (p->w)
                 p->w->owner_pending = NULL;
-        sd_bus_message_unref(p->call);
+        pending_drop(p->call);
         free(p);
 }
 
@@ -267,43 +267,42 @@ static void owner_row_written(int r, void *data, void *userdata) {
         Writer *w = p->w;
         Client *c = w->client;
         Manager *m = p->m;
-        char cls[VSS_ID_STRING_MAX];
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = sd_bus_message_ref(p->call);
+        char cls[VSS_ID_STRING_MAX], why[128];
+        _cleanup_(pending_dropp) Pending *call = TAKE_PTR(p->call);
         bool takeover = p->takeover;
 
         owner_pending_free(p);
         vss_id_format(&w->writer_id, cls);
+        /* answered from a catalog completion, not from the connection's own dispatch: .flush */
         if (r < 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
                 log_msg("writer '%s' (class %s): cannot record its owner uid %u in the catalog: %s", w->name, cls,
                         (unsigned) c->uid, strerror(-r));
                 c->writer = NULL;
                 c->role = ROLE_NONE;
                 writer_free(w);
-                lvss_bus_error_set_hresult(&e, VSS_E_WRITER_INFRASTRUCTURE,
-                                           "lvssd cannot record the owner of writer class %s in its catalog", cls);
-                (void) sd_bus_reply_method_error(call, &e);
-        } else {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-
-                if (takeover)
-                        drop_other_owners(m, c, &w->writer_id);
-                writer_link(w);
-                r = sd_bus_message_new_method_return(call, &reply);
-                if (r >= 0)
-                        r = lvss_bus_append_id(reply, &w->instance_id);
-                if (r >= 0)
-                        r = sd_bus_send(NULL, reply, NULL);
-                if (r < 0)
-                        log_msg("writer '%s': cannot answer its subscription: %s", w->name, strerror(-r));
+                (void) snprintf(why, sizeof why, "lvssd cannot record the owner of writer class %s in its catalog",
+                                cls);
+                (void) pending_answer(&call, &(Answer) {
+                        .kind = ANSWER_HRESULT,
+                        .hr = VSS_E_WRITER_INFRASTRUCTURE,
+                        .text = why,
+                        .flush = true,
+                });
+                return;
         }
-        connection_bus_changed(m, c->bus); /* answered from a catalog completion, not from its own dispatch */
+        if (takeover)
+                drop_other_owners(m, c, &w->writer_id);
+        writer_link(w);
+        r = pending_answer(&call, &(Answer) { .kind = ANSWER_ID, .id = w->instance_id, .flush = true });
+        if (r < 0)
+                log_msg("writer '%s': cannot answer its subscription: %s", w->name, strerror(-r));
 }
 
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       uint32_t handled_events, sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret) {
+                       uint32_t handled_events, Pending *pending, vss_hresult *ret_hr, char **ret_message,
+                       Writer **ret) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         bool record, takeover;
         Writer *w;
         int r;
@@ -392,7 +391,7 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                                 *ret_hr = VSS_E_OUTOFMEMORY;
                                 return -ENOMEM;
                         }
-                        *p = (OwnerPending) { .m = m, .w = w, .call = sd_bus_message_ref(call), .takeover = takeover,
+                        *p = (OwnerPending) { .m = m, .w = w, .takeover = takeover,
                                               .row = { *writer_id, c->uid, NULL, usec } };
                         OwnerRow *job = malloc(sizeof *job);
                         if (job) {
@@ -404,6 +403,7 @@ int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const cha
                                                             true, owner_row_written, p)
                                 : -ENOMEM;
                         if (r >= 0) {
+                                p->call = TAKE_PTR(call);
                                 p->next = owners_pending;
                                 if (owners_pending)
                                         owners_pending->prev = p;
@@ -484,7 +484,7 @@ Writer *writer_free(Writer *w) {
 
 typedef struct AdminList {
         Manager *m;
-        sd_bus_message *call;
+        Pending *call; /* the ListWriters to answer (answer.h) */
         Writer **writers;
         size_t n;
         Fanout *fanout;
@@ -504,119 +504,98 @@ static void admin_list_free(AdminList *a) {
         if (a->next)
                 a->next->prev = a->prev;
         fanout_free(a->fanout);
-        sd_bus_message_unref(a->call);
+        pending_drop(a->call);
         free(a->writers);
         free(a);
 }
 
-static int append_admin(sd_bus_message *reply, Writer *w, const Target *t) {
+#define ADMIN_STATE_TEXT_MAX 512
+
+/* What the admin view says of @w after ListWriters' Identify @t (WS-9, WS-1): *@ret, its texts
+ * borrowed from @w and @t, or written into @buf (@size bytes). */
+static void admin_row(Writer *w, const Target *t, char *buf, size_t size, AnswerWriter *ret) {
         const LastStatus *l = &w->last;
-        vss_writer_state state;
-        vss_hresult failure, app_result;
-        const char *app_message, *state_text, *note = NULL;
-        char state_buf[512];
-        vss_id session_id = {};
-        vss_writer_event event;
-        bool in_progress, active, by_lvssd = false;
-        uint64_t when, took;
-        int r;
+        AnswerWriter a = {
+                .instance_id = w->instance_id,
+                .writer_id = w->writer_id,
+                .name = w->name,
+                .instance_name = w->instance_name,
+                /* issue 8 item 4: whose writer it is, so that two of one class can be told apart */
+                .uid = (uint32_t) (w->client ? w->client->uid : (uid_t) -1),
+                .pid = (int32_t) (w->client ? w->client->pid : 0),
+        };
 
         if (!t->ok) {
                 /* Identify failed or timed out now: outside any session (WS-1). */
                 bool answered = t->failure != VSS_E_WRITER_NOT_RESPONDING;
-                state = answered ? VSS_WS_FAILED_AT_IDENTIFY : VSS_WS_UNKNOWN;
-                failure = t->failure;
-                app_result = t->application_result;
-                app_message = t->application_message;
-                event = VSS_EVENT_IDENTIFY;
-                in_progress = false;
-                when = t->sent_usec;
-                took = t->duration_usec;
-                active = false;
-                state_text = "none";
-                note = t->note; /* what it answered instead (issue 8 item 7) */
+                a.state = answered ? VSS_WS_FAILED_AT_IDENTIFY : VSS_WS_UNKNOWN;
+                a.failure = t->failure;
+                a.application_result = t->application_result;
+                a.application_message = t->application_message;
+                a.event = VSS_EVENT_IDENTIFY;
+                a.when_usec = t->sent_usec;
+                a.took_usec = t->duration_usec;
+                a.state_text = "none";
+                a.note = t->note; /* what it answered instead (issue 8 item 7) */
         } else if (l->valid) {
-                state = l->state;
-                failure = l->failure;
-                app_result = l->application_result;
-                app_message = l->application_message;
-                session_id = l->session_id;
-                event = l->last_event;
-                in_progress = l->in_progress;
-                when = l->last_event_usec;
-                took = l->duration_usec;
-                by_lvssd = l->answered_by_lvssd;
-                active = false;
-                state_text = strempty(l->session_state);
+                a.state = l->state;
+                a.failure = l->failure;
+                a.application_result = l->application_result;
+                a.application_message = l->application_message;
+                a.session_id = l->session_id;
+                a.event = l->last_event;
+                a.in_progress = l->in_progress;
+                a.when_usec = l->last_event_usec;
+                a.took_usec = l->duration_usec;
+                /* issue 11 §5, WS-9: the last event's answer came from lvssd, not the writer */
+                a.answered_by_lvssd = l->answered_by_lvssd;
+                a.state_text = strempty(l->session_state);
                 if (l->session && w->m->registry_hooks && w->m->registry_hooks->session_state)
-                        state_text = w->m->registry_hooks->session_state(l->session, &active);
+                        a.state_text = w->m->registry_hooks->session_state(l->session, &a.active);
                 /* issue 10 part 2: an external session names its caller, also once it is gone */
                 if (l->origin) {
-                        (void) snprintf(state_buf, sizeof state_buf, "%s, %s", state_text, l->origin);
-                        state_text = state_buf;
+                        (void) snprintf(buf, size, "%s, %s", a.state_text, l->origin);
+                        a.state_text = buf;
                 }
         } else {
                 /* Never in a session: stable, and nothing more to say. */
-                state = VSS_WS_STABLE;
-                failure = app_result = 0;
-                app_message = NULL;
-                event = VSS_EVENT_IDENTIFY;
-                in_progress = false;
-                when = t->sent_usec;
-                took = t->duration_usec;
-                active = false;
-                state_text = "none";
+                a.state = VSS_WS_STABLE;
+                a.event = VSS_EVENT_IDENTIFY;
+                a.when_usec = t->sent_usec;
+                a.took_usec = t->duration_usec;
+                a.state_text = "none";
         }
-
-        r = sd_bus_message_open_container(reply, 'r', LVSS_ADMIN_STATUS_STRUCT);
-        if (r < 0)
-                return r;
-        r = lvss_bus_append_id(reply, &w->instance_id);
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &w->writer_id);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "ssuiis", w->name, w->instance_name, (uint32_t) state, failure,
-                                          app_result, strempty(app_message));
-        if (r >= 0)
-                r = lvss_bus_append_id(reply, &session_id);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "ubttbs", (uint32_t) event, in_progress, when, took, active,
-                                          state_text);
-        /* issue 8 item 4: whose writer it is, so that two of one class can be told apart */
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "uis", (uint32_t) (w->client ? w->client->uid : (uid_t) -1),
-                                          (int32_t) (w->client ? w->client->pid : 0), strempty(note));
-        /* issue 11 §5, WS-9: the last event's answer came from lvssd, not the writer */
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "b", by_lvssd);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(reply);
+        *ret = a;
 }
 
 static void admin_list_done(Fanout *f, void *userdata) {
         AdminList *a = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        size_t n = 0, m = f->n_targets ? f->n_targets : 1;
+        _cleanup_(freep) AnswerWriter *rows = calloc(m, sizeof *rows);
+        _cleanup_(freep) char *texts = calloc(m, ADMIN_STATE_TEXT_MAX);
         int r;
 
-        r = sd_bus_message_new_method_return(a->call, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(" LVSS_ADMIN_STATUS_STRUCT ")");
-        for (size_t i = 0; r >= 0 && i < f->n_targets; i++) {
-                Target *t = &f->targets[i];
-                if (!t->writer) /* gone meanwhile */
-                        continue;
-                r = append_admin(reply, t->writer, t);
+        /* answered from the fan-out's end, not from the connection's own dispatch: .flush */
+        if (!rows || !texts)
+                r = pending_answer(&a->call, &(Answer) {
+                        .kind = ANSWER_ERRNO,
+                        .error = -ENOMEM,
+                        .text = "Cannot build the writer list",
+                        .flush = true,
+                });
+        else {
+                for (size_t i = 0; i < f->n_targets; i++) {
+                        Target *t = &f->targets[i];
+                        if (!t->writer) /* gone meanwhile */
+                                continue;
+                        admin_row(t->writer, t, texts + n * ADMIN_STATE_TEXT_MAX, ADMIN_STATE_TEXT_MAX, &rows[n]);
+                        n++;
+                }
+                r = pending_answer(&a->call,
+                                   &(Answer) { .kind = ANSWER_WRITERS, .writers = rows, .n_writers = n, .flush = true });
         }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0) {
+        if (r < 0)
                 log_msg("ListWriters: cannot reply: %s", strerror(-r));
-                sd_bus_reply_method_errnof(a->call, r, "Cannot build the writer list: %m");
-        }
-        connection_bus_changed(f->m, sd_bus_message_get_bus(a->call));
         admin_list_free(a);
 }
 
@@ -658,14 +637,15 @@ int registry_writers(Manager *m, Writer ***ret, size_t *ret_n) {
         return 0;
 }
 
-bool registry_list_pending(Manager *m, sd_bus *bus) {
+bool registry_list_pending(Manager *m, const void *conn) {
         for (AdminList *a = m->admin_lists; a; a = a->next)
-                if (sd_bus_message_get_bus(a->call) == bus)
+                if (a->call && a->call->conn == conn)
                         return true;
         return false;
 }
 
-int registry_list_writers(Manager *m, sd_bus_message *call) {
+int registry_list_writers(Manager *m, Pending *pending) {
+        _cleanup_(pending_dropp) Pending *call = pending;
         AdminList *a;
         Fanout *f;
         int r;
@@ -679,7 +659,7 @@ int registry_list_writers(Manager *m, sd_bus_message *call) {
                 free(a);
                 return r;
         }
-        a->call = sd_bus_message_ref(call);
+        a->call = TAKE_PTR(call);
 
         a->next = m->admin_lists;
         if (a->next)

@@ -10,11 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <systemd/sd-bus.h>
 
 #include <lvss/types.h>
 #include <lvss/writer.h>
 
+#include "answer.h"
 #include "forward.h"
 
 /* The last status a writer had, for the admin view (WS-9). */
@@ -53,17 +53,20 @@ struct Writer {
         struct OwnerPending *owner_pending;
 };
 
-/* 0: subscribed (*ret); 1: answered on @call later, once the first owner row of the class is on
- * disk (issue 11 §1); or a negative errno with *ret_hr and *ret_message. */
+/* Takes @call (answer.h; NULL: nobody to answer later). 0: subscribed (*ret; @call dropped, the
+ * caller answers with the instance id); 1: @call answered later (ANSWER_ID, or ANSWER_HRESULT), once
+ * the first owner row of the class is on disk (issue 11 §1); or a negative errno with *ret_hr and
+ * *ret_message (@call dropped). */
 int registry_subscribe(Manager *m, Client *c, const vss_id *writer_id, const char *name, const char *instance_name,
                        uint32_t usage, uint32_t source, int32_t level, uint32_t freeze_timeout_ms,
-                       uint32_t handled_events, sd_bus_message *call, vss_hresult *ret_hr, char **ret_message, Writer **ret);
+                       uint32_t handled_events, Pending *call, vss_hresult *ret_hr, char **ret_message, Writer **ret);
 void registry_unsubscribe(Writer *w);
 Writer *writer_free(Writer *w);
-/* ListWriters: Identify to all, then reply on @call. */
-int registry_list_writers(Manager *m, sd_bus_message *call);
-/* A ListWriters call from @bus still waits for its answer. */
-bool registry_list_pending(Manager *m, sd_bus *bus);
+/* ListWriters: Identify to all, then answer @call (taken; ANSWER_WRITERS): 1, or a negative errno
+ * (@call dropped). */
+int registry_list_writers(Manager *m, Pending *call);
+/* A ListWriters call from the connection @conn (Pending.conn) still waits for its answer. */
+bool registry_list_pending(Manager *m, const void *conn);
 void registry_forget_writer(Manager *m, Writer *w);
 /* Tells @w (SessionChanged, no reply) that session @session_id is now in @state: 0, also when @w
  * is NULL or its connection is gone (nobody to tell), or a negative errno. */

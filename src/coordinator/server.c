@@ -117,8 +117,11 @@ static int subscribe_writer(sd_bus_message *m, Client *c, bool declared, sd_bus_
                 r = sd_bus_message_read(m, "u", &handled_events);
         if (r < 0)
                 return r;
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
         r = registry_subscribe(c->m, c, &writer_id, name, instance_name, usage, source, level, freeze_timeout_ms,
-                               handled_events, m, &hr, &message, &w);
+                               handled_events, p, &hr, &message, &w);
         if (r < 0)
                 return lvss_bus_error_set_hresult(error, hr, "%s", message ? message : vss_hresult_text(hr));
         if (r > 0)
@@ -174,7 +177,10 @@ static int method_list_writers(sd_bus_message *m, void *userdata, sd_bus_error *
 
         if (!client_may_request(c))
                 return access_denied(c, "an administrator", error);
-        return registry_list_writers(c->m, m);
+        Pending *p = session_bus_pending_new(c->m, m);
+        if (!p)
+                return -ENOMEM;
+        return registry_list_writers(c->m, p);
 }
 
 static int method_gather_session_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {

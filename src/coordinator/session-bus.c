@@ -116,6 +116,7 @@ static int bus_pending_pack(Manager *m, sd_bus_message *call, const Answer *a) {
         case ANSWER_NUMBER:
         case ANSWER_SHADOWS:
         case ANSWER_STORAGE:
+        case ANSWER_WRITERS:
                 return admin_bus_pack(m, call, a);
         case ANSWER_STATUS:
                 return session_bus_reply_status(call, a->session);

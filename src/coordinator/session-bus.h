@@ -14,7 +14,8 @@
 #include "answer.h"
 #include "forward.h"
 
-/* A Pending for @call (referenced), or NULL when out of memory. */
+/* A Pending for @call (referenced), or NULL when out of memory: for the session's calls, and for the
+ * registry's two late answers (SubscribeWriter, ListWriters; registry.h). */
 Pending *session_bus_pending_new(Manager *m, sd_bus_message *call);
 /* GatherWriterStatus / GatherSessionStatus: every entry of @s, answered on @call. */
 int session_bus_reply_status(sd_bus_message *call, const Session *s);

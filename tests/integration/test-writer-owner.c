@@ -19,7 +19,11 @@
  *     and root too, are refused even when they come first;
  *   - the catalog binds at most MaxWriterClassesPerUser= classes to one
  *     user: beyond that a new class is refused, the user's own classes
- *     still subscribe, root is exempt.
+ *     still subscribe, root is exempt;
+ *   - a class's first owner row that cannot be written (the catalog held
+ *     by another writer past SQLite's busy timeout) fails the subscription
+ *     with VSS_E_WRITER_INFRASTRUCTURE, leaves nothing behind, and the
+ *     next writer of that class subscribes.
  *
  * Needs root (to make users and switch to them): else exit 77.
  */
@@ -35,6 +39,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -404,6 +410,58 @@ static void test_writer_classes_per_user_bounded(void **state) {
         free(config);
 }
 
+/*
+ * Issue 8 item 4 with issue 11 §1: the first owner row of a class goes through the catalog thread
+ * and SubscribeWriter is answered once it is on disk. When it cannot be written, the writer is
+ * refused with VSS_E_WRITER_INFRASTRUCTURE (answered from the catalog's completion through a
+ * Pending, issue 11 §2), is not listed, and nothing is left that would refuse the next writer of
+ * the class as "being subscribed already". The row is made unwritable by holding the catalog's
+ * write lock (BEGIN IMMEDIATE on a connection of the test's own) until lvssd's write gives up
+ * (SQLite's busy timeout, 5 s).
+ */
+static void test_owner_row_unwritable(void **state) {
+        itest_env *env = *state;
+        writer_job job = { "owner-row-writer", NULL, class_id(9) };
+        char *path = itest_xprintf("%s/catalog.db", env->state_dir);
+        sqlite3 *db = NULL;
+        itest_admin a = {};
+
+        itest_start_lvssd(env, NULL);
+        CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK, "sqlite3_open %s: %s", path,
+              db ? sqlite3_errmsg(db) : "no memory");
+        CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "BEGIN IMMEDIATE: %s",
+              sqlite3_errmsg(db));
+
+        itest_proc *w = itest_spawn_child(env, "writer whose owner row cannot be written", writer_child, &job);
+        CHECK_HR(itest_child_result(env, w, "writer"), VSS_E_WRITER_INFRASTRUCTURE,
+                 "a writer whose class's first owner row cannot be written");
+        itest_wait_child_ok(env, w);
+        check_logged(env, "goes into the catalog; subscribed once it is on disk");
+        check_logged(env, "cannot record its owner uid 0 in the catalog");
+        CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK, "ROLLBACK: %s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+
+        char *own = catalog_owner(env, &job.writer_id);
+        CHECK(strcmp(own, "") == 0, "the class is bound to '%s' although its row could not be written", own);
+        free(own);
+        itest_list_writers(env, &a);
+        CHECK(admin_count_class(&a, &job.writer_id) == 0, "%zu writers of the refused class are listed",
+              admin_count_class(&a, &job.writer_id));
+        itest_admin_free(&a);
+
+        /* nothing left behind: the class subscribes now, and is bound */
+        w = itest_spawn_child(env, "writer of the same class, the catalog free again", writer_child, &job);
+        CHECK_HR(itest_child_result(env, w, "writer"), VSS_S_OK, "the next writer of the class");
+        own = catalog_owner(env, &job.writer_id);
+        CHECK(strcmp(own, "0") == 0, "the class is bound to '%s' after root's writer subscribed, expected 0", own);
+        free(own);
+        itest_list_writers(env, &a);
+        CHECK(admin_count_class(&a, &job.writer_id) == 1, "%zu writers of the class are listed, expected 1",
+              admin_count_class(&a, &job.writer_id));
+        itest_admin_free(&a);
+        free(path);
+}
+
 int main(void) {
         int r = accounts_create();
         if (r != 0)
@@ -413,6 +471,7 @@ int main(void) {
                 ITEST(test_first_owner_binds_class),
                 ITEST(test_configured_owner),
                 ITEST(test_writer_classes_per_user_bounded),
+                ITEST(test_owner_row_unwritable),
         };
         return ITEST_MAIN("issue 8 item 4: writer owners", tests);
 }
