@@ -247,17 +247,19 @@ static void test_paths_resolved_before_go(void **state) {
         free(moved);
 }
 
-/* lvssd whose commit child waits @delay_ms before ready_commit (the test hook), one writer, and a
- * set of one volume whose DoSnapshotSet has started: its call, *@ret_w, *@ret_sid. */
-static vss_async *slow_child_set(itest_env *env, unsigned delay_ms, itest_writer **ret_w, vss_id *ret_sid) {
-        char *v = itest_xprintf("%u", delay_ms);
+/* lvssd started with @o and the commit child's test hook @hook set to @ms, one writer (a freeze
+ * timeout far beyond any window: a thaw is lvssd's doing), and a set of one volume whose
+ * DoSnapshotSet has started: its call, *@ret_w, *@ret_sid. */
+static vss_async *hooked_set(itest_env *env, const char *hook, unsigned ms, const itest_lvssd_opts *o,
+                             itest_writer **ret_w, vss_id *ret_sid) {
+        char *v = itest_xprintf("%u", ms);
         vss_async *a = NULL;
 
-        CHECK(setenv("LVSS_TEST_COMMIT_READY_DELAY_MS", v, 1) == 0, "setenv: %m");
-        itest_start_lvssd(env, &opts);
-        (void) unsetenv("LVSS_TEST_COMMIT_READY_DELAY_MS");
+        CHECK(setenv(hook, v, 1) == 0, "setenv: %m");
+        itest_start_lvssd(env, o);
+        (void) unsetenv(hook);
         free(v);
-        *ret_w = WRITER(env, "w");
+        *ret_w = WRITER(env, "w", "--freeze-timeout", "60000");
         vss_backup_components *bc = itest_requester(env, false);
         *ret_sid = itest_session_id(bc);
         STEP_OK(env, bc, vss_gather_writer_metadata);
@@ -265,6 +267,11 @@ static vss_async *slow_child_set(itest_env *env, unsigned delay_ms, itest_writer
         STEP_OK(env, bc, vss_prepare_for_backup);
         CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
         return a;
+}
+
+/* The same, the commit child waiting @delay_ms before ready_commit. */
+static vss_async *slow_child_set(itest_env *env, unsigned delay_ms, itest_writer **ret_w, vss_id *ret_sid) {
+        return hooked_set(env, "LVSS_TEST_COMMIT_READY_DELAY_MS", delay_ms, &opts, ret_w, ret_sid);
 }
 
 /*
@@ -338,23 +345,12 @@ static void test_ready_failure_vetoes_before_freeze(void **state) {
  */
 static void test_flush_outlasts_hold_window(void **state) {
         itest_env *env = *state;
-        const unsigned window = itest_ms(env, 1000);
         itest_lvssd_opts o = opts;
-        vss_async *a = NULL;
+        itest_writer *w;
         vss_id sid;
 
-        o.hold_window_ms = window;
-        CHECK(setenv("LVSS_TEST_COMMIT_FLUSH_DELAY_MS", "60000", 1) == 0, "setenv: %m");
-        itest_start_lvssd(env, &o);
-        (void) unsetenv("LVSS_TEST_COMMIT_FLUSH_DELAY_MS");
-        /* a freeze timeout far beyond the window: the thaw is lvssd's doing */
-        itest_writer *w = WRITER(env, "w", "--freeze-timeout", "60000");
-        vss_backup_components *bc = itest_requester(env, false);
-        sid = itest_session_id(bc);
-        STEP_OK(env, bc, vss_gather_writer_metadata);
-        itest_start_set(env, bc, NULL);
-        STEP_OK(env, bc, vss_prepare_for_backup);
-        CHECK_HR(vss_do_snapshot_set(bc, &a), VSS_S_OK, "DoSnapshotSet starts");
+        o.hold_window_ms = itest_ms(env, 1000);
+        vss_async *a = hooked_set(env, "LVSS_TEST_COMMIT_FLUSH_DELAY_MS", 60000, &o, &w, &sid);
         vss_hresult hr = vss_async_wait(a, itest_step_bound(env));
         a = vss_async_release(a);
         CHECK(lvssd_log_has(env, "the commit child flushes for"), "the test hook did not run: the test proves nothing");
@@ -367,7 +363,6 @@ static void test_flush_outlasts_hold_window(void **state) {
         CHECK(child > 0, "lvssd's log names no commit child");
         CHECK(wait_reaped(env, child, itest_ms(env, 10000)), "the killed commit child (pid %d) is not reaped",
               (int) child);
-        itest_requester_release(env, bc);
 }
 
 int main(void) {

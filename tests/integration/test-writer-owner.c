@@ -410,6 +410,19 @@ static void test_writer_classes_per_user_bounded(void **state) {
         free(config);
 }
 
+/* The class @id is bound to @owner in the catalog ("": to nobody) and ListWriters lists @n of it. */
+static void check_class(itest_env *env, const vss_id *id, const char *owner, size_t n, const char *when) {
+        itest_admin a = {};
+        char *own = catalog_owner(env, id);
+
+        CHECK(strcmp(own, owner) == 0, "%s: the class is bound to '%s', expected '%s'", when, own, owner);
+        free(own);
+        itest_list_writers(env, &a);
+        CHECK(admin_count_class(&a, id) == n, "%s: %zu writers of the class are listed, expected %zu", when,
+              admin_count_class(&a, id), n);
+        itest_admin_free(&a);
+}
+
 /*
  * Issue 8 item 4 with issue 11 §1: the first owner row of a class goes through the catalog thread
  * and SubscribeWriter is answered once it is on disk. When it cannot be written, the writer is
@@ -424,7 +437,6 @@ static void test_owner_row_unwritable(void **state) {
         writer_job job = { "owner-row-writer", NULL, class_id(9) };
         char *path = itest_xprintf("%s/catalog.db", env->state_dir);
         sqlite3 *db = NULL;
-        itest_admin a = {};
 
         itest_start_lvssd(env, NULL);
         CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK, "sqlite3_open %s: %s", path,
@@ -441,24 +453,12 @@ static void test_owner_row_unwritable(void **state) {
         CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK, "ROLLBACK: %s", sqlite3_errmsg(db));
         sqlite3_close(db);
 
-        char *own = catalog_owner(env, &job.writer_id);
-        CHECK(strcmp(own, "") == 0, "the class is bound to '%s' although its row could not be written", own);
-        free(own);
-        itest_list_writers(env, &a);
-        CHECK(admin_count_class(&a, &job.writer_id) == 0, "%zu writers of the refused class are listed",
-              admin_count_class(&a, &job.writer_id));
-        itest_admin_free(&a);
+        check_class(env, &job.writer_id, "", 0, "after its owner row could not be written");
 
         /* nothing left behind: the class subscribes now, and is bound */
         w = itest_spawn_child(env, "writer of the same class, the catalog free again", writer_child, &job);
         CHECK_HR(itest_child_result(env, w, "writer"), VSS_S_OK, "the next writer of the class");
-        own = catalog_owner(env, &job.writer_id);
-        CHECK(strcmp(own, "0") == 0, "the class is bound to '%s' after root's writer subscribed, expected 0", own);
-        free(own);
-        itest_list_writers(env, &a);
-        CHECK(admin_count_class(&a, &job.writer_id) == 1, "%zu writers of the class are listed, expected 1",
-              admin_count_class(&a, &job.writer_id));
-        itest_admin_free(&a);
+        check_class(env, &job.writer_id, "0", 1, "after root's writer subscribed");
         free(path);
 }
 
