@@ -5,9 +5,10 @@
  * answer.h: a requester call the session layer answers, now or later, and
  * the plain C answer it gives (issue 11 §2: the bus handlers unpack, call
  * the domain, pack). No sd-bus here: the bus edge (session-bus.c) makes a
- * Pending for each call it hands to the session, and packs the Answer into
- * the D-Bus reply when the session completes it. The session only keeps the
- * Pending while its step runs; it never sees the message.
+ * Pending for each call it hands to the session (and to the registry, for
+ * the two calls it answers late: SubscribeWriter, ListWriters), and packs
+ * the Answer into the D-Bus reply when it is completed. The session only
+ * keeps the Pending while its step runs; it never sees the message.
  *
  * Ownership: a session_method_*() that takes a Pending owns it from then on,
  * also when it fails; on failure it drops it unanswered (the handler's error
