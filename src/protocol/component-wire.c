@@ -16,6 +16,7 @@
 
 #include "basic/utf8.h"
 #include "basic/util.h"
+#include "bus-dict.h"
 #include "component-wire.h"
 
 typedef struct wire_key {
@@ -64,33 +65,11 @@ int lvss_component_wire_valid(const lvss_wire_component *c) {
 }
 
 int lvss_component_wire_open_list(sd_bus_message *m) {
-        int r;
-
-        if (!m)
-                return -EINVAL;
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_basic(m, SD_BUS_TYPE_STRING, LVSS_CW_ENTRY);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_VARIANT, LVSS_CW_SIGNATURE);
-        if (r < 0)
-                return r;
-        return sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, "a{sv}");
+        return lvss_bus_open_array_entry(m, LVSS_CW_ENTRY, "a{sv}"); /* LVSS_CW_SIGNATURE */
 }
 
 int lvss_component_wire_close_list(sd_bus_message *m) {
-        int r;
-
-        if (!m)
-                return -EINVAL;
-        for (unsigned i = 0; i < 3; i++) { /* the array, the variant, the dict entry */
-                r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return lvss_bus_close_array_entry(m);
 }
 
 int lvss_component_wire_append(sd_bus_message *m, const lvss_wire_component *c) {
@@ -167,9 +146,35 @@ static int read_value(sd_bus_message *m, const wire_key *k, lvss_wire_component 
         return sd_bus_message_exit_container(m);
 }
 
+/* What lvss_component_wire_read() has read so far. */
+typedef struct wire_reading {
+        lvss_wire_component c;
+        bool seen[ELEMENTSOF(keys)];
+} wire_reading;
+
+/* One entry of a component (lvss_bus_entry_fn). */
+static int read_entry(sd_bus_message *m, const char *key, void *userdata) {
+        wire_reading *w = userdata;
+        const wire_key *k = NULL;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(keys) && !k; i++)
+                if (strcmp(key, keys[i].key) == 0) {
+                        if (w->seen[i])
+                                return -EBADMSG; /* a key twice */
+                        w->seen[i] = true;
+                        k = &keys[i];
+                }
+        if (!k) /* A newer peer may send more: not ours to refuse. */
+                return sd_bus_message_skip(m, "v");
+        r = read_value(m, k, &w->c);
+        if (r >= 0 && k->offset == offsetof(lvss_wire_component, file_restore_status))
+                w->c.has_file_restore_status = true;
+        return r;
+}
+
 int lvss_component_wire_read(sd_bus_message *m, lvss_wire_component *ret) {
-        lvss_wire_component c = {};
-        bool seen[ELEMENTSOF(keys)] = {};
+        wire_reading w = {};
         int r;
 
         if (!m || !ret)
@@ -180,52 +185,14 @@ int lvss_component_wire_read(sd_bus_message *m, lvss_wire_component *ret) {
                 return -EBADMSG;
         if (r <= 0)
                 return r;
-
-        for (;;) {
-                const wire_key *k = NULL;
-                const char *key;
-
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-                if (r == -ENXIO)
-                        return -EBADMSG;
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < ELEMENTSOF(keys) && !k; i++)
-                        if (strcmp(key, keys[i].key) == 0) {
-                                if (seen[i])
-                                        return -EBADMSG; /* a key twice */
-                                seen[i] = true;
-                                k = &keys[i];
-                        }
-                if (k) {
-                        r = read_value(m, k, &c);
-                        if (r < 0)
-                                return r;
-                        if (k->offset == offsetof(lvss_wire_component, file_restore_status))
-                                c.has_file_restore_status = true;
-                } else {
-                        /* A newer peer may send more: not ours to refuse. */
-                        r = sd_bus_message_skip(m, "v");
-                        if (r < 0)
-                                return r;
-                }
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_exit_container(m);
+        r = lvss_bus_read_entries(m, read_entry, &w);
         if (r < 0)
                 return r;
 
         /* Every string was checked as it was read; the rest of the rule is the writer's. */
-        if (lvss_component_wire_valid(&c) < 0)
+        if (lvss_component_wire_valid(&w.c) < 0)
                 return -EBADMSG;
-        *ret = c;
+        *ret = w.c;
         return 1;
 }
 

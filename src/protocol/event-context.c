@@ -17,32 +17,8 @@
 
 #include "basic/util.h"
 #include "event-context.h"
+#include "bus-dict.h"
 #include "protocol.h"
-
-/* An entry {KEY: variant of array of @element}: opens the three containers
- * (entry, variant, array); array_close() closes them. */
-static int array_open(sd_bus_message *m, const char *key, const char *element) {
-        char sig[16];
-        int r;
-
-        snprintf(sig, sizeof sig, "a%s", element);
-        r = sd_bus_message_open_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-        if (r >= 0)
-                r = sd_bus_message_append_basic(m, SD_BUS_TYPE_STRING, key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, SD_BUS_TYPE_VARIANT, sig);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, SD_BUS_TYPE_ARRAY, element);
-        return r;
-}
-
-static int array_close(sd_bus_message *m) {
-        int r = 0;
-
-        for (unsigned i = 0; r >= 0 && i < 3; i++) /* the array, the variant, the entry */
-                r = sd_bus_message_close_container(m);
-        return r;
-}
 
 static int append_set_id(sd_bus_message *m, const vss_id *id) {
         int r;
@@ -67,23 +43,23 @@ static int append_set(sd_bus_message *m, const lvss_event_context *c) {
 
         r = append_set_id(m, &c->set_id);
         if (r >= 0)
-                r = array_open(m, LVSS_EC_VOLUMES, "s");
+                r = lvss_bus_open_array_entry(m, LVSS_EC_VOLUMES, "s");
         for (size_t i = 0; r >= 0 && i < c->n_snapshots; i++)
                 r = sd_bus_message_append_basic(m, SD_BUS_TYPE_STRING, c->snapshots[i].volume);
         if (r >= 0)
-                r = array_close(m);
+                r = lvss_bus_close_array_entry(m);
         if (r < 0)
                 return r;
 
         if (c->has_snapshot_kind) {
-                r = array_open(m, LVSS_EC_SNAPSHOT_VOLUMES, "(ssb)");
+                r = lvss_bus_open_array_entry(m, LVSS_EC_SNAPSHOT_VOLUMES, "(ssb)");
                 for (size_t i = 0; r >= 0 && i < c->n_snapshots; i++) {
                         const lvss_event_snapshot *s = &c->snapshots[i];
 
                         r = sd_bus_message_append(m, "(ssb)", s->volume, s->provider, (int) s->atomic);
                 }
                 if (r >= 0)
-                        r = array_close(m);
+                        r = lvss_bus_close_array_entry(m);
                 if (r >= 0)
                         r = sd_bus_message_append(m, "{sv}", LVSS_EC_SET_ATOMIC, "b", (int) c->set_atomic);
                 if (r >= 0)
@@ -93,13 +69,13 @@ static int append_set(sd_bus_message *m, const lvss_event_context *c) {
         }
 
         if (c->has_snapshot_paths) {
-                r = array_open(m, LVSS_EC_SNAPSHOT_PATHS, "{ss}");
+                r = lvss_bus_open_array_entry(m, LVSS_EC_SNAPSHOT_PATHS, "{ss}");
                 for (size_t i = 0; r >= 0 && i < c->n_snapshots; i++)
                         if (c->snapshots[i].snapshot_path)
                                 r = sd_bus_message_append(m, "{ss}", c->snapshots[i].volume,
                                                           c->snapshots[i].snapshot_path);
                 if (r >= 0)
-                        r = array_close(m);
+                        r = lvss_bus_close_array_entry(m);
         }
         return r;
 }
@@ -309,7 +285,8 @@ static int read_components(sd_bus_message *m, lvss_event_context_received *c) {
 }
 
 /* The value of the entry @key (its variant is next in @m) into @c; an unknown key is skipped. */
-static int read_entry(sd_bus_message *m, const char *key, lvss_event_context_received *c) {
+static int read_entry(sd_bus_message *m, const char *key, void *userdata) {
+        lvss_event_context_received *c = userdata;
         uint32_t u;
         int r;
 
@@ -375,25 +352,7 @@ int lvss_event_context_read(sd_bus_message *m, lvss_event_context_received *ret)
                 return -EBADMSG;
         if (r < 0)
                 return r;
-        for (;;) {
-                const char *key;
-
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read_basic(m, SD_BUS_TYPE_STRING, &key);
-                if (r < 0)
-                        return r;
-                r = read_entry(m, key, &c);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_exit_container(m);
+        r = lvss_bus_read_entries(m, read_entry, &c);
         if (r < 0)
                 return r;
 
