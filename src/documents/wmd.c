@@ -167,21 +167,6 @@ static const char *const file_kind_elements[] = {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-/* Make room for one more element; returns the (maybe moved) array or NULL, leaving @p untouched. */
-static void *grow(void *p, size_t *alloc, size_t n, size_t size) {
-        size_t a;
-        void *q;
-
-        if (n < *alloc)
-                return p;
-        a = *alloc ? *alloc * 2 : 4;
-        q = reallocarray(p, a, size);
-        if (!q)
-                return NULL;
-        *alloc = a;
-        return q;
-}
-
 /* A required string: non-NULL, non-empty, valid. */
 static int check_required(const char *s) {
         if (!s || !*s || !xml_string_valid(s, LVSS_WMD_STRING_MAX))
@@ -467,7 +452,7 @@ static int wmd_add_component(wmd *d, bool check_duplicate, vss_component_type ty
                 .component_flags = flags,
         };
 
-        v = grow(d->components, &d->alloc_components, d->n_components, sizeof *v);
+        v = grow_array(d->components, d->n_components, &d->alloc_components, sizeof *v);
         if (!v)
                 return -ENOMEM;
         d->components = v;
@@ -494,7 +479,7 @@ static int file_list_add(file_list *l, const char *path, const char *filespec, b
         if (r < 0)
                 return r;
 
-        v = grow(l->v, &l->alloc, l->n, sizeof *v);
+        v = grow_array(l->v, l->n, &l->alloc, sizeof *v);
         if (!v)
                 return -ENOMEM;
         l->v = v;
@@ -545,7 +530,7 @@ static int component_add_dependency(wmd_component *c, const vss_id *on_writer_id
         n = strdup(on_component_name);
         if (!n)
                 return -ENOMEM;
-        v = grow(c->deps, &c->alloc_deps, c->n_deps, sizeof *v);
+        v = grow_array(c->deps, c->n_deps, &c->alloc_deps, sizeof *v);
         if (!v)
                 return -ENOMEM;
         c->deps = v;
