@@ -572,7 +572,9 @@ static void admin_list_done(Fanout *f, void *userdata) {
         AdminList *a = userdata;
         size_t n = 0, m = f->n_targets ? f->n_targets : 1;
         _cleanup_(freep) AnswerWriter *rows = calloc(m, sizeof *rows);
-        _cleanup_(freep) char *texts = calloc(m, ADMIN_STATE_TEXT_MAX);
+        /* a buffer per row, written only for the rows of an external session (not zeroed: untouched
+         * pages of a large list cost nothing) */
+        _cleanup_(freep) char *texts = reallocarray(NULL, m, ADMIN_STATE_TEXT_MAX);
         int r;
 
         /* answered from the fan-out's end, not from the connection's own dispatch: .flush */
